@@ -1,0 +1,213 @@
+//! Builds the application from settings: the store (migrated), Servo's pool,
+//! the Slack client, templates, the listener (bound before anything runs, so
+//! tests can use port 0) and the workers; then runs until told to stop.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{FileConfig, Secret, Settings};
+use crate::metrics::Metrics;
+use crate::outbox::OutboxWorker;
+use crate::people::Directory;
+use crate::poller::Poller;
+use crate::servo::Servo;
+use crate::slack::api::SlackApi;
+use crate::slack::inbound::{self, MAX_BODY_BYTES};
+use crate::slack::render::Templates;
+use crate::slack::verify::{SlackVerifier, VerifyLayerState};
+use crate::store::{NewOutboxMessage, Store, StoreError};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+/// What every handler and worker shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<FileConfig>,
+    pub store: Store,
+    pub servo: Servo,
+    pub slack: SlackApi,
+    pub metrics: Arc<Metrics>,
+    pub clock: SharedClock,
+    pub templates: Arc<Templates>,
+    /// Wakes the outbox worker when something is enqueued.
+    pub outbox_wake: Arc<Notify>,
+    /// Starts a poll at once (Alertmanager's webhook).
+    pub poll_wake: Arc<Notify>,
+    pub directory: Directory,
+    /// The bearer token Alertmanager must present; `None` refuses every webhook.
+    pub alertmanager_token: Option<Secret>,
+}
+
+impl AppState {
+    /// Writes a Slack call to the outbox and wakes the worker. Returns `None`
+    /// when a message with the same dedup key was already enqueued.
+    pub async fn enqueue(&self, msg: NewOutboxMessage) -> Result<Option<i64>, StoreError> {
+        let id = self.store.enqueue(msg, self.clock.now()).await?;
+        if id.is_some() {
+            self.outbox_wake.notify_one();
+        }
+        Ok(id)
+    }
+}
+
+/// How to build the app, beyond its settings.
+#[derive(Clone)]
+pub struct AppOptions {
+    pub clock: SharedClock,
+    /// Identifies this process in claims and leases.
+    pub worker_id: String,
+    /// Whether `run_until` polls Servo on its own; tests that drive
+    /// [`Poller::tick`] by hand turn it off.
+    pub run_poller: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            worker_id: format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "bot".into()),
+                uuid::Uuid::new_v4().simple()
+            ),
+            run_poller: true,
+        }
+    }
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    verifier: SlackVerifier,
+    worker_id: String,
+    run_poller: bool,
+}
+
+impl App {
+    pub async fn build(settings: Settings, options: AppOptions) -> anyhow::Result<App> {
+        let metrics = Arc::new(Metrics::new());
+        let db_url = &settings.env.database_url;
+        let store = Store::connect(db_url.expose())
+            .await
+            .with_context(|| format!("opening the bot's store at {db_url}"))?;
+        store
+            .migrate()
+            .await
+            .with_context(|| format!("migrating the bot's store at {db_url}"))?;
+        let servo = Servo::connect_lazy(&settings.env.servo_database_url)?;
+        let slack = SlackApi::new(
+            &settings.env.slack_api_url,
+            &settings.env.slack_bot_token,
+            settings.file.slack.clone(),
+            metrics.clone(),
+        )
+        .context("building the Slack client")?;
+        let templates = Templates::load().context("loading the message templates")?;
+        let listener = TcpListener::bind(settings.env.bind_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.env.bind_addr))?;
+        let state = AppState {
+            config: Arc::new(settings.file),
+            store,
+            servo,
+            directory: Directory::new(slack.clone()),
+            slack,
+            metrics,
+            clock: options.clock,
+            templates: Arc::new(templates),
+            outbox_wake: Arc::new(Notify::new()),
+            poll_wake: Arc::new(Notify::new()),
+            alertmanager_token: settings.env.alertmanager_token,
+        };
+        Ok(App {
+            listener,
+            state,
+            verifier: SlackVerifier::new(settings.env.slack_signing_secret),
+            worker_id: options.worker_id,
+            run_poller: options.run_poller,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves HTTP and runs the workers until `shutdown` completes; then stops
+    /// taking requests, lets in-flight work finish and hands back claims.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let outbox = OutboxWorker {
+            store: self.state.store.clone(),
+            slack: self.state.slack.clone(),
+            clock: self.state.clock.clone(),
+            metrics: self.state.metrics.clone(),
+            worker_id: self.worker_id.clone(),
+        };
+        let outbox_task = tokio::spawn(outbox.run(self.state.outbox_wake.clone(), stop_rx.clone()));
+        let poller_task = self.run_poller.then(|| {
+            let poller = Poller {
+                state: self.state.clone(),
+            };
+            tokio::spawn(poller.run(self.state.poll_wake.clone(), stop_rx.clone()))
+        });
+
+        let verify = VerifyLayerState {
+            verifier: self.verifier,
+            max_body_bytes: MAX_BODY_BYTES,
+        };
+        let router = inbound::router(self.state.clone(), verify);
+        tracing::info!(addr = %self.listener.local_addr()?, "servo-sla-bot listening");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+
+        tracing::info!("shutting down: finishing in-flight work");
+        let _ = stop_tx.send(true);
+        if let Some(task) = poller_task {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the poller ended badly");
+            }
+        }
+        if let Err(e) = outbox_task.await {
+            tracing::error!(error = %e, "the outbox worker ended badly");
+        }
+        self.state.store.close().await;
+        self.state.servo.close().await;
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

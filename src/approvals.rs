@@ -1,0 +1,702 @@
+//! Deadline extensions: a request, then a stakeholder's decision in the
+//! alert's thread. Servo's deadline changes only on approval, with an
+//! optimistic version check. Each request is decided once (a conditional
+//! update in the store), expires by itself, and is superseded by a newer one.
+
+use crate::actions::{tell, Click};
+use crate::alerts;
+use crate::app::AppState;
+use crate::commands::grammar::{DeadlineSpec, JobId};
+use crate::commands::{ephemeral, jobs, SlashCommand};
+use crate::config::{FileConfig, Tenant};
+use crate::ids::Principal;
+use crate::poller::Poller;
+use crate::risk::{self, Assessment, JobState, RiskBand, SlaTier};
+use crate::servo::{Job, ServoActionError};
+use crate::slack::render::date_token;
+use crate::store::{Alert, Approval, AuditEntry, NewApproval, NewOutboxMessage, NewTimer};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub const APPROVE_ACTION: &str = "extension_approve";
+pub const REJECT_ACTION: &str = "extension_reject";
+/// The timer that expires a pending request.
+pub const EXPIRY_TIMER: &str = "approval_expiry";
+
+/// `*` and `?` globs on asset names.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Who may approve an extension for a job: the most specific rule that
+/// matches (asset glob, then SLA tier, then the whole tenant), else the last
+/// escalation tier's people.
+pub fn stakeholders(config: &FileConfig, tenant: &Tenant, asset: &str, tier: SlaTier) -> Vec<Principal> {
+    let by_asset = tenant
+        .stakeholders
+        .iter()
+        .filter(|r| r.asset.as_deref().is_some_and(|g| glob_match(g, asset)))
+        // More literal characters: more specific.
+        .max_by_key(|r| r.asset.as_deref().map(|g| g.chars().filter(|c| *c != '*' && *c != '?').count()));
+    let by_tier = || {
+        tenant
+            .stakeholders
+            .iter()
+            .find(|r| r.tier.as_deref() == Some(tier.as_str()))
+    };
+    let whole = || {
+        tenant
+            .stakeholders
+            .iter()
+            .find(|r| r.asset.is_none() && r.tier.is_none())
+    };
+    match by_asset.or_else(by_tier).or_else(whole) {
+        Some(rule) => rule.approvers.clone(),
+        None => config
+            .escalation
+            .tiers
+            .last()
+            .map(|t| t.notify.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// What the request message shows.
+#[derive(Serialize)]
+struct RequestView {
+    asset: String,
+    job_id: String,
+    stakeholders: String,
+    requested_by: String,
+    reason: Option<String>,
+    current: String,
+    current_fallback: String,
+    proposed: String,
+    proposed_fallback: String,
+    eta: String,
+    new_band: String,
+    current_band: String,
+    approval_id: String,
+    outcome: Option<String>,
+    expires: String,
+}
+
+fn band_text(b: RiskBand) -> String {
+    format!("{} {}", b.emoji(), b.label())
+}
+
+fn request_view(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    approval: &Approval,
+    outcome: Option<String>,
+) -> RequestView {
+    let thresholds = Poller { state: state.clone() }.thresholds();
+    let new_band = risk::severity_if_deadline(&job.snapshot(), state.clock.now(), approval.proposed_deadline, &thresholds);
+    let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
+    RequestView {
+        asset: job.asset_name.clone(),
+        job_id: job.id.to_string(),
+        stakeholders: if who.is_empty() {
+            "Stakeholders".into()
+        } else {
+            who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(" ")
+        },
+        requested_by: approval.requested_by.clone(),
+        reason: approval.reason.clone(),
+        current: date_token(approval.current_deadline),
+        current_fallback: approval.current_deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
+        proposed: date_token(approval.proposed_deadline),
+        proposed_fallback: approval.proposed_deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
+        eta: a.eta.map(date_token).unwrap_or_else(|| "unknown".into()),
+        new_band: band_text(new_band),
+        current_band: band_text(a.band),
+        approval_id: approval.id.clone(),
+        outcome,
+        expires: date_token(approval.expires_at),
+    }
+}
+
+/// `/backfill extend-deadline <job> <deadline> [reason]`.
+pub async fn request_from_command(
+    state: &AppState,
+    tenant: &Tenant,
+    id: JobId,
+    spec: DeadlineSpec,
+    reason: Option<String>,
+    cmd: &SlashCommand,
+) -> Value {
+    match request(state, tenant, id, spec, reason, &cmd.user_id, "slash command").await {
+        Ok(text) => ephemeral(&text),
+        Err(text) => ephemeral(&text),
+    }
+}
+
+/// Creates a request. `Ok` and `Err` both carry the answer for the requester.
+pub async fn request(
+    state: &AppState,
+    tenant: &Tenant,
+    id: JobId,
+    spec: DeadlineSpec,
+    reason: Option<String>,
+    user: &str,
+    via: &str,
+) -> Result<String, String> {
+    let now = state.clock.now();
+    let audit = |outcome: String, detail: Value| AuditEntry {
+        at: now,
+        tenant_id: Some(tenant.id.clone()),
+        actor: user.to_string(),
+        action: "request_extension".into(),
+        subject: Some(id.to_string()),
+        outcome,
+        detail: Some(detail),
+    };
+    let record = |outcome: String, detail: Value| {
+        let e = audit(outcome, detail);
+        async move {
+            if let Err(err) = state.store.audit(&e).await {
+                tracing::error!(error = %err, "could not write the audit log");
+            }
+        }
+    };
+    let allowed = state
+        .directory
+        .is_among(user, &crate::commands::tenancy::people_of(tenant))
+        .await
+        .map_err(|_| "I could not check your membership with Slack just now; nothing was changed. Try again in a moment.".to_string())?;
+    if !allowed {
+        record("refused: not an operator or stakeholder".into(), json!({ "via": via })).await;
+        return Err(format!(
+            ":no_entry: Only the operators and stakeholders of tenant `{}` can request deadline extensions.",
+            tenant.id
+        ));
+    }
+    let (job, a, alert) = match jobs::assessed(state, tenant, id).await {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            record("refused: unknown job".into(), json!({ "via": via })).await;
+            return Err(format!(
+                ":grey_question: No job `{id}` in tenant `{}`. Check the id with `/backfill list all`.",
+                tenant.id
+            ));
+        }
+        Err(e) => {
+            record(format!("failed: {e}"), json!({ "via": via })).await;
+            return Err(":warning: Servo is unreachable right now, so I cannot read the job. Nothing was changed. Try again in a minute.".into());
+        }
+    };
+    if !job.state.is_active() {
+        record("refused: job finished".into(), json!({ "via": via })).await;
+        return Err(format!(
+            "The job is {}; there is no deadline left to extend.",
+            job.state.as_str()
+        ));
+    }
+    let Some(current) = job.sla_deadline_at else {
+        record("refused: no deadline".into(), json!({ "via": via })).await;
+        return Err("This job has no SLA deadline, so there is nothing to extend.".into());
+    };
+    let proposed = spec.resolve(current, now).map_err(|e| format!(":warning: {e}"))?;
+    let approval = create(state, tenant, &job, &a, alert.as_ref(), current, proposed, user, reason)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not create an extension request");
+            ":warning: The request could not be recorded; nothing was changed. Try again in a moment.".to_string()
+        })?;
+    record(
+        "ok".into(),
+        json!({ "via": via, "approval_id": approval.id, "current": current, "proposed": proposed }),
+    )
+    .await;
+    let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
+    Ok(format!(
+        ":calendar: Extension requested for *{}*: {} → {}. Waiting for {} to approve or reject it{}. Nothing changes in Servo until then.",
+        job.asset_name,
+        date_token(current),
+        date_token(proposed),
+        who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(", "),
+        if alert.as_ref().is_some_and(|a| a.is_open()) { " in the alert's thread" } else { "" }
+    ))
+}
+
+/// Records the request, posts it, supersedes older ones and schedules expiry.
+#[allow(clippy::too_many_arguments)]
+async fn create(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    alert: Option<&Alert>,
+    current: DateTime<Utc>,
+    proposed: DateTime<Utc>,
+    user: &str,
+    reason: Option<String>,
+) -> anyhow::Result<Approval> {
+    let now = state.clock.now();
+    let ttl = chrono::Duration::from_std(state.config.extension_expire_after)?;
+    // It always expires by the current deadline; past it, the ttl alone counts.
+    let expires_at = if current > now { (now + ttl).min(current) } else { now + ttl };
+    let open_alert = alert.filter(|a| a.is_open());
+    let (approval, superseded) = state
+        .store
+        .create_approval(
+            NewApproval {
+                tenant_id: tenant.id.clone(),
+                job_id: job.id.to_string(),
+                alert_id: open_alert.map(|a| a.id.clone()),
+                requested_by: user.to_string(),
+                reason,
+                current_deadline: current,
+                proposed_deadline: proposed,
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+    let view = request_view(state, tenant, job, a, &approval, None);
+    let payload = state.templates.render("approval_request", &view)?;
+    let mut msg = NewOutboxMessage::call("chat.postMessage", payload, format!("approval:{}:post", approval.id));
+    msg.link_kind = Some("approval".into());
+    msg.link_id = Some(approval.id.clone());
+    match open_alert {
+        Some(alert) => {
+            msg.ordering_key = Some(alert.id.clone());
+            msg.thread_alert_id = Some(alert.id.clone());
+            msg.thread_field = Some("thread_ts".into());
+        }
+        None => {
+            msg.payload["channel"] = tenant.channel.as_str().into();
+            msg.ordering_key = Some(format!("approval:{}", approval.id));
+        }
+    }
+    state.enqueue(msg).await?;
+    state
+        .store
+        .schedule_timer(
+            NewTimer {
+                kind: EXPIRY_TIMER.into(),
+                subject_id: approval.id.clone(),
+                payload: json!({}),
+                due_at: expires_at,
+                dedup_key: Some(format!("approval:{}:expiry", approval.id)),
+            },
+            now,
+        )
+        .await?;
+    for old in superseded {
+        state.store.cancel_timers(&old.id, Some(EXPIRY_TIMER), now).await?;
+        close_message(
+            state,
+            tenant,
+            job,
+            a,
+            &old,
+            format!(":fast_forward: Superseded by a newer request from <@{user}>."),
+        )
+        .await?;
+    }
+    Ok(approval)
+}
+
+/// Replaces a request's buttons with its outcome.
+async fn close_message(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    approval: &Approval,
+    outcome: String,
+) -> anyhow::Result<()> {
+    let view = request_view(state, tenant, job, a, approval, Some(outcome));
+    let payload = state.templates.render("approval_request", &view)?;
+    // The request message may still be in the outbox: edit it once it is out.
+    let mut msg = NewOutboxMessage::call("chat.update", payload, format!("approval:{}:close", approval.id));
+    msg.ordering_key = Some(
+        approval
+            .alert_id
+            .clone()
+            .unwrap_or_else(|| format!("approval:{}", approval.id)),
+    );
+    // The outbox reads the request's channel and ts when it sends, so this
+    // works even while the request itself is still waiting to go out.
+    msg.thread_alert_id = Some(format!("approval:{}", approval.id));
+    msg.thread_field = Some("ts".into());
+    state.enqueue(msg).await?;
+    Ok(())
+}
+
+/// Approve or Reject, clicked in the thread.
+pub async fn decide(state: &AppState, click: &Click, approve: bool) {
+    if let Err(e) = try_decide(state, click, approve).await {
+        tracing::error!(error = %e, "extension decision failed");
+        tell(state, click, ":warning: The decision could not be recorded; nothing changed. Try again in a moment.").await;
+    }
+}
+
+async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let action = if approve { "approve_extension" } else { "reject_extension" };
+    let Some(approval) = state.store.get_approval(&click.value).await? else {
+        tell(state, click, "This request no longer exists.").await;
+        return Ok(());
+    };
+    let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
+        tell(state, click, "This request's tenant is no longer configured.").await;
+        return Ok(());
+    };
+    let audit = |outcome: &str| AuditEntry {
+        at: now,
+        tenant_id: Some(approval.tenant_id.clone()),
+        actor: click.user.clone(),
+        action: action.into(),
+        subject: Some(approval.job_id.clone()),
+        outcome: outcome.into(),
+        detail: Some(json!({ "approval_id": approval.id, "proposed": approval.proposed_deadline })),
+    };
+    if approval.status != "pending" {
+        state.store.audit(&audit(&format!("refused: already {}", approval.status))).await?;
+        let by = approval.decided_by.as_deref().filter(|b| *b != "bot").map(|b| format!(" by <@{b}>")).unwrap_or_default();
+        tell(state, click, &format!("This request was already {}{by}.", approval.status)).await;
+        return Ok(());
+    }
+    if approval.requested_by == click.user {
+        state.store.audit(&audit("refused: requester")).await?;
+        tell(state, click, ":no_entry: You asked for this extension, so someone else has to decide it: another stakeholder of the job.").await;
+        return Ok(());
+    }
+    let job_id: uuid::Uuid = approval.job_id.parse()?;
+    let job = match state.servo.get_job(&tenant.id, job_id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            state.store.decide_approval(&approval.id, "moot", "bot", Some("the job no longer exists"), now).await?;
+            tell(state, click, "The job no longer exists; the request is closed.").await;
+            return Ok(());
+        }
+        Err(e) => {
+            state.store.audit(&audit(&format!("failed: {e}"))).await?;
+            tell(state, click, ":warning: Servo is unreachable right now, so the deadline cannot change. Nothing was decided; try again in a minute.").await;
+            return Ok(());
+        }
+    };
+    let tier = SlaTier::from_priority(job.priority);
+    let who = stakeholders(&state.config, tenant, &job.asset_name, tier);
+    if !state.directory.is_among(&click.user, &who).await? {
+        state.store.audit(&audit("refused: not a stakeholder")).await?;
+        tell(
+            state,
+            click,
+            &format!(
+                ":no_entry: Only this job's stakeholders can decide its deadline ({}).",
+                who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .await;
+        return Ok(());
+    }
+    let to = if approve { "approved" } else { "rejected" };
+    let Some(decided) = state.store.decide_approval(&approval.id, to, &click.user, None, now).await? else {
+        // Someone else decided between our read and our update.
+        let fresh = state.store.get_approval(&approval.id).await?;
+        let (status, by) = fresh
+            .map(|a| (a.status, a.decided_by.unwrap_or_default()))
+            .unwrap_or_default();
+        state.store.audit(&audit(&format!("refused: already {status}"))).await?;
+        tell(state, click, &format!("This request was already {status} by <@{by}>.")).await;
+        return Ok(());
+    };
+    let thresholds = Poller { state: state.clone() }.thresholds();
+    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+    if !approve {
+        state.store.audit(&audit("ok")).await?;
+        let line = format!(":x: Rejected by <@{}> {}.", click.user, date_token(now));
+        close_message(state, tenant, &job, &a, &decided, line.clone()).await?;
+        note(state, &decided, &format!("{line} The deadline stays {}.", date_token(decided.current_deadline))).await?;
+        dm(state, &decided, &format!("Your deadline extension for *{}* was rejected by <@{}>.", job.asset_name, click.user)).await?;
+        return Ok(());
+    }
+    // Approved: write it to Servo, re-checking that it still makes sense.
+    let outcome = apply(state, tenant, &decided, job).await;
+    match outcome {
+        Ok(updated) => {
+            state.store.audit(&audit("ok")).await?;
+            let a = risk::assess(&updated.snapshot(), now, &thresholds, None);
+            let line = format!(
+                ":white_check_mark: Approved by <@{}> {}: the deadline is now {}.",
+                click.user,
+                date_token(now),
+                date_token(decided.proposed_deadline)
+            );
+            close_message(state, tenant, &updated, &a, &decided, line.clone()).await?;
+            note(state, &decided, &line).await?;
+            dm(state, &decided, &format!("Your deadline extension for *{}* was approved by <@{}>: the deadline is now {}.", updated.asset_name, click.user, date_token(decided.proposed_deadline))).await?;
+            // Re-assess the alert under the new deadline now, not at the next poll.
+            if let Err(e) = (Poller { state: state.clone() }).poll_tenant(tenant, now).await {
+                tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
+            }
+        }
+        Err(why) => {
+            state.store.amend_approval(&decided.id, "approved", "failed", &why).await?;
+            state.store.audit(&audit(&format!("failed: {why}"))).await?;
+            let line = format!(":warning: Approved by <@{}>, but the deadline was not changed: {why}", click.user);
+            close_message(state, tenant, &job_or(&decided, state).await.unwrap_or_else(|| fake_job(&decided)), &a, &decided, line.clone()).await?;
+            note(state, &decided, &line).await?;
+            tell(state, click, &line).await;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the approved deadline with Servo's optimistic version check. If the
+/// job changed meanwhile, re-reads it and checks the request still makes sense.
+async fn apply(state: &AppState, tenant: &Tenant, approval: &Approval, mut job: Job) -> Result<Job, String> {
+    let now = state.clock.now();
+    for _ in 0..3 {
+        if !job.state.is_active() || job.state == JobState::Completed {
+            return Err(format!("the job is {}", job.state.as_str()));
+        }
+        let current = job.sla_deadline_at.ok_or("the job no longer has a deadline")?;
+        if approval.proposed_deadline <= current {
+            return Err(format!(
+                "the deadline is already {} (changed meanwhile)",
+                date_token(current)
+            ));
+        }
+        match state
+            .servo
+            .set_deadline(&tenant.id, job.id, approval.proposed_deadline, job.version)
+            .await
+        {
+            Ok(updated) => return Ok(updated),
+            Err(ServoActionError::VersionConflict) => {
+                job = match state.servo.get_job(&tenant.id, job.id).await {
+                    Ok(Some(j)) => j,
+                    Ok(None) => return Err("the job no longer exists".into()),
+                    Err(e) => return Err(e.to_string()),
+                };
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let _ = now;
+    Err("the job kept changing; try again".into())
+}
+
+async fn job_or(approval: &Approval, state: &AppState) -> Option<Job> {
+    let id = approval.job_id.parse().ok()?;
+    state.servo.get_job(&approval.tenant_id, id).await.ok().flatten()
+}
+
+/// A stand-in for a job that can no longer be read, so the request message
+/// can still be closed.
+fn fake_job(approval: &Approval) -> Job {
+    Job {
+        id: approval.job_id.parse().unwrap_or_default(),
+        tenant_id: approval.tenant_id.clone(),
+        asset_id: uuid::Uuid::nil(),
+        asset_name: "(job unavailable)".into(),
+        asset_owner: None,
+        idempotency_key: String::new(),
+        state: JobState::Cancelled,
+        execution_strategy: Value::Null,
+        partition_start: None,
+        partition_end: None,
+        partition_keys: vec![],
+        total_partitions: 0,
+        completed_partitions: 0,
+        failed_partitions: 0,
+        skipped_partitions: 0,
+        error_message: None,
+        created_by: None,
+        created_at: approval.created_at,
+        started_at: None,
+        completed_at: None,
+        heartbeat_at: None,
+        version: 0,
+        paused_at: None,
+        checkpoint_partition_key: None,
+        estimated_completion_at: None,
+        avg_partition_duration_ms: None,
+        parent_job_id: None,
+        upstream_job_count: 0,
+        completed_upstream_jobs: 0,
+        sla_deadline_at: Some(approval.current_deadline),
+        priority: 0,
+        recent_durations_ms: vec![],
+    }
+}
+
+/// A line in the thread where the request was posted.
+async fn note(state: &AppState, approval: &Approval, text: &str) -> anyhow::Result<()> {
+    match &approval.alert_id {
+        Some(alert_id) => {
+            if let Some(alert) = state.store.get_alert(alert_id).await? {
+                alerts::reply_in_thread(state, &alert, format!("approval:{}:note:{}", approval.id, approval.status), text).await?;
+            }
+        }
+        None => {
+            let mut msg = NewOutboxMessage::call(
+                "chat.postMessage",
+                json!({ "text": text }),
+                format!("approval:{}:note:{}", approval.id, approval.status),
+            );
+            msg.ordering_key = Some(format!("approval:{}", approval.id));
+            msg.thread_alert_id = Some(format!("approval:{}", approval.id));
+            msg.thread_field = Some("thread_ts".into());
+            state.enqueue(msg).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A direct message to the requester (posting to a user id opens the DM).
+async fn dm(state: &AppState, approval: &Approval, text: &str) -> anyhow::Result<()> {
+    state
+        .enqueue(NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({ "channel": approval.requested_by, "text": text }),
+            format!("approval:{}:dm:{}", approval.id, approval.status),
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Expires a request whose timer fired (if still pending).
+pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let Some(approval) = state.store.get_approval(approval_id).await? else {
+        return Ok(());
+    };
+    let Some(decided) = state
+        .store
+        .decide_approval(&approval.id, "expired", "bot", Some("no decision in time"), now)
+        .await?
+    else {
+        return Ok(());
+    };
+    state
+        .store
+        .audit(&AuditEntry {
+            at: now,
+            tenant_id: Some(decided.tenant_id.clone()),
+            actor: "bot".into(),
+            action: "expire_extension".into(),
+            subject: Some(decided.job_id.clone()),
+            outcome: "ok".into(),
+            detail: Some(json!({ "approval_id": decided.id })),
+        })
+        .await?;
+    let Some(tenant) = state.config.tenant(&decided.tenant_id) else {
+        return Ok(());
+    };
+    let job = job_or(&decided, state).await.unwrap_or_else(|| fake_job(&decided));
+    let thresholds = Poller { state: state.clone() }.thresholds();
+    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+    let line = format!(":hourglass: Expired {} without a decision. Ask again if it is still needed.", date_token(now));
+    close_message(state, tenant, &job, &a, &decided, line.clone()).await?;
+    note(state, &decided, &line).await?;
+    Ok(())
+}
+
+/// Closes a finished or cancelled job's pending request as moot.
+pub async fn close_moot(state: &AppState, tenant: &Tenant, job: &Job, a: &Assessment) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let Some(pending) = state.store.pending_approval_for_job(&tenant.id, &job.id.to_string()).await? else {
+        return Ok(());
+    };
+    let reason = format!("the job is {}", job.state.as_str());
+    if let Some(decided) = state.store.decide_approval(&pending.id, "moot", "bot", Some(&reason), now).await? {
+        state.store.cancel_timers(&decided.id, Some(EXPIRY_TIMER), now).await?;
+        let line = format!(":white_circle: Closed: {reason}, so the extension is moot.");
+        close_message(state, tenant, job, a, &decided, line.clone()).await?;
+        note(state, &decided, &line).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_asset_names() {
+        assert!(glob_match("revenue_*", "revenue_daily"));
+        assert!(glob_match("*_daily", "revenue_daily"));
+        assert!(glob_match("rev?nue_*", "revenue_x"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("revenue_*", "costs_daily"));
+        assert!(!glob_match("revenue", "revenue_daily"));
+    }
+
+    fn config(extra: &str) -> FileConfig {
+        FileConfig::parse(&format!(
+            r#"
+[[tenants]]
+id = "acme"
+channel = "C0ACME"
+operators = ["U0OPS"]
+{extra}
+[[escalation.tiers]]
+name = "On-call"
+notify = ["U0ONCALL"]
+[[escalation.tiers]]
+name = "Business"
+notify = ["U0BIZ"]
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_most_specific_stakeholder_rule_wins() {
+        let cfg = config(
+            r#"
+[[tenants.stakeholders]]
+approvers = ["U0TENANT"]
+[[tenants.stakeholders]]
+tier = "critical"
+approvers = ["U0CRIT"]
+[[tenants.stakeholders]]
+asset = "revenue_*"
+approvers = ["U0REV"]
+[[tenants.stakeholders]]
+asset = "revenue_daily"
+approvers = ["U0DAILY"]
+"#,
+        );
+        let t = &cfg.tenants[0];
+        let ids = |v: Vec<Principal>| v.iter().map(|p| p.id().to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(stakeholders(&cfg, t, "revenue_daily", SlaTier::Critical)), ["U0DAILY"]);
+        assert_eq!(ids(stakeholders(&cfg, t, "revenue_hourly", SlaTier::Critical)), ["U0REV"]);
+        assert_eq!(ids(stakeholders(&cfg, t, "costs", SlaTier::Critical)), ["U0CRIT"]);
+        assert_eq!(ids(stakeholders(&cfg, t, "costs", SlaTier::Standard)), ["U0TENANT"]);
+    }
+
+    #[test]
+    fn with_no_rule_the_last_escalation_tier_decides() {
+        let cfg = config("");
+        let who = stakeholders(&cfg, &cfg.tenants[0], "anything", SlaTier::BestEffort);
+        assert_eq!(who, vec![Principal::User("U0BIZ".into())]);
+    }
+}

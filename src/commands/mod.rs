@@ -1,0 +1,245 @@
+//! `/backfill` subcommands: one file each, with `run`, dispatched by
+//! [`Command`]. Parsing happens here, once, into typed values; an unknown
+//! subcommand answers with the help text.
+
+pub mod grammar;
+pub mod help;
+pub mod jobs;
+pub mod tenancy;
+
+use crate::app::AppState;
+use grammar::{DeadlineSpec, JobId, ListFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The form Slack posts for a slash command (`slack.md`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct SlashCommand {
+    pub command: String,
+    #[serde(default)]
+    pub text: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub user_name: String,
+    pub channel_id: String,
+    #[serde(default)]
+    pub channel_name: String,
+    #[serde(default)]
+    pub team_id: String,
+    #[serde(default)]
+    pub response_url: String,
+    #[serde(default)]
+    pub trigger_id: String,
+    #[serde(default)]
+    pub api_app_id: String,
+}
+
+/// A parsed `/backfill` subcommand.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Help,
+    Status(JobId),
+    List(ListFilter),
+    Pause(JobId),
+    Resume(JobId),
+    ExtendDeadline {
+        job: JobId,
+        deadline: DeadlineSpec,
+        reason: Option<String>,
+    },
+    /// A known subcommand typed wrong: what is wrong and an example.
+    Invalid(String),
+    /// Anything we do not know: answered with usage, naming what was typed.
+    Unknown(String),
+}
+
+/// A command and the tenant the user picked with `--tenant`, if any.
+#[derive(Debug, PartialEq)]
+pub struct Parsed {
+    pub command: Command,
+    pub tenant: Option<String>,
+}
+
+/// Takes `--tenant ID` (or `--tenant=ID`) out of the words, wherever it is.
+fn take_tenant(words: &mut Vec<&str>) -> Result<Option<String>, String> {
+    let mut tenant = None;
+    let mut i = 0;
+    while i < words.len() {
+        if let Some(v) = words[i].strip_prefix("--tenant=") {
+            tenant = Some(v.to_string());
+            words.remove(i);
+        } else if words[i] == "--tenant" {
+            words.remove(i);
+            if i >= words.len() {
+                return Err("`--tenant` needs a tenant id, e.g. `--tenant acme`.".into());
+            }
+            tenant = Some(words.remove(i).to_string());
+        } else {
+            i += 1;
+        }
+    }
+    Ok(tenant.filter(|t| !t.is_empty()))
+}
+
+impl Command {
+    pub fn parse(text: &str) -> Parsed {
+        let mut words: Vec<&str> = text.split_whitespace().collect();
+        let tenant = match take_tenant(&mut words) {
+            Ok(t) => t,
+            Err(e) => {
+                return Parsed {
+                    command: Command::Invalid(e),
+                    tenant: None,
+                }
+            }
+        };
+        let command = Self::parse_words(&words);
+        Parsed { command, tenant }
+    }
+
+    fn parse_words(words: &[&str]) -> Command {
+        let Some(sub) = words.first() else {
+            return Command::Help;
+        };
+        let args = &words[1..];
+        let job_arg = |usage: &str| -> Result<JobId, Command> {
+            match args.first() {
+                None => Err(Command::Invalid(format!("Which job? Usage: `{usage}`"))),
+                Some(id) => JobId::parse(id).map_err(Command::Invalid),
+            }
+        };
+        let lower = sub.to_ascii_lowercase();
+        let result = match lower.as_str() {
+            "help" | "-h" | "--help" => Ok(Command::Help),
+            "status" => job_arg("/backfill status <job_id>").map(Command::Status),
+            "pause" => job_arg("/backfill pause <job_id>").map(Command::Pause),
+            "resume" => job_arg("/backfill resume <job_id>").map(Command::Resume),
+            "list" => match args {
+                [] | [_] => ListFilter::parse(args.first().copied())
+                    .map(Command::List)
+                    .map_err(Command::Invalid),
+                _ => Err(Command::Invalid(
+                    "`/backfill list` takes one filter: `running`, `paused`, `at-risk` or `all`.".into(),
+                )),
+            },
+            "extend-deadline" | "extend_deadline" | "extend" => {
+                let usage = "/backfill extend-deadline <job_id> <deadline> [reason...]";
+                match job_arg(usage) {
+                    Err(e) => Err(e),
+                    Ok(job) => match args.get(1) {
+                        None => Err(Command::Invalid(format!(
+                            "What new deadline? Usage: `{usage}`. {}",
+                            grammar::DEADLINE_EXAMPLES
+                        ))),
+                        Some(d) => match DeadlineSpec::parse(d) {
+                            Err(e) => Err(Command::Invalid(e)),
+                            Ok(deadline) => {
+                                let reason = args[2..].join(" ");
+                                Ok(Command::ExtendDeadline {
+                                    job,
+                                    deadline,
+                                    reason: (!reason.is_empty()).then_some(reason),
+                                })
+                            }
+                        },
+                    },
+                }
+            }
+            _ => Ok(Command::Unknown(grammar::short(sub))),
+        };
+        result.unwrap_or_else(|e| e)
+    }
+}
+
+/// An ephemeral answer: only the user sees it.
+pub fn ephemeral(text: &str) -> Value {
+    json!({ "response_type": "ephemeral", "text": text })
+}
+
+/// Runs a parsed command and returns the immediate answer (the HTTP body).
+pub async fn run(state: &AppState, parsed: Parsed, cmd: &SlashCommand) -> Value {
+    match parsed.command {
+        Command::Help => help::run(state, None),
+        Command::Unknown(word) => help::run(state, Some(&word)),
+        Command::Invalid(why) => ephemeral(&format!(":warning: {why}")),
+        other => jobs::run(state, other, parsed.tenant.as_deref(), cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "7f3c2a9e-0b1d-4c55-9a7e-2d6f1e8b4c10";
+
+    fn cmd(text: &str) -> Command {
+        Command::parse(text).command
+    }
+
+    #[test]
+    fn an_empty_command_and_help_both_mean_help() {
+        assert_eq!(cmd(""), Command::Help);
+        assert_eq!(cmd("   "), Command::Help);
+        assert_eq!(cmd("help"), Command::Help);
+        assert_eq!(cmd("HELP me"), Command::Help);
+    }
+
+    #[test]
+    fn anything_else_is_unknown_and_named() {
+        assert_eq!(cmd("frobnicate 123"), Command::Unknown("frobnicate".into()));
+    }
+
+    #[test]
+    fn job_commands_take_a_job_id() {
+        let id = JobId::parse(ID).unwrap();
+        assert_eq!(cmd(&format!("status {ID}")), Command::Status(id));
+        assert_eq!(cmd(&format!("PAUSE {ID}")), Command::Pause(id));
+        assert_eq!(cmd(&format!("resume {ID}")), Command::Resume(id));
+        assert!(matches!(cmd("status"), Command::Invalid(e) if e.contains("Which job")));
+        assert!(matches!(cmd("pause 42"), Command::Invalid(e) if e.contains("not a job id")));
+    }
+
+    #[test]
+    fn list_takes_an_optional_filter() {
+        assert_eq!(cmd("list"), Command::List(ListFilter::All));
+        assert_eq!(cmd("list at-risk"), Command::List(ListFilter::AtRisk));
+        assert!(matches!(cmd("list soon"), Command::Invalid(_)));
+        assert!(matches!(cmd("list running paused"), Command::Invalid(_)));
+    }
+
+    #[test]
+    fn extend_deadline_takes_a_job_a_deadline_and_a_reason() {
+        let parsed = cmd(&format!("extend-deadline {ID} +4h upstream vendor outage"));
+        assert_eq!(
+            parsed,
+            Command::ExtendDeadline {
+                job: JobId::parse(ID).unwrap(),
+                deadline: DeadlineSpec::Step(chrono::Duration::hours(4)),
+                reason: Some("upstream vendor outage".into()),
+            }
+        );
+        assert!(matches!(
+            cmd(&format!("extend-deadline {ID}")),
+            Command::Invalid(e) if e.contains("What new deadline")
+        ));
+        assert!(matches!(
+            cmd(&format!("extend-deadline {ID} soon")),
+            Command::Invalid(e) if e.contains("+4h")
+        ));
+        assert!(matches!(
+            cmd(&format!("extend-deadline {ID} +4h")),
+            Command::ExtendDeadline { reason: None, .. }
+        ));
+    }
+
+    #[test]
+    fn the_tenant_flag_can_stand_anywhere() {
+        let p = Command::parse(&format!("--tenant globex status {ID}"));
+        assert_eq!(p.tenant.as_deref(), Some("globex"));
+        assert!(matches!(p.command, Command::Status(_)));
+        let p = Command::parse("list --tenant=acme at-risk");
+        assert_eq!(p.tenant.as_deref(), Some("acme"));
+        assert_eq!(p.command, Command::List(ListFilter::AtRisk));
+        assert!(matches!(Command::parse("list --tenant").command, Command::Invalid(_)));
+    }
+}

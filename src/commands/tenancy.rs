@@ -1,0 +1,77 @@
+//! Which tenant a slash command acts on. People open ad-hoc incident channels,
+//! so the channel alone does not always say. In order:
+//! 1. `--tenant ID`, allowed only for that tenant's operators and stakeholders;
+//! 2. the channel's own tenant (its alert channel or an incident channel);
+//! 3. the only tenant, when just one is configured;
+//! 4. the one tenant the user is an operator or stakeholder of.
+//!
+//! Otherwise the answer lists the tenants and how to pick one.
+
+use crate::app::AppState;
+use crate::config::Tenant;
+use crate::ids::Principal;
+
+/// Everyone who may act for or decide on a tenant's jobs.
+pub fn people_of(tenant: &Tenant) -> Vec<Principal> {
+    let mut all = tenant.operators.clone();
+    for rule in &tenant.stakeholders {
+        all.extend(rule.approvers.iter().cloned());
+    }
+    all
+}
+
+/// The tenant, or an ephemeral message saying why there is none.
+pub async fn resolve<'a>(
+    state: &'a AppState,
+    channel: &str,
+    user: &str,
+    flag: Option<&str>,
+) -> Result<&'a Tenant, String> {
+    let tenants = &state.config.tenants;
+    let ids = || {
+        tenants
+            .iter()
+            .map(|t| format!("`{}`", t.id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(id) = flag {
+        let Some(tenant) = state.config.tenant(id) else {
+            return Err(format!("There is no tenant `{}`. The tenants are {}.", super::grammar::short(id), ids()));
+        };
+        return match state.directory.is_among(user, &people_of(tenant)).await {
+            Ok(true) => Ok(tenant),
+            Ok(false) => Err(format!(
+                ":no_entry: `--tenant {}` is only for that tenant's operators and stakeholders.",
+                tenant.id
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not resolve user groups");
+                Err("I could not check your membership with Slack just now; try again in a moment.".into())
+            }
+        };
+    }
+    if let Some(t) = tenants
+        .iter()
+        .find(|t| t.channel.as_str() == channel || t.incident_channels.iter().any(|c| c.as_str() == channel))
+    {
+        return Ok(t);
+    }
+    if tenants.len() == 1 {
+        return Ok(&tenants[0]);
+    }
+    let mut mine = Vec::new();
+    for t in tenants {
+        if state.directory.is_among(user, &people_of(t)).await.unwrap_or(false) {
+            mine.push(t);
+        }
+    }
+    if mine.len() == 1 {
+        return Ok(mine[0]);
+    }
+    Err(format!(
+        "This channel belongs to no tenant, and I cannot tell which one you mean. The tenants are {}. Add `--tenant ID` to the command (e.g. `/backfill list --tenant {}`), or list this channel in the tenant's `incident_channels`.",
+        ids(),
+        tenants.first().map(|t| t.id.as_str()).unwrap_or("acme")
+    ))
+}

@@ -1,0 +1,1063 @@
+//! Typed configuration: a TOML file for what users shape (tenants, people,
+//! thresholds, escalation) and environment variables for secrets and URLs.
+//!
+//! Loading never stops at the first problem: it collects every missing or
+//! invalid item with its key and how to fix it, so one run of `check-config`
+//! (or a failed `serve`) tells the whole story. Secret values are never part of
+//! a problem message.
+
+use crate::ids::{ChannelId, Principal};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the bot's own store lives when `DATABASE_URL` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://servo-sla-bot.db";
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
+pub const DEFAULT_PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+pub const DEFAULT_BIND_ADDR: &str = "0.0.0.0:8080";
+/// The config file used when neither `--config` nor `SERVO_SLA_BOT_CONFIG` names one.
+pub const DEFAULT_CONFIG_PATH: &str = "servo-sla-bot.toml";
+
+/// A value that must never reach a log or an error message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The only way to read the value: grep for it to audit every use.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A database URL whose password is hidden whenever it is printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/...` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_string(),
+    }
+}
+
+/// One problem found while loading configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The config key (`tenants[0].channel`) or environment variable (`SLACK_BOT_TOKEN`).
+    pub key: String,
+    /// What is wrong and how to fix it. Never contains a secret.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found, in file order then environment order.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The file, as written by users. Unknown keys are errors: a typo in a key
+// must not silently fall back to a default.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    poll_interval: Option<String>,
+    runbook_url: Option<String>,
+    #[serde(default)]
+    risk: RawRisk,
+    #[serde(default)]
+    tenants: Vec<RawTenant>,
+    #[serde(default)]
+    escalation: RawEscalation,
+    #[serde(default)]
+    slack: RawSlack,
+    #[serde(default)]
+    extensions: RawExtensions,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExtensions {
+    expire_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRisk {
+    medium_at: Option<f64>,
+    high_at: Option<f64>,
+    hysteresis: Option<f64>,
+    eta_fresh_for: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    id: Option<String>,
+    channel: Option<String>,
+    #[serde(default)]
+    incident_channels: Vec<String>,
+    #[serde(default)]
+    operators: Vec<String>,
+    #[serde(default)]
+    stakeholders: Vec<RawStakeholders>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStakeholders {
+    asset: Option<String>,
+    tier: Option<String>,
+    #[serde(default)]
+    approvers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEscalation {
+    repeat: Option<u32>,
+    #[serde(default)]
+    tiers: Vec<RawTier>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    name: Option<String>,
+    #[serde(default)]
+    notify: Vec<String>,
+    ack_timeout: Option<String>,
+    pagerduty_routing_key_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------
+// The validated configuration the rest of the bot uses.
+// ---------------------------------------------------------------------------
+
+/// What the config file says, validated.
+#[derive(Clone, Debug)]
+pub struct FileConfig {
+    pub poll_interval: Duration,
+    pub runbook_url: String,
+    pub risk: RiskConfig,
+    pub tenants: Vec<Tenant>,
+    pub escalation: Escalation,
+    pub slack: SlackTuning,
+    /// How long a deadline-extension request waits for a decision (it also
+    /// expires by the current deadline, whichever comes first).
+    pub extension_expire_after: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RiskConfig {
+    /// Severity at which a job is Medium (runbook: 0.20).
+    pub medium_at: f64,
+    /// Severity above which a job is High (runbook: 0.50).
+    pub high_at: f64,
+    /// How far below a threshold severity must fall before the band drops,
+    /// so a job hovering at a boundary does not flap.
+    pub hysteresis: f64,
+    /// How old Servo's own ETA may be before the bot computes its own.
+    pub eta_fresh_for: Duration,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            medium_at: 0.20,
+            high_at: 0.50,
+            hysteresis: 0.05,
+            eta_fresh_for: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    /// Servo's `tenant_id`.
+    pub id: String,
+    /// Where the tenant's alerts go; slash commands there act on this tenant.
+    pub channel: ChannelId,
+    /// More channels whose slash commands act on this tenant.
+    pub incident_channels: Vec<ChannelId>,
+    /// Users and user groups allowed to act (pause, resume, buttons).
+    pub operators: Vec<Principal>,
+    pub stakeholders: Vec<StakeholderRule>,
+}
+
+/// Who may approve deadline extensions for the jobs it matches.
+#[derive(Clone, Debug)]
+pub struct StakeholderRule {
+    /// A glob on the asset name (`*` and `?`), if the rule is per asset.
+    pub asset: Option<String>,
+    /// An SLA tier (`critical`, `standard`, `best_effort`, `below_best_effort`).
+    pub tier: Option<String>,
+    pub approvers: Vec<Principal>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Escalation {
+    /// How many times the whole path is walked again after the last tier.
+    pub repeat: u32,
+    pub tiers: Vec<EscalationTier>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EscalationTier {
+    pub name: String,
+    pub notify: Vec<Principal>,
+    pub ack_timeout: Duration,
+    /// The name of the environment variable holding this tier's PagerDuty
+    /// routing key; the key itself never sits in the file.
+    pub pagerduty_routing_key_env: Option<String>,
+}
+
+/// How the outbound Slack client behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlackTuning {
+    /// How long one Web API call may take before it counts as failed.
+    pub timeout: Duration,
+    /// Attempts per call for 5xx answers and timeouts (429s wait, and do not count).
+    pub max_attempts: u32,
+}
+
+impl Default for SlackTuning {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_attempts: 4,
+        }
+    }
+}
+
+/// What the environment says.
+#[derive(Clone, Debug)]
+pub struct EnvConfig {
+    pub slack_bot_token: Secret,
+    pub slack_signing_secret: Secret,
+    pub servo_database_url: DatabaseUrl,
+    pub database_url: DatabaseUrl,
+    pub slack_api_url: String,
+    pub pagerduty_events_url: String,
+    pub alertmanager_token: Option<Secret>,
+    pub bind_addr: SocketAddr,
+}
+
+/// Everything `serve` needs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub file: FileConfig,
+    pub env: EnvConfig,
+}
+
+/// Parses `"60s"`, `"15m"`, `"1h30m"`, `"500ms"`, `"2d"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("is empty; write a duration such as \"60s\", \"15m\" or \"1h30m\"".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(format!(
+                "'{s}' is not a duration; write a number and a unit (ms, s, m, h, d), e.g. \"15m\""
+            ));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("'{s}' has a number that is too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let step = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            "" => {
+                return Err(format!(
+                    "'{s}' has no unit; add one of ms, s, m, h, d (e.g. \"{n}s\")"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "'{s}' has an unknown unit '{other}'; use ms, s, m, h or d"
+                ))
+            }
+        };
+        total += step;
+    }
+    Ok(total)
+}
+
+/// The built-in escalation timeouts, from the runbook: 15, 30 and 60 minutes.
+fn default_ack_timeout(index: usize) -> Duration {
+    match index {
+        0 => Duration::from_secs(15 * 60),
+        1 => Duration::from_secs(30 * 60),
+        _ => Duration::from_secs(60 * 60),
+    }
+}
+
+impl FileConfig {
+    /// Reads and validates a config file, collecting every problem.
+    pub fn load(path: &Path) -> Result<FileConfig, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let mut p = Problems::default();
+            p.push(
+                "config file",
+                format!(
+                    "cannot read {}: {e}. Pass --config FILE or set SERVO_SLA_BOT_CONFIG; \
+                     examples/servo-sla-bot.toml is a commented starting point",
+                    path.display()
+                ),
+            );
+            p
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Validates the text of a config file, collecting every problem.
+    pub fn parse(text: &str) -> Result<FileConfig, Problems> {
+        let mut problems = Problems::default();
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push("config file", format!("is not valid: {}", e.message()));
+                // Point at the line: toml's span is a byte range.
+                if let Some(span) = e.span() {
+                    let line = text[..span.start.min(text.len())].lines().count().max(1);
+                    problems.0[0].key = format!("config file (line {line})");
+                }
+                return Err(problems);
+            }
+        };
+        let cfg = validate(raw, &mut problems);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+fn duration_key(
+    value: Option<&str>,
+    key: &str,
+    default: Duration,
+    problems: &mut Problems,
+) -> Duration {
+    match value {
+        None => default,
+        Some(v) => match parse_duration(v) {
+            Ok(d) if d.is_zero() => {
+                problems.push(key, "must be longer than zero");
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(key, e);
+                default
+            }
+        },
+    }
+}
+
+fn principals(list: &[String], key: &str, problems: &mut Problems) -> Vec<Principal> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, s)| match Principal::parse(s) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(format!("{key}[{i}]"), e);
+                None
+            }
+        })
+        .collect()
+}
+
+const TIERS: [&str; 4] = ["critical", "standard", "best_effort", "below_best_effort"];
+
+fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
+    let poll_interval = duration_key(
+        raw.poll_interval.as_deref(),
+        "poll_interval",
+        Duration::from_secs(60),
+        problems,
+    );
+    let runbook_url = raw
+        .runbook_url
+        .unwrap_or_else(|| "https://docs.servo.io/runbooks/backfill-sla-risk".into());
+    if !(runbook_url.starts_with("https://") || runbook_url.starts_with("http://")) {
+        problems.push("runbook_url", "must be an http(s) URL");
+    }
+
+    let defaults = RiskConfig::default();
+    let risk = RiskConfig {
+        medium_at: raw.risk.medium_at.unwrap_or(defaults.medium_at),
+        high_at: raw.risk.high_at.unwrap_or(defaults.high_at),
+        hysteresis: raw.risk.hysteresis.unwrap_or(defaults.hysteresis),
+        eta_fresh_for: duration_key(
+            raw.risk.eta_fresh_for.as_deref(),
+            "risk.eta_fresh_for",
+            defaults.eta_fresh_for,
+            problems,
+        ),
+    };
+    if !(risk.medium_at > 0.0 && risk.medium_at.is_finite()) {
+        problems.push("risk.medium_at", "must be a number above 0 (the runbook uses 0.20)");
+    }
+    if !(risk.high_at > risk.medium_at && risk.high_at.is_finite()) {
+        problems.push(
+            "risk.high_at",
+            "must be above risk.medium_at (the runbook uses 0.50)",
+        );
+    }
+    if !(0.0..risk.medium_at.max(0.0) + f64::EPSILON).contains(&risk.hysteresis) {
+        problems.push(
+            "risk.hysteresis",
+            "must be between 0 and risk.medium_at (e.g. 0.05)",
+        );
+    }
+
+    if raw.tenants.is_empty() {
+        problems.push(
+            "tenants",
+            "no tenant is configured; add a [[tenants]] table with id and channel \
+             (see examples/servo-sla-bot.toml)",
+        );
+    }
+    let mut tenants = Vec::new();
+    let mut seen_ids = BTreeMap::new();
+    let mut channel_owner: BTreeMap<String, String> = BTreeMap::new();
+    for (i, t) in raw.tenants.iter().enumerate() {
+        let key = format!("tenants[{i}]");
+        let id = match t.id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => {
+                problems.push(format!("{key}.id"), "is missing: set it to Servo's tenant_id");
+                String::new()
+            }
+        };
+        if !id.is_empty() {
+            if let Some(prev) = seen_ids.insert(id.clone(), i) {
+                problems.push(
+                    format!("{key}.id"),
+                    format!("'{id}' is already used by tenants[{prev}]"),
+                );
+            }
+        }
+        let channel = match t.channel.as_deref() {
+            None => {
+                problems.push(
+                    format!("{key}.channel"),
+                    "is missing: set it to the channel id where this tenant's alerts go",
+                );
+                None
+            }
+            Some(c) => match ChannelId::parse(c) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(format!("{key}.channel"), e);
+                    None
+                }
+            },
+        };
+        let mut incident_channels = Vec::new();
+        for (j, c) in t.incident_channels.iter().enumerate() {
+            match ChannelId::parse(c) {
+                Ok(c) => incident_channels.push(c),
+                Err(e) => problems.push(format!("{key}.incident_channels[{j}]"), e),
+            }
+        }
+        // A channel must map to one tenant, or a slash command there would be ambiguous.
+        for (j, c) in channel.iter().chain(incident_channels.iter()).enumerate() {
+            if let Some(owner) = channel_owner.insert(c.as_str().to_string(), id.clone()) {
+                let which = if j == 0 {
+                    format!("{key}.channel")
+                } else {
+                    format!("{key}.incident_channels[{}]", j - 1)
+                };
+                problems.push(
+                    which,
+                    format!("channel {c} already belongs to tenant '{owner}'"),
+                );
+            }
+        }
+        let operators = principals(&t.operators, &format!("{key}.operators"), problems);
+        if t.operators.is_empty() {
+            problems.push(
+                format!("{key}.operators"),
+                "is empty: list the users (U…) or user groups (S…) who may act on alerts",
+            );
+        }
+        let mut stakeholders = Vec::new();
+        for (j, s) in t.stakeholders.iter().enumerate() {
+            let skey = format!("{key}.stakeholders[{j}]");
+            if let Some(tier) = &s.tier {
+                if !TIERS.contains(&tier.as_str()) {
+                    problems.push(
+                        format!("{skey}.tier"),
+                        format!("'{tier}' is not an SLA tier; use one of {}", TIERS.join(", ")),
+                    );
+                }
+            }
+            if s.asset.is_some() && s.tier.is_some() {
+                problems.push(
+                    skey.clone(),
+                    "set asset or tier, not both (write two rules instead)",
+                );
+            }
+            if s.approvers.is_empty() {
+                problems.push(format!("{skey}.approvers"), "is empty");
+            }
+            stakeholders.push(StakeholderRule {
+                asset: s.asset.clone(),
+                tier: s.tier.clone(),
+                approvers: principals(&s.approvers, &format!("{skey}.approvers"), problems),
+            });
+        }
+        if let Some(channel) = channel {
+            tenants.push(Tenant {
+                id,
+                channel,
+                incident_channels,
+                operators,
+                stakeholders,
+            });
+        }
+    }
+
+    if raw.escalation.tiers.is_empty() {
+        problems.push(
+            "escalation.tiers",
+            "no tier is configured; add [[escalation.tiers]] with name and notify \
+             (on-call engineer, platform team lead, product/business stakeholder)",
+        );
+    }
+    let mut tiers = Vec::new();
+    for (i, t) in raw.escalation.tiers.iter().enumerate() {
+        let key = format!("escalation.tiers[{i}]");
+        let name = t.name.clone().unwrap_or_else(|| {
+            problems.push(format!("{key}.name"), "is missing");
+            String::new()
+        });
+        if t.notify.is_empty() {
+            problems.push(
+                format!("{key}.notify"),
+                "is empty: list the users (U…) or user groups (S…) to page",
+            );
+        }
+        let notify = principals(&t.notify, &format!("{key}.notify"), problems);
+        let ack_timeout = duration_key(
+            t.ack_timeout.as_deref(),
+            &format!("{key}.ack_timeout"),
+            default_ack_timeout(i),
+            problems,
+        );
+        if let Some(env) = &t.pagerduty_routing_key_env {
+            let valid = !env.is_empty()
+                && env
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                problems.push(
+                    format!("{key}.pagerduty_routing_key_env"),
+                    "must be the NAME of an environment variable (e.g. PD_PLATFORM_KEY), \
+                     not the key itself",
+                );
+            }
+        }
+        tiers.push(EscalationTier {
+            name,
+            notify,
+            ack_timeout,
+            pagerduty_routing_key_env: t.pagerduty_routing_key_env.clone(),
+        });
+    }
+
+    let slack_defaults = SlackTuning::default();
+    let slack = SlackTuning {
+        timeout: duration_key(
+            raw.slack.timeout.as_deref(),
+            "slack.timeout",
+            slack_defaults.timeout,
+            problems,
+        ),
+        max_attempts: raw.slack.max_attempts.unwrap_or(slack_defaults.max_attempts),
+    };
+    if slack.max_attempts == 0 {
+        problems.push("slack.max_attempts", "must be at least 1");
+    }
+
+    let extension_expire_after = duration_key(
+        raw.extensions.expire_after.as_deref(),
+        "extensions.expire_after",
+        Duration::from_secs(2 * 3600),
+        problems,
+    );
+
+    FileConfig {
+        poll_interval,
+        runbook_url,
+        risk,
+        extension_expire_after,
+        tenants,
+        escalation: Escalation {
+            repeat: raw.escalation.repeat.unwrap_or(0),
+            tiers,
+        },
+        slack,
+    }
+}
+
+/// Reads the environment through `get` (so tests need not touch the process
+/// environment) and collects every problem.
+pub fn load_env(
+    get: &dyn Fn(&str) -> Option<String>,
+    file: Option<&FileConfig>,
+) -> Result<EnvConfig, Problems> {
+    let mut problems = Problems::default();
+    let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+
+    let slack_bot_token = match non_empty("SLACK_BOT_TOKEN") {
+        Some(t) if t.starts_with("xoxb-") => Some(Secret::new(t)),
+        Some(_) => {
+            problems.push(
+                "SLACK_BOT_TOKEN",
+                "is not a bot token (it must start with xoxb-); copy the Bot User OAuth Token \
+                 from the app's OAuth & Permissions page",
+            );
+            None
+        }
+        None => {
+            problems.push(
+                "SLACK_BOT_TOKEN",
+                "is not set: export the Bot User OAuth Token (xoxb-…) from the app's \
+                 OAuth & Permissions page",
+            );
+            None
+        }
+    };
+    let slack_signing_secret = match non_empty("SLACK_SIGNING_SECRET") {
+        Some(s) => Some(Secret::new(s)),
+        None => {
+            problems.push(
+                "SLACK_SIGNING_SECRET",
+                "is not set: export the Signing Secret from the app's Basic Information page",
+            );
+            None
+        }
+    };
+    let servo_database_url = match non_empty("SERVO_DATABASE_URL") {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Some(DatabaseUrl::new(u))
+        }
+        Some(u) => {
+            problems.push(
+                "SERVO_DATABASE_URL",
+                format!(
+                    "'{}' is not a PostgreSQL URL; Servo keeps its jobs in PostgreSQL: \
+                     postgres://USER:PASSWORD@HOST:5432/DB",
+                    redact_url(&u)
+                ),
+            );
+            None
+        }
+        None => {
+            problems.push(
+                "SERVO_DATABASE_URL",
+                "is not set: export the URL of Servo's PostgreSQL database \
+                 (postgres://USER:PASSWORD@HOST:5432/DB), as a role that row-level security applies to",
+            );
+            None
+        }
+    };
+    let database_url = DatabaseUrl::new(
+        non_empty("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+    );
+    if !is_store_url(database_url.expose()) {
+        problems.push(
+            "DATABASE_URL",
+            format!(
+                "'{database_url}' is neither sqlite://FILE nor postgres://…; leave it unset for \
+                 the embedded SQLite default ({DEFAULT_DATABASE_URL})"
+            ),
+        );
+    }
+    let slack_api_url =
+        non_empty("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.to_string());
+    if !(slack_api_url.starts_with("https://") || slack_api_url.starts_with("http://")) {
+        problems.push("SLACK_API_URL", "must be an http(s) URL such as https://slack.com/api/");
+    }
+    let pagerduty_events_url = non_empty("PAGERDUTY_EVENTS_URL")
+        .unwrap_or_else(|| DEFAULT_PAGERDUTY_EVENTS_URL.to_string());
+    let alertmanager_token = non_empty("ALERTMANAGER_TOKEN").map(Secret::new);
+    let bind = non_empty("BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.to_string());
+    let bind_addr = match bind.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            problems.push(
+                "BIND_ADDR",
+                format!("'{bind}' is not an address:port such as 0.0.0.0:8080"),
+            );
+            None
+        }
+    };
+    if let Some(file) = file {
+        for (i, tier) in file.escalation.tiers.iter().enumerate() {
+            if let Some(var) = &tier.pagerduty_routing_key_env {
+                if non_empty(var).is_none() {
+                    problems.push(
+                        var.clone(),
+                        format!(
+                            "is not set, but escalation.tiers[{i}].pagerduty_routing_key_env \
+                             names it: export the tier's PagerDuty routing key"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    match (slack_bot_token, slack_signing_secret, servo_database_url, bind_addr) {
+        (Some(slack_bot_token), Some(slack_signing_secret), Some(servo_database_url), Some(bind_addr))
+            if problems.is_empty() =>
+        {
+            Ok(EnvConfig {
+                slack_bot_token,
+                slack_signing_secret,
+                servo_database_url,
+                database_url,
+                slack_api_url,
+                pagerduty_events_url,
+                alertmanager_token,
+                bind_addr,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+/// Whether a `DATABASE_URL` names a backend the store supports.
+pub fn is_store_url(url: &str) -> bool {
+    url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The config file to use: `--config`, else `SERVO_SLA_BOT_CONFIG`, else the default path.
+pub fn config_path(cli: Option<PathBuf>, get: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    cli.or_else(|| get("SERVO_SLA_BOT_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+impl Settings {
+    /// Loads file and environment together, so the answer lists every problem of both.
+    pub fn load(path: &Path, get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, Problems> {
+        let file = FileConfig::load(path);
+        let env = load_env(get, file.as_ref().ok());
+        match (file, env) {
+            (Ok(file), Ok(env)) => Ok(Settings { file, env }),
+            (file, env) => {
+                let mut all = Problems::default();
+                if let Err(p) = file {
+                    all.0.extend(p.0);
+                }
+                if let Err(p) = env {
+                    all.0.extend(p.0);
+                }
+                Err(all)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+poll_interval = "60s"
+runbook_url = "https://docs.servo.io/runbooks/backfill-sla-risk"
+
+[risk]
+medium_at = 0.20
+high_at = 0.50
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALERT"
+incident_channels = ["C0INCIDENT1"]
+operators = ["S0ONCALL", "U0PLATLEAD"]
+
+[[tenants.stakeholders]]
+asset = "revenue_*"
+approvers = ["U0PRODOWNER"]
+
+[escalation]
+repeat = 1
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["S0ONCALL"]
+ack_timeout = "15m"
+
+[[escalation.tiers]]
+name = "Platform Team Lead"
+notify = ["U0PLATLEAD"]
+pagerduty_routing_key_env = "PD_PLATFORM_KEY"
+
+[[escalation.tiers]]
+name = "Product/Business Stakeholder"
+notify = ["U0PRODOWNER"]
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_documented_example_shape_parses_with_runbook_defaults() {
+        let cfg = FileConfig::parse(GOOD).unwrap();
+        assert_eq!(cfg.poll_interval, Duration::from_secs(60));
+        assert_eq!(cfg.tenants[0].id, "acme");
+        assert_eq!(cfg.tenants[0].channel.as_str(), "C0ACMEALERT");
+        assert_eq!(cfg.escalation.repeat, 1);
+        let timeouts: Vec<u64> = cfg
+            .escalation
+            .tiers
+            .iter()
+            .map(|t| t.ack_timeout.as_secs() / 60)
+            .collect();
+        assert_eq!(timeouts, vec![15, 30, 60], "defaults are 15, 30 and 60 minutes");
+        assert_eq!(cfg.risk, RiskConfig::default());
+    }
+
+    #[test]
+    fn the_shipped_example_file_is_valid() {
+        let text = include_str!("../examples/servo-sla-bot.toml");
+        if let Err(p) = FileConfig::parse(text) {
+            panic!("examples/servo-sla-bot.toml is invalid:\n{p}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let text = r##"
+poll_interval = "soon"
+[risk]
+medium_at = 0.6
+high_at = 0.5
+[[tenants]]
+channel = "#alerts"
+operators = ["alice"]
+[[escalation.tiers]]
+name = "On-call"
+notify = []
+ack_timeout = "15 minutes"
+"##;
+        let problems = FileConfig::parse(text).unwrap_err();
+        let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "poll_interval",
+            "risk.high_at",
+            "tenants[0].id",
+            "tenants[0].channel",
+            "tenants[0].operators[0]",
+            "escalation.tiers[0].notify",
+            "escalation.tiers[0].ack_timeout",
+        ] {
+            assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_with_its_line() {
+        let problems = FileConfig::parse("pol_interval = \"60s\"\n").unwrap_err();
+        assert_eq!(problems.0.len(), 1);
+        assert!(problems.0[0].key.contains("line 1"), "{:?}", problems.0[0]);
+        assert!(problems.0[0].message.contains("pol_interval"));
+    }
+
+    #[test]
+    fn a_channel_cannot_belong_to_two_tenants() {
+        let text = GOOD.to_string()
+            + r#"
+[[tenants]]
+id = "globex"
+channel = "C0INCIDENT1"
+operators = ["U0GLOBEX"]
+"#;
+        let problems = FileConfig::parse(&text).unwrap_err();
+        assert!(problems
+            .0
+            .iter()
+            .any(|p| p.key == "tenants[1].channel" && p.message.contains("acme")));
+    }
+
+    #[test]
+    fn durations_parse_with_units_and_reject_garbage() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
+        for bad in ["", "60", "m", "5 minutes", "1y", "-5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn missing_environment_names_every_variable_and_no_value() {
+        let cfg = FileConfig::parse(GOOD).unwrap();
+        let problems = load_env(&env(&[("SLACK_SIGNING_SECRET", "s3cr3t-value")]), Some(&cfg))
+            .unwrap_err();
+        let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["SLACK_BOT_TOKEN", "SERVO_DATABASE_URL", "PD_PLATFORM_KEY"]
+        );
+        assert!(!problems.to_string().contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn an_invalid_servo_url_is_reported_without_its_password() {
+        let problems = load_env(
+            &env(&[
+                ("SLACK_BOT_TOKEN", "xoxb-1"),
+                ("SLACK_SIGNING_SECRET", "x"),
+                ("SERVO_DATABASE_URL", "mysql://bot:hunter2@db/servo"),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        let text = problems.to_string();
+        assert!(text.contains("SERVO_DATABASE_URL"));
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn a_complete_environment_loads_with_defaults() {
+        let env = load_env(
+            &env(&[
+                ("SLACK_BOT_TOKEN", "xoxb-1"),
+                ("SLACK_SIGNING_SECRET", "x"),
+                ("SERVO_DATABASE_URL", "postgres://bot:pw@127.0.0.1/servo"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(env.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(env.slack_api_url, DEFAULT_SLACK_API_URL);
+        assert_eq!(env.bind_addr.to_string(), DEFAULT_BIND_ADDR);
+        assert_eq!(format!("{:?}", env.slack_bot_token), "Secret(***)");
+        assert_eq!(
+            format!("{}", env.servo_database_url),
+            "postgres://bot:***@127.0.0.1/servo"
+        );
+    }
+
+    #[test]
+    fn urls_are_redacted_only_where_they_hold_a_password() {
+        assert_eq!(redact_url("postgres://u:p@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://bot.db"), "sqlite://bot.db");
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@h/db?sslmode=require"),
+            "postgres://u:***@h/db?sslmode=require"
+        );
+    }
+}

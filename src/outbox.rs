@@ -1,0 +1,177 @@
+//! Delivery of the Slack calls that must not be lost. Callers write them to
+//! the store's outbox first; this worker claims due rows (with a lease, so on
+//! PostgreSQL several replicas share the work and each row goes out once),
+//! sends them through [`SlackApi`], and records the answer. A restart resumes
+//! from the store: nothing is lost, and a delivered row is never sent again.
+
+use crate::clock::SharedClock;
+use crate::metrics::Metrics;
+use crate::slack::api::{backoff, SlackApi, SlackCallError};
+use crate::store::{OutboxMessage, Store};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// How long a claimed row stays ours before another worker may take it over.
+/// Longer than one call's worst case (timeouts x attempts + Retry-After waits).
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+const BATCH: i64 = 25;
+/// How long to wait for a thread's root message before trying a reply again.
+const THREAD_ROOT_WAIT: chrono::Duration = chrono::Duration::seconds(2);
+
+/// What one step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickOutcome {
+    pub delivered: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+impl TickOutcome {
+    pub fn did_work(&self) -> bool {
+        self.delivered + self.retried + self.failed > 0
+    }
+}
+
+#[derive(Clone)]
+pub struct OutboxWorker {
+    pub store: Store,
+    pub slack: SlackApi,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub worker_id: String,
+}
+
+impl OutboxWorker {
+    /// Claims what is due and delivers it.
+    pub async fn tick(&self) -> anyhow::Result<TickOutcome> {
+        let now = self.clock.now();
+        let batch = self
+            .store
+            .claim_due_outbox(&self.worker_id, now, LEASE, BATCH)
+            .await?;
+        let mut outcome = TickOutcome::default();
+        for msg in batch {
+            match self.deliver(msg).await? {
+                Delivery::Sent => outcome.delivered += 1,
+                Delivery::Retry => outcome.retried += 1,
+                Delivery::Failed => outcome.failed += 1,
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn deliver(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
+        let mut payload = msg.payload.clone();
+        // A reply or an edit names its alert (or request), not a ts: the
+        // message it refers to may have gone out only moments ago, by this
+        // or another replica.
+        if let (Some(anchor), Some(field)) = (&msg.thread_alert_id, &msg.thread_field) {
+            let place = match anchor.strip_prefix("approval:") {
+                Some(id) => self
+                    .store
+                    .get_approval(id)
+                    .await?
+                    .map(|a| (a.channel, a.ts)),
+                None => self.store.get_alert(anchor).await?.map(|a| (a.channel, a.ts)),
+            };
+            match place {
+                Some((Some(channel), Some(ts))) => {
+                    payload[field.as_str()] = ts.into();
+                    if payload.get("channel").is_none_or(|c| c.is_null()) {
+                        payload["channel"] = channel.into();
+                    }
+                }
+                None => {
+                    self.store
+                        .mark_outbox_failed(msg.id, &self.worker_id, "the message it refers to no longer exists", self.clock.now())
+                        .await?;
+                    return Ok(Delivery::Failed);
+                }
+                Some(_) => {
+                    self.store
+                        .mark_outbox_retry(
+                            msg.id,
+                            &self.worker_id,
+                            self.clock.now() + THREAD_ROOT_WAIT,
+                            "waiting for the message it refers to to be posted",
+                        )
+                        .await?;
+                    return Ok(Delivery::Retry);
+                }
+            }
+        }
+        match self.slack.call(&msg.method, &payload).await {
+            Ok(response) => {
+                self.store
+                    .mark_outbox_sent(msg.id, &self.worker_id, &response, self.clock.now())
+                    .await?;
+                self.metrics
+                    .inc("servo_sla_bot_outbox_total", &[("result", "sent")]);
+                Ok(Delivery::Sent)
+            }
+            Err(e @ SlackCallError::Unavailable { .. }) => {
+                let wait = match &e {
+                    SlackCallError::Unavailable {
+                        retry_after: Some(r),
+                        ..
+                    } => *r,
+                    _ => backoff(msg.attempts.clamp(1, 30) as u32 + 2),
+                };
+                let next = self.clock.now()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(5));
+                tracing::warn!(id = msg.id, method = %msg.method, error = %e, "outbox delivery will be retried");
+                self.store
+                    .mark_outbox_retry(msg.id, &self.worker_id, next, &e.to_string())
+                    .await?;
+                self.metrics
+                    .inc("servo_sla_bot_outbox_total", &[("result", "retry")]);
+                Ok(Delivery::Retry)
+            }
+            Err(e) => {
+                tracing::error!(id = msg.id, method = %msg.method, error = %e, "Slack refused an outbox message; it will not be retried");
+                self.store
+                    .mark_outbox_failed(msg.id, &self.worker_id, &e.to_string(), self.clock.now())
+                    .await?;
+                self.metrics
+                    .inc("servo_sla_bot_outbox_total", &[("result", "failed")]);
+                Ok(Delivery::Failed)
+            }
+        }
+    }
+
+    /// The loop around [`tick`](Self::tick): runs again at once after work,
+    /// otherwise when woken by a new message or after a second. On shutdown
+    /// it finishes the message in hand and hands its claims back.
+    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let did_work = match self.tick().await {
+                Ok(o) => o.did_work(),
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox step failed");
+                    false
+                }
+            };
+            if did_work {
+                continue;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if let Err(e) = self.store.release_outbox_claims(&self.worker_id).await {
+            tracing::warn!(error = %e, "could not hand back outbox claims");
+        }
+    }
+}
+
+enum Delivery {
+    Sent,
+    Retry,
+    Failed,
+}

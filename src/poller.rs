@@ -1,0 +1,197 @@
+//! Watches Servo: every `poll_interval` (or at once when Alertmanager nudges),
+//! assesses each tenant's active jobs that have a deadline and reconciles the
+//! alerts. A tenant whose Servo query fails is skipped for this round: an
+//! unreachable Servo never resolves an alert as recovered.
+
+use crate::alerts::{self, Change};
+use crate::app::AppState;
+use crate::config::Tenant;
+use crate::risk::{self, RiskBand, RiskThresholds};
+use crate::servo::ServoError;
+use crate::store::Alert;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+/// What one poll of one tenant did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TenantPoll {
+    pub jobs: usize,
+    pub posted: usize,
+    pub edited: usize,
+    pub resolved: usize,
+    /// At-risk jobs by band (`low`, `medium`, `high`, `breached`).
+    pub at_risk: BTreeMap<String, usize>,
+}
+
+/// What one poll of every tenant did.
+#[derive(Debug, Default)]
+pub struct PollOutcome {
+    pub tenants: BTreeMap<String, Result<TenantPoll, String>>,
+}
+
+#[derive(Clone)]
+pub struct Poller {
+    pub state: AppState,
+}
+
+impl Poller {
+    pub fn thresholds(&self) -> RiskThresholds {
+        let r = &self.state.config.risk;
+        RiskThresholds::new(r.medium_at, r.high_at, r.hysteresis, r.eta_fresh_for)
+    }
+
+    /// One poll of every tenant.
+    pub async fn tick(&self) -> PollOutcome {
+        let now = self.state.clock.now();
+        let mut outcome = PollOutcome::default();
+        for tenant in &self.state.config.tenants {
+            let result = self.poll_tenant(tenant, now).await;
+            if let Err(e) = &result {
+                tracing::warn!(tenant = %tenant.id, error = %e, "poll skipped this tenant");
+            }
+            outcome
+                .tenants
+                .insert(tenant.id.clone(), result.map_err(|e| e.to_string()));
+        }
+        self.export_gauges(&outcome);
+        outcome
+    }
+
+    fn export_gauges(&self, outcome: &PollOutcome) {
+        let mut at_risk = Vec::new();
+        let mut breached = Vec::new();
+        for (tenant, result) in &outcome.tenants {
+            // A failed poll keeps no stale numbers: it reports nothing for the tenant.
+            let Ok(poll) = result else { continue };
+            for band in ["low", "medium", "high", "breached"] {
+                let n = poll.at_risk.get(band).copied().unwrap_or(0);
+                at_risk.push((vec![("tenant", tenant.clone()), ("band", band.to_string())], n as f64));
+            }
+            breached.push((
+                vec![("tenant", tenant.clone())],
+                poll.at_risk.get("breached").copied().unwrap_or(0) as f64,
+            ));
+        }
+        self.state.metrics.set_gauge_family(
+            "servo_sla_bot_at_risk_jobs",
+            "Active jobs at risk of missing their SLA, by tenant and band.",
+            at_risk,
+        );
+        self.state.metrics.set_gauge_family(
+            "servo_sla_bot_breached_jobs",
+            "Active jobs past their SLA deadline, by tenant.",
+            breached,
+        );
+    }
+
+    /// Assesses one tenant's jobs and reconciles its alerts.
+    pub async fn poll_tenant(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<TenantPoll, PollError> {
+        let state = &self.state;
+        let thresholds = self.thresholds();
+        let mut jobs = state.servo.active_jobs(&tenant.id, true).await?;
+        let open: HashMap<String, Alert> = state
+            .store
+            .list_open_alerts(Some(&tenant.id))
+            .await?
+            .into_iter()
+            .map(|a| (a.job_id.clone(), a))
+            .collect();
+
+        // Partition histories cost the most to read: fetch them only for the
+        // jobs whose alert shows bottlenecks, or whose ETA depends on them.
+        let previous = |job_id: &str| open.get(job_id).and_then(|a| RiskBand::parse(&a.band));
+        let needs_history: Vec<Uuid> = jobs
+            .iter()
+            .filter(|j| {
+                j.avg_partition_duration_ms.is_none()
+                    || open.contains_key(&j.id.to_string())
+                    || risk::assess(&j.snapshot(), now, &thresholds, previous(&j.id.to_string()))
+                        .band
+                        .is_at_risk()
+            })
+            .map(|j| j.id)
+            .collect();
+        let mut histories = state.servo.recent_durations(&tenant.id, &needs_history).await?;
+        for job in &mut jobs {
+            if let Some(h) = histories.remove(&job.id) {
+                job.recent_durations_ms = h;
+            }
+        }
+
+        let mut poll = TenantPoll {
+            jobs: jobs.len(),
+            ..TenantPoll::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        for job in &jobs {
+            let key = job.id.to_string();
+            seen.insert(key.clone());
+            let a = risk::assess(&job.snapshot(), now, &thresholds, previous(&key));
+            if a.band.is_at_risk() {
+                *poll.at_risk.entry(a.band.as_str().to_string()).or_default() += 1;
+            }
+            match alerts::reconcile(state, tenant, job, &a, open.get(&key).cloned(), now).await? {
+                Change::Posted => poll.posted += 1,
+                Change::Edited => poll.edited += 1,
+                Change::Resolved => poll.resolved += 1,
+                Change::None => {}
+            }
+        }
+
+        // Open alerts whose job left the list: it finished, was cancelled, or
+        // lost its deadline. Look at the job itself before saying which.
+        for (job_id, alert) in open.iter().filter(|(id, _)| !seen.contains(*id)) {
+            let Ok(id) = job_id.parse::<Uuid>() else {
+                continue;
+            };
+            let job = state.servo.get_job(&tenant.id, id).await?;
+            let how = alerts::ending(job.as_ref());
+            match job {
+                Some(job) => {
+                    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+                    if alerts::resolve(state, alert, &job, &a, &how, now).await? == Change::Resolved {
+                        poll.resolved += 1;
+                    }
+                }
+                None => {
+                    // Gone from Servo altogether: resolve without a job to show.
+                    if state.store.resolve_alert(&alert.id, &how, now).await? {
+                        alerts::reply_in_thread(state, alert, format!("alert:{}:resolved", alert.id), &how)
+                            .await?;
+                        poll.resolved += 1;
+                    }
+                }
+            }
+        }
+        Ok(poll)
+    }
+
+    /// Polls every `poll_interval`, or at once when woken (Alertmanager).
+    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        let interval = self.state.config.poll_interval;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            self.tick().await;
+            tokio::select! {
+                _ = wake.notified() => tracing::info!("poll requested"),
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Servo(#[from] ServoError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Alert(#[from] alerts::AlertError),
+}

@@ -1,0 +1,204 @@
+//! The Servo interface: Servo keeps its backfill jobs in PostgreSQL and has no
+//! HTTP API, so the bot reads and writes its tables directly, as Servo's own
+//! CLI does. All SQL against Servo lives under this module, behind [`Servo`]:
+//! list the active jobs, get one, partition statistics, and the state changes.
+
+pub mod postgres;
+
+use crate::config::DatabaseUrl;
+use crate::risk::{JobSnapshot, JobState};
+use chrono::{DateTime, Utc};
+use postgres::PgServo;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServoError {
+    /// Servo's database cannot be reached; commands answer "Servo is unreachable".
+    #[error("Servo is unreachable: {0}")]
+    Unreachable(String),
+    #[error("Servo query failed: {0}")]
+    Query(String),
+}
+
+impl From<sqlx::Error> for ServoError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => ServoError::Unreachable(e.to_string()),
+            other => ServoError::Query(other.to_string()),
+        }
+    }
+}
+
+/// Why a change to a job did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ServoActionError {
+    /// No such job for this tenant (another tenant's job looks exactly the same).
+    #[error("no such job")]
+    NotFound,
+    /// Servo does not allow the change from this state; `message` is Servo's own.
+    #[error("{message}")]
+    InvalidState { state: String, message: String },
+    /// The job changed since it was read (optimistic concurrency on `version`).
+    #[error("the job changed meanwhile")]
+    VersionConflict,
+    #[error(transparent)]
+    Servo(#[from] ServoError),
+}
+
+/// A backfill job as the bot sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub asset_id: Uuid,
+    pub asset_name: String,
+    /// The asset's owner: the natural default stakeholder of its jobs.
+    pub asset_owner: Option<String>,
+    pub idempotency_key: String,
+    pub state: JobState,
+    pub execution_strategy: serde_json::Value,
+    pub partition_start: Option<String>,
+    pub partition_end: Option<String>,
+    pub partition_keys: Vec<String>,
+    pub total_partitions: i64,
+    pub completed_partitions: i64,
+    pub failed_partitions: i64,
+    pub skipped_partitions: i64,
+    pub error_message: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub checkpoint_partition_key: Option<String>,
+    pub estimated_completion_at: Option<DateTime<Utc>>,
+    pub avg_partition_duration_ms: Option<i64>,
+    pub parent_job_id: Option<Uuid>,
+    pub upstream_job_count: i64,
+    pub completed_upstream_jobs: i64,
+    pub sla_deadline_at: Option<DateTime<Utc>>,
+    pub priority: i32,
+    /// Durations of the most recent completed partitions, oldest first
+    /// (filled by [`Servo::recent_durations`] when needed).
+    pub recent_durations_ms: Vec<i64>,
+}
+
+impl Job {
+    /// What the pure risk assessment needs.
+    pub fn snapshot(&self) -> JobSnapshot {
+        JobSnapshot {
+            id: self.id.to_string(),
+            asset_name: self.asset_name.clone(),
+            state: self.state,
+            priority: self.priority,
+            total_partitions: self.total_partitions,
+            completed_partitions: self.completed_partitions,
+            failed_partitions: self.failed_partitions,
+            skipped_partitions: self.skipped_partitions,
+            estimated_completion_at: self.estimated_completion_at,
+            avg_partition_duration_ms: self.avg_partition_duration_ms,
+            heartbeat_at: self.heartbeat_at,
+            started_at: self.started_at,
+            paused_at: self.paused_at,
+            sla_deadline_at: self.sla_deadline_at,
+            upstream_job_count: self.upstream_job_count,
+            completed_upstream_jobs: self.completed_upstream_jobs,
+            recent_durations_ms: self.recent_durations_ms.clone(),
+        }
+    }
+}
+
+/// How many recent partition durations the trend looks at.
+pub const RECENT_DURATIONS: i64 = 24;
+
+/// Servo, behind one narrow interface.
+#[derive(Clone, Debug)]
+pub enum Servo {
+    Postgres(PgServo),
+}
+
+impl Servo {
+    /// Connects lazily: the bot starts, and says it is degraded, while Servo is down.
+    pub fn connect_lazy(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url.expose())
+            .map_err(|e| anyhow::anyhow!("SERVO_DATABASE_URL ({url}) does not parse: {e}"))?
+            .application_name("servo-sla-bot");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            // Answer "Servo is unreachable" within Slack's 3 seconds rather than hang.
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy_with(options);
+        Ok(Servo::Postgres(PgServo::new(pool)))
+    }
+
+    /// Whether Servo's database answers.
+    pub async fn ping(&self) -> Result<(), ServoError> {
+        match self {
+            Servo::Postgres(pg) => {
+                sqlx::query("SELECT 1").execute(pg.pool()).await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Servo::Postgres(pg) => pg.pool().close().await,
+        }
+    }
+
+    pub async fn active_jobs(&self, tenant: &str, deadline_only: bool) -> Result<Vec<Job>, ServoError> {
+        match self {
+            Servo::Postgres(pg) => pg.active_jobs(tenant, deadline_only).await,
+        }
+    }
+
+    pub async fn get_job(&self, tenant: &str, id: Uuid) -> Result<Option<Job>, ServoError> {
+        match self {
+            Servo::Postgres(pg) => pg.get_job(tenant, id).await,
+        }
+    }
+
+    pub async fn recent_durations(
+        &self,
+        tenant: &str,
+        job_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<i64>>, ServoError> {
+        match self {
+            Servo::Postgres(pg) => pg.recent_durations(tenant, job_ids, RECENT_DURATIONS).await,
+        }
+    }
+
+    pub async fn pause(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+        match self {
+            Servo::Postgres(pg) => pg.pause(tenant, id, now).await,
+        }
+    }
+
+    pub async fn resume(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+        match self {
+            Servo::Postgres(pg) => pg.resume(tenant, id, now).await,
+        }
+    }
+
+    pub async fn set_deadline(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        deadline: DateTime<Utc>,
+        seen_version: i64,
+    ) -> Result<Job, ServoActionError> {
+        match self {
+            Servo::Postgres(pg) => pg.set_deadline(tenant, id, deadline, seen_version).await,
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Servo's tables in PostgreSQL. Servo forces row-level security: every
+//! transaction here first sets the tenant with
+//! `set_config('app.current_tenant', $1, true)`, exactly as Servo does, or it
+//! would silently see no rows. Writes follow Servo's own CLI (`servo.md`):
+//! which states allow a change, what is written, and the version bump.
+
+use super::{Job, ServoActionError, ServoError};
+use crate::risk::JobState;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// `SELECT <the job's columns and its asset's owner> FROM ... <tail>`.
+macro_rules! job_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT j.id, j.tenant_id, j.asset_id, j.asset_name, j.idempotency_key, j.state, \
+             j.execution_strategy, j.partition_start, j.partition_end, j.partition_keys, \
+             j.total_partitions, j.completed_partitions, j.failed_partitions, j.skipped_partitions, \
+             j.error_message, j.created_by, j.created_at, j.started_at, j.completed_at, j.heartbeat_at, \
+             j.version, j.paused_at, j.checkpoint_partition_key, j.estimated_completion_at, \
+             j.avg_partition_duration_ms, j.parent_job_id, j.upstream_job_count, \
+             j.completed_upstream_jobs, j.sla_deadline_at, j.priority, a.owner AS asset_owner \
+             FROM backfill_jobs j LEFT JOIN assets a ON a.id = j.asset_id ",
+            $tail
+        )
+    };
+}
+
+/// The active states, as Servo names them.
+const ACTIVE: [&str; 5] = ["pending", "waiting_upstream", "running", "paused", "resuming"];
+
+#[derive(Clone, Debug)]
+pub struct PgServo {
+    pool: PgPool,
+}
+
+fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
+    let state: String = row.try_get("state")?;
+    let state = JobState::parse(&state)
+        .ok_or_else(|| ServoError::Query(format!("unknown job state '{state}'")))?;
+    let keys: serde_json::Value = row.try_get("partition_keys")?;
+    let partition_keys = keys
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let id: Uuid = row.try_get("id")?;
+    Ok(Job {
+        id,
+        tenant_id: row.try_get("tenant_id")?,
+        asset_id: row.try_get("asset_id")?,
+        asset_name: row.try_get("asset_name")?,
+        asset_owner: row.try_get("asset_owner")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        state,
+        execution_strategy: row.try_get("execution_strategy")?,
+        partition_start: row.try_get("partition_start")?,
+        partition_end: row.try_get("partition_end")?,
+        partition_keys,
+        total_partitions: row.try_get::<i32, _>("total_partitions")? as i64,
+        completed_partitions: row.try_get::<i32, _>("completed_partitions")? as i64,
+        failed_partitions: row.try_get::<i32, _>("failed_partitions")? as i64,
+        skipped_partitions: row.try_get::<i32, _>("skipped_partitions")? as i64,
+        error_message: row.try_get("error_message")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        heartbeat_at: row.try_get("heartbeat_at")?,
+        version: row.try_get::<i32, _>("version")? as i64,
+        paused_at: row.try_get("paused_at")?,
+        checkpoint_partition_key: row.try_get("checkpoint_partition_key")?,
+        estimated_completion_at: row.try_get("estimated_completion_at")?,
+        avg_partition_duration_ms: row.try_get("avg_partition_duration_ms")?,
+        parent_job_id: row.try_get("parent_job_id")?,
+        upstream_job_count: row.try_get::<i32, _>("upstream_job_count")? as i64,
+        completed_upstream_jobs: row.try_get::<i32, _>("completed_upstream_jobs")? as i64,
+        sla_deadline_at: row.try_get("sla_deadline_at")?,
+        priority: row.try_get("priority")?,
+        recent_durations_ms: Vec::new(),
+    })
+}
+
+impl PgServo {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A transaction whose first statement sets the tenant, as Servo does.
+    async fn tenant_tx(&self, tenant: &str) -> Result<Transaction<'static, Postgres>, ServoError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.current_tenant', $1, true)")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// The tenant's active jobs; with `deadline_only`, just those with an SLA.
+    pub async fn active_jobs(&self, tenant: &str, deadline_only: bool) -> Result<Vec<Job>, ServoError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let states: Vec<String> = ACTIVE.iter().map(|s| s.to_string()).collect();
+        let rows = sqlx::query(job_select!(
+            "WHERE j.state = ANY($1) AND ($2 = false OR j.sla_deadline_at IS NOT NULL) \
+             ORDER BY j.sla_deadline_at NULLS LAST, j.id"
+        ))
+        .bind(&states)
+        .bind(deadline_only)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// One job of the tenant; another tenant's job is simply not found.
+    pub async fn get_job(&self, tenant: &str, id: Uuid) -> Result<Option<Job>, ServoError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let row = sqlx::query(job_select!("WHERE j.id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// The durations of the last `n` completed partitions of each job, oldest
+    /// first: what tells whether a job is slowing down.
+    pub async fn recent_durations(
+        &self,
+        tenant: &str,
+        job_ids: &[Uuid],
+        n: i64,
+    ) -> Result<HashMap<Uuid, Vec<i64>>, ServoError> {
+        if job_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        let rows = sqlx::query(
+            "SELECT backfill_job_id, duration_ms FROM ( \
+               SELECT backfill_job_id, duration_ms, completed_at, \
+                      row_number() OVER (PARTITION BY backfill_job_id ORDER BY completed_at DESC) AS rn \
+               FROM backfill_partitions \
+               WHERE backfill_job_id = ANY($1) AND state = 'completed' AND duration_ms IS NOT NULL \
+             ) recent WHERE rn <= $2 ORDER BY backfill_job_id, completed_at",
+        )
+        .bind(job_ids)
+        .bind(n)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: HashMap<Uuid, Vec<i64>> = HashMap::new();
+        for row in rows {
+            let id: Uuid = row.try_get("backfill_job_id")?;
+            let d: i64 = row.try_get("duration_ms")?;
+            out.entry(id).or_default().push(d);
+        }
+        Ok(out)
+    }
+
+    /// Locks a job of the tenant for a change, in `tx`.
+    async fn lock_job(
+        tx: &mut Transaction<'static, Postgres>,
+        id: Uuid,
+    ) -> Result<Job, ServoActionError> {
+        let row = sqlx::query(job_select!("WHERE j.id = $1 FOR UPDATE OF j"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(ServoError::from)?;
+        match row {
+            Some(row) => Ok(job_from_row(&row)?),
+            None => Err(ServoActionError::NotFound),
+        }
+    }
+
+    /// Servo's pause: only from `running`; the checkpoint is the most recently
+    /// completed partition (kept if there is none).
+    pub async fn pause(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let job = Self::lock_job(&mut tx, id).await?;
+        if job.state != JobState::Running {
+            return Err(ServoActionError::InvalidState {
+                state: job.state.as_str().to_string(),
+                message: format!(
+                    "Cannot pause job in state '{}'. Only running jobs can be paused.",
+                    job.state.as_str()
+                ),
+            });
+        }
+        let checkpoint: Option<String> = sqlx::query_scalar(
+            "SELECT partition_key FROM backfill_partitions \
+             WHERE backfill_job_id = $1 AND state = 'completed' \
+             ORDER BY completed_at DESC NULLS LAST LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(ServoError::from)?;
+        sqlx::query(
+            "UPDATE backfill_jobs SET state = 'paused', paused_at = $2, \
+             checkpoint_partition_key = COALESCE($3, checkpoint_partition_key), \
+             heartbeat_at = $2, version = version + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(checkpoint)
+        .execute(&mut *tx)
+        .await
+        .map_err(ServoError::from)?;
+        let job = Self::lock_job(&mut tx, id).await?;
+        tx.commit().await.map_err(ServoError::from)?;
+        Ok(job)
+    }
+
+    /// Servo's resume: only from `paused`, to `resuming` (the executor takes it from there).
+    pub async fn resume(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let job = Self::lock_job(&mut tx, id).await?;
+        if job.state != JobState::Paused {
+            return Err(ServoActionError::InvalidState {
+                state: job.state.as_str().to_string(),
+                message: format!(
+                    "Cannot resume job in state '{}'. Only paused jobs can be resumed.",
+                    job.state.as_str()
+                ),
+            });
+        }
+        sqlx::query(
+            "UPDATE backfill_jobs SET state = 'resuming', heartbeat_at = $2, version = version + 1 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(ServoError::from)?;
+        let job = Self::lock_job(&mut tx, id).await?;
+        tx.commit().await.map_err(ServoError::from)?;
+        Ok(job)
+    }
+
+    /// The deadline change the runbook describes, with an optimistic version check.
+    pub async fn set_deadline(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        deadline: DateTime<Utc>,
+        seen_version: i64,
+    ) -> Result<Job, ServoActionError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let done = sqlx::query(
+            "UPDATE backfill_jobs SET sla_deadline_at = $2, version = version + 1 \
+             WHERE id = $1 AND version = $3",
+        )
+        .bind(id)
+        .bind(deadline)
+        .bind(seen_version as i32)
+        .execute(&mut *tx)
+        .await
+        .map_err(ServoError::from)?;
+        if done.rows_affected() != 1 {
+            let exists = Self::lock_job(&mut tx, id).await;
+            return Err(match exists {
+                Ok(_) => ServoActionError::VersionConflict,
+                Err(e) => e,
+            });
+        }
+        let job = Self::lock_job(&mut tx, id).await?;
+        tx.commit().await.map_err(ServoError::from)?;
+        Ok(job)
+    }
+}

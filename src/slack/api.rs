@@ -1,0 +1,265 @@
+//! The outbound Slack Web API client: slack-morphism over hyper, pointed at
+//! `SLACK_API_URL`. One call here is one logical call: it waits out 429s for
+//! as long as `Retry-After` says, retries 5xx answers and timeouts with
+//! backoff, and turns `ok: false` into an error.
+
+use crate::config::{Secret, SlackTuning};
+use crate::metrics::Metrics;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::Value;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+
+/// How many 429s one call waits out before it gives up and lets the caller
+/// (usually the outbox) try again later.
+const MAX_RATE_LIMIT_WAITS: u32 = 10;
+/// The longest `Retry-After` honoured inline; longer waits go back to the caller.
+const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum SlackCallError {
+    /// Slack refused the call (`ok: false`); retrying the same call will not help.
+    #[error("Slack refused {method}: {code}")]
+    Refused { method: String, code: String },
+    /// Slack could not be reached or kept failing; the same call may work later.
+    #[error("Slack is unavailable for {method} after {attempts} attempts: {last}")]
+    Unavailable {
+        method: String,
+        attempts: u32,
+        last: String,
+        /// How long Slack asked us to wait, when the last failure was a 429.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl SlackCallError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// `ok: false` codes that describe Slack's state rather than the request.
+fn transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" | "ratelimited"
+    )
+}
+
+enum Attempt {
+    Ok(Value),
+    Refused(String),
+    RateLimited(Option<Duration>),
+    Failed(String),
+}
+
+struct Inner {
+    client: SlackClient<Connector>,
+    token: SlackApiToken,
+    tuning: SlackTuning,
+    metrics: Arc<Metrics>,
+}
+
+/// The bot's Slack Web API client. Cheap to clone.
+#[derive(Clone)]
+pub struct SlackApi {
+    inner: Arc<Inner>,
+}
+
+impl SlackApi {
+    /// A client for `base_url` (`https://slack.com/api/`; the method name is appended).
+    /// Plain `http://` is accepted so tests can point it at a local fake.
+    pub fn new(
+        base_url: &str,
+        token: &Secret,
+        tuning: SlackTuning,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        // slack-morphism joins the base and the method with its own `/`.
+        let base = base_url.trim_end_matches('/');
+        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(base);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client: SlackClient::new(connector),
+                token: SlackApiToken::new(SlackApiTokenValue(token.expose().to_string())),
+                tuning,
+                metrics,
+            }),
+        })
+    }
+
+    /// Calls `method` with a JSON body; retries as described at the top.
+    pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackCallError> {
+        let max_attempts = self.inner.tuning.max_attempts.max(1);
+        let mut failures = 0u32;
+        let mut waits = 0u32;
+        loop {
+            match self.attempt(method, body).await {
+                Attempt::Ok(v) => return Ok(v),
+                Attempt::Refused(code) => {
+                    return Err(SlackCallError::Refused {
+                        method: method.to_string(),
+                        code,
+                    })
+                }
+                Attempt::RateLimited(retry_after) => {
+                    let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                    waits += 1;
+                    if waits > MAX_RATE_LIMIT_WAITS || wait > MAX_INLINE_RETRY_AFTER {
+                        return Err(SlackCallError::Unavailable {
+                            method: method.to_string(),
+                            attempts: failures + waits,
+                            last: "rate limited".into(),
+                            retry_after: Some(wait),
+                        });
+                    }
+                    tracing::info!(method, wait_ms = wait.as_millis() as u64, "Slack rate limit: waiting Retry-After");
+                    tokio::time::sleep(wait).await;
+                }
+                Attempt::Failed(why) => {
+                    failures += 1;
+                    if failures >= max_attempts {
+                        return Err(SlackCallError::Unavailable {
+                            method: method.to_string(),
+                            attempts: failures,
+                            last: why,
+                            retry_after: None,
+                        });
+                    }
+                    let backoff = backoff(failures);
+                    tracing::warn!(method, attempt = failures, error = %why, backoff_ms = backoff.as_millis() as u64, "Slack call failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, method: &str, body: &Value) -> Attempt {
+        let session = self.inner.client.open_session(&self.inner.token);
+        let call = session
+            .http_session_api
+            .http_post::<Value, Value>(method, body, None);
+        let result = tokio::time::timeout(self.inner.tuning.timeout, call).await;
+        let (outcome, label) = match result {
+            Err(_) => (Attempt::Failed("timed out".into()), "timeout".to_string()),
+            Ok(Ok(v)) => (Attempt::Ok(v), "ok".to_string()),
+            Ok(Err(SlackClientError::ApiError(e))) => {
+                let label = e.code.clone();
+                if transient_code(&e.code) {
+                    (Attempt::Failed(format!("ok=false {}", e.code)), label)
+                } else {
+                    (Attempt::Refused(e.code), label)
+                }
+            }
+            Ok(Err(SlackClientError::RateLimitError(e))) => {
+                (Attempt::RateLimited(e.retry_after), "rate_limited".into())
+            }
+            Ok(Err(SlackClientError::HttpError(e))) => {
+                let status = e.status_code.as_u16();
+                let label = format!("http_{status}");
+                if e.status_code.is_server_error() || status == 408 {
+                    (Attempt::Failed(format!("HTTP {status}")), label)
+                } else {
+                    // 4xx other than 429 (e.g. 404 for an unknown URL) will not heal by retrying.
+                    (Attempt::Refused(label.clone()), label)
+                }
+            }
+            Ok(Err(e)) => (Attempt::Failed(e.to_string()), "transport_error".into()),
+        };
+        self.inner.metrics.inc(
+            "servo_sla_bot_slack_api_calls_total",
+            &[("method", method), ("result", &label)],
+        );
+        outcome
+    }
+
+    /// Posts to a slash command's or interaction's `response_url` (a full URL,
+    /// not a Web API method). Best effort with the same retry rules.
+    pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackCallError> {
+        let url = url::Url::parse(response_url).map_err(|_| SlackCallError::Refused {
+            method: "response_url".into(),
+            code: "invalid_response_url".into(),
+        })?;
+        let max_attempts = self.inner.tuning.max_attempts.max(1);
+        let mut failures = 0;
+        loop {
+            let session = self.inner.client.open_session(&self.inner.token);
+            let call = session
+                .http_session_api
+                .http_post_uri::<Value, Value>(url.clone(), body, None);
+            let why = match tokio::time::timeout(self.inner.tuning.timeout, call).await {
+                Ok(Ok(_)) => {
+                    self.inner.metrics.inc(
+                        "servo_sla_bot_slack_api_calls_total",
+                        &[("method", "response_url"), ("result", "ok")],
+                    );
+                    return Ok(());
+                }
+                Ok(Err(SlackClientError::RateLimitError(e))) => {
+                    tokio::time::sleep(e.retry_after.unwrap_or(Duration::from_secs(1))).await;
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "timed out".to_string(),
+            };
+            self.inner.metrics.inc(
+                "servo_sla_bot_slack_api_calls_total",
+                &[("method", "response_url"), ("result", "error")],
+            );
+            failures += 1;
+            if failures >= max_attempts {
+                return Err(SlackCallError::Unavailable {
+                    method: "response_url".into(),
+                    attempts: failures,
+                    last: why,
+                    retry_after: None,
+                });
+            }
+            tokio::time::sleep(backoff(failures)).await;
+        }
+    }
+}
+
+/// Exponential backoff, 200 ms doubling up to 5 s, with jitter so replicas
+/// that failed together do not retry together.
+pub fn backoff(failures: u32) -> Duration {
+    let base = 200u64.saturating_mul(1u64 << failures.min(5).saturating_sub(1));
+    let capped = base.min(5_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(capped / 2 + nanos % (capped / 2 + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for n in 1..10 {
+            let b = backoff(n);
+            assert!(b <= Duration::from_millis(5_000), "{n}: {b:?}");
+        }
+        assert!(backoff(1) <= Duration::from_millis(200));
+        assert!(backoff(4) >= Duration::from_millis(800));
+    }
+
+    #[test]
+    fn only_slack_side_codes_are_retried() {
+        assert!(transient_code("internal_error"));
+        assert!(!transient_code("channel_not_found"));
+        assert!(!transient_code("invalid_blocks"));
+    }
+}

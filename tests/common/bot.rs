@@ -1,0 +1,353 @@
+//! Spawns the real application on 127.0.0.1:0 against a fresh store and the
+//! fake Slack, and talks to it the way Slack does: signed requests.
+#![allow(dead_code)]
+
+use super::db::{admin_url, TestDb};
+use super::fake_slack::FakeSlack;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hmac::{Hmac, Mac};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use servo_sla_bot::app::{App, AppOptions, AppState};
+use servo_sla_bot::clock::{ManualClock, SharedClock, SystemClock};
+use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Secret, Settings};
+use servo_sla_bot::poller::Poller;
+use sha2::Sha256;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789";
+
+/// The configuration most tests use: two tenants, an escalation path.
+pub const CONFIG: &str = r#"
+poll_interval = "60s"
+runbook_url = "https://docs.servo.io/runbooks/backfill-sla-risk"
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALERT"
+incident_channels = ["C0ACMEINCDT"]
+operators = ["S0ONCALL", "U0PLATLEAD"]
+
+[[tenants.stakeholders]]
+asset = "revenue_*"
+approvers = ["U0PRODOWNER"]
+
+[[tenants]]
+id = "globex"
+channel = "C0GLOBEXALR"
+operators = ["U0GLOBEXOPS"]
+
+[escalation]
+repeat = 1
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["S0ONCALL"]
+ack_timeout = "15m"
+
+[[escalation.tiers]]
+name = "Platform Team Lead"
+notify = ["U0PLATLEAD"]
+ack_timeout = "30m"
+
+[[escalation.tiers]]
+name = "Product/Business Stakeholder"
+notify = ["U0PRODOWNER"]
+ack_timeout = "60m"
+
+[slack]
+timeout = "2s"
+max_attempts = 3
+"#;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to build a test app.
+pub struct Spawn {
+    pub backend: Backend,
+    pub config: String,
+    pub clock: SharedClock,
+    /// Servo's database; by default the admin database of the test server,
+    /// which is enough for readiness checks.
+    pub servo_url: Option<String>,
+    /// Whether the app polls Servo by itself; most tests call `poll()` instead.
+    pub run_poller: bool,
+}
+
+impl Spawn {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            config: CONFIG.to_string(),
+            clock: Arc::new(SystemClock),
+            servo_url: None,
+            run_poller: false,
+        }
+    }
+    pub fn manual_clock(mut self, clock: &ManualClock) -> Self {
+        self.clock = Arc::new(clock.clone());
+        self
+    }
+    pub fn servo_url(mut self, url: &str) -> Self {
+        self.servo_url = Some(url.to_string());
+        self
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub settings: Settings,
+    pub clock: SharedClock,
+    pub run_poller: bool,
+    pub slack: FakeSlack,
+    pub state: AppState,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+pub fn settings(config: &str, db_url: &str, slack: &FakeSlack, servo_url: &str) -> Settings {
+    let file = FileConfig::parse(config).unwrap_or_else(|p| panic!("test config invalid:\n{p}"));
+    Settings {
+        file,
+        env: EnvConfig {
+            slack_bot_token: Secret::new(slack.token()),
+            slack_signing_secret: Secret::new(SIGNING_SECRET),
+            servo_database_url: DatabaseUrl::new(servo_url),
+            database_url: DatabaseUrl::new(db_url),
+            slack_api_url: slack.base_url(),
+            pagerduty_events_url: "http://127.0.0.1:9/unused".into(),
+            alertmanager_token: Some(Secret::new("am-token")),
+            bind_addr: "127.0.0.1:0".parse().unwrap(),
+        },
+    }
+}
+
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn(Spawn::new(backend)).await
+}
+
+pub async fn spawn(spec: Spawn) -> TestApp {
+    let slack = FakeSlack::start().await;
+    let db = match spec.backend {
+        Backend::Sqlite => TestDb::sqlite().await,
+        Backend::Postgres => TestDb::postgres().await,
+    };
+    let servo_url = spec.servo_url.clone().unwrap_or_else(admin_url);
+    let settings = settings(&spec.config, &db.url, &slack, &servo_url);
+    start(settings, spec.clock, spec.run_poller, slack, db).await
+}
+
+/// Builds and runs the app on an existing store and fake Slack (restarts reuse them).
+pub async fn start(
+    settings: Settings,
+    clock: SharedClock,
+    run_poller: bool,
+    slack: FakeSlack,
+    db: TestDb,
+) -> TestApp {
+    let options = AppOptions {
+        clock,
+        worker_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        run_poller,
+    };
+    let app = App::build(settings.clone(), options.clone())
+        .await
+        .expect("the app builds");
+    let addr = app.local_addr();
+    let state = app.state();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        settings,
+        clock: options.clock,
+        run_poller,
+        slack,
+        state,
+        db,
+        stop: Some(stop),
+        task: Some(task),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    }
+}
+
+/// Slack's signature, computed here independently of the bot's own code.
+pub fn slack_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{timestamp}:").as_bytes());
+    mac.update(body);
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap()
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {}", self.body))
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A raw POST with the given headers and nothing added.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>, headers: &[(&str, String)]) -> Answer {
+        let mut req = hyper::Request::post(self.url(path)).header("content-type", content_type);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).unwrap();
+        let res = self.client.request(req).await.expect("the app answers");
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// A POST signed as Slack signs it, at `timestamp`.
+    pub async fn post_signed_at(&self, path: &str, content_type: &str, body: &str, timestamp: i64) -> Answer {
+        let ts = timestamp.to_string();
+        let sig = slack_signature(SIGNING_SECRET, &ts, body.as_bytes());
+        self.post_raw(
+            path,
+            content_type,
+            body.as_bytes().to_vec(),
+            &[("x-slack-request-timestamp", ts), ("x-slack-signature", sig)],
+        )
+        .await
+    }
+
+    pub async fn post_signed(&self, path: &str, content_type: &str, body: &str) -> Answer {
+        self.post_signed_at(path, content_type, body, now_unix()).await
+    }
+
+    /// `/backfill <text>` typed by `user` in `channel`.
+    pub async fn slash(&self, text: &str, user: &str, channel: &str) -> Answer {
+        let response_url = self.slack.response_url(&uuid::Uuid::new_v4().simple().to_string());
+        let body = form(&[
+            ("command", "/backfill"),
+            ("text", text),
+            ("user_id", user),
+            ("user_name", "tester"),
+            ("channel_id", channel),
+            ("channel_name", "alerts"),
+            ("team_id", "T0TEAM"),
+            ("response_url", &response_url),
+            ("trigger_id", "1337.42.abcd"),
+            ("api_app_id", "A0APP"),
+        ]);
+        self.post_signed("/slack/commands", "application/x-www-form-urlencoded", &body)
+            .await
+    }
+
+    /// An interaction payload, form-encoded and signed.
+    pub async fn interact(&self, payload: &Value) -> Answer {
+        let body = form(&[("payload", &payload.to_string())]);
+        self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", &body)
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let req = hyper::Request::get(self.url(path))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let res = self.client.request(req).await.expect("the app answers");
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// The value of one series on `/metrics`, as served.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").await.body;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// One poll of every tenant, as the background poller would do it.
+    pub async fn poll(&self) -> servo_sla_bot::poller::PollOutcome {
+        let outcome = Poller {
+            state: self.state.clone(),
+        }
+        .tick()
+        .await;
+        self.drain_outbox().await;
+        outcome
+    }
+
+    /// Waits until the outbox has nothing left that is due (at most 15 s).
+    pub async fn drain_outbox(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            self.state.outbox_wake.notify_one();
+            let pending = self
+                .state
+                .store
+                .list_outbox(Some("pending"))
+                .await
+                .expect("list outbox");
+            let now = self.state.clock.now();
+            if pending.iter().all(|m| m.next_attempt_at > now) {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("the outbox did not drain: {pending:#?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the app gracefully and starts a new one on the same store and fake Slack.
+    pub async fn restart(self) -> TestApp {
+        let (settings, clock, run_poller) = (self.settings.clone(), self.clock.clone(), self.run_poller);
+        let (db, slack) = self.stop().await;
+        start(settings, clock, run_poller, slack, db).await
+    }
+
+    /// Stops the app gracefully and hands back its store and fake Slack.
+    /// (Dropping a TestApp also stops it: the stop channel closes.)
+    pub async fn stop(mut self) -> (TestDb, FakeSlack) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task").expect("app ran cleanly");
+        }
+        let TestApp { db, slack, .. } = self;
+        (db, slack)
+    }
+}

@@ -1,0 +1,1427 @@
+//! A fake Slack Web API for integration tests.
+//!
+//! It speaks the parts of Slack's HTTP contract that the bot's client depends
+//! on, so the client is exercised end to end rather than mocked:
+//!
+//! - `POST /api/<method>` with `Authorization: Bearer <token>`, the body JSON
+//!   or form-encoded; `ok:false` errors come back on HTTP 200, and every
+//!   answer is `Content-Type: application/json` because the client reads
+//!   anything else as `{}`.
+//! - `POST /response/<id>`: slash-command `response_url`s, usable five times.
+//! - Block Kit limits that make real Slack answer `invalid_blocks` (or, for
+//!   `views.open`, `invalid_arguments`), reported the way Slack reports them:
+//!   `response_metadata.messages` entries ending in `[json-pointer:/...]`.
+//! - Queued faults (429, 500, held-then-503, `ok:false`) and, when switched
+//!   on, Slack's per-method rate limits.
+//!
+//! Every request, including refused and fault-injected ones, is logged as a
+//! [`Call`] so tests can assert on exactly what the bot sent.
+//!
+//! Posting to a user ID (`U…`/`W…`) lands in that user's DM channel, whose
+//! ID (`D` + user ID, see [`FakeSlack::dm_channel_for`]) is what the answer
+//! carries and what [`Message::channel`] holds: real Slack does the same, and
+//! `chat.update` with the user ID instead of the DM ID fails there too.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The token [`FakeSlack::start`] accepts.
+pub const DEFAULT_TOKEN: &str = "xoxb-test-token";
+
+/// Slack's answer-level warning for a message with blocks but no top-level
+/// `text` (the fallback used in notifications and by screen readers).
+pub const MISSING_TEXT_WARNING: &str = "missing_text_or_fallback_or_blocks";
+
+const MESSAGE_MAX_BLOCKS: usize = 50;
+const MODAL_MAX_BLOCKS: usize = 100;
+const RESPONSE_URL_MAX_USES: u32 = 5;
+/// Far above any message Slack accepts; only guards the fake against a runaway client.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+const WAIT_POLL: Duration = Duration::from_millis(10);
+/// A shutdown waits this long for in-flight requests before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Counter-based timestamps start here so they look like real Slack `ts` values.
+const TS_EPOCH_SECS: u64 = 1_700_000_000;
+
+const METHODS: &[&str] = &[
+    "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
+    "conversations.open",
+    "views.open",
+    "usergroups.users.list",
+    "users.info",
+];
+
+const BLOCK_TYPES: &[&str] = &[
+    "section",
+    "header",
+    "divider",
+    "actions",
+    "context",
+    "image",
+    "input",
+    "rich_text",
+    "markdown",
+];
+
+/// One request the fake received, in arrival order.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The Web API method, `response_url:{id}` for a response URL, or the
+    /// request path for anything else.
+    pub method: String,
+    /// The arguments as a JSON object (form fields become strings, with
+    /// `blocks`/`attachments` JSON text parsed); the raw text when the body
+    /// could not be parsed.
+    pub body: Value,
+    /// When the request arrived.
+    pub at: Instant,
+    /// `"ok"`, the `error` code answered, `"429"`, `"500"` or `"timeout"`.
+    pub outcome: String,
+    /// Which rule was broken, for refusals where that is not obvious from
+    /// the code (e.g. every Block Kit violation behind `invalid_blocks`).
+    pub error_detail: Option<String>,
+    /// Warnings sent back with a successful answer.
+    pub warnings: Vec<String>,
+}
+
+impl Call {
+    pub fn is_ok(&self) -> bool {
+        self.outcome == "ok"
+    }
+}
+
+/// A message as it currently stands in a channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// The channel it is in (a DM's `D…` ID when it was posted to a user ID).
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    /// Empty when none was given.
+    pub text: String,
+    /// An empty array when none were given.
+    pub blocks: Value,
+    /// How many successful `chat.update`s it has had.
+    pub edits: u32,
+}
+
+/// A modal opened with `views.open`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    pub id: String,
+    pub trigger_id: String,
+    /// The view as submitted, plus the `id` the fake gave it.
+    pub view: Value,
+}
+
+/// A failure to answer with instead of handling a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// HTTP 429, `Retry-After: N`, body `{"ok":false,"error":"ratelimited"}`.
+    RateLimited { retry_after_secs: u64 },
+    /// HTTP 500, body `{"ok":false,"error":"internal_error"}`.
+    ServerError,
+    /// Holds the request this long, then answers HTTP 503: long enough holds
+    /// make the client's own timeout fire first.
+    Timeout(Duration),
+    /// HTTP 200 with `{"ok":false,"error":<code>}`.
+    Error(String),
+}
+
+/// A running fake. Clones share one server; it stops when the last clone is
+/// dropped or on [`FakeSlack::shutdown`].
+#[derive(Clone)]
+pub struct FakeSlack {
+    handle: Arc<Handle>,
+}
+
+/// Owned only by `FakeSlack` clones, never by the server task, so dropping
+/// the last clone drops `stop` and that is what tells the server to end.
+struct Handle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl FakeSlack {
+    /// Starts a fake that accepts [`DEFAULT_TOKEN`].
+    pub async fn start() -> FakeSlack {
+        Self::start_with_token(DEFAULT_TOKEN).await
+    }
+
+    /// Starts a fake on `127.0.0.1:0` that accepts only `token`.
+    pub async fn start_with_token(token: &str) -> FakeSlack {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake Slack: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("fake Slack: local address");
+        let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            token: token.to_string(),
+            state: Mutex::new(Workspace::default()),
+            stopped: stopped.clone(),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let mut stopped = stopped;
+            let signal = async move {
+                // An error means every sender is gone: the last clone was dropped.
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await;
+        });
+        FakeSlack {
+            handle: Arc::new(Handle {
+                shared,
+                addr,
+                stop,
+                task: Mutex::new(Some(task)),
+            }),
+        }
+    }
+
+    /// The DM channel ID the fake uses for `user`, as `conversations.open`
+    /// answers and as posting to the user ID resolves to.
+    pub fn dm_channel_for(user: &str) -> String {
+        format!("D{user}")
+    }
+
+    pub fn token(&self) -> String {
+        self.handle.shared.token.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.addr
+    }
+
+    /// `http://127.0.0.1:PORT/api/`; the client appends the method name.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/", self.handle.addr)
+    }
+
+    /// A `response_url` for a slash command or interaction payload.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/response/{id}", self.handle.addr)
+    }
+
+    /// What `usergroups.users.list` answers for `usergroup`.
+    pub fn set_usergroup(&self, usergroup: &str, users: &[&str]) {
+        self.state().usergroups.insert(
+            usergroup.to_string(),
+            users.iter().map(|u| u.to_string()).collect(),
+        );
+    }
+
+    /// Queues `faults` for the next calls to `method` (a Web API method,
+    /// `response_url:{id}`, or `"*"` for any), consumed one per call in order.
+    /// A method's own queue is used before the `"*"` queue.
+    pub fn fail_next(&self, method: &str, faults: Vec<Fault>) {
+        self.state()
+            .faults
+            .entry(method.to_string())
+            .or_default()
+            .extend(faults);
+    }
+
+    /// Switches Slack's rate limits on or off (off by default). Switching on
+    /// starts every bucket full.
+    pub fn enforce_rate_limits(&self, on: bool) {
+        self.state().buckets = on.then(HashMap::new);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state().calls.clone()
+    }
+
+    pub fn calls_to(&self, method: &str) -> Vec<Call> {
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Calls to `method` that were answered successfully.
+    pub fn ok_calls_to(&self, method: &str) -> Vec<Call> {
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.method == method && c.is_ok())
+            .cloned()
+            .collect()
+    }
+
+    /// Every stored channel message, in posting order.
+    pub fn messages(&self) -> Vec<Message> {
+        self.state().messages.clone()
+    }
+
+    pub fn message(&self, channel: &str, ts: &str) -> Option<Message> {
+        self.state()
+            .messages
+            .iter()
+            .find(|m| m.channel == channel && m.ts == ts)
+            .cloned()
+    }
+
+    /// The replies in the thread under `ts` (not the parent itself), oldest first.
+    pub fn thread_replies(&self, channel: &str, ts: &str) -> Vec<Message> {
+        self.state()
+            .messages
+            .iter()
+            .filter(|m| m.channel == channel && m.thread_ts.as_deref() == Some(ts))
+            .cloned()
+            .collect()
+    }
+
+    /// Modals opened so far.
+    pub fn views(&self) -> Vec<View> {
+        self.state().views.clone()
+    }
+
+    /// Waits until at least `n` calls to `method` have succeeded and returns
+    /// them; panics after `timeout` with everything received so far.
+    pub async fn wait_for_calls(&self, method: &str, n: usize, timeout: Duration) -> Vec<Call> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ok = self.ok_calls_to(method);
+            if ok.len() >= n {
+                return ok;
+            }
+            if Instant::now() >= deadline {
+                let calls = self.calls();
+                let mut log = String::new();
+                for c in &calls {
+                    log.push_str(&format!("\n  {} -> {}", c.method, c.outcome));
+                    if let Some(d) = &c.error_detail {
+                        log.push_str(&format!(" ({d})"));
+                    }
+                }
+                if calls.is_empty() {
+                    log.push_str("\n  (none)");
+                }
+                panic!(
+                    "fake Slack: waited {timeout:?} for {n} ok call(s) to {method}, got {}; \
+                     all {} call(s) received:{log}",
+                    ok.len(),
+                    calls.len()
+                );
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
+    /// Stops accepting connections and waits (boundedly) for in-flight
+    /// requests; held [`Fault::Timeout`] requests are cut short. The logs
+    /// stay readable afterwards.
+    pub async fn shutdown(&self) {
+        self.handle.stop.send_replace(true);
+        let task = self
+            .handle
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut task) = task {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, Workspace> {
+        self.handle.shared.lock()
+    }
+}
+
+/// What the server task shares with the test's handles.
+struct Shared {
+    token: String,
+    state: Mutex<Workspace>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Workspace> {
+        // A panicking test thread must not turn every later assertion into a
+        // poison error that hides the real failure.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct Workspace {
+    calls: Vec<Call>,
+    messages: Vec<Message>,
+    views: Vec<View>,
+    ts_counter: u64,
+    view_counter: u64,
+    faults: HashMap<String, VecDeque<Fault>>,
+    usergroups: HashMap<String, Vec<String>>,
+    /// Sorted, deduplicated member list -> DM channel ID.
+    dms: HashMap<Vec<String>, String>,
+    response_url_uses: HashMap<String, u32>,
+    /// `None` while rate limits are off.
+    buckets: Option<HashMap<String, Bucket>>,
+}
+
+/// The answer decided for one request, before it is turned into HTTP.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<u64>,
+    hold: Option<Duration>,
+    outcome: String,
+    error_detail: Option<String>,
+    warnings: Vec<String>,
+}
+
+impl Answer {
+    fn ok(mut body: Value, warnings: Vec<String>) -> Self {
+        if !warnings.is_empty() {
+            // Slack's convention: a comma-joined `warning` plus the list.
+            body["warning"] = json!(warnings.join(","));
+            body["response_metadata"] = json!({ "warnings": warnings });
+        }
+        Answer {
+            status: StatusCode::OK,
+            body,
+            retry_after: None,
+            hold: None,
+            outcome: "ok".into(),
+            error_detail: None,
+            warnings,
+        }
+    }
+
+    fn error(code: &str) -> Self {
+        Self::refused(Refusal::new(code))
+    }
+
+    fn refused(r: Refusal) -> Self {
+        let mut body = json!({ "ok": false, "error": r.code });
+        if !r.messages.is_empty() {
+            body["response_metadata"] = json!({ "messages": r.messages });
+        }
+        Answer {
+            status: StatusCode::OK,
+            body,
+            retry_after: None,
+            hold: None,
+            outcome: r.code,
+            error_detail: r.detail,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    fn rate_limited(retry_after_secs: u64, detail: Option<String>) -> Self {
+        Answer {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({ "ok": false, "error": "ratelimited" }),
+            retry_after: Some(retry_after_secs),
+            hold: None,
+            outcome: "429".into(),
+            error_detail: detail,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn fault(fault: Fault) -> Self {
+        match fault {
+            Fault::RateLimited { retry_after_secs } => {
+                Self::rate_limited(retry_after_secs, Some("injected fault".into()))
+            }
+            Fault::ServerError => Answer {
+                outcome: "500".into(),
+                error_detail: Some("injected fault".into()),
+                ..Self::error("internal_error").with_status(StatusCode::INTERNAL_SERVER_ERROR)
+            },
+            Fault::Timeout(hold) => Answer {
+                hold: Some(hold),
+                outcome: "timeout".into(),
+                error_detail: Some(format!("injected fault: held {hold:?}")),
+                ..Self::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
+            },
+            Fault::Error(code) => Answer {
+                error_detail: Some("injected fault".into()),
+                ..Self::error(&code)
+            },
+        }
+    }
+
+    fn into_response(self) -> Response {
+        let bytes = serde_json::to_vec(&self.body).expect("a JSON value serialises");
+        let mut resp = Response::new(Body::from(bytes));
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// A successful method result.
+struct Reply {
+    body: Value,
+    warnings: Vec<String>,
+}
+
+impl Reply {
+    fn new(body: Value) -> Self {
+        Reply {
+            body,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// An `ok:false` method result.
+struct Refusal {
+    code: String,
+    detail: Option<String>,
+    /// Sent as `response_metadata.messages`, as Slack does for schema errors.
+    messages: Vec<String>,
+}
+
+impl Refusal {
+    fn new(code: &str) -> Self {
+        Refusal {
+            code: code.into(),
+            detail: None,
+            messages: Vec::new(),
+        }
+    }
+
+    fn with_messages(code: &str, messages: Vec<String>) -> Self {
+        Refusal {
+            code: code.into(),
+            detail: Some(messages.join("; ")),
+            messages,
+        }
+    }
+}
+
+struct BodyError {
+    code: &'static str,
+    detail: String,
+}
+
+enum Route {
+    Api(String),
+    ResponseUrl(String),
+    Other,
+}
+
+fn route(path: &str) -> Route {
+    if let Some(method) = path.strip_prefix("/api/") {
+        if !method.is_empty() && !method.contains('/') {
+            return Route::Api(method.to_string());
+        }
+    }
+    if let Some(id) = path.strip_prefix("/response/") {
+        if !id.is_empty() && !id.contains('/') {
+            return Route::ResponseUrl(id.to_string());
+        }
+    }
+    Route::Other
+}
+
+/// The only handler: routing by hand keeps every answer, including 404/405
+/// and unreadable bodies, JSON and logged, which axum's extractors would not.
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let at = Instant::now();
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| e.to_string());
+    let answer = shared.process(&parts.method, parts.uri.path(), &parts.headers, bytes, at);
+    if let Some(hold) = answer.hold {
+        let mut stopped = shared.stopped.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(hold) => {}
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+    }
+    answer.into_response()
+}
+
+impl Shared {
+    fn process(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        bytes: Result<Bytes, String>,
+        at: Instant,
+    ) -> Answer {
+        let route = route(path);
+        let name = match &route {
+            Route::Api(m) => m.clone(),
+            Route::ResponseUrl(id) => format!("response_url:{id}"),
+            Route::Other => path.to_string(),
+        };
+        let parsed = match &bytes {
+            Ok(b) => parse_body(headers, b),
+            Err(e) => Err(BodyError {
+                code: "invalid_form_data",
+                detail: format!("body could not be read: {e}"),
+            }),
+        };
+        let logged_body = match (&parsed, &bytes) {
+            (Ok(v), _) => v.clone(),
+            (Err(_), Ok(b)) => Value::String(String::from_utf8_lossy(b).into_owned()),
+            (Err(_), Err(_)) => Value::Null,
+        };
+
+        let mut ws = self.lock();
+        let answer = if matches!(route, Route::Other) {
+            Answer::error("not_found").with_status(StatusCode::NOT_FOUND)
+        } else if *method != Method::POST {
+            // Real Slack also takes GET; the bot never uses it, so refusing
+            // it loudly catches a client misconfiguration.
+            Answer {
+                error_detail: Some(format!("{method} is not supported by the fake")),
+                ..Answer::error("method_not_allowed").with_status(StatusCode::METHOD_NOT_ALLOWED)
+            }
+        } else if let Some(fault) = ws.take_fault(&name) {
+            Answer::fault(fault)
+        } else {
+            match &route {
+                Route::Api(m) => ws.api(m, &self.token, headers, parsed, at),
+                Route::ResponseUrl(id) => ws.response_url(id, parsed),
+                Route::Other => unreachable!("answered above"),
+            }
+        };
+        ws.calls.push(Call {
+            method: name,
+            body: logged_body,
+            at,
+            outcome: answer.outcome.clone(),
+            error_detail: answer.error_detail.clone(),
+            warnings: answer.warnings.clone(),
+        });
+        answer
+    }
+}
+
+/// Both content types Slack's Web API takes, as one JSON object.
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, BodyError> {
+    // An argument-less call is legitimate whatever its content type.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Err(BodyError {
+            code: "missing_post_type",
+            detail: "a body without a Content-Type header".into(),
+        });
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    match essence {
+        "application/json" => match serde_json::from_slice::<Value>(bytes) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            Ok(_) => Err(BodyError {
+                code: "json_not_object",
+                detail: "the JSON body is not an object".into(),
+            }),
+            Err(e) => Err(BodyError {
+                code: "invalid_json",
+                detail: e.to_string(),
+            }),
+        },
+        "application/x-www-form-urlencoded" => {
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(bytes).map_err(|e| BodyError {
+                    code: "invalid_form_data",
+                    detail: e.to_string(),
+                })?;
+            let mut map = Map::new();
+            for (k, v) in pairs {
+                // Slack documents these as "JSON-based arrays presented as
+                // URL-encoded strings"; text that is not JSON stays a string
+                // and fails Block Kit validation like Slack would.
+                let value = match k.as_str() {
+                    "blocks" | "attachments" => match serde_json::from_str::<Value>(&v) {
+                        Ok(parsed @ (Value::Array(_) | Value::Object(_))) => parsed,
+                        _ => Value::String(v),
+                    },
+                    _ => Value::String(v),
+                };
+                map.insert(k, value);
+            }
+            Ok(Value::Object(map))
+        }
+        other => Err(BodyError {
+            code: "invalid_post_type",
+            detail: format!("Content-Type {other:?} is not JSON or form-encoded"),
+        }),
+    }
+}
+
+/// Checks the bearer token the way Slack distinguishes "none" from "wrong".
+fn check_auth(headers: &HeaderMap, token: &str) -> Result<(), &'static str> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err("not_authed");
+    };
+    let value = value.to_str().map_err(|_| "invalid_auth")?.trim();
+    if value.is_empty() {
+        return Err("not_authed");
+    }
+    let (scheme, credential) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("invalid_auth");
+    }
+    match credential.trim() {
+        "" => Err("not_authed"),
+        c if c == token => Ok(()),
+        _ => Err("invalid_auth"),
+    }
+}
+
+/// A non-empty string argument.
+fn str_arg<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn is_user_id(id: &str) -> bool {
+    id.starts_with('U') || id.starts_with('W')
+}
+
+fn non_empty_array(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+}
+
+/// The content arguments shared by the message-writing methods.
+struct Content {
+    text: Option<String>,
+    /// `Some` when the `blocks` key was sent (an empty array clears blocks).
+    blocks: Option<Value>,
+    warnings: Vec<String>,
+}
+
+fn message_content(body: &Value) -> Result<Content, Refusal> {
+    let text = str_arg(body, "text").map(str::to_string);
+    let blocks = body.get("blocks").filter(|b| !b.is_null()).cloned();
+    // A malformed (non-array) `blocks` is content that fails validation,
+    // not missing content.
+    let has_blocks = blocks
+        .as_ref()
+        .is_some_and(|b| b.as_array().is_none_or(|a| !a.is_empty()));
+    if text.is_none() && !has_blocks && !non_empty_array(body.get("attachments")) {
+        return Err(Refusal::new("no_text"));
+    }
+    let mut check = Check::default();
+    if let Some(b) = &blocks {
+        check.blocks(b, "/blocks", MESSAGE_MAX_BLOCKS);
+    }
+    // Attachments (the coloured bar) carry blocks under the same limits.
+    if let Some(attachments) = body.get("attachments").filter(|a| !a.is_null()) {
+        match attachments.as_array() {
+            Some(list) if list.len() <= 100 => {
+                for (i, a) in list.iter().enumerate() {
+                    if let Some(b) = a.get("blocks") {
+                        check.blocks(b, &format!("/attachments/{i}/blocks"), MESSAGE_MAX_BLOCKS);
+                    }
+                }
+            }
+            _ => check
+                .errors
+                .push("[ERROR] attachments must be an array of at most 100 [json-pointer:/attachments]".into()),
+        }
+    }
+    if !check.errors.is_empty() {
+        return Err(Refusal::with_messages("invalid_blocks", check.errors));
+    }
+    let mut warnings = Vec::new();
+    if has_blocks && text.is_none() {
+        warnings.push(MISSING_TEXT_WARNING.to_string());
+    }
+    Ok(Content {
+        text,
+        blocks,
+        warnings,
+    })
+}
+
+impl Workspace {
+    fn take_fault(&mut self, name: &str) -> Option<Fault> {
+        for key in [name, "*"] {
+            if let Some(fault) = self.faults.get_mut(key).and_then(VecDeque::pop_front) {
+                return Some(fault);
+            }
+        }
+        None
+    }
+
+    fn next_ts(&mut self) -> String {
+        self.ts_counter += 1;
+        let micros = self.ts_counter * 100;
+        format!(
+            "{}.{:06}",
+            TS_EPOCH_SECS + micros / 1_000_000,
+            micros % 1_000_000
+        )
+    }
+
+    /// The DM channel for a set of users, the same ID every time; the bool
+    /// says whether it already existed.
+    fn dm_channel(&mut self, users: &[&str]) -> (String, bool) {
+        let mut key: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+        key.sort();
+        key.dedup();
+        if let Some(id) = self.dms.get(&key) {
+            return (id.clone(), true);
+        }
+        let base = if key.len() == 1 {
+            FakeSlack::dm_channel_for(&key[0])
+        } else {
+            format!("D{}", key.concat())
+        };
+        // Concatenated IDs can collide ("U1"+"U23" vs "U12"+"U3").
+        let mut id = base.clone();
+        let mut n = 1;
+        while self.dms.values().any(|v| v == &id) {
+            n += 1;
+            id = format!("{base}_{n}");
+        }
+        self.dms.insert(key, id.clone());
+        (id, false)
+    }
+
+    /// A channel argument as Slack resolves it: user IDs mean their DM.
+    fn resolve_channel(&mut self, channel: &str) -> String {
+        if is_user_id(channel) {
+            self.dm_channel(&[channel]).0
+        } else {
+            channel.to_string()
+        }
+    }
+
+    fn api(
+        &mut self,
+        method: &str,
+        token: &str,
+        headers: &HeaderMap,
+        parsed: Result<Value, BodyError>,
+        now: Instant,
+    ) -> Answer {
+        if !METHODS.contains(&method) {
+            return Answer::error("unknown_method");
+        }
+        if let Err(code) = check_auth(headers, token) {
+            return Answer::error(code);
+        }
+        let body = match parsed {
+            Ok(b) => b,
+            Err(e) => {
+                return Answer::refused(Refusal {
+                    detail: Some(e.detail),
+                    ..Refusal::new(e.code)
+                })
+            }
+        };
+        if let Some(retry_after) = self.rate_limit(method, &body, now) {
+            return Answer::rate_limited(retry_after, Some("rate limit enforced".into()));
+        }
+        let result = match method {
+            "chat.postMessage" => self.post_message(&body),
+            "chat.update" => self.update(&body),
+            "chat.postEphemeral" => self.post_ephemeral(&body),
+            "conversations.open" => self.conversations_open(&body),
+            "views.open" => self.views_open(&body),
+            "usergroups.users.list" => self.usergroup_users(&body),
+            "users.info" => Self::users_info(&body),
+            _ => unreachable!("METHODS and this match list the same methods"),
+        };
+        match result {
+            Ok(reply) => Answer::ok(reply.body, reply.warnings),
+            Err(refusal) => Answer::refused(refusal),
+        }
+    }
+
+    fn rate_limit(&mut self, method: &str, body: &Value, now: Instant) -> Option<u64> {
+        let buckets = self.buckets.as_mut()?;
+        // chat.postMessage is limited per channel (1/s with short bursts);
+        // the tiered methods per method across the workspace.
+        let (key, capacity, per_minute) = match method {
+            "chat.postMessage" => {
+                let channel = body.get("channel").and_then(Value::as_str).unwrap_or("");
+                (format!("{method} {channel}"), 3.0, 60.0)
+            }
+            "chat.update" | "conversations.open" => (method.to_string(), 50.0, 50.0),
+            "chat.postEphemeral" | "users.info" | "views.open" => {
+                (method.to_string(), 100.0, 100.0)
+            }
+            "usergroups.users.list" => (method.to_string(), 20.0, 20.0),
+            _ => return None,
+        };
+        buckets
+            .entry(key)
+            .or_insert_with(|| Bucket::full(capacity, per_minute / 60.0, now))
+            .take(now)
+            .err()
+    }
+
+    fn post_message(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        let channel = self.resolve_channel(channel);
+        let content = message_content(body)?;
+        let thread_ts = str_arg(body, "thread_ts").map(str::to_string);
+        if let Some(parent) = &thread_ts {
+            if !self
+                .messages
+                .iter()
+                .any(|m| m.channel == channel && &m.ts == parent)
+            {
+                return Err(Refusal::new("thread_not_found"));
+            }
+        }
+        let ts = self.next_ts();
+        let text = content.text.unwrap_or_default();
+        let blocks = content.blocks.unwrap_or_else(|| json!([]));
+        let mut message = json!({
+            "type": "message",
+            "text": text,
+            "ts": ts,
+            "blocks": blocks,
+        });
+        if let Some(t) = &thread_ts {
+            message["thread_ts"] = json!(t);
+        }
+        self.messages.push(Message {
+            channel: channel.clone(),
+            ts: ts.clone(),
+            thread_ts,
+            text,
+            blocks,
+            edits: 0,
+        });
+        Ok(Reply {
+            body: json!({ "ok": true, "channel": channel, "ts": ts, "message": message }),
+            warnings: content.warnings,
+        })
+    }
+
+    fn update(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        // Slack requires the DM's ID here; the user ID does not resolve.
+        if is_user_id(channel) {
+            return Err(Refusal {
+                detail: Some("chat.update needs the DM channel ID, not a user ID".into()),
+                ..Refusal::new("channel_not_found")
+            });
+        }
+        let ts = str_arg(body, "ts").ok_or_else(|| Refusal::new("message_not_found"))?;
+        let index = self
+            .messages
+            .iter()
+            .position(|m| m.channel == channel && m.ts == ts)
+            .ok_or_else(|| Refusal::new("message_not_found"))?;
+        let content = message_content(body)?;
+        let stored = &mut self.messages[index];
+        // The text is replaced outright (an update without one leaves none),
+        // while omitted blocks are kept: Slack documents that, and that an
+        // empty array is how blocks are removed.
+        stored.text = content.text.unwrap_or_default();
+        if let Some(blocks) = content.blocks {
+            stored.blocks = blocks;
+        }
+        stored.edits += 1;
+        let stored = stored.clone();
+        Ok(Reply {
+            body: json!({
+                "ok": true,
+                "channel": stored.channel,
+                "ts": stored.ts,
+                "text": stored.text,
+                "message": { "type": "message", "text": stored.text, "blocks": stored.blocks },
+            }),
+            warnings: content.warnings,
+        })
+    }
+
+    fn post_ephemeral(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        str_arg(body, "user").ok_or_else(|| Refusal::new("user_not_found"))?;
+        let content = message_content(body)?;
+        let ts = self.next_ts();
+        Ok(Reply {
+            body: json!({ "ok": true, "message_ts": ts }),
+            warnings: content.warnings,
+        })
+    }
+
+    fn conversations_open(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let users: Vec<&str> = body
+            .get("users")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        if users.is_empty() {
+            // Slack also reopens a DM by its channel ID instead of users.
+            if let Some(channel) = str_arg(body, "channel") {
+                if self.dms.values().any(|id| id == channel) {
+                    return Ok(Reply::new(json!({
+                        "ok": true, "no_op": true, "already_open": true,
+                        "channel": { "id": channel },
+                    })));
+                }
+                return Err(Refusal::new("channel_not_found"));
+            }
+            return Err(Refusal::new("users_list_not_supplied"));
+        }
+        let (id, existed) = self.dm_channel(&users);
+        let mut reply = json!({ "ok": true, "channel": { "id": id } });
+        if existed {
+            reply["no_op"] = json!(true);
+            reply["already_open"] = json!(true);
+        }
+        Ok(Reply::new(reply))
+    }
+
+    fn views_open(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        // Slack reports every views.open argument problem, view schema
+        // violations included, as invalid_arguments rather than invalid_blocks.
+        let invalid =
+            |msg: &str| Refusal::with_messages("invalid_arguments", vec![msg.to_string()]);
+        let trigger_id =
+            str_arg(body, "trigger_id").ok_or_else(|| invalid("invalid `trigger_id`"))?;
+        let mut view = match body.get("view") {
+            Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+                .map_err(|e| invalid(&format!("`view` is not valid JSON: {e}")))?,
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => return Err(invalid("`view` must be a JSON object")),
+            None => return Err(invalid("missing required field: view")),
+        };
+        let mut check = Check::default();
+        check.modal(&view, "/view");
+        if !check.errors.is_empty() {
+            return Err(Refusal::with_messages("invalid_arguments", check.errors));
+        }
+        self.view_counter += 1;
+        let id = format!("V{:09}", self.view_counter);
+        let fields = view
+            .as_object_mut()
+            .expect("modal() checked it is an object");
+        fields.insert("id".into(), json!(id));
+        for key in ["callback_id", "private_metadata", "external_id"] {
+            fields.entry(key).or_insert_with(|| json!(""));
+        }
+        fields.insert("state".into(), json!({ "values": {} }));
+        fields.insert("root_view_id".into(), json!(id));
+        self.views.push(View {
+            id,
+            trigger_id: trigger_id.to_string(),
+            view: view.clone(),
+        });
+        Ok(Reply::new(json!({ "ok": true, "view": view })))
+    }
+
+    fn usergroup_users(&self, body: &Value) -> Result<Reply, Refusal> {
+        let group = str_arg(body, "usergroup").ok_or_else(|| Refusal {
+            detail: Some("missing required argument: usergroup".into()),
+            ..Refusal::new("invalid_arguments")
+        })?;
+        let users = self
+            .usergroups
+            .get(group)
+            .ok_or_else(|| Refusal::new("no_such_subteam"))?;
+        Ok(Reply::new(json!({ "ok": true, "users": users })))
+    }
+
+    fn users_info(body: &Value) -> Result<Reply, Refusal> {
+        let id = str_arg(body, "user").ok_or_else(|| Refusal::new("user_not_found"))?;
+        let name = id.to_ascii_lowercase();
+        let real_name = format!("User {id}");
+        Ok(Reply::new(json!({
+            "ok": true,
+            "user": {
+                "id": id,
+                "name": name,
+                "real_name": real_name,
+                "tz": "Europe/London",
+                "is_bot": false,
+                "deleted": false,
+                "profile": { "real_name": real_name, "display_name": name },
+            },
+        })))
+    }
+
+    fn response_url(&mut self, id: &str, parsed: Result<Value, BodyError>) -> Answer {
+        let uses = self.response_url_uses.get(id).copied().unwrap_or(0);
+        if uses >= RESPONSE_URL_MAX_USES {
+            return Answer {
+                error_detail: Some(format!(
+                    "a response_url takes {RESPONSE_URL_MAX_USES} posts"
+                )),
+                ..Answer::error("used_url").with_status(StatusCode::NOT_FOUND)
+            };
+        }
+        let body = match parsed {
+            Ok(b) => b,
+            Err(e) => {
+                return Answer::refused(Refusal {
+                    detail: Some(e.detail),
+                    ..Refusal::new(e.code)
+                })
+            }
+        };
+        if let Some(blocks) = body.get("blocks").filter(|b| !b.is_null()) {
+            let mut check = Check::default();
+            check.blocks(blocks, "/blocks", MESSAGE_MAX_BLOCKS);
+            if !check.errors.is_empty() {
+                return Answer::refused(Refusal::with_messages("invalid_blocks", check.errors));
+            }
+        }
+        // Only accepted posts use the URL up.
+        self.response_url_uses.insert(id.to_string(), uses + 1);
+        Answer::ok(json!({ "ok": true }), Vec::new())
+    }
+}
+
+/// A token bucket: `capacity` calls at once, refilled at `per_sec`.
+struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn full(capacity: f64, per_sec: f64, now: Instant) -> Self {
+        Bucket {
+            tokens: capacity,
+            capacity,
+            per_sec,
+            last: now,
+        }
+    }
+
+    /// Takes a token, or says how many whole seconds until one is there
+    /// (at least 1, as `Retry-After` cannot say "now").
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.tokens) / self.per_sec;
+            Err((wait.ceil() as u64).max(1))
+        }
+    }
+}
+
+/// Block Kit validation, collecting every violation in Slack's message
+/// format so a test failure names the offending JSON pointer.
+#[derive(Default)]
+struct Check {
+    errors: Vec<String>,
+}
+
+impl Check {
+    fn fail(&mut self, pointer: &str, what: impl Display) {
+        self.errors
+            .push(format!("[ERROR] {what} [json-pointer:{pointer}]"));
+    }
+
+    fn string(&mut self, value: Option<&Value>, at: &str, min: usize, max: usize) {
+        match value {
+            None => self.fail(at, "is required"),
+            Some(Value::String(s)) => {
+                let n = s.chars().count();
+                if n < min {
+                    self.fail(at, format!("must be more than {} characters", min - 1));
+                } else if n > max {
+                    self.fail(
+                        at,
+                        format!("must be less than {} characters, got {n}", max + 1),
+                    );
+                }
+            }
+            Some(_) => self.fail(at, "must be a string"),
+        }
+    }
+
+    fn optional_string(&mut self, value: Option<&Value>, at: &str, max: usize) {
+        if value.is_some() {
+            self.string(value, at, 0, max);
+        }
+    }
+
+    /// A text object: `plain_text` (or `mrkdwn` where allowed) with 1..=max chars.
+    fn text(&mut self, value: Option<&Value>, at: &str, max: usize, plain_only: bool) {
+        let Some(value) = value else {
+            self.fail(at, "is required");
+            return;
+        };
+        let Some(obj) = value.as_object() else {
+            self.fail(at, "must be a text object");
+            return;
+        };
+        let type_at = format!("{at}/type");
+        match obj.get("type").and_then(Value::as_str) {
+            Some("plain_text") => {}
+            Some("mrkdwn") if !plain_only => {}
+            Some(other) if plain_only => {
+                self.fail(&type_at, format!("must be plain_text, got {other:?}"))
+            }
+            Some(other) => self.fail(
+                &type_at,
+                format!("must be plain_text or mrkdwn, got {other:?}"),
+            ),
+            None => self.fail(&type_at, "is required"),
+        }
+        self.string(obj.get("text"), &format!("{at}/text"), 1, max);
+    }
+
+    fn style(&mut self, value: Option<&Value>, at: &str) {
+        if let Some(style) = value {
+            if !matches!(style.as_str(), Some("primary" | "danger")) {
+                self.fail(at, format!("must be primary or danger, got {style}"));
+            }
+        }
+    }
+
+    fn blocks(&mut self, blocks: &Value, at: &str, max_blocks: usize) {
+        let Some(list) = blocks.as_array() else {
+            self.fail(at, "must be an array");
+            return;
+        };
+        if list.len() > max_blocks {
+            self.fail(
+                at,
+                format!(
+                    "must have no more than {max_blocks} items, got {}",
+                    list.len()
+                ),
+            );
+        }
+        let mut block_ids = HashSet::new();
+        for (i, block) in list.iter().enumerate() {
+            self.block(block, &format!("{at}/{i}"), &mut block_ids);
+        }
+    }
+
+    fn block(&mut self, block: &Value, at: &str, block_ids: &mut HashSet<String>) {
+        let Some(obj) = block.as_object() else {
+            self.fail(at, "must be an object");
+            return;
+        };
+        if let Some(id) = obj.get("block_id") {
+            let id_at = format!("{at}/block_id");
+            self.string(Some(id), &id_at, 0, 255);
+            if let Some(id) = id.as_str() {
+                if !block_ids.insert(id.to_string()) {
+                    self.fail(&id_at, format!("duplicate block_id {id:?} in this message"));
+                }
+            }
+        }
+        let Some(kind) = obj.get("type").and_then(Value::as_str) else {
+            self.fail(&format!("{at}/type"), "is required");
+            return;
+        };
+        if !BLOCK_TYPES.contains(&kind) {
+            self.fail(
+                &format!("{at}/type"),
+                format!("unknown block type {kind:?}"),
+            );
+            return;
+        }
+        // Slack's rule for action_id is uniqueness within the containing
+        // block, so the same action may appear in several blocks.
+        let mut action_ids = HashSet::new();
+        match kind {
+            "section" => {
+                let text = obj.get("text");
+                let fields = obj.get("fields");
+                if text.is_none() && fields.is_none() {
+                    self.fail(at, "a section needs text or fields");
+                }
+                if text.is_some() {
+                    self.text(text, &format!("{at}/text"), 3000, false);
+                }
+                if let Some(fields) = fields {
+                    let fields_at = format!("{at}/fields");
+                    match fields.as_array() {
+                        Some(list) => {
+                            if list.len() > 10 {
+                                self.fail(
+                                    &fields_at,
+                                    format!("must have no more than 10 items, got {}", list.len()),
+                                );
+                            }
+                            for (j, field) in list.iter().enumerate() {
+                                self.text(Some(field), &format!("{fields_at}/{j}"), 2000, false);
+                            }
+                        }
+                        None => self.fail(&fields_at, "must be an array"),
+                    }
+                }
+                if let Some(accessory) = obj.get("accessory") {
+                    self.element(accessory, &format!("{at}/accessory"), &mut action_ids);
+                }
+            }
+            "header" => self.text(obj.get("text"), &format!("{at}/text"), 150, true),
+            "actions" => {
+                if let Some(elements) = self.elements(obj.get("elements"), at, 25) {
+                    for (j, el) in elements.iter().enumerate() {
+                        self.element(el, &format!("{at}/elements/{j}"), &mut action_ids);
+                    }
+                }
+            }
+            "context" => {
+                self.elements(obj.get("elements"), at, 10);
+            }
+            "input" => match obj.get("element") {
+                Some(el) => self.element(el, &format!("{at}/element"), &mut action_ids),
+                None => self.fail(&format!("{at}/element"), "is required"),
+            },
+            _ => {}
+        }
+    }
+
+    fn elements<'v>(
+        &mut self,
+        value: Option<&'v Value>,
+        at: &str,
+        max: usize,
+    ) -> Option<&'v [Value]> {
+        let at = format!("{at}/elements");
+        let Some(value) = value else {
+            self.fail(&at, "is required");
+            return None;
+        };
+        let Some(list) = value.as_array() else {
+            self.fail(&at, "must be an array");
+            return None;
+        };
+        if list.len() > max {
+            self.fail(
+                &at,
+                format!("must have no more than {max} items, got {}", list.len()),
+            );
+        }
+        Some(list)
+    }
+
+    fn element(&mut self, el: &Value, at: &str, action_ids: &mut HashSet<String>) {
+        let Some(obj) = el.as_object() else {
+            self.fail(at, "must be an object");
+            return;
+        };
+        if let Some(id) = obj.get("action_id") {
+            let id_at = format!("{at}/action_id");
+            self.string(Some(id), &id_at, 0, 255);
+            if let Some(id) = id.as_str() {
+                if !action_ids.insert(id.to_string()) {
+                    self.fail(&id_at, format!("duplicate action_id {id:?} in this block"));
+                }
+            }
+        }
+        if obj.get("type").and_then(Value::as_str) == Some("button") {
+            self.text(obj.get("text"), &format!("{at}/text"), 75, true);
+            self.optional_string(obj.get("value"), &format!("{at}/value"), 2000);
+            self.optional_string(obj.get("url"), &format!("{at}/url"), 3000);
+            self.style(obj.get("style"), &format!("{at}/style"));
+        }
+        if let Some(confirm) = obj.get("confirm") {
+            self.confirm(confirm, &format!("{at}/confirm"));
+        }
+    }
+
+    fn confirm(&mut self, confirm: &Value, at: &str) {
+        let Some(obj) = confirm.as_object() else {
+            self.fail(at, "must be a confirmation dialog object");
+            return;
+        };
+        // Only the body text may be mrkdwn.
+        for (key, max, plain_only) in [
+            ("title", 100, true),
+            ("text", 300, false),
+            ("confirm", 30, true),
+            ("deny", 30, true),
+        ] {
+            self.text(obj.get(key), &format!("{at}/{key}"), max, plain_only);
+        }
+        self.style(obj.get("style"), &format!("{at}/style"));
+    }
+
+    fn modal(&mut self, view: &Value, at: &str) {
+        let Some(obj) = view.as_object() else {
+            self.fail(at, "must be a view object");
+            return;
+        };
+        if obj.get("type").and_then(Value::as_str) != Some("modal") {
+            self.fail(
+                &format!("{at}/type"),
+                "views.open takes a view of type modal",
+            );
+        }
+        self.text(obj.get("title"), &format!("{at}/title"), 24, true);
+        for key in ["submit", "close"] {
+            if obj.contains_key(key) {
+                self.text(obj.get(key), &format!("{at}/{key}"), 24, true);
+            }
+        }
+        self.optional_string(obj.get("callback_id"), &format!("{at}/callback_id"), 255);
+        self.optional_string(obj.get("external_id"), &format!("{at}/external_id"), 255);
+        self.optional_string(
+            obj.get("private_metadata"),
+            &format!("{at}/private_metadata"),
+            3000,
+        );
+        match obj.get("blocks") {
+            Some(blocks) => {
+                self.blocks(blocks, &format!("{at}/blocks"), MODAL_MAX_BLOCKS);
+                let has_input = blocks.as_array().is_some_and(|list| {
+                    list.iter()
+                        .any(|b| b.get("type").and_then(Value::as_str) == Some("input"))
+                });
+                if has_input && !obj.contains_key("submit") {
+                    self.fail(at, "must provide a submit property when using input blocks");
+                }
+            }
+            None => self.fail(&format!("{at}/blocks"), "is required"),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Test support: fresh databases, a fake Slack, and the real app on port 0.
+#![allow(dead_code)]
+
+pub mod bot;
+pub mod db;
+pub mod fake_slack;
+pub mod servo_fixture;

@@ -1,0 +1,118 @@
+//! The Servo interface against a real PostgreSQL holding Servo's tables, as an
+//! ordinary role that row-level security applies to.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::servo_fixture::{JobSpec, ServoFixture};
+use servo_sla_bot::config::DatabaseUrl;
+use servo_sla_bot::risk::JobState;
+use servo_sla_bot::servo::{Servo, ServoActionError};
+
+async fn servo_for(fx: &ServoFixture) -> Servo {
+    Servo::connect_lazy(&DatabaseUrl::new(fx.bot_url())).unwrap()
+}
+
+#[tokio::test]
+async fn the_bot_role_is_not_a_superuser_so_rls_applies() {
+    let fx = ServoFixture::start().await;
+    let pool = sqlx::PgPool::connect(&fx.bot_url()).await.unwrap();
+    let is_super: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!is_super);
+    // Without the tenant set, the role sees nothing, and gets no error.
+    fx.job(JobSpec::default()).await;
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM backfill_jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(visible, 0);
+}
+
+#[tokio::test]
+async fn a_tenant_sees_only_its_own_active_jobs() {
+    let fx = ServoFixture::start().await;
+    let deadline = Some(Utc::now() + Duration::hours(2));
+    let a = fx
+        .job(JobSpec { deadline, ..JobSpec::default() })
+        .await;
+    let b = fx
+        .job(JobSpec { tenant: "globex".into(), deadline, ..JobSpec::default() })
+        .await;
+    fx.job(JobSpec { state: "completed".into(), deadline, ..JobSpec::default() })
+        .await;
+    let servo = servo_for(&fx).await;
+    let acme: Vec<_> = servo.active_jobs("acme", true).await.unwrap().into_iter().map(|j| j.id).collect();
+    let globex: Vec<_> = servo.active_jobs("globex", true).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(acme, vec![a]);
+    assert_eq!(globex, vec![b]);
+    assert!(servo.get_job("acme", b).await.unwrap().is_none(), "another tenant's job is not found");
+    assert!(servo.get_job("acme", a).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn jobs_without_a_deadline_are_left_out_when_asked() {
+    let fx = ServoFixture::start().await;
+    fx.job(JobSpec::default()).await;
+    let servo = servo_for(&fx).await;
+    assert!(servo.active_jobs("acme", true).await.unwrap().is_empty());
+    assert_eq!(servo.active_jobs("acme", false).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn recent_durations_are_the_last_completed_oldest_first() {
+    let fx = ServoFixture::start().await;
+    let durations: Vec<i64> = (1..=30).map(|i| i * 1000).collect();
+    let id = fx
+        .job(JobSpec { completed: 30, durations_ms: durations, ..JobSpec::default() })
+        .await;
+    let servo = servo_for(&fx).await;
+    let got = servo.recent_durations("acme", &[id]).await.unwrap();
+    let d = &got[&id];
+    assert_eq!(d.len(), 24);
+    assert_eq!(d.first(), Some(&7_000));
+    assert_eq!(d.last(), Some(&30_000));
+    // Under another tenant, the partitions are invisible.
+    assert!(servo.recent_durations("globex", &[id]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn pause_follows_servos_semantics() {
+    let fx = ServoFixture::start().await;
+    let id = fx.job(JobSpec::default()).await;
+    let servo = servo_for(&fx).await;
+    let now = Utc::now();
+    let job = servo.pause("acme", id, now).await.unwrap();
+    assert_eq!(job.state, JobState::Paused);
+    assert_eq!(job.version, 2);
+    assert_eq!(job.checkpoint_partition_key.as_deref(), Some("p0049"));
+    assert!(job.paused_at.is_some());
+    match servo.pause("acme", id, now).await {
+        Err(ServoActionError::InvalidState { message, .. }) => assert_eq!(
+            message,
+            "Cannot pause job in state 'paused'. Only running jobs can be paused."
+        ),
+        other => panic!("expected InvalidState, got {other:?}"),
+    }
+    let job = servo.resume("acme", id, now).await.unwrap();
+    assert_eq!(job.state, JobState::Resuming);
+    assert_eq!(job.version, 3);
+    assert!(matches!(servo.pause("globex", id, now).await, Err(ServoActionError::NotFound)));
+}
+
+#[tokio::test]
+async fn a_deadline_change_checks_the_version() {
+    let fx = ServoFixture::start().await;
+    let id = fx.job(JobSpec { deadline: Some(Utc::now()), ..JobSpec::default() }).await;
+    let servo = servo_for(&fx).await;
+    let new = Utc::now() + Duration::hours(4);
+    assert!(matches!(
+        servo.set_deadline("acme", id, new, 7).await,
+        Err(ServoActionError::VersionConflict)
+    ));
+    let job = servo.set_deadline("acme", id, new, 1).await.unwrap();
+    assert_eq!(job.version, 2);
+    assert_eq!(job.sla_deadline_at.unwrap().timestamp(), new.timestamp());
+}
