@@ -162,7 +162,9 @@ pub fn render(state: &AppState, view: &AlertView) -> Result<Value, RenderError> 
 }
 
 fn thread_note(state: &AppState, text: &str) -> Result<Value, RenderError> {
-    state.templates.render("thread_note", &json!({ "text": text }))
+    state
+        .templates
+        .render("thread_note", &json!({ "text": text }))
 }
 
 /// Enqueues a reply in the alert's thread.
@@ -192,7 +194,12 @@ pub async fn reply_in_thread(
 
 /// Enqueues an edit of the alert message with this view; `dedup_key` names
 /// the change, so the same change is never sent twice.
-pub async fn edit(state: &AppState, alert: &Alert, view: &AlertView, dedup_key: String) -> Result<(), AlertError> {
+pub async fn edit(
+    state: &AppState,
+    alert: &Alert,
+    view: &AlertView,
+    dedup_key: String,
+) -> Result<(), AlertError> {
     // The outbox fills in the channel and ts from the alert when it sends.
     let payload = render(state, view)?;
     state
@@ -300,7 +307,13 @@ pub async fn reconcile(
                 )
                 .await?;
             let version = alert.version + 1;
-            edit(state, &alert, &v, format!("alert:{}:edit:{version}", alert.id)).await?;
+            edit(
+                state,
+                &alert,
+                &v,
+                format!("alert:{}:edit:{version}", alert.id),
+            )
+            .await?;
             if previous != Some(a.band) {
                 let from = previous.map(|b| b.label()).unwrap_or("unknown");
                 let worse = previous.is_none_or(|p| a.band > p);
@@ -331,14 +344,22 @@ pub async fn reconcile(
                         token(job.sla_deadline_at)
                     )
                 };
-                reply_in_thread(state, &alert, format!("alert:{}:band:{version}", alert.id), &text)
-                    .await?;
+                reply_in_thread(
+                    state,
+                    &alert,
+                    format!("alert:{}:band:{version}", alert.id),
+                    &text,
+                )
+                .await?;
             }
             Ok(Change::Edited)
         }
         Some(alert) => {
             // Unknown means "cannot tell", not "recovered": leave the alert as it is.
-            if a.band != RiskBand::OnTrack && a.band != RiskBand::Finished && a.band != RiskBand::NoSla {
+            if a.band != RiskBand::OnTrack
+                && a.band != RiskBand::Finished
+                && a.band != RiskBand::NoSla
+            {
                 return Ok(Change::None);
             }
             let how = match a.band {
@@ -374,7 +395,13 @@ pub async fn resolve(
     v.buttons.clear();
     v.outcome = Some(how.to_string());
     v.status_line = format!("Resolved {}", date_token(now));
-    edit(state, alert, &v, format!("alert:{}:resolved-edit", alert.id)).await?;
+    edit(
+        state,
+        alert,
+        &v,
+        format!("alert:{}:resolved-edit", alert.id),
+    )
+    .await?;
     reply_in_thread(state, alert, format!("alert:{}:resolved", alert.id), how).await?;
     Ok(Change::Resolved)
 }

@@ -146,7 +146,10 @@ impl App {
 
     /// Serves HTTP and runs the workers until `shutdown` completes; then stops
     /// taking requests, lets in-flight work finish and hands back claims.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let outbox = OutboxWorker {
             store: self.state.store.clone(),

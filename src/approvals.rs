@@ -50,13 +50,22 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 /// Who may approve an extension for a job: the most specific rule that
 /// matches (asset glob, then SLA tier, then the whole tenant), else the last
 /// escalation tier's people.
-pub fn stakeholders(config: &FileConfig, tenant: &Tenant, asset: &str, tier: SlaTier) -> Vec<Principal> {
+pub fn stakeholders(
+    config: &FileConfig,
+    tenant: &Tenant,
+    asset: &str,
+    tier: SlaTier,
+) -> Vec<Principal> {
     let by_asset = tenant
         .stakeholders
         .iter()
         .filter(|r| r.asset.as_deref().is_some_and(|g| glob_match(g, asset)))
         // More literal characters: more specific.
-        .max_by_key(|r| r.asset.as_deref().map(|g| g.chars().filter(|c| *c != '*' && *c != '?').count()));
+        .max_by_key(|r| {
+            r.asset
+                .as_deref()
+                .map(|g| g.chars().filter(|c| *c != '*' && *c != '?').count())
+        });
     let by_tier = || {
         tenant
             .stakeholders
@@ -112,8 +121,16 @@ fn request_view(
     approval: &Approval,
     outcome: Option<String>,
 ) -> RequestView {
-    let thresholds = Poller { state: state.clone() }.thresholds();
-    let new_band = risk::severity_if_deadline(&job.snapshot(), state.clock.now(), approval.proposed_deadline, &thresholds);
+    let thresholds = Poller {
+        state: state.clone(),
+    }
+    .thresholds();
+    let new_band = risk::severity_if_deadline(
+        &job.snapshot(),
+        state.clock.now(),
+        approval.proposed_deadline,
+        &thresholds,
+    );
     let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
     RequestView {
         asset: job.asset_name.clone(),
@@ -121,14 +138,23 @@ fn request_view(
         stakeholders: if who.is_empty() {
             "Stakeholders".into()
         } else {
-            who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(" ")
+            who.iter()
+                .map(|p| p.mention())
+                .collect::<Vec<_>>()
+                .join(" ")
         },
         requested_by: approval.requested_by.clone(),
         reason: approval.reason.clone(),
         current: date_token(approval.current_deadline),
-        current_fallback: approval.current_deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
+        current_fallback: approval
+            .current_deadline
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
         proposed: date_token(approval.proposed_deadline),
-        proposed_fallback: approval.proposed_deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
+        proposed_fallback: approval
+            .proposed_deadline
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
         eta: a.eta.map(date_token).unwrap_or_else(|| "unknown".into()),
         new_band: band_text(new_band),
         current_band: band_text(a.band),
@@ -147,7 +173,17 @@ pub async fn request_from_command(
     reason: Option<String>,
     cmd: &SlashCommand,
 ) -> Value {
-    match request(state, tenant, id, spec, reason, &cmd.user_id, "slash command").await {
+    match request(
+        state,
+        tenant,
+        id,
+        spec,
+        reason,
+        &cmd.user_id,
+        "slash command",
+    )
+    .await
+    {
         Ok(text) => ephemeral(&text),
         Err(text) => ephemeral(&text),
     }
@@ -187,7 +223,11 @@ pub async fn request(
         .await
         .map_err(|_| "I could not check your membership with Slack just now; nothing was changed. Try again in a moment.".to_string())?;
     if !allowed {
-        record("refused: not an operator or stakeholder".into(), json!({ "via": via })).await;
+        record(
+            "refused: not an operator or stakeholder".into(),
+            json!({ "via": via }),
+        )
+        .await;
         return Err(format!(
             ":no_entry: Only the operators and stakeholders of tenant `{}` can request deadline extensions.",
             tenant.id
@@ -218,13 +258,26 @@ pub async fn request(
         record("refused: no deadline".into(), json!({ "via": via })).await;
         return Err("This job has no SLA deadline, so there is nothing to extend.".into());
     };
-    let proposed = spec.resolve(current, now).map_err(|e| format!(":warning: {e}"))?;
-    let approval = create(state, tenant, &job, &a, alert.as_ref(), current, proposed, user, reason)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not create an extension request");
-            ":warning: The request could not be recorded; nothing was changed. Try again in a moment.".to_string()
-        })?;
+    let proposed = spec
+        .resolve(current, now)
+        .map_err(|e| format!(":warning: {e}"))?;
+    let approval = create(
+        state,
+        tenant,
+        &job,
+        &a,
+        alert.as_ref(),
+        current,
+        proposed,
+        user,
+        reason,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "could not create an extension request");
+        ":warning: The request could not be recorded; nothing was changed. Try again in a moment."
+            .to_string()
+    })?;
     record(
         "ok".into(),
         json!({ "via": via, "approval_id": approval.id, "current": current, "proposed": proposed }),
@@ -257,7 +310,11 @@ async fn create(
     let now = state.clock.now();
     let ttl = chrono::Duration::from_std(state.config.extension_expire_after)?;
     // It always expires by the current deadline; past it, the ttl alone counts.
-    let expires_at = if current > now { (now + ttl).min(current) } else { now + ttl };
+    let expires_at = if current > now {
+        (now + ttl).min(current)
+    } else {
+        now + ttl
+    };
     let open_alert = alert.filter(|a| a.is_open());
     let (approval, superseded) = state
         .store
@@ -277,7 +334,11 @@ async fn create(
         .await?;
     let view = request_view(state, tenant, job, a, &approval, None);
     let payload = state.templates.render("approval_request", &view)?;
-    let mut msg = NewOutboxMessage::call("chat.postMessage", payload, format!("approval:{}:post", approval.id));
+    let mut msg = NewOutboxMessage::call(
+        "chat.postMessage",
+        payload,
+        format!("approval:{}:post", approval.id),
+    );
     msg.link_kind = Some("approval".into());
     msg.link_id = Some(approval.id.clone());
     match open_alert {
@@ -306,7 +367,10 @@ async fn create(
         )
         .await?;
     for old in superseded {
-        state.store.cancel_timers(&old.id, Some(EXPIRY_TIMER), now).await?;
+        state
+            .store
+            .cancel_timers(&old.id, Some(EXPIRY_TIMER), now)
+            .await?;
         close_message(
             state,
             tenant,
@@ -332,7 +396,11 @@ async fn close_message(
     let view = request_view(state, tenant, job, a, approval, Some(outcome));
     let payload = state.templates.render("approval_request", &view)?;
     // The request message may still be in the outbox: edit it once it is out.
-    let mut msg = NewOutboxMessage::call("chat.update", payload, format!("approval:{}:close", approval.id));
+    let mut msg = NewOutboxMessage::call(
+        "chat.update",
+        payload,
+        format!("approval:{}:close", approval.id),
+    );
     msg.ordering_key = Some(
         approval
             .alert_id
@@ -351,19 +419,33 @@ async fn close_message(
 pub async fn decide(state: &AppState, click: &Click, approve: bool) {
     if let Err(e) = try_decide(state, click, approve).await {
         tracing::error!(error = %e, "extension decision failed");
-        tell(state, click, ":warning: The decision could not be recorded; nothing changed. Try again in a moment.").await;
+        tell(
+            state,
+            click,
+            ":warning: The decision could not be recorded; nothing changed. Try again in a moment.",
+        )
+        .await;
     }
 }
 
 async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::Result<()> {
     let now = state.clock.now();
-    let action = if approve { "approve_extension" } else { "reject_extension" };
+    let action = if approve {
+        "approve_extension"
+    } else {
+        "reject_extension"
+    };
     let Some(approval) = state.store.get_approval(&click.value).await? else {
         tell(state, click, "This request no longer exists.").await;
         return Ok(());
     };
     let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
-        tell(state, click, "This request's tenant is no longer configured.").await;
+        tell(
+            state,
+            click,
+            "This request's tenant is no longer configured.",
+        )
+        .await;
         return Ok(());
     };
     let audit = |outcome: &str| AuditEntry {
@@ -376,9 +458,22 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
         detail: Some(json!({ "approval_id": approval.id, "proposed": approval.proposed_deadline })),
     };
     if approval.status != "pending" {
-        state.store.audit(&audit(&format!("refused: already {}", approval.status))).await?;
-        let by = approval.decided_by.as_deref().filter(|b| *b != "bot").map(|b| format!(" by <@{b}>")).unwrap_or_default();
-        tell(state, click, &format!("This request was already {}{by}.", approval.status)).await;
+        state
+            .store
+            .audit(&audit(&format!("refused: already {}", approval.status)))
+            .await?;
+        let by = approval
+            .decided_by
+            .as_deref()
+            .filter(|b| *b != "bot")
+            .map(|b| format!(" by <@{b}>"))
+            .unwrap_or_default();
+        tell(
+            state,
+            click,
+            &format!("This request was already {}{by}.", approval.status),
+        )
+        .await;
         return Ok(());
     }
     if approval.requested_by == click.user {
@@ -390,8 +485,22 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
     let job = match state.servo.get_job(&tenant.id, job_id).await {
         Ok(Some(job)) => job,
         Ok(None) => {
-            state.store.decide_approval(&approval.id, "moot", "bot", Some("the job no longer exists"), now).await?;
-            tell(state, click, "The job no longer exists; the request is closed.").await;
+            state
+                .store
+                .decide_approval(
+                    &approval.id,
+                    "moot",
+                    "bot",
+                    Some("the job no longer exists"),
+                    now,
+                )
+                .await?;
+            tell(
+                state,
+                click,
+                "The job no longer exists; the request is closed.",
+            )
+            .await;
             return Ok(());
         }
         Err(e) => {
@@ -403,37 +512,74 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
     let tier = SlaTier::from_priority(job.priority);
     let who = stakeholders(&state.config, tenant, &job.asset_name, tier);
     if !state.directory.is_among(&click.user, &who).await? {
-        state.store.audit(&audit("refused: not a stakeholder")).await?;
+        state
+            .store
+            .audit(&audit("refused: not a stakeholder"))
+            .await?;
         tell(
             state,
             click,
             &format!(
                 ":no_entry: Only this job's stakeholders can decide its deadline ({}).",
-                who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(", ")
+                who.iter()
+                    .map(|p| p.mention())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
         .await;
         return Ok(());
     }
     let to = if approve { "approved" } else { "rejected" };
-    let Some(decided) = state.store.decide_approval(&approval.id, to, &click.user, None, now).await? else {
+    let Some(decided) = state
+        .store
+        .decide_approval(&approval.id, to, &click.user, None, now)
+        .await?
+    else {
         // Someone else decided between our read and our update.
         let fresh = state.store.get_approval(&approval.id).await?;
         let (status, by) = fresh
             .map(|a| (a.status, a.decided_by.unwrap_or_default()))
             .unwrap_or_default();
-        state.store.audit(&audit(&format!("refused: already {status}"))).await?;
-        tell(state, click, &format!("This request was already {status} by <@{by}>.")).await;
+        state
+            .store
+            .audit(&audit(&format!("refused: already {status}")))
+            .await?;
+        tell(
+            state,
+            click,
+            &format!("This request was already {status} by <@{by}>."),
+        )
+        .await;
         return Ok(());
     };
-    let thresholds = Poller { state: state.clone() }.thresholds();
+    let thresholds = Poller {
+        state: state.clone(),
+    }
+    .thresholds();
     let a = risk::assess(&job.snapshot(), now, &thresholds, None);
     if !approve {
         state.store.audit(&audit("ok")).await?;
         let line = format!(":x: Rejected by <@{}> {}.", click.user, date_token(now));
         close_message(state, tenant, &job, &a, &decided, line.clone()).await?;
-        note(state, &decided, &format!("{line} The deadline stays {}.", date_token(decided.current_deadline))).await?;
-        dm(state, &decided, &format!("Your deadline extension for *{}* was rejected by <@{}>.", job.asset_name, click.user)).await?;
+        note(
+            state,
+            &decided,
+            &format!(
+                "{line} The deadline stays {}.",
+                date_token(decided.current_deadline)
+            ),
+        )
+        .await?;
+        dm(
+            state,
+            &decided,
+            &format!(
+                "Your deadline extension for *{}* was rejected by <@{}>.",
+                job.asset_name, click.user
+            ),
+        )
+        .await?;
         return Ok(());
     }
     // Approved: write it to Servo, re-checking that it still makes sense.
@@ -452,15 +598,36 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
             note(state, &decided, &line).await?;
             dm(state, &decided, &format!("Your deadline extension for *{}* was approved by <@{}>: the deadline is now {}.", updated.asset_name, click.user, date_token(decided.proposed_deadline))).await?;
             // Re-assess the alert under the new deadline now, not at the next poll.
-            if let Err(e) = (Poller { state: state.clone() }).poll_tenant(tenant, now).await {
+            if let Err(e) = (Poller {
+                state: state.clone(),
+            })
+            .poll_tenant(tenant, now)
+            .await
+            {
                 tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
             }
         }
         Err(why) => {
-            state.store.amend_approval(&decided.id, "approved", "failed", &why).await?;
+            state
+                .store
+                .amend_approval(&decided.id, "approved", "failed", &why)
+                .await?;
             state.store.audit(&audit(&format!("failed: {why}"))).await?;
-            let line = format!(":warning: Approved by <@{}>, but the deadline was not changed: {why}", click.user);
-            close_message(state, tenant, &job_or(&decided, state).await.unwrap_or_else(|| fake_job(&decided)), &a, &decided, line.clone()).await?;
+            let line = format!(
+                ":warning: Approved by <@{}>, but the deadline was not changed: {why}",
+                click.user
+            );
+            close_message(
+                state,
+                tenant,
+                &job_or(&decided, state)
+                    .await
+                    .unwrap_or_else(|| fake_job(&decided)),
+                &a,
+                &decided,
+                line.clone(),
+            )
+            .await?;
             note(state, &decided, &line).await?;
             tell(state, click, &line).await;
         }
@@ -470,13 +637,20 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
 
 /// Writes the approved deadline with Servo's optimistic version check. If the
 /// job changed meanwhile, re-reads it and checks the request still makes sense.
-async fn apply(state: &AppState, tenant: &Tenant, approval: &Approval, mut job: Job) -> Result<Job, String> {
+async fn apply(
+    state: &AppState,
+    tenant: &Tenant,
+    approval: &Approval,
+    mut job: Job,
+) -> Result<Job, String> {
     let now = state.clock.now();
     for _ in 0..3 {
         if !job.state.is_active() || job.state == JobState::Completed {
             return Err(format!("the job is {}", job.state.as_str()));
         }
-        let current = job.sla_deadline_at.ok_or("the job no longer has a deadline")?;
+        let current = job
+            .sla_deadline_at
+            .ok_or("the job no longer has a deadline")?;
         if approval.proposed_deadline <= current {
             return Err(format!(
                 "the deadline is already {} (changed meanwhile)",
@@ -505,7 +679,12 @@ async fn apply(state: &AppState, tenant: &Tenant, approval: &Approval, mut job: 
 
 async fn job_or(approval: &Approval, state: &AppState) -> Option<Job> {
     let id = approval.job_id.parse().ok()?;
-    state.servo.get_job(&approval.tenant_id, id).await.ok().flatten()
+    state
+        .servo
+        .get_job(&approval.tenant_id, id)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// A stand-in for a job that can no longer be read, so the request message
@@ -552,7 +731,13 @@ async fn note(state: &AppState, approval: &Approval, text: &str) -> anyhow::Resu
     match &approval.alert_id {
         Some(alert_id) => {
             if let Some(alert) = state.store.get_alert(alert_id).await? {
-                alerts::reply_in_thread(state, &alert, format!("approval:{}:note:{}", approval.id, approval.status), text).await?;
+                alerts::reply_in_thread(
+                    state,
+                    &alert,
+                    format!("approval:{}:note:{}", approval.id, approval.status),
+                    text,
+                )
+                .await?;
             }
         }
         None => {
@@ -590,7 +775,13 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
     };
     let Some(decided) = state
         .store
-        .decide_approval(&approval.id, "expired", "bot", Some("no decision in time"), now)
+        .decide_approval(
+            &approval.id,
+            "expired",
+            "bot",
+            Some("no decision in time"),
+            now,
+        )
         .await?
     else {
         return Ok(());
@@ -610,24 +801,48 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
     let Some(tenant) = state.config.tenant(&decided.tenant_id) else {
         return Ok(());
     };
-    let job = job_or(&decided, state).await.unwrap_or_else(|| fake_job(&decided));
-    let thresholds = Poller { state: state.clone() }.thresholds();
+    let job = job_or(&decided, state)
+        .await
+        .unwrap_or_else(|| fake_job(&decided));
+    let thresholds = Poller {
+        state: state.clone(),
+    }
+    .thresholds();
     let a = risk::assess(&job.snapshot(), now, &thresholds, None);
-    let line = format!(":hourglass: Expired {} without a decision. Ask again if it is still needed.", date_token(now));
+    let line = format!(
+        ":hourglass: Expired {} without a decision. Ask again if it is still needed.",
+        date_token(now)
+    );
     close_message(state, tenant, &job, &a, &decided, line.clone()).await?;
     note(state, &decided, &line).await?;
     Ok(())
 }
 
 /// Closes a finished or cancelled job's pending request as moot.
-pub async fn close_moot(state: &AppState, tenant: &Tenant, job: &Job, a: &Assessment) -> anyhow::Result<()> {
+pub async fn close_moot(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+) -> anyhow::Result<()> {
     let now = state.clock.now();
-    let Some(pending) = state.store.pending_approval_for_job(&tenant.id, &job.id.to_string()).await? else {
+    let Some(pending) = state
+        .store
+        .pending_approval_for_job(&tenant.id, &job.id.to_string())
+        .await?
+    else {
         return Ok(());
     };
     let reason = format!("the job is {}", job.state.as_str());
-    if let Some(decided) = state.store.decide_approval(&pending.id, "moot", "bot", Some(&reason), now).await? {
-        state.store.cancel_timers(&decided.id, Some(EXPIRY_TIMER), now).await?;
+    if let Some(decided) = state
+        .store
+        .decide_approval(&pending.id, "moot", "bot", Some(&reason), now)
+        .await?
+    {
+        state
+            .store
+            .cancel_timers(&decided.id, Some(EXPIRY_TIMER), now)
+            .await?;
         let line = format!(":white_circle: Closed: {reason}, so the extension is moot.");
         close_message(state, tenant, job, a, &decided, line.clone()).await?;
         note(state, &decided, &line).await?;
@@ -687,10 +902,22 @@ approvers = ["U0DAILY"]
         );
         let t = &cfg.tenants[0];
         let ids = |v: Vec<Principal>| v.iter().map(|p| p.id().to_string()).collect::<Vec<_>>();
-        assert_eq!(ids(stakeholders(&cfg, t, "revenue_daily", SlaTier::Critical)), ["U0DAILY"]);
-        assert_eq!(ids(stakeholders(&cfg, t, "revenue_hourly", SlaTier::Critical)), ["U0REV"]);
-        assert_eq!(ids(stakeholders(&cfg, t, "costs", SlaTier::Critical)), ["U0CRIT"]);
-        assert_eq!(ids(stakeholders(&cfg, t, "costs", SlaTier::Standard)), ["U0TENANT"]);
+        assert_eq!(
+            ids(stakeholders(&cfg, t, "revenue_daily", SlaTier::Critical)),
+            ["U0DAILY"]
+        );
+        assert_eq!(
+            ids(stakeholders(&cfg, t, "revenue_hourly", SlaTier::Critical)),
+            ["U0REV"]
+        );
+        assert_eq!(
+            ids(stakeholders(&cfg, t, "costs", SlaTier::Critical)),
+            ["U0CRIT"]
+        );
+        assert_eq!(
+            ids(stakeholders(&cfg, t, "costs", SlaTier::Standard)),
+            ["U0TENANT"]
+        );
     }
 
     #[test]

@@ -349,10 +349,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("'{s}' has a number that is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .count();
+        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let step = match unit {
@@ -496,7 +493,10 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         ),
     };
     if !(risk.medium_at > 0.0 && risk.medium_at.is_finite()) {
-        problems.push("risk.medium_at", "must be a number above 0 (the runbook uses 0.20)");
+        problems.push(
+            "risk.medium_at",
+            "must be a number above 0 (the runbook uses 0.20)",
+        );
     }
     if !(risk.high_at > risk.medium_at && risk.high_at.is_finite()) {
         problems.push(
@@ -526,7 +526,10 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         let id = match t.id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => {
-                problems.push(format!("{key}.id"), "is missing: set it to Servo's tenant_id");
+                problems.push(
+                    format!("{key}.id"),
+                    "is missing: set it to Servo's tenant_id",
+                );
                 String::new()
             }
         };
@@ -589,7 +592,10 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
                 if !TIERS.contains(&tier.as_str()) {
                     problems.push(
                         format!("{skey}.tier"),
-                        format!("'{tier}' is not an SLA tier; use one of {}", TIERS.join(", ")),
+                        format!(
+                            "'{tier}' is not an SLA tier; use one of {}",
+                            TIERS.join(", ")
+                        ),
                     );
                 }
             }
@@ -675,7 +681,10 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
             slack_defaults.timeout,
             problems,
         ),
-        max_attempts: raw.slack.max_attempts.unwrap_or(slack_defaults.max_attempts),
+        max_attempts: raw
+            .slack
+            .max_attempts
+            .unwrap_or(slack_defaults.max_attempts),
     };
     if slack.max_attempts == 0 {
         problems.push("slack.max_attempts", "must be at least 1");
@@ -779,7 +788,10 @@ pub fn load_env(
     let slack_api_url =
         non_empty("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.to_string());
     if !(slack_api_url.starts_with("https://") || slack_api_url.starts_with("http://")) {
-        problems.push("SLACK_API_URL", "must be an http(s) URL such as https://slack.com/api/");
+        problems.push(
+            "SLACK_API_URL",
+            "must be an http(s) URL such as https://slack.com/api/",
+        );
     }
     let pagerduty_events_url = non_empty("PAGERDUTY_EVENTS_URL")
         .unwrap_or_else(|| DEFAULT_PAGERDUTY_EVENTS_URL.to_string());
@@ -811,21 +823,27 @@ pub fn load_env(
         }
     }
 
-    match (slack_bot_token, slack_signing_secret, servo_database_url, bind_addr) {
-        (Some(slack_bot_token), Some(slack_signing_secret), Some(servo_database_url), Some(bind_addr))
-            if problems.is_empty() =>
-        {
-            Ok(EnvConfig {
-                slack_bot_token,
-                slack_signing_secret,
-                servo_database_url,
-                database_url,
-                slack_api_url,
-                pagerduty_events_url,
-                alertmanager_token,
-                bind_addr,
-            })
-        }
+    match (
+        slack_bot_token,
+        slack_signing_secret,
+        servo_database_url,
+        bind_addr,
+    ) {
+        (
+            Some(slack_bot_token),
+            Some(slack_signing_secret),
+            Some(servo_database_url),
+            Some(bind_addr),
+        ) if problems.is_empty() => Ok(EnvConfig {
+            slack_bot_token,
+            slack_signing_secret,
+            servo_database_url,
+            database_url,
+            slack_api_url,
+            pagerduty_events_url,
+            alertmanager_token,
+            bind_addr,
+        }),
         _ => Err(problems),
     }
 }
@@ -923,7 +941,11 @@ notify = ["U0PRODOWNER"]
             .iter()
             .map(|t| t.ack_timeout.as_secs() / 60)
             .collect();
-        assert_eq!(timeouts, vec![15, 30, 60], "defaults are 15, 30 and 60 minutes");
+        assert_eq!(
+            timeouts,
+            vec![15, 30, 60],
+            "defaults are 15, 30 and 60 minutes"
+        );
         assert_eq!(cfg.risk, RiskConfig::default());
     }
 
@@ -1003,8 +1025,11 @@ operators = ["U0GLOBEX"]
     #[test]
     fn missing_environment_names_every_variable_and_no_value() {
         let cfg = FileConfig::parse(GOOD).unwrap();
-        let problems = load_env(&env(&[("SLACK_SIGNING_SECRET", "s3cr3t-value")]), Some(&cfg))
-            .unwrap_err();
+        let problems = load_env(
+            &env(&[("SLACK_SIGNING_SECRET", "s3cr3t-value")]),
+            Some(&cfg),
+        )
+        .unwrap_err();
         let keys: Vec<&str> = problems.0.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -1052,7 +1077,10 @@ operators = ["U0GLOBEX"]
 
     #[test]
     fn urls_are_redacted_only_where_they_hold_a_password() {
-        assert_eq!(redact_url("postgres://u:p@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:p@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://bot.db"), "sqlite://bot.db");
         assert_eq!(

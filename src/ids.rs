@@ -107,7 +107,10 @@ mod tests {
             Principal::parse("S0ONCALL").unwrap(),
             Principal::Group("S0ONCALL".into())
         );
-        assert_eq!(Principal::parse("S0ONCALL").unwrap().mention(), "<!subteam^S0ONCALL>");
+        assert_eq!(
+            Principal::parse("S0ONCALL").unwrap().mention(),
+            "<!subteam^S0ONCALL>"
+        );
         assert_eq!(Principal::parse("W0ENT").unwrap().mention(), "<@W0ENT>");
         assert!(Principal::parse("C0CHANNEL").is_err());
         assert!(Principal::parse("@alice").is_err());

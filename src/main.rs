@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "servo-sla-bot", version, about = "Watches Servo backfill jobs against their SLA deadlines and helps the on-call team act in Slack")]
+#[command(
+    name = "servo-sla-bot",
+    version,
+    about = "Watches Servo backfill jobs against their SLA deadlines and helps the on-call team act in Slack"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -25,9 +29,7 @@ enum Cmd {
     /// Create or update the bot's own store (DATABASE_URL; default sqlite://servo-sla-bot.db).
     Migrate,
     /// Validate a config file and name every problem with its key.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
 }
 
 /// Exit code for configuration problems, so scripts can tell them from crashes.
@@ -70,7 +72,11 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(problems) => {
-                eprintln!("{} has {} problem(s):\n{problems}", file.display(), problems.0.len());
+                eprintln!(
+                    "{} has {} problem(s):\n{problems}",
+                    file.display(),
+                    problems.0.len()
+                );
                 ExitCode::from(CONFIG_ERROR)
             }
         },

@@ -73,7 +73,11 @@ impl OutboxWorker {
                     .get_approval(id)
                     .await?
                     .map(|a| (a.channel, a.ts)),
-                None => self.store.get_alert(anchor).await?.map(|a| (a.channel, a.ts)),
+                None => self
+                    .store
+                    .get_alert(anchor)
+                    .await?
+                    .map(|a| (a.channel, a.ts)),
             };
             match place {
                 Some((Some(channel), Some(ts))) => {
@@ -84,7 +88,12 @@ impl OutboxWorker {
                 }
                 None => {
                     self.store
-                        .mark_outbox_failed(msg.id, &self.worker_id, "the message it refers to no longer exists", self.clock.now())
+                        .mark_outbox_failed(
+                            msg.id,
+                            &self.worker_id,
+                            "the message it refers to no longer exists",
+                            self.clock.now(),
+                        )
                         .await?;
                     return Ok(Delivery::Failed);
                 }

@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 /// How long a group's member list is trusted.
 const MEMBERS_TTL: Duration = Duration::from_secs(300);
 
+/// Group id to (when fetched, members).
+type MemberCache = HashMap<String, (Instant, Arc<Vec<String>>)>;
+
 #[derive(Clone)]
 pub struct Directory {
     slack: SlackApi,
-    cache: Arc<Mutex<HashMap<String, (Instant, Arc<Vec<String>>)>>>,
+    cache: Arc<Mutex<MemberCache>>,
 }
 
 impl Directory {
@@ -40,7 +43,11 @@ impl Directory {
         let users: Vec<String> = answer
             .get("users")
             .and_then(|u| u.as_array())
-            .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let users = Arc::new(users);
         self.cache
@@ -51,7 +58,11 @@ impl Directory {
     }
 
     /// Whether `user` is one of `principals`, directly or through a group.
-    pub async fn is_among(&self, user: &str, principals: &[Principal]) -> Result<bool, SlackCallError> {
+    pub async fn is_among(
+        &self,
+        user: &str,
+        principals: &[Principal],
+    ) -> Result<bool, SlackCallError> {
         if principals
             .iter()
             .any(|p| matches!(p, Principal::User(u) if u == user))

@@ -68,7 +68,10 @@ impl Poller {
             let Ok(poll) = result else { continue };
             for band in ["low", "medium", "high", "breached"] {
                 let n = poll.at_risk.get(band).copied().unwrap_or(0);
-                at_risk.push((vec![("tenant", tenant.clone()), ("band", band.to_string())], n as f64));
+                at_risk.push((
+                    vec![("tenant", tenant.clone()), ("band", band.to_string())],
+                    n as f64,
+                ));
             }
             breached.push((
                 vec![("tenant", tenant.clone())],
@@ -88,7 +91,11 @@ impl Poller {
     }
 
     /// Assesses one tenant's jobs and reconciles its alerts.
-    pub async fn poll_tenant(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<TenantPoll, PollError> {
+    pub async fn poll_tenant(
+        &self,
+        tenant: &Tenant,
+        now: DateTime<Utc>,
+    ) -> Result<TenantPoll, PollError> {
         let state = &self.state;
         let thresholds = self.thresholds();
         let mut jobs = state.servo.active_jobs(&tenant.id, true).await?;
@@ -114,7 +121,10 @@ impl Poller {
             })
             .map(|j| j.id)
             .collect();
-        let mut histories = state.servo.recent_durations(&tenant.id, &needs_history).await?;
+        let mut histories = state
+            .servo
+            .recent_durations(&tenant.id, &needs_history)
+            .await?;
         for job in &mut jobs {
             if let Some(h) = histories.remove(&job.id) {
                 job.recent_durations_ms = h;
@@ -152,15 +162,21 @@ impl Poller {
             match job {
                 Some(job) => {
                     let a = risk::assess(&job.snapshot(), now, &thresholds, None);
-                    if alerts::resolve(state, alert, &job, &a, &how, now).await? == Change::Resolved {
+                    if alerts::resolve(state, alert, &job, &a, &how, now).await? == Change::Resolved
+                    {
                         poll.resolved += 1;
                     }
                 }
                 None => {
                     // Gone from Servo altogether: resolve without a job to show.
                     if state.store.resolve_alert(&alert.id, &how, now).await? {
-                        alerts::reply_in_thread(state, alert, format!("alert:{}:resolved", alert.id), &how)
-                            .await?;
+                        alerts::reply_in_thread(
+                            state,
+                            alert,
+                            format!("alert:{}:resolved", alert.id),
+                            &how,
+                        )
+                        .await?;
                         poll.resolved += 1;
                     }
                 }

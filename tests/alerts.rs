@@ -27,13 +27,15 @@ async fn steered_job(fx: &ServoFixture, t0: DateTime<Utc>, eta_minutes: i64) -> 
 }
 
 async fn set_eta(fx: &ServoFixture, id: Uuid, eta: DateTime<Utc>, heartbeat: DateTime<Utc>) {
-    sqlx::query("UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(eta)
-        .bind(heartbeat)
-        .execute(&fx.admin)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(eta)
+    .bind(heartbeat)
+    .execute(&fx.admin)
+    .await
+    .unwrap();
 }
 
 fn top_level_posts(calls: &[Call]) -> Vec<&Call> {
@@ -51,7 +53,12 @@ fn thread_posts(calls: &[Call]) -> Vec<&Call> {
 }
 
 async fn app_on(fx: &ServoFixture, backend: Backend, clock: &ManualClock) -> TestApp {
-    spawn(Spawn::new(backend).manual_clock(clock).servo_url(&fx.bot_url())).await
+    spawn(
+        Spawn::new(backend)
+            .manual_clock(clock)
+            .servo_url(&fx.bot_url()),
+    )
+    .await
 }
 
 async fn drift_through_every_band(backend: Backend) {
@@ -71,12 +78,21 @@ async fn drift_through_every_band(backend: Backend) {
     let posts = app.slack.ok_calls_to("chat.postMessage");
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].body["channel"], "C0ACMEALERT");
-    assert!(posts[0].body["text"].as_str().unwrap().contains("Low SLA risk"));
+    assert!(posts[0].body["text"]
+        .as_str()
+        .unwrap()
+        .contains("Low SLA risk"));
     let alert_json = posts[0].body.to_string();
     assert!(alert_json.contains(&id.to_string()), "the job id is shown");
     assert!(alert_json.contains("revenue_daily"), "the asset is shown");
-    assert!(alert_json.contains("<!date^"), "times are Slack date tokens");
-    assert!(alert_json.contains("alert_ack"), "the Acknowledge button is there");
+    assert!(
+        alert_json.contains("<!date^"),
+        "times are Slack date tokens"
+    );
+    assert!(
+        alert_json.contains("alert_ack"),
+        "the Acknowledge button is there"
+    );
     assert!(alert_json.contains("50/100"), "progress is shown");
 
     // Medium: an edit and a thread reply.
@@ -87,8 +103,15 @@ async fn drift_through_every_band(backend: Backend) {
     // A restart halfway: the same episode is not posted again, nothing changed.
     app = app.restart().await;
     app.poll().await;
-    assert_eq!(top_level_posts(&app.slack.ok_calls_to("chat.postMessage")).len(), 1);
-    assert_eq!(app.slack.ok_calls_to("chat.update").len(), 1, "no change, no edit");
+    assert_eq!(
+        top_level_posts(&app.slack.ok_calls_to("chat.postMessage")).len(),
+        1
+    );
+    assert_eq!(
+        app.slack.ok_calls_to("chat.update").len(),
+        1,
+        "no change, no edit"
+    );
 
     // High.
     set_eta(&fx, id, t0 + Duration::minutes(108), t0).await;
@@ -96,33 +119,77 @@ async fn drift_through_every_band(backend: Backend) {
 
     // Breached: the deadline passes.
     clock.advance(Duration::minutes(61));
-    set_eta(&fx, id, t0 + Duration::minutes(110), t0 + Duration::minutes(61)).await;
+    set_eta(
+        &fx,
+        id,
+        t0 + Duration::minutes(110),
+        t0 + Duration::minutes(61),
+    )
+    .await;
     app.poll().await;
     let updates = app.slack.ok_calls_to("chat.update");
     let last = updates.last().unwrap();
-    assert!(last.body["text"].as_str().unwrap().contains("SLA breached"), "{}", last.body);
+    assert!(
+        last.body["text"].as_str().unwrap().contains("SLA breached"),
+        "{}",
+        last.body
+    );
 
     // Completed: the alert resolves and loses its buttons.
-    fx.update_job(id, "state = 'completed', completed_partitions = 100, completed_at = now()")
-        .await;
+    fx.update_job(
+        id,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
     app.poll().await;
 
     let posts = app.slack.ok_calls_to("chat.postMessage");
-    assert_eq!(top_level_posts(&posts).len(), 1, "one post for the whole episode");
+    assert_eq!(
+        top_level_posts(&posts).len(),
+        1,
+        "one post for the whole episode"
+    );
     let updates = app.slack.ok_calls_to("chat.update");
-    assert_eq!(updates.len(), 4, "Medium, High, Breached, resolved: {updates:#?}");
-    let root_ts = app.slack.messages().iter().find(|m| m.thread_ts.is_none()).unwrap().ts.clone();
+    assert_eq!(
+        updates.len(),
+        4,
+        "Medium, High, Breached, resolved: {updates:#?}"
+    );
+    let root_ts = app
+        .slack
+        .messages()
+        .iter()
+        .find(|m| m.thread_ts.is_none())
+        .unwrap()
+        .ts
+        .clone();
     for u in &updates {
-        assert_eq!(u.body["ts"], root_ts.as_str(), "edits go to the alert's own message");
+        assert_eq!(
+            u.body["ts"],
+            root_ts.as_str(),
+            "edits go to the alert's own message"
+        );
     }
     let final_edit = updates.last().unwrap().body.to_string();
     assert!(final_edit.contains("Completed"), "{final_edit}");
-    assert!(!final_edit.contains("\"actions\""), "a resolved alert has no buttons");
+    assert!(
+        !final_edit.contains("\"actions\""),
+        "a resolved alert has no buttons"
+    );
     let replies = thread_posts(&posts);
-    assert_eq!(replies.len(), 4, "three band changes and the resolution: {replies:#?}");
-    assert!(replies.iter().all(|r| r.body["thread_ts"] == root_ts.as_str()));
+    assert_eq!(
+        replies.len(),
+        4,
+        "three band changes and the resolution: {replies:#?}"
+    );
+    assert!(replies
+        .iter()
+        .all(|r| r.body["thread_ts"] == root_ts.as_str()));
     assert!(replies[0].body["text"].as_str().unwrap().contains("Medium"));
-    assert!(replies[2].body["text"].as_str().unwrap().contains("breached"));
+    assert!(replies[2].body["text"]
+        .as_str()
+        .unwrap()
+        .contains("breached"));
 }
 
 #[tokio::test]
@@ -175,12 +242,24 @@ async fn a_cancelled_job_resolves_its_alert_saying_so() {
     let id = steered_job(&fx, t0, 100).await;
     let app = app_on(&fx, Backend::Sqlite, &clock).await;
     app.poll().await;
-    fx.update_job(id, "state = 'cancelled', error_message = 'Cancelled by user', completed_at = now()")
-        .await;
+    fx.update_job(
+        id,
+        "state = 'cancelled', error_message = 'Cancelled by user', completed_at = now()",
+    )
+    .await;
     app.poll().await;
     let last = app.slack.ok_calls_to("chat.update").pop().unwrap();
-    assert!(last.body.to_string().contains("Cancelled: Cancelled by user"));
-    let alert = app.state.store.latest_alert_for_job("acme", &id.to_string()).await.unwrap().unwrap();
+    assert!(last
+        .body
+        .to_string()
+        .contains("Cancelled: Cancelled by user"));
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(alert.status.to_string(), "open");
 }
 
@@ -214,8 +293,16 @@ async fn an_unreachable_servo_resolves_nothing() {
     .await
     .unwrap();
     assert!(outcome.tenants["acme"].is_err());
-    assert!(app.slack.ok_calls_to("chat.update").is_empty(), "nothing was resolved");
-    let alert = app.state.store.open_alert_for_job("acme", &id.to_string()).await.unwrap();
+    assert!(
+        app.slack.ok_calls_to("chat.update").is_empty(),
+        "nothing was resolved"
+    );
+    let alert = app
+        .state
+        .store
+        .open_alert_for_job("acme", &id.to_string())
+        .await
+        .unwrap();
     assert!(alert.is_some(), "the alert stays open");
 }
 
@@ -229,7 +316,12 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     app.poll().await;
     let post = &app.slack.ok_calls_to("chat.postMessage")[0];
     let alert_id = find_button_value(&post.body, "alert_ack").expect("an Acknowledge button");
-    let msg = app.slack.messages().into_iter().find(|m| m.thread_ts.is_none()).unwrap();
+    let msg = app
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.thread_ts.is_none())
+        .unwrap();
 
     let click = |user: &str| {
         json!({
@@ -245,10 +337,17 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     };
     assert_eq!(app.interact(&click("U0PLATLEAD")).await.status, 200);
     app.drain_outbox().await;
-    let edit = app.slack.ok_calls_to("chat.update").pop().expect("the alert is edited");
+    let edit = app
+        .slack
+        .ok_calls_to("chat.update")
+        .pop()
+        .expect("the alert is edited");
     let text = edit.body.to_string();
     assert!(text.contains("Acknowledged by <@U0PLATLEAD>"), "{text}");
-    assert!(find_button_value(&edit.body, "alert_ack").is_none(), "the button goes");
+    assert!(
+        find_button_value(&edit.body, "alert_ack").is_none(),
+        "the button goes"
+    );
 
     // A second operator clicks the stale button: told who was first, nothing changes.
     app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
@@ -256,13 +355,19 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     app.drain_outbox().await;
     let told = app.slack.calls_to("response_url:ack-U0ONCALL1");
     assert_eq!(told.len(), 1);
-    assert!(told[0].body["text"].as_str().unwrap().contains("<@U0PLATLEAD> already acknowledged"));
+    assert!(told[0].body["text"]
+        .as_str()
+        .unwrap()
+        .contains("<@U0PLATLEAD> already acknowledged"));
     assert_eq!(app.slack.ok_calls_to("chat.update").len(), 1);
 
     // Someone who is not an operator is refused.
     assert_eq!(app.interact(&click("U0RANDOM")).await.status, 200);
     let refused = app.slack.calls_to("response_url:ack-U0RANDOM");
-    assert!(refused[0].body["text"].as_str().unwrap().contains("Only the operators"));
+    assert!(refused[0].body["text"]
+        .as_str()
+        .unwrap()
+        .contains("Only the operators"));
 
     let audit = app.state.store.list_audit(None, 10).await.unwrap();
     let outcomes: Vec<&str> = audit.iter().map(|e| e.outcome.as_str()).collect();

@@ -24,7 +24,10 @@ fn serve_with_nothing_configured_lists_what_is_missing_and_exits_2() {
     ] {
         assert!(err.contains(item), "stderr should name {item}:\n{err}");
     }
-    assert!(err.contains("--config"), "it says how to give a config file:\n{err}");
+    assert!(
+        err.contains("--config"),
+        "it says how to give a config file:\n{err}"
+    );
 }
 
 #[test]
@@ -76,7 +79,11 @@ fn check_config_names_every_problem_with_its_key_and_exits_2() {
     let out = bot().arg("check-config").arg(&cfg).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for key in ["tenants[0].channel", "tenants[0].operators", "escalation.tiers"] {
+    for key in [
+        "tenants[0].channel",
+        "tenants[0].operators",
+        "escalation.tiers",
+    ] {
         assert!(err.contains(key), "{key} missing from:\n{err}");
     }
 }
@@ -90,7 +97,11 @@ fn migrate_creates_the_sqlite_store_with_no_setup() {
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(db.exists());
     // Migrating again is a no-op.
     let again = bot()

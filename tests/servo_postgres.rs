@@ -17,10 +17,11 @@ async fn servo_for(fx: &ServoFixture) -> Servo {
 async fn the_bot_role_is_not_a_superuser_so_rls_applies() {
     let fx = ServoFixture::start().await;
     let pool = sqlx::PgPool::connect(&fx.bot_url()).await.unwrap();
-    let is_super: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let is_super: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!(!is_super);
     // Without the tenant set, the role sees nothing, and gets no error.
     fx.job(JobSpec::default()).await;
@@ -36,19 +37,45 @@ async fn a_tenant_sees_only_its_own_active_jobs() {
     let fx = ServoFixture::start().await;
     let deadline = Some(Utc::now() + Duration::hours(2));
     let a = fx
-        .job(JobSpec { deadline, ..JobSpec::default() })
+        .job(JobSpec {
+            deadline,
+            ..JobSpec::default()
+        })
         .await;
     let b = fx
-        .job(JobSpec { tenant: "globex".into(), deadline, ..JobSpec::default() })
+        .job(JobSpec {
+            tenant: "globex".into(),
+            deadline,
+            ..JobSpec::default()
+        })
         .await;
-    fx.job(JobSpec { state: "completed".into(), deadline, ..JobSpec::default() })
-        .await;
+    fx.job(JobSpec {
+        state: "completed".into(),
+        deadline,
+        ..JobSpec::default()
+    })
+    .await;
     let servo = servo_for(&fx).await;
-    let acme: Vec<_> = servo.active_jobs("acme", true).await.unwrap().into_iter().map(|j| j.id).collect();
-    let globex: Vec<_> = servo.active_jobs("globex", true).await.unwrap().into_iter().map(|j| j.id).collect();
+    let acme: Vec<_> = servo
+        .active_jobs("acme", true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    let globex: Vec<_> = servo
+        .active_jobs("globex", true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(acme, vec![a]);
     assert_eq!(globex, vec![b]);
-    assert!(servo.get_job("acme", b).await.unwrap().is_none(), "another tenant's job is not found");
+    assert!(
+        servo.get_job("acme", b).await.unwrap().is_none(),
+        "another tenant's job is not found"
+    );
     assert!(servo.get_job("acme", a).await.unwrap().is_some());
 }
 
@@ -66,7 +93,11 @@ async fn recent_durations_are_the_last_completed_oldest_first() {
     let fx = ServoFixture::start().await;
     let durations: Vec<i64> = (1..=30).map(|i| i * 1000).collect();
     let id = fx
-        .job(JobSpec { completed: 30, durations_ms: durations, ..JobSpec::default() })
+        .job(JobSpec {
+            completed: 30,
+            durations_ms: durations,
+            ..JobSpec::default()
+        })
         .await;
     let servo = servo_for(&fx).await;
     let got = servo.recent_durations("acme", &[id]).await.unwrap();
@@ -75,7 +106,11 @@ async fn recent_durations_are_the_last_completed_oldest_first() {
     assert_eq!(d.first(), Some(&7_000));
     assert_eq!(d.last(), Some(&30_000));
     // Under another tenant, the partitions are invisible.
-    assert!(servo.recent_durations("globex", &[id]).await.unwrap().is_empty());
+    assert!(servo
+        .recent_durations("globex", &[id])
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -99,13 +134,21 @@ async fn pause_follows_servos_semantics() {
     let job = servo.resume("acme", id, now).await.unwrap();
     assert_eq!(job.state, JobState::Resuming);
     assert_eq!(job.version, 3);
-    assert!(matches!(servo.pause("globex", id, now).await, Err(ServoActionError::NotFound)));
+    assert!(matches!(
+        servo.pause("globex", id, now).await,
+        Err(ServoActionError::NotFound)
+    ));
 }
 
 #[tokio::test]
 async fn a_deadline_change_checks_the_version() {
     let fx = ServoFixture::start().await;
-    let id = fx.job(JobSpec { deadline: Some(Utc::now()), ..JobSpec::default() }).await;
+    let id = fx
+        .job(JobSpec {
+            deadline: Some(Utc::now()),
+            ..JobSpec::default()
+        })
+        .await;
     let servo = servo_for(&fx).await;
     let new = Utc::now() + Duration::hours(4);
     assert!(matches!(

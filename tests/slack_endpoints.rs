@@ -22,7 +22,9 @@ fn help_form() -> String {
 async fn unsigned_requests_get_401_on_every_slack_route() {
     let app = spawn_app(Backend::Sqlite).await;
     for path in ["/slack/commands", "/slack/interactions", "/slack/events"] {
-        let answer = app.post_raw(path, FORM, help_form().into_bytes(), &[]).await;
+        let answer = app
+            .post_raw(path, FORM, help_form().into_bytes(), &[])
+            .await;
         assert_eq!(answer.status, 401, "{path}: {}", answer.body);
     }
 }
@@ -38,7 +40,10 @@ async fn a_forged_signature_gets_401() {
             "/slack/commands",
             FORM,
             body.into_bytes(),
-            &[("x-slack-request-timestamp", ts), ("x-slack-signature", forged)],
+            &[
+                ("x-slack-request-timestamp", ts),
+                ("x-slack-signature", forged),
+            ],
         )
         .await;
     assert_eq!(answer.status, 401);
@@ -57,7 +62,10 @@ async fn a_body_changed_after_signing_gets_401() {
             "/slack/commands",
             FORM,
             tampered.into_bytes(),
-            &[("x-slack-request-timestamp", ts), ("x-slack-signature", sig)],
+            &[
+                ("x-slack-request-timestamp", ts),
+                ("x-slack-signature", sig),
+            ],
         )
         .await;
     assert_eq!(answer.status, 401);
@@ -77,7 +85,10 @@ async fn a_request_signed_more_than_five_minutes_ago_is_a_replay_and_gets_401() 
     let recent = app
         .post_signed_at("/slack/commands", FORM, &help_form(), now_unix() - 240)
         .await;
-    assert_eq!(recent.status, 200, "four minutes old is inside Slack's window");
+    assert_eq!(
+        recent.status, 200,
+        "four minutes old is inside Slack's window"
+    );
 }
 
 #[tokio::test]
@@ -91,7 +102,10 @@ async fn a_forged_event_reaches_no_handler() {
             "/slack/events",
             "application/json",
             event.into_bytes(),
-            &[("x-slack-request-timestamp", ts), ("x-slack-signature", forged)],
+            &[
+                ("x-slack-request-timestamp", ts),
+                ("x-slack-signature", forged),
+            ],
         )
         .await;
     assert_eq!(answer.status, 401);
@@ -115,15 +129,24 @@ async fn a_signed_backfill_help_gets_200_with_usage() {
     assert!(v["text"].as_str().unwrap().contains("Usage: /backfill"));
     let blocks = v["blocks"].to_string();
     for sub in ["status", "list", "pause", "resume", "extend-deadline"] {
-        assert!(blocks.contains(&format!("/backfill {sub}")), "help mentions {sub}");
+        assert!(
+            blocks.contains(&format!("/backfill {sub}")),
+            "help mentions {sub}"
+        );
     }
 }
 
 #[tokio::test]
 async fn an_unknown_subcommand_answers_with_usage_naming_it() {
     let app = spawn_app(Backend::Sqlite).await;
-    let v = app.slash("frobnicate now", "U0TESTER", "C0ACMEALERT").await.json();
-    assert!(v["text"].as_str().unwrap().contains("Unknown subcommand 'frobnicate'"));
+    let v = app
+        .slash("frobnicate now", "U0TESTER", "C0ACMEALERT")
+        .await
+        .json();
+    assert!(v["text"]
+        .as_str()
+        .unwrap()
+        .contains("Unknown subcommand 'frobnicate'"));
     assert!(v["blocks"].to_string().contains("/backfill status"));
 }
 
@@ -131,7 +154,9 @@ async fn an_unknown_subcommand_answers_with_usage_naming_it() {
 async fn url_verification_echoes_the_challenge() {
     let app = spawn_app(Backend::Sqlite).await;
     let body = json!({"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}).to_string();
-    let answer = app.post_signed("/slack/events", "application/json", &body).await;
+    let answer = app
+        .post_signed("/slack/events", "application/json", &body)
+        .await;
     assert_eq!(answer.status, 200);
     assert_eq!(
         answer.json(),
@@ -142,9 +167,21 @@ async fn url_verification_echoes_the_challenge() {
 #[tokio::test]
 async fn a_retried_event_is_handled_once() {
     let app = spawn_app(Backend::Sqlite).await;
-    let body = json!({"type": "event_callback", "event_id": "Ev0RETRY", "event": {"type": "app_mention"}}).to_string();
-    assert_eq!(app.post_signed("/slack/events", "application/json", &body).await.status, 200);
-    assert_eq!(app.post_signed("/slack/events", "application/json", &body).await.status, 200);
+    let body =
+        json!({"type": "event_callback", "event_id": "Ev0RETRY", "event": {"type": "app_mention"}})
+            .to_string();
+    assert_eq!(
+        app.post_signed("/slack/events", "application/json", &body)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.post_signed("/slack/events", "application/json", &body)
+            .await
+            .status,
+        200
+    );
     let again = app
         .state
         .store
@@ -158,11 +195,23 @@ async fn a_retried_event_is_handled_once() {
 async fn malformed_signed_payloads_get_400_not_500() {
     let app = spawn_app(Backend::Sqlite).await;
     let cases = [
-        ("/slack/commands", FORM, "this is not a form with fields".to_string()),
-        ("/slack/interactions", FORM, "payload=%7Bnot-json".to_string()),
+        (
+            "/slack/commands",
+            FORM,
+            "this is not a form with fields".to_string(),
+        ),
+        (
+            "/slack/interactions",
+            FORM,
+            "payload=%7Bnot-json".to_string(),
+        ),
         ("/slack/interactions", FORM, "nopayload=1".to_string()),
         ("/slack/interactions", FORM, form(&[("payload", "[1,2]")])),
-        ("/slack/events", "application/json", "{\"type\":".to_string()),
+        (
+            "/slack/events",
+            "application/json",
+            "{\"type\":".to_string(),
+        ),
     ];
     for (path, ct, body) in cases {
         let answer = app.post_signed(path, ct, &body).await;
@@ -207,12 +256,15 @@ async fn metrics_count_requests_by_route_and_outcome() {
     let app = spawn_app(Backend::Sqlite).await;
     app.slash("help", "U0TESTER", "C0ACMEALERT").await;
     app.slash("help", "U0TESTER", "C0ACMEALERT").await;
-    app.post_raw("/slack/commands", FORM, help_form().into_bytes(), &[]).await;
+    app.post_raw("/slack/commands", FORM, help_form().into_bytes(), &[])
+        .await;
     let ok = app
         .metric(r#"servo_sla_bot_http_requests_total{route="/slack/commands",outcome="ok"}"#)
         .await;
     let refused = app
-        .metric(r#"servo_sla_bot_http_requests_total{route="/slack/commands",outcome="unauthorized"}"#)
+        .metric(
+            r#"servo_sla_bot_http_requests_total{route="/slack/commands",outcome="unauthorized"}"#,
+        )
         .await;
     assert_eq!(ok, 2.0);
     assert_eq!(refused, 1.0);

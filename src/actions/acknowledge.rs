@@ -23,7 +23,12 @@ pub async fn run(state: &AppState, click: &Click) {
 async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
     let now = state.clock.now();
     let Some(alert) = state.store.get_alert(&click.value).await? else {
-        tell(state, click, "This alert no longer exists; nothing to acknowledge.").await;
+        tell(
+            state,
+            click,
+            "This alert no longer exists; nothing to acknowledge.",
+        )
+        .await;
         return Ok(());
     };
     let Some(tenant) = state.config.tenant(&alert.tenant_id) else {
@@ -39,8 +44,15 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         outcome: outcome.into(),
         detail: Some(json!({ "alert_id": alert.id })),
     };
-    if !state.directory.is_among(&click.user, &tenant.operators).await? {
-        state.store.audit(&audit("refused: not an operator")).await?;
+    if !state
+        .directory
+        .is_among(&click.user, &tenant.operators)
+        .await?
+    {
+        state
+            .store
+            .audit(&audit("refused: not an operator"))
+            .await?;
         let who: Vec<String> = tenant.operators.iter().map(|p| p.mention()).collect();
         tell(
             state,
@@ -54,10 +66,18 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         .await;
         return Ok(());
     }
-    match state.store.acknowledge_alert(&alert.id, &click.user, now).await? {
+    match state
+        .store
+        .acknowledge_alert(&alert.id, &click.user, now)
+        .await?
+    {
         AckOutcome::Acknowledged => {
             state.store.audit(&audit("ok")).await?;
-            let line = format!(":white_check_mark: Acknowledged by <@{}> {}", click.user, date_token(now));
+            let line = format!(
+                ":white_check_mark: Acknowledged by <@{}> {}",
+                click.user,
+                date_token(now)
+            );
             if let Some(mut view) = alert
                 .shown
                 .clone()
@@ -68,24 +88,41 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
                 let shown = serde_json::to_value(&view)?;
                 state
                     .store
-                    .update_alert(&alert.id, &alert.band, alert.severity, alert.eta, alert.deadline, Some(&shown), now)
+                    .update_alert(
+                        &alert.id,
+                        &alert.band,
+                        alert.severity,
+                        alert.eta,
+                        alert.deadline,
+                        Some(&shown),
+                        now,
+                    )
                     .await?;
                 alerts::edit(state, &alert, &view, format!("alert:{}:ack", alert.id)).await?;
             }
-            alerts::reply_in_thread(state, &alert, format!("alert:{}:ack-note", alert.id), &line).await?;
+            alerts::reply_in_thread(state, &alert, format!("alert:{}:ack-note", alert.id), &line)
+                .await?;
         }
         AckOutcome::AlreadyAcknowledged { by, at } => {
             state.store.audit(&audit("already acknowledged")).await?;
             tell(
                 state,
                 click,
-                &format!("<@{by}> already acknowledged this alert {}.", date_token(at)),
+                &format!(
+                    "<@{by}> already acknowledged this alert {}.",
+                    date_token(at)
+                ),
             )
             .await;
         }
         AckOutcome::NotOpen => {
             state.store.audit(&audit("refused: alert resolved")).await?;
-            tell(state, click, "This alert is already resolved; nothing to acknowledge.").await;
+            tell(
+                state,
+                click,
+                "This alert is already resolved; nothing to acknowledge.",
+            )
+            .await;
         }
     }
     Ok(())

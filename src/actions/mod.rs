@@ -30,7 +30,9 @@ pub struct Click {
 }
 
 fn str_at(v: &Value, pointer: &str) -> Option<String> {
-    v.pointer(pointer).and_then(Value::as_str).map(str::to_string)
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// Decodes the clicks of a `block_actions` payload.
@@ -48,8 +50,10 @@ pub fn clicks(payload: &Value) -> Result<Vec<Click>, InteractionError> {
                 user: user.clone(),
                 action_id: str_at(a, "/action_id").ok_or(InteractionError::Malformed)?,
                 value: str_at(a, "/value").unwrap_or_default(),
-                channel: str_at(payload, "/channel/id").or_else(|| str_at(payload, "/container/channel_id")),
-                message_ts: str_at(payload, "/message/ts").or_else(|| str_at(payload, "/container/message_ts")),
+                channel: str_at(payload, "/channel/id")
+                    .or_else(|| str_at(payload, "/container/channel_id")),
+                message_ts: str_at(payload, "/message/ts")
+                    .or_else(|| str_at(payload, "/container/message_ts")),
                 response_url: str_at(payload, "/response_url"),
                 trigger_id: str_at(payload, "/trigger_id"),
             })
@@ -94,7 +98,12 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::alerts::ACK_ACTION => acknowledge::run(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
-            tell(state, click, ":grey_question: That button does nothing yet in this version of the bot.").await;
+            tell(
+                state,
+                click,
+                ":grey_question: That button does nothing yet in this version of the bot.",
+            )
+            .await;
         }
     }
 }
@@ -103,15 +112,13 @@ async fn run_click(state: &AppState, click: &Click) {
 /// when there is one (no rate limit to share), else `chat.postEphemeral`.
 pub async fn tell(state: &AppState, click: &Click, text: &str) {
     let result = match (&click.response_url, &click.channel) {
-        (Some(url), _) => {
-            state
-                .slack
-                .respond(
-                    url,
-                    &json!({ "response_type": "ephemeral", "replace_original": false, "text": text }),
-                )
-                .await
-        }
+        (Some(url), _) => state
+            .slack
+            .respond(
+                url,
+                &json!({ "response_type": "ephemeral", "replace_original": false, "text": text }),
+            )
+            .await,
         (None, Some(channel)) => state
             .slack
             .call(

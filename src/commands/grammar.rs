@@ -53,9 +53,9 @@ impl DeadlineSpec {
             return Err(format!("No deadline given. {DEADLINE_EXAMPLES}"));
         }
         if let Some(step) = s.strip_prefix('+') {
-            return parse_step(step)
-                .map(DeadlineSpec::Step)
-                .map_err(|why| format!("`{}` is not a step: {why}. {DEADLINE_EXAMPLES}", short(s)));
+            return parse_step(step).map(DeadlineSpec::Step).map_err(|why| {
+                format!("`{}` is not a step: {why}. {DEADLINE_EXAMPLES}", short(s))
+            });
         }
         match DateTime::parse_from_rfc3339(s) {
             Ok(t) => Ok(DeadlineSpec::At(t)),
@@ -67,14 +67,21 @@ impl DeadlineSpec {
                 } else {
                     ""
                 };
-                Err(format!("`{}` is not a deadline.{hint} {DEADLINE_EXAMPLES}", short(s)))
+                Err(format!(
+                    "`{}` is not a deadline.{hint} {DEADLINE_EXAMPLES}",
+                    short(s)
+                ))
             }
         }
     }
 
     /// The new deadline, given the current one. It must be later than the
     /// current deadline and in the future.
-    pub fn resolve(self, current: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    pub fn resolve(
+        self,
+        current: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, String> {
         let new = match self {
             DeadlineSpec::At(t) => t.with_timezone(&Utc),
             DeadlineSpec::Step(d) => current + d,
@@ -107,9 +114,14 @@ fn parse_step(s: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err("steps are a number and a unit (m, h or d)".into());
         }
-        let n: i64 = rest[..digits].parse().map_err(|_| "the number is too large".to_string())?;
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| "the number is too large".to_string())?;
         rest = &rest[digits..];
-        let unit = rest.chars().next().ok_or("the step has no unit (m, h or d)")?;
+        let unit = rest
+            .chars()
+            .next()
+            .ok_or("the step has no unit (m, h or d)")?;
         rest = &rest[unit.len_utf8()..];
         let step = match unit {
             'm' => Duration::minutes(n.min(1_000_000)),
@@ -178,8 +190,14 @@ mod tests {
             panic!()
         };
         assert_eq!(t.with_timezone(&Utc), utc("2026-12-01T17:00:00Z"));
-        assert!(matches!(DeadlineSpec::parse("2026-12-01T18:00:00Z"), Ok(DeadlineSpec::At(_))));
-        assert!(matches!(DeadlineSpec::parse("2026-12-01t18:00:00z"), Ok(DeadlineSpec::At(_))));
+        assert!(matches!(
+            DeadlineSpec::parse("2026-12-01T18:00:00Z"),
+            Ok(DeadlineSpec::At(_))
+        ));
+        assert!(matches!(
+            DeadlineSpec::parse("2026-12-01t18:00:00z"),
+            Ok(DeadlineSpec::At(_))
+        ));
     }
 
     #[test]
@@ -205,7 +223,19 @@ mod tests {
 
     #[test]
     fn garbage_and_empty_deadlines_explain_with_an_example() {
-        for bad in ["", "  ", "tomorrow", "+", "+4", "+4x", "+-4h", "4h", "+0h", "+100d", "+99999999999999999999h"] {
+        for bad in [
+            "",
+            "  ",
+            "tomorrow",
+            "+",
+            "+4",
+            "+4x",
+            "+-4h",
+            "4h",
+            "+0h",
+            "+100d",
+            "+99999999999999999999h",
+        ] {
             let err = DeadlineSpec::parse(bad).unwrap_err();
             assert!(err.contains("+4h"), "{bad:?}: {err}");
         }
@@ -216,20 +246,34 @@ mod tests {
         let cur = utc("2026-12-01T12:00:00Z");
         let now = utc("2026-12-01T10:00:00Z");
         let earlier = DeadlineSpec::parse("2026-12-01T11:00:00Z").unwrap();
-        assert!(earlier.resolve(cur, now).unwrap_err().contains("later than the current"));
+        assert!(earlier
+            .resolve(cur, now)
+            .unwrap_err()
+            .contains("later than the current"));
         let same = DeadlineSpec::parse("2026-12-01T12:00:00Z").unwrap();
         assert!(same.resolve(cur, now).is_err());
         // The current deadline already passed: a step can still land in the past.
         let late_now = utc("2026-12-01T20:00:00Z");
         let step = DeadlineSpec::parse("+2h").unwrap();
-        assert!(step.resolve(cur, late_now).unwrap_err().contains("in the past"));
+        assert!(step
+            .resolve(cur, late_now)
+            .unwrap_err()
+            .contains("in the past"));
     }
 
     #[test]
     fn list_filters_parse_and_reject_garbage() {
         assert_eq!(ListFilter::parse(None).unwrap(), ListFilter::All);
-        assert_eq!(ListFilter::parse(Some("AT-RISK")).unwrap(), ListFilter::AtRisk);
-        assert_eq!(ListFilter::parse(Some("paused")).unwrap(), ListFilter::Paused);
-        assert!(ListFilter::parse(Some("done")).unwrap_err().contains("at-risk"));
+        assert_eq!(
+            ListFilter::parse(Some("AT-RISK")).unwrap(),
+            ListFilter::AtRisk
+        );
+        assert_eq!(
+            ListFilter::parse(Some("paused")).unwrap(),
+            ListFilter::Paused
+        );
+        assert!(ListFilter::parse(Some("done"))
+            .unwrap_err()
+            .contains("at-risk"));
     }
 }

@@ -33,7 +33,12 @@ fn servo_failed(e: &ServoError) -> Value {
     }
 }
 
-pub async fn run(state: &AppState, command: Command, flag: Option<&str>, cmd: &SlashCommand) -> Value {
+pub async fn run(
+    state: &AppState,
+    command: Command,
+    flag: Option<&str>,
+    cmd: &SlashCommand,
+) -> Value {
     let tenant = match tenancy::resolve(state, &cmd.channel_id, &cmd.user_id, flag).await {
         Ok(t) => t,
         Err(msg) => return ephemeral(&msg),
@@ -47,7 +52,9 @@ pub async fn run(state: &AppState, command: Command, flag: Option<&str>, cmd: &S
             job,
             deadline,
             reason,
-        } => crate::approvals::request_from_command(state, tenant, job, deadline, reason, cmd).await,
+        } => {
+            crate::approvals::request_from_command(state, tenant, job, deadline, reason, cmd).await
+        }
         Command::Help | Command::Unknown(_) | Command::Invalid(_) => {
             ephemeral("This command is handled elsewhere.")
         }
@@ -55,11 +62,20 @@ pub async fn run(state: &AppState, command: Command, flag: Option<&str>, cmd: &S
 }
 
 /// A job with its history, assessed as the poller would.
-pub async fn assessed(state: &AppState, tenant: &Tenant, id: JobId) -> Result<Option<(Job, Assessment, Option<Alert>)>, ServoError> {
+pub async fn assessed(
+    state: &AppState,
+    tenant: &Tenant,
+    id: JobId,
+) -> Result<Option<(Job, Assessment, Option<Alert>)>, ServoError> {
     let Some(mut job) = state.servo.get_job(&tenant.id, id.0).await? else {
         return Ok(None);
     };
-    if let Some(h) = state.servo.recent_durations(&tenant.id, &[id.0]).await?.remove(&id.0) {
+    if let Some(h) = state
+        .servo
+        .recent_durations(&tenant.id, &[id.0])
+        .await?
+        .remove(&id.0)
+    {
         job.recent_durations_ms = h;
     }
     let alert = state
@@ -74,7 +90,10 @@ pub async fn assessed(state: &AppState, tenant: &Tenant, id: JobId) -> Result<Op
         .as_ref()
         .filter(|a| a.is_open())
         .and_then(|a| RiskBand::parse(&a.band));
-    let thresholds = Poller { state: state.clone() }.thresholds();
+    let thresholds = Poller {
+        state: state.clone(),
+    }
+    .thresholds();
     let a = risk::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
     Ok(Some((job, a, alert)))
 }
@@ -120,7 +139,12 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
         .render("job_card", &card)
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "job card failed to render");
-            ephemeral(&format!("{}: {} ({})", job.asset_name, job.state.as_str(), band_label(a.band)))
+            ephemeral(&format!(
+                "{}: {} ({})",
+                job.asset_name,
+                job.state.as_str(),
+                band_label(a.band)
+            ))
         })
 }
 
@@ -141,7 +165,10 @@ async fn list(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
         Ok(j) => j,
         Err(e) => return servo_failed(&e),
     };
-    let thresholds = Poller { state: state.clone() }.thresholds();
+    let thresholds = Poller {
+        state: state.clone(),
+    }
+    .thresholds();
     let now = state.clock.now();
     jobs.retain(|j| match filter {
         ListFilter::All | ListFilter::AtRisk => true,
@@ -176,7 +203,9 @@ async fn list(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
                 j.completed_partitions,
                 j.total_partitions,
                 a.eta.map(date_token).unwrap_or_else(|| "?".into()),
-                j.sla_deadline_at.map(date_token).unwrap_or_else(|| "no SLA".into()),
+                j.sla_deadline_at
+                    .map(date_token)
+                    .unwrap_or_else(|| "no SLA".into()),
                 band_label(a.band)
             )
         })
@@ -184,7 +213,7 @@ async fn list(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
     let mut chunks: Vec<String> = Vec::new();
     for line in lines {
         match chunks.last_mut() {
-            Some(c) if c.len() + line.len() + 1 <= CHUNK_CHARS => {
+            Some(c) if c.len() + line.len() < CHUNK_CHARS => {
                 c.push('\n');
                 c.push_str(&line);
             }
@@ -211,7 +240,10 @@ async fn list(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
     };
     state
         .templates
-        .render("job_list", &json!({ "title": title, "chunks": chunks, "footer": footer }))
+        .render(
+            "job_list",
+            &json!({ "title": title, "chunks": chunks, "footer": footer }),
+        )
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "job list failed to render");
             ephemeral(&title)
@@ -220,7 +252,9 @@ async fn list(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
 
 /// Slack's control characters in text that came from elsewhere.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[derive(Clone, Copy)]
@@ -229,7 +263,13 @@ enum Change {
     Resume,
 }
 
-async fn change(state: &AppState, tenant: &Tenant, id: JobId, cmd: &SlashCommand, what: Change) -> Value {
+async fn change(
+    state: &AppState,
+    tenant: &Tenant,
+    id: JobId,
+    cmd: &SlashCommand,
+    what: Change,
+) -> Value {
     let now = state.clock.now();
     let action = match what {
         Change::Pause => "pause",
@@ -252,7 +292,11 @@ async fn change(state: &AppState, tenant: &Tenant, id: JobId, cmd: &SlashCommand
             }
         }
     };
-    match state.directory.is_among(&cmd.user_id, &tenant.operators).await {
+    match state
+        .directory
+        .is_among(&cmd.user_id, &tenant.operators)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => {
             record("refused: not an operator".into()).await;

@@ -119,7 +119,8 @@ impl Command {
                     .map(Command::List)
                     .map_err(Command::Invalid),
                 _ => Err(Command::Invalid(
-                    "`/backfill list` takes one filter: `running`, `paused`, `at-risk` or `all`.".into(),
+                    "`/backfill list` takes one filter: `running`, `paused`, `at-risk` or `all`."
+                        .into(),
                 )),
             },
             "extend-deadline" | "extend_deadline" | "extend" => {
@@ -240,6 +241,9 @@ mod tests {
         let p = Command::parse("list --tenant=acme at-risk");
         assert_eq!(p.tenant.as_deref(), Some("acme"));
         assert_eq!(p.command, Command::List(ListFilter::AtRisk));
-        assert!(matches!(Command::parse("list --tenant").command, Command::Invalid(_)));
+        assert!(matches!(
+            Command::parse("list --tenant").command,
+            Command::Invalid(_)
+        ));
     }
 }

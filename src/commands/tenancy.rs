@@ -37,7 +37,11 @@ pub async fn resolve<'a>(
     };
     if let Some(id) = flag {
         let Some(tenant) = state.config.tenant(id) else {
-            return Err(format!("There is no tenant `{}`. The tenants are {}.", super::grammar::short(id), ids()));
+            return Err(format!(
+                "There is no tenant `{}`. The tenants are {}.",
+                super::grammar::short(id),
+                ids()
+            ));
         };
         return match state.directory.is_among(user, &people_of(tenant)).await {
             Ok(true) => Ok(tenant),
@@ -47,14 +51,16 @@ pub async fn resolve<'a>(
             )),
             Err(e) => {
                 tracing::warn!(error = %e, "could not resolve user groups");
-                Err("I could not check your membership with Slack just now; try again in a moment.".into())
+                Err(
+                    "I could not check your membership with Slack just now; try again in a moment."
+                        .into(),
+                )
             }
         };
     }
-    if let Some(t) = tenants
-        .iter()
-        .find(|t| t.channel.as_str() == channel || t.incident_channels.iter().any(|c| c.as_str() == channel))
-    {
+    if let Some(t) = tenants.iter().find(|t| {
+        t.channel.as_str() == channel || t.incident_channels.iter().any(|c| c.as_str() == channel)
+    }) {
         return Ok(t);
     }
     if tenants.len() == 1 {
@@ -62,7 +68,12 @@ pub async fn resolve<'a>(
     }
     let mut mine = Vec::new();
     for t in tenants {
-        if state.directory.is_among(user, &people_of(t)).await.unwrap_or(false) {
+        if state
+            .directory
+            .is_among(user, &people_of(t))
+            .await
+            .unwrap_or(false)
+        {
             mine.push(t);
         }
     }

@@ -156,7 +156,11 @@ impl Servo {
         }
     }
 
-    pub async fn active_jobs(&self, tenant: &str, deadline_only: bool) -> Result<Vec<Job>, ServoError> {
+    pub async fn active_jobs(
+        &self,
+        tenant: &str,
+        deadline_only: bool,
+    ) -> Result<Vec<Job>, ServoError> {
         match self {
             Servo::Postgres(pg) => pg.active_jobs(tenant, deadline_only).await,
         }
@@ -178,13 +182,23 @@ impl Servo {
         }
     }
 
-    pub async fn pause(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+    pub async fn pause(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Job, ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.pause(tenant, id, now).await,
         }
     }
 
-    pub async fn resume(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+    pub async fn resume(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Job, ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.resume(tenant, id, now).await,
         }

@@ -30,7 +30,13 @@ macro_rules! job_select {
 }
 
 /// The active states, as Servo names them.
-const ACTIVE: [&str; 5] = ["pending", "waiting_upstream", "running", "paused", "resuming"];
+const ACTIVE: [&str; 5] = [
+    "pending",
+    "waiting_upstream",
+    "running",
+    "paused",
+    "resuming",
+];
 
 #[derive(Clone, Debug)]
 pub struct PgServo {
@@ -107,7 +113,11 @@ impl PgServo {
     }
 
     /// The tenant's active jobs; with `deadline_only`, just those with an SLA.
-    pub async fn active_jobs(&self, tenant: &str, deadline_only: bool) -> Result<Vec<Job>, ServoError> {
+    pub async fn active_jobs(
+        &self,
+        tenant: &str,
+        deadline_only: bool,
+    ) -> Result<Vec<Job>, ServoError> {
         let mut tx = self.tenant_tx(tenant).await?;
         let states: Vec<String> = ACTIVE.iter().map(|s| s.to_string()).collect();
         let rows = sqlx::query(job_select!(
@@ -185,7 +195,12 @@ impl PgServo {
 
     /// Servo's pause: only from `running`; the checkpoint is the most recently
     /// completed partition (kept if there is none).
-    pub async fn pause(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+    pub async fn pause(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Job, ServoActionError> {
         let mut tx = self.tenant_tx(tenant).await?;
         let job = Self::lock_job(&mut tx, id).await?;
         if job.state != JobState::Running {
@@ -223,7 +238,12 @@ impl PgServo {
     }
 
     /// Servo's resume: only from `paused`, to `resuming` (the executor takes it from there).
-    pub async fn resume(&self, tenant: &str, id: Uuid, now: DateTime<Utc>) -> Result<Job, ServoActionError> {
+    pub async fn resume(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Job, ServoActionError> {
         let mut tx = self.tenant_tx(tenant).await?;
         let job = Self::lock_job(&mut tx, id).await?;
         if job.state != JobState::Paused {

@@ -47,7 +47,11 @@ impl SlackCallError {
 fn transient_code(code: &str) -> bool {
     matches!(
         code,
-        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" | "ratelimited"
+        "internal_error"
+            | "fatal_error"
+            | "service_unavailable"
+            | "request_timeout"
+            | "ratelimited"
     )
 }
 
@@ -123,7 +127,11 @@ impl SlackApi {
                             retry_after: Some(wait),
                         });
                     }
-                    tracing::info!(method, wait_ms = wait.as_millis() as u64, "Slack rate limit: waiting Retry-After");
+                    tracing::info!(
+                        method,
+                        wait_ms = wait.as_millis() as u64,
+                        "Slack rate limit: waiting Retry-After"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Attempt::Failed(why) => {
@@ -194,9 +202,10 @@ impl SlackApi {
         let mut failures = 0;
         loop {
             let session = self.inner.client.open_session(&self.inner.token);
-            let call = session
-                .http_session_api
-                .http_post_uri::<Value, Value>(url.clone(), body, None);
+            let call =
+                session
+                    .http_session_api
+                    .http_post_uri::<Value, Value>(url.clone(), body, None);
             let why = match tokio::time::timeout(self.inner.tuning.timeout, call).await {
                 Ok(Ok(_)) => {
                     self.inner.metrics.inc(

@@ -32,7 +32,10 @@ pub fn router(state: AppState, verify: VerifyLayerState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/alertmanager", post(alertmanager))
-        .route_layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -175,14 +178,23 @@ async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: B
     use subtle::ConstantTimeEq;
     let Some(expected) = &state.alertmanager_token else {
         tracing::warn!("an Alertmanager webhook arrived, but ALERTMANAGER_TOKEN is not set");
-        return (StatusCode::UNAUTHORIZED, "ALERTMANAGER_TOKEN is not set on the bot").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "ALERTMANAGER_TOKEN is not set on the bot",
+        )
+            .into_response();
     };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or("");
-    if given.as_bytes().ct_eq(expected.expose().as_bytes()).unwrap_u8() != 1 {
+    if given
+        .as_bytes()
+        .ct_eq(expected.expose().as_bytes())
+        .unwrap_u8()
+        != 1
+    {
         return (StatusCode::UNAUTHORIZED, "wrong or missing bearer token").into_response();
     }
     let payload: Value = match serde_json::from_slice(&body) {
@@ -190,11 +202,16 @@ async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: B
         _ => return bad_request("the webhook body is not a JSON object"),
     };
     let Some(alerts) = payload.get("alerts").and_then(Value::as_array) else {
-        return bad_request("the webhook body has no `alerts` array (Alertmanager payload version 4)");
+        return bad_request(
+            "the webhook body has no `alerts` array (Alertmanager payload version 4)",
+        );
     };
     let nudge = alerts.iter().any(|a| {
         let firing = a.get("status").and_then(Value::as_str).unwrap_or("firing") == "firing";
-        let name = a.pointer("/labels/alertname").and_then(Value::as_str).unwrap_or("");
+        let name = a
+            .pointer("/labels/alertname")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         firing && NUDGING_ALERTS.contains(&name)
     });
     if nudge {

@@ -12,10 +12,16 @@ use slack_morphism::prelude::SlackBlock;
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("help", include_str!("../../templates/help.hbs")),
     ("alert", include_str!("../../templates/alert.hbs")),
-    ("thread_note", include_str!("../../templates/thread_note.hbs")),
+    (
+        "thread_note",
+        include_str!("../../templates/thread_note.hbs"),
+    ),
     ("job_card", include_str!("../../templates/job_card.hbs")),
     ("job_list", include_str!("../../templates/job_list.hbs")),
-    ("approval_request", include_str!("../../templates/approval_request.hbs")),
+    (
+        "approval_request",
+        include_str!("../../templates/approval_request.hbs"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -169,11 +175,17 @@ mod tests {
     fn help_renders_for_known_and_unknown_subcommands() {
         let t = Templates::load().unwrap();
         let v = t
-            .render("help", &json!({"unknown": null, "runbook_url": "https://r.example/x"}))
+            .render(
+                "help",
+                &json!({"unknown": null, "runbook_url": "https://r.example/x"}),
+            )
             .unwrap();
         assert!(v["text"].as_str().unwrap().starts_with("Usage"));
         let v = t
-            .render("help", &json!({"unknown": "frobnicate <!here>", "runbook_url": "https://r"}))
+            .render(
+                "help",
+                &json!({"unknown": "frobnicate <!here>", "runbook_url": "https://r"}),
+            )
             .unwrap();
         let first = v["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(first.contains("frobnicate &lt;!here&gt;"), "{first}");
@@ -198,7 +210,10 @@ mod tests {
 
     #[test]
     fn an_unknown_block_is_an_error() {
-        assert!(check_blocks(&json!([{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}])).is_ok());
+        assert!(check_blocks(
+            &json!([{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}])
+        )
+        .is_ok());
         assert!(check_blocks(&json!([{"type": "carousel"}])).is_err());
     }
 }

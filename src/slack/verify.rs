@@ -108,7 +108,8 @@ pub async fn verify_slack_request(
         tracing::warn!(route = %route, reason = %e, "refused an unverified Slack request");
         return (StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 #[cfg(test)]

@@ -152,10 +152,9 @@ impl Store {
                 .await?
                 .rows_affected());
             if inserted == 1 {
-                let a = self
-                    .get_alert(&id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("alert {id} vanished after insert")))?;
+                let a = self.get_alert(&id).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("alert {id} vanished after insert"))
+                })?;
                 return Ok((a, true));
             }
         }
@@ -256,7 +255,12 @@ impl Store {
     }
 
     /// The first acknowledgement wins, decided by one conditional update.
-    pub async fn acknowledge_alert(&self, id: &str, user: &str, at: DateTime<Utc>) -> Result<AckOutcome> {
+    pub async fn acknowledge_alert(
+        &self,
+        id: &str,
+        user: &str,
+        at: DateTime<Utc>,
+    ) -> Result<AckOutcome> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE alerts SET acked_by = $2, acked_at_ms = $3, updated_at_ms = $3, version = version + 1 \
              WHERE id = $1 AND status = 'open' AND acked_by IS NULL")
@@ -291,7 +295,12 @@ impl Store {
     }
 
     /// Resolves an open alert; false when it was not open (someone else did).
-    pub async fn resolve_alert(&self, id: &str, resolution: &str, at: DateTime<Utc>) -> Result<bool> {
+    pub async fn resolve_alert(
+        &self,
+        id: &str,
+        resolution: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE alerts SET status = 'resolved', resolution = $2, resolved_at_ms = $3, \
                updated_at_ms = $3, version = version + 1 \
@@ -341,9 +350,8 @@ impl Store {
     ) -> Result<Vec<OutboxMessage>> {
         let until = ms(now + lease);
         let mut rows: Vec<OutboxRow> = match self {
-            Store::Sqlite(p) => {
-                sqlx::query_as(
-                    "UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = attempts + 1 \
+            Store::Sqlite(p) => sqlx::query_as(
+                "UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = attempts + 1 \
                      WHERE id IN ( \
                        SELECT o.id FROM outbox o \
                        WHERE o.status = 'pending' AND o.next_attempt_at_ms <= $3 \
@@ -353,17 +361,15 @@ impl Store {
                              AND e.status = 'pending' AND e.id < o.id)) \
                        ORDER BY o.id LIMIT $4) \
                      RETURNING *",
-                )
-                .bind(worker)
-                .bind(until)
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-            }
-            Store::Postgres(p) => {
-                sqlx::query_as(
-                    "UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = attempts + 1 \
+            )
+            .bind(worker)
+            .bind(until)
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(p)
+            .await?,
+            Store::Postgres(p) => sqlx::query_as(
+                "UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = attempts + 1 \
                      WHERE id IN ( \
                        SELECT o.id FROM outbox o \
                        WHERE o.status = 'pending' AND o.next_attempt_at_ms <= $3 \
@@ -374,14 +380,13 @@ impl Store {
                        ORDER BY o.id LIMIT $4 FOR UPDATE SKIP LOCKED) \
                      AND (claimed_by IS NULL OR claim_until_ms < $3) \
                      RETURNING *",
-                )
-                .bind(worker)
-                .bind(until)
-                .bind(ms(now))
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-            }
+            )
+            .bind(worker)
+            .bind(until)
+            .bind(ms(now))
+            .bind(limit)
+            .fetch_all(p)
+            .await?,
         };
         rows.sort_by_key(|r| r.id);
         rows.into_iter().map(OutboxMessage::try_from).collect()
@@ -396,8 +401,14 @@ impl Store {
         response: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let channel = response.get("channel").and_then(|c| c.as_str()).map(str::to_string);
-        let ts = response.get("ts").and_then(|c| c.as_str()).map(str::to_string);
+        let channel = response
+            .get("channel")
+            .and_then(|c| c.as_str())
+            .map(str::to_string);
+        let ts = response
+            .get("ts")
+            .and_then(|c| c.as_str())
+            .map(str::to_string);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let link: Option<(Option<String>, Option<String>)> = sqlx::query_as(
@@ -450,7 +461,13 @@ impl Store {
     }
 
     /// Gives up on a message (Slack refused it for good).
-    pub async fn mark_outbox_failed(&self, id: i64, worker: &str, error: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn mark_outbox_failed(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET status = 'failed', last_error = $3, sent_at_ms = $4, claimed_by = NULL, \
                claim_until_ms = NULL \
@@ -594,7 +611,12 @@ impl Store {
     }
 
     /// Cancels a subject's pending timers (of one kind, or all).
-    pub async fn cancel_timers(&self, subject_id: &str, kind: Option<&str>, now: DateTime<Utc>) -> Result<u64> {
+    pub async fn cancel_timers(
+        &self,
+        subject_id: &str,
+        kind: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
         Ok(on_pool!(self, p => sqlx::query(
             "UPDATE timers SET status = 'cancelled', fired_at_ms = $3, claimed_by = NULL, claim_until_ms = NULL \
              WHERE subject_id = $1 AND ($2 IS NULL OR kind = $2) AND status = 'pending'")
@@ -626,7 +648,11 @@ impl Store {
     // -------------------------------------------------------------- approvals
 
     /// Creates a request and supersedes the job's pending ones, in one transaction.
-    pub async fn create_approval(&self, new: NewApproval, now: DateTime<Utc>) -> Result<(Approval, Vec<Approval>)> {
+    pub async fn create_approval(
+        &self,
+        new: NewApproval,
+        now: DateTime<Utc>,
+    ) -> Result<(Approval, Vec<Approval>)> {
         let id = uuid::Uuid::new_v4().to_string();
         let (row, superseded): (ApprovalRow, Vec<ApprovalRow>) = on_pool!(self, p => {
             let mut tx = p.begin().await?;
@@ -661,7 +687,10 @@ impl Store {
         });
         Ok((
             Approval::try_from(row)?,
-            superseded.into_iter().map(Approval::try_from).collect::<Result<_>>()?,
+            superseded
+                .into_iter()
+                .map(Approval::try_from)
+                .collect::<Result<_>>()?,
         ))
     }
 
@@ -673,7 +702,11 @@ impl Store {
         row.map(Approval::try_from).transpose()
     }
 
-    pub async fn pending_approval_for_job(&self, tenant: &str, job_id: &str) -> Result<Option<Approval>> {
+    pub async fn pending_approval_for_job(
+        &self,
+        tenant: &str,
+        job_id: &str,
+    ) -> Result<Option<Approval>> {
         let row: Option<ApprovalRow> = on_pool!(self, p => sqlx::query_as(
             "SELECT * FROM approvals WHERE tenant_id = $1 AND job_id = $2 AND status = 'pending' \
              ORDER BY created_at_ms DESC LIMIT 1")
@@ -721,7 +754,13 @@ impl Store {
 
     /// Changes the outcome of an already decided request (e.g. approved, then
     /// Servo refused the change: `failed`). Conditional on the status it had.
-    pub async fn amend_approval(&self, id: &str, from_status: &str, to_status: &str, reason: &str) -> Result<bool> {
+    pub async fn amend_approval(
+        &self,
+        id: &str,
+        from_status: &str,
+        to_status: &str,
+        reason: &str,
+    ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE approvals SET status = $3, decision_reason = $4 WHERE id = $1 AND status = $2")
             .bind(id)
@@ -745,7 +784,11 @@ impl Store {
         rows.into_iter().map(Approval::try_from).collect()
     }
 
-    pub async fn list_approvals(&self, tenant: Option<&str>, status: Option<&str>) -> Result<Vec<Approval>> {
+    pub async fn list_approvals(
+        &self,
+        tenant: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<Approval>> {
         let rows: Vec<ApprovalRow> = on_pool!(self, p => sqlx::query_as(
             "SELECT * FROM approvals WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR status = $2) \
              ORDER BY created_at_ms")
@@ -801,15 +844,23 @@ impl Store {
     }
 
     pub async fn prune_processed(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query("DELETE FROM processed_events WHERE at_ms < $1")
+        Ok(
+            on_pool!(self, p => sqlx::query("DELETE FROM processed_events WHERE at_ms < $1")
             .bind(ms(older_than))
             .execute(p)
             .await?
-            .rows_affected()))
+            .rows_affected()),
+        )
     }
 
     /// Takes or extends a lease: free, expired, or already ours.
-    pub async fn try_acquire_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, ttl: chrono::Duration) -> Result<bool> {
+    pub async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \

@@ -87,7 +87,12 @@ impl TryFrom<AlertRow> for Alert {
         let status = match r.status.as_str() {
             "open" => AlertStatus::Open,
             "resolved" => AlertStatus::Resolved,
-            other => return Err(StoreError::Corrupt(format!("alert {} has status '{other}'", r.id))),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "alert {} has status '{other}'",
+                    r.id
+                )))
+            }
         };
         Ok(Alert {
             shown: parse_json(r.shown, "alert.shown")?,

@@ -5,8 +5,8 @@
 use super::db::{admin_url, TestDb};
 use super::fake_slack::FakeSlack;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -133,7 +133,6 @@ pub fn settings(config: &str, db_url: &str, slack: &FakeSlack, servo_url: &str) 
     }
 }
 
-
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn(Spawn::new(backend)).await
 }
@@ -219,7 +218,13 @@ impl TestApp {
     }
 
     /// A raw POST with the given headers and nothing added.
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>, headers: &[(&str, String)]) -> Answer {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Answer {
         let mut req = hyper::Request::post(self.url(path)).header("content-type", content_type);
         for (k, v) in headers {
             req = req.header(*k, v);
@@ -235,25 +240,37 @@ impl TestApp {
     }
 
     /// A POST signed as Slack signs it, at `timestamp`.
-    pub async fn post_signed_at(&self, path: &str, content_type: &str, body: &str, timestamp: i64) -> Answer {
+    pub async fn post_signed_at(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        timestamp: i64,
+    ) -> Answer {
         let ts = timestamp.to_string();
         let sig = slack_signature(SIGNING_SECRET, &ts, body.as_bytes());
         self.post_raw(
             path,
             content_type,
             body.as_bytes().to_vec(),
-            &[("x-slack-request-timestamp", ts), ("x-slack-signature", sig)],
+            &[
+                ("x-slack-request-timestamp", ts),
+                ("x-slack-signature", sig),
+            ],
         )
         .await
     }
 
     pub async fn post_signed(&self, path: &str, content_type: &str, body: &str) -> Answer {
-        self.post_signed_at(path, content_type, body, now_unix()).await
+        self.post_signed_at(path, content_type, body, now_unix())
+            .await
     }
 
     /// `/backfill <text>` typed by `user` in `channel`.
     pub async fn slash(&self, text: &str, user: &str, channel: &str) -> Answer {
-        let response_url = self.slack.response_url(&uuid::Uuid::new_v4().simple().to_string());
+        let response_url = self
+            .slack
+            .response_url(&uuid::Uuid::new_v4().simple().to_string());
         let body = form(&[
             ("command", "/backfill"),
             ("text", text),
@@ -266,15 +283,23 @@ impl TestApp {
             ("trigger_id", "1337.42.abcd"),
             ("api_app_id", "A0APP"),
         ]);
-        self.post_signed("/slack/commands", "application/x-www-form-urlencoded", &body)
-            .await
+        self.post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .await
     }
 
     /// An interaction payload, form-encoded and signed.
     pub async fn interact(&self, payload: &Value) -> Answer {
         let body = form(&[("payload", &payload.to_string())]);
-        self.post_signed("/slack/interactions", "application/x-www-form-urlencoded", &body)
-            .await
+        self.post_signed(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -294,7 +319,10 @@ impl TestApp {
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self.get("/metrics").await.body;
         text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
             .unwrap_or(0.0)
     }
 
@@ -333,7 +361,8 @@ impl TestApp {
 
     /// Stops the app gracefully and starts a new one on the same store and fake Slack.
     pub async fn restart(self) -> TestApp {
-        let (settings, clock, run_poller) = (self.settings.clone(), self.clock.clone(), self.run_poller);
+        let (settings, clock, run_poller) =
+            (self.settings.clone(), self.clock.clone(), self.run_poller);
         let (db, slack) = self.stop().await;
         start(settings, clock, run_poller, slack, db).await
     }

@@ -759,9 +759,10 @@ fn message_content(body: &Value) -> Result<Content, Refusal> {
                     }
                 }
             }
-            _ => check
-                .errors
-                .push("[ERROR] attachments must be an array of at most 100 [json-pointer:/attachments]".into()),
+            _ => check.errors.push(
+                "[ERROR] attachments must be an array of at most 100 [json-pointer:/attachments]"
+                    .into(),
+            ),
         }
     }
     if !check.errors.is_empty() {

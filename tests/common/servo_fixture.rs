@@ -127,7 +127,9 @@ impl ServoFixture {
     /// `completed` completed, then `failed` failed, the rest pending).
     pub async fn job(&self, spec: JobSpec) -> Uuid {
         let now = Utc::now();
-        let asset_id = self.asset(&spec.tenant, &spec.asset, Some("U0ASSETOWNER")).await;
+        let asset_id = self
+            .asset(&spec.tenant, &spec.asset, Some("U0ASSETOWNER"))
+            .await;
         let keys: Vec<String> = (0..spec.total).map(|i| format!("p{i:04}")).collect();
         let id = Uuid::new_v4();
         let started = spec.started.or(Some(now - Duration::hours(1)));
