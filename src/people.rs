@@ -36,10 +36,21 @@ impl Directory {
                 return Ok(users.clone());
             }
         }
-        let answer = self
+        let answer = match self
             .slack
             .call("usergroups.users.list", &json!({ "usergroup": group }))
-            .await?;
+            .await
+        {
+            Ok(a) => a,
+            // A group Slack does not know (a typo in config, a deleted group)
+            // has no members; say so in the log. An outage is an error instead,
+            // so nobody is refused because Slack was briefly away.
+            Err(SlackCallError::Refused { code, .. }) => {
+                tracing::warn!(group, code = %code, "a configured user group cannot be resolved; treating it as empty");
+                json!({ "users": [] })
+            }
+            Err(e) => return Err(e),
+        };
         let users: Vec<String> = answer
             .get("users")
             .and_then(|u| u.as_array())

@@ -330,6 +330,36 @@ impl FakeSlack {
         }
     }
 
+    /// Waits for at least `n` ok calls whose method starts with `prefix`
+    /// (e.g. `response_url:` for any response URL).
+    pub async fn wait_for_calls_prefix(
+        &self,
+        prefix: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Call> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ok: Vec<Call> = self
+                .calls()
+                .into_iter()
+                .filter(|c| c.method.starts_with(prefix) && c.is_ok())
+                .collect();
+            if ok.len() >= n {
+                return ok;
+            }
+            if Instant::now() >= deadline {
+                let seen: Vec<String> = self
+                    .calls()
+                    .iter()
+                    .map(|c| format!("{} -> {}", c.method, c.outcome))
+                    .collect();
+                panic!("fake Slack: waited {timeout:?} for {n} ok call(s) to {prefix}*, got {}; received: {seen:?}", ok.len());
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
     /// Stops accepting connections and waits (boundedly) for in-flight
     /// requests; held [`Fault::Timeout`] requests are cut short. The logs
     /// stay readable afterwards.

@@ -1,0 +1,535 @@
+//! `/backfill` subcommands against Servo's tables (PostgreSQL, under RLS) and
+//! the fake Slack, signed as Slack signs them.
+
+mod common;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::servo_fixture::{JobSpec, ServoFixture};
+use serde_json::Value;
+use servo_sla_bot::clock::ManualClock;
+use uuid::Uuid;
+
+const OPERATOR: &str = "U0PLATLEAD";
+const STAKEHOLDER: &str = "U0PRODOWNER";
+const CHANNEL: &str = "C0ACMEALERT";
+
+fn t0() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
+}
+
+struct World {
+    fx: ServoFixture,
+    app: TestApp,
+    clock: ManualClock,
+}
+
+async fn world() -> World {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let app = spawn(
+        Spawn::new(Backend::Sqlite)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url()),
+    )
+    .await;
+    World { fx, app, clock }
+}
+
+fn late_job(t: DateTime<Utc>) -> JobSpec {
+    JobSpec {
+        deadline: Some(t + Duration::minutes(60)),
+        eta: Some(t + Duration::minutes(120)),
+        heartbeat: Some(t),
+        priority: 9,
+        ..JobSpec::default()
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    v.to_string()
+}
+
+/// The answer, posted to the fake Slack as a message, must pass Slack's limits.
+async fn assert_within_limits(app: &TestApp, answer: &Value) {
+    let mut msg = answer.clone();
+    msg.as_object_mut().unwrap().remove("response_type");
+    msg["channel"] = CHANNEL.into();
+    app.state
+        .slack
+        .call("chat.postMessage", &msg)
+        .await
+        .unwrap_or_else(|e| panic!("Slack would refuse this answer: {e}: {msg}"));
+}
+
+#[tokio::test]
+async fn status_shows_the_job_card_with_a_link_to_the_alert_thread() {
+    let w = world().await;
+    let id =
+        w.fx.job(JobSpec {
+            completed: 30,
+            failed: 2,
+            durations_ms: (0..30).map(|i| 30_000 + i * 4_000).collect(),
+            ..late_job(t0())
+        })
+        .await;
+    w.app.poll().await;
+    let answer = w
+        .app
+        .slash(&format!("status {id}"), OPERATOR, "C0ACMEINCDT")
+        .await;
+    assert_eq!(answer.status, 200);
+    let v = answer.json();
+    let text = text_of(&v);
+    assert_eq!(v["response_type"], "ephemeral");
+    for expected in [
+        "revenue_daily",
+        "running",
+        "30/100",
+        "2 failed",
+        "<!date^",
+        "late",
+        "High",
+        "Critical",
+        "Partition durations rising",
+        "Alert thread",
+        "https://slack.com/archives/C0ACMEALERT/p",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+    assert_within_limits(&w.app, &v).await;
+}
+
+#[tokio::test]
+async fn an_unknown_job_and_another_tenants_job_get_the_same_answer() {
+    let w = world().await;
+    let theirs =
+        w.fx.job(JobSpec {
+            tenant: "globex".into(),
+            ..late_job(t0())
+        })
+        .await;
+    let unknown = Uuid::new_v4();
+    let a = w
+        .app
+        .slash(&format!("status {theirs}"), OPERATOR, CHANNEL)
+        .await
+        .json();
+    let b = w
+        .app
+        .slash(&format!("status {unknown}"), OPERATOR, CHANNEL)
+        .await
+        .json();
+    let norm = |v: &Value, id: &Uuid| v["text"].as_str().unwrap().replace(&id.to_string(), "ID");
+    assert_eq!(norm(&a, &theirs), norm(&b, &unknown));
+    assert!(norm(&a, &theirs).contains("No job `ID` in tenant `acme`"));
+    assert_eq!(a["response_type"], "ephemeral");
+}
+
+#[tokio::test]
+async fn a_malformed_job_id_says_what_a_job_id_looks_like() {
+    let w = world().await;
+    let v = w.app.slash("status 12345", OPERATOR, CHANNEL).await.json();
+    assert!(v["text"].as_str().unwrap().contains("is not a job id"));
+    let v = w.app.slash("pause", OPERATOR, CHANNEL).await.json();
+    assert!(v["text"].as_str().unwrap().contains("Which job?"));
+}
+
+#[tokio::test]
+async fn list_is_riskiest_first_and_filters() {
+    let w = world().await;
+    let t = t0();
+    let on_track =
+        w.fx.job(JobSpec {
+            asset: "costs_daily".into(),
+            deadline: Some(t + Duration::hours(5)),
+            eta: Some(t + Duration::hours(1)),
+            heartbeat: Some(t),
+            ..JobSpec::default()
+        })
+        .await;
+    let high =
+        w.fx.job(JobSpec {
+            asset: "revenue_hourly".into(),
+            ..late_job(t)
+        })
+        .await;
+    let paused =
+        w.fx.job(JobSpec {
+            asset: "ads_daily".into(),
+            state: "paused".into(),
+            ..JobSpec::default()
+        })
+        .await;
+    let v = w.app.slash("list", OPERATOR, CHANNEL).await.json();
+    let text = text_of(&v);
+    let pos = |id: Uuid| {
+        text.find(&id.to_string())
+            .unwrap_or_else(|| panic!("{id} missing: {text}"))
+    };
+    assert!(pos(high) < pos(on_track), "riskiest first");
+    assert!(text.contains("3 active jobs"));
+    let v = text_of(&w.app.slash("list paused", OPERATOR, CHANNEL).await.json());
+    assert!(v.contains(&paused.to_string()) && !v.contains(&high.to_string()));
+    let v = text_of(&w.app.slash("list at-risk", OPERATOR, CHANNEL).await.json());
+    assert!(v.contains(&high.to_string()) && !v.contains(&on_track.to_string()));
+    let v = text_of(&w.app.slash("list running", OPERATOR, CHANNEL).await.json());
+    assert!(v.contains(&high.to_string()) && !v.contains(&paused.to_string()));
+}
+
+#[tokio::test]
+async fn a_long_list_stays_within_slacks_limits_and_says_what_it_left_out() {
+    let w = world().await;
+    // 180 jobs, seeded in one statement.
+    w.fx.asset("acme", "seed", None).await;
+    sqlx::query(
+        "INSERT INTO backfill_jobs (tenant_id, asset_id, asset_name, idempotency_key, state, total_partitions, \
+           completed_partitions, avg_partition_duration_ms, sla_deadline_at, heartbeat_at, priority) \
+         SELECT 'acme', (SELECT id FROM assets LIMIT 1), 'asset_with_a_rather_long_name_' || g, 'k' || g, 'running', \
+           100, 10, 60000, now() + interval '3 hours', now(), 3 FROM generate_series(1, 180) g \
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&w.fx.admin)
+    .await
+    .unwrap();
+    let v = w.app.slash("list all", OPERATOR, CHANNEL).await.json();
+    assert!(v["blocks"].as_array().unwrap().len() <= 50);
+    assert!(text_of(&v).contains("80 more not shown"), "{}", text_of(&v));
+    assert_within_limits(&w.app, &v).await;
+}
+
+#[tokio::test]
+async fn pause_and_resume_follow_servos_semantics_and_note_it_in_the_alert_thread() {
+    let w = world().await;
+    let id = w.fx.job(late_job(t0())).await;
+    w.app.poll().await;
+    let v = w
+        .app
+        .slash(&format!("pause {id}"), OPERATOR, "C0ACMEINCDT")
+        .await
+        .json();
+    assert_eq!(v["response_type"], "in_channel", "{v}");
+    assert!(v["text"].as_str().unwrap().contains("paused"));
+    assert!(
+        v["text"].as_str().unwrap().contains("Alert thread"),
+        "links the alert from an incident channel"
+    );
+    assert_eq!(w.fx.job_field::<String>(id, "state").await, "paused");
+    assert_eq!(w.fx.job_field::<i32>(id, "version").await, 2);
+    assert_eq!(
+        w.fx.job_field::<Option<String>>(id, "checkpoint_partition_key")
+            .await
+            .as_deref(),
+        Some("p0049")
+    );
+    w.app.drain_outbox().await;
+    let replies = w
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_some())
+        .collect::<Vec<_>>();
+    assert!(
+        replies.iter().any(|m| m.text.contains("paused")),
+        "{replies:#?}"
+    );
+
+    // Pausing again: Servo's own refusal, nothing changes.
+    let v = w
+        .app
+        .slash(&format!("pause {id}"), OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert_eq!(v["response_type"], "ephemeral");
+    assert!(v["text"]
+        .as_str()
+        .unwrap()
+        .contains("Cannot pause job in state 'paused'. Only running jobs can be paused."));
+    assert_eq!(w.fx.job_field::<i32>(id, "version").await, 2);
+
+    let v = w
+        .app
+        .slash(&format!("resume {id}"), OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert!(v["text"].as_str().unwrap().contains("resumed"));
+    assert_eq!(w.fx.job_field::<String>(id, "state").await, "resuming");
+    assert_eq!(w.fx.job_field::<i32>(id, "version").await, 3);
+
+    let audit = w
+        .app
+        .state
+        .store
+        .list_audit(Some(&id.to_string()), 10)
+        .await
+        .unwrap();
+    let seen: Vec<(String, String)> = audit
+        .iter()
+        .map(|e| (e.action.clone(), e.outcome.clone()))
+        .collect();
+    assert!(seen.contains(&("pause".into(), "ok".into())));
+    assert!(seen
+        .iter()
+        .any(|(a, o)| a == "pause" && o.starts_with("refused: Cannot pause")));
+    assert!(seen.contains(&("resume".into(), "ok".into())));
+    assert!(audit.iter().all(|e| e.actor == OPERATOR));
+}
+
+#[tokio::test]
+async fn only_operators_may_pause_and_a_refusal_changes_nothing() {
+    let w = world().await;
+    let id = w.fx.job(late_job(t0())).await;
+    let v = w
+        .app
+        .slash(&format!("pause {id}"), STAKEHOLDER, CHANNEL)
+        .await
+        .json();
+    assert!(v["text"].as_str().unwrap().contains("Only the operators"));
+    assert_eq!(w.fx.job_field::<String>(id, "state").await, "running");
+    let audit = w
+        .app
+        .state
+        .store
+        .list_audit(Some(&id.to_string()), 10)
+        .await
+        .unwrap();
+    assert_eq!(audit[0].outcome, "refused: not an operator");
+}
+
+#[tokio::test]
+async fn an_operator_through_a_user_group_may_pause() {
+    let w = world().await;
+    w.app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    let id = w.fx.job(late_job(t0())).await;
+    let v = w
+        .app
+        .slash(&format!("pause {id}"), "U0ONCALL1", CHANNEL)
+        .await
+        .json();
+    assert_eq!(v["response_type"], "in_channel", "{v}");
+    assert_eq!(w.fx.job_field::<String>(id, "state").await, "paused");
+}
+
+#[tokio::test]
+async fn extend_deadline_creates_a_request_and_changes_nothing_in_servo() {
+    let w = world().await;
+    let id = w.fx.job(late_job(t0())).await;
+    w.app.poll().await;
+    let v = w
+        .app
+        .slash(
+            &format!("extend-deadline {id} +4h vendor outage"),
+            OPERATOR,
+            CHANNEL,
+        )
+        .await
+        .json();
+    assert!(
+        v["text"].as_str().unwrap().contains("Extension requested"),
+        "{v}"
+    );
+    let pending = w
+        .app
+        .state
+        .store
+        .pending_approval_for_job("acme", &id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pending.proposed_deadline,
+        t0() + Duration::minutes(60) + Duration::hours(4)
+    );
+    assert_eq!(pending.reason.as_deref(), Some("vendor outage"));
+    assert_eq!(pending.requested_by, OPERATOR);
+    let deadline: DateTime<Utc> = w.fx.job_field(id, "sla_deadline_at").await;
+    assert_eq!(
+        deadline,
+        t0() + Duration::minutes(60),
+        "Servo is unchanged until approved"
+    );
+    assert_eq!(w.fx.job_field::<i32>(id, "version").await, 1);
+    let audit = w
+        .app
+        .state
+        .store
+        .list_audit(Some(&id.to_string()), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].outcome.as_str()),
+        ("request_extension", "ok")
+    );
+}
+
+#[tokio::test]
+async fn bad_deadlines_say_why_with_an_example() {
+    let w = world().await;
+    let id = w.fx.job(late_job(t0())).await;
+    for (arg, why) in [
+        ("tomorrow", "is not a deadline"),
+        ("2020-01-01T00:00:00Z", "later than the current"),
+        ("2026-12-01T18:00:00", "no time zone"),
+        ("+0h", "must be positive"),
+    ] {
+        let v = w
+            .app
+            .slash(&format!("extend-deadline {id} {arg}"), OPERATOR, CHANNEL)
+            .await
+            .json();
+        let text = v["text"].as_str().unwrap();
+        assert!(text.contains(why), "{arg}: {text}");
+        assert!(text.contains("+4h"), "{arg}: gives an example: {text}");
+    }
+    assert!(w
+        .app
+        .state
+        .store
+        .list_approvals(None, None)
+        .await
+        .unwrap()
+        .is_empty());
+    // A job already past its deadline: a step that still lands in the past.
+    w.clock.advance(Duration::hours(3));
+    let v = w
+        .app
+        .slash(&format!("extend-deadline {id} +1h"), OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert!(v["text"].as_str().unwrap().contains("in the past"));
+}
+
+#[tokio::test]
+async fn help_and_unknown_subcommands_answer_with_usage() {
+    let w = world().await;
+    let v = w.app.slash("help", "U0ANYONE", "C0RANDOM").await.json();
+    assert!(v["text"].as_str().unwrap().contains("Usage"));
+    let v = w.app.slash("explode", "U0ANYONE", "C0RANDOM").await.json();
+    assert!(v["text"]
+        .as_str()
+        .unwrap()
+        .contains("Unknown subcommand 'explode'"));
+}
+
+#[tokio::test]
+async fn a_channel_of_no_tenant_asks_which_tenant_and_how_to_pick_it() {
+    let w = world().await;
+    let v = w.app.slash("list", "U0ANYONE", "C0RANDOM").await.json();
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.contains("`acme`") && text.contains("`globex`") && text.contains("--tenant"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_of_one_tenant_is_understood_in_any_channel() {
+    let w = world().await;
+    let id =
+        w.fx.job(JobSpec {
+            tenant: "globex".into(),
+            ..late_job(t0())
+        })
+        .await;
+    let v = w.app.slash("list", "U0GLOBEXOPS", "C0RANDOM").await.json();
+    assert!(text_of(&v).contains(&id.to_string()), "{v}");
+}
+
+#[tokio::test]
+async fn the_tenant_flag_is_only_for_that_tenants_people() {
+    let w = world().await;
+    let id =
+        w.fx.job(JobSpec {
+            tenant: "globex".into(),
+            ..late_job(t0())
+        })
+        .await;
+    let v = w
+        .app
+        .slash(&format!("status {id} --tenant globex"), OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert!(
+        v["text"]
+            .as_str()
+            .unwrap()
+            .contains("only for that tenant's operators"),
+        "{v}"
+    );
+    let v = w
+        .app
+        .slash(
+            &format!("status {id} --tenant globex"),
+            "U0GLOBEXOPS",
+            CHANNEL,
+        )
+        .await
+        .json();
+    assert!(text_of(&v).contains("revenue_daily"), "{v}");
+    let v = w
+        .app
+        .slash("list --tenant nosuch", OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert!(v["text"].as_str().unwrap().contains("There is no tenant"));
+}
+
+#[tokio::test]
+async fn commands_say_servo_is_unreachable_when_it_is() {
+    let fx = ServoFixture::start().await;
+    let id = fx.job(late_job(t0())).await;
+    let app =
+        spawn(Spawn::new(Backend::Sqlite).servo_url("postgres://nobody@127.0.0.1:9/servo")).await;
+    for cmd in [
+        format!("status {id}"),
+        "list".to_string(),
+        format!("pause {id}"),
+    ] {
+        let answer = app.slash(&cmd, OPERATOR, CHANNEL).await;
+        assert_eq!(answer.status, 200);
+        let v = answer.json();
+        assert!(
+            v["text"].as_str().unwrap().contains("Servo is unreachable"),
+            "{cmd}: {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slow_work_is_acknowledged_within_three_seconds_and_answered_through_response_url() {
+    let w = world().await;
+    let id = w.fx.job(late_job(t0())).await;
+    w.app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    // Slack is slow to list the group's members (two 2 s client timeouts):
+    // the check outlasts the ack budget.
+    w.app.slack.fail_next(
+        "usergroups.users.list",
+        vec![common::fake_slack::Fault::Timeout(std::time::Duration::from_secs(4)); 2],
+    );
+    let started = std::time::Instant::now();
+    let answer = w
+        .app
+        .slash(&format!("pause {id}"), "U0ONCALL1", CHANNEL)
+        .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "acked in {:?}",
+        started.elapsed()
+    );
+    assert!(answer.json()["text"]
+        .as_str()
+        .unwrap()
+        .contains("Working on it"));
+    let late = w
+        .app
+        .slack
+        .wait_for_calls_prefix("response_url:", 1, std::time::Duration::from_secs(15))
+        .await;
+    assert!(
+        late[0].body["text"].as_str().unwrap().contains("paused"),
+        "{:?}",
+        late[0].body
+    );
+    assert_eq!(w.fx.job_field::<String>(id, "state").await, "paused");
+}
