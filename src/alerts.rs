@@ -120,6 +120,15 @@ pub fn view(state: &AppState, job: &Job, a: &Assessment, alert: Option<&Alert>) 
                 style: Some("primary".into()),
             }),
         }
+        // The runbook: extend the deadline "if stakeholders agree" from Medium on.
+        if matches!(band, RiskBand::Medium | RiskBand::High | RiskBand::Breached) {
+            buttons.push(Button {
+                action_id: crate::actions::extension::REQUEST_ACTION.into(),
+                text: "Request extension".into(),
+                value: alert.id.clone(),
+                style: None,
+            });
+        }
     }
     AlertView {
         band: band.as_str().into(),

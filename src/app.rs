@@ -14,6 +14,7 @@ use crate::slack::inbound::{self, MAX_BODY_BYTES};
 use crate::slack::render::Templates;
 use crate::slack::verify::{SlackVerifier, VerifyLayerState};
 use crate::store::{NewOutboxMessage, Store, StoreError};
+use crate::timers::TimerWorker;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -159,6 +160,11 @@ impl App {
             worker_id: self.worker_id.clone(),
         };
         let outbox_task = tokio::spawn(outbox.run(self.state.outbox_wake.clone(), stop_rx.clone()));
+        let timers = TimerWorker {
+            state: self.state.clone(),
+            worker_id: self.worker_id.clone(),
+        };
+        let timer_task = tokio::spawn(timers.run(stop_rx.clone()));
         let poller_task = self.run_poller.then(|| {
             let poller = Poller {
                 state: self.state.clone(),
@@ -183,6 +189,9 @@ impl App {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "the poller ended badly");
             }
+        }
+        if let Err(e) = timer_task.await {
+            tracing::error!(error = %e, "the timer worker ended badly");
         }
         if let Err(e) = outbox_task.await {
             tracing::error!(error = %e, "the outbox worker ended badly");

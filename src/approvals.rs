@@ -415,9 +415,10 @@ async fn close_message(
     Ok(())
 }
 
-/// Approve or Reject, clicked in the thread.
-pub async fn decide(state: &AppState, click: &Click, approve: bool) {
-    if let Err(e) = try_decide(state, click, approve).await {
+/// Approve or Reject, clicked in the thread (a rejection may carry a reason,
+/// given in the Reject modal).
+pub async fn decide(state: &AppState, click: &Click, approve: bool, reason: Option<String>) {
+    if let Err(e) = try_decide(state, click, approve, reason).await {
         tracing::error!(error = %e, "extension decision failed");
         tell(
             state,
@@ -428,7 +429,59 @@ pub async fn decide(state: &AppState, click: &Click, approve: bool) {
     }
 }
 
-async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::Result<()> {
+/// Why `click.user` may not decide this request, if they may not.
+pub async fn refusal(
+    state: &AppState,
+    user: &str,
+    approval: &Approval,
+) -> anyhow::Result<Option<String>> {
+    if approval.status != "pending" {
+        let by = approval
+            .decided_by
+            .as_deref()
+            .filter(|b| *b != "bot")
+            .map(|b| format!(" by <@{b}>"))
+            .unwrap_or_default();
+        return Ok(Some(format!(
+            "This request was already {}{by}.",
+            approval.status
+        )));
+    }
+    if approval.requested_by == user {
+        return Ok(Some(":no_entry: You asked for this extension, so someone else has to decide it: another stakeholder of the job.".into()));
+    }
+    let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
+        return Ok(Some(
+            "This request's tenant is no longer configured.".into(),
+        ));
+    };
+    let tier =
+        match job_or(approval, state).await {
+            Some(job) => (job.asset_name, SlaTier::from_priority(job.priority)),
+            None => return Ok(Some(
+                ":warning: Servo is unreachable or the job is gone, so this cannot be decided now."
+                    .into(),
+            )),
+        };
+    let who = stakeholders(&state.config, tenant, &tier.0, tier.1);
+    if !state.directory.is_among(user, &who).await? {
+        return Ok(Some(format!(
+            ":no_entry: Only this job's stakeholders can decide its deadline ({}).",
+            who.iter()
+                .map(|p| p.mention())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(None)
+}
+
+async fn try_decide(
+    state: &AppState,
+    click: &Click,
+    approve: bool,
+    reason: Option<String>,
+) -> anyhow::Result<()> {
     let now = state.clock.now();
     let action = if approve {
         "approve_extension"
@@ -533,7 +586,7 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
     let to = if approve { "approved" } else { "rejected" };
     let Some(decided) = state
         .store
-        .decide_approval(&approval.id, to, &click.user, None, now)
+        .decide_approval(&approval.id, to, &click.user, reason.as_deref(), now)
         .await?
     else {
         // Someone else decided between our read and our update.
@@ -553,6 +606,10 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
         .await;
         return Ok(());
     };
+    state
+        .store
+        .cancel_timers(&decided.id, Some(EXPIRY_TIMER), now)
+        .await?;
     let thresholds = Poller {
         state: state.clone(),
     }
@@ -560,7 +617,22 @@ async fn try_decide(state: &AppState, click: &Click, approve: bool) -> anyhow::R
     let a = risk::assess(&job.snapshot(), now, &thresholds, None);
     if !approve {
         state.store.audit(&audit("ok")).await?;
-        let line = format!(":x: Rejected by <@{}> {}.", click.user, date_token(now));
+        let why = reason
+            .as_deref()
+            .map(|r| {
+                format!(
+                    " Reason: {}",
+                    r.replace('&', "&amp;")
+                        .replace('<', "&lt;")
+                        .replace('>', "&gt;")
+                )
+            })
+            .unwrap_or_default();
+        let line = format!(
+            ":x: Rejected by <@{}> {}.{why}",
+            click.user,
+            date_token(now)
+        );
         close_message(state, tenant, &job, &a, &decided, line.clone()).await?;
         note(
             state,

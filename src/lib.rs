@@ -13,7 +13,8 @@
 //! - [`poller`]: polls Servo per tenant and hands each assessment to [`alerts`], which
 //!   reconciles it with what Slack shows.
 //! - [`people`]: who is an operator or stakeholder (user groups resolved and cached).
-//! - [`outbox`]: delivers the Slack calls that must not be lost.
+//! - [`outbox`]: delivers the Slack calls that must not be lost; [`timers`]: fires due timers.
+//! - [`approvals`]: deadline-extension requests and their decisions.
 //! - [`metrics`]: the Prometheus text served at `/metrics`.
 
 pub mod actions;
@@ -32,3 +33,4 @@ pub mod risk;
 pub mod servo;
 pub mod slack;
 pub mod store;
+pub mod timers;

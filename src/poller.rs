@@ -182,6 +182,24 @@ impl Poller {
                 }
             }
         }
+        // Pending extension requests of jobs that finished are moot.
+        let pending = state
+            .store
+            .list_approvals(Some(&tenant.id), Some("pending"))
+            .await?;
+        for request in pending.iter().filter(|r| !seen.contains(&r.job_id)) {
+            let Ok(id) = request.job_id.parse::<Uuid>() else {
+                continue;
+            };
+            if let Some(job) = state.servo.get_job(&tenant.id, id).await? {
+                if job.state.is_terminal() {
+                    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+                    crate::approvals::close_moot(state, tenant, &job, &a)
+                        .await
+                        .map_err(|e| PollError::Other(e.to_string()))?;
+                }
+            }
+        }
         Ok(poll)
     }
 
@@ -210,4 +228,6 @@ pub enum PollError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Alert(#[from] alerts::AlertError),
+    #[error("{0}")]
+    Other(String),
 }

@@ -4,6 +4,7 @@
 //! once in the store however often it is clicked.
 
 pub mod acknowledge;
+pub mod extension;
 
 use crate::app::AppState;
 use serde_json::{json, Value};
@@ -85,6 +86,10 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
             let _ = tokio::time::timeout(ACK_BUDGET, work).await;
             Ok(None)
         }
+        "view_submission" => {
+            // Answered in the ack itself: field errors keep the modal open.
+            Ok(extension::submit(state, &payload).await)
+        }
         other => {
             tracing::info!(kind = other, "interaction type the bot does not handle");
             Ok(None)
@@ -96,6 +101,11 @@ async fn run_click(state: &AppState, click: &Click) {
     tracing::info!(user = %click.user, action = %click.action_id, "button click");
     match click.action_id.as_str() {
         crate::alerts::ACK_ACTION => acknowledge::run(state, click).await,
+        extension::REQUEST_ACTION => extension::open_request(state, click).await,
+        crate::approvals::APPROVE_ACTION => {
+            crate::approvals::decide(state, click, true, None).await
+        }
+        crate::approvals::REJECT_ACTION => extension::open_reject(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(
