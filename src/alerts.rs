@@ -60,10 +60,189 @@ pub struct Button {
     pub text: String,
     pub value: String,
     pub style: Option<String>,
+    /// Slack's own confirm dialog, shown before the click reaches the bot.
+    pub confirm: Option<Confirm>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Confirm {
+    pub title: String,
+    pub text: String,
+    pub confirm: String,
+    pub deny: String,
 }
 
 /// The action id of the Acknowledge button.
 pub const ACK_ACTION: &str = "alert_ack";
+pub const MONITOR_ACTION: &str = "mitigate_monitor";
+pub const STOP_MONITOR_ACTION: &str = "mitigate_stop_monitor";
+pub const DEFER_ACTION: &str = "mitigate_defer";
+pub const PAUSE_LOWER_ACTION: &str = "mitigate_pause_lower";
+pub const RECREATE_ACTION: &str = "mitigate_recreate";
+pub const SCALING_ACTION: &str = "mitigate_scaling";
+pub const NOTIFY_ACTION: &str = "mitigate_notify";
+pub const RESUME_PAUSED_ACTION: &str = "mitigate_resume_paused";
+/// The timer kind of **Monitor closely** check-ins.
+pub const MONITOR_TIMER: &str = "monitor_checkin";
+
+/// What else decides an alert's buttons besides its band.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    /// Monitor closely is on (a check-in is scheduled).
+    pub monitoring: bool,
+    /// Jobs the bot paused for this alert and has not resumed.
+    pub paused_by_bot: usize,
+}
+
+/// Reads an alert's extras from the store.
+pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreError> {
+    let monitoring = state
+        .store
+        .list_timers(Some(alert_id))
+        .await?
+        .iter()
+        .any(|t| t.kind == MONITOR_TIMER && t.status == "pending");
+    let paused_by_bot = state.store.paused_for_alert(alert_id).await?.len();
+    Ok(Extras {
+        monitoring,
+        paused_by_bot,
+    })
+}
+
+fn button(action_id: &str, text: &str, value: &str, style: Option<&str>) -> Button {
+    Button {
+        action_id: action_id.into(),
+        text: text.into(),
+        value: value.into(),
+        style: style.map(str::to_string),
+        confirm: None,
+    }
+}
+
+/// The buttons an alert shows: the runbook's mitigations for its band, and
+/// Acknowledge until someone has. A resolved alert offers only to resume the
+/// jobs the bot paused for it.
+pub fn buttons(
+    alert: &Alert,
+    band: Option<RiskBand>,
+    priority: i32,
+    extras: &Extras,
+) -> Vec<Button> {
+    let id = alert.id.as_str();
+    let mut out = Vec::new();
+    let Some(band) = band.filter(|b| b.is_at_risk() && alert.is_open()) else {
+        if extras.paused_by_bot > 0 {
+            out.push(button(
+                RESUME_PAUSED_ACTION,
+                &format!("Resume {} paused job(s)", extras.paused_by_bot),
+                id,
+                Some("primary"),
+            ));
+        }
+        return out;
+    };
+    if alert.acked_by.is_none() {
+        out.push(button(ACK_ACTION, "Acknowledge", id, Some("primary")));
+    }
+    match band {
+        RiskBand::Low => {
+            if extras.monitoring {
+                out.push(button(STOP_MONITOR_ACTION, "Stop monitoring", id, None));
+            } else {
+                out.push(button(MONITOR_ACTION, "Monitor closely", id, None));
+            }
+            out.push(button(
+                DEFER_ACTION,
+                "Defer non-critical backfills",
+                id,
+                None,
+            ));
+        }
+        RiskBand::Medium => {
+            out.push(button(
+                PAUSE_LOWER_ACTION,
+                "Pause lower-priority jobs",
+                id,
+                None,
+            ));
+            out.push(button(
+                crate::actions::extension::REQUEST_ACTION,
+                "Request extension",
+                id,
+                None,
+            ));
+        }
+        _ => {
+            if priority < 10 {
+                let mut b = button(
+                    RECREATE_ACTION,
+                    "Recreate with priority 10",
+                    id,
+                    Some("danger"),
+                );
+                b.confirm = Some(Confirm {
+                    title: "Recreate at priority 10?".into(),
+                    text: "The job is cancelled (SLA at risk - recreating with higher priority) and its uncompleted partitions start again as a new job with priority 10 and the same deadline.".into(),
+                    confirm: "Recreate".into(),
+                    deny: "Keep the job".into(),
+                });
+                out.push(b);
+            }
+            out.push(button(SCALING_ACTION, "Request scaling", id, None));
+            out.push(button(NOTIFY_ACTION, "Notify stakeholders", id, None));
+            out.push(button(
+                crate::actions::extension::REQUEST_ACTION,
+                "Request extension",
+                id,
+                None,
+            ));
+        }
+    }
+    if extras.paused_by_bot > 0 {
+        out.push(button(
+            RESUME_PAUSED_ACTION,
+            &format!("Resume {} paused job(s)", extras.paused_by_bot),
+            id,
+            None,
+        ));
+    }
+    out
+}
+
+/// Re-renders an alert's buttons from what it shows (after a mitigation
+/// changed what it should offer), editing the message only if they changed.
+pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError> {
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        return Ok(());
+    };
+    let Some(mut view) = alert
+        .shown
+        .clone()
+        .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+    else {
+        return Ok(());
+    };
+    let ex = extras(state, alert_id).await?;
+    let fresh = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
+    if fresh == view.buttons {
+        return Ok(());
+    }
+    view.buttons = fresh;
+    let shown = serde_json::to_value(&view).unwrap_or(Value::Null);
+    // A resolved alert keeps its final state; only what it shows changes.
+    state.store.set_alert_shown(&alert.id, &shown).await?;
+    edit(
+        state,
+        &alert,
+        &view,
+        format!(
+            "alert:{}:buttons:{}",
+            alert.id,
+            uuid::Uuid::new_v4().simple()
+        ),
+    )
+    .await
+}
 
 fn headline(band: RiskBand) -> &'static str {
     match band {
@@ -101,34 +280,24 @@ fn token(t: Option<DateTime<Utc>>) -> String {
 }
 
 /// Builds the view of an alert for a job and its assessment.
-pub fn view(state: &AppState, job: &Job, a: &Assessment, alert: Option<&Alert>) -> AlertView {
+pub fn view(
+    state: &AppState,
+    job: &Job,
+    a: &Assessment,
+    alert: Option<&Alert>,
+    ex: &Extras,
+) -> AlertView {
     let band = a.band;
-    let mut buttons = Vec::new();
+    let mut buttons_now = Vec::new();
     let mut outcome = None;
     if let Some(alert) = alert {
-        match (&alert.acked_by, alert.acked_at) {
-            (Some(by), Some(at)) => {
-                outcome = Some(format!(
-                    ":white_check_mark: Acknowledged by <@{by}> {}",
-                    date_token(at)
-                ))
-            }
-            _ => buttons.push(Button {
-                action_id: ACK_ACTION.into(),
-                text: "Acknowledge".into(),
-                value: alert.id.clone(),
-                style: Some("primary".into()),
-            }),
+        if let (Some(by), Some(at)) = (&alert.acked_by, alert.acked_at) {
+            outcome = Some(format!(
+                ":white_check_mark: Acknowledged by <@{by}> {}",
+                date_token(at)
+            ));
         }
-        // The runbook: extend the deadline "if stakeholders agree" from Medium on.
-        if matches!(band, RiskBand::Medium | RiskBand::High | RiskBand::Breached) {
-            buttons.push(Button {
-                action_id: crate::actions::extension::REQUEST_ACTION.into(),
-                text: "Request extension".into(),
-                value: alert.id.clone(),
-                style: None,
-            });
-        }
+        buttons_now = buttons(alert, Some(band), job.priority, ex);
     }
     AlertView {
         band: band.as_str().into(),
@@ -150,7 +319,7 @@ pub fn view(state: &AppState, job: &Job, a: &Assessment, alert: Option<&Alert>) 
         priority: job.priority,
         bottlenecks: a.bottlenecks.iter().map(|b| b.describe()).collect(),
         outcome,
-        buttons,
+        buttons: buttons_now,
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),
         runbook_url: state.config.runbook_url.clone(),
     }
@@ -263,7 +432,7 @@ pub async fn reconcile(
                     now,
                 )
                 .await?;
-            let v = view(state, job, a, Some(&alert));
+            let v = view(state, job, a, Some(&alert), &Extras::default());
             state
                 .store
                 .update_alert(
@@ -297,7 +466,8 @@ pub async fn reconcile(
         }
         None => Ok(Change::None),
         Some(alert) if at_risk => {
-            let v = view(state, job, a, Some(&alert));
+            let ex = extras(state, &alert.id).await?;
+            let v = view(state, job, a, Some(&alert), &ex);
             let v_json = serde_json::to_value(&v).unwrap_or(Value::Null);
             if alert.shown.as_ref() == Some(&v_json) {
                 return Ok(Change::None);
@@ -396,12 +566,20 @@ pub async fn resolve(
     if !state.store.resolve_alert(&alert.id, how, now).await? {
         return Ok(Change::None);
     }
-    let mut v = view(state, job, a, None);
+    // Check-ins stop with the alert.
+    state
+        .store
+        .cancel_timers(&alert.id, Some(MONITOR_TIMER), now)
+        .await?;
+    let ex = extras(state, &alert.id).await?;
+    let mut v = view(state, job, a, None, &ex);
     v.band = "resolved".into();
     v.headline = "Resolved".into();
     v.emoji = ":white_check_mark:".into();
     v.colour = "#2EB67D".into();
-    v.buttons.clear();
+    let mut resolved = alert.clone();
+    resolved.status = crate::store::AlertStatus::Resolved;
+    v.buttons = buttons(&resolved, None, job.priority, &ex);
     v.outcome = Some(how.to_string());
     v.status_line = format!("Resolved {}", date_token(now));
     edit(

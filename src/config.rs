@@ -146,6 +146,14 @@ struct RawConfig {
     slack: RawSlack,
     #[serde(default)]
     extensions: RawExtensions,
+    #[serde(default)]
+    mitigations: RawMitigations,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMitigations {
+    monitor_every: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -226,6 +234,8 @@ pub struct FileConfig {
     /// How long a deadline-extension request waits for a decision (it also
     /// expires by the current deadline, whichever comes first).
     pub extension_expire_after: Duration,
+    /// How often **Monitor closely** checks in (the runbook: every 15-30 min).
+    pub monitor_every: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -697,11 +707,25 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         problems,
     );
 
+    let monitor_every = duration_key(
+        raw.mitigations.monitor_every.as_deref(),
+        "mitigations.monitor_every",
+        Duration::from_secs(15 * 60),
+        problems,
+    );
+    if !(Duration::from_secs(15 * 60)..=Duration::from_secs(30 * 60)).contains(&monitor_every) {
+        problems.push(
+            "mitigations.monitor_every",
+            "must be between 15m and 30m (the runbook's progress check)",
+        );
+    }
+
     FileConfig {
         poll_interval,
         runbook_url,
         risk,
         extension_expire_after,
+        monitor_every,
         tenants,
         escalation: Escalation {
             repeat: raw.escalation.repeat.unwrap_or(0),

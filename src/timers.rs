@@ -1,5 +1,5 @@
-//! Things that must happen at a time (approval expiry now; escalation steps
-//! and check-ins as they come) are rows in the store with a due time, not
+//! Things that must happen at a time (approval expiry, monitor-closely
+//! check-ins; escalation steps as they come) are rows in the store with a due time, not
 //! sleeping tasks. This worker claims the due ones with a lease, so a restart
 //! resumes where it stopped and, on PostgreSQL, replicas each fire a row once.
 
@@ -31,6 +31,14 @@ impl TimerWorker {
         for timer in due {
             let result = match timer.kind.as_str() {
                 approvals::EXPIRY_TIMER => approvals::expire(&self.state, &timer.subject_id).await,
+                crate::alerts::MONITOR_TIMER => {
+                    crate::actions::mitigations::check_in(
+                        &self.state,
+                        &timer.subject_id,
+                        &timer.payload,
+                    )
+                    .await
+                }
                 other => {
                     tracing::warn!(kind = other, "a timer of a kind this version does not know");
                     Ok(())

@@ -31,7 +31,11 @@ fn sample(name: &str) -> Value {
             "tier": "Critical", "priority": 9,
             "bottlenecks": ["Partition durations rising: recent 2.1× earlier", "3 failed vs 50 completed partitions (6%)", "Waiting on 2 upstream jobs"],
             "outcome": "Acknowledged by <@U1>",
-            "buttons": [{"action_id": "alert_ack", "text": "Acknowledge", "value": "a1b2", "style": "primary"}],
+            "buttons": [
+                {"action_id": "alert_ack", "text": "Acknowledge", "value": "a1b2", "style": "primary", "confirm": null},
+                {"action_id": "mitigate_recreate", "text": "Recreate with priority 10", "value": "a1b2", "style": "danger",
+                 "confirm": {"title": "Recreate at priority 10?", "text": "The job is cancelled and restarted.", "confirm": "Recreate", "deny": "Keep the job"}}
+            ],
             "status_line": "High · Critical tier", "runbook_url": "https://docs.servo.io/runbooks/backfill-sla-risk"
         }),
         "thread_note" => json!({"text": long(2900)}),

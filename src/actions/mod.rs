@@ -5,6 +5,7 @@
 
 pub mod acknowledge;
 pub mod extension;
+pub mod mitigations;
 
 use crate::app::AppState;
 use serde_json::{json, Value};
@@ -87,8 +88,58 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
             Ok(None)
         }
         "view_submission" => {
-            // Answered in the ack itself: field errors keep the modal open.
-            Ok(extension::submit(state, &payload).await)
+            let callback = payload
+                .pointer("/view/callback_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let user = str_at(&payload, "/user/id").unwrap_or_default();
+            let metadata: Value = payload
+                .pointer("/view/private_metadata")
+                .and_then(Value::as_str)
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or(Value::Null);
+            match callback.as_str() {
+                mitigations::PAUSE_VIEW => {
+                    let jobs: Vec<String> = payload
+                        .pointer("/view/state/values/jobs/value/selected_options")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(|o| str_at(o, "/value")).collect())
+                        .unwrap_or_default();
+                    if jobs.is_empty() {
+                        return Ok(Some(
+                            json!({ "response_action": "errors", "errors": { "jobs": "Pick at least one job, or Cancel." } }),
+                        ));
+                    }
+                    let state = state.clone();
+                    let work = tokio::spawn(async move {
+                        mitigations::confirm_pause(&state, &user, &metadata, jobs).await
+                    });
+                    let _ = tokio::time::timeout(ACK_BUDGET, work).await;
+                    Ok(None)
+                }
+                mitigations::NOTIFY_VIEW => {
+                    let impact = str_at(&payload, "/view/state/values/impact/value/value")
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty());
+                    let Some(impact) = impact else {
+                        return Ok(Some(
+                            json!({ "response_action": "errors", "errors": { "impact": "Say in a line what the delay means for them." } }),
+                        ));
+                    };
+                    let view_id = str_at(&payload, "/view/id")
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                    mitigations::confirm_notify(state, &user, &metadata, impact, &view_id).await;
+                    Ok(None)
+                }
+                // Answered in the ack itself: field errors keep the modal open.
+                _ => Ok(extension::submit(state, &payload).await),
+            }
+        }
+        "view_closed" => {
+            // A cancelled confirmation dialog: nothing was changed; note who looked.
+            tracing::info!(user = ?str_at(&payload, "/user/id"), view = ?payload.pointer("/view/callback_id"), "a dialog was cancelled; nothing changed");
+            Ok(None)
         }
         other => {
             tracing::info!(kind = other, "interaction type the bot does not handle");
@@ -106,6 +157,14 @@ async fn run_click(state: &AppState, click: &Click) {
             crate::approvals::decide(state, click, true, None).await
         }
         crate::approvals::REJECT_ACTION => extension::open_reject(state, click).await,
+        crate::alerts::MONITOR_ACTION => mitigations::monitor(state, click).await,
+        crate::alerts::STOP_MONITOR_ACTION => mitigations::stop_monitor(state, click).await,
+        crate::alerts::DEFER_ACTION => mitigations::offer_pause(state, click, true).await,
+        crate::alerts::PAUSE_LOWER_ACTION => mitigations::offer_pause(state, click, false).await,
+        crate::alerts::RESUME_PAUSED_ACTION => mitigations::resume_paused(state, click).await,
+        crate::alerts::RECREATE_ACTION => mitigations::recreate(state, click).await,
+        crate::alerts::SCALING_ACTION => mitigations::request_scaling(state, click).await,
+        crate::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

@@ -117,6 +117,9 @@ impl Job {
     }
 }
 
+/// The cancel reason the runbook gives for its high-risk step.
+pub const RECREATE_REASON: &str = "SLA at risk - recreating with higher priority";
+
 /// How many recent partition durations the trend looks at.
 pub const RECENT_DURATIONS: i64 = 24;
 
@@ -213,6 +216,33 @@ impl Servo {
     ) -> Result<Job, ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.set_deadline(tenant, id, deadline, seen_version).await,
+        }
+    }
+
+    pub async fn cancel(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Job, ServoActionError> {
+        match self {
+            Servo::Postgres(pg) => pg.cancel(tenant, id, reason, now).await,
+        }
+    }
+
+    /// Cancels the job and starts its uncompleted partitions at `priority`:
+    /// returns (the cancelled job, the new one).
+    pub async fn recreate(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        priority: i32,
+        created_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Job, Job), ServoActionError> {
+        match self {
+            Servo::Postgres(pg) => pg.recreate(tenant, id, priority, created_by, now).await,
         }
     }
 }

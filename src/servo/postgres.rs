@@ -299,4 +299,162 @@ impl PgServo {
         tx.commit().await.map_err(ServoError::from)?;
         Ok(job)
     }
+
+    /// Servo's cancel: from any active state; pending partitions become
+    /// skipped. Runs inside `tx` so recreate can cancel and start atomically.
+    async fn cancel_in(
+        tx: &mut Transaction<'static, Postgres>,
+        job: &Job,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServoActionError> {
+        if !job.state.is_active() {
+            return Err(ServoActionError::InvalidState {
+                state: job.state.as_str().to_string(),
+                message: format!(
+                    "Cannot cancel job in state '{}'. Only active jobs can be cancelled.",
+                    job.state.as_str()
+                ),
+            });
+        }
+        sqlx::query(
+            "UPDATE backfill_jobs SET state = 'cancelled', error_message = $2, completed_at = $3, \
+             version = version + 1 WHERE id = $1",
+        )
+        .bind(job.id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(ServoError::from)?;
+        sqlx::query(
+            "UPDATE backfill_partitions SET state = 'skipped', error_message = 'Job cancelled' \
+             WHERE backfill_job_id = $1 AND state = 'pending'",
+        )
+        .bind(job.id)
+        .execute(&mut **tx)
+        .await
+        .map_err(ServoError::from)?;
+        Ok(())
+    }
+
+    pub async fn cancel(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Job, ServoActionError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let job = Self::lock_job(&mut tx, id).await?;
+        Self::cancel_in(&mut tx, &job, reason, now).await?;
+        let job = Self::lock_job(&mut tx, id).await?;
+        tx.commit().await.map_err(ServoError::from)?;
+        Ok(job)
+    }
+
+    /// The runbook's high-risk step, as Servo's CLI does it: cancel the job
+    /// with the runbook's reason, then start the same asset's partitions that
+    /// were not completed, with `priority` and the same deadline. One
+    /// transaction, so a failure leaves the old job running. If an active job
+    /// already covers those partitions, it is returned instead (as the CLI does).
+    pub async fn recreate(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        priority: i32,
+        created_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Job, Job), ServoActionError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let old = Self::lock_job(&mut tx, id).await?;
+        if old.priority >= priority {
+            return Err(ServoActionError::InvalidState {
+                state: old.state.as_str().to_string(),
+                message: format!("The job already has priority {}.", old.priority),
+            });
+        }
+        Self::cancel_in(&mut tx, &old, super::RECREATE_REASON, now).await?;
+        let done: Vec<String> = sqlx::query_scalar(
+            "SELECT partition_key FROM backfill_partitions WHERE backfill_job_id = $1 AND state = 'completed'",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(ServoError::from)?;
+        let remaining: Vec<String> = old
+            .partition_keys
+            .iter()
+            .filter(|k| !done.contains(k))
+            .cloned()
+            .collect();
+        if remaining.is_empty() {
+            return Err(ServoActionError::InvalidState {
+                state: old.state.as_str().to_string(),
+                message: "Every partition is already completed; there is nothing to recreate."
+                    .into(),
+            });
+        }
+        let existing: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM backfill_jobs WHERE asset_id = $1 AND state = ANY($2) AND partition_keys ?| $3 \
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(old.asset_id)
+        .bind(ACTIVE.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .bind(&remaining)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(ServoError::from)?;
+        let new_id = match existing {
+            Some(id) => id,
+            None => {
+                let new_id = Uuid::new_v4();
+                let key = format!(
+                    "{}:{}:{}",
+                    old.asset_id,
+                    remaining[0],
+                    now.format("%Y%m%d%H%M%S")
+                );
+                sqlx::query(
+                    "INSERT INTO backfill_jobs (id, tenant_id, asset_id, asset_name, idempotency_key, state, \
+                       execution_strategy, partition_start, partition_end, partition_keys, total_partitions, \
+                       completed_partitions, failed_partitions, skipped_partitions, created_by, created_at, \
+                       version, sla_deadline_at, priority) \
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, 0, 0, 0, $11, $12, 1, $13, $14)",
+                )
+                .bind(new_id)
+                .bind(&old.tenant_id)
+                .bind(old.asset_id)
+                .bind(&old.asset_name)
+                .bind(key)
+                .bind(&old.execution_strategy)
+                .bind(remaining.first())
+                .bind(remaining.last())
+                .bind(serde_json::json!(remaining))
+                .bind(remaining.len() as i32)
+                .bind(created_by)
+                .bind(now)
+                .bind(old.sla_deadline_at)
+                .bind(priority)
+                .execute(&mut *tx)
+                .await
+                .map_err(ServoError::from)?;
+                sqlx::query(
+                    "INSERT INTO backfill_partitions (backfill_job_id, partition_key, state, attempt_count, tenant_id) \
+                     SELECT $1, k, 'pending', 0, $3 FROM unnest($2::varchar[]) AS k",
+                )
+                .bind(new_id)
+                .bind(&remaining)
+                .bind(&old.tenant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(ServoError::from)?;
+                new_id
+            }
+        };
+        let cancelled = Self::lock_job(&mut tx, id).await?;
+        let new = Self::lock_job(&mut tx, new_id).await?;
+        tx.commit().await.map_err(ServoError::from)?;
+        Ok((cancelled, new))
+    }
 }

@@ -1,0 +1,1083 @@
+//! The runbook's mitigations, one button each on the alert. Every one is for
+//! the tenant's operators only, audited, and decided once however often it
+//! is clicked (dedup keys in the outbox, conditional updates in the store,
+//! Servo's own state checks).
+
+use super::{tell, Click};
+use crate::alerts::{self, AlertView, MONITOR_TIMER};
+use crate::app::AppState;
+use crate::approvals;
+use crate::config::Tenant;
+use crate::poller::Poller;
+use crate::risk::{self, JobState, RiskBand, SlaTier};
+use crate::servo::{Job, ServoActionError};
+use crate::slack::render::date_token;
+use crate::store::{Alert, AuditEntry, NewOutboxMessage, NewTimer};
+use serde_json::{json, Value};
+
+pub const PAUSE_VIEW: &str = "mitigate_pause";
+pub const NOTIFY_VIEW: &str = "mitigate_notify";
+
+/// The priority the runbook recreates at-risk jobs with.
+pub const RECREATE_PRIORITY: i32 = 10;
+
+async fn audit(
+    state: &AppState,
+    alert: &Alert,
+    user: &str,
+    action: &str,
+    outcome: &str,
+    detail: Value,
+) {
+    let entry = AuditEntry {
+        at: state.clock.now(),
+        tenant_id: Some(alert.tenant_id.clone()),
+        actor: user.to_string(),
+        action: action.into(),
+        subject: Some(alert.job_id.clone()),
+        outcome: outcome.into(),
+        detail: Some(detail),
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}
+
+/// The alert and its tenant, if the clicker is one of its operators; else
+/// the clicker is told why not, and the refusal is audited.
+async fn authorise<'a>(
+    state: &'a AppState,
+    user: &str,
+    alert_id: &str,
+    action: &str,
+    click: Option<&Click>,
+) -> Option<(Alert, &'a Tenant)> {
+    let say = |text: String| async move {
+        if let Some(c) = click {
+            tell(state, c, &text).await;
+        }
+    };
+    let alert = match state.store.get_alert(alert_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            say("This alert no longer exists.".into()).await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading an alert failed");
+            say(":warning: Something went wrong on our side; nothing changed. Try again.".into())
+                .await;
+            return None;
+        }
+    };
+    let Some(tenant) = state.config.tenant(&alert.tenant_id) else {
+        say("This alert's tenant is no longer configured.".into()).await;
+        return None;
+    };
+    match state.directory.is_among(user, &tenant.operators).await {
+        Ok(true) => Some((alert, tenant)),
+        Ok(false) => {
+            audit(
+                state,
+                &alert,
+                user,
+                action,
+                "refused: not an operator",
+                json!({ "alert_id": alert.id }),
+            )
+            .await;
+            say(format!(
+                ":no_entry: Only the operators of tenant `{}` can use this button ({}).",
+                tenant.id,
+                tenant
+                    .operators
+                    .iter()
+                    .map(|p| p.mention())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .await;
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check operator membership");
+            say("I could not check your membership with Slack just now; nothing changed. Try again in a moment.".into()).await;
+            None
+        }
+    }
+}
+
+async fn job_of(state: &AppState, alert: &Alert) -> Result<Option<Job>, String> {
+    let id: uuid::Uuid = alert
+        .job_id
+        .parse()
+        .map_err(|_| "the alert's job id is not valid".to_string())?;
+    state
+        .servo
+        .get_job(&alert.tenant_id, id)
+        .await
+        .map_err(|_| {
+            ":warning: Servo is unreachable right now; nothing changed. Try again in a minute."
+                .to_string()
+        })
+}
+
+fn note_key(alert: &Alert, what: &str) -> String {
+    format!(
+        "alert:{}:{what}:{}",
+        alert.id,
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+async fn note(state: &AppState, alert: &Alert, key: String, text: &str) {
+    if let Err(e) = alerts::reply_in_thread(state, alert, key, text).await {
+        tracing::error!(error = %e, "could not reply in the alert's thread");
+    }
+}
+
+async fn refresh(state: &AppState, alert: &Alert) {
+    if let Err(e) = alerts::refresh(state, &alert.id).await {
+        tracing::error!(error = %e, "could not refresh the alert's buttons");
+    }
+}
+
+// ------------------------------------------------------------ monitor closely
+
+/// **Monitor closely**: a check-in in the thread every `monitor_every`.
+pub async fn monitor(state: &AppState, click: &Click) {
+    let Some((alert, _)) =
+        authorise(state, &click.user, &click.value, "monitor", Some(click)).await
+    else {
+        return;
+    };
+    let now = state.clock.now();
+    let timers = state
+        .store
+        .list_timers(Some(&alert.id))
+        .await
+        .unwrap_or_default();
+    if timers
+        .iter()
+        .any(|t| t.kind == MONITOR_TIMER && t.status == "pending")
+    {
+        return tell(
+            state,
+            click,
+            "This alert is already being monitored closely.",
+        )
+        .await;
+    }
+    // Numbering the runs makes a double click schedule one check-in.
+    let run = timers.iter().filter(|t| t.kind == MONITOR_TIMER).count();
+    let every = chrono::Duration::from_std(state.config.monitor_every)
+        .unwrap_or(chrono::Duration::minutes(15));
+    let scheduled = state
+        .store
+        .schedule_timer(
+            NewTimer {
+                kind: MONITOR_TIMER.into(),
+                subject_id: alert.id.clone(),
+                payload: json!({ "by": click.user, "completed": null, "eta_ms": alert.eta.map(|e| e.timestamp_millis()), "band": alert.band, "run": run }),
+                due_at: now + every,
+                dedup_key: Some(format!("monitor:{}:{run}:0", alert.id)),
+            },
+            now,
+        )
+        .await;
+    match scheduled {
+        Ok(Some(_)) => {
+            audit(
+                state,
+                &alert,
+                &click.user,
+                "monitor",
+                "ok",
+                json!({ "every_min": every.num_minutes() }),
+            )
+            .await;
+            note(
+                state,
+                &alert,
+                note_key(&alert, "monitor"),
+                &format!(":eyes: <@{}> is monitoring this closely: a check-in here every {} minutes until it resolves.", click.user, every.num_minutes()),
+            )
+            .await;
+            refresh(state, &alert).await;
+        }
+        Ok(None) => {
+            tell(
+                state,
+                click,
+                "This alert is already being monitored closely.",
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not schedule a check-in");
+            tell(
+                state,
+                click,
+                ":warning: Monitoring could not start; nothing changed. Try again.",
+            )
+            .await;
+        }
+    }
+}
+
+/// **Stop monitoring**.
+pub async fn stop_monitor(state: &AppState, click: &Click) {
+    let Some((alert, _)) = authorise(
+        state,
+        &click.user,
+        &click.value,
+        "stop_monitor",
+        Some(click),
+    )
+    .await
+    else {
+        return;
+    };
+    match state
+        .store
+        .cancel_timers(&alert.id, Some(MONITOR_TIMER), state.clock.now())
+        .await
+    {
+        Ok(0) => tell(state, click, "This alert is not being monitored.").await,
+        Ok(_) => {
+            audit(state, &alert, &click.user, "stop_monitor", "ok", json!({})).await;
+            note(
+                state,
+                &alert,
+                note_key(&alert, "unmonitor"),
+                &format!(":no_bell: <@{}> stopped the close monitoring.", click.user),
+            )
+            .await;
+            refresh(state, &alert).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not stop monitoring");
+            tell(state, click, ":warning: Something went wrong; try again.").await;
+        }
+    }
+}
+
+/// A check-in is due: progress since the last one, the ETA's trend and the
+/// band; loudly if the band got worse. Schedules the next one while open.
+pub async fn check_in(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        return Ok(());
+    };
+    if !alert.is_open() {
+        return Ok(());
+    }
+    let by = payload.get("by").and_then(Value::as_str).unwrap_or("");
+    let run = payload.get("run").and_then(Value::as_i64).unwrap_or(0);
+    let last_completed = payload.get("completed").and_then(Value::as_i64);
+    let last_eta = payload.get("eta_ms").and_then(Value::as_i64);
+    let last_band = payload
+        .get("band")
+        .and_then(Value::as_str)
+        .and_then(RiskBand::parse);
+    let (text, next_payload) = match job_of(state, &alert).await {
+        Ok(Some(job)) => {
+            let thresholds = Poller {
+                state: state.clone(),
+            }
+            .thresholds();
+            let a = risk::assess(
+                &job.snapshot(),
+                now,
+                &thresholds,
+                RiskBand::parse(&alert.band),
+            );
+            let progress = match last_completed {
+                Some(c) => format!(
+                    "+{} partitions since the last check-in",
+                    job.completed_partitions - c
+                ),
+                None => "first check-in".into(),
+            };
+            let trend = match (a.eta, last_eta) {
+                (Some(eta), Some(last)) => {
+                    let delta = (eta.timestamp_millis() - last) / 60_000;
+                    match delta {
+                        d if d > 0 => {
+                            format!("ETA {} ({d} min later than before)", date_token(eta))
+                        }
+                        d if d < 0 => {
+                            format!("ETA {} ({} min earlier than before)", date_token(eta), -d)
+                        }
+                        _ => format!("ETA {} (unchanged)", date_token(eta)),
+                    }
+                }
+                (Some(eta), None) => format!("ETA {}", date_token(eta)),
+                (None, _) => "ETA unknown".into(),
+            };
+            let worse = last_band.is_some_and(|b| a.band > b);
+            let text = if worse {
+                format!(
+                    ":rotating_light: *Worse: risk rose from {} to {}.* <@{by}> {}/{} done ({progress}), {trend}, deadline {}.",
+                    last_band.map(|b| b.label()).unwrap_or("?"),
+                    a.band.label(),
+                    job.completed_partitions,
+                    job.total_partitions,
+                    job.sla_deadline_at.map(date_token).unwrap_or_default()
+                )
+            } else {
+                format!(
+                    ":eyes: Check-in: {}/{} done ({progress}), {trend}, band {} {}.",
+                    job.completed_partitions,
+                    job.total_partitions,
+                    a.band.emoji(),
+                    a.band.label()
+                )
+            };
+            let next = json!({ "by": by, "completed": job.completed_partitions, "eta_ms": a.eta.map(|e| e.timestamp_millis()), "band": a.band.as_str(), "run": run });
+            (text, next)
+        }
+        Ok(None) => return Ok(()),
+        Err(why) => (
+            format!(
+                ":warning: Check-in skipped: {}",
+                why.trim_start_matches(":warning: ")
+            ),
+            payload.clone(),
+        ),
+    };
+    let seq = payload.get("seq").and_then(Value::as_i64).unwrap_or(0) + 1;
+    alerts::reply_in_thread(
+        state,
+        &alert,
+        format!("monitor:{}:{run}:{seq}:note", alert.id),
+        &text,
+    )
+    .await?;
+    let every = chrono::Duration::from_std(state.config.monitor_every)
+        .unwrap_or(chrono::Duration::minutes(15));
+    let mut next_payload = next_payload;
+    next_payload["seq"] = seq.into();
+    state
+        .store
+        .schedule_timer(
+            NewTimer {
+                kind: MONITOR_TIMER.into(),
+                subject_id: alert.id.clone(),
+                payload: next_payload,
+                due_at: now + every,
+                dedup_key: Some(format!("monitor:{}:{run}:{seq}", alert.id)),
+            },
+            now,
+        )
+        .await?;
+    Ok(())
+}
+
+// ------------------------------------------------------- pausing other jobs
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PauseKind {
+    /// Low: the tenant's best-effort jobs.
+    Defer,
+    /// Medium: running jobs with no SLA, or a later deadline and lower priority.
+    LowerPriority,
+}
+
+fn candidates(kind: PauseKind, at_risk: &Job, jobs: Vec<Job>) -> Vec<Job> {
+    jobs.into_iter()
+        .filter(|j| j.id != at_risk.id && j.state == JobState::Running)
+        .filter(|j| match kind {
+            PauseKind::Defer => SlaTier::from_priority(j.priority) <= SlaTier::BestEffort,
+            PauseKind::LowerPriority => match (j.sla_deadline_at, at_risk.sla_deadline_at) {
+                (None, _) => true,
+                (Some(d), Some(mine)) => d > mine && j.priority < at_risk.priority,
+                (Some(_), None) => false,
+            },
+        })
+        .collect()
+}
+
+/// Slack's multi-select holds 100 options.
+const MAX_OPTIONS: usize = 100;
+
+fn option(job: &Job) -> Value {
+    let due = job
+        .sla_deadline_at
+        .map(|d| d.format("due %m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "no SLA".into());
+    let mut label = format!("{} · p{} · {due}", job.asset_name, job.priority);
+    if label.chars().count() > 75 {
+        label = label.chars().take(74).collect::<String>() + "…";
+    }
+    json!({ "text": { "type": "plain_text", "text": label }, "value": job.id.to_string() })
+}
+
+/// **Pause lower-priority jobs** / **Defer non-critical backfills**: shows
+/// exactly which jobs would be paused, in a dialog to confirm.
+pub async fn offer_pause(state: &AppState, click: &Click, defer: bool) {
+    let action = if defer { "defer" } else { "pause_lower" };
+    let Some((alert, tenant)) =
+        authorise(state, &click.user, &click.value, action, Some(click)).await
+    else {
+        return;
+    };
+    let at_risk = match job_of(state, &alert).await {
+        Ok(Some(j)) => j,
+        Ok(None) => return tell(state, click, "The at-risk job no longer exists.").await,
+        Err(why) => return tell(state, click, &why).await,
+    };
+    let all = match state.servo.active_jobs(&tenant.id, false).await {
+        Ok(j) => j,
+        Err(_) => {
+            return tell(
+                state,
+                click,
+                ":warning: Servo is unreachable right now; nothing changed.",
+            )
+            .await
+        }
+    };
+    let kind = if defer {
+        PauseKind::Defer
+    } else {
+        PauseKind::LowerPriority
+    };
+    let found = candidates(kind, &at_risk, all);
+    if found.is_empty() {
+        let what = if defer {
+            "No best-effort jobs (priority 3 or lower) are running in this tenant, so there is nothing to defer."
+        } else {
+            "No running job has no SLA, or a later deadline and a lower priority than this one, so there is nothing to pause."
+        };
+        return tell(state, click, what).await;
+    }
+    let options: Vec<Value> = found.iter().take(MAX_OPTIONS).map(option).collect();
+    let more = found.len().saturating_sub(MAX_OPTIONS);
+    let intro = format!(
+        "These {} running job(s) would be paused with Servo's pause (the partition in flight finishes first), to free capacity for *{}*. Untick any to keep running.{}",
+        found.len(),
+        at_risk.asset_name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+        if more > 0 { format!(" ({more} more are not listed; run this again afterwards.)") } else { String::new() }
+    );
+    let view = json!({
+        "type": "modal",
+        "callback_id": PAUSE_VIEW,
+        "notify_on_close": true,
+        "private_metadata": json!({ "alert_id": alert.id, "channel": click.channel, "kind": action }).to_string(),
+        "title": { "type": "plain_text", "text": if defer { "Defer backfills" } else { "Pause lower priority" } },
+        "submit": { "type": "plain_text", "text": "Pause them" },
+        "close": { "type": "plain_text", "text": "Cancel" },
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": intro } },
+            { "type": "input", "block_id": "jobs", "label": { "type": "plain_text", "text": "Jobs to pause" },
+              "element": { "type": "multi_static_select", "action_id": "value", "options": options, "initial_options": options } }
+        ]
+    });
+    let Some(trigger) = &click.trigger_id else {
+        return tell(
+            state,
+            click,
+            "Slack sent no trigger for a dialog; try the button again.",
+        )
+        .await;
+    };
+    if let Err(e) = state
+        .slack
+        .call(
+            "views.open",
+            &json!({ "trigger_id": trigger, "view": view }),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "views.open failed");
+        tell(state, click, "The dialog could not open (Slack allows 3 seconds after a click); try the button again.").await;
+    }
+}
+
+/// The confirmed pause: pauses each chosen job and reports each result.
+pub async fn confirm_pause(state: &AppState, user: &str, metadata: &Value, job_ids: Vec<String>) {
+    let Some(alert_id) = metadata.get("alert_id").and_then(Value::as_str) else {
+        return;
+    };
+    let channel = metadata
+        .get("channel")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let reply_to = Click {
+        user: user.to_string(),
+        action_id: PAUSE_VIEW.into(),
+        value: alert_id.to_string(),
+        channel,
+        message_ts: None,
+        response_url: None,
+        trigger_id: None,
+    };
+    let Some((alert, tenant)) =
+        authorise(state, user, alert_id, "pause_lower", Some(&reply_to)).await
+    else {
+        return;
+    };
+    let now = state.clock.now();
+    let mut lines = Vec::new();
+    let mut paused = 0;
+    for id in job_ids {
+        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        let line = match state.servo.pause(&tenant.id, uuid, now).await {
+            Ok(job) => {
+                paused += 1;
+                if let Err(e) = state
+                    .store
+                    .record_paused(&alert.id, &tenant.id, &id, user, now)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not record a paused job");
+                }
+                audit(
+                    state,
+                    &alert,
+                    user,
+                    "pause",
+                    "ok",
+                    json!({ "job": id, "for_alert": alert.id }),
+                )
+                .await;
+                format!(":double_vertical_bar: paused *{}* (`{id}`)", job.asset_name)
+            }
+            Err(e) => {
+                let why = match e {
+                    ServoActionError::NotFound => "no such job any more".to_string(),
+                    other => other.to_string(),
+                };
+                audit(
+                    state,
+                    &alert,
+                    user,
+                    "pause",
+                    &format!("failed: {why}"),
+                    json!({ "job": id, "for_alert": alert.id }),
+                )
+                .await;
+                format!(":x: `{id}`: {why}")
+            }
+        };
+        lines.push(line);
+    }
+    let summary = format!(
+        "<@{user}> paused {paused} of {} job(s) to make room:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    note(state, &alert, note_key(&alert, "pause"), &summary).await;
+    tell(state, &reply_to, &summary).await;
+    refresh(state, &alert).await;
+}
+
+/// **Resume paused jobs**: resumes exactly the jobs the bot paused, once each.
+pub async fn resume_paused(state: &AppState, click: &Click) {
+    let Some((alert, tenant)) = authorise(
+        state,
+        &click.user,
+        &click.value,
+        "resume_paused",
+        Some(click),
+    )
+    .await
+    else {
+        return;
+    };
+    let now = state.clock.now();
+    let jobs = state
+        .store
+        .paused_for_alert(&alert.id)
+        .await
+        .unwrap_or_default();
+    if jobs.is_empty() {
+        return tell(
+            state,
+            click,
+            "There are no jobs left to resume for this alert.",
+        )
+        .await;
+    }
+    let mut lines = Vec::new();
+    for id in jobs {
+        // Claim it first: a double click resumes each job once.
+        if !state
+            .store
+            .mark_resumed(&alert.id, &id, now)
+            .await
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        match state.servo.resume(&tenant.id, uuid, now).await {
+            Ok(job) => {
+                audit(
+                    state,
+                    &alert,
+                    &click.user,
+                    "resume",
+                    "ok",
+                    json!({ "job": id, "for_alert": alert.id }),
+                )
+                .await;
+                lines.push(format!(
+                    ":arrow_forward: resumed *{}* (`{id}`)",
+                    job.asset_name
+                ));
+            }
+            Err(ServoActionError::InvalidState { state: s, .. }) if s != "paused" => {
+                // Someone resumed or finished it already: nothing left to do.
+                audit(
+                    state,
+                    &alert,
+                    &click.user,
+                    "resume",
+                    &format!("skipped: job is {s}"),
+                    json!({ "job": id }),
+                )
+                .await;
+                lines.push(format!(":heavy_minus_sign: `{id}` is {s} already"));
+            }
+            Err(e) => {
+                let _ = state.store.unmark_resumed(&alert.id, &id).await;
+                audit(
+                    state,
+                    &alert,
+                    &click.user,
+                    "resume",
+                    &format!("failed: {e}"),
+                    json!({ "job": id }),
+                )
+                .await;
+                lines.push(format!(":x: `{id}`: {e}"));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return tell(state, click, "Those jobs are already being resumed.").await;
+    }
+    note(
+        state,
+        &alert,
+        note_key(&alert, "resume"),
+        &format!(
+            "<@{}> resumed the jobs paused for this alert:\n{}",
+            click.user,
+            lines.join("\n")
+        ),
+    )
+    .await;
+    refresh(state, &alert).await;
+}
+
+// ------------------------------------------------------------------ recreate
+
+/// **Recreate with priority 10** (after Slack's confirm dialog).
+pub async fn recreate(state: &AppState, click: &Click) {
+    let Some((alert, tenant)) =
+        authorise(state, &click.user, &click.value, "recreate", Some(click)).await
+    else {
+        return;
+    };
+    if !alert.is_open() {
+        return tell(
+            state,
+            click,
+            "This alert is resolved; there is nothing to recreate.",
+        )
+        .await;
+    }
+    let Ok(job_id) = alert.job_id.parse::<uuid::Uuid>() else {
+        return;
+    };
+    let now = state.clock.now();
+    match state
+        .servo
+        .recreate(&tenant.id, job_id, RECREATE_PRIORITY, &click.user, now)
+        .await
+    {
+        Ok((old, new)) => {
+            let _ = state
+                .store
+                .retarget_alert(&alert.id, &new.id.to_string(), now)
+                .await;
+            audit(state, &alert, &click.user, "recreate", "ok", json!({ "cancelled": old.id, "new_job": new.id, "partitions": new.total_partitions })).await;
+            note(
+                state,
+                &alert,
+                format!("alert:{}:recreated:{}", alert.id, new.id),
+                &format!(
+                    ":recycle: <@{}> recreated the job at priority {}: `{}` was cancelled ({}) and its {} uncompleted partition(s) start again as `{}`, deadline unchanged ({}). This alert follows the new job.",
+                    click.user,
+                    new.priority,
+                    old.id,
+                    crate::servo::RECREATE_REASON,
+                    new.total_partitions,
+                    new.id,
+                    new.sla_deadline_at.map(date_token).unwrap_or_else(|| "none".into())
+                ),
+            )
+            .await;
+            // Show the new job right away; the next poll refreshes the rest.
+            if let Ok(Some(fresh)) = state.store.get_alert(&alert.id).await {
+                if let Some(mut view) = fresh
+                    .shown
+                    .clone()
+                    .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+                {
+                    view.job_id = new.id.to_string();
+                    view.priority = new.priority;
+                    view.state = new.state.as_str().into();
+                    view.completed = 0;
+                    view.failed = 0;
+                    view.total = new.total_partitions;
+                    if let Ok(shown) = serde_json::to_value(&view) {
+                        let _ = state.store.set_alert_shown(&alert.id, &shown).await;
+                    }
+                }
+            }
+            refresh(state, &alert).await;
+        }
+        Err(ServoActionError::InvalidState { message, .. }) => {
+            audit(
+                state,
+                &alert,
+                &click.user,
+                "recreate",
+                &format!("refused: {message}"),
+                json!({}),
+            )
+            .await;
+            tell(
+                state,
+                click,
+                &format!(":warning: {message} Nothing was changed."),
+            )
+            .await;
+        }
+        Err(ServoActionError::NotFound) => tell(state, click, "The job no longer exists.").await,
+        Err(e) => {
+            audit(
+                state,
+                &alert,
+                &click.user,
+                "recreate",
+                &format!("failed: {e}"),
+                json!({}),
+            )
+            .await;
+            tell(state, click, ":warning: Servo is unreachable or refused; nothing was changed. Try again in a minute.").await;
+        }
+    }
+}
+
+// ------------------------------------------------------ scaling and notify
+
+/// **Request scaling**: pages the platform team lead's tier with the context.
+pub async fn request_scaling(state: &AppState, click: &Click) {
+    let Some((alert, _)) = authorise(
+        state,
+        &click.user,
+        &click.value,
+        "request_scaling",
+        Some(click),
+    )
+    .await
+    else {
+        return;
+    };
+    let tiers = &state.config.escalation.tiers;
+    let Some(tier) = tiers.get(1).or(tiers.last()) else {
+        return tell(state, click, "No escalation tier is configured to page.").await;
+    };
+    let targets = match state.directory.expand(&tier.notify).await {
+        Ok(t) => t,
+        Err(_) => {
+            return tell(
+                state,
+                click,
+                "I could not resolve the tier's people with Slack just now; try again.",
+            )
+            .await
+        }
+    };
+    let context = context_line(state, &alert).await;
+    let mut sent = 0;
+    for user in &targets {
+        let msg = NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({ "channel": user, "text": format!(":rocket: *Emergency scaling requested* by <@{}> for an at-risk backfill.\n{context}", click.user) }),
+            format!("scaling:{}:{user}", alert.id),
+        );
+        if let Ok(Some(_)) = state.enqueue(msg).await {
+            sent += 1;
+        }
+    }
+    if sent == 0 {
+        return tell(
+            state,
+            click,
+            "Scaling was already requested for this alert.",
+        )
+        .await;
+    }
+    audit(
+        state,
+        &alert,
+        &click.user,
+        "request_scaling",
+        "ok",
+        json!({ "tier": tier.name, "paged": targets }),
+    )
+    .await;
+    let who: Vec<String> = targets.iter().map(|u| format!("<@{u}>")).collect();
+    note(
+        state,
+        &alert,
+        format!("scaling:{}:note", alert.id),
+        &format!(
+            ":rocket: <@{}> requested emergency scaling: paged {} ({}).",
+            click.user,
+            tier.name,
+            who.join(", ")
+        ),
+    )
+    .await;
+}
+
+async fn context_line(state: &AppState, alert: &Alert) -> String {
+    let link = crate::commands::jobs::alert_link(Some(alert)).unwrap_or_default();
+    format!(
+        "Job `{}` ({} band), ETA {}, deadline {}. {link}",
+        alert.job_id,
+        alert.band,
+        alert
+            .eta
+            .map(date_token)
+            .unwrap_or_else(|| "unknown".into()),
+        alert
+            .deadline
+            .map(date_token)
+            .unwrap_or_else(|| "none".into()),
+    )
+    .replace("  ", " ")
+    .trim()
+    .to_string()
+        + &format!(
+            " Tenant `{}`.",
+            state
+                .config
+                .tenant(&alert.tenant_id)
+                .map(|t| t.id.as_str())
+                .unwrap_or("?")
+        )
+}
+
+/// **Notify stakeholders**: asks for an impact line, then tells them.
+pub async fn offer_notify(state: &AppState, click: &Click) {
+    let Some((alert, _)) = authorise(
+        state,
+        &click.user,
+        &click.value,
+        "notify_stakeholders",
+        Some(click),
+    )
+    .await
+    else {
+        return;
+    };
+    let Some(trigger) = &click.trigger_id else {
+        return tell(
+            state,
+            click,
+            "Slack sent no trigger for a dialog; try the button again.",
+        )
+        .await;
+    };
+    let view = json!({
+        "type": "modal",
+        "callback_id": NOTIFY_VIEW,
+        "private_metadata": json!({ "alert_id": alert.id, "channel": click.channel }).to_string(),
+        "title": { "type": "plain_text", "text": "Notify stakeholders" },
+        "submit": { "type": "plain_text", "text": "Notify" },
+        "close": { "type": "plain_text", "text": "Cancel" },
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": "The job's stakeholders get the expected completion time and the band, in the alert's thread and by DM." } },
+            { "type": "input", "block_id": "impact", "label": { "type": "plain_text", "text": "Impact" },
+              "element": { "type": "plain_text_input", "action_id": "value", "max_length": 500,
+                           "initial_value": "Downstream reports that depend on this backfill may be late." } }
+        ]
+    });
+    if let Err(e) = state
+        .slack
+        .call(
+            "views.open",
+            &json!({ "trigger_id": trigger, "view": view }),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "views.open failed");
+        tell(
+            state,
+            click,
+            "The dialog could not open; try the button again.",
+        )
+        .await;
+    }
+}
+
+pub async fn confirm_notify(
+    state: &AppState,
+    user: &str,
+    metadata: &Value,
+    impact: String,
+    view_id: &str,
+) {
+    let Some(alert_id) = metadata.get("alert_id").and_then(Value::as_str) else {
+        return;
+    };
+    let Some((alert, tenant)) = authorise(state, user, alert_id, "notify_stakeholders", None).await
+    else {
+        return;
+    };
+    let job = job_of(state, &alert).await.ok().flatten();
+    let (asset, tier) = job
+        .as_ref()
+        .map(|j| (j.asset_name.clone(), SlaTier::from_priority(j.priority)))
+        .unwrap_or_else(|| ("the job".into(), SlaTier::Standard));
+    let who = approvals::stakeholders(&state.config, tenant, &asset, tier);
+    let people = state.directory.expand(&who).await.unwrap_or_default();
+    let band = RiskBand::parse(&alert.band)
+        .map(|b| format!("{} {}", b.emoji(), b.label()))
+        .unwrap_or_default();
+    let impact = impact
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let text = format!(
+        ":mega: {} *{}* is expected to complete {} against its deadline {} ({band}). Impact: {impact} (from <@{user}>)",
+        who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(" "),
+        asset.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+        alert.eta.map(date_token).unwrap_or_else(|| "at an unknown time".into()),
+        alert.deadline.map(date_token).unwrap_or_else(|| "none".into()),
+    );
+    note(
+        state,
+        &alert,
+        format!("notify:{}:{view_id}:thread", alert.id),
+        &text,
+    )
+    .await;
+    for p in &people {
+        let _ = state
+            .enqueue(NewOutboxMessage::call(
+                "chat.postMessage",
+                json!({ "channel": p, "text": text }),
+                format!("notify:{}:{view_id}:{p}", alert.id),
+            ))
+            .await;
+    }
+    audit(
+        state,
+        &alert,
+        user,
+        "notify_stakeholders",
+        "ok",
+        json!({ "notified": people, "impact": impact }),
+    )
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+
+    fn job(priority: i32, deadline_h: Option<i64>, state: JobState) -> Job {
+        let now = Utc::now();
+        Job {
+            id: uuid::Uuid::new_v4(),
+            tenant_id: "acme".into(),
+            asset_id: uuid::Uuid::nil(),
+            asset_name: "a".into(),
+            asset_owner: None,
+            idempotency_key: String::new(),
+            state,
+            execution_strategy: Value::Null,
+            partition_start: None,
+            partition_end: None,
+            partition_keys: vec![],
+            total_partitions: 10,
+            completed_partitions: 1,
+            failed_partitions: 0,
+            skipped_partitions: 0,
+            error_message: None,
+            created_by: None,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            heartbeat_at: None,
+            version: 1,
+            paused_at: None,
+            checkpoint_partition_key: None,
+            estimated_completion_at: None,
+            avg_partition_duration_ms: None,
+            parent_job_id: None,
+            upstream_job_count: 0,
+            completed_upstream_jobs: 0,
+            sla_deadline_at: deadline_h.map(|h| now + Duration::hours(h)),
+            priority,
+            recent_durations_ms: vec![],
+        }
+    }
+
+    #[test]
+    fn lower_priority_candidates_have_no_sla_or_a_later_deadline_and_lower_priority() {
+        let at_risk = job(6, Some(2), JobState::Running);
+        let no_sla = job(9, None, JobState::Running);
+        let later_lower = job(3, Some(5), JobState::Running);
+        let later_higher = job(8, Some(5), JobState::Running);
+        let sooner_lower = job(1, Some(1), JobState::Running);
+        let paused = job(1, None, JobState::Paused);
+        let found: Vec<_> = candidates(
+            PauseKind::LowerPriority,
+            &at_risk,
+            vec![
+                at_risk.clone(),
+                no_sla.clone(),
+                later_lower.clone(),
+                later_higher,
+                sooner_lower,
+                paused,
+            ],
+        )
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+        assert_eq!(found, vec![no_sla.id, later_lower.id]);
+    }
+
+    #[test]
+    fn defer_candidates_are_the_running_best_effort_jobs() {
+        let at_risk = job(2, Some(2), JobState::Running);
+        let best = job(3, Some(9), JobState::Running);
+        let below = job(-2, None, JobState::Running);
+        let standard = job(4, None, JobState::Running);
+        let found: Vec<_> = candidates(
+            PauseKind::Defer,
+            &at_risk,
+            vec![at_risk.clone(), best.clone(), below.clone(), standard],
+        )
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+        assert_eq!(found, vec![best.id, below.id]);
+    }
+}

@@ -1,0 +1,620 @@
+//! The alert's mitigation buttons, clicked as Slack sends them, checked in
+//! Servo's tables and in what the bot posted.
+
+mod common;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::servo_fixture::{JobSpec, ServoFixture};
+use serde_json::{json, Value};
+use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::timers::TimerWorker;
+use uuid::Uuid;
+
+const OPERATOR: &str = "U0PLATLEAD";
+const CHANNEL: &str = "C0ACMEALERT";
+
+fn t0() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
+}
+
+struct World {
+    fx: ServoFixture,
+    app: TestApp,
+    clock: ManualClock,
+}
+
+async fn world(backend: Backend) -> World {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let app = spawn(
+        Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url()),
+    )
+    .await;
+    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    World { fx, app, clock }
+}
+
+/// A job whose ETA is `late` minutes past a deadline 60 minutes away.
+fn at_risk(late_minutes: i64, priority: i32) -> JobSpec {
+    JobSpec {
+        deadline: Some(t0() + Duration::minutes(60)),
+        eta: Some(t0() + Duration::minutes(60 + late_minutes)),
+        heartbeat: Some(t0()),
+        priority,
+        ..JobSpec::default()
+    }
+}
+
+fn buttons(body: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if m.get("type").and_then(Value::as_str) == Some("button") {
+                    if let Some(id) = m.get("action_id").and_then(Value::as_str) {
+                        out.push(id.to_string());
+                    }
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(body, &mut out);
+    out
+}
+
+/// The alert message as Slack shows it now (the last post or edit of it).
+fn alert_message(app: &TestApp) -> Value {
+    let calls = app.slack.calls();
+    calls
+        .iter()
+        .rev()
+        .find(|c| {
+            c.is_ok()
+                && (c.method == "chat.update"
+                    || (c.method == "chat.postMessage"
+                        && c.body.get("thread_ts").is_none_or(Value::is_null)
+                        && c.body.get("attachments").is_some()))
+        })
+        .expect("an alert message")
+        .body
+        .clone()
+}
+
+async fn alert_id(app: &TestApp, job: Uuid) -> String {
+    app.state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn click(app: &TestApp, user: &str, action_id: &str, value: &str) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": {"id": user},
+        "channel": {"id": CHANNEL},
+        "container": {"type": "message", "channel_id": CHANNEL},
+        "response_url": app.slack.response_url(&format!("{action_id}-{user}-{}", Uuid::new_v4().simple())),
+        "trigger_id": format!("trigger-{user}"),
+        "actions": [{"action_id": action_id, "value": value, "type": "button"}]
+    })
+}
+
+fn told_all(app: &TestApp) -> String {
+    app.slack
+        .calls()
+        .iter()
+        .filter(|c| c.method.starts_with("response_url:") || c.method == "chat.postEphemeral")
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn thread_texts(app: &TestApp) -> Vec<String> {
+    app.slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_some())
+        .map(|m| m.text)
+        .collect()
+}
+
+#[tokio::test]
+async fn each_band_offers_its_runbook_mitigations() {
+    let w = world(Backend::Sqlite).await;
+    let low =
+        w.fx.job(JobSpec {
+            asset: "a_low".into(),
+            ..at_risk(6, 5)
+        })
+        .await;
+    let medium =
+        w.fx.job(JobSpec {
+            asset: "a_medium".into(),
+            ..at_risk(18, 5)
+        })
+        .await;
+    let high =
+        w.fx.job(JobSpec {
+            asset: "a_high".into(),
+            ..at_risk(60, 5)
+        })
+        .await;
+    let top =
+        w.fx.job(JobSpec {
+            asset: "a_top".into(),
+            ..at_risk(60, 10)
+        })
+        .await;
+    w.app.poll().await;
+    let posts = w.app.slack.ok_calls_to("chat.postMessage");
+    let of = |id: Uuid| {
+        buttons(
+            &posts
+                .iter()
+                .find(|p| p.body.to_string().contains(&id.to_string()))
+                .unwrap()
+                .body,
+        )
+    };
+    assert_eq!(of(low), ["alert_ack", "mitigate_monitor", "mitigate_defer"]);
+    assert_eq!(
+        of(medium),
+        ["alert_ack", "mitigate_pause_lower", "extension_request"]
+    );
+    assert_eq!(
+        of(high),
+        [
+            "alert_ack",
+            "mitigate_recreate",
+            "mitigate_scaling",
+            "mitigate_notify",
+            "extension_request"
+        ]
+    );
+    assert_eq!(
+        of(top),
+        [
+            "alert_ack",
+            "mitigate_scaling",
+            "mitigate_notify",
+            "extension_request"
+        ],
+        "no recreate at priority 10"
+    );
+    let high_post = posts
+        .iter()
+        .find(|p| p.body.to_string().contains(&high.to_string()))
+        .unwrap();
+    assert!(
+        high_post
+            .body
+            .to_string()
+            .contains("Recreate at priority 10?"),
+        "recreate asks to confirm first"
+    );
+}
+
+#[tokio::test]
+async fn monitor_closely_checks_in_until_stopped_and_says_loudly_when_worse() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(6, 5)).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_monitor", &alert))
+        .await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_monitor", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    let timers = w.app.state.store.list_timers(Some(&alert)).await.unwrap();
+    assert_eq!(
+        timers.iter().filter(|t| t.status == "pending").count(),
+        1,
+        "a double click schedules once"
+    );
+    assert!(buttons(&alert_message(&w.app)).contains(&"mitigate_stop_monitor".to_string()));
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("monitoring this closely")));
+
+    let timers = TimerWorker {
+        state: w.app.state.clone(),
+        worker_id: "t".into(),
+    };
+    w.clock.advance(Duration::minutes(14));
+    assert_eq!(timers.tick().await.unwrap(), 0);
+    w.fx.update_job(job, "completed_partitions = 55").await;
+    w.clock.advance(Duration::minutes(1));
+    assert_eq!(timers.tick().await.unwrap(), 1);
+    w.app.drain_outbox().await;
+    let checkin = thread_texts(&w.app)
+        .into_iter()
+        .find(|t| t.contains("Check-in"))
+        .expect("a check-in");
+    assert!(checkin.contains("55/100"), "{checkin}");
+
+    // It gets worse: the next check-in says so loudly.
+    sqlx::query(
+        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+    )
+    .bind(job)
+    .bind(t0() + Duration::minutes(200))
+    .bind(t0() + Duration::minutes(30))
+    .execute(&w.fx.admin)
+    .await
+    .unwrap();
+    w.clock.advance(Duration::minutes(15));
+    assert_eq!(timers.tick().await.unwrap(), 1);
+    w.app.drain_outbox().await;
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains(":rotating_light: *Worse") && t.contains("<@U0PLATLEAD>")));
+
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_stop_monitor", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    w.clock.advance(Duration::minutes(60));
+    assert_eq!(timers.tick().await.unwrap(), 0, "no more check-ins");
+    assert!(buttons(&alert_message(&w.app)).contains(&"mitigate_monitor".to_string()));
+}
+
+async fn pause_three_one_fails(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(at_risk(18, 6)).await; // Medium, priority 6
+    let no_sla =
+        w.fx.job(JobSpec {
+            asset: "adhoc".into(),
+            priority: 9,
+            ..JobSpec::default()
+        })
+        .await;
+    let later_lower =
+        w.fx.job(JobSpec {
+            asset: "costs".into(),
+            priority: 3,
+            deadline: Some(t0() + Duration::hours(8)),
+            ..JobSpec::default()
+        })
+        .await;
+    let doomed =
+        w.fx.job(JobSpec {
+            asset: "ads".into(),
+            priority: 2,
+            deadline: Some(t0() + Duration::hours(9)),
+            ..JobSpec::default()
+        })
+        .await;
+    let _not_a_candidate =
+        w.fx.job(JobSpec {
+            asset: "vip".into(),
+            priority: 9,
+            deadline: Some(t0() + Duration::hours(9)),
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_pause_lower", &alert))
+        .await;
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1);
+    let offered: Vec<String> = views[0].view["blocks"][1]["element"]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap().to_string())
+        .collect();
+    let mut expected = vec![
+        no_sla.to_string(),
+        later_lower.to_string(),
+        doomed.to_string(),
+    ];
+    expected.sort();
+    let mut got = offered.clone();
+    got.sort();
+    assert_eq!(got, expected, "exactly the candidates");
+
+    // One candidate is paused by someone else before the confirmation.
+    w.fx.update_job(doomed, "state = 'paused'").await;
+    let selected: Vec<Value> = offered.iter().map(|v| json!({"value": v})).collect();
+    let submit = json!({
+        "type": "view_submission",
+        "user": {"id": OPERATOR},
+        "view": {"id": "V1", "callback_id": "mitigate_pause", "private_metadata": views[0].view["private_metadata"],
+                 "state": {"values": {"jobs": {"value": {"type": "multi_static_select", "selected_options": selected}}}}}
+    });
+    assert_eq!(w.app.interact(&submit).await.status, 200);
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(no_sla, "state").await, "paused");
+    assert_eq!(
+        w.fx.job_field::<String>(later_lower, "state").await,
+        "paused"
+    );
+    assert_eq!(
+        w.fx.job_field::<i32>(doomed, "version").await,
+        1,
+        "the failed one is untouched"
+    );
+    let report = thread_texts(&w.app)
+        .into_iter()
+        .find(|t| t.contains("paused 2 of 3"))
+        .expect("a report");
+    assert!(
+        report.contains("Cannot pause job in state 'paused'"),
+        "{report}"
+    );
+    assert!(buttons(&alert_message(&w.app)).contains(&"mitigate_resume_paused".to_string()));
+
+    // The at-risk job finishes: the resolved alert offers to resume them, once.
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    let resolved = alert_message(&w.app);
+    assert_eq!(buttons(&resolved), ["mitigate_resume_paused"], "{resolved}");
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_resume_paused", &alert))
+        .await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_resume_paused", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(no_sla, "state").await, "resuming");
+    assert_eq!(
+        w.fx.job_field::<i32>(no_sla, "version").await,
+        3,
+        "resumed once"
+    );
+    assert_eq!(
+        w.fx.job_field::<String>(later_lower, "state").await,
+        "resuming"
+    );
+    assert!(
+        buttons(&alert_message(&w.app)).is_empty(),
+        "nothing left to offer"
+    );
+}
+
+#[tokio::test]
+async fn pausing_three_candidates_where_one_fails_reports_each_on_sqlite() {
+    pause_three_one_fails(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn pausing_three_candidates_where_one_fails_reports_each_on_postgres() {
+    pause_three_one_fails(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_confirmation_cancelled_changes_nothing() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(18, 6)).await;
+    let other =
+        w.fx.job(JobSpec {
+            asset: "adhoc".into(),
+            priority: 1,
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_pause_lower", &alert))
+        .await;
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1);
+    let closed = json!({"type": "view_closed", "user": {"id": OPERATOR},
+                        "view": {"callback_id": "mitigate_pause", "private_metadata": views[0].view["private_metadata"]}});
+    assert_eq!(w.app.interact(&closed).await.status, 200);
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(other, "state").await, "running");
+    assert_eq!(w.fx.job_field::<i32>(other, "version").await, 1);
+    assert!(w
+        .app
+        .state
+        .store
+        .paused_for_alert(&alert)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn recreate_at_priority_10(backend: Backend) {
+    let w = world(backend).await;
+    let job =
+        w.fx.job(JobSpec {
+            completed: 40,
+            failed: 5,
+            ..at_risk(60, 5)
+        })
+        .await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    // A double click: the job is recreated once.
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_recreate", &alert))
+        .await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_recreate", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(job, "state").await, "cancelled");
+    assert_eq!(
+        w.fx.job_field::<Option<String>>(job, "error_message")
+            .await
+            .as_deref(),
+        Some("SLA at risk - recreating with higher priority")
+    );
+    let skipped: i64 = sqlx::query_scalar("SELECT count(*) FROM backfill_partitions WHERE backfill_job_id = $1 AND state = 'skipped' AND error_message = 'Job cancelled'")
+        .bind(job)
+        .fetch_one(&w.fx.admin)
+        .await
+        .unwrap();
+    assert_eq!(skipped, 55, "pending partitions become skipped");
+    let new_jobs: Vec<(Uuid, i32, i32, DateTime<Utc>, String, Value)> = sqlx::query_as(
+        "SELECT id, priority, total_partitions, sla_deadline_at, state, partition_keys FROM backfill_jobs WHERE id <> $1 AND asset_name = 'revenue_daily'",
+    )
+    .bind(job)
+    .fetch_all(&w.fx.admin)
+    .await
+    .unwrap();
+    assert_eq!(new_jobs.len(), 1, "recreated once");
+    let (new_id, priority, total, deadline, state, keys) = &new_jobs[0];
+    assert_eq!(*priority, 10);
+    assert_eq!(*total, 60, "the 5 failed and 55 pending partitions");
+    assert_eq!(*deadline, t0() + Duration::minutes(60), "the same deadline");
+    assert_eq!(state, "pending");
+    let keys: Vec<String> = serde_json::from_value(keys.clone()).unwrap();
+    assert_eq!(keys.first().map(String::as_str), Some("p0040"));
+    assert_eq!(keys.last().map(String::as_str), Some("p0099"));
+    let partitions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM backfill_partitions WHERE backfill_job_id = $1 AND state = 'pending'",
+    )
+    .bind(new_id)
+    .fetch_one(&w.fx.admin)
+    .await
+    .unwrap();
+    assert_eq!(partitions, 60);
+    let a = w.app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert_eq!(
+        a.job_id,
+        new_id.to_string(),
+        "the alert follows the new job"
+    );
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("recreated the job at priority 10")));
+    assert!(
+        told_all(&w.app).contains("already has priority 10"),
+        "the second click is refused"
+    );
+    assert!(!buttons(&alert_message(&w.app)).contains(&"mitigate_recreate".to_string()));
+}
+
+#[tokio::test]
+async fn recreate_starts_the_uncompleted_partitions_at_priority_10_on_sqlite() {
+    recreate_at_priority_10(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn recreate_starts_the_uncompleted_partitions_at_priority_10_on_postgres() {
+    recreate_at_priority_10(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_non_operator_is_refused_and_nothing_changes() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(60, 5)).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    for action in [
+        "mitigate_recreate",
+        "mitigate_scaling",
+        "mitigate_notify",
+        "mitigate_pause_lower",
+    ] {
+        w.app
+            .interact(&click(&w.app, "U0PRODOWNER", action, &alert))
+            .await;
+    }
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(job, "state").await, "running");
+    assert!(w.app.slack.views().is_empty());
+    assert_eq!(told_all(&w.app).matches("Only the operators").count(), 4);
+    let audit = w
+        .app
+        .state
+        .store
+        .list_audit(Some(&job.to_string()), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.outcome == "refused: not an operator")
+            .count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn request_scaling_pages_the_platform_lead_once() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(60, 5)).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .interact(&click(&w.app, "U0ONCALL1", "mitigate_scaling", &alert))
+        .await;
+    w.app
+        .interact(&click(&w.app, "U0ONCALL1", "mitigate_scaling", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    let dms: Vec<_> = w
+        .app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == "U0PLATLEAD")
+        .collect();
+    assert_eq!(dms.len(), 1, "paged once");
+    assert!(
+        dms[0].body["text"]
+            .as_str()
+            .unwrap()
+            .contains(&job.to_string()),
+        "with the job's context"
+    );
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("requested emergency scaling")));
+}
+
+#[tokio::test]
+async fn notify_stakeholders_tells_them_in_the_thread_and_by_dm_with_the_edited_impact() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(60, 5)).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_notify", &alert))
+        .await;
+    let views = w.app.slack.views();
+    assert_eq!(views[0].view["callback_id"], "mitigate_notify");
+    let submit = json!({
+        "type": "view_submission", "user": {"id": OPERATOR},
+        "view": {"id": "V9", "callback_id": "mitigate_notify", "private_metadata": views[0].view["private_metadata"],
+                 "state": {"values": {"impact": {"value": {"type": "plain_text_input", "value": "Finance close slips a day"}}}}}
+    });
+    w.app.interact(&submit).await;
+    w.app.drain_outbox().await;
+    let note = thread_texts(&w.app)
+        .into_iter()
+        .find(|t| t.contains("Finance close slips a day"))
+        .expect("a thread note");
+    assert!(
+        note.contains("<@U0PRODOWNER>") && note.contains("<!date^") && note.contains("High"),
+        "{note}"
+    );
+    let dm = w
+        .app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .find(|c| c.body["channel"] == "U0PRODOWNER");
+    assert!(dm.is_some(), "the stakeholder gets a DM");
+}
