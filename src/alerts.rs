@@ -23,6 +23,12 @@ pub enum AlertError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error("escalation: {0}")]
+    Escalation(String),
+}
+
+fn esc_err(e: anyhow::Error) -> AlertError {
+    AlertError::Escalation(e.to_string())
 }
 
 /// What the alert message shows. Compared with the stored `shown` value to
@@ -206,6 +212,12 @@ pub fn buttons(
             None,
         ));
     }
+    out.push(button(
+        crate::escalation::ESCALATE_ACTION,
+        "Escalate now",
+        id,
+        None,
+    ));
     out
 }
 
@@ -462,17 +474,25 @@ pub async fn reconcile(
                     })
                     .await?;
             }
+            crate::escalation::on_assessment(state, &alert, job, a, None)
+                .await
+                .map_err(esc_err)?;
             Ok(Change::Posted)
         }
         None => Ok(Change::None),
         Some(alert) if at_risk => {
+            let previous = RiskBand::parse(&alert.band);
+            crate::escalation::on_assessment(state, &alert, job, a, previous)
+                .await
+                .map_err(esc_err)?;
+            // The escalation may have re-armed (cleared the acknowledgement).
+            let alert = state.store.get_alert(&alert.id).await?.unwrap_or(alert);
             let ex = extras(state, &alert.id).await?;
             let v = view(state, job, a, Some(&alert), &ex);
             let v_json = serde_json::to_value(&v).unwrap_or(Value::Null);
             if alert.shown.as_ref() == Some(&v_json) {
                 return Ok(Change::None);
             }
-            let previous = RiskBand::parse(&alert.band);
             state
                 .store
                 .update_alert(

@@ -39,6 +39,7 @@ pub struct AppState {
     pub directory: Directory,
     /// The bearer token Alertmanager must present; `None` refuses every webhook.
     pub alertmanager_token: Option<Secret>,
+    pub pagerduty: crate::pagerduty::PagerDuty,
 }
 
 impl AppState {
@@ -106,6 +107,11 @@ impl App {
         )
         .context("building the Slack client")?;
         let templates = Templates::load().context("loading the message templates")?;
+        let pagerduty = crate::pagerduty::PagerDuty::new(
+            &settings.env.pagerduty_events_url,
+            settings.env.pagerduty_keys.clone(),
+        )
+        .context("building the PagerDuty client")?;
         let listener = TcpListener::bind(settings.env.bind_addr)
             .await
             .with_context(|| format!("binding {}", settings.env.bind_addr))?;
@@ -121,6 +127,7 @@ impl App {
             outbox_wake: Arc::new(Notify::new()),
             poll_wake: Arc::new(Notify::new()),
             alertmanager_token: settings.env.alertmanager_token,
+            pagerduty,
         };
         Ok(App {
             listener,
@@ -153,6 +160,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let outbox = OutboxWorker {
+            pagerduty: self.state.pagerduty.clone(),
             store: self.state.store.clone(),
             slack: self.state.slack.clone(),
             clock: self.state.clock.clone(),

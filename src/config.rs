@@ -199,6 +199,22 @@ struct RawEscalation {
     repeat: Option<u32>,
     #[serde(default)]
     tiers: Vec<RawTier>,
+    #[serde(default)]
+    start_at: RawStartAt,
+    rearm_on_worse: Option<bool>,
+    high_priority_jobs: Option<u32>,
+    high_priority_min: Option<i32>,
+    rise_by: Option<f64>,
+    rise_within: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStartAt {
+    critical: Option<String>,
+    standard: Option<String>,
+    best_effort: Option<String>,
+    below_best_effort: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,6 +306,18 @@ pub struct Escalation {
     /// How many times the whole path is walked again after the last tier.
     pub repeat: u32,
     pub tiers: Vec<EscalationTier>,
+    /// The band at which paging starts, per SLA tier: critical, standard,
+    /// best effort, below best effort. Below it the alert only posts.
+    pub start_at: [crate::risk::RiskBand; 4],
+    /// Whether a band that gets worse after an acknowledgement re-arms the path.
+    pub rearm_on_worse: bool,
+    /// At least this many high-priority jobs at risk at once page from tier 2.
+    pub high_priority_jobs: u32,
+    /// The priority from which a job counts as high priority (runbook: 8).
+    pub high_priority_min: i32,
+    /// Severity rising by this much within `rise_within` moves the alert up a tier.
+    pub rise_by: f64,
+    pub rise_within: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -331,6 +359,9 @@ pub struct EnvConfig {
     pub pagerduty_events_url: String,
     pub alertmanager_token: Option<Secret>,
     pub bind_addr: SocketAddr,
+    /// PagerDuty routing keys, by the environment variable that holds them
+    /// (the tiers' `pagerduty_routing_key_env`).
+    pub pagerduty_keys: std::collections::HashMap<String, Secret>,
 }
 
 /// Everything `serve` needs.
@@ -683,6 +714,72 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         });
     }
 
+    use crate::risk::RiskBand;
+    let band_key =
+        |v: &Option<String>, key: &str, default: RiskBand, problems: &mut Problems| match v {
+            None => default,
+            Some(b) => match RiskBand::parse(b).filter(|b| b.is_at_risk()) {
+                Some(b) => b,
+                None => {
+                    problems.push(
+                        key,
+                        format!(
+                            "'{b}' is not a band to page at; use low, medium, high or breached"
+                        ),
+                    );
+                    default
+                }
+            },
+        };
+    let sa = &raw.escalation.start_at;
+    let start_at = [
+        band_key(
+            &sa.critical,
+            "escalation.start_at.critical",
+            RiskBand::Low,
+            problems,
+        ),
+        band_key(
+            &sa.standard,
+            "escalation.start_at.standard",
+            RiskBand::Medium,
+            problems,
+        ),
+        band_key(
+            &sa.best_effort,
+            "escalation.start_at.best_effort",
+            RiskBand::High,
+            problems,
+        ),
+        band_key(
+            &sa.below_best_effort,
+            "escalation.start_at.below_best_effort",
+            RiskBand::High,
+            problems,
+        ),
+    ];
+    let rise_by = raw.escalation.rise_by.unwrap_or(0.30);
+    if !(rise_by > 0.0 && rise_by.is_finite()) {
+        problems.push("escalation.rise_by", "must be a number above 0 (e.g. 0.30)");
+    }
+    let rise_within = duration_key(
+        raw.escalation.rise_within.as_deref(),
+        "escalation.rise_within",
+        Duration::from_secs(15 * 60),
+        problems,
+    );
+    let high_priority_jobs = raw.escalation.high_priority_jobs.unwrap_or(2);
+    if high_priority_jobs == 0 {
+        problems.push("escalation.high_priority_jobs", "must be at least 1");
+    }
+    let high_priority_min = raw.escalation.high_priority_min.unwrap_or(8);
+    if !(-10..=10).contains(&high_priority_min) {
+        problems.push(
+            "escalation.high_priority_min",
+            "must be a Servo priority, -10 to 10",
+        );
+    }
+
     let slack_defaults = SlackTuning::default();
     let slack = SlackTuning {
         timeout: duration_key(
@@ -730,6 +827,12 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         escalation: Escalation {
             repeat: raw.escalation.repeat.unwrap_or(0),
             tiers,
+            start_at,
+            rearm_on_worse: raw.escalation.rearm_on_worse.unwrap_or(true),
+            high_priority_jobs,
+            high_priority_min,
+            rise_by,
+            rise_within,
         },
         slack,
     }
@@ -831,10 +934,13 @@ pub fn load_env(
             None
         }
     };
+    let mut pagerduty_keys = std::collections::HashMap::new();
     if let Some(file) = file {
         for (i, tier) in file.escalation.tiers.iter().enumerate() {
             if let Some(var) = &tier.pagerduty_routing_key_env {
-                if non_empty(var).is_none() {
+                if let Some(key) = non_empty(var) {
+                    pagerduty_keys.insert(var.clone(), Secret::new(key));
+                } else {
                     problems.push(
                         var.clone(),
                         format!(
@@ -867,6 +973,7 @@ pub fn load_env(
             pagerduty_events_url,
             alertmanager_token,
             bind_addr,
+            pagerduty_keys,
         }),
         _ => Err(problems),
     }

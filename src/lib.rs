@@ -15,6 +15,7 @@
 //! - [`people`]: who is an operator or stakeholder (user groups resolved and cached).
 //! - [`outbox`]: delivers the Slack calls that must not be lost; [`timers`]: fires due timers.
 //! - [`approvals`]: deadline-extension requests and their decisions.
+//! - [`escalation`]: pages the tiers in order until someone acknowledges; [`pagerduty`] mirrors it.
 //! - [`metrics`]: the Prometheus text served at `/metrics`.
 
 pub mod actions;
@@ -24,9 +25,11 @@ pub mod approvals;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod escalation;
 pub mod ids;
 pub mod metrics;
 pub mod outbox;
+pub mod pagerduty;
 pub mod people;
 pub mod poller;
 pub mod risk;

@@ -35,6 +35,7 @@ impl TickOutcome {
 
 #[derive(Clone)]
 pub struct OutboxWorker {
+    pub pagerduty: crate::pagerduty::PagerDuty,
     pub store: Store,
     pub slack: SlackApi,
     pub clock: SharedClock,
@@ -62,6 +63,9 @@ impl OutboxWorker {
     }
 
     async fn deliver(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
+        if msg.method == crate::pagerduty::OUTBOX_METHOD {
+            return self.deliver_pagerduty(msg).await;
+        }
         let mut payload = msg.payload.clone();
         // A reply or an edit names its alert (or request), not a ts: the
         // message it refers to may have gone out only moments ago, by this
@@ -144,6 +148,51 @@ impl OutboxWorker {
                     .await?;
                 self.metrics
                     .inc("servo_sla_bot_outbox_total", &[("result", "failed")]);
+                Ok(Delivery::Failed)
+            }
+        }
+    }
+
+    async fn deliver_pagerduty(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
+        use crate::pagerduty::PagerDutyError;
+        match self.pagerduty.send(&msg.payload).await {
+            Ok(()) => {
+                self.store
+                    .mark_outbox_sent(
+                        msg.id,
+                        &self.worker_id,
+                        &serde_json::json!({ "ok": true }),
+                        self.clock.now(),
+                    )
+                    .await?;
+                self.metrics.inc(
+                    "servo_sla_bot_pagerduty_events_total",
+                    &[("result", "sent")],
+                );
+                Ok(Delivery::Sent)
+            }
+            Err(PagerDutyError::Unavailable(why)) => {
+                let next = self.clock.now()
+                    + chrono::Duration::from_std(backoff(msg.attempts.clamp(1, 30) as u32 + 2))
+                        .unwrap_or(chrono::Duration::seconds(5));
+                self.store
+                    .mark_outbox_retry(msg.id, &self.worker_id, next, &why)
+                    .await?;
+                self.metrics.inc(
+                    "servo_sla_bot_pagerduty_events_total",
+                    &[("result", "retry")],
+                );
+                Ok(Delivery::Retry)
+            }
+            Err(e @ PagerDutyError::Refused(_)) => {
+                tracing::error!(id = msg.id, error = %e, "PagerDuty refused an event");
+                self.store
+                    .mark_outbox_failed(msg.id, &self.worker_id, &e.to_string(), self.clock.now())
+                    .await?;
+                self.metrics.inc(
+                    "servo_sla_bot_pagerduty_events_total",
+                    &[("result", "failed")],
+                );
                 Ok(Delivery::Failed)
             }
         }

@@ -182,6 +182,26 @@ impl Poller {
                 }
             }
         }
+        // Several high-priority jobs at risk at once page from tier 2.
+        let open_now: HashMap<String, Alert> = state
+            .store
+            .list_open_alerts(Some(&tenant.id))
+            .await?
+            .into_iter()
+            .map(|a| (a.job_id.clone(), a))
+            .collect();
+        let at_risk: Vec<(Alert, crate::servo::Job)> = jobs
+            .iter()
+            .filter_map(|j| {
+                open_now
+                    .get(&j.id.to_string())
+                    .map(|a| (a.clone(), j.clone()))
+            })
+            .collect();
+        crate::escalation::on_poll(state, tenant, &at_risk)
+            .await
+            .map_err(|e| PollError::Other(e.to_string()))?;
+
         // Pending extension requests of jobs that finished are moot.
         let pending = state
             .store

@@ -31,6 +31,21 @@ impl TimerWorker {
         for timer in due {
             let result = match timer.kind.as_str() {
                 approvals::EXPIRY_TIMER => approvals::expire(&self.state, &timer.subject_id).await,
+                crate::escalation::STEP_TIMER => {
+                    let past_last = timer
+                        .payload
+                        .get("tier")
+                        .and_then(|t| t.as_u64())
+                        .unwrap_or(0) as usize
+                        >= self.state.config.escalation.tiers.len();
+                    if past_last {
+                        crate::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
+                            .await
+                    } else {
+                        crate::escalation::step(&self.state, &timer.subject_id, &timer.payload)
+                            .await
+                    }
+                }
                 crate::alerts::MONITOR_TIMER => {
                     crate::actions::mitigations::check_in(
                         &self.state,

@@ -165,10 +165,23 @@ async fn each_band_offers_its_runbook_mitigations() {
                 .body,
         )
     };
-    assert_eq!(of(low), ["alert_ack", "mitigate_monitor", "mitigate_defer"]);
+    assert_eq!(
+        of(low),
+        [
+            "alert_ack",
+            "mitigate_monitor",
+            "mitigate_defer",
+            "alert_escalate"
+        ]
+    );
     assert_eq!(
         of(medium),
-        ["alert_ack", "mitigate_pause_lower", "extension_request"]
+        [
+            "alert_ack",
+            "mitigate_pause_lower",
+            "extension_request",
+            "alert_escalate"
+        ]
     );
     assert_eq!(
         of(high),
@@ -177,7 +190,8 @@ async fn each_band_offers_its_runbook_mitigations() {
             "mitigate_recreate",
             "mitigate_scaling",
             "mitigate_notify",
-            "extension_request"
+            "extension_request",
+            "alert_escalate"
         ]
     );
     assert_eq!(
@@ -186,7 +200,8 @@ async fn each_band_offers_its_runbook_mitigations() {
             "alert_ack",
             "mitigate_scaling",
             "mitigate_notify",
-            "extension_request"
+            "extension_request",
+            "alert_escalate"
         ],
         "no recreate at priority 10"
     );

@@ -73,6 +73,7 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
     {
         AckOutcome::Acknowledged => {
             state.store.audit(&audit("ok")).await?;
+            crate::escalation::acknowledged(state, &alert).await?;
             let line = format!(
                 ":white_check_mark: Acknowledged by <@{}> {}",
                 click.user,

@@ -165,6 +165,9 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::alerts::RECREATE_ACTION => mitigations::recreate(state, click).await,
         crate::alerts::SCALING_ACTION => mitigations::request_scaling(state, click).await,
         crate::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
+        crate::escalation::ESCALATE_ACTION => {
+            crate::escalation::escalate_button(state, click).await
+        }
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

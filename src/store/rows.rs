@@ -417,3 +417,21 @@ impl TryFrom<AuditRow> for AuditEntry {
         })
     }
 }
+
+// ------------------------------------------------------------- escalation
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct EscalationRow {
+    pub alert_id: String,
+    pub tenant_id: String,
+    /// active | acknowledged | stopped
+    pub status: String,
+    pub tier: i64,
+    pub round: i64,
+    pub epoch: i64,
+    pub reason: Option<String>,
+    pub started_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub bumped_at_ms: Option<i64>,
+    pub pd_triggered: i64,
+}

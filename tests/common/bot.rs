@@ -81,6 +81,8 @@ pub struct Spawn {
     pub servo_url: Option<String>,
     /// Whether the app polls Servo by itself; most tests call `poll()` instead.
     pub run_poller: bool,
+    /// Where PagerDuty events go (a fake PagerDuty in tests that need one).
+    pub pagerduty_url: String,
 }
 
 impl Spawn {
@@ -91,6 +93,7 @@ impl Spawn {
             clock: Arc::new(SystemClock),
             servo_url: None,
             run_poller: false,
+            pagerduty_url: "http://127.0.0.1:9/unused".into(),
         }
     }
     pub fn manual_clock(mut self, clock: &ManualClock) -> Self {
@@ -116,7 +119,13 @@ pub struct TestApp {
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
-pub fn settings(config: &str, db_url: &str, slack: &FakeSlack, servo_url: &str) -> Settings {
+pub fn settings(
+    config: &str,
+    db_url: &str,
+    slack: &FakeSlack,
+    servo_url: &str,
+    pagerduty_url: &str,
+) -> Settings {
     let file = FileConfig::parse(config).unwrap_or_else(|p| panic!("test config invalid:\n{p}"));
     Settings {
         file,
@@ -126,9 +135,15 @@ pub fn settings(config: &str, db_url: &str, slack: &FakeSlack, servo_url: &str) 
             servo_database_url: DatabaseUrl::new(servo_url),
             database_url: DatabaseUrl::new(db_url),
             slack_api_url: slack.base_url(),
-            pagerduty_events_url: "http://127.0.0.1:9/unused".into(),
+            pagerduty_events_url: pagerduty_url.to_string(),
             alertmanager_token: Some(Secret::new("am-token")),
             bind_addr: "127.0.0.1:0".parse().unwrap(),
+            pagerduty_keys: [(
+                "PD_PLATFORM_KEY".to_string(),
+                Secret::new("pd-routing-key-platform"),
+            )]
+            .into_iter()
+            .collect(),
         },
     }
 }
@@ -144,7 +159,13 @@ pub async fn spawn(spec: Spawn) -> TestApp {
         Backend::Postgres => TestDb::postgres().await,
     };
     let servo_url = spec.servo_url.clone().unwrap_or_else(admin_url);
-    let settings = settings(&spec.config, &db.url, &slack, &servo_url);
+    let settings = settings(
+        &spec.config,
+        &db.url,
+        &slack,
+        &servo_url,
+        &spec.pagerduty_url,
+    );
     start(settings, spec.clock, spec.run_poller, slack, db).await
 }
 

@@ -1,0 +1,781 @@
+//! The escalation path: on-call engineer, then platform team lead, then the
+//! product/business stakeholder, each with a time to acknowledge, repeated a
+//! configured number of times.
+//!
+//! Durable by construction: the escalation's next position (tier, round) and
+//! an epoch live in the store; every step is a timer. A step pages only if the
+//! escalation is still active at exactly that position and epoch, then moves
+//! it on with a conditional update and schedules the next step. Every page is
+//! an outbox message with a dedup key naming the alert, epoch, round, tier and
+//! person, so a timer that fires twice (a crash between paging and moving on,
+//! or a second replica) never pages twice.
+
+use crate::app::AppState;
+use crate::config::{EscalationTier, Tenant};
+use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
+use crate::risk::{Assessment, RiskBand, SlaTier};
+use crate::servo::Job;
+use crate::slack::render::date_token;
+use crate::store::{Alert, AuditEntry, NewOutboxMessage, NewTimer};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+pub const STEP_TIMER: &str = "escalation_step";
+pub const ESCALATE_ACTION: &str = "alert_escalate";
+
+fn tier_index(t: SlaTier) -> usize {
+    match t {
+        SlaTier::Critical => 0,
+        SlaTier::Standard => 1,
+        SlaTier::BestEffort => 2,
+        SlaTier::BelowBestEffort => 3,
+    }
+}
+
+/// Whether an alert of this SLA tier pages at this band (breach always does).
+pub fn pages_at(state: &AppState, tier: SlaTier, band: RiskBand) -> bool {
+    band == RiskBand::Breached
+        || (band.is_at_risk() && band >= state.config.escalation.start_at[tier_index(tier)])
+}
+
+fn minutes(d: std::time::Duration) -> i64 {
+    (d.as_secs() / 60) as i64
+}
+
+fn mentions(tier: &EscalationTier) -> String {
+    tier.notify
+        .iter()
+        .map(|p| p.mention())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn audit(
+    state: &AppState,
+    alert: &Alert,
+    actor: &str,
+    action: &str,
+    outcome: &str,
+    detail: Value,
+) {
+    let entry = AuditEntry {
+        at: state.clock.now(),
+        tenant_id: Some(alert.tenant_id.clone()),
+        actor: actor.into(),
+        action: action.into(),
+        subject: Some(alert.job_id.clone()),
+        outcome: outcome.into(),
+        detail: Some(detail),
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}
+
+/// The position after (tier, round), if the path goes on.
+fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
+    let tiers = state.config.escalation.tiers.len();
+    if tier + 1 < tiers {
+        Some((tier + 1, round))
+    } else if round < state.config.escalation.repeat {
+        Some((0, round + 1))
+    } else {
+        None
+    }
+}
+
+async fn schedule_step(
+    state: &AppState,
+    alert_id: &str,
+    epoch: i64,
+    tier: usize,
+    round: u32,
+    due: DateTime<Utc>,
+    tag: &str,
+) -> anyhow::Result<()> {
+    state
+        .store
+        .schedule_timer(
+            NewTimer {
+                kind: STEP_TIMER.into(),
+                subject_id: alert_id.to_string(),
+                payload: json!({ "epoch": epoch, "tier": tier, "round": round }),
+                due_at: due,
+                dedup_key: Some(format!("esc:{alert_id}:{epoch}:{round}:{tier}{tag}")),
+            },
+            state.clock.now(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Starts paging at `tier` (0-based), unless an escalation is already active.
+/// Posts the planned steps and their times in the alert's thread.
+pub async fn start(
+    state: &AppState,
+    alert: &Alert,
+    tier: usize,
+    reason: &str,
+) -> anyhow::Result<bool> {
+    let tiers = &state.config.escalation.tiers;
+    if tiers.is_empty() {
+        return Ok(false);
+    }
+    let tier = tier.min(tiers.len() - 1);
+    let now = state.clock.now();
+    let Some(esc) = state
+        .store
+        .start_escalation(&alert.id, &alert.tenant_id, tier as i64, reason, now)
+        .await?
+    else {
+        return Ok(false);
+    };
+    // The plan: who is paged when, if nobody acknowledges.
+    let mut lines = Vec::new();
+    let mut at = now;
+    let (mut t, mut r) = (tier, 0u32);
+    loop {
+        let step = &tiers[t];
+        lines.push(format!(
+            "• {} *{}*{} {}",
+            date_token(at),
+            step.name,
+            if r > 0 {
+                format!(" (round {})", r + 1)
+            } else {
+                String::new()
+            },
+            mentions(step)
+        ));
+        at += chrono::Duration::from_std(step.ack_timeout).unwrap_or_default();
+        match next_position(state, t, r) {
+            Some((nt, nr)) => (t, r) = (nt, nr),
+            None => break,
+        }
+    }
+    let text = format!(
+        ":rotating_light: *Escalation started*: {reason}. Until someone acknowledges, I page:\n{}",
+        lines.join("\n")
+    );
+    crate::alerts::reply_in_thread(
+        state,
+        alert,
+        format!("esc:{}:{}:plan", alert.id, esc.epoch),
+        &text,
+    )
+    .await?;
+    schedule_step(state, &alert.id, esc.epoch, tier, 0, now, "").await?;
+    audit(
+        state,
+        alert,
+        "bot",
+        "escalation_start",
+        "ok",
+        json!({ "tier": tier, "reason": reason, "epoch": esc.epoch }),
+    )
+    .await;
+    // Page the first tier now rather than on the timer worker's next round.
+    run_due_steps(state, &alert.id).await;
+    Ok(true)
+}
+
+/// Fires this alert's due steps at once (the timer worker would within a second).
+async fn run_due_steps(state: &AppState, alert_id: &str) {
+    let worker = format!("escalation-{}", uuid::Uuid::new_v4().simple());
+    let now = state.clock.now();
+    let Ok(due) = state
+        .store
+        .claim_due_timers(&worker, now, chrono::Duration::minutes(2), 50)
+        .await
+    else {
+        return;
+    };
+    for timer in due {
+        if timer.kind == STEP_TIMER && timer.subject_id == alert_id {
+            match step(state, &timer.subject_id, &timer.payload).await {
+                Ok(()) => {
+                    let _ = state.store.complete_timer(&timer.id, &worker, now).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "escalation step failed; the timer worker retries it");
+                    let _ = state.store.release_timer(&timer.id, &worker).await;
+                }
+            }
+        } else {
+            let _ = state.store.release_timer(&timer.id, &worker).await;
+        }
+    }
+}
+
+/// A step is due: page the tier if the escalation is still there, then move on.
+pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    let epoch = payload.get("epoch").and_then(Value::as_i64).unwrap_or(-1);
+    let tier = payload.get("tier").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let round = payload.get("round").and_then(Value::as_u64).unwrap_or(0) as u32;
+    let Some(esc) = state.store.get_escalation(alert_id).await? else {
+        return Ok(());
+    };
+    if esc.status != "active"
+        || esc.epoch != epoch
+        || esc.tier != tier as i64
+        || esc.round != round as i64
+    {
+        return Ok(()); // acknowledged, stopped, moved on or restarted meanwhile
+    }
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        return Ok(());
+    };
+    if !alert.is_open() {
+        stop(state, &alert, "the alert resolved").await?;
+        return Ok(());
+    }
+    if alert.acked_by.is_some() {
+        state
+            .store
+            .end_escalation(alert_id, "acknowledged", now)
+            .await?;
+        return Ok(());
+    }
+    page(
+        state,
+        &alert,
+        tier,
+        round,
+        epoch,
+        esc.reason.as_deref().unwrap_or(""),
+    )
+    .await?;
+    let ack_timeout = state.config.escalation.tiers[tier].ack_timeout;
+    match next_position(state, tier, round) {
+        Some((nt, nr)) => {
+            if state
+                .store
+                .advance_escalation(
+                    alert_id,
+                    epoch,
+                    tier as i64,
+                    round as i64,
+                    nt as i64,
+                    nr as i64,
+                    now,
+                )
+                .await?
+            {
+                let due = now + chrono::Duration::from_std(ack_timeout).unwrap_or_default();
+                schedule_step(state, alert_id, epoch, nt, nr, due, "").await?;
+            }
+        }
+        None => {
+            // The last page: if it is not acknowledged in time, say the path is exhausted.
+            if state
+                .store
+                .advance_escalation(
+                    alert_id,
+                    epoch,
+                    tier as i64,
+                    round as i64,
+                    -1,
+                    round as i64,
+                    now,
+                )
+                .await?
+            {
+                let due = now + chrono::Duration::from_std(ack_timeout).unwrap_or_default();
+                schedule_step(state, alert_id, epoch, usize::MAX, round, due, ":end").await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The end of the path with nobody acknowledging.
+pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    let epoch = payload.get("epoch").and_then(Value::as_i64).unwrap_or(-1);
+    let Some(esc) = state.store.get_escalation(alert_id).await? else {
+        return Ok(());
+    };
+    if esc.status != "active" || esc.epoch != epoch || esc.tier != -1 {
+        return Ok(());
+    }
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        return Ok(());
+    };
+    if state
+        .store
+        .end_escalation(alert_id, "stopped", state.clock.now())
+        .await?
+        .is_some()
+    {
+        crate::alerts::reply_in_thread(
+            state,
+            &alert,
+            format!("esc:{alert_id}:{epoch}:exhausted"),
+            ":warning: *Escalation path exhausted*: nobody acknowledged. Use *Escalate now* to page again.",
+        )
+        .await?;
+        audit(
+            state,
+            &alert,
+            "bot",
+            "escalation_exhausted",
+            "ok",
+            json!({ "epoch": epoch }),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Pages one tier: a DM with an Acknowledge button to each person (groups
+/// expanded), a reply in the alert's thread mentioning them, and a PagerDuty
+/// trigger when the tier has a routing key. Idempotent per position.
+async fn page(
+    state: &AppState,
+    alert: &Alert,
+    tier_idx: usize,
+    round: u32,
+    epoch: i64,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let tier = &state.config.escalation.tiers[tier_idx];
+    let people = state.directory.expand(&tier.notify).await?;
+    let key = format!("page:{}:{epoch}:{round}:{tier_idx}", alert.id);
+    let summary = format!(
+        "{} SLA risk: job `{}` ({}), ETA {}, deadline {}.{}",
+        RiskBand::parse(&alert.band)
+            .map(|b| b.label())
+            .unwrap_or("At"),
+        alert.job_id,
+        alert.band,
+        alert
+            .eta
+            .map(date_token)
+            .unwrap_or_else(|| "unknown".into()),
+        alert
+            .deadline
+            .map(date_token)
+            .unwrap_or_else(|| "none".into()),
+        if reason.is_empty() {
+            String::new()
+        } else {
+            format!(" Why you: {reason}.")
+        }
+    );
+    let link = crate::commands::jobs::alert_link(Some(alert)).unwrap_or_default();
+    for user in &people {
+        let text = format!(
+            ":rotating_light: You are paged as *{}*. {summary} {link}",
+            tier.name
+        );
+        let payload = json!({
+            "channel": user,
+            "text": text,
+            "blocks": [
+                { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+                { "type": "actions", "elements": [
+                    { "type": "button", "action_id": crate::alerts::ACK_ACTION, "style": "primary",
+                      "text": { "type": "plain_text", "text": "Acknowledge" }, "value": alert.id }
+                ] }
+            ]
+        });
+        state
+            .enqueue(NewOutboxMessage::call(
+                "chat.postMessage",
+                payload,
+                format!("{key}:{user}"),
+            ))
+            .await?;
+    }
+    let thread = format!(
+        ":rotating_light: Paging *{}*{}: {} (acknowledge within {} min).",
+        tier.name,
+        if round > 0 {
+            format!(" (round {})", round + 1)
+        } else {
+            String::new()
+        },
+        if people.is_empty() {
+            mentions(tier)
+        } else {
+            people
+                .iter()
+                .map(|u| format!("<@{u}>"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+        minutes(tier.ack_timeout)
+    );
+    crate::alerts::reply_in_thread(state, alert, format!("{key}:thread"), &thread).await?;
+    if let Some(env) = &tier.pagerduty_routing_key_env {
+        let severity = match RiskBand::parse(&alert.band) {
+            Some(RiskBand::Breached) | Some(RiskBand::High) => "critical",
+            Some(RiskBand::Medium) => "error",
+            _ => "warning",
+        };
+        let event = json!({
+            "routing_key_env": env,
+            "event_action": "trigger",
+            "dedup_key": pd_dedup_key(alert),
+            "payload": {
+                "summary": format!("Backfill SLA at risk: job {} ({})", alert.job_id, alert.band),
+                "source": "servo-sla-bot",
+                "severity": severity,
+                "component": alert.tenant_id,
+                "custom_details": { "job_id": alert.job_id, "band": alert.band, "tier": tier.name, "reason": reason,
+                                    "eta": alert.eta, "deadline": alert.deadline }
+            }
+        });
+        state
+            .enqueue(NewOutboxMessage::call(
+                PAGERDUTY,
+                event,
+                format!("{key}:pd"),
+            ))
+            .await?;
+        state.store.mark_pd_triggered(&alert.id).await?;
+    }
+    state
+        .metrics
+        .inc("servo_sla_bot_pages_total", &[("tier", &tier.name)]);
+    audit(
+        state,
+        alert,
+        "bot",
+        "page",
+        "ok",
+        json!({ "tier": tier.name, "round": round, "people": people, "epoch": epoch }),
+    )
+    .await;
+    Ok(())
+}
+
+/// Stable per alert: PagerDuty folds every trigger of one alert into one incident.
+pub fn pd_dedup_key(alert: &Alert) -> String {
+    format!("servo-sla-bot-{}", alert.id)
+}
+
+/// Mirrors an acknowledgement or resolution to PagerDuty, for every routing key.
+async fn mirror_to_pagerduty(
+    state: &AppState,
+    alert: &Alert,
+    action: &str,
+    epoch: i64,
+) -> anyhow::Result<()> {
+    for (i, tier) in state.config.escalation.tiers.iter().enumerate() {
+        if let Some(env) = &tier.pagerduty_routing_key_env {
+            let event = json!({ "routing_key_env": env, "event_action": action, "dedup_key": pd_dedup_key(alert) });
+            state
+                .enqueue(NewOutboxMessage::call(
+                    PAGERDUTY,
+                    event,
+                    format!("pd:{}:{epoch}:{action}:{i}", alert.id),
+                ))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Someone acknowledged: the escalation stops (PagerDuty too).
+pub async fn acknowledged(state: &AppState, alert: &Alert) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    if let Some(esc) = state
+        .store
+        .end_escalation(&alert.id, "acknowledged", now)
+        .await?
+    {
+        state
+            .store
+            .cancel_timers(&alert.id, Some(STEP_TIMER), now)
+            .await?;
+        if esc.pd_triggered == 1 {
+            mirror_to_pagerduty(state, alert, "acknowledge", esc.epoch).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The alert resolved: everything stops and the PagerDuty incident resolves.
+pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<()> {
+    let now = state.clock.now();
+    state
+        .store
+        .cancel_timers(&alert.id, Some(STEP_TIMER), now)
+        .await?;
+    if let Some(esc) = state
+        .store
+        .end_escalation(&alert.id, "stopped", now)
+        .await?
+    {
+        if esc.pd_triggered == 1 {
+            mirror_to_pagerduty(state, alert, "resolve", esc.epoch).await?;
+        }
+        audit(
+            state,
+            alert,
+            "bot",
+            "escalation_stop",
+            "ok",
+            json!({ "why": why }),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Pages the next tier at once (the **Escalate now** button, or risk rising
+/// quickly). Starts at the first tier when nothing is active.
+pub async fn escalate_next(
+    state: &AppState,
+    alert: &Alert,
+    reason: &str,
+) -> anyhow::Result<String> {
+    let now = state.clock.now();
+    let Some(esc) = state
+        .store
+        .get_escalation(&alert.id)
+        .await?
+        .filter(|e| e.status == "active")
+    else {
+        start(state, alert, 0, reason).await?;
+        return Ok(format!(
+            "Escalation started at *{}*.",
+            state
+                .config
+                .escalation
+                .tiers
+                .first()
+                .map(|t| t.name.as_str())
+                .unwrap_or("the first tier")
+        ));
+    };
+    if esc.tier < 0 {
+        return Ok(
+            "Every tier has been paged already; the path ends when its last wait runs out.".into(),
+        );
+    }
+    // The pending step (the next tier, due later) is brought forward to now.
+    state
+        .store
+        .cancel_timers(&alert.id, Some(STEP_TIMER), now)
+        .await?;
+    schedule_step(
+        state,
+        &alert.id,
+        esc.epoch,
+        esc.tier as usize,
+        esc.round as u32,
+        now,
+        &format!(":now:{}", uuid::Uuid::new_v4().simple()),
+    )
+    .await?;
+    run_due_steps(state, &alert.id).await;
+    let name = state
+        .config
+        .escalation
+        .tiers
+        .get(esc.tier as usize)
+        .map(|t| t.name.as_str())
+        .unwrap_or("the next tier");
+    Ok(format!("Paged *{name}* now."))
+}
+
+/// Called for every at-risk assessment of an open alert: starts paging when
+/// the band reaches the tier's threshold or the deadline passes, re-arms after
+/// an acknowledgement when the band gets worse, and moves up a tier when
+/// severity rises quickly.
+pub async fn on_assessment(
+    state: &AppState,
+    alert: &Alert,
+    job: &Job,
+    a: &Assessment,
+    previous: Option<RiskBand>,
+) -> anyhow::Result<()> {
+    let cfg = &state.config.escalation;
+    let now = state.clock.now();
+    if let Some(sev) = a.severity.filter(|s| s.is_finite()) {
+        state.store.record_severity(&alert.id, now, sev).await?;
+    }
+    let esc = state.store.get_escalation(&alert.id).await?;
+    let active = esc.as_ref().is_some_and(|e| e.status == "active");
+    let worse = previous.is_some_and(|p| a.band > p);
+    if alert.acked_by.is_some() {
+        if worse && cfg.rearm_on_worse {
+            state.store.clear_acknowledgement(&alert.id).await?;
+            let mut fresh = alert.clone();
+            fresh.acked_by = None;
+            let reason = format!("risk rose to {} after the acknowledgement", a.band.label());
+            crate::alerts::reply_in_thread(
+                state,
+                alert,
+                format!("esc:{}:rearm:{}", alert.id, alert.version),
+                &format!(":warning: Risk rose from {} to {} after the acknowledgement: the escalation re-arms.", previous.map(|p| p.label()).unwrap_or("?"), a.band.label()),
+            )
+            .await?;
+            start(state, &fresh, 0, &reason).await?;
+        }
+        return Ok(());
+    }
+    if !active
+        && !esc
+            .as_ref()
+            .is_some_and(|e| e.status == "stopped" && e.tier < 0)
+        && pages_at(state, a.tier, a.band)
+    {
+        let reason = if a.band == RiskBand::Breached {
+            format!("{} breached its deadline", job.asset_name)
+        } else {
+            format!(
+                "{} reached {} ({} tier pages from {})",
+                job.asset_name,
+                a.band.label(),
+                a.tier.label(),
+                cfg.start_at[tier_index(a.tier)].label()
+            )
+        };
+        start(state, alert, 0, &reason).await?;
+        return Ok(());
+    }
+    if active {
+        if let Some(sev) = a.severity.filter(|s| s.is_finite()) {
+            let window = chrono::Duration::from_std(cfg.rise_within).unwrap_or_default();
+            let since = now - window;
+            let recently_bumped = esc
+                .as_ref()
+                .and_then(|e| e.bumped_at_ms)
+                .is_some_and(|b| b >= since.timestamp_millis());
+            if let Some(min) = state.store.min_severity_since(&alert.id, since).await? {
+                if sev - min >= cfg.rise_by && !recently_bumped {
+                    state.store.mark_escalation_bumped(&alert.id, now).await?;
+                    crate::alerts::reply_in_thread(
+                        state,
+                        alert,
+                        format!("esc:{}:rise:{}", alert.id, now.timestamp()),
+                        &format!(":chart_with_upwards_trend: Risk rose quickly (severity +{:.0} points within {} min): moving up a tier.", (sev - min) * 100.0, window.num_minutes()),
+                    )
+                    .await?;
+                    escalate_next(state, alert, "risk rose quickly").await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a poll: when several high-priority jobs are at risk at once, page
+/// from tier 2 (the platform team lead) with all of them listed.
+pub async fn on_poll(
+    state: &AppState,
+    tenant: &Tenant,
+    at_risk: &[(Alert, Job)],
+) -> anyhow::Result<()> {
+    let cfg = &state.config.escalation;
+    let high: Vec<&(Alert, Job)> = at_risk
+        .iter()
+        .filter(|(_, j)| j.priority >= cfg.high_priority_min)
+        .collect();
+    if high.len() < cfg.high_priority_jobs as usize || cfg.tiers.len() < 2 {
+        return Ok(());
+    }
+    let listed = high
+        .iter()
+        .map(|(_, j)| format!("{} (`{}`, p{})", j.asset_name, j.id, j.priority))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reason = format!(
+        "{} high-priority jobs of tenant {} are at risk at once: {listed}",
+        high.len(),
+        tenant.id
+    );
+    for (alert, _) in high {
+        let esc = state.store.get_escalation(&alert.id).await?;
+        match esc {
+            Some(e) if e.status == "active" && e.tier >= 1 => {}
+            Some(e) if e.status == "active" => {
+                // Already paging tier 1: move it to tier 2 now.
+                escalate_next(state, alert, &reason).await?;
+            }
+            Some(e) if e.status == "acknowledged" => {}
+            _ if alert.acked_by.is_some() => {}
+            _ => {
+                start(state, alert, 1, &reason).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// **Escalate now**, for operators and anyone on the escalation path.
+pub async fn escalate_button(state: &AppState, click: &crate::actions::Click) {
+    use crate::actions::tell;
+    let Ok(Some(alert)) = state.store.get_alert(&click.value).await else {
+        return tell(state, click, "This alert no longer exists.").await;
+    };
+    if !alert.is_open() {
+        return tell(
+            state,
+            click,
+            "This alert is resolved; there is nobody to page.",
+        )
+        .await;
+    }
+    if !may_respond(state, &alert, &click.user).await {
+        audit(
+            state,
+            &alert,
+            &click.user,
+            "escalate_now",
+            "refused: not an operator",
+            json!({}),
+        )
+        .await;
+        return tell(state, click, ":no_entry: Only the tenant's operators and the people on the escalation path can escalate.").await;
+    }
+    match escalate_next(
+        state,
+        &alert,
+        &format!("<@{}> escalated by hand", click.user),
+    )
+    .await
+    {
+        Ok(what) => {
+            audit(
+                state,
+                &alert,
+                &click.user,
+                "escalate_now",
+                "ok",
+                json!({ "result": what }),
+            )
+            .await;
+            tell(state, click, &what).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "escalate now failed");
+            tell(
+                state,
+                click,
+                ":warning: The escalation could not move on; try again.",
+            )
+            .await;
+        }
+    }
+}
+
+/// Operators of the alert's tenant, and everyone on the escalation path,
+/// may acknowledge and escalate.
+pub async fn may_respond(state: &AppState, alert: &Alert, user: &str) -> bool {
+    let Some(tenant) = state.config.tenant(&alert.tenant_id) else {
+        return false;
+    };
+    let mut people = tenant.operators.clone();
+    for t in &state.config.escalation.tiers {
+        people.extend(t.notify.iter().cloned());
+    }
+    state
+        .directory
+        .is_among(user, &people)
+        .await
+        .unwrap_or(false)
+}

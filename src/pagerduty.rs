@@ -1,0 +1,90 @@
+//! PagerDuty Events API v2, for tiers that have a routing key. Events go
+//! through the outbox like Slack calls (so they survive restarts and are
+//! retried); the routing key is looked up from the environment when the
+//! event is sent, so it is never written to the store.
+
+use crate::config::Secret;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The outbox method name of a PagerDuty event.
+pub const OUTBOX_METHOD: &str = "pagerduty.enqueue";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PagerDutyError {
+    /// PagerDuty will not accept it (bad key, bad event): do not retry.
+    #[error("PagerDuty refused the event: {0}")]
+    Refused(String),
+    /// Rate limited, 5xx, or unreachable: try again later.
+    #[error("PagerDuty is unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Clone)]
+pub struct PagerDuty {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    url: String,
+    /// Routing keys by the name of the environment variable that holds them.
+    keys: HashMap<String, Secret>,
+}
+
+impl PagerDuty {
+    pub fn new(url: &str, keys: HashMap<String, Secret>) -> anyhow::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(https),
+            url: url.to_string(),
+            keys,
+        })
+    }
+
+    /// Sends one event. `event` carries `routing_key_env` (the variable's
+    /// name), replaced here by the key itself.
+    pub async fn send(&self, event: &Value) -> Result<(), PagerDutyError> {
+        let mut event = event.clone();
+        let env = event
+            .as_object_mut()
+            .and_then(|o| o.remove("routing_key_env"))
+            .and_then(|v| v.as_str().map(str::to_string))
+            .ok_or_else(|| PagerDutyError::Refused("no routing_key_env in the event".into()))?;
+        let key = self
+            .keys
+            .get(&env)
+            .ok_or_else(|| PagerDutyError::Refused(format!("{env} is not set")))?;
+        event["routing_key"] = key.expose().into();
+        let req = hyper::Request::post(&self.url)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(event.to_string())))
+            .map_err(|e| PagerDutyError::Refused(e.to_string()))?;
+        let res = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .map_err(|_| PagerDutyError::Unavailable("timed out".into()))?
+            .map_err(|e| PagerDutyError::Unavailable(e.to_string()))?;
+        let status = res.status();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            429 | 500..=599 => Err(PagerDutyError::Unavailable(format!("HTTP {status}"))),
+            _ => Err(PagerDutyError::Refused(format!(
+                "HTTP {status}: {}",
+                body.chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+}
