@@ -586,11 +586,14 @@ pub async fn resolve(
     if !state.store.resolve_alert(&alert.id, how, now).await? {
         return Ok(Change::None);
     }
-    // Check-ins stop with the alert.
+    // Check-ins and paging stop with the alert.
     state
         .store
         .cancel_timers(&alert.id, Some(MONITOR_TIMER), now)
         .await?;
+    crate::escalation::stop(state, alert, how)
+        .await
+        .map_err(esc_err)?;
     let ex = extras(state, &alert.id).await?;
     let mut v = view(state, job, a, None, &ex);
     v.band = "resolved".into();

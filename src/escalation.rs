@@ -691,11 +691,23 @@ pub async fn on_poll(
     for (alert, _) in high {
         let esc = state.store.get_escalation(&alert.id).await?;
         match esc {
-            Some(e) if e.status == "active" && e.tier >= 1 => {}
-            Some(e) if e.status == "active" => {
-                // Already paging tier 1: move it to tier 2 now.
+            // `tier` is the next position to page: 0 or 1 means tier 2 has not been paged yet.
+            Some(e) if e.status == "active" && e.round == 0 && (0..=1).contains(&e.tier) => {
+                state
+                    .store
+                    .set_escalation_reason(&alert.id, &reason)
+                    .await?;
+                if e.tier == 0 {
+                    // Tier 1 is about to be paged: skip straight to tier 2.
+                    let now = state.clock.now();
+                    state
+                        .store
+                        .advance_escalation(&alert.id, e.epoch, 0, 0, 1, 0, now)
+                        .await?;
+                }
                 escalate_next(state, alert, &reason).await?;
             }
+            Some(e) if e.status == "active" => {}
             Some(e) if e.status == "acknowledged" => {}
             _ if alert.acked_by.is_some() => {}
             _ => {

@@ -170,6 +170,9 @@ impl Poller {
                 None => {
                     // Gone from Servo altogether: resolve without a job to show.
                     if state.store.resolve_alert(&alert.id, &how, now).await? {
+                        crate::escalation::stop(state, alert, &how)
+                            .await
+                            .map_err(|e| PollError::Other(e.to_string()))?;
                         alerts::reply_in_thread(
                             state,
                             alert,

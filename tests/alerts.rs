@@ -332,7 +332,8 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     let app = app_on(&fx, Backend::Sqlite, &clock).await;
     app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
     app.poll().await;
-    let post = &app.slack.ok_calls_to("chat.postMessage")[0];
+    let posts = app.slack.ok_calls_to("chat.postMessage");
+    let post = top_level_posts(&posts)[0];
     let alert_id = find_button_value(&post.body, "alert_ack").expect("an Acknowledge button");
     let msg = app
         .slack

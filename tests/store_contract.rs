@@ -1,632 +1,1720 @@
-//! The store's contract: every case runs on SQLite and on PostgreSQL.
+//! The store's contract, run identically on SQLite and PostgreSQL.
+//!
+//! Each case is written once as `async fn case(store: &Store)`;
+//! `contract_case!(case)` runs it on a fresh SQLite file (`case::sqlite`) and a
+//! fresh PostgreSQL database (`case::postgres`). PostgreSQL must be reachable
+//! (see `common::db`): its absence fails the run, it is never skipped.
+//!
+//! Races are real: tasks on a multi-threaded runtime, released together by a
+//! barrier, each with its own pooled connection.
 
 mod common;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::db::TestDb;
 use serde_json::json;
 use servo_sla_bot::store::{
-    AckOutcome, AuditEntry, NewAlert, NewApproval, NewOutboxMessage, NewTimer, Store,
+    truncate_to_ms, AckOutcome, AuditEntry, Backend, NewAlert, NewApproval, NewOutboxMessage,
+    NewTimer, Store, StoreError,
 };
 use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
 
-/// Generates `<case>_sqlite` and `<case>_postgres` tests from one async fn.
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let db = super::TestDb::sqlite().await;
-                super::$case(&db.store().await).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let db = super::TestDb::postgres().await;
-                super::$case(&db.store().await).await;
-            })*
+macro_rules! contract_case {
+    ($name:ident) => {
+        mod $name {
+            use super::common::db::TestDb;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = TestDb::sqlite().await;
+                let store = db.store().await;
+                super::$name(&store).await;
+                store.close().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let db = TestDb::postgres().await;
+                let store = db.store().await;
+                super::$name(&store).await;
+                store.close().await;
+            }
         }
     };
 }
 
-contract!(
-    migrating_twice_is_a_no_op,
-    open_alert_returns_the_open_one_and_a_resolved_one_starts_a_new_episode,
-    concurrent_open_alert_calls_create_one_alert,
-    the_first_acknowledgement_wins_under_concurrency,
-    resolve_is_conditional,
-    the_first_message_delivery_wins,
-    outbox_dedup_keys_enqueue_once,
-    outbox_messages_of_one_thread_go_in_order,
-    a_claim_holds_until_its_lease_expires,
-    marking_sent_records_the_ts_on_the_linked_alert,
-    a_retry_releases_the_claim_until_its_time,
-    shutdown_hands_claims_back,
-    timers_fire_once_across_racing_workers,
-    timers_dedup_and_cancel,
-    a_new_request_supersedes_the_pending_one,
-    twenty_concurrent_decisions_give_one,
-    requests_expire_at_their_time,
-    the_audit_log_reads_newest_first,
-    an_event_is_delivered_once_under_concurrency,
-    leases_are_exclusive_until_they_expire,
-    times_round_trip_at_millisecond_precision,
-);
+// ---------------------------------------------------------------- helpers
 
+/// A fixed, millisecond-exact "now" so times compare exactly.
 fn t0() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::seconds(1)).unwrap()
+    Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()
 }
 
-fn new_alert(job: &str) -> NewAlert {
+fn secs(s: i64) -> Duration {
+    Duration::seconds(s)
+}
+
+fn new_alert(tenant: &str, job: &str) -> NewAlert {
     NewAlert {
-        tenant_id: "acme".into(),
+        tenant_id: tenant.into(),
         job_id: job.into(),
-        band: "low".into(),
-        severity: Some(0.1),
-        eta: Some(t0() + Duration::hours(2)),
-        deadline: Some(t0() + Duration::hours(1)),
-        shown: Some(json!({"band": "low"})),
+        band: "at_risk".into(),
+        severity: Some(0.75),
+        eta: Some(t0() + secs(7200)),
+        deadline: Some(t0() + secs(3600)),
+        shown: Some(json!({"band": "at_risk", "eta": "05:04"})),
     }
 }
 
-fn post(key: &str, ordering: Option<&str>) -> NewOutboxMessage {
-    let mut m = NewOutboxMessage::call(
-        "chat.postMessage",
-        json!({"channel": "C1", "text": key}),
-        key,
-    );
-    m.ordering_key = ordering.map(str::to_string);
+fn post(dedup: Option<&str>) -> NewOutboxMessage {
+    NewOutboxMessage {
+        dedup_key: dedup.map(str::to_string),
+        method: "chat.postMessage".into(),
+        payload: json!({"channel": "C0ALERTS", "text": "hello"}),
+        ordering_key: None,
+        thread_alert_id: None,
+        thread_field: None,
+        link_kind: None,
+        link_id: None,
+        not_before: None,
+    }
+}
+
+fn ordered(key: &str, text: &str) -> NewOutboxMessage {
+    let mut m = post(Some(&format!("{key}:{text}")));
+    m.ordering_key = Some(key.into());
+    m.payload = json!({"channel": "C0ALERTS", "text": text});
     m
 }
 
-async fn migrating_twice_is_a_no_op(store: &Store) {
-    store.migrate().await.unwrap();
-    store.migrate().await.unwrap();
-    store.ping().await.unwrap();
+fn timer(kind: &str, subject: &str, due: DateTime<Utc>, dedup: Option<&str>) -> NewTimer {
+    NewTimer {
+        kind: kind.into(),
+        subject_id: subject.into(),
+        payload: json!({"step": 1}),
+        due_at: due,
+        dedup_key: dedup.map(str::to_string),
+    }
 }
 
-async fn open_alert_returns_the_open_one_and_a_resolved_one_starts_a_new_episode(store: &Store) {
-    let (a, created) = store.open_alert(new_alert("job-1"), t0()).await.unwrap();
+fn approval(tenant: &str, job: &str, by: &str) -> NewApproval {
+    NewApproval {
+        tenant_id: tenant.into(),
+        job_id: job.into(),
+        alert_id: None,
+        requested_by: by.into(),
+        reason: Some("upstream outage".into()),
+        current_deadline: t0() + secs(3600),
+        proposed_deadline: t0() + secs(7200),
+        expires_at: t0() + secs(1800),
+    }
+}
+
+/// Runs `n` copies of a task at once (released together) and collects results.
+async fn race<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let task = f(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                task.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.push(h.await.expect("a racing task panicked"));
+    }
+    out
+}
+
+/// Raw SQL on either engine, for tests that tamper with rows.
+async fn raw(store: &Store, sql: &'static str) {
+    match store {
+        Store::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        Store::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .expect("raw SQL");
+}
+
+// ------------------------------------------------------------- migrations
+
+contract_case!(migrate_twice_is_a_noop);
+async fn migrate_twice_is_a_noop(store: &Store) {
+    let (a, _) = store
+        .open_alert(new_alert("acme", "1"), t0())
+        .await
+        .unwrap();
+    store.migrate().await.expect("second migrate");
+    store.migrate().await.expect("third migrate");
+    store.ping().await.unwrap();
+    assert_eq!(store.get_alert(&a.id).await.unwrap(), Some(a));
+}
+
+// ----------------------------------------------------------------- alerts
+
+contract_case!(open_alert_is_idempotent_and_a_relapse_opens_episode_2);
+async fn open_alert_is_idempotent_and_a_relapse_opens_episode_2(store: &Store) {
+    let (a, created) = store
+        .open_alert(new_alert("acme", "42"), t0())
+        .await
+        .unwrap();
     assert!(created);
     assert_eq!(a.episode, 1);
     assert!(a.is_open());
-    let (again, created) = store.open_alert(new_alert("job-1"), t0()).await.unwrap();
+    assert_eq!(a.status, "open");
+    assert_eq!(a.band, "at_risk");
+    assert_eq!(a.severity, Some(0.75));
+    assert_eq!(a.eta, Some(t0() + secs(7200)));
+    assert_eq!(a.deadline, Some(t0() + secs(3600)));
+    assert_eq!(a.shown, Some(json!({"band": "at_risk", "eta": "05:04"})));
+    assert_eq!((a.opened_at, a.updated_at), (t0(), t0()));
+    assert_eq!((a.channel.as_deref(), a.ts.as_deref()), (None, None));
+    assert_eq!(a.version, 1);
+
+    // Asking again returns the open alert unchanged.
+    let mut again = new_alert("acme", "42");
+    again.band = "breach".into();
+    let (b, created) = store.open_alert(again, t0() + secs(60)).await.unwrap();
     assert!(!created);
-    assert_eq!(again.id, a.id);
+    assert_eq!(b, a);
+
+    // Other jobs and other tenants have their own episodes.
+    let (other_job, _) = store
+        .open_alert(new_alert("acme", "43"), t0())
+        .await
+        .unwrap();
+    let (other_tenant, _) = store
+        .open_alert(new_alert("globex", "42"), t0())
+        .await
+        .unwrap();
+    assert_eq!((other_job.episode, other_tenant.episode), (1, 1));
+    assert_eq!(store.list_open_alerts(None).await.unwrap().len(), 3);
+    assert_eq!(store.list_open_alerts(Some("acme")).await.unwrap().len(), 2);
+
+    // A recovery ends the episode; a relapse opens episode 2.
     assert!(store
-        .resolve_alert(&a.id, "back on track", t0())
+        .resolve_alert(&a.id, "recovered", t0() + secs(600))
         .await
         .unwrap());
-    let (b, created) = store.open_alert(new_alert("job-1"), t0()).await.unwrap();
-    assert!(created);
-    assert_eq!(b.episode, 2);
-    assert_ne!(b.id, a.id);
+    assert_eq!(store.open_alert_for_job("acme", "42").await.unwrap(), None);
     let latest = store
-        .latest_alert_for_job("acme", "job-1")
+        .latest_alert_for_job("acme", "42")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(latest.id, b.id);
-    assert_eq!(store.list_open_alerts(Some("acme")).await.unwrap().len(), 1);
     assert_eq!(
-        store.list_open_alerts(Some("globex")).await.unwrap().len(),
-        0
+        (latest.id.as_str(), latest.status.as_str()),
+        (a.id.as_str(), "resolved")
     );
-}
-
-async fn concurrent_open_alert_calls_create_one_alert(store: &Store) {
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let s = store.clone();
-        tasks.push(tokio::spawn(async move {
-            s.open_alert(new_alert("job-race"), t0()).await.unwrap()
-        }));
-    }
-    let mut ids = HashSet::new();
-    let mut created = 0;
-    for t in tasks {
-        let (a, c) = t.await.unwrap();
-        ids.insert(a.id);
-        created += c as usize;
-    }
-    assert_eq!(ids.len(), 1);
-    assert_eq!(created, 1);
-}
-
-async fn the_first_acknowledgement_wins_under_concurrency(store: &Store) {
-    let (a, _) = store.open_alert(new_alert("job-ack"), t0()).await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let s = store.clone();
-        let id = a.id.clone();
-        tasks.push(tokio::spawn(async move {
-            s.acknowledge_alert(&id, &format!("U{i:03}"), t0())
-                .await
-                .unwrap()
-        }));
-    }
-    let mut wins = 0;
-    let mut already = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            AckOutcome::Acknowledged => wins += 1,
-            AckOutcome::AlreadyAcknowledged { .. } => already += 1,
-            AckOutcome::NotOpen => panic!("the alert is open"),
-        }
-    }
-    assert_eq!((wins, already), (1, 19));
-    assert!(store.clear_acknowledgement(&a.id).await.unwrap());
-    assert_eq!(
-        store.acknowledge_alert(&a.id, "U9", t0()).await.unwrap(),
-        AckOutcome::Acknowledged
-    );
-}
-
-async fn resolve_is_conditional(store: &Store) {
-    let (a, _) = store.open_alert(new_alert("job-res"), t0()).await.unwrap();
-    assert!(store.resolve_alert(&a.id, "completed", t0()).await.unwrap());
-    assert!(!store.resolve_alert(&a.id, "completed", t0()).await.unwrap());
-    assert!(!store
-        .update_alert(&a.id, "high", None, None, None, None, t0())
-        .await
-        .unwrap());
-    assert_eq!(
-        store.acknowledge_alert(&a.id, "U1", t0()).await.unwrap(),
-        AckOutcome::NotOpen
-    );
-    let r = store.get_alert(&a.id).await.unwrap().unwrap();
-    assert_eq!(r.resolution.as_deref(), Some("completed"));
-}
-
-async fn the_first_message_delivery_wins(store: &Store) {
-    let (a, _) = store.open_alert(new_alert("job-msg"), t0()).await.unwrap();
-    assert!(store.set_alert_message(&a.id, "C1", "1.1").await.unwrap());
-    assert!(!store.set_alert_message(&a.id, "C1", "2.2").await.unwrap());
-    let by_msg = store.alert_by_message("C1", "1.1").await.unwrap().unwrap();
-    assert_eq!(by_msg.id, a.id);
-}
-
-async fn outbox_dedup_keys_enqueue_once(store: &Store) {
-    assert!(store
-        .enqueue(post("k1", None), t0())
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .enqueue(post("k1", None), t0())
-        .await
-        .unwrap()
-        .is_none());
-    assert_eq!(store.list_outbox(None).await.unwrap().len(), 1);
-}
-
-async fn outbox_messages_of_one_thread_go_in_order(store: &Store) {
-    store
-        .enqueue(post("first", Some("thread-a")), t0())
+    let (relapse, created) = store
+        .open_alert(new_alert("acme", "42"), t0() + secs(900))
         .await
         .unwrap();
-    store
-        .enqueue(post("second", Some("thread-a")), t0())
-        .await
-        .unwrap();
-    store
-        .enqueue(post("other", Some("thread-b")), t0())
-        .await
-        .unwrap();
-    let lease = Duration::minutes(5);
-    let claimed = store.claim_due_outbox("w1", t0(), lease, 10).await.unwrap();
-    let keys: Vec<_> = claimed
-        .iter()
-        .map(|m| m.dedup_key.clone().unwrap())
-        .collect();
-    assert_eq!(keys, ["first", "other"], "the second waits for the first");
-    let first = &claimed[0];
-    assert!(store
-        .mark_outbox_sent(first.id, "w1", &json!({"ok": true}), t0())
-        .await
-        .unwrap());
-    let next = store.claim_due_outbox("w1", t0(), lease, 10).await.unwrap();
-    assert_eq!(next.len(), 1);
-    assert_eq!(next[0].dedup_key.as_deref(), Some("second"));
-}
-
-async fn a_claim_holds_until_its_lease_expires(store: &Store) {
-    store.enqueue(post("leased", None), t0()).await.unwrap();
-    let lease = Duration::seconds(30);
+    assert!(created);
+    assert_eq!(relapse.episode, 2);
+    assert_ne!(relapse.id, a.id);
     assert_eq!(
         store
-            .claim_due_outbox("w1", t0(), lease, 10)
+            .latest_alert_for_job("acme", "42")
             .await
             .unwrap()
-            .len(),
-        1
+            .map(|a| a.id),
+        Some(relapse.id.clone())
     );
+    assert_eq!(
+        store
+            .open_alert_for_job("acme", "42")
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(relapse.id)
+    );
+    assert_eq!(
+        store.latest_alert_for_job("acme", "nope").await.unwrap(),
+        None
+    );
+}
+
+contract_case!(concurrent_open_alert_creates_exactly_one);
+async fn concurrent_open_alert_creates_exactly_one(store: &Store) {
+    for episode in 1..=2 {
+        let results = race(20, |_| {
+            let s = store.clone();
+            async move { s.open_alert(new_alert("acme", "7"), t0()).await.unwrap() }
+        })
+        .await;
+        let created = results.iter().filter(|(_, created)| *created).count();
+        assert_eq!(created, 1, "episode {episode}: exactly one call creates");
+        let ids: HashSet<_> = results.iter().map(|(a, _)| a.id.clone()).collect();
+        assert_eq!(ids.len(), 1, "every caller gets the same alert");
+        assert!(results.iter().all(|(a, _)| a.episode == episode));
+        assert_eq!(store.list_open_alerts(None).await.unwrap().len(), 1);
+        let id = ids.into_iter().next().unwrap();
+        assert!(store.resolve_alert(&id, "recovered", t0()).await.unwrap());
+    }
+}
+
+contract_case!(acknowledge_first_wins_under_concurrency);
+async fn acknowledge_first_wins_under_concurrency(store: &Store) {
+    let (a, _) = store
+        .open_alert(new_alert("acme", "1"), t0())
+        .await
+        .unwrap();
+    let outcomes = race(20, |i| {
+        let (s, id) = (store.clone(), a.id.clone());
+        async move {
+            let user = format!("U{i:02}");
+            let outcome = s
+                .acknowledge_alert(&id, &user, t0() + secs(5))
+                .await
+                .unwrap();
+            (user, outcome)
+        }
+    })
+    .await;
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == AckOutcome::Acknowledged)
+        .map(|(u, _)| u.clone())
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let winner = &winners[0];
+    for (user, outcome) in &outcomes {
+        if user != winner {
+            assert_eq!(
+                outcome,
+                &AckOutcome::AlreadyAcknowledged {
+                    by: winner.clone(),
+                    at: t0() + secs(5)
+                }
+            );
+        }
+    }
+    let stored = store.get_alert(&a.id).await.unwrap().unwrap();
+    assert_eq!(stored.acked_by.as_ref(), Some(winner));
+    assert_eq!(stored.acked_at, Some(t0() + secs(5)));
+    assert!(stored.version > a.version);
+
+    // Re-arm: cleared once, then a new acknowledgement wins again.
+    assert!(store.clear_acknowledgement(&a.id).await.unwrap());
+    assert!(!store.clear_acknowledgement(&a.id).await.unwrap());
+    let cleared = store.get_alert(&a.id).await.unwrap().unwrap();
+    assert_eq!((cleared.acked_by, cleared.acked_at), (None, None));
+    assert_eq!(
+        store
+            .acknowledge_alert(&a.id, "U99", t0() + secs(9))
+            .await
+            .unwrap(),
+        AckOutcome::Acknowledged
+    );
+
+    // Not open: resolved, or unknown.
     assert!(store
-        .claim_due_outbox("w2", t0() + Duration::seconds(10), lease, 10)
+        .resolve_alert(&a.id, "done", t0() + secs(10))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.acknowledge_alert(&a.id, "U98", t0()).await.unwrap(),
+        AckOutcome::NotOpen
+    );
+    assert!(!store.clear_acknowledgement(&a.id).await.unwrap());
+    assert_eq!(
+        store
+            .acknowledge_alert("no-such-alert", "U98", t0())
+            .await
+            .unwrap(),
+        AckOutcome::NotOpen
+    );
+}
+
+contract_case!(updates_and_resolve_are_conditional_on_open);
+async fn updates_and_resolve_are_conditional_on_open(store: &Store) {
+    let (a, _) = store
+        .open_alert(new_alert("acme", "1"), t0())
+        .await
+        .unwrap();
+    let shown = json!({"band": "breach"});
+    assert!(store
+        .update_alert(
+            &a.id,
+            "breach",
+            Some(0.9),
+            None,
+            Some(t0()),
+            Some(&shown),
+            t0() + secs(30)
+        )
+        .await
+        .unwrap());
+    let u = store.get_alert(&a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.band.as_str(), u.severity, u.eta),
+        ("breach", Some(0.9), None)
+    );
+    assert_eq!(u.deadline, Some(t0()));
+    assert_eq!(u.shown, Some(shown.clone()));
+    assert_eq!((u.updated_at, u.version), (t0() + secs(30), 2));
+    // `None` for shown keeps what is recorded.
+    assert!(store
+        .update_alert(&a.id, "at_risk", None, None, None, None, t0() + secs(60))
+        .await
+        .unwrap());
+    let u = store.get_alert(&a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (u.band.as_str(), u.shown, u.version),
+        ("at_risk", Some(shown), 3)
+    );
+
+    assert!(store
+        .resolve_alert(&a.id, "completed", t0() + secs(90))
+        .await
+        .unwrap());
+    assert!(!store
+        .resolve_alert(&a.id, "again", t0() + secs(99))
+        .await
+        .unwrap());
+    let r = store.get_alert(&a.id).await.unwrap().unwrap();
+    assert_eq!(r.status, "resolved");
+    assert!(!r.is_open());
+    assert_eq!(r.resolution.as_deref(), Some("completed"));
+    assert_eq!(r.resolved_at, Some(t0() + secs(90)));
+    assert_eq!(r.version, 4);
+    assert!(!store
+        .update_alert(&a.id, "breach", None, None, None, None, t0() + secs(120))
+        .await
+        .unwrap());
+    assert!(!store
+        .resolve_alert("no-such-alert", "x", t0())
+        .await
+        .unwrap());
+    assert!(store.list_open_alerts(None).await.unwrap().is_empty());
+}
+
+contract_case!(set_alert_message_first_delivery_wins);
+async fn set_alert_message_first_delivery_wins(store: &Store) {
+    let (a, _) = store
+        .open_alert(new_alert("acme", "1"), t0())
+        .await
+        .unwrap();
+    assert!(store
+        .set_alert_message(&a.id, "C0ALERTS", "1700000000.000100")
+        .await
+        .unwrap());
+    assert!(!store
+        .set_alert_message(&a.id, "C0OTHER", "1700000000.000200")
+        .await
+        .unwrap());
+    let found = store
+        .alert_by_message("C0ALERTS", "1700000000.000100")
+        .await
+        .unwrap()
+        .expect("found by its message");
+    assert_eq!(found.id, a.id);
+    assert_eq!(found.channel.as_deref(), Some("C0ALERTS"));
+    assert_eq!(
+        store
+            .alert_by_message("C0OTHER", "1700000000.000200")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+// ----------------------------------------------------------------- outbox
+
+contract_case!(outbox_dedup_key_enqueues_once);
+async fn outbox_dedup_key_enqueues_once(store: &Store) {
+    let first = store
+        .enqueue(post(Some("alert:1:post")), t0())
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    assert_eq!(
+        store
+            .enqueue(post(Some("alert:1:post")), t0())
+            .await
+            .unwrap(),
+        None
+    );
+    // No key: never deduplicated.
+    let a = store.enqueue(post(None), t0()).await.unwrap().unwrap();
+    let b = store.enqueue(post(None), t0()).await.unwrap().unwrap();
+    assert!(first.unwrap() < a && a < b, "ids increase");
+    let all = store.list_outbox(None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let m = &all[0];
+    assert_eq!(m.dedup_key.as_deref(), Some("alert:1:post"));
+    assert_eq!(
+        (m.method.as_str(), m.status.as_str()),
+        ("chat.postMessage", "pending")
+    );
+    assert_eq!(m.payload, json!({"channel": "C0ALERTS", "text": "hello"}));
+    assert_eq!(
+        (m.attempts, m.next_attempt_at, m.created_at),
+        (0, t0(), t0())
+    );
+    assert_eq!(store.list_outbox(Some("sent")).await.unwrap().len(), 0);
+
+    // Concurrent enqueues of one logical message: one row.
+    let ids = race(20, |_| {
+        let s = store.clone();
+        async move { s.enqueue(post(Some("raced")), t0()).await.unwrap() }
+    })
+    .await;
+    assert_eq!(ids.iter().filter(|id| id.is_some()).count(), 1);
+
+    assert!(matches!(
+        store.list_outbox(Some("bogus")).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // Unknown link kinds and thread fields are refused up front.
+    let mut bad = post(None);
+    bad.link_kind = Some("user".into());
+    assert!(matches!(
+        store.enqueue(bad, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut bad = post(None);
+    bad.thread_field = Some("channel".into());
+    assert!(matches!(
+        store.enqueue(bad, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+contract_case!(outbox_ordering_key_delivers_strictly_in_order);
+async fn outbox_ordering_key_delivers_strictly_in_order(store: &Store) {
+    let first = store
+        .enqueue(ordered("alert:1", "post"), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .enqueue(ordered("alert:1", "reply"), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let other = store
+        .enqueue(ordered("alert:2", "post"), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = secs(30);
+
+    let claimed = store.claim_due_outbox("w1", t0(), lease, 10).await.unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![first, other], "the reply waits for its post");
+    let sent = json!({"ok": true, "channel": "C0ALERTS", "ts": "1.1"});
+    assert!(store
+        .mark_outbox_sent(other, "w1", &sent, t0())
+        .await
+        .unwrap());
+
+    // The post is retried later: the reply still waits, even unclaimed.
+    assert!(store
+        .mark_outbox_retry(first, "w1", t0() + secs(60), "ratelimited")
+        .await
+        .unwrap());
+    assert!(store
+        .claim_due_outbox("w2", t0() + secs(1), lease, 10)
         .await
         .unwrap()
         .is_empty());
+
+    let claimed = store
+        .claim_due_outbox("w2", t0() + secs(60), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![first]
+    );
+    assert!(store
+        .mark_outbox_sent(first, "w2", &sent, t0() + secs(61))
+        .await
+        .unwrap());
+
+    let claimed = store
+        .claim_due_outbox("w2", t0() + secs(62), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+}
+
+contract_case!(outbox_claims_are_leased);
+async fn outbox_claims_are_leased(store: &Store) {
+    let id = store.enqueue(post(Some("m")), t0()).await.unwrap().unwrap();
+    let claimed = store
+        .claim_due_outbox("w1", t0(), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let m = &claimed[0];
+    assert_eq!((m.id, m.attempts), (id, 1));
+    assert_eq!(m.claimed_by.as_deref(), Some("w1"));
+    assert_eq!(m.claim_until, Some(t0() + secs(30)));
+
+    // Held: nobody else, and not w1 again, while the lease runs.
+    assert!(store
+        .claim_due_outbox("w2", t0() + secs(29), secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due_outbox("w1", t0() + secs(10), secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Expired (w1 crashed): w2 takes it over; w1 can no longer settle it.
     let taken = store
-        .claim_due_outbox("w2", t0() + Duration::seconds(31), lease, 10)
+        .claim_due_outbox("w2", t0() + secs(30), secs(30), 10)
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0].attempts, 2);
-    // The first worker lost its claim: it can no longer mark the message.
+    assert_eq!(
+        (taken[0].attempts, taken[0].claimed_by.as_deref()),
+        (2, Some("w2"))
+    );
+    let ok = json!({"ok": true});
     assert!(!store
-        .mark_outbox_sent(taken[0].id, "w1", &json!({}), t0())
+        .mark_outbox_sent(id, "w1", &ok, t0() + secs(31))
+        .await
+        .unwrap());
+    assert!(!store
+        .mark_outbox_retry(id, "w1", t0(), "late")
+        .await
+        .unwrap());
+    assert!(!store
+        .mark_outbox_failed(id, "w1", "late", t0())
         .await
         .unwrap());
     assert!(store
-        .mark_outbox_sent(taken[0].id, "w2", &json!({}), t0())
+        .mark_outbox_sent(id, "w2", &ok, t0() + secs(31))
         .await
         .unwrap());
-}
+    assert!(!store
+        .mark_outbox_sent(id, "w2", &ok, t0() + secs(32))
+        .await
+        .unwrap());
 
-async fn marking_sent_records_the_ts_on_the_linked_alert(store: &Store) {
-    let (a, _) = store.open_alert(new_alert("job-link"), t0()).await.unwrap();
-    let mut m = post("alert-post", Some(&a.id));
-    m.link_kind = Some("alert".into());
-    m.link_id = Some(a.id.clone());
-    store.enqueue(m, t0()).await.unwrap();
-    let claimed = store
-        .claim_due_outbox("w", t0(), Duration::minutes(1), 10)
-        .await
-        .unwrap();
-    let answer = json!({"ok": true, "channel": "C0ACME", "ts": "1700000000.000100"});
+    let m = &store.list_outbox(Some("sent")).await.unwrap()[0];
+    assert_eq!((m.claimed_by.as_ref(), m.claim_until), (None, None));
+    assert_eq!(
+        (m.response.as_ref(), m.sent_at),
+        (Some(&ok), Some(t0() + secs(31)))
+    );
     assert!(store
-        .mark_outbox_sent(claimed[0].id, "w", &answer, t0())
-        .await
-        .unwrap());
-    let a = store.get_alert(&a.id).await.unwrap().unwrap();
-    assert_eq!(a.channel.as_deref(), Some("C0ACME"));
-    assert_eq!(a.ts.as_deref(), Some("1700000000.000100"));
-    let sent = &store.list_outbox(Some("sent")).await.unwrap()[0];
-    assert_eq!(sent.response.as_ref().unwrap()["ts"], "1700000000.000100");
-}
-
-async fn a_retry_releases_the_claim_until_its_time(store: &Store) {
-    store.enqueue(post("retry", None), t0()).await.unwrap();
-    let m = store
-        .claim_due_outbox("w", t0(), Duration::minutes(5), 10)
-        .await
-        .unwrap()
-        .remove(0);
-    assert!(store
-        .mark_outbox_retry(m.id, "w", t0() + Duration::seconds(30), "HTTP 500")
-        .await
-        .unwrap());
-    assert!(store
-        .claim_due_outbox("w", t0() + Duration::seconds(29), Duration::minutes(5), 10)
+        .claim_due_outbox("w3", t0() + secs(999), secs(30), 10)
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(
-        store.next_outbox_due().await.unwrap(),
-        Some(t0() + Duration::seconds(30))
-    );
-    let again = store
-        .claim_due_outbox("w2", t0() + Duration::seconds(30), Duration::minutes(5), 10)
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].last_error.as_deref(), Some("HTTP 500"));
-    assert!(store
-        .mark_outbox_failed(again[0].id, "w2", "channel_not_found", t0())
-        .await
-        .unwrap());
-    assert_eq!(store.list_outbox(Some("failed")).await.unwrap().len(), 1);
+    assert_eq!(store.next_outbox_due().await.unwrap(), None);
 }
 
-async fn shutdown_hands_claims_back(store: &Store) {
-    store.enqueue(post("a", None), t0()).await.unwrap();
-    store.schedule_timer(timer("s1", t0()), t0()).await.unwrap();
-    store
-        .claim_due_outbox("w", t0(), Duration::minutes(5), 10)
-        .await
-        .unwrap();
-    store
-        .claim_due_timers("w", t0(), Duration::minutes(5), 10)
-        .await
-        .unwrap();
-    assert_eq!(store.release_outbox_claims("w").await.unwrap(), 1);
-    assert_eq!(store.release_timer_claims("w").await.unwrap(), 1);
-    assert_eq!(
-        store
-            .claim_due_outbox("w2", t0(), Duration::minutes(5), 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        store
-            .claim_due_timers("w2", t0(), Duration::minutes(5), 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-}
-
-fn timer(subject: &str, due: DateTime<Utc>) -> NewTimer {
-    NewTimer {
-        kind: "escalation_step".into(),
-        subject_id: subject.into(),
-        payload: json!({"tier": 1}),
-        due_at: due,
-        dedup_key: Some(format!("{subject}:step")),
-    }
-}
-
-async fn timers_fire_once_across_racing_workers(store: &Store) {
+contract_case!(outbox_racing_workers_claim_each_message_once);
+async fn outbox_racing_workers_claim_each_message_once(store: &Store) {
     for i in 0..50 {
         store
-            .schedule_timer(timer(&format!("t{i}"), t0()), t0())
+            .enqueue(post(Some(&format!("m{i}"))), t0())
             .await
+            .unwrap()
             .unwrap();
     }
-    let mut tasks = Vec::new();
-    for w in 0..2 {
+    let claimed = race(4, |w| {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut fired = Vec::new();
+        async move {
+            let worker = format!("w{w}");
+            let mut mine = Vec::new();
             loop {
                 let batch = s
-                    .claim_due_timers(&format!("w{w}"), t0(), Duration::minutes(1), 7)
+                    .claim_due_outbox(&worker, t0(), secs(300), 7)
                     .await
                     .unwrap();
                 if batch.is_empty() {
-                    break;
+                    return mine;
                 }
-                for t in batch {
-                    if s.complete_timer(&t.id, &format!("w{w}"), t0())
+                for m in batch {
+                    assert!(s
+                        .mark_outbox_sent(m.id, &worker, &json!({"ok": true}), t0())
                         .await
-                        .unwrap()
-                    {
-                        fired.push(t.id);
-                    }
+                        .unwrap());
+                    mine.push(m.id);
                 }
             }
-            fired
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let unique: HashSet<_> = all.iter().collect();
-    assert_eq!(all.len(), 50, "each timer fired once");
-    assert_eq!(unique.len(), 50);
-}
-
-async fn timers_dedup_and_cancel(store: &Store) {
-    assert!(store
-        .schedule_timer(timer("al", t0() + Duration::minutes(15)), t0())
-        .await
-        .unwrap()
-        .is_some());
-    assert!(store
-        .schedule_timer(timer("al", t0() + Duration::minutes(15)), t0())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(
-        store
-            .claim_due_timers("w", t0(), Duration::minutes(1), 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "not due yet"
-    );
-    assert_eq!(
-        store.next_timer_due().await.unwrap(),
-        Some(t0() + Duration::minutes(15))
-    );
-    assert_eq!(store.cancel_timers("al", None, t0()).await.unwrap(), 1);
-    assert!(store
-        .claim_due_timers("w", t0() + Duration::hours(1), Duration::minutes(1), 10)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        store.list_timers(Some("al")).await.unwrap()[0].status,
-        "cancelled"
-    );
-}
-
-fn request(by: &str) -> NewApproval {
-    NewApproval {
-        tenant_id: "acme".into(),
-        job_id: "job-x".into(),
-        alert_id: None,
-        requested_by: by.into(),
-        reason: Some("vendor outage".into()),
-        current_deadline: t0() + Duration::hours(1),
-        proposed_deadline: t0() + Duration::hours(5),
-        expires_at: t0() + Duration::hours(1),
-    }
-}
-
-async fn a_new_request_supersedes_the_pending_one(store: &Store) {
-    let (first, superseded) = store.create_approval(request("U1"), t0()).await.unwrap();
-    assert!(superseded.is_empty());
-    let (second, superseded) = store.create_approval(request("U2"), t0()).await.unwrap();
-    assert_eq!(superseded.len(), 1);
-    assert_eq!(superseded[0].id, first.id);
-    assert_eq!(superseded[0].status, "superseded");
-    let pending = store
-        .pending_approval_for_job("acme", "job-x")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(pending.id, second.id);
-    assert!(store
-        .set_approval_message(&second.id, "C1", "9.9")
-        .await
-        .unwrap());
-    assert!(!store
-        .set_approval_message(&second.id, "C1", "8.8")
-        .await
-        .unwrap());
-}
-
-async fn twenty_concurrent_decisions_give_one(store: &Store) {
-    let (req, _) = store.create_approval(request("U1"), t0()).await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let s = store.clone();
-        let id = req.id.clone();
-        let to = if i % 2 == 0 { "approved" } else { "rejected" };
-        tasks.push(tokio::spawn(async move {
-            s.decide_approval(&id, to, &format!("U{i:03}"), None, t0())
-                .await
-                .unwrap()
-        }));
-    }
-    let mut decided = Vec::new();
-    for t in tasks {
-        if let Some(a) = t.await.unwrap() {
-            decided.push(a);
         }
-    }
-    assert_eq!(decided.len(), 1);
-    let stored = store.get_approval(&req.id).await.unwrap().unwrap();
-    assert_eq!(stored.status, decided[0].status);
-    assert_eq!(stored.decided_by, decided[0].decided_by);
+    })
+    .await;
+    let all: Vec<i64> = claimed.into_iter().flatten().collect();
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (50, 50),
+        "each message claimed exactly once"
+    );
+    assert_eq!(store.list_outbox(Some("sent")).await.unwrap().len(), 50);
     assert!(store
-        .amend_approval(&req.id, &stored.status, "failed", "Servo refused")
+        .list_outbox(None)
         .await
-        .unwrap());
+        .unwrap()
+        .iter()
+        .all(|m| m.attempts == 1));
 }
 
-async fn requests_expire_at_their_time(store: &Store) {
-    let (req, _) = store.create_approval(request("U1"), t0()).await.unwrap();
+contract_case!(mark_sent_records_the_message_on_its_alert_or_approval);
+async fn mark_sent_records_the_message_on_its_alert_or_approval(store: &Store) {
+    let (a, _) = store
+        .open_alert(new_alert("acme", "1"), t0())
+        .await
+        .unwrap();
+    let mut msg = post(Some("alert:post"));
+    msg.link_kind = Some("alert".into());
+    msg.link_id = Some(a.id.clone());
+    let id = store.enqueue(msg, t0()).await.unwrap().unwrap();
+    let claimed = store
+        .claim_due_outbox("w1", t0(), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].link_kind.as_deref(), Some("alert"));
+    assert_eq!(claimed[0].link_id.as_ref(), Some(&a.id));
+
+    // Another worker's answer records nothing.
+    let response = json!({"ok": true, "channel": "C0ALERTS", "ts": "1700000000.000100"});
+    assert!(!store
+        .mark_outbox_sent(id, "w2", &response, t0())
+        .await
+        .unwrap());
+    assert_eq!(store.get_alert(&a.id).await.unwrap().unwrap().ts, None);
+
     assert!(store
-        .expire_due_approvals(t0() + Duration::minutes(59))
+        .mark_outbox_sent(id, "w1", &response, t0() + secs(1))
+        .await
+        .unwrap());
+    let a2 = store.get_alert(&a.id).await.unwrap().unwrap();
+    assert_eq!(a2.channel.as_deref(), Some("C0ALERTS"));
+    assert_eq!(a2.ts.as_deref(), Some("1700000000.000100"));
+    let m = &store.list_outbox(None).await.unwrap()[0];
+    assert_eq!(
+        (m.status.as_str(), m.response.as_ref()),
+        ("sent", Some(&response))
+    );
+
+    // A duplicate post does not re-point the alert: the first delivery wins.
+    let mut dup = post(Some("alert:post:dup"));
+    dup.link_kind = Some("alert".into());
+    dup.link_id = Some(a.id.clone());
+    let dup_id = store.enqueue(dup, t0()).await.unwrap().unwrap();
+    store
+        .claim_due_outbox("w1", t0(), secs(30), 10)
+        .await
+        .unwrap();
+    let other = json!({"ok": true, "channel": "C0ALERTS", "ts": "1700000000.000999"});
+    assert!(store
+        .mark_outbox_sent(dup_id, "w1", &other, t0())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_alert(&a.id).await.unwrap().unwrap().ts.as_deref(),
+        Some("1700000000.000100")
+    );
+
+    // Approvals' request messages are linked the same way.
+    let mut req = approval("acme", "1", "U01");
+    req.alert_id = Some(a.id.clone());
+    let (r, _) = store.create_approval(req, t0()).await.unwrap();
+    assert_eq!(r.alert_id.as_ref(), Some(&a.id));
+    let mut msg = post(Some("approval:post"));
+    msg.link_kind = Some("approval".into());
+    msg.link_id = Some(r.id.clone());
+    msg.thread_alert_id = Some(a.id.clone());
+    msg.thread_field = Some("thread_ts".into());
+    let id = store.enqueue(msg, t0()).await.unwrap().unwrap();
+    let claimed = store
+        .claim_due_outbox("w1", t0(), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].thread_alert_id.as_ref(), Some(&a.id));
+    assert_eq!(claimed[0].thread_field.as_deref(), Some("thread_ts"));
+    let response = json!({"ok": true, "channel": "C0ALERTS", "ts": "1700000000.000300"});
+    assert!(store
+        .mark_outbox_sent(id, "w1", &response, t0())
+        .await
+        .unwrap());
+    let r2 = store.get_approval(&r.id).await.unwrap().unwrap();
+    assert_eq!(r2.channel.as_deref(), Some("C0ALERTS"));
+    assert_eq!(r2.ts.as_deref(), Some("1700000000.000300"));
+}
+
+contract_case!(retry_releases_the_claim_and_honours_next_attempt);
+async fn retry_releases_the_claim_and_honours_next_attempt(store: &Store) {
+    let later = store
+        .enqueue(
+            NewOutboxMessage {
+                not_before: Some(t0() + secs(600)),
+                ..post(Some("later"))
+            },
+            t0(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let id = store
+        .enqueue(post(Some("now")), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.next_outbox_due().await.unwrap(), Some(t0()));
+
+    let claimed = store
+        .claim_due_outbox("w1", t0(), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+    // While claimed, the message is due again when the claim expires.
+    assert_eq!(
+        store.next_outbox_due().await.unwrap(),
+        Some(t0() + secs(30))
+    );
+
+    assert!(store
+        .mark_outbox_retry(id, "w1", t0() + secs(60), "HTTP 503")
+        .await
+        .unwrap());
+    let m = store
+        .list_outbox(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap();
+    assert_eq!((m.claimed_by, m.claim_until), (None, None));
+    assert_eq!(
+        (m.status.as_str(), m.last_error.as_deref()),
+        ("pending", Some("HTTP 503"))
+    );
+    assert_eq!(m.next_attempt_at, t0() + secs(60));
+    assert_eq!(
+        store.next_outbox_due().await.unwrap(),
+        Some(t0() + secs(60))
+    );
+
+    assert!(store
+        .claim_due_outbox("w2", t0() + secs(59), secs(30), 10)
         .await
         .unwrap()
         .is_empty());
-    let expired = store
-        .expire_due_approvals(t0() + Duration::hours(1))
+    let claimed = store
+        .claim_due_outbox("w2", t0() + secs(60), secs(30), 10)
         .await
         .unwrap();
-    assert_eq!(expired.len(), 1);
-    assert_eq!(expired[0].id, req.id);
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|m| (m.id, m.attempts))
+            .collect::<Vec<_>>(),
+        vec![(id, 2)]
+    );
     assert!(store
-        .decide_approval(&req.id, "approved", "U2", None, t0())
+        .mark_outbox_sent(id, "w2", &json!({"ok": true}), t0() + secs(61))
+        .await
+        .unwrap());
+    let claimed = store
+        .claim_due_outbox("w2", t0() + secs(600), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![later]
+    );
+}
+
+contract_case!(release_and_failure_hand_work_back);
+async fn release_and_failure_hand_work_back(store: &Store) {
+    let a = store
+        .enqueue(ordered("k", "a"), t0())
         .await
         .unwrap()
-        .is_none());
+        .unwrap();
+    let b = store
+        .enqueue(ordered("k", "b"), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let c = store.enqueue(post(Some("c")), t0()).await.unwrap().unwrap();
+    let d = store.enqueue(post(Some("d")), t0()).await.unwrap().unwrap();
     assert_eq!(
         store
-            .list_approvals(Some("acme"), Some("expired"))
+            .claim_due_outbox("w1", t0(), secs(300), 10)
             .await
             .unwrap()
             .len(),
-        1
+        3
     );
+
+    // Graceful shutdown: w1 hands its claims back; w2 takes them at once.
+    assert_eq!(store.release_outbox_claims("w1").await.unwrap(), 3);
+    assert_eq!(store.release_outbox_claims("w1").await.unwrap(), 0);
+    let claimed = store
+        .claim_due_outbox("w2", t0(), secs(300), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![a, c, d]
+    );
+
+    // Given up on for good: failed, and no longer blocks its ordering key.
+    assert!(store
+        .mark_outbox_failed(a, "w2", "channel_not_found", t0() + secs(1))
+        .await
+        .unwrap());
+    let failed = store.list_outbox(Some("failed")).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].last_error.as_deref(), Some("channel_not_found"));
+    assert_eq!(failed[0].sent_at, Some(t0() + secs(1)));
+    let claimed = store
+        .claim_due_outbox("w3", t0(), secs(300), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![b]);
 }
 
-async fn the_audit_log_reads_newest_first(store: &Store) {
-    for (i, outcome) in ["ok", "refused: not an operator", "ok"].iter().enumerate() {
+// ----------------------------------------------------------------- timers
+
+contract_case!(timers_schedule_dedup_claim_and_complete_once);
+async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
+    let due = t0() + secs(300);
+    let id = store
+        .schedule_timer(
+            timer("escalate", "alert-1", due, Some("alert-1:tier2")),
+            t0(),
+        )
+        .await
+        .unwrap()
+        .expect("scheduled");
+    assert_eq!(
         store
-            .audit(&AuditEntry {
-                at: t0() + Duration::seconds(i as i64),
-                tenant_id: Some("acme".into()),
-                actor: format!("U{i}"),
-                action: "pause".into(),
-                subject: Some("job-a".into()),
-                outcome: outcome.to_string(),
-                detail: Some(json!({"n": i})),
-            })
+            .schedule_timer(
+                timer("escalate", "alert-1", due, Some("alert-1:tier2")),
+                t0()
+            )
             .await
-            .unwrap();
-    }
-    let all = store.list_audit(Some("job-a"), 10).await.unwrap();
-    assert_eq!(all.len(), 3);
-    assert_eq!(all[0].actor, "U2");
-    assert_eq!(all[1].outcome, "refused: not an operator");
-    assert_eq!(all[2].detail, Some(json!({"n": 0})));
-    assert_eq!(all[2].at, t0());
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(due));
     assert!(store
-        .list_audit(Some("job-b"), 10)
+        .claim_due_timers("w1", due - secs(1), secs(30), 10)
         .await
         .unwrap()
         .is_empty());
+
+    let claimed = store
+        .claim_due_timers("w1", due, secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let t = &claimed[0];
+    assert_eq!(
+        (t.id.as_str(), t.kind.as_str(), t.subject_id.as_str()),
+        (id.as_str(), "escalate", "alert-1")
+    );
+    assert_eq!(
+        (t.payload.clone(), t.due_at, t.created_at),
+        (json!({"step": 1}), due, t0())
+    );
+    assert_eq!(
+        (t.claimed_by.as_deref(), t.claim_until),
+        (Some("w1"), Some(due + secs(30)))
+    );
+    assert!(store
+        .claim_due_timers("w2", due + secs(1), secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert!(!store
+        .complete_timer(&id, "w2", due + secs(2))
+        .await
+        .unwrap());
+    assert!(store
+        .complete_timer(&id, "w1", due + secs(2))
+        .await
+        .unwrap());
+    assert!(!store
+        .complete_timer(&id, "w1", due + secs(3))
+        .await
+        .unwrap());
+    let fired = &store.list_timers(Some("alert-1")).await.unwrap()[0];
+    assert_eq!(
+        (fired.status.as_str(), fired.fired_at),
+        ("fired", Some(due + secs(2)))
+    );
+    assert_eq!(store.next_timer_due().await.unwrap(), None);
+    assert!(store
+        .claim_due_timers("w2", due + secs(999), secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Released (one, or all of a worker's): claimable again at once.
+    let a = store
+        .schedule_timer(timer("checkin", "job-9", t0(), None), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let b = store
+        .schedule_timer(timer("checkin", "job-9", t0() + secs(1), None), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let claimed = store
+        .claim_due_timers("w1", t0() + secs(5), secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![a.clone(), b.clone()]
+    );
+    assert!(!store.release_timer(&a, "w2").await.unwrap());
+    assert!(store.release_timer(&a, "w1").await.unwrap());
+    let claimed = store
+        .claim_due_timers("w2", t0() + secs(5), secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![a]
+    );
+    assert_eq!(store.release_timer_claims("w1").await.unwrap(), 1);
+    let claimed = store
+        .claim_due_timers("w3", t0() + secs(5), secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![b]
+    );
+
+    // An expired claim is taken over.
+    let claimed = store
+        .claim_due_timers("w4", t0() + secs(65), secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
 }
 
-async fn an_event_is_delivered_once_under_concurrency(store: &Store) {
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
+contract_case!(racing_workers_fire_each_timer_once);
+async fn racing_workers_fire_each_timer_once(store: &Store) {
+    for i in 0..50 {
+        let t = timer(
+            "escalate",
+            &format!("alert-{i}"),
+            t0() + Duration::milliseconds(i),
+            None,
+        );
+        store.schedule_timer(t, t0()).await.unwrap().unwrap();
+    }
+    let fired = race(2, |w| {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move {
-            s.first_delivery("event:Ev1", t0()).await.unwrap()
-        }));
-    }
-    let mut firsts = 0;
-    for t in tasks {
-        firsts += t.await.unwrap() as usize;
-    }
-    assert_eq!(firsts, 1);
+        async move {
+            let worker = format!("w{w}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = s
+                    .claim_due_timers(&worker, t0() + secs(1), secs(300), 5)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                let due: Vec<_> = batch.iter().map(|t| t.due_at).collect();
+                assert!(due.windows(2).all(|w| w[0] <= w[1]), "earliest first");
+                for t in batch {
+                    assert!(s
+                        .complete_timer(&t.id, &worker, t0() + secs(1))
+                        .await
+                        .unwrap());
+                    mine.push(t.id);
+                }
+            }
+        }
+    })
+    .await;
+    let all: Vec<String> = fired.into_iter().flatten().collect();
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (50, 50),
+        "each timer fired exactly once"
+    );
+    let timers = store.list_timers(None).await.unwrap();
+    assert_eq!(timers.len(), 50);
+    assert!(timers.iter().all(|t| t.status == "fired"));
+}
+
+contract_case!(cancel_timers_cancels_pending_ones_only);
+async fn cancel_timers_cancels_pending_ones_only(store: &Store) {
+    let fired = store
+        .schedule_timer(timer("escalate", "s", t0(), None), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .claim_due_timers("w1", t0(), secs(30), 1)
+        .await
+        .unwrap();
+    assert!(store.complete_timer(&fired, "w1", t0()).await.unwrap());
+    let claimed = store
+        .schedule_timer(timer("escalate", "s", t0() + secs(1), None), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .claim_due_timers("w1", t0() + secs(1), secs(30), 1)
+        .await
+        .unwrap();
+    store
+        .schedule_timer(timer("escalate", "s", t0() + secs(60), None), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .schedule_timer(timer("checkin", "s", t0() + secs(60), None), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .schedule_timer(timer("escalate", "other", t0() + secs(60), None), t0())
+        .await
+        .unwrap()
+        .unwrap();
+
     assert_eq!(
         store
-            .prune_processed(t0() + Duration::seconds(1))
+            .cancel_timers("s", Some("escalate"), t0() + secs(2))
+            .await
+            .unwrap(),
+        2
+    );
+    // The claimed one was cancelled: its worker cannot fire it now.
+    assert!(!store
+        .complete_timer(&claimed, "w1", t0() + secs(3))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .cancel_timers("s", None, t0() + secs(4))
             .await
             .unwrap(),
         1
     );
-    assert!(store.first_delivery("event:Ev1", t0()).await.unwrap());
+    assert_eq!(
+        store
+            .cancel_timers("s", None, t0() + secs(5))
+            .await
+            .unwrap(),
+        0
+    );
+
+    let statuses: Vec<&str> = store
+        .list_timers(Some("s"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["fired", "cancelled", "cancelled", "cancelled"]);
+    let other = store.list_timers(Some("other")).await.unwrap();
+    assert_eq!(other[0].status, "pending");
+    assert_eq!(store.list_timers(None).await.unwrap().len(), 5);
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(t0() + secs(60)));
 }
 
-async fn leases_are_exclusive_until_they_expire(store: &Store) {
-    let ttl = Duration::seconds(30);
+// -------------------------------------------------------------- approvals
+
+contract_case!(a_new_approval_supersedes_the_pending_one);
+async fn a_new_approval_supersedes_the_pending_one(store: &Store) {
+    let (r1, superseded) = store
+        .create_approval(approval("acme", "1", "U01"), t0())
+        .await
+        .unwrap();
+    assert!(superseded.is_empty());
+    assert!(r1.is_pending());
+    assert_eq!(r1.reason.as_deref(), Some("upstream outage"));
+    assert_eq!(
+        (
+            r1.current_deadline,
+            r1.proposed_deadline,
+            r1.expires_at,
+            r1.created_at
+        ),
+        (
+            t0() + secs(3600),
+            t0() + secs(7200),
+            t0() + secs(1800),
+            t0()
+        )
+    );
+    let (other_job, _) = store
+        .create_approval(approval("acme", "2", "U01"), t0())
+        .await
+        .unwrap();
+
+    let (r2, superseded) = store
+        .create_approval(approval("acme", "1", "U02"), t0() + secs(10))
+        .await
+        .unwrap();
+    assert_eq!(superseded.len(), 1);
+    assert_eq!(
+        (superseded[0].id.as_str(), superseded[0].status.as_str()),
+        (r1.id.as_str(), "superseded")
+    );
+    let old = store.get_approval(&r1.id).await.unwrap().unwrap();
+    assert_eq!(old.status, "superseded");
+    assert_eq!(
+        (old.decided_by.as_deref(), old.decided_at),
+        (Some("U02"), Some(t0() + secs(10)))
+    );
+    assert_eq!(
+        store
+            .pending_approval_for_job("acme", "1")
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(r2.id.clone())
+    );
+    assert_eq!(
+        store
+            .pending_approval_for_job("acme", "2")
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(other_job.id)
+    );
+    assert_eq!(
+        store.pending_approval_for_job("acme", "3").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .list_approvals(Some("acme"), Some("pending"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.list_approvals(None, None).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .list_approvals(Some("globex"), None)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+
+    assert!(store
+        .set_approval_message(&r2.id, "C0ALERTS", "1.5")
+        .await
+        .unwrap());
+    assert!(!store
+        .set_approval_message(&r2.id, "C0ALERTS", "1.6")
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_approval(&r2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .ts
+            .as_deref(),
+        Some("1.5")
+    );
+}
+
+contract_case!(concurrent_requests_leave_one_pending);
+async fn concurrent_requests_leave_one_pending(store: &Store) {
+    let results = race(10, |i| {
+        let s = store.clone();
+        async move {
+            s.create_approval(approval("acme", "1", &format!("U{i:02}")), t0())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let pending = store.list_approvals(None, Some("pending")).await.unwrap();
+    assert_eq!(pending.len(), 1, "one pending request per job");
+    let superseded: Vec<String> = results
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|a| a.id.clone()))
+        .collect();
+    let unique: HashSet<&String> = superseded.iter().collect();
+    assert_eq!(
+        unique.len(),
+        superseded.len(),
+        "each superseded by exactly one request"
+    );
+    assert_eq!(superseded.len(), 9);
+    assert_eq!(
+        store
+            .list_approvals(None, Some("superseded"))
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+}
+
+contract_case!(concurrent_decisions_have_one_winner);
+async fn concurrent_decisions_have_one_winner(store: &Store) {
+    let (r, _) = store
+        .create_approval(approval("acme", "1", "U01"), t0())
+        .await
+        .unwrap();
+    let decisions = race(20, |i| {
+        let (s, id) = (store.clone(), r.id.clone());
+        async move {
+            let to = if i % 2 == 0 { "approved" } else { "rejected" };
+            s.decide_approval(&id, to, &format!("U{i:02}"), Some("why"), t0() + secs(5))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let winners: Vec<_> = decisions.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "exactly one call decides");
+    let won = &winners[0];
+    let stored = store.get_approval(&r.id).await.unwrap().unwrap();
+    assert_eq!(&stored, won);
+    assert!(["approved", "rejected"].contains(&stored.status.as_str()));
+    assert_eq!(stored.decision_reason.as_deref(), Some("why"));
+    assert_eq!(stored.decided_at, Some(t0() + secs(5)));
+    assert_eq!(
+        store
+            .decide_approval(&r.id, "rejected", "U99", None, t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        store
+            .decide_approval(&r.id, "pending", "U99", None, t0())
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // An approval whose change then fails is amended, conditionally.
+    let from = stored.status.as_str();
+    assert!(store
+        .amend_approval(&r.id, from, "failed", "Servo refused")
+        .await
+        .unwrap());
+    assert!(!store
+        .amend_approval(&r.id, from, "failed", "again")
+        .await
+        .unwrap());
+    let amended = store.get_approval(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        (amended.status.as_str(), amended.decision_reason.as_deref()),
+        ("failed", Some("Servo refused"))
+    );
+}
+
+contract_case!(due_approvals_expire_once);
+async fn due_approvals_expire_once(store: &Store) {
+    let (r1, _) = store
+        .create_approval(approval("acme", "1", "U01"), t0())
+        .await
+        .unwrap();
+    let mut later = approval("acme", "2", "U01");
+    later.expires_at = t0() + secs(7200);
+    let (r2, _) = store.create_approval(later, t0()).await.unwrap();
+    let (decided, _) = store
+        .create_approval(approval("acme", "3", "U01"), t0())
+        .await
+        .unwrap();
+    store
+        .decide_approval(&decided.id, "rejected", "U02", None, t0())
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert!(store
+        .expire_due_approvals(t0() + secs(1799))
+        .await
+        .unwrap()
+        .is_empty());
+    let expired = store.expire_due_approvals(t0() + secs(1800)).await.unwrap();
+    assert_eq!(
+        expired.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+        vec![r1.id.clone()]
+    );
+    assert_eq!(expired[0].status, "expired");
+    assert_eq!(
+        (expired[0].decided_by.as_deref(), expired[0].decided_at),
+        (Some("bot"), Some(t0() + secs(1800)))
+    );
+    assert!(store
+        .expire_due_approvals(t0() + secs(1801))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .decide_approval(&r1.id, "approved", "U02", None, t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_approval(&r2.id).await.unwrap().unwrap().status,
+        "pending"
+    );
+    assert_eq!(
+        store
+            .get_approval(&decided.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "rejected"
+    );
+}
+
+// ------------------------------------------------ audit, events and leases
+
+contract_case!(audit_round_trips_newest_first);
+async fn audit_round_trips_newest_first(store: &Store) {
+    let entry = |at: DateTime<Utc>, action: &str, subject: Option<&str>| AuditEntry {
+        at,
+        tenant_id: Some("acme".into()),
+        actor: "U01".into(),
+        action: action.into(),
+        subject: subject.map(str::to_string),
+        outcome: "ok".into(),
+        detail: Some(json!({"action": action, "n": [1, 2]})),
+    };
+    let entries = [
+        entry(t0(), "acknowledge", Some("job-1")),
+        entry(t0() + secs(2), "extend", Some("job-1")),
+        entry(t0() + secs(1), "pause", Some("job-2")),
+        // Same time as the previous: the later write comes first.
+        entry(t0() + secs(1), "resume", Some("job-2")),
+        AuditEntry {
+            tenant_id: None,
+            actor: "bot".into(),
+            subject: None,
+            detail: None,
+            outcome: "refused: stale".into(),
+            ..entry(t0() + secs(3), "poll", None)
+        },
+    ];
+    for e in &entries {
+        store.audit(e).await.unwrap();
+    }
+    let all = store.list_audit(None, 100).await.unwrap();
+    let expected = vec![
+        entries[4].clone(),
+        entries[1].clone(),
+        entries[3].clone(),
+        entries[2].clone(),
+        entries[0].clone(),
+    ];
+    assert_eq!(all, expected);
+    let job1 = store.list_audit(Some("job-1"), 100).await.unwrap();
+    assert_eq!(job1, vec![entries[1].clone(), entries[0].clone()]);
+    assert_eq!(
+        store.list_audit(None, 2).await.unwrap(),
+        expected[..2].to_vec()
+    );
+    assert!(store
+        .list_audit(Some("job-3"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+contract_case!(first_delivery_is_true_once_under_concurrency);
+async fn first_delivery_is_true_once_under_concurrency(store: &Store) {
+    let firsts = race(20, |_| {
+        let s = store.clone();
+        async move { s.first_delivery("Ev0001", t0()).await.unwrap() }
+    })
+    .await;
+    assert_eq!(firsts.iter().filter(|f| **f).count(), 1);
+    assert!(!store
+        .first_delivery("Ev0001", t0() + secs(1))
+        .await
+        .unwrap());
+    assert!(store
+        .first_delivery("Ev0002", t0() + secs(3600))
+        .await
+        .unwrap());
+
+    assert_eq!(store.prune_processed(t0() + secs(60)).await.unwrap(), 1);
+    assert!(store
+        .first_delivery("Ev0001", t0() + secs(3601))
+        .await
+        .unwrap());
+    assert!(!store
+        .first_delivery("Ev0002", t0() + secs(3601))
+        .await
+        .unwrap());
+}
+
+contract_case!(leases_are_exclusive_and_expire);
+async fn leases_are_exclusive_and_expire(store: &Store) {
+    let ttl = secs(30);
+    assert_eq!(store.lease_holder("poller", t0()).await.unwrap(), None);
     assert!(store
         .try_acquire_lease("poller", "a", t0(), ttl)
         .await
         .unwrap());
     assert!(!store
-        .try_acquire_lease("poller", "b", t0() + Duration::seconds(10), ttl)
+        .try_acquire_lease("poller", "b", t0() + secs(10), ttl)
         .await
         .unwrap());
-    assert!(
-        store
-            .try_acquire_lease("poller", "a", t0() + Duration::seconds(10), ttl)
-            .await
-            .unwrap(),
-        "renewal"
-    );
+    // The holder extends it.
+    assert!(store
+        .try_acquire_lease("poller", "a", t0() + secs(20), ttl)
+        .await
+        .unwrap());
+    assert!(!store
+        .try_acquire_lease("poller", "b", t0() + secs(49), ttl)
+        .await
+        .unwrap());
     assert_eq!(
         store
-            .lease_holder("poller", t0() + Duration::seconds(20))
+            .lease_holder("poller", t0() + secs(49))
             .await
             .unwrap()
             .as_deref(),
         Some("a")
     );
-    assert!(
-        store
-            .try_acquire_lease("poller", "b", t0() + Duration::seconds(41), ttl)
-            .await
-            .unwrap(),
-        "expired"
+    // Other names are independent.
+    assert!(store
+        .try_acquire_lease("janitor", "b", t0(), ttl)
+        .await
+        .unwrap());
+
+    // Expired: free for the taking.
+    assert_eq!(
+        store.lease_holder("poller", t0() + secs(50)).await.unwrap(),
+        None
     );
+    assert!(store
+        .try_acquire_lease("poller", "b", t0() + secs(50), ttl)
+        .await
+        .unwrap());
+    assert!(!store
+        .try_acquire_lease("poller", "a", t0() + secs(51), ttl)
+        .await
+        .unwrap());
     assert!(!store.release_lease("poller", "a").await.unwrap());
     assert!(store.release_lease("poller", "b").await.unwrap());
-    assert_eq!(store.lease_holder("poller", t0()).await.unwrap(), None);
+    assert_eq!(
+        store.lease_holder("poller", t0() + secs(51)).await.unwrap(),
+        None
+    );
+
+    // Racing replicas: one wins.
+    let won = race(20, |i| {
+        let s = store.clone();
+        async move {
+            s.try_acquire_lease("race", &format!("r{i}"), t0(), ttl)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1);
 }
 
+// ------------------------------------------------------------------ times
+
+contract_case!(times_round_trip_at_millisecond_precision);
 async fn times_round_trip_at_millisecond_precision(store: &Store) {
-    let t = DateTime::parse_from_rfc3339("2026-11-28T14:20:31.123456789Z")
+    let precise =
+        Utc.with_ymd_and_hms(2031, 5, 6, 7, 8, 9).unwrap() + Duration::nanoseconds(123_456_789);
+    let before_1970 = Utc.with_ymd_and_hms(1969, 12, 31, 23, 59, 59).unwrap()
+        + Duration::nanoseconds(999_500_000);
+    let ms = truncate_to_ms(precise);
+    assert_eq!(ms.timestamp_subsec_nanos(), 123_000_000);
+    assert_eq!(truncate_to_ms(before_1970).timestamp_millis(), -1);
+
+    let alert = NewAlert {
+        eta: Some(precise),
+        deadline: Some(before_1970),
+        ..new_alert("acme", "1")
+    };
+    let (a, _) = store.open_alert(alert, precise).await.unwrap();
+    let a = store.get_alert(&a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (a.eta, a.deadline),
+        (Some(ms), Some(truncate_to_ms(before_1970)))
+    );
+    assert_eq!((a.opened_at, a.updated_at), (ms, ms));
+
+    let id = store
+        .enqueue(
+            NewOutboxMessage {
+                not_before: Some(precise),
+                ..post(None)
+            },
+            precise,
+        )
+        .await
         .unwrap()
-        .with_timezone(&Utc);
-    let mut n = new_alert("job-time");
-    n.eta = Some(t);
-    let (a, _) = store.open_alert(n, t).await.unwrap();
-    let expected = DateTime::parse_from_rfc3339("2026-11-28T14:20:31.123Z")
+        .unwrap();
+    assert!(store
+        .claim_due_outbox("w", ms - Duration::milliseconds(1), secs(1), 1)
+        .await
         .unwrap()
-        .with_timezone(&Utc);
-    assert_eq!(a.eta, Some(expected));
-    assert_eq!(a.opened_at, expected);
+        .is_empty());
+    let m = store
+        .claim_due_outbox("w", ms, secs(1), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((m.id, m.next_attempt_at, m.created_at), (id, ms, ms));
+    assert_eq!(m.claim_until, Some(ms + secs(1)));
+
+    store
+        .schedule_timer(timer("k", "s", precise, None), precise)
+        .await
+        .unwrap();
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(ms));
+    let t = &store.list_timers(Some("s")).await.unwrap()[0];
+    assert_eq!((t.due_at, t.created_at), (ms, ms));
+
+    let req = NewApproval {
+        current_deadline: precise,
+        proposed_deadline: precise + Duration::nanoseconds(1_500_000),
+        expires_at: precise,
+        ..approval("acme", "1", "U01")
+    };
+    let (r, _) = store.create_approval(req, precise).await.unwrap();
+    let r = store.get_approval(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        (r.current_deadline, r.expires_at, r.created_at),
+        (ms, ms, ms)
+    );
+    assert_eq!(r.proposed_deadline, ms + Duration::milliseconds(1));
+
+    store
+        .audit(&AuditEntry {
+            at: precise,
+            tenant_id: None,
+            actor: "bot".into(),
+            action: "a".into(),
+            subject: None,
+            outcome: "ok".into(),
+            detail: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.list_audit(None, 1).await.unwrap()[0].at, ms);
+}
+
+// ------------------------------------------------------------- corruption
+
+contract_case!(rows_that_do_not_decode_are_corrupt);
+async fn rows_that_do_not_decode_are_corrupt(store: &Store) {
+    let (a, _) = store
+        .open_alert(new_alert("acme", "1"), t0())
+        .await
+        .unwrap();
+    raw(store, "UPDATE alerts SET shown = 'not json'").await;
+    match store.get_alert(&a.id).await {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("alert.shown"), "{why}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    store.enqueue(post(None), t0()).await.unwrap();
+    raw(
+        store,
+        "UPDATE outbox SET next_attempt_at_ms = 9223372036854775807",
+    )
+    .await;
+    assert!(matches!(
+        store.list_outbox(None).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+// ------------------------------------------------- not contract cases
+
+/// Replicas starting together all migrate; the advisory lock serialises them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_replicas_migrate_concurrently() {
+    let db = TestDb::postgres().await;
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        replicas.push(Store::connect(&db.url).await.expect("connect"));
+    }
+    let results = race(4, |i| {
+        let s = replicas[i].clone();
+        async move { s.migrate().await }
+    })
+    .await;
+    for r in results {
+        r.expect("every replica migrates");
+    }
+    replicas[0].ping().await.unwrap();
+    assert_eq!(replicas[0].backend(), Backend::Postgres);
+    for s in &replicas {
+        s.close().await;
+    }
+}
+
+/// A plain path is a SQLite file, created on first use.
+#[tokio::test]
+async fn a_plain_path_is_a_sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("sla-path-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("servo-sla-bot.db");
+    let store = Store::connect(file.to_str().unwrap())
+        .await
+        .expect("connect");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    assert!(file.exists());
+    assert!(format!("{store}").contains("servo-sla-bot.db"));
+    store.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn test_databases_keep_the_admin_url_but_the_name() {
+    use common::db::with_database;
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://h:5432", "x"),
+        "postgres://h:5432/x"
+    );
+    assert_eq!(with_database("postgres://h?a=b", "x"), "postgres://h/x?a=b");
 }

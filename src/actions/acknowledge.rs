@@ -44,11 +44,8 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         outcome: outcome.into(),
         detail: Some(json!({ "alert_id": alert.id })),
     };
-    if !state
-        .directory
-        .is_among(&click.user, &tenant.operators)
-        .await?
-    {
+    // Operators, and anyone paged on the escalation path, may acknowledge.
+    if !crate::escalation::may_respond(state, &alert, &click.user).await {
         state
             .store
             .audit(&audit("refused: not an operator"))
@@ -58,7 +55,7 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
             state,
             click,
             &format!(
-                ":no_entry: Only the operators of tenant `{}` can acknowledge its alerts ({}). Ask one of them, or ask to be added to `operators` in the bot's config.",
+                ":no_entry: Only the operators of tenant `{}` ({}) and the people on the escalation path can acknowledge its alerts. Ask one of them, or ask to be added to `operators` in the bot's config.",
                 tenant.id,
                 who.join(", ")
             ),

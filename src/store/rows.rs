@@ -1,46 +1,171 @@
-//! The store's rows: raw rows as both engines return them (integers, text),
-//! and the domain values built from them (times, JSON, status enums).
+//! The store's values: what callers pass in (`New*`), the domain rows they get
+//! back, and the raw rows both engines decode into (integers and text), with
+//! the checked conversion between them.
+//!
+//! Status columns are enums in Rust ([`AlertStatus`], [`OutboxStatus`],
+//! [`TimerStatus`], [`ApprovalStatus`]) and TEXT in the database, with a
+//! CHECK listing the same values; a value outside the set decodes as
+//! [`StoreError::Corrupt`]. Each enum has `as_str`/`parse`, prints as its
+//! database text, and compares equal to it (`status == "pending"`).
 
-use super::{from_ms, StoreError};
+use super::{from_ms, Result, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::fmt;
 
-fn parse_json(text: Option<String>, what: &str) -> Result<Option<Value>, StoreError> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))))
-        .transpose()
+/// An enum stored as TEXT: `as_str`, `parse`, `ALL`, `Display`, `FromStr`,
+/// equality with its text, and `Default` = the status a new row starts in.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, default = $default:ident, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $(#[doc = concat!("`", $text, "`")] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in the database.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The value stored as `text`, if it is one.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::$default
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = StoreError;
+            fn from_str(text: &str) -> Result<$name> {
+                $name::parse(text).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "'{text}' is not a {}",
+                        stringify!($name)
+                    ))
+                })
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// `alerts.status`.
+    AlertStatus, default = Open, { Open => "open", Resolved => "resolved" }
+);
+text_enum!(
+    /// `outbox.status`.
+    OutboxStatus, default = Pending, { Pending => "pending", Sent => "sent", Failed => "failed" }
+);
+text_enum!(
+    /// `timers.status`.
+    TimerStatus, default = Pending, { Pending => "pending", Fired => "fired", Cancelled => "cancelled" }
+);
+text_enum!(
+    /// `approvals.status`; all but `pending` are final decisions (though
+    /// `approved` may be amended to `failed`).
+    ApprovalStatus, default = Pending, {
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+        Expired => "expired",
+        Superseded => "superseded",
+        Moot => "moot",
+        Failed => "failed",
+    }
+);
+
+/// `outbox.link_kind` values: where a delivered message's channel/ts is recorded.
+pub const LINK_KINDS: &[&str] = &["alert", "approval"];
+/// `outbox.thread_field` values: the payload field filled from the alert's ts.
+pub const THREAD_FIELDS: &[&str] = &["thread_ts", "ts"];
+
+/// Decodes a stored status; anything outside the enum is corruption.
+fn status<T>(table: &str, id: &str, value: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("{table} {id} has status '{value}'")))
+}
+
+fn json(text: String, what: &str) -> Result<Value> {
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn opt_json(text: Option<String>, what: &str) -> Result<Option<Value>> {
+    text.map(|t| json(t, what)).transpose()
+}
+
+fn opt_time(ms: Option<i64>, what: &str) -> Result<Option<DateTime<Utc>>> {
+    ms.map(|m| from_ms(m, what)).transpose()
 }
 
 // ----------------------------------------------------------------- alerts
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlertStatus {
-    Open,
-    Resolved,
+/// What the engine knows when a job first looks at risk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAlert {
+    pub tenant_id: String,
+    pub job_id: String,
+    pub band: String,
+    pub severity: Option<f64>,
+    pub eta: Option<DateTime<Utc>>,
+    pub deadline: Option<DateTime<Utc>>,
+    /// What the first message will show (JSON), compared later to decide edits.
+    pub shown: Option<Value>,
 }
 
-impl fmt::Display for AlertStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AlertStatus::Open => "open",
-            AlertStatus::Resolved => "resolved",
-        })
-    }
-}
-
+/// One Slack message per job and risk episode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
     pub id: String,
     pub tenant_id: String,
     pub job_id: String,
+    /// 1, 2, ... per tenant and job: a recovery ends an episode, a relapse opens the next.
     pub episode: i64,
     pub status: AlertStatus,
     pub band: String,
     pub severity: Option<f64>,
     pub eta: Option<DateTime<Utc>>,
     pub deadline: Option<DateTime<Utc>>,
-    /// What the message shows (JSON), to decide whether an edit is needed.
+    /// What the message currently shows (JSON); an edit is needed only when it changes.
     pub shown: Option<Value>,
+    /// Where the message is, once delivered.
     pub channel: Option<String>,
     pub ts: Option<String>,
     pub acked_by: Option<String>,
@@ -49,6 +174,7 @@ pub struct Alert {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<String>,
+    /// Bumped on every change, so edits can be named (and deduplicated) by version.
     pub version: i64,
 }
 
@@ -83,71 +209,62 @@ pub(crate) struct AlertRow {
 
 impl TryFrom<AlertRow> for Alert {
     type Error = StoreError;
-    fn try_from(r: AlertRow) -> Result<Self, StoreError> {
-        let status = match r.status.as_str() {
-            "open" => AlertStatus::Open,
-            "resolved" => AlertStatus::Resolved,
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "alert {} has status '{other}'",
-                    r.id
-                )))
-            }
-        };
+    fn try_from(r: AlertRow) -> Result<Self> {
         Ok(Alert {
-            shown: parse_json(r.shown, "alert.shown")?,
+            status: status("alert", &r.id, &r.status, AlertStatus::parse)?,
+            shown: opt_json(r.shown, "alert.shown")?,
+            eta: opt_time(r.eta_ms, "alert.eta_ms")?,
+            deadline: opt_time(r.deadline_ms, "alert.deadline_ms")?,
+            acked_at: opt_time(r.acked_at_ms, "alert.acked_at_ms")?,
+            opened_at: from_ms(r.opened_at_ms, "alert.opened_at_ms")?,
+            updated_at: from_ms(r.updated_at_ms, "alert.updated_at_ms")?,
+            resolved_at: opt_time(r.resolved_at_ms, "alert.resolved_at_ms")?,
             id: r.id,
             tenant_id: r.tenant_id,
             job_id: r.job_id,
             episode: r.episode,
-            status,
             band: r.band,
             severity: r.severity,
-            eta: r.eta_ms.map(from_ms),
-            deadline: r.deadline_ms.map(from_ms),
             channel: r.channel,
             ts: r.ts,
             acked_by: r.acked_by,
-            acked_at: r.acked_at_ms.map(from_ms),
-            opened_at: from_ms(r.opened_at_ms),
-            updated_at: from_ms(r.updated_at_ms),
-            resolved_at: r.resolved_at_ms.map(from_ms),
             resolution: r.resolution,
             version: r.version,
         })
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewAlert {
-    pub tenant_id: String,
-    pub job_id: String,
-    pub band: String,
-    pub severity: Option<f64>,
-    pub eta: Option<DateTime<Utc>>,
-    pub deadline: Option<DateTime<Utc>>,
-    pub shown: Option<Value>,
-}
-
+/// The result of an acknowledgement click.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AckOutcome {
+    /// This call won.
     Acknowledged,
+    /// Someone was first (possibly the same user clicking twice).
     AlreadyAcknowledged { by: String, at: DateTime<Utc> },
+    /// The alert is resolved, or does not exist.
     NotOpen,
 }
 
 // ----------------------------------------------------------------- outbox
 
+/// A Slack call to deliver later, with retries, exactly once in effect.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewOutboxMessage {
+    /// Enqueueing the same logical message twice is a no-op.
     pub dedup_key: Option<String>,
+    /// `chat.postMessage`, `chat.update`, ...
     pub method: String,
     pub payload: Value,
+    /// Messages with the same key are delivered strictly in enqueue order.
     pub ordering_key: Option<String>,
+    /// Fill `payload[thread_field]` from this alert's `ts` at delivery time.
     pub thread_alert_id: Option<String>,
+    /// `thread_ts` (a reply in the alert's thread) or `ts` (an edit of it).
     pub thread_field: Option<String>,
+    /// On success record the response's channel/ts on this row: `alert` | `approval`.
     pub link_kind: Option<String>,
     pub link_id: Option<String>,
+    /// Not before this time (default: now).
     pub not_before: Option<DateTime<Utc>>,
 }
 
@@ -168,8 +285,10 @@ impl NewOutboxMessage {
     }
 }
 
+/// An outbox row; see [`NewOutboxMessage`] for the fields it was enqueued with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutboxMessage {
+    /// Increasing: the delivery order within an ordering key.
     pub id: i64,
     pub dedup_key: Option<String>,
     pub method: String,
@@ -179,20 +298,23 @@ pub struct OutboxMessage {
     pub thread_field: Option<String>,
     pub link_kind: Option<String>,
     pub link_id: Option<String>,
-    pub status: String,
+    pub status: OutboxStatus,
+    /// Claims so far (incremented by each claim, i.e. each delivery attempt).
     pub attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
     pub claimed_by: Option<String>,
     pub claim_until: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Slack's answer once sent.
     pub response: Option<Value>,
     pub created_at: DateTime<Utc>,
+    /// When it was sent, or given up on.
     pub sent_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OutboxRow {
-    pub(crate) id: i64,
+    id: i64,
     dedup_key: Option<String>,
     method: String,
     payload: String,
@@ -214,10 +336,16 @@ pub(crate) struct OutboxRow {
 
 impl TryFrom<OutboxRow> for OutboxMessage {
     type Error = StoreError;
-    fn try_from(r: OutboxRow) -> Result<Self, StoreError> {
+    fn try_from(r: OutboxRow) -> Result<Self> {
+        let id = r.id.to_string();
         Ok(OutboxMessage {
-            payload: parse_json(Some(r.payload), "outbox.payload")?.unwrap_or(Value::Null),
-            response: parse_json(r.response, "outbox.response")?,
+            status: status("outbox", &id, &r.status, OutboxStatus::parse)?,
+            payload: json(r.payload, "outbox.payload")?,
+            response: opt_json(r.response, "outbox.response")?,
+            next_attempt_at: from_ms(r.next_attempt_at_ms, "outbox.next_attempt_at_ms")?,
+            claim_until: opt_time(r.claim_until_ms, "outbox.claim_until_ms")?,
+            created_at: from_ms(r.created_at_ms, "outbox.created_at_ms")?,
+            sent_at: opt_time(r.sent_at_ms, "outbox.sent_at_ms")?,
             id: r.id,
             dedup_key: r.dedup_key,
             method: r.method,
@@ -226,26 +354,24 @@ impl TryFrom<OutboxRow> for OutboxMessage {
             thread_field: r.thread_field,
             link_kind: r.link_kind,
             link_id: r.link_id,
-            status: r.status,
             attempts: r.attempts,
-            next_attempt_at: from_ms(r.next_attempt_at_ms),
             claimed_by: r.claimed_by,
-            claim_until: r.claim_until_ms.map(from_ms),
             last_error: r.last_error,
-            created_at: from_ms(r.created_at_ms),
-            sent_at: r.sent_at_ms.map(from_ms),
         })
     }
 }
 
 // ----------------------------------------------------------------- timers
 
+/// Something that must happen at a time: an escalation step, a check-in, an expiry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewTimer {
     pub kind: String,
+    /// The alert or approval it belongs to (what [`super::Store::cancel_timers`] names).
     pub subject_id: String,
     pub payload: Value,
     pub due_at: DateTime<Utc>,
+    /// Scheduling the same step twice is a no-op.
     pub dedup_key: Option<String>,
 }
 
@@ -256,10 +382,12 @@ pub struct Timer {
     pub subject_id: String,
     pub payload: Value,
     pub due_at: DateTime<Utc>,
-    pub status: String,
+    pub status: TimerStatus,
     pub dedup_key: Option<String>,
     pub claimed_by: Option<String>,
+    pub claim_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// When it fired or was cancelled.
     pub fired_at: Option<DateTime<Utc>>,
 }
 
@@ -269,11 +397,10 @@ pub(crate) struct TimerRow {
     kind: String,
     subject_id: String,
     payload: String,
-    pub(crate) due_at_ms: i64,
+    due_at_ms: i64,
     status: String,
     dedup_key: Option<String>,
     claimed_by: Option<String>,
-    #[allow(dead_code)]
     claim_until_ms: Option<i64>,
     created_at_ms: i64,
     fired_at_ms: Option<i64>,
@@ -281,28 +408,31 @@ pub(crate) struct TimerRow {
 
 impl TryFrom<TimerRow> for Timer {
     type Error = StoreError;
-    fn try_from(r: TimerRow) -> Result<Self, StoreError> {
+    fn try_from(r: TimerRow) -> Result<Self> {
         Ok(Timer {
-            payload: parse_json(Some(r.payload), "timer.payload")?.unwrap_or(Value::Null),
+            status: status("timer", &r.id, &r.status, TimerStatus::parse)?,
+            payload: json(r.payload, "timer.payload")?,
+            due_at: from_ms(r.due_at_ms, "timer.due_at_ms")?,
+            claim_until: opt_time(r.claim_until_ms, "timer.claim_until_ms")?,
+            created_at: from_ms(r.created_at_ms, "timer.created_at_ms")?,
+            fired_at: opt_time(r.fired_at_ms, "timer.fired_at_ms")?,
             id: r.id,
             kind: r.kind,
             subject_id: r.subject_id,
-            due_at: from_ms(r.due_at_ms),
-            status: r.status,
             dedup_key: r.dedup_key,
             claimed_by: r.claimed_by,
-            created_at: from_ms(r.created_at_ms),
-            fired_at: r.fired_at_ms.map(from_ms),
         })
     }
 }
 
 // -------------------------------------------------------------- approvals
 
+/// A request to move a job's deadline, decided once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewApproval {
     pub tenant_id: String,
     pub job_id: String,
+    /// The alert whose thread holds the request, if one is open.
     pub alert_id: Option<String>,
     pub requested_by: String,
     pub reason: Option<String>,
@@ -321,15 +451,22 @@ pub struct Approval {
     pub reason: Option<String>,
     pub current_deadline: DateTime<Utc>,
     pub proposed_deadline: DateTime<Utc>,
-    /// pending | approved | rejected | expired | superseded | moot | failed
-    pub status: String,
+    pub status: ApprovalStatus,
+    /// A Slack user id, or `bot` (expiry).
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// Where the request message is, once delivered.
     pub channel: Option<String>,
     pub ts: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Approval {
+    pub fn is_pending(&self) -> bool {
+        self.status == ApprovalStatus::Pending
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -354,30 +491,31 @@ pub(crate) struct ApprovalRow {
 
 impl TryFrom<ApprovalRow> for Approval {
     type Error = StoreError;
-    fn try_from(r: ApprovalRow) -> Result<Self, StoreError> {
+    fn try_from(r: ApprovalRow) -> Result<Self> {
         Ok(Approval {
+            status: status("approval", &r.id, &r.status, ApprovalStatus::parse)?,
+            current_deadline: from_ms(r.current_deadline_ms, "approval.current_deadline_ms")?,
+            proposed_deadline: from_ms(r.proposed_deadline_ms, "approval.proposed_deadline_ms")?,
+            decided_at: opt_time(r.decided_at_ms, "approval.decided_at_ms")?,
+            expires_at: from_ms(r.expires_at_ms, "approval.expires_at_ms")?,
+            created_at: from_ms(r.created_at_ms, "approval.created_at_ms")?,
             id: r.id,
             tenant_id: r.tenant_id,
             job_id: r.job_id,
             alert_id: r.alert_id,
             requested_by: r.requested_by,
             reason: r.reason,
-            current_deadline: from_ms(r.current_deadline_ms),
-            proposed_deadline: from_ms(r.proposed_deadline_ms),
-            status: r.status,
             decided_by: r.decided_by,
-            decided_at: r.decided_at_ms.map(from_ms),
             decision_reason: r.decision_reason,
-            expires_at: from_ms(r.expires_at_ms),
             channel: r.channel,
             ts: r.ts,
-            created_at: from_ms(r.created_at_ms),
         })
     }
 }
 
 // ------------------------------------------------------------------ audit
 
+/// Who did what, when, with what outcome.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
@@ -385,6 +523,7 @@ pub struct AuditEntry {
     /// A Slack user id, or `bot`.
     pub actor: String,
     pub action: String,
+    /// Usually the job id; what [`super::Store::list_audit`] filters on.
     pub subject: Option<String>,
     pub outcome: String,
     pub detail: Option<Value>,
@@ -392,8 +531,6 @@ pub struct AuditEntry {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct AuditRow {
-    #[allow(dead_code)]
-    id: i64,
     at_ms: i64,
     tenant_id: Option<String>,
     actor: String,
@@ -405,10 +542,10 @@ pub(crate) struct AuditRow {
 
 impl TryFrom<AuditRow> for AuditEntry {
     type Error = StoreError;
-    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+    fn try_from(r: AuditRow) -> Result<Self> {
         Ok(AuditEntry {
-            detail: parse_json(r.detail, "audit.detail")?,
-            at: from_ms(r.at_ms),
+            at: from_ms(r.at_ms, "audit_log.at_ms")?,
+            detail: opt_json(r.detail, "audit_log.detail")?,
             tenant_id: r.tenant_id,
             actor: r.actor,
             action: r.action,
@@ -418,20 +555,25 @@ impl TryFrom<AuditRow> for AuditEntry {
     }
 }
 
-// ------------------------------------------------------------- escalation
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
-pub struct EscalationRow {
-    pub alert_id: String,
-    pub tenant_id: String,
-    /// active | acknowledged | stopped
-    pub status: String,
-    pub tier: i64,
-    pub round: i64,
-    pub epoch: i64,
-    pub reason: Option<String>,
-    pub started_at_ms: i64,
-    pub updated_at_ms: i64,
-    pub bumped_at_ms: Option<i64>,
-    pub pd_triggered: i64,
+    #[test]
+    fn statuses_round_trip_through_their_text() {
+        for s in ApprovalStatus::ALL {
+            assert_eq!(ApprovalStatus::parse(s.as_str()), Some(*s));
+            assert_eq!(s.to_string(), s.as_str());
+            assert_eq!(s.as_str().parse::<ApprovalStatus>().unwrap(), *s);
+        }
+        assert_eq!(AlertStatus::parse("closed"), None);
+        assert!(matches!(
+            "closed".parse::<AlertStatus>(),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(AlertStatus::Open == "open" && "resolved" == AlertStatus::Resolved);
+        assert_ne!(OutboxStatus::Sent, "pending");
+        assert_eq!(TimerStatus::default(), TimerStatus::Pending);
+        assert_eq!(AlertStatus::default(), AlertStatus::Open);
+    }
 }

@@ -388,6 +388,23 @@ impl TestApp {
         start(settings, clock, run_poller, slack, db).await
     }
 
+    /// Stops the app and keeps what a restart needs, so a test can change the
+    /// world (e.g. move the clock) while the bot is down.
+    pub async fn stop_parts(self) -> (Stopped, FakeSlack) {
+        let (settings, clock, run_poller) =
+            (self.settings.clone(), self.clock.clone(), self.run_poller);
+        let (db, slack) = self.stop().await;
+        (
+            Stopped {
+                settings,
+                clock,
+                run_poller,
+                db,
+            },
+            slack,
+        )
+    }
+
     /// Stops the app gracefully and hands back its store and fake Slack.
     /// (Dropping a TestApp also stops it: the stop channel closes.)
     pub async fn stop(mut self) -> (TestDb, FakeSlack) {
@@ -400,4 +417,24 @@ impl TestApp {
         let TestApp { db, slack, .. } = self;
         (db, slack)
     }
+}
+
+/// A stopped app: its settings, clock and store, ready to start again.
+pub struct Stopped {
+    settings: Settings,
+    clock: SharedClock,
+    run_poller: bool,
+    db: TestDb,
+}
+
+/// Starts a stopped app again on the same store and fake Slack.
+pub async fn start_again(stopped: Stopped, slack: FakeSlack) -> TestApp {
+    start(
+        stopped.settings,
+        stopped.clock,
+        stopped.run_poller,
+        slack,
+        stopped.db,
+    )
+    .await
 }

@@ -3,5 +3,6 @@
 
 pub mod bot;
 pub mod db;
+pub mod fake_pagerduty;
 pub mod fake_slack;
 pub mod servo_fixture;

@@ -1,0 +1,223 @@
+//! Alerts: one Slack message per job and risk episode.
+
+use super::{
+    json_text, ms, on_pool, AckOutcome, Alert, AlertRow, NewAlert, Result, Store, StoreError,
+};
+use chrono::{DateTime, Utc};
+
+/// Inserts episode max+1 unless the job already has an open alert. Either
+/// unique rule (the partial index on open alerts, or (tenant, job, episode)
+/// when two callers computed the same next episode) turns a lost race into
+/// "no row", never an error.
+const INSERT_ALERT: &str = "\
+    INSERT INTO alerts (id, tenant_id, job_id, episode, status, band, severity, eta_ms, \
+        deadline_ms, shown, opened_at_ms, updated_at_ms, version) \
+    SELECT $1, $2, $3, COALESCE(MAX(episode), 0) + 1, 'open', $4, $5, $6, $7, $8, $9, $9, 1 \
+      FROM alerts WHERE tenant_id = $2 AND job_id = $3 \
+    ON CONFLICT DO NOTHING \
+    RETURNING *";
+
+/// How often `open_alert` retries when the open alert it lost to was
+/// resolved before it could read it (needs a resolve racing every attempt).
+const OPEN_ATTEMPTS: usize = 8;
+
+impl Store {
+    /// The job's open alert, or a new one (episode = last + 1) and `true`.
+    /// Race-safe: concurrent calls for one job create exactly one alert; an
+    /// existing open alert is returned unchanged.
+    pub async fn open_alert(&self, new: NewAlert, now: DateTime<Utc>) -> Result<(Alert, bool)> {
+        let shown = new.shown.as_ref().map(json_text);
+        for _ in 0..OPEN_ATTEMPTS {
+            if let Some(a) = self.open_alert_for_job(&new.tenant_id, &new.job_id).await? {
+                return Ok((a, false));
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let row: Option<AlertRow> = on_pool!(self, p => sqlx::query_as(INSERT_ALERT)
+                .bind(&id)
+                .bind(&new.tenant_id)
+                .bind(&new.job_id)
+                .bind(&new.band)
+                .bind(new.severity)
+                .bind(new.eta.map(ms))
+                .bind(new.deadline.map(ms))
+                .bind(&shown)
+                .bind(ms(now))
+                .fetch_optional(p)
+                .await?);
+            if let Some(row) = row {
+                return Ok((Alert::try_from(row)?, true));
+            }
+            // Lost the race: the winner's alert is read on the next turn.
+        }
+        Err(StoreError::Corrupt(format!(
+            "could not open an alert for job {}/{} after {OPEN_ATTEMPTS} conflicting attempts",
+            new.tenant_id, new.job_id
+        )))
+    }
+
+    pub async fn get_alert(&self, id: &str) -> Result<Option<Alert>> {
+        let row: Option<AlertRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM alerts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
+        row.map(Alert::try_from).transpose()
+    }
+
+    pub async fn open_alert_for_job(&self, tenant: &str, job_id: &str) -> Result<Option<Alert>> {
+        let row: Option<AlertRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM alerts WHERE tenant_id = $1 AND job_id = $2 AND status = 'open'")
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_optional(p)
+            .await?);
+        row.map(Alert::try_from).transpose()
+    }
+
+    /// The job's most recent alert (highest episode), open or resolved.
+    pub async fn latest_alert_for_job(&self, tenant: &str, job_id: &str) -> Result<Option<Alert>> {
+        let row: Option<AlertRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM alerts WHERE tenant_id = $1 AND job_id = $2 \
+             ORDER BY episode DESC LIMIT 1")
+            .bind(tenant)
+            .bind(job_id)
+            .fetch_optional(p)
+            .await?);
+        row.map(Alert::try_from).transpose()
+    }
+
+    /// The alert shown by a Slack message (button clicks, thread replies).
+    pub async fn alert_by_message(&self, channel: &str, ts: &str) -> Result<Option<Alert>> {
+        let row: Option<AlertRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM alerts WHERE channel = $1 AND ts = $2")
+            .bind(channel)
+            .bind(ts)
+            .fetch_optional(p)
+            .await?);
+        row.map(Alert::try_from).transpose()
+    }
+
+    /// Open alerts, oldest first, of one tenant or all.
+    pub async fn list_open_alerts(&self, tenant: Option<&str>) -> Result<Vec<Alert>> {
+        let rows: Vec<AlertRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM alerts WHERE status = 'open' AND ($1 IS NULL OR tenant_id = $1) \
+             ORDER BY opened_at_ms, id")
+            .bind(tenant)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(Alert::try_from).collect()
+    }
+
+    /// Records a new assessment, and what the message now shows (`None`
+    /// keeps what was recorded). Only while open; bumps `version`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_alert(
+        &self,
+        id: &str,
+        band: &str,
+        severity: Option<f64>,
+        eta: Option<DateTime<Utc>>,
+        deadline: Option<DateTime<Utc>>,
+        shown: Option<&serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE alerts SET band = $2, severity = $3, eta_ms = $4, deadline_ms = $5, \
+               shown = COALESCE($6, shown), updated_at_ms = $7, version = version + 1 \
+             WHERE id = $1 AND status = 'open'")
+            .bind(id)
+            .bind(band)
+            .bind(severity)
+            .bind(eta.map(ms))
+            .bind(deadline.map(ms))
+            .bind(shown.map(json_text))
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Records where Slack shows the alert. Only if none is recorded yet: the
+    /// first delivery wins, a duplicate post never re-points the alert.
+    pub async fn set_alert_message(&self, id: &str, channel: &str, ts: &str) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE alerts SET channel = $2, ts = $3 WHERE id = $1 AND ts IS NULL")
+            .bind(id)
+            .bind(channel)
+            .bind(ts)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// The first acknowledgement wins, decided by one conditional update, so
+    /// simultaneous clicks (on any replica) give exactly one `Acknowledged`.
+    pub async fn acknowledge_alert(
+        &self,
+        id: &str,
+        user: &str,
+        at: DateTime<Utc>,
+    ) -> Result<AckOutcome> {
+        // Retried only if the acknowledgement we lost to was cleared before
+        // we could read it.
+        for _ in 0..3 {
+            let n = on_pool!(self, p => sqlx::query(
+                "UPDATE alerts SET acked_by = $2, acked_at_ms = $3, updated_at_ms = $3, \
+                   version = version + 1 \
+                 WHERE id = $1 AND status = 'open' AND acked_by IS NULL")
+                .bind(id)
+                .bind(user)
+                .bind(ms(at))
+                .execute(p)
+                .await?
+                .rows_affected());
+            if n == 1 {
+                return Ok(AckOutcome::Acknowledged);
+            }
+            match self.get_alert(id).await? {
+                Some(a) if a.is_open() => {
+                    if let (Some(by), Some(at)) = (a.acked_by, a.acked_at) {
+                        return Ok(AckOutcome::AlreadyAcknowledged { by, at });
+                    }
+                }
+                _ => return Ok(AckOutcome::NotOpen),
+            }
+        }
+        Ok(AckOutcome::NotOpen)
+    }
+
+    /// Clears the acknowledgement so escalation can re-arm; false if there
+    /// was none or the alert is not open.
+    pub async fn clear_acknowledgement(&self, id: &str) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE alerts SET acked_by = NULL, acked_at_ms = NULL, version = version + 1 \
+             WHERE id = $1 AND status = 'open' AND acked_by IS NOT NULL")
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Resolves an open alert; false when it was not open (someone else did).
+    pub async fn resolve_alert(
+        &self,
+        id: &str,
+        resolution: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE alerts SET status = 'resolved', resolution = $2, resolved_at_ms = $3, \
+               updated_at_ms = $3, version = version + 1 \
+             WHERE id = $1 AND status = 'open'")
+            .bind(id)
+            .bind(resolution)
+            .bind(ms(at))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+}

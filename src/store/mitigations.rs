@@ -1,0 +1,95 @@
+//! Mitigations' bookkeeping: jobs the bot paused for an alert (so it can
+//! resume exactly those, each once), and alert retargeting/redisplay.
+//! Tables from migrations 0002_mitigations. (Ported as written with the
+//! previous store.)
+
+use super::{json_text, ms, on_pool, Result, Store};
+use chrono::{DateTime, Utc};
+
+impl Store {
+    /// The alert now follows another job (recreated at a higher priority).
+    pub async fn retarget_alert(&self, id: &str, job_id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE alerts SET job_id = $2, updated_at_ms = $3, version = version + 1 WHERE id = $1 AND status = 'open'")
+            .bind(id)
+            .bind(job_id)
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Records a job the bot paused for an alert.
+    pub async fn record_paused(
+        &self,
+        alert_id: &str,
+        tenant: &str,
+        job_id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO paused_jobs (alert_id, tenant_id, job_id, paused_by, paused_at_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (alert_id, job_id) DO UPDATE SET paused_by = excluded.paused_by, \
+               paused_at_ms = excluded.paused_at_ms, resumed_at_ms = NULL")
+            .bind(alert_id)
+            .bind(tenant)
+            .bind(job_id)
+            .bind(by)
+            .bind(ms(at))
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The jobs the bot paused for an alert and has not resumed.
+    pub async fn paused_for_alert(&self, alert_id: &str) -> Result<Vec<String>> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT job_id FROM paused_jobs WHERE alert_id = $1 AND resumed_at_ms IS NULL ORDER BY paused_at_ms, job_id")
+            .bind(alert_id)
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// Marks a paused job resumed; false if it already was (a double click).
+    pub async fn mark_resumed(
+        &self,
+        alert_id: &str,
+        job_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE paused_jobs SET resumed_at_ms = $3 WHERE alert_id = $1 AND job_id = $2 AND resumed_at_ms IS NULL")
+            .bind(alert_id)
+            .bind(job_id)
+            .bind(ms(at))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Puts back a claim on a paused job whose resume failed.
+    pub async fn unmark_resumed(&self, alert_id: &str, job_id: &str) -> Result<()> {
+        on_pool!(self, p => sqlx::query("UPDATE paused_jobs SET resumed_at_ms = NULL WHERE alert_id = $1 AND job_id = $2")
+            .bind(alert_id)
+            .bind(job_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Replaces what an alert shows (open or resolved), e.g. its buttons.
+    pub async fn set_alert_shown(&self, id: &str, shown: &serde_json::Value) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE alerts SET shown = $2, version = version + 1 WHERE id = $1")
+            .bind(id)
+            .bind(json_text(shown))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,267 @@
+//! The outbox: Slack calls that must not be lost, delivered by a worker with
+//! retries. A row records the resulting channel/ts, so a restart neither
+//! loses nor repeats a message.
+
+use super::{
+    in_tx, json_text, ms, on_pool, NewOutboxMessage, OutboxMessage, OutboxRow, OutboxStatus,
+    Result, Store, StoreError, LINK_KINDS, THREAD_FIELDS,
+};
+use chrono::{DateTime, Utc};
+
+/// Claimable: pending, due, unclaimed or its claim expired, and no earlier
+/// pending message with the same ordering key (strict order within a key:
+/// a reply never overtakes the post it threads under, even while that post
+/// waits for a retry). Shared by both engines' claim statements.
+macro_rules! claimable_outbox {
+    () => {
+        "o.status = 'pending' AND o.next_attempt_at_ms <= $3 \
+         AND (o.claimed_by IS NULL OR o.claim_until_ms <= $3) \
+         AND (o.ordering_key IS NULL OR NOT EXISTS ( \
+             SELECT 1 FROM outbox e \
+             WHERE e.ordering_key = o.ordering_key AND e.status = 'pending' AND e.id < o.id))"
+    };
+}
+
+/// SQLite: one UPDATE ... RETURNING. SQLite has a single writer, so the
+/// select and the claim cannot interleave with another claim.
+const CLAIM_OUTBOX_SQLITE: &str = concat!(
+    "UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = attempts + 1 \
+     WHERE id IN (SELECT o.id FROM outbox o WHERE ",
+    claimable_outbox!(),
+    " ORDER BY o.id LIMIT $4) RETURNING *"
+);
+
+/// PostgreSQL: lock the chosen rows in the selecting subquery and skip rows
+/// another replica is claiming, so replicas never wait on or double-claim a
+/// row. MATERIALIZED keeps the locked choice from being re-planned into the
+/// UPDATE (and re-evaluated, possibly beyond the limit).
+const CLAIM_OUTBOX_PG: &str = concat!(
+    "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE ",
+    claimable_outbox!(),
+    " ORDER BY o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+     UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = outbox.attempts + 1 \
+     FROM picked WHERE outbox.id = picked.id RETURNING outbox.*"
+);
+
+fn check_one_of(what: &str, value: &Option<String>, allowed: &[&str]) -> Result<()> {
+    match value {
+        Some(v) if !allowed.contains(&v.as_str()) => Err(StoreError::Invalid(format!(
+            "{what} '{v}' is not one of {allowed:?}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+impl Store {
+    /// Writes a Slack call to deliver; `None` if the dedup key was used before
+    /// (whatever became of that message).
+    ///
+    /// Ids increase, and a key's messages are delivered in id order. On
+    /// PostgreSQL two enqueues for one key that race each other may commit
+    /// out of id order; a key's messages come from one flow, in sequence.
+    pub async fn enqueue(&self, msg: NewOutboxMessage, now: DateTime<Utc>) -> Result<Option<i64>> {
+        check_one_of("link_kind", &msg.link_kind, LINK_KINDS)?;
+        check_one_of("thread_field", &msg.thread_field, THREAD_FIELDS)?;
+        let due = ms(msg.not_before.unwrap_or(now));
+        let id: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
+               thread_field, link_kind, link_id, status, attempts, next_attempt_at_ms, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $10) \
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING id")
+            .bind(&msg.dedup_key)
+            .bind(&msg.method)
+            .bind(json_text(&msg.payload))
+            .bind(&msg.ordering_key)
+            .bind(&msg.thread_alert_id)
+            .bind(&msg.thread_field)
+            .bind(&msg.link_kind)
+            .bind(&msg.link_id)
+            .bind(due)
+            .bind(ms(now))
+            .fetch_optional(p)
+            .await?);
+        Ok(id)
+    }
+
+    /// Claims up to `limit` due messages for `worker` until `now + lease`,
+    /// in id order, incrementing their attempts. A claimed row is nobody
+    /// else's until its lease expires (a crashed worker's rows come back).
+    pub async fn claim_due_outbox(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>> {
+        let rows: Vec<OutboxRow> = match self {
+            Store::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = sqlx::query_as(CLAIM_OUTBOX_SQLITE)
+                    .bind(worker)
+                    .bind(ms(now + lease))
+                    .bind(ms(now))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(CLAIM_OUTBOX_PG)
+                    .bind(worker)
+                    .bind(ms(now + lease))
+                    .bind(ms(now))
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        let mut claimed: Vec<OutboxMessage> = rows
+            .into_iter()
+            .map(OutboxMessage::try_from)
+            .collect::<Result<_>>()?;
+        // RETURNING promises no order.
+        claimed.sort_by_key(|m| m.id);
+        if !claimed.is_empty() {
+            tracing::debug!(worker, count = claimed.len(), "claimed outbox messages");
+        }
+        Ok(claimed)
+    }
+
+    /// Marks a message that `worker` still holds as sent, with Slack's
+    /// answer. If it links to an alert or approval and the answer has a
+    /// channel and ts, records them there (first delivery wins) in the same
+    /// transaction: either both happen or neither does.
+    pub async fn mark_outbox_sent(
+        &self,
+        id: i64,
+        worker: &str,
+        response: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let field = |name: &str| {
+            response
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let (channel, ts) = (field("channel"), field("ts"));
+        in_tx!(self, tx => {
+            let link: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+                "UPDATE outbox SET status = 'sent', response = $3, sent_at_ms = $4, \
+                   claimed_by = NULL, claim_until_ms = NULL, last_error = NULL \
+                 WHERE id = $1 AND claimed_by = $2 AND status = 'pending' \
+                 RETURNING link_kind, link_id")
+                .bind(id)
+                .bind(worker)
+                .bind(json_text(response))
+                .bind(ms(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((kind, link_id)) = link else {
+                // Not ours any more (lease expired and taken over), or done.
+                return Ok(false);
+            };
+            if let (Some(kind), Some(link_id), Some(channel), Some(ts)) = (kind, link_id, &channel, &ts) {
+                let sql = match kind.as_str() {
+                    "alert" => "UPDATE alerts SET channel = $2, ts = $3 WHERE id = $1 AND ts IS NULL",
+                    "approval" => "UPDATE approvals SET channel = $2, ts = $3 WHERE id = $1 AND ts IS NULL",
+                    // The CHECK constraint makes this unreachable; the message
+                    // was delivered, so record that rather than resend it.
+                    other => {
+                        tracing::warn!(id, link_kind = other, "outbox message links to an unknown kind");
+                        ""
+                    }
+                };
+                if !sql.is_empty() {
+                    sqlx::query(sql).bind(&link_id).bind(channel).bind(ts).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Hands a message that `worker` holds back, to be tried again at
+    /// `next_attempt_at` (by any worker), recording why it failed.
+    pub async fn mark_outbox_retry(
+        &self,
+        id: i64,
+        worker: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET next_attempt_at_ms = $3, last_error = $4, \
+               claimed_by = NULL, claim_until_ms = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .bind(ms(next_attempt_at))
+            .bind(error)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Gives up on a message that `worker` holds (Slack refused it for good).
+    /// It no longer blocks later messages with its ordering key.
+    pub async fn mark_outbox_failed(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET status = 'failed', last_error = $3, sent_at_ms = $4, \
+               claimed_by = NULL, claim_until_ms = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .bind(error)
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Hands back every claim of a worker that is shutting down, so another
+    /// takes them now rather than when the leases expire.
+    pub async fn release_outbox_claims(&self, worker: &str) -> Result<u64> {
+        Ok(on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claim_until_ms = NULL \
+             WHERE claimed_by = $1 AND status = 'pending'")
+            .bind(worker)
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+
+    /// Messages in id order, all or of one status.
+    pub async fn list_outbox(&self, status: Option<&str>) -> Result<Vec<OutboxMessage>> {
+        let status = status
+            .map(|s| s.parse::<OutboxStatus>().map(|s| s.as_str()))
+            .transpose()?;
+        let rows: Vec<OutboxRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id")
+            .bind(status)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(OutboxMessage::try_from).collect()
+    }
+
+    /// When the worker should look next: the earliest time a pending message
+    /// becomes due (or its claim expires). `None` when nothing is pending.
+    pub async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN claim_until_ms > next_attempt_at_ms THEN claim_until_ms \
+                             ELSE next_attempt_at_ms END) \
+             FROM outbox WHERE status = 'pending'")
+            .fetch_one(p)
+            .await?);
+        t.map(|t| super::from_ms(t, "outbox next due")).transpose()
+    }
+}

@@ -1,0 +1,172 @@
+//! Timers: escalation steps, monitor-closely check-ins, approval expiry.
+//! Rows with a due time, claimed with a lease, so a restart resumes where it
+//! stopped and, on PostgreSQL, several replicas each handle a row once.
+
+use super::{json_text, ms, on_pool, NewTimer, Result, Store, Timer, TimerRow};
+use chrono::{DateTime, Utc};
+
+/// SQLite: one UPDATE ... RETURNING (a single writer: no interleaving).
+const CLAIM_TIMERS_SQLITE: &str = "\
+    UPDATE timers SET claimed_by = $1, claim_until_ms = $2 \
+    WHERE id IN (SELECT t.id FROM timers t \
+                 WHERE t.status = 'pending' AND t.due_at_ms <= $3 \
+                   AND (t.claimed_by IS NULL OR t.claim_until_ms <= $3) \
+                 ORDER BY t.due_at_ms, t.id LIMIT $4) \
+    RETURNING *";
+
+/// PostgreSQL: lock the chosen rows in the selecting subquery, skipping rows
+/// another replica is claiming (see the outbox's claim for MATERIALIZED).
+const CLAIM_TIMERS_PG: &str = "\
+    WITH picked AS MATERIALIZED ( \
+        SELECT t.id FROM timers t \
+        WHERE t.status = 'pending' AND t.due_at_ms <= $3 \
+          AND (t.claimed_by IS NULL OR t.claim_until_ms <= $3) \
+        ORDER BY t.due_at_ms, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED) \
+    UPDATE timers SET claimed_by = $1, claim_until_ms = $2 \
+    FROM picked WHERE timers.id = picked.id RETURNING timers.*";
+
+impl Store {
+    /// Schedules a timer and returns its id; `None` when its dedup key was
+    /// used before (a step is scheduled once, however often it is asked for).
+    pub async fn schedule_timer(&self, t: NewTimer, now: DateTime<Utc>) -> Result<Option<String>> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let n = on_pool!(self, p => sqlx::query(
+            "INSERT INTO timers (id, kind, subject_id, payload, due_at_ms, status, dedup_key, \
+               created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (dedup_key) DO NOTHING")
+            .bind(&id)
+            .bind(&t.kind)
+            .bind(&t.subject_id)
+            .bind(json_text(&t.payload))
+            .bind(ms(t.due_at))
+            .bind(&t.dedup_key)
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok((n == 1).then_some(id))
+    }
+
+    /// Claims up to `limit` due timers for `worker` until `now + lease`,
+    /// earliest first. The worker acts, then [`Store::complete_timer`]s.
+    pub async fn claim_due_timers(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<Timer>> {
+        let rows: Vec<TimerRow> = match self {
+            Store::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = sqlx::query_as(CLAIM_TIMERS_SQLITE)
+                    .bind(worker)
+                    .bind(ms(now + lease))
+                    .bind(ms(now))
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(CLAIM_TIMERS_PG)
+                    .bind(worker)
+                    .bind(ms(now + lease))
+                    .bind(ms(now))
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        let mut timers: Vec<Timer> = rows
+            .into_iter()
+            .map(Timer::try_from)
+            .collect::<Result<_>>()?;
+        // RETURNING promises no order.
+        timers.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+        Ok(timers)
+    }
+
+    /// Marks a timer `worker` holds as fired; false if it was cancelled,
+    /// already fired, or taken over after the lease expired.
+    pub async fn complete_timer(&self, id: &str, worker: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE timers SET status = 'fired', fired_at_ms = $3, \
+               claimed_by = NULL, claim_until_ms = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Hands one claimed timer back (the worker could not act on it now).
+    pub async fn release_timer(&self, id: &str, worker: &str) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE timers SET claimed_by = NULL, claim_until_ms = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Hands back every claim of a worker that is shutting down.
+    pub async fn release_timer_claims(&self, worker: &str) -> Result<u64> {
+        Ok(on_pool!(self, p => sqlx::query(
+            "UPDATE timers SET claimed_by = NULL, claim_until_ms = NULL \
+             WHERE claimed_by = $1 AND status = 'pending'")
+            .bind(worker)
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+
+    /// Cancels a subject's pending timers (of one kind, or all); returns how
+    /// many. A claimed one is cancelled too: its `complete_timer` then fails.
+    pub async fn cancel_timers(
+        &self,
+        subject_id: &str,
+        kind: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(on_pool!(self, p => sqlx::query(
+            "UPDATE timers SET status = 'cancelled', fired_at_ms = $3, \
+               claimed_by = NULL, claim_until_ms = NULL \
+             WHERE subject_id = $1 AND ($2 IS NULL OR kind = $2) AND status = 'pending'")
+            .bind(subject_id)
+            .bind(kind)
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+
+    /// Timers by due time, all or of one subject, in any status.
+    pub async fn list_timers(&self, subject_id: Option<&str>) -> Result<Vec<Timer>> {
+        let rows: Vec<TimerRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM timers WHERE ($1 IS NULL OR subject_id = $1) ORDER BY due_at_ms, id")
+            .bind(subject_id)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(Timer::try_from).collect()
+    }
+
+    /// When the timer worker should look next: the earliest pending due time
+    /// (or claim expiry). `None` when nothing is pending.
+    pub async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN claim_until_ms > due_at_ms THEN claim_until_ms \
+                             ELSE due_at_ms END) \
+             FROM timers WHERE status = 'pending'")
+            .fetch_one(p)
+            .await?);
+        t.map(|t| super::from_ms(t, "timer next due")).transpose()
+    }
+}

@@ -1,0 +1,66 @@
+//! A fake PagerDuty Events API v2 on 127.0.0.1: accepts `POST /v2/enqueue`,
+//! checks the event's shape as PagerDuty does, answers 202, records events.
+#![allow(dead_code)]
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+pub struct FakePagerDuty {
+    events: Arc<Mutex<Vec<Value>>>,
+    url: String,
+}
+
+async fn enqueue(
+    State(events): State<Arc<Mutex<Vec<Value>>>>,
+    Json(event): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let action = event["event_action"].as_str().unwrap_or_default();
+    let valid = event["routing_key"].as_str().is_some_and(|k| !k.is_empty())
+        && ["trigger", "acknowledge", "resolve"].contains(&action)
+        && (action != "trigger"
+            || (event["payload"]["summary"].is_string()
+                && event["payload"]["source"].is_string()
+                && ["critical", "error", "warning", "info"]
+                    .contains(&event["payload"]["severity"].as_str().unwrap_or(""))))
+        && (action == "trigger" || event["dedup_key"].is_string());
+    if !valid {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"status": "invalid event", "message": "Event object is invalid"})),
+        );
+    }
+    let dedup = event["dedup_key"].clone();
+    events.lock().unwrap().push(event);
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "success", "message": "Event processed", "dedup_key": dedup})),
+    )
+}
+
+impl FakePagerDuty {
+    pub async fn start() -> FakePagerDuty {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route("/v2/enqueue", post(enqueue))
+            .with_state(events.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v2/enqueue", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakePagerDuty { events, url }
+    }
+
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,511 @@
+//! The escalation path with a manual clock and no sleeping: tiers in order,
+//! acknowledgement, repeat, the runbook's triggers, PagerDuty, restarts.
+
+mod common;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::fake_pagerduty::FakePagerDuty;
+use common::servo_fixture::{JobSpec, ServoFixture};
+use serde_json::{json, Value};
+use servo_sla_bot::clock::{Clock, ManualClock};
+use servo_sla_bot::timers::TimerWorker;
+use uuid::Uuid;
+
+fn t0() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
+}
+
+struct World {
+    fx: ServoFixture,
+    app: TestApp,
+    clock: ManualClock,
+    pd: FakePagerDuty,
+}
+
+async fn world(backend: Backend, repeat: u32) -> World {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let pd = FakePagerDuty::start().await;
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.pagerduty_url = pd.url();
+    spec.config = common::bot::CONFIG
+        .replace("repeat = 1", &format!("repeat = {repeat}"))
+        .replace(
+            "notify = [\"U0PLATLEAD\"]\nack_timeout = \"30m\"",
+            "notify = [\"U0PLATLEAD\"]\nack_timeout = \"30m\"\npagerduty_routing_key_env = \"PD_PLATFORM_KEY\"",
+        );
+    let app = spawn(spec).await;
+    app.slack
+        .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+    World { fx, app, clock, pd }
+}
+
+/// A critical job (priority 9) at Low risk: critical jobs page from Low.
+fn critical_low() -> JobSpec {
+    JobSpec {
+        deadline: Some(t0() + Duration::minutes(120)),
+        eta: Some(t0() + Duration::minutes(130)),
+        heartbeat: Some(t0()),
+        priority: 9,
+        ..JobSpec::default()
+    }
+}
+
+fn dms_to(app: &TestApp, user: &str) -> usize {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["channel"] == user
+                && c.body["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("You are paged")
+        })
+        .count()
+}
+
+fn thread_texts(app: &TestApp) -> Vec<String> {
+    app.slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_some())
+        .map(|m| m.text)
+        .collect()
+}
+
+/// Moves the clock and fires what is due, as the timer worker would. The
+/// app's own timer worker may claim a due step first: wait until nothing due
+/// is left pending, then until the outbox is empty.
+async fn advance(w: &World, minutes: i64) {
+    w.clock.advance(Duration::minutes(minutes));
+    let timers = TimerWorker {
+        state: w.app.state.clone(),
+        worker_id: "test-timers".into(),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        timers.tick().await.unwrap();
+        let now = w.clock.now();
+        let due = w
+            .app
+            .state
+            .store
+            .list_timers(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.status == "pending" && t.due_at <= now)
+            .count();
+        if due == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "due timers never fired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    w.app.drain_outbox().await;
+}
+
+fn ack(app: &TestApp, user: &str, alert_id: &str) -> Value {
+    json!({
+        "type": "block_actions", "user": {"id": user},
+        "channel": {"id": format!("D{user}")},
+        "response_url": app.slack.response_url(&format!("ack-{user}")),
+        "actions": [{"action_id": "alert_ack", "value": alert_id, "type": "button"}]
+    })
+}
+
+async fn alert_of(app: &TestApp, job: Uuid) -> String {
+    app.state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn tiers_in_order(backend: Backend) {
+    let w = world(backend, 0).await;
+    w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "tier 1's group members are paged at once"
+    );
+    assert_eq!(dms_to(&w.app, "U0ONCALL2"), 1);
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 0);
+    let plan = thread_texts(&w.app)
+        .into_iter()
+        .find(|t| t.contains("Escalation started"))
+        .expect("the plan in the thread");
+    assert!(
+        plan.contains("On-call Engineer")
+            && plan.contains("Platform Team Lead")
+            && plan.contains("Product/Business Stakeholder"),
+        "{plan}"
+    );
+    assert_eq!(
+        plan.matches("<!date^").count(),
+        3,
+        "each step with its time"
+    );
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("Paging *On-call Engineer*") && t.contains("<@U0ONCALL1>")));
+
+    advance(&w, 14).await;
+    assert_eq!(
+        dms_to(&w.app, "U0PLATLEAD"),
+        0,
+        "not before the ack timeout"
+    );
+    advance(&w, 1).await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 1, "tier 2 after 15 minutes");
+    advance(&w, 30).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 1, "tier 3 after 30 more");
+    advance(&w, 60).await;
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("Escalation path exhausted")));
+    advance(&w, 120).await;
+    assert_eq!(
+        (
+            dms_to(&w.app, "U0ONCALL1"),
+            dms_to(&w.app, "U0PLATLEAD"),
+            dms_to(&w.app, "U0PRODOWNER")
+        ),
+        (1, 1, 1),
+        "nobody is paged twice"
+    );
+    let dm = w
+        .app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .find(|c| c.body["channel"] == "U0PLATLEAD")
+        .unwrap();
+    assert!(
+        dm.body.to_string().contains("alert_ack"),
+        "the page carries an Acknowledge button"
+    );
+}
+
+#[tokio::test]
+async fn tier_1_then_2_then_3_without_acknowledgement_on_sqlite() {
+    tiers_in_order(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tier_1_then_2_then_3_without_acknowledgement_on_postgres() {
+    tiers_in_order(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn an_acknowledgement_at_tier_2_stops_everything_and_is_mirrored_to_pagerduty() {
+    let w = world(Backend::Sqlite, 1).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    advance(&w, 15).await;
+    assert_eq!(
+        dms_to(&w.app, "U0PLATLEAD"),
+        1,
+        "{:#?} {:#?}",
+        thread_texts(&w.app),
+        w.app.state.store.list_timers(None).await.unwrap()
+    );
+    let triggers: Vec<Value> =
+        w.pd.events()
+            .into_iter()
+            .filter(|e| e["event_action"] == "trigger")
+            .collect();
+    let outbox = w.app.state.store.list_outbox(None).await.unwrap();
+    let pd_rows: Vec<_> = outbox
+        .iter()
+        .filter(|m| m.method == "pagerduty.enqueue")
+        .collect();
+    assert_eq!(triggers.len(), 1, "tier 2 has a routing key: {pd_rows:#?}");
+    assert_eq!(triggers[0]["routing_key"], "pd-routing-key-platform");
+    assert_eq!(triggers[0]["dedup_key"], format!("servo-sla-bot-{alert}"));
+
+    // The platform lead acknowledges from the DM.
+    assert_eq!(
+        w.app
+            .interact(&ack(&w.app, "U0PLATLEAD", &alert))
+            .await
+            .status,
+        200
+    );
+    w.app.drain_outbox().await;
+    advance(&w, 200).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 0, "tier 3 is never paged");
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "no repeat either");
+    let ackd: Vec<Value> =
+        w.pd.events()
+            .into_iter()
+            .filter(|e| e["event_action"] == "acknowledge")
+            .collect();
+    assert_eq!(ackd.len(), 1);
+    assert_eq!(ackd[0]["dedup_key"], format!("servo-sla-bot-{alert}"));
+    let shown = w
+        .app
+        .slack
+        .ok_calls_to("chat.update")
+        .pop()
+        .unwrap()
+        .body
+        .to_string();
+    assert!(
+        shown.contains("Acknowledged by <@U0PLATLEAD>"),
+        "the alert shows who and when"
+    );
+
+    // Resolution resolves the PagerDuty incident.
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    let outcome = w.app.poll().await;
+    assert_eq!(
+        w.pd.events()
+            .iter()
+            .filter(|e| e["event_action"] == "resolve")
+            .count(),
+        1,
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_path_repeats_the_configured_number_of_times() {
+    let w = world(Backend::Sqlite, 1).await;
+    w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    advance(&w, 15).await; // tier 2
+    advance(&w, 30).await; // tier 3
+    advance(&w, 60).await; // round 2: tier 1 again
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 2);
+    assert!(thread_texts(&w.app).iter().any(|t| t.contains("(round 2)")));
+    advance(&w, 15).await;
+    advance(&w, 30).await;
+    assert_eq!(
+        (dms_to(&w.app, "U0PLATLEAD"), dms_to(&w.app, "U0PRODOWNER")),
+        (2, 2)
+    );
+    advance(&w, 60).await;
+    advance(&w, 60).await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        2,
+        "repeat = 1 means two walks in all"
+    );
+}
+
+#[tokio::test]
+async fn several_high_priority_jobs_at_risk_at_once_page_tier_2_with_all_listed() {
+    let w = world(Backend::Sqlite, 0).await;
+    let a =
+        w.fx.job(JobSpec {
+            asset: "revenue_eu".into(),
+            ..critical_low()
+        })
+        .await;
+    let b =
+        w.fx.job(JobSpec {
+            asset: "revenue_us".into(),
+            ..critical_low()
+        })
+        .await;
+    w.app.poll().await;
+    let dms: Vec<String> = w
+        .app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == "U0PLATLEAD")
+        .map(|c| c.body["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dms.len(), 2, "one page per alert, at once: {dms:#?}");
+    for dm in &dms {
+        assert!(
+            dm.contains(&a.to_string()) && dm.contains(&b.to_string()),
+            "all of them listed: {dm}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_high_priority_job_alone_does_not_trigger_tier_2() {
+    let w = world(Backend::Sqlite, 0).await;
+    w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 0);
+}
+
+#[tokio::test]
+async fn risk_rising_quickly_moves_the_alert_up_a_tier() {
+    let w = world(Backend::Sqlite, 0).await;
+    // A standard job (priority 5) at Medium: pages tier 1.
+    let job =
+        w.fx.job(JobSpec {
+            deadline: Some(t0() + Duration::minutes(100)),
+            eta: Some(t0() + Duration::minutes(130)),
+            heartbeat: Some(t0()),
+            priority: 5,
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
+    // Five minutes later severity has jumped from 0.30 to about 1.0.
+    w.clock.advance(Duration::minutes(5));
+    sqlx::query(
+        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+    )
+    .bind(job)
+    .bind(t0() + Duration::minutes(195))
+    .bind(t0() + Duration::minutes(5))
+    .execute(&w.fx.admin)
+    .await
+    .unwrap();
+    w.app.poll().await;
+    assert_eq!(
+        dms_to(&w.app, "U0PLATLEAD"),
+        1,
+        "tier 2 now, not after 15 minutes"
+    );
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("Risk rose quickly")));
+}
+
+#[tokio::test]
+async fn a_band_that_gets_worse_after_an_acknowledgement_re_arms_the_path() {
+    let w = world(Backend::Sqlite, 0).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    w.app.interact(&ack(&w.app, "U0ONCALL1", &alert)).await;
+    w.app.drain_outbox().await;
+    // Worse: Low to High, twenty minutes on (past the rise window).
+    w.clock.advance(Duration::minutes(20));
+    sqlx::query(
+        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+    )
+    .bind(job)
+    .bind(t0() + Duration::minutes(300))
+    .bind(t0() + Duration::minutes(20))
+    .execute(&w.fx.admin)
+    .await
+    .unwrap();
+    w.app.poll().await;
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("escalation re-arms")));
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 2, "tier 1 paged again");
+    let a = w.app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert!(a.acked_by.is_none());
+}
+
+#[tokio::test]
+async fn a_standard_job_at_low_only_posts_in_the_channel() {
+    let w = world(Backend::Sqlite, 0).await;
+    w.fx.job(JobSpec {
+        priority: 5,
+        ..critical_low()
+    })
+    .await;
+    w.app.poll().await;
+    assert!(!w.app.slack.ok_calls_to("chat.postMessage").is_empty());
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0);
+}
+
+#[tokio::test]
+async fn escalate_now_pages_the_next_tier_at_once() {
+    let w = world(Backend::Sqlite, 0).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    let click = json!({
+        "type": "block_actions", "user": {"id": "U0ONCALL2"}, "channel": {"id": "C0ACMEALERT"},
+        "response_url": w.app.slack.response_url("esc"),
+        "actions": [{"action_id": "alert_escalate", "value": alert, "type": "button"}]
+    });
+    w.app.interact(&click).await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 1);
+    // The wait that was running is replaced: tier 3 comes 30 minutes after tier 2.
+    advance(&w, 29).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 0);
+    advance(&w, 1).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 1);
+    assert_eq!(
+        dms_to(&w.app, "U0PLATLEAD"),
+        1,
+        "the old timer does not page tier 2 again"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_mid_wait_misses_no_page_and_repeats_none() {
+    let w = world(Backend::Sqlite, 0).await;
+    w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let World { fx, app, clock, pd } = w;
+    // Down across the moment tier 2 is due.
+    let (db, slack) = app.stop_parts().await;
+    clock.advance(Duration::minutes(20));
+    let app = common::bot::start_again(db, slack).await;
+    let w = World { fx, app, clock, pd };
+    advance(&w, 0).await;
+    advance(&w, 0).await;
+    assert_eq!(
+        dms_to(&w.app, "U0PLATLEAD"),
+        1,
+        "the missed step fires once, as soon as the bot is back"
+    );
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
+    advance(&w, 30).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 1);
+}
+
+#[tokio::test]
+async fn someone_paged_who_is_not_an_operator_may_acknowledge_from_the_dm() {
+    let w = world(Backend::Sqlite, 0).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    advance(&w, 15).await;
+    advance(&w, 30).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 1);
+    // The product owner (tier 3) is not an operator of the tenant.
+    w.app.interact(&ack(&w.app, "U0PRODOWNER", &alert)).await;
+    w.app.drain_outbox().await;
+    let a = w.app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert_eq!(a.acked_by.as_deref(), Some("U0PRODOWNER"));
+    // And a stranger may not.
+    let now = w.clock.now();
+    let job2 =
+        w.fx.job(JobSpec {
+            asset: "other".into(),
+            deadline: Some(now + Duration::minutes(120)),
+            eta: Some(now + Duration::minutes(130)),
+            heartbeat: Some(now),
+            ..critical_low()
+        })
+        .await;
+    w.app.poll().await;
+    let alert2 = alert_of(&w.app, job2).await;
+    w.app.interact(&ack(&w.app, "U0STRANGER", &alert2)).await;
+    let a2 = w.app.state.store.get_alert(&alert2).await.unwrap().unwrap();
+    assert!(a2.acked_by.is_none());
+}
