@@ -1,16 +1,24 @@
-//! Things that must happen at a time (approval expiry, monitor-closely
-//! check-ins; escalation steps as they come) are rows in the store with a due time, not
+//! Things that must happen at a time (escalation steps, approval expiry,
+//! monitor-closely check-ins) are rows in the store with a due time, not
 //! sleeping tasks. This worker claims the due ones with a lease, so a restart
 //! resumes where it stopped and, on PostgreSQL, replicas each fire a row once.
+//! It sleeps until the next row is due (at most a second, so rows written by
+//! another replica are seen), and fires a batch concurrently so a thousand
+//! steps due at once are not served one after another.
 
 use crate::app::AppState;
 use crate::approvals;
+use crate::store::Timer;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// How long a claimed timer stays ours before another worker may take it over.
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
-const BATCH: i64 = 50;
+/// How many due timers one round claims.
+const BATCH: i64 = 200;
+/// How many fire at the same time (each is a few store writes).
+const CONCURRENCY: usize = 16;
 
 #[derive(Clone)]
 pub struct TimerWorker {
@@ -19,72 +27,89 @@ pub struct TimerWorker {
 }
 
 impl TimerWorker {
-    /// Fires every timer that is due now; returns how many fired.
-    pub async fn tick(&self) -> anyhow::Result<usize> {
-        let now = self.state.clock.now();
-        let due = self
-            .state
-            .store
-            .claim_due_timers(&self.worker_id, now, LEASE, BATCH)
-            .await?;
-        let mut fired = 0;
-        for timer in due {
-            let result = match timer.kind.as_str() {
-                approvals::EXPIRY_TIMER => approvals::expire(&self.state, &timer.subject_id).await,
-                crate::escalation::STEP_TIMER => {
-                    let past_last = timer
-                        .payload
-                        .get("tier")
-                        .and_then(|t| t.as_u64())
-                        .unwrap_or(0) as usize
-                        >= self.state.config.escalation.tiers.len();
-                    if past_last {
-                        crate::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
-                            .await
-                    } else {
-                        crate::escalation::step(&self.state, &timer.subject_id, &timer.payload)
-                            .await
-                    }
-                }
-                crate::alerts::MONITOR_TIMER => {
-                    crate::actions::mitigations::check_in(
-                        &self.state,
-                        &timer.subject_id,
-                        &timer.payload,
-                    )
-                    .await
-                }
-                other => {
-                    tracing::warn!(kind = other, "a timer of a kind this version does not know");
-                    Ok(())
-                }
-            };
-            match result {
-                Ok(()) => {
-                    if self
-                        .state
-                        .store
-                        .complete_timer(&timer.id, &self.worker_id, self.state.clock.now())
-                        .await?
-                    {
-                        fired += 1;
-                    }
-                }
-                Err(e) => {
-                    // Hand it back: it is tried again on the next round.
-                    tracing::error!(timer = %timer.id, kind = %timer.kind, error = %e, "timer failed; will retry");
-                    self.state
-                        .store
-                        .release_timer(&timer.id, &self.worker_id)
-                        .await?;
+    async fn fire(&self, timer: &Timer) -> anyhow::Result<()> {
+        match timer.kind.as_str() {
+            approvals::EXPIRY_TIMER => approvals::expire(&self.state, &timer.subject_id).await,
+            crate::escalation::STEP_TIMER => {
+                let past_last = timer
+                    .payload
+                    .get("tier")
+                    .and_then(|t| t.as_u64())
+                    .unwrap_or(0) as usize
+                    >= self.state.config.escalation.tiers.len();
+                if past_last {
+                    crate::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
+                        .await
+                } else {
+                    crate::escalation::step(&self.state, &timer.subject_id, &timer.payload).await
                 }
             }
+            crate::alerts::MONITOR_TIMER => {
+                crate::actions::mitigations::check_in(
+                    &self.state,
+                    &timer.subject_id,
+                    &timer.payload,
+                )
+                .await
+            }
+            other => {
+                tracing::warn!(kind = other, "a timer of a kind this version does not know");
+                Ok(())
+            }
         }
-        Ok(fired)
     }
 
-    /// Runs `tick` every second (timers are minutes apart; a second of
-    /// lateness is well inside what anyone notices) until shutdown.
+    /// Fires one claimed timer and marks it; a failure hands it back to be
+    /// tried again on the next round. True when it fired.
+    async fn run_one(&self, timer: Timer) -> anyhow::Result<bool> {
+        match self.fire(&timer).await {
+            Ok(()) => Ok(self
+                .state
+                .store
+                .complete_timer(&timer.id, &self.worker_id, self.state.clock.now())
+                .await?),
+            Err(e) => {
+                tracing::error!(timer = %timer.id, kind = %timer.kind, error = %e, "timer failed; will retry");
+                self.state
+                    .store
+                    .release_timer(&timer.id, &self.worker_id)
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Fires every timer that is due now; returns how many fired.
+    pub async fn tick(&self) -> anyhow::Result<usize> {
+        let mut fired = 0;
+        loop {
+            let now = self.state.clock.now();
+            let due = self
+                .state
+                .store
+                .claim_due_timers(&self.worker_id, now, LEASE, BATCH)
+                .await?;
+            let claimed = due.len();
+            let mut set = JoinSet::new();
+            for timer in due {
+                while set.len() >= CONCURRENCY {
+                    if let Some(done) = set.join_next().await {
+                        fired += matches!(done, Ok(Ok(true))) as usize;
+                    }
+                }
+                let me = self.clone();
+                set.spawn(async move { me.run_one(timer).await });
+            }
+            while let Some(done) = set.join_next().await {
+                fired += matches!(done, Ok(Ok(true))) as usize;
+            }
+            if (claimed as i64) < BATCH {
+                return Ok(fired);
+            }
+        }
+    }
+
+    /// Runs `tick` whenever something is due, until shutdown.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
@@ -93,8 +118,17 @@ impl TimerWorker {
             if let Err(e) = self.tick().await {
                 tracing::error!(error = %e, "timer step failed");
             }
+            // Sleep until the next timer is due, but look again within a
+            // second: another replica, or a request, may add an earlier one.
+            let now = self.state.clock.now();
+            let wait = match self.state.store.next_timer_due().await {
+                Ok(Some(due)) if due > now => (due - now).to_std().unwrap_or(Duration::ZERO),
+                Ok(Some(_)) => Duration::from_millis(50),
+                _ => Duration::from_secs(1),
+            }
+            .min(Duration::from_secs(1));
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
         }
