@@ -637,3 +637,27 @@ pub fn ending(job: Option<&Job>) -> String {
         None => ":grey_question: The job is no longer visible in Servo.".into(),
     }
 }
+
+/// Writes one audit entry about an alert's job: who did what, with what
+/// outcome. A failure to audit is logged, and does not undo the action.
+pub async fn audit(
+    state: &AppState,
+    alert: &Alert,
+    actor: &str,
+    action: &str,
+    outcome: &str,
+    detail: Value,
+) {
+    let entry = crate::store::AuditEntry {
+        at: state.clock.now(),
+        tenant_id: Some(alert.tenant_id.clone()),
+        actor: actor.into(),
+        action: action.into(),
+        subject: Some(alert.job_id.clone()),
+        outcome: outcome.into(),
+        detail: Some(detail),
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}

@@ -16,7 +16,7 @@ use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::risk::{Assessment, RiskBand, SlaTier};
 use crate::servo::Job;
 use crate::slack::render::date_token;
-use crate::store::{Alert, AuditEntry, NewOutboxMessage, NewTimer};
+use crate::store::{Alert, NewOutboxMessage, NewTimer};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -50,27 +50,7 @@ fn mentions(tier: &EscalationTier) -> String {
         .join(" ")
 }
 
-async fn audit(
-    state: &AppState,
-    alert: &Alert,
-    actor: &str,
-    action: &str,
-    outcome: &str,
-    detail: Value,
-) {
-    let entry = AuditEntry {
-        at: state.clock.now(),
-        tenant_id: Some(alert.tenant_id.clone()),
-        actor: actor.into(),
-        action: action.into(),
-        subject: Some(alert.job_id.clone()),
-        outcome: outcome.into(),
-        detail: Some(detail),
-    };
-    if let Err(e) = state.store.audit(&entry).await {
-        tracing::error!(error = %e, "could not write the audit log");
-    }
-}
+use crate::alerts::audit;
 
 /// The position after (tier, round), if the path goes on.
 fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {

@@ -12,7 +12,7 @@ use crate::poller::Poller;
 use crate::risk::{self, JobState, RiskBand, SlaTier};
 use crate::servo::{Job, ServoActionError};
 use crate::slack::render::date_token;
-use crate::store::{Alert, AuditEntry, NewOutboxMessage, NewTimer};
+use crate::store::{Alert, NewOutboxMessage, NewTimer};
 use serde_json::{json, Value};
 
 pub const PAUSE_VIEW: &str = "mitigate_pause";
@@ -21,27 +21,7 @@ pub const NOTIFY_VIEW: &str = "mitigate_notify";
 /// The priority the runbook recreates at-risk jobs with.
 pub const RECREATE_PRIORITY: i32 = 10;
 
-async fn audit(
-    state: &AppState,
-    alert: &Alert,
-    user: &str,
-    action: &str,
-    outcome: &str,
-    detail: Value,
-) {
-    let entry = AuditEntry {
-        at: state.clock.now(),
-        tenant_id: Some(alert.tenant_id.clone()),
-        actor: user.to_string(),
-        action: action.into(),
-        subject: Some(alert.job_id.clone()),
-        outcome: outcome.into(),
-        detail: Some(detail),
-    };
-    if let Err(e) = state.store.audit(&entry).await {
-        tracing::error!(error = %e, "could not write the audit log");
-    }
-}
+use crate::alerts::audit;
 
 /// The alert and its tenant, if the clicker is one of its operators; else
 /// the clicker is told why not, and the refusal is audited.
