@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::slack_ui::button_value;
+
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::fake_slack::Call;
@@ -334,7 +336,7 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     app.poll().await;
     let posts = app.slack.ok_calls_to("chat.postMessage");
     let post = top_level_posts(&posts)[0];
-    let alert_id = find_button_value(&post.body, "alert_ack").expect("an Acknowledge button");
+    let alert_id = button_value(&post.body, "alert_ack").expect("an Acknowledge button");
     let msg = app
         .slack
         .messages()
@@ -364,7 +366,7 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     let text = edit.body.to_string();
     assert!(text.contains("Acknowledged by <@U0PLATLEAD>"), "{text}");
     assert!(
-        find_button_value(&edit.body, "alert_ack").is_none(),
+        button_value(&edit.body, "alert_ack").is_none(),
         "the button goes"
     );
 
@@ -392,20 +394,4 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     assert!(outcomes.contains(&"ok"));
     assert!(outcomes.contains(&"already acknowledged"));
     assert!(outcomes.iter().any(|o| o.starts_with("refused")));
-}
-
-fn find_button_value(body: &Value, action_id: &str) -> Option<String> {
-    fn walk(v: &Value, id: &str) -> Option<String> {
-        match v {
-            Value::Object(m) => {
-                if m.get("action_id").and_then(Value::as_str) == Some(id) {
-                    return m.get("value").and_then(Value::as_str).map(str::to_string);
-                }
-                m.values().find_map(|x| walk(x, id))
-            }
-            Value::Array(a) => a.iter().find_map(|x| walk(x, id)),
-            _ => None,
-        }
-    }
-    walk(body, action_id)
 }

@@ -3,7 +3,13 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::slack_ui::{button_value, t0};
+
+fn click(app: &TestApp, user: &str, action_id: &str, value: &str) -> Value {
+    common::slack_ui::click_in(app, CHANNEL, user, action_id, value)
+}
+
+use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
@@ -20,10 +26,6 @@ fn config() -> String {
         "asset = \"revenue_*\"\napprovers = [\"U0PRODOWNER\"]",
         "asset = \"revenue_*\"\napprovers = [\"S0PRODTEAM\", \"U0PLATLEAD\"]",
     )
-}
-
-fn t0() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
 }
 
 struct World {
@@ -63,31 +65,6 @@ async fn world(backend: Backend) -> World {
     }
 }
 
-fn find_value(body: &Value, action_id: &str) -> Option<String> {
-    match body {
-        Value::Object(m) => {
-            if m.get("action_id").and_then(Value::as_str) == Some(action_id) {
-                return m.get("value").and_then(Value::as_str).map(str::to_string);
-            }
-            m.values().find_map(|v| find_value(v, action_id))
-        }
-        Value::Array(a) => a.iter().find_map(|v| find_value(v, action_id)),
-        _ => None,
-    }
-}
-
-fn click(app: &TestApp, user: &str, action_id: &str, value: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user},
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "channel_id": CHANNEL},
-        "response_url": app.slack.response_url(&format!("{action_id}-{user}")),
-        "trigger_id": format!("trigger-{user}"),
-        "actions": [{"action_id": action_id, "value": value, "type": "button"}]
-    })
-}
-
 fn told(app: &TestApp, action_id: &str, user: &str) -> String {
     app.slack
         .calls_to(&format!("response_url:{action_id}-{user}"))
@@ -118,7 +95,7 @@ async fn request(w: &World, by: &str) -> Value {
         .ok_calls_to("chat.postMessage")
         .into_iter()
         .rev()
-        .find(|c| find_value(&c.body, "extension_approve").is_some())
+        .find(|c| button_value(&c.body, "extension_approve").is_some())
         .expect("the request message")
         .body
 }
@@ -152,13 +129,13 @@ async fn the_request_goes_in_the_alert_thread_with_everything_a_stakeholder_need
     ] {
         assert!(text.contains(expected), "{expected} missing: {text}");
     }
-    assert!(find_value(&body, "extension_reject").is_some());
+    assert!(button_value(&body, "extension_reject").is_some());
 }
 
 async fn twenty_simultaneous_approvals(backend: Backend) {
     let w = world(backend).await;
     let body = request(&w, OPERATOR).await;
-    let approval = find_value(&body, "extension_approve").unwrap();
+    let approval = button_value(&body, "extension_approve").unwrap();
     let mut clicks = Vec::new();
     for i in 0..20 {
         let payload = click(
@@ -271,7 +248,7 @@ async fn twenty_simultaneous_approvals_give_one_servo_update_and_one_decision_on
 #[tokio::test]
 async fn approval_re_assesses_the_alert_under_the_new_deadline() {
     let w = world(Backend::Sqlite).await;
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     w.app
         .interact(&click(&w.app, "U0PM01", "extension_approve", &approval))
         .await;
@@ -293,7 +270,7 @@ async fn approval_re_assesses_the_alert_under_the_new_deadline() {
 async fn the_requester_cannot_approve_their_own_request() {
     let w = world(Backend::Sqlite).await;
     // U0PLATLEAD is a stakeholder of revenue_* too.
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     w.app
         .interact(&click(&w.app, OPERATOR, "extension_approve", &approval))
         .await;
@@ -314,7 +291,7 @@ async fn the_requester_cannot_approve_their_own_request() {
 async fn a_non_stakeholder_cannot_approve_or_reject() {
     let w = world(Backend::Sqlite).await;
     let body = request(&w, OPERATOR).await;
-    let approval = find_value(&body, "extension_approve").unwrap();
+    let approval = button_value(&body, "extension_approve").unwrap();
     w.app
         .interact(&click(&w.app, "U0ONCALL1", "extension_approve", &approval))
         .await;
@@ -343,7 +320,7 @@ async fn a_non_stakeholder_cannot_approve_or_reject() {
 #[tokio::test]
 async fn reject_asks_for_a_reason_and_records_it() {
     let w = world(Backend::Sqlite).await;
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     w.app
         .interact(&click(&w.app, "U0PM03", "extension_reject", &approval))
         .await;
@@ -398,7 +375,7 @@ async fn reject_asks_for_a_reason_and_records_it() {
 #[tokio::test]
 async fn a_pending_request_expires_with_the_clock_and_says_so() {
     let w = world(Backend::Sqlite).await;
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     let a = w
         .app
         .state
@@ -453,8 +430,8 @@ async fn a_pending_request_expires_with_the_clock_and_says_so() {
 #[tokio::test]
 async fn a_new_request_supersedes_the_pending_one() {
     let w = world(Backend::Sqlite).await;
-    let first = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
-    let second = find_value(&request(&w, "U0ONCALL1").await, "extension_approve").unwrap();
+    let first = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let second = button_value(&request(&w, "U0ONCALL1").await, "extension_approve").unwrap();
     assert_ne!(first, second);
     let old = w
         .app
@@ -478,7 +455,7 @@ async fn a_new_request_supersedes_the_pending_one() {
 #[tokio::test]
 async fn a_restart_while_a_request_is_pending_leaves_it_decidable() {
     let w = world(Backend::Sqlite).await;
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     let World {
         fx,
         app,
@@ -513,7 +490,7 @@ async fn a_restart_while_a_request_is_pending_leaves_it_decidable() {
 #[tokio::test]
 async fn a_job_that_changed_meanwhile_is_re_checked_before_the_deadline_moves() {
     let w = world(Backend::Sqlite).await;
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     // Servo bumps the version (progress) meanwhile: the approval still applies.
     w.fx.update_job(w.job, "completed_partitions = 60, version = version + 1")
         .await;
@@ -524,7 +501,7 @@ async fn a_job_that_changed_meanwhile_is_re_checked_before_the_deadline_moves() 
     assert_eq!(w.fx.job_field::<i32>(w.job, "version").await, 3);
 
     // A second request, then someone moves the deadline past it directly.
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     w.fx.update_job(
         w.job,
         "sla_deadline_at = sla_deadline_at + interval '1 day', version = version + 1",
@@ -554,7 +531,7 @@ async fn a_job_that_changed_meanwhile_is_re_checked_before_the_deadline_moves() 
 #[tokio::test]
 async fn a_job_that_finishes_closes_its_pending_request_as_moot() {
     let w = world(Backend::Sqlite).await;
-    let approval = find_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
+    let approval = button_value(&request(&w, OPERATOR).await, "extension_approve").unwrap();
     w.fx.update_job(
         w.job,
         "state = 'completed', completed_partitions = 100, completed_at = now()",
@@ -582,7 +559,7 @@ async fn a_job_that_finishes_closes_its_pending_request_as_moot() {
 async fn the_request_modal_validates_its_fields() {
     let w = world(Backend::Sqlite).await;
     let post = &w.app.slack.ok_calls_to("chat.postMessage")[0];
-    let alert_id = find_value(&post.body, "extension_request")
+    let alert_id = button_value(&post.body, "extension_request")
         .expect("a Request extension button on a High alert");
     w.app
         .interact(&click(&w.app, OPERATOR, "extension_request", &alert_id))

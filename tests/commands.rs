@@ -3,7 +3,9 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::slack_ui::t0;
+
+use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::Value;
@@ -13,10 +15,6 @@ use uuid::Uuid;
 const OPERATOR: &str = "U0PLATLEAD";
 const STAKEHOLDER: &str = "U0PRODOWNER";
 const CHANNEL: &str = "C0ACMEALERT";
-
-fn t0() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
-}
 
 struct World {
     fx: ServoFixture,

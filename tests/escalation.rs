@@ -3,7 +3,9 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::slack_ui::{t0, thread_texts};
+
+use chrono::Duration;
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
@@ -11,10 +13,6 @@ use serde_json::{json, Value};
 use servo_sla_bot::clock::{Clock, ManualClock};
 use servo_sla_bot::timers::TimerWorker;
 use uuid::Uuid;
-
-fn t0() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
-}
 
 struct World {
     fx: ServoFixture,
@@ -66,15 +64,6 @@ fn dms_to(app: &TestApp, user: &str) -> usize {
                     .contains("You are paged")
         })
         .count()
-}
-
-fn thread_texts(app: &TestApp) -> Vec<String> {
-    app.slack
-        .messages()
-        .into_iter()
-        .filter(|m| m.thread_ts.is_some())
-        .map(|m| m.text)
-        .collect()
 }
 
 /// Moves the clock and fires what is due, as the timer worker would. The

@@ -3,7 +3,9 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::slack_ui::{buttons, t0, thread_texts};
+
+use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
@@ -13,10 +15,6 @@ use uuid::Uuid;
 
 const OPERATOR: &str = "U0PLATLEAD";
 const CHANNEL: &str = "C0ACMEALERT";
-
-fn t0() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
-}
 
 struct World {
     fx: ServoFixture,
@@ -46,26 +44,6 @@ fn at_risk(late_minutes: i64, priority: i32) -> JobSpec {
         priority,
         ..JobSpec::default()
     }
-}
-
-fn buttons(body: &Value) -> Vec<String> {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                if m.get("type").and_then(Value::as_str) == Some("button") {
-                    if let Some(id) = m.get("action_id").and_then(Value::as_str) {
-                        out.push(id.to_string());
-                    }
-                }
-                m.values().for_each(|x| walk(x, out));
-            }
-            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(body, &mut out);
-    out
 }
 
 /// The alert message as Slack shows it now (the last post or edit of it).
@@ -116,15 +94,6 @@ fn told_all(app: &TestApp) -> String {
         .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn thread_texts(app: &TestApp) -> Vec<String> {
-    app.slack
-        .messages()
-        .into_iter()
-        .filter(|m| m.thread_ts.is_some())
-        .map(|m| m.text)
-        .collect()
 }
 
 #[tokio::test]

@@ -6,3 +6,4 @@ pub mod db;
 pub mod fake_pagerduty;
 pub mod fake_slack;
 pub mod servo_fixture;
+pub mod slack_ui;
