@@ -86,7 +86,11 @@ async fn run(backend: &str, n: usize) {
     let app = App::build(settings, options).await.unwrap();
     let state = app.state();
     let now = Utc::now();
-    let due = now + chrono::Duration::seconds(3);
+    // The store keeps milliseconds: compare at that precision.
+    let due = chrono::DateTime::from_timestamp_millis(
+        (now + chrono::Duration::seconds(3)).timestamp_millis(),
+    )
+    .unwrap();
     let setup = Instant::now();
     for i in 0..n {
         let (alert, _) = state
