@@ -155,35 +155,18 @@ pub async fn start(
     )
     .await;
     // Page the first tier now rather than on the timer worker's next round.
-    run_due_steps(state, &alert.id).await;
+    run_now(state, &alert.id, esc.epoch, tier, 0).await;
     Ok(true)
 }
 
-/// Fires this alert's due steps at once (the timer worker would within a second).
-async fn run_due_steps(state: &AppState, alert_id: &str) {
-    let worker = format!("escalation-{}", uuid::Uuid::new_v4().simple());
-    let now = state.clock.now();
-    let Ok(due) = state
-        .store
-        .claim_due_timers(&worker, now, chrono::Duration::minutes(2), 50)
-        .await
-    else {
-        return;
-    };
-    for timer in due {
-        if timer.kind == STEP_TIMER && timer.subject_id == alert_id {
-            match step(state, &timer.subject_id, &timer.payload).await {
-                Ok(()) => {
-                    let _ = state.store.complete_timer(&timer.id, &worker, now).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "escalation step failed; the timer worker retries it");
-                    let _ = state.store.release_timer(&timer.id, &worker).await;
-                }
-            }
-        } else {
-            let _ = state.store.release_timer(&timer.id, &worker).await;
-        }
+/// Runs a just-scheduled step now rather than on the timer worker's next
+/// round. The step's timer row stays as the durable fallback: if this
+/// process dies before the step moves the escalation on, the worker fires it;
+/// once it has moved on, the row no longer matches and firing it does nothing.
+async fn run_now(state: &AppState, alert_id: &str, epoch: i64, tier: usize, round: u32) {
+    let payload = json!({ "epoch": epoch, "tier": tier, "round": round });
+    if let Err(e) = step(state, alert_id, &payload).await {
+        tracing::error!(error = %e, "escalation step failed; the timer worker retries it");
     }
 }
 
@@ -550,7 +533,14 @@ pub async fn escalate_next(
         &format!(":now:{}", uuid::Uuid::new_v4().simple()),
     )
     .await?;
-    run_due_steps(state, &alert.id).await;
+    run_now(
+        state,
+        &alert.id,
+        esc.epoch,
+        esc.tier as usize,
+        esc.round as u32,
+    )
+    .await;
     let name = state
         .config
         .escalation

@@ -149,6 +149,29 @@ async fn twenty_simultaneous_approvals(backend: Backend) {
     }
     let statuses = futures_join_all(clicks).await;
     assert!(statuses.iter().all(|s| *s == 200));
+    // A click past Slack's 3 s ack finishes in the background: wait for the
+    // decision to land in Servo and for every click to be audited.
+    let deadline_at = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let audited = w
+            .app
+            .state
+            .store
+            .list_audit(Some(&w.job.to_string()), 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "approve_extension")
+            .count();
+        if audited >= 20 && w.fx.job_field::<i32>(w.job, "version").await >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline_at,
+            "the clicks were never all decided"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     w.app.drain_outbox().await;
     assert_eq!(
         w.fx.job_field::<i32>(w.job, "version").await,
