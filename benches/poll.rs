@@ -7,15 +7,17 @@
 //! row-level security) and the bot's ordinary role, exactly as the tests'
 //! Servo fixture does, seeded in bulk with `INSERT ... SELECT generate_series`,
 //! vacuumed and analysed. The real app is built as the tests build it (SQLite
-//! store in a temporary directory, Slack pointing at an unused local port) but
-//! never run: no worker starts and nothing is sent. Then it times
-//! `Poller::tick()`: the first poll (which opens an alert for every at-risk
-//! job and enqueues its post), then steady-state polls with nothing changed,
-//! and on their own the Servo queries a poll makes. The database is dropped
-//! afterwards, also when the benchmark panics.
+//! store in a temporary directory) but never run: no worker starts and
+//! nothing enqueued is sent. Slack is a local stub that answers the calls a
+//! poll makes itself (see [`SlackStub`]). Then it times `Poller::tick()`: the
+//! first poll (which opens an alert for every at-risk job and enqueues its
+//! post), then steady-state polls with nothing changed, and on their own the
+//! Servo queries a poll makes. The database is dropped afterwards, also when
+//! the benchmark panics.
 //!
 //! `cargo bench --bench poll` runs the default sizes; `cargo bench --bench
-//! poll -- 1000 10000` runs the sizes given. See docs/benchmarks.md.
+//! poll -- 1000 10000` runs the sizes given; `BENCH_SLACK=down` makes Slack
+//! unreachable. See docs/benchmarks.md.
 
 use servo_sla_bot::app::{App, AppOptions, AppState};
 use servo_sla_bot::clock::SystemClock;

@@ -150,11 +150,20 @@ impl Store {
 
     /// Timers by due time, all or of one subject, in any status.
     pub async fn list_timers(&self, subject_id: Option<&str>) -> Result<Vec<Timer>> {
-        let rows: Vec<TimerRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT * FROM timers WHERE ($1 IS NULL OR subject_id = $1) ORDER BY due_at_ms, id")
-            .bind(subject_id)
-            .fetch_all(p)
-            .await?);
+        // Two statements, not `($1 IS NULL OR subject_id = $1)`: SQLite cannot
+        // use the subject index for that form, and every poll asks per alert.
+        let rows: Vec<TimerRow> = match subject_id {
+            Some(subject) => on_pool!(self, p => sqlx::query_as(
+                "SELECT * FROM timers WHERE subject_id = $1 ORDER BY due_at_ms, id")
+                .bind(subject)
+                .fetch_all(p)
+                .await?),
+            None => {
+                on_pool!(self, p => sqlx::query_as("SELECT * FROM timers ORDER BY due_at_ms, id")
+                .fetch_all(p)
+                .await?)
+            }
+        };
         rows.into_iter().map(Timer::try_from).collect()
     }
 
