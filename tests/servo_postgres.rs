@@ -159,3 +159,26 @@ async fn a_deadline_change_checks_the_version() {
     assert_eq!(job.version, 2);
     assert_eq!(job.sla_deadline_at.unwrap().timestamp(), new.timestamp());
 }
+
+#[tokio::test]
+async fn the_poll_reads_jobs_without_their_partition_keys_but_get_job_has_them() {
+    let fx = ServoFixture::start().await;
+    let id = fx
+        .job(JobSpec {
+            deadline: Some(Utc::now() + Duration::hours(1)),
+            total: 3,
+            completed: 1,
+            ..JobSpec::default()
+        })
+        .await;
+    let servo = servo_for(&fx).await;
+    let listed = servo.active_jobs("acme", true).await.unwrap();
+    assert_eq!(listed[0].id, id);
+    assert!(
+        listed[0].partition_keys.is_empty(),
+        "the poll does not read them"
+    );
+    assert_eq!(listed[0].total_partitions, 3);
+    let one = servo.get_job("acme", id).await.unwrap().unwrap();
+    assert_eq!(one.partition_keys, vec!["p0000", "p0001", "p0002"]);
+}
