@@ -28,18 +28,6 @@ async fn steered_job(fx: &ServoFixture, t0: DateTime<Utc>, eta_minutes: i64) -> 
     .await
 }
 
-async fn set_eta(fx: &ServoFixture, id: Uuid, eta: DateTime<Utc>, heartbeat: DateTime<Utc>) {
-    sqlx::query(
-        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(eta)
-    .bind(heartbeat)
-    .execute(&fx.admin)
-    .await
-    .unwrap();
-}
-
 /// Posts in channels (not DMs) that start a message of their own.
 fn top_level_posts(calls: &[Call]) -> Vec<&Call> {
     calls
@@ -91,7 +79,7 @@ async fn drift_through_every_band(backend: Backend) {
     assert!(app.slack.ok_calls_to("chat.postMessage").is_empty());
 
     // Low: severity 0.10 -> one post in the tenant's channel.
-    set_eta(&fx, id, t0 + Duration::minutes(66), t0).await;
+    fx.set_eta(id, t0 + Duration::minutes(66), t0).await;
     app.poll().await;
     let posts = app.slack.ok_calls_to("chat.postMessage");
     assert_eq!(posts.len(), 1);
@@ -114,7 +102,7 @@ async fn drift_through_every_band(backend: Backend) {
     assert!(alert_json.contains("50/100"), "progress is shown");
 
     // Medium: an edit and a thread reply.
-    set_eta(&fx, id, t0 + Duration::minutes(78), t0).await;
+    fx.set_eta(id, t0 + Duration::minutes(78), t0).await;
     app.poll().await;
     assert_eq!(app.slack.ok_calls_to("chat.update").len(), 1);
 
@@ -132,18 +120,13 @@ async fn drift_through_every_band(backend: Backend) {
     );
 
     // High.
-    set_eta(&fx, id, t0 + Duration::minutes(108), t0).await;
+    fx.set_eta(id, t0 + Duration::minutes(108), t0).await;
     app.poll().await;
 
     // Breached: the deadline passes.
     clock.advance(Duration::minutes(61));
-    set_eta(
-        &fx,
-        id,
-        t0 + Duration::minutes(110),
-        t0 + Duration::minutes(61),
-    )
-    .await;
+    fx.set_eta(id, t0 + Duration::minutes(110), t0 + Duration::minutes(61))
+        .await;
     app.poll().await;
     let updates = app.slack.ok_calls_to("chat.update");
     let last = updates.last().unwrap();

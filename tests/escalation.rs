@@ -357,15 +357,12 @@ async fn risk_rising_quickly_moves_the_alert_up_a_tier() {
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
     // Five minutes later severity has jumped from 0.30 to about 1.0.
     w.clock.advance(Duration::minutes(5));
-    sqlx::query(
-        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+    w.fx.set_eta(
+        job,
+        t0() + Duration::minutes(195),
+        t0() + Duration::minutes(5),
     )
-    .bind(job)
-    .bind(t0() + Duration::minutes(195))
-    .bind(t0() + Duration::minutes(5))
-    .execute(&w.fx.admin)
-    .await
-    .unwrap();
+    .await;
     w.app.poll().await;
     assert_eq!(
         dms_to(&w.app, "U0PLATLEAD"),
@@ -387,15 +384,12 @@ async fn a_band_that_gets_worse_after_an_acknowledgement_re_arms_the_path() {
     w.app.drain_outbox().await;
     // Worse: Low to High, twenty minutes on (past the rise window).
     w.clock.advance(Duration::minutes(20));
-    sqlx::query(
-        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+    w.fx.set_eta(
+        job,
+        t0() + Duration::minutes(300),
+        t0() + Duration::minutes(20),
     )
-    .bind(job)
-    .bind(t0() + Duration::minutes(300))
-    .bind(t0() + Duration::minutes(20))
-    .execute(&w.fx.admin)
-    .await
-    .unwrap();
+    .await;
     w.app.poll().await;
     assert!(thread_texts(&w.app)
         .iter()

@@ -228,15 +228,12 @@ async fn monitor_closely_checks_in_until_stopped_and_says_loudly_when_worse() {
     assert!(checkin.contains("55/100"), "{checkin}");
 
     // It gets worse: the next check-in says so loudly.
-    sqlx::query(
-        "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+    w.fx.set_eta(
+        job,
+        t0() + Duration::minutes(200),
+        t0() + Duration::minutes(30),
     )
-    .bind(job)
-    .bind(t0() + Duration::minutes(200))
-    .bind(t0() + Duration::minutes(30))
-    .execute(&w.fx.admin)
-    .await
-    .unwrap();
+    .await;
     w.clock.advance(Duration::minutes(15));
     assert_eq!(timers.tick().await.unwrap(), 1);
     w.app.drain_outbox().await;

@@ -209,6 +209,20 @@ impl ServoFixture {
         id
     }
 
+    /// Sets Servo's own ETA for a job and the heartbeat that says how fresh it
+    /// is: how tests steer a job between risk bands.
+    pub async fn set_eta(&self, id: Uuid, eta: DateTime<Utc>, heartbeat: DateTime<Utc>) {
+        sqlx::query(
+            "UPDATE backfill_jobs SET estimated_completion_at = $2, heartbeat_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(eta)
+        .bind(heartbeat)
+        .execute(&self.admin)
+        .await
+        .expect("set the job's ETA");
+    }
+
     /// Runs an UPDATE on one job as the superuser (to move a job along in a test).
     pub async fn update_job(&self, id: Uuid, set: &'static str) {
         let sql = format!("UPDATE backfill_jobs SET {set} WHERE id = $1");
