@@ -464,6 +464,7 @@ async fn run_size(jobs: i64) -> Measured {
         clock: Arc::new(SystemClock),
         worker_id: format!("bench-{}", Uuid::new_v4().simple()),
         run_poller: false,
+        ..AppOptions::default()
     };
     // Built, never run: no outbox worker, no HTTP server, nothing sent.
     let slack = SlackStub::start().await;

@@ -82,6 +82,7 @@ async fn run(backend: &str, n: usize) {
         clock: Arc::new(SystemClock),
         worker_id: "bench".into(),
         run_poller: false,
+        ..AppOptions::default()
     };
     let app = App::build(settings, options).await.unwrap();
     let state = app.state();

@@ -63,6 +63,11 @@ pub struct AppOptions {
     /// Whether `run_until` polls Servo on its own; tests that drive
     /// [`Poller::tick`] by hand turn it off.
     pub run_poller: bool,
+    /// Whether `run_until` runs the outbox and timer workers; the simulator
+    /// steps them itself, in simulated time.
+    pub run_workers: bool,
+    /// Servo to use instead of connecting to `SERVO_DATABASE_URL` (the simulator's).
+    pub servo: Option<Servo>,
 }
 
 impl Default for AppOptions {
@@ -75,6 +80,8 @@ impl Default for AppOptions {
                 uuid::Uuid::new_v4().simple()
             ),
             run_poller: true,
+            run_workers: true,
+            servo: None,
         }
     }
 }
@@ -85,6 +92,7 @@ pub struct App {
     verifier: SlackVerifier,
     worker_id: String,
     run_poller: bool,
+    run_workers: bool,
 }
 
 impl App {
@@ -98,7 +106,10 @@ impl App {
             .migrate()
             .await
             .with_context(|| format!("migrating the bot's store at {db_url}"))?;
-        let servo = Servo::connect_lazy(&settings.env.servo_database_url)?;
+        let servo = match options.servo {
+            Some(servo) => servo,
+            None => Servo::connect_lazy(&settings.env.servo_database_url)?,
+        };
         let slack = SlackApi::new(
             &settings.env.slack_api_url,
             &settings.env.slack_bot_token,
@@ -135,6 +146,7 @@ impl App {
             verifier: SlackVerifier::new(settings.env.slack_signing_secret),
             worker_id: options.worker_id,
             run_poller: options.run_poller,
+            run_workers: options.run_workers,
         })
     }
 
@@ -167,12 +179,16 @@ impl App {
             metrics: self.state.metrics.clone(),
             worker_id: self.worker_id.clone(),
         };
-        let outbox_task = tokio::spawn(outbox.run(self.state.outbox_wake.clone(), stop_rx.clone()));
         let timers = TimerWorker {
             state: self.state.clone(),
             worker_id: self.worker_id.clone(),
         };
-        let timer_task = tokio::spawn(timers.run(stop_rx.clone()));
+        let workers = self.run_workers.then(|| {
+            (
+                tokio::spawn(outbox.run(self.state.outbox_wake.clone(), stop_rx.clone())),
+                tokio::spawn(timers.run(stop_rx.clone())),
+            )
+        });
         let poller_task = self.run_poller.then(|| {
             let poller = Poller {
                 state: self.state.clone(),
@@ -198,11 +214,13 @@ impl App {
                 tracing::error!(error = %e, "the poller ended badly");
             }
         }
-        if let Err(e) = timer_task.await {
-            tracing::error!(error = %e, "the timer worker ended badly");
-        }
-        if let Err(e) = outbox_task.await {
-            tracing::error!(error = %e, "the outbox worker ended badly");
+        if let Some((outbox_task, timer_task)) = workers {
+            if let Err(e) = timer_task.await {
+                tracing::error!(error = %e, "the timer worker ended badly");
+            }
+            if let Err(e) = outbox_task.await {
+                tracing::error!(error = %e, "the outbox worker ended badly");
+            }
         }
         self.state.store.close().await;
         self.state.servo.close().await;

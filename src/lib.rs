@@ -17,6 +17,8 @@
 //! - [`approvals`]: deadline-extension requests and their decisions.
 //! - [`escalation`]: pages the tiers in order until someone acknowledges; [`pagerduty`] mirrors it.
 //! - [`metrics`]: the Prometheus text served at `/metrics`.
+//! - [`sim`]: `servo-sla-bot simulate`, the real bot against a simulated Servo,
+//!   a recording fake Slack and a manual clock.
 
 pub mod actions;
 pub mod alerts;
@@ -34,6 +36,7 @@ pub mod people;
 pub mod poller;
 pub mod risk;
 pub mod servo;
+pub mod sim;
 pub mod slack;
 pub mod store;
 pub mod timers;

@@ -30,6 +30,19 @@ enum Cmd {
     Migrate,
     /// Validate a config file and name every problem with its key.
     CheckConfig { file: PathBuf },
+    /// Replay a scenario through the real bot, with a simulated Servo, a
+    /// recording Slack and a clock that runs hours in seconds.
+    Simulate {
+        /// The scenario file (see docs/simulate.md and examples/scenarios/).
+        scenario: PathBuf,
+        /// Use this config instead of the scenario's own [config].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print every Slack call as it would have been sent (JSON lines)
+        /// instead of the readable timeline.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit code for configuration problems, so scripts can tell them from crashes.
@@ -41,10 +54,15 @@ fn env_var(k: &str) -> Option<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A simulation's output is its timeline; the bot's own logs would bury it.
+    let default_filter = match cli.command {
+        Cmd::Simulate { .. } => "error",
+        _ => "info,sqlx=warn,hyper=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,hyper=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -80,6 +98,11 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(CONFIG_ERROR)
             }
         },
+        Cmd::Simulate {
+            scenario,
+            config,
+            json,
+        } => simulate(&scenario, config.as_deref(), json).await,
         Cmd::Migrate => {
             let url = config::DatabaseUrl::new(
                 env_var("DATABASE_URL")
@@ -135,6 +158,66 @@ async fn run(cli: Cli) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `simulate`: the timeline (or every Slack call as JSON) on stdout; a
+/// scenario problem names its line on stderr and exits 1.
+async fn simulate(
+    path: &std::path::Path,
+    config: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
+    use servo_sla_bot::sim::{self, scenario::Scenario, timeline};
+    use std::io::Write;
+    let scenario = match Scenario::load(path, config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("servo-sla-bot simulate: {e}");
+            return ExitCode::from(CONFIG_ERROR);
+        }
+    };
+    let report = match sim::run(scenario).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("servo-sla-bot simulate: the simulation failed: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        for call in &report.calls {
+            let _ = writeln!(out, "{}", serde_json::to_string(call).unwrap_or_default());
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "Scenario: {} (from {} to at most {})\n",
+            report.scenario,
+            report.start.format("%a %Y-%m-%d %H:%M UTC"),
+            report.end.format("%H:%M")
+        );
+        let mut events: Vec<&timeline::Event> = report.events.iter().collect();
+        events.sort_by_key(|e| e.at);
+        for e in events {
+            let _ = writeln!(out, "{}", timeline::format_event(e, report.start));
+        }
+        let messages = report.of_kind(timeline::Kind::Message).len();
+        let edits = report.of_kind(timeline::Kind::Edit).len();
+        let _ = writeln!(
+            out,
+            "\n{} Slack call(s): {messages} message(s), {edits} edit(s); {} Servo change(s).",
+            report.calls.len(),
+            report.servo.len()
+        );
+    }
+    match report.failure {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
+            eprintln!("servo-sla-bot simulate: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -4,6 +4,7 @@
 //! list the active jobs, get one, partition statistics, and the state changes.
 
 pub mod postgres;
+pub mod sim;
 
 use crate::config::DatabaseUrl;
 use crate::risk::{JobSnapshot, JobState};
@@ -127,6 +128,8 @@ pub const RECENT_DURATIONS: i64 = 24;
 #[derive(Clone, Debug)]
 pub enum Servo {
     Postgres(PgServo),
+    /// `servo-sla-bot simulate`: jobs that run in simulated time.
+    Sim(sim::SimServo),
 }
 
 impl Servo {
@@ -150,12 +153,14 @@ impl Servo {
                 sqlx::query("SELECT 1").execute(pg.pool()).await?;
                 Ok(())
             }
+            Servo::Sim(sim) => sim.active_jobs("", false).map(|_| ()),
         }
     }
 
     pub async fn close(&self) {
         match self {
             Servo::Postgres(pg) => pg.pool().close().await,
+            Servo::Sim(_) => {}
         }
     }
 
@@ -166,12 +171,14 @@ impl Servo {
     ) -> Result<Vec<Job>, ServoError> {
         match self {
             Servo::Postgres(pg) => pg.active_jobs(tenant, deadline_only).await,
+            Servo::Sim(sim) => sim.active_jobs(tenant, deadline_only),
         }
     }
 
     pub async fn get_job(&self, tenant: &str, id: Uuid) -> Result<Option<Job>, ServoError> {
         match self {
             Servo::Postgres(pg) => pg.get_job(tenant, id).await,
+            Servo::Sim(sim) => sim.get_job(tenant, id),
         }
     }
 
@@ -182,6 +189,7 @@ impl Servo {
     ) -> Result<HashMap<Uuid, Vec<i64>>, ServoError> {
         match self {
             Servo::Postgres(pg) => pg.recent_durations(tenant, job_ids, RECENT_DURATIONS).await,
+            Servo::Sim(sim) => sim.recent_durations(tenant, job_ids, RECENT_DURATIONS),
         }
     }
 
@@ -193,6 +201,7 @@ impl Servo {
     ) -> Result<Job, ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.pause(tenant, id, now).await,
+            Servo::Sim(sim) => sim.pause(tenant, id),
         }
     }
 
@@ -204,6 +213,7 @@ impl Servo {
     ) -> Result<Job, ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.resume(tenant, id, now).await,
+            Servo::Sim(sim) => sim.resume(tenant, id),
         }
     }
 
@@ -216,6 +226,7 @@ impl Servo {
     ) -> Result<Job, ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.set_deadline(tenant, id, deadline, seen_version).await,
+            Servo::Sim(sim) => sim.set_deadline(tenant, id, deadline, seen_version),
         }
     }
 
@@ -228,6 +239,7 @@ impl Servo {
     ) -> Result<Job, ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.cancel(tenant, id, reason, now).await,
+            Servo::Sim(sim) => sim.cancel(tenant, id, reason),
         }
     }
 
@@ -243,6 +255,7 @@ impl Servo {
     ) -> Result<(Job, Job), ServoActionError> {
         match self {
             Servo::Postgres(pg) => pg.recreate(tenant, id, priority, created_by, now).await,
+            Servo::Sim(sim) => sim.recreate(tenant, id, priority, created_by),
         }
     }
 }

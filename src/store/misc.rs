@@ -35,6 +35,14 @@ impl Store {
         rows.into_iter().map(AuditEntry::try_from).collect()
     }
 
+    /// How many entries the audit log holds.
+    pub async fn audit_count(&self) -> Result<i64> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(p)
+            .await?);
+        Ok(n)
+    }
+
     /// True only for the first call with this key (Slack retries events and
     /// interactions): the insert that wins is the one that handles it.
     pub async fn first_delivery(&self, key: &str, now: DateTime<Utc>) -> Result<bool> {

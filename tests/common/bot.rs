@@ -181,6 +181,7 @@ pub async fn start(
         clock,
         worker_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
         run_poller,
+        ..AppOptions::default()
     };
     let app = App::build(settings.clone(), options.clone())
         .await

@@ -4,6 +4,6 @@
 pub mod bot;
 pub mod db;
 pub mod fake_pagerduty;
-pub mod fake_slack;
+pub use servo_sla_bot::sim::fake_slack;
 pub mod servo_fixture;
 pub mod slack_ui;

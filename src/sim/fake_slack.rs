@@ -1,4 +1,5 @@
-//! A fake Slack Web API for integration tests.
+//! A fake Slack Web API: the integration tests run the bot against it, and
+//! `servo-sla-bot simulate` records a scenario's Slack traffic with it.
 //!
 //! It speaks the parts of Slack's HTTP contract that the bot's client depends
 //! on, so the client is exercised end to end rather than mocked:
@@ -21,8 +22,6 @@
 //! ID (`D` + user ID, see [`FakeSlack::dm_channel_for`]) is what the answer
 //! carries and what [`Message::channel`] holds: real Slack does the same, and
 //! `chat.update` with the user ID instead of the DM ID fails there too.
-#![allow(dead_code)]
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -116,6 +115,9 @@ pub struct Message {
     pub text: String,
     /// An empty array when none were given.
     pub blocks: Value,
+    /// Legacy attachments (the bot puts its alert colour bar and buttons
+    /// there); an empty array when none were given.
+    pub attachments: Value,
     /// How many successful `chat.update`s it has had.
     pub edits: u32,
 }
@@ -249,6 +251,16 @@ impl FakeSlack {
 
     pub fn calls(&self) -> Vec<Call> {
         self.state().calls.clone()
+    }
+
+    /// The calls after the first `n`.
+    pub fn calls_since(&self, n: usize) -> Vec<Call> {
+        let state = self.state();
+        state
+            .calls
+            .get(n..)
+            .map(<[Call]>::to_vec)
+            .unwrap_or_default()
     }
 
     pub fn calls_to(&self, method: &str) -> Vec<Call> {
@@ -945,6 +957,7 @@ impl Workspace {
         let ts = self.next_ts();
         let text = content.text.unwrap_or_default();
         let blocks = content.blocks.unwrap_or_else(|| json!([]));
+        let attachments = non_null(body.get("attachments"));
         let mut message = json!({
             "type": "message",
             "text": text,
@@ -960,6 +973,7 @@ impl Workspace {
             thread_ts,
             text,
             blocks,
+            attachments,
             edits: 0,
         });
         Ok(Reply {
@@ -991,6 +1005,9 @@ impl Workspace {
         stored.text = content.text.unwrap_or_default();
         if let Some(blocks) = content.blocks {
             stored.blocks = blocks;
+        }
+        if body.get("attachments").is_some_and(|a| !a.is_null()) {
+            stored.attachments = non_null(body.get("attachments"));
         }
         stored.edits += 1;
         let stored = stored.clone();
@@ -1455,4 +1472,11 @@ impl Check {
             None => self.fail(&format!("{at}/blocks"), "is required"),
         }
     }
+}
+
+/// An argument's JSON, or an empty array when it is absent or null.
+fn non_null(v: Option<&Value>) -> Value {
+    v.filter(|v| !v.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!([]))
 }
