@@ -87,6 +87,8 @@ impl Default for AppOptions {
 }
 
 pub struct App {
+    /// Held while the app lives: the SQLite store's one-process lock.
+    _store_lock: Option<std::fs::File>,
     listener: TcpListener,
     state: AppState,
     verifier: SlackVerifier,
@@ -102,6 +104,12 @@ impl App {
         let store = Store::connect(db_url.expose())
             .await
             .with_context(|| format!("opening the bot's store at {db_url}"))?;
+        // SQLite serves one process: a second `serve` on the same file would
+        // poll, page and deliver twice. PostgreSQL is what several replicas share.
+        let store_lock = match store.sqlite_file() {
+            Some(file) => Some(lock_sqlite_store(&file)?),
+            None => None,
+        };
         store
             .migrate()
             .await
@@ -141,6 +149,7 @@ impl App {
             pagerduty,
         };
         Ok(App {
+            _store_lock: store_lock,
             listener,
             state,
             verifier: SlackVerifier::new(settings.env.slack_signing_secret),
@@ -193,7 +202,11 @@ impl App {
             let poller = Poller {
                 state: self.state.clone(),
             };
-            tokio::spawn(poller.run(self.state.poll_wake.clone(), stop_rx.clone()))
+            tokio::spawn(poller.run(
+                self.state.poll_wake.clone(),
+                stop_rx.clone(),
+                self.worker_id.clone(),
+            ))
         });
 
         let verify = VerifyLayerState {
@@ -225,6 +238,32 @@ impl App {
         self.state.store.close().await;
         self.state.servo.close().await;
         Ok(())
+    }
+}
+
+/// Takes the lock file next to a SQLite store (`<file>.lock`), or says which
+/// file another process holds.
+fn lock_sqlite_store(file: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut path = file.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the store's lock file {}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another servo-sla-bot process is using the SQLite store {} (it holds {}). \
+             SQLite serves one bot process; to run several replicas, point DATABASE_URL at PostgreSQL",
+            file.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 

@@ -15,7 +15,12 @@ use tokio::sync::{watch, Notify};
 /// How long a claimed row stays ours before another worker may take it over.
 /// Longer than one call's worst case (timeouts x attempts + Retry-After waits).
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
-const BATCH: i64 = 25;
+/// Rows claimed at a time. One: a replica that dies (kill -9) then holds
+/// only the message it was sending, whose fate is unknown (Slack may have
+/// accepted it) until its lease runs out; everything behind it is free for
+/// another replica at once. Claiming is one indexed UPDATE, far cheaper than
+/// the Slack call it precedes.
+const BATCH: i64 = 1;
 /// How long to wait for a thread's root message before trying a reply again.
 const THREAD_ROOT_WAIT: chrono::Duration = chrono::Duration::seconds(2);
 

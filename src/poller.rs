@@ -227,20 +227,60 @@ impl Poller {
     }
 
     /// Polls every `poll_interval`, or at once when woken (Alertmanager).
-    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    /// Of several replicas sharing a store, only the holder of the `poller`
+    /// lease polls; the others try to take it over every few seconds, so a
+    /// replica that dies is replaced within [`poll_lease`] plus that wait.
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+        worker_id: String,
+    ) {
         let interval = self.state.config.poll_interval;
+        let lease = poll_lease(interval);
+        let standby = interval.min(LEASE_RETRY);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            self.tick().await;
+            let mine = match self
+                .state
+                .store
+                .try_acquire_lease(POLL_LEASE, &worker_id, self.state.clock.now(), lease)
+                .await
+            {
+                Ok(mine) => mine,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach the store for the poll lease");
+                    false
+                }
+            };
+            if mine {
+                self.tick().await;
+            }
             tokio::select! {
                 _ = wake.notified() => tracing::info!("poll requested"),
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep(if mine { interval } else { standby }) => {}
                 _ = shutdown.changed() => {}
             }
         }
+        // Hand the lease over at once rather than make another replica wait it out.
+        if let Err(e) = self.state.store.release_lease(POLL_LEASE, &worker_id).await {
+            tracing::warn!(error = %e, "could not release the poll lease");
+        }
     }
+}
+
+/// The lease that makes one replica the poller.
+pub const POLL_LEASE: &str = "poller";
+/// How often a replica without the lease tries to take it.
+const LEASE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long the poller's lease lasts: a poll interval plus room for a slow
+/// poll. A replica that dies stops renewing it; another takes over after it.
+pub fn poll_lease(interval: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::minutes(1))
+        + chrono::Duration::seconds(15)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -176,6 +176,21 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+impl Store {
+    /// The database file, for a SQLite store (none for PostgreSQL or in-memory SQLite).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Store::Sqlite(p) => {
+                let options = p.connect_options();
+                let f = options.get_filename();
+                (!f.as_os_str().is_empty() && f != std::path::Path::new(":memory:"))
+                    .then(|| f.to_path_buf())
+            }
+            Store::Postgres(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for Store {
     /// Built from the pool's options, which the password never enters here.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

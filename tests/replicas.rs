@@ -1,0 +1,258 @@
+//! Several `serve` processes on one PostgreSQL store: real processes, the fake
+//! Slack, Servo's tables with RLS. One replica is killed with `kill -9` in the
+//! middle of an escalation; the other pages on time, none missing, none twice,
+//! and takes over polling. SIGTERM hands everything back. On SQLite a second
+//! bot on the same file is refused.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::bot::{settings, spawn_app, Backend, SIGNING_SECRET};
+use common::db::TestDb;
+use common::fake_slack::FakeSlack;
+use common::servo_fixture::{JobSpec, ServoFixture};
+use servo_sla_bot::app::{App, AppOptions};
+use servo_sla_bot::poller::POLL_LEASE;
+use servo_sla_bot::store::Store;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+const CONFIG: &str = r#"
+poll_interval = "1s"
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALRT"
+operators = ["U0TIER1"]
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["U0TIER1"]
+ack_timeout = "4s"
+
+[[escalation.tiers]]
+name = "Platform Team Lead"
+notify = ["U0TIER2"]
+ack_timeout = "4s"
+
+[[escalation.tiers]]
+name = "Product/Business Stakeholder"
+notify = ["U0TIER3"]
+ack_timeout = "4s"
+"#;
+
+struct Replica {
+    name: String,
+    child: Child,
+}
+
+fn spawn_replica(
+    name: &str,
+    dir: &std::path::Path,
+    db_url: &str,
+    servo_url: &str,
+    slack: &FakeSlack,
+) -> Replica {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_servo-sla-bot"))
+        .args(["serve", "--config"])
+        .arg(dir.join("config.toml"))
+        .env("HOSTNAME", name)
+        .env("RUST_LOG", "warn")
+        .env("SLACK_BOT_TOKEN", slack.token())
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("SLACK_API_URL", slack.base_url())
+        .env("SERVO_DATABASE_URL", servo_url)
+        .env("DATABASE_URL", db_url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("PAGERDUTY_EVENTS_URL", "http://127.0.0.1:9/unused")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the bot starts");
+    Replica {
+        name: name.to_string(),
+        child,
+    }
+}
+
+/// When each page DM to `user` arrived.
+fn pages_to(slack: &FakeSlack, user: &str) -> Vec<Instant> {
+    slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["channel"] == user
+                && c.body["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("You are paged")
+        })
+        .map(|c| c.at)
+        .collect()
+}
+
+async fn wait_for_page(slack: &FakeSlack, user: &str, within: std::time::Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(at) = pages_to(slack, user).first() {
+            return *at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} was not paged within {within:?}; Slack got: {:#?}",
+            slack.calls()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn lease_holder(store: &Store) -> Option<String> {
+    store
+        .lease_holder(POLL_LEASE, Utc::now())
+        .await
+        .expect("read the lease")
+}
+
+#[tokio::test]
+async fn kill_9_of_a_replica_mid_escalation_loses_no_page_and_doubles_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
+    let db = TestDb::postgres().await;
+    let fx = ServoFixture::start().await;
+    let slack = FakeSlack::start().await;
+    let now = Utc::now();
+    // A critical job at Low risk: critical jobs page from Low.
+    fx.job(JobSpec {
+        priority: 9,
+        deadline: Some(now + Duration::minutes(120)),
+        eta: Some(now + Duration::minutes(130)),
+        heartbeat: Some(now),
+        ..JobSpec::default()
+    })
+    .await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+
+    let mut replicas = vec![
+        spawn_replica("replica-a", dir.path(), &db.url, &fx.bot_url(), &slack),
+        spawn_replica("replica-b", dir.path(), &db.url, &fx.bot_url(), &slack),
+    ];
+    let tier1 = wait_for_page(&slack, "U0TIER1", std::time::Duration::from_secs(30)).await;
+
+    // Kill the replica that polls, without warning, between two pages.
+    let holder = lease_holder(&store).await.expect("one replica polls");
+    let victim = replicas
+        .iter()
+        .position(|r| holder.starts_with(&format!("{}-", r.name)))
+        .expect("the holder is one of ours");
+    let mut dead = replicas.remove(victim);
+    let survivor = replicas.remove(0);
+    let killed_at = Instant::now();
+    dead.child.kill().unwrap(); // SIGKILL
+    dead.child.wait().unwrap();
+
+    let tier2 = wait_for_page(&slack, "U0TIER2", std::time::Duration::from_secs(20)).await;
+    let tier3 = wait_for_page(&slack, "U0TIER3", std::time::Duration::from_secs(20)).await;
+    // The survivor takes over polling once the dead one's lease runs out.
+    let takeover = loop {
+        if let Some(h) = lease_holder(&store).await {
+            if h.starts_with(&format!("{}-", survivor.name)) {
+                break killed_at.elapsed();
+            }
+        }
+        assert!(
+            killed_at.elapsed() < std::time::Duration::from_secs(30),
+            "{} never took over polling",
+            survivor.name
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    println!("take-over after kill -9: {:.1} s", takeover.as_secs_f64());
+    // Several polls by the new poller, then count: nothing doubled.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(pages_to(&slack, "U0TIER1").len(), 1, "tier 1 paged once");
+    assert_eq!(pages_to(&slack, "U0TIER2").len(), 1, "tier 2 paged once");
+    assert_eq!(pages_to(&slack, "U0TIER3").len(), 1, "tier 3 paged once");
+    // In order, each after its predecessor's 4 s to acknowledge, and on time
+    // (the timers are rows in the store, fired by whichever replica is alive).
+    for (before, after) in [(tier1, tier2), (tier2, tier3)] {
+        let gap = after.duration_since(before).as_secs_f64();
+        assert!((3.5..=8.0).contains(&gap), "pages {gap:.1} s apart");
+    }
+    let roots = slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "C0ACMEALRT" && c.body.get("thread_ts").is_none())
+        .count();
+    assert_eq!(roots, 1, "one alert, whoever polled");
+    // Every message went out, except at most the one the dead replica was
+    // sending when it died: it may or may not have reached Slack, so it stays
+    // claimed until its lease runs out, then the survivor sends it.
+    let outbox = store.list_outbox(None).await.unwrap();
+    let held: Vec<_> = outbox
+        .iter()
+        .filter(|m| m.status != servo_sla_bot::store::OutboxStatus::Sent)
+        .collect();
+    assert!(
+        held.len() <= 1,
+        "only the message in flight is held: {held:#?}"
+    );
+    for m in &held {
+        assert!(
+            m.claimed_by
+                .as_deref()
+                .is_some_and(|c| c.starts_with(&format!("{}-", dead.name))),
+            "held by the dead replica's claim, not lost: {m:#?}"
+        );
+    }
+    println!(
+        "outbox: {} sent, {} held in flight by the dead replica, 0 doubled",
+        outbox.len() - held.len(),
+        held.len()
+    );
+
+    // SIGTERM: the survivor finishes, hands back its lease and exits cleanly.
+    let mut survivor = survivor;
+    let status = Command::new("kill")
+        .args(["-TERM", &survivor.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = tokio::task::spawn_blocking(move || survivor.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exited.success(), "a clean exit on SIGTERM: {exited:?}");
+    assert_eq!(
+        lease_holder(&store).await,
+        None,
+        "the poll lease is handed back"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_second_bot_on_the_same_sqlite_file_is_refused_with_a_clear_message() {
+    let first = spawn_app(Backend::Sqlite).await;
+    let again = settings(
+        common::bot::CONFIG,
+        &first.db.url,
+        &first.slack,
+        &common::db::admin_url(),
+        "http://127.0.0.1:9/unused",
+    );
+    let err = match App::build(again.clone(), AppOptions::default()).await {
+        Ok(_) => panic!("a second bot on the same SQLite file must not start"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("another servo-sla-bot process is using the SQLite store"),
+        "{err}"
+    );
+    assert!(err.contains("PostgreSQL"), "says what to do instead: {err}");
+    // Once the first has stopped, the file is free again.
+    let (_db, _slack) = first.stop().await;
+    App::build(again, AppOptions::default())
+        .await
+        .expect("the file is free once the first bot stopped");
+}
