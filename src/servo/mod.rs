@@ -28,9 +28,15 @@ pub enum ServoError {
 impl From<sqlx::Error> for ServoError {
     fn from(e: sqlx::Error) -> Self {
         match e {
+            // A connection that is refused, reset, or closed during the
+            // handshake (a proxy whose database is gone answers the SSL
+            // request with nothing: a protocol error) means Servo cannot be
+            // reached, not that it refused the query.
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
             | sqlx::Error::Tls(_) => ServoError::Unreachable(e.to_string()),
             other => ServoError::Query(other.to_string()),
         }
@@ -257,5 +263,29 @@ impl Servo {
             Servo::Postgres(pg) => pg.recreate(tenant, id, priority, created_by, now).await,
             Servo::Sim(sim) => sim.recreate(tenant, id, priority, created_by),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_unreachable_and_query_errors_are_not() {
+        for e in [
+            sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into()),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            sqlx::Error::WorkerCrashed,
+        ] {
+            assert!(
+                matches!(ServoError::from(e), ServoError::Unreachable(_)),
+                "unreachable"
+            );
+        }
+        assert!(matches!(
+            ServoError::from(sqlx::Error::RowNotFound),
+            ServoError::Query(_)
+        ));
     }
 }

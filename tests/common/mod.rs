@@ -7,3 +7,4 @@ pub mod fake_pagerduty;
 pub use servo_sla_bot::sim::fake_slack;
 pub mod servo_fixture;
 pub mod slack_ui;
+pub mod tcp_proxy;

@@ -1,0 +1,278 @@
+//! Fault runs: Slack answering 429, 500 and timeouts for a while (two real
+//! replicas on PostgreSQL), and Servo's database unreachable for a while (a
+//! cut network between the bot and PostgreSQL). Nothing is lost, nothing is
+//! doubled, nothing is reported recovered that is not, and everything resumes
+//! by itself.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::bot::{spawn, Backend, Spawn, SIGNING_SECRET};
+use common::db::TestDb;
+use common::fake_slack::{FakeSlack, Fault};
+use common::servo_fixture::{JobSpec, ServoFixture};
+use common::tcp_proxy::TcpProxy;
+use servo_sla_bot::store::{OutboxStatus, Store};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+const REPLICA_CONFIG: &str = r#"
+poll_interval = "1s"
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALRT"
+operators = ["U0TIER1"]
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["U0TIER1"]
+ack_timeout = "3s"
+
+[[escalation.tiers]]
+name = "Platform Team Lead"
+notify = ["U0TIER2"]
+ack_timeout = "3s"
+
+[[escalation.tiers]]
+name = "Product/Business Stakeholder"
+notify = ["U0TIER3"]
+ack_timeout = "3s"
+
+[slack]
+timeout = "1s"
+max_attempts = 3
+"#;
+
+fn replica(name: &str, dir: &std::path::Path, db: &str, servo: &str, slack: &FakeSlack) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_servo-sla-bot"))
+        .args(["serve", "--config"])
+        .arg(dir.join("config.toml"))
+        .env("HOSTNAME", name)
+        .env("RUST_LOG", "warn")
+        .env("SLACK_BOT_TOKEN", slack.token())
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("SLACK_API_URL", slack.base_url())
+        .env("SERVO_DATABASE_URL", servo)
+        .env("DATABASE_URL", db)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("PAGERDUTY_EVENTS_URL", "http://127.0.0.1:9/unused")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the bot starts")
+}
+
+#[tokio::test]
+async fn slack_failing_for_a_while_delivers_every_message_once_in_thread_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), REPLICA_CONFIG).unwrap();
+    let db = TestDb::postgres().await;
+    let fx = ServoFixture::start().await;
+    let slack = FakeSlack::start().await;
+    // The first calls, whatever they are, meet every kind of failure.
+    let faults = vec![
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        Fault::ServerError,
+        Fault::Timeout(std::time::Duration::from_secs(2)),
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+        Fault::ServerError,
+        Fault::ServerError,
+        Fault::Timeout(std::time::Duration::from_secs(2)),
+        Fault::RateLimited {
+            retry_after_secs: 2,
+        },
+        Fault::ServerError,
+        Fault::Timeout(std::time::Duration::from_secs(2)),
+    ];
+    let injected = faults.len();
+    slack.fail_next("*", faults);
+    let now = Utc::now();
+    fx.job(JobSpec {
+        priority: 9,
+        deadline: Some(now + Duration::minutes(120)),
+        eta: Some(now + Duration::minutes(130)),
+        heartbeat: Some(now),
+        ..JobSpec::default()
+    })
+    .await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut replicas = [
+        replica("replica-a", dir.path(), &db.url, &fx.bot_url(), &slack),
+        replica("replica-b", dir.path(), &db.url, &fx.bot_url(), &slack),
+    ];
+
+    // Wait for the whole escalation path, then for the outbox to empty.
+    let started = Instant::now();
+    loop {
+        let rows = store.list_outbox(None).await.unwrap();
+        let tier3 = rows
+            .iter()
+            .any(|m| m.payload["channel"] == "U0TIER3" && m.status == OutboxStatus::Sent);
+        if tier3 && rows.iter().all(|m| m.status == OutboxStatus::Sent) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "not everything was delivered: {rows:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // One more poll or two, to catch late doubles.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for r in &mut replicas {
+        r.kill().unwrap();
+        r.wait().unwrap();
+    }
+
+    let calls = slack.calls();
+    let failed = calls
+        .iter()
+        .filter(|c| ["429", "500", "timeout"].contains(&c.outcome.as_str()))
+        .count();
+    assert_eq!(failed, injected, "every injected failure was met");
+    let rows = store.list_outbox(None).await.unwrap();
+    assert!(
+        rows.iter().all(|m| m.status == OutboxStatus::Sent),
+        "{rows:#?}"
+    );
+    // Exactly once: every stored call reached Slack once, and nothing else did.
+    let mut delivered: HashMap<(String, String), usize> = HashMap::new();
+    for c in slack.ok_calls_to("chat.postMessage") {
+        *delivered
+            .entry((
+                c.body["channel"].as_str().unwrap_or_default().to_string(),
+                c.body["text"].as_str().unwrap_or_default().to_string(),
+            ))
+            .or_default() += 1;
+    }
+    let doubled: Vec<_> = delivered.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "doubled: {doubled:#?}");
+    let posts = rows
+        .iter()
+        .filter(|m| m.method == "chat.postMessage")
+        .count();
+    assert_eq!(delivered.len(), posts, "lost or extra messages");
+    // In order per thread: the thread shows replies in the order they were written.
+    let root = slack
+        .messages()
+        .into_iter()
+        .find(|m| m.channel == "C0ACMEALRT" && m.thread_ts.is_none())
+        .expect("the alert");
+    let shown: Vec<String> = slack
+        .thread_replies(&root.channel, &root.ts)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    let written: Vec<String> = rows
+        .iter()
+        .filter(|m| m.thread_alert_id.is_some() && m.method == "chat.postMessage")
+        .map(|m| m.payload["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(shown.len() >= 4, "plan and three pages: {shown:#?}");
+    assert_eq!(shown, written, "thread order");
+    println!(
+        "slack faults: {injected} injected; {} messages sent, 0 lost, 0 doubled",
+        delivered.len()
+    );
+}
+
+#[tokio::test]
+async fn servo_unreachable_for_a_while_degrades_resolves_nothing_then_resumes() {
+    let fx = ServoFixture::start().await;
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mut servo_url = url::Url::parse(&fx.bot_url()).unwrap();
+    servo_url.set_port(Some(proxy.addr().port())).unwrap();
+    let now = Utc::now();
+    let job = fx
+        .job(JobSpec {
+            deadline: Some(now + Duration::minutes(60)),
+            eta: Some(now + Duration::minutes(100)),
+            heartbeat: Some(now),
+            ..JobSpec::default()
+        })
+        .await;
+    let app = spawn(Spawn::new(Backend::Sqlite).servo_url(servo_url.as_str())).await;
+    app.poll().await;
+    let alerts = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "C0ACMEALERT" && c.body.get("thread_ts").is_none())
+        .count();
+    assert_eq!(alerts, 1, "the alert");
+    assert_eq!(app.get("/readyz").await.status, 200);
+
+    proxy.cut();
+    // Meanwhile the job really recovers in Servo; the bot cannot know yet.
+    fx.set_eta(job, now + Duration::minutes(30), Utc::now())
+        .await;
+    let updates_before = app.slack.ok_calls_to("chat.update").len();
+    for _ in 0..3 {
+        let outcome = app.poll().await;
+        assert!(outcome.tenants["acme"].is_err(), "{outcome:?}");
+    }
+    assert_eq!(
+        app.slack.ok_calls_to("chat.update").len(),
+        updates_before,
+        "nothing edited, nothing resolved while Servo is away"
+    );
+    assert!(app
+        .state
+        .store
+        .open_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .is_some());
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["status"], "degraded");
+    let answer = app
+        .slash(&format!("status {job}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.body.contains("Servo is unreachable"),
+        "{}",
+        answer.body
+    );
+    let answer = app
+        .slash(&format!("pause {job}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await;
+    assert!(
+        answer.body.contains("Nothing was changed"),
+        "{}",
+        answer.body
+    );
+
+    // The network comes back: the bot resumes by itself.
+    proxy.restore();
+    let deadline = Instant::now() + std::time::Duration::from_secs(15);
+    while app.get("/readyz").await.status != 200 {
+        assert!(Instant::now() < deadline, "readiness did not come back");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let outcome = app.poll().await;
+    assert!(outcome.tenants["acme"].is_ok(), "{outcome:?}");
+    let resolved = app
+        .slack
+        .ok_calls_to("chat.update")
+        .iter()
+        .any(|c| c.body.to_string().contains("Back on track"));
+    assert!(
+        resolved,
+        "now that Servo answers, the recovery is real and reported"
+    );
+    assert_eq!(
+        fx.job_field::<String>(job, "state").await,
+        "running",
+        "the pause during the outage changed nothing"
+    );
+}
