@@ -1,0 +1,456 @@
+//! The Slack ack path against its floor, risk assessments per second, and the
+//! bot's resident memory.
+//!
+//! For each store (SQLite, then PostgreSQL) it starts the real `servo-sla-bot
+//! serve` (the release binary) as its own process, against Servo's tables
+//! with forced row-level security in a fresh PostgreSQL database (one running
+//! job at risk) and the fake Slack. It waits for the first poll's alert, then
+//! loads it for a fixed time with a fixed number of keep-alive connections,
+//! each sending signed requests back to back: `/backfill help`, `/backfill
+//! status <id>`, and a click on the alert's Acknowledge button (the first
+//! acknowledges, the rest are told it already is). It records throughput and
+//! latency at p50 and p99.
+//!
+//! The floor is a minimal axum server, also its own process (this binary run
+//! with `ACK_BENCH_FLOOR=<port>`): it checks the Slack signature with the
+//! bot's own verifier, parses the form and answers a constant. The bot's
+//! figures are reported as a fraction of the floor's.
+//!
+//! Memory: the bot's VmRSS once idle (after its first poll) and its VmHWM
+//! (peak) after the load, from /proc.
+//!
+//! `cargo bench --bench ack` (defaults: 32 connections, 10 s per case after a
+//! 2 s warm-up); `cargo bench --bench ack -- --connections 16 --seconds 5`.
+//! See docs/benchmarks.md.
+
+#[allow(unused_imports)]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use bytes::Bytes;
+use chrono::{Duration as ChronoDuration, Utc};
+use common::bot::{form, slack_signature, SIGNING_SECRET};
+use common::db::TestDb;
+use common::fake_slack::FakeSlack;
+use common::servo_fixture::{JobSpec, ServoFixture};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use servo_sla_bot::risk::{self, JobSnapshot, JobState, RiskThresholds};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+poll_interval = "60s"
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALERT"
+operators = ["U0PLATLEAD"]
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["U0PLATLEAD"]
+ack_timeout = "15m"
+"#;
+
+struct Opts {
+    connections: usize,
+    seconds: u64,
+}
+
+fn opts() -> Opts {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Opts {
+        connections: get("--connections", 32) as usize,
+        seconds: get("--seconds", 10),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The floor: verify, parse, answer. Runs when this binary is started with
+/// `ACK_BENCH_FLOOR=<port>`.
+fn run_floor(port: u16) {
+    use axum::body::Bytes as AxBytes;
+    use axum::http::{HeaderMap, StatusCode};
+    use servo_sla_bot::config::Secret;
+    use servo_sla_bot::slack::verify::SlackVerifier;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let verifier = Arc::new(SlackVerifier::new(Secret::new(SIGNING_SECRET)));
+        let handler = move |headers: HeaderMap, body: AxBytes| {
+            let verifier = verifier.clone();
+            async move {
+                if verifier
+                    .verify(&headers, &body, Utc::now().timestamp())
+                    .is_err()
+                {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+                    Ok(f) => f,
+                    Err(_) => return (StatusCode::BAD_REQUEST, String::new()),
+                };
+                let text = form.iter().find(|(k, _)| k == "text").map(|(_, v)| v.len());
+                (
+                    StatusCode::OK,
+                    json!({"response_type": "ephemeral", "text": format!("ok {text:?}")})
+                        .to_string(),
+                )
+            }
+        };
+        let app = axum::Router::new().route("/slack/commands", axum::routing::post(handler));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn proc_status(&self, key: &str) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    }
+}
+
+async fn wait_healthy(port: u16) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = hyper::Request::get(format!("http://127.0.0.1:{port}/healthz"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        if let Ok(res) = client.request(req).await {
+            if res.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server on {port} never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Case {
+    path: &'static str,
+    body: String,
+}
+
+struct Result {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
+}
+
+/// Sends `case` over `connections` keep-alive connections for `seconds`
+/// (after a 2 s warm-up) and measures.
+async fn load(port: u16, case: &Case, connections: usize, seconds: u64) -> Result {
+    let ts = Utc::now().timestamp().to_string();
+    let sig = slack_signature(SIGNING_SECRET, &ts, case.body.as_bytes());
+    let body = Bytes::from(case.body.clone());
+    let url = format!("http://127.0.0.1:{port}{}", case.path);
+    let run = |duration: Duration| {
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (ts, sig, body, url) = (ts.clone(), sig.clone(), body.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                // One client per task, one connection each: keep-alive, no pool sharing.
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(1)
+                    .build_http::<Full<Bytes>>();
+                let mut lat = Vec::with_capacity(100_000);
+                let mut errors = 0;
+                let end = Instant::now() + duration;
+                while Instant::now() < end {
+                    let req = hyper::Request::post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("x-slack-request-timestamp", &ts)
+                        .header("x-slack-signature", &sig)
+                        .body(Full::new(body.clone()))
+                        .unwrap();
+                    let start = Instant::now();
+                    match client.request(req).await {
+                        Ok(res) => {
+                            let ok = res.status().is_success();
+                            let _ = res.into_body().collect().await;
+                            if ok {
+                                lat.push(start.elapsed().as_micros() as u32);
+                            } else {
+                                errors += 1;
+                            }
+                        }
+                        Err(_) => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+        tasks
+    };
+    for t in run(Duration::from_secs(2)) {
+        let _ = t.await;
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in run(Duration::from_secs(seconds)) {
+        let (lat, e) = t.await.unwrap();
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|us| *us as f64 / 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    Result {
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors,
+    }
+}
+
+fn start_bot(
+    store_url: &str,
+    servo_url: &str,
+    slack: &FakeSlack,
+    config: &std::path::Path,
+) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_servo-sla-bot"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .env("SLACK_BOT_TOKEN", slack.token())
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("SLACK_API_URL", slack.base_url())
+        .env("SERVO_DATABASE_URL", servo_url)
+        .env("DATABASE_URL", store_url)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("PAGERDUTY_EVENTS_URL", "http://127.0.0.1:9/unused")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the bot");
+    Server { child, port }
+}
+
+fn row(name: &str, r: &Result, floor: Option<&Result>) {
+    let share = floor
+        .map(|f| format!("{:.0}%", 100.0 * r.rps / f.rps))
+        .unwrap_or_else(|| "100%".into());
+    println!(
+        "| {name} | {:.0} | {:.2} | {:.2} | {share} | {} |",
+        r.rps, r.p50_ms, r.p99_ms, r.errors
+    );
+}
+
+fn risk_per_second() -> f64 {
+    let now = Utc::now();
+    let thresholds = RiskThresholds::new(0.2, 0.5, 0.05, std::time::Duration::from_secs(600));
+    let jobs: Vec<JobSnapshot> = (0..1000)
+        .map(|i| JobSnapshot {
+            id: format!("job-{i}"),
+            asset_name: "revenue_daily".into(),
+            state: JobState::Running,
+            priority: (i % 11) as i32,
+            total_partitions: 100,
+            completed_partitions: 50,
+            failed_partitions: i % 3,
+            skipped_partitions: 0,
+            estimated_completion_at: Some(now + ChronoDuration::minutes(60 + i % 90)),
+            avg_partition_duration_ms: Some(60_000),
+            heartbeat_at: Some(now),
+            started_at: Some(now - ChronoDuration::hours(1)),
+            paused_at: None,
+            sla_deadline_at: Some(now + ChronoDuration::minutes(90)),
+            upstream_job_count: 0,
+            completed_upstream_jobs: 0,
+            recent_durations_ms: (0..24).map(|d| 55_000 + d * 500).collect(),
+        })
+        .collect();
+    let start = Instant::now();
+    let mut n = 0u64;
+    let mut bands = 0usize;
+    while start.elapsed() < Duration::from_secs(3) {
+        for j in &jobs {
+            bands += risk::assess(j, now, &thresholds, None).band as usize;
+            n += 1;
+        }
+    }
+    std::hint::black_box(bands);
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    if let Ok(port) = std::env::var("ACK_BENCH_FLOOR") {
+        run_floor(port.parse().expect("a port"));
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` / `cargo test --benches`
+    }
+    let o = opts();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        println!(
+            "ack path: {} connections, {} s per case after a 2 s warm-up",
+            o.connections, o.seconds
+        );
+        let floor_port = free_port();
+        let floor = Server {
+            child: Command::new(std::env::current_exe().unwrap())
+                .env("ACK_BENCH_FLOOR", floor_port.to_string())
+                .spawn()
+                .expect("start the floor"),
+            port: floor_port,
+        };
+        wait_healthy_floor(floor.port).await;
+        let help = |user: &str| Case {
+            path: "/slack/commands",
+            body: form(&[
+                ("command", "/backfill"),
+                ("text", "help"),
+                ("user_id", user),
+                ("channel_id", "C0ACMEALERT"),
+                ("response_url", "http://127.0.0.1:9/unused"),
+            ]),
+        };
+        let floor_result = load(floor.port, &help("U0PLATLEAD"), o.connections, o.seconds).await;
+        drop(floor);
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, CONFIG).unwrap();
+        println!();
+        println!("| case | req/s | p50 ms | p99 ms | share of the floor | errors |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        row("floor: verify + parse + answer", &floor_result, None);
+        let mut memory = Vec::new();
+        for backend in ["sqlite", "postgres"] {
+            let fx = ServoFixture::start().await;
+            let now = Utc::now();
+            let job = fx
+                .job(JobSpec {
+                    deadline: Some(now + ChronoDuration::minutes(60)),
+                    eta: Some(now + ChronoDuration::minutes(100)),
+                    heartbeat: Some(now),
+                    ..JobSpec::default()
+                })
+                .await;
+            let store = match backend {
+                "sqlite" => TestDb::sqlite().await,
+                _ => TestDb::postgres().await,
+            };
+            let slack = FakeSlack::start().await;
+            let bot = start_bot(&store.url, &fx.bot_url(), &slack, &config);
+            wait_healthy(bot.port).await;
+            // The first poll's alert: its Acknowledge button is what we click.
+            let alert = slack
+                .wait_for_calls("chat.postMessage", 1, Duration::from_secs(30))
+                .await;
+            let alert_id = common::slack_ui::button_value(&alert[0].body, "alert_ack")
+                .expect("the alert has an Acknowledge button");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let idle = bot.proc_status("VmRSS:").unwrap_or(f64::NAN);
+            let status = Case {
+                path: "/slack/commands",
+                body: form(&[
+                    ("command", "/backfill"),
+                    ("text", &format!("status {job}")),
+                    ("user_id", "U0PLATLEAD"),
+                    ("channel_id", "C0ACMEALERT"),
+                    ("response_url", "http://127.0.0.1:9/unused"),
+                ]),
+            };
+            let payload = json!({
+                "type": "block_actions",
+                "user": {"id": "U0PLATLEAD"},
+                "channel": {"id": "C0ACMEALERT"},
+                "response_url": slack.response_url("bench"),
+                "actions": [{"action_id": "alert_ack", "value": alert_id, "type": "button"}]
+            })
+            .to_string();
+            let click = Case {
+                path: "/slack/interactions",
+                body: form(&[("payload", &payload)]),
+            };
+            for (name, case) in [
+                ("help", help("U0PLATLEAD")),
+                ("status <id>", status),
+                ("button click", click),
+            ] {
+                let r = load(bot.port, &case, o.connections, o.seconds).await;
+                row(
+                    &format!("bot on {backend}: {name}"),
+                    &r,
+                    Some(&floor_result),
+                );
+            }
+            let peak = bot.proc_status("VmHWM:").unwrap_or(f64::NAN);
+            memory.push((backend, idle, peak));
+        }
+        println!();
+        println!("| store | idle RSS (MB) | peak RSS under load (MB) |");
+        println!("|---|---:|---:|");
+        for (backend, idle, peak) in memory {
+            println!("| {backend} | {idle:.1} | {peak:.1} |");
+        }
+        println!();
+        println!(
+            "risk assessments: {:.0} per second (one core)",
+            risk_per_second()
+        );
+    });
+}
+
+async fn wait_healthy_floor(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the floor never came up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
