@@ -170,6 +170,8 @@ async fn wait_healthy(port: u16) {
 struct Case {
     path: &'static str,
     body: String,
+    /// Builds the n-th request's body when each needs its own response_url.
+    unique_response_url: Option<Arc<dyn Fn(u64) -> String + Send + Sync>>,
 }
 
 struct Result {
@@ -187,9 +189,11 @@ async fn load(port: u16, case: &Case, connections: usize, seconds: u64) -> Resul
     let body = Bytes::from(case.body.clone());
     let url = format!("http://127.0.0.1:{port}{}", case.path);
     let run = |duration: Duration| {
+        let case = &case;
         let mut tasks = Vec::new();
         for _ in 0..connections {
             let (ts, sig, body, url) = (ts.clone(), sig.clone(), body.clone(), url.clone());
+            let unique = case.unique_response_url.clone();
             tasks.push(tokio::spawn(async move {
                 // One client per task, one connection each: keep-alive, no pool sharing.
                 let client = Client::builder(TokioExecutor::new())
@@ -198,12 +202,24 @@ async fn load(port: u16, case: &Case, connections: usize, seconds: u64) -> Resul
                 let mut lat = Vec::with_capacity(100_000);
                 let mut errors = 0;
                 let end = Instant::now() + duration;
+                let mut n = 0u64;
                 while Instant::now() < end {
+                    // Slack gives every click its own response_url (usable five
+                    // times): such bodies are built and signed per request.
+                    let (body, sig) = match &unique {
+                        Some(make) => {
+                            n += 1;
+                            let b = make(n);
+                            let s = slack_signature(SIGNING_SECRET, &ts, b.as_bytes());
+                            (Bytes::from(b), s)
+                        }
+                        None => (body.clone(), sig.clone()),
+                    };
                     let req = hyper::Request::post(&url)
                         .header("content-type", "application/x-www-form-urlencoded")
                         .header("x-slack-request-timestamp", &ts)
                         .header("x-slack-signature", &sig)
-                        .body(Full::new(body.clone()))
+                        .body(Full::new(body))
                         .unwrap();
                     let start = Instant::now();
                     match client.request(req).await {
@@ -347,6 +363,7 @@ fn main() {
         };
         wait_healthy_floor(floor.port).await;
         let help = |user: &str| Case {
+            unique_response_url: None,
             path: "/slack/commands",
             body: form(&[
                 ("command", "/backfill"),
@@ -394,6 +411,7 @@ fn main() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let idle = bot.proc_status("VmRSS:").unwrap_or(f64::NAN);
             let status = Case {
+                unique_response_url: None,
                 path: "/slack/commands",
                 body: form(&[
                     ("command", "/backfill"),
@@ -403,17 +421,24 @@ fn main() {
                     ("response_url", "http://127.0.0.1:9/unused"),
                 ]),
             };
-            let payload = json!({
-                "type": "block_actions",
-                "user": {"id": "U0PLATLEAD"},
-                "channel": {"id": "C0ACMEALERT"},
-                "response_url": slack.response_url("bench"),
-                "actions": [{"action_id": "alert_ack", "value": alert_id, "type": "button"}]
-            })
-            .to_string();
+            let worker = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let (fake, alert_id) = (slack.clone(), alert_id.clone());
+            let make = move |n: u64| {
+                let w = worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let payload = json!({
+                    "type": "block_actions",
+                    "user": {"id": "U0PLATLEAD"},
+                    "channel": {"id": "C0ACMEALERT"},
+                    "response_url": fake.response_url(&format!("bench-{w}-{n}")),
+                    "actions": [{"action_id": "alert_ack", "value": alert_id, "type": "button"}]
+                })
+                .to_string();
+                form(&[("payload", &payload)])
+            };
             let click = Case {
                 path: "/slack/interactions",
-                body: form(&[("payload", &payload)]),
+                body: make(0),
+                unique_response_url: Some(Arc::new(make)),
             };
             for (name, case) in [
                 ("help", help("U0PLATLEAD")),

@@ -40,6 +40,8 @@ pub struct AppState {
     /// The bearer token Alertmanager must present; `None` refuses every webhook.
     pub alertmanager_token: Option<Secret>,
     pub pagerduty: crate::pagerduty::PagerDuty,
+    /// `/backfill help`'s answer, rendered once: it depends only on the config.
+    pub help: Arc<std::sync::OnceLock<serde_json::Value>>,
 }
 
 impl AppState {
@@ -147,6 +149,7 @@ impl App {
             poll_wake: Arc::new(Notify::new()),
             alertmanager_token: settings.env.alertmanager_token,
             pagerduty,
+            help: Arc::default(),
         };
         Ok(App {
             _store_lock: store_lock,

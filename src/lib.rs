@@ -6,7 +6,8 @@
 //! - [`app`]: builds the application from config, binds, runs until stopped.
 //! - [`clock`]: injected time, so tests move it instead of sleeping.
 //! - [`servo`]: the narrow interface to Servo's PostgreSQL tables.
-//! - [`risk`]: ETA, severity, band, bottlenecks: pure functions.
+//! - [`risk`]: ETA, severity, band, bottlenecks: pure functions; [`forecast`]: P50/P90
+//!   completion from the partition history, pure, with its calibration and replay.
 //! - [`store`]: the bot's own state (alerts, outbox, timers, approvals, audit) on SQLite or PostgreSQL.
 //! - [`slack`]: outbound Web API client, signature layer, inbound routes, templates.
 //! - [`commands`]: one file per `/backfill` subcommand; [`actions`]: buttons and modals.
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod escalation;
+pub mod forecast;
 pub mod ids;
 pub mod metrics;
 pub mod outbox;

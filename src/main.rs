@@ -30,6 +30,16 @@ enum Cmd {
     Migrate,
     /// Validate a config file and name every problem with its key.
     CheckConfig { file: PathBuf },
+    /// Replay a recorded job's partitions through the forecaster: one CSV line
+    /// `at,completed,servo_eta,p50,p90` per completion (see docs/forecast.md).
+    Forecast {
+        /// CSV with the header partition_key,state,started_at,completed_at,duration_ms,attempt_count.
+        #[arg(long)]
+        trace: PathBuf,
+        /// The job's total number of partitions.
+        #[arg(long)]
+        total: i64,
+    },
     /// Replay a scenario through the real bot, with a simulated Servo, a
     /// recording Slack and a clock that runs hours in seconds.
     Simulate {
@@ -98,6 +108,7 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(CONFIG_ERROR)
             }
         },
+        Cmd::Forecast { trace, total } => forecast(&trace, total),
         Cmd::Simulate {
             scenario,
             config,
@@ -220,4 +231,39 @@ async fn simulate(
             ExitCode::FAILURE
         }
     }
+}
+
+/// `forecast`: the replay as CSV on stdout; a bad file names its line and exits 2.
+fn forecast(path: &std::path::Path, total: i64) -> ExitCode {
+    use servo_sla_bot::forecast;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "servo-sla-bot forecast: cannot read {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(CONFIG_ERROR);
+        }
+    };
+    let partitions = match forecast::parse_trace_csv(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("servo-sla-bot forecast: {}: {e}", path.display());
+            return ExitCode::from(CONFIG_ERROR);
+        }
+    };
+    if total < partitions.len() as i64 {
+        eprintln!(
+            "servo-sla-bot forecast: --total {total} is less than the {} partitions in {}",
+            partitions.len(),
+            path.display()
+        );
+        return ExitCode::from(CONFIG_ERROR);
+    }
+    print!(
+        "{}",
+        forecast::replay_csv(&forecast::replay(&partitions, total))
+    );
+    ExitCode::SUCCESS
 }

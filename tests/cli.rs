@@ -111,3 +111,62 @@ fn migrate_creates_the_sqlite_store_with_no_setup() {
         .unwrap();
     assert!(again.status.success());
 }
+
+#[test]
+fn forecast_replays_a_recorded_job_one_csv_line_per_completion() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/trace_steady.csv"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_servo-sla-bot"))
+        .args(["forecast", "--trace", fixture, "--total", "40"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "at,completed,servo_eta,p50,p90");
+    assert_eq!(lines.len(), 31, "one line per completed partition");
+    // Servo's own estimate at the first completion: 39 left x 2 min (its first observation).
+    assert_eq!(
+        lines[1],
+        "2026-03-02T08:02:00Z,1,2026-03-02T09:20:00Z,2026-03-02T09:20:00Z,2026-03-02T09:59:00Z"
+    );
+    let time = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    for line in &lines[1..] {
+        let f: Vec<&str> = line.split(',').collect();
+        assert!(time(f[3]) <= time(f[4]), "P50 before P90: {line}");
+        assert!(
+            time(f[0]) < time(f[3]),
+            "the forecast is in the future: {line}"
+        );
+    }
+    // At the last completion (09:00:44) ten 2-minute partitions remain: about 09:21.
+    let last: Vec<&str> = lines[30].split(',').collect();
+    let p50 = time(last[3]);
+    assert!(
+        (time("2026-03-02T09:19:00Z")..=time("2026-03-02T09:23:00Z")).contains(&p50),
+        "{p50}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "partition_key,state,started_at,completed_at,duration_ms,attempt_count\n2025-01-01,completed,yesterday,,1,1\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_servo-sla-bot"))
+        .args(["forecast", "--trace"])
+        .arg(&bad)
+        .args(["--total", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 2"), "{err}");
+}

@@ -218,6 +218,25 @@ impl SlackApi {
                     tokio::time::sleep(e.retry_after.unwrap_or(Duration::from_secs(1))).await;
                     continue;
                 }
+                // A 4xx (used five times, expired, unknown) will not change
+                // by asking again: say so at once instead of retrying.
+                Ok(Err(SlackClientError::HttpError(e))) if e.status_code.is_client_error() => {
+                    self.inner.metrics.inc(
+                        "servo_sla_bot_slack_api_calls_total",
+                        &[("method", "response_url"), ("result", "error")],
+                    );
+                    return Err(SlackCallError::Refused {
+                        method: "response_url".into(),
+                        code: e
+                            .http_response_body
+                            .as_deref()
+                            .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                            .and_then(|v| {
+                                v.get("error").and_then(Value::as_str).map(str::to_string)
+                            })
+                            .unwrap_or_else(|| e.status_code.as_u16().to_string()),
+                    });
+                }
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "timed out".to_string(),
             };

@@ -74,6 +74,13 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
     };
     tracing::info!(user = %cmd.user_id, channel = %cmd.channel_id, text = %cmd.text, "slash command");
     let parsed = Command::parse(&cmd.text);
+    // Help and mistakes are answered from memory: no task, no timeout.
+    if matches!(
+        parsed.command,
+        Command::Help | Command::Unknown(_) | Command::Invalid(_)
+    ) {
+        return Json(commands::run(&state, parsed, &cmd).await).into_response();
+    }
     let response_url = cmd.response_url.clone();
     let task_state = state.clone();
     let mut task = tokio::spawn(async move { commands::run(&task_state, parsed, &cmd).await });

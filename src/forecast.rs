@@ -1,0 +1,818 @@
+//! Pure completion forecasting for Servo backfill jobs.
+//!
+//! Nothing in this module does I/O or reads the clock: every function takes
+//! the partitions it should look at and the instant it should consider "now".
+//!
+//! * [`servo_eta`] reproduces Servo's own EWMA estimate exactly.
+//! * [`forecast`] produces a P50/P90 completion forecast from the partition
+//!   history (see `docs/forecast.md` for the method).
+//! * [`Calibration`] corrects a forecast by the bias observed on past jobs of
+//!   the same asset.
+//! * [`replay`] re-runs a finished job completion by completion, giving the
+//!   view Servo had at each moment; [`traces`] generates synthetic jobs and
+//!   evaluates the forecaster against Servo on them.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
+
+pub mod traces;
+
+/// EWMA smoothing factor used by Servo's executor.
+pub const SERVO_ALPHA: f64 = 0.3;
+/// Below this many completed partitions the forecast falls back to Servo's ETA.
+pub const MIN_OBSERVATIONS: usize = 5;
+/// In fallback mode P90 is `now + FALLBACK_P90_FACTOR × (servo_eta − now)`.
+pub const FALLBACK_P90_FACTOR: f64 = 1.5;
+/// Multiplier applied to the normal 90% quantile (1.2816 σ) for P90.
+/// Tuned once on the synthetic trace set (see `docs/forecast.md`).
+pub const P90_SPREAD: f64 = 1.0;
+/// Relative model error (fraction of the remaining time, one σ) added to the
+/// P90 spread for effects the model cannot see (throughput drift, tails).
+pub const MODEL_ERROR: f64 = 0.05;
+
+const Z90: f64 = 1.281_551_6;
+/// Slope shrinkage (positive-part James–Stein style): the fitted slope is
+/// multiplied by `max(0, 1 − TREND_SHRINK / t²)`, t being its t-statistic in
+/// log space, so an insignificant trend is not extrapolated.
+const TREND_SHRINK: f64 = 2.0;
+/// Weight of the slope's sampling variance in the P90 spread (its standard
+/// error counts at half strength; the shrunk-away part of a rising trend is
+/// added one-sidedly instead). Tuned on the synthetic trace set.
+const TREND_VAR_WEIGHT: f64 = 0.25;
+/// Extrapolated per-partition cost stays within [level / CLAMP, level × CLAMP].
+const LEVEL_CLAMP: f64 = 3.0;
+
+/// State of one row of `backfill_partitions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartitionState {
+    /// Not started yet.
+    Pending,
+    /// An attempt is in progress.
+    Running,
+    /// Finished successfully.
+    Completed,
+    /// Finished unsuccessfully (all attempts used).
+    Failed,
+    /// Skipped without running.
+    Skipped,
+}
+
+impl PartitionState {
+    /// Parses Servo's state column (case-insensitive, surrounding blanks ignored).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pending" => Some(Self::Pending),
+            "running" => Some(Self::Running),
+            "completed" => Some(Self::Completed),
+            "failed" => Some(Self::Failed),
+            "skipped" => Some(Self::Skipped),
+            _ => None,
+        }
+    }
+
+    /// The column value Servo uses for this state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// Completed, failed and skipped partitions no longer count as remaining.
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Skipped)
+    }
+}
+
+/// One partition as observed in `backfill_partitions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionObs {
+    /// Partition key, e.g. `2024-01-31`.
+    pub key: String,
+    /// Current state.
+    pub state: PartitionState,
+    /// Start of the partition's first attempt, if started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// End of the partition's last attempt, if done.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Duration of the LAST attempt in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// Number of attempts made (> 1 means retried).
+    pub attempt_count: i32,
+}
+
+impl PartitionObs {
+    /// Estimated work consumed by all attempts, in ms: the last attempt's
+    /// duration times the attempt count (earlier attempts are assumed to
+    /// have cost as much as the last one). Falls back to the wall-clock span
+    /// when `duration_ms` is missing.
+    fn work_ms(&self) -> Option<f64> {
+        let attempts = f64::from(self.attempt_count.max(1));
+        let per_attempt = match (self.duration_ms, self.started_at, self.completed_at) {
+            (Some(d), _, _) => d as f64,
+            (None, Some(s), Some(c)) => ms_between(s, c) / attempts,
+            _ => return None,
+        };
+        Some(per_attempt.max(0.0) * attempts)
+    }
+
+    /// Wall-clock interval during which this done partition occupied a worker.
+    fn busy_interval(&self) -> Option<(i64, i64)> {
+        let end = self.completed_at?.timestamp_millis();
+        let start = match self.started_at {
+            Some(s) => s.timestamp_millis(),
+            None => end - self.work_ms()? as i64,
+        };
+        Some((start.min(end), end))
+    }
+}
+
+/// Class of a partition key, used to model calendar steps in cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyClass {
+    /// Daily key (`YYYY-MM-DD…`) on the last day of a month, or monthly key
+    /// (`YYYY-MM`) of a quarter-end month (March, June, September, December).
+    PeriodEnd,
+    /// Any other key, including keys that are not dates.
+    Regular,
+}
+
+impl KeyClass {
+    /// Classifies a partition key.
+    pub fn of(key: &str) -> Self {
+        let key = key.trim();
+        if let Some(day) = key
+            .get(..10)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        {
+            let next = day.succ_opt().map(|d| d.month());
+            return if next != Some(day.month()) {
+                Self::PeriodEnd
+            } else {
+                Self::Regular
+            };
+        }
+        let monthly = (key.len() == 7)
+            .then(|| NaiveDate::parse_from_str(&format!("{key}-01"), "%Y-%m-%d").ok())
+            .flatten();
+        match monthly {
+            Some(month) if month.month() % 3 == 0 => Self::PeriodEnd,
+            _ => Self::Regular,
+        }
+    }
+}
+
+/// Servo's own estimate: EWMA (alpha 0.3, first observation taken as is) of
+/// the durations of completed partitions in `completed_at` order, times the
+/// remaining partition count (`total − completed − failed − skipped`), added
+/// to `now` (Servo uses the completion time of the partition that just
+/// finished). Returns `None` when no completed partition has a duration.
+pub fn servo_eta(
+    history: &[PartitionObs],
+    total: i64,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let mut completed: Vec<&PartitionObs> = history
+        .iter()
+        .filter(|p| p.state == PartitionState::Completed && p.duration_ms.is_some())
+        .collect();
+    completed.sort_by_key(|p| p.completed_at);
+    let mut avg: Option<f64> = None;
+    for p in completed {
+        let d = p.duration_ms.unwrap_or_default() as f64;
+        avg = Some(match avg {
+            None => d,
+            Some(a) => SERVO_ALPHA * d + (1.0 - SERVO_ALPHA) * a,
+        });
+    }
+    let avg = avg?;
+    let done = history.iter().filter(|p| p.state.is_done()).count() as i64;
+    let remaining = (total - done).max(0) as f64;
+    Some(add_ms(now, remaining * avg))
+}
+
+/// Everything the forecaster may look at.
+#[derive(Debug, Clone, Copy)]
+pub struct ForecastInput<'a> {
+    /// The instant the forecast is made.
+    pub now: DateTime<Utc>,
+    /// Total partitions of the job.
+    pub total_partitions: i64,
+    /// Known partitions (done, running, and pending ones with their keys).
+    pub partitions: &'a [PartitionObs],
+    /// Servo's `estimated_completion_at`, if any.
+    pub servo_eta: Option<DateTime<Utc>>,
+    /// The job is paused.
+    pub paused: bool,
+    /// The job is waiting for an upstream dependency.
+    pub waiting_upstream: bool,
+}
+
+/// Where a forecast came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Fitted on the job's own completion history.
+    History,
+    /// Too few completions: Servo's EWMA ETA with a widened P90.
+    ServoFallback,
+}
+
+/// A completion forecast.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forecast {
+    /// Median completion time.
+    pub p50: DateTime<Utc>,
+    /// 90% quantile of the completion time.
+    pub p90: DateTime<Utc>,
+    /// What the forecast is based on.
+    pub basis: Basis,
+    /// Observed partitions completed per active wall-clock hour (recent
+    /// window, waits excluded); for the fallback, the rate implied by Servo.
+    pub throughput_per_hour: f64,
+    /// Number of completed partitions the forecast saw.
+    pub observations: usize,
+}
+
+/// Weighted least-squares line `y = a + b (x − xbar)`.
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    xbar: f64,
+    a: f64,
+    b: f64,
+    /// Residual variance of one observation.
+    s2: f64,
+    var_a: f64,
+    var_b: f64,
+}
+
+impl Fit {
+    fn at(&self, x: f64) -> f64 {
+        self.a + self.b * (x - self.xbar)
+    }
+}
+
+fn wls(x: &[f64], y: &[f64], w: &[f64]) -> Option<Fit> {
+    let sw: f64 = w.iter().sum();
+    let sw2: f64 = w.iter().map(|w| w * w).sum();
+    if sw <= 0.0 || x.len() < 2 {
+        return None;
+    }
+    let xbar = x.iter().zip(w).map(|(x, w)| x * w).sum::<f64>() / sw;
+    let ybar = y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / sw;
+    let (mut sxx, mut sxy, mut sxx_w2) = (0.0, 0.0, 0.0);
+    for ((x, y), w) in x.iter().zip(y).zip(w) {
+        let dx = x - xbar;
+        sxx += w * dx * dx;
+        sxy += w * dx * (y - ybar);
+        sxx_w2 += w * w * dx * dx;
+    }
+    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let n_eff = sw * sw / sw2;
+    let rss: f64 = x
+        .iter()
+        .zip(y)
+        .zip(w)
+        .map(|((x, y), w)| w * (y - ybar - b * (x - xbar)).powi(2))
+        .sum();
+    let s2 = rss / sw * n_eff / (n_eff - 2.0).max(1.0);
+    Some(Fit {
+        xbar,
+        a: ybar,
+        b,
+        s2,
+        var_a: s2 / n_eff,
+        var_b: if sxx > 0.0 {
+            s2 * sxx_w2 / (sxx * sxx)
+        } else {
+            0.0
+        },
+    })
+}
+
+/// Cost multiplier of period-end partitions relative to regular ones, or 1
+/// when the history does not show a significant difference (needs at least
+/// two period-end and three regular observations, and a log-ratio difference
+/// above two standard errors).
+fn period_end_factor(x: &[f64], work: &[f64], classes: &[KeyClass], fit: &Fit) -> f64 {
+    let (mut pe, mut reg) = (Vec::new(), Vec::new());
+    for ((x, w), c) in x.iter().zip(work).zip(classes) {
+        let ratio = (w / fit.at(*x).max(1.0)).max(1e-6);
+        match c {
+            KeyClass::PeriodEnd => pe.push(ratio),
+            KeyClass::Regular => reg.push(ratio),
+        }
+    }
+    if pe.len() < 2 || reg.len() < 3 {
+        return 1.0;
+    }
+    let logs = |v: &[f64]| v.iter().map(|r| r.ln()).collect::<Vec<_>>();
+    let (lp, lr) = (logs(&pe), logs(&reg));
+    let (mp, mr) = (mean(&lp), mean(&lr));
+    let ss: f64 = lp.iter().map(|v| (v - mp).powi(2)).sum::<f64>()
+        + lr.iter().map(|v| (v - mr).powi(2)).sum::<f64>();
+    let pooled = ss / (lp.len() + lr.len() - 2) as f64;
+    let se = (pooled * (1.0 / lp.len() as f64 + 1.0 / lr.len() as f64)).sqrt();
+    if (mp - mr).abs() <= 2.0 * se {
+        return 1.0;
+    }
+    (mean(&pe) / mean(&reg)).clamp(0.25, 8.0)
+}
+
+/// Forecasts the completion of a job.
+///
+/// Returns `None` only when there is nothing to base a forecast on (fewer
+/// than [`MIN_OBSERVATIONS`] completions and no Servo ETA). When the job is
+/// paused or waiting upstream, the forecast counts from `now` as if work
+/// resumed now: the wait's remaining length is unknown and is not added.
+pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
+    let now = input.now;
+    let mut done: Vec<&PartitionObs> = input
+        .partitions
+        .iter()
+        .filter(|p| {
+            matches!(p.state, PartitionState::Completed | PartitionState::Failed)
+                && p.completed_at.is_some()
+                && p.work_ms().is_some()
+        })
+        .collect();
+    done.sort_by_key(|p| p.completed_at);
+    let finished = input
+        .partitions
+        .iter()
+        .filter(|p| p.state.is_done())
+        .count() as i64;
+    let remaining = (input.total_partitions - finished).max(0) as usize;
+    let observations = done
+        .iter()
+        .filter(|p| p.state == PartitionState::Completed)
+        .count();
+    if observations < MIN_OBSERVATIONS {
+        return fallback(input, &done, remaining, observations);
+    }
+    if remaining == 0 {
+        return Some(Forecast {
+            p50: now,
+            p90: now,
+            basis: Basis::History,
+            throughput_per_hour: 0.0,
+            observations,
+        });
+    }
+
+    // --- Per-partition cost model: weighted trend on work / class factor.
+    let n = done.len();
+    let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let work: Vec<f64> = done.iter().filter_map(|p| p.work_ms()).collect();
+    let classes: Vec<KeyClass> = done.iter().map(|p| KeyClass::of(&p.key)).collect();
+    let half_life = (n as f64 / 2.0).max(30.0);
+    let weights: Vec<f64> = (0..n)
+        .map(|i| 0.5f64.powf((n - 1 - i) as f64 / half_life))
+        .collect();
+    let first = wls(&x, &work, &weights)?;
+    let pe = period_end_factor(&x, &work, &classes, &first);
+    let factor = |c: KeyClass| if c == KeyClass::PeriodEnd { pe } else { 1.0 };
+    let norm: Vec<f64> = work
+        .iter()
+        .zip(&classes)
+        .map(|(w, c)| w / factor(*c))
+        .collect();
+    let fit = wls(&x, &norm, &weights)?;
+    // Trend significance is judged in log space, where duration noise is
+    // roughly symmetric and homoscedastic (more power than raw space).
+    let logs: Vec<f64> = norm.iter().map(|w| w.max(1.0).ln()).collect();
+    let log_fit = wls(&x, &logs, &weights)?;
+    let t2 = if log_fit.var_b > 0.0 {
+        log_fit.b * log_fit.b / log_fit.var_b
+    } else if log_fit.b != 0.0 {
+        f64::INFINITY // noise-free trend
+    } else {
+        0.0
+    };
+    let shrink = (1.0 - TREND_SHRINK / t2.max(1e-9)).max(0.0);
+    let level_now = fit.at((n - 1) as f64).max(0.05 * fit.a).max(1.0);
+    let level = |x: f64| {
+        (fit.a + shrink * fit.b * (x - fit.xbar))
+            .clamp(level_now / LEVEL_CLAMP, level_now * LEVEL_CLAMP)
+    };
+
+    // --- Remaining partitions: running first, then pending in key order,
+    // then partitions Servo has not told us about (average class mix).
+    let mut running: Vec<&PartitionObs> = input
+        .partitions
+        .iter()
+        .filter(|p| p.state == PartitionState::Running)
+        .collect();
+    running.sort_by_key(|p| p.started_at);
+    let mut pending: Vec<&PartitionObs> = input
+        .partitions
+        .iter()
+        .filter(|p| p.state == PartitionState::Pending)
+        .collect();
+    pending.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut items: Vec<(f64, f64)> = running
+        .iter()
+        .map(|p| {
+            let elapsed = p.started_at.map_or(0.0, |s| ms_between(s, now).max(0.0));
+            (factor(KeyClass::of(&p.key)), elapsed)
+        })
+        .chain(pending.iter().map(|p| (factor(KeyClass::of(&p.key)), 0.0)))
+        .take(remaining)
+        .collect();
+    let mix = classes.iter().map(|c| factor(*c)).sum::<f64>() / n as f64;
+    items.resize(remaining, (mix, 0.0));
+
+    let (mut total_work, mut s1, mut s2, mut sq) = (0.0, 0.0, 0.0, 0.0);
+    for (j, (f, elapsed)) in items.iter().enumerate() {
+        let xj = (n + j) as f64;
+        let pred = level(xj) * f;
+        total_work += (pred - elapsed).max(0.1 * pred);
+        s1 += f;
+        s2 += f * (xj - fit.xbar);
+        sq += f * f;
+    }
+    let mean_pred = total_work / remaining as f64;
+
+    // --- Observed wall-clock time per unit of work (1 / parallelism),
+    // over a recent window, with waits (idle gaps far above normal) removed.
+    let window = (n / 2).max(20).min(n);
+    let mut intervals: Vec<(i64, i64)> = done.iter().filter_map(|p| p.busy_interval()).collect();
+    intervals.extend(running.iter().filter_map(|p| {
+        p.started_at
+            .map(|s| (s.timestamp_millis(), now.timestamp_millis()))
+    }));
+    let mut durations: Vec<f64> = work.clone();
+    let idle_threshold = (2.0 * median(&mut durations)).max(60_000.0);
+    let we = done[n - 1].completed_at?.timestamp_millis();
+    let ws = if window == n {
+        intervals.iter().map(|i| i.0).min().unwrap_or(we)
+    } else {
+        done[n - window - 1].completed_at?.timestamp_millis()
+    };
+    let active = active_ms(&mut intervals, ws, we, idle_threshold);
+    let window_work: f64 = work[n - window..].iter().sum();
+    if active <= 0.0 || window_work <= 0.0 {
+        return fallback(input, &done, remaining, observations);
+    }
+    let rho = (active / window_work).clamp(0.01, 10.0);
+    let throughput_per_hour = window as f64 / (active / 3_600_000.0);
+
+    // Last-round imbalance when several partitions run at once.
+    let tail = (1.0 - rho).max(0.0) * 0.5 * mean_pred;
+    let p50_ms = rho * total_work + tail;
+
+    // --- Spread: per-partition noise, level and trend uncertainty, model error.
+    let var_work = sq * fit.s2 + s1 * s1 * fit.var_a + s2 * s2 * fit.var_b * TREND_VAR_WEIGHT;
+    let sd = (rho * rho * var_work + (MODEL_ERROR * p50_ms).powi(2)).sqrt();
+    // The part of a rising trend that shrinkage removed from the P50 is
+    // added back to the P90 (one-sided: only a later completion).
+    let unmodelled = ((1.0 - shrink) * fit.b * s2).max(0.0) * rho;
+    let p90_ms = p50_ms + P90_SPREAD * Z90 * sd + unmodelled;
+    Some(Forecast {
+        p50: add_ms(now, p50_ms),
+        p90: add_ms(now, p90_ms),
+        basis: Basis::History,
+        throughput_per_hour,
+        observations,
+    })
+}
+
+/// Servo-based forecast for jobs with too few completions.
+///
+/// Servo wrote its ETA when the last partition completed; if the job is
+/// paused or waiting, or the ETA is already in the past, the remaining time
+/// Servo estimated then is counted from `now` instead.
+fn fallback(
+    input: &ForecastInput,
+    done: &[&PartitionObs],
+    remaining: usize,
+    observations: usize,
+) -> Option<Forecast> {
+    let now = input.now;
+    let written_at = done
+        .last()
+        .and_then(|p| p.completed_at)
+        .unwrap_or(now)
+        .min(now);
+    let eta = input
+        .servo_eta
+        .or_else(|| servo_eta(input.partitions, input.total_partitions, written_at))?;
+    let servo_remaining = ms_between(written_at, eta).max(0.0);
+    let stalled = input.paused || input.waiting_upstream || eta < now;
+    let p50 = if stalled {
+        add_ms(now, servo_remaining)
+    } else {
+        eta
+    };
+    let rem = ms_between(now, p50).max(0.0);
+    Some(Forecast {
+        p50,
+        p90: add_ms(now, rem * FALLBACK_P90_FACTOR),
+        basis: Basis::ServoFallback,
+        throughput_per_hour: if rem > 0.0 {
+            remaining as f64 / (rem / 3_600_000.0)
+        } else {
+            0.0
+        },
+        observations,
+    })
+}
+
+/// Busy time in `[ws, we]`: the window length minus idle gaps (no partition
+/// running) longer than `idle_threshold` ms. Shorter gaps are scheduling
+/// overhead and count as busy.
+fn active_ms(intervals: &mut [(i64, i64)], ws: i64, we: i64, idle_threshold: f64) -> f64 {
+    intervals.sort_unstable();
+    let mut excluded = 0i64;
+    let mut covered_until: Option<i64> = None;
+    for &(s, e) in intervals.iter() {
+        if let Some(c) = covered_until {
+            if s > c && (s - c) as f64 > idle_threshold {
+                excluded += (s.min(we) - c.max(ws)).max(0);
+            }
+        }
+        covered_until = Some(covered_until.map_or(e, |c| c.max(e)));
+    }
+    ((we - ws) - excluded) as f64
+}
+
+/// Bias correction learnt from past jobs of one asset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    pairs: usize,
+    bias_ratio: f64,
+    accuracy: Option<f64>,
+}
+
+impl Calibration {
+    /// Pairs needed before the bias ratio is applied.
+    pub const MIN_PAIRS: usize = 3;
+    /// The bias ratio is clamped to `[MIN_RATIO, MAX_RATIO]`.
+    pub const MIN_RATIO: f64 = 0.5;
+    /// See [`Calibration::MIN_RATIO`].
+    pub const MAX_RATIO: f64 = 2.0;
+
+    /// Builds a calibration from `(forecast_remaining_ms, actual_remaining_ms)`
+    /// pairs. Pairs with a non-positive or non-finite forecast, or a negative
+    /// or non-finite actual, are ignored.
+    pub fn from_pairs(pairs: &[(f64, f64)]) -> Calibration {
+        let valid: Vec<(f64, f64)> = pairs
+            .iter()
+            .copied()
+            .filter(|(f, a)| f.is_finite() && a.is_finite() && *f > 0.0 && *a >= 0.0)
+            .collect();
+        let mut ratios: Vec<f64> = valid.iter().map(|(f, a)| a / f).collect();
+        let mut errors: Vec<f64> = valid
+            .iter()
+            .filter(|(_, a)| *a > 0.0)
+            .map(|(f, a)| (f - a).abs() / a)
+            .collect();
+        let bias_ratio = if valid.len() >= Self::MIN_PAIRS {
+            median(&mut ratios).clamp(Self::MIN_RATIO, Self::MAX_RATIO)
+        } else {
+            1.0
+        };
+        Calibration {
+            pairs: valid.len(),
+            bias_ratio,
+            accuracy: (!errors.is_empty()).then(|| median(&mut errors)),
+        }
+    }
+
+    /// Number of usable pairs.
+    pub fn pairs(&self) -> usize {
+        self.pairs
+    }
+
+    /// Median of actual/forecast remaining time (clamped), 1 with < 3 pairs.
+    pub fn bias_ratio(&self) -> f64 {
+        self.bias_ratio
+    }
+
+    /// Scales the remaining time (P50 and P90, measured from `now`) by the
+    /// bias ratio; the throughput is divided by it.
+    pub fn apply(&self, f: Forecast, now: DateTime<Utc>) -> Forecast {
+        let scale = |t: DateTime<Utc>| add_ms(now, ms_between(now, t).max(0.0) * self.bias_ratio);
+        Forecast {
+            p50: scale(f.p50),
+            p90: scale(f.p90),
+            throughput_per_hour: f.throughput_per_hour / self.bias_ratio,
+            ..f
+        }
+    }
+
+    /// Median absolute relative error `|forecast − actual| / actual` of the
+    /// uncorrected forecasts; `None` without a pair with positive actual.
+    pub fn accuracy(&self) -> Option<f64> {
+        self.accuracy
+    }
+}
+
+/// One row of a replay: what Servo and the forecaster said at `at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayRow {
+    /// Completion time of the partition that triggered the row.
+    pub at: DateTime<Utc>,
+    /// Partitions done (completed, failed or skipped) at that point.
+    pub completed: i64,
+    /// Servo's EWMA ETA.
+    pub servo_eta: Option<DateTime<Utc>>,
+    /// Forecast P50.
+    pub p50: Option<DateTime<Utc>>,
+    /// Forecast P90.
+    pub p90: Option<DateTime<Utc>>,
+}
+
+/// Replays a job in `completed_at` order, emitting one row per done
+/// partition. At each row the forecaster sees only what Servo knew then:
+/// partitions done so far as they are, partitions started but not done as
+/// running (attempt 1, no duration), everything else pending with its key.
+pub fn replay(partitions: &[PartitionObs], total: i64) -> Vec<ReplayRow> {
+    let mut order: Vec<usize> = (0..partitions.len())
+        .filter(|&i| partitions[i].state.is_done() && partitions[i].completed_at.is_some())
+        .collect();
+    order.sort_by_key(|&i| (partitions[i].completed_at, i));
+    let mut rank = vec![usize::MAX; partitions.len()];
+    for (k, &i) in order.iter().enumerate() {
+        rank[i] = k;
+    }
+    let mut rows = Vec::with_capacity(order.len());
+    for (k, &i) in order.iter().enumerate() {
+        let at = partitions[i].completed_at.unwrap_or_default();
+        let view: Vec<PartitionObs> = partitions
+            .iter()
+            .zip(&rank)
+            .map(|(p, &r)| {
+                if r <= k {
+                    p.clone()
+                } else {
+                    let started = p.started_at.filter(|s| *s <= at);
+                    PartitionObs {
+                        key: p.key.clone(),
+                        state: if started.is_some() {
+                            PartitionState::Running
+                        } else {
+                            PartitionState::Pending
+                        },
+                        started_at: started,
+                        completed_at: None,
+                        duration_ms: None,
+                        attempt_count: i32::from(started.is_some()),
+                    }
+                }
+            })
+            .collect();
+        let servo = servo_eta(&view, total, at);
+        let fc = forecast(&ForecastInput {
+            now: at,
+            total_partitions: total,
+            partitions: &view,
+            servo_eta: servo,
+            paused: false,
+            waiting_upstream: false,
+        });
+        rows.push(ReplayRow {
+            at,
+            completed: (k + 1) as i64,
+            servo_eta: servo,
+            p50: fc.map(|f| f.p50),
+            p90: fc.map(|f| f.p90),
+        });
+    }
+    rows
+}
+
+/// Header expected by [`parse_trace_csv`] and written by [`trace_csv`].
+pub const TRACE_HEADER: &str =
+    "partition_key,state,started_at,completed_at,duration_ms,attempt_count";
+
+/// Parses a trace exported from `backfill_partitions`. Times are RFC 3339,
+/// empty fields are NULL (an empty attempt_count means 0). Keys must not
+/// contain commas. Errors name the 1-based line number.
+pub fn parse_trace_csv(text: &str) -> Result<Vec<PartitionObs>, String> {
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, h)) if h.trim() == TRACE_HEADER => {}
+        Some((_, h)) => {
+            return Err(format!(
+                "line 1: expected header '{TRACE_HEADER}', got '{}'",
+                h.trim()
+            ));
+        }
+        None => return Err("line 1: empty input, expected a header".to_string()),
+    }
+    let mut out = Vec::new();
+    for (idx, line) in lines {
+        let no = idx + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != 6 {
+            return Err(format!("line {no}: expected 6 fields, got {}", f.len()));
+        }
+        let state = PartitionState::parse(f[1])
+            .ok_or_else(|| format!("line {no}: unknown state '{}'", f[1]))?;
+        let time = |name: &str, v: &str| -> Result<Option<DateTime<Utc>>, String> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|e| format!("line {no}: invalid {name} '{v}': {e}"))
+        };
+        let duration_ms = if f[4].is_empty() {
+            None
+        } else {
+            Some(
+                f[4].parse::<i64>()
+                    .map_err(|e| format!("line {no}: invalid duration_ms '{}': {e}", f[4]))?,
+            )
+        };
+        let attempt_count = if f[5].is_empty() {
+            0
+        } else {
+            f[5].parse::<i32>()
+                .map_err(|e| format!("line {no}: invalid attempt_count '{}': {e}", f[5]))?
+        };
+        out.push(PartitionObs {
+            key: f[0].to_string(),
+            state,
+            started_at: time("started_at", f[2])?,
+            completed_at: time("completed_at", f[3])?,
+            duration_ms,
+            attempt_count,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes partitions in the format read by [`parse_trace_csv`].
+pub fn trace_csv(partitions: &[PartitionObs]) -> String {
+    let mut s = format!("{TRACE_HEADER}\n");
+    for p in partitions {
+        s.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            p.key,
+            p.state.as_str(),
+            fmt_time(p.started_at),
+            fmt_time(p.completed_at),
+            p.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            p.attempt_count
+        ));
+    }
+    s
+}
+
+/// Formats replay rows as CSV: `at,completed,servo_eta,p50,p90`, times in
+/// RFC 3339 UTC with seconds precision, empty when unknown.
+pub fn replay_csv(rows: &[ReplayRow]) -> String {
+    let mut s = String::from("at,completed,servo_eta,p50,p90\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{},{},{}\n",
+            fmt_time(Some(r.at)),
+            r.completed,
+            fmt_time(r.servo_eta),
+            fmt_time(r.p50),
+            fmt_time(r.p90)
+        ));
+    }
+    s
+}
+
+fn fmt_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn ms_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds() as f64
+}
+
+/// `t + ms`, saturating at ±100 years to stay within chrono's range.
+fn add_ms(t: DateTime<Utc>, ms: f64) -> DateTime<Utc> {
+    const LIMIT: f64 = 100.0 * 365.0 * 86_400_000.0;
+    t + Duration::milliseconds(ms.clamp(-LIMIT, LIMIT).round() as i64)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

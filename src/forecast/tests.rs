@@ -1,0 +1,456 @@
+//! Unit tests for the forecast module.
+
+use super::traces::{evaluate, generate, Pattern};
+use super::*;
+use chrono::TimeZone;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::milliseconds((s * 1000.0).round() as i64)
+}
+
+fn day_key(i: usize) -> String {
+    (NaiveDate::from_ymd_opt(2023, 1, 1).unwrap() + Duration::days(i as i64))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn pending(key: String) -> PartitionObs {
+    PartitionObs {
+        key,
+        state: PartitionState::Pending,
+        started_at: None,
+        completed_at: None,
+        duration_ms: None,
+        attempt_count: 0,
+    }
+}
+
+/// One worker: each `(key, duration_s, attempts)` starts when the previous
+/// one ends, and every attempt costs `duration_s`. Returns the partitions and
+/// the completion time of the last one.
+fn sequential(
+    specs: &[(String, f64, i32)],
+    start: DateTime<Utc>,
+) -> (Vec<PartitionObs>, DateTime<Utc>) {
+    let mut t = start;
+    let mut out = Vec::new();
+    for (key, d, attempts) in specs {
+        let s = t;
+        t += secs(d * f64::from(*attempts));
+        out.push(PartitionObs {
+            key: key.clone(),
+            state: PartitionState::Completed,
+            started_at: Some(s),
+            completed_at: Some(t),
+            duration_ms: Some((d * 1000.0).round() as i64),
+            attempt_count: *attempts,
+        });
+    }
+    (out, t)
+}
+
+fn with_pending(
+    mut parts: Vec<PartitionObs>,
+    keys: impl Iterator<Item = String>,
+) -> Vec<PartitionObs> {
+    parts.extend(keys.map(pending));
+    parts
+}
+
+fn run(parts: &[PartitionObs], total: i64, now: DateTime<Utc>) -> Forecast {
+    forecast(&ForecastInput {
+        now,
+        total_partitions: total,
+        partitions: parts,
+        servo_eta: servo_eta(parts, total, now),
+        paused: false,
+        waiting_upstream: false,
+    })
+    .expect("forecast")
+}
+
+fn rem_s(t: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    (t - now).num_milliseconds() as f64 / 1000.0
+}
+
+fn flat(n: usize, d: f64) -> Vec<(String, f64, i32)> {
+    (0..n).map(|i| (day_key(i), d, 1)).collect()
+}
+
+#[test]
+fn servo_eta_matches_hand_computed_ewma() {
+    let (mut parts, _) = sequential(
+        &[
+            (day_key(0), 100.0, 1),
+            (day_key(1), 200.0, 1),
+            (day_key(2), 100.0, 1),
+        ],
+        t0(),
+    );
+    parts.swap(0, 2); // input order must not matter, completed_at order does
+    parts.push(PartitionObs {
+        state: PartitionState::Failed,
+        duration_ms: Some(999_000),
+        ..parts[0].clone()
+    });
+    parts.push(PartitionObs {
+        state: PartitionState::Skipped,
+        ..pending(day_key(9))
+    });
+    parts.push(pending(day_key(5)));
+    // EWMA: 100 → 0.3·200 + 0.7·100 = 130 → 0.3·100 + 0.7·130 = 121 s.
+    // Done: 3 completed + 1 failed + 1 skipped = 5, so 10 − 5 = 5 remain.
+    let now = t0() + secs(400.0);
+    assert_eq!(servo_eta(&parts, 10, now), Some(now + secs(605.0)));
+    assert_eq!(servo_eta(&[pending(day_key(0))], 10, now), None);
+}
+
+#[test]
+fn rising_trend_forecasts_later_than_flat_extrapolation() {
+    // Durations rise from 60 s to ~150 s over the first 150 partitions.
+    let specs: Vec<_> = (0..150)
+        .map(|i| {
+            let wiggle = if i % 2 == 0 { 1.03 } else { 0.97 };
+            (day_key(i), (60.0 + 0.6 * i as f64) * wiggle, 1)
+        })
+        .collect();
+    let (parts, now) = sequential(&specs, t0());
+    let parts = with_pending(parts, (150..300).map(day_key));
+    let f = run(&parts, 300, now);
+    let rem = rem_s(f.p50, now);
+    // Flat extrapolation at the latest level (~150 s) gives ~22 500 s; the
+    // continued trend (150 → 240 s) gives ~29 000 s.
+    let flat_rem = 150.0 * 150.0;
+    assert!(rem > 1.15 * flat_rem, "p50 remaining {rem}");
+    assert!(rem < 1.5 * flat_rem, "p50 remaining {rem}");
+    let (flat_parts, flat_now) = sequential(&flat(150, 150.0), t0());
+    let flat_parts = with_pending(flat_parts, (150..300).map(day_key));
+    let ff = run(&flat_parts, 300, flat_now);
+    assert!(rem > rem_s(ff.p50, flat_now) * 1.15);
+}
+
+#[test]
+fn parallelism_gives_wall_clock_throughput() {
+    // Four workers, 100 s partitions, staggered by 25 s.
+    let mut parts = Vec::new();
+    for i in 0..40 {
+        let worker_offset = secs(25.0 * (i % 4) as f64);
+        let round = (i / 4) as f64;
+        let start = t0() + worker_offset + secs(100.0 * round);
+        parts.push(PartitionObs {
+            key: day_key(i),
+            state: PartitionState::Completed,
+            started_at: Some(start),
+            completed_at: Some(start + secs(100.0)),
+            duration_ms: Some(100_000),
+            attempt_count: 1,
+        });
+    }
+    let now = parts.iter().filter_map(|p| p.completed_at).max().unwrap();
+    let parts = with_pending(parts, (40..140).map(day_key));
+    let f = run(&parts, 140, now);
+    // 100 partitions × 100 s / 4 workers = 2 500 s, versus Servo's 10 000 s.
+    let rem = rem_s(f.p50, now);
+    assert!((rem - 2500.0).abs() < 250.0, "p50 remaining {rem}");
+    assert!(
+        (f.throughput_per_hour - 144.0).abs() < 144.0 * 0.1,
+        "{}",
+        f.throughput_per_hour
+    );
+    let servo_rem = rem_s(servo_eta(&parts, 140, now).unwrap(), now);
+    assert!((servo_rem - 10_000.0).abs() < 1.0);
+}
+
+#[test]
+fn retries_inflate_cost_and_failed_partitions_count_as_done() {
+    let (plain, plain_now) = sequential(&flat(40, 100.0), t0());
+    let retried_specs: Vec<_> = (0..40)
+        .map(|i| (day_key(i), 100.0, 1 + (i % 2) as i32))
+        .collect();
+    let (retried, retried_now) = sequential(&retried_specs, t0());
+    let plain = with_pending(plain, (40..140).map(day_key));
+    let retried = with_pending(retried, (40..140).map(day_key));
+    let a = rem_s(run(&plain, 140, plain_now).p50, plain_now);
+    let b = rem_s(run(&retried, 140, retried_now).p50, retried_now);
+    // Half the partitions take two attempts: 1.5× the cost per partition.
+    assert!((b / a - 1.5).abs() < 0.1, "ratio {}", b / a);
+
+    // Five of the 45 done partitions failed: 140 − 45 = 95 remain.
+    let (mut parts, now) = sequential(&flat(45, 100.0), t0());
+    for p in parts.iter_mut().skip(10).step_by(8) {
+        p.state = PartitionState::Failed;
+    }
+    let parts = with_pending(parts, (45..140).map(day_key));
+    let rem = rem_s(run(&parts, 140, now).p50, now);
+    assert!((rem - 9500.0).abs() < 9500.0 * 0.05, "p50 remaining {rem}");
+}
+
+#[test]
+fn pause_gap_is_not_counted_as_slowness() {
+    let (first, mid) = sequential(&flat(30, 100.0), t0());
+    let second_specs: Vec<_> = (30..60).map(|i| (day_key(i), 100.0, 1)).collect();
+    let (second, now) = sequential(&second_specs, mid + Duration::hours(5));
+    let parts: Vec<_> = first.into_iter().chain(second).collect();
+    let parts = with_pending(parts, (60..160).map(day_key));
+    let f = run(&parts, 160, now);
+    let rem = rem_s(f.p50, now);
+    assert!((rem - 10_000.0).abs() < 500.0, "p50 remaining {rem}");
+    // 36 partitions per active hour, not 60 / 6.7 h ≈ 9 per hour.
+    assert!(
+        (f.throughput_per_hour - 36.0).abs() < 2.0,
+        "{}",
+        f.throughput_per_hour
+    );
+
+    // Currently paused for 3 h: counts from now as if work resumed now.
+    let later = now + Duration::hours(3);
+    let paused = forecast(&ForecastInput {
+        now: later,
+        total_partitions: 160,
+        partitions: &parts,
+        servo_eta: servo_eta(&parts, 160, now),
+        paused: true,
+        waiting_upstream: false,
+    })
+    .unwrap();
+    let rem = rem_s(paused.p50, later);
+    assert!((rem - 10_000.0).abs() < 500.0, "paused p50 remaining {rem}");
+}
+
+#[test]
+fn few_observations_fall_back_to_servo() {
+    let (parts, now) = sequential(&flat(3, 100.0), t0());
+    let parts = with_pending(parts, (3..50).map(day_key));
+    let eta = now + secs(4700.0);
+    let input = ForecastInput {
+        now,
+        total_partitions: 50,
+        partitions: &parts,
+        servo_eta: Some(eta),
+        paused: false,
+        waiting_upstream: false,
+    };
+    let f = forecast(&input).unwrap();
+    assert_eq!(f.basis, Basis::ServoFallback);
+    assert_eq!(f.observations, 3);
+    assert_eq!(f.p50, eta);
+    assert_eq!(f.p90, now + secs(4700.0 * FALLBACK_P90_FACTOR));
+
+    // Waiting upstream for an hour: Servo's stale ETA is shifted to now.
+    let later = now + Duration::hours(1);
+    let f = forecast(&ForecastInput {
+        now: later,
+        waiting_upstream: true,
+        ..input
+    })
+    .unwrap();
+    assert_eq!(f.p50, later + secs(4700.0));
+
+    // Nothing completed and no Servo ETA: no forecast.
+    let none = [pending(day_key(0))];
+    let input = ForecastInput {
+        partitions: &none,
+        servo_eta: None,
+        ..input
+    };
+    assert!(forecast(&input).is_none());
+}
+
+#[test]
+fn month_end_partitions_are_costed_by_class() {
+    assert_eq!(KeyClass::of("2024-02-29"), KeyClass::PeriodEnd);
+    assert_eq!(KeyClass::of("2023-02-28"), KeyClass::PeriodEnd);
+    assert_eq!(KeyClass::of("2024-02-28"), KeyClass::Regular);
+    assert_eq!(KeyClass::of("2024-12-31T00:00"), KeyClass::PeriodEnd);
+    assert_eq!(KeyClass::of("2024-03"), KeyClass::PeriodEnd);
+    assert_eq!(KeyClass::of("2024-04"), KeyClass::Regular);
+    assert_eq!(KeyClass::of("customer-42"), KeyClass::Regular);
+
+    // January–March done: regular days 100 s, the 3 month-ends 200 s.
+    let specs: Vec<_> = (0..90)
+        .map(|i| {
+            let d = if KeyClass::of(&day_key(i)) == KeyClass::PeriodEnd {
+                200.0
+            } else {
+                100.0
+            };
+            (day_key(i), d, 1)
+        })
+        .collect();
+    let (done, now) = sequential(&specs, t0());
+    // Remaining: the 9 month-ends April–December plus 11 regular days.
+    let month_ends: Vec<String> = (90..365)
+        .map(day_key)
+        .filter(|k| KeyClass::of(k) == KeyClass::PeriodEnd)
+        .collect();
+    assert_eq!(month_ends.len(), 9);
+    let keys = month_ends.into_iter().chain((91..102).map(day_key));
+    let parts = with_pending(done, keys);
+    let rem = rem_s(run(&parts, 110, now).p50, now);
+    let expected = 9.0 * 200.0 + 11.0 * 100.0;
+    assert!(
+        (rem - expected).abs() < expected * 0.05,
+        "p50 remaining {rem}"
+    );
+}
+
+#[test]
+fn calibration_corrects_bias() {
+    let pairs = [
+        (1000.0, 1400.0),
+        (2000.0, 3000.0),
+        (1000.0, 1600.0),
+        (4000.0, 6000.0),
+    ];
+    let cal = Calibration::from_pairs(&pairs);
+    assert_eq!(cal.pairs(), 4);
+    assert!((cal.bias_ratio() - 1.5).abs() < 1e-9);
+    // Relative errors 400/1400, 1000/3000, 600/1600, 2000/6000: median 1/3.
+    assert!((cal.accuracy().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    let now = t0();
+    let f = Forecast {
+        p50: now + secs(1000.0),
+        p90: now + secs(2000.0),
+        basis: Basis::History,
+        throughput_per_hour: 30.0,
+        observations: 10,
+    };
+    let g = cal.apply(f, now);
+    assert_eq!(g.p50, now + secs(1500.0));
+    assert_eq!(g.p90, now + secs(3000.0));
+    assert!((g.throughput_per_hour - 20.0).abs() < 1e-9);
+
+    // Fewer than three pairs: no correction. Extreme bias: clamped.
+    let two = Calibration::from_pairs(&pairs[..2]);
+    assert_eq!(two.apply(f, now), f);
+    let extreme = Calibration::from_pairs(&[(1.0, 10.0), (1.0, 9.0), (1.0, 12.0), (0.0, 5.0)]);
+    assert_eq!(extreme.pairs(), 3);
+    assert_eq!(extreme.bias_ratio(), Calibration::MAX_RATIO);
+    assert_eq!(Calibration::from_pairs(&[]).accuracy(), None);
+}
+
+#[test]
+fn csv_round_trips_and_errors_name_the_line() {
+    let (parts, _) = sequential(&flat(3, 100.0), t0());
+    let mut parts = with_pending(parts, (3..5).map(day_key));
+    parts[1].attempt_count = 2;
+    let text = trace_csv(&parts);
+    assert_eq!(parse_trace_csv(&text).unwrap(), parts);
+
+    let bad_header = parse_trace_csv("key,state\n").unwrap_err();
+    assert!(bad_header.starts_with("line 1:"), "{bad_header}");
+    let body = format!(
+        "{TRACE_HEADER}\n2023-01-01,completed,2024-01-01T00:00:00Z,2024-01-01T00:01:00Z,60000,1\n\
+         2023-01-02,completed,yesterday,,,1\n"
+    );
+    let err = parse_trace_csv(&body).unwrap_err();
+    assert!(
+        err.starts_with("line 3:") && err.contains("started_at"),
+        "{err}"
+    );
+    let err = parse_trace_csv(&format!("{TRACE_HEADER}\n2023-01-01,done,,,,1\n")).unwrap_err();
+    assert!(err.starts_with("line 2:") && err.contains("done"), "{err}");
+    let err = parse_trace_csv(&format!("{TRACE_HEADER}\n\n2023-01-01,pending,,\n")).unwrap_err();
+    assert!(
+        err.starts_with("line 3:") && err.contains("6 fields"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replay_emits_one_row_per_completion_without_look_ahead() {
+    let trace = generate(Pattern::Parallel, 7);
+    let parts = &trace.partitions[..60];
+    let rows = replay(parts, 60);
+    assert_eq!(rows.len(), 60);
+    let mut times: Vec<_> = parts.iter().filter_map(|p| p.completed_at).collect();
+    times.sort();
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row.completed, k as i64 + 1);
+        assert_eq!(row.at, times[k]);
+        assert!(row.servo_eta.is_some() && row.p50.is_some() && row.p90 >= row.p50);
+    }
+    // Make the last partition absurdly slow: rows before it completes are
+    // unchanged, so nothing leaks from the future.
+    let mut changed = parts.to_vec();
+    let last = changed.iter_mut().max_by_key(|p| p.completed_at).unwrap();
+    last.duration_ms = Some(50_000_000);
+    last.attempt_count = 3;
+    let changed_rows = replay(&changed, 60);
+    assert_eq!(rows[..59], changed_rows[..59]);
+
+    let csv = replay_csv(&rows[..1]);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("at,completed,servo_eta,p50,p90"));
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with(&format!("{},1,", fmt_time(Some(times[0])))),
+        "{first}"
+    );
+    assert!(first.ends_with('Z') && !first.contains('.'), "{first}");
+}
+
+#[test]
+fn traces_are_deterministic_and_show_their_pattern() {
+    let a = generate(Pattern::Steady, 3);
+    assert_eq!(a.partitions, generate(Pattern::Steady, 3).partitions);
+    assert_ne!(a.partitions, generate(Pattern::Steady, 4).partitions);
+    assert!(a
+        .partitions
+        .iter()
+        .all(|p| p.state == PartitionState::Completed));
+
+    let mean = |v: &[PartitionObs]| {
+        v.iter().map(|p| p.duration_ms.unwrap() as f64).sum::<f64>() / v.len() as f64
+    };
+    let d = generate(Pattern::Drifting, 3);
+    assert!(mean(&d.partitions[250..]) > 1.6 * mean(&d.partitions[..50]));
+
+    let m = generate(Pattern::MonthEnd, 3);
+    let (pe, reg): (Vec<_>, Vec<_>) = m
+        .partitions
+        .iter()
+        .cloned()
+        .partition(|p| KeyClass::of(&p.key) == KeyClass::PeriodEnd);
+    assert_eq!(pe.len(), 12);
+    let ratio = mean(&pe) / mean(&reg);
+    assert!((1.6..2.5).contains(&ratio), "{ratio}");
+
+    let r = generate(Pattern::Retries, 3);
+    let retried = r.partitions.iter().filter(|p| p.attempt_count > 1).count();
+    assert!((25..=65).contains(&retried), "{retried}");
+
+    let p = generate(Pattern::Parallel, 3);
+    let busy: i64 = p
+        .partitions
+        .iter()
+        .map(|p| (p.completed_at.unwrap() - p.started_at.unwrap()).num_milliseconds())
+        .sum();
+    let first = p
+        .partitions
+        .iter()
+        .filter_map(|p| p.started_at)
+        .min()
+        .unwrap();
+    let wall = (p.actual_completion() - first).num_milliseconds();
+    let concurrency = busy as f64 / wall as f64;
+    assert!((3.5..=4.0).contains(&concurrency), "{concurrency}");
+
+    let z = generate(Pattern::Paused, 3);
+    let mut ends: Vec<_> = z.partitions.iter().filter_map(|p| p.completed_at).collect();
+    ends.sort();
+    let longest = ends.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(longest >= Duration::hours(1), "{longest}");
+}
+
+#[test]
+fn evaluation_beats_servo_on_a_steady_trace() {
+    let r = evaluate(&generate(Pattern::Steady, 5));
+    assert_eq!(r.points, 241);
+    assert!(r.p50_mae() < 0.8 * r.servo_mae(), "{r:?}");
+    assert!(r.p90_coverage() > 0.6, "{r:?}");
+}

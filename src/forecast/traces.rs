@@ -1,0 +1,317 @@
+//! Deterministic synthetic backfill traces and the evaluation of the
+//! forecaster against Servo's EWMA ETA on them.
+
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+
+use super::{replay, PartitionObs, PartitionState};
+
+/// Tiny deterministic PRNG (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Creates a generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next_f64()
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.next_f64().max(1e-12);
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Lognormal with the given median and log-space sigma.
+    pub fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
+        median * (sigma * self.normal()).exp()
+    }
+}
+
+/// Workload pattern of a synthetic trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pattern {
+    /// Constant median duration.
+    Steady,
+    /// Durations rise linearly, +100% by the end of the job.
+    Drifting,
+    /// Daily keys; month-end days take 2x.
+    MonthEnd,
+    /// 15% of partitions need 2–3 attempts, each costing a full duration.
+    Retries,
+    /// Four partitions run at once.
+    Parallel,
+    /// Waits upstream before starting, and pauses 1–2 h in the middle.
+    Paused,
+}
+
+impl Pattern {
+    /// All patterns, in table order.
+    pub const ALL: [Pattern; 6] = [
+        Pattern::Steady,
+        Pattern::Drifting,
+        Pattern::MonthEnd,
+        Pattern::Retries,
+        Pattern::Parallel,
+        Pattern::Paused,
+    ];
+
+    /// Short lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Steady => "steady",
+            Pattern::Drifting => "drifting",
+            Pattern::MonthEnd => "month-end",
+            Pattern::Retries => "retries",
+            Pattern::Parallel => "parallel",
+            Pattern::Paused => "paused",
+        }
+    }
+}
+
+/// A finished synthetic job.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// Pattern it was generated with.
+    pub pattern: Pattern,
+    /// Seed it was generated with.
+    pub seed: u64,
+    /// Total partitions.
+    pub total: i64,
+    /// All partitions, completed.
+    pub partitions: Vec<PartitionObs>,
+}
+
+impl Trace {
+    /// Actual completion of the job: the last `completed_at`.
+    pub fn actual_completion(&self) -> DateTime<Utc> {
+        self.partitions
+            .iter()
+            .filter_map(|p| p.completed_at)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Median partition duration of the synthetic traces (ms).
+pub const BASE_MEDIAN_MS: f64 = 120_000.0;
+/// Log-space sigma of the duration noise.
+pub const NOISE_SIGMA: f64 = 0.35;
+
+/// Generates a deterministic trace. Keys are consecutive days from
+/// 2023-01-01; partitions are dispatched in key order to the first free
+/// worker, with 1–5 s scheduling overhead; retries wait 10–30 s between
+/// attempts. `started_at` is the start of the first attempt, `duration_ms`
+/// the last attempt's.
+pub fn generate(pattern: Pattern, seed: u64) -> Trace {
+    let mut rng = SplitMix64::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ pattern as u64);
+    let n: usize = match pattern {
+        Pattern::MonthEnd => 365,
+        Pattern::Parallel => 400,
+        _ => 300,
+    };
+    let workers = if pattern == Pattern::Parallel { 4 } else { 1 };
+    let created = Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+    let wait_ms = if pattern == Pattern::Paused {
+        rng.uniform(30.0, 90.0) * 60_000.0
+    } else {
+        10_000.0
+    };
+    let first = created + ms(wait_ms);
+    let pause = (pattern == Pattern::Paused).then(|| (n / 2, rng.uniform(60.0, 120.0) * 60_000.0));
+    let day0 = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
+    let mut free = vec![first; workers];
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let date = day0 + Duration::days(i as i64);
+        if let Some((_, len)) = pause.filter(|(at, _)| *at == i) {
+            let resume = *free.iter().max().unwrap() + ms(len);
+            free.iter_mut().for_each(|f| *f = resume);
+        }
+        let w = (0..workers).min_by_key(|&w| free[w]).unwrap();
+        let start = free[w] + ms(rng.uniform(1_000.0, 5_000.0));
+        let mut mult = 1.0;
+        if pattern == Pattern::Drifting {
+            mult += i as f64 / n as f64;
+        }
+        let month_end = (date + Duration::days(1)).month() != date.month();
+        if pattern == Pattern::MonthEnd && month_end {
+            mult *= 2.0;
+        }
+        let attempts = if pattern == Pattern::Retries && rng.next_f64() < 0.15 {
+            if rng.next_f64() < 0.5 {
+                2
+            } else {
+                3
+            }
+        } else {
+            1
+        };
+        let mut t = start;
+        let mut last = 0.0;
+        for a in 0..attempts {
+            if a > 0 {
+                t += ms(rng.uniform(10_000.0, 30_000.0));
+            }
+            last = rng.lognormal(BASE_MEDIAN_MS * mult, NOISE_SIGMA).round();
+            t += ms(last);
+        }
+        free[w] = t;
+        out.push(PartitionObs {
+            key: date.format("%Y-%m-%d").to_string(),
+            state: PartitionState::Completed,
+            started_at: Some(start),
+            completed_at: Some(t),
+            duration_ms: Some(last as i64),
+            attempt_count: attempts,
+        });
+    }
+    Trace {
+        pattern,
+        seed,
+        total: n as i64,
+        partitions: out,
+    }
+}
+
+fn ms(v: f64) -> Duration {
+    Duration::milliseconds(v.round() as i64)
+}
+
+/// Accumulated evaluation figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EvalResult {
+    /// Forecast points evaluated (10%–90% progress).
+    pub points: usize,
+    /// Sum of |servo_eta − actual| / (actual − at).
+    pub servo_err_sum: f64,
+    /// Sum of |p50 − actual| / (actual − at).
+    pub p50_err_sum: f64,
+    /// Points where actual ≤ p90.
+    pub p90_covered: usize,
+}
+
+impl EvalResult {
+    /// Mean absolute normalised error of Servo's ETA.
+    pub fn servo_mae(&self) -> f64 {
+        self.servo_err_sum / self.points.max(1) as f64
+    }
+
+    /// Mean absolute normalised error of the P50.
+    pub fn p50_mae(&self) -> f64 {
+        self.p50_err_sum / self.points.max(1) as f64
+    }
+
+    /// Fraction of points whose actual completion was at or before P90.
+    pub fn p90_coverage(&self) -> f64 {
+        self.p90_covered as f64 / self.points.max(1) as f64
+    }
+
+    /// Relative reduction of the mean error versus Servo (0.3 = 30% lower).
+    pub fn improvement(&self) -> f64 {
+        1.0 - self.p50_mae() / self.servo_mae().max(1e-12)
+    }
+
+    /// Pools another result into this one.
+    pub fn merge(&mut self, o: &EvalResult) {
+        self.points += o.points;
+        self.servo_err_sum += o.servo_err_sum;
+        self.p50_err_sum += o.p50_err_sum;
+        self.p90_covered += o.p90_covered;
+    }
+}
+
+/// Replays a trace and scores every completion point between 10% and 90%
+/// progress. The forecaster only sees what [`replay`] gives it.
+pub fn evaluate(trace: &Trace) -> EvalResult {
+    let actual = trace.actual_completion();
+    let mut r = EvalResult::default();
+    for row in replay(&trace.partitions, trace.total) {
+        let progress = row.completed as f64 / trace.total as f64;
+        if !(0.1..=0.9).contains(&progress) {
+            continue;
+        }
+        let rem = (actual - row.at).num_milliseconds() as f64;
+        let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
+            continue;
+        };
+        if rem <= 0.0 {
+            continue;
+        }
+        let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
+        r.points += 1;
+        r.servo_err_sum += err(servo);
+        r.p50_err_sum += err(p50);
+        r.p90_covered += usize::from(actual <= p90);
+    }
+    r
+}
+
+/// Evaluates every pattern over the given seeds; returns per-pattern
+/// results and the pooled overall result.
+pub fn evaluate_all(seeds: RangeInclusive<u64>) -> (Vec<(Pattern, EvalResult)>, EvalResult) {
+    let mut overall = EvalResult::default();
+    let per: Vec<(Pattern, EvalResult)> = Pattern::ALL
+        .iter()
+        .map(|&p| {
+            let mut acc = EvalResult::default();
+            for seed in seeds.clone() {
+                acc.merge(&evaluate(&generate(p, seed)));
+            }
+            overall.merge(&acc);
+            (p, acc)
+        })
+        .collect();
+    (per, overall)
+}
+
+/// Markdown table of evaluation results; besides the pooled overall row it
+/// shows the pool without the parallel pattern, whose huge Servo error would
+/// otherwise dominate the overall mean.
+pub fn markdown_table(per: &[(Pattern, EvalResult)], overall: &EvalResult) -> String {
+    let mut s = String::from(
+        "| pattern | points | Servo EWMA MAE | P50 MAE | P50 vs Servo | P90 coverage |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    let row = |name: &str, r: &EvalResult| {
+        format!(
+            "| {name} | {} | {:.3} | {:.3} | {:+.0}% | {:.1}% |\n",
+            r.points,
+            r.servo_mae(),
+            r.p50_mae(),
+            -100.0 * r.improvement(),
+            100.0 * r.p90_coverage()
+        )
+    };
+    for (p, r) in per {
+        s.push_str(&row(p.name(), r));
+    }
+    let mut serial = EvalResult::default();
+    for (_, r) in per.iter().filter(|(p, _)| *p != Pattern::Parallel) {
+        serial.merge(r);
+    }
+    s.push_str(&row("overall without parallel", &serial));
+    s.push_str(&row("**overall**", overall));
+    s
+}
