@@ -45,6 +45,10 @@ use std::time::{Duration, Instant};
 const CONFIG: &str = r#"
 poll_interval = "60s"
 
+# The job steers Servo's own ETA; the forecaster is tested elsewhere.
+[risk]
+forecast = false
+
 [[tenants]]
 id = "acme"
 channel = "C0ACMEALERT"
@@ -323,6 +327,8 @@ fn risk_per_second() -> f64 {
             upstream_job_count: 0,
             completed_upstream_jobs: 0,
             recent_durations_ms: (0..24).map(|d| 55_000 + d * 500).collect(),
+            forecast: None,
+            judge_on_p90: false,
         })
         .collect();
     let start = Instant::now();

@@ -291,6 +291,41 @@ fn token(t: Option<DateTime<Utc>>) -> String {
     t.map(date_token).unwrap_or_else(|| "unknown".into())
 }
 
+/// The ETA as shown: the forecast's P50 "likely by" its P90 when the bot
+/// forecast from the partition history, else the ETA risk was judged on.
+pub fn eta_text(job: &Job, a: &Assessment, now: DateTime<Utc>) -> String {
+    match (job.forecast, a.eta_source) {
+        (Some((p50, p90)), crate::risk::EtaSource::Forecast) => format!(
+            "{}, likely by {}",
+            date_token(to_minute(p50.max(now))),
+            date_token(to_minute(p90.max(now)))
+        ),
+        _ => token(a.eta.map(to_minute)),
+    }
+}
+
+/// Says so when Servo's own ETA and the forecast disagree by much: more than
+/// 15 minutes and more than a quarter of the time left.
+pub fn disagreement(job: &Job, now: DateTime<Utc>) -> Option<String> {
+    let (p50, _) = job.forecast?;
+    let servo = job.estimated_completion_at?;
+    let gap = servo - p50;
+    let left = (p50 - now).max(chrono::Duration::minutes(1));
+    if gap.num_minutes().abs() <= 15 || gap.num_seconds().abs() * 4 <= left.num_seconds() {
+        return None;
+    }
+    Some(format!(
+        "Servo's own estimate ({}) is {} min {} than the forecast from the partition history",
+        date_token(to_minute(servo)),
+        gap.num_minutes().abs(),
+        if gap > chrono::Duration::zero() {
+            "later"
+        } else {
+            "earlier"
+        }
+    ))
+}
+
 /// Builds the view of an alert for a job and its assessment.
 pub fn view(
     state: &AppState,
@@ -322,14 +357,19 @@ pub fn view(
         completed: job.completed_partitions,
         failed: job.failed_partitions,
         total: job.total_partitions,
-        eta_token: token(a.eta.map(to_minute)),
+        eta_token: eta_text(job, a, state.clock.now()),
         eta_fallback: fallback(a.eta.map(to_minute)),
         deadline_token: token(job.sla_deadline_at),
         deadline_fallback: fallback(job.sla_deadline_at),
         severity: severity_text(a.severity, band),
         tier: a.tier.label().into(),
         priority: job.priority,
-        bottlenecks: a.bottlenecks.iter().map(|b| b.describe()).collect(),
+        bottlenecks: a
+            .bottlenecks
+            .iter()
+            .map(|b| b.describe())
+            .chain(disagreement(job, state.clock.now()))
+            .collect(),
         outcome,
         buttons: buttons_now,
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),

@@ -795,6 +795,8 @@ fn fake_job(approval: &Approval) -> Job {
         sla_deadline_at: Some(approval.current_deadline),
         priority: 0,
         recent_durations_ms: vec![],
+        forecast: None,
+        judge_on_p90: false,
     }
 }
 

@@ -154,6 +154,9 @@ struct RawRisk {
     high_at: Option<f64>,
     hysteresis: Option<f64>,
     eta_fresh_for: Option<String>,
+    #[serde(default)]
+    p90_tiers: Vec<String>,
+    forecast: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +253,12 @@ pub struct RiskConfig {
     pub hysteresis: f64,
     /// How old Servo's own ETA may be before the bot computes its own.
     pub eta_fresh_for: Duration,
+    /// SLA tiers whose risk is judged on the forecast's P90 (likely-by)
+    /// rather than its P50: the cautious choice for tight buffers.
+    pub p90_tiers: Vec<crate::risk::SlaTier>,
+    /// Judge risk on the bot's forecast from the partition history (true,
+    /// the default) or on Servo's own EWMA ETA (false).
+    pub forecast: bool,
 }
 
 impl Default for RiskConfig {
@@ -259,6 +268,8 @@ impl Default for RiskConfig {
             high_at: 0.50,
             hysteresis: 0.05,
             eta_fresh_for: Duration::from_secs(600),
+            p90_tiers: Vec::new(),
+            forecast: true,
         }
     }
 }
@@ -517,6 +528,23 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
             defaults.eta_fresh_for,
             problems,
         ),
+        forecast: raw.risk.forecast.unwrap_or(defaults.forecast),
+        p90_tiers: raw
+            .risk
+            .p90_tiers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let tier = crate::risk::SlaTier::parse(t);
+                if tier.is_none() {
+                    problems.push(
+                        format!("risk.p90_tiers[{i}]"),
+                        format!("'{t}' is not a tier: critical, standard, best_effort or below_best_effort"),
+                    );
+                }
+                tier
+            })
+            .collect(),
     };
     if !(risk.medium_at > 0.0 && risk.medium_at.is_finite()) {
         problems.push(

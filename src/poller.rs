@@ -115,19 +115,17 @@ impl Poller {
             .filter(|j| {
                 j.avg_partition_duration_ms.is_none()
                     || open.contains_key(&j.id.to_string())
-                    || risk::assess(&j.snapshot(), now, &thresholds, previous(&j.id.to_string()))
-                        .band
-                        .is_at_risk()
+                    || near_risk(j, now, &thresholds, previous(&j.id.to_string()))
             })
             .map(|j| j.id)
             .collect();
-        let mut histories = state
+        let histories = state
             .servo
-            .recent_durations(&tenant.id, &needs_history)
+            .partition_history(&tenant.id, &needs_history)
             .await?;
         for job in &mut jobs {
-            if let Some(h) = histories.remove(&job.id) {
-                job.recent_durations_ms = h;
+            if let Some(h) = histories.get(&job.id) {
+                job.attach_history(h, now, &state.config.risk);
             }
         }
 
@@ -270,6 +268,22 @@ impl Poller {
         }
     }
 }
+
+/// Whether a job is at risk, or close enough by Servo's own ETA that the
+/// forecaster should look: Servo's EWMA lags a slowdown, so a job it calls on
+/// time with less than half its remaining time to spare may be late.
+fn near_risk(
+    job: &crate::servo::Job,
+    now: DateTime<Utc>,
+    thresholds: &RiskThresholds,
+    previous: Option<RiskBand>,
+) -> bool {
+    let a = risk::assess(&job.snapshot(), now, thresholds, previous);
+    a.band.is_at_risk() || a.severity.is_some_and(|s| s > NEAR_RISK_SEVERITY)
+}
+
+/// Severity (negative: time to spare) from which the forecaster looks at a job.
+const NEAR_RISK_SEVERITY: f64 = -0.5;
 
 /// The lease that makes one replica the poller.
 pub const POLL_LEASE: &str = "poller";

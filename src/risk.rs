@@ -143,6 +143,12 @@ pub struct JobSnapshot {
     /// Durations of completed partitions, oldest first (may be only the
     /// last N).
     pub recent_durations_ms: Vec<i64>,
+    /// The bot's own forecast from the partition history: (P50, P90).
+    #[serde(default)]
+    pub forecast: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Judge risk on P90 rather than P50 (the SLA tiers `risk.p90_tiers` names).
+    #[serde(default)]
+    pub judge_on_p90: bool,
 }
 
 impl JobSnapshot {
@@ -528,6 +534,9 @@ pub enum EtaSource {
     /// `now + remaining × average partition duration`, computed here (also
     /// `now` itself when nothing remains).
     Computed,
+    /// The bot's forecast from the partition history (P50, or P90 for the
+    /// tiers configured so).
+    Forecast,
     /// No estimate possible.
     Unknown,
 }
@@ -546,6 +555,8 @@ fn computed_eta(now: DateTime<Utc>, remaining: i64, avg_ms: f64) -> DateTime<Utc
 ///
 /// - Terminal job: no ETA.
 /// - Nothing remaining: `now`.
+/// - A forecast from the partition history: its P50 (or P90 for the tiers
+///   judged on it), never before `now`.
 /// - Running or resuming, with `heartbeat_at` no older than `eta_fresh_for`
 ///   and Servo's ETA not already in the past: Servo's ETA. Servo writes both
 ///   after each partition, so the heartbeat dates the ETA; an ETA in the past
@@ -566,6 +577,10 @@ pub fn estimate_eta(
     let remaining = job.remaining();
     if remaining == 0 {
         return (Some(now), EtaSource::Computed);
+    }
+    if let Some((p50, p90)) = job.forecast {
+        let eta = if job.judge_on_p90 { p90 } else { p50 };
+        return (Some(eta.max(now)), EtaSource::Forecast);
     }
     if matches!(job.state, JobState::Running | JobState::Resuming) {
         if let (Some(eta), Some(heartbeat)) = (job.estimated_completion_at, job.heartbeat_at) {
@@ -889,6 +904,8 @@ mod tests {
             upstream_job_count: 0,
             completed_upstream_jobs: 0,
             recent_durations_ms: vec![60_000; 10],
+            forecast: None,
+            judge_on_p90: false,
         }
     }
 
@@ -1611,5 +1628,32 @@ mod tests {
     fn thresholds_from_config_values_keep_the_paused_window() {
         let th = RiskThresholds::new(0.2, 0.5, 0.05, std::time::Duration::from_secs(600));
         assert_eq!(th, RiskThresholds::default());
+    }
+
+    #[test]
+    fn a_forecast_replaces_servos_eta_and_p90_is_used_for_the_tiers_that_ask() {
+        let th = RiskThresholds::default();
+        let mut j = job();
+        // Servo says on time; the history says late: P50 at +130, P90 at +150.
+        j.estimated_completion_at = Some(at(100));
+        j.forecast = Some((at(130), at(150)));
+        let a = assess(&j, t0(), &th, None);
+        assert_eq!(a.eta_source, EtaSource::Forecast);
+        assert_eq!(a.eta, Some(at(130)));
+        assert_eq!(
+            a.band,
+            RiskBand::Low,
+            "10 min late of 120: {:?}",
+            a.severity
+        );
+        j.judge_on_p90 = true;
+        let a = assess(&j, t0(), &th, None);
+        assert_eq!(a.eta, Some(at(150)));
+        assert_eq!(a.band, RiskBand::Medium, "30 of 120 min late");
+        // A forecast in the past is clamped to now; finished jobs have none.
+        j.forecast = Some((at(-10), at(-5)));
+        assert_eq!(assess(&j, t0(), &th, None).eta, Some(t0()));
+        j.state = JobState::Completed;
+        assert_eq!(assess(&j, t0(), &th, None).eta, None);
     }
 }

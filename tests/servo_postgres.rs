@@ -182,3 +182,49 @@ async fn the_poll_reads_jobs_without_their_partition_keys_but_get_job_has_them()
     let one = servo.get_job("acme", id).await.unwrap().unwrap();
     assert_eq!(one.partition_keys, vec!["p0000", "p0001", "p0002"]);
 }
+
+#[tokio::test]
+async fn partition_history_reads_every_partition_of_the_tenants_jobs_only() {
+    use servo_sla_bot::forecast::PartitionState;
+    let fx = ServoFixture::start().await;
+    let servo = servo_for(&fx).await;
+    let ours = fx
+        .job(JobSpec {
+            total: 10,
+            completed: 6,
+            failed: 1,
+            durations_ms: vec![60_000, 61_000, 62_000],
+            ..JobSpec::default()
+        })
+        .await;
+    let theirs = fx
+        .job(JobSpec {
+            tenant: "globex".into(),
+            ..JobSpec::default()
+        })
+        .await;
+    let h = servo
+        .partition_history("acme", &[ours, theirs])
+        .await
+        .unwrap();
+    assert!(
+        !h.contains_key(&theirs),
+        "row-level security hides globex's partitions"
+    );
+    let parts = &h[&ours];
+    assert_eq!(parts.len(), 10, "pending keys are known too");
+    let count = |s: PartitionState| parts.iter().filter(|p| p.state == s).count();
+    assert_eq!(count(PartitionState::Completed), 6);
+    assert_eq!(count(PartitionState::Failed), 1);
+    assert_eq!(count(PartitionState::Pending), 3);
+    let done: Vec<i64> = parts
+        .iter()
+        .filter(|p| p.state == PartitionState::Completed)
+        .filter_map(|p| p.duration_ms)
+        .collect();
+    assert!(done.contains(&61_000) && done.iter().filter(|d| **d == 62_000).count() == 4);
+    assert!(parts
+        .iter()
+        .filter(|p| p.state == PartitionState::Completed)
+        .all(|p| p.started_at.is_some() && p.completed_at > p.started_at));
+}

@@ -353,3 +353,41 @@ fn the_cli_prints_a_timeline_or_json_and_names_a_bad_line() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_forecast_sees_parallel_partitions_where_servos_average_does_not() {
+    // Four partitions at once: Servo's `remaining x average duration` is four
+    // times too late (High risk); the forecast from completions per hour is
+    // about 20 minutes late (Low), and the alert says the two disagree.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parallel.toml");
+    std::fs::write(
+        &path,
+        "run_for = \"10m\"\n".to_string()
+            + &CONFIG.replace(
+                "partitions = 147\nstart = \"-1h\"\npartition_time = \"2m\"\ndeadline = \"+3h\"",
+                "partitions = 200\nparallelism = 4\nstart = \"-1h\"\npartition_time = \"4m\"\ndeadline = \"+2h\"",
+            ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("parallelism = 4"), "the job was rewritten");
+    let r = sim::run(Scenario::load(&path, None).unwrap())
+        .await
+        .unwrap();
+    let alert = find(&r, Kind::Message, "SLA risk*: *revenue_orders");
+    assert_eq!(alert.len(), 1, "{:#?}", r.events);
+    assert!(
+        alert[0].text.contains("*Low SLA risk*"),
+        "{}",
+        alert[0].text
+    );
+    assert!(alert[0].text.contains("likely by"), "{}", alert[0].text);
+    assert!(
+        alert[0].text.contains("Servo's own estimate")
+            && alert[0].text.contains("later than the forecast"),
+        "{}",
+        alert[0].text
+    );
+    assert!(pages(&r).is_empty(), "Low does not page the Standard tier");
+}

@@ -1015,6 +1015,8 @@ mod tests {
             sla_deadline_at: deadline_h.map(|h| now + Duration::hours(h)),
             priority,
             recent_durations_ms: vec![],
+            forecast: None,
+            judge_on_p90: false,
         }
     }
 

@@ -72,11 +72,11 @@ pub async fn assessed(
     };
     if let Some(h) = state
         .servo
-        .recent_durations(&tenant.id, &[id.0])
+        .partition_history(&tenant.id, &[id.0])
         .await?
         .remove(&id.0)
     {
-        job.recent_durations_ms = h;
+        job.attach_history(&h, state.clock.now(), &state.config.risk);
     }
     let alert = state
         .store
@@ -124,12 +124,17 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
         "total": job.total_partitions,
         "emoji": a.band.emoji(),
         "band_label": band_label(a.band),
-        "eta": a.eta.map(date_token).unwrap_or_else(|| "unknown".into()),
+        "eta": alerts::eta_text(&job, &a, state.clock.now()),
         "deadline": job.sla_deadline_at.map(date_token).unwrap_or_else(|| "none (no SLA)".into()),
         "severity": alerts::severity_text(a.severity, a.band),
         "priority": job.priority,
         "tier": a.tier.label(),
-        "bottlenecks": a.bottlenecks.iter().map(|b| b.describe()).collect::<Vec<_>>(),
+        "bottlenecks": a
+            .bottlenecks
+            .iter()
+            .map(|b| b.describe())
+            .chain(alerts::disagreement(&job, state.clock.now()))
+            .collect::<Vec<_>>(),
         "alert_link": alert_link(alert.as_ref()),
         "tenant": tenant.id,
         "runbook_url": state.config.runbook_url,

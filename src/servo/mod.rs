@@ -7,6 +7,7 @@ pub mod postgres;
 pub mod sim;
 
 use crate::config::DatabaseUrl;
+use crate::forecast::{self, Basis, ForecastInput, PartitionObs, PartitionState};
 use crate::risk::{JobSnapshot, JobState};
 use chrono::{DateTime, Utc};
 use postgres::PgServo;
@@ -95,8 +96,12 @@ pub struct Job {
     pub sla_deadline_at: Option<DateTime<Utc>>,
     pub priority: i32,
     /// Durations of the most recent completed partitions, oldest first
-    /// (filled by [`Servo::recent_durations`] when needed).
+    /// (filled by [`Job::attach_history`] when needed).
     pub recent_durations_ms: Vec<i64>,
+    /// The bot's forecast (P50, P90) from the partition history, when made.
+    pub forecast: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Risk is judged on P90 for this job (its tier is in `risk.p90_tiers`).
+    pub judge_on_p90: bool,
 }
 
 impl Job {
@@ -120,7 +125,42 @@ impl Job {
             upstream_job_count: self.upstream_job_count,
             completed_upstream_jobs: self.completed_upstream_jobs,
             recent_durations_ms: self.recent_durations_ms.clone(),
+            forecast: self.forecast,
+            judge_on_p90: self.judge_on_p90,
         }
+    }
+
+    /// Reads the job's partition history: the recent durations (the trend
+    /// bottleneck) and the forecast (P50/P90), which risk then uses instead
+    /// of Servo's EWMA. With too little history the forecast stays unset and
+    /// Servo's own ETA is used, as before.
+    pub fn attach_history(
+        &mut self,
+        history: &[PartitionObs],
+        now: DateTime<Utc>,
+        risk: &crate::config::RiskConfig,
+    ) {
+        let mut done: Vec<&PartitionObs> = history
+            .iter()
+            .filter(|p| p.state == PartitionState::Completed && p.duration_ms.is_some())
+            .collect();
+        done.sort_by_key(|p| p.completed_at);
+        let skip = done.len().saturating_sub(RECENT_DURATIONS as usize);
+        self.recent_durations_ms = done[skip..].iter().filter_map(|p| p.duration_ms).collect();
+        let input = ForecastInput {
+            now,
+            total_partitions: self.total_partitions,
+            partitions: history,
+            servo_eta: self.estimated_completion_at,
+            paused: self.state == JobState::Paused,
+            waiting_upstream: self.state == JobState::WaitingUpstream,
+        };
+        self.forecast = forecast::forecast(&input)
+            .filter(|f| risk.forecast && f.basis == Basis::History)
+            .map(|f| (f.p50, f.p90));
+        self.judge_on_p90 = risk
+            .p90_tiers
+            .contains(&crate::risk::SlaTier::from_priority(self.priority));
     }
 }
 
@@ -196,6 +236,19 @@ impl Servo {
         match self {
             Servo::Postgres(pg) => pg.recent_durations(tenant, job_ids, RECENT_DURATIONS).await,
             Servo::Sim(sim) => sim.recent_durations(tenant, job_ids, RECENT_DURATIONS),
+        }
+    }
+
+    /// Every partition of each job (Servo inserts them all at the start, so
+    /// the pending keys are known): what the forecaster reads.
+    pub async fn partition_history(
+        &self,
+        tenant: &str,
+        job_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<PartitionObs>>, ServoError> {
+        match self {
+            Servo::Postgres(pg) => pg.partition_history(tenant, job_ids).await,
+            Servo::Sim(sim) => sim.partition_history(tenant, job_ids),
         }
     }
 

@@ -120,6 +120,8 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
         sla_deadline_at: row.try_get("sla_deadline_at")?,
         priority: row.try_get("priority")?,
         recent_durations_ms: Vec::new(),
+        forecast: None,
+        judge_on_p90: false,
     })
 }
 
@@ -203,6 +205,46 @@ impl PgServo {
             let id: Uuid = row.try_get("backfill_job_id")?;
             let d: i64 = row.try_get("duration_ms")?;
             out.entry(id).or_default().push(d);
+        }
+        Ok(out)
+    }
+
+    /// Every partition of each job, for the forecaster.
+    pub async fn partition_history(
+        &self,
+        tenant: &str,
+        job_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<crate::forecast::PartitionObs>>, ServoError> {
+        use crate::forecast::{PartitionObs, PartitionState};
+        if job_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        let rows = sqlx::query(
+            "SELECT backfill_job_id, partition_key, state, started_at, completed_at, duration_ms, \
+                    attempt_count \
+             FROM backfill_partitions WHERE backfill_job_id = ANY($1)",
+        )
+        .bind(job_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: HashMap<Uuid, Vec<PartitionObs>> = HashMap::new();
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            let Some(state) = PartitionState::parse(&state) else {
+                continue; // a state this version does not know: not evidence
+            };
+            out.entry(row.try_get("backfill_job_id")?)
+                .or_default()
+                .push(PartitionObs {
+                    key: row.try_get("partition_key")?,
+                    state,
+                    started_at: row.try_get("started_at")?,
+                    completed_at: row.try_get("completed_at")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                    attempt_count: row.try_get::<Option<i32>, _>("attempt_count")?.unwrap_or(0),
+                });
         }
         Ok(out)
     }

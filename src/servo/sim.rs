@@ -11,6 +11,7 @@
 
 use super::{Job, ServoActionError, ServoError, RECREATE_REASON};
 use crate::clock::SharedClock;
+use crate::forecast::{PartitionObs, PartitionState};
 use crate::risk::JobState;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -77,6 +78,8 @@ struct SimJob {
     slots: Vec<Option<InFlight>>,
     completed_keys: Vec<String>,
     durations: Vec<i64>,
+    /// Every finished partition, as `backfill_partitions` would show it.
+    history: Vec<PartitionObs>,
     /// Partitions left to fail, per failure window already reached.
     failures_used: Vec<usize>,
     successor: Option<Uuid>,
@@ -242,6 +245,38 @@ impl SimServo {
             .map(|j| {
                 let skip = j.durations.len().saturating_sub(n);
                 (j.job.id, j.durations[skip..].to_vec())
+            })
+            .collect())
+    }
+
+    pub fn partition_history(
+        &self,
+        tenant: &str,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<PartitionObs>>, ServoError> {
+        let (w, _) = self.world_now()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| w.find(*id).filter(|j| j.job.tenant_id == tenant))
+            .map(|j| {
+                let mut all = j.history.clone();
+                all.extend(j.slots.iter().flatten().map(|f| PartitionObs {
+                    key: f.key.clone(),
+                    state: PartitionState::Running,
+                    started_at: Some(f.started),
+                    completed_at: None,
+                    duration_ms: None,
+                    attempt_count: 1,
+                }));
+                all.extend(j.pending.iter().map(|k| PartitionObs {
+                    key: k.clone(),
+                    state: PartitionState::Pending,
+                    started_at: None,
+                    completed_at: None,
+                    duration_ms: None,
+                    attempt_count: 0,
+                }));
+                (j.job.id, all)
             })
             .collect())
     }
@@ -484,6 +519,8 @@ impl World {
             sla_deadline_at: spec.deadline,
             priority: recreated.as_ref().map(|r| r.1).unwrap_or(spec.priority),
             recent_durations_ms: Vec::new(),
+            forecast: None,
+            judge_on_p90: false,
         };
         let parallelism = spec.parallelism.max(1);
         self.jobs.push(SimJob {
@@ -497,6 +534,7 @@ impl World {
             slots: vec![None; parallelism],
             completed_keys: Vec::new(),
             durations: Vec::new(),
+            history: Vec::new(),
             successor: None,
         });
         id
@@ -621,7 +659,20 @@ impl SimJob {
                     };
                     let done = self.slots[slot].take().expect("slot in flight");
                     let ms = (done.end - done.started).num_milliseconds();
-                    if self.fails(end) {
+                    let failed = self.fails(end);
+                    self.history.push(PartitionObs {
+                        key: done.key.clone(),
+                        state: if failed {
+                            PartitionState::Failed
+                        } else {
+                            PartitionState::Completed
+                        },
+                        started_at: Some(done.started),
+                        completed_at: Some(end),
+                        duration_ms: Some(ms),
+                        attempt_count: 1,
+                    });
+                    if failed {
                         self.job.failed_partitions += 1;
                         note(end, format!("partition {} failed", done.key));
                     } else {
