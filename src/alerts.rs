@@ -316,7 +316,8 @@ pub fn disagreement(job: &Job, now: DateTime<Utc>) -> Option<String> {
     }
     Some(format!(
         "Servo's own estimate ({}) is {} min {} than the forecast from the partition history",
-        date_token(to_minute(servo)),
+        // Plain text: bottleneck lines are escaped for Slack, so no date token here.
+        to_minute(servo).format("%a %H:%M UTC"),
         gap.num_minutes().abs(),
         if gap > chrono::Duration::zero() {
             "later"

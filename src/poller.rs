@@ -6,9 +6,10 @@
 use crate::alerts::{self, Change};
 use crate::app::AppState;
 use crate::config::Tenant;
+use crate::forecast::Calibration;
 use crate::risk::{self, RiskBand, RiskThresholds};
 use crate::servo::ServoError;
-use crate::store::Alert;
+use crate::store::{Alert, ForecastRecord};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -123,9 +124,58 @@ impl Poller {
             .servo
             .partition_history(&tenant.id, &needs_history)
             .await?;
+        let calibrations = calibrations(state, &tenant.id).await?;
+        let recorded: std::collections::HashSet<String> = state
+            .store
+            .open_forecasts(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|f| f.job_id)
+            .collect();
         for job in &mut jobs {
-            if let Some(h) = histories.get(&job.id) {
-                job.attach_history(h, now, &state.config.risk);
+            let Some(h) = histories.get(&job.id) else {
+                continue;
+            };
+            let raw = job.attach_history(
+                h,
+                now,
+                &state.config.risk,
+                calibrations.get(&job.asset_name),
+            );
+            // Keep the first forecast made at a quarter done: calibration
+            // compares it with when the job really completes.
+            let progress = (job.completed_partitions + job.failed_partitions) as f64
+                / job.total_partitions.max(1) as f64;
+            if let Some(f) = raw.filter(|_| progress >= RECORD_AT_PROGRESS) {
+                if !recorded.contains(&job.id.to_string()) {
+                    state
+                        .store
+                        .record_forecast(&ForecastRecord {
+                            tenant_id: tenant.id.clone(),
+                            job_id: job.id.to_string(),
+                            asset: job.asset_name.clone(),
+                            made_at: now,
+                            progress,
+                            p50: f.p50,
+                            p90: f.p90,
+                            servo_eta: job.estimated_completion_at,
+                            completed_at: None,
+                        })
+                        .await?;
+                }
+            }
+        }
+        let active: std::collections::HashSet<String> =
+            jobs.iter().map(|j| j.id.to_string()).collect();
+        for f in recorded.iter().filter(|id| !active.contains(*id)).take(20) {
+            let Ok(id) = f.parse::<Uuid>() else { continue };
+            match state.servo.get_job(&tenant.id, id).await? {
+                Some(job) if job.state.is_active() => {} // lost its deadline: keep waiting
+                Some(job) if job.state == crate::risk::JobState::Completed => {
+                    let at = job.completed_at.unwrap_or(now);
+                    state.store.close_forecast(&tenant.id, f, at).await?;
+                }
+                _ => state.store.drop_forecast(&tenant.id, f).await?,
             }
         }
 
@@ -267,6 +317,31 @@ impl Poller {
             tracing::warn!(error = %e, "could not release the poll lease");
         }
     }
+}
+
+/// Progress from which a job's forecast is kept for calibration.
+const RECORD_AT_PROGRESS: f64 = 0.25;
+/// How many finished jobs per asset calibration learns from.
+const CALIBRATE_ON: usize = 20;
+
+/// Each asset's calibration, from its recent finished forecasts: the ratio of
+/// the time the jobs really took to what the forecast said, and how accurate
+/// the forecast was.
+pub async fn calibrations(
+    state: &AppState,
+    tenant: &str,
+) -> Result<HashMap<String, Calibration>, crate::store::StoreError> {
+    let mut pairs: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
+    for f in state.store.finished_forecasts(tenant, CALIBRATE_ON).await? {
+        let Some(done) = f.completed_at else { continue };
+        let forecast = (f.p50 - f.made_at).num_milliseconds() as f64;
+        let actual = (done - f.made_at).num_milliseconds() as f64;
+        pairs.entry(f.asset).or_default().push((forecast, actual));
+    }
+    Ok(pairs
+        .into_iter()
+        .map(|(asset, p)| (asset, Calibration::from_pairs(&p)))
+        .collect())
 }
 
 /// Whether a job is at risk, or close enough by Servo's own ETA that the

@@ -391,3 +391,55 @@ async fn the_forecast_sees_parallel_partitions_where_servos_average_does_not() {
     );
     assert!(pages(&r).is_empty(), "Low does not page the Standard tier");
 }
+
+#[tokio::test]
+async fn finished_jobs_calibrate_the_forecast_for_their_asset_and_status_reports_its_accuracy() {
+    // Three jobs of one asset slow down half-way, after the forecast recorded
+    // at a quarter done: they take longer than forecast. The fourth job's
+    // status card reports the accuracy and the correction learned from them.
+    let job = |name: &str, start: i64| {
+        format!(
+            "[[job]]\nname = \"{name}\"\nasset = \"revenue_orders\"\npartitions = 40\nstart = \"+{start}m\"\n\
+             partition_time = \"1m\"\npace = [ {{ at = \"+{}m\", partition_time = \"2m\" }} ]\n\
+             deadline = \"+{}m\"\npriority = 5\n\n",
+            start + 20,
+            start + 50
+        )
+    };
+    let config = CONFIG.split("[[job]]").next().unwrap();
+    let body = format!(
+        "run_for = \"4h\"\n{config}{}{}{}{}[[action]]\nat = \"+3h50m\"\nuser = \"U0ONCALL1\"\ncommand = \"status {{d}}\"\nchannel = \"C0ACMEALRT\"\n",
+        job("a", 0),
+        job("b", 70),
+        job("c", 140),
+        job("d", 210)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("calibration.toml");
+    std::fs::write(&path, body).unwrap();
+    let r = sim::run(Scenario::load(&path, None).unwrap())
+        .await
+        .unwrap();
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    let card = r
+        .events
+        .iter()
+        .find(|e| e.kind == Kind::Ephemeral && e.minute == 230)
+        .unwrap_or_else(|| panic!("the status card: {:#?}", r.events));
+    assert!(
+        card.text.contains("Forecast accuracy for revenue_orders")
+            && card.text.contains("over 3 finished job(s)"),
+        "{}",
+        card.text
+    );
+    assert!(
+        card.text.contains("corrected for jobs taking ×1."),
+        "{}",
+        card.text
+    );
+    assert!(
+        card.text.contains("Servo's own estimate (Mon "),
+        "a readable time, not an escaped date token: {}",
+        card.text
+    );
+}

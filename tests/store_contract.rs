@@ -1718,3 +1718,76 @@ fn test_databases_keep_the_admin_url_but_the_name() {
     );
     assert_eq!(with_database("postgres://h?a=b", "x"), "postgres://h/x?a=b");
 }
+
+contract_case!(forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset);
+async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store: &Store) {
+    use servo_sla_bot::store::ForecastRecord;
+    let rec = |job: &str, asset: &str, min: i64| ForecastRecord {
+        tenant_id: "acme".into(),
+        job_id: job.into(),
+        asset: asset.into(),
+        made_at: t0() + secs(min * 60),
+        progress: 0.25,
+        p50: t0() + secs(min * 60 + 1800),
+        p90: t0() + secs(min * 60 + 2400),
+        servo_eta: None,
+        completed_at: None,
+    };
+    assert!(store
+        .record_forecast(&rec("j1", "orders", 0))
+        .await
+        .unwrap());
+    let mut again = rec("j1", "orders", 5);
+    again.progress = 0.5;
+    assert!(
+        !store.record_forecast(&again).await.unwrap(),
+        "the first forecast at a quarter done is the one kept"
+    );
+    for (job, asset, min) in [
+        ("j2", "orders", 10),
+        ("j3", "orders", 20),
+        ("j4", "refunds", 0),
+    ] {
+        store.record_forecast(&rec(job, asset, min)).await.unwrap();
+    }
+    let open = store.open_forecasts("acme").await.unwrap();
+    assert_eq!(open.len(), 4);
+    assert_eq!(open[0].made_at, t0(), "{open:?}");
+    assert_eq!(open[0].progress, 0.25);
+    assert!(store.open_forecasts("globex").await.unwrap().is_empty());
+
+    assert!(store
+        .close_forecast("acme", "j1", t0() + secs(3600))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .close_forecast("acme", "j1", t0() + secs(7200))
+            .await
+            .unwrap(),
+        "closed once"
+    );
+    store
+        .close_forecast("acme", "j2", t0() + secs(4000))
+        .await
+        .unwrap();
+    store
+        .close_forecast("acme", "j4", t0() + secs(4000))
+        .await
+        .unwrap();
+    store.drop_forecast("acme", "j3").await.unwrap();
+    assert!(store.open_forecasts("acme").await.unwrap().is_empty());
+
+    let finished = store.finished_forecasts("acme", 1).await.unwrap();
+    let mut assets: Vec<&str> = finished.iter().map(|f| f.asset.as_str()).collect();
+    assets.sort();
+    assert_eq!(
+        assets,
+        ["orders", "refunds"],
+        "at most one per asset, the newest"
+    );
+    let orders = finished.iter().find(|f| f.asset == "orders").unwrap();
+    assert_eq!(orders.job_id, "j2");
+    assert_eq!(orders.completed_at, Some(t0() + secs(4000)));
+    assert_eq!(store.finished_forecasts("acme", 20).await.unwrap().len(), 3);
+}

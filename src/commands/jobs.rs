@@ -61,6 +61,24 @@ pub async fn run(
     }
 }
 
+/// How accurate the forecast has been for the asset, once it has finished jobs to go by.
+async fn accuracy_note(state: &AppState, tenant: &str, asset: &str) -> Option<String> {
+    let calibrations = crate::poller::calibrations(state, tenant).await.ok()?;
+    let c = calibrations.get(asset)?;
+    let error = c.accuracy()?;
+    let bias = c.bias_ratio();
+    Some(format!(
+        "Forecast accuracy for {asset}: off by a median {:.0}% of the time left over {} finished job(s){}",
+        error * 100.0,
+        c.pairs(),
+        if (bias - 1.0).abs() >= 0.05 {
+            format!("; corrected for jobs taking ×{bias:.2} what was forecast")
+        } else {
+            String::new()
+        }
+    ))
+}
+
 /// A job with its history, assessed as the poller would.
 pub async fn assessed(
     state: &AppState,
@@ -76,7 +94,15 @@ pub async fn assessed(
         .await?
         .remove(&id.0)
     {
-        job.attach_history(&h, state.clock.now(), &state.config.risk);
+        let calibrations = crate::poller::calibrations(state, &tenant.id)
+            .await
+            .unwrap_or_default();
+        job.attach_history(
+            &h,
+            state.clock.now(),
+            &state.config.risk,
+            calibrations.get(&job.asset_name),
+        );
     }
     let alert = state
         .store
@@ -135,6 +161,7 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
             .map(|b| b.describe())
             .chain(alerts::disagreement(&job, state.clock.now()))
             .collect::<Vec<_>>(),
+        "forecast_note": accuracy_note(state, &tenant.id, &job.asset_name).await,
         "alert_link": alert_link(alert.as_ref()),
         "tenant": tenant.id,
         "runbook_url": state.config.runbook_url,

@@ -139,7 +139,8 @@ impl Job {
         history: &[PartitionObs],
         now: DateTime<Utc>,
         risk: &crate::config::RiskConfig,
-    ) {
+        calibration: Option<&forecast::Calibration>,
+    ) -> Option<forecast::Forecast> {
         let mut done: Vec<&PartitionObs> = history
             .iter()
             .filter(|p| p.state == PartitionState::Completed && p.duration_ms.is_some())
@@ -155,12 +156,15 @@ impl Job {
             paused: self.state == JobState::Paused,
             waiting_upstream: self.state == JobState::WaitingUpstream,
         };
-        self.forecast = forecast::forecast(&input)
-            .filter(|f| risk.forecast && f.basis == Basis::History)
+        let raw = forecast::forecast(&input).filter(|f| f.basis == Basis::History);
+        self.forecast = raw
+            .filter(|_| risk.forecast)
+            .map(|f| calibration.map_or(f, |c| c.apply(f, now)))
             .map(|f| (f.p50, f.p90));
         self.judge_on_p90 = risk
             .p90_tiers
             .contains(&crate::risk::SlaTier::from_priority(self.priority));
+        raw
     }
 }
 

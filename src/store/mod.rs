@@ -23,6 +23,7 @@
 mod alerts;
 mod approvals;
 mod escalation;
+mod forecasts;
 mod misc;
 mod mitigations;
 mod outbox;
@@ -30,6 +31,7 @@ mod rows;
 mod timers;
 
 pub use escalation::*;
+pub use forecasts::ForecastRecord;
 pub use rows::*;
 
 use chrono::{DateTime, Utc};
