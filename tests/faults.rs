@@ -49,6 +49,18 @@ timeout = "1s"
 max_attempts = 3
 "#;
 
+/// The bots a test started; a failing test must not leave them running.
+struct Bots(Vec<Child>);
+
+impl Drop for Bots {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn replica(name: &str, dir: &std::path::Path, db: &str, servo: &str, slack: &FakeSlack) -> Child {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     Command::new(env!("CARGO_BIN_EXE_servo-sla-bot"))
@@ -108,10 +120,10 @@ async fn slack_failing_for_a_while_delivers_every_message_once_in_thread_order()
     .await;
     let store = Store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
-    let mut replicas = [
+    let mut replicas = Bots(vec![
         replica("replica-a", dir.path(), &db.url, &fx.bot_url(), &slack),
         replica("replica-b", dir.path(), &db.url, &fx.bot_url(), &slack),
-    ];
+    ]);
 
     // Wait for the whole escalation path, then for the outbox to empty.
     let started = Instant::now();
@@ -131,7 +143,7 @@ async fn slack_failing_for_a_while_delivers_every_message_once_in_thread_order()
     }
     // One more poll or two, to catch late doubles.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    for r in &mut replicas {
+    for r in &mut replicas.0 {
         r.kill().unwrap();
         r.wait().unwrap();
     }

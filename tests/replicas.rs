@@ -50,6 +50,14 @@ struct Replica {
     child: Child,
 }
 
+/// A failing test must not leave bots running: kill on drop.
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn spawn_replica(
     name: &str,
     dir: &std::path::Path,
