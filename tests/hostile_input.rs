@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::bot::{form, spawn_app, Backend};
 use serde_json::{json, Value};
 use servo_sla_bot::actions::clicks;
-use servo_sla_bot::commands::grammar::{DeadlineSpec, JobId, DEADLINE_EXAMPLES};
+use servo_sla_bot::commands::grammar::{DeadlineSpec, JobId, ListFilter, DEADLINE_EXAMPLES};
 use servo_sla_bot::commands::Command;
 
 struct Rng(u64);
@@ -481,4 +481,528 @@ async fn signed_raw(
         ],
     )
     .await
+}
+
+// ---------------------------------------------------------------------------
+// Harder generators: control characters, any Unicode scalar, huge numbers,
+// empty and very long words, Slack markup, and near-valid mutations.
+// ---------------------------------------------------------------------------
+
+/// Any Unicode scalar value, weighted towards the ones that break parsers.
+fn any_char(r: &mut Rng) -> char {
+    let c = match r.below(6) {
+        0 => r.below(0x20) as u32,                 // C0 controls, NUL included
+        1 => 0x20 + r.below(0x5f) as u32,          // printable ASCII
+        2 => 0x7f + r.below(0x80) as u32,          // DEL, C1 controls, Latin-1
+        3 => r.below(0x1_0000) as u32,             // anywhere in the BMP
+        4 => 0x1_0000 + r.below(0x10_0000) as u32, // astral planes
+        _ => *r.pick(&[
+            0x200b, 0x200e, 0x202e, 0x2028, 0xfeff, 0x3000, 0xa0, 0xfffd, 0x85,
+        ]),
+    };
+    char::from_u32(c).unwrap_or('\u{fffd}')
+}
+
+fn digits(r: &mut Rng) -> String {
+    match r.below(4) {
+        0 => u64::MAX.to_string(),
+        1 => (i64::MAX as u64 + 1).to_string(),
+        2 => format!("{}", r.next()),
+        _ => (0..1 + r.below(60))
+            .map(|_| char::from(b'0' + r.below(10) as u8))
+            .collect(),
+    }
+}
+
+/// Some valid tokens changed by a character or three.
+fn near_valid(r: &mut Rng) -> String {
+    let base = match r.below(4) {
+        0 => uuid::Uuid::from_u64_pair(r.next(), r.next()).to_string(),
+        1 => "2026-12-01T18:00:00+01:00".to_string(),
+        2 => format!("+{}{}", 1 + r.below(2000), r.pick(&["m", "h", "d"])),
+        _ => r
+            .pick(&["extend-deadline", "--tenant=acme", "at-risk"])
+            .to_string(),
+    };
+    let mut cs: Vec<char> = base.chars().collect();
+    for _ in 0..1 + r.below(3) {
+        let i = r.below(cs.len() + 1);
+        match r.below(4) {
+            0 if i < cs.len() => {
+                cs.remove(i);
+            }
+            1 if i < cs.len() => cs[i] = *r.pick(&['0', '9', 'f', 'g', '-', ':', '+', 'Z', 'T']),
+            2 if i < cs.len() => cs[i] = any_char(r),
+            _ => cs.insert(i, any_char(r)),
+        }
+    }
+    cs.into_iter().collect()
+}
+
+/// One hostile word (which may itself hold whitespace).
+fn hostile(r: &mut Rng) -> String {
+    match r.below(11) {
+        0 | 1 => word(r),
+        2 => String::new(),
+        3 => (0..1 + r.below(8)).map(|_| any_char(r)).collect(),
+        4 => format!(
+            "{}{}{}",
+            r.pick(&["", "+", "-", "+-", "++", "+0"]),
+            digits(r),
+            r.pick(&["", "m", "h", "d", "s", "M", "D", "ms", "d1", "m+"])
+        ),
+        5 => {
+            // Long: a few kilobytes of one word, or of random characters.
+            if r.chance(50) {
+                word(r).repeat(200 + r.below(2000))
+            } else {
+                (0..1000 + r.below(5000)).map(|_| any_char(r)).collect()
+            }
+        }
+        6 => r
+            .pick(&[
+                "<!channel>",
+                "<!here>",
+                "<!everyone>",
+                "<@U0EVIL>",
+                "<!subteam^S0ONCALL>",
+                "<#C0GLOBEXALR>",
+                "<https://evil.example|click me>",
+                "&amp;",
+                "a&b",
+            ])
+            .to_string(),
+        7 => format!(
+            "{}{}{}",
+            word(r),
+            r.pick(&["\u{3000}", "\u{a0}", "\u{2003}", "\u{85}", "\r\n", "\u{b}"]),
+            word(r)
+        ),
+        8 => near_valid(r),
+        _ => format!("{}{}", word(r), hostile_leaf(r)),
+    }
+}
+
+fn hostile_leaf(r: &mut Rng) -> String {
+    (0..r.below(4)).map(|_| any_char(r)).collect()
+}
+
+fn hostile_sentence(r: &mut Rng) -> String {
+    let seps = [" ", " ", " ", "  ", "\t", "\n", "\u{3000}", ""];
+    let mut out = String::new();
+    for _ in 0..r.below(8) {
+        out.push_str(&hostile(r));
+        out.push_str(*r.pick(&seps));
+    }
+    out
+}
+
+/// What an explanation must carry so the user learns what to type.
+fn shows_an_example(why: &str) -> bool {
+    why.contains("`/backfill ")
+        || why.contains(DEADLINE_EXAMPLES)
+        || why.contains("`--tenant acme`")
+}
+
+#[test]
+fn hostile_commands_never_panic_and_every_refusal_shows_how_to_write_it() {
+    let (mut r, seed) = Rng::from_env();
+    let n = cases();
+    for i in 0..n {
+        let text = hostile_sentence(&mut r);
+        let parsed = std::panic::catch_unwind(|| Command::parse(&text)).unwrap_or_else(|_| {
+            panic!("FUZZ_SEED={seed} case {i}: Command::parse panicked on {text:?}")
+        });
+        let words: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| !w.starts_with("--tenant"))
+            .collect();
+        match &parsed.command {
+            Command::Invalid(why) => {
+                assert!(
+                    shows_an_example(why),
+                    "FUZZ_SEED={seed} case {i}: {text:?} -> {why:?} shows no example"
+                );
+                // Whatever was typed, at most 60 characters of it come back.
+                assert!(
+                    why.chars().count() <= 300 + DEADLINE_EXAMPLES.len(),
+                    "FUZZ_SEED={seed} case {i}: a {} character explanation",
+                    why.chars().count()
+                );
+            }
+            Command::Unknown(what) => {
+                assert!(
+                    what.chars().count() <= 61,
+                    "FUZZ_SEED={seed} case {i}: Unknown echoes {} characters",
+                    what.chars().count()
+                );
+                assert!(
+                    what.ends_with('…')
+                        || words.first() == Some(&what.as_str())
+                        || text.contains("--tenant"),
+                    "FUZZ_SEED={seed} case {i}: Unknown({what:?}) is not the first word of {text:?}"
+                );
+            }
+            Command::Help => {
+                // Help only for an empty command or a request for help.
+                let first = words.first().map(|w| w.to_ascii_lowercase());
+                assert!(
+                    matches!(first.as_deref(), None | Some("help" | "-h" | "--help"))
+                        || text.contains("--tenant"),
+                    "FUZZ_SEED={seed} case {i}: {text:?} answered with plain help"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A job id written any way Slack users paste one.
+fn write_id(r: &mut Rng, id: uuid::Uuid) -> String {
+    let plain = match r.below(4) {
+        0 => id.hyphenated().to_string(),
+        1 => id.simple().to_string(),
+        2 => id.braced().to_string(),
+        _ => id.hyphenated().to_string(),
+    };
+    let cased: String = plain
+        .chars()
+        .map(|c| {
+            if r.chance(50) {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect();
+    match r.below(4) {
+        0 => format!("`{cased}`"),
+        1 => format!("<{cased}>"),
+        _ => cased,
+    }
+}
+
+fn random_case(r: &mut Rng, s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if r.chance(30) {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// A valid step and what it means: `+1d2h30m`, `+007h`, `+90m`...
+fn valid_step(r: &mut Rng) -> (String, Duration) {
+    loop {
+        let mut text = String::from("+");
+        let mut total = Duration::zero();
+        for _ in 0..1 + r.below(3) {
+            let (unit, n, d) = match r.below(3) {
+                0 => {
+                    let n = r.below(3000) as i64;
+                    ('m', n, Duration::minutes(n))
+                }
+                1 => {
+                    let n = r.below(200) as i64;
+                    ('h', n, Duration::hours(n))
+                }
+                _ => {
+                    let n = r.below(40) as i64;
+                    ('d', n, Duration::days(n))
+                }
+            };
+            let zeros = "0".repeat(if r.chance(10) { r.below(4) } else { 0 });
+            text.push_str(&format!("{zeros}{n}{unit}"));
+            total += d;
+        }
+        if total > Duration::zero() && total <= Duration::days(90) {
+            return (text, total);
+        }
+    }
+}
+
+/// A valid RFC 3339 time and the instant and offset it names.
+fn valid_rfc3339(r: &mut Rng) -> (String, DateTime<chrono::FixedOffset>) {
+    use chrono::{FixedOffset, NaiveDate, TimeZone};
+    let y = 1970 + r.below(8000) as i32;
+    let m = 1 + r.below(12) as u32;
+    let d = 1 + r.below(28) as u32;
+    let (hh, mm, ss) = (r.below(24) as u32, r.below(60) as u32, r.below(60) as u32);
+    let frac_digits = r.below(10);
+    let frac: String = (0..frac_digits)
+        .map(|_| char::from(b'0' + r.below(10) as u8))
+        .collect();
+    let nanos: u32 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().unwrap()
+    };
+    let (offset_text, offset_secs) = match r.below(3) {
+        0 => (r.pick(&["Z", "z"]).to_string(), 0),
+        _ => {
+            let (oh, om) = (r.below(24) as i32, r.below(60) as i32);
+            let sign = if r.chance(50) { 1 } else { -1 };
+            (
+                format!("{}{oh:02}:{om:02}", if sign > 0 { '+' } else { '-' }),
+                sign * (oh * 3600 + om * 60),
+            )
+        }
+    };
+    let text = format!(
+        "{y:04}-{m:02}-{d:02}{}{hh:02}:{mm:02}:{ss:02}{}{}{offset_text}",
+        r.pick(&["T", "t"]),
+        if frac.is_empty() { "" } else { "." },
+        frac
+    );
+    let offset = FixedOffset::east_opt(offset_secs).unwrap();
+    let local = NaiveDate::from_ymd_opt(y, m, d)
+        .unwrap()
+        .and_hms_nano_opt(hh, mm, ss, nanos)
+        .unwrap();
+    (text, offset.from_local_datetime(&local).single().unwrap())
+}
+
+#[test]
+fn generated_valid_commands_parse_back_to_exactly_what_was_meant() {
+    let (mut r, seed) = Rng::from_env();
+    for i in 0..cases() {
+        let id = uuid::Uuid::from_u64_pair(r.next(), r.next());
+        let mut words: Vec<String> = Vec::new();
+        let extra = |r: &mut Rng| -> Vec<String> {
+            hostile(r)
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--tenant"))
+                .map(str::to_string)
+                .collect()
+        };
+        let expected = match r.below(6) {
+            0 => {
+                let sub = r_pick(&mut r, &["help", "-h", "--help"]);
+                words.push(random_case(&mut r, sub));
+                words.extend(extra(&mut r));
+                Command::Help
+            }
+            k @ 1..=3 => {
+                let sub = ["status", "pause", "resume"][k - 1];
+                words.push(random_case(&mut r, sub));
+                words.push(write_id(&mut r, id));
+                // Anything after the job id is ignored.
+                words.extend(extra(&mut r));
+                match k {
+                    1 => Command::Status(JobId(id)),
+                    2 => Command::Pause(JobId(id)),
+                    _ => Command::Resume(JobId(id)),
+                }
+            }
+            4 => {
+                words.push(random_case(&mut r, "list"));
+                let (alias, filter) = *r.pick(&[
+                    ("", ListFilter::All),
+                    ("all", ListFilter::All),
+                    ("running", ListFilter::Running),
+                    ("paused", ListFilter::Paused),
+                    ("at-risk", ListFilter::AtRisk),
+                    ("at_risk", ListFilter::AtRisk),
+                    ("atrisk", ListFilter::AtRisk),
+                    ("risk", ListFilter::AtRisk),
+                ]);
+                if !alias.is_empty() {
+                    words.push(random_case(&mut r, alias));
+                }
+                Command::List(filter)
+            }
+            _ => {
+                let sub = *r.pick(&["extend-deadline", "extend_deadline", "extend"]);
+                words.push(random_case(&mut r, sub));
+                words.push(write_id(&mut r, id));
+                let deadline = if r.chance(50) {
+                    let (text, d) = valid_step(&mut r);
+                    words.push(text);
+                    DeadlineSpec::Step(d)
+                } else {
+                    let (text, t) = valid_rfc3339(&mut r);
+                    words.push(text);
+                    DeadlineSpec::At(t)
+                };
+                let reason: Vec<String> = (0..r.below(4)).flat_map(|_| extra(&mut r)).collect();
+                words.extend(reason.iter().cloned());
+                Command::ExtendDeadline {
+                    job: JobId(id),
+                    deadline,
+                    reason: (!reason.is_empty()).then(|| reason.join(" ")),
+                }
+            }
+        };
+        let tenant = if r.chance(50) {
+            let t = format!("tenant-{}", r.below(1000));
+            let at = r.below(words.len() + 1);
+            if r.chance(50) {
+                words.insert(at, format!("--tenant={t}"));
+            } else {
+                words.insert(at, t.clone());
+                words.insert(at, "--tenant".into());
+            }
+            Some(t)
+        } else {
+            None
+        };
+        let seps = [" ", "  ", "\t", "\n", "\u{3000}", "\u{a0}", " \r\n "];
+        let mut text = r.pick(&["", " ", "\n"]).to_string();
+        for w in &words {
+            text.push_str(w);
+            text.push_str(*r.pick(&seps));
+        }
+        let parsed = Command::parse(&text);
+        assert_eq!(
+            parsed.command, expected,
+            "FUZZ_SEED={seed} case {i}: {text:?}"
+        );
+        assert_eq!(parsed.tenant, tenant, "FUZZ_SEED={seed} case {i}: {text:?}");
+        if let Command::ExtendDeadline {
+            deadline: DeadlineSpec::At(t),
+            ..
+        } = parsed.command
+        {
+            let DeadlineSpec::At(want) = (match expected {
+                Command::ExtendDeadline { deadline, .. } => deadline,
+                _ => unreachable!(),
+            }) else {
+                unreachable!()
+            };
+            assert_eq!(
+                t.offset(),
+                want.offset(),
+                "FUZZ_SEED={seed} case {i}: {text:?}"
+            );
+        }
+    }
+}
+
+fn r_pick<'a>(r: &mut Rng, items: &[&'a str]) -> &'a str {
+    items[r.below(items.len())]
+}
+
+#[test]
+fn the_deadline_parser_survives_hostile_text_and_resolves_against_any_current_deadline() {
+    let (mut r, seed) = Rng::from_env();
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    // Current deadlines up to the edges of what a DateTime can hold.
+    let currents = [
+        now,
+        now - Duration::days(3650),
+        DateTime::<Utc>::MAX_UTC,
+        DateTime::<Utc>::MAX_UTC - Duration::days(30),
+        DateTime::<Utc>::MIN_UTC,
+    ];
+    let edges = [
+        "+99999999999d",
+        "+9223372036854775807m",
+        "+9223372036854775808m",
+        "+1000000m1000000m1000000m",
+        "+0d0h0m",
+        "+90d",
+        "+90d1m",
+        "+2160h",
+        "+129600m",
+        "+129601m",
+        "+1d-1h",
+        "+1d+1h",
+        "+1dd",
+        "+h",
+        "+١h",
+        "+1\u{0}h",
+        "9999-12-31T23:59:59-23:59",
+        "0000-01-01T00:00:00+23:59",
+        "+262143-12-31T23:59:59Z",
+        "2026-06-30T23:59:60Z",
+        "2026-02-30T10:00:00Z",
+        "2026-12-01T24:00:00Z",
+        "2026-12-01T18:00:00+24:00",
+        "2026-12-01T18:00:00+99:99",
+        "2026-12-01T18:00:00.123456789123456789Z",
+        "2026-12-01T18:00:00",
+        "2026-12-01T18:00",
+        "2026-12-01 18:00:00Z",
+        "1970-01-01T00:00:00Z",
+    ];
+    let n = cases();
+    for i in 0..n + edges.len() {
+        let text = if i < edges.len() {
+            edges[i].to_string()
+        } else {
+            match r.below(4) {
+                0 => hostile_sentence(&mut r),
+                1 => format!("+{}", hostile(&mut r)),
+                _ => hostile(&mut r),
+            }
+        };
+        let result = std::panic::catch_unwind(|| DeadlineSpec::parse(&text))
+            .unwrap_or_else(|_| panic!("FUZZ_SEED={seed} case {i}: parse panicked on {text:?}"));
+        let spec = match result {
+            Err(why) => {
+                assert!(
+                    why.contains(DEADLINE_EXAMPLES),
+                    "FUZZ_SEED={seed} case {i}: {text:?} -> {why}"
+                );
+                continue;
+            }
+            Ok(spec) => spec,
+        };
+        if let DeadlineSpec::Step(d) = spec {
+            assert!(
+                d > Duration::zero() && d <= Duration::days(90),
+                "FUZZ_SEED={seed} case {i}: {text:?} is a step of {d}"
+            );
+        }
+        for current in currents {
+            let resolved =
+                std::panic::catch_unwind(|| spec.resolve(current, now)).unwrap_or_else(|_| {
+                    panic!("FUZZ_SEED={seed} case {i}: resolve({current}) panicked on {text:?}")
+                });
+            match resolved {
+                Ok(t) => assert!(t > current && t > now, "FUZZ_SEED={seed} case {i}"),
+                Err(why) => assert!(
+                    why.contains(DEADLINE_EXAMPLES),
+                    "FUZZ_SEED={seed} case {i}: {text:?} from {current} -> {why}"
+                ),
+            }
+        }
+    }
+    // Generated valid deadlines read back exactly: steps to their length,
+    // RFC 3339 times to their instant and their offset.
+    for i in 0..n {
+        let (text, d) = valid_step(&mut r);
+        assert_eq!(
+            DeadlineSpec::parse(&text),
+            Ok(DeadlineSpec::Step(d)),
+            "FUZZ_SEED={seed} case {i}: {text}"
+        );
+        let (text, t) = valid_rfc3339(&mut r);
+        match DeadlineSpec::parse(&text) {
+            Ok(DeadlineSpec::At(got)) => {
+                assert_eq!(got, t, "FUZZ_SEED={seed} case {i}: {text}");
+                assert_eq!(
+                    got.offset(),
+                    t.offset(),
+                    "FUZZ_SEED={seed} case {i}: {text}"
+                );
+            }
+            other => panic!("FUZZ_SEED={seed} case {i}: {text} -> {other:?}"),
+        }
+        // A step too long is refused by name, however it is spelled.
+        let days = 91 + r.below(100_000);
+        let too_long = match r.below(3) {
+            0 => format!("+{days}d"),
+            1 => format!("+{}h", days * 24),
+            _ => format!("+{}d{}m", days - 1, 24 * 60),
+        };
+        let why = DeadlineSpec::parse(&too_long).unwrap_err();
+        assert!(
+            why.contains("90 days") && why.contains(DEADLINE_EXAMPLES),
+            "FUZZ_SEED={seed} case {i}: {too_long} -> {why}"
+        );
+    }
 }
