@@ -592,7 +592,7 @@ fn hostile_sentence(r: &mut Rng) -> String {
     let mut out = String::new();
     for _ in 0..r.below(8) {
         out.push_str(&hostile(r));
-        out.push_str(*r.pick(&seps));
+        out.push_str(r.pick::<&str>(&seps));
     }
     out
 }
@@ -853,7 +853,7 @@ fn generated_valid_commands_parse_back_to_exactly_what_was_meant() {
         let mut text = r.pick(&["", " ", "\n"]).to_string();
         for w in &words {
             text.push_str(w);
-            text.push_str(*r.pick(&seps));
+            text.push_str(r.pick::<&str>(&seps));
         }
         let parsed = Command::parse(&text);
         assert_eq!(
@@ -1005,4 +1005,339 @@ fn the_deadline_parser_survives_hostile_text_and_resolves_against_any_current_de
             "FUZZ_SEED={seed} case {i}: {too_long} -> {why}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Through the signed HTTP routes.
+// ---------------------------------------------------------------------------
+
+static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts every panic in this process, including those in the app's own
+/// spawned tasks, which never show as a 5xx (a click's work runs in a task
+/// whose failure the ack ignores).
+fn watch_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            previous(info)
+        }));
+    });
+}
+
+fn panics() -> usize {
+    PANICS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+const MARKUP: [&str; 6] = [
+    "<!channel>",
+    "<!here>",
+    "<@U0EVIL>",
+    "<https://evil.example|click me>",
+    "<!subteam^S0ONCALL>",
+    "<#C0GLOBEXALR>",
+];
+
+#[tokio::test]
+async fn user_text_echoed_in_an_answer_cannot_forge_mentions_or_links() {
+    // slack.md: escape `&`, `<`, `>` in user-supplied text. Every refusal
+    // that quotes what was typed must do so, wherever the text stood.
+    let app = spawn_app(Backend::Sqlite).await;
+    let (mut r, seed) = Rng::from_env();
+    let mut texts: Vec<String> = Vec::new();
+    for m in MARKUP {
+        texts.extend([
+            format!("status {m}"),
+            format!("pause `{m}`"),
+            format!("list {m}"),
+            format!("{m} list"),
+            format!("--tenant {m} list"),
+            format!("--tenant={m} status {UUID}"),
+            format!("extend-deadline {UUID} {m}"),
+            format!("extend-deadline {UUID} +{m}"),
+            format!("extend {m} +4h"),
+        ]);
+    }
+    for _ in 0..200 {
+        let m = *r.pick(&MARKUP);
+        let mut words: Vec<String> = (0..r.below(4)).map(|_| word(&mut r)).collect();
+        let at = r.below(words.len() + 1);
+        words.insert(at, m.to_string());
+        texts.push(words.join(" "));
+    }
+    for (i, text) in texts.iter().enumerate() {
+        let answer = app.slash(text, "U0PLATLEAD", "C0ACMEALERT").await;
+        assert_eq!(answer.status, 200, "FUZZ_SEED={seed} {i}: {text:?}");
+        let body = answer.json();
+        let shown = format!("{} {}", body["text"], body["blocks"]);
+        for m in MARKUP {
+            assert!(
+                !shown.contains(m),
+                "FUZZ_SEED={seed} {i}: {text:?} is echoed with live markup {m}: {shown}"
+            );
+        }
+    }
+}
+
+/// A real `block_actions` click and `view_submission`s as Slack sends them.
+fn real_payloads(app: &common::bot::TestApp, alert: &str, approval: &str) -> Vec<Value> {
+    let actions = [
+        ("alert_ack", alert),
+        ("alert_escalate", alert),
+        ("extension_request", alert),
+        ("extension_approve", approval),
+        ("extension_reject", approval),
+        ("mitigate_monitor", alert),
+        ("mitigate_stop_monitor", alert),
+        ("mitigate_defer", alert),
+        ("mitigate_pause_lower", alert),
+        ("mitigate_recreate", alert),
+        ("mitigate_scaling", alert),
+        ("mitigate_notify", alert),
+        ("mitigate_resume_paused", alert),
+    ];
+    let mut out: Vec<Value> = actions
+        .iter()
+        .map(|(action, value)| {
+            json!({
+                "type": "block_actions",
+                "user": {"id": "U0PLATLEAD", "username": "lead", "team_id": "T0TEAM"},
+                "api_app_id": "A0APP",
+                "team": {"id": "T0TEAM", "domain": "acme"},
+                "channel": {"id": "C0ACMEALERT", "name": "alerts"},
+                "container": {"type": "message", "channel_id": "C0ACMEALERT", "message_ts": "1700000000.000100"},
+                "message": {"ts": "1700000000.000100", "thread_ts": "1700000000.000100", "text": "alert"},
+                "response_url": app.slack.response_url(&format!("{action}-{}", uuid::Uuid::new_v4().simple())),
+                "trigger_id": "1337.42.abcd",
+                "actions": [{"action_id": action, "block_id": "b1", "value": value, "type": "button",
+                             "action_ts": "1700000001.000200"}]
+            })
+        })
+        .collect();
+    let metadata =
+        json!({"alert_id": alert, "approval_id": approval, "channel": "C0ACMEALERT"}).to_string();
+    for (callback, values) in [
+        (
+            "extension_request",
+            json!({"deadline": {"value": {"type": "plain_text_input", "value": "+4h"}},
+                   "reason": {"value": {"type": "plain_text_input", "value": "vendor outage"}}}),
+        ),
+        (
+            "extension_reject",
+            json!({"reason": {"value": {"type": "plain_text_input", "value": "no"}}}),
+        ),
+        (
+            "mitigate_pause",
+            json!({"jobs": {"value": {"type": "checkboxes", "selected_options": [{"value": UUID}]}}}),
+        ),
+        (
+            "mitigate_notify",
+            json!({"impact": {"value": {"type": "plain_text_input", "value": "reports late"}}}),
+        ),
+    ] {
+        out.push(json!({
+            "type": "view_submission",
+            "user": {"id": "U0PLATLEAD"},
+            "view": {"id": "V0VIEW", "callback_id": callback, "private_metadata": metadata,
+                     "state": {"values": values}},
+        }));
+        out.push(json!({
+            "type": "view_closed",
+            "user": {"id": "U0PLATLEAD"},
+            "view": {"id": "V0VIEW", "callback_id": callback, "private_metadata": metadata},
+        }));
+    }
+    out
+}
+
+/// Every path to a value inside `v`, as JSON pointers.
+fn paths(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                out.push(p.clone());
+                paths(child, p, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                let p = format!("{at}/{i}");
+                out.push(p.clone());
+                paths(child, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Changes one to three places in a payload: wrong types, removals, nested
+/// garbage, huge or hostile strings, and strings that are JSON of the wrong shape.
+fn mutate_payload(r: &mut Rng, mut v: Value) -> Value {
+    for _ in 0..1 + r.below(3) {
+        let mut all = Vec::new();
+        paths(&v, String::new(), &mut all);
+        if all.is_empty() {
+            break;
+        }
+        let p = r.pick(&all).clone();
+        // Response URLs stay pointed at the fake Slack or go away: the bot
+        // posts to them, and an unroutable one only tests the network.
+        let is_url = p.ends_with("/response_url");
+        let replacement = match r.below(9) {
+            0 => None,
+            1 => Some(Value::Null),
+            2 => Some(json!(r.next() as i64)),
+            3 => Some(json!([value(r, 2), value(r, 2)])),
+            4 => Some(value(r, 1)),
+            5 => Some(json!("x".repeat(1 + r.below(40_000)))),
+            6 => Some(json!(hostile(r))),
+            7 => Some(json!(r.pick(&[
+                "{}",
+                "[]",
+                "null",
+                "\"\"",
+                "{\"alert_id\":7}",
+                "{\"alert_id\":\"\"}",
+                "{\"alert_id\":[]}",
+                "{",
+                "not json"
+            ]))),
+            _ => Some(json!({"id": hostile(r), "value": value(r, 2)})),
+        };
+        let (parent, key) = p.rsplit_once('/').unwrap();
+        let key = key.replace("~1", "/").replace("~0", "~");
+        let Some(target) = v.pointer_mut(parent) else {
+            continue;
+        };
+        match (target, replacement) {
+            (Value::Object(m), None) => {
+                m.remove(&key);
+            }
+            (Value::Object(m), Some(new)) if !is_url || !new.is_string() => {
+                m.insert(key, new);
+            }
+            (Value::Array(a), None) => {
+                if let Ok(i) = key.parse::<usize>() {
+                    a.remove(i);
+                }
+            }
+            (Value::Array(a), Some(new)) => {
+                if let Ok(i) = key.parse::<usize>() {
+                    a[i] = new;
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn mutated_clicks_and_dialogs_on_a_real_alert_never_fail_the_request_or_the_app() {
+    use common::servo_fixture::{JobSpec, ServoFixture};
+    watch_panics();
+    let before = panics();
+    let fx = ServoFixture::start().await;
+    let pagerduty = common::fake_pagerduty::FakePagerDuty::start().await;
+    let mut spec = common::bot::Spawn::new(Backend::Sqlite).servo_url(&fx.bot_url());
+    spec.pagerduty_url = pagerduty.url();
+    let app = common::bot::spawn(spec).await;
+    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    let now = Utc::now();
+    let job = fx
+        .job(JobSpec {
+            asset: "revenue_daily".into(),
+            deadline: Some(now + Duration::minutes(60)),
+            eta: Some(now + Duration::minutes(120)),
+            heartbeat: Some(now),
+            priority: 5,
+            ..JobSpec::default()
+        })
+        .await;
+    app.poll().await;
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .expect("the job is at risk and has an alert")
+        .id;
+    // A pending extension request, so approve/reject buttons have something to decide.
+    let answer = app
+        .slash(
+            &format!("extend-deadline {job} +2h vendor outage"),
+            "U0PLATLEAD",
+            "C0ACMEALERT",
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.drain_outbox().await;
+    let approval = app
+        .state
+        .store
+        .pending_approval_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .expect("the extension request is pending")
+        .id;
+    let bases = real_payloads(&app, &alert, &approval);
+    let (mut r, seed) = Rng::from_env();
+    let n = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .map_or(200, |c| c / 25);
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let base = r.pick(&bases).clone();
+        let v = mutate_payload(&mut r, base);
+        let answer = app.interact(&v).await;
+        assert!(
+            answer.status < 500,
+            "FUZZ_SEED={seed} case {i}: {} for {v}: {}",
+            answer.status,
+            answer.body
+        );
+        if answer.status == 200 && !answer.body.is_empty() {
+            // Slack's only ack body here: field errors that name the field.
+            let body = answer.json();
+            assert_eq!(
+                body["response_action"], "errors",
+                "FUZZ_SEED={seed} case {i}: {body}"
+            );
+            let errors = body["errors"].as_object().expect("errors by block");
+            assert!(
+                errors
+                    .values()
+                    .all(|m| m.as_str().is_some_and(|m| !m.trim().is_empty())),
+                "FUZZ_SEED={seed} case {i}: {body}"
+            );
+        }
+    }
+    eprintln!("{n} mutated interactions in {:?}", started.elapsed());
+    app.drain_outbox().await;
+    assert_eq!(app.get("/healthz").await.status, 200, "still serving");
+    assert_eq!(
+        panics(),
+        before,
+        "FUZZ_SEED={seed}: something panicked while handling the payloads (see the log above)"
+    );
+    // Hostile text must never make the bot send Slack something it refuses
+    // for its shape (the message would be lost).
+    let malformed: Vec<_> = app
+        .slack
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            matches!(
+                c.outcome.as_str(),
+                "invalid_blocks" | "invalid_arguments" | "msg_too_long"
+            )
+        })
+        .map(|c| (c.method, c.outcome, c.error_detail))
+        .collect();
+    assert!(malformed.is_empty(), "FUZZ_SEED={seed}: {malformed:#?}");
 }
