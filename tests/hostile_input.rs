@@ -1341,3 +1341,336 @@ async fn mutated_clicks_and_dialogs_on_a_real_alert_never_fail_the_request_or_th
         .collect();
     assert!(malformed.is_empty(), "FUZZ_SEED={seed}: {malformed:#?}");
 }
+
+#[test]
+fn decoding_mutated_real_clicks_keeps_exactly_what_is_well_formed() {
+    // An exact oracle for `clicks`: it accepts a payload if and only if it has
+    // a string user id and a non-empty array of actions that each have a
+    // string action_id, and then reports each action as it was sent.
+    let (mut r, seed) = Rng::from_env();
+    let base = json!({
+        "type": "block_actions",
+        "user": {"id": "U0PLATLEAD"},
+        "channel": {"id": "C0ACMEALERT"},
+        "container": {"type": "message", "channel_id": "C0ACMEALERT", "message_ts": "1.2"},
+        "message": {"ts": "1.2"},
+        "response_url": "https://hooks.slack.com/actions/T/1/x",
+        "trigger_id": "1.2.3",
+        "actions": [{"action_id": "alert_ack", "value": "a1"},
+                    {"action_id": "mitigate_monitor", "value": "a1"}]
+    });
+    for i in 0..cases() {
+        let v = mutate_payload(&mut r, base.clone());
+        let decoded = std::panic::catch_unwind(|| clicks(&v))
+            .unwrap_or_else(|_| panic!("FUZZ_SEED={seed} case {i}: clicks panicked on {v}"));
+        let user = v.pointer("/user/id").and_then(Value::as_str);
+        let actions = v.get("actions").and_then(Value::as_array);
+        let well_formed = user.is_some()
+            && actions.is_some_and(|a| {
+                !a.is_empty()
+                    && a.iter()
+                        .all(|x| x.get("action_id").is_some_and(Value::is_string))
+            });
+        match decoded {
+            Ok(cs) => {
+                assert!(well_formed, "FUZZ_SEED={seed} case {i}: accepted {v}");
+                let actions = actions.unwrap();
+                assert_eq!(cs.len(), actions.len(), "FUZZ_SEED={seed} case {i}");
+                for (c, a) in cs.iter().zip(actions) {
+                    assert_eq!(Some(c.user.as_str()), user);
+                    assert_eq!(Some(c.action_id.as_str()), a["action_id"].as_str());
+                    assert_eq!(c.value, a["value"].as_str().unwrap_or_default());
+                    let channel = v
+                        .pointer("/channel/id")
+                        .or_else(|| v.pointer("/container/channel_id"))
+                        .and_then(Value::as_str);
+                    // A channel of the wrong type falls back to the container's.
+                    let fallback = v.pointer("/container/channel_id").and_then(Value::as_str);
+                    assert!(
+                        c.channel.as_deref() == channel || c.channel.as_deref() == fallback,
+                        "FUZZ_SEED={seed} case {i}: {v}"
+                    );
+                }
+            }
+            Err(_) => assert!(!well_formed, "FUZZ_SEED={seed} case {i}: refused {v}"),
+        }
+    }
+}
+
+/// A body of exactly `len` bytes for `path`, shaped as that route expects.
+fn body_of_len(path: &str, len: usize) -> Vec<u8> {
+    let (head, tail) = match path {
+        "/slack/commands" => (
+            "command=%2Fbackfill&user_id=U0PLATLEAD&channel_id=C0ACMEALERT&text=".to_string(),
+            String::new(),
+        ),
+        "/slack/interactions" => (
+            "payload=%7B%22type%22%3A%22view_closed%22%2C%22user%22%3A%7B%22id%22%3A%22U1%22%7D%2C%22pad%22%3A%22".to_string(),
+            "%22%7D".to_string(),
+        ),
+        _ => (
+            r#"{"type":"url_verification","challenge":"c","pad":""#.to_string(),
+            r#""}"#.to_string(),
+        ),
+    };
+    let pad = len - head.len() - tail.len();
+    format!("{head}{}{tail}", "a".repeat(pad)).into_bytes()
+}
+
+async fn signed_raw_at(
+    app: &common::bot::TestApp,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    ts: &str,
+) -> common::bot::Answer {
+    let sig = common::bot::slack_signature(common::bot::SIGNING_SECRET, ts, &body);
+    app.post_raw(
+        path,
+        content_type,
+        body,
+        &[
+            ("x-slack-request-timestamp", ts.to_string()),
+            ("x-slack-signature", sig),
+        ],
+    )
+    .await
+}
+
+const FORM_CT: &str = "application/x-www-form-urlencoded";
+
+#[tokio::test]
+async fn each_route_answers_hostile_signed_bodies_as_its_contract_says() {
+    // What each route promises, following slack.md:
+    // - /slack/commands: a body that is a slash-command form gets 200 and an
+    //   ephemeral answer that explains (a person typed the text and Slack shows
+    //   the 200's body); a body that is not one (missing fields, duplicated
+    //   fields) cannot come from Slack, so it gets a 400 naming the problem for
+    //   Slack's logs.
+    // - /slack/interactions: no `payload`, or a payload that is not a JSON
+    //   object or lacks what its type needs, is a 400; a well-typed payload with
+    //   garbage inside is acked with 200 (a modal gets field errors).
+    // - /slack/events: not a JSON object, a url_verification without a string
+    //   challenge, an event_callback without a string event_id: 400.
+    // - all: over 256 KiB is a 413, exactly 256 KiB is read; never a 5xx.
+    watch_panics();
+    let before = panics();
+    let app = spawn_app(Backend::Sqlite).await;
+    let cmd = |extra: &str| {
+        format!("command=%2Fbackfill&user_id=U0PLATLEAD&channel_id=C0ACMEALERT{extra}").into_bytes()
+    };
+    let deep = |open: &str, n: usize| open.repeat(n).into_bytes();
+    let payload = |p: &str| form(&[("payload", p)]).into_bytes();
+    let cases: Vec<(&str, &str, Vec<u8>, u16)> = vec![
+        // Slash commands that are forms: 200 with an explanation.
+        ("/slack/commands", FORM_CT, cmd("&text=%ZZ%25%"), 200),
+        ("/slack/commands", FORM_CT, [cmd("&text="), b"\xff\xfe%FF%C3%28".to_vec()].concat(), 200),
+        ("/slack/commands", FORM_CT, cmd("&text=%00%01%1b%7f"), 200),
+        ("/slack/commands", FORM_CT, cmd("&text=status+%3C%21channel%3E"), 200),
+        ("/slack/commands", FORM_CT, cmd("&text=extend-deadline+7f3c2a9e-0b1d-4c55-9a7e-2d6f1e8b4c10+%2B99999999999999999999d"), 200),
+        ("/slack/commands", FORM_CT, cmd("&text=&&&=&=="), 200),
+        ("/slack/commands", FORM_CT, cmd("&unknown_field=1&text=help"), 200),
+        ("/slack/commands", "application/json", cmd("&text=help"), 200),
+        ("/slack/commands", "multipart/form-data; boundary=x", cmd("&text=list"), 200),
+        // ... that are not: 400.
+        ("/slack/commands", FORM_CT, b"command=%2Fbackfill&text=help".to_vec(), 400),
+        ("/slack/commands", FORM_CT, cmd("&text=help&text=list"), 400),
+        ("/slack/commands", FORM_CT, cmd("&user_id=U2"), 400),
+        ("/slack/commands", FORM_CT, b"%%%%%%".to_vec(), 400),
+        ("/slack/commands", "application/json", br#"{"command":"/backfill","user_id":"U1","channel_id":"C1"}"#.to_vec(), 400),
+        // Interactions.
+        ("/slack/interactions", FORM_CT, payload("null"), 400),
+        ("/slack/interactions", FORM_CT, payload("true"), 400),
+        ("/slack/interactions", FORM_CT, payload(""), 400),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":7}"#), 400),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":["block_actions"]}"#), 400),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"block_actions","user":{"id":"U1"},"actions":[]}"#), 400),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"block_actions","user":{"id":7},"actions":[{"action_id":"alert_ack"}]}"#), 400),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":{"x":1}}]}"#), 400),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"block_actions","user":{"id":"U1"},"actions":"alert_ack"}"#), 400),
+        ("/slack/interactions", FORM_CT, b"payload=%7B%22type%22%3A%22view_closed%22%7D&payload=%5B%5D".to_vec(), 400),
+        ("/slack/interactions", FORM_CT, b"payload=%FF%FE%7B%7D".to_vec(), 400),
+        ("/slack/interactions", FORM_CT, b"payload=%7B%ZZ%7D".to_vec(), 400),
+        ("/slack/interactions", FORM_CT, b"payload=\xff{}".to_vec(), 400),
+        ("/slack/interactions", FORM_CT, [b"payload=".to_vec(), deep("%5B", 50_000)].concat(), 400),
+        ("/slack/interactions", "application/json", br#"{"type":"block_actions"}"#.to_vec(), 400),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"view_submission","user":"U1","view":"v"}"#), 200),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"extension_request","private_metadata":"{\"alert_id\":[1]}"}}"#), 200),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"mitigate_pause","state":{"values":{"jobs":{"value":{"selected_options":{"value":"x"}}}}}}}"#), 200),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"view_closed","view":[]}"#), 200),
+        ("/slack/interactions", FORM_CT, payload(r#"{"type":"shortcut","user":"U1"}"#), 200),
+        // Events.
+        ("/slack/events", "application/json", b"".to_vec(), 400),
+        ("/slack/events", "application/json", b"null".to_vec(), 400),
+        ("/slack/events", "application/json", br#""url_verification""#.to_vec(), 400),
+        ("/slack/events", "application/json", deep("[", 50_000), 400),
+        ("/slack/events", "application/json", br#"{"type":"url_verification"}"#.to_vec(), 400),
+        ("/slack/events", "application/json", br#"{"type":"url_verification","challenge":7}"#.to_vec(), 400),
+        ("/slack/events", "application/json", br#"{"type":"event_callback","event_id":7}"#.to_vec(), 400),
+        ("/slack/events", "application/json", br#"{"type":"event_callback","event_id":["Ev1"]}"#.to_vec(), 400),
+        ("/slack/events", FORM_CT, b"type=url_verification&challenge=c".to_vec(), 400),
+        ("/slack/events", "application/json", br#"{"type":"url_verification","challenge":"c","challenge":"d"}"#.to_vec(), 200),
+        ("/slack/events", "text/plain", br#"{"type":"url_verification","challenge":"\u0000<>"}"#.to_vec(), 200),
+        ("/slack/events", "application/json", format!(r#"{{"type":"event_callback","event_id":"{}"}}"#, "E".repeat(100_000)).into_bytes(), 200),
+        ("/slack/events", "application/json", br#"{"type":"app_rate_limited","event":[]}"#.to_vec(), 200),
+    ];
+    for (path, content_type, body, want) in cases {
+        let shown: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        let answer = signed_raw(&app, path, content_type, body).await;
+        assert_eq!(
+            answer.status, want,
+            "{path} {content_type} {shown:?}: {}",
+            answer.body
+        );
+        if want == 400 {
+            assert!(
+                !answer.body.trim().is_empty(),
+                "a 400 says why: {path} {shown:?}"
+            );
+        }
+        if want == 200 && path == "/slack/commands" {
+            let text = answer.json()["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert!(!text.trim().is_empty(), "a 200 explains: {shown:?}");
+        }
+    }
+    // The body limit, to the byte, on every route.
+    for path in ["/slack/commands", "/slack/interactions", "/slack/events"] {
+        let limit = servo_sla_bot::slack::inbound::MAX_BODY_BYTES;
+        let content_type = if path == "/slack/events" {
+            "application/json"
+        } else {
+            FORM_CT
+        };
+        let at = signed_raw(&app, path, content_type, body_of_len(path, limit)).await;
+        assert_eq!(
+            at.status, 200,
+            "{path}: exactly {limit} bytes is read: {}",
+            at.body
+        );
+        let over = signed_raw(&app, path, content_type, body_of_len(path, limit + 1)).await;
+        assert_eq!(over.status, 413, "{path}: {} bytes", limit + 1);
+    }
+    assert_eq!(app.get("/healthz").await.status, 200, "still serving");
+    assert_eq!(panics(), before, "something panicked (see the log above)");
+}
+
+#[tokio::test]
+async fn a_command_of_256_kib_of_flags_is_answered_within_slacks_three_seconds() {
+    // The grammar runs before the 3-second ack timer starts: it must stay
+    // linear however many words (and `--tenant` flags) a body holds.
+    let app = spawn_app(Backend::Sqlite).await;
+    let limit = servo_sla_bot::slack::inbound::MAX_BODY_BYTES;
+    for unit in ["--tenant=x ", "--tenant x ", "a ", "\u{3000}"] {
+        let head = "command=%2Fbackfill&user_id=U0PLATLEAD&channel_id=C0ACMEALERT&text=";
+        let encoded = form(&[("t", unit)]);
+        let encoded = &encoded[2..];
+        let text = encoded.repeat((limit - head.len()) / encoded.len());
+        let started = std::time::Instant::now();
+        let answer = app
+            .post_signed("/slack/commands", FORM_CT, &format!("{head}{text}"))
+            .await;
+        let took = started.elapsed();
+        assert_eq!(answer.status, 200, "{unit:?}: {}", answer.body);
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "{unit:?} x {}: answered in {took:?}",
+            text.len() / encoded.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn replays_and_malformed_timestamps_are_refused_on_every_route_before_parsing() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let bodies = [
+        (
+            "/slack/commands",
+            FORM_CT,
+            form(&[
+                ("command", "/backfill"),
+                ("text", "help"),
+                ("user_id", "U1"),
+                ("channel_id", "C0ACMEALERT"),
+            ]),
+        ),
+        (
+            "/slack/interactions",
+            FORM_CT,
+            form(&[("payload", r#"{"type":"view_closed","user":{"id":"U1"}}"#)]),
+        ),
+        (
+            "/slack/events",
+            "application/json",
+            r#"{"type":"event_callback","event_id":"Ev0REPLAY","event":{"type":"app_mention"}}"#
+                .to_string(),
+        ),
+    ];
+    let now = Utc::now().timestamp();
+    for (path, ct, body) in &bodies {
+        for skew in [-305, 305, -7 * 86_400, 10 * 365 * 86_400, -now] {
+            let answer = app.post_signed_at(path, ct, body, now + skew).await;
+            assert_eq!(answer.status, 401, "{path} signed {skew} s away");
+        }
+        // Signed correctly over a timestamp that is no number of seconds.
+        for ts in [
+            "".to_string(),
+            "soon".into(),
+            "1e9".into(),
+            "0x6553f100".into(),
+            format!("{now}.5"),
+            format!("{now}\t"),
+            "99999999999999999999".into(),
+            i64::MAX.to_string(),
+            i64::MIN.to_string(),
+            format!("-{now}"),
+        ] {
+            let answer = signed_raw_at(&app, path, ct, body.clone().into_bytes(), &ts).await;
+            assert_eq!(answer.status, 401, "{path} timestamp {ts:?}");
+        }
+        // Header values that are not visible ASCII.
+        let answer = app
+            .post_raw(
+                path,
+                ct,
+                body.clone().into_bytes(),
+                &[
+                    ("x-slack-request-timestamp", format!("{now}é")),
+                    ("x-slack-signature", "v0=é".into()),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 401, "{path} non-ASCII headers");
+        // Just inside the window on either side is served.
+        for skew in [-290, 290] {
+            let answer = app.post_signed_at(path, ct, body, now + skew).await;
+            assert_eq!(
+                answer.status, 200,
+                "{path} signed {skew} s away is inside the window"
+            );
+        }
+    }
+    // The replays never reached the handler: the event was first recorded by
+    // the in-window deliveries above, and by none of the refused ones before.
+    let fresh = app
+        .state
+        .store
+        .first_delivery("event:Ev0REPLAY", Utc::now())
+        .await
+        .unwrap();
+    assert!(!fresh, "the in-window delivery recorded the event");
+    let app2 = spawn_app(Backend::Sqlite).await;
+    let (path, ct, body) = &bodies[2];
+    let answer = app2.post_signed_at(path, ct, body, now - 400).await;
+    assert_eq!(answer.status, 401);
+    let first = app2
+        .state
+        .store
+        .first_delivery("event:Ev0REPLAY", Utc::now())
+        .await
+        .unwrap();
+    assert!(first, "a replayed event must not have been recorded");
+    assert_eq!(app.get("/healthz").await.status, 200);
+}
