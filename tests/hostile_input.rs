@@ -1582,6 +1582,111 @@ async fn a_command_of_256_kib_of_flags_is_answered_within_slacks_three_seconds()
     }
 }
 
+/// One HTTP/1.1 exchange over a raw socket; the status code, if any came back.
+async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    head: &str,
+    chunks: &[Vec<u8>],
+    close: bool,
+) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    for c in chunks {
+        if s.write_all(c).await.is_err() {
+            break; // the server answered and closed early: read what it said
+        }
+    }
+    if close {
+        let _ = s.shutdown().await;
+    }
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    if read.is_err() && buf.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&buf);
+    text.strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+}
+
+#[tokio::test]
+async fn bodies_that_stream_past_the_limit_or_lie_about_their_length_never_hurt_the_app() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ts = Utc::now().timestamp().to_string();
+    let head = |path: &str, framing: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {FORM_CT}\r\nconnection: close\r\nx-slack-request-timestamp: {ts}\r\nx-slack-signature: v0=00\r\n{framing}\r\n"
+        )
+    };
+    let limit = servo_sla_bot::slack::inbound::MAX_BODY_BYTES;
+    for path in ["/slack/commands", "/slack/interactions", "/slack/events"] {
+        // Chunked, with no length given, past the limit: refused as it streams.
+        let chunk = |n: usize| {
+            [
+                format!("{n:x}\r\n").into_bytes(),
+                vec![b'a'; n],
+                b"\r\n".to_vec(),
+            ]
+            .concat()
+        };
+        let chunks: Vec<Vec<u8>> = (0..(limit / 16_384) + 2).map(|_| chunk(16_384)).collect();
+        let status = raw_exchange(
+            app.addr,
+            &head(path, "transfer-encoding: chunked\r\n"),
+            &chunks,
+            false,
+        )
+        .await;
+        assert_eq!(status, Some(413), "{path}: chunked past the limit");
+        // A length far over the limit, then the body streaming in.
+        let big: Vec<Vec<u8>> = (0..(limit / 65_536) + 2)
+            .map(|_| vec![b'a'; 65_536])
+            .collect();
+        let status = raw_exchange(
+            app.addr,
+            &head(path, "content-length: 100000000\r\n"),
+            &big,
+            false,
+        )
+        .await;
+        assert_eq!(status, Some(413), "{path}: declared 100 MB");
+        // A length that promises more than is sent: the client gives up.
+        let status = raw_exchange(
+            app.addr,
+            &head(path, "content-length: 5000\r\n"),
+            &[b"text=help".to_vec()],
+            true,
+        )
+        .await;
+        assert_eq!(
+            status,
+            Some(400),
+            "{path}: a body shorter than its length is a bad request, not one too large"
+        );
+        // Chunk sizes that are not hex, and a chunk that lies about its size.
+        let status = raw_exchange(
+            app.addr,
+            &head(path, "transfer-encoding: chunked\r\n"),
+            &[b"zz\r\nabc\r\n0\r\n\r\n".to_vec()],
+            true,
+        )
+        .await;
+        assert_eq!(status, Some(400), "{path}: bad chunk");
+        let status = raw_exchange(
+            app.addr,
+            &head(path, "transfer-encoding: chunked\r\n"),
+            &[b"ffffffffffffffffff\r\nabc".to_vec()],
+            true,
+        )
+        .await;
+        assert_eq!(status, Some(400), "{path}: huge chunk");
+    }
+    assert_eq!(app.get("/healthz").await.status, 200, "still serving");
+}
+
 #[tokio::test]
 async fn replays_and_malformed_timestamps_are_refused_on_every_route_before_parsing() {
     let app = spawn_app(Backend::Sqlite).await;
