@@ -437,8 +437,9 @@ async fn replayed_requests_from_the_past_or_the_future_are_refused() {
         ("user_id", "U1"),
         ("channel_id", "C0ACMEALERT"),
     ]);
-    let now = Utc::now().timestamp();
     for skew in [-301, -3600, -86_400 * 365, 301, 3600] {
+        // `now` at each request, so a slow run cannot drift a skew back inside the window.
+        let now = Utc::now().timestamp();
         let answer = app
             .post_signed_at(
                 "/slack/commands",
@@ -457,7 +458,7 @@ async fn replayed_requests_from_the_past_or_the_future_are_refused() {
             "/slack/commands",
             "application/x-www-form-urlencoded",
             &body,
-            now - 10,
+            Utc::now().timestamp() - 10,
         )
         .await;
     assert_eq!(answer.status, 200, "a fresh one is served");
@@ -1713,9 +1714,11 @@ async fn replays_and_malformed_timestamps_are_refused_on_every_route_before_pars
                 .to_string(),
         ),
     ];
-    let now = Utc::now().timestamp();
     for (path, ct, body) in &bodies {
+        // `now` at each request, so a slow run cannot drift a skew across the window.
+        let now = Utc::now().timestamp();
         for skew in [-305, 305, -7 * 86_400, 10 * 365 * 86_400, -now] {
+            let now = Utc::now().timestamp();
             let answer = app.post_signed_at(path, ct, body, now + skew).await;
             assert_eq!(answer.status, 401, "{path} signed {skew} s away");
         }
@@ -1750,6 +1753,7 @@ async fn replays_and_malformed_timestamps_are_refused_on_every_route_before_pars
         assert_eq!(answer.status, 401, "{path} non-ASCII headers");
         // Just inside the window on either side is served.
         for skew in [-290, 290] {
+            let now = Utc::now().timestamp();
             let answer = app.post_signed_at(path, ct, body, now + skew).await;
             assert_eq!(
                 answer.status, 200,
@@ -1768,7 +1772,9 @@ async fn replays_and_malformed_timestamps_are_refused_on_every_route_before_pars
     assert!(!fresh, "the in-window delivery recorded the event");
     let app2 = spawn_app(Backend::Sqlite).await;
     let (path, ct, body) = &bodies[2];
-    let answer = app2.post_signed_at(path, ct, body, now - 400).await;
+    let answer = app2
+        .post_signed_at(path, ct, body, Utc::now().timestamp() - 400)
+        .await;
     assert_eq!(answer.status, 401);
     let first = app2
         .state
