@@ -1785,3 +1785,69 @@ async fn replays_and_malformed_timestamps_are_refused_on_every_route_before_pars
     assert!(first, "a replayed event must not have been recorded");
     assert_eq!(app.get("/healthz").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_long_or_markup_heavy_extension_reason_never_loses_the_request() {
+    // The request message quotes the reason in a section (3000 characters at
+    // most, after escaping): a long reason from the slash command, or one of
+    // `&` and `<` that escaping makes four or five times longer, must still
+    // post the request for the stakeholders to decide.
+    use common::servo_fixture::{JobSpec, ServoFixture};
+    let fx = ServoFixture::start().await;
+    let app =
+        common::bot::spawn(common::bot::Spawn::new(Backend::Sqlite).servo_url(&fx.bot_url())).await;
+    let now = Utc::now();
+    for reason in [
+        "slow vendor ".repeat(400),
+        "&".repeat(1000),
+        "<!channel>".repeat(200),
+        "é🙂".repeat(1500),
+    ] {
+        let job = fx
+            .job(JobSpec {
+                asset: "revenue_daily".into(),
+                deadline: Some(now + Duration::minutes(60)),
+                eta: Some(now + Duration::minutes(120)),
+                heartbeat: Some(now),
+                ..JobSpec::default()
+            })
+            .await;
+        let before = app.slack.calls().len();
+        let answer = app
+            .slash(
+                &format!("extend-deadline {job} +2h {reason}"),
+                "U0PLATLEAD",
+                "C0ACMEALERT",
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        app.drain_outbox().await;
+        let calls = app.slack.calls_since(before);
+        let refused: Vec<_> = calls
+            .iter()
+            .filter(|c| !c.is_ok())
+            .map(|c| (&c.outcome, &c.error_detail))
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "{} chars of {:?}: {refused:?}",
+            reason.chars().count(),
+            reason.chars().take(10).collect::<String>()
+        );
+        let posted = calls
+            .iter()
+            .find(|c| {
+                c.method == "chat.postMessage" && c.body.to_string().contains(&job.to_string())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no request posted for a reason of {:?}",
+                    reason.chars().take(10).collect::<String>()
+                )
+            });
+        assert!(
+            !posted.body.to_string().contains("<!channel>"),
+            "the reason is escaped"
+        );
+    }
+}
