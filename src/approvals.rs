@@ -109,6 +109,29 @@ struct RequestView {
     expires: String,
 }
 
+/// The reason as the request message quotes it. Slack refuses a section over
+/// 3000 characters and escaping `& < >` can make one character five, so the
+/// quote stops at 2000 escaped characters (the store keeps the whole reason).
+/// A long `/backfill extend-deadline` reason otherwise lost the request.
+fn shown_reason(reason: &str) -> String {
+    let mut budget = 2000usize;
+    let mut out = String::new();
+    for c in reason.chars() {
+        let cost = match c {
+            '&' => 5,
+            '<' | '>' => 4,
+            _ => 1,
+        };
+        if cost > budget {
+            out.push('…');
+            break;
+        }
+        budget -= cost;
+        out.push(c);
+    }
+    out
+}
+
 fn band_text(b: RiskBand) -> String {
     format!("{} {}", b.emoji(), b.label())
 }
@@ -144,7 +167,7 @@ fn request_view(
                 .join(" ")
         },
         requested_by: approval.requested_by.clone(),
-        reason: approval.reason.clone(),
+        reason: approval.reason.as_deref().map(shown_reason),
         current: date_token(approval.current_deadline),
         current_fallback: approval
             .current_deadline

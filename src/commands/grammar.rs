@@ -84,7 +84,10 @@ impl DeadlineSpec {
     ) -> Result<DateTime<Utc>, String> {
         let new = match self {
             DeadlineSpec::At(t) => t.with_timezone(&Utc),
-            DeadlineSpec::Step(d) => current + d,
+            // Checked: `current + d` panics past the last date chrono can hold.
+            DeadlineSpec::Step(d) => current.checked_add_signed(d).ok_or_else(|| {
+                format!("That step goes past the last date I can handle. {DEADLINE_EXAMPLES}")
+            })?,
         };
         if new <= current {
             return Err(format!(
@@ -259,6 +262,14 @@ mod tests {
             .resolve(cur, late_now)
             .unwrap_err()
             .contains("in the past"));
+    }
+
+    #[test]
+    fn a_step_past_the_last_representable_date_is_refused_not_a_panic() {
+        let why = DeadlineSpec::Step(Duration::days(1))
+            .resolve(DateTime::<Utc>::MAX_UTC, utc("2026-12-01T10:00:00Z"))
+            .unwrap_err();
+        assert!(why.contains(DEADLINE_EXAMPLES), "{why}");
     }
 
     #[test]

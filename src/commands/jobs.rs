@@ -41,7 +41,8 @@ pub async fn run(
 ) -> Value {
     let tenant = match tenancy::resolve(state, &cmd.channel_id, &cmd.user_id, flag).await {
         Ok(t) => t,
-        Err(msg) => return ephemeral(&msg),
+        // The refusal quotes the `--tenant` the user typed: escape it.
+        Err(msg) => return ephemeral(&escape(&msg)),
     };
     match command {
         Command::Status(id) => status(state, tenant, id, cmd).await,
@@ -284,9 +285,7 @@ async fn list(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
 
 /// Slack's control characters in text that came from elsewhere.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    crate::slack::render::escape_slack(s)
 }
 
 #[derive(Clone, Copy)]

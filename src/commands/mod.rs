@@ -162,7 +162,12 @@ pub async fn run(state: &AppState, parsed: Parsed, cmd: &SlashCommand) -> Value 
     match parsed.command {
         Command::Help => help::run(state, None),
         Command::Unknown(word) => help::run(state, Some(&word)),
-        Command::Invalid(why) => ephemeral(&format!(":warning: {why}")),
+        // `why` quotes what was typed (and usage like `<job_id>`): escape
+        // it so user text cannot become a mention or a link (slack.md).
+        Command::Invalid(why) => ephemeral(&format!(
+            ":warning: {}",
+            crate::slack::render::escape_slack(&why)
+        )),
         other => jobs::run(state, other, parsed.tenant.as_deref(), cmd).await,
     }
 }

@@ -49,6 +49,14 @@ pub fn escape_json_and_slack(s: &str) -> String {
     out
 }
 
+/// Escapes Slack's control characters `& < >` in text that did not come from
+/// the bot (`slack.md`), for messages built with `format!` rather than a template.
+pub fn escape_slack(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// Escapes for a JSON string only: for text that is already Slack markup
 /// (mentions, date tokens, links) built by the bot itself.
 pub fn escape_json(s: &str) -> String {

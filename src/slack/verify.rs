@@ -99,8 +99,18 @@ pub async fn verify_slack_request(
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(e) if is_over_limit(&e) => {
             return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        }
+        // A body that ends before its Content-Length, or bad chunked framing:
+        // the client's fault, and not a body that is too large.
+        Err(e) => {
+            tracing::warn!(route = %route, error = %e, "could not read a Slack request's body");
+            return (
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+                .into_response();
         }
     };
     let now = chrono::Utc::now().timestamp();
@@ -110,6 +120,19 @@ pub async fn verify_slack_request(
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Whether reading the body failed because it went past the limit (the
+/// error is wrapped by axum, so look along its chain of sources).
+fn is_over_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 #[cfg(test)]
