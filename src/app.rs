@@ -42,6 +42,8 @@ pub struct AppState {
     pub pagerduty: crate::pagerduty::PagerDuty,
     /// `/backfill help`'s answer, rendered once: it depends only on the config.
     pub help: Arc<std::sync::OnceLock<serde_json::Value>>,
+    /// The same, serialised: the bytes the slash command route answers with.
+    pub help_body: Arc<std::sync::OnceLock<bytes::Bytes>>,
 }
 
 impl AppState {
@@ -150,6 +152,7 @@ impl App {
             alertmanager_token: settings.env.alertmanager_token,
             pagerduty,
             help: Arc::default(),
+            help_body: Arc::default(),
         };
         Ok(App {
             _store_lock: store_lock,

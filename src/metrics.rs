@@ -56,7 +56,18 @@ impl Metrics {
             kind: "counter",
             series: BTreeMap::new(),
         });
-        *fam.series.entry(owned(labels)).or_insert(0.0) += by;
+        // Families hold a handful of series: finding one by comparison
+        // spares the request path an allocation per label.
+        let same = |k: &Labels| {
+            k.len() == labels.len()
+                && k.iter()
+                    .zip(labels)
+                    .all(|((a, x), (b, y))| a == b && x == y)
+        };
+        match fam.series.iter_mut().find(|(k, _)| same(k)) {
+            Some((_, v)) => *v += by,
+            None => *fam.series.entry(owned(labels)).or_insert(0.0) += by,
+        }
     }
 
     /// Sets a gauge family to exactly these series, dropping the ones not given,

@@ -74,7 +74,19 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
     };
     tracing::info!(user = %cmd.user_id, channel = %cmd.channel_id, text = %cmd.text, "slash command");
     let parsed = Command::parse(&cmd.text);
-    // Help and mistakes are answered from memory: no task, no timeout.
+    // Help, the most common command, is the same bytes for everyone.
+    if parsed.command == Command::Help {
+        let body = state
+            .help_body
+            .get_or_init(|| {
+                serde_json::to_vec(&commands::help::run(&state, None))
+                    .unwrap_or_default()
+                    .into()
+            })
+            .clone();
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    // Mistakes are answered from memory too: no task, no timeout.
     if matches!(
         parsed.command,
         Command::Help | Command::Unknown(_) | Command::Invalid(_)
