@@ -256,7 +256,7 @@ pub async fn request(
             tenant.id
         ));
     }
-    let (job, a, alert) = match jobs::assessed(state, tenant, id).await {
+    let (job, a, alert, _) = match jobs::assessed(state, tenant, id).await {
         Ok(Some(x)) => x,
         Ok(None) => {
             record("refused: unknown job".into(), json!({ "via": via })).await;

@@ -7,6 +7,7 @@ use super::{ephemeral, tenancy, Command, SlashCommand};
 use crate::alerts;
 use crate::app::AppState;
 use crate::config::Tenant;
+use crate::forecast::Calibration;
 use crate::poller::Poller;
 use crate::risk::{self, Assessment, JobState, RiskBand};
 use crate::servo::{Job, ServoActionError, ServoError};
@@ -63,9 +64,8 @@ pub async fn run(
 }
 
 /// How accurate the forecast has been for the asset, once it has finished jobs to go by.
-async fn accuracy_note(state: &AppState, tenant: &str, asset: &str) -> Option<String> {
-    let calibrations = crate::poller::calibrations(state, tenant).await.ok()?;
-    let c = calibrations.get(asset)?;
+fn accuracy_note(c: Option<&Calibration>, asset: &str) -> Option<String> {
+    let c = c?;
     let error = c.accuracy()?;
     let bias = c.bias_ratio();
     Some(format!(
@@ -80,31 +80,31 @@ async fn accuracy_note(state: &AppState, tenant: &str, asset: &str) -> Option<St
     ))
 }
 
+/// A job, its assessment, its latest alert, and its asset's forecast calibration.
+pub type Assessed = (Job, Assessment, Option<Alert>, Option<Calibration>);
+
 /// A job with its history, assessed as the poller would.
 pub async fn assessed(
     state: &AppState,
     tenant: &Tenant,
     id: JobId,
-) -> Result<Option<(Job, Assessment, Option<Alert>)>, ServoError> {
-    let Some(mut job) = state.servo.get_job(&tenant.id, id.0).await? else {
+) -> Result<Option<Assessed>, ServoError> {
+    let Some((mut job, history)) = state.servo.job_with_history(&tenant.id, id.0).await? else {
         return Ok(None);
     };
-    if let Some(h) = state
-        .servo
-        .partition_history(&tenant.id, &[id.0])
-        .await?
-        .remove(&id.0)
-    {
-        let calibrations = crate::poller::calibrations(state, &tenant.id)
-            .await
-            .unwrap_or_default();
-        job.attach_history(
-            &h,
-            state.clock.now(),
-            &state.config.risk,
-            calibrations.get(&job.asset_name),
-        );
-    }
+    let calibration = crate::poller::calibrations(state, &tenant.id)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the forecasts' calibration");
+            Default::default()
+        })
+        .remove(&job.asset_name);
+    job.attach_history(
+        &history,
+        state.clock.now(),
+        &state.config.risk,
+        calibration.as_ref(),
+    );
     let alert = state
         .store
         .latest_alert_for_job(&tenant.id, &id.to_string())
@@ -122,7 +122,7 @@ pub async fn assessed(
     }
     .thresholds();
     let a = risk::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
-    Ok(Some((job, a, alert)))
+    Ok(Some((job, a, alert, calibration)))
 }
 
 /// A link to the alert's message (and so its thread), when Slack shows one.
@@ -136,7 +136,7 @@ pub fn alert_link(alert: Option<&Alert>) -> Option<String> {
 }
 
 async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashCommand) -> Value {
-    let (job, a, alert) = match assessed(state, tenant, id).await {
+    let (job, a, alert, calibration) = match assessed(state, tenant, id).await {
         Ok(Some(x)) => x,
         Ok(None) => return unknown_job(id, tenant),
         Err(e) => return servo_failed(&e),
@@ -162,7 +162,7 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
             .map(|b| b.describe())
             .chain(alerts::disagreement(&job, state.clock.now()))
             .collect::<Vec<_>>(),
-        "forecast_note": accuracy_note(state, &tenant.id, &job.asset_name).await,
+        "forecast_note": accuracy_note(calibration.as_ref(), &job.asset_name),
         "alert_link": alert_link(alert.as_ref()),
         "tenant": tenant.id,
         "runbook_url": state.config.runbook_url,

@@ -243,6 +243,24 @@ impl Servo {
         }
     }
 
+    /// One job and every partition of it, read together.
+    pub async fn job_with_history(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<(Job, Vec<PartitionObs>)>, ServoError> {
+        match self {
+            Servo::Postgres(pg) => pg.job_with_history(tenant, id).await,
+            Servo::Sim(sim) => Ok(match sim.get_job(tenant, id)? {
+                Some(job) => {
+                    let h = sim.partition_history(tenant, &[id])?.remove(&id);
+                    Some((job, h.unwrap_or_default()))
+                }
+                None => None,
+            }),
+        }
+    }
+
     /// Every partition of each job (Servo inserts them all at the start, so
     /// the pending keys are known): what the forecaster reads.
     pub async fn partition_history(

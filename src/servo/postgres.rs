@@ -125,6 +125,24 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
     })
 }
 
+/// A `backfill_partitions` row as the forecaster reads it; `None` for a
+/// state this version does not know (not evidence).
+fn obs_from_row(row: &PgRow) -> Result<Option<crate::forecast::PartitionObs>, ServoError> {
+    use crate::forecast::{PartitionObs, PartitionState};
+    let state: String = row.try_get("state")?;
+    let Some(state) = PartitionState::parse(&state) else {
+        return Ok(None);
+    };
+    Ok(Some(PartitionObs {
+        key: row.try_get("partition_key")?,
+        state,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        attempt_count: row.try_get::<Option<i32>, _>("attempt_count")?.unwrap_or(0),
+    }))
+}
+
 impl PgServo {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
@@ -215,7 +233,7 @@ impl PgServo {
         tenant: &str,
         job_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<crate::forecast::PartitionObs>>, ServoError> {
-        use crate::forecast::{PartitionObs, PartitionState};
+        use crate::forecast::PartitionObs;
         if job_ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -231,22 +249,44 @@ impl PgServo {
         tx.commit().await?;
         let mut out: HashMap<Uuid, Vec<PartitionObs>> = HashMap::new();
         for row in rows {
-            let state: String = row.try_get("state")?;
-            let Some(state) = PartitionState::parse(&state) else {
-                continue; // a state this version does not know: not evidence
-            };
-            out.entry(row.try_get("backfill_job_id")?)
-                .or_default()
-                .push(PartitionObs {
-                    key: row.try_get("partition_key")?,
-                    state,
-                    started_at: row.try_get("started_at")?,
-                    completed_at: row.try_get("completed_at")?,
-                    duration_ms: row.try_get("duration_ms")?,
-                    attempt_count: row.try_get::<Option<i32>, _>("attempt_count")?.unwrap_or(0),
-                });
+            if let Some(obs) = obs_from_row(&row)? {
+                out.entry(row.try_get("backfill_job_id")?)
+                    .or_default()
+                    .push(obs);
+            }
         }
         Ok(out)
+    }
+
+    /// One job and all its partitions, in one transaction (`/backfill status`).
+    pub async fn job_with_history(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<(Job, Vec<crate::forecast::PartitionObs>)>, ServoError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let Some(row) = sqlx::query(job_select!("WHERE j.id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let job = job_from_row(&row)?;
+        let rows = sqlx::query(
+            "SELECT partition_key, state, started_at, completed_at, duration_ms, attempt_count \
+             FROM backfill_partitions WHERE backfill_job_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut history = Vec::with_capacity(rows.len());
+        for row in &rows {
+            history.extend(obs_from_row(row)?);
+        }
+        Ok(Some((job, history)))
     }
 
     /// Locks a job of the tenant for a change, in `tx`.
