@@ -9,7 +9,9 @@
 //! each sending signed requests back to back: `/backfill help`, `/backfill
 //! status <id>`, and a click on the alert's Acknowledge button (the first
 //! acknowledges, the rest are told it already is). It records throughput and
-//! latency at p50 and p99.
+//! latency at p50 and p99. Status runs twice: as configured by default (a
+//! burst for one job shares a read for `commands.status_max_age`), then on a
+//! bot with `status_max_age = "0s"`, where every answer reads Servo.
 //!
 //! The floor is a minimal axum server, also its own process (this binary run
 //! with `ACK_BENCH_FLOOR=<port>`): it checks the Slack signature with the
@@ -171,6 +173,7 @@ async fn wait_healthy(port: u16) {
     }
 }
 
+#[derive(Clone)]
 struct Case {
     path: &'static str,
     body: String,
@@ -385,6 +388,14 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
         std::fs::write(&config, CONFIG).unwrap();
+        // The same, with every status read from Servo: the cost of a card
+        // nobody asked for in the last `status_max_age`.
+        let config_fresh = dir.path().join("config-fresh.toml");
+        std::fs::write(
+            &config_fresh,
+            format!("{CONFIG}\n[commands]\nstatus_max_age = \"0s\"\n"),
+        )
+        .unwrap();
         println!();
         println!("| case | req/s | p50 ms | p99 ms | share of the floor | errors |");
         println!("|---|---:|---:|---:|---:|---:|");
@@ -448,7 +459,7 @@ fn main() {
             };
             for (name, case) in [
                 ("help", help("U0PLATLEAD")),
-                ("status <id>", status),
+                ("status <id>", status.clone()),
                 ("button click", click),
             ] {
                 let r = load(bot.port, &case, o.connections, o.seconds).await;
@@ -460,6 +471,17 @@ fn main() {
             }
             let peak = bot.proc_status("VmHWM:").unwrap_or(f64::NAN);
             memory.push((backend, idle, peak));
+            // One `serve` per SQLite file: stop this one before the next.
+            drop(bot);
+            let fresh = start_bot(&store.url, &fx.bot_url(), &slack, &config_fresh);
+            wait_healthy(fresh.port).await;
+            let r = load(fresh.port, &status, o.connections, o.seconds).await;
+            row(
+                &format!("bot on {backend}: status <id>, read afresh (status_max_age 0s)"),
+                &r,
+                Some(&floor_result),
+            );
+            drop(fresh);
         }
         println!();
         println!("| store | idle RSS (MB) | peak RSS under load (MB) |");

@@ -44,6 +44,10 @@ pub struct AppState {
     pub help: Arc<std::sync::OnceLock<serde_json::Value>>,
     /// The same, serialised: the bytes the slash command route answers with.
     pub help_body: Arc<std::sync::OnceLock<bytes::Bytes>>,
+    /// `/backfill status` cards answered again for `commands.status_max_age`.
+    pub status_cache: Arc<crate::commands::status_cache::StatusCache>,
+    /// Each tenant's forecast calibrations, as the last poll computed them.
+    pub calibrations: Arc<crate::poller::CalibrationCache>,
 }
 
 impl AppState {
@@ -153,6 +157,8 @@ impl App {
             pagerduty,
             help: Arc::default(),
             help_body: Arc::default(),
+            status_cache: Arc::default(),
+            calibrations: Arc::default(),
         };
         Ok(App {
             _store_lock: store_lock,

@@ -133,6 +133,14 @@ struct RawConfig {
     extensions: RawExtensions,
     #[serde(default)]
     mitigations: RawMitigations,
+    #[serde(default)]
+    commands: RawCommands,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCommands {
+    status_max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -240,6 +248,9 @@ pub struct FileConfig {
     pub extension_expire_after: Duration,
     /// How often **Monitor closely** checks in (the runbook: every 15-30 min).
     pub monitor_every: Duration,
+    /// How long a `/backfill status` card may be answered again from memory
+    /// (zero: never). Any job change this replica makes forgets them at once.
+    pub status_max_age: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -830,12 +841,31 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         );
     }
 
+    let status_max_age = match raw.commands.status_max_age.as_deref() {
+        None => Duration::from_secs(2),
+        Some(v) => match parse_duration(v) {
+            Ok(d) if d <= Duration::from_secs(60) => d,
+            Ok(_) => {
+                problems.push(
+                    "commands.status_max_age",
+                    "must be at most 60s: a status card older than that misleads",
+                );
+                Duration::from_secs(2)
+            }
+            Err(e) => {
+                problems.push("commands.status_max_age", e);
+                Duration::from_secs(2)
+            }
+        },
+    };
+
     FileConfig {
         poll_interval,
         runbook_url,
         risk,
         extension_expire_after,
         monitor_every,
+        status_max_age,
         tenants,
         escalation: Escalation {
             repeat: raw.escalation.repeat.unwrap_or(0),

@@ -534,3 +534,72 @@ async fn slow_work_is_acknowledged_within_three_seconds_and_answered_through_res
     );
     assert_eq!(w.fx.job_field::<String>(id, "state").await, "paused");
 }
+
+/// `status` answers a burst for one job from one Servo read, for
+/// `commands.status_max_age`; a change the bot makes shows at once, a change
+/// made elsewhere once the card is older than that, and "0s" reads every time.
+#[tokio::test]
+async fn a_status_card_is_reused_for_seconds_but_never_across_a_change_the_bot_made() {
+    let w = world().await;
+    let id = w.fx.job(late_job(t0())).await;
+    let status = || async {
+        text_of(
+            &w.app
+                .slash(&format!("status {id}"), OPERATOR, CHANNEL)
+                .await
+                .json(),
+        )
+    };
+    let first = status().await;
+    assert!(first.contains("0/100"), "{first}");
+
+    // Servo moves on by itself: within 2 s the same card is answered again.
+    w.fx.update_job(id, "completed_partitions = 40").await;
+    w.clock.advance(Duration::milliseconds(1_500));
+    assert_eq!(status().await, first);
+    // Once the card is 2 s old, Servo is read again.
+    w.clock.advance(Duration::milliseconds(500));
+    let second = status().await;
+    assert!(second.contains("40/100"), "{second}");
+
+    // A pause through the bot shows in the very next answer.
+    let paused = w.app.slash(&format!("pause {id}"), OPERATOR, CHANNEL).await;
+    assert_eq!(paused.status, 200);
+    let third = status().await;
+    assert!(third.contains("paus"), "{third}");
+    assert_ne!(third, second);
+
+    // Another tenant's operator asking for the same id gets no cached card.
+    let theirs = text_of(
+        &w.app
+            .slash(&format!("status {id}"), "U0GLOBEXOPS", "C0GLOBEXALR")
+            .await
+            .json(),
+    );
+    assert!(theirs.contains("No job"), "{theirs}");
+
+    // With `status_max_age = "0s"` every answer reads Servo.
+    let fresh = spawn(
+        Spawn {
+            config: format!(
+                "{}\n[commands]\nstatus_max_age = \"0s\"\n",
+                common::bot::CONFIG
+            ),
+            ..Spawn::new(Backend::Sqlite)
+        }
+        .manual_clock(&w.clock)
+        .servo_url(&w.fx.bot_url()),
+    )
+    .await;
+    let ask = || async {
+        text_of(
+            &fresh
+                .slash(&format!("status {id}"), OPERATOR, CHANNEL)
+                .await
+                .json(),
+        )
+    };
+    assert!(ask().await.contains("40/100"));
+    w.fx.update_job(id, "completed_partitions = 41").await;
+    assert!(ask().await.contains("41/100"));
+}

@@ -92,13 +92,14 @@ pub async fn assessed(
     let Some((mut job, history)) = state.servo.job_with_history(&tenant.id, id.0).await? else {
         return Ok(None);
     };
-    let calibration = crate::poller::calibrations(state, &tenant.id)
+    let calibration = crate::poller::recent_calibrations(state, &tenant.id)
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the forecasts' calibration");
             Default::default()
         })
-        .remove(&job.asset_name);
+        .get(&job.asset_name)
+        .copied();
     job.attach_history(
         &history,
         state.clock.now(),
@@ -135,7 +136,34 @@ pub fn alert_link(alert: Option<&Alert>) -> Option<String> {
     ))
 }
 
+/// The status card for `id`, as answered less than `commands.status_max_age`
+/// ago with no job change since, or `None` (then [`run`] reads it afresh).
+/// The tenant is resolved exactly as for a fresh answer.
+pub async fn status_from_memory(
+    state: &AppState,
+    id: JobId,
+    flag: Option<&str>,
+    cmd: &SlashCommand,
+) -> Option<bytes::Bytes> {
+    let max_age = state.config.status_max_age;
+    if max_age.is_zero() {
+        return None;
+    }
+    let tenant = tenancy::resolve(state, &cmd.channel_id, &cmd.user_id, flag)
+        .await
+        .ok()?;
+    state.status_cache.get(
+        &tenant.id,
+        id.0,
+        state.clock.now(),
+        max_age,
+        crate::servo::writes(),
+    )
+}
+
 async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashCommand) -> Value {
+    // Taken before reading, so a change made meanwhile leaves this card stale.
+    let (read_at, writes) = (state.clock.now(), crate::servo::writes());
     let (job, a, alert, calibration) = match assessed(state, tenant, id).await {
         Ok(Some(x)) => x,
         Ok(None) => return unknown_job(id, tenant),
@@ -167,10 +195,23 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
         "tenant": tenant.id,
         "runbook_url": state.config.runbook_url,
     });
-    state
-        .templates
-        .render("job_card", &card)
-        .unwrap_or_else(|e| {
+    match state.templates.render("job_card", &card) {
+        Ok(answer) => {
+            if !state.config.status_max_age.is_zero() {
+                if let Ok(body) = serde_json::to_vec(&answer) {
+                    state.status_cache.put(
+                        &tenant.id,
+                        id.0,
+                        read_at,
+                        writes,
+                        state.config.status_max_age,
+                        body.into(),
+                    );
+                }
+            }
+            answer
+        }
+        Err(e) => {
             tracing::error!(error = %e, "job card failed to render");
             ephemeral(&format!(
                 "{}: {} ({})",
@@ -178,7 +219,8 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
                 job.state.as_str(),
                 band_label(a.band)
             ))
-        })
+        }
+    }
 }
 
 fn band_label(band: RiskBand) -> &'static str {

@@ -5,6 +5,7 @@
 pub mod grammar;
 pub mod help;
 pub mod jobs;
+pub mod status_cache;
 pub mod tenancy;
 
 use crate::app::AppState;

@@ -14,6 +14,7 @@ use postgres::PgServo;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -174,6 +175,22 @@ pub const RECREATE_REASON: &str = "SLA at risk - recreating with higher priority
 /// How many recent partition durations the trend looks at.
 pub const RECENT_DURATIONS: i64 = 24;
 
+/// How many job changes (pause, resume, deadline, cancel, recreate) this
+/// process has asked Servo for. A read taken before the latest one may be
+/// stale: cached answers remember the count they were read at.
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// The count of job changes this process has made through Servo so far.
+pub fn writes() -> u64 {
+    WRITES.load(Ordering::Acquire)
+}
+
+/// Counts a change, whether or not Servo took it: a failed write may still
+/// have happened (a timeout after the commit), so readers assume it did.
+fn wrote() {
+    WRITES.fetch_add(1, Ordering::AcqRel);
+}
+
 /// Servo, behind one narrow interface.
 #[derive(Clone, Debug)]
 pub enum Servo {
@@ -280,10 +297,12 @@ impl Servo {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
-        match self {
+        let result = match self {
             Servo::Postgres(pg) => pg.pause(tenant, id, now).await,
             Servo::Sim(sim) => sim.pause(tenant, id),
-        }
+        };
+        wrote();
+        result
     }
 
     pub async fn resume(
@@ -292,10 +311,12 @@ impl Servo {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
-        match self {
+        let result = match self {
             Servo::Postgres(pg) => pg.resume(tenant, id, now).await,
             Servo::Sim(sim) => sim.resume(tenant, id),
-        }
+        };
+        wrote();
+        result
     }
 
     pub async fn set_deadline(
@@ -305,10 +326,12 @@ impl Servo {
         deadline: DateTime<Utc>,
         seen_version: i64,
     ) -> Result<Job, ServoActionError> {
-        match self {
+        let result = match self {
             Servo::Postgres(pg) => pg.set_deadline(tenant, id, deadline, seen_version).await,
             Servo::Sim(sim) => sim.set_deadline(tenant, id, deadline, seen_version),
-        }
+        };
+        wrote();
+        result
     }
 
     pub async fn cancel(
@@ -318,10 +341,12 @@ impl Servo {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
-        match self {
+        let result = match self {
             Servo::Postgres(pg) => pg.cancel(tenant, id, reason, now).await,
             Servo::Sim(sim) => sim.cancel(tenant, id, reason),
-        }
+        };
+        wrote();
+        result
     }
 
     /// Cancels the job and starts its uncompleted partitions at `priority`:
@@ -334,10 +359,12 @@ impl Servo {
         created_by: &str,
         now: DateTime<Utc>,
     ) -> Result<(Job, Job), ServoActionError> {
-        match self {
+        let result = match self {
             Servo::Postgres(pg) => pg.recreate(tenant, id, priority, created_by, now).await,
             Servo::Sim(sim) => sim.recreate(tenant, id, priority, created_by),
-        }
+        };
+        wrote();
+        result
     }
 }
 

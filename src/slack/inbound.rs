@@ -86,6 +86,14 @@ async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
             .clone();
         return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
+    // A status card asked for again within seconds is the same bytes.
+    if let Command::Status(id) = parsed.command {
+        if let Some(body) =
+            commands::jobs::status_from_memory(&state, id, parsed.tenant.as_deref(), &cmd).await
+        {
+            return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
+    }
     // Mistakes are answered from memory too: no task, no timeout.
     if matches!(
         parsed.command,
