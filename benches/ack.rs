@@ -298,6 +298,20 @@ fn start_bot(
     Server { child, port }
 }
 
+/// The floor as its own process, loaded like the bot.
+async fn run_floor_load(case: &Case, o: &Opts) -> Result {
+    let port = free_port();
+    let floor = Server {
+        child: Command::new(std::env::current_exe().unwrap())
+            .env("ACK_BENCH_FLOOR", port.to_string())
+            .spawn()
+            .expect("start the floor"),
+        port,
+    };
+    wait_healthy_floor(floor.port).await;
+    load(floor.port, case, o.connections, o.seconds).await
+}
+
 fn row(name: &str, r: &Result, floor: Option<&Result>) {
     let share = floor
         .map(|f| format!("{:.0}%", 100.0 * r.rps / f.rps))
@@ -362,15 +376,6 @@ fn main() {
             "ack path: {} connections, {} s per case after a 2 s warm-up",
             o.connections, o.seconds
         );
-        let floor_port = free_port();
-        let floor = Server {
-            child: Command::new(std::env::current_exe().unwrap())
-                .env("ACK_BENCH_FLOOR", floor_port.to_string())
-                .spawn()
-                .expect("start the floor"),
-            port: floor_port,
-        };
-        wait_healthy_floor(floor.port).await;
         let help = |user: &str| Case {
             unique_response_url: None,
             path: "/slack/commands",
@@ -382,8 +387,7 @@ fn main() {
                 ("response_url", "http://127.0.0.1:9/unused"),
             ]),
         };
-        let floor_result = load(floor.port, &help("U0PLATLEAD"), o.connections, o.seconds).await;
-        drop(floor);
+        let floor_before = run_floor_load(&help("U0PLATLEAD"), &o).await;
 
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
@@ -396,10 +400,7 @@ fn main() {
             format!("{CONFIG}\n[commands]\nstatus_max_age = \"0s\"\n"),
         )
         .unwrap();
-        println!();
-        println!("| case | req/s | p50 ms | p99 ms | share of the floor | errors |");
-        println!("|---|---:|---:|---:|---:|---:|");
-        row("floor: verify + parse + answer", &floor_result, None);
+        let mut rows: Vec<(String, Result)> = Vec::new();
         let mut memory = Vec::new();
         for backend in ["sqlite", "postgres"] {
             let fx = ServoFixture::start().await;
@@ -463,11 +464,7 @@ fn main() {
                 ("button click", click),
             ] {
                 let r = load(bot.port, &case, o.connections, o.seconds).await;
-                row(
-                    &format!("bot on {backend}: {name}"),
-                    &r,
-                    Some(&floor_result),
-                );
+                rows.push((format!("bot on {backend}: {name}"), r));
             }
             let peak = bot.proc_status("VmHWM:").unwrap_or(f64::NAN);
             memory.push((backend, idle, peak));
@@ -476,12 +473,31 @@ fn main() {
             let fresh = start_bot(&store.url, &fx.bot_url(), &slack, &config_fresh);
             wait_healthy(fresh.port).await;
             let r = load(fresh.port, &status, o.connections, o.seconds).await;
-            row(
-                &format!("bot on {backend}: status <id>, read afresh (status_max_age 0s)"),
-                &r,
-                Some(&floor_result),
-            );
+            rows.push((
+                format!("bot on {backend}: status <id>, read afresh (status_max_age 0s)"),
+                r,
+            ));
             drop(fresh);
+        }
+        // The floor again at the end: it moves with whatever else the machine
+        // does, so shares are taken of the better of the two runs.
+        let floor_after = run_floor_load(&help("U0PLATLEAD"), &o).await;
+        let floor = if floor_after.rps > floor_before.rps {
+            &floor_after
+        } else {
+            &floor_before
+        };
+        println!();
+        println!("| case | req/s | p50 ms | p99 ms | share of the floor | errors |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        row(
+            "floor (first run): verify + parse + answer",
+            &floor_before,
+            Some(floor),
+        );
+        row("floor (last run)", &floor_after, Some(floor));
+        for (name, r) in &rows {
+            row(name, r, Some(floor));
         }
         println!();
         println!("| store | idle RSS (MB) | peak RSS under load (MB) |");

@@ -132,6 +132,7 @@ impl Poller {
             .into_iter()
             .map(|f| f.job_id)
             .collect();
+        let mut to_record = Vec::new();
         for job in &mut jobs {
             let Some(h) = histories.get(&job.id) else {
                 continue;
@@ -148,23 +149,21 @@ impl Poller {
                 / job.total_partitions.max(1) as f64;
             if let Some(f) = raw.filter(|_| progress >= RECORD_AT_PROGRESS) {
                 if !recorded.contains(&job.id.to_string()) {
-                    state
-                        .store
-                        .record_forecast(&ForecastRecord {
-                            tenant_id: tenant.id.clone(),
-                            job_id: job.id.to_string(),
-                            asset: job.asset_name.clone(),
-                            made_at: now,
-                            progress,
-                            p50: f.p50,
-                            p90: f.p90,
-                            servo_eta: job.estimated_completion_at,
-                            completed_at: None,
-                        })
-                        .await?;
+                    to_record.push(ForecastRecord {
+                        tenant_id: tenant.id.clone(),
+                        job_id: job.id.to_string(),
+                        asset: job.asset_name.clone(),
+                        made_at: now,
+                        progress,
+                        p50: f.p50,
+                        p90: f.p90,
+                        servo_eta: job.estimated_completion_at,
+                        completed_at: None,
+                    });
                 }
             }
         }
+        state.store.record_forecasts(&to_record).await?;
         let active: std::collections::HashSet<String> =
             jobs.iter().map(|j| j.id.to_string()).collect();
         for f in recorded.iter().filter(|id| !active.contains(*id)).take(20) {

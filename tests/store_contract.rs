@@ -1743,13 +1743,16 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
         !store.record_forecast(&again).await.unwrap(),
         "the first forecast at a quarter done is the one kept"
     );
-    for (job, asset, min) in [
-        ("j2", "orders", 10),
-        ("j3", "orders", 20),
-        ("j4", "refunds", 0),
-    ] {
-        store.record_forecast(&rec(job, asset, min)).await.unwrap();
-    }
+    // A poll records its forecasts in one go; the one already kept stays.
+    let batch = [
+        rec("j2", "orders", 10),
+        rec("j3", "orders", 20),
+        rec("j4", "refunds", 0),
+        again.clone(),
+    ];
+    assert_eq!(store.record_forecasts(&batch).await.unwrap(), 3);
+    assert_eq!(store.record_forecasts(&batch).await.unwrap(), 0);
+    assert_eq!(store.record_forecasts(&[]).await.unwrap(), 0);
     let open = store.open_forecasts("acme").await.unwrap();
     assert_eq!(open.len(), 4);
     assert_eq!(open[0].made_at, t0(), "{open:?}");

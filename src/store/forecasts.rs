@@ -2,7 +2,7 @@
 //! quarter done and closed when it completes. Calibration and the accuracy
 //! report read the closed rows.
 
-use super::{from_ms, ms, on_pool, Result, Store};
+use super::{from_ms, in_tx, ms, on_pool, Result, Store};
 use chrono::{DateTime, Utc};
 
 /// A forecast as recorded.
@@ -58,21 +58,36 @@ impl TryFrom<Row> for ForecastRecord {
 impl Store {
     /// Records a job's forecast unless one is recorded already; true when written.
     pub async fn record_forecast(&self, f: &ForecastRecord) -> Result<bool> {
-        let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO forecasts (tenant_id, job_id, asset, made_at_ms, progress, p50_ms, p90_ms, servo_eta_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, job_id) DO NOTHING")
-            .bind(&f.tenant_id)
-            .bind(&f.job_id)
-            .bind(&f.asset)
-            .bind(ms(f.made_at))
-            .bind(f.progress)
-            .bind(ms(f.p50))
-            .bind(ms(f.p90))
-            .bind(f.servo_eta.map(ms))
-            .execute(p)
-            .await?
-            .rows_affected());
-        Ok(n == 1)
+        Ok(self.record_forecasts(std::slice::from_ref(f)).await? == 1)
+    }
+
+    /// Records many jobs' forecasts in one transaction (one commit per poll,
+    /// not one per job), each unless one is recorded already; how many were written.
+    pub async fn record_forecasts(&self, all: &[ForecastRecord]) -> Result<u64> {
+        if all.is_empty() {
+            return Ok(0);
+        }
+        in_tx!(self, tx => {
+            let mut written = 0;
+            for f in all {
+                written += sqlx::query(
+                    "INSERT INTO forecasts (tenant_id, job_id, asset, made_at_ms, progress, p50_ms, p90_ms, servo_eta_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, job_id) DO NOTHING")
+                    .bind(&f.tenant_id)
+                    .bind(&f.job_id)
+                    .bind(&f.asset)
+                    .bind(ms(f.made_at))
+                    .bind(f.progress)
+                    .bind(ms(f.p50))
+                    .bind(ms(f.p90))
+                    .bind(f.servo_eta.map(ms))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(written)
+        })
     }
 
     /// The tenant's recorded forecasts whose job has not completed (yet).
