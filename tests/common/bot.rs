@@ -141,6 +141,7 @@ pub fn settings(
             slack_api_url: slack.base_url(),
             pagerduty_events_url: pagerduty_url.to_string(),
             alertmanager_token: Some(Secret::new("am-token")),
+            slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().unwrap(),
             pagerduty_keys: [(
                 "PD_PLATFORM_KEY".to_string(),
