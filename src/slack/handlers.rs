@@ -1,8 +1,8 @@
 //! What the bot does with a slash command, an interaction or an event once
-//! it has been parsed, whichever way it arrived: the HTTP routes
-//! ([`super::inbound`], after the signature layer) are thin adapters around
-//! these three functions, and so is anything else that delivers Slack's
-//! requests, so every way answers the same input with the same [`Ack`].
+//! it has been parsed, whichever way it arrived: an HTTP request
+//! ([`super::inbound`], after the signature layer) or a Socket Mode envelope
+//! ([`super::socket`]). Both are thin adapters around these three functions,
+//! so the two modes answer the same input with the same [`Ack`].
 
 use crate::app::AppState;
 use crate::commands::{self, Command, SlashCommand};

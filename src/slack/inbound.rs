@@ -1,10 +1,12 @@
 //! The HTTP routes. Slack's three routes sit behind the signature layer
 //! ([`super::verify`]); the handlers below only ever see verified bodies,
-//! parse them and hand them to [`super::handlers`].
+//! parse them and hand them to [`super::handlers`], which Socket Mode
+//! ([`super::socket`]) calls too.
 
 use crate::app::AppState;
 use crate::commands::SlashCommand;
 use crate::slack::handlers::{self, Ack};
+use crate::slack::socket::SocketState;
 use crate::slack::verify::{verify_slack_request, VerifyLayerState};
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
@@ -166,7 +168,8 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when both the bot's store and Servo's database answer.
+/// Ready when both the bot's store and Servo's database answer and, in
+/// Socket Mode, the socket is connected.
 async fn readyz(State(state): State<AppState>) -> Response {
     let limit = Duration::from_secs(2);
     let store = match tokio::time::timeout(limit, state.store.ping()).await {
@@ -185,11 +188,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(_) => "timeout".into(),
     };
-    let ready = store == "ok" && servo == "ok";
+    // In Socket Mode, Slack's requests arrive only while the socket is up.
+    let socket = state.socket.get();
+    let socket_ok = matches!(socket, SocketState::Disabled | SocketState::Connected);
+    let ready = store == "ok" && servo == "ok" && socket_ok;
     let body = json!({
         "status": if ready { "ready" } else { "degraded" },
         "store": store,
         "servo": servo,
+        "socket": socket.as_str(),
     });
     let code = if ready {
         StatusCode::OK
