@@ -74,6 +74,7 @@ async fn run(backend: &str, n: usize) {
             slack_api_url: "http://127.0.0.1:9/api/".into(),
             pagerduty_events_url: "http://127.0.0.1:9/".into(),
             alertmanager_token: None,
+            slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().unwrap(),
             pagerduty_keys: Default::default(),
         },

@@ -12,6 +12,7 @@ use crate::servo::Servo;
 use crate::slack::api::SlackApi;
 use crate::slack::inbound::{self, MAX_BODY_BYTES};
 use crate::slack::render::Templates;
+use crate::slack::socket::{SocketMode, SocketState, SocketStatus};
 use crate::slack::verify::{SlackVerifier, VerifyLayerState};
 use crate::store::{NewOutboxMessage, Store, StoreError};
 use crate::timers::TimerWorker;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub status_cache: Arc<crate::commands::status_cache::StatusCache>,
     /// Each tenant's forecast calibrations, as the last poll computed them.
     pub calibrations: Arc<crate::poller::CalibrationCache>,
+    /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.
+    pub socket: SocketStatus,
 }
 
 impl AppState {
@@ -100,6 +103,8 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     verifier: SlackVerifier,
+    /// The app-level token, when the bot runs in Socket Mode too.
+    socket_token: Option<Secret>,
     worker_id: String,
     run_poller: bool,
     run_workers: bool,
@@ -139,6 +144,7 @@ impl App {
             settings.env.pagerduty_keys.clone(),
         )
         .context("building the PagerDuty client")?;
+        let socket_token = settings.socket_mode_token().cloned();
         let listener = TcpListener::bind(settings.env.bind_addr)
             .await
             .with_context(|| format!("binding {}", settings.env.bind_addr))?;
@@ -159,12 +165,18 @@ impl App {
             help_body: Arc::default(),
             status_cache: Arc::default(),
             calibrations: Arc::default(),
+            socket: SocketStatus::new(if socket_token.is_some() {
+                SocketState::Connecting
+            } else {
+                SocketState::Disabled
+            }),
         };
         Ok(App {
             _store_lock: store_lock,
             listener,
             state,
             verifier: SlackVerifier::new(settings.env.slack_signing_secret),
+            socket_token,
             worker_id: options.worker_id,
             run_poller: options.run_poller,
             run_workers: options.run_workers,
@@ -221,6 +233,13 @@ impl App {
             ))
         });
 
+        // Socket Mode runs beside the HTTP listener, which keeps serving
+        // health, metrics, Alertmanager and (during a migration) Slack's routes.
+        let socket_task = self.socket_token.map(|token| {
+            tracing::info!("Socket Mode on: Slack's requests also arrive over a websocket");
+            tokio::spawn(SocketMode::new(self.state.clone(), token).run(stop_rx.clone()))
+        });
+
         let verify = VerifyLayerState {
             verifier: self.verifier,
             max_body_bytes: MAX_BODY_BYTES,
@@ -234,6 +253,11 @@ impl App {
 
         tracing::info!("shutting down: finishing in-flight work");
         let _ = stop_tx.send(true);
+        if let Some(task) = socket_task {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "Socket Mode ended badly");
+            }
+        }
         if let Some(task) = poller_task {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "the poller ended badly");

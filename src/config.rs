@@ -228,6 +228,7 @@ struct RawTier {
 struct RawSlack {
     timeout: Option<String>,
     max_attempts: Option<u32>,
+    socket_mode: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -251,6 +252,10 @@ pub struct FileConfig {
     /// How long a `/backfill status` card may be answered again from memory
     /// (zero: never). Any job change this replica makes forgets them at once.
     pub status_max_age: Duration,
+    /// `slack.socket_mode`: `Some(true)` requires Socket Mode (and so
+    /// `SLACK_APP_TOKEN`), `Some(false)` turns it off even when the token is
+    /// set, `None` (the default) runs it exactly when `SLACK_APP_TOKEN` is set.
+    pub socket_mode: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -365,6 +370,8 @@ pub struct EnvConfig {
     pub slack_api_url: String,
     pub pagerduty_events_url: String,
     pub alertmanager_token: Option<Secret>,
+    /// The app-level token (`xapp-…`) that opens Socket Mode connections.
+    pub slack_app_token: Option<Secret>,
     pub bind_addr: SocketAddr,
     /// PagerDuty routing keys, by the environment variable that holds them
     /// (the tiers' `pagerduty_routing_key_env`).
@@ -376,6 +383,18 @@ pub struct EnvConfig {
 pub struct Settings {
     pub file: FileConfig,
     pub env: EnvConfig,
+}
+
+impl Settings {
+    /// The app-level token when the bot should run in Socket Mode: set
+    /// `SLACK_APP_TOKEN`, unless the file says `slack.socket_mode = false`.
+    /// (`socket_mode = true` without the token never loads.)
+    pub fn socket_mode_token(&self) -> Option<&Secret> {
+        match self.file.socket_mode {
+            Some(false) => None,
+            _ => self.env.slack_app_token.as_ref(),
+        }
+    }
 }
 
 /// Parses `"60s"`, `"15m"`, `"1h30m"`, `"500ms"`, `"2d"`.
@@ -866,6 +885,7 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         extension_expire_after,
         monitor_every,
         status_max_age,
+        socket_mode: raw.slack.socket_mode,
         tenants,
         escalation: Escalation {
             repeat: raw.escalation.repeat.unwrap_or(0),
@@ -966,6 +986,28 @@ pub fn load_env(
     let pagerduty_events_url = non_empty("PAGERDUTY_EVENTS_URL")
         .unwrap_or_else(|| DEFAULT_PAGERDUTY_EVENTS_URL.to_string());
     let alertmanager_token = non_empty("ALERTMANAGER_TOKEN").map(Secret::new);
+    let slack_app_token = match non_empty("SLACK_APP_TOKEN") {
+        Some(t) if t.starts_with("xapp-") => Some(Secret::new(t)),
+        Some(_) => {
+            problems.push(
+                "SLACK_APP_TOKEN",
+                "is not an app-level token (it must start with xapp-); generate one with the \
+                 connections:write scope under Basic Information > App-Level Tokens",
+            );
+            None
+        }
+        None => {
+            if file.and_then(|f| f.socket_mode) == Some(true) {
+                problems.push(
+                    "SLACK_APP_TOKEN",
+                    "is not set, but slack.socket_mode = true: export an app-level token \
+                     (xapp-…) with the connections:write scope, from Basic Information > \
+                     App-Level Tokens; or remove socket_mode to serve Slack over HTTP",
+                );
+            }
+            None
+        }
+    };
     let bind = non_empty("BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.to_string());
     let bind_addr = match bind.parse::<SocketAddr>() {
         Ok(a) => Some(a),
@@ -1015,6 +1057,7 @@ pub fn load_env(
             slack_api_url,
             pagerduty_events_url,
             alertmanager_token,
+            slack_app_token,
             bind_addr,
             pagerduty_keys,
         }),
@@ -1247,5 +1290,54 @@ operators = ["U0GLOBEX"]
             format!("{}", env.servo_database_url),
             "postgres://bot:***@127.0.0.1/servo"
         );
+    }
+
+    const BASE_ENV: [(&str, &str); 3] = [
+        ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ("SLACK_SIGNING_SECRET", "x"),
+        ("SERVO_DATABASE_URL", "postgres://bot:pw@127.0.0.1/servo"),
+    ];
+
+    fn settings_with(file_extra: &str, vars: &[(&str, &str)]) -> Result<Settings, Problems> {
+        let file = FileConfig::parse(&format!("{GOOD}\n{file_extra}"))?;
+        let mut all: Vec<(&str, &str)> = BASE_ENV.to_vec();
+        all.extend_from_slice(vars);
+        all.push(("PD_PLATFORM_KEY", "pd"));
+        let env = load_env(&env(&all), Some(&file))?;
+        Ok(Settings { file, env })
+    }
+
+    #[test]
+    fn socket_mode_follows_the_app_token_unless_the_file_says_otherwise() {
+        let http = settings_with("", &[]).unwrap();
+        assert!(
+            http.socket_mode_token().is_none(),
+            "HTTP mode is the default"
+        );
+        let token = [("SLACK_APP_TOKEN", "xapp-1-A1-123-abc")];
+        let socket = settings_with("", &token).unwrap();
+        assert_eq!(
+            socket.socket_mode_token().map(Secret::expose),
+            Some("xapp-1-A1-123-abc")
+        );
+        let on = settings_with("[slack]\nsocket_mode = true\n", &token).unwrap();
+        assert!(on.socket_mode_token().is_some());
+        let off = settings_with("[slack]\nsocket_mode = false\n", &token).unwrap();
+        assert!(off.socket_mode_token().is_none(), "an explicit false wins");
+    }
+
+    #[test]
+    fn socket_mode_without_an_app_token_is_a_problem_naming_the_variable() {
+        let problems = settings_with("[slack]\nsocket_mode = true\n", &[]).unwrap_err();
+        assert_eq!(problems.0.len(), 1, "{problems}");
+        assert_eq!(problems.0[0].key, "SLACK_APP_TOKEN");
+        assert!(problems.0[0].message.contains("xapp-"), "{problems}");
+    }
+
+    #[test]
+    fn a_bot_token_given_as_the_app_token_is_refused_without_printing_it() {
+        let problems = settings_with("", &[("SLACK_APP_TOKEN", "xoxb-SECRETVALUE")]).unwrap_err();
+        assert_eq!(problems.0[0].key, "SLACK_APP_TOKEN");
+        assert!(!problems.to_string().contains("SECRETVALUE"));
     }
 }

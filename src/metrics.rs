@@ -34,6 +34,16 @@ impl Metrics {
             "counter",
             "Slack Web API calls by method and result.",
         );
+        m.declare(
+            "servo_sla_bot_socket_envelopes_total",
+            "counter",
+            "Socket Mode envelopes by type and outcome (handled, redelivered, busy, retry, store_error).",
+        );
+        m.declare(
+            "servo_sla_bot_socket_connections_total",
+            "counter",
+            "Socket Mode connection events (opened, refreshed, dropped, failed).",
+        );
         m
     }
 

@@ -170,3 +170,63 @@ fn forecast_replays_a_recorded_job_one_csv_line_per_completion() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("line 2"), "{err}");
 }
+
+/// The example config with `socket_mode = true` in its `[slack]` section.
+fn socket_mode_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let example = include_str!("../examples/servo-sla-bot.toml");
+    assert!(example.contains("\n[slack]\n"));
+    let cfg = dir.join("socket.toml");
+    std::fs::write(
+        &cfg,
+        example.replace("\n[slack]\n", "\n[slack]\nsocket_mode = true\n"),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn serve_in_socket_mode_without_an_app_token_says_so_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = socket_mode_config(dir.path());
+    let out = bot()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("SLACK_BOT_TOKEN", "xoxb-1")
+        .env("SLACK_SIGNING_SECRET", "s")
+        .env("SERVO_DATABASE_URL", "postgres://bot@127.0.0.1:9/servo")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("bot.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 thing(s) to fix"), "{err}");
+    assert!(err.contains("SLACK_APP_TOKEN"), "{err}");
+    assert!(err.contains("xapp-"), "it says what token to use:\n{err}");
+}
+
+#[test]
+fn serve_refuses_a_bot_token_as_the_app_token_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = socket_mode_config(dir.path());
+    let out = bot()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("SLACK_BOT_TOKEN", "xoxb-1")
+        .env("SLACK_SIGNING_SECRET", "s")
+        .env("SERVO_DATABASE_URL", "postgres://bot@127.0.0.1:9/servo")
+        .env("SLACK_APP_TOKEN", "xoxb-SECRETVALUE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("SLACK_APP_TOKEN"), "{all}");
+    assert!(!all.contains("SECRETVALUE"), "a secret leaked:\n{all}");
+}

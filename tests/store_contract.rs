@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::db::TestDb;
 use serde_json::json;
 use servo_sla_bot::store::{
-    truncate_to_ms, AckOutcome, AuditEntry, Backend, NewAlert, NewApproval, NewOutboxMessage,
-    NewTimer, Store, StoreError,
+    truncate_to_ms, AckOutcome, AuditEntry, Backend, EnvelopeClaim, NewAlert, NewApproval,
+    NewOutboxMessage, NewTimer, Store, StoreError,
 };
 use std::collections::HashSet;
 use std::future::Future;
@@ -1477,6 +1477,125 @@ async fn first_delivery_is_true_once_under_concurrency(store: &Store) {
         .first_delivery("Ev0002", t0() + secs(3601))
         .await
         .unwrap());
+}
+
+contract_case!(an_envelope_is_claimed_once_and_redeliveries_get_its_answer);
+async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Store) {
+    let stale = |now| now - secs(10);
+    // Racing deliveries: one handles it, the others find it busy.
+    let claims = race(20, |_| {
+        let s = store.clone();
+        async move {
+            s.claim_envelope("env-1", "slash_commands", t0(), stale(t0()))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(
+        claims
+            .iter()
+            .filter(|c| **c == EnvelopeClaim::Claimed)
+            .count(),
+        1
+    );
+    assert!(claims
+        .iter()
+        .all(|c| matches!(c, EnvelopeClaim::Claimed | EnvelopeClaim::Busy)));
+    assert_eq!(store.envelope_answer("env-1").await.unwrap(), None);
+
+    // Answered: a redelivery gets the same answer, even long after.
+    let answer = r#"{"response_type":"ephemeral","text":"Paused"}"#;
+    store
+        .answer_envelope("env-1", Some(answer), t0() + secs(1))
+        .await
+        .unwrap();
+    for at in [t0() + secs(2), t0() + secs(3600)] {
+        assert_eq!(
+            store
+                .claim_envelope("env-1", "slash_commands", at, stale(at))
+                .await
+                .unwrap(),
+            EnvelopeClaim::Answered(Some(answer.to_string()))
+        );
+    }
+    // An ack without payload is an answer too.
+    let t = t0();
+    assert_eq!(
+        store
+            .claim_envelope("env-2", "interactive", t, stale(t))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Claimed
+    );
+    store.answer_envelope("env-2", None, t).await.unwrap();
+    assert_eq!(
+        store
+            .claim_envelope("env-2", "interactive", t, stale(t))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Answered(None)
+    );
+
+    // A claim never answered (its handler died) is taken over once stale.
+    assert_eq!(
+        store
+            .claim_envelope("env-3", "interactive", t, stale(t))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Claimed
+    );
+    let soon = t0() + secs(9);
+    assert_eq!(
+        store
+            .claim_envelope("env-3", "interactive", soon, stale(soon))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Busy
+    );
+    let later = t0() + secs(11);
+    assert_eq!(
+        store
+            .claim_envelope("env-3", "interactive", later, stale(later))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim_envelope("env-3", "interactive", later, stale(later))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Busy,
+        "taken over once, by one delivery"
+    );
+
+    // Released (not handled, Slack should retry): the next delivery handles it.
+    store.release_envelope("env-3").await.unwrap();
+    assert_eq!(
+        store
+            .claim_envelope("env-3", "interactive", later, stale(later))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Claimed
+    );
+    // Releasing never forgets an answered envelope.
+    store.release_envelope("env-1").await.unwrap();
+    assert_eq!(
+        store.envelope_answer("env-1").await.unwrap(),
+        Some(Some(answer.to_string()))
+    );
+
+    // Pruning forgets by claim time.
+    assert_eq!(store.prune_envelopes(t0() + secs(5)).await.unwrap(), 2);
+    assert_eq!(store.envelope_answer("env-1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_envelope("env-1", "slash_commands", later, stale(later))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Claimed
+    );
 }
 
 contract_case!(leases_are_exclusive_and_expire);

@@ -14,6 +14,11 @@
 //!   `response_metadata.messages` entries ending in `[json-pointer:/...]`.
 //! - Queued faults (429, 500, held-then-503, `ok:false`) and, when switched
 //!   on, Slack's per-method rate limits.
+//! - Socket Mode: `apps.connections.open` takes only the app-level token
+//!   (`xapp-…`) and answers a single-use `ws://127.0.0.1:PORT/link/?ticket=…`
+//!   URL; the websocket server behind it says `hello`, lets a test push
+//!   envelopes and await their acks (timed against Slack's 3 seconds), send
+//!   `disconnect`, ping, or drop the socket abruptly, and counts connections.
 //!
 //! Every request, including refused and fault-injected ones, is logged as a
 //! [`Call`] so tests can assert on exactly what the bot sent.
@@ -37,8 +42,18 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod socket;
+use socket::{serve_sockets, Sockets};
+pub use socket::{SocketAck, SocketEnvelope};
+
 /// The token [`FakeSlack::start`] accepts.
 pub const DEFAULT_TOKEN: &str = "xoxb-test-token";
+/// The app-level token `apps.connections.open` accepts.
+pub const DEFAULT_APP_TOKEN: &str = "xapp-1-A0TESTAPP-1-0123456789abcdef";
+/// The app id the fake's `hello` names.
+pub const APP_ID: &str = "A0TESTAPP";
+/// Slack's deadline for an envelope's ack; later, it redelivers.
+pub const SOCKET_ACK_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Slack's answer-level warning for a message with blocks but no top-level
 /// `text` (the fallback used in notifications and by screen readers).
@@ -56,6 +71,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const TS_EPOCH_SECS: u64 = 1_700_000_000;
 
 const METHODS: &[&str] = &[
+    "apps.connections.open",
     "chat.postMessage",
     "chat.update",
     "chat.postEphemeral",
@@ -159,6 +175,7 @@ struct Handle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    socket_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl FakeSlack {
@@ -167,19 +184,29 @@ impl FakeSlack {
         Self::start_with_token(DEFAULT_TOKEN).await
     }
 
-    /// Starts a fake on `127.0.0.1:0` that accepts only `token`.
+    /// Starts a fake on `127.0.0.1:0` that accepts only `token` (and
+    /// [`DEFAULT_APP_TOKEN`] for `apps.connections.open`).
     pub async fn start_with_token(token: &str) -> FakeSlack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("fake Slack: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("fake Slack: local address");
+        let sockets = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake Slack: bind the websocket listener");
+        let socket_addr = sockets.local_addr().expect("fake Slack: websocket address");
         let (stop, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             token: token.to_string(),
-            state: Mutex::new(Workspace::default()),
+            app_token: DEFAULT_APP_TOKEN.to_string(),
+            state: Mutex::new(Workspace {
+                socket_addr: Some(socket_addr),
+                ..Workspace::default()
+            }),
             stopped: stopped.clone(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
+        let socket_task = tokio::spawn(serve_sockets(sockets, shared.clone(), stopped.clone()));
         let task = tokio::spawn(async move {
             let mut stopped = stopped;
             let signal = async move {
@@ -196,6 +223,7 @@ impl FakeSlack {
                 addr,
                 stop,
                 task: Mutex::new(Some(task)),
+                socket_task: Mutex::new(Some(socket_task)),
             }),
         }
     }
@@ -208,6 +236,11 @@ impl FakeSlack {
 
     pub fn token(&self) -> String {
         self.handle.shared.token.clone()
+    }
+
+    /// The app-level token (`xapp-…`) Socket Mode connects with.
+    pub fn app_token(&self) -> String {
+        self.handle.shared.app_token.clone()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -391,6 +424,15 @@ impl FakeSlack {
                 task.abort();
             }
         }
+        let socket_task = self
+            .handle
+            .socket_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = socket_task {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, Workspace> {
@@ -401,6 +443,7 @@ impl FakeSlack {
 /// What the server task shares with the test's handles.
 struct Shared {
     token: String,
+    app_token: String,
     state: Mutex<Workspace>,
     stopped: watch::Receiver<bool>,
 }
@@ -427,6 +470,9 @@ struct Workspace {
     response_url_uses: HashMap<String, u32>,
     /// `None` while rate limits are off.
     buckets: Option<HashMap<String, Bucket>>,
+    /// Where the websocket server listens (what `apps.connections.open` hands out).
+    socket_addr: Option<SocketAddr>,
+    socket: Sockets,
 }
 
 /// The answer decided for one request, before it is turned into HTTP.
@@ -661,7 +707,15 @@ impl Shared {
             Answer::fault(fault)
         } else {
             match &route {
-                Route::Api(m) => ws.api(m, &self.token, headers, parsed, at),
+                Route::Api(m) => {
+                    // Socket Mode's method takes the app-level token, and only it.
+                    let token = if m == "apps.connections.open" {
+                        &self.app_token
+                    } else {
+                        &self.token
+                    };
+                    ws.api(m, token, headers, parsed, at)
+                }
                 Route::ResponseUrl(id) => ws.response_url(id, parsed),
                 Route::Other => unreachable!("answered above"),
             }
@@ -902,6 +956,7 @@ impl Workspace {
             return Answer::rate_limited(retry_after, Some("rate limit enforced".into()));
         }
         let result = match method {
+            "apps.connections.open" => self.connections_open(),
             "chat.postMessage" => self.post_message(&body),
             "chat.update" => self.update(&body),
             "chat.postEphemeral" => self.post_ephemeral(&body),
@@ -938,6 +993,19 @@ impl Workspace {
             .or_insert_with(|| Bucket::full(capacity, per_minute / 60.0, now))
             .take(now)
             .err()
+    }
+
+    /// A single-use websocket URL; its ticket is spent by the handshake.
+    fn connections_open(&mut self) -> Result<Reply, Refusal> {
+        let addr = self
+            .socket_addr
+            .ok_or_else(|| Refusal::new("internal_error"))?;
+        let ticket = uuid::Uuid::new_v4().simple().to_string();
+        self.socket.tickets.insert(ticket.clone());
+        Ok(Reply::new(json!({
+            "ok": true,
+            "url": format!("ws://{addr}/link/?ticket={ticket}&app_id={APP_ID}"),
+        })))
     }
 
     fn post_message(&mut self, body: &Value) -> Result<Reply, Refusal> {

@@ -146,6 +146,7 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
             slack_api_url: slack.base_url(),
             pagerduty_events_url: "http://127.0.0.1:9/unused".into(),
             alertmanager_token: None,
+            slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().expect("an address"),
             pagerduty_keys: HashMap::new(),
         },

@@ -104,11 +104,39 @@ impl SlackApi {
 
     /// Calls `method` with a JSON body; retries as described at the top.
     pub async fn call(&self, method: &str, body: &Value) -> Result<Value, SlackCallError> {
+        self.call_as(&self.inner.token, method, body).await
+    }
+
+    /// `apps.connections.open` with the app-level token: a fresh, single-use
+    /// Socket Mode websocket URL.
+    pub async fn open_socket_connection(
+        &self,
+        app_token: &Secret,
+    ) -> Result<String, SlackCallError> {
+        let token = SlackApiToken::new(SlackApiTokenValue(app_token.expose().to_string()));
+        let method = "apps.connections.open";
+        let answer = self.call_as(&token, method, &serde_json::json!({})).await?;
+        answer
+            .get("url")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| SlackCallError::Refused {
+                method: method.into(),
+                code: "no_url_in_answer".into(),
+            })
+    }
+
+    async fn call_as(
+        &self,
+        token: &SlackApiToken,
+        method: &str,
+        body: &Value,
+    ) -> Result<Value, SlackCallError> {
         let max_attempts = self.inner.tuning.max_attempts.max(1);
         let mut failures = 0u32;
         let mut waits = 0u32;
         loop {
-            match self.attempt(method, body).await {
+            match self.attempt(token, method, body).await {
                 Attempt::Ok(v) => return Ok(v),
                 Attempt::Refused(code) => {
                     return Err(SlackCallError::Refused {
@@ -152,8 +180,8 @@ impl SlackApi {
         }
     }
 
-    async fn attempt(&self, method: &str, body: &Value) -> Attempt {
-        let session = self.inner.client.open_session(&self.inner.token);
+    async fn attempt(&self, token: &SlackApiToken, method: &str, body: &Value) -> Attempt {
+        let session = self.inner.client.open_session(token);
         let call = session
             .http_session_api
             .http_post::<Value, Value>(method, body, None);

@@ -1,8 +1,12 @@
 //! The HTTP routes. Slack's three routes sit behind the signature layer
-//! ([`super::verify`]); the handlers below only ever see verified bodies.
+//! ([`super::verify`]); the handlers below only ever see verified bodies,
+//! parse them and hand them to [`super::handlers`], which Socket Mode
+//! ([`super::socket`]) calls too.
 
 use crate::app::AppState;
-use crate::commands::{self, Command, SlashCommand};
+use crate::commands::SlashCommand;
+use crate::slack::handlers::{self, Ack};
+use crate::slack::socket::SocketState;
 use crate::slack::verify::{verify_slack_request, VerifyLayerState};
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
@@ -14,9 +18,6 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Slack shows an error if the answer takes more than 3 s; answer from here
-/// on and send the real answer to `response_url` when it is ready.
-const ACK_BUDGET: Duration = Duration::from_millis(2_500);
 /// Slack's payloads are a few KB; refuse anything absurd before reading it.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -67,74 +68,24 @@ fn bad_request(what: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, what.into()).into_response()
 }
 
+/// The HTTP form of an [`Ack`].
+fn respond(ack: Ack) -> Response {
+    match ack {
+        Ack::Empty => StatusCode::OK.into_response(),
+        Ack::Body(body) => Json(body).into_response(),
+        Ack::Bytes(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ack::Malformed(what) => bad_request(what),
+        // A 5xx makes Slack retry later.
+        Ack::Retry => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
 async fn commands(State(state): State<AppState>, body: Bytes) -> Response {
     let cmd: SlashCommand = match serde_urlencoded::from_bytes(&body) {
         Ok(c) => c,
         Err(e) => return bad_request(format!("malformed slash command form: {e}")),
     };
-    tracing::info!(user = %cmd.user_id, channel = %cmd.channel_id, text = %cmd.text, "slash command");
-    let parsed = Command::parse(&cmd.text);
-    // Help, the most common command, is the same bytes for everyone.
-    if parsed.command == Command::Help {
-        let body = state
-            .help_body
-            .get_or_init(|| {
-                serde_json::to_vec(&commands::help::run(&state, None))
-                    .unwrap_or_default()
-                    .into()
-            })
-            .clone();
-        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    }
-    // A status card asked for again within seconds is the same bytes.
-    if let Command::Status(id) = parsed.command {
-        if let Some(body) =
-            commands::jobs::status_from_memory(&state, id, parsed.tenant.as_deref(), &cmd).await
-        {
-            return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-        }
-    }
-    // Mistakes are answered from memory too: no task, no timeout.
-    if matches!(
-        parsed.command,
-        Command::Help | Command::Unknown(_) | Command::Invalid(_)
-    ) {
-        return Json(commands::run(&state, parsed, &cmd).await).into_response();
-    }
-    let response_url = cmd.response_url.clone();
-    let task_state = state.clone();
-    let mut task = tokio::spawn(async move { commands::run(&task_state, parsed, &cmd).await });
-    match tokio::time::timeout(ACK_BUDGET, &mut task).await {
-        Ok(Ok(answer)) => Json(answer).into_response(),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "slash command task failed");
-            Json(json!({
-                "response_type": "ephemeral",
-                "text": ":warning: Something went wrong on our side; nothing was changed. Try again, and tell the bot's operators if it persists."
-            }))
-            .into_response()
-        }
-        Err(_) => {
-            // Too slow for Slack's 3 s: acknowledge now, answer later.
-            let slack = state.slack.clone();
-            tokio::spawn(async move {
-                match task.await {
-                    Ok(answer) if !response_url.is_empty() => {
-                        if let Err(e) = slack.respond(&response_url, &answer).await {
-                            tracing::warn!(error = %e, "could not deliver a late slash command answer");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "slash command task failed"),
-                }
-            });
-            Json(json!({
-                "response_type": "ephemeral",
-                "text": ":hourglass_flowing_sand: Working on it; the answer follows in a moment."
-            }))
-            .into_response()
-        }
-    }
+    respond(handlers::slash_command(&state, cmd).await)
 }
 
 async fn interactions(State(state): State<AppState>, body: Bytes) -> Response {
@@ -147,53 +98,18 @@ async fn interactions(State(state): State<AppState>, body: Bytes) -> Response {
         Err(_) => return bad_request("an interaction must be a form with a `payload` field"),
     };
     let payload: Value = match serde_json::from_str(&form.payload) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return bad_request("the interaction payload is not a JSON object"),
+        Ok(v) => v,
+        Err(_) => return bad_request("the interaction payload is not a JSON object"),
     };
-    match crate::actions::handle(&state, payload).await {
-        Ok(Some(body)) => Json(body).into_response(),
-        Ok(None) => StatusCode::OK.into_response(),
-        Err(e) => bad_request(e.to_string()),
-    }
+    respond(handlers::interaction(&state, payload).await)
 }
 
 async fn events(State(state): State<AppState>, body: Bytes) -> Response {
     let event: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return bad_request("an event must be a JSON object"),
+        Ok(v) => v,
+        Err(_) => return bad_request("an event must be a JSON object"),
     };
-    match event.get("type").and_then(Value::as_str) {
-        Some("url_verification") => match event.get("challenge").and_then(Value::as_str) {
-            Some(challenge) => Json(json!({ "challenge": challenge })).into_response(),
-            None => bad_request("url_verification without a challenge"),
-        },
-        Some("event_callback") => {
-            let Some(id) = event.get("event_id").and_then(Value::as_str) else {
-                return bad_request("event_callback without an event_id");
-            };
-            // Slack retries events it thinks we missed: handle each once.
-            match state
-                .store
-                .first_delivery(&format!("event:{id}"), state.clock.now())
-                .await
-            {
-                Ok(true) => {
-                    tracing::info!(event_id = id, "Slack event received");
-                    StatusCode::OK.into_response()
-                }
-                Ok(false) => {
-                    tracing::info!(event_id = id, "Slack event already handled (a retry)");
-                    StatusCode::OK.into_response()
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not record a Slack event");
-                    // A 5xx makes Slack retry later, which is what we want.
-                    StatusCode::SERVICE_UNAVAILABLE.into_response()
-                }
-            }
-        }
-        _ => StatusCode::OK.into_response(),
-    }
+    respond(handlers::event(&state, event).await)
 }
 
 /// The alerts that mean "look now". They carry counts, not job ids.
@@ -252,7 +168,8 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when both the bot's store and Servo's database answer.
+/// Ready when both the bot's store and Servo's database answer and, in
+/// Socket Mode, the socket is connected.
 async fn readyz(State(state): State<AppState>) -> Response {
     let limit = Duration::from_secs(2);
     let store = match tokio::time::timeout(limit, state.store.ping()).await {
@@ -271,11 +188,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
         Err(_) => "timeout".into(),
     };
-    let ready = store == "ok" && servo == "ok";
+    // In Socket Mode, Slack's requests arrive only while the socket is up.
+    let socket = state.socket.get();
+    let socket_ok = matches!(socket, SocketState::Disabled | SocketState::Connected);
+    let ready = store == "ok" && servo == "ok" && socket_ok;
     let body = json!({
         "status": if ready { "ready" } else { "degraded" },
         "store": store,
         "servo": servo,
+        "socket": socket.as_str(),
     });
     let code = if ready {
         StatusCode::OK

@@ -1,7 +1,11 @@
-//! Everything that speaks Slack: outbound Web API calls, inbound routes,
-//! request signatures and message rendering.
+//! Everything that speaks Slack: outbound Web API calls, what the bot does
+//! with Slack's requests ([`handlers`]) and the two ways they arrive (signed
+//! HTTP routes in [`inbound`] behind [`verify`], or Socket Mode envelopes in
+//! [`socket`]), and message rendering.
 
 pub mod api;
+pub mod handlers;
 pub mod inbound;
 pub mod render;
+pub mod socket;
 pub mod verify;

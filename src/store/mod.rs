@@ -1,5 +1,6 @@
 //! The bot's own state: alerts, the outbox of Slack calls, timers, approval
-//! requests, the audit log, handled Slack events and leases.
+//! requests, the audit log, handled Slack events, Socket Mode envelopes and
+//! leases.
 //!
 //! SQLite is the embedded default (one process); PostgreSQL lets several
 //! replicas share the work. Both engines run the same SQL wherever they can
@@ -22,6 +23,7 @@
 
 mod alerts;
 mod approvals;
+mod envelopes;
 mod escalation;
 mod forecasts;
 mod misc;
@@ -30,6 +32,7 @@ mod outbox;
 mod rows;
 mod timers;
 
+pub use envelopes::EnvelopeClaim;
 pub use escalation::*;
 pub use forecasts::ForecastRecord;
 pub use rows::*;

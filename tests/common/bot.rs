@@ -87,6 +87,8 @@ pub struct Spawn {
     pub run_poller: bool,
     /// Where PagerDuty events go (a fake PagerDuty in tests that need one).
     pub pagerduty_url: String,
+    /// Runs Socket Mode too, with the fake's app-level token.
+    pub socket_mode: bool,
 }
 
 impl Spawn {
@@ -98,7 +100,14 @@ impl Spawn {
             servo_url: None,
             run_poller: false,
             pagerduty_url: "http://127.0.0.1:9/unused".into(),
+            socket_mode: false,
         }
+    }
+    /// Socket Mode on (`SLACK_APP_TOKEN` set to the fake's app token); the
+    /// HTTP routes keep working beside it.
+    pub fn socket_mode(mut self) -> Self {
+        self.socket_mode = true;
+        self
     }
     pub fn manual_clock(mut self, clock: &ManualClock) -> Self {
         self.clock = Arc::new(clock.clone());
@@ -141,6 +150,7 @@ pub fn settings(
             slack_api_url: slack.base_url(),
             pagerduty_events_url: pagerduty_url.to_string(),
             alertmanager_token: Some(Secret::new("am-token")),
+            slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().unwrap(),
             pagerduty_keys: [(
                 "PD_PLATFORM_KEY".to_string(),
@@ -163,13 +173,16 @@ pub async fn spawn(spec: Spawn) -> TestApp {
         Backend::Postgres => TestDb::postgres().await,
     };
     let servo_url = spec.servo_url.clone().unwrap_or_else(admin_url);
-    let settings = settings(
+    let mut settings = settings(
         &spec.config,
         &db.url,
         &slack,
         &servo_url,
         &spec.pagerduty_url,
     );
+    if spec.socket_mode {
+        settings.env.slack_app_token = Some(Secret::new(slack.app_token()));
+    }
     start(settings, spec.clock, spec.run_poller, slack, db).await
 }
 
