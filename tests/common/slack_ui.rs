@@ -5,9 +5,12 @@ use super::bot::TestApp;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
 
-/// The start of the current minute: a round "now" for manual clocks.
+/// The start of the minute of the first call: a round "now" for manual
+/// clocks. The same for every call in a test binary, so a test that crosses
+/// a minute boundary still compares like with like.
 pub fn t0() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
+    static T0: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| Utc::now().duration_trunc(Duration::minutes(1)).unwrap())
 }
 
 /// The `value` of the button with this `action_id`, anywhere in a message.
