@@ -95,8 +95,8 @@ pub async fn verify_slack_request(
     req: Request,
     next: Next,
 ) -> Response {
-    let route = req.uri().path().to_string();
     let (parts, body) = req.into_parts();
+    let route = parts.uri.path();
     let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(e) if is_over_limit(&e) => {
