@@ -398,6 +398,27 @@ fn thread_note(state: &AppState, text: &str) -> Result<Value, RenderError> {
         .render("thread_note", &json!({ "text": text }))
 }
 
+/// A reply in the alert's thread, ready to enqueue.
+pub fn thread_message(
+    state: &AppState,
+    alert: &Alert,
+    dedup_key: String,
+    text: &str,
+) -> Result<NewOutboxMessage, AlertError> {
+    // The outbox fills in the channel and thread_ts from the alert when it sends.
+    Ok(NewOutboxMessage {
+        dedup_key: Some(dedup_key),
+        method: "chat.postMessage".into(),
+        payload: thread_note(state, text)?,
+        ordering_key: Some(alert.id.clone()),
+        thread_alert_id: Some(alert.id.clone()),
+        thread_field: Some("thread_ts".into()),
+        link_kind: None,
+        link_id: None,
+        not_before: None,
+    })
+}
+
 /// Enqueues a reply in the alert's thread.
 pub async fn reply_in_thread(
     state: &AppState,
@@ -405,20 +426,8 @@ pub async fn reply_in_thread(
     dedup_key: String,
     text: &str,
 ) -> Result<(), AlertError> {
-    // The outbox fills in the channel and thread_ts from the alert when it sends.
-    let payload = thread_note(state, text)?;
     state
-        .enqueue(NewOutboxMessage {
-            dedup_key: Some(dedup_key),
-            method: "chat.postMessage".into(),
-            payload,
-            ordering_key: Some(alert.id.clone()),
-            thread_alert_id: Some(alert.id.clone()),
-            thread_field: Some("thread_ts".into()),
-            link_kind: None,
-            link_id: None,
-            not_before: None,
-        })
+        .enqueue(thread_message(state, alert, dedup_key, text)?)
         .await?;
     Ok(())
 }

@@ -63,6 +63,15 @@ impl AppState {
         }
         Ok(id)
     }
+
+    /// Writes several Slack calls at once (see [`crate::store::Store::enqueue_many`]).
+    pub async fn enqueue_many(&self, msgs: &[NewOutboxMessage]) -> Result<usize, StoreError> {
+        let n = self.store.enqueue_many(msgs, self.clock.now()).await?;
+        if n > 0 {
+            self.outbox_wake.notify_one();
+        }
+        Ok(n)
+    }
 }
 
 /// How to build the app, beyond its settings.

@@ -326,6 +326,8 @@ async fn page(
         }
     );
     let link = crate::commands::jobs::alert_link(Some(alert)).unwrap_or_default();
+    // The DMs and the thread note go to the outbox in one statement.
+    let mut messages = Vec::with_capacity(people.len() + 1);
     for user in &people {
         let text = format!(
             ":rotating_light: You are paged as *{}*. {summary} {link}",
@@ -342,13 +344,11 @@ async fn page(
                 ] }
             ]
         });
-        state
-            .enqueue(NewOutboxMessage::call(
-                "chat.postMessage",
-                payload,
-                format!("{key}:{user}"),
-            ))
-            .await?;
+        messages.push(NewOutboxMessage::call(
+            "chat.postMessage",
+            payload,
+            format!("{key}:{user}"),
+        ));
     }
     let thread = format!(
         ":rotating_light: Paging *{}*{}: {} (acknowledge within {} min).",
@@ -369,7 +369,13 @@ async fn page(
         },
         minutes(tier.ack_timeout)
     );
-    crate::alerts::reply_in_thread(state, alert, format!("{key}:thread"), &thread).await?;
+    messages.push(crate::alerts::thread_message(
+        state,
+        alert,
+        format!("{key}:thread"),
+        &thread,
+    )?);
+    state.enqueue_many(&messages).await?;
     if let Some(env) = &tier.pagerduty_routing_key_env {
         let severity = match RiskBand::parse(&alert.band) {
             Some(RiskBand::Breached) | Some(RiskBand::High) => "critical",

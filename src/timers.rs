@@ -17,8 +17,12 @@ use tokio::task::JoinSet;
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 /// How many due timers one round claims.
 const BATCH: i64 = 200;
-/// How many fire at the same time (each is a few store writes).
-const CONCURRENCY: usize = 16;
+/// How many fire at the same time (each is a few store writes). PostgreSQL
+/// commits each write with a WAL flush, and concurrent commits share one
+/// flush, so more at once helps; SQLite has a single writer, so more only
+/// queue (measured in `benches/timers.rs`).
+const CONCURRENCY_POSTGRES: usize = 32;
+const CONCURRENCY_SQLITE: usize = 16;
 
 #[derive(Clone)]
 pub struct TimerWorker {
@@ -82,6 +86,10 @@ impl TimerWorker {
     /// Fires every timer that is due now; returns how many fired.
     pub async fn tick(&self) -> anyhow::Result<usize> {
         let mut fired = 0;
+        let concurrency = match &self.state.store {
+            crate::store::Store::Postgres(_) => CONCURRENCY_POSTGRES,
+            crate::store::Store::Sqlite(_) => CONCURRENCY_SQLITE,
+        };
         loop {
             let now = self.state.clock.now();
             let due = self
@@ -92,7 +100,7 @@ impl TimerWorker {
             let claimed = due.len();
             let mut set = JoinSet::new();
             for timer in due {
-                while set.len() >= CONCURRENCY {
+                while set.len() >= concurrency {
                     if let Some(done) = set.join_next().await {
                         fired += matches!(done, Ok(Ok(true))) as usize;
                     }

@@ -493,6 +493,68 @@ async fn outbox_dedup_key_enqueues_once(store: &Store) {
     ));
 }
 
+contract_case!(outbox_enqueue_many_writes_each_once_in_order);
+async fn outbox_enqueue_many_writes_each_once_in_order(store: &Store) {
+    store
+        .enqueue(ordered("alert:1", "already"), t0())
+        .await
+        .unwrap();
+    let mut later = post(Some("later"));
+    later.not_before = Some(t0() + secs(60));
+    let batch = vec![
+        ordered("alert:1", "dm"),
+        ordered("alert:1", "already"), // used key: skipped
+        later,
+        post(None),
+        ordered("alert:1", "thread"),
+    ];
+    assert_eq!(store.enqueue_many(&batch, t0()).await.unwrap(), 4);
+    assert_eq!(
+        store.enqueue_many(&batch, t0()).await.unwrap(),
+        1,
+        "only the keyless one again"
+    );
+    assert_eq!(store.enqueue_many(&[], t0()).await.unwrap(), 0);
+    let all = store.list_outbox(None).await.unwrap();
+    let texts: Vec<&str> = all
+        .iter()
+        .map(|m| m.payload["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["already", "dm", "hello", "hello", "thread", "hello"],
+        "in the order given"
+    );
+    let later = all
+        .iter()
+        .find(|m| m.dedup_key.as_deref() == Some("later"))
+        .unwrap();
+    assert_eq!(
+        (later.next_attempt_at, later.created_at, later.attempts),
+        (t0() + secs(60), t0(), 0)
+    );
+    assert!(all.iter().all(|m| m.status == "pending"));
+
+    // Past one statement's worth of rows: split, nothing lost.
+    let many: Vec<NewOutboxMessage> = (0..1_000)
+        .map(|i| post(Some(&format!("bulk:{i}"))))
+        .collect();
+    assert_eq!(store.enqueue_many(&many, t0()).await.unwrap(), 1_000);
+    assert_eq!(store.list_outbox(None).await.unwrap().len(), 1_006);
+
+    let mut bad = post(None);
+    bad.link_kind = Some("user".into());
+    assert!(matches!(
+        store.enqueue_many(&[post(Some("fine")), bad], t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        store.list_outbox(None).await.unwrap().len(),
+        1_006,
+        "a refused batch writes nothing"
+    );
+}
+
 contract_case!(outbox_ordering_key_delivers_strictly_in_order);
 async fn outbox_ordering_key_delivers_strictly_in_order(store: &Store) {
     let first = store

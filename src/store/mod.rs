@@ -241,8 +241,10 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.application_name("servo-sla-bot");
+            // Room for the timer worker's 32 concurrent steps, the poller, the
+            // outbox and the Slack handlers; 20 per replica.
             let pool = PgPoolOptions::new()
-                .max_connections(10)
+                .max_connections(20)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;

@@ -83,6 +83,52 @@ impl Store {
         Ok(id)
     }
 
+    /// Writes several Slack calls with one statement (a page's DMs and its
+    /// thread note): each as [`Store::enqueue`] would, skipping used dedup
+    /// keys. Returns how many were written.
+    pub async fn enqueue_many(
+        &self,
+        msgs: &[NewOutboxMessage],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        for msg in msgs {
+            check_one_of("link_kind", &msg.link_kind, LINK_KINDS)?;
+            check_one_of("thread_field", &msg.thread_field, THREAD_FIELDS)?;
+        }
+        let mut written = 0;
+        // 12 binds a row: 400 rows stay well under SQLite's 32,766 variables.
+        for chunk in msgs.chunks(400) {
+            written += self.enqueue_chunk(chunk, now).await?;
+        }
+        Ok(written)
+    }
+
+    async fn enqueue_chunk(&self, msgs: &[NewOutboxMessage], now: DateTime<Utc>) -> Result<usize> {
+        let ids: Vec<i64> = on_pool!(self, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
+                   thread_field, link_kind, link_id, status, attempts, next_attempt_at_ms, created_at_ms) ",
+            );
+            qb.push_values(msgs, |mut row, msg| {
+                row.push_bind(&msg.dedup_key)
+                    .push_bind(&msg.method)
+                    .push_bind(json_text(&msg.payload))
+                    .push_bind(&msg.ordering_key)
+                    .push_bind(&msg.thread_alert_id)
+                    .push_bind(&msg.thread_field)
+                    .push_bind(&msg.link_kind)
+                    .push_bind(&msg.link_id)
+                    .push_bind("pending")
+                    .push_bind(0_i64)
+                    .push_bind(ms(msg.not_before.unwrap_or(now)))
+                    .push_bind(ms(now));
+            });
+            qb.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
+            qb.build_query_scalar().fetch_all(p).await?
+        });
+        Ok(ids.len())
+    }
+
     /// Claims up to `limit` due messages for `worker` until `now + lease`,
     /// in id order, incrementing their attempts. A claimed row is nobody
     /// else's until its lease expires (a crashed worker's rows come back).
