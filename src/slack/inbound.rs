@@ -56,7 +56,7 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
     };
     state.metrics.inc(
         "servo_sla_bot_http_requests_total",
-        &[("route", &route), ("outcome", outcome)],
+        &[("route", route), ("outcome", outcome)],
     );
     response
 }
