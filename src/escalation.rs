@@ -64,6 +64,24 @@ fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u3
     }
 }
 
+/// The timer for an escalation step.
+fn step_timer(
+    alert_id: &str,
+    epoch: i64,
+    tier: usize,
+    round: u32,
+    due: DateTime<Utc>,
+    tag: &str,
+) -> NewTimer {
+    NewTimer {
+        kind: STEP_TIMER.into(),
+        subject_id: alert_id.to_string(),
+        payload: json!({ "epoch": epoch, "tier": tier, "round": round }),
+        due_at: due,
+        dedup_key: Some(format!("esc:{alert_id}:{epoch}:{round}:{tier}{tag}")),
+    }
+}
+
 async fn schedule_step(
     state: &AppState,
     alert_id: &str,
@@ -76,13 +94,7 @@ async fn schedule_step(
     state
         .store
         .schedule_timer(
-            NewTimer {
-                kind: STEP_TIMER.into(),
-                subject_id: alert_id.to_string(),
-                payload: json!({ "epoch": epoch, "tier": tier, "round": round }),
-                due_at: due,
-                dedup_key: Some(format!("esc:{alert_id}:{epoch}:{round}:{tier}{tag}")),
-            },
+            step_timer(alert_id, epoch, tier, round, due, tag),
             state.clock.now(),
         )
         .await?;
@@ -210,45 +222,33 @@ pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::
     )
     .await?;
     let ack_timeout = state.config.escalation.tiers[tier].ack_timeout;
-    match next_position(state, tier, round) {
-        Some((nt, nr)) => {
-            if state
-                .store
-                .advance_escalation(
-                    alert_id,
-                    epoch,
-                    tier as i64,
-                    round as i64,
-                    nt as i64,
-                    nr as i64,
-                    now,
-                )
-                .await?
-            {
-                let due = now + chrono::Duration::from_std(ack_timeout).unwrap_or_default();
-                schedule_step(state, alert_id, epoch, nt, nr, due, "").await?;
-            }
-        }
-        None => {
-            // The last page: if it is not acknowledged in time, say the path is exhausted.
-            if state
-                .store
-                .advance_escalation(
-                    alert_id,
-                    epoch,
-                    tier as i64,
-                    round as i64,
-                    -1,
-                    round as i64,
-                    now,
-                )
-                .await?
-            {
-                let due = now + chrono::Duration::from_std(ack_timeout).unwrap_or_default();
-                schedule_step(state, alert_id, epoch, usize::MAX, round, due, ":end").await?;
-            }
-        }
-    }
+    let due = now + chrono::Duration::from_std(ack_timeout).unwrap_or_default();
+    // After the last tier, a step that says the path is exhausted.
+    let (to_tier, to_round, next) = match next_position(state, tier, round) {
+        Some((nt, nr)) => (
+            nt as i64,
+            nr as i64,
+            step_timer(alert_id, epoch, nt, nr, due, ""),
+        ),
+        None => (
+            -1,
+            round as i64,
+            step_timer(alert_id, epoch, usize::MAX, round, due, ":end"),
+        ),
+    };
+    state
+        .store
+        .advance_escalation_and_schedule(
+            alert_id,
+            epoch,
+            tier as i64,
+            round as i64,
+            to_tier,
+            to_round,
+            &next,
+            now,
+        )
+        .await?;
     Ok(())
 }
 

@@ -555,6 +555,70 @@ async fn outbox_enqueue_many_writes_each_once_in_order(store: &Store) {
     );
 }
 
+contract_case!(an_escalation_step_schedules_its_next_step_only_from_where_it_was_found);
+async fn an_escalation_step_schedules_its_next_step_only_from_where_it_was_found(store: &Store) {
+    let (alert, _) = store
+        .open_alert(new_alert("acme", "esc"), t0())
+        .await
+        .unwrap();
+    let esc = store
+        .start_escalation(&alert.id, "acme", 0, "high", t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let step = |tier: i64, key: &str| NewTimer {
+        kind: "escalation_step".into(),
+        subject_id: alert.id.clone(),
+        payload: json!({ "epoch": esc.epoch, "tier": tier, "round": 0 }),
+        due_at: t0() + secs(900),
+        dedup_key: Some(key.into()),
+    };
+    // From tier 0 to 1: the next step is scheduled and the escalation moves.
+    assert!(store
+        .advance_escalation_and_schedule(&alert.id, esc.epoch, 0, 0, 1, 0, &step(1, "esc:1"), t0())
+        .await
+        .unwrap());
+    let moved = store.get_escalation(&alert.id).await.unwrap().unwrap();
+    assert_eq!((moved.tier, moved.round), (1, 0));
+    let timers = store.list_timers(Some(&alert.id)).await.unwrap();
+    assert_eq!(timers.len(), 1);
+    assert_eq!(
+        (timers[0].due_at, timers[0].payload["tier"].as_i64()),
+        (t0() + secs(900), Some(1))
+    );
+
+    // The same step again (a re-fired timer): it has moved on, so nothing.
+    assert!(!store
+        .advance_escalation_and_schedule(
+            &alert.id,
+            esc.epoch,
+            0,
+            0,
+            1,
+            0,
+            &step(1, "esc:1-again"),
+            t0()
+        )
+        .await
+        .unwrap());
+    assert_eq!(store.list_timers(Some(&alert.id)).await.unwrap().len(), 1);
+
+    // Acknowledged meanwhile: no step is scheduled and nothing moves.
+    store
+        .end_escalation(&alert.id, "acknowledged", t0())
+        .await
+        .unwrap();
+    assert!(!store
+        .advance_escalation_and_schedule(&alert.id, esc.epoch, 1, 0, 2, 0, &step(2, "esc:2"), t0())
+        .await
+        .unwrap());
+    assert_eq!(store.list_timers(Some(&alert.id)).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_escalation(&alert.id).await.unwrap().unwrap().tier,
+        1
+    );
+}
+
 contract_case!(outbox_ordering_key_delivers_strictly_in_order);
 async fn outbox_ordering_key_delivers_strictly_in_order(store: &Store) {
     let first = store

@@ -4,6 +4,23 @@
 //! the previous store.)
 
 use super::{ms, on_pool, Result, Store};
+
+/// The conditional move of an escalation to its next position.
+macro_rules! advance_query {
+    ($alert_id:expr, $epoch:expr, $tier:expr, $round:expr, $to_tier:expr, $to_round:expr, $now:expr) => {
+        sqlx::query(
+            "UPDATE escalations SET tier = $5, round = $6, updated_at_ms = $7 \
+             WHERE alert_id = $1 AND status = 'active' AND epoch = $2 AND tier = $3 AND round = $4",
+        )
+        .bind($alert_id)
+        .bind($epoch)
+        .bind($tier)
+        .bind($round)
+        .bind($to_tier)
+        .bind($to_round)
+        .bind(ms($now))
+    };
+}
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -71,20 +88,59 @@ impl Store {
         to_round: i64,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE escalations SET tier = $5, round = $6, updated_at_ms = $7 \
-             WHERE alert_id = $1 AND status = 'active' AND epoch = $2 AND tier = $3 AND round = $4")
-            .bind(alert_id)
-            .bind(epoch)
-            .bind(tier)
-            .bind(round)
-            .bind(to_tier)
-            .bind(to_round)
-            .bind(ms(now))
+        let n = on_pool!(self, p => advance_query!(alert_id, epoch, tier, round, to_tier, to_round, now)
             .execute(p)
             .await?
             .rows_affected());
         Ok(n == 1)
+    }
+
+    /// Moves an active escalation on as [`Store::advance_escalation`] does
+    /// and schedules its next step, crash-safe without a transaction: the
+    /// step is scheduled first, only while the escalation is still where the
+    /// caller found it, and then the escalation moves. A crash between the
+    /// two leaves the escalation where it was with its next step scheduled:
+    /// the step being fired is re-fired when its lease expires and pages again
+    /// under the same outbox keys (so nobody gets a second message), then
+    /// moves on. (Moving first would leave, after a crash, an escalation that
+    /// moved with no step to page it. A transaction costs more here than the
+    /// two statements: on SQLite it holds the write lock across both, and the
+    /// 1,000-steps benchmark was slower on both engines.) True when it moved.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn advance_escalation_and_schedule(
+        &self,
+        alert_id: &str,
+        epoch: i64,
+        tier: i64,
+        round: i64,
+        to_tier: i64,
+        to_round: i64,
+        next: &super::NewTimer,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let id = uuid::Uuid::new_v4().to_string();
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO timers (id, kind, subject_id, payload, due_at_ms, status, dedup_key, created_at_ms) \
+             SELECT $1, $2, $3, $4, $5, 'pending', $6, $7 WHERE EXISTS ( \
+               SELECT 1 FROM escalations \
+               WHERE alert_id = $8 AND status = 'active' AND epoch = $9 AND tier = $10 AND round = $11) \
+             ON CONFLICT (dedup_key) DO NOTHING")
+            .bind(&id)
+            .bind(&next.kind)
+            .bind(&next.subject_id)
+            .bind(super::json_text(&next.payload))
+            .bind(ms(next.due_at))
+            .bind(&next.dedup_key)
+            .bind(ms(now))
+            .bind(alert_id)
+            .bind(epoch)
+            .bind(tier)
+            .bind(round)
+            .execute(p)
+            .await?
+            .rows_affected());
+        self.advance_escalation(alert_id, epoch, tier, round, to_tier, to_round, now)
+            .await
     }
 
     /// Ends an escalation (`acknowledged` from active only; `stopped` from any).

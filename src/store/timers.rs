@@ -2,8 +2,26 @@
 //! Rows with a due time, claimed with a lease, so a restart resumes where it
 //! stopped and, on PostgreSQL, several replicas each handle a row once.
 
-use super::{json_text, ms, on_pool, NewTimer, Result, Store, Timer, TimerRow};
+use super::{ms, on_pool, NewTimer, Result, Store, Timer, TimerRow};
 use chrono::{DateTime, Utc};
+
+/// A new pending timer, skipped when its dedup key was used before.
+macro_rules! schedule_query {
+    ($id:expr, $t:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO timers (id, kind, subject_id, payload, due_at_ms, status, dedup_key, \
+               created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind($id)
+        .bind(&$t.kind)
+        .bind(&$t.subject_id)
+        .bind($crate::store::json_text(&$t.payload))
+        .bind($crate::store::ms($t.due_at))
+        .bind(&$t.dedup_key)
+        .bind($crate::store::ms($now))
+    };
+}
 
 /// SQLite: one UPDATE ... RETURNING (a single writer: no interleaving).
 const CLAIM_TIMERS_SQLITE: &str = "\
@@ -30,17 +48,7 @@ impl Store {
     /// used before (a step is scheduled once, however often it is asked for).
     pub async fn schedule_timer(&self, t: NewTimer, now: DateTime<Utc>) -> Result<Option<String>> {
         let id = uuid::Uuid::new_v4().to_string();
-        let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO timers (id, kind, subject_id, payload, due_at_ms, status, dedup_key, \
-               created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) ON CONFLICT (dedup_key) DO NOTHING")
-            .bind(&id)
-            .bind(&t.kind)
-            .bind(&t.subject_id)
-            .bind(json_text(&t.payload))
-            .bind(ms(t.due_at))
-            .bind(&t.dedup_key)
-            .bind(ms(now))
+        let n = on_pool!(self, p => schedule_query!(&id, &t, now)
             .execute(p)
             .await?
             .rows_affected());
