@@ -82,22 +82,8 @@ fn step_timer(
     }
 }
 
-async fn schedule_step(
-    state: &AppState,
-    alert_id: &str,
-    epoch: i64,
-    tier: usize,
-    round: u32,
-    due: DateTime<Utc>,
-    tag: &str,
-) -> anyhow::Result<()> {
-    state
-        .store
-        .schedule_timer(
-            step_timer(alert_id, epoch, tier, round, due, tag),
-            state.clock.now(),
-        )
-        .await?;
+async fn schedule_step(state: &AppState, step: NewTimer) -> anyhow::Result<()> {
+    state.store.schedule_timer(step, state.clock.now()).await?;
     Ok(())
 }
 
@@ -156,7 +142,7 @@ pub async fn start(
         &text,
     )
     .await?;
-    schedule_step(state, &alert.id, esc.epoch, tier, 0, now, "").await?;
+    schedule_step(state, step_timer(&alert.id, esc.epoch, tier, 0, now, "")).await?;
     audit(
         state,
         alert,
@@ -531,12 +517,14 @@ pub async fn escalate_next(
         .await?;
     schedule_step(
         state,
-        &alert.id,
-        esc.epoch,
-        esc.tier as usize,
-        esc.round as u32,
-        now,
-        &format!(":now:{}", uuid::Uuid::new_v4().simple()),
+        step_timer(
+            &alert.id,
+            esc.epoch,
+            esc.tier as usize,
+            esc.round as u32,
+            now,
+            &format!(":now:{}", uuid::Uuid::new_v4().simple()),
+        ),
     )
     .await?;
     run_now(

@@ -43,6 +43,11 @@ const CLAIM_OUTBOX_PG: &str = concat!(
      FROM picked WHERE outbox.id = picked.id RETURNING outbox.*"
 );
 
+fn check_message(msg: &NewOutboxMessage) -> Result<()> {
+    check_one_of("link_kind", &msg.link_kind, LINK_KINDS)?;
+    check_one_of("thread_field", &msg.thread_field, THREAD_FIELDS)
+}
+
 fn check_one_of(what: &str, value: &Option<String>, allowed: &[&str]) -> Result<()> {
     match value {
         Some(v) if !allowed.contains(&v.as_str()) => Err(StoreError::Invalid(format!(
@@ -60,27 +65,12 @@ impl Store {
     /// PostgreSQL two enqueues for one key that race each other may commit
     /// out of id order; a key's messages come from one flow, in sequence.
     pub async fn enqueue(&self, msg: NewOutboxMessage, now: DateTime<Utc>) -> Result<Option<i64>> {
-        check_one_of("link_kind", &msg.link_kind, LINK_KINDS)?;
-        check_one_of("thread_field", &msg.thread_field, THREAD_FIELDS)?;
-        let due = ms(msg.not_before.unwrap_or(now));
-        let id: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
-            "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
-               thread_field, link_kind, link_id, status, attempts, next_attempt_at_ms, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $10) \
-             ON CONFLICT (dedup_key) DO NOTHING RETURNING id")
-            .bind(&msg.dedup_key)
-            .bind(&msg.method)
-            .bind(json_text(&msg.payload))
-            .bind(&msg.ordering_key)
-            .bind(&msg.thread_alert_id)
-            .bind(&msg.thread_field)
-            .bind(&msg.link_kind)
-            .bind(&msg.link_id)
-            .bind(due)
-            .bind(ms(now))
-            .fetch_optional(p)
-            .await?);
-        Ok(id)
+        check_message(&msg)?;
+        Ok(self
+            .enqueue_chunk(std::slice::from_ref(&msg), now)
+            .await?
+            .first()
+            .copied())
     }
 
     /// Writes several Slack calls with one statement (a page's DMs and its
@@ -92,18 +82,22 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize> {
         for msg in msgs {
-            check_one_of("link_kind", &msg.link_kind, LINK_KINDS)?;
-            check_one_of("thread_field", &msg.thread_field, THREAD_FIELDS)?;
+            check_message(msg)?;
         }
         let mut written = 0;
         // 12 binds a row: 400 rows stay well under SQLite's 32,766 variables.
         for chunk in msgs.chunks(400) {
-            written += self.enqueue_chunk(chunk, now).await?;
+            written += self.enqueue_chunk(chunk, now).await?.len();
         }
         Ok(written)
     }
 
-    async fn enqueue_chunk(&self, msgs: &[NewOutboxMessage], now: DateTime<Utc>) -> Result<usize> {
+    /// One INSERT for the messages; the ids of those written, in order.
+    async fn enqueue_chunk(
+        &self,
+        msgs: &[NewOutboxMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>> {
         let ids: Vec<i64> = on_pool!(self, p => {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
@@ -126,7 +120,7 @@ impl Store {
             qb.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
             qb.build_query_scalar().fetch_all(p).await?
         });
-        Ok(ids.len())
+        Ok(ids)
     }
 
     /// Claims up to `limit` due messages for `worker` until `now + lease`,
