@@ -18,6 +18,7 @@
 //! - [`approvals`]: deadline-extension requests and their decisions.
 //! - [`escalation`]: pages the tiers in order until someone acknowledges; [`pagerduty`] mirrors it.
 //! - [`metrics`]: the Prometheus text served at `/metrics`.
+//! - [`charts`]: burn-down and weekly-review charts as PNG, uploaded to Slack through the outbox.
 //! - [`sim`]: `servo-sla-bot simulate`, the real bot against a simulated Servo,
 //!   a recording fake Slack and a manual clock.
 
@@ -25,6 +26,7 @@ pub mod actions;
 pub mod alerts;
 pub mod app;
 pub mod approvals;
+pub mod charts;
 pub mod clock;
 pub mod commands;
 pub mod config;
