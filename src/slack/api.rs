@@ -17,9 +17,9 @@ type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
 /// How many 429s one call waits out before it gives up and lets the caller
 /// (usually the outbox) try again later.
-const MAX_RATE_LIMIT_WAITS: u32 = 10;
+pub(super) const MAX_RATE_LIMIT_WAITS: u32 = 10;
 /// The longest `Retry-After` honoured inline; longer waits go back to the caller.
-const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(120);
+pub(super) const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum SlackCallError {
@@ -55,24 +55,63 @@ fn transient_code(code: &str) -> bool {
     )
 }
 
-enum Attempt {
-    Ok(Value),
+/// What one HTTP exchange with Slack came to.
+pub(super) enum Step<T> {
+    Ok(T),
+    /// Will not heal by retrying: `ok: false` or a 4xx.
     Refused(String),
+    /// A 429, with its `Retry-After`.
     RateLimited(Option<Duration>),
+    /// 5xx, timeout, transport error, or a Slack-side `ok: false` code.
     Failed(String),
 }
 
-struct Inner {
-    client: SlackClient<Connector>,
-    token: SlackApiToken,
-    tuning: SlackTuning,
-    metrics: Arc<Metrics>,
+type Attempt = Step<Value>;
+
+/// Sorts a slack-morphism result (or its timeout) into a [`Step`], with the
+/// `result` label its metric gets.
+pub(super) fn classify<T>(
+    result: Result<Result<T, SlackClientError>, tokio::time::error::Elapsed>,
+) -> (Step<T>, String) {
+    match result {
+        Err(_) => (Step::Failed("timed out".into()), "timeout".to_string()),
+        Ok(Ok(v)) => (Step::Ok(v), "ok".to_string()),
+        Ok(Err(SlackClientError::ApiError(e))) => {
+            let label = e.code.clone();
+            if transient_code(&e.code) {
+                (Step::Failed(format!("ok=false {}", e.code)), label)
+            } else {
+                (Step::Refused(e.code), label)
+            }
+        }
+        Ok(Err(SlackClientError::RateLimitError(e))) => {
+            (Step::RateLimited(e.retry_after), "rate_limited".into())
+        }
+        Ok(Err(SlackClientError::HttpError(e))) => {
+            let status = e.status_code.as_u16();
+            let label = format!("http_{status}");
+            if e.status_code.is_server_error() || status == 408 {
+                (Step::Failed(format!("HTTP {status}")), label)
+            } else {
+                // 4xx other than 429 (e.g. 404 for an unknown URL) will not heal by retrying.
+                (Step::Refused(label.clone()), label)
+            }
+        }
+        Ok(Err(e)) => (Step::Failed(e.to_string()), "transport_error".into()),
+    }
+}
+
+pub(super) struct Inner {
+    pub(super) client: SlackClient<Connector>,
+    pub(super) token: SlackApiToken,
+    pub(super) tuning: SlackTuning,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 /// The bot's Slack Web API client. Cheap to clone.
 #[derive(Clone)]
 pub struct SlackApi {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl SlackApi {
@@ -137,14 +176,14 @@ impl SlackApi {
         let mut waits = 0u32;
         loop {
             match self.attempt(token, method, body).await {
-                Attempt::Ok(v) => return Ok(v),
-                Attempt::Refused(code) => {
+                Step::Ok(v) => return Ok(v),
+                Step::Refused(code) => {
                     return Err(SlackCallError::Refused {
                         method: method.to_string(),
                         code,
                     })
                 }
-                Attempt::RateLimited(retry_after) => {
+                Step::RateLimited(retry_after) => {
                     let wait = retry_after.unwrap_or(Duration::from_secs(1));
                     waits += 1;
                     if waits > MAX_RATE_LIMIT_WAITS || wait > MAX_INLINE_RETRY_AFTER {
@@ -162,7 +201,7 @@ impl SlackApi {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Attempt::Failed(why) => {
+                Step::Failed(why) => {
                     failures += 1;
                     if failures >= max_attempts {
                         return Err(SlackCallError::Unavailable {
@@ -186,32 +225,7 @@ impl SlackApi {
             .http_session_api
             .http_post::<Value, Value>(method, body, None);
         let result = tokio::time::timeout(self.inner.tuning.timeout, call).await;
-        let (outcome, label) = match result {
-            Err(_) => (Attempt::Failed("timed out".into()), "timeout".to_string()),
-            Ok(Ok(v)) => (Attempt::Ok(v), "ok".to_string()),
-            Ok(Err(SlackClientError::ApiError(e))) => {
-                let label = e.code.clone();
-                if transient_code(&e.code) {
-                    (Attempt::Failed(format!("ok=false {}", e.code)), label)
-                } else {
-                    (Attempt::Refused(e.code), label)
-                }
-            }
-            Ok(Err(SlackClientError::RateLimitError(e))) => {
-                (Attempt::RateLimited(e.retry_after), "rate_limited".into())
-            }
-            Ok(Err(SlackClientError::HttpError(e))) => {
-                let status = e.status_code.as_u16();
-                let label = format!("http_{status}");
-                if e.status_code.is_server_error() || status == 408 {
-                    (Attempt::Failed(format!("HTTP {status}")), label)
-                } else {
-                    // 4xx other than 429 (e.g. 404 for an unknown URL) will not heal by retrying.
-                    (Attempt::Refused(label.clone()), label)
-                }
-            }
-            Ok(Err(e)) => (Attempt::Failed(e.to_string()), "transport_error".into()),
-        };
+        let (outcome, label) = classify(result);
         self.inner.metrics.inc(
             "servo_sla_bot_slack_api_calls_total",
             &[("method", method), ("result", &label)],

@@ -1,11 +1,12 @@
 //! Everything that speaks Slack: outbound Web API calls, what the bot does
 //! with Slack's requests ([`handlers`]) and the two ways they arrive (signed
 //! HTTP routes in [`inbound`] behind [`verify`], or Socket Mode envelopes in
-//! [`socket`]), and message rendering.
+//! [`socket`]), message rendering, and file uploads ([`upload`]).
 
 pub mod api;
 pub mod handlers;
 pub mod inbound;
 pub mod render;
 pub mod socket;
+pub mod upload;
 pub mod verify;
