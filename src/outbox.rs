@@ -3,10 +3,16 @@
 //! PostgreSQL several replicas share the work and each row goes out once),
 //! sends them through [`SlackApi`], and records the answer. A restart resumes
 //! from the store: nothing is lost, and a delivered row is never sent again.
+//!
+//! Besides Web API calls a row may be a PagerDuty event
+//! ([`crate::pagerduty::OUTBOX_METHOD`]) or a chart to upload
+//! ([`crate::charts::UPLOAD_METHOD`]), rendered to PNG when it is delivered.
 
+use crate::charts::Chart;
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::slack::api::{backoff, SlackApi, SlackCallError};
+use crate::slack::upload::FileUpload;
 use crate::store::{OutboxMessage, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,7 +125,23 @@ impl OutboxWorker {
                 }
             }
         }
-        match self.slack.call(&msg.method, &payload).await {
+        let result = if msg.method == crate::charts::UPLOAD_METHOD {
+            match chart_upload(&payload).await {
+                Ok(upload) => self.slack.upload_file(&upload).await,
+                Err(why) => {
+                    tracing::error!(id = msg.id, error = %why, "a chart upload cannot be delivered; it will not be retried");
+                    self.store
+                        .mark_outbox_failed(msg.id, &self.worker_id, &why, self.clock.now())
+                        .await?;
+                    self.metrics
+                        .inc("servo_sla_bot_outbox_total", &[("result", "failed")]);
+                    return Ok(Delivery::Failed);
+                }
+            }
+        } else {
+            self.slack.call(&msg.method, &payload).await
+        };
+        match result {
             Ok(response) => {
                 self.store
                     .mark_outbox_sent(msg.id, &self.worker_id, &response, self.clock.now())
@@ -237,4 +259,40 @@ enum Delivery {
     Sent,
     Retry,
     Failed,
+}
+
+/// The upload a [`crate::charts::UPLOAD_METHOD`] row stands for, its chart
+/// rendered now. An error (a payload without what it needs, a chart that
+/// does not draw) is final: the same row would fail the same way again.
+/// Drawing runs on the blocking pool, where it neither holds up the
+/// runtime's other work nor, should plotters panic, takes the worker down.
+async fn chart_upload(payload: &serde_json::Value) -> Result<FileUpload, String> {
+    let text = |key: &str| {
+        payload
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let required = |key: &str| {
+        text(key)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("chart upload: no {key} in the payload"))
+    };
+    let chart: Chart = serde_json::from_value(payload.get("chart").cloned().unwrap_or_default())
+        .map_err(|e| format!("chart upload: the chart does not parse: {e}"))?;
+    let channel = required("channel")?;
+    let filename = required("filename")?;
+    let bytes = tokio::task::spawn_blocking(move || chart.render_png())
+        .await
+        .map_err(|e| format!("chart upload: drawing the chart panicked: {e}"))?
+        .map_err(|e| format!("chart upload: the chart did not render: {e:#}"))?;
+    Ok(FileUpload {
+        channel,
+        thread_ts: text("thread_ts").filter(|s| !s.is_empty()),
+        title: text("title").unwrap_or_else(|| filename.clone()),
+        filename,
+        alt_text: text("alt_text").unwrap_or_default(),
+        initial_comment: text("initial_comment").filter(|s| !s.is_empty()),
+        bytes,
+    })
 }
