@@ -2039,3 +2039,153 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
     assert_eq!(orders.completed_at, Some(t0() + secs(4000)));
     assert_eq!(store.finished_forecasts("acme", 20).await.unwrap().len(), 3);
 }
+
+contract_case!(a_job_is_first_seen_once_and_its_notice_opens_and_closes_once);
+async fn a_job_is_first_seen_once_and_its_notice_opens_and_closes_once(store: &Store) {
+    use servo_sla_bot::store::NewWatchedJob;
+    let job = |id: &str, buffer: f64| NewWatchedJob {
+        tenant_id: "acme".into(),
+        job_id: id.into(),
+        asset: "orders".into(),
+        priority: 5,
+        tier: "standard".into(),
+        deadline: Some(t0() + secs(3600)),
+        buffer: Some(buffer),
+    };
+    // Two pollers racing over the same jobs: each job is new to exactly one.
+    let store = Arc::new(store.clone());
+    let firsts = race(4, |_| {
+        let store = store.clone();
+        async move {
+            store
+                .watch_new(&[job("j1", 0.3), job("j2", 0.1)], t0())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let mut all: Vec<String> = firsts.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all, ["j1", "j2"], "each job's first sight is handled once");
+
+    // The lowest buffer only goes down; a breach is recorded once.
+    store
+        .watch_observe("acme", "j1", None, Some(0.2), false, t0() + secs(60))
+        .await
+        .unwrap();
+    store
+        .watch_observe("acme", "j1", None, Some(0.25), true, t0() + secs(120))
+        .await
+        .unwrap();
+    store
+        .watch_observe("acme", "j1", None, Some(0.24), true, t0() + secs(180))
+        .await
+        .unwrap();
+    let w = store.get_watched("acme", "j1").await.unwrap().unwrap();
+    assert_eq!(w.min_buffer, Some(0.2));
+    assert_eq!(w.min_buffer_at, Some(t0() + secs(60)));
+    assert_eq!(w.breached_at, Some(t0() + secs(120)));
+    assert_eq!(w.deadline, None, "the deadline as last seen");
+
+    // Marks: once each; last_mark only moves forward.
+    store
+        .watch_mark("acme", "j1", 50, Some(t0()), None, t0())
+        .await
+        .unwrap();
+    store
+        .watch_mark("acme", "j1", 25, Some(t0()), None, t0())
+        .await
+        .unwrap();
+    store
+        .watch_mark("acme", "j1", 50, Some(t0() + secs(9)), None, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_watched("acme", "j1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_mark,
+        50
+    );
+
+    // Ends once; then it is no longer active.
+    assert!(store
+        .watch_end(
+            "acme",
+            "j1",
+            "completed",
+            Some(t0() + secs(900)),
+            t0() + secs(960)
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .watch_end("acme", "j1", "failed", None, t0() + secs(999))
+        .await
+        .unwrap());
+    let active: Vec<String> = store
+        .watched_active("acme")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.job_id)
+        .collect();
+    assert_eq!(active, ["j2"]);
+    let marks = store
+        .marks_completed_between("acme", t0(), t0() + secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(marks.len(), 2);
+    assert_eq!(
+        marks[1].servo_eta,
+        Some(t0()),
+        "the first mark at 50% is kept"
+    );
+
+    // One open notice per job, however many ask at once; closed once.
+    let opened = race(4, |_| {
+        let store = store.clone();
+        async move {
+            store
+                .open_notice("acme", "j2", "approaching", Some(0.1), t0())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let opened: Vec<_> = opened.into_iter().flatten().collect();
+    assert_eq!(opened.len(), 1);
+    let n = &opened[0];
+    assert_eq!(
+        store.notice_place(&n.id).await.unwrap(),
+        servo_sla_bot::store::NoticePlace::Missing,
+        "not posted yet"
+    );
+    assert!(store
+        .close_notice(&n.id, "promoted", Some("a1"), t0() + secs(5))
+        .await
+        .unwrap());
+    assert!(!store
+        .close_notice(&n.id, "cleared", None, t0() + secs(6))
+        .await
+        .unwrap());
+    assert!(store.close_notice(&n.id, "open", None, t0()).await.is_err());
+    assert!(store
+        .open_notice_for_job("acme", "j2")
+        .await
+        .unwrap()
+        .is_none());
+    let again = store
+        .open_notice("acme", "j2", "approaching", Some(0.05), t0() + secs(10))
+        .await
+        .unwrap();
+    assert!(again.is_some(), "a closed notice leaves room for the next");
+
+    // The weekly review is claimed once.
+    assert!(!store.review_posted("acme", "w1").await.unwrap());
+    assert!(store.claim_review("acme", "w1", t0()).await.unwrap());
+    assert!(!store.claim_review("acme", "w1", t0()).await.unwrap());
+    assert!(store.review_posted("acme", "w1").await.unwrap());
+}

@@ -29,12 +29,14 @@ mod forecasts;
 mod misc;
 mod mitigations;
 mod outbox;
+mod review;
 mod rows;
 mod timers;
 
 pub use envelopes::EnvelopeClaim;
 pub use escalation::*;
 pub use forecasts::ForecastRecord;
+pub use review::*;
 pub use rows::*;
 
 use chrono::{DateTime, Utc};
