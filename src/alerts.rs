@@ -507,7 +507,8 @@ pub async fn reconcile(
                     now,
                 )
                 .await?;
-            if created {
+            let promoted = created && promote_notice(state, &alert, &v, now).await?;
+            if created && !promoted {
                 let mut payload = render(state, &v)?;
                 payload["channel"] = tenant.channel.as_str().into();
                 state
@@ -622,6 +623,69 @@ pub async fn reconcile(
             resolve(state, &alert, job, a, &how, now).await
         }
     }
+}
+
+/// A job with an open quiet notice (approaching, or a tight deadline) that
+/// goes at risk: the notice's message becomes the alert, edited in place, so
+/// the channel sees one message per job. False when there is no notice or
+/// its message was never delivered (the caller posts the alert afresh).
+async fn promote_notice(
+    state: &AppState,
+    alert: &Alert,
+    v: &AlertView,
+    now: DateTime<Utc>,
+) -> Result<bool, AlertError> {
+    let Some(notice) = state
+        .store
+        .open_notice_for_job(&alert.tenant_id, &alert.job_id)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let place = state.store.notice_place(&notice.id).await?;
+    if !state
+        .store
+        .close_notice(&notice.id, "promoted", Some(&alert.id), now)
+        .await?
+        || place == crate::store::NoticePlace::Missing
+    {
+        return Ok(false);
+    }
+    // The outbox finds the notice's channel and ts when it sends (its post
+    // may still be on its way), and records them on the alert on success.
+    state
+        .enqueue(NewOutboxMessage {
+            dedup_key: Some(format!("alert:{}:post", alert.id)),
+            method: "chat.update".into(),
+            payload: render(state, v)?,
+            ordering_key: Some(alert.id.clone()),
+            thread_alert_id: Some(format!("notice:{}", notice.id)),
+            thread_field: Some("ts".into()),
+            link_kind: Some("alert".into()),
+            link_id: Some(alert.id.clone()),
+            not_before: None,
+        })
+        .await?;
+    let what = if notice.kind == "tight_deadline" {
+        "its deadline was flagged as tight"
+    } else {
+        "it was approaching its deadline"
+    };
+    reply_in_thread(
+        state,
+        alert,
+        format!("alert:{}:promoted", alert.id),
+        &format!(
+            "This job went at risk after {what} ({}, buffer {}).",
+            date_token(notice.opened_at),
+            notice
+                .buffer
+                .map(|b| format!("{:.0}%", b * 100.0))
+                .unwrap_or_else(|| "unknown".into())
+        ),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Resolves an alert: the message says how it ended and loses its buttons.

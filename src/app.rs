@@ -49,6 +49,8 @@ pub struct AppState {
     pub status_cache: Arc<crate::commands::status_cache::StatusCache>,
     /// Each tenant's forecast calibrations, as the last poll computed them.
     pub calibrations: Arc<crate::poller::CalibrationCache>,
+    /// When this replica last pruned history past `review.retention` (epoch ms).
+    pub last_prune_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.
     pub socket: SocketStatus,
 }
@@ -174,6 +176,7 @@ impl App {
             help_body: Arc::default(),
             status_cache: Arc::default(),
             calibrations: Arc::default(),
+            last_prune_ms: Arc::default(),
             socket: SocketStatus::new(if socket_token.is_some() {
                 SocketState::Connecting
             } else {

@@ -135,6 +135,30 @@ struct RawConfig {
     mitigations: RawMitigations,
     #[serde(default)]
     commands: RawCommands,
+    #[serde(default)]
+    buffers: RawBuffers,
+    #[serde(default)]
+    review: RawReview,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBuffers {
+    critical: Option<f64>,
+    standard: Option<f64>,
+    best_effort: Option<f64>,
+    below_best_effort: Option<f64>,
+    hysteresis: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReview {
+    weekly: Option<bool>,
+    day: Option<String>,
+    at: Option<String>,
+    retention: Option<String>,
+    charts: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -256,6 +280,77 @@ pub struct FileConfig {
     /// `SLACK_APP_TOKEN`), `Some(false)` turns it off even when the token is
     /// set, `None` (the default) runs it exactly when `SLACK_APP_TOKEN` is set.
     pub socket_mode: Option<bool>,
+    /// `[buffers]`: the deadline buffer each SLA tier should keep.
+    pub buffers: Buffers,
+    /// `[review]`: the weekly SLA review and how long its data is kept.
+    pub review: ReviewConfig,
+}
+
+/// The deadline buffer each SLA tier should keep: the share of a job's
+/// expected duration its deadline leaves after the expected completion,
+/// `(deadline - expected completion) / expected duration`. The buffer check
+/// flags a job whose deadline leaves less when first seen; the early warning
+/// posts a quiet "approaching" notice when the ETA eats into it. `None`: the
+/// tier is flexible (no check, no early warning).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffers {
+    pub critical: Option<f64>,
+    pub standard: Option<f64>,
+    pub best_effort: Option<f64>,
+    pub below_best_effort: Option<f64>,
+    /// An approaching notice clears once the buffer is this much above the tier's.
+    pub hysteresis: f64,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self {
+            critical: Some(0.10),
+            standard: Some(0.20),
+            best_effort: None,
+            below_best_effort: None,
+            hysteresis: 0.05,
+        }
+    }
+}
+
+impl Buffers {
+    /// The buffer `tier` should keep, if it has one.
+    pub fn for_tier(&self, tier: crate::risk::SlaTier) -> Option<f64> {
+        use crate::risk::SlaTier::*;
+        match tier {
+            Critical => self.critical,
+            Standard => self.standard,
+            BestEffort => self.best_effort,
+            BelowBestEffort => self.below_best_effort,
+        }
+    }
+}
+
+/// `[review]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReviewConfig {
+    /// Post the review every week in each tenant's channel.
+    pub weekly: bool,
+    pub day: chrono::Weekday,
+    /// The time of day, UTC.
+    pub at: chrono::NaiveTime,
+    /// How long alerts, actions, pages, forecasts and notices are kept.
+    pub retention: Duration,
+    /// Attach charts (PNG) to reviews and burn-downs to new alerts.
+    pub charts: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            weekly: true,
+            day: chrono::Weekday::Mon,
+            at: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+            retention: Duration::from_secs(90 * 86_400),
+            charts: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -878,7 +973,12 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         },
     };
 
+    let buffers = validate_buffers(&raw.buffers, problems);
+    let review = validate_review(&raw.review, problems);
+
     FileConfig {
+        buffers,
+        review,
         poll_interval,
         runbook_url,
         risk,
@@ -898,6 +998,94 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
             rise_within,
         },
         slack,
+    }
+}
+
+fn validate_buffers(raw: &RawBuffers, problems: &mut Problems) -> Buffers {
+    let defaults = Buffers::default();
+    let mut one = |value: Option<f64>, key: &str, default: Option<f64>| match value {
+        None => default,
+        Some(v) if !(0.0..=10.0).contains(&v) || v.is_nan() => {
+            problems.push(
+                format!("buffers.{key}"),
+                "must be a share of the expected duration between 0 and 10 (0.2 = 20%; 0 turns it off)",
+            );
+            default
+        }
+        // 0 turns the tier's buffer off.
+        Some(v) => (v > 0.0).then_some(v),
+    };
+    let critical = one(raw.critical, "critical", defaults.critical);
+    let standard = one(raw.standard, "standard", defaults.standard);
+    let best_effort = one(raw.best_effort, "best_effort", defaults.best_effort);
+    let below_best_effort = one(
+        raw.below_best_effort,
+        "below_best_effort",
+        defaults.below_best_effort,
+    );
+    let hysteresis = match raw.hysteresis {
+        None => defaults.hysteresis,
+        Some(h) if (0.0..=1.0).contains(&h) => h,
+        Some(_) => {
+            problems.push("buffers.hysteresis", "must be between 0 and 1");
+            defaults.hysteresis
+        }
+    };
+    Buffers {
+        critical,
+        standard,
+        best_effort,
+        below_best_effort,
+        hysteresis,
+    }
+}
+
+fn validate_review(raw: &RawReview, problems: &mut Problems) -> ReviewConfig {
+    let defaults = ReviewConfig::default();
+    let day = match raw.day.as_deref() {
+        None => defaults.day,
+        Some(d) => match d.parse::<chrono::Weekday>() {
+            Ok(day) => day,
+            Err(_) => {
+                problems.push(
+                    "review.day",
+                    format!("'{d}' is not a day of the week (monday, tue, ...)"),
+                );
+                defaults.day
+            }
+        },
+    };
+    let at = match raw.at.as_deref() {
+        None => defaults.at,
+        Some(t) => match chrono::NaiveTime::parse_from_str(t, "%H:%M") {
+            Ok(at) => at,
+            Err(_) => {
+                problems.push(
+                    "review.at",
+                    format!("'{t}' is not a time of day as HH:MM (UTC)"),
+                );
+                defaults.at
+            }
+        },
+    };
+    let retention = duration_key(
+        raw.retention.as_deref(),
+        "review.retention",
+        defaults.retention,
+        problems,
+    );
+    if retention < Duration::from_secs(31 * 86_400) {
+        problems.push(
+            "review.retention",
+            "must be at least 31d: `/backfill review 30d` reads a month of history",
+        );
+    }
+    ReviewConfig {
+        weekly: raw.weekly.unwrap_or(defaults.weekly),
+        day,
+        at,
+        retention,
+        charts: raw.charts.unwrap_or(defaults.charts),
     }
 }
 

@@ -82,17 +82,25 @@ impl OutboxWorker {
         // message it refers to may have gone out only moments ago, by this
         // or another replica.
         if let (Some(anchor), Some(field)) = (&msg.thread_alert_id, &msg.thread_field) {
-            let place = match anchor.strip_prefix("approval:") {
-                Some(id) => self
-                    .store
+            let place = if let Some(id) = anchor.strip_prefix("approval:") {
+                self.store
                     .get_approval(id)
                     .await?
-                    .map(|a| (a.channel, a.ts)),
-                None => self
-                    .store
+                    .map(|a| (a.channel, a.ts))
+            } else if let Some(id) = anchor.strip_prefix("notice:") {
+                // A quiet notice: its place is its post's answer.
+                match self.store.notice_place(id).await? {
+                    crate::store::NoticePlace::Posted { channel, ts } => {
+                        Some((Some(channel), Some(ts)))
+                    }
+                    crate::store::NoticePlace::Pending => Some((None, None)),
+                    crate::store::NoticePlace::Missing => None,
+                }
+            } else {
+                self.store
                     .get_alert(anchor)
                     .await?
-                    .map(|a| (a.channel, a.ts)),
+                    .map(|a| (a.channel, a.ts))
             };
             match place {
                 Some((Some(channel), Some(ts))) => {

@@ -25,6 +25,8 @@ pub struct TenantPoll {
     pub resolved: usize,
     /// At-risk jobs by band (`low`, `medium`, `high`, `breached`).
     pub at_risk: BTreeMap<String, usize>,
+    /// What the buffer check and early warning did.
+    pub watch: crate::watch::WatchOutcome,
 }
 
 /// What one poll of every tenant did.
@@ -58,6 +60,10 @@ impl Poller {
                 .insert(tenant.id.clone(), result.map_err(|e| e.to_string()));
         }
         self.export_gauges(&outcome);
+        // The weekly SLA review (when due) and pruning past the retention.
+        if let Err(e) = crate::review::weekly(&self.state, now).await {
+            tracing::warn!(error = %e, "weekly review or pruning failed; tried again next poll");
+        }
         outcome
     }
 
@@ -183,6 +189,8 @@ impl Poller {
             ..TenantPoll::default()
         };
         let mut seen = std::collections::HashSet::new();
+        let mut assessed = Vec::with_capacity(jobs.len());
+        let mut posted = Vec::new();
         for job in &jobs {
             let key = job.id.to_string();
             seen.insert(key.clone());
@@ -191,11 +199,15 @@ impl Poller {
                 *poll.at_risk.entry(a.band.as_str().to_string()).or_default() += 1;
             }
             match alerts::reconcile(state, tenant, job, &a, open.get(&key).cloned(), now).await? {
-                Change::Posted => poll.posted += 1,
+                Change::Posted => {
+                    poll.posted += 1;
+                    posted.push(job.id);
+                }
                 Change::Edited => poll.edited += 1,
                 Change::Resolved => poll.resolved += 1,
                 Change::None => {}
             }
+            assessed.push((job, a));
         }
 
         // Open alerts whose job left the list: it finished, was cancelled, or
@@ -251,6 +263,32 @@ impl Poller {
         crate::escalation::on_poll(state, tenant, &at_risk)
             .await
             .map_err(|e| PollError::Other(e.to_string()))?;
+
+        // The preventive side: buffer check, early warning, review history.
+        // It never holds up the alerts above: a failure is logged.
+        let alerted: std::collections::HashSet<String> = open_now.keys().cloned().collect();
+        match crate::watch::observe(state, tenant, &assessed, &alerted, now).await {
+            Ok(w) => poll.watch = w,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.id, error = %e, "early warning and review history skipped this poll")
+            }
+        }
+        if state.config.review.charts {
+            for id in &posted {
+                let (Some(alert), Some((job, a))) = (
+                    open_now.get(&id.to_string()),
+                    assessed.iter().find(|(j, _)| j.id == *id),
+                ) else {
+                    continue;
+                };
+                let history = histories.get(id).map(Vec::as_slice).unwrap_or(&[]);
+                if let Err(e) =
+                    crate::review::enqueue_burn_down(state, alert, job, a, history, now).await
+                {
+                    tracing::warn!(alert = %alert.id, error = %e, "could not enqueue the burn-down chart");
+                }
+            }
+        }
 
         // Pending extension requests of jobs that finished are moot.
         let pending = state

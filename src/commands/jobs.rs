@@ -48,6 +48,7 @@ pub async fn run(
     match command {
         Command::Status(id) => status(state, tenant, id, cmd).await,
         Command::List(filter) => list(state, tenant, filter).await,
+        Command::Review(days) => crate::review::on_demand(state, tenant, days).await,
         Command::Pause(id) => change(state, tenant, id, cmd, Change::Pause).await,
         Command::Resume(id) => change(state, tenant, id, cmd, Change::Resume).await,
         Command::ExtendDeadline {

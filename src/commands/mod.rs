@@ -41,6 +41,8 @@ pub enum Command {
     Help,
     Status(JobId),
     List(ListFilter),
+    /// `/backfill review [7d|30d]`: the SLA review over that many days.
+    Review(u32),
     Pause(JobId),
     Resume(JobId),
     ExtendDeadline {
@@ -121,6 +123,15 @@ impl Command {
                     .map_err(Command::Invalid),
                 _ => Err(Command::Invalid(
                     "`/backfill list` takes one filter: `running`, `paused`, `at-risk` or `all`."
+                        .into(),
+                )),
+            },
+            "review" => match args {
+                [] => Ok(Command::Review(7)),
+                [p] if p.eq_ignore_ascii_case("7d") => Ok(Command::Review(7)),
+                [p] if p.eq_ignore_ascii_case("30d") => Ok(Command::Review(30)),
+                _ => Err(Command::Invalid(
+                    "`/backfill review` covers `7d` (the default) or `30d`, e.g. `/backfill review 30d`."
                         .into(),
                 )),
             },
@@ -209,6 +220,11 @@ mod tests {
     #[test]
     fn list_takes_an_optional_filter() {
         assert_eq!(cmd("list"), Command::List(ListFilter::All));
+        assert_eq!(cmd("review"), Command::Review(7));
+        assert_eq!(cmd("REVIEW 30d"), Command::Review(30));
+        assert_eq!(cmd("review 7D"), Command::Review(7));
+        assert!(matches!(cmd("review 14d"), Command::Invalid(e) if e.contains("30d")));
+        assert!(matches!(cmd("review 7d extra"), Command::Invalid(_)));
         assert_eq!(cmd("list at-risk"), Command::List(ListFilter::AtRisk));
         assert!(matches!(cmd("list soon"), Command::Invalid(_)));
         assert!(matches!(cmd("list running paused"), Command::Invalid(_)));

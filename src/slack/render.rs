@@ -22,6 +22,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "approval_request",
         include_str!("../../templates/approval_request.hbs"),
     ),
+    ("notice", include_str!("../../templates/notice.hbs")),
+    ("review", include_str!("../../templates/review.hbs")),
 ];
 
 #[derive(Debug, thiserror::Error)]
