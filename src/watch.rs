@@ -37,6 +37,51 @@ const MARK_WINDOW: f64 = 15.0;
 const BUFFER_STEP: f64 = 0.005;
 /// Jobs that left the active list looked up per poll.
 const ENDED_PER_POLL: usize = 20;
+/// Up to this many tight deadlines found in one poll get a message each;
+/// more share one message.
+pub const TIGHT_ONE_BY_ONE: usize = 5;
+/// Jobs listed in a shared tight-deadline message (Slack allows 50 blocks).
+const TIGHT_LISTED: usize = 40;
+
+/// A tight deadline found at first sight: its notice, the job, its
+/// assessment, its buffer and its tier's.
+type Tight<'a> = (Notice, &'a Job, &'a Assessment, f64, f64);
+
+/// One message for many tight deadlines found at once.
+fn tight_summary(tight: &[Tight], now: DateTime<Utc>) -> NoticeView {
+    let mut lines: Vec<String> = tight
+        .iter()
+        .take(TIGHT_LISTED)
+        .map(|(_, job, a, b, want)| {
+            let better = deadline_for(job, a, *want, now)
+                .map(|d| format!("; a deadline of {} would meet it", date_token(d)))
+                .unwrap_or_default();
+            format!(
+                "• {}: buffer {}, the tier keeps {}{better}",
+                job_ref(job),
+                pct(*b),
+                pct(*want)
+            )
+        })
+        .collect();
+    if tight.len() > TIGHT_LISTED {
+        lines.push(format!(
+            "…and {} more. `/backfill status <job_id>` shows any job's deadline and ETA.",
+            tight.len() - TIGHT_LISTED
+        ));
+    }
+    NoticeView {
+        text: format!(
+            "Tight deadlines: {} jobs leave less buffer than their SLA tier recommends",
+            tight.len()
+        ),
+        headline: format!(
+            ":straight_ruler: *Tight deadlines* · {} jobs seen for the first time leave less buffer than their SLA tier recommends. Nothing is at risk yet: no one is paged. `/backfill extend-deadline <job_id> <deadline>` asks for a later one.",
+            tight.len()
+        ),
+        lines,
+    }
+}
 
 /// `(deadline - expected completion) / expected duration`, when the job has
 /// a deadline and an ETA after its start.
@@ -335,6 +380,7 @@ pub async fn observe(
                 .store
                 .close_notice(&n.id, "cleared", None, now)
                 .await?
+                && has_message(state, &n.id).await?
             {
                 let view = cleared_view(
                     &job.asset_name,
@@ -378,6 +424,7 @@ pub async fn observe(
         .into_iter()
         .collect();
     outcome.first_seen = inserted.len();
+    let mut tight: Vec<Tight> = Vec::new();
     for (job, a) in assessed {
         let id = job.id.to_string();
         if !inserted.contains(&id) {
@@ -407,9 +454,26 @@ pub async fn observe(
             .open_notice(&tenant.id, &id, "tight_deadline", Some(b), now)
             .await?
         {
-            messages.push(post(state, tenant, &n, &tight_view(job, a, b, want, now))?);
-            outcome.tight += 1;
+            tight.push((n, *job, a, b, want));
         }
+    }
+    outcome.tight = tight.len();
+    if tight.len() <= TIGHT_ONE_BY_ONE {
+        for (n, job, a, b, want) in &tight {
+            messages.push(post(state, tenant, n, &tight_view(job, a, *b, *want, now))?);
+        }
+    } else {
+        // Many at once (the bot's first poll after it is deployed, say): one
+        // message lists them rather than a flood. Their notices have no
+        // message of their own; one that goes at risk gets a fresh alert.
+        let view = tight_summary(&tight, now);
+        let mut payload = state.templates.render("notice", &view)?;
+        payload["channel"] = tenant.channel.as_str().into();
+        messages.push(NewOutboxMessage::call(
+            "chat.postMessage",
+            payload,
+            format!("tight-summary:{}:{}", tenant.id, now.timestamp_millis()),
+        ));
     }
     state.store.record_eta_samples(&samples).await?;
 
@@ -447,6 +511,7 @@ pub async fn observe(
                 .store
                 .close_notice(&n.id, "cleared", None, now)
                 .await?
+                && has_message(state, &n.id).await?
             {
                 let why = match (how, completed_at, w.deadline) {
                     ("completed", Some(c), Some(d)) if c <= d => format!(
@@ -470,6 +535,12 @@ pub async fn observe(
     }
     state.enqueue_many(&messages).await?;
     Ok(outcome)
+}
+
+/// Whether a notice has a message of its own to edit (one listed in a
+/// shared tight-deadline message has none).
+async fn has_message(state: &AppState, notice_id: &str) -> Result<bool, StoreError> {
+    Ok(state.store.notice_place(notice_id).await? != crate::store::NoticePlace::Missing)
 }
 
 /// Records the ETAs at the next progress mark the job has just passed.

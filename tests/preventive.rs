@@ -333,6 +333,71 @@ async fn the_buffer_check_holds_each_tier_to_its_buffer_once_postgres() {
     buffer_check_by_tier(Backend::Postgres).await;
 }
 
+async fn many_tight_deadlines_at_once(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(
+            fx.job(JobSpec {
+                asset: format!("asset_{i}"),
+                started: Some(t0 - Duration::minutes(60)),
+                eta: Some(t0 + Duration::minutes(30)),
+                deadline: Some(t0 + Duration::minutes(35)),
+                heartbeat: Some(t0),
+                ..JobSpec::default()
+            })
+            .await,
+        );
+    }
+    let app = app_with(&fx, backend, &clock, config("")).await;
+    let out = app.poll().await;
+    assert_eq!(out.tenants["acme"].as_ref().unwrap().watch.tight, 7);
+    // The bot's first look at a busy tenant: one message, not seven.
+    let posts = channel_posts(&app, "C0ACMEALERT");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0].text.contains("Tight deadlines: 7 jobs"),
+        "{}",
+        posts[0].text
+    );
+    let shown = posts[0].blocks.to_string();
+    for id in &ids {
+        assert!(
+            shown.contains(&id.to_string()),
+            "every job is listed: {shown}"
+        );
+    }
+    // One of them goes at risk: its alert is a message of its own.
+    clock.advance(Duration::minutes(1));
+    fx.set_eta(
+        ids[0],
+        t0 + Duration::minutes(60),
+        t0 + Duration::minutes(1),
+    )
+    .await;
+    app.poll().await;
+    let posts = channel_posts(&app, "C0ACMEALERT");
+    assert_eq!(posts.len(), 2);
+    assert!(posts[1].text.contains("SLA risk"), "{}", posts[1].text);
+    let failed = app.state.store.list_outbox(Some("failed")).await.unwrap();
+    assert!(
+        failed.is_empty(),
+        "nothing tried to edit a message that does not exist: {failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn many_tight_deadlines_at_once_share_one_message_sqlite() {
+    many_tight_deadlines_at_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn many_tight_deadlines_at_once_share_one_message_postgres() {
+    many_tight_deadlines_at_once(Backend::Postgres).await;
+}
+
 /// A week of history, written through the store as the bot would have.
 async fn seed_week(app: &TestApp, start: DateTime<Utc>) {
     let store = &app.state.store;
