@@ -643,11 +643,14 @@ async fn promote_notice(
         return Ok(false);
     };
     let place = state.store.notice_place(&notice.id).await?;
+    // A notice that is a reply in an earlier alert's thread (or was listed
+    // with others) has no message of its own to become the alert.
     if !state
         .store
         .close_notice(&notice.id, "promoted", Some(&alert.id), now)
         .await?
         || place == crate::store::NoticePlace::Missing
+        || notice.thread_of.is_some()
     {
         return Ok(false);
     }

@@ -729,6 +729,9 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
     }
     sections.push(s);
 
+    // Slack's limit is 3000 characters a section: long lists (long asset
+    // names) are split at line ends.
+    let sections: Vec<String> = sections.iter().flat_map(|s| chunk(s, 2900)).collect();
     let title = format!("SLA review · {tenant} · last {days} days");
     ReviewView {
         response_type: None,
@@ -744,6 +747,35 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
         ),
         sections,
     }
+}
+
+/// Splits text into pieces of at most `max` characters, at line ends where
+/// it can (a single longer line is cut).
+fn chunk(text: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.split('\n') {
+        let mut line: String = line.to_string();
+        while line.chars().count() > max {
+            let head: String = line.chars().take(max).collect();
+            line = line.chars().skip(max).collect();
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            out.push(head);
+        }
+        if current.chars().count() + line.chars().count() + 1 > max && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 fn span_fine(d: Duration) -> String {
@@ -956,4 +988,68 @@ pub async fn enqueue_burn_down(
     m.thread_field = Some("thread_ts".into());
     state.enqueue(m).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_sections_are_split_at_line_ends_under_slacks_limit() {
+        let line = "x".repeat(1000);
+        let text = vec![line.clone(); 7].join("\n");
+        let parts = chunk(&text, 2900);
+        assert_eq!(
+            parts.len(),
+            4,
+            "two lines of 1000 fit in 2900, three do not"
+        );
+        assert!(parts.iter().all(|p| p.chars().count() <= 2900));
+        assert_eq!(parts.join("\n"), text, "nothing lost");
+        let one = "y".repeat(6000);
+        let parts = chunk(&one, 2900);
+        assert_eq!(parts.concat(), one);
+        assert!(parts.iter().all(|p| p.chars().count() <= 2900));
+        assert_eq!(chunk("short", 2900), vec!["short".to_string()]);
+    }
+
+    #[test]
+    fn the_weekly_slot_is_the_last_configured_day_and_time() {
+        let cfg = crate::config::ReviewConfig::default(); // Monday 09:00
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            last_slot(&cfg, at("2026-11-30T09:00:00Z")),
+            at("2026-11-30T09:00:00Z")
+        );
+        assert_eq!(
+            last_slot(&cfg, at("2026-11-30T08:59:59Z")),
+            at("2026-11-23T09:00:00Z")
+        );
+        assert_eq!(
+            last_slot(&cfg, at("2026-11-29T23:00:00Z")),
+            at("2026-11-23T09:00:00Z")
+        );
+        assert_eq!(
+            last_slot(&cfg, at("2026-12-03T12:00:00Z")),
+            at("2026-11-30T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn an_empty_period_reviews_cleanly() {
+        let from = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let r = compute(&ReviewInput::default(), from, from + Duration::days(7));
+        assert_eq!(r.breached_total, 0);
+        assert!(r
+            .accuracy
+            .iter()
+            .all(|m| m.jobs == 0 && m.servo_abs.is_none()));
+        let v = view("acme", &r, 7);
+        let all = v.sections.join("\n");
+        assert!(all.contains("No deadline was missed."));
+        assert!(all.contains("Nobody was paged."));
+        assert!(all.contains("None taken."));
+    }
 }

@@ -152,8 +152,15 @@ fn job_ref(job: &Job) -> String {
     )
 }
 
-/// The approaching notice's message.
-pub fn approaching_view(job: &Job, a: &Assessment, buffer: f64, want: f64) -> NoticeView {
+/// The approaching notice's message; `in_thread` when it is a reply in
+/// the thread of the job's recovered alert.
+pub fn approaching_view(
+    job: &Job,
+    a: &Assessment,
+    buffer: f64,
+    want: f64,
+    in_thread: bool,
+) -> NoticeView {
     let eta = a.eta.map(date_token).unwrap_or_else(|| "unknown".into());
     let deadline = job
         .sla_deadline_at
@@ -176,8 +183,14 @@ pub fn approaching_view(job: &Job, a: &Assessment, buffer: f64, want: f64) -> No
             pct(want)
         ),
         lines: vec![format!(
-            "{} of {} partitions done. Not at risk yet: no one is paged. This message becomes the alert if the job goes at risk.",
-            job.completed_partitions, job.total_partitions
+            "{} of {} partitions done. Not at risk yet: no one is paged. {}",
+            job.completed_partitions,
+            job.total_partitions,
+            if in_thread {
+                "If it goes at risk again, a new alert is posted."
+            } else {
+                "This message becomes the alert if the job goes at risk."
+            }
         )],
     }
 }
@@ -243,13 +256,19 @@ fn post(
 ) -> Result<NewOutboxMessage, WatchError> {
     let mut payload = state.templates.render("notice", view)?;
     payload["channel"] = tenant.channel.as_str().into();
+    // A job whose alert recovered hears about it in that alert's thread: the
+    // channel already has its message. Its edits follow it there.
+    let (ordering_key, thread_alert_id, thread_field) = match &notice.thread_of {
+        Some(alert) => (alert.clone(), Some(alert.clone()), Some("thread_ts".into())),
+        None => (format!("notice:{}", notice.id), None, None),
+    };
     Ok(NewOutboxMessage {
         dedup_key: Some(notice_post_key(&notice.id)),
         method: "chat.postMessage".into(),
         payload,
-        ordering_key: Some(format!("notice:{}", notice.id)),
-        thread_alert_id: None,
-        thread_field: None,
+        ordering_key: Some(ordering_key),
+        thread_alert_id,
+        thread_field,
         link_kind: None,
         link_id: None,
         not_before: None,
@@ -404,12 +423,30 @@ pub async fn observe(
         } else if let (None, Some(b), true, true) = (notice, b, on_track, close_in) {
             // First sight is the buffer check's (below); after that, early warning.
             if watched.contains_key(&id) {
+                let thread_of = state
+                    .store
+                    .latest_alert_for_job(&tenant.id, &id)
+                    .await?
+                    .filter(|a| a.ts.is_some())
+                    .map(|a| a.id);
                 if let Some(n) = state
                     .store
-                    .open_notice(&tenant.id, &id, "approaching", Some(b), now)
+                    .open_notice(
+                        &tenant.id,
+                        &id,
+                        "approaching",
+                        Some(b),
+                        thread_of.as_deref(),
+                        now,
+                    )
                     .await?
                 {
-                    messages.push(post(state, tenant, &n, &approaching_view(job, a, b, want))?);
+                    messages.push(post(
+                        state,
+                        tenant,
+                        &n,
+                        &approaching_view(job, a, b, want, n.thread_of.is_some()),
+                    )?);
                     outcome.approaching += 1;
                 }
             }
@@ -451,7 +488,7 @@ pub async fn observe(
         }
         if let Some(n) = state
             .store
-            .open_notice(&tenant.id, &id, "tight_deadline", Some(b), now)
+            .open_notice(&tenant.id, &id, "tight_deadline", Some(b), None, now)
             .await?
         {
             tight.push((n, *job, a, b, want));

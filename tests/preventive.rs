@@ -198,6 +198,30 @@ async fn approaching_then_promoted(backend: Backend) {
     let resolved = app.slack.message("C0ACMEALERT", &second.ts).unwrap();
     assert!(resolved.text.contains("Resolved") || resolved.blocks.to_string().contains("Resolved"));
     assert_eq!(channel_posts(&app, "C0ACMEALERT").len(), 2);
+
+    // Close again after the recovery: the warning is a reply in the alert's
+    // thread; the channel keeps one message for the job.
+    clock.advance(Duration::minutes(1));
+    fx.set_eta(id, t0 + Duration::minutes(56), t0 + Duration::minutes(6))
+        .await;
+    app.poll().await;
+    assert_eq!(channel_posts(&app, "C0ACMEALERT").len(), 2);
+    let replies = app.slack.thread_replies("C0ACMEALERT", &second.ts);
+    let warning = replies
+        .iter()
+        .find(|m| m.text.contains("Approaching"))
+        .expect("the warning is in the alert's thread");
+    assert!(warning.blocks.to_string().contains("a new alert is posted"));
+    // At risk again: a new episode, a new alert of its own.
+    clock.advance(Duration::minutes(1));
+    fx.set_eta(id, t0 + Duration::minutes(90), t0 + Duration::minutes(7))
+        .await;
+    app.poll().await;
+    let posts = channel_posts(&app, "C0ACMEALERT");
+    assert_eq!(posts.len(), 3);
+    assert!(posts[2].text.contains("SLA risk"), "{}", posts[2].text);
+    let failed = app.state.store.list_outbox(Some("failed")).await.unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
 }
 
 #[tokio::test]
@@ -666,7 +690,7 @@ async fn seed_week(app: &TestApp, start: DateTime<Utc>) {
     }
     // Notices: one approaching that was promoted, one tight deadline.
     let n = store
-        .open_notice("acme", "j2", "approaching", Some(0.05), at(61))
+        .open_notice("acme", "j2", "approaching", Some(0.05), None, at(61))
         .await
         .unwrap()
         .unwrap();
@@ -675,7 +699,7 @@ async fn seed_week(app: &TestApp, start: DateTime<Utc>) {
         .await
         .unwrap();
     store
-        .open_notice("acme", "j4", "tight_deadline", Some(0.08), at(4))
+        .open_notice("acme", "j4", "tight_deadline", Some(0.08), None, at(4))
         .await
         .unwrap()
         .unwrap();

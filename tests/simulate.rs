@@ -117,10 +117,35 @@ async fn low_risk_job_recovers_under_close_monitoring_without_paging_anyone() {
     let back = find(&r, Kind::Message, "Back on track");
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].minute, 35);
+    // After the recovery the channel hears nothing more. The job keeps less
+    // than its tier's 20% buffer for a while, so the early warning says so,
+    // quietly, in the recovered alert's thread, and says when it is over.
+    let after: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e.minute > 35 && e.kind != Kind::Servo)
+        .collect();
     assert!(
-        r.events
+        after.iter().all(|e| e.place.contains("refunds thread")
+            && (e.text.contains("Approaching its deadline")
+                || e.text.contains("back to a comfortable buffer")
+                || e.text.contains("to spare before the deadline"))),
+        "only early warning, in the thread, after the recovery: {after:#?}"
+    );
+    assert!(
+        after
             .iter()
-            .all(|e| e.minute <= 35 || e.kind == Kind::Servo),
+            .any(|e| e.text.contains("Approaching its deadline")),
+        "{after:#?}"
+    );
+    assert!(
+        after
+            .last()
+            .is_some_and(|e| e.text.contains("to spare before the deadline")),
+        "the last word is that it made it: {after:#?}"
+    );
+    assert!(
+        pages(&r).is_empty(),
         "nothing is said after the recovery: {:#?}",
         r.events
             .iter()

@@ -2149,7 +2149,7 @@ async fn a_job_is_first_seen_once_and_its_notice_opens_and_closes_once(store: &S
         let store = store.clone();
         async move {
             store
-                .open_notice("acme", "j2", "approaching", Some(0.1), t0())
+                .open_notice("acme", "j2", "approaching", Some(0.1), None, t0())
                 .await
                 .unwrap()
         }
@@ -2178,7 +2178,14 @@ async fn a_job_is_first_seen_once_and_its_notice_opens_and_closes_once(store: &S
         .unwrap()
         .is_none());
     let again = store
-        .open_notice("acme", "j2", "approaching", Some(0.05), t0() + secs(10))
+        .open_notice(
+            "acme",
+            "j2",
+            "approaching",
+            Some(0.05),
+            Some("a0"),
+            t0() + secs(10),
+        )
         .await
         .unwrap();
     assert!(again.is_some(), "a closed notice leaves room for the next");

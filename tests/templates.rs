@@ -56,6 +56,14 @@ fn sample(name: &str) -> Value {
             "new_band": ":large_green_circle: On track", "current_band": ":red_circle: High",
             "approval_id": "b1c2", "outcome": null, "expires": token
         }),
+        // The most a notice carries: the tight-deadline list (40 jobs and a "more" line).
+        "notice" => {
+            json!({"text": long(2000), "headline": long(2900), "lines": vec![long(2900); 41]})
+        }
+        "review" => json!({
+            "response_type": "ephemeral", "text": long(2000), "title": long(150), "period": long(2900),
+            "sections": vec![long(2900); 20]
+        }),
         other => panic!("no sample data for template {other}: add it here"),
     }
 }

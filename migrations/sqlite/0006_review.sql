@@ -38,6 +38,7 @@ CREATE TABLE notices (
     status        TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'cleared', 'promoted')),
     buffer        REAL,                     -- the buffer when it was opened
     alert_id      TEXT,                     -- the alert it became (promoted)
+    thread_of     TEXT,                     -- a reply in this (resolved) alert's thread, not a message of its own
     opened_at_ms  INTEGER NOT NULL,
     closed_at_ms  INTEGER,
     CHECK ((status = 'open') = (closed_at_ms IS NULL))

@@ -96,6 +96,8 @@ pub struct Notice {
     pub status: String,
     pub buffer: Option<f64>,
     pub alert_id: Option<String>,
+    /// A reply in this (resolved) alert's thread rather than a message of its own.
+    pub thread_of: Option<String>,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
 }
@@ -109,6 +111,7 @@ struct NoticeRow {
     status: String,
     buffer: Option<f64>,
     alert_id: Option<String>,
+    thread_of: Option<String>,
     opened_at_ms: i64,
     closed_at_ms: Option<i64>,
 }
@@ -126,6 +129,7 @@ impl TryFrom<NoticeRow> for Notice {
             status: r.status,
             buffer: r.buffer,
             alert_id: r.alert_id,
+            thread_of: r.thread_of,
         })
     }
 }
@@ -423,12 +427,13 @@ impl Store {
         job: &str,
         kind: &str,
         buffer: Option<f64>,
+        thread_of: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Notice>> {
         let id = uuid::Uuid::new_v4().to_string();
         let row: Option<NoticeRow> = on_pool!(self, p => sqlx::query_as(
-            "INSERT INTO notices (id, tenant_id, job_id, kind, status, buffer, opened_at_ms) \
-             VALUES ($1, $2, $3, $4, 'open', $5, $6) \
+            "INSERT INTO notices (id, tenant_id, job_id, kind, status, buffer, opened_at_ms, thread_of) \
+             VALUES ($1, $2, $3, $4, 'open', $5, $6, $7) \
              ON CONFLICT DO NOTHING RETURNING *")
             .bind(&id)
             .bind(tenant)
@@ -436,6 +441,7 @@ impl Store {
             .bind(kind)
             .bind(buffer)
             .bind(ms(now))
+            .bind(thread_of)
             .fetch_optional(p)
             .await?);
         row.map(Notice::try_from).transpose()
