@@ -983,7 +983,10 @@ pub async fn enqueue_burn_down(
         None,
     );
     m.dedup_key = Some(format!("alert:{}:burndown", alert.id));
-    m.ordering_key = Some(alert.id.clone());
+    // Not in the thread's ordering: a chart (render, three calls) must never
+    // hold up the pages and notes behind it. It still waits for the alert's
+    // message, through the thread anchor.
+    m.ordering_key = None;
     m.thread_alert_id = Some(alert.id.clone());
     m.thread_field = Some("thread_ts".into());
     state.enqueue(m).await?;
