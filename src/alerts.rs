@@ -474,6 +474,7 @@ pub async fn reconcile(
     job: &Job,
     a: &Assessment,
     existing: Option<Alert>,
+    notice: Option<&crate::store::Notice>,
     now: DateTime<Utc>,
 ) -> Result<Change, AlertError> {
     let at_risk = a.band.is_at_risk();
@@ -507,7 +508,10 @@ pub async fn reconcile(
                     now,
                 )
                 .await?;
-            let promoted = created && promote_notice(state, &alert, &v, now).await?;
+            let promoted = match notice.filter(|_| created) {
+                Some(n) => promote_notice(state, &alert, n, &v, now).await?,
+                None => false,
+            };
             if created && !promoted {
                 let mut payload = render(state, &v)?;
                 payload["channel"] = tenant.channel.as_str().into();
@@ -627,21 +631,15 @@ pub async fn reconcile(
 
 /// A job with an open quiet notice (approaching, or a tight deadline) that
 /// goes at risk: the notice's message becomes the alert, edited in place, so
-/// the channel sees one message per job. False when there is no notice or
-/// its message was never delivered (the caller posts the alert afresh).
+/// the channel sees one message per job. False when the notice has no
+/// message of its own to become it (the caller posts the alert afresh).
 async fn promote_notice(
     state: &AppState,
     alert: &Alert,
+    notice: &crate::store::Notice,
     v: &AlertView,
     now: DateTime<Utc>,
 ) -> Result<bool, AlertError> {
-    let Some(notice) = state
-        .store
-        .open_notice_for_job(&alert.tenant_id, &alert.job_id)
-        .await?
-    else {
-        return Ok(false);
-    };
     let place = state.store.notice_place(&notice.id).await?;
     // A notice that is a reply in an earlier alert's thread (or was listed
     // with others) has no message of its own to become the alert.

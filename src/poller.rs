@@ -188,6 +188,15 @@ impl Poller {
             jobs: jobs.len(),
             ..TenantPoll::default()
         };
+        // Open quiet notices: a job among them that goes at risk has its
+        // notice's message become the alert.
+        let notices: HashMap<String, crate::store::Notice> = state
+            .store
+            .open_notices(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|n| (n.job_id.clone(), n))
+            .collect();
         let mut seen = std::collections::HashSet::new();
         let mut assessed = Vec::with_capacity(jobs.len());
         let mut posted = Vec::new();
@@ -198,7 +207,17 @@ impl Poller {
             if a.band.is_at_risk() {
                 *poll.at_risk.entry(a.band.as_str().to_string()).or_default() += 1;
             }
-            match alerts::reconcile(state, tenant, job, &a, open.get(&key).cloned(), now).await? {
+            let change = alerts::reconcile(
+                state,
+                tenant,
+                job,
+                &a,
+                open.get(&key).cloned(),
+                notices.get(&key),
+                now,
+            )
+            .await?;
+            match change {
                 Change::Posted => {
                     poll.posted += 1;
                     posted.push(job.id);
@@ -273,20 +292,19 @@ impl Poller {
                 tracing::warn!(tenant = %tenant.id, error = %e, "early warning and review history skipped this poll")
             }
         }
-        if state.config.review.charts {
-            for id in &posted {
-                let (Some(alert), Some((job, a))) = (
-                    open_now.get(&id.to_string()),
-                    assessed.iter().find(|(j, _)| j.id == *id),
-                ) else {
-                    continue;
-                };
-                let history = histories.get(id).map(Vec::as_slice).unwrap_or(&[]);
-                if let Err(e) =
-                    crate::review::enqueue_burn_down(state, alert, job, a, history, now).await
-                {
-                    tracing::warn!(alert = %alert.id, error = %e, "could not enqueue the burn-down chart");
-                }
+        if state.config.review.charts && !posted.is_empty() {
+            let posted: std::collections::HashSet<Uuid> = posted.into_iter().collect();
+            let charts: Vec<_> = assessed
+                .iter()
+                .filter(|(j, _)| posted.contains(&j.id))
+                .filter_map(|(job, a)| {
+                    let alert = open_now.get(&job.id.to_string())?;
+                    let history = histories.get(&job.id).map(Vec::as_slice).unwrap_or(&[]);
+                    crate::review::burn_down_message(alert, job, a, history, now)
+                })
+                .collect();
+            if let Err(e) = state.enqueue_many(&charts).await {
+                tracing::warn!(tenant = %tenant.id, error = %e, "could not enqueue the burn-down charts");
             }
         }
 

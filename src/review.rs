@@ -963,18 +963,15 @@ pub fn burn_down(
     })
 }
 
-/// Enqueues a new alert's burn-down chart in its thread.
-pub async fn enqueue_burn_down(
-    state: &AppState,
+/// The outbox row that uploads a new alert's burn-down chart to its thread.
+pub fn burn_down_message(
     alert: &Alert,
     job: &Job,
     a: &Assessment,
     history: &[PartitionObs],
     now: DateTime<Utc>,
-) -> Result<(), anyhow::Error> {
-    let Some(chart) = burn_down(job, a, history, now) else {
-        return Ok(());
-    };
+) -> Option<crate::store::NewOutboxMessage> {
+    let chart = burn_down(job, a, history, now)?;
     let mut m = crate::charts::chart_upload_message(
         &Chart::BurnDown(chart),
         "burn-down.png",
@@ -989,8 +986,7 @@ pub async fn enqueue_burn_down(
     m.ordering_key = None;
     m.thread_alert_id = Some(alert.id.clone());
     m.thread_field = Some("thread_ts".into());
-    state.enqueue(m).await?;
-    Ok(())
+    Some(m)
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use crate::risk::{Assessment, JobState, RiskBand};
 use crate::servo::Job;
 use crate::slack::render::date_token;
 use crate::store::{
-    notice_post_key, EtaSample, NewOutboxMessage, NewWatchedJob, Notice, StoreError, WatchedJob,
+    notice_post_key, ActiveWatch, EtaSample, NewEtaMark, NewOutboxMessage, NewWatchedJob, Notice,
+    StoreError,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -328,7 +329,7 @@ pub async fn observe(
     let buffers = &state.config.buffers;
     let hysteresis = buffers.hysteresis;
     let mut outcome = WatchOutcome::default();
-    let watched: HashMap<String, WatchedJob> = state
+    let watched: HashMap<String, ActiveWatch> = state
         .store
         .watched_active(&tenant.id)
         .await?
@@ -344,6 +345,7 @@ pub async fn observe(
         .collect();
 
     let mut new = Vec::new();
+    let mut marks = Vec::new();
     let mut samples = Vec::new();
     let mut messages = Vec::new();
     for (job, a) in assessed {
@@ -364,13 +366,13 @@ pub async fn observe(
                 let lower = b.is_some_and(|b| w.min_buffer.is_none_or(|m| b < m - BUFFER_STEP));
                 let moved = w.deadline.map(|d| d.timestamp_millis())
                     != job.sla_deadline_at.map(|d| d.timestamp_millis());
-                if lower || moved || (breached && w.breached_at.is_none()) {
+                if lower || moved || (breached && !w.breached) {
                     state
                         .store
                         .watch_observe(&tenant.id, &id, job.sla_deadline_at, b, breached, now)
                         .await?;
                 }
-                record_mark(state, tenant, job, a, w.last_mark, now).await?;
+                marks.extend(next_mark(job, a, w.last_mark));
             }
         }
         if alerted.contains(&id) {
@@ -467,7 +469,7 @@ pub async fn observe(
         if !inserted.contains(&id) {
             continue;
         }
-        record_mark(state, tenant, job, a, 0, now).await?;
+        marks.extend(next_mark(job, a, 0));
         let (Some(want), Some(b)) = (buffers.for_tier(a.tier), buffer(job, a, now)) else {
             continue;
         };
@@ -512,6 +514,7 @@ pub async fn observe(
             format!("tight-summary:{}:{}", tenant.id, now.timestamp_millis()),
         ));
     }
+    state.store.watch_marks(&tenant.id, &marks, now).await?;
     state.store.record_eta_samples(&samples).await?;
 
     // Jobs that left the active list: how they ended.
@@ -580,36 +583,21 @@ async fn has_message(state: &AppState, notice_id: &str) -> Result<bool, StoreErr
     Ok(state.store.notice_place(notice_id).await? != crate::store::NoticePlace::Missing)
 }
 
-/// Records the ETAs at the next progress mark the job has just passed.
-async fn record_mark(
-    state: &AppState,
-    tenant: &Tenant,
-    job: &Job,
-    a: &Assessment,
-    last_mark: i64,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+/// The ETAs to keep if the job has just passed a progress mark it has not
+/// been recorded at.
+fn next_mark(job: &Job, a: &Assessment, last_mark: i64) -> Option<NewEtaMark> {
     let done = (job.completed_partitions + job.failed_partitions + job.skipped_partitions) as f64
         * 100.0
         / job.total_partitions.max(1) as f64;
-    let Some(mark) = MARKS
+    let mark = MARKS
         .iter()
         .copied()
         .filter(|m| *m > last_mark && done >= *m as f64 && done < *m as f64 + MARK_WINDOW)
-        .max()
-    else {
-        return Ok(());
-    };
-    let bot = job.forecast.map(|(p50, _)| p50).or(a.eta);
-    state
-        .store
-        .watch_mark(
-            &tenant.id,
-            &job.id.to_string(),
-            mark,
-            job.estimated_completion_at,
-            bot,
-            now,
-        )
-        .await
+        .max()?;
+    Some(NewEtaMark {
+        job_id: job.id.to_string(),
+        mark,
+        servo_eta: job.estimated_completion_at,
+        bot_eta: job.forecast.map(|(p50, _)| p50).or(a.eta),
+    })
 }

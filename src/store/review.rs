@@ -86,6 +86,27 @@ impl TryFrom<WatchedRow> for WatchedJob {
     }
 }
 
+/// What the poller keeps of an active watched job between polls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveWatch {
+    pub job_id: String,
+    pub asset: String,
+    pub deadline: Option<DateTime<Utc>>,
+    pub min_buffer: Option<f64>,
+    pub last_mark: i64,
+    pub breached: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct ActiveRow {
+    job_id: String,
+    asset: String,
+    deadline_ms: Option<i64>,
+    min_buffer: Option<f64>,
+    last_mark: i64,
+    breached_at_ms: Option<i64>,
+}
+
 /// A quiet notice: "approaching" or "tight_deadline".
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notice {
@@ -174,6 +195,20 @@ struct MarkRow {
     completed_at_ms: Option<i64>,
 }
 
+/// An ETA mark to record: the job, the mark (25, 50 or 75) and both ETAs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEtaMark {
+    pub job_id: String,
+    pub mark: i64,
+    pub servo_eta: Option<DateTime<Utc>>,
+    pub bot_eta: Option<DateTime<Utc>>,
+}
+
+/// The marks, as the store's CHECK has them.
+fn crate_marks() -> [i64; 3] {
+    [25, 50, 75]
+}
+
 /// One ETA sample of a job with an open alert.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EtaSample {
@@ -223,14 +258,28 @@ impl Store {
             .await?))
     }
 
-    /// A tenant's watched jobs that are still active (not yet ended).
-    pub async fn watched_active(&self, tenant: &str) -> Result<Vec<WatchedJob>> {
-        let rows: Vec<WatchedRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT * FROM watched_jobs WHERE tenant_id = $1 AND ended_at_ms IS NULL")
+    /// A tenant's watched jobs that are still active (not yet ended): what
+    /// the poller compares each poll against, and only that (it reads every
+    /// active job's row).
+    pub async fn watched_active(&self, tenant: &str) -> Result<Vec<ActiveWatch>> {
+        let rows: Vec<ActiveRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT job_id, asset, deadline_ms, min_buffer, last_mark, breached_at_ms \
+             FROM watched_jobs WHERE tenant_id = $1 AND ended_at_ms IS NULL")
             .bind(tenant)
             .fetch_all(p)
             .await?);
-        rows.into_iter().map(WatchedJob::try_from).collect()
+        rows.into_iter()
+            .map(|r| {
+                Ok(ActiveWatch {
+                    deadline: opt_ms(r.deadline_ms, "watched_jobs.deadline_ms")?,
+                    breached: r.breached_at_ms.is_some(),
+                    job_id: r.job_id,
+                    asset: r.asset,
+                    min_buffer: r.min_buffer,
+                    last_mark: r.last_mark,
+                })
+            })
+            .collect()
     }
 
     /// One watched job.
@@ -310,6 +359,56 @@ impl Store {
         Ok(())
     }
 
+    /// Records many ETA marks at once (each once per job and mark) and moves
+    /// each job's `last_mark` forward: one transaction however many jobs.
+    pub async fn watch_marks(
+        &self,
+        tenant: &str,
+        marks: &[NewEtaMark],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        in_tx!(self, tx => {
+            for chunk in marks.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO eta_marks (tenant_id, job_id, mark, made_at_ms, servo_eta_ms, bot_eta_ms) ",
+                );
+                qb.push_values(chunk, |mut row, m| {
+                    row.push_bind(tenant)
+                        .push_bind(&m.job_id)
+                        .push_bind(m.mark)
+                        .push_bind(ms(now))
+                        .push_bind(m.servo_eta.map(ms))
+                        .push_bind(m.bot_eta.map(ms));
+                });
+                qb.push(" ON CONFLICT (tenant_id, job_id, mark) DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
+            }
+            for mark in crate_marks() {
+                let ids: Vec<&str> = marks.iter().filter(|m| m.mark == mark).map(|m| m.job_id.as_str()).collect();
+                for chunk in ids.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new("UPDATE watched_jobs SET last_mark = ");
+                    qb.push_bind(mark)
+                        .push(" WHERE tenant_id = ")
+                        .push_bind(tenant)
+                        .push(" AND last_mark < ")
+                        .push_bind(mark)
+                        .push(" AND job_id IN (");
+                    let mut list = qb.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    list.push_unseparated(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Records Servo's and the bot's ETA at a progress mark (once per mark).
     pub async fn watch_mark(
         &self,
@@ -320,29 +419,14 @@ impl Store {
         bot_eta: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        in_tx!(self, tx => {
-            sqlx::query(
-                "INSERT INTO eta_marks (tenant_id, job_id, mark, made_at_ms, servo_eta_ms, bot_eta_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, job_id, mark) DO NOTHING")
-                .bind(tenant)
-                .bind(job)
-                .bind(mark)
-                .bind(ms(now))
-                .bind(servo_eta.map(ms))
-                .bind(bot_eta.map(ms))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE watched_jobs SET last_mark = $3 \
-                 WHERE tenant_id = $1 AND job_id = $2 AND last_mark < $3")
-                .bind(tenant)
-                .bind(job)
-                .bind(mark)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        });
-        Ok(())
+        let one = NewEtaMark {
+            job_id: job.to_string(),
+            mark,
+            servo_eta,
+            bot_eta,
+        };
+        self.watch_marks(tenant, std::slice::from_ref(&one), now)
+            .await
     }
 
     /// A watched job left the active list: how it ended. Once.
