@@ -891,6 +891,7 @@ pub async fn weekly(state: &AppState, now: DateTime<Utc>) -> Result<usize, anyho
                     msgs.push(m);
                 }
                 state.enqueue_many(&msgs).await?;
+                state.metrics.inc("servo_sla_bot_reviews_total", &[]);
                 posted += 1;
             }
         }

@@ -574,6 +574,17 @@ pub async fn observe(
         }
     }
     state.enqueue_many(&messages).await?;
+    for (kind, n) in [
+        ("tight_deadline", outcome.tight),
+        ("approaching", outcome.approaching),
+        ("cleared", outcome.cleared),
+    ] {
+        if n > 0 {
+            state
+                .metrics
+                .add("servo_sla_bot_notices_total", &[("kind", kind)], n as f64);
+        }
+    }
     Ok(outcome)
 }
 

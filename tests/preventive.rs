@@ -342,6 +342,11 @@ async fn buffer_check_by_tier(backend: Backend) {
         .filter(|e| e.action == "buffer_check")
         .collect();
     assert_eq!(checks.len(), 2);
+    assert_eq!(
+        app.metric("servo_sla_bot_notices_total{kind=\"tight_deadline\"}")
+            .await,
+        2.0
+    );
     assert!(checks
         .iter()
         .all(|e| e.actor == "bot" && e.outcome == "tight"));
