@@ -190,13 +190,7 @@ impl Poller {
         };
         // Open quiet notices: a job among them that goes at risk has its
         // notice's message become the alert.
-        let notices: HashMap<String, crate::store::Notice> = state
-            .store
-            .open_notices(&tenant.id)
-            .await?
-            .into_iter()
-            .map(|n| (n.job_id.clone(), n))
-            .collect();
+        let notices = state.store.open_notices_by_job(&tenant.id).await?;
         let mut seen = std::collections::HashSet::new();
         let mut assessed = Vec::with_capacity(jobs.len());
         let mut posted = Vec::new();

@@ -336,13 +336,7 @@ pub async fn observe(
         .into_iter()
         .map(|w| (w.job_id.clone(), w))
         .collect();
-    let notices: HashMap<String, Notice> = state
-        .store
-        .open_notices(&tenant.id)
-        .await?
-        .into_iter()
-        .map(|n| (n.job_id.clone(), n))
-        .collect();
+    let notices = state.store.open_notices_by_job(&tenant.id).await?;
 
     let mut new = Vec::new();
     let mut marks = Vec::new();

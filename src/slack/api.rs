@@ -17,9 +17,9 @@ type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
 /// How many 429s one call waits out before it gives up and lets the caller
 /// (usually the outbox) try again later.
-pub(super) const MAX_RATE_LIMIT_WAITS: u32 = 10;
+const MAX_RATE_LIMIT_WAITS: u32 = 10;
 /// The longest `Retry-After` honoured inline; longer waits go back to the caller.
-pub(super) const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(120);
+const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum SlackCallError {
@@ -56,6 +56,16 @@ fn transient_code(code: &str) -> bool {
 }
 
 /// What one HTTP exchange with Slack came to.
+/// How to go on after a step that did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Again {
+    /// The same call again (after a 429's wait).
+    SameStep,
+    /// After a failure: a plain call repeats; an upload starts over with a
+    /// new upload URL, since Slack discards uploads never completed.
+    FromScratch,
+}
+
 pub(super) enum Step<T> {
     Ok(T),
     /// Will not heal by retrying: `ok: false` or a 4xx.
@@ -171,50 +181,70 @@ impl SlackApi {
         method: &str,
         body: &Value,
     ) -> Result<Value, SlackCallError> {
-        let max_attempts = self.inner.tuning.max_attempts.max(1);
         let mut failures = 0u32;
         let mut waits = 0u32;
         loop {
             match self.attempt(token, method, body).await {
                 Step::Ok(v) => return Ok(v),
-                Step::Refused(code) => {
-                    return Err(SlackCallError::Refused {
+                step => {
+                    self.again(method, step, &mut failures, &mut waits).await?;
+                }
+            }
+        }
+    }
+
+    /// Applies the retry rules to a call (or an upload step) that did not
+    /// succeed: `ok: false` ends it; a 429 waits `Retry-After` (up to
+    /// [`MAX_RATE_LIMIT_WAITS`] times, each at most
+    /// [`MAX_INLINE_RETRY_AFTER`]); a 5xx or timeout backs off, up to
+    /// `slack.max_attempts`. Otherwise says how to go on.
+    pub(super) async fn again<T>(
+        &self,
+        method: &str,
+        step: Step<T>,
+        failures: &mut u32,
+        waits: &mut u32,
+    ) -> Result<Again, SlackCallError> {
+        let max_attempts = self.inner.tuning.max_attempts.max(1);
+        match step {
+            Step::Ok(_) => Ok(Again::SameStep),
+            Step::Refused(code) => Err(SlackCallError::Refused {
+                method: method.to_string(),
+                code,
+            }),
+            Step::RateLimited(retry_after) => {
+                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                *waits += 1;
+                if *waits > MAX_RATE_LIMIT_WAITS || wait > MAX_INLINE_RETRY_AFTER {
+                    return Err(SlackCallError::Unavailable {
                         method: method.to_string(),
-                        code,
-                    })
+                        attempts: *failures + *waits,
+                        last: "rate limited".into(),
+                        retry_after: Some(wait),
+                    });
                 }
-                Step::RateLimited(retry_after) => {
-                    let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                    waits += 1;
-                    if waits > MAX_RATE_LIMIT_WAITS || wait > MAX_INLINE_RETRY_AFTER {
-                        return Err(SlackCallError::Unavailable {
-                            method: method.to_string(),
-                            attempts: failures + waits,
-                            last: "rate limited".into(),
-                            retry_after: Some(wait),
-                        });
-                    }
-                    tracing::info!(
-                        method,
-                        wait_ms = wait.as_millis() as u64,
-                        "Slack rate limit: waiting Retry-After"
-                    );
-                    tokio::time::sleep(wait).await;
+                tracing::info!(
+                    method,
+                    wait_ms = wait.as_millis() as u64,
+                    "Slack rate limit: waiting Retry-After"
+                );
+                tokio::time::sleep(wait).await;
+                Ok(Again::SameStep)
+            }
+            Step::Failed(why) => {
+                *failures += 1;
+                if *failures >= max_attempts {
+                    return Err(SlackCallError::Unavailable {
+                        method: method.to_string(),
+                        attempts: *failures,
+                        last: why,
+                        retry_after: None,
+                    });
                 }
-                Step::Failed(why) => {
-                    failures += 1;
-                    if failures >= max_attempts {
-                        return Err(SlackCallError::Unavailable {
-                            method: method.to_string(),
-                            attempts: failures,
-                            last: why,
-                            retry_after: None,
-                        });
-                    }
-                    let backoff = backoff(failures);
-                    tracing::warn!(method, attempt = failures, error = %why, backoff_ms = backoff.as_millis() as u64, "Slack call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                }
+                let pause = backoff(*failures);
+                tracing::warn!(method, attempt = *failures, error = %why, backoff_ms = pause.as_millis() as u64, "Slack call failed; retrying");
+                tokio::time::sleep(pause).await;
+                Ok(Again::FromScratch)
             }
         }
     }

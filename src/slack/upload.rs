@@ -22,12 +22,9 @@
 //! `servo_sla_bot_slack_api_calls_total` under its method (`upload_url` for
 //! step 2). Neither the token nor the upload URL is logged.
 
-use super::api::{
-    backoff, classify, SlackApi, SlackCallError, Step, MAX_INLINE_RETRY_AFTER, MAX_RATE_LIMIT_WAITS,
-};
+use super::api::{classify, Again, SlackApi, SlackCallError, Step};
 use serde_json::Value;
 use slack_morphism::prelude::*;
-use std::time::Duration;
 
 pub const GET_UPLOAD_URL: &str = "files.getUploadURLExternal";
 pub const COMPLETE_UPLOAD: &str = "files.completeUploadExternal";
@@ -60,14 +57,6 @@ impl FileUpload {
             "application/octet-stream"
         }
     }
-}
-
-/// What to do after a step that did not succeed.
-enum Again {
-    /// Repeat the same step (after a 429's wait).
-    SameStep,
-    /// Start over from a fresh upload URL (after the backoff).
-    FromScratch,
 }
 
 impl SlackApi {
@@ -172,58 +161,5 @@ impl SlackApi {
             &[("method", method), ("result", &label)],
         );
         step
-    }
-
-    /// Applies the retry rules to a step that did not succeed: an error
-    /// ends the upload, otherwise this waits and says how to go on.
-    async fn again<T>(
-        &self,
-        method: &str,
-        step: Step<T>,
-        failures: &mut u32,
-        waits: &mut u32,
-    ) -> Result<Again, SlackCallError> {
-        let max_attempts = self.inner.tuning.max_attempts.max(1);
-        match step {
-            Step::Ok(_) => Ok(Again::SameStep),
-            Step::Refused(code) => Err(SlackCallError::Refused {
-                method: method.to_string(),
-                code,
-            }),
-            Step::RateLimited(retry_after) => {
-                let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                *waits += 1;
-                if *waits > MAX_RATE_LIMIT_WAITS || wait > MAX_INLINE_RETRY_AFTER {
-                    return Err(SlackCallError::Unavailable {
-                        method: method.to_string(),
-                        attempts: *failures + *waits,
-                        last: "rate limited".into(),
-                        retry_after: Some(wait),
-                    });
-                }
-                tracing::info!(
-                    method,
-                    wait_ms = wait.as_millis() as u64,
-                    "Slack rate limit: waiting Retry-After"
-                );
-                tokio::time::sleep(wait).await;
-                Ok(Again::SameStep)
-            }
-            Step::Failed(why) => {
-                *failures += 1;
-                if *failures >= max_attempts {
-                    return Err(SlackCallError::Unavailable {
-                        method: method.to_string(),
-                        attempts: *failures,
-                        last: why,
-                        retry_after: None,
-                    });
-                }
-                let pause = backoff(*failures);
-                tracing::warn!(method, attempt = *failures, error = %why, backoff_ms = pause.as_millis() as u64, "file upload step failed; starting over with a new upload URL");
-                tokio::time::sleep(pause).await;
-                Ok(Again::FromScratch)
-            }
-        }
     }
 }

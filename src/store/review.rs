@@ -228,6 +228,34 @@ struct SampleRow {
     deadline_ms: Option<i64>,
 }
 
+impl TryFrom<MarkRow> for EtaMark {
+    type Error = super::StoreError;
+    fn try_from(r: MarkRow) -> Result<Self> {
+        Ok(EtaMark {
+            made_at: from_ms(r.made_at_ms, "eta_marks.made_at_ms")?,
+            servo_eta: opt_ms(r.servo_eta_ms, "eta_marks.servo_eta_ms")?,
+            bot_eta: opt_ms(r.bot_eta_ms, "eta_marks.bot_eta_ms")?,
+            completed_at: opt_ms(r.completed_at_ms, "watched_jobs.completed_at_ms")?,
+            job_id: r.job_id,
+            asset: r.asset,
+            mark: r.mark,
+        })
+    }
+}
+
+impl TryFrom<SampleRow> for EtaSample {
+    type Error = super::StoreError;
+    fn try_from(r: SampleRow) -> Result<Self> {
+        Ok(EtaSample {
+            at: from_ms(r.at_ms, "eta_samples.at_ms")?,
+            eta: from_ms(r.eta_ms, "eta_samples.eta_ms")?,
+            deadline: opt_ms(r.deadline_ms, "eta_samples.deadline_ms")?,
+            tenant_id: r.tenant_id,
+            job_id: r.job_id,
+        })
+    }
+}
+
 /// How far apart ETA samples are (one per job per bucket).
 pub const SAMPLE_BUCKET_MS: i64 = 300_000;
 
@@ -235,27 +263,29 @@ pub const SAMPLE_BUCKET_MS: i64 = 300_000;
 const CHUNK: usize = 400;
 
 impl Store {
-    /// Rows of one tenant in a time window: `sql` binds the tenant as `$1`
-    /// and the window as `$2` (from, inclusive) and `$3` (to, exclusive).
-    async fn rows_between<R>(
+    /// One tenant's rows in a time window, decoded: `sql` binds the tenant
+    /// as `$1` and the window as `$2` (from, inclusive) and `$3` (to, exclusive).
+    async fn between<R, T>(
         &self,
         sql: &'static str,
         tenant: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<R>>
+    ) -> Result<Vec<T>>
     where
         R: Send
             + Unpin
             + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
             + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+        T: TryFrom<R, Error = super::StoreError>,
     {
-        Ok(on_pool!(self, p => sqlx::query_as::<_, R>(sql)
+        let rows: Vec<R> = on_pool!(self, p => sqlx::query_as::<_, R>(sql)
             .bind(tenant)
             .bind(ms(from))
             .bind(ms(to))
             .fetch_all(p)
-            .await?))
+            .await?);
+        rows.into_iter().map(T::try_from).collect()
     }
 
     /// A tenant's watched jobs that are still active (not yet ended): what
@@ -482,26 +512,14 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<EtaSample>> {
-        let rows: Vec<SampleRow> = self
-            .rows_between(
-                "SELECT tenant_id, job_id, at_ms, eta_ms, deadline_ms FROM eta_samples \
+        self.between::<SampleRow, _>(
+            "SELECT tenant_id, job_id, at_ms, eta_ms, deadline_ms FROM eta_samples \
              WHERE tenant_id = $1 AND at_ms >= $2 AND at_ms < $3 ORDER BY job_id, at_ms",
-                tenant,
-                from,
-                to,
-            )
-            .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(EtaSample {
-                    at: from_ms(r.at_ms, "eta_samples.at_ms")?,
-                    eta: from_ms(r.eta_ms, "eta_samples.eta_ms")?,
-                    deadline: opt_ms(r.deadline_ms, "eta_samples.deadline_ms")?,
-                    tenant_id: r.tenant_id,
-                    job_id: r.job_id,
-                })
-            })
-            .collect()
+            tenant,
+            from,
+            to,
+        )
+        .await
     }
 
     /// Opens a notice for a job unless one is open; `None` when one was.
@@ -529,6 +547,19 @@ impl Store {
             .fetch_optional(p)
             .await?);
         row.map(Notice::try_from).transpose()
+    }
+
+    /// A tenant's open notices, by job id (a job has at most one).
+    pub async fn open_notices_by_job(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, Notice>> {
+        Ok(self
+            .open_notices(tenant)
+            .await?
+            .into_iter()
+            .map(|n| (n.job_id.clone(), n))
+            .collect())
     }
 
     /// A tenant's open notices.
@@ -559,16 +590,14 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Notice>> {
-        let rows: Vec<NoticeRow> = self
-            .rows_between(
-                "SELECT * FROM notices WHERE tenant_id = $1 AND opened_at_ms >= $2 AND opened_at_ms < $3 \
+        self.between::<NoticeRow, _>(
+            "SELECT * FROM notices WHERE tenant_id = $1 AND opened_at_ms >= $2 AND opened_at_ms < $3 \
              ORDER BY opened_at_ms",
-                tenant,
-                from,
-                to,
-            )
-            .await?;
-        rows.into_iter().map(Notice::try_from).collect()
+            tenant,
+            from,
+            to,
+        )
+        .await
     }
 
     /// Closes an open notice as `cleared` or `promoted` (into `alert_id`);
@@ -661,16 +690,14 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<WatchedJob>> {
-        let rows: Vec<WatchedRow> = self
-            .rows_between(
-                "SELECT * FROM watched_jobs WHERE tenant_id = $1 AND first_seen_ms < $3 \
+        self.between::<WatchedRow, _>(
+            "SELECT * FROM watched_jobs WHERE tenant_id = $1 AND first_seen_ms < $3 \
                AND (ended_at_ms IS NULL OR ended_at_ms >= $2) ORDER BY first_seen_ms, job_id",
-                tenant,
-                from,
-                to,
-            )
-            .await?;
-        rows.into_iter().map(WatchedJob::try_from).collect()
+            tenant,
+            from,
+            to,
+        )
+        .await
     }
 
     /// ETA marks of the tenant's jobs that completed in `[from, to)`.
@@ -680,31 +707,17 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<EtaMark>> {
-        let rows: Vec<MarkRow> = self
-            .rows_between(
-                "SELECT m.job_id, w.asset, m.mark, m.made_at_ms, m.servo_eta_ms, m.bot_eta_ms, \
+        self.between::<MarkRow, _>(
+            "SELECT m.job_id, w.asset, m.mark, m.made_at_ms, m.servo_eta_ms, m.bot_eta_ms, \
                     w.completed_at_ms \
              FROM eta_marks m JOIN watched_jobs w ON w.tenant_id = m.tenant_id AND w.job_id = m.job_id \
              WHERE m.tenant_id = $1 AND w.completed_at_ms >= $2 AND w.completed_at_ms < $3 \
              ORDER BY m.job_id, m.mark",
-                tenant,
-                from,
-                to,
-            )
-            .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(EtaMark {
-                    made_at: from_ms(r.made_at_ms, "eta_marks.made_at_ms")?,
-                    servo_eta: opt_ms(r.servo_eta_ms, "eta_marks.servo_eta_ms")?,
-                    bot_eta: opt_ms(r.bot_eta_ms, "eta_marks.bot_eta_ms")?,
-                    completed_at: opt_ms(r.completed_at_ms, "watched_jobs.completed_at_ms")?,
-                    job_id: r.job_id,
-                    asset: r.asset,
-                    mark: r.mark,
-                })
-            })
-            .collect()
+            tenant,
+            from,
+            to,
+        )
+        .await
     }
 
     /// The tenant's alerts opened in `[from, to)`.
@@ -714,16 +727,14 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Alert>> {
-        let rows: Vec<AlertRow> = self
-            .rows_between(
-                "SELECT * FROM alerts WHERE tenant_id = $1 AND opened_at_ms >= $2 AND opened_at_ms < $3 \
+        self.between::<AlertRow, _>(
+            "SELECT * FROM alerts WHERE tenant_id = $1 AND opened_at_ms >= $2 AND opened_at_ms < $3 \
              ORDER BY opened_at_ms, id",
-                tenant,
-                from,
-                to,
-            )
-            .await?;
-        rows.into_iter().map(Alert::try_from).collect()
+            tenant,
+            from,
+            to,
+        )
+        .await
     }
 
     /// The tenant's extension requests made in `[from, to)`.
@@ -733,16 +744,14 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Approval>> {
-        let rows: Vec<ApprovalRow> = self
-            .rows_between(
-                "SELECT * FROM approvals WHERE tenant_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 \
+        self.between::<ApprovalRow, _>(
+            "SELECT * FROM approvals WHERE tenant_id = $1 AND created_at_ms >= $2 AND created_at_ms < $3 \
              ORDER BY created_at_ms, id",
-                tenant,
-                from,
-                to,
-            )
-            .await?;
-        rows.into_iter().map(Approval::try_from).collect()
+            tenant,
+            from,
+            to,
+        )
+        .await
     }
 
     /// The tenant's audit log in `[from, to)`, oldest first.
@@ -752,16 +761,14 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<AuditRow> = self
-            .rows_between(
-                "SELECT * FROM audit_log WHERE tenant_id = $1 AND at_ms >= $2 AND at_ms < $3 \
+        self.between::<AuditRow, _>(
+            "SELECT * FROM audit_log WHERE tenant_id = $1 AND at_ms >= $2 AND at_ms < $3 \
              ORDER BY at_ms, id",
-                tenant,
-                from,
-                to,
-            )
-            .await?;
-        rows.into_iter().map(AuditEntry::try_from).collect()
+            tenant,
+            from,
+            to,
+        )
+        .await
     }
 
     /// Deletes what is older than `before` and no longer in play: resolved
