@@ -640,15 +640,14 @@ async fn promote_notice(
     v: &AlertView,
     now: DateTime<Utc>,
 ) -> Result<bool, AlertError> {
-    let place = state.store.notice_place(&notice.id).await?;
     // A notice that is a reply in an earlier alert's thread (or was listed
     // with others) has no message of its own to become the alert.
     if !state
         .store
         .close_notice(&notice.id, "promoted", Some(&alert.id), now)
         .await?
-        || place == crate::store::NoticePlace::Missing
         || notice.thread_of.is_some()
+        || !crate::watch::has_message(state, &notice.id).await?
     {
         return Ok(false);
     }
@@ -681,7 +680,7 @@ async fn promote_notice(
             date_token(notice.opened_at),
             notice
                 .buffer
-                .map(|b| format!("{:.0}%", b * 100.0))
+                .map(crate::watch::pct)
                 .unwrap_or_else(|| "unknown".into())
         ),
     )

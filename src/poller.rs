@@ -193,7 +193,7 @@ impl Poller {
         let notices = state.store.open_notices_by_job(&tenant.id).await?;
         let mut seen = std::collections::HashSet::new();
         let mut assessed = Vec::with_capacity(jobs.len());
-        let mut posted = Vec::new();
+        let mut posted = std::collections::HashSet::new();
         for job in &jobs {
             let key = job.id.to_string();
             seen.insert(key.clone());
@@ -214,7 +214,7 @@ impl Poller {
             match change {
                 Change::Posted => {
                     poll.posted += 1;
-                    posted.push(job.id);
+                    posted.insert(job.id);
                 }
                 Change::Edited => poll.edited += 1,
                 Change::Resolved => poll.resolved += 1,
@@ -279,15 +279,13 @@ impl Poller {
 
         // The preventive side: buffer check, early warning, review history.
         // It never holds up the alerts above: a failure is logged.
-        let alerted: std::collections::HashSet<String> = open_now.keys().cloned().collect();
-        match crate::watch::observe(state, tenant, &assessed, &alerted, now).await {
+        match crate::watch::observe(state, tenant, &assessed, &open_now, now).await {
             Ok(w) => poll.watch = w,
             Err(e) => {
                 tracing::warn!(tenant = %tenant.id, error = %e, "early warning and review history skipped this poll")
             }
         }
         if state.config.review.charts && !posted.is_empty() {
-            let posted: std::collections::HashSet<Uuid> = posted.into_iter().collect();
             let charts: Vec<_> = assessed
                 .iter()
                 .filter(|(j, _)| posted.contains(&j.id))

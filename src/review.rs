@@ -17,7 +17,7 @@ use crate::slack::render::{date_token, escape_slack};
 use crate::store::{
     Alert, Approval, ApprovalStatus, AuditEntry, EtaMark, EtaSample, Notice, StoreError, WatchedJob,
 };
-use crate::watch::span;
+use crate::watch::{pct, span};
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -534,10 +534,6 @@ pub async fn load(
             .await?,
         notices: store.notices_between(tenant, from, to).await?,
     })
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.0}%", x * 100.0)
 }
 
 fn mins(x: Option<f64>) -> String {

@@ -84,16 +84,21 @@ fn tight_summary(tight: &[Tight], now: DateTime<Utc>) -> NoticeView {
     }
 }
 
+/// The expected completion (the ETA risk is judged on) and the expected
+/// duration in milliseconds, from the job's start (or now, if it has not
+/// started) to it; `None` without an ETA after the start.
+fn expected(job: &Job, a: &Assessment, now: DateTime<Utc>) -> Option<(DateTime<Utc>, i64)> {
+    let eta = a.eta?;
+    let start = job.started_at.unwrap_or(now).min(now);
+    let ms = (eta - start).num_milliseconds();
+    (ms > 0).then_some((eta, ms))
+}
+
 /// `(deadline - expected completion) / expected duration`, when the job has
 /// a deadline and an ETA after its start.
 pub fn buffer(job: &Job, a: &Assessment, now: DateTime<Utc>) -> Option<f64> {
     let deadline = job.sla_deadline_at?;
-    let eta = a.eta?;
-    let start = job.started_at.unwrap_or(now).min(now);
-    let expected = (eta - start).num_milliseconds();
-    if expected <= 0 {
-        return None;
-    }
+    let (eta, expected) = expected(job, a, now)?;
     Some((deadline - eta).num_milliseconds() as f64 / expected as f64)
 }
 
@@ -104,12 +109,7 @@ pub fn deadline_for(
     want: f64,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let eta = a.eta?;
-    let start = job.started_at.unwrap_or(now).min(now);
-    let expected = (eta - start).num_milliseconds();
-    if expected <= 0 {
-        return None;
-    }
+    let (eta, expected) = expected(job, a, now)?;
     let extra = chrono::Duration::milliseconds((expected as f64 * want).ceil() as i64);
     // Whole minutes, rounded up: a deadline people can type.
     let t = eta + extra;
@@ -126,7 +126,8 @@ pub struct NoticeView {
     pub lines: Vec<String>,
 }
 
-fn pct(x: f64) -> String {
+/// A share as a whole percentage: `0.2` is "20%".
+pub fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
@@ -317,13 +318,13 @@ pub struct WatchOutcome {
 }
 
 /// Runs after the tenant's alerts were reconciled. `assessed` holds every
-/// active job with a deadline and its assessment; `alerted` the job ids
-/// with an open alert.
+/// active job with a deadline and its assessment; `alerted` the open
+/// alerts, by job id.
 pub async fn observe(
     state: &AppState,
     tenant: &Tenant,
     assessed: &[(&Job, Assessment)],
-    alerted: &HashSet<String>,
+    alerted: &HashMap<String, crate::store::Alert>,
     now: DateTime<Utc>,
 ) -> Result<WatchOutcome, WatchError> {
     let buffers = &state.config.buffers;
@@ -369,7 +370,7 @@ pub async fn observe(
                 marks.extend(next_mark(job, a, w.last_mark));
             }
         }
-        if alerted.contains(&id) {
+        if alerted.contains_key(&id) {
             if let Some(eta) = a.eta {
                 samples.push(EtaSample {
                     tenant_id: tenant.id.clone(),
@@ -386,7 +387,7 @@ pub async fn observe(
         let Some(want) = buffers.for_tier(a.tier) else {
             continue;
         };
-        let on_track = a.band == RiskBand::OnTrack && !alerted.contains(&id);
+        let on_track = a.band == RiskBand::OnTrack && !alerted.contains_key(&id);
         let notice = notices.get(&id);
         let recovered = b.is_some_and(|b| b >= want + hysteresis);
         let close_in = b.is_some_and(|b| (0.0..want).contains(&b));
@@ -467,7 +468,7 @@ pub async fn observe(
         let (Some(want), Some(b)) = (buffers.for_tier(a.tier), buffer(job, a, now)) else {
             continue;
         };
-        if a.band != RiskBand::OnTrack || alerted.contains(&id) || b >= want {
+        if a.band != RiskBand::OnTrack || alerted.contains_key(&id) || b >= want {
             continue;
         }
         let entry = crate::store::AuditEntry {
@@ -584,7 +585,7 @@ pub async fn observe(
 
 /// Whether a notice has a message of its own to edit (one listed in a
 /// shared tight-deadline message has none).
-async fn has_message(state: &AppState, notice_id: &str) -> Result<bool, StoreError> {
+pub(crate) async fn has_message(state: &AppState, notice_id: &str) -> Result<bool, StoreError> {
     Ok(state.store.notice_place(notice_id).await? != crate::store::NoticePlace::Missing)
 }
 
