@@ -98,6 +98,15 @@ pub struct Extras {
     pub monitoring: bool,
     /// Jobs the bot paused for this alert and has not resumed.
     pub paused_by_bot: usize,
+    /// Their ids, for Resume's confirmation.
+    pub paused_jobs: Vec<String>,
+    /// Who **Escalate now** would page, in plain text ("*Platform Team
+    /// Lead* (Bo)"); `None` once every tier has been paged.
+    pub escalate_to: Option<String>,
+    /// Who **Request scaling** pages, in plain text.
+    pub scaling_to: Option<String>,
+    /// Whether that tier is paged through PagerDuty too.
+    pub scaling_pagerduty: bool,
 }
 
 /// Reads an alert's extras from the store.
@@ -108,10 +117,26 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         .await?
         .iter()
         .any(|t| t.kind == MONITOR_TIMER && t.status == "pending");
-    let paused_by_bot = state.store.paused_for_alert(alert_id).await?.len();
+    let paused_jobs = state.store.paused_for_alert(alert_id).await?;
+    let esc = state.store.get_escalation(alert_id).await?;
+    let escalate_to = crate::escalation::escalate_now_pages(state, esc.as_ref()).await;
+    let named = |t: &crate::config::EscalationTier| {
+        let t = t.clone();
+        async move { crate::escalation::tier_label(state, &t).await }
+    };
+    let scaling = crate::escalation::scaling_tier(state);
+    let scaling_pagerduty = scaling.is_some_and(|t| t.pagerduty_routing_key_env.is_some());
+    let scaling_to = match scaling {
+        Some(t) => Some(named(t).await),
+        None => None,
+    };
     Ok(Extras {
         monitoring,
-        paused_by_bot,
+        paused_by_bot: paused_jobs.len(),
+        paused_jobs,
+        escalate_to,
+        scaling_to,
+        scaling_pagerduty,
     })
 }
 
@@ -138,12 +163,7 @@ pub fn buttons(
     let mut out = Vec::new();
     let Some(band) = band.filter(|b| b.is_at_risk() && alert.is_open()) else {
         if extras.paused_by_bot > 0 {
-            out.push(button(
-                RESUME_PAUSED_ACTION,
-                &format!("Resume {} paused job(s)", extras.paused_by_bot),
-                id,
-                Some("primary"),
-            ));
+            out.push(resume_button(id, extras, Some("primary")));
         }
         return out;
     };
@@ -194,7 +214,17 @@ pub fn buttons(
                 });
                 out.push(b);
             }
-            out.push(button(SCALING_ACTION, "Request scaling", id, None));
+            let mut b = button(SCALING_ACTION, "Request scaling", id, None);
+            b.confirm = Some(confirm(
+                "Request emergency scaling?",
+                &format!(
+                    "This pages {} by DM{} to scale executors, lower other workloads' limits or enable burst capacity.",
+                    extras.scaling_to.as_deref().unwrap_or("the platform tier"),
+                    if extras.scaling_pagerduty { " and PagerDuty" } else { "" }
+                ),
+                "Page them",
+            ));
+            out.push(b);
             out.push(button(NOTIFY_ACTION, "Notify stakeholders", id, None));
             out.push(button(
                 crate::actions::extension::REQUEST_ACTION,
@@ -205,20 +235,56 @@ pub fn buttons(
         }
     }
     if extras.paused_by_bot > 0 {
-        out.push(button(
-            RESUME_PAUSED_ACTION,
-            &format!("Resume {} paused job(s)", extras.paused_by_bot),
-            id,
-            None,
-        ));
+        out.push(resume_button(id, extras, None));
     }
-    out.push(button(
-        crate::escalation::ESCALATE_ACTION,
-        "Escalate now",
-        id,
-        None,
-    ));
+    let mut esc = button(crate::escalation::ESCALATE_ACTION, "Escalate now", id, None);
+    esc.confirm = Some(match &extras.escalate_to {
+        Some(who) => confirm("Page now?", &format!("This pages {who} now."), "Page now"),
+        None => confirm(
+            "Page again?",
+            "Every tier has been paged already: this says so and pages nobody until the path ends.",
+            "Go on",
+        ),
+    });
+    out.push(esc);
     out
+}
+
+fn confirm(title: &str, text: &str, yes: &str) -> Confirm {
+    use crate::slack::limits::truncate;
+    Confirm {
+        title: truncate(title, 100),
+        text: truncate(text, 300),
+        confirm: truncate(yes, 30),
+        deny: "Cancel".into(),
+    }
+}
+
+/// **Resume N paused jobs**, confirming which jobs it resumes.
+fn resume_button(id: &str, extras: &Extras, style: Option<&str>) -> Button {
+    let n = extras.paused_by_bot;
+    let mut b = button(
+        RESUME_PAUSED_ACTION,
+        &format!("Resume {n} paused job{}", if n == 1 { "" } else { "s" }),
+        id,
+        style,
+    );
+    let ids: Vec<String> = extras
+        .paused_jobs
+        .iter()
+        .map(|j| format!("`{}`", j.chars().take(8).collect::<String>()))
+        .collect();
+    b.confirm = Some(confirm(
+        &format!("Resume {n} job{}?", if n == 1 { "" } else { "s" }),
+        &format!(
+            "Resumes the job{} the bot paused for this alert ({}); Servo's executor picks {} up again.",
+            if n == 1 { "" } else { "s" },
+            crate::slack::limits::join_capped(&ids, ", ", 200, |k| format!("…and {k} more")),
+            if n == 1 { "it" } else { "them" }
+        ),
+        "Resume",
+    ));
+    b
 }
 
 /// Re-renders an alert's buttons from what it shows (after a mitigation
@@ -266,13 +332,48 @@ fn headline(band: RiskBand) -> &'static str {
     }
 }
 
-/// The severity as readers want it: a percentage of the time left.
-pub fn severity_text(severity: Option<f64>, band: RiskBand) -> String {
-    match (band, severity) {
-        (RiskBand::Breached, _) => "deadline passed".into(),
-        (_, Some(s)) if s.is_infinite() => "due now".into(),
-        (_, Some(s)) => format!("{:.0}% late", s * 100.0),
-        (_, None) => "unknown".into(),
+/// The severity as readers want it: how late in time, against the time
+/// left, with the runbook's percentage after it. On track it says the time to
+/// spare; past the deadline, how long ago it passed. Never a negative "late".
+pub fn severity_text(
+    eta: Option<DateTime<Utc>>,
+    deadline: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    severity: Option<f64>,
+) -> String {
+    use crate::slack::render::duration_words as words;
+    let Some(deadline) = deadline else {
+        return "no SLA deadline".into();
+    };
+    if now > deadline {
+        let passed = format!("deadline passed {} ago", words(now - deadline));
+        return match eta.filter(|e| *e > now) {
+            Some(e) => format!("{passed}, ETA in {}", words(e - now)),
+            None => passed,
+        };
+    }
+    let left = deadline - now;
+    let left_text = if left < chrono::Duration::seconds(30) {
+        "the deadline is now".to_string()
+    } else {
+        format!("{} left", words(left))
+    };
+    match eta {
+        None => format!("ETA unknown, {left_text}"),
+        Some(e) if e > deadline => {
+            let pct = severity
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| format!(" (severity {:.0}%)", s * 100.0))
+                .unwrap_or_default();
+            format!(
+                "ETA {} after the deadline, {left_text}{pct}",
+                words(e - deadline)
+            )
+        }
+        Some(e) => format!(
+            "on track: ETA {} before the deadline, {left_text}",
+            words(deadline - e)
+        ),
     }
 }
 
@@ -315,10 +416,9 @@ pub fn disagreement(job: &Job, now: DateTime<Utc>) -> Option<String> {
         return None;
     }
     Some(format!(
-        "Servo's own estimate ({}) is {} min {} than the forecast from the partition history",
-        // Plain text: bottleneck lines are escaped for Slack, so no date token here.
-        to_minute(servo).format("%a %H:%M UTC"),
-        gap.num_minutes().abs(),
+        "Servo's own estimate ({}) is {} {} than the forecast from the partition history",
+        date_token(to_minute(servo)),
+        crate::slack::render::duration_words(gap),
         if gap > chrono::Duration::zero() {
             "later"
         } else {
@@ -362,7 +462,7 @@ pub fn view(
         eta_fallback: fallback(a.eta.map(to_minute)),
         deadline_token: token(job.sla_deadline_at),
         deadline_fallback: fallback(job.sla_deadline_at),
-        severity: severity_text(a.severity, band),
+        severity: severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
         tier: a.tier.label().into(),
         priority: job.priority,
         bottlenecks: a
@@ -387,9 +487,47 @@ fn tier_note(tier: SlaTier) -> &'static str {
     }
 }
 
+/// The most buttons one row shows; the rest go in an overflow menu.
+pub const MAX_ROW_BUTTONS: usize = 5;
+/// The action id of the alert's overflow menu; each option's value is
+/// `<action_id>|<value>` of the button it stands for.
+pub const OVERFLOW_ACTION: &str = "alert_more";
+
+/// Splits buttons into the row and the overflow menu: at most five buttons
+/// in the row, and an overflow of 2 to 5 options. A button that asks for
+/// confirmation (the overflow has one confirm for all its options) and
+/// Acknowledge stay in the row; the others move to the menu from the end.
+pub fn layout(buttons: &[Button]) -> (Vec<Button>, Vec<Button>) {
+    if buttons.len() <= MAX_ROW_BUTTONS {
+        return (buttons.to_vec(), Vec::new());
+    }
+    let keep = MAX_ROW_BUTTONS.min(buttons.len() - 2);
+    let mut movable: Vec<usize> = buttons
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.confirm.is_none() && b.action_id != ACK_ACTION)
+        .map(|(i, _)| i)
+        .collect();
+    let to_move = (buttons.len() - keep).min(movable.len()).min(5);
+    let moved: Vec<usize> = movable.split_off(movable.len() - to_move);
+    let row = buttons
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !moved.contains(i))
+        .map(|(_, b)| b.clone())
+        .collect();
+    let menu = moved.iter().map(|&i| buttons[i].clone()).collect();
+    (row, menu)
+}
+
 /// The message payload for a view (`chat.postMessage` / `chat.update` body, without channel/ts).
 pub fn render(state: &AppState, view: &AlertView) -> Result<Value, RenderError> {
-    state.templates.render("alert", view)
+    let (row, menu) = layout(&view.buttons);
+    let mut data = serde_json::to_value(view).unwrap_or(Value::Null);
+    data["buttons"] = serde_json::to_value(&row).unwrap_or(Value::Null);
+    data["overflow"] = serde_json::to_value(&menu).unwrap_or(Value::Null);
+    data["overflow_action"] = OVERFLOW_ACTION.into();
+    state.templates.render("alert", &data)
 }
 
 fn thread_note(state: &AppState, text: &str) -> Result<Value, RenderError> {
@@ -495,7 +633,16 @@ pub async fn reconcile(
                     now,
                 )
                 .await?;
-            let v = view(state, job, a, Some(&alert), &Extras::default());
+            let mut ex = extras(state, &alert.id).await?;
+            if created
+                && !state.config.escalation.tiers.is_empty()
+                && crate::escalation::pages_at(state, a.tier, a.band)
+            {
+                // Paging starts right after the post and pages the first tier
+                // at once: from then on, Escalate now pages the next one.
+                ex.escalate_to = crate::escalation::escalate_now_pages_after_start(state).await;
+            }
+            let v = view(state, job, a, Some(&alert), &ex);
             state
                 .store
                 .update_alert(
@@ -573,18 +720,19 @@ pub async fn reconcile(
                 let worse = previous.is_none_or(|p| a.band > p);
                 let text = if a.band == RiskBand::Breached {
                     format!(
-                        ":rotating_light: *Deadline breached.* {} is still {} with {} of {} partitions left.",
-                        job.asset_name,
+                        ":rotating_light: *Deadline breached.* *{}* is still {} with {} of {} partitions left.",
+                        crate::slack::render::escape_slack(&job.asset_name),
                         job.state.as_str().replace('_', " "),
                         a.remaining,
                         job.total_partitions
                     )
                 } else if worse {
                     format!(
-                        "{} Risk rose from *{from}* to *{}*: {}. ETA {}, deadline {}.",
+                        "{} *{}*: risk rose from *{from}* to *{}*: {}. ETA {}, deadline {}.",
                         a.band.emoji(),
+                        crate::slack::render::escape_slack(&job.asset_name),
                         a.band.label(),
-                        severity_text(a.severity, a.band),
+                        severity_text(a.eta, job.sla_deadline_at, now, a.severity),
                         token(a.eta),
                         token(job.sla_deadline_at)
                     )
@@ -593,18 +741,28 @@ pub async fn reconcile(
                         "{} Risk eased from *{from}* to *{}*: {}. ETA {}, deadline {}.",
                         a.band.emoji(),
                         a.band.label(),
-                        severity_text(a.severity, a.band),
+                        severity_text(a.eta, job.sla_deadline_at, now, a.severity),
                         token(a.eta),
                         token(job.sla_deadline_at)
                     )
                 };
-                reply_in_thread(
+                // Worse is loud: a worsening to High or Breached is also shown
+                // in the channel (`reply_broadcast`), once per band and episode.
+                let loud = worse && matches!(a.band, RiskBand::High | RiskBand::Breached);
+                let mut msg = thread_message(
                     state,
                     &alert,
-                    format!("alert:{}:band:{version}", alert.id),
+                    if loud {
+                        format!("alert:{}:loud:{}", alert.id, a.band.as_str())
+                    } else {
+                        format!("alert:{}:band:{version}", alert.id)
+                    },
                     &text,
-                )
-                .await?;
+                )?;
+                if loud {
+                    msg.payload["reply_broadcast"] = true.into();
+                }
+                state.enqueue(msg).await?;
             }
             Ok(Change::Edited)
         }
@@ -730,6 +888,15 @@ pub async fn resolve(
     Ok(Change::Resolved)
 }
 
+/// Text from Servo (a cancel reason, an `error_message` with a stack trace)
+/// made safe for Slack markup: escaped, so `<!channel>` pings nobody, and cut
+/// to a few hundred characters, so the message it goes into stays within
+/// Slack's limits.
+pub fn servo_text(s: &str) -> String {
+    let first = s.trim();
+    crate::slack::limits::truncate(&crate::slack::render::escape_slack(first), 500)
+}
+
 /// How a job that left the active list ended, in a line.
 pub fn ending(job: Option<&Job>) -> String {
     match job {
@@ -741,11 +908,11 @@ pub fn ending(job: Option<&Job>) -> String {
         ),
         Some(j) if j.state == JobState::Cancelled => format!(
             ":no_entry_sign: Cancelled: {}.",
-            j.error_message.as_deref().unwrap_or("no reason given")
+            servo_text(j.error_message.as_deref().unwrap_or("no reason given"))
         ),
         Some(j) if j.state == JobState::Failed => format!(
             ":x: Failed: {}.",
-            j.error_message.as_deref().unwrap_or("no reason given")
+            servo_text(j.error_message.as_deref().unwrap_or("no reason given"))
         ),
         Some(_) => ":white_circle: The job no longer has an SLA deadline.".into(),
         None => ":grey_question: The job is no longer visible in Servo.".into(),
@@ -773,5 +940,117 @@ pub async fn audit(
     };
     if let Err(e) = state.store.audit(&entry).await {
         tracing::error!(error = %e, "could not write the audit log");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 5, 3, 0, 0).unwrap() + chrono::Duration::minutes(min)
+    }
+
+    #[test]
+    fn a_late_job_reads_how_late_in_time_against_the_time_left() {
+        assert_eq!(
+            severity_text(Some(at(184)), Some(at(130)), at(0), Some(54.0 / 130.0)),
+            "ETA 54 min after the deadline, 2 h 10 min left (severity 42%)"
+        );
+    }
+
+    #[test]
+    fn an_on_track_job_reads_its_time_to_spare_never_a_negative_late() {
+        let s = severity_text(Some(at(100)), Some(at(130)), at(0), Some(-30.0 / 130.0));
+        assert_eq!(
+            s,
+            "on track: ETA 30 min before the deadline, 2 h 10 min left"
+        );
+        assert!(!s.contains('-') && !s.contains('%'));
+    }
+
+    #[test]
+    fn a_breached_job_reads_how_long_ago_the_deadline_passed() {
+        assert_eq!(
+            severity_text(Some(at(50)), Some(at(-20)), at(0), None),
+            "deadline passed 20 min ago, ETA in 50 min"
+        );
+        assert_eq!(
+            severity_text(None, Some(at(-90)), at(0), None),
+            "deadline passed 1 h 30 min ago"
+        );
+    }
+
+    #[test]
+    fn unknown_eta_and_no_deadline_say_so() {
+        assert_eq!(
+            severity_text(None, Some(at(60)), at(0), None),
+            "ETA unknown, 1 h left"
+        );
+        assert_eq!(
+            severity_text(Some(at(60)), None, at(0), None),
+            "no SLA deadline"
+        );
+        assert_eq!(
+            severity_text(Some(at(10)), Some(at(0)), at(0), Some(f64::INFINITY)),
+            "ETA 10 min after the deadline, the deadline is now"
+        );
+    }
+
+    fn b(id: &str, confirm: bool) -> Button {
+        let mut b = button(id, id, "v", None);
+        if confirm {
+            b.confirm = Some(super::confirm("t", "x", "y"));
+        }
+        b
+    }
+
+    #[test]
+    fn a_row_holds_five_buttons_at_most_and_the_rest_go_to_an_overflow_of_two_or_more() {
+        let five: Vec<Button> = (0..5).map(|i| b(&format!("b{i}"), false)).collect();
+        assert_eq!(layout(&five), (five.clone(), Vec::new()));
+        let seven = vec![
+            b(ACK_ACTION, false),
+            b(RECREATE_ACTION, true),
+            b(SCALING_ACTION, true),
+            b(NOTIFY_ACTION, false),
+            b("extension_request", false),
+            b(RESUME_PAUSED_ACTION, true),
+            b("alert_escalate", true),
+        ];
+        let (row, menu) = layout(&seven);
+        assert_eq!(row.len(), 5);
+        let ids = |v: &[Button]| v.iter().map(|b| b.action_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&menu), [NOTIFY_ACTION, "extension_request"]);
+        assert!(row
+            .iter()
+            .all(|b| b.confirm.is_some() || b.action_id == ACK_ACTION));
+        // Six: an overflow needs two options, so four stay in the row.
+        let six: Vec<Button> = (0..6).map(|i| b(&format!("b{i}"), false)).collect();
+        let (row, menu) = layout(&six);
+        assert_eq!((row.len(), menu.len()), (4, 2));
+    }
+
+    #[test]
+    fn resume_confirms_which_jobs_it_resumes() {
+        let ex = Extras {
+            paused_by_bot: 2,
+            paused_jobs: vec![
+                "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+                "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+            ],
+            ..Extras::default()
+        };
+        let r = resume_button("alert-1", &ex, None);
+        assert_eq!(r.text, "Resume 2 paused jobs");
+        let c = r.confirm.expect("a confirmation");
+        assert_eq!(c.title, "Resume 2 jobs?");
+        assert!(
+            c.text.contains("`0f8fad5b`") && c.text.contains("`7c9e6679`"),
+            "{}",
+            c.text
+        );
+        assert!(c.text.chars().count() <= 300);
     }
 }

@@ -223,6 +223,7 @@ impl App {
             clock: self.state.clock.clone(),
             metrics: self.state.metrics.clone(),
             worker_id: self.worker_id.clone(),
+            permalinks: Default::default(),
         };
         let timers = TimerWorker {
             state: self.state.clone(),

@@ -309,10 +309,10 @@ pub async fn request(
     let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
     Ok(format!(
         ":calendar: Extension requested for *{}*: {} → {}. Waiting for {} to approve or reject it{}. Nothing changes in Servo until then.",
-        job.asset_name,
+        crate::slack::render::escape_slack(&job.asset_name),
         date_token(current),
         date_token(proposed),
-        who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(", "),
+        state.directory.names(&who).await,
         if alert.as_ref().is_some_and(|a| a.is_open()) { " in the alert's thread" } else { "" }
     ))
 }
@@ -357,6 +357,7 @@ async fn create(
         .await?;
     let view = request_view(state, tenant, job, a, &approval, None);
     let payload = state.templates.render("approval_request", &view)?;
+    let dms = stakeholder_dms(state, tenant, job, a, &approval, &view).await;
     let mut msg = NewOutboxMessage::call(
         "chat.postMessage",
         payload,
@@ -376,6 +377,9 @@ async fn create(
         }
     }
     state.enqueue(msg).await?;
+    // Each deciding stakeholder hears of it by DM, with a link to the
+    // request; the decision itself stays in the thread.
+    state.enqueue_many(&dms).await?;
     state
         .store
         .schedule_timer(
@@ -405,6 +409,68 @@ async fn create(
         .await?;
     }
     Ok(approval)
+}
+
+/// The DMs that tell each deciding stakeholder (groups expanded, the
+/// requester left out) that a request waits for them, linking to it. If
+/// Slack cannot expand a group just now, its members are not told by DM;
+/// the request in the thread still mentions them.
+async fn stakeholder_dms(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    approval: &Approval,
+    view: &RequestView,
+) -> Vec<NewOutboxMessage> {
+    let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
+    let people = match state.directory.expand(&who).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not expand the stakeholders for DMs");
+            Vec::new()
+        }
+    };
+    let requester = state.directory.user_name(&approval.requested_by).await;
+    let asset = crate::slack::render::escape_slack(&job.asset_name);
+    let text = format!(
+        ":calendar: *A deadline extension waits for your decision*: *{asset}* (tenant `{}`)\n\
+         {requester} asks to move the deadline from {} to {}.{}\n\
+         Now: {}, ETA {}. Under the new deadline: {}.\n\
+         Approve or reject it in the alert's thread: <{}|open the request>. It expires {}.",
+        crate::slack::render::escape_slack(&tenant.id),
+        view.current,
+        view.proposed,
+        view.reason
+            .as_deref()
+            .map(|r| format!(" Reason: {}", crate::slack::render::escape_slack(r)))
+            .unwrap_or_default(),
+        view.current_band,
+        view.eta,
+        view.new_band,
+        crate::outbox::PERMALINK,
+        view.expires,
+    );
+    let text = crate::slack::limits::truncate(&text, 2_900);
+    people
+        .iter()
+        .filter(|u| **u != approval.requested_by)
+        .map(|user| {
+            NewOutboxMessage::call(
+                "chat.postMessage",
+                json!({
+                    "channel": user,
+                    "text": text,
+                    "_permalink": crate::outbox::permalink_spec(
+                        &format!("approval:{}", approval.id),
+                        tenant.channel.as_str(),
+                    ),
+                    "blocks": [ { "type": "section", "text": { "type": "mrkdwn", "text": text } } ]
+                }),
+                format!("approval:{}:dm:{user}", approval.id),
+            )
+        })
+        .collect()
 }
 
 /// Replaces a request's buttons with its outcome.
@@ -670,8 +736,9 @@ async fn try_decide(
             state,
             &decided,
             &format!(
-                "Your deadline extension for *{}* was rejected by <@{}>.",
-                job.asset_name, click.user
+                "Your deadline extension for *{}* was rejected by {}.",
+                crate::slack::render::escape_slack(&job.asset_name),
+                state.directory.user_name(&click.user).await
             ),
         )
         .await?;
@@ -691,7 +758,17 @@ async fn try_decide(
             );
             close_message(state, tenant, &updated, &a, &decided, line.clone()).await?;
             note(state, &decided, &line).await?;
-            dm(state, &decided, &format!("Your deadline extension for *{}* was approved by <@{}>: the deadline is now {}.", updated.asset_name, click.user, date_token(decided.proposed_deadline))).await?;
+            dm(
+                state,
+                &decided,
+                &format!(
+                    "Your deadline extension for *{}* was approved by {}: the deadline is now {}.",
+                    crate::slack::render::escape_slack(&updated.asset_name),
+                    state.directory.user_name(&click.user).await,
+                    date_token(decided.proposed_deadline)
+                ),
+            )
+            .await?;
             // Re-assess the alert under the new deadline now, not at the next poll.
             if let Err(e) = (Poller {
                 state: state.clone(),

@@ -171,6 +171,7 @@ struct RawCommands {
 #[serde(deny_unknown_fields)]
 struct RawMitigations {
     monitor_every: Option<String>,
+    scaling_cooldown: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -245,6 +246,7 @@ struct RawTier {
     notify: Vec<String>,
     ack_timeout: Option<String>,
     pagerduty_routing_key_env: Option<String>,
+    purpose: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -273,6 +275,8 @@ pub struct FileConfig {
     pub extension_expire_after: Duration,
     /// How often **Monitor closely** checks in (the runbook: every 15-30 min).
     pub monitor_every: Duration,
+    /// After a **Request scaling** page, how long before it can be asked again.
+    pub scaling_cooldown: Duration,
     /// How long a `/backfill status` card may be answered again from memory
     /// (zero: never). Any job change this replica makes forgets them at once.
     pub status_max_age: Duration,
@@ -435,6 +439,19 @@ pub struct EscalationTier {
     /// The name of the environment variable holding this tier's PagerDuty
     /// routing key; the key itself never sits in the file.
     pub pagerduty_routing_key_env: Option<String>,
+    /// What this tier is paged for, said in every page (the runbook's words
+    /// by position unless the file says otherwise).
+    pub purpose: String,
+}
+
+/// The runbook's part for each tier of the path, by position: 1. on-call
+/// engineer, 2. platform team lead, 3. product/business stakeholder.
+pub fn default_purpose(index: usize) -> &'static str {
+    match index {
+        0 => "initial assessment and standard mitigation",
+        1 => "resource scaling decisions",
+        _ => "deadline negotiation and impact communication",
+    }
 }
 
 /// How the outbound Slack client behaves.
@@ -844,11 +861,31 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
                 );
             }
         }
+        let purpose = match t.purpose.as_deref().map(str::trim) {
+            None => default_purpose(i).to_string(),
+            Some("") => {
+                problems.push(
+                    format!("{key}.purpose"),
+                    "is empty: say in a few words what this tier is paged for, or leave it out \
+                     for the runbook's wording",
+                );
+                default_purpose(i).to_string()
+            }
+            Some(p) if p.chars().count() > 300 => {
+                problems.push(
+                    format!("{key}.purpose"),
+                    "is longer than 300 characters; a page says it in one line",
+                );
+                default_purpose(i).to_string()
+            }
+            Some(p) => p.to_string(),
+        };
         tiers.push(EscalationTier {
             name,
             notify,
             ack_timeout,
             pagerduty_routing_key_env: t.pagerduty_routing_key_env.clone(),
+            purpose,
         });
     }
 
@@ -955,6 +992,19 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         );
     }
 
+    let scaling_cooldown = duration_key(
+        raw.mitigations.scaling_cooldown.as_deref(),
+        "mitigations.scaling_cooldown",
+        Duration::from_secs(30 * 60),
+        problems,
+    );
+    if scaling_cooldown < Duration::from_secs(60) {
+        problems.push(
+            "mitigations.scaling_cooldown",
+            "must be at least 1m, so one alert cannot page the platform tier on every click",
+        );
+    }
+
     let status_max_age = match raw.commands.status_max_age.as_deref() {
         None => Duration::from_secs(2),
         Some(v) => match parse_duration(v) {
@@ -984,6 +1034,7 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         risk,
         extension_expire_after,
         monitor_every,
+        scaling_cooldown,
         status_max_age,
         socket_mode: raw.slack.socket_mode,
         tenants,
@@ -1352,6 +1403,43 @@ notify = ["U0PRODOWNER"]
             "defaults are 15, 30 and 60 minutes"
         );
         assert_eq!(cfg.risk, RiskConfig::default());
+    }
+
+    #[test]
+    fn each_tier_says_its_part_as_the_runbook_does_unless_configured() {
+        let cfg = FileConfig::parse(GOOD).unwrap();
+        let parts: Vec<&str> = cfg
+            .escalation
+            .tiers
+            .iter()
+            .map(|t| t.purpose.as_str())
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                "initial assessment and standard mitigation",
+                "resource scaling decisions",
+                "deadline negotiation and impact communication"
+            ]
+        );
+        assert_eq!(cfg.scaling_cooldown, Duration::from_secs(30 * 60));
+        let custom = GOOD.replace(
+            "ack_timeout = \"15m\"",
+            "ack_timeout = \"15m\"\npurpose = \"triage, then mitigate\"",
+        );
+        let cfg = FileConfig::parse(&custom).unwrap();
+        assert_eq!(cfg.escalation.tiers[0].purpose, "triage, then mitigate");
+    }
+
+    #[test]
+    fn an_empty_part_and_a_scaling_cool_down_under_a_minute_are_problems() {
+        let bad = GOOD.replace(
+            "ack_timeout = \"15m\"",
+            "ack_timeout = \"15m\"\npurpose = \" \"",
+        ) + "\n[mitigations]\nscaling_cooldown = \"10s\"\n";
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        assert!(p.contains("escalation.tiers[0].purpose"), "{p}");
+        assert!(p.contains("mitigations.scaling_cooldown"), "{p}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::config::{EscalationTier, Tenant};
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::risk::{Assessment, RiskBand, SlaTier};
 use crate::servo::Job;
-use crate::slack::render::date_token;
+use crate::slack::render::{date_token, duration_words, escape_slack};
 use crate::store::{Alert, NewOutboxMessage, NewTimer};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -38,22 +38,55 @@ pub fn pages_at(state: &AppState, tier: SlaTier, band: RiskBand) -> bool {
         || (band.is_at_risk() && band >= state.config.escalation.start_at[tier_index(tier)])
 }
 
-fn minutes(d: std::time::Duration) -> i64 {
-    (d.as_secs() / 60) as i64
+/// The platform tier, which **Request scaling** pages: the second tier of
+/// the path (the runbook's platform team lead), or the only one.
+pub fn scaling_tier(state: &AppState) -> Option<&EscalationTier> {
+    let tiers = &state.config.escalation.tiers;
+    tiers.get(1).or(tiers.last())
 }
 
-fn mentions(tier: &EscalationTier) -> String {
-    tier.notify
-        .iter()
-        .map(|p| p.mention())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A tier as a page names it, in plain text: "*Platform Team Lead* (Bo)".
+pub async fn tier_label(state: &AppState, tier: &EscalationTier) -> String {
+    format!(
+        "*{}* ({})",
+        escape_slack(&tier.name),
+        tier_names(state, tier).await
+    )
+}
+
+/// Who **Escalate now** would page for an alert whose escalation is in this
+/// state (`None`: no escalation yet), as [`tier_label`] says it; `None` once
+/// every tier has been paged.
+pub async fn escalate_now_pages(
+    state: &AppState,
+    esc: Option<&crate::store::EscalationRow>,
+) -> Option<String> {
+    let tiers = &state.config.escalation.tiers;
+    let next = match esc.filter(|e| e.status == "active") {
+        None => tiers.first(),
+        Some(e) if e.tier >= 0 => tiers.get(e.tier as usize),
+        Some(_) => None,
+    }?;
+    Some(tier_label(state, next).await)
+}
+
+/// For a new alert about to start paging at the first tier (which is paged
+/// at once): who **Escalate now** will page then.
+pub async fn escalate_now_pages_after_start(state: &AppState) -> Option<String> {
+    let (tier, _) = next_position(state, 0, 0)?;
+    Some(tier_label(state, state.config.escalation.tiers.get(tier)?).await)
+}
+
+/// A tier's people as plain text ("Ada, @oncall"): naming them notifies
+/// nobody. Only the message that pages a tier mentions its members.
+pub async fn tier_names(state: &AppState, tier: &EscalationTier) -> String {
+    state.directory.names(&tier.notify).await
 }
 
 use crate::alerts::audit;
 
 /// The position after (tier, round), if the path goes on.
-fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
+pub(crate) fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
     let tiers = state.config.escalation.tiers.len();
     if tier + 1 < tiers {
         Some((tier + 1, round))
@@ -108,22 +141,24 @@ pub async fn start(
     else {
         return Ok(false);
     };
-    // The plan: who is paged when, if nobody acknowledges.
+    // The plan: who is paged when, if nobody acknowledges. People are named
+    // in plain text: a mention would notify later tiers before their turn.
     let mut lines = Vec::new();
     let mut at = now;
     let (mut t, mut r) = (tier, 0u32);
     loop {
         let step = &tiers[t];
         lines.push(format!(
-            "• {} *{}*{} {}",
+            "• {} *{}*{} ({}): {}",
             date_token(at),
-            step.name,
+            escape_slack(&step.name),
             if r > 0 {
                 format!(" (round {})", r + 1)
             } else {
                 String::new()
             },
-            mentions(step)
+            tier_names(state, step).await,
+            escape_slack(&step.purpose),
         ));
         at += chrono::Duration::from_std(step.ack_timeout).unwrap_or_default();
         match next_position(state, t, r) {
@@ -133,7 +168,7 @@ pub async fn start(
     }
     let text = format!(
         ":rotating_light: *Escalation started*: {reason}. Until someone acknowledges, I page:\n{}",
-        lines.join("\n")
+        crate::slack::limits::join_capped(&lines, "\n", 2_600, |n| format!("…and {n} more steps"))
     );
     crate::alerts::reply_in_thread(
         state,
@@ -163,40 +198,51 @@ pub async fn start(
 /// once it has moved on, the row no longer matches and firing it does nothing.
 async fn run_now(state: &AppState, alert_id: &str, epoch: i64, tier: usize, round: u32) {
     let payload = json!({ "epoch": epoch, "tier": tier, "round": round });
-    if let Err(e) = step(state, alert_id, &payload).await {
+    if let Err(e) = step_at(state, alert_id, &payload).await {
         tracing::error!(error = %e, "escalation step failed; the timer worker retries it");
     }
 }
 
-/// A step is due: page the tier if the escalation is still there, then move on.
+/// A step is due (the timer worker): page the tier if the escalation is
+/// still there, move on, and let the alert's **Escalate now** name the next.
 pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    if step_at(state, alert_id, payload).await? {
+        refresh_buttons(state, alert_id).await;
+    }
+    Ok(())
+}
+
+/// Pages the tier if the escalation is still at this position, then moves it
+/// on. Run at once when paging starts; the alert is re-rendered by whoever
+/// started it.
+async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<bool> {
     let now = state.clock.now();
     let epoch = payload.get("epoch").and_then(Value::as_i64).unwrap_or(-1);
     let tier = payload.get("tier").and_then(Value::as_u64).unwrap_or(0) as usize;
     let round = payload.get("round").and_then(Value::as_u64).unwrap_or(0) as u32;
     let Some(esc) = state.store.get_escalation(alert_id).await? else {
-        return Ok(());
+        return Ok(false);
     };
     if esc.status != "active"
         || esc.epoch != epoch
         || esc.tier != tier as i64
         || esc.round != round as i64
     {
-        return Ok(()); // acknowledged, stopped, moved on or restarted meanwhile
+        return Ok(false); // acknowledged, stopped, moved on or restarted meanwhile
     }
     let Some(alert) = state.store.get_alert(alert_id).await? else {
-        return Ok(());
+        return Ok(false);
     };
     if !alert.is_open() {
         stop(state, &alert, "the alert resolved").await?;
-        return Ok(());
+        return Ok(false);
     }
     if alert.acked_by.is_some() {
         state
             .store
             .end_escalation(alert_id, "acknowledged", now)
             .await?;
-        return Ok(());
+        return Ok(false);
     }
     page(
         state,
@@ -235,7 +281,15 @@ pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::
             now,
         )
         .await?;
-    Ok(())
+    Ok(true)
+}
+
+/// The alert's **Escalate now** says whom it pages: after the path moves on,
+/// the button's confirmation names the next tier.
+pub async fn refresh_buttons(state: &AppState, alert_id: &str) {
+    if let Err(e) = crate::alerts::refresh(state, alert_id).await {
+        tracing::warn!(error = %e, "could not refresh the alert's buttons after the escalation moved");
+    }
 }
 
 /// The end of the path with nobody acknowledging.
@@ -272,13 +326,17 @@ pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> any
             json!({ "epoch": epoch }),
         )
         .await;
+        refresh_buttons(state, alert_id).await;
     }
     Ok(())
 }
 
 /// Pages one tier: a DM with an Acknowledge button to each person (groups
-/// expanded), a reply in the alert's thread mentioning them, and a PagerDuty
-/// trigger when the tier has a routing key. Idempotent per position.
+/// expanded), a reply in the alert's thread mentioning them (the only message
+/// that mentions them), and a PagerDuty trigger when the tier has a routing
+/// key. Each page stands alone: the job, how late, ETA and deadline, what is
+/// slowing it, why this tier and what it is for, and links to the alert and
+/// the runbook. Idempotent per position.
 async fn page(
     state: &AppState,
     alert: &Alert,
@@ -290,46 +348,47 @@ async fn page(
     let tier = &state.config.escalation.tiers[tier_idx];
     let people = state.directory.expand(&tier.notify).await?;
     let key = format!("page:{}:{epoch}:{round}:{tier_idx}", alert.id);
-    let summary = format!(
-        "{} SLA risk: job `{}` ({}), ETA {}, deadline {}.{}",
-        RiskBand::parse(&alert.band)
-            .map(|b| b.label())
-            .unwrap_or("At"),
-        alert.job_id,
-        alert.band,
-        alert
-            .eta
-            .map(date_token)
-            .unwrap_or_else(|| "unknown".into()),
-        alert
-            .deadline
-            .map(date_token)
-            .unwrap_or_else(|| "none".into()),
-        if reason.is_empty() {
-            String::new()
+    let facts = PageFacts::of(state, alert);
+    let next = match next_position(state, tier_idx, round) {
+        Some((nt, _)) => {
+            let t = &state.config.escalation.tiers[nt];
+            format!(
+                "If nobody acknowledges within {}, I page *{}* ({}).",
+                duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
+                escape_slack(&t.name),
+                tier_names(state, t).await
+            )
+        }
+        None => format!(
+            "You are the last tier of the path; acknowledge within {}.",
+            duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default())
+        ),
+    };
+    let heading = format!(
+        ":rotating_light: You are paged as *{}*{}",
+        escape_slack(&tier.name),
+        if round > 0 {
+            format!(" (round {})", round + 1)
         } else {
-            format!(" Why you: {reason}.")
+            String::new()
         }
     );
-    let link = crate::commands::jobs::alert_link(Some(alert)).unwrap_or_default();
+    let dm = facts.message(
+        state,
+        &heading,
+        &[
+            format!("*Why you*: {reason}."),
+            format!("*Your part*: {}.", escape_slack(&tier.purpose)),
+            next,
+        ],
+        crate::alerts::ACK_ACTION,
+        &alert.id,
+    );
     // The DMs and the thread note go to the outbox in one statement.
     let mut messages = Vec::with_capacity(people.len() + 1);
     for user in &people {
-        let text = format!(
-            ":rotating_light: You are paged as *{}*. {summary} {link}",
-            tier.name
-        );
-        let payload = json!({
-            "channel": user,
-            "text": text,
-            "blocks": [
-                { "type": "section", "text": { "type": "mrkdwn", "text": text } },
-                { "type": "actions", "elements": [
-                    { "type": "button", "action_id": crate::alerts::ACK_ACTION, "style": "primary",
-                      "text": { "type": "plain_text", "text": "Acknowledge" }, "value": alert.id }
-                ] }
-            ]
-        });
+        let mut payload = dm.clone();
+        payload["channel"] = user.as_str().into();
         messages.push(NewOutboxMessage::call(
             "chat.postMessage",
             payload,
@@ -337,15 +396,19 @@ async fn page(
         ));
     }
     let thread = format!(
-        ":rotating_light: Paging *{}*{}: {} (acknowledge within {} min).",
-        tier.name,
+        ":rotating_light: Paging *{}*{}: {} (acknowledge within {}). Their part: {}.",
+        escape_slack(&tier.name),
         if round > 0 {
             format!(" (round {})", round + 1)
         } else {
             String::new()
         },
         if people.is_empty() {
-            mentions(tier)
+            tier.notify
+                .iter()
+                .map(|p| p.mention())
+                .collect::<Vec<_>>()
+                .join(" ")
         } else {
             people
                 .iter()
@@ -353,7 +416,8 @@ async fn page(
                 .collect::<Vec<_>>()
                 .join(" ")
         },
-        minutes(tier.ack_timeout)
+        duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
+        escape_slack(&tier.purpose)
     );
     messages.push(crate::alerts::thread_message(
         state,
@@ -361,33 +425,15 @@ async fn page(
         format!("{key}:thread"),
         &thread,
     )?);
-    state.enqueue_many(&messages).await?;
     if let Some(env) = &tier.pagerduty_routing_key_env {
-        let severity = match RiskBand::parse(&alert.band) {
-            Some(RiskBand::Breached) | Some(RiskBand::High) => "critical",
-            Some(RiskBand::Medium) => "error",
-            _ => "warning",
-        };
-        let event = json!({
-            "routing_key_env": env,
-            "event_action": "trigger",
-            "dedup_key": pd_dedup_key(alert),
-            "payload": {
-                "summary": format!("Backfill SLA at risk: job {} ({})", alert.job_id, alert.band),
-                "source": "servo-sla-bot",
-                "severity": severity,
-                "component": alert.tenant_id,
-                "custom_details": { "job_id": alert.job_id, "band": alert.band, "tier": tier.name, "reason": reason,
-                                    "eta": alert.eta, "deadline": alert.deadline }
-            }
-        });
-        state
-            .enqueue(NewOutboxMessage::call(
-                PAGERDUTY,
-                event,
-                format!("{key}:pd"),
-            ))
-            .await?;
+        messages.push(NewOutboxMessage::call(
+            PAGERDUTY,
+            facts.pagerduty_trigger(state, env, &tier.name, &tier.purpose, reason),
+            format!("{key}:pd"),
+        ));
+    }
+    state.enqueue_many(&messages).await?;
+    if tier.pagerduty_routing_key_env.is_some() {
         state.store.mark_pd_triggered(&alert.id).await?;
     }
     state
@@ -403,6 +449,197 @@ async fn page(
     )
     .await;
     Ok(())
+}
+
+/// What every page about an alert says, from what the alert shows: enough to
+/// act on at 3 a.m. without looking anything up.
+pub struct PageFacts {
+    alert_id: String,
+    tenant: String,
+    channel: String,
+    job_id: String,
+    /// The asset's name as Servo has it (raw: escape before Slack markup).
+    asset: String,
+    band: Option<RiskBand>,
+    headline: String,
+    severity: String,
+    severity_ratio: Option<f64>,
+    eta: Option<DateTime<Utc>>,
+    deadline: Option<DateTime<Utc>>,
+    /// Slack markup, built by the bot.
+    bottlenecks: Vec<String>,
+}
+
+impl PageFacts {
+    pub fn of(state: &AppState, alert: &Alert) -> PageFacts {
+        let view = alert
+            .shown
+            .clone()
+            .and_then(|v| serde_json::from_value::<crate::alerts::AlertView>(v).ok());
+        let band = RiskBand::parse(&alert.band);
+        PageFacts {
+            alert_id: alert.id.clone(),
+            tenant: alert.tenant_id.clone(),
+            channel: state
+                .config
+                .tenant(&alert.tenant_id)
+                .map(|t| t.channel.as_str().to_string())
+                .or_else(|| alert.channel.clone())
+                .unwrap_or_default(),
+            job_id: alert.job_id.clone(),
+            asset: view
+                .as_ref()
+                .map(|v| v.asset.clone())
+                .unwrap_or_else(|| "a backfill".into()),
+            band,
+            headline: view
+                .as_ref()
+                .map(|v| v.headline.clone())
+                .unwrap_or_else(|| format!("{} SLA risk", band.map(|b| b.label()).unwrap_or("At"))),
+            severity: crate::alerts::severity_text(
+                alert.eta,
+                alert.deadline,
+                state.clock.now(),
+                alert.severity,
+            ),
+            severity_ratio: alert.severity,
+            eta: alert.eta,
+            deadline: alert.deadline,
+            bottlenecks: view.map(|v| v.bottlenecks).unwrap_or_default(),
+        }
+    }
+
+    /// The alert's link, resolved by the outbox when the page is sent (the
+    /// alert's own post may still be on its way): `chat.getPermalink`.
+    fn link_spec(&self) -> Value {
+        crate::outbox::permalink_spec(&self.alert_id, &self.channel)
+    }
+
+    /// A DM's payload (without `channel`): the facts, then `lines` (already
+    /// Slack markup), an Acknowledge-style button, and the links.
+    pub fn message(
+        &self,
+        state: &AppState,
+        heading: &str,
+        lines: &[String],
+        ack_action: &str,
+        ack_value: &str,
+    ) -> Value {
+        let asset = escape_slack(&self.asset);
+        let token =
+            |t: Option<DateTime<Utc>>| t.map(date_token).unwrap_or_else(|| "unknown".into());
+        let slowing = if self.bottlenecks.is_empty() {
+            "Nothing stands out: partitions are just taking longer than the deadline allows."
+                .to_string()
+        } else {
+            crate::slack::limits::join_capped(
+                &self
+                    .bottlenecks
+                    .iter()
+                    .map(|b| format!("• {b}"))
+                    .collect::<Vec<_>>(),
+                "\n",
+                1_500,
+                |n| format!("…and {n} more"),
+            )
+        };
+        let text = format!(
+            "{heading}: {} for {asset}: {}. ETA {}, deadline {}.",
+            self.headline,
+            self.severity,
+            token(self.eta),
+            token(self.deadline)
+        );
+        json!({
+            "text": text,
+            "_permalink": self.link_spec(),
+            "blocks": [
+                { "type": "section", "text": { "type": "mrkdwn", "text": format!(
+                    "{heading}\n{} {}: *{asset}*\n{}",
+                    self.band.map(|b| b.emoji()).unwrap_or(":warning:"),
+                    self.headline,
+                    self.severity
+                ) } },
+                { "type": "section", "fields": [
+                    { "type": "mrkdwn", "text": format!("*ETA*\n{}", token(self.eta)) },
+                    { "type": "mrkdwn", "text": format!("*Deadline*\n{}", token(self.deadline)) },
+                    { "type": "mrkdwn", "text": format!("*Job*\n`{}`", self.job_id) },
+                    { "type": "mrkdwn", "text": format!("*Tenant*\n`{}`", escape_slack(&self.tenant)) }
+                ] },
+                { "type": "section", "text": { "type": "mrkdwn", "text": format!("*What is slowing it*\n{slowing}") } },
+                { "type": "section", "text": { "type": "mrkdwn", "text": lines.join("\n") } },
+                { "type": "actions", "elements": [
+                    { "type": "button", "action_id": ack_action, "style": "primary",
+                      "text": { "type": "plain_text", "text": "Acknowledge" }, "value": ack_value }
+                ] },
+                { "type": "context", "elements": [
+                    { "type": "mrkdwn", "text": format!(
+                        "<{}|Open the alert> · <{}|Runbook: backfill SLA risk>",
+                        crate::outbox::PERMALINK,
+                        state.config.runbook_url
+                    ) }
+                ] }
+            ]
+        })
+    }
+
+    /// A PagerDuty trigger: the same facts, with `links` to the alert and the
+    /// runbook and `custom_details` for PagerDuty's own views and rules.
+    pub fn pagerduty_trigger(
+        &self,
+        state: &AppState,
+        routing_key_env: &str,
+        tier: &str,
+        purpose: &str,
+        reason: &str,
+    ) -> Value {
+        let severity = match self.band {
+            Some(RiskBand::Breached) | Some(RiskBand::High) => "critical",
+            Some(RiskBand::Medium) => "error",
+            _ => "warning",
+        };
+        let rfc = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+        let summary: String = format!(
+            "{}: {} (tenant {}): {}",
+            self.headline, self.asset, self.tenant, self.severity
+        )
+        .chars()
+        .take(1024)
+        .collect();
+        json!({
+            "routing_key_env": routing_key_env,
+            "event_action": "trigger",
+            "dedup_key": format!("servo-sla-bot-{}", self.alert_id),
+            "_permalink": self.link_spec(),
+            "client": "servo-sla-bot",
+            "client_url": crate::outbox::PERMALINK,
+            "links": [
+                { "href": crate::outbox::PERMALINK, "text": "Slack alert" },
+                { "href": state.config.runbook_url, "text": "Runbook: backfill SLA risk" }
+            ],
+            "payload": {
+                "summary": summary,
+                "source": format!("servo-sla-bot/{}", self.tenant),
+                "severity": severity,
+                "component": self.asset,
+                "group": self.tenant,
+                "class": "backfill_sla_risk",
+                "custom_details": {
+                    "tenant": self.tenant,
+                    "job_id": self.job_id,
+                    "asset": self.asset,
+                    "band": self.band.map(|b| b.as_str()).unwrap_or("unknown"),
+                    "eta": rfc(self.eta),
+                    "deadline": rfc(self.deadline),
+                    "severity": self.severity,
+                    "severity_ratio": self.severity_ratio,
+                    "tier": tier,
+                    "tier_purpose": purpose,
+                    "reason": reason,
+                }
+            }
+        })
+    }
 }
 
 /// Stable per alert: PagerDuty folds every trigger of one alert into one incident.
@@ -480,7 +717,8 @@ pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<
 }
 
 /// Pages the next tier at once (the **Escalate now** button, or risk rising
-/// quickly). Starts at the first tier when nothing is active.
+/// quickly). Starts at the first tier when nothing is active. The caller
+/// re-renders the alert ([`refresh_buttons`]) unless it is about to anyway.
 pub async fn escalate_next(
     state: &AppState,
     alert: &Alert,
@@ -494,16 +732,14 @@ pub async fn escalate_next(
         .filter(|e| e.status == "active")
     else {
         start(state, alert, 0, reason).await?;
-        return Ok(format!(
-            "Escalation started at *{}*.",
-            state
-                .config
-                .escalation
-                .tiers
-                .first()
-                .map(|t| t.name.as_str())
-                .unwrap_or("the first tier")
-        ));
+        return Ok(match state.config.escalation.tiers.first() {
+            Some(t) => format!(
+                "Escalation started: paged *{}* ({}).",
+                escape_slack(&t.name),
+                tier_names(state, t).await
+            ),
+            None => "No escalation tier is configured.".into(),
+        });
     };
     if esc.tier < 0 {
         return Ok(
@@ -535,14 +771,14 @@ pub async fn escalate_next(
         esc.round as u32,
     )
     .await;
-    let name = state
-        .config
-        .escalation
-        .tiers
-        .get(esc.tier as usize)
-        .map(|t| t.name.as_str())
-        .unwrap_or("the next tier");
-    Ok(format!("Paged *{name}* now."))
+    Ok(match state.config.escalation.tiers.get(esc.tier as usize) {
+        Some(t) => format!(
+            "Paged *{}* now ({}).",
+            escape_slack(&t.name),
+            tier_names(state, t).await
+        ),
+        None => "Paged the next tier now.".into(),
+    })
 }
 
 /// Called for every at-risk assessment of an open alert: starts paging when
@@ -588,11 +824,11 @@ pub async fn on_assessment(
         && pages_at(state, a.tier, a.band)
     {
         let reason = if a.band == RiskBand::Breached {
-            format!("{} breached its deadline", job.asset_name)
+            format!("{} breached its deadline", escape_slack(&job.asset_name))
         } else {
             format!(
                 "{} reached {} ({} tier pages from {})",
-                job.asset_name,
+                escape_slack(&job.asset_name),
                 a.band.label(),
                 a.tier.label(),
                 cfg.start_at[tier_index(a.tier)].label()
@@ -642,15 +878,26 @@ pub async fn on_poll(
     if high.len() < cfg.high_priority_jobs as usize || cfg.tiers.len() < 2 {
         return Ok(());
     }
-    let listed = high
+    let listed: Vec<String> = high
         .iter()
-        .map(|(_, j)| format!("{} (`{}`, p{})", j.asset_name, j.id, j.priority))
-        .collect::<Vec<_>>()
-        .join(", ");
+        .map(|(_, j)| {
+            format!(
+                "{} (`{}`, p{})",
+                escape_slack(&j.asset_name),
+                j.id,
+                j.priority
+            )
+        })
+        .collect();
+    // Capped: the reason goes into every page, and a page's section holds
+    // 3,000 characters; the rest are one `/backfill list at-risk` away.
+    let listed = crate::slack::limits::join_capped(&listed, ", ", 1_200, |n| {
+        format!("…and {n} more (`/backfill list at-risk`)")
+    });
     let reason = format!(
         "{} high-priority jobs of tenant {} are at risk at once: {listed}",
         high.len(),
-        tenant.id
+        escape_slack(&tenant.id)
     );
     for (alert, _) in high {
         let esc = state.store.get_escalation(&alert.id).await?;
@@ -670,12 +917,14 @@ pub async fn on_poll(
                         .await?;
                 }
                 escalate_next(state, alert, &reason).await?;
+                refresh_buttons(state, &alert.id).await;
             }
             Some(e) if e.status == "active" => {}
             Some(e) if e.status == "acknowledged" => {}
             _ if alert.acked_by.is_some() => {}
             _ => {
                 start(state, alert, 1, &reason).await?;
+                refresh_buttons(state, &alert.id).await;
             }
         }
     }
@@ -708,14 +957,10 @@ pub async fn escalate_button(state: &AppState, click: &crate::actions::Click) {
         .await;
         return tell(state, click, ":no_entry: Only the tenant's operators and the people on the escalation path can escalate.").await;
     }
-    match escalate_next(
-        state,
-        &alert,
-        &format!("<@{}> escalated by hand", click.user),
-    )
-    .await
-    {
+    let by = state.directory.user_name(&click.user).await;
+    match escalate_next(state, &alert, &format!("{by} escalated by hand")).await {
         Ok(what) => {
+            refresh_buttons(state, &alert.id).await;
             audit(
                 state,
                 &alert,

@@ -14,7 +14,9 @@ use crate::metrics::Metrics;
 use crate::slack::api::{backoff, SlackApi, SlackCallError};
 use crate::slack::upload::FileUpload;
 use crate::store::{OutboxMessage, Store};
-use std::sync::Arc;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
@@ -29,6 +31,41 @@ const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 const BATCH: i64 = 1;
 /// How long to wait for a thread's root message before trying a reply again.
 const THREAD_ROOT_WAIT: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Stands in a payload for the link to a message (an alert, an extension
+/// request) whose post may not have gone out yet; the worker puts the
+/// message's `chat.getPermalink` in its place when it sends the payload.
+pub const PERMALINK: &str = "%SLACK_PERMALINK%";
+/// How long a payload waits for the message it links to before it goes with
+/// the fallback link (the channel): a page is not held back for long.
+const PERMALINK_WAIT: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The `_permalink` field of a payload that uses [`PERMALINK`]: the message
+/// it links to (an alert id, or `approval:<id>`), and the channel to link to
+/// if that message cannot be linked.
+pub fn permalink_spec(anchor: &str, channel: &str) -> Value {
+    json!({
+        "anchor": anchor,
+        "fallback": format!("https://slack.com/app_redirect?channel={channel}"),
+    })
+}
+
+/// Replaces [`PERMALINK`] in every string of a payload.
+fn put_link(v: &mut Value, url: &str) {
+    match v {
+        Value::String(s) if s.contains(PERMALINK) => *s = s.replace(PERMALINK, url),
+        Value::Array(a) => a.iter_mut().for_each(|x| put_link(x, url)),
+        Value::Object(o) => o.values_mut().for_each(|x| put_link(x, url)),
+        _ => {}
+    }
+}
+
+/// Where an anchored message is: posted, on its way, or gone.
+enum Place {
+    Posted(String, String),
+    Pending,
+    Missing,
+}
 
 /// What one step did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +89,9 @@ pub struct OutboxWorker {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub worker_id: String,
+    /// Permalinks already asked for, by (channel, ts): a page to five people
+    /// asks Slack once.
+    pub permalinks: Arc<Mutex<HashMap<(String, String), String>>>,
 }
 
 impl OutboxWorker {
@@ -73,43 +113,116 @@ impl OutboxWorker {
         Ok(outcome)
     }
 
-    async fn deliver(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
-        if msg.method == crate::pagerduty::OUTBOX_METHOD {
-            return self.deliver_pagerduty(msg).await;
+    /// Where the message named by an anchor (an alert id, `approval:<id>`,
+    /// `notice:<id>`) is.
+    async fn place(&self, anchor: &str) -> anyhow::Result<Place> {
+        let place = if let Some(id) = anchor.strip_prefix("approval:") {
+            self.store
+                .get_approval(id)
+                .await?
+                .map(|a| (a.channel, a.ts))
+        } else if let Some(id) = anchor.strip_prefix("notice:") {
+            // A quiet notice: its place is its post's answer.
+            match self.store.notice_place(id).await? {
+                crate::store::NoticePlace::Posted { channel, ts } => {
+                    Some((Some(channel), Some(ts)))
+                }
+                crate::store::NoticePlace::Pending => Some((None, None)),
+                crate::store::NoticePlace::Missing => None,
+            }
+        } else {
+            self.store
+                .get_alert(anchor)
+                .await?
+                .map(|a| (a.channel, a.ts))
+        };
+        Ok(match place {
+            Some((Some(channel), Some(ts))) => Place::Posted(channel, ts),
+            Some(_) => Place::Pending,
+            None => Place::Missing,
+        })
+    }
+
+    /// The link a payload's `_permalink` asks for: the message's permalink,
+    /// or the fallback when it cannot be had (or has been waited for long
+    /// enough). `None`: wait a little for the message to be posted.
+    async fn permalink(&self, spec: &Value, msg: &OutboxMessage) -> anyhow::Result<Option<String>> {
+        let fallback = spec
+            .get("fallback")
+            .and_then(Value::as_str)
+            .unwrap_or("https://slack.com/")
+            .to_string();
+        let anchor = spec.get("anchor").and_then(Value::as_str).unwrap_or("");
+        let waited_enough = self.clock.now() - msg.created_at >= PERMALINK_WAIT;
+        let (channel, ts) = match self.place(anchor).await? {
+            Place::Posted(channel, ts) => (channel, ts),
+            Place::Pending if !waited_enough => return Ok(None),
+            Place::Pending | Place::Missing => return Ok(Some(fallback)),
+        };
+        let key = (channel.clone(), ts.clone());
+        if let Some(url) = self.permalinks.lock().expect("poisoned").get(&key) {
+            return Ok(Some(url.clone()));
         }
+        match self
+            .slack
+            .call(
+                "chat.getPermalink",
+                &json!({ "channel": channel, "message_ts": ts }),
+            )
+            .await
+        {
+            Ok(answer) => match answer.get("permalink").and_then(Value::as_str) {
+                Some(url) => {
+                    self.permalinks
+                        .lock()
+                        .expect("poisoned")
+                        .insert(key, url.to_string());
+                    Ok(Some(url.to_string()))
+                }
+                None => Ok(Some(fallback)),
+            },
+            Err(SlackCallError::Unavailable { .. }) if !waited_enough => Ok(None),
+            Err(e) => {
+                tracing::warn!(error = %e, "no permalink for a linked message; linking its channel");
+                Ok(Some(fallback))
+            }
+        }
+    }
+
+    async fn deliver(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
         let mut payload = msg.payload.clone();
+        // A link to a message that may have gone out only moments ago.
+        if let Some(spec) = payload.as_object_mut().and_then(|o| o.remove("_permalink")) {
+            match self.permalink(&spec, &msg).await? {
+                Some(url) => put_link(&mut payload, &url),
+                None => {
+                    self.store
+                        .mark_outbox_retry(
+                            msg.id,
+                            &self.worker_id,
+                            self.clock.now() + THREAD_ROOT_WAIT,
+                            "waiting for the message it links to to be posted",
+                        )
+                        .await?;
+                    return Ok(Delivery::Retry);
+                }
+            }
+        }
+        if msg.method == crate::pagerduty::OUTBOX_METHOD {
+            return self.deliver_pagerduty(msg, payload).await;
+        }
         // A reply or an edit names its alert (or request), not a ts: the
         // message it refers to may have gone out only moments ago, by this
         // or another replica.
         if let (Some(anchor), Some(field)) = (&msg.thread_alert_id, &msg.thread_field) {
-            let place = if let Some(id) = anchor.strip_prefix("approval:") {
-                self.store
-                    .get_approval(id)
-                    .await?
-                    .map(|a| (a.channel, a.ts))
-            } else if let Some(id) = anchor.strip_prefix("notice:") {
-                // A quiet notice: its place is its post's answer.
-                match self.store.notice_place(id).await? {
-                    crate::store::NoticePlace::Posted { channel, ts } => {
-                        Some((Some(channel), Some(ts)))
-                    }
-                    crate::store::NoticePlace::Pending => Some((None, None)),
-                    crate::store::NoticePlace::Missing => None,
-                }
-            } else {
-                self.store
-                    .get_alert(anchor)
-                    .await?
-                    .map(|a| (a.channel, a.ts))
-            };
-            match place {
-                Some((Some(channel), Some(ts))) => {
+            match self.place(anchor).await? {
+                Place::Posted(channel, ts) => {
                     payload[field.as_str()] = ts.into();
                     if payload.get("channel").is_none_or(|c| c.is_null()) {
                         payload["channel"] = channel.into();
                     }
                 }
-                None => {
+                Place::Missing => {
                     self.store
                         .mark_outbox_failed(
                             msg.id,
@@ -120,7 +233,7 @@ impl OutboxWorker {
                         .await?;
                     return Ok(Delivery::Failed);
                 }
-                Some(_) => {
+                Place::Pending => {
                     self.store
                         .mark_outbox_retry(
                             msg.id,
@@ -188,9 +301,13 @@ impl OutboxWorker {
         }
     }
 
-    async fn deliver_pagerduty(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
+    async fn deliver_pagerduty(
+        &self,
+        msg: OutboxMessage,
+        payload: Value,
+    ) -> anyhow::Result<Delivery> {
         use crate::pagerduty::PagerDutyError;
-        match self.pagerduty.send(&msg.payload).await {
+        match self.pagerduty.send(&payload).await {
             Ok(()) => {
                 self.store
                     .mark_outbox_sent(

@@ -1,6 +1,11 @@
 //! Who is who: whether a Slack user is one of a list of principals (users
 //! and user groups). Group members come from `usergroups.users.list`
 //! (Tier 2, about 20 calls a minute), so they are cached for a few minutes.
+//!
+//! Also how to *name* someone without notifying them: a mention (`<@U…>`,
+//! `<!subteam^S…>`) is a notification wherever it appears, so a message that
+//! only says who is on a tier uses the display name (`users.info`) or the
+//! group's handle (`usergroups.list`) as plain text.
 
 use crate::ids::Principal;
 use crate::slack::api::{SlackApi, SlackCallError};
@@ -12,13 +17,19 @@ use std::time::{Duration, Instant};
 /// How long a group's member list is trusted.
 const MEMBERS_TTL: Duration = Duration::from_secs(300);
 
+/// How long a display name or a group handle is trusted.
+const NAMES_TTL: Duration = Duration::from_secs(3600);
+
 /// Group id to (when fetched, members).
 type MemberCache = HashMap<String, (Instant, Arc<Vec<String>>)>;
+/// User or group id to (when fetched, plain-text name).
+type NameCache = HashMap<String, (Instant, String)>;
 
 #[derive(Clone)]
 pub struct Directory {
     slack: SlackApi,
     cache: Arc<Mutex<MemberCache>>,
+    names: Arc<Mutex<NameCache>>,
 }
 
 impl Directory {
@@ -26,6 +37,106 @@ impl Directory {
         Self {
             slack,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            names: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn cached_name(&self, id: &str) -> Option<String> {
+        let names = self.names.lock().expect("cache poisoned");
+        names
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < NAMES_TTL)
+            .map(|(_, n)| n.clone())
+    }
+
+    /// A user's name as plain text, escaped for Slack: the display name, else
+    /// the real name, else the id. Never a mention, so naming notifies nobody.
+    /// If Slack cannot be asked just now, the id stands in (and is not cached).
+    pub async fn user_name(&self, user: &str) -> String {
+        if let Some(n) = self.cached_name(user) {
+            return n;
+        }
+        let Ok(answer) = self
+            .slack
+            .call("users.info", &json!({ "user": user }))
+            .await
+        else {
+            return user.to_string();
+        };
+        let pick = |p: &str| {
+            answer
+                .pointer(p)
+                .and_then(|v| v.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let name = pick("/user/profile/display_name")
+            .or_else(|| pick("/user/profile/real_name"))
+            .or_else(|| pick("/user/real_name"))
+            .or_else(|| pick("/user/name"))
+            .unwrap_or_else(|| user.to_string());
+        let name = crate::slack::render::escape_slack(&name);
+        self.names
+            .lock()
+            .expect("cache poisoned")
+            .insert(user.to_string(), (Instant::now(), name.clone()));
+        name
+    }
+
+    /// A user group's handle as plain text (`@oncall`), from
+    /// `usergroups.list`, which names every group in one call; the id if
+    /// Slack does not know it or cannot be asked.
+    pub async fn group_name(&self, group: &str) -> String {
+        if let Some(n) = self.cached_name(group) {
+            return n;
+        }
+        let Ok(answer) = self.slack.call("usergroups.list", &json!({})).await else {
+            return group.to_string();
+        };
+        let mut found = None;
+        let mut names = self.names.lock().expect("cache poisoned");
+        for g in answer
+            .get("usergroups")
+            .and_then(|g| g.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (Some(id), Some(handle)) = (
+                g.get("id").and_then(|v| v.as_str()),
+                g.get("handle")
+                    .and_then(|v| v.as_str())
+                    .filter(|h| !h.is_empty()),
+            ) else {
+                continue;
+            };
+            let name = format!("@{}", crate::slack::render::escape_slack(handle));
+            if id == group {
+                found = Some(name.clone());
+            }
+            names.insert(id.to_string(), (Instant::now(), name));
+        }
+        found.unwrap_or_else(|| group.to_string())
+    }
+
+    /// A principal's plain-text name.
+    pub async fn name(&self, p: &Principal) -> String {
+        match p {
+            Principal::User(u) => self.user_name(u).await,
+            Principal::Group(g) => self.group_name(g).await,
+        }
+    }
+
+    /// Principals named as plain text, joined with commas: "Ada, @oncall".
+    pub async fn names(&self, principals: &[Principal]) -> String {
+        let mut out = Vec::with_capacity(principals.len());
+        for p in principals {
+            out.push(self.name(p).await);
+        }
+        if out.is_empty() {
+            "nobody".into()
+        } else {
+            out.join(", ")
         }
     }
 

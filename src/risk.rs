@@ -701,9 +701,10 @@ impl Bottleneck {
                 format!("Waiting on {jobs} upstream {noun}")
             }
             Bottleneck::Paused { since: Some(at) } => {
+                // Slack markup: a date token, shown in each reader's own zone.
                 format!(
                     "Paused: no progress since {}",
-                    at.format("%Y-%m-%d %H:%M UTC")
+                    crate::slack::render::date_token(*at)
                 )
             }
             Bottleneck::Paused { since: None } => "Paused: no progress until resumed".to_string(),
@@ -1468,7 +1469,7 @@ mod tests {
                     j.state = JobState::Paused;
                     j.paused_at = Some(at(-60));
                 },
-                &["Paused: no progress since 2024-05-01 11:00 UTC"],
+                &["Paused: no progress since <!date^1714561200^{date_short_pretty} at {time}|2024-05-01 11:00 UTC>"],
             ),
             (
                 "several bottlenecks come in a fixed order",

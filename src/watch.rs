@@ -175,7 +175,7 @@ pub fn approaching_view(
     NoticeView {
         text: format!(
             "Approaching its deadline: {} ETA is within the {} buffer its tier keeps",
-            job.asset_name,
+            crate::slack::render::escape_slack(&job.asset_name),
             pct(want)
         ),
         headline: format!(
@@ -223,7 +223,7 @@ pub fn tight_view(
     NoticeView {
         text: format!(
             "Tight deadline: {} leaves a {} buffer, its tier recommends {}",
-            job.asset_name,
+            crate::slack::render::escape_slack(&job.asset_name),
             pct(buffer),
             pct(want)
         ),
@@ -241,7 +241,7 @@ pub fn tight_view(
 
 fn cleared_view(job_asset: &str, job_id: &str, why: &str) -> NoticeView {
     NoticeView {
-        text: format!("{job_asset}: {why}"),
+        text: format!("{}: {why}", crate::slack::render::escape_slack(job_asset)),
         headline: format!(
             ":white_check_mark: *{}* `{job_id}` · {why}",
             crate::slack::render::escape_slack(job_asset)

@@ -86,7 +86,7 @@ async fn status_shows_the_job_card_with_a_link_to_the_alert_thread() {
         "30/100",
         "2 failed",
         "<!date^",
-        "late",
+        "ETA 1 h after the deadline, 1 h left",
         "High",
         "Critical",
         "Partition durations rising",

@@ -321,7 +321,7 @@ async fn several_high_priority_jobs_at_risk_at_once_page_tier_2_with_all_listed(
         .ok_calls_to("chat.postMessage")
         .into_iter()
         .filter(|c| c.body["channel"] == "U0PLATLEAD")
-        .map(|c| c.body["text"].as_str().unwrap().to_string())
+        .map(|c| c.body.to_string())
         .collect();
     assert_eq!(dms.len(), 2, "one page per alert, at once: {dms:#?}");
     for dm in &dms {

@@ -48,10 +48,19 @@ pub fn clicks(payload: &Value) -> Result<Vec<Click>, InteractionError> {
     actions
         .iter()
         .map(|a| {
+            let mut action_id = str_at(a, "/action_id").ok_or(InteractionError::Malformed)?;
+            let mut value = str_at(a, "/value").unwrap_or_default();
+            // An overflow menu's option stands for a button: `<action_id>|<value>`.
+            if str_at(a, "/type").as_deref() == Some("overflow") {
+                let picked =
+                    str_at(a, "/selected_option/value").ok_or(InteractionError::Malformed)?;
+                let (id, v) = picked.split_once('|').ok_or(InteractionError::Malformed)?;
+                (action_id, value) = (id.to_string(), v.to_string());
+            }
             Ok(Click {
                 user: user.clone(),
-                action_id: str_at(a, "/action_id").ok_or(InteractionError::Malformed)?,
-                value: str_at(a, "/value").unwrap_or_default(),
+                action_id,
+                value,
                 channel: str_at(payload, "/channel/id")
                     .or_else(|| str_at(payload, "/container/channel_id")),
                 message_ts: str_at(payload, "/message/ts")
@@ -164,6 +173,7 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::alerts::RESUME_PAUSED_ACTION => mitigations::resume_paused(state, click).await,
         crate::alerts::RECREATE_ACTION => mitigations::recreate(state, click).await,
         crate::alerts::SCALING_ACTION => mitigations::request_scaling(state, click).await,
+        mitigations::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
         crate::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
         crate::escalation::ESCALATE_ACTION => {
             crate::escalation::escalate_button(state, click).await

@@ -182,7 +182,7 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
         "band_label": band_label(a.band),
         "eta": alerts::eta_text(&job, &a, state.clock.now()),
         "deadline": job.sla_deadline_at.map(date_token).unwrap_or_else(|| "none (no SLA)".into()),
-        "severity": alerts::severity_text(a.severity, a.band),
+        "severity": alerts::severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
         "priority": job.priority,
         "tier": a.tier.label(),
         "bottlenecks": a
@@ -216,7 +216,7 @@ async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashComman
             tracing::error!(error = %e, "job card failed to render");
             ephemeral(&format!(
                 "{}: {} ({})",
-                job.asset_name,
+                escape(&job.asset_name),
                 job.state.as_str(),
                 band_label(a.band)
             ))

@@ -190,6 +190,7 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
             clock: state.clock.clone(),
             metrics: state.metrics.clone(),
             worker_id: "simulator".into(),
+            permalinks: Default::default(),
         },
         report: Report {
             scenario: sc.name.clone(),
@@ -601,11 +602,19 @@ impl Sim {
                     "message": {"ts": message.ts, "text": message.text},
                     "response_url": self.slack.response_url(&response),
                     "trigger_id": trigger,
-                    "actions": [{
-                        "type": "button",
-                        "action_id": element.get("action_id").cloned().unwrap_or(Value::Null),
-                        "value": element.get("value").cloned().unwrap_or(Value::Null),
-                        "text": element.get("text").cloned().unwrap_or(Value::Null),
+                    "actions": [match element.get("_overflow") {
+                        // An option of the overflow menu, sent as Slack sends it.
+                        Some(menu) => json!({
+                            "type": "overflow",
+                            "action_id": menu.get("action_id").cloned().unwrap_or(Value::Null),
+                            "selected_option": menu.get("option").cloned().unwrap_or(Value::Null),
+                        }),
+                        None => json!({
+                            "type": "button",
+                            "action_id": element.get("action_id").cloned().unwrap_or(Value::Null),
+                            "value": element.get("value").cloned().unwrap_or(Value::Null),
+                            "text": element.get("text").cloned().unwrap_or(Value::Null),
+                        }),
                     }]
                 });
                 let body = serde_urlencoded::to_string([("payload", payload.to_string())])?;
@@ -968,12 +977,33 @@ fn a_text(a: &Action) -> String {
 }
 
 /// The button elements of a message, in its blocks and its attachments.
+/// Each option of an overflow menu counts as the button it stands for
+/// (its value is `<action_id>|<value>`), remembering the menu in `_overflow`.
 fn button_elements(m: &fake_slack::Message) -> Vec<Value> {
     fn walk(v: &Value, out: &mut Vec<Value>) {
         match v {
             Value::Object(o) => {
                 if o.get("type").and_then(Value::as_str) == Some("button") {
                     out.push(v.clone());
+                    return;
+                }
+                if o.get("type").and_then(Value::as_str) == Some("overflow") {
+                    for option in o
+                        .get("options")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let packed = option.get("value").and_then(Value::as_str).unwrap_or("");
+                        let (action_id, value) = packed.split_once('|').unwrap_or((packed, ""));
+                        out.push(json!({
+                            "type": "button",
+                            "action_id": action_id,
+                            "value": value,
+                            "text": option.get("text").cloned().unwrap_or(Value::Null),
+                            "_overflow": { "action_id": o.get("action_id").cloned().unwrap_or(Value::Null), "option": option },
+                        }));
+                    }
                     return;
                 }
                 o.values().for_each(|x| walk(x, out));

@@ -21,6 +21,18 @@ const MAX_RATE_LIMIT_WAITS: u32 = 10;
 /// The longest `Retry-After` honoured inline; longer waits go back to the caller.
 const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(120);
 
+/// Methods whose body is a message or a view, fitted to Slack's Block Kit
+/// limits before it is sent.
+const FITTED_METHODS: &[&str] = &[
+    "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
+    "views.open",
+    "views.update",
+    "views.publish",
+    "views.push",
+];
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum SlackCallError {
     /// Slack refused the call (`ok: false`); retrying the same call will not help.
@@ -181,6 +193,17 @@ impl SlackApi {
         method: &str,
         body: &Value,
     ) -> Result<Value, SlackCallError> {
+        // Every message fits Slack's limits by construction: whatever Servo
+        // or a person put into it, it is cut to fit rather than refused.
+        let fitted;
+        let body = if FITTED_METHODS.contains(&method) {
+            let mut b = body.clone();
+            crate::slack::limits::fit_message(&mut b);
+            fitted = b;
+            &fitted
+        } else {
+            body
+        };
         let mut failures = 0u32;
         let mut waits = 0u32;
         loop {
@@ -266,6 +289,9 @@ impl SlackApi {
     /// Posts to a slash command's or interaction's `response_url` (a full URL,
     /// not a Web API method). Best effort with the same retry rules.
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackCallError> {
+        let mut fitted = body.clone();
+        crate::slack::limits::fit_message(&mut fitted);
+        let body = &fitted;
         let url = url::Url::parse(response_url).map_err(|_| SlackCallError::Refused {
             method: "response_url".into(),
             code: "invalid_response_url".into(),

@@ -70,13 +70,13 @@ pub async fn slash_command(state: &AppState, cmd: SlashCommand) -> Ack {
     }
     // Mistakes are answered from memory too: no task, no timeout.
     if matches!(parsed.command, Command::Unknown(_) | Command::Invalid(_)) {
-        return Ack::Body(commands::run(state, parsed, &cmd).await);
+        return Ack::Body(fitted(commands::run(state, parsed, &cmd).await));
     }
     let response_url = cmd.response_url.clone();
     let task_state = state.clone();
     let mut task = tokio::spawn(async move { commands::run(&task_state, parsed, &cmd).await });
     match tokio::time::timeout(ACK_BUDGET, &mut task).await {
-        Ok(Ok(answer)) => Ack::Body(answer),
+        Ok(Ok(answer)) => Ack::Body(fitted(answer)),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "slash command task failed");
             Ack::Body(json!({
@@ -104,6 +104,12 @@ pub async fn slash_command(state: &AppState, cmd: SlashCommand) -> Ack {
             }))
         }
     }
+}
+
+/// An answer cut to Slack's limits, whatever went into it.
+fn fitted(mut answer: Value) -> Value {
+    crate::slack::limits::fit_message(&mut answer);
+    answer
 }
 
 /// A button click or a modal submission: the JSON object Slack sends as the

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod handlers;
 pub mod inbound;
+pub mod limits;
 pub mod render;
 pub mod socket;
 pub mod upload;

@@ -91,6 +91,23 @@ pub fn date_token(t: chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
+/// A span of time in words a reader takes in at a glance: "under a minute",
+/// "54 min", "2 h 10 min", "1 d 3 h". Negative spans read as their size.
+pub fn duration_words(d: chrono::Duration) -> String {
+    let mins = (d.num_seconds().abs() + 30) / 60;
+    if mins == 0 {
+        return "under a minute".into();
+    }
+    let (days, hours, m) = (mins / 1440, (mins % 1440) / 60, mins % 60);
+    match (days, hours, m) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
 /// The compiled templates.
 pub struct Templates {
     hb: Handlebars<'static>,
@@ -216,6 +233,21 @@ mod tests {
             date_token(t),
             "<!date^1795875600^{date_short_pretty} at {time}|2026-11-28 14:20 UTC>"
         );
+    }
+
+    #[test]
+    fn durations_read_in_words() {
+        let m = chrono::Duration::minutes;
+        assert_eq!(
+            duration_words(chrono::Duration::seconds(20)),
+            "under a minute"
+        );
+        assert_eq!(duration_words(m(54)), "54 min");
+        assert_eq!(duration_words(m(130)), "2 h 10 min");
+        assert_eq!(duration_words(m(120)), "2 h");
+        assert_eq!(duration_words(m(27 * 60 + 5)), "1 d 3 h");
+        assert_eq!(duration_words(m(48 * 60)), "2 d");
+        assert_eq!(duration_words(-m(54)), "54 min");
     }
 
     #[test]

@@ -93,3 +93,78 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+/// An alert's latest **Request scaling**.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ScalingRequest {
+    pub alert_id: String,
+    pub tenant_id: String,
+    pub requested_by: String,
+    pub requested_at_ms: i64,
+    /// 1 for the alert's first request, 2 for the next, …
+    pub count: i64,
+    pub acked_by: Option<String>,
+    pub acked_at_ms: Option<i64>,
+}
+
+impl Store {
+    /// Records a scaling request for an alert unless one was made within
+    /// `cooldown`: `Some(count)` for a new request, `None` while cooling down.
+    /// One statement, so a double click or two replicas record it once.
+    pub async fn claim_scaling_request(
+        &self,
+        alert_id: &str,
+        tenant_id: &str,
+        user: &str,
+        now: DateTime<Utc>,
+        cooldown: chrono::Duration,
+    ) -> Result<Option<i64>> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "INSERT INTO scaling_requests (alert_id, tenant_id, requested_by, requested_at_ms, count) \
+             VALUES ($1, $2, $3, $4, 1) \
+             ON CONFLICT (alert_id) DO UPDATE SET requested_by = excluded.requested_by, \
+               requested_at_ms = excluded.requested_at_ms, count = scaling_requests.count + 1, \
+               acked_by = NULL, acked_at_ms = NULL \
+             WHERE scaling_requests.requested_at_ms <= $5 \
+             RETURNING count")
+            .bind(alert_id)
+            .bind(tenant_id)
+            .bind(user)
+            .bind(ms(now))
+            .bind(ms(now - cooldown))
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// An alert's latest scaling request.
+    pub async fn scaling_request(&self, alert_id: &str) -> Result<Option<ScalingRequest>> {
+        Ok(on_pool!(self, p => sqlx::query_as::<_, ScalingRequest>(
+            "SELECT alert_id, tenant_id, requested_by, requested_at_ms, count, acked_by, acked_at_ms \
+             FROM scaling_requests WHERE alert_id = $1")
+            .bind(alert_id)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// Acknowledges scaling request number `count`; false if it was already
+    /// acknowledged or a newer request replaced it.
+    pub async fn ack_scaling_request(
+        &self,
+        alert_id: &str,
+        count: i64,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE scaling_requests SET acked_by = $3, acked_at_ms = $4 \
+             WHERE alert_id = $1 AND count = $2 AND acked_by IS NULL")
+            .bind(alert_id)
+            .bind(count)
+            .bind(user)
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+}

@@ -36,6 +36,7 @@ mod timers;
 pub use envelopes::EnvelopeClaim;
 pub use escalation::*;
 pub use forecasts::ForecastRecord;
+pub use mitigations::ScalingRequest;
 pub use review::*;
 pub use rows::*;
 
