@@ -91,7 +91,7 @@ async fn medium_risk_extension_is_requested_approved_and_only_then_applied() {
     assert!(r
         .events
         .iter()
-        .any(|e| e.place == "DM @Lee" && e.text.contains("was approved by @Pat")));
+        .any(|e| e.place == "DM @Lee" && e.text.contains("was approved by Pat")));
 }
 
 #[tokio::test]

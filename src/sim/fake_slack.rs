@@ -27,6 +27,13 @@
 //!   envelopes and await their acks (timed against Slack's 3 seconds), send
 //!   `disconnect`, ping, or drop the socket abruptly, and counts connections.
 //!
+//! - People and groups by name: `users.info` answers display names set with
+//!   [`FakeSlack::set_user_name`], `usergroups.list` every group with its
+//!   handle ([`FakeSlack::set_usergroup_handle`]); `chat.getPermalink` links
+//!   a message that exists (`message_not_found` otherwise); a thread reply
+//!   posted with `reply_broadcast` is marked [`Message::broadcast`]; an
+//!   `overflow` menu must hold 2 to 5 options.
+//!
 //! Every request, including refused and fault-injected ones, is logged as a
 //! [`Call`] so tests can assert on exactly what the bot sent.
 //!
@@ -87,7 +94,9 @@ const METHODS: &[&str] = &[
     "conversations.open",
     "views.open",
     "usergroups.users.list",
+    "usergroups.list",
     "users.info",
+    "chat.getPermalink",
 ];
 
 const BLOCK_TYPES: &[&str] = &[
@@ -159,6 +168,8 @@ pub struct Message {
     pub attachments: Value,
     /// How many successful `chat.update`s it has had.
     pub edits: u32,
+    /// A thread reply also shown in the channel (`reply_broadcast: true`).
+    pub broadcast: bool,
 }
 
 /// A file shared by `files.completeUploadExternal`.
@@ -313,6 +324,20 @@ impl FakeSlack {
             usergroup.to_string(),
             users.iter().map(|u| u.to_string()).collect(),
         );
+    }
+
+    /// The handle `usergroups.list` gives a group (`oncall` for `@oncall`).
+    pub fn set_usergroup_handle(&self, usergroup: &str, handle: &str) {
+        self.state()
+            .handles
+            .insert(usergroup.to_string(), handle.to_string());
+    }
+
+    /// The display name (and real name) `users.info` gives a user.
+    pub fn set_user_name(&self, user: &str, display_name: &str) {
+        self.state()
+            .names
+            .insert(user.to_string(), display_name.to_string());
     }
 
     /// Queues `faults` for the next calls to `method` (a Web API method,
@@ -547,6 +572,10 @@ struct Workspace {
     view_counter: u64,
     faults: HashMap<String, VecDeque<Fault>>,
     usergroups: HashMap<String, Vec<String>>,
+    /// A group's handle (`usergroups.list`); the id lowercased by default.
+    handles: HashMap<String, String>,
+    /// Display names (`users.info`); the id lowercased by default.
+    names: HashMap<String, String>,
     /// Sorted, deduplicated member list -> DM channel ID.
     dms: HashMap<Vec<String>, String>,
     response_url_uses: HashMap<String, u32>,
@@ -1083,6 +1112,13 @@ fn message_content(body: &Value) -> Result<Content, Refusal> {
     if text.is_none() && !has_blocks && !non_empty_array(body.get("attachments")) {
         return Err(Refusal::new("no_text"));
     }
+    // Slack keeps at most 40,000 characters of a message's text.
+    if text.as_ref().is_some_and(|t| t.chars().count() > 40_000) {
+        return Err(Refusal {
+            detail: Some("text is longer than 40,000 characters".into()),
+            ..Refusal::new("msg_too_long")
+        });
+    }
     let mut check = Check::default();
     if let Some(b) = &blocks {
         check.blocks(b, "/blocks", MESSAGE_MAX_BLOCKS);
@@ -1207,7 +1243,9 @@ impl Workspace {
             "conversations.open" => self.conversations_open(&body),
             "views.open" => self.views_open(&body),
             "usergroups.users.list" => self.usergroup_users(&body),
-            "users.info" => Self::users_info(&body),
+            "usergroups.list" => Ok(self.usergroups_list()),
+            "users.info" => self.users_info(&body),
+            "chat.getPermalink" => self.permalink(&body),
             _ => unreachable!("METHODS and this match list the same methods"),
         };
         match result {
@@ -1226,10 +1264,10 @@ impl Workspace {
                 (format!("{method} {channel}"), 3.0, 60.0)
             }
             "chat.update" | "conversations.open" => (method.to_string(), 50.0, 50.0),
-            "chat.postEphemeral" | "users.info" | "views.open" => {
+            "chat.postEphemeral" | "users.info" | "views.open" | "chat.getPermalink" => {
                 (method.to_string(), 100.0, 100.0)
             }
-            "usergroups.users.list" => (method.to_string(), 20.0, 20.0),
+            "usergroups.users.list" | "usergroups.list" => (method.to_string(), 20.0, 20.0),
             "files.getUploadURLExternal" | "files.completeUploadExternal" => {
                 (method.to_string(), 100.0, 100.0)
             }
@@ -1497,6 +1535,11 @@ impl Workspace {
         let text = content.text.unwrap_or_default();
         let blocks = content.blocks.unwrap_or_else(|| json!([]));
         let attachments = non_null(body.get("attachments"));
+        // Ignored without a thread, as Slack does; form bodies say "true".
+        let broadcast = thread_ts.is_some()
+            && matches!(body.get("reply_broadcast"), Some(Value::Bool(true)))
+            || thread_ts.is_some()
+                && body.get("reply_broadcast").and_then(Value::as_str) == Some("true");
         let mut message = json!({
             "type": "message",
             "text": text,
@@ -1514,6 +1557,7 @@ impl Workspace {
             blocks,
             attachments,
             edits: 0,
+            broadcast,
         });
         Ok(Reply {
             body: json!({ "ok": true, "channel": channel, "ts": ts, "message": message }),
@@ -1654,10 +1698,55 @@ impl Workspace {
         Ok(Reply::new(json!({ "ok": true, "users": users })))
     }
 
-    fn users_info(body: &Value) -> Result<Reply, Refusal> {
+    /// Every group set with [`FakeSlack::set_usergroup`], with its handle.
+    fn usergroups_list(&self) -> Reply {
+        let mut ids: Vec<&String> = self.usergroups.keys().collect();
+        ids.sort();
+        let groups: Vec<Value> = ids
+            .into_iter()
+            .map(|id| {
+                let handle = self
+                    .handles
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| id.to_ascii_lowercase());
+                json!({ "id": id, "handle": handle, "name": handle, "users": self.usergroups[id] })
+            })
+            .collect();
+        Reply::new(json!({ "ok": true, "usergroups": groups }))
+    }
+
+    /// `chat.getPermalink`: a link to a message that exists, in Slack's shape
+    /// (a thread reply's link names its thread).
+    fn permalink(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        let channel = self.resolve_channel(channel);
+        let ts = str_arg(body, "message_ts").ok_or_else(|| Refusal::new("message_not_found"))?;
+        if !self.messages.iter().any(|m| m.channel == channel) {
+            return Err(Refusal::new("channel_not_found"));
+        }
+        let message = self
+            .messages
+            .iter()
+            .find(|m| m.channel == channel && m.ts == ts)
+            .ok_or_else(|| Refusal::new("message_not_found"))?;
+        let mut link = format!(
+            "https://fake-slack.test/archives/{channel}/p{}",
+            ts.replace('.', "")
+        );
+        if let Some(parent) = &message.thread_ts {
+            link.push_str(&format!("?thread_ts={parent}&cid={channel}"));
+        }
+        Ok(Reply::new(
+            json!({ "ok": true, "channel": channel, "permalink": link }),
+        ))
+    }
+
+    fn users_info(&self, body: &Value) -> Result<Reply, Refusal> {
         let id = str_arg(body, "user").ok_or_else(|| Refusal::new("user_not_found"))?;
-        let name = id.to_ascii_lowercase();
-        let real_name = format!("User {id}");
+        let set = self.names.get(id).cloned();
+        let name = set.clone().unwrap_or_else(|| id.to_ascii_lowercase());
+        let real_name = set.unwrap_or_else(|| format!("User {id}"));
         Ok(Reply::new(json!({
             "ok": true,
             "user": {
@@ -1950,6 +2039,24 @@ impl Check {
             self.optional_string(obj.get("value"), &format!("{at}/value"), 2000);
             self.optional_string(obj.get("url"), &format!("{at}/url"), 3000);
             self.style(obj.get("style"), &format!("{at}/style"));
+        }
+        if obj.get("type").and_then(Value::as_str) == Some("overflow") {
+            // An overflow menu holds 2 to 5 options of plain text, each
+            // valued at most 150 characters.
+            match obj.get("options").and_then(Value::as_array) {
+                Some(options) if (2..=5).contains(&options.len()) => {
+                    for (i, o) in options.iter().enumerate() {
+                        let o_at = format!("{at}/options/{i}");
+                        self.text(o.get("text"), &format!("{o_at}/text"), 75, true);
+                        self.string(o.get("value"), &format!("{o_at}/value"), 1, 150);
+                    }
+                }
+                Some(options) => self.fail(
+                    &format!("{at}/options"),
+                    format!("must have between 2 and 5 items, got {}", options.len()),
+                ),
+                None => self.fail(&format!("{at}/options"), "is required"),
+            }
         }
         if let Some(confirm) = obj.get("confirm") {
             self.confirm(confirm, &format!("{at}/confirm"));

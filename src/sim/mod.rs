@@ -127,6 +127,11 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
         let users: Vec<&str> = users.iter().map(String::as_str).collect();
         slack.set_usergroup(group, &users);
     }
+    // The scenario's people answer users.info with their display names
+    // ("Dana, on-call engineer" is Dana), as the timeline shows them.
+    for (id, name) in &sc.people {
+        slack.set_user_name(id, name.split(',').next().unwrap_or(name).trim());
+    }
     let db = TempStore(
         std::env::temp_dir().join(format!("servo-sla-bot-sim-{}.db", Uuid::new_v4().simple())),
     );

@@ -20,13 +20,33 @@ async fn enqueue(
     Json(event): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     let action = event["event_action"].as_str().unwrap_or_default();
+    // PagerDuty's rules: a summary of at most 1024 characters, a source and
+    // a severity; `links` (optional) each an object with an `href` URL.
+    let links_ok = match event.get("links") {
+        None => true,
+        Some(Value::Array(links)) => links.iter().all(|l| {
+            l["href"]
+                .as_str()
+                .is_some_and(|h| h.starts_with("https://") || h.starts_with("http://"))
+                && l.get("text").is_none_or(Value::is_string)
+        }),
+        Some(_) => false,
+    };
     let valid = event["routing_key"].as_str().is_some_and(|k| !k.is_empty())
         && ["trigger", "acknowledge", "resolve"].contains(&action)
         && (action != "trigger"
-            || (event["payload"]["summary"].is_string()
-                && event["payload"]["source"].is_string()
+            || (event["payload"]["summary"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty() && s.chars().count() <= 1024)
+                && event["payload"]["source"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty())
                 && ["critical", "error", "warning", "info"]
-                    .contains(&event["payload"]["severity"].as_str().unwrap_or(""))))
+                    .contains(&event["payload"]["severity"].as_str().unwrap_or(""))
+                && links_ok
+                && event["payload"]
+                    .get("custom_details")
+                    .is_none_or(Value::is_object)))
         && (action == "trigger" || event["dedup_key"].is_string());
     if !valid {
         return (
