@@ -50,6 +50,17 @@ pub struct ReviewInput {
     pub notices: Vec<Notice>,
 }
 
+impl ReviewInput {
+    /// Nothing happened in the period: no job watched, no alert, no request,
+    /// no notice. Such a review is not posted.
+    pub fn is_empty(&self) -> bool {
+        self.watched.is_empty()
+            && self.alerts.is_empty()
+            && self.approvals.is_empty()
+            && self.notices.is_empty()
+    }
+}
+
 /// A job in the breached or close-call list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobLine {
@@ -728,18 +739,33 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
     // Slack's limit is 3000 characters a section: long lists (long asset
     // names) are split at line ends.
     let sections: Vec<String> = sections.iter().flat_map(|s| chunk(s, 2900)).collect();
-    let title = format!("SLA review · {tenant} · last {days} days");
+    // A period that starts later than asked: the bot's history begins there.
+    let partial = r.to - r.from < Duration::days(days) - Duration::minutes(1);
+    let span_words = if partial {
+        format!(
+            "since the bot started watching ({})",
+            crate::slack::render::duration_words(r.to - r.from)
+        )
+    } else {
+        format!("last {days} days")
+    };
+    let title = format!("SLA review · {tenant} · {span_words}");
     ReviewView {
         response_type: None,
         text: format!(
-            "SLA review for {tenant}, last {days} days: {} breach(es), {} at-risk episode(s)",
+            "SLA review for {tenant}, {span_words}: {} breach(es), {} at-risk episode(s)",
             r.breached_total, r.episodes
         ),
         title: title.chars().take(150).collect(),
         period: format!(
-            "{} to {} · times in UTC where not shown in yours",
+            "{} to {}{} · times in UTC where not shown in yours",
             date_token(r.from),
-            date_token(r.to)
+            date_token(r.to),
+            if partial {
+                " (the bot's history of this tenant begins then)"
+            } else {
+                ""
+            }
         ),
         sections,
     }
@@ -800,11 +826,40 @@ pub fn charts(tenant: &str, r: &Review) -> ReviewCharts {
     }
 }
 
+/// The start of a review of `[from, to)`: `from`, or later when the bot's
+/// history of the tenant begins later (a review covers only what the bot
+/// saw). `None` when it begins at or after `to`: nothing to review.
+async fn covered_from(
+    state: &AppState,
+    tenant: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(match state.store.history_begins(tenant).await? {
+        Some(first) if first < to => Some(first.max(from)),
+        _ => None,
+    })
+}
+
 /// `/backfill review [7d|30d]`: the review, to the user who asked.
 pub async fn on_demand(state: &AppState, tenant: &Tenant, days: u32) -> Value {
     let to = state.clock.now();
-    let from = to - Duration::days(days as i64);
+    let nothing = || {
+        crate::commands::ephemeral(&format!(
+            "No backfill job with a deadline was seen in tenant `{}` in the last {days} days, so there is nothing to review yet.",
+            crate::slack::render::escape_slack(&tenant.id)
+        ))
+    };
+    let from = match covered_from(state, &tenant.id, to - Duration::days(days as i64), to).await {
+        Ok(Some(from)) => from,
+        Ok(None) => return nothing(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the review's history");
+            return crate::commands::ephemeral(":warning: I could not read the bot's history for the review right now. Try again in a minute.");
+        }
+    };
     match load(state, &tenant.id, from, to).await {
+        Ok(input) if input.is_empty() => nothing(),
         Ok(input) => {
             let r = compute(&input, from, to);
             let mut v = view(&tenant.id, &r, days as i64);
@@ -855,9 +910,22 @@ pub async fn weekly(state: &AppState, now: DateTime<Utc>) -> Result<usize, anyho
                     continue;
                 }
                 // Read before claiming: a failed read must not use up the week's claim.
-                let from = slot - Duration::days(7);
+                let Some(from) =
+                    covered_from(state, &tenant.id, slot - Duration::days(7), slot).await?
+                else {
+                    // Nothing seen yet (a bot started moments ago): the week
+                    // is claimed, so it is not looked at again, and nothing posts.
+                    if state.store.claim_review(&tenant.id, &period, now).await? {
+                        tracing::info!(tenant = %tenant.id, "no history for the weekly review yet; nothing posted");
+                    }
+                    continue;
+                };
                 let input = load(state, &tenant.id, from, slot).await?;
                 if !state.store.claim_review(&tenant.id, &period, now).await? {
+                    continue;
+                }
+                if input.is_empty() {
+                    tracing::info!(tenant = %tenant.id, "an empty week: no weekly review posted");
                     continue;
                 }
                 let r = compute(&input, from, slot);

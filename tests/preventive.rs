@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp, CONFIG};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::json;
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::clock::{Clock, ManualClock};
 use servo_sla_bot::store::{AuditEntry, EtaSample, NewAlert, NewApproval, NewWatchedJob};
 use uuid::Uuid;
 
@@ -841,13 +841,13 @@ async fn review_of_a_seeded_week(backend: Backend) {
     ] {
         assert!(shown.contains(want), "missing {want:?} in {shown}");
     }
-    // The other tenant gets its own (empty) review in its own channel.
+    // The other tenant had nothing to review: no empty review in its channel.
     assert_eq!(
         channel_posts(&app, "C0GLOBEXALR")
             .iter()
             .filter(|m| m.text.starts_with("SLA review"))
             .count(),
-        1
+        0
     );
     // Its charts follow it in each channel, as a PNG through Slack's upload flow.
     let files = app.slack.files();
@@ -860,8 +860,8 @@ async fn review_of_a_seeded_week(backend: Backend) {
         .into_iter()
         .map(|m| (m.method, m.status, m.last_error))
         .collect();
-    assert_eq!(files.len(), 2, "{outbox:?}");
-    for channel in ["C0ACMEALERT", "C0GLOBEXALR"] {
+    assert_eq!(files.len(), 1, "{outbox:?}");
+    for channel in ["C0ACMEALERT"] {
         let f = files
             .iter()
             .find(|f| f.channel == channel)
@@ -873,7 +873,7 @@ async fn review_of_a_seeded_week(backend: Backend) {
     }
     clock.advance(Duration::minutes(1));
     app.poll().await;
-    assert_eq!(app.slack.files().len(), 2, "charts once a week too");
+    assert_eq!(app.slack.files().len(), 1, "charts once a week too");
     assert_eq!(
         channel_posts(&app, "C0ACMEALERT")
             .iter()
@@ -890,9 +890,15 @@ async fn review_of_a_seeded_week(backend: Backend) {
         .json();
     assert_eq!(answer["response_type"], "ephemeral");
     assert!(
-        answer["text"].as_str().unwrap().contains("last 30 days"),
-        "{answer}"
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("since the bot started watching"),
+        "30 days reach back before the bot's history begins: {answer}"
     );
+    assert!(answer
+        .to_string()
+        .contains("the bot's history of this tenant begins then"));
     let answer = app
         .slash("review 14d", "U0ONCALL", "C0ACMEINCDT")
         .await
@@ -920,6 +926,111 @@ async fn review_of_a_seeded_week(backend: Backend) {
         "a job still active is kept whatever its age"
     );
     assert!(input.alerts.is_empty() && input.audit.is_empty() && input.marks.is_empty());
+}
+
+/// A bot started on a Monday at 08:00: its first 09:00 review slot comes
+/// before it has seen anything worth reviewing.
+async fn no_empty_review(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let monday = Utc.with_ymd_and_hms(2026, 11, 9, 8, 0, 0).unwrap();
+    let clock = ManualClock::new(monday);
+    let app = app_with(
+        &fx,
+        backend,
+        &clock,
+        config("").replace(
+            "weekly = false",
+            "weekly = true\nday = \"monday\"\nat = \"09:00\"",
+        ),
+    )
+    .await;
+    // Nothing seen: /backfill review says so instead of an empty report.
+    let answer = app
+        .slash("review 7d", "U0ONCALL", "C0ACMEINCDT")
+        .await
+        .json();
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to review yet"),
+        "{answer}"
+    );
+    // The slot passes with nothing seen: no review in any channel, and the
+    // week is not looked at again.
+    clock.advance(Duration::hours(1) + Duration::minutes(1));
+    app.poll().await;
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    let reviews = |app: &TestApp| {
+        app.slack
+            .messages()
+            .into_iter()
+            .filter(|m| m.text.starts_with("SLA review"))
+            .count()
+    };
+    assert_eq!(reviews(&app), 0, "an empty period posts nothing");
+    assert!(app.slack.files().is_empty());
+    let slot = Utc
+        .with_ymd_and_hms(2026, 11, 9, 9, 0, 0)
+        .unwrap()
+        .to_rfc3339();
+    assert!(app.state.store.review_posted("acme", &slot).await.unwrap());
+
+    // A job with a deadline from Wednesday on: next Monday's review covers
+    // only the days since the bot started watching, not a week before.
+    clock.advance(Duration::days(2));
+    fx.job(JobSpec {
+        deadline: Some(clock.now() + Duration::days(3)),
+        eta: Some(clock.now() + Duration::days(1)),
+        heartbeat: Some(clock.now()),
+        ..JobSpec::default()
+    })
+    .await;
+    app.poll().await;
+    let next_monday = Utc.with_ymd_and_hms(2026, 11, 16, 9, 0, 0).unwrap();
+    clock.advance(next_monday - clock.now() + Duration::minutes(1));
+    app.poll().await;
+    let posts: Vec<_> = channel_posts(&app, "C0ACMEALERT")
+        .into_iter()
+        .filter(|m| m.text.starts_with("SLA review"))
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0]
+            .text
+            .contains("since the bot started watching (4 d 23 h)"),
+        "{}",
+        posts[0].text
+    );
+    let watched_from = Utc.with_ymd_and_hms(2026, 11, 11, 9, 2, 0).unwrap();
+    assert!(
+        posts[0]
+            .blocks
+            .to_string()
+            .contains(&format!("<!date^{}^", watched_from.timestamp())),
+        "the period starts when the bot first saw the job: {}",
+        posts[0].blocks
+    );
+    assert_eq!(
+        channel_posts(&app, "C0GLOBEXALR")
+            .iter()
+            .filter(|m| m.text.starts_with("SLA review"))
+            .count(),
+        0,
+        "the other tenant saw nothing: no review there"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_period_posts_no_review_and_a_late_start_shortens_it_sqlite() {
+    no_empty_review(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_empty_period_posts_no_review_and_a_late_start_shortens_it_postgres() {
+    no_empty_review(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -664,6 +664,20 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// When the bot's history of a tenant begins: the first sight of any of
+    /// its jobs, or its first alert, whichever is earlier (`None`: nothing yet).
+    pub async fn history_begins(&self, tenant: &str) -> Result<Option<DateTime<Utc>>> {
+        let first: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT MIN(t) FROM ( \
+               SELECT MIN(first_seen_ms) AS t FROM watched_jobs WHERE tenant_id = $1 \
+               UNION ALL SELECT MIN(opened_at_ms) AS t FROM alerts WHERE tenant_id = $1 \
+             ) AS firsts")
+            .bind(tenant)
+            .fetch_one(p)
+            .await?);
+        first.map(|t| from_ms(t, "history_begins")).transpose()
+    }
+
     /// Claims the weekly review of `period` for a tenant: true once.
     pub async fn claim_review(
         &self,
@@ -772,7 +786,7 @@ impl Store {
     }
 
     /// Deletes what is older than `before` and no longer in play: resolved
-    /// alerts (with their escalations, paused-job records and decided
+    /// alerts (with their escalations, scaling requests, paused-job records and decided
     /// requests), decided requests, sent or failed outbox rows, fired or
     /// cancelled timers, the audit log, ended watched jobs with their marks
     /// and samples, closed notices, completed forecasts and posted reviews.
@@ -786,6 +800,8 @@ impl Store {
             "DELETE FROM paused_jobs WHERE alert_id IN \
                (SELECT id FROM alerts WHERE status = 'resolved' AND resolved_at_ms < $1)",
             "DELETE FROM escalations WHERE alert_id IN \
+               (SELECT id FROM alerts WHERE status = 'resolved' AND resolved_at_ms < $1)",
+            "DELETE FROM scaling_requests WHERE alert_id IN \
                (SELECT id FROM alerts WHERE status = 'resolved' AND resolved_at_ms < $1)",
             "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at_ms < $1 \
                AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.alert_id = alerts.id)",
