@@ -189,6 +189,19 @@ impl OutboxWorker {
         }
     }
 
+    /// Hands a row back for a moment: the message it needs is not posted yet.
+    async fn wait_for_anchor(&self, msg: &OutboxMessage, why: &str) -> anyhow::Result<Delivery> {
+        self.store
+            .mark_outbox_retry(
+                msg.id,
+                &self.worker_id,
+                self.clock.now() + THREAD_ROOT_WAIT,
+                why,
+            )
+            .await?;
+        Ok(Delivery::Retry)
+    }
+
     async fn deliver(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
         let mut payload = msg.payload.clone();
         // A link to a message that may have gone out only moments ago.
@@ -196,15 +209,9 @@ impl OutboxWorker {
             match self.permalink(&spec, &msg).await? {
                 Some(url) => put_link(&mut payload, &url),
                 None => {
-                    self.store
-                        .mark_outbox_retry(
-                            msg.id,
-                            &self.worker_id,
-                            self.clock.now() + THREAD_ROOT_WAIT,
-                            "waiting for the message it links to to be posted",
-                        )
-                        .await?;
-                    return Ok(Delivery::Retry);
+                    return self
+                        .wait_for_anchor(&msg, "waiting for the message it links to to be posted")
+                        .await
                 }
             }
         }
@@ -234,15 +241,9 @@ impl OutboxWorker {
                     return Ok(Delivery::Failed);
                 }
                 Place::Pending => {
-                    self.store
-                        .mark_outbox_retry(
-                            msg.id,
-                            &self.worker_id,
-                            self.clock.now() + THREAD_ROOT_WAIT,
-                            "waiting for the message it refers to to be posted",
-                        )
-                        .await?;
-                    return Ok(Delivery::Retry);
+                    return self
+                        .wait_for_anchor(&msg, "waiting for the message it refers to to be posted")
+                        .await
                 }
             }
         }

@@ -11,7 +11,6 @@ use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
 use servo_sla_bot::clock::{Clock, ManualClock};
-use servo_sla_bot::timers::TimerWorker;
 use uuid::Uuid;
 
 struct World {
@@ -66,39 +65,8 @@ fn dms_to(app: &TestApp, user: &str) -> usize {
         .count()
 }
 
-/// Moves the clock and fires what is due, as the timer worker would. The
-/// app's own timer worker may claim a due step first: wait until nothing due
-/// is left pending, then until the outbox is empty.
 async fn advance(w: &World, minutes: i64) {
-    w.clock.advance(Duration::minutes(minutes));
-    let timers = TimerWorker {
-        state: w.app.state.clone(),
-        worker_id: "test-timers".into(),
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        timers.tick().await.unwrap();
-        let now = w.clock.now();
-        let due = w
-            .app
-            .state
-            .store
-            .list_timers(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.status == "pending" && t.due_at <= now)
-            .count();
-        if due == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "due timers never fired"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    w.app.drain_outbox().await;
+    common::slack_ui::advance(&w.app, &w.clock, minutes).await;
 }
 
 fn ack(app: &TestApp, user: &str, alert_id: &str) -> Value {

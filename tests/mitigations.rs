@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::slack_ui::{buttons, t0, thread_texts};
+use common::slack_ui::{alert_message, buttons, t0, thread_texts, told_all};
 
 use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
@@ -46,24 +46,6 @@ fn at_risk(late_minutes: i64, priority: i32) -> JobSpec {
     }
 }
 
-/// The alert message as Slack shows it now (the last post or edit of it).
-fn alert_message(app: &TestApp) -> Value {
-    let calls = app.slack.calls();
-    calls
-        .iter()
-        .rev()
-        .find(|c| {
-            c.is_ok()
-                && (c.method == "chat.update"
-                    || (c.method == "chat.postMessage"
-                        && c.body.get("thread_ts").is_none_or(Value::is_null)
-                        && c.body.get("attachments").is_some()))
-        })
-        .expect("an alert message")
-        .body
-        .clone()
-}
-
 async fn alert_id(app: &TestApp, job: Uuid) -> String {
     app.state
         .store
@@ -75,25 +57,7 @@ async fn alert_id(app: &TestApp, job: Uuid) -> String {
 }
 
 fn click(app: &TestApp, user: &str, action_id: &str, value: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user},
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "channel_id": CHANNEL},
-        "response_url": app.slack.response_url(&format!("{action_id}-{user}-{}", Uuid::new_v4().simple())),
-        "trigger_id": format!("trigger-{user}"),
-        "actions": [{"action_id": action_id, "value": value, "type": "button"}]
-    })
-}
-
-fn told_all(app: &TestApp) -> String {
-    app.slack
-        .calls()
-        .iter()
-        .filter(|c| c.method.starts_with("response_url:") || c.method == "chat.postEphemeral")
-        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    common::slack_ui::fresh_click_in(app, CHANNEL, user, action_id, value)
 }
 
 #[tokio::test]

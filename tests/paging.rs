@@ -10,10 +10,9 @@ use chrono::Duration;
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
-use common::slack_ui::{button_value, buttons, t0, thread_texts};
+use common::slack_ui::{alert_message, button_value, buttons, t0, thread_texts, told_all};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::{Clock, ManualClock};
-use servo_sla_bot::timers::TimerWorker;
+use servo_sla_bot::clock::ManualClock;
 use uuid::Uuid;
 
 const CHANNEL: &str = "C0ACMEALERT";
@@ -76,35 +75,11 @@ fn high() -> JobSpec {
 }
 
 async fn advance(w: &World, minutes: i64) {
-    w.clock.advance(Duration::minutes(minutes));
-    let timers = TimerWorker {
-        state: w.app.state.clone(),
-        worker_id: "test-timers".into(),
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        timers.tick().await.unwrap();
-        let now = w.clock.now();
-        let due = w
-            .app
-            .state
-            .store
-            .list_timers(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|t| t.status == "pending" && t.due_at <= now)
-            .count();
-        if due == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "due timers never fired"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    w.app.drain_outbox().await;
+    common::slack_ui::advance(&w.app, &w.clock, minutes).await;
+}
+
+fn click(app: &TestApp, user: &str, action_id: &str, value: &str) -> Value {
+    common::slack_ui::fresh_click_in(app, CHANNEL, user, action_id, value)
 }
 
 async fn alert_of(app: &TestApp, job: Uuid) -> String {
@@ -142,45 +117,6 @@ fn pages_to(app: &TestApp, user: &str) -> Vec<Value> {
         .collect()
 }
 
-fn click(app: &TestApp, user: &str, action_id: &str, value: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user},
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "channel_id": CHANNEL},
-        "response_url": app.slack.response_url(&format!("{action_id}-{user}-{}", Uuid::new_v4().simple())),
-        "trigger_id": format!("trigger-{user}"),
-        "actions": [{"action_id": action_id, "value": value, "type": "button"}]
-    })
-}
-
-fn told_all(app: &TestApp) -> String {
-    app.slack
-        .calls()
-        .iter()
-        .filter(|c| c.method.starts_with("response_url:") || c.method == "chat.postEphemeral")
-        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The alert message as Slack shows it now (the last post or edit of it).
-fn alert_message(app: &TestApp) -> Value {
-    app.slack
-        .calls()
-        .into_iter()
-        .rev()
-        .find(|c| {
-            c.is_ok()
-                && (c.method == "chat.update"
-                    || (c.method == "chat.postMessage"
-                        && c.body.get("thread_ts").is_none_or(Value::is_null)
-                        && c.body.get("attachments").is_some()))
-        })
-        .expect("an alert message")
-        .body
-}
-
 /// The confirm dialog of the alert's button with this action id.
 fn confirm_of(alert: &Value, action_id: &str) -> Value {
     fn find(v: &Value, id: &str) -> Option<Value> {
@@ -196,6 +132,18 @@ fn confirm_of(alert: &Value, action_id: &str) -> Value {
         }
     }
     find(alert, action_id).unwrap_or(Value::Null)
+}
+
+/// No message or edit of the bot's was refused by Slack.
+fn assert_slack_refused_nothing(app: &TestApp) {
+    let refused: Vec<_> = app
+        .slack
+        .calls()
+        .into_iter()
+        .filter(|c| !c.is_ok() && c.method.starts_with("chat."))
+        .map(|c| (c.method, c.outcome, c.error_detail))
+        .collect();
+    assert!(refused.is_empty(), "Slack refused nothing: {refused:#?}");
 }
 
 // ----------------------------------------------------------------- order
@@ -811,15 +759,7 @@ async fn hostile_servo_text_is_escaped_and_long_text_fits() {
     .await
     .unwrap();
     w.app.poll().await;
-    let refused: Vec<_> = w
-        .app
-        .slack
-        .calls()
-        .into_iter()
-        .filter(|c| !c.is_ok() && c.method.starts_with("chat."))
-        .map(|c| (c.method, c.outcome, c.error_detail))
-        .collect();
-    assert!(refused.is_empty(), "Slack refused nothing: {refused:#?}");
+    assert_slack_refused_nothing(&w.app);
     let resolved = alert_message(&w.app).to_string();
     assert!(resolved.contains("Cancelled"), "{resolved}");
     assert!(resolved.contains('…'), "the trace is cut: {resolved}");
@@ -851,15 +791,7 @@ async fn sixty_high_priority_jobs_at_risk_page_within_slacks_limits() {
         .await;
     }
     w.app.poll().await;
-    let refused: Vec<_> = w
-        .app
-        .slack
-        .calls()
-        .into_iter()
-        .filter(|c| !c.is_ok() && c.method.starts_with("chat."))
-        .map(|c| (c.method, c.outcome, c.error_detail))
-        .collect();
-    assert!(refused.is_empty(), "Slack refused nothing: {refused:#?}");
+    assert_slack_refused_nothing(&w.app);
     let pages = pages_to(&w.app, "U0PLATLEAD");
     assert_eq!(
         pages.len(),

@@ -4,6 +4,8 @@
 use super::bot::TestApp;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
+use servo_sla_bot::clock::{Clock, ManualClock};
+use servo_sla_bot::timers::TimerWorker;
 
 /// The start of the minute of the first call: a round "now" for manual
 /// clocks. The same for every call in a test binary, so a test that crosses
@@ -79,6 +81,20 @@ pub fn buttons(body: &Value) -> Vec<String> {
     out
 }
 
+/// A `block_actions` payload as Slack sends it for a click in `channel`:
+/// `action` is the element clicked, the response URL is named `reply`.
+fn block_actions(app: &TestApp, channel: &str, user: &str, reply: &str, action: Value) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": {"id": user},
+        "channel": {"id": channel},
+        "container": {"type": "message", "channel_id": channel},
+        "response_url": app.slack.response_url(reply),
+        "trigger_id": format!("trigger-{user}"),
+        "actions": [action]
+    })
+}
+
 /// A `block_actions` payload for choosing an option of a message's overflow
 /// menu, exactly as Slack sends it.
 pub fn overflow_click_in(
@@ -88,37 +104,111 @@ pub fn overflow_click_in(
     action_id: &str,
     value: &str,
 ) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user},
-        "channel": {"id": channel},
-        "container": {"type": "message", "channel_id": channel},
-        "response_url": app.slack.response_url(&format!("{action_id}-{user}")),
-        "trigger_id": format!("trigger-{user}"),
-        "actions": [{
-            "type": "overflow",
-            "action_id": "alert_more",
-            "selected_option": {
-                "text": {"type": "plain_text", "text": action_id},
-                "value": format!("{action_id}|{value}")
-            }
-        }]
-    })
+    let option = json!({
+        "text": {"type": "plain_text", "text": action_id},
+        "value": format!("{action_id}|{value}")
+    });
+    block_actions(
+        app,
+        channel,
+        user,
+        &format!("{action_id}-{user}"),
+        json!({"type": "overflow", "action_id": "alert_more", "selected_option": option}),
+    )
 }
 
 /// A `block_actions` payload for a click in `channel`, with a response URL
 /// named `{action_id}-{user}` (so tests can read what the clicker was told)
 /// and a trigger id `trigger-{user}` for dialogs.
 pub fn click_in(app: &TestApp, channel: &str, user: &str, action_id: &str, value: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user},
-        "channel": {"id": channel},
-        "container": {"type": "message", "channel_id": channel},
-        "response_url": app.slack.response_url(&format!("{action_id}-{user}")),
-        "trigger_id": format!("trigger-{user}"),
-        "actions": [{"action_id": action_id, "value": value, "type": "button"}]
-    })
+    block_actions(
+        app,
+        channel,
+        user,
+        &format!("{action_id}-{user}"),
+        json!({"action_id": action_id, "value": value, "type": "button"}),
+    )
+}
+
+/// A click like [`click_in`], with a response URL of its own each time, so
+/// that clicking again is answered on a fresh URL ([`told_all`] reads them all).
+pub fn fresh_click_in(
+    app: &TestApp,
+    channel: &str,
+    user: &str,
+    action_id: &str,
+    value: &str,
+) -> Value {
+    block_actions(
+        app,
+        channel,
+        user,
+        &format!("{action_id}-{user}-{}", uuid::Uuid::new_v4().simple()),
+        json!({"action_id": action_id, "value": value, "type": "button"}),
+    )
+}
+
+/// Everything the bot told people privately (response URLs and ephemeral
+/// messages), one answer a line.
+pub fn told_all(app: &TestApp) -> String {
+    app.slack
+        .calls()
+        .iter()
+        .filter(|c| c.method.starts_with("response_url:") || c.method == "chat.postEphemeral")
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The alert message as Slack shows it now (the last post or edit of it).
+pub fn alert_message(app: &TestApp) -> Value {
+    app.slack
+        .calls()
+        .into_iter()
+        .rev()
+        .find(|c| {
+            c.is_ok()
+                && (c.method == "chat.update"
+                    || (c.method == "chat.postMessage"
+                        && c.body.get("thread_ts").is_none_or(Value::is_null)
+                        && c.body.get("attachments").is_some()))
+        })
+        .expect("an alert message")
+        .body
+}
+
+/// Moves a manual clock on and fires what is due, as the timer worker would.
+/// The app's own timer worker may claim a due step first: wait until nothing
+/// due is left pending, then until the outbox is empty.
+pub async fn advance(app: &TestApp, clock: &ManualClock, minutes: i64) {
+    clock.advance(Duration::minutes(minutes));
+    let timers = TimerWorker {
+        state: app.state.clone(),
+        worker_id: "test-timers".into(),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        timers.tick().await.unwrap();
+        let now = clock.now();
+        let due = app
+            .state
+            .store
+            .list_timers(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.status == "pending" && t.due_at <= now)
+            .count();
+        if due == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "due timers never fired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.drain_outbox().await;
 }
 
 /// The texts of every thread reply Slack holds.
