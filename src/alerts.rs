@@ -289,37 +289,47 @@ fn resume_button(id: &str, extras: &Extras, style: Option<&str>) -> Button {
 
 /// Re-renders an alert's buttons from what it shows (after a mitigation
 /// changed what it should offer), editing the message only if they changed.
+/// Written only over the version it read: if a poll changed the alert
+/// meanwhile, it reads again rather than put back what the poll replaced.
 pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError> {
-    let Some(alert) = state.store.get_alert(alert_id).await? else {
-        return Ok(());
-    };
-    let Some(mut view) = alert
-        .shown
-        .clone()
-        .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-    else {
-        return Ok(());
-    };
-    let ex = extras(state, alert_id).await?;
-    let fresh = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
-    if fresh == view.buttons {
-        return Ok(());
+    for _ in 0..3 {
+        let Some(alert) = state.store.get_alert(alert_id).await? else {
+            return Ok(());
+        };
+        let Some(mut view) = alert
+            .shown
+            .clone()
+            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+        else {
+            return Ok(());
+        };
+        let ex = extras(state, alert_id).await?;
+        let fresh = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
+        if fresh == view.buttons {
+            return Ok(());
+        }
+        view.buttons = fresh;
+        let shown = serde_json::to_value(&view).unwrap_or(Value::Null);
+        // A resolved alert keeps its final state; only what it shows changes.
+        if state
+            .store
+            .set_alert_shown_at(&alert.id, &shown, alert.version)
+            .await?
+        {
+            return edit(
+                state,
+                &alert,
+                &view,
+                format!("alert:{}:buttons:{}", alert.id, alert.version + 1),
+            )
+            .await;
+        }
     }
-    view.buttons = fresh;
-    let shown = serde_json::to_value(&view).unwrap_or(Value::Null);
-    // A resolved alert keeps its final state; only what it shows changes.
-    state.store.set_alert_shown(&alert.id, &shown).await?;
-    edit(
-        state,
-        &alert,
-        &view,
-        format!(
-            "alert:{}:buttons:{}",
-            alert.id,
-            uuid::Uuid::new_v4().simple()
-        ),
-    )
-    .await
+    tracing::warn!(
+        alert = alert_id,
+        "the alert kept changing; its buttons follow at the next poll"
+    );
+    Ok(())
 }
 
 fn headline(band: RiskBand) -> &'static str {

@@ -15,6 +15,7 @@ use crate::slack::render::Templates;
 use crate::slack::socket::{SocketMode, SocketState, SocketStatus};
 use crate::slack::verify::{SlackVerifier, VerifyLayerState};
 use crate::store::{NewOutboxMessage, Store, StoreError};
+use crate::supervise::supervise;
 use crate::timers::TimerWorker;
 use anyhow::Context;
 use std::future::Future;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub last_prune_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.
     pub socket: SocketStatus,
+    /// Workers' panics, for `/readyz` (see [`crate::supervise`]).
+    pub workers: crate::supervise::WorkerHealth,
 }
 
 impl AppState {
@@ -182,6 +185,7 @@ impl App {
             } else {
                 SocketState::Disabled
             }),
+            workers: Default::default(),
         };
         Ok(App {
             _store_lock: store_lock,
@@ -229,20 +233,44 @@ impl App {
             state: self.state.clone(),
             worker_id: self.worker_id.clone(),
         };
+        // Every worker runs under a supervisor: a panic restarts it, and
+        // `/readyz` names a worker that keeps dying.
+        let health = self.state.workers.clone();
         let workers = self.run_workers.then(|| {
-            (
-                tokio::spawn(outbox.run(self.state.outbox_wake.clone(), stop_rx.clone())),
-                tokio::spawn(timers.run(stop_rx.clone())),
-            )
+            let wake = self.state.outbox_wake.clone();
+            let stop = stop_rx.clone();
+            let outbox_task = tokio::spawn(supervise(
+                "outbox",
+                health.clone(),
+                stop_rx.clone(),
+                move || outbox.clone().run(wake.clone(), stop.clone()),
+            ));
+            let stop = stop_rx.clone();
+            let timer_task = tokio::spawn(supervise(
+                "timers",
+                health.clone(),
+                stop_rx.clone(),
+                move || timers.clone().run(stop.clone()),
+            ));
+            (outbox_task, timer_task)
         });
         let poller_task = self.run_poller.then(|| {
-            let poller = Poller {
-                state: self.state.clone(),
-            };
-            tokio::spawn(poller.run(
+            let (state, wake, stop, id) = (
+                self.state.clone(),
                 self.state.poll_wake.clone(),
                 stop_rx.clone(),
                 self.worker_id.clone(),
+            );
+            tokio::spawn(supervise(
+                "poller",
+                health.clone(),
+                stop_rx.clone(),
+                move || {
+                    Poller {
+                        state: state.clone(),
+                    }
+                    .run(wake.clone(), stop.clone(), id.clone())
+                },
             ))
         });
 
@@ -250,7 +278,13 @@ impl App {
         // health, metrics, Alertmanager and (during a migration) Slack's routes.
         let socket_task = self.socket_token.map(|token| {
             tracing::info!("Socket Mode on: Slack's requests also arrive over a websocket");
-            tokio::spawn(SocketMode::new(self.state.clone(), token).run(stop_rx.clone()))
+            let (state, stop) = (self.state.clone(), stop_rx.clone());
+            tokio::spawn(supervise(
+                "socket",
+                health.clone(),
+                stop_rx.clone(),
+                move || SocketMode::new(state.clone(), token.clone()).run(stop.clone()),
+            ))
         });
 
         let verify = VerifyLayerState {

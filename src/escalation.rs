@@ -244,6 +244,18 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
             .await?;
         return Ok(false);
     }
+    if tier >= state.config.escalation.tiers.len() {
+        // Stored before a config change took tiers away: the path, as now
+        // configured, ends before this step.
+        tracing::warn!(
+            alert = alert_id,
+            tier,
+            tiers = state.config.escalation.tiers.len(),
+            "an escalation stored past the configured tiers; its path is exhausted"
+        );
+        end_exhausted(state, &alert, epoch).await?;
+        return Ok(true);
+    }
     page(
         state,
         &alert,
@@ -298,35 +310,44 @@ pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> any
     let Some(esc) = state.store.get_escalation(alert_id).await? else {
         return Ok(());
     };
-    if esc.status != "active" || esc.epoch != epoch || esc.tier != -1 {
+    // Past the end, or (after a config change took tiers away) at a tier
+    // that no longer exists.
+    let beyond = esc.tier < 0 || esc.tier as usize >= state.config.escalation.tiers.len();
+    if esc.status != "active" || esc.epoch != epoch || !beyond {
         return Ok(());
     }
     let Some(alert) = state.store.get_alert(alert_id).await? else {
         return Ok(());
     };
+    end_exhausted(state, &alert, epoch).await?;
+    refresh_buttons(state, alert_id).await;
+    Ok(())
+}
+
+/// Ends an escalation that ran out of tiers, once, saying so in the thread.
+async fn end_exhausted(state: &AppState, alert: &Alert, epoch: i64) -> anyhow::Result<()> {
     if state
         .store
-        .end_escalation(alert_id, "stopped", state.clock.now())
+        .end_escalation(&alert.id, "stopped", state.clock.now())
         .await?
         .is_some()
     {
         crate::alerts::reply_in_thread(
             state,
-            &alert,
-            format!("esc:{alert_id}:{epoch}:exhausted"),
+            alert,
+            format!("esc:{}:{epoch}:exhausted", alert.id),
             ":warning: *Escalation path exhausted*: nobody acknowledged. Use *Escalate now* to page again.",
         )
         .await?;
         audit(
             state,
-            &alert,
+            alert,
             "bot",
             "escalation_exhausted",
             "ok",
             json!({ "epoch": epoch }),
         )
         .await;
-        refresh_buttons(state, alert_id).await;
     }
     Ok(())
 }

@@ -44,5 +44,6 @@ pub mod servo;
 pub mod sim;
 pub mod slack;
 pub mod store;
+pub mod supervise;
 pub mod timers;
 pub mod watch;

@@ -361,7 +361,7 @@ async fn acknowledge_records_who_and_when_and_a_second_click_is_told() {
     assert!(told[0].body["text"]
         .as_str()
         .unwrap()
-        .contains("<@U0PLATLEAD> already acknowledged"));
+        .contains("u0platlead already acknowledged"));
     assert_eq!(app.slack.ok_calls_to("chat.update").len(), 1);
 
     // Someone who is not an operator is refused.

@@ -460,3 +460,37 @@ async fn someone_paged_who_is_not_an_operator_may_acknowledge_from_the_dm() {
     let a2 = w.app.state.store.get_alert(&alert2).await.unwrap().unwrap();
     assert!(a2.acked_by.is_none());
 }
+
+#[tokio::test]
+async fn a_config_that_drops_a_tier_ends_a_path_stored_past_it() {
+    let w = world(Backend::Sqlite, 0).await;
+    w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    advance(&w, 15).await;
+    assert_eq!(
+        dms_to(&w.app, "U0PLATLEAD"),
+        1,
+        "tier 2 paged; tier 3 is next"
+    );
+    let World { fx, app, clock, pd } = w;
+    let (stopped, slack) = app.stop_parts().await;
+    // The product stakeholder's tier is taken out of the config meanwhile.
+    let two_tiers = common::bot::CONFIG.replace(
+        "[[escalation.tiers]]\nname = \"Product/Business Stakeholder\"\nnotify = [\"U0PRODOWNER\"]\nack_timeout = \"60m\"\n",
+        "",
+    );
+    assert!(!two_tiers.contains("Product/Business"));
+    let app = common::bot::start_again(stopped.with_config(&two_tiers), slack).await;
+    let w = World { fx, app, clock, pd };
+    advance(&w, 30).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 0);
+    assert!(
+        thread_texts(&w.app)
+            .iter()
+            .any(|t| t.contains("Escalation path exhausted")),
+        "{:#?}",
+        thread_texts(&w.app)
+    );
+    let ready = w.app.get("/readyz").await;
+    assert!(ready.body.contains("\"workers\":\"ok\""), "{}", ready.body);
+}

@@ -2196,3 +2196,125 @@ async fn a_job_is_first_seen_once_and_its_notice_opens_and_closes_once(store: &S
     assert!(!store.claim_review("acme", "w1", t0()).await.unwrap());
     assert!(store.review_posted("acme", "w1").await.unwrap());
 }
+
+async fn what_an_alert_shows_is_written_only_over_the_version_read(store: &Store) {
+    let (alert, _) = store
+        .open_alert(new_alert("acme", "j1"), t0())
+        .await
+        .unwrap();
+    let read = store.get_alert(&alert.id).await.unwrap().unwrap();
+    // A poll edits the alert between the read and the write.
+    assert!(store
+        .update_alert(
+            &alert.id,
+            "high",
+            Some(0.9),
+            None,
+            None,
+            Some(&json!({"band": "high"})),
+            t0() + secs(1)
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .set_alert_shown_at(&alert.id, &json!({"band": "stale"}), read.version)
+        .await
+        .unwrap());
+    let now = store.get_alert(&alert.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.shown,
+        Some(json!({"band": "high"})),
+        "the poll's view stays"
+    );
+    assert_eq!(now.band, "high");
+    assert!(store
+        .set_alert_shown_at(
+            &alert.id,
+            &json!({"band": "high", "acked": true}),
+            now.version
+        )
+        .await
+        .unwrap());
+    let after = store.get_alert(&alert.id).await.unwrap().unwrap();
+    assert_eq!(after.version, now.version + 1);
+    assert_eq!(after.severity, Some(0.9), "only what it shows changed");
+}
+contract_case!(what_an_alert_shows_is_written_only_over_the_version_read);
+
+async fn a_scaling_request_is_recorded_once_per_cool_down(store: &Store) {
+    let cool = Duration::minutes(30);
+    let results = race(8, {
+        let store = store.clone();
+        move |i| {
+            let store = store.clone();
+            async move {
+                store
+                    .claim_scaling_request("a1", "acme", &format!("U{i}"), t0(), cool)
+                    .await
+                    .unwrap()
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| **r == Some(1)).count(),
+        1,
+        "one of eight racing clicks records it: {results:?}"
+    );
+    assert_eq!(results.iter().filter(|r| r.is_none()).count(), 7);
+    assert_eq!(
+        store
+            .claim_scaling_request("a1", "acme", "U9", t0() + Duration::minutes(29), cool)
+            .await
+            .unwrap(),
+        None
+    );
+    let first = store.scaling_request("a1").await.unwrap().unwrap();
+    assert_eq!(first.count, 1);
+    assert!(store
+        .ack_scaling_request("a1", 1, "U7", t0())
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .ack_scaling_request("a1", 1, "U8", t0())
+            .await
+            .unwrap(),
+        "acknowledged once"
+    );
+    assert_eq!(
+        store
+            .claim_scaling_request("a1", "acme", "U9", t0() + cool, cool)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    let second = store.scaling_request("a1").await.unwrap().unwrap();
+    assert_eq!((second.count, second.requested_by.as_str()), (2, "U9"));
+    assert_eq!(
+        second.acked_by, None,
+        "a new request waits for its own acknowledgement"
+    );
+    assert!(
+        !store
+            .ack_scaling_request("a1", 1, "U7", t0())
+            .await
+            .unwrap(),
+        "the old one is gone"
+    );
+}
+contract_case!(a_scaling_request_is_recorded_once_per_cool_down);
+
+async fn history_begins_at_the_first_job_or_alert(store: &Store) {
+    assert_eq!(store.history_begins("acme").await.unwrap(), None);
+    store
+        .open_alert(new_alert("acme", "j1"), t0() + secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history_begins("acme").await.unwrap(),
+        Some(t0() + secs(60))
+    );
+    assert_eq!(store.history_begins("globex").await.unwrap(), None);
+}
+contract_case!(history_begins_at_the_first_job_or_alert);

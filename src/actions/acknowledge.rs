@@ -50,14 +50,13 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
             .store
             .audit(&audit("refused: not an operator"))
             .await?;
-        let who: Vec<String> = tenant.operators.iter().map(|p| p.mention()).collect();
+        let who = state.directory.names(&tenant.operators).await;
         tell(
             state,
             click,
             &format!(
-                ":no_entry: Only the operators of tenant `{}` ({}) and the people on the escalation path can acknowledge its alerts. Ask one of them, or ask to be added to `operators` in the bot's config.",
+                ":no_entry: Only the operators of tenant `{}` ({who}) and the people on the escalation path can acknowledge its alerts. Ask one of them, or ask to be added to `operators` in the bot's config.",
                 tenant.id,
-                who.join(", ")
             ),
         )
         .await;
@@ -76,27 +75,31 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
                 click.user,
                 date_token(now)
             );
-            if let Some(mut view) = alert
-                .shown
-                .clone()
-                .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-            {
+            // Only what the acknowledgement decides changes: who and when,
+            // shown on the alert as it stands now (a poll may have edited
+            // it since it was read above), written over that version only.
+            for _ in 0..3 {
+                let Some(current) = state.store.get_alert(&alert.id).await? else {
+                    break;
+                };
+                let Some(mut view) = current
+                    .shown
+                    .clone()
+                    .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+                else {
+                    break;
+                };
                 view.buttons.retain(|b| b.action_id != alerts::ACK_ACTION);
                 view.outcome = Some(line.clone());
                 let shown = serde_json::to_value(&view)?;
-                state
+                if state
                     .store
-                    .update_alert(
-                        &alert.id,
-                        &alert.band,
-                        alert.severity,
-                        alert.eta,
-                        alert.deadline,
-                        Some(&shown),
-                        now,
-                    )
-                    .await?;
-                alerts::edit(state, &alert, &view, format!("alert:{}:ack", alert.id)).await?;
+                    .set_alert_shown_at(&current.id, &shown, current.version)
+                    .await?
+                {
+                    alerts::edit(state, &current, &view, format!("alert:{}:ack", alert.id)).await?;
+                    break;
+                }
             }
             alerts::reply_in_thread(state, &alert, format!("alert:{}:ack-note", alert.id), &line)
                 .await?;
@@ -107,7 +110,8 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
                 state,
                 click,
                 &format!(
-                    "<@{by}> already acknowledged this alert {}.",
+                    "{} already acknowledged this alert {}.",
+                    state.directory.user_name(&by).await,
                     date_token(at)
                 ),
             )

@@ -189,12 +189,24 @@ async fn readyz(State(state): State<AppState>) -> Response {
     // In Socket Mode, Slack's requests arrive only while the socket is up.
     let socket = state.socket.get();
     let socket_ok = matches!(socket, SocketState::Disabled | SocketState::Connected);
-    let ready = store == "ok" && servo == "ok" && socket_ok;
+    // A worker that keeps panicking (its supervisor restarts it each time).
+    let failing = state.workers.failing();
+    let ready = store == "ok" && servo == "ok" && socket_ok && failing.is_empty();
+    let workers: serde_json::Map<String, serde_json::Value> = failing
+        .iter()
+        .map(|(w, n)| {
+            (
+                w.to_string(),
+                json!(format!("keeps dying: {n} panics in 10 minutes")),
+            )
+        })
+        .collect();
     let body = json!({
         "status": if ready { "ready" } else { "degraded" },
         "store": store,
         "servo": servo,
         "socket": socket.as_str(),
+        "workers": if workers.is_empty() { json!("ok") } else { serde_json::Value::Object(workers) },
     });
     let code = if ready {
         StatusCode::OK

@@ -83,6 +83,25 @@ impl Store {
     }
 
     /// Replaces what an alert shows (open or resolved), e.g. its buttons.
+    /// Records what an alert shows if it is still at `version` (nothing
+    /// changed it since it was read); false if something did.
+    pub async fn set_alert_shown_at(
+        &self,
+        id: &str,
+        shown: &serde_json::Value,
+        version: i64,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE alerts SET shown = $2, version = version + 1 WHERE id = $1 AND version = $3")
+            .bind(id)
+            .bind(json_text(shown))
+            .bind(version)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
     pub async fn set_alert_shown(&self, id: &str, shown: &serde_json::Value) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query("UPDATE alerts SET shown = $2, version = version + 1 WHERE id = $1")
             .bind(id)

@@ -132,16 +132,11 @@ pub struct TestApp {
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
-pub fn settings(
-    config: &str,
-    db_url: &str,
-    slack: &FakeSlack,
-    servo_url: &str,
-    pagerduty_url: &str,
-) -> Settings {
-    // Tests of other features run without the preventive side (quiet
-    // notices, the weekly review, charts) unless their config asks for it:
-    // it posts messages of its own that those tests do not expect.
+/// A test's config file, parsed. Tests of other features run without the
+/// preventive side (quiet notices, the weekly review, charts) unless their
+/// config asks for it: it posts messages of its own that those tests do not
+/// expect.
+fn test_config(config: &str) -> FileConfig {
     let mut config = config.to_string();
     if !config.contains("[buffers]") {
         config.push_str("\n[buffers]\ncritical = 0\nstandard = 0\n");
@@ -149,7 +144,17 @@ pub fn settings(
     if !config.contains("[review]") {
         config.push_str("\n[review]\nweekly = false\ncharts = false\n");
     }
-    let file = FileConfig::parse(&config).unwrap_or_else(|p| panic!("test config invalid:\n{p}"));
+    FileConfig::parse(&config).unwrap_or_else(|p| panic!("test config invalid:\n{p}"))
+}
+
+pub fn settings(
+    config: &str,
+    db_url: &str,
+    slack: &FakeSlack,
+    servo_url: &str,
+    pagerduty_url: &str,
+) -> Settings {
+    let file = test_config(config);
     Settings {
         file,
         env: EnvConfig {
@@ -453,6 +458,15 @@ pub struct Stopped {
     clock: SharedClock,
     run_poller: bool,
     db: TestDb,
+}
+
+impl Stopped {
+    /// The same app with another config file (a config change across a
+    /// restart); the harness's defaults apply as at the first start.
+    pub fn with_config(mut self, config: &str) -> Stopped {
+        self.settings.file = test_config(config);
+        self
+    }
 }
 
 /// Starts a stopped app again on the same store and fake Slack.
