@@ -966,7 +966,18 @@ pub async fn weekly(state: &AppState, now: DateTime<Utc>) -> Result<usize, anyho
         .load(std::sync::atomic::Ordering::Relaxed);
     if now.timestamp_millis() - last >= PRUNE_EVERY.num_milliseconds() {
         let before = now - Duration::from_std(cfg.retention).unwrap_or(Duration::days(90));
-        let pruned = state.store.prune_history(before).await?;
+        let mut pruned = state.store.prune_history(before).await?;
+        // By their own rules: an event is redelivered within the hour, and
+        // the quick-rise check reads `escalation.rise_within` back.
+        pruned += state
+            .store
+            .prune_processed(now - PROCESSED_EVENTS_KEPT)
+            .await?;
+        let rise = Duration::from_std(state.config.escalation.rise_within).unwrap_or_default();
+        pruned += state
+            .store
+            .prune_severity_history(now - rise.max(SEVERITY_HISTORY_KEPT))
+            .await?;
         state
             .last_prune_ms
             .store(now.timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
@@ -979,6 +990,11 @@ pub async fn weekly(state: &AppState, now: DateTime<Utc>) -> Result<usize, anyho
 
 /// How often history past the retention is pruned.
 const PRUNE_EVERY: Duration = Duration::hours(1);
+/// Handled Slack events and clicks are remembered this long (Slack
+/// redelivers an unanswered event within minutes, never after an hour).
+const PROCESSED_EVENTS_KEPT: Duration = Duration::days(1);
+/// Severities are kept at least this long for the quick-rise check.
+const SEVERITY_HISTORY_KEPT: Duration = Duration::days(1);
 
 /// The burn-down of a job: completed partitions over time from Servo's
 /// partition history, the P50/P90 projection and the deadline.

@@ -24,6 +24,13 @@ const BATCH: i64 = 200;
 const CONCURRENCY_POSTGRES: usize = 32;
 const CONCURRENCY_SQLITE: usize = 16;
 
+/// How long a timer that failed `attempts` times before waits for its next
+/// try: 1 s, 2 s, 4 s, … at most 5 minutes. Not at once: a failing timer
+/// (Slack rate-limiting, the store away) must not spin.
+pub fn retry_after(attempts: i64) -> chrono::Duration {
+    chrono::Duration::seconds(1i64 << attempts.clamp(0, 9)).min(chrono::Duration::minutes(5))
+}
+
 #[derive(Clone)]
 pub struct TimerWorker {
     pub state: AppState,
@@ -73,10 +80,11 @@ impl TimerWorker {
                 .complete_timer(&timer.id, &self.worker_id, self.state.clock.now())
                 .await?),
             Err(e) => {
-                tracing::error!(timer = %timer.id, kind = %timer.kind, error = %e, "timer failed; will retry");
+                let wait = retry_after(timer.attempts);
+                tracing::error!(timer = %timer.id, kind = %timer.kind, attempts = timer.attempts + 1, retry_in_s = wait.num_seconds(), error = %e, "timer failed; will retry");
                 self.state
                     .store
-                    .release_timer(&timer.id, &self.worker_id)
+                    .retry_timer(&timer.id, &self.worker_id, self.state.clock.now() + wait)
                     .await?;
                 Ok(false)
             }
@@ -143,5 +151,16 @@ impl TimerWorker {
         if let Err(e) = self.state.store.release_timer_claims(&self.worker_id).await {
             tracing::warn!(error = %e, "could not hand back timer claims");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+
+    #[test]
+    fn a_failing_timer_backs_off_exponentially_up_to_five_minutes() {
+        let secs: Vec<i64> = (0..12).map(|a| retry_after(a).num_seconds()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
     }
 }

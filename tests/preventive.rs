@@ -1122,3 +1122,54 @@ fn buffers_and_review_are_configurable_and_checked() {
         assert!(FileConfig::parse(&format!("{base}{bad}")).is_err(), "{bad}");
     }
 }
+
+async fn handled_events_and_old_severities_are_pruned(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(start_of_minute());
+    let app = app_with(&fx, backend, &clock, config("")).await;
+    let now = clock.now();
+    let store = &app.state.store;
+    assert!(store
+        .first_delivery("old-event", now - Duration::days(2))
+        .await
+        .unwrap());
+    assert!(store
+        .first_delivery("new-event", now - Duration::minutes(5))
+        .await
+        .unwrap());
+    store
+        .record_severity("a1", now - Duration::days(2), 0.3)
+        .await
+        .unwrap();
+    store
+        .record_severity("a1", now - Duration::minutes(5), 0.4)
+        .await
+        .unwrap();
+    app.poll().await;
+    assert!(
+        store.first_delivery("old-event", now).await.unwrap(),
+        "a day-old event id is forgotten"
+    );
+    assert!(
+        !store.first_delivery("new-event", now).await.unwrap(),
+        "a recent one is still handled once"
+    );
+    assert_eq!(
+        store
+            .min_severity_since("a1", now - Duration::days(3))
+            .await
+            .unwrap(),
+        Some(0.4),
+        "severities older than a day are pruned"
+    );
+}
+
+#[tokio::test]
+async fn handled_events_and_old_severities_are_pruned_sqlite() {
+    handled_events_and_old_severities_are_pruned(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn handled_events_and_old_severities_are_pruned_postgres() {
+    handled_events_and_old_severities_are_pruned(Backend::Postgres).await;
+}

@@ -2318,3 +2318,52 @@ async fn history_begins_at_the_first_job_or_alert(store: &Store) {
     assert_eq!(store.history_begins("globex").await.unwrap(), None);
 }
 contract_case!(history_begins_at_the_first_job_or_alert);
+
+async fn a_failed_timer_is_due_again_later_and_counts_its_failures(store: &Store) {
+    let due = t0();
+    store
+        .schedule_timer(
+            NewTimer {
+                kind: "escalation_step".into(),
+                subject_id: "a1".into(),
+                payload: json!({}),
+                due_at: due,
+                dedup_key: Some("t1".into()),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_timers("w1", due, secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 0);
+    assert!(
+        !store
+            .retry_timer(&claimed[0].id, "w2", due + secs(2))
+            .await
+            .unwrap(),
+        "only its claimant hands it back"
+    );
+    assert!(store
+        .retry_timer(&claimed[0].id, "w1", due + secs(2))
+        .await
+        .unwrap());
+    assert!(
+        store
+            .claim_due_timers("w1", due + secs(1), secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not again at once"
+    );
+    let again = store
+        .claim_due_timers("w1", due + secs(2), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+}
+contract_case!(a_failed_timer_is_due_again_later_and_counts_its_failures);

@@ -389,6 +389,8 @@ pub struct Timer {
     pub created_at: DateTime<Utc>,
     /// When it fired or was cancelled.
     pub fired_at: Option<DateTime<Utc>>,
+    /// Failed attempts so far (each puts the next try further off).
+    pub attempts: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -404,6 +406,7 @@ pub(crate) struct TimerRow {
     claim_until_ms: Option<i64>,
     created_at_ms: i64,
     fired_at_ms: Option<i64>,
+    attempts: i64,
 }
 
 impl TryFrom<TimerRow> for Timer {
@@ -421,6 +424,7 @@ impl TryFrom<TimerRow> for Timer {
             subject_id: r.subject_id,
             dedup_key: r.dedup_key,
             claimed_by: r.claimed_by,
+            attempts: r.attempts,
         })
     }
 }

@@ -112,6 +112,27 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Hands a timer that failed back, due again at `next_due`, counting the
+    /// failure.
+    pub async fn retry_timer(
+        &self,
+        id: &str,
+        worker: &str,
+        next_due: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE timers SET claimed_by = NULL, claim_until_ms = NULL, due_at_ms = $3, \
+               attempts = attempts + 1 \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .bind(ms(next_due))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
     /// Hands one claimed timer back (the worker could not act on it now).
     pub async fn release_timer(&self, id: &str, worker: &str) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
