@@ -261,7 +261,7 @@ impl OutboxWorker {
                 }
             }
         } else {
-            self.slack.call(&msg.method, &payload).await
+            self.slack.deliver(&msg.method, &payload).await
         };
         match result {
             Ok(response) => {

@@ -1,5 +1,6 @@
-//! Outbound delivery through the outbox: 429s are waited out, 5xx and
-//! timeouts retried, refusals recorded, and each message arrives once.
+//! Outbound delivery through the outbox: 429s are waited out (by the row,
+//! not inside a call that holds its claim), 5xx and timeouts retried,
+//! refusals recorded, and each message arrives once.
 
 mod common;
 
@@ -52,13 +53,59 @@ async fn waits_out_a_429_then_delivers_once(backend: Backend) {
 }
 
 #[tokio::test]
-async fn the_client_waits_out_a_429_then_delivers_once_on_sqlite() {
+async fn the_outbox_waits_out_a_429_then_delivers_once_on_sqlite() {
     waits_out_a_429_then_delivers_once(Backend::Sqlite).await;
 }
 
 #[tokio::test]
-async fn the_client_waits_out_a_429_then_delivers_once_on_postgres() {
+async fn the_outbox_waits_out_a_429_then_delivers_once_on_postgres() {
     waits_out_a_429_then_delivers_once(Backend::Postgres).await;
+}
+
+/// A `Retry-After` is not waited out inside the call: waits add up (ten of
+/// two minutes outlived the row's 5-minute claim, and another replica sent
+/// the message again). The row goes back at once, due when Slack says.
+async fn a_long_retry_after_is_handed_back_to_the_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.slack.fail_next(
+        "chat.postMessage",
+        vec![Fault::RateLimited {
+            retry_after_secs: 100,
+        }],
+    );
+    let before = chrono::Utc::now();
+    post(&app, "m1", "hello").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let row = loop {
+        let rows = app.state.store.list_outbox(Some("pending")).await.unwrap();
+        if let Some(r) = rows
+            .into_iter()
+            .find(|r| r.attempts > 0 && r.claimed_by.is_none())
+        {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the row never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        row.next_attempt_at >= before + chrono::Duration::seconds(99),
+        "due when Slack says: {row:#?}"
+    );
+    assert_eq!(app.slack.calls_to("chat.postMessage").len(), 1);
+    assert!(app.slack.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_handed_back_to_the_row_on_sqlite() {
+    a_long_retry_after_is_handed_back_to_the_row(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_handed_back_to_the_row_on_postgres() {
+    a_long_retry_after_is_handed_back_to_the_row(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The outbound Slack Web API client: slack-morphism over hyper, pointed at
-//! `SLACK_API_URL`. One call here is one logical call: it waits out 429s for
-//! as long as `Retry-After` says, retries 5xx answers and timeouts with
-//! backoff, and turns `ok: false` into an error.
+//! `SLACK_API_URL`. One call here is one logical call: it retries 5xx
+//! answers and timeouts with backoff, turns `ok: false` into an error, and
+//! waits out 429s for as long as `Retry-After` says, within a budget: an
+//! interactive call waits inline, the outbox's calls ([`SlackApi::deliver`])
+//! hand every 429 back to the row, uploads wait a minute at most.
 
 use crate::config::{Secret, SlackTuning};
 use crate::metrics::Metrics;
@@ -20,6 +22,56 @@ type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 const MAX_RATE_LIMIT_WAITS: u32 = 10;
 /// The longest `Retry-After` honoured inline; longer waits go back to the caller.
 const MAX_INLINE_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// How much waiting out 429s inline one call (or one upload) may do.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Waits {
+    count: u32,
+    waited: Duration,
+    max_total: Duration,
+}
+
+impl Waits {
+    /// Interactive calls: up to [`MAX_RATE_LIMIT_WAITS`] waits of at most
+    /// [`MAX_INLINE_RETRY_AFTER`] each.
+    pub(super) fn inline() -> Waits {
+        Waits {
+            count: 0,
+            waited: Duration::ZERO,
+            max_total: MAX_INLINE_RETRY_AFTER * MAX_RATE_LIMIT_WAITS,
+        }
+    }
+
+    /// The outbox's calls: every 429 is handed back at once.
+    pub(super) fn none() -> Waits {
+        Waits {
+            max_total: Duration::ZERO,
+            ..Waits::inline()
+        }
+    }
+
+    /// The outbox's uploads: short waits inline (an upload URL left
+    /// uncompleted is discarded), a minute in all, far inside the row's claim.
+    pub(super) fn upload() -> Waits {
+        Waits {
+            max_total: Duration::from_secs(60),
+            ..Waits::inline()
+        }
+    }
+
+    /// Whether one more wait of `wait` is allowed; counts it if so.
+    fn take(&mut self, wait: Duration) -> bool {
+        if self.count >= MAX_RATE_LIMIT_WAITS
+            || wait > MAX_INLINE_RETRY_AFTER
+            || self.waited + wait > self.max_total
+        {
+            return false;
+        }
+        self.count += 1;
+        self.waited += wait;
+        true
+    }
+}
 
 /// Methods whose body is a message or a view, fitted to Slack's Block Kit
 /// limits before it is sent.
@@ -187,11 +239,33 @@ impl SlackApi {
             })
     }
 
+    /// A call for the outbox: like [`SlackApi::call`], except that a 429 is
+    /// not waited out here but handed back at once as
+    /// [`SlackCallError::Unavailable`] with its `Retry-After`, for the outbox
+    /// to schedule. A wait must never outlive the row's claim, or another
+    /// replica would send the same message again.
+    pub async fn deliver(&self, method: &str, body: &Value) -> Result<Value, SlackCallError> {
+        self.call_waiting(&self.inner.token, method, body, Waits::none())
+            .await
+    }
+
     async fn call_as(
         &self,
         token: &SlackApiToken,
         method: &str,
         body: &Value,
+    ) -> Result<Value, SlackCallError> {
+        self.call_waiting(token, method, body, Waits::inline())
+            .await
+    }
+
+    /// A call that waits out rate limits within `waits`.
+    async fn call_waiting(
+        &self,
+        token: &SlackApiToken,
+        method: &str,
+        body: &Value,
+        waits: Waits,
     ) -> Result<Value, SlackCallError> {
         // Every message fits Slack's limits by construction: whatever Servo
         // or a person put into it, it is cut to fit rather than refused.
@@ -205,7 +279,7 @@ impl SlackApi {
             body
         };
         let mut failures = 0u32;
-        let mut waits = 0u32;
+        let mut waits = waits;
         loop {
             match self.attempt(token, method, body).await {
                 Step::Ok(v) => return Ok(v),
@@ -217,16 +291,16 @@ impl SlackApi {
     }
 
     /// Applies the retry rules to a call (or an upload step) that did not
-    /// succeed: `ok: false` ends it; a 429 waits `Retry-After` (up to
-    /// [`MAX_RATE_LIMIT_WAITS`] times, each at most
-    /// [`MAX_INLINE_RETRY_AFTER`]); a 5xx or timeout backs off, up to
-    /// `slack.max_attempts`. Otherwise says how to go on.
+    /// succeed: `ok: false` ends it; a 429 waits `Retry-After` while `waits`
+    /// allows, else hands it back as `Unavailable` with its `Retry-After`; a
+    /// 5xx or timeout backs off, up to `slack.max_attempts`. Otherwise says
+    /// how to go on.
     pub(super) async fn again<T>(
         &self,
         method: &str,
         step: Step<T>,
         failures: &mut u32,
-        waits: &mut u32,
+        waits: &mut Waits,
     ) -> Result<Again, SlackCallError> {
         let max_attempts = self.inner.tuning.max_attempts.max(1);
         match step {
@@ -237,11 +311,10 @@ impl SlackApi {
             }),
             Step::RateLimited(retry_after) => {
                 let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                *waits += 1;
-                if *waits > MAX_RATE_LIMIT_WAITS || wait > MAX_INLINE_RETRY_AFTER {
+                if !waits.take(wait) {
                     return Err(SlackCallError::Unavailable {
                         method: method.to_string(),
-                        attempts: *failures + *waits,
+                        attempts: *failures + waits.count,
                         last: "rate limited".into(),
                         retry_after: Some(wait),
                     });

@@ -61,10 +61,13 @@ impl FileUpload {
 
 impl SlackApi {
     /// Uploads `f` and shares it; Slack's answer to
-    /// `files.completeUploadExternal` (`{"ok":true,"files":[…]}`).
+    /// `files.completeUploadExternal` (`{"ok":true,"files":[…]}`). Called by
+    /// the outbox: 429s are waited out inline for a minute in all; past that
+    /// the wait is handed back with its `Retry-After` (see
+    /// [`SlackApi::deliver`]), and the upload starts over then.
     pub async fn upload_file(&self, f: &FileUpload) -> Result<Value, SlackCallError> {
         let mut failures = 0u32;
-        let mut waits = 0u32;
+        let mut waits = super::api::Waits::upload();
         'attempt: loop {
             let (upload_url, file_id) = loop {
                 match self.get_upload_url(f).await {
