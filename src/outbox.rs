@@ -60,11 +60,29 @@ fn put_link(v: &mut Value, url: &str) {
     }
 }
 
-/// Where an anchored message is: posted, on its way, or gone.
+/// Where an anchored message is: posted, on its way, or gone (never posted:
+/// deleted, or refused by Slack for good, with why).
 enum Place {
     Posted(String, String),
     Pending,
-    Missing,
+    Missing(String),
+}
+
+/// Refusals of an alert's or a request's post that can pass: the bot can be
+/// invited or join, a channel can be unarchived or created. Such a post is
+/// tried again (at most a minute apart) for as long as what it posts is still
+/// wanted, instead of failing and leaving its thread to wait forever.
+const PASSING_REFUSALS: &[&str] = &[
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "restricted_action",
+    "team_access_not_granted",
+];
+
+/// The wait before trying a refused post again: 1 s doubling to a minute.
+fn refused_retry_after(attempts: i64) -> chrono::Duration {
+    chrono::Duration::seconds(1i64 << attempts.clamp(0, 6)).min(chrono::Duration::minutes(1))
 }
 
 /// What one step did.
@@ -138,8 +156,13 @@ impl OutboxWorker {
         };
         Ok(match place {
             Some((Some(channel), Some(ts))) => Place::Posted(channel, ts),
-            Some(_) => Place::Pending,
-            None => Place::Missing,
+            Some(_) => match self.store.anchor_refused(anchor).await? {
+                Some(why) => Place::Missing(format!(
+                    "the message it refers to was refused by Slack ({why})"
+                )),
+                None => Place::Pending,
+            },
+            None => Place::Missing("the message it refers to no longer exists".into()),
         })
     }
 
@@ -157,7 +180,7 @@ impl OutboxWorker {
         let (channel, ts) = match self.place(anchor).await? {
             Place::Posted(channel, ts) => (channel, ts),
             Place::Pending if !waited_enough => return Ok(None),
-            Place::Pending | Place::Missing => return Ok(Some(fallback)),
+            Place::Pending | Place::Missing(_) => return Ok(Some(fallback)),
         };
         let key = (channel.clone(), ts.clone());
         if let Some(url) = self.permalinks.lock().expect("poisoned").get(&key) {
@@ -202,6 +225,46 @@ impl OutboxWorker {
         Ok(Delivery::Retry)
     }
 
+    /// Whether the alert or request a post is for is still wanted: the
+    /// alert open, the request pending. Other posts are not retried.
+    async fn still_wanted(&self, msg: &OutboxMessage) -> anyhow::Result<bool> {
+        let (Some(kind), Some(id)) = (msg.link_kind.as_deref(), msg.link_id.as_deref()) else {
+            return Ok(false);
+        };
+        Ok(match kind {
+            "alert" => self.store.get_alert(id).await?.is_some_and(|a| a.is_open()),
+            "approval" => self
+                .store
+                .get_approval(id)
+                .await?
+                .is_some_and(|a| a.status == crate::store::ApprovalStatus::Pending),
+            _ => false,
+        })
+    }
+
+    /// `conversations.join`: the way into a public channel the bot was
+    /// refused from. False when it cannot (a private channel needs an
+    /// invitation; the scope may be missing).
+    async fn join(&self, payload: &Value) -> bool {
+        let Some(channel) = payload.get("channel").and_then(Value::as_str) else {
+            return false;
+        };
+        match self
+            .slack
+            .deliver("conversations.join", &json!({ "channel": channel }))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(channel, "joined the channel to post in it");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "could not join the channel; invite the bot to it");
+                false
+            }
+        }
+    }
+
     async fn deliver(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
         let mut payload = msg.payload.clone();
         // A link to a message that may have gone out only moments ago.
@@ -229,14 +292,10 @@ impl OutboxWorker {
                         payload["channel"] = channel.into();
                     }
                 }
-                Place::Missing => {
+                Place::Missing(why) => {
+                    tracing::warn!(id = msg.id, method = %msg.method, why = %why, "an outbox message cannot be delivered; it fails too");
                     self.store
-                        .mark_outbox_failed(
-                            msg.id,
-                            &self.worker_id,
-                            "the message it refers to no longer exists",
-                            self.clock.now(),
-                        )
+                        .mark_outbox_failed(msg.id, &self.worker_id, &why, self.clock.now())
                         .await?;
                     return Ok(Delivery::Failed);
                 }
@@ -288,6 +347,32 @@ impl OutboxWorker {
                     .await?;
                 self.metrics
                     .inc("servo_sla_bot_outbox_total", &[("result", "retry")]);
+                Ok(Delivery::Retry)
+            }
+            Err(SlackCallError::Refused { code, .. })
+                if PASSING_REFUSALS.contains(&code.as_str())
+                    && msg.method == "chat.postMessage"
+                    && self.still_wanted(&msg).await? =>
+            {
+                // The post others refer to: joining the channel may be all
+                // it takes; else it is tried again while it is wanted.
+                let joined = code == "not_in_channel" && self.join(&payload).await;
+                let wait = if joined {
+                    chrono::Duration::zero()
+                } else {
+                    refused_retry_after(msg.attempts)
+                };
+                tracing::warn!(id = msg.id, code = %code, joined, retry_in_s = wait.num_seconds(), "Slack refused a post others refer to; trying again");
+                self.store
+                    .mark_outbox_retry(
+                        msg.id,
+                        &self.worker_id,
+                        self.clock.now() + wait,
+                        &format!("refused: {code}; tried again while it is wanted"),
+                    )
+                    .await?;
+                self.metrics
+                    .inc("servo_sla_bot_outbox_total", &[("result", "refused_retry")]);
                 Ok(Delivery::Retry)
             }
             Err(e) => {

@@ -33,6 +33,9 @@
 //!   a message that exists (`message_not_found` otherwise); a thread reply
 //!   posted with `reply_broadcast` is marked [`Message::broadcast`]; an
 //!   `overflow` menu must hold 2 to 5 options.
+//! - Membership: a channel set with [`FakeSlack::require_membership`] refuses
+//!   posts with `not_in_channel` until the bot joins (`conversations.join`,
+//!   public channels only) or is invited ([`FakeSlack::invite_bot`]).
 //!
 //! Every request, including refused and fault-injected ones, is logged as a
 //! [`Call`] so tests can assert on exactly what the bot sent.
@@ -97,6 +100,7 @@ const METHODS: &[&str] = &[
     "usergroups.list",
     "users.info",
     "chat.getPermalink",
+    "conversations.join",
 ];
 
 const BLOCK_TYPES: &[&str] = &[
@@ -331,6 +335,20 @@ impl FakeSlack {
         self.state()
             .handles
             .insert(usergroup.to_string(), handle.to_string());
+    }
+
+    /// The bot is not in `channel`: posts there are refused with
+    /// `not_in_channel` until it joins (`conversations.join`, for a public
+    /// channel) or, for a private one, until [`FakeSlack::invite_bot`].
+    pub fn require_membership(&self, channel: &str, private: bool) {
+        self.state()
+            .members_only
+            .insert(channel.to_string(), private);
+    }
+
+    /// Someone invited the bot into `channel`.
+    pub fn invite_bot(&self, channel: &str) {
+        self.state().members_only.remove(channel);
     }
 
     /// The display name (and real name) `users.info` gives a user.
@@ -576,6 +594,10 @@ struct Workspace {
     handles: HashMap<String, String>,
     /// Display names (`users.info`); the id lowercased by default.
     names: HashMap<String, String>,
+    /// Channels that refuse the bot's posts (`not_in_channel`) until it is
+    /// in them: public ones it may join, private ones (`true`) it must be
+    /// invited to.
+    members_only: HashMap<String, bool>,
     /// Sorted, deduplicated member list -> DM channel ID.
     dms: HashMap<Vec<String>, String>,
     response_url_uses: HashMap<String, u32>,
@@ -1085,6 +1107,16 @@ fn str_arg<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// A boolean argument: JSON `true`, or `true`/`1` in a form body.
+fn flag(body: &Value, key: &str) -> bool {
+    match body.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.as_str(), "true" | "1"),
+        Some(Value::Number(n)) => n.as_i64() == Some(1),
+        _ => false,
+    }
+}
+
 fn is_user_id(id: &str) -> bool {
     id.starts_with('U') || id.starts_with('W')
 }
@@ -1207,6 +1239,17 @@ impl Workspace {
         }
     }
 
+    /// [`Self::resolve_channel`] for a read: the DM's ID without opening it.
+    fn peek_channel(&self, channel: &str) -> String {
+        if !is_user_id(channel) {
+            return channel.to_string();
+        }
+        self.dms
+            .get(&vec![channel.to_string()])
+            .cloned()
+            .unwrap_or_else(|| FakeSlack::dm_channel_for(channel))
+    }
+
     fn api(
         &mut self,
         method: &str,
@@ -1243,9 +1286,10 @@ impl Workspace {
             "conversations.open" => self.conversations_open(&body),
             "views.open" => self.views_open(&body),
             "usergroups.users.list" => self.usergroup_users(&body),
-            "usergroups.list" => Ok(self.usergroups_list()),
+            "usergroups.list" => Ok(self.usergroups_list(&body)),
             "users.info" => self.users_info(&body),
             "chat.getPermalink" => self.permalink(&body),
+            "conversations.join" => self.join(&body),
             _ => unreachable!("METHODS and this match list the same methods"),
         };
         match result {
@@ -1263,7 +1307,9 @@ impl Workspace {
                 let channel = body.get("channel").and_then(Value::as_str).unwrap_or("");
                 (format!("{method} {channel}"), 3.0, 60.0)
             }
-            "chat.update" | "conversations.open" => (method.to_string(), 50.0, 50.0),
+            "chat.update" | "conversations.open" | "conversations.join" => {
+                (method.to_string(), 50.0, 50.0)
+            }
             "chat.postEphemeral" | "users.info" | "views.open" | "chat.getPermalink" => {
                 (method.to_string(), 100.0, 100.0)
             }
@@ -1520,6 +1566,9 @@ impl Workspace {
     fn post_message(&mut self, body: &Value) -> Result<Reply, Refusal> {
         let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
         let channel = self.resolve_channel(channel);
+        if self.members_only.contains_key(&channel) {
+            return Err(Refusal::new("not_in_channel"));
+        }
         let content = message_content(body)?;
         let thread_ts = str_arg(body, "thread_ts").map(str::to_string);
         if let Some(parent) = &thread_ts {
@@ -1536,10 +1585,7 @@ impl Workspace {
         let blocks = content.blocks.unwrap_or_else(|| json!([]));
         let attachments = non_null(body.get("attachments"));
         // Ignored without a thread, as Slack does; form bodies say "true".
-        let broadcast = thread_ts.is_some()
-            && matches!(body.get("reply_broadcast"), Some(Value::Bool(true)))
-            || thread_ts.is_some()
-                && body.get("reply_broadcast").and_then(Value::as_str) == Some("true");
+        let broadcast = thread_ts.is_some() && flag(body, "reply_broadcast");
         let mut message = json!({
             "type": "message",
             "text": text,
@@ -1699,7 +1745,11 @@ impl Workspace {
     }
 
     /// Every group set with [`FakeSlack::set_usergroup`], with its handle.
-    fn usergroups_list(&self) -> Reply {
+    /// As on Slack, members are listed only with `include_users=true` and
+    /// counted only with `include_count=true`.
+    fn usergroups_list(&self, body: &Value) -> Reply {
+        let with_users = flag(body, "include_users");
+        let with_count = flag(body, "include_count");
         let mut ids: Vec<&String> = self.usergroups.keys().collect();
         ids.sort();
         let groups: Vec<Value> = ids
@@ -1710,19 +1760,44 @@ impl Workspace {
                     .get(id)
                     .cloned()
                     .unwrap_or_else(|| id.to_ascii_lowercase());
-                json!({ "id": id, "handle": handle, "name": handle, "users": self.usergroups[id] })
+                let users = &self.usergroups[id];
+                let mut group = json!({ "id": id, "handle": handle, "name": handle });
+                if with_users {
+                    group["users"] = json!(users);
+                }
+                if with_count {
+                    group["user_count"] = json!(users.len());
+                }
+                group
             })
             .collect();
         Reply::new(json!({ "ok": true, "usergroups": groups }))
     }
 
+    /// `conversations.join`: the bot joins a public channel; a private one
+    /// needs an invitation.
+    fn join(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        if self.members_only.get(channel) == Some(&true) {
+            return Err(Refusal::new("method_not_supported_for_channel_type"));
+        }
+        self.members_only.remove(channel);
+        Ok(Reply::new(
+            json!({ "ok": true, "channel": { "id": channel, "is_member": true } }),
+        ))
+    }
+
     /// `chat.getPermalink`: a link to a message that exists, in Slack's shape
     /// (a thread reply's link names its thread).
-    fn permalink(&mut self, body: &Value) -> Result<Reply, Refusal> {
+    /// The channel is the channel ID or, as for `chat.postMessage`, a user
+    /// ID standing for that user's DM; asking never opens a DM.
+    fn permalink(&self, body: &Value) -> Result<Reply, Refusal> {
         let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
-        let channel = self.resolve_channel(channel);
+        let channel = self.peek_channel(channel);
         let ts = str_arg(body, "message_ts").ok_or_else(|| Refusal::new("message_not_found"))?;
-        if !self.messages.iter().any(|m| m.channel == channel) {
+        let known = self.messages.iter().any(|m| m.channel == channel)
+            || self.dms.values().any(|id| id == &channel);
+        if !known {
             return Err(Refusal::new("channel_not_found"));
         }
         let message = self
@@ -1823,6 +1898,87 @@ impl Bucket {
         } else {
             let wait = (1.0 - self.tokens) / self.per_sec;
             Err((wait.ceil() as u64).max(1))
+        }
+    }
+}
+
+/// The select menus, each in its single and multi form.
+const SELECT_MENUS: &[&str] = &[
+    "static_select",
+    "external_select",
+    "users_select",
+    "conversations_select",
+    "channels_select",
+    "multi_static_select",
+    "multi_external_select",
+    "multi_users_select",
+    "multi_conversations_select",
+    "multi_channels_select",
+];
+
+/// Elements an actions block takes, besides the select menus.
+const ACTIONS_ELEMENTS: &[&str] = &[
+    "button",
+    "checkboxes",
+    "datepicker",
+    "datetimepicker",
+    "overflow",
+    "radio_buttons",
+    "rich_text_input",
+    "timepicker",
+    "workflow_button",
+];
+
+/// Elements an input block takes, besides the select menus.
+const INPUT_ELEMENTS: &[&str] = &[
+    "checkboxes",
+    "datepicker",
+    "datetimepicker",
+    "email_text_input",
+    "file_input",
+    "number_input",
+    "plain_text_input",
+    "radio_buttons",
+    "rich_text_input",
+    "timepicker",
+    "url_text_input",
+];
+
+/// Elements a section's accessory may be, besides the select menus.
+const ACCESSORY_ELEMENTS: &[&str] = &[
+    "button",
+    "checkboxes",
+    "datepicker",
+    "image",
+    "overflow",
+    "radio_buttons",
+    "timepicker",
+    "workflow_button",
+];
+
+/// Where an element sits: each takes its own set of element types.
+#[derive(Clone, Copy)]
+enum Place {
+    Actions,
+    Input,
+    Accessory,
+}
+
+impl Place {
+    fn allows(self, kind: &str) -> bool {
+        let own = match self {
+            Place::Actions => ACTIONS_ELEMENTS,
+            Place::Input => INPUT_ELEMENTS,
+            Place::Accessory => ACCESSORY_ELEMENTS,
+        };
+        own.contains(&kind) || SELECT_MENUS.contains(&kind)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Place::Actions => "an actions block",
+            Place::Input => "an input block",
+            Place::Accessory => "a section accessory",
         }
     }
 }
@@ -1974,14 +2130,24 @@ impl Check {
                     }
                 }
                 if let Some(accessory) = obj.get("accessory") {
-                    self.element(accessory, &format!("{at}/accessory"), &mut action_ids);
+                    self.element(
+                        accessory,
+                        &format!("{at}/accessory"),
+                        Place::Accessory,
+                        &mut action_ids,
+                    );
                 }
             }
             "header" => self.text(obj.get("text"), &format!("{at}/text"), 150, true),
             "actions" => {
                 if let Some(elements) = self.elements(obj.get("elements"), at, 25) {
                     for (j, el) in elements.iter().enumerate() {
-                        self.element(el, &format!("{at}/elements/{j}"), &mut action_ids);
+                        self.element(
+                            el,
+                            &format!("{at}/elements/{j}"),
+                            Place::Actions,
+                            &mut action_ids,
+                        );
                     }
                 }
             }
@@ -1989,7 +2155,9 @@ impl Check {
                 self.elements(obj.get("elements"), at, 10);
             }
             "input" => match obj.get("element") {
-                Some(el) => self.element(el, &format!("{at}/element"), &mut action_ids),
+                Some(el) => {
+                    self.element(el, &format!("{at}/element"), Place::Input, &mut action_ids)
+                }
                 None => self.fail(&format!("{at}/element"), "is required"),
             },
             _ => {}
@@ -2020,7 +2188,7 @@ impl Check {
         Some(list)
     }
 
-    fn element(&mut self, el: &Value, at: &str, action_ids: &mut HashSet<String>) {
+    fn element(&mut self, el: &Value, at: &str, place: Place, action_ids: &mut HashSet<String>) {
         let Some(obj) = el.as_object() else {
             self.fail(at, "must be an object");
             return;
@@ -2034,33 +2202,125 @@ impl Check {
                 }
             }
         }
-        if obj.get("type").and_then(Value::as_str) == Some("button") {
-            self.text(obj.get("text"), &format!("{at}/text"), 75, true);
-            self.optional_string(obj.get("value"), &format!("{at}/value"), 2000);
-            self.optional_string(obj.get("url"), &format!("{at}/url"), 3000);
-            self.style(obj.get("style"), &format!("{at}/style"));
+        let type_at = format!("{at}/type");
+        let Some(kind) = obj.get("type").and_then(Value::as_str) else {
+            self.fail(&type_at, "is required");
+            return;
+        };
+        if !place.allows(kind) {
+            self.fail(
+                &type_at,
+                format!("{kind:?} is not a valid element in {}", place.name()),
+            );
+            return;
         }
-        if obj.get("type").and_then(Value::as_str) == Some("overflow") {
-            // An overflow menu holds 2 to 5 options of plain text, each
-            // valued at most 150 characters.
-            match obj.get("options").and_then(Value::as_array) {
-                Some(options) if (2..=5).contains(&options.len()) => {
-                    for (i, o) in options.iter().enumerate() {
-                        let o_at = format!("{at}/options/{i}");
-                        self.text(o.get("text"), &format!("{o_at}/text"), 75, true);
-                        self.string(o.get("value"), &format!("{o_at}/value"), 1, 150);
+        match kind {
+            "button" => {
+                self.text(obj.get("text"), &format!("{at}/text"), 75, true);
+                self.optional_string(obj.get("value"), &format!("{at}/value"), 2000);
+                self.optional_string(obj.get("url"), &format!("{at}/url"), 3000);
+                self.style(obj.get("style"), &format!("{at}/style"));
+            }
+            // Secondary actions: 2 to 5 plain-text options.
+            "overflow" => self.options(obj, at, 2, 5, true),
+            // Their option texts may be mrkdwn, unlike a menu's.
+            "radio_buttons" | "checkboxes" => self.options(obj, at, 1, 10, false),
+            "static_select" | "multi_static_select" if obj.contains_key("options") => {
+                self.options(obj, at, 1, 100, true)
+            }
+            "datetimepicker" => {
+                // UNIX seconds, a JSON integer of at most 10 digits.
+                if let Some(initial) = obj.get("initial_date_time") {
+                    if !initial.as_u64().is_some_and(|secs| secs <= 9_999_999_999) {
+                        self.fail(
+                            &format!("{at}/initial_date_time"),
+                            format!("must be an integer of UNIX seconds, got {initial}"),
+                        );
                     }
                 }
-                Some(options) => self.fail(
-                    &format!("{at}/options"),
-                    format!("must have between 2 and 5 items, got {}", options.len()),
-                ),
-                None => self.fail(&format!("{at}/options"), "is required"),
             }
+            _ => {}
         }
         if let Some(confirm) = obj.get("confirm") {
             self.confirm(confirm, &format!("{at}/confirm"));
         }
+    }
+
+    /// An element's `options` (`min..=max` of them) and any `initial_option`
+    /// or `initial_options`, which must each be one of them.
+    fn options(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        min: usize,
+        max: usize,
+        plain_only: bool,
+    ) {
+        let options_at = format!("{at}/options");
+        let Some(value) = obj.get("options") else {
+            self.fail(&options_at, "is required");
+            return;
+        };
+        let Some(options) = value.as_array() else {
+            self.fail(&options_at, "must be an array");
+            return;
+        };
+        if !(min..=max).contains(&options.len()) {
+            self.fail(
+                &options_at,
+                format!(
+                    "must have between {min} and {max} items, got {}",
+                    options.len()
+                ),
+            );
+        }
+        for (i, option) in options.iter().enumerate() {
+            self.option(option, &format!("{options_at}/{i}"), plain_only);
+        }
+        let same = |a: &Value, b: &Value| {
+            a.get("value") == b.get("value") && a.get("text") == b.get("text")
+        };
+        let initial_at = format!("{at}/initial_option");
+        if let Some(initial) = obj.get("initial_option") {
+            if !options.iter().any(|o| same(o, initial)) {
+                self.fail(&initial_at, "must exactly match one of the options");
+            }
+        }
+        if let Some(initial) = obj.get("initial_options") {
+            match initial.as_array() {
+                Some(list) => {
+                    for (i, chosen) in list.iter().enumerate() {
+                        if !options.iter().any(|o| same(o, chosen)) {
+                            self.fail(
+                                &format!("{at}/initial_options/{i}"),
+                                "must exactly match one of the options",
+                            );
+                        }
+                    }
+                }
+                None => self.fail(&format!("{at}/initial_options"), "must be an array"),
+            }
+        }
+    }
+
+    /// An option object: its text and description 75 characters at most,
+    /// its value 150.
+    fn option(&mut self, option: &Value, at: &str, plain_only: bool) {
+        let Some(obj) = option.as_object() else {
+            self.fail(at, "must be an option object");
+            return;
+        };
+        self.text(obj.get("text"), &format!("{at}/text"), 75, plain_only);
+        self.string(obj.get("value"), &format!("{at}/value"), 1, 150);
+        if obj.contains_key("description") {
+            self.text(
+                obj.get("description"),
+                &format!("{at}/description"),
+                75,
+                plain_only,
+            );
+        }
+        self.optional_string(obj.get("url"), &format!("{at}/url"), 3000);
     }
 
     fn confirm(&mut self, confirm: &Value, at: &str) {

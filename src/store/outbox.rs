@@ -245,6 +245,27 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Why the post of an alert (`anchor` = its id) or an extension request
+    /// (`approval:<id>`) was refused for good, if it was: the message that
+    /// replies and edits refer to will never exist.
+    pub async fn anchor_refused(&self, anchor: &str) -> Result<Option<String>> {
+        let (kind, id) = match anchor.split_once(':') {
+            Some(("approval", id)) => ("approval", id),
+            Some(_) => return Ok(None),
+            None => ("alert", anchor),
+        };
+        let why: Option<Option<String>> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT last_error FROM outbox WHERE link_kind = $1 AND link_id = $2 AND status = 'failed' \
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.link_kind = $1 AND o.link_id = $2 \
+                                 AND o.status IN ('pending', 'sent')) \
+             ORDER BY id DESC LIMIT 1")
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
+        Ok(why.map(|w| w.unwrap_or_else(|| "refused".into())))
+    }
+
     /// Gives up on a message that `worker` holds (Slack refused it for good).
     /// It no longer blocks later messages with its ordering key.
     pub async fn mark_outbox_failed(
