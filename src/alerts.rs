@@ -670,21 +670,7 @@ pub async fn reconcile(
                 None => false,
             };
             if created && !promoted {
-                let mut payload = render(state, &v)?;
-                payload["channel"] = tenant.channel.as_str().into();
-                state
-                    .enqueue(NewOutboxMessage {
-                        dedup_key: Some(format!("alert:{}:post", alert.id)),
-                        method: "chat.postMessage".into(),
-                        payload,
-                        ordering_key: Some(alert.id.clone()),
-                        thread_alert_id: None,
-                        thread_field: None,
-                        link_kind: Some("alert".into()),
-                        link_id: Some(alert.id.clone()),
-                        not_before: None,
-                    })
-                    .await?;
+                post(state, tenant, &alert, &v).await?;
             }
             crate::escalation::on_assessment(state, &alert, job, a, None)
                 .await
@@ -702,6 +688,29 @@ pub async fn reconcile(
             let ex = extras(state, &alert.id).await?;
             let v = view(state, job, a, Some(&alert), &ex);
             let v_json = serde_json::to_value(&v).unwrap_or(Value::Null);
+            // Repair: an open alert whose post was never written (the bot
+            // stopped between opening it and enqueueing its post) gets it now;
+            // its edits would otherwise wait for a message that never comes.
+            if alert.ts.is_none() && !state.store.alert_post_enqueued(&alert.id).await? {
+                tracing::warn!(alert = %alert.id, "repair: an open alert had no post; posting it");
+                state
+                    .metrics
+                    .inc("servo_sla_bot_repairs_total", &[("what", "alert_post")]);
+                state
+                    .store
+                    .update_alert(
+                        &alert.id,
+                        a.band.as_str(),
+                        a.severity.filter(|s| s.is_finite()),
+                        a.eta,
+                        job.sla_deadline_at,
+                        Some(&v_json),
+                        now,
+                    )
+                    .await?;
+                post(state, tenant, &alert, &v).await?;
+                return Ok(Change::Posted);
+            }
             if alert.shown.as_ref() == Some(&v_json) {
                 return Ok(Change::None);
             }
@@ -797,6 +806,32 @@ pub async fn reconcile(
     }
 }
 
+/// Enqueues an alert's post in its tenant's channel (once: its dedup key
+/// names the alert).
+async fn post(
+    state: &AppState,
+    tenant: &Tenant,
+    alert: &Alert,
+    v: &AlertView,
+) -> Result<(), AlertError> {
+    let mut payload = render(state, v)?;
+    payload["channel"] = tenant.channel.as_str().into();
+    state
+        .enqueue(NewOutboxMessage {
+            dedup_key: Some(format!("alert:{}:post", alert.id)),
+            method: "chat.postMessage".into(),
+            payload,
+            ordering_key: Some(alert.id.clone()),
+            thread_alert_id: None,
+            thread_field: None,
+            link_kind: Some("alert".into()),
+            link_id: Some(alert.id.clone()),
+            not_before: None,
+        })
+        .await?;
+    Ok(())
+}
+
 /// A job with an open quiet notice (approaching, or a tight deadline) that
 /// goes at risk: the notice's message becomes the alert, edited in place, so
 /// the channel sees one message per job. False when the notice has no
@@ -877,25 +912,51 @@ pub async fn resolve(
         .await
         .map_err(esc_err)?;
     let ex = extras(state, &alert.id).await?;
-    let mut v = view(state, job, a, None, &ex);
+    let v = view(state, job, a, None, &ex);
+    resolved_edit(state, alert, v, &ex, how, now).await?;
+    Ok(Change::Resolved)
+}
+
+/// The resolution's edit and thread note, from the alert's last view: its
+/// buttons go (but Resume), and it says how it ended. Used by
+/// [`resolve`] and by the repair pass when a crash left them unwritten.
+pub async fn resolved_edit(
+    state: &AppState,
+    alert: &Alert,
+    mut v: AlertView,
+    ex: &Extras,
+    how: &str,
+    at: DateTime<Utc>,
+) -> Result<(), AlertError> {
     v.band = "resolved".into();
     v.headline = "Resolved".into();
     v.emoji = ":white_check_mark:".into();
     v.colour = "#2EB67D".into();
     let mut resolved = alert.clone();
     resolved.status = crate::store::AlertStatus::Resolved;
-    v.buttons = buttons(&resolved, None, job.priority, &ex);
+    v.buttons = buttons(&resolved, None, v.priority, ex);
     v.outcome = Some(how.to_string());
-    v.status_line = format!("Resolved {}", date_token(now));
-    edit(
+    v.status_line = format!("Resolved {}", date_token(at));
+    let mut msgs = vec![NewOutboxMessage {
+        dedup_key: Some(format!("alert:{}:resolved-edit", alert.id)),
+        method: "chat.update".into(),
+        payload: render(state, &v)?,
+        ordering_key: Some(alert.id.clone()),
+        thread_alert_id: Some(alert.id.clone()),
+        thread_field: Some("ts".into()),
+        link_kind: None,
+        link_id: None,
+        not_before: None,
+    }];
+    msgs.push(thread_message(
         state,
         alert,
-        &v,
-        format!("alert:{}:resolved-edit", alert.id),
-    )
-    .await?;
-    reply_in_thread(state, alert, format!("alert:{}:resolved", alert.id), how).await?;
-    Ok(Change::Resolved)
+        format!("alert:{}:resolved", alert.id),
+        how,
+    )?);
+    // The edit and the note go to the outbox together.
+    state.enqueue_many(&msgs).await?;
+    Ok(())
 }
 
 /// Text from Servo (a cancel reason, an `error_message` with a stack trace)

@@ -192,6 +192,38 @@ pub async fn start(
     Ok(true)
 }
 
+/// The repair pass found this active escalation with no pending step:
+/// schedules the step for where it stands, due now (the end of the path when
+/// it stands past the last tier).
+pub async fn schedule_repair_step(
+    state: &AppState,
+    esc: &crate::store::EscalationRow,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let tag = format!(":repair:{}", now.timestamp_millis());
+    let round = esc.round.max(0) as u32;
+    let step = if esc.tier < 0 {
+        step_timer(
+            &esc.alert_id,
+            esc.epoch,
+            usize::MAX,
+            round,
+            now,
+            &format!(":end{tag}"),
+        )
+    } else {
+        step_timer(
+            &esc.alert_id,
+            esc.epoch,
+            esc.tier as usize,
+            round,
+            now,
+            &tag,
+        )
+    };
+    schedule_step(state, step).await
+}
+
 /// Runs a just-scheduled step now rather than on the timer worker's next
 /// round. The step's timer row stays as the durable fallback: if this
 /// process dies before the step moves the escalation on, the worker fires it;

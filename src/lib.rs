@@ -38,6 +38,7 @@ pub mod outbox;
 pub mod pagerduty;
 pub mod people;
 pub mod poller;
+pub mod repair;
 pub mod review;
 pub mod risk;
 pub mod servo;

@@ -60,6 +60,8 @@ impl Poller {
                 .insert(tenant.id.clone(), result.map_err(|e| e.to_string()));
         }
         self.export_gauges(&outcome);
+        // What a crash between two steps of a flow left undone.
+        crate::repair::run(&self.state, now).await;
         // The weekly SLA review (when due) and pruning past the retention.
         if let Err(e) = crate::review::weekly(&self.state, now).await {
             tracing::warn!(error = %e, "weekly review or pruning failed; tried again next poll");

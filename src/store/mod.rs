@@ -29,6 +29,7 @@ mod forecasts;
 mod misc;
 mod mitigations;
 mod outbox;
+mod repair;
 mod review;
 mod rows;
 mod timers;

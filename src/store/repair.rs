@@ -1,0 +1,56 @@
+//! What the repair pass reads: the places a crash between two steps of a
+//! flow could leave the bot's state half done (issue 20). Each query finds
+//! work a flow committed without the effect that should follow it.
+
+use super::{ms, on_pool, AlertRow, Result, Store};
+use super::{Alert, EscalationRow};
+use chrono::{DateTime, Utc};
+
+impl Store {
+    /// Active escalations with no pending step, unchanged since `before`:
+    /// nothing would ever page them.
+    pub async fn escalations_without_step(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<EscalationRow>> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT e.* FROM escalations e WHERE e.status = 'active' AND e.updated_at_ms < $1 \
+               AND NOT EXISTS (SELECT 1 FROM timers t WHERE t.subject_id = e.alert_id \
+                                 AND t.kind = 'escalation_step' AND t.status = 'pending') \
+             ORDER BY e.alert_id LIMIT 500")
+            .bind(ms(before))
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// Whether an alert's post was ever written to the outbox (whatever
+    /// became of it).
+    pub async fn alert_post_enqueued(&self, alert_id: &str) -> Result<bool> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE link_kind = 'alert' AND link_id = $1")
+            .bind(alert_id)
+            .fetch_one(p)
+            .await?);
+        Ok(n > 0)
+    }
+
+    /// Alerts resolved in `[since, before)` whose post went out but whose
+    /// resolution edit was never written to the outbox.
+    pub async fn resolved_without_edit(
+        &self,
+        since: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<Alert>> {
+        let rows: Vec<AlertRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT a.* FROM alerts a WHERE a.status = 'resolved' \
+               AND a.resolved_at_ms >= $1 AND a.resolved_at_ms < $2 \
+               AND EXISTS (SELECT 1 FROM outbox o WHERE o.link_kind = 'alert' AND o.link_id = a.id) \
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedup_key = 'alert:' || a.id || ':resolved-edit') \
+             ORDER BY a.resolved_at_ms LIMIT 500")
+            .bind(ms(since))
+            .bind(ms(before))
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(Alert::try_from).collect()
+    }
+}

@@ -1,0 +1,185 @@
+//! The repair pass (issue 20): what a crash between two steps of a flow
+//! leaves half done is put back at the next poll. Each case commits the first
+//! step of a flow through the store, as a bot that died right after it would
+//! have left it, then lets the bot poll.
+
+mod common;
+
+use chrono::Duration;
+use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::servo_fixture::{JobSpec, ServoFixture};
+use common::slack_ui::{advance, t0, thread_texts};
+use servo_sla_bot::clock::{Clock, ManualClock};
+use servo_sla_bot::store::NewAlert;
+
+const CHANNEL: &str = "C0ACMEALERT";
+
+async fn world(backend: Backend) -> (ServoFixture, TestApp, ManualClock) {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let app = spawn(
+        Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url()),
+    )
+    .await;
+    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    (fx, app, clock)
+}
+
+/// A standard job at Low: an alert, and no paging of its own.
+fn low() -> JobSpec {
+    JobSpec {
+        deadline: Some(t0() + Duration::minutes(120)),
+        eta: Some(t0() + Duration::minutes(130)),
+        heartbeat: Some(t0()),
+        priority: 5,
+        ..JobSpec::default()
+    }
+}
+
+fn root_posts(app: &TestApp) -> usize {
+    app.slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == CHANNEL && m.thread_ts.is_none())
+        .count()
+}
+
+fn pages_to(app: &TestApp, user: &str) -> usize {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == user && c.body.to_string().contains("You are paged"))
+        .count()
+}
+
+async fn escalation_without_its_step(backend: Backend) {
+    let (fx, app, clock) = world(backend).await;
+    let job = fx.job(low()).await;
+    app.poll().await;
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    // The bot died right after committing the escalation: no plan, no step.
+    app.state
+        .store
+        .start_escalation(&alert.id, "acme", 0, "escalated by hand", clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    advance(&app, &clock, 0).await;
+    assert_eq!(pages_to(&app, "U0ONCALL1"), 1, "tier 1 is paged after all");
+    assert_eq!(
+        app.metric(r#"servo_sla_bot_repairs_total{what="escalation_step"}"#)
+            .await,
+        1.0
+    );
+    // And the path goes on from there: tier 2 after its wait, once.
+    advance(&app, &clock, 15).await;
+    app.poll().await;
+    assert_eq!(pages_to(&app, "U0PLATLEAD"), 1);
+    assert_eq!(pages_to(&app, "U0ONCALL1"), 1, "nobody is paged twice");
+}
+
+#[tokio::test]
+async fn an_escalation_left_without_its_step_pages_after_the_next_poll_on_sqlite() {
+    escalation_without_its_step(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_escalation_left_without_its_step_pages_after_the_next_poll_on_postgres() {
+    escalation_without_its_step(Backend::Postgres).await;
+}
+
+async fn alert_without_its_post(backend: Backend) {
+    let (fx, app, _clock) = world(backend).await;
+    let job = fx.job(low()).await;
+    // The bot died between opening the alert and enqueueing its post.
+    let (alert, _) = app
+        .state
+        .store
+        .open_alert(
+            NewAlert {
+                tenant_id: "acme".into(),
+                job_id: job.to_string(),
+                band: "low".into(),
+                severity: Some(0.08),
+                eta: None,
+                deadline: None,
+                shown: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    app.poll().await;
+    app.poll().await;
+    assert_eq!(root_posts(&app), 1, "posted once");
+    let alert = app.state.store.get_alert(&alert.id).await.unwrap().unwrap();
+    assert!(alert.ts.is_some(), "the alert knows its message now");
+    assert_eq!(
+        app.metric(r#"servo_sla_bot_repairs_total{what="alert_post"}"#)
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn an_open_alert_left_without_its_post_is_posted_at_the_next_poll_on_sqlite() {
+    alert_without_its_post(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_open_alert_left_without_its_post_is_posted_at_the_next_poll_on_postgres() {
+    alert_without_its_post(Backend::Postgres).await;
+}
+
+async fn resolution_without_its_edit(backend: Backend) {
+    let (fx, app, clock) = world(backend).await;
+    let job = fx.job(low()).await;
+    app.poll().await;
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    // The bot died right after recording the resolution.
+    assert!(app
+        .state
+        .store
+        .resolve_alert(&alert.id, ":white_check_mark: Completed.", clock.now())
+        .await
+        .unwrap());
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    app.poll().await;
+    let edits = app.slack.ok_calls_to("chat.update");
+    assert_eq!(edits.len(), 1, "{edits:#?}");
+    assert!(edits[0].body.to_string().contains("Resolved"));
+    assert!(thread_texts(&app).iter().any(|t| t.contains("Completed.")));
+    assert_eq!(root_posts(&app), 1);
+}
+
+#[tokio::test]
+async fn a_resolution_left_without_its_edit_gets_it_at_the_next_poll_on_sqlite() {
+    resolution_without_its_edit(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_resolution_left_without_its_edit_gets_it_at_the_next_poll_on_postgres() {
+    resolution_without_its_edit(Backend::Postgres).await;
+}
