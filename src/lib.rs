@@ -15,6 +15,8 @@
 //!   reconciles it with what Slack shows.
 //! - [`people`]: who is an operator or stakeholder (user groups resolved and cached).
 //! - [`outbox`]: delivers the Slack calls that must not be lost; [`timers`]: fires due timers.
+//! - [`repair`]: after each poll, puts back what a crash between two steps left undone;
+//!   [`supervise`]: restarts a worker that panics.
 //! - [`approvals`]: deadline-extension requests and their decisions.
 //! - [`escalation`]: pages the tiers in order until someone acknowledges; [`pagerduty`] mirrors it.
 //! - [`metrics`]: the Prometheus text served at `/metrics`.
