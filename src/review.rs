@@ -757,16 +757,19 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
             r.breached_total, r.episodes
         ),
         title: title.chars().take(150).collect(),
-        period: format!(
-            "{} to {}{} · times in UTC where not shown in yours",
-            date_token(r.from),
-            date_token(r.to),
-            if partial {
-                " (the bot's history of this tenant begins then)"
-            } else {
-                ""
-            }
-        ),
+        period: if partial {
+            format!(
+                "since {} when the bot started watching, to {} · times in UTC where not shown in yours",
+                date_token(r.from),
+                date_token(r.to)
+            )
+        } else {
+            format!(
+                "{} to {} · times in UTC where not shown in yours",
+                date_token(r.from),
+                date_token(r.to)
+            )
+        },
         sections,
     }
 }
@@ -846,7 +849,7 @@ pub async fn on_demand(state: &AppState, tenant: &Tenant, days: u32) -> Value {
     let to = state.clock.now();
     let nothing = || {
         crate::commands::ephemeral(&format!(
-            "No backfill job with a deadline was seen in tenant `{}` in the last {days} days, so there is nothing to review yet.",
+            "No backfill jobs were seen in tenant `{}` in the last {days} days; nothing to review.",
             crate::slack::render::escape_slack(&tenant.id)
         ))
     };
@@ -1131,5 +1134,36 @@ mod tests {
         assert!(all.contains("No deadline was missed."));
         assert!(all.contains("Nobody was paged."));
         assert!(all.contains("None taken."));
+        assert_eq!(v.title, "SLA review · acme · last 7 days");
+        assert!(v.period.starts_with(&date_token(from)), "{}", v.period);
+    }
+
+    #[test]
+    fn a_period_shorter_than_asked_says_when_the_bot_started_watching() {
+        let to = DateTime::parse_from_rfc3339("2026-11-30T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let from = to - Duration::days(2);
+        let r = compute(&ReviewInput::default(), from, to);
+        let v = view("acme", &r, 7);
+        assert!(
+            v.title.contains("since the bot started watching (2 d)"),
+            "{}",
+            v.title
+        );
+        assert!(
+            v.text.contains("since the bot started watching"),
+            "{}",
+            v.text
+        );
+        assert!(
+            v.period.starts_with(&format!(
+                "since {} when the bot started watching, to {}",
+                date_token(from),
+                date_token(to)
+            )),
+            "{}",
+            v.period
+        );
     }
 }

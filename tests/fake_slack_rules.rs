@@ -109,11 +109,19 @@ async fn people_and_groups_have_names_to_name_them_by() {
         groups[1]["handle"], "s0platform",
         "the id lowercased by default"
     );
+    assert!(groups[0].get("users").is_none(), "members only when asked");
+    let groups = api
+        .call("usergroups.list", &json!({"include_users": true}))
+        .await
+        .unwrap();
+    assert_eq!(groups["usergroups"][0]["users"], json!(["U1", "U2"]));
     let ada = api
         .call("users.info", &json!({"user": "U1"}))
         .await
         .unwrap();
     assert_eq!(ada["user"]["profile"]["display_name"], "Ada");
+    assert_eq!(ada["user"]["profile"]["real_name"], "Ada");
+    assert_eq!(ada["user"]["real_name"], "Ada");
     let other = api
         .call("users.info", &json!({"user": "U9"}))
         .await

@@ -892,9 +892,16 @@ async fn review_of_a_seeded_week(backend: Backend) {
             .contains("since the bot started watching"),
         "30 days reach back before the bot's history begins: {answer}"
     );
+    assert!(
+        answer.to_string().contains(&format!(
+            "since <!date^{}^",
+            (start - Duration::days(9)).timestamp()
+        )),
+        "the period starts when the bot's history does: {answer}"
+    );
     assert!(answer
         .to_string()
-        .contains("the bot's history of this tenant begins then"));
+        .contains("when the bot started watching, to"));
     let answer = app
         .slash("review 14d", "U0ONCALL", "C0ACMEINCDT")
         .await
@@ -947,10 +954,9 @@ async fn no_empty_review(backend: Backend) {
         .json();
     assert_eq!(answer["response_type"], "ephemeral");
     assert!(
-        answer["text"]
-            .as_str()
-            .unwrap()
-            .contains("nothing to review yet"),
+        answer["text"].as_str().unwrap().contains(
+            "No backfill jobs were seen in tenant `acme` in the last 7 days; nothing to review."
+        ),
         "{answer}"
     );
     // The slot passes with nothing seen: no review in any channel, and the
@@ -1017,6 +1023,118 @@ async fn no_empty_review(backend: Backend) {
         0,
         "the other tenant saw nothing: no review there"
     );
+}
+
+/// A bot with history, but none of it in the week: the weekly slot is
+/// claimed once and posts nothing; `/backfill review` says there is nothing.
+async fn a_quiet_week(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let monday = Utc.with_ymd_and_hms(2026, 11, 16, 8, 0, 0).unwrap();
+    let clock = ManualClock::new(monday);
+    let app = app_with(
+        &fx,
+        backend,
+        &clock,
+        config("").replace(
+            "weekly = false",
+            "weekly = true\nday = \"monday\"\nat = \"09:00\"",
+        ),
+    )
+    .await;
+    // A job watched three weeks ago, done two weeks ago.
+    let seen = monday - Duration::days(21);
+    let store = &app.state.store;
+    store
+        .watch_new(
+            &[NewWatchedJob {
+                tenant_id: "acme".into(),
+                job_id: "long-gone".into(),
+                asset: "orders".into(),
+                priority: 5,
+                tier: "standard".into(),
+                deadline: None,
+                buffer: Some(0.5),
+            }],
+            seen,
+        )
+        .await
+        .unwrap();
+    store
+        .watch_end(
+            "acme",
+            "long-gone",
+            "completed",
+            Some(seen + Duration::days(7)),
+            seen + Duration::days(7),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.history_begins("acme").await.unwrap(), Some(seen));
+    assert_eq!(store.history_begins("globex").await.unwrap(), None);
+
+    let answer = app
+        .slash("review 7d", "U0ONCALL", "C0ACMEINCDT")
+        .await
+        .json();
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert_eq!(
+        answer["text"],
+        "No backfill jobs were seen in tenant `acme` in the last 7 days; nothing to review.",
+        "{answer}"
+    );
+    assert!(
+        answer.get("blocks").is_none(),
+        "a line, not a report: {answer}"
+    );
+    // 30 days reach back to the job: that review has something to say.
+    let answer = app
+        .slash("review 30d", "U0ONCALL", "C0ACMEINCDT")
+        .await
+        .json();
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("SLA review for acme, since the bot started watching"),
+        "{answer}"
+    );
+
+    clock.advance(Duration::hours(1) + Duration::minutes(1));
+    for _ in 0..3 {
+        let out = app.poll().await;
+        assert!(out.tenants["acme"].is_ok());
+        clock.advance(Duration::minutes(1));
+    }
+    assert_eq!(
+        app.slack
+            .messages()
+            .iter()
+            .filter(|m| m.text.starts_with("SLA review"))
+            .count(),
+        0,
+        "a quiet week posts nothing"
+    );
+    let slot = Utc
+        .with_ymd_and_hms(2026, 11, 16, 9, 0, 0)
+        .unwrap()
+        .to_rfc3339();
+    assert!(app.state.store.review_posted("acme", &slot).await.unwrap());
+    assert!(app
+        .state
+        .store
+        .review_posted("globex", &slot)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_quiet_week_posts_no_review_sqlite() {
+    a_quiet_week(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_quiet_week_posts_no_review_postgres() {
+    a_quiet_week(Backend::Postgres).await;
 }
 
 #[tokio::test]
