@@ -50,6 +50,16 @@ pub fn permalink_spec(anchor: &str, channel: &str) -> Value {
     })
 }
 
+/// Whether an earlier attempt at this row may have reached Slack: it was
+/// claimed before, and did not come back for a reason that says it was not
+/// sent (waiting for its thread or link, a rate limit, a refusal).
+fn fate_unknown(msg: &OutboxMessage) -> bool {
+    msg.attempts > 1
+        && !msg.last_error.as_deref().is_some_and(|e| {
+            e.starts_with("waiting for") || e.contains("rate limited") || e.starts_with("refused:")
+        })
+}
+
 /// Replaces [`PERMALINK`] in every string of a payload.
 fn put_link(v: &mut Value, url: &str) {
     match v {
@@ -79,6 +89,10 @@ const PASSING_REFUSALS: &[&str] = &[
     "restricted_action",
     "team_access_not_granted",
 ];
+
+/// The message metadata every post carries, naming its outbox row: how the
+/// outbox finds a post Slack accepted when the answer was lost.
+pub const METADATA_EVENT: &str = "servo_sla_bot_outbox";
 
 /// The wait before trying a refused post again: 1 s doubling to a minute.
 fn refused_retry_after(attempts: i64) -> chrono::Duration {
@@ -225,6 +239,61 @@ impl OutboxWorker {
         Ok(Delivery::Retry)
     }
 
+    /// The post carrying `key` in its metadata, if Slack has it: the answer
+    /// Slack would have given (`channel`, `ts`). Looked up in the channel's
+    /// recent history, or the thread's replies. `None`
+    /// when it is not there, or Slack cannot be asked (the post then goes
+    /// out: at least once rather than never).
+    async fn already_posted(&self, payload: &Value, key: &str) -> Option<Value> {
+        let mut channel = payload.get("channel")?.as_str()?.to_string();
+        if matches!(
+            crate::ids::Principal::parse(&channel),
+            Ok(crate::ids::Principal::User(_))
+        ) {
+            // A DM: its channel id, from conversations.open.
+            let open = self
+                .slack
+                .deliver("conversations.open", &json!({ "users": channel }))
+                .await
+                .ok()?;
+            channel = open.pointer("/channel/id")?.as_str()?.to_string();
+        }
+        // The newest 200 messages: the post looked for went out minutes ago
+        // (a row is retried within minutes), so it is among them unless the
+        // channel is flooded, and then the post goes out again (at least
+        // once rather than never). No `oldest`: the bot's clock and Slack's
+        // need not agree.
+        let (method, mut args) = match payload.get("thread_ts").and_then(Value::as_str) {
+            Some(thread) => (
+                "conversations.replies",
+                json!({ "channel": channel, "ts": thread }),
+            ),
+            None => ("conversations.history", json!({ "channel": channel })),
+        };
+        args["limit"] = 200.into();
+        args["include_all_metadata"] = true.into();
+        let answer = match self.slack.deliver(method, &args).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for a post whose answer was lost; posting it");
+                return None;
+            }
+        };
+        let ts = answer
+            .get("messages")?
+            .as_array()?
+            .iter()
+            .find(|m| {
+                m.pointer("/metadata/event_type").and_then(Value::as_str) == Some(METADATA_EVENT)
+                    && m.pointer("/metadata/event_payload/outbox_key")
+                        .and_then(Value::as_str)
+                        == Some(key)
+            })?
+            .get("ts")?
+            .clone();
+        Some(json!({ "ok": true, "channel": channel, "ts": ts, "found_in_history": true }))
+    }
+
     /// Whether the alert or request a post is for is still wanted: the
     /// alert open, the request pending. Other posts are not retried.
     async fn still_wanted(&self, msg: &OutboxMessage) -> anyhow::Result<bool> {
@@ -303,6 +372,32 @@ impl OutboxWorker {
                     return self
                         .wait_for_anchor(&msg, "waiting for the message it refers to to be posted")
                         .await
+                }
+            }
+        }
+        if msg.method == "chat.postMessage" {
+            let key = msg
+                .dedup_key
+                .clone()
+                .unwrap_or_else(|| format!("outbox:{}", msg.id));
+            if payload.get("metadata").is_none_or(Value::is_null) {
+                payload["metadata"] = json!({
+                    "event_type": METADATA_EVENT,
+                    "event_payload": { "outbox_key": key },
+                });
+            }
+            // An earlier attempt may have been posted with its answer lost
+            // (a timeout, a 5xx, or a process that died holding the row):
+            // look before posting again.
+            if fate_unknown(&msg) {
+                if let Some(found) = self.already_posted(&payload, &key).await {
+                    tracing::warn!(id = msg.id, key = %key, "a post whose answer was lost was found in the channel; not posting it again");
+                    self.store
+                        .mark_outbox_sent(msg.id, &self.worker_id, &found, self.clock.now())
+                        .await?;
+                    self.metrics
+                        .inc("servo_sla_bot_outbox_total", &[("result", "found_posted")]);
+                    return Ok(Delivery::Sent);
                 }
             }
         }

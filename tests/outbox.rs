@@ -237,3 +237,162 @@ async fn messages_enqueued_before_a_restart_are_delivered_after_it_once() {
     assert_eq!(app.slack.ok_calls_to("chat.postMessage").len(), 1);
     assert_eq!(app.slack.messages().len(), 1);
 }
+
+/// Slack posted it, but the answer was lost (the connection dropped after
+/// Slack acted): the outbox finds the post by its metadata instead of
+/// posting it again.
+async fn a_lost_answer_posts_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.slack
+        .fail_next("chat.postMessage", vec![Fault::LostAnswer]);
+    post(&app, "m1", "hello").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let row = loop {
+        let sent = app.state.store.list_outbox(Some("sent")).await.unwrap();
+        if let Some(r) = sent.into_iter().next() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(app.slack.messages().len(), 1, "posted exactly once");
+    let outcomes: Vec<String> = app
+        .slack
+        .calls_to("chat.postMessage")
+        .into_iter()
+        .map(|c| c.outcome)
+        .collect();
+    assert_eq!(outcomes, ["lost_answer"], "never posted again");
+    assert_eq!(app.slack.calls_to("conversations.history").len(), 1);
+    let message = &app.slack.messages()[0];
+    assert_eq!(
+        row.response.as_ref().and_then(|r| r["ts"].as_str()),
+        Some(message.ts.as_str()),
+        "the row records the post it found"
+    );
+    assert_eq!(message.metadata["event_type"], "servo_sla_bot_outbox");
+    assert_eq!(message.metadata["event_payload"]["outbox_key"], "m1");
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_was_lost_is_found_not_posted_again_on_sqlite() {
+    a_lost_answer_posts_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_was_lost_is_found_not_posted_again_on_postgres() {
+    a_lost_answer_posts_once(Backend::Postgres).await;
+}
+
+/// A thread reply and a DM whose answers were lost are found too: in the
+/// thread's replies, and in the DM found through conversations.open.
+#[tokio::test]
+async fn a_lost_reply_and_a_lost_dm_are_found_where_they_went() {
+    let app = spawn_app(Backend::Sqlite).await;
+    post(&app, "root", "root").await;
+    app.drain_outbox().await;
+    let root = app.slack.messages()[0].clone();
+    app.slack.fail_next(
+        "chat.postMessage",
+        vec![Fault::LostAnswer, Fault::LostAnswer],
+    );
+    app.state
+        .enqueue(NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({"channel": "C0ACMEALERT", "thread_ts": root.ts, "text": "a reply"}),
+            "reply",
+        ))
+        .await
+        .unwrap();
+    app.state
+        .enqueue(NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({"channel": "U0ONCALL1", "text": "a page"}),
+            "dm",
+        ))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while app
+        .state
+        .store
+        .list_outbox(Some("sent"))
+        .await
+        .unwrap()
+        .len()
+        < 3
+    {
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.slack.messages().len(), 3, "each posted exactly once");
+    assert_eq!(app.slack.calls_to("conversations.replies").len(), 1);
+    assert_eq!(app.slack.calls_to("conversations.open").len(), 1);
+}
+
+/// A replica died holding the row after Slack accepted the post; its claim
+/// runs out, and the next worker finds the post rather than posting again.
+async fn a_dead_replicas_post_is_found(backend: Backend) {
+    use servo_sla_bot::clock::{Clock, ManualClock};
+    let clock = ManualClock::new(common::slack_ui::t0());
+    let app = common::bot::spawn(common::bot::Spawn::new(backend).manual_clock(&clock)).await;
+    let (stopped, slack) = app.stop_parts().await;
+    let store = stopped.store().await;
+    let payload = json!({"channel": "C0ACMEALERT", "text": "an alert"});
+    store
+        .enqueue(
+            NewOutboxMessage::call("chat.postMessage", payload.clone(), "alert:a1:post"),
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_outbox(
+            "dead-replica",
+            clock.now(),
+            chrono::Duration::minutes(5),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // What the dead replica sent, and Slack accepted.
+    let api = servo_sla_bot::slack::api::SlackApi::new(
+        &slack.base_url(),
+        &servo_sla_bot::config::Secret::new(slack.token()),
+        Default::default(),
+        std::sync::Arc::new(servo_sla_bot::metrics::Metrics::new()),
+    )
+    .unwrap();
+    let mut sent = payload.clone();
+    sent["metadata"] = json!({
+        "event_type": servo_sla_bot::outbox::METADATA_EVENT,
+        "event_payload": {"outbox_key": "alert:a1:post"}
+    });
+    let accepted = api.call("chat.postMessage", &sent).await.unwrap();
+    store.close().await;
+    // The claim runs out while the bot is down.
+    clock.advance(chrono::Duration::minutes(6));
+    let app = common::bot::start_again(stopped, slack).await;
+    app.drain_outbox().await;
+    assert_eq!(app.slack.messages().len(), 1, "exactly one message");
+    let row = app
+        .state
+        .store
+        .list_outbox(Some("sent"))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the row is settled");
+    assert_eq!(row.response.unwrap()["ts"], accepted["ts"]);
+}
+
+#[tokio::test]
+async fn a_post_accepted_before_a_replica_died_is_found_after_its_claim_ran_out_on_sqlite() {
+    a_dead_replicas_post_is_found(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_post_accepted_before_a_replica_died_is_found_after_its_claim_ran_out_on_postgres() {
+    a_dead_replicas_post_is_found(Backend::Postgres).await;
+}

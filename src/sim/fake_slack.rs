@@ -46,6 +46,11 @@
 //!   an `initial_option(s)` must be one of the options, and a
 //!   `datetimepicker`'s `initial_date_time` is an integer of UNIX seconds.
 //!   A top-level `text` over 40,000 characters is `msg_too_long`.
+//! - History: `conversations.history` (top-level messages and broadcast
+//!   replies) and `conversations.replies` (a thread), newest first, with
+//!   each message's `metadata` when `include_all_metadata` is set; and the
+//!   fault [`Fault::LostAnswer`], where Slack acts on a call but its answer
+//!   never arrives.
 //! - Membership: a channel set with [`FakeSlack::require_membership`] refuses
 //!   posts with `not_in_channel` until the bot joins (`conversations.join`,
 //!   public channels only) or is invited ([`FakeSlack::invite_bot`]).
@@ -114,6 +119,8 @@ const METHODS: &[&str] = &[
     "users.info",
     "chat.getPermalink",
     "conversations.join",
+    "conversations.history",
+    "conversations.replies",
 ];
 
 const BLOCK_TYPES: &[&str] = &[
@@ -187,6 +194,8 @@ pub struct Message {
     pub edits: u32,
     /// A thread reply also shown in the channel (`reply_broadcast: true`).
     pub broadcast: bool,
+    /// The message metadata it was posted with (`Value::Null` when none).
+    pub metadata: Value,
 }
 
 /// A file shared by `files.completeUploadExternal`.
@@ -236,6 +245,10 @@ pub enum Fault {
     Timeout(Duration),
     /// HTTP 200 with `{"ok":false,"error":<code>}`.
     Error(String),
+    /// Slack accepts the call (a post is posted), but its answer is lost:
+    /// HTTP 503 after the work is done, as when the connection drops after
+    /// Slack acted.
+    LostAnswer,
 }
 
 /// A running fake. Clones share one server; it stops when the last clone is
@@ -718,6 +731,12 @@ impl Answer {
                 error_detail: Some("injected fault".into()),
                 ..Self::error(&code)
             },
+            // Only a Web API call does work before its answer is lost.
+            Fault::LostAnswer => Answer {
+                outcome: "lost_answer".into(),
+                error_detail: Some("injected fault: answer lost".into()),
+                ..Self::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
+            },
         }
     }
 
@@ -900,6 +919,20 @@ impl Shared {
             Answer {
                 error_detail: Some(format!("{method} is not supported by the fake")),
                 ..Answer::error("method_not_allowed").with_status(StatusCode::METHOD_NOT_ALLOWED)
+            }
+        } else if let Some(m) = match &route {
+            Route::Api(m) if ws.lose_next_answer(&name) => Some(m),
+            _ => None,
+        } {
+            // Slack did the work; the answer never arrives.
+            let done = ws.api(m, &self.token, headers, parsed, at);
+            Answer {
+                outcome: "lost_answer".into(),
+                error_detail: Some(format!(
+                    "injected fault: answer lost after {}",
+                    done.outcome
+                )),
+                ..Answer::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
             }
         } else if let Some(fault) = ws.take_fault(&name) {
             Answer::fault(fault)
@@ -1199,6 +1232,23 @@ fn message_content(body: &Value) -> Result<Content, Refusal> {
 }
 
 impl Workspace {
+    /// Whether the next queued fault for `name` is [`Fault::LostAnswer`]
+    /// (taking it if so).
+    fn lose_next_answer(&mut self, name: &str) -> bool {
+        for key in [name, "*"] {
+            if let Some(queue) = self.faults.get_mut(key) {
+                if queue.front() == Some(&Fault::LostAnswer) {
+                    queue.pop_front();
+                    return true;
+                }
+                if !queue.is_empty() {
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
     fn take_fault(&mut self, name: &str) -> Option<Fault> {
         for key in [name, "*"] {
             if let Some(fault) = self.faults.get_mut(key).and_then(VecDeque::pop_front) {
@@ -1303,6 +1353,14 @@ impl Workspace {
             "users.info" => self.users_info(&body),
             "chat.getPermalink" => self.permalink(&body),
             "conversations.join" => self.join(&body),
+            "conversations.history" => self.history(&body, None),
+            "conversations.replies" => {
+                let ts = str_arg(&body, "ts").map(str::to_string);
+                match ts {
+                    Some(ts) => self.history(&body, Some(ts)),
+                    None => Err(Refusal::new("thread_not_found")),
+                }
+            }
             _ => unreachable!("METHODS and this match list the same methods"),
         };
         match result {
@@ -1320,9 +1378,11 @@ impl Workspace {
                 let channel = body.get("channel").and_then(Value::as_str).unwrap_or("");
                 (format!("{method} {channel}"), 3.0, 60.0)
             }
-            "chat.update" | "conversations.open" | "conversations.join" => {
-                (method.to_string(), 50.0, 50.0)
-            }
+            "chat.update"
+            | "conversations.open"
+            | "conversations.join"
+            | "conversations.history"
+            | "conversations.replies" => (method.to_string(), 50.0, 50.0),
             "chat.postEphemeral" | "users.info" | "views.open" | "chat.getPermalink" => {
                 (method.to_string(), 100.0, 100.0)
             }
@@ -1617,6 +1677,11 @@ impl Workspace {
             attachments,
             edits: 0,
             broadcast,
+            metadata: body
+                .get("metadata")
+                .filter(|m| m.get("event_type").is_some_and(Value::is_string))
+                .cloned()
+                .unwrap_or(Value::Null),
         });
         Ok(Reply {
             body: json!({ "ok": true, "channel": channel, "ts": ts, "message": message }),
@@ -1785,6 +1850,73 @@ impl Workspace {
             })
             .collect();
         Reply::new(json!({ "ok": true, "usergroups": groups }))
+    }
+
+    /// `conversations.history` (`thread: None`) or `conversations.replies`
+    /// (the thread's parent ts): messages newest first, at or after `oldest`
+    /// (exclusive, as Slack), at most `limit` (default 100), with their
+    /// `metadata` only when `include_all_metadata` is true.
+    fn history(&self, body: &Value, thread: Option<String>) -> Result<Reply, Refusal> {
+        let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        let channel = self.peek_channel(channel);
+        if !self.messages.iter().any(|m| m.channel == channel)
+            && !self.dms.values().any(|id| id == &channel)
+        {
+            return Err(Refusal::new("channel_not_found"));
+        }
+        let number = |key: &str| -> Option<f64> {
+            match body.get(key) {
+                Some(Value::String(s)) => s.parse().ok(),
+                Some(Value::Number(n)) => n.as_f64(),
+                _ => None,
+            }
+        };
+        let oldest = number("oldest").unwrap_or(0.0);
+        let limit = number("limit")
+            .map(|l| l as usize)
+            .unwrap_or(100)
+            .clamp(1, 999);
+        let with_metadata = flag(body, "include_all_metadata");
+        if let Some(parent) = &thread {
+            if !self
+                .messages
+                .iter()
+                .any(|m| m.channel == channel && &m.ts == parent)
+            {
+                return Err(Refusal::new("thread_not_found"));
+            }
+        }
+        let mut found: Vec<&Message> = self
+            .messages
+            .iter()
+            .filter(|m| m.channel == channel)
+            .filter(|m| match &thread {
+                // Replies: the parent and its thread.
+                Some(parent) => &m.ts == parent || m.thread_ts.as_ref() == Some(parent),
+                // History: top-level messages and broadcast replies.
+                None => m.thread_ts.is_none() || m.broadcast,
+            })
+            .filter(|m| m.ts.parse::<f64>().is_ok_and(|t| t > oldest))
+            .collect();
+        found.sort_by(|a, b| b.ts.cmp(&a.ts));
+        let has_more = found.len() > limit;
+        let messages: Vec<Value> = found
+            .into_iter()
+            .take(limit)
+            .map(|m| {
+                let mut v = json!({ "type": "message", "ts": m.ts, "text": m.text });
+                if let Some(t) = &m.thread_ts {
+                    v["thread_ts"] = json!(t);
+                }
+                if with_metadata && !m.metadata.is_null() {
+                    v["metadata"] = m.metadata.clone();
+                }
+                v
+            })
+            .collect();
+        Ok(Reply::new(
+            json!({ "ok": true, "messages": messages, "has_more": has_more }),
+        ))
     }
 
     /// `conversations.join`: the bot joins a public channel; a private one

@@ -29,6 +29,9 @@ pub(super) struct Waits {
     count: u32,
     waited: Duration,
     max_total: Duration,
+    /// A failure (5xx, timeout) is not retried here: the request may have
+    /// been acted on (a post posted), and only the caller can find out.
+    once: bool,
 }
 
 impl Waits {
@@ -39,6 +42,7 @@ impl Waits {
             count: 0,
             waited: Duration::ZERO,
             max_total: MAX_INLINE_RETRY_AFTER * MAX_RATE_LIMIT_WAITS,
+            once: false,
         }
     }
 
@@ -244,8 +248,16 @@ impl SlackApi {
     /// [`SlackCallError::Unavailable`] with its `Retry-After`, for the outbox
     /// to schedule. A wait must never outlive the row's claim, or another
     /// replica would send the same message again.
+    ///
+    /// A `chat.postMessage` that fails (5xx, timeout) is not sent again here
+    /// either: Slack may have posted it, and the outbox looks for it before it
+    /// posts again.
     pub async fn deliver(&self, method: &str, body: &Value) -> Result<Value, SlackCallError> {
-        self.call_waiting(&self.inner.token, method, body, Waits::none())
+        let waits = Waits {
+            once: method == "chat.postMessage",
+            ..Waits::none()
+        };
+        self.call_waiting(&self.inner.token, method, body, waits)
             .await
     }
 
@@ -302,7 +314,11 @@ impl SlackApi {
         failures: &mut u32,
         waits: &mut Waits,
     ) -> Result<Again, SlackCallError> {
-        let max_attempts = self.inner.tuning.max_attempts.max(1);
+        let max_attempts = if waits.once {
+            1
+        } else {
+            self.inner.tuning.max_attempts.max(1)
+        };
         match step {
             Step::Ok(_) => Ok(Again::SameStep),
             Step::Refused(code) => Err(SlackCallError::Refused {

@@ -461,6 +461,12 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// The stopped app's store, to change it while the bot is down (as a
+    /// replica that died mid-call left it).
+    pub async fn store(&self) -> servo_sla_bot::store::Store {
+        self.db.store().await
+    }
+
     /// The same app with another config file (a config change across a
     /// restart); the harness's defaults apply as at the first start.
     pub fn with_config(mut self, config: &str) -> Stopped {
