@@ -3,3 +3,8 @@
 -- `attempts` counts the failures so far; the next try is due 2^attempts
 -- seconds later, at most five minutes.
 ALTER TABLE timers ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+
+-- The outbox rows that post an alert or a request, by what they post: the
+-- repair pass and the outbox ask whether a post was written, and why it was
+-- refused, for each alert they look at.
+CREATE INDEX outbox_link ON outbox (link_kind, link_id) WHERE link_kind IS NOT NULL;
