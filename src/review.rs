@@ -924,11 +924,10 @@ pub async fn weekly(state: &AppState, now: DateTime<Utc>) -> Result<usize, anyho
                     continue;
                 };
                 let input = load(state, &tenant.id, from, slot).await?;
-                if !state.store.claim_review(&tenant.id, &period, now).await? {
-                    continue;
-                }
                 if input.is_empty() {
-                    tracing::info!(tenant = %tenant.id, "an empty week: no weekly review posted");
+                    if state.store.claim_review(&tenant.id, &period, now).await? {
+                        tracing::info!(tenant = %tenant.id, "an empty week: no weekly review posted");
+                    }
                     continue;
                 }
                 let r = compute(&input, from, slot);
@@ -957,7 +956,13 @@ pub async fn weekly(state: &AppState, now: DateTime<Utc>) -> Result<usize, anyho
                     m.ordering_key = Some(key.clone());
                     msgs.push(m);
                 }
+                // Written before the week is claimed: a bot that stops in
+                // between writes it again at the next poll, and its outbox keys
+                // send it once. (Claimed first, a crash lost the week's review.)
                 state.enqueue_many(&msgs).await?;
+                if !state.store.claim_review(&tenant.id, &period, now).await? {
+                    continue;
+                }
                 state.metrics.inc("servo_sla_bot_reviews_total", &[]);
                 posted += 1;
             }

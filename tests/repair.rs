@@ -183,3 +183,55 @@ async fn a_resolution_left_without_its_edit_gets_it_at_the_next_poll_on_sqlite()
 async fn a_resolution_left_without_its_edit_gets_it_at_the_next_poll_on_postgres() {
     resolution_without_its_edit(Backend::Postgres).await;
 }
+
+/// The weekly review is written before its week is claimed: a bot that
+/// stopped in between writes it again at the next poll, and it is sent once.
+#[tokio::test]
+async fn a_weekly_review_whose_claim_was_lost_is_still_sent_once() {
+    use chrono::TimeZone;
+    let fx = ServoFixture::start().await;
+    let monday = chrono::Utc.with_ymd_and_hms(2026, 11, 9, 8, 0, 0).unwrap();
+    let clock = ManualClock::new(monday);
+    let mut spec = Spawn::new(Backend::Sqlite)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = format!(
+        "{}\n[review]\nweekly = true\nday = \"monday\"\nat = \"09:00\"\ncharts = false\n",
+        common::bot::CONFIG
+    );
+    let app = spawn(spec).await;
+    fx.job(JobSpec {
+        deadline: Some(monday + Duration::days(3)),
+        eta: Some(monday + Duration::days(1)),
+        heartbeat: Some(monday),
+        ..JobSpec::default()
+    })
+    .await;
+    app.poll().await;
+    clock.advance(Duration::hours(1) + Duration::minutes(1));
+    app.poll().await;
+    let reviews = |app: &TestApp| {
+        app.slack
+            .messages()
+            .into_iter()
+            .filter(|m| m.text.starts_with("SLA review"))
+            .count()
+    };
+    assert_eq!(reviews(&app), 1);
+    // As if the bot had stopped after writing the review, before claiming
+    // the week: the claim is gone.
+    match &app.state.store {
+        servo_sla_bot::store::Store::Sqlite(p) => sqlx::query("DELETE FROM reviews")
+            .execute(p)
+            .await
+            .map(|_| ()),
+        servo_sla_bot::store::Store::Postgres(p) => sqlx::query("DELETE FROM reviews")
+            .execute(p)
+            .await
+            .map(|_| ()),
+    }
+    .unwrap();
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    assert_eq!(reviews(&app), 1, "sent once all the same");
+}
