@@ -746,65 +746,116 @@ async fn try_decide(
     }
     // Approved: write it to Servo, re-checking that it still makes sense.
     let outcome = apply(state, tenant, &decided, job).await;
+    match &outcome {
+        Ok(_) => state.store.audit(&audit("ok")).await?,
+        Err(why) => state.store.audit(&audit(&format!("failed: {why}"))).await?,
+    }
+    if let Some(line) = settle(state, tenant, &decided, &click.user, outcome, now).await? {
+        tell(state, click, &line).await;
+        return Ok(());
+    }
+    // Re-assess the alert under the new deadline now, not at the next poll.
+    if let Err(e) = (Poller {
+        state: state.clone(),
+    })
+    .poll_tenant(tenant, now)
+    .await
+    {
+        tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
+    }
+    Ok(())
+}
+
+/// After an approved extension was (or could not be) written to Servo:
+/// records it applied, or failed with why, and says so on the request, in
+/// the thread and to the requester. `Some(line)`: it could not be applied.
+async fn settle(
+    state: &AppState,
+    tenant: &Tenant,
+    decided: &Approval,
+    by: &str,
+    outcome: Result<Job, String>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<String>> {
+    let thresholds = Poller {
+        state: state.clone(),
+    }
+    .thresholds();
+    let by_name = state.directory.user_name(by).await;
     match outcome {
         Ok(updated) => {
-            state.store.audit(&audit("ok")).await?;
+            state.store.mark_approval_applied(&decided.id, now).await?;
             let a = risk::assess(&updated.snapshot(), now, &thresholds, None);
             let line = format!(
-                ":white_check_mark: Approved by <@{}> {}: the deadline is now {}.",
-                click.user,
-                date_token(now),
+                ":white_check_mark: Approved by {by_name} {}: the deadline is now {}.",
+                date_token(decided.decided_at.unwrap_or(now)),
                 date_token(decided.proposed_deadline)
             );
-            close_message(state, tenant, &updated, &a, &decided, line.clone()).await?;
-            note(state, &decided, &line).await?;
+            close_message(state, tenant, &updated, &a, decided, line.clone()).await?;
+            note(state, decided, &line).await?;
             dm(
                 state,
-                &decided,
+                decided,
                 &format!(
-                    "Your deadline extension for *{}* was approved by {}: the deadline is now {}.",
+                    "Your deadline extension for *{}* was approved by {by_name}: the deadline is now {}.",
                     crate::slack::render::escape_slack(&updated.asset_name),
-                    state.directory.user_name(&click.user).await,
                     date_token(decided.proposed_deadline)
                 ),
             )
             .await?;
-            // Re-assess the alert under the new deadline now, not at the next poll.
-            if let Err(e) = (Poller {
-                state: state.clone(),
-            })
-            .poll_tenant(tenant, now)
-            .await
-            {
-                tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
-            }
+            Ok(None)
         }
         Err(why) => {
             state
                 .store
                 .amend_approval(&decided.id, "approved", "failed", &why)
                 .await?;
-            state.store.audit(&audit(&format!("failed: {why}"))).await?;
-            let line = format!(
-                ":warning: Approved by <@{}>, but the deadline was not changed: {why}",
-                click.user
-            );
-            close_message(
-                state,
-                tenant,
-                &job_or(&decided, state)
-                    .await
-                    .unwrap_or_else(|| fake_job(&decided)),
-                &a,
-                &decided,
-                line.clone(),
-            )
-            .await?;
-            note(state, &decided, &line).await?;
-            tell(state, click, &line).await;
+            let line =
+                format!(":warning: Approved by {by_name}, but the deadline was not changed: {why}");
+            let job = job_or(decided, state)
+                .await
+                .unwrap_or_else(|| fake_job(decided));
+            let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+            close_message(state, tenant, &job, &a, decided, line.clone()).await?;
+            note(state, decided, &line).await?;
+            Ok(Some(line))
         }
     }
-    Ok(())
+}
+
+/// The repair pass: an extension approved but never written to Servo (the
+/// bot stopped in between) is written now, or recorded as failed with why.
+/// One already in Servo (the stop came after the write) is marked applied.
+/// Each says so as the decision would have. Returns how many were settled.
+pub async fn apply_approved(state: &AppState, before: DateTime<Utc>) -> anyhow::Result<usize> {
+    let now = state.clock.now();
+    let mut settled = 0;
+    for approval in state.store.approved_unapplied(before).await? {
+        let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
+            continue;
+        };
+        let Ok(id) = approval.job_id.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        // Servo away: try again at the next poll.
+        let Ok(found) = state.servo.get_job(&tenant.id, id).await else {
+            continue;
+        };
+        let by = approval.decided_by.clone().unwrap_or_default();
+        tracing::warn!(approval = %approval.id, "repair: an approved extension was never marked applied; settling it");
+        let outcome = match found {
+            Some(job) if job.sla_deadline_at == Some(approval.proposed_deadline) => Ok(job),
+            Some(job) => apply(state, tenant, &approval, job).await,
+            None => Err("the job is no longer visible in Servo".to_string()),
+        };
+        settle(state, tenant, &approval, &by, outcome, now).await?;
+        state.metrics.inc(
+            "servo_sla_bot_repairs_total",
+            &[("what", "extension_applied")],
+        );
+        settled += 1;
+    }
+    Ok(settled)
 }
 
 /// Writes the approved deadline with Servo's optimistic version check. If the

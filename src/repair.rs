@@ -6,6 +6,8 @@
 //!   due now. Firing it twice is harmless: a step pages only from where the
 //!   escalation stands, under outbox keys that send each page once.
 //! - A resolved alert whose resolution edit was never written gets it.
+//! - An extension approved but never written to Servo is written (or
+//!   recorded as failed, with why); one already in Servo is marked applied.
 //! - (In `alerts::reconcile`) an open alert whose post was never written
 //!   gets it.
 //!
@@ -26,6 +28,7 @@ const RESOLVED_WITHIN: Duration = Duration::days(1);
 pub struct Repaired {
     pub escalation_steps: usize,
     pub resolution_edits: usize,
+    pub extensions: usize,
 }
 
 /// Runs the pass; a failure is logged and tried again at the next poll.
@@ -38,6 +41,10 @@ pub async fn run(state: &AppState, now: DateTime<Utc>) -> Repaired {
     match resolution_edits(state, now).await {
         Ok(n) => done.resolution_edits = n,
         Err(e) => tracing::warn!(error = %e, "repair: resolution edits not checked"),
+    }
+    match crate::approvals::apply_approved(state, now - SETTLE).await {
+        Ok(n) => done.extensions = n,
+        Err(e) => tracing::warn!(error = %e, "repair: approved extensions not checked"),
     }
     done
 }

@@ -235,3 +235,106 @@ async fn a_weekly_review_whose_claim_was_lost_is_still_sent_once() {
     app.poll().await;
     assert_eq!(reviews(&app), 1, "sent once all the same");
 }
+
+/// A High revenue job (its stakeholder is U0PRODOWNER) with an extension
+/// requested by an operator, +2h.
+async fn requested(backend: Backend) -> (ServoFixture, TestApp, ManualClock, uuid::Uuid, String) {
+    let (fx, app, clock) = world(backend).await;
+    let job = fx
+        .job(JobSpec {
+            deadline: Some(t0() + Duration::minutes(60)),
+            eta: Some(t0() + Duration::minutes(120)),
+            heartbeat: Some(t0()),
+            ..JobSpec::default()
+        })
+        .await;
+    app.poll().await;
+    let answer = app
+        .slash(&format!("extend-deadline {job} +2h"), "U0PLATLEAD", CHANNEL)
+        .await;
+    assert_eq!(answer.status, 200);
+    app.drain_outbox().await;
+    let approval = app
+        .state
+        .store
+        .pending_approval_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .expect("a pending request");
+    (fx, app, clock, job, approval.id)
+}
+
+async fn approved_but_not_applied(backend: Backend) {
+    let (fx, app, clock, job, id) = requested(backend).await;
+    // The bot died after recording the approval, before writing Servo.
+    app.state
+        .store
+        .decide_approval(&id, "approved", "U0PRODOWNER", None, clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let before: chrono::DateTime<chrono::Utc> = fx.job_field(job, "sla_deadline_at").await;
+    assert_eq!(before, t0() + Duration::minutes(60));
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    let after: chrono::DateTime<chrono::Utc> = fx.job_field(job, "sla_deadline_at").await;
+    assert_eq!(after, t0() + Duration::minutes(180), "applied after all");
+    assert!(thread_texts(&app)
+        .iter()
+        .any(|t| t.contains("Approved by") && t.contains("the deadline is now")));
+    assert!(app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .any(
+            |c| c.body["channel"] == "U0PLATLEAD" && c.body.to_string().contains("was approved by")
+        ));
+    assert_eq!(
+        app.metric(r#"servo_sla_bot_repairs_total{what="extension_applied"}"#)
+            .await,
+        1.0
+    );
+    // Once: the next poll finds nothing left to do.
+    let version: i32 = fx.job_field(job, "version").await;
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    assert_eq!(fx.job_field::<i32>(job, "version").await, version);
+}
+
+#[tokio::test]
+async fn an_extension_approved_but_never_written_to_servo_is_applied_on_sqlite() {
+    approved_but_not_applied(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_extension_approved_but_never_written_to_servo_is_applied_on_postgres() {
+    approved_but_not_applied(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn an_extension_written_but_never_marked_applied_is_not_written_twice() {
+    let (fx, app, clock, job, id) = requested(Backend::Sqlite).await;
+    // The bot died after writing Servo, before marking it applied.
+    app.state
+        .store
+        .decide_approval(&id, "approved", "U0PRODOWNER", None, clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    fx.update_job(
+        job,
+        "sla_deadline_at = sla_deadline_at + interval '2 hours', version = version + 1",
+    )
+    .await;
+    let version: i32 = fx.job_field(job, "version").await;
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    assert_eq!(
+        fx.job_field::<i32>(job, "version").await,
+        version,
+        "Servo is not written again"
+    );
+    assert!(thread_texts(&app)
+        .iter()
+        .any(|t| t.contains("Approved by") && t.contains("the deadline is now")));
+}

@@ -8,3 +8,11 @@ ALTER TABLE timers ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
 -- repair pass and the outbox ask whether a post was written, and why it was
 -- refused, for each alert they look at.
 CREATE INDEX outbox_link ON outbox (link_kind, link_id) WHERE link_kind IS NOT NULL;
+
+-- An approved extension is recorded as approved (the decision, once), then
+-- written to Servo, then marked applied. A crash in between leaves it approved
+-- and not applied, and the repair pass applies it (or records why it cannot).
+-- Extensions approved before this migration were applied (or amended to
+-- failed) when they were decided.
+ALTER TABLE approvals ADD COLUMN applied_at_ms BIGINT;
+UPDATE approvals SET applied_at_ms = decided_at_ms WHERE status = 'approved';

@@ -157,6 +157,32 @@ impl Store {
         row.map(Approval::try_from).transpose()
     }
 
+    /// Records that an approved extension was written to Servo; false if it
+    /// was already (or is no longer approved).
+    pub async fn mark_approval_applied(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE approvals SET applied_at_ms = $2 \
+             WHERE id = $1 AND status = 'approved' AND applied_at_ms IS NULL")
+            .bind(id)
+            .bind(ms(now))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Extensions approved before `before` and never marked applied: a stop
+    /// between the decision and Servo's write left them so.
+    pub async fn approved_unapplied(&self, before: DateTime<Utc>) -> Result<Vec<Approval>> {
+        let rows: Vec<ApprovalRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM approvals WHERE status = 'approved' AND applied_at_ms IS NULL \
+               AND decided_at_ms < $1 ORDER BY decided_at_ms LIMIT 100")
+            .bind(ms(before))
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(Approval::try_from).collect()
+    }
+
     /// Changes the outcome of an already decided request (e.g. approved, then
     /// Servo refused the change: `failed`). Conditional on the status it had.
     pub async fn amend_approval(
