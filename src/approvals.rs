@@ -356,26 +356,8 @@ async fn create(
         )
         .await?;
     let view = request_view(state, tenant, job, a, &approval, None);
-    let payload = state.templates.render("approval_request", &view)?;
+    let msg = request_post(state, tenant, &view, &approval, open_alert)?;
     let dms = stakeholder_dms(state, tenant, job, a, &approval, &view).await;
-    let mut msg = NewOutboxMessage::call(
-        "chat.postMessage",
-        payload,
-        format!("approval:{}:post", approval.id),
-    );
-    msg.link_kind = Some("approval".into());
-    msg.link_id = Some(approval.id.clone());
-    match open_alert {
-        Some(alert) => {
-            msg.ordering_key = Some(alert.id.clone());
-            msg.thread_alert_id = Some(alert.id.clone());
-            msg.thread_field = Some("thread_ts".into());
-        }
-        None => {
-            msg.payload["channel"] = tenant.channel.as_str().into();
-            msg.ordering_key = Some(format!("approval:{}", approval.id));
-        }
-    }
     state.enqueue(msg).await?;
     // Each deciding stakeholder hears of it by DM, with a link to the
     // request; the decision itself stays in the thread.
@@ -404,11 +386,100 @@ async fn create(
             job,
             a,
             &old,
-            format!(":fast_forward: Superseded by a newer request from <@{user}>."),
+            format!(
+                ":fast_forward: Superseded by a newer request from {}.",
+                state.directory.user_name(user).await
+            ),
         )
         .await?;
     }
     Ok(approval)
+}
+
+/// The request's post: in the open alert's thread, else in the channel.
+fn request_post(
+    state: &AppState,
+    tenant: &Tenant,
+    view: &RequestView,
+    approval: &Approval,
+    open_alert: Option<&Alert>,
+) -> anyhow::Result<NewOutboxMessage> {
+    let payload = state.templates.render("approval_request", view)?;
+    let mut msg = NewOutboxMessage::call(
+        "chat.postMessage",
+        payload,
+        format!("approval:{}:post", approval.id),
+    );
+    msg.link_kind = Some("approval".into());
+    msg.link_id = Some(approval.id.clone());
+    match open_alert {
+        Some(alert) => {
+            msg.ordering_key = Some(alert.id.clone());
+            msg.thread_alert_id = Some(alert.id.clone());
+            msg.thread_field = Some("thread_ts".into());
+        }
+        None => {
+            msg.payload["channel"] = tenant.channel.as_str().into();
+            msg.ordering_key = Some(format!("approval:{}", approval.id));
+        }
+    }
+    Ok(msg)
+}
+
+/// The repair pass: a pending request a stop left without its post or its
+/// expiry gets them (its stakeholders' DMs with the post). Returns how many.
+pub async fn repair_requests(state: &AppState, before: DateTime<Utc>) -> anyhow::Result<usize> {
+    let mut repaired = 0;
+    for approval in state.store.requests_missing_effects(before).await? {
+        let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
+            continue;
+        };
+        let now = state.clock.now();
+        if state
+            .store
+            .schedule_timer(
+                NewTimer {
+                    kind: EXPIRY_TIMER.into(),
+                    subject_id: approval.id.clone(),
+                    payload: json!({}),
+                    due_at: approval.expires_at,
+                    dedup_key: Some(format!("approval:{}:expiry:repair", approval.id)),
+                },
+                now,
+            )
+            .await?
+            .is_some()
+        {
+            tracing::warn!(approval = %approval.id, "repair: a pending request had no expiry; scheduled it");
+        }
+        if !state.store.request_post_enqueued(&approval.id).await? {
+            // Servo away: the post waits for the next poll.
+            let Some(job) = job_or(&approval, state).await else {
+                continue;
+            };
+            let thresholds = Poller {
+                state: state.clone(),
+            }
+            .thresholds();
+            let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+            let alert = match &approval.alert_id {
+                Some(id) => state.store.get_alert(id).await?.filter(|a| a.is_open()),
+                None => None,
+            };
+            let view = request_view(state, tenant, &job, &a, &approval, None);
+            let msg = request_post(state, tenant, &view, &approval, alert.as_ref())?;
+            let dms = stakeholder_dms(state, tenant, &job, &a, &approval, &view).await;
+            state.enqueue(msg).await?;
+            state.enqueue_many(&dms).await?;
+            tracing::warn!(approval = %approval.id, "repair: a pending request had no post; posted it");
+        }
+        state.metrics.inc(
+            "servo_sla_bot_repairs_total",
+            &[("what", "extension_request")],
+        );
+        repaired += 1;
+    }
+    Ok(repaired)
 }
 
 /// The DMs that tell each deciding stakeholder (groups expanded, the

@@ -6,6 +6,7 @@
 //!   due now. Firing it twice is harmless: a step pages only from where the
 //!   escalation stands, under outbox keys that send each page once.
 //! - A resolved alert whose resolution edit was never written gets it.
+//! - A pending extension request with no post or no expiry gets them.
 //! - An extension approved but never written to Servo is written (or
 //!   recorded as failed, with why); one already in Servo is marked applied.
 //! - (In `alerts::reconcile`) an open alert whose post was never written
@@ -29,6 +30,7 @@ pub struct Repaired {
     pub escalation_steps: usize,
     pub resolution_edits: usize,
     pub extensions: usize,
+    pub requests: usize,
 }
 
 /// Runs the pass; a failure is logged and tried again at the next poll.
@@ -41,6 +43,10 @@ pub async fn run(state: &AppState, now: DateTime<Utc>) -> Repaired {
     match resolution_edits(state, now).await {
         Ok(n) => done.resolution_edits = n,
         Err(e) => tracing::warn!(error = %e, "repair: resolution edits not checked"),
+    }
+    match crate::approvals::repair_requests(state, now - SETTLE).await {
+        Ok(n) => done.requests = n,
+        Err(e) => tracing::warn!(error = %e, "repair: extension requests not checked"),
     }
     match crate::approvals::apply_approved(state, now - SETTLE).await {
         Ok(n) => done.extensions = n,

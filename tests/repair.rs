@@ -338,3 +338,82 @@ async fn an_extension_written_but_never_marked_applied_is_not_written_twice() {
         .iter()
         .any(|t| t.contains("Approved by") && t.contains("the deadline is now")));
 }
+
+#[tokio::test]
+async fn a_request_left_without_its_post_and_expiry_gets_them() {
+    let (fx, app, clock) = world(Backend::Sqlite).await;
+    let job = fx
+        .job(JobSpec {
+            deadline: Some(t0() + Duration::minutes(60)),
+            eta: Some(t0() + Duration::minutes(120)),
+            heartbeat: Some(t0()),
+            ..JobSpec::default()
+        })
+        .await;
+    app.poll().await;
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    // The bot died right after recording the request.
+    let (approval, _) = app
+        .state
+        .store
+        .create_approval(
+            servo_sla_bot::store::NewApproval {
+                tenant_id: "acme".into(),
+                job_id: job.to_string(),
+                alert_id: Some(alert.id.clone()),
+                requested_by: "U0PLATLEAD".into(),
+                reason: None,
+                current_deadline: t0() + Duration::minutes(60),
+                proposed_deadline: t0() + Duration::minutes(180),
+                expires_at: t0() + Duration::minutes(50),
+            },
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    app.poll().await;
+    let requests: Vec<_> = app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_some() && m.text.contains("extension"))
+        .collect();
+    assert_eq!(requests.len(), 1, "posted once, in the alert's thread");
+    assert!(app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .any(|c| c.body["channel"] == "U0PRODOWNER"
+            && c.body.to_string().contains("waits for your decision")));
+    let timers = app
+        .state
+        .store
+        .list_timers(Some(&approval.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        timers
+            .iter()
+            .filter(|t| t.kind == "approval_expiry" && t.status.as_str() == "pending")
+            .count(),
+        1
+    );
+    // It expires on time.
+    advance(&app, &clock, 50).await;
+    let fresh = app
+        .state
+        .store
+        .get_approval(&approval.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh.status.as_str(), "expired");
+}

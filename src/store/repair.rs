@@ -2,8 +2,8 @@
 //! flow could leave the bot's state half done (issue 20). Each query finds
 //! work a flow committed without the effect that should follow it.
 
-use super::{ms, on_pool, AlertRow, Result, Store};
-use super::{Alert, EscalationRow};
+use super::{ms, on_pool, AlertRow, ApprovalRow, Result, Store};
+use super::{Alert, Approval, EscalationRow};
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -52,5 +52,30 @@ impl Store {
             .fetch_all(p)
             .await?);
         rows.into_iter().map(Alert::try_from).collect()
+    }
+
+    /// Pending extension requests older than `before` with no post written
+    /// or no pending expiry: a stop between recording one and its effects.
+    pub async fn requests_missing_effects(&self, before: DateTime<Utc>) -> Result<Vec<Approval>> {
+        let rows: Vec<ApprovalRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT a.* FROM approvals a WHERE a.status = 'pending' AND a.created_at_ms < $1 \
+               AND (NOT EXISTS (SELECT 1 FROM outbox o WHERE o.link_kind = 'approval' AND o.link_id = a.id) \
+                 OR NOT EXISTS (SELECT 1 FROM timers t WHERE t.subject_id = a.id \
+                                  AND t.kind = 'approval_expiry' AND t.status = 'pending')) \
+             ORDER BY a.created_at_ms LIMIT 100")
+            .bind(ms(before))
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(Approval::try_from).collect()
+    }
+
+    /// Whether a request's post was ever written to the outbox.
+    pub async fn request_post_enqueued(&self, approval_id: &str) -> Result<bool> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE link_kind = 'approval' AND link_id = $1")
+            .bind(approval_id)
+            .fetch_one(p)
+            .await?);
+        Ok(n > 0)
     }
 }
