@@ -273,22 +273,28 @@ async fn an_unreachable_servo_resolves_nothing() {
     let id = steered_job(&fx, t0, 100).await;
     let app = app_on(&fx, Backend::Sqlite, &clock).await;
     app.poll().await;
-    // Servo's database goes away: the bot's role can no longer connect.
+    // Servo's database goes away: the bot's role can no longer connect to
+    // it. Only this test's database: the role is shared by the tests that
+    // run beside this one, which must keep their Servo.
+    let dbname = fx.db.url.rsplit('/').next().unwrap().to_string();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER ROLE {} NOLOGIN",
+        "REVOKE CONNECT ON DATABASE \"{dbname}\" FROM PUBLIC, {}",
         common::servo_fixture::BOT_ROLE
     )))
     .execute(&fx.admin)
     .await
     .unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
-        .bind(common::servo_fixture::BOT_ROLE)
-        .execute(&fx.admin)
-        .await
-        .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND datname = $2",
+    )
+    .bind(common::servo_fixture::BOT_ROLE)
+    .bind(&dbname)
+    .execute(&fx.admin)
+    .await
+    .unwrap();
     let outcome = app.poll().await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER ROLE {} LOGIN",
+        "GRANT CONNECT ON DATABASE \"{dbname}\" TO {}",
         common::servo_fixture::BOT_ROLE
     )))
     .execute(&fx.admin)
