@@ -691,27 +691,9 @@ pub async fn reconcile(
             // Repair: an open alert whose post was never written (the bot
             // stopped between opening it and enqueueing its post) gets it now;
             // its edits would otherwise wait for a message that never comes.
-            if alert.ts.is_none() && !state.store.alert_post_enqueued(&alert.id).await? {
-                tracing::warn!(alert = %alert.id, "repair: an open alert had no post; posting it");
-                state
-                    .metrics
-                    .inc("servo_sla_bot_repairs_total", &[("what", "alert_post")]);
-                state
-                    .store
-                    .update_alert(
-                        &alert.id,
-                        a.band.as_str(),
-                        a.severity.filter(|s| s.is_finite()),
-                        a.eta,
-                        job.sla_deadline_at,
-                        Some(&v_json),
-                        now,
-                    )
-                    .await?;
-                post(state, tenant, &alert, &v).await?;
-                return Ok(Change::Posted);
-            }
-            if alert.shown.as_ref() == Some(&v_json) {
+            let needs_post =
+                alert.ts.is_none() && !state.store.alert_post_enqueued(&alert.id).await?;
+            if !needs_post && alert.shown.as_ref() == Some(&v_json) {
                 return Ok(Change::None);
             }
             state
@@ -726,6 +708,14 @@ pub async fn reconcile(
                     now,
                 )
                 .await?;
+            if needs_post {
+                tracing::warn!(alert = %alert.id, "repair: an open alert had no post; posting it");
+                state
+                    .metrics
+                    .inc("servo_sla_bot_repairs_total", &[("what", "alert_post")]);
+                post(state, tenant, &alert, &v).await?;
+                return Ok(Change::Posted);
+            }
             let version = alert.version + 1;
             edit(
                 state,
