@@ -680,6 +680,35 @@ pub async fn reconcile(
         None => Ok(Change::None),
         Some(alert) if at_risk => {
             let previous = RiskBand::parse(&alert.band);
+            // Repair: an open alert whose post was never written (the bot
+            // stopped between opening it and enqueueing its post) gets it
+            // first, before anything of its thread: a reply enqueued ahead of
+            // its root would wait for it forever.
+            if alert.ts.is_none() && !state.store.alert_post_enqueued(&alert.id).await? {
+                tracing::warn!(alert = %alert.id, "repair: an open alert had no post; posting it");
+                state
+                    .metrics
+                    .inc("servo_sla_bot_repairs_total", &[("what", "alert_post")]);
+                let ex = extras(state, &alert.id).await?;
+                let v = view(state, job, a, Some(&alert), &ex);
+                state
+                    .store
+                    .update_alert(
+                        &alert.id,
+                        a.band.as_str(),
+                        a.severity.filter(|s| s.is_finite()),
+                        a.eta,
+                        job.sla_deadline_at,
+                        Some(&serde_json::to_value(&v).unwrap_or(Value::Null)),
+                        now,
+                    )
+                    .await?;
+                post(state, tenant, &alert, &v).await?;
+                crate::escalation::on_assessment(state, &alert, job, a, previous)
+                    .await
+                    .map_err(esc_err)?;
+                return Ok(Change::Posted);
+            }
             crate::escalation::on_assessment(state, &alert, job, a, previous)
                 .await
                 .map_err(esc_err)?;
@@ -688,12 +717,7 @@ pub async fn reconcile(
             let ex = extras(state, &alert.id).await?;
             let v = view(state, job, a, Some(&alert), &ex);
             let v_json = serde_json::to_value(&v).unwrap_or(Value::Null);
-            // Repair: an open alert whose post was never written (the bot
-            // stopped between opening it and enqueueing its post) gets it now;
-            // its edits would otherwise wait for a message that never comes.
-            let needs_post =
-                alert.ts.is_none() && !state.store.alert_post_enqueued(&alert.id).await?;
-            if !needs_post && alert.shown.as_ref() == Some(&v_json) {
+            if alert.shown.as_ref() == Some(&v_json) {
                 return Ok(Change::None);
             }
             state
@@ -708,14 +732,6 @@ pub async fn reconcile(
                     now,
                 )
                 .await?;
-            if needs_post {
-                tracing::warn!(alert = %alert.id, "repair: an open alert had no post; posting it");
-                state
-                    .metrics
-                    .inc("servo_sla_bot_repairs_total", &[("what", "alert_post")]);
-                post(state, tenant, &alert, &v).await?;
-                return Ok(Change::Posted);
-            }
             let version = alert.version + 1;
             edit(
                 state,

@@ -25,6 +25,8 @@ mod alerts;
 mod approvals;
 mod envelopes;
 mod escalation;
+#[doc(hidden)]
+pub mod fault;
 mod forecasts;
 mod misc;
 mod mitigations;
@@ -65,6 +67,9 @@ pub enum StoreError {
     /// decision status that is not a decision, or an unknown link kind.
     #[error("invalid store request: {0}")]
     Invalid(String),
+    /// A statement failed on purpose (the crash-point tests' fault hook).
+    #[error("store fault injected at statement {0}")]
+    Injected(u32),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -88,12 +93,13 @@ pub enum Store {
 /// Runs the same code against whichever pool the store has, so each query is
 /// written once. `Store` must be in scope where it is used.
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        $crate::store::fault::check()?;
         match $store {
             Store::Sqlite($pool) => $body,
             Store::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 pub(crate) use on_pool;
 
@@ -104,7 +110,8 @@ pub(crate) use on_pool;
 /// makes a busy writer wait (busy_timeout) instead of failing with
 /// SQLITE_BUSY when a deferred transaction tries to upgrade from reading.
 macro_rules! in_tx {
-    ($store:expr, $tx:ident => $body:expr) => {
+    ($store:expr, $tx:ident => $body:expr) => {{
+        $crate::store::fault::check()?;
         match $store {
             Store::Sqlite(pool) => {
                 #[allow(unused_mut)]
@@ -117,7 +124,7 @@ macro_rules! in_tx {
                 $body
             }
         }
-    };
+    }};
 }
 pub(crate) use in_tx;
 
@@ -308,7 +315,10 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        on_pool!(self, p => p.close().await)
+        match self {
+            Store::Sqlite(p) => p.close().await,
+            Store::Postgres(p) => p.close().await,
+        }
     }
 }
 

@@ -1,0 +1,391 @@
+//! Crash points (issue 20): each flow runs with its Nth store statement
+//! failing (`store::fault::failing_at`), N = 1, 2, … until it completes, as
+//! if the bot had stopped there. Then the bot carries on (polls, fires what is
+//! due, delivers), and the invariants must hold: one post per alert, one page
+//! per person and tier, each extension applied once, no message twice.
+
+mod common;
+
+use chrono::Duration;
+use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::servo_fixture::{JobSpec, ServoFixture};
+use common::slack_ui::{advance, t0};
+use serde_json::json;
+use servo_sla_bot::actions::Click;
+use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::poller::Poller;
+use servo_sla_bot::store::fault::failing_at;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+const CHANNEL: &str = "C0ACMEALERT";
+/// More statements than any flow here runs: a loop that never completes
+/// fails the test rather than spinning.
+const MAX_POINTS: u32 = 120;
+
+struct World {
+    fx: ServoFixture,
+    app: TestApp,
+    clock: ManualClock,
+}
+
+async fn world(backend: Backend) -> World {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let app = spawn(
+        Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url()),
+    )
+    .await;
+    app.slack
+        .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+    World { fx, app, clock }
+}
+
+/// A critical revenue job at Low: critical jobs page from Low, and the
+/// revenue assets' stakeholder is U0PRODOWNER.
+fn critical_low() -> JobSpec {
+    JobSpec {
+        deadline: Some(t0() + Duration::minutes(120)),
+        eta: Some(t0() + Duration::minutes(130)),
+        heartbeat: Some(t0()),
+        priority: 9,
+        ..JobSpec::default()
+    }
+}
+
+/// The bot carries on after the stop: a minute later (past the repair
+/// pass's settling time) it polls, fires what is due and delivers. The job
+/// keeps running as it was (Servo's ETA kept fresh).
+async fn carry_on(w: &World, job: Uuid) {
+    w.app.drain_outbox().await;
+    w.clock.advance(Duration::minutes(1));
+    fresh(w, job).await;
+    w.app.poll().await;
+    advance(&w.app, &w.clock, 0).await;
+    w.app.poll().await;
+    advance(&w.app, &w.clock, 0).await;
+}
+
+/// Servo's ETA as at the start, with a heartbeat of now: still running.
+async fn fresh(w: &World, job: Uuid) {
+    use servo_sla_bot::clock::Clock;
+    w.fx.set_eta(job, t0() + Duration::minutes(130), w.clock.now())
+        .await;
+}
+
+fn pages_to(app: &TestApp, user: &str) -> usize {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == user && c.body.to_string().contains("You are paged"))
+        .count()
+}
+
+/// One post per alert, and no message twice anywhere (the same text in the
+/// same place).
+fn assert_no_duplicates(app: &TestApp, n: u32) {
+    let messages = app.slack.messages();
+    let roots = messages
+        .iter()
+        .filter(|m| m.channel == CHANNEL && m.thread_ts.is_none())
+        .count();
+    assert_eq!(roots, 1, "crash point {n}: one post per alert");
+    let mut seen: HashMap<(String, Option<String>, String), usize> = HashMap::new();
+    for m in &messages {
+        *seen
+            .entry((m.channel.clone(), m.thread_ts.clone(), m.text.clone()))
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = seen.into_iter().filter(|(_, k)| *k > 1).collect();
+    assert!(twice.is_empty(), "crash point {n}: sent twice: {twice:#?}");
+}
+
+fn click(user: &str, action_id: &str, value: &str) -> Click {
+    Click {
+        user: user.into(),
+        action_id: action_id.into(),
+        value: value.into(),
+        channel: Some(CHANNEL.into()),
+        message_ts: None,
+        response_url: None,
+        trigger_id: None,
+    }
+}
+
+async fn alert_id(app: &TestApp, job: Uuid) -> String {
+    app.state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// Opening an alert, starting its escalation and paging tier 1: one poll.
+async fn open_and_page(backend: Backend) {
+    for n in 1..=MAX_POINTS {
+        let w = world(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        let poller = Poller {
+            state: w.app.state.clone(),
+        };
+        let (_, fired) = failing_at(n, poller.tick()).await;
+        carry_on(&w, job).await;
+        assert_no_duplicates(&w.app, n);
+        for user in ["U0ONCALL1", "U0ONCALL2"] {
+            assert_eq!(
+                pages_to(&w.app, user),
+                1,
+                "crash point {n}: {user} paged once"
+            );
+        }
+        if !fired {
+            assert!(n > 5, "the flow ran statements");
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn opening_an_alert_and_paging_survive_a_stop_at_every_statement_on_sqlite() {
+    open_and_page(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn opening_an_alert_and_paging_survive_a_stop_at_every_statement_on_postgres() {
+    open_and_page(Backend::Postgres).await;
+}
+
+/// An escalation step (tier 2, due after tier 1's wait).
+async fn a_step(backend: Backend) {
+    for n in 1..=MAX_POINTS {
+        let w = world(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        w.app.poll().await;
+        let alert = alert_id(&w.app, job).await;
+        w.clock.advance(Duration::minutes(15));
+        fresh(&w, job).await;
+        let esc = w
+            .app
+            .state
+            .store
+            .get_escalation(&alert)
+            .await
+            .unwrap()
+            .unwrap();
+        let payload = json!({ "epoch": esc.epoch, "tier": esc.tier, "round": esc.round });
+        let state = w.app.state.clone();
+        let (_, fired) = failing_at(n, async {
+            servo_sla_bot::escalation::step(&state, &alert, &payload).await
+        })
+        .await;
+        carry_on(&w, job).await;
+        assert_no_duplicates(&w.app, n);
+        assert_eq!(
+            pages_to(&w.app, "U0PLATLEAD"),
+            1,
+            "crash point {n}: tier 2 paged once: {:#?} {:#?} {:?}",
+            w.app.state.store.list_timers(None).await.unwrap(),
+            w.app.state.store.get_escalation(&alert).await.unwrap(),
+            w.app
+                .slack
+                .calls()
+                .iter()
+                .map(|c| (
+                    c.method.clone(),
+                    c.outcome.clone(),
+                    c.body["channel"].clone()
+                ))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(pages_to(&w.app, "U0ONCALL1"), 1, "crash point {n}");
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn an_escalation_step_survives_a_stop_at_every_statement_on_sqlite() {
+    a_step(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_escalation_step_survives_a_stop_at_every_statement_on_postgres() {
+    a_step(Backend::Postgres).await;
+}
+
+/// Acknowledge: the path stops, whatever point the click stopped at, or the
+/// click can be made again and then it does.
+async fn acknowledge(backend: Backend) {
+    for n in 1..=MAX_POINTS {
+        let w = world(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        w.app.poll().await;
+        let alert = alert_id(&w.app, job).await;
+        let state = w.app.state.clone();
+        let c = click("U0ONCALL1", "alert_ack", &alert);
+        let (_, fired) = failing_at(n, async {
+            servo_sla_bot::actions::acknowledge::run(&state, &c).await
+        })
+        .await;
+        carry_on(&w, job).await;
+        // The person clicks again if they were told it failed.
+        servo_sla_bot::actions::acknowledge::run(&w.app.state, &c).await;
+        w.app.drain_outbox().await;
+        advance(&w.app, &w.clock, 60).await;
+        fresh(&w, job).await;
+        w.app.poll().await;
+        let a = w.app.state.store.get_alert(&alert).await.unwrap().unwrap();
+        assert_eq!(a.acked_by.as_deref(), Some("U0ONCALL1"), "crash point {n}");
+        assert_eq!(
+            pages_to(&w.app, "U0PLATLEAD"),
+            0,
+            "crash point {n}: the path stopped"
+        );
+        assert_no_duplicates(&w.app, n);
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn acknowledge_survives_a_stop_at_every_statement_on_sqlite() {
+    acknowledge(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn acknowledge_survives_a_stop_at_every_statement_on_postgres() {
+    acknowledge(Backend::Postgres).await;
+}
+
+/// Resolving: the job completes; the alert says so once and paging stops.
+async fn resolve(backend: Backend) {
+    for n in 1..=MAX_POINTS {
+        let w = world(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        w.app.poll().await;
+        w.fx.update_job(
+            job,
+            "state = 'completed', completed_partitions = 100, completed_at = now()",
+        )
+        .await;
+        let poller = Poller {
+            state: w.app.state.clone(),
+        };
+        let (_, fired) = failing_at(n, poller.tick()).await;
+        carry_on(&w, job).await;
+        advance(&w.app, &w.clock, 60).await;
+        let resolved = w
+            .app
+            .slack
+            .ok_calls_to("chat.update")
+            .iter()
+            .filter(|c| {
+                c.body["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("Resolved"))
+            })
+            .count();
+        assert!(resolved >= 1, "crash point {n}: the alert says it resolved");
+        assert_eq!(
+            pages_to(&w.app, "U0PLATLEAD"),
+            0,
+            "crash point {n}: paging stopped"
+        );
+        assert_no_duplicates(&w.app, n);
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn resolving_survives_a_stop_at_every_statement_on_sqlite() {
+    resolve(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn resolving_survives_a_stop_at_every_statement_on_postgres() {
+    resolve(Backend::Postgres).await;
+}
+
+/// Approving an extension: Servo's deadline moves once, by the approval,
+/// whatever point the decision stopped at (or the stakeholder's second
+/// click, if they were told it failed).
+async fn approve(backend: Backend) {
+    for n in 1..=MAX_POINTS {
+        let w = world(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        w.app.poll().await;
+        let answer = w
+            .app
+            .slash(&format!("extend-deadline {job} +2h"), "U0PLATLEAD", CHANNEL)
+            .await;
+        assert_eq!(answer.status, 200);
+        w.app.drain_outbox().await;
+        let approval = w
+            .app
+            .state
+            .store
+            .pending_approval_for_job("acme", &job.to_string())
+            .await
+            .unwrap()
+            .expect("a pending request");
+        let version: i32 = w.fx.job_field(job, "version").await;
+        let state = w.app.state.clone();
+        let c = click("U0PRODOWNER", "extension_approve", &approval.id);
+        let (_, fired) = failing_at(n, async {
+            servo_sla_bot::approvals::decide(&state, &c, true, None).await
+        })
+        .await;
+        carry_on(&w, job).await;
+        let fresh = w
+            .app
+            .state
+            .store
+            .get_approval(&approval.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if fresh.status.as_str() == "pending" {
+            // Stopped before deciding: the stakeholder clicks again.
+            servo_sla_bot::approvals::decide(&w.app.state, &c, true, None).await;
+            carry_on(&w, job).await;
+        }
+        let deadline: chrono::DateTime<chrono::Utc> = w.fx.job_field(job, "sla_deadline_at").await;
+        assert_eq!(
+            deadline,
+            t0() + Duration::minutes(240),
+            "crash point {n}: the extension is applied"
+        );
+        assert_eq!(
+            w.fx.job_field::<i32>(job, "version").await,
+            version + 1,
+            "crash point {n}: applied once"
+        );
+        assert_no_duplicates(&w.app, n);
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn approving_an_extension_survives_a_stop_at_every_statement_on_sqlite() {
+    approve(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn approving_an_extension_survives_a_stop_at_every_statement_on_postgres() {
+    approve(Backend::Postgres).await;
+}
