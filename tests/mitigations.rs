@@ -561,3 +561,53 @@ async fn notify_stakeholders_tells_them_in_the_thread_and_by_dm_with_the_edited_
         .find(|c| c.body["channel"] == "U0PRODOWNER");
     assert!(dm.is_some(), "the stakeholder gets a DM");
 }
+
+/// The bot resumed a job in Servo and stopped before recording it: the
+/// alert still offers Resume, and the next click records it (once) without
+/// resuming anything twice.
+#[tokio::test]
+async fn a_resume_servo_has_but_the_bot_never_recorded_is_recorded_on_the_next_click() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(18, 6)).await;
+    let paused =
+        w.fx.job(JobSpec {
+            asset: "adhoc".into(),
+            state: "paused".into(),
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .state
+        .store
+        .record_paused(&alert, "acme", &paused.to_string(), OPERATOR, t0())
+        .await
+        .unwrap();
+    // Resumed in Servo; the record of it was lost with the process.
+    w.fx.update_job(paused, "state = 'resuming', version = version + 1")
+        .await;
+    let version: i32 = w.fx.job_field(paused, "version").await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_resume_paused", &alert))
+        .await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_resume_paused", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<i32>(paused, "version").await, version);
+    assert!(w
+        .app
+        .state
+        .store
+        .paused_for_alert(&alert)
+        .await
+        .unwrap()
+        .is_empty());
+    let notes: Vec<String> = thread_texts(&w.app)
+        .into_iter()
+        .filter(|t| t.contains("is resuming already"))
+        .collect();
+    assert_eq!(notes.len(), 1, "said once: {notes:#?}");
+    assert!(told_all(&w.app).contains("There are no jobs left to resume"));
+}

@@ -602,20 +602,16 @@ pub async fn resume_paused(state: &AppState, click: &Click) {
     }
     let mut lines = Vec::new();
     for id in jobs {
-        // Claim it first: a double click resumes each job once.
-        if !state
-            .store
-            .mark_resumed(&alert.id, &id, now)
-            .await
-            .unwrap_or(false)
-        {
-            continue;
-        }
         let Ok(uuid) = id.parse::<uuid::Uuid>() else {
             continue;
         };
+        // Servo first, then the record: a stop in between leaves the job
+        // offered again, and the next click finds it resumed and records it.
+        // (Recorded first, a stop lost the resume and its button.) A double
+        // click resumes once: Servo resumes only a paused job.
         match state.servo.resume(&tenant.id, uuid, now).await {
             Ok(job) => {
+                let _ = state.store.mark_resumed(&alert.id, &id, now).await;
                 audit(
                     state,
                     &alert,
@@ -631,20 +627,27 @@ pub async fn resume_paused(state: &AppState, click: &Click) {
                 ));
             }
             Err(ServoActionError::InvalidState { state: s, .. }) if s != "paused" => {
-                // Someone resumed or finished it already: nothing left to do.
-                audit(
-                    state,
-                    &alert,
-                    &click.user,
-                    "resume",
-                    &format!("skipped: job is {s}"),
-                    json!({ "job": id }),
-                )
-                .await;
-                lines.push(format!(":heavy_minus_sign: `{id}` is {s} already"));
+                // Resumed already (another click, or this one before a stop),
+                // or finished: nothing left to do but record it, once.
+                if state
+                    .store
+                    .mark_resumed(&alert.id, &id, now)
+                    .await
+                    .unwrap_or(false)
+                {
+                    audit(
+                        state,
+                        &alert,
+                        &click.user,
+                        "resume",
+                        &format!("skipped: job is {s}"),
+                        json!({ "job": id }),
+                    )
+                    .await;
+                    lines.push(format!(":heavy_minus_sign: `{id}` is {s} already"));
+                }
             }
             Err(e) => {
-                let _ = state.store.unmark_resumed(&alert.id, &id).await;
                 audit(
                     state,
                     &alert,

@@ -71,17 +71,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Puts back a claim on a paused job whose resume failed.
-    pub async fn unmark_resumed(&self, alert_id: &str, job_id: &str) -> Result<()> {
-        on_pool!(self, p => sqlx::query("UPDATE paused_jobs SET resumed_at_ms = NULL WHERE alert_id = $1 AND job_id = $2")
-            .bind(alert_id)
-            .bind(job_id)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
-        Ok(())
-    }
-
     /// Replaces what an alert shows (open or resolved), e.g. its buttons.
     /// Records what an alert shows if it is still at `version` (nothing
     /// changed it since it was read); false if something did.
