@@ -1006,7 +1006,23 @@ pub async fn audit(
     outcome: &str,
     detail: Value,
 ) {
-    let entry = crate::store::AuditEntry {
+    let entry = audit_entry(state, alert, actor, action, outcome, detail);
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}
+
+/// The audit entry [`audit`] writes, for a transition to commit with its
+/// other effects.
+pub fn audit_entry(
+    state: &AppState,
+    alert: &Alert,
+    actor: &str,
+    action: &str,
+    outcome: &str,
+    detail: Value,
+) -> crate::store::AuditEntry {
+    crate::store::AuditEntry {
         at: state.clock.now(),
         tenant_id: Some(alert.tenant_id.clone()),
         actor: actor.into(),
@@ -1014,9 +1030,6 @@ pub async fn audit(
         subject: Some(alert.job_id.clone()),
         outcome: outcome.into(),
         detail: Some(detail),
-    };
-    if let Err(e) = state.store.audit(&entry).await {
-        tracing::error!(error = %e, "could not write the audit log");
     }
 }
 

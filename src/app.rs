@@ -69,6 +69,21 @@ impl AppState {
         Ok(id)
     }
 
+    /// Commits a transition's effects (see [`crate::store::Store::commit`])
+    /// and wakes the outbox worker when they send anything.
+    pub async fn commit(&self, effects: &crate::store::Effects) -> Result<(), StoreError> {
+        self.store.commit(effects, self.clock.now()).await?;
+        if effects.sends() {
+            self.outbox_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Wakes the outbox worker after a store transition wrote Slack calls.
+    pub fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
     /// Writes several Slack calls at once (see [`crate::store::Store::enqueue_many`]).
     pub async fn enqueue_many(&self, msgs: &[NewOutboxMessage]) -> Result<usize, StoreError> {
         let n = self.store.enqueue_many(msgs, self.clock.now()).await?;

@@ -16,7 +16,7 @@ use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::risk::{Assessment, RiskBand, SlaTier};
 use crate::servo::Job;
 use crate::slack::render::{date_token, duration_words, escape_slack};
-use crate::store::{Alert, NewOutboxMessage, NewTimer};
+use crate::store::{Alert, Effects, NewOutboxMessage, NewTimer};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -83,7 +83,7 @@ pub async fn tier_names(state: &AppState, tier: &EscalationTier) -> String {
     state.directory.names(&tier.notify).await
 }
 
-use crate::alerts::audit;
+use crate::alerts::{audit, audit_entry};
 
 /// The position after (tier, round), if the path goes on.
 pub(crate) fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
@@ -134,13 +134,14 @@ pub async fn start(
     }
     let tier = tier.min(tiers.len() - 1);
     let now = state.clock.now();
-    let Some(esc) = state
+    if state
         .store
-        .start_escalation(&alert.id, &alert.tenant_id, tier as i64, reason, now)
+        .get_escalation(&alert.id)
         .await?
-    else {
+        .is_some_and(|e| e.status == "active")
+    {
         return Ok(false);
-    };
+    }
     // The plan: who is paged when, if nobody acknowledges. People are named
     // in plain text: a mention would notify later tiers before their turn.
     let mut lines = Vec::new();
@@ -170,23 +171,40 @@ pub async fn start(
         ":rotating_light: *Escalation started*: {reason}. Until someone acknowledges, I page:\n{}",
         crate::slack::limits::join_capped(&lines, "\n", 2_600, |n| format!("…and {n} more steps"))
     );
-    crate::alerts::reply_in_thread(
-        state,
-        alert,
-        format!("esc:{}:{}:plan", alert.id, esc.epoch),
-        &text,
-    )
-    .await?;
-    schedule_step(state, step_timer(&alert.id, esc.epoch, tier, 0, now, "")).await?;
-    audit(
-        state,
-        alert,
-        "bot",
-        "escalation_start",
-        "ok",
-        json!({ "tier": tier, "reason": reason, "epoch": esc.epoch }),
-    )
-    .await;
+    // Decided; the escalation, its plan, its first step and the audit entry
+    // commit together.
+    let plan = crate::alerts::thread_message(state, alert, String::new(), &text)?;
+    let Some(esc) = state
+        .store
+        .start_escalation_with(
+            &alert.id,
+            &alert.tenant_id,
+            tier as i64,
+            reason,
+            now,
+            |esc| {
+                let mut plan = plan;
+                plan.dedup_key = Some(format!("esc:{}:{}:plan", alert.id, esc.epoch));
+                let mut effects = Effects::new();
+                effects
+                    .send(plan)
+                    .schedule(step_timer(&alert.id, esc.epoch, tier, 0, now, ""))
+                    .record(audit_entry(
+                        state,
+                        alert,
+                        "bot",
+                        "escalation_start",
+                        "ok",
+                        json!({ "tier": tier, "reason": reason, "epoch": esc.epoch }),
+                    ));
+                effects
+            },
+        )
+        .await?
+    else {
+        return Ok(false);
+    };
+    state.wake_outbox();
     // Page the first tier now rather than on the timer worker's next round.
     run_now(state, &alert.id, esc.epoch, tier, 0).await;
     Ok(true)
@@ -288,7 +306,7 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
         end_exhausted(state, &alert, epoch).await?;
         return Ok(true);
     }
-    page(
+    let page = page(
         state,
         &alert,
         tier,
@@ -312,20 +330,31 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
             step_timer(alert_id, epoch, usize::MAX, round, due, ":end"),
         ),
     };
-    state
+    // The pages, the move and the next step commit together: a stop before
+    // the commit leaves the step due (its timer fires again), a stop after
+    // it leaves the next one scheduled; nobody is paged twice or never.
+    let mut effects = page.effects;
+    effects.schedule(next);
+    let moved = state
         .store
-        .advance_escalation_and_schedule(
+        .advance_escalation_with(
             alert_id,
             epoch,
-            tier as i64,
-            round as i64,
-            to_tier,
-            to_round,
-            &next,
+            (tier as i64, round as i64),
+            (to_tier, to_round),
+            page.pagerduty,
+            &effects,
             now,
         )
         .await?;
-    Ok(true)
+    if moved {
+        state.wake_outbox();
+        state.metrics.inc(
+            "servo_sla_bot_pages_total",
+            &[("tier", &state.config.escalation.tiers[tier].name)],
+        );
+    }
+    Ok(moved)
 }
 
 /// The alert's **Escalate now** says whom it pages: after the path moves on,
@@ -358,28 +387,35 @@ pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> any
 
 /// Ends an escalation that ran out of tiers, once, saying so in the thread.
 async fn end_exhausted(state: &AppState, alert: &Alert, epoch: i64) -> anyhow::Result<()> {
-    if state
+    let note = crate::alerts::thread_message(
+        state,
+        alert,
+        format!("esc:{}:{epoch}:exhausted", alert.id),
+        ":warning: *Escalation path exhausted*: nobody acknowledged. Use *Escalate now* to page again.",
+    )?;
+    let ended = state
         .store
-        .end_escalation(&alert.id, "stopped", state.clock.now())
-        .await?
-        .is_some()
-    {
-        crate::alerts::reply_in_thread(
-            state,
-            alert,
-            format!("esc:{}:{epoch}:exhausted", alert.id),
-            ":warning: *Escalation path exhausted*: nobody acknowledged. Use *Escalate now* to page again.",
+        .end_escalation_with(
+            &alert.id,
+            "stopped",
+            state.clock.now(),
+            &Effects::new(),
+            |_| {
+                let mut effects = Effects::new();
+                effects.send(note).record(audit_entry(
+                    state,
+                    alert,
+                    "bot",
+                    "escalation_exhausted",
+                    "ok",
+                    json!({ "epoch": epoch }),
+                ));
+                effects
+            },
         )
         .await?;
-        audit(
-            state,
-            alert,
-            "bot",
-            "escalation_exhausted",
-            "ok",
-            json!({ "epoch": epoch }),
-        )
-        .await;
+    if ended.is_some() {
+        state.wake_outbox();
     }
     Ok(())
 }
@@ -397,7 +433,7 @@ async fn page(
     round: u32,
     epoch: i64,
     reason: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Page> {
     let tier = &state.config.escalation.tiers[tier_idx];
     let people = state.directory.expand(&tier.notify).await?;
     let key = format!("page:{}:{epoch}:{round}:{tier_idx}", alert.id);
@@ -485,23 +521,27 @@ async fn page(
             format!("{key}:pd"),
         ));
     }
-    state.enqueue_many(&messages).await?;
-    if tier.pagerduty_routing_key_env.is_some() {
-        state.store.mark_pd_triggered(&alert.id).await?;
-    }
-    state
-        .metrics
-        .inc("servo_sla_bot_pages_total", &[("tier", &tier.name)]);
-    audit(
+    let mut effects = Effects::new();
+    effects.outbox = messages;
+    effects.record(audit_entry(
         state,
         alert,
         "bot",
         "page",
         "ok",
         json!({ "tier": tier.name, "round": round, "people": people, "epoch": epoch }),
-    )
-    .await;
-    Ok(())
+    ));
+    Ok(Page {
+        effects,
+        pagerduty: tier.pagerduty_routing_key_env.is_some(),
+    })
+}
+
+/// A tier's page, decided: what it sends and records, and whether it
+/// triggers PagerDuty. The step commits it with the escalation's move.
+struct Page {
+    effects: Effects,
+    pagerduty: bool,
 }
 
 /// What every page about an alert says, from what the alert shows: enough to
@@ -700,71 +740,75 @@ pub fn pd_dedup_key(alert: &Alert) -> String {
     format!("servo-sla-bot-{}", alert.id)
 }
 
-/// Mirrors an acknowledgement or resolution to PagerDuty, for every routing key.
-async fn mirror_to_pagerduty(
+/// The events that mirror an acknowledgement or resolution to PagerDuty,
+/// one per routing key.
+fn mirror_to_pagerduty(
     state: &AppState,
     alert: &Alert,
     action: &str,
     epoch: i64,
-) -> anyhow::Result<()> {
-    for (i, tier) in state.config.escalation.tiers.iter().enumerate() {
-        if let Some(env) = &tier.pagerduty_routing_key_env {
+) -> Vec<NewOutboxMessage> {
+    state
+        .config
+        .escalation
+        .tiers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, tier)| {
+            let env = tier.pagerduty_routing_key_env.as_ref()?;
             let event = json!({ "routing_key_env": env, "event_action": action, "dedup_key": pd_dedup_key(alert) });
-            state
-                .enqueue(NewOutboxMessage::call(
-                    PAGERDUTY,
-                    event,
-                    format!("pd:{}:{epoch}:{action}:{i}", alert.id),
-                ))
-                .await?;
-        }
-    }
-    Ok(())
+            Some(NewOutboxMessage::call(
+                PAGERDUTY,
+                event,
+                format!("pd:{}:{epoch}:{action}:{i}", alert.id),
+            ))
+        })
+        .collect()
 }
 
-/// Someone acknowledged: the escalation stops (PagerDuty too).
+/// Someone acknowledged: the escalation stops (PagerDuty too), its steps
+/// cancelled in the same transaction.
 pub async fn acknowledged(state: &AppState, alert: &Alert) -> anyhow::Result<()> {
-    let now = state.clock.now();
-    if let Some(esc) = state
-        .store
-        .end_escalation(&alert.id, "acknowledged", now)
-        .await?
-    {
-        state
-            .store
-            .cancel_timers(&alert.id, Some(STEP_TIMER), now)
-            .await?;
-        if esc.pd_triggered == 1 {
-            mirror_to_pagerduty(state, alert, "acknowledge", esc.epoch).await?;
-        }
-    }
-    Ok(())
+    end(state, alert, "acknowledged", None).await
 }
 
 /// The alert resolved: everything stops and the PagerDuty incident resolves.
 pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<()> {
-    let now = state.clock.now();
-    state
+    end(state, alert, "stopped", Some(why)).await
+}
+
+/// Ends the escalation (`acknowledged` or `stopped`): its pending steps are
+/// cancelled, PagerDuty hears of it, and a stop is audited, in one commit.
+async fn end(state: &AppState, alert: &Alert, to: &str, why: Option<&str>) -> anyhow::Result<()> {
+    let mut cancel = Effects::new();
+    cancel.cancel(&alert.id, Some(STEP_TIMER));
+    let ended = state
         .store
-        .cancel_timers(&alert.id, Some(STEP_TIMER), now)
+        .end_escalation_with(&alert.id, to, state.clock.now(), &cancel, |esc| {
+            let mut effects = Effects::new();
+            if esc.pd_triggered == 1 {
+                let action = if to == "acknowledged" {
+                    "acknowledge"
+                } else {
+                    "resolve"
+                };
+                effects.outbox = mirror_to_pagerduty(state, alert, action, esc.epoch);
+            }
+            if let Some(why) = why {
+                effects.record(audit_entry(
+                    state,
+                    alert,
+                    "bot",
+                    "escalation_stop",
+                    "ok",
+                    json!({ "why": why }),
+                ));
+            }
+            effects
+        })
         .await?;
-    if let Some(esc) = state
-        .store
-        .end_escalation(&alert.id, "stopped", now)
-        .await?
-    {
-        if esc.pd_triggered == 1 {
-            mirror_to_pagerduty(state, alert, "resolve", esc.epoch).await?;
-        }
-        audit(
-            state,
-            alert,
-            "bot",
-            "escalation_stop",
-            "ok",
-            json!({ "why": why }),
-        )
-        .await;
+    if ended.is_some() {
+        state.wake_outbox();
     }
     Ok(())
 }
@@ -799,23 +843,20 @@ pub async fn escalate_next(
             "Every tier has been paged already; the path ends when its last wait runs out.".into(),
         );
     }
-    // The pending step (the next tier, due later) is brought forward to now.
-    state
-        .store
-        .cancel_timers(&alert.id, Some(STEP_TIMER), now)
-        .await?;
-    schedule_step(
-        state,
-        step_timer(
+    // The pending step (the next tier, due later) is brought forward to now:
+    // cancelled and scheduled again in one commit, so it is never lost.
+    let mut effects = Effects::new();
+    effects
+        .cancel(&alert.id, Some(STEP_TIMER))
+        .schedule(step_timer(
             &alert.id,
             esc.epoch,
             esc.tier as usize,
             esc.round as u32,
             now,
             &format!(":now:{}", uuid::Uuid::new_v4().simple()),
-        ),
-    )
-    .await?;
+        ));
+    state.commit(&effects).await?;
     run_now(
         state,
         &alert.id,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::db::TestDb;
 use serde_json::json;
 use servo_sla_bot::store::{
-    truncate_to_ms, AckOutcome, AuditEntry, Backend, EnvelopeClaim, NewAlert, NewApproval,
+    truncate_to_ms, AckOutcome, AuditEntry, Backend, Effects, EnvelopeClaim, NewAlert, NewApproval,
     NewOutboxMessage, NewTimer, Store, StoreError,
 };
 use std::collections::HashSet;
@@ -573,43 +573,97 @@ async fn an_escalation_step_schedules_its_next_step_only_from_where_it_was_found
         due_at: t0() + secs(900),
         dedup_key: Some(key.into()),
     };
-    // From tier 0 to 1: the next step is scheduled and the escalation moves.
+    let audit = |action: &str| AuditEntry {
+        at: t0(),
+        tenant_id: Some("acme".into()),
+        actor: "bot".into(),
+        action: action.into(),
+        subject: Some(alert.id.clone()),
+        outcome: "ok".into(),
+        detail: None,
+    };
+    // A step's effects: its page, its next step and its audit entry.
+    let effects = |tier: i64, key: &str| {
+        let mut e = Effects::new();
+        e.schedule(step(tier, key))
+            .send(post(Some(&format!("page:{key}"))))
+            .record(audit(&format!("step:{key}")));
+        e
+    };
+    // From tier 0 to 1: the next step is scheduled, the page enqueued, the
+    // step audited and the escalation moves, together.
     assert!(store
-        .advance_escalation_and_schedule(&alert.id, esc.epoch, 0, 0, 1, 0, &step(1, "esc:1"), t0())
+        .advance_escalation_with(
+            &alert.id,
+            esc.epoch,
+            (0, 0),
+            (1, 0),
+            true,
+            &effects(1, "esc:1"),
+            t0()
+        )
         .await
         .unwrap());
     let moved = store.get_escalation(&alert.id).await.unwrap().unwrap();
-    assert_eq!((moved.tier, moved.round), (1, 0));
+    assert_eq!((moved.tier, moved.round, moved.pd_triggered), (1, 0, 1));
     let timers = store.list_timers(Some(&alert.id)).await.unwrap();
     assert_eq!(timers.len(), 1);
     assert_eq!(
         (timers[0].due_at, timers[0].payload["tier"].as_i64()),
         (t0() + secs(900), Some(1))
     );
+    assert_eq!(store.list_outbox(None).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_audit(Some(&alert.id), 10).await.unwrap().len(),
+        1
+    );
 
-    // The same step again (a re-fired timer): it has moved on, so nothing.
+    // The same step again (a re-fired timer): it has moved on, so nothing
+    // of its effects is written.
     assert!(!store
-        .advance_escalation_and_schedule(
+        .advance_escalation_with(
             &alert.id,
             esc.epoch,
-            0,
-            0,
-            1,
-            0,
-            &step(1, "esc:1-again"),
+            (0, 0),
+            (1, 0),
+            false,
+            &effects(1, "esc:1-again"),
             t0()
         )
         .await
         .unwrap());
     assert_eq!(store.list_timers(Some(&alert.id)).await.unwrap().len(), 1);
+    assert_eq!(store.list_outbox(None).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_audit(Some(&alert.id), 10).await.unwrap().len(),
+        1
+    );
 
-    // Acknowledged meanwhile: no step is scheduled and nothing moves.
-    store
-        .end_escalation(&alert.id, "acknowledged", t0())
+    // Acknowledged meanwhile, cancelling its steps in the same transaction:
+    // no step is scheduled and nothing moves.
+    let mut cancel = Effects::new();
+    cancel.cancel(&alert.id, Some("escalation_step"));
+    let ended = store
+        .end_escalation_with(&alert.id, "acknowledged", t0(), &cancel, |_| {
+            let mut e = Effects::new();
+            e.record(audit("acknowledged"));
+            e
+        })
         .await
         .unwrap();
+    assert_eq!(ended.unwrap().status, "acknowledged");
+    let timers = store.list_timers(Some(&alert.id)).await.unwrap();
+    assert_eq!(timers[0].status, "cancelled");
     assert!(!store
-        .advance_escalation_and_schedule(&alert.id, esc.epoch, 1, 0, 2, 0, &step(2, "esc:2"), t0())
+        .advance_escalation_with(
+            &alert.id,
+            esc.epoch,
+            (1, 0),
+            (2, 0),
+            false,
+            &effects(2, "esc:2"),
+            t0()
+        )
         .await
         .unwrap());
     assert_eq!(store.list_timers(Some(&alert.id)).await.unwrap().len(), 1);
@@ -617,6 +671,57 @@ async fn an_escalation_step_schedules_its_next_step_only_from_where_it_was_found
         store.get_escalation(&alert.id).await.unwrap().unwrap().tier,
         1
     );
+    assert_eq!(
+        store.list_audit(Some(&alert.id), 10).await.unwrap().len(),
+        2
+    );
+}
+
+contract_case!(a_transition_with_an_invalid_effect_writes_nothing);
+async fn a_transition_with_an_invalid_effect_writes_nothing(store: &Store) {
+    let (alert, _) = store
+        .open_alert(new_alert("acme", "esc-bad"), t0())
+        .await
+        .unwrap();
+    let mut bad = post(Some("bad"));
+    bad.link_kind = Some("user".into());
+    let started = store
+        .start_escalation_with(&alert.id, "acme", 0, "high", t0(), |_| {
+            let mut e = Effects::new();
+            e.send(post(Some("plan"))).send(bad.clone());
+            e
+        })
+        .await;
+    assert!(matches!(started, Err(StoreError::Invalid(_))));
+    assert!(
+        store.get_escalation(&alert.id).await.unwrap().is_none(),
+        "the escalation is not started without its effects"
+    );
+    assert!(store.list_outbox(None).await.unwrap().is_empty());
+
+    // Started with valid effects, it is there with its plan, once.
+    let esc = store
+        .start_escalation_with(&alert.id, "acme", 0, "high", t0(), |_| {
+            let mut e = Effects::new();
+            e.send(post(Some("plan")));
+            e
+        })
+        .await
+        .unwrap()
+        .expect("started");
+    assert_eq!(esc.status, "active");
+    assert_eq!(store.list_outbox(None).await.unwrap().len(), 1);
+    // Already active: nothing is started and `then` writes nothing.
+    let again = store
+        .start_escalation_with(&alert.id, "acme", 0, "high", t0(), |_| {
+            let mut e = Effects::new();
+            e.send(post(Some("plan-again")));
+            e
+        })
+        .await
+        .unwrap();
+    assert!(again.is_none());
+    assert_eq!(store.list_outbox(None).await.unwrap().len(), 1);
 }
 
 contract_case!(outbox_ordering_key_delivers_strictly_in_order);

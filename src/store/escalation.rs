@@ -18,9 +18,45 @@ macro_rules! advance_query {
         .bind($round)
         .bind($to_tier)
         .bind($to_round)
-        .bind(ms($now))
+        .bind($crate::store::ms($now))
     };
 }
+pub(crate) use advance_query;
+
+/// Starts (or restarts, with a new epoch) an escalation unless one is active.
+macro_rules! start_query {
+    ($alert_id:expr, $tenant:expr, $tier:expr, $reason:expr, $now:expr) => {
+        sqlx::query_as(
+            "INSERT INTO escalations (alert_id, tenant_id, status, tier, round, epoch, reason, started_at_ms, updated_at_ms) \
+             VALUES ($1, $2, 'active', $3, 0, 1, $4, $5, $5) \
+             ON CONFLICT (alert_id) DO UPDATE SET status = 'active', tier = excluded.tier, round = 0, \
+               epoch = escalations.epoch + 1, reason = excluded.reason, started_at_ms = excluded.started_at_ms, \
+               updated_at_ms = excluded.updated_at_ms \
+             WHERE escalations.status <> 'active' RETURNING *",
+        )
+        .bind($alert_id)
+        .bind($tenant)
+        .bind($tier)
+        .bind($reason)
+        .bind($crate::store::ms($now))
+    };
+}
+pub(crate) use start_query;
+
+/// Ends an escalation (`acknowledged` from active only; `stopped` from any).
+macro_rules! end_query {
+    ($alert_id:expr, $to:expr, $now:expr) => {
+        sqlx::query_as(
+            "UPDATE escalations SET status = $2, updated_at_ms = $3 \
+             WHERE alert_id = $1 AND status <> 'stopped' AND ($2 = 'stopped' OR status = 'active') RETURNING *",
+        )
+        .bind($alert_id)
+        .bind($to)
+        .bind($crate::store::ms($now))
+    };
+}
+pub(crate) use end_query;
+
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -50,20 +86,11 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<EscalationRow>> {
-        Ok(on_pool!(self, p => sqlx::query_as(
-            "INSERT INTO escalations (alert_id, tenant_id, status, tier, round, epoch, reason, started_at_ms, updated_at_ms) \
-             VALUES ($1, $2, 'active', $3, 0, 1, $4, $5, $5) \
-             ON CONFLICT (alert_id) DO UPDATE SET status = 'active', tier = excluded.tier, round = 0, \
-               epoch = escalations.epoch + 1, reason = excluded.reason, started_at_ms = excluded.started_at_ms, \
-               updated_at_ms = excluded.updated_at_ms \
-             WHERE escalations.status <> 'active' RETURNING *")
-            .bind(alert_id)
-            .bind(tenant)
-            .bind(tier)
-            .bind(reason)
-            .bind(ms(now))
+        Ok(
+            on_pool!(self, p => start_query!(alert_id, tenant, tier, reason, now)
             .fetch_optional(p)
-            .await?))
+            .await?),
+        )
     }
 
     pub async fn get_escalation(&self, alert_id: &str) -> Result<Option<EscalationRow>> {
@@ -95,54 +122,6 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Moves an active escalation on as [`Store::advance_escalation`] does
-    /// and schedules its next step, crash-safe without a transaction: the
-    /// step is scheduled first, only while the escalation is still where the
-    /// caller found it, and then the escalation moves. A crash between the
-    /// two leaves the escalation where it was with its next step scheduled:
-    /// the step being fired is re-fired when its lease expires and pages again
-    /// under the same outbox keys (so nobody gets a second message), then
-    /// moves on. (Moving first would leave, after a crash, an escalation that
-    /// moved with no step to page it. A transaction costs more here than the
-    /// two statements: on SQLite it holds the write lock across both, and the
-    /// 1,000-steps benchmark was slower on both engines.) True when it moved.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn advance_escalation_and_schedule(
-        &self,
-        alert_id: &str,
-        epoch: i64,
-        tier: i64,
-        round: i64,
-        to_tier: i64,
-        to_round: i64,
-        next: &super::NewTimer,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let id = uuid::Uuid::new_v4().to_string();
-        on_pool!(self, p => sqlx::query(
-            "INSERT INTO timers (id, kind, subject_id, payload, due_at_ms, status, dedup_key, created_at_ms) \
-             SELECT $1, $2, $3, $4, $5, 'pending', $6, $7 WHERE EXISTS ( \
-               SELECT 1 FROM escalations \
-               WHERE alert_id = $8 AND status = 'active' AND epoch = $9 AND tier = $10 AND round = $11) \
-             ON CONFLICT (dedup_key) DO NOTHING")
-            .bind(&id)
-            .bind(&next.kind)
-            .bind(&next.subject_id)
-            .bind(super::json_text(&next.payload))
-            .bind(ms(next.due_at))
-            .bind(&next.dedup_key)
-            .bind(ms(now))
-            .bind(alert_id)
-            .bind(epoch)
-            .bind(tier)
-            .bind(round)
-            .execute(p)
-            .await?
-            .rows_affected());
-        self.advance_escalation(alert_id, epoch, tier, round, to_tier, to_round, now)
-            .await
-    }
-
     /// Ends an escalation (`acknowledged` from active only; `stopped` from any).
     pub async fn end_escalation(
         &self,
@@ -150,12 +129,7 @@ impl Store {
         to: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<EscalationRow>> {
-        Ok(on_pool!(self, p => sqlx::query_as(
-            "UPDATE escalations SET status = $2, updated_at_ms = $3 \
-             WHERE alert_id = $1 AND status <> 'stopped' AND ($2 = 'stopped' OR status = 'active') RETURNING *")
-            .bind(alert_id)
-            .bind(to)
-            .bind(ms(now))
+        Ok(on_pool!(self, p => end_query!(alert_id, to, now)
             .fetch_optional(p)
             .await?))
     }

@@ -23,6 +23,7 @@
 
 mod alerts;
 mod approvals;
+mod effects;
 mod envelopes;
 mod escalation;
 #[doc(hidden)]
@@ -36,6 +37,7 @@ mod review;
 mod rows;
 mod timers;
 
+pub use effects::{Effects, TimerCancel};
 pub use envelopes::EnvelopeClaim;
 pub use escalation::*;
 pub use forecasts::ForecastRecord;
@@ -145,7 +147,7 @@ pub fn truncate_to_ms(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms(t)).unwrap_or(t)
 }
 
-fn json_text(v: &serde_json::Value) -> String {
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
     v.to_string()
 }
 

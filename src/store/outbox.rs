@@ -43,7 +43,7 @@ const CLAIM_OUTBOX_PG: &str = concat!(
      FROM picked WHERE outbox.id = picked.id RETURNING outbox.*"
 );
 
-fn check_message(msg: &NewOutboxMessage) -> Result<()> {
+pub(crate) fn check_message(msg: &NewOutboxMessage) -> Result<()> {
     check_one_of("link_kind", &msg.link_kind, LINK_KINDS)?;
     check_one_of("thread_field", &msg.thread_field, THREAD_FIELDS)
 }

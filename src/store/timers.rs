@@ -22,6 +22,7 @@ macro_rules! schedule_query {
         .bind($crate::store::ms($now))
     };
 }
+pub(crate) use schedule_query;
 
 /// SQLite: one UPDATE ... RETURNING (a single writer: no interleaving).
 const CLAIM_TIMERS_SQLITE: &str = "\

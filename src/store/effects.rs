@@ -1,0 +1,261 @@
+//! A transition's effects, committed with it (issue 20).
+//!
+//! A flow decides what a transition changes and everything the change must
+//! send, schedule and record: Slack calls (outbox rows), timers, timers it
+//! cancels, and audit entries. The store then commits the change and its
+//! [`Effects`] in one transaction, on both engines, so a crash, a store error
+//! or a lost race leaves either all of it or none of it. A conditional change
+//! that does not apply (someone else moved the state first) writes none of
+//! its effects.
+
+use super::{in_tx, outbox::check_message, AuditEntry, NewOutboxMessage, NewTimer, Result, Store};
+use chrono::{DateTime, Utc};
+
+/// Pending timers of one subject (and kind) to cancel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimerCancel {
+    pub subject_id: String,
+    pub kind: Option<String>,
+}
+
+/// What one transition sends, schedules, cancels and records.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Effects {
+    pub cancel: Vec<TimerCancel>,
+    pub timers: Vec<NewTimer>,
+    pub outbox: Vec<NewOutboxMessage>,
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Effects {
+    pub fn new() -> Effects {
+        Effects::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cancel.is_empty()
+            && self.timers.is_empty()
+            && self.outbox.is_empty()
+            && self.audit.is_empty()
+    }
+
+    /// A Slack call (or PagerDuty event) to deliver.
+    pub fn send(&mut self, msg: NewOutboxMessage) -> &mut Self {
+        self.outbox.push(msg);
+        self
+    }
+
+    pub fn schedule(&mut self, timer: NewTimer) -> &mut Self {
+        self.timers.push(timer);
+        self
+    }
+
+    /// Cancels a subject's pending timers (of one kind, or all) before the
+    /// new ones are scheduled.
+    pub fn cancel(&mut self, subject_id: &str, kind: Option<&str>) -> &mut Self {
+        self.cancel.push(TimerCancel {
+            subject_id: subject_id.to_string(),
+            kind: kind.map(str::to_string),
+        });
+        self
+    }
+
+    pub fn record(&mut self, entry: AuditEntry) -> &mut Self {
+        self.audit.push(entry);
+        self
+    }
+
+    pub fn extend(&mut self, other: Effects) -> &mut Self {
+        self.cancel.extend(other.cancel);
+        self.timers.extend(other.timers);
+        self.outbox.extend(other.outbox);
+        self.audit.extend(other.audit);
+        self
+    }
+
+    /// True when the commit wrote Slack calls the outbox worker should wake for.
+    pub fn sends(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        self.outbox.iter().try_for_each(check_message)
+    }
+}
+
+/// Writes `$effects` on the open transaction `$tx` (either engine): cancels,
+/// then timers, outbox rows and audit entries. Dedup keys already used are
+/// skipped, as [`Store::enqueue`] and [`Store::schedule_timer`] skip them.
+macro_rules! write_effects {
+    ($tx:ident, $effects:expr, $now:expr) => {{
+        let effects: &$crate::store::Effects = $effects;
+        let now: chrono::DateTime<chrono::Utc> = $now;
+        for c in &effects.cancel {
+            sqlx::query(
+                "UPDATE timers SET status = 'cancelled', fired_at_ms = $3, \
+                   claimed_by = NULL, claim_until_ms = NULL \
+                 WHERE subject_id = $1 AND ($2 IS NULL OR kind = $2) AND status = 'pending'",
+            )
+            .bind(&c.subject_id)
+            .bind(&c.kind)
+            .bind($crate::store::ms(now))
+            .execute(&mut *$tx)
+            .await?;
+        }
+        for t in &effects.timers {
+            let id = uuid::Uuid::new_v4().to_string();
+            $crate::store::timers::schedule_query!(&id, t, now)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        // 12 binds a row: 400 rows stay well under SQLite's 32,766 variables.
+        for chunk in effects.outbox.chunks(400) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
+                   thread_field, link_kind, link_id, status, attempts, next_attempt_at_ms, created_at_ms) ",
+            );
+            qb.push_values(chunk, |mut row, msg| {
+                row.push_bind(&msg.dedup_key)
+                    .push_bind(&msg.method)
+                    .push_bind($crate::store::json_text(&msg.payload))
+                    .push_bind(&msg.ordering_key)
+                    .push_bind(&msg.thread_alert_id)
+                    .push_bind(&msg.thread_field)
+                    .push_bind(&msg.link_kind)
+                    .push_bind(&msg.link_id)
+                    .push_bind("pending")
+                    .push_bind(0_i64)
+                    .push_bind($crate::store::ms(msg.not_before.unwrap_or(now)))
+                    .push_bind($crate::store::ms(now));
+            });
+            qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
+            qb.build().execute(&mut *$tx).await?;
+        }
+        for e in &effects.audit {
+            sqlx::query(
+                "INSERT INTO audit_log (at_ms, tenant_id, actor, action, subject, outcome, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind($crate::store::ms(e.at))
+            .bind(&e.tenant_id)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.subject)
+            .bind(&e.outcome)
+            .bind(e.detail.as_ref().map($crate::store::json_text))
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+impl Store {
+    /// Commits effects that go with no state change of their own (or whose
+    /// change is an outbox row or a timer), all or nothing.
+    pub async fn commit(&self, effects: &Effects, now: DateTime<Utc>) -> Result<()> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        effects.check()?;
+        in_tx!(self, tx => {
+            write_effects!(tx, effects, now);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Starts (or restarts, with a new epoch) an alert's escalation at `tier`
+    /// and commits what `then` decides for the new row (the plan, the first
+    /// step, the audit entry) with it; `None`, writing nothing, when one is
+    /// already active.
+    pub async fn start_escalation_with(
+        &self,
+        alert_id: &str,
+        tenant: &str,
+        tier: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&super::EscalationRow) -> Effects,
+    ) -> Result<Option<super::EscalationRow>> {
+        in_tx!(self, tx => {
+            let row: Option<super::EscalationRow> =
+                super::escalation::start_query!(alert_id, tenant, tier, reason, now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(esc) = &row {
+                let effects = then(esc);
+                effects.check()?;
+                write_effects!(tx, &effects, now);
+            }
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    /// Moves an active escalation from (epoch, tier, round) to (to_tier,
+    /// to_round), with the step's effects (its pages, its next step, its
+    /// audit entry, and `pd_triggered` when it triggered PagerDuty). False,
+    /// writing nothing, when it was no longer there (acknowledged, moved on
+    /// or restarted meanwhile).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn advance_escalation_with(
+        &self,
+        alert_id: &str,
+        epoch: i64,
+        (tier, round): (i64, i64),
+        (to_tier, to_round): (i64, i64),
+        pd_triggered: bool,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let moved = super::escalation::advance_query!(
+                alert_id, epoch, tier, round, to_tier, to_round, now
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if moved {
+                if pd_triggered {
+                    sqlx::query("UPDATE escalations SET pd_triggered = 1 WHERE alert_id = $1")
+                        .bind(alert_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(moved)
+        })
+    }
+
+    /// Ends an escalation as [`Store::end_escalation`] does and commits what
+    /// `then` decides for the ended row; `before` (cancelling its steps, say)
+    /// is written whether or not there was anything to end.
+    pub async fn end_escalation_with(
+        &self,
+        alert_id: &str,
+        to: &str,
+        now: DateTime<Utc>,
+        before: &Effects,
+        then: impl FnOnce(&super::EscalationRow) -> Effects,
+    ) -> Result<Option<super::EscalationRow>> {
+        before.check()?;
+        in_tx!(self, tx => {
+            write_effects!(tx, before, now);
+            let row: Option<super::EscalationRow> =
+                super::escalation::end_query!(alert_id, to, now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(esc) = &row {
+                let effects = then(esc);
+                effects.check()?;
+                write_effects!(tx, &effects, now);
+            }
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+}
