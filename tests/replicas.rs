@@ -284,3 +284,199 @@ async fn a_second_bot_on_the_same_sqlite_file_is_refused_with_a_clear_message() 
         .await
         .expect("the file is free once the first bot stopped");
 }
+
+/// Pages only at a breach, so the at-risk job's first call is its alert's
+/// post and the channel's one top-level message is that post.
+const QUIET_CONFIG: &str = r#"
+poll_interval = "1s"
+
+[risk]
+forecast = false
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALRT"
+operators = ["U0TIER1"]
+
+[escalation.start_at]
+critical = "breached"
+standard = "breached"
+best_effort = "breached"
+below_best_effort = "breached"
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["U0TIER1"]
+ack_timeout = "5m"
+"#;
+
+/// The alert posts in the channel (top-level messages).
+fn channel_posts(slack: &FakeSlack) -> Vec<common::fake_slack::Message> {
+    slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == "C0ACMEALRT" && m.thread_ts.is_none())
+        .collect()
+}
+
+/// Runs `sql` against the bot's store from outside the bot (as an operator
+/// with psql or sqlite3 would).
+async fn store_sql(url: &str, sql: &'static str) {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+async fn wait_until(what: &str, within: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `kill -9` of the bot while Slack holds the answer to a post it accepted:
+/// the bot never learned the `ts`. After the restart the channel still has
+/// exactly one alert post (the row's claim is still the dead process's), and
+/// once the claim runs out the new process finds the post by its metadata
+/// and records it instead of posting again; the alert's next edit goes to
+/// that one message.
+async fn a_kill_while_slack_holds_the_answer(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), QUIET_CONFIG).unwrap();
+    let fx = ServoFixture::start().await;
+    let slack = FakeSlack::start().await;
+    let now = Utc::now();
+    let job = fx
+        .job(JobSpec {
+            priority: 5,
+            deadline: Some(now + Duration::minutes(60)),
+            eta: Some(now + Duration::minutes(200)),
+            heartbeat: Some(now),
+            ..JobSpec::default()
+        })
+        .await;
+    slack.fail_next(
+        "chat.postMessage",
+        vec![common::fake_slack::Fault::HeldAnswer(
+            std::time::Duration::from_secs(600),
+        )],
+    );
+
+    let mut first = spawn_replica("replica-a", dir.path(), &db.url, &fx.bot_url(), &slack);
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while channel_posts(&slack).len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "Slack never got the alert post; calls: {:#?}\nlog: {}",
+            slack.calls(),
+            std::fs::read_to_string(dir.path().join("replica-a.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let posted = channel_posts(&slack).remove(0);
+    assert_eq!(
+        posted.metadata["event_payload"]["outbox_key"]
+            .as_str()
+            .map(|k| k.ends_with(":post")),
+        Some(true),
+        "the post names its outbox row: {:?}",
+        posted.metadata
+    );
+    // Killed while Slack still holds the answer.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    let _second = spawn_replica("replica-b", dir.path(), &db.url, &fx.bot_url(), &slack);
+    // Several polls go by: the row is still claimed by the dead process.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(
+        channel_posts(&slack).len(),
+        1,
+        "exactly one message after the restart"
+    );
+    let store = Store::connect(&db.url).await.unwrap();
+    let claimed: Vec<_> = store
+        .list_outbox(Some("pending"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.dedup_key.as_deref().is_some_and(|k| k.ends_with(":post")))
+        .collect();
+    assert_eq!(claimed.len(), 1, "the post's fate is still unknown");
+    assert!(
+        claimed[0]
+            .claimed_by
+            .as_deref()
+            .is_some_and(|w| w.starts_with("replica-a-")),
+        "still the dead process's claim: {:?}",
+        claimed[0].claimed_by
+    );
+
+    // The claim runs out (as 5 minutes would).
+    store_sql(
+        &db.url,
+        "UPDATE outbox SET claim_until_ms = 0 WHERE claimed_by LIKE 'replica-a-%'",
+    )
+    .await;
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    let alert = loop {
+        let alert = store
+            .latest_alert_for_job("acme", &job.to_string())
+            .await
+            .unwrap()
+            .expect("the alert is open");
+        if alert.ts.is_some() {
+            break alert;
+        }
+        assert!(Instant::now() < deadline, "the post was never settled");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        alert.ts.as_deref(),
+        Some(posted.ts.as_str()),
+        "the post found is recorded"
+    );
+    assert_eq!(
+        channel_posts(&slack).len(),
+        1,
+        "exactly one message after the claim ran out"
+    );
+    assert!(
+        !slack.calls_to("conversations.history").is_empty(),
+        "found by looking, not by posting"
+    );
+
+    // The alert's next change edits that one message.
+    fx.set_eta(job, now + Duration::minutes(20), Utc::now())
+        .await;
+    wait_until(
+        "the recovery edits the alert",
+        std::time::Duration::from_secs(30),
+        || {
+            slack
+                .ok_calls_to("chat.update")
+                .iter()
+                .any(|c| c.body["ts"] == posted.ts.as_str())
+        },
+    )
+    .await;
+    assert_eq!(channel_posts(&slack).len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_kill_while_slack_holds_a_posts_answer_leaves_one_message_on_sqlite() {
+    a_kill_while_slack_holds_the_answer(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_kill_while_slack_holds_a_posts_answer_leaves_one_message_on_postgres() {
+    a_kill_while_slack_holds_the_answer(TestDb::postgres().await).await;
+}

@@ -49,8 +49,8 @@
 //! - History: `conversations.history` (top-level messages and broadcast
 //!   replies) and `conversations.replies` (a thread), newest first, with
 //!   each message's `metadata` when `include_all_metadata` is set; and the
-//!   fault [`Fault::LostAnswer`], where Slack acts on a call but its answer
-//!   never arrives.
+//!   faults [`Fault::LostAnswer`], where Slack acts on a call but its answer
+//!   never arrives, and [`Fault::HeldAnswer`], where it arrives late.
 //! - Membership: a channel set with [`FakeSlack::require_membership`] refuses
 //!   posts with `not_in_channel` until the bot joins (`conversations.join`,
 //!   public channels only) or is invited ([`FakeSlack::invite_bot`]).
@@ -249,6 +249,9 @@ pub enum Fault {
     /// HTTP 503 after the work is done, as when the connection drops after
     /// Slack acted.
     LostAnswer,
+    /// Slack accepts the call (a post is posted) and holds its answer this
+    /// long before giving it: a bot killed meanwhile never learns the `ts`.
+    HeldAnswer(Duration),
 }
 
 /// A running fake. Clones share one server; it stops when the last clone is
@@ -731,8 +734,8 @@ impl Answer {
                 error_detail: Some("injected fault".into()),
                 ..Self::error(&code)
             },
-            // Only a Web API call does work before its answer is lost.
-            Fault::LostAnswer => Answer {
+            // Only a Web API call does work before its answer is lost or held.
+            Fault::LostAnswer | Fault::HeldAnswer(_) => Answer {
                 outcome: "lost_answer".into(),
                 error_detail: Some("injected fault: answer lost".into()),
                 ..Self::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
@@ -920,19 +923,30 @@ impl Shared {
                 error_detail: Some(format!("{method} is not supported by the fake")),
                 ..Answer::error("method_not_allowed").with_status(StatusCode::METHOD_NOT_ALLOWED)
             }
-        } else if let Some(m) = match &route {
-            Route::Api(m) if ws.lose_next_answer(&name) => Some(m),
+        } else if let Some((m, after)) = match &route {
+            Route::Api(m) => ws.answer_fault(&name).map(|f| (m, f)),
             _ => None,
         } {
-            // Slack did the work; the answer never arrives.
+            // Slack did the work; the answer never arrives, or arrives late.
             let done = ws.api(m, &self.token, headers, parsed, at);
-            Answer {
-                outcome: "lost_answer".into(),
-                error_detail: Some(format!(
-                    "injected fault: answer lost after {}",
-                    done.outcome
-                )),
-                ..Answer::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
+            match after {
+                Fault::HeldAnswer(hold) => Answer {
+                    hold: Some(hold),
+                    outcome: "held_answer".into(),
+                    error_detail: Some(format!(
+                        "injected fault: answer held {hold:?} after {}",
+                        done.outcome
+                    )),
+                    ..done
+                },
+                _ => Answer {
+                    outcome: "lost_answer".into(),
+                    error_detail: Some(format!(
+                        "injected fault: answer lost after {}",
+                        done.outcome
+                    )),
+                    ..Answer::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
+                },
             }
         } else if let Some(fault) = ws.take_fault(&name) {
             Answer::fault(fault)
@@ -1232,21 +1246,23 @@ fn message_content(body: &Value) -> Result<Content, Refusal> {
 }
 
 impl Workspace {
-    /// Whether the next queued fault for `name` is [`Fault::LostAnswer`]
-    /// (taking it if so).
-    fn lose_next_answer(&mut self, name: &str) -> bool {
+    /// The next queued fault for `name` when it is one that lets Slack act
+    /// first ([`Fault::LostAnswer`], [`Fault::HeldAnswer`]), taking it.
+    fn answer_fault(&mut self, name: &str) -> Option<Fault> {
         for key in [name, "*"] {
             if let Some(queue) = self.faults.get_mut(key) {
-                if queue.front() == Some(&Fault::LostAnswer) {
-                    queue.pop_front();
-                    return true;
+                if matches!(
+                    queue.front(),
+                    Some(Fault::LostAnswer | Fault::HeldAnswer(_))
+                ) {
+                    return queue.pop_front();
                 }
                 if !queue.is_empty() {
-                    return false;
+                    return None;
                 }
             }
         }
-        false
+        None
     }
 
     fn take_fault(&mut self, name: &str) -> Option<Fault> {
