@@ -14,7 +14,9 @@ use crate::poller::Poller;
 use crate::risk::{self, Assessment, JobState, RiskBand, SlaTier};
 use crate::servo::{Job, ServoActionError};
 use crate::slack::render::date_token;
-use crate::store::{Alert, Approval, AuditEntry, NewApproval, NewOutboxMessage, NewTimer};
+use crate::store::{
+    Alert, Approval, ApprovalStatus, AuditEntry, Effects, NewApproval, NewOutboxMessage, NewTimer,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -375,12 +377,10 @@ async fn create(
             now,
         )
         .await?;
+    // Each superseded request loses its expiry and its buttons together.
+    let mut closing = Effects::new();
     for old in superseded {
-        state
-            .store
-            .cancel_timers(&old.id, Some(EXPIRY_TIMER), now)
-            .await?;
-        close_message(
+        closing.cancel(&old.id, Some(EXPIRY_TIMER)).send(close_msg(
             state,
             tenant,
             job,
@@ -390,9 +390,9 @@ async fn create(
                 ":fast_forward: Superseded by a newer request from {}.",
                 state.directory.user_name(user).await
             ),
-        )
-        .await?;
+        )?);
     }
+    state.commit(&closing).await?;
     Ok(approval)
 }
 
@@ -545,14 +545,14 @@ async fn stakeholder_dms(
 }
 
 /// Replaces a request's buttons with its outcome.
-async fn close_message(
+fn close_msg(
     state: &AppState,
     tenant: &Tenant,
     job: &Job,
     a: &Assessment,
     approval: &Approval,
     outcome: String,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<NewOutboxMessage> {
     let view = request_view(state, tenant, job, a, approval, Some(outcome));
     let payload = state.templates.render("approval_request", &view)?;
     // The request message may still be in the outbox: edit it once it is out.
@@ -571,8 +571,57 @@ async fn close_message(
     // works even while the request itself is still waiting to go out.
     msg.thread_alert_id = Some(format!("approval:{}", approval.id));
     msg.thread_field = Some("ts".into());
-    state.enqueue(msg).await?;
-    Ok(())
+    Ok(msg)
+}
+
+/// What saying how a request ended sends: its message closed with `line`, a
+/// note in its thread (`note`, or `line`), and a DM to the requester when
+/// `dm` says one. Built before the transition that commits it.
+#[allow(clippy::too_many_arguments)]
+async fn ending(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    approval: &Approval,
+    line: &str,
+    note: Option<&str>,
+    dm: Option<&str>,
+) -> anyhow::Result<Effects> {
+    let mut effects = Effects::new();
+    effects.send(close_msg(
+        state,
+        tenant,
+        job,
+        a,
+        approval,
+        line.to_string(),
+    )?);
+    if let Some(msg) = note_msg(state, approval, note.unwrap_or(line)).await? {
+        effects.send(msg);
+    }
+    if let Some(text) = dm {
+        effects.send(dm_msg(approval, text));
+    }
+    Ok(effects)
+}
+
+/// The request as it will be once decided `to` by `by`: what its closing
+/// messages are built from before the decision commits with them.
+fn as_decided(
+    approval: &Approval,
+    to: ApprovalStatus,
+    by: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Approval {
+    Approval {
+        status: to,
+        decided_by: Some(by.to_string()),
+        decided_at: Some(now),
+        decision_reason: reason.map(str::to_string),
+        ..approval.clone()
+    }
 }
 
 /// Approve or Reject, clicked in the thread (a rejection may carry a reason,
@@ -743,10 +792,70 @@ async fn try_decide(
         .await;
         return Ok(());
     }
-    let to = if approve { "approved" } else { "rejected" };
+    let thresholds = Poller {
+        state: state.clone(),
+    }
+    .thresholds();
+    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+    // Decided first, committed once: the decision, its expiry timer
+    // cancelled, and (for a rejection, which ends here) its audit entry and
+    // every message saying so, in one transaction.
+    let (to, status) = if approve {
+        ("approved", ApprovalStatus::Approved)
+    } else {
+        ("rejected", ApprovalStatus::Rejected)
+    };
+    let mut effects = Effects::new();
+    effects.cancel(&approval.id, Some(EXPIRY_TIMER));
+    if !approve {
+        let why = reason
+            .as_deref()
+            .map(|r| {
+                format!(
+                    " Reason: {}",
+                    r.replace('&', "&amp;")
+                        .replace('<', "&lt;")
+                        .replace('>', "&gt;")
+                )
+            })
+            .unwrap_or_default();
+        let line = format!(
+            ":x: Rejected by <@{}> {}.{why}",
+            click.user,
+            date_token(now)
+        );
+        let decided = as_decided(&approval, status, &click.user, reason.as_deref(), now);
+        effects.record(audit("ok")).extend(
+            ending(
+                state,
+                tenant,
+                &job,
+                &a,
+                &decided,
+                &line,
+                Some(&format!(
+                    "{line} The deadline stays {}.",
+                    date_token(decided.current_deadline)
+                )),
+                Some(&format!(
+                    "Your deadline extension for *{}* was rejected by {}.",
+                    crate::slack::render::escape_slack(&job.asset_name),
+                    state.directory.user_name(&click.user).await
+                )),
+            )
+            .await?,
+        );
+    }
     let Some(decided) = state
         .store
-        .decide_approval(&approval.id, to, &click.user, reason.as_deref(), now)
+        .decide_approval_with(
+            &approval.id,
+            to,
+            &click.user,
+            reason.as_deref(),
+            now,
+            &effects,
+        )
         .await?
     else {
         // Someone else decided between our read and our update.
@@ -766,62 +875,27 @@ async fn try_decide(
         .await;
         return Ok(());
     };
-    state
-        .store
-        .cancel_timers(&decided.id, Some(EXPIRY_TIMER), now)
-        .await?;
-    let thresholds = Poller {
-        state: state.clone(),
-    }
-    .thresholds();
-    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+    state.wake_outbox();
     if !approve {
-        state.store.audit(&audit("ok")).await?;
-        let why = reason
-            .as_deref()
-            .map(|r| {
-                format!(
-                    " Reason: {}",
-                    r.replace('&', "&amp;")
-                        .replace('<', "&lt;")
-                        .replace('>', "&gt;")
-                )
-            })
-            .unwrap_or_default();
-        let line = format!(
-            ":x: Rejected by <@{}> {}.{why}",
-            click.user,
-            date_token(now)
-        );
-        close_message(state, tenant, &job, &a, &decided, line.clone()).await?;
-        note(
-            state,
-            &decided,
-            &format!(
-                "{line} The deadline stays {}.",
-                date_token(decided.current_deadline)
-            ),
-        )
-        .await?;
-        dm(
-            state,
-            &decided,
-            &format!(
-                "Your deadline extension for *{}* was rejected by {}.",
-                crate::slack::render::escape_slack(&job.asset_name),
-                state.directory.user_name(&click.user).await
-            ),
-        )
-        .await?;
         return Ok(());
     }
     // Approved: write it to Servo, re-checking that it still makes sense.
     let outcome = apply(state, tenant, &decided, job).await;
-    match &outcome {
-        Ok(_) => state.store.audit(&audit("ok")).await?,
-        Err(why) => state.store.audit(&audit(&format!("failed: {why}"))).await?,
-    }
-    if let Some(line) = settle(state, tenant, &decided, &click.user, outcome, now).await? {
+    let entry = match &outcome {
+        Ok(_) => audit("ok"),
+        Err(why) => audit(&format!("failed: {why}")),
+    };
+    if let Some(line) = settle(
+        state,
+        tenant,
+        &decided,
+        &click.user,
+        outcome,
+        Some(entry),
+        now,
+    )
+    .await?
+    {
         tell(state, click, &line).await;
         return Ok(());
     }
@@ -840,12 +914,14 @@ async fn try_decide(
 /// After an approved extension was (or could not be) written to Servo:
 /// records it applied, or failed with why, and says so on the request, in
 /// the thread and to the requester. `Some(line)`: it could not be applied.
+#[allow(clippy::too_many_arguments)]
 async fn settle(
     state: &AppState,
     tenant: &Tenant,
     decided: &Approval,
     by: &str,
     outcome: Result<Job, String>,
+    entry: Option<AuditEntry>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<String>> {
     let thresholds = Poller {
@@ -853,42 +929,51 @@ async fn settle(
     }
     .thresholds();
     let by_name = state.directory.user_name(by).await;
+    let mut effects = Effects::new();
+    if let Some(entry) = entry {
+        effects.record(entry);
+    }
     match outcome {
         Ok(updated) => {
-            state.store.mark_approval_applied(&decided.id, now).await?;
             let a = risk::assess(&updated.snapshot(), now, &thresholds, None);
             let line = format!(
                 ":white_check_mark: Approved by {by_name} {}: the deadline is now {}.",
                 date_token(decided.decided_at.unwrap_or(now)),
                 date_token(decided.proposed_deadline)
             );
-            close_message(state, tenant, &updated, &a, decided, line.clone()).await?;
-            note(state, decided, &line).await?;
-            dm(
-                state,
-                decided,
-                &format!(
-                    "Your deadline extension for *{}* was approved by {by_name}: the deadline is now {}.",
-                    crate::slack::render::escape_slack(&updated.asset_name),
-                    date_token(decided.proposed_deadline)
-                ),
-            )
-            .await?;
+            let dm = format!(
+                "Your deadline extension for *{}* was approved by {by_name}: the deadline is now {}.",
+                crate::slack::render::escape_slack(&updated.asset_name),
+                date_token(decided.proposed_deadline)
+            );
+            effects.extend(
+                ending(state, tenant, &updated, &a, decided, &line, None, Some(&dm)).await?,
+            );
+            // Applied, audited and said, together.
+            state
+                .store
+                .mark_approval_applied_with(&decided.id, now, &effects)
+                .await?;
+            state.wake_outbox();
             Ok(None)
         }
         Err(why) => {
-            state
-                .store
-                .amend_approval(&decided.id, "approved", "failed", &why)
-                .await?;
             let line =
                 format!(":warning: Approved by {by_name}, but the deadline was not changed: {why}");
             let job = job_or(decided, state)
                 .await
                 .unwrap_or_else(|| fake_job(decided));
             let a = risk::assess(&job.snapshot(), now, &thresholds, None);
-            close_message(state, tenant, &job, &a, decided, line.clone()).await?;
-            note(state, decided, &line).await?;
+            let failed = Approval {
+                status: ApprovalStatus::Failed,
+                ..decided.clone()
+            };
+            effects.extend(ending(state, tenant, &job, &a, &failed, &line, None, None).await?);
+            state
+                .store
+                .amend_approval_with(&decided.id, "approved", "failed", &why, now, &effects)
+                .await?;
+            state.wake_outbox();
             Ok(Some(line))
         }
     }
@@ -919,7 +1004,7 @@ pub async fn apply_approved(state: &AppState, before: DateTime<Utc>) -> anyhow::
             Some(job) => apply(state, tenant, &approval, job).await,
             None => Err("the job is no longer visible in Servo".to_string()),
         };
-        settle(state, tenant, &approval, &by, outcome, now).await?;
+        settle(state, tenant, &approval, &by, outcome, None, now).await?;
         state.metrics.inc(
             "servo_sla_bot_repairs_total",
             &[("what", "extension_applied")],
@@ -1022,45 +1107,36 @@ fn fake_job(approval: &Approval) -> Job {
     }
 }
 
-/// A line in the thread where the request was posted.
-async fn note(state: &AppState, approval: &Approval, text: &str) -> anyhow::Result<()> {
+/// A line in the thread where the request was posted (none when its alert
+/// is gone).
+async fn note_msg(
+    state: &AppState,
+    approval: &Approval,
+    text: &str,
+) -> anyhow::Result<Option<NewOutboxMessage>> {
+    let key = format!("approval:{}:note:{}", approval.id, approval.status);
     match &approval.alert_id {
-        Some(alert_id) => {
-            if let Some(alert) = state.store.get_alert(alert_id).await? {
-                alerts::reply_in_thread(
-                    state,
-                    &alert,
-                    format!("approval:{}:note:{}", approval.id, approval.status),
-                    text,
-                )
-                .await?;
-            }
-        }
+        Some(alert_id) => match state.store.get_alert(alert_id).await? {
+            Some(alert) => Ok(Some(alerts::thread_message(state, &alert, key, text)?)),
+            None => Ok(None),
+        },
         None => {
-            let mut msg = NewOutboxMessage::call(
-                "chat.postMessage",
-                json!({ "text": text }),
-                format!("approval:{}:note:{}", approval.id, approval.status),
-            );
+            let mut msg = NewOutboxMessage::call("chat.postMessage", json!({ "text": text }), key);
             msg.ordering_key = Some(format!("approval:{}", approval.id));
             msg.thread_alert_id = Some(format!("approval:{}", approval.id));
             msg.thread_field = Some("thread_ts".into());
-            state.enqueue(msg).await?;
+            Ok(Some(msg))
         }
     }
-    Ok(())
 }
 
 /// A direct message to the requester (posting to a user id opens the DM).
-async fn dm(state: &AppState, approval: &Approval, text: &str) -> anyhow::Result<()> {
-    state
-        .enqueue(NewOutboxMessage::call(
-            "chat.postMessage",
-            json!({ "channel": approval.requested_by, "text": text }),
-            format!("approval:{}:dm:{}", approval.id, approval.status),
-        ))
-        .await?;
-    Ok(())
+fn dm_msg(approval: &Approval, text: &str) -> NewOutboxMessage {
+    NewOutboxMessage::call(
+        "chat.postMessage",
+        json!({ "channel": approval.requested_by, "text": text }),
+        format!("approval:{}:dm:{}", approval.id, approval.status),
+    )
 }
 
 /// Expires a request whose timer fired (if still pending).
@@ -1069,37 +1145,15 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
     let Some(approval) = state.store.get_approval(approval_id).await? else {
         return Ok(());
     };
-    let Some(decided) = state
-        .store
-        .decide_approval(
-            &approval.id,
-            "expired",
-            "bot",
-            Some("no decision in time"),
-            now,
-        )
-        .await?
-    else {
+    if !approval.is_pending() {
+        return Ok(());
+    }
+    let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
         return Ok(());
     };
-    state
-        .store
-        .audit(&AuditEntry {
-            at: now,
-            tenant_id: Some(decided.tenant_id.clone()),
-            actor: "bot".into(),
-            action: "expire_extension".into(),
-            subject: Some(decided.job_id.clone()),
-            outcome: "ok".into(),
-            detail: Some(json!({ "approval_id": decided.id })),
-        })
-        .await?;
-    let Some(tenant) = state.config.tenant(&decided.tenant_id) else {
-        return Ok(());
-    };
-    let job = job_or(&decided, state)
+    let job = job_or(&approval, state)
         .await
-        .unwrap_or_else(|| fake_job(&decided));
+        .unwrap_or_else(|| fake_job(&approval));
     let thresholds = Poller {
         state: state.clone(),
     }
@@ -1109,8 +1163,26 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
         ":hourglass: Expired {} without a decision. Ask again if it is still needed.",
         date_token(now)
     );
-    close_message(state, tenant, &job, &a, &decided, line.clone()).await?;
-    note(state, &decided, &line).await?;
+    let reason = "no decision in time";
+    let expired = as_decided(&approval, ApprovalStatus::Expired, "bot", Some(reason), now);
+    let mut effects = ending(state, tenant, &job, &a, &expired, &line, None, None).await?;
+    effects.record(AuditEntry {
+        at: now,
+        tenant_id: Some(approval.tenant_id.clone()),
+        actor: "bot".into(),
+        action: "expire_extension".into(),
+        subject: Some(approval.job_id.clone()),
+        outcome: "ok".into(),
+        detail: Some(json!({ "approval_id": approval.id })),
+    });
+    if state
+        .store
+        .decide_approval_with(&approval.id, "expired", "bot", Some(reason), now, &effects)
+        .await?
+        .is_some()
+    {
+        state.wake_outbox();
+    }
     Ok(())
 }
 
@@ -1130,18 +1202,17 @@ pub async fn close_moot(
         return Ok(());
     };
     let reason = format!("the job is {}", job.state.as_str());
-    if let Some(decided) = state
+    let line = format!(":white_circle: Closed: {reason}, so the extension is moot.");
+    let moot = as_decided(&pending, ApprovalStatus::Moot, "bot", Some(&reason), now);
+    let mut effects = ending(state, tenant, job, a, &moot, &line, None, None).await?;
+    effects.cancel(&pending.id, Some(EXPIRY_TIMER));
+    if state
         .store
-        .decide_approval(&pending.id, "moot", "bot", Some(&reason), now)
+        .decide_approval_with(&pending.id, "moot", "bot", Some(&reason), now, &effects)
         .await?
+        .is_some()
     {
-        state
-            .store
-            .cancel_timers(&decided.id, Some(EXPIRY_TIMER), now)
-            .await?;
-        let line = format!(":white_circle: Closed: {reason}, so the extension is moot.");
-        close_message(state, tenant, job, a, &decided, line.clone()).await?;
-        note(state, &decided, &line).await?;
+        state.wake_outbox();
     }
     Ok(())
 }

@@ -50,6 +50,8 @@ impl Poller {
     pub async fn tick(&self) -> PollOutcome {
         let now = self.state.clock.now();
         let mut outcome = PollOutcome::default();
+        // What a stop between a change to Servo and its record left undone.
+        crate::repair::before_poll(&self.state, now).await;
         for tenant in &self.state.config.tenants {
             let result = self.poll_tenant(tenant, now).await;
             if let Err(e) = &result {
@@ -231,6 +233,11 @@ impl Poller {
             let Ok(id) = job_id.parse::<Uuid>() else {
                 continue;
             };
+            // A recreate in progress cancelled this job on purpose: the
+            // alert is about to follow the new one, not to end.
+            if state.store.intent_applying(&alert.id, "recreate").await? {
+                continue;
+            }
             let job = state.servo.get_job(&tenant.id, id).await?;
             let how = alerts::ending(job.as_ref());
             match job {

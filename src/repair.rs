@@ -9,6 +9,9 @@
 //! - A pending extension request with no post or no expiry gets them.
 //! - An extension approved but never written to Servo is written (or
 //!   recorded as failed, with why); one already in Servo is marked applied.
+//! - A pause or a recreate begun in Servo and never recorded (an intent
+//!   left `applying`) is finished from what Servo shows, or recorded as
+//!   refused with why, and said in the alert's thread.
 //! - (In `alerts::reconcile`) an open alert whose post was never written
 //!   gets it.
 //!
@@ -31,6 +34,21 @@ pub struct Repaired {
     pub resolution_edits: usize,
     pub extensions: usize,
     pub requests: usize,
+}
+
+/// The part of the pass that runs before a poll: pauses and recreates
+/// begun in Servo and never recorded are finished first, so the poll sees
+/// an alert following its recreated job (rather than resolving it for the
+/// cancelled one and opening a second alert for the new one). Returns how
+/// many were finished.
+pub async fn before_poll(state: &AppState, now: DateTime<Utc>) -> usize {
+    match crate::actions::mitigations::finish_intents(state, now - SETTLE).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "repair: unfinished pauses and recreates not checked");
+            0
+        }
+    }
 }
 
 /// Runs the pass; a failure is logged and tried again at the next poll.

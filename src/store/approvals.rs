@@ -1,7 +1,8 @@
 //! Approvals: deadline-extension requests, each decided once.
 
+use super::effects::write_effects;
 use super::{
-    in_tx, ms, on_pool, Approval, ApprovalRow, ApprovalStatus, NewApproval, Result, Store,
+    in_tx, ms, on_pool, Approval, ApprovalRow, ApprovalStatus, Effects, NewApproval, Result, Store,
     StoreError,
 };
 use chrono::{DateTime, Utc};
@@ -142,33 +143,75 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Approval>> {
+        self.decide_approval_with(id, to_status, decided_by, reason, now, &Effects::new())
+            .await
+    }
+
+    /// [`Store::decide_approval`] with the decision's effects (its messages,
+    /// the expiry timer it cancels, its audit entry), committed with it and
+    /// only when this call decided.
+    pub async fn decide_approval_with(
+        &self,
+        id: &str,
+        to_status: &str,
+        decided_by: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> Result<Option<Approval>> {
         let to_status = decision(to_status)?;
-        let row: Option<ApprovalRow> = on_pool!(self, p => sqlx::query_as(
-            "UPDATE approvals SET status = $2, decided_by = $3, decision_reason = $4, \
-               decided_at_ms = $5 \
-             WHERE id = $1 AND status = 'pending' RETURNING *")
-            .bind(id)
-            .bind(to_status)
-            .bind(decided_by)
-            .bind(reason)
-            .bind(ms(now))
-            .fetch_optional(p)
-            .await?);
-        row.map(Approval::try_from).transpose()
+        effects.check()?;
+        in_tx!(self, tx => {
+            let row: Option<ApprovalRow> = sqlx::query_as(
+                "UPDATE approvals SET status = $2, decided_by = $3, decision_reason = $4, \
+                   decided_at_ms = $5 \
+                 WHERE id = $1 AND status = 'pending' RETURNING *")
+                .bind(id)
+                .bind(to_status)
+                .bind(decided_by)
+                .bind(reason)
+                .bind(ms(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_some() {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            row.map(Approval::try_from).transpose()
+        })
     }
 
     /// Records that an approved extension was written to Servo; false if it
     /// was already (or is no longer approved).
     pub async fn mark_approval_applied(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE approvals SET applied_at_ms = $2 \
-             WHERE id = $1 AND status = 'approved' AND applied_at_ms IS NULL")
-            .bind(id)
-            .bind(ms(now))
-            .execute(p)
-            .await?
-            .rows_affected());
-        Ok(n == 1)
+        self.mark_approval_applied_with(id, now, &Effects::new())
+            .await
+    }
+
+    /// [`Store::mark_approval_applied`] with what saying so sends, committed
+    /// with it and only by the call that marked it.
+    pub async fn mark_approval_applied_with(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE approvals SET applied_at_ms = $2 \
+                 WHERE id = $1 AND status = 'approved' AND applied_at_ms IS NULL")
+                .bind(id)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
     }
 
     /// Extensions approved before `before` and never marked applied: a stop
@@ -192,17 +235,46 @@ impl Store {
         to_status: &str,
         reason: &str,
     ) -> Result<bool> {
+        self.amend_approval_with(
+            id,
+            from_status,
+            to_status,
+            reason,
+            Utc::now(),
+            &Effects::new(),
+        )
+        .await
+    }
+
+    /// [`Store::amend_approval`] with what saying so sends, committed with it
+    /// and only by the call that amended it.
+    pub async fn amend_approval_with(
+        &self,
+        id: &str,
+        from_status: &str,
+        to_status: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> Result<bool> {
         let (from_status, to_status) = (decision(from_status)?, decision(to_status)?);
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE approvals SET status = $3, decision_reason = $4 WHERE id = $1 AND status = $2")
-            .bind(id)
-            .bind(from_status)
-            .bind(to_status)
-            .bind(reason)
-            .execute(p)
-            .await?
-            .rows_affected());
-        Ok(n == 1)
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE approvals SET status = $3, decision_reason = $4 WHERE id = $1 AND status = $2")
+                .bind(id)
+                .bind(from_status)
+                .bind(to_status)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
     }
 
     /// Expires pending requests whose `expires_at` has come (decided by

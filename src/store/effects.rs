@@ -148,6 +148,7 @@ macro_rules! write_effects {
         }
     }};
 }
+pub(crate) use write_effects;
 
 impl Store {
     /// Commits effects that go with no state change of their own (or whose

@@ -29,6 +29,7 @@ mod escalation;
 #[doc(hidden)]
 pub mod fault;
 mod forecasts;
+mod intents;
 mod misc;
 mod mitigations;
 mod outbox;
@@ -41,6 +42,7 @@ pub use effects::{Effects, TimerCancel};
 pub use envelopes::EnvelopeClaim;
 pub use escalation::*;
 pub use forecasts::ForecastRecord;
+pub use intents::{Intent, IntentChange};
 pub use mitigations::ScalingRequest;
 pub use review::*;
 pub use rows::*;

@@ -808,6 +808,7 @@ impl Store {
             "DELETE FROM outbox WHERE status <> 'pending' AND created_at_ms < $1",
             "DELETE FROM timers WHERE status <> 'pending' AND created_at_ms < $1",
             "DELETE FROM audit_log WHERE at_ms < $1",
+            "DELETE FROM intents WHERE status <> 'applying' AND created_at_ms < $1",
             "DELETE FROM eta_marks WHERE made_at_ms < $1 AND EXISTS (SELECT 1 FROM watched_jobs w \
                WHERE w.tenant_id = eta_marks.tenant_id AND w.job_id = eta_marks.job_id \
                AND w.ended_at_ms IS NOT NULL AND w.ended_at_ms < $1)",
