@@ -1,8 +1,10 @@
 //! Escalation timers: how late do steps fire when 1,000 escalations are due
 //! at the same moment? Runs the real timer worker and the real escalation
 //! step (page by DM, thread reply, audit, next step) against the bot's store
-//! on SQLite and on PostgreSQL. Slack is not called: pages go to the outbox,
-//! and no outbox worker runs.
+//! on SQLite and on PostgreSQL. Pages go to the outbox, and no outbox worker
+//! runs; the lookups a step makes (the names on the alert's buttons) answer
+//! from a fake Slack on 127.0.0.1, as Slack would, rather than failing and
+//! being retried against an address nothing listens on.
 //!
 //! cargo bench --bench timers [-- sqlite|postgres] [N]
 
@@ -64,14 +66,15 @@ async fn run(backend: &str, n: usize) {
             (url.to_string(), Some(name))
         }
     };
+    let slack = servo_sla_bot::sim::fake_slack::FakeSlack::start().await;
     let settings = Settings {
         file: FileConfig::parse(CONFIG).unwrap(),
         env: EnvConfig {
-            slack_bot_token: Secret::new("xoxb-bench"),
+            slack_bot_token: Secret::new(slack.token()),
             slack_signing_secret: Secret::new("bench"),
             servo_database_url: DatabaseUrl::new("postgres://nobody@127.0.0.1:9/servo"),
             database_url: DatabaseUrl::new(db_url),
-            slack_api_url: "http://127.0.0.1:9/api/".into(),
+            slack_api_url: slack.base_url(),
             pagerduty_events_url: "http://127.0.0.1:9/".into(),
             alertmanager_token: None,
             slack_app_token: None,

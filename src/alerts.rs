@@ -628,50 +628,46 @@ pub async fn reconcile(
     let at_risk = a.band.is_at_risk();
     match existing {
         None if at_risk => {
-            let (alert, created) = state
-                .store
-                .open_alert(
-                    NewAlert {
-                        tenant_id: tenant.id.clone(),
-                        job_id: job.id.to_string(),
-                        band: a.band.as_str().into(),
-                        severity: a.severity.filter(|s| s.is_finite()),
-                        eta: a.eta,
-                        deadline: job.sla_deadline_at,
-                        shown: None,
-                    },
-                    now,
-                )
-                .await?;
-            let mut ex = extras(state, &alert.id).await?;
-            if created
-                && !state.config.escalation.tiers.is_empty()
+            let new = NewAlert {
+                tenant_id: tenant.id.clone(),
+                job_id: job.id.to_string(),
+                band: a.band.as_str().into(),
+                severity: a.severity.filter(|s| s.is_finite()),
+                eta: a.eta,
+                deadline: job.sla_deadline_at,
+                shown: None,
+            };
+            // A quiet notice with a message of its own becomes the alert.
+            if let Some(n) = notice.filter(|n| n.thread_of.is_none()) {
+                if crate::watch::has_message(state, &n.id).await? {
+                    return open_promoting(state, new, job, a, n, now).await;
+                }
+            }
+            // Decided first: the alert as it will be, its view and its post;
+            // then the alert and its post commit together.
+            let id = uuid::Uuid::new_v4().to_string();
+            let prospective = new.prospective(&id, now);
+            let mut ex = extras(state, &id).await?;
+            if !state.config.escalation.tiers.is_empty()
                 && crate::escalation::pages_at(state, a.tier, a.band)
             {
                 // Paging starts right after the post and pages the first tier
                 // at once: from then on, Escalate now pages the next one.
                 ex.escalate_to = crate::escalation::escalate_now_pages_after_start(state).await;
             }
-            let v = view(state, job, a, Some(&alert), &ex);
-            state
-                .store
-                .update_alert(
-                    &alert.id,
-                    a.band.as_str(),
-                    a.severity.filter(|s| s.is_finite()),
-                    a.eta,
-                    job.sla_deadline_at,
-                    Some(&serde_json::to_value(&v).unwrap_or(Value::Null)),
-                    now,
-                )
-                .await?;
-            let promoted = match notice.filter(|_| created) {
-                Some(n) => promote_notice(state, &alert, n, &v, now).await?,
-                None => false,
+            let v = view(state, job, a, Some(&prospective), &ex);
+            let mut effects = crate::store::Effects::new();
+            effects.send(post_message(state, tenant, &id, &v)?);
+            let new = NewAlert {
+                shown: Some(serde_json::to_value(&v).unwrap_or(Value::Null)),
+                ..new
             };
-            if created && !promoted {
-                post(state, tenant, &alert, &v).await?;
+            let (alert, created) = state.store.open_alert_with(&id, new, &effects, now).await?;
+            if !created {
+                // Another replica opened it first, and posts it.
+                return Ok(Change::None);
             }
+            state.wake_outbox();
             crate::escalation::on_assessment(state, &alert, job, a, None)
                 .await
                 .map_err(esc_err)?;
@@ -691,18 +687,15 @@ pub async fn reconcile(
                     .inc("servo_sla_bot_repairs_total", &[("what", "alert_post")]);
                 let ex = extras(state, &alert.id).await?;
                 let v = view(state, job, a, Some(&alert), &ex);
-                state
-                    .store
-                    .update_alert(
-                        &alert.id,
-                        a.band.as_str(),
-                        a.severity.filter(|s| s.is_finite()),
-                        a.eta,
-                        job.sla_deadline_at,
-                        Some(&serde_json::to_value(&v).unwrap_or(Value::Null)),
-                        now,
-                    )
-                    .await?;
+                record_view(
+                    state,
+                    &alert.id,
+                    job,
+                    a,
+                    &serde_json::to_value(&v).unwrap_or(Value::Null),
+                    now,
+                )
+                .await?;
                 post(state, tenant, &alert, &v).await?;
                 crate::escalation::on_assessment(state, &alert, job, a, previous)
                     .await
@@ -720,18 +713,7 @@ pub async fn reconcile(
             if alert.shown.as_ref() == Some(&v_json) {
                 return Ok(Change::None);
             }
-            state
-                .store
-                .update_alert(
-                    &alert.id,
-                    a.band.as_str(),
-                    a.severity.filter(|s| s.is_finite()),
-                    a.eta,
-                    job.sla_deadline_at,
-                    Some(&v_json),
-                    now,
-                )
-                .await?;
+            record_view(state, &alert.id, job, a, &v_json, now).await?;
             let version = alert.version + 1;
             edit(
                 state,
@@ -812,30 +794,111 @@ pub async fn reconcile(
     }
 }
 
-/// Enqueues an alert's post in its tenant's channel (once: its dedup key
-/// names the alert).
+/// An alert's post in its tenant's channel (sent once: its dedup key names
+/// the alert).
+/// Stores what an assessment shows on an alert: its band, severity, ETA,
+/// deadline and the view last rendered.
+async fn record_view(
+    state: &AppState,
+    alert_id: &str,
+    job: &Job,
+    a: &Assessment,
+    shown: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    state
+        .store
+        .update_alert(
+            alert_id,
+            a.band.as_str(),
+            a.severity.filter(|s| s.is_finite()),
+            a.eta,
+            job.sla_deadline_at,
+            Some(shown),
+            now,
+        )
+        .await
+        .map(drop)
+}
+
+fn post_message(
+    state: &AppState,
+    tenant: &Tenant,
+    alert_id: &str,
+    v: &AlertView,
+) -> Result<NewOutboxMessage, AlertError> {
+    let mut payload = render(state, v)?;
+    payload["channel"] = tenant.channel.as_str().into();
+    Ok(NewOutboxMessage {
+        dedup_key: Some(format!("alert:{alert_id}:post")),
+        method: "chat.postMessage".into(),
+        payload,
+        ordering_key: Some(alert_id.to_string()),
+        thread_alert_id: None,
+        thread_field: None,
+        link_kind: Some("alert".into()),
+        link_id: Some(alert_id.to_string()),
+        not_before: None,
+    })
+}
+
+/// Enqueues an alert's post (the repair of one never written).
 async fn post(
     state: &AppState,
     tenant: &Tenant,
     alert: &Alert,
     v: &AlertView,
 ) -> Result<(), AlertError> {
-    let mut payload = render(state, v)?;
-    payload["channel"] = tenant.channel.as_str().into();
     state
-        .enqueue(NewOutboxMessage {
-            dedup_key: Some(format!("alert:{}:post", alert.id)),
-            method: "chat.postMessage".into(),
-            payload,
-            ordering_key: Some(alert.id.clone()),
-            thread_alert_id: None,
-            thread_field: None,
-            link_kind: Some("alert".into()),
-            link_id: Some(alert.id.clone()),
-            not_before: None,
-        })
+        .enqueue(post_message(state, tenant, &alert.id, v)?)
         .await?;
     Ok(())
+}
+
+/// Opens an alert whose job had a quiet notice with a message of its own:
+/// the notice's message becomes the alert (if it is still the notice's to
+/// give), else the alert is posted afresh.
+async fn open_promoting(
+    state: &AppState,
+    new: NewAlert,
+    job: &Job,
+    a: &Assessment,
+    notice: &crate::store::Notice,
+    now: DateTime<Utc>,
+) -> Result<Change, AlertError> {
+    let tenant = state
+        .config
+        .tenant(&new.tenant_id)
+        .ok_or_else(|| AlertError::Store(StoreError::Invalid("unknown tenant".into())))?;
+    let (alert, created) = state.store.open_alert(new, now).await?;
+    if !created {
+        return Ok(Change::None);
+    }
+    let mut ex = extras(state, &alert.id).await?;
+    if !state.config.escalation.tiers.is_empty()
+        && crate::escalation::pages_at(state, a.tier, a.band)
+    {
+        ex.escalate_to = crate::escalation::escalate_now_pages_after_start(state).await;
+    }
+    let v = view(state, job, a, Some(&alert), &ex);
+    record_view(
+        state,
+        &alert.id,
+        job,
+        a,
+        &serde_json::to_value(&v).unwrap_or(Value::Null),
+        now,
+    )
+    .await?;
+    // A stop before the post is enqueued is repaired at the next poll (an
+    // open alert with no post is posted).
+    if !promote_notice(state, &alert, notice, &v, now).await? {
+        post(state, tenant, &alert, &v).await?;
+    }
+    crate::escalation::on_assessment(state, &alert, job, a, None)
+        .await
+        .map_err(esc_err)?;
+    Ok(Change::Posted)
 }
 
 /// A job with an open quiet notice (approaching, or a tight deadline) that
@@ -906,20 +969,28 @@ pub async fn resolve(
     how: &str,
     now: DateTime<Utc>,
 ) -> Result<Change, AlertError> {
-    if !state.store.resolve_alert(&alert.id, how, now).await? {
+    // Decided first: the edit and the note; then the resolution commits
+    // with them, its check-ins and steps cancelled.
+    let ex = extras(state, &alert.id).await?;
+    let v = view(state, job, a, None, &ex);
+    let mut effects = crate::store::Effects::new();
+    effects.outbox = resolved_messages(state, alert, v, &ex, how, now)?;
+    effects
+        .cancel(&alert.id, Some(MONITOR_TIMER))
+        .cancel(&alert.id, Some(crate::escalation::STEP_TIMER));
+    if !state
+        .store
+        .resolve_alert_with(&alert.id, how, now, &effects)
+        .await?
+    {
         return Ok(Change::None);
     }
-    // Check-ins and paging stop with the alert.
-    state
-        .store
-        .cancel_timers(&alert.id, Some(MONITOR_TIMER), now)
-        .await?;
+    state.wake_outbox();
+    // Paging stops with the alert (a stop before this is caught by the next
+    // step, which finds the alert resolved and ends the escalation).
     crate::escalation::stop(state, alert, how)
         .await
         .map_err(esc_err)?;
-    let ex = extras(state, &alert.id).await?;
-    let v = view(state, job, a, None, &ex);
-    resolved_edit(state, alert, v, &ex, how, now).await?;
     Ok(Change::Resolved)
 }
 
@@ -929,11 +1000,27 @@ pub async fn resolve(
 pub async fn resolved_edit(
     state: &AppState,
     alert: &Alert,
-    mut v: AlertView,
+    v: AlertView,
     ex: &Extras,
     how: &str,
     at: DateTime<Utc>,
 ) -> Result<(), AlertError> {
+    // The edit and the note go to the outbox together.
+    state
+        .enqueue_many(&resolved_messages(state, alert, v, ex, how, at)?)
+        .await?;
+    Ok(())
+}
+
+/// The resolution's edit and thread note.
+pub fn resolved_messages(
+    state: &AppState,
+    alert: &Alert,
+    mut v: AlertView,
+    ex: &Extras,
+    how: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<NewOutboxMessage>, AlertError> {
     v.band = "resolved".into();
     v.headline = "Resolved".into();
     v.emoji = ":white_check_mark:".into();
@@ -960,9 +1047,7 @@ pub async fn resolved_edit(
         format!("alert:{}:resolved", alert.id),
         how,
     )?);
-    // The edit and the note go to the outbox together.
-    state.enqueue_many(&msgs).await?;
-    Ok(())
+    Ok(msgs)
 }
 
 /// Text from Servo (a cancel reason, an `error_message` with a stack trace)

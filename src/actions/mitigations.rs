@@ -1404,6 +1404,29 @@ async fn finish_with_note(
     Ok(done)
 }
 
+/// An intent Servo definitely refused: recorded as refused with the reason,
+/// and said in the alert's thread.
+async fn finish_refused(
+    state: &AppState,
+    alert: &Alert,
+    intent: &crate::store::Intent,
+    text: &str,
+    why: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<bool> {
+    finish_with_note(
+        state,
+        alert,
+        intent,
+        "refused",
+        Some(why),
+        IntentChange::None,
+        text,
+        now,
+    )
+    .await
+}
+
 async fn finish_pause(
     state: &AppState,
     alert: &Alert,
@@ -1470,17 +1493,7 @@ async fn finish_pause(
         }
         Some(job) => refused(format!("the job is {}", job.state.as_str())),
     };
-    finish_with_note(
-        state,
-        alert,
-        intent,
-        "refused",
-        Some(&why),
-        IntentChange::None,
-        &text,
-        now,
-    )
-    .await
+    finish_refused(state, alert, intent, &text, &why, now).await
 }
 
 async fn finish_recreate(
@@ -1547,17 +1560,7 @@ async fn finish_recreate(
         }
         Some(old) => refused(format!("the job is {}", old.state.as_str())),
     };
-    finish_with_note(
-        state,
-        alert,
-        intent,
-        "refused",
-        Some(&why),
-        IntentChange::None,
-        &text,
-        now,
-    )
-    .await
+    finish_refused(state, alert, intent, &text, &why, now).await
 }
 
 /// A recreate found done (or made) by the repair pass: the alert follows

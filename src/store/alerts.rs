@@ -1,7 +1,9 @@
 //! Alerts: one Slack message per job and risk episode.
 
+use super::effects::write_effects;
 use super::{
-    json_text, ms, on_pool, AckOutcome, Alert, AlertRow, NewAlert, Result, Store, StoreError,
+    in_tx, json_text, ms, on_pool, AckOutcome, Alert, AlertRow, Effects, NewAlert, Result, Store,
+    StoreError,
 };
 use chrono::{DateTime, Utc};
 
@@ -44,6 +46,52 @@ impl Store {
                 .bind(ms(now))
                 .fetch_optional(p)
                 .await?);
+            if let Some(row) = row {
+                return Ok((Alert::try_from(row)?, true));
+            }
+            // Lost the race: the winner's alert is read on the next turn.
+        }
+        Err(StoreError::Corrupt(format!(
+            "could not open an alert for job {}/{} after {OPEN_ATTEMPTS} conflicting attempts",
+            new.tenant_id, new.job_id
+        )))
+    }
+
+    /// Opens the job's alert as `id` with what opening it sends (its post),
+    /// in one transaction, unless the job already has an open alert: then
+    /// that one and `false`, and nothing is written.
+    pub async fn open_alert_with(
+        &self,
+        id: &str,
+        new: NewAlert,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<(Alert, bool)> {
+        effects.check()?;
+        let shown = new.shown.as_ref().map(json_text);
+        for _ in 0..OPEN_ATTEMPTS {
+            if let Some(a) = self.open_alert_for_job(&new.tenant_id, &new.job_id).await? {
+                return Ok((a, false));
+            }
+            let row: Option<AlertRow> = in_tx!(self, tx => {
+                let row: Option<AlertRow> = sqlx::query_as(INSERT_ALERT)
+                    .bind(id)
+                    .bind(&new.tenant_id)
+                    .bind(&new.job_id)
+                    .bind(&new.band)
+                    .bind(new.severity)
+                    .bind(new.eta.map(ms))
+                    .bind(new.deadline.map(ms))
+                    .bind(&shown)
+                    .bind(ms(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if row.is_some() {
+                    write_effects!(tx, effects, now);
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>(row)
+            })?;
             if let Some(row) = row {
                 return Ok((Alert::try_from(row)?, true));
             }
@@ -208,16 +256,37 @@ impl Store {
         resolution: &str,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE alerts SET status = 'resolved', resolution = $2, resolved_at_ms = $3, \
-               updated_at_ms = $3, version = version + 1 \
-             WHERE id = $1 AND status = 'open'")
-            .bind(id)
-            .bind(resolution)
-            .bind(ms(at))
-            .execute(p)
-            .await?
-            .rows_affected());
-        Ok(n == 1)
+        self.resolve_alert_with(id, resolution, at, &Effects::new())
+            .await
+    }
+
+    /// [`Store::resolve_alert`] with what resolving sends and cancels (its
+    /// edit, its thread note, its check-ins and steps), committed with it and
+    /// only by the call that resolved it.
+    pub async fn resolve_alert_with(
+        &self,
+        id: &str,
+        resolution: &str,
+        at: DateTime<Utc>,
+        effects: &Effects,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE alerts SET status = 'resolved', resolution = $2, resolved_at_ms = $3, \
+                   updated_at_ms = $3, version = version + 1 \
+                 WHERE id = $1 AND status = 'open'")
+                .bind(id)
+                .bind(resolution)
+                .bind(ms(at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, at);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
     }
 }

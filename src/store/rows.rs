@@ -150,6 +150,35 @@ pub struct NewAlert {
     pub shown: Option<Value>,
 }
 
+impl NewAlert {
+    /// The alert as opening it as `id` at `now` will make it (its episode
+    /// aside): what a flow renders its first message from before the alert
+    /// and that message commit together.
+    pub fn prospective(&self, id: &str, now: DateTime<Utc>) -> Alert {
+        Alert {
+            id: id.to_string(),
+            tenant_id: self.tenant_id.clone(),
+            job_id: self.job_id.clone(),
+            episode: 0,
+            status: AlertStatus::Open,
+            band: self.band.clone(),
+            severity: self.severity,
+            eta: self.eta,
+            deadline: self.deadline,
+            shown: self.shown.clone(),
+            channel: None,
+            ts: None,
+            acked_by: None,
+            acked_at: None,
+            opened_at: now,
+            updated_at: now,
+            resolved_at: None,
+            resolution: None,
+            version: 1,
+        }
+    }
+}
+
 /// One Slack message per job and risk episode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
