@@ -96,7 +96,7 @@ fn run_floor(port: u16) {
     use axum::body::Bytes as AxBytes;
     use axum::http::{HeaderMap, StatusCode};
     use servo_sla_bot::config::Secret;
-    use servo_sla_bot::slack::verify::SlackVerifier;
+    use servo_sla_bot::edge::verify::SlackVerifier;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         let verifier = Arc::new(SlackVerifier::new(Secret::new(SIGNING_SECRET)));

@@ -19,9 +19,10 @@
 //! poll -- 1000 10000` runs the sizes given; `BENCH_SLACK=down` makes Slack
 //! unreachable. See docs/benchmarks.md.
 
-use servo_sla_bot::app::{App, AppOptions, AppState};
+use servo_sla_bot::app::{App, AppOptions};
 use servo_sla_bot::clock::SystemClock;
 use servo_sla_bot::config::{load_env, FileConfig, Settings};
+use servo_sla_bot::context::AppState;
 use servo_sla_bot::poller::{Poller, TenantPoll};
 use servo_sla_bot::risk;
 use sqlx::postgres::PgPoolOptions;
@@ -542,7 +543,7 @@ async fn run_size(jobs: i64) -> Measured {
     eprintln!("  steady polls (ms): {steady:.0?}, {slack_steady} Slack calls made");
 
     // The Servo queries of a poll on their own.
-    let thresholds = poller.thresholds();
+    let thresholds = poller.state.config.risk.thresholds();
     let mut active = Vec::new();
     let mut durations = Vec::new();
     let mut alerts = Vec::new();

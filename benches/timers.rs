@@ -13,7 +13,7 @@ use serde_json::json;
 use servo_sla_bot::app::{App, AppOptions};
 use servo_sla_bot::clock::SystemClock;
 use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Secret, Settings};
-use servo_sla_bot::escalation::STEP_TIMER;
+use servo_sla_bot::flows::escalation::STEP_TIMER;
 use servo_sla_bot::store::{NewAlert, NewTimer};
 use servo_sla_bot::timers::TimerWorker;
 use sqlx::{Connection, PgConnection};

@@ -3,18 +3,20 @@
 //! tests can use port 0) and the workers; then runs until told to stop.
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{FileConfig, Secret, Settings};
+use crate::config::{Secret, Settings};
+use crate::context::socket_status::{SocketState, SocketStatus};
+use crate::context::AppState;
+use crate::edge::inbound::{self, MAX_BODY_BYTES};
+use crate::edge::socket::SocketMode;
+use crate::edge::verify::{SlackVerifier, VerifyLayerState};
 use crate::metrics::Metrics;
 use crate::outbox::OutboxWorker;
 use crate::people::Directory;
 use crate::poller::Poller;
 use crate::servo::Servo;
 use crate::slack::api::SlackApi;
-use crate::slack::inbound::{self, MAX_BODY_BYTES};
 use crate::slack::render::Templates;
-use crate::slack::socket::{SocketMode, SocketState, SocketStatus};
-use crate::slack::verify::{SlackVerifier, VerifyLayerState};
-use crate::store::{NewOutboxMessage, Store, StoreError};
+use crate::store::Store;
 use crate::supervise::supervise;
 use crate::timers::TimerWorker;
 use anyhow::Context;
@@ -23,76 +25,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-
-/// What every handler and worker shares. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<FileConfig>,
-    pub store: Store,
-    pub servo: Servo,
-    pub slack: SlackApi,
-    pub metrics: Arc<Metrics>,
-    pub clock: SharedClock,
-    pub templates: Arc<Templates>,
-    /// Wakes the outbox worker when something is enqueued.
-    pub outbox_wake: Arc<Notify>,
-    /// Starts a poll at once (Alertmanager's webhook).
-    pub poll_wake: Arc<Notify>,
-    pub directory: Directory,
-    /// The bearer token Alertmanager must present; `None` refuses every webhook.
-    pub alertmanager_token: Option<Secret>,
-    pub pagerduty: crate::pagerduty::PagerDuty,
-    /// `/backfill help`'s answer, rendered once: it depends only on the config.
-    pub help: Arc<std::sync::OnceLock<serde_json::Value>>,
-    /// The same, serialised: the bytes the slash command route answers with.
-    pub help_body: Arc<std::sync::OnceLock<bytes::Bytes>>,
-    /// `/backfill status` cards answered again for `commands.status_max_age`.
-    pub status_cache: Arc<crate::commands::status_cache::StatusCache>,
-    /// Each tenant's forecast calibrations, as the last poll computed them.
-    pub calibrations: Arc<crate::poller::CalibrationCache>,
-    /// When this replica last pruned history past `review.retention` (epoch ms).
-    pub last_prune_ms: Arc<std::sync::atomic::AtomicI64>,
-    /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.
-    pub socket: SocketStatus,
-    /// Workers' panics, for `/readyz` (see [`crate::supervise`]).
-    pub workers: crate::supervise::WorkerHealth,
-}
-
-impl AppState {
-    /// Writes a Slack call to the outbox and wakes the worker. Returns `None`
-    /// when a message with the same dedup key was already enqueued.
-    pub async fn enqueue(&self, msg: NewOutboxMessage) -> Result<Option<i64>, StoreError> {
-        let id = self.store.enqueue(msg, self.clock.now()).await?;
-        if id.is_some() {
-            self.outbox_wake.notify_one();
-        }
-        Ok(id)
-    }
-
-    /// Commits a transition's effects (see [`crate::store::Store::commit`])
-    /// and wakes the outbox worker when they send anything.
-    pub async fn commit(&self, effects: &crate::store::Effects) -> Result<(), StoreError> {
-        self.store.commit(effects, self.clock.now()).await?;
-        if effects.sends() {
-            self.outbox_wake.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Wakes the outbox worker after a store transition wrote Slack calls.
-    pub fn wake_outbox(&self) {
-        self.outbox_wake.notify_one();
-    }
-
-    /// Writes several Slack calls at once (see [`crate::store::Store::enqueue_many`]).
-    pub async fn enqueue_many(&self, msgs: &[NewOutboxMessage]) -> Result<usize, StoreError> {
-        let n = self.store.enqueue_many(msgs, self.clock.now()).await?;
-        if n > 0 {
-            self.outbox_wake.notify_one();
-        }
-        Ok(n)
-    }
-}
 
 /// How to build the app, beyond its settings.
 #[derive(Clone)]

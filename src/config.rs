@@ -6,7 +6,8 @@
 //! (or a failed `serve`) tells the whole story. Secret values are never part of
 //! a problem message.
 
-use crate::ids::{ChannelId, Principal};
+use crate::domain::ids::{ChannelId, Principal};
+pub use crate::domain::secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,26 +22,6 @@ pub const DEFAULT_PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/
 pub const DEFAULT_BIND_ADDR: &str = "0.0.0.0:8080";
 /// The config file used when neither `--config` nor `SERVO_SLA_BOT_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "servo-sla-bot.toml";
-
-/// A value that must never reach a log or an error message.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    /// The only way to read the value: grep for it to audit every use.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// A database URL whose password is hidden whenever it is printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -376,6 +357,18 @@ pub struct RiskConfig {
     pub forecast: bool,
 }
 
+impl RiskConfig {
+    /// The thresholds every assessment uses.
+    pub fn thresholds(&self) -> crate::risk::RiskThresholds {
+        crate::risk::RiskThresholds::new(
+            self.medium_at,
+            self.high_at,
+            self.hysteresis,
+            self.eta_fresh_for,
+        )
+    }
+}
+
 impl Default for RiskConfig {
     fn default() -> Self {
         Self {
@@ -400,6 +393,18 @@ pub struct Tenant {
     /// Users and user groups allowed to act (pause, resume, buttons).
     pub operators: Vec<Principal>,
     pub stakeholders: Vec<StakeholderRule>,
+}
+
+impl Tenant {
+    /// Everyone who may act for or decide on the tenant's jobs: its
+    /// operators and every stakeholder rule's approvers.
+    pub fn people(&self) -> Vec<crate::domain::ids::Principal> {
+        let mut all = self.operators.clone();
+        for rule in &self.stakeholders {
+            all.extend(rule.approvers.iter().cloned());
+        }
+        all
+    }
 }
 
 /// Who may approve deadline extensions for the jobs it matches.

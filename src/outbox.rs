@@ -247,8 +247,8 @@ impl OutboxWorker {
     async fn already_posted(&self, payload: &Value, key: &str) -> Option<Value> {
         let mut channel = payload.get("channel")?.as_str()?.to_string();
         if matches!(
-            crate::ids::Principal::parse(&channel),
-            Ok(crate::ids::Principal::User(_))
+            crate::domain::ids::Principal::parse(&channel),
+            Ok(crate::domain::ids::Principal::User(_))
         ) {
             // A DM: its channel id, from conversations.open.
             let open = self

@@ -7,7 +7,7 @@
 //! only says who is on a tier uses the display name (`users.info`) or the
 //! group's handle (`usergroups.list`) as plain text.
 
-use crate::ids::Principal;
+use crate::domain::ids::Principal;
 use crate::slack::api::{SlackApi, SlackCallError};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};

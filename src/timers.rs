@@ -6,8 +6,8 @@
 //! another replica are seen), and fires a batch concurrently so a thousand
 //! steps due at once are not served one after another.
 
-use crate::app::AppState;
-use crate::approvals;
+use crate::context::AppState;
+use crate::flows::approvals;
 use crate::store::Timer;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -41,7 +41,7 @@ impl TimerWorker {
     async fn fire(&self, timer: &Timer) -> anyhow::Result<()> {
         match timer.kind.as_str() {
             approvals::EXPIRY_TIMER => approvals::expire(&self.state, &timer.subject_id).await,
-            crate::escalation::STEP_TIMER => {
+            crate::flows::escalation::STEP_TIMER => {
                 let past_last = timer
                     .payload
                     .get("tier")
@@ -49,19 +49,20 @@ impl TimerWorker {
                     .unwrap_or(0) as usize
                     >= self.state.config.escalation.tiers.len();
                 if past_last {
-                    crate::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
-                        .await
+                    crate::flows::escalation::exhausted(
+                        &self.state,
+                        &timer.subject_id,
+                        &timer.payload,
+                    )
+                    .await
                 } else {
-                    crate::escalation::step(&self.state, &timer.subject_id, &timer.payload).await
+                    crate::flows::escalation::step(&self.state, &timer.subject_id, &timer.payload)
+                        .await
                 }
             }
-            crate::alerts::MONITOR_TIMER => {
-                crate::actions::mitigations::check_in(
-                    &self.state,
-                    &timer.subject_id,
-                    &timer.payload,
-                )
-                .await
+            crate::flows::alerts::MONITOR_TIMER => {
+                crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
+                    .await
             }
             other => {
                 tracing::warn!(kind = other, "a timer of a kind this version does not know");

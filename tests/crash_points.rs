@@ -187,7 +187,7 @@ async fn a_step(backend: Backend) {
         let payload = json!({ "epoch": esc.epoch, "tier": esc.tier, "round": esc.round });
         let state = w.app.state.clone();
         let (_, fired) = failing_at(n, async {
-            servo_sla_bot::escalation::step(&state, &alert, &payload).await
+            servo_sla_bot::flows::escalation::step(&state, &alert, &payload).await
         })
         .await;
         carry_on(&w, job).await;
@@ -351,7 +351,7 @@ async fn approve(backend: Backend) {
         let state = w.app.state.clone();
         let c = click("U0PRODOWNER", "extension_approve", &approval.id);
         let (_, fired) = failing_at(n, async {
-            servo_sla_bot::approvals::decide(&state, &c, true, None).await
+            servo_sla_bot::actions::extension::decide(&state, &c, true, None).await
         })
         .await;
         carry_on(&w, job).await;
@@ -365,7 +365,7 @@ async fn approve(backend: Backend) {
             .unwrap();
         if fresh.status.as_str() == "pending" {
             // Stopped before deciding: the stakeholder clicks again.
-            servo_sla_bot::approvals::decide(&w.app.state, &c, true, None).await;
+            servo_sla_bot::actions::extension::decide(&w.app.state, &c, true, None).await;
             carry_on(&w, job).await;
         }
         let deadline: chrono::DateTime<chrono::Utc> = w.fx.job_field(job, "sla_deadline_at").await;
@@ -426,7 +426,13 @@ async fn reject(backend: Backend) {
         let state = w.app.state.clone();
         let c = click("U0PRODOWNER", "extension_reject", &approval.id);
         let (_, fired) = failing_at(n, async {
-            servo_sla_bot::approvals::decide(&state, &c, false, Some("not this week".into())).await
+            servo_sla_bot::actions::extension::decide(
+                &state,
+                &c,
+                false,
+                Some("not this week".into()),
+            )
+            .await
         })
         .await;
         carry_on(&w, job).await;
@@ -440,8 +446,13 @@ async fn reject(backend: Backend) {
             .unwrap();
         if now.status.as_str() == "pending" {
             // Stopped before deciding: the stakeholder clicks again.
-            servo_sla_bot::approvals::decide(&w.app.state, &c, false, Some("not this week".into()))
-                .await;
+            servo_sla_bot::actions::extension::decide(
+                &w.app.state,
+                &c,
+                false,
+                Some("not this week".into()),
+            )
+            .await;
             carry_on(&w, job).await;
         }
         let now = w
@@ -720,7 +731,7 @@ async fn weekly_review(backend: Backend) {
         let state = app.state.clone();
         let now = clock.now();
         let (_, fired) = failing_at(n, async {
-            let _ = servo_sla_bot::review::weekly(&state, now).await;
+            let _ = servo_sla_bot::flows::review::weekly(&state, now).await;
         })
         .await;
         app.drain_outbox().await;

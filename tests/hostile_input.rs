@@ -1539,7 +1539,7 @@ async fn each_route_answers_hostile_signed_bodies_as_its_contract_says() {
     }
     // The body limit, to the byte, on every route.
     for path in ["/slack/commands", "/slack/interactions", "/slack/events"] {
-        let limit = servo_sla_bot::slack::inbound::MAX_BODY_BYTES;
+        let limit = servo_sla_bot::edge::inbound::MAX_BODY_BYTES;
         let content_type = if path == "/slack/events" {
             "application/json"
         } else {
@@ -1563,7 +1563,7 @@ async fn a_command_of_256_kib_of_flags_is_answered_within_slacks_three_seconds()
     // The grammar runs before the 3-second ack timer starts: it must stay
     // linear however many words (and `--tenant` flags) a body holds.
     let app = spawn_app(Backend::Sqlite).await;
-    let limit = servo_sla_bot::slack::inbound::MAX_BODY_BYTES;
+    let limit = servo_sla_bot::edge::inbound::MAX_BODY_BYTES;
     for unit in ["--tenant=x ", "--tenant x ", "a ", "\u{3000}"] {
         let head = "command=%2Fbackfill&user_id=U0PLATLEAD&channel_id=C0ACMEALERT&text=";
         let encoded = form(&[("t", unit)]);
@@ -1622,7 +1622,7 @@ async fn bodies_that_stream_past_the_limit_or_lie_about_their_length_never_hurt_
             "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {FORM_CT}\r\nconnection: close\r\nx-slack-request-timestamp: {ts}\r\nx-slack-signature: v0=00\r\n{framing}\r\n"
         )
     };
-    let limit = servo_sla_bot::slack::inbound::MAX_BODY_BYTES;
+    let limit = servo_sla_bot::edge::inbound::MAX_BODY_BYTES;
     for path in ["/slack/commands", "/slack/interactions", "/slack/events"] {
         // Chunked, with no length given, past the limit: refused as it streams.
         let chunk = |n: usize| {

@@ -730,10 +730,10 @@ async fn review_of_a_seeded_week(backend: Backend) {
     .await;
     seed_week(&app, start).await;
 
-    let input = servo_sla_bot::review::load(&app.state, "acme", start, end)
+    let input = servo_sla_bot::flows::review::load(&app.state, "acme", start, end)
         .await
         .unwrap();
-    let r = servo_sla_bot::review::compute(&input, start, end);
+    let r = servo_sla_bot::flows::review::compute(&input, start, end);
     assert_eq!(
         r.jobs_watched, 4,
         "j1-j4; the old job ended before the week"
@@ -919,7 +919,7 @@ async fn review_of_a_seeded_week(backend: Backend) {
         .await
         .unwrap();
     assert!(deleted > 20, "{deleted}");
-    let input = servo_sla_bot::review::load(&app.state, "acme", start, end)
+    let input = servo_sla_bot::flows::review::load(&app.state, "acme", start, end)
         .await
         .unwrap();
     let kept: Vec<&str> = input.watched.iter().map(|w| w.job_id.as_str()).collect();

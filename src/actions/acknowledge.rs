@@ -2,8 +2,8 @@
 //! alert. The first click wins; later clicks are told who was first.
 
 use super::{tell, Click};
-use crate::alerts::{self, AlertView};
-use crate::app::AppState;
+use crate::context::AppState;
+use crate::flows::alerts::{self, AlertView};
 use crate::slack::render::date_token;
 use crate::store::{AckOutcome, AuditEntry};
 use serde_json::json;
@@ -45,7 +45,7 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         detail: Some(json!({ "alert_id": alert.id })),
     };
     // Operators, and anyone paged on the escalation path, may acknowledge.
-    if !crate::escalation::may_respond(state, &alert, &click.user).await {
+    if !crate::flows::escalation::may_respond(state, &alert, &click.user).await {
         state
             .store
             .audit(&audit("refused: not an operator"))
@@ -69,7 +69,7 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
     {
         AckOutcome::Acknowledged => {
             state.store.audit(&audit("ok")).await?;
-            crate::escalation::acknowledged(state, &alert).await?;
+            crate::flows::escalation::acknowledged(state, &alert).await?;
             let line = format!(
                 ":white_check_mark: Acknowledged by <@{}> {}",
                 click.user,

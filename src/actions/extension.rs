@@ -5,12 +5,12 @@
 //! - **Reject** opens a modal for an optional reason; submitting it decides.
 
 use super::{tell, Click};
-use crate::app::AppState;
-use crate::approvals;
 use crate::commands::grammar::{DeadlineSpec, JobId, DEADLINE_EXAMPLES};
+use crate::context::AppState;
+use crate::flows::approvals;
 use serde_json::{json, Value};
 
-pub const REQUEST_ACTION: &str = "extension_request";
+pub use crate::flows::alerts::REQUEST_EXTENSION_ACTION as REQUEST_ACTION;
 pub const REQUEST_VIEW: &str = "extension_request";
 pub const REJECT_VIEW: &str = "extension_reject";
 
@@ -267,9 +267,27 @@ pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
                 response_url: None,
                 trigger_id: None,
             };
-            approvals::decide(state, &click, false, input(payload, "reason")).await;
+            decide(state, &click, false, input(payload, "reason")).await;
             None
         }
         _ => None,
+    }
+}
+
+/// Approve or Reject, clicked in the thread (a rejection may carry a reason,
+/// given in the Reject modal).
+pub async fn decide(state: &AppState, click: &Click, approve: bool, reason: Option<String>) {
+    match approvals::decide(state, &click.value, &click.user, approve, reason).await {
+        Ok(None) => {}
+        Ok(Some(text)) => tell(state, click, &text).await,
+        Err(e) => {
+            tracing::error!(error = %e, "extension decision failed");
+            tell(
+                state,
+                click,
+                ":warning: The decision could not be recorded; nothing changed. Try again in a moment.",
+            )
+            .await;
+        }
     }
 }

@@ -4,12 +4,11 @@
 //! Servo's own state checks).
 
 use super::{tell, Click};
-use crate::alerts::{self, AlertView, MONITOR_TIMER};
-use crate::app::AppState;
-use crate::approvals;
 use crate::config::Tenant;
-use crate::poller::Poller;
-use crate::risk::{self, JobState, RiskBand, SlaTier};
+use crate::context::AppState;
+use crate::flows::alerts::{self, MONITOR_TIMER};
+use crate::flows::approvals;
+use crate::risk::{JobState, RiskBand, SlaTier};
 use crate::servo::{Job, ServoActionError};
 use crate::slack::render::date_token;
 use crate::store::{Alert, Effects, IntentChange, NewOutboxMessage, NewTimer};
@@ -18,10 +17,9 @@ use serde_json::{json, Value};
 pub const PAUSE_VIEW: &str = "mitigate_pause";
 pub const NOTIFY_VIEW: &str = "mitigate_notify";
 
-/// The priority the runbook recreates at-risk jobs with.
-pub const RECREATE_PRIORITY: i32 = 10;
-
-use crate::alerts::audit;
+use crate::flows::alerts::audit;
+use crate::flows::mitigations::{recreated_note, refuse_intent, show_new_job, RECREATE_PRIORITY};
+use crate::flows::monitor::job_of;
 
 /// The alert and its tenant, if the clicker is one of its operators; else
 /// the clicker is told why not, and the refusal is audited.
@@ -85,21 +83,6 @@ async fn authorise<'a>(
             None
         }
     }
-}
-
-async fn job_of(state: &AppState, alert: &Alert) -> Result<Option<Job>, String> {
-    let id: uuid::Uuid = alert
-        .job_id
-        .parse()
-        .map_err(|_| "the alert's job id is not valid".to_string())?;
-    state
-        .servo
-        .get_job(&alert.tenant_id, id)
-        .await
-        .map_err(|_| {
-            ":warning: Servo is unreachable right now; nothing changed. Try again in a minute."
-                .to_string()
-        })
 }
 
 fn note_key(alert: &Alert, what: &str) -> String {
@@ -240,118 +223,6 @@ pub async fn stop_monitor(state: &AppState, click: &Click) {
             tell(state, click, ":warning: Something went wrong; try again.").await;
         }
     }
-}
-
-/// A check-in is due: progress since the last one, the ETA's trend and the
-/// band; loudly if the band got worse. Schedules the next one while open.
-pub async fn check_in(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
-    let now = state.clock.now();
-    let Some(alert) = state.store.get_alert(alert_id).await? else {
-        return Ok(());
-    };
-    if !alert.is_open() {
-        return Ok(());
-    }
-    let by = payload.get("by").and_then(Value::as_str).unwrap_or("");
-    let run = payload.get("run").and_then(Value::as_i64).unwrap_or(0);
-    let last_completed = payload.get("completed").and_then(Value::as_i64);
-    let last_eta = payload.get("eta_ms").and_then(Value::as_i64);
-    let last_band = payload
-        .get("band")
-        .and_then(Value::as_str)
-        .and_then(RiskBand::parse);
-    let (text, next_payload) = match job_of(state, &alert).await {
-        Ok(Some(job)) => {
-            let thresholds = Poller {
-                state: state.clone(),
-            }
-            .thresholds();
-            let a = risk::assess(
-                &job.snapshot(),
-                now,
-                &thresholds,
-                RiskBand::parse(&alert.band),
-            );
-            let progress = match last_completed {
-                Some(c) => format!(
-                    "+{} partitions since the last check-in",
-                    job.completed_partitions - c
-                ),
-                None => "first check-in".into(),
-            };
-            let trend = match (a.eta, last_eta) {
-                (Some(eta), Some(last)) => {
-                    let delta = (eta.timestamp_millis() - last) / 60_000;
-                    match delta {
-                        d if d > 0 => {
-                            format!("ETA {} ({d} min later than before)", date_token(eta))
-                        }
-                        d if d < 0 => {
-                            format!("ETA {} ({} min earlier than before)", date_token(eta), -d)
-                        }
-                        _ => format!("ETA {} (unchanged)", date_token(eta)),
-                    }
-                }
-                (Some(eta), None) => format!("ETA {}", date_token(eta)),
-                (None, _) => "ETA unknown".into(),
-            };
-            let worse = last_band.is_some_and(|b| a.band > b);
-            let text = if worse {
-                format!(
-                    ":rotating_light: *Worse: risk rose from {} to {}.* <@{by}> {}/{} done ({progress}), {trend}, deadline {}.",
-                    last_band.map(|b| b.label()).unwrap_or("?"),
-                    a.band.label(),
-                    job.completed_partitions,
-                    job.total_partitions,
-                    job.sla_deadline_at.map(date_token).unwrap_or_default()
-                )
-            } else {
-                format!(
-                    ":eyes: Check-in: {}/{} done ({progress}), {trend}, band {} {}.",
-                    job.completed_partitions,
-                    job.total_partitions,
-                    a.band.emoji(),
-                    a.band.label()
-                )
-            };
-            let next = json!({ "by": by, "completed": job.completed_partitions, "eta_ms": a.eta.map(|e| e.timestamp_millis()), "band": a.band.as_str(), "run": run });
-            (text, next)
-        }
-        Ok(None) => return Ok(()),
-        Err(why) => (
-            format!(
-                ":warning: Check-in skipped: {}",
-                why.trim_start_matches(":warning: ")
-            ),
-            payload.clone(),
-        ),
-    };
-    let seq = payload.get("seq").and_then(Value::as_i64).unwrap_or(0) + 1;
-    alerts::reply_in_thread(
-        state,
-        &alert,
-        format!("monitor:{}:{run}:{seq}:note", alert.id),
-        &text,
-    )
-    .await?;
-    let every = chrono::Duration::from_std(state.config.monitor_every)
-        .unwrap_or(chrono::Duration::minutes(15));
-    let mut next_payload = next_payload;
-    next_payload["seq"] = seq.into();
-    state
-        .store
-        .schedule_timer(
-            NewTimer {
-                kind: MONITOR_TIMER.into(),
-                subject_id: alert.id.clone(),
-                payload: next_payload,
-                due_at: now + every,
-                dedup_key: Some(format!("monitor:{}:{run}:{seq}", alert.id)),
-            },
-            now,
-        )
-        .await?;
-    Ok(())
 }
 
 // ------------------------------------------------------- pausing other jobs
@@ -817,77 +688,6 @@ async fn recreate_refused(state: &AppState, click: &Click, alert: &Alert, e: Ser
     }
 }
 
-/// Records an intent Servo refused (a failure here is only logged: the
-/// repair pass looks at Servo again and finds nothing was changed).
-pub(crate) async fn refuse_intent(
-    state: &AppState,
-    intent: &crate::store::Intent,
-    why: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    if let Err(e) = state
-        .store
-        .finish_intent(
-            intent,
-            "refused",
-            Some(why),
-            IntentChange::None,
-            &Effects::new(),
-            now,
-        )
-        .await
-    {
-        tracing::error!(error = %e, "could not record a refused intent");
-    }
-}
-
-/// The thread note that says a job was recreated and the alert follows it.
-pub(crate) fn recreated_note(
-    state: &AppState,
-    alert: &Alert,
-    by: &str,
-    old: &Job,
-    new: &Job,
-) -> Result<NewOutboxMessage, alerts::AlertError> {
-    alerts::thread_message(
-                state,
-                alert,
-                format!("alert:{}:recreated:{}", alert.id, new.id),
-                &format!(
-                    ":recycle: <@{}> recreated the job at priority {}: `{}` was cancelled ({}) and its {} uncompleted partition(s) start again as `{}`, deadline unchanged ({}). This alert follows the new job.",
-                    by,
-                    new.priority,
-                    old.id,
-                    crate::servo::RECREATE_REASON,
-                    new.total_partitions,
-                    new.id,
-                    new.sla_deadline_at.map(date_token).unwrap_or_else(|| "none".into())
-                ),
-    )
-}
-
-/// What the alert shows switches to the new job at once (the next poll
-/// refreshes the rest).
-pub(crate) async fn show_new_job(state: &AppState, alert: &Alert, new: &Job) {
-    if let Ok(Some(fresh)) = state.store.get_alert(&alert.id).await {
-        if let Some(mut view) = fresh
-            .shown
-            .clone()
-            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-        {
-            view.job_id = new.id.to_string();
-            view.priority = new.priority;
-            view.state = new.state.as_str().into();
-            view.completed = 0;
-            view.failed = 0;
-            view.total = new.total_partitions;
-            if let Ok(shown) = serde_json::to_value(&view) {
-                let _ = state.store.set_alert_shown(&alert.id, &shown).await;
-            }
-        }
-    }
-}
-
 // ------------------------------------------------------ scaling and notify
 
 /// The action id of the Acknowledge button on a scaling page; its value is
@@ -915,7 +715,7 @@ pub async fn request_scaling(state: &AppState, click: &Click) {
     else {
         return;
     };
-    let Some(tier) = crate::escalation::scaling_tier(state) else {
+    let Some(tier) = crate::flows::escalation::scaling_tier(state) else {
         return tell(state, click, "No escalation tier is configured to page.").await;
     };
     if !alert.is_open() {
@@ -989,7 +789,7 @@ pub async fn request_scaling(state: &AppState, click: &Click) {
         }
     };
     let asker = state.directory.user_name(&click.user).await;
-    let facts = crate::escalation::PageFacts::of(state, &alert);
+    let facts = crate::flows::escalation::PageFacts::of(state, &alert);
     let dm = facts.message(
         state,
         &format!(":rocket: *Emergency scaling requested* by {asker}"),
@@ -1074,7 +874,7 @@ pub async fn request_scaling(state: &AppState, click: &Click) {
         &format!(
             ":rocket: Paged *{}* ({}) for emergency scaling{}. It can be requested again {}.",
             crate::slack::render::escape_slack(&tier.name),
-            crate::escalation::tier_names(state, tier).await,
+            crate::flows::escalation::tier_names(state, tier).await,
             if tier.pagerduty_routing_key_env.is_some() {
                 ", by DM and PagerDuty"
             } else {
@@ -1109,7 +909,7 @@ pub async fn ack_scaling(state: &AppState, click: &Click) {
     let Ok(Some(alert)) = state.store.get_alert(&alert_id).await else {
         return tell(state, click, "This alert no longer exists.").await;
     };
-    if !crate::escalation::may_respond(state, &alert, &click.user).await {
+    if !crate::flows::escalation::may_respond(state, &alert, &click.user).await {
         audit(
             state,
             &alert,
@@ -1164,8 +964,8 @@ pub async fn ack_scaling(state: &AppState, click: &Click) {
     ) {
         messages.push(m);
     }
-    if let Some(env) =
-        crate::escalation::scaling_tier(state).and_then(|t| t.pagerduty_routing_key_env.clone())
+    if let Some(env) = crate::flows::escalation::scaling_tier(state)
+        .and_then(|t| t.pagerduty_routing_key_env.clone())
     {
         messages.push(NewOutboxMessage::call(
             crate::pagerduty::OUTBOX_METHOD,
@@ -1309,299 +1109,6 @@ pub async fn confirm_notify(
 }
 
 // ------------------------------------------------------------ repair
-
-/// The repair pass: a pause or a recreate the bot began and never recorded
-/// (it stopped between writing to Servo and recording what it did) is
-/// finished from what Servo now shows: recorded if Servo has it, made if it
-/// does not and still can be, or recorded as refused with why. Each is said
-/// in the alert's thread. Servo unreachable: tried again at the next poll.
-/// Returns how many were finished.
-pub async fn finish_intents(
-    state: &AppState,
-    before: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<usize> {
-    let now = state.clock.now();
-    let mut finished = 0;
-    for intent in state.store.applying_intents(before).await? {
-        let Some(alert) = state.store.get_alert(&intent.alert_id).await? else {
-            refuse_intent(state, &intent, "the alert no longer exists", now).await;
-            continue;
-        };
-        let Ok(job_id) = intent.job_id.parse::<uuid::Uuid>() else {
-            refuse_intent(state, &intent, "not a job id", now).await;
-            continue;
-        };
-        // Servo away: the next poll tries again.
-        let Ok(job) = state.servo.get_job(&intent.tenant_id, job_id).await else {
-            continue;
-        };
-        tracing::warn!(intent = %intent.id, kind = %intent.kind, alert = %alert.id, "repair: a change to Servo was begun and never recorded; finishing it");
-        let done = match intent.kind.as_str() {
-            "pause" => finish_pause(state, &alert, &intent, job, now).await?,
-            "recreate" => finish_recreate(state, &alert, &intent, job, now).await?,
-            other => {
-                refuse_intent(state, &intent, &format!("unknown change '{other}'"), now).await;
-                false
-            }
-        };
-        if done {
-            state.metrics.inc(
-                "servo_sla_bot_repairs_total",
-                &[(
-                    "what",
-                    if intent.kind == "pause" {
-                        "intent_pause"
-                    } else {
-                        "intent_recreate"
-                    },
-                )],
-            );
-            finished += 1;
-            refresh(state, &alert).await;
-        }
-    }
-    Ok(finished)
-}
-
-/// Finishes an intent with its audit entry and a note in the thread.
-#[allow(clippy::too_many_arguments)]
-async fn finish_with_note(
-    state: &AppState,
-    alert: &Alert,
-    intent: &crate::store::Intent,
-    status: &str,
-    outcome: Option<&str>,
-    change: IntentChange<'_>,
-    text: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<bool> {
-    let audit_outcome = match (status, outcome) {
-        ("done", _) => "ok (finished by the repair pass)".to_string(),
-        (_, Some(why)) => format!("failed: {why}"),
-        _ => "failed".to_string(),
-    };
-    let mut effects = Effects::new();
-    effects
-        .record(alerts::audit_entry(
-            state,
-            alert,
-            &intent.actor,
-            &intent.kind,
-            &audit_outcome,
-            json!({ "job": intent.job_id, "for_alert": alert.id, "intent": intent.id }),
-        ))
-        .send(alerts::thread_message(
-            state,
-            alert,
-            format!("intent:{}", intent.id),
-            text,
-        )?);
-    let done = state
-        .store
-        .finish_intent(intent, status, outcome, change, &effects, now)
-        .await?;
-    state.wake_outbox();
-    Ok(done)
-}
-
-/// An intent Servo definitely refused: recorded as refused with the reason,
-/// and said in the alert's thread.
-async fn finish_refused(
-    state: &AppState,
-    alert: &Alert,
-    intent: &crate::store::Intent,
-    text: &str,
-    why: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<bool> {
-    finish_with_note(
-        state,
-        alert,
-        intent,
-        "refused",
-        Some(why),
-        IntentChange::None,
-        text,
-        now,
-    )
-    .await
-}
-
-async fn finish_pause(
-    state: &AppState,
-    alert: &Alert,
-    intent: &crate::store::Intent,
-    job: Option<Job>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<bool> {
-    let id = &intent.job_id;
-    let refused = |why: String| {
-        (
-            format!(
-                ":x: The pause <@{}> asked for was not made: `{id}`: {why}.",
-                intent.actor
-            ),
-            why,
-        )
-    };
-    let (text, why) = match job {
-        None => refused("no such job any more".into()),
-        Some(job) if job.state == JobState::Paused => {
-            let text = format!(
-                ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; recorded after the bot restarted.",
-                intent.actor,
-                crate::slack::render::escape_slack(&job.asset_name)
-            );
-            return finish_with_note(
-                state,
-                alert,
-                intent,
-                "done",
-                None,
-                IntentChange::Paused,
-                &text,
-                now,
-            )
-            .await;
-        }
-        Some(job) if job.state.is_active() => {
-            match state.servo.pause(&intent.tenant_id, job.id, now).await {
-                Ok(job) => {
-                    let text = format!(
-                        ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; finished after the bot restarted.",
-                        intent.actor,
-                        crate::slack::render::escape_slack(&job.asset_name)
-                    );
-                    return finish_with_note(
-                        state,
-                        alert,
-                        intent,
-                        "done",
-                        None,
-                        IntentChange::Paused,
-                        &text,
-                        now,
-                    )
-                    .await;
-                }
-                Err(e @ (ServoActionError::InvalidState { .. } | ServoActionError::NotFound)) => {
-                    refused(e.to_string())
-                }
-                // Servo away: the next poll tries again.
-                Err(_) => return Ok(false),
-            }
-        }
-        Some(job) => refused(format!("the job is {}", job.state.as_str())),
-    };
-    finish_refused(state, alert, intent, &text, &why, now).await
-}
-
-async fn finish_recreate(
-    state: &AppState,
-    alert: &Alert,
-    intent: &crate::store::Intent,
-    old: Option<Job>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<bool> {
-    let refused = |why: String| {
-        (
-            format!(
-                ":x: The recreate <@{}> asked for was not made: {why}.",
-                intent.actor
-            ),
-            why,
-        )
-    };
-    let (text, why) = match old {
-        None => refused("the job no longer exists".into()),
-        Some(old)
-            if old.state == JobState::Cancelled
-                && old.error_message.as_deref() == Some(crate::servo::RECREATE_REASON) =>
-        {
-            // Servo recreated it: find the new job (the same asset, at the
-            // priority the bot asks for, created since the intent).
-            let Ok(jobs) = state.servo.active_jobs(&intent.tenant_id, false).await else {
-                return Ok(false);
-            };
-            let new = jobs
-                .into_iter()
-                .filter(|j| {
-                    j.asset_id == old.asset_id
-                        && j.id != old.id
-                        && j.priority >= RECREATE_PRIORITY
-                        && j.created_at >= intent.created_at - chrono::Duration::minutes(1)
-                })
-                .max_by_key(|j| j.created_at);
-            match new {
-                Some(new) => return retargeted(state, alert, intent, &old, &new, now).await,
-                None => refused(
-                    "Servo cancelled the job, but its recreated job is no longer active".into(),
-                ),
-            }
-        }
-        Some(old) if old.state.is_active() => {
-            match state
-                .servo
-                .recreate(
-                    &intent.tenant_id,
-                    old.id,
-                    RECREATE_PRIORITY,
-                    &intent.actor,
-                    now,
-                )
-                .await
-            {
-                Ok((old, new)) => return retargeted(state, alert, intent, &old, &new, now).await,
-                Err(e @ (ServoActionError::InvalidState { .. } | ServoActionError::NotFound)) => {
-                    refused(e.to_string())
-                }
-                Err(_) => return Ok(false),
-            }
-        }
-        Some(old) => refused(format!("the job is {}", old.state.as_str())),
-    };
-    finish_refused(state, alert, intent, &text, &why, now).await
-}
-
-/// A recreate found done (or made) by the repair pass: the alert follows
-/// the new job, and the thread says so as the click would have.
-async fn retargeted(
-    state: &AppState,
-    alert: &Alert,
-    intent: &crate::store::Intent,
-    old: &Job,
-    new: &Job,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<bool> {
-    let new_id = new.id.to_string();
-    let mut effects = Effects::new();
-    effects
-        .record(alerts::audit_entry(
-            state,
-            alert,
-            &intent.actor,
-            "recreate",
-            "ok (finished by the repair pass)",
-            json!({ "cancelled": old.id, "new_job": new.id, "intent": intent.id }),
-        ))
-        .send(recreated_note(state, alert, &intent.actor, old, new)?);
-    let done = state
-        .store
-        .finish_intent(
-            intent,
-            "done",
-            Some(&new_id),
-            IntentChange::Retarget { job_id: &new_id },
-            &effects,
-            now,
-        )
-        .await?;
-    state.wake_outbox();
-    if done {
-        show_new_job(state, alert, new).await;
-    }
-    Ok(done)
-}
 
 #[cfg(test)]
 mod tests {

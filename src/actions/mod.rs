@@ -4,10 +4,11 @@
 //! once in the store however often it is clicked.
 
 pub mod acknowledge;
+pub mod escalate;
 pub mod extension;
 pub mod mitigations;
 
-use crate::app::AppState;
+use crate::context::AppState;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -160,24 +161,26 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
 async fn run_click(state: &AppState, click: &Click) {
     tracing::info!(user = %click.user, action = %click.action_id, "button click");
     match click.action_id.as_str() {
-        crate::alerts::ACK_ACTION => acknowledge::run(state, click).await,
+        crate::flows::alerts::ACK_ACTION => acknowledge::run(state, click).await,
         extension::REQUEST_ACTION => extension::open_request(state, click).await,
-        crate::approvals::APPROVE_ACTION => {
-            crate::approvals::decide(state, click, true, None).await
+        crate::flows::approvals::APPROVE_ACTION => {
+            extension::decide(state, click, true, None).await
         }
-        crate::approvals::REJECT_ACTION => extension::open_reject(state, click).await,
-        crate::alerts::MONITOR_ACTION => mitigations::monitor(state, click).await,
-        crate::alerts::STOP_MONITOR_ACTION => mitigations::stop_monitor(state, click).await,
-        crate::alerts::DEFER_ACTION => mitigations::offer_pause(state, click, true).await,
-        crate::alerts::PAUSE_LOWER_ACTION => mitigations::offer_pause(state, click, false).await,
-        crate::alerts::RESUME_PAUSED_ACTION => mitigations::resume_paused(state, click).await,
-        crate::alerts::RECREATE_ACTION => mitigations::recreate(state, click).await,
-        crate::alerts::SCALING_ACTION => mitigations::request_scaling(state, click).await,
+        crate::flows::approvals::REJECT_ACTION => extension::open_reject(state, click).await,
+        crate::flows::alerts::MONITOR_ACTION => mitigations::monitor(state, click).await,
+        crate::flows::alerts::STOP_MONITOR_ACTION => mitigations::stop_monitor(state, click).await,
+        crate::flows::alerts::DEFER_ACTION => mitigations::offer_pause(state, click, true).await,
+        crate::flows::alerts::PAUSE_LOWER_ACTION => {
+            mitigations::offer_pause(state, click, false).await
+        }
+        crate::flows::alerts::RESUME_PAUSED_ACTION => {
+            mitigations::resume_paused(state, click).await
+        }
+        crate::flows::alerts::RECREATE_ACTION => mitigations::recreate(state, click).await,
+        crate::flows::alerts::SCALING_ACTION => mitigations::request_scaling(state, click).await,
         mitigations::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
-        crate::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
-        crate::escalation::ESCALATE_ACTION => {
-            crate::escalation::escalate_button(state, click).await
-        }
+        crate::flows::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
+        crate::flows::escalation::ESCALATE_ACTION => escalate::escalate_now(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

@@ -1,6 +1,6 @@
 //! `/backfill help`, and the answer to an unknown subcommand.
 
-use crate::app::AppState;
+use crate::context::AppState;
 use serde_json::{json, Value};
 
 pub fn run(state: &AppState, unknown: Option<&str>) -> Value {

@@ -4,11 +4,10 @@
 
 use super::grammar::{JobId, ListFilter};
 use super::{ephemeral, tenancy, Command, SlashCommand};
-use crate::alerts;
-use crate::app::AppState;
 use crate::config::Tenant;
+use crate::context::AppState;
+use crate::flows::alerts;
 use crate::forecast::Calibration;
-use crate::poller::Poller;
 use crate::risk::{self, Assessment, JobState, RiskBand};
 use crate::servo::{Job, ServoActionError, ServoError};
 use crate::slack::render::date_token;
@@ -48,16 +47,26 @@ pub async fn run(
     match command {
         Command::Status(id) => status(state, tenant, id, cmd).await,
         Command::List(filter) => list(state, tenant, filter).await,
-        Command::Review(days) => crate::review::on_demand(state, tenant, days).await,
+        Command::Review(days) => super::review::run(state, tenant, days).await,
         Command::Pause(id) => change(state, tenant, id, cmd, Change::Pause).await,
         Command::Resume(id) => change(state, tenant, id, cmd, Change::Resume).await,
         Command::ExtendDeadline {
             job,
             deadline,
             reason,
-        } => {
-            crate::approvals::request_from_command(state, tenant, job, deadline, reason, cmd).await
-        }
+        } => match crate::flows::approvals::request(
+            state,
+            tenant,
+            job,
+            deadline,
+            reason,
+            &cmd.user_id,
+            "slash command",
+        )
+        .await
+        {
+            Ok(text) | Err(text) => ephemeral(&text),
+        },
         Command::Help | Command::Unknown(_) | Command::Invalid(_) => {
             ephemeral("This command is handled elsewhere.")
         }
@@ -79,52 +88,6 @@ fn accuracy_note(c: Option<&Calibration>, asset: &str) -> Option<String> {
             String::new()
         }
     ))
-}
-
-/// A job, its assessment, its latest alert, and its asset's forecast calibration.
-pub type Assessed = (Job, Assessment, Option<Alert>, Option<Calibration>);
-
-/// A job with its history, assessed as the poller would.
-pub async fn assessed(
-    state: &AppState,
-    tenant: &Tenant,
-    id: JobId,
-) -> Result<Option<Assessed>, ServoError> {
-    let Some((mut job, history)) = state.servo.job_with_history(&tenant.id, id.0).await? else {
-        return Ok(None);
-    };
-    let calibration = crate::poller::recent_calibrations(state, &tenant.id)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not read the forecasts' calibration");
-            Default::default()
-        })
-        .get(&job.asset_name)
-        .copied();
-    job.attach_history(
-        &history,
-        state.clock.now(),
-        &state.config.risk,
-        calibration.as_ref(),
-    );
-    let alert = state
-        .store
-        .latest_alert_for_job(&tenant.id, &id.to_string())
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not read the job's alert");
-            None
-        });
-    let previous = alert
-        .as_ref()
-        .filter(|a| a.is_open())
-        .and_then(|a| RiskBand::parse(&a.band));
-    let thresholds = Poller {
-        state: state.clone(),
-    }
-    .thresholds();
-    let a = risk::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
-    Ok(Some((job, a, alert, calibration)))
 }
 
 /// A link to the alert's message (and so its thread), when Slack shows one.
@@ -165,7 +128,7 @@ pub async fn status_from_memory(
 async fn status(state: &AppState, tenant: &Tenant, id: JobId, _cmd: &SlashCommand) -> Value {
     // Taken before reading, so a change made meanwhile leaves this card stale.
     let (read_at, writes) = (state.clock.now(), crate::servo::writes());
-    let (job, a, alert, calibration) = match assessed(state, tenant, id).await {
+    let (job, a, alert, calibration) = match crate::flows::assess::job(state, tenant, id).await {
         Ok(Some(x)) => x,
         Ok(None) => return unknown_job(id, tenant),
         Err(e) => return servo_failed(&e),
@@ -241,10 +204,7 @@ async fn list(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
         Ok(j) => j,
         Err(e) => return servo_failed(&e),
     };
-    let thresholds = Poller {
-        state: state.clone(),
-    }
-    .thresholds();
+    let thresholds = state.config.risk.thresholds();
     let now = state.clock.now();
     jobs.retain(|j| match filter {
         ListFilter::All | ListFilter::AtRisk => true,

@@ -5,10 +5,10 @@
 pub mod grammar;
 pub mod help;
 pub mod jobs;
-pub mod status_cache;
+pub mod review;
 pub mod tenancy;
 
-use crate::app::AppState;
+use crate::context::AppState;
 use grammar::{DeadlineSpec, JobId, ListFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};

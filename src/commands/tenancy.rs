@@ -7,18 +7,8 @@
 //!
 //! Otherwise the answer lists the tenants and how to pick one.
 
-use crate::app::AppState;
 use crate::config::Tenant;
-use crate::ids::Principal;
-
-/// Everyone who may act for or decide on a tenant's jobs.
-pub fn people_of(tenant: &Tenant) -> Vec<Principal> {
-    let mut all = tenant.operators.clone();
-    for rule in &tenant.stakeholders {
-        all.extend(rule.approvers.iter().cloned());
-    }
-    all
-}
+use crate::context::AppState;
 
 /// The tenant, or an ephemeral message saying why there is none.
 pub async fn resolve<'a>(
@@ -43,7 +33,7 @@ pub async fn resolve<'a>(
                 ids()
             ));
         };
-        return match state.directory.is_among(user, &people_of(tenant)).await {
+        return match state.directory.is_among(user, &tenant.people()).await {
             Ok(true) => Ok(tenant),
             Ok(false) => Err(format!(
                 ":no_entry: `--tenant {}` is only for that tenant's operators and stakeholders.",
@@ -70,7 +60,7 @@ pub async fn resolve<'a>(
     for t in tenants {
         if state
             .directory
-            .is_among(user, &people_of(t))
+            .is_among(user, &t.people())
             .await
             .unwrap_or(false)
         {

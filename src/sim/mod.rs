@@ -13,10 +13,11 @@ pub mod fake_slack;
 pub mod scenario;
 pub mod timeline;
 
-use crate::app::{App, AppOptions, AppState};
+use crate::app::{App, AppOptions};
 use crate::clock::ManualClock;
 use crate::commands::Command;
 use crate::config::{DatabaseUrl, EnvConfig, Secret, Settings};
+use crate::context::AppState;
 use crate::outbox::OutboxWorker;
 use crate::poller::Poller;
 use crate::servo::sim::{ServoChange, SimServo};

@@ -4,10 +4,6 @@
 //! [`socket`]), message rendering, and file uploads ([`upload`]).
 
 pub mod api;
-pub mod handlers;
-pub mod inbound;
 pub mod limits;
 pub mod render;
-pub mod socket;
 pub mod upload;
-pub mod verify;

@@ -3,6 +3,7 @@
 //! mode (a missing field is an error, not an empty string) and escaped for a
 //! JSON string plus Slack's `& < >`.
 
+pub use crate::domain::text::{date_token, duration_words, escape_slack};
 use handlebars::{Handlebars, RenderErrorReason};
 use serde::Serialize;
 use serde_json::Value;
@@ -51,14 +52,6 @@ pub fn escape_json_and_slack(s: &str) -> String {
     out
 }
 
-/// Escapes Slack's control characters `& < >` in text that did not come from
-/// the bot (`slack.md`), for messages built with `format!` rather than a template.
-pub fn escape_slack(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// Escapes for a JSON string only: for text that is already Slack markup
 /// (mentions, date tokens, links) built by the bot itself.
 pub fn escape_json(s: &str) -> String {
@@ -78,33 +71,6 @@ fn push_json_char(out: &mut String, c: char) {
         '\t' => out.push_str("\\t"),
         c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
         c => out.push(c),
-    }
-}
-
-/// A time as a Slack date token: each reader sees it in their own time zone.
-/// The fallback (for clients that cannot render tokens) is UTC.
-pub fn date_token(t: chrono::DateTime<chrono::Utc>) -> String {
-    format!(
-        "<!date^{}^{{date_short_pretty}} at {{time}}|{}>",
-        t.timestamp(),
-        t.format("%Y-%m-%d %H:%M UTC")
-    )
-}
-
-/// A span of time in words a reader takes in at a glance: "under a minute",
-/// "54 min", "2 h 10 min", "1 d 3 h". Negative spans read as their size.
-pub fn duration_words(d: chrono::Duration) -> String {
-    let mins = (d.num_seconds().abs() + 30) / 60;
-    if mins == 0 {
-        return "under a minute".into();
-    }
-    let (days, hours, m) = (mins / 1440, (mins % 1440) / 60, mins % 60);
-    match (days, hours, m) {
-        (0, 0, m) => format!("{m} min"),
-        (0, h, 0) => format!("{h} h"),
-        (0, h, m) => format!("{h} h {m} min"),
-        (d, 0, _) => format!("{d} d"),
-        (d, h, _) => format!("{d} d {h} h"),
     }
 }
 

@@ -1,13 +1,13 @@
 //! The HTTP routes. Slack's three routes sit behind the signature layer
-//! ([`super::verify`]); the handlers below only ever see verified bodies,
-//! parse them and hand them to [`super::handlers`], which Socket Mode
-//! ([`super::socket`]) calls too.
+//! ([`crate::edge::verify`]); the handlers below only ever see verified bodies,
+//! parse them and hand them to [`crate::edge::handlers`], which Socket Mode
+//! ([`crate::edge::socket`]) calls too.
 
-use crate::app::AppState;
 use crate::commands::SlashCommand;
-use crate::slack::handlers::{self, Ack};
-use crate::slack::socket::SocketState;
-use crate::slack::verify::{verify_slack_request, VerifyLayerState};
+use crate::context::socket_status::SocketState;
+use crate::context::AppState;
+use crate::edge::handlers::{self, Ack};
+use crate::edge::verify::{verify_slack_request, VerifyLayerState};
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -10,8 +10,8 @@
 //! person, so a timer that fires twice (a crash between paging and moving on,
 //! or a second replica) never pages twice.
 
-use crate::app::AppState;
 use crate::config::{EscalationTier, Tenant};
+use crate::context::AppState;
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::risk::{Assessment, RiskBand, SlaTier};
 use crate::servo::Job;
@@ -83,7 +83,7 @@ pub async fn tier_names(state: &AppState, tier: &EscalationTier) -> String {
     state.directory.names(&tier.notify).await
 }
 
-use crate::alerts::{audit, audit_entry};
+use crate::flows::alerts::audit_entry;
 
 /// The position after (tier, round), if the path goes on.
 pub(crate) fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
@@ -173,7 +173,7 @@ pub async fn start(
     );
     // Decided; the escalation, its plan, its first step and the audit entry
     // commit together.
-    let plan = crate::alerts::thread_message(state, alert, String::new(), &text)?;
+    let plan = crate::flows::alerts::thread_message(state, alert, String::new(), &text)?;
     let Some(esc) = state
         .store
         .start_escalation_with(
@@ -360,7 +360,7 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
 /// The alert's **Escalate now** says whom it pages: after the path moves on,
 /// the button's confirmation names the next tier.
 pub async fn refresh_buttons(state: &AppState, alert_id: &str) {
-    if let Err(e) = crate::alerts::refresh(state, alert_id).await {
+    if let Err(e) = crate::flows::alerts::refresh(state, alert_id).await {
         tracing::warn!(error = %e, "could not refresh the alert's buttons after the escalation moved");
     }
 }
@@ -387,7 +387,7 @@ pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> any
 
 /// Ends an escalation that ran out of tiers, once, saying so in the thread.
 async fn end_exhausted(state: &AppState, alert: &Alert, epoch: i64) -> anyhow::Result<()> {
-    let note = crate::alerts::thread_message(
+    let note = crate::flows::alerts::thread_message(
         state,
         alert,
         format!("esc:{}:{epoch}:exhausted", alert.id),
@@ -470,7 +470,7 @@ async fn page(
             format!("*Your part*: {}.", escape_slack(&tier.purpose)),
             next,
         ],
-        crate::alerts::ACK_ACTION,
+        crate::flows::alerts::ACK_ACTION,
         &alert.id,
     );
     // The DMs and the thread note go to the outbox in one statement.
@@ -508,7 +508,7 @@ async fn page(
         duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
         escape_slack(&tier.purpose)
     );
-    messages.push(crate::alerts::thread_message(
+    messages.push(crate::flows::alerts::thread_message(
         state,
         alert,
         format!("{key}:thread"),
@@ -568,7 +568,7 @@ impl PageFacts {
         let view = alert
             .shown
             .clone()
-            .and_then(|v| serde_json::from_value::<crate::alerts::AlertView>(v).ok());
+            .and_then(|v| serde_json::from_value::<crate::flows::alerts::AlertView>(v).ok());
         let band = RiskBand::parse(&alert.band);
         PageFacts {
             alert_id: alert.id.clone(),
@@ -589,7 +589,7 @@ impl PageFacts {
                 .as_ref()
                 .map(|v| v.headline.clone())
                 .unwrap_or_else(|| format!("{} SLA risk", band.map(|b| b.label()).unwrap_or("At"))),
-            severity: crate::alerts::severity_text(
+            severity: crate::flows::alerts::severity_text(
                 alert.eta,
                 alert.deadline,
                 state.clock.now(),
@@ -900,7 +900,7 @@ pub async fn on_assessment(
             let mut fresh = alert.clone();
             fresh.acked_by = None;
             let reason = format!("risk rose to {} after the acknowledgement", a.band.label());
-            crate::alerts::reply_in_thread(
+            crate::flows::alerts::reply_in_thread(
                 state,
                 alert,
                 format!("esc:{}:rearm:{}", alert.id, alert.version),
@@ -942,7 +942,7 @@ pub async fn on_assessment(
             if let Some(min) = state.store.min_severity_since(&alert.id, since).await? {
                 if sev - min >= cfg.rise_by && !recently_bumped {
                     state.store.mark_escalation_bumped(&alert.id, now).await?;
-                    crate::alerts::reply_in_thread(
+                    crate::flows::alerts::reply_in_thread(
                         state,
                         alert,
                         format!("esc:{}:rise:{}", alert.id, now.timestamp()),
@@ -1023,59 +1023,6 @@ pub async fn on_poll(
         }
     }
     Ok(())
-}
-
-/// **Escalate now**, for operators and anyone on the escalation path.
-pub async fn escalate_button(state: &AppState, click: &crate::actions::Click) {
-    use crate::actions::tell;
-    let Ok(Some(alert)) = state.store.get_alert(&click.value).await else {
-        return tell(state, click, "This alert no longer exists.").await;
-    };
-    if !alert.is_open() {
-        return tell(
-            state,
-            click,
-            "This alert is resolved; there is nobody to page.",
-        )
-        .await;
-    }
-    if !may_respond(state, &alert, &click.user).await {
-        audit(
-            state,
-            &alert,
-            &click.user,
-            "escalate_now",
-            "refused: not an operator",
-            json!({}),
-        )
-        .await;
-        return tell(state, click, ":no_entry: Only the tenant's operators and the people on the escalation path can escalate.").await;
-    }
-    let by = state.directory.user_name(&click.user).await;
-    match escalate_next(state, &alert, &format!("{by} escalated by hand")).await {
-        Ok(what) => {
-            refresh_buttons(state, &alert.id).await;
-            audit(
-                state,
-                &alert,
-                &click.user,
-                "escalate_now",
-                "ok",
-                json!({ "result": what }),
-            )
-            .await;
-            tell(state, click, &what).await;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "escalate now failed");
-            tell(
-                state,
-                click,
-                ":warning: The escalation could not move on; try again.",
-            )
-            .await;
-        }
-    }
 }
 
 /// Operators of the alert's tenant, and everyone on the escalation path,

@@ -24,15 +24,15 @@
 //! only the first handles it, and a redelivery is acked with the answer the
 //! first stored, so nothing is handled twice and no answer is lost.
 
-use crate::app::AppState;
 use crate::commands::SlashCommand;
 use crate::config::Secret;
-use crate::slack::handlers::{self, Ack};
+use crate::context::socket_status::SocketState;
+use crate::context::AppState;
+use crate::edge::handlers::{self, Ack};
 use crate::store::EnvelopeClaim;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -68,55 +68,6 @@ const ENVELOPE_KEEP: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 /// The first reconnect waits about this long; each failure doubles it.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Where Socket Mode stands, as `/readyz` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SocketState {
-    /// HTTP mode only.
-    Disabled,
-    /// Opening the first connection.
-    Connecting,
-    /// Slack said `hello` on the current connection.
-    Connected,
-    /// The connection was lost; opening a new one (with backoff).
-    Reconnecting,
-    /// Slack turned Socket Mode off for the app; the bot stopped reconnecting.
-    LinkDisabled,
-}
-
-impl SocketState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SocketState::Disabled => "disabled",
-            SocketState::Connecting => "connecting",
-            SocketState::Connected => "connected",
-            SocketState::Reconnecting => "reconnecting",
-            SocketState::LinkDisabled => "link_disabled",
-        }
-    }
-}
-
-/// The Socket Mode state, shared with `/readyz`. Cheap to clone.
-#[derive(Clone)]
-pub struct SocketStatus(Arc<Mutex<SocketState>>);
-
-impl SocketStatus {
-    pub fn new(state: SocketState) -> Self {
-        Self(Arc::new(Mutex::new(state)))
-    }
-
-    pub fn get(&self) -> SocketState {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn set(&self, state: SocketState) {
-        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if *s != state {
-            tracing::info!(from = s.as_str(), to = state.as_str(), "Socket Mode");
-            *s = state;
-        }
-    }
-}
 
 /// Exponential backoff with jitter for the `failures`-th reconnect in a row:
 /// between half and all of 1 s, 2 s, 4 s, ... capped at [`MAX_BACKOFF`].

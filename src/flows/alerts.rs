@@ -7,8 +7,8 @@
 //! alert and its version, so a restart (or a second replica) never posts an
 //! episode twice.
 
-use crate::app::AppState;
 use crate::config::Tenant;
+use crate::context::AppState;
 use crate::risk::{Assessment, JobState, RiskBand, SlaTier};
 use crate::servo::Job;
 use crate::slack::render::{date_token, RenderError};
@@ -88,6 +88,7 @@ pub const RECREATE_ACTION: &str = "mitigate_recreate";
 pub const SCALING_ACTION: &str = "mitigate_scaling";
 pub const NOTIFY_ACTION: &str = "mitigate_notify";
 pub const RESUME_PAUSED_ACTION: &str = "mitigate_resume_paused";
+pub const REQUEST_EXTENSION_ACTION: &str = "extension_request";
 /// The timer kind of **Monitor closely** check-ins.
 pub const MONITOR_TIMER: &str = "monitor_checkin";
 
@@ -119,12 +120,12 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         .any(|t| t.kind == MONITOR_TIMER && t.status == "pending");
     let paused_jobs = state.store.paused_for_alert(alert_id).await?;
     let esc = state.store.get_escalation(alert_id).await?;
-    let escalate_to = crate::escalation::escalate_now_pages(state, esc.as_ref()).await;
+    let escalate_to = crate::flows::escalation::escalate_now_pages(state, esc.as_ref()).await;
     let named = |t: &crate::config::EscalationTier| {
         let t = t.clone();
-        async move { crate::escalation::tier_label(state, &t).await }
+        async move { crate::flows::escalation::tier_label(state, &t).await }
     };
-    let scaling = crate::escalation::scaling_tier(state);
+    let scaling = crate::flows::escalation::scaling_tier(state);
     let scaling_pagerduty = scaling.is_some_and(|t| t.pagerduty_routing_key_env.is_some());
     let scaling_to = match scaling {
         Some(t) => Some(named(t).await),
@@ -192,7 +193,7 @@ pub fn buttons(
                 None,
             ));
             out.push(button(
-                crate::actions::extension::REQUEST_ACTION,
+                REQUEST_EXTENSION_ACTION,
                 "Request extension",
                 id,
                 None,
@@ -227,7 +228,7 @@ pub fn buttons(
             out.push(b);
             out.push(button(NOTIFY_ACTION, "Notify stakeholders", id, None));
             out.push(button(
-                crate::actions::extension::REQUEST_ACTION,
+                REQUEST_EXTENSION_ACTION,
                 "Request extension",
                 id,
                 None,
@@ -237,7 +238,12 @@ pub fn buttons(
     if extras.paused_by_bot > 0 {
         out.push(resume_button(id, extras, None));
     }
-    let mut esc = button(crate::escalation::ESCALATE_ACTION, "Escalate now", id, None);
+    let mut esc = button(
+        crate::flows::escalation::ESCALATE_ACTION,
+        "Escalate now",
+        id,
+        None,
+    );
     esc.confirm = Some(match &extras.escalate_to {
         Some(who) => confirm("Page now?", &format!("This pages {who} now."), "Page now"),
         None => confirm(
@@ -639,7 +645,7 @@ pub async fn reconcile(
             };
             // A quiet notice with a message of its own becomes the alert.
             if let Some(n) = notice.filter(|n| n.thread_of.is_none()) {
-                if crate::watch::has_message(state, &n.id).await? {
+                if crate::flows::preventive::has_message(state, &n.id).await? {
                     return open_promoting(state, new, job, a, n, now).await;
                 }
             }
@@ -649,11 +655,12 @@ pub async fn reconcile(
             let prospective = new.prospective(&id, now);
             let mut ex = extras(state, &id).await?;
             if !state.config.escalation.tiers.is_empty()
-                && crate::escalation::pages_at(state, a.tier, a.band)
+                && crate::flows::escalation::pages_at(state, a.tier, a.band)
             {
                 // Paging starts right after the post and pages the first tier
                 // at once: from then on, Escalate now pages the next one.
-                ex.escalate_to = crate::escalation::escalate_now_pages_after_start(state).await;
+                ex.escalate_to =
+                    crate::flows::escalation::escalate_now_pages_after_start(state).await;
             }
             let v = view(state, job, a, Some(&prospective), &ex);
             let mut effects = crate::store::Effects::new();
@@ -668,7 +675,7 @@ pub async fn reconcile(
                 return Ok(Change::None);
             }
             state.wake_outbox();
-            crate::escalation::on_assessment(state, &alert, job, a, None)
+            crate::flows::escalation::on_assessment(state, &alert, job, a, None)
                 .await
                 .map_err(esc_err)?;
             Ok(Change::Posted)
@@ -697,12 +704,12 @@ pub async fn reconcile(
                 )
                 .await?;
                 post(state, tenant, &alert, &v).await?;
-                crate::escalation::on_assessment(state, &alert, job, a, previous)
+                crate::flows::escalation::on_assessment(state, &alert, job, a, previous)
                     .await
                     .map_err(esc_err)?;
                 return Ok(Change::Posted);
             }
-            crate::escalation::on_assessment(state, &alert, job, a, previous)
+            crate::flows::escalation::on_assessment(state, &alert, job, a, previous)
                 .await
                 .map_err(esc_err)?;
             // The escalation may have re-armed (cleared the acknowledgement).
@@ -876,9 +883,9 @@ async fn open_promoting(
     }
     let mut ex = extras(state, &alert.id).await?;
     if !state.config.escalation.tiers.is_empty()
-        && crate::escalation::pages_at(state, a.tier, a.band)
+        && crate::flows::escalation::pages_at(state, a.tier, a.band)
     {
-        ex.escalate_to = crate::escalation::escalate_now_pages_after_start(state).await;
+        ex.escalate_to = crate::flows::escalation::escalate_now_pages_after_start(state).await;
     }
     let v = view(state, job, a, Some(&alert), &ex);
     record_view(
@@ -895,7 +902,7 @@ async fn open_promoting(
     if !promote_notice(state, &alert, notice, &v, now).await? {
         post(state, tenant, &alert, &v).await?;
     }
-    crate::escalation::on_assessment(state, &alert, job, a, None)
+    crate::flows::escalation::on_assessment(state, &alert, job, a, None)
         .await
         .map_err(esc_err)?;
     Ok(Change::Posted)
@@ -919,7 +926,7 @@ async fn promote_notice(
         .close_notice(&notice.id, "promoted", Some(&alert.id), now)
         .await?
         || notice.thread_of.is_some()
-        || !crate::watch::has_message(state, &notice.id).await?
+        || !crate::flows::preventive::has_message(state, &notice.id).await?
     {
         return Ok(false);
     }
@@ -952,7 +959,7 @@ async fn promote_notice(
             date_token(notice.opened_at),
             notice
                 .buffer
-                .map(crate::watch::pct)
+                .map(crate::flows::preventive::pct)
                 .unwrap_or_else(|| "unknown".into())
         ),
     )
@@ -977,7 +984,7 @@ pub async fn resolve(
     effects.outbox = resolved_messages(state, alert, v, &ex, how, now)?;
     effects
         .cancel(&alert.id, Some(MONITOR_TIMER))
-        .cancel(&alert.id, Some(crate::escalation::STEP_TIMER));
+        .cancel(&alert.id, Some(crate::flows::escalation::STEP_TIMER));
     if !state
         .store
         .resolve_alert_with(&alert.id, how, now, &effects)
@@ -988,7 +995,7 @@ pub async fn resolve(
     state.wake_outbox();
     // Paging stops with the alert (a stop before this is caught by the next
     // step, which finds the alert resolved and ends the escalation).
-    crate::escalation::stop(state, alert, how)
+    crate::flows::escalation::stop(state, alert, how)
         .await
         .map_err(esc_err)?;
     Ok(Change::Resolved)

@@ -7,9 +7,9 @@
 //! Also here: the burn-down chart a new alert gets in its thread, and the
 //! pruning of history older than `review.retention`.
 
-use crate::app::AppState;
 use crate::charts::{BurnDown, Chart, ReviewCharts};
-use crate::config::Tenant;
+use crate::context::AppState;
+use crate::flows::preventive::{pct, span};
 use crate::forecast::{PartitionObs, PartitionState};
 use crate::risk::Assessment;
 use crate::servo::Job;
@@ -17,7 +17,6 @@ use crate::slack::render::{date_token, escape_slack};
 use crate::store::{
     Alert, Approval, ApprovalStatus, AuditEntry, EtaMark, EtaSample, Notice, StoreError, WatchedJob,
 };
-use crate::watch::{pct, span};
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -235,7 +234,7 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
     close.truncate(TOP);
 
     // ETA accuracy at each mark, over jobs that completed in the period.
-    let accuracy = crate::watch::MARKS
+    let accuracy = crate::flows::preventive::MARKS
         .iter()
         .map(|&mark| {
             let rows: Vec<&EtaMark> = input
@@ -832,7 +831,7 @@ pub fn charts(tenant: &str, r: &Review) -> ReviewCharts {
 /// The start of a review of `[from, to)`: `from`, or later when the bot's
 /// history of the tenant begins later (a review covers only what the bot
 /// saw). `None` when it begins at or after `to`: nothing to review.
-async fn covered_from(
+pub async fn covered_from(
     state: &AppState,
     tenant: &str,
     from: DateTime<Utc>,
@@ -842,44 +841,6 @@ async fn covered_from(
         Some(first) if first < to => Some(first.max(from)),
         _ => None,
     })
-}
-
-/// `/backfill review [7d|30d]`: the review, to the user who asked.
-pub async fn on_demand(state: &AppState, tenant: &Tenant, days: u32) -> Value {
-    let to = state.clock.now();
-    let nothing = || {
-        crate::commands::ephemeral(&format!(
-            "No backfill jobs were seen in tenant `{}` in the last {days} days; nothing to review.",
-            crate::slack::render::escape_slack(&tenant.id)
-        ))
-    };
-    let from = match covered_from(state, &tenant.id, to - Duration::days(days as i64), to).await {
-        Ok(Some(from)) => from,
-        Ok(None) => return nothing(),
-        Err(e) => {
-            tracing::error!(error = %e, "could not read the review's history");
-            return crate::commands::ephemeral(":warning: I could not read the bot's history for the review right now. Try again in a minute.");
-        }
-    };
-    match load(state, &tenant.id, from, to).await {
-        Ok(input) if input.is_empty() => nothing(),
-        Ok(input) => {
-            let r = compute(&input, from, to);
-            let mut v = view(&tenant.id, &r, days as i64);
-            v.response_type = Some("ephemeral".into());
-            match state.templates.render("review", &v) {
-                Ok(body) => body,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not render the review");
-                    crate::commands::ephemeral(":warning: I could not build the review; the bot's operators can find why in its log.")
-                }
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not read the review's history");
-            crate::commands::ephemeral(":warning: I could not read the bot's history for the review right now. Try again in a minute.")
-        }
-    }
 }
 
 /// The most recent scheduled weekly review time at or before `now`.

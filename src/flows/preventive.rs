@@ -10,11 +10,11 @@
 //! started) to that ETA. Each SLA tier keeps the buffer `[buffers]` gives it.
 //!
 //! Nothing here pages. A notice is one low-key message per job: when the job
-//! then goes at risk, [`crate::alerts::reconcile`] edits that same message
+//! then goes at risk, [`crate::flows::alerts::reconcile`] edits that same message
 //! into the alert.
 
-use crate::app::AppState;
 use crate::config::Tenant;
+use crate::context::AppState;
 use crate::risk::{Assessment, JobState, RiskBand};
 use crate::servo::Job;
 use crate::slack::render::date_token;

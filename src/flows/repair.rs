@@ -18,7 +18,7 @@
 //! Each repair is logged and counted in `servo_sla_bot_repairs_total{what}`.
 //! Work younger than [`SETTLE`] is left alone: its flow may still be running.
 
-use crate::app::AppState;
+use crate::context::AppState;
 use chrono::{DateTime, Duration, Utc};
 
 /// How long a flow may take between its steps before its half-done work
@@ -42,7 +42,7 @@ pub struct Repaired {
 /// cancelled one and opening a second alert for the new one). Returns how
 /// many were finished.
 pub async fn before_poll(state: &AppState, now: DateTime<Utc>) -> usize {
-    match crate::actions::mitigations::finish_intents(state, now - SETTLE).await {
+    match crate::flows::mitigations::finish_intents(state, now - SETTLE).await {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "repair: unfinished pauses and recreates not checked");
@@ -62,11 +62,11 @@ pub async fn run(state: &AppState, now: DateTime<Utc>) -> Repaired {
         Ok(n) => done.resolution_edits = n,
         Err(e) => tracing::warn!(error = %e, "repair: resolution edits not checked"),
     }
-    match crate::approvals::repair_requests(state, now - SETTLE).await {
+    match crate::flows::approvals::repair_requests(state, now - SETTLE).await {
         Ok(n) => done.requests = n,
         Err(e) => tracing::warn!(error = %e, "repair: extension requests not checked"),
     }
-    match crate::approvals::apply_approved(state, now - SETTLE).await {
+    match crate::flows::approvals::apply_approved(state, now - SETTLE).await {
         Ok(n) => done.extensions = n,
         Err(e) => tracing::warn!(error = %e, "repair: approved extensions not checked"),
     }
@@ -77,7 +77,7 @@ async fn escalation_steps(state: &AppState, now: DateTime<Utc>) -> anyhow::Resul
     let stalled = state.store.escalations_without_step(now - SETTLE).await?;
     for esc in &stalled {
         tracing::warn!(alert = %esc.alert_id, tier = esc.tier, epoch = esc.epoch, "repair: an active escalation had no pending step; scheduling it");
-        crate::escalation::schedule_repair_step(state, esc, now).await?;
+        crate::flows::escalation::schedule_repair_step(state, esc, now).await?;
         state.metrics.inc(
             "servo_sla_bot_repairs_total",
             &[("what", "escalation_step")],
@@ -96,18 +96,18 @@ async fn resolution_edits(state: &AppState, now: DateTime<Utc>) -> anyhow::Resul
         let Some(view) = alert
             .shown
             .clone()
-            .and_then(|v| serde_json::from_value::<crate::alerts::AlertView>(v).ok())
+            .and_then(|v| serde_json::from_value::<crate::flows::alerts::AlertView>(v).ok())
         else {
             continue;
         };
         tracing::warn!(alert = %alert.id, "repair: a resolved alert had no resolution edit; writing it");
-        let ex = crate::alerts::extras(state, &alert.id).await?;
+        let ex = crate::flows::alerts::extras(state, &alert.id).await?;
         let how = alert
             .resolution
             .clone()
             .unwrap_or_else(|| "Resolved.".into());
         let at = alert.resolved_at.unwrap_or(now);
-        crate::alerts::resolved_edit(state, alert, view, &ex, &how, at).await?;
+        crate::flows::alerts::resolved_edit(state, alert, view, &ex, &how, at).await?;
         state.metrics.inc(
             "servo_sla_bot_repairs_total",
             &[("what", "resolution_edit")],

@@ -3,14 +3,11 @@
 //! optimistic version check. Each request is decided once (a conditional
 //! update in the store), expires by itself, and is superseded by a newer one.
 
-use crate::actions::{tell, Click};
-use crate::alerts;
-use crate::app::AppState;
-use crate::commands::grammar::{DeadlineSpec, JobId};
-use crate::commands::{ephemeral, jobs, SlashCommand};
 use crate::config::{FileConfig, Tenant};
-use crate::ids::Principal;
-use crate::poller::Poller;
+use crate::context::AppState;
+use crate::domain::ids::Principal;
+use crate::domain::{DeadlineSpec, JobId};
+use crate::flows::alerts;
 use crate::risk::{self, Assessment, JobState, RiskBand, SlaTier};
 use crate::servo::{Job, ServoActionError};
 use crate::slack::render::date_token;
@@ -146,10 +143,7 @@ fn request_view(
     approval: &Approval,
     outcome: Option<String>,
 ) -> RequestView {
-    let thresholds = Poller {
-        state: state.clone(),
-    }
-    .thresholds();
+    let thresholds = state.config.risk.thresholds();
     let new_band = risk::severity_if_deadline(
         &job.snapshot(),
         state.clock.now(),
@@ -189,31 +183,6 @@ fn request_view(
     }
 }
 
-/// `/backfill extend-deadline <job> <deadline> [reason]`.
-pub async fn request_from_command(
-    state: &AppState,
-    tenant: &Tenant,
-    id: JobId,
-    spec: DeadlineSpec,
-    reason: Option<String>,
-    cmd: &SlashCommand,
-) -> Value {
-    match request(
-        state,
-        tenant,
-        id,
-        spec,
-        reason,
-        &cmd.user_id,
-        "slash command",
-    )
-    .await
-    {
-        Ok(text) => ephemeral(&text),
-        Err(text) => ephemeral(&text),
-    }
-}
-
 /// Creates a request. `Ok` and `Err` both carry the answer for the requester.
 pub async fn request(
     state: &AppState,
@@ -244,7 +213,7 @@ pub async fn request(
     };
     let allowed = state
         .directory
-        .is_among(user, &crate::commands::tenancy::people_of(tenant))
+        .is_among(user, &tenant.people())
         .await
         .map_err(|_| "I could not check your membership with Slack just now; nothing was changed. Try again in a moment.".to_string())?;
     if !allowed {
@@ -258,7 +227,7 @@ pub async fn request(
             tenant.id
         ));
     }
-    let (job, a, alert, _) = match jobs::assessed(state, tenant, id).await {
+    let (job, a, alert, _) = match crate::flows::assess::job(state, tenant, id).await {
         Ok(Some(x)) => x,
         Ok(None) => {
             record("refused: unknown job".into(), json!({ "via": via })).await;
@@ -457,10 +426,7 @@ pub async fn repair_requests(state: &AppState, before: DateTime<Utc>) -> anyhow:
             let Some(job) = job_or(&approval, state).await else {
                 continue;
             };
-            let thresholds = Poller {
-                state: state.clone(),
-            }
-            .thresholds();
+            let thresholds = state.config.risk.thresholds();
             let a = risk::assess(&job.snapshot(), now, &thresholds, None);
             let alert = match &approval.alert_id {
                 Some(id) => state.store.get_alert(id).await?.filter(|a| a.is_open()),
@@ -624,20 +590,6 @@ fn as_decided(
     }
 }
 
-/// Approve or Reject, clicked in the thread (a rejection may carry a reason,
-/// given in the Reject modal).
-pub async fn decide(state: &AppState, click: &Click, approve: bool, reason: Option<String>) {
-    if let Err(e) = try_decide(state, click, approve, reason).await {
-        tracing::error!(error = %e, "extension decision failed");
-        tell(
-            state,
-            click,
-            ":warning: The decision could not be recorded; nothing changed. Try again in a moment.",
-        )
-        .await;
-    }
-}
-
 /// Why `click.user` may not decide this request, if they may not.
 pub async fn refusal(
     state: &AppState,
@@ -685,35 +637,34 @@ pub async fn refusal(
     Ok(None)
 }
 
-async fn try_decide(
+/// Approve or Reject by `user` (a rejection may carry a reason). Decided
+/// once: a second decision is refused. `Some(text)`: what to tell the user
+/// (a refusal, or why it could not be applied); `None`: the thread says it.
+pub async fn decide(
     state: &AppState,
-    click: &Click,
+    approval_id: &str,
+    user: &str,
     approve: bool,
     reason: Option<String>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let now = state.clock.now();
     let action = if approve {
         "approve_extension"
     } else {
         "reject_extension"
     };
-    let Some(approval) = state.store.get_approval(&click.value).await? else {
-        tell(state, click, "This request no longer exists.").await;
-        return Ok(());
+    let Some(approval) = state.store.get_approval(approval_id).await? else {
+        return Ok(Some(("This request no longer exists.").into()));
     };
     let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
-        tell(
-            state,
-            click,
-            "This request's tenant is no longer configured.",
-        )
-        .await;
-        return Ok(());
+        return Ok(Some(
+            ("This request's tenant is no longer configured.").into(),
+        ));
     };
     let audit = |outcome: &str| AuditEntry {
         at: now,
         tenant_id: Some(approval.tenant_id.clone()),
-        actor: click.user.clone(),
+        actor: user.to_string(),
         action: action.into(),
         subject: Some(approval.job_id.clone()),
         outcome: outcome.into(),
@@ -730,18 +681,13 @@ async fn try_decide(
             .filter(|b| *b != "bot")
             .map(|b| format!(" by <@{b}>"))
             .unwrap_or_default();
-        tell(
-            state,
-            click,
-            &format!("This request was already {}{by}.", approval.status),
-        )
-        .await;
-        return Ok(());
+        return Ok(Some(
+            (&format!("This request was already {}{by}.", approval.status)).into(),
+        ));
     }
-    if approval.requested_by == click.user {
+    if approval.requested_by == user {
         state.store.audit(&audit("refused: requester")).await?;
-        tell(state, click, ":no_entry: You asked for this extension, so someone else has to decide it: another stakeholder of the job.").await;
-        return Ok(());
+        return Ok(Some((":no_entry: You asked for this extension, so someone else has to decide it: another stakeholder of the job.").into()));
     }
     let job_id: uuid::Uuid = approval.job_id.parse()?;
     let job = match state.servo.get_job(&tenant.id, job_id).await {
@@ -757,45 +703,34 @@ async fn try_decide(
                     now,
                 )
                 .await?;
-            tell(
-                state,
-                click,
-                "The job no longer exists; the request is closed.",
-            )
-            .await;
-            return Ok(());
+            return Ok(Some(
+                ("The job no longer exists; the request is closed.").into(),
+            ));
         }
         Err(e) => {
             state.store.audit(&audit(&format!("failed: {e}"))).await?;
-            tell(state, click, ":warning: Servo is unreachable right now, so the deadline cannot change. Nothing was decided; try again in a minute.").await;
-            return Ok(());
+            return Ok(Some((":warning: Servo is unreachable right now, so the deadline cannot change. Nothing was decided; try again in a minute.").into()));
         }
     };
     let tier = SlaTier::from_priority(job.priority);
     let who = stakeholders(&state.config, tenant, &job.asset_name, tier);
-    if !state.directory.is_among(&click.user, &who).await? {
+    if !state.directory.is_among(user, &who).await? {
         state
             .store
             .audit(&audit("refused: not a stakeholder"))
             .await?;
-        tell(
-            state,
-            click,
-            &format!(
+        return Ok(Some(
+            (&format!(
                 ":no_entry: Only this job's stakeholders can decide its deadline ({}).",
                 who.iter()
                     .map(|p| p.mention())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ),
-        )
-        .await;
-        return Ok(());
+            ))
+                .into(),
+        ));
     }
-    let thresholds = Poller {
-        state: state.clone(),
-    }
-    .thresholds();
+    let thresholds = state.config.risk.thresholds();
     let a = risk::assess(&job.snapshot(), now, &thresholds, None);
     // Decided first, committed once: the decision, its expiry timer
     // cancelled, and (for a rejection, which ends here) its audit entry and
@@ -819,12 +754,8 @@ async fn try_decide(
                 )
             })
             .unwrap_or_default();
-        let line = format!(
-            ":x: Rejected by <@{}> {}.{why}",
-            click.user,
-            date_token(now)
-        );
-        let decided = as_decided(&approval, status, &click.user, reason.as_deref(), now);
+        let line = format!(":x: Rejected by <@{}> {}.{why}", user, date_token(now));
+        let decided = as_decided(&approval, status, user, reason.as_deref(), now);
         effects.record(audit("ok")).extend(
             ending(
                 state,
@@ -840,7 +771,7 @@ async fn try_decide(
                 Some(&format!(
                     "Your deadline extension for *{}* was rejected by {}.",
                     crate::slack::render::escape_slack(&job.asset_name),
-                    state.directory.user_name(&click.user).await
+                    state.directory.user_name(user).await
                 )),
             )
             .await?,
@@ -848,14 +779,7 @@ async fn try_decide(
     }
     let Some(decided) = state
         .store
-        .decide_approval_with(
-            &approval.id,
-            to,
-            &click.user,
-            reason.as_deref(),
-            now,
-            &effects,
-        )
+        .decide_approval_with(&approval.id, to, user, reason.as_deref(), now, &effects)
         .await?
     else {
         // Someone else decided between our read and our update.
@@ -867,17 +791,13 @@ async fn try_decide(
             .store
             .audit(&audit(&format!("refused: already {status}")))
             .await?;
-        tell(
-            state,
-            click,
-            &format!("This request was already {status} by <@{by}>."),
-        )
-        .await;
-        return Ok(());
+        return Ok(Some(
+            (&format!("This request was already {status} by <@{by}>.")).into(),
+        ));
     };
     state.wake_outbox();
     if !approve {
-        return Ok(());
+        return Ok(None);
     }
     // Approved: write it to Servo, re-checking that it still makes sense.
     let outcome = apply(state, tenant, &decided, job).await;
@@ -885,30 +805,14 @@ async fn try_decide(
         Ok(_) => audit("ok"),
         Err(why) => audit(&format!("failed: {why}")),
     };
-    if let Some(line) = settle(
-        state,
-        tenant,
-        &decided,
-        &click.user,
-        outcome,
-        Some(entry),
-        now,
-    )
-    .await?
-    {
-        tell(state, click, &line).await;
-        return Ok(());
+    if let Some(line) = settle(state, tenant, &decided, user, outcome, Some(entry), now).await? {
+        return Ok(Some((&line).into()));
     }
     // Re-assess the alert under the new deadline now, not at the next poll.
-    if let Err(e) = (Poller {
-        state: state.clone(),
-    })
-    .poll_tenant(tenant, now)
-    .await
-    {
+    if let Err(e) = crate::flows::assess::tenant(state, tenant, now).await {
         tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
     }
-    Ok(())
+    Ok(None)
 }
 
 /// After an approved extension was (or could not be) written to Servo:
@@ -924,10 +828,7 @@ async fn settle(
     entry: Option<AuditEntry>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<String>> {
-    let thresholds = Poller {
-        state: state.clone(),
-    }
-    .thresholds();
+    let thresholds = state.config.risk.thresholds();
     let by_name = state.directory.user_name(by).await;
     let mut effects = Effects::new();
     if let Some(entry) = entry {
@@ -1154,10 +1055,7 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
     let job = job_or(&approval, state)
         .await
         .unwrap_or_else(|| fake_job(&approval));
-    let thresholds = Poller {
-        state: state.clone(),
-    }
-    .thresholds();
+    let thresholds = state.config.risk.thresholds();
     let a = risk::assess(&job.snapshot(), now, &thresholds, None);
     let line = format!(
         ":hourglass: Expired {} without a decision. Ask again if it is still needed.",

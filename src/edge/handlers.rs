@@ -1,11 +1,11 @@
 //! What the bot does with a slash command, an interaction or an event once
 //! it has been parsed, whichever way it arrived: an HTTP request
-//! ([`super::inbound`], after the signature layer) or a Socket Mode envelope
-//! ([`super::socket`]). Both are thin adapters around these three functions,
+//! ([`crate::edge::inbound`], after the signature layer) or a Socket Mode envelope
+//! ([`crate::edge::socket`]). Both are thin adapters around these three functions,
 //! so the two modes answer the same input with the same [`Ack`].
 
-use crate::app::AppState;
 use crate::commands::{self, Command, SlashCommand};
+use crate::context::AppState;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,0 +1,37 @@
+//! Slack text helpers every layer uses: escaping user text, date tokens,
+//! spans of time in words.
+
+/// Escapes Slack's control characters `& < >` in text that did not come from
+/// the bot (`slack.md`), for messages built with `format!` rather than a template.
+pub fn escape_slack(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A time as a Slack date token: each reader sees it in their own time zone.
+/// The fallback (for clients that cannot render tokens) is UTC.
+pub fn date_token(t: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} at {{time}}|{}>",
+        t.timestamp(),
+        t.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// A span of time in words a reader takes in at a glance: "under a minute",
+/// "54 min", "2 h 10 min", "1 d 3 h". Negative spans read as their size.
+pub fn duration_words(d: chrono::Duration) -> String {
+    let mins = (d.num_seconds().abs() + 30) / 60;
+    if mins == 0 {
+        return "under a minute".into();
+    }
+    let (days, hours, m) = (mins / 1440, (mins % 1440) / 60, mins % 60);
+    match (days, hours, m) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}

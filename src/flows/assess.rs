@@ -1,0 +1,333 @@
+//! One tenant's assessment: its active jobs read from Servo, each assessed
+//! (forecast included) and reconciled with its alert, the preventive checks,
+//! and the extension requests of finished jobs closed. The poller
+//! ([`crate::poller`]) runs it on its schedule; an approval runs it at once.
+//! A tenant whose Servo query fails is skipped: an unreachable Servo never
+//! resolves an alert as recovered.
+
+use crate::config::Tenant;
+use crate::context::AppState;
+use crate::flows::alerts::{self, Change};
+use crate::forecast::Calibration;
+use crate::risk::Assessment;
+use crate::risk::{self, RiskBand, RiskThresholds};
+use crate::servo::Job;
+use crate::servo::ServoError;
+use crate::store::{Alert, ForecastRecord};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+/// What one poll of one tenant did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TenantPoll {
+    pub jobs: usize,
+    pub posted: usize,
+    pub edited: usize,
+    pub resolved: usize,
+    /// At-risk jobs by band (`low`, `medium`, `high`, `breached`).
+    pub at_risk: BTreeMap<String, usize>,
+    /// What the buffer check and early warning did.
+    pub watch: crate::flows::preventive::WatchOutcome,
+}
+
+/// Assesses one tenant's jobs and reconciles its alerts.
+pub async fn tenant(
+    state: &AppState,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<TenantPoll, PollError> {
+    let thresholds = state.config.risk.thresholds();
+    let mut jobs = state.servo.active_jobs(&tenant.id, true).await?;
+    let open: HashMap<String, Alert> = state
+        .store
+        .list_open_alerts(Some(&tenant.id))
+        .await?
+        .into_iter()
+        .map(|a| (a.job_id.clone(), a))
+        .collect();
+
+    // Partition histories cost the most to read: fetch them only for the
+    // jobs whose alert shows bottlenecks, or whose ETA depends on them.
+    let previous = |job_id: &str| open.get(job_id).and_then(|a| RiskBand::parse(&a.band));
+    let needs_history: Vec<Uuid> = jobs
+        .iter()
+        .filter(|j| {
+            j.avg_partition_duration_ms.is_none()
+                || open.contains_key(&j.id.to_string())
+                || near_risk(j, now, &thresholds, previous(&j.id.to_string()))
+        })
+        .map(|j| j.id)
+        .collect();
+    let histories = state
+        .servo
+        .partition_history(&tenant.id, &needs_history)
+        .await?;
+    let calibrations = crate::context::calibrations::calibrations(state, &tenant.id).await?;
+    let recorded: std::collections::HashSet<String> = state
+        .store
+        .open_forecasts(&tenant.id)
+        .await?
+        .into_iter()
+        .map(|f| f.job_id)
+        .collect();
+    let mut to_record = Vec::new();
+    for job in &mut jobs {
+        let Some(h) = histories.get(&job.id) else {
+            continue;
+        };
+        let raw = job.attach_history(
+            h,
+            now,
+            &state.config.risk,
+            calibrations.get(&job.asset_name),
+        );
+        // Keep the first forecast made at a quarter done: calibration
+        // compares it with when the job really completes.
+        let progress = (job.completed_partitions + job.failed_partitions) as f64
+            / job.total_partitions.max(1) as f64;
+        if let Some(f) = raw.filter(|_| progress >= RECORD_AT_PROGRESS) {
+            if !recorded.contains(&job.id.to_string()) {
+                to_record.push(ForecastRecord {
+                    tenant_id: tenant.id.clone(),
+                    job_id: job.id.to_string(),
+                    asset: job.asset_name.clone(),
+                    made_at: now,
+                    progress,
+                    p50: f.p50,
+                    p90: f.p90,
+                    servo_eta: job.estimated_completion_at,
+                    completed_at: None,
+                });
+            }
+        }
+    }
+    state.store.record_forecasts(&to_record).await?;
+    let active: std::collections::HashSet<String> = jobs.iter().map(|j| j.id.to_string()).collect();
+    for f in recorded.iter().filter(|id| !active.contains(*id)).take(20) {
+        let Ok(id) = f.parse::<Uuid>() else { continue };
+        match state.servo.get_job(&tenant.id, id).await? {
+            Some(job) if job.state.is_active() => {} // lost its deadline: keep waiting
+            Some(job) if job.state == crate::risk::JobState::Completed => {
+                let at = job.completed_at.unwrap_or(now);
+                state.store.close_forecast(&tenant.id, f, at).await?;
+            }
+            _ => state.store.drop_forecast(&tenant.id, f).await?,
+        }
+    }
+
+    let mut poll = TenantPoll {
+        jobs: jobs.len(),
+        ..TenantPoll::default()
+    };
+    // Open quiet notices: a job among them that goes at risk has its
+    // notice's message become the alert.
+    let notices = state.store.open_notices_by_job(&tenant.id).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut assessed = Vec::with_capacity(jobs.len());
+    let mut posted = std::collections::HashSet::new();
+    for job in &jobs {
+        let key = job.id.to_string();
+        seen.insert(key.clone());
+        let a = risk::assess(&job.snapshot(), now, &thresholds, previous(&key));
+        if a.band.is_at_risk() {
+            *poll.at_risk.entry(a.band.as_str().to_string()).or_default() += 1;
+        }
+        let change = alerts::reconcile(
+            state,
+            tenant,
+            job,
+            &a,
+            open.get(&key).cloned(),
+            notices.get(&key),
+            now,
+        )
+        .await?;
+        match change {
+            Change::Posted => {
+                poll.posted += 1;
+                posted.insert(job.id);
+            }
+            Change::Edited => poll.edited += 1,
+            Change::Resolved => poll.resolved += 1,
+            Change::None => {}
+        }
+        assessed.push((job, a));
+    }
+
+    // Open alerts whose job left the list: it finished, was cancelled, or
+    // lost its deadline. Look at the job itself before saying which.
+    for (job_id, alert) in open.iter().filter(|(id, _)| !seen.contains(*id)) {
+        let Ok(id) = job_id.parse::<Uuid>() else {
+            continue;
+        };
+        // A recreate in progress cancelled this job on purpose: the
+        // alert is about to follow the new one, not to end.
+        if state.store.intent_applying(&alert.id, "recreate").await? {
+            continue;
+        }
+        let job = state.servo.get_job(&tenant.id, id).await?;
+        let how = alerts::ending(job.as_ref());
+        match job {
+            Some(job) => {
+                let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+                if alerts::resolve(state, alert, &job, &a, &how, now).await? == Change::Resolved {
+                    poll.resolved += 1;
+                }
+            }
+            None => {
+                // Gone from Servo altogether: resolve without a job to show.
+                if state.store.resolve_alert(&alert.id, &how, now).await? {
+                    crate::flows::escalation::stop(state, alert, &how)
+                        .await
+                        .map_err(|e| PollError::Other(e.to_string()))?;
+                    alerts::reply_in_thread(
+                        state,
+                        alert,
+                        format!("alert:{}:resolved", alert.id),
+                        &how,
+                    )
+                    .await?;
+                    poll.resolved += 1;
+                }
+            }
+        }
+    }
+    // Several high-priority jobs at risk at once page from tier 2.
+    let open_now: HashMap<String, Alert> = state
+        .store
+        .list_open_alerts(Some(&tenant.id))
+        .await?
+        .into_iter()
+        .map(|a| (a.job_id.clone(), a))
+        .collect();
+    let at_risk: Vec<(Alert, crate::servo::Job)> = jobs
+        .iter()
+        .filter_map(|j| {
+            open_now
+                .get(&j.id.to_string())
+                .map(|a| (a.clone(), j.clone()))
+        })
+        .collect();
+    crate::flows::escalation::on_poll(state, tenant, &at_risk)
+        .await
+        .map_err(|e| PollError::Other(e.to_string()))?;
+
+    // The preventive side: buffer check, early warning, review history.
+    // It never holds up the alerts above: a failure is logged.
+    match crate::flows::preventive::observe(state, tenant, &assessed, &open_now, now).await {
+        Ok(w) => poll.watch = w,
+        Err(e) => {
+            tracing::warn!(tenant = %tenant.id, error = %e, "early warning and review history skipped this poll")
+        }
+    }
+    if state.config.review.charts && !posted.is_empty() {
+        let charts: Vec<_> = assessed
+            .iter()
+            .filter(|(j, _)| posted.contains(&j.id))
+            .filter_map(|(job, a)| {
+                let alert = open_now.get(&job.id.to_string())?;
+                let history = histories.get(&job.id).map(Vec::as_slice).unwrap_or(&[]);
+                crate::flows::review::burn_down_message(alert, job, a, history, now)
+            })
+            .collect();
+        if let Err(e) = state.enqueue_many(&charts).await {
+            tracing::warn!(tenant = %tenant.id, error = %e, "could not enqueue the burn-down charts");
+        }
+    }
+
+    // Pending extension requests of jobs that finished are moot.
+    let pending = state
+        .store
+        .list_approvals(Some(&tenant.id), Some("pending"))
+        .await?;
+    for request in pending.iter().filter(|r| !seen.contains(&r.job_id)) {
+        let Ok(id) = request.job_id.parse::<Uuid>() else {
+            continue;
+        };
+        if let Some(job) = state.servo.get_job(&tenant.id, id).await? {
+            if job.state.is_terminal() {
+                let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+                crate::flows::approvals::close_moot(state, tenant, &job, &a)
+                    .await
+                    .map_err(|e| PollError::Other(e.to_string()))?;
+            }
+        }
+    }
+    Ok(poll)
+}
+
+/// Progress from which a job's forecast is kept for calibration.
+const RECORD_AT_PROGRESS: f64 = 0.25;
+
+/// Whether a job is at risk, or close enough by Servo's own ETA that the
+/// forecaster should look: Servo's EWMA lags a slowdown, so a job it calls on
+/// time with less than half its remaining time to spare may be late.
+fn near_risk(
+    job: &crate::servo::Job,
+    now: DateTime<Utc>,
+    thresholds: &RiskThresholds,
+    previous: Option<RiskBand>,
+) -> bool {
+    let a = risk::assess(&job.snapshot(), now, thresholds, previous);
+    a.band.is_at_risk() || a.severity.is_some_and(|s| s > NEAR_RISK_SEVERITY)
+}
+
+/// Severity (negative: time to spare) from which the forecaster looks at a job.
+const NEAR_RISK_SEVERITY: f64 = -0.5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Servo(#[from] ServoError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Alert(#[from] alerts::AlertError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A job, its assessment, its latest alert, and its asset's forecast calibration.
+pub type Assessed = (Job, Assessment, Option<Alert>, Option<Calibration>);
+
+/// A job with its history, assessed as a poll would: what a status card,
+/// an extension request or a decision starts from.
+pub async fn job(
+    state: &AppState,
+    tenant: &Tenant,
+    id: crate::domain::JobId,
+) -> Result<Option<Assessed>, ServoError> {
+    let Some((mut job, history)) = state.servo.job_with_history(&tenant.id, id.0).await? else {
+        return Ok(None);
+    };
+    let calibration = crate::context::calibrations::recent(state, &tenant.id)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the forecasts' calibration");
+            Default::default()
+        })
+        .get(&job.asset_name)
+        .copied();
+    job.attach_history(
+        &history,
+        state.clock.now(),
+        &state.config.risk,
+        calibration.as_ref(),
+    );
+    let alert = state
+        .store
+        .latest_alert_for_job(&tenant.id, &id.to_string())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the job's alert");
+            None
+        });
+    let previous = alert
+        .as_ref()
+        .filter(|a| a.is_open())
+        .and_then(|a| RiskBand::parse(&a.band));
+    let thresholds = state.config.risk.thresholds();
+    let a = risk::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
+    Ok(Some((job, a, alert, calibration)))
+}
