@@ -1,6 +1,8 @@
 //! Interactions: buttons (`block_actions`) and modals (`view_submission`).
 //! This module decodes the payload and dispatches on `action_id`; each button
-//! has its own file. Every button checks who clicked, is audited, and decides
+//! (or button and its dialog) has its own file: [`acknowledge`], [`escalate`],
+//! [`extension`] (request, approve, reject), and under [`mitigations`] one
+//! file per runbook mitigation. Every button checks who clicked, is audited, and decides
 //! once in the store however often it is clicked.
 
 pub mod acknowledge;

@@ -1,11 +1,17 @@
-//! `/backfill` subcommands: one file each, with `run`, dispatched by
-//! [`Command`]. Parsing happens here, once, into typed values; an unknown
-//! subcommand answers with the help text.
+//! `/backfill` subcommands: one file each with its `run` ([`status`], `list`,
+//! `change` for pause and resume, `extend`, [`review`], [`help`]), dispatched
+//! by [`Command`] through [`jobs`], which resolves the tenant and holds the
+//! answers they share. Parsing happens here, once, into typed values
+//! ([`grammar`]); an unknown subcommand answers with the help text.
 
+mod change;
+mod extend;
 pub mod grammar;
 pub mod help;
 pub mod jobs;
+mod list;
 pub mod review;
+pub mod status;
 pub mod tenancy;
 
 use crate::context::AppState;

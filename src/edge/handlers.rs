@@ -63,7 +63,7 @@ pub async fn slash_command(state: &AppState, cmd: SlashCommand) -> Ack {
     // A status card asked for again within seconds is the same bytes.
     if let Command::Status(id) = parsed.command {
         if let Some(body) =
-            commands::jobs::status_from_memory(state, id, parsed.tenant.as_deref(), &cmd).await
+            commands::status::status_from_memory(state, id, parsed.tenant.as_deref(), &cmd).await
         {
             return Ack::Bytes(body);
         }

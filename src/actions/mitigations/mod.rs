@@ -1,0 +1,120 @@
+//! The runbook's mitigations, one button each on the alert. Every one is for
+//! the tenant's operators only, audited, and decided once however often it
+//! is clicked (dedup keys in the outbox, conditional updates in the store,
+//! Servo's own state checks).
+
+use super::{tell, Click};
+use crate::config::Tenant;
+use crate::context::AppState;
+use crate::flows::alerts::{self, MONITOR_TIMER};
+use crate::flows::approvals;
+use crate::risk::{JobState, RiskBand, SlaTier};
+use crate::servo::{Job, ServoActionError};
+use crate::slack::render::date_token;
+use crate::store::{Alert, Effects, IntentChange, NewOutboxMessage, NewTimer};
+use serde_json::{json, Value};
+
+pub const PAUSE_VIEW: &str = "mitigate_pause";
+pub const NOTIFY_VIEW: &str = "mitigate_notify";
+
+use crate::flows::alerts::audit;
+use crate::flows::mitigations::{recreated_note, refuse_intent, show_new_job, RECREATE_PRIORITY};
+use crate::flows::monitor::job_of;
+
+/// The alert and its tenant, if the clicker is one of its operators; else
+/// the clicker is told why not, and the refusal is audited.
+async fn authorise<'a>(
+    state: &'a AppState,
+    user: &str,
+    alert_id: &str,
+    action: &str,
+    click: Option<&Click>,
+) -> Option<(Alert, &'a Tenant)> {
+    let say = |text: String| async move {
+        if let Some(c) = click {
+            tell(state, c, &text).await;
+        }
+    };
+    let alert = match state.store.get_alert(alert_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            say("This alert no longer exists.".into()).await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading an alert failed");
+            say(":warning: Something went wrong on our side; nothing changed. Try again.".into())
+                .await;
+            return None;
+        }
+    };
+    let Some(tenant) = state.config.tenant(&alert.tenant_id) else {
+        say("This alert's tenant is no longer configured.".into()).await;
+        return None;
+    };
+    match state.directory.is_among(user, &tenant.operators).await {
+        Ok(true) => Some((alert, tenant)),
+        Ok(false) => {
+            audit(
+                state,
+                &alert,
+                user,
+                action,
+                "refused: not an operator",
+                json!({ "alert_id": alert.id }),
+            )
+            .await;
+            say(format!(
+                ":no_entry: Only the operators of tenant `{}` can use this button ({}).",
+                tenant.id,
+                tenant
+                    .operators
+                    .iter()
+                    .map(|p| p.mention())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .await;
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check operator membership");
+            say("I could not check your membership with Slack just now; nothing changed. Try again in a moment.".into()).await;
+            None
+        }
+    }
+}
+
+fn note_key(alert: &Alert, what: &str) -> String {
+    format!(
+        "alert:{}:{what}:{}",
+        alert.id,
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+async fn note(state: &AppState, alert: &Alert, key: String, text: &str) {
+    if let Err(e) = alerts::reply_in_thread(state, alert, key, text).await {
+        tracing::error!(error = %e, "could not reply in the alert's thread");
+    }
+}
+
+async fn refresh(state: &AppState, alert: &Alert) {
+    if let Err(e) = alerts::refresh(state, &alert.id).await {
+        tracing::error!(error = %e, "could not refresh the alert's buttons");
+    }
+}
+
+mod monitor;
+mod notify;
+mod pause;
+mod recreate;
+mod resume;
+mod scaling;
+
+pub use monitor::{monitor, stop_monitor};
+pub use notify::{confirm_notify, offer_notify};
+pub use pause::{confirm_pause, offer_pause};
+pub use recreate::recreate;
+pub use resume::resume_paused;
+pub use scaling::{ack_scaling, request_scaling, scaling_dedup_key, SCALING_ACK_ACTION};

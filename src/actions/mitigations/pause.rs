@@ -1,0 +1,328 @@
+//! **Pause lower-priority jobs** and **Defer best-effort jobs**: the
+//! picker of candidates, and the confirmed pause (recorded as an intent
+//! first, see [`crate::flows::mitigations`]).
+
+use super::*;
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PauseKind {
+    /// Low: the tenant's best-effort jobs.
+    Defer,
+    /// Medium: running jobs with no SLA, or a later deadline and lower priority.
+    LowerPriority,
+}
+
+fn candidates(kind: PauseKind, at_risk: &Job, jobs: Vec<Job>) -> Vec<Job> {
+    jobs.into_iter()
+        .filter(|j| j.id != at_risk.id && j.state == JobState::Running)
+        .filter(|j| match kind {
+            PauseKind::Defer => SlaTier::from_priority(j.priority) <= SlaTier::BestEffort,
+            PauseKind::LowerPriority => match (j.sla_deadline_at, at_risk.sla_deadline_at) {
+                (None, _) => true,
+                (Some(d), Some(mine)) => d > mine && j.priority < at_risk.priority,
+                (Some(_), None) => false,
+            },
+        })
+        .collect()
+}
+
+/// Slack's multi-select holds 100 options.
+const MAX_OPTIONS: usize = 100;
+
+/// A job as a dialog option. Option text is plain text, where a date token
+/// does not render, so the deadline is said relative to now ("due in 3 h"),
+/// which reads the same in every time zone.
+fn option(job: &Job, now: chrono::DateTime<chrono::Utc>) -> Value {
+    use crate::slack::render::duration_words;
+    let due = job
+        .sla_deadline_at
+        .map(|d| {
+            if d > now {
+                format!("due in {}", duration_words(d - now))
+            } else {
+                format!("due {} ago", duration_words(now - d))
+            }
+        })
+        .unwrap_or_else(|| "no SLA".into());
+    let mut label = format!("{} · p{} · {due}", job.asset_name, job.priority);
+    if label.chars().count() > 75 {
+        label = label.chars().take(74).collect::<String>() + "…";
+    }
+    json!({ "text": { "type": "plain_text", "text": label }, "value": job.id.to_string() })
+}
+
+/// **Pause lower-priority jobs** / **Defer non-critical backfills**: shows
+/// exactly which jobs would be paused, in a dialog to confirm.
+pub async fn offer_pause(state: &AppState, click: &Click, defer: bool) {
+    let action = if defer { "defer" } else { "pause_lower" };
+    let Some((alert, tenant)) =
+        authorise(state, &click.user, &click.value, action, Some(click)).await
+    else {
+        return;
+    };
+    let at_risk = match job_of(state, &alert).await {
+        Ok(Some(j)) => j,
+        Ok(None) => return tell(state, click, "The at-risk job no longer exists.").await,
+        Err(why) => return tell(state, click, &why).await,
+    };
+    let all = match state.servo.active_jobs(&tenant.id, false).await {
+        Ok(j) => j,
+        Err(_) => {
+            return tell(
+                state,
+                click,
+                ":warning: Servo is unreachable right now; nothing changed.",
+            )
+            .await
+        }
+    };
+    let kind = if defer {
+        PauseKind::Defer
+    } else {
+        PauseKind::LowerPriority
+    };
+    let found = candidates(kind, &at_risk, all);
+    if found.is_empty() {
+        let what = if defer {
+            "No best-effort jobs (priority 3 or lower) are running in this tenant, so there is nothing to defer."
+        } else {
+            "No running job has no SLA, or a later deadline and a lower priority than this one, so there is nothing to pause."
+        };
+        return tell(state, click, what).await;
+    }
+    let now = state.clock.now();
+    let options: Vec<Value> = found
+        .iter()
+        .take(MAX_OPTIONS)
+        .map(|j| option(j, now))
+        .collect();
+    let more = found.len().saturating_sub(MAX_OPTIONS);
+    let intro = format!(
+        "These {} running job(s) would be paused with Servo's pause (the partition in flight finishes first), to free capacity for *{}*. Untick any to keep running.{}",
+        found.len(),
+        at_risk.asset_name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+        if more > 0 { format!(" ({more} more are not listed; run this again afterwards.)") } else { String::new() }
+    );
+    let view = json!({
+        "type": "modal",
+        "callback_id": PAUSE_VIEW,
+        "notify_on_close": true,
+        "private_metadata": json!({ "alert_id": alert.id, "channel": click.channel, "kind": action }).to_string(),
+        "title": { "type": "plain_text", "text": if defer { "Defer backfills" } else { "Pause lower priority" } },
+        "submit": { "type": "plain_text", "text": "Pause them" },
+        "close": { "type": "plain_text", "text": "Cancel" },
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": intro } },
+            { "type": "input", "block_id": "jobs", "label": { "type": "plain_text", "text": "Jobs to pause" },
+              "element": { "type": "multi_static_select", "action_id": "value", "options": options, "initial_options": options } }
+        ]
+    });
+    let Some(trigger) = &click.trigger_id else {
+        return tell(
+            state,
+            click,
+            "Slack sent no trigger for a dialog; try the button again.",
+        )
+        .await;
+    };
+    if let Err(e) = state
+        .slack
+        .call(
+            "views.open",
+            &json!({ "trigger_id": trigger, "view": view }),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "views.open failed");
+        tell(state, click, "The dialog could not open (Slack allows 3 seconds after a click); try the button again.").await;
+    }
+}
+
+/// The confirmed pause: pauses each chosen job and reports each result.
+pub async fn confirm_pause(state: &AppState, user: &str, metadata: &Value, job_ids: Vec<String>) {
+    let Some(alert_id) = metadata.get("alert_id").and_then(Value::as_str) else {
+        return;
+    };
+    let channel = metadata
+        .get("channel")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let reply_to = Click {
+        user: user.to_string(),
+        action_id: PAUSE_VIEW.into(),
+        value: alert_id.to_string(),
+        channel,
+        message_ts: None,
+        response_url: None,
+        trigger_id: None,
+    };
+    let Some((alert, tenant)) =
+        authorise(state, user, alert_id, "pause_lower", Some(&reply_to)).await
+    else {
+        return;
+    };
+    let now = state.clock.now();
+    let mut lines = Vec::new();
+    let mut paused = 0;
+    for id in job_ids {
+        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        // The intent first: a stop after Servo paused the job and before the
+        // bot recorded it would otherwise leave a job paused that Resume
+        // never offers. The repair pass finishes an intent left applying.
+        let intent = match state
+            .store
+            .begin_intent("pause", &alert.id, &tenant.id, &id, user, now)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the intent to pause a job");
+                lines.push(format!(
+                    ":x: `{id}`: the bot's store is unavailable, so it was not paused; try again in a minute"
+                ));
+                continue;
+            }
+        };
+        let detail = json!({ "job": id, "for_alert": alert.id });
+        let (line, status, why, change, outcome) =
+            match state.servo.pause(&tenant.id, uuid, now).await {
+                Ok(job) => {
+                    paused += 1;
+                    (
+                        format!(
+                            ":double_vertical_bar: paused *{}* (`{id}`)",
+                            crate::slack::render::escape_slack(&job.asset_name)
+                        ),
+                        "done",
+                        None,
+                        IntentChange::Paused,
+                        "ok".to_string(),
+                    )
+                }
+                Err(e) => {
+                    let why = match e {
+                        ServoActionError::NotFound => "no such job any more".to_string(),
+                        other => other.to_string(),
+                    };
+                    (
+                        format!(":x: `{id}`: {why}"),
+                        "refused",
+                        Some(why.clone()),
+                        IntentChange::None,
+                        format!("failed: {why}"),
+                    )
+                }
+            };
+        // Recorded (or refused), audited: one transaction.
+        let mut effects = Effects::new();
+        effects.record(alerts::audit_entry(
+            state, &alert, user, "pause", &outcome, detail,
+        ));
+        if let Err(e) = state
+            .store
+            .finish_intent(&intent, status, why.as_deref(), change, &effects, now)
+            .await
+        {
+            tracing::error!(error = %e, "could not record a paused job; the repair pass will");
+        }
+        lines.push(line);
+    }
+    let summary = format!(
+        "<@{user}> paused {paused} of {} job(s) to make room:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    note(state, &alert, note_key(&alert, "pause"), &summary).await;
+    tell(state, &reply_to, &summary).await;
+    refresh(state, &alert).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+
+    fn job(priority: i32, deadline_h: Option<i64>, state: JobState) -> Job {
+        let now = Utc::now();
+        Job {
+            id: uuid::Uuid::new_v4(),
+            tenant_id: "acme".into(),
+            asset_id: uuid::Uuid::nil(),
+            asset_name: "a".into(),
+            asset_owner: None,
+            idempotency_key: String::new(),
+            state,
+            execution_strategy: Value::Null,
+            partition_start: None,
+            partition_end: None,
+            partition_keys: vec![],
+            total_partitions: 10,
+            completed_partitions: 1,
+            failed_partitions: 0,
+            skipped_partitions: 0,
+            error_message: None,
+            created_by: None,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            heartbeat_at: None,
+            version: 1,
+            paused_at: None,
+            checkpoint_partition_key: None,
+            estimated_completion_at: None,
+            avg_partition_duration_ms: None,
+            parent_job_id: None,
+            upstream_job_count: 0,
+            completed_upstream_jobs: 0,
+            sla_deadline_at: deadline_h.map(|h| now + Duration::hours(h)),
+            priority,
+            recent_durations_ms: vec![],
+            forecast: None,
+            judge_on_p90: false,
+        }
+    }
+
+    #[test]
+    fn lower_priority_candidates_have_no_sla_or_a_later_deadline_and_lower_priority() {
+        let at_risk = job(6, Some(2), JobState::Running);
+        let no_sla = job(9, None, JobState::Running);
+        let later_lower = job(3, Some(5), JobState::Running);
+        let later_higher = job(8, Some(5), JobState::Running);
+        let sooner_lower = job(1, Some(1), JobState::Running);
+        let paused = job(1, None, JobState::Paused);
+        let found: Vec<_> = candidates(
+            PauseKind::LowerPriority,
+            &at_risk,
+            vec![
+                at_risk.clone(),
+                no_sla.clone(),
+                later_lower.clone(),
+                later_higher,
+                sooner_lower,
+                paused,
+            ],
+        )
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+        assert_eq!(found, vec![no_sla.id, later_lower.id]);
+    }
+
+    #[test]
+    fn defer_candidates_are_the_running_best_effort_jobs() {
+        let at_risk = job(2, Some(2), JobState::Running);
+        let best = job(3, Some(9), JobState::Running);
+        let below = job(-2, None, JobState::Running);
+        let standard = job(4, None, JobState::Running);
+        let found: Vec<_> = candidates(
+            PauseKind::Defer,
+            &at_risk,
+            vec![at_risk.clone(), best.clone(), below.clone(), standard],
+        )
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+        assert_eq!(found, vec![best.id, below.id]);
+    }
+}

@@ -1,0 +1,103 @@
+//! `/backfill list [all|running|at-risk]`: the tenant's jobs, worst first.
+
+use super::ephemeral;
+use super::grammar::ListFilter;
+use super::jobs::{escape, servo_failed};
+use super::status::band_label;
+use crate::config::Tenant;
+use crate::context::AppState;
+use crate::risk::{self, Assessment, JobState};
+use crate::servo::Job;
+use crate::slack::render::date_token;
+use serde_json::{json, Value};
+
+/// How many job lines a list shows; Slack allows 50 blocks of 3000 characters.
+const LIST_MAX_JOBS: usize = 100;
+const CHUNK_CHARS: usize = 2_800;
+
+pub(super) async fn run(state: &AppState, tenant: &Tenant, filter: ListFilter) -> Value {
+    let mut jobs = match state.servo.active_jobs(&tenant.id, false).await {
+        Ok(j) => j,
+        Err(e) => return servo_failed(&e),
+    };
+    let thresholds = state.config.risk.thresholds();
+    let now = state.clock.now();
+    jobs.retain(|j| match filter {
+        ListFilter::All | ListFilter::AtRisk => true,
+        ListFilter::Running => matches!(j.state, JobState::Running | JobState::Resuming),
+        ListFilter::Paused => j.state == JobState::Paused,
+    });
+    let mut rows: Vec<(Job, Assessment)> = jobs
+        .into_iter()
+        .map(|j| {
+            let a = risk::assess(&j.snapshot(), now, &thresholds, None);
+            (j, a)
+        })
+        .filter(|(_, a)| filter != ListFilter::AtRisk || a.band.is_at_risk())
+        .collect();
+    rows.sort_by(|(ja, a), (jb, b)| {
+        Assessment::riskiest_first(a, b)
+            .then(ja.sla_deadline_at.cmp(&jb.sla_deadline_at))
+            .then(jb.priority.cmp(&ja.priority))
+    });
+    let total = rows.len();
+    let shown = total.min(LIST_MAX_JOBS);
+    let lines: Vec<String> = rows
+        .iter()
+        .take(shown)
+        .map(|(j, a)| {
+            format!(
+                "{} *{}* `{}` {} · {}/{} · ETA {} · due {} · {}",
+                a.band.emoji(),
+                escape(&j.asset_name),
+                j.id,
+                j.state.as_str().replace('_', " "),
+                j.completed_partitions,
+                j.total_partitions,
+                a.eta.map(date_token).unwrap_or_else(|| "?".into()),
+                j.sla_deadline_at
+                    .map(date_token)
+                    .unwrap_or_else(|| "no SLA".into()),
+                band_label(a.band)
+            )
+        })
+        .collect();
+    let mut chunks: Vec<String> = Vec::new();
+    for line in lines {
+        match chunks.last_mut() {
+            Some(c) if c.len() + line.len() < CHUNK_CHARS => {
+                c.push('\n');
+                c.push_str(&line);
+            }
+            _ => chunks.push(line),
+        }
+    }
+    let what = match filter {
+        ListFilter::All => "active jobs",
+        ListFilter::Running => "running jobs",
+        ListFilter::Paused => "paused jobs",
+        ListFilter::AtRisk => "at-risk jobs",
+    };
+    let title = format!("{total} {what} in tenant {}, riskiest first", tenant.id);
+    if chunks.is_empty() {
+        chunks.push(format!("No {what}."));
+    }
+    let footer = if total > shown {
+        format!(
+            "{} more not shown. Narrow it down with `/backfill list at-risk`, `running` or `paused`.",
+            total - shown
+        )
+    } else {
+        "`/backfill status <job_id>` shows one job in full.".to_string()
+    };
+    state
+        .templates
+        .render(
+            "job_list",
+            &json!({ "title": title, "chunks": chunks, "footer": footer }),
+        )
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "job list failed to render");
+            ephemeral(&title)
+        })
+}
