@@ -104,7 +104,7 @@ async fn run(backend: &str, n: usize) {
                 NewAlert {
                     tenant_id: "acme".into(),
                     job_id: format!("job-{i}"),
-                    band: "high".into(),
+                    band: servo_sla_bot::risk::RiskBand::High,
                     severity: Some(0.8),
                     eta: Some(now + chrono::Duration::hours(2)),
                     deadline: Some(now + chrono::Duration::hours(1)),

@@ -60,7 +60,7 @@ async fn posted_alert(app: &TestApp) -> (String, String) {
             NewAlert {
                 tenant_id: "acme".into(),
                 job_id: "job-1".into(),
-                band: "high".into(),
+                band: servo_sla_bot::risk::RiskBand::High,
                 severity: None,
                 eta: None,
                 deadline: None,

@@ -164,7 +164,7 @@ async fn a_thread_reply_waits_for_its_alert_post_and_goes_after_it() {
             NewAlert {
                 tenant_id: "acme".into(),
                 job_id: "job-1".into(),
-                band: "low".into(),
+                band: servo_sla_bot::risk::RiskBand::Low,
                 severity: None,
                 eta: None,
                 deadline: None,

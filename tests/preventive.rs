@@ -547,7 +547,7 @@ async fn seed_week(app: &TestApp, start: DateTime<Utc>) {
                 NewAlert {
                     tenant_id: "acme".into(),
                     job_id: job.into(),
-                    band: "medium".into(),
+                    band: servo_sla_bot::risk::RiskBand::Medium,
                     severity: Some(0.3),
                     eta: None,
                     deadline: None,

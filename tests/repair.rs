@@ -109,7 +109,7 @@ async fn alert_without_its_post(backend: Backend) {
             NewAlert {
                 tenant_id: "acme".into(),
                 job_id: job.to_string(),
-                band: "low".into(),
+                band: servo_sla_bot::risk::RiskBand::Low,
                 severity: Some(0.08),
                 eta: None,
                 deadline: None,

@@ -13,6 +13,7 @@ mod common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::db::TestDb;
 use serde_json::json;
+use servo_sla_bot::risk::RiskBand;
 use servo_sla_bot::store::{
     truncate_to_ms, AckOutcome, AuditEntry, Backend, Effects, EnvelopeClaim, NewAlert, NewApproval,
     NewOutboxMessage, NewTimer, Store, StoreError,
@@ -60,7 +61,7 @@ fn new_alert(tenant: &str, job: &str) -> NewAlert {
     NewAlert {
         tenant_id: tenant.into(),
         job_id: job.into(),
-        band: "at_risk".into(),
+        band: RiskBand::High,
         severity: Some(0.75),
         eta: Some(t0() + secs(7200)),
         deadline: Some(t0() + secs(3600)),
@@ -172,7 +173,7 @@ async fn open_alert_is_idempotent_and_a_relapse_opens_episode_2(store: &Store) {
     assert_eq!(a.episode, 1);
     assert!(a.is_open());
     assert_eq!(a.status, "open");
-    assert_eq!(a.band, "at_risk");
+    assert_eq!(a.band, RiskBand::High);
     assert_eq!(a.severity, Some(0.75));
     assert_eq!(a.eta, Some(t0() + secs(7200)));
     assert_eq!(a.deadline, Some(t0() + secs(3600)));
@@ -183,7 +184,7 @@ async fn open_alert_is_idempotent_and_a_relapse_opens_episode_2(store: &Store) {
 
     // Asking again returns the open alert unchanged.
     let mut again = new_alert("acme", "42");
-    again.band = "breach".into();
+    again.band = RiskBand::Breached;
     let (b, created) = store.open_alert(again, t0() + secs(60)).await.unwrap();
     assert!(!created);
     assert_eq!(b, a);
@@ -347,7 +348,7 @@ async fn updates_and_resolve_are_conditional_on_open(store: &Store) {
     assert!(store
         .update_alert(
             &a.id,
-            "breach",
+            RiskBand::Breached,
             Some(0.9),
             None,
             Some(t0()),
@@ -359,20 +360,28 @@ async fn updates_and_resolve_are_conditional_on_open(store: &Store) {
     let u = store.get_alert(&a.id).await.unwrap().unwrap();
     assert_eq!(
         (u.band.as_str(), u.severity, u.eta),
-        ("breach", Some(0.9), None)
+        ("breached", Some(0.9), None)
     );
     assert_eq!(u.deadline, Some(t0()));
     assert_eq!(u.shown, Some(shown.clone()));
     assert_eq!((u.updated_at, u.version), (t0() + secs(30), 2));
     // `None` for shown keeps what is recorded.
     assert!(store
-        .update_alert(&a.id, "at_risk", None, None, None, None, t0() + secs(60))
+        .update_alert(
+            &a.id,
+            RiskBand::High,
+            None,
+            None,
+            None,
+            None,
+            t0() + secs(60)
+        )
         .await
         .unwrap());
     let u = store.get_alert(&a.id).await.unwrap().unwrap();
     assert_eq!(
         (u.band.as_str(), u.shown, u.version),
-        ("at_risk", Some(shown), 3)
+        ("high", Some(shown), 3)
     );
 
     assert!(store
@@ -390,7 +399,15 @@ async fn updates_and_resolve_are_conditional_on_open(store: &Store) {
     assert_eq!(r.resolved_at, Some(t0() + secs(90)));
     assert_eq!(r.version, 4);
     assert!(!store
-        .update_alert(&a.id, "breach", None, None, None, None, t0() + secs(120))
+        .update_alert(
+            &a.id,
+            RiskBand::Breached,
+            None,
+            None,
+            None,
+            None,
+            t0() + secs(120)
+        )
         .await
         .unwrap());
     assert!(!store
@@ -2312,7 +2329,7 @@ async fn what_an_alert_shows_is_written_only_over_the_version_read(store: &Store
     assert!(store
         .update_alert(
             &alert.id,
-            "high",
+            RiskBand::High,
             Some(0.9),
             None,
             None,
@@ -2331,7 +2348,7 @@ async fn what_an_alert_shows_is_written_only_over_the_version_read(store: &Store
         Some(json!({"band": "high"})),
         "the poll's view stays"
     );
-    assert_eq!(now.band, "high");
+    assert_eq!(now.band, RiskBand::High);
     assert!(store
         .set_alert_shown_at(
             &alert.id,

@@ -637,7 +637,7 @@ pub async fn reconcile(
             let new = NewAlert {
                 tenant_id: tenant.id.clone(),
                 job_id: job.id.to_string(),
-                band: a.band.as_str().into(),
+                band: a.band,
                 severity: a.severity.filter(|s| s.is_finite()),
                 eta: a.eta,
                 deadline: job.sla_deadline_at,
@@ -682,7 +682,7 @@ pub async fn reconcile(
         }
         None => Ok(Change::None),
         Some(alert) if at_risk => {
-            let previous = RiskBand::parse(&alert.band);
+            let previous = Some(alert.band);
             // Repair: an open alert whose post was never written (the bot
             // stopped between opening it and enqueueing its post) gets it
             // first, before anything of its thread: a reply enqueued ahead of
@@ -817,7 +817,7 @@ async fn record_view(
         .store
         .update_alert(
             alert_id,
-            a.band.as_str(),
+            a.band,
             a.severity.filter(|s| s.is_finite()),
             a.eta,
             job.sla_deadline_at,

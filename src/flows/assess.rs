@@ -49,7 +49,7 @@ pub async fn tenant(
 
     // Partition histories cost the most to read: fetch them only for the
     // jobs whose alert shows bottlenecks, or whose ETA depends on them.
-    let previous = |job_id: &str| open.get(job_id).and_then(|a| RiskBand::parse(&a.band));
+    let previous = |job_id: &str| open.get(job_id).map(|a| a.band);
     let needs_history: Vec<Uuid> = jobs
         .iter()
         .filter(|j| {
@@ -323,10 +323,7 @@ pub async fn job(
             tracing::warn!(error = %e, "could not read the job's alert");
             None
         });
-    let previous = alert
-        .as_ref()
-        .filter(|a| a.is_open())
-        .and_then(|a| RiskBand::parse(&a.band));
+    let previous = alert.as_ref().filter(|a| a.is_open()).map(|a| a.band);
     let thresholds = state.config.risk.thresholds();
     let a = risk::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
     Ok(Some((job, a, alert, calibration)))

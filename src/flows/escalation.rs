@@ -569,7 +569,7 @@ impl PageFacts {
             .shown
             .clone()
             .and_then(|v| serde_json::from_value::<crate::flows::alerts::AlertView>(v).ok());
-        let band = RiskBand::parse(&alert.band);
+        let band = Some(alert.band);
         PageFacts {
             alert_id: alert.id.clone(),
             tenant: alert.tenant_id.clone(),

@@ -49,12 +49,7 @@ pub async fn check_in(state: &AppState, alert_id: &str, payload: &Value) -> anyh
     let (text, next_payload) = match job_of(state, &alert).await {
         Ok(Some(job)) => {
             let thresholds = state.config.risk.thresholds();
-            let a = risk::assess(
-                &job.snapshot(),
-                now,
-                &thresholds,
-                RiskBand::parse(&alert.band),
-            );
+            let a = risk::assess(&job.snapshot(), now, &thresholds, Some(alert.band));
             let progress = match last_completed {
                 Some(c) => format!(
                     "+{} partitions since the last check-in",

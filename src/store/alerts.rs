@@ -38,7 +38,7 @@ impl Store {
                 .bind(&id)
                 .bind(&new.tenant_id)
                 .bind(&new.job_id)
-                .bind(&new.band)
+                .bind(new.band.as_str())
                 .bind(new.severity)
                 .bind(new.eta.map(ms))
                 .bind(new.deadline.map(ms))
@@ -78,7 +78,7 @@ impl Store {
                     .bind(id)
                     .bind(&new.tenant_id)
                     .bind(&new.job_id)
-                    .bind(&new.band)
+                    .bind(new.band.as_str())
                     .bind(new.severity)
                     .bind(new.eta.map(ms))
                     .bind(new.deadline.map(ms))
@@ -162,7 +162,7 @@ impl Store {
     pub async fn update_alert(
         &self,
         id: &str,
-        band: &str,
+        band: crate::domain::RiskBand,
         severity: Option<f64>,
         eta: Option<DateTime<Utc>>,
         deadline: Option<DateTime<Utc>>,
@@ -174,7 +174,7 @@ impl Store {
                shown = COALESCE($6, shown), updated_at_ms = $7, version = version + 1 \
              WHERE id = $1 AND status = 'open'")
             .bind(id)
-            .bind(band)
+            .bind(band.as_str())
             .bind(severity)
             .bind(eta.map(ms))
             .bind(deadline.map(ms))

@@ -9,6 +9,7 @@
 //! database text, and compares equal to it (`status == "pending"`).
 
 use super::{from_ms, Result, StoreError};
+use crate::domain::RiskBand;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::fmt;
@@ -142,7 +143,7 @@ fn opt_time(ms: Option<i64>, what: &str) -> Result<Option<DateTime<Utc>>> {
 pub struct NewAlert {
     pub tenant_id: String,
     pub job_id: String,
-    pub band: String,
+    pub band: RiskBand,
     pub severity: Option<f64>,
     pub eta: Option<DateTime<Utc>>,
     pub deadline: Option<DateTime<Utc>>,
@@ -161,7 +162,7 @@ impl NewAlert {
             job_id: self.job_id.clone(),
             episode: 0,
             status: AlertStatus::Open,
-            band: self.band.clone(),
+            band: self.band,
             severity: self.severity,
             eta: self.eta,
             deadline: self.deadline,
@@ -188,7 +189,7 @@ pub struct Alert {
     /// 1, 2, ... per tenant and job: a recovery ends an episode, a relapse opens the next.
     pub episode: i64,
     pub status: AlertStatus,
-    pub band: String,
+    pub band: RiskBand,
     pub severity: Option<f64>,
     pub eta: Option<DateTime<Utc>>,
     pub deadline: Option<DateTime<Utc>>,
@@ -240,6 +241,9 @@ impl TryFrom<AlertRow> for Alert {
     type Error = StoreError;
     fn try_from(r: AlertRow) -> Result<Self> {
         Ok(Alert {
+            band: RiskBand::parse(&r.band).ok_or_else(|| {
+                StoreError::Corrupt(format!("alert {} has band '{}'", r.id, r.band))
+            })?,
             status: status("alert", &r.id, &r.status, AlertStatus::parse)?,
             shown: opt_json(r.shown, "alert.shown")?,
             eta: opt_time(r.eta_ms, "alert.eta_ms")?,
@@ -252,7 +256,6 @@ impl TryFrom<AlertRow> for Alert {
             tenant_id: r.tenant_id,
             job_id: r.job_id,
             episode: r.episode,
-            band: r.band,
             severity: r.severity,
             channel: r.channel,
             ts: r.ts,

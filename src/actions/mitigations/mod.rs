@@ -8,7 +8,7 @@ use crate::config::Tenant;
 use crate::context::AppState;
 use crate::flows::alerts::{self, MONITOR_TIMER};
 use crate::flows::approvals;
-use crate::risk::{JobState, RiskBand, SlaTier};
+use crate::risk::{JobState, SlaTier};
 use crate::servo::{Job, ServoActionError};
 use crate::slack::render::date_token;
 use crate::store::{Alert, Effects, IntentChange, NewOutboxMessage, NewTimer};

@@ -75,9 +75,7 @@ pub async fn confirm_notify(
         .unwrap_or_else(|| ("the job".into(), SlaTier::Standard));
     let who = approvals::stakeholders(&state.config, tenant, &asset, tier);
     let people = state.directory.expand(&who).await.unwrap_or_default();
-    let band = RiskBand::parse(&alert.band)
-        .map(|b| format!("{} {}", b.emoji(), b.label()))
-        .unwrap_or_default();
+    let band = format!("{} {}", alert.band.emoji(), alert.band.label());
     let impact = impact
         .replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -1,0 +1,799 @@
+//! The TOML file: as users write it (unknown keys are errors), and its
+//! validation into [`FileConfig`], which collects every problem.
+
+use super::*;
+use serde::Deserialize;
+
+// ---------------------------------------------------------------------------
+// The file, as written by users. Unknown keys are errors: a typo in a key
+// must not silently fall back to a default.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    poll_interval: Option<String>,
+    runbook_url: Option<String>,
+    #[serde(default)]
+    risk: RawRisk,
+    #[serde(default)]
+    tenants: Vec<RawTenant>,
+    #[serde(default)]
+    escalation: RawEscalation,
+    #[serde(default)]
+    slack: RawSlack,
+    #[serde(default)]
+    extensions: RawExtensions,
+    #[serde(default)]
+    mitigations: RawMitigations,
+    #[serde(default)]
+    commands: RawCommands,
+    #[serde(default)]
+    buffers: RawBuffers,
+    #[serde(default)]
+    review: RawReview,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBuffers {
+    critical: Option<f64>,
+    standard: Option<f64>,
+    best_effort: Option<f64>,
+    below_best_effort: Option<f64>,
+    hysteresis: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReview {
+    weekly: Option<bool>,
+    day: Option<String>,
+    at: Option<String>,
+    retention: Option<String>,
+    charts: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCommands {
+    status_max_age: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMitigations {
+    monitor_every: Option<String>,
+    scaling_cooldown: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExtensions {
+    expire_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRisk {
+    medium_at: Option<f64>,
+    high_at: Option<f64>,
+    hysteresis: Option<f64>,
+    eta_fresh_for: Option<String>,
+    #[serde(default)]
+    p90_tiers: Vec<String>,
+    forecast: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    id: Option<String>,
+    channel: Option<String>,
+    #[serde(default)]
+    incident_channels: Vec<String>,
+    #[serde(default)]
+    operators: Vec<String>,
+    #[serde(default)]
+    stakeholders: Vec<RawStakeholders>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStakeholders {
+    asset: Option<String>,
+    tier: Option<String>,
+    #[serde(default)]
+    approvers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEscalation {
+    repeat: Option<u32>,
+    #[serde(default)]
+    tiers: Vec<RawTier>,
+    #[serde(default)]
+    start_at: RawStartAt,
+    rearm_on_worse: Option<bool>,
+    high_priority_jobs: Option<u32>,
+    high_priority_min: Option<i32>,
+    rise_by: Option<f64>,
+    rise_within: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStartAt {
+    critical: Option<String>,
+    standard: Option<String>,
+    best_effort: Option<String>,
+    below_best_effort: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    name: Option<String>,
+    #[serde(default)]
+    notify: Vec<String>,
+    ack_timeout: Option<String>,
+    pagerduty_routing_key_env: Option<String>,
+    purpose: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    socket_mode: Option<bool>,
+}
+
+/// Parses `"60s"`, `"15m"`, `"1h30m"`, `"500ms"`, `"2d"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("is empty; write a duration such as \"60s\", \"15m\" or \"1h30m\"".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(format!(
+                "'{s}' is not a duration; write a number and a unit (ms, s, m, h, d), e.g. \"15m\""
+            ));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("'{s}' has a number that is too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let step = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            "" => {
+                return Err(format!(
+                    "'{s}' has no unit; add one of ms, s, m, h, d (e.g. \"{n}s\")"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "'{s}' has an unknown unit '{other}'; use ms, s, m, h or d"
+                ))
+            }
+        };
+        total += step;
+    }
+    Ok(total)
+}
+
+/// The built-in escalation timeouts, from the runbook: 15, 30 and 60 minutes.
+fn default_ack_timeout(index: usize) -> Duration {
+    match index {
+        0 => Duration::from_secs(15 * 60),
+        1 => Duration::from_secs(30 * 60),
+        _ => Duration::from_secs(60 * 60),
+    }
+}
+
+impl FileConfig {
+    /// Reads and validates a config file, collecting every problem.
+    pub fn load(path: &Path) -> Result<FileConfig, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let mut p = Problems::default();
+            p.push(
+                "config file",
+                format!(
+                    "cannot read {}: {e}. Pass --config FILE or set SERVO_SLA_BOT_CONFIG; \
+                     examples/servo-sla-bot.toml is a commented starting point",
+                    path.display()
+                ),
+            );
+            p
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Validates the text of a config file, collecting every problem.
+    pub fn parse(text: &str) -> Result<FileConfig, Problems> {
+        let mut problems = Problems::default();
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push("config file", format!("is not valid: {}", e.message()));
+                // Point at the line: toml's span is a byte range.
+                if let Some(span) = e.span() {
+                    let line = text[..span.start.min(text.len())].lines().count().max(1);
+                    problems.0[0].key = format!("config file (line {line})");
+                }
+                return Err(problems);
+            }
+        };
+        let cfg = validate(raw, &mut problems);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+fn duration_key(
+    value: Option<&str>,
+    key: &str,
+    default: Duration,
+    problems: &mut Problems,
+) -> Duration {
+    match value {
+        None => default,
+        Some(v) => match parse_duration(v) {
+            Ok(d) if d.is_zero() => {
+                problems.push(key, "must be longer than zero");
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(key, e);
+                default
+            }
+        },
+    }
+}
+
+fn principals(list: &[String], key: &str, problems: &mut Problems) -> Vec<Principal> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, s)| match Principal::parse(s) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(format!("{key}[{i}]"), e);
+                None
+            }
+        })
+        .collect()
+}
+
+const TIERS: [&str; 4] = ["critical", "standard", "best_effort", "below_best_effort"];
+
+fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
+    let poll_interval = duration_key(
+        raw.poll_interval.as_deref(),
+        "poll_interval",
+        Duration::from_secs(60),
+        problems,
+    );
+    let runbook_url = raw
+        .runbook_url
+        .clone()
+        .unwrap_or_else(|| "https://docs.servo.io/runbooks/backfill-sla-risk".into());
+    if !(runbook_url.starts_with("https://") || runbook_url.starts_with("http://")) {
+        problems.push("runbook_url", "must be an http(s) URL");
+    }
+
+    let risk = validate_risk(&raw, problems);
+    let tenants = validate_tenants(&raw, problems);
+    let escalation = validate_escalation(&raw, problems);
+
+    let slack_defaults = SlackTuning::default();
+    let slack = SlackTuning {
+        timeout: duration_key(
+            raw.slack.timeout.as_deref(),
+            "slack.timeout",
+            slack_defaults.timeout,
+            problems,
+        ),
+        max_attempts: raw
+            .slack
+            .max_attempts
+            .unwrap_or(slack_defaults.max_attempts),
+    };
+    if slack.max_attempts == 0 {
+        problems.push("slack.max_attempts", "must be at least 1");
+    }
+
+    let extension_expire_after = duration_key(
+        raw.extensions.expire_after.as_deref(),
+        "extensions.expire_after",
+        Duration::from_secs(2 * 3600),
+        problems,
+    );
+
+    let monitor_every = duration_key(
+        raw.mitigations.monitor_every.as_deref(),
+        "mitigations.monitor_every",
+        Duration::from_secs(15 * 60),
+        problems,
+    );
+    if !(Duration::from_secs(15 * 60)..=Duration::from_secs(30 * 60)).contains(&monitor_every) {
+        problems.push(
+            "mitigations.monitor_every",
+            "must be between 15m and 30m (the runbook's progress check)",
+        );
+    }
+
+    let scaling_cooldown = duration_key(
+        raw.mitigations.scaling_cooldown.as_deref(),
+        "mitigations.scaling_cooldown",
+        Duration::from_secs(30 * 60),
+        problems,
+    );
+    if scaling_cooldown < Duration::from_secs(60) {
+        problems.push(
+            "mitigations.scaling_cooldown",
+            "must be at least 1m, so one alert cannot page the platform tier on every click",
+        );
+    }
+
+    let status_max_age = match raw.commands.status_max_age.as_deref() {
+        None => Duration::from_secs(2),
+        Some(v) => match parse_duration(v) {
+            Ok(d) if d <= Duration::from_secs(60) => d,
+            Ok(_) => {
+                problems.push(
+                    "commands.status_max_age",
+                    "must be at most 60s: a status card older than that misleads",
+                );
+                Duration::from_secs(2)
+            }
+            Err(e) => {
+                problems.push("commands.status_max_age", e);
+                Duration::from_secs(2)
+            }
+        },
+    };
+
+    let buffers = validate_buffers(&raw.buffers, problems);
+    let review = validate_review(&raw.review, problems);
+
+    FileConfig {
+        buffers,
+        review,
+        poll_interval,
+        runbook_url,
+        risk,
+        extension_expire_after,
+        monitor_every,
+        scaling_cooldown,
+        status_max_age,
+        socket_mode: raw.slack.socket_mode,
+        tenants,
+        escalation,
+        slack,
+    }
+}
+
+/// `[risk]`: the runbook's thresholds and the forecaster's choices.
+fn validate_risk(raw: &RawConfig, problems: &mut Problems) -> RiskConfig {
+    let defaults = RiskConfig::default();
+    let risk = RiskConfig {
+        medium_at: raw.risk.medium_at.unwrap_or(defaults.medium_at),
+        high_at: raw.risk.high_at.unwrap_or(defaults.high_at),
+        hysteresis: raw.risk.hysteresis.unwrap_or(defaults.hysteresis),
+        eta_fresh_for: duration_key(
+            raw.risk.eta_fresh_for.as_deref(),
+            "risk.eta_fresh_for",
+            defaults.eta_fresh_for,
+            problems,
+        ),
+        forecast: raw.risk.forecast.unwrap_or(defaults.forecast),
+        p90_tiers: raw
+            .risk
+            .p90_tiers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let tier = crate::risk::SlaTier::parse(t);
+                if tier.is_none() {
+                    problems.push(
+                        format!("risk.p90_tiers[{i}]"),
+                        format!("'{t}' is not a tier: critical, standard, best_effort or below_best_effort"),
+                    );
+                }
+                tier
+            })
+            .collect(),
+    };
+    if !(risk.medium_at > 0.0 && risk.medium_at.is_finite()) {
+        problems.push(
+            "risk.medium_at",
+            "must be a number above 0 (the runbook uses 0.20)",
+        );
+    }
+    if !(risk.high_at > risk.medium_at && risk.high_at.is_finite()) {
+        problems.push(
+            "risk.high_at",
+            "must be above risk.medium_at (the runbook uses 0.50)",
+        );
+    }
+    if !(0.0..risk.medium_at.max(0.0) + f64::EPSILON).contains(&risk.hysteresis) {
+        problems.push(
+            "risk.hysteresis",
+            "must be between 0 and risk.medium_at (e.g. 0.05)",
+        );
+    }
+    risk
+}
+
+/// `[[tenants]]`: each tenant's channel, operators and stakeholder rules.
+fn validate_tenants(raw: &RawConfig, problems: &mut Problems) -> Vec<Tenant> {
+    if raw.tenants.is_empty() {
+        problems.push(
+            "tenants",
+            "no tenant is configured; add a [[tenants]] table with id and channel \
+             (see examples/servo-sla-bot.toml)",
+        );
+    }
+    let mut tenants = Vec::new();
+    let mut seen_ids = BTreeMap::new();
+    let mut channel_owner: BTreeMap<String, String> = BTreeMap::new();
+    for (i, t) in raw.tenants.iter().enumerate() {
+        let key = format!("tenants[{i}]");
+        let id = match t.id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => {
+                problems.push(
+                    format!("{key}.id"),
+                    "is missing: set it to Servo's tenant_id",
+                );
+                String::new()
+            }
+        };
+        if !id.is_empty() {
+            if let Some(prev) = seen_ids.insert(id.clone(), i) {
+                problems.push(
+                    format!("{key}.id"),
+                    format!("'{id}' is already used by tenants[{prev}]"),
+                );
+            }
+        }
+        let channel = match t.channel.as_deref() {
+            None => {
+                problems.push(
+                    format!("{key}.channel"),
+                    "is missing: set it to the channel id where this tenant's alerts go",
+                );
+                None
+            }
+            Some(c) => match ChannelId::parse(c) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(format!("{key}.channel"), e);
+                    None
+                }
+            },
+        };
+        let mut incident_channels = Vec::new();
+        for (j, c) in t.incident_channels.iter().enumerate() {
+            match ChannelId::parse(c) {
+                Ok(c) => incident_channels.push(c),
+                Err(e) => problems.push(format!("{key}.incident_channels[{j}]"), e),
+            }
+        }
+        // A channel must map to one tenant, or a slash command there would be ambiguous.
+        for (j, c) in channel.iter().chain(incident_channels.iter()).enumerate() {
+            if let Some(owner) = channel_owner.insert(c.as_str().to_string(), id.clone()) {
+                let which = if j == 0 {
+                    format!("{key}.channel")
+                } else {
+                    format!("{key}.incident_channels[{}]", j - 1)
+                };
+                problems.push(
+                    which,
+                    format!("channel {c} already belongs to tenant '{owner}'"),
+                );
+            }
+        }
+        let operators = principals(&t.operators, &format!("{key}.operators"), problems);
+        if t.operators.is_empty() {
+            problems.push(
+                format!("{key}.operators"),
+                "is empty: list the users (U…) or user groups (S…) who may act on alerts",
+            );
+        }
+        let mut stakeholders = Vec::new();
+        for (j, s) in t.stakeholders.iter().enumerate() {
+            let skey = format!("{key}.stakeholders[{j}]");
+            if let Some(tier) = &s.tier {
+                if !TIERS.contains(&tier.as_str()) {
+                    problems.push(
+                        format!("{skey}.tier"),
+                        format!(
+                            "'{tier}' is not an SLA tier; use one of {}",
+                            TIERS.join(", ")
+                        ),
+                    );
+                }
+            }
+            if s.asset.is_some() && s.tier.is_some() {
+                problems.push(
+                    skey.clone(),
+                    "set asset or tier, not both (write two rules instead)",
+                );
+            }
+            if s.approvers.is_empty() {
+                problems.push(format!("{skey}.approvers"), "is empty");
+            }
+            stakeholders.push(StakeholderRule {
+                asset: s.asset.clone(),
+                tier: s.tier.clone(),
+                approvers: principals(&s.approvers, &format!("{skey}.approvers"), problems),
+            });
+        }
+        if let Some(channel) = channel {
+            tenants.push(Tenant {
+                id,
+                channel,
+                incident_channels,
+                operators,
+                stakeholders,
+            });
+        }
+    }
+    tenants
+}
+
+/// `[escalation]`: the tiers in order, where paging starts, when it starts again.
+fn validate_escalation(raw: &RawConfig, problems: &mut Problems) -> Escalation {
+    if raw.escalation.tiers.is_empty() {
+        problems.push(
+            "escalation.tiers",
+            "no tier is configured; add [[escalation.tiers]] with name and notify \
+             (on-call engineer, platform team lead, product/business stakeholder)",
+        );
+    }
+    let mut tiers = Vec::new();
+    for (i, t) in raw.escalation.tiers.iter().enumerate() {
+        let key = format!("escalation.tiers[{i}]");
+        let name = t.name.clone().unwrap_or_else(|| {
+            problems.push(format!("{key}.name"), "is missing");
+            String::new()
+        });
+        if t.notify.is_empty() {
+            problems.push(
+                format!("{key}.notify"),
+                "is empty: list the users (U…) or user groups (S…) to page",
+            );
+        }
+        let notify = principals(&t.notify, &format!("{key}.notify"), problems);
+        let ack_timeout = duration_key(
+            t.ack_timeout.as_deref(),
+            &format!("{key}.ack_timeout"),
+            default_ack_timeout(i),
+            problems,
+        );
+        if let Some(env) = &t.pagerduty_routing_key_env {
+            let valid = !env.is_empty()
+                && env
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                problems.push(
+                    format!("{key}.pagerduty_routing_key_env"),
+                    "must be the NAME of an environment variable (e.g. PD_PLATFORM_KEY), \
+                     not the key itself",
+                );
+            }
+        }
+        let purpose = match t.purpose.as_deref().map(str::trim) {
+            None => default_purpose(i).to_string(),
+            Some("") => {
+                problems.push(
+                    format!("{key}.purpose"),
+                    "is empty: say in a few words what this tier is paged for, or leave it out \
+                     for the runbook's wording",
+                );
+                default_purpose(i).to_string()
+            }
+            Some(p) if p.chars().count() > 300 => {
+                problems.push(
+                    format!("{key}.purpose"),
+                    "is longer than 300 characters; a page says it in one line",
+                );
+                default_purpose(i).to_string()
+            }
+            Some(p) => p.to_string(),
+        };
+        tiers.push(EscalationTier {
+            name,
+            notify,
+            ack_timeout,
+            pagerduty_routing_key_env: t.pagerduty_routing_key_env.clone(),
+            purpose,
+        });
+    }
+
+    use crate::risk::RiskBand;
+    let band_key =
+        |v: &Option<String>, key: &str, default: RiskBand, problems: &mut Problems| match v {
+            None => default,
+            Some(b) => match RiskBand::parse(b).filter(|b| b.is_at_risk()) {
+                Some(b) => b,
+                None => {
+                    problems.push(
+                        key,
+                        format!(
+                            "'{b}' is not a band to page at; use low, medium, high or breached"
+                        ),
+                    );
+                    default
+                }
+            },
+        };
+    let sa = &raw.escalation.start_at;
+    let start_at = [
+        band_key(
+            &sa.critical,
+            "escalation.start_at.critical",
+            RiskBand::Low,
+            problems,
+        ),
+        band_key(
+            &sa.standard,
+            "escalation.start_at.standard",
+            RiskBand::Medium,
+            problems,
+        ),
+        band_key(
+            &sa.best_effort,
+            "escalation.start_at.best_effort",
+            RiskBand::High,
+            problems,
+        ),
+        band_key(
+            &sa.below_best_effort,
+            "escalation.start_at.below_best_effort",
+            RiskBand::High,
+            problems,
+        ),
+    ];
+    let rise_by = raw.escalation.rise_by.unwrap_or(0.30);
+    if !(rise_by > 0.0 && rise_by.is_finite()) {
+        problems.push("escalation.rise_by", "must be a number above 0 (e.g. 0.30)");
+    }
+    let rise_within = duration_key(
+        raw.escalation.rise_within.as_deref(),
+        "escalation.rise_within",
+        Duration::from_secs(15 * 60),
+        problems,
+    );
+    let high_priority_jobs = raw.escalation.high_priority_jobs.unwrap_or(2);
+    if high_priority_jobs == 0 {
+        problems.push("escalation.high_priority_jobs", "must be at least 1");
+    }
+    let high_priority_min = raw.escalation.high_priority_min.unwrap_or(8);
+    if !(-10..=10).contains(&high_priority_min) {
+        problems.push(
+            "escalation.high_priority_min",
+            "must be a Servo priority, -10 to 10",
+        );
+    }
+    Escalation {
+        repeat: raw.escalation.repeat.unwrap_or(0),
+        tiers,
+        start_at,
+        rearm_on_worse: raw.escalation.rearm_on_worse.unwrap_or(true),
+        high_priority_jobs,
+        high_priority_min,
+        rise_by,
+        rise_within,
+    }
+}
+
+fn validate_buffers(raw: &RawBuffers, problems: &mut Problems) -> Buffers {
+    let defaults = Buffers::default();
+    let mut one = |value: Option<f64>, key: &str, default: Option<f64>| match value {
+        None => default,
+        Some(v) if !(0.0..=10.0).contains(&v) || v.is_nan() => {
+            problems.push(
+                format!("buffers.{key}"),
+                "must be a share of the expected duration between 0 and 10 (0.2 = 20%; 0 turns it off)",
+            );
+            default
+        }
+        // 0 turns the tier's buffer off.
+        Some(v) => (v > 0.0).then_some(v),
+    };
+    let critical = one(raw.critical, "critical", defaults.critical);
+    let standard = one(raw.standard, "standard", defaults.standard);
+    let best_effort = one(raw.best_effort, "best_effort", defaults.best_effort);
+    let below_best_effort = one(
+        raw.below_best_effort,
+        "below_best_effort",
+        defaults.below_best_effort,
+    );
+    let hysteresis = match raw.hysteresis {
+        None => defaults.hysteresis,
+        Some(h) if (0.0..=1.0).contains(&h) => h,
+        Some(_) => {
+            problems.push("buffers.hysteresis", "must be between 0 and 1");
+            defaults.hysteresis
+        }
+    };
+    Buffers {
+        critical,
+        standard,
+        best_effort,
+        below_best_effort,
+        hysteresis,
+    }
+}
+
+fn validate_review(raw: &RawReview, problems: &mut Problems) -> ReviewConfig {
+    let defaults = ReviewConfig::default();
+    let day = match raw.day.as_deref() {
+        None => defaults.day,
+        Some(d) => match d.parse::<chrono::Weekday>() {
+            Ok(day) => day,
+            Err(_) => {
+                problems.push(
+                    "review.day",
+                    format!("'{d}' is not a day of the week (monday, tue, ...)"),
+                );
+                defaults.day
+            }
+        },
+    };
+    let at = match raw.at.as_deref() {
+        None => defaults.at,
+        Some(t) => match chrono::NaiveTime::parse_from_str(t, "%H:%M") {
+            Ok(at) => at,
+            Err(_) => {
+                problems.push(
+                    "review.at",
+                    format!("'{t}' is not a time of day as HH:MM (UTC)"),
+                );
+                defaults.at
+            }
+        },
+    };
+    let retention = duration_key(
+        raw.retention.as_deref(),
+        "review.retention",
+        defaults.retention,
+        problems,
+    );
+    if retention < Duration::from_secs(31 * 86_400) {
+        problems.push(
+            "review.retention",
+            "must be at least 31d: `/backfill review 30d` reads a month of history",
+        );
+    }
+    ReviewConfig {
+        weekly: raw.weekly.unwrap_or(defaults.weekly),
+        day,
+        at,
+        retention,
+        charts: raw.charts.unwrap_or(defaults.charts),
+    }
+}
