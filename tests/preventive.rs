@@ -79,7 +79,10 @@ async fn approaching_then_promoted(backend: Backend) {
 
     // Buffer 30 / 90 = 33%: nothing to say.
     let out = app.poll().await;
-    assert_eq!(out.tenants["acme"].as_ref().unwrap().watch.first_seen, 1);
+    assert_eq!(
+        out.tenants["acme"].as_ref().unwrap().preventive.first_seen,
+        1
+    );
     assert!(channel_posts(&app, "C0ACMEALERT").is_empty());
 
     // ETA t0+50: buffer 10 / 110 = 9% < 20%: a quiet notice, nobody paged.
@@ -269,7 +272,7 @@ async fn buffer_check_by_tier(backend: Backend) {
         .await;
     let app = app_with(&fx, backend, &clock, config("")).await;
     let out = app.poll().await;
-    let watch = &out.tenants["acme"].as_ref().unwrap().watch;
+    let watch = &out.tenants["acme"].as_ref().unwrap().preventive;
     assert_eq!(watch.first_seen, 7);
     assert_eq!(watch.tight, 2);
 
@@ -382,7 +385,7 @@ async fn many_tight_deadlines_at_once(backend: Backend) {
     }
     let app = app_with(&fx, backend, &clock, config("")).await;
     let out = app.poll().await;
-    assert_eq!(out.tenants["acme"].as_ref().unwrap().watch.tight, 7);
+    assert_eq!(out.tenants["acme"].as_ref().unwrap().preventive.tight, 7);
     // The bot's first look at a busy tenant: one message, not seven.
     let posts = channel_posts(&app, "C0ACMEALERT");
     assert_eq!(posts.len(), 1, "{posts:?}");

@@ -640,28 +640,15 @@ pub async fn refusal(
 /// Approve or Reject by `user` (a rejection may carry a reason). Decided
 /// once: a second decision is refused. `Some(text)`: what to tell the user
 /// (a refusal, or why it could not be applied); `None`: the thread says it.
-pub async fn decide(
-    state: &AppState,
-    approval_id: &str,
+/// The audit entry of a decision by `user` on `approval`.
+fn decision_audit(
+    approval: &Approval,
     user: &str,
-    approve: bool,
-    reason: Option<String>,
-) -> anyhow::Result<Option<String>> {
-    let now = state.clock.now();
-    let action = if approve {
-        "approve_extension"
-    } else {
-        "reject_extension"
-    };
-    let Some(approval) = state.store.get_approval(approval_id).await? else {
-        return Ok(Some(("This request no longer exists.").into()));
-    };
-    let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
-        return Ok(Some(
-            ("This request's tenant is no longer configured.").into(),
-        ));
-    };
-    let audit = |outcome: &str| AuditEntry {
+    action: &str,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry {
         at: now,
         tenant_id: Some(approval.tenant_id.clone()),
         actor: user.to_string(),
@@ -669,7 +656,29 @@ pub async fn decide(
         subject: Some(approval.job_id.clone()),
         outcome: outcome.into(),
         detail: Some(json!({ "approval_id": approval.id, "proposed": approval.proposed_deadline })),
+    }
+}
+
+/// Who may decide, checked and audited before anything is decided: the
+/// request still pending, someone other than its requester, the job still in
+/// Servo (a job gone closes the request as moot), and one of its
+/// stakeholders. `Err(text)`: what to tell the user.
+async fn admit<'a>(
+    state: &'a AppState,
+    approval_id: &str,
+    user: &str,
+    action: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<(Approval, &'a Tenant, Job), String>> {
+    let Some(approval) = state.store.get_approval(approval_id).await? else {
+        return Ok(Err("This request no longer exists.".to_string()));
     };
+    let Some(tenant) = state.config.tenant(&approval.tenant_id) else {
+        return Ok(Err(
+            "This request's tenant is no longer configured.".to_string()
+        ));
+    };
+    let audit = |outcome: &str| decision_audit(&approval, user, action, outcome, now);
     if approval.status != "pending" {
         state
             .store
@@ -681,13 +690,14 @@ pub async fn decide(
             .filter(|b| *b != "bot")
             .map(|b| format!(" by <@{b}>"))
             .unwrap_or_default();
-        return Ok(Some(
-            (&format!("This request was already {}{by}.", approval.status)).into(),
-        ));
+        return Ok(Err(format!(
+            "This request was already {}{by}.",
+            approval.status
+        )));
     }
     if approval.requested_by == user {
         state.store.audit(&audit("refused: requester")).await?;
-        return Ok(Some((":no_entry: You asked for this extension, so someone else has to decide it: another stakeholder of the job.").into()));
+        return Ok(Err(":no_entry: You asked for this extension, so someone else has to decide it: another stakeholder of the job.".to_string()));
     }
     let job_id: uuid::Uuid = approval.job_id.parse()?;
     let job = match state.servo.get_job(&tenant.id, job_id).await {
@@ -703,13 +713,13 @@ pub async fn decide(
                     now,
                 )
                 .await?;
-            return Ok(Some(
-                ("The job no longer exists; the request is closed.").into(),
+            return Ok(Err(
+                "The job no longer exists; the request is closed.".to_string()
             ));
         }
         Err(e) => {
             state.store.audit(&audit(&format!("failed: {e}"))).await?;
-            return Ok(Some((":warning: Servo is unreachable right now, so the deadline cannot change. Nothing was decided; try again in a minute.").into()));
+            return Ok(Err(":warning: Servo is unreachable right now, so the deadline cannot change. Nothing was decided; try again in a minute.".to_string()));
         }
     };
     let tier = SlaTier::from_priority(job.priority);
@@ -719,17 +729,35 @@ pub async fn decide(
             .store
             .audit(&audit("refused: not a stakeholder"))
             .await?;
-        return Ok(Some(
-            (&format!(
-                ":no_entry: Only this job's stakeholders can decide its deadline ({}).",
-                who.iter()
-                    .map(|p| p.mention())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-                .into(),
-        ));
+        return Ok(Err(format!(
+            ":no_entry: Only this job's stakeholders can decide its deadline ({}).",
+            who.iter()
+                .map(|p| p.mention())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
+    Ok(Ok((approval, tenant, job)))
+}
+
+pub async fn decide(
+    state: &AppState,
+    approval_id: &str,
+    user: &str,
+    approve: bool,
+    reason: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let now = state.clock.now();
+    let action = if approve {
+        "approve_extension"
+    } else {
+        "reject_extension"
+    };
+    let (approval, tenant, job) = match admit(state, approval_id, user, action, now).await? {
+        Ok(admitted) => admitted,
+        Err(text) => return Ok(Some(text)),
+    };
+    let audit = |outcome: &str| decision_audit(&approval, user, action, outcome, now);
     let thresholds = state.config.risk.thresholds();
     let a = risk::assess(&job.snapshot(), now, &thresholds, None);
     // Decided first, committed once: the decision, its expiry timer
@@ -743,39 +771,10 @@ pub async fn decide(
     let mut effects = Effects::new();
     effects.cancel(&approval.id, Some(EXPIRY_TIMER));
     if !approve {
-        let why = reason
-            .as_deref()
-            .map(|r| {
-                format!(
-                    " Reason: {}",
-                    r.replace('&', "&amp;")
-                        .replace('<', "&lt;")
-                        .replace('>', "&gt;")
-                )
-            })
-            .unwrap_or_default();
-        let line = format!(":x: Rejected by <@{}> {}.{why}", user, date_token(now));
         let decided = as_decided(&approval, status, user, reason.as_deref(), now);
-        effects.record(audit("ok")).extend(
-            ending(
-                state,
-                tenant,
-                &job,
-                &a,
-                &decided,
-                &line,
-                Some(&format!(
-                    "{line} The deadline stays {}.",
-                    date_token(decided.current_deadline)
-                )),
-                Some(&format!(
-                    "Your deadline extension for *{}* was rejected by {}.",
-                    crate::slack::render::escape_slack(&job.asset_name),
-                    state.directory.user_name(user).await
-                )),
-            )
-            .await?,
-        );
+        effects
+            .record(audit("ok"))
+            .extend(rejection(state, tenant, &job, &a, &decided, user, now).await?);
     }
     let Some(decided) = state
         .store
@@ -791,9 +790,9 @@ pub async fn decide(
             .store
             .audit(&audit(&format!("refused: already {status}")))
             .await?;
-        return Ok(Some(
-            (&format!("This request was already {status} by <@{by}>.")).into(),
-        ));
+        return Ok(Some(format!(
+            "This request was already {status} by <@{by}>."
+        )));
     };
     state.wake_outbox();
     if !approve {
@@ -813,6 +812,43 @@ pub async fn decide(
         tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
     }
     Ok(None)
+}
+
+/// What a rejection sends: the request closed, the thread told (with the
+/// reason, escaped), and the requester's DM.
+async fn rejection(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    decided: &Approval,
+    user: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Effects> {
+    let why = decided
+        .decision_reason
+        .as_deref()
+        .map(|r| format!(" Reason: {}", crate::slack::render::escape_slack(r)))
+        .unwrap_or_default();
+    let line = format!(":x: Rejected by <@{}> {}.{why}", user, date_token(now));
+    ending(
+        state,
+        tenant,
+        job,
+        a,
+        decided,
+        &line,
+        Some(&format!(
+            "{line} The deadline stays {}.",
+            date_token(decided.current_deadline)
+        )),
+        Some(&format!(
+            "Your deadline extension for *{}* was rejected by {}.",
+            crate::slack::render::escape_slack(&job.asset_name),
+            state.directory.user_name(user).await
+        )),
+    )
+    .await
 }
 
 /// After an approved extension was (or could not be) written to Servo:

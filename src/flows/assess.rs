@@ -28,7 +28,7 @@ pub struct TenantPoll {
     /// At-risk jobs by band (`low`, `medium`, `high`, `breached`).
     pub at_risk: BTreeMap<String, usize>,
     /// What the buffer check and early warning did.
-    pub watch: crate::flows::preventive::WatchOutcome,
+    pub preventive: crate::flows::preventive::PreventiveOutcome,
 }
 
 /// Assesses one tenant's jobs and reconciles its alerts.
@@ -216,7 +216,7 @@ pub async fn tenant(
     // The preventive side: buffer check, early warning, review history.
     // It never holds up the alerts above: a failure is logged.
     match crate::flows::preventive::observe(state, tenant, &assessed, &open_now, now).await {
-        Ok(w) => poll.watch = w,
+        Ok(w) => poll.preventive = w,
         Err(e) => {
             tracing::warn!(tenant = %tenant.id, error = %e, "early warning and review history skipped this poll")
         }

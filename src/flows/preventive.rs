@@ -255,7 +255,7 @@ fn post(
     tenant: &Tenant,
     notice: &Notice,
     view: &NoticeView,
-) -> Result<NewOutboxMessage, WatchError> {
+) -> Result<NewOutboxMessage, PreventiveError> {
     let mut payload = state.templates.render("notice", view)?;
     payload["channel"] = tenant.channel.as_str().into();
     // A job whose alert recovered hears about it in that alert's thread: the
@@ -283,7 +283,7 @@ pub fn edit_notice(
     notice_id: &str,
     view: &NoticeView,
     dedup_key: String,
-) -> Result<NewOutboxMessage, WatchError> {
+) -> Result<NewOutboxMessage, PreventiveError> {
     Ok(NewOutboxMessage {
         dedup_key: Some(dedup_key),
         method: "chat.update".into(),
@@ -298,7 +298,7 @@ pub fn edit_notice(
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum WatchError {
+pub enum PreventiveError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -309,7 +309,7 @@ pub enum WatchError {
 
 /// What one poll's watch did, for tests and logs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct WatchOutcome {
+pub struct PreventiveOutcome {
     pub first_seen: usize,
     pub tight: usize,
     pub approaching: usize,
@@ -326,10 +326,10 @@ pub async fn observe(
     assessed: &[(&Job, Assessment)],
     alerted: &HashMap<String, crate::store::Alert>,
     now: DateTime<Utc>,
-) -> Result<WatchOutcome, WatchError> {
+) -> Result<PreventiveOutcome, PreventiveError> {
     let buffers = &state.config.buffers;
     let hysteresis = buffers.hysteresis;
-    let mut outcome = WatchOutcome::default();
+    let mut outcome = PreventiveOutcome::default();
     let watched: HashMap<String, ActiveWatch> = state
         .store
         .watched_active(&tenant.id)
