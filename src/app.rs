@@ -175,6 +175,7 @@ impl App {
             metrics: self.state.metrics.clone(),
             worker_id: self.worker_id.clone(),
             permalinks: Default::default(),
+            pacer: Arc::new(crate::outbox::Pacer::from_config(&self.state.config.slack)),
         };
         let timers = TimerWorker {
             state: self.state.clone(),

@@ -124,6 +124,69 @@ pub struct OutboxWorker {
     /// Permalinks already asked for, by (channel, ts): a page to five people
     /// asks Slack once.
     pub permalinks: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// Keeps posts to each channel within Slack's limit.
+    pub pacer: Arc<Pacer>,
+}
+
+/// Slack takes about one `chat.postMessage` a second per channel, with short
+/// bursts; over that it answers 429. The pacer keeps a token bucket per
+/// channel (`slack.post_burst` tokens, one more every `slack.post_interval`):
+/// a post finds a token and goes, or is handed back until one is due and
+/// another channel's message goes first. In real time, per replica: replicas
+/// sharing a channel can still meet a 429, which waits as before.
+pub struct Pacer {
+    burst: f64,
+    interval: Duration,
+    buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl Pacer {
+    pub fn new(burst: u32, interval: Duration) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            interval,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// No pacing (`slack.post_interval = "0s"`).
+    pub fn off() -> Self {
+        Self::new(1, Duration::ZERO)
+    }
+
+    pub fn from_config(slack: &crate::config::SlackTuning) -> Self {
+        Self::new(slack.post_burst, slack.post_interval)
+    }
+
+    /// Takes a token for a post to `channel`: `None` to post now, or how long
+    /// until the channel has one.
+    pub fn take(&self, channel: &str) -> Option<Duration> {
+        self.take_at(channel, std::time::Instant::now())
+    }
+
+    fn take_at(&self, channel: &str, now: std::time::Instant) -> Option<Duration> {
+        if self.interval.is_zero() {
+            return None;
+        }
+        let mut buckets = self.buckets.lock().expect("poisoned");
+        // Forget channels that have been quiet long enough to be full again.
+        if buckets.len() > 10_000 {
+            let full_after = self.interval.mul_f64(self.burst);
+            buckets.retain(|_, (_, at)| now.duration_since(*at) < full_after);
+        }
+        let (tokens, at) = buckets
+            .entry(channel.to_string())
+            .or_insert((self.burst, now));
+        let refill = now.duration_since(*at).as_secs_f64() / self.interval.as_secs_f64();
+        *tokens = (*tokens + refill).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            None
+        } else {
+            Some(self.interval.mul_f64(1.0 - *tokens))
+        }
+    }
 }
 
 impl OutboxWorker {
@@ -373,6 +436,19 @@ impl OutboxWorker {
                         .wait_for_anchor(&msg, "waiting for the message it refers to to be posted")
                         .await
                 }
+            }
+        }
+        if msg.method == "chat.postMessage" {
+            let channel = payload.get("channel").and_then(Value::as_str).unwrap_or("");
+            if let Some(wait) = self.pacer.take(channel) {
+                let until = self.clock.now()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
+                self.store
+                    .defer_outbox(msg.id, &self.worker_id, until)
+                    .await?;
+                self.metrics
+                    .inc("servo_sla_bot_outbox_total", &[("result", "paced")]);
+                return Ok(Delivery::Retry);
             }
         }
         if msg.method == "chat.postMessage" {

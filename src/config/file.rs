@@ -147,6 +147,8 @@ struct RawTier {
 struct RawSlack {
     timeout: Option<String>,
     max_attempts: Option<u32>,
+    post_burst: Option<u32>,
+    post_interval: Option<String>,
     socket_mode: Option<bool>,
 }
 
@@ -317,9 +319,28 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
             .slack
             .max_attempts
             .unwrap_or(slack_defaults.max_attempts),
+        post_burst: raw.slack.post_burst.unwrap_or(slack_defaults.post_burst),
+        // Zero is allowed here: it turns pacing off.
+        post_interval: match raw.slack.post_interval.as_deref().map(parse_duration) {
+            None => slack_defaults.post_interval,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                problems.push("slack.post_interval", e);
+                slack_defaults.post_interval
+            }
+        },
     };
     if slack.max_attempts == 0 {
         problems.push("slack.max_attempts", "must be at least 1");
+    }
+    if slack.post_burst == 0 {
+        problems.push("slack.post_burst", "must be at least 1");
+    }
+    if slack.post_interval > Duration::from_secs(60) {
+        problems.push(
+            "slack.post_interval",
+            "must be at most 60s (Slack's limit is about one post a second; 0s turns pacing off)",
+        );
     }
 
     let extension_expire_after = duration_key(

@@ -287,6 +287,12 @@ pub struct SlackTuning {
     pub timeout: Duration,
     /// Attempts per call for 5xx answers and timeouts (429s wait, and do not count).
     pub max_attempts: u32,
+    /// Posts to one channel in a burst before the outbox paces them
+    /// (`slack.post_burst`; Slack allows short bursts).
+    pub post_burst: u32,
+    /// Then one post to a channel per this long (`slack.post_interval`,
+    /// Slack's limit is about one a second; `0s` turns pacing off).
+    pub post_interval: Duration,
 }
 
 impl Default for SlackTuning {
@@ -294,6 +300,8 @@ impl Default for SlackTuning {
         Self {
             timeout: Duration::from_secs(10),
             max_attempts: 4,
+            post_burst: 3,
+            post_interval: Duration::from_secs(1),
         }
     }
 }

@@ -197,6 +197,7 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
             metrics: state.metrics.clone(),
             worker_id: "simulator".into(),
             permalinks: Default::default(),
+            pacer: Arc::new(crate::outbox::Pacer::from_config(&state.config.slack)),
         },
         report: Report {
             scenario: sc.name.clone(),

@@ -108,28 +108,14 @@ macro_rules! write_effects {
                 .execute(&mut *$tx)
                 .await?;
         }
-        // 12 binds a row: 400 rows stay well under SQLite's 32,766 variables.
+        // 13 binds a row: 400 rows stay well under SQLite's 32,766 variables.
         for chunk in effects.outbox.chunks(400) {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
-                   thread_field, link_kind, link_id, status, attempts, next_attempt_at_ms, created_at_ms) ",
-            );
-            qb.push_values(chunk, |mut row, msg| {
-                row.push_bind(&msg.dedup_key)
-                    .push_bind(&msg.method)
-                    .push_bind($crate::store::json_text(&msg.payload))
-                    .push_bind(&msg.ordering_key)
-                    .push_bind(&msg.thread_alert_id)
-                    .push_bind(&msg.thread_field)
-                    .push_bind(&msg.link_kind)
-                    .push_bind(&msg.link_id)
-                    .push_bind("pending")
-                    .push_bind(0_i64)
-                    .push_bind($crate::store::ms(msg.not_before.unwrap_or(now)))
-                    .push_bind($crate::store::ms(now));
-            });
+            let mut qb = $crate::store::outbox::insert_outbox!(chunk, now);
             qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
             qb.build().execute(&mut *$tx).await?;
+        }
+        if effects.outbox.iter().any(|m| m.method == "chat.update") {
+            $crate::store::outbox::supersede_edits!($tx, now);
         }
         for e in &effects.audit {
             sqlx::query(

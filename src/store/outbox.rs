@@ -28,7 +28,7 @@ const CLAIM_OUTBOX_SQLITE: &str = concat!(
     "UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT o.id FROM outbox o WHERE ",
     claimable_outbox!(),
-    " ORDER BY o.id LIMIT $4) RETURNING *"
+    " ORDER BY o.priority, o.id LIMIT $4) RETURNING *"
 );
 
 /// PostgreSQL: lock the chosen rows in the selecting subquery and skip rows
@@ -38,7 +38,7 @@ const CLAIM_OUTBOX_SQLITE: &str = concat!(
 const CLAIM_OUTBOX_PG: &str = concat!(
     "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE ",
     claimable_outbox!(),
-    " ORDER BY o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+    " ORDER BY o.priority, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
      UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = outbox.attempts + 1 \
      FROM picked WHERE outbox.id = picked.id RETURNING outbox.*"
 );
@@ -56,6 +56,61 @@ fn check_one_of(what: &str, value: &Option<String>, allowed: &[&str]) -> Result<
         _ => Ok(()),
     }
 }
+
+/// The INSERT of outbox rows, up to its conflict clause: shared by
+/// [`Store::enqueue_many`] and a transition's effects. A macro, so that each
+/// engine's branch builds its own query. 13 binds a row.
+macro_rules! insert_outbox {
+    ($msgs:expr, $now:expr) => {{
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
+               thread_field, link_kind, link_id, status, attempts, next_attempt_at_ms, \
+               created_at_ms, priority) ",
+        );
+        qb.push_values($msgs, |mut row, msg| {
+            row.push_bind(&msg.dedup_key)
+                .push_bind(&msg.method)
+                .push_bind($crate::store::json_text(&msg.payload))
+                .push_bind(&msg.ordering_key)
+                .push_bind(&msg.thread_alert_id)
+                .push_bind(&msg.thread_field)
+                .push_bind(&msg.link_kind)
+                .push_bind(&msg.link_id)
+                .push_bind("pending")
+                .push_bind(0_i64)
+                .push_bind($crate::store::ms(msg.not_before.unwrap_or($now)))
+                .push_bind($crate::store::ms($now))
+                .push_bind(msg.priority());
+        });
+        qb
+    }};
+}
+pub(crate) use insert_outbox;
+
+/// Coalesces edits: a pending edit of a message (`chat.update` filled from
+/// its anchor's `ts`) that a newer pending edit of the same message follows
+/// is not sent; only the newest content matters. Rows a worker holds are
+/// left alone. The superseded row is closed as sent, with an answer that
+/// says so, so nothing pending is left behind it.
+macro_rules! supersede_edits {
+    ($tx:ident, $now:expr) => {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at_ms = $1, \
+               response = '{\"ok\":true,\"superseded\":true}', \
+               last_error = 'superseded by a newer edit of the same message' \
+             WHERE method = 'chat.update' AND status = 'pending' AND thread_field = 'ts' \
+               AND thread_alert_id IS NOT NULL \
+               AND (claimed_by IS NULL OR claim_until_ms <= $1) \
+               AND EXISTS (SELECT 1 FROM outbox n WHERE n.method = 'chat.update' \
+                   AND n.status = 'pending' AND n.thread_field = 'ts' \
+                   AND n.thread_alert_id = outbox.thread_alert_id AND n.id > outbox.id)",
+        )
+        .bind($crate::store::ms($now))
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+pub(crate) use supersede_edits;
 
 impl Store {
     /// Writes a Slack call to deliver; `None` if the dedup key was used before
@@ -98,27 +153,15 @@ impl Store {
         msgs: &[NewOutboxMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>> {
-        let ids: Vec<i64> = on_pool!(self, p => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO outbox (dedup_key, method, payload, ordering_key, thread_alert_id, \
-                   thread_field, link_kind, link_id, status, attempts, next_attempt_at_ms, created_at_ms) ",
-            );
-            qb.push_values(msgs, |mut row, msg| {
-                row.push_bind(&msg.dedup_key)
-                    .push_bind(&msg.method)
-                    .push_bind(json_text(&msg.payload))
-                    .push_bind(&msg.ordering_key)
-                    .push_bind(&msg.thread_alert_id)
-                    .push_bind(&msg.thread_field)
-                    .push_bind(&msg.link_kind)
-                    .push_bind(&msg.link_id)
-                    .push_bind("pending")
-                    .push_bind(0_i64)
-                    .push_bind(ms(msg.not_before.unwrap_or(now)))
-                    .push_bind(ms(now));
-            });
+        let ids: Vec<i64> = in_tx!(self, tx => {
+            let mut qb = insert_outbox!(msgs, now);
             qb.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
-            qb.build_query_scalar().fetch_all(p).await?
+            let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+            if msgs.iter().any(|m| m.method == "chat.update") {
+                supersede_edits!(tx, now);
+            }
+            tx.commit().await?;
+            ids
         });
         Ok(ids)
     }
@@ -220,6 +263,22 @@ impl Store {
             tx.commit().await?;
             Ok(true)
         })
+    }
+
+    /// Hands a message that `worker` holds back until `until` without
+    /// counting the claim as an attempt: it was paced, not tried.
+    pub async fn defer_outbox(&self, id: i64, worker: &str, until: DateTime<Utc>) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET next_attempt_at_ms = $3, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+               claimed_by = NULL, claim_until_ms = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .bind(ms(until))
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
     }
 
     /// Hands a message that `worker` holds back, to be tried again at

@@ -301,6 +301,28 @@ pub struct NewOutboxMessage {
 }
 
 impl NewOutboxMessage {
+    /// What goes first in a storm (lower first): pages (a DM to a person, a
+    /// PagerDuty event, a page's note in the thread) 0; a new post (an alert,
+    /// an extension request) 1; other thread replies 2; edits and other calls
+    /// 3; charts and check-ins 4. One ordering key's rows still go in order.
+    pub fn priority(&self) -> i64 {
+        let key = self.dedup_key.as_deref().unwrap_or("");
+        let to_person = self
+            .payload
+            .get("channel")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.starts_with('U') || c.starts_with('W'));
+        match self.method.as_str() {
+            "pagerduty.enqueue" => 0,
+            "chat.postMessage" if key.starts_with("page:") || to_person => 0,
+            "chat.postMessage" if self.link_kind.is_some() => 1,
+            "chat.postMessage" if key.starts_with("monitor:") => 4,
+            "chat.postMessage" => 2,
+            "files.upload_chart" => 4,
+            _ => 3,
+        }
+    }
+
     /// A plain call with a dedup key and nothing else.
     pub fn call(method: &str, payload: Value, dedup_key: impl Into<String>) -> Self {
         Self {

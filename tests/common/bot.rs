@@ -145,6 +145,17 @@ fn test_config(config: &str) -> FileConfig {
     if !config.contains("[review]") {
         config.push_str("\n[review]\nweekly = false\ncharts = false\n");
     }
+    // Posts are paced per channel in real time; under a manual clock a paced
+    // post would wait for the test to move time. Tests of other features post
+    // unpaced (as if Slack allowed any burst) unless their config sets
+    // `post_interval`; `tests/storms.rs` tests pacing itself.
+    if !config.contains("post_interval") {
+        config = if config.contains("[slack]") {
+            config.replacen("[slack]", "[slack]\npost_interval = \"0s\"", 1)
+        } else {
+            config + "\n[slack]\npost_interval = \"0s\"\n"
+        };
+    }
     FileConfig::parse(&config).unwrap_or_else(|p| panic!("test config invalid:\n{p}"))
 }
 

@@ -1,0 +1,324 @@
+//! Slack's posting limits as part of the design (issue 22): the outbox paces
+//! posts per channel, coalesces pending edits of one message, and sends what
+//! matters first. Against the fake Slack with its rate limits switched on:
+//! about one `chat.postMessage` a second per channel (bursts of 3), 429 with
+//! `Retry-After` over that. SQLite and PostgreSQL.
+
+mod common;
+
+use common::bot::{spawn, Backend, Spawn, TestApp, CONFIG};
+use common::fake_slack::Fault;
+use serde_json::json;
+use servo_sla_bot::risk::RiskBand;
+use servo_sla_bot::store::{NewAlert, NewOutboxMessage};
+use std::time::Duration;
+
+/// The test config with pacing as in production (bursts of 3, then one post
+/// a second per channel), or off.
+fn config(paced: bool) -> String {
+    let interval = if paced { "1s" } else { "0s" };
+    CONFIG.replacen(
+        "[slack]",
+        &format!("[slack]\npost_interval = \"{interval}\"\npost_burst = 3"),
+        1,
+    )
+}
+
+async fn app(backend: Backend, paced: bool) -> TestApp {
+    let mut spec = Spawn::new(backend);
+    spec.config = config(paced);
+    let app = spawn(spec).await;
+    app.slack.enforce_rate_limits(true);
+    app
+}
+
+fn post(channel: &str, key: &str) -> NewOutboxMessage {
+    NewOutboxMessage::call(
+        "chat.postMessage",
+        json!({ "channel": channel, "text": key }),
+        key,
+    )
+}
+
+/// Twelve posts to one channel at once, two to another and a page DM.
+fn storm() -> Vec<NewOutboxMessage> {
+    let mut all: Vec<NewOutboxMessage> = (0..12)
+        .map(|i| post("C0ACMEALERT", &format!("acme-{i}")))
+        .collect();
+    all.push(post("C0GLOBEXALERT", "globex-0"));
+    all.push(post("C0GLOBEXALERT", "globex-1"));
+    all.push(post("U0ONCALL", "page:dm"));
+    all
+}
+
+async fn delivered(app: &TestApp, n: usize) {
+    app.slack
+        .wait_for_calls("chat.postMessage", n, Duration::from_secs(40))
+        .await;
+    app.drain_outbox().await;
+}
+
+async fn pacing_keeps_each_channel_within_slacks_limit(backend: Backend) {
+    let app = app(backend, true).await;
+    let sent = app.state.enqueue_many(&storm()).await.unwrap();
+    assert_eq!(sent, 15);
+    delivered(&app, 15).await;
+
+    let calls = app.slack.calls_to("chat.postMessage");
+    let refused: Vec<_> = calls.iter().filter(|c| c.outcome == "429").collect();
+    assert!(
+        refused.is_empty(),
+        "paced posts meet no 429: {:?}",
+        refused.iter().map(|c| &c.body["text"]).collect::<Vec<_>>()
+    );
+    let ok = app.slack.ok_calls_to("chat.postMessage");
+    assert_eq!(ok.len(), 15, "every post delivered once");
+    let texts: Vec<String> = ok
+        .iter()
+        .map(|c| c.body["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    for i in 0..12 {
+        assert_eq!(
+            texts.iter().filter(|t| **t == format!("acme-{i}")).count(),
+            1
+        );
+    }
+    // The page went first (priority 0), before every channel post.
+    assert_eq!(texts[0], "page:dm", "{texts:?}");
+    // The busy channel's posts are spread out: a burst of 3, then about one a
+    // second, so the twelfth comes at least 8 s after the first.
+    let acme: Vec<_> = ok
+        .iter()
+        .filter(|c| c.body["channel"] == "C0ACMEALERT")
+        .collect();
+    let span = acme[11].at.duration_since(acme[0].at);
+    assert!(span >= Duration::from_millis(8_500), "{span:?}");
+    // The other channel is not held behind the busy one: both its posts go
+    // within the first burst's time.
+    let globex_last = ok
+        .iter()
+        .filter(|c| c.body["channel"] == "C0GLOBEXALERT")
+        .map(|c| c.at)
+        .max()
+        .unwrap();
+    assert!(
+        globex_last.duration_since(acme[0].at) < Duration::from_secs(3),
+        "the quiet channel waited {:?}",
+        globex_last.duration_since(acme[0].at)
+    );
+    let paced = app
+        .metric(r#"servo_sla_bot_outbox_total{result="paced"}"#)
+        .await;
+    assert!(paced >= 9.0, "paced {paced}");
+    // A paced row was not counted as an attempt.
+    let rows = app.state.store.list_outbox(Some("sent")).await.unwrap();
+    assert!(rows.iter().all(|r| r.attempts == 1), "{rows:#?}");
+}
+
+#[tokio::test]
+async fn pacing_keeps_each_channel_within_slacks_limit_on_sqlite() {
+    pacing_keeps_each_channel_within_slacks_limit(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn pacing_keeps_each_channel_within_slacks_limit_on_postgres() {
+    pacing_keeps_each_channel_within_slacks_limit(Backend::Postgres).await;
+}
+
+/// The same storm without pacing meets Slack's limit: the comparison that
+/// shows what pacing buys. Everything still arrives once (429s wait).
+#[tokio::test]
+async fn without_pacing_the_same_storm_meets_429s_and_still_delivers_once() {
+    let app = app(Backend::Sqlite, false).await;
+    app.state.enqueue_many(&storm()).await.unwrap();
+    delivered(&app, 15).await;
+    let calls = app.slack.calls_to("chat.postMessage");
+    let refused = calls.iter().filter(|c| c.outcome == "429").count();
+    assert!(refused > 0, "an unpaced burst of 12 meets the limit");
+    assert_eq!(app.slack.ok_calls_to("chat.postMessage").len(), 15);
+}
+
+async fn open_alert(app: &TestApp) -> String {
+    let (alert, _) = app
+        .state
+        .store
+        .open_alert(
+            NewAlert {
+                tenant_id: "acme".into(),
+                job_id: "job-1".into(),
+                band: RiskBand::Low,
+                severity: None,
+                eta: None,
+                deadline: None,
+                shown: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    alert.id
+}
+
+fn root(alert: &str) -> NewOutboxMessage {
+    let mut m = NewOutboxMessage::call(
+        "chat.postMessage",
+        json!({"channel": "C0ACMEALERT", "text": "the alert"}),
+        format!("alert:{alert}:post"),
+    );
+    m.ordering_key = Some(alert.to_string());
+    m.link_kind = Some("alert".into());
+    m.link_id = Some(alert.to_string());
+    m
+}
+
+fn edit(alert: &str, n: usize) -> NewOutboxMessage {
+    let mut m = NewOutboxMessage::call(
+        "chat.update",
+        json!({"text": format!("version {n}")}),
+        format!("alert:{alert}:edit:{n}"),
+    );
+    m.ordering_key = Some(alert.to_string());
+    m.thread_alert_id = Some(alert.to_string());
+    m.thread_field = Some("ts".into());
+    m
+}
+
+async fn pending_edits_of_one_message_are_coalesced(backend: Backend) {
+    let app = app(backend, true).await;
+    let alert = open_alert(&app).await;
+    // The alert's post meets a long 429: while it waits, three polls edit
+    // the alert, each in its own transaction.
+    app.slack.fail_next(
+        "chat.postMessage",
+        vec![Fault::RateLimited {
+            retry_after_secs: 2,
+        }],
+    );
+    app.state.enqueue(root(&alert)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.slack.calls_to("chat.postMessage").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the post was never tried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 1..=3 {
+        app.state.enqueue(edit(&alert, n)).await.unwrap();
+    }
+    // Several edits in one transaction coalesce too.
+    app.state
+        .enqueue_many(&[edit(&alert, 4), edit(&alert, 5)])
+        .await
+        .unwrap();
+    app.slack
+        .wait_for_calls("chat.update", 1, Duration::from_secs(15))
+        .await;
+    app.drain_outbox().await;
+    let updates = app.slack.ok_calls_to("chat.update");
+    assert_eq!(updates.len(), 1, "only the newest edit is sent");
+    assert_eq!(updates[0].body["text"], "version 5");
+    let a = app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert_eq!(updates[0].body["ts"], a.ts.unwrap().as_str());
+    // Nothing is left pending, and each superseded row says why.
+    assert!(app
+        .state
+        .store
+        .list_outbox(Some("pending"))
+        .await
+        .unwrap()
+        .is_empty());
+    let superseded: Vec<_> = app
+        .state
+        .store
+        .list_outbox(Some("sent"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| {
+            m.last_error.as_deref() == Some("superseded by a newer edit of the same message")
+        })
+        .collect();
+    assert_eq!(superseded.len(), 4);
+}
+
+#[tokio::test]
+async fn pending_edits_of_one_message_are_coalesced_on_sqlite() {
+    pending_edits_of_one_message_are_coalesced(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn pending_edits_of_one_message_are_coalesced_on_postgres() {
+    pending_edits_of_one_message_are_coalesced(Backend::Postgres).await;
+}
+
+/// Edits of two different messages do not coalesce with each other, and an
+/// edit a worker already holds is not superseded.
+#[tokio::test]
+async fn edits_of_different_messages_each_go() {
+    let app = app(Backend::Sqlite, false).await;
+    let a = open_alert(&app).await;
+    let (b, _) = app
+        .state
+        .store
+        .open_alert(
+            NewAlert {
+                tenant_id: "acme".into(),
+                job_id: "job-2".into(),
+                band: RiskBand::High,
+                severity: None,
+                eta: None,
+                deadline: None,
+                shown: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let mut rb = root(&b.id);
+    rb.dedup_key = Some(format!("alert:{}:post", b.id));
+    app.state
+        .enqueue_many(&[root(&a), rb, edit(&a, 1), edit(&b.id, 1)])
+        .await
+        .unwrap();
+    app.slack
+        .wait_for_calls("chat.update", 2, Duration::from_secs(10))
+        .await;
+    app.drain_outbox().await;
+    assert_eq!(app.slack.ok_calls_to("chat.update").len(), 2);
+}
+
+/// In a storm, pages go before new posts, new posts before other messages,
+/// check-ins last: one worker, one call at a time, in priority order.
+#[tokio::test]
+async fn what_matters_goes_first() {
+    let app = app(Backend::Sqlite, false).await;
+    let alert = open_alert(&app).await;
+    let checkin = post("C0ACMEALERT", "monitor:a:1:1");
+    let note = post("C0ACMEALERT", "a-note");
+    let page = post("U0ONCALL", "page:x:1:0:0:U0ONCALL");
+    // Enqueued in the worst order, in one transaction.
+    app.state
+        .enqueue_many(&[checkin, note, root(&alert), page])
+        .await
+        .unwrap();
+    app.slack
+        .wait_for_calls_prefix("chat.postMessage", 4, Duration::from_secs(10))
+        .await;
+    app.drain_outbox().await;
+    let order: Vec<String> = app
+        .slack
+        .calls_to("chat.postMessage")
+        .iter()
+        .map(|c| c.body["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "page:x:1:0:0:U0ONCALL",
+            "the alert",
+            "a-note",
+            "monitor:a:1:1"
+        ],
+    );
+}
