@@ -216,6 +216,19 @@ impl OutboxWorker {
                 .get_approval(id)
                 .await?
                 .map(|a| (a.channel, a.ts))
+        } else if let Some(id) = anchor.strip_prefix("rollup:") {
+            // A storm's roll-up: its place is its post's answer.
+            match self
+                .store
+                .post_place(&crate::store::rollup_post_key(id))
+                .await?
+            {
+                crate::store::NoticePlace::Posted { channel, ts } => {
+                    Some((Some(channel), Some(ts)))
+                }
+                crate::store::NoticePlace::Pending => Some((None, None)),
+                crate::store::NoticePlace::Missing => None,
+            }
         } else if let Some(id) = anchor.strip_prefix("notice:") {
             // A quiet notice: its place is its post's answer.
             match self.store.notice_place(id).await? {
@@ -417,7 +430,17 @@ impl OutboxWorker {
         // message it refers to may have gone out only moments ago, by this
         // or another replica.
         if let (Some(anchor), Some(field)) = (&msg.thread_alert_id, &msg.thread_field) {
-            match self.place(anchor).await? {
+            // A reply to an alert that is itself a reply in a roll-up's
+            // thread goes in that thread: Slack threads do not nest.
+            let parent = match (field.as_str(), anchor.contains(':')) {
+                ("thread_ts", false) => self
+                    .store
+                    .alert_rollup(anchor)
+                    .await?
+                    .map(|r| format!("rollup:{r}")),
+                _ => None,
+            };
+            match self.place(parent.as_deref().unwrap_or(anchor)).await? {
                 Place::Posted(channel, ts) => {
                     payload[field.as_str()] = ts.into();
                     if payload.get("channel").is_none_or(|c| c.is_null()) {

@@ -6,9 +6,13 @@
 
 mod common;
 
+use chrono::{DateTime, Duration as Minutes, DurationRound, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp, CONFIG};
 use common::fake_slack::Fault;
+use common::servo_fixture::{JobSpec, ServoFixture};
+use common::slack_ui::{button_value, click_in};
 use serde_json::json;
+use servo_sla_bot::clock::ManualClock;
 use servo_sla_bot::risk::RiskBand;
 use servo_sla_bot::store::{NewAlert, NewOutboxMessage};
 use std::time::Duration;
@@ -83,7 +87,7 @@ async fn pacing_keeps_each_channel_within_slacks_limit(backend: Backend) {
             1
         );
     }
-    // The page went first (priority 0), before every channel post.
+    // The page went first (priority 0), before every other channel post.
     assert_eq!(texts[0], "page:dm", "{texts:?}");
     // The busy channel's posts are spread out: a burst of 3, then about one a
     // second, so the twelfth comes at least 8 s after the first.
@@ -288,8 +292,9 @@ async fn edits_of_different_messages_each_go() {
     assert_eq!(app.slack.ok_calls_to("chat.update").len(), 2);
 }
 
-/// In a storm, pages go before new posts, new posts before other messages,
-/// check-ins last: one worker, one call at a time, in priority order.
+/// In a storm, pages and new posts go first (in the order they came: a page
+/// links to the alert posted before it), then other messages, check-ins
+/// last: one worker, one call at a time, in priority order.
 #[tokio::test]
 async fn what_matters_goes_first() {
     let app = app(Backend::Sqlite, false).await;
@@ -315,10 +320,215 @@ async fn what_matters_goes_first() {
     assert_eq!(
         order,
         [
-            "page:x:1:0:0:U0ONCALL",
             "the alert",
+            "page:x:1:0:0:U0ONCALL",
             "a-note",
             "monitor:a:1:1"
         ],
     );
+}
+
+// ------------------------------------------------------------- the roll-up
+
+fn storm_config() -> String {
+    format!(
+        "{}\n[alerts]\nrollup_after = 5\nrollup_lists = 4\n",
+        config(false)
+    )
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Minutes::minutes(1)).unwrap()
+}
+
+/// A job late by 40 minutes (High), some of them waiting on upstream jobs.
+fn late(asset: &str, t0: DateTime<Utc>, upstream: bool) -> JobSpec {
+    JobSpec {
+        asset: asset.into(),
+        deadline: Some(t0 + Minutes::minutes(60)),
+        eta: Some(t0 + Minutes::minutes(100)),
+        heartbeat: Some(t0),
+        upstream: if upstream { 2 } else { 0 },
+        upstream_done: 0,
+        ..JobSpec::default()
+    }
+}
+
+fn channel_roots(app: &TestApp) -> Vec<servo_sla_bot::sim::fake_slack::Message> {
+    app.slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == "C0ACMEALERT" && m.thread_ts.is_none())
+        .collect()
+}
+
+/// What a message shows: its text, blocks and attachments.
+fn content(m: &servo_sla_bot::sim::fake_slack::Message) -> serde_json::Value {
+    json!({ "text": m.text, "blocks": m.blocks, "attachments": m.attachments })
+}
+
+/// The roll-up's message as Slack shows it now (after its edits).
+fn rollup_text(app: &TestApp) -> String {
+    let roots = channel_roots(app);
+    assert_eq!(roots.len(), 1, "one message in the channel: {roots:#?}");
+    content(&roots[0]).to_string()
+}
+
+async fn a_storm_reads_as_one_incident(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        jobs.push(fx.job(late(&format!("asset_{i}"), t0, i < 3)).await);
+    }
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = storm_config();
+    let app = spawn(spec).await;
+
+    // Appears: one message in the channel, the six alerts replies under it.
+    app.poll().await;
+    app.drain_outbox().await;
+    let roots = channel_roots(&app);
+    assert_eq!(
+        roots.len(),
+        1,
+        "the roll-up replaces six root posts: {roots:#?}"
+    );
+    let rollup_ts = roots[0].ts.clone();
+    let text = rollup_text(&app);
+    assert!(text.contains("6 jobs of acme at risk together"), "{text}");
+    assert!(text.contains("3 waiting on upstream jobs"), "{text}");
+    assert!(text.contains("…and 2 more"), "capped at 4: {text}");
+    assert!(text.contains("/backfill list at-risk"), "{text}");
+    let replies: Vec<_> = app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == "C0ACMEALERT" && m.thread_ts.is_some())
+        .collect();
+    // Every reply in the channel is in the roll-up's thread: the alerts and
+    // their own notes (threads do not nest).
+    assert!(replies
+        .iter()
+        .all(|m| m.thread_ts.as_deref() == Some(rollup_ts.as_str())));
+    let alerts: Vec<_> = replies
+        .iter()
+        .filter(|m| button_value(&content(m), "alert_ack").is_some())
+        .collect();
+    assert_eq!(alerts.len(), 6, "each job's alert, with its buttons");
+
+    // The buttons of an alert in the thread work: Acknowledge.
+    let alert_id = button_value(&content(alerts[0]), "alert_ack").unwrap();
+    let answer = app
+        .interact(&click_in(
+            &app,
+            "C0ACMEALERT",
+            "U0PLATLEAD",
+            "alert_ack",
+            &alert_id,
+        ))
+        .await;
+    assert_eq!(answer.status, 200);
+    app.drain_outbox().await;
+    let acked = app.state.store.get_alert(&alert_id).await.unwrap().unwrap();
+    assert_eq!(acked.acked_by.as_deref(), Some("U0PLATLEAD"));
+
+    // Grows: two more jobs go at risk; the roll-up is edited in place.
+    let more = [
+        fx.job(late("asset_6", t0, false)).await,
+        fx.job(late("asset_7", t0, false)).await,
+    ];
+    jobs.extend(more);
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    let text = rollup_text(&app);
+    assert!(text.contains("8 jobs of acme at risk together"), "{text}");
+    assert_eq!(channel_roots(&app)[0].ts, rollup_ts, "the same message");
+    let alerts_now = app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.as_deref() == Some(rollup_ts.as_str()))
+        .filter(|m| button_value(&content(m), "alert_ack").is_some() || m.text.contains("asset_"))
+        .count();
+    assert!(alerts_now >= 8, "the new alerts reply in the thread too");
+
+    // Shrinks: three jobs complete; they leave the roll-up.
+    for id in &jobs[..3] {
+        fx.update_job(
+            *id,
+            "state = 'completed', completed_partitions = total_partitions, completed_at = now()",
+        )
+        .await;
+    }
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    let text = rollup_text(&app);
+    assert!(text.contains("5 jobs of acme at risk together"), "{text}");
+    assert!(!text.contains("asset_0"), "a recovered job left: {text}");
+
+    // Resolves when the last job does.
+    for id in &jobs[3..] {
+        fx.update_job(
+            *id,
+            "state = 'completed', completed_partitions = total_partitions, completed_at = now()",
+        )
+        .await;
+    }
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    let text = rollup_text(&app);
+    assert!(text.contains("Resolved"), "{text}");
+    assert!(app.state.store.open_rollup("acme").await.unwrap().is_none());
+    assert_eq!(
+        channel_roots(&app).len(),
+        1,
+        "still one message in the channel"
+    );
+
+    // A new storm later opens a new roll-up.
+    for i in 10..16 {
+        fx.job(late(&format!("asset_{i}"), t0, false)).await;
+    }
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    assert_eq!(channel_roots(&app).len(), 2);
+    assert!(app.state.store.open_rollup("acme").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_storm_reads_as_one_incident_on_sqlite() {
+    a_storm_reads_as_one_incident(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_storm_reads_as_one_incident_on_postgres() {
+    a_storm_reads_as_one_incident(Backend::Postgres).await;
+}
+
+/// At the threshold or under it, alerts stay messages of their own.
+#[tokio::test]
+async fn five_jobs_at_risk_are_five_alerts() {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    for i in 0..5 {
+        fx.job(late(&format!("asset_{i}"), t0, false)).await;
+    }
+    let mut spec = Spawn::new(Backend::Sqlite)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = storm_config();
+    let app = spawn(spec).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    assert_eq!(channel_roots(&app).len(), 5);
+    assert!(app.state.store.open_rollup("acme").await.unwrap().is_none());
 }

@@ -32,6 +32,15 @@ struct RawConfig {
     buffers: RawBuffers,
     #[serde(default)]
     review: RawReview,
+    #[serde(default)]
+    alerts: RawAlerts,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    rollup_after: Option<usize>,
+    rollup_lists: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -397,7 +406,32 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
     let buffers = validate_buffers(&raw.buffers, problems);
     let review = validate_review(&raw.review, problems);
 
+    let alerts_defaults = AlertsConfig::default();
+    let alerts = AlertsConfig {
+        rollup_after: raw
+            .alerts
+            .rollup_after
+            .unwrap_or(alerts_defaults.rollup_after),
+        rollup_lists: raw
+            .alerts
+            .rollup_lists
+            .unwrap_or(alerts_defaults.rollup_lists),
+    };
+    if alerts.rollup_after == 0 {
+        problems.push(
+            "alerts.rollup_after",
+            "must be at least 1: one job at risk is an alert, not an incident",
+        );
+    }
+    if !(1..=40).contains(&alerts.rollup_lists) {
+        problems.push(
+            "alerts.rollup_lists",
+            "must be between 1 and 40 (the roll-up must fit in one Slack message)",
+        );
+    }
+
     FileConfig {
+        alerts,
         buffers,
         review,
         poll_interval,

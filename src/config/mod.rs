@@ -90,6 +90,28 @@ pub struct FileConfig {
     pub buffers: Buffers,
     /// `[review]`: the weekly SLA review and how long its data is kept.
     pub review: ReviewConfig,
+    /// `[alerts]`: how alerts read in a storm.
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertsConfig {
+    /// `alerts.rollup_after`: when more of a tenant's jobs than this are at
+    /// risk together, the channel gets one incident message for the tenant
+    /// (the roll-up), and each new alert is a reply in its thread.
+    pub rollup_after: usize,
+    /// How many jobs the roll-up names before "…and N more".
+    pub rollup_lists: usize,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            rollup_after: 5,
+            rollup_lists: 15,
+        }
+    }
 }
 
 /// The deadline buffer each SLA tier should keep: the share of a job's

@@ -622,6 +622,7 @@ pub enum Change {
 }
 
 /// Brings Slack in line with one job's assessment.
+#[allow(clippy::too_many_arguments)]
 pub async fn reconcile(
     state: &AppState,
     tenant: &Tenant,
@@ -629,6 +630,7 @@ pub async fn reconcile(
     a: &Assessment,
     existing: Option<Alert>,
     notice: Option<&crate::store::Notice>,
+    rollup: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Change, AlertError> {
     let at_risk = a.band.is_at_risk();
@@ -664,7 +666,13 @@ pub async fn reconcile(
             }
             let v = view(state, job, a, Some(&prospective), &ex);
             let mut effects = crate::store::Effects::new();
-            effects.send(post_message(state, tenant, &id, &v)?);
+            let mut post = post_message(state, tenant, &id, &v)?;
+            if let Some(r) = rollup {
+                // A storm: the alert is a reply in the tenant's roll-up.
+                post.thread_alert_id = Some(format!("rollup:{r}"));
+                post.thread_field = Some("thread_ts".into());
+            }
+            effects.send(post);
             let new = NewAlert {
                 shown: Some(serde_json::to_value(&v).unwrap_or(Value::Null)),
                 ..new

@@ -126,10 +126,31 @@ pub async fn tenant(
     let mut seen = std::collections::HashSet::new();
     let mut assessed = Vec::with_capacity(jobs.len());
     let mut posted = std::collections::HashSet::new();
-    for job in &jobs {
+    // Every job assessed first: a storm's roll-up is decided before the
+    // alerts, so that their posts can reply to it.
+    let judged: Vec<(&crate::servo::Job, risk::Assessment)> = jobs
+        .iter()
+        .map(|job| {
+            let a = risk::assess(
+                &job.snapshot(),
+                now,
+                &thresholds,
+                previous(&job.id.to_string()),
+            );
+            (job, a)
+        })
+        .collect();
+    let rollup = match crate::flows::rollup::reconcile(state, tenant, &judged, now).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Without it the alerts go out one by one, as before.
+            tracing::warn!(tenant = %tenant.id, error = %e, "the storm roll-up skipped this poll");
+            None
+        }
+    };
+    for (job, a) in judged {
         let key = job.id.to_string();
         seen.insert(key.clone());
-        let a = risk::assess(&job.snapshot(), now, &thresholds, previous(&key));
         if a.band.is_at_risk() {
             *poll.at_risk.entry(a.band.as_str().to_string()).or_default() += 1;
         }
@@ -140,6 +161,7 @@ pub async fn tenant(
             &a,
             open.get(&key).cloned(),
             notices.get(&key),
+            rollup.as_deref(),
             now,
         )
         .await?;

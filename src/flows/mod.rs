@@ -13,3 +13,4 @@ pub mod monitor;
 pub mod preventive;
 pub mod repair;
 pub mod review;
+pub mod rollup;

@@ -25,6 +25,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("notice", include_str!("../../templates/notice.hbs")),
     ("review", include_str!("../../templates/review.hbs")),
+    ("rollup", include_str!("../../templates/rollup.hbs")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -35,6 +35,7 @@ mod mitigations;
 mod outbox;
 mod repair;
 mod review;
+mod rollups;
 mod rows;
 mod timers;
 
@@ -45,6 +46,7 @@ pub use forecasts::ForecastRecord;
 pub use intents::{Intent, IntentChange};
 pub use mitigations::ScalingRequest;
 pub use review::*;
+pub use rollups::{rollup_post_key, Rollup};
 pub use rows::*;
 
 use chrono::{DateTime, Utc};

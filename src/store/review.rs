@@ -629,9 +629,15 @@ impl Store {
 
     /// Where a notice's message is: read from its post's outbox row.
     pub async fn notice_place(&self, id: &str) -> Result<NoticePlace> {
+        self.post_place(&notice_post_key(id)).await
+    }
+
+    /// Where the message posted by the outbox row `dedup_key` is: its
+    /// answer's channel and ts once sent.
+    pub async fn post_place(&self, dedup_key: &str) -> Result<NoticePlace> {
         let row: Option<(String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
             "SELECT status, response FROM outbox WHERE dedup_key = $1")
-            .bind(notice_post_key(id))
+            .bind(dedup_key)
             .fetch_optional(p)
             .await?);
         Ok(match row {
@@ -809,6 +815,7 @@ impl Store {
             "DELETE FROM timers WHERE status <> 'pending' AND created_at_ms < $1",
             "DELETE FROM audit_log WHERE at_ms < $1",
             "DELETE FROM intents WHERE status <> 'applying' AND created_at_ms < $1",
+            "DELETE FROM rollups WHERE status <> 'open' AND resolved_at_ms < $1",
             "DELETE FROM eta_marks WHERE made_at_ms < $1 AND EXISTS (SELECT 1 FROM watched_jobs w \
                WHERE w.tenant_id = eta_marks.tenant_id AND w.job_id = eta_marks.job_id \
                AND w.ended_at_ms IS NOT NULL AND w.ended_at_ms < $1)",

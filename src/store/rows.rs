@@ -302,9 +302,11 @@ pub struct NewOutboxMessage {
 
 impl NewOutboxMessage {
     /// What goes first in a storm (lower first): pages (a DM to a person, a
-    /// PagerDuty event, a page's note in the thread) 0; a new post (an alert,
-    /// an extension request) 1; other thread replies 2; edits and other calls
-    /// 3; charts and check-ins 4. One ordering key's rows still go in order.
+    /// PagerDuty event, a page's note in the thread) and new posts (an alert,
+    /// an extension request, a roll-up) 0, in the order they were enqueued (a
+    /// page links to the alert posted just before it); other replies 1;
+    /// edits and other calls 2; charts and check-ins 3. One ordering key's
+    /// rows still go strictly in order.
     pub fn priority(&self) -> i64 {
         let key = self.dedup_key.as_deref().unwrap_or("");
         let to_person = self
@@ -315,11 +317,12 @@ impl NewOutboxMessage {
         match self.method.as_str() {
             "pagerduty.enqueue" => 0,
             "chat.postMessage" if key.starts_with("page:") || to_person => 0,
-            "chat.postMessage" if self.link_kind.is_some() => 1,
-            "chat.postMessage" if key.starts_with("monitor:") => 4,
-            "chat.postMessage" => 2,
-            "files.upload_chart" => 4,
-            _ => 3,
+            "chat.postMessage" if self.link_kind.is_some() => 0,
+            "chat.postMessage" if key.starts_with("rollup:") && key.ends_with(":post") => 0,
+            "chat.postMessage" if key.starts_with("monitor:") => 3,
+            "chat.postMessage" => 1,
+            "files.upload_chart" => 3,
+            _ => 2,
         }
     }
 

@@ -145,6 +145,11 @@ fn test_config(config: &str) -> FileConfig {
     if !config.contains("[review]") {
         config.push_str("\n[review]\nweekly = false\ncharts = false\n");
     }
+    // A storm's roll-up threads alerts under one message: tests of other
+    // features see each alert on its own unless their config has `[alerts]`.
+    if !config.contains("[alerts]") {
+        config.push_str("\n[alerts]\nrollup_after = 1000\n");
+    }
     // Posts are paced per channel in real time; under a manual clock a paced
     // post would wait for the test to move time. Tests of other features post
     // unpaced (as if Slack allowed any burst) unless their config sets

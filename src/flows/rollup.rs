@@ -1,0 +1,222 @@
+//! Alert storms read as one incident (issue 22). When more of a tenant's
+//! jobs than `alerts.rollup_after` are at risk in one poll, the tenant's
+//! channel gets one roll-up message, edited in place: the count by band, the
+//! jobs worst first (capped, "…and N more" with `/backfill list at-risk`),
+//! and the signals they share. Each alert opened while it is open is a reply
+//! in its thread instead of a message of its own: its buttons and its
+//! escalation work as before. A job that recovers leaves the list; the
+//! roll-up resolves when the last of its jobs does.
+//!
+//! Decided before the poll's alerts are reconciled, from the same
+//! assessments, so the roll-up's post goes before the alerts that reply to it.
+
+use crate::config::Tenant;
+use crate::context::AppState;
+use crate::risk::{Assessment, Bottleneck, RiskBand};
+use crate::servo::Job;
+use crate::slack::render::{date_token, escape_slack};
+use crate::store::{rollup_post_key, AuditEntry, Effects, NewOutboxMessage};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// What the roll-up message shows (`templates/rollup.hbs`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RollupView {
+    pub text: String,
+    pub headline: String,
+    pub counts: String,
+    pub jobs: String,
+    pub signals: String,
+    pub footer: String,
+}
+
+/// The roll-up of `at_risk` (riskiest first), or its last word once none is.
+pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> RollupView {
+    let tenant_name = escape_slack(&tenant.id);
+    if at_risk.is_empty() {
+        return RollupView {
+            text: format!("Resolved: no job of {tenant_name} is at risk any more."),
+            headline: format!("Resolved: {} jobs back on track", tenant.id),
+            counts: ":large_green_circle: No job of this tenant is at risk any more.".into(),
+            jobs: String::new(),
+            signals: String::new(),
+            footer: "Each job's alert in this thread says how it ended.".into(),
+        };
+    }
+    let mut by_band: Vec<(RiskBand, usize)> = Vec::new();
+    for band in [
+        RiskBand::Breached,
+        RiskBand::High,
+        RiskBand::Medium,
+        RiskBand::Low,
+    ] {
+        let n = at_risk.iter().filter(|(_, a)| a.band == band).count();
+        if n > 0 {
+            by_band.push((band, n));
+        }
+    }
+    let counts = by_band
+        .iter()
+        .map(|(b, n)| format!("{} *{n}* {}", b.emoji(), b.label()))
+        .collect::<Vec<_>>()
+        .join("   ");
+    let mut lines: Vec<String> = at_risk
+        .iter()
+        .take(cap)
+        .map(|(job, a)| {
+            format!(
+                "{} *{}* {}: ETA {}, deadline {}",
+                a.band.emoji(),
+                escape_slack(&job.asset_name),
+                a.band.label(),
+                a.eta.map(date_token).unwrap_or_else(|| "unknown".into()),
+                job.sla_deadline_at
+                    .map(date_token)
+                    .unwrap_or_else(|| "none".into()),
+            )
+        })
+        .collect();
+    if at_risk.len() > cap {
+        lines.push(format!(
+            "…and {} more: `/backfill list at-risk` shows them all.",
+            at_risk.len() - cap
+        ));
+    }
+    RollupView {
+        text: format!("{} jobs of {tenant_name} at risk together", at_risk.len()),
+        headline: format!("{} jobs of {} at risk together", at_risk.len(), tenant.id),
+        counts,
+        jobs: lines.join("\n"),
+        signals: signals(at_risk),
+        footer: "Each job's alert, with its buttons, is a reply in this thread.".into(),
+    }
+}
+
+/// What the jobs at risk have in common, as one line: the bottlenecks that
+/// two or more of them share.
+pub fn signals(at_risk: &[(&Job, &Assessment)]) -> String {
+    let mut upstream = 0;
+    let mut rising = 0;
+    let mut failing = 0;
+    let mut paused = 0;
+    for (_, a) in at_risk {
+        for b in &a.bottlenecks {
+            match b {
+                Bottleneck::WaitingUpstream { .. } => upstream += 1,
+                Bottleneck::DurationsRising { .. } => rising += 1,
+                Bottleneck::FailedPartitions { .. } => failing += 1,
+                Bottleneck::Paused { .. } => paused += 1,
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (n, what) in [
+        (upstream, "waiting on upstream jobs"),
+        (rising, "with partition durations rising"),
+        (failing, "with partitions failing"),
+        (paused, "paused"),
+    ] {
+        if n >= 2 {
+            out.push(format!("{n} {what}"));
+        }
+    }
+    if out.is_empty() {
+        String::new()
+    } else {
+        format!("Shared signals: {}.", out.join(", "))
+    }
+}
+
+fn render(state: &AppState, v: &RollupView) -> anyhow::Result<Value> {
+    Ok(state.templates.render("rollup", v)?)
+}
+
+/// Opens, edits or resolves the tenant's roll-up from this poll's
+/// assessments. Returns the open roll-up new alerts reply under, if any.
+pub async fn reconcile(
+    state: &AppState,
+    tenant: &Tenant,
+    assessed: &[(&Job, Assessment)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<String>> {
+    let mut at_risk: Vec<(&Job, &Assessment)> = assessed
+        .iter()
+        .filter(|(_, a)| a.band.is_at_risk())
+        .map(|(j, a)| (*j, a))
+        .collect();
+    at_risk.sort_by(|x, y| Assessment::riskiest_first(x.1, y.1));
+    let cap = state.config.alerts.rollup_lists;
+    let audit = |action: &str, outcome: String| AuditEntry {
+        at: now,
+        tenant_id: Some(tenant.id.clone()),
+        actor: "bot".into(),
+        action: action.into(),
+        subject: None,
+        outcome,
+        detail: Some(json!({ "at_risk": at_risk.len() })),
+    };
+    match state.store.open_rollup(&tenant.id).await? {
+        None if at_risk.len() > state.config.alerts.rollup_after => {
+            let id = uuid::Uuid::new_v4().to_string();
+            let v = view(tenant, &at_risk, cap);
+            let mut payload = render(state, &v)?;
+            payload["channel"] = tenant.channel.as_str().into();
+            let mut post =
+                NewOutboxMessage::call("chat.postMessage", payload, rollup_post_key(&id));
+            post.ordering_key = Some(format!("rollup:{id}"));
+            let mut effects = Effects::new();
+            effects.send(post).record(audit("rollup_open", "ok".into()));
+            let shown = serde_json::to_value(&v)?;
+            if state
+                .store
+                .open_rollup_with(&id, &tenant.id, &shown, &effects, now)
+                .await?
+            {
+                state.wake_outbox();
+                state
+                    .metrics
+                    .inc("servo_sla_bot_rollups_total", &[("event", "opened")]);
+                tracing::info!(tenant = %tenant.id, at_risk = at_risk.len(), "alert storm: roll-up opened");
+                return Ok(Some(id));
+            }
+            // Another replica opened it first.
+            Ok(state.store.open_rollup(&tenant.id).await?.map(|r| r.id))
+        }
+        None => Ok(None),
+        Some(r) => {
+            let resolve = at_risk.is_empty();
+            let v = view(tenant, &at_risk, cap);
+            let shown = serde_json::to_value(&v)?;
+            if r.shown.as_ref() == Some(&shown) {
+                return Ok(Some(r.id));
+            }
+            let mut edit = NewOutboxMessage::call(
+                "chat.update",
+                render(state, &v)?,
+                format!("rollup:{}:edit:{}", r.id, uuid::Uuid::new_v4().simple()),
+            );
+            edit.ordering_key = Some(format!("rollup:{}", r.id));
+            edit.thread_alert_id = Some(format!("rollup:{}", r.id));
+            edit.thread_field = Some("ts".into());
+            let mut effects = Effects::new();
+            effects.send(edit);
+            if resolve {
+                effects.record(audit("rollup_resolve", "ok".into()));
+            }
+            if state
+                .store
+                .update_rollup_with(&r.id, &shown, resolve, &effects, now)
+                .await?
+            {
+                state.wake_outbox();
+                if resolve {
+                    state
+                        .metrics
+                        .inc("servo_sla_bot_rollups_total", &[("event", "resolved")]);
+                }
+            }
+            Ok((!resolve).then_some(r.id))
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Roll-ups (issue 22): one incident message per tenant while many of its
+//! jobs are at risk together. Table from migration 0011. A roll-up opens
+//! with its post, and resolves with its last edit, in one transaction each.
+
+use super::effects::write_effects;
+use super::{in_tx, ms, on_pool, Effects, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+/// The outbox key of a roll-up's post: its message's place is that row's answer.
+pub fn rollup_post_key(id: &str) -> String {
+    format!("rollup:{id}:post")
+}
+
+/// A tenant's roll-up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rollup {
+    pub id: String,
+    pub tenant_id: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// What its message shows (JSON).
+    pub shown: Option<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RollupRow {
+    id: String,
+    tenant_id: String,
+    status: String,
+    shown: Option<String>,
+}
+
+impl TryFrom<RollupRow> for Rollup {
+    type Error = StoreError;
+    fn try_from(r: RollupRow) -> Result<Self> {
+        let shown = match r.shown {
+            Some(t) => Some(
+                serde_json::from_str(&t)
+                    .map_err(|e| StoreError::Corrupt(format!("rollup {} shown: {e}", r.id)))?,
+            ),
+            None => None,
+        };
+        Ok(Rollup {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            status: r.status,
+            shown,
+        })
+    }
+}
+
+impl Store {
+    /// The tenant's open roll-up, if it has one.
+    pub async fn open_rollup(&self, tenant: &str) -> Result<Option<Rollup>> {
+        let row: Option<RollupRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, tenant_id, status, shown FROM rollups \
+             WHERE tenant_id = $1 AND status = 'open'")
+            .bind(tenant)
+            .fetch_optional(p)
+            .await?);
+        row.map(Rollup::try_from).transpose()
+    }
+
+    /// Opens the tenant's roll-up as `id`, showing `shown`, with what opening
+    /// it sends (its post), in one transaction. `false` when the tenant
+    /// already has an open one (another replica was first): nothing written.
+    pub async fn open_rollup_with(
+        &self,
+        id: &str,
+        tenant: &str,
+        shown: &serde_json::Value,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "INSERT INTO rollups (id, tenant_id, status, shown, opened_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, 'open', $3, $4, $4) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(tenant)
+                .bind(super::json_text(shown))
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Records what the open roll-up shows now, with its edit, in one
+    /// transaction; `resolve` also closes it. `false`: it was not open.
+    pub async fn update_rollup_with(
+        &self,
+        id: &str,
+        shown: &serde_json::Value,
+        resolve: bool,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE rollups SET shown = $2, updated_at_ms = $3, \
+                   status = CASE WHEN $4 THEN 'resolved' ELSE status END, \
+                   resolved_at_ms = CASE WHEN $4 THEN $3 ELSE resolved_at_ms END \
+                 WHERE id = $1 AND status = 'open'")
+                .bind(id)
+                .bind(super::json_text(shown))
+                .bind(ms(now))
+                .bind(resolve)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The roll-up an alert's post went under, if it did: read from the
+    /// post's outbox row (`thread_alert_id` = `rollup:<id>`).
+    pub async fn alert_rollup(&self, alert_id: &str) -> Result<Option<String>> {
+        let parent: Option<Option<String>> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT thread_alert_id FROM outbox WHERE dedup_key = $1")
+            .bind(format!("alert:{alert_id}:post"))
+            .fetch_optional(p)
+            .await?);
+        Ok(parent
+            .flatten()
+            .and_then(|a| a.strip_prefix("rollup:").map(str::to_string)))
+    }
+}
