@@ -132,12 +132,13 @@ pub struct OutboxWorker {
 /// bursts; over that it answers 429. The pacer keeps a token bucket per
 /// channel (`slack.post_burst` tokens, one more every `slack.post_interval`):
 /// a post finds a token and goes, or is handed back until one is due and
-/// another channel's message goes first. In real time, per replica: replicas
-/// sharing a channel can still meet a 429, which waits as before.
+/// another channel's message goes first. On the injected clock (so the
+/// simulator paces in simulated time), per replica: replicas sharing a
+/// channel can still meet a 429, which waits as before.
 pub struct Pacer {
     burst: f64,
     interval: Duration,
-    buckets: Mutex<HashMap<String, (f64, std::time::Instant)>>,
+    buckets: Mutex<HashMap<String, (f64, chrono::DateTime<chrono::Utc>)>>,
 }
 
 impl Pacer {
@@ -158,13 +159,9 @@ impl Pacer {
         Self::new(slack.post_burst, slack.post_interval)
     }
 
-    /// Takes a token for a post to `channel`: `None` to post now, or how long
-    /// until the channel has one.
-    pub fn take(&self, channel: &str) -> Option<Duration> {
-        self.take_at(channel, std::time::Instant::now())
-    }
-
-    fn take_at(&self, channel: &str, now: std::time::Instant) -> Option<Duration> {
+    /// Takes a token for a post to `channel` at `now`: `None` to post now, or
+    /// how long until the channel has one.
+    pub fn take(&self, channel: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
         if self.interval.is_zero() {
             return None;
         }
@@ -172,14 +169,15 @@ impl Pacer {
         // Forget channels that have been quiet long enough to be full again.
         if buckets.len() > 10_000 {
             let full_after = self.interval.mul_f64(self.burst);
-            buckets.retain(|_, (_, at)| now.duration_since(*at) < full_after);
+            buckets.retain(|_, (_, at)| (now - *at).to_std().unwrap_or_default() < full_after);
         }
         let (tokens, at) = buckets
             .entry(channel.to_string())
             .or_insert((self.burst, now));
-        let refill = now.duration_since(*at).as_secs_f64() / self.interval.as_secs_f64();
+        let elapsed = (now - *at).to_std().unwrap_or_default();
+        let refill = elapsed.as_secs_f64() / self.interval.as_secs_f64();
         *tokens = (*tokens + refill).min(self.burst);
-        *at = now;
+        *at = (*at).max(now);
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             None
@@ -463,7 +461,7 @@ impl OutboxWorker {
         }
         if msg.method == "chat.postMessage" {
             let channel = payload.get("channel").and_then(Value::as_str).unwrap_or("");
-            if let Some(wait) = self.pacer.take(channel) {
+            if let Some(wait) = self.pacer.take(channel, self.clock.now()) {
                 let until = self.clock.now()
                     + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1));
                 self.store

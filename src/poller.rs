@@ -29,16 +29,33 @@ impl Poller {
         let mut outcome = PollOutcome::default();
         // What a stop between a change to Servo and its record left undone.
         crate::flows::repair::before_poll(&self.state, now).await;
+        let mut fleet = Vec::new();
         for tenant in &self.state.config.tenants {
-            let result = self.poll_tenant(tenant, now).await;
-            if let Err(e) = &result {
-                tracing::warn!(tenant = %tenant.id, error = %e, "poll skipped this tenant");
-            }
-            outcome
-                .tenants
-                .insert(tenant.id.clone(), result.map_err(|e| e.to_string()));
+            let result = crate::flows::assess::tenant_judged(&self.state, tenant, now).await;
+            let result = match result {
+                Ok((poll, judged)) => {
+                    fleet.push((tenant, judged));
+                    Ok(poll)
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.id, error = %e, "poll skipped this tenant");
+                    Err(e.to_string())
+                }
+            };
+            outcome.tenants.insert(tenant.id.clone(), result);
         }
         self.export_gauges(&outcome);
+        // Judged across tenants: high-priority jobs at risk together, and
+        // the fleet slowing down as a whole. A tenant whose poll failed is
+        // left out (it is not known to be fine, nor in trouble).
+        let at_risk: Vec<_> = fleet.iter().map(|(t, j)| (*t, j.at_risk.clone())).collect();
+        if let Err(e) = crate::flows::escalation::on_poll(&self.state, &at_risk).await {
+            tracing::warn!(error = %e, "paging for high-priority jobs at risk together failed; tried again next poll");
+        }
+        let jobs: Vec<_> = fleet.into_iter().map(|(t, j)| (t, j.jobs)).collect();
+        if let Err(e) = crate::flows::incidents::system_wide(&self.state, &jobs, now).await {
+            tracing::warn!(error = %e, "the system-wide degradation check failed; tried again next poll");
+        }
         // What a crash between two steps of a flow left undone.
         crate::flows::repair::run(&self.state, now).await;
         // The weekly SLA review (when due) and pruning past the retention.

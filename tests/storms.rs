@@ -532,3 +532,256 @@ async fn five_jobs_at_risk_are_five_alerts() {
     assert_eq!(channel_roots(&app).len(), 5);
     assert!(app.state.store.open_rollup("acme").await.unwrap().is_none());
 }
+
+// ------------------------------------------- widespread and system-wide trouble
+
+/// Pages to the platform team lead (tier 2) that say `what`.
+fn platform_pages(app: &TestApp, what: &str) -> Vec<String> {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == "U0PLATLEAD")
+        .map(|c| c.body["text"].as_str().unwrap_or("").to_string())
+        .filter(|t| t.contains(what))
+        .collect()
+}
+
+fn channel_texts(app: &TestApp, channel: &str) -> Vec<String> {
+    app.slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == channel)
+        .map(|m| m.text)
+        .collect()
+}
+
+/// Partitions twice as slow lately: 20 at 1 min, then 10 at 2.5 min.
+fn slowing(asset: &str, tenant: &str, t0: DateTime<Utc>) -> JobSpec {
+    JobSpec {
+        tenant: tenant.into(),
+        completed: 30,
+        durations_ms: (0..30)
+            .map(|i| if i < 20 { 60_000 } else { 150_000 })
+            .collect(),
+        ..late(asset, t0, false)
+    }
+}
+
+async fn app_for(fx: &ServoFixture, backend: Backend, clock: &ManualClock, extra: &str) -> TestApp {
+    let mut spec = Spawn::new(backend)
+        .manual_clock(clock)
+        .servo_url(&fx.bot_url());
+    spec.config = format!("{}\n[alerts]\nrollup_after = 1000\n{extra}", config(false));
+    spawn(spec).await
+}
+
+async fn poll_again(app: &TestApp, clock: &ManualClock) {
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+}
+
+async fn widespread_upstream_waits_page_tier_2_once(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        waiting.push(fx.job(late(&format!("asset_{i}"), t0, true)).await);
+    }
+    fx.job(late("asset_alone", t0, false)).await;
+    let app = app_for(&fx, backend, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+
+    let pages = platform_pages(&app, "widespread slowdown");
+    assert_eq!(pages.len(), 1, "one page for all of them: {pages:#?}");
+    let page = &pages[0];
+    assert!(
+        page.contains("3 jobs at risk are all waiting on upstream jobs"),
+        "{page}"
+    );
+    for i in 0..3 {
+        assert!(page.contains(&format!("asset_{i}")), "{page}");
+    }
+    assert!(page.contains("waiting on 2 of 2 upstream jobs"), "{page}");
+    assert!(
+        !page.contains("asset_alone"),
+        "only the jobs that share the cause: {page}"
+    );
+    let notes: Vec<_> = channel_texts(&app, "C0ACMEALERT")
+        .into_iter()
+        .filter(|t| t.contains("Widespread slowdown"))
+        .collect();
+    assert_eq!(notes.len(), 1, "the channel hears of it once");
+
+    // Still the same episode: no second page.
+    poll_again(&app, &clock).await;
+    assert_eq!(platform_pages(&app, "widespread slowdown").len(), 1);
+
+    // The upstream jobs finish: the incident clears, said once.
+    for id in &waiting {
+        fx.update_job(*id, "completed_upstream_jobs = upstream_job_count")
+            .await;
+    }
+    poll_again(&app, &clock).await;
+    assert!(app
+        .state
+        .store
+        .open_incidents("acme")
+        .await
+        .unwrap()
+        .is_empty());
+    let cleared = channel_texts(&app, "C0ACMEALERT")
+        .into_iter()
+        .filter(|t| t.contains("widespread slowdown has cleared"))
+        .count();
+    assert_eq!(cleared, 1);
+}
+
+#[tokio::test]
+async fn widespread_upstream_waits_page_tier_2_once_on_sqlite() {
+    widespread_upstream_waits_page_tier_2_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn widespread_upstream_waits_page_tier_2_once_on_postgres() {
+    widespread_upstream_waits_page_tier_2_once(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn rising_durations_across_a_tenant_page_tier_2_once() {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    for i in 0..3 {
+        fx.job(slowing(&format!("asset_{i}"), "acme", t0)).await;
+    }
+    // System-wide degradation needs more jobs than this by default; keep it
+    // out of the way to look at the tenant's slowdown alone.
+    let app = app_for(&fx, Backend::Sqlite, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let pages = platform_pages(&app, "widespread slowdown");
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert!(
+        pages[0].contains("partition durations rising"),
+        "{}",
+        pages[0]
+    );
+    poll_again(&app, &clock).await;
+    assert_eq!(platform_pages(&app, "widespread slowdown").len(), 1);
+    assert!(platform_pages(&app, "system-wide").is_empty());
+}
+
+async fn system_wide_degradation_over_two_tenants(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    for i in 0..3 {
+        fx.job(slowing(&format!("acme_{i}"), "acme", t0)).await;
+    }
+    for i in 0..2 {
+        fx.job(slowing(&format!("globex_{i}"), "globex", t0)).await;
+    }
+    let extra = "[escalation.widespread]\nmin_jobs = 10\n";
+    // `[escalation.widespread]` must follow the escalation table's keys.
+    let app = {
+        let mut spec = Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url());
+        spec.config = format!("{}\n[alerts]\nrollup_after = 1000\n", config(false)).replacen(
+            "[[escalation.tiers]]",
+            &format!("{extra}\n[[escalation.tiers]]"),
+            1,
+        );
+        spawn(spec).await
+    };
+    app.poll().await;
+    app.drain_outbox().await;
+
+    let pages = platform_pages(&app, "system-wide degradation");
+    assert_eq!(
+        pages.len(),
+        1,
+        "the platform tier is paged once: {pages:#?}"
+    );
+    assert!(pages[0].contains("5 of the 5 active jobs"), "{}", pages[0]);
+    assert!(pages[0].contains("2 tenants"), "{}", pages[0]);
+    assert!(platform_pages(&app, "widespread slowdown").is_empty());
+    // Each affected tenant's channel hears of it, naming only its own jobs.
+    let acme: Vec<_> = channel_texts(&app, "C0ACMEALERT")
+        .into_iter()
+        .filter(|t| t.contains("System-wide degradation"))
+        .collect();
+    let globex: Vec<_> = channel_texts(&app, "C0GLOBEXALR")
+        .into_iter()
+        .filter(|t| t.contains("System-wide degradation"))
+        .collect();
+    assert_eq!((acme.len(), globex.len()), (1, 1));
+    assert!(
+        acme[0].contains("acme_0") && !acme[0].contains("globex_"),
+        "{}",
+        acme[0]
+    );
+    assert!(
+        globex[0].contains("globex_1") && !globex[0].contains("acme_"),
+        "{}",
+        globex[0]
+    );
+
+    poll_again(&app, &clock).await;
+    assert_eq!(
+        platform_pages(&app, "system-wide degradation").len(),
+        1,
+        "once per episode"
+    );
+}
+
+#[tokio::test]
+async fn system_wide_degradation_over_two_tenants_on_sqlite() {
+    system_wide_degradation_over_two_tenants(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn system_wide_degradation_over_two_tenants_on_postgres() {
+    system_wide_degradation_over_two_tenants(Backend::Postgres).await;
+}
+
+/// High-priority jobs at risk are judged across tenants: one in each of two
+/// tenants (two make "several" by default) page tier 2 for both, and
+/// neither tenant's page names the other's job.
+#[tokio::test]
+async fn high_priority_jobs_at_risk_are_judged_across_tenants() {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    let urgent = |tenant: &str, asset: &str| JobSpec {
+        tenant: tenant.into(),
+        priority: 9,
+        ..late(asset, t0, false)
+    };
+    fx.job(urgent("acme", "acme_ledger")).await;
+    fx.job(urgent("globex", "globex_ledger")).await;
+    let app = app_for(&fx, Backend::Sqlite, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let pages: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == "U0PLATLEAD")
+        .map(|c| c.body.to_string())
+        .collect();
+    let acme: Vec<_> = pages.iter().filter(|p| p.contains("acme_ledger")).collect();
+    let globex: Vec<_> = pages
+        .iter()
+        .filter(|p| p.contains("globex_ledger"))
+        .collect();
+    assert!(!acme.is_empty() && !globex.is_empty(), "{pages:#?}");
+    assert!(acme.iter().all(|p| !p.contains("globex_ledger")));
+    assert!(
+        acme.iter().any(|p| p.contains("across tenants")),
+        "{acme:#?}"
+    );
+}

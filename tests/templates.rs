@@ -64,6 +64,11 @@ fn sample(name: &str) -> Value {
             "response_type": "ephemeral", "text": long(2000), "title": long(150), "period": long(2900),
             "sections": vec![long(2900); 20]
         }),
+        // A storm's roll-up at its largest.
+        "rollup" => json!({
+            "text": long(2000), "headline": long(150), "counts": long(300), "jobs": long(2900),
+            "signals": long(1000), "footer": long(300)
+        }),
         other => panic!("no sample data for template {other}: add it here"),
     }
 }

@@ -129,6 +129,24 @@ struct RawEscalation {
     high_priority_min: Option<i32>,
     rise_by: Option<f64>,
     rise_within: Option<String>,
+    #[serde(default)]
+    widespread: RawWidespread,
+    #[serde(default)]
+    system_wide: RawSystemWide,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWidespread {
+    min_jobs: Option<usize>,
+    share: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSystemWide {
+    min_jobs: Option<usize>,
+    share: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -753,7 +771,38 @@ fn validate_escalation(raw: &RawConfig, problems: &mut Problems) -> Escalation {
             "must be a Servo priority, -10 to 10",
         );
     }
+    let widespread = Widespread {
+        min_jobs: raw.escalation.widespread.min_jobs.unwrap_or(3),
+        share: raw.escalation.widespread.share,
+    };
+    if widespread.min_jobs < 2 {
+        problems.push(
+            "escalation.widespread.min_jobs",
+            "must be at least 2: one job is not a widespread slowdown",
+        );
+    }
+    if widespread.share.is_some_and(|s| !(s > 0.0 && s <= 1.0)) {
+        problems.push(
+            "escalation.widespread.share",
+            "must be a share of the active jobs, above 0 and at most 1 (e.g. 0.5)",
+        );
+    }
+    let system_wide = SystemWide {
+        min_jobs: raw.escalation.system_wide.min_jobs.unwrap_or(4),
+        share: raw.escalation.system_wide.share.unwrap_or(0.6),
+    };
+    if system_wide.min_jobs < 2 {
+        problems.push("escalation.system_wide.min_jobs", "must be at least 2");
+    }
+    if !(system_wide.share > 0.0 && system_wide.share <= 1.0) {
+        problems.push(
+            "escalation.system_wide.share",
+            "must be a share of the active jobs, above 0 and at most 1 (e.g. 0.6)",
+        );
+    }
     Escalation {
+        widespread,
+        system_wide,
         repeat: raw.escalation.repeat.unwrap_or(0),
         tiers,
         start_at,

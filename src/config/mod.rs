@@ -277,6 +277,31 @@ pub struct Escalation {
     /// Severity rising by this much within `rise_within` moves the alert up a tier.
     pub rise_by: f64,
     pub rise_within: Duration,
+    /// `[escalation.widespread]`: many jobs of a tenant at risk with one cause.
+    pub widespread: Widespread,
+    /// `[escalation.system_wide]`: the fleet slowing down across tenants.
+    pub system_wide: SystemWide,
+}
+
+/// A widespread slowdown: at least `min_jobs` of a tenant's jobs (or, when
+/// `share` is set, that share of its active jobs, two at least) at risk at
+/// the same time with the same bottleneck (waiting upstream, partition
+/// durations rising, partitions failing). It pages from tier 2, once per
+/// episode, naming the cause and the jobs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Widespread {
+    pub min_jobs: usize,
+    pub share: Option<f64>,
+}
+
+/// System-wide degradation: partition durations rising on at least `share`
+/// of the active jobs that have a history to judge by, across all tenants,
+/// and on `min_jobs` of them at least. It pages the platform tier once per
+/// episode and shows in every affected tenant's channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SystemWide {
+    pub min_jobs: usize,
+    pub share: f64,
 }
 
 #[derive(Clone, Debug)]

@@ -31,12 +31,32 @@ pub struct TenantPoll {
     pub preventive: crate::flows::preventive::PreventiveOutcome,
 }
 
+/// What a tenant's poll leaves for the judgements made across tenants
+/// (system-wide degradation, high-priority jobs at risk together).
+pub struct Judged {
+    /// Each active job with a deadline, as this poll assessed it.
+    pub jobs: Vec<(Job, Assessment)>,
+    /// The open alerts after the poll, with their jobs.
+    pub at_risk: Vec<(Alert, Job)>,
+}
+
 /// Assesses one tenant's jobs and reconciles its alerts.
 pub async fn tenant(
     state: &AppState,
     tenant: &Tenant,
     now: DateTime<Utc>,
 ) -> Result<TenantPoll, PollError> {
+    tenant_judged(state, tenant, now)
+        .await
+        .map(|(poll, _)| poll)
+}
+
+/// Assesses one tenant's jobs and reconciles its alerts.
+pub async fn tenant_judged(
+    state: &AppState,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<(TenantPoll, Judged), PollError> {
     let thresholds = state.config.risk.thresholds();
     let mut jobs = state.servo.active_jobs(&tenant.id, true).await?;
     let open: HashMap<String, Alert> = state
@@ -231,9 +251,13 @@ pub async fn tenant(
                 .map(|a| (a.clone(), j.clone()))
         })
         .collect();
-    crate::flows::escalation::on_poll(state, tenant, &at_risk)
-        .await
-        .map_err(|e| PollError::Other(e.to_string()))?;
+    // Many jobs at risk with one cause: one page from tier 2. It never holds
+    // up the alerts above: a failure is logged, and the next poll tries again.
+    if let Err(e) =
+        crate::flows::incidents::widespread(state, tenant, &assessed, rollup.as_deref(), now).await
+    {
+        tracing::warn!(tenant = %tenant.id, error = %e, "the widespread-slowdown check skipped this poll");
+    }
 
     // The preventive side: buffer check, early warning, review history.
     // It never holds up the alerts above: a failure is logged.
@@ -276,7 +300,11 @@ pub async fn tenant(
             }
         }
     }
-    Ok(poll)
+    let jobs = assessed
+        .iter()
+        .map(|(j, a)| ((*j).clone(), a.clone()))
+        .collect();
+    Ok((poll, Judged { jobs, at_risk }))
 }
 
 /// Progress from which a job's forecast is kept for calibration.

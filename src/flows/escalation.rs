@@ -957,21 +957,55 @@ pub async fn on_assessment(
     Ok(())
 }
 
-/// After a poll: when several high-priority jobs are at risk at once, page
-/// from tier 2 (the platform team lead) with all of them listed.
+/// After every tenant's poll: when several high-priority jobs are at risk at
+/// once, across tenants as well as within one, page from tier 2 (the
+/// platform team lead). Each alert's page lists its own tenant's jobs, and
+/// counts the others': one tenant's job names never reach another's channel.
 pub async fn on_poll(
     state: &AppState,
-    tenant: &Tenant,
-    at_risk: &[(Alert, Job)],
+    fleet: &[(&Tenant, Vec<(Alert, Job)>)],
 ) -> anyhow::Result<()> {
     let cfg = &state.config.escalation;
-    let high: Vec<&(Alert, Job)> = at_risk
-        .iter()
-        .filter(|(_, j)| j.priority >= cfg.high_priority_min)
-        .collect();
-    if high.len() < cfg.high_priority_jobs as usize || cfg.tiers.len() < 2 {
+    let high_of = |at_risk: &[(Alert, Job)]| -> Vec<(Alert, Job)> {
+        at_risk
+            .iter()
+            .filter(|(_, j)| j.priority >= cfg.high_priority_min)
+            .cloned()
+            .collect()
+    };
+    let total: usize = fleet.iter().map(|(_, a)| high_of(a).len()).sum();
+    if total < cfg.high_priority_jobs as usize || cfg.tiers.len() < 2 {
         return Ok(());
     }
+    let tenants = fleet.iter().filter(|(_, a)| !high_of(a).is_empty()).count();
+    for (tenant, at_risk) in fleet {
+        let high = high_of(at_risk);
+        if high.is_empty() {
+            continue;
+        }
+        let elsewhere = total - high.len();
+        let others = if elsewhere == 0 {
+            String::new()
+        } else {
+            format!(
+                " (and {elsewhere} more in {} other tenant{})",
+                tenants - 1,
+                if tenants == 2 { "" } else { "s" }
+            )
+        };
+        page_high(state, tenant, &high, total, &others).await?;
+    }
+    Ok(())
+}
+
+/// Pages tier 2 for each of a tenant's high-priority alerts at risk.
+async fn page_high(
+    state: &AppState,
+    tenant: &Tenant,
+    high: &[(Alert, Job)],
+    total: usize,
+    others: &str,
+) -> anyhow::Result<()> {
     let listed: Vec<String> = high
         .iter()
         .map(|(_, j)| {
@@ -988,11 +1022,18 @@ pub async fn on_poll(
     let listed = crate::slack::limits::join_capped(&listed, ", ", 1_200, |n| {
         format!("…and {n} more (`/backfill list at-risk`)")
     });
-    let reason = format!(
-        "{} high-priority jobs of tenant {} are at risk at once: {listed}",
-        high.len(),
-        escape_slack(&tenant.id)
-    );
+    let reason = if others.is_empty() {
+        format!(
+            "{} high-priority jobs of tenant {} are at risk at once: {listed}",
+            high.len(),
+            escape_slack(&tenant.id)
+        )
+    } else {
+        format!(
+            "{total} high-priority jobs are at risk at once across tenants; in {}: {listed}{others}",
+            escape_slack(&tenant.id)
+        )
+    };
     for (alert, _) in high {
         let esc = state.store.get_escalation(&alert.id).await?;
         match esc {

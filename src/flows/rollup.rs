@@ -61,7 +61,7 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
         .map(|(b, n)| format!("{} *{n}* {}", b.emoji(), b.label()))
         .collect::<Vec<_>>()
         .join("   ");
-    let mut lines: Vec<String> = at_risk
+    let lines: Vec<String> = at_risk
         .iter()
         .take(cap)
         .map(|(job, a)| {
@@ -77,17 +77,20 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
             )
         })
         .collect();
-    if at_risk.len() > cap {
-        lines.push(format!(
-            "…and {} more: `/backfill list at-risk` shows them all.",
-            at_risk.len() - cap
-        ));
+    // Within one section (3,000 characters): capped by count, then by length.
+    let beyond = at_risk.len() - lines.len();
+    let more = |n: usize| format!("…and {n} more: `/backfill list at-risk` shows them all.");
+    let mut jobs = crate::slack::limits::join_capped(&lines, "\n", 2_800, |n| more(n + beyond));
+    if beyond > 0 && !jobs.contains("/backfill list at-risk") {
+        jobs = crate::slack::limits::join_capped(&[jobs, more(beyond)], "\n", 2_900, |_| {
+            String::new()
+        });
     }
     RollupView {
         text: format!("{} jobs of {tenant_name} at risk together", at_risk.len()),
         headline: format!("{} jobs of {} at risk together", at_risk.len(), tenant.id),
         counts,
-        jobs: lines.join("\n"),
+        jobs,
         signals: signals(at_risk),
         footer: "Each job's alert, with its buttons, is a reply in this thread.".into(),
     }

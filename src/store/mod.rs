@@ -46,7 +46,7 @@ pub use forecasts::ForecastRecord;
 pub use intents::{Intent, IntentChange};
 pub use mitigations::ScalingRequest;
 pub use review::*;
-pub use rollups::{rollup_post_key, Rollup};
+pub use rollups::{rollup_post_key, Incident, Rollup};
 pub use rows::*;
 
 use chrono::{DateTime, Utc};

@@ -816,6 +816,7 @@ impl Store {
             "DELETE FROM audit_log WHERE at_ms < $1",
             "DELETE FROM intents WHERE status <> 'applying' AND created_at_ms < $1",
             "DELETE FROM rollups WHERE status <> 'open' AND resolved_at_ms < $1",
+            "DELETE FROM incidents WHERE status <> 'open' AND closed_at_ms < $1",
             "DELETE FROM eta_marks WHERE made_at_ms < $1 AND EXISTS (SELECT 1 FROM watched_jobs w \
                WHERE w.tenant_id = eta_marks.tenant_id AND w.job_id = eta_marks.job_id \
                AND w.ended_at_ms IS NOT NULL AND w.ended_at_ms < $1)",

@@ -137,3 +137,85 @@ impl Store {
             .and_then(|a| a.strip_prefix("rollup:").map(str::to_string)))
     }
 }
+
+/// An open incident: a widespread slowdown in a tenant, or system-wide
+/// degradation (scope `*`). Table from migration 0012.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incident {
+    pub id: String,
+    pub scope: String,
+    pub kind: String,
+}
+
+impl Store {
+    /// The open incidents of `scope` (a tenant, or `*`).
+    pub async fn open_incidents(&self, scope: &str) -> Result<Vec<Incident>> {
+        let rows: Vec<(String, String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, scope, kind FROM incidents WHERE scope = $1 AND status = 'open' ORDER BY kind")
+            .bind(scope)
+            .fetch_all(p)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, scope, kind)| Incident { id, scope, kind })
+            .collect())
+    }
+
+    /// Opens an incident with its pages, in one transaction. `false` when
+    /// one of that scope and kind is already open: nothing written.
+    pub async fn open_incident_with(
+        &self,
+        id: &str,
+        scope: &str,
+        kind: &str,
+        detail: &serde_json::Value,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "INSERT INTO incidents (id, scope, kind, status, detail, opened_at_ms) \
+                 VALUES ($1, $2, $3, 'open', $4, $5) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(scope)
+                .bind(kind)
+                .bind(super::json_text(detail))
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Closes an open incident with what closing it sends. `false`: it was
+    /// not open.
+    pub async fn close_incident_with(
+        &self,
+        id: &str,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE incidents SET status = 'closed', closed_at_ms = $2 \
+                 WHERE id = $1 AND status = 'open'")
+                .bind(id)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+}

@@ -1,0 +1,228 @@
+//! An alert storm: 500 jobs go at risk in one poll, in one tenant and then
+//! spread over ten tenants. For each, the bot as it is now (the roll-up,
+//! per-channel pacing, priorities, coalesced edits) and as it was (every
+//! alert a message of its own, posts unpaced), in the same run, against the
+//! fake Slack with Slack's rate limits on (about one `chat.postMessage` a
+//! second per channel, bursts of 3, 429 with `Retry-After` over that).
+//!
+//! The real app runs (outbox and timer workers) on a SQLite store, against a
+//! simulated Servo on the system clock: 500 jobs of 20 partitions at 10 min
+//! each and a deadline an hour away, so every one is High at the first poll.
+//! Paging starts only at Breached here, so that what is measured is the
+//! channel, not 500 pages to one person's DMs.
+//!
+//! Reported per case: the time until each channel has its first message
+//! (its roll-up, or before, its first alert), the time until every job is
+//! named in Slack (its alert delivered), the Slack calls made and the 429s.
+//!
+//! cargo bench --bench storm [-- JOBS]     (default 500)
+
+use chrono::{Duration as Span, Utc};
+use servo_sla_bot::app::{App, AppOptions};
+use servo_sla_bot::clock::SystemClock;
+use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Secret, Settings};
+use servo_sla_bot::poller::Poller;
+use servo_sla_bot::servo::sim::{SimJobSpec, SimServo};
+use servo_sla_bot::servo::Servo;
+use servo_sla_bot::sim::fake_slack::FakeSlack;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Give up on a case after this long.
+const LIMIT: Duration = Duration::from_secs(1_200);
+
+fn config(tenants: usize, now_behaviour: bool) -> String {
+    let mut c = String::from(
+        r#"poll_interval = "600s"
+runbook_url = "https://docs.servo.io/runbooks/backfill-sla-risk"
+"#,
+    );
+    for t in 0..tenants {
+        c.push_str(&format!(
+            "\n[[tenants]]\nid = \"t{t}\"\nchannel = \"C0STORM{t:04}\"\noperators = [\"U0OPS\"]\n"
+        ));
+    }
+    c.push_str(
+        r#"
+[escalation]
+start_at = { critical = "breached", standard = "breached", best_effort = "breached", below_best_effort = "breached" }
+
+[[escalation.tiers]]
+name = "On-call engineer"
+notify = ["U0ONCALL"]
+ack_timeout = "15m"
+
+[[escalation.tiers]]
+name = "Platform team lead"
+notify = ["U0PLATLEAD"]
+ack_timeout = "30m"
+
+[buffers]
+critical = 0
+standard = 0
+
+[review]
+weekly = false
+charts = false
+"#,
+    );
+    if now_behaviour {
+        c.push_str(
+            "\n[alerts]\nrollup_after = 5\n\n[slack]\npost_interval = \"1s\"\npost_burst = 3\n",
+        );
+    } else {
+        c.push_str(
+            "\n[alerts]\nrollup_after = 100000\n\n[slack]\npost_interval = \"0s\"\n\n[escalation.widespread]\nmin_jobs = 100000\n",
+        );
+    }
+    c
+}
+
+fn jobs(n: usize, tenants: usize) -> Vec<SimJobSpec> {
+    let now = Utc::now();
+    (0..n)
+        .map(|i| SimJobSpec {
+            name: format!("job{i}"),
+            tenant: format!("t{}", i % tenants),
+            asset: format!("storm_asset_{i:03}"),
+            owner: None,
+            partitions: 20,
+            parallelism: 1,
+            created: now - Span::minutes(5),
+            pace: vec![(now - Span::minutes(5), Span::minutes(10))],
+            failures: vec![],
+            upstream: None,
+            deadline: Some(now + Span::minutes(60)),
+            priority: 5,
+            first_partition: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        })
+        .collect()
+}
+
+struct Outcome {
+    first_message: BTreeMap<String, Duration>,
+    all_named: Option<Duration>,
+    calls: usize,
+    rate_limited: usize,
+}
+
+async fn case(n: usize, tenants: usize, now_behaviour: bool) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    slack.enforce_rate_limits(true);
+    let clock = Arc::new(SystemClock);
+    let servo = SimServo::new(clock.clone(), jobs(n, tenants), vec![], 1.0);
+    let settings = Settings {
+        file: FileConfig::parse(&config(tenants, now_behaviour)).unwrap(),
+        env: EnvConfig {
+            slack_bot_token: Secret::new(slack.token()),
+            slack_signing_secret: Secret::new("bench"),
+            servo_database_url: DatabaseUrl::new("postgres://nobody@127.0.0.1:9/servo"),
+            database_url: DatabaseUrl::new(format!(
+                "sqlite://{}",
+                dir.path().join("bot.db").display()
+            )),
+            slack_api_url: slack.base_url(),
+            pagerduty_events_url: "http://127.0.0.1:9/".into(),
+            alertmanager_token: None,
+            slack_app_token: None,
+            bind_addr: "127.0.0.1:0".parse().unwrap(),
+            pagerduty_keys: Default::default(),
+        },
+    };
+    let options = AppOptions {
+        clock,
+        worker_id: "bench".into(),
+        run_poller: false,
+        servo: Some(Servo::Sim(servo)),
+        ..AppOptions::default()
+    };
+    let app = App::build(settings, options).await.unwrap();
+    let state = app.state();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until(async {
+        let _ = stop_rx.await;
+    }));
+    let start = Instant::now();
+    Poller {
+        state: state.clone(),
+    }
+    .tick()
+    .await;
+    let assets: Vec<String> = (0..n).map(|i| format!("storm_asset_{i:03}")).collect();
+    let mut first_message = BTreeMap::new();
+    let mut all_named = None;
+    while start.elapsed() < LIMIT {
+        let messages = slack.messages();
+        for m in &messages {
+            if m.channel.starts_with("C0STORM") && m.thread_ts.is_none() {
+                first_message
+                    .entry(m.channel.clone())
+                    .or_insert_with(|| start.elapsed());
+            }
+        }
+        // A job is named once its own alert is in Slack (a root post, or a
+        // reply in its roll-up's thread).
+        let named: HashSet<&str> = messages
+            .iter()
+            .filter(|m| m.channel.starts_with("C0STORM"))
+            .flat_map(|m| {
+                assets
+                    .iter()
+                    .filter(|a| m.text.contains(a.as_str()) && !m.text.contains("jobs of"))
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if named.len() == n && first_message.len() == tenants {
+            all_named = Some(start.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let calls = slack.calls();
+    let out = Outcome {
+        first_message,
+        all_named,
+        calls: calls.len(),
+        rate_limited: calls.iter().filter(|c| c.outcome == "429").count(),
+    };
+    let _ = stop_tx.send(());
+    let _ = running.await;
+    out
+}
+
+fn report(label: &str, o: &Outcome) {
+    let firsts: Vec<f64> = o.first_message.values().map(|d| d.as_secs_f64()).collect();
+    let max_first = firsts.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "| {label} | {:.1} s (slowest channel; {} channels) | {} | {} | {} |",
+        max_first,
+        firsts.len(),
+        o.all_named
+            .map(|d| format!("{:.0} s", d.as_secs_f64()))
+            .unwrap_or_else(|| format!("not within {} s", LIMIT.as_secs())),
+        o.calls,
+        o.rate_limited
+    );
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(500);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("| case | first message in each channel | every job named | Slack calls | 429s |");
+    println!("|---|---:|---:|---:|---:|");
+    for tenants in [1, 10] {
+        for (label, now_behaviour) in [("now", true), ("before", false)] {
+            let o = rt.block_on(case(n, tenants, now_behaviour));
+            report(&format!("{n} jobs, {tenants} tenant(s), {label}"), &o);
+        }
+    }
+}

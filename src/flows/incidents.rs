@@ -1,0 +1,374 @@
+//! Trouble wider than one job (issue 22), as the runbook names it:
+//! - **widespread slowdowns**: `escalation.widespread.min_jobs` jobs of a
+//!   tenant (or, when set, `escalation.widespread.share` of its active
+//!   jobs) at risk at the same time with the same bottleneck: waiting on
+//!   upstream jobs, partition durations rising, partitions failing. It pages
+//!   from the platform team lead's tier (tier 2), once per episode, with one
+//!   page that names the shared cause and the jobs;
+//! - **system-wide degradation**: partition durations rising on most of the
+//!   active jobs that have a history to judge by, across all tenants
+//!   (`escalation.system_wide`). It pages the platform tier once per episode
+//!   and says so in every affected tenant's channel.
+//!
+//! Each episode is an incident row: opened with its pages and notes in one
+//! transaction (one open per scope and kind, whichever replica polls), and
+//! closed, with a note, when the condition clears.
+
+use crate::config::{EscalationTier, Tenant};
+use crate::context::AppState;
+use crate::risk::{Assessment, Bottleneck};
+use crate::servo::Job;
+use crate::slack::render::escape_slack;
+use crate::store::{AuditEntry, Effects, NewOutboxMessage};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+/// The shared causes a widespread slowdown is judged on: its incident kind,
+/// and how a note says it.
+const CAUSES: [(&str, &str); 3] = [
+    ("widespread:waiting_upstream", "waiting on upstream jobs"),
+    (
+        "widespread:durations_rising",
+        "slowing down: partition durations rising",
+    ),
+    ("widespread:partitions_failing", "failing partitions"),
+];
+
+fn has_cause(kind: &str, b: &Bottleneck) -> bool {
+    matches!(
+        (kind, b),
+        (
+            "widespread:waiting_upstream",
+            Bottleneck::WaitingUpstream { .. }
+        ) | (
+            "widespread:durations_rising",
+            Bottleneck::DurationsRising { .. }
+        ) | (
+            "widespread:partitions_failing",
+            Bottleneck::FailedPartitions { .. }
+        )
+    )
+}
+
+/// The tier a wide incident pages: the platform team lead's (tier 2), or the
+/// last there is.
+fn platform_tier(state: &AppState) -> Option<&EscalationTier> {
+    let tiers = &state.config.escalation.tiers;
+    tiers.get(1).or_else(|| tiers.last())
+}
+
+/// One line per job, capped for a page.
+fn job_list(jobs: &[(&Job, &Assessment)]) -> String {
+    let lines: Vec<String> = jobs
+        .iter()
+        .map(|(j, a)| {
+            let why = a
+                .bottlenecks
+                .iter()
+                .find(|b| matches!(b, Bottleneck::WaitingUpstream { .. }))
+                .map(|_| {
+                    format!(
+                        ", waiting on {} of {} upstream jobs",
+                        j.upstream_job_count - j.completed_upstream_jobs,
+                        j.upstream_job_count
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{} ({} {}{why})",
+                escape_slack(&j.asset_name),
+                a.band.emoji(),
+                a.band.label()
+            )
+        })
+        .collect();
+    crate::slack::limits::join_capped(&lines, "; ", 1_500, |n| {
+        format!("…and {n} more (`/backfill list at-risk`)")
+    })
+}
+
+/// The pages of an incident: a DM to each person of the tier.
+async fn pages(
+    state: &AppState,
+    tier: &EscalationTier,
+    id: &str,
+    text: &str,
+) -> Vec<NewOutboxMessage> {
+    let people = match state.directory.expand(&tier.notify).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not expand the tier's user groups; paging its people named directly");
+            tier.notify
+                .iter()
+                .filter_map(|p| match p {
+                    crate::domain::ids::Principal::User(u) => Some(u.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+    };
+    people
+        .into_iter()
+        .map(|user| {
+            NewOutboxMessage::call(
+                "chat.postMessage",
+                json!({ "channel": user, "text": text }),
+                format!("incident:{id}:page:{user}"),
+            )
+        })
+        .collect()
+}
+
+/// A note in the tenant's channel: in the storm's roll-up thread when there
+/// is one, else a message of its own.
+fn note(tenant: &Tenant, rollup: Option<&str>, key: String, text: &str) -> NewOutboxMessage {
+    let mut m = NewOutboxMessage::call(
+        "chat.postMessage",
+        json!({ "channel": tenant.channel.as_str(), "text": text }),
+        key,
+    );
+    if let Some(r) = rollup {
+        m.thread_alert_id = Some(format!("rollup:{r}"));
+        m.thread_field = Some("thread_ts".into());
+        m.ordering_key = Some(format!("rollup:{r}"));
+    }
+    m
+}
+
+fn audit(scope: &str, action: &str, detail: serde_json::Value, now: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        at: now,
+        tenant_id: (scope != "*").then(|| scope.to_string()),
+        actor: "bot".into(),
+        action: action.into(),
+        subject: None,
+        outcome: "ok".into(),
+        detail: Some(detail),
+    }
+}
+
+/// After a tenant's poll: opens (and pages for) or closes its widespread
+/// slowdowns. Returns how many it opened.
+pub async fn widespread(
+    state: &AppState,
+    tenant: &Tenant,
+    judged: &[(&Job, Assessment)],
+    rollup: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let cfg = &state.config.escalation.widespread;
+    let open = state.store.open_incidents(&tenant.id).await?;
+    let mut opened = 0;
+    for (kind, words) in CAUSES {
+        let mut jobs: Vec<(&Job, &Assessment)> = judged
+            .iter()
+            .filter(|(_, a)| a.band.is_at_risk())
+            .filter(|(_, a)| a.bottlenecks.iter().any(|b| has_cause(kind, b)))
+            .map(|(j, a)| (*j, a))
+            .collect();
+        jobs.sort_by(|x, y| Assessment::riskiest_first(x.1, y.1));
+        let by_share = cfg
+            .share
+            .is_some_and(|s| jobs.len() >= 2 && jobs.len() as f64 >= s * judged.len() as f64);
+        let on = jobs.len() >= cfg.min_jobs || by_share;
+        let current = open.iter().find(|i| i.kind == kind);
+        match (on, current) {
+            (true, None) => {
+                let Some(tier) = platform_tier(state) else {
+                    continue;
+                };
+                let id = uuid::Uuid::new_v4().to_string();
+                let list = job_list(&jobs);
+                let what = format!(
+                    "widespread slowdown in tenant {}: {} jobs at risk are all {words}: {list}",
+                    escape_slack(&tenant.id),
+                    jobs.len()
+                );
+                let mut effects = Effects::new();
+                for p in pages(
+                    state,
+                    tier,
+                    &id,
+                    &format!(
+                        ":rotating_light: You are paged ({}): {what}. One page for all of them; their alerts are in <#{}>.",
+                        escape_slack(&tier.name),
+                        tenant.channel.as_str()
+                    ),
+                )
+                .await
+                {
+                    effects.send(p);
+                }
+                effects.send(note(
+                    tenant,
+                    rollup,
+                    format!("incident:{id}:note"),
+                    &format!(
+                        ":rotating_light: *Widespread slowdown*: {} jobs at risk are all {words}: {list}. Paging {} ({}) once for all of them.",
+                        jobs.len(),
+                        escape_slack(&tier.name),
+                        state.directory.names(&tier.notify).await
+                    ),
+                ));
+                let detail = json!({
+                    "cause": kind,
+                    "jobs": jobs.iter().map(|(j, _)| j.id.to_string()).collect::<Vec<_>>(),
+                });
+                effects.record(audit(&tenant.id, "widespread_page", detail.clone(), now));
+                if state
+                    .store
+                    .open_incident_with(&id, &tenant.id, kind, &detail, &effects, now)
+                    .await?
+                {
+                    state.wake_outbox();
+                    state
+                        .metrics
+                        .inc("servo_sla_bot_incidents_total", &[("kind", kind)]);
+                    tracing::warn!(tenant = %tenant.id, cause = kind, jobs = jobs.len(), "widespread slowdown: paging the platform tier");
+                    opened += 1;
+                }
+            }
+            (false, Some(incident)) => {
+                let mut effects = Effects::new();
+                effects.send(note(
+                    tenant,
+                    rollup,
+                    format!("incident:{}:cleared", incident.id),
+                    &format!(
+                        ":large_green_circle: The widespread slowdown has cleared: fewer than {} jobs at risk are {words} now.",
+                        cfg.min_jobs
+                    ),
+                ));
+                if state
+                    .store
+                    .close_incident_with(&incident.id, &effects, now)
+                    .await?
+                {
+                    state.wake_outbox();
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(opened)
+}
+
+/// After every tenant's poll: opens (and pages for) or closes system-wide
+/// degradation, judged across tenants. `fleet` holds each tenant's jobs as
+/// this poll assessed them. Returns whether it opened one.
+pub async fn system_wide(
+    state: &AppState,
+    fleet: &[(&Tenant, Vec<(Job, Assessment)>)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let cfg = &state.config.escalation.system_wide;
+    // The jobs with a partition history to judge by, and those of them
+    // whose partitions take longer and longer.
+    let judged: usize = fleet
+        .iter()
+        .map(|(_, jobs)| {
+            jobs.iter()
+                .filter(|(j, _)| !j.recent_durations_ms.is_empty())
+                .count()
+        })
+        .sum();
+    let rising: Vec<(&Tenant, Vec<&Job>)> = fleet
+        .iter()
+        .map(|(t, jobs)| {
+            let r: Vec<&Job> = jobs
+                .iter()
+                .filter(|(_, a)| {
+                    a.bottlenecks
+                        .iter()
+                        .any(|b| matches!(b, Bottleneck::DurationsRising { .. }))
+                })
+                .map(|(j, _)| j)
+                .collect();
+            (*t, r)
+        })
+        .filter(|(_, r)| !r.is_empty())
+        .collect();
+    let n: usize = rising.iter().map(|(_, r)| r.len()).sum();
+    let on = n >= cfg.min_jobs && judged > 0 && n as f64 >= cfg.share * judged as f64;
+    let current = state.store.open_incidents("*").await?;
+    let current = current.iter().find(|i| i.kind == "system");
+    match (on, current) {
+        (true, None) => {
+            let Some(tier) = platform_tier(state) else {
+                return Ok(false);
+            };
+            let id = uuid::Uuid::new_v4().to_string();
+            let tenants: Vec<String> = rising
+                .iter()
+                .map(|(t, r)| format!("{} ({} jobs)", escape_slack(&t.id), r.len()))
+                .collect();
+            let mut effects = Effects::new();
+            for p in pages(
+                state,
+                tier,
+                &id,
+                &format!(
+                    ":rotating_light: You are paged ({}): *system-wide degradation*: partition durations are rising on {n} of the {judged} active jobs with a history, across {}: {}. Likely the platform, not one job.",
+                    escape_slack(&tier.name),
+                    if rising.len() == 1 { "1 tenant".to_string() } else { format!("{} tenants", rising.len()) },
+                    tenants.join(", ")
+                ),
+            )
+            .await
+            {
+                effects.send(p);
+            }
+            // Each affected tenant's channel hears of it, with only its own jobs.
+            for (t, r) in &rising {
+                let rollup = state.store.open_rollup(&t.id).await?.map(|r| r.id);
+                let names: Vec<String> = r.iter().map(|j| escape_slack(&j.asset_name)).collect();
+                let names = crate::slack::limits::join_capped(&names, ", ", 1_000, |k| {
+                    format!("…and {k} more")
+                });
+                effects.send(note(
+                    t,
+                    rollup.as_deref(),
+                    format!("incident:{id}:note:{}", t.id),
+                    &format!(
+                        ":rotating_light: *System-wide degradation*: partition durations are rising on most jobs across the platform, {} of them here ({names}). The platform tier ({}) is paged once for all tenants.",
+                        r.len(),
+                        escape_slack(&tier.name)
+                    ),
+                ));
+            }
+            let detail = json!({
+                "rising": n,
+                "judged": judged,
+                "tenants": rising.iter().map(|(t, _)| t.id.clone()).collect::<Vec<_>>(),
+            });
+            effects.record(audit("*", "system_wide_page", detail.clone(), now));
+            let opened = state
+                .store
+                .open_incident_with(&id, "*", "system", &detail, &effects, now)
+                .await?;
+            if opened {
+                state.wake_outbox();
+                state
+                    .metrics
+                    .inc("servo_sla_bot_incidents_total", &[("kind", "system")]);
+                tracing::warn!(
+                    rising = n,
+                    judged,
+                    "system-wide degradation: paging the platform tier"
+                );
+            }
+            Ok(opened)
+        }
+        (false, Some(incident)) => {
+            if state
+                .store
+                .close_incident_with(&incident.id, &Effects::new(), now)
+                .await?
+            {
+                tracing::info!("system-wide degradation cleared");
+            }
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
+}
