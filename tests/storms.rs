@@ -143,14 +143,18 @@ async fn without_pacing_the_same_storm_meets_429s_and_still_delivers_once() {
 }
 
 async fn open_alert(app: &TestApp) -> String {
+    open_alert_for(app, "job-1", RiskBand::Low).await
+}
+
+async fn open_alert_for(app: &TestApp, job: &str, band: RiskBand) -> String {
     let (alert, _) = app
         .state
         .store
         .open_alert(
             NewAlert {
                 tenant_id: "acme".into(),
-                job_id: "job-1".into(),
-                band: RiskBand::Low,
+                job_id: job.into(),
+                band,
                 severity: None,
                 eta: None,
                 deadline: None,
@@ -262,27 +266,9 @@ async fn pending_edits_of_one_message_are_coalesced_on_postgres() {
 async fn edits_of_different_messages_each_go() {
     let app = app(Backend::Sqlite, false).await;
     let a = open_alert(&app).await;
-    let (b, _) = app
-        .state
-        .store
-        .open_alert(
-            NewAlert {
-                tenant_id: "acme".into(),
-                job_id: "job-2".into(),
-                band: RiskBand::High,
-                severity: None,
-                eta: None,
-                deadline: None,
-                shown: None,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-    let mut rb = root(&b.id);
-    rb.dedup_key = Some(format!("alert:{}:post", b.id));
+    let b = open_alert_for(&app, "job-2", RiskBand::High).await;
     app.state
-        .enqueue_many(&[root(&a), rb, edit(&a, 1), edit(&b.id, 1)])
+        .enqueue_many(&[root(&a), root(&b), edit(&a, 1), edit(&b, 1)])
         .await
         .unwrap();
     app.slack

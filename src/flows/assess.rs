@@ -51,7 +51,8 @@ pub async fn tenant(
         .map(|(poll, _)| poll)
 }
 
-/// Assesses one tenant's jobs and reconciles its alerts.
+/// The same, with what the poll judged, for the judgements across tenants
+/// (the poller's; an approval's re-assessment needs only [`tenant`]).
 pub async fn tenant_judged(
     state: &AppState,
     tenant: &Tenant,
@@ -59,13 +60,7 @@ pub async fn tenant_judged(
 ) -> Result<(TenantPoll, Judged), PollError> {
     let thresholds = state.config.risk.thresholds();
     let mut jobs = state.servo.active_jobs(&tenant.id, true).await?;
-    let open: HashMap<String, Alert> = state
-        .store
-        .list_open_alerts(Some(&tenant.id))
-        .await?
-        .into_iter()
-        .map(|a| (a.job_id.clone(), a))
-        .collect();
+    let open = open_alerts_by_job(state, tenant).await?;
 
     // Partition histories cost the most to read: fetch them only for the
     // jobs whose alert shows bottlenecks, or whose ETA depends on them.
@@ -235,14 +230,9 @@ pub async fn tenant_judged(
             }
         }
     }
-    // Several high-priority jobs at risk at once page from tier 2.
-    let open_now: HashMap<String, Alert> = state
-        .store
-        .list_open_alerts(Some(&tenant.id))
-        .await?
-        .into_iter()
-        .map(|a| (a.job_id.clone(), a))
-        .collect();
+    // The open alerts after this poll: for the judgements across tenants
+    // and the preventive side.
+    let open_now = open_alerts_by_job(state, tenant).await?;
     let at_risk: Vec<(Alert, crate::servo::Job)> = jobs
         .iter()
         .filter_map(|j| {
@@ -377,4 +367,18 @@ pub async fn job(
     let thresholds = state.config.risk.thresholds();
     let a = risk::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
     Ok(Some((job, a, alert, calibration)))
+}
+
+/// A tenant's open alerts, by job id.
+async fn open_alerts_by_job(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<HashMap<String, Alert>, crate::store::StoreError> {
+    Ok(state
+        .store
+        .list_open_alerts(Some(&tenant.id))
+        .await?
+        .into_iter()
+        .map(|a| (a.job_id.clone(), a))
+        .collect())
 }
