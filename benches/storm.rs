@@ -6,8 +6,9 @@
 //! second per channel, bursts of 3, 429 with `Retry-After` over that).
 //!
 //! The real app runs (outbox and timer workers) on a SQLite store, against a
-//! simulated Servo on the system clock: 500 jobs of 20 partitions at 10 min
-//! each and a deadline an hour away, so every one is High at the first poll.
+//! simulated Servo on the system clock: 500 jobs of 20 partitions at 5 min
+//! each, half done, with the deadline 20 min away and 50 min of work left, so
+//! every one is High at the first poll.
 //! Paging starts only at Breached here, so that what is measured is the
 //! channel, not 500 pages to one person's DMs.
 //!
@@ -89,11 +90,13 @@ fn jobs(n: usize, tenants: usize) -> Vec<SimJobSpec> {
             owner: None,
             partitions: 20,
             parallelism: 1,
-            created: now - Span::minutes(5),
-            pace: vec![(now - Span::minutes(5), Span::minutes(10))],
+            // Half done at the first poll, 50 min to go, the deadline in 20:
+            // High from the start.
+            created: now - Span::minutes(50),
+            pace: vec![(now - Span::minutes(50), Span::minutes(5))],
             failures: vec![],
             upstream: None,
-            deadline: Some(now + Span::minutes(60)),
+            deadline: Some(now + Span::minutes(20)),
             priority: 5,
             first_partition: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
         })
