@@ -5,7 +5,8 @@
 //! tests { ... }` blocks and `tests.rs` files) is left aside, and so are comments: a doc link upwards is not an import.
 //!
 //! What counts as a use: a path `crate::<module>` anywhere in the code, and
-//! each name of a `crate::{a, b::c}` group.
+//! each name of a `crate::{a, b::c}` group. The HTTP framework (`axum`) is
+//! the edge's: no module below the `edge` floor may use it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -345,6 +346,48 @@ fn cycles(g: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
         }
     }
     t.out
+}
+
+/// The modules below the edge that use the HTTP framework.
+fn http_below_the_edge(src: &Path, floors: &[Floor]) -> Vec<String> {
+    let edge = floors
+        .iter()
+        .find(|f| f.name == "edge")
+        .map(|f| f.number)
+        .expect("the layout table has an `edge` floor");
+    let mut out = Vec::new();
+    for f in floors.iter().filter(|f| f.number < edge) {
+        for m in &f.modules {
+            let mut files = Vec::new();
+            let file = src.join(format!("{m}.rs"));
+            if file.exists() {
+                files.push(file);
+            }
+            if src.join(m).is_dir() {
+                rust_files(&src.join(m), &mut files);
+            }
+            for path in files {
+                let code = code_of(&std::fs::read_to_string(&path).expect("a source file"));
+                if code.contains("axum::") || code.contains("use axum") {
+                    out.push(format!(
+                        "`{m}` (floor {} {}) uses axum in {}: HTTP is the edge's",
+                        f.number,
+                        f.name,
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn nothing_below_the_edge_speaks_http() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("src/lib.rs");
+    let found = http_below_the_edge(&root.join("src"), &floors(&lib));
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
 #[test]
