@@ -150,7 +150,15 @@ fn test_config(config: &str) -> FileConfig {
     if !config.contains("[alerts]") {
         config.push_str("\n[alerts]\nrollup_after = 1000\n");
     }
-    // Posts are paced per channel in real time; under a manual clock a paced
+    // Trouble wider than one job pages the platform tier once per episode,
+    // on top of the per-job pages that tests of other features count.
+    if !config.contains("[escalation.widespread]") {
+        config.push_str("\n[escalation.widespread]\nmin_jobs = 100000\n");
+    }
+    if !config.contains("[escalation.system_wide]") {
+        config.push_str("\n[escalation.system_wide]\nmin_jobs = 100000\n");
+    }
+    // Posts are paced per channel on the app's clock; under a manual clock a paced
     // post would wait for the test to move time. Tests of other features post
     // unpaced (as if Slack allowed any burst) unless their config sets
     // `post_interval`; `tests/storms.rs` tests pacing itself.
