@@ -368,9 +368,19 @@ impl OutboxWorker {
         Some(json!({ "ok": true, "channel": channel, "ts": ts, "found_in_history": true }))
     }
 
-    /// Whether the alert or request a post is for is still wanted: the
-    /// alert open, the request pending. Other posts are not retried.
+    /// Whether the alert, request or roll-up a post is for is still wanted:
+    /// the alert open, the request pending, the roll-up open. Other posts are
+    /// not retried.
     async fn still_wanted(&self, msg: &OutboxMessage) -> anyhow::Result<bool> {
+        // A storm's roll-up: wanted while it is open (its alerts wait for it).
+        if let Some(id) = msg
+            .dedup_key
+            .as_deref()
+            .and_then(|k| k.strip_prefix("rollup:"))
+            .and_then(|k| k.strip_suffix(":post"))
+        {
+            return Ok(self.store.rollup_is_open(id).await?);
+        }
         let (Some(kind), Some(id)) = (msg.link_kind.as_deref(), msg.link_id.as_deref()) else {
             return Ok(false);
         };
@@ -438,7 +448,18 @@ impl OutboxWorker {
                     .map(|r| format!("rollup:{r}")),
                 _ => None,
             };
-            match self.place(parent.as_deref().unwrap_or(anchor)).await? {
+            let mut place = self.place(parent.as_deref().unwrap_or(anchor)).await?;
+            if parent.is_some() && matches!(place, Place::Missing(_)) {
+                // The roll-up's post was refused for good: the alert went out
+                // on its own, and its notes go in its own thread.
+                place = self.place(anchor).await?;
+            }
+            match place {
+                // An alert whose roll-up was refused for good goes out on its
+                // own rather than not at all.
+                Place::Missing(why) if field == "thread_ts" && anchor.starts_with("rollup:") => {
+                    tracing::warn!(id = msg.id, why = %why, "a storm's roll-up was not posted; posting the alert on its own");
+                }
                 Place::Posted(channel, ts) => {
                     payload[field.as_str()] = ts.into();
                     if payload.get("channel").is_none_or(|c| c.is_null()) {

@@ -499,6 +499,73 @@ async fn a_storm_reads_as_one_incident_on_postgres() {
     a_storm_reads_as_one_incident(Backend::Postgres).await;
 }
 
+/// Six late jobs, a storm config, and the app on a manual clock.
+async fn storm_of_six(backend: Backend) -> (ServoFixture, ManualClock, TestApp) {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    for i in 0..6 {
+        fx.job(late(&format!("asset_{i}"), t0, false)).await;
+    }
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = storm_config();
+    let app = spawn(spec).await;
+    (fx, clock, app)
+}
+
+/// A roll-up refused for a reason that can pass (the bot is not in the
+/// channel) is retried after joining it; its alerts wait for it and reply
+/// in its thread.
+#[tokio::test]
+async fn a_refused_rollup_is_joined_and_posted_and_its_alerts_follow() {
+    let (_fx, clock, app) = storm_of_six(Backend::Sqlite).await;
+    app.slack.fail_next(
+        "chat.postMessage",
+        vec![Fault::Error("not_in_channel".into())],
+    );
+    app.poll().await;
+    for _ in 0..10 {
+        app.drain_outbox().await;
+        clock.advance(Minutes::seconds(5));
+    }
+    app.drain_outbox().await;
+    assert_eq!(app.slack.ok_calls_to("conversations.join").len(), 1);
+    let roots = channel_roots(&app);
+    assert_eq!(roots.len(), 1, "the roll-up, after joining: {roots:#?}");
+    let replies = app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.as_deref() == Some(roots[0].ts.as_str()))
+        .filter(|m| button_value(&content(m), "alert_ack").is_some())
+        .count();
+    assert_eq!(replies, 6);
+}
+
+/// A roll-up refused for good does not take its alerts with it: each goes
+/// out on its own.
+#[tokio::test]
+async fn alerts_of_a_rollup_refused_for_good_go_out_on_their_own() {
+    let (_fx, clock, app) = storm_of_six(Backend::Sqlite).await;
+    app.slack.fail_next(
+        "chat.postMessage",
+        vec![Fault::Error("invalid_blocks".into())],
+    );
+    app.poll().await;
+    for _ in 0..5 {
+        app.drain_outbox().await;
+        clock.advance(Minutes::seconds(5));
+    }
+    app.drain_outbox().await;
+    let alerts: Vec<_> = channel_roots(&app)
+        .into_iter()
+        .filter(|m| button_value(&content(m), "alert_ack").is_some())
+        .collect();
+    assert_eq!(alerts.len(), 6, "no alert lost with its roll-up");
+}
+
 /// At the threshold or under it, alerts stay messages of their own.
 #[tokio::test]
 async fn five_jobs_at_risk_are_five_alerts() {

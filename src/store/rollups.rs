@@ -124,6 +124,16 @@ impl Store {
         })
     }
 
+    /// Whether the roll-up `id` is open.
+    pub async fn rollup_is_open(&self, id: &str) -> Result<bool> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM rollups WHERE id = $1 AND status = 'open'")
+            .bind(id)
+            .fetch_one(p)
+            .await?);
+        Ok(n > 0)
+    }
+
     /// The roll-up an alert's post went under, if it did: read from the
     /// post's outbox row (`thread_alert_id` = `rollup:<id>`).
     pub async fn alert_rollup(&self, alert_id: &str) -> Result<Option<String>> {
