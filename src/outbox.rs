@@ -150,11 +150,6 @@ impl Pacer {
         }
     }
 
-    /// No pacing (`slack.post_interval = "0s"`).
-    pub fn off() -> Self {
-        Self::new(1, Duration::ZERO)
-    }
-
     pub fn from_config(slack: &crate::config::SlackTuning) -> Self {
         Self::new(slack.post_burst, slack.post_interval)
     }
@@ -216,26 +211,14 @@ impl OutboxWorker {
                 .map(|a| (a.channel, a.ts))
         } else if let Some(id) = anchor.strip_prefix("rollup:") {
             // A storm's roll-up: its place is its post's answer.
-            match self
-                .store
-                .post_place(&crate::store::rollup_post_key(id))
-                .await?
-            {
-                crate::store::NoticePlace::Posted { channel, ts } => {
-                    Some((Some(channel), Some(ts)))
-                }
-                crate::store::NoticePlace::Pending => Some((None, None)),
-                crate::store::NoticePlace::Missing => None,
-            }
+            posted_place(
+                self.store
+                    .post_place(&crate::store::rollup_post_key(id))
+                    .await?,
+            )
         } else if let Some(id) = anchor.strip_prefix("notice:") {
             // A quiet notice: its place is its post's answer.
-            match self.store.notice_place(id).await? {
-                crate::store::NoticePlace::Posted { channel, ts } => {
-                    Some((Some(channel), Some(ts)))
-                }
-                crate::store::NoticePlace::Pending => Some((None, None)),
-                crate::store::NoticePlace::Missing => None,
-            }
+            posted_place(self.store.notice_place(id).await?)
         } else {
             self.store
                 .get_alert(anchor)
@@ -492,8 +475,6 @@ impl OutboxWorker {
                     .inc("servo_sla_bot_outbox_total", &[("result", "paced")]);
                 return Ok(Delivery::Retry);
             }
-        }
-        if msg.method == "chat.postMessage" {
             let key = msg
                 .dedup_key
                 .clone()
@@ -676,6 +657,16 @@ impl OutboxWorker {
         if let Err(e) = self.store.release_outbox_claims(&self.worker_id).await {
             tracing::warn!(error = %e, "could not hand back outbox claims");
         }
+    }
+}
+
+/// Where a message posted by an outbox row is, as [`OutboxWorker::place`]
+/// reads an anchor: its channel and ts, not yet (`(None, None)`), or gone.
+fn posted_place(p: crate::store::NoticePlace) -> Option<(Option<String>, Option<String>)> {
+    match p {
+        crate::store::NoticePlace::Posted { channel, ts } => Some((Some(channel), Some(ts))),
+        crate::store::NoticePlace::Pending => Some((None, None)),
+        crate::store::NoticePlace::Missing => None,
     }
 }
 
