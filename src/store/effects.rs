@@ -136,6 +136,24 @@ macro_rules! write_effects {
 }
 pub(crate) use write_effects;
 
+/// A conditional transition: runs `$query` (an executable sqlx query) in a
+/// transaction and, when it changed a row, writes `$effects` with it.
+/// Evaluates to whether it changed one; nothing is written when it did not.
+macro_rules! apply_with {
+    ($store:expr, $effects:expr, $now:expr, $query:expr) => {{
+        $effects.check()?;
+        $crate::store::in_tx!($store, tx => {
+            let n = $query.execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                $crate::store::effects::write_effects!(tx, $effects, $now);
+            }
+            tx.commit().await?;
+            Ok(n > 0)
+        })
+    }};
+}
+pub(crate) use apply_with;
+
 impl Store {
     /// Commits effects that go with no state change of their own (or whose
     /// change is an outbox row or a timer), all or nothing.

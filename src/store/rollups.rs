@@ -2,8 +2,8 @@
 //! jobs are at risk together. Table from migration 0011. A roll-up opens
 //! with its post, and resolves with its last edit, in one transaction each.
 
-use super::effects::write_effects;
-use super::{in_tx, ms, on_pool, Effects, Result, Store, StoreError};
+use super::effects::apply_with;
+use super::{ms, on_pool, Effects, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 
 /// The outbox key of a roll-up's post: its message's place is that row's answer.
@@ -72,24 +72,19 @@ impl Store {
         effects: &Effects,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        effects.check()?;
-        in_tx!(self, tx => {
-            let n = sqlx::query(
+        apply_with!(
+            self,
+            effects,
+            now,
+            sqlx::query(
                 "INSERT INTO rollups (id, tenant_id, status, shown, opened_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, 'open', $3, $4, $4) ON CONFLICT DO NOTHING")
-                .bind(id)
-                .bind(tenant)
-                .bind(super::json_text(shown))
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                write_effects!(tx, effects, now);
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+                 VALUES ($1, $2, 'open', $3, $4, $4) ON CONFLICT DO NOTHING"
+            )
+            .bind(id)
+            .bind(tenant)
+            .bind(super::json_text(shown))
+            .bind(ms(now))
+        )
     }
 
     /// Records what the open roll-up shows now, with its edit, in one
@@ -102,26 +97,21 @@ impl Store {
         effects: &Effects,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        effects.check()?;
-        in_tx!(self, tx => {
-            let n = sqlx::query(
+        apply_with!(
+            self,
+            effects,
+            now,
+            sqlx::query(
                 "UPDATE rollups SET shown = $2, updated_at_ms = $3, \
                    status = CASE WHEN $4 THEN 'resolved' ELSE status END, \
                    resolved_at_ms = CASE WHEN $4 THEN $3 ELSE resolved_at_ms END \
-                 WHERE id = $1 AND status = 'open'")
-                .bind(id)
-                .bind(super::json_text(shown))
-                .bind(ms(now))
-                .bind(resolve)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                write_effects!(tx, effects, now);
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+                 WHERE id = $1 AND status = 'open'"
+            )
+            .bind(id)
+            .bind(super::json_text(shown))
+            .bind(ms(now))
+            .bind(resolve)
+        )
     }
 
     /// Whether the roll-up `id` is open.
@@ -182,25 +172,20 @@ impl Store {
         effects: &Effects,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        effects.check()?;
-        in_tx!(self, tx => {
-            let n = sqlx::query(
+        apply_with!(
+            self,
+            effects,
+            now,
+            sqlx::query(
                 "INSERT INTO incidents (id, scope, kind, status, detail, opened_at_ms) \
-                 VALUES ($1, $2, $3, 'open', $4, $5) ON CONFLICT DO NOTHING")
-                .bind(id)
-                .bind(scope)
-                .bind(kind)
-                .bind(super::json_text(detail))
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                write_effects!(tx, effects, now);
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+                 VALUES ($1, $2, $3, 'open', $4, $5) ON CONFLICT DO NOTHING"
+            )
+            .bind(id)
+            .bind(scope)
+            .bind(kind)
+            .bind(super::json_text(detail))
+            .bind(ms(now))
+        )
     }
 
     /// Closes an open incident with what closing it sends. `false`: it was
@@ -211,21 +196,16 @@ impl Store {
         effects: &Effects,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        effects.check()?;
-        in_tx!(self, tx => {
-            let n = sqlx::query(
+        apply_with!(
+            self,
+            effects,
+            now,
+            sqlx::query(
                 "UPDATE incidents SET status = 'closed', closed_at_ms = $2 \
-                 WHERE id = $1 AND status = 'open'")
-                .bind(id)
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                write_effects!(tx, effects, now);
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+                 WHERE id = $1 AND status = 'open'"
+            )
+            .bind(id)
+            .bind(ms(now))
+        )
     }
 }
