@@ -48,12 +48,14 @@ impl Poller {
         // Judged across tenants: high-priority jobs at risk together, and
         // the fleet slowing down as a whole. A tenant whose poll failed is
         // left out (it is not known to be fine, nor in trouble).
-        let at_risk: Vec<_> = fleet.iter().map(|(t, j)| (*t, j.at_risk.clone())).collect();
+        let at_risk: Vec<_> = fleet
+            .iter()
+            .map(|(t, j)| (*t, j.at_risk.as_slice()))
+            .collect();
         if let Err(e) = crate::flows::escalation::on_poll(&self.state, &at_risk).await {
             tracing::warn!(error = %e, "paging for high-priority jobs at risk together failed; tried again next poll");
         }
-        let jobs: Vec<_> = fleet.into_iter().map(|(t, j)| (t, j.jobs)).collect();
-        if let Err(e) = crate::flows::incidents::system_wide(&self.state, &jobs, now).await {
+        if let Err(e) = crate::flows::incidents::system_wide(&self.state, &fleet, now).await {
             tracing::warn!(error = %e, "the system-wide degradation check failed; tried again next poll");
         }
         // What a crash between two steps of a flow left undone.

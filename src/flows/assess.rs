@@ -34,8 +34,10 @@ pub struct TenantPoll {
 /// What a tenant's poll leaves for the judgements made across tenants
 /// (system-wide degradation, high-priority jobs at risk together).
 pub struct Judged {
-    /// Each active job with a deadline, as this poll assessed it.
-    pub jobs: Vec<(Job, Assessment)>,
+    /// How many active jobs had a partition history to judge their pace by.
+    pub with_history: usize,
+    /// The assets of the jobs whose partition durations are rising.
+    pub rising: Vec<String>,
     /// The open alerts after the poll, with their jobs.
     pub at_risk: Vec<(Alert, Job)>,
 }
@@ -290,11 +292,23 @@ pub async fn tenant_judged(
             }
         }
     }
-    let jobs = assessed
-        .iter()
-        .map(|(j, a)| ((*j).clone(), a.clone()))
-        .collect();
-    Ok((poll, Judged { jobs, at_risk }))
+    let judged = Judged {
+        with_history: assessed
+            .iter()
+            .filter(|(j, _)| !j.recent_durations_ms.is_empty())
+            .count(),
+        rising: assessed
+            .iter()
+            .filter(|(_, a)| {
+                a.bottlenecks
+                    .iter()
+                    .any(|b| matches!(b, risk::Bottleneck::DurationsRising { .. }))
+            })
+            .map(|(j, _)| j.asset_name.clone())
+            .collect(),
+        at_risk,
+    };
+    Ok((poll, judged))
 }
 
 /// Progress from which a job's forecast is kept for calibration.

@@ -961,28 +961,25 @@ pub async fn on_assessment(
 /// once, across tenants as well as within one, page from tier 2 (the
 /// platform team lead). Each alert's page lists its own tenant's jobs, and
 /// counts the others': one tenant's job names never reach another's channel.
-pub async fn on_poll(
-    state: &AppState,
-    fleet: &[(&Tenant, Vec<(Alert, Job)>)],
-) -> anyhow::Result<()> {
+pub async fn on_poll(state: &AppState, fleet: &[(&Tenant, &[(Alert, Job)])]) -> anyhow::Result<()> {
     let cfg = &state.config.escalation;
-    let high_of = |at_risk: &[(Alert, Job)]| -> Vec<(Alert, Job)> {
-        at_risk
-            .iter()
-            .filter(|(_, j)| j.priority >= cfg.high_priority_min)
-            .cloned()
-            .collect()
-    };
-    let total: usize = fleet.iter().map(|(_, a)| high_of(a).len()).sum();
+    let highs: Vec<(&Tenant, Vec<&(Alert, Job)>)> = fleet
+        .iter()
+        .map(|(t, at_risk)| {
+            let high = at_risk
+                .iter()
+                .filter(|(_, j)| j.priority >= cfg.high_priority_min)
+                .collect();
+            (*t, high)
+        })
+        .filter(|(_, high): &(&Tenant, Vec<_>)| !high.is_empty())
+        .collect();
+    let total: usize = highs.iter().map(|(_, h)| h.len()).sum();
     if total < cfg.high_priority_jobs as usize || cfg.tiers.len() < 2 {
         return Ok(());
     }
-    let tenants = fleet.iter().filter(|(_, a)| !high_of(a).is_empty()).count();
-    for (tenant, at_risk) in fleet {
-        let high = high_of(at_risk);
-        if high.is_empty() {
-            continue;
-        }
+    let tenants = highs.len();
+    for (tenant, high) in &highs {
         let elsewhere = total - high.len();
         let others = if elsewhere == 0 {
             String::new()
@@ -993,7 +990,7 @@ pub async fn on_poll(
                 if tenants == 2 { "" } else { "s" }
             )
         };
-        page_high(state, tenant, &high, total, &others).await?;
+        page_high(state, tenant, high, total, &others).await?;
     }
     Ok(())
 }
@@ -1002,7 +999,7 @@ pub async fn on_poll(
 async fn page_high(
     state: &AppState,
     tenant: &Tenant,
-    high: &[(Alert, Job)],
+    high: &[&(Alert, Job)],
     total: usize,
     others: &str,
 ) -> anyhow::Result<()> {

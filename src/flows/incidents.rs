@@ -16,6 +16,7 @@
 
 use crate::config::{EscalationTier, Tenant};
 use crate::context::AppState;
+use crate::flows::assess::Judged;
 use crate::risk::{Assessment, Bottleneck};
 use crate::servo::Job;
 use crate::slack::render::escape_slack;
@@ -254,39 +255,21 @@ pub async fn widespread(
 }
 
 /// After every tenant's poll: opens (and pages for) or closes system-wide
-/// degradation, judged across tenants. `fleet` holds each tenant's jobs as
-/// this poll assessed them. Returns whether it opened one.
+/// degradation, judged across tenants from what each tenant's poll judged.
+/// Returns whether it opened one.
 pub async fn system_wide(
     state: &AppState,
-    fleet: &[(&Tenant, Vec<(Job, Assessment)>)],
+    fleet: &[(&Tenant, Judged)],
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let cfg = &state.config.escalation.system_wide;
     // The jobs with a partition history to judge by, and those of them
     // whose partitions take longer and longer.
-    let judged: usize = fleet
+    let judged: usize = fleet.iter().map(|(_, j)| j.with_history).sum();
+    let rising: Vec<(&Tenant, &[String])> = fleet
         .iter()
-        .map(|(_, jobs)| {
-            jobs.iter()
-                .filter(|(j, _)| !j.recent_durations_ms.is_empty())
-                .count()
-        })
-        .sum();
-    let rising: Vec<(&Tenant, Vec<&Job>)> = fleet
-        .iter()
-        .map(|(t, jobs)| {
-            let r: Vec<&Job> = jobs
-                .iter()
-                .filter(|(_, a)| {
-                    a.bottlenecks
-                        .iter()
-                        .any(|b| matches!(b, Bottleneck::DurationsRising { .. }))
-                })
-                .map(|(j, _)| j)
-                .collect();
-            (*t, r)
-        })
-        .filter(|(_, r)| !r.is_empty())
+        .filter(|(_, j)| !j.rising.is_empty())
+        .map(|(t, j)| (*t, j.rising.as_slice()))
         .collect();
     let n: usize = rising.iter().map(|(_, r)| r.len()).sum();
     let on = n >= cfg.min_jobs && judged > 0 && n as f64 >= cfg.share * judged as f64;
@@ -321,7 +304,7 @@ pub async fn system_wide(
             // Each affected tenant's channel hears of it, with only its own jobs.
             for (t, r) in &rising {
                 let rollup = state.store.open_rollup(&t.id).await?.map(|r| r.id);
-                let names: Vec<String> = r.iter().map(|j| escape_slack(&j.asset_name)).collect();
+                let names: Vec<String> = r.iter().map(|asset| escape_slack(asset)).collect();
                 let names = crate::slack::limits::join_capped(&names, ", ", 1_000, |k| {
                     format!("…and {k} more")
                 });
