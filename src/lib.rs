@@ -39,9 +39,11 @@
 //!   intents), [`flows::monitor`] (check-ins), [`flows::preventive`] (the buffer check
 //!   and early warning), [`flows::review`] (the weekly SLA review),
 //!   [`flows::repair`] (puts back what a crash between two steps left undone),
-//!   [`flows::assess`] (one tenant's poll).
+//!   [`flows::assess`] (one tenant's poll), [`flows::rollup`] (a storm as one incident),
+//!   [`flows::incidents`] (widespread slowdowns and system-wide degradation).
 //! - [`commands`]: `/backfill` and its subcommands; [`actions`]: buttons and dialogs;
-//!   [`poller`]: runs [`flows::assess`] for each tenant on its schedule;
+//!   [`poller`]: runs [`flows::assess`] for each tenant on its schedule, then the judgements
+//!   across tenants;
 //!   [`timers`]: fires due timers (escalation steps, check-ins, expiries).
 //! - [`edge`]: what Slack sends the bot, over HTTP or Socket Mode.
 //! - [`app`]: builds the application from config, binds, runs until stopped;
