@@ -20,9 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-/// How long a claimed row stays ours before another worker may take it over.
-/// Longer than one call's worst case (timeouts x attempts + Retry-After waits).
-const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+/// How long a claimed row stays ours before another worker may take it over,
+/// unless we renew it: the worker renews its claims every [`RENEW_EVERY`]
+/// while it delivers, so a call that takes long (timeouts x attempts) keeps
+/// its row, and a replica that dies (kill -9) frees its row, and the rows of
+/// the same alert ordered behind it, within this lease.
+const LEASE: chrono::Duration = chrono::Duration::seconds(15);
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// Rows claimed at a time. One: a replica that dies (kill -9) then holds
 /// only the message it was sending, whose fate is unknown (Slack may have
 /// accepted it) until its lease runs out; everything behind it is free for
@@ -190,15 +194,24 @@ impl OutboxWorker {
             .store
             .claim_due_outbox(&self.worker_id, now, LEASE, BATCH)
             .await?;
-        let mut outcome = TickOutcome::default();
-        for msg in batch {
-            match self.deliver(msg).await? {
-                Delivery::Sent => outcome.delivered += 1,
-                Delivery::Retry => outcome.retried += 1,
-                Delivery::Failed => outcome.failed += 1,
+        let work = async {
+            let mut outcome = TickOutcome::default();
+            for msg in batch {
+                match self.deliver(msg).await? {
+                    Delivery::Sent => outcome.delivered += 1,
+                    Delivery::Retry => outcome.retried += 1,
+                    Delivery::Failed => outcome.failed += 1,
+                }
             }
-        }
-        Ok(outcome)
+            Ok(outcome)
+        };
+        crate::supervise::while_renewing(work, RENEW_EVERY, || async {
+            let until = self.clock.now() + LEASE;
+            if let Err(e) = self.store.renew_outbox_claims(&self.worker_id, until).await {
+                tracing::warn!(error = %e, "could not renew the outbox claims");
+            }
+        })
+        .await
     }
 
     /// Where the message named by an anchor (an alert id, `approval:<id>`,

@@ -13,8 +13,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// How long a claimed timer stays ours before another worker may take it over.
-const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How long a claimed timer stays ours before another worker may take it
+/// over, unless renewed: the worker renews its claims every [`RENEW_EVERY`]
+/// while it fires them, so a replica that dies delays a page by at most this.
+const LEASE: chrono::Duration = chrono::Duration::seconds(15);
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// How many due timers one round claims.
 const BATCH: i64 = 200;
 /// How many fire at the same time (each is a few store writes). PostgreSQL
@@ -107,19 +110,31 @@ impl TimerWorker {
                 .claim_due_timers(&self.worker_id, now, LEASE, BATCH)
                 .await?;
             let claimed = due.len();
-            let mut set = JoinSet::new();
-            for timer in due {
-                while set.len() >= concurrency {
-                    if let Some(done) = set.join_next().await {
-                        fired += matches!(done, Ok(Ok(true))) as usize;
+            let work = async {
+                let mut fired = 0;
+                let mut set = JoinSet::new();
+                for timer in due {
+                    while set.len() >= concurrency {
+                        if let Some(done) = set.join_next().await {
+                            fired += matches!(done, Ok(Ok(true))) as usize;
+                        }
                     }
+                    let me = self.clone();
+                    set.spawn(async move { me.run_one(timer).await });
                 }
-                let me = self.clone();
-                set.spawn(async move { me.run_one(timer).await });
-            }
-            while let Some(done) = set.join_next().await {
-                fired += matches!(done, Ok(Ok(true))) as usize;
-            }
+                while let Some(done) = set.join_next().await {
+                    fired += matches!(done, Ok(Ok(true))) as usize;
+                }
+                fired
+            };
+            fired += crate::supervise::while_renewing(work, RENEW_EVERY, || async {
+                let until = self.state.clock.now() + LEASE;
+                let renewed = self.state.store.renew_timer_claims(&self.worker_id, until);
+                if let Err(e) = renewed.await {
+                    tracing::warn!(error = %e, "could not renew the timer claims");
+                }
+            })
+            .await;
             if (claimed as i64) < BATCH {
                 return Ok(fired);
             }

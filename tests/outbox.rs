@@ -63,7 +63,7 @@ async fn the_outbox_waits_out_a_429_then_delivers_once_on_postgres() {
 }
 
 /// A `Retry-After` is not waited out inside the call: waits add up (ten of
-/// two minutes outlived the row's 5-minute claim, and another replica sent
+/// two minutes outlived the row's claim, and another replica sent
 /// the message again). The row goes back at once, due when Slack says.
 async fn a_long_retry_after_is_handed_back_to_the_row(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -874,6 +874,91 @@ async fn outbox_claims_are_leased(store: &Store) {
     assert_eq!(store.next_outbox_due().await.unwrap(), None);
 }
 
+contract_case!(claims_a_worker_renews_stay_its_own_past_the_first_lease);
+/// A worker still at work renews its claims; a worker that died does not,
+/// and its rows come back after one lease.
+async fn claims_a_worker_renews_stay_its_own_past_the_first_lease(store: &Store) {
+    store.enqueue(post(Some("m1")), t0()).await.unwrap();
+    store
+        .schedule_timer(timer("check_in", "a1", t0(), None), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_due_outbox("w1", t0(), secs(15), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_timers("w1", t0(), secs(15), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // w1 renews at t0+10 s: still its own at t0+20 s.
+    assert_eq!(
+        store
+            .renew_outbox_claims("w1", t0() + secs(25))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .renew_timer_claims("w1", t0() + secs(25))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .renew_outbox_claims("w2", t0() + secs(99))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store
+        .claim_due_outbox("w2", t0() + secs(20), secs(15), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due_timers("w2", t0() + secs(20), secs(15), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // w1 died after that renewal: w2 takes both once it has run out.
+    let taken = store
+        .claim_due_outbox("w2", t0() + secs(25), secs(15), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken[0].claimed_by.as_deref(), Some("w2"));
+    let taken = store
+        .claim_due_timers("w2", t0() + secs(25), secs(15), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    // w1 renews no more: what it held is w2's.
+    assert_eq!(
+        store
+            .renew_outbox_claims("w1", t0() + secs(60))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .renew_timer_claims("w1", t0() + secs(60))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 contract_case!(outbox_racing_workers_claim_each_message_once);
 async fn outbox_racing_workers_claim_each_message_once(store: &Store) {
     for i in 0..50 {

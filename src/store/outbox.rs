@@ -348,6 +348,19 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Extends every claim `worker` holds to `until`: it is still working on
+    /// them. Returns how many it still holds.
+    pub async fn renew_outbox_claims(&self, worker: &str, until: DateTime<Utc>) -> Result<u64> {
+        Ok(on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET claim_until_ms = $2 \
+             WHERE claimed_by = $1 AND status = 'pending'")
+            .bind(worker)
+            .bind(ms(until))
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+
     /// Hands back every claim of a worker that is shutting down, so another
     /// takes them now rather than when the leases expire.
     pub async fn release_outbox_claims(&self, worker: &str) -> Result<u64> {

@@ -147,6 +147,19 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Extends every claim `worker` holds to `until`: it is still firing
+    /// them. Returns how many it still holds.
+    pub async fn renew_timer_claims(&self, worker: &str, until: DateTime<Utc>) -> Result<u64> {
+        Ok(on_pool!(self, p => sqlx::query(
+            "UPDATE timers SET claim_until_ms = $2 \
+             WHERE claimed_by = $1 AND status = 'pending'")
+            .bind(worker)
+            .bind(ms(until))
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+
     /// Hands back every claim of a worker that is shutting down.
     pub async fn release_timer_claims(&self, worker: &str) -> Result<u64> {
         Ok(on_pool!(self, p => sqlx::query(
