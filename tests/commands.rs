@@ -125,12 +125,192 @@ async fn an_unknown_job_and_another_tenants_job_get_the_same_answer() {
 }
 
 #[tokio::test]
-async fn a_malformed_job_id_says_what_a_job_id_looks_like() {
+async fn a_name_that_fits_no_job_says_what_a_job_can_be_called() {
     let w = world().await;
+    w.fx.job(late_job(t0())).await;
     let v = w.app.slash("status 12345", OPERATOR, CHANNEL).await.json();
-    assert!(v["text"].as_str().unwrap().contains("is not a job id"));
+    let text = v["text"].as_str().unwrap();
+    assert_eq!(v["response_type"], "ephemeral");
+    assert!(
+        text.contains("No active job of tenant `acme`") && text.contains("at least 8 characters"),
+        "{text}"
+    );
+    let v = w
+        .app
+        .slash("pause no_such_asset", OPERATOR, CHANNEL)
+        .await
+        .json();
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.contains("asset name `no_such_asset`") && text.contains("Nothing was changed"),
+        "{text}"
+    );
     let v = w.app.slash("pause", OPERATOR, CHANNEL).await.json();
     assert!(v["text"].as_str().unwrap().contains("Which job?"));
+}
+
+/// Two jobs whose ids share their first group, on two assets, plus a
+/// second job of one of the assets.
+async fn lookalikes(w: &World) -> (Uuid, Uuid, Uuid) {
+    let a = Uuid::parse_str("7f3c2a9e-0b1d-4c55-9a7e-2d6f1e8b4c10").unwrap();
+    let b = Uuid::parse_str("7f3c2a9e-77aa-4c55-9a7e-2d6f1e8b4c11").unwrap();
+    let c = Uuid::parse_str("0a0b0c0d-1111-4c55-9a7e-2d6f1e8b4c12").unwrap();
+    for (id, asset, state) in [
+        (a, "orders_daily", "running"),
+        (b, "orders_daily", "paused"),
+        (c, "payments_hourly", "running"),
+    ] {
+        w.fx.job(JobSpec {
+            id: Some(id),
+            asset: asset.into(),
+            state: state.into(),
+            ..late_job(t0())
+        })
+        .await;
+    }
+    // A finished-looking job of another tenant shares the prefix too: never a candidate.
+    w.fx.job(JobSpec {
+        id: Some(Uuid::parse_str("7f3c2a9e-0000-4c55-9a7e-2d6f1e8b4c13").unwrap()),
+        tenant: "globex".into(),
+        asset: "payments_hourly".into(),
+        ..late_job(t0())
+    })
+    .await;
+    (a, b, c)
+}
+
+#[tokio::test]
+async fn a_job_is_found_by_its_asset_name_or_a_unique_prefix_of_its_id() {
+    let w = world().await;
+    let (a, b, c) = lookalikes(&w).await;
+    w.app.poll().await;
+    // The asset has one active job in this tenant: its name is enough.
+    let v = w
+        .app
+        .slash("status payments_hourly", OPERATOR, CHANNEL)
+        .await
+        .json();
+    let text = text_of(&v);
+    assert!(
+        text.contains(&c.to_string()) && text.contains("payments_hourly"),
+        "{text}"
+    );
+    // A unique prefix of 8 or more characters, backticks and case forgiven.
+    let v = w
+        .app
+        .slash("status `7F3C2A9E-0B1D`", OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert!(text_of(&v).contains(&a.to_string()), "{v}");
+    // Pausing by prefix pauses that job and no other.
+    let v = w
+        .app
+        .slash("pause 7f3c2a9e-0b", OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert_eq!(v["response_type"], "in_channel", "{v}");
+    assert!(
+        v["text"].as_str().unwrap().contains("Alert thread"),
+        "links the alert: {v}"
+    );
+    assert_eq!(w.fx.job_field::<String>(a, "state").await, "paused");
+    assert_eq!(w.fx.job_field::<String>(b, "state").await, "paused");
+    assert_eq!(w.fx.job_field::<String>(c, "state").await, "running");
+    // An extension request by asset name.
+    let v = w
+        .app
+        .slash(
+            "extend-deadline payments_hourly +2h vendor outage",
+            STAKEHOLDER,
+            CHANNEL,
+        )
+        .await
+        .json();
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.contains("Extension requested for *payments_hourly*"),
+        "{text}"
+    );
+    assert!(
+        text.contains("https://slack.com/archives/C0ACMEALERT/p"),
+        "links the alert: {text}"
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_name_lists_the_candidates_and_changes_nothing() {
+    let w = world().await;
+    let (a, b, _) = lookalikes(&w).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    for typed in ["7f3c2a9e", "orders_daily", "ORDERS_DAILY"] {
+        let v = w
+            .app
+            .slash(&format!("pause {typed}"), OPERATOR, CHANNEL)
+            .await
+            .json();
+        let text = v["text"].as_str().unwrap();
+        assert_eq!(v["response_type"], "ephemeral");
+        assert!(
+            text.contains("fits 2 active jobs") && text.contains("nothing was changed"),
+            "{text}"
+        );
+        for (id, state) in [(a, "running"), (b, "paused")] {
+            assert!(
+                text.contains(&id.to_string()),
+                "{id} is a candidate: {text}"
+            );
+            assert!(
+                text.contains(&format!("*orders_daily* · {state}")),
+                "{text}"
+            );
+        }
+        assert!(
+            !text.contains("7f3c2a9e-0000"),
+            "another tenant's job: {text}"
+        );
+        assert!(
+            text.contains("Alert thread"),
+            "candidates link their alerts: {text}"
+        );
+    }
+    assert_eq!(w.fx.job_field::<String>(a, "state").await, "running");
+    assert_eq!(w.fx.job_field::<String>(b, "state").await, "paused");
+    // Another tenant's asset is not found from this tenant's channel.
+    let v = w
+        .app
+        .slash("status 7f3c2a9e-0000", OPERATOR, CHANNEL)
+        .await
+        .json();
+    assert!(v["text"].as_str().unwrap().contains("No active job"), "{v}");
+}
+
+#[tokio::test]
+async fn backfill_alone_shows_the_at_risk_list_in_an_alert_channel_and_help_elsewhere() {
+    let w = world().await;
+    w.fx.job(JobSpec {
+        asset: "late_asset".into(),
+        ..late_job(t0())
+    })
+    .await;
+    w.fx.job(JobSpec {
+        asset: "fine_asset".into(),
+        deadline: Some(t0() + Duration::minutes(600)),
+        eta: Some(t0() + Duration::minutes(100)),
+        heartbeat: Some(t0()),
+        ..JobSpec::default()
+    })
+    .await;
+    w.app.poll().await;
+    let v = w.app.slash("", OPERATOR, CHANNEL).await.json();
+    let text = text_of(&v);
+    assert!(text.contains("late_asset"), "{text}");
+    assert!(
+        !text.contains("fine_asset"),
+        "only the jobs at risk: {text}"
+    );
+    let v = w.app.slash("", OPERATOR, "C0RANDOM").await.json();
+    assert!(v["text"].as_str().unwrap().contains("Usage"), "{v}");
 }
 
 #[tokio::test]

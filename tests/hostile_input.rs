@@ -12,7 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 use common::bot::{form, spawn_app, Backend};
 use serde_json::{json, Value};
 use servo_sla_bot::actions::clicks;
-use servo_sla_bot::commands::grammar::{DeadlineSpec, JobId, ListFilter, DEADLINE_EXAMPLES};
+use servo_sla_bot::commands::grammar::{
+    DeadlineSpec, JobId, JobRef, ListFilter, DEADLINE_EXAMPLES,
+};
 use servo_sla_bot::commands::Command;
 
 struct Rng(u64);
@@ -152,7 +154,7 @@ fn a_job_id_reads_back_the_same_however_it_is_written() {
         };
         assert_eq!(JobId::parse(&written).unwrap().0, id, "{written}");
         let parsed = Command::parse(&format!("status {written}"));
-        assert_eq!(parsed.command, Command::Status(JobId(id)));
+        assert_eq!(parsed.command, Command::Status(JobRef::Id(JobId(id))));
     }
 }
 
@@ -793,9 +795,9 @@ fn generated_valid_commands_parse_back_to_exactly_what_was_meant() {
                 // Anything after the job id is ignored.
                 words.extend(extra(&mut r));
                 match k {
-                    1 => Command::Status(JobId(id)),
-                    2 => Command::Pause(JobId(id)),
-                    _ => Command::Resume(JobId(id)),
+                    1 => Command::Status(JobRef::Id(JobId(id))),
+                    2 => Command::Pause(JobRef::Id(JobId(id))),
+                    _ => Command::Resume(JobRef::Id(JobId(id))),
                 }
             }
             4 => {
@@ -831,7 +833,7 @@ fn generated_valid_commands_parse_back_to_exactly_what_was_meant() {
                 let reason: Vec<String> = (0..r.below(4)).flat_map(|_| extra(&mut r)).collect();
                 words.extend(reason.iter().cloned());
                 Command::ExtendDeadline {
-                    job: JobId(id),
+                    job: JobRef::Id(JobId(id)),
                     deadline,
                     reason: (!reason.is_empty()).then(|| reason.join(" ")),
                 }

@@ -2,7 +2,7 @@
 //! types so the commands only ever see valid values.
 
 pub use crate::domain::deadline::{DeadlineSpec, DEADLINE_EXAMPLES};
-pub use crate::domain::job_id::{short, JobId};
+pub use crate::domain::job_id::{short, JobId, JobRef};
 
 /// Which jobs `/backfill list` shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

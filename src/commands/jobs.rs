@@ -10,7 +10,6 @@ use super::{ephemeral, tenancy, Command, SlashCommand};
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::servo::ServoError;
-use crate::store::Alert;
 use serde_json::Value;
 
 pub(super) const UNREACHABLE: &str = ":warning: Servo is unreachable right now, so I cannot read or change jobs. Nothing was changed. Try again in a minute; the bot's `/readyz` shows when Servo is back.";
@@ -43,32 +42,38 @@ pub async fn run(
         // The refusal quotes the `--tenant` the user typed: escape it.
         Err(msg) => return ephemeral(&escape(&msg)),
     };
+    // The job as the person named it: an id, a prefix of one, an asset.
+    let found = |named| async move { super::lookup::job(state, tenant, &named).await };
     match command {
-        Command::Status(id) => super::status::run(state, tenant, id, cmd).await,
+        Command::Status(named) => match found(named).await {
+            Ok(id) => super::status::run(state, tenant, id, cmd).await,
+            Err(answer) => answer,
+        },
         Command::List(filter) => super::list::run(state, tenant, filter).await,
         Command::Review(days) => super::review::run(state, tenant, days).await,
-        Command::Pause(id) => super::change::run(state, tenant, id, cmd, Change::Pause).await,
-        Command::Resume(id) => super::change::run(state, tenant, id, cmd, Change::Resume).await,
+        Command::Pause(named) => match found(named).await {
+            Ok(id) => super::change::run(state, tenant, id, cmd, Change::Pause).await,
+            Err(answer) => answer,
+        },
+        Command::Resume(named) => match found(named).await {
+            Ok(id) => super::change::run(state, tenant, id, cmd, Change::Resume).await,
+            Err(answer) => answer,
+        },
         Command::ExtendDeadline {
             job,
             deadline,
             reason,
-        } => super::extend::run(state, tenant, job, deadline, reason, cmd).await,
-        Command::Help | Command::Unknown(_) | Command::Invalid(_) => {
+        } => match found(job).await {
+            Ok(id) => super::extend::run(state, tenant, id, deadline, reason, cmd).await,
+            Err(answer) => answer,
+        },
+        Command::Help | Command::Overview | Command::Unknown(_) | Command::Invalid(_) => {
             ephemeral("This command is handled elsewhere.")
         }
     }
 }
 
-/// A link to the alert's message (and so its thread), when Slack shows one.
-pub fn alert_link(alert: Option<&Alert>) -> Option<String> {
-    let a = alert?;
-    let (channel, ts) = (a.channel.as_ref()?, a.ts.as_ref()?);
-    Some(format!(
-        "<https://slack.com/archives/{channel}/p{}|Alert thread> in <#{channel}>",
-        ts.replace('.', "")
-    ))
-}
+pub use crate::flows::alerts::alert_link;
 
 /// Slack's control characters in text that came from elsewhere.
 pub(super) fn escape(s: &str) -> String {

@@ -10,12 +10,13 @@ pub mod grammar;
 pub mod help;
 pub mod jobs;
 mod list;
+pub mod lookup;
 pub mod review;
 pub mod status;
 pub mod tenancy;
 
 use crate::context::AppState;
-use grammar::{DeadlineSpec, JobId, ListFilter};
+use grammar::{DeadlineSpec, JobRef, ListFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -45,14 +46,16 @@ pub struct SlashCommand {
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Help,
-    Status(JobId),
+    /// `/backfill` alone: the at-risk list in a tenant's channel, help elsewhere.
+    Overview,
+    Status(JobRef),
     List(ListFilter),
     /// `/backfill review [7d|30d]`: the SLA review over that many days.
     Review(u32),
-    Pause(JobId),
-    Resume(JobId),
+    Pause(JobRef),
+    Resume(JobRef),
     ExtendDeadline {
-        job: JobId,
+        job: JobRef,
         deadline: DeadlineSpec,
         reason: Option<String>,
     },
@@ -108,13 +111,15 @@ impl Command {
 
     fn parse_words(words: &[&str]) -> Command {
         let Some(sub) = words.first() else {
-            return Command::Help;
+            return Command::Overview;
         };
         let args = &words[1..];
-        let job_arg = |usage: &str| -> Result<JobId, Command> {
+        let job_arg = |usage: &str| -> Result<JobRef, Command> {
             match args.first() {
-                None => Err(Command::Invalid(format!("Which job? Usage: `{usage}`"))),
-                Some(id) => JobId::parse(id).map_err(Command::Invalid),
+                None => Err(Command::Invalid(format!(
+                    "Which job? Usage: `{usage}`. A job is its id, the first 8 characters of it, or its asset's name."
+                ))),
+                Some(id) => JobRef::parse(id).map_err(Command::Invalid),
             }
         };
         let lower = sub.to_ascii_lowercase();
@@ -179,6 +184,20 @@ pub fn ephemeral(text: &str) -> Value {
 pub async fn run(state: &AppState, parsed: Parsed, cmd: &SlashCommand) -> Value {
     match parsed.command {
         Command::Help => help::run(state, None),
+        Command::Overview => {
+            let ours = state.config.tenants.iter().any(|t| {
+                t.channel.as_str() == cmd.channel_id
+                    || t.incident_channels
+                        .iter()
+                        .any(|c| c.as_str() == cmd.channel_id)
+            });
+            if ours {
+                let list = Command::List(ListFilter::AtRisk);
+                jobs::run(state, list, parsed.tenant.as_deref(), cmd).await
+            } else {
+                help::run(state, None)
+            }
+        }
         Command::Unknown(word) => help::run(state, Some(&word)),
         // `why` quotes what was typed (and usage like `<job_id>`): escape
         // it so user text cannot become a mention or a link (slack.md).
@@ -201,9 +220,9 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_command_and_help_both_mean_help() {
-        assert_eq!(cmd(""), Command::Help);
-        assert_eq!(cmd("   "), Command::Help);
+    fn an_empty_command_is_the_overview_and_help_means_help() {
+        assert_eq!(cmd(""), Command::Overview);
+        assert_eq!(cmd("   "), Command::Overview);
         assert_eq!(cmd("help"), Command::Help);
         assert_eq!(cmd("HELP me"), Command::Help);
     }
@@ -214,13 +233,20 @@ mod tests {
     }
 
     #[test]
-    fn job_commands_take_a_job_id() {
-        let id = JobId::parse(ID).unwrap();
-        assert_eq!(cmd(&format!("status {ID}")), Command::Status(id));
-        assert_eq!(cmd(&format!("PAUSE {ID}")), Command::Pause(id));
-        assert_eq!(cmd(&format!("resume {ID}")), Command::Resume(id));
+    fn job_commands_take_a_job_id_a_prefix_or_an_asset_name() {
+        let id = JobRef::Id(grammar::JobId::parse(ID).unwrap());
+        assert_eq!(cmd(&format!("status {ID}")), Command::Status(id.clone()));
+        assert_eq!(cmd(&format!("PAUSE {ID}")), Command::Pause(id.clone()));
+        assert_eq!(cmd(&format!("resume `{ID}`")), Command::Resume(id));
         assert!(matches!(cmd("status"), Command::Invalid(e) if e.contains("Which job")));
-        assert!(matches!(cmd("pause 42"), Command::Invalid(e) if e.contains("not a job id")));
+        assert_eq!(
+            cmd("pause `7f3c2a9e`"),
+            Command::Pause(JobRef::Named("7f3c2a9e".into()))
+        );
+        assert_eq!(
+            cmd("status orders_daily"),
+            Command::Status(JobRef::Named("orders_daily".into()))
+        );
     }
 
     #[test]
@@ -242,7 +268,7 @@ mod tests {
         assert_eq!(
             parsed,
             Command::ExtendDeadline {
-                job: JobId::parse(ID).unwrap(),
+                job: JobRef::Id(grammar::JobId::parse(ID).unwrap()),
                 deadline: DeadlineSpec::Step(chrono::Duration::hours(4)),
                 reason: Some("upstream vendor outage".into()),
             }

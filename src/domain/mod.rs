@@ -12,7 +12,7 @@ pub mod secret;
 pub mod text;
 
 pub use deadline::{DeadlineSpec, DEADLINE_EXAMPLES};
-pub use job_id::JobId;
+pub use job_id::{JobId, JobRef};
 pub use risk::{JobState, RiskBand, SlaTier};
 pub use secret::Secret;
 pub use text::{date_token, duration_words, escape_slack};

@@ -284,7 +284,13 @@ pub async fn request(
         date_token(current),
         date_token(proposed),
         state.directory.names(&who).await,
-        if alert.as_ref().is_some_and(|a| a.is_open()) { " in the alert's thread" } else { "" }
+        match alert.as_ref().filter(|a| a.is_open()) {
+            Some(a) => match crate::flows::alerts::alert_link(Some(a)) {
+                Some(link) => format!(" in the alert's thread ({link})"),
+                None => " in the alert's thread".to_string(),
+            },
+            None => String::new(),
+        }
     ))
 }
 

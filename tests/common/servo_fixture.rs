@@ -41,6 +41,8 @@ pub struct JobSpec {
     /// `completed` means the rest take the last value.
     pub durations_ms: Vec<i64>,
     pub created_by: Option<String>,
+    /// The job's id; a fresh one when not given.
+    pub id: Option<Uuid>,
 }
 
 impl Default for JobSpec {
@@ -63,6 +65,7 @@ impl Default for JobSpec {
             upstream_done: 0,
             durations_ms: vec![60_000],
             created_by: Some("U0CREATOR".into()),
+            id: None,
         }
     }
 }
@@ -131,7 +134,7 @@ impl ServoFixture {
             .asset(&spec.tenant, &spec.asset, Some("U0ASSETOWNER"))
             .await;
         let keys: Vec<String> = (0..spec.total).map(|i| format!("p{i:04}")).collect();
-        let id = Uuid::new_v4();
+        let id = spec.id.unwrap_or_else(Uuid::new_v4);
         let started = spec.started.or(Some(now - Duration::hours(1)));
         sqlx::query(
             "INSERT INTO backfill_jobs (id, tenant_id, asset_id, asset_name, idempotency_key, state, \
