@@ -114,6 +114,8 @@ const METHODS: &[&str] = &[
     "chat.postEphemeral",
     "conversations.open",
     "views.open",
+    "views.update",
+    "views.publish",
     "usergroups.users.list",
     "usergroups.list",
     "users.info",
@@ -380,6 +382,19 @@ impl FakeSlack {
         self.state().members_only.remove(channel);
     }
 
+    /// The time zone `users.info` gives a user: its name and its offset
+    /// east of UTC in seconds.
+    pub fn set_user_tz(&self, user: &str, tz: &str, offset_secs: i64) {
+        self.state()
+            .tzs
+            .insert(user.to_string(), (tz.to_string(), offset_secs));
+    }
+
+    /// A user's App Home as last published, if ever.
+    pub fn home(&self, user: &str) -> Option<Value> {
+        self.state().homes.get(user).cloned()
+    }
+
     /// The display name (and real name) `users.info` gives a user.
     pub fn set_user_name(&self, user: &str, display_name: &str) {
         self.state()
@@ -623,6 +638,11 @@ struct Workspace {
     handles: HashMap<String, String>,
     /// Display names (`users.info`); the id lowercased by default.
     names: HashMap<String, String>,
+    /// Time zones (`users.info` `tz`, `tz_offset` in seconds east of UTC);
+    /// Europe/London at +0 by default.
+    tzs: HashMap<String, (String, i64)>,
+    /// Each user's App Home as last published (`views.publish`).
+    homes: HashMap<String, Value>,
     /// Channels that refuse the bot's posts (`not_in_channel`) until it is
     /// in them: public ones it may join, private ones (`true`) it must be
     /// invited to.
@@ -1364,6 +1384,8 @@ impl Workspace {
             "chat.postEphemeral" => self.post_ephemeral(&body),
             "conversations.open" => self.conversations_open(&body),
             "views.open" => self.views_open(&body),
+            "views.update" => self.views_update(&body),
+            "views.publish" => self.views_publish(&body),
             "usergroups.users.list" => self.usergroup_users(&body),
             "usergroups.list" => Ok(self.usergroups_list(&body)),
             "users.info" => self.users_info(&body),
@@ -1399,9 +1421,8 @@ impl Workspace {
             | "conversations.join"
             | "conversations.history"
             | "conversations.replies" => (method.to_string(), 50.0, 50.0),
-            "chat.postEphemeral" | "users.info" | "views.open" | "chat.getPermalink" => {
-                (method.to_string(), 100.0, 100.0)
-            }
+            "chat.postEphemeral" | "users.info" | "views.open" | "views.update"
+            | "views.publish" | "chat.getPermalink" => (method.to_string(), 100.0, 100.0),
             "usergroups.users.list" | "usergroups.list" => (method.to_string(), 20.0, 20.0),
             "files.getUploadURLExternal" | "files.completeUploadExternal" => {
                 (method.to_string(), 100.0, 100.0)
@@ -1818,11 +1839,130 @@ impl Workspace {
         }
         fields.insert("state".into(), json!({ "values": {} }));
         fields.insert("root_view_id".into(), json!(id));
+        fields.insert("hash".into(), json!(format!("{}.h1", self.view_counter)));
         self.views.push(View {
             id,
             trigger_id: trigger_id.to_string(),
             view: view.clone(),
         });
+        Ok(Reply::new(json!({ "ok": true, "view": view })))
+    }
+
+    /// A view argument: a JSON object, or a string holding one.
+    fn view_arg(body: &Value) -> Result<Value, Refusal> {
+        let invalid =
+            |msg: &str| Refusal::with_messages("invalid_arguments", vec![msg.to_string()]);
+        match body.get("view") {
+            Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+                .map_err(|e| invalid(&format!("`view` is not valid JSON: {e}"))),
+            Some(v @ Value::Object(_)) => Ok(v.clone()),
+            Some(_) => Err(invalid("`view` must be a JSON object")),
+            None => Err(invalid("missing required field: view")),
+        }
+    }
+
+    /// Replaces an open modal, found by `view_id` or `external_id`. A `hash`
+    /// that is not the view's current one is refused (`hash_conflict`): the
+    /// view changed since the caller read it.
+    fn views_update(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let invalid =
+            |msg: &str| Refusal::with_messages("invalid_arguments", vec![msg.to_string()]);
+        let view_id = str_arg(body, "view_id");
+        let external_id = str_arg(body, "external_id");
+        if view_id.is_none() && external_id.is_none() {
+            return Err(invalid("either `view_id` or `external_id` is required"));
+        }
+        let mut view = Self::view_arg(body)?;
+        let mut check = Check::default();
+        check.modal(&view, "/view");
+        if !check.errors.is_empty() {
+            return Err(Refusal::with_messages("invalid_arguments", check.errors));
+        }
+        let Some(stored) = self.views.iter_mut().find(|v| {
+            Some(v.id.as_str()) == view_id
+                || (external_id.is_some()
+                    && v.view.get("external_id").and_then(Value::as_str) == external_id)
+        }) else {
+            return Err(Refusal::new("not_found"));
+        };
+        let current = stored
+            .view
+            .get("hash")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if let Some(hash) = str_arg(body, "hash") {
+            if hash != current {
+                return Err(Refusal::new("hash_conflict"));
+            }
+        }
+        let version = current
+            .rsplit_once(".h")
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .unwrap_or(1)
+            + 1;
+        let id = stored.id.clone();
+        let fields = view
+            .as_object_mut()
+            .expect("modal() checked it is an object");
+        fields.insert("id".into(), json!(id));
+        for key in ["callback_id", "private_metadata", "external_id"] {
+            fields.entry(key).or_insert_with(|| json!(""));
+        }
+        // What the user typed stays: an update does not clear the inputs.
+        let state = stored
+            .view
+            .get("state")
+            .cloned()
+            .unwrap_or(json!({ "values": {} }));
+        fields.insert("state".into(), state);
+        fields.insert("root_view_id".into(), json!(id));
+        fields.insert("hash".into(), json!(format!("{id}.h{version}")));
+        stored.view = view.clone();
+        Ok(Reply::new(json!({ "ok": true, "view": view })))
+    }
+
+    /// Publishes a user's App Home: a view of type `home`, up to 100 blocks.
+    fn views_publish(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let invalid =
+            |msg: &str| Refusal::with_messages("invalid_arguments", vec![msg.to_string()]);
+        let user = str_arg(body, "user_id")
+            .ok_or_else(|| invalid("missing required field: user_id"))?
+            .to_string();
+        let mut view = Self::view_arg(body)?;
+        let mut check = Check::default();
+        check.home(&view, "/view");
+        if !check.errors.is_empty() {
+            return Err(Refusal::with_messages("invalid_arguments", check.errors));
+        }
+        let previous = self.homes.get(&user);
+        let current = previous
+            .and_then(|v| v.get("hash"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if let Some(hash) = str_arg(body, "hash") {
+            if hash != current {
+                return Err(Refusal::new("hash_conflict"));
+            }
+        }
+        let id = match previous.and_then(|v| v.get("id")).and_then(Value::as_str) {
+            Some(id) => id.to_string(),
+            None => {
+                self.view_counter += 1;
+                format!("V{:09}", self.view_counter)
+            }
+        };
+        let version = current
+            .rsplit_once(".h")
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        let fields = view
+            .as_object_mut()
+            .expect("home() checked it is an object");
+        fields.insert("id".into(), json!(id));
+        fields.insert("hash".into(), json!(format!("{id}.h{version}")));
+        self.homes.insert(user, view.clone());
         Ok(Reply::new(json!({ "ok": true, "view": view })))
     }
 
@@ -1983,13 +2123,19 @@ impl Workspace {
         let set = self.names.get(id).cloned();
         let name = set.clone().unwrap_or_else(|| id.to_ascii_lowercase());
         let real_name = set.unwrap_or_else(|| format!("User {id}"));
+        let (tz, tz_offset) = self
+            .tzs
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| ("Europe/London".to_string(), 0));
         Ok(Reply::new(json!({
             "ok": true,
             "user": {
                 "id": id,
                 "name": name,
                 "real_name": real_name,
-                "tz": "Europe/London",
+                "tz": tz,
+                "tz_offset": tz_offset,
                 "is_bot": false,
                 "deleted": false,
                 "profile": { "real_name": real_name, "display_name": name },
@@ -2541,6 +2687,38 @@ impl Check {
     }
 }
 
+impl Check {
+    /// An App Home view: type `home`, up to 100 blocks; no title, submit or close.
+    fn home(&mut self, view: &Value, at: &str) {
+        let Some(obj) = view.as_object() else {
+            self.fail(at, "must be a view object");
+            return;
+        };
+        if obj.get("type").and_then(Value::as_str) != Some("home") {
+            self.fail(
+                &format!("{at}/type"),
+                "views.publish takes a view of type home",
+            );
+        }
+        for key in ["submit", "close", "title"] {
+            if obj.contains_key(key) {
+                self.fail(&format!("{at}/{key}"), "is not allowed in a home view");
+            }
+        }
+        self.optional_string(obj.get("callback_id"), &format!("{at}/callback_id"), 255);
+        self.optional_string(obj.get("external_id"), &format!("{at}/external_id"), 255);
+        self.optional_string(
+            obj.get("private_metadata"),
+            &format!("{at}/private_metadata"),
+            3000,
+        );
+        match obj.get("blocks") {
+            Some(blocks) => self.blocks(blocks, &format!("{at}/blocks"), MODAL_MAX_BLOCKS),
+            None => self.fail(&format!("{at}/blocks"), "is required"),
+        }
+    }
+}
+
 /// An argument's JSON, or an empty array when it is absent or null.
 fn non_null(v: Option<&Value>) -> Value {
     v.filter(|v| !v.is_null())
@@ -2941,6 +3119,103 @@ mod tests {
             &f.blocks(actions(json!([ticked]))),
             "invalid_blocks",
             "/blocks/0/elements/0/initial_options/0",
+        );
+    }
+
+    #[test]
+    fn a_home_is_published_per_user_within_100_blocks_and_a_stale_hash_is_refused() {
+        let f = fake();
+        let section = json!({ "type": "section", "text": plain("x") });
+        let home = |n: usize| json!({ "type": "home", "blocks": vec![section.clone(); n] });
+        let first = f.json(
+            "views.publish",
+            json!({ "user_id": "U1", "view": home(100) }),
+        );
+        assert_ok(&first);
+        let hash = first.body["view"]["hash"].as_str().unwrap().to_string();
+        assert_refused(
+            &f.json(
+                "views.publish",
+                json!({ "user_id": "U1", "view": home(101) }),
+            ),
+            "invalid_arguments",
+            "/view/blocks",
+        );
+        assert_refused(
+            &f.json(
+                "views.publish",
+                json!({ "user_id": "U1", "view": { "type": "modal", "blocks": [] } }),
+            ),
+            "invalid_arguments",
+            "/view/type",
+        );
+        assert_eq!(
+            f.json("views.publish", json!({ "view": home(1) })).outcome,
+            "invalid_arguments"
+        );
+        // Published again with the hash read: fine; with the old hash: refused.
+        let again = f.json(
+            "views.publish",
+            json!({ "user_id": "U1", "view": home(2), "hash": hash }),
+        );
+        assert_ok(&again);
+        assert_eq!(
+            again.body["view"]["id"], first.body["view"]["id"],
+            "one Home per user"
+        );
+        assert_eq!(
+            f.json(
+                "views.publish",
+                json!({ "user_id": "U1", "view": home(3), "hash": hash })
+            )
+            .outcome,
+            "hash_conflict"
+        );
+        assert_eq!(f.state().homes["U1"]["blocks"].as_array().unwrap().len(), 2);
+        assert!(!f.state().homes.contains_key("U2"));
+    }
+
+    #[test]
+    fn a_modal_is_updated_by_view_id_and_a_stale_hash_is_refused() {
+        let f = fake();
+        let opened = f.json(
+            "views.open",
+            modal(json!({ "type": "plain_text_input", "action_id": "v" })),
+        );
+        assert_ok(&opened);
+        let id = opened.body["view"]["id"].as_str().unwrap().to_string();
+        let hash = opened.body["view"]["hash"].as_str().unwrap().to_string();
+        let next = modal(json!({ "type": "datetimepicker", "action_id": "when" }));
+        let updated = f.json(
+            "views.update",
+            json!({ "view_id": id, "hash": hash, "view": next["view"] }),
+        );
+        assert_ok(&updated);
+        assert_eq!(updated.body["view"]["id"], id.as_str());
+        assert_eq!(
+            f.json(
+                "views.update",
+                json!({ "view_id": id, "hash": hash, "view": next["view"] })
+            )
+            .outcome,
+            "hash_conflict"
+        );
+        assert_eq!(
+            f.json(
+                "views.update",
+                json!({ "view_id": "V999", "view": next["view"] })
+            )
+            .outcome,
+            "not_found"
+        );
+        assert_eq!(
+            f.json("views.update", json!({ "view": next["view"] }))
+                .outcome,
+            "invalid_arguments"
+        );
+        assert_eq!(
+            f.state().views[0].view["blocks"][0]["element"]["type"],
+            "datetimepicker"
         );
     }
 
