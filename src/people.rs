@@ -24,12 +24,15 @@ const NAMES_TTL: Duration = Duration::from_secs(3600);
 type MemberCache = HashMap<String, (Instant, Arc<Vec<String>>)>;
 /// User or group id to (when fetched, plain-text name).
 type NameCache = HashMap<String, (Instant, String)>;
+/// User id to (when fetched, offset from UTC in seconds).
+type TzCache = HashMap<String, (Instant, i32)>;
 
 #[derive(Clone)]
 pub struct Directory {
     slack: SlackApi,
     cache: Arc<Mutex<MemberCache>>,
     names: Arc<Mutex<NameCache>>,
+    tzs: Arc<Mutex<TzCache>>,
 }
 
 impl Directory {
@@ -38,6 +41,7 @@ impl Directory {
             slack,
             cache: Arc::new(Mutex::new(HashMap::new())),
             names: Arc::new(Mutex::new(HashMap::new())),
+            tzs: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -82,6 +86,30 @@ impl Directory {
             .expect("cache poisoned")
             .insert(user.to_string(), (Instant::now(), name.clone()));
         name
+    }
+
+    /// A user's offset from UTC in seconds (`users.info` `tz_offset`), for
+    /// times said in their own day ("end of day"); `None` if Slack cannot
+    /// be asked just now.
+    pub async fn tz_offset(&self, user: &str) -> Option<i32> {
+        if let Some((at, offset)) = self.tzs.lock().expect("cache poisoned").get(user) {
+            if at.elapsed() < NAMES_TTL {
+                return Some(*offset);
+            }
+        }
+        let answer = self
+            .slack
+            .call("users.info", &json!({ "user": user }))
+            .await
+            .ok()?;
+        let offset = answer.pointer("/user/tz_offset")?.as_i64()?;
+        // Real offsets lie within a day.
+        let offset = i32::try_from(offset.clamp(-86_399, 86_399)).ok()?;
+        self.tzs
+            .lock()
+            .expect("cache poisoned")
+            .insert(user.to_string(), (Instant::now(), offset));
+        Some(offset)
     }
 
     /// A user group's handle as plain text (`@oncall`), from

@@ -35,6 +35,10 @@ impl Poller {
             let result = match result {
                 Ok((poll, judged)) => {
                     fleet.push((tenant, judged));
+                    if poll.posted + poll.edited + poll.resolved > 0 {
+                        // What the tenant's people see in their Home changed.
+                        crate::flows::home::touch(&self.state, &tenant.id).await;
+                    }
                     Ok(poll)
                 }
                 Err(e) => {

@@ -63,6 +63,9 @@ impl TimerWorker {
                         .await
                 }
             }
+            crate::flows::home::REFRESH_TIMER => {
+                crate::flows::home::publish(&self.state, &timer.subject_id).await
+            }
             crate::flows::alerts::MONITOR_TIMER => {
                 crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
                     .await

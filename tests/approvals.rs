@@ -605,7 +605,7 @@ async fn the_request_modal_validates_its_fields() {
         })
     };
     for (bad, why) in [
-        ("", "Enter a new deadline"),
+        ("", "Pick a new deadline, or type one"),
         ("soon", "is not a deadline"),
         ("2020-01-01T00:00:00Z", "later than the current"),
     ] {

@@ -70,6 +70,7 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         AckOutcome::Acknowledged => {
             state.store.audit(&audit("ok")).await?;
             crate::flows::escalation::acknowledged(state, &alert).await?;
+            crate::flows::home::touch(state, &alert.tenant_id).await;
             let line = format!(
                 ":white_check_mark: Acknowledged by <@{}> {}",
                 click.user,

@@ -8,6 +8,7 @@ use super::{tell, Click};
 use crate::commands::grammar::{DeadlineSpec, JobId, DEADLINE_EXAMPLES};
 use crate::context::AppState;
 use crate::flows::approvals;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 pub use crate::flows::alerts::REQUEST_EXTENSION_ACTION as REQUEST_ACTION;
@@ -49,7 +50,178 @@ async fn open(state: &AppState, click: &Click, view: Value) {
     }
 }
 
-/// Request extension (on an alert): opens the request modal.
+/// The quick choices' buttons in the request modal (value `+1h`, `+2h`,
+/// `+4h` or `eod`): each sets the date-and-time picker.
+pub const QUICK_ACTION: &str = "extension_quick";
+/// The picker's block: `deadline_at.<n>`, a new `n` each time a quick choice
+/// sets it (Slack keeps what the user picked in a block it already showed).
+const PICKER_BLOCK: &str = "deadline_at";
+/// The quick choices, as (button value, label).
+const QUICK: &[(&str, &str)] = &[
+    ("+1h", "+1 h"),
+    ("+2h", "+2 h"),
+    ("+4h", "+4 h"),
+    ("eod", "End of day"),
+];
+
+/// What the request modal shows.
+struct RequestForm<'a> {
+    alert: &'a crate::store::Alert,
+    channel: Option<&'a str>,
+    /// The requester's offset from UTC, seconds.
+    tz_offset: i32,
+    /// The picker's block version, and the value to put in it.
+    version: u32,
+    picker: Option<DateTime<Utc>>,
+    /// The band under the chosen deadline, once one is chosen.
+    preview: Option<String>,
+}
+
+fn request_view(f: &RequestForm) -> Value {
+    let metadata = json!({
+        "alert_id": f.alert.id,
+        "channel": f.channel,
+        "tz_offset": f.tz_offset,
+        "v": f.version,
+    });
+    let current = f
+        .alert
+        .deadline
+        .map(crate::slack::render::date_token)
+        .unwrap_or_else(|| "none".into());
+    let quick: Vec<Value> = QUICK
+        .iter()
+        .map(|(value, label)| {
+            let text = if *value == "eod" {
+                format!("{label} ({})", utc_offset_label(f.tz_offset))
+            } else {
+                label.to_string()
+            };
+            json!({ "type": "button", "action_id": format!("{QUICK_ACTION}_{}", value.trim_start_matches('+')),
+                    "value": value, "text": { "type": "plain_text", "text": text } })
+        })
+        .collect();
+    let mut picker = json!({ "type": "datetimepicker", "action_id": "value" });
+    if let Some(at) = f.picker {
+        picker["initial_date_time"] = json!(at.timestamp());
+    }
+    let preview = f.preview.clone().unwrap_or_else(|| {
+        "Pick a new deadline to see the band the job would have under it.".to_string()
+    });
+    let blocks = json!([
+        { "type": "section", "text": { "type": "mrkdwn", "text": format!(
+            "*{}*: {} {} now; the deadline is {current}. A stakeholder approves or rejects the request in the alert's thread; nothing changes in Servo until then.",
+            crate::slack::render::escape_slack(&f.alert.asset_name()),
+            f.alert.band.emoji(),
+            f.alert.band.label()) } },
+        { "type": "actions", "block_id": "quick", "elements": quick },
+        { "type": "input", "block_id": format!("{PICKER_BLOCK}.{}", f.version), "optional": true,
+          "dispatch_action": true,
+          "label": { "type": "plain_text", "text": "New deadline" },
+          "hint": { "type": "plain_text", "text": "In your time zone. The quick choices above set it." },
+          "element": picker },
+        { "type": "input", "block_id": "deadline", "optional": true,
+          "dispatch_action": true,
+          "label": { "type": "plain_text", "text": "Or type it" },
+          "hint": { "type": "plain_text", "text": "+90m, +4h, +1d from the current deadline, or a time like 2026-12-01T18:00:00Z. Wins over the picker." },
+          "element": { "type": "plain_text_input", "action_id": "value", "placeholder": { "type": "plain_text", "text": "+4h" },
+                       "dispatch_action_config": { "trigger_actions_on": ["on_enter_pressed"] } } },
+        { "type": "input", "block_id": "reason", "optional": true, "label": { "type": "plain_text", "text": "Reason" },
+          "element": { "type": "plain_text_input", "action_id": "value", "multiline": true, "max_length": 1000 } },
+        { "type": "context", "block_id": "preview", "elements": [ { "type": "mrkdwn", "text": preview } ] }
+    ]);
+    modal(
+        REQUEST_VIEW,
+        "Extend the deadline",
+        "Request",
+        &metadata,
+        blocks,
+    )
+}
+
+/// `UTC+01:00`-style label for an offset in seconds.
+fn utc_offset_label(offset: i32) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let a = offset.unsigned_abs();
+    format!("23:59 UTC{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+}
+
+/// A quick choice as a time: a step from the current deadline (from now
+/// when there is none), or 23:59 of the requester's day of the current
+/// deadline (the next day's, if that is not later).
+fn quick_time(
+    choice: &str,
+    current: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    tz_offset: i32,
+) -> Option<DateTime<Utc>> {
+    let base = current.unwrap_or(now);
+    match choice {
+        "+1h" => Some(base + chrono::Duration::hours(1)),
+        "+2h" => Some(base + chrono::Duration::hours(2)),
+        "+4h" => Some(base + chrono::Duration::hours(4)),
+        "eod" => {
+            let zone = chrono::FixedOffset::east_opt(tz_offset)?;
+            let local = base.max(now).with_timezone(&zone);
+            let end = |d: chrono::NaiveDate| {
+                d.and_hms_opt(23, 59, 0)
+                    .and_then(|t| t.and_local_timezone(zone).single())
+                    .map(|t| t.with_timezone(&Utc))
+            };
+            let today = end(local.date_naive())?;
+            if today > base {
+                Some(today)
+            } else {
+                end(local.date_naive().succ_opt()?)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The deadline a request modal's state asks for: what was typed wins,
+/// else the picker. `Ok(None)`: nothing chosen yet.
+fn chosen(
+    values: &Value,
+    current: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<(DeadlineSpec, DateTime<Utc>)>, String> {
+    let typed = values
+        .pointer("/deadline/value/value")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let spec = match typed {
+        Some(text) => DeadlineSpec::parse(text)?,
+        None => {
+            let picked = values
+                .as_object()
+                .into_iter()
+                .flatten()
+                .find_map(|(block, v)| {
+                    block
+                        .starts_with(PICKER_BLOCK)
+                        .then(|| {
+                            v.pointer("/value/selected_date_time")
+                                .and_then(Value::as_i64)
+                        })
+                        .flatten()
+                });
+            let Some(secs) = picked else {
+                return Ok(None);
+            };
+            let at = DateTime::<Utc>::from_timestamp(secs, 0)
+                .ok_or_else(|| format!("That time is out of range. {DEADLINE_EXAMPLES}"))?;
+            DeadlineSpec::At(at.fixed_offset())
+        }
+    };
+    let base = current.unwrap_or(now);
+    let at = spec.resolve(base, now)?;
+    Ok(Some((spec, at)))
+}
+
+/// Request extension (on an alert, or the message shortcut): opens the
+/// request modal, with quick choices set in the requester's time zone.
 pub async fn open_request(state: &AppState, click: &Click) {
     let alert = match state.store.get_alert(&click.value).await {
         Ok(Some(a)) => a,
@@ -64,31 +236,143 @@ pub async fn open_request(state: &AppState, click: &Click) {
             .await;
         }
     };
-    let metadata = json!({ "alert_id": alert.id, "channel": click.channel });
-    let current = alert
-        .deadline
-        .map(crate::slack::render::date_token)
-        .unwrap_or_else(|| "none".into());
-    let blocks = json!([
-        { "type": "section", "text": { "type": "mrkdwn", "text": format!("The current deadline is {current}. A stakeholder approves or rejects the request in the alert's thread; nothing changes in Servo until then.") } },
-        { "type": "input", "block_id": "deadline", "label": { "type": "plain_text", "text": "New deadline" },
-          "hint": { "type": "plain_text", "text": "+90m, +4h, +1d, or a time like 2026-12-01T18:00:00Z" },
-          "element": { "type": "plain_text_input", "action_id": "value", "placeholder": { "type": "plain_text", "text": "+4h" } } },
-        { "type": "input", "block_id": "reason", "optional": true, "label": { "type": "plain_text", "text": "Reason" },
-          "element": { "type": "plain_text_input", "action_id": "value", "multiline": true, "max_length": 1000 } }
-    ]);
-    open(
-        state,
-        click,
-        modal(
-            REQUEST_VIEW,
-            "Extend the deadline",
-            "Request",
-            &metadata,
-            blocks,
+    let tz_offset = state.directory.tz_offset(&click.user).await.unwrap_or(0);
+    let form = RequestForm {
+        alert: &alert,
+        channel: click.channel.as_deref(),
+        tz_offset,
+        version: 0,
+        picker: None,
+        preview: None,
+    };
+    open(state, click, request_view(&form)).await;
+}
+
+/// A quick choice, the picker or the typed deadline changed in an open
+/// request modal: shows the band the job would have under the deadline now
+/// chosen (`views.update`), before anything is requested.
+pub async fn preview(state: &AppState, payload: &Value) {
+    let str_at = |p: &str| payload.pointer(p).and_then(Value::as_str);
+    let (Some(view_id), Some(hash)) = (str_at("/view/id"), str_at("/view/hash")) else {
+        return;
+    };
+    let metadata: Value = str_at("/view/private_metadata")
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or(Value::Null);
+    let Some(alert_id) = metadata.get("alert_id").and_then(Value::as_str) else {
+        return;
+    };
+    let alert = match state.store.get_alert(alert_id).await {
+        Ok(Some(a)) => a,
+        _ => return,
+    };
+    let tz_offset = metadata
+        .get("tz_offset")
+        .and_then(Value::as_i64)
+        .and_then(|o| i32::try_from(o).ok())
+        .unwrap_or(0);
+    let mut version = metadata.get("v").and_then(Value::as_u64).unwrap_or(0) as u32;
+    let now = state.clock.now();
+    let action = payload
+        .pointer("/actions/0")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut picker = None;
+    let mut values = payload
+        .pointer("/view/state/values")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let choice = match action.get("block_id").and_then(Value::as_str) {
+        Some("quick") => {
+            let value = action.get("value").and_then(Value::as_str).unwrap_or("");
+            match quick_time(value, alert.deadline, now, tz_offset) {
+                Some(at) => {
+                    // The quick choice sets the picker, in a new block so Slack shows it.
+                    version += 1;
+                    picker = Some(at);
+                    if let Some(v) = values.as_object_mut() {
+                        v.retain(|block, _| !block.starts_with(PICKER_BLOCK));
+                        v.insert(
+                            format!("{PICKER_BLOCK}.{version}"),
+                            json!({ "value": { "type": "datetimepicker", "selected_date_time": at.timestamp() } }),
+                        );
+                    }
+                    if values
+                        .pointer("/deadline/value/value")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| !t.trim().is_empty())
+                    {
+                        // A typed deadline would win over the quick choice: say so.
+                        Err("You typed a deadline too, and what is typed wins. Clear it to use the picker.".to_string())
+                    } else {
+                        chosen(&values, alert.deadline, now)
+                    }
+                }
+                None => return,
+            }
+        }
+        _ => chosen(&values, alert.deadline, now),
+    };
+    let text = match choice {
+        Ok(Some((_, at))) => band_under(state, &alert, at).await,
+        Ok(None) => "Pick a new deadline to see the band the job would have under it.".to_string(),
+        Err(why) => format!(":warning: {}", why.replace('`', "")),
+    };
+    let form = RequestForm {
+        alert: &alert,
+        channel: metadata.get("channel").and_then(Value::as_str),
+        tz_offset,
+        version,
+        picker,
+        preview: Some(text),
+    };
+    let update = json!({ "view_id": view_id, "hash": hash, "view": request_view(&form) });
+    if let Err(e) = state.slack.call("views.update", &update).await {
+        // A newer change of the same modal is on its way (hash_conflict), or
+        // the modal was closed: nothing to show.
+        tracing::info!(error = %e, "the request preview could not be shown");
+    }
+}
+
+/// What the job would show under a new deadline: its band and ETA, from a
+/// fresh read of the job, next to what it shows now.
+async fn band_under(state: &AppState, alert: &crate::store::Alert, at: DateTime<Utc>) -> String {
+    let new = crate::slack::render::date_token(at);
+    let (Some(tenant), Ok(id)) = (
+        state.config.tenant(&alert.tenant_id),
+        JobId::parse(&alert.job_id),
+    ) else {
+        return format!("New deadline {new}.");
+    };
+    match crate::flows::assess::job(state, tenant, id).await {
+        Ok(Some((mut job, now_assessed, _, _))) => {
+            job.sla_deadline_at = Some(at);
+            let thresholds = state.config.risk.thresholds();
+            let under = crate::risk::assess(&job.snapshot(), state.clock.now(), &thresholds, None);
+            let eta = under
+                .eta
+                .map(crate::slack::render::date_token)
+                .unwrap_or_else(|| "unknown".into());
+            format!(
+                "Under {new} the job would be {} *{}* (ETA {eta}); it is {} {} now.",
+                under.band.emoji(),
+                band_name(under.band),
+                now_assessed.band.emoji(),
+                band_name(now_assessed.band)
+            )
+        }
+        Ok(None) => format!("New deadline {new}. The job is no longer active in Servo."),
+        Err(_) => format!(
+            "New deadline {new}. Servo cannot be read just now, so the band under it is unknown."
         ),
-    )
-    .await;
+    }
+}
+
+fn band_name(band: crate::risk::RiskBand) -> &'static str {
+    match band {
+        crate::risk::RiskBand::OnTrack => "On track",
+        b => b.label(),
+    }
 }
 
 /// Reject: checks the clicker may decide, then asks for an optional reason.
@@ -207,19 +491,23 @@ pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
                     "This dialog lost track of its alert; open it again from the alert.",
                 ));
             };
-            let Some(text) = input(payload, "deadline") else {
-                return Some(field_error(
-                    "deadline",
-                    &format!("Enter a new deadline. {DEADLINE_EXAMPLES}"),
-                ));
-            };
-            let spec = match DeadlineSpec::parse(&text) {
-                Ok(s) => s,
-                Err(e) => return Some(field_error("deadline", &e.replace('`', ""))),
-            };
             let alert = match state.store.get_alert(alert_id).await {
                 Ok(Some(a)) => a,
                 _ => return Some(field_error("deadline", "This alert no longer exists.")),
+            };
+            let values = payload
+                .pointer("/view/state/values")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let spec = match chosen(&values, alert.deadline, state.clock.now()) {
+                Ok(Some((spec, _))) => spec,
+                Ok(None) => {
+                    return Some(field_error(
+                        "deadline",
+                        &format!("Pick a new deadline, or type one. {DEADLINE_EXAMPLES}"),
+                    ))
+                }
+                Err(e) => return Some(field_error("deadline", &e.replace('`', ""))),
             };
             let Some(tenant) = state.config.tenant(&alert.tenant_id) else {
                 return Some(field_error(

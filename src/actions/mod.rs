@@ -2,13 +2,15 @@
 //! This module decodes the payload and dispatches on `action_id`; each button
 //! (or button and its dialog) has its own file: [`acknowledge`], [`escalate`],
 //! [`extension`] (request, approve, reject), and under [`mitigations`] one
-//! file per runbook mitigation. Every button checks who clicked, is audited, and decides
+//! file per runbook mitigation; the message shortcuts on an alert are in
+//! [`shortcuts`]. Every button checks who clicked, is audited, and decides
 //! once in the store however often it is clicked.
 
 pub mod acknowledge;
 pub mod escalate;
 pub mod extension;
 pub mod mitigations;
+pub mod shortcuts;
 
 use crate::context::AppState;
 use serde_json::{json, Value};
@@ -87,6 +89,22 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
         .and_then(Value::as_str)
         .ok_or(InteractionError::NoType)?;
     match kind {
+        "block_actions"
+            if payload.pointer("/view/callback_id").and_then(Value::as_str)
+                == Some(extension::REQUEST_VIEW) =>
+        {
+            // A choice changed inside the request modal: show what it means.
+            let state = state.clone();
+            let work = tokio::spawn(async move { extension::preview(&state, &payload).await });
+            let _ = tokio::time::timeout(ACK_BUDGET, work).await;
+            Ok(None)
+        }
+        "message_action" => {
+            let state = state.clone();
+            let work = tokio::spawn(async move { shortcuts::run(&state, &payload).await });
+            let _ = tokio::time::timeout(ACK_BUDGET, work).await;
+            Ok(None)
+        }
         "block_actions" => {
             let clicks = clicks(&payload)?;
             let state = state.clone();

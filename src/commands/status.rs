@@ -60,6 +60,12 @@ pub(super) async fn run(
     id: JobId,
     _cmd: &SlashCommand,
 ) -> Value {
+    card(state, tenant, id).await
+}
+
+/// The job's status card, as an ephemeral answer: for `/backfill status`
+/// and the "Job status" message shortcut.
+pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
     // Taken before reading, so a change made meanwhile leaves this card stale.
     let (read_at, writes) = (state.clock.now(), crate::servo::writes());
     let (job, a, alert, calibration) = match crate::flows::assess::job(state, tenant, id).await {

@@ -148,6 +148,7 @@ pub async fn event(state: &AppState, event: Value) -> Ack {
             {
                 Ok(true) => {
                     tracing::info!(event_id = id, "Slack event received");
+                    on_event(state, event.get("event").cloned().unwrap_or(Value::Null));
                     Ack::Empty
                 }
                 Ok(false) => {
@@ -162,6 +163,28 @@ pub async fn event(state: &AppState, event: Value) -> Ack {
             }
         }
         _ => Ack::Empty,
+    }
+}
+
+/// What an event asks of the bot, done after the ack (Slack wants it
+/// within 3 seconds and retries otherwise).
+fn on_event(state: &AppState, event: Value) {
+    let kind = event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let tab = event.get("tab").and_then(Value::as_str).unwrap_or("home");
+    let user = event
+        .get("user")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let ("app_home_opened", "home", Some(user)) = (kind, tab, user) {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::flows::home::opened(&state, &user).await {
+                tracing::warn!(error = %e, "could not publish a Home");
+            }
+        });
     }
 }
 

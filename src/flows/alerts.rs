@@ -1133,6 +1133,17 @@ pub fn audit_entry(
     }
 }
 
+/// A link to the alert's message (and so its thread), when Slack shows one:
+/// every answer that names a job with an alert links to it.
+pub fn alert_link(alert: Option<&Alert>) -> Option<String> {
+    let a = alert?;
+    let (channel, ts) = (a.channel.as_ref()?, a.ts.as_ref()?);
+    Some(format!(
+        "<https://slack.com/archives/{channel}/p{}|Alert thread> in <#{channel}>",
+        ts.replace('.', "")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1243,15 +1254,4 @@ mod tests {
         );
         assert!(c.text.chars().count() <= 300);
     }
-}
-
-/// A link to the alert's message (and so its thread), when Slack shows one:
-/// every answer that names a job with an alert links to it.
-pub fn alert_link(alert: Option<&Alert>) -> Option<String> {
-    let a = alert?;
-    let (channel, ts) = (a.channel.as_ref()?, a.ts.as_ref()?);
-    Some(format!(
-        "<https://slack.com/archives/{channel}/p{}|Alert thread> in <#{channel}>",
-        ts.replace('.', "")
-    ))
 }

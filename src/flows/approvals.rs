@@ -277,6 +277,7 @@ pub async fn request(
         json!({ "via": via, "approval_id": approval.id, "current": current, "proposed": proposed }),
     )
     .await;
+    crate::flows::home::touch(state, &tenant.id).await;
     let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
     Ok(format!(
         ":calendar: Extension requested for *{}*: {} → {}. Waiting for {} to approve or reject it{}. Nothing changes in Servo until then.",
@@ -801,6 +802,7 @@ pub async fn decide(
         )));
     };
     state.wake_outbox();
+    crate::flows::home::touch(state, &approval.tenant_id).await;
     if !approve {
         return Ok(None);
     }
@@ -1122,6 +1124,7 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
         .is_some()
     {
         state.wake_outbox();
+        crate::flows::home::touch(state, &approval.tenant_id).await;
     }
     Ok(())
 }

@@ -349,6 +349,7 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
         .await?;
     if moved {
         state.wake_outbox();
+        crate::flows::home::touch(state, &alert.tenant_id).await;
         state.metrics.inc(
             "servo_sla_bot_pages_total",
             &[("tier", &state.config.escalation.tiers[tier].name)],

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod assess;
 pub mod escalation;
+pub mod home;
 pub mod incidents;
 pub mod mitigations;
 pub mod monitor;

@@ -29,6 +29,7 @@ mod escalation;
 #[doc(hidden)]
 pub mod fault;
 mod forecasts;
+mod home;
 mod intents;
 mod misc;
 mod mitigations;

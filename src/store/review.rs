@@ -825,6 +825,7 @@ impl Store {
             "DELETE FROM notices WHERE status <> 'open' AND closed_at_ms < $1",
             "DELETE FROM forecasts WHERE completed_at_ms IS NOT NULL AND completed_at_ms < $1",
             "DELETE FROM reviews WHERE posted_at_ms < $1",
+            "DELETE FROM home_viewers WHERE opened_at_ms < $1",
         ];
         let mut deleted = 0;
         in_tx!(self, tx => {

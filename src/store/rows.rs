@@ -212,6 +212,17 @@ impl Alert {
     pub fn is_open(&self) -> bool {
         self.status == AlertStatus::Open
     }
+
+    /// The asset's name as the message shows it; the job id before the
+    /// first render.
+    pub fn asset_name(&self) -> String {
+        self.shown
+            .as_ref()
+            .and_then(|v| v.get("asset"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| self.job_id.clone())
+    }
 }
 
 #[derive(sqlx::FromRow)]
