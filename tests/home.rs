@@ -543,3 +543,48 @@ async fn a_typed_deadline_wins_over_the_picker() {
         .contains("Pick a new deadline"));
     assert_eq!(pending(&w.app).await.len(), 1);
 }
+
+/// The manifests import with the Home and the shortcuts: they parse as YAML,
+/// enable the Home tab, subscribe to `app_home_opened`, and name shortcuts
+/// the bot handles.
+#[test]
+fn the_manifests_declare_the_home_and_the_shortcuts_the_bot_handles() {
+    use servo_sla_bot::actions::shortcuts::{EXTENSION_SHORTCUT, STATUS_SHORTCUT};
+    for (name, text) in [
+        ("manifest.yml", include_str!("../manifest.yml")),
+        (
+            "manifest.socket-mode.yml",
+            include_str!("../manifest.socket-mode.yml"),
+        ),
+    ] {
+        let m: Value = serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            m["features"]["app_home"]["home_tab_enabled"], true,
+            "{name}"
+        );
+        let events = m["settings"]["event_subscriptions"]["bot_events"].to_string();
+        assert!(events.contains("app_home_opened"), "{name}: {events}");
+        let shortcuts = m["features"]["shortcuts"].as_array().expect("shortcuts");
+        let mut ids: Vec<&str> = shortcuts
+            .iter()
+            .map(|s| {
+                assert_eq!(s["type"], "message", "{name}: {s}");
+                // Slack's limits for a shortcut.
+                assert!(s["name"].as_str().unwrap().len() <= 24, "{name}: {s}");
+                assert!(
+                    s["description"].as_str().unwrap().len() <= 150,
+                    "{name}: {s}"
+                );
+                s["callback_id"].as_str().unwrap()
+            })
+            .collect();
+        ids.sort();
+        assert_eq!(ids, [STATUS_SHORTCUT, EXTENSION_SHORTCUT], "{name}");
+        let command = &m["features"]["slash_commands"][0];
+        assert_eq!(command["command"], "/backfill");
+        assert!(command["usage_hint"]
+            .as_str()
+            .unwrap()
+            .contains("status <job>"));
+    }
+}
