@@ -588,3 +588,28 @@ fn the_manifests_declare_the_home_and_the_shortcuts_the_bot_handles() {
             .contains("status <job>"));
     }
 }
+
+#[tokio::test]
+async fn a_home_with_many_pages_and_jobs_keeps_within_slacks_limits() {
+    let w = world(Backend::Sqlite).await;
+    for i in 0..40 {
+        w.fx.job(critical(&format!("asset_{i:02}"), "acme")).await;
+    }
+    w.app.poll().await;
+    advance(&w.app, &w.clock, 0).await;
+    // Published means the fake Slack took it: at most 100 blocks, each
+    // section within 3000 characters.
+    let home = open_home(&w.app, ONCALL).await;
+    let blocks = home["blocks"].as_array().unwrap();
+    assert!(blocks.len() <= 100, "{} blocks", blocks.len());
+    let pages = part(&home, "Pages waiting for your acknowledgement");
+    assert_eq!(pages.matches("Acknowledge").count(), 10, "{pages}");
+    assert!(pages.contains("…and 30 more pages"), "{pages}");
+    let risks = part(&home, "Jobs at risk");
+    assert!(risks.contains("more: `/backfill list at-risk`"), "{risks}");
+    for b in blocks {
+        if let Some(t) = b["text"]["text"].as_str() {
+            assert!(t.chars().count() <= 3000, "{t}");
+        }
+    }
+}
