@@ -91,7 +91,8 @@ impl App {
         let servo = match options.servo {
             Some(servo) => servo,
             None => Servo::connect_lazy(&settings.env.servo_database_url)?,
-        };
+        }
+        .with_metrics(metrics.clone());
         let slack = SlackApi::new(
             &settings.env.slack_api_url,
             &settings.env.slack_bot_token,

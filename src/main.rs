@@ -69,13 +69,24 @@ fn main() -> ExitCode {
         Cmd::Simulate { .. } => "error",
         _ => "info,sqlx=warn,hyper=warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    // LOG_FORMAT=json: one JSON object a line (timestamp, level, target,
+    // fields with the message), for log pipelines. Anything else: text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("LOG_FORMAT").ok().as_deref() {
+        Some("json") => builder.json().with_current_span(false).init(),
+        Some("text") | Some("") | None => builder.init(),
+        Some(other) => {
+            builder.init();
+            tracing::warn!(
+                log_format = other,
+                "LOG_FORMAT is `json` or `text`; logging as text"
+            );
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

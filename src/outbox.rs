@@ -197,8 +197,17 @@ impl OutboxWorker {
         let work = async {
             let mut outcome = TickOutcome::default();
             for msg in batch {
+                let (method, enqueued) = (msg.method.clone(), msg.created_at);
                 match self.deliver(msg).await? {
-                    Delivery::Sent => outcome.delivered += 1,
+                    Delivery::Sent => {
+                        outcome.delivered += 1;
+                        let waited = (self.clock.now() - enqueued).num_milliseconds().max(0);
+                        self.metrics.observe(
+                            "servo_sla_bot_outbox_delivery_delay_seconds",
+                            &[("method", &method)],
+                            waited as f64 / 1000.0,
+                        );
+                    }
                     Delivery::Retry => outcome.retried += 1,
                     Delivery::Failed => outcome.failed += 1,
                 }

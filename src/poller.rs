@@ -31,7 +31,26 @@ impl Poller {
         crate::flows::repair::before_poll(&self.state, now).await;
         let mut fleet = Vec::new();
         for tenant in &self.state.config.tenants {
+            let started = std::time::Instant::now();
             let result = crate::flows::assess::tenant_judged(&self.state, tenant, now).await;
+            self.state.metrics.observe(
+                "servo_sla_bot_poll_duration_seconds",
+                &[("tenant", &tenant.id)],
+                started.elapsed().as_secs_f64(),
+            );
+            let outcome_label = match &result {
+                Ok(_) => "ok",
+                Err(crate::flows::assess::PollError::Servo(
+                    crate::servo::ServoError::Unreachable(_),
+                )) => "servo_unreachable",
+                Err(crate::flows::assess::PollError::Servo(_)) => "servo_error",
+                Err(crate::flows::assess::PollError::Store(_)) => "store_error",
+                Err(_) => "error",
+            };
+            self.state.metrics.inc(
+                "servo_sla_bot_polls_total",
+                &[("tenant", &tenant.id), ("outcome", outcome_label)],
+            );
             let result = match result {
                 Ok((poll, judged)) => {
                     fleet.push((tenant, judged));
@@ -140,6 +159,11 @@ impl Poller {
                     false
                 }
             };
+            self.state.metrics.set_gauge(
+                "servo_sla_bot_poll_lease_held",
+                &[],
+                f64::from(u8::from(mine)),
+            );
             if mine {
                 self.tick().await;
             }
@@ -150,6 +174,9 @@ impl Poller {
             }
         }
         // Hand the lease over at once rather than make another replica wait it out.
+        self.state
+            .metrics
+            .set_gauge("servo_sla_bot_poll_lease_held", &[], 0.0);
         if let Err(e) = self.state.store.release_lease(POLL_LEASE, &worker_id).await {
             tracing::warn!(error = %e, "could not release the poll lease");
         }

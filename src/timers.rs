@@ -80,6 +80,17 @@ impl TimerWorker {
     /// Fires one claimed timer and marks it; a failure hands it back to be
     /// tried again on the next round. True when it fired.
     async fn run_one(&self, timer: Timer) -> anyhow::Result<bool> {
+        if timer.attempts == 0 {
+            // Lateness of the first try: a retry is late by its backoff.
+            let late = (self.state.clock.now() - timer.due_at)
+                .num_milliseconds()
+                .max(0);
+            self.state.metrics.observe(
+                "servo_sla_bot_timer_lateness_seconds",
+                &[("kind", &timer.kind)],
+                late as f64 / 1000.0,
+            );
+        }
         match self.fire(&timer).await {
             Ok(()) => Ok(self
                 .state

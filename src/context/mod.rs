@@ -5,6 +5,7 @@
 //! [`crate::app`].
 
 pub mod calibrations;
+pub mod health;
 pub mod socket_status;
 pub mod status_cache;
 

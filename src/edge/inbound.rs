@@ -44,8 +44,14 @@ pub fn router(state: AppState, verify: VerifyLayerState) -> Router {
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // A clone of the matched path shares its string: nothing is allocated.
     let matched = req.extensions().get::<MatchedPath>().cloned();
+    let started = std::time::Instant::now();
     let response = next.run(req).await;
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.observe(
+        "servo_sla_bot_http_request_duration_seconds",
+        &[("route", route)],
+        started.elapsed().as_secs_f64(),
+    );
     let status = response.status();
     let outcome = match status.as_u16() {
         200..=299 => "ok",
@@ -217,8 +223,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    crate::context::health::export(&state).await;
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
         .into_response()

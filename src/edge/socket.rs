@@ -385,7 +385,15 @@ async fn serve_connection(
                             let state = state.clone();
                             let acks = acks_tx.clone();
                             tokio::spawn(async move {
-                                let _ = acks.send(handle_envelope(&state, envelope).await);
+                                let route = format!("socket:{}", envelope.kind);
+                                let started = std::time::Instant::now();
+                                let ack = handle_envelope(&state, envelope).await;
+                                state.metrics.observe(
+                                    "servo_sla_bot_http_request_duration_seconds",
+                                    &[("route", &route)],
+                                    started.elapsed().as_secs_f64(),
+                                );
+                                let _ = acks.send(ack);
                             });
                         }
                         Read::Other(what) => {

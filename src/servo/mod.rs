@@ -201,6 +201,14 @@ pub enum Servo {
 
 impl Servo {
     /// Connects lazily: the bot starts, and says it is degraded, while Servo is down.
+    /// Servo's query latencies go to `metrics` from now on.
+    pub fn with_metrics(self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        match self {
+            Servo::Postgres(pg) => Servo::Postgres(pg.with_metrics(metrics)),
+            sim => sim,
+        }
+    }
+
     pub fn connect_lazy(url: &DatabaseUrl) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url.expose())
             .map_err(|e| anyhow::anyhow!("SERVO_DATABASE_URL ({url}) does not parse: {e}"))?
@@ -217,7 +225,8 @@ impl Servo {
     pub async fn ping(&self) -> Result<(), ServoError> {
         match self {
             Servo::Postgres(pg) => {
-                sqlx::query("SELECT 1").execute(pg.pool()).await?;
+                pg.timed("ping", sqlx::query("SELECT 1").execute(pg.pool()))
+                    .await?;
                 Ok(())
             }
             Servo::Sim(sim) => sim.active_jobs("", false).map(|_| ()),
@@ -237,14 +246,17 @@ impl Servo {
         deadline_only: bool,
     ) -> Result<Vec<Job>, ServoError> {
         match self {
-            Servo::Postgres(pg) => pg.active_jobs(tenant, deadline_only).await,
+            Servo::Postgres(pg) => {
+                pg.timed("active_jobs", pg.active_jobs(tenant, deadline_only))
+                    .await
+            }
             Servo::Sim(sim) => sim.active_jobs(tenant, deadline_only),
         }
     }
 
     pub async fn get_job(&self, tenant: &str, id: Uuid) -> Result<Option<Job>, ServoError> {
         match self {
-            Servo::Postgres(pg) => pg.get_job(tenant, id).await,
+            Servo::Postgres(pg) => pg.timed("get_job", pg.get_job(tenant, id)).await,
             Servo::Sim(sim) => sim.get_job(tenant, id),
         }
     }
@@ -255,7 +267,13 @@ impl Servo {
         job_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<i64>>, ServoError> {
         match self {
-            Servo::Postgres(pg) => pg.recent_durations(tenant, job_ids, RECENT_DURATIONS).await,
+            Servo::Postgres(pg) => {
+                pg.timed(
+                    "recent_durations",
+                    pg.recent_durations(tenant, job_ids, RECENT_DURATIONS),
+                )
+                .await
+            }
             Servo::Sim(sim) => sim.recent_durations(tenant, job_ids, RECENT_DURATIONS),
         }
     }
@@ -267,7 +285,10 @@ impl Servo {
         id: Uuid,
     ) -> Result<Option<(Job, Vec<PartitionObs>)>, ServoError> {
         match self {
-            Servo::Postgres(pg) => pg.job_with_history(tenant, id).await,
+            Servo::Postgres(pg) => {
+                pg.timed("job_with_history", pg.job_with_history(tenant, id))
+                    .await
+            }
             Servo::Sim(sim) => Ok(match sim.get_job(tenant, id)? {
                 Some(job) => {
                     let h = sim.partition_history(tenant, &[id])?.remove(&id);
@@ -286,7 +307,10 @@ impl Servo {
         job_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<PartitionObs>>, ServoError> {
         match self {
-            Servo::Postgres(pg) => pg.partition_history(tenant, job_ids).await,
+            Servo::Postgres(pg) => {
+                pg.timed("partition_history", pg.partition_history(tenant, job_ids))
+                    .await
+            }
             Servo::Sim(sim) => sim.partition_history(tenant, job_ids),
         }
     }
@@ -298,7 +322,7 @@ impl Servo {
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
         let result = match self {
-            Servo::Postgres(pg) => pg.pause(tenant, id, now).await,
+            Servo::Postgres(pg) => pg.timed("pause", pg.pause(tenant, id, now)).await,
             Servo::Sim(sim) => sim.pause(tenant, id),
         };
         wrote();
@@ -312,7 +336,7 @@ impl Servo {
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
         let result = match self {
-            Servo::Postgres(pg) => pg.resume(tenant, id, now).await,
+            Servo::Postgres(pg) => pg.timed("resume", pg.resume(tenant, id, now)).await,
             Servo::Sim(sim) => sim.resume(tenant, id),
         };
         wrote();
@@ -327,7 +351,13 @@ impl Servo {
         seen_version: i64,
     ) -> Result<Job, ServoActionError> {
         let result = match self {
-            Servo::Postgres(pg) => pg.set_deadline(tenant, id, deadline, seen_version).await,
+            Servo::Postgres(pg) => {
+                pg.timed(
+                    "set_deadline",
+                    pg.set_deadline(tenant, id, deadline, seen_version),
+                )
+                .await
+            }
             Servo::Sim(sim) => sim.set_deadline(tenant, id, deadline, seen_version),
         };
         wrote();
@@ -342,7 +372,7 @@ impl Servo {
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
         let result = match self {
-            Servo::Postgres(pg) => pg.cancel(tenant, id, reason, now).await,
+            Servo::Postgres(pg) => pg.timed("cancel", pg.cancel(tenant, id, reason, now)).await,
             Servo::Sim(sim) => sim.cancel(tenant, id, reason),
         };
         wrote();
@@ -360,7 +390,13 @@ impl Servo {
         now: DateTime<Utc>,
     ) -> Result<(Job, Job), ServoActionError> {
         let result = match self {
-            Servo::Postgres(pg) => pg.recreate(tenant, id, priority, created_by, now).await,
+            Servo::Postgres(pg) => {
+                pg.timed(
+                    "recreate",
+                    pg.recreate(tenant, id, priority, created_by, now),
+                )
+                .await
+            }
             Servo::Sim(sim) => sim.recreate(tenant, id, priority, created_by),
         };
         wrote();

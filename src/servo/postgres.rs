@@ -59,9 +59,17 @@ const ACTIVE: [&str; 5] = [
     "resuming",
 ];
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PgServo {
     pool: PgPool,
+    /// Where query latencies go (`servo_sla_bot_servo_query_duration_seconds`).
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+}
+
+impl std::fmt::Debug for PgServo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgServo").field("pool", &self.pool).finish()
+    }
 }
 
 fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
@@ -145,7 +153,34 @@ fn obs_from_row(row: &PgRow) -> Result<Option<crate::forecast::PartitionObs>, Se
 
 impl PgServo {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            metrics: None,
+        }
+    }
+
+    /// Records each query's latency in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Runs one query of Servo's, timed.
+    pub(super) async fn timed<T>(
+        &self,
+        query: &'static str,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let out = work.await;
+        if let Some(m) = &self.metrics {
+            m.observe(
+                "servo_sla_bot_servo_query_duration_seconds",
+                &[("query", query)],
+                started.elapsed().as_secs_f64(),
+            );
+        }
+        out
     }
 
     pub fn pool(&self) -> &PgPool {

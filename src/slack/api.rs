@@ -146,6 +146,30 @@ pub(super) enum Step<T> {
 
 type Attempt = Step<Value>;
 
+/// Counts a call by its result, and a 429 or a refusal on its own counter.
+pub(super) fn count<T>(
+    metrics: &crate::metrics::Metrics,
+    method: &str,
+    label: &str,
+    step: &Step<T>,
+) {
+    metrics.inc(
+        "servo_sla_bot_slack_api_calls_total",
+        &[("method", method), ("result", label)],
+    );
+    match step {
+        Step::RateLimited(_) => metrics.inc(
+            "servo_sla_bot_slack_rate_limited_total",
+            &[("method", method)],
+        ),
+        Step::Refused(code) => metrics.inc(
+            "servo_sla_bot_slack_refusals_total",
+            &[("method", method), ("error", code)],
+        ),
+        _ => {}
+    }
+}
+
 /// Sorts a slack-morphism result (or its timeout) into a [`Step`], with the
 /// `result` label its metric gets.
 pub(super) fn classify<T>(
@@ -366,12 +390,15 @@ impl SlackApi {
         let call = session
             .http_session_api
             .http_post::<Value, Value>(method, body, None);
+        let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.inner.tuning.timeout, call).await;
         let (outcome, label) = classify(result);
-        self.inner.metrics.inc(
-            "servo_sla_bot_slack_api_calls_total",
-            &[("method", method), ("result", &label)],
+        self.inner.metrics.observe(
+            "servo_sla_bot_slack_api_duration_seconds",
+            &[("method", method)],
+            started.elapsed().as_secs_f64(),
         );
+        count(&self.inner.metrics, method, &label, &outcome);
         outcome
     }
 

@@ -159,10 +159,7 @@ impl SlackApi {
     }
 
     fn count<T>(&self, method: &str, (step, label): (Step<T>, String)) -> Step<T> {
-        self.inner.metrics.inc(
-            "servo_sla_bot_slack_api_calls_total",
-            &[("method", method), ("result", &label)],
-        );
+        super::api::count(&self.inner.metrics, method, &label, &step);
         step
     }
 }

@@ -29,6 +29,7 @@ mod escalation;
 #[doc(hidden)]
 pub mod fault;
 mod forecasts;
+mod health;
 mod home;
 mod intents;
 mod misc;
@@ -44,6 +45,7 @@ pub use effects::{Effects, TimerCancel};
 pub use envelopes::EnvelopeClaim;
 pub use escalation::*;
 pub use forecasts::ForecastRecord;
+pub use health::HealthCounts;
 pub use intents::{Intent, IntentChange};
 pub use mitigations::ScalingRequest;
 pub use review::*;
