@@ -196,6 +196,20 @@ async fn the_home_is_built_for_the_person_who_opens_it(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(acked.acked_by.as_deref(), Some(ONCALL));
+    // Clicked again from the Home (no channel, no response URL): told by DM.
+    w.app.interact(&click).await;
+    let dm: Vec<String> = w
+        .app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == ONCALL)
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        dm.iter().any(|t| t.contains("already acknowledged")),
+        "{dm:#?}"
+    );
     advance(&w.app, &w.clock, 1).await;
     let calls = w.app.slack.calls_to("views.publish");
     let refreshed: Vec<_> = calls[publishes..]
@@ -248,6 +262,8 @@ async fn a_stakeholder_finds_the_request_waiting_for_their_decision() {
         v["text"].as_str().unwrap().contains("Extension requested"),
         "{v}"
     );
+    // The request's post goes out first: its thread is what the Home links to.
+    w.app.drain_outbox().await;
     advance(&w.app, &w.clock, 1).await;
     let home = w.app.slack.home("U0PRODOWNER").unwrap();
     let requests = part(&home, "Extension requests waiting for your decision");

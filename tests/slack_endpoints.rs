@@ -269,5 +269,7 @@ async fn metrics_count_requests_by_route_and_outcome() {
     assert_eq!(ok, 2.0);
     assert_eq!(refused, 1.0);
     let text = app.get("/metrics").await.body;
-    assert!(text.contains("# TYPE servo_sla_bot_http_requests_total counter"));
+    // OpenMetrics names a counter's family without `_total`; its samples keep it.
+    assert!(text.contains("# TYPE servo_sla_bot_http_requests counter"));
+    assert!(text.ends_with("# EOF\n"));
 }

@@ -214,7 +214,8 @@ async fn run_click(state: &AppState, click: &Click) {
 }
 
 /// An ephemeral message to the clicker: through the click's `response_url`
-/// when there is one (no rate limit to share), else `chat.postEphemeral`.
+/// when there is one (no rate limit to share), else `chat.postEphemeral` in
+/// the click's channel, else (a click in the App Home) a DM.
 pub async fn tell(state: &AppState, click: &Click, text: &str) {
     let result = match (&click.response_url, &click.channel) {
         (Some(url), _) => state
@@ -232,7 +233,15 @@ pub async fn tell(state: &AppState, click: &Click, text: &str) {
             )
             .await
             .map(|_| ()),
-        (None, None) => Ok(()),
+        // A click in the App Home has neither: the answer goes by DM.
+        (None, None) => state
+            .slack
+            .call(
+                "chat.postMessage",
+                &json!({ "channel": click.user, "text": text }),
+            )
+            .await
+            .map(|_| ()),
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not tell the clicker");
