@@ -24,7 +24,7 @@ pub const MIN_OBSERVATIONS: usize = 5;
 pub const FALLBACK_P90_FACTOR: f64 = 1.5;
 /// Multiplier applied to the normal 90% quantile (1.2816 σ) for P90.
 /// Tuned once on the synthetic trace set (see `docs/forecast.md`).
-pub const P90_SPREAD: f64 = 1.0;
+pub const P90_SPREAD: f64 = 0.85;
 /// Relative model error (fraction of the remaining time, one σ) added to the
 /// P90 spread for effects the model cannot see (throughput drift, tails).
 pub const MODEL_ERROR: f64 = 0.05;
@@ -37,9 +37,24 @@ const TREND_SHRINK: f64 = 2.0;
 /// Weight of the slope's sampling variance in the P90 spread (its standard
 /// error counts at half strength; the shrunk-away part of a rising trend is
 /// added one-sidedly instead). Tuned on the synthetic trace set.
-const TREND_VAR_WEIGHT: f64 = 0.25;
+const TREND_VAR_WEIGHT: f64 = 0.6;
 /// Extrapolated per-partition cost stays within [level / CLAMP, level × CLAMP].
 const LEVEL_CLAMP: f64 = 3.0;
+/// A change in pace is declared when the recent partitions' mean log cost
+/// differs from the earlier ones' by this many standard errors...
+const CHANGE_T: f64 = 4.0;
+/// ...and by at least this much in log space (a 35% change in cost).
+const CHANGE_MIN_LOG: f64 = 0.3;
+/// How far back a change is looked for (completions), and the fewest
+/// completions on either side of it.
+const CHANGE_LOOKBACK: usize = 120;
+const CHANGE_MIN_SIDE: usize = 3;
+/// How much better (likelihood ratio, in units of ln n) a step must fit the
+/// log costs than a straight line before it counts as a change in pace.
+const STEP_OVER_LINE: f64 = 3.0;
+/// Until this many completions follow a change, the evidence is mixed: the
+/// P90 keeps part of the distance between the old pace and the new.
+const CHANGE_SETTLED: f64 = 20.0;
 
 /// State of one row of `backfill_partitions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -291,6 +306,63 @@ fn wls(x: &[f64], y: &[f64], w: &[f64]) -> Option<Fit> {
     })
 }
 
+/// The most recent change in pace in a series of log costs: the index where
+/// the new pace starts, and the log difference (new − old). `None` when no
+/// split of the last [`CHANGE_LOOKBACK`] completions differs by
+/// [`CHANGE_T`] standard errors and [`CHANGE_MIN_LOG`].
+fn change_point(logs: &[f64]) -> Option<(usize, f64)> {
+    let n = logs.len();
+    if n < 2 * CHANGE_MIN_SIDE + 2 {
+        return None;
+    }
+    // Prefix sums for O(1) segment means and variances.
+    let (mut s1, mut s2) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+    for (i, l) in logs.iter().enumerate() {
+        s1[i + 1] = s1[i] + l;
+        s2[i + 1] = s2[i] + l * l;
+    }
+    let seg = |a: usize, b: usize| {
+        let m = (b - a) as f64;
+        let mean = (s1[b] - s1[a]) / m;
+        let ss = (s2[b] - s2[a]) - m * mean * mean;
+        (mean, ss.max(0.0))
+    };
+    let start = n.saturating_sub(CHANGE_LOOKBACK).max(CHANGE_MIN_SIDE);
+    let mut best: Option<(usize, f64, f64)> = None;
+    for k in start..=n - CHANGE_MIN_SIDE {
+        let (m0, ss0) = seg(0, k);
+        let (m1, ss1) = seg(k, n);
+        let pooled = (ss0 + ss1) / (n - 2) as f64;
+        let se = (pooled * (1.0 / k as f64 + 1.0 / (n - k) as f64)).sqrt();
+        let d = m1 - m0;
+        if se <= 0.0 || d.abs() < CHANGE_MIN_LOG {
+            continue;
+        }
+        let t = d.abs() / se;
+        if t >= CHANGE_T && best.is_none_or(|(_, bt, _)| t > bt) {
+            best = Some((k, t, d));
+        }
+    }
+    let (k, _, d) = best?;
+    // A step, not a drift: two levels must explain the costs clearly better
+    // than one straight line does (a likelihood ratio with a penalty), or a
+    // steady drift would be cut into ever shorter "new paces".
+    let (_, ss0) = seg(0, k);
+    let (_, ss1) = seg(k, n);
+    let rss_step = (ss0 + ss1).max(1e-12);
+    let xbar = (n - 1) as f64 / 2.0;
+    let ybar = s1[n] / n as f64;
+    let (mut sxx, mut sxy) = (0.0, 0.0);
+    for (i, l) in logs.iter().enumerate() {
+        let dx = i as f64 - xbar;
+        sxx += dx * dx;
+        sxy += dx * (l - ybar);
+    }
+    let rss_line = ((s2[n] - n as f64 * ybar * ybar) - sxy * sxy / sxx.max(1e-12)).max(1e-12);
+    let lr = n as f64 * (rss_line / rss_step).ln();
+    (lr > STEP_OVER_LINE * (n as f64).ln()).then_some((k, d))
+}
+
 /// Cost multiplier of period-end partitions relative to regular ones, or 1
 /// when the history does not show a significant difference (needs at least
 /// two period-end and three regular observations, and a log-ratio difference
@@ -378,11 +450,26 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
         .zip(&classes)
         .map(|(w, c)| w / factor(*c))
         .collect();
-    let fit = wls(&x, &norm, &weights)?;
+    // A change in pace (a degradation, a recovery): the cost model learns
+    // only from the partitions since, so the P50 follows the new pace within
+    // a few partitions; while they are few, the P90 keeps part of the gap.
+    let all_logs: Vec<f64> = norm.iter().map(|w| w.max(1.0).ln()).collect();
+    let change = change_point(&all_logs);
+    let from = change.map_or(0, |(k, _)| k);
+    let weights: Vec<f64> = if from > 0 {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if i < from { 0.0 } else { *w })
+            .collect()
+    } else {
+        weights
+    };
+    let fit = wls(&x[from..], &norm[from..], &weights[from..])?;
     // Trend significance is judged in log space, where duration noise is
     // roughly symmetric and homoscedastic (more power than raw space).
-    let logs: Vec<f64> = norm.iter().map(|w| w.max(1.0).ln()).collect();
-    let log_fit = wls(&x, &logs, &weights)?;
+    let logs = &all_logs[from..];
+    let log_fit = wls(&x[from..], logs, &weights[from..])?;
     let t2 = if log_fit.var_b > 0.0 {
         log_fit.b * log_fit.b / log_fit.var_b
     } else if log_fit.b != 0.0 {
@@ -464,7 +551,14 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
 
     // --- Spread: per-partition noise, level and trend uncertainty, model error.
     let var_work = sq * fit.s2 + s1 * s1 * fit.var_a + s2 * s2 * fit.var_b * TREND_VAR_WEIGHT;
-    let sd = (rho * rho * var_work + (MODEL_ERROR * p50_ms).powi(2)).sqrt();
+    let mut sd = (rho * rho * var_work + (MODEL_ERROR * p50_ms).powi(2)).sqrt();
+    if let Some((_, d)) = change {
+        // Mixed evidence right after a change: part of the step may yet turn
+        // out to be noise or to continue; it fades as completions accrue.
+        let since = (n - from) as f64;
+        let unsettled = (1.0 - since / CHANGE_SETTLED).max(0.0);
+        sd += unsettled * (1.0 - (-d.abs()).exp()) * p50_ms * 0.5;
+    }
     // The part of a rising trend that shrinkage removed from the P50 is
     // added back to the P90 (one-sided: only a later completion).
     let unmodelled = ((1.0 - shrink) * fit.b * s2).max(0.0) * rho;

@@ -444,7 +444,19 @@ fn traces_are_deterministic_and_show_their_pattern() {
     let mut ends: Vec<_> = z.partitions.iter().filter_map(|p| p.completed_at).collect();
     ends.sort();
     let longest = ends.windows(2).map(|w| w[1] - w[0]).max().unwrap();
-    assert!(longest >= Duration::hours(1), "{longest}");
+    assert!(longest >= Duration::minutes(40), "{longest}");
+
+    let g = generate(Pattern::Degraded, 3);
+    assert!(mean(&g.partitions[160..]) > 2.0 * mean(&g.partitions[..140]));
+    let noisy = generate(Pattern::Noisy, 3);
+    let logs: Vec<f64> = noisy
+        .partitions
+        .iter()
+        .map(|p| (p.duration_ms.unwrap() as f64).ln())
+        .collect();
+    let m = logs.iter().sum::<f64>() / logs.len() as f64;
+    let sd = (logs.iter().map(|l| (l - m).powi(2)).sum::<f64>() / logs.len() as f64).sqrt();
+    assert!((0.75..1.05).contains(&sd), "{sd}");
 }
 
 #[test]
@@ -453,4 +465,64 @@ fn evaluation_beats_servo_on_a_steady_trace() {
     assert_eq!(r.points, 241);
     assert!(r.p50_mae() < 0.8 * r.servo_mae(), "{r:?}");
     assert!(r.p90_coverage() > 0.6, "{r:?}");
+}
+
+/// A degradation: 100 partitions at ~120 s, then some at ~300 s, 100 left.
+/// The forecast follows the new pace within a few partitions, and its P90
+/// is wider while the evidence is mixed than once it has settled.
+#[test]
+fn after_a_degradation_the_p50_follows_the_new_pace_within_a_few_partitions() {
+    let wobble = |i: usize| 1.0 + 0.05 * ((i * 7 % 11) as f64 / 10.0 - 0.5);
+    let forecast_after = |slow: usize| {
+        let specs: Vec<(String, f64, i32)> = (0..100 + slow)
+            .map(|i| {
+                let base = if i < 100 { 120.0 } else { 300.0 };
+                (day_key(i), base * wobble(i), 1)
+            })
+            .collect();
+        let (done, end) = sequential(&specs, t0());
+        let parts = with_pending(done, (100 + slow..200 + slow).map(day_key));
+        let f = forecast(&ForecastInput {
+            now: end,
+            total_partitions: (200 + slow) as i64,
+            partitions: &parts,
+            servo_eta: None,
+            paused: false,
+            waiting_upstream: false,
+        })
+        .unwrap();
+        let p50 = ms_between(end, f.p50) / 1000.0;
+        let p90 = ms_between(end, f.p90) / 1000.0;
+        (p50, p90)
+    };
+    let truth = 100.0 * 300.0;
+    let (p50, early_p90) = forecast_after(6);
+    assert!(
+        (p50 - truth).abs() / truth < 0.15,
+        "6 partitions after the change: P50 {p50:.0} s against {truth:.0} s"
+    );
+    let (p50, late_p90) = forecast_after(40);
+    assert!((p50 - truth).abs() / truth < 0.08, "{p50:.0}");
+    assert!(
+        early_p90 - truth > 1.3 * (late_p90 - truth),
+        "wider while mixed: {early_p90:.0} against {late_p90:.0}"
+    );
+}
+
+#[test]
+fn a_step_is_a_change_in_pace_and_a_steady_drift_is_not() {
+    let step: Vec<f64> = (0..120)
+        .map(|i| if i < 100 { 4.8 } else { 5.7 } + 0.05 * ((i * 7 % 11) as f64 / 10.0 - 0.5))
+        .collect();
+    let (k, d) = change_point(&step).expect("a step");
+    assert!((98..=102).contains(&k), "{k}");
+    assert!((0.8..1.0).contains(&d), "{d}");
+    let drift: Vec<f64> = (0..200)
+        .map(|i| 4.8 + (1.0 + i as f64 / 200.0).ln() + 0.05 * ((i * 7 % 11) as f64 / 10.0 - 0.5))
+        .collect();
+    assert_eq!(change_point(&drift), None);
+    let flat: Vec<f64> = (0..200)
+        .map(|i| 4.8 + 0.3 * ((i * 7 % 11) as f64 / 10.0 - 0.5))
+        .collect();
+    assert_eq!(change_point(&flat), None);
 }

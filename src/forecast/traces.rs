@@ -62,19 +62,26 @@ pub enum Pattern {
     Retries,
     /// Four partitions run at once.
     Parallel,
-    /// Waits upstream before starting, and pauses 1–2 h in the middle.
+    /// Waits upstream 10–30 min before starting, and pauses 40 min
+    /// somewhere between 35% and 65% of the job.
     Paused,
+    /// Degrades halfway: from the middle on, partitions take 2.5x.
+    Degraded,
+    /// Heavy noise: log-space sigma 0.9 instead of 0.35.
+    Noisy,
 }
 
 impl Pattern {
     /// All patterns, in table order.
-    pub const ALL: [Pattern; 6] = [
+    pub const ALL: [Pattern; 8] = [
         Pattern::Steady,
         Pattern::Drifting,
         Pattern::MonthEnd,
         Pattern::Retries,
         Pattern::Parallel,
         Pattern::Paused,
+        Pattern::Degraded,
+        Pattern::Noisy,
     ];
 
     /// Short lowercase name.
@@ -86,6 +93,8 @@ impl Pattern {
             Pattern::Retries => "retries",
             Pattern::Parallel => "parallel",
             Pattern::Paused => "paused",
+            Pattern::Degraded => "degraded",
+            Pattern::Noisy => "noisy",
         }
     }
 }
@@ -118,6 +127,10 @@ impl Trace {
 pub const BASE_MEDIAN_MS: f64 = 120_000.0;
 /// Log-space sigma of the duration noise.
 pub const NOISE_SIGMA: f64 = 0.35;
+/// Log-space sigma of the heavy-noise kind.
+pub const HEAVY_NOISE_SIGMA: f64 = 0.9;
+/// How much slower partitions get halfway through the degraded kind.
+pub const DEGRADATION: f64 = 2.5;
 
 /// Generates a deterministic trace. Keys are consecutive days from
 /// 2023-01-01; partitions are dispatched in key order to the first free
@@ -134,12 +147,20 @@ pub fn generate(pattern: Pattern, seed: u64) -> Trace {
     let workers = if pattern == Pattern::Parallel { 4 } else { 1 };
     let created = Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
     let wait_ms = if pattern == Pattern::Paused {
-        rng.uniform(30.0, 90.0) * 60_000.0
+        rng.uniform(10.0, 30.0) * 60_000.0
     } else {
         10_000.0
     };
     let first = created + ms(wait_ms);
-    let pause = (pattern == Pattern::Paused).then(|| (n / 2, rng.uniform(60.0, 120.0) * 60_000.0));
+    let pause = (pattern == Pattern::Paused).then(|| {
+        let at = (rng.uniform(0.35, 0.65) * n as f64) as usize;
+        (at, 40.0 * 60_000.0)
+    });
+    let sigma = if pattern == Pattern::Noisy {
+        HEAVY_NOISE_SIGMA
+    } else {
+        NOISE_SIGMA
+    };
     let day0 = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
     let mut free = vec![first; workers];
     let mut out = Vec::with_capacity(n);
@@ -154,6 +175,9 @@ pub fn generate(pattern: Pattern, seed: u64) -> Trace {
         let mut mult = 1.0;
         if pattern == Pattern::Drifting {
             mult += i as f64 / n as f64;
+        }
+        if pattern == Pattern::Degraded && i >= n / 2 {
+            mult *= DEGRADATION;
         }
         let month_end = (date + Duration::days(1)).month() != date.month();
         if pattern == Pattern::MonthEnd && month_end {
@@ -174,7 +198,7 @@ pub fn generate(pattern: Pattern, seed: u64) -> Trace {
             if a > 0 {
                 t += ms(rng.uniform(10_000.0, 30_000.0));
             }
-            last = rng.lognormal(BASE_MEDIAN_MS * mult, NOISE_SIGMA).round();
+            last = rng.lognormal(BASE_MEDIAN_MS * mult, sigma).round();
             t += ms(last);
         }
         free[w] = t;
@@ -266,6 +290,164 @@ pub fn evaluate(trace: &Trace) -> EvalResult {
         r.p90_covered += usize::from(actual <= p90);
     }
     r
+}
+
+/// One trace scored: the median relative error of Servo's EWMA ETA and of
+/// the P50 over its points (10%–90% progress), their ratio, and how many
+/// points the P90 covered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceScore {
+    pub points: usize,
+    pub ewma_median: f64,
+    pub p50_median: f64,
+    pub covered: usize,
+}
+
+impl TraceScore {
+    /// P50's median error over EWMA's: below 1 the forecast wins the trace.
+    pub fn ratio(&self) -> f64 {
+        self.p50_median / self.ewma_median.max(1e-12)
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Scores one trace by medians (the figures the issue tracker quotes).
+pub fn score(trace: &Trace) -> TraceScore {
+    let actual = trace.actual_completion();
+    let (mut ewma, mut p50s, mut covered) = (Vec::new(), Vec::new(), 0);
+    for row in replay(&trace.partitions, trace.total) {
+        let progress = row.completed as f64 / trace.total as f64;
+        if !(0.1..=0.9).contains(&progress) {
+            continue;
+        }
+        let rem = (actual - row.at).num_milliseconds() as f64;
+        let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
+            continue;
+        };
+        if rem <= 0.0 {
+            continue;
+        }
+        let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
+        ewma.push(err(servo));
+        p50s.push(err(p50));
+        covered += usize::from(actual <= p90);
+    }
+    TraceScore {
+        points: p50s.len(),
+        ewma_median: median(&mut ewma),
+        p50_median: median(&mut p50s),
+        covered,
+    }
+}
+
+/// One kind of job over several seeds: medians over its traces, and the
+/// P90's coverage over all its points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindSummary {
+    pub pattern: Pattern,
+    pub traces: Vec<TraceScore>,
+}
+
+impl KindSummary {
+    pub fn ewma_median(&self) -> f64 {
+        median(
+            &mut self
+                .traces
+                .iter()
+                .map(|t| t.ewma_median)
+                .collect::<Vec<_>>(),
+        )
+    }
+    pub fn p50_median(&self) -> f64 {
+        median(&mut self.traces.iter().map(|t| t.p50_median).collect::<Vec<_>>())
+    }
+    /// The median of the per-trace ratios.
+    pub fn ratio(&self) -> f64 {
+        median(
+            &mut self
+                .traces
+                .iter()
+                .map(TraceScore::ratio)
+                .collect::<Vec<_>>(),
+        )
+    }
+    /// Won: the forecast's median error is below EWMA's on this kind.
+    pub fn won(&self) -> bool {
+        self.ratio() < 1.0
+    }
+    pub fn coverage(&self) -> f64 {
+        let points: usize = self.traces.iter().map(|t| t.points).sum();
+        let covered: usize = self.traces.iter().map(|t| t.covered).sum();
+        covered as f64 / points.max(1) as f64
+    }
+}
+
+/// Scores every kind over the given seeds; also returns the median of all
+/// per-trace ratios.
+pub fn score_all(seeds: RangeInclusive<u64>) -> (Vec<KindSummary>, f64) {
+    let kinds: Vec<KindSummary> = Pattern::ALL
+        .iter()
+        .map(|&pattern| KindSummary {
+            pattern,
+            traces: seeds
+                .clone()
+                .map(|s| score(&generate(pattern, s)))
+                .collect(),
+        })
+        .collect();
+    let mut ratios: Vec<f64> = kinds
+        .iter()
+        .flat_map(|k| k.traces.iter().map(TraceScore::ratio))
+        .collect();
+    (kinds, median(&mut ratios))
+}
+
+/// The per-kind table: median errors as a share of the remaining time,
+/// the median per-trace ratio, and the P90's coverage.
+pub fn kinds_table(kinds: &[KindSummary], overall_ratio: f64) -> String {
+    let mut s = String::from(
+        "| kind | traces | EWMA median error | P50 median error | P50/EWMA (median per trace) | won | P90 coverage |\n\
+         |---|---:|---:|---:|---:|---|---:|\n",
+    );
+    for k in kinds {
+        s.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | {:.2} | {} | {:.1}% |\n",
+            k.pattern.name(),
+            k.traces.len(),
+            k.ewma_median(),
+            k.p50_median(),
+            k.ratio(),
+            if k.won() { "yes" } else { "**no**" },
+            100.0 * k.coverage()
+        ));
+    }
+    let won = kinds.iter().filter(|k| k.won()).count();
+    let points: usize = kinds.iter().flat_map(|k| &k.traces).map(|t| t.points).sum();
+    let covered: usize = kinds
+        .iter()
+        .flat_map(|k| &k.traces)
+        .map(|t| t.covered)
+        .sum();
+    s.push_str(&format!(
+        "| **all** | {} | | | **{:.2}** | {won} of {} | {:.1}% |\n",
+        kinds.iter().map(|k| k.traces.len()).sum::<usize>(),
+        overall_ratio,
+        kinds.len(),
+        100.0 * covered as f64 / points.max(1) as f64
+    ));
+    s
 }
 
 /// Evaluates every pattern over the given seeds; returns per-pattern
