@@ -42,13 +42,13 @@ const TREND_VAR_WEIGHT: f64 = 0.6;
 const LEVEL_CLAMP: f64 = 3.0;
 /// A change in pace is declared when the recent partitions' mean log cost
 /// differs from the earlier ones' by this many standard errors...
-const CHANGE_T: f64 = 4.0;
+const CHANGE_T: f64 = 3.5;
 /// ...and by at least this much in log space (a 35% change in cost).
 const CHANGE_MIN_LOG: f64 = 0.3;
 /// How far back a change is looked for (completions), and the fewest
 /// completions on either side of it.
 const CHANGE_LOOKBACK: usize = 120;
-const CHANGE_MIN_SIDE: usize = 3;
+const CHANGE_MIN_SIDE: usize = 2;
 /// How much better (likelihood ratio, in units of ln n) a step must fit the
 /// log costs than a straight line before it counts as a change in pace.
 const STEP_OVER_LINE: f64 = 3.0;
@@ -465,7 +465,13 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
     } else {
         weights
     };
-    let fit = wls(&x[from..], &norm[from..], &weights[from..])?;
+    let mut fit = wls(&x[from..], &norm[from..], &weights[from..])?;
+    if from > 0 && ((n - from) as f64) < 2.0 * CHANGE_SETTLED {
+        // A few dozen partitions at the new pace: their level is evidence,
+        // a slope through them is mostly noise.
+        fit.b = 0.0;
+        fit.var_b = 0.0;
+    }
     // Trend significance is judged in log space, where duration noise is
     // roughly symmetric and homoscedastic (more power than raw space).
     let logs = &all_logs[from..];

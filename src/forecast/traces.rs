@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
-use super::{replay, PartitionObs, PartitionState};
+use super::{median, replay, PartitionObs, PartitionState};
 
 /// Tiny deterministic PRNG (SplitMix64).
 #[derive(Debug, Clone)]
@@ -266,28 +266,44 @@ impl EvalResult {
     }
 }
 
+/// One scored point of a trace: Servo's relative error, the P50's, and
+/// whether the P90 covered the actual completion.
+struct Point {
+    servo_err: f64,
+    p50_err: f64,
+    covered: bool,
+}
+
 /// Replays a trace and scores every completion point between 10% and 90%
 /// progress. The forecaster only sees what [`replay`] gives it.
-pub fn evaluate(trace: &Trace) -> EvalResult {
+fn points(trace: &Trace) -> Vec<Point> {
     let actual = trace.actual_completion();
+    replay(&trace.partitions, trace.total)
+        .into_iter()
+        .filter(|row| (0.1..=0.9).contains(&(row.completed as f64 / trace.total as f64)))
+        .filter_map(|row| {
+            let rem = (actual - row.at).num_milliseconds() as f64;
+            let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
+                return None;
+            };
+            let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
+            (rem > 0.0).then(|| Point {
+                servo_err: err(servo),
+                p50_err: err(p50),
+                covered: actual <= p90,
+            })
+        })
+        .collect()
+}
+
+/// Scores a trace by pooled sums (means).
+pub fn evaluate(trace: &Trace) -> EvalResult {
     let mut r = EvalResult::default();
-    for row in replay(&trace.partitions, trace.total) {
-        let progress = row.completed as f64 / trace.total as f64;
-        if !(0.1..=0.9).contains(&progress) {
-            continue;
-        }
-        let rem = (actual - row.at).num_milliseconds() as f64;
-        let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
-            continue;
-        };
-        if rem <= 0.0 {
-            continue;
-        }
-        let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
+    for p in points(trace) {
         r.points += 1;
-        r.servo_err_sum += err(servo);
-        r.p50_err_sum += err(p50);
-        r.p90_covered += usize::from(actual <= p90);
+        r.servo_err_sum += p.servo_err;
+        r.p50_err_sum += p.p50_err;
+        r.p90_covered += usize::from(p.covered);
     }
     r
 }
@@ -310,45 +326,16 @@ impl TraceScore {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 /// Scores one trace by medians (the figures the issue tracker quotes).
 pub fn score(trace: &Trace) -> TraceScore {
-    let actual = trace.actual_completion();
-    let (mut ewma, mut p50s, mut covered) = (Vec::new(), Vec::new(), 0);
-    for row in replay(&trace.partitions, trace.total) {
-        let progress = row.completed as f64 / trace.total as f64;
-        if !(0.1..=0.9).contains(&progress) {
-            continue;
-        }
-        let rem = (actual - row.at).num_milliseconds() as f64;
-        let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
-            continue;
-        };
-        if rem <= 0.0 {
-            continue;
-        }
-        let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
-        ewma.push(err(servo));
-        p50s.push(err(p50));
-        covered += usize::from(actual <= p90);
-    }
+    let pts = points(trace);
+    let mut ewma: Vec<f64> = pts.iter().map(|p| p.servo_err).collect();
+    let mut p50s: Vec<f64> = pts.iter().map(|p| p.p50_err).collect();
     TraceScore {
-        points: p50s.len(),
+        points: pts.len(),
         ewma_median: median(&mut ewma),
         p50_median: median(&mut p50s),
-        covered,
+        covered: pts.iter().filter(|p| p.covered).count(),
     }
 }
 

@@ -1895,11 +1895,7 @@ impl Workspace {
                 return Err(Refusal::new("hash_conflict"));
             }
         }
-        let version = current
-            .rsplit_once(".h")
-            .and_then(|(_, n)| n.parse::<u64>().ok())
-            .unwrap_or(1)
-            + 1;
+        let hash = next_hash(&stored.id, current);
         let id = stored.id.clone();
         let fields = view
             .as_object_mut()
@@ -1916,7 +1912,7 @@ impl Workspace {
             .unwrap_or(json!({ "values": {} }));
         fields.insert("state".into(), state);
         fields.insert("root_view_id".into(), json!(id));
-        fields.insert("hash".into(), json!(format!("{id}.h{version}")));
+        fields.insert("hash".into(), json!(hash));
         stored.view = view.clone();
         Ok(Reply::new(json!({ "ok": true, "view": view })))
     }
@@ -1952,16 +1948,12 @@ impl Workspace {
                 format!("V{:09}", self.view_counter)
             }
         };
-        let version = current
-            .rsplit_once(".h")
-            .and_then(|(_, n)| n.parse::<u64>().ok())
-            .unwrap_or(0)
-            + 1;
+        let hash = next_hash(&id, &current);
         let fields = view
             .as_object_mut()
             .expect("home() checked it is an object");
         fields.insert("id".into(), json!(id));
-        fields.insert("hash".into(), json!(format!("{id}.h{version}")));
+        fields.insert("hash".into(), json!(hash));
         self.homes.insert(user, view.clone());
         Ok(Reply::new(json!({ "ok": true, "view": view })))
     }
@@ -2717,6 +2709,15 @@ impl Check {
             None => self.fail(&format!("{at}/blocks"), "is required"),
         }
     }
+}
+
+/// A view's next `hash`: `<id>.h<n>`, one more than the current one's `n`.
+fn next_hash(id: &str, current: &str) -> String {
+    let n = current
+        .rsplit_once(".h")
+        .and_then(|(_, n)| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    format!("{id}.h{}", n + 1)
 }
 
 /// An argument's JSON, or an empty array when it is absent or null.
