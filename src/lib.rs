@@ -32,7 +32,7 @@
 //!   client, Block Kit limits, uploads and templates; [`pagerduty`] mirrors pages;
 //!   [`people`]: who is an operator or stakeholder; [`charts`]: burn-down and review
 //!   charts; [`outbox`]: delivers the Slack calls that must not be lost.
-//! - [`context`]: [`context::AppState`] and its caches.
+//! - [`context`]: [`context::AppState`], its caches, and the gauges `/metrics` reads.
 //! - [`flows`]: [`flows::alerts`] (one message per job and episode),
 //!   [`flows::escalation`] (pages the tiers in order), [`flows::approvals`] (extension
 //!   requests and decisions), [`flows::mitigations`] (changes to Servo recorded as
@@ -40,11 +40,13 @@
 //!   and early warning), [`flows::review`] (the weekly SLA review),
 //!   [`flows::repair`] (puts back what a crash between two steps left undone),
 //!   [`flows::assess`] (one tenant's poll), [`flows::rollup`] (a storm as one incident),
-//!   [`flows::incidents`] (widespread slowdowns and system-wide degradation).
-//! - [`commands`]: `/backfill` and its subcommands; [`actions`]: buttons and dialogs;
+//!   [`flows::incidents`] (widespread slowdowns and system-wide degradation),
+//!   [`flows::home`] (each person's App Home).
+//! - [`commands`]: `/backfill` and its subcommands (a job by id, prefix or asset);
+//!   [`actions`]: buttons, dialogs and message shortcuts;
 //!   [`poller`]: runs [`flows::assess`] for each tenant on its schedule, then the judgements
 //!   across tenants;
-//!   [`timers`]: fires due timers (escalation steps, check-ins, expiries).
+//!   [`timers`]: fires due timers (escalation steps, check-ins, expiries, Home refreshes).
 //! - [`edge`]: what Slack sends the bot, over HTTP or Socket Mode.
 //! - [`app`]: builds the application from config, binds, runs until stopped;
 //!   [`sim`]: `servo-sla-bot simulate`, the real bot against a simulated Servo, a
