@@ -17,8 +17,9 @@ use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 
-/// A series' labels, in the order the call site gives them.
-type Labels = Vec<(String, String)>;
+/// A series' labels, in the order the call site gives them. Label names
+/// are the call sites' constants: only the values are owned.
+type Labels = Vec<(&'static str, String)>;
 type CounterFamily = Family<Labels, Counter<f64, AtomicU64>>;
 type GaugeFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
@@ -120,11 +121,8 @@ impl Default for Metrics {
     }
 }
 
-fn owned(labels: &[(&str, &str)]) -> Labels {
-    labels
-        .iter()
-        .map(|(k, v)| (k.to_string(), escape_label(v)))
-        .collect()
+fn owned(labels: &[(&'static str, &str)]) -> Labels {
+    labels.iter().map(|(k, v)| (*k, escape_label(v))).collect()
 }
 
 /// The exposition's escapes in a label value. The client writes values as
@@ -241,7 +239,6 @@ impl Metrics {
     pub fn set_gauge_family(
         &self,
         name: &'static str,
-        _help: &'static str,
         series: Vec<(Vec<(&'static str, String)>, f64)>,
     ) {
         let Some(f) = self.gauges.get(name) else {
@@ -251,7 +248,7 @@ impl Metrics {
         for (labels, value) in series {
             let labels: Labels = labels
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
+                .map(|(k, v)| (k, escape_label(&v)))
                 .collect();
             f.get_or_create(&labels).set(value);
         }
@@ -334,8 +331,8 @@ mod tests {
     fn a_gauge_family_replaces_its_series() {
         let m = Metrics::new();
         let g = "servo_sla_bot_breached_jobs";
-        m.set_gauge_family(g, "help", vec![(vec![("tenant", "a".into())], 3.0)]);
-        m.set_gauge_family(g, "help", vec![(vec![("tenant", "b".into())], 1.0)]);
+        m.set_gauge_family(g, vec![(vec![("tenant", "a".into())], 3.0)]);
+        m.set_gauge_family(g, vec![(vec![("tenant", "b".into())], 1.0)]);
         assert_eq!(m.get(g, &[("tenant", "a")]), 0.0);
         assert_eq!(m.get(g, &[("tenant", "b")]), 1.0);
         assert!(!m.render().contains("tenant=\"a\""));

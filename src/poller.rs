@@ -108,16 +108,12 @@ impl Poller {
                 poll.at_risk.get("breached").copied().unwrap_or(0) as f64,
             ));
         }
-        self.state.metrics.set_gauge_family(
-            "servo_sla_bot_at_risk_jobs",
-            "Active jobs at risk of missing their SLA, by tenant and band.",
-            at_risk,
-        );
-        self.state.metrics.set_gauge_family(
-            "servo_sla_bot_breached_jobs",
-            "Active jobs past their SLA deadline, by tenant.",
-            breached,
-        );
+        self.state
+            .metrics
+            .set_gauge_family("servo_sla_bot_at_risk_jobs", at_risk);
+        self.state
+            .metrics
+            .set_gauge_family("servo_sla_bot_breached_jobs", breached);
     }
 
     /// Assesses one tenant's jobs and reconciles its alerts

@@ -356,22 +356,15 @@ async fn band_under(state: &AppState, alert: &crate::store::Alert, at: DateTime<
             format!(
                 "Under {new} the job would be {} *{}* (ETA {eta}); it is {} {} now.",
                 under.band.emoji(),
-                band_name(under.band),
+                under.band.label(),
                 now_assessed.band.emoji(),
-                band_name(now_assessed.band)
+                now_assessed.band.label()
             )
         }
         Ok(None) => format!("New deadline {new}. The job is no longer active in Servo."),
         Err(_) => format!(
             "New deadline {new}. Servo cannot be read just now, so the band under it is unknown."
         ),
-    }
-}
-
-fn band_name(band: crate::risk::RiskBand) -> &'static str {
-    match band {
-        crate::risk::RiskBand::OnTrack => "On track",
-        b => b.label(),
     }
 }
 

@@ -217,31 +217,39 @@ async fn run_click(state: &AppState, click: &Click) {
 /// when there is one (no rate limit to share), else `chat.postEphemeral` in
 /// the click's channel, else (a click in the App Home) a DM.
 pub async fn tell(state: &AppState, click: &Click, text: &str) {
+    answer(state, click, json!({ "text": text })).await;
+}
+
+/// Like [`tell`], with a whole message (text and blocks): what an ephemeral
+/// answer carries, sent by the same route.
+pub async fn answer(state: &AppState, click: &Click, mut message: Value) {
+    if let Some(o) = message.as_object_mut() {
+        o.remove("response_type");
+    }
     let result = match (&click.response_url, &click.channel) {
-        (Some(url), _) => state
-            .slack
-            .respond(
-                url,
-                &json!({ "response_type": "ephemeral", "replace_original": false, "text": text }),
-            )
-            .await,
-        (None, Some(channel)) => state
-            .slack
-            .call(
-                "chat.postEphemeral",
-                &json!({ "channel": channel, "user": click.user, "text": text }),
-            )
-            .await
-            .map(|_| ()),
+        (Some(url), _) => {
+            message["response_type"] = json!("ephemeral");
+            message["replace_original"] = json!(false);
+            state.slack.respond(url, &message).await
+        }
+        (None, Some(channel)) => {
+            message["channel"] = json!(channel);
+            message["user"] = json!(click.user);
+            state
+                .slack
+                .call("chat.postEphemeral", &message)
+                .await
+                .map(|_| ())
+        }
         // A click in the App Home has neither: the answer goes by DM.
-        (None, None) => state
-            .slack
-            .call(
-                "chat.postMessage",
-                &json!({ "channel": click.user, "text": text }),
-            )
-            .await
-            .map(|_| ()),
+        (None, None) => {
+            message["channel"] = json!(click.user);
+            state
+                .slack
+                .call("chat.postMessage", &message)
+                .await
+                .map(|_| ())
+        }
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not tell the clicker");

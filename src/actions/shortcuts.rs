@@ -3,11 +3,11 @@
 //! alert's own message and on any reply in its thread; on another message
 //! it says where it works.
 
-use super::{extension, tell, Click};
+use super::{answer, extension, tell, Click};
 use crate::context::AppState;
 use crate::domain::JobId;
 use crate::store::Alert;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The manifest's `callback_id`s.
 pub const STATUS_SHORTCUT: &str = "job_status";
@@ -97,28 +97,5 @@ async fn status(state: &AppState, click: &Click, alert: &Alert) {
         return tell(state, click, "This alert's tenant is no longer configured.").await;
     };
     let card = crate::commands::status::card(state, tenant, id).await;
-    let result = match (&click.response_url, &click.channel) {
-        (Some(url), _) => {
-            let mut body = card.clone();
-            body["replace_original"] = json!(false);
-            state.slack.respond(url, &body).await
-        }
-        (None, Some(channel)) => {
-            let mut body = card.clone();
-            if let Some(o) = body.as_object_mut() {
-                o.remove("response_type");
-            }
-            body["channel"] = json!(channel);
-            body["user"] = json!(click.user);
-            state
-                .slack
-                .call("chat.postEphemeral", &body)
-                .await
-                .map(|_| ())
-        }
-        (None, None) => Ok(()),
-    };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not show the job status");
-    }
+    answer(state, click, card).await;
 }

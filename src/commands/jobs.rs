@@ -46,7 +46,7 @@ pub async fn run(
     let found = |named| async move { super::lookup::job(state, tenant, &named).await };
     match command {
         Command::Status(named) => match found(named).await {
-            Ok(id) => super::status::run(state, tenant, id, cmd).await,
+            Ok(id) => super::status::card(state, tenant, id).await,
             Err(answer) => answer,
         },
         Command::List(filter) => super::list::run(state, tenant, filter).await,

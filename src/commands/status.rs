@@ -54,15 +54,6 @@ pub async fn status_from_memory(
     )
 }
 
-pub(super) async fn run(
-    state: &AppState,
-    tenant: &Tenant,
-    id: JobId,
-    _cmd: &SlashCommand,
-) -> Value {
-    card(state, tenant, id).await
-}
-
 /// The job's status card, as an ephemeral answer: for `/backfill status`
 /// and the "Job status" message shortcut.
 pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {

@@ -23,7 +23,6 @@ pub async fn export(state: &AppState) {
             );
             m.set_gauge_family(
                 "servo_sla_bot_open_alerts",
-                "",
                 c.open_alerts
                     .into_iter()
                     .map(|(band, n)| (vec![("band", band)], n as f64))

@@ -15,7 +15,6 @@
 
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::domain::ids::Principal;
 use crate::slack::render::{date_token, escape_slack};
 use crate::store::{Alert, NewTimer};
 use chrono::{DateTime, Utc};
@@ -103,8 +102,13 @@ pub async fn opened(state: &AppState, user: &str) -> anyhow::Result<()> {
 
 /// Builds `user`'s Home and publishes it.
 pub async fn publish(state: &AppState, user: &str) -> anyhow::Result<()> {
-    let tenants = tenants_of(state, user).await?;
-    let view = build(state, user, &tenants).await?;
+    // Which tiers of the path the user is on: asked once, used throughout.
+    let mut on_tier = Vec::with_capacity(state.config.escalation.tiers.len());
+    for tier in &state.config.escalation.tiers {
+        on_tier.push(state.directory.is_among(user, &tier.notify).await?);
+    }
+    let tenants = tenants_of(state, user, &on_tier).await?;
+    let view = build(state, user, &tenants, &on_tier).await?;
     if !take_budget() {
         anyhow::bail!("over the views.publish budget; trying again shortly");
     }
@@ -122,15 +126,12 @@ pub async fn publish(state: &AppState, user: &str) -> anyhow::Result<()> {
 
 /// The tenants `user` belongs to: operator, stakeholder, or on a tier of
 /// the escalation path (which serves every tenant).
-async fn tenants_of<'a>(state: &'a AppState, user: &str) -> anyhow::Result<Vec<&'a Tenant>> {
-    let on_path: Vec<Principal> = state
-        .config
-        .escalation
-        .tiers
-        .iter()
-        .flat_map(|t| t.notify.iter().cloned())
-        .collect();
-    if state.directory.is_among(user, &on_path).await? {
+async fn tenants_of<'a>(
+    state: &'a AppState,
+    user: &str,
+    on_tier: &[bool],
+) -> anyhow::Result<Vec<&'a Tenant>> {
+    if on_tier.contains(&true) {
         return Ok(state.config.tenants.iter().collect());
     }
     let mut mine = Vec::new();
@@ -204,7 +205,12 @@ fn paged_tier(next: i64, tiers: usize) -> Option<usize> {
     }
 }
 
-async fn build(state: &AppState, user: &str, tenants: &[&Tenant]) -> anyhow::Result<Value> {
+async fn build(
+    state: &AppState,
+    user: &str,
+    tenants: &[&Tenant],
+    on_tier: &[bool],
+) -> anyhow::Result<Value> {
     let now = state.clock.now();
     let mut blocks = vec![
         header("Backfill SLA: what waits for you"),
@@ -240,11 +246,8 @@ async fn build(state: &AppState, user: &str, tenants: &[&Tenant]) -> anyhow::Res
                     if esc.status == "active" {
                         if let Some(last) = paged_tier(esc.tier, tiers.len()) {
                             // Paged at a tier of theirs in this round.
-                            for tier in tiers.iter().take(last + 1) {
-                                if state.directory.is_among(user, &tier.notify).await? {
-                                    pages.push((alert.clone(), tier.name.clone()));
-                                    break;
-                                }
+                            if let Some(t) = (0..=last).find(|t| on_tier[*t]) {
+                                pages.push((alert.clone(), tiers[t].name.clone()));
                             }
                         }
                     }
@@ -368,11 +371,7 @@ async fn build(state: &AppState, user: &str, tenants: &[&Tenant]) -> anyhow::Res
     blocks.push(header("On the escalation path now"));
     let mut path = Vec::new();
     for (i, tier) in tiers.iter().enumerate() {
-        let you = if state.directory.is_among(user, &tier.notify).await? {
-            " (you)"
-        } else {
-            ""
-        };
+        let you = if on_tier[i] { " (you)" } else { "" };
         path.push(format!(
             "{}. *{}*: {}{you} · acknowledge within {} min",
             i + 1,

@@ -2639,22 +2639,23 @@ impl Check {
         self.style(obj.get("style"), &format!("{at}/style"));
     }
 
-    fn modal(&mut self, view: &Value, at: &str) {
+    /// What every view must be: an object of `kind`, with its ids and
+    /// metadata within their lengths. The object, to check the rest of.
+    fn view<'v>(
+        &mut self,
+        view: &'v Value,
+        at: &str,
+        kind: &str,
+    ) -> Option<&'v serde_json::Map<String, Value>> {
         let Some(obj) = view.as_object() else {
             self.fail(at, "must be a view object");
-            return;
+            return None;
         };
-        if obj.get("type").and_then(Value::as_str) != Some("modal") {
+        if obj.get("type").and_then(Value::as_str) != Some(kind) {
             self.fail(
                 &format!("{at}/type"),
-                "views.open takes a view of type modal",
+                format!("this method takes a view of type {kind}"),
             );
-        }
-        self.text(obj.get("title"), &format!("{at}/title"), 24, true);
-        for key in ["submit", "close"] {
-            if obj.contains_key(key) {
-                self.text(obj.get(key), &format!("{at}/{key}"), 24, true);
-            }
         }
         self.optional_string(obj.get("callback_id"), &format!("{at}/callback_id"), 255);
         self.optional_string(obj.get("external_id"), &format!("{at}/external_id"), 255);
@@ -2663,6 +2664,19 @@ impl Check {
             &format!("{at}/private_metadata"),
             3000,
         );
+        Some(obj)
+    }
+
+    fn modal(&mut self, view: &Value, at: &str) {
+        let Some(obj) = self.view(view, at, "modal") else {
+            return;
+        };
+        self.text(obj.get("title"), &format!("{at}/title"), 24, true);
+        for key in ["submit", "close"] {
+            if obj.contains_key(key) {
+                self.text(obj.get(key), &format!("{at}/{key}"), 24, true);
+            }
+        }
         match obj.get("blocks") {
             Some(blocks) => {
                 self.blocks(blocks, &format!("{at}/blocks"), MODAL_MAX_BLOCKS);
@@ -2677,33 +2691,17 @@ impl Check {
             None => self.fail(&format!("{at}/blocks"), "is required"),
         }
     }
-}
 
-impl Check {
     /// An App Home view: type `home`, up to 100 blocks; no title, submit or close.
     fn home(&mut self, view: &Value, at: &str) {
-        let Some(obj) = view.as_object() else {
-            self.fail(at, "must be a view object");
+        let Some(obj) = self.view(view, at, "home") else {
             return;
         };
-        if obj.get("type").and_then(Value::as_str) != Some("home") {
-            self.fail(
-                &format!("{at}/type"),
-                "views.publish takes a view of type home",
-            );
-        }
         for key in ["submit", "close", "title"] {
             if obj.contains_key(key) {
                 self.fail(&format!("{at}/{key}"), "is not allowed in a home view");
             }
         }
-        self.optional_string(obj.get("callback_id"), &format!("{at}/callback_id"), 255);
-        self.optional_string(obj.get("external_id"), &format!("{at}/external_id"), 255);
-        self.optional_string(
-            obj.get("private_metadata"),
-            &format!("{at}/private_metadata"),
-            3000,
-        );
         match obj.get("blocks") {
             Some(blocks) => self.blocks(blocks, &format!("{at}/blocks"), MODAL_MAX_BLOCKS),
             None => self.fail(&format!("{at}/blocks"), "is required"),

@@ -351,9 +351,24 @@ impl Store {
     /// Extends every claim `worker` holds to `until`: it is still working on
     /// them. Returns how many it still holds.
     pub async fn renew_outbox_claims(&self, worker: &str, until: DateTime<Utc>) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query(
+        self.renew_claims(
             "UPDATE outbox SET claim_until_ms = $2 \
-             WHERE claimed_by = $1 AND status = 'pending'")
+             WHERE claimed_by = $1 AND status = 'pending'",
+            worker,
+            until,
+        )
+        .await
+    }
+
+    /// Runs a claim renewal (`$1` the worker, `$2` the new end) of the
+    /// outbox or the timers: the one statement both tables' workers share.
+    pub(super) async fn renew_claims(
+        &self,
+        sql: &'static str,
+        worker: &str,
+        until: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(on_pool!(self, p => sqlx::query(sql)
             .bind(worker)
             .bind(ms(until))
             .execute(p)

@@ -150,14 +150,13 @@ impl Store {
     /// Extends every claim `worker` holds to `until`: it is still firing
     /// them. Returns how many it still holds.
     pub async fn renew_timer_claims(&self, worker: &str, until: DateTime<Utc>) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query(
+        self.renew_claims(
             "UPDATE timers SET claim_until_ms = $2 \
-             WHERE claimed_by = $1 AND status = 'pending'")
-            .bind(worker)
-            .bind(ms(until))
-            .execute(p)
-            .await?
-            .rows_affected()))
+             WHERE claimed_by = $1 AND status = 'pending'",
+            worker,
+            until,
+        )
+        .await
     }
 
     /// Hands back every claim of a worker that is shutting down.
