@@ -3,7 +3,12 @@
 //! `cargo run --release --example forecast_eval [SEEDS] [FIRST_SEED]`
 //! (default: 10 seeds per pattern starting at seed 1).
 
-use servo_sla_bot::forecast::traces::{evaluate_all, kinds_table, markdown_table, score_all};
+use servo_sla_bot::forecast::traces::{
+    calibrations_table, evaluate_all, kinds_table, markdown_table, score_all, score_all_calibrated,
+};
+
+/// The seeds of each kind's earlier jobs, which its calibration learns from.
+const HISTORY: std::ops::RangeInclusive<u64> = 21..=30;
 
 fn main() {
     let arg = |i: usize, default: u64| {
@@ -18,6 +23,16 @@ fn main() {
     let (kinds, ratio) = score_all(first..=last);
     println!("Medians (error = |forecast - actual| / time left):\n");
     print!("{}", kinds_table(&kinds, ratio));
+    // The calibration check: each kind's asset has finished ten earlier jobs
+    // (seeds 21..=30, neither tuned on nor held out; one recorded forecast
+    // each at a quarter, half and three quarters done) and corrects its
+    // forecasts by what they taught.
+    let (calibrated, cal_ratio) = score_all_calibrated(HISTORY, first..=last);
+    println!("\nCalibrated by the asset's past jobs (seeds {HISTORY:?}):\n");
+    print!("{}", calibrations_table(&calibrated));
+    println!();
+    let summaries: Vec<_> = calibrated.into_iter().map(|(k, _)| k).collect();
+    print!("{}", kinds_table(&summaries, cal_ratio));
     let (per, overall) = evaluate_all(first..=last);
     println!("\nMeans, pooled over points:\n");
     print!("{}", markdown_table(&per, &overall));

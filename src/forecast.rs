@@ -538,12 +538,14 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
     let mut durations: Vec<f64> = work.clone();
     let idle_threshold = (2.0 * median(&mut durations)).max(60_000.0);
     let we = done[n - 1].completed_at?.timestamp_millis();
-    let ws = if window == n {
-        intervals.iter().map(|i| i.0).min().unwrap_or(we)
+    let first_start = intervals.iter().map(|i| i.0).min().unwrap_or(we);
+    let whole = idle(&mut intervals, first_start, we, idle_threshold);
+    let active = if window == n {
+        whole.active
     } else {
-        done[n - window - 1].completed_at?.timestamp_millis()
+        let ws = done[n - window - 1].completed_at?.timestamp_millis();
+        idle(&mut intervals, ws, we, idle_threshold).active
     };
-    let active = active_ms(&mut intervals, ws, we, idle_threshold);
     let window_work: f64 = work[n - window..].iter().sum();
     if active <= 0.0 || window_work <= 0.0 {
         return fallback(input, &done, remaining, observations);
@@ -568,7 +570,10 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
     // The part of a rising trend that shrinkage removed from the P50 is
     // added back to the P90 (one-sided: only a later completion).
     let unmodelled = ((1.0 - shrink) * fit.b * s2).max(0.0) * rho;
-    let p90_ms = p50_ms + P90_SPREAD * Z90 * sd + unmodelled;
+    // Waits seen in this job may come again: an independent source of
+    // delay, added to the noise's spread in quadrature (one-sided: later).
+    let waits = pause_allowance(whole, p50_ms);
+    let p90_ms = p50_ms + (P90_SPREAD * Z90 * sd).hypot(waits) + unmodelled;
     Some(Forecast {
         p50: add_ms(now, p50_ms),
         p90: add_ms(now, p90_ms),
@@ -619,30 +624,100 @@ fn fallback(
     })
 }
 
-/// Busy time in `[ws, we]`: the window length minus idle gaps (no partition
-/// running) longer than `idle_threshold` ms. Shorter gaps are scheduling
-/// overhead and count as busy.
-fn active_ms(intervals: &mut [(i64, i64)], ws: i64, we: i64, idle_threshold: f64) -> f64 {
+/// Time in `[ws, we]` split into busy time and waits: idle gaps (no
+/// partition running) longer than `idle_threshold` ms are waits (a pause,
+/// waiting upstream); shorter gaps are scheduling overhead and count as busy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Idle {
+    /// Busy time in ms.
+    active: f64,
+    /// Time spent in waits, in ms.
+    waited: f64,
+    /// How many waits began in the window.
+    waits: usize,
+}
+
+fn idle(intervals: &mut [(i64, i64)], ws: i64, we: i64, idle_threshold: f64) -> Idle {
     intervals.sort_unstable();
-    let mut excluded = 0i64;
+    let (mut excluded, mut waits) = (0i64, 0usize);
     let mut covered_until: Option<i64> = None;
     for &(s, e) in intervals.iter() {
         if let Some(c) = covered_until {
             if s > c && (s - c) as f64 > idle_threshold {
-                excluded += (s.min(we) - c.max(ws)).max(0);
+                let inside = (s.min(we) - c.max(ws)).max(0);
+                excluded += inside;
+                waits += usize::from(inside > 0);
             }
         }
         covered_until = Some(covered_until.map_or(e, |c| c.max(e)));
     }
-    ((we - ws) - excluded) as f64
+    Idle {
+        active: ((we - ws) - excluded) as f64,
+        waited: excluded as f64,
+        waits,
+    }
 }
 
-/// Bias correction learnt from past jobs of one asset.
+/// P(X ≤ k) for X ~ Binomial(n, p).
+fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
+    let (mut term, mut sum) = ((1.0 - p).powi(n as i32), 0.0);
+    for i in 0..=k.min(n) {
+        if i > 0 {
+            term *= (n - i + 1) as f64 / i as f64 * p / (1.0 - p);
+        }
+        sum += term;
+    }
+    sum.min(1.0)
+}
+
+/// The 90th percentile of a Poisson count with mean `m`.
+fn poisson_q90(m: f64) -> u32 {
+    if m.is_nan() || m <= 0.0 {
+        return 0;
+    }
+    let (mut k, mut term, mut cdf) = (0u32, (-m).exp(), (-m).exp());
+    while cdf < 0.9 && k < 1_000 {
+        k += 1;
+        term *= m / f64::from(k);
+        cdf += term;
+    }
+    k
+}
+
+/// What further waits could add to the P90: the job's own waits so far (after
+/// its first start) recur at the rate seen per busy hour, each as long as
+/// their mean; the 90th percentile of their count over the remaining busy
+/// time `remaining_ms`, times that length. No wait seen, nothing added: a
+/// wait that has never happened cannot be priced from the job itself.
+fn pause_allowance(seen: Idle, remaining_ms: f64) -> f64 {
+    if seen.waits == 0 || seen.active <= 0.0 {
+        return 0.0;
+    }
+    let rate = seen.waits as f64 / seen.active;
+    let mean_wait = seen.waited / seen.waits as f64;
+    f64::from(poisson_q90(rate * remaining_ms)) * mean_wait
+}
+
+/// One finished forecast of an asset's job: the remaining times, from when
+/// the forecast was made, that its P50 and P90 gave, and the time the job
+/// really took from then.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub actual_ms: f64,
+}
+
+/// What an asset's past jobs teach the forecast: a bias correction of the
+/// P50 and, when the P90 covered too few or too many of those jobs, a new
+/// width for it (the calibration check).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     pairs: usize,
     bias_ratio: f64,
     accuracy: Option<f64>,
+    coverage: Option<f64>,
+    spread: f64,
 }
 
 impl Calibration {
@@ -652,31 +727,92 @@ impl Calibration {
     pub const MIN_RATIO: f64 = 0.5;
     /// See [`Calibration::MIN_RATIO`].
     pub const MAX_RATIO: f64 = 2.0;
+    /// Finished jobs needed before the P90's width is checked.
+    pub const MIN_COVERAGE_PAIRS: usize = 5;
+    /// The share of past jobs a P90 should cover: inside this band its width
+    /// is left alone; outside it, the width is set so that 90% would have
+    /// been covered.
+    pub const COVERAGE_BAND: (f64, f64) = (0.80, 0.95);
+    /// The P90's width (P90 − P50) is scaled by at most this much either way.
+    pub const MAX_SPREAD: f64 = 3.0;
+    /// How unlikely the jobs' coverage must be, were the P90's true coverage
+    /// at the edge of [`Self::COVERAGE_BAND`], before its width is changed.
+    pub const MISS_EVIDENCE: f64 = 0.05;
 
     /// Builds a calibration from `(forecast_remaining_ms, actual_remaining_ms)`
-    /// pairs. Pairs with a non-positive or non-finite forecast, or a negative
-    /// or non-finite actual, are ignored.
+    /// pairs, with no P90 to check. Pairs with a non-positive or non-finite
+    /// forecast, or a negative or non-finite actual, are ignored.
     pub fn from_pairs(pairs: &[(f64, f64)]) -> Calibration {
-        let valid: Vec<(f64, f64)> = pairs
+        let outcomes: Vec<Outcome> = pairs
+            .iter()
+            .map(|&(p50_ms, actual_ms)| Outcome {
+                p50_ms,
+                p90_ms: f64::NAN,
+                actual_ms,
+            })
+            .collect();
+        Self::from_outcomes(&outcomes)
+    }
+
+    /// Builds a calibration from finished forecasts: the P50's bias ratio
+    /// (the median of actual / forecast), and the check of the P90. After the
+    /// bias correction, the share of jobs the P90 covered is measured; with
+    /// [`Self::MIN_COVERAGE_PAIRS`] or more and a share outside
+    /// [`Self::COVERAGE_BAND`], the width P90 − P50 is scaled by the 90th
+    /// percentile of what each job would have needed.
+    pub fn from_outcomes(outcomes: &[Outcome]) -> Calibration {
+        let valid: Vec<Outcome> = outcomes
             .iter()
             .copied()
-            .filter(|(f, a)| f.is_finite() && a.is_finite() && *f > 0.0 && *a >= 0.0)
+            .filter(|o| {
+                o.p50_ms.is_finite()
+                    && o.actual_ms.is_finite()
+                    && o.p50_ms > 0.0
+                    && o.actual_ms >= 0.0
+            })
             .collect();
-        let mut ratios: Vec<f64> = valid.iter().map(|(f, a)| a / f).collect();
+        let mut ratios: Vec<f64> = valid.iter().map(|o| o.actual_ms / o.p50_ms).collect();
         let mut errors: Vec<f64> = valid
             .iter()
-            .filter(|(_, a)| *a > 0.0)
-            .map(|(f, a)| (f - a).abs() / a)
+            .filter(|o| o.actual_ms > 0.0)
+            .map(|o| (o.p50_ms - o.actual_ms).abs() / o.actual_ms)
             .collect();
         let bias_ratio = if valid.len() >= Self::MIN_PAIRS {
             median(&mut ratios).clamp(Self::MIN_RATIO, Self::MAX_RATIO)
         } else {
             1.0
         };
+        // What each job would have needed: the multiple of the corrected
+        // P90's width that reaches its actual completion.
+        let mut needed: Vec<f64> = valid
+            .iter()
+            .filter(|o| o.p90_ms.is_finite() && o.p90_ms > o.p50_ms)
+            .map(|o| (o.actual_ms - bias_ratio * o.p50_ms) / (bias_ratio * (o.p90_ms - o.p50_ms)))
+            .collect();
+        let covered = needed.iter().filter(|k| **k <= 1.0).count();
+        let coverage = (!needed.is_empty()).then(|| covered as f64 / needed.len() as f64);
+        let (low, high) = Self::COVERAGE_BAND;
+        // Only a clear miss counts: with 10 jobs, 7 covered is within what a
+        // P90 that truly covers 80% would show, and 10 of 10 within what one
+        // covering 95% would.
+        let n = needed.len();
+        let clear_miss = n >= Self::MIN_COVERAGE_PAIRS
+            && (binomial_cdf(covered, n, low) < Self::MISS_EVIDENCE
+                || (covered > 0 && 1.0 - binomial_cdf(covered - 1, n, high) < Self::MISS_EVIDENCE));
+        let spread = match coverage {
+            Some(_) if clear_miss => {
+                needed.sort_by(f64::total_cmp);
+                let at = ((0.9 * needed.len() as f64).ceil() as usize).clamp(1, needed.len()) - 1;
+                needed[at].clamp(1.0 / Self::MAX_SPREAD, Self::MAX_SPREAD)
+            }
+            _ => 1.0,
+        };
         Calibration {
             pairs: valid.len(),
             bias_ratio,
             accuracy: (!errors.is_empty()).then(|| median(&mut errors)),
+            coverage,
+            spread,
         }
     }
 
@@ -690,13 +826,27 @@ impl Calibration {
         self.bias_ratio
     }
 
+    /// The share of past jobs the (bias-corrected) P90 covered, if any had one.
+    pub fn coverage(&self) -> Option<f64> {
+        self.coverage
+    }
+
+    /// The factor the P90's width is scaled by: 1 when its coverage was in
+    /// the band or too few jobs tell.
+    pub fn spread(&self) -> f64 {
+        self.spread
+    }
+
     /// Scales the remaining time (P50 and P90, measured from `now`) by the
-    /// bias ratio; the throughput is divided by it.
+    /// bias ratio, then the P90's width by the spread; the throughput is
+    /// divided by the bias ratio.
     pub fn apply(&self, f: Forecast, now: DateTime<Utc>) -> Forecast {
-        let scale = |t: DateTime<Utc>| add_ms(now, ms_between(now, t).max(0.0) * self.bias_ratio);
+        let scale = |t: DateTime<Utc>| ms_between(now, t).max(0.0) * self.bias_ratio;
+        let p50 = scale(f.p50);
+        let p90 = p50 + (scale(f.p90) - p50).max(0.0) * self.spread;
         Forecast {
-            p50: scale(f.p50),
-            p90: scale(f.p90),
+            p50: add_ms(now, p50),
+            p90: add_ms(now, p90),
             throughput_per_hour: f.throughput_per_hour / self.bias_ratio,
             ..f
         }
@@ -706,6 +856,54 @@ impl Calibration {
     /// uncorrected forecasts; `None` without a pair with positive actual.
     pub fn accuracy(&self) -> Option<f64> {
         self.accuracy
+    }
+}
+
+/// How far through a job (share of its partitions done) the bot records its
+/// forecast, to learn from once the job completes: a quarter, half and three
+/// quarters done.
+pub const CHECKPOINTS: [f64; 3] = [0.25, 0.5, 0.75];
+
+/// The last checkpoint a job `progress` done has passed, if any (an index
+/// into [`CHECKPOINTS`]).
+pub fn checkpoint(progress: f64) -> Option<usize> {
+    CHECKPOINTS.iter().rposition(|c| progress >= *c)
+}
+
+/// What an asset's past jobs teach, checkpoint by checkpoint: a forecast made
+/// at a quarter done is corrected by what forecasts made at a quarter done
+/// turned out to be, not by what was learnt later in those jobs (a job whose
+/// slope only shows halfway is late at a quarter and right at three quarters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AssetCalibration {
+    at: [Calibration; 3],
+}
+
+impl AssetCalibration {
+    /// Builds one calibration per checkpoint from `(checkpoint, outcome)`
+    /// pairs; outcomes at an unknown checkpoint are ignored.
+    pub fn from_outcomes(outcomes: &[(usize, Outcome)]) -> AssetCalibration {
+        let at = std::array::from_fn(|i| {
+            let mine: Vec<Outcome> = outcomes
+                .iter()
+                .filter(|(c, _)| *c == i)
+                .map(|(_, o)| *o)
+                .collect();
+            Calibration::from_outcomes(&mine)
+        });
+        AssetCalibration { at }
+    }
+
+    /// The calibration learnt at the checkpoint nearest `progress`.
+    pub fn for_progress(&self, progress: f64) -> &Calibration {
+        let nearest = (0..CHECKPOINTS.len())
+            .min_by(|a, b| {
+                (progress - CHECKPOINTS[*a])
+                    .abs()
+                    .total_cmp(&(progress - CHECKPOINTS[*b]).abs())
+            })
+            .unwrap_or(0);
+        &self.at[nearest]
     }
 }
 

@@ -2177,6 +2177,7 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
     let rec = |job: &str, asset: &str, min: i64| ForecastRecord {
         tenant_id: "acme".into(),
         job_id: job.into(),
+        checkpoint: 0,
         asset: asset.into(),
         made_at: t0() + secs(min * 60),
         progress: 0.25,
@@ -2190,11 +2191,16 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
         .await
         .unwrap());
     let mut again = rec("j1", "orders", 5);
-    again.progress = 0.5;
+    again.progress = 0.3;
     assert!(
         !store.record_forecast(&again).await.unwrap(),
         "the first forecast at a quarter done is the one kept"
     );
+    // Half done is another checkpoint of the same job.
+    let mut half = rec("j1", "orders", 30);
+    (half.checkpoint, half.progress) = (1, 0.5);
+    assert!(store.record_forecast(&half).await.unwrap());
+    assert!(!store.record_forecast(&half).await.unwrap());
     // A poll records its forecasts in one go; the one already kept stays.
     let batch = [
         rec("j2", "orders", 10),
@@ -2206,7 +2212,7 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
     assert_eq!(store.record_forecasts(&batch).await.unwrap(), 0);
     assert_eq!(store.record_forecasts(&[]).await.unwrap(), 0);
     let open = store.open_forecasts("acme").await.unwrap();
-    assert_eq!(open.len(), 4);
+    assert_eq!(open.len(), 5);
     assert_eq!(open[0].made_at, t0(), "{open:?}");
     assert_eq!(open[0].progress, 0.25);
     assert!(store.open_forecasts("globex").await.unwrap().is_empty());
@@ -2234,17 +2240,29 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
     assert!(store.open_forecasts("acme").await.unwrap().is_empty());
 
     let finished = store.finished_forecasts("acme", 1).await.unwrap();
-    let mut assets: Vec<&str> = finished.iter().map(|f| f.asset.as_str()).collect();
-    assets.sort();
+    let mut kept: Vec<(&str, i32)> = finished
+        .iter()
+        .map(|f| (f.asset.as_str(), f.checkpoint))
+        .collect();
+    kept.sort();
     assert_eq!(
-        assets,
-        ["orders", "refunds"],
-        "at most one per asset, the newest"
+        kept,
+        [("orders", 0), ("orders", 1), ("refunds", 0)],
+        "at most one per asset and checkpoint, the newest"
     );
-    let orders = finished.iter().find(|f| f.asset == "orders").unwrap();
+    let orders = finished
+        .iter()
+        .find(|f| f.asset == "orders" && f.checkpoint == 0)
+        .unwrap();
     assert_eq!(orders.job_id, "j2");
     assert_eq!(orders.completed_at, Some(t0() + secs(4000)));
-    assert_eq!(store.finished_forecasts("acme", 20).await.unwrap().len(), 3);
+    let half_done = finished.iter().find(|f| f.checkpoint == 1).unwrap();
+    assert_eq!(
+        (half_done.job_id.as_str(), half_done.completed_at),
+        ("j1", Some(t0() + secs(3600))),
+        "closing a job closes its every checkpoint"
+    );
+    assert_eq!(store.finished_forecasts("acme", 20).await.unwrap().len(), 4);
 }
 
 contract_case!(a_job_is_first_seen_once_and_its_notice_opens_and_closes_once);

@@ -2,37 +2,48 @@
 //! computed them.
 
 use super::AppState;
-use crate::forecast::Calibration;
+use crate::forecast::{AssetCalibration, Outcome};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// How many finished jobs per asset calibration learns from.
+/// How many finished jobs per asset and checkpoint calibration learns from.
 const CALIBRATE_ON: usize = 20;
 
 /// Each tenant's calibrations as last computed, and when.
 pub type CalibrationCache =
-    std::sync::Mutex<HashMap<String, (DateTime<Utc>, Arc<HashMap<String, Calibration>>)>>;
+    std::sync::Mutex<HashMap<String, (DateTime<Utc>, Arc<HashMap<String, AssetCalibration>>)>>;
 
-/// Each asset's calibration, from its recent finished forecasts: the ratio of
-/// the time the jobs really took to what the forecast said, and how accurate
-/// the forecast was. Kept for [`recent`].
+/// Each asset's calibration, checkpoint by checkpoint, from its recent
+/// finished forecasts (at most 20 per checkpoint): the ratio of
+/// the time the jobs really took to what the forecast said, how accurate the
+/// forecast was, and how often its P90 covered them (the P90's width is reset
+/// when that share leaves 80–95%). Kept for [`recent`].
 pub async fn calibrations(
     state: &AppState,
     tenant: &str,
-) -> Result<Arc<HashMap<String, Calibration>>, crate::store::StoreError> {
+) -> Result<Arc<HashMap<String, AssetCalibration>>, crate::store::StoreError> {
     let now = state.clock.now();
-    let mut pairs: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
+    let mut outcomes: HashMap<String, Vec<(usize, Outcome)>> = HashMap::new();
     for f in state.store.finished_forecasts(tenant, CALIBRATE_ON).await? {
         let Some(done) = f.completed_at else { continue };
-        let forecast = (f.p50 - f.made_at).num_milliseconds() as f64;
-        let actual = (done - f.made_at).num_milliseconds() as f64;
-        pairs.entry(f.asset).or_default().push((forecast, actual));
+        let Ok(checkpoint) = usize::try_from(f.checkpoint) else {
+            continue;
+        };
+        let from = |t: DateTime<Utc>| (t - f.made_at).num_milliseconds() as f64;
+        outcomes.entry(f.asset).or_default().push((
+            checkpoint,
+            Outcome {
+                p50_ms: from(f.p50),
+                p90_ms: from(f.p90),
+                actual_ms: from(done),
+            },
+        ));
     }
-    let computed: Arc<HashMap<String, Calibration>> = Arc::new(
-        pairs
+    let computed: Arc<HashMap<String, AssetCalibration>> = Arc::new(
+        outcomes
             .into_iter()
-            .map(|(asset, p)| (asset, Calibration::from_pairs(&p)))
+            .map(|(asset, o)| (asset, AssetCalibration::from_outcomes(&o)))
             .collect(),
     );
     state
@@ -49,7 +60,7 @@ pub async fn calibrations(
 pub async fn recent(
     state: &AppState,
     tenant: &str,
-) -> Result<Arc<HashMap<String, Calibration>>, crate::store::StoreError> {
+) -> Result<Arc<HashMap<String, AssetCalibration>>, crate::store::StoreError> {
     let now = state.clock.now();
     let kept = state
         .calibrations

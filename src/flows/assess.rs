@@ -81,33 +81,37 @@ pub async fn tenant_judged(
         .partition_history(&tenant.id, &needs_history)
         .await?;
     let calibrations = crate::context::calibrations::calibrations(state, &tenant.id).await?;
-    let recorded: std::collections::HashSet<String> = state
+    let recorded: std::collections::HashSet<(String, i32)> = state
         .store
         .open_forecasts(&tenant.id)
         .await?
         .into_iter()
-        .map(|f| f.job_id)
+        .map(|f| (f.job_id, f.checkpoint))
         .collect();
     let mut to_record = Vec::new();
     for job in &mut jobs {
         let Some(h) = histories.get(&job.id) else {
             continue;
         };
+        let progress = job.progress();
         let raw = job.attach_history(
             h,
             now,
             &state.config.risk,
-            calibrations.get(&job.asset_name),
+            calibrations
+                .get(&job.asset_name)
+                .map(|c| c.for_progress(progress)),
         );
-        // Keep the first forecast made at a quarter done: calibration
-        // compares it with when the job really completes.
-        let progress = (job.completed_partitions + job.failed_partitions) as f64
-            / job.total_partitions.max(1) as f64;
-        if let Some(f) = raw.filter(|_| progress >= RECORD_AT_PROGRESS) {
-            if !recorded.contains(&job.id.to_string()) {
+        // Keep the first forecast made past each checkpoint (a quarter, half
+        // and three quarters done): calibration compares it with when the
+        // job really completes.
+        let checkpoint = crate::forecast::checkpoint(progress).map(|c| c as i32);
+        if let (Some(f), Some(checkpoint)) = (raw, checkpoint) {
+            if !recorded.contains(&(job.id.to_string(), checkpoint)) {
                 to_record.push(ForecastRecord {
                     tenant_id: tenant.id.clone(),
                     job_id: job.id.to_string(),
+                    checkpoint,
                     asset: job.asset_name.clone(),
                     made_at: now,
                     progress,
@@ -121,7 +125,12 @@ pub async fn tenant_judged(
     }
     state.store.record_forecasts(&to_record).await?;
     let active: std::collections::HashSet<String> = jobs.iter().map(|j| j.id.to_string()).collect();
-    for f in recorded.iter().filter(|id| !active.contains(*id)).take(20) {
+    let ended: std::collections::BTreeSet<&String> = recorded
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| !active.contains(*id))
+        .collect();
+    for f in ended.into_iter().take(20) {
         let Ok(id) = f.parse::<Uuid>() else { continue };
         match state.servo.get_job(&tenant.id, id).await? {
             Some(job) if job.state.is_active() => {} // lost its deadline: keep waiting
@@ -311,9 +320,6 @@ pub async fn tenant_judged(
     Ok((poll, judged))
 }
 
-/// Progress from which a job's forecast is kept for calibration.
-const RECORD_AT_PROGRESS: f64 = 0.25;
-
 /// Whether a job is at risk, or close enough by Servo's own ETA that the
 /// forecaster should look: Servo's EWMA lags a slowdown, so a job it calls on
 /// time with less than half its remaining time to spare may be late.
@@ -362,7 +368,7 @@ pub async fn job(
             Default::default()
         })
         .get(&job.asset_name)
-        .copied();
+        .map(|c| *c.for_progress(job.progress()));
     job.attach_history(
         &history,
         state.clock.now(),

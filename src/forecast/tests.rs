@@ -222,6 +222,47 @@ fn pause_gap_is_not_counted_as_slowness() {
 }
 
 #[test]
+fn waits_seen_in_the_job_widen_the_p90_but_not_the_p50() {
+    // Sixty 100 s partitions, then a hundred to go; once with no wait, once
+    // with a 40-minute pause after the thirtieth.
+    let specs = |from: usize| {
+        (from..from + 30)
+            .map(|i| (day_key(i), 100.0, 1))
+            .collect::<Vec<_>>()
+    };
+    let (first, mid) = sequential(&specs(0), t0());
+    let (steady, steady_now) = sequential(&specs(30), mid + secs(2.0));
+    let (resumed, paused_now) = sequential(&specs(30), mid + Duration::minutes(40));
+    let job = |second: Vec<PartitionObs>| {
+        with_pending(
+            first.iter().cloned().chain(second).collect(),
+            (60..160).map(day_key),
+        )
+    };
+    let plain = run(&job(steady), 160, steady_now);
+    let paused = run(&job(resumed), 160, paused_now);
+
+    let (p50, p50_paused) = (rem_s(plain.p50, steady_now), rem_s(paused.p50, paused_now));
+    assert!(
+        (p50 - p50_paused).abs() < 60.0,
+        "the pause is not pace: {p50} vs {p50_paused}"
+    );
+    // One wait per 6,000 busy seconds over 10,000 to go: a mean of 1.7 more,
+    // 3 at the 90th percentile, 40 minutes each.
+    let gap = rem_s(plain.p90, steady_now) - p50;
+    let gap_paused = rem_s(paused.p90, paused_now) - p50_paused;
+    assert!(gap < 1_500.0, "no wait seen, a narrow P90: {gap} s");
+    assert!(
+        (gap_paused - (3.0 * 2_400.0_f64).hypot(gap)).abs() < 120.0,
+        "three more 40-minute waits at the P90: {gap_paused} s (without: {gap} s)"
+    );
+    assert_eq!(poisson_q90(0.0), 0);
+    assert_eq!(poisson_q90(0.1), 0);
+    assert_eq!(poisson_q90(1.0), 2);
+    assert_eq!(poisson_q90(5.0), 8);
+}
+
+#[test]
 fn few_observations_fall_back_to_servo() {
     let (parts, now) = sequential(&flat(3, 100.0), t0());
     let parts = with_pending(parts, (3..50).map(day_key));
@@ -331,6 +372,124 @@ fn calibration_corrects_bias() {
     assert_eq!(extreme.pairs(), 3);
     assert_eq!(extreme.bias_ratio(), Calibration::MAX_RATIO);
     assert_eq!(Calibration::from_pairs(&[]).accuracy(), None);
+}
+
+fn outcomes(p50: f64, p90: f64, actuals: &[f64]) -> Vec<Outcome> {
+    actuals
+        .iter()
+        .map(|&actual_ms| Outcome {
+            p50_ms: p50,
+            p90_ms: p90,
+            actual_ms,
+        })
+        .collect()
+}
+
+#[test]
+fn the_calibration_check_widens_a_p90_that_clearly_covers_too_few_jobs() {
+    let now = t0();
+    let f = Forecast {
+        p50: now + secs(1000.0),
+        p90: now + secs(1200.0),
+        basis: Basis::History,
+        throughput_per_hour: 30.0,
+        observations: 10,
+    };
+    // Ten jobs, half of them far beyond the P90: after the bias correction
+    // (the median of actual/forecast, 1.3) only 5 are within it, and a P90
+    // covering 80% shows 5 of 10 or fewer 3% of the time.
+    let narrow = Calibration::from_outcomes(&outcomes(
+        1000.0,
+        1200.0,
+        &[
+            700.0, 800.0, 900.0, 1000.0, 1000.0, 1600.0, 1700.0, 1800.0, 1900.0, 2000.0,
+        ],
+    ));
+    assert!((narrow.bias_ratio() - 1.3).abs() < 1e-9);
+    assert_eq!(narrow.coverage(), Some(0.5));
+    // Corrected P50 1300, width 260: the 9th of the ten needs (1900 − 1300) / 260.
+    assert!(
+        (narrow.spread() - 600.0 / 260.0).abs() < 1e-9,
+        "{}",
+        narrow.spread()
+    );
+    let g = narrow.apply(f, now);
+    assert_eq!(g.p50, now + secs(1300.0));
+    assert_eq!(
+        g.p90,
+        now + secs(1900.0),
+        "nine of the ten jobs would now be covered"
+    );
+
+    // 7 of 10 is within chance of a P90 covering 80%: left alone.
+    let seven = Calibration::from_outcomes(&outcomes(
+        1000.0,
+        1200.0,
+        &[
+            800.0, 900.0, 950.0, 1000.0, 1000.0, 1100.0, 1150.0, 1300.0, 1400.0, 1500.0,
+        ],
+    ));
+    assert_eq!(seven.coverage(), Some(0.7));
+    assert_eq!(seven.spread(), 1.0);
+    // All ten covered cannot show a P90 too wide with so few jobs.
+    let all = Calibration::from_outcomes(&outcomes(1000.0, 3000.0, &[1000.0; 10]));
+    assert_eq!((all.coverage(), all.spread()), (Some(1.0), 1.0));
+    // Sixty jobs all covered, by a P90 twice as wide as they needed: narrowed.
+    let wide = Calibration::from_outcomes(&outcomes(1000.0, 3000.0, &[1000.0; 60]));
+    assert!(wide.spread() < 1.0, "{}", wide.spread());
+    assert_eq!(wide.spread(), 1.0 / Calibration::MAX_SPREAD, "clamped");
+    // Four jobs: too few to judge.
+    let four = Calibration::from_outcomes(&outcomes(1000.0, 1100.0, &[2000.0; 4]));
+    assert_eq!(four.spread(), 1.0);
+    // Pairs with no P90 (the old shape) have no coverage.
+    assert_eq!(Calibration::from_pairs(&[(1.0, 1.0); 6]).coverage(), None);
+}
+
+#[test]
+fn an_asset_is_calibrated_checkpoint_by_checkpoint() {
+    assert_eq!(checkpoint(0.2), None);
+    assert_eq!(checkpoint(0.25), Some(0));
+    assert_eq!(checkpoint(0.6), Some(1));
+    assert_eq!(checkpoint(1.0), Some(2));
+    // Late at a quarter done (the slope showed only later), right at half.
+    let mut past: Vec<(usize, Outcome)> = outcomes(1000.0, 1500.0, &[1300.0; 5])
+        .into_iter()
+        .map(|o| (0, o))
+        .collect();
+    past.extend(
+        outcomes(1000.0, 1500.0, &[1000.0; 5])
+            .into_iter()
+            .map(|o| (1, o)),
+    );
+    let cal = AssetCalibration::from_outcomes(&past);
+    assert_eq!(cal.for_progress(0.1).bias_ratio(), 1.3);
+    assert_eq!(cal.for_progress(0.3).bias_ratio(), 1.3);
+    assert_eq!(cal.for_progress(0.45).bias_ratio(), 1.0);
+    assert_eq!(
+        cal.for_progress(0.9).pairs(),
+        0,
+        "nothing learnt at three quarters"
+    );
+    assert_eq!(cal.for_progress(0.9).bias_ratio(), 1.0);
+}
+
+#[test]
+fn with_its_past_jobs_the_forecast_wins_every_kind_and_its_p90_covers_80_to_95_percent() {
+    // A smaller version of `examples/forecast_eval` (seeds 101.. held out,
+    // the asset's history 21..=30), so a change that breaks a kind fails here.
+    use super::traces::score_all_calibrated;
+    let (kinds, ratio) = score_all_calibrated(21..=30, 101..=104);
+    assert!(ratio <= 0.65, "median per-trace ratio {ratio}");
+    for (k, _) in &kinds {
+        assert!(k.won(), "{} not won: ratio {}", k.pattern.name(), k.ratio());
+        let c = k.coverage();
+        assert!(
+            (0.78..=0.97).contains(&c),
+            "{}: P90 coverage {:.1}% (20 held-out traces give 80-95%; four, a little more room)",
+            k.pattern.name(),
+            100.0 * c
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,9 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
-use super::{median, replay, PartitionObs, PartitionState};
+use super::{
+    checkpoint, median, ms_between, replay, AssetCalibration, Outcome, PartitionObs, PartitionState,
+};
 
 /// Tiny deterministic PRNG (SplitMix64).
 #[derive(Debug, Clone)]
@@ -276,7 +278,9 @@ struct Point {
 
 /// Replays a trace and scores every completion point between 10% and 90%
 /// progress. The forecaster only sees what [`replay`] gives it.
-fn points(trace: &Trace) -> Vec<Point> {
+/// With a calibration, the P50 and P90 are first corrected by it, as the bot
+/// corrects them with what the asset's past jobs taught.
+fn points(trace: &Trace, calibration: Option<&AssetCalibration>) -> Vec<Point> {
     let actual = trace.actual_completion();
     replay(&trace.partitions, trace.total)
         .into_iter()
@@ -285,6 +289,23 @@ fn points(trace: &Trace) -> Vec<Point> {
             let rem = (actual - row.at).num_milliseconds() as f64;
             let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
                 return None;
+            };
+            let progress = row.completed as f64 / trace.total as f64;
+            let (p50, p90) = match calibration.map(|c| c.for_progress(progress)) {
+                Some(c) => {
+                    let f = c.apply(
+                        super::Forecast {
+                            p50,
+                            p90,
+                            basis: super::Basis::History,
+                            throughput_per_hour: 0.0,
+                            observations: row.completed as usize,
+                        },
+                        row.at,
+                    );
+                    (f.p50, f.p90)
+                }
+                None => (p50, p90),
             };
             let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
             (rem > 0.0).then(|| Point {
@@ -299,7 +320,7 @@ fn points(trace: &Trace) -> Vec<Point> {
 /// Scores a trace by pooled sums (means).
 pub fn evaluate(trace: &Trace) -> EvalResult {
     let mut r = EvalResult::default();
-    for p in points(trace) {
+    for p in points(trace, None) {
         r.points += 1;
         r.servo_err_sum += p.servo_err;
         r.p50_err_sum += p.p50_err;
@@ -328,7 +349,12 @@ impl TraceScore {
 
 /// Scores one trace by medians (the figures the issue tracker quotes).
 pub fn score(trace: &Trace) -> TraceScore {
-    let pts = points(trace);
+    score_calibrated(trace, None)
+}
+
+/// Scores one trace with its forecasts corrected by a calibration.
+pub fn score_calibrated(trace: &Trace, calibration: Option<&AssetCalibration>) -> TraceScore {
+    let pts = points(trace, calibration);
     let mut ewma: Vec<f64> = pts.iter().map(|p| p.servo_err).collect();
     let mut p50s: Vec<f64> = pts.iter().map(|p| p.p50_err).collect();
     TraceScore {
@@ -401,6 +427,66 @@ pub fn score_all(seeds: RangeInclusive<u64>) -> (Vec<KindSummary>, f64) {
     (kinds, median(&mut ratios))
 }
 
+/// What the bot would have recorded of a finished job: its first forecast
+/// past each checkpoint (a quarter, half and three quarters done), and the
+/// time the job then still took.
+pub fn outcomes(trace: &Trace) -> Vec<(usize, Outcome)> {
+    let actual = trace.actual_completion();
+    let mut out: Vec<(usize, Outcome)> = Vec::new();
+    for row in replay(&trace.partitions, trace.total) {
+        let Some(c) = checkpoint(row.completed as f64 / trace.total as f64) else {
+            continue;
+        };
+        if out.iter().any(|(seen, _)| *seen == c) {
+            continue;
+        }
+        if let (Some(p50), Some(p90)) = (row.p50, row.p90) {
+            out.push((
+                c,
+                Outcome {
+                    p50_ms: ms_between(row.at, p50),
+                    p90_ms: ms_between(row.at, p90),
+                    actual_ms: ms_between(row.at, actual),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// The calibration an asset of one kind would have after the jobs of
+/// `history`, as `context::calibrations` builds it.
+pub fn calibration_for(pattern: Pattern, history: RangeInclusive<u64>) -> AssetCalibration {
+    let outcomes: Vec<(usize, Outcome)> = history
+        .flat_map(|s| outcomes(&generate(pattern, s)))
+        .collect();
+    AssetCalibration::from_outcomes(&outcomes)
+}
+
+/// Every kind scored on `seeds`, each with the calibration its asset would
+/// have learnt from the jobs of `history` (the calibration check at work).
+pub fn score_all_calibrated(
+    history: RangeInclusive<u64>,
+    seeds: RangeInclusive<u64>,
+) -> (Vec<(KindSummary, AssetCalibration)>, f64) {
+    let kinds: Vec<(KindSummary, AssetCalibration)> = Pattern::ALL
+        .iter()
+        .map(|&pattern| {
+            let cal = calibration_for(pattern, history.clone());
+            let traces = seeds
+                .clone()
+                .map(|s| score_calibrated(&generate(pattern, s), Some(&cal)))
+                .collect();
+            (KindSummary { pattern, traces }, cal)
+        })
+        .collect();
+    let mut ratios: Vec<f64> = kinds
+        .iter()
+        .flat_map(|(k, _)| k.traces.iter().map(TraceScore::ratio))
+        .collect();
+    (kinds, median(&mut ratios))
+}
+
 /// The per-kind table: median errors as a share of the remaining time,
 /// the median per-trace ratio, and the P90's coverage.
 pub fn kinds_table(kinds: &[KindSummary], overall_ratio: f64) -> String {
@@ -434,6 +520,29 @@ pub fn kinds_table(kinds: &[KindSummary], overall_ratio: f64) -> String {
         kinds.len(),
         100.0 * covered as f64 / points.max(1) as f64
     ));
+    s
+}
+
+/// What each kind's asset learnt from its past jobs, checkpoint by
+/// checkpoint: the P50's bias ratio, the share of those jobs its P90
+/// covered, and the P90 width it now uses.
+pub fn calibrations_table(kinds: &[(KindSummary, AssetCalibration)]) -> String {
+    let mut s = String::from("| kind | at | past jobs | bias ratio | their P90 coverage | P90 width × |\n|---|---:|---:|---:|---:|---:|\n");
+    for (k, cal) in kinds {
+        for at in super::CHECKPOINTS {
+            let c = cal.for_progress(at);
+            s.push_str(&format!(
+                "| {} | {:.0}% | {} | {:.2} | {} | {:.2} |\n",
+                k.pattern.name(),
+                100.0 * at,
+                c.pairs(),
+                c.bias_ratio(),
+                c.coverage()
+                    .map_or("–".into(), |v| format!("{:.0}%", 100.0 * v)),
+                c.spread()
+            ));
+        }
+    }
     s
 }
 

@@ -131,6 +131,13 @@ impl Job {
         }
     }
 
+    /// Share of the job's partitions done (completed or failed), 0 to 1.
+    pub fn progress(&self) -> f64 {
+        ((self.completed_partitions + self.failed_partitions) as f64
+            / self.total_partitions.max(1) as f64)
+            .clamp(0.0, 1.0)
+    }
+
     /// Reads the job's partition history: the recent durations (the trend
     /// bottleneck) and the forecast (P50/P90), which risk then uses instead
     /// of Servo's EWMA. With too little history the forecast stays unset and

@@ -1,6 +1,7 @@
-//! Forecasts against outcomes: one row per job, written once the job is a
-//! quarter done and closed when it completes. Calibration and the accuracy
-//! report read the closed rows.
+//! Forecasts against outcomes: one row per job and checkpoint (a quarter,
+//! half and three quarters done, [`crate::forecast::CHECKPOINTS`]), each
+//! written once and all closed when the job completes. Calibration and the
+//! accuracy report read the closed rows.
 
 use super::{from_ms, in_tx, ms, on_pool, Result, Store};
 use chrono::{DateTime, Utc};
@@ -10,6 +11,9 @@ use chrono::{DateTime, Utc};
 pub struct ForecastRecord {
     pub tenant_id: String,
     pub job_id: String,
+    /// Which checkpoint the forecast was made at (an index into
+    /// [`crate::forecast::CHECKPOINTS`]).
+    pub checkpoint: i32,
     pub asset: String,
     pub made_at: DateTime<Utc>,
     pub progress: f64,
@@ -23,6 +27,7 @@ pub struct ForecastRecord {
 struct Row {
     tenant_id: String,
     job_id: String,
+    checkpoint: i32,
     asset: String,
     made_at_ms: i64,
     progress: f64,
@@ -49,6 +54,7 @@ impl TryFrom<Row> for ForecastRecord {
                 .transpose()?,
             tenant_id: r.tenant_id,
             job_id: r.job_id,
+            checkpoint: r.checkpoint,
             asset: r.asset,
             progress: r.progress,
         })
@@ -56,13 +62,15 @@ impl TryFrom<Row> for ForecastRecord {
 }
 
 impl Store {
-    /// Records a job's forecast unless one is recorded already; true when written.
+    /// Records a job's forecast at its checkpoint unless one is recorded there
+    /// already; true when written.
     pub async fn record_forecast(&self, f: &ForecastRecord) -> Result<bool> {
         Ok(self.record_forecasts(std::slice::from_ref(f)).await? == 1)
     }
 
     /// Records many jobs' forecasts in one transaction (one commit per poll,
-    /// not one per job), each unless one is recorded already; how many were written.
+    /// not one per job), each unless one is recorded at its checkpoint
+    /// already; how many were written.
     pub async fn record_forecasts(&self, all: &[ForecastRecord]) -> Result<u64> {
         if all.is_empty() {
             return Ok(0);
@@ -71,8 +79,8 @@ impl Store {
             let mut written = 0;
             for f in all {
                 written += sqlx::query(
-                    "INSERT INTO forecasts (tenant_id, job_id, asset, made_at_ms, progress, p50_ms, p90_ms, servo_eta_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, job_id) DO NOTHING")
+                    "INSERT INTO forecasts (tenant_id, job_id, asset, made_at_ms, progress, p50_ms, p90_ms, servo_eta_ms, checkpoint) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, job_id, checkpoint) DO NOTHING")
                     .bind(&f.tenant_id)
                     .bind(&f.job_id)
                     .bind(&f.asset)
@@ -81,6 +89,7 @@ impl Store {
                     .bind(ms(f.p50))
                     .bind(ms(f.p90))
                     .bind(f.servo_eta.map(ms))
+                    .bind(f.checkpoint)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -100,7 +109,8 @@ impl Store {
         rows.into_iter().map(ForecastRecord::try_from).collect()
     }
 
-    /// The job completed at `at`: its forecast becomes evidence.
+    /// The job completed at `at`: its forecasts become evidence. True when
+    /// any was still open.
     pub async fn close_forecast(
         &self,
         tenant: &str,
@@ -116,7 +126,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        Ok(n == 1)
+        Ok(n >= 1)
     }
 
     /// The job failed, was cancelled or vanished: no outcome to learn from.
@@ -131,7 +141,7 @@ impl Store {
     }
 
     /// The tenant's most recent finished forecasts, newest first, at most
-    /// `limit` per asset.
+    /// `limit` per asset and checkpoint.
     pub async fn finished_forecasts(
         &self,
         tenant: &str,
@@ -143,10 +153,12 @@ impl Store {
             .bind(tenant)
             .fetch_all(p)
             .await?);
-        let mut per_asset = std::collections::HashMap::<String, usize>::new();
+        let mut per_asset = std::collections::HashMap::<(String, i32), usize>::new();
         let mut out = Vec::new();
         for r in rows {
-            let seen = per_asset.entry(r.asset.clone()).or_default();
+            let seen = per_asset
+                .entry((r.asset.clone(), r.checkpoint))
+                .or_default();
             if *seen < limit {
                 *seen += 1;
                 out.push(ForecastRecord::try_from(r)?);
