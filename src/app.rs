@@ -127,6 +127,7 @@ impl App {
             help_body: Arc::default(),
             status_cache: Arc::default(),
             calibrations: Arc::default(),
+            priors: Arc::default(),
             last_prune_ms: Arc::default(),
             socket: SocketStatus::new(if socket_token.is_some() {
                 SocketState::Connecting

@@ -223,6 +223,79 @@ pub struct ForecastInput<'a> {
     pub paused: bool,
     /// The job is waiting for an upstream dependency.
     pub waiting_upstream: bool,
+    /// What the asset's earlier jobs say about its period-end partitions.
+    pub period_end_prior: Option<ClassPrior>,
+}
+
+/// What an asset's earlier jobs say about its period-end partitions (month-
+/// and quarter-end): how much they cost against the regular partitions of the
+/// same job, and how many there were.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassPrior {
+    /// Period-end cost over regular cost; 1 when the history shows no clear
+    /// difference.
+    pub factor: f64,
+    /// Period-end partitions the history holds.
+    pub period_end: usize,
+}
+
+/// How many of the job's own period-end partitions weigh as much as the
+/// asset's history: the history speaks first, the job takes over as its own
+/// period-end partitions accrue (half a year of month-ends).
+const PRIOR_WEIGHT: usize = 6;
+
+impl ClassPrior {
+    /// Learns from the partitions of an asset's earlier jobs. Within each job,
+    /// every completed partition's work is taken over the median work of
+    /// that job's regular partitions, so a job that ran slower overall does
+    /// not count as a period-end effect. `None` without at least 2 period-end
+    /// and 3 regular partitions in all.
+    pub fn from_jobs(jobs: &[Vec<PartitionObs>]) -> Option<ClassPrior> {
+        let (mut pe, mut reg) = (Vec::new(), Vec::new());
+        for job in jobs {
+            let done: Vec<(KeyClass, f64)> = job
+                .iter()
+                .filter(|p| p.state == PartitionState::Completed)
+                .filter_map(|p| Some((KeyClass::of(&p.key), p.work_ms()?)))
+                .filter(|(_, w)| *w > 0.0)
+                .collect();
+            let mut regular: Vec<f64> = done
+                .iter()
+                .filter(|(c, _)| *c == KeyClass::Regular)
+                .map(|(_, w)| *w)
+                .collect();
+            if regular.len() < 3 {
+                continue;
+            }
+            let base = median(&mut regular);
+            for (c, w) in done {
+                match c {
+                    KeyClass::PeriodEnd => pe.push(w / base),
+                    KeyClass::Regular => reg.push(w / base),
+                }
+            }
+        }
+        if pe.len() < 2 || reg.len() < 3 {
+            return None;
+        }
+        Some(ClassPrior {
+            factor: class_factor(&pe, &reg).unwrap_or(1.0),
+            period_end: pe.len(),
+        })
+    }
+}
+
+/// Period-end cost over regular cost (ratio of their means) when their log
+/// means differ by more than 2 standard errors; `None` otherwise.
+fn class_factor(pe: &[f64], reg: &[f64]) -> Option<f64> {
+    let logs = |v: &[f64]| v.iter().map(|r| r.max(1e-6).ln()).collect::<Vec<_>>();
+    let (lp, lr) = (logs(pe), logs(reg));
+    let (mp, mr) = (mean(&lp), mean(&lr));
+    let ss: f64 = lp.iter().map(|v| (v - mp).powi(2)).sum::<f64>()
+        + lr.iter().map(|v| (v - mr).powi(2)).sum::<f64>();
+    let pooled = ss / (lp.len() + lr.len()).saturating_sub(2).max(1) as f64;
+    let se = (pooled * (1.0 / lp.len() as f64 + 1.0 / lr.len() as f64)).sqrt();
+    ((mp - mr).abs() > 2.0 * se).then(|| (mean(pe) / mean(reg)).clamp(0.25, 8.0))
 }
 
 /// Where a forecast came from.
@@ -367,7 +440,13 @@ fn change_point(logs: &[f64]) -> Option<(usize, f64)> {
 /// when the history does not show a significant difference (needs at least
 /// two period-end and three regular observations, and a log-ratio difference
 /// above two standard errors).
-fn period_end_factor(x: &[f64], work: &[f64], classes: &[KeyClass], fit: &Fit) -> f64 {
+fn period_end_factor(
+    x: &[f64],
+    work: &[f64],
+    classes: &[KeyClass],
+    fit: &Fit,
+    prior: Option<ClassPrior>,
+) -> f64 {
     let (mut pe, mut reg) = (Vec::new(), Vec::new());
     for ((x, w), c) in x.iter().zip(work).zip(classes) {
         let ratio = (w / fit.at(*x).max(1.0)).max(1e-6);
@@ -376,20 +455,20 @@ fn period_end_factor(x: &[f64], work: &[f64], classes: &[KeyClass], fit: &Fit) -
             KeyClass::Regular => reg.push(ratio),
         }
     }
-    if pe.len() < 2 || reg.len() < 3 {
-        return 1.0;
+    let Some(prior) = prior else {
+        if pe.len() < 2 || reg.len() < 3 {
+            return 1.0;
+        }
+        return class_factor(&pe, &reg).unwrap_or(1.0);
+    };
+    // The asset's history first; the job's own period-end partitions, as
+    // they come, weigh in (in log space) until they outweigh it.
+    if pe.is_empty() || reg.len() < 3 {
+        return prior.factor;
     }
-    let logs = |v: &[f64]| v.iter().map(|r| r.ln()).collect::<Vec<_>>();
-    let (lp, lr) = (logs(&pe), logs(&reg));
-    let (mp, mr) = (mean(&lp), mean(&lr));
-    let ss: f64 = lp.iter().map(|v| (v - mp).powi(2)).sum::<f64>()
-        + lr.iter().map(|v| (v - mr).powi(2)).sum::<f64>();
-    let pooled = ss / (lp.len() + lr.len() - 2) as f64;
-    let se = (pooled * (1.0 / lp.len() as f64 + 1.0 / lr.len() as f64)).sqrt();
-    if (mp - mr).abs() <= 2.0 * se {
-        return 1.0;
-    }
-    (mean(&pe) / mean(&reg)).clamp(0.25, 8.0)
+    let own = (mean(&pe) / mean(&reg)).clamp(0.25, 8.0);
+    let (n, w) = (pe.len() as f64, prior.period_end.min(PRIOR_WEIGHT) as f64);
+    ((n * own.ln() + w * prior.factor.ln()) / (n + w)).exp()
 }
 
 /// Forecasts the completion of a job.
@@ -443,7 +522,7 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
         .map(|i| 0.5f64.powf((n - 1 - i) as f64 / half_life))
         .collect();
     let first = wls(&x, &work, &weights)?;
-    let pe = period_end_factor(&x, &work, &classes, &first);
+    let pe = period_end_factor(&x, &work, &classes, &first, input.period_end_prior);
     let factor = |c: KeyClass| if c == KeyClass::PeriodEnd { pe } else { 1.0 };
     let norm: Vec<f64> = work
         .iter()
@@ -927,6 +1006,16 @@ pub struct ReplayRow {
 /// partitions done so far as they are, partitions started but not done as
 /// running (attempt 1, no duration), everything else pending with its key.
 pub fn replay(partitions: &[PartitionObs], total: i64) -> Vec<ReplayRow> {
+    replay_with(partitions, total, None)
+}
+
+/// [`replay`], with what the asset's earlier jobs say about its period-end
+/// partitions.
+pub fn replay_with(
+    partitions: &[PartitionObs],
+    total: i64,
+    period_end_prior: Option<ClassPrior>,
+) -> Vec<ReplayRow> {
     let mut order: Vec<usize> = (0..partitions.len())
         .filter(|&i| partitions[i].state.is_done() && partitions[i].completed_at.is_some())
         .collect();
@@ -969,6 +1058,7 @@ pub fn replay(partitions: &[PartitionObs], total: i64) -> Vec<ReplayRow> {
             servo_eta: servo,
             paused: false,
             waiting_upstream: false,
+            period_end_prior,
         });
         rows.push(ReplayRow {
             at,

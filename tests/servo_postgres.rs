@@ -228,3 +228,68 @@ async fn partition_history_reads_every_partition_of_the_tenants_jobs_only() {
         .filter(|p| p.state == PartitionState::Completed)
         .all(|p| p.started_at.is_some() && p.completed_at > p.started_at));
 }
+
+#[tokio::test]
+async fn asset_history_reads_the_last_completed_jobs_of_the_tenants_assets_only() {
+    let fx = ServoFixture::start().await;
+    let servo = servo_for(&fx).await;
+    let done = |asset: &str, tenant: &str, ms: i64| JobSpec {
+        tenant: tenant.into(),
+        asset: asset.into(),
+        state: "completed".into(),
+        total: 10,
+        completed: 10,
+        durations_ms: vec![ms],
+        ..JobSpec::default()
+    };
+    let older = fx.job(done("orders", "acme", 1_000)).await;
+    fx.update_job(older, "completed_at = now() - interval '3 days'")
+        .await;
+    let newer = fx.job(done("orders", "acme", 2_000)).await;
+    fx.update_job(newer, "completed_at = now() - interval '1 day'")
+        .await;
+    // Not evidence: a running job, a failed one, another tenant's.
+    fx.job(JobSpec {
+        asset: "orders".into(),
+        durations_ms: vec![9_000],
+        ..JobSpec::default()
+    })
+    .await;
+    let failed = fx
+        .job(JobSpec {
+            state: "failed".into(),
+            ..done("orders", "acme", 9_000)
+        })
+        .await;
+    fx.update_job(failed, "completed_at = now()").await;
+    let theirs = fx.job(done("orders", "globex", 9_000)).await;
+    fx.update_job(theirs, "completed_at = now()").await;
+    let refunds = fx.job(done("refunds", "acme", 3_000)).await;
+    fx.update_job(refunds, "completed_at = now() - interval '2 days'")
+        .await;
+
+    let assets = ["orders".to_string(), "refunds".to_string()];
+    let durations = |jobs: &Vec<Vec<servo_sla_bot::forecast::PartitionObs>>| -> Vec<Vec<i64>> {
+        jobs.iter()
+            .map(|j| j.iter().filter_map(|p| p.duration_ms).collect())
+            .collect()
+    };
+    let last = servo.asset_history("acme", &assets, 1).await.unwrap();
+    assert_eq!(
+        durations(&last["orders"]),
+        [vec![2_000; 10]],
+        "the newest completed job"
+    );
+    assert_eq!(durations(&last["refunds"]), [vec![3_000; 10]]);
+    let five = servo.asset_history("acme", &assets, 5).await.unwrap();
+    assert_eq!(
+        durations(&five["orders"]),
+        [vec![2_000; 10], vec![1_000; 10]],
+        "newest first; running, failed and globex's jobs are not the asset's history"
+    );
+    assert!(servo
+        .asset_history("acme", &[], 5)
+        .await
+        .unwrap()
+        .is_empty());
+}

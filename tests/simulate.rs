@@ -420,8 +420,9 @@ async fn the_forecast_sees_parallel_partitions_where_servos_average_does_not() {
 #[tokio::test]
 async fn finished_jobs_calibrate_the_forecast_for_their_asset_and_status_reports_its_accuracy() {
     // Three jobs of one asset slow down half-way, after the forecast recorded
-    // at a quarter done: they take longer than forecast. The fourth job's
-    // status card reports the accuracy and the correction learned from them.
+    // at a quarter done: they take longer than that forecast said. The fourth
+    // job's status card, asked when it is about a quarter done, reports the
+    // accuracy and the correction learned from them at that checkpoint.
     let job = |name: &str, start: i64| {
         format!(
             "[[job]]\nname = \"{name}\"\nasset = \"revenue_orders\"\npartitions = 40\nstart = \"+{start}m\"\n\
@@ -433,7 +434,7 @@ async fn finished_jobs_calibrate_the_forecast_for_their_asset_and_status_reports
     };
     let config = CONFIG.split("[[job]]").next().unwrap();
     let body = format!(
-        "run_for = \"4h\"\n{config}{}{}{}{}[[action]]\nat = \"+3h50m\"\nuser = \"U0ONCALL1\"\ncommand = \"status {{d}}\"\nchannel = \"C0ACMEALRT\"\n",
+        "run_for = \"4h\"\n{config}{}{}{}{}[[action]]\nat = \"+3h41m\"\nuser = \"U0ONCALL1\"\ncommand = \"status {{d}}\"\nchannel = \"C0ACMEALRT\"\n",
         job("a", 0),
         job("b", 70),
         job("c", 140),
@@ -449,7 +450,7 @@ async fn finished_jobs_calibrate_the_forecast_for_their_asset_and_status_reports
     let card = r
         .events
         .iter()
-        .find(|e| e.kind == Kind::Ephemeral && e.minute == 230)
+        .find(|e| e.kind == Kind::Ephemeral && e.minute == 221)
         .unwrap_or_else(|| panic!("the status card: {:#?}", r.events));
     assert!(
         card.text.contains("Forecast accuracy for revenue_orders")

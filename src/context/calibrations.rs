@@ -2,7 +2,7 @@
 //! computed them.
 
 use super::AppState;
-use crate::forecast::{AssetCalibration, Outcome};
+use crate::forecast::{AssetCalibration, ClassPrior, Outcome};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,4 +77,67 @@ pub async fn recent(
         Some(c) => Ok(c),
         None => calibrations(state, tenant).await,
     }
+}
+
+/// How many of an asset's last completed jobs its period-end prior learns from.
+const PRIOR_JOBS: i64 = 5;
+
+/// How long an asset's period-end prior is kept before Servo is asked again:
+/// it changes only when one of the asset's jobs completes.
+const PRIOR_MAX_AGE: chrono::Duration = chrono::Duration::hours(1);
+
+/// Each `(tenant, asset)`'s period-end prior, and when it was read.
+pub type PriorCache =
+    std::sync::Mutex<HashMap<(String, String), (DateTime<Utc>, Option<ClassPrior>)>>;
+
+/// What each asset's earlier jobs say about its period-end partitions (see
+/// [`ClassPrior`]), read from Servo at most once an hour per asset. Servo
+/// failing to answer costs the forecast its prior, not the poll: it is
+/// logged and the assets are asked again next time.
+pub async fn period_end_priors(
+    state: &AppState,
+    tenant: &str,
+    assets: &[String],
+) -> HashMap<String, ClassPrior> {
+    let now = state.clock.now();
+    let mut known = HashMap::new();
+    let mut missing = Vec::new();
+    {
+        let cache = state.priors.lock().unwrap_or_else(|p| p.into_inner());
+        for asset in assets {
+            match cache.get(&(tenant.to_string(), asset.clone())) {
+                Some((at, Some(p))) if now - *at < PRIOR_MAX_AGE => {
+                    known.insert(asset.clone(), *p);
+                }
+                Some((at, None)) if now - *at < PRIOR_MAX_AGE => {}
+                _ if !missing.contains(asset) => missing.push(asset.clone()),
+                _ => {}
+            }
+        }
+    }
+    if missing.is_empty() {
+        return known;
+    }
+    match state
+        .servo
+        .asset_history(tenant, &missing, PRIOR_JOBS)
+        .await
+    {
+        Ok(history) => {
+            let mut cache = state.priors.lock().unwrap_or_else(|p| p.into_inner());
+            for asset in missing {
+                let prior = history
+                    .get(&asset)
+                    .and_then(|jobs| ClassPrior::from_jobs(jobs));
+                if let Some(p) = prior {
+                    known.insert(asset.clone(), p);
+                }
+                cache.insert((tenant.to_string(), asset), (now, prior));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(tenant, error = %e, "could not read the assets' earlier jobs; forecasting without their period-end prior");
+        }
+    }
+    known
 }

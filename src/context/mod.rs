@@ -47,6 +47,8 @@ pub struct AppState {
     pub status_cache: Arc<crate::context::status_cache::StatusCache>,
     /// Each tenant's forecast calibrations, as the last poll computed them.
     pub calibrations: Arc<calibrations::CalibrationCache>,
+    /// Each asset's period-end prior from its earlier jobs, read hourly.
+    pub priors: Arc<calibrations::PriorCache>,
     /// When this replica last pruned history past `review.retention` (epoch ms).
     pub last_prune_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.

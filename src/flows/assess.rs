@@ -81,6 +81,14 @@ pub async fn tenant_judged(
         .partition_history(&tenant.id, &needs_history)
         .await?;
     let calibrations = crate::context::calibrations::calibrations(state, &tenant.id).await?;
+    let mut assets: Vec<String> = jobs
+        .iter()
+        .filter(|j| histories.contains_key(&j.id))
+        .map(|j| j.asset_name.clone())
+        .collect();
+    assets.sort();
+    assets.dedup();
+    let priors = crate::context::calibrations::period_end_priors(state, &tenant.id, &assets).await;
     let recorded: std::collections::HashSet<(String, i32)> = state
         .store
         .open_forecasts(&tenant.id)
@@ -101,6 +109,7 @@ pub async fn tenant_judged(
             calibrations
                 .get(&job.asset_name)
                 .map(|c| c.for_progress(progress)),
+            priors.get(&job.asset_name).copied(),
         );
         // Keep the first forecast made past each checkpoint (a quarter, half
         // and three quarters done): calibration compares it with when the
@@ -369,11 +378,19 @@ pub async fn job(
         })
         .get(&job.asset_name)
         .map(|c| *c.for_progress(job.progress()));
+    let prior = crate::context::calibrations::period_end_priors(
+        state,
+        &tenant.id,
+        std::slice::from_ref(&job.asset_name),
+    )
+    .await
+    .remove(&job.asset_name);
     job.attach_history(
         &history,
         state.clock.now(),
         &state.config.risk,
         calibration.as_ref(),
+        prior,
     );
     let alert = state
         .store

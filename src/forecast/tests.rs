@@ -69,6 +69,7 @@ fn run(parts: &[PartitionObs], total: i64, now: DateTime<Utc>) -> Forecast {
         servo_eta: servo_eta(parts, total, now),
         paused: false,
         waiting_upstream: false,
+        period_end_prior: None,
     })
     .expect("forecast")
 }
@@ -215,6 +216,7 @@ fn pause_gap_is_not_counted_as_slowness() {
         servo_eta: servo_eta(&parts, 160, now),
         paused: true,
         waiting_upstream: false,
+        period_end_prior: None,
     })
     .unwrap();
     let rem = rem_s(paused.p50, later);
@@ -274,6 +276,7 @@ fn few_observations_fall_back_to_servo() {
         servo_eta: Some(eta),
         paused: false,
         waiting_upstream: false,
+        period_end_prior: None,
     };
     let f = forecast(&input).unwrap();
     assert_eq!(f.basis, Basis::ServoFallback);
@@ -286,6 +289,7 @@ fn few_observations_fall_back_to_servo() {
     let f = forecast(&ForecastInput {
         now: later,
         waiting_upstream: true,
+        period_end_prior: None,
         ..input
     })
     .unwrap();
@@ -336,6 +340,68 @@ fn month_end_partitions_are_costed_by_class() {
     assert!(
         (rem - expected).abs() < expected * 0.05,
         "p50 remaining {rem}"
+    );
+}
+
+/// Daily partitions from day `from`, regular days `d` seconds, month-ends
+/// `month_end × d`.
+fn days(from: usize, to: usize, d: f64, month_end: f64) -> Vec<(String, f64, i32)> {
+    (from..to)
+        .map(|i| {
+            let k = day_key(i);
+            let cost = if KeyClass::of(&k) == KeyClass::PeriodEnd {
+                d * month_end
+            } else {
+                d
+            };
+            (k, cost, 1)
+        })
+        .collect()
+}
+
+#[test]
+fn an_assets_earlier_jobs_price_its_month_ends_before_the_job_has_seen_one() {
+    // Two earlier jobs of the asset over a year: month-ends took 3x, one job
+    // ran slower overall (which is not a period-end effect).
+    let earlier = [
+        sequential(&days(0, 365, 100.0, 3.0), t0()).0,
+        sequential(&days(0, 365, 150.0, 3.0), t0()).0,
+    ];
+    let prior = ClassPrior::from_jobs(&earlier).expect("a prior");
+    assert!((prior.factor - 3.0).abs() < 0.01, "{prior:?}");
+    assert_eq!(prior.period_end, 24);
+    // No difference in the history: a factor of 1, still a prior.
+    let flat_prior = ClassPrior::from_jobs(&[sequential(&days(0, 365, 100.0, 1.0), t0()).0]);
+    assert_eq!(flat_prior.map(|p| p.factor), Some(1.0));
+    assert_eq!(ClassPrior::from_jobs(&[]), None);
+
+    // This job: 20 days done (no month-end yet), the rest of January to
+    // June to go (6 month-ends among 161 days).
+    let (done, now) = sequential(&days(0, 20, 100.0, 3.0), t0());
+    let parts = with_pending(done, (20..181).map(day_key));
+    let with = |prior: Option<ClassPrior>| {
+        let f = forecast(&ForecastInput {
+            now,
+            total_partitions: 181,
+            partitions: &parts,
+            servo_eta: servo_eta(&parts, 181, now),
+            paused: false,
+            waiting_upstream: false,
+            period_end_prior: prior,
+        })
+        .unwrap();
+        rem_s(f.p50, now)
+    };
+    let expected = 155.0 * 100.0 + 6.0 * 300.0;
+    let priced = with(Some(prior));
+    assert!(
+        (priced - expected).abs() < expected * 0.02,
+        "with the asset's history: {priced} s, expected {expected} s"
+    );
+    let blind = with(None);
+    assert!(
+        (blind - 161.0 * 100.0).abs() < 161.0 * 100.0 * 0.02,
+        "without it the month-ends cost as much as any day: {blind} s"
     );
 }
 
@@ -648,6 +714,7 @@ fn after_a_degradation_the_p50_follows_the_new_pace_within_a_few_partitions() {
             servo_eta: None,
             paused: false,
             waiting_upstream: false,
+            period_end_prior: None,
         })
         .unwrap();
         let p50 = ms_between(end, f.p50) / 1000.0;

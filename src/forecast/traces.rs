@@ -6,7 +6,8 @@ use std::ops::RangeInclusive;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
 use super::{
-    checkpoint, median, ms_between, replay, AssetCalibration, Outcome, PartitionObs, PartitionState,
+    checkpoint, median, ms_between, replay, replay_with, AssetCalibration, ClassPrior, Outcome,
+    PartitionObs, PartitionState,
 };
 
 /// Tiny deterministic PRNG (SplitMix64).
@@ -280,41 +281,46 @@ struct Point {
 /// progress. The forecaster only sees what [`replay`] gives it.
 /// With a calibration, the P50 and P90 are first corrected by it, as the bot
 /// corrects them with what the asset's past jobs taught.
-fn points(trace: &Trace, calibration: Option<&AssetCalibration>) -> Vec<Point> {
+fn points(trace: &Trace, history: Option<&AssetHistory>) -> Vec<Point> {
     let actual = trace.actual_completion();
-    replay(&trace.partitions, trace.total)
-        .into_iter()
-        .filter(|row| (0.1..=0.9).contains(&(row.completed as f64 / trace.total as f64)))
-        .filter_map(|row| {
-            let rem = (actual - row.at).num_milliseconds() as f64;
-            let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
-                return None;
-            };
-            let progress = row.completed as f64 / trace.total as f64;
-            let (p50, p90) = match calibration.map(|c| c.for_progress(progress)) {
-                Some(c) => {
-                    let f = c.apply(
-                        super::Forecast {
-                            p50,
-                            p90,
-                            basis: super::Basis::History,
-                            throughput_per_hour: 0.0,
-                            observations: row.completed as usize,
-                        },
-                        row.at,
-                    );
-                    (f.p50, f.p90)
-                }
-                None => (p50, p90),
-            };
-            let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
-            (rem > 0.0).then(|| Point {
-                servo_err: err(servo),
-                p50_err: err(p50),
-                covered: actual <= p90,
-            })
+    let calibration = history.map(|h| &h.calibration);
+    replay_with(
+        &trace.partitions,
+        trace.total,
+        history.and_then(|h| h.prior),
+    )
+    .into_iter()
+    .filter(|row| (0.1..=0.9).contains(&(row.completed as f64 / trace.total as f64)))
+    .filter_map(|row| {
+        let rem = (actual - row.at).num_milliseconds() as f64;
+        let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
+            return None;
+        };
+        let progress = row.completed as f64 / trace.total as f64;
+        let (p50, p90) = match calibration.map(|c| c.for_progress(progress)) {
+            Some(c) => {
+                let f = c.apply(
+                    super::Forecast {
+                        p50,
+                        p90,
+                        basis: super::Basis::History,
+                        throughput_per_hour: 0.0,
+                        observations: row.completed as usize,
+                    },
+                    row.at,
+                );
+                (f.p50, f.p90)
+            }
+            None => (p50, p90),
+        };
+        let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
+        (rem > 0.0).then(|| Point {
+            servo_err: err(servo),
+            p50_err: err(p50),
+            covered: actual <= p90,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// Scores a trace by pooled sums (means).
@@ -349,12 +355,20 @@ impl TraceScore {
 
 /// Scores one trace by medians (the figures the issue tracker quotes).
 pub fn score(trace: &Trace) -> TraceScore {
-    score_calibrated(trace, None)
+    score_with(trace, None)
 }
 
-/// Scores one trace with its forecasts corrected by a calibration.
-pub fn score_calibrated(trace: &Trace, calibration: Option<&AssetCalibration>) -> TraceScore {
-    let pts = points(trace, calibration);
+/// What the bot knows of an asset from its earlier jobs: the calibration of
+/// its forecasts and the cost of its period-end partitions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AssetHistory {
+    pub calibration: AssetCalibration,
+    pub prior: Option<ClassPrior>,
+}
+
+/// Scores one trace as the bot forecasts a job whose asset has `history`.
+pub fn score_with(trace: &Trace, history: Option<&AssetHistory>) -> TraceScore {
+    let pts = points(trace, history);
     let mut ewma: Vec<f64> = pts.iter().map(|p| p.servo_err).collect();
     let mut p50s: Vec<f64> = pts.iter().map(|p| p.p50_err).collect();
     TraceScore {
@@ -454,30 +468,39 @@ pub fn outcomes(trace: &Trace) -> Vec<(usize, Outcome)> {
     out
 }
 
-/// The calibration an asset of one kind would have after the jobs of
-/// `history`, as `context::calibrations` builds it.
-pub fn calibration_for(pattern: Pattern, history: RangeInclusive<u64>) -> AssetCalibration {
-    let outcomes: Vec<(usize, Outcome)> = history
-        .flat_map(|s| outcomes(&generate(pattern, s)))
+/// What an asset of one kind would know after the jobs of `seeds`: its
+/// calibration, as `context::calibrations` builds it, and its period-end
+/// prior from the last five of them, as the poll reads it from Servo.
+pub fn history_for(pattern: Pattern, seeds: RangeInclusive<u64>) -> AssetHistory {
+    let jobs: Vec<Trace> = seeds.map(|s| generate(pattern, s)).collect();
+    let outcomes: Vec<(usize, Outcome)> = jobs.iter().flat_map(outcomes).collect();
+    let last: Vec<Vec<PartitionObs>> = jobs
+        .iter()
+        .rev()
+        .take(5)
+        .map(|t| t.partitions.clone())
         .collect();
-    AssetCalibration::from_outcomes(&outcomes)
+    AssetHistory {
+        calibration: AssetCalibration::from_outcomes(&outcomes),
+        prior: ClassPrior::from_jobs(&last),
+    }
 }
 
-/// Every kind scored on `seeds`, each with the calibration its asset would
-/// have learnt from the jobs of `history` (the calibration check at work).
+/// Every kind scored on `seeds`, each as the bot forecasts it once its asset
+/// has finished the jobs of `history` (its calibration and period-end prior).
 pub fn score_all_calibrated(
     history: RangeInclusive<u64>,
     seeds: RangeInclusive<u64>,
-) -> (Vec<(KindSummary, AssetCalibration)>, f64) {
-    let kinds: Vec<(KindSummary, AssetCalibration)> = Pattern::ALL
+) -> (Vec<(KindSummary, AssetHistory)>, f64) {
+    let kinds: Vec<(KindSummary, AssetHistory)> = Pattern::ALL
         .iter()
         .map(|&pattern| {
-            let cal = calibration_for(pattern, history.clone());
+            let known = history_for(pattern, history.clone());
             let traces = seeds
                 .clone()
-                .map(|s| score_calibrated(&generate(pattern, s), Some(&cal)))
+                .map(|s| score_with(&generate(pattern, s), Some(&known)))
                 .collect();
-            (KindSummary { pattern, traces }, cal)
+            (KindSummary { pattern, traces }, known)
         })
         .collect();
     let mut ratios: Vec<f64> = kinds
@@ -526,14 +549,18 @@ pub fn kinds_table(kinds: &[KindSummary], overall_ratio: f64) -> String {
 /// What each kind's asset learnt from its past jobs, checkpoint by
 /// checkpoint: the P50's bias ratio, the share of those jobs its P90
 /// covered, and the P90 width it now uses.
-pub fn calibrations_table(kinds: &[(KindSummary, AssetCalibration)]) -> String {
-    let mut s = String::from("| kind | at | past jobs | bias ratio | their P90 coverage | P90 width × |\n|---|---:|---:|---:|---:|---:|\n");
-    for (k, cal) in kinds {
+pub fn calibrations_table(kinds: &[(KindSummary, AssetHistory)]) -> String {
+    let mut s = String::from("| kind | period-end factor | at | past jobs | bias ratio | their P90 coverage | P90 width × |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for (k, known) in kinds {
+        let factor = known
+            .prior
+            .map_or("–".to_string(), |p| format!("{:.2}", p.factor));
         for at in super::CHECKPOINTS {
-            let c = cal.for_progress(at);
+            let c = known.calibration.for_progress(at);
             s.push_str(&format!(
-                "| {} | {:.0}% | {} | {:.2} | {} | {:.2} |\n",
+                "| {} | {} | {:.0}% | {} | {:.2} | {} | {:.2} |\n",
                 k.pattern.name(),
+                factor,
                 100.0 * at,
                 c.pairs(),
                 c.bias_ratio(),

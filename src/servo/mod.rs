@@ -148,6 +148,7 @@ impl Job {
         now: DateTime<Utc>,
         risk: &crate::config::RiskConfig,
         calibration: Option<&forecast::Calibration>,
+        period_end_prior: Option<forecast::ClassPrior>,
     ) -> Option<forecast::Forecast> {
         let mut done: Vec<&PartitionObs> = history
             .iter()
@@ -163,6 +164,7 @@ impl Job {
             servo_eta: self.estimated_completion_at,
             paused: self.state == JobState::Paused,
             waiting_upstream: self.state == JobState::WaitingUpstream,
+            period_end_prior,
         };
         let raw = forecast::forecast(&input).filter(|f| f.basis == Basis::History);
         self.forecast = raw
@@ -319,6 +321,24 @@ impl Servo {
                     .await
             }
             Servo::Sim(sim) => sim.partition_history(tenant, job_ids),
+        }
+    }
+
+    /// The completed partitions of each asset's last `jobs` completed jobs,
+    /// newest job first: what the forecaster learns an asset's period-end
+    /// partitions from.
+    pub async fn asset_history(
+        &self,
+        tenant: &str,
+        assets: &[String],
+        jobs: i64,
+    ) -> Result<HashMap<String, Vec<Vec<PartitionObs>>>, ServoError> {
+        match self {
+            Servo::Postgres(pg) => {
+                pg.timed("asset_history", pg.asset_history(tenant, assets, jobs))
+                    .await
+            }
+            Servo::Sim(sim) => sim.asset_history(tenant, assets, jobs),
         }
     }
 

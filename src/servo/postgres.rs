@@ -293,6 +293,56 @@ impl PgServo {
         Ok(out)
     }
 
+    /// The completed partitions of each asset's last `jobs` completed jobs.
+    pub async fn asset_history(
+        &self,
+        tenant: &str,
+        assets: &[String],
+        jobs: i64,
+    ) -> Result<HashMap<String, Vec<Vec<crate::forecast::PartitionObs>>>, ServoError> {
+        if assets.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut tx = self.tenant_tx(tenant).await?;
+        let rows = sqlx::query(
+            "WITH recent AS ( \
+                 SELECT id, asset_name, completed_at FROM ( \
+                     SELECT id, asset_name, completed_at, row_number() OVER \
+                            (PARTITION BY asset_name ORDER BY completed_at DESC, id) AS nth \
+                     FROM backfill_jobs \
+                     WHERE asset_name = ANY($1) AND state = 'completed' \
+                       AND completed_at IS NOT NULL) j \
+                 WHERE nth <= $2) \
+             SELECT r.asset_name, p.backfill_job_id, p.partition_key, p.state, p.started_at, \
+                    p.completed_at, p.duration_ms, p.attempt_count \
+             FROM recent r JOIN backfill_partitions p ON p.backfill_job_id = r.id \
+             WHERE p.state = 'completed' \
+             ORDER BY r.completed_at DESC, p.backfill_job_id, p.completed_at",
+        )
+        .bind(assets)
+        .bind(jobs)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: HashMap<String, Vec<Vec<crate::forecast::PartitionObs>>> = HashMap::new();
+        let mut last: Option<Uuid> = None;
+        for row in rows {
+            let Some(obs) = obs_from_row(&row)? else {
+                continue;
+            };
+            let job: Uuid = row.try_get("backfill_job_id")?;
+            let of_asset = out.entry(row.try_get("asset_name")?).or_default();
+            if last != Some(job) || of_asset.is_empty() {
+                of_asset.push(Vec::new());
+            }
+            last = Some(job);
+            if let Some(current) = of_asset.last_mut() {
+                current.push(obs);
+            }
+        }
+        Ok(out)
+    }
+
     /// One job and all its partitions, in one transaction (`/backfill status`).
     pub async fn job_with_history(
         &self,

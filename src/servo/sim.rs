@@ -249,6 +249,40 @@ impl SimServo {
             .collect())
     }
 
+    /// The finished partitions of each asset's last `jobs` completed jobs.
+    pub fn asset_history(
+        &self,
+        tenant: &str,
+        assets: &[String],
+        jobs: i64,
+    ) -> Result<HashMap<String, Vec<Vec<PartitionObs>>>, ServoError> {
+        let (w, _) = self.world_now()?;
+        let mut out: HashMap<String, Vec<Vec<PartitionObs>>> = HashMap::new();
+        let mut done: Vec<&SimJob> = w
+            .jobs
+            .iter()
+            .filter(|j| {
+                j.job.tenant_id == tenant
+                    && j.job.state == JobState::Completed
+                    && assets.contains(&j.job.asset_name)
+            })
+            .collect();
+        done.sort_by_key(|j| std::cmp::Reverse(j.job.completed_at));
+        for j in done {
+            let of_asset = out.entry(j.job.asset_name.clone()).or_default();
+            if (of_asset.len() as i64) < jobs {
+                of_asset.push(
+                    j.history
+                        .iter()
+                        .filter(|p| p.state == PartitionState::Completed)
+                        .cloned()
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     pub fn partition_history(
         &self,
         tenant: &str,
