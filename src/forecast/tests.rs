@@ -419,13 +419,7 @@ fn calibration_corrects_bias() {
     // Relative errors 400/1400, 1000/3000, 600/1600, 2000/6000: median 1/3.
     assert!((cal.accuracy().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     let now = t0();
-    let f = Forecast {
-        p50: now + secs(1000.0),
-        p90: now + secs(2000.0),
-        basis: Basis::History,
-        throughput_per_hour: 30.0,
-        observations: 10,
-    };
+    let f = history_forecast(now, 1000.0, 2000.0);
     let g = cal.apply(f, now);
     assert_eq!(g.p50, now + secs(1500.0));
     assert_eq!(g.p90, now + secs(3000.0));
@@ -438,6 +432,17 @@ fn calibration_corrects_bias() {
     assert_eq!(extreme.pairs(), 3);
     assert_eq!(extreme.bias_ratio(), Calibration::MAX_RATIO);
     assert_eq!(Calibration::from_pairs(&[]).accuracy(), None);
+}
+
+/// A forecast from the history, `p50_s` and `p90_s` seconds from `now`.
+fn history_forecast(now: DateTime<Utc>, p50_s: f64, p90_s: f64) -> Forecast {
+    Forecast {
+        p50: now + secs(p50_s),
+        p90: now + secs(p90_s),
+        basis: Basis::History,
+        throughput_per_hour: 30.0,
+        observations: 10,
+    }
 }
 
 fn outcomes(p50: f64, p90: f64, actuals: &[f64]) -> Vec<Outcome> {
@@ -454,13 +459,7 @@ fn outcomes(p50: f64, p90: f64, actuals: &[f64]) -> Vec<Outcome> {
 #[test]
 fn the_calibration_check_widens_a_p90_that_clearly_covers_too_few_jobs() {
     let now = t0();
-    let f = Forecast {
-        p50: now + secs(1000.0),
-        p90: now + secs(1200.0),
-        basis: Basis::History,
-        throughput_per_hour: 30.0,
-        observations: 10,
-    };
+    let f = history_forecast(now, 1000.0, 1200.0);
     // Ten jobs, half of them far beyond the P90: after the bias correction
     // (the median of actual/forecast, 1.3) only 5 are within it, and a P90
     // covering 80% shows 5 of 10 or fewer 3% of the time.
