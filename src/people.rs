@@ -20,6 +20,11 @@ const MEMBERS_TTL: Duration = Duration::from_secs(300);
 /// How long a display name or a group handle is trusted.
 const NAMES_TTL: Duration = Duration::from_secs(3600);
 
+/// After a name lookup found Slack unavailable (every retry spent), how long
+/// names are given as ids without asking: a poll that names a hundred people
+/// while Slack is down must not wait out a hundred rounds of retries.
+const NAMES_QUIET: Duration = Duration::from_secs(30);
+
 /// Group id to (when fetched, members).
 type MemberCache = HashMap<String, (Instant, Arc<Vec<String>>)>;
 /// User or group id to (when fetched, plain-text name).
@@ -33,6 +38,8 @@ pub struct Directory {
     cache: Arc<Mutex<MemberCache>>,
     names: Arc<Mutex<NameCache>>,
     tzs: Arc<Mutex<TzCache>>,
+    /// Until when name lookups are not tried (Slack was found unavailable).
+    quiet_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Directory {
@@ -42,6 +49,31 @@ impl Directory {
             cache: Arc::new(Mutex::new(HashMap::new())),
             names: Arc::new(Mutex::new(HashMap::new())),
             tzs: Arc::new(Mutex::new(HashMap::new())),
+            quiet_until: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A name lookup through Slack, unless Slack was found unavailable less
+    /// than [`NAMES_QUIET`] ago; `None` when it cannot be asked.
+    async fn ask(&self, method: &str, body: &serde_json::Value) -> Option<serde_json::Value> {
+        let quiet = self
+            .quiet_until
+            .lock()
+            .expect("quiet poisoned")
+            .is_some_and(|until| Instant::now() < until);
+        if quiet {
+            return None;
+        }
+        match self.slack.call(method, body).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                if e.is_transient() {
+                    tracing::warn!(error = %e, quiet_s = NAMES_QUIET.as_secs(), "Slack is unavailable for names; ids stand in for a while");
+                    *self.quiet_until.lock().expect("quiet poisoned") =
+                        Some(Instant::now() + NAMES_QUIET);
+                }
+                None
+            }
         }
     }
 
@@ -60,11 +92,7 @@ impl Directory {
         if let Some(n) = self.cached_name(user) {
             return n;
         }
-        let Ok(answer) = self
-            .slack
-            .call("users.info", &json!({ "user": user }))
-            .await
-        else {
+        let Some(answer) = self.ask("users.info", &json!({ "user": user })).await else {
             return user.to_string();
         };
         let pick = |p: &str| {
@@ -97,11 +125,7 @@ impl Directory {
                 return Some(*offset);
             }
         }
-        let answer = self
-            .slack
-            .call("users.info", &json!({ "user": user }))
-            .await
-            .ok()?;
+        let answer = self.ask("users.info", &json!({ "user": user })).await?;
         let offset = answer.pointer("/user/tz_offset")?.as_i64()?;
         // Real offsets lie within a day.
         let offset = i32::try_from(offset.clamp(-86_399, 86_399)).ok()?;
@@ -119,7 +143,7 @@ impl Directory {
         if let Some(n) = self.cached_name(group) {
             return n;
         }
-        let Ok(answer) = self.slack.call("usergroups.list", &json!({})).await else {
+        let Some(answer) = self.ask("usergroups.list", &json!({})).await else {
             return group.to_string();
         };
         let mut found = None;

@@ -292,3 +292,26 @@ async fn servo_unreachable_for_a_while_degrades_resolves_nothing_then_resumes() 
         "the pause during the outage changed nothing"
     );
 }
+
+#[tokio::test]
+async fn with_slack_unavailable_names_are_ids_at_once_instead_of_a_round_of_retries_each() {
+    // A poll that names many people while Slack is down must not wait out
+    // every lookup's retries: the first lookup spends them, the next ones
+    // give the id without asking for a while.
+    let app = spawn(Spawn::new(Backend::Sqlite)).await;
+    app.slack
+        .fail_next("users.info", vec![Fault::ServerError; 10]);
+    let first = app.state.directory.user_name("U0FIRST").await;
+    assert_eq!(first, "U0FIRST", "the id stands in");
+    let asked = app.slack.calls_to("users.info").len();
+    assert_eq!(asked, 3, "one lookup spends slack.max_attempts");
+    for i in 0..20 {
+        let id = format!("U0OTHER{i}");
+        assert_eq!(app.state.directory.user_name(&id).await, id);
+    }
+    assert_eq!(
+        app.slack.calls_to("users.info").len(),
+        asked,
+        "the next names are not asked for while Slack was just found unavailable"
+    );
+}
