@@ -232,23 +232,20 @@ pub async fn answer(state: &AppState, click: &Click, mut message: Value) {
             message["replace_original"] = json!(false);
             state.slack.respond(url, &message).await
         }
-        (None, Some(channel)) => {
-            message["channel"] = json!(channel);
-            message["user"] = json!(click.user);
-            state
-                .slack
-                .call("chat.postEphemeral", &message)
-                .await
-                .map(|_| ())
-        }
-        // A click in the App Home has neither: the answer goes by DM.
-        (None, None) => {
-            message["channel"] = json!(click.user);
-            state
-                .slack
-                .call("chat.postMessage", &message)
-                .await
-                .map(|_| ())
+        (None, channel) => {
+            // A click in the App Home has no channel: the answer goes by DM.
+            let method = match channel {
+                Some(channel) => {
+                    message["channel"] = json!(channel);
+                    message["user"] = json!(click.user);
+                    "chat.postEphemeral"
+                }
+                None => {
+                    message["channel"] = json!(click.user);
+                    "chat.postMessage"
+                }
+            };
+            state.slack.call(method, &message).await.map(|_| ())
         }
     };
     if let Err(e) = result {
