@@ -13,8 +13,11 @@ use serde_json::json;
 use servo_sla_bot::app::{App, AppOptions};
 use servo_sla_bot::clock::SystemClock;
 use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Secret, Settings};
+use servo_sla_bot::context::AppState;
+use servo_sla_bot::flows::alerts::{buttons, extras, AlertView, BUTTONS_TIMER};
 use servo_sla_bot::flows::escalation::STEP_TIMER;
-use servo_sla_bot::store::{NewAlert, NewTimer};
+use servo_sla_bot::risk::RiskBand;
+use servo_sla_bot::store::{Alert, NewAlert, NewTimer};
 use servo_sla_bot::timers::TimerWorker;
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
@@ -38,6 +41,37 @@ ack_timeout = "30m"
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The view of a freshly posted high-risk alert, with the buttons it would
+/// show now (the escalation has started at the first tier).
+async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
+    let ex = extras(state, &alert.id).await.unwrap();
+    let view = AlertView {
+        band: "high".into(),
+        headline: "High SLA risk".into(),
+        emoji: ":large_orange_circle:".into(),
+        colour: "#E8912D".into(),
+        asset: alert.job_id.clone(),
+        job_id: alert.job_id.clone(),
+        state: "running".into(),
+        completed: 40,
+        failed: 0,
+        total: 100,
+        eta_token: String::new(),
+        eta_fallback: "in 2 hours".into(),
+        deadline_token: String::new(),
+        deadline_fallback: "in 1 hour".into(),
+        severity: "1 hour late, 100% of the time left".into(),
+        tier: "standard".into(),
+        priority: 5,
+        bottlenecks: vec!["partitions slower than usual".into()],
+        outcome: None,
+        buttons: buttons(alert, Some(RiskBand::High), 5, &ex),
+        status_line: String::new(),
+        runbook_url: "https://runbooks.example/backfill-sla".into(),
+    };
+    serde_json::to_value(view).unwrap()
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
@@ -104,7 +138,7 @@ async fn run(backend: &str, n: usize) {
                 NewAlert {
                     tenant_id: "acme".into(),
                     job_id: format!("job-{i}"),
-                    band: servo_sla_bot::risk::RiskBand::High,
+                    band: RiskBand::High,
                     severity: Some(0.8),
                     eta: Some(now + chrono::Duration::hours(2)),
                     deadline: Some(now + chrono::Duration::hours(1)),
@@ -119,6 +153,14 @@ async fn run(backend: &str, n: usize) {
             .start_escalation(&alert.id, "acme", 0, "bench", now)
             .await
             .unwrap();
+        // What a real alert shows, so the step's re-render of its buttons
+        // (Escalate now names the next tier) has a message to edit.
+        let shown = shown_view(&state, &alert).await;
+        assert!(state
+            .store
+            .set_alert_shown_at(&alert.id, &shown, alert.version)
+            .await
+            .unwrap());
         state
             .store
             .schedule_timer(
@@ -159,23 +201,37 @@ async fn run(backend: &str, n: usize) {
             break fired;
         }
     };
+    // The buttons' re-renders each step scheduled, due once it paged: when
+    // the last of them has edited its alert.
+    let buttons_done = loop {
+        let timers = state.store.list_timers(None).await.unwrap();
+        let buttons: Vec<_> = timers.iter().filter(|t| t.kind == BUTTONS_TIMER).collect();
+        let fired = buttons.iter().filter(|t| t.status == "fired").count();
+        if (fired >= n && buttons.len() >= n) || Instant::now() > deadline {
+            break buttons
+                .iter()
+                .filter_map(|t| t.fired_at)
+                .max()
+                .map(|at| (at - due).num_milliseconds());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let _ = stop.send(true);
     let _ = worker.await;
-    let pages = state
-        .store
-        .list_outbox(Some("pending"))
-        .await
-        .unwrap()
-        .len();
+    let outbox = state.store.list_outbox(Some("pending")).await.unwrap();
+    let edits = outbox.iter().filter(|m| m.method == "chat.update").count();
+    let pages = outbox.len();
     let mut sorted = lateness.clone();
     sorted.sort();
     println!(
-        "{backend:>8}  {n:>5} due at once  fired {:>5}  lateness p50 {:>5} ms  p99 {:>5} ms  max {:>5} ms  ({} messages queued)",
+        "{backend:>8}  {n:>5} due at once  fired {:>5}  lateness p50 {:>5} ms  p99 {:>5} ms  max {:>5} ms  ({} messages queued, {} of them button edits; the last edit queued {} ms after the due time)",
         sorted.len(),
         percentile(&sorted, 0.50),
         percentile(&sorted, 0.99),
         sorted.last().copied().unwrap_or(0),
-        pages
+        pages,
+        edits,
+        buttons_done.map_or("-".to_string(), |ms| ms.to_string()),
     );
     state.store.close().await;
     if let Some(name) = pg_name {

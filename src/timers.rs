@@ -41,30 +41,37 @@ pub struct TimerWorker {
 }
 
 impl TimerWorker {
-    async fn fire(&self, timer: &Timer) -> anyhow::Result<()> {
+    /// Carries out a due timer. True when the flow marked it fired itself,
+    /// in the transaction of what it did (an escalation step does).
+    async fn fire(&self, timer: &Timer) -> anyhow::Result<bool> {
+        if timer.kind == crate::flows::escalation::STEP_TIMER && !self.past_last(timer) {
+            return crate::flows::escalation::fire_step(&self.state, timer, &self.worker_id).await;
+        }
+        self.fire_other(timer).await.map(|()| false)
+    }
+
+    /// A step timer beyond the configured tiers: the path is exhausted.
+    fn past_last(&self, timer: &Timer) -> bool {
+        timer
+            .payload
+            .get("tier")
+            .and_then(|t| t.as_u64())
+            .unwrap_or(0) as usize
+            >= self.state.config.escalation.tiers.len()
+    }
+
+    async fn fire_other(&self, timer: &Timer) -> anyhow::Result<()> {
         match timer.kind.as_str() {
             approvals::EXPIRY_TIMER => approvals::expire(&self.state, &timer.subject_id).await,
             crate::flows::escalation::STEP_TIMER => {
-                let past_last = timer
-                    .payload
-                    .get("tier")
-                    .and_then(|t| t.as_u64())
-                    .unwrap_or(0) as usize
-                    >= self.state.config.escalation.tiers.len();
-                if past_last {
-                    crate::flows::escalation::exhausted(
-                        &self.state,
-                        &timer.subject_id,
-                        &timer.payload,
-                    )
+                crate::flows::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
                     .await
-                } else {
-                    crate::flows::escalation::step(&self.state, &timer.subject_id, &timer.payload)
-                        .await
-                }
             }
             crate::flows::home::REFRESH_TIMER => {
                 crate::flows::home::publish(&self.state, &timer.subject_id).await
+            }
+            crate::flows::alerts::BUTTONS_TIMER => {
+                Ok(crate::flows::alerts::refresh(&self.state, &timer.subject_id).await?)
             }
             crate::flows::alerts::MONITOR_TIMER => {
                 crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
@@ -92,7 +99,8 @@ impl TimerWorker {
             );
         }
         match self.fire(&timer).await {
-            Ok(()) => Ok(self
+            Ok(true) => Ok(true),
+            Ok(false) => Ok(self
                 .state
                 .store
                 .complete_timer(&timer.id, &self.worker_id, self.state.clock.now())

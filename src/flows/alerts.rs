@@ -91,6 +91,12 @@ pub const RESUME_PAUSED_ACTION: &str = "mitigate_resume_paused";
 pub const REQUEST_EXTENSION_ACTION: &str = "extension_request";
 /// The timer kind of **Monitor closely** check-ins.
 pub const MONITOR_TIMER: &str = "monitor_checkin";
+/// The timer kind that re-renders an alert's buttons ([`refresh`]) after an
+/// escalation step moved the path on. A step schedules it, due at once, in
+/// the step's own transaction: the page is the urgent part, and the timer
+/// worker fires timers in due order, so a burst of steps pages everyone
+/// first and the buttons' labels follow a moment later.
+pub const BUTTONS_TIMER: &str = "alert_buttons";
 
 /// What else decides an alert's buttons besides its band.
 #[derive(Clone, Debug, Default, PartialEq)]

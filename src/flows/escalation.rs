@@ -16,7 +16,7 @@ use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::risk::{Assessment, RiskBand, SlaTier};
 use crate::servo::Job;
 use crate::slack::render::{date_token, duration_words, escape_slack};
-use crate::store::{Alert, Effects, NewOutboxMessage, NewTimer};
+use crate::store::{Alert, Effects, NewOutboxMessage, NewTimer, Timer, TimerFired};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -83,7 +83,7 @@ pub async fn tier_names(state: &AppState, tier: &EscalationTier) -> String {
     state.directory.names(&tier.notify).await
 }
 
-use crate::flows::alerts::audit_entry;
+use crate::flows::alerts::{audit_entry, BUTTONS_TIMER};
 
 /// The position after (tier, round), if the path goes on.
 pub(crate) fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
@@ -248,51 +248,101 @@ pub async fn schedule_repair_step(
 /// once it has moved on, the row no longer matches and firing it does nothing.
 async fn run_now(state: &AppState, alert_id: &str, epoch: i64, tier: usize, round: u32) {
     let payload = json!({ "epoch": epoch, "tier": tier, "round": round });
-    if let Err(e) = step_at(state, alert_id, &payload).await {
+    if let Err(e) = step_at(state, alert_id, &payload, None).await {
         tracing::error!(error = %e, "escalation step failed; the timer worker retries it");
     }
 }
 
 /// A step is due (the timer worker): page the tier if the escalation is
-/// still there, move on, and let the alert's **Escalate now** name the next.
+/// still there, move on, and let the alert's **Escalate now** name the next
+/// (a [`BUTTONS_TIMER`] the step commits with its pages).
 pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
-    if step_at(state, alert_id, payload).await? {
+    if step_at(state, alert_id, payload, Some(None)).await? == Stepped::Ended {
         refresh_buttons(state, alert_id).await;
     }
     Ok(())
 }
 
+/// The timer worker's step: as [`step`], and a step that pages marks its
+/// claimed `timer` fired in its own transaction. True when it did, so the
+/// worker does not mark it again.
+pub async fn fire_step(state: &AppState, timer: &Timer, worker: &str) -> anyhow::Result<bool> {
+    let fired = TimerFired {
+        id: timer.id.clone(),
+        worker: worker.to_string(),
+        at: state.clock.now(),
+    };
+    match step_at(state, &timer.subject_id, &timer.payload, Some(Some(fired))).await? {
+        Stepped::Paged => Ok(true),
+        Stepped::Ended => {
+            refresh_buttons(state, &timer.subject_id).await;
+            Ok(false)
+        }
+        Stepped::Nothing => Ok(false),
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stepped {
+    /// Nothing: the escalation was no longer at this position.
+    Nothing,
+    /// It paged the tier and moved the path on.
+    Paged,
+    /// The path as configured ended before this step.
+    Ended,
+}
+
+/// The re-render of an alert's buttons after its path moved to a position,
+/// due at once.
+fn buttons_timer(alert_id: &str, epoch: i64, to: (i64, i64), now: DateTime<Utc>) -> NewTimer {
+    NewTimer {
+        kind: BUTTONS_TIMER.into(),
+        subject_id: alert_id.to_string(),
+        payload: json!({}),
+        due_at: now,
+        dedup_key: Some(format!("buttons:{alert_id}:{epoch}:{}:{}", to.1, to.0)),
+    }
+}
+
 /// Pages the tier if the escalation is still at this position, then moves it
-/// on. Run at once when paging starts; the alert is re-rendered by whoever
-/// started it.
-async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<bool> {
+/// on. Run at once when paging starts (`timer` None), where the alert is
+/// re-rendered by whoever started it. From a timer, the re-render is
+/// scheduled with the move, and the timer (when given) is marked fired with
+/// it.
+async fn step_at(
+    state: &AppState,
+    alert_id: &str,
+    payload: &Value,
+    timer: Option<Option<TimerFired>>,
+) -> anyhow::Result<Stepped> {
     let now = state.clock.now();
     let epoch = payload.get("epoch").and_then(Value::as_i64).unwrap_or(-1);
     let tier = payload.get("tier").and_then(Value::as_u64).unwrap_or(0) as usize;
     let round = payload.get("round").and_then(Value::as_u64).unwrap_or(0) as u32;
     let Some(esc) = state.store.get_escalation(alert_id).await? else {
-        return Ok(false);
+        return Ok(Stepped::Nothing);
     };
     if esc.status != "active"
         || esc.epoch != epoch
         || esc.tier != tier as i64
         || esc.round != round as i64
     {
-        return Ok(false); // acknowledged, stopped, moved on or restarted meanwhile
+        return Ok(Stepped::Nothing); // acknowledged, stopped, moved on or restarted meanwhile
     }
     let Some(alert) = state.store.get_alert(alert_id).await? else {
-        return Ok(false);
+        return Ok(Stepped::Nothing);
     };
     if !alert.is_open() {
         stop(state, &alert, "the alert resolved").await?;
-        return Ok(false);
+        return Ok(Stepped::Nothing);
     }
     if alert.acked_by.is_some() {
         state
             .store
             .end_escalation(alert_id, "acknowledged", now)
             .await?;
-        return Ok(false);
+        return Ok(Stepped::Nothing);
     }
     if tier >= state.config.escalation.tiers.len() {
         // Stored before a config change took tiers away: the path, as now
@@ -304,7 +354,7 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
             "an escalation stored past the configured tiers; its path is exhausted"
         );
         end_exhausted(state, &alert, epoch).await?;
-        return Ok(true);
+        return Ok(Stepped::Ended);
     }
     let page = page(
         state,
@@ -335,6 +385,16 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
     // it leaves the next one scheduled; nobody is paged twice or never.
     let mut effects = page.effects;
     effects.schedule(next);
+    if let Some(fired) = timer {
+        effects.schedule(buttons_timer(alert_id, epoch, (to_tier, to_round), now));
+        if let Some(fired) = fired {
+            // Stamped now, after the step's work, as the worker would.
+            effects.fire(TimerFired {
+                at: state.clock.now(),
+                ..fired
+            });
+        }
+    }
     let moved = state
         .store
         .advance_escalation_with(
@@ -355,7 +415,11 @@ async fn step_at(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::R
             &[("tier", &state.config.escalation.tiers[tier].name)],
         );
     }
-    Ok(moved)
+    Ok(if moved {
+        Stepped::Paged
+    } else {
+        Stepped::Nothing
+    })
 }
 
 /// The alert's **Escalate now** says whom it pages: after the path moves on,

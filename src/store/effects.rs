@@ -18,6 +18,16 @@ pub struct TimerCancel {
     pub kind: Option<String>,
 }
 
+/// The claimed timer a transition carries out: marked fired with it, so the
+/// worker does not mark it in a write of its own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimerFired {
+    pub id: String,
+    /// The worker holding its claim; another's claim is left alone.
+    pub worker: String,
+    pub at: DateTime<Utc>,
+}
+
 /// What one transition sends, schedules, cancels and records.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Effects {
@@ -25,6 +35,7 @@ pub struct Effects {
     pub timers: Vec<NewTimer>,
     pub outbox: Vec<NewOutboxMessage>,
     pub audit: Vec<AuditEntry>,
+    pub fired: Option<TimerFired>,
 }
 
 impl Effects {
@@ -37,6 +48,7 @@ impl Effects {
             && self.timers.is_empty()
             && self.outbox.is_empty()
             && self.audit.is_empty()
+            && self.fired.is_none()
     }
 
     /// A Slack call (or PagerDuty event) to deliver.
@@ -65,11 +77,20 @@ impl Effects {
         self
     }
 
+    /// Marks the claimed timer this transition carries out as fired.
+    pub fn fire(&mut self, fired: TimerFired) -> &mut Self {
+        self.fired = Some(fired);
+        self
+    }
+
     pub fn extend(&mut self, other: Effects) -> &mut Self {
         self.cancel.extend(other.cancel);
         self.timers.extend(other.timers);
         self.outbox.extend(other.outbox);
         self.audit.extend(other.audit);
+        if other.fired.is_some() {
+            self.fired = other.fired;
+        }
         self
     }
 
@@ -102,11 +123,25 @@ macro_rules! write_effects {
             .execute(&mut *$tx)
             .await?;
         }
-        for t in &effects.timers {
-            let id = uuid::Uuid::new_v4().to_string();
-            $crate::store::timers::schedule_query!(&id, t, now)
-                .execute(&mut *$tx)
-                .await?;
+        // One statement for all of them (a step schedules two): 8 binds a
+        // row, so 400 rows stay well under SQLite's 32,766 variables.
+        for chunk in effects.timers.chunks(400) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO timers (id, kind, subject_id, payload, due_at_ms, status, \
+                   dedup_key, created_at_ms) ",
+            );
+            qb.push_values(chunk, |mut row, t| {
+                row.push_bind(uuid::Uuid::new_v4().to_string())
+                    .push_bind(&t.kind)
+                    .push_bind(&t.subject_id)
+                    .push_bind($crate::store::json_text(&t.payload))
+                    .push_bind($crate::store::ms(t.due_at))
+                    .push_bind("pending")
+                    .push_bind(&t.dedup_key)
+                    .push_bind($crate::store::ms(now));
+            });
+            qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
+            qb.build().execute(&mut *$tx).await?;
         }
         // 13 binds a row: 400 rows stay well under SQLite's 32,766 variables.
         for chunk in effects.outbox.chunks(400) {
@@ -116,6 +151,18 @@ macro_rules! write_effects {
         }
         if effects.outbox.iter().any(|m| m.method == "chat.update") {
             $crate::store::outbox::supersede_edits!($tx, now);
+        }
+        if let Some(f) = &effects.fired {
+            sqlx::query(
+                "UPDATE timers SET status = 'fired', fired_at_ms = $3, \
+                   claimed_by = NULL, claim_until_ms = NULL \
+                 WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
+            )
+            .bind(&f.id)
+            .bind(&f.worker)
+            .bind($crate::store::ms(f.at))
+            .execute(&mut *$tx)
+            .await?;
         }
         for e in &effects.audit {
             sqlx::query(

@@ -41,7 +41,7 @@ mod rollups;
 mod rows;
 mod timers;
 
-pub use effects::{Effects, TimerCancel};
+pub use effects::{Effects, TimerCancel, TimerFired};
 pub use envelopes::EnvelopeClaim;
 pub use escalation::*;
 pub use forecasts::ForecastRecord;
@@ -123,6 +123,7 @@ macro_rules! in_tx {
         $crate::store::fault::check()?;
         match $store {
             Store::Sqlite(pool) => {
+                let _gate = $crate::store::sqlite_write_gate(pool).await;
                 #[allow(unused_mut)]
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 $body
@@ -136,6 +137,29 @@ macro_rules! in_tx {
     }};
 }
 pub(crate) use in_tx;
+
+/// SQLite has one writer per file. Transactions of this process that write
+/// take turns here before `BEGIN IMMEDIATE`, rather than all asking SQLite
+/// for the lock at once: SQLite's busy handler makes a writer that finds the
+/// lock taken sleep (1, 2, 5, 10 … 100 ms) before it asks again, so with a
+/// dozen writers at once most of the time went to those sleeps. Here they
+/// queue in order and each starts as soon as the one before commits (a
+/// thousand escalation steps due at once, `benches/timers.rs`). Another
+/// process on the same file still meets the busy handler.
+pub(crate) async fn sqlite_write_gate(pool: &SqlitePool) -> tokio::sync::OwnedMutexGuard<()> {
+    type Gates =
+        std::collections::HashMap<std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>;
+    static GATES: std::sync::Mutex<Option<Gates>> = std::sync::Mutex::new(None);
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let gate = GATES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(Default::default)
+        .entry(file)
+        .or_default()
+        .clone();
+    gate.lock_owned().await
+}
 
 /// Epoch milliseconds, as stored.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {

@@ -178,6 +178,7 @@ impl Store {
     ) -> Result<Vec<OutboxMessage>> {
         let rows: Vec<OutboxRow> = match self {
             Store::Sqlite(p) => {
+                let _gate = super::sqlite_write_gate(p).await;
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query_as(CLAIM_OUTBOX_SQLITE)
                     .bind(worker)

@@ -22,7 +22,6 @@ macro_rules! schedule_query {
         .bind($crate::store::ms($now))
     };
 }
-pub(crate) use schedule_query;
 
 /// SQLite: one UPDATE ... RETURNING (a single writer: no interleaving).
 const CLAIM_TIMERS_SQLITE: &str = "\
@@ -67,6 +66,7 @@ impl Store {
     ) -> Result<Vec<Timer>> {
         let rows: Vec<TimerRow> = match self {
             Store::Sqlite(p) => {
+                let _gate = super::sqlite_write_gate(p).await;
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query_as(CLAIM_TIMERS_SQLITE)
                     .bind(worker)
