@@ -128,6 +128,7 @@ impl App {
             status_cache: Arc::default(),
             calibrations: Arc::default(),
             priors: Arc::default(),
+            home_viewers: Arc::default(),
             last_prune_ms: Arc::default(),
             socket: SocketStatus::new(if socket_token.is_some() {
                 SocketState::Connecting

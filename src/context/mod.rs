@@ -6,6 +6,7 @@
 
 pub mod calibrations;
 pub mod health;
+pub mod home_viewers;
 pub mod socket_status;
 pub mod status_cache;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub calibrations: Arc<calibrations::CalibrationCache>,
     /// Each asset's period-end prior from its earlier jobs, read hourly.
     pub priors: Arc<calibrations::PriorCache>,
+    /// Whose App Home shows each tenant, kept for a few seconds.
+    pub home_viewers: Arc<home_viewers::HomeViewers>,
     /// When this replica last pruned history past `review.retention` (epoch ms).
     pub last_prune_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.

@@ -64,12 +64,18 @@ fn take_budget() -> bool {
 /// Never fails the caller: a refresh missed is caught up when they open it.
 pub async fn touch(state: &AppState, tenant: &str) {
     let now = state.clock.now();
-    let viewers = match state.store.home_viewers_of(tenant, now - STALE_AFTER).await {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read whose Home to refresh");
-            return;
-        }
+    let viewers = match state.home_viewers.get(tenant, now) {
+        Some(v) => v,
+        None => match state.store.home_viewers_of(tenant, now - STALE_AFTER).await {
+            Ok(v) => {
+                state.home_viewers.put(tenant, now, v.clone());
+                v
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read whose Home to refresh");
+                return;
+            }
+        },
     };
     for user in viewers {
         schedule(state, &user, now).await;
@@ -97,6 +103,7 @@ async fn schedule(state: &AppState, user: &str, now: DateTime<Utc>) {
 /// `app_home_opened` on the Home tab: publish it now.
 pub async fn opened(state: &AppState, user: &str) -> anyhow::Result<()> {
     state.store.home_opened(user, state.clock.now()).await?;
+    state.home_viewers.forget();
     publish(state, user).await
 }
 
@@ -121,6 +128,7 @@ pub async fn publish(state: &AppState, user: &str) -> anyhow::Result<()> {
         .store
         .record_home(user, &ids, state.clock.now())
         .await?;
+    state.home_viewers.forget();
     Ok(())
 }
 
