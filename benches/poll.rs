@@ -351,11 +351,38 @@ impl SlackStub {
     }
 }
 
-/// Answers HTTP/1.1 requests on one connection (keep-alive) with a fixed
-/// `{"ok": true, ...}` body, until the client closes it.
+/// Calls the stub answered, by method, for the report.
+static METHODS: std::sync::Mutex<Option<std::collections::BTreeMap<String, usize>>> =
+    std::sync::Mutex::new(None);
+
+/// The calls the stub answered since the last time, by method.
+fn methods_since_last() -> String {
+    let taken = METHODS.lock().unwrap().take().unwrap_or_default();
+    taken
+        .iter()
+        .map(|(m, n)| format!("{m} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the stub answers a method, as Slack would: a person for
+/// `users.info`, the on-call group for `usergroups.list`, and for anything
+/// else `ok` with the fields a post or a group's members carry.
+fn stub_answer(method: &str) -> &'static str {
+    match method {
+        "users.info" => {
+            r#"{"ok":true,"user":{"id":"U0BENCH","name":"bench","real_name":"Bench Person","tz_offset":0,"profile":{"display_name":"Bench","real_name":"Bench Person"}}}"#
+        }
+        "usergroups.list" => {
+            r#"{"ok":true,"usergroups":[{"id":"S0ONCALL","handle":"oncall","name":"On-call"}]}"#
+        }
+        _ => r#"{"ok":true,"users":["U0ONCALL1","U0ONCALL2"],"channel":"D0BENCH","ts":"1.000001"}"#,
+    }
+}
+
+/// Answers HTTP/1.1 requests on one connection (keep-alive), each as
+/// [`stub_answer`] says, until the client closes it.
 async fn serve_stub(mut conn: TcpStream, calls: Arc<AtomicUsize>) {
-    const BODY: &str =
-        r#"{"ok":true,"users":["U0ONCALL1","U0ONCALL2"],"channel":"D0BENCH","ts":"1.000001"}"#;
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -370,6 +397,20 @@ async fn serve_stub(mut conn: TcpStream, calls: Arc<AtomicUsize>) {
             }
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        // "POST /api/users.info HTTP/1.1"
+        let method = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|path| path.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string();
+        let body = stub_answer(&method);
+        *METHODS
+            .lock()
+            .unwrap()
+            .get_or_insert_with(Default::default)
+            .entry(method)
+            .or_default() += 1;
         let length: usize = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length:"))
@@ -385,8 +426,8 @@ async fn serve_stub(mut conn: TcpStream, calls: Arc<AtomicUsize>) {
         calls.fetch_add(1, Ordering::Relaxed);
         let answer = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\n\
-             content-length: {}\r\n\r\n{BODY}",
-            BODY.len()
+             content-length: {}\r\n\r\n{body}",
+            body.len()
         );
         if conn.write_all(answer.as_bytes()).await.is_err() {
             return;
@@ -513,12 +554,13 @@ async fn run_size(jobs: i64) -> Measured {
     // At least the alert posts; the escalation may enqueue pages too.
     assert!(queued >= expected, "every new alert enqueued its post");
     eprintln!(
-        "  first poll {:.0} ms: {} at risk {:?}, {} Slack calls enqueued, {} made",
+        "  first poll {:.0} ms: {} at risk {:?}, {} Slack calls enqueued, {} made ({})",
         ms(first_took),
         at_risk,
         first.at_risk,
         queued,
-        slack_first
+        slack_first,
+        methods_since_last()
     );
 
     let calls_before = slack.calls();
@@ -540,7 +582,10 @@ async fn run_size(jobs: i64) -> Measured {
         .expect("list the outbox")
         .len();
     assert_eq!(still_queued, queued, "steady polls enqueue nothing");
-    eprintln!("  steady polls (ms): {steady:.0?}, {slack_steady} Slack calls made");
+    eprintln!(
+        "  steady polls (ms): {steady:.0?}, {slack_steady} Slack calls made ({})",
+        methods_since_last()
+    );
 
     // The Servo queries of a poll on their own.
     let thresholds = poller.state.config.risk.thresholds();

@@ -168,7 +168,13 @@ impl Directory {
             }
             names.insert(id.to_string(), (Instant::now(), name));
         }
-        found.unwrap_or_else(|| group.to_string())
+        // A group Slack does not list (a typo in config, a deleted group) is
+        // named by its id, and remembered so: asking again at every render
+        // would spend `usergroups.list`'s small rate limit for nothing.
+        found.unwrap_or_else(|| {
+            names.insert(group.to_string(), (Instant::now(), group.to_string()));
+            group.to_string()
+        })
     }
 
     /// A principal's plain-text name.

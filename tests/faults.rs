@@ -315,3 +315,26 @@ async fn with_slack_unavailable_names_are_ids_at_once_instead_of_a_round_of_retr
         "the next names are not asked for while Slack was just found unavailable"
     );
 }
+
+#[tokio::test]
+async fn a_group_slack_does_not_list_is_named_by_its_id_and_not_asked_about_again() {
+    // A typo in the config or a deleted group: every render names the tier,
+    // and `usergroups.list` has a small rate limit (Tier 2), so the miss is
+    // remembered like a name.
+    let app = spawn(Spawn::new(Backend::Sqlite)).await;
+    let first = app.state.directory.group_name("S0NOSUCHGROUP").await;
+    assert_eq!(first, "S0NOSUCHGROUP", "the id stands in");
+    let asked = app.slack.ok_calls_to("usergroups.list").len();
+    assert_eq!(asked, 1, "Slack was asked once");
+    for _ in 0..5 {
+        assert_eq!(
+            app.state.directory.group_name("S0NOSUCHGROUP").await,
+            "S0NOSUCHGROUP"
+        );
+    }
+    assert_eq!(
+        app.slack.ok_calls_to("usergroups.list").len(),
+        1,
+        "the miss is remembered, not asked about at every render"
+    );
+}
