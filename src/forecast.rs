@@ -808,15 +808,18 @@ impl Calibration {
     pub const MAX_RATIO: f64 = 2.0;
     /// Finished jobs needed before the P90's width is checked.
     pub const MIN_COVERAGE_PAIRS: usize = 5;
-    /// The share of past jobs a P90 should cover: inside this band its width
-    /// is left alone; outside it, the width is set so that 90% would have
-    /// been covered.
+    /// The share of past jobs a P90 should cover. Clearly outside this band
+    /// (see [`Self::MISS_EVIDENCE`]), the width is set so that 90% would have
+    /// been covered; otherwise it moves part of the way there.
     pub const COVERAGE_BAND: (f64, f64) = (0.80, 0.95);
     /// The P90's width (P90 − P50) is scaled by at most this much either way.
     pub const MAX_SPREAD: f64 = 3.0;
     /// How unlikely the jobs' coverage must be, were the P90's true coverage
     /// at the edge of [`Self::COVERAGE_BAND`], before its width is changed.
     pub const MISS_EVIDENCE: f64 = 0.05;
+    /// Short of a clear miss, the model's own width counts as this many jobs
+    /// against the width the past jobs needed.
+    pub const PRIOR_JOBS: f64 = 5.0;
 
     /// Builds a calibration from `(forecast_remaining_ms, actual_remaining_ms)`
     /// pairs, with no P90 to check. Pairs with a non-positive or non-finite
@@ -835,10 +838,11 @@ impl Calibration {
 
     /// Builds a calibration from finished forecasts: the P50's bias ratio
     /// (the median of actual / forecast), and the check of the P90. After the
-    /// bias correction, the share of jobs the P90 covered is measured; with
-    /// [`Self::MIN_COVERAGE_PAIRS`] or more and a share outside
-    /// [`Self::COVERAGE_BAND`], the width P90 − P50 is scaled by the 90th
-    /// percentile of what each job would have needed.
+    /// bias correction, the share of jobs the P90 covered is measured. With
+    /// [`Self::MIN_COVERAGE_PAIRS`] or more, the width P90 − P50 is scaled
+    /// towards the 90th percentile of what each job would have needed: all
+    /// the way when the share is clearly outside [`Self::COVERAGE_BAND`],
+    /// otherwise by the weight `n / (n + PRIOR_JOBS)` (in log terms).
     pub fn from_outcomes(outcomes: &[Outcome]) -> Calibration {
         let valid: Vec<Outcome> = outcomes
             .iter()
@@ -878,11 +882,22 @@ impl Calibration {
         let clear_miss = n >= Self::MIN_COVERAGE_PAIRS
             && (binomial_cdf(covered, n, low) < Self::MISS_EVIDENCE
                 || (covered > 0 && 1.0 - binomial_cdf(covered - 1, n, high) < Self::MISS_EVIDENCE));
+        // What 90% would have needed, trusted in proportion to how many jobs
+        // tell it: fully on a clear miss, otherwise part of the way (the
+        // width the model gives is the prior, worth PRIOR_JOBS jobs). So a
+        // P90 that ten jobs show a little too wide or narrow moves towards
+        // 90% without being set by a handful of outcomes.
         let spread = match coverage {
-            Some(_) if clear_miss => {
+            Some(_) if n >= Self::MIN_COVERAGE_PAIRS => {
                 needed.sort_by(f64::total_cmp);
-                let at = ((0.9 * needed.len() as f64).ceil() as usize).clamp(1, needed.len()) - 1;
-                needed[at].clamp(1.0 / Self::MAX_SPREAD, Self::MAX_SPREAD)
+                let at = ((0.9 * n as f64).ceil() as usize).clamp(1, n) - 1;
+                let full = needed[at].clamp(1.0 / Self::MAX_SPREAD, Self::MAX_SPREAD);
+                let trust = if clear_miss {
+                    1.0
+                } else {
+                    n as f64 / (n as f64 + Self::PRIOR_JOBS)
+                };
+                full.powf(trust)
             }
             _ => 1.0,
         };
