@@ -563,6 +563,27 @@ async fn run_size(jobs: i64) -> Measured {
         methods_since_last()
     );
 
+    // With Slack down, the first poll could not page (a group's members are
+    // unknown), so the alerts' first render, which assumed the first tier
+    // paged at once, names the wrong tier on Escalate now: the next poll
+    // corrects it, once. Nothing else changes.
+    let down = std::env::var("BENCH_SLACK").as_deref() == Ok("down");
+    let mut corrected = 0;
+    if down {
+        let (poll, took) = tick(&poller).await;
+        assert_eq!((poll.posted, poll.resolved), (0, 0));
+        corrected = poll.edited;
+        eprintln!(
+            "  second poll {:.0} ms: {corrected} alerts corrected (their paging waits for Slack)",
+            ms(took)
+        );
+    }
+    let before_steady = state
+        .store
+        .list_outbox(Some("pending"))
+        .await
+        .expect("list the outbox")
+        .len();
     let calls_before = slack.calls();
     let mut steady = Vec::new();
     for _ in 0..STEADY_POLLS {
@@ -581,7 +602,10 @@ async fn run_size(jobs: i64) -> Measured {
         .await
         .expect("list the outbox")
         .len();
-    assert_eq!(still_queued, queued, "steady polls enqueue nothing");
+    assert_eq!(still_queued, before_steady, "steady polls enqueue nothing");
+    if corrected > 0 {
+        eprintln!("  ({corrected} corrections before the steady polls)");
+    }
     eprintln!(
         "  steady polls (ms): {steady:.0?}, {slack_steady} Slack calls made ({})",
         methods_since_last()

@@ -20,9 +20,10 @@ const MEMBERS_TTL: Duration = Duration::from_secs(300);
 /// How long a display name or a group handle is trusted.
 const NAMES_TTL: Duration = Duration::from_secs(3600);
 
-/// After a name lookup found Slack unavailable (every retry spent), how long
-/// names are given as ids without asking: a poll that names a hundred people
-/// while Slack is down must not wait out a hundred rounds of retries.
+/// After a lookup found Slack unavailable (every retry spent), how long names
+/// are given as ids, and group members as last known, without asking: a poll
+/// that names a hundred people while Slack is down must not wait out a
+/// hundred rounds of retries.
 const NAMES_QUIET: Duration = Duration::from_secs(30);
 
 /// Group id to (when fetched, members).
@@ -56,12 +57,7 @@ impl Directory {
     /// A name lookup through Slack, unless Slack was found unavailable less
     /// than [`NAMES_QUIET`] ago; `None` when it cannot be asked.
     async fn ask(&self, method: &str, body: &serde_json::Value) -> Option<serde_json::Value> {
-        let quiet = self
-            .quiet_until
-            .lock()
-            .expect("quiet poisoned")
-            .is_some_and(|until| Instant::now() < until);
-        if quiet {
+        if self.quiet() {
             return None;
         }
         match self.slack.call(method, body).await {
@@ -198,12 +194,57 @@ impl Directory {
         }
     }
 
+    /// Treats every cached member list as past its time (as if fetched more
+    /// than five minutes ago), so the next use asks Slack: for tests of what
+    /// happens when Slack cannot answer then.
+    #[doc(hidden)]
+    pub fn age_member_lists(&self) {
+        let old = Instant::now().checked_sub(MEMBERS_TTL);
+        let mut cache = self.cache.lock().expect("cache poisoned");
+        for (at, _) in cache.values_mut() {
+            if let Some(old) = old {
+                *at = old;
+            }
+        }
+    }
+
+    /// Whether Slack was found unavailable less than [`NAMES_QUIET`] ago.
+    fn quiet(&self) -> bool {
+        self.quiet_until
+            .lock()
+            .expect("quiet poisoned")
+            .is_some_and(|until| Instant::now() < until)
+    }
+
     /// The members of a user group.
+    ///
+    /// While Slack is unavailable, the last list fetched stands, however old
+    /// (who was on call an hour ago is a better page than none; the DMs wait
+    /// in the outbox for Slack to return). Without one, the error comes at
+    /// once during the quiet window after a failure, rather than after a
+    /// round of retries per group: a poll that opens five hundred alerts
+    /// while Slack is down must not spend five hundred rounds of retries
+    /// (their escalation steps are retried by the timer worker).
     pub async fn members(&self, group: &str) -> Result<Arc<Vec<String>>, SlackCallError> {
-        if let Some((at, users)) = self.cache.lock().expect("cache poisoned").get(group) {
-            if at.elapsed() < MEMBERS_TTL {
+        let stale = match self.cache.lock().expect("cache poisoned").get(group) {
+            Some((at, users)) if at.elapsed() < MEMBERS_TTL => return Ok(users.clone()),
+            Some((_, users)) => Some(users.clone()),
+            None => None,
+        };
+        let unavailable = |e: SlackCallError| {
+            if let Some(users) = &stale {
+                tracing::warn!(group, error = %e, "Slack is unavailable; using the group's last known members");
                 return Ok(users.clone());
             }
+            Err(e)
+        };
+        if self.quiet() {
+            return unavailable(SlackCallError::Unavailable {
+                method: "usergroups.users.list".into(),
+                attempts: 0,
+                last: "Slack was found unavailable moments ago; not asked again yet".into(),
+                retry_after: None,
+            });
         }
         let answer = match self
             .slack
@@ -211,6 +252,11 @@ impl Directory {
             .await
         {
             Ok(a) => a,
+            Err(e) if e.is_transient() => {
+                *self.quiet_until.lock().expect("quiet poisoned") =
+                    Some(Instant::now() + NAMES_QUIET);
+                return unavailable(e);
+            }
             // A group Slack does not know (a typo in config, a deleted group)
             // has no members; say so in the log. An outage is an error instead,
             // so nobody is refused because Slack was briefly away.

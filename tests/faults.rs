@@ -338,3 +338,39 @@ async fn a_group_slack_does_not_list_is_named_by_its_id_and_not_asked_about_agai
         "the miss is remembered, not asked about at every render"
     );
 }
+
+#[tokio::test]
+async fn with_slack_unavailable_a_group_pages_its_last_known_members_and_an_unknown_one_fails_at_once(
+) {
+    let app = spawn(Spawn::new(Backend::Sqlite)).await;
+    app.slack.set_usergroup("S0KNOWN", &["U0ONE", "U0TWO"]);
+    let known = app.state.directory.members("S0KNOWN").await.unwrap();
+    assert_eq!(*known, vec!["U0ONE".to_string(), "U0TWO".to_string()]);
+    // The list is now old, and Slack is down.
+    app.state.directory.age_member_lists();
+    app.slack
+        .fail_next("usergroups.users.list", vec![Fault::ServerError; 10]);
+    let stale = app.state.directory.members("S0KNOWN").await.unwrap();
+    assert_eq!(
+        stale, known,
+        "the last known members stand while Slack is down"
+    );
+    let asked = app.slack.calls_to("usergroups.users.list").len();
+    assert_eq!(
+        asked,
+        1 + 3,
+        "one fetch, then one lookup's slack.max_attempts"
+    );
+    // A group never fetched has no list to fall back on: an error, at once,
+    // without another round of retries.
+    let unknown = app.state.directory.members("S0NEVERSEEN").await;
+    assert!(
+        matches!(unknown, Err(ref e) if e.is_transient()),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        app.slack.calls_to("usergroups.users.list").len(),
+        asked,
+        "not asked again while Slack was just found unavailable"
+    );
+}

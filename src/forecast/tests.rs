@@ -500,7 +500,11 @@ fn the_calibration_check_moves_the_p90_towards_90_percent_fully_on_a_clear_miss_
     // Bias 1.05: P50 1050, width 210; the 9th of the ten needs 350 / 210.
     let trust = 10.0 / (10.0 + Calibration::PRIOR_JOBS);
     let expected = (350.0_f64 / 210.0).powf(trust);
-    assert!((seven.spread() - expected).abs() < 1e-9, "{}", seven.spread());
+    assert!(
+        (seven.spread() - expected).abs() < 1e-9,
+        "{}",
+        seven.spread()
+    );
     assert!(seven.spread() > 1.0 && seven.spread() < 350.0 / 210.0);
     // All ten covered with room to spare: narrowed, but only part of the way
     // (ten jobs cannot show clearly that a P90 is too wide).
