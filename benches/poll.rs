@@ -463,6 +463,16 @@ async fn timed<T, F: Future<Output = T>>(f: F) -> (T, Duration) {
     (out, start.elapsed())
 }
 
+/// Slack calls waiting in the outbox.
+async fn pending(state: &AppState) -> usize {
+    state
+        .store
+        .list_outbox(Some("pending"))
+        .await
+        .expect("list the outbox")
+        .len()
+}
+
 /// One tick, which must have polled the tenant successfully.
 async fn tick(poller: &Poller) -> (TenantPoll, Duration) {
     let (outcome, took) = timed(poller.tick()).await;
@@ -545,12 +555,7 @@ async fn run_size(jobs: i64) -> Measured {
     assert_eq!(first.jobs as i64, jobs, "the poll saw every job");
     assert_eq!(at_risk, expected, "5% of the jobs are at risk");
     assert_eq!(first.posted, expected, "one alert per at-risk job");
-    let queued = state
-        .store
-        .list_outbox(Some("pending"))
-        .await
-        .expect("list the outbox")
-        .len();
+    let queued = pending(&state).await;
     // At least the alert posts; the escalation may enqueue pages too.
     assert!(queued >= expected, "every new alert enqueued its post");
     eprintln!(
@@ -578,12 +583,7 @@ async fn run_size(jobs: i64) -> Measured {
             ms(took)
         );
     }
-    let before_steady = state
-        .store
-        .list_outbox(Some("pending"))
-        .await
-        .expect("list the outbox")
-        .len();
+    let before_steady = pending(&state).await;
     let calls_before = slack.calls();
     let mut steady = Vec::new();
     for _ in 0..STEADY_POLLS {
@@ -596,12 +596,7 @@ async fn run_size(jobs: i64) -> Measured {
         steady.push(ms(took));
     }
     let slack_steady = slack.calls() - calls_before;
-    let still_queued = state
-        .store
-        .list_outbox(Some("pending"))
-        .await
-        .expect("list the outbox")
-        .len();
+    let still_queued = pending(&state).await;
     assert_eq!(still_queued, before_steady, "steady polls enqueue nothing");
     if corrected > 0 {
         eprintln!("  ({corrected} corrections before the steady polls)");

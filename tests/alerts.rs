@@ -266,6 +266,61 @@ async fn a_cancelled_job_resolves_its_alert_saying_so() {
 }
 
 #[tokio::test]
+async fn a_job_gone_from_servo_resolves_its_alert_in_place_at_once_not_by_the_repair_pass() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let id = steered_job(&fx, t0, 100).await;
+    let app = app_on(&fx, Backend::Sqlite, &clock).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    // Moved to another tenant: row-level security hides it from the bot.
+    fx.update_job(id, "tenant_id = 'someone-else'").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alert.status.to_string(), "resolved");
+    // The alert's own message says so and loses its buttons, in the same
+    // poll: the resolution committed with its edit and its note.
+    let edit = app
+        .slack
+        .ok_calls_to("chat.update")
+        .pop()
+        .expect("the alert was edited");
+    let shown = edit.body.to_string();
+    assert!(shown.contains("no longer visible in Servo"), "{shown}");
+    assert!(shown.contains("Resolved"), "{shown}");
+    assert!(
+        !shown.contains("alert_ack"),
+        "no Acknowledge any more: {shown}"
+    );
+    let notes: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body.get("thread_ts").is_some_and(|t| !t.is_null()))
+        .map(|c| c.body["text"].to_string())
+        .filter(|t| t.contains("no longer visible in Servo"))
+        .collect();
+    assert_eq!(notes.len(), 1, "one note in the thread: {notes:?}");
+    assert_eq!(
+        app.metric(r#"servo_sla_bot_repairs_total{what="resolution_edit"}"#)
+            .await,
+        0.0,
+        "nothing was left for the repair pass"
+    );
+    // Its escalation ended with it: nothing is due to page anyone.
+    let esc = app.state.store.get_escalation(&alert.id).await.unwrap();
+    assert!(esc.as_ref().is_none_or(|e| e.status != "active"), "{esc:?}");
+}
+
+#[tokio::test]
 async fn an_unreachable_servo_resolves_nothing() {
     let fx = ServoFixture::start().await;
     let t0 = start_of_minute();

@@ -99,11 +99,14 @@ fn assert_no_duplicates(app: &TestApp, n: u32) {
         1,
         "crash point {n}: one post per alert: {roots:#?}"
     );
+    assert_nothing_twice(app, n);
+}
+
+/// No message twice anywhere (the same text in the same place).
+fn assert_nothing_twice(app: &TestApp, n: u32) {
     let mut seen: HashMap<(String, Option<String>, String), usize> = HashMap::new();
-    for m in &messages {
-        *seen
-            .entry((m.channel.clone(), m.thread_ts.clone(), m.text.clone()))
-            .or_default() += 1;
+    for m in app.slack.messages() {
+        *seen.entry((m.channel, m.thread_ts, m.text)).or_default() += 1;
     }
     let twice: Vec<_> = seen.into_iter().filter(|(_, k)| *k > 1).collect();
     assert!(twice.is_empty(), "crash point {n}: sent twice: {twice:#?}");
@@ -762,4 +765,119 @@ async fn the_weekly_review_survives_a_stop_at_every_statement_on_sqlite() {
 #[tokio::test]
 async fn the_weekly_review_survives_a_stop_at_every_statement_on_postgres() {
     weekly_review(Backend::Postgres).await;
+}
+
+/// Promoting a quiet notice to the job's alert: the notice's message becomes
+/// the alert, in one poll, stopped at each of its statements. Whatever the
+/// stop, the channel keeps one message for the job (the notice's, now the
+/// alert), the thread says once why it went at risk, and nothing is sent
+/// twice.
+async fn promoting_a_notice(backend: Backend) {
+    use servo_sla_bot::clock::Clock;
+    for n in 1..=MAX_POINTS {
+        let fx = ServoFixture::start().await;
+        let clock = ManualClock::new(t0());
+        let mut spec = Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url());
+        spec.config = format!(
+            "{}\n[buffers]\ncritical = 0.10\nstandard = 0.20\nhysteresis = 0.05\n[review]\nweekly = false\ncharts = false\n",
+            common::bot::CONFIG
+        );
+        let app = spawn(spec).await;
+        app.slack
+            .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+        // Standard tier, started an hour ago, deadline in an hour: ETA 50 min
+        // leaves a 9% buffer (under 20%), a quiet notice.
+        let job = fx
+            .job(JobSpec {
+                started: Some(t0() - Duration::minutes(60)),
+                deadline: Some(t0() + Duration::minutes(60)),
+                eta: Some(t0() + Duration::minutes(50)),
+                heartbeat: Some(t0()),
+                ..JobSpec::default()
+            })
+            .await;
+        app.poll().await;
+        app.drain_outbox().await;
+        let roots = |app: &TestApp| -> Vec<common::fake_slack::Message> {
+            app.slack
+                .messages()
+                .into_iter()
+                .filter(|m| m.channel == CHANNEL && m.thread_ts.is_none())
+                .collect()
+        };
+        let notice = roots(&app);
+        assert_eq!(notice.len(), 1, "the notice: {notice:?}");
+        // First seen with a 9% buffer: a tight-deadline notice.
+        assert!(
+            notice[0].text.contains("Tight deadline"),
+            "{}",
+            notice[0].text
+        );
+        // At risk: ETA 20 min past the deadline.
+        clock.advance(Duration::minutes(1));
+        fx.set_eta(job, t0() + Duration::minutes(80), clock.now())
+            .await;
+        let poller = Poller {
+            state: app.state.clone(),
+        };
+        let (_, fired) = failing_at(n, poller.tick()).await;
+        // Carry on: deliver, then poll again a minute later (past the
+        // repair pass's settling time), and deliver.
+        app.drain_outbox().await;
+        clock.advance(Duration::minutes(1));
+        fx.set_eta(job, t0() + Duration::minutes(80), clock.now())
+            .await;
+        app.poll().await;
+        advance(&app, &clock, 0).await;
+        app.drain_outbox().await;
+        let now_roots = roots(&app);
+        assert_eq!(
+            now_roots.len(),
+            1,
+            "crash point {n}: one message for the job: {now_roots:#?}"
+        );
+        let alert = app
+            .state
+            .store
+            .open_alert_for_job("acme", &job.to_string())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("crash point {n}: the alert is open"));
+        assert_eq!(
+            alert.ts.as_deref(),
+            Some(notice[0].ts.as_str()),
+            "crash point {n}: the notice's message is the alert"
+        );
+        let shown = app.slack.message(CHANNEL, &notice[0].ts).unwrap();
+        assert!(
+            shown.text.contains("SLA risk"),
+            "crash point {n}: {}",
+            shown.text
+        );
+        let why: Vec<_> = app
+            .slack
+            .thread_replies(CHANNEL, &notice[0].ts)
+            .into_iter()
+            .filter(|m| m.text.contains("went at risk after"))
+            .collect();
+        assert_eq!(why.len(), 1, "crash point {n}: {why:#?}");
+        assert_nothing_twice(&app, n);
+        if !fired {
+            assert!(n > 3, "the flow ran statements");
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn promoting_a_notice_survives_a_stop_at_every_statement_on_sqlite() {
+    promoting_a_notice(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn promoting_a_notice_survives_a_stop_at_every_statement_on_postgres() {
+    promoting_a_notice(Backend::Postgres).await;
 }

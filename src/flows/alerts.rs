@@ -878,7 +878,9 @@ async fn post(
 
 /// Opens an alert whose job had a quiet notice with a message of its own:
 /// the notice's message becomes the alert (if it is still the notice's to
-/// give), else the alert is posted afresh.
+/// give), else the alert is posted afresh. Decided first, both ways; then the
+/// alert, the notice's closing and the messages of whichever way it went
+/// commit together.
 async fn open_promoting(
     state: &AppState,
     new: NewAlert,
@@ -891,80 +893,66 @@ async fn open_promoting(
         .config
         .tenant(&new.tenant_id)
         .ok_or_else(|| AlertError::Store(StoreError::Invalid("unknown tenant".into())))?;
-    let (alert, created) = state.store.open_alert(new, now).await?;
-    if !created {
-        return Ok(Change::None);
-    }
-    let mut ex = extras(state, &alert.id).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let prospective = new.prospective(&id, now);
+    let mut ex = extras(state, &id).await?;
     if !state.config.escalation.tiers.is_empty()
         && crate::flows::escalation::pages_at(state, a.tier, a.band)
     {
         ex.escalate_to = crate::flows::escalation::escalate_now_pages_after_start(state).await;
     }
-    let v = view(state, job, a, Some(&alert), &ex);
-    record_view(
-        state,
-        &alert.id,
-        job,
-        a,
-        &serde_json::to_value(&v).unwrap_or(Value::Null),
-        now,
-    )
-    .await?;
-    // A stop before the post is enqueued is repaired at the next poll (an
-    // open alert with no post is posted).
-    if !promote_notice(state, &alert, notice, &v, now).await? {
-        post(state, tenant, &alert, &v).await?;
+    let v = view(state, job, a, Some(&prospective), &ex);
+    let mut fresh = crate::store::Effects::new();
+    fresh.send(post_message(state, tenant, &id, &v)?);
+    let promoted = promotion(state, &prospective, notice, &v)?;
+    let new = NewAlert {
+        shown: Some(serde_json::to_value(&v).unwrap_or(Value::Null)),
+        ..new
+    };
+    let (alert, created, _) = state
+        .store
+        .open_alert_promoting(&id, new, &notice.id, &promoted, &fresh, now)
+        .await?;
+    if !created {
+        // Another replica opened it first, and posts it.
+        return Ok(Change::None);
     }
+    state.wake_outbox();
     crate::flows::escalation::on_assessment(state, &alert, job, a, None)
         .await
         .map_err(esc_err)?;
     Ok(Change::Posted)
 }
 
-/// A job with an open quiet notice (approaching, or a tight deadline) that
-/// goes at risk: the notice's message becomes the alert, edited in place, so
-/// the channel sees one message per job. False when the notice has no
-/// message of its own to become it (the caller posts the alert afresh).
-async fn promote_notice(
+/// What promoting a quiet notice (approaching, or a tight deadline) to the
+/// job's alert sends: the notice's message edited into the alert, so the
+/// channel sees one message per job, and a note in its thread saying why.
+fn promotion(
     state: &AppState,
     alert: &Alert,
     notice: &crate::store::Notice,
     v: &AlertView,
-    now: DateTime<Utc>,
-) -> Result<bool, AlertError> {
-    // A notice that is a reply in an earlier alert's thread (or was listed
-    // with others) has no message of its own to become the alert.
-    if !state
-        .store
-        .close_notice(&notice.id, "promoted", Some(&alert.id), now)
-        .await?
-        || notice.thread_of.is_some()
-        || !crate::flows::preventive::has_message(state, &notice.id).await?
-    {
-        return Ok(false);
-    }
+) -> Result<crate::store::Effects, AlertError> {
+    let mut effects = crate::store::Effects::new();
     // The outbox finds the notice's channel and ts when it sends (its post
     // may still be on its way), and records them on the alert on success.
-    state
-        .enqueue(NewOutboxMessage {
-            dedup_key: Some(format!("alert:{}:post", alert.id)),
-            method: "chat.update".into(),
-            payload: render(state, v)?,
-            ordering_key: Some(alert.id.clone()),
-            thread_alert_id: Some(format!("notice:{}", notice.id)),
-            thread_field: Some("ts".into()),
-            link_kind: Some("alert".into()),
-            link_id: Some(alert.id.clone()),
-            not_before: None,
-        })
-        .await?;
+    effects.send(NewOutboxMessage {
+        dedup_key: Some(format!("alert:{}:post", alert.id)),
+        method: "chat.update".into(),
+        payload: render(state, v)?,
+        ordering_key: Some(alert.id.clone()),
+        thread_alert_id: Some(format!("notice:{}", notice.id)),
+        thread_field: Some("ts".into()),
+        link_kind: Some("alert".into()),
+        link_id: Some(alert.id.clone()),
+        not_before: None,
+    });
     let what = if notice.kind == "tight_deadline" {
         "its deadline was flagged as tight"
     } else {
         "it was approaching its deadline"
     };
-    reply_in_thread(
+    effects.send(thread_message(
         state,
         alert,
         format!("alert:{}:promoted", alert.id),
@@ -976,9 +964,8 @@ async fn promote_notice(
                 .map(crate::flows::preventive::pct)
                 .unwrap_or_else(|| "unknown".into())
         ),
-    )
-    .await?;
-    Ok(true)
+    )?);
+    Ok(effects)
 }
 
 /// Resolves an alert: the message says how it ended and loses its buttons.
@@ -996,6 +983,18 @@ pub async fn resolve(
     let v = view(state, job, a, None, &ex);
     let mut effects = crate::store::Effects::new();
     effects.outbox = resolved_messages(state, alert, v, &ex, how, now)?;
+    commit_resolution(state, alert, how, now, effects).await
+}
+
+/// Commits a resolution with its messages (`effects`) and its check-ins and
+/// steps cancelled, then stops the paging.
+async fn commit_resolution(
+    state: &AppState,
+    alert: &Alert,
+    how: &str,
+    now: DateTime<Utc>,
+    mut effects: crate::store::Effects,
+) -> Result<Change, AlertError> {
     effects
         .cancel(&alert.id, Some(MONITOR_TIMER))
         .cancel(&alert.id, Some(crate::flows::escalation::STEP_TIMER));
@@ -1013,6 +1012,38 @@ pub async fn resolve(
         .await
         .map_err(esc_err)?;
     Ok(Change::Resolved)
+}
+
+/// Resolves an alert whose job Servo no longer shows at all (deleted, or
+/// moved out of the tenant's sight): with no job to render, the alert's last
+/// view is what is marked resolved. Commits as [`resolve`] does: the
+/// resolution with its edit, its thread note and its timers cancelled, in
+/// one transaction.
+pub async fn resolve_gone(
+    state: &AppState,
+    alert: &Alert,
+    how: &str,
+    now: DateTime<Utc>,
+) -> Result<Change, AlertError> {
+    let ex = extras(state, &alert.id).await?;
+    let last = alert
+        .shown
+        .clone()
+        .and_then(|v| serde_json::from_value::<AlertView>(v).ok());
+    let mut effects = crate::store::Effects::new();
+    match last {
+        Some(v) => effects.outbox = resolved_messages(state, alert, v, &ex, how, now)?,
+        // Never rendered: nothing to edit, only the note.
+        None => {
+            effects.send(thread_message(
+                state,
+                alert,
+                format!("alert:{}:resolved", alert.id),
+                how,
+            )?);
+        }
+    }
+    commit_resolution(state, alert, how, now, effects).await
 }
 
 /// The resolution's edit and thread note, from the alert's last view: its

@@ -233,18 +233,8 @@ pub async fn tenant_judged(
                 }
             }
             None => {
-                // Gone from Servo altogether: resolve without a job to show.
-                if state.store.resolve_alert(&alert.id, &how, now).await? {
-                    crate::flows::escalation::stop(state, alert, &how)
-                        .await
-                        .map_err(|e| PollError::Other(e.to_string()))?;
-                    alerts::reply_in_thread(
-                        state,
-                        alert,
-                        format!("alert:{}:resolved", alert.id),
-                        &how,
-                    )
-                    .await?;
+                // Gone from Servo altogether: resolved as it was last shown.
+                if alerts::resolve_gone(state, alert, &how, now).await? == Change::Resolved {
                     poll.resolved += 1;
                 }
             }

@@ -67,13 +67,45 @@ impl Store {
         effects: &Effects,
         now: DateTime<Utc>,
     ) -> Result<(Alert, bool)> {
+        let (alert, created, _) = self.open_alert_inner(id, new, effects, None, now).await?;
+        Ok((alert, created))
+    }
+
+    /// Opens the job's alert as [`Store::open_alert_with`] does, and in the
+    /// same transaction closes the open quiet notice `notice` as promoted to
+    /// it: with `promoted` (the notice's message becoming the alert) when
+    /// the notice was still open, else with `fresh` (a post of its own).
+    /// Returns the alert, whether it was created, and whether the notice
+    /// was promoted.
+    pub async fn open_alert_promoting(
+        &self,
+        id: &str,
+        new: NewAlert,
+        notice: &str,
+        promoted: &Effects,
+        fresh: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<(Alert, bool, bool)> {
+        promoted.check()?;
+        self.open_alert_inner(id, new, fresh, Some((notice, promoted)), now)
+            .await
+    }
+
+    async fn open_alert_inner(
+        &self,
+        id: &str,
+        new: NewAlert,
+        effects: &Effects,
+        promote: Option<(&str, &Effects)>,
+        now: DateTime<Utc>,
+    ) -> Result<(Alert, bool, bool)> {
         effects.check()?;
         let shown = new.shown.as_ref().map(json_text);
         for _ in 0..OPEN_ATTEMPTS {
             if let Some(a) = self.open_alert_for_job(&new.tenant_id, &new.job_id).await? {
-                return Ok((a, false));
+                return Ok((a, false, false));
             }
-            let row: Option<AlertRow> = in_tx!(self, tx => {
+            let opened: Option<(AlertRow, bool)> = in_tx!(self, tx => {
                 let row: Option<AlertRow> = sqlx::query_as(INSERT_ALERT)
                     .bind(id)
                     .bind(&new.tenant_id)
@@ -86,14 +118,31 @@ impl Store {
                     .bind(ms(now))
                     .fetch_optional(&mut *tx)
                     .await?;
+                let mut promoted = false;
                 if row.is_some() {
-                    write_effects!(tx, effects, now);
+                    if let Some((notice, _)) = promote {
+                        promoted = sqlx::query(
+                            "UPDATE notices SET status = 'promoted', alert_id = $2, \
+                               closed_at_ms = $3 WHERE id = $1 AND status = 'open'",
+                        )
+                        .bind(notice)
+                        .bind(id)
+                        .bind(ms(now))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                            == 1;
+                    }
+                    match promote {
+                        Some((_, with)) if promoted => write_effects!(tx, with, now),
+                        _ => write_effects!(tx, effects, now),
+                    }
                 }
                 tx.commit().await?;
-                Ok::<_, StoreError>(row)
+                Ok::<_, StoreError>(row.map(|r| (r, promoted)))
             })?;
-            if let Some(row) = row {
-                return Ok((Alert::try_from(row)?, true));
+            if let Some((row, promoted)) = opened {
+                return Ok((Alert::try_from(row)?, true, promoted));
             }
             // Lost the race: the winner's alert is read on the next turn.
         }
