@@ -44,10 +44,34 @@ impl TimerWorker {
     /// Carries out a due timer. True when the flow marked it fired itself,
     /// in the transaction of what it did (an escalation step does).
     async fn fire(&self, timer: &Timer) -> anyhow::Result<bool> {
-        if timer.kind == crate::flows::escalation::STEP_TIMER && !self.past_last(timer) {
-            return crate::flows::escalation::fire_step(&self.state, timer, &self.worker_id).await;
+        let itself = |r: anyhow::Result<()>| r.map(|()| false);
+        match timer.kind.as_str() {
+            approvals::EXPIRY_TIMER => {
+                itself(approvals::expire(&self.state, &timer.subject_id).await)
+            }
+            crate::flows::escalation::STEP_TIMER if self.past_last(timer) => itself(
+                crate::flows::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
+                    .await,
+            ),
+            crate::flows::escalation::STEP_TIMER => {
+                crate::flows::escalation::fire_step(&self.state, timer, &self.worker_id).await
+            }
+            crate::flows::home::REFRESH_TIMER => {
+                itself(crate::flows::home::publish(&self.state, &timer.subject_id).await)
+            }
+            crate::flows::alerts::BUTTONS_TIMER => {
+                crate::flows::alerts::refresh(&self.state, &timer.subject_id).await?;
+                Ok(false)
+            }
+            crate::flows::alerts::MONITOR_TIMER => itself(
+                crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
+                    .await,
+            ),
+            other => {
+                tracing::warn!(kind = other, "a timer of a kind this version does not know");
+                Ok(false)
+            }
         }
-        self.fire_other(timer).await.map(|()| false)
     }
 
     /// A step timer beyond the configured tiers: the path is exhausted.
@@ -58,30 +82,6 @@ impl TimerWorker {
             .and_then(|t| t.as_u64())
             .unwrap_or(0) as usize
             >= self.state.config.escalation.tiers.len()
-    }
-
-    async fn fire_other(&self, timer: &Timer) -> anyhow::Result<()> {
-        match timer.kind.as_str() {
-            approvals::EXPIRY_TIMER => approvals::expire(&self.state, &timer.subject_id).await,
-            crate::flows::escalation::STEP_TIMER => {
-                crate::flows::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
-                    .await
-            }
-            crate::flows::home::REFRESH_TIMER => {
-                crate::flows::home::publish(&self.state, &timer.subject_id).await
-            }
-            crate::flows::alerts::BUTTONS_TIMER => {
-                Ok(crate::flows::alerts::refresh(&self.state, &timer.subject_id).await?)
-            }
-            crate::flows::alerts::MONITOR_TIMER => {
-                crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
-                    .await
-            }
-            other => {
-                tracing::warn!(kind = other, "a timer of a kind this version does not know");
-                Ok(())
-            }
-        }
     }
 
     /// Fires one claimed timer and marks it; a failure hands it back to be

@@ -909,7 +909,7 @@ async fn open_promoting(
         shown: Some(serde_json::to_value(&v).unwrap_or(Value::Null)),
         ..new
     };
-    let (alert, created, _) = state
+    let (alert, created) = state
         .store
         .open_alert_promoting(&id, new, &notice.id, &promoted, &fresh, now)
         .await?;
@@ -1035,12 +1035,7 @@ pub async fn resolve_gone(
         Some(v) => effects.outbox = resolved_messages(state, alert, v, &ex, how, now)?,
         // Never rendered: nothing to edit, only the note.
         None => {
-            effects.send(thread_message(
-                state,
-                alert,
-                format!("alert:{}:resolved", alert.id),
-                how,
-            )?);
+            effects.send(resolved_note(state, alert, how)?);
         }
     }
     commit_resolution(state, alert, how, now, effects).await
@@ -1093,13 +1088,17 @@ pub fn resolved_messages(
         link_id: None,
         not_before: None,
     }];
-    msgs.push(thread_message(
-        state,
-        alert,
-        format!("alert:{}:resolved", alert.id),
-        how,
-    )?);
+    msgs.push(resolved_note(state, alert, how)?);
     Ok(msgs)
+}
+
+/// The resolution's note in the alert's thread: how it ended.
+fn resolved_note(
+    state: &AppState,
+    alert: &Alert,
+    how: &str,
+) -> Result<NewOutboxMessage, AlertError> {
+    thread_message(state, alert, format!("alert:{}:resolved", alert.id), how)
 }
 
 /// Text from Servo (a cancel reason, an `error_message` with a stack trace)

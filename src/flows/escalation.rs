@@ -248,18 +248,16 @@ pub async fn schedule_repair_step(
 /// once it has moved on, the row no longer matches and firing it does nothing.
 async fn run_now(state: &AppState, alert_id: &str, epoch: i64, tier: usize, round: u32) {
     let payload = json!({ "epoch": epoch, "tier": tier, "round": round });
-    if let Err(e) = step_at(state, alert_id, &payload, None).await {
+    if let Err(e) = step_at(state, alert_id, &payload, StepFrom::Start).await {
         tracing::error!(error = %e, "escalation step failed; the timer worker retries it");
     }
 }
 
-/// A step is due (the timer worker): page the tier if the escalation is
-/// still there, move on, and let the alert's **Escalate now** name the next
-/// (a [`BUTTONS_TIMER`] the step commits with its pages).
+/// A step is due: page the tier if the escalation is still there, move on,
+/// and let the alert's **Escalate now** name the next (a [`BUTTONS_TIMER`]
+/// the step commits with its pages).
 pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
-    if step_at(state, alert_id, payload, Some(None)).await? == Stepped::Ended {
-        refresh_buttons(state, alert_id).await;
-    }
+    due_step(state, alert_id, payload, StepFrom::Due).await?;
     Ok(())
 }
 
@@ -267,19 +265,41 @@ pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::
 /// claimed `timer` fired in its own transaction. True when it did, so the
 /// worker does not mark it again.
 pub async fn fire_step(state: &AppState, timer: &Timer, worker: &str) -> anyhow::Result<bool> {
-    let fired = TimerFired {
-        id: timer.id.clone(),
-        worker: worker.to_string(),
-        at: state.clock.now(),
+    let from = StepFrom::Timer {
+        id: &timer.id,
+        worker,
     };
-    match step_at(state, &timer.subject_id, &timer.payload, Some(Some(fired))).await? {
-        Stepped::Paged => Ok(true),
+    due_step(state, &timer.subject_id, &timer.payload, from).await
+}
+
+/// A due step; an exhausted path re-renders the alert at once. True when the
+/// step marked its timer fired.
+async fn due_step(
+    state: &AppState,
+    alert_id: &str,
+    payload: &Value,
+    from: StepFrom<'_>,
+) -> anyhow::Result<bool> {
+    let marks_fired = matches!(from, StepFrom::Timer { .. });
+    match step_at(state, alert_id, payload, from).await? {
+        Stepped::Paged => Ok(marks_fired),
         Stepped::Ended => {
-            refresh_buttons(state, &timer.subject_id).await;
+            refresh_buttons(state, alert_id).await;
             Ok(false)
         }
         Stepped::Nothing => Ok(false),
     }
+}
+
+/// Who runs a step.
+#[derive(Debug, Clone, Copy)]
+enum StepFrom<'a> {
+    /// Paging starts: whoever started it re-renders the alert.
+    Start,
+    /// A step came due (its timer, or a test).
+    Due,
+    /// The timer worker, holding the step's timer: marked fired with it.
+    Timer { id: &'a str, worker: &'a str },
 }
 
 /// What a step did.
@@ -306,15 +326,13 @@ fn buttons_timer(alert_id: &str, epoch: i64, to: (i64, i64), now: DateTime<Utc>)
 }
 
 /// Pages the tier if the escalation is still at this position, then moves it
-/// on. Run at once when paging starts (`timer` None), where the alert is
-/// re-rendered by whoever started it. From a timer, the re-render is
-/// scheduled with the move, and the timer (when given) is marked fired with
-/// it.
+/// on. When paging starts, the alert is re-rendered by whoever started it;
+/// otherwise the re-render is scheduled with the move (see [`StepFrom`]).
 async fn step_at(
     state: &AppState,
     alert_id: &str,
     payload: &Value,
-    timer: Option<Option<TimerFired>>,
+    from: StepFrom<'_>,
 ) -> anyhow::Result<Stepped> {
     let now = state.clock.now();
     let epoch = payload.get("epoch").and_then(Value::as_i64).unwrap_or(-1);
@@ -385,15 +403,16 @@ async fn step_at(
     // it leaves the next one scheduled; nobody is paged twice or never.
     let mut effects = page.effects;
     effects.schedule(next);
-    if let Some(fired) = timer {
+    if !matches!(from, StepFrom::Start) {
         effects.schedule(buttons_timer(alert_id, epoch, (to_tier, to_round), now));
-        if let Some(fired) = fired {
-            // Stamped now, after the step's work, as the worker would.
-            effects.fire(TimerFired {
-                at: state.clock.now(),
-                ..fired
-            });
-        }
+    }
+    if let StepFrom::Timer { id, worker } = from {
+        // Stamped now, after the step's work, as the worker would.
+        effects.fire(TimerFired {
+            id: id.to_string(),
+            worker: worker.to_string(),
+            at: state.clock.now(),
+        });
     }
     let moved = state
         .store

@@ -67,16 +67,14 @@ impl Store {
         effects: &Effects,
         now: DateTime<Utc>,
     ) -> Result<(Alert, bool)> {
-        let (alert, created, _) = self.open_alert_inner(id, new, effects, None, now).await?;
-        Ok((alert, created))
+        self.open_alert_inner(id, new, effects, None, now).await
     }
 
     /// Opens the job's alert as [`Store::open_alert_with`] does, and in the
     /// same transaction closes the open quiet notice `notice` as promoted to
     /// it: with `promoted` (the notice's message becoming the alert) when
     /// the notice was still open, else with `fresh` (a post of its own).
-    /// Returns the alert, whether it was created, and whether the notice
-    /// was promoted.
+    /// Returns the alert and whether it was created.
     pub async fn open_alert_promoting(
         &self,
         id: &str,
@@ -85,7 +83,7 @@ impl Store {
         promoted: &Effects,
         fresh: &Effects,
         now: DateTime<Utc>,
-    ) -> Result<(Alert, bool, bool)> {
+    ) -> Result<(Alert, bool)> {
         promoted.check()?;
         self.open_alert_inner(id, new, fresh, Some((notice, promoted)), now)
             .await
@@ -98,14 +96,14 @@ impl Store {
         effects: &Effects,
         promote: Option<(&str, &Effects)>,
         now: DateTime<Utc>,
-    ) -> Result<(Alert, bool, bool)> {
+    ) -> Result<(Alert, bool)> {
         effects.check()?;
         let shown = new.shown.as_ref().map(json_text);
         for _ in 0..OPEN_ATTEMPTS {
             if let Some(a) = self.open_alert_for_job(&new.tenant_id, &new.job_id).await? {
-                return Ok((a, false, false));
+                return Ok((a, false));
             }
-            let opened: Option<(AlertRow, bool)> = in_tx!(self, tx => {
+            let row: Option<AlertRow> = in_tx!(self, tx => {
                 let row: Option<AlertRow> = sqlx::query_as(INSERT_ALERT)
                     .bind(id)
                     .bind(&new.tenant_id)
@@ -139,10 +137,10 @@ impl Store {
                     }
                 }
                 tx.commit().await?;
-                Ok::<_, StoreError>(row.map(|r| (r, promoted)))
+                Ok::<_, StoreError>(row)
             })?;
-            if let Some((row, promoted)) = opened {
-                return Ok((Alert::try_from(row)?, true, promoted));
+            if let Some(row) = row {
+                return Ok((Alert::try_from(row)?, true));
             }
             // Lost the race: the winner's alert is read on the next turn.
         }

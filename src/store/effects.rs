@@ -123,25 +123,13 @@ macro_rules! write_effects {
             .execute(&mut *$tx)
             .await?;
         }
-        // One statement for all of them (a step schedules two): 8 binds a
-        // row, so 400 rows stay well under SQLite's 32,766 variables.
+        // One statement for all of them (a step schedules two).
         for chunk in effects.timers.chunks(400) {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO timers (id, kind, subject_id, payload, due_at_ms, status, \
-                   dedup_key, created_at_ms) ",
-            );
-            qb.push_values(chunk, |mut row, t| {
-                row.push_bind(uuid::Uuid::new_v4().to_string())
-                    .push_bind(&t.kind)
-                    .push_bind(&t.subject_id)
-                    .push_bind($crate::store::json_text(&t.payload))
-                    .push_bind($crate::store::ms(t.due_at))
-                    .push_bind("pending")
-                    .push_bind(&t.dedup_key)
-                    .push_bind($crate::store::ms(now));
-            });
-            qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
-            qb.build().execute(&mut *$tx).await?;
+            let rows = chunk.iter().map(|t| (uuid::Uuid::new_v4().to_string(), t));
+            $crate::store::timers::insert_timers!(rows, now)
+                .build()
+                .execute(&mut *$tx)
+                .await?;
         }
         // 13 binds a row: 400 rows stay well under SQLite's 32,766 variables.
         for chunk in effects.outbox.chunks(400) {
@@ -153,11 +141,7 @@ macro_rules! write_effects {
             $crate::store::outbox::supersede_edits!($tx, now);
         }
         if let Some(f) = &effects.fired {
-            sqlx::query(
-                "UPDATE timers SET status = 'fired', fired_at_ms = $3, \
-                   claimed_by = NULL, claim_until_ms = NULL \
-                 WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
-            )
+            sqlx::query($crate::store::timers::COMPLETE_TIMER)
             .bind(&f.id)
             .bind(&f.worker)
             .bind($crate::store::ms(f.at))

@@ -149,12 +149,12 @@ pub(crate) use in_tx;
 pub(crate) async fn sqlite_write_gate(pool: &SqlitePool) -> tokio::sync::OwnedMutexGuard<()> {
     type Gates =
         std::collections::HashMap<std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>;
-    static GATES: std::sync::Mutex<Option<Gates>> = std::sync::Mutex::new(None);
+    static GATES: std::sync::LazyLock<std::sync::Mutex<Gates>> =
+        std::sync::LazyLock::new(Default::default);
     let file = pool.connect_options().get_filename().to_path_buf();
     let gate = GATES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get_or_insert_with(Default::default)
         .entry(file)
         .or_default()
         .clone();
