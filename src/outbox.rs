@@ -94,6 +94,29 @@ const PASSING_REFUSALS: &[&str] = &[
     "team_access_not_granted",
 ];
 
+/// Refusals of the edit that makes a quiet notice's message the job's alert
+/// (issue 33): the notice was deleted, its channel archived or gone, or the
+/// message can no longer be edited. The alert then gets a post of its own.
+const NOTICE_EDIT_REFUSALS: &[&str] = &[
+    "message_not_found",
+    "cant_update_message",
+    "edit_window_closed",
+    "is_archived",
+    "channel_not_found",
+    "not_in_channel",
+];
+
+/// The edit that makes a quiet notice's message the job's alert: the
+/// alert's post by another route (it links to the alert).
+fn is_promotion(msg: &OutboxMessage) -> bool {
+    msg.method == "chat.update"
+        && msg.link_kind.as_deref() == Some("alert")
+        && msg
+            .thread_alert_id
+            .as_deref()
+            .is_some_and(|a| a.starts_with("notice:"))
+}
+
 /// The message metadata every post carries, naming its outbox row: how the
 /// outbox finds a post Slack accepted when the answer was lost.
 pub const METADATA_EVENT: &str = "servo_sla_bot_outbox";
@@ -423,6 +446,60 @@ impl OutboxWorker {
         }
     }
 
+    /// The notice's message cannot become the alert (`why`): the alert is
+    /// posted on its own, in the channel the notice was in, with the content
+    /// the edit carried. The post is written before the edit is given up,
+    /// so the alert's thread notes (ordered behind the edit) find it on its
+    /// way and follow it; a stop in between writes it again (same key).
+    async fn post_promoted_alert(
+        &self,
+        msg: &OutboxMessage,
+        mut payload: Value,
+        why: &str,
+    ) -> anyhow::Result<Delivery> {
+        let alert = msg.link_id.clone().unwrap_or_default();
+        let channel = match payload.get("channel").and_then(Value::as_str) {
+            Some(c) => Some(c.to_string()),
+            None => {
+                let notice = msg
+                    .thread_alert_id
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix("notice:"))
+                    .unwrap_or_default();
+                self.store.notice_channel(notice).await?
+            }
+        };
+        if let (Some(channel), Some(p)) = (channel, payload.as_object_mut()) {
+            p.remove("ts");
+            p.insert("channel".into(), channel.into());
+            tracing::warn!(id = msg.id, alert = %alert, why, "the quiet notice's message could not become the alert; posting the alert on its own");
+            self.store
+                .enqueue(
+                    crate::store::NewOutboxMessage {
+                        dedup_key: Some(format!("alert:{alert}:own-post")),
+                        method: "chat.postMessage".into(),
+                        payload,
+                        // Nothing of its thread goes ahead of it: its notes
+                        // wait for it by the alert's place.
+                        ordering_key: None,
+                        thread_alert_id: None,
+                        thread_field: None,
+                        link_kind: Some("alert".into()),
+                        link_id: Some(alert),
+                        not_before: None,
+                    },
+                    self.clock.now(),
+                )
+                .await?;
+        }
+        self.store
+            .mark_outbox_failed(msg.id, &self.worker_id, why, self.clock.now())
+            .await?;
+        self.metrics
+            .inc("servo_sla_bot_outbox_total", &[("result", "failed")]);
+        Ok(Delivery::Failed)
+    }
+
     async fn deliver(&self, msg: OutboxMessage) -> anyhow::Result<Delivery> {
         let mut payload = msg.payload.clone();
         // A link to a message that may have gone out only moments ago.
@@ -470,6 +547,9 @@ impl OutboxWorker {
                     if payload.get("channel").is_none_or(|c| c.is_null()) {
                         payload["channel"] = channel.into();
                     }
+                }
+                Place::Missing(why) if is_promotion(&msg) => {
+                    return self.post_promoted_alert(&msg, payload, &why).await;
                 }
                 Place::Missing(why) => {
                     tracing::warn!(id = msg.id, method = %msg.method, why = %why, "an outbox message cannot be delivered; it fails too");
@@ -590,6 +670,13 @@ impl OutboxWorker {
                 self.metrics
                     .inc("servo_sla_bot_outbox_total", &[("result", "refused_retry")]);
                 Ok(Delivery::Retry)
+            }
+            Err(e @ SlackCallError::Refused { .. })
+                if is_promotion(&msg)
+                    && matches!(&e, SlackCallError::Refused { code, .. } if NOTICE_EDIT_REFUSALS.contains(&code.as_str())) =>
+            {
+                self.post_promoted_alert(&msg, payload, &e.to_string())
+                    .await
             }
             Err(e) => {
                 tracing::error!(id = msg.id, method = %msg.method, error = %e, "Slack refused an outbox message; it will not be retried");

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::clock::{Clock, ManualClock};
 use servo_sla_bot::timers::TimerWorker;
 use uuid::Uuid;
 
@@ -610,4 +610,151 @@ async fn a_resume_servo_has_but_the_bot_never_recorded_is_recorded_on_the_next_c
         .collect();
     assert_eq!(notes.len(), 1, "said once: {notes:#?}");
     assert!(told_all(&w.app).contains("There are no jobs left to resume"));
+}
+
+/// How an at-risk alert reads: its headlines and its bands' emoji.
+const AT_RISK_BANDS: [&str; 8] = [
+    "Low SLA risk",
+    "Medium SLA risk",
+    "High SLA risk",
+    "SLA breached",
+    "large_yellow_circle",
+    "large_orange_circle",
+    ":red_circle:",
+    ":rotating_light:",
+];
+
+/// What a resolved alert message must never show again: an at-risk band,
+/// or the at-risk "nothing stands out" line.
+fn assert_stays_resolved(app: &TestApp, ts: &str, when: &str) {
+    let m = app.slack.message(CHANNEL, ts).expect("the alert message");
+    let shown = format!("{}{}{}", m.text, m.blocks, m.attachments);
+    assert!(m.text.contains("Resolved"), "{when}: {}", m.text);
+    for band in AT_RISK_BANDS {
+        assert!(
+            !shown.contains(band),
+            "{when}: the resolved alert shows an at-risk band again ({band}): {shown}"
+        );
+    }
+    assert!(
+        !shown.contains("Nothing stands out"),
+        "{when}: a resolved alert says what is slowing it: {shown}"
+    );
+    assert!(
+        m.attachments.to_string().contains("#2EB67D"),
+        "{when}: the colour bar is the resolved one: {}",
+        m.attachments
+    );
+}
+
+/// Issue 33, item 2, as it was reproduced: pause a lower-priority job, let
+/// the job recover (Resolved, with Resume 1 paused job), then a button timer
+/// fires and Resume is clicked: the message stays resolved each time, and
+/// the Resume button goes once used.
+async fn resolved_stays_resolved(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(at_risk(18, 6)).await; // Medium, priority 6
+    let lower =
+        w.fx.job(JobSpec {
+            asset: "costs".into(),
+            priority: 3,
+            deadline: Some(t0() + Duration::hours(8)),
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    let ts = w
+        .app
+        .state
+        .store
+        .get_alert(&alert)
+        .await
+        .unwrap()
+        .unwrap()
+        .ts
+        .expect("posted");
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_pause_lower", &alert))
+        .await;
+    let views = w.app.slack.views();
+    let submit = json!({
+        "type": "view_submission",
+        "user": {"id": OPERATOR},
+        "view": {"id": "V1", "callback_id": "mitigate_pause", "private_metadata": views[0].view["private_metadata"],
+                 "state": {"values": {"jobs": {"value": {"type": "multi_static_select",
+                     "selected_options": [{"value": lower.to_string()}]}}}}}
+    });
+    assert_eq!(w.app.interact(&submit).await.status, 200);
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(lower, "state").await, "paused");
+
+    // The job recovers: resolved, offering to resume the paused job.
+    w.clock.advance(Duration::minutes(1));
+    w.fx.set_eta(job, t0() + Duration::minutes(30), t0() + Duration::minutes(1))
+        .await;
+    w.app.poll().await;
+    assert_stays_resolved(&w.app, &ts, "at the resolution");
+    let shown = |app: &TestApp| app.slack.message(CHANNEL, &ts).unwrap().attachments;
+    let resolved = shown(&w.app);
+    assert_eq!(buttons(&resolved), ["mitigate_resume_paused"], "{resolved}");
+    assert!(resolved.to_string().contains("Resume 1 paused job"));
+
+    // An escalation step's button timer re-renders it afterwards.
+    let now = w.clock.now();
+    w.app
+        .state
+        .store
+        .schedule_timer(
+            servo_sla_bot::store::NewTimer {
+                kind: servo_sla_bot::flows::alerts::BUTTONS_TIMER.into(),
+                subject_id: alert.clone(),
+                payload: json!({}),
+                due_at: now,
+                dedup_key: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    common::slack_ui::advance(&w.app, &w.clock, 0).await;
+    assert_stays_resolved(&w.app, &ts, "after a button timer");
+    assert_eq!(
+        buttons(&shown(&w.app)),
+        ["mitigate_resume_paused"],
+        "Resume is still offered"
+    );
+
+    // Resume: the job runs again, the button goes, the message stays resolved.
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_resume_paused", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(lower, "state").await, "resuming");
+    assert_stays_resolved(&w.app, &ts, "after Resume");
+    let m = w.app.slack.message(CHANNEL, &ts).unwrap();
+    assert!(
+        buttons(&m.attachments).is_empty(),
+        "Resume goes once used: {}",
+        m.attachments
+    );
+    // Clicked again (a stale copy of the message): told, nothing changes.
+    let edits = m.edits;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_resume_paused", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    assert!(told_all(&w.app).contains("There are no jobs left to resume"));
+    assert_stays_resolved(&w.app, &ts, "after a second Resume");
+    assert_eq!(w.app.slack.message(CHANNEL, &ts).unwrap().edits, edits);
+}
+
+#[tokio::test]
+async fn a_resolved_alert_stays_resolved_through_a_button_timer_and_resume_on_sqlite() {
+    resolved_stays_resolved(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_resolved_alert_stays_resolved_through_a_button_timer_and_resume_on_postgres() {
+    resolved_stays_resolved(Backend::Postgres).await;
 }

@@ -1294,3 +1294,152 @@ async fn handled_events_and_old_severities_are_pruned_sqlite() {
 async fn handled_events_and_old_severities_are_pruned_postgres() {
     handled_events_and_old_severities_are_pruned(Backend::Postgres).await;
 }
+
+/// How Slack comes to refuse the edit that would make a notice the alert.
+#[derive(Clone, Copy, Debug)]
+enum Refused {
+    /// Someone deleted the notice's message: `message_not_found`.
+    Deleted,
+    /// Someone archived the channel: `is_archived`, for the alert's own post
+    /// too until it is unarchived.
+    Archived,
+}
+
+/// Issue 33, item 6: the quiet notice's message cannot be edited into the
+/// alert: the alert gets a post of its own (once), its thread notes follow
+/// the new message, and later edits go to it.
+async fn promotion_refused(backend: Backend, how: Refused) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let id = fx
+        .job(JobSpec {
+            started: Some(t0 - Duration::minutes(60)),
+            deadline: Some(t0 + Duration::minutes(60)),
+            eta: Some(t0 + Duration::minutes(30)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let app = app_with(&fx, backend, &clock, config("")).await;
+    app.poll().await;
+    // Approaching: a quiet notice of its own.
+    clock.advance(Duration::minutes(1));
+    fx.set_eta(id, t0 + Duration::minutes(50), t0 + Duration::minutes(1))
+        .await;
+    app.poll().await;
+    let posts = channel_posts(&app, "C0ACMEALERT");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let notice = posts[0].clone();
+    match how {
+        Refused::Deleted => assert!(app.slack.delete_message("C0ACMEALERT", &notice.ts)),
+        Refused::Archived => app.slack.archive_channel("C0ACMEALERT"),
+    }
+
+    // At risk: the notice would become the alert, and Slack refuses the edit.
+    clock.advance(Duration::minutes(1));
+    fx.set_eta(id, t0 + Duration::minutes(80), t0 + Duration::minutes(2))
+        .await;
+    match how {
+        Refused::Deleted => {
+            app.poll().await;
+        }
+        Refused::Archived => {
+            // The alert's thread waits for its post: the outbox cannot drain
+            // while the channel is archived.
+            servo_sla_bot::poller::Poller {
+                state: app.state.clone(),
+            }
+            .tick()
+            .await;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while !app
+                .slack
+                .calls_to("chat.postMessage")
+                .iter()
+                .any(|c| c.outcome == "is_archived" && c.body.to_string().contains("alert_ack"))
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the alert's own post was never tried: {:#?}",
+                    app.slack.calls()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let refused: Vec<_> = app
+        .slack
+        .calls_to("chat.update")
+        .into_iter()
+        .filter(|c| !c.is_ok())
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    if let Refused::Archived = how {
+        // The alert's own post is tried again while it is wanted.
+        app.slack.unarchive_channel("C0ACMEALERT");
+        clock.advance(Duration::minutes(2));
+        app.drain_outbox().await;
+    }
+    let alert = app
+        .state
+        .store
+        .open_alert_for_job("acme", &id.to_string())
+        .await
+        .unwrap()
+        .expect("an open alert");
+    let posts: Vec<_> = channel_posts(&app, "C0ACMEALERT")
+        .into_iter()
+        .filter(|m| m.ts != notice.ts)
+        .collect();
+    assert_eq!(posts.len(), 1, "the alert has a post of its own: {posts:#?}");
+    let own = posts[0].clone();
+    assert!(own.text.contains("Medium SLA risk"), "{}", own.text);
+    assert!(own.attachments.to_string().contains("alert_ack"));
+    assert_eq!(alert.ts.as_deref(), Some(own.ts.as_str()));
+    let thread = app.slack.thread_replies("C0ACMEALERT", &own.ts);
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.text.contains("went at risk after it was approaching")),
+        "the promotion's note follows the new message: {thread:#?}"
+    );
+    let failed = app.state.store.list_outbox(Some("failed")).await.unwrap();
+    assert_eq!(failed.len(), 1, "only the refused edit failed: {failed:#?}");
+    assert_eq!(failed[0].method, "chat.update");
+
+    // Worse (High): the band change edits the alert's own message, and the
+    // next polls post nothing more.
+    clock.advance(Duration::minutes(1));
+    fx.set_eta(id, t0 + Duration::minutes(120), t0 + Duration::minutes(5))
+        .await;
+    app.poll().await;
+    app.poll().await;
+    let edited = app.slack.message("C0ACMEALERT", &own.ts).unwrap();
+    assert!(edited.text.contains("High SLA risk"), "{}", edited.text);
+    let posts: Vec<_> = channel_posts(&app, "C0ACMEALERT")
+        .into_iter()
+        .filter(|m| m.ts != notice.ts)
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+}
+
+#[tokio::test]
+async fn a_notice_someone_deleted_is_promoted_to_an_alert_of_its_own_on_sqlite() {
+    promotion_refused(Backend::Sqlite, Refused::Deleted).await;
+}
+
+#[tokio::test]
+async fn a_notice_someone_deleted_is_promoted_to_an_alert_of_its_own_on_postgres() {
+    promotion_refused(Backend::Postgres, Refused::Deleted).await;
+}
+
+#[tokio::test]
+async fn a_notice_in_an_archived_channel_is_promoted_to_an_alert_of_its_own_on_sqlite() {
+    promotion_refused(Backend::Sqlite, Refused::Archived).await;
+}
+
+#[tokio::test]
+async fn a_notice_in_an_archived_channel_is_promoted_to_an_alert_of_its_own_on_postgres() {
+    promotion_refused(Backend::Postgres, Refused::Archived).await;
+}

@@ -417,3 +417,160 @@ async fn a_request_left_without_its_post_and_expiry_gets_them() {
         .unwrap();
     assert_eq!(fresh.status.as_str(), "expired");
 }
+
+/// Issue 33, item 2: the repair pass re-renders a resolved alert (a pause
+/// begun for it and never recorded is finished, so it now offers Resume):
+/// the message stays resolved and never shows its at-risk band again.
+async fn repair_after_resolution(backend: Backend) {
+    let (fx, app, clock) = world(backend).await;
+    let job = fx.job(low()).await;
+    let lower = fx
+        .job(JobSpec {
+            asset: "costs".into(),
+            priority: 3,
+            deadline: Some(t0() + chrono::Duration::hours(8)),
+            ..JobSpec::default()
+        })
+        .await;
+    app.poll().await;
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    let ts = alert.ts.clone().expect("posted");
+    // The job recovers: resolved.
+    clock.advance(Duration::minutes(1));
+    fx.set_eta(job, t0() + Duration::minutes(90), clock.now())
+        .await;
+    app.poll().await;
+    let resolved = app.slack.message(CHANNEL, &ts).unwrap();
+    assert!(resolved.text.contains("Resolved"), "{}", resolved.text);
+    // A pause the bot made in Servo for this alert and never recorded.
+    app.state
+        .store
+        .begin_intent(
+            "pause",
+            &alert.id,
+            "acme",
+            &lower.to_string(),
+            "U0PLATLEAD",
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    fx.update_job(lower, "state = 'paused'").await;
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    let m = app.slack.message(CHANNEL, &ts).unwrap();
+    let shown = format!("{}{}", m.text, m.attachments);
+    assert!(
+        shown.contains("Resume 1 paused job"),
+        "the repair pass offers Resume: {shown}"
+    );
+    assert!(m.text.contains("Resolved"), "{}", m.text);
+    for at_risk in [
+        "Low SLA risk",
+        "Medium SLA risk",
+        "High SLA risk",
+        "SLA breached",
+        "large_yellow_circle",
+        "Nothing stands out",
+    ] {
+        assert!(
+            !shown.contains(at_risk),
+            "the resolved alert turned back into an at-risk one ({at_risk}): {shown}"
+        );
+    }
+    // The paused job may go at risk on its own; this job has one message.
+    let about_the_job = app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_none() && m.attachments.to_string().contains(&job.to_string()))
+        .count();
+    assert_eq!(about_the_job, 1);
+}
+
+#[tokio::test]
+async fn a_repair_pass_after_the_resolution_keeps_the_alert_resolved_on_sqlite() {
+    repair_after_resolution(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_repair_pass_after_the_resolution_keeps_the_alert_resolved_on_postgres() {
+    repair_after_resolution(Backend::Postgres).await;
+}
+
+/// Issue 33, item 6: an open alert whose only message was never delivered
+/// (the edit that was to make a quiet notice its message, refused for good:
+/// the notice was deleted) counts as not posted: the next poll posts it.
+async fn undelivered_post(backend: Backend) {
+    let (fx, app, clock) = world(backend).await;
+    let job = fx.job(low()).await;
+    let (stopped, slack) = app.stop_parts().await;
+    let store = stopped.store().await;
+    let (alert, _) = store
+        .open_alert(
+            NewAlert {
+                tenant_id: "acme".into(),
+                job_id: job.to_string(),
+                band: servo_sla_bot::risk::RiskBand::Low,
+                severity: Some(0.08),
+                eta: None,
+                deadline: None,
+                shown: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    // The promotion's edit, refused by Slack for good.
+    let mut edit = servo_sla_bot::store::NewOutboxMessage::call(
+        "chat.update",
+        serde_json::json!({ "text": "Low SLA risk", "channel": CHANNEL, "ts": "1700000000.000001" }),
+        format!("alert:{}:post", alert.id),
+    );
+    edit.ordering_key = Some(alert.id.clone());
+    edit.link_kind = Some("alert".into());
+    edit.link_id = Some(alert.id.clone());
+    let row = store.enqueue(edit, t0()).await.unwrap().unwrap();
+    let claimed = store
+        .claim_due_outbox("gone", t0(), Duration::seconds(15), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, row);
+    assert!(store
+        .mark_outbox_failed(
+            row,
+            "gone",
+            "Slack refused chat.update: message_not_found",
+            t0()
+        )
+        .await
+        .unwrap());
+    let app = common::bot::start_again(stopped, slack).await;
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    app.poll().await;
+    assert_eq!(root_posts(&app), 1, "posted once");
+    let alert = app.state.store.get_alert(&alert.id).await.unwrap().unwrap();
+    assert!(alert.ts.is_some(), "the alert knows its message now");
+    assert_eq!(
+        app.metric(r#"servo_sla_bot_repairs_total{what="alert_post"}"#)
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn an_open_alert_whose_only_message_was_refused_is_posted_at_the_next_poll_on_sqlite() {
+    undelivered_post(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_open_alert_whose_only_message_was_refused_is_posted_at_the_next_poll_on_postgres() {
+    undelivered_post(Backend::Postgres).await;
+}

@@ -301,14 +301,17 @@ fn resume_button(id: &str, extras: &Extras, style: Option<&str>) -> Button {
 
 /// Re-renders an alert's buttons from what it shows (after a mitigation
 /// changed what it should offer), editing the message only if they changed.
-/// Written only over the version it read: if a poll changed the alert
-/// meanwhile, it reads again rather than put back what the poll replaced.
+/// A resolved alert renders from the view stored with its resolution, so
+/// it stays resolved: only a new episode (a new message) shows an at-risk
+/// band again. Written only over the version it read: if a poll changed the
+/// alert meanwhile, it reads again rather than put back what the poll
+/// replaced.
 pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError> {
     for _ in 0..3 {
         let Some(alert) = state.store.get_alert(alert_id).await? else {
             return Ok(());
         };
-        let Some(mut view) = alert
+        let Some(old) = alert
             .shown
             .clone()
             .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
@@ -316,11 +319,22 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
             return Ok(());
         };
         let ex = extras(state, alert_id).await?;
-        let fresh = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
-        if fresh == view.buttons {
+        let mut view = old.clone();
+        if !alert.is_open() && view.band != RESOLVED_BAND {
+            // Resolved without its view stored (by an older version): it
+            // reads as resolved from now on.
+            view = resolved_view(
+                &alert,
+                view,
+                &ex,
+                alert.resolution.as_deref().unwrap_or("Resolved."),
+                alert.resolved_at.unwrap_or_else(|| state.clock.now()),
+            );
+        }
+        view.buttons = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
+        if view == old {
             return Ok(());
         }
-        view.buttons = fresh;
         let shown = serde_json::to_value(&view).unwrap_or(Value::Null);
         // A resolved alert keeps its final state; only what it shows changes.
         if state
@@ -549,6 +563,8 @@ pub fn render(state: &AppState, view: &AlertView) -> Result<Value, RenderError> 
     data["buttons"] = serde_json::to_value(&row).unwrap_or(Value::Null);
     data["overflow"] = serde_json::to_value(&menu).unwrap_or(Value::Null);
     data["overflow_action"] = OVERFLOW_ACTION.into();
+    // A resolved alert no longer says what is slowing it.
+    data["resolved"] = (view.band == RESOLVED_BAND).into();
     state.templates.render("alert", &data)
 }
 
@@ -698,10 +714,11 @@ pub async fn reconcile(
         Some(alert) if at_risk => {
             let previous = Some(alert.band);
             // Repair: an open alert whose post was never written (the bot
-            // stopped between opening it and enqueueing its post) gets it
-            // first, before anything of its thread: a reply enqueued ahead of
-            // its root would wait for it forever.
-            if alert.ts.is_none() && !state.store.alert_post_enqueued(&alert.id).await? {
+            // stopped between opening it and enqueueing its post), or never
+            // delivered (refused for good), gets it first, before anything of
+            // its thread: a reply enqueued ahead of its root would wait for
+            // it forever.
+            if alert.ts.is_none() && !state.store.alert_post_live(&alert.id).await? {
                 tracing::warn!(alert = %alert.id, "repair: an open alert had no post; posting it");
                 state
                     .metrics
@@ -863,16 +880,24 @@ fn post_message(
     })
 }
 
-/// Enqueues an alert's post (the repair of one never written).
+/// Enqueues an alert's post (the repair of one never written, or never
+/// delivered).
 async fn post(
     state: &AppState,
     tenant: &Tenant,
     alert: &Alert,
     v: &AlertView,
 ) -> Result<(), AlertError> {
-    state
-        .enqueue(post_message(state, tenant, &alert.id, v)?)
-        .await?;
+    let mut msg = post_message(state, tenant, &alert.id, v)?;
+    let refused = state.store.alert_posts_refused(&alert.id).await?;
+    if refused > 0 {
+        // Slack refused its post (or the edit of a notice into it) for good:
+        // posted anew under a key of its own, with nothing ordered ahead of
+        // it (its thread's notes wait for it by the alert's place).
+        msg.dedup_key = Some(format!("alert:{}:post:{refused}", alert.id));
+        msg.ordering_key = None;
+    }
+    state.enqueue(msg).await?;
     Ok(())
 }
 
@@ -977,30 +1002,33 @@ pub async fn resolve(
     how: &str,
     now: DateTime<Utc>,
 ) -> Result<Change, AlertError> {
-    // Decided first: the edit and the note; then the resolution commits
-    // with them, its check-ins and steps cancelled.
+    // Decided first: the resolved view, its edit and the note; then the
+    // resolution commits with them, its check-ins and steps cancelled.
     let ex = extras(state, &alert.id).await?;
-    let v = view(state, job, a, None, &ex);
+    let v = resolved_view(alert, view(state, job, a, None, &ex), &ex, how, now);
     let mut effects = crate::store::Effects::new();
-    effects.outbox = resolved_messages(state, alert, v, &ex, how, now)?;
-    commit_resolution(state, alert, how, now, effects).await
+    effects.outbox = resolved_messages(state, alert, &v, how)?;
+    commit_resolution(state, alert, how, now, Some(&v), effects).await
 }
 
-/// Commits a resolution with its messages (`effects`) and its check-ins and
-/// steps cancelled, then stops the paging.
+/// Commits a resolution with the view it shows from now on (`shown`), its
+/// messages (`effects`) and its check-ins and steps cancelled, then stops
+/// the paging.
 async fn commit_resolution(
     state: &AppState,
     alert: &Alert,
     how: &str,
     now: DateTime<Utc>,
+    shown: Option<&AlertView>,
     mut effects: crate::store::Effects,
 ) -> Result<Change, AlertError> {
     effects
         .cancel(&alert.id, Some(MONITOR_TIMER))
         .cancel(&alert.id, Some(crate::flows::escalation::STEP_TIMER));
+    let shown = shown.map(|v| serde_json::to_value(v).unwrap_or(Value::Null));
     if !state
         .store
-        .resolve_alert_with(&alert.id, how, now, &effects)
+        .resolve_alert_with(&alert.id, how, now, shown.as_ref(), &effects)
         .await?
     {
         return Ok(Change::None);
@@ -1017,8 +1045,8 @@ async fn commit_resolution(
 /// Resolves an alert whose job Servo no longer shows at all (deleted, or
 /// moved out of the tenant's sight): with no job to render, the alert's last
 /// view is what is marked resolved. Commits as [`resolve`] does: the
-/// resolution with its edit, its thread note and its timers cancelled, in
-/// one transaction.
+/// resolution with its view, its edit, its thread note and its timers
+/// cancelled, in one transaction.
 pub async fn resolve_gone(
     state: &AppState,
     alert: &Alert,
@@ -1029,21 +1057,22 @@ pub async fn resolve_gone(
     let last = alert
         .shown
         .clone()
-        .and_then(|v| serde_json::from_value::<AlertView>(v).ok());
+        .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+        .map(|v| resolved_view(alert, v, &ex, how, now));
     let mut effects = crate::store::Effects::new();
-    match last {
-        Some(v) => effects.outbox = resolved_messages(state, alert, v, &ex, how, now)?,
+    match &last {
+        Some(v) => effects.outbox = resolved_messages(state, alert, v, how)?,
         // Never rendered: nothing to edit, only the note.
         None => {
             effects.send(resolved_note(state, alert, how)?);
         }
     }
-    commit_resolution(state, alert, how, now, effects).await
+    commit_resolution(state, alert, how, now, last.as_ref(), effects).await
 }
 
-/// The resolution's edit and thread note, from the alert's last view: its
-/// buttons go (but Resume), and it says how it ended. Used by
-/// [`resolve`] and by the repair pass when a crash left them unwritten.
+/// The resolution's view, edit and thread note, from the alert's last view,
+/// for the repair pass when a stop left them unwritten: the view is stored
+/// with its messages, so later edits render it resolved.
 pub async fn resolved_edit(
     state: &AppState,
     alert: &Alert,
@@ -1052,23 +1081,35 @@ pub async fn resolved_edit(
     how: &str,
     at: DateTime<Utc>,
 ) -> Result<(), AlertError> {
-    // The edit and the note go to the outbox together.
-    state
-        .enqueue_many(&resolved_messages(state, alert, v, ex, how, at)?)
-        .await?;
+    let v = resolved_view(alert, v, ex, how, at);
+    let shown = serde_json::to_value(&v).unwrap_or(Value::Null);
+    let mut effects = crate::store::Effects::new();
+    effects.outbox = resolved_messages(state, alert, &v, how)?;
+    if state
+        .store
+        .show_resolved_alert(&alert.id, &shown, &effects, state.clock.now())
+        .await?
+    {
+        state.wake_outbox();
+    }
     Ok(())
 }
 
-/// The resolution's edit and thread note.
-pub fn resolved_messages(
-    state: &AppState,
+/// The band a resolved alert's view carries.
+pub const RESOLVED_BAND: &str = "resolved";
+
+/// What a resolved alert shows, from the view it had: how it ended, its
+/// colour and headline, and its buttons gone but Resume (while the bot has
+/// jobs paused for it). Stored with the resolution: every later edit of the
+/// message (Resume, a button timer, the repair pass) renders from it.
+pub fn resolved_view(
     alert: &Alert,
     mut v: AlertView,
     ex: &Extras,
     how: &str,
     at: DateTime<Utc>,
-) -> Result<Vec<NewOutboxMessage>, AlertError> {
-    v.band = "resolved".into();
+) -> AlertView {
+    v.band = RESOLVED_BAND.into();
     v.headline = "Resolved".into();
     v.emoji = ":white_check_mark:".into();
     v.colour = "#2EB67D".into();
@@ -1077,10 +1118,20 @@ pub fn resolved_messages(
     v.buttons = buttons(&resolved, None, v.priority, ex);
     v.outcome = Some(how.to_string());
     v.status_line = format!("Resolved {}", date_token(at));
+    v
+}
+
+/// The resolution's edit (of the resolved view `v`) and thread note.
+pub fn resolved_messages(
+    state: &AppState,
+    alert: &Alert,
+    v: &AlertView,
+    how: &str,
+) -> Result<Vec<NewOutboxMessage>, AlertError> {
     let mut msgs = vec![NewOutboxMessage {
         dedup_key: Some(format!("alert:{}:resolved-edit", alert.id)),
         method: "chat.update".into(),
-        payload: render(state, &v)?,
+        payload: render(state, v)?,
         ordering_key: Some(alert.id.clone()),
         thread_alert_id: Some(alert.id.clone()),
         thread_field: Some("ts".into()),

@@ -54,6 +54,10 @@
 //! - Membership: a channel set with [`FakeSlack::require_membership`] refuses
 //!   posts with `not_in_channel` until the bot joins (`conversations.join`,
 //!   public channels only) or is invited ([`FakeSlack::invite_bot`]).
+//! - People's own doings: a message someone deleted
+//!   ([`FakeSlack::delete_message`]) is gone, and editing it is refused with
+//!   `message_not_found`; an archived channel ([`FakeSlack::archive_channel`])
+//!   refuses posts and edits with `is_archived` until it is unarchived.
 //!
 //! Every request, including refused and fault-injected ones, is logged as a
 //! [`Call`] so tests can assert on exactly what the bot sent.
@@ -382,6 +386,29 @@ impl FakeSlack {
         self.state().members_only.remove(channel);
     }
 
+    /// Someone deleted the message `ts` in `channel` (its thread's replies
+    /// stay): `chat.update` on it is refused with `message_not_found`.
+    /// False when there was no such message.
+    pub fn delete_message(&self, channel: &str, ts: &str) -> bool {
+        let mut state = self.state();
+        let before = state.messages.len();
+        state
+            .messages
+            .retain(|m| !(m.channel == channel && m.ts == ts));
+        state.messages.len() < before
+    }
+
+    /// Someone archived `channel`: posts and edits there are refused with
+    /// `is_archived` until [`FakeSlack::unarchive_channel`].
+    pub fn archive_channel(&self, channel: &str) {
+        self.state().archived.insert(channel.to_string());
+    }
+
+    /// Someone unarchived `channel`.
+    pub fn unarchive_channel(&self, channel: &str) {
+        self.state().archived.remove(channel);
+    }
+
     /// The time zone `users.info` gives a user: its name and its offset
     /// east of UTC in seconds.
     pub fn set_user_tz(&self, user: &str, tz: &str, offset_secs: i64) {
@@ -647,6 +674,8 @@ struct Workspace {
     /// in them: public ones it may join, private ones (`true`) it must be
     /// invited to.
     members_only: HashMap<String, bool>,
+    /// Archived channels: posts and edits there are refused (`is_archived`).
+    archived: HashSet<String>,
     /// Sorted, deduplicated member list -> DM channel ID.
     dms: HashMap<Vec<String>, String>,
     response_url_uses: HashMap<String, u32>,
@@ -1676,6 +1705,9 @@ impl Workspace {
     fn post_message(&mut self, body: &Value) -> Result<Reply, Refusal> {
         let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
         let channel = self.resolve_channel(channel);
+        if self.archived.contains(&channel) {
+            return Err(Refusal::new("is_archived"));
+        }
         if self.members_only.contains_key(&channel) {
             return Err(Refusal::new("not_in_channel"));
         }
@@ -1734,6 +1766,9 @@ impl Workspace {
                 detail: Some("chat.update needs the DM channel ID, not a user ID".into()),
                 ..Refusal::new("channel_not_found")
             });
+        }
+        if self.archived.contains(channel) {
+            return Err(Refusal::new("is_archived"));
         }
         let ts = str_arg(body, "ts").ok_or_else(|| Refusal::new("message_not_found"))?;
         let index = self

@@ -303,34 +303,104 @@ impl Store {
         resolution: &str,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        self.resolve_alert_with(id, resolution, at, &Effects::new())
+        self.resolve_alert_with(id, resolution, at, None, &Effects::new())
             .await
     }
 
-    /// [`Store::resolve_alert`] with what resolving sends and cancels (its
-    /// edit, its thread note, its check-ins and steps), committed with it and
-    /// only by the call that resolved it.
+    /// [`Store::resolve_alert`] with the view the message shows from now on
+    /// (`shown`; `None` keeps what was recorded) and what resolving sends and
+    /// cancels (its edit, its thread note, its check-ins and steps),
+    /// committed with it and only by the call that resolved it.
     pub async fn resolve_alert_with(
         &self,
         id: &str,
         resolution: &str,
         at: DateTime<Utc>,
+        shown: Option<&serde_json::Value>,
         effects: &Effects,
     ) -> Result<bool> {
         effects.check()?;
         in_tx!(self, tx => {
             let n = sqlx::query(
                 "UPDATE alerts SET status = 'resolved', resolution = $2, resolved_at_ms = $3, \
-                   updated_at_ms = $3, version = version + 1 \
+                   updated_at_ms = $3, shown = COALESCE($4, shown), version = version + 1 \
                  WHERE id = $1 AND status = 'open'")
                 .bind(id)
                 .bind(resolution)
                 .bind(ms(at))
+                .bind(shown.map(json_text))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if n == 1 {
                 write_effects!(tx, effects, at);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    /// The channel a quiet notice's post went (or was to go) to: where the
+    /// alert it became is posted when the notice's message cannot be edited
+    /// into it.
+    pub async fn notice_channel(&self, notice_id: &str) -> Result<Option<String>> {
+        let payload: Option<String> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT payload FROM outbox WHERE dedup_key = $1")
+            .bind(super::notice_post_key(notice_id))
+            .fetch_optional(p)
+            .await?);
+        Ok(payload
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .and_then(|p| p.get("channel")?.as_str().map(str::to_string)))
+    }
+
+    /// Whether an alert's post was delivered or may still be (written and
+    /// not refused): a post, or the edit of a quiet notice into the alert,
+    /// that Slack refused for good does not count (issue 33).
+    pub async fn alert_post_live(&self, alert_id: &str) -> Result<bool> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE link_kind = 'alert' AND link_id = $1 \
+               AND status <> 'failed'")
+            .bind(alert_id)
+            .fetch_one(p)
+            .await?);
+        Ok(n > 0)
+    }
+
+    /// How many of an alert's posts (or edits of a notice into it) Slack
+    /// refused for good.
+    pub async fn alert_posts_refused(&self, alert_id: &str) -> Result<i64> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE link_kind = 'alert' AND link_id = $1 \
+               AND status = 'failed'")
+            .bind(alert_id)
+            .fetch_one(p)
+            .await?))
+    }
+
+    /// Records the resolved view of a resolved alert with its messages (the
+    /// repair of a resolution whose edit was never written), in one
+    /// transaction; false (and nothing written) when the alert is not
+    /// resolved.
+    pub async fn show_resolved_alert(
+        &self,
+        id: &str,
+        shown: &serde_json::Value,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE alerts SET shown = $2, version = version + 1 \
+                 WHERE id = $1 AND status = 'resolved'")
+                .bind(id)
+                .bind(json_text(shown))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
             }
             tx.commit().await?;
             Ok(n == 1)

@@ -23,19 +23,9 @@ impl Store {
             .await?))
     }
 
-    /// Whether an alert's post was ever written to the outbox (whatever
-    /// became of it).
-    pub async fn alert_post_enqueued(&self, alert_id: &str) -> Result<bool> {
-        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE link_kind = 'alert' AND link_id = $1")
-            .bind(alert_id)
-            .fetch_one(p)
-            .await?);
-        Ok(n > 0)
-    }
-
-    /// Alerts resolved in `[since, before)` whose post went out but whose
-    /// resolution edit was never written to the outbox.
+    /// Alerts resolved in `[since, before)` whose post went out (or is on its
+    /// way; not one Slack refused) but whose resolution edit was never
+    /// written to the outbox.
     pub async fn resolved_without_edit(
         &self,
         since: DateTime<Utc>,
@@ -44,7 +34,8 @@ impl Store {
         let rows: Vec<AlertRow> = on_pool!(self, p => sqlx::query_as(
             "SELECT a.* FROM alerts a WHERE a.status = 'resolved' \
                AND a.resolved_at_ms >= $1 AND a.resolved_at_ms < $2 \
-               AND EXISTS (SELECT 1 FROM outbox o WHERE o.link_kind = 'alert' AND o.link_id = a.id) \
+               AND EXISTS (SELECT 1 FROM outbox o WHERE o.link_kind = 'alert' AND o.link_id = a.id \
+                             AND o.status <> 'failed') \
                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedup_key = 'alert:' || a.id || ':resolved-edit') \
              ORDER BY a.resolved_at_ms LIMIT 500")
             .bind(ms(since))
