@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use servo_sla_bot::app::{shutdown_signal, App, AppOptions};
 use servo_sla_bot::config::{self, FileConfig, Settings};
+use servo_sla_bot::domain::text::count;
 use servo_sla_bot::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,19 +103,23 @@ async fn run(cli: Cli) -> ExitCode {
         Cmd::CheckConfig { file } => match FileConfig::load(&file) {
             Ok(cfg) => {
                 println!(
-                    "{}: OK ({} tenant(s), {} escalation tier(s), poll every {:?})",
+                    "{}: OK ({}, {}, poll every {:?})",
                     file.display(),
-                    cfg.tenants.len(),
-                    cfg.escalation.tiers.len(),
+                    count(cfg.tenants.len(), "tenant", "tenants"),
+                    count(
+                        cfg.escalation.tiers.len(),
+                        "escalation tier",
+                        "escalation tiers"
+                    ),
                     cfg.poll_interval
                 );
                 ExitCode::SUCCESS
             }
             Err(problems) => {
                 eprintln!(
-                    "{} has {} problem(s):\n{problems}",
+                    "{} has {}:\n{problems}",
                     file.display(),
-                    problems.0.len()
+                    count(problems.0.len(), "problem", "problems")
                 );
                 ExitCode::from(CONFIG_ERROR)
             }
@@ -159,8 +164,8 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(s) => s,
                 Err(problems) => {
                     eprintln!(
-                        "servo-sla-bot cannot start: {} thing(s) to fix (config file: {}):\n{problems}",
-                        problems.0.len(),
+                        "servo-sla-bot cannot start: {} to fix (config file: {}):\n{problems}",
+                        count(problems.0.len(), "thing", "things"),
                         path.display()
                     );
                     return ExitCode::from(CONFIG_ERROR);
@@ -230,9 +235,11 @@ async fn simulate(
         let edits = report.of_kind(timeline::Kind::Edit).len();
         let _ = writeln!(
             out,
-            "\n{} Slack call(s): {messages} message(s), {edits} edit(s); {} Servo change(s).",
-            report.calls.len(),
-            report.servo.len()
+            "\n{}: {}, {}; {}.",
+            count(report.calls.len(), "Slack call", "Slack calls"),
+            count(messages, "message", "messages"),
+            count(edits, "edit", "edits"),
+            count(report.servo.len(), "Servo change", "Servo changes")
         );
     }
     match report.failure {

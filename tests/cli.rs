@@ -67,6 +67,43 @@ fn check_config_accepts_the_example_file() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
 }
 
+/// Issue 33, item 14: "1 tenant, 1 escalation tier", never "1 tenant(s)".
+#[test]
+fn check_config_counts_one_tenant_and_one_tier_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("one.toml");
+    std::fs::write(
+        &cfg,
+        "runbook_url = \"https://docs.servo.io/runbooks/backfill-sla-risk\"\n\
+         [[tenants]]\nid = \"acme\"\nchannel = \"C0ACMEALERT\"\noperators = [\"U0PLATLEAD\"]\n\
+         [[escalation.tiers]]\nname = \"On-call Engineer\"\nnotify = [\"U0ONCALL\"]\nack_timeout = \"15m\"\n",
+    )
+    .unwrap();
+    let out = bot().arg("check-config").arg(&cfg).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("OK (1 tenant, 1 escalation tier,"), "{said}");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/servo-sla-bot.toml");
+    let out = bot().args(["check-config", example]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("OK (1 tenant, 3 escalation tiers,"), "{said}");
+    // One problem: "has 1 problem", never "1 problem(s)".
+    std::fs::write(
+        &cfg,
+        "runbook_url = \"https://docs.servo.io/runbooks/backfill-sla-risk\"\n\
+         [[tenants]]\nid = \"acme\"\nchannel = \"C0ACMEALERT\"\noperators = [\"U0PLATLEAD\"]\n",
+    )
+    .unwrap();
+    let out = bot().arg("check-config").arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("has 1 problem:"), "{err}");
+}
+
 #[test]
 fn check_config_names_every_problem_with_its_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +240,7 @@ fn serve_in_socket_mode_without_an_app_token_says_so_and_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("1 thing(s) to fix"), "{err}");
+    assert!(err.contains("1 thing to fix"), "{err}");
     assert!(err.contains("SLACK_APP_TOKEN"), "{err}");
     assert!(err.contains("xapp-"), "it says what token to use:\n{err}");
 }

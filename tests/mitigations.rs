@@ -691,8 +691,12 @@ async fn resolved_stays_resolved(backend: Backend) {
 
     // The job recovers: resolved, offering to resume the paused job.
     w.clock.advance(Duration::minutes(1));
-    w.fx.set_eta(job, t0() + Duration::minutes(30), t0() + Duration::minutes(1))
-        .await;
+    w.fx.set_eta(
+        job,
+        t0() + Duration::minutes(30),
+        t0() + Duration::minutes(1),
+    )
+    .await;
     w.app.poll().await;
     assert_stays_resolved(&w.app, &ts, "at the resolution");
     let shown = |app: &TestApp| app.slack.message(CHANNEL, &ts).unwrap().attachments;

@@ -827,7 +827,7 @@ async fn review_of_a_seeded_week(backend: Backend) {
     assert_eq!(posts.len(), 1, "{posts:?}");
     let shown = posts[0].blocks.to_string();
     assert!(
-        posts[0].text.contains("1 breach(es), 3 at-risk episode(s)"),
+        posts[0].text.contains("1 breach, 3 at-risk episodes"),
         "{}",
         posts[0].text
     );
@@ -835,11 +835,11 @@ async fn review_of_a_seeded_week(backend: Backend) {
         "orders",
         "completed 1h 30m late",
         "lowest buffer 3%",
-        "at 25% done (2 job(s)): Servo 40 min",
+        "at 25% done (2 jobs): Servo 40 min",
         "Pause lower-priority jobs ×1: ETA a median 40 min earlier",
         "2 requested, 1 approved (+2h in all), 1 rejected",
-        "On-call Engineer: 2 page(s), 1 acknowledged (median 4m to acknowledge), 1 moved on",
-        "Platform Team Lead: 1 page(s), 1 acknowledged (median 12m to acknowledge)",
+        "On-call Engineer: 2 pages, 1 acknowledged (median 4m to acknowledge), 1 moved on",
+        "Platform Team Lead: 1 page, 1 acknowledged (median 12m to acknowledge)",
         "busiest Tue (2)",
     ] {
         assert!(shown.contains(want), "missing {want:?} in {shown}");
@@ -1392,7 +1392,11 @@ async fn promotion_refused(backend: Backend, how: Refused) {
         .into_iter()
         .filter(|m| m.ts != notice.ts)
         .collect();
-    assert_eq!(posts.len(), 1, "the alert has a post of its own: {posts:#?}");
+    assert_eq!(
+        posts.len(),
+        1,
+        "the alert has a post of its own: {posts:#?}"
+    );
     let own = posts[0].clone();
     assert!(own.text.contains("Medium SLA risk"), "{}", own.text);
     assert!(own.attachments.to_string().contains("alert_ack"));

@@ -454,7 +454,7 @@ async fn finished_jobs_calibrate_the_forecast_for_their_asset_and_status_reports
         .unwrap_or_else(|| panic!("the status card: {:#?}", r.events));
     assert!(
         card.text.contains("Forecast accuracy for revenue_orders")
-            && card.text.contains("over 3 finished job(s)"),
+            && card.text.contains("over 3 finished jobs"),
         "{}",
         card.text
     );

@@ -72,13 +72,17 @@ pub(super) async fn run(state: &AppState, tenant: &Tenant, filter: ListFilter) -
             _ => chunks.push(line),
         }
     }
-    let what = match filter {
-        ListFilter::All => "active jobs",
-        ListFilter::Running => "running jobs",
-        ListFilter::Paused => "paused jobs",
-        ListFilter::AtRisk => "at-risk jobs",
+    let (one, what) = match filter {
+        ListFilter::All => ("active job", "active jobs"),
+        ListFilter::Running => ("running job", "running jobs"),
+        ListFilter::Paused => ("paused job", "paused jobs"),
+        ListFilter::AtRisk => ("at-risk job", "at-risk jobs"),
     };
-    let title = format!("{total} {what} in tenant {}, riskiest first", tenant.id);
+    let title = format!(
+        "{} in tenant {}, riskiest first",
+        crate::domain::text::count(total, one, what),
+        tenant.id
+    );
     if chunks.is_empty() {
         chunks.push(format!("No {what}."));
     }
@@ -88,7 +92,7 @@ pub(super) async fn run(state: &AppState, tenant: &Tenant, filter: ListFilter) -
             total - shown
         )
     } else {
-        "`/backfill status <job_id>` shows one job in full.".to_string()
+        "`/backfill status &lt;job_id&gt;` shows one job in full.".to_string()
     };
     state
         .templates

@@ -13,8 +13,9 @@ pub async fn run(state: &AppState, tenant: &Tenant, days: u32) -> Value {
     let to = state.clock.now();
     let nothing = || {
         ephemeral(&format!(
-            "No backfill jobs were seen in tenant `{}` in the last {days} days; nothing to review.",
-            crate::slack::render::escape_slack(&tenant.id)
+            "No backfill jobs were seen in tenant `{}` in the last {}; nothing to review.",
+            crate::slack::render::escape_slack(&tenant.id),
+            crate::domain::text::count(days, "day", "days")
         ))
     };
     let from = match covered_from(state, &tenant.id, to - Duration::days(days as i64), to).await {

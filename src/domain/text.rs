@@ -35,3 +35,42 @@ pub fn duration_words(d: chrono::Duration) -> String {
         (d, h, _) => format!("{d} d {h} h"),
     }
 }
+
+/// A count and its noun, in the number the count needs: "1 job", "2 jobs",
+/// "0 jobs". Every count the bot writes goes through this (or [`noun`]), so
+/// no message, dialog or CLI line reads "1 job(s)".
+pub fn count<N>(n: N, one: &str, many: &str) -> String
+where
+    N: std::fmt::Display + PartialEq + From<u8> + Copy,
+{
+    format!("{n} {}", noun(n, one, many))
+}
+
+/// The noun alone, for a count written apart from it (`*3* jobs`).
+pub fn noun<'a, N>(n: N, one: &'a str, many: &'a str) -> &'a str
+where
+    N: PartialEq + From<u8>,
+{
+    if n == N::from(1) {
+        one
+    } else {
+        many
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(count(1usize, "job", "jobs"), "1 job");
+        assert_eq!(count(2usize, "job", "jobs"), "2 jobs");
+        assert_eq!(count(0i64, "job", "jobs"), "0 jobs");
+        assert_eq!(count(1i64, "breach", "breaches"), "1 breach");
+        assert_eq!(count(3u32, "breach", "breaches"), "3 breaches");
+        assert_eq!(count(-1i32, "job", "jobs"), "-1 jobs");
+        assert_eq!(noun(1usize, "person", "people"), "person");
+        assert_eq!(noun(11usize, "person", "people"), "people");
+    }
+}

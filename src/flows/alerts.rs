@@ -765,11 +765,11 @@ pub async fn reconcile(
                 let worse = previous.is_none_or(|p| a.band > p);
                 let text = if a.band == RiskBand::Breached {
                     format!(
-                        ":rotating_light: *Deadline breached.* *{}* is still {} with {} of {} partitions left.",
+                        ":rotating_light: *Deadline breached.* *{}* is still {} with {} of {} left.",
                         crate::slack::render::escape_slack(&job.asset_name),
                         job.state.as_str().replace('_', " "),
                         a.remaining,
-                        job.total_partitions
+                        crate::domain::text::count(job.total_partitions, "partition", "partitions")
                     )
                 } else if worse {
                     format!(
@@ -1165,10 +1165,10 @@ pub fn servo_text(s: &str) -> String {
 pub fn ending(job: Option<&Job>) -> String {
     match job {
         Some(j) if j.state == JobState::Completed => format!(
-            ":white_check_mark: Completed {} ({} of {} partitions).",
+            ":white_check_mark: Completed {} ({} of {}).",
             j.completed_at.map(date_token).unwrap_or_default(),
             j.completed_partitions,
-            j.total_partitions
+            crate::domain::text::count(j.total_partitions, "partition", "partitions")
         ),
         Some(j) if j.state == JobState::Cancelled => format!(
             ":no_entry_sign: Cancelled: {}.",

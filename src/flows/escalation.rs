@@ -169,7 +169,12 @@ pub async fn start(
     }
     let text = format!(
         ":rotating_light: *Escalation started*: {reason}. Until someone acknowledges, I page:\n{}",
-        crate::slack::limits::join_capped(&lines, "\n", 2_600, |n| format!("…and {n} more steps"))
+        crate::slack::limits::join_capped(&lines, "\n", 2_600, |n| {
+            format!(
+                "…and {n} more {}",
+                crate::domain::text::noun(n, "step", "steps")
+            )
+        })
     );
     // Decided; the escalation, its plan, its first step and the audit entry
     // commit together.

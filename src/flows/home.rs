@@ -324,8 +324,9 @@ async fn build(
     }
     if pages.len() > shown_pages {
         blocks.push(context(format!(
-            "…and {} more pages: acknowledge them in their threads.",
-            pages.len() - shown_pages
+            "…and {} more {}: acknowledge them in their threads.",
+            pages.len() - shown_pages,
+            crate::domain::text::noun(pages.len() - shown_pages, "page", "pages")
         )));
     }
 

@@ -283,7 +283,13 @@ pub async fn system_wide(
             let id = uuid::Uuid::new_v4().to_string();
             let tenants: Vec<String> = rising
                 .iter()
-                .map(|(t, r)| format!("{} ({} jobs)", escape_slack(&t.id), r.len()))
+                .map(|(t, r)| {
+                    format!(
+                        "{} ({})",
+                        escape_slack(&t.id),
+                        crate::domain::text::count(r.len(), "job", "jobs")
+                    )
+                })
                 .collect();
             let mut effects = Effects::new();
             for p in pages(

@@ -53,12 +53,12 @@ pub(crate) fn recreated_note(
                 alert,
                 format!("alert:{}:recreated:{}", alert.id, new.id),
                 &format!(
-                    ":recycle: <@{}> recreated the job at priority {}: `{}` was cancelled ({}) and its {} uncompleted partition(s) start again as `{}`, deadline unchanged ({}). This alert follows the new job.",
+                    ":recycle: <@{}> recreated the job at priority {}: `{}` was cancelled ({}) and its {} start again as `{}`, deadline unchanged ({}). This alert follows the new job.",
                     by,
                     new.priority,
                     old.id,
                     crate::servo::RECREATE_REASON,
-                    new.total_partitions,
+                    crate::domain::text::count(new.total_partitions, "uncompleted partition", "uncompleted partitions"),
                     new.id,
                     new.sla_deadline_at.map(date_token).unwrap_or_else(|| "none".into())
                 ),

@@ -52,8 +52,12 @@ pub async fn check_in(state: &AppState, alert_id: &str, payload: &Value) -> anyh
             let a = risk::assess(&job.snapshot(), now, &thresholds, Some(alert.band));
             let progress = match last_completed {
                 Some(c) => format!(
-                    "+{} partitions since the last check-in",
-                    job.completed_partitions - c
+                    "+{} since the last check-in",
+                    crate::domain::text::count(
+                        job.completed_partitions - c,
+                        "partition",
+                        "partitions"
+                    )
                 ),
                 None => "first check-in".into(),
             };

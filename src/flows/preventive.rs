@@ -67,18 +67,19 @@ fn tight_summary(tight: &[Tight], now: DateTime<Utc>) -> NoticeView {
         .collect();
     if tight.len() > TIGHT_LISTED {
         lines.push(format!(
-            "…and {} more. `/backfill status <job_id>` shows any job's deadline and ETA.",
+            "…and {} more. `/backfill status &lt;job_id&gt;` shows any job's deadline and ETA.",
             tight.len() - TIGHT_LISTED
         ));
     }
     NoticeView {
         text: format!(
-            "Tight deadlines: {} jobs leave less buffer than their SLA tier recommends",
-            tight.len()
+            "Tight deadlines: {} less buffer than their SLA tier recommends",
+            if tight.len() == 1 { "1 job leaves".to_string() } else { format!("{} jobs leave", tight.len()) }
         ),
         headline: format!(
-            ":straight_ruler: *Tight deadlines* · {} jobs seen for the first time leave less buffer than their SLA tier recommends. Nothing is at risk yet: no one is paged. `/backfill extend-deadline <job_id> <deadline>` asks for a later one.",
-            tight.len()
+            ":straight_ruler: *Tight deadlines* · {} seen for the first time {} less buffer than their SLA tier recommends. Nothing is at risk yet: no one is paged. `/backfill extend-deadline &lt;job_id&gt; &lt;deadline&gt;` asks for a later one.",
+            crate::domain::text::count(tight.len(), "job", "jobs"),
+            crate::domain::text::noun(tight.len(), "leaves", "leave")
         ),
         lines,
     }
@@ -185,9 +186,9 @@ pub fn approaching_view(
             pct(want)
         ),
         lines: vec![format!(
-            "{} of {} partitions done. Not at risk yet: no one is paged. {}",
+            "{} of {} done. Not at risk yet: no one is paged. {}",
             job.completed_partitions,
-            job.total_partitions,
+            crate::domain::text::count(job.total_partitions, "partition", "partitions"),
             if in_thread {
                 "If it goes at risk again, a new alert is posted."
             } else {

@@ -87,8 +87,15 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
         });
     }
     RollupView {
-        text: format!("{} jobs of {tenant_name} at risk together", at_risk.len()),
-        headline: format!("{} jobs of {} at risk together", at_risk.len(), tenant.id),
+        text: format!(
+            "{} of {tenant_name} at risk together",
+            crate::domain::text::count(at_risk.len(), "job", "jobs")
+        ),
+        headline: format!(
+            "{} of {} at risk together",
+            crate::domain::text::count(at_risk.len(), "job", "jobs"),
+            tenant.id
+        ),
         counts,
         jobs,
         signals: signals(at_risk),

@@ -731,8 +731,14 @@ impl SimJob {
                     }
                     if self.pending.is_empty() && self.slots.iter().all(Option::is_none) {
                         self.job.state = if self.job.failed_partitions > 0 {
-                            self.job.error_message =
-                                Some(format!("{} partitions failed", self.job.failed_partitions));
+                            self.job.error_message = Some(format!(
+                                "{} failed",
+                                crate::domain::text::count(
+                                    self.job.failed_partitions,
+                                    "partition",
+                                    "partitions"
+                                )
+                            ));
                             JobState::Failed
                         } else {
                             JobState::Completed

@@ -531,7 +531,8 @@ impl FakeSlack {
                     })
                     .collect();
                 panic!(
-                    "fake Slack: waited {timeout:?} for {n} shared file(s), got {}; received: {seen:#?}",
+                    "fake Slack: waited {timeout:?} for {}, got {}; received: {seen:#?}",
+                    crate::domain::text::count(n, "shared file", "shared files"),
                     files.len()
                 );
             }
@@ -561,10 +562,11 @@ impl FakeSlack {
                     log.push_str("\n  (none)");
                 }
                 panic!(
-                    "fake Slack: waited {timeout:?} for {n} ok call(s) to {method}, got {}; \
-                     all {} call(s) received:{log}",
+                    "fake Slack: waited {timeout:?} for {} to {method}, got {}; \
+                     all {} received:{log}",
+                    crate::domain::text::count(n, "ok call", "ok calls"),
                     ok.len(),
-                    calls.len()
+                    crate::domain::text::count(calls.len(), "call", "calls")
                 );
             }
             tokio::time::sleep(WAIT_POLL).await;
@@ -595,7 +597,11 @@ impl FakeSlack {
                     .iter()
                     .map(|c| format!("{} -> {}", c.method, c.outcome))
                     .collect();
-                panic!("fake Slack: waited {timeout:?} for {n} ok call(s) to {prefix}*, got {}; received: {seen:?}", ok.len());
+                panic!(
+                    "fake Slack: waited {timeout:?} for {} to {prefix}*, got {}; received: {seen:?}",
+                    crate::domain::text::count(n, "ok call", "ok calls"),
+                    ok.len()
+                );
             }
             tokio::time::sleep(WAIT_POLL).await;
         }

@@ -58,7 +58,7 @@ pub async fn monitor(state: &AppState, click: &Click) {
                 state,
                 &alert,
                 note_key(&alert, "monitor"),
-                &format!(":eyes: <@{}> is monitoring this closely: a check-in here every {} minutes until it resolves.", click.user, every.num_minutes()),
+                &format!(":eyes: <@{}> is monitoring this closely: a check-in here every {} until it resolves.", click.user, crate::domain::text::count(every.num_minutes(), "minute", "minutes")),
             )
             .await;
             refresh(state, &alert).await;

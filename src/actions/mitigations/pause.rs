@@ -97,8 +97,8 @@ pub async fn offer_pause(state: &AppState, click: &Click, defer: bool) {
         .collect();
     let more = found.len().saturating_sub(MAX_OPTIONS);
     let intro = format!(
-        "These {} running job(s) would be paused with Servo's pause (the partition in flight finishes first), to free capacity for *{}*. Untick any to keep running.{}",
-        found.len(),
+        "{} would be paused with Servo's pause (the partition in flight finishes first), to free capacity for *{}*. Untick any to keep running.{}",
+        if found.len() == 1 { "This running job".to_string() } else { format!("These {} running jobs", found.len()) },
         at_risk.asset_name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
         if more > 0 { format!(" ({more} more are not listed; run this again afterwards.)") } else { String::new() }
     );
@@ -229,8 +229,8 @@ pub async fn confirm_pause(state: &AppState, user: &str, metadata: &Value, job_i
         lines.push(line);
     }
     let summary = format!(
-        "<@{user}> paused {paused} of {} job(s) to make room:\n{}",
-        lines.len(),
+        "<@{user}> paused {paused} of {} to make room:\n{}",
+        crate::domain::text::count(lines.len(), "job", "jobs"),
         lines.join("\n")
     );
     note(state, &alert, note_key(&alert, "pause"), &summary).await;

@@ -300,4 +300,60 @@ mod tests {
             v.period
         );
     }
+
+    /// Issue 33, item 14: one of a thing reads singular, two plural, and
+    /// nothing reads "(s)".
+    #[test]
+    fn the_review_counts_one_job_and_two_jobs_in_words() {
+        let from = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut r = compute(&ReviewInput::default(), from, from + Duration::days(7));
+        let with = |r: &mut Review, n: usize| {
+            (r.jobs_watched, r.episodes, r.breached_total) = (n, n, n);
+            (r.approaching, r.tight, r.promoted) = (n, n, n);
+            r.pages = vec![TierPages {
+                tier: "On-call Engineer".into(),
+                pages: n,
+                acked: 0,
+                moved_on: 0,
+                median_ack: None,
+            }];
+            r.by_asset = vec![AssetLine {
+                asset: "orders".into(),
+                episodes: n,
+                breaches: n,
+            }];
+            for m in &mut r.accuracy {
+                m.jobs = n;
+            }
+            let v = view("acme", r, 7);
+            format!("{}\n{}", v.text, v.sections.join("\n"))
+        };
+        let one = with(&mut r, 1);
+        for want in [
+            "1 breach, 1 at-risk episode",
+            "1 job with a deadline watched, 1 at-risk episode, 1 breach.",
+            "1 approaching notice, 1 tight deadline flagged at first sight, 1 went on to become an alert.",
+            "at 25% done (1 job)",
+            "On-call Engineer: 1 page, 0 acknowledged",
+            "orders (1 episode, 1 breach)",
+        ] {
+            assert!(one.contains(want), "missing {want:?} in {one}");
+        }
+        let two = with(&mut r, 2);
+        for want in [
+            "2 breaches, 2 at-risk episodes",
+            "2 jobs with a deadline watched, 2 at-risk episodes, 2 breaches.",
+            "2 approaching notices, 2 tight deadlines flagged at first sight, 2 went on to become alerts.",
+            "at 25% done (2 jobs)",
+            "On-call Engineer: 2 pages, 0 acknowledged",
+            "orders (2 episodes, 2 breaches)",
+        ] {
+            assert!(two.contains(want), "missing {want:?} in {two}");
+        }
+        for text in [&one, &two] {
+            assert!(!text.contains("(s)") && !text.contains("(es)"), "{text}");
+        }
+    }
 }

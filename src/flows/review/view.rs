@@ -2,6 +2,7 @@
 //! the charts.
 
 use super::*;
+use crate::domain::text::{count, noun};
 
 fn mins(x: Option<f64>) -> String {
     match x {
@@ -53,8 +54,10 @@ fn job_line(j: &JobLine) -> String {
 pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
     let mut sections = Vec::new();
     let mut s = format!(
-        "*Breaches and close calls*\n{} job(s) with a deadline watched, {} at-risk episode(s), {} breach(es).",
-        r.jobs_watched, r.episodes, r.breached_total
+        "*Breaches and close calls*\n{} with a deadline watched, {}, {}.",
+        count(r.jobs_watched, "job", "jobs"),
+        count(r.episodes, "at-risk episode", "at-risk episodes"),
+        count(r.breached_total, "breach", "breaches")
     );
     if r.breached.is_empty() {
         s.push_str("\nNo deadline was missed.");
@@ -79,8 +82,11 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
         }
     }
     s.push_str(&format!(
-        "\nEarly warning: {} approaching notice(s), {} tight deadline(s) flagged at first sight, {} went on to become alerts.",
-        r.approaching, r.tight, r.promoted
+        "\nEarly warning: {}, {} flagged at first sight, {} went on to become {}.",
+        count(r.approaching, "approaching notice", "approaching notices"),
+        count(r.tight, "tight deadline", "tight deadlines"),
+        r.promoted,
+        noun(r.promoted, "an alert", "alerts")
     ));
     sections.push(s);
 
@@ -89,9 +95,9 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
     );
     for m in &r.accuracy {
         s.push_str(&format!(
-            "\n• at {}% done ({} job(s)): Servo {} ({}), the bot {} ({})",
+            "\n• at {}% done ({}): Servo {} ({}), the bot {} ({})",
             m.mark,
-            m.jobs,
+            count(m.jobs, "job", "jobs"),
             mins(m.servo_abs),
             signed(m.servo_bias),
             mins(m.bot_abs),
@@ -140,9 +146,9 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
     }
     for t in &r.pages {
         s.push_str(&format!(
-            "\n• {}: {} page(s), {} acknowledged{}, {} moved on unacknowledged",
+            "\n• {}: {}, {} acknowledged{}, {} moved on unacknowledged",
             escape_slack(&t.tier),
-            t.pages,
+            count(t.pages, "page", "pages"),
             t.acked,
             t.median_ack
                 .map(|d| format!(" (median {} to acknowledge)", span_fine(d)))
@@ -162,10 +168,10 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
                 .iter()
                 .map(|a| {
                     format!(
-                        "{} ({} episode(s), {} breach(es))",
+                        "{} ({}, {})",
                         escape_slack(&a.asset),
-                        a.episodes,
-                        a.breaches
+                        count(a.episodes, "episode", "episodes"),
+                        count(a.breaches, "breach", "breaches")
                     )
                 })
                 .collect::<Vec<_>>()
@@ -203,14 +209,15 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
             crate::slack::render::duration_words(r.to - r.from)
         )
     } else {
-        format!("last {days} days")
+        format!("last {}", count(days, "day", "days"))
     };
     let title = format!("SLA review · {tenant} · {span_words}");
     ReviewView {
         response_type: None,
         text: format!(
-            "SLA review for {tenant}, {span_words}: {} breach(es), {} at-risk episode(s)",
-            r.breached_total, r.episodes
+            "SLA review for {tenant}, {span_words}: {}, {}",
+            count(r.breached_total, "breach", "breaches"),
+            count(r.episodes, "at-risk episode", "at-risk episodes")
         ),
         title: title.chars().take(150).collect(),
         period: if partial {
