@@ -433,8 +433,10 @@ impl Bottleneck {
                 ratio,
             } => {
                 let pct = ratio * 100.0;
+                // Slack markup: a bare `<` would pair with the next `>` (a
+                // date token's) and garble the message.
                 let pct = if pct > 0.0 && pct < 0.5 {
-                    "<1%".to_string()
+                    "&lt;1%".to_string()
                 } else {
                     format!("{pct:.0}%")
                 };
@@ -1197,7 +1199,7 @@ mod tests {
                     j.total_partitions = 2000;
                     j.failed_partitions = 1;
                 },
-                &["1 failed vs 999 completed partitions (<1%)"],
+                &["1 failed vs 999 completed partitions (&lt;1%)"],
             ),
             (
                 "upstream jobs still running are reported",

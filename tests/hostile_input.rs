@@ -1853,3 +1853,94 @@ async fn a_long_or_markup_heavy_extension_reason_never_loses_the_request() {
         );
     }
 }
+
+/// Issue 33, item 11: the status card of a job whose asset is named like
+/// markup, with a failure share under 1% and a date token after it: the
+/// asset is escaped everywhere (the forecast note too), and "<1%" is
+/// written `&lt;1%`, so it cannot pair with the date token's `>` and garble
+/// the card.
+async fn status_card_markup(backend: Backend) {
+    use common::servo_fixture::{JobSpec, ServoFixture};
+    use servo_sla_bot::store::ForecastRecord;
+    let fx = ServoFixture::start().await;
+    let app = common::bot::spawn(common::bot::Spawn::new(backend).servo_url(&fx.bot_url())).await;
+    let now = Utc::now();
+    let asset = "<!channel>";
+    let job = fx
+        .job(JobSpec {
+            asset: asset.into(),
+            state: "paused".into(),
+            total: 1100,
+            completed: 999,
+            failed: 1,
+            deadline: Some(now + Duration::hours(6)),
+            eta: Some(now + Duration::hours(2)),
+            heartbeat: Some(now),
+            ..JobSpec::default()
+        })
+        .await;
+    fx.update_job(job, "paused_at = now() - interval '10 minutes'")
+        .await;
+    // Finished jobs of the asset, forecast at every checkpoint: the card
+    // says how accurate the forecast has been for it.
+    for (i, done) in ["a", "b", "c"].iter().enumerate() {
+        let id = format!("finished-{done}");
+        for checkpoint in 0..3 {
+            let made =
+                now - Duration::hours(10 - i as i64) + Duration::minutes(checkpoint as i64 * 30);
+            app.state
+                .store
+                .record_forecast(&ForecastRecord {
+                    tenant_id: "acme".into(),
+                    job_id: id.clone(),
+                    checkpoint,
+                    asset: asset.into(),
+                    made_at: made,
+                    progress: [0.25, 0.5, 0.75][checkpoint as usize],
+                    p50: made + Duration::minutes(60),
+                    p90: made + Duration::minutes(90),
+                    servo_eta: None,
+                    completed_at: None,
+                })
+                .await
+                .unwrap();
+        }
+        app.state
+            .store
+            .close_forecast("acme", &id, now - Duration::hours(8 - i as i64))
+            .await
+            .unwrap();
+    }
+    let answer = app
+        .slash(&format!("status {job}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await;
+    assert_eq!(answer.status, 200);
+    let body = answer.json();
+    let shown = format!("{} {}", body["text"], body["blocks"]);
+    assert!(
+        shown.contains("Forecast accuracy for &lt;!channel&gt;"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(asset),
+        "the asset's name is live markup: {shown}"
+    );
+    assert!(shown.contains("(&lt;1%)"), "{shown}");
+    assert!(!shown.contains("<1%"), "a bare < garbles the card: {shown}");
+    assert!(
+        shown.contains("Paused: no progress since <!date^"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_status_card_escapes_the_asset_in_its_forecast_note_and_a_share_under_one_percent_on_sqlite(
+) {
+    status_card_markup(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_status_card_escapes_the_asset_in_its_forecast_note_and_a_share_under_one_percent_on_postgres(
+) {
+    status_card_markup(Backend::Postgres).await;
+}

@@ -12,15 +12,16 @@ use crate::risk::RiskBand;
 use crate::slack::render::date_token;
 use serde_json::{json, Value};
 
-/// How accurate the forecast has been for the asset, once it has finished jobs to go by.
+/// How accurate the forecast has been for the asset, once it has finished
+/// jobs to go by: Slack markup, `asset` already escaped.
 fn accuracy_note(c: Option<&Calibration>, asset: &str) -> Option<String> {
     let c = c?;
     let error = c.accuracy()?;
     let bias = c.bias_ratio();
     Some(format!(
-        "Forecast accuracy for {asset}: off by a median {:.0}% of the time left over {} finished job(s){}",
+        "Forecast accuracy for {asset}: off by a median {:.0}% of the time left over {}{}",
         error * 100.0,
-        c.pairs(),
+        crate::domain::text::count(c.pairs(), "finished job", "finished jobs"),
         if (bias - 1.0).abs() >= 0.05 {
             format!("; corrected for jobs taking ×{bias:.2} what was forecast")
         } else {
@@ -85,7 +86,8 @@ pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
             .map(|b| b.describe())
             .chain(alerts::disagreement(&job, state.clock.now()))
             .collect::<Vec<_>>(),
-        "forecast_note": accuracy_note(calibration.as_ref(), &job.asset_name),
+        // Slack markup (`{{slack forecast_note}}`): the asset's name escaped.
+        "forecast_note": accuracy_note(calibration.as_ref(), &escape(&job.asset_name)),
         "alert_link": alert_link(alert.as_ref()),
         "tenant": tenant.id,
         "runbook_url": state.config.runbook_url,
