@@ -586,6 +586,14 @@ async fn help_and_unknown_subcommands_answer_with_usage() {
     let w = world().await;
     let v = w.app.slash("help", "U0ANYONE", "C0RANDOM").await.json();
     assert!(v["text"].as_str().unwrap().contains("Usage"));
+    // In mrkdwn `<…>` is markup even inside code spans: a placeholder such
+    // as <job> must be written escaped, or Slack swallows it.
+    let blocks = v["blocks"].to_string();
+    assert!(
+        !blocks.contains("<job>") && !blocks.contains("<deadline>"),
+        "{blocks}"
+    );
+    assert!(blocks.contains("/backfill status &lt;job&gt;"), "{blocks}");
     let v = w.app.slash("explode", "U0ANYONE", "C0RANDOM").await.json();
     assert!(v["text"]
         .as_str()
