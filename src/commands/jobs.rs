@@ -39,8 +39,8 @@ pub async fn run(
 ) -> Value {
     let tenant = match tenancy::resolve(state, &cmd.channel_id, &cmd.user_id, flag).await {
         Ok(t) => t,
-        // The refusal quotes the `--tenant` the user typed: escape it.
-        Err(msg) => return ephemeral(&escape(&msg)),
+        // Slack text, with what the user typed already escaped.
+        Err(msg) => return ephemeral(&msg),
     };
     // The job as the person named it: an id, a prefix of one, an asset.
     let found = |named| async move { super::lookup::job(state, tenant, &named).await };
