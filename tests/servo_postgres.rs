@@ -5,9 +5,10 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::servo_fixture::{JobSpec, ServoFixture};
+use common::tcp_proxy::TcpProxy;
 use servo_sla_bot::config::DatabaseUrl;
 use servo_sla_bot::risk::JobState;
-use servo_sla_bot::servo::{Servo, ServoActionError};
+use servo_sla_bot::servo::{Servo, ServoActionError, ServoError};
 
 async fn servo_for(fx: &ServoFixture) -> Servo {
     Servo::connect_lazy(&DatabaseUrl::new(fx.bot_url())).unwrap()
@@ -292,4 +293,50 @@ async fn asset_history_reads_the_last_completed_jobs_of_the_tenants_assets_only(
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The fixture's database as the test server's superuser, whom row-level
+/// security does not apply to.
+fn superuser_url(fx: &ServoFixture) -> DatabaseUrl {
+    DatabaseUrl::new(fx.db.url.clone())
+}
+
+#[tokio::test]
+async fn a_role_that_bypasses_rls_reads_nothing_unless_allowed_even_when_servo_was_down_at_first() {
+    let fx = ServoFixture::start().await;
+    fx.job(JobSpec::default()).await;
+    // An ordinary role passes.
+    servo_for(&fx).await.check_role().await.unwrap();
+    // A superuser, first out of reach: the check cannot run yet.
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    proxy.cut();
+    let mut url = url::Url::parse(&fx.db.url).unwrap();
+    url.set_port(Some(proxy.addr().port())).unwrap();
+    let servo = Servo::connect_lazy(&DatabaseUrl::new(url.to_string())).unwrap();
+    assert!(matches!(
+        servo.check_role().await,
+        Err(ServoError::Unreachable(_))
+    ));
+    // Reached: refused before anything is read, and `/readyz`'s ping says so.
+    proxy.restore();
+    match servo.active_jobs("acme", false).await {
+        Err(ServoError::RlsBypass(why)) => {
+            assert!(
+                why.contains("superuser") && why.contains("--allow-rls-bypass"),
+                "{why}"
+            )
+        }
+        other => panic!("expected the role to be refused, got {other:?}"),
+    }
+    assert!(matches!(servo.ping().await, Err(ServoError::RlsBypass(_))));
+    assert!(matches!(
+        servo.pause("acme", uuid::Uuid::new_v4(), Utc::now()).await,
+        Err(ServoActionError::Servo(ServoError::RlsBypass(_)))
+    ));
+    // Allowed (a lab setup), it reads.
+    let lab = Servo::connect_lazy(&superuser_url(&fx))
+        .unwrap()
+        .allow_rls_bypass(true);
+    lab.check_role().await.unwrap();
+    assert_eq!(lab.active_jobs("acme", false).await.unwrap().len(), 1);
 }

@@ -28,6 +28,7 @@ pub(super) fn servo_failed(e: &ServoError) -> Value {
             tracing::error!(error = %q, "Servo query failed");
             ephemeral(":warning: Servo answered with an error, so nothing was changed. The bot's operators can find the details in its log.")
         }
+        ServoError::RlsBypass(_) => ephemeral(":no_entry: The bot will not read or change Servo's jobs: its database role bypasses the row-level security that keeps tenants apart. Nothing was changed. The bot's operators can find what to fix in its log."),
     }
 }
 

@@ -64,6 +64,60 @@ pub struct PgServo {
     pool: PgPool,
     /// Where query latencies go (`servo_sla_bot_servo_query_duration_seconds`).
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Whether the role is one that row-level security applies to: nothing
+    /// is read or written before it has been checked.
+    gate: std::sync::Arc<RlsGate>,
+}
+
+/// What `pg_roles` says of the role the bot is connected to Servo as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServoRole {
+    pub name: String,
+    /// `rolsuper`: a superuser bypasses every row-level-security policy.
+    pub superuser: bool,
+    /// `rolbypassrls`: the role bypasses them too.
+    pub bypass_rls: bool,
+}
+
+impl ServoRole {
+    /// Whether Servo's forced row-level security does not apply to the role.
+    pub fn bypasses_rls(&self) -> bool {
+        self.superuser || self.bypass_rls
+    }
+
+    /// What the role is, for a message: "a superuser", "a role with BYPASSRLS".
+    fn what(&self) -> &'static str {
+        if self.superuser {
+            "a superuser"
+        } else {
+            "a role with BYPASSRLS"
+        }
+    }
+}
+
+/// Checks the role once, before the first read or write: a role that
+/// bypasses row-level security sees every tenant's rows, so a tenant's poll
+/// would alert (and page, and act) on another tenant's jobs.
+#[derive(Debug, Default)]
+struct RlsGate {
+    /// Let such a role through anyway, with a warning (a lab setup).
+    allow_bypass: std::sync::atomic::AtomicBool,
+    /// Once the role has been read: `Ok`, or why it is refused. A failure to
+    /// read it (Servo unreachable) leaves it unset, to be tried again.
+    verdict: tokio::sync::OnceCell<Result<(), String>>,
+}
+
+/// Why a role that bypasses row-level security is refused, and what to do.
+pub fn rls_bypass_refusal(role: &ServoRole) -> String {
+    format!(
+        "SERVO_DATABASE_URL connects as `{}`, {}, which bypasses the row-level security that keeps \
+         Servo's tenants apart: each tenant's poll and commands would see every tenant's jobs, so \
+         one tenant's alerts, pages and buttons could name, and act on, another tenant's jobs. \
+         Connect as an ordinary role (NOSUPERUSER NOBYPASSRLS, with SELECT, INSERT and UPDATE on \
+         Servo's tables), or, for a lab setup only, start with `serve --allow-rls-bypass`.",
+        role.name,
+        role.what()
+    )
 }
 
 impl std::fmt::Debug for PgServo {
@@ -156,7 +210,64 @@ impl PgServo {
         Self {
             pool,
             metrics: None,
+            gate: Default::default(),
         }
+    }
+
+    /// Lets a role that bypasses row-level security through, with a warning
+    /// (`serve --allow-rls-bypass`, for a lab setup); refused otherwise.
+    pub fn allow_rls_bypass(self, allow: bool) -> Self {
+        self.gate
+            .allow_bypass
+            .store(allow, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// The role the bot is connected as.
+    pub async fn role(&self) -> Result<ServoRole, ServoError> {
+        let row = sqlx::query(
+            "SELECT current_user::text AS name, rolsuper, rolbypassrls \
+             FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ServoRole {
+            name: row.try_get("name")?,
+            superuser: row.try_get("rolsuper")?,
+            bypass_rls: row.try_get("rolbypassrls")?,
+        })
+    }
+
+    /// Whether the role may be used: checked on the first call (at start, or
+    /// when Servo is first reached), then remembered. A role that bypasses
+    /// row-level security is refused ([`ServoError::RlsBypass`]) unless
+    /// allowed, and then only warned about, once.
+    pub async fn checked(&self) -> Result<(), ServoError> {
+        let verdict = self
+            .gate
+            .verdict
+            .get_or_try_init(|| async {
+                let role = self.role().await?;
+                if !role.bypasses_rls() {
+                    return Ok::<_, ServoError>(Ok(()));
+                }
+                let why = rls_bypass_refusal(&role);
+                if self
+                    .gate
+                    .allow_bypass
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(role = %role.name, superuser = role.superuser, bypass_rls = role.bypass_rls,
+                        "--allow-rls-bypass: reading Servo as a role that bypasses row-level security; \
+                         only every query's own tenant_id filter keeps the tenants apart. For a lab setup only");
+                    Ok(Ok(()))
+                } else {
+                    tracing::error!(role = %role.name, "{why}");
+                    Ok(Err(why))
+                }
+            })
+            .await?;
+        verdict.clone().map_err(ServoError::RlsBypass)
     }
 
     /// Records each query's latency in `metrics`.
@@ -189,6 +300,7 @@ impl PgServo {
 
     /// A transaction whose first statement sets the tenant, as Servo does.
     async fn tenant_tx(&self, tenant: &str) -> Result<Transaction<'static, Postgres>, ServoError> {
+        self.checked().await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.current_tenant', $1, true)")
             .bind(tenant)
