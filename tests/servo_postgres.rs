@@ -340,3 +340,108 @@ async fn a_role_that_bypasses_rls_reads_nothing_unless_allowed_even_when_servo_w
     lab.check_role().await.unwrap();
     assert_eq!(lab.active_jobs("acme", false).await.unwrap().len(), 1);
 }
+
+/// Defence in depth: every read and change filters on `tenant_id` itself, so
+/// a role that bypasses row-level security (allowed, in a lab) still keeps
+/// each tenant to its own jobs.
+#[tokio::test]
+async fn every_read_and_change_keeps_to_its_tenant_without_row_level_security() {
+    let fx = ServoFixture::start().await;
+    let servo = Servo::connect_lazy(&superuser_url(&fx))
+        .unwrap()
+        .allow_rls_bypass(true);
+    let deadline = Some(Utc::now() + Duration::hours(2));
+    let ours = fx
+        .job(JobSpec {
+            asset: "orders".into(),
+            deadline,
+            ..JobSpec::default()
+        })
+        .await;
+    let theirs = fx
+        .job(JobSpec {
+            tenant: "globex".into(),
+            asset: "orders".into(),
+            completed: 30,
+            deadline,
+            ..JobSpec::default()
+        })
+        .await;
+    let done = fx
+        .job(JobSpec {
+            tenant: "globex".into(),
+            asset: "orders".into(),
+            state: "completed".into(),
+            total: 10,
+            completed: 10,
+            ..JobSpec::default()
+        })
+        .await;
+    fx.update_job(done, "completed_at = now()").await;
+
+    let ids =
+        |jobs: Vec<servo_sla_bot::servo::Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(servo.active_jobs("acme", true).await.unwrap()),
+        vec![ours]
+    );
+    assert_eq!(
+        ids(servo.active_jobs("acme", false).await.unwrap()),
+        vec![ours]
+    );
+    assert!(servo.get_job("acme", theirs).await.unwrap().is_none());
+    assert!(servo
+        .job_with_history("acme", theirs)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(servo
+        .recent_durations("acme", &[theirs])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(servo
+        .partition_history("acme", &[theirs])
+        .await
+        .unwrap()
+        .is_empty());
+    let history = servo
+        .asset_history("acme", &["orders".to_string()], 5)
+        .await
+        .unwrap();
+    assert!(
+        history.values().all(Vec::is_empty),
+        "globex's completed orders job is not acme's history: {history:?}"
+    );
+
+    let now = Utc::now();
+    assert!(matches!(
+        servo.pause("acme", theirs, now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo.resume("acme", theirs, now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo.cancel("acme", theirs, "no", now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo
+            .set_deadline("acme", theirs, now + Duration::hours(9), 1)
+            .await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo.recreate("acme", theirs, 10, "U0X", now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert_eq!(fx.job_field::<String>(theirs, "state").await, "running");
+    assert_eq!(fx.job_field::<i32>(theirs, "version").await, 1);
+    // The tenant's own job is still within reach.
+    assert_eq!(
+        servo.pause("acme", ours, now).await.unwrap().state,
+        JobState::Paused
+    );
+}
