@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::outbox::OutboxWorker;
 use crate::people::Directory;
 use crate::poller::Poller;
-use crate::servo::Servo;
+use crate::servo::{Servo, ServoError};
 use crate::slack::api::SlackApi;
 use crate::slack::render::Templates;
 use crate::store::Store;
@@ -40,6 +40,10 @@ pub struct AppOptions {
     pub run_workers: bool,
     /// Servo to use instead of connecting to `SERVO_DATABASE_URL` (the simulator's).
     pub servo: Option<Servo>,
+    /// Start on a Servo role that bypasses row-level security (a superuser
+    /// or BYPASSRLS), with a warning, instead of refusing it
+    /// (`serve --allow-rls-bypass`, for a lab setup).
+    pub allow_rls_bypass: bool,
 }
 
 impl Default for AppOptions {
@@ -54,6 +58,7 @@ impl Default for AppOptions {
             run_poller: true,
             run_workers: true,
             servo: None,
+            allow_rls_bypass: false,
         }
     }
 }
@@ -92,7 +97,9 @@ impl App {
             Some(servo) => servo,
             None => Servo::connect_lazy(&settings.env.servo_database_url)?,
         }
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .allow_rls_bypass(options.allow_rls_bypass);
+        check_servo_role(&servo).await?;
         let slack = SlackApi::new(
             &settings.env.slack_api_url,
             &settings.env.slack_bot_token,
@@ -272,6 +279,31 @@ impl App {
         self.state.store.close().await;
         self.state.servo.close().await;
         Ok(())
+    }
+}
+
+/// How long start-up waits to read the Servo role before starting anyway.
+const SERVO_ROLE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Refuses to start on a Servo role that bypasses row-level security, unless
+/// allowed (an error that is a [`ServoError::RlsBypass`]: `serve` exits 2).
+/// Servo being unreachable does not stop the start, as before: the role is
+/// then checked when Servo is first reached, and nothing is read or written
+/// before it passes.
+async fn check_servo_role(servo: &Servo) -> anyhow::Result<()> {
+    match tokio::time::timeout(SERVO_ROLE_CHECK, servo.check_role()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e @ ServoError::RlsBypass(_))) => Err(anyhow::Error::new(e)),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot check Servo's role at start; it is checked when Servo is first reached, and nothing is read from Servo before");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                "Servo did not answer within {SERVO_ROLE_CHECK:?} at start; its role is checked when Servo is first reached, and nothing is read from Servo before"
+            );
+            Ok(())
+        }
     }
 }
 

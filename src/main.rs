@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use servo_sla_bot::app::{shutdown_signal, App, AppOptions};
 use servo_sla_bot::config::{self, FileConfig, Settings};
 use servo_sla_bot::domain::text::count;
+use servo_sla_bot::servo::ServoError;
 use servo_sla_bot::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,11 @@ enum Cmd {
         /// The config file (default: $SERVO_SLA_BOT_CONFIG, else ./servo-sla-bot.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Start even if SERVO_DATABASE_URL's role bypasses row-level security
+        /// (a superuser or BYPASSRLS), with a warning: for a lab setup only.
+        /// Without it such a role is refused and `serve` exits 2.
+        #[arg(long)]
+        allow_rls_bypass: bool,
     },
     /// Create or update the bot's own store (DATABASE_URL; default sqlite://servo-sla-bot.db).
     Migrate,
@@ -56,7 +62,9 @@ enum Cmd {
     },
 }
 
-/// Exit code for configuration problems, so scripts can tell them from crashes.
+/// Exit code for configuration problems (the config file, the environment,
+/// a Servo role that bypasses row-level security), so scripts can tell them
+/// from crashes.
 const CONFIG_ERROR: u8 = 2;
 
 fn env_var(k: &str) -> Option<String> {
@@ -158,7 +166,10 @@ async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Cmd::Serve { config } => {
+        Cmd::Serve {
+            config,
+            allow_rls_bypass,
+        } => {
             let path = config::config_path(config, &env_var);
             let settings = match Settings::load(&path, &env_var) {
                 Ok(s) => s,
@@ -171,11 +182,19 @@ async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(CONFIG_ERROR);
                 }
             };
-            let app = match App::build(settings, AppOptions::default()).await {
+            let options = AppOptions {
+                allow_rls_bypass,
+                ..AppOptions::default()
+            };
+            let app = match App::build(settings, options).await {
                 Ok(app) => app,
                 Err(e) => {
                     eprintln!("servo-sla-bot cannot start: {e:#}");
-                    return ExitCode::FAILURE;
+                    // A Servo role that bypasses RLS is a setting to fix, not a crash.
+                    return match e.downcast_ref::<ServoError>() {
+                        Some(ServoError::RlsBypass(_)) => ExitCode::from(CONFIG_ERROR),
+                        _ => ExitCode::FAILURE,
+                    };
                 }
             };
             match app.run_until(shutdown_signal()).await {

@@ -75,7 +75,10 @@ impl Poller {
             .iter()
             .map(|(t, j)| (*t, j.at_risk.as_slice()))
             .collect();
-        if let Err(e) = crate::flows::escalation::on_poll(&self.state, &at_risk).await {
+        let every_tenant = fleet.len() == self.state.config.tenants.len();
+        if let Err(e) =
+            crate::flows::incidents::high_priority(&self.state, &at_risk, every_tenant, now).await
+        {
             tracing::warn!(error = %e, "paging for high-priority jobs at risk together failed; tried again next poll");
         }
         if let Err(e) = crate::flows::incidents::system_wide(&self.state, &fleet, now).await {

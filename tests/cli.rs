@@ -1,6 +1,11 @@
 //! The binary's command line: exit codes and messages for missing settings.
 
-use std::process::Command;
+mod common;
+
+use common::servo_fixture::ServoFixture;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn bot() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_servo-sla-bot"));
@@ -266,4 +271,159 @@ fn serve_refuses_a_bot_token_as_the_app_token_without_printing_it() {
     );
     assert!(all.contains("SLACK_APP_TOKEN"), "{all}");
     assert!(!all.contains("SECRETVALUE"), "a secret leaked:\n{all}");
+}
+
+/// `serve` with the example config, a fresh SQLite store and Servo at
+/// `servo_url`; stderr is piped (info logs) for the test to read.
+fn serve_on(servo_url: &str, dir: &std::path::Path, extra: &[&str]) -> Child {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/servo-sla-bot.toml");
+    bot()
+        .args(["serve", "--config", example])
+        .args(extra)
+        .env("RUST_LOG", "info,sqlx=warn")
+        .env("SLACK_BOT_TOKEN", "xoxb-1")
+        .env("SLACK_SIGNING_SECRET", "s")
+        .env("SLACK_API_URL", "http://127.0.0.1:9/api")
+        .env("SERVO_DATABASE_URL", servo_url)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("bot.db").display()),
+        )
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the bot runs")
+}
+
+/// What `child` wrote to stderr until it exited, or until a line containing
+/// `until` (then it is killed), within 30 s: (its exit code if it exited,
+/// everything it wrote).
+fn watch(mut child: Child, until: &str) -> (Option<i32>, String) {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut all = String::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                all.push_str(&line);
+                all.push('\n');
+                if line.contains(until) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return (None, all);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let code = child.wait().unwrap().code();
+                return (code, all);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("neither exited nor logged `{until}` within 30 s:\n{all}");
+        }
+    }
+}
+
+const LISTENING: &str = "servo-sla-bot listening";
+
+/// A role that bypasses RLS without being a superuser, created once (roles
+/// are cluster-wide), with the same grants as the bot's ordinary role.
+async fn bypass_role_url(fx: &ServoFixture) -> String {
+    const ROLE: &str = "servo_sla_bot_test_bypassrls";
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DO $$ BEGIN CREATE ROLE {ROLE} LOGIN BYPASSRLS; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
+    )))
+    .execute(&fx.admin)
+    .await
+    .unwrap();
+    let dbname = fx.db.url.rsplit('/').next().unwrap().to_string();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "GRANT CONNECT ON DATABASE \"{dbname}\" TO {ROLE}; \
+         GRANT USAGE ON SCHEMA public TO {ROLE}; \
+         GRANT SELECT, INSERT, UPDATE ON assets, backfill_jobs, backfill_partitions TO {ROLE};"
+    )))
+    .execute(&fx.admin)
+    .await
+    .unwrap();
+    let mut url = url::Url::parse(&fx.db.url).unwrap();
+    url.set_username(ROLE).unwrap();
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn serve_refuses_a_servo_role_that_bypasses_row_level_security_and_exits_2() {
+    let fx = ServoFixture::start().await;
+    // The fixture's own URL is the test server's superuser.
+    let superuser = fx.db.url.clone();
+    let bypass = bypass_role_url(&fx).await;
+    for (url, what) in [(superuser, "a superuser"), (bypass, "BYPASSRLS")] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let (code, err) =
+            tokio::task::spawn_blocking(move || watch(serve_on(&url, &path, &[]), LISTENING))
+                .await
+                .unwrap();
+        assert_eq!(code, Some(2), "refused, as a setting to fix:\n{err}");
+        for expected in [
+            "cannot start",
+            what,
+            "row-level security",
+            "another tenant",
+            "ordinary role",
+            "--allow-rls-bypass",
+        ] {
+            assert!(
+                err.contains(expected),
+                "stderr should say {expected}:\n{err}"
+            );
+        }
+        assert!(!err.contains(LISTENING), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn serve_starts_on_a_role_that_bypasses_rls_only_with_allow_rls_bypass_and_warns() {
+    let fx = ServoFixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, path) = (fx.db.url.clone(), dir.path().to_path_buf());
+    let (code, err) = tokio::task::spawn_blocking(move || {
+        watch(serve_on(&url, &path, &["--allow-rls-bypass"]), LISTENING)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, None, "it started:\n{err}");
+    assert!(err.contains("--allow-rls-bypass"), "it warns:\n{err}");
+    assert!(err.contains("lab setup only"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_starts_on_an_ordinary_role_and_while_servo_is_down() {
+    let fx = ServoFixture::start().await;
+    for url in [fx.bot_url(), "postgres://bot@127.0.0.1:9/servo".to_string()] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let (code, err) =
+            tokio::task::spawn_blocking(move || watch(serve_on(&url, &path, &[]), LISTENING))
+                .await
+                .unwrap();
+        assert_eq!(code, None, "it started:\n{err}");
+        assert!(!err.contains("row-level security"), "{err}");
+    }
 }

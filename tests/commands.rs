@@ -791,3 +791,89 @@ async fn a_status_card_is_reused_for_seconds_but_never_across_a_change_the_bot_m
     w.fx.update_job(id, "completed_partitions = 41").await;
     assert!(ask().await.contains("41/100"));
 }
+
+/// The harness's config with only its first tenant, `acme`.
+fn one_tenant_config() -> String {
+    let globex =
+        "[[tenants]]\nid = \"globex\"\nchannel = \"C0GLOBEXALR\"\noperators = [\"U0GLOBEXOPS\"]\n";
+    assert!(common::bot::CONFIG.contains(globex));
+    common::bot::CONFIG.replace(globex, "")
+}
+
+async fn one_tenant_world() -> World {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let app = spawn(
+        Spawn {
+            config: one_tenant_config(),
+            ..Spawn::new(Backend::Sqlite)
+        }
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url()),
+    )
+    .await;
+    assert_eq!(app.state.config.tenants.len(), 1);
+    World { fx, app, clock }
+}
+
+/// The answer to `/backfill <text>`, waiting for `response_url` when the
+/// bot acknowledged first and answered later.
+async fn final_answer(app: &TestApp, text: &str, user: &str, channel: &str) -> String {
+    let before = app
+        .slack
+        .calls()
+        .iter()
+        .filter(|c| c.method.starts_with("response_url:"))
+        .count();
+    let v = app.slash(text, user, channel).await.json();
+    if !text_of(&v).contains("Working on it") {
+        return text_of(&v);
+    }
+    let late = app
+        .slack
+        .wait_for_calls_prefix(
+            "response_url:",
+            before + 1,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    late[before].body.to_string()
+}
+
+#[tokio::test]
+async fn with_one_tenant_status_list_and_review_outside_its_channels_answer_only_its_people() {
+    let w = one_tenant_world().await;
+    // Group members are cached: the group is set before anyone looks it up.
+    w.app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    let id = w.fx.job(late_job(t0())).await;
+    w.app.poll().await;
+    for text in [format!("status {id}"), "list".into(), "review".into()] {
+        // Someone who is neither an operator nor a stakeholder, in a DM.
+        let refused = final_answer(&w.app, &text, "U0STRANGER", "D0STRANGER").await;
+        assert!(
+            !refused.contains(&id.to_string()) && !refused.contains("revenue_daily"),
+            "{text}: nothing of the tenant's jobs for a stranger: {refused}"
+        );
+        assert!(
+            refused.contains("operators and stakeholders") && refused.contains("<#C0ACMEALERT>"),
+            "{text}: says why and where to ask instead: {refused}"
+        );
+    }
+    // An operator through a user group, and a stakeholder, are answered anywhere.
+    let listed = final_answer(&w.app, "list", "U0ONCALL1", "D0ONCALL1").await;
+    assert!(listed.contains(&id.to_string()), "{listed}");
+    let card = final_answer(&w.app, &format!("status {id}"), STAKEHOLDER, "D0OWNER").await;
+    assert!(card.contains("revenue_daily"), "{card}");
+    let review = final_answer(&w.app, "review", OPERATOR, "D0LEAD").await;
+    assert!(!review.contains("operators and stakeholders"), "{review}");
+}
+
+#[tokio::test]
+async fn with_one_tenant_anyone_in_its_channels_is_answered_as_before() {
+    let w = one_tenant_world().await;
+    let id = w.fx.job(late_job(t0())).await;
+    for channel in [CHANNEL, "C0ACMEINCDT"] {
+        let listed = final_answer(&w.app, "list", "U0STRANGER", channel).await;
+        assert!(listed.contains(&id.to_string()), "{channel}: {listed}");
+    }
+}

@@ -291,7 +291,8 @@ async fn several_high_priority_jobs_at_risk_at_once_page_tier_2_with_all_listed(
         .filter(|c| c.body["channel"] == "U0PLATLEAD")
         .map(|c| c.body.to_string())
         .collect();
-    assert_eq!(dms.len(), 2, "one page per alert, at once: {dms:#?}");
+    // One cause, one page (issue 33): not one per alert.
+    assert_eq!(dms.len(), 1, "one page for the episode: {dms:#?}");
     for dm in &dms {
         assert!(
             dm.contains(&a.to_string()) && dm.contains(&b.to_string()),

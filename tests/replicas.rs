@@ -278,7 +278,12 @@ async fn a_second_bot_on_the_same_sqlite_file_is_refused_with_a_clear_message() 
         &common::db::admin_url(),
         "http://127.0.0.1:9/unused",
     );
-    let err = match App::build(again.clone(), AppOptions::default()).await {
+    // Servo here is the admin database (a superuser), for readiness only.
+    let lab = || AppOptions {
+        allow_rls_bypass: true,
+        ..AppOptions::default()
+    };
+    let err = match App::build(again.clone(), lab()).await {
         Ok(_) => panic!("a second bot on the same SQLite file must not start"),
         Err(e) => format!("{e:#}"),
     };
@@ -289,7 +294,7 @@ async fn a_second_bot_on_the_same_sqlite_file_is_refused_with_a_clear_message() 
     assert!(err.contains("PostgreSQL"), "says what to do instead: {err}");
     // Once the first has stopped, the file is free again.
     let (_db, _slack) = first.stop().await;
-    App::build(again, AppOptions::default())
+    App::build(again, lab())
         .await
         .expect("the file is free once the first bot stopped");
 }

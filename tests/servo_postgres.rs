@@ -5,9 +5,10 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::servo_fixture::{JobSpec, ServoFixture};
+use common::tcp_proxy::TcpProxy;
 use servo_sla_bot::config::DatabaseUrl;
 use servo_sla_bot::risk::JobState;
-use servo_sla_bot::servo::{Servo, ServoActionError};
+use servo_sla_bot::servo::{Servo, ServoActionError, ServoError};
 
 async fn servo_for(fx: &ServoFixture) -> Servo {
     Servo::connect_lazy(&DatabaseUrl::new(fx.bot_url())).unwrap()
@@ -292,4 +293,155 @@ async fn asset_history_reads_the_last_completed_jobs_of_the_tenants_assets_only(
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The fixture's database as the test server's superuser, whom row-level
+/// security does not apply to.
+fn superuser_url(fx: &ServoFixture) -> DatabaseUrl {
+    DatabaseUrl::new(fx.db.url.clone())
+}
+
+#[tokio::test]
+async fn a_role_that_bypasses_rls_reads_nothing_unless_allowed_even_when_servo_was_down_at_first() {
+    let fx = ServoFixture::start().await;
+    fx.job(JobSpec::default()).await;
+    // An ordinary role passes.
+    servo_for(&fx).await.check_role().await.unwrap();
+    // A superuser, first out of reach: the check cannot run yet.
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    proxy.cut();
+    let mut url = url::Url::parse(&fx.db.url).unwrap();
+    url.set_port(Some(proxy.addr().port())).unwrap();
+    let servo = Servo::connect_lazy(&DatabaseUrl::new(url.to_string())).unwrap();
+    assert!(matches!(
+        servo.check_role().await,
+        Err(ServoError::Unreachable(_))
+    ));
+    // Reached: refused before anything is read, and `/readyz`'s ping says so.
+    proxy.restore();
+    match servo.active_jobs("acme", false).await {
+        Err(ServoError::RlsBypass(why)) => {
+            assert!(
+                why.contains("superuser") && why.contains("--allow-rls-bypass"),
+                "{why}"
+            )
+        }
+        other => panic!("expected the role to be refused, got {other:?}"),
+    }
+    assert!(matches!(servo.ping().await, Err(ServoError::RlsBypass(_))));
+    assert!(matches!(
+        servo.pause("acme", uuid::Uuid::new_v4(), Utc::now()).await,
+        Err(ServoActionError::Servo(ServoError::RlsBypass(_)))
+    ));
+    // Allowed (a lab setup), it reads.
+    let lab = Servo::connect_lazy(&superuser_url(&fx))
+        .unwrap()
+        .allow_rls_bypass(true);
+    lab.check_role().await.unwrap();
+    assert_eq!(lab.active_jobs("acme", false).await.unwrap().len(), 1);
+}
+
+/// Defence in depth: every read and change filters on `tenant_id` itself, so
+/// a role that bypasses row-level security (allowed, in a lab) still keeps
+/// each tenant to its own jobs.
+#[tokio::test]
+async fn every_read_and_change_keeps_to_its_tenant_without_row_level_security() {
+    let fx = ServoFixture::start().await;
+    let servo = Servo::connect_lazy(&superuser_url(&fx))
+        .unwrap()
+        .allow_rls_bypass(true);
+    let deadline = Some(Utc::now() + Duration::hours(2));
+    let ours = fx
+        .job(JobSpec {
+            asset: "orders".into(),
+            deadline,
+            ..JobSpec::default()
+        })
+        .await;
+    let theirs = fx
+        .job(JobSpec {
+            tenant: "globex".into(),
+            asset: "orders".into(),
+            completed: 30,
+            deadline,
+            ..JobSpec::default()
+        })
+        .await;
+    let done = fx
+        .job(JobSpec {
+            tenant: "globex".into(),
+            asset: "orders".into(),
+            state: "completed".into(),
+            total: 10,
+            completed: 10,
+            ..JobSpec::default()
+        })
+        .await;
+    fx.update_job(done, "completed_at = now()").await;
+
+    let ids =
+        |jobs: Vec<servo_sla_bot::servo::Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(servo.active_jobs("acme", true).await.unwrap()),
+        vec![ours]
+    );
+    assert_eq!(
+        ids(servo.active_jobs("acme", false).await.unwrap()),
+        vec![ours]
+    );
+    assert!(servo.get_job("acme", theirs).await.unwrap().is_none());
+    assert!(servo
+        .job_with_history("acme", theirs)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(servo
+        .recent_durations("acme", &[theirs])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(servo
+        .partition_history("acme", &[theirs])
+        .await
+        .unwrap()
+        .is_empty());
+    let history = servo
+        .asset_history("acme", &["orders".to_string()], 5)
+        .await
+        .unwrap();
+    assert!(
+        history.values().all(Vec::is_empty),
+        "globex's completed orders job is not acme's history: {history:?}"
+    );
+
+    let now = Utc::now();
+    assert!(matches!(
+        servo.pause("acme", theirs, now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo.resume("acme", theirs, now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo.cancel("acme", theirs, "no", now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo
+            .set_deadline("acme", theirs, now + Duration::hours(9), 1)
+            .await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert!(matches!(
+        servo.recreate("acme", theirs, 10, "U0X", now).await,
+        Err(ServoActionError::NotFound)
+    ));
+    assert_eq!(fx.job_field::<String>(theirs, "state").await, "running");
+    assert_eq!(fx.job_field::<i32>(theirs, "version").await, 1);
+    // The tenant's own job is still within reach.
+    assert_eq!(
+        servo.pause("acme", ours, now).await.unwrap().state,
+        JobState::Paused
+    );
 }

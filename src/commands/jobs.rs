@@ -28,6 +28,7 @@ pub(super) fn servo_failed(e: &ServoError) -> Value {
             tracing::error!(error = %q, "Servo query failed");
             ephemeral(":warning: Servo answered with an error, so nothing was changed. The bot's operators can find the details in its log.")
         }
+        ServoError::RlsBypass(_) => ephemeral(":no_entry: The bot will not read or change Servo's jobs: its database role bypasses the row-level security that keeps tenants apart. Nothing was changed. The bot's operators can find what to fix in its log."),
     }
 }
 
@@ -39,8 +40,8 @@ pub async fn run(
 ) -> Value {
     let tenant = match tenancy::resolve(state, &cmd.channel_id, &cmd.user_id, flag).await {
         Ok(t) => t,
-        // The refusal quotes the `--tenant` the user typed: escape it.
-        Err(msg) => return ephemeral(&escape(&msg)),
+        // Slack text, with what the user typed already escaped.
+        Err(msg) => return ephemeral(&msg),
     };
     // The job as the person named it: an id, a prefix of one, an asset.
     let found = |named| async move { super::lookup::job(state, tenant, &named).await };

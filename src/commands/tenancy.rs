@@ -2,15 +2,20 @@
 //! so the channel alone does not always say. In order:
 //! 1. `--tenant ID`, allowed only for that tenant's operators and stakeholders;
 //! 2. the channel's own tenant (its alert channel or an incident channel);
-//! 3. the only tenant, when just one is configured;
+//! 3. the only tenant, when just one is configured, for its operators and
+//!    stakeholders (user groups resolved);
 //! 4. the one tenant the user is an operator or stakeholder of.
 //!
-//! Otherwise the answer lists the tenants and how to pick one.
+//! Outside a tenant's channels, then, only its people are answered (the
+//! README's rule, the same as `--tenant`'s): a channel is no proof of
+//! belonging there, and a DM or a random channel is open to anyone in the
+//! workspace. Otherwise the answer says why and how to pick a tenant.
 
 use crate::config::Tenant;
 use crate::context::AppState;
 
-/// The tenant, or an ephemeral message saying why there is none.
+/// The tenant, or an ephemeral message (Slack text, what the user typed
+/// already escaped) saying why there is none.
 pub async fn resolve<'a>(
     state: &'a AppState,
     channel: &str,
@@ -29,7 +34,7 @@ pub async fn resolve<'a>(
         let Some(tenant) = state.config.tenant(id) else {
             return Err(format!(
                 "There is no tenant `{}`. The tenants are {}.",
-                super::grammar::short(id),
+                crate::slack::render::escape_slack(&super::grammar::short(id)),
                 ids()
             ));
         };
@@ -53,8 +58,22 @@ pub async fn resolve<'a>(
     }) {
         return Ok(t);
     }
-    if tenants.len() == 1 {
-        return Ok(&tenants[0]);
+    if let [only] = tenants.as_slice() {
+        return match state.directory.is_among(user, &only.people()).await {
+            Ok(true) => Ok(only),
+            Ok(false) => Err(format!(
+                ":no_entry: This channel is not one of tenant `{}`'s, and elsewhere `/backfill` answers only the tenant's operators and stakeholders. Ask in <#{}> (or one of its incident channels), or ask the bot's operators to add you to the tenant's `operators` or `stakeholders`.",
+                only.id,
+                only.channel.as_str()
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not resolve user groups");
+                Err(format!(
+                    "I could not check your membership with Slack just now; try again in a moment, or ask in <#{}>.",
+                    only.channel.as_str()
+                ))
+            }
+        };
     }
     let mut mine = Vec::new();
     for t in tenants {

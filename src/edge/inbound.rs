@@ -186,6 +186,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     };
     let servo = match tokio::time::timeout(limit, state.servo.ping()).await {
         Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(crate::servo::ServoError::RlsBypass(_))) => {
+            "refused: its role bypasses row-level security".into()
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readyz: Servo's database does not answer");
             "unreachable".into()

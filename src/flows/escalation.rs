@@ -10,7 +10,7 @@
 //! person, so a timer that fires twice (a crash between paging and moving on,
 //! or a second replica) never pages twice.
 
-use crate::config::{EscalationTier, Tenant};
+use crate::config::EscalationTier;
 use crate::context::AppState;
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::risk::{Assessment, RiskBand, SlaTier};
@@ -1040,112 +1040,6 @@ pub async fn on_assessment(
                     .await?;
                     escalate_next(state, alert, "risk rose quickly").await?;
                 }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// After every tenant's poll: when several high-priority jobs are at risk at
-/// once, across tenants as well as within one, page from tier 2 (the
-/// platform team lead). Each alert's page lists its own tenant's jobs, and
-/// counts the others': one tenant's job names never reach another's channel.
-pub async fn on_poll(state: &AppState, fleet: &[(&Tenant, &[(Alert, Job)])]) -> anyhow::Result<()> {
-    let cfg = &state.config.escalation;
-    let highs: Vec<(&Tenant, Vec<&(Alert, Job)>)> = fleet
-        .iter()
-        .map(|(t, at_risk)| {
-            let high = at_risk
-                .iter()
-                .filter(|(_, j)| j.priority >= cfg.high_priority_min)
-                .collect();
-            (*t, high)
-        })
-        .filter(|(_, high): &(&Tenant, Vec<_>)| !high.is_empty())
-        .collect();
-    let total: usize = highs.iter().map(|(_, h)| h.len()).sum();
-    if total < cfg.high_priority_jobs as usize || cfg.tiers.len() < 2 {
-        return Ok(());
-    }
-    let tenants = highs.len();
-    for (tenant, high) in &highs {
-        let elsewhere = total - high.len();
-        let others = if elsewhere == 0 {
-            String::new()
-        } else {
-            format!(
-                " (and {elsewhere} more in {} other tenant{})",
-                tenants - 1,
-                if tenants == 2 { "" } else { "s" }
-            )
-        };
-        page_high(state, tenant, high, total, &others).await?;
-    }
-    Ok(())
-}
-
-/// Pages tier 2 for each of a tenant's high-priority alerts at risk.
-async fn page_high(
-    state: &AppState,
-    tenant: &Tenant,
-    high: &[&(Alert, Job)],
-    total: usize,
-    others: &str,
-) -> anyhow::Result<()> {
-    let listed: Vec<String> = high
-        .iter()
-        .map(|(_, j)| {
-            format!(
-                "{} (`{}`, p{})",
-                escape_slack(&j.asset_name),
-                j.id,
-                j.priority
-            )
-        })
-        .collect();
-    // Capped: the reason goes into every page, and a page's section holds
-    // 3,000 characters; the rest are one `/backfill list at-risk` away.
-    let listed = crate::slack::limits::join_capped(&listed, ", ", 1_200, |n| {
-        format!("…and {n} more (`/backfill list at-risk`)")
-    });
-    let reason = if others.is_empty() {
-        format!(
-            "{} high-priority jobs of tenant {} are at risk at once: {listed}",
-            high.len(),
-            escape_slack(&tenant.id)
-        )
-    } else {
-        format!(
-            "{total} high-priority jobs are at risk at once across tenants; in {}: {listed}{others}",
-            escape_slack(&tenant.id)
-        )
-    };
-    for (alert, _) in high {
-        let esc = state.store.get_escalation(&alert.id).await?;
-        match esc {
-            // `tier` is the next position to page: 0 or 1 means tier 2 has not been paged yet.
-            Some(e) if e.status == "active" && e.round == 0 && (0..=1).contains(&e.tier) => {
-                state
-                    .store
-                    .set_escalation_reason(&alert.id, &reason)
-                    .await?;
-                if e.tier == 0 {
-                    // Tier 1 is about to be paged: skip straight to tier 2.
-                    let now = state.clock.now();
-                    state
-                        .store
-                        .advance_escalation(&alert.id, e.epoch, 0, 0, 1, 0, now)
-                        .await?;
-                }
-                escalate_next(state, alert, &reason).await?;
-                refresh_buttons(state, &alert.id).await;
-            }
-            Some(e) if e.status == "active" => {}
-            Some(e) if e.status == "acknowledged" => {}
-            _ if alert.acked_by.is_some() => {}
-            _ => {
-                start(state, alert, 1, &reason).await?;
-                refresh_buttons(state, &alert.id).await;
             }
         }
     }

@@ -8,11 +8,16 @@
 //! - **system-wide degradation**: partition durations rising on most of the
 //!   active jobs that have a history to judge by, across all tenants
 //!   (`escalation.system_wide`). It pages the platform tier once per episode
-//!   and says so in every affected tenant's channel.
+//!   and says so in every affected tenant's channel;
+//! - **several high-priority jobs at risk at once** (the runbook's first
+//!   reason to escalate): `escalation.high_priority_jobs` jobs of priority
+//!   `escalation.high_priority_min` or more, across tenants as well as within
+//!   one. It pages the platform tier once per episode: one page per person
+//!   and tenant, naming that tenant's jobs and counting the others'.
 //!
 //! Each episode is an incident row: opened with its pages and notes in one
-//! transaction (one open per scope and kind, whichever replica polls), and
-//! closed, with a note, when the condition clears.
+//! transaction (one open per scope and kind, whichever replica polls, and
+//! however many polls judge at once), and closed when the condition clears.
 
 use crate::config::{EscalationTier, Tenant};
 use crate::context::AppState;
@@ -20,7 +25,7 @@ use crate::flows::assess::Judged;
 use crate::risk::{Assessment, Bottleneck};
 use crate::servo::Job;
 use crate::slack::render::escape_slack;
-use crate::store::{AuditEntry, Effects, NewOutboxMessage};
+use crate::store::{Alert, AuditEntry, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -360,4 +365,225 @@ pub async fn system_wide(
         }
         _ => Ok(false),
     }
+}
+
+/// The incident kind of several high-priority jobs at risk at once (scope
+/// `*`: judged across tenants).
+const HIGH_PRIORITY: &str = "high_priority";
+
+/// After every tenant's poll: opens (and pages for) or closes the episode of
+/// several high-priority jobs at risk at once, from each tenant's open
+/// alerts with their jobs. Each job counts once, and only in its own tenant;
+/// `every_tenant` says whether every tenant's poll succeeded: a tenant left
+/// out is not known to be fine, so only then can the episode end. Returns
+/// whether it opened one.
+pub async fn high_priority(
+    state: &AppState,
+    fleet: &[(&Tenant, &[(Alert, Job)])],
+    every_tenant: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let cfg = &state.config.escalation;
+    let mut counted = std::collections::HashSet::new();
+    let mut highs: Vec<(&Tenant, Vec<&Job>)> = Vec::new();
+    for (tenant, at_risk) in fleet {
+        let mut high = Vec::new();
+        for (alert, job) in at_risk.iter() {
+            if job.priority < cfg.high_priority_min {
+                continue;
+            }
+            // A job read under another tenant (Servo's RLS not applying)
+            // is not this tenant's: never counted, never named here.
+            if job.tenant_id != tenant.id || alert.tenant_id != tenant.id {
+                tracing::error!(tenant = %tenant.id, job = %job.id, job_tenant = %job.tenant_id,
+                    "a job of another tenant came with this tenant's poll; left out of the high-priority count");
+                continue;
+            }
+            if counted.insert(job.id) {
+                high.push(job);
+            }
+        }
+        if !high.is_empty() {
+            high.sort_by(|a, b| {
+                b.priority
+                    .cmp(&a.priority)
+                    .then(a.asset_name.cmp(&b.asset_name))
+            });
+            highs.push((*tenant, high));
+        }
+    }
+    let total: usize = highs.iter().map(|(_, h)| h.len()).sum();
+    let on = total >= cfg.high_priority_jobs as usize;
+    let open = state.store.open_incidents("*").await?;
+    let current = open.iter().find(|i| i.kind == HIGH_PRIORITY);
+    let Some(tier) = platform_tier(state) else {
+        return Ok(false);
+    };
+    match (on, current) {
+        (true, None) => open_high_priority(state, tier, &highs, total, now).await,
+        (false, Some(incident)) if every_tenant => {
+            let mut effects = Effects::new();
+            if let Some(env) = &tier.pagerduty_routing_key_env {
+                effects.send(NewOutboxMessage::call(
+                    crate::pagerduty::OUTBOX_METHOD,
+                    json!({
+                        "routing_key_env": env,
+                        "event_action": "resolve",
+                        "dedup_key": format!("servo-sla-bot-incident-{}", incident.id),
+                    }),
+                    format!("incident:{}:pd:resolve", incident.id),
+                ));
+            }
+            if state
+                .store
+                .close_incident_with(&incident.id, &effects, now)
+                .await?
+            {
+                state.wake_outbox();
+                tracing::info!(
+                    high = total,
+                    "several high-priority jobs at risk: the episode has cleared"
+                );
+            }
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// A tenant's share of the episode, as its page and its channel say it:
+/// its own jobs named, the others' only counted.
+fn high_priority_what(tenant: &Tenant, high: &[&Job], total: usize, tenants: usize) -> String {
+    let listed: Vec<String> = high
+        .iter()
+        .map(|j| {
+            format!(
+                "{} (`{}`, p{})",
+                escape_slack(&j.asset_name),
+                j.id,
+                j.priority
+            )
+        })
+        .collect();
+    // Capped: a DM's text and a note stay well within Slack's limits; the
+    // rest are one `/backfill list at-risk` away.
+    let listed = crate::slack::limits::join_capped(&listed, ", ", 1_200, |n| {
+        format!("…and {n} more (`/backfill list at-risk`)")
+    });
+    let elsewhere = total - high.len();
+    if elsewhere == 0 {
+        format!(
+            "{} high-priority jobs of tenant {} are at risk at once: {listed}",
+            high.len(),
+            escape_slack(&tenant.id)
+        )
+    } else {
+        format!(
+            "{total} high-priority jobs are at risk at once across tenants; in {}: {listed} (and {elsewhere} more in {} other tenant{})",
+            escape_slack(&tenant.id),
+            tenants - 1,
+            if tenants == 2 { "" } else { "s" }
+        )
+    }
+}
+
+/// Opens the episode with its pages: per tenant, one DM to each person of
+/// the platform tier and a note in the tenant's channel (or its roll-up
+/// thread); one PagerDuty trigger when the tier has a routing key, naming
+/// only how many jobs each tenant has. All in one transaction, which does
+/// nothing when the episode is already open.
+async fn open_high_priority(
+    state: &AppState,
+    tier: &EscalationTier,
+    highs: &[(&Tenant, Vec<&Job>)],
+    total: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let names = state.directory.names(&tier.notify).await;
+    let mut effects = Effects::new();
+    for (tenant, high) in highs {
+        let what = high_priority_what(tenant, high, total, highs.len());
+        for p in pages(
+            state,
+            tier,
+            &format!("{id}:{}", tenant.id),
+            &format!(
+                ":rotating_light: You are paged ({}): {what}. One page for all of them; their alerts are in <#{}>.",
+                escape_slack(&tier.name),
+                tenant.channel.as_str()
+            ),
+        )
+        .await
+        {
+            effects.send(p);
+        }
+        let rollup = state.store.open_rollup(&tenant.id).await?.map(|r| r.id);
+        effects.send(note(
+            tenant,
+            rollup.as_deref(),
+            format!("incident:{id}:note:{}", tenant.id),
+            &format!(
+                ":rotating_light: *Several high-priority jobs at risk at once*: {what}. Paging {} ({names}) once for all of them.",
+                escape_slack(&tier.name)
+            ),
+        ));
+    }
+    let counts: serde_json::Map<String, serde_json::Value> = highs
+        .iter()
+        .map(|(t, h)| (t.id.clone(), json!(h.len())))
+        .collect();
+    if let Some(env) = &tier.pagerduty_routing_key_env {
+        let by_tenant: Vec<String> = highs
+            .iter()
+            .map(|(t, h)| format!("{} {}", t.id, h.len()))
+            .collect();
+        let summary: String = format!(
+            "{total} high-priority backfill jobs at risk at once ({})",
+            by_tenant.join(", ")
+        )
+        .chars()
+        .take(1024)
+        .collect();
+        effects.send(NewOutboxMessage::call(
+            crate::pagerduty::OUTBOX_METHOD,
+            json!({
+                "routing_key_env": env,
+                "event_action": "trigger",
+                "dedup_key": format!("servo-sla-bot-incident-{id}"),
+                "client": "servo-sla-bot",
+                "links": [ { "href": state.config.runbook_url, "text": "Runbook: backfill SLA risk" } ],
+                "payload": {
+                    "summary": summary,
+                    "source": "servo-sla-bot",
+                    "severity": "critical",
+                    "class": "backfill_sla_high_priority",
+                    "custom_details": { "high_priority_jobs": total, "by_tenant": counts, "tier": tier.name },
+                }
+            }),
+            format!("incident:{id}:pd"),
+        ));
+    }
+    let detail = json!({
+        "jobs": total,
+        "by_tenant": counts,
+        "job_ids": highs.iter().flat_map(|(_, h)| h.iter().map(|j| j.id.to_string())).collect::<Vec<_>>(),
+    });
+    effects.record(audit("*", "high_priority_page", detail.clone(), now));
+    let opened = state
+        .store
+        .open_incident_with(&id, "*", HIGH_PRIORITY, &detail, &effects, now)
+        .await?;
+    if opened {
+        state.wake_outbox();
+        state
+            .metrics
+            .inc("servo_sla_bot_incidents_total", &[("kind", HIGH_PRIORITY)]);
+        tracing::warn!(
+            high = total,
+            tenants = highs.len(),
+            "several high-priority jobs at risk at once: paging the platform tier"
+        );
+    }
+    Ok(opened)
 }

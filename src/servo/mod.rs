@@ -25,6 +25,10 @@ pub enum ServoError {
     Unreachable(String),
     #[error("Servo query failed: {0}")]
     Query(String),
+    /// The role the bot connects as bypasses row-level security, and that
+    /// was not allowed (`serve --allow-rls-bypass`): nothing is read or written.
+    #[error("{0}")]
+    RlsBypass(String),
 }
 
 impl From<sqlx::Error> for ServoError {
@@ -230,10 +234,32 @@ impl Servo {
         Ok(Servo::Postgres(PgServo::new(pool)))
     }
 
-    /// Whether Servo's database answers.
+    /// Lets a role that bypasses row-level security read and write Servo,
+    /// with a warning (`serve --allow-rls-bypass`, a lab setup). The
+    /// simulated Servo has no roles.
+    pub fn allow_rls_bypass(self, allow: bool) -> Self {
+        match self {
+            Servo::Postgres(pg) => Servo::Postgres(pg.allow_rls_bypass(allow)),
+            sim => sim,
+        }
+    }
+
+    /// Checks the role the bot connects as, now (see [`PgServo::checked`]):
+    /// [`ServoError::RlsBypass`] for a role that bypasses row-level security
+    /// when that is not allowed; [`ServoError::Unreachable`] when it cannot
+    /// be checked yet (it is then checked when Servo is first reached).
+    pub async fn check_role(&self) -> Result<(), ServoError> {
+        match self {
+            Servo::Postgres(pg) => pg.checked().await,
+            Servo::Sim(_) => Ok(()),
+        }
+    }
+
+    /// Whether Servo's database answers, as a role the bot may use.
     pub async fn ping(&self) -> Result<(), ServoError> {
         match self {
             Servo::Postgres(pg) => {
+                pg.checked().await?;
                 pg.timed("ping", sqlx::query("SELECT 1").execute(pg.pool()))
                     .await?;
                 Ok(())

@@ -3,6 +3,11 @@
 //! `set_config('app.current_tenant', $1, true)`, exactly as Servo does, or it
 //! would silently see no rows. Writes follow Servo's own CLI (`servo.md`):
 //! which states allow a change, what is written, and the version bump.
+//!
+//! Every query also names the tenant itself (`j.tenant_id = $n`; partitions
+//! are read only for jobs read under the tenant): defence in depth, so a
+//! role that RLS does not apply to (refused unless `--allow-rls-bypass`)
+//! still keeps each tenant to its own jobs.
 
 use super::{Job, ServoActionError, ServoError};
 use crate::risk::JobState;
@@ -23,7 +28,8 @@ macro_rules! job_select {
              j.version, j.paused_at, j.checkpoint_partition_key, j.estimated_completion_at, \
              j.avg_partition_duration_ms, j.parent_job_id, j.upstream_job_count, \
              j.completed_upstream_jobs, j.sla_deadline_at, j.priority, a.owner AS asset_owner \
-             FROM backfill_jobs j LEFT JOIN assets a ON a.id = j.asset_id ",
+             FROM backfill_jobs j LEFT JOIN assets a ON a.id = j.asset_id \
+             AND (a.tenant_id = j.tenant_id OR a.tenant_id IS NULL) ",
             $tail
         )
     };
@@ -44,7 +50,8 @@ macro_rules! job_select_light {
              j.version, j.paused_at, j.checkpoint_partition_key, j.estimated_completion_at, \
              j.avg_partition_duration_ms, j.parent_job_id, j.upstream_job_count, \
              j.completed_upstream_jobs, j.sla_deadline_at, j.priority, a.owner AS asset_owner \
-             FROM backfill_jobs j LEFT JOIN assets a ON a.id = j.asset_id ",
+             FROM backfill_jobs j LEFT JOIN assets a ON a.id = j.asset_id \
+             AND (a.tenant_id = j.tenant_id OR a.tenant_id IS NULL) ",
             $tail
         )
     };
@@ -64,6 +71,60 @@ pub struct PgServo {
     pool: PgPool,
     /// Where query latencies go (`servo_sla_bot_servo_query_duration_seconds`).
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Whether the role is one that row-level security applies to: nothing
+    /// is read or written before it has been checked.
+    gate: std::sync::Arc<RlsGate>,
+}
+
+/// What `pg_roles` says of the role the bot is connected to Servo as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServoRole {
+    pub name: String,
+    /// `rolsuper`: a superuser bypasses every row-level-security policy.
+    pub superuser: bool,
+    /// `rolbypassrls`: the role bypasses them too.
+    pub bypass_rls: bool,
+}
+
+impl ServoRole {
+    /// Whether Servo's forced row-level security does not apply to the role.
+    pub fn bypasses_rls(&self) -> bool {
+        self.superuser || self.bypass_rls
+    }
+
+    /// What the role is, for a message: "a superuser", "a role with BYPASSRLS".
+    fn what(&self) -> &'static str {
+        if self.superuser {
+            "a superuser"
+        } else {
+            "a role with BYPASSRLS"
+        }
+    }
+}
+
+/// Checks the role once, before the first read or write: a role that
+/// bypasses row-level security sees every tenant's rows, so a tenant's poll
+/// would alert (and page, and act) on another tenant's jobs.
+#[derive(Debug, Default)]
+struct RlsGate {
+    /// Let such a role through anyway, with a warning (a lab setup).
+    allow_bypass: std::sync::atomic::AtomicBool,
+    /// Once the role has been read: `Ok`, or why it is refused. A failure to
+    /// read it (Servo unreachable) leaves it unset, to be tried again.
+    verdict: tokio::sync::OnceCell<Result<(), String>>,
+}
+
+/// Why a role that bypasses row-level security is refused, and what to do.
+pub fn rls_bypass_refusal(role: &ServoRole) -> String {
+    format!(
+        "SERVO_DATABASE_URL connects as `{}`, {}, which bypasses the row-level security that keeps \
+         Servo's tenants apart: each tenant's poll and commands would see every tenant's jobs, so \
+         one tenant's alerts, pages and buttons could name, and act on, another tenant's jobs. \
+         Connect as an ordinary role (NOSUPERUSER NOBYPASSRLS, with SELECT, INSERT and UPDATE on \
+         Servo's tables), or, for a lab setup only, start with `serve --allow-rls-bypass`.",
+        role.name,
+        role.what()
+    )
 }
 
 impl std::fmt::Debug for PgServo {
@@ -156,7 +217,64 @@ impl PgServo {
         Self {
             pool,
             metrics: None,
+            gate: Default::default(),
         }
+    }
+
+    /// Lets a role that bypasses row-level security through, with a warning
+    /// (`serve --allow-rls-bypass`, for a lab setup); refused otherwise.
+    pub fn allow_rls_bypass(self, allow: bool) -> Self {
+        self.gate
+            .allow_bypass
+            .store(allow, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// The role the bot is connected as.
+    pub async fn role(&self) -> Result<ServoRole, ServoError> {
+        let row = sqlx::query(
+            "SELECT current_user::text AS name, rolsuper, rolbypassrls \
+             FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ServoRole {
+            name: row.try_get("name")?,
+            superuser: row.try_get("rolsuper")?,
+            bypass_rls: row.try_get("rolbypassrls")?,
+        })
+    }
+
+    /// Whether the role may be used: checked on the first call (at start, or
+    /// when Servo is first reached), then remembered. A role that bypasses
+    /// row-level security is refused ([`ServoError::RlsBypass`]) unless
+    /// allowed, and then only warned about, once.
+    pub async fn checked(&self) -> Result<(), ServoError> {
+        let verdict = self
+            .gate
+            .verdict
+            .get_or_try_init(|| async {
+                let role = self.role().await?;
+                if !role.bypasses_rls() {
+                    return Ok::<_, ServoError>(Ok(()));
+                }
+                let why = rls_bypass_refusal(&role);
+                if self
+                    .gate
+                    .allow_bypass
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(role = %role.name, superuser = role.superuser, bypass_rls = role.bypass_rls,
+                        "--allow-rls-bypass: reading Servo as a role that bypasses row-level security; \
+                         only every query's own tenant_id filter keeps the tenants apart. For a lab setup only");
+                    Ok(Ok(()))
+                } else {
+                    tracing::error!(role = %role.name, "{why}");
+                    Ok(Err(why))
+                }
+            })
+            .await?;
+        verdict.clone().map_err(ServoError::RlsBypass)
     }
 
     /// Records each query's latency in `metrics`.
@@ -189,6 +307,7 @@ impl PgServo {
 
     /// A transaction whose first statement sets the tenant, as Servo does.
     async fn tenant_tx(&self, tenant: &str) -> Result<Transaction<'static, Postgres>, ServoError> {
+        self.checked().await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.current_tenant', $1, true)")
             .bind(tenant)
@@ -206,11 +325,13 @@ impl PgServo {
         let mut tx = self.tenant_tx(tenant).await?;
         let states: Vec<String> = ACTIVE.iter().map(|s| s.to_string()).collect();
         let rows = sqlx::query(job_select_light!(
-            "WHERE j.state = ANY($1) AND ($2 = false OR j.sla_deadline_at IS NOT NULL) \
+            "WHERE j.tenant_id = $3 AND j.state = ANY($1) \
+             AND ($2 = false OR j.sla_deadline_at IS NOT NULL) \
              ORDER BY j.sla_deadline_at NULLS LAST, j.id"
         ))
         .bind(&states)
         .bind(deadline_only)
+        .bind(tenant)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -220,8 +341,9 @@ impl PgServo {
     /// One job of the tenant; another tenant's job is simply not found.
     pub async fn get_job(&self, tenant: &str, id: Uuid) -> Result<Option<Job>, ServoError> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let row = sqlx::query(job_select!("WHERE j.id = $1"))
+        let row = sqlx::query(job_select!("WHERE j.id = $1 AND j.tenant_id = $2"))
             .bind(id)
+            .bind(tenant)
             .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -245,11 +367,13 @@ impl PgServo {
                SELECT backfill_job_id, duration_ms, completed_at, \
                       row_number() OVER (PARTITION BY backfill_job_id ORDER BY completed_at DESC) AS rn \
                FROM backfill_partitions \
-               WHERE backfill_job_id = ANY($1) AND state = 'completed' AND duration_ms IS NOT NULL \
+               WHERE backfill_job_id = ANY(ARRAY(SELECT id FROM backfill_jobs WHERE id = ANY($1) AND tenant_id = $3)) \
+                 AND state = 'completed' AND duration_ms IS NOT NULL \
              ) recent WHERE rn <= $2 ORDER BY backfill_job_id, completed_at",
         )
         .bind(job_ids)
         .bind(n)
+        .bind(tenant)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -276,9 +400,11 @@ impl PgServo {
         let rows = sqlx::query(
             "SELECT backfill_job_id, partition_key, state, started_at, completed_at, duration_ms, \
                     attempt_count \
-             FROM backfill_partitions WHERE backfill_job_id = ANY($1)",
+             FROM backfill_partitions \
+             WHERE backfill_job_id = ANY(ARRAY(SELECT id FROM backfill_jobs WHERE id = ANY($1) AND tenant_id = $2))",
         )
         .bind(job_ids)
+        .bind(tenant)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -310,7 +436,7 @@ impl PgServo {
                      SELECT id, asset_name, completed_at, row_number() OVER \
                             (PARTITION BY asset_name ORDER BY completed_at DESC, id) AS nth \
                      FROM backfill_jobs \
-                     WHERE asset_name = ANY($1) AND state = 'completed' \
+                     WHERE tenant_id = $3 AND asset_name = ANY($1) AND state = 'completed' \
                        AND completed_at IS NOT NULL) j \
                  WHERE nth <= $2) \
              SELECT r.asset_name, p.backfill_job_id, p.partition_key, p.state, p.started_at, \
@@ -321,6 +447,7 @@ impl PgServo {
         )
         .bind(assets)
         .bind(jobs)
+        .bind(tenant)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -350,8 +477,9 @@ impl PgServo {
         id: Uuid,
     ) -> Result<Option<(Job, Vec<crate::forecast::PartitionObs>)>, ServoError> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let Some(row) = sqlx::query(job_select!("WHERE j.id = $1"))
+        let Some(row) = sqlx::query(job_select!("WHERE j.id = $1 AND j.tenant_id = $2"))
             .bind(id)
+            .bind(tenant)
             .fetch_optional(&mut *tx)
             .await?
         else {
@@ -377,13 +505,17 @@ impl PgServo {
     /// Locks a job of the tenant for a change, in `tx`.
     async fn lock_job(
         tx: &mut Transaction<'static, Postgres>,
+        tenant: &str,
         id: Uuid,
     ) -> Result<Job, ServoActionError> {
-        let row = sqlx::query(job_select!("WHERE j.id = $1 FOR UPDATE OF j"))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(ServoError::from)?;
+        let row = sqlx::query(job_select!(
+            "WHERE j.id = $1 AND j.tenant_id = $2 FOR UPDATE OF j"
+        ))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(ServoError::from)?;
         match row {
             Some(row) => Ok(job_from_row(&row)?),
             None => Err(ServoActionError::NotFound),
@@ -399,7 +531,7 @@ impl PgServo {
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let job = Self::lock_job(&mut tx, id).await?;
+        let job = Self::lock_job(&mut tx, tenant, id).await?;
         if job.state != JobState::Running {
             return Err(ServoActionError::InvalidState {
                 state: job.state.as_str().to_string(),
@@ -421,15 +553,16 @@ impl PgServo {
         sqlx::query(
             "UPDATE backfill_jobs SET state = 'paused', paused_at = $2, \
              checkpoint_partition_key = COALESCE($3, checkpoint_partition_key), \
-             heartbeat_at = $2, version = version + 1 WHERE id = $1",
+             heartbeat_at = $2, version = version + 1 WHERE id = $1 AND tenant_id = $4",
         )
         .bind(id)
         .bind(now)
         .bind(checkpoint)
+        .bind(tenant)
         .execute(&mut *tx)
         .await
         .map_err(ServoError::from)?;
-        let job = Self::lock_job(&mut tx, id).await?;
+        let job = Self::lock_job(&mut tx, tenant, id).await?;
         tx.commit().await.map_err(ServoError::from)?;
         Ok(job)
     }
@@ -442,7 +575,7 @@ impl PgServo {
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let job = Self::lock_job(&mut tx, id).await?;
+        let job = Self::lock_job(&mut tx, tenant, id).await?;
         if job.state != JobState::Paused {
             return Err(ServoActionError::InvalidState {
                 state: job.state.as_str().to_string(),
@@ -454,14 +587,15 @@ impl PgServo {
         }
         sqlx::query(
             "UPDATE backfill_jobs SET state = 'resuming', heartbeat_at = $2, version = version + 1 \
-             WHERE id = $1",
+             WHERE id = $1 AND tenant_id = $3",
         )
         .bind(id)
         .bind(now)
+        .bind(tenant)
         .execute(&mut *tx)
         .await
         .map_err(ServoError::from)?;
-        let job = Self::lock_job(&mut tx, id).await?;
+        let job = Self::lock_job(&mut tx, tenant, id).await?;
         tx.commit().await.map_err(ServoError::from)?;
         Ok(job)
     }
@@ -477,22 +611,23 @@ impl PgServo {
         let mut tx = self.tenant_tx(tenant).await?;
         let done = sqlx::query(
             "UPDATE backfill_jobs SET sla_deadline_at = $2, version = version + 1 \
-             WHERE id = $1 AND version = $3",
+             WHERE id = $1 AND version = $3 AND tenant_id = $4",
         )
         .bind(id)
         .bind(deadline)
         .bind(seen_version as i32)
+        .bind(tenant)
         .execute(&mut *tx)
         .await
         .map_err(ServoError::from)?;
         if done.rows_affected() != 1 {
-            let exists = Self::lock_job(&mut tx, id).await;
+            let exists = Self::lock_job(&mut tx, tenant, id).await;
             return Err(match exists {
                 Ok(_) => ServoActionError::VersionConflict,
                 Err(e) => e,
             });
         }
-        let job = Self::lock_job(&mut tx, id).await?;
+        let job = Self::lock_job(&mut tx, tenant, id).await?;
         tx.commit().await.map_err(ServoError::from)?;
         Ok(job)
     }
@@ -516,11 +651,12 @@ impl PgServo {
         }
         sqlx::query(
             "UPDATE backfill_jobs SET state = 'cancelled', error_message = $2, completed_at = $3, \
-             version = version + 1 WHERE id = $1",
+             version = version + 1 WHERE id = $1 AND tenant_id = $4",
         )
         .bind(job.id)
         .bind(reason)
         .bind(now)
+        .bind(&job.tenant_id)
         .execute(&mut **tx)
         .await
         .map_err(ServoError::from)?;
@@ -543,9 +679,9 @@ impl PgServo {
         now: DateTime<Utc>,
     ) -> Result<Job, ServoActionError> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let job = Self::lock_job(&mut tx, id).await?;
+        let job = Self::lock_job(&mut tx, tenant, id).await?;
         Self::cancel_in(&mut tx, &job, reason, now).await?;
-        let job = Self::lock_job(&mut tx, id).await?;
+        let job = Self::lock_job(&mut tx, tenant, id).await?;
         tx.commit().await.map_err(ServoError::from)?;
         Ok(job)
     }
@@ -564,7 +700,7 @@ impl PgServo {
         now: DateTime<Utc>,
     ) -> Result<(Job, Job), ServoActionError> {
         let mut tx = self.tenant_tx(tenant).await?;
-        let old = Self::lock_job(&mut tx, id).await?;
+        let old = Self::lock_job(&mut tx, tenant, id).await?;
         if old.priority >= priority {
             return Err(ServoActionError::InvalidState {
                 state: old.state.as_str().to_string(),
@@ -593,12 +729,13 @@ impl PgServo {
             });
         }
         let existing: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM backfill_jobs WHERE asset_id = $1 AND state = ANY($2) AND partition_keys ?| $3 \
-             ORDER BY created_at DESC LIMIT 1",
+            "SELECT id FROM backfill_jobs WHERE tenant_id = $4 AND asset_id = $1 AND state = ANY($2) \
+             AND partition_keys ?| $3 ORDER BY created_at DESC LIMIT 1",
         )
         .bind(old.asset_id)
         .bind(ACTIVE.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .bind(&remaining)
+        .bind(tenant)
         .fetch_optional(&mut *tx)
         .await
         .map_err(ServoError::from)?;
@@ -649,8 +786,8 @@ impl PgServo {
                 new_id
             }
         };
-        let cancelled = Self::lock_job(&mut tx, id).await?;
-        let new = Self::lock_job(&mut tx, new_id).await?;
+        let cancelled = Self::lock_job(&mut tx, tenant, id).await?;
+        let new = Self::lock_job(&mut tx, tenant, new_id).await?;
         tx.commit().await.map_err(ServoError::from)?;
         Ok((cancelled, new))
     }

@@ -163,6 +163,8 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
         run_poller: false,
         run_workers: false,
         servo: Some(Servo::Sim(servo.clone())),
+        // The simulated Servo has no database roles to check.
+        ..AppOptions::default()
     };
     let app = App::build(settings, options)
         .await

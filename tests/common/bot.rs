@@ -90,6 +90,10 @@ pub struct Spawn {
     pub pagerduty_url: String,
     /// Runs Socket Mode too, with the fake's app-level token.
     pub socket_mode: bool,
+    /// Starts on a Servo role that bypasses row-level security (a lab
+    /// setup). Always so for the default Servo, the admin database (a
+    /// superuser), which serves readiness checks only.
+    pub allow_rls_bypass: bool,
 }
 
 impl Spawn {
@@ -102,7 +106,13 @@ impl Spawn {
             run_poller: false,
             pagerduty_url: "http://127.0.0.1:9/unused".into(),
             socket_mode: false,
+            allow_rls_bypass: false,
         }
+    }
+    /// Servo's role may bypass row-level security (`serve --allow-rls-bypass`).
+    pub fn allow_rls_bypass(mut self) -> Self {
+        self.allow_rls_bypass = true;
+        self
     }
     /// Socket Mode on (`SLACK_APP_TOKEN` set to the fake's app token); the
     /// HTTP routes keep working beside it.
@@ -125,6 +135,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub clock: SharedClock,
     pub run_poller: bool,
+    pub allow_rls_bypass: bool,
     pub slack: FakeSlack,
     pub state: AppState,
     pub db: TestDb,
@@ -212,6 +223,8 @@ pub async fn spawn(spec: Spawn) -> TestApp {
         Backend::Sqlite => TestDb::sqlite().await,
         Backend::Postgres => TestDb::postgres().await,
     };
+    // The admin database is a superuser's: Servo there is for readiness only.
+    let allow_rls_bypass = spec.allow_rls_bypass || spec.servo_url.is_none();
     let servo_url = spec.servo_url.clone().unwrap_or_else(admin_url);
     let mut settings = settings(
         &spec.config,
@@ -223,10 +236,20 @@ pub async fn spawn(spec: Spawn) -> TestApp {
     if spec.socket_mode {
         settings.env.slack_app_token = Some(Secret::new(slack.app_token()));
     }
-    start(settings, spec.clock, spec.run_poller, slack, db).await
+    start_allowing(
+        settings,
+        spec.clock,
+        spec.run_poller,
+        slack,
+        db,
+        allow_rls_bypass,
+    )
+    .await
 }
 
-/// Builds and runs the app on an existing store and fake Slack (restarts reuse them).
+/// Builds and runs the app on an existing store and fake Slack (restarts
+/// reuse them). A role that bypasses row-level security is allowed only on
+/// the admin database (readiness checks).
 pub async fn start(
     settings: Settings,
     clock: SharedClock,
@@ -234,10 +257,24 @@ pub async fn start(
     slack: FakeSlack,
     db: TestDb,
 ) -> TestApp {
+    let allow = settings.env.servo_database_url.expose() == admin_url();
+    start_allowing(settings, clock, run_poller, slack, db, allow).await
+}
+
+/// [`start`], saying whether Servo's role may bypass row-level security.
+pub async fn start_allowing(
+    settings: Settings,
+    clock: SharedClock,
+    run_poller: bool,
+    slack: FakeSlack,
+    db: TestDb,
+    allow_rls_bypass: bool,
+) -> TestApp {
     let options = AppOptions {
         clock,
         worker_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
         run_poller,
+        allow_rls_bypass,
         ..AppOptions::default()
     };
     let app = App::build(settings.clone(), options.clone())
@@ -254,6 +291,7 @@ pub async fn start(
         settings,
         clock: options.clock,
         run_poller,
+        allow_rls_bypass,
         slack,
         state,
         db,
@@ -440,23 +478,32 @@ impl TestApp {
 
     /// Stops the app gracefully and starts a new one on the same store and fake Slack.
     pub async fn restart(self) -> TestApp {
-        let (settings, clock, run_poller) =
-            (self.settings.clone(), self.clock.clone(), self.run_poller);
+        let (settings, clock, run_poller, allow) = (
+            self.settings.clone(),
+            self.clock.clone(),
+            self.run_poller,
+            self.allow_rls_bypass,
+        );
         let (db, slack) = self.stop().await;
-        start(settings, clock, run_poller, slack, db).await
+        start_allowing(settings, clock, run_poller, slack, db, allow).await
     }
 
     /// Stops the app and keeps what a restart needs, so a test can change the
     /// world (e.g. move the clock) while the bot is down.
     pub async fn stop_parts(self) -> (Stopped, FakeSlack) {
-        let (settings, clock, run_poller) =
-            (self.settings.clone(), self.clock.clone(), self.run_poller);
+        let (settings, clock, run_poller, allow_rls_bypass) = (
+            self.settings.clone(),
+            self.clock.clone(),
+            self.run_poller,
+            self.allow_rls_bypass,
+        );
         let (db, slack) = self.stop().await;
         (
             Stopped {
                 settings,
                 clock,
                 run_poller,
+                allow_rls_bypass,
                 db,
             },
             slack,
@@ -482,6 +529,7 @@ pub struct Stopped {
     settings: Settings,
     clock: SharedClock,
     run_poller: bool,
+    allow_rls_bypass: bool,
     db: TestDb,
 }
 
@@ -502,12 +550,13 @@ impl Stopped {
 
 /// Starts a stopped app again on the same store and fake Slack.
 pub async fn start_again(stopped: Stopped, slack: FakeSlack) -> TestApp {
-    start(
+    start_allowing(
         stopped.settings,
         stopped.clock,
         stopped.run_poller,
         slack,
         stopped.db,
+        stopped.allow_rls_bypass,
     )
     .await
 }
