@@ -1002,7 +1002,10 @@ async fn request_scaling(backend: Backend) {
                     && c.body.to_string().contains("Emergency scaling requested")
             })
             .count();
-        assert_eq!(scaling_dms, 1, "crash point {n}: the platform tier paged once");
+        assert_eq!(
+            scaling_dms, 1,
+            "crash point {n}: the platform tier paged once"
+        );
         assert_eq!(
             pd_events(&pd, "trigger", &format!("servo-sla-bot-{alert}-scaling-1")),
             1,
@@ -1051,8 +1054,8 @@ async fn escalate_now(backend: Backend) {
         let w = world(backend).await;
         let job = w.fx.job(critical_low()).await;
         w.app.poll().await;
-        let value = button_value(&alert_message(&w.app), "alert_escalate")
-            .expect("an Escalate now button");
+        let value =
+            button_value(&alert_message(&w.app), "alert_escalate").expect("an Escalate now button");
         let state = w.app.state.clone();
         let c = click("U0ONCALL2", "alert_escalate", &value);
         let (_, fired) = failing_at(n, async {

@@ -401,7 +401,7 @@ async fn a_standard_job_at_low_only_posts_in_the_channel() {
 #[tokio::test]
 async fn escalate_now_pages_the_next_tier_at_once() {
     let w = world(Backend::Sqlite, 0).await;
-    let job = w.fx.job(critical_low()).await;
+    w.fx.job(critical_low()).await;
     w.app.poll().await;
     w.app
         .interact(&escalate(&w.app, "U0ONCALL2", &escalate_value(&w.app)))
@@ -520,7 +520,10 @@ async fn a_double_click_on_escalate_now(backend: Backend) {
     w.app.poll().await;
     let alert = alert_of(&w.app, job).await;
     let value = escalate_value(&w.app);
-    assert!(value.starts_with(&alert), "the value names the alert: {value}");
+    assert!(
+        value.starts_with(&alert),
+        "the value names the alert: {value}"
+    );
     w.app.slack.set_user_name("U0ONCALL2", "Grace");
     w.app.interact(&escalate(&w.app, "U0ONCALL2", &value)).await;
     w.app.drain_outbox().await;
