@@ -1732,3 +1732,70 @@ pub async fn may_respond(state: &AppState, alert: &Alert, user: &str) -> bool {
         .await
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALERT: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    #[test]
+    fn an_escalate_now_value_names_the_alert_and_the_position_it_pages() {
+        let button = EscalateButton {
+            alert_id: ALERT.into(),
+            target: Some(Position {
+                epoch: 3,
+                round: 1,
+                tier: 2,
+            }),
+        };
+        assert_eq!(button.value(), format!("{ALERT}:3:1:2"));
+        assert_eq!(EscalateButton::parse(&button.value()), Some(button));
+        let past_the_end = format!("{ALERT}:1:0:-1");
+        assert_eq!(
+            EscalateButton::parse(&past_the_end).and_then(|b| b.target),
+            Some(Position {
+                epoch: 1,
+                round: 0,
+                tier: -1
+            })
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_alert_alone_is_a_button_from_before_it_named_a_tier() {
+        assert_eq!(
+            EscalateButton::parse(ALERT),
+            Some(EscalateButton {
+                alert_id: ALERT.into(),
+                target: None
+            })
+        );
+    }
+
+    #[test]
+    fn anything_the_bot_never_rendered_is_refused() {
+        for value in [
+            String::new(),
+            format!("{ALERT}:1:0"),
+            format!("{ALERT}:1:0:1:9"),
+            format!("{ALERT}:one:0:1"),
+            format!("{ALERT}:0:0:1"),
+            format!("{ALERT}:1:-1:1"),
+            format!("{ALERT}:1:0:-2"),
+            format!("{ALERT}:1:0:99999999999999999999"),
+            ":1:0:1".into(),
+            "<!channel>".into(),
+            "a".repeat(2_000),
+        ] {
+            assert_eq!(EscalateButton::parse(&value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_first_path_keeps_the_alerts_pagerduty_key_and_later_ones_have_their_own() {
+        assert_eq!(pd_dedup_key("a1", 1), "servo-sla-bot-a1");
+        assert_eq!(pd_dedup_key("a1", 2), "servo-sla-bot-a1-2");
+        assert_ne!(pd_dedup_key("a1", 2), pd_dedup_key("a1", 3));
+    }
+}
