@@ -41,7 +41,8 @@
 //!   [`flows::repair`] (puts back what a crash between two steps left undone),
 //!   [`flows::assess`] (one tenant's poll), [`flows::rollup`] (a storm as one incident),
 //!   [`flows::incidents`] (widespread slowdowns and system-wide degradation),
-//!   [`flows::home`] (each person's App Home).
+//!   [`flows::home`] (each person's App Home), [`flows::acknowledge`] (an
+//!   acknowledgement, whole in one commit), [`flows::scaling`] (Request scaling).
 //! - [`commands`]: `/backfill` and its subcommands (a job by id, prefix or asset);
 //!   [`actions`]: buttons, dialogs and message shortcuts;
 //!   [`poller`]: runs [`flows::assess`] for each tenant on its schedule, then the judgements

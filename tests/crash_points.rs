@@ -8,8 +8,9 @@ mod common;
 
 use chrono::Duration;
 use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
-use common::slack_ui::{advance, t0};
+use common::slack_ui::{advance, alert_message, button_value, t0};
 use serde_json::json;
 use servo_sla_bot::actions::Click;
 use servo_sla_bot::clock::ManualClock;
@@ -41,6 +42,62 @@ async fn world(backend: Backend) -> World {
     app.slack
         .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
     World { fx, app, clock }
+}
+
+/// The world with a fake PagerDuty, and a routing key on the on-call tier
+/// (paged as soon as the alert opens) and on the platform tier (which
+/// Request scaling pages).
+async fn world_with_pagerduty(backend: Backend) -> (World, FakePagerDuty) {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let pd = FakePagerDuty::start().await;
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.pagerduty_url = pd.url();
+    let key = "\npagerduty_routing_key_env = \"PD_PLATFORM_KEY\"";
+    spec.config = common::bot::CONFIG
+        .replace(
+            "notify = [\"S0ONCALL\"]\nack_timeout = \"15m\"",
+            &format!("notify = [\"S0ONCALL\"]\nack_timeout = \"15m\"{key}"),
+        )
+        .replace(
+            "notify = [\"U0PLATLEAD\"]\nack_timeout = \"30m\"",
+            &format!("notify = [\"U0PLATLEAD\"]\nack_timeout = \"30m\"{key}"),
+        );
+    let app = spawn(spec).await;
+    app.slack
+        .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+    (World { fx, app, clock }, pd)
+}
+
+/// The PagerDuty events of one action under one dedup key.
+fn pd_events(pd: &FakePagerDuty, action: &str, key: &str) -> usize {
+    pd.events()
+        .iter()
+        .filter(|e| e["event_action"] == action && e["dedup_key"] == key)
+        .count()
+}
+
+/// Thread replies that contain `needle`.
+fn replies_with(app: &TestApp, needle: &str) -> usize {
+    app.slack
+        .messages()
+        .iter()
+        .filter(|m| m.thread_ts.is_some() && m.text.contains(needle))
+        .count()
+}
+
+/// Audit entries of the job with this action and outcome.
+async fn audited(app: &TestApp, job: Uuid, action: &str, outcome: &str) -> usize {
+    app.state
+        .store
+        .list_audit(Some(&job.to_string()), 500)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == action && e.outcome == outcome)
+        .count()
 }
 
 /// A critical revenue job at Low: critical jobs page from Low, and the
@@ -230,14 +287,19 @@ async fn an_escalation_step_survives_a_stop_at_every_statement_on_postgres() {
     a_step(Backend::Postgres).await;
 }
 
-/// Acknowledge: the path stops, whatever point the click stopped at, or the
-/// click can be made again and then it does.
+/// Acknowledge: whatever point the click stopped at (and the person clicks
+/// again, as they would if told it failed), the path stops, and everything
+/// the acknowledgement decides is there once: the alert says who, the
+/// thread says so, PagerDuty's incident is acknowledged, and the audit log
+/// has it.
 async fn acknowledge(backend: Backend) {
     for n in 1..=MAX_POINTS {
-        let w = world(backend).await;
+        let (w, pd) = world_with_pagerduty(backend).await;
         let job = w.fx.job(critical_low()).await;
         w.app.poll().await;
         let alert = alert_id(&w.app, job).await;
+        let key = format!("servo-sla-bot-{alert}");
+        assert_eq!(pd_events(&pd, "trigger", &key), 1, "tier 1 triggered");
         let state = w.app.state.clone();
         let c = click("U0ONCALL1", "alert_ack", &alert);
         let (_, fired) = failing_at(n, async {
@@ -257,6 +319,34 @@ async fn acknowledge(backend: Backend) {
             pages_to(&w.app, "U0PLATLEAD"),
             0,
             "crash point {n}: the path stopped"
+        );
+        let esc = w.app.state.store.get_escalation(&alert).await.unwrap();
+        assert_eq!(
+            esc.map(|e| e.status).as_deref(),
+            Some("acknowledged"),
+            "crash point {n}"
+        );
+        assert_eq!(
+            pd_events(&pd, "acknowledge", &key),
+            1,
+            "crash point {n}: PagerDuty's incident acknowledged once: {:#?}",
+            pd.events()
+        );
+        assert_eq!(
+            replies_with(&w.app, "Acknowledged by <@U0ONCALL1>"),
+            1,
+            "crash point {n}: the thread says who acknowledged, once"
+        );
+        assert!(
+            alert_message(&w.app)
+                .to_string()
+                .contains("Acknowledged by <@U0ONCALL1>"),
+            "crash point {n}: the alert shows who acknowledged"
+        );
+        assert_eq!(
+            audited(&w.app, job, "acknowledge", "ok").await,
+            1,
+            "crash point {n}: audited once"
         );
         assert_no_duplicates(&w.app, n);
         if !fired {
@@ -880,4 +970,129 @@ async fn promoting_a_notice_survives_a_stop_at_every_statement_on_sqlite() {
 #[tokio::test]
 async fn promoting_a_notice_survives_a_stop_at_every_statement_on_postgres() {
     promoting_a_notice(Backend::Postgres).await;
+}
+
+/// Request scaling: whatever point the click stopped at, and the person
+/// clicking again (as they would when told it failed, or by a double
+/// click), the platform tier is paged once, by DM and PagerDuty, the thread
+/// says so once, and the audit log has it once. A stop never leaves the
+/// cool-down locked with nobody paged.
+async fn request_scaling(backend: Backend) {
+    for n in 1..=MAX_POINTS {
+        let (w, pd) = world_with_pagerduty(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        w.app.poll().await;
+        let alert = alert_id(&w.app, job).await;
+        let state = w.app.state.clone();
+        let c = click("U0ONCALL1", "mitigate_scaling", &alert);
+        let (_, fired) = failing_at(n, async {
+            servo_sla_bot::actions::mitigations::request_scaling(&state, &c).await
+        })
+        .await;
+        carry_on(&w, job).await;
+        servo_sla_bot::actions::mitigations::request_scaling(&w.app.state, &c).await;
+        w.app.drain_outbox().await;
+        let scaling_dms = w
+            .app
+            .slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| {
+                c.body["channel"] == "U0PLATLEAD"
+                    && c.body.to_string().contains("Emergency scaling requested")
+            })
+            .count();
+        assert_eq!(
+            scaling_dms, 1,
+            "crash point {n}: the platform tier paged once"
+        );
+        assert_eq!(
+            pd_events(&pd, "trigger", &format!("servo-sla-bot-{alert}-scaling-1")),
+            1,
+            "crash point {n}: PagerDuty triggered once"
+        );
+        assert_eq!(
+            pd_events(&pd, "trigger", &format!("servo-sla-bot-{alert}-scaling-2")),
+            0,
+            "crash point {n}: one request"
+        );
+        assert_eq!(
+            replies_with(&w.app, "requested emergency scaling"),
+            1,
+            "crash point {n}: the thread says who asked, once"
+        );
+        assert_eq!(
+            audited(&w.app, job, "request_scaling", "ok").await,
+            1,
+            "crash point {n}: audited once"
+        );
+        assert_no_duplicates(&w.app, n);
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn request_scaling_survives_a_stop_at_every_statement_on_sqlite() {
+    request_scaling(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn request_scaling_survives_a_stop_at_every_statement_on_postgres() {
+    request_scaling(Backend::Postgres).await;
+}
+
+/// Escalate now: the button as the alert shows it (tier 1 paged, so it
+/// pages tier 2), clicked with a stop at each statement, then the same
+/// button clicked again (a double click, or the person told it failed).
+/// Tier 2 is paged once, the stakeholder tier never (its turn is 30 min
+/// after tier 2's page), and nothing is sent twice.
+async fn escalate_now(backend: Backend) {
+    for n in 1..=MAX_POINTS {
+        let w = world(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        w.app.poll().await;
+        let value =
+            button_value(&alert_message(&w.app), "alert_escalate").expect("an Escalate now button");
+        let state = w.app.state.clone();
+        let c = click("U0ONCALL2", "alert_escalate", &value);
+        let (_, fired) = failing_at(n, async {
+            servo_sla_bot::actions::escalate::escalate_now(&state, &c).await
+        })
+        .await;
+        carry_on(&w, job).await;
+        servo_sla_bot::actions::escalate::escalate_now(&w.app.state, &c).await;
+        w.app.drain_outbox().await;
+        advance(&w.app, &w.clock, 20).await;
+        assert_eq!(
+            pages_to(&w.app, "U0PLATLEAD"),
+            1,
+            "crash point {n}: tier 2 paged once"
+        );
+        assert_eq!(
+            pages_to(&w.app, "U0PRODOWNER"),
+            0,
+            "crash point {n}: the stakeholder tier is not paged by a second click"
+        );
+        for user in ["U0ONCALL1", "U0ONCALL2"] {
+            assert_eq!(pages_to(&w.app, user), 1, "crash point {n}: {user}");
+        }
+        assert_no_duplicates(&w.app, n);
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn escalate_now_survives_a_stop_at_every_statement_on_sqlite() {
+    escalate_now(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn escalate_now_survives_a_stop_at_every_statement_on_postgres() {
+    escalate_now(Backend::Postgres).await;
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::slack_ui::{t0, thread_texts};
+use common::slack_ui::{alert_message, button_value, t0, thread_texts, told_all};
 
 use chrono::Duration;
 use common::bot::{spawn, Backend, Spawn, TestApp};
@@ -76,6 +76,24 @@ fn ack(app: &TestApp, user: &str, alert_id: &str) -> Value {
         "response_url": app.slack.response_url(&format!("ack-{user}")),
         "actions": [{"action_id": "alert_ack", "value": alert_id, "type": "button"}]
     })
+}
+
+/// The value of the alert's Escalate now button as Slack shows it now.
+fn escalate_value(app: &TestApp) -> String {
+    button_value(&alert_message(app), "alert_escalate").expect("an Escalate now button")
+}
+
+/// A click on Escalate now in the alert's channel, answered on a fresh URL.
+fn escalate(app: &TestApp, user: &str, value: &str) -> Value {
+    common::slack_ui::fresh_click_in(app, "C0ACMEALERT", user, "alert_escalate", value)
+}
+
+/// PagerDuty events of one action under one dedup key.
+fn pd_events(pd: &FakePagerDuty, action: &str, key: &str) -> usize {
+    pd.events()
+        .iter()
+        .filter(|e| e["event_action"] == action && e["dedup_key"] == key)
+        .count()
 }
 
 async fn alert_of(app: &TestApp, job: Uuid) -> String {
@@ -384,15 +402,11 @@ async fn a_standard_job_at_low_only_posts_in_the_channel() {
 #[tokio::test]
 async fn escalate_now_pages_the_next_tier_at_once() {
     let w = world(Backend::Sqlite, 0).await;
-    let job = w.fx.job(critical_low()).await;
+    w.fx.job(critical_low()).await;
     w.app.poll().await;
-    let alert = alert_of(&w.app, job).await;
-    let click = json!({
-        "type": "block_actions", "user": {"id": "U0ONCALL2"}, "channel": {"id": "C0ACMEALERT"},
-        "response_url": w.app.slack.response_url("esc"),
-        "actions": [{"action_id": "alert_escalate", "value": alert, "type": "button"}]
-    });
-    w.app.interact(&click).await;
+    w.app
+        .interact(&escalate(&w.app, "U0ONCALL2", &escalate_value(&w.app)))
+        .await;
     w.app.drain_outbox().await;
     assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 1);
     // The wait that was running is replaced: tier 3 comes 30 minutes after tier 2.
@@ -494,4 +508,205 @@ async fn a_config_that_drops_a_tier_ends_a_path_stored_past_it() {
     );
     let ready = w.app.get("/readyz").await;
     assert!(ready.body.contains("\"workers\":\"ok\""), "{}", ready.body);
+}
+
+/// Two clicks a few seconds apart on the same Escalate now button, before
+/// Slack shows it refreshed (a double click, or a second person who also
+/// confirmed "This pages Platform Team Lead"): the platform lead is paged
+/// once, the stakeholder tier never, and the second clicker hears who paged
+/// the platform lead and when.
+async fn a_double_click_on_escalate_now(backend: Backend) {
+    let w = world(backend, 0).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    let value = escalate_value(&w.app);
+    assert!(
+        value.starts_with(&alert),
+        "the value names the alert: {value}"
+    );
+    w.app.slack.set_user_name("U0ONCALL2", "Grace");
+    w.app.interact(&escalate(&w.app, "U0ONCALL2", &value)).await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 1, "{}", told_all(&w.app));
+    w.clock.advance(Duration::seconds(4));
+    w.app.interact(&escalate(&w.app, "U0ONCALL1", &value)).await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 1, "the platform lead, once");
+    assert_eq!(
+        dms_to(&w.app, "U0PRODOWNER"),
+        0,
+        "the stakeholder tier is never paged by the second click"
+    );
+    let told = told_all(&w.app);
+    let second = told.lines().last().unwrap_or_default();
+    assert!(
+        second.contains("Platform Team Lead")
+            && second.contains("already paged")
+            && second.contains("Grace")
+            && second.contains("<!date^")
+            && second.contains("Nobody was paged"),
+        "the second clicker is told by whom and when: {told}"
+    );
+    let refused = w
+        .app
+        .state
+        .store
+        .list_audit(Some(&job.to_string()), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "escalate_now" && e.outcome.starts_with("already paged"))
+        .count();
+    assert_eq!(refused, 1, "the second click is audited");
+    // The button now pages the stakeholder tier, and does so when clicked.
+    let next = escalate_value(&w.app);
+    assert_ne!(next, value);
+    w.app.interact(&escalate(&w.app, "U0ONCALL1", &next)).await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 1);
+}
+
+#[tokio::test]
+async fn a_double_click_on_escalate_now_pages_the_next_tier_once_on_sqlite() {
+    a_double_click_on_escalate_now(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_double_click_on_escalate_now_pages_the_next_tier_once_on_postgres() {
+    a_double_click_on_escalate_now(Backend::Postgres).await;
+}
+
+/// A button rendered before Escalate now carried its tier has only the
+/// alert's id: it pages the tier the path stands at, unless the path moved
+/// within the last two minutes (then nobody can tell which tier the clicker
+/// saw): it pages nobody and says what moved.
+#[tokio::test]
+async fn an_escalate_now_button_without_its_tier_pages_nobody_right_after_the_path_moved() {
+    let w = world(Backend::Sqlite, 0).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    w.app.interact(&escalate(&w.app, "U0ONCALL1", &alert)).await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 0, "nobody paged");
+    let told = told_all(&w.app);
+    assert!(
+        told.contains("On-call Engineer") && told.contains("Nobody was paged"),
+        "{told}"
+    );
+    // Later, with nothing moved meanwhile, it pages where the path stands.
+    w.clock.advance(Duration::minutes(3));
+    w.app.interact(&escalate(&w.app, "U0ONCALL1", &alert)).await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 1);
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 0);
+}
+
+/// Acknowledged at tier 2 (PagerDuty's incident acknowledged), then the band
+/// gets worse: PagerDuty ignores new triggers under an acknowledged
+/// incident's key, so the old incident is resolved and the re-armed path
+/// triggers under a new key; the alert's resolution resolves that one.
+#[tokio::test]
+async fn a_re_armed_path_pages_pagerduty_under_a_new_key_and_resolves_the_old_one() {
+    let w = world(Backend::Sqlite, 0).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    advance(&w, 15).await;
+    let old = format!("servo-sla-bot-{alert}");
+    assert_eq!(pd_events(&w.pd, "trigger", &old), 1);
+    w.app.interact(&ack(&w.app, "U0PLATLEAD", &alert)).await;
+    w.app.drain_outbox().await;
+    assert_eq!(pd_events(&w.pd, "acknowledge", &old), 1);
+    // Worse: Low to High, twenty minutes on (past the rise window).
+    w.clock.advance(Duration::minutes(20));
+    w.fx.set_eta(job, t0() + Duration::minutes(300), w.clock.now())
+        .await;
+    w.app.poll().await;
+    assert!(thread_texts(&w.app)
+        .iter()
+        .any(|t| t.contains("escalation re-arms")));
+    assert_eq!(
+        pd_events(&w.pd, "resolve", &old),
+        1,
+        "the acknowledged incident is resolved when the path re-arms: {:#?}",
+        w.pd.events()
+    );
+    // Tier 2 again, 15 minutes on: a trigger PagerDuty will not ignore.
+    w.fx.set_eta(
+        job,
+        t0() + Duration::minutes(300),
+        w.clock.now() + Duration::minutes(15),
+    )
+    .await;
+    advance(&w, 15).await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 2, "tier 2 paged again");
+    let triggers: Vec<Value> =
+        w.pd.events()
+            .into_iter()
+            .filter(|e| e["event_action"] == "trigger")
+            .collect();
+    assert_eq!(triggers.len(), 2, "{triggers:#?}");
+    let new = triggers[1]["dedup_key"].as_str().unwrap().to_string();
+    assert_ne!(new, old, "a new incident");
+    assert!(new.starts_with(&old), "still named for the alert: {new}");
+    assert_eq!(pd_events(&w.pd, "trigger", &old), 1);
+    // The resolution resolves the new incident.
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    assert_eq!(pd_events(&w.pd, "resolve", &new), 1, "{:#?}", w.pd.events());
+}
+
+/// An acknowledgement recorded while the escalation was still active (as
+/// when someone acknowledges in the instant before a poll starts the path):
+/// the step that comes due ends the path as the acknowledgement does: its
+/// steps cancelled, PagerDuty's incident acknowledged, nobody else paged.
+#[tokio::test]
+async fn a_step_that_finds_the_alert_acknowledged_ends_the_path_as_acknowledging_does() {
+    let w = world(Backend::Sqlite, 0).await;
+    let job = w.fx.job(critical_low()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    advance(&w, 15).await;
+    let key = format!("servo-sla-bot-{alert}");
+    assert_eq!(pd_events(&w.pd, "trigger", &key), 1);
+    w.app
+        .state
+        .store
+        .acknowledge_alert(&alert, "U0PLATLEAD", w.clock.now())
+        .await
+        .unwrap();
+    advance(&w, 30).await;
+    assert_eq!(dms_to(&w.app, "U0PRODOWNER"), 0, "tier 3 is not paged");
+    let esc = w
+        .app
+        .state
+        .store
+        .get_escalation(&alert)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(esc.status, "acknowledged");
+    assert_eq!(
+        pd_events(&w.pd, "acknowledge", &key),
+        1,
+        "PagerDuty hears of it: {:#?}",
+        w.pd.events()
+    );
+    let pending_steps = w
+        .app
+        .state
+        .store
+        .list_timers(Some(&alert))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.kind == "escalation_step" && t.status == "pending")
+        .count();
+    assert_eq!(pending_steps, 0);
 }

@@ -420,8 +420,10 @@ async fn the_buttons_that_page_confirm_first_and_say_who_is_paged() {
     );
     // The ephemeral answer to Escalate now says who was paged.
     let alert = alert_of(&w.app, job).await;
+    let value = button_value(&alert_message(&w.app), "alert_escalate").unwrap();
+    assert!(value.starts_with(&alert), "{value}");
     w.app
-        .interact(&click(&w.app, "U0ONCALL1", "alert_escalate", &alert))
+        .interact(&click(&w.app, "U0ONCALL1", "alert_escalate", &value))
         .await;
     w.app.drain_outbox().await;
     let told = told_all(&w.app);
@@ -615,6 +617,65 @@ async fn request_scaling_is_a_real_page_with_a_cool_down(backend: Backend) {
     assert!(audit
         .iter()
         .any(|e| e.action == "request_scaling" && e.outcome == "refused: cooling down"));
+}
+
+/// A scaling request is an incident of its own in PagerDuty: when the alert
+/// resolves, each of its scaling incidents resolves with it (acknowledged
+/// or not), as the escalation's own incident does.
+async fn scaling_incidents_resolve_with_the_alert(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(high()).await;
+    w.app.poll().await;
+    let alert = alert_of(&w.app, job).await;
+    w.app
+        .interact(&click(&w.app, "U0ONCALL1", "mitigate_scaling", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    advance(&w, 31).await;
+    w.app
+        .interact(&click(&w.app, "U0ONCALL1", "mitigate_scaling", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    let keys: Vec<String> = (1..=2)
+        .map(|n| format!("servo-sla-bot-{alert}-scaling-{n}"))
+        .collect();
+    for key in &keys {
+        assert_eq!(
+            w.pd.events()
+                .iter()
+                .filter(|e| e["event_action"] == "trigger" && e["dedup_key"] == *key)
+                .count(),
+            1,
+            "{key}"
+        );
+    }
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    for key in &keys {
+        assert_eq!(
+            w.pd.events()
+                .iter()
+                .filter(|e| e["event_action"] == "resolve" && e["dedup_key"] == *key)
+                .count(),
+            1,
+            "{key} resolves with the alert: {:#?}",
+            w.pd.events()
+        );
+    }
+}
+
+#[tokio::test]
+async fn scaling_incidents_resolve_with_the_alert_on_sqlite() {
+    scaling_incidents_resolve_with_the_alert(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn scaling_incidents_resolve_with_the_alert_on_postgres() {
+    scaling_incidents_resolve_with_the_alert(Backend::Postgres).await;
 }
 
 #[tokio::test]

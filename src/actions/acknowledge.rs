@@ -1,11 +1,12 @@
 //! **Acknowledge**: records who took the alert and when, and shows it on the
-//! alert. The first click wins; later clicks are told who was first.
+//! alert. The first click wins; later clicks are told who was first. This
+//! file decodes the click and checks who clicked; the decision and
+//! everything it sends commit together in [`crate::flows::acknowledge`].
 
 use super::{tell, Click};
 use crate::context::AppState;
-use crate::flows::alerts::{self, AlertView};
+use crate::flows::acknowledge::{acknowledge, Acked};
 use crate::slack::render::date_token;
-use crate::store::{AckOutcome, AuditEntry};
 use serde_json::json;
 
 pub async fn run(state: &AppState, click: &Click) {
@@ -21,7 +22,6 @@ pub async fn run(state: &AppState, click: &Click) {
 }
 
 async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
-    let now = state.clock.now();
     let Some(alert) = state.store.get_alert(&click.value).await? else {
         tell(
             state,
@@ -35,21 +35,17 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         tell(state, click, "This alert's tenant is no longer configured.").await;
         return Ok(());
     };
-    let audit = |outcome: &str| AuditEntry {
-        at: now,
-        tenant_id: Some(alert.tenant_id.clone()),
-        actor: click.user.clone(),
-        action: "acknowledge".into(),
-        subject: Some(alert.job_id.clone()),
-        outcome: outcome.into(),
-        detail: Some(json!({ "alert_id": alert.id })),
-    };
     // Operators, and anyone paged on the escalation path, may acknowledge.
     if !crate::flows::escalation::may_respond(state, &alert, &click.user).await {
-        state
-            .store
-            .audit(&audit("refused: not an operator"))
-            .await?;
+        crate::flows::alerts::audit(
+            state,
+            &alert,
+            &click.user,
+            "acknowledge",
+            "refused: not an operator",
+            json!({ "alert_id": alert.id }),
+        )
+        .await;
         let who = state.directory.names(&tenant.operators).await;
         tell(
             state,
@@ -62,51 +58,9 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         .await;
         return Ok(());
     }
-    match state
-        .store
-        .acknowledge_alert(&alert.id, &click.user, now)
-        .await?
-    {
-        AckOutcome::Acknowledged => {
-            state.store.audit(&audit("ok")).await?;
-            crate::flows::escalation::acknowledged(state, &alert).await?;
-            crate::flows::home::touch(state, &alert.tenant_id).await;
-            let line = format!(
-                ":white_check_mark: Acknowledged by <@{}> {}",
-                click.user,
-                date_token(now)
-            );
-            // Only what the acknowledgement decides changes: who and when,
-            // shown on the alert as it stands now (a poll may have edited
-            // it since it was read above), written over that version only.
-            for _ in 0..3 {
-                let Some(current) = state.store.get_alert(&alert.id).await? else {
-                    break;
-                };
-                let Some(mut view) = current
-                    .shown
-                    .clone()
-                    .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-                else {
-                    break;
-                };
-                view.buttons.retain(|b| b.action_id != alerts::ACK_ACTION);
-                view.outcome = Some(line.clone());
-                let shown = serde_json::to_value(&view)?;
-                if state
-                    .store
-                    .set_alert_shown_at(&current.id, &shown, current.version)
-                    .await?
-                {
-                    alerts::edit(state, &current, &view, format!("alert:{}:ack", alert.id)).await?;
-                    break;
-                }
-            }
-            alerts::reply_in_thread(state, &alert, format!("alert:{}:ack-note", alert.id), &line)
-                .await?;
-        }
-        AckOutcome::AlreadyAcknowledged { by, at } => {
-            state.store.audit(&audit("already acknowledged")).await?;
+    match acknowledge(state, &alert.id, &click.user).await? {
+        Acked::Acknowledged => {}
+        Acked::Already { by, at } => {
             tell(
                 state,
                 click,
@@ -116,16 +70,23 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
                     date_token(at)
                 ),
             )
-            .await;
+            .await
         }
-        AckOutcome::NotOpen => {
-            state.store.audit(&audit("refused: alert resolved")).await?;
+        Acked::NotOpen => {
             tell(
                 state,
                 click,
                 "This alert is already resolved; nothing to acknowledge.",
             )
-            .await;
+            .await
+        }
+        Acked::Missing => {
+            tell(
+                state,
+                click,
+                "This alert no longer exists; nothing to acknowledge.",
+            )
+            .await
         }
     }
     Ok(())

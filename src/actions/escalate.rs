@@ -1,15 +1,26 @@
-//! **Escalate now**: the button that moves an alert's escalation to the
-//! next tier at once (see [`crate::flows::escalation`]).
+//! **Escalate now**: the button that pages the next tier of an alert's path
+//! at once. Its value names the tier it pages (see
+//! [`crate::flows::escalation::EscalateButton`]); this file decodes it and
+//! checks who clicked, and [`crate::flows::escalation::escalate_now`]
+//! decides: that tier, once, or nobody and why.
 
 use super::{tell, Click};
 use crate::context::AppState;
 use crate::flows::alerts::audit;
-use crate::flows::escalation::{escalate_next, may_respond, refresh_buttons};
+use crate::flows::escalation::{escalate_now as escalate, may_respond, EscalateButton};
 use serde_json::json;
 
 /// **Escalate now**, for operators and anyone on the escalation path.
 pub async fn escalate_now(state: &AppState, click: &Click) {
-    let Ok(Some(alert)) = state.store.get_alert(&click.value).await else {
+    let Some(button) = EscalateButton::parse(&click.value) else {
+        return tell(
+            state,
+            click,
+            "This button is not one I recognise; nobody was paged.",
+        )
+        .await;
+    };
+    let Ok(Some(alert)) = state.store.get_alert(&button.alert_id).await else {
         return tell(state, click, "This alert no longer exists.").await;
     };
     if !alert.is_open() {
@@ -32,21 +43,8 @@ pub async fn escalate_now(state: &AppState, click: &Click) {
         .await;
         return tell(state, click, ":no_entry: Only the tenant's operators and the people on the escalation path can escalate.").await;
     }
-    let by = state.directory.user_name(&click.user).await;
-    match escalate_next(state, &alert, &format!("{by} escalated by hand")).await {
-        Ok(what) => {
-            refresh_buttons(state, &alert.id).await;
-            audit(
-                state,
-                &alert,
-                &click.user,
-                "escalate_now",
-                "ok",
-                json!({ "result": what }),
-            )
-            .await;
-            tell(state, click, &what).await;
-        }
+    match escalate(state, &alert, &click.user, button.target).await {
+        Ok(what) => tell(state, click, &what).await,
         Err(e) => {
             tracing::error!(error = %e, "escalate now failed");
             tell(

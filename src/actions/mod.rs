@@ -4,7 +4,9 @@
 //! [`extension`] (request, approve, reject), and under [`mitigations`] one
 //! file per runbook mitigation; the message shortcuts on an alert are in
 //! [`shortcuts`]. Every button checks who clicked, is audited, and decides
-//! once in the store however often it is clicked.
+//! once in the store however often it is clicked. A button decodes the
+//! click, checks who clicked and opens dialogs; what it decides is a flow
+//! (`crate::flows`) that commits its decision with its effects.
 
 pub mod acknowledge;
 pub mod escalate;
@@ -198,7 +200,7 @@ async fn run_click(state: &AppState, click: &Click) {
         }
         crate::flows::alerts::RECREATE_ACTION => mitigations::recreate(state, click).await,
         crate::flows::alerts::SCALING_ACTION => mitigations::request_scaling(state, click).await,
-        mitigations::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
+        crate::flows::scaling::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
         crate::flows::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
         crate::flows::escalation::ESCALATE_ACTION => escalate::escalate_now(state, click).await,
         other => {

@@ -110,6 +110,10 @@ pub struct Extras {
     /// Who **Escalate now** would page, in plain text ("*Platform Team
     /// Lead* (Bo)"); `None` once every tier has been paged.
     pub escalate_to: Option<String>,
+    /// The value of **Escalate now**: the alert and the tier it pages
+    /// ([`crate::flows::escalation::EscalateButton`]); the alert's id alone
+    /// when unset.
+    pub escalate_value: Option<String>,
     /// Who **Request scaling** pages, in plain text.
     pub scaling_to: Option<String>,
     /// Whether that tier is paged through PagerDuty too.
@@ -127,6 +131,11 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
     let paused_jobs = state.store.paused_for_alert(alert_id).await?;
     let esc = state.store.get_escalation(alert_id).await?;
     let escalate_to = crate::flows::escalation::escalate_now_pages(state, esc.as_ref()).await;
+    let escalate_value = Some(crate::flows::escalation::escalate_now_value(
+        state,
+        alert_id,
+        esc.as_ref(),
+    ));
     let named = |t: &crate::config::EscalationTier| {
         let t = t.clone();
         async move { crate::flows::escalation::tier_label(state, &t).await }
@@ -142,6 +151,7 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         paused_by_bot: paused_jobs.len(),
         paused_jobs,
         escalate_to,
+        escalate_value,
         scaling_to,
         scaling_pagerduty,
     })
@@ -247,7 +257,7 @@ pub fn buttons(
     let mut esc = button(
         crate::flows::escalation::ESCALATE_ACTION,
         "Escalate now",
-        id,
+        extras.escalate_value.as_deref().unwrap_or(id),
         None,
     );
     esc.confirm = Some(match &extras.escalate_to {
@@ -685,6 +695,9 @@ pub async fn reconcile(
                 // at once: from then on, Escalate now pages the next one.
                 ex.escalate_to =
                     crate::flows::escalation::escalate_now_pages_after_start(state).await;
+                ex.escalate_value = Some(crate::flows::escalation::escalate_now_value_after_start(
+                    state, &id,
+                ));
             }
             let v = view(state, job, a, Some(&prospective), &ex);
             let mut effects = crate::store::Effects::new();
@@ -925,6 +938,9 @@ async fn open_promoting(
         && crate::flows::escalation::pages_at(state, a.tier, a.band)
     {
         ex.escalate_to = crate::flows::escalation::escalate_now_pages_after_start(state).await;
+        ex.escalate_value = Some(crate::flows::escalation::escalate_now_value_after_start(
+            state, &id,
+        ));
     }
     let v = view(state, job, a, Some(&prospective), &ex);
     let mut fresh = crate::store::Effects::new();
@@ -1026,6 +1042,12 @@ async fn commit_resolution(
         .cancel(&alert.id, Some(MONITOR_TIMER))
         .cancel(&alert.id, Some(crate::flows::escalation::STEP_TIMER));
     let shown = shown.map(|v| serde_json::to_value(v).unwrap_or(Value::Null));
+    // Scaling requests' PagerDuty incidents resolve with the alert.
+    effects.outbox.extend(
+        crate::flows::scaling::resolve_events(state, &alert.id)
+            .await
+            .map_err(esc_err)?,
+    );
     if !state
         .store
         .resolve_alert_with(&alert.id, how, now, shown.as_ref(), &effects)

@@ -9,6 +9,14 @@
 //! an outbox message with a dedup key naming the alert, epoch, round, tier and
 //! person, so a timer that fires twice (a crash between paging and moving on,
 //! or a second replica) never pages twice.
+//!
+//! Each path (epoch) is one PagerDuty incident ([`pd_dedup_key`]): an
+//! acknowledgement acknowledges it, the alert's resolution resolves it, and
+//! a path that starts again (a re-arm after a worse band, a restart after
+//! the path ran out) resolves the one before and triggers under a key of its
+//! own. Every page is recorded (`escalation_pages`): **Escalate now** carries
+//! the position it pages ([`EscalateButton`]), and a click on a position
+//! already paged says by whom and when, and pages nobody ([`escalate_now`]).
 
 use crate::config::EscalationTier;
 use crate::context::AppState;
@@ -16,7 +24,9 @@ use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::risk::{Assessment, RiskBand, SlaTier};
 use crate::servo::Job;
 use crate::slack::render::{date_token, duration_words, escape_slack};
-use crate::store::{Alert, Effects, NewOutboxMessage, NewTimer, Timer, TimerFired};
+use crate::store::{
+    Alert, Effects, EscalationMove, EscalationStart, NewOutboxMessage, NewTimer, Timer, TimerFired,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -128,17 +138,42 @@ pub async fn start(
     tier: usize,
     reason: &str,
 ) -> anyhow::Result<bool> {
+    begin(state, alert, tier, reason, Begin::default()).await
+}
+
+/// What conditions a start of paging, and what it says and records besides.
+#[derive(Default)]
+struct Begin<'a> {
+    /// Only when the escalation is still at this epoch (0: none yet): a
+    /// click acts on the path as its button showed it.
+    after_epoch: Option<i64>,
+    /// A re-arm: this person's acknowledgement is cleared with the start.
+    rearm_from: Option<&'a str>,
+    /// A note in the thread ahead of the plan (why it re-arms).
+    note: Option<NewOutboxMessage>,
+    /// Who clicked **Escalate now** to start it: the first page is theirs.
+    by: Option<&'a str>,
+}
+
+async fn begin(
+    state: &AppState,
+    alert: &Alert,
+    tier: usize,
+    reason: &str,
+    how: Begin<'_>,
+) -> anyhow::Result<bool> {
     let tiers = &state.config.escalation.tiers;
     if tiers.is_empty() {
         return Ok(false);
     }
     let tier = tier.min(tiers.len() - 1);
     let now = state.clock.now();
-    if state
-        .store
-        .get_escalation(&alert.id)
-        .await?
-        .is_some_and(|e| e.status == "active")
+    if how.after_epoch.is_none()
+        && state
+            .store
+            .get_escalation(&alert.id)
+            .await?
+            .is_some_and(|e| e.status == "active")
     {
         return Ok(false);
     }
@@ -177,41 +212,60 @@ pub async fn start(
         })
     );
     // Decided; the escalation, its plan, its first step and the audit entry
-    // commit together.
+    // commit together (with a re-arm's note and its acknowledgement
+    // cleared), and the incident of the path it replaces is resolved in
+    // PagerDuty: a new path is a new incident.
     let plan = crate::flows::alerts::thread_message(state, alert, String::new(), &text)?;
+    let start = EscalationStart {
+        alert_id: &alert.id,
+        tenant: &alert.tenant_id,
+        tier: tier as i64,
+        reason,
+        after_epoch: how.after_epoch,
+        rearm_from: how.rearm_from,
+    };
+    let note = how.note;
     let Some(esc) = state
         .store
-        .start_escalation_with(
-            &alert.id,
-            &alert.tenant_id,
-            tier as i64,
-            reason,
-            now,
-            |esc| {
-                let mut plan = plan;
-                plan.dedup_key = Some(format!("esc:{}:{}:plan", alert.id, esc.epoch));
-                let mut effects = Effects::new();
+        .start_escalation_then(&start, now, |previous, esc| {
+            let mut plan = plan;
+            plan.dedup_key = Some(format!("esc:{}:{}:plan", alert.id, esc.epoch));
+            let mut effects = Effects::new();
+            if let Some(note) = note {
+                effects.send(note);
+            }
+            effects
+                .send(plan)
+                .schedule(step_timer(&alert.id, esc.epoch, tier, 0, now, ""))
+                .record(audit_entry(
+                    state,
+                    alert,
+                    "bot",
+                    "escalation_start",
+                    "ok",
+                    json!({ "tier": tier, "reason": reason, "epoch": esc.epoch }),
+                ));
+            if let Some(previous) = previous.filter(|p| p.epoch < esc.epoch) {
                 effects
-                    .send(plan)
-                    .schedule(step_timer(&alert.id, esc.epoch, tier, 0, now, ""))
-                    .record(audit_entry(
-                        state,
-                        alert,
-                        "bot",
-                        "escalation_start",
-                        "ok",
-                        json!({ "tier": tier, "reason": reason, "epoch": esc.epoch }),
-                    ));
-                effects
-            },
-        )
+                    .outbox
+                    .extend(mirror_to_pagerduty(state, &alert.id, previous, "resolve"));
+            }
+            effects
+        })
         .await?
     else {
         return Ok(false);
     };
     state.wake_outbox();
     // Page the first tier now rather than on the timer worker's next round.
-    run_now(state, &alert.id, esc.epoch, tier, 0).await;
+    let from = match how.by {
+        Some(user) => StepFrom::Now {
+            by: Some(user),
+            why: reason,
+        },
+        None => StepFrom::Start,
+    };
+    run_now(state, &alert.id, esc.epoch, tier, 0, from).await;
     Ok(true)
 }
 
@@ -251,9 +305,16 @@ pub async fn schedule_repair_step(
 /// round. The step's timer row stays as the durable fallback: if this
 /// process dies before the step moves the escalation on, the worker fires it;
 /// once it has moved on, the row no longer matches and firing it does nothing.
-async fn run_now(state: &AppState, alert_id: &str, epoch: i64, tier: usize, round: u32) {
+async fn run_now(
+    state: &AppState,
+    alert_id: &str,
+    epoch: i64,
+    tier: usize,
+    round: u32,
+    from: StepFrom<'_>,
+) {
     let payload = json!({ "epoch": epoch, "tier": tier, "round": round });
-    if let Err(e) = step_at(state, alert_id, &payload, StepFrom::Start).await {
+    if let Err(e) = step_at(state, alert_id, &payload, from).await {
         tracing::error!(error = %e, "escalation step failed; the timer worker retries it");
     }
 }
@@ -305,6 +366,22 @@ enum StepFrom<'a> {
     Due,
     /// The timer worker, holding the step's timer: marked fired with it.
     Timer { id: &'a str, worker: &'a str },
+    /// Brought forward: **Escalate now** (`by` the person who clicked), or
+    /// the bot moving up a tier (`why`). The pending step is cancelled in
+    /// the page's own commit.
+    Now { by: Option<&'a str>, why: &'a str },
+}
+
+impl StepFrom<'_> {
+    /// How the page is recorded (`escalation_pages.how`), by whom, and why.
+    fn recorded(&self) -> (&str, Option<&str>, Option<&str>) {
+        match *self {
+            StepFrom::Start => ("start", None, None),
+            StepFrom::Due | StepFrom::Timer { .. } => ("step", None, None),
+            StepFrom::Now { by: Some(by), .. } => ("escalate_now", Some(by), None),
+            StepFrom::Now { by: None, why } => ("bot", None, Some(why)),
+        }
+    }
 }
 
 /// What a step did.
@@ -361,10 +438,9 @@ async fn step_at(
         return Ok(Stepped::Nothing);
     }
     if alert.acked_by.is_some() {
-        state
-            .store
-            .end_escalation(alert_id, "acknowledged", now)
-            .await?;
+        // Acknowledged as the path started (the acknowledgement found no
+        // escalation to end): it ends as an acknowledgement ends it.
+        end_acknowledged(state, &alert, epoch).await?;
         return Ok(Stepped::Nothing);
     }
     if tier >= state.config.escalation.tiers.len() {
@@ -407,6 +483,20 @@ async fn step_at(
     // the commit leaves the step due (its timer fires again), a stop after
     // it leaves the next one scheduled; nobody is paged twice or never.
     let mut effects = page.effects;
+    if let StepFrom::Now { by, .. } = from {
+        // The step that was waiting goes: this one replaces it.
+        effects.cancel(alert_id, Some(STEP_TIMER));
+        if let Some(user) = by {
+            effects.record(audit_entry(
+                state,
+                &alert,
+                user,
+                "escalate_now",
+                "ok",
+                json!({ "tier": state.config.escalation.tiers[tier].name, "epoch": epoch, "round": round }),
+            ));
+        }
+    }
     effects.schedule(next);
     if !matches!(from, StepFrom::Start) {
         effects.schedule(buttons_timer(alert_id, epoch, (to_tier, to_round), now));
@@ -419,14 +509,20 @@ async fn step_at(
             at: state.clock.now(),
         });
     }
+    let (how, by, why) = from.recorded();
     let moved = state
         .store
-        .advance_escalation_with(
-            alert_id,
-            epoch,
-            (tier as i64, round as i64),
-            (to_tier, to_round),
-            page.pagerduty,
+        .page_escalation_with(
+            &EscalationMove {
+                alert_id,
+                epoch,
+                from: (tier as i64, round as i64),
+                to: (to_tier, to_round),
+                pd_key: page.pd_key.as_deref(),
+                how,
+                by,
+                reason: why,
+            },
             &effects,
             now,
         )
@@ -603,10 +699,18 @@ async fn page(
         format!("{key}:thread"),
         &thread,
     )?);
-    if let Some(env) = &tier.pagerduty_routing_key_env {
+    // Each path (epoch) is an incident of its own: PagerDuty ignores new
+    // triggers under an acknowledged incident's key.
+    let pd_key = tier
+        .pagerduty_routing_key_env
+        .as_ref()
+        .map(|_| pd_dedup_key(&alert.id, epoch));
+    if let (Some(env), Some(dedup)) = (&tier.pagerduty_routing_key_env, &pd_key) {
+        let mut event = facts.pagerduty_trigger(state, env, &tier.name, &tier.purpose, reason);
+        event["dedup_key"] = dedup.as_str().into();
         messages.push(NewOutboxMessage::call(
             PAGERDUTY,
-            facts.pagerduty_trigger(state, env, &tier.name, &tier.purpose, reason),
+            event,
             format!("{key}:pd"),
         ));
     }
@@ -620,17 +724,15 @@ async fn page(
         "ok",
         json!({ "tier": tier.name, "round": round, "people": people, "epoch": epoch }),
     ));
-    Ok(Page {
-        effects,
-        pagerduty: tier.pagerduty_routing_key_env.is_some(),
-    })
+    Ok(Page { effects, pd_key })
 }
 
-/// A tier's page, decided: what it sends and records, and whether it
-/// triggers PagerDuty. The step commits it with the escalation's move.
+/// A tier's page, decided: what it sends and records, and the PagerDuty key
+/// it triggers under, if it does. The step commits it with the escalation's
+/// move.
 struct Page {
     effects: Effects,
-    pagerduty: bool,
+    pd_key: Option<String>,
 }
 
 /// What every page about an alert says, from what the alert shows: enough to
@@ -824,77 +926,115 @@ impl PageFacts {
     }
 }
 
-/// Stable per alert: PagerDuty folds every trigger of one alert into one incident.
-pub fn pd_dedup_key(alert: &Alert) -> String {
-    format!("servo-sla-bot-{}", alert.id)
+/// The PagerDuty dedup key of an alert's path (its escalation's `epoch`):
+/// PagerDuty folds every trigger of one path into one incident. The first
+/// path keeps the alert's own key; each later one (a re-arm after an
+/// acknowledgement, a restart after the path ran out) is an incident of its
+/// own, since PagerDuty ignores new triggers under an acknowledged
+/// incident's key.
+pub fn pd_dedup_key(alert_id: &str, epoch: i64) -> String {
+    if epoch <= 1 {
+        format!("servo-sla-bot-{alert_id}")
+    } else {
+        format!("servo-sla-bot-{alert_id}-{epoch}")
+    }
 }
 
-/// The events that mirror an acknowledgement or resolution to PagerDuty,
-/// one per routing key.
+/// The events that mirror an acknowledgement or resolution of a path to
+/// PagerDuty, one per routing key, under the key the path triggered under;
+/// none when it triggered nothing.
 fn mirror_to_pagerduty(
     state: &AppState,
-    alert: &Alert,
+    alert_id: &str,
+    esc: &crate::store::EscalationRow,
     action: &str,
-    epoch: i64,
 ) -> Vec<NewOutboxMessage> {
-    state
-        .config
-        .escalation
-        .tiers
+    if esc.pd_triggered != 1 {
+        return Vec::new();
+    }
+    // A row from before keys were recorded triggered under the alert's own.
+    let key = esc
+        .pd_dedup_key
+        .clone()
+        .unwrap_or_else(|| pd_dedup_key(alert_id, 1));
+    let tiers = &state.config.escalation.tiers;
+    tiers
         .iter()
         .enumerate()
         .filter_map(|(i, tier)| {
             let env = tier.pagerduty_routing_key_env.as_ref()?;
-            let event = json!({ "routing_key_env": env, "event_action": action, "dedup_key": pd_dedup_key(alert) });
+            // One event per routing key, however many tiers share it.
+            if tiers[..i]
+                .iter()
+                .any(|t| t.pagerduty_routing_key_env.as_ref() == Some(env))
+            {
+                return None;
+            }
+            let event = json!({ "routing_key_env": env, "event_action": action, "dedup_key": key });
             Some(NewOutboxMessage::call(
                 PAGERDUTY,
                 event,
-                format!("pd:{}:{epoch}:{action}:{i}", alert.id),
+                format!("pd:{alert_id}:{}:{action}:{i}", esc.epoch),
             ))
         })
         .collect()
 }
 
-/// Someone acknowledged: the escalation stops (PagerDuty too), its steps
-/// cancelled in the same transaction.
-pub async fn acknowledged(state: &AppState, alert: &Alert) -> anyhow::Result<()> {
-    end(state, alert, "acknowledged", None).await
+/// What ending a path by an acknowledgement sends: PagerDuty's acknowledge
+/// of its incident. The acknowledgement commits it with the alert's
+/// acknowledged state ([`crate::flows::acknowledge`]); a step that finds
+/// the alert acknowledged commits the same.
+pub(crate) fn acknowledged_effects(
+    state: &AppState,
+    alert_id: &str,
+    esc: &crate::store::EscalationRow,
+) -> Vec<NewOutboxMessage> {
+    mirror_to_pagerduty(state, alert_id, esc, "acknowledge")
 }
 
-/// The alert resolved: everything stops and the PagerDuty incident resolves.
-pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<()> {
-    end(state, alert, "stopped", Some(why)).await
-}
-
-/// Ends the escalation (`acknowledged` or `stopped`): its pending steps are
-/// cancelled, PagerDuty hears of it, and a stop is audited, in one commit.
-async fn end(state: &AppState, alert: &Alert, to: &str, why: Option<&str>) -> anyhow::Result<()> {
+/// The cancellation of an alert's pending steps.
+pub(crate) fn cancel_steps(alert_id: &str) -> Effects {
     let mut cancel = Effects::new();
-    cancel.cancel(&alert.id, Some(STEP_TIMER));
+    cancel.cancel(alert_id, Some(STEP_TIMER));
+    cancel
+}
+
+/// A step found the alert acknowledged with its path still active (the
+/// acknowledgement came as the path started, and found nothing to end): the
+/// path ends as the acknowledgement ends it, its steps cancelled and
+/// PagerDuty told, and the thread says why it stopped.
+async fn end_acknowledged(state: &AppState, alert: &Alert, epoch: i64) -> anyhow::Result<()> {
+    let by = alert.acked_by.clone().unwrap_or_default();
+    let note = crate::flows::alerts::thread_message(
+        state,
+        alert,
+        format!("esc:{}:{epoch}:acknowledged", alert.id),
+        &format!(
+            ":white_check_mark: The escalation stopped: <@{by}> acknowledged the alert {}.",
+            alert.acked_at.map(date_token).unwrap_or_default()
+        ),
+    )?;
     let ended = state
         .store
-        .end_escalation_with(&alert.id, to, state.clock.now(), &cancel, |esc| {
-            let mut effects = Effects::new();
-            if esc.pd_triggered == 1 {
-                let action = if to == "acknowledged" {
-                    "acknowledge"
-                } else {
-                    "resolve"
-                };
-                effects.outbox = mirror_to_pagerduty(state, alert, action, esc.epoch);
-            }
-            if let Some(why) = why {
-                effects.record(audit_entry(
+        .end_escalation_with(
+            &alert.id,
+            "acknowledged",
+            state.clock.now(),
+            &cancel_steps(&alert.id),
+            |esc| {
+                let mut effects = Effects::new();
+                effects.outbox = acknowledged_effects(state, &alert.id, esc);
+                effects.send(note).record(audit_entry(
                     state,
                     alert,
                     "bot",
                     "escalation_stop",
                     "ok",
-                    json!({ "why": why }),
+                    json!({ "why": "acknowledged", "by": by, "epoch": esc.epoch }),
                 ));
-            }
-            effects
-        })
+                effects
+            },
+        )
         .await?;
     if ended.is_some() {
         state.wake_outbox();
@@ -902,9 +1042,38 @@ async fn end(state: &AppState, alert: &Alert, to: &str, why: Option<&str>) -> an
     Ok(())
 }
 
-/// Pages the next tier at once (the **Escalate now** button, or risk rising
-/// quickly). Starts at the first tier when nothing is active. The caller
-/// re-renders the alert ([`refresh_buttons`]) unless it is about to anyway.
+/// The alert resolved: everything stops and the PagerDuty incident resolves
+/// (the path's, and any scaling request's, should the resolution's own
+/// commit have missed one made at the same moment).
+pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<()> {
+    let mut before = cancel_steps(&alert.id);
+    before.outbox = crate::flows::scaling::resolve_events(state, &alert.id).await?;
+    let ended = state
+        .store
+        .end_escalation_with(&alert.id, "stopped", state.clock.now(), &before, |esc| {
+            let mut effects = Effects::new();
+            effects.outbox = mirror_to_pagerduty(state, &alert.id, esc, "resolve");
+            effects.record(audit_entry(
+                state,
+                alert,
+                "bot",
+                "escalation_stop",
+                "ok",
+                json!({ "why": why }),
+            ));
+            effects
+        })
+        .await?;
+    if ended.is_some() || before.sends() {
+        state.wake_outbox();
+    }
+    Ok(())
+}
+
+/// Pages the next tier at once, when the bot moves up a tier (risk rising
+/// quickly, several high-priority jobs at risk). Starts at the first tier
+/// when nothing is active. The caller re-renders the alert
+/// ([`refresh_buttons`]) unless it is about to anyway.
 pub async fn escalate_next(
     state: &AppState,
     alert: &Alert,
@@ -933,7 +1102,8 @@ pub async fn escalate_next(
         );
     }
     // The pending step (the next tier, due later) is brought forward to now:
-    // cancelled and scheduled again in one commit, so it is never lost.
+    // cancelled and scheduled again in one commit, so it is never lost; the
+    // page then cancels it in its own commit.
     let mut effects = Effects::new();
     effects
         .cancel(&alert.id, Some(STEP_TIMER))
@@ -952,6 +1122,10 @@ pub async fn escalate_next(
         esc.epoch,
         esc.tier as usize,
         esc.round as u32,
+        StepFrom::Now {
+            by: None,
+            why: reason,
+        },
     )
     .await;
     Ok(match state.config.escalation.tiers.get(esc.tier as usize) {
@@ -962,6 +1136,389 @@ pub async fn escalate_next(
         ),
         None => "Paged the next tier now.".into(),
     })
+}
+
+/// A position on an alert's path: the tier **Escalate now** pages next, in
+/// which round of which path (epoch). Tier -1: every tier has been paged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub epoch: i64,
+    pub round: i64,
+    pub tier: i64,
+}
+
+/// What an **Escalate now** button carries: the alert, and the position it
+/// pages (`<alert>:<epoch>:<round>:<tier>`), so that a click pages the tier
+/// its confirmation named or nobody. A button rendered before it carried
+/// one has the alert's id alone (`target` is `None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalateButton {
+    pub alert_id: String,
+    pub target: Option<Position>,
+}
+
+impl EscalateButton {
+    pub fn value(&self) -> String {
+        match self.target {
+            Some(p) => format!("{}:{}:{}:{}", self.alert_id, p.epoch, p.round, p.tier),
+            None => self.alert_id.clone(),
+        }
+    }
+
+    /// `None` for anything the bot never rendered.
+    pub fn parse(value: &str) -> Option<EscalateButton> {
+        let parts: Vec<&str> = value.split(':').collect();
+        let id = parts.first().copied().unwrap_or_default();
+        if id.is_empty()
+            || id.len() > 64
+            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return None;
+        }
+        let target = match parts[1..] {
+            [] => None,
+            [epoch, round, tier] => {
+                let p = Position {
+                    epoch: epoch.parse().ok()?,
+                    round: round.parse().ok()?,
+                    tier: tier.parse().ok()?,
+                };
+                if p.epoch < 1 || p.round < 0 || p.tier < -1 {
+                    return None;
+                }
+                Some(p)
+            }
+            _ => return None,
+        };
+        Some(EscalateButton {
+            alert_id: id.to_string(),
+            target,
+        })
+    }
+}
+
+/// Where **Escalate now** stands for an alert whose escalation is in this
+/// state: the active path's next position (tier -1 past its last tier), or
+/// the first tier of a new path.
+pub fn escalate_now_target(
+    state: &AppState,
+    esc: Option<&crate::store::EscalationRow>,
+) -> Position {
+    match esc.filter(|e| e.status == "active") {
+        Some(e) => Position {
+            epoch: e.epoch,
+            round: e.round,
+            tier: if e.tier >= 0 && (e.tier as usize) < state.config.escalation.tiers.len() {
+                e.tier
+            } else {
+                -1
+            },
+        },
+        None => Position {
+            epoch: esc.map_or(0, |e| e.epoch) + 1,
+            round: 0,
+            tier: 0,
+        },
+    }
+}
+
+/// For a new alert about to start paging at the first tier (which is paged
+/// at once): the position **Escalate now** pages then.
+pub fn escalate_now_target_after_start(state: &AppState) -> Position {
+    match next_position(state, 0, 0) {
+        Some((tier, round)) => Position {
+            epoch: 1,
+            round: round as i64,
+            tier: tier as i64,
+        },
+        None => Position {
+            epoch: 1,
+            round: 0,
+            tier: -1,
+        },
+    }
+}
+
+/// An **Escalate now** button's value for a new alert about to start paging
+/// at the first tier (see [`escalate_now_target_after_start`]).
+pub fn escalate_now_value_after_start(state: &AppState, alert_id: &str) -> String {
+    EscalateButton {
+        alert_id: alert_id.to_string(),
+        target: Some(escalate_now_target_after_start(state)),
+    }
+    .value()
+}
+
+/// An **Escalate now** button's value for an alert's path in this state.
+pub fn escalate_now_value(
+    state: &AppState,
+    alert_id: &str,
+    esc: Option<&crate::store::EscalationRow>,
+) -> String {
+    EscalateButton {
+        alert_id: alert_id.to_string(),
+        target: Some(escalate_now_target(state, esc)),
+    }
+    .value()
+}
+
+/// How long after the path moved a button that does not say which tier it
+/// pages (rendered before buttons said) pages nobody: the click may have
+/// been meant for the tier before.
+pub const UNTARGETED_QUIET: chrono::Duration = chrono::Duration::minutes(2);
+
+/// **Escalate now**, clicked by `user` (an operator or someone on the path,
+/// checked by the caller) on a button that pages `target`: pages that tier
+/// if the path still stands there, or starts the path there if it was
+/// not running, in one commit with its audit entry. A button whose tier was
+/// already paged says by whom and when, and pages nobody; one whose path
+/// moved otherwise (acknowledged, restarted) says so, and pages nobody.
+/// A button with no target (rendered before buttons had one) pages where
+/// the path stands, unless it moved within [`UNTARGETED_QUIET`]. Returns
+/// what to tell the clicker.
+pub async fn escalate_now(
+    state: &AppState,
+    alert: &Alert,
+    user: &str,
+    target: Option<Position>,
+) -> anyhow::Result<String> {
+    let now = state.clock.now();
+    let esc = state.store.get_escalation(&alert.id).await?;
+    let current = escalate_now_target(state, esc.as_ref());
+    let target = match target {
+        Some(t) => t,
+        None => {
+            if let Some(e) = esc
+                .as_ref()
+                .filter(|e| e.updated_at_ms >= (now - UNTARGETED_QUIET).timestamp_millis())
+            {
+                return untargeted_refused(state, alert, user, e).await;
+            }
+            current
+        }
+    };
+    if target != current {
+        return stale(state, alert, user, target).await;
+    }
+    let name = |t: i64| {
+        state
+            .config
+            .escalation
+            .tiers
+            .get(t.max(0) as usize)
+            .cloned()
+    };
+    if target.tier < 0 {
+        crate::flows::alerts::audit(
+            state,
+            alert,
+            user,
+            "escalate_now",
+            "refused: every tier paged",
+            json!({ "epoch": target.epoch }),
+        )
+        .await;
+        return Ok(
+            "Every tier has been paged already; the path ends when its last wait runs out. Nobody was paged now."
+                .into(),
+        );
+    }
+    let Some(tier) = name(target.tier) else {
+        return Ok("No escalation tier is configured.".into());
+    };
+    let active = esc.as_ref().is_some_and(|e| e.status == "active");
+    if !active {
+        let by = state.directory.user_name(user).await;
+        let started = begin(
+            state,
+            alert,
+            0,
+            &format!("{by} escalated by hand"),
+            Begin {
+                after_epoch: Some(target.epoch - 1),
+                by: Some(user),
+                ..Begin::default()
+            },
+        )
+        .await?;
+        if !started {
+            return stale(state, alert, user, target).await;
+        }
+        return Ok(format!(
+            "Escalation started: paged {}.",
+            tier_label(state, &tier).await
+        ));
+    }
+    let payload = json!({ "epoch": target.epoch, "tier": target.tier, "round": target.round });
+    let from = StepFrom::Now {
+        by: Some(user),
+        why: "",
+    };
+    match step_at(state, &alert.id, &payload, from).await? {
+        Stepped::Paged => Ok(format!(
+            "Paged *{}* now ({}).",
+            escape_slack(&tier.name),
+            tier_names(state, &tier).await
+        )),
+        Stepped::Ended => {
+            refresh_buttons(state, &alert.id).await;
+            Ok("The path as now configured has no tier left to page; it ended.".into())
+        }
+        Stepped::Nothing => stale(state, alert, user, target).await,
+    }
+}
+
+/// How a page came about, in words ("by Ada with Escalate now").
+async fn paged_how(state: &AppState, page: &crate::store::EscalationPage) -> String {
+    match (page.how.as_str(), &page.paged_by) {
+        ("escalate_now", Some(by)) => {
+            format!(
+                "by {} with Escalate now",
+                state.directory.user_name(by).await
+            )
+        }
+        ("start", _) => "when the escalation started".into(),
+        ("step", _) => "by the path, when the tier before had not acknowledged in time".into(),
+        _ => format!(
+            "by the bot ({})",
+            page.reason.as_deref().unwrap_or("moving up a tier")
+        ),
+    }
+}
+
+/// What **Escalate now** pages next, in a sentence.
+async fn next_sentence(state: &AppState, alert_id: &str) -> anyhow::Result<String> {
+    let esc = state.store.get_escalation(alert_id).await?;
+    Ok(match escalate_now_pages(state, esc.as_ref()).await {
+        Some(who) => format!("Escalate now pages {who} next."),
+        None => "Every tier has been paged; the path ends when its last wait runs out.".into(),
+    })
+}
+
+/// A click on a button whose tier is no longer next: if that tier was paged,
+/// by whom and when; else what became of the path. Nobody is paged; the
+/// alert's buttons are re-rendered (they may not show the change yet).
+async fn stale(
+    state: &AppState,
+    alert: &Alert,
+    user: &str,
+    target: Position,
+) -> anyhow::Result<String> {
+    let tiers = &state.config.escalation.tiers;
+    let page = match tiers.get(target.tier.max(0) as usize) {
+        Some(_) if target.tier >= 0 => {
+            state
+                .store
+                .escalation_page(&alert.id, target.epoch, target.round, target.tier)
+                .await?
+        }
+        _ => None,
+    };
+    let detail = json!({ "epoch": target.epoch, "round": target.round, "tier": target.tier });
+    let text = match page {
+        Some(page) => {
+            let tier = &tiers[target.tier as usize];
+            crate::flows::alerts::audit(
+                state,
+                alert,
+                user,
+                "escalate_now",
+                &format!("already paged ({})", page.how),
+                detail,
+            )
+            .await;
+            format!(
+                ":information_source: {} was already paged {} {}. Nobody was paged now. {}",
+                tier_label(state, tier).await,
+                ms_token(page.paged_at_ms),
+                paged_how(state, &page).await,
+                next_sentence(state, &alert.id).await?
+            )
+        }
+        None => {
+            let esc = state.store.get_escalation(&alert.id).await?;
+            let fresh = state.store.get_alert(&alert.id).await?;
+            let what = match (&esc, fresh.as_ref().and_then(|a| a.acked_by.clone())) {
+                (_, Some(by)) => format!(
+                    "{} acknowledged this alert {}",
+                    state.directory.user_name(&by).await,
+                    fresh
+                        .as_ref()
+                        .and_then(|a| a.acked_at)
+                        .map(date_token)
+                        .unwrap_or_default()
+                ),
+                (Some(e), None) if e.epoch != target.epoch => {
+                    format!("The escalation restarted {}", ms_token(e.started_at_ms))
+                }
+                (Some(e), None) if e.status != "active" => {
+                    format!("The escalation ended {}", ms_token(e.updated_at_ms))
+                }
+                (Some(e), None) => format!("The escalation moved on {}", ms_token(e.updated_at_ms)),
+                (None, None) => "The escalation changed".into(),
+            };
+            crate::flows::alerts::audit(
+                state,
+                alert,
+                user,
+                "escalate_now",
+                "refused: the path moved",
+                detail,
+            )
+            .await;
+            format!(
+                ":information_source: {what} since this button was shown. Nobody was paged now. {}",
+                next_sentence(state, &alert.id).await?
+            )
+        }
+    };
+    refresh_buttons(state, &alert.id).await;
+    Ok(text)
+}
+
+/// A click on a button that does not say which tier it pages, just after
+/// the path moved: which tier the clicker saw is unknown, so nobody is
+/// paged, and the answer says what moved.
+async fn untargeted_refused(
+    state: &AppState,
+    alert: &Alert,
+    user: &str,
+    esc: &crate::store::EscalationRow,
+) -> anyhow::Result<String> {
+    let last = state.store.latest_escalation_page(&alert.id).await?;
+    let moved = match last
+        .as_ref()
+        .and_then(|p| Some((p, state.config.escalation.tiers.get(p.tier as usize)?)))
+    {
+        Some((page, tier)) => format!(
+            "{} was paged {} {}",
+            tier_label(state, tier).await,
+            ms_token(page.paged_at_ms),
+            paged_how(state, page).await
+        ),
+        None => format!("it changed {}", ms_token(esc.updated_at_ms)),
+    };
+    crate::flows::alerts::audit(
+        state,
+        alert,
+        user,
+        "escalate_now",
+        "refused: the path moved",
+        json!({ "epoch": esc.epoch, "untargeted": true }),
+    )
+    .await;
+    refresh_buttons(state, &alert.id).await;
+    Ok(format!(
+        ":information_source: The escalation just moved: {moved}. This button was shown before and does not say which tier it pages. Nobody was paged now. {}",
+        next_sentence(state, &alert.id).await?
+    ))
+}
+
+/// A stored epoch-millisecond time as a Slack date token.
+fn ms_token(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(date_token)
+        .unwrap_or_default()
 }
 
 /// Called for every at-risk assessment of an open alert: starts paging when
@@ -983,20 +1540,32 @@ pub async fn on_assessment(
     let esc = state.store.get_escalation(&alert.id).await?;
     let active = esc.as_ref().is_some_and(|e| e.status == "active");
     let worse = previous.is_some_and(|p| a.band > p);
-    if alert.acked_by.is_some() {
+    if let Some(acked_by) = alert.acked_by.as_deref() {
         if worse && cfg.rearm_on_worse {
-            state.store.clear_acknowledgement(&alert.id).await?;
+            // One commit: the acknowledgement cleared, the note, the new
+            // path (a new PagerDuty incident) and the acknowledged one's
+            // incident resolved.
             let mut fresh = alert.clone();
             fresh.acked_by = None;
             let reason = format!("risk rose to {} after the acknowledgement", a.band.label());
-            crate::flows::alerts::reply_in_thread(
+            let note = crate::flows::alerts::thread_message(
                 state,
                 alert,
                 format!("esc:{}:rearm:{}", alert.id, alert.version),
                 &format!(":warning: Risk rose from {} to {} after the acknowledgement: the escalation re-arms.", previous.map(|p| p.label()).unwrap_or("?"), a.band.label()),
+            )?;
+            begin(
+                state,
+                &fresh,
+                0,
+                &reason,
+                Begin {
+                    rearm_from: Some(acked_by),
+                    note: Some(note),
+                    ..Begin::default()
+                },
             )
             .await?;
-            start(state, &fresh, 0, &reason).await?;
         }
         return Ok(());
     }
@@ -1061,4 +1630,71 @@ pub async fn may_respond(state: &AppState, alert: &Alert, user: &str) -> bool {
         .is_among(user, &people)
         .await
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALERT: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    #[test]
+    fn an_escalate_now_value_names_the_alert_and_the_position_it_pages() {
+        let button = EscalateButton {
+            alert_id: ALERT.into(),
+            target: Some(Position {
+                epoch: 3,
+                round: 1,
+                tier: 2,
+            }),
+        };
+        assert_eq!(button.value(), format!("{ALERT}:3:1:2"));
+        assert_eq!(EscalateButton::parse(&button.value()), Some(button));
+        let past_the_end = format!("{ALERT}:1:0:-1");
+        assert_eq!(
+            EscalateButton::parse(&past_the_end).and_then(|b| b.target),
+            Some(Position {
+                epoch: 1,
+                round: 0,
+                tier: -1
+            })
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_alert_alone_is_a_button_from_before_it_named_a_tier() {
+        assert_eq!(
+            EscalateButton::parse(ALERT),
+            Some(EscalateButton {
+                alert_id: ALERT.into(),
+                target: None
+            })
+        );
+    }
+
+    #[test]
+    fn anything_the_bot_never_rendered_is_refused() {
+        for value in [
+            String::new(),
+            format!("{ALERT}:1:0"),
+            format!("{ALERT}:1:0:1:9"),
+            format!("{ALERT}:one:0:1"),
+            format!("{ALERT}:0:0:1"),
+            format!("{ALERT}:1:-1:1"),
+            format!("{ALERT}:1:0:-2"),
+            format!("{ALERT}:1:0:99999999999999999999"),
+            ":1:0:1".into(),
+            "<!channel>".into(),
+            "a".repeat(2_000),
+        ] {
+            assert_eq!(EscalateButton::parse(&value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn the_first_path_keeps_the_alerts_pagerduty_key_and_later_ones_have_their_own() {
+        assert_eq!(pd_dedup_key("a1", 1), "servo-sla-bot-a1");
+        assert_eq!(pd_dedup_key("a1", 2), "servo-sla-bot-a1-2");
+        assert_ne!(pd_dedup_key("a1", 2), pd_dedup_key("a1", 3));
+    }
 }

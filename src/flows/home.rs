@@ -63,6 +63,18 @@ fn take_budget() -> bool {
 /// Schedules a refresh of the Home of everyone whose Home shows `tenant`.
 /// Never fails the caller: a refresh missed is caught up when they open it.
 pub async fn touch(state: &AppState, tenant: &str) {
+    for timer in touch_timers(state, tenant).await {
+        if let Err(e) = state.store.schedule_timer(timer, state.clock.now()).await {
+            tracing::warn!(error = %e, "could not schedule a Home refresh");
+        }
+    }
+}
+
+/// The timers [`touch`] schedules, for a transition to commit with its
+/// other effects (one per person, per [`DEBOUNCE`] window). None when who
+/// has a Home cannot be read: a refresh missed is caught up when they open
+/// it.
+pub async fn touch_timers(state: &AppState, tenant: &str) -> Vec<NewTimer> {
     let now = state.clock.now();
     let viewers = match state.home_viewers.get(tenant, now) {
         Some(v) => v,
@@ -73,30 +85,28 @@ pub async fn touch(state: &AppState, tenant: &str) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not read whose Home to refresh");
-                return;
+                return Vec::new();
             }
         },
     };
-    for user in viewers {
-        schedule(state, &user, now).await;
-    }
+    viewers
+        .iter()
+        .map(|user| refresh_timer(user, now))
+        .collect()
 }
 
-async fn schedule(state: &AppState, user: &str, now: DateTime<Utc>) {
+fn refresh_timer(user: &str, now: DateTime<Utc>) -> NewTimer {
     let window = now
         .timestamp_millis()
         .div_euclid(DEBOUNCE.num_milliseconds());
     let due = DateTime::<Utc>::from_timestamp_millis((window + 1) * DEBOUNCE.num_milliseconds())
         .unwrap_or(now);
-    let timer = NewTimer {
+    NewTimer {
         kind: REFRESH_TIMER.into(),
         subject_id: user.to_string(),
         payload: json!({}),
         due_at: due,
         dedup_key: Some(format!("home:{user}:{window}")),
-    };
-    if let Err(e) = state.store.schedule_timer(timer, now).await {
-        tracing::warn!(error = %e, "could not schedule a Home refresh");
     }
 }
 

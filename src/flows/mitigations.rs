@@ -3,7 +3,9 @@
 //! intent first, made in Servo, then finished with what they mean to the
 //! bot. [`finish_intents`] finishes, before each poll, the intents a stop
 //! left `applying`. The buttons that start them are
-//! [`crate::actions::mitigations`].
+//! [`crate::actions::mitigations`]; what each decides is here: [`pause`],
+//! [`resume`], [`recreate`], [`notify_stakeholders`] (Monitor closely is
+//! [`crate::flows::monitor`], Request scaling [`crate::flows::scaling`]).
 
 use crate::context::AppState;
 use crate::flows::alerts::{self, AlertView};
@@ -380,4 +382,364 @@ async fn retargeted(
         show_new_job(state, alert, new).await;
     }
     Ok(done)
+}
+
+/// A thread note's dedup key for one click's mitigation.
+fn note_key(alert: &Alert, what: &str) -> String {
+    format!(
+        "alert:{}:{what}:{}",
+        alert.id,
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Commits a note in the alert's thread (a click's summary); a failure is
+/// logged: what it sums up is already recorded.
+async fn note(state: &AppState, alert: &Alert, what: &str, text: &str) {
+    let sent = match alerts::thread_message(state, alert, note_key(alert, what), text) {
+        Ok(msg) => {
+            let mut effects = Effects::new();
+            effects.send(msg);
+            state.commit(&effects).await.map_err(anyhow::Error::from)
+        }
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = sent {
+        tracing::error!(error = %e, "could not reply in the alert's thread");
+    }
+}
+
+/// **Pause lower-priority jobs** / **Defer non-critical backfills**,
+/// confirmed by `user` (an operator, checked by the caller) for `job_ids`:
+/// each job is an intent first, then Servo's pause, then the intent
+/// finished with the job recorded for Resume and its audit entry, in one
+/// commit (a stop in between is finished by the repair pass). The thread
+/// says what was paused; returns the same summary for the person.
+pub async fn pause(
+    state: &AppState,
+    alert: &Alert,
+    tenant_id: &str,
+    user: &str,
+    job_ids: Vec<String>,
+) -> String {
+    let now = state.clock.now();
+    let mut lines = Vec::new();
+    let mut paused = 0;
+    for id in job_ids {
+        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        // The intent first: a stop after Servo paused the job and before the
+        // bot recorded it would otherwise leave a job paused that Resume
+        // never offers. The repair pass finishes an intent left applying.
+        let intent = match state
+            .store
+            .begin_intent("pause", &alert.id, tenant_id, &id, user, now)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the intent to pause a job");
+                lines.push(format!(
+                    ":x: `{id}`: the bot's store is unavailable, so it was not paused; try again in a minute"
+                ));
+                continue;
+            }
+        };
+        let detail = json!({ "job": id, "for_alert": alert.id });
+        let (line, status, why, change, outcome) =
+            match state.servo.pause(tenant_id, uuid, now).await {
+                Ok(job) => {
+                    paused += 1;
+                    (
+                        format!(
+                            ":double_vertical_bar: paused *{}* (`{id}`)",
+                            crate::slack::render::escape_slack(&job.asset_name)
+                        ),
+                        "done",
+                        None,
+                        IntentChange::Paused,
+                        "ok".to_string(),
+                    )
+                }
+                Err(e) => {
+                    let why = match e {
+                        ServoActionError::NotFound => "no such job any more".to_string(),
+                        other => other.to_string(),
+                    };
+                    (
+                        format!(":x: `{id}`: {why}"),
+                        "refused",
+                        Some(why.clone()),
+                        IntentChange::None,
+                        format!("failed: {why}"),
+                    )
+                }
+            };
+        // Recorded (or refused), audited: one transaction.
+        let mut effects = Effects::new();
+        effects.record(alerts::audit_entry(
+            state, alert, user, "pause", &outcome, detail,
+        ));
+        if let Err(e) = state
+            .store
+            .finish_intent(&intent, status, why.as_deref(), change, &effects, now)
+            .await
+        {
+            tracing::error!(error = %e, "could not record a paused job; the repair pass will");
+        }
+        lines.push(line);
+    }
+    let summary = format!(
+        "<@{user}> paused {paused} of {} to make room:\n{}",
+        crate::domain::text::count(lines.len(), "job", "jobs"),
+        lines.join("\n")
+    );
+    note(state, alert, "pause", &summary).await;
+    crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+    summary
+}
+
+/// What **Resume paused jobs** came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// The bot paused nothing for this alert that it has not resumed.
+    NothingLeft,
+    /// Another click is resuming them (nothing for this one to record).
+    AlreadyUnderWay,
+    /// Resumed (or recorded as resumed already, or failed): said in the thread.
+    Done,
+}
+
+/// **Resume paused jobs**, by `user` (an operator, checked by the caller):
+/// exactly the jobs the bot paused for the alert, once each. Servo first,
+/// then the record with its audit entry in one commit: a stop in between
+/// leaves the job offered again, and the next click finds it resumed and
+/// records it. (Recorded first, a stop lost the resume and its button.) A
+/// double click resumes once: Servo resumes only a paused job, and each
+/// record is conditional.
+pub async fn resume(
+    state: &AppState,
+    alert: &Alert,
+    tenant_id: &str,
+    user: &str,
+) -> anyhow::Result<Resumed> {
+    let now = state.clock.now();
+    let jobs = state.store.paused_for_alert(&alert.id).await?;
+    if jobs.is_empty() {
+        return Ok(Resumed::NothingLeft);
+    }
+    let audited = |outcome: &str, detail: serde_json::Value| {
+        let mut effects = Effects::new();
+        effects.record(alerts::audit_entry(
+            state, alert, user, "resume", outcome, detail,
+        ));
+        effects
+    };
+    let mut lines = Vec::new();
+    for id in jobs {
+        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        match state.servo.resume(tenant_id, uuid, now).await {
+            Ok(job) => {
+                let effects = audited("ok", json!({ "job": id, "for_alert": alert.id }));
+                if let Err(e) = state
+                    .store
+                    .mark_resumed_with(&alert.id, &id, now, &effects)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not record a resumed job; the next click will");
+                }
+                lines.push(format!(
+                    ":arrow_forward: resumed *{}* (`{id}`)",
+                    crate::slack::render::escape_slack(&job.asset_name)
+                ));
+            }
+            Err(ServoActionError::InvalidState { state: s, .. }) if s != "paused" => {
+                // Resumed already (another click, or this one before a stop),
+                // or finished: nothing left to do but record it, once.
+                let effects = audited(&format!("skipped: job is {s}"), json!({ "job": id }));
+                if state
+                    .store
+                    .mark_resumed_with(&alert.id, &id, now, &effects)
+                    .await
+                    .unwrap_or(false)
+                {
+                    lines.push(format!(":heavy_minus_sign: `{id}` is {s} already"));
+                }
+            }
+            Err(e) => {
+                let effects = audited(&format!("failed: {e}"), json!({ "job": id }));
+                if let Err(e) = state.commit(&effects).await {
+                    tracing::error!(error = %e, "could not write the audit log");
+                }
+                lines.push(format!(":x: `{id}`: {e}"));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return Ok(Resumed::AlreadyUnderWay);
+    }
+    note(
+        state,
+        alert,
+        "resume",
+        &format!(
+            "<@{user}> resumed the jobs paused for this alert:\n{}",
+            lines.join("\n")
+        ),
+    )
+    .await;
+    crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+    Ok(Resumed::Done)
+}
+
+/// **Recreate with priority 10**, by `user` (an operator, checked by the
+/// caller, after Slack's confirm dialog): an intent first, then Servo's
+/// recreate, then the intent finished with the alert following the new job,
+/// its audit entry and its note in one commit (a stop in between is
+/// finished by the repair pass). `Err` is what to tell the person when
+/// Servo refused or could not be asked (audited).
+pub async fn recreate(
+    state: &AppState,
+    alert: &Alert,
+    tenant_id: &str,
+    user: &str,
+) -> Result<(), String> {
+    let Ok(job_id) = alert.job_id.parse::<uuid::Uuid>() else {
+        return Err("The alert's job id is not valid; nothing was changed.".into());
+    };
+    let now = state.clock.now();
+    // The intent first: a stop after Servo recreated the job and before the
+    // alert follows the new one would otherwise leave the alert on the
+    // cancelled job. The repair pass finishes an intent left applying.
+    let intent = match state
+        .store
+        .begin_intent("recreate", &alert.id, tenant_id, &alert.job_id, user, now)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the intent to recreate a job");
+            return Err(":warning: The bot's store is unavailable; nothing was changed. Try again in a minute.".into());
+        }
+    };
+    match state
+        .servo
+        .recreate(tenant_id, job_id, RECREATE_PRIORITY, user, now)
+        .await
+    {
+        Ok((old, new)) => {
+            // The alert follows the new job, audited and said, together.
+            let mut effects = Effects::new();
+            effects.record(alerts::audit_entry(state, alert, user, "recreate", "ok", json!({ "cancelled": old.id, "new_job": new.id, "partitions": new.total_partitions })));
+            match recreated_note(state, alert, user, &old, &new) {
+                Ok(msg) => {
+                    effects.send(msg);
+                }
+                Err(e) => tracing::error!(error = %e, "could not render the recreate note"),
+            }
+            let new_id = new.id.to_string();
+            if let Err(e) = state
+                .store
+                .finish_intent(
+                    &intent,
+                    "done",
+                    Some(&new_id),
+                    IntentChange::Retarget { job_id: &new_id },
+                    &effects,
+                    now,
+                )
+                .await
+            {
+                tracing::error!(error = %e, "could not record the recreated job; the repair pass will");
+            }
+            state.wake_outbox();
+            // Show the new job right away; the next poll refreshes the rest.
+            show_new_job(state, alert, &new).await;
+            crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+            Ok(())
+        }
+        Err(e) => {
+            refuse_intent(state, &intent, &e.to_string(), now).await;
+            let (outcome, say) = match e {
+                ServoActionError::InvalidState { message, .. } => (
+                    Some(format!("refused: {message}")),
+                    format!(":warning: {message} Nothing was changed."),
+                ),
+                ServoActionError::NotFound => (None, "The job no longer exists.".into()),
+                e => (
+                    Some(format!("failed: {e}")),
+                    ":warning: Servo is unreachable or refused; nothing was changed. Try again in a minute.".into(),
+                ),
+            };
+            if let Some(outcome) = outcome {
+                alerts::audit(state, alert, user, "recreate", &outcome, json!({})).await;
+            }
+            Err(say)
+        }
+    }
+}
+
+/// **Notify stakeholders**, confirmed by `user` (an operator) with an
+/// `impact` line: the job's stakeholders hear the expected completion and
+/// the band, in the alert's thread and by DM, in one commit with the audit
+/// entry. `view_id` (the dialog's) keys the messages: a repeated submission
+/// of the same dialog sends them once.
+pub async fn notify_stakeholders(
+    state: &AppState,
+    alert: &Alert,
+    tenant: &crate::config::Tenant,
+    user: &str,
+    impact: &str,
+    view_id: &str,
+) -> anyhow::Result<()> {
+    use crate::risk::SlaTier;
+    let job = crate::flows::monitor::job_of(state, alert)
+        .await
+        .ok()
+        .flatten();
+    let (asset, tier) = job
+        .as_ref()
+        .map(|j| (j.asset_name.clone(), SlaTier::from_priority(j.priority)))
+        .unwrap_or_else(|| ("the job".into(), SlaTier::Standard));
+    let who = crate::flows::approvals::stakeholders(&state.config, tenant, &asset, tier);
+    let people = state.directory.expand(&who).await.unwrap_or_default();
+    let band = format!("{} {}", alert.band.emoji(), alert.band.label());
+    let impact = impact
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let text = format!(
+        ":mega: {} *{}* is expected to complete {} against its deadline {} ({band}). Impact: {impact} (from <@{user}>)",
+        who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(" "),
+        asset.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+        alert.eta.map(date_token).unwrap_or_else(|| "at an unknown time".into()),
+        alert.deadline.map(date_token).unwrap_or_else(|| "none".into()),
+    );
+    let mut effects = Effects::new();
+    effects.send(alerts::thread_message(
+        state,
+        alert,
+        format!("notify:{}:{view_id}:thread", alert.id),
+        &text,
+    )?);
+    for p in &people {
+        effects.send(NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({ "channel": p, "text": text }),
+            format!("notify:{}:{view_id}:{p}", alert.id),
+        ));
+    }
+    effects.record(alerts::audit_entry(
+        state,
+        alert,
+        user,
+        "notify_stakeholders",
+        "ok",
+        json!({ "notified": people, "impact": impact }),
+    ));
+    state.commit(&effects).await?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! buttons, the workers) call them. A flow never imports a command, a
 //! button, axum or a worker.
 
+pub mod acknowledge;
 pub mod alerts;
 pub mod approvals;
 pub mod assess;
@@ -16,3 +17,4 @@ pub mod preventive;
 pub mod repair;
 pub mod review;
 pub mod rollup;
+pub mod scaling;

@@ -2,14 +2,15 @@
 //! in the alert's thread with the progress since the last one, the ETA's
 //! trend and the band (loudly when it got worse), and the next one
 //! scheduled while the alert is open. The button that starts and stops it
-//! is [`crate::actions::mitigations`].
+//! is [`crate::actions::mitigations`]; what it decides is [`start`] and
+//! [`stop`], each one commit.
 
 use crate::context::AppState;
 use crate::flows::alerts::{self, MONITOR_TIMER};
 use crate::risk::{self, RiskBand};
 use crate::servo::Job;
 use crate::slack::render::date_token;
-use crate::store::{Alert, NewTimer};
+use crate::store::{Alert, Effects, NewTimer};
 use serde_json::{json, Value};
 
 /// The alert's job, or what to tell the user when Servo cannot say.
@@ -134,4 +135,100 @@ pub async fn check_in(state: &AppState, alert_id: &str, payload: &Value) -> anyh
         )
         .await?;
     Ok(())
+}
+
+/// What a click on **Monitor closely** or **Stop monitoring** came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitoring {
+    /// This click started (or stopped) it.
+    Changed,
+    /// It already was (or was not) being monitored: nothing changed.
+    Unchanged,
+}
+
+/// **Monitor closely**, by `user` (an operator, checked by the caller): the
+/// first check-in scheduled `monitor_every` from now, in one commit with
+/// the audit entry and the note in the thread. A double click schedules
+/// one: the check-in's dedup key numbers the run.
+pub async fn start(state: &AppState, alert: &Alert, user: &str) -> anyhow::Result<Monitoring> {
+    let now = state.clock.now();
+    let timers = state.store.list_timers(Some(&alert.id)).await?;
+    if timers
+        .iter()
+        .any(|t| t.kind == MONITOR_TIMER && t.status == "pending")
+    {
+        return Ok(Monitoring::Unchanged);
+    }
+    let run = timers.iter().filter(|t| t.kind == MONITOR_TIMER).count();
+    let every = chrono::Duration::from_std(state.config.monitor_every)
+        .unwrap_or(chrono::Duration::minutes(15));
+    let first = NewTimer {
+        kind: MONITOR_TIMER.into(),
+        subject_id: alert.id.clone(),
+        payload: json!({ "by": user, "completed": null, "eta_ms": alert.eta.map(|e| e.timestamp_millis()), "band": alert.band, "run": run }),
+        due_at: now + every,
+        dedup_key: Some(format!("monitor:{}:{run}:0", alert.id)),
+    };
+    let mut effects = Effects::new();
+    effects
+        .record(alerts::audit_entry(
+            state,
+            alert,
+            user,
+            "monitor",
+            "ok",
+            json!({ "every_min": every.num_minutes() }),
+        ))
+        .send(alerts::thread_message(
+            state,
+            alert,
+            format!("alert:{}:monitor:{run}", alert.id),
+            &format!(":eyes: <@{user}> is monitoring this closely: a check-in here every {} until it resolves.", crate::domain::text::count(every.num_minutes(), "minute", "minutes")),
+        )?);
+    if !state
+        .store
+        .start_monitoring_with(&first, &effects, now)
+        .await?
+    {
+        return Ok(Monitoring::Unchanged);
+    }
+    state.wake_outbox();
+    crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+    Ok(Monitoring::Changed)
+}
+
+/// **Stop monitoring**, by `user` (an operator): its pending check-in
+/// cancelled, in one commit with the audit entry and the note.
+pub async fn stop(state: &AppState, alert: &Alert, user: &str) -> anyhow::Result<Monitoring> {
+    let now = state.clock.now();
+    let mut effects = Effects::new();
+    effects
+        .record(alerts::audit_entry(
+            state,
+            alert,
+            user,
+            "stop_monitor",
+            "ok",
+            json!({}),
+        ))
+        .send(alerts::thread_message(
+            state,
+            alert,
+            format!(
+                "alert:{}:unmonitor:{}",
+                alert.id,
+                uuid::Uuid::new_v4().simple()
+            ),
+            &format!(":no_bell: <@{user}> stopped the close monitoring."),
+        )?);
+    if !state
+        .store
+        .stop_monitoring_with(&alert.id, MONITOR_TIMER, &effects, now)
+        .await?
+    {
+        return Ok(Monitoring::Unchanged);
+    }
+    state.wake_outbox();
+    crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+    Ok(Monitoring::Changed)
 }

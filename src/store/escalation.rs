@@ -3,7 +3,8 @@
 //! against. Tables from migrations 0003_escalation. (Ported as written with
 //! the previous store.)
 
-use super::{ms, on_pool, Result, Store};
+use super::effects::write_effects;
+use super::{in_tx, json_text, ms, on_pool, Effects, Result, Store};
 
 /// The conditional move of an escalation to its next position.
 macro_rules! advance_query {
@@ -24,6 +25,7 @@ macro_rules! advance_query {
 pub(crate) use advance_query;
 
 /// Starts (or restarts, with a new epoch) an escalation unless one is active.
+/// A new epoch is a new PagerDuty incident: nothing triggered under it yet.
 macro_rules! start_query {
     ($alert_id:expr, $tenant:expr, $tier:expr, $reason:expr, $now:expr) => {
         sqlx::query_as(
@@ -31,7 +33,7 @@ macro_rules! start_query {
              VALUES ($1, $2, 'active', $3, 0, 1, $4, $5, $5) \
              ON CONFLICT (alert_id) DO UPDATE SET status = 'active', tier = excluded.tier, round = 0, \
                epoch = escalations.epoch + 1, reason = excluded.reason, started_at_ms = excluded.started_at_ms, \
-               updated_at_ms = excluded.updated_at_ms \
+               updated_at_ms = excluded.updated_at_ms, pd_triggered = 0, pd_dedup_key = NULL \
              WHERE escalations.status <> 'active' RETURNING *",
         )
         .bind($alert_id)
@@ -73,6 +75,67 @@ pub struct EscalationRow {
     pub updated_at_ms: i64,
     pub bumped_at_ms: Option<i64>,
     pub pd_triggered: i64,
+    /// The PagerDuty dedup key this epoch triggered under (migration 0016);
+    /// `None` with `pd_triggered` for a row written before it.
+    pub pd_dedup_key: Option<String>,
+}
+
+/// A tier paged: which position of the path, when, and who or what paged it
+/// (migration 0016).
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct EscalationPage {
+    pub alert_id: String,
+    pub epoch: i64,
+    pub round: i64,
+    pub tier: i64,
+    pub paged_at_ms: i64,
+    /// `start`, `step`, `escalate_now` or `bot` (see the migration).
+    pub how: String,
+    /// The person who clicked **Escalate now**, when one did.
+    pub paged_by: Option<String>,
+    /// Why the bot moved up a tier (`bot`).
+    pub reason: Option<String>,
+}
+
+/// A step that pages: the escalation moves from `from` to `to` (tier,
+/// round) within `epoch`, only if it still stands there.
+#[derive(Clone, Debug)]
+pub struct EscalationMove<'a> {
+    pub alert_id: &'a str,
+    pub epoch: i64,
+    pub from: (i64, i64),
+    pub to: (i64, i64),
+    /// The PagerDuty dedup key the page triggered under, when it did.
+    pub pd_key: Option<&'a str>,
+    /// Recorded with the page (see [`EscalationPage`]).
+    pub how: &'a str,
+    pub by: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+/// A (re)start of an alert's escalation and what conditions it.
+#[derive(Clone, Debug)]
+pub struct EscalationStart<'a> {
+    pub alert_id: &'a str,
+    pub tenant: &'a str,
+    pub tier: i64,
+    pub reason: &'a str,
+    /// Only when the alert's escalation is still at this epoch (0: none
+    /// yet): a click decided on one state of the path acts on it only.
+    pub after_epoch: Option<i64>,
+    /// A re-arm: the alert's acknowledgement by this person is cleared in
+    /// the same transaction, and nothing starts if it is no longer there.
+    pub rearm_from: Option<&'a str>,
+}
+
+/// An acknowledgement: the alert's, decided on `version` of the alert, with
+/// what the alert shows from then on.
+#[derive(Clone, Debug)]
+pub struct AlertAck<'a> {
+    pub alert_id: &'a str,
+    pub user: &'a str,
+    pub version: i64,
+    pub shown: Option<&'a serde_json::Value>,
 }
 
 impl Store {
@@ -204,5 +267,187 @@ impl Store {
             .await
             .map(|_| ()))?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Starts (or restarts, with a new epoch) an escalation as `start`
+    /// says, and commits what `then` decides for it, given the row it
+    /// replaces (the previous epoch, whose PagerDuty incident a new epoch
+    /// resolves) and the new one. `None`, writing nothing, when one is
+    /// active, the epoch moved, or (a re-arm) the acknowledgement is gone.
+    pub async fn start_escalation_then(
+        &self,
+        start: &EscalationStart<'_>,
+        now: DateTime<Utc>,
+        then: impl FnOnce(Option<&EscalationRow>, &EscalationRow) -> Effects,
+    ) -> Result<Option<EscalationRow>> {
+        in_tx!(self, tx => {
+            let previous: Option<EscalationRow> =
+                sqlx::query_as("SELECT * FROM escalations WHERE alert_id = $1")
+                    .bind(start.alert_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(epoch) = start.after_epoch {
+                if previous.as_ref().map_or(0, |p| p.epoch) != epoch {
+                    return Ok(None);
+                }
+            }
+            if let Some(user) = start.rearm_from {
+                let cleared = sqlx::query(
+                    "UPDATE alerts SET acked_by = NULL, acked_at_ms = NULL, version = version + 1 \
+                     WHERE id = $1 AND status = 'open' AND acked_by = $2",
+                )
+                .bind(start.alert_id)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if cleared == 0 {
+                    return Ok(None);
+                }
+            }
+            let row: Option<EscalationRow> =
+                start_query!(start.alert_id, start.tenant, start.tier, start.reason, now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(esc) = row else {
+                return Ok(None);
+            };
+            let effects = then(previous.as_ref(), &esc);
+            effects.check()?;
+            write_effects!(tx, &effects, now);
+            tx.commit().await?;
+            Ok(Some(esc))
+        })
+    }
+
+    /// Pages a tier: moves the escalation as `step` says, records the page
+    /// (and the PagerDuty key it triggered under), and writes `effects` (the
+    /// pages, the next step, the audit entry), in one transaction. False,
+    /// writing nothing, when it no longer stood there.
+    pub async fn page_escalation_with(
+        &self,
+        step: &EscalationMove<'_>,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let moved = advance_query!(
+                step.alert_id, step.epoch, step.from.0, step.from.1, step.to.0, step.to.1, now
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if moved {
+                if let Some(key) = step.pd_key {
+                    sqlx::query(
+                        "UPDATE escalations SET pd_triggered = 1, pd_dedup_key = $2 WHERE alert_id = $1",
+                    )
+                    .bind(step.alert_id)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO escalation_pages (alert_id, epoch, round, tier, paged_at_ms, how, paged_by, reason) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                )
+                .bind(step.alert_id)
+                .bind(step.epoch)
+                .bind(step.from.1)
+                .bind(step.from.0)
+                .bind(ms(now))
+                .bind(step.how)
+                .bind(step.by)
+                .bind(step.reason)
+                .execute(&mut *tx)
+                .await?;
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(moved)
+        })
+    }
+
+    /// The page of one position of an alert's path, if that tier was paged.
+    pub async fn escalation_page(
+        &self,
+        alert_id: &str,
+        epoch: i64,
+        round: i64,
+        tier: i64,
+    ) -> Result<Option<EscalationPage>> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM escalation_pages WHERE alert_id = $1 AND epoch = $2 AND round = $3 AND tier = $4")
+            .bind(alert_id)
+            .bind(epoch)
+            .bind(round)
+            .bind(tier)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// The last tier paged on an alert's path (of any epoch).
+    pub async fn latest_escalation_page(&self, alert_id: &str) -> Result<Option<EscalationPage>> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM escalation_pages WHERE alert_id = $1 \
+             ORDER BY paged_at_ms DESC, epoch DESC, round DESC, tier DESC LIMIT 1")
+            .bind(alert_id)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// Acknowledges an alert, once: only while it is open, unacknowledged
+    /// and still at `ack.version` (nothing changed it since it was read), so
+    /// a double click or two replicas acknowledge once and a poll's edit is
+    /// never overwritten. With it, in one transaction: what the alert shows,
+    /// its escalation ended (`acknowledged`, also a path that ran out of
+    /// tiers, whose PagerDuty incident is still open), `effects` (its edit,
+    /// its thread note, its audit entry, its steps cancelled) and what
+    /// `then` decides for the ended escalation (PagerDuty's acknowledge).
+    /// False, writing nothing, when the alert was not so.
+    pub async fn acknowledge_alert_with(
+        &self,
+        ack: &AlertAck<'_>,
+        effects: &Effects,
+        now: DateTime<Utc>,
+        then: impl FnOnce(Option<&EscalationRow>) -> Effects,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE alerts SET acked_by = $2, acked_at_ms = $3, updated_at_ms = $3, \
+                   shown = COALESCE($5, shown), version = version + 1 \
+                 WHERE id = $1 AND status = 'open' AND acked_by IS NULL AND version = $4",
+            )
+            .bind(ack.alert_id)
+            .bind(ack.user)
+            .bind(ms(now))
+            .bind(ack.version)
+            .bind(ack.shown.map(json_text))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            let ended: Option<EscalationRow> = sqlx::query_as(
+                "UPDATE escalations SET status = 'acknowledged', updated_at_ms = $2 \
+                 WHERE alert_id = $1 AND status IN ('active', 'stopped') RETURNING *",
+            )
+            .bind(ack.alert_id)
+            .bind(ms(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let more = then(ended.as_ref());
+            more.check()?;
+            write_effects!(tx, effects, now);
+            write_effects!(tx, &more, now);
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 }

@@ -3,7 +3,8 @@
 //! Tables from migrations 0002_mitigations. (Ported as written with the
 //! previous store.)
 
-use super::{json_text, ms, on_pool, Result, Store};
+use super::effects::{apply_with, write_effects};
+use super::{in_tx, json_text, ms, on_pool, Effects, NewTimer, Result, Store};
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -174,5 +175,164 @@ impl Store {
             .await?
             .rows_affected());
         Ok(n == 1)
+    }
+}
+
+/// What recording a scaling request came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalingClaim {
+    /// Recorded as the alert's request number `n`, with its pages.
+    Requested(i64),
+    /// One was made within the cool-down: nothing recorded.
+    CoolingDown,
+    /// The alert is resolved (or gone): nothing recorded.
+    NotOpen,
+}
+
+impl Store {
+    /// Records a scaling request as [`Store::claim_scaling_request`] does,
+    /// and in the same transaction what `then` decides for its number (its
+    /// DMs, its PagerDuty trigger, its thread note, its audit entry): the
+    /// cool-down locks only when the pages are committed with it (an error
+    /// from `then` rolls the request back). Only while
+    /// the alert is open; the alert's row is held meanwhile, so a resolution
+    /// at the same moment sees the request (and resolves its incident).
+    pub async fn request_scaling_with(
+        &self,
+        alert_id: &str,
+        tenant_id: &str,
+        user: &str,
+        now: DateTime<Utc>,
+        cooldown: chrono::Duration,
+        then: impl FnOnce(i64) -> Result<Effects>,
+    ) -> Result<ScalingClaim> {
+        in_tx!(self, tx => {
+            let open = sqlx::query(
+                "UPDATE alerts SET updated_at_ms = updated_at_ms WHERE id = $1 AND status = 'open'",
+            )
+            .bind(alert_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if open == 0 {
+                return Ok(ScalingClaim::NotOpen);
+            }
+            let count: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO scaling_requests (alert_id, tenant_id, requested_by, requested_at_ms, count) \
+                 VALUES ($1, $2, $3, $4, 1) \
+                 ON CONFLICT (alert_id) DO UPDATE SET requested_by = excluded.requested_by, \
+                   requested_at_ms = excluded.requested_at_ms, count = scaling_requests.count + 1, \
+                   acked_by = NULL, acked_at_ms = NULL \
+                 WHERE scaling_requests.requested_at_ms <= $5 \
+                 RETURNING count",
+            )
+            .bind(alert_id)
+            .bind(tenant_id)
+            .bind(user)
+            .bind(ms(now))
+            .bind(ms(now - cooldown))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(count) = count else {
+                return Ok(ScalingClaim::CoolingDown);
+            };
+            let effects = then(count)?;
+            effects.check()?;
+            write_effects!(tx, &effects, now);
+            tx.commit().await?;
+            Ok(ScalingClaim::Requested(count))
+        })
+    }
+
+    /// Acknowledges scaling request number `count` as
+    /// [`Store::ack_scaling_request`] does, with `effects` (the thread note,
+    /// PagerDuty's acknowledge, the audit entry) only when this call did.
+    pub async fn ack_scaling_request_with(
+        &self,
+        alert_id: &str,
+        count: i64,
+        user: &str,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> Result<bool> {
+        apply_with!(
+            self,
+            effects,
+            now,
+            sqlx::query(
+                "UPDATE scaling_requests SET acked_by = $3, acked_at_ms = $4 \
+                 WHERE alert_id = $1 AND count = $2 AND acked_by IS NULL",
+            )
+            .bind(alert_id)
+            .bind(count)
+            .bind(user)
+            .bind(ms(now))
+        )
+    }
+
+    /// Marks a paused job resumed as [`Store::mark_resumed`] does, with
+    /// `effects` (its audit entry) only when this call did.
+    pub async fn mark_resumed_with(
+        &self,
+        alert_id: &str,
+        job_id: &str,
+        at: DateTime<Utc>,
+        effects: &Effects,
+    ) -> Result<bool> {
+        apply_with!(
+            self,
+            effects,
+            at,
+            sqlx::query(
+                "UPDATE paused_jobs SET resumed_at_ms = $3 \
+                 WHERE alert_id = $1 AND job_id = $2 AND resumed_at_ms IS NULL",
+            )
+            .bind(alert_id)
+            .bind(job_id)
+            .bind(ms(at))
+        )
+    }
+
+    /// Starts **Monitor closely**: schedules its first check-in and, only
+    /// when this call scheduled it (its dedup key numbers the run, so a
+    /// double click schedules one), writes `effects` (the audit entry, the
+    /// thread note) with it.
+    pub async fn start_monitoring_with(
+        &self,
+        first: &NewTimer,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let id = uuid::Uuid::new_v4().to_string();
+        apply_with!(
+            self,
+            effects,
+            now,
+            super::timers::insert_timers!(std::iter::once((id.clone(), first)), now).build()
+        )
+    }
+
+    /// Stops **Monitor closely**: cancels the alert's pending check-ins of
+    /// `kind` and, only when there were any, writes `effects` with it.
+    pub async fn stop_monitoring_with(
+        &self,
+        alert_id: &str,
+        kind: &str,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        apply_with!(
+            self,
+            effects,
+            now,
+            sqlx::query(
+                "UPDATE timers SET status = 'cancelled', fired_at_ms = $3, \
+                   claimed_by = NULL, claim_until_ms = NULL \
+                 WHERE subject_id = $1 AND kind = $2 AND status = 'pending'",
+            )
+            .bind(alert_id)
+            .bind(kind)
+            .bind(ms(now))
+        )
     }
 }

@@ -47,7 +47,7 @@ pub use escalation::*;
 pub use forecasts::ForecastRecord;
 pub use health::HealthCounts;
 pub use intents::{Intent, IntentChange};
-pub use mitigations::ScalingRequest;
+pub use mitigations::{ScalingClaim, ScalingRequest};
 pub use review::*;
 pub use rollups::{rollup_post_key, Incident, Rollup};
 pub use rows::*;

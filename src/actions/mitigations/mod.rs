@@ -1,24 +1,23 @@
 //! The runbook's mitigations, one button each on the alert. Every one is for
 //! the tenant's operators only, audited, and decided once however often it
 //! is clicked (dedup keys in the outbox, conditional updates in the store,
-//! Servo's own state checks).
+//! Servo's own state checks). These files decode the click, check who
+//! clicked and open the dialogs; what each decides, and commits, is in
+//! [`crate::flows::mitigations`], [`crate::flows::monitor`] and
+//! [`crate::flows::scaling`].
 
 use super::{tell, Click};
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::flows::alerts::{self, MONITOR_TIMER};
-use crate::flows::approvals;
 use crate::risk::{JobState, SlaTier};
-use crate::servo::{Job, ServoActionError};
-use crate::slack::render::date_token;
-use crate::store::{Alert, Effects, IntentChange, NewOutboxMessage, NewTimer};
+use crate::servo::Job;
+use crate::store::Alert;
 use serde_json::{json, Value};
 
 pub const PAUSE_VIEW: &str = "mitigate_pause";
 pub const NOTIFY_VIEW: &str = "mitigate_notify";
 
 use crate::flows::alerts::audit;
-use crate::flows::mitigations::{recreated_note, refuse_intent, show_new_job, RECREATE_PRIORITY};
 use crate::flows::monitor::job_of;
 
 /// The alert and its tenant, if the clicker is one of its operators; else
@@ -85,26 +84,6 @@ async fn authorise<'a>(
     }
 }
 
-fn note_key(alert: &Alert, what: &str) -> String {
-    format!(
-        "alert:{}:{what}:{}",
-        alert.id,
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
-async fn note(state: &AppState, alert: &Alert, key: String, text: &str) {
-    if let Err(e) = alerts::reply_in_thread(state, alert, key, text).await {
-        tracing::error!(error = %e, "could not reply in the alert's thread");
-    }
-}
-
-async fn refresh(state: &AppState, alert: &Alert) {
-    if let Err(e) = alerts::refresh(state, &alert.id).await {
-        tracing::error!(error = %e, "could not refresh the alert's buttons");
-    }
-}
-
 mod monitor;
 mod notify;
 mod pause;
@@ -117,4 +96,4 @@ pub use notify::{confirm_notify, offer_notify};
 pub use pause::{confirm_pause, offer_pause};
 pub use recreate::recreate;
 pub use resume::resume_paused;
-pub use scaling::{ack_scaling, request_scaling, scaling_dedup_key, SCALING_ACK_ACTION};
+pub use scaling::{ack_scaling, request_scaling};

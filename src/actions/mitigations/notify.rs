@@ -1,4 +1,5 @@
-//! **Notify stakeholders**: the impact dialog and the message it sends.
+//! **Notify stakeholders**: the impact dialog, and its submission (what it
+//! sends: [`crate::flows::mitigations::notify_stakeholders`]).
 
 use super::*;
 /// **Notify stakeholders**: asks for an impact line, then tells them.
@@ -68,48 +69,11 @@ pub async fn confirm_notify(
     else {
         return;
     };
-    let job = job_of(state, &alert).await.ok().flatten();
-    let (asset, tier) = job
-        .as_ref()
-        .map(|j| (j.asset_name.clone(), SlaTier::from_priority(j.priority)))
-        .unwrap_or_else(|| ("the job".into(), SlaTier::Standard));
-    let who = approvals::stakeholders(&state.config, tenant, &asset, tier);
-    let people = state.directory.expand(&who).await.unwrap_or_default();
-    let band = format!("{} {}", alert.band.emoji(), alert.band.label());
-    let impact = impact
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    let text = format!(
-        ":mega: {} *{}* is expected to complete {} against its deadline {} ({band}). Impact: {impact} (from <@{user}>)",
-        who.iter().map(|p| p.mention()).collect::<Vec<_>>().join(" "),
-        asset.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
-        alert.eta.map(date_token).unwrap_or_else(|| "at an unknown time".into()),
-        alert.deadline.map(date_token).unwrap_or_else(|| "none".into()),
-    );
-    note(
-        state,
-        &alert,
-        format!("notify:{}:{view_id}:thread", alert.id),
-        &text,
+    if let Err(e) = crate::flows::mitigations::notify_stakeholders(
+        state, &alert, tenant, user, &impact, view_id,
     )
-    .await;
-    for p in &people {
-        let _ = state
-            .enqueue(NewOutboxMessage::call(
-                "chat.postMessage",
-                json!({ "channel": p, "text": text }),
-                format!("notify:{}:{view_id}:{p}", alert.id),
-            ))
-            .await;
+    .await
+    {
+        tracing::error!(error = %e, "could not notify the stakeholders");
     }
-    audit(
-        state,
-        &alert,
-        user,
-        "notify_stakeholders",
-        "ok",
-        json!({ "notified": people, "impact": impact }),
-    )
-    .await;
 }

@@ -1,6 +1,6 @@
 //! **Pause lower-priority jobs** and **Defer best-effort jobs**: the
 //! picker of candidates, and the confirmed pause (recorded as an intent
-//! first, see [`crate::flows::mitigations`]).
+//! first, see [`crate::flows::mitigations::pause`]).
 
 use super::*;
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -160,82 +160,8 @@ pub async fn confirm_pause(state: &AppState, user: &str, metadata: &Value, job_i
     else {
         return;
     };
-    let now = state.clock.now();
-    let mut lines = Vec::new();
-    let mut paused = 0;
-    for id in job_ids {
-        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
-            continue;
-        };
-        // The intent first: a stop after Servo paused the job and before the
-        // bot recorded it would otherwise leave a job paused that Resume
-        // never offers. The repair pass finishes an intent left applying.
-        let intent = match state
-            .store
-            .begin_intent("pause", &alert.id, &tenant.id, &id, user, now)
-            .await
-        {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::error!(error = %e, "could not record the intent to pause a job");
-                lines.push(format!(
-                    ":x: `{id}`: the bot's store is unavailable, so it was not paused; try again in a minute"
-                ));
-                continue;
-            }
-        };
-        let detail = json!({ "job": id, "for_alert": alert.id });
-        let (line, status, why, change, outcome) =
-            match state.servo.pause(&tenant.id, uuid, now).await {
-                Ok(job) => {
-                    paused += 1;
-                    (
-                        format!(
-                            ":double_vertical_bar: paused *{}* (`{id}`)",
-                            crate::slack::render::escape_slack(&job.asset_name)
-                        ),
-                        "done",
-                        None,
-                        IntentChange::Paused,
-                        "ok".to_string(),
-                    )
-                }
-                Err(e) => {
-                    let why = match e {
-                        ServoActionError::NotFound => "no such job any more".to_string(),
-                        other => other.to_string(),
-                    };
-                    (
-                        format!(":x: `{id}`: {why}"),
-                        "refused",
-                        Some(why.clone()),
-                        IntentChange::None,
-                        format!("failed: {why}"),
-                    )
-                }
-            };
-        // Recorded (or refused), audited: one transaction.
-        let mut effects = Effects::new();
-        effects.record(alerts::audit_entry(
-            state, &alert, user, "pause", &outcome, detail,
-        ));
-        if let Err(e) = state
-            .store
-            .finish_intent(&intent, status, why.as_deref(), change, &effects, now)
-            .await
-        {
-            tracing::error!(error = %e, "could not record a paused job; the repair pass will");
-        }
-        lines.push(line);
-    }
-    let summary = format!(
-        "<@{user}> paused {paused} of {} to make room:\n{}",
-        crate::domain::text::count(lines.len(), "job", "jobs"),
-        lines.join("\n")
-    );
-    note(state, &alert, note_key(&alert, "pause"), &summary).await;
+    let summary = crate::flows::mitigations::pause(state, &alert, &tenant.id, user, job_ids).await;
     tell(state, &reply_to, &summary).await;
-    refresh(state, &alert).await;
 }
 
 #[cfg(test)]
