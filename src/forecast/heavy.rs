@@ -86,7 +86,7 @@ pub fn generate(pattern: Pattern, seed: u64) -> Trace {
             Pattern::Degraded if i >= n / 2 => mult *= super::traces::DEGRADATION,
             Pattern::MonthEnd if (date + Duration::days(1)).month() != date.month() => {
                 mult *= month_end;
-                if date.month() % 3 == 0 {
+                if date.month().is_multiple_of(3) {
                     mult *= 1.3;
                 }
             }

@@ -575,10 +575,11 @@ const FOUR_TRACES_BAND: (f64, f64) = (0.75, 0.98);
 /// own earlier jobs too: the median per-trace ratio P50/EWMA at most
 /// `ratio` (0.60, the target, unless documented), and each kind as
 /// `expect` says (the targets, unless documented as short of them).
-fn gate(
-    generator: super::traces::Generator,
-    expected: [(super::traces::Knowing, f64, &[(Pattern, Expect)]); 2],
-) {
+/// One case of the gate: what the bot knows, the median ratio's bound, and
+/// the kinds documented as short of the targets.
+type Case<'a> = (super::traces::Knowing, f64, &'a [(Pattern, Expect)]);
+
+fn gate(generator: super::traces::Generator, expected: [Case; 2]) {
     use super::traces::TenantTraces;
     let tenant = TenantTraces::new(generator, 21..=30);
     let mut failures = Vec::new();

@@ -727,12 +727,6 @@ fn score_tenant(
     (kinds, median(&mut ratios))
 }
 
-/// Every kind of the first generator over `seeds`, knowing nothing.
-pub fn score_all(seeds: RangeInclusive<u64>) -> (Vec<KindSummary>, f64) {
-    let (kinds, ratio) = score_kinds(Generator::Classic, Knowing::Nothing, 1..=0, seeds);
-    (kinds.into_iter().map(|(k, _)| k).collect(), ratio)
-}
-
 /// The per-kind table: median errors as a share of the remaining time,
 /// the median per-trace ratio, and the P90's coverage.
 pub fn kinds_table(kinds: &[KindSummary], overall_ratio: f64) -> String {
