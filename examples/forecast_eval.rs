@@ -1,39 +1,59 @@
 //! Evaluates the forecaster against Servo's EWMA ETA on the synthetic trace
-//! set and prints a markdown table. Run with
-//! `cargo run --release --example forecast_eval [SEEDS] [FIRST_SEED]`
-//! (default: 10 seeds per pattern starting at seed 1).
+//! sets and prints markdown tables. Run with
+//! `cargo run --release --example forecast_eval [SEEDS] [FIRST_SEED] [GENERATOR]`
+//! (default: 10 seeds per kind starting at seed 1, every generator;
+//! GENERATOR is `classic`, `regime`, `heavy-tail` or `all`).
+//!
+//! For each generator, every kind is scored three ways: as a new asset
+//! (the tenant's seven other assets, one per other kind, have finished the
+//! jobs of seeds 21..=30), with the asset's own earlier jobs too (the same
+//! seeds), and knowing nothing (no finished job anywhere).
 
 use servo_sla_bot::forecast::traces::{
-    calibrations_table, evaluate_all, kinds_table, markdown_table, score_all, score_all_calibrated,
+    calibrations_table, evaluate_all, kinds_table, markdown_table, score_kinds, Generator,
+    KindSummary, Knowing,
 };
 
-/// The seeds of each kind's earlier jobs, which its calibration learns from.
+/// The seeds of the tenant's finished jobs, which calibration learns from:
+/// neither tuned on nor reported.
 const HISTORY: std::ops::RangeInclusive<u64> = 21..=30;
 
 fn main() {
-    let arg = |i: usize, default: u64| {
-        std::env::args()
-            .nth(i)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize, default: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
     let (seeds, first) = (arg(1, 10).max(1), arg(2, 1));
     let last = first + seeds - 1;
-    println!("Seeds {first}..={last} for each kind; points between 10% and 90% progress.\n");
-    let (kinds, ratio) = score_all(first..=last);
-    println!("Medians (error = |forecast - actual| / time left):\n");
-    print!("{}", kinds_table(&kinds, ratio));
-    // The calibration check: each kind's asset has finished ten earlier jobs
-    // (seeds 21..=30, neither tuned on nor held out; one recorded forecast
-    // each at a quarter, half and three quarters done) and corrects its
-    // forecasts by what they taught.
-    let (calibrated, cal_ratio) = score_all_calibrated(HISTORY, first..=last);
-    println!("\nCalibrated by the asset's past jobs (seeds {HISTORY:?}):\n");
-    print!("{}", calibrations_table(&calibrated));
-    println!();
-    let summaries: Vec<_> = calibrated.into_iter().map(|(k, _)| k).collect();
-    print!("{}", kinds_table(&summaries, cal_ratio));
-    let (per, overall) = evaluate_all(first..=last);
-    println!("\nMeans, pooled over points:\n");
-    print!("{}", markdown_table(&per, &overall));
+    let generators: Vec<Generator> = match args.get(3).map(String::as_str) {
+        None | Some("all") => Generator::ALL.to_vec(),
+        Some(name) => match Generator::parse(name) {
+            Some(g) => vec![g],
+            None => {
+                eprintln!("unknown generator {name}: classic, regime, heavy-tail or all");
+                std::process::exit(2);
+            }
+        },
+    };
+    println!(
+        "Seeds {first}..={last} for each kind; the tenant's finished jobs {HISTORY:?}; \
+         points between 10% and 90% progress; error = |forecast - actual| / time left.\n"
+    );
+    for generator in generators {
+        for knowing in Knowing::ALL {
+            let (kinds, ratio) = score_kinds(generator, knowing, HISTORY, first..=last);
+            println!("### {}, {}\n", generator.name(), knowing.name());
+            let summaries: Vec<KindSummary> = kinds.iter().map(|(k, _)| k.clone()).collect();
+            print!("{}", kinds_table(&summaries, ratio));
+            if knowing != Knowing::Nothing {
+                println!("\nWhat the bot knew of each kind's asset:\n");
+                print!("{}", calibrations_table(&kinds));
+            }
+            println!();
+        }
+        if generator == Generator::Classic {
+            let (per, overall) = evaluate_all(first..=last);
+            println!("### classic, means pooled over points, knowing nothing\n");
+            print!("{}", markdown_table(&per, &overall));
+            println!();
+        }
+    }
 }

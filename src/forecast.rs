@@ -14,6 +14,10 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 
+pub mod heavy;
+pub mod pool;
+mod rand;
+pub mod regime;
 pub mod traces;
 
 /// EWMA smoothing factor used by Servo's executor.
@@ -22,9 +26,6 @@ pub const SERVO_ALPHA: f64 = 0.3;
 pub const MIN_OBSERVATIONS: usize = 5;
 /// In fallback mode P90 is `now + FALLBACK_P90_FACTOR × (servo_eta − now)`.
 pub const FALLBACK_P90_FACTOR: f64 = 1.5;
-/// Multiplier applied to the normal 90% quantile (1.2816 σ) for P90.
-/// Tuned once on the synthetic trace set (see `docs/forecast.md`).
-pub const P90_SPREAD: f64 = 0.85;
 /// Relative model error (fraction of the remaining time, one σ) added to the
 /// P90 spread for effects the model cannot see (throughput drift, tails).
 pub const MODEL_ERROR: f64 = 0.05;
@@ -34,10 +35,6 @@ const Z90: f64 = 1.281_551_6;
 /// multiplied by `max(0, 1 − TREND_SHRINK / t²)`, t being its t-statistic in
 /// log space, so an insignificant trend is not extrapolated.
 const TREND_SHRINK: f64 = 2.0;
-/// Weight of the slope's sampling variance in the P90 spread (its standard
-/// error counts at half strength; the shrunk-away part of a rising trend is
-/// added one-sidedly instead). Tuned on the synthetic trace set.
-const TREND_VAR_WEIGHT: f64 = 0.6;
 /// Extrapolated per-partition cost stays within [level / CLAMP, level × CLAMP].
 const LEVEL_CLAMP: f64 = 3.0;
 /// A change in pace is declared when the recent partitions' mean log cost
@@ -158,10 +155,9 @@ impl KeyClass {
     /// Classifies a partition key.
     pub fn of(key: &str) -> Self {
         let key = key.trim();
-        if let Some(day) = key
-            .get(..10)
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        {
+        if let Some(day) = key.get(..10).and_then(|d| {
+            canonical_date(d).or_else(|| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        }) {
             let next = day.succ_opt().map(|d| d.month());
             return if next != Some(day.month()) {
                 Self::PeriodEnd
@@ -177,6 +173,22 @@ impl KeyClass {
             _ => Self::Regular,
         }
     }
+}
+
+/// `YYYY-MM-DD` read digit by digit: the common case of [`KeyClass::of`],
+/// which the forecast asks of every partition at every poll, without the
+/// cost of a format parser.
+fn canonical_date(d: &str) -> Option<NaiveDate> {
+    let b = d.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
 }
 
 /// Servo's own estimate: EWMA (alpha 0.3, first observation taken as is) of
@@ -251,6 +263,16 @@ impl ClassPrior {
     /// not count as a period-end effect. `None` without at least 2 period-end
     /// and 3 regular partitions in all.
     pub fn from_jobs(jobs: &[Vec<PartitionObs>]) -> Option<ClassPrior> {
+        Self::learn(jobs.iter().map(Vec::as_slice))
+    }
+
+    /// What one job's own completed partitions say (see [`Self::from_jobs`]):
+    /// recorded with its forecasts, so a new asset can borrow it.
+    pub fn of_job(partitions: &[PartitionObs]) -> Option<ClassPrior> {
+        Self::learn(std::iter::once(partitions))
+    }
+
+    fn learn<'a>(jobs: impl IntoIterator<Item = &'a [PartitionObs]>) -> Option<ClassPrior> {
         let (mut pe, mut reg) = (Vec::new(), Vec::new());
         for job in jobs {
             let done: Vec<(KeyClass, f64)> = job
@@ -323,62 +345,6 @@ pub struct Forecast {
     pub observations: usize,
 }
 
-/// Weighted least-squares line `y = a + b (x − xbar)`.
-#[derive(Debug, Clone, Copy)]
-struct Fit {
-    xbar: f64,
-    a: f64,
-    b: f64,
-    /// Residual variance of one observation.
-    s2: f64,
-    var_a: f64,
-    var_b: f64,
-}
-
-impl Fit {
-    fn at(&self, x: f64) -> f64 {
-        self.a + self.b * (x - self.xbar)
-    }
-}
-
-fn wls(x: &[f64], y: &[f64], w: &[f64]) -> Option<Fit> {
-    let sw: f64 = w.iter().sum();
-    let sw2: f64 = w.iter().map(|w| w * w).sum();
-    if sw <= 0.0 || x.len() < 2 {
-        return None;
-    }
-    let xbar = x.iter().zip(w).map(|(x, w)| x * w).sum::<f64>() / sw;
-    let ybar = y.iter().zip(w).map(|(y, w)| y * w).sum::<f64>() / sw;
-    let (mut sxx, mut sxy, mut sxx_w2) = (0.0, 0.0, 0.0);
-    for ((x, y), w) in x.iter().zip(y).zip(w) {
-        let dx = x - xbar;
-        sxx += w * dx * dx;
-        sxy += w * dx * (y - ybar);
-        sxx_w2 += w * w * dx * dx;
-    }
-    let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    let n_eff = sw * sw / sw2;
-    let rss: f64 = x
-        .iter()
-        .zip(y)
-        .zip(w)
-        .map(|((x, y), w)| w * (y - ybar - b * (x - xbar)).powi(2))
-        .sum();
-    let s2 = rss / sw * n_eff / (n_eff - 2.0).max(1.0);
-    Some(Fit {
-        xbar,
-        a: ybar,
-        b,
-        s2,
-        var_a: s2 / n_eff,
-        var_b: if sxx > 0.0 {
-            s2 * sxx_w2 / (sxx * sxx)
-        } else {
-            0.0
-        },
-    })
-}
-
 /// The most recent change in pace in a series of log costs: the index where
 /// the new pace starts, and the log difference (new − old). `None` when no
 /// split of the last [`CHANGE_LOOKBACK`] completions differs by
@@ -436,20 +402,214 @@ fn change_point(logs: &[f64]) -> Option<(usize, f64)> {
     (lr > STEP_OVER_LINE * (n as f64).ln()).then_some((k, d))
 }
 
+/// Exponentially weighted sums of a series (`x`, its cost `y` and log cost
+/// `l`), the newest weighing 1 and each older one `decay` times the next: a
+/// local linear fit at every point of the series in one pass.
+#[derive(Debug, Clone, Copy, Default)]
+struct EwSums {
+    w: f64,
+    w2: f64,
+    wx: f64,
+    wxx: f64,
+    w2x: f64,
+    w2xx: f64,
+    wy: f64,
+    wxy: f64,
+    wyy: f64,
+    wl: f64,
+    wxl: f64,
+    wll: f64,
+}
+
+impl EwSums {
+    fn push(&mut self, decay: f64, x: f64, y: f64) {
+        let l = y.max(1.0).ln();
+        let d2 = decay * decay;
+        self.w = self.w * decay + 1.0;
+        self.wx = self.wx * decay + x;
+        self.wxx = self.wxx * decay + x * x;
+        self.wy = self.wy * decay + y;
+        self.wxy = self.wxy * decay + x * y;
+        self.wyy = self.wyy * decay + y * y;
+        self.wl = self.wl * decay + l;
+        self.wxl = self.wxl * decay + x * l;
+        self.wll = self.wll * decay + l * l;
+        self.w2 = self.w2 * d2 + 1.0;
+        self.w2x = self.w2x * d2 + x;
+        self.w2xx = self.w2xx * d2 + x * x;
+    }
+
+    /// The weighted least-squares line through the costs, the variances of
+    /// its level and slope, and its slope's t² in log space (where duration
+    /// noise is roughly symmetric and homoscedastic: more power than raw
+    /// space). `None` with fewer than two points. `last` is the newest x;
+    /// `level_only` fits a level without a slope.
+    fn fit(&self, last: f64, level_only: bool) -> Option<LocalFit> {
+        if self.w2 <= 1.0 + 1e-12 {
+            return None;
+        }
+        let sw = self.w;
+        let xbar = self.wx / sw;
+        let ybar = self.wy / sw;
+        let lbar = self.wl / sw;
+        let sxx = (self.wxx - sw * xbar * xbar).max(0.0);
+        let n_eff = sw * sw / self.w2;
+        let dof = n_eff / (n_eff - 2.0).max(1.0);
+        // Σw²(x − x̄)², for the slope's variance.
+        let sxx_w2 = (self.w2xx - 2.0 * xbar * self.w2x + xbar * xbar * self.w2).max(0.0);
+        let sloped = sxx > 1e-9 * sw && !level_only;
+        let (b, bl) = if sloped {
+            (
+                (self.wxy - sw * xbar * ybar) / sxx,
+                (self.wxl - sw * xbar * lbar) / sxx,
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let s2 = ((self.wyy - sw * ybar * ybar).max(0.0) - b * b * sxx).max(0.0) / sw * dof;
+        let s2l = ((self.wll - sw * lbar * lbar).max(0.0) - bl * bl * sxx).max(0.0) / sw * dof;
+        let (var_b, var_bl) = if sloped {
+            (s2 * sxx_w2 / (sxx * sxx), s2l * sxx_w2 / (sxx * sxx))
+        } else {
+            (0.0, 0.0)
+        };
+        let t2 = if var_bl > 0.0 {
+            bl * bl / var_bl
+        } else if bl != 0.0 {
+            f64::INFINITY // noise-free trend
+        } else {
+            0.0
+        };
+        Some(LocalFit {
+            xbar,
+            a: ybar,
+            b,
+            s2,
+            var_a: s2 / n_eff,
+            var_b,
+            t2,
+            level_now: (ybar + b * (last - xbar)).max(0.05 * ybar).max(1.0),
+        })
+    }
+}
+
+/// A local linear fit of the cost per partition, `a + b (x − xbar)`.
+#[derive(Debug, Clone, Copy)]
+struct LocalFit {
+    xbar: f64,
+    a: f64,
+    b: f64,
+    /// Residual variance of one partition's cost.
+    s2: f64,
+    var_a: f64,
+    var_b: f64,
+    /// The slope's t² in log space.
+    t2: f64,
+    /// The fitted cost at the newest point.
+    level_now: f64,
+}
+
+impl LocalFit {
+    fn at(&self, x: f64) -> f64 {
+        self.a + self.b * (x - self.xbar)
+    }
+
+    /// The share of the slope kept: `max(0, 1 − TREND_SHRINK / t²)`, so an
+    /// insignificant trend is not extrapolated.
+    fn shrink(&self) -> f64 {
+        (1.0 - TREND_SHRINK / self.t2.max(1e-9)).max(0.0)
+    }
+
+    /// The cost expected at `x`, the slope shrunk by `shrink`, within
+    /// [level / LEVEL_CLAMP, level × LEVEL_CLAMP] of the newest level.
+    fn level(&self, x: f64, shrink: f64) -> f64 {
+        (self.a + shrink * self.b * (x - self.xbar))
+            .clamp(self.level_now / LEVEL_CLAMP, self.level_now * LEVEL_CLAMP)
+    }
+}
+
+/// The half-life of the cost model's weights, in completions, for a job
+/// with `n` done: `max(n/2, 30)`.
+fn half_life(n: usize) -> f64 {
+    (n as f64 / 2.0).max(30.0)
+}
+
+/// The cost model through `y` (costs of the completions from index `from`
+/// on), weights halving every `half_life` completions back from the newest.
+fn local_fit(y: &[f64], from: usize, half_life: f64, level_only: bool) -> Option<LocalFit> {
+    let decay = 0.5f64.powf(1.0 / half_life);
+    let mut sums = EwSums::default();
+    for (i, v) in y.iter().enumerate() {
+        sums.push(decay, (from + i) as f64, *v);
+    }
+    sums.fit((from + y.len()).saturating_sub(1) as f64, level_only)
+}
+
+/// The fewest completions a fit in the job's own backtest starts from.
+const BACKTEST_FROM: usize = 10;
+/// The fewest backtest forecasts whose spread counts.
+const BACKTEST_MIN: usize = 5;
+
+/// The spread the job has shown so far: the cost model is replayed over the
+/// costs seen (`y`, from index `from`), and from every point `k` of the
+/// second half of them it forecasts the mean cost of the next `h`
+/// partitions (`h` = the partitions left, at most half of what follows `k`'s
+/// first point), as the forecast does now. The root mean square of the log
+/// errors (what those partitions cost over what was forecast) is the
+/// relative spread of the forecast: noise, the pace wandering (a ramp,
+/// regimes, steps), the level's and the slope's own error, as far as this job
+/// has shown them. Starting from the second half, each fit has seen about as
+/// much as the forecast now has. `None` with fewer than [`BACKTEST_MIN`]
+/// points to replay from.
+fn own_spread(
+    y: &[f64],
+    from: usize,
+    half_life: f64,
+    remaining: usize,
+    level_only: bool,
+) -> Option<f64> {
+    let len = y.len();
+    let first = BACKTEST_FROM.max(len / 2);
+    let h = remaining.min(len.saturating_sub(first) / 2);
+    if h == 0 {
+        return None;
+    }
+    let mut prefix = vec![0.0; len + 1];
+    for (i, v) in y.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + v;
+    }
+    let decay = 0.5f64.powf(1.0 / half_life);
+    let mut sums = EwSums::default();
+    let (mut sse, mut count) = (0.0, 0usize);
+    for (k, v) in y.iter().enumerate() {
+        if k >= first && k + h <= len {
+            let x = (from + k) as f64;
+            if let Some(f) = sums.fit(x - 1.0, level_only) {
+                let centre = x + (h as f64 - 1.0) / 2.0;
+                let forecast = f.level(centre, f.shrink()).max(1.0);
+                let actual = ((prefix[k + h] - prefix[k]) / h as f64).max(1.0);
+                sse += (actual / forecast).ln().powi(2);
+                count += 1;
+            }
+        }
+        sums.push(decay, (from + k) as f64, *v);
+    }
+    (count >= BACKTEST_MIN).then(|| (sse / count as f64).sqrt())
+}
+
 /// Cost multiplier of period-end partitions relative to regular ones, or 1
 /// when the history does not show a significant difference (needs at least
 /// two period-end and three regular observations, and a log-ratio difference
 /// above two standard errors).
 fn period_end_factor(
-    x: &[f64],
     work: &[f64],
     classes: &[KeyClass],
-    fit: &Fit,
+    fit: &LocalFit,
     prior: Option<ClassPrior>,
 ) -> f64 {
     let (mut pe, mut reg) = (Vec::new(), Vec::new());
-    for ((x, w), c) in x.iter().zip(work).zip(classes) {
-        let ratio = (w / fit.at(*x).max(1.0)).max(1e-6);
+    for (i, (w, c)) in work.iter().zip(classes).enumerate() {
+        let ratio = (w / fit.at(i as f64).max(1.0)).max(1e-6);
         match c {
             KeyClass::PeriodEnd => pe.push(ratio),
             KeyClass::Regular => reg.push(ratio),
@@ -514,15 +674,10 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
 
     // --- Per-partition cost model: weighted trend on work / class factor.
     let n = done.len();
-    let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let work: Vec<f64> = done.iter().filter_map(|p| p.work_ms()).collect();
     let classes: Vec<KeyClass> = done.iter().map(|p| KeyClass::of(&p.key)).collect();
-    let half_life = (n as f64 / 2.0).max(30.0);
-    let weights: Vec<f64> = (0..n)
-        .map(|i| 0.5f64.powf((n - 1 - i) as f64 / half_life))
-        .collect();
-    let first = wls(&x, &work, &weights)?;
-    let pe = period_end_factor(&x, &work, &classes, &first, input.period_end_prior);
+    let first = local_fit(&work, 0, half_life(n), false)?;
+    let pe = period_end_factor(&work, &classes, &first, input.period_end_prior);
     let factor = |c: KeyClass| if c == KeyClass::PeriodEnd { pe } else { 1.0 };
     let norm: Vec<f64> = work
         .iter()
@@ -535,39 +690,12 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
     let all_logs: Vec<f64> = norm.iter().map(|w| w.max(1.0).ln()).collect();
     let change = change_point(&all_logs);
     let from = change.map_or(0, |(k, _)| k);
-    let weights: Vec<f64> = if from > 0 {
-        weights
-            .iter()
-            .enumerate()
-            .map(|(i, w)| if i < from { 0.0 } else { *w })
-            .collect()
-    } else {
-        weights
-    };
-    let mut fit = wls(&x[from..], &norm[from..], &weights[from..])?;
-    if from > 0 && ((n - from) as f64) < 2.0 * CHANGE_SETTLED {
-        // A few dozen partitions at the new pace: their level is evidence,
-        // a slope through them is mostly noise.
-        fit.b = 0.0;
-        fit.var_b = 0.0;
-    }
-    // Trend significance is judged in log space, where duration noise is
-    // roughly symmetric and homoscedastic (more power than raw space).
-    let logs = &all_logs[from..];
-    let log_fit = wls(&x[from..], logs, &weights[from..])?;
-    let t2 = if log_fit.var_b > 0.0 {
-        log_fit.b * log_fit.b / log_fit.var_b
-    } else if log_fit.b != 0.0 {
-        f64::INFINITY // noise-free trend
-    } else {
-        0.0
-    };
-    let shrink = (1.0 - TREND_SHRINK / t2.max(1e-9)).max(0.0);
-    let level_now = fit.at((n - 1) as f64).max(0.05 * fit.a).max(1.0);
-    let level = |x: f64| {
-        (fit.a + shrink * fit.b * (x - fit.xbar))
-            .clamp(level_now / LEVEL_CLAMP, level_now * LEVEL_CLAMP)
-    };
+    // A few dozen partitions at the new pace: their level is evidence, a
+    // slope through them is mostly noise.
+    let level_only = from > 0 && ((n - from) as f64) < 2.0 * CHANGE_SETTLED;
+    let fit = local_fit(&norm[from..], from, half_life(n), level_only)?;
+    let shrink = fit.shrink();
+    let level = |x: f64| fit.level(x, shrink);
 
     // --- Remaining partitions: running first, then pending in key order,
     // then partitions Servo has not told us about (average class mix).
@@ -636,23 +764,34 @@ pub fn forecast(input: &ForecastInput) -> Option<Forecast> {
     let tail = (1.0 - rho).max(0.0) * 0.5 * mean_pred;
     let p50_ms = rho * total_work + tail;
 
-    // --- Spread: per-partition noise, level and trend uncertainty, model error.
-    let var_work = sq * fit.s2 + s1 * s1 * fit.var_a + s2 * s2 * fit.var_b * TREND_VAR_WEIGHT;
-    let mut sd = (rho * rho * var_work + (MODEL_ERROR * p50_ms).powi(2)).sqrt();
-    if let Some((_, d)) = change {
-        // Mixed evidence right after a change: part of the step may yet turn
-        // out to be noise or to continue; it fades as completions accrue.
+    // --- Spread. The job's own dispersion: how far the cost of its next
+    // partitions has strayed from what this model forecast for them, at
+    // every point of its second half so far (see `own_spread`), with the
+    // model error as a floor. Before the job has shown enough of that, the
+    // model's own variances: per-partition noise, level and slope.
+    let sd = match own_spread(&norm[from..], from, half_life(n), remaining, level_only) {
+        Some(spread) => (spread * p50_ms).hypot(MODEL_ERROR * p50_ms),
+        None => {
+            let var_work = sq * fit.s2 + s1 * s1 * fit.var_a + s2 * s2 * fit.var_b;
+            (rho * rho * var_work + (MODEL_ERROR * p50_ms).powi(2)).sqrt()
+        }
+    };
+    // Mixed evidence right after a change: part of the step may yet turn
+    // out to be noise or to continue; it fades as completions accrue. So a
+    // step in pace widens the P90 at once, before the job's history shows
+    // the new dispersion.
+    let unsettled = change.map_or(0.0, |(_, d)| {
         let since = (n - from) as f64;
-        let unsettled = (1.0 - since / CHANGE_SETTLED).max(0.0);
-        sd += unsettled * (1.0 - (-d.abs()).exp()) * p50_ms * 0.5;
-    }
+        (1.0 - since / CHANGE_SETTLED).max(0.0) * (1.0 - (-d.abs()).exp()) * p50_ms * 0.5
+    });
     // The part of a rising trend that shrinkage removed from the P50 is
     // added back to the P90 (one-sided: only a later completion).
     let unmodelled = ((1.0 - shrink) * fit.b * s2).max(0.0) * rho;
     // Waits seen in this job may come again: an independent source of
     // delay, added to the noise's spread in quadrature (one-sided: later).
     let waits = pause_allowance(whole, p50_ms);
-    let p90_ms = p50_ms + (P90_SPREAD * Z90 * sd).hypot(waits) + unmodelled;
+    let p90_ms = p50_ms + (Z90 * (sd + unsettled)).hypot(waits) + unmodelled;
+
     Some(Forecast {
         p50: add_ms(now, p50_ms),
         p90: add_ms(now, p90_ms),
@@ -749,6 +888,17 @@ fn binomial_cdf(k: usize, n: usize, p: f64) -> f64 {
     sum.min(1.0)
 }
 
+/// The multiple of the P90's width that the next job should fit in nine
+/// times in ten, from `needed` (what each of `n` past jobs needed): the
+/// ⌈0.9 (n + 1)⌉th smallest, a conformal bound (the tenth of ten, the 18th of
+/// twenty), clamped to [1/MAX_SPREAD, MAX_SPREAD].
+fn needed_for_90(needed: &mut [f64]) -> f64 {
+    needed.sort_by(f64::total_cmp);
+    let n = needed.len();
+    let at = ((0.9 * (n + 1) as f64).ceil() as usize).clamp(1, n) - 1;
+    needed[at].clamp(1.0 / Calibration::MAX_SPREAD, Calibration::MAX_SPREAD)
+}
+
 /// The 90th percentile of a Poisson count with mean `m`.
 fn poisson_q90(m: f64) -> u32 {
     if m.is_nan() || m <= 0.0 {
@@ -785,6 +935,22 @@ pub struct Outcome {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub actual_ms: f64,
+}
+
+/// What the tenant's other assets taught at one checkpoint, weighted by how
+/// like the asset they are (see [`pool`]): where an asset's calibration
+/// starts before its own jobs speak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Borrowed {
+    /// The log of the P50's bias ratio (actual / forecast) of like assets.
+    pub log_bias: f64,
+    /// How many of the asset's own finished jobs the borrowed bias weighs as
+    /// (`k` in `n / (n + k)`): many when the tenant's assets agree, few when
+    /// each goes its own way.
+    pub bias_jobs: f64,
+    /// The log of the multiple of the P90's width that like assets needed
+    /// for nine in ten of their jobs (see `needed_for_90`).
+    pub log_width: f64,
 }
 
 /// What an asset's past jobs teach the forecast: a bias correction of the
@@ -840,10 +1006,22 @@ impl Calibration {
     /// (the median of actual / forecast), and the check of the P90. After the
     /// bias correction, the share of jobs the P90 covered is measured. With
     /// [`Self::MIN_COVERAGE_PAIRS`] or more, the width P90 − P50 is scaled
-    /// towards the 90th percentile of what each job would have needed: all
+    /// towards what nine in ten new jobs should fit in (see `needed_for_90`): all
     /// the way when the share is clearly outside [`Self::COVERAGE_BAND`],
     /// otherwise by the weight `n / (n + PRIOR_JOBS)` (in log terms).
     pub fn from_outcomes(outcomes: &[Outcome]) -> Calibration {
+        Self::from_outcomes_with(outcomes, None)
+    }
+
+    /// [`Self::from_outcomes`], starting from what the tenant's other assets
+    /// taught (`borrowed`) instead of from no correction at all. The bias is
+    /// `(n·own + k·borrowed) / (n + k)` in log terms, `n` being this asset's
+    /// outcomes and `k` [`Borrowed::bias_jobs`]: with none of its own, the
+    /// borrowed bias; as its jobs accrue, its own. The P90's width moves from
+    /// the borrowed width (instead of the model's own) towards what this
+    /// asset's jobs needed, by the same weight as without. The accuracy, the
+    /// coverage and [`Self::pairs`] stay this asset's own.
+    pub fn from_outcomes_with(outcomes: &[Outcome], borrowed: Option<Borrowed>) -> Calibration {
         let valid: Vec<Outcome> = outcomes
             .iter()
             .copied()
@@ -860,11 +1038,18 @@ impl Calibration {
             .filter(|o| o.actual_ms > 0.0)
             .map(|o| (o.p50_ms - o.actual_ms).abs() / o.actual_ms)
             .collect();
-        let bias_ratio = if valid.len() >= Self::MIN_PAIRS {
-            median(&mut ratios).clamp(Self::MIN_RATIO, Self::MAX_RATIO)
-        } else {
-            1.0
+        let clamp_log = |r: f64| r.clamp(Self::MIN_RATIO, Self::MAX_RATIO).ln();
+        let own_bias = (!ratios.is_empty()).then(|| clamp_log(median(&mut ratios)));
+        let n_own = valid.len() as f64;
+        let log_bias = match (own_bias, borrowed) {
+            (Some(own), Some(b)) => {
+                (n_own * own + b.bias_jobs * b.log_bias) / (n_own + b.bias_jobs)
+            }
+            (None, Some(b)) => b.log_bias,
+            (Some(own), None) if valid.len() >= Self::MIN_PAIRS => own,
+            _ => 0.0,
         };
+        let bias_ratio = log_bias.exp().clamp(Self::MIN_RATIO, Self::MAX_RATIO);
         // What each job would have needed: the multiple of the corrected
         // P90's width that reaches its actual completion.
         let mut needed: Vec<f64> = valid
@@ -884,29 +1069,29 @@ impl Calibration {
                 || (covered > 0 && 1.0 - binomial_cdf(covered - 1, n, high) < Self::MISS_EVIDENCE));
         // What 90% would have needed, trusted in proportion to how many jobs
         // tell it: fully on a clear miss, otherwise part of the way (the
-        // width the model gives is the prior, worth PRIOR_JOBS jobs). So a
-        // P90 that ten jobs show a little too wide or narrow moves towards
-        // 90% without being set by a handful of outcomes.
+        // width the model gives, or the one the tenant's like assets needed,
+        // is the prior, worth PRIOR_JOBS jobs). So a P90 that ten jobs show a
+        // little too wide or narrow moves towards 90% without being set by a
+        // handful of outcomes.
+        let prior_width = borrowed.map_or(0.0, |b| b.log_width);
         let spread = match coverage {
             Some(_) if n >= Self::MIN_COVERAGE_PAIRS => {
-                needed.sort_by(f64::total_cmp);
-                let at = ((0.9 * n as f64).ceil() as usize).clamp(1, n) - 1;
-                let full = needed[at].clamp(1.0 / Self::MAX_SPREAD, Self::MAX_SPREAD);
+                let full = needed_for_90(&mut needed).ln();
                 let trust = if clear_miss {
                     1.0
                 } else {
                     n as f64 / (n as f64 + Self::PRIOR_JOBS)
                 };
-                full.powf(trust)
+                (trust * full + (1.0 - trust) * prior_width).exp()
             }
-            _ => 1.0,
+            _ => prior_width.exp(),
         };
         Calibration {
             pairs: valid.len(),
             bias_ratio,
             accuracy: (!errors.is_empty()).then(|| median(&mut errors)),
             coverage,
-            spread,
+            spread: spread.clamp(1.0 / Self::MAX_SPREAD, Self::MAX_SPREAD),
         }
     }
 
@@ -977,13 +1162,22 @@ impl AssetCalibration {
     /// Builds one calibration per checkpoint from `(checkpoint, outcome)`
     /// pairs; outcomes at an unknown checkpoint are ignored.
     pub fn from_outcomes(outcomes: &[(usize, Outcome)]) -> AssetCalibration {
+        Self::from_outcomes_with(outcomes, [None; 3])
+    }
+
+    /// [`Self::from_outcomes`], each checkpoint starting from what the
+    /// tenant's other assets taught there (see [`Calibration::from_outcomes_with`]).
+    pub fn from_outcomes_with(
+        outcomes: &[(usize, Outcome)],
+        borrowed: [Option<Borrowed>; 3],
+    ) -> AssetCalibration {
         let at = std::array::from_fn(|i| {
             let mine: Vec<Outcome> = outcomes
                 .iter()
                 .filter(|(c, _)| *c == i)
                 .map(|(_, o)| *o)
                 .collect();
-            Calibration::from_outcomes(&mine)
+            Calibration::from_outcomes_with(&mine, borrowed[i])
         });
         AssetCalibration { at }
     }
@@ -1031,6 +1225,20 @@ pub fn replay_with(
     total: i64,
     period_end_prior: Option<ClassPrior>,
 ) -> Vec<ReplayRow> {
+    replay_knowing(partitions, total, |_| true, |_, _| (period_end_prior, None))
+}
+
+/// [`replay`] as the bot forecasts: only at the completions `wanted` (by the
+/// count done), each with what the bot knows then (`know`, given the view of
+/// the job at that moment and its progress): the period-end prior, and the
+/// calibration that corrects the forecast once it is based on the job's
+/// history, as `Job::attach_history` corrects it.
+pub fn replay_knowing(
+    partitions: &[PartitionObs],
+    total: i64,
+    wanted: impl Fn(i64) -> bool,
+    mut know: impl FnMut(&[PartitionObs], f64) -> (Option<ClassPrior>, Option<Calibration>),
+) -> Vec<ReplayRow> {
     let mut order: Vec<usize> = (0..partitions.len())
         .filter(|&i| partitions[i].state.is_done() && partitions[i].completed_at.is_some())
         .collect();
@@ -1039,8 +1247,11 @@ pub fn replay_with(
     for (k, &i) in order.iter().enumerate() {
         rank[i] = k;
     }
-    let mut rows = Vec::with_capacity(order.len());
+    let mut rows = Vec::new();
     for (k, &i) in order.iter().enumerate() {
+        if !wanted((k + 1) as i64) {
+            continue;
+        }
         let at = partitions[i].completed_at.unwrap_or_default();
         let view: Vec<PartitionObs> = partitions
             .iter()
@@ -1065,6 +1276,7 @@ pub fn replay_with(
                 }
             })
             .collect();
+        let (period_end_prior, calibration) = know(&view, (k + 1) as f64 / total.max(1) as f64);
         let servo = servo_eta(&view, total, at);
         let fc = forecast(&ForecastInput {
             now: at,
@@ -1074,6 +1286,10 @@ pub fn replay_with(
             paused: false,
             waiting_upstream: false,
             period_end_prior,
+        })
+        .map(|f| match calibration {
+            Some(c) if f.basis == Basis::History => c.apply(f, at),
+            _ => f,
         });
         rows.push(ReplayRow {
             at,

@@ -46,6 +46,12 @@ enum Cmd {
         /// The job's total number of partitions.
         #[arg(long)]
         total: i64,
+        /// Earlier jobs' traces, to forecast as the bot does once it has
+        /// seen them: DIR/*.csv are this asset's finished jobs, DIR/NAME/*.csv
+        /// the finished jobs of the tenant's other asset NAME. Without it, the
+        /// forecast knows nothing of the asset (a new asset, in a new tenant).
+        #[arg(long, value_name = "DIR")]
+        history: Option<PathBuf>,
     },
     /// Replay a scenario through the real bot, with a simulated Servo, a
     /// recording Slack and a clock that runs hours in seconds.
@@ -132,7 +138,11 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(CONFIG_ERROR)
             }
         },
-        Cmd::Forecast { trace, total } => forecast(&trace, total),
+        Cmd::Forecast {
+            trace,
+            total,
+            history,
+        } => forecast(&trace, total, history.as_deref()),
         Cmd::Simulate {
             scenario,
             config,
@@ -271,7 +281,9 @@ async fn simulate(
 }
 
 /// `forecast`: the replay as CSV on stdout; a bad file names its line and exits 2.
-fn forecast(path: &std::path::Path, total: i64) -> ExitCode {
+/// With `--history DIR`, each forecast is made knowing what the bot would
+/// have learnt from the earlier jobs in DIR (see [`read_history`]).
+fn forecast(path: &std::path::Path, total: i64, history: Option<&std::path::Path>) -> ExitCode {
     use servo_sla_bot::forecast;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -298,9 +310,75 @@ fn forecast(path: &std::path::Path, total: i64) -> ExitCode {
         );
         return ExitCode::from(CONFIG_ERROR);
     }
-    print!(
-        "{}",
-        forecast::replay_csv(&forecast::replay(&partitions, total))
-    );
+    let rows = match history {
+        None => forecast::replay(&partitions, total),
+        Some(dir) => match read_history(dir) {
+            Ok(known) => forecast::replay_knowing(
+                &partitions,
+                total,
+                |_| true,
+                |view, progress| known.at(view, total, progress),
+            ),
+            Err(e) => {
+                eprintln!("servo-sla-bot forecast: --history {}: {e}", dir.display());
+                return ExitCode::from(CONFIG_ERROR);
+            }
+        },
+    };
+    print!("{}", forecast::replay_csv(&rows));
     ExitCode::SUCCESS
+}
+
+/// Earlier jobs' traces for `forecast --history DIR`: DIR/*.csv are this
+/// asset's finished jobs, DIR/NAME/*.csv the tenant's other asset NAME's.
+/// Each must be a finished job (every partition completed, failed or
+/// skipped); its total is its number of partitions. A file that does not
+/// parse is named with its line.
+fn read_history(dir: &std::path::Path) -> Result<servo_sla_bot::forecast::traces::Known, String> {
+    use servo_sla_bot::forecast::{self, PartitionObs};
+    let entries = |d: &std::path::Path| -> Result<Vec<PathBuf>, String> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(|e| format!("cannot read {}: {e}", d.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        paths.sort();
+        Ok(paths)
+    };
+    let jobs_in = |d: &std::path::Path| -> Result<Vec<Vec<PartitionObs>>, String> {
+        let mut jobs = Vec::new();
+        for file in entries(d)?
+            .into_iter()
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "csv"))
+        {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let job =
+                forecast::parse_trace_csv(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            if job.is_empty() || job.iter().any(|p| !p.state.is_done()) {
+                return Err(format!(
+                    "{}: not a finished job (every partition completed, failed or skipped)",
+                    file.display()
+                ));
+            }
+            jobs.push(job);
+        }
+        // Oldest first: the last five are the asset's period-end prior.
+        jobs.sort_by_key(|job| job.iter().filter_map(|p| p.completed_at).max());
+        Ok(jobs)
+    };
+    let own = jobs_in(dir)?;
+    let mut others = Vec::new();
+    for sub in entries(dir)?.into_iter().filter(|p| p.is_dir()) {
+        let name = sub
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        others.push((name, jobs_in(&sub)?));
+    }
+    if own.is_empty() && others.iter().all(|(_, jobs)| jobs.is_empty()) {
+        return Err("no finished job's trace (*.csv) in it".to_string());
+    }
+    Ok(servo_sla_bot::forecast::traces::Known::from_jobs(
+        &own, &others,
+    ))
 }

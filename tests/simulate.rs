@@ -418,6 +418,42 @@ async fn the_forecast_sees_parallel_partitions_where_servos_average_does_not() {
 }
 
 #[tokio::test]
+async fn with_the_forecast_turned_off_risk_is_judged_on_servos_eta() {
+    // The job of the test above, with `risk.forecast = false`: Servo's
+    // `remaining x average duration` (four times too late) is what risk is
+    // judged on, High; the alert shows no forecast of the bot's own.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parallel_off.toml");
+    let body = CONFIG
+        .replace(
+            "partitions = 147\nstart = \"-1h\"\npartition_time = \"2m\"\ndeadline = \"+3h\"",
+            "partitions = 200\nparallelism = 4\nstart = \"-1h\"\npartition_time = \"4m\"\ndeadline = \"+2h\"",
+        )
+        .replace(
+            "poll_interval = \"5m\"\n",
+            "poll_interval = \"5m\"\n[config.risk]\nforecast = false\n",
+        );
+    assert!(body.contains("parallelism = 4") && body.contains("forecast = false"));
+    std::fs::write(&path, "run_for = \"10m\"\n".to_string() + &body).unwrap();
+    let r = sim::run(Scenario::load(&path, None).unwrap())
+        .await
+        .unwrap();
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    let alert = find(&r, Kind::Message, "SLA risk*: *revenue_orders");
+    assert_eq!(alert.len(), 1, "{:#?}", r.events);
+    assert!(
+        alert[0].text.contains("*High SLA risk*"),
+        "{}",
+        alert[0].text
+    );
+    assert!(
+        !alert[0].text.contains("likely by"),
+        "no P50/P90 of the bot's own: {}",
+        alert[0].text
+    );
+}
+
+#[tokio::test]
 async fn finished_jobs_calibrate_the_forecast_for_their_asset_and_status_reports_its_accuracy() {
     // Three jobs of one asset slow down half-way, after the forecast recorded
     // at a quarter done: they take longer than that forecast said. The fourth

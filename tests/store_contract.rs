@@ -2185,6 +2185,8 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
         p90: t0() + secs(min * 60 + 2400),
         servo_eta: None,
         completed_at: None,
+        profile: None,
+        period_end: None,
     };
     assert!(store
         .record_forecast(&rec("j1", "orders", 0))
@@ -2263,6 +2265,131 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
         "closing a job closes its every checkpoint"
     );
     assert_eq!(store.finished_forecasts("acme", 20).await.unwrap().len(), 4);
+}
+
+contract_case!(a_new_asset_borrows_the_calibration_of_the_tenants_assets_most_like_it);
+async fn a_new_asset_borrows_the_calibration_of_the_tenants_assets_most_like_it(store: &Store) {
+    use servo_sla_bot::context::calibrations::learn;
+    use servo_sla_bot::forecast::pool::Profile;
+    use servo_sla_bot::forecast::ClassPrior;
+    use servo_sla_bot::store::ForecastRecord;
+    let daily = Profile {
+        partitions: 365.0,
+        partition_ms: 120_000.0,
+    };
+    let huge = Profile {
+        partitions: 40_000.0,
+        partition_ms: 2_000.0,
+    };
+    // Jobs forecast 30 minutes from a quarter done that took `took` minutes.
+    let finished = |asset: &str, n: usize, took: f64, profile: Option<Profile>| {
+        (0..n)
+            .map(|i| {
+                let made_at = t0() + secs(i as i64 * 86_400);
+                let wobble = 1.0 + 0.1 * (i % 3) as f64 - 0.1;
+                (
+                    ForecastRecord {
+                        tenant_id: "acme".into(),
+                        job_id: format!("{asset}-{i}"),
+                        checkpoint: 0,
+                        asset: asset.into(),
+                        made_at,
+                        progress: 0.25,
+                        p50: made_at + secs(1800),
+                        p90: made_at + secs(2400),
+                        servo_eta: None,
+                        completed_at: None,
+                        profile,
+                        period_end: profile.map(|_| ClassPrior {
+                            factor: 2.0,
+                            period_end: 3,
+                        }),
+                    },
+                    made_at + secs((took * wobble * 60.0) as i64),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut all = finished("orders_eu", 6, 45.0, Some(daily));
+    all.extend(finished("orders_us", 6, 45.0, Some(daily)));
+    all.extend(finished("clickstream", 6, 30.0, Some(huge)));
+    // Recorded before sizes were: it calibrates its own asset only.
+    all.extend(finished("legacy", 3, 30.0, None));
+    let records: Vec<ForecastRecord> = all.iter().map(|(r, _)| r.clone()).collect();
+    assert_eq!(store.record_forecasts(&records).await.unwrap(), 21);
+    for (r, done) in &all {
+        assert!(store
+            .close_forecast("acme", &r.job_id, *done)
+            .await
+            .unwrap());
+    }
+    let kept = store.finished_forecasts("acme", 20).await.unwrap();
+    let eu = kept.iter().find(|f| f.job_id == "orders_eu-0").unwrap();
+    assert_eq!(eu.profile, Some(daily), "the job's size as recorded");
+    assert_eq!(
+        eu.period_end,
+        Some(ClassPrior {
+            factor: 2.0,
+            period_end: 3
+        })
+    );
+    let legacy = kept.iter().find(|f| f.asset == "legacy").unwrap();
+    assert_eq!((legacy.profile, legacy.period_end), (None, None));
+
+    let tenant = learn(store, "acme").await.unwrap();
+    // A new daily asset: the two order assets (jobs took 1.5× the forecast)
+    // are like it, the clickstream (as forecast) is not.
+    let new = tenant
+        .calibration("orders_apac", Some(daily))
+        .expect("borrowed");
+    let borrowed = new.for_progress(0.25);
+    assert!(borrowed.bias_ratio() > 1.25, "{borrowed:?}");
+    assert_eq!(borrowed.pairs(), 0, "no job of its own");
+    assert_eq!(
+        borrowed.accuracy(),
+        None,
+        "no accuracy of its own to report"
+    );
+    let like_clicks = tenant.calibration("new_events", Some(huge)).unwrap();
+    assert!(
+        like_clicks.for_progress(0.25).bias_ratio() < 1.1,
+        "{:?}",
+        like_clicks.for_progress(0.25)
+    );
+    let prior = tenant
+        .period_end_prior("orders_apac", Some(daily), None)
+        .expect("a borrowed period-end prior");
+    assert!((prior.factor - 2.0).abs() < 1e-9, "{prior:?}");
+    // An asset with finished jobs of its own keeps its own calibration,
+    // the borrowed one only a start it moves from.
+    let eu = tenant.calibration("orders_eu", Some(daily)).unwrap();
+    assert_eq!(eu.for_progress(0.25).pairs(), 6);
+    assert!(eu.for_progress(0.25).accuracy().is_some());
+
+    // Five jobs of the new asset, run as forecast: its own history takes over.
+    let own = finished("orders_apac", 5, 30.0, Some(daily));
+    let records: Vec<ForecastRecord> = own.iter().map(|(r, _)| r.clone()).collect();
+    assert_eq!(store.record_forecasts(&records).await.unwrap(), 5);
+    for (r, done) in &own {
+        store
+            .close_forecast("acme", &r.job_id, *done)
+            .await
+            .unwrap();
+    }
+    let tenant = learn(store, "acme").await.unwrap();
+    let grown = tenant.calibration("orders_apac", Some(daily)).unwrap();
+    let grown = grown.for_progress(0.25);
+    assert_eq!(grown.pairs(), 5);
+    assert!(
+        grown.bias_ratio() < borrowed.bias_ratio() - 0.1,
+        "{grown:?} against {borrowed:?}"
+    );
+    // Another tenant's assets teach nothing here.
+    assert!(learn(store, "globex")
+        .await
+        .unwrap()
+        .calibration("orders_apac", Some(daily))
+        .is_none());
 }
 
 contract_case!(a_job_is_first_seen_once_and_its_notice_opens_and_closes_once);

@@ -1,8 +1,17 @@
 //! Each tenant's forecast calibrations, as the last poll (or a status card)
-//! computed them.
+//! computed them, and each asset's period-end prior.
+//!
+//! What a tenant's finished forecasts taught is kept per tenant as a
+//! [`Tenant`]: each asset's own calibration, checkpoint by checkpoint, and
+//! what a new asset borrows from the assets most like it (see
+//! [`crate::forecast::pool`]). So the first job of an asset the bot has never
+//! seen is calibrated by the tenant's other assets, weighted by likeness in
+//! size, and its own finished jobs take over as they accrue.
 
 use super::AppState;
-use crate::forecast::{AssetCalibration, ClassPrior, Outcome};
+use crate::forecast::pool::{Record, Tenant};
+use crate::forecast::ClassPrior;
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,41 +20,51 @@ use std::sync::Arc;
 const CALIBRATE_ON: usize = 20;
 
 /// Each tenant's calibrations as last computed, and when.
-pub type CalibrationCache =
-    std::sync::Mutex<HashMap<String, (DateTime<Utc>, Arc<HashMap<String, AssetCalibration>>)>>;
+pub type CalibrationCache = std::sync::Mutex<HashMap<String, (DateTime<Utc>, Arc<Tenant>)>>;
 
-/// Each asset's calibration, checkpoint by checkpoint, from its recent
-/// finished forecasts (at most 20 per checkpoint): the ratio of
-/// the time the jobs really took to what the forecast said, how accurate the
-/// forecast was, and how often its P90 covered them (the P90's width is reset
-/// when that share leaves 80–95%). Kept for [`recent`].
+/// What the tenant's finished forecasts taught (at most 20 per asset and
+/// checkpoint, the most recent): each forecast against when its job really
+/// completed, with the job's size and period-end partitions when it was
+/// made. Forecasts of jobs not completed yet, or at an unknown checkpoint,
+/// teach nothing.
+pub async fn learn(store: &Store, tenant: &str) -> Result<Tenant, crate::store::StoreError> {
+    let records: Vec<Record> = store
+        .finished_forecasts(tenant, CALIBRATE_ON)
+        .await?
+        .into_iter()
+        .filter_map(|f| {
+            let done = f.completed_at?;
+            let checkpoint = usize::try_from(f.checkpoint).ok()?;
+            let from = |t: DateTime<Utc>| (t - f.made_at).num_milliseconds() as f64;
+            Some(Record {
+                outcome: crate::forecast::Outcome {
+                    p50_ms: from(f.p50),
+                    p90_ms: from(f.p90),
+                    actual_ms: from(done),
+                },
+                asset: f.asset,
+                job: f.job_id,
+                checkpoint,
+                profile: f.profile,
+                period_end: f.period_end,
+            })
+        })
+        .collect();
+    Ok(Tenant::from_records(&records))
+}
+
+/// Each asset's calibration, checkpoint by checkpoint, from the tenant's
+/// recent finished forecasts (see [`learn`]): the ratio of the time the jobs
+/// really took to what the forecast said, how accurate the forecast was, and
+/// how often its P90 covered them (the P90's width is reset when that share
+/// leaves 80–95%); a new asset's borrowed from the assets most like it. Kept
+/// for [`recent`].
 pub async fn calibrations(
     state: &AppState,
     tenant: &str,
-) -> Result<Arc<HashMap<String, AssetCalibration>>, crate::store::StoreError> {
+) -> Result<Arc<Tenant>, crate::store::StoreError> {
     let now = state.clock.now();
-    let mut outcomes: HashMap<String, Vec<(usize, Outcome)>> = HashMap::new();
-    for f in state.store.finished_forecasts(tenant, CALIBRATE_ON).await? {
-        let Some(done) = f.completed_at else { continue };
-        let Ok(checkpoint) = usize::try_from(f.checkpoint) else {
-            continue;
-        };
-        let from = |t: DateTime<Utc>| (t - f.made_at).num_milliseconds() as f64;
-        outcomes.entry(f.asset).or_default().push((
-            checkpoint,
-            Outcome {
-                p50_ms: from(f.p50),
-                p90_ms: from(f.p90),
-                actual_ms: from(done),
-            },
-        ));
-    }
-    let computed: Arc<HashMap<String, AssetCalibration>> = Arc::new(
-        outcomes
-            .into_iter()
-            .map(|(asset, o)| (asset, AssetCalibration::from_outcomes(&o)))
-            .collect(),
-    );
+    let computed = Arc::new(learn(&state.store, tenant).await?);
     state
         .calibrations
         .lock()
@@ -60,7 +79,7 @@ pub async fn calibrations(
 pub async fn recent(
     state: &AppState,
     tenant: &str,
-) -> Result<Arc<HashMap<String, AssetCalibration>>, crate::store::StoreError> {
+) -> Result<Arc<Tenant>, crate::store::StoreError> {
     let now = state.clock.now();
     let kept = state
         .calibrations

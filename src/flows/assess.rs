@@ -8,7 +8,9 @@
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::flows::alerts::{self, Change};
+use crate::forecast::pool::Profile;
 use crate::forecast::Calibration;
+use crate::forecast::ClassPrior;
 use crate::risk::Assessment;
 use crate::risk::{self, RiskBand, RiskThresholds};
 use crate::servo::Job;
@@ -102,15 +104,17 @@ pub async fn tenant_judged(
             continue;
         };
         let progress = job.progress();
-        let raw = job.attach_history(
-            h,
-            now,
-            &state.config.risk,
-            calibrations
-                .get(&job.asset_name)
-                .map(|c| c.for_progress(progress)),
+        // A new asset borrows from the tenant's assets most like this job.
+        let profile = Profile::of(h, job.total_partitions);
+        let calibration = calibrations
+            .calibration(&job.asset_name, profile)
+            .map(|c| *c.for_progress(progress));
+        let prior = calibrations.period_end_prior(
+            &job.asset_name,
+            profile,
             priors.get(&job.asset_name).copied(),
         );
+        let raw = job.attach_history(h, now, &state.config.risk, calibration.as_ref(), prior);
         // Keep the first forecast made past each checkpoint (a quarter, half
         // and three quarters done): calibration compares it with when the
         // job really completes.
@@ -128,6 +132,8 @@ pub async fn tenant_judged(
                     p90: f.p90,
                     servo_eta: job.estimated_completion_at,
                     completed_at: None,
+                    profile,
+                    period_end: ClassPrior::of_job(h),
                 });
             }
         }
@@ -360,21 +366,24 @@ pub async fn job(
     let Some((mut job, history)) = state.servo.job_with_history(&tenant.id, id.0).await? else {
         return Ok(None);
     };
-    let calibration = crate::context::calibrations::recent(state, &tenant.id)
+    let calibrations = crate::context::calibrations::recent(state, &tenant.id)
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the forecasts' calibration");
             Default::default()
-        })
-        .get(&job.asset_name)
+        });
+    let profile = Profile::of(&history, job.total_partitions);
+    let calibration = calibrations
+        .calibration(&job.asset_name, profile)
         .map(|c| *c.for_progress(job.progress()));
-    let prior = crate::context::calibrations::period_end_priors(
+    let own_prior = crate::context::calibrations::period_end_priors(
         state,
         &tenant.id,
         std::slice::from_ref(&job.asset_name),
     )
     .await
     .remove(&job.asset_name);
+    let prior = calibrations.period_end_prior(&job.asset_name, profile, own_prior);
     job.attach_history(
         &history,
         state.clock.now(),

@@ -5,9 +5,10 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
+use super::pool::{Profile, Record, Tenant};
 use super::{
-    checkpoint, median, ms_between, replay, replay_with, AssetCalibration, ClassPrior, Outcome,
-    PartitionObs, PartitionState,
+    checkpoint, median, ms_between, replay_knowing, AssetCalibration, Calibration, ClassPrior,
+    Outcome, PartitionObs, PartitionState, CHECKPOINTS,
 };
 
 /// Tiny deterministic PRNG (SplitMix64).
@@ -277,41 +278,27 @@ struct Point {
     covered: bool,
 }
 
+/// What the bot knows at a moment of a job: the period-end prior and the
+/// calibration, given the job as seen then and its progress.
+type Know<'a> = dyn FnMut(&[PartitionObs], f64) -> (Option<ClassPrior>, Option<Calibration>) + 'a;
+
 /// Replays a trace and scores every completion point between 10% and 90%
-/// progress. The forecaster only sees what [`replay`] gives it.
-/// With a calibration, the P50 and P90 are first corrected by it, as the bot
-/// corrects them with what the asset's past jobs taught.
-fn points(trace: &Trace, history: Option<&AssetHistory>) -> Vec<Point> {
+/// progress. The forecaster only sees what [`replay`] gives it, and knows
+/// what `know` says (the bot's calibration is applied to the forecast).
+fn points(trace: &Trace, know: &mut Know) -> Vec<Point> {
     let actual = trace.actual_completion();
-    let calibration = history.map(|h| &h.calibration);
-    replay_with(
+    let total = trace.total as f64;
+    replay_knowing(
         &trace.partitions,
         trace.total,
-        history.and_then(|h| h.prior),
+        |done| (0.1..=0.9).contains(&(done as f64 / total)),
+        know,
     )
     .into_iter()
-    .filter(|row| (0.1..=0.9).contains(&(row.completed as f64 / trace.total as f64)))
     .filter_map(|row| {
         let rem = (actual - row.at).num_milliseconds() as f64;
         let (Some(servo), Some(p50), Some(p90)) = (row.servo_eta, row.p50, row.p90) else {
             return None;
-        };
-        let progress = row.completed as f64 / trace.total as f64;
-        let (p50, p90) = match calibration.map(|c| c.for_progress(progress)) {
-            Some(c) => {
-                let f = c.apply(
-                    super::Forecast {
-                        p50,
-                        p90,
-                        basis: super::Basis::History,
-                        throughput_per_hour: 0.0,
-                        observations: row.completed as usize,
-                    },
-                    row.at,
-                );
-                (f.p50, f.p90)
-            }
-            None => (p50, p90),
         };
         let err = |t: DateTime<Utc>| ((t - actual).num_milliseconds() as f64).abs() / rem;
         (rem > 0.0).then(|| Point {
@@ -323,10 +310,10 @@ fn points(trace: &Trace, history: Option<&AssetHistory>) -> Vec<Point> {
     .collect()
 }
 
-/// Scores a trace by pooled sums (means).
+/// Scores a trace by pooled sums (means), knowing nothing of its asset.
 pub fn evaluate(trace: &Trace) -> EvalResult {
     let mut r = EvalResult::default();
-    for p in points(trace, None) {
+    for p in points(trace, &mut |_, _| (None, None)) {
         r.points += 1;
         r.servo_err_sum += p.servo_err;
         r.p50_err_sum += p.p50_err;
@@ -353,22 +340,13 @@ impl TraceScore {
     }
 }
 
-/// Scores one trace by medians (the figures the issue tracker quotes).
+/// Scores one trace by medians, knowing nothing of its asset.
 pub fn score(trace: &Trace) -> TraceScore {
-    score_with(trace, None)
+    score_knowing(trace, &mut |_, _| (None, None))
 }
 
-/// What the bot knows of an asset from its earlier jobs: the calibration of
-/// its forecasts and the cost of its period-end partitions.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AssetHistory {
-    pub calibration: AssetCalibration,
-    pub prior: Option<ClassPrior>,
-}
-
-/// Scores one trace as the bot forecasts a job whose asset has `history`.
-pub fn score_with(trace: &Trace, history: Option<&AssetHistory>) -> TraceScore {
-    let pts = points(trace, history);
+fn score_knowing(trace: &Trace, know: &mut Know) -> TraceScore {
+    let pts = points(trace, know);
     let mut ewma: Vec<f64> = pts.iter().map(|p| p.servo_err).collect();
     let mut p50s: Vec<f64> = pts.iter().map(|p| p.p50_err).collect();
     TraceScore {
@@ -421,84 +399,323 @@ impl KindSummary {
     }
 }
 
-/// Scores every kind over the given seeds; also returns the median of all
-/// per-trace ratios.
-pub fn score_all(seeds: RangeInclusive<u64>) -> (Vec<KindSummary>, f64) {
-    let kinds: Vec<KindSummary> = Pattern::ALL
-        .iter()
-        .map(|&pattern| KindSummary {
-            pattern,
-            traces: seeds
-                .clone()
-                .map(|s| score(&generate(pattern, s)))
-                .collect(),
-        })
-        .collect();
-    let mut ratios: Vec<f64> = kinds
-        .iter()
-        .flat_map(|k| k.traces.iter().map(TraceScore::ratio))
-        .collect();
-    (kinds, median(&mut ratios))
+/// Which trace generator: the project's first (`traces.rs`), the regime-
+/// switching one (`regime.rs`) or the heavy-tailed one (`heavy.rs`). Each
+/// draws the same eight kinds of job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Generator {
+    Classic,
+    Regime,
+    HeavyTail,
 }
 
-/// What the bot would have recorded of a finished job: its first forecast
-/// past each checkpoint (a quarter, half and three quarters done), and the
-/// time the job then still took.
-pub fn outcomes(trace: &Trace) -> Vec<(usize, Outcome)> {
-    let actual = trace.actual_completion();
-    let mut out: Vec<(usize, Outcome)> = Vec::new();
-    for row in replay(&trace.partitions, trace.total) {
-        let Some(c) = checkpoint(row.completed as f64 / trace.total as f64) else {
+impl Generator {
+    /// All generators, in report order.
+    pub const ALL: [Generator; 3] = [Generator::Classic, Generator::Regime, Generator::HeavyTail];
+
+    /// Short lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Generator::Classic => "classic",
+            Generator::Regime => "regime",
+            Generator::HeavyTail => "heavy-tail",
+        }
+    }
+
+    /// The generator of that name.
+    pub fn parse(name: &str) -> Option<Generator> {
+        Self::ALL.into_iter().find(|g| g.name() == name)
+    }
+
+    /// A trace of `pattern` for `seed`, deterministic.
+    pub fn generate(self, pattern: Pattern, seed: u64) -> Trace {
+        match self {
+            Generator::Classic => generate(pattern, seed),
+            Generator::Regime => super::regime::generate(pattern, seed),
+            Generator::HeavyTail => super::heavy::generate(pattern, seed),
+        }
+    }
+}
+
+/// What the bot knows of the asset whose job it forecasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Knowing {
+    /// Nothing: no finished job anywhere in the tenant (its first asset),
+    /// the case `servo-sla-bot forecast` without `--history` replays.
+    Nothing,
+    /// A new asset: no finished job of its own; the tenant's other assets
+    /// (one of each other kind) have finished theirs.
+    NewAsset,
+    /// The asset has finished earlier jobs too.
+    History,
+}
+
+impl Knowing {
+    pub const ALL: [Knowing; 3] = [Knowing::NewAsset, Knowing::History, Knowing::Nothing];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Knowing::Nothing => "nothing",
+            Knowing::NewAsset => "new asset",
+            Knowing::History => "with history",
+        }
+    }
+}
+
+/// The finished forecasts the bot would have recorded of a finished job:
+/// its first forecast past each checkpoint (a quarter, half and three
+/// quarters done), the time the job then still took, the job's size and what
+/// its partitions said of period-end partitions by then.
+pub fn records(trace: &Trace, asset: &str, job: &str) -> Vec<Record> {
+    records_of(&trace.partitions, trace.total, asset, job)
+}
+
+/// [`records`] of a finished job given by its partitions and total.
+pub fn records_of(partitions: &[PartitionObs], total: i64, asset: &str, job: &str) -> Vec<Record> {
+    let Some(actual) = partitions.iter().filter_map(|p| p.completed_at).max() else {
+        return Vec::new();
+    };
+    let first_past: Vec<i64> = CHECKPOINTS
+        .iter()
+        .map(|c| (c * total as f64).ceil().max(1.0) as i64)
+        .collect();
+    let mut done: Vec<&PartitionObs> = partitions
+        .iter()
+        .filter(|p| p.state.is_done() && p.completed_at.is_some())
+        .collect();
+    done.sort_by_key(|p| p.completed_at);
+    let mut out: Vec<Record> = Vec::new();
+    for row in replay_knowing(
+        partitions,
+        total,
+        |k| first_past.contains(&k),
+        |_, _| (None, None),
+    ) {
+        let Some(c) = checkpoint(row.completed as f64 / total as f64) else {
             continue;
         };
-        if out.iter().any(|(seen, _)| *seen == c) {
+        if out.iter().any(|r| r.checkpoint == c) {
             continue;
         }
-        if let (Some(p50), Some(p90)) = (row.p50, row.p90) {
-            out.push((
-                c,
-                Outcome {
-                    p50_ms: ms_between(row.at, p50),
-                    p90_ms: ms_between(row.at, p90),
-                    actual_ms: ms_between(row.at, actual),
-                },
-            ));
-        }
+        let (Some(p50), Some(p90)) = (row.p50, row.p90) else {
+            continue;
+        };
+        let so_far: Vec<PartitionObs> = done[..row.completed as usize]
+            .iter()
+            .map(|p| (*p).clone())
+            .collect();
+        out.push(Record {
+            asset: asset.to_string(),
+            job: job.to_string(),
+            checkpoint: c,
+            outcome: Outcome {
+                p50_ms: ms_between(row.at, p50),
+                p90_ms: ms_between(row.at, p90),
+                actual_ms: ms_between(row.at, actual),
+            },
+            profile: Profile::of(&so_far, total),
+            period_end: ClassPrior::of_job(&so_far),
+        });
     }
     out
 }
 
-/// What an asset of one kind would know after the jobs of `seeds`: its
-/// calibration, as `context::calibrations` builds it, and its period-end
-/// prior from the last five of them, as the poll reads it from Servo.
-pub fn history_for(pattern: Pattern, seeds: RangeInclusive<u64>) -> AssetHistory {
-    let jobs: Vec<Trace> = seeds.map(|s| generate(pattern, s)).collect();
-    let outcomes: Vec<(usize, Outcome)> = jobs.iter().flat_map(outcomes).collect();
-    let last: Vec<Vec<PartitionObs>> = jobs
-        .iter()
-        .rev()
-        .take(5)
-        .map(|t| t.partitions.clone())
-        .collect();
-    AssetHistory {
-        calibration: AssetCalibration::from_outcomes(&outcomes),
-        prior: ClassPrior::from_jobs(&last),
+/// What the bot would have recorded of a finished job, as `(checkpoint,
+/// outcome)`.
+pub fn outcomes(trace: &Trace) -> Vec<(usize, Outcome)> {
+    records(trace, "", "")
+        .into_iter()
+        .map(|r| (r.checkpoint, r.outcome))
+        .collect()
+}
+
+/// A tenant of one asset per kind (named after the kind), each of which has
+/// finished the jobs of some seeds: the forecasts the bot recorded of them,
+/// and each asset's period-end prior from its last five jobs, as the poll
+/// reads it from Servo.
+#[derive(Debug, Clone)]
+pub struct TenantTraces {
+    records: Vec<Record>,
+    own_priors: Vec<(Pattern, Option<ClassPrior>)>,
+}
+
+impl TenantTraces {
+    /// The tenant of `generator` whose assets have finished the jobs of `seeds`.
+    pub fn new(generator: Generator, seeds: RangeInclusive<u64>) -> TenantTraces {
+        let mut records_all = Vec::new();
+        let mut own_priors = Vec::new();
+        for pattern in Pattern::ALL {
+            let jobs: Vec<Trace> = seeds
+                .clone()
+                .map(|s| generator.generate(pattern, s))
+                .collect();
+            for t in &jobs {
+                records_all.extend(records(
+                    t,
+                    pattern.name(),
+                    &format!("{}-{}", pattern.name(), t.seed),
+                ));
+            }
+            let last: Vec<Vec<PartitionObs>> = jobs
+                .iter()
+                .rev()
+                .take(5)
+                .map(|t| t.partitions.clone())
+                .collect();
+            own_priors.push((pattern, ClassPrior::from_jobs(&last)));
+        }
+        TenantTraces {
+            records: records_all,
+            own_priors,
+        }
+    }
+
+    /// What the bot knows of `pattern`'s asset: its own jobs and the other
+    /// assets' ([`Knowing::History`]), or the other assets' only
+    /// ([`Knowing::NewAsset`]), or nothing.
+    pub fn knowing(&self, pattern: Pattern, knowing: Knowing) -> Known {
+        let keep: Vec<Record> = match knowing {
+            Knowing::Nothing => Vec::new(),
+            Knowing::NewAsset => self
+                .records
+                .iter()
+                .filter(|r| r.asset != pattern.name())
+                .cloned()
+                .collect(),
+            Knowing::History => self.records.clone(),
+        };
+        let own = match knowing {
+            Knowing::History => self
+                .own_priors
+                .iter()
+                .find(|(p, _)| *p == pattern)
+                .and_then(|(_, prior)| *prior),
+            _ => None,
+        };
+        Known {
+            asset: pattern.name().to_string(),
+            tenant: Tenant::from_records(&keep),
+            own_prior: own,
+        }
     }
 }
 
-/// Every kind scored on `seeds`, each as the bot forecasts it once its asset
-/// has finished the jobs of `history` (its calibration and period-end prior).
-pub fn score_all_calibrated(
+/// What the bot knows when it forecasts a job of one asset.
+#[derive(Debug, Clone)]
+pub struct Known {
+    asset: String,
+    tenant: Tenant,
+    own_prior: Option<ClassPrior>,
+}
+
+impl Known {
+    /// What the bot would know of an asset from finished jobs (each all its
+    /// partitions, done): the asset's own (`own`, oldest first) and the
+    /// tenant's other assets' (`others`, by asset). Each job's forecasts at
+    /// the checkpoints are replayed and recorded as the bot records them; the
+    /// asset's period-end prior comes from its last five jobs, as the poll
+    /// reads it from Servo.
+    pub fn from_jobs(
+        own: &[Vec<PartitionObs>],
+        others: &[(String, Vec<Vec<PartitionObs>>)],
+    ) -> Known {
+        const ASSET: &str = "this asset";
+        let total = |job: &[PartitionObs]| job.len() as i64;
+        let mut all: Vec<Record> = own
+            .iter()
+            .enumerate()
+            .flat_map(|(i, job)| records_of(job, total(job), ASSET, &format!("own-{i}")))
+            .collect();
+        for (asset, jobs) in others {
+            for (i, job) in jobs.iter().enumerate() {
+                // Another asset of the same name as this one is still another.
+                let name = format!("other: {asset}");
+                all.extend(records_of(job, total(job), &name, &format!("{asset}-{i}")));
+            }
+        }
+        let last: Vec<Vec<PartitionObs>> = own.iter().rev().take(5).cloned().collect();
+        Known {
+            asset: ASSET.to_string(),
+            tenant: Tenant::from_records(&all),
+            own_prior: ClassPrior::from_jobs(&last),
+        }
+    }
+
+    /// The period-end prior and the calibration for the job as seen now, as
+    /// the poll gives them: both for the job's size so far.
+    pub fn at(
+        &self,
+        view: &[PartitionObs],
+        total: i64,
+        progress: f64,
+    ) -> (Option<ClassPrior>, Option<Calibration>) {
+        let profile = Profile::of(view, total);
+        let prior = self
+            .tenant
+            .period_end_prior(&self.asset, profile, self.own_prior);
+        let calibration = self
+            .tenant
+            .calibration(&self.asset, profile)
+            .map(|c| *c.for_progress(progress));
+        (prior, calibration)
+    }
+
+    /// The calibration at the asset's own recorded size (for the tables).
+    pub fn calibration(&self) -> Option<AssetCalibration> {
+        self.tenant.calibration(&self.asset, None)
+    }
+
+    /// The period-end prior at the asset's own recorded size.
+    pub fn prior(&self) -> Option<ClassPrior> {
+        self.tenant
+            .period_end_prior(&self.asset, None, self.own_prior)
+    }
+}
+
+/// Scores one trace as the bot forecasts it, knowing `known`.
+pub fn score_with(trace: &Trace, known: &Known) -> TraceScore {
+    let total = trace.total;
+    score_knowing(trace, &mut |view, progress| known.at(view, total, progress))
+}
+
+/// Every kind of `generator` scored on `seeds`, as the bot forecasts it
+/// knowing what `knowing` says (the tenant's assets having finished the jobs
+/// of `history`); also the median of all per-trace ratios, and what each
+/// kind's asset knew.
+pub fn score_kinds(
+    generator: Generator,
+    knowing: Knowing,
     history: RangeInclusive<u64>,
     seeds: RangeInclusive<u64>,
-) -> (Vec<(KindSummary, AssetHistory)>, f64) {
-    let kinds: Vec<(KindSummary, AssetHistory)> = Pattern::ALL
+) -> (Vec<(KindSummary, Known)>, f64) {
+    TenantTraces::new(generator, history).score(generator, knowing, seeds)
+}
+
+impl TenantTraces {
+    /// [`score_kinds`] for this tenant (of `generator`).
+    pub fn score(
+        &self,
+        generator: Generator,
+        knowing: Knowing,
+        seeds: RangeInclusive<u64>,
+    ) -> (Vec<(KindSummary, Known)>, f64) {
+        score_tenant(self, generator, knowing, seeds)
+    }
+}
+
+fn score_tenant(
+    tenant: &TenantTraces,
+    generator: Generator,
+    knowing: Knowing,
+    seeds: RangeInclusive<u64>,
+) -> (Vec<(KindSummary, Known)>, f64) {
+    let kinds: Vec<(KindSummary, Known)> = Pattern::ALL
         .iter()
         .map(|&pattern| {
-            let known = history_for(pattern, history.clone());
+            let known = tenant.knowing(pattern, knowing);
             let traces = seeds
                 .clone()
-                .map(|s| score_with(&generate(pattern, s), Some(&known)))
+                .map(|s| score_with(&generator.generate(pattern, s), &known))
                 .collect();
             (KindSummary { pattern, traces }, known)
         })
@@ -546,17 +763,20 @@ pub fn kinds_table(kinds: &[KindSummary], overall_ratio: f64) -> String {
     s
 }
 
-/// What each kind's asset learnt from its past jobs, checkpoint by
-/// checkpoint: the P50's bias ratio, the share of those jobs its P90
-/// covered, and the P90 width it now uses.
-pub fn calibrations_table(kinds: &[(KindSummary, AssetHistory)]) -> String {
-    let mut s = String::from("| kind | period-end factor | at | past jobs | bias ratio | their P90 coverage | P90 width × |\n|---|---:|---:|---:|---:|---:|---:|\n");
+/// What each kind's asset knew, checkpoint by checkpoint: its period-end
+/// prior, its own past jobs, the P50's bias ratio, the share of those jobs
+/// its P90 covered, and the P90 width it now uses.
+pub fn calibrations_table(kinds: &[(KindSummary, Known)]) -> String {
+    let mut s = String::from("| kind | period-end factor | at | own past jobs | bias ratio | their P90 coverage | P90 width × |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (k, known) in kinds {
         let factor = known
-            .prior
+            .prior()
             .map_or("–".to_string(), |p| format!("{:.2}", p.factor));
+        let Some(cal) = known.calibration() else {
+            continue;
+        };
         for at in super::CHECKPOINTS {
-            let c = known.calibration.for_progress(at);
+            let c = cal.for_progress(at);
             s.push_str(&format!(
                 "| {} | {} | {:.0}% | {} | {:.2} | {} | {:.2} |\n",
                 k.pattern.name(),

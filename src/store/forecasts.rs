@@ -4,6 +4,8 @@
 //! accuracy report read the closed rows.
 
 use super::{from_ms, in_tx, ms, on_pool, Result, Store};
+use crate::forecast::pool::Profile;
+use crate::forecast::ClassPrior;
 use chrono::{DateTime, Utc};
 
 /// A forecast as recorded.
@@ -21,6 +23,12 @@ pub struct ForecastRecord {
     pub p90: DateTime<Utc>,
     pub servo_eta: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The job's size when the forecast was made (its partitions and the
+    /// median work of those completed): how like other assets' jobs it is.
+    pub profile: Option<Profile>,
+    /// What the job's own partitions said of its period-end partitions by
+    /// then.
+    pub period_end: Option<ClassPrior>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -35,6 +43,10 @@ struct Row {
     p90_ms: i64,
     servo_eta_ms: Option<i64>,
     completed_at_ms: Option<i64>,
+    total_partitions: Option<i64>,
+    partition_ms: Option<f64>,
+    period_end_factor: Option<f64>,
+    period_end_count: Option<i64>,
 }
 
 impl TryFrom<Row> for ForecastRecord {
@@ -52,6 +64,20 @@ impl TryFrom<Row> for ForecastRecord {
                 .completed_at_ms
                 .map(|v| from_ms(v, "forecasts.completed_at_ms"))
                 .transpose()?,
+            profile: match (r.total_partitions, r.partition_ms) {
+                (Some(partitions), Some(partition_ms)) => Some(Profile {
+                    partitions: partitions as f64,
+                    partition_ms,
+                }),
+                _ => None,
+            },
+            period_end: match (r.period_end_factor, r.period_end_count) {
+                (Some(factor), Some(count)) => Some(ClassPrior {
+                    factor,
+                    period_end: usize::try_from(count).unwrap_or(0),
+                }),
+                _ => None,
+            },
             tenant_id: r.tenant_id,
             job_id: r.job_id,
             checkpoint: r.checkpoint,
@@ -79,8 +105,9 @@ impl Store {
             let mut written = 0;
             for f in all {
                 written += sqlx::query(
-                    "INSERT INTO forecasts (tenant_id, job_id, asset, made_at_ms, progress, p50_ms, p90_ms, servo_eta_ms, checkpoint) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant_id, job_id, checkpoint) DO NOTHING")
+                    "INSERT INTO forecasts (tenant_id, job_id, asset, made_at_ms, progress, p50_ms, p90_ms, servo_eta_ms, checkpoint, \
+                     total_partitions, partition_ms, period_end_factor, period_end_count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (tenant_id, job_id, checkpoint) DO NOTHING")
                     .bind(&f.tenant_id)
                     .bind(&f.job_id)
                     .bind(&f.asset)
@@ -90,6 +117,10 @@ impl Store {
                     .bind(ms(f.p90))
                     .bind(f.servo_eta.map(ms))
                     .bind(f.checkpoint)
+                    .bind(f.profile.map(|p| p.partitions.round() as i64))
+                    .bind(f.profile.map(|p| p.partition_ms))
+                    .bind(f.period_end.map(|p| p.factor))
+                    .bind(f.period_end.map(|p| i64::try_from(p.period_end).unwrap_or(i64::MAX)))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
