@@ -1901,6 +1901,8 @@ async fn status_card_markup(backend: Backend) {
                     p90: made + Duration::minutes(90),
                     servo_eta: None,
                     completed_at: None,
+                    profile: None,
+                    period_end: None,
                 })
                 .await
                 .unwrap();
