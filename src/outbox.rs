@@ -215,8 +215,7 @@ impl OutboxWorker {
             Ok(outcome)
         };
         crate::supervise::while_renewing(work, RENEW_EVERY, || async {
-            let until = self.clock.now() + LEASE;
-            if let Err(e) = self.store.renew_outbox_claims(&self.worker_id, until).await {
+            if let Err(e) = self.store.renew_outbox_claims(&self.worker_id, LEASE).await {
                 tracing::warn!(error = %e, "could not renew the outbox claims");
             }
         })

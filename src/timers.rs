@@ -150,8 +150,7 @@ impl TimerWorker {
                 fired
             };
             fired += crate::supervise::while_renewing(work, RENEW_EVERY, || async {
-                let until = self.state.clock.now() + LEASE;
-                let renewed = self.state.store.renew_timer_claims(&self.worker_id, until);
+                let renewed = self.state.store.renew_timer_claims(&self.worker_id, LEASE);
                 if let Err(e) = renewed.await {
                     tracing::warn!(error = %e, "could not renew the timer claims");
                 }

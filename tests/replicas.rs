@@ -121,7 +121,7 @@ async fn wait_for_page(slack: &FakeSlack, user: &str, within: std::time::Duratio
 
 async fn lease_holder(store: &Store) -> Option<String> {
     store
-        .lease_holder(POLL_LEASE, Utc::now())
+        .lease_holder(POLL_LEASE)
         .await
         .expect("read the lease")
 }

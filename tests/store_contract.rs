@@ -57,6 +57,40 @@ fn secs(s: i64) -> Duration {
     Duration::seconds(s)
 }
 
+/// Moves every claim and lease `by` into the past, as if that much time had
+/// passed on the database's clock, which claims and leases run on (the
+/// callers' clocks only say what is due).
+async fn time_passes_on_the_database(store: &Store, by: Duration) {
+    const SQL: [&str; 3] = [
+        "UPDATE outbox SET claim_until_ms = claim_until_ms - $1 WHERE claim_until_ms IS NOT NULL",
+        "UPDATE timers SET claim_until_ms = claim_until_ms - $1 WHERE claim_until_ms IS NOT NULL",
+        "UPDATE leases SET until_ms = until_ms - $1",
+    ];
+    for sql in SQL {
+        match store {
+            Store::Sqlite(p) => sqlx::query(sql)
+                .bind(by.num_milliseconds())
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Store::Postgres(p) => sqlx::query(sql)
+                .bind(by.num_milliseconds())
+                .execute(p)
+                .await
+                .map(|_| ()),
+        }
+        .unwrap();
+    }
+}
+
+/// Whether `t` is `lease` from now on the database's clock, which is this
+/// host's (the test databases run here): between `before + lease` and
+/// `Utc::now() + lease`.
+fn a_lease_from(before: DateTime<Utc>, t: Option<DateTime<Utc>>, lease: Duration) -> bool {
+    let t = t.expect("claimed until a time");
+    truncate_to_ms(before) + lease <= t && t <= Utc::now() + lease
+}
+
 fn new_alert(tenant: &str, job: &str) -> NewAlert {
     NewAlert {
         tenant_id: tenant.into(),
@@ -806,6 +840,7 @@ async fn outbox_ordering_key_delivers_strictly_in_order(store: &Store) {
 contract_case!(outbox_claims_are_leased);
 async fn outbox_claims_are_leased(store: &Store) {
     let id = store.enqueue(post(Some("m")), t0()).await.unwrap().unwrap();
+    let before = Utc::now();
     let claimed = store
         .claim_due_outbox("w1", t0(), secs(30), 10)
         .await
@@ -814,11 +849,17 @@ async fn outbox_claims_are_leased(store: &Store) {
     let m = &claimed[0];
     assert_eq!((m.id, m.attempts), (id, 1));
     assert_eq!(m.claimed_by.as_deref(), Some("w1"));
-    assert_eq!(m.claim_until, Some(t0() + secs(30)));
+    assert!(a_lease_from(before, m.claim_until, secs(30)), "{m:#?}");
 
-    // Held: nobody else, and not w1 again, while the lease runs.
+    // Held: nobody else, and not w1 again, while the lease runs, whatever
+    // their clocks say.
     assert!(store
         .claim_due_outbox("w2", t0() + secs(29), secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due_outbox("w2", t0() + secs(999), secs(30), 10)
         .await
         .unwrap()
         .is_empty());
@@ -829,6 +870,7 @@ async fn outbox_claims_are_leased(store: &Store) {
         .is_empty());
 
     // Expired (w1 crashed): w2 takes it over; w1 can no longer settle it.
+    time_passes_on_the_database(store, secs(30)).await;
     let taken = store
         .claim_due_outbox("w2", t0() + secs(30), secs(30), 10)
         .await
@@ -899,28 +941,12 @@ async fn claims_a_worker_renews_stay_its_own_past_the_first_lease(store: &Store)
             .len(),
         1
     );
-    // w1 renews at t0+10 s: still its own at t0+20 s.
-    assert_eq!(
-        store
-            .renew_outbox_claims("w1", t0() + secs(25))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .renew_timer_claims("w1", t0() + secs(25))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .renew_outbox_claims("w2", t0() + secs(99))
-            .await
-            .unwrap(),
-        0
-    );
+    // w1 renews 10 s later: still its own 20 s after the claim.
+    time_passes_on_the_database(store, secs(10)).await;
+    assert_eq!(store.renew_outbox_claims("w1", secs(15)).await.unwrap(), 1);
+    assert_eq!(store.renew_timer_claims("w1", secs(15)).await.unwrap(), 1);
+    assert_eq!(store.renew_outbox_claims("w2", secs(99)).await.unwrap(), 0);
+    time_passes_on_the_database(store, secs(10)).await;
     assert!(store
         .claim_due_outbox("w2", t0() + secs(20), secs(15), 10)
         .await
@@ -932,6 +958,7 @@ async fn claims_a_worker_renews_stay_its_own_past_the_first_lease(store: &Store)
         .unwrap()
         .is_empty());
     // w1 died after that renewal: w2 takes both once it has run out.
+    time_passes_on_the_database(store, secs(5)).await;
     let taken = store
         .claim_due_outbox("w2", t0() + secs(25), secs(15), 10)
         .await
@@ -943,20 +970,8 @@ async fn claims_a_worker_renews_stay_its_own_past_the_first_lease(store: &Store)
         .unwrap();
     assert_eq!(taken.len(), 1);
     // w1 renews no more: what it held is w2's.
-    assert_eq!(
-        store
-            .renew_outbox_claims("w1", t0() + secs(60))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        store
-            .renew_timer_claims("w1", t0() + secs(60))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(store.renew_outbox_claims("w1", secs(15)).await.unwrap(), 0);
+    assert_eq!(store.renew_timer_claims("w1", secs(15)).await.unwrap(), 0);
 }
 
 contract_case!(outbox_racing_workers_claim_each_message_once);
@@ -1117,10 +1132,10 @@ async fn retry_releases_the_claim_and_honours_next_attempt(store: &Store) {
         .await
         .unwrap();
     assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
-    // While claimed, the message is due again when the claim expires.
+    // While held, the message is not due: the next is the later one.
     assert_eq!(
         store.next_outbox_due().await.unwrap(),
-        Some(t0() + secs(30))
+        Some(t0() + secs(600))
     );
 
     assert!(store
@@ -1256,6 +1271,7 @@ async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
         .unwrap()
         .is_empty());
 
+    let before = Utc::now();
     let claimed = store
         .claim_due_timers("w1", due, secs(30), 10)
         .await
@@ -1270,10 +1286,8 @@ async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
         (t.payload.clone(), t.due_at, t.created_at),
         (json!({"step": 1}), due, t0())
     );
-    assert_eq!(
-        (t.claimed_by.as_deref(), t.claim_until),
-        (Some("w1"), Some(due + secs(30)))
-    );
+    assert_eq!(t.claimed_by.as_deref(), Some("w1"));
+    assert!(a_lease_from(before, t.claim_until, secs(30)), "{t:#?}");
     assert!(store
         .claim_due_timers("w2", due + secs(1), secs(30), 10)
         .await
@@ -1344,8 +1358,9 @@ async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
     );
 
     // An expired claim is taken over.
+    time_passes_on_the_database(store, secs(60)).await;
     let claimed = store
-        .claim_due_timers("w4", t0() + secs(65), secs(60), 10)
+        .claim_due_timers("w4", t0() + secs(5), secs(60), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -1931,66 +1946,140 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
     );
 }
 
+contract_case!(a_replica_whose_clock_is_skewed_cannot_take_what_another_holds);
+/// Who holds an in-flight row, and for how long, is decided on the
+/// database's clock: a replica whose clock runs an hour ahead (or behind)
+/// still sees rows due by its own clock, but cannot take a row or the poll
+/// lease another replica holds, and a replica whose clock runs behind does
+/// not hand out claims that have already run out for everyone else.
+async fn a_replica_whose_clock_is_skewed_cannot_take_what_another_holds(store: &Store) {
+    let now = Utc::now();
+    let ahead = now + Duration::hours(1);
+    let behind = now - Duration::hours(1);
+    store.enqueue(post(Some("m1")), behind).await.unwrap();
+    store
+        .schedule_timer(timer("escalation_step", "a1", behind, None), behind)
+        .await
+        .unwrap();
+
+    // w1's clock is right: it claims both.
+    assert_eq!(
+        store
+            .claim_due_outbox("w1", now, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_timers("w1", now, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // w2's clock is an hour ahead: by its clock w1's claims ran out long ago.
+    assert!(
+        store
+            .claim_due_outbox("w2", ahead, secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a clock ahead takes an outbox row another replica holds"
+    );
+    assert!(
+        store
+            .claim_due_timers("w2", ahead, secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a clock ahead takes a timer another replica holds"
+    );
+
+    // A replica whose clock runs behind claims for a full lease, not for
+    // one that has already run out by everyone else's clock.
+    store.release_outbox_claims("w1").await.unwrap();
+    store.release_timer_claims("w1").await.unwrap();
+    assert_eq!(
+        store
+            .claim_due_outbox("w3", behind, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_timers("w3", behind, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .claim_due_outbox("w4", now, secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claim made by a clock behind ran out at once"
+    );
+    assert!(store
+        .claim_due_timers("w4", now, secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The poll lease takes no clock from its callers at all: held for its
+    // time on the database's clock, whoever asks.
+    assert!(store
+        .try_acquire_lease("poller", "slow", secs(30))
+        .await
+        .unwrap());
+    assert!(!store
+        .try_acquire_lease("poller", "fast", secs(30))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.lease_holder("poller").await.unwrap().as_deref(),
+        Some("slow")
+    );
+}
+
 contract_case!(leases_are_exclusive_and_expire);
 async fn leases_are_exclusive_and_expire(store: &Store) {
     let ttl = secs(30);
-    assert_eq!(store.lease_holder("poller", t0()).await.unwrap(), None);
-    assert!(store
-        .try_acquire_lease("poller", "a", t0(), ttl)
-        .await
-        .unwrap());
-    assert!(!store
-        .try_acquire_lease("poller", "b", t0() + secs(10), ttl)
-        .await
-        .unwrap());
+    assert_eq!(store.lease_holder("poller").await.unwrap(), None);
+    assert!(store.try_acquire_lease("poller", "a", ttl).await.unwrap());
+    time_passes_on_the_database(store, secs(10)).await;
+    assert!(!store.try_acquire_lease("poller", "b", ttl).await.unwrap());
     // The holder extends it.
-    assert!(store
-        .try_acquire_lease("poller", "a", t0() + secs(20), ttl)
-        .await
-        .unwrap());
-    assert!(!store
-        .try_acquire_lease("poller", "b", t0() + secs(49), ttl)
-        .await
-        .unwrap());
+    time_passes_on_the_database(store, secs(10)).await;
+    assert!(store.try_acquire_lease("poller", "a", ttl).await.unwrap());
+    time_passes_on_the_database(store, secs(29)).await;
+    assert!(!store.try_acquire_lease("poller", "b", ttl).await.unwrap());
     assert_eq!(
-        store
-            .lease_holder("poller", t0() + secs(49))
-            .await
-            .unwrap()
-            .as_deref(),
+        store.lease_holder("poller").await.unwrap().as_deref(),
         Some("a")
     );
     // Other names are independent.
-    assert!(store
-        .try_acquire_lease("janitor", "b", t0(), ttl)
-        .await
-        .unwrap());
+    assert!(store.try_acquire_lease("janitor", "b", ttl).await.unwrap());
 
     // Expired: free for the taking.
-    assert_eq!(
-        store.lease_holder("poller", t0() + secs(50)).await.unwrap(),
-        None
-    );
-    assert!(store
-        .try_acquire_lease("poller", "b", t0() + secs(50), ttl)
-        .await
-        .unwrap());
-    assert!(!store
-        .try_acquire_lease("poller", "a", t0() + secs(51), ttl)
-        .await
-        .unwrap());
+    time_passes_on_the_database(store, secs(1)).await;
+    assert_eq!(store.lease_holder("poller").await.unwrap(), None);
+    assert!(store.try_acquire_lease("poller", "b", ttl).await.unwrap());
+    assert!(!store.try_acquire_lease("poller", "a", ttl).await.unwrap());
     assert!(!store.release_lease("poller", "a").await.unwrap());
     assert!(store.release_lease("poller", "b").await.unwrap());
-    assert_eq!(
-        store.lease_holder("poller", t0() + secs(51)).await.unwrap(),
-        None
-    );
+    assert_eq!(store.lease_holder("poller").await.unwrap(), None);
 
     // Racing replicas: one wins.
     let won = race(20, |i| {
         let s = store.clone();
         async move {
-            s.try_acquire_lease("race", &format!("r{i}"), t0(), ttl)
+            s.try_acquire_lease("race", &format!("r{i}"), ttl)
                 .await
                 .unwrap()
         }
@@ -2040,13 +2129,14 @@ async fn times_round_trip_at_millisecond_precision(store: &Store) {
         .await
         .unwrap()
         .is_empty());
+    let before = Utc::now();
     let m = store
         .claim_due_outbox("w", ms, secs(1), 1)
         .await
         .unwrap()
         .remove(0);
     assert_eq!((m.id, m.next_attempt_at, m.created_at), (id, ms, ms));
-    assert_eq!(m.claim_until, Some(ms + secs(1)));
+    assert!(a_lease_from(before, m.claim_until, secs(1)), "{m:#?}");
 
     store
         .schedule_timer(timer("k", "s", precise, None), precise)

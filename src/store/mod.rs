@@ -161,6 +161,57 @@ pub(crate) async fn sqlite_write_gate(pool: &SqlitePool) -> tokio::sync::OwnedMu
     gate.lock_owned().await
 }
 
+/// The database's clock, epoch milliseconds, in one engine's SQL
+/// (`sqlite` or `postgres`). Claims and leases are measured on it, never on
+/// a replica's own clock: who holds an in-flight row, and until when, must
+/// read the same on every replica, however far their clocks drift apart.
+/// Due times (when a timer or a retry is due) stay on the injected clock,
+/// which tests and `simulate` move by hand.
+macro_rules! db_now_ms {
+    (sqlite) => {
+        "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+    };
+    (postgres) => {
+        "(floor(extract(epoch FROM clock_timestamp()) * 1000))::bigint"
+    };
+}
+pub(crate) use db_now_ms;
+
+/// A statement that reads the database's clock, written once: its parts,
+/// string literals and `NOW` (the engine's [`db_now_ms!`]), concatenated for
+/// each engine.
+macro_rules! clocked {
+    (@part $engine:ident NOW) => {
+        $crate::store::db_now_ms!($engine)
+    };
+    (@part $engine:ident $lit:literal) => {
+        $lit
+    };
+    ($($part:tt),+ $(,)?) => {
+        $crate::store::Clocked {
+            sqlite: concat!($($crate::store::clocked!(@part sqlite $part)),+),
+            postgres: concat!($($crate::store::clocked!(@part postgres $part)),+),
+        }
+    };
+}
+pub(crate) use clocked;
+
+/// One statement in each engine's SQL (see [`clocked!`]).
+pub(crate) struct Clocked {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+impl Store {
+    /// The form of `sql` this store's engine runs.
+    pub(crate) fn sql(&self, sql: &Clocked) -> &'static str {
+        match self {
+            Store::Sqlite(_) => sql.sqlite,
+            Store::Postgres(_) => sql.postgres,
+        }
+    }
+}
+
 /// Epoch milliseconds, as stored.
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
