@@ -54,14 +54,22 @@ pub fn permalink_spec(anchor: &str, channel: &str) -> Value {
     })
 }
 
-/// Whether an earlier attempt at this row may have reached Slack: it was
-/// claimed before, and did not come back for a reason that says it was not
-/// sent (waiting for its thread or link, a rate limit, a refusal).
+/// Whether an earlier attempt at this row may have reached Slack: the
+/// attempt before this one ended with nothing recorded (the process was
+/// killed, or lost its store, during the call or just after it: the claim
+/// counted it in `unsettled_attempts`, and whatever error an older attempt
+/// recorded says nothing about it), or the last attempt recorded an error
+/// that does not say it was not sent (a timeout or a 5xx may come after
+/// Slack acted; waiting for its thread or link, a rate limit and a refusal
+/// do not).
 fn fate_unknown(msg: &OutboxMessage) -> bool {
-    msg.attempts > 1
-        && !msg.last_error.as_deref().is_some_and(|e| {
-            e.starts_with("waiting for") || e.contains("rate limited") || e.starts_with("refused:")
-        })
+    msg.unsettled_attempts > 1
+        || (msg.attempts > 1
+            && !msg.last_error.as_deref().is_some_and(|e| {
+                e.starts_with("waiting for")
+                    || e.contains("rate limited")
+                    || e.starts_with("refused:")
+            }))
 }
 
 /// Replaces [`PERMALINK`] in every string of a payload.

@@ -916,6 +916,67 @@ async fn outbox_claims_are_leased(store: &Store) {
     assert_eq!(store.next_outbox_due().await.unwrap(), None);
 }
 
+contract_case!(a_claim_shows_an_attempt_before_it_that_ended_unrecorded);
+/// The claim that starts an attempt counts it as unsettled before anything
+/// is sent; recording how it ended (sent, retry, deferred, failed) settles
+/// it. An attempt whose worker died records nothing: the next claim shows
+/// two unsettled attempts, whatever error an older attempt recorded.
+async fn a_claim_shows_an_attempt_before_it_that_ended_unrecorded(store: &Store) {
+    let id = store.enqueue(post(Some("m")), t0()).await.unwrap().unwrap();
+    let claim = |worker: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut c = store
+                .claim_due_outbox(worker, t0(), secs(30), 10)
+                .await
+                .unwrap();
+            assert_eq!(c.len(), 1, "{worker} claims it");
+            c.remove(0)
+        }
+    };
+    let m = claim("w1").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (1, 1));
+    // A 429: recorded, settled.
+    assert!(store
+        .mark_outbox_retry(id, "w1", t0(), "Slack is unavailable: rate limited")
+        .await
+        .unwrap());
+    let m = claim("w1").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (2, 1));
+    // Paced: settled too.
+    assert!(store.defer_outbox(id, "w1", t0()).await.unwrap());
+    let m = claim("w1").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (2, 1));
+    // w1 dies in the call; its claim runs out; w2's claim shows it.
+    time_passes_on_the_database(store, secs(30)).await;
+    let m = claim("w2").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (3, 2));
+    assert_eq!(
+        m.last_error.as_deref(),
+        Some("Slack is unavailable: rate limited"),
+        "the last recorded error is an older attempt's"
+    );
+    // A claim handed back at shutdown keeps what it did not settle.
+    assert_eq!(store.release_outbox_claims("w2").await.unwrap(), 1);
+    let m = claim("w3").await;
+    assert_eq!(m.unsettled_attempts, 3);
+    assert!(store
+        .mark_outbox_sent(id, "w3", &json!({"ok": true}), t0())
+        .await
+        .unwrap());
+    let m = &store.list_outbox(Some("sent")).await.unwrap()[0];
+    assert_eq!(m.unsettled_attempts, 0);
+
+    let failed = store.enqueue(post(Some("f")), t0()).await.unwrap().unwrap();
+    claim("w1").await;
+    assert!(store
+        .mark_outbox_failed(failed, "w1", "channel_not_found", t0())
+        .await
+        .unwrap());
+    let m = &store.list_outbox(Some("failed")).await.unwrap()[0];
+    assert_eq!(m.unsettled_attempts, 0);
+}
+
 contract_case!(claims_a_worker_renews_stay_its_own_past_the_first_lease);
 /// A worker still at work renews its claims; a worker that died does not,
 /// and its rows come back after one lease.

@@ -404,7 +404,9 @@ impl FakeSlack {
 
     /// Queues `faults` for the next calls to `method` (a Web API method,
     /// `response_url:{id}`, or `"*"` for any), consumed one per call in order.
-    /// A method's own queue is used before the `"*"` queue.
+    /// A method's own queue is used before the `"*"` queue. `method:channel`
+    /// (e.g. `chat.postMessage:U0TIER1`) queues them for the calls whose
+    /// `channel` argument is exactly that, used before the method's queue.
     pub fn fail_next(&self, method: &str, faults: Vec<Fault>) {
         self.state()
             .faults
@@ -944,7 +946,7 @@ impl Shared {
                 ..Answer::error("method_not_allowed").with_status(StatusCode::METHOD_NOT_ALLOWED)
             }
         } else if let Some((m, after)) = match &route {
-            Route::Api(m) => ws.answer_fault(&name).map(|f| (m, f)),
+            Route::Api(m) => ws.answer_fault(&fault_keys(&name, &parsed)).map(|f| (m, f)),
             _ => None,
         } {
             // Slack did the work; the answer never arrives, or arrives late.
@@ -968,7 +970,7 @@ impl Shared {
                     ..Answer::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
                 },
             }
-        } else if let Some(fault) = ws.take_fault(&name) {
+        } else if let Some(fault) = ws.take_fault(&fault_keys(&name, &parsed)) {
             Answer::fault(fault)
         } else {
             match &route {
@@ -1031,7 +1033,7 @@ impl Shared {
                 "method_not_allowed",
                 Some(format!("{method} to an upload URL")),
             )
-        } else if let Some(fault) = ws.take_fault(UPLOAD_CALL) {
+        } else if let Some(fault) = ws.take_fault(&[UPLOAD_CALL.to_string(), "*".to_string()]) {
             Answer::fault(fault)
         } else {
             ws.upload(id, file)
@@ -1265,11 +1267,25 @@ fn message_content(body: &Value) -> Result<Content, Refusal> {
     })
 }
 
+/// The fault queues a call draws from, first to last: the method's for its
+/// `channel` argument (`chat.postMessage:U0TIER1`), the method's, any call's.
+fn fault_keys<E>(name: &str, parsed: &Result<Value, E>) -> Vec<String> {
+    let channel = parsed
+        .as_ref()
+        .ok()
+        .and_then(|b| b.get("channel"))
+        .and_then(Value::as_str);
+    let mut keys: Vec<String> = channel.map(|c| format!("{name}:{c}")).into_iter().collect();
+    keys.extend([name.to_string(), "*".to_string()]);
+    keys
+}
+
 impl Workspace {
-    /// The next queued fault for `name` when it is one that lets Slack act
-    /// first ([`Fault::LostAnswer`], [`Fault::HeldAnswer`]), taking it.
-    fn answer_fault(&mut self, name: &str) -> Option<Fault> {
-        for key in [name, "*"] {
+    /// The next queued fault of the first of `keys` with one queued, when it
+    /// is one that lets Slack act first ([`Fault::LostAnswer`],
+    /// [`Fault::HeldAnswer`]), taking it.
+    fn answer_fault(&mut self, keys: &[String]) -> Option<Fault> {
+        for key in keys {
             if let Some(queue) = self.faults.get_mut(key) {
                 if matches!(
                     queue.front(),
@@ -1285,8 +1301,8 @@ impl Workspace {
         None
     }
 
-    fn take_fault(&mut self, name: &str) -> Option<Fault> {
-        for key in [name, "*"] {
+    fn take_fault(&mut self, keys: &[String]) -> Option<Fault> {
+        for key in keys {
             if let Some(fault) = self.faults.get_mut(key).and_then(VecDeque::pop_front) {
                 return Some(fault);
             }

@@ -32,7 +32,7 @@ macro_rules! claimable_outbox {
 const CLAIM_OUTBOX_SQLITE: &str = concat!(
     "UPDATE outbox SET claimed_by = $1, claim_until_ms = ",
     super::db_now_ms!(sqlite),
-    " + $2, attempts = attempts + 1 \
+    " + $2, attempts = attempts + 1, unsettled_attempts = unsettled_attempts + 1 \
      WHERE id IN (SELECT o.id FROM outbox o WHERE ",
     claimable_outbox!(sqlite),
     " ORDER BY o.priority, o.id LIMIT $4) RETURNING *"
@@ -48,7 +48,8 @@ const CLAIM_OUTBOX_PG: &str = concat!(
     " ORDER BY o.priority, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
      UPDATE outbox SET claimed_by = $1, claim_until_ms = ",
     super::db_now_ms!(postgres),
-    " + $2, attempts = outbox.attempts + 1 \
+    " + $2, attempts = outbox.attempts + 1, \
+       unsettled_attempts = outbox.unsettled_attempts + 1 \
      FROM picked WHERE outbox.id = picked.id RETURNING outbox.*"
 );
 
@@ -179,7 +180,8 @@ impl Store {
 
     /// Claims up to `limit` messages due at `now` (the caller's clock) for
     /// `worker`, for `lease` on the database's clock, in id order,
-    /// incrementing their attempts. A claimed row is nobody else's until its
+    /// incrementing their attempts and their unsettled attempts (set back to
+    /// 0 when the attempt's end is recorded: sent, retry, deferred, failed). A claimed row is nobody else's until its
     /// lease expires (a crashed worker's rows come back), whatever the
     /// clocks of the replicas say.
     pub async fn claim_due_outbox(
@@ -246,7 +248,7 @@ impl Store {
         in_tx!(self, tx => {
             let link: Option<(Option<String>, Option<String>)> = sqlx::query_as(
                 "UPDATE outbox SET status = 'sent', response = $3, sent_at_ms = $4, \
-                   claimed_by = NULL, claim_until_ms = NULL, last_error = NULL \
+                   claimed_by = NULL, claim_until_ms = NULL, last_error = NULL, unsettled_attempts = 0 \
                  WHERE id = $1 AND claimed_by = $2 AND status = 'pending' \
                  RETURNING link_kind, link_id")
                 .bind(id)
@@ -284,7 +286,7 @@ impl Store {
     pub async fn defer_outbox(&self, id: i64, worker: &str, until: DateTime<Utc>) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET next_attempt_at_ms = $3, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
-               claimed_by = NULL, claim_until_ms = NULL \
+               claimed_by = NULL, claim_until_ms = NULL, unsettled_attempts = 0 \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
             .bind(id)
             .bind(worker)
@@ -306,7 +308,7 @@ impl Store {
     ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET next_attempt_at_ms = $3, last_error = $4, \
-               claimed_by = NULL, claim_until_ms = NULL \
+               claimed_by = NULL, claim_until_ms = NULL, unsettled_attempts = 0 \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
             .bind(id)
             .bind(worker)
@@ -350,7 +352,7 @@ impl Store {
     ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET status = 'failed', last_error = $3, sent_at_ms = $4, \
-               claimed_by = NULL, claim_until_ms = NULL \
+               claimed_by = NULL, claim_until_ms = NULL, unsettled_attempts = 0 \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
             .bind(id)
             .bind(worker)
