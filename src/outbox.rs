@@ -33,6 +33,12 @@ const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// another replica at once. Claiming is one indexed UPDATE, far cheaper than
 /// the Slack call it precedes.
 const BATCH: i64 = 1;
+/// Messages a page when the outbox looks for a post whose answer was lost
+/// (Slack recommends no more than 200).
+const LOOKUP_PAGE: i64 = 200;
+/// Pages of a thread's replies such a look-up reads at most: 5,000 replies,
+/// far beyond any alert's thread.
+const MAX_REPLY_PAGES: usize = 25;
 /// How long to wait for a thread's root message before trying a reply again.
 const THREAD_ROOT_WAIT: chrono::Duration = chrono::Duration::seconds(2);
 
@@ -327,7 +333,7 @@ impl OutboxWorker {
 
     /// The post carrying `key` in its metadata, if Slack has it: the answer
     /// Slack would have given (`channel`, `ts`). Looked up in the channel's
-    /// recent history, or the thread's replies. `None`
+    /// recent history, or to the newest end of the thread's replies. `None`
     /// when it is not there, or Slack cannot be asked (the post then goes
     /// out: at least once rather than never).
     async fn already_posted(&self, payload: &Value, key: &str) -> Option<Value> {
@@ -344,40 +350,89 @@ impl OutboxWorker {
                 .ok()?;
             channel = open.pointer("/channel/id")?.as_str()?.to_string();
         }
-        // The newest 200 messages: the post looked for went out minutes ago
-        // (a row is retried within minutes), so it is among them unless the
-        // channel is flooded, and then the post goes out again (at least
-        // once rather than never). No `oldest`: the bot's clock and Slack's
-        // need not agree.
-        let (method, mut args) = match payload.get("thread_ts").and_then(Value::as_str) {
-            Some(thread) => (
-                "conversations.replies",
-                json!({ "channel": channel, "ts": thread }),
-            ),
-            None => ("conversations.history", json!({ "channel": channel })),
+        let found = |answer: &Value| -> Option<Value> {
+            answer
+                .get("messages")?
+                .as_array()?
+                .iter()
+                .find(|m| {
+                    m.pointer("/metadata/event_type").and_then(Value::as_str)
+                        == Some(METADATA_EVENT)
+                        && m.pointer("/metadata/event_payload/outbox_key")
+                            .and_then(Value::as_str)
+                            == Some(key)
+                })?
+                .get("ts")
+                .cloned()
         };
-        args["limit"] = 200.into();
-        args["include_all_metadata"] = true.into();
-        let answer = match self.slack.deliver(method, &args).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for a post whose answer was lost; posting it");
-                return None;
+        // No `oldest` in either look-up: the bot's clock and Slack's need
+        // not agree.
+        let ts = match payload.get("thread_ts").and_then(Value::as_str) {
+            // A thread's replies come earliest first (the parent, then its
+            // replies), a page at a time: the post looked for is at the
+            // newest end, so the look-up reads on to the last page.
+            Some(thread) => {
+                let mut cursor: Option<String> = None;
+                let mut pages = 0;
+                loop {
+                    let mut args = json!({
+                        "channel": channel,
+                        "ts": thread,
+                        "limit": LOOKUP_PAGE,
+                        "include_all_metadata": true,
+                    });
+                    if let Some(c) = &cursor {
+                        args["cursor"] = c.as_str().into();
+                    }
+                    let answer = self.look("conversations.replies", &args).await?;
+                    if let Some(ts) = found(&answer) {
+                        break ts;
+                    }
+                    pages += 1;
+                    cursor = answer
+                        .pointer("/response_metadata/next_cursor")
+                        .and_then(Value::as_str)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string);
+                    if cursor.is_none() {
+                        return None;
+                    }
+                    if pages >= MAX_REPLY_PAGES {
+                        tracing::warn!(
+                            key,
+                            pages,
+                            "a thread too long to read to its end; posting again"
+                        );
+                        return None;
+                    }
+                }
+            }
+            // The channel's newest messages: the post looked for went out
+            // minutes ago (a row is retried within minutes), so it is among
+            // them unless the channel is flooded, and then the post goes
+            // out again (at least once rather than never).
+            None => {
+                let args = json!({
+                    "channel": channel,
+                    "limit": LOOKUP_PAGE,
+                    "include_all_metadata": true,
+                });
+                found(&self.look("conversations.history", &args).await?)?
             }
         };
-        let ts = answer
-            .get("messages")?
-            .as_array()?
-            .iter()
-            .find(|m| {
-                m.pointer("/metadata/event_type").and_then(Value::as_str) == Some(METADATA_EVENT)
-                    && m.pointer("/metadata/event_payload/outbox_key")
-                        .and_then(Value::as_str)
-                        == Some(key)
-            })?
-            .get("ts")?
-            .clone();
         Some(json!({ "ok": true, "channel": channel, "ts": ts, "found_in_history": true }))
+    }
+
+    /// One page of a look-up for a post; `None` (and a warning) when Slack
+    /// cannot be asked.
+    async fn look(&self, method: &str, args: &Value) -> Option<Value> {
+        match self.slack.deliver(method, args).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for a post whose answer was lost; posting it");
+                None
+            }
+        }
     }
 
     /// Whether the alert, request or roll-up a post is for is still wanted:

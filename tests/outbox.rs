@@ -455,3 +455,65 @@ async fn a_replica_whose_clock_runs_ahead_does_not_send_a_message_another_holds_
 async fn a_replica_whose_clock_runs_ahead_does_not_send_a_message_another_holds_on_postgres() {
     a_clock_ahead_does_not_take_a_held_row(Backend::Postgres).await;
 }
+
+/// Slack returns a thread's replies earliest first, a page at a time: the
+/// look-up for a reply whose answer was lost reads on to the newest end of
+/// a thread of over 200 replies and finds it there, instead of posting it a
+/// second time.
+#[tokio::test]
+async fn a_lost_reply_at_the_end_of_a_thread_over_200_replies_is_found_not_posted_again() {
+    let app = spawn_app(Backend::Sqlite).await;
+    post(&app, "root", "root").await;
+    app.drain_outbox().await;
+    let root = app.slack.messages()[0].clone();
+    // People (and the bot) have said a lot in the thread already.
+    let api = servo_sla_bot::slack::api::SlackApi::new(
+        &app.slack.base_url(),
+        &servo_sla_bot::config::Secret::new(app.slack.token()),
+        Default::default(),
+        std::sync::Arc::new(servo_sla_bot::metrics::Metrics::new()),
+    )
+    .unwrap();
+    for i in 0..250 {
+        api.call(
+            "chat.postMessage",
+            &json!({"channel": "C0ACMEALERT", "thread_ts": root.ts, "text": format!("note {i}")}),
+        )
+        .await
+        .unwrap();
+    }
+    app.slack
+        .fail_next("chat.postMessage", vec![Fault::LostAnswer]);
+    app.state
+        .enqueue(NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({"channel": "C0ACMEALERT", "thread_ts": root.ts, "text": "the late reply"}),
+            "late-reply",
+        ))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let row = loop {
+        let sent = app.state.store.list_outbox(Some("sent")).await.unwrap();
+        if let Some(r) = sent
+            .into_iter()
+            .find(|r| r.dedup_key.as_deref() == Some("late-reply"))
+        {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let late: Vec<_> = app
+        .slack
+        .thread_replies(&root.channel, &root.ts)
+        .into_iter()
+        .filter(|m| m.text == "the late reply")
+        .collect();
+    assert_eq!(late.len(), 1, "posted exactly once");
+    assert_eq!(
+        row.response.as_ref().and_then(|r| r["ts"].as_str()),
+        Some(late[0].ts.as_str()),
+        "the row records the reply it found"
+    );
+}
