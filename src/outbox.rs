@@ -15,7 +15,7 @@ use crate::slack::api::{backoff, SlackApi, SlackCallError};
 use crate::slack::upload::FileUpload;
 use crate::store::{OutboxMessage, Store};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -141,9 +141,67 @@ pub struct OutboxWorker {
     pub worker_id: String,
     /// Permalinks already asked for, by (channel, ts): a page to five people
     /// asks Slack once.
-    pub permalinks: Arc<Mutex<HashMap<(String, String), String>>>,
+    pub permalinks: Arc<Permalinks>,
     /// Keeps posts to each channel within Slack's limit.
     pub pacer: Arc<Pacer>,
+}
+
+/// How many permalinks the worker keeps: a page to many people links one
+/// message many times within minutes; older ones are asked for again.
+const PERMALINK_CACHE: usize = 10_000;
+
+/// Permalinks by (channel, ts), at most a bound of them: past it the oldest
+/// goes first. A permalink never changes, so one forgotten costs only a
+/// `chat.getPermalink` if it is needed again.
+pub struct Permalinks {
+    capacity: usize,
+    links: Mutex<(
+        HashMap<(String, String), String>,
+        VecDeque<(String, String)>,
+    )>,
+}
+
+impl Default for Permalinks {
+    fn default() -> Self {
+        Self::with_capacity(PERMALINK_CACHE)
+    }
+}
+
+impl Permalinks {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            links: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    pub fn get(&self, key: &(String, String)) -> Option<String> {
+        self.links.lock().expect("poisoned").0.get(key).cloned()
+    }
+
+    pub fn insert(&self, key: (String, String), url: String) {
+        let mut guard = self.links.lock().expect("poisoned");
+        let (links, order) = &mut *guard;
+        if links.insert(key.clone(), url).is_none() {
+            order.push_back(key);
+        }
+        while links.len() > self.capacity {
+            match order.pop_front() {
+                Some(oldest) => {
+                    links.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.links.lock().expect("poisoned").0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Slack takes about one `chat.postMessage` a second per channel, with short
@@ -289,8 +347,8 @@ impl OutboxWorker {
             Place::Pending | Place::Missing(_) => return Ok(Some(fallback)),
         };
         let key = (channel.clone(), ts.clone());
-        if let Some(url) = self.permalinks.lock().expect("poisoned").get(&key) {
-            return Ok(Some(url.clone()));
+        if let Some(url) = self.permalinks.get(&key) {
+            return Ok(Some(url));
         }
         match self
             .slack
@@ -302,10 +360,7 @@ impl OutboxWorker {
         {
             Ok(answer) => match answer.get("permalink").and_then(Value::as_str) {
                 Some(url) => {
-                    self.permalinks
-                        .lock()
-                        .expect("poisoned")
-                        .insert(key, url.to_string());
+                    self.permalinks.insert(key, url.to_string());
                     Ok(Some(url.to_string()))
                 }
                 None => Ok(Some(fallback)),
@@ -794,4 +849,38 @@ async fn chart_upload(payload: &serde_json::Value) -> Result<FileUpload, String>
         initial_comment: text("initial_comment").filter(|s| !s.is_empty()),
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ts: usize) -> (String, String) {
+        ("C0ALERTS".to_string(), format!("1700000000.{ts:06}"))
+    }
+
+    #[test]
+    fn the_permalink_cache_keeps_the_newest_within_its_bound() {
+        let cache = Permalinks::with_capacity(3);
+        for i in 0..5 {
+            cache.insert(key(i), format!("https://x/{i}"));
+        }
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.get(&key(0)), None, "the oldest went first");
+        assert_eq!(cache.get(&key(1)), None);
+        assert_eq!(cache.get(&key(4)).as_deref(), Some("https://x/4"));
+        // The same message again neither grows it nor pushes another out.
+        cache.insert(key(4), "https://x/4".into());
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.get(&key(2)).as_deref(), Some("https://x/2"));
+    }
+
+    #[test]
+    fn the_workers_permalink_cache_is_bounded_by_default() {
+        let cache = Permalinks::default();
+        for i in 0..PERMALINK_CACHE + 100 {
+            cache.insert(key(i), String::new());
+        }
+        assert_eq!(cache.len(), PERMALINK_CACHE);
+    }
 }
