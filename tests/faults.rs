@@ -374,3 +374,36 @@ async fn with_slack_unavailable_a_group_pages_its_last_known_members_and_an_unkn
         "not asked again while Slack was just found unavailable"
     );
 }
+
+/// PagerDuty sends its answer's headers, then stalls in the middle of the
+/// body: the whole request, body included, is under the client's timeout,
+/// so the event fails as unavailable (to be tried again) within it.
+#[tokio::test]
+async fn pagerduty_stalling_in_the_middle_of_its_answer_fails_within_the_timeout() {
+    use servo_sla_bot::config::Secret;
+    use servo_sla_bot::pagerduty::{PagerDuty, PagerDutyError};
+    let url = common::fake_pagerduty::start_stalling_body().await;
+    let keys = [("PD_KEY".to_string(), Secret::new("pd-routing-key"))]
+        .into_iter()
+        .collect();
+    let pagerduty = PagerDuty::new(&url, keys).unwrap();
+    let event = serde_json::json!({
+        "routing_key_env": "PD_KEY",
+        "event_action": "trigger",
+        "dedup_key": "alert-1",
+        "payload": {"summary": "a page", "source": "servo-sla-bot", "severity": "critical"},
+    });
+    let started = Instant::now();
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(30), pagerduty.send(&event))
+        .await
+        .expect("the send ends within its own timeout, not never");
+    assert!(
+        matches!(sent, Err(PagerDutyError::Unavailable(_))),
+        "{sent:?}"
+    );
+    assert!(
+        started.elapsed() <= std::time::Duration::from_secs(12),
+        "took {:?}",
+        started.elapsed()
+    );
+}
