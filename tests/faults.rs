@@ -407,3 +407,119 @@ async fn pagerduty_stalling_in_the_middle_of_its_answer_fails_within_the_timeout
         started.elapsed()
     );
 }
+
+/// Two tiers, the first paged at once and the next 2 s later.
+const FAST_PAGING_CONFIG: &str = r#"
+poll_interval = "60s"
+
+[risk]
+forecast = false
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALERT"
+operators = ["U0TIER1"]
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["U0TIER1"]
+ack_timeout = "2s"
+
+[[escalation.tiers]]
+name = "Platform Team Lead"
+notify = ["U0TIER2"]
+ack_timeout = "5m"
+"#;
+
+/// When `user`'s first page DM went out, waiting up to `within` for it.
+async fn paged_at(app: &common::bot::TestApp, user: &str, within: std::time::Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(c) = app.slack.ok_calls_to("chat.postMessage").iter().find(|c| {
+            c.body["channel"] == user
+                && c.body["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("You are paged"))
+        }) {
+            return c.at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} was not paged within {within:?}; Slack got {:#?}",
+            app.slack.calls()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A Home refresh waiting out Slack's 429s on `views.publish` (20 s at a
+/// time) holds only its own lane: the escalation step due 2 s after the
+/// first page pages the next tier on time.
+async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page(backend: Backend) {
+    use servo_sla_bot::store::NewTimer;
+    let fx = ServoFixture::start().await;
+    let mut spec = Spawn::new(backend).servo_url(&fx.bot_url());
+    spec.config = FAST_PAGING_CONFIG.to_string();
+    let app = spawn(spec).await;
+    app.slack.fail_next(
+        "views.publish",
+        vec![
+            Fault::RateLimited {
+                retry_after_secs: 20
+            };
+            3
+        ],
+    );
+    let now = Utc::now();
+    app.state
+        .store
+        .schedule_timer(
+            NewTimer {
+                kind: servo_sla_bot::flows::home::REFRESH_TIMER.into(),
+                subject_id: "U0TIER1".into(),
+                payload: serde_json::json!({}),
+                due_at: now,
+                dedup_key: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while app.slack.calls_to("views.publish").is_empty() {
+        assert!(Instant::now() < deadline, "the Home refresh never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The Home refresh is now waiting out a 429. A critical job goes at risk.
+    fx.job(JobSpec {
+        priority: 9,
+        deadline: Some(now + Duration::minutes(120)),
+        eta: Some(now + Duration::minutes(130)),
+        heartbeat: Some(now),
+        ..JobSpec::default()
+    })
+    .await;
+    app.poll().await;
+    let tier1 = paged_at(&app, "U0TIER1", std::time::Duration::from_secs(10)).await;
+    let tier2 = paged_at(&app, "U0TIER2", std::time::Duration::from_secs(15)).await;
+    let gap = tier2.duration_since(tier1);
+    assert!(
+        gap < std::time::Duration::from_secs(8),
+        "the next tier was paged {gap:?} after the first, 2 s due"
+    );
+    assert_eq!(
+        app.slack.ok_calls_to("views.publish").len(),
+        0,
+        "the Home refresh is still waiting out Slack's 429s"
+    );
+}
+
+#[tokio::test]
+async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page_on_sqlite() {
+    a_home_refresh_stuck_on_429s_does_not_delay_a_page(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page_on_postgres() {
+    a_home_refresh_stuck_on_429s_does_not_delay_a_page(Backend::Postgres).await;
+}

@@ -1427,6 +1427,52 @@ async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
     assert_eq!(claimed.len(), 2);
 }
 
+contract_case!(a_lane_claims_only_its_kinds_of_timer);
+/// The timer worker's lanes: a claim (and the next due time) of some kinds
+/// only, or of every kind but some.
+async fn a_lane_claims_only_its_kinds_of_timer(store: &Store) {
+    use servo_sla_bot::store::TimerKinds;
+    for (kind, due) in [
+        ("home_refresh", 1),
+        ("escalation_step", 2),
+        ("approval_expiry", 3),
+    ] {
+        store
+            .schedule_timer(timer(kind, "s", t0() + secs(due), None), t0())
+            .await
+            .unwrap();
+    }
+    let pages = TimerKinds::Only(&["escalation_step"]);
+    let rest = TimerKinds::Except(&["escalation_step", "home_refresh"]);
+    assert_eq!(
+        store.next_timer_due_of(pages).await.unwrap(),
+        Some(t0() + secs(2))
+    );
+    assert_eq!(
+        store.next_timer_due_of(rest).await.unwrap(),
+        Some(t0() + secs(3))
+    );
+    let kinds = |ts: Vec<servo_sla_bot::store::Timer>| -> Vec<String> {
+        ts.into_iter().map(|t| t.kind).collect()
+    };
+    let claimed = store
+        .claim_due_timers_of("w1", t0() + secs(10), secs(30), 10, pages)
+        .await
+        .unwrap();
+    assert_eq!(kinds(claimed), ["escalation_step"]);
+    let claimed = store
+        .claim_due_timers_of("w1", t0() + secs(10), secs(30), 10, rest)
+        .await
+        .unwrap();
+    assert_eq!(kinds(claimed), ["approval_expiry"]);
+    assert_eq!(store.next_timer_due_of(pages).await.unwrap(), None);
+    let claimed = store
+        .claim_due_timers("w1", t0() + secs(10), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(kinds(claimed), ["home_refresh"]);
+}
+
 contract_case!(racing_workers_fire_each_timer_once);
 async fn racing_workers_fire_each_timer_once(store: &Store) {
     for i in 0..50 {

@@ -51,6 +51,7 @@ pub use mitigations::ScalingRequest;
 pub use review::*;
 pub use rollups::{rollup_post_key, Incident, Rollup};
 pub use rows::*;
+pub use timers::TimerKinds;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -178,11 +179,15 @@ macro_rules! db_now_ms {
 pub(crate) use db_now_ms;
 
 /// A statement that reads the database's clock, written once: its parts,
-/// string literals and `NOW` (the engine's [`db_now_ms!`]), concatenated for
+/// string literals, `NOW` (the engine's [`db_now_ms!`]) and `KINDS` (a
+/// timer kind filter on `$1` and `$2`, see [`TimerKinds`]), concatenated for
 /// each engine.
 macro_rules! clocked {
     (@part $engine:ident NOW) => {
         $crate::store::db_now_ms!($engine)
+    };
+    (@part $engine:ident KINDS) => {
+        $crate::store::timers::kinds_filter!($engine, "$1", "$2")
     };
     (@part $engine:ident $lit:literal) => {
         $lit

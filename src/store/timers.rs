@@ -39,15 +39,64 @@ pub(crate) const COMPLETE_TIMER: &str = "UPDATE timers SET status = 'fired', fir
        claimed_by = NULL, claim_until_ms = NULL \
      WHERE id = $1 AND claimed_by = $2 AND status = 'pending'";
 
+/// Which kinds of timer a claim takes: one lane of the timer worker.
+#[derive(Clone, Copy, Debug)]
+pub enum TimerKinds<'a> {
+    All,
+    Only(&'a [&'a str]),
+    Except(&'a [&'a str]),
+}
+
+impl TimerKinds<'_> {
+    /// The binds of [`kinds_filter!`]: the kinds as a JSON array (`None`
+    /// for all), and whether a kind must be among them.
+    fn binds(&self) -> (Option<String>, bool) {
+        match self {
+            TimerKinds::All => (None, true),
+            TimerKinds::Only(k) => (Some(serde_json::json!(k).to_string()), true),
+            TimerKinds::Except(k) => (Some(serde_json::json!(k).to_string()), false),
+        }
+    }
+}
+
+/// Keeps the timers (`t`) of some kinds: `$kinds` a JSON array of kinds, or
+/// NULL for all; `$among` whether a kind must be among them or not.
+macro_rules! kinds_filter {
+    (sqlite, $kinds:literal, $among:literal) => {
+        concat!(
+            "(",
+            $kinds,
+            " IS NULL OR (t.kind IN (SELECT value FROM json_each(",
+            $kinds,
+            "))) = ",
+            $among,
+            ")"
+        )
+    };
+    (postgres, $kinds:literal, $among:literal) => {
+        concat!(
+            "(",
+            $kinds,
+            "::text IS NULL OR (t.kind IN (SELECT jsonb_array_elements_text(",
+            $kinds,
+            "::jsonb))) = ",
+            $among,
+            ")"
+        )
+    };
+}
+pub(crate) use kinds_filter;
+
 /// Claimable: pending, due by the caller's clock (`$3`), unclaimed or its
-/// claim expired by the database's clock.
+/// claim expired by the database's clock, of the kinds `$5`/`$6` keep.
 macro_rules! claimable_timer {
     ($engine:ident) => {
         concat!(
             "t.status = 'pending' AND t.due_at_ms <= $3 \
              AND (t.claimed_by IS NULL OR t.claim_until_ms <= ",
             super::db_now_ms!($engine),
-            ")"
+            ") AND ",
+            kinds_filter!($engine, "$5", "$6")
         )
     };
 }
@@ -99,6 +148,21 @@ impl Store {
         lease: chrono::Duration,
         limit: i64,
     ) -> Result<Vec<Timer>> {
+        self.claim_due_timers_of(worker, now, lease, limit, TimerKinds::All)
+            .await
+    }
+
+    /// [`Store::claim_due_timers`], of some kinds only: what one lane of the
+    /// timer worker fires.
+    pub async fn claim_due_timers_of(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+        kinds: TimerKinds<'_>,
+    ) -> Result<Vec<Timer>> {
+        let (kinds, among) = kinds.binds();
         let rows: Vec<TimerRow> = match self {
             Store::Sqlite(p) => {
                 let _gate = super::sqlite_write_gate(p).await;
@@ -108,6 +172,8 @@ impl Store {
                     .bind(lease.num_milliseconds())
                     .bind(ms(now))
                     .bind(limit)
+                    .bind(&kinds)
+                    .bind(among)
                     .fetch_all(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -119,6 +185,8 @@ impl Store {
                     .bind(lease.num_milliseconds())
                     .bind(ms(now))
                     .bind(limit)
+                    .bind(&kinds)
+                    .bind(among)
                     .fetch_all(p)
                     .await?
             }
@@ -246,14 +314,23 @@ impl Store {
     /// is left out: its claim runs on the database's clock, not the
     /// caller's, and the worker looks again within a second anyway.
     pub async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>> {
+        self.next_timer_due_of(TimerKinds::All).await
+    }
+
+    /// [`Store::next_timer_due`], of some kinds only (one lane's).
+    pub async fn next_timer_due_of(&self, kinds: TimerKinds<'_>) -> Result<Option<DateTime<Utc>>> {
         const SQL: Clocked = clocked!(
-            "SELECT MIN(due_at_ms) FROM timers WHERE status = 'pending' \
-               AND (claimed_by IS NULL OR claim_until_ms <= ",
+            "SELECT MIN(t.due_at_ms) FROM timers t WHERE t.status = 'pending' \
+               AND (t.claimed_by IS NULL OR t.claim_until_ms <= ",
             NOW,
-            ")",
+            ") AND ",
+            KINDS,
         );
         let sql = self.sql(&SQL);
+        let (kinds, among) = kinds.binds();
         let t: Option<i64> = on_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(&kinds)
+            .bind(among)
             .fetch_one(p)
             .await?);
         t.map(|t| super::from_ms(t, "timer next due")).transpose()
