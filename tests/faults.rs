@@ -523,3 +523,128 @@ async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page_on_sqlite() {
 async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page_on_postgres() {
     a_home_refresh_stuck_on_429s_does_not_delay_a_page(Backend::Postgres).await;
 }
+
+/// Servo's database blackholed while a poll waits for its answer (a
+/// failover that drops packets: no error, no answer, the connections left
+/// open): the poll fails within seconds instead of hanging, nothing is
+/// edited or reported recovered meanwhile, and once the network forwards
+/// again the polls resume by themselves and the recovery is reported.
+#[tokio::test]
+async fn servo_blackholed_mid_poll_fails_the_poll_within_seconds_then_resumes() {
+    let fx = ServoFixture::start().await;
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mut servo_url = url::Url::parse(&fx.bot_url()).unwrap();
+    servo_url.set_port(Some(proxy.addr().port())).unwrap();
+    // A short statement timeout (the URL's options win over the bot's
+    // defaults), so the test does not wait out the default.
+    servo_url
+        .query_pairs_mut()
+        .append_pair("options", "-c statement_timeout=2s");
+    let now = Utc::now();
+    let job = fx
+        .job(JobSpec {
+            deadline: Some(now + Duration::minutes(60)),
+            eta: Some(now + Duration::minutes(100)),
+            heartbeat: Some(now),
+            ..JobSpec::default()
+        })
+        .await;
+    let app = spawn(Spawn::new(Backend::Sqlite).servo_url(servo_url.as_str())).await;
+    app.poll().await;
+    let alerts = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "C0ACMEALERT" && c.body.get("thread_ts").is_none())
+        .count();
+    assert_eq!(alerts, 1, "the alert");
+    // Meanwhile the job really recovers in Servo; the bot cannot know yet.
+    fx.set_eta(job, now + Duration::minutes(30), Utc::now())
+        .await;
+    let updates_before = app.slack.ok_calls_to("chat.update").len();
+
+    // Someone holds a lock on Servo's jobs: the next poll's read waits on
+    // it, in flight. The link is blackholed while it waits; the lock goes,
+    // and Servo's answer goes into the hole.
+    let mut lock = fx.admin.begin().await.unwrap();
+    sqlx::query("LOCK TABLE backfill_jobs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let poll = tokio::spawn({
+        let state = app.state.clone();
+        async move { servo_sla_bot::poller::Poller { state }.tick().await }
+    });
+    let dbname = fx.db.url.rsplit('/').next().unwrap().to_string();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'servo-sla-bot' AND wait_event_type = 'Lock'",
+        )
+        .bind(&dbname)
+        .fetch_one(&fx.admin)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the poll never waited on the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    proxy.blackhole();
+    let blackholed = Instant::now();
+    lock.rollback().await.unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(40), poll)
+        .await
+        .expect("the poll ends instead of waiting on the blackhole")
+        .unwrap();
+    let took = blackholed.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "the poll failed after {took:?}"
+    );
+    assert!(outcome.tenants["acme"].is_err(), "{outcome:?}");
+    println!("blackholed mid-poll: the poll failed after {took:.1?}");
+    app.drain_outbox().await;
+    assert_eq!(
+        app.slack.ok_calls_to("chat.update").len(),
+        updates_before,
+        "nothing edited, nothing resolved while Servo is away"
+    );
+    assert!(app
+        .state
+        .store
+        .open_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .is_some());
+
+    // The network forwards again: the polls resume by themselves (the
+    // connections lost in the hole are dropped along the way).
+    proxy.restore();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let outcome = app.poll().await;
+        if outcome.tenants["acme"].is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the polls did not resume: {outcome:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let resolved = app
+        .slack
+        .ok_calls_to("chat.update")
+        .iter()
+        .any(|c| c.body.to_string().contains("Back on track"));
+    assert!(
+        resolved,
+        "now that Servo answers, the recovery is real and reported"
+    );
+}

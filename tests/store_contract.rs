@@ -2332,6 +2332,49 @@ async fn postgres_replicas_migrate_concurrently() {
     }
 }
 
+/// The settings a PostgreSQL store session runs with.
+async fn session_settings(store: &Store) -> Vec<String> {
+    let Store::Postgres(p) = store else {
+        panic!("a PostgreSQL store")
+    };
+    let mut shown = Vec::new();
+    for sql in [
+        "SHOW statement_timeout",
+        "SHOW idle_in_transaction_session_timeout",
+        "SHOW tcp_keepalives_idle",
+        "SHOW tcp_keepalives_interval",
+        "SHOW tcp_keepalives_count",
+    ] {
+        shown.push(sqlx::query_scalar(sql).fetch_one(p).await.unwrap());
+    }
+    shown
+}
+
+/// A PostgreSQL store's sessions end a statement stuck for 30 s, a
+/// transaction left open a minute, and have the server probe a silent
+/// connection (a replica gone in a failover) after 30 s; the URL's
+/// `options` can say otherwise. Migrations run without the statement
+/// timeout.
+#[tokio::test]
+async fn a_postgres_stores_sessions_have_statement_timeouts_and_keepalives() {
+    let db = TestDb::postgres().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        session_settings(&store).await,
+        ["30s", "1min", "30", "10", "3"]
+    );
+    store.close().await;
+    let url = format!("{}?options=-c%20statement_timeout%3D5s", db.url);
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        session_settings(&store).await,
+        ["5s", "1min", "30", "10", "3"]
+    );
+    store.close().await;
+}
+
 /// A plain path is a SQLite file, created on first use.
 #[tokio::test]
 async fn a_plain_path_is_a_sqlite_file() {

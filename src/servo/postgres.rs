@@ -64,6 +64,39 @@ pub struct PgServo {
     pool: PgPool,
     /// Where query latencies go (`servo_sla_bot_servo_query_duration_seconds`).
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// How long one call may take before the bot stops waiting for it.
+    deadline: Option<std::time::Duration>,
+}
+
+/// What a Servo call returns when it ran past its deadline: Servo is
+/// unreachable (a write may still have happened, as after any timeout).
+pub(super) trait TimedOut {
+    fn timed_out(after: std::time::Duration) -> Self;
+}
+
+fn no_answer(after: std::time::Duration) -> ServoError {
+    ServoError::Unreachable(format!("no answer within {} s", after.as_secs()))
+}
+
+impl<T> TimedOut for Result<T, ServoError> {
+    fn timed_out(after: std::time::Duration) -> Self {
+        Err(no_answer(after))
+    }
+}
+
+impl<T> TimedOut for Result<T, super::ServoActionError> {
+    fn timed_out(after: std::time::Duration) -> Self {
+        Err(super::ServoActionError::Servo(no_answer(after)))
+    }
+}
+
+impl<T> TimedOut for Result<T, sqlx::Error> {
+    fn timed_out(after: std::time::Duration) -> Self {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", after.as_secs()),
+        )))
+    }
 }
 
 impl std::fmt::Debug for PgServo {
@@ -156,7 +189,14 @@ impl PgServo {
         Self {
             pool,
             metrics: None,
+            deadline: None,
         }
+    }
+
+    /// Gives every call `deadline` at most (`None`: no limit).
+    pub fn with_deadline(mut self, deadline: Option<std::time::Duration>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Records each query's latency in `metrics`.
@@ -165,14 +205,19 @@ impl PgServo {
         self
     }
 
-    /// Runs one query of Servo's, timed.
-    pub(super) async fn timed<T>(
+    /// Runs one query of Servo's, timed, within the deadline.
+    pub(super) async fn timed<T: TimedOut>(
         &self,
         query: &'static str,
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let started = std::time::Instant::now();
-        let out = work.await;
+        let out = match self.deadline {
+            Some(deadline) => tokio::time::timeout(deadline, work)
+                .await
+                .unwrap_or_else(|_| T::timed_out(deadline)),
+            None => work.await,
+        };
         if let Some(m) = &self.metrics {
             m.observe(
                 "servo_sla_bot_servo_query_duration_seconds",
