@@ -27,6 +27,16 @@ use tokio::sync::{watch, Notify};
 /// the same alert ordered behind it, within this lease.
 const LEASE: chrono::Duration = chrono::Duration::seconds(15);
 const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// The longest one delivery may take (Slack's timeouts and retries, an
+/// upload's waits, the store's statements) before the worker stops waiting
+/// for it: a store or an API that stopped answering mid-call (a blackholed
+/// connection) holds the worker this long at most. The row stays claimed
+/// with its attempt unsettled, so whoever takes it next looks for the post
+/// before sending it again.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(300);
+/// How long claiming or renewing may take (the store's statement timeout is
+/// 30 s).
+const STORE_DEADLINE: Duration = Duration::from_secs(40);
 /// Rows claimed at a time. One: a replica that dies (kill -9) then holds
 /// only the message it was sending, whose fate is unknown (Slack may have
 /// accepted it) until its lease runs out; everything behind it is free for
@@ -262,15 +272,24 @@ impl OutboxWorker {
     /// Claims what is due and delivers it.
     pub async fn tick(&self) -> anyhow::Result<TickOutcome> {
         let now = self.clock.now();
-        let batch = self
+        let claim = self
             .store
-            .claim_due_outbox(&self.worker_id, now, LEASE, BATCH)
-            .await?;
+            .claim_due_outbox(&self.worker_id, now, LEASE, BATCH);
+        let batch = tokio::time::timeout(STORE_DEADLINE, claim)
+            .await
+            .map_err(|_| anyhow::anyhow!("claiming outbox messages timed out"))??;
         let work = async {
             let mut outcome = TickOutcome::default();
             for msg in batch {
-                let (method, enqueued) = (msg.method.clone(), msg.created_at);
-                match self.deliver(msg).await? {
+                let (id, method, enqueued) = (msg.id, msg.method.clone(), msg.created_at);
+                let delivered = tokio::time::timeout(DELIVERY_DEADLINE, self.deliver(msg)).await;
+                let Ok(delivered) = delivered else {
+                    // Its fate is unknown: the claim runs out, and the next
+                    // attempt looks for the post before posting again.
+                    tracing::error!(id, method = %method, deadline_s = DELIVERY_DEADLINE.as_secs(), "an outbox delivery outlasted its deadline; left to its claim");
+                    anyhow::bail!("outbox delivery {id} outlasted its deadline");
+                };
+                match delivered? {
                     Delivery::Sent => {
                         outcome.delivered += 1;
                         let waited = (self.clock.now() - enqueued).num_milliseconds().max(0);
@@ -287,8 +306,11 @@ impl OutboxWorker {
             Ok(outcome)
         };
         crate::supervise::while_renewing(work, RENEW_EVERY, || async {
-            if let Err(e) = self.store.renew_outbox_claims(&self.worker_id, LEASE).await {
-                tracing::warn!(error = %e, "could not renew the outbox claims");
+            let renewed = self.store.renew_outbox_claims(&self.worker_id, LEASE);
+            match tokio::time::timeout(STORE_DEADLINE, renewed).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not renew the outbox claims"),
+                Err(_) => tracing::warn!("renewing the outbox claims timed out"),
             }
         })
         .await
