@@ -165,11 +165,12 @@ const PERMALINK_CACHE: usize = 10_000;
 /// `chat.getPermalink` if it is needed again.
 pub struct Permalinks {
     capacity: usize,
-    links: Mutex<(
-        HashMap<(String, String), String>,
-        VecDeque<(String, String)>,
-    )>,
+    /// The links, and their keys oldest first.
+    links: Mutex<(HashMap<MessageKey, String>, VecDeque<MessageKey>)>,
 }
+
+/// A message: its channel and ts.
+type MessageKey = (String, String);
 
 impl Default for Permalinks {
     fn default() -> Self {
@@ -185,11 +186,11 @@ impl Permalinks {
         }
     }
 
-    pub fn get(&self, key: &(String, String)) -> Option<String> {
+    pub fn get(&self, key: &MessageKey) -> Option<String> {
         self.links.lock().expect("poisoned").0.get(key).cloned()
     }
 
-    pub fn insert(&self, key: (String, String), url: String) {
+    pub fn insert(&self, key: MessageKey, url: String) {
         let mut guard = self.links.lock().expect("poisoned");
         let (links, order) = &mut *guard;
         if links.insert(key.clone(), url).is_none() {
@@ -466,14 +467,12 @@ impl OutboxWorker {
                         break ts;
                     }
                     pages += 1;
-                    cursor = answer
+                    // No next page: the thread's end, and it is not there.
+                    let next = answer
                         .pointer("/response_metadata/next_cursor")
                         .and_then(Value::as_str)
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_string);
-                    if cursor.is_none() {
-                        return None;
-                    }
+                        .filter(|c| !c.is_empty())?;
+                    cursor = Some(next.to_string());
                     if pages >= MAX_REPLY_PAGES {
                         tracing::warn!(
                             key,
