@@ -397,9 +397,10 @@ impl OutboxWorker {
     }
 
     /// Hands a row back for a moment: the message it needs is not posted yet.
+    /// Nothing was sent, so an earlier attempt's unknown fate stays unknown.
     async fn wait_for_anchor(&self, msg: &OutboxMessage, why: &str) -> anyhow::Result<Delivery> {
         self.store
-            .mark_outbox_retry(
+            .mark_outbox_waiting(
                 msg.id,
                 &self.worker_id,
                 self.clock.now() + THREAD_ROOT_WAIT,

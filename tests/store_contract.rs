@@ -918,9 +918,10 @@ async fn outbox_claims_are_leased(store: &Store) {
 
 contract_case!(a_claim_shows_an_attempt_before_it_that_ended_unrecorded);
 /// The claim that starts an attempt counts it as unsettled before anything
-/// is sent; recording how it ended (sent, retry, deferred, failed) settles
-/// it. An attempt whose worker died records nothing: the next claim shows
-/// two unsettled attempts, whatever error an older attempt recorded.
+/// is sent; recording how it ended (sent, retry, failed) settles it, and
+/// handing it back before any call (paced, waiting) takes back only its own
+/// count. An attempt whose worker died records nothing: the next claim
+/// shows two unsettled attempts, whatever error an older attempt recorded.
 async fn a_claim_shows_an_attempt_before_it_that_ended_unrecorded(store: &Store) {
     let id = store.enqueue(post(Some("m")), t0()).await.unwrap().unwrap();
     let claim = |worker: &'static str| {
@@ -956,8 +957,30 @@ async fn a_claim_shows_an_attempt_before_it_that_ended_unrecorded(store: &Store)
         Some("Slack is unavailable: rate limited"),
         "the last recorded error is an older attempt's"
     );
+    // Handed back before it calls Slack (paced, or waiting for the message
+    // it links to): the attempt that died is still unsettled.
+    assert!(store.defer_outbox(id, "w2", t0()).await.unwrap());
+    let m = claim("w3").await;
+    assert_eq!(
+        m.unsettled_attempts, 2,
+        "pacing does not settle a dead attempt"
+    );
+    assert!(store
+        .mark_outbox_waiting(
+            id,
+            "w3",
+            t0(),
+            "waiting for the message it links to to be posted"
+        )
+        .await
+        .unwrap());
+    let m = claim("w3").await;
+    assert_eq!(
+        m.unsettled_attempts, 2,
+        "waiting does not settle a dead attempt"
+    );
     // A claim handed back at shutdown keeps what it did not settle.
-    assert_eq!(store.release_outbox_claims("w2").await.unwrap(), 1);
+    assert_eq!(store.release_outbox_claims("w3").await.unwrap(), 1);
     let m = claim("w3").await;
     assert_eq!(m.unsettled_attempts, 3);
     assert!(store

@@ -282,11 +282,14 @@ impl Store {
     }
 
     /// Hands a message that `worker` holds back until `until` without
-    /// counting the claim as an attempt: it was paced, not tried.
+    /// counting the claim as an attempt: it was paced, not tried. An earlier
+    /// attempt that ended unrecorded stays unsettled: only this claim's
+    /// count is taken back.
     pub async fn defer_outbox(&self, id: i64, worker: &str, until: DateTime<Utc>) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET next_attempt_at_ms = $3, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
-               claimed_by = NULL, claim_until_ms = NULL, unsettled_attempts = 0 \
+               unsettled_attempts = CASE WHEN unsettled_attempts > 0 THEN unsettled_attempts - 1 ELSE 0 END, \
+               claimed_by = NULL, claim_until_ms = NULL \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
             .bind(id)
             .bind(worker)
@@ -297,8 +300,37 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Hands a message that `worker` holds back, to be tried again at
-    /// `next_attempt_at` (by any worker), recording why it failed.
+    /// Hands a message that `worker` holds back before calling Slack with it
+    /// (the message it threads under or links to is not posted yet), to be
+    /// tried again at `next_attempt_at`, recording why. Counted as an
+    /// attempt, but an earlier attempt that ended unrecorded stays
+    /// unsettled: only this claim's count is taken back.
+    pub async fn mark_outbox_waiting(
+        &self,
+        id: i64,
+        worker: &str,
+        next_attempt_at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET next_attempt_at_ms = $3, last_error = $4, \
+               unsettled_attempts = CASE WHEN unsettled_attempts > 0 THEN unsettled_attempts - 1 ELSE 0 END, \
+               claimed_by = NULL, claim_until_ms = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .bind(ms(next_attempt_at))
+            .bind(why)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Hands a message that `worker` holds back after calling Slack with
+    /// it, to be tried again at `next_attempt_at` (by any worker), recording
+    /// why it failed. Its attempts are settled: `error` says what became of
+    /// the call (and the look-up before it, if one was due, was made).
     pub async fn mark_outbox_retry(
         &self,
         id: i64,
