@@ -181,9 +181,10 @@ impl Store {
     /// Claims up to `limit` messages due at `now` (the caller's clock) for
     /// `worker`, for `lease` on the database's clock, in id order,
     /// incrementing their attempts and their unsettled attempts (set back to
-    /// 0 when the attempt's end is recorded: sent, retry, deferred, failed). A claimed row is nobody else's until its
-    /// lease expires (a crashed worker's rows come back), whatever the
-    /// clocks of the replicas say.
+    /// 0 when the end of an attempt that reached Slack is recorded; see
+    /// [`OutboxMessage::unsettled_attempts`]). A claimed row is nobody else's
+    /// until its lease expires (a crashed worker's rows come back), whatever
+    /// the clocks of the replicas say.
     pub async fn claim_due_outbox(
         &self,
         worker: &str,
