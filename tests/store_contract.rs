@@ -61,10 +61,11 @@ fn secs(s: i64) -> Duration {
 /// passed on the database's clock, which claims and leases run on (the
 /// callers' clocks only say what is due).
 async fn time_passes_on_the_database(store: &Store, by: Duration) {
-    const SQL: [&str; 3] = [
+    const SQL: [&str; 4] = [
         "UPDATE outbox SET claim_until_ms = claim_until_ms - $1 WHERE claim_until_ms IS NOT NULL",
         "UPDATE timers SET claim_until_ms = claim_until_ms - $1 WHERE claim_until_ms IS NOT NULL",
         "UPDATE leases SET until_ms = until_ms - $1",
+        "UPDATE socket_envelopes SET claimed_at_ms = claimed_at_ms - $1",
     ];
     for sql in SQL {
         match store {
@@ -1959,12 +1960,12 @@ async fn first_delivery_is_true_once_under_concurrency(store: &Store) {
 
 contract_case!(an_envelope_is_claimed_once_and_redeliveries_get_its_answer);
 async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Store) {
-    let stale = |now| now - secs(10);
+    let stale = secs(10);
     // Racing deliveries: one handles it, the others find it busy.
     let claims = race(20, |_| {
         let s = store.clone();
         async move {
-            s.claim_envelope("env-1", "slash_commands", t0(), stale(t0()))
+            s.claim_envelope("env-1", "slash_commands", stale)
                 .await
                 .unwrap()
         }
@@ -1988,28 +1989,28 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
         .answer_envelope("env-1", Some(answer), t0() + secs(1))
         .await
         .unwrap();
-    for at in [t0() + secs(2), t0() + secs(3600)] {
+    for passes in [secs(2), secs(3600)] {
+        time_passes_on_the_database(store, passes).await;
         assert_eq!(
             store
-                .claim_envelope("env-1", "slash_commands", at, stale(at))
+                .claim_envelope("env-1", "slash_commands", stale)
                 .await
                 .unwrap(),
             EnvelopeClaim::Answered(Some(answer.to_string()))
         );
     }
     // An ack without payload is an answer too.
-    let t = t0();
     assert_eq!(
         store
-            .claim_envelope("env-2", "interactive", t, stale(t))
+            .claim_envelope("env-2", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
     );
-    store.answer_envelope("env-2", None, t).await.unwrap();
+    store.answer_envelope("env-2", None, t0()).await.unwrap();
     assert_eq!(
         store
-            .claim_envelope("env-2", "interactive", t, stale(t))
+            .claim_envelope("env-2", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Answered(None)
@@ -2018,30 +2019,30 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
     // A claim never answered (its handler died) is taken over once stale.
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", t, stale(t))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
     );
-    let soon = t0() + secs(9);
+    time_passes_on_the_database(store, secs(9)).await;
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", soon, stale(soon))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Busy
     );
-    let later = t0() + secs(11);
+    time_passes_on_the_database(store, secs(2)).await;
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", later, stale(later))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
     );
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", later, stale(later))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Busy,
@@ -2052,7 +2053,7 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
     store.release_envelope("env-3").await.unwrap();
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", later, stale(later))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
@@ -2064,12 +2065,18 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
         Some(Some(answer.to_string()))
     );
 
-    // Pruning forgets by claim time.
-    assert_eq!(store.prune_envelopes(t0() + secs(5)).await.unwrap(), 2);
+    // Pruning forgets by claim time: env-1 was claimed over an hour ago,
+    // env-2 and env-3 just now.
+    assert_eq!(store.prune_envelopes(secs(1800)).await.unwrap(), 1);
     assert_eq!(store.envelope_answer("env-1").await.unwrap(), None);
     assert_eq!(
+        store.envelope_answer("env-2").await.unwrap(),
+        Some(None),
+        "kept"
+    );
+    assert_eq!(
         store
-            .claim_envelope("env-1", "slash_commands", later, stale(later))
+            .claim_envelope("env-1", "slash_commands", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
@@ -2160,6 +2167,25 @@ async fn a_replica_whose_clock_is_skewed_cannot_take_what_another_holds(store: &
         .await
         .unwrap()
         .is_empty());
+
+    // A Socket Mode envelope one replica is handling is not taken over by
+    // one whose clock runs ahead.
+    // (Its claim takes no clock from the caller either.)
+    assert_eq!(
+        store
+            .claim_envelope("env-s", "interactive", secs(10))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim_envelope("env-s", "interactive", secs(10))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Busy,
+        "an envelope another replica is handling is not taken over"
+    );
 
     // The poll lease takes no clock from its callers at all: held for its
     // time on the database's clock, whoever asks.
