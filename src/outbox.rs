@@ -15,7 +15,7 @@ use crate::slack::api::{backoff, SlackApi, SlackCallError};
 use crate::slack::upload::FileUpload;
 use crate::store::{OutboxMessage, Store};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -27,12 +27,28 @@ use tokio::sync::{watch, Notify};
 /// the same alert ordered behind it, within this lease.
 const LEASE: chrono::Duration = chrono::Duration::seconds(15);
 const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// The longest one delivery may take (Slack's timeouts and retries, an
+/// upload's waits, the store's statements) before the worker stops waiting
+/// for it: a store or an API that stopped answering mid-call (a blackholed
+/// connection) holds the worker this long at most. The row stays claimed
+/// with its attempt unsettled, so whoever takes it next looks for the post
+/// before sending it again.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(300);
+/// How long claiming or renewing may take (the store's statement timeout is
+/// 30 s).
+const STORE_DEADLINE: Duration = Duration::from_secs(40);
 /// Rows claimed at a time. One: a replica that dies (kill -9) then holds
 /// only the message it was sending, whose fate is unknown (Slack may have
 /// accepted it) until its lease runs out; everything behind it is free for
 /// another replica at once. Claiming is one indexed UPDATE, far cheaper than
 /// the Slack call it precedes.
 const BATCH: i64 = 1;
+/// Messages a page when the outbox looks for a post whose answer was lost
+/// (Slack recommends no more than 200).
+const LOOKUP_PAGE: i64 = 200;
+/// Pages of a thread's replies such a look-up reads at most: 5,000 replies,
+/// far beyond any alert's thread.
+const MAX_REPLY_PAGES: usize = 25;
 /// How long to wait for a thread's root message before trying a reply again.
 const THREAD_ROOT_WAIT: chrono::Duration = chrono::Duration::seconds(2);
 
@@ -54,14 +70,22 @@ pub fn permalink_spec(anchor: &str, channel: &str) -> Value {
     })
 }
 
-/// Whether an earlier attempt at this row may have reached Slack: it was
-/// claimed before, and did not come back for a reason that says it was not
-/// sent (waiting for its thread or link, a rate limit, a refusal).
+/// Whether an earlier attempt at this row may have reached Slack: the
+/// attempt before this one ended with nothing recorded (the process was
+/// killed, or lost its store, during the call or just after it: the claim
+/// counted it in `unsettled_attempts`, and whatever error an older attempt
+/// recorded says nothing about it), or the last attempt recorded an error
+/// that does not say it was not sent (a timeout or a 5xx may come after
+/// Slack acted; waiting for its thread or link, a rate limit and a refusal
+/// do not).
 fn fate_unknown(msg: &OutboxMessage) -> bool {
-    msg.attempts > 1
-        && !msg.last_error.as_deref().is_some_and(|e| {
-            e.starts_with("waiting for") || e.contains("rate limited") || e.starts_with("refused:")
-        })
+    msg.unsettled_attempts > 1
+        || (msg.attempts > 1
+            && !msg.last_error.as_deref().is_some_and(|e| {
+                e.starts_with("waiting for")
+                    || e.contains("rate limited")
+                    || e.starts_with("refused:")
+            }))
 }
 
 /// Replaces [`PERMALINK`] in every string of a payload.
@@ -150,9 +174,68 @@ pub struct OutboxWorker {
     pub worker_id: String,
     /// Permalinks already asked for, by (channel, ts): a page to five people
     /// asks Slack once.
-    pub permalinks: Arc<Mutex<HashMap<(String, String), String>>>,
+    pub permalinks: Arc<Permalinks>,
     /// Keeps posts to each channel within Slack's limit.
     pub pacer: Arc<Pacer>,
+}
+
+/// How many permalinks the worker keeps: a page to many people links one
+/// message many times within minutes; older ones are asked for again.
+const PERMALINK_CACHE: usize = 10_000;
+
+/// Permalinks by (channel, ts), at most a bound of them: past it the oldest
+/// goes first. A permalink never changes, so one forgotten costs only a
+/// `chat.getPermalink` if it is needed again.
+pub struct Permalinks {
+    capacity: usize,
+    /// The links, and their keys oldest first.
+    links: Mutex<(HashMap<MessageKey, String>, VecDeque<MessageKey>)>,
+}
+
+/// A message: its channel and ts.
+type MessageKey = (String, String);
+
+impl Default for Permalinks {
+    fn default() -> Self {
+        Self::with_capacity(PERMALINK_CACHE)
+    }
+}
+
+impl Permalinks {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            links: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    pub fn get(&self, key: &MessageKey) -> Option<String> {
+        self.links.lock().expect("poisoned").0.get(key).cloned()
+    }
+
+    pub fn insert(&self, key: MessageKey, url: String) {
+        let mut guard = self.links.lock().expect("poisoned");
+        let (links, order) = &mut *guard;
+        if links.insert(key.clone(), url).is_none() {
+            order.push_back(key);
+        }
+        while links.len() > self.capacity {
+            match order.pop_front() {
+                Some(oldest) => {
+                    links.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.links.lock().expect("poisoned").0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Slack takes about one `chat.postMessage` a second per channel, with short
@@ -213,15 +296,24 @@ impl OutboxWorker {
     /// Claims what is due and delivers it.
     pub async fn tick(&self) -> anyhow::Result<TickOutcome> {
         let now = self.clock.now();
-        let batch = self
+        let claim = self
             .store
-            .claim_due_outbox(&self.worker_id, now, LEASE, BATCH)
-            .await?;
+            .claim_due_outbox(&self.worker_id, now, LEASE, BATCH);
+        let batch = tokio::time::timeout(STORE_DEADLINE, claim)
+            .await
+            .map_err(|_| anyhow::anyhow!("claiming outbox messages timed out"))??;
         let work = async {
             let mut outcome = TickOutcome::default();
             for msg in batch {
-                let (method, enqueued) = (msg.method.clone(), msg.created_at);
-                match self.deliver(msg).await? {
+                let (id, method, enqueued) = (msg.id, msg.method.clone(), msg.created_at);
+                let delivered = tokio::time::timeout(DELIVERY_DEADLINE, self.deliver(msg)).await;
+                let Ok(delivered) = delivered else {
+                    // Its fate is unknown: the claim runs out, and the next
+                    // attempt looks for the post before posting again.
+                    tracing::error!(id, method = %method, deadline_s = DELIVERY_DEADLINE.as_secs(), "an outbox delivery outlasted its deadline; left to its claim");
+                    anyhow::bail!("outbox delivery {id} outlasted its deadline");
+                };
+                match delivered? {
                     Delivery::Sent => {
                         outcome.delivered += 1;
                         let waited = (self.clock.now() - enqueued).num_milliseconds().max(0);
@@ -238,9 +330,11 @@ impl OutboxWorker {
             Ok(outcome)
         };
         crate::supervise::while_renewing(work, RENEW_EVERY, || async {
-            let until = self.clock.now() + LEASE;
-            if let Err(e) = self.store.renew_outbox_claims(&self.worker_id, until).await {
-                tracing::warn!(error = %e, "could not renew the outbox claims");
+            let renewed = self.store.renew_outbox_claims(&self.worker_id, LEASE);
+            match tokio::time::timeout(STORE_DEADLINE, renewed).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not renew the outbox claims"),
+                Err(_) => tracing::warn!("renewing the outbox claims timed out"),
             }
         })
         .await
@@ -299,8 +393,8 @@ impl OutboxWorker {
             Place::Pending | Place::Missing(_) => return Ok(Some(fallback)),
         };
         let key = (channel.clone(), ts.clone());
-        if let Some(url) = self.permalinks.lock().expect("poisoned").get(&key) {
-            return Ok(Some(url.clone()));
+        if let Some(url) = self.permalinks.get(&key) {
+            return Ok(Some(url));
         }
         match self
             .slack
@@ -312,10 +406,7 @@ impl OutboxWorker {
         {
             Ok(answer) => match answer.get("permalink").and_then(Value::as_str) {
                 Some(url) => {
-                    self.permalinks
-                        .lock()
-                        .expect("poisoned")
-                        .insert(key, url.to_string());
+                    self.permalinks.insert(key, url.to_string());
                     Ok(Some(url.to_string()))
                 }
                 None => Ok(Some(fallback)),
@@ -329,9 +420,10 @@ impl OutboxWorker {
     }
 
     /// Hands a row back for a moment: the message it needs is not posted yet.
+    /// Nothing was sent, so an earlier attempt's unknown fate stays unknown.
     async fn wait_for_anchor(&self, msg: &OutboxMessage, why: &str) -> anyhow::Result<Delivery> {
         self.store
-            .mark_outbox_retry(
+            .mark_outbox_waiting(
                 msg.id,
                 &self.worker_id,
                 self.clock.now() + THREAD_ROOT_WAIT,
@@ -343,7 +435,7 @@ impl OutboxWorker {
 
     /// The post carrying `key` in its metadata, if Slack has it: the answer
     /// Slack would have given (`channel`, `ts`). Looked up in the channel's
-    /// recent history, or the thread's replies. `None`
+    /// recent history, or to the newest end of the thread's replies. `None`
     /// when it is not there, or Slack cannot be asked (the post then goes
     /// out: at least once rather than never).
     async fn already_posted(&self, payload: &Value, key: &str) -> Option<Value> {
@@ -360,40 +452,87 @@ impl OutboxWorker {
                 .ok()?;
             channel = open.pointer("/channel/id")?.as_str()?.to_string();
         }
-        // The newest 200 messages: the post looked for went out minutes ago
-        // (a row is retried within minutes), so it is among them unless the
-        // channel is flooded, and then the post goes out again (at least
-        // once rather than never). No `oldest`: the bot's clock and Slack's
-        // need not agree.
-        let (method, mut args) = match payload.get("thread_ts").and_then(Value::as_str) {
-            Some(thread) => (
-                "conversations.replies",
-                json!({ "channel": channel, "ts": thread }),
-            ),
-            None => ("conversations.history", json!({ "channel": channel })),
+        let found = |answer: &Value| -> Option<Value> {
+            answer
+                .get("messages")?
+                .as_array()?
+                .iter()
+                .find(|m| {
+                    m.pointer("/metadata/event_type").and_then(Value::as_str)
+                        == Some(METADATA_EVENT)
+                        && m.pointer("/metadata/event_payload/outbox_key")
+                            .and_then(Value::as_str)
+                            == Some(key)
+                })?
+                .get("ts")
+                .cloned()
         };
-        args["limit"] = 200.into();
-        args["include_all_metadata"] = true.into();
-        let answer = match self.slack.deliver(method, &args).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for a post whose answer was lost; posting it");
-                return None;
+        // No `oldest` in either look-up: the bot's clock and Slack's need
+        // not agree.
+        let ts = match payload.get("thread_ts").and_then(Value::as_str) {
+            // A thread's replies come earliest first (the parent, then its
+            // replies), a page at a time: the post looked for is at the
+            // newest end, so the look-up reads on to the last page.
+            Some(thread) => {
+                let mut cursor: Option<String> = None;
+                let mut pages = 0;
+                loop {
+                    let mut args = json!({
+                        "channel": channel,
+                        "ts": thread,
+                        "limit": LOOKUP_PAGE,
+                        "include_all_metadata": true,
+                    });
+                    if let Some(c) = &cursor {
+                        args["cursor"] = c.as_str().into();
+                    }
+                    let answer = self.look("conversations.replies", &args).await?;
+                    if let Some(ts) = found(&answer) {
+                        break ts;
+                    }
+                    pages += 1;
+                    // No next page: the thread's end, and it is not there.
+                    let next = answer
+                        .pointer("/response_metadata/next_cursor")
+                        .and_then(Value::as_str)
+                        .filter(|c| !c.is_empty())?;
+                    cursor = Some(next.to_string());
+                    if pages >= MAX_REPLY_PAGES {
+                        tracing::warn!(
+                            key,
+                            pages,
+                            "a thread too long to read to its end; posting again"
+                        );
+                        return None;
+                    }
+                }
+            }
+            // The channel's newest messages: the post looked for went out
+            // minutes ago (a row is retried within minutes), so it is among
+            // them unless the channel is flooded, and then the post goes
+            // out again (at least once rather than never).
+            None => {
+                let args = json!({
+                    "channel": channel,
+                    "limit": LOOKUP_PAGE,
+                    "include_all_metadata": true,
+                });
+                found(&self.look("conversations.history", &args).await?)?
             }
         };
-        let ts = answer
-            .get("messages")?
-            .as_array()?
-            .iter()
-            .find(|m| {
-                m.pointer("/metadata/event_type").and_then(Value::as_str) == Some(METADATA_EVENT)
-                    && m.pointer("/metadata/event_payload/outbox_key")
-                        .and_then(Value::as_str)
-                        == Some(key)
-            })?
-            .get("ts")?
-            .clone();
         Some(json!({ "ok": true, "channel": channel, "ts": ts, "found_in_history": true }))
+    }
+
+    /// One page of a look-up for a post; `None` (and a warning) when Slack
+    /// cannot be asked.
+    async fn look(&self, method: &str, args: &Value) -> Option<Value> {
+        match self.slack.deliver(method, args).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for a post whose answer was lost; posting it");
+                None
+            }
+        }
     }
 
     /// Whether the alert, request or roll-up a post is for is still wanted:
@@ -819,4 +958,38 @@ async fn chart_upload(payload: &serde_json::Value) -> Result<FileUpload, String>
         initial_comment: text("initial_comment").filter(|s| !s.is_empty()),
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ts: usize) -> (String, String) {
+        ("C0ALERTS".to_string(), format!("1700000000.{ts:06}"))
+    }
+
+    #[test]
+    fn the_permalink_cache_keeps_the_newest_within_its_bound() {
+        let cache = Permalinks::with_capacity(3);
+        for i in 0..5 {
+            cache.insert(key(i), format!("https://x/{i}"));
+        }
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.get(&key(0)), None, "the oldest went first");
+        assert_eq!(cache.get(&key(1)), None);
+        assert_eq!(cache.get(&key(4)).as_deref(), Some("https://x/4"));
+        // The same message again neither grows it nor pushes another out.
+        cache.insert(key(4), "https://x/4".into());
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.get(&key(2)).as_deref(), Some("https://x/2"));
+    }
+
+    #[test]
+    fn the_workers_permalink_cache_is_bounded_by_default() {
+        let cache = Permalinks::default();
+        for i in 0..PERMALINK_CACHE + 100 {
+            cache.insert(key(i), String::new());
+        }
+        assert_eq!(cache.len(), PERMALINK_CACHE);
+    }
 }

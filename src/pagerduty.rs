@@ -14,6 +14,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// How long one event may take, from connecting to the last byte of the
+/// answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The outbox method name of a PagerDuty event.
 pub const OUTBOX_METHOD: &str = "pagerduty.enqueue";
 
@@ -67,17 +71,29 @@ impl PagerDuty {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(event.to_string())))
             .map_err(|e| PagerDutyError::Refused(e.to_string()))?;
-        let res = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+        // One deadline for the whole exchange: connecting, sending, the
+        // answer's headers and its body. A PagerDuty that stalls anywhere,
+        // the middle of its body included, is unavailable for now.
+        let exchange = async {
+            let res = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| PagerDutyError::Unavailable(e.to_string()))?;
+            let status = res.status();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned());
+            Ok::<_, PagerDutyError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
             .await
-            .map_err(|_| PagerDutyError::Unavailable("timed out".into()))?
-            .map_err(|e| PagerDutyError::Unavailable(e.to_string()))?;
-        let status = res.status();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
+            .map_err(|_| PagerDutyError::Unavailable("timed out".into()))??;
+        // A 2xx whose body broke off was still accepted; otherwise the body
+        // only explains a refusal.
+        let body = body.unwrap_or_default();
         match status.as_u16() {
             200..=299 => Ok(()),
             429 | 500..=599 => Err(PagerDutyError::Unavailable(format!("HTTP {status}"))),

@@ -149,7 +149,7 @@ impl Poller {
             let mine = match self
                 .state
                 .store
-                .try_acquire_lease(POLL_LEASE, &worker_id, self.state.clock.now(), lease)
+                .try_acquire_lease(POLL_LEASE, &worker_id, lease)
                 .await
             {
                 Ok(mine) => mine,

@@ -3,12 +3,18 @@
 //! sleeping tasks. This worker claims the due ones with a lease, so a restart
 //! resumes where it stopped and, on PostgreSQL, replicas each fire a row once.
 //! It sleeps until the next row is due (at most a second, so rows written by
-//! another replica are seen), and fires a batch concurrently so a thousand
-//! steps due at once are not served one after another.
+//! another replica are seen), and fires many at once so a thousand steps due
+//! together are not served one after another.
+//!
+//! It runs in lanes, each with its own claims and its own bound on how many
+//! fire at once: escalation steps (pages), App Home refreshes, and the rest.
+//! A lane claims more as soon as one of its timers is done, never waiting for
+//! a whole batch, so a Home refresh waiting out Slack's 429s, or a slow name
+//! lookup, holds one place in its own lane and never delays a page.
 
 use crate::context::AppState;
 use crate::flows::approvals;
-use crate::store::Timer;
+use crate::store::{Store, Timer, TimerKinds};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -26,6 +32,71 @@ const BATCH: i64 = 200;
 /// queue (measured in `benches/timers.rs`).
 const CONCURRENCY_POSTGRES: usize = 32;
 const CONCURRENCY_SQLITE: usize = 16;
+
+/// The longest one timer may take before it is given up and handed back (to
+/// be tried again after its backoff): a store that stopped answering in the
+/// middle of a statement, or Slack's 429s waited out for too long, holds its
+/// place in a lane this long at most. Its flow commits in one transaction,
+/// so stopping it half way is as safe as a crash.
+const FIRE_DEADLINE: Duration = Duration::from_secs(300);
+/// How long a claim, a renewal or a hand-back may take before the lane stops
+/// waiting for it and tries again (the store's statement timeout is 30 s).
+const STORE_DEADLINE: Duration = Duration::from_secs(40);
+/// On shutdown, how long the timers in hand get to finish before they are
+/// stopped and handed back.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The timer kinds that page people: escalation steps.
+const PAGING: &[&str] = &[crate::flows::escalation::STEP_TIMER];
+/// App Home refreshes: `views.publish` (Tier 4), often waiting out a 429.
+const HOME: &[&str] = &[crate::flows::home::REFRESH_TIMER];
+/// The kinds with a lane of their own; the last lane takes the rest.
+const OWN_LANES: &[&str] = &[
+    crate::flows::escalation::STEP_TIMER,
+    crate::flows::home::REFRESH_TIMER,
+];
+
+/// One lane of the timer worker: the kinds it fires and how many at once.
+#[derive(Clone, Copy, Debug)]
+struct Lane {
+    name: &'static str,
+    kinds: TimerKinds<'static>,
+    postgres: usize,
+    sqlite: usize,
+}
+
+impl Lane {
+    fn concurrency(&self, store: &Store) -> usize {
+        match store {
+            Store::Postgres(_) => self.postgres,
+            Store::Sqlite(_) => self.sqlite,
+        }
+    }
+}
+
+/// Pages first and never behind anything else; Home refreshes a few at a
+/// time; the rest (button refreshes, check-ins, expiries, kinds this version
+/// does not know) in between.
+const LANES: [Lane; 3] = [
+    Lane {
+        name: "paging",
+        kinds: TimerKinds::Only(PAGING),
+        postgres: CONCURRENCY_POSTGRES,
+        sqlite: CONCURRENCY_SQLITE,
+    },
+    Lane {
+        name: "home",
+        kinds: TimerKinds::Only(HOME),
+        postgres: 4,
+        sqlite: 4,
+    },
+    Lane {
+        name: "other",
+        kinds: TimerKinds::Except(OWN_LANES),
+        postgres: 16,
+        sqlite: 8,
+    },
+];
 
 /// How long a timer that failed `attempts` times before waits for its next
 /// try: 1 s, 2 s, 4 s, … at most 5 minutes. Not at once: a failing timer
@@ -150,8 +221,7 @@ impl TimerWorker {
                 fired
             };
             fired += crate::supervise::while_renewing(work, RENEW_EVERY, || async {
-                let until = self.state.clock.now() + LEASE;
-                let renewed = self.state.store.renew_timer_claims(&self.worker_id, until);
+                let renewed = self.state.store.renew_timer_claims(&self.worker_id, LEASE);
                 if let Err(e) = renewed.await {
                     tracing::warn!(error = %e, "could not renew the timer claims");
                 }
@@ -163,29 +233,125 @@ impl TimerWorker {
         }
     }
 
-    /// Runs `tick` whenever something is due, until shutdown.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// [`run_one`](Self::run_one) within [`FIRE_DEADLINE`]; a timer that
+    /// outlasts it is stopped and handed back.
+    async fn run_bounded(&self, timer: Timer) {
+        let (id, kind, attempts) = (timer.id.clone(), timer.kind.clone(), timer.attempts);
+        match tokio::time::timeout(FIRE_DEADLINE, self.run_one(timer)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(timer = %id, kind = %kind, error = %e, "could not record a timer's outcome; its claim runs out");
+            }
+            Err(_) => {
+                let wait = retry_after(attempts);
+                tracing::error!(timer = %id, kind = %kind, deadline_s = FIRE_DEADLINE.as_secs(), retry_in_s = wait.num_seconds(), "a timer outlasted its deadline; stopped and handed back");
+                let next = self.state.clock.now() + wait;
+                let handed = self.state.store.retry_timer(&id, &self.worker_id, next);
+                if !matches!(
+                    tokio::time::timeout(STORE_DEADLINE, handed).await,
+                    Ok(Ok(_))
+                ) {
+                    tracing::warn!(timer = %id, "could not hand a timer back; its claim runs out");
+                }
+            }
+        }
+    }
+
+    /// One lane: keeps up to its bound of its timers firing, claiming more
+    /// as soon as one is done, until shutdown; then lets those in hand
+    /// finish (within [`SHUTDOWN_GRACE`]).
+    async fn run_lane(&self, lane: Lane, mut shutdown: watch::Receiver<bool>) {
+        let bound = lane.concurrency(&self.state.store);
+        let mut firing: JoinSet<()> = JoinSet::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if let Err(e) = self.tick().await {
-                tracing::error!(error = %e, "timer step failed");
+            let free = bound.saturating_sub(firing.len());
+            // Look again within a second: another replica, or a request, may
+            // add an earlier one.
+            let mut wait = Duration::from_secs(1);
+            if free > 0 {
+                let now = self.state.clock.now();
+                let next = self.state.store.next_timer_due_of(lane.kinds);
+                match tokio::time::timeout(STORE_DEADLINE, next).await {
+                    Ok(Ok(Some(due))) if due > now => {
+                        wait = (due - now).to_std().unwrap_or(wait).min(wait);
+                    }
+                    Ok(Ok(Some(_))) => {
+                        let claim = self.state.store.claim_due_timers_of(
+                            &self.worker_id,
+                            now,
+                            LEASE,
+                            free as i64,
+                            lane.kinds,
+                        );
+                        match tokio::time::timeout(STORE_DEADLINE, claim).await {
+                            Ok(Ok(due)) => {
+                                let claimed = due.len();
+                                for timer in due {
+                                    let me = self.clone();
+                                    firing.spawn(async move { me.run_bounded(timer).await });
+                                }
+                                if claimed == free {
+                                    // Full, or more due: look again once
+                                    // one is done (or at once if there is room).
+                                    continue;
+                                }
+                                // Another replica took the rest: look again soon.
+                                wait = Duration::from_millis(50);
+                            }
+                            Ok(Err(e)) => {
+                                tracing::error!(lane = lane.name, error = %e, "could not claim due timers");
+                            }
+                            Err(_) => {
+                                tracing::error!(lane = lane.name, "claiming due timers timed out");
+                            }
+                        }
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(lane = lane.name, error = %e, "could not read when timers are due");
+                    }
+                    Err(_) => {
+                        tracing::error!(lane = lane.name, "reading when timers are due timed out");
+                    }
+                }
             }
-            // Sleep until the next timer is due, but look again within a
-            // second: another replica, or a request, may add an earlier one.
-            let now = self.state.clock.now();
-            let wait = match self.state.store.next_timer_due().await {
-                Ok(Some(due)) if due > now => (due - now).to_std().unwrap_or(Duration::ZERO),
-                Ok(Some(_)) => Duration::from_millis(50),
-                _ => Duration::from_secs(1),
-            }
-            .min(Duration::from_secs(1));
             tokio::select! {
+                Some(_) = firing.join_next(), if !firing.is_empty() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
         }
+        let finish = async { while firing.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
+            tracing::warn!(
+                lane = lane.name,
+                left = firing.len(),
+                "timers still firing at shutdown are stopped and handed back"
+            );
+            firing.shutdown().await;
+        }
+    }
+
+    /// Runs the lanes until shutdown, renewing this worker's claims while
+    /// they run; then hands back whatever it still holds.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let lanes = futures_util::future::join_all(
+            LANES
+                .iter()
+                .map(|lane| self.run_lane(*lane, shutdown.clone())),
+        );
+        crate::supervise::while_renewing(lanes, RENEW_EVERY, || async {
+            let renewed = self.state.store.renew_timer_claims(&self.worker_id, LEASE);
+            match tokio::time::timeout(STORE_DEADLINE, renewed).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not renew the timer claims"),
+                Err(_) => tracing::warn!("renewing the timer claims timed out"),
+            }
+        })
+        .await;
         if let Err(e) = self.state.store.release_timer_claims(&self.worker_id).await {
             tracing::warn!(error = %e, "could not hand back timer claims");
         }

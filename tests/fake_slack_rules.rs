@@ -206,3 +206,82 @@ async fn an_overflow_menu_needs_two_to_five_options_with_short_values() {
         .unwrap_err();
     assert_eq!(refused(long), "invalid_blocks");
 }
+
+/// As Slack documents them: `conversations.replies` returns the parent and
+/// then its replies earliest first, a page at a time, with a cursor to the
+/// next page; `conversations.history` returns the newest first.
+#[tokio::test]
+async fn a_threads_replies_come_earliest_first_in_pages_and_history_newest_first() {
+    let (_slack, api) = client().await;
+    let root = api
+        .call(
+            "chat.postMessage",
+            &json!({"channel": "C0ALERTS", "text": "root"}),
+        )
+        .await
+        .unwrap();
+    let ts = root["ts"].as_str().unwrap().to_string();
+    for i in 1..=5 {
+        api.call(
+            "chat.postMessage",
+            &json!({"channel": "C0ALERTS", "text": format!("reply {i}"), "thread_ts": ts}),
+        )
+        .await
+        .unwrap();
+    }
+    api.call(
+        "chat.postMessage",
+        &json!({"channel": "C0ALERTS", "text": "later"}),
+    )
+    .await
+    .unwrap();
+    let texts = |page: &serde_json::Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = api
+        .call(
+            "conversations.replies",
+            &json!({"channel": "C0ALERTS", "ts": ts, "limit": 4}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(texts(&first), ["root", "reply 1", "reply 2", "reply 3"]);
+    assert_eq!(first["has_more"], true);
+    let cursor = first["response_metadata"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!cursor.is_empty());
+    let second = api
+        .call(
+            "conversations.replies",
+            &json!({"channel": "C0ALERTS", "ts": ts, "limit": 4, "cursor": cursor}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(texts(&second), ["reply 4", "reply 5"]);
+    assert_eq!(second["has_more"], false);
+    assert_eq!(second["response_metadata"]["next_cursor"], "");
+    let bad = api
+        .call(
+            "conversations.replies",
+            &json!({"channel": "C0ALERTS", "ts": ts, "cursor": "not-ours"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused(bad), "invalid_cursor");
+
+    let history = api
+        .call(
+            "conversations.history",
+            &json!({"channel": "C0ALERTS", "limit": 10}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(texts(&history), ["later", "root"]);
+}

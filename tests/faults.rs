@@ -374,3 +374,277 @@ async fn with_slack_unavailable_a_group_pages_its_last_known_members_and_an_unkn
         "not asked again while Slack was just found unavailable"
     );
 }
+
+/// PagerDuty sends its answer's headers, then stalls in the middle of the
+/// body: the whole request, body included, is under the client's timeout,
+/// so the event fails as unavailable (to be tried again) within it.
+#[tokio::test]
+async fn pagerduty_stalling_in_the_middle_of_its_answer_fails_within_the_timeout() {
+    use servo_sla_bot::config::Secret;
+    use servo_sla_bot::pagerduty::{PagerDuty, PagerDutyError};
+    let url = common::fake_pagerduty::start_stalling_body().await;
+    let keys = [("PD_KEY".to_string(), Secret::new("pd-routing-key"))]
+        .into_iter()
+        .collect();
+    let pagerduty = PagerDuty::new(&url, keys).unwrap();
+    let event = serde_json::json!({
+        "routing_key_env": "PD_KEY",
+        "event_action": "trigger",
+        "dedup_key": "alert-1",
+        "payload": {"summary": "a page", "source": "servo-sla-bot", "severity": "critical"},
+    });
+    let started = Instant::now();
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(30), pagerduty.send(&event))
+        .await
+        .expect("the send ends within its own timeout, not never");
+    assert!(
+        matches!(sent, Err(PagerDutyError::Unavailable(_))),
+        "{sent:?}"
+    );
+    assert!(
+        started.elapsed() <= std::time::Duration::from_secs(12),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Two tiers, the first paged at once and the next 2 s later.
+const FAST_PAGING_CONFIG: &str = r#"
+poll_interval = "60s"
+
+[risk]
+forecast = false
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALERT"
+operators = ["U0TIER1"]
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["U0TIER1"]
+ack_timeout = "2s"
+
+[[escalation.tiers]]
+name = "Platform Team Lead"
+notify = ["U0TIER2"]
+ack_timeout = "5m"
+"#;
+
+/// When `user`'s first page DM went out, waiting up to `within` for it.
+async fn paged_at(app: &common::bot::TestApp, user: &str, within: std::time::Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(c) = app.slack.ok_calls_to("chat.postMessage").iter().find(|c| {
+            c.body["channel"] == user
+                && c.body["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("You are paged"))
+        }) {
+            return c.at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} was not paged within {within:?}; Slack got {:#?}",
+            app.slack.calls()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A Home refresh waiting out Slack's 429s on `views.publish` (20 s at a
+/// time) holds only its own lane: the escalation step due 2 s after the
+/// first page pages the next tier on time.
+async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page(backend: Backend) {
+    use servo_sla_bot::store::NewTimer;
+    let fx = ServoFixture::start().await;
+    let mut spec = Spawn::new(backend).servo_url(&fx.bot_url());
+    spec.config = FAST_PAGING_CONFIG.to_string();
+    let app = spawn(spec).await;
+    app.slack.fail_next(
+        "views.publish",
+        vec![
+            Fault::RateLimited {
+                retry_after_secs: 20
+            };
+            3
+        ],
+    );
+    let now = Utc::now();
+    app.state
+        .store
+        .schedule_timer(
+            NewTimer {
+                kind: servo_sla_bot::flows::home::REFRESH_TIMER.into(),
+                subject_id: "U0TIER1".into(),
+                payload: serde_json::json!({}),
+                due_at: now,
+                dedup_key: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while app.slack.calls_to("views.publish").is_empty() {
+        assert!(Instant::now() < deadline, "the Home refresh never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The Home refresh is now waiting out a 429. A critical job goes at risk.
+    fx.job(JobSpec {
+        priority: 9,
+        deadline: Some(now + Duration::minutes(120)),
+        eta: Some(now + Duration::minutes(130)),
+        heartbeat: Some(now),
+        ..JobSpec::default()
+    })
+    .await;
+    app.poll().await;
+    let tier1 = paged_at(&app, "U0TIER1", std::time::Duration::from_secs(10)).await;
+    let tier2 = paged_at(&app, "U0TIER2", std::time::Duration::from_secs(15)).await;
+    let gap = tier2.duration_since(tier1);
+    assert!(
+        gap < std::time::Duration::from_secs(8),
+        "the next tier was paged {gap:?} after the first, 2 s due"
+    );
+    assert_eq!(
+        app.slack.ok_calls_to("views.publish").len(),
+        0,
+        "the Home refresh is still waiting out Slack's 429s"
+    );
+}
+
+#[tokio::test]
+async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page_on_sqlite() {
+    a_home_refresh_stuck_on_429s_does_not_delay_a_page(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page_on_postgres() {
+    a_home_refresh_stuck_on_429s_does_not_delay_a_page(Backend::Postgres).await;
+}
+
+/// Servo's database blackholed while a poll waits for its answer (a
+/// failover that drops packets: no error, no answer, the connections left
+/// open): the poll fails within seconds instead of hanging, nothing is
+/// edited or reported recovered meanwhile, and once the network forwards
+/// again the polls resume by themselves and the recovery is reported.
+#[tokio::test]
+async fn servo_blackholed_mid_poll_fails_the_poll_within_seconds_then_resumes() {
+    let fx = ServoFixture::start().await;
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mut servo_url = url::Url::parse(&fx.bot_url()).unwrap();
+    servo_url.set_port(Some(proxy.addr().port())).unwrap();
+    // A short statement timeout (the URL's options win over the bot's
+    // defaults), so the test does not wait out the default.
+    servo_url
+        .query_pairs_mut()
+        .append_pair("options", "-c statement_timeout=2s");
+    let now = Utc::now();
+    let job = fx
+        .job(JobSpec {
+            deadline: Some(now + Duration::minutes(60)),
+            eta: Some(now + Duration::minutes(100)),
+            heartbeat: Some(now),
+            ..JobSpec::default()
+        })
+        .await;
+    let app = spawn(Spawn::new(Backend::Sqlite).servo_url(servo_url.as_str())).await;
+    app.poll().await;
+    let alerts = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "C0ACMEALERT" && c.body.get("thread_ts").is_none())
+        .count();
+    assert_eq!(alerts, 1, "the alert");
+    // Meanwhile the job really recovers in Servo; the bot cannot know yet.
+    fx.set_eta(job, now + Duration::minutes(30), Utc::now())
+        .await;
+    let updates_before = app.slack.ok_calls_to("chat.update").len();
+
+    // Someone holds a lock on Servo's jobs: the next poll's read waits on
+    // it, in flight. The link is blackholed while it waits; the lock goes,
+    // and Servo's answer goes into the hole.
+    let mut lock = fx.admin.begin().await.unwrap();
+    sqlx::query("LOCK TABLE backfill_jobs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let poll = tokio::spawn({
+        let state = app.state.clone();
+        async move { servo_sla_bot::poller::Poller { state }.tick().await }
+    });
+    let dbname = fx.db.url.rsplit('/').next().unwrap().to_string();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'servo-sla-bot' AND wait_event_type = 'Lock'",
+        )
+        .bind(&dbname)
+        .fetch_one(&fx.admin)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the poll never waited on the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    proxy.blackhole();
+    let blackholed = Instant::now();
+    lock.rollback().await.unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(40), poll)
+        .await
+        .expect("the poll ends instead of waiting on the blackhole")
+        .unwrap();
+    let took = blackholed.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "the poll failed after {took:?}"
+    );
+    assert!(outcome.tenants["acme"].is_err(), "{outcome:?}");
+    println!("blackholed mid-poll: the poll failed after {took:.1?}");
+    app.drain_outbox().await;
+    assert_eq!(
+        app.slack.ok_calls_to("chat.update").len(),
+        updates_before,
+        "nothing edited, nothing resolved while Servo is away"
+    );
+    assert!(app
+        .state
+        .store
+        .open_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .is_some());
+
+    // The network forwards again: the polls resume by themselves (the
+    // connections lost in the hole are dropped along the way).
+    proxy.restore();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let outcome = app.poll().await;
+        if outcome.tenants["acme"].is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the polls did not resume: {outcome:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let resolved = app
+        .slack
+        .ok_calls_to("chat.update")
+        .iter()
+        .any(|c| c.body.to_string().contains("Back on track"));
+    assert!(
+        resolved,
+        "now that Servo answers, the recovery is real and reported"
+    );
+}

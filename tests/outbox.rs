@@ -346,11 +346,13 @@ async fn a_dead_replicas_post_is_found(backend: Backend) {
         )
         .await
         .unwrap();
+    // A short claim: it runs out on the database's clock while the bot is
+    // down (moving the bot's clock does not end it).
     let claimed = store
         .claim_due_outbox(
             "dead-replica",
             clock.now(),
-            chrono::Duration::minutes(5),
+            chrono::Duration::seconds(1),
             10,
         )
         .await
@@ -371,7 +373,6 @@ async fn a_dead_replicas_post_is_found(backend: Backend) {
     });
     let accepted = api.call("chat.postMessage", &sent).await.unwrap();
     store.close().await;
-    // The claim runs out while the bot is down.
     clock.advance(chrono::Duration::minutes(6));
     let app = common::bot::start_again(stopped, slack).await;
     app.drain_outbox().await;
@@ -395,4 +396,124 @@ async fn a_post_accepted_before_a_replica_died_is_found_after_its_claim_ran_out_
 #[tokio::test]
 async fn a_post_accepted_before_a_replica_died_is_found_after_its_claim_ran_out_on_postgres() {
     a_dead_replicas_post_is_found(Backend::Postgres).await;
+}
+
+/// Claims run on the database's clock, not each replica's: a replica whose
+/// clock runs an hour ahead sees a message due, but another replica holds
+/// it, so it does not send it a second time.
+async fn a_clock_ahead_does_not_take_a_held_row(backend: Backend) {
+    use servo_sla_bot::clock::ManualClock;
+    let clock = ManualClock::new(chrono::Utc::now() + chrono::Duration::hours(1));
+    let app = common::bot::spawn(common::bot::Spawn::new(backend).manual_clock(&clock)).await;
+    let (stopped, slack) = app.stop_parts().await;
+    let store = stopped.store().await;
+    let now = chrono::Utc::now();
+    store
+        .enqueue(
+            NewOutboxMessage::call(
+                "chat.postMessage",
+                json!({"channel": "C0ACMEALERT", "text": "held elsewhere"}),
+                "held",
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    let held = store
+        .claim_due_outbox("replica-a", now, chrono::Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    store.close().await;
+    let app = common::bot::start_again(stopped, slack).await;
+    let skewed = servo_sla_bot::outbox::OutboxWorker {
+        pagerduty: app.state.pagerduty.clone(),
+        store: app.state.store.clone(),
+        slack: app.state.slack.clone(),
+        clock: app.state.clock.clone(),
+        metrics: app.state.metrics.clone(),
+        worker_id: "replica-b".into(),
+        permalinks: Default::default(),
+        pacer: std::sync::Arc::new(servo_sla_bot::outbox::Pacer::new(
+            10,
+            Duration::from_secs(1),
+        )),
+    };
+    let outcome = skewed.tick().await.unwrap();
+    assert!(!outcome.did_work(), "{outcome:?}");
+    assert!(app.slack.calls_to("chat.postMessage").is_empty());
+    let row = app.state.store.list_outbox(Some("pending")).await.unwrap();
+    assert_eq!(row[0].claimed_by.as_deref(), Some("replica-a"));
+}
+
+#[tokio::test]
+async fn a_replica_whose_clock_runs_ahead_does_not_send_a_message_another_holds_on_sqlite() {
+    a_clock_ahead_does_not_take_a_held_row(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_replica_whose_clock_runs_ahead_does_not_send_a_message_another_holds_on_postgres() {
+    a_clock_ahead_does_not_take_a_held_row(Backend::Postgres).await;
+}
+
+/// Slack returns a thread's replies earliest first, a page at a time: the
+/// look-up for a reply whose answer was lost reads on to the newest end of
+/// a thread of over 200 replies and finds it there, instead of posting it a
+/// second time.
+#[tokio::test]
+async fn a_lost_reply_at_the_end_of_a_thread_over_200_replies_is_found_not_posted_again() {
+    let app = spawn_app(Backend::Sqlite).await;
+    post(&app, "root", "root").await;
+    app.drain_outbox().await;
+    let root = app.slack.messages()[0].clone();
+    // People (and the bot) have said a lot in the thread already.
+    let api = servo_sla_bot::slack::api::SlackApi::new(
+        &app.slack.base_url(),
+        &servo_sla_bot::config::Secret::new(app.slack.token()),
+        Default::default(),
+        std::sync::Arc::new(servo_sla_bot::metrics::Metrics::new()),
+    )
+    .unwrap();
+    for i in 0..250 {
+        api.call(
+            "chat.postMessage",
+            &json!({"channel": "C0ACMEALERT", "thread_ts": root.ts, "text": format!("note {i}")}),
+        )
+        .await
+        .unwrap();
+    }
+    app.slack
+        .fail_next("chat.postMessage", vec![Fault::LostAnswer]);
+    app.state
+        .enqueue(NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({"channel": "C0ACMEALERT", "thread_ts": root.ts, "text": "the late reply"}),
+            "late-reply",
+        ))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let row = loop {
+        let sent = app.state.store.list_outbox(Some("sent")).await.unwrap();
+        if let Some(r) = sent
+            .into_iter()
+            .find(|r| r.dedup_key.as_deref() == Some("late-reply"))
+        {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let late: Vec<_> = app
+        .slack
+        .thread_replies(&root.channel, &root.ts)
+        .into_iter()
+        .filter(|m| m.text == "the late reply")
+        .collect();
+    assert_eq!(late.len(), 1, "posted exactly once");
+    assert_eq!(
+        row.response.as_ref().and_then(|r| r["ts"].as_str()),
+        Some(late[0].ts.as_str()),
+        "the row records the reply it found"
+    );
 }

@@ -121,7 +121,7 @@ async fn wait_for_page(slack: &FakeSlack, user: &str, within: std::time::Duratio
 
 async fn lease_holder(store: &Store) -> Option<String> {
     store
-        .lease_holder(POLL_LEASE, Utc::now())
+        .lease_holder(POLL_LEASE)
         .await
         .expect("read the lease")
 }
@@ -493,4 +493,201 @@ async fn a_kill_while_slack_holds_a_posts_answer_leaves_one_message_on_sqlite() 
 #[tokio::test]
 async fn a_kill_while_slack_holds_a_posts_answer_leaves_one_message_on_postgres() {
     a_kill_while_slack_holds_the_answer(TestDb::postgres().await).await;
+}
+
+/// One tier: a critical job pages it at once, and nobody after it soon.
+const ONE_TIER_CONFIG: &str = r#"
+poll_interval = "1s"
+
+[risk]
+forecast = false
+
+[[tenants]]
+id = "acme"
+channel = "C0ACMEALRT"
+operators = ["U0TIER1"]
+
+[[escalation.tiers]]
+name = "On-call Engineer"
+notify = ["U0TIER1"]
+ack_timeout = "5m"
+
+# The held answer outlasts the test: the call is in flight when it is killed.
+[slack]
+timeout = "60s"
+"#;
+
+/// Makes the claims `holder` has run out now, as they do on their own
+/// within a lease once nobody renews them.
+async fn expire_claims_of(url: &str, holder: &str) {
+    const SQL: &str = "UPDATE outbox SET claim_until_ms = 0 WHERE claimed_by = $1";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(SQL).bind(holder).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(SQL).bind(holder).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+/// The page DMs Slack shows U0TIER1.
+fn dms_to_tier1(slack: &FakeSlack) -> Vec<common::fake_slack::Message> {
+    let dm = FakeSlack::dm_channel_for("U0TIER1");
+    slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == dm && m.text.contains("You are paged"))
+        .collect()
+}
+
+/// A page DM waits once (Slack answers 429: the row records "rate limited"),
+/// then its next try is posted but Slack holds the answer, and the replica
+/// sending it is killed (`kill -9`): the row's last recorded error still
+/// says "rate limited", but that is not how its last attempt ended. Once
+/// the dead replica's claim runs out, the replica that takes the row over
+/// looks for the DM by its metadata and records it: one DM.
+async fn a_dm_that_waited_then_died_in_flight(db: TestDb, both_live: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), ONE_TIER_CONFIG).unwrap();
+    let fx = ServoFixture::start().await;
+    let slack = FakeSlack::start().await;
+    let now = Utc::now();
+    // A critical job at Low risk: critical jobs page from Low.
+    fx.job(JobSpec {
+        priority: 9,
+        deadline: Some(now + Duration::minutes(120)),
+        eta: Some(now + Duration::minutes(130)),
+        heartbeat: Some(now),
+        ..JobSpec::default()
+    })
+    .await;
+    slack.fail_next(
+        "chat.postMessage:U0TIER1",
+        vec![
+            common::fake_slack::Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+            common::fake_slack::Fault::HeldAnswer(std::time::Duration::from_secs(600)),
+        ],
+    );
+    let mut replicas = vec![spawn_replica(
+        "replica-a",
+        dir.path(),
+        &db.url,
+        &fx.bot_url(),
+        &slack,
+    )];
+    if both_live {
+        replicas.push(spawn_replica(
+            "replica-b",
+            dir.path(),
+            &db.url,
+            &fx.bot_url(),
+            &slack,
+        ));
+    }
+    let logs = |dir: &std::path::Path| {
+        ["replica-a", "replica-b"]
+            .iter()
+            .map(|n| std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    wait_until(
+        "the DM is posted, its answer held",
+        std::time::Duration::from_secs(30),
+        || dms_to_tier1(&slack).len() == 1,
+    )
+    .await;
+    let tries: Vec<String> = slack
+        .calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == "U0TIER1")
+        .map(|c| c.outcome)
+        .collect();
+    assert_eq!(tries, ["429", "held_answer"], "{}", logs(dir.path()));
+
+    // Kill the replica that holds the DM's row.
+    let store = Store::connect(&db.url).await.unwrap();
+    let row = store
+        .list_outbox(Some("pending"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.payload["channel"] == "U0TIER1")
+        .expect("the DM's row is still pending");
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("rate limited")),
+        "the last recorded error is the 429: {row:#?}"
+    );
+    let holder = row.claimed_by.clone().expect("a replica holds the row");
+    let victim = replicas
+        .iter()
+        .position(|r| holder.starts_with(&format!("{}-", r.name)))
+        .expect("the holder is one of ours");
+    let mut dead = replicas.remove(victim);
+    dead.child.kill().unwrap(); // SIGKILL
+    dead.child.wait().unwrap();
+    if !both_live {
+        replicas.push(spawn_replica(
+            "replica-b",
+            dir.path(),
+            &db.url,
+            &fx.bot_url(),
+            &slack,
+        ));
+    }
+    // Nobody renews the dead replica's claim: it runs out.
+    expire_claims_of(&db.url, &holder).await;
+
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    let settled = loop {
+        let settled = store
+            .list_outbox(Some("sent"))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id == row.id);
+        if let Some(m) = settled {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the DM's row was never settled; Slack got {:#?}\n{}",
+            slack.calls(),
+            logs(dir.path())
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // A poll or two more, then count.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let dms = dms_to_tier1(&slack);
+    assert_eq!(dms.len(), 1, "one DM: {dms:#?}\n{}", logs(dir.path()));
+    assert_eq!(
+        settled.response.as_ref().and_then(|r| r["ts"].as_str()),
+        Some(dms[0].ts.as_str()),
+        "the row records the DM it found"
+    );
+    assert!(
+        settled
+            .response
+            .as_ref()
+            .is_some_and(|r| r["found_in_history"] == true),
+        "found by looking, not by posting: {settled:#?}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_dm_that_waited_once_then_died_in_flight_with_two_replicas_is_sent_once_on_postgres() {
+    a_dm_that_waited_then_died_in_flight(TestDb::postgres().await, true).await;
+}
+
+#[tokio::test]
+async fn a_dm_that_waited_once_then_died_in_flight_is_sent_once_on_sqlite() {
+    a_dm_that_waited_then_died_in_flight(TestDb::sqlite().await, false).await;
 }

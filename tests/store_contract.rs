@@ -57,6 +57,41 @@ fn secs(s: i64) -> Duration {
     Duration::seconds(s)
 }
 
+/// Moves every claim and lease `by` into the past, as if that much time had
+/// passed on the database's clock, which claims and leases run on (the
+/// callers' clocks only say what is due).
+async fn time_passes_on_the_database(store: &Store, by: Duration) {
+    const SQL: [&str; 4] = [
+        "UPDATE outbox SET claim_until_ms = claim_until_ms - $1 WHERE claim_until_ms IS NOT NULL",
+        "UPDATE timers SET claim_until_ms = claim_until_ms - $1 WHERE claim_until_ms IS NOT NULL",
+        "UPDATE leases SET until_ms = until_ms - $1",
+        "UPDATE socket_envelopes SET claimed_at_ms = claimed_at_ms - $1",
+    ];
+    for sql in SQL {
+        match store {
+            Store::Sqlite(p) => sqlx::query(sql)
+                .bind(by.num_milliseconds())
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Store::Postgres(p) => sqlx::query(sql)
+                .bind(by.num_milliseconds())
+                .execute(p)
+                .await
+                .map(|_| ()),
+        }
+        .unwrap();
+    }
+}
+
+/// Whether `t` is `lease` from now on the database's clock, which is this
+/// host's (the test databases run here): between `before + lease` and
+/// `Utc::now() + lease`.
+fn a_lease_from(before: DateTime<Utc>, t: Option<DateTime<Utc>>, lease: Duration) -> bool {
+    let t = t.expect("claimed until a time");
+    truncate_to_ms(before) + lease <= t && t <= Utc::now() + lease
+}
+
 fn new_alert(tenant: &str, job: &str) -> NewAlert {
     NewAlert {
         tenant_id: tenant.into(),
@@ -806,6 +841,7 @@ async fn outbox_ordering_key_delivers_strictly_in_order(store: &Store) {
 contract_case!(outbox_claims_are_leased);
 async fn outbox_claims_are_leased(store: &Store) {
     let id = store.enqueue(post(Some("m")), t0()).await.unwrap().unwrap();
+    let before = Utc::now();
     let claimed = store
         .claim_due_outbox("w1", t0(), secs(30), 10)
         .await
@@ -814,11 +850,17 @@ async fn outbox_claims_are_leased(store: &Store) {
     let m = &claimed[0];
     assert_eq!((m.id, m.attempts), (id, 1));
     assert_eq!(m.claimed_by.as_deref(), Some("w1"));
-    assert_eq!(m.claim_until, Some(t0() + secs(30)));
+    assert!(a_lease_from(before, m.claim_until, secs(30)), "{m:#?}");
 
-    // Held: nobody else, and not w1 again, while the lease runs.
+    // Held: nobody else, and not w1 again, while the lease runs, whatever
+    // their clocks say.
     assert!(store
         .claim_due_outbox("w2", t0() + secs(29), secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due_outbox("w2", t0() + secs(999), secs(30), 10)
         .await
         .unwrap()
         .is_empty());
@@ -829,6 +871,7 @@ async fn outbox_claims_are_leased(store: &Store) {
         .is_empty());
 
     // Expired (w1 crashed): w2 takes it over; w1 can no longer settle it.
+    time_passes_on_the_database(store, secs(30)).await;
     let taken = store
         .claim_due_outbox("w2", t0() + secs(30), secs(30), 10)
         .await
@@ -874,6 +917,90 @@ async fn outbox_claims_are_leased(store: &Store) {
     assert_eq!(store.next_outbox_due().await.unwrap(), None);
 }
 
+contract_case!(a_claim_shows_an_attempt_before_it_that_ended_unrecorded);
+/// The claim that starts an attempt counts it as unsettled before anything
+/// is sent; recording how it ended (sent, retry, failed) settles it, and
+/// handing it back before any call (paced, waiting) takes back only its own
+/// count. An attempt whose worker died records nothing: the next claim
+/// shows two unsettled attempts, whatever error an older attempt recorded.
+async fn a_claim_shows_an_attempt_before_it_that_ended_unrecorded(store: &Store) {
+    let id = store.enqueue(post(Some("m")), t0()).await.unwrap().unwrap();
+    let claim = |worker: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut c = store
+                .claim_due_outbox(worker, t0(), secs(30), 10)
+                .await
+                .unwrap();
+            assert_eq!(c.len(), 1, "{worker} claims it");
+            c.remove(0)
+        }
+    };
+    let m = claim("w1").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (1, 1));
+    // A 429: recorded, settled.
+    assert!(store
+        .mark_outbox_retry(id, "w1", t0(), "Slack is unavailable: rate limited")
+        .await
+        .unwrap());
+    let m = claim("w1").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (2, 1));
+    // Paced: settled too.
+    assert!(store.defer_outbox(id, "w1", t0()).await.unwrap());
+    let m = claim("w1").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (2, 1));
+    // w1 dies in the call; its claim runs out; w2's claim shows it.
+    time_passes_on_the_database(store, secs(30)).await;
+    let m = claim("w2").await;
+    assert_eq!((m.attempts, m.unsettled_attempts), (3, 2));
+    assert_eq!(
+        m.last_error.as_deref(),
+        Some("Slack is unavailable: rate limited"),
+        "the last recorded error is an older attempt's"
+    );
+    // Handed back before it calls Slack (paced, or waiting for the message
+    // it links to): the attempt that died is still unsettled.
+    assert!(store.defer_outbox(id, "w2", t0()).await.unwrap());
+    let m = claim("w3").await;
+    assert_eq!(
+        m.unsettled_attempts, 2,
+        "pacing does not settle a dead attempt"
+    );
+    assert!(store
+        .mark_outbox_waiting(
+            id,
+            "w3",
+            t0(),
+            "waiting for the message it links to to be posted"
+        )
+        .await
+        .unwrap());
+    let m = claim("w3").await;
+    assert_eq!(
+        m.unsettled_attempts, 2,
+        "waiting does not settle a dead attempt"
+    );
+    // A claim handed back at shutdown keeps what it did not settle.
+    assert_eq!(store.release_outbox_claims("w3").await.unwrap(), 1);
+    let m = claim("w3").await;
+    assert_eq!(m.unsettled_attempts, 3);
+    assert!(store
+        .mark_outbox_sent(id, "w3", &json!({"ok": true}), t0())
+        .await
+        .unwrap());
+    let m = &store.list_outbox(Some("sent")).await.unwrap()[0];
+    assert_eq!(m.unsettled_attempts, 0);
+
+    let failed = store.enqueue(post(Some("f")), t0()).await.unwrap().unwrap();
+    claim("w1").await;
+    assert!(store
+        .mark_outbox_failed(failed, "w1", "channel_not_found", t0())
+        .await
+        .unwrap());
+    let m = &store.list_outbox(Some("failed")).await.unwrap()[0];
+    assert_eq!(m.unsettled_attempts, 0);
+}
+
 contract_case!(claims_a_worker_renews_stay_its_own_past_the_first_lease);
 /// A worker still at work renews its claims; a worker that died does not,
 /// and its rows come back after one lease.
@@ -899,28 +1026,12 @@ async fn claims_a_worker_renews_stay_its_own_past_the_first_lease(store: &Store)
             .len(),
         1
     );
-    // w1 renews at t0+10 s: still its own at t0+20 s.
-    assert_eq!(
-        store
-            .renew_outbox_claims("w1", t0() + secs(25))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .renew_timer_claims("w1", t0() + secs(25))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .renew_outbox_claims("w2", t0() + secs(99))
-            .await
-            .unwrap(),
-        0
-    );
+    // w1 renews 10 s later: still its own 20 s after the claim.
+    time_passes_on_the_database(store, secs(10)).await;
+    assert_eq!(store.renew_outbox_claims("w1", secs(15)).await.unwrap(), 1);
+    assert_eq!(store.renew_timer_claims("w1", secs(15)).await.unwrap(), 1);
+    assert_eq!(store.renew_outbox_claims("w2", secs(99)).await.unwrap(), 0);
+    time_passes_on_the_database(store, secs(10)).await;
     assert!(store
         .claim_due_outbox("w2", t0() + secs(20), secs(15), 10)
         .await
@@ -932,6 +1043,7 @@ async fn claims_a_worker_renews_stay_its_own_past_the_first_lease(store: &Store)
         .unwrap()
         .is_empty());
     // w1 died after that renewal: w2 takes both once it has run out.
+    time_passes_on_the_database(store, secs(5)).await;
     let taken = store
         .claim_due_outbox("w2", t0() + secs(25), secs(15), 10)
         .await
@@ -943,20 +1055,8 @@ async fn claims_a_worker_renews_stay_its_own_past_the_first_lease(store: &Store)
         .unwrap();
     assert_eq!(taken.len(), 1);
     // w1 renews no more: what it held is w2's.
-    assert_eq!(
-        store
-            .renew_outbox_claims("w1", t0() + secs(60))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        store
-            .renew_timer_claims("w1", t0() + secs(60))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(store.renew_outbox_claims("w1", secs(15)).await.unwrap(), 0);
+    assert_eq!(store.renew_timer_claims("w1", secs(15)).await.unwrap(), 0);
 }
 
 contract_case!(outbox_racing_workers_claim_each_message_once);
@@ -1117,10 +1217,10 @@ async fn retry_releases_the_claim_and_honours_next_attempt(store: &Store) {
         .await
         .unwrap();
     assert_eq!(claimed.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
-    // While claimed, the message is due again when the claim expires.
+    // While held, the message is not due: the next is the later one.
     assert_eq!(
         store.next_outbox_due().await.unwrap(),
-        Some(t0() + secs(30))
+        Some(t0() + secs(600))
     );
 
     assert!(store
@@ -1256,6 +1356,7 @@ async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
         .unwrap()
         .is_empty());
 
+    let before = Utc::now();
     let claimed = store
         .claim_due_timers("w1", due, secs(30), 10)
         .await
@@ -1270,10 +1371,8 @@ async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
         (t.payload.clone(), t.due_at, t.created_at),
         (json!({"step": 1}), due, t0())
     );
-    assert_eq!(
-        (t.claimed_by.as_deref(), t.claim_until),
-        (Some("w1"), Some(due + secs(30)))
-    );
+    assert_eq!(t.claimed_by.as_deref(), Some("w1"));
+    assert!(a_lease_from(before, t.claim_until, secs(30)), "{t:#?}");
     assert!(store
         .claim_due_timers("w2", due + secs(1), secs(30), 10)
         .await
@@ -1344,11 +1443,58 @@ async fn timers_schedule_dedup_claim_and_complete_once(store: &Store) {
     );
 
     // An expired claim is taken over.
+    time_passes_on_the_database(store, secs(60)).await;
     let claimed = store
-        .claim_due_timers("w4", t0() + secs(65), secs(60), 10)
+        .claim_due_timers("w4", t0() + secs(5), secs(60), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
+}
+
+contract_case!(a_lane_claims_only_its_kinds_of_timer);
+/// The timer worker's lanes: a claim (and the next due time) of some kinds
+/// only, or of every kind but some.
+async fn a_lane_claims_only_its_kinds_of_timer(store: &Store) {
+    use servo_sla_bot::store::TimerKinds;
+    for (kind, due) in [
+        ("home_refresh", 1),
+        ("escalation_step", 2),
+        ("approval_expiry", 3),
+    ] {
+        store
+            .schedule_timer(timer(kind, "s", t0() + secs(due), None), t0())
+            .await
+            .unwrap();
+    }
+    let pages = TimerKinds::Only(&["escalation_step"]);
+    let rest = TimerKinds::Except(&["escalation_step", "home_refresh"]);
+    assert_eq!(
+        store.next_timer_due_of(pages).await.unwrap(),
+        Some(t0() + secs(2))
+    );
+    assert_eq!(
+        store.next_timer_due_of(rest).await.unwrap(),
+        Some(t0() + secs(3))
+    );
+    let kinds = |ts: Vec<servo_sla_bot::store::Timer>| -> Vec<String> {
+        ts.into_iter().map(|t| t.kind).collect()
+    };
+    let claimed = store
+        .claim_due_timers_of("w1", t0() + secs(10), secs(30), 10, pages)
+        .await
+        .unwrap();
+    assert_eq!(kinds(claimed), ["escalation_step"]);
+    let claimed = store
+        .claim_due_timers_of("w1", t0() + secs(10), secs(30), 10, rest)
+        .await
+        .unwrap();
+    assert_eq!(kinds(claimed), ["approval_expiry"]);
+    assert_eq!(store.next_timer_due_of(pages).await.unwrap(), None);
+    let claimed = store
+        .claim_due_timers("w1", t0() + secs(10), secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(kinds(claimed), ["home_refresh"]);
 }
 
 contract_case!(racing_workers_fire_each_timer_once);
@@ -1814,12 +1960,12 @@ async fn first_delivery_is_true_once_under_concurrency(store: &Store) {
 
 contract_case!(an_envelope_is_claimed_once_and_redeliveries_get_its_answer);
 async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Store) {
-    let stale = |now| now - secs(10);
+    let stale = secs(10);
     // Racing deliveries: one handles it, the others find it busy.
     let claims = race(20, |_| {
         let s = store.clone();
         async move {
-            s.claim_envelope("env-1", "slash_commands", t0(), stale(t0()))
+            s.claim_envelope("env-1", "slash_commands", stale)
                 .await
                 .unwrap()
         }
@@ -1843,28 +1989,28 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
         .answer_envelope("env-1", Some(answer), t0() + secs(1))
         .await
         .unwrap();
-    for at in [t0() + secs(2), t0() + secs(3600)] {
+    for passes in [secs(2), secs(3600)] {
+        time_passes_on_the_database(store, passes).await;
         assert_eq!(
             store
-                .claim_envelope("env-1", "slash_commands", at, stale(at))
+                .claim_envelope("env-1", "slash_commands", stale)
                 .await
                 .unwrap(),
             EnvelopeClaim::Answered(Some(answer.to_string()))
         );
     }
     // An ack without payload is an answer too.
-    let t = t0();
     assert_eq!(
         store
-            .claim_envelope("env-2", "interactive", t, stale(t))
+            .claim_envelope("env-2", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
     );
-    store.answer_envelope("env-2", None, t).await.unwrap();
+    store.answer_envelope("env-2", None, t0()).await.unwrap();
     assert_eq!(
         store
-            .claim_envelope("env-2", "interactive", t, stale(t))
+            .claim_envelope("env-2", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Answered(None)
@@ -1873,30 +2019,30 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
     // A claim never answered (its handler died) is taken over once stale.
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", t, stale(t))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
     );
-    let soon = t0() + secs(9);
+    time_passes_on_the_database(store, secs(9)).await;
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", soon, stale(soon))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Busy
     );
-    let later = t0() + secs(11);
+    time_passes_on_the_database(store, secs(2)).await;
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", later, stale(later))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
     );
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", later, stale(later))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Busy,
@@ -1907,7 +2053,7 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
     store.release_envelope("env-3").await.unwrap();
     assert_eq!(
         store
-            .claim_envelope("env-3", "interactive", later, stale(later))
+            .claim_envelope("env-3", "interactive", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
@@ -1919,78 +2065,177 @@ async fn an_envelope_is_claimed_once_and_redeliveries_get_its_answer(store: &Sto
         Some(Some(answer.to_string()))
     );
 
-    // Pruning forgets by claim time.
-    assert_eq!(store.prune_envelopes(t0() + secs(5)).await.unwrap(), 2);
+    // Pruning forgets by claim time: env-1 was claimed over an hour ago,
+    // env-2 and env-3 just now.
+    assert_eq!(store.prune_envelopes(secs(1800)).await.unwrap(), 1);
     assert_eq!(store.envelope_answer("env-1").await.unwrap(), None);
     assert_eq!(
+        store.envelope_answer("env-2").await.unwrap(),
+        Some(None),
+        "kept"
+    );
+    assert_eq!(
         store
-            .claim_envelope("env-1", "slash_commands", later, stale(later))
+            .claim_envelope("env-1", "slash_commands", stale)
             .await
             .unwrap(),
         EnvelopeClaim::Claimed
     );
 }
 
+contract_case!(a_replica_whose_clock_is_skewed_cannot_take_what_another_holds);
+/// Who holds an in-flight row, and for how long, is decided on the
+/// database's clock: a replica whose clock runs an hour ahead (or behind)
+/// still sees rows due by its own clock, but cannot take a row or the poll
+/// lease another replica holds, and a replica whose clock runs behind does
+/// not hand out claims that have already run out for everyone else.
+async fn a_replica_whose_clock_is_skewed_cannot_take_what_another_holds(store: &Store) {
+    let now = Utc::now();
+    let ahead = now + Duration::hours(1);
+    let behind = now - Duration::hours(1);
+    store.enqueue(post(Some("m1")), behind).await.unwrap();
+    store
+        .schedule_timer(timer("escalation_step", "a1", behind, None), behind)
+        .await
+        .unwrap();
+
+    // w1's clock is right: it claims both.
+    assert_eq!(
+        store
+            .claim_due_outbox("w1", now, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_timers("w1", now, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // w2's clock is an hour ahead: by its clock w1's claims ran out long ago.
+    assert!(
+        store
+            .claim_due_outbox("w2", ahead, secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a clock ahead takes an outbox row another replica holds"
+    );
+    assert!(
+        store
+            .claim_due_timers("w2", ahead, secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a clock ahead takes a timer another replica holds"
+    );
+
+    // A replica whose clock runs behind claims for a full lease, not for
+    // one that has already run out by everyone else's clock.
+    store.release_outbox_claims("w1").await.unwrap();
+    store.release_timer_claims("w1").await.unwrap();
+    assert_eq!(
+        store
+            .claim_due_outbox("w3", behind, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_timers("w3", behind, secs(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .claim_due_outbox("w4", now, secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claim made by a clock behind ran out at once"
+    );
+    assert!(store
+        .claim_due_timers("w4", now, secs(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A Socket Mode envelope one replica is handling is not taken over by
+    // one whose clock runs ahead.
+    // (Its claim takes no clock from the caller either.)
+    assert_eq!(
+        store
+            .claim_envelope("env-s", "interactive", secs(10))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim_envelope("env-s", "interactive", secs(10))
+            .await
+            .unwrap(),
+        EnvelopeClaim::Busy,
+        "an envelope another replica is handling is not taken over"
+    );
+
+    // The poll lease takes no clock from its callers at all: held for its
+    // time on the database's clock, whoever asks.
+    assert!(store
+        .try_acquire_lease("poller", "slow", secs(30))
+        .await
+        .unwrap());
+    assert!(!store
+        .try_acquire_lease("poller", "fast", secs(30))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.lease_holder("poller").await.unwrap().as_deref(),
+        Some("slow")
+    );
+}
+
 contract_case!(leases_are_exclusive_and_expire);
 async fn leases_are_exclusive_and_expire(store: &Store) {
     let ttl = secs(30);
-    assert_eq!(store.lease_holder("poller", t0()).await.unwrap(), None);
-    assert!(store
-        .try_acquire_lease("poller", "a", t0(), ttl)
-        .await
-        .unwrap());
-    assert!(!store
-        .try_acquire_lease("poller", "b", t0() + secs(10), ttl)
-        .await
-        .unwrap());
+    assert_eq!(store.lease_holder("poller").await.unwrap(), None);
+    assert!(store.try_acquire_lease("poller", "a", ttl).await.unwrap());
+    time_passes_on_the_database(store, secs(10)).await;
+    assert!(!store.try_acquire_lease("poller", "b", ttl).await.unwrap());
     // The holder extends it.
-    assert!(store
-        .try_acquire_lease("poller", "a", t0() + secs(20), ttl)
-        .await
-        .unwrap());
-    assert!(!store
-        .try_acquire_lease("poller", "b", t0() + secs(49), ttl)
-        .await
-        .unwrap());
+    time_passes_on_the_database(store, secs(10)).await;
+    assert!(store.try_acquire_lease("poller", "a", ttl).await.unwrap());
+    time_passes_on_the_database(store, secs(29)).await;
+    assert!(!store.try_acquire_lease("poller", "b", ttl).await.unwrap());
     assert_eq!(
-        store
-            .lease_holder("poller", t0() + secs(49))
-            .await
-            .unwrap()
-            .as_deref(),
+        store.lease_holder("poller").await.unwrap().as_deref(),
         Some("a")
     );
     // Other names are independent.
-    assert!(store
-        .try_acquire_lease("janitor", "b", t0(), ttl)
-        .await
-        .unwrap());
+    assert!(store.try_acquire_lease("janitor", "b", ttl).await.unwrap());
 
     // Expired: free for the taking.
-    assert_eq!(
-        store.lease_holder("poller", t0() + secs(50)).await.unwrap(),
-        None
-    );
-    assert!(store
-        .try_acquire_lease("poller", "b", t0() + secs(50), ttl)
-        .await
-        .unwrap());
-    assert!(!store
-        .try_acquire_lease("poller", "a", t0() + secs(51), ttl)
-        .await
-        .unwrap());
+    time_passes_on_the_database(store, secs(1)).await;
+    assert_eq!(store.lease_holder("poller").await.unwrap(), None);
+    assert!(store.try_acquire_lease("poller", "b", ttl).await.unwrap());
+    assert!(!store.try_acquire_lease("poller", "a", ttl).await.unwrap());
     assert!(!store.release_lease("poller", "a").await.unwrap());
     assert!(store.release_lease("poller", "b").await.unwrap());
-    assert_eq!(
-        store.lease_holder("poller", t0() + secs(51)).await.unwrap(),
-        None
-    );
+    assert_eq!(store.lease_holder("poller").await.unwrap(), None);
 
     // Racing replicas: one wins.
     let won = race(20, |i| {
         let s = store.clone();
         async move {
-            s.try_acquire_lease("race", &format!("r{i}"), t0(), ttl)
+            s.try_acquire_lease("race", &format!("r{i}"), ttl)
                 .await
                 .unwrap()
         }
@@ -2040,13 +2285,14 @@ async fn times_round_trip_at_millisecond_precision(store: &Store) {
         .await
         .unwrap()
         .is_empty());
+    let before = Utc::now();
     let m = store
         .claim_due_outbox("w", ms, secs(1), 1)
         .await
         .unwrap()
         .remove(0);
     assert_eq!((m.id, m.next_attempt_at, m.created_at), (id, ms, ms));
-    assert_eq!(m.claim_until, Some(ms + secs(1)));
+    assert!(a_lease_from(before, m.claim_until, secs(1)), "{m:#?}");
 
     store
         .schedule_timer(timer("k", "s", precise, None), precise)
@@ -2133,6 +2379,49 @@ async fn postgres_replicas_migrate_concurrently() {
     for s in &replicas {
         s.close().await;
     }
+}
+
+/// The settings a PostgreSQL store session runs with.
+async fn session_settings(store: &Store) -> Vec<String> {
+    let Store::Postgres(p) = store else {
+        panic!("a PostgreSQL store")
+    };
+    let mut shown = Vec::new();
+    for sql in [
+        "SHOW statement_timeout",
+        "SHOW idle_in_transaction_session_timeout",
+        "SHOW tcp_keepalives_idle",
+        "SHOW tcp_keepalives_interval",
+        "SHOW tcp_keepalives_count",
+    ] {
+        shown.push(sqlx::query_scalar(sql).fetch_one(p).await.unwrap());
+    }
+    shown
+}
+
+/// A PostgreSQL store's sessions end a statement stuck for 30 s, a
+/// transaction left open a minute, and have the server probe a silent
+/// connection (a replica gone in a failover) after 30 s; the URL's
+/// `options` can say otherwise. Migrations run without the statement
+/// timeout.
+#[tokio::test]
+async fn a_postgres_stores_sessions_have_statement_timeouts_and_keepalives() {
+    let db = TestDb::postgres().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        session_settings(&store).await,
+        ["30s", "1min", "30", "10", "3"]
+    );
+    store.close().await;
+    let url = format!("{}?options=-c%20statement_timeout%3D5s", db.url);
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        session_settings(&store).await,
+        ["5s", "1min", "30", "10", "3"]
+    );
+    store.close().await;
 }
 
 /// A plain path is a SQLite file, created on first use.

@@ -254,8 +254,7 @@ impl SocketMode {
 
     /// Forgets envelope ids Slack can no longer redeliver.
     async fn prune(&self) {
-        let before = self.state.clock.now() - ENVELOPE_KEEP;
-        if let Err(e) = self.state.store.prune_envelopes(before).await {
+        if let Err(e) = self.state.store.prune_envelopes(ENVELOPE_KEEP).await {
             tracing::warn!(error = %e, "Socket Mode: could not prune old envelope ids");
         }
     }
@@ -481,13 +480,8 @@ async fn handle_envelope(state: &AppState, envelope: Envelope) -> Option<String>
             &[("type", &kind), ("outcome", outcome)],
         )
     };
-    let now = state.clock.now();
-    let stale_before = now - chrono::TimeDelta::from_std(CLAIM_STALE).unwrap_or_default();
-    let payload = match state
-        .store
-        .claim_envelope(&id, &kind, now, stale_before)
-        .await
-    {
+    let stale_after = chrono::TimeDelta::from_std(CLAIM_STALE).unwrap_or_default();
+    let payload = match state.store.claim_envelope(&id, &kind, stale_after).await {
         Err(e) => {
             // Unacked, Slack sends it again; by then the store may answer.
             tracing::error!(envelope_id = %id, error = %e, "Socket Mode: could not record an envelope");

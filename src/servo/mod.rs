@@ -222,16 +222,29 @@ impl Servo {
         }
     }
 
+    /// Servo's sessions are limited as the store's are
+    /// ([`crate::store::pg_session_limits`]: a 15 s statement timeout unless
+    /// the URL's `options` sets one, server-side keepalives), and each call
+    /// has a deadline of its own, 5 s past the statement timeout: a
+    /// blackholed connection (a failover that drops packets) never answers,
+    /// not even the server's own timeout, and only the client can stop
+    /// waiting.
     pub fn connect_lazy(url: &DatabaseUrl) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url.expose())
             .map_err(|e| anyhow::anyhow!("SERVO_DATABASE_URL ({url}) does not parse: {e}"))?
             .application_name("servo-sla-bot");
+        let options = crate::store::pg_session_limits(options, "15s", "30s");
+        let deadline = match crate::store::pg_statement_timeout(&options) {
+            Some(t) if t.is_zero() => None,
+            Some(t) => Some(t + Duration::from_secs(5)),
+            None => Some(Duration::from_secs(20)),
+        };
         let pool = PgPoolOptions::new()
             .max_connections(8)
             // Answer "Servo is unreachable" within Slack's 3 seconds rather than hang.
             .acquire_timeout(Duration::from_secs(2))
             .connect_lazy_with(options);
-        Ok(Servo::Postgres(PgServo::new(pool)))
+        Ok(Servo::Postgres(PgServo::new(pool).with_deadline(deadline)))
     }
 
     /// Lets a role that bypasses row-level security read and write Servo,

@@ -74,6 +74,39 @@ pub struct PgServo {
     /// Whether the role is one that row-level security applies to: nothing
     /// is read or written before it has been checked.
     gate: std::sync::Arc<RlsGate>,
+    /// How long one call may take before the bot stops waiting for it.
+    deadline: Option<std::time::Duration>,
+}
+
+/// What a Servo call returns when it ran past its deadline: Servo is
+/// unreachable (a write may still have happened, as after any timeout).
+pub(super) trait TimedOut {
+    fn timed_out(after: std::time::Duration) -> Self;
+}
+
+fn no_answer(after: std::time::Duration) -> ServoError {
+    ServoError::Unreachable(format!("no answer within {} s", after.as_secs()))
+}
+
+impl<T> TimedOut for Result<T, ServoError> {
+    fn timed_out(after: std::time::Duration) -> Self {
+        Err(no_answer(after))
+    }
+}
+
+impl<T> TimedOut for Result<T, super::ServoActionError> {
+    fn timed_out(after: std::time::Duration) -> Self {
+        Err(super::ServoActionError::Servo(no_answer(after)))
+    }
+}
+
+impl<T> TimedOut for Result<T, sqlx::Error> {
+    fn timed_out(after: std::time::Duration) -> Self {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", after.as_secs()),
+        )))
+    }
 }
 
 /// What `pg_roles` says of the role the bot is connected to Servo as.
@@ -218,8 +251,16 @@ impl PgServo {
             pool,
             metrics: None,
             gate: Default::default(),
+            deadline: None,
         }
     }
+
+    /// Gives every call `deadline` at most (`None`: no limit).
+    pub fn with_deadline(mut self, deadline: Option<std::time::Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
 
     /// Lets a role that bypasses row-level security through, with a warning
     /// (`serve --allow-rls-bypass`, for a lab setup); refused otherwise.
@@ -283,14 +324,19 @@ impl PgServo {
         self
     }
 
-    /// Runs one query of Servo's, timed.
-    pub(super) async fn timed<T>(
+    /// Runs one query of Servo's, timed, within the deadline.
+    pub(super) async fn timed<T: TimedOut>(
         &self,
         query: &'static str,
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let started = std::time::Instant::now();
-        let out = work.await;
+        let out = match self.deadline {
+            Some(deadline) => tokio::time::timeout(deadline, work)
+                .await
+                .unwrap_or_else(|_| T::timed_out(deadline)),
+            None => work.await,
+        };
         if let Some(m) = &self.metrics {
             m.observe(
                 "servo_sla_bot_servo_query_duration_seconds",

@@ -47,7 +47,9 @@
 //!   `datetimepicker`'s `initial_date_time` is an integer of UNIX seconds.
 //!   A top-level `text` over 40,000 characters is `msg_too_long`.
 //! - History: `conversations.history` (top-level messages and broadcast
-//!   replies) and `conversations.replies` (a thread), newest first, with
+//!   replies, newest first) and `conversations.replies` (a thread: its
+//!   parent, then its replies earliest first, as Slack returns them), in
+//!   pages of `limit` with `oldest`, `latest`, `inclusive` and cursors, with
 //!   each message's `metadata` when `include_all_metadata` is set; and the
 //!   faults [`Fault::LostAnswer`], where Slack acts on a call but its answer
 //!   never arrives, and [`Fault::HeldAnswer`], where it arrives late.
@@ -431,7 +433,9 @@ impl FakeSlack {
 
     /// Queues `faults` for the next calls to `method` (a Web API method,
     /// `response_url:{id}`, or `"*"` for any), consumed one per call in order.
-    /// A method's own queue is used before the `"*"` queue.
+    /// A method's own queue is used before the `"*"` queue. `method:channel`
+    /// (e.g. `chat.postMessage:U0TIER1`) queues them for the calls whose
+    /// `channel` argument is exactly that, used before the method's queue.
     pub fn fail_next(&self, method: &str, faults: Vec<Fault>) {
         self.state()
             .faults
@@ -979,7 +983,7 @@ impl Shared {
                 ..Answer::error("method_not_allowed").with_status(StatusCode::METHOD_NOT_ALLOWED)
             }
         } else if let Some((m, after)) = match &route {
-            Route::Api(m) => ws.answer_fault(&name).map(|f| (m, f)),
+            Route::Api(m) => ws.answer_fault(&fault_keys(&name, &parsed)).map(|f| (m, f)),
             _ => None,
         } {
             // Slack did the work; the answer never arrives, or arrives late.
@@ -1003,7 +1007,7 @@ impl Shared {
                     ..Answer::error("request_timeout").with_status(StatusCode::SERVICE_UNAVAILABLE)
                 },
             }
-        } else if let Some(fault) = ws.take_fault(&name) {
+        } else if let Some(fault) = ws.take_fault(&fault_keys(&name, &parsed)) {
             Answer::fault(fault)
         } else {
             match &route {
@@ -1066,7 +1070,7 @@ impl Shared {
                 "method_not_allowed",
                 Some(format!("{method} to an upload URL")),
             )
-        } else if let Some(fault) = ws.take_fault(UPLOAD_CALL) {
+        } else if let Some(fault) = ws.take_fault(&[UPLOAD_CALL.to_string(), "*".to_string()]) {
             Answer::fault(fault)
         } else {
             ws.upload(id, file)
@@ -1300,11 +1304,25 @@ fn message_content(body: &Value) -> Result<Content, Refusal> {
     })
 }
 
+/// The fault queues a call draws from, first to last: the method's for its
+/// `channel` argument (`chat.postMessage:U0TIER1`), the method's, any call's.
+fn fault_keys<E>(name: &str, parsed: &Result<Value, E>) -> Vec<String> {
+    let channel = parsed
+        .as_ref()
+        .ok()
+        .and_then(|b| b.get("channel"))
+        .and_then(Value::as_str);
+    let mut keys: Vec<String> = channel.map(|c| format!("{name}:{c}")).into_iter().collect();
+    keys.extend([name.to_string(), "*".to_string()]);
+    keys
+}
+
 impl Workspace {
-    /// The next queued fault for `name` when it is one that lets Slack act
-    /// first ([`Fault::LostAnswer`], [`Fault::HeldAnswer`]), taking it.
-    fn answer_fault(&mut self, name: &str) -> Option<Fault> {
-        for key in [name, "*"] {
+    /// The next queued fault of the first of `keys` with one queued, when it
+    /// is one that lets Slack act first ([`Fault::LostAnswer`],
+    /// [`Fault::HeldAnswer`]), taking it.
+    fn answer_fault(&mut self, keys: &[String]) -> Option<Fault> {
+        for key in keys {
             if let Some(queue) = self.faults.get_mut(key) {
                 if matches!(
                     queue.front(),
@@ -1320,8 +1338,8 @@ impl Workspace {
         None
     }
 
-    fn take_fault(&mut self, name: &str) -> Option<Fault> {
-        for key in [name, "*"] {
+    fn take_fault(&mut self, keys: &[String]) -> Option<Fault> {
+        for key in keys {
             if let Some(fault) = self.faults.get_mut(key).and_then(VecDeque::pop_front) {
                 return Some(fault);
             }
@@ -2042,9 +2060,14 @@ impl Workspace {
     }
 
     /// `conversations.history` (`thread: None`) or `conversations.replies`
-    /// (the thread's parent ts): messages newest first, at or after `oldest`
-    /// (exclusive, as Slack), at most `limit` (default 100), with their
-    /// `metadata` only when `include_all_metadata` is true.
+    /// (the thread's parent ts), as Slack documents them: history newest
+    /// first; a thread's replies earliest first (the parent, then its
+    /// replies in the order they were posted). Only messages after `oldest`
+    /// and before `latest` (each exclusive unless `inclusive`), at most
+    /// `limit` (default 100) a page; `has_more` and
+    /// `response_metadata.next_cursor` lead to the next page, which `cursor`
+    /// asks for (a cursor this fake did not give is `invalid_cursor`). Each
+    /// message's `metadata` only when `include_all_metadata` is true.
     fn history(&self, body: &Value, thread: Option<String>) -> Result<Reply, Refusal> {
         let channel = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
         let channel = self.peek_channel(channel);
@@ -2060,11 +2083,21 @@ impl Workspace {
                 _ => None,
             }
         };
+        let inclusive = flag(body, "inclusive");
         let oldest = number("oldest").unwrap_or(0.0);
+        let latest = number("latest").unwrap_or(f64::INFINITY);
         let limit = number("limit")
             .map(|l| l as usize)
             .unwrap_or(100)
             .clamp(1, 999);
+        // A cursor is where the page starts; this fake's are `page:<offset>`.
+        let start = match str_arg(body, "cursor").filter(|c| !c.is_empty()) {
+            None => 0,
+            Some(c) => c
+                .strip_prefix("page:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| Refusal::new("invalid_cursor"))?,
+        };
         let with_metadata = flag(body, "include_all_metadata");
         if let Some(parent) = &thread {
             if !self
@@ -2075,6 +2108,13 @@ impl Workspace {
                 return Err(Refusal::new("thread_not_found"));
             }
         }
+        let in_range = |t: f64| {
+            if inclusive {
+                oldest <= t && t <= latest
+            } else {
+                oldest < t && t < latest
+            }
+        };
         let mut found: Vec<&Message> = self
             .messages
             .iter()
@@ -2085,12 +2125,17 @@ impl Workspace {
                 // History: top-level messages and broadcast replies.
                 None => m.thread_ts.is_none() || m.broadcast,
             })
-            .filter(|m| m.ts.parse::<f64>().is_ok_and(|t| t > oldest))
+            .filter(|m| m.ts.parse::<f64>().is_ok_and(in_range))
             .collect();
-        found.sort_by(|a, b| b.ts.cmp(&a.ts));
-        let has_more = found.len() > limit;
+        // Every ts has the same shape here, so text order is time order.
+        match thread {
+            Some(_) => found.sort_by(|a, b| a.ts.cmp(&b.ts)),
+            None => found.sort_by(|a, b| b.ts.cmp(&a.ts)),
+        }
+        let has_more = found.len() > start + limit;
         let messages: Vec<Value> = found
             .into_iter()
+            .skip(start)
             .take(limit)
             .map(|m| {
                 let mut v = json!({ "type": "message", "ts": m.ts, "text": m.text });
@@ -2103,9 +2148,17 @@ impl Workspace {
                 v
             })
             .collect();
-        Ok(Reply::new(
-            json!({ "ok": true, "messages": messages, "has_more": has_more }),
-        ))
+        let next_cursor = if has_more {
+            format!("page:{}", start + limit)
+        } else {
+            String::new()
+        };
+        Ok(Reply::new(json!({
+            "ok": true,
+            "messages": messages,
+            "has_more": has_more,
+            "response_metadata": { "next_cursor": next_cursor },
+        })))
     }
 
     /// `conversations.join`: the bot joins a public channel; a private one

@@ -63,6 +63,15 @@ impl Waits {
         }
     }
 
+    /// A `response_url`'s answer: someone is waiting for it, so short waits
+    /// inline, a minute in all, then it is given up.
+    pub(super) fn respond() -> Waits {
+        Waits {
+            max_total: Duration::from_secs(60),
+            ..Waits::inline()
+        }
+    }
+
     /// Whether one more wait of `wait` is allowed; counts it if so.
     fn take(&mut self, wait: Duration) -> bool {
         if self.count >= MAX_RATE_LIMIT_WAITS
@@ -403,7 +412,8 @@ impl SlackApi {
     }
 
     /// Posts to a slash command's or interaction's `response_url` (a full URL,
-    /// not a Web API method). Best effort with the same retry rules.
+    /// not a Web API method). Best effort with the same retry rules; 429s
+    /// are waited out within [`Waits::respond`], then it gives up.
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackCallError> {
         let mut fitted = body.clone();
         crate::slack::limits::fit_message(&mut fitted);
@@ -414,6 +424,7 @@ impl SlackApi {
         })?;
         let max_attempts = self.inner.tuning.max_attempts.max(1);
         let mut failures = 0;
+        let mut waits = Waits::respond();
         loop {
             let session = self.inner.client.open_session(&self.inner.token);
             let call =
@@ -429,8 +440,21 @@ impl SlackApi {
                     return Ok(());
                 }
                 Ok(Err(SlackClientError::RateLimitError(e))) => {
-                    tokio::time::sleep(e.retry_after.unwrap_or(Duration::from_secs(1))).await;
-                    continue;
+                    let wait = e.retry_after.unwrap_or(Duration::from_secs(1));
+                    if waits.take(wait) {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    self.inner.metrics.inc(
+                        "servo_sla_bot_slack_api_calls_total",
+                        &[("method", "response_url"), ("result", "rate_limited")],
+                    );
+                    return Err(SlackCallError::Unavailable {
+                        method: "response_url".into(),
+                        attempts: failures + waits.count + 1,
+                        last: "rate limited".into(),
+                        retry_after: Some(wait),
+                    });
                 }
                 // A 4xx (used five times, expired, unknown) will not change
                 // by asking again: say so at once instead of retrying.
@@ -496,6 +520,48 @@ mod tests {
         }
         assert!(backoff(1) <= Duration::from_millis(200));
         assert!(backoff(4) >= Duration::from_millis(800));
+    }
+
+    /// A `response_url` that answers 429 on and on: `respond` gives up after
+    /// a bounded number of waits instead of asking for ever.
+    #[tokio::test]
+    async fn a_response_url_that_keeps_answering_429_is_given_up_on() {
+        use crate::sim::fake_slack::{FakeSlack, Fault};
+        let slack = FakeSlack::start().await;
+        let api = SlackApi::new(
+            &slack.base_url(),
+            &Secret::new(slack.token()),
+            SlackTuning::default(),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        slack.fail_next(
+            "response_url:r1",
+            vec![
+                Fault::RateLimited {
+                    retry_after_secs: 0
+                };
+                1000
+            ],
+        );
+        let answer = tokio::time::timeout(
+            Duration::from_secs(60),
+            api.respond(
+                &slack.response_url("r1"),
+                &serde_json::json!({"text": "hi"}),
+            ),
+        )
+        .await
+        .expect("respond gives up in time");
+        assert!(
+            matches!(answer, Err(SlackCallError::Unavailable { .. })),
+            "{answer:?}"
+        );
+        let asked = slack.calls_to("response_url:r1").len();
+        assert!(
+            asked <= MAX_RATE_LIMIT_WAITS as usize + 1,
+            "asked {asked} times"
+        );
     }
 
     #[test]

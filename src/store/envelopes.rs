@@ -1,6 +1,6 @@
 //! Socket Mode envelopes, handled once across redeliveries and reconnects.
 
-use super::{ms, on_pool, Result, Store};
+use super::{clocked, ms, on_pool, Clocked, Result, Store};
 use chrono::{DateTime, Utc};
 
 /// What one delivery of an envelope may do with it.
@@ -17,25 +17,32 @@ pub enum EnvelopeClaim {
 }
 
 impl Store {
-    /// Claims envelope `id` for handling at `now`. A claim older than
-    /// `stale_before` that was never answered is taken over. One conditional
-    /// statement decides, so of racing deliveries exactly one gets `Claimed`.
+    /// Claims envelope `id` for handling. A claim that was never answered
+    /// is taken over once it is older than `stale_after`. Claim times are
+    /// the database's clock (`claimed_at_ms`), never a replica's, so a
+    /// replica whose clock runs ahead cannot take over an envelope another
+    /// is still handling. One conditional statement decides, so of racing
+    /// deliveries exactly one gets `Claimed`.
     pub async fn claim_envelope(
         &self,
         id: &str,
         kind: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
+        stale_after: chrono::Duration,
     ) -> Result<EnvelopeClaim> {
-        let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO socket_envelopes (envelope_id, kind, claimed_at_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (envelope_id) DO UPDATE SET claimed_at_ms = excluded.claimed_at_ms \
+        const SQL: Clocked = clocked!(
+            "INSERT INTO socket_envelopes (envelope_id, kind, claimed_at_ms) VALUES ($1, $2, ",
+            NOW,
+            ") ON CONFLICT (envelope_id) DO UPDATE SET claimed_at_ms = excluded.claimed_at_ms \
              WHERE socket_envelopes.answered_at_ms IS NULL \
-               AND socket_envelopes.claimed_at_ms < $4")
+               AND socket_envelopes.claimed_at_ms < ",
+            NOW,
+            " - $3",
+        );
+        let sql = self.sql(&SQL);
+        let n = on_pool!(self, p => sqlx::query(sql)
             .bind(id)
             .bind(kind)
-            .bind(ms(now))
-            .bind(ms(stale_before))
+            .bind(stale_after.num_milliseconds())
             .execute(p)
             .await?
             .rows_affected());
@@ -92,11 +99,17 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets envelopes claimed before `older_than`; returns how many.
-    pub async fn prune_envelopes(&self, older_than: DateTime<Utc>) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query(
-            "DELETE FROM socket_envelopes WHERE claimed_at_ms < $1")
-            .bind(ms(older_than))
+    /// Forgets envelopes claimed longer than `older_than` ago (by the
+    /// database's clock, which claimed them); returns how many.
+    pub async fn prune_envelopes(&self, older_than: chrono::Duration) -> Result<u64> {
+        const SQL: Clocked = clocked!(
+            "DELETE FROM socket_envelopes WHERE claimed_at_ms < ",
+            NOW,
+            " - $1",
+        );
+        let sql = self.sql(&SQL);
+        Ok(on_pool!(self, p => sqlx::query(sql)
+            .bind(older_than.num_milliseconds())
             .execute(p)
             .await?
             .rows_affected()))

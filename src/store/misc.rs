@@ -1,6 +1,6 @@
 //! The audit log, handled Slack events, and leases.
 
-use super::{json_text, ms, on_pool, AuditEntry, AuditRow, Result, Store};
+use super::{clocked, json_text, ms, on_pool, AuditEntry, AuditRow, Clocked, Result, Store};
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -68,24 +68,30 @@ impl Store {
             .rows_affected()))
     }
 
-    /// Takes or extends the lease `name` until `now + ttl`, if it is free,
-    /// expired, or already `holder`'s. One statement, so of racing holders
-    /// exactly one gets it.
+    /// Takes or extends the lease `name` for `ttl`, if it is free, expired,
+    /// or already `holder`'s. One statement, so of racing holders exactly one
+    /// gets it. Measured on the database's clock, not the caller's: a
+    /// replica whose clock runs ahead cannot take a lease another still
+    /// holds, and one whose clock runs behind holds it for the full `ttl`.
     pub async fn try_acquire_lease(
         &self,
         name: &str,
         holder: &str,
-        now: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> Result<bool> {
-        let n = on_pool!(self, p => sqlx::query(
-            "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3) \
+        const SQL: Clocked = clocked!(
+            "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, ",
+            NOW,
+            " + $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms \
-             WHERE leases.holder = excluded.holder OR leases.until_ms <= $4")
+             WHERE leases.holder = excluded.holder OR leases.until_ms <= ",
+            NOW,
+        );
+        let sql = self.sql(&SQL);
+        let n = on_pool!(self, p => sqlx::query(sql)
             .bind(name)
             .bind(holder)
-            .bind(ms(now + ttl))
-            .bind(ms(now))
+            .bind(ttl.num_milliseconds())
             .execute(p)
             .await?
             .rows_affected());
@@ -104,12 +110,16 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Who holds the lease at `now` (`None` when free or expired).
-    pub async fn lease_holder(&self, name: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-        Ok(on_pool!(self, p => sqlx::query_scalar(
-            "SELECT holder FROM leases WHERE name = $1 AND until_ms > $2")
+    /// Who holds the lease now, by the database's clock (`None` when free
+    /// or expired).
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<String>> {
+        const SQL: Clocked = clocked!(
+            "SELECT holder FROM leases WHERE name = $1 AND until_ms > ",
+            NOW
+        );
+        let sql = self.sql(&SQL);
+        Ok(on_pool!(self, p => sqlx::query_scalar(sql)
             .bind(name)
-            .bind(ms(now))
             .fetch_optional(p)
             .await?))
     }

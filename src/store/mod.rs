@@ -51,6 +51,7 @@ pub use mitigations::{ScalingClaim, ScalingRequest};
 pub use review::*;
 pub use rollups::{rollup_post_key, Incident, Rollup};
 pub use rows::*;
+pub use timers::TimerKinds;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -159,6 +160,61 @@ pub(crate) async fn sqlite_write_gate(pool: &SqlitePool) -> tokio::sync::OwnedMu
         .or_default()
         .clone();
     gate.lock_owned().await
+}
+
+/// The database's clock, epoch milliseconds, in one engine's SQL
+/// (`sqlite` or `postgres`). Claims and leases are measured on it, never on
+/// a replica's own clock: who holds an in-flight row, and until when, must
+/// read the same on every replica, however far their clocks drift apart.
+/// Due times (when a timer or a retry is due) stay on the injected clock,
+/// which tests and `simulate` move by hand.
+macro_rules! db_now_ms {
+    (sqlite) => {
+        "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+    };
+    (postgres) => {
+        "(floor(extract(epoch FROM clock_timestamp()) * 1000))::bigint"
+    };
+}
+pub(crate) use db_now_ms;
+
+/// A statement that reads the database's clock, written once: its parts,
+/// string literals, `NOW` (the engine's [`db_now_ms!`]) and `KINDS` (a
+/// timer kind filter on `$1` and `$2`, see [`TimerKinds`]), concatenated for
+/// each engine.
+macro_rules! clocked {
+    (@part $engine:ident NOW) => {
+        $crate::store::db_now_ms!($engine)
+    };
+    (@part $engine:ident KINDS) => {
+        $crate::store::timers::kinds_filter!($engine, "$1", "$2")
+    };
+    (@part $engine:ident $lit:literal) => {
+        $lit
+    };
+    ($($part:tt),+ $(,)?) => {
+        $crate::store::Clocked {
+            sqlite: concat!($($crate::store::clocked!(@part sqlite $part)),+),
+            postgres: concat!($($crate::store::clocked!(@part postgres $part)),+),
+        }
+    };
+}
+pub(crate) use clocked;
+
+/// One statement in each engine's SQL (see [`clocked!`]).
+pub(crate) struct Clocked {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+impl Store {
+    /// The form of `sql` this store's engine runs.
+    pub(crate) fn sql(&self, sql: &Clocked) -> &'static str {
+        match self {
+            Store::Sqlite(_) => sql.sqlite,
+            Store::Postgres(_) => sql.postgres,
+        }
+    }
 }
 
 /// Epoch milliseconds, as stored.
@@ -275,16 +331,97 @@ impl fmt::Debug for Store {
 /// How long a pool waits for a free connection before failing the call.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The store's PostgreSQL session limits (see [`pg_session_limits`]): its
+/// statements are small, so one that runs 30 s is stuck (a lock, a sick
+/// server), and a transaction left open a minute belongs to a bot that is
+/// gone.
+const STORE_STATEMENT_TIMEOUT: &str = "30s";
+const STORE_IDLE_IN_TRANSACTION: &str = "60s";
+
+/// Session settings a PostgreSQL connection of the bot (to its own store,
+/// or to Servo) starts with, unless its URL's `options` sets them already:
+///
+/// - `statement_timeout`: the server ends a statement that runs longer (a
+///   lock held by someone else, a server in trouble) instead of letting it
+///   hold a worker for minutes;
+/// - `idle_in_transaction_session_timeout`: a transaction left open by a
+///   client that is gone ends, and its row locks with it;
+/// - TCP keepalives on the server's side of the connection
+///   (`tcp_keepalives_idle`/`_interval`/`_count`: a probe after 30 s of
+///   silence, every 10 s, 3 unanswered and the connection is dropped): the
+///   server notices within a minute or so that a replica vanished in a
+///   failover or a network cut, and frees its connections and locks.
+///
+/// The client's own side: the pool's acquire timeout bounds getting a
+/// connection (a blackholed idle connection fails its ping within it), and
+/// Servo's calls have a deadline of their own ([`pg_statement_timeout`]).
+/// (sqlx offers no client-side keepalive or socket option.)
+pub fn pg_session_limits(
+    options: PgConnectOptions,
+    statement_timeout: &str,
+    idle_in_transaction: &str,
+) -> PgConnectOptions {
+    let given = options.get_options().unwrap_or_default().to_string();
+    let limits = [
+        ("statement_timeout", statement_timeout),
+        ("idle_in_transaction_session_timeout", idle_in_transaction),
+        ("tcp_keepalives_idle", "30"),
+        ("tcp_keepalives_interval", "10"),
+        ("tcp_keepalives_count", "3"),
+    ];
+    let missing: Vec<(&str, &str)> = limits
+        .into_iter()
+        .filter(|(key, _)| !given.contains(&format!("{key}=")))
+        .collect();
+    if missing.is_empty() {
+        options
+    } else {
+        options.options(missing)
+    }
+}
+
+/// The `statement_timeout` a connection's options set (the last one wins,
+/// as on the server), in PostgreSQL's units: milliseconds by default, or
+/// `us`, `ms`, `s`, `min`, `h`, `d`. `Some(ZERO)`: none (0 turns it off).
+/// `None`: not set, or not a value this reads.
+pub fn pg_statement_timeout(options: &PgConnectOptions) -> Option<Duration> {
+    let given = options.get_options()?;
+    let at = given.rfind("statement_timeout=")? + "statement_timeout=".len();
+    let value = given[at..]
+        .split(|c: char| c.is_whitespace() || c == '\\')
+        .next()?
+        .trim_matches(|c| c == '\'' || c == '"');
+    let digits = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let n: u64 = value[..digits].parse().ok()?;
+    let ms = match value[digits..].trim() {
+        "" | "ms" => n,
+        "us" => n / 1000,
+        "s" => n * 1000,
+        "min" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
 impl Store {
     /// Opens the store named by `url`; does not migrate (see [`Store::migrate`]).
     ///
-    /// `postgres://` or `postgresql://` is PostgreSQL. `sqlite:...` or a plain
+    /// `postgres://` or `postgresql://` is PostgreSQL, its sessions limited
+    /// as [`pg_session_limits`] says (a 30 s statement timeout). `sqlite:...` or a plain
     /// path (`servo-sla-bot.db`) is a SQLite file, created on first use, in
     /// WAL mode (readers do not block the writer), with a 5 s busy timeout
     /// (concurrent writers wait rather than fail) and foreign keys enforced.
     pub async fn connect(url: &str) -> Result<Store> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?.application_name("servo-sla-bot");
+            let options = pg_session_limits(
+                PgConnectOptions::from_str(url)?.application_name("servo-sla-bot"),
+                STORE_STATEMENT_TIMEOUT,
+                STORE_IDLE_IN_TRANSACTION,
+            );
             // Room for the timer worker's 32 concurrent steps, the poller, the
             // outbox and the Slack handlers; 20 per replica.
             let pool = PgPoolOptions::new()
@@ -324,11 +461,26 @@ impl Store {
 
     /// Applies the embedded migrations for this engine; a no-op when they are
     /// applied. On PostgreSQL sqlx holds an advisory lock meanwhile, so every
-    /// replica can migrate at start.
+    /// replica can migrate at start; a migration (an index on a big table)
+    /// may run past the store's statement timeout, so it runs on a
+    /// connection of its own without one.
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Store::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
-            Store::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+            Store::Postgres(p) => {
+                // The last `-c` wins: the store's options, timeout off.
+                let options = (*p.connect_options())
+                    .clone()
+                    .options([("statement_timeout", "0")]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?;
+                let migrated = sqlx::migrate!("migrations/postgres").run(&pool).await;
+                pool.close().await;
+                migrated?;
+            }
         }
         Ok(())
     }
@@ -414,6 +566,39 @@ mod tests {
             Store::connect("").await,
             Err(StoreError::UnsupportedUrl(_))
         ));
+    }
+
+    #[test]
+    fn a_statement_timeout_is_read_from_a_connections_options() {
+        let read = |options: &str| {
+            let url = format!("postgres://h/db?options={}", options.replace(' ', "%20"));
+            pg_statement_timeout(&PgConnectOptions::from_str(&url).unwrap())
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(read("-c statement_timeout=2s"), Some(ms(2_000)));
+        assert_eq!(read("-c statement_timeout=1500"), Some(ms(1_500)));
+        assert_eq!(read("-c statement_timeout=250ms"), Some(ms(250)));
+        assert_eq!(read("-c statement_timeout=5min"), Some(ms(300_000)));
+        assert_eq!(read("-c statement_timeout=0"), Some(Duration::ZERO));
+        assert_eq!(
+            read("-c statement_timeout=1s -c statement_timeout=3s"),
+            Some(ms(3_000)),
+            "the last one wins, as on the server"
+        );
+        assert_eq!(read("-c lock_timeout=1s"), None);
+        assert_eq!(read("-c statement_timeout=soon"), None);
+        // The bot's limits come after what the URL says, and never over it.
+        let given =
+            PgConnectOptions::from_str("postgres://h/db?options=-c%20statement_timeout%3D2s")
+                .unwrap();
+        let limited = pg_session_limits(given, "15s", "30s");
+        assert_eq!(pg_statement_timeout(&limited), Some(ms(2_000)));
+        assert!(limited
+            .get_options()
+            .unwrap()
+            .contains("idle_in_transaction_session_timeout=30s"));
+        let limited = pg_session_limits(PgConnectOptions::new(), "15s", "30s");
+        assert_eq!(pg_statement_timeout(&limited), Some(ms(15_000)));
     }
 
     #[test]

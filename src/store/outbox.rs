@@ -3,31 +3,38 @@
 //! loses nor repeats a message.
 
 use super::{
-    in_tx, json_text, ms, on_pool, NewOutboxMessage, OutboxMessage, OutboxRow, OutboxStatus,
-    Result, Store, StoreError, LINK_KINDS, THREAD_FIELDS,
+    clocked, in_tx, json_text, ms, on_pool, Clocked, NewOutboxMessage, OutboxMessage, OutboxRow,
+    OutboxStatus, Result, Store, StoreError, LINK_KINDS, THREAD_FIELDS,
 };
 use chrono::{DateTime, Utc};
 
-/// Claimable: pending, due, unclaimed or its claim expired, and no earlier
-/// pending message with the same ordering key (strict order within a key:
-/// a reply never overtakes the post it threads under, even while that post
-/// waits for a retry). Shared by both engines' claim statements.
+/// Claimable: pending, due (by the caller's clock, `$3`), unclaimed or its
+/// claim expired (by the database's clock), and no earlier pending message
+/// with the same ordering key (strict order within a key: a reply never
+/// overtakes the post it threads under, even while that post waits for a
+/// retry). Shared by both engines' claim statements.
 macro_rules! claimable_outbox {
-    () => {
-        "o.status = 'pending' AND o.next_attempt_at_ms <= $3 \
-         AND (o.claimed_by IS NULL OR o.claim_until_ms <= $3) \
-         AND (o.ordering_key IS NULL OR NOT EXISTS ( \
+    ($engine:ident) => {
+        concat!(
+            "o.status = 'pending' AND o.next_attempt_at_ms <= $3 \
+             AND (o.claimed_by IS NULL OR o.claim_until_ms <= ",
+            super::db_now_ms!($engine),
+            ") AND (o.ordering_key IS NULL OR NOT EXISTS ( \
              SELECT 1 FROM outbox e \
              WHERE e.ordering_key = o.ordering_key AND e.status = 'pending' AND e.id < o.id))"
+        )
     };
 }
 
 /// SQLite: one UPDATE ... RETURNING. SQLite has a single writer, so the
-/// select and the claim cannot interleave with another claim.
+/// select and the claim cannot interleave with another claim. `$2` is the
+/// lease in milliseconds, from the database's clock.
 const CLAIM_OUTBOX_SQLITE: &str = concat!(
-    "UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = attempts + 1 \
+    "UPDATE outbox SET claimed_by = $1, claim_until_ms = ",
+    super::db_now_ms!(sqlite),
+    " + $2, attempts = attempts + 1, unsettled_attempts = unsettled_attempts + 1 \
      WHERE id IN (SELECT o.id FROM outbox o WHERE ",
-    claimable_outbox!(),
+    claimable_outbox!(sqlite),
     " ORDER BY o.priority, o.id LIMIT $4) RETURNING *"
 );
 
@@ -37,9 +44,12 @@ const CLAIM_OUTBOX_SQLITE: &str = concat!(
 /// UPDATE (and re-evaluated, possibly beyond the limit).
 const CLAIM_OUTBOX_PG: &str = concat!(
     "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE ",
-    claimable_outbox!(),
+    claimable_outbox!(postgres),
     " ORDER BY o.priority, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
-     UPDATE outbox SET claimed_by = $1, claim_until_ms = $2, attempts = outbox.attempts + 1 \
+     UPDATE outbox SET claimed_by = $1, claim_until_ms = ",
+    super::db_now_ms!(postgres),
+    " + $2, attempts = outbox.attempts + 1, \
+       unsettled_attempts = outbox.unsettled_attempts + 1 \
      FROM picked WHERE outbox.id = picked.id RETURNING outbox.*"
 );
 
@@ -90,8 +100,11 @@ pub(crate) use insert_outbox;
 /// Coalesces edits: a pending edit of a message (`chat.update` filled from
 /// its anchor's `ts`) that a newer pending edit of the same message follows
 /// is not sent; only the newest content matters. Rows a worker holds are
-/// left alone. The superseded row is closed as sent, with an answer that
-/// says so, so nothing pending is left behind it.
+/// left alone, and so is a row whose claim ran out with its worker (whether
+/// a claim has run out is the database clock's to say, and this runs inside
+/// a transition's transaction on either engine): the next claim delivers it
+/// and the newer edit follows. The superseded row is closed as sent, with
+/// an answer that says so, so nothing pending is left behind it.
 macro_rules! supersede_edits {
     ($tx:ident, $now:expr) => {
         sqlx::query(
@@ -99,8 +112,7 @@ macro_rules! supersede_edits {
                response = '{\"ok\":true,\"superseded\":true}', \
                last_error = 'superseded by a newer edit of the same message' \
              WHERE method = 'chat.update' AND status = 'pending' AND thread_field = 'ts' \
-               AND thread_alert_id IS NOT NULL \
-               AND (claimed_by IS NULL OR claim_until_ms <= $1) \
+               AND thread_alert_id IS NOT NULL AND claimed_by IS NULL \
                AND EXISTS (SELECT 1 FROM outbox n WHERE n.method = 'chat.update' \
                    AND n.status = 'pending' AND n.thread_field = 'ts' \
                    AND n.thread_alert_id = outbox.thread_alert_id AND n.id > outbox.id)",
@@ -166,9 +178,13 @@ impl Store {
         Ok(ids)
     }
 
-    /// Claims up to `limit` due messages for `worker` until `now + lease`,
-    /// in id order, incrementing their attempts. A claimed row is nobody
-    /// else's until its lease expires (a crashed worker's rows come back).
+    /// Claims up to `limit` messages due at `now` (the caller's clock) for
+    /// `worker`, for `lease` on the database's clock, in id order,
+    /// incrementing their attempts and their unsettled attempts (set back to
+    /// 0 when the end of an attempt that reached Slack is recorded; see
+    /// [`OutboxMessage::unsettled_attempts`]). A claimed row is nobody else's
+    /// until its lease expires (a crashed worker's rows come back), whatever
+    /// the clocks of the replicas say.
     pub async fn claim_due_outbox(
         &self,
         worker: &str,
@@ -182,7 +198,7 @@ impl Store {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query_as(CLAIM_OUTBOX_SQLITE)
                     .bind(worker)
-                    .bind(ms(now + lease))
+                    .bind(lease.num_milliseconds())
                     .bind(ms(now))
                     .bind(limit)
                     .fetch_all(&mut *tx)
@@ -193,7 +209,7 @@ impl Store {
             Store::Postgres(p) => {
                 sqlx::query_as(CLAIM_OUTBOX_PG)
                     .bind(worker)
-                    .bind(ms(now + lease))
+                    .bind(lease.num_milliseconds())
                     .bind(ms(now))
                     .bind(limit)
                     .fetch_all(p)
@@ -233,7 +249,7 @@ impl Store {
         in_tx!(self, tx => {
             let link: Option<(Option<String>, Option<String>)> = sqlx::query_as(
                 "UPDATE outbox SET status = 'sent', response = $3, sent_at_ms = $4, \
-                   claimed_by = NULL, claim_until_ms = NULL, last_error = NULL \
+                   claimed_by = NULL, claim_until_ms = NULL, last_error = NULL, unsettled_attempts = 0 \
                  WHERE id = $1 AND claimed_by = $2 AND status = 'pending' \
                  RETURNING link_kind, link_id")
                 .bind(id)
@@ -267,10 +283,13 @@ impl Store {
     }
 
     /// Hands a message that `worker` holds back until `until` without
-    /// counting the claim as an attempt: it was paced, not tried.
+    /// counting the claim as an attempt: it was paced, not tried. An earlier
+    /// attempt that ended unrecorded stays unsettled: only this claim's
+    /// count is taken back.
     pub async fn defer_outbox(&self, id: i64, worker: &str, until: DateTime<Utc>) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET next_attempt_at_ms = $3, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+               unsettled_attempts = CASE WHEN unsettled_attempts > 0 THEN unsettled_attempts - 1 ELSE 0 END, \
                claimed_by = NULL, claim_until_ms = NULL \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
             .bind(id)
@@ -282,8 +301,37 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Hands a message that `worker` holds back, to be tried again at
-    /// `next_attempt_at` (by any worker), recording why it failed.
+    /// Hands a message that `worker` holds back before calling Slack with it
+    /// (the message it threads under or links to is not posted yet), to be
+    /// tried again at `next_attempt_at`, recording why. Counted as an
+    /// attempt, but an earlier attempt that ended unrecorded stays
+    /// unsettled: only this claim's count is taken back.
+    pub async fn mark_outbox_waiting(
+        &self,
+        id: i64,
+        worker: &str,
+        next_attempt_at: DateTime<Utc>,
+        why: &str,
+    ) -> Result<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE outbox SET next_attempt_at_ms = $3, last_error = $4, \
+               unsettled_attempts = CASE WHEN unsettled_attempts > 0 THEN unsettled_attempts - 1 ELSE 0 END, \
+               claimed_by = NULL, claim_until_ms = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
+            .bind(id)
+            .bind(worker)
+            .bind(ms(next_attempt_at))
+            .bind(why)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Hands a message that `worker` holds back after calling Slack with
+    /// it, to be tried again at `next_attempt_at` (by any worker), recording
+    /// why it failed. Its attempts are settled: `error` says what became of
+    /// the call (and the look-up before it, if one was due, was made).
     pub async fn mark_outbox_retry(
         &self,
         id: i64,
@@ -293,7 +341,7 @@ impl Store {
     ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET next_attempt_at_ms = $3, last_error = $4, \
-               claimed_by = NULL, claim_until_ms = NULL \
+               claimed_by = NULL, claim_until_ms = NULL, unsettled_attempts = 0 \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
             .bind(id)
             .bind(worker)
@@ -337,7 +385,7 @@ impl Store {
     ) -> Result<bool> {
         let n = on_pool!(self, p => sqlx::query(
             "UPDATE outbox SET status = 'failed', last_error = $3, sent_at_ms = $4, \
-               claimed_by = NULL, claim_until_ms = NULL \
+               claimed_by = NULL, claim_until_ms = NULL, unsettled_attempts = 0 \
              WHERE id = $1 AND claimed_by = $2 AND status = 'pending'")
             .bind(id)
             .bind(worker)
@@ -349,29 +397,31 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Extends every claim `worker` holds to `until`: it is still working on
-    /// them. Returns how many it still holds.
-    pub async fn renew_outbox_claims(&self, worker: &str, until: DateTime<Utc>) -> Result<u64> {
-        self.renew_claims(
-            "UPDATE outbox SET claim_until_ms = $2 \
-             WHERE claimed_by = $1 AND status = 'pending'",
-            worker,
-            until,
-        )
-        .await
+    /// Extends every claim `worker` holds to `lease` from now, on the
+    /// database's clock: it is still working on them. Returns how many it
+    /// still holds.
+    pub async fn renew_outbox_claims(&self, worker: &str, lease: chrono::Duration) -> Result<u64> {
+        const SQL: Clocked = clocked!(
+            "UPDATE outbox SET claim_until_ms = ",
+            NOW,
+            " + $2 WHERE claimed_by = $1 AND status = 'pending'",
+        );
+        self.renew_claims(&SQL, worker, lease).await
     }
 
-    /// Runs a claim renewal (`$1` the worker, `$2` the new end) of the
-    /// outbox or the timers: the one statement both tables' workers share.
+    /// Runs a claim renewal (`$1` the worker, `$2` the lease in
+    /// milliseconds) of the outbox or the timers: the one statement both
+    /// tables' workers share.
     pub(super) async fn renew_claims(
         &self,
-        sql: &'static str,
+        sql: &Clocked,
         worker: &str,
-        until: DateTime<Utc>,
+        lease: chrono::Duration,
     ) -> Result<u64> {
+        let sql = self.sql(sql);
         Ok(on_pool!(self, p => sqlx::query(sql)
             .bind(worker)
-            .bind(ms(until))
+            .bind(lease.num_milliseconds())
             .execute(p)
             .await?
             .rows_affected()))
@@ -403,12 +453,18 @@ impl Store {
     }
 
     /// When the worker should look next: the earliest time a pending message
-    /// becomes due (or its claim expires). `None` when nothing is pending.
+    /// nobody holds becomes due. `None` when there is none. A held message
+    /// is left out: its claim runs on the database's clock, not the
+    /// caller's, and the worker looks again within a second anyway.
     pub async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN claim_until_ms > next_attempt_at_ms THEN claim_until_ms \
-                             ELSE next_attempt_at_ms END) \
-             FROM outbox WHERE status = 'pending'")
+        const SQL: Clocked = clocked!(
+            "SELECT MIN(next_attempt_at_ms) FROM outbox WHERE status = 'pending' \
+               AND (claimed_by IS NULL OR claim_until_ms <= ",
+            NOW,
+            ")",
+        );
+        let sql = self.sql(&SQL);
+        let t: Option<i64> = on_pool!(self, p => sqlx::query_scalar(sql)
             .fetch_one(p)
             .await?);
         t.map(|t| super::from_ms(t, "outbox next due")).transpose()

@@ -369,6 +369,11 @@ pub struct OutboxMessage {
     pub status: OutboxStatus,
     /// Claims so far (incremented by each claim, i.e. each delivery attempt).
     pub attempts: i64,
+    /// Attempts begun (claimed) since the last one whose end was recorded:
+    /// 1 while an attempt runs; 2 or more in a claim means the attempt
+    /// before it ended with nothing recorded, so what it sent may have
+    /// reached Slack.
+    pub unsettled_attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
     pub claimed_by: Option<String>,
     pub claim_until: Option<DateTime<Utc>>,
@@ -393,6 +398,7 @@ pub(crate) struct OutboxRow {
     link_id: Option<String>,
     status: String,
     attempts: i64,
+    unsettled_attempts: i64,
     next_attempt_at_ms: i64,
     claimed_by: Option<String>,
     claim_until_ms: Option<i64>,
@@ -423,6 +429,7 @@ impl TryFrom<OutboxRow> for OutboxMessage {
             link_kind: r.link_kind,
             link_id: r.link_id,
             attempts: r.attempts,
+            unsettled_attempts: r.unsettled_attempts,
             claimed_by: r.claimed_by,
             last_error: r.last_error,
         })

@@ -2,7 +2,7 @@
 //! Rows with a due time, claimed with a lease, so a restart resumes where it
 //! stopped and, on PostgreSQL, several replicas each handle a row once.
 
-use super::{ms, on_pool, NewTimer, Result, Store, Timer, TimerRow};
+use super::{clocked, ms, on_pool, Clocked, NewTimer, Result, Store, Timer, TimerRow};
 use chrono::{DateTime, Utc};
 
 /// New pending timers in one statement, given as `(id, &NewTimer)` pairs,
@@ -39,25 +39,91 @@ pub(crate) const COMPLETE_TIMER: &str = "UPDATE timers SET status = 'fired', fir
        claimed_by = NULL, claim_until_ms = NULL \
      WHERE id = $1 AND claimed_by = $2 AND status = 'pending'";
 
+/// Which kinds of timer a claim takes: one lane of the timer worker.
+#[derive(Clone, Copy, Debug)]
+pub enum TimerKinds<'a> {
+    All,
+    Only(&'a [&'a str]),
+    Except(&'a [&'a str]),
+}
+
+impl TimerKinds<'_> {
+    /// The binds of [`kinds_filter!`]: the kinds as a JSON array (`None`
+    /// for all), and whether a kind must be among them.
+    fn binds(&self) -> (Option<String>, bool) {
+        match self {
+            TimerKinds::All => (None, true),
+            TimerKinds::Only(k) => (Some(serde_json::json!(k).to_string()), true),
+            TimerKinds::Except(k) => (Some(serde_json::json!(k).to_string()), false),
+        }
+    }
+}
+
+/// Keeps the timers (`t`) of some kinds: `$kinds` a JSON array of kinds, or
+/// NULL for all; `$among` whether a kind must be among them or not.
+macro_rules! kinds_filter {
+    (sqlite, $kinds:literal, $among:literal) => {
+        concat!(
+            "(",
+            $kinds,
+            " IS NULL OR (t.kind IN (SELECT value FROM json_each(",
+            $kinds,
+            "))) = ",
+            $among,
+            ")"
+        )
+    };
+    (postgres, $kinds:literal, $among:literal) => {
+        concat!(
+            "(",
+            $kinds,
+            "::text IS NULL OR (t.kind IN (SELECT jsonb_array_elements_text(",
+            $kinds,
+            "::jsonb))) = ",
+            $among,
+            ")"
+        )
+    };
+}
+pub(crate) use kinds_filter;
+
+/// Claimable: pending, due by the caller's clock (`$3`), unclaimed or its
+/// claim expired by the database's clock, of the kinds `$5`/`$6` keep.
+macro_rules! claimable_timer {
+    ($engine:ident) => {
+        concat!(
+            "t.status = 'pending' AND t.due_at_ms <= $3 \
+             AND (t.claimed_by IS NULL OR t.claim_until_ms <= ",
+            super::db_now_ms!($engine),
+            ") AND ",
+            kinds_filter!($engine, "$5", "$6")
+        )
+    };
+}
+
 /// SQLite: one UPDATE ... RETURNING (a single writer: no interleaving).
-const CLAIM_TIMERS_SQLITE: &str = "\
-    UPDATE timers SET claimed_by = $1, claim_until_ms = $2 \
-    WHERE id IN (SELECT t.id FROM timers t \
-                 WHERE t.status = 'pending' AND t.due_at_ms <= $3 \
-                   AND (t.claimed_by IS NULL OR t.claim_until_ms <= $3) \
-                 ORDER BY t.due_at_ms, t.id LIMIT $4) \
-    RETURNING *";
+/// `$2` is the lease in milliseconds, from the database's clock.
+const CLAIM_TIMERS_SQLITE: &str = concat!(
+    "UPDATE timers SET claimed_by = $1, claim_until_ms = ",
+    super::db_now_ms!(sqlite),
+    " + $2 \
+    WHERE id IN (SELECT t.id FROM timers t WHERE ",
+    claimable_timer!(sqlite),
+    " ORDER BY t.due_at_ms, t.id LIMIT $4) \
+    RETURNING *"
+);
 
 /// PostgreSQL: lock the chosen rows in the selecting subquery, skipping rows
 /// another replica is claiming (see the outbox's claim for MATERIALIZED).
-const CLAIM_TIMERS_PG: &str = "\
-    WITH picked AS MATERIALIZED ( \
-        SELECT t.id FROM timers t \
-        WHERE t.status = 'pending' AND t.due_at_ms <= $3 \
-          AND (t.claimed_by IS NULL OR t.claim_until_ms <= $3) \
-        ORDER BY t.due_at_ms, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED) \
-    UPDATE timers SET claimed_by = $1, claim_until_ms = $2 \
-    FROM picked WHERE timers.id = picked.id RETURNING timers.*";
+const CLAIM_TIMERS_PG: &str = concat!(
+    "WITH picked AS MATERIALIZED ( \
+        SELECT t.id FROM timers t WHERE ",
+    claimable_timer!(postgres),
+    " ORDER BY t.due_at_ms, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED) \
+    UPDATE timers SET claimed_by = $1, claim_until_ms = ",
+    super::db_now_ms!(postgres),
+    " + $2 FROM picked WHERE timers.id = picked.id RETURNING timers.*"
+);
 
 impl Store {
     /// Schedules a timer and returns its id; `None` when its dedup key was
@@ -72,8 +138,9 @@ impl Store {
         Ok((n == 1).then_some(id))
     }
 
-    /// Claims up to `limit` due timers for `worker` until `now + lease`,
-    /// earliest first. The worker acts, then [`Store::complete_timer`]s.
+    /// Claims up to `limit` timers due at `now` (the caller's clock) for
+    /// `worker`, for `lease` on the database's clock, earliest first. The
+    /// worker acts, then [`Store::complete_timer`]s.
     pub async fn claim_due_timers(
         &self,
         worker: &str,
@@ -81,15 +148,32 @@ impl Store {
         lease: chrono::Duration,
         limit: i64,
     ) -> Result<Vec<Timer>> {
+        self.claim_due_timers_of(worker, now, lease, limit, TimerKinds::All)
+            .await
+    }
+
+    /// [`Store::claim_due_timers`], of some kinds only: what one lane of the
+    /// timer worker fires.
+    pub async fn claim_due_timers_of(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+        kinds: TimerKinds<'_>,
+    ) -> Result<Vec<Timer>> {
+        let (kinds, among) = kinds.binds();
         let rows: Vec<TimerRow> = match self {
             Store::Sqlite(p) => {
                 let _gate = super::sqlite_write_gate(p).await;
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query_as(CLAIM_TIMERS_SQLITE)
                     .bind(worker)
-                    .bind(ms(now + lease))
+                    .bind(lease.num_milliseconds())
                     .bind(ms(now))
                     .bind(limit)
+                    .bind(&kinds)
+                    .bind(among)
                     .fetch_all(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -98,9 +182,11 @@ impl Store {
             Store::Postgres(p) => {
                 sqlx::query_as(CLAIM_TIMERS_PG)
                     .bind(worker)
-                    .bind(ms(now + lease))
+                    .bind(lease.num_milliseconds())
                     .bind(ms(now))
                     .bind(limit)
+                    .bind(&kinds)
+                    .bind(among)
                     .fetch_all(p)
                     .await?
             }
@@ -161,16 +247,16 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Extends every claim `worker` holds to `until`: it is still firing
-    /// them. Returns how many it still holds.
-    pub async fn renew_timer_claims(&self, worker: &str, until: DateTime<Utc>) -> Result<u64> {
-        self.renew_claims(
-            "UPDATE timers SET claim_until_ms = $2 \
-             WHERE claimed_by = $1 AND status = 'pending'",
-            worker,
-            until,
-        )
-        .await
+    /// Extends every claim `worker` holds to `lease` from now, on the
+    /// database's clock: it is still firing them. Returns how many it still
+    /// holds.
+    pub async fn renew_timer_claims(&self, worker: &str, lease: chrono::Duration) -> Result<u64> {
+        const SQL: Clocked = clocked!(
+            "UPDATE timers SET claim_until_ms = ",
+            NOW,
+            " + $2 WHERE claimed_by = $1 AND status = 'pending'",
+        );
+        self.renew_claims(&SQL, worker, lease).await
     }
 
     /// Hands back every claim of a worker that is shutting down.
@@ -223,13 +309,28 @@ impl Store {
         rows.into_iter().map(Timer::try_from).collect()
     }
 
-    /// When the timer worker should look next: the earliest pending due time
-    /// (or claim expiry). `None` when nothing is pending.
+    /// When the timer worker should look next: the earliest due time of a
+    /// pending timer nobody holds. `None` when there is none. A held timer
+    /// is left out: its claim runs on the database's clock, not the
+    /// caller's, and the worker looks again within a second anyway.
     pub async fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN claim_until_ms > due_at_ms THEN claim_until_ms \
-                             ELSE due_at_ms END) \
-             FROM timers WHERE status = 'pending'")
+        self.next_timer_due_of(TimerKinds::All).await
+    }
+
+    /// [`Store::next_timer_due`], of some kinds only (one lane's).
+    pub async fn next_timer_due_of(&self, kinds: TimerKinds<'_>) -> Result<Option<DateTime<Utc>>> {
+        const SQL: Clocked = clocked!(
+            "SELECT MIN(t.due_at_ms) FROM timers t WHERE t.status = 'pending' \
+               AND (t.claimed_by IS NULL OR t.claim_until_ms <= ",
+            NOW,
+            ") AND ",
+            KINDS,
+        );
+        let sql = self.sql(&SQL);
+        let (kinds, among) = kinds.binds();
+        let t: Option<i64> = on_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(&kinds)
+            .bind(among)
             .fetch_one(p)
             .await?);
         t.map(|t| super::from_ms(t, "timer next due")).transpose()

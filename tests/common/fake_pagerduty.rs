@@ -84,3 +84,28 @@ impl FakePagerDuty {
         self.events.lock().unwrap().clone()
     }
 }
+
+/// A PagerDuty that answers `202 Accepted` with its headers at once, then
+/// sends one byte of a body it says is longer and never the rest, holding
+/// the connection open: what a client reading the body with no deadline
+/// waits on for ever. Returns the URL to post events to.
+pub async fn start_stalling_body() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v2/enqueue", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 16 * 1024];
+                let _ = conn.read(&mut request).await;
+                let head = "HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\n\
+                            content-length: 100\r\n\r\n{";
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.flush().await;
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                drop(conn);
+            });
+        }
+    });
+    url
+}
