@@ -261,7 +261,6 @@ impl PgServo {
         self
     }
 
-
     /// Lets a role that bypasses row-level security through, with a warning
     /// (`serve --allow-rls-bypass`, for a lab setup); refused otherwise.
     pub fn allow_rls_bypass(self, allow: bool) -> Self {
