@@ -39,7 +39,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
-use servo_sla_bot::risk::{self, JobSnapshot, JobState, RiskThresholds};
+use servo_sla_bot::domain::assessment::{self, JobSnapshot, RiskThresholds};
+use servo_sla_bot::domain::risk::JobState;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,7 +96,7 @@ fn free_port() -> u16 {
 fn run_floor(port: u16) {
     use axum::body::Bytes as AxBytes;
     use axum::http::{HeaderMap, StatusCode};
-    use servo_sla_bot::config::Secret;
+    use servo_sla_bot::domain::secret::Secret;
     use servo_sla_bot::edge::verify::SlackVerifier;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
@@ -353,7 +354,7 @@ fn risk_per_second() -> f64 {
     let mut bands = 0usize;
     while start.elapsed() < Duration::from_secs(3) {
         for j in &jobs {
-            bands += risk::assess(j, now, &thresholds, None).band as usize;
+            bands += assessment::assess(j, now, &thresholds, None).band as usize;
             n += 1;
         }
     }

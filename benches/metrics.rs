@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench metrics`. See docs/benchmarks.md.
 
-use servo_sla_bot::metrics::Metrics;
+use servo_sla_bot::runtime::metrics::Metrics;
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -20,11 +20,12 @@
 //! unreachable. See docs/benchmarks.md.
 
 use servo_sla_bot::app::{App, AppOptions};
-use servo_sla_bot::clock::SystemClock;
 use servo_sla_bot::config::{load_env, FileConfig, Settings};
 use servo_sla_bot::context::AppState;
-use servo_sla_bot::poller::{Poller, TenantPoll};
-use servo_sla_bot::risk;
+use servo_sla_bot::domain::assessment;
+use servo_sla_bot::flows::poll::TenantPoll;
+use servo_sla_bot::runtime::clock::SystemClock;
+use servo_sla_bot::workers::poller::Poller;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::HashMap;
@@ -82,7 +83,7 @@ fn admin_url() -> String {
 }
 
 fn redacted(url: &str) -> String {
-    servo_sla_bot::config::redact_url(url)
+    servo_sla_bot::store::redact_url(url)
 }
 
 /// A fresh database, dropped (`WITH (FORCE)`) when this goes out of scope,
@@ -619,7 +620,7 @@ async fn run_size(jobs: i64) -> Measured {
         let ids: Vec<Uuid> = listed
             .iter()
             .filter(|j| {
-                risk::assess(&j.snapshot(), now, &thresholds, None)
+                assessment::assess(&j.snapshot(), now, &thresholds, None)
                     .band
                     .is_at_risk()
             })

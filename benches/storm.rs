@@ -20,12 +20,13 @@
 
 use chrono::{Duration as Span, Utc};
 use servo_sla_bot::app::{App, AppOptions};
-use servo_sla_bot::clock::SystemClock;
-use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Secret, Settings};
-use servo_sla_bot::poller::Poller;
+use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Settings};
+use servo_sla_bot::domain::secret::Secret;
+use servo_sla_bot::runtime::clock::SystemClock;
 use servo_sla_bot::servo::sim::{SimJobSpec, SimServo};
 use servo_sla_bot::servo::Servo;
 use servo_sla_bot::sim::fake_slack::FakeSlack;
+use servo_sla_bot::workers::poller::Poller;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

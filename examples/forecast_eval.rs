@@ -9,7 +9,7 @@
 //! jobs of seeds 21..=30), with the asset's own earlier jobs too (the same
 //! seeds), and knowing nothing (no finished job anywhere).
 
-use servo_sla_bot::forecast::traces::{
+use servo_sla_bot::domain::forecast::traces::{
     calibrations_table, evaluate_all, kinds_table, markdown_table, score_kinds, Generator,
     KindSummary, Knowing,
 };

@@ -2,23 +2,24 @@
 //! the Slack client, templates, the listener (bound before anything runs, so
 //! tests can use port 0) and the workers; then runs until told to stop.
 
-use crate::clock::{SharedClock, SystemClock};
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::context::socket_status::{SocketState, SocketStatus};
 use crate::context::AppState;
+use crate::domain::secret::Secret;
 use crate::edge::inbound::{self, MAX_BODY_BYTES};
 use crate::edge::socket::SocketMode;
 use crate::edge::verify::{SlackVerifier, VerifyLayerState};
-use crate::metrics::Metrics;
-use crate::outbox::OutboxWorker;
-use crate::people::Directory;
-use crate::poller::Poller;
+use crate::runtime::clock::{SharedClock, SystemClock};
+use crate::runtime::metrics::Metrics;
+use crate::runtime::supervise::supervise;
 use crate::servo::{Servo, ServoError};
 use crate::slack::api::SlackApi;
+use crate::slack::directory::Directory;
 use crate::slack::render::Templates;
 use crate::store::Store;
-use crate::supervise::supervise;
-use crate::timers::TimerWorker;
+use crate::workers::outbox_worker::OutboxWorker;
+use crate::workers::poller::Poller;
+use crate::workers::timer_worker::TimerWorker;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -185,7 +186,9 @@ impl App {
             metrics: self.state.metrics.clone(),
             worker_id: self.worker_id.clone(),
             permalinks: Default::default(),
-            pacer: Arc::new(crate::outbox::Pacer::from_config(&self.state.config.slack)),
+            pacer: Arc::new(crate::workers::outbox_worker::Pacer::from_config(
+                &self.state.config.slack,
+            )),
         };
         let timers = TimerWorker {
             state: self.state.clone(),

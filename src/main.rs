@@ -284,7 +284,7 @@ async fn simulate(
 /// With `--history DIR`, each forecast is made knowing what the bot would
 /// have learnt from the earlier jobs in DIR (see [`read_history`]).
 fn forecast(path: &std::path::Path, total: i64, history: Option<&std::path::Path>) -> ExitCode {
-    use servo_sla_bot::forecast;
+    use servo_sla_bot::domain::forecast;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -334,8 +334,10 @@ fn forecast(path: &std::path::Path, total: i64, history: Option<&std::path::Path
 /// Each must be a finished job (every partition completed, failed or
 /// skipped); its total is its number of partitions. A file that does not
 /// parse is named with its line.
-fn read_history(dir: &std::path::Path) -> Result<servo_sla_bot::forecast::traces::Known, String> {
-    use servo_sla_bot::forecast::{self, PartitionObs};
+fn read_history(
+    dir: &std::path::Path,
+) -> Result<servo_sla_bot::domain::forecast::traces::Known, String> {
+    use servo_sla_bot::domain::forecast::{self, PartitionObs};
     let entries = |d: &std::path::Path| -> Result<Vec<PathBuf>, String> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(d)
             .map_err(|e| format!("cannot read {}: {e}", d.display()))?
@@ -378,7 +380,7 @@ fn read_history(dir: &std::path::Path) -> Result<servo_sla_bot::forecast::traces
     if own.is_empty() && others.iter().all(|(_, jobs)| jobs.is_empty()) {
         return Err("no finished job's trace (*.csv) in it".to_string());
     }
-    Ok(servo_sla_bot::forecast::traces::Known::from_jobs(
+    Ok(servo_sla_bot::domain::forecast::traces::Known::from_jobs(
         &own, &others,
     ))
 }

@@ -10,7 +10,7 @@ use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::fake_slack::Call;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use uuid::Uuid;
 
 fn start_of_minute() -> DateTime<Utc> {

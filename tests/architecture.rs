@@ -471,3 +471,308 @@ fn the_checker_finds_an_upward_use_a_cycle_and_a_module_on_no_floor() {
         problems(&floors, &g)
     );
 }
+
+/// The files loose in `src/` besides the crate's roots: every module lives
+/// in the folder of its floor.
+const LOOSE_ALLOWED: [&str; 3] = ["main.rs", "lib.rs", "app.rs"];
+
+/// What stands loose in `src/`: files other than [`LOOSE_ALLOWED`], and
+/// top-level folders that are not a declared module.
+fn loose(src: &Path, modules: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(src)
+        .expect("src/")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        if p.is_dir() {
+            if !modules.contains(&name) {
+                out.push(format!("src/{name}/ is a folder lib.rs does not declare"));
+            }
+        } else if name.ends_with(".rs") && !LOOSE_ALLOWED.contains(&name.as_str()) {
+            out.push(format!(
+                "src/{name} stands loose: move it into the folder of its floor"
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_module_lives_in_the_folder_of_its_floor() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("src/lib.rs");
+    let found = loose(&root.join("src"), &declared(&lib));
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// A file's module path inside the crate: `src/flows/alerts.rs` is
+/// `flows::alerts`, `src/flows/review/mod.rs` is `flows::review`.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).expect("a file under src/");
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|c| c.to_string_lossy().trim_end_matches(".rs").to_string())
+        .collect();
+    if parts.last().is_some_and(|l| l == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The `pub use` lines of a piece of code, joined across lines.
+fn pub_uses(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in code.lines() {
+        let t = line.trim();
+        if let Some(c) = current.as_mut() {
+            c.push(' ');
+            c.push_str(t);
+        } else if t.starts_with("pub use ") || t.starts_with("pub(crate) use ") {
+            current = Some(t.to_string());
+        }
+        if current.as_ref().is_some_and(|c| c.ends_with(';')) {
+            out.extend(current.take());
+        }
+    }
+    out
+}
+
+/// Items with a second path: a `pub use` of another top-level module's
+/// items (`pub use crate::domain::…` in `slack`), or of a public child's
+/// items (`pub mod risk;` and `pub use risk::RiskBand;` name it twice).
+fn second_paths(file: &str, code: &str, own_module: &str) -> Vec<String> {
+    let public_children: BTreeSet<String> = code
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("pub mod ")?
+                .strip_suffix(';')
+                .map(str::to_string)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for u in pub_uses(code) {
+        let path = u
+            .trim_start_matches("pub(crate) use ")
+            .trim_start_matches("pub use ")
+            .trim();
+        let first = |p: &str| -> String {
+            p.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        if let Some(rest) = path.strip_prefix("crate::") {
+            let m = first(rest);
+            if m != own_module {
+                out.push(format!("{file}: `{u}` re-exports `{m}`'s items"));
+            }
+        } else {
+            let child = first(path.trim_start_matches("self::"));
+            if public_children.contains(&child) {
+                out.push(format!(
+                    "{file}: `{u}` gives a second path to items of the public module `{child}`"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn each_item_has_one_path() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for f in files {
+        let path = module_path(&src, &f);
+        let own = path.first().cloned().unwrap_or_default();
+        let code = code_of(&std::fs::read_to_string(&f).expect("a source file"));
+        found.extend(second_paths(
+            &f.strip_prefix(root).unwrap_or(&f).display().to_string(),
+            &code,
+            &own,
+        ));
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// The files of each top-level module (leaving aside each folder's
+/// `mod.rs`, its face, and `tests.rs`) and the files of the same module
+/// their code uses: `crate::m::a::b::X` uses the file of the longest known
+/// module path (`m/a/b.rs`, else `m/a.rs`), `super::x` and `self::x` resolve
+/// from the file's own place.
+fn file_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut by_path: BTreeMap<Vec<String>, String> = BTreeMap::new();
+    let mut codes = Vec::new();
+    for f in &files {
+        let name = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let path = module_path(src, f);
+        if path.len() < 2 || name == "tests.rs" {
+            continue; // the crate roots and top-level faces are not nodes
+        }
+        let label = f.strip_prefix(src).unwrap_or(f).display().to_string();
+        if name != "mod.rs" {
+            by_path.insert(path.clone(), label.clone());
+        }
+        codes.push((
+            path,
+            label,
+            name == "mod.rs",
+            code_of(&std::fs::read_to_string(f).expect("a source file")),
+        ));
+    }
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, label, is_face, code) in &codes {
+        if *is_face {
+            continue;
+        }
+        let mut used = BTreeSet::new();
+        // Absolute paths within the same top-level module.
+        let own = &path[0];
+        let mut rest = code.as_str();
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        while let Some(i) = rest.find("crate::") {
+            let after = &rest[i + "crate::".len()..];
+            let mut segs = Vec::new();
+            let mut s = after;
+            loop {
+                let id = ident(s);
+                if id.is_empty() {
+                    break;
+                }
+                s = &s[id.len()..];
+                segs.push(id);
+                match s.strip_prefix("::") {
+                    Some(r) => s = r,
+                    None => break,
+                }
+            }
+            if segs.first() == Some(own) {
+                for n in (2..=segs.len()).rev() {
+                    if let Some(target) = by_path.get(&segs[..n].to_vec()) {
+                        used.insert(target.clone());
+                        break;
+                    }
+                }
+            }
+            rest = after;
+        }
+        // `super::x` from `m/a/b.rs` is `m::a::x`; groups `super::{x, y}` too.
+        let parent = &path[..path.len() - 1];
+        let mut rest = code.as_str();
+        while let Some(i) = rest.find("super::") {
+            let after = &rest[i + "super::".len()..];
+            let names: Vec<String> = if let Some(group) = after.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                group[..end].split(',').map(|x| ident(x.trim())).collect()
+            } else {
+                vec![ident(after)]
+            };
+            for n in names {
+                let mut p = parent.to_vec();
+                p.push(n);
+                if let Some(target) = by_path.get(&p) {
+                    used.insert(target.clone());
+                }
+            }
+            rest = after;
+        }
+        used.remove(label);
+        g.insert(label.clone(), used);
+    }
+    g
+}
+
+#[test]
+fn no_files_of_one_module_use_each_other_in_a_circle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let g = file_graph(&root.join("src"));
+    let found = cycles(&g);
+    assert!(
+        found.is_empty(),
+        "files that use each other in a circle (move what both need into a file both use):\n- {}",
+        found
+            .iter()
+            .map(|c| c.join(" -> "))
+            .collect::<Vec<_>>()
+            .join("\n- ")
+    );
+}
+
+/// The checkers themselves can fail: a loose file, a re-export of another
+/// module's item and of a public child's, and a circle of two files.
+#[test]
+fn the_checkers_find_a_loose_file_a_second_path_and_a_file_circle() {
+    let dir = std::env::temp_dir().join(format!("arch-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("flows")).expect("a temp dir");
+    std::fs::create_dir_all(src.join("stray")).expect("a temp dir");
+    for (f, code) in [
+        ("lib.rs", "pub mod flows;\n"),
+        ("main.rs", ""),
+        ("clock.rs", "pub struct Clock;\n"),
+        ("flows/mod.rs", "pub mod a;\npub mod b;\npub mod c;\n"),
+        ("flows/a.rs", "use crate::flows::b::B;\npub struct A;\n"),
+        ("flows/b.rs", "use super::a::A;\npub struct B;\n"),
+        ("flows/c.rs", "use super::a::A;\n"),
+    ] {
+        std::fs::write(src.join(f), code).expect("a temp file");
+    }
+    let modules: BTreeSet<String> = ["flows".to_string()].into();
+    let found = loose(&src, &modules);
+    assert_eq!(
+        found,
+        [
+            "src/clock.rs stands loose: move it into the folder of its floor",
+            "src/stray/ is a folder lib.rs does not declare",
+        ],
+        "{found:?}"
+    );
+    let g = file_graph(&src);
+    assert_eq!(
+        cycles(&g),
+        [["flows/a.rs", "flows/b.rs", "flows/a.rs"]
+            .map(String::from)
+            .to_vec()]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let across = second_paths(
+        "src/slack/render.rs",
+        "pub use crate::domain::text::escape_slack;\npub use crate::slack::api::Api;\n",
+        "slack",
+    );
+    assert_eq!(across.len(), 1, "{across:?}");
+    assert!(
+        across[0].contains("re-exports `domain`'s items"),
+        "{across:?}"
+    );
+    let child = second_paths(
+        "src/domain/mod.rs",
+        "pub mod risk;\nmod rows;\npub use risk::{\n    RiskBand,\n};\npub use rows::*;\n",
+        "domain",
+    );
+    assert_eq!(child.len(), 1, "{child:?}");
+    assert!(child[0].contains("public module `risk`"), "{child:?}");
+}

@@ -15,7 +15,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
-use servo_sla_bot::charts::{chart_upload_message, BurnDown, Chart, ReviewCharts, UPLOAD_METHOD};
+use servo_sla_bot::slack::charts::{
+    chart_upload_message, BurnDown, Chart, ReviewCharts, UPLOAD_METHOD,
+};
 use servo_sla_bot::store::{NewAlert, NewOutboxMessage};
 use std::time::Duration;
 
@@ -60,7 +62,7 @@ async fn posted_alert(app: &TestApp) -> (String, String) {
             NewAlert {
                 tenant_id: "acme".into(),
                 job_id: "job-1".into(),
-                band: servo_sla_bot::risk::RiskBand::High,
+                band: servo_sla_bot::domain::risk::RiskBand::High,
                 severity: None,
                 eta: None,
                 deadline: None,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::Value;
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use uuid::Uuid;
 
 const OPERATOR: &str = "U0PLATLEAD";

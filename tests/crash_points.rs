@@ -13,9 +13,9 @@ use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{advance, alert_message, button_value, t0};
 use serde_json::json;
 use servo_sla_bot::actions::Click;
-use servo_sla_bot::clock::ManualClock;
-use servo_sla_bot::poller::Poller;
+use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::store::fault::failing_at;
+use servo_sla_bot::workers::poller::Poller;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -127,7 +127,7 @@ async fn carry_on(w: &World, job: Uuid) {
 
 /// Servo's ETA as at the start, with a heartbeat of now: still running.
 async fn fresh(w: &World, job: Uuid) {
-    use servo_sla_bot::clock::Clock;
+    use servo_sla_bot::runtime::clock::Clock;
     w.fx.set_eta(job, t0() + Duration::minutes(130), w.clock.now())
         .await;
 }
@@ -799,7 +799,7 @@ async fn resuming_survives_a_stop_at_every_statement_on_postgres() {
 /// stopped at (the next poll writes what is missing).
 async fn weekly_review(backend: Backend) {
     use chrono::TimeZone;
-    use servo_sla_bot::clock::Clock;
+    use servo_sla_bot::runtime::clock::Clock;
     let monday = chrono::Utc.with_ymd_and_hms(2026, 11, 9, 8, 0, 0).unwrap();
     for n in 1..=MAX_POINTS {
         let fx = ServoFixture::start().await;
@@ -863,7 +863,7 @@ async fn the_weekly_review_survives_a_stop_at_every_statement_on_postgres() {
 /// alert), the thread says once why it went at risk, and nothing is sent
 /// twice.
 async fn promoting_a_notice(backend: Backend) {
-    use servo_sla_bot::clock::Clock;
+    use servo_sla_bot::runtime::clock::Clock;
     for n in 1..=MAX_POINTS {
         let fx = ServoFixture::start().await;
         let clock = ManualClock::new(t0());

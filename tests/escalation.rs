@@ -10,7 +10,7 @@ use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::{Clock, ManualClock};
+use servo_sla_bot::runtime::clock::{Clock, ManualClock};
 use uuid::Uuid;
 
 struct World {

@@ -6,8 +6,9 @@ mod common;
 
 use common::fake_slack::FakeSlack;
 use serde_json::json;
-use servo_sla_bot::config::{Secret, SlackTuning};
-use servo_sla_bot::metrics::Metrics;
+use servo_sla_bot::config::SlackTuning;
+use servo_sla_bot::domain::secret::Secret;
+use servo_sla_bot::runtime::metrics::Metrics;
 use servo_sla_bot::slack::api::{SlackApi, SlackCallError};
 use std::sync::Arc;
 

@@ -380,7 +380,7 @@ async fn with_slack_unavailable_a_group_pages_its_last_known_members_and_an_unkn
 /// so the event fails as unavailable (to be tried again) within it.
 #[tokio::test]
 async fn pagerduty_stalling_in_the_middle_of_its_answer_fails_within_the_timeout() {
-    use servo_sla_bot::config::Secret;
+    use servo_sla_bot::domain::secret::Secret;
     use servo_sla_bot::pagerduty::{PagerDuty, PagerDutyError};
     let url = common::fake_pagerduty::start_stalling_body().await;
     let keys = [("PD_KEY".to_string(), Secret::new("pd-routing-key"))]
@@ -573,7 +573,11 @@ async fn servo_blackholed_mid_poll_fails_the_poll_within_seconds_then_resumes() 
         .unwrap();
     let poll = tokio::spawn({
         let state = app.state.clone();
-        async move { servo_sla_bot::poller::Poller { state }.tick().await }
+        async move {
+            servo_sla_bot::workers::poller::Poller { state }
+                .tick()
+                .await
+        }
     });
     let dbname = fx.db.url.rsplit('/').next().unwrap().to_string();
     let deadline = Instant::now() + std::time::Duration::from_secs(10);

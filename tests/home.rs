@@ -10,7 +10,7 @@ use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{advance, click_in, t0, told_all};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::store::Approval;
 use uuid::Uuid;
 

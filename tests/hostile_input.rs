@@ -12,10 +12,12 @@ use chrono::{DateTime, Duration, Utc};
 use common::bot::{form, spawn_app, Backend};
 use serde_json::{json, Value};
 use servo_sla_bot::actions::clicks;
-use servo_sla_bot::commands::grammar::{
-    DeadlineSpec, JobId, JobRef, ListFilter, DEADLINE_EXAMPLES,
-};
+use servo_sla_bot::commands::grammar::ListFilter;
 use servo_sla_bot::commands::Command;
+use servo_sla_bot::domain::deadline::DeadlineSpec;
+use servo_sla_bot::domain::deadline::DEADLINE_EXAMPLES;
+use servo_sla_bot::domain::job_id::JobId;
+use servo_sla_bot::domain::job_id::JobRef;
 
 struct Rng(u64);
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::{Clock, ManualClock};
-use servo_sla_bot::timers::TimerWorker;
+use servo_sla_bot::runtime::clock::{Clock, ManualClock};
+use servo_sla_bot::workers::timer_worker::TimerWorker;
 use uuid::Uuid;
 
 const OPERATOR: &str = "U0PLATLEAD";

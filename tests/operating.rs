@@ -10,7 +10,7 @@ use common::bot::{spawn, Backend, Spawn, TestApp, SIGNING_SECRET};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{advance, t0};
 use serde_json::Value;
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One sample of the exposition: name, labels, value.
@@ -273,7 +273,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 /// The sample names the bot can export: each family with its suffixes.
 fn exported() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for (name, kind) in servo_sla_bot::metrics::Metrics::families() {
+    for (name, kind) in servo_sla_bot::runtime::metrics::Metrics::families() {
         let suffixes: &[&str] = match kind {
             "counter" => &["_total"],
             "histogram" => &["_bucket", "_sum", "_count"],
@@ -507,7 +507,7 @@ fn every_series_the_code_names_is_declared() {
             if piece.starts_with("servo_sla_bot_")
                 && piece.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                 // The outbox's message-metadata event type, not a series.
-                && piece != servo_sla_bot::outbox::METADATA_EVENT
+                && piece != servo_sla_bot::store::METADATA_EVENT
             {
                 named.insert(piece.to_string());
             }

@@ -164,7 +164,7 @@ async fn a_thread_reply_waits_for_its_alert_post_and_goes_after_it() {
             NewAlert {
                 tenant_id: "acme".into(),
                 job_id: "job-1".into(),
-                band: servo_sla_bot::risk::RiskBand::Low,
+                band: servo_sla_bot::domain::risk::RiskBand::Low,
                 severity: None,
                 eta: None,
                 deadline: None,
@@ -333,7 +333,7 @@ async fn a_lost_reply_and_a_lost_dm_are_found_where_they_went() {
 /// A replica died holding the row after Slack accepted the post; its claim
 /// runs out, and the next worker finds the post rather than posting again.
 async fn a_dead_replicas_post_is_found(backend: Backend) {
-    use servo_sla_bot::clock::{Clock, ManualClock};
+    use servo_sla_bot::runtime::clock::{Clock, ManualClock};
     let clock = ManualClock::new(common::slack_ui::t0());
     let app = common::bot::spawn(common::bot::Spawn::new(backend).manual_clock(&clock)).await;
     let (stopped, slack) = app.stop_parts().await;
@@ -361,14 +361,14 @@ async fn a_dead_replicas_post_is_found(backend: Backend) {
     // What the dead replica sent, and Slack accepted.
     let api = servo_sla_bot::slack::api::SlackApi::new(
         &slack.base_url(),
-        &servo_sla_bot::config::Secret::new(slack.token()),
+        &servo_sla_bot::domain::secret::Secret::new(slack.token()),
         Default::default(),
-        std::sync::Arc::new(servo_sla_bot::metrics::Metrics::new()),
+        std::sync::Arc::new(servo_sla_bot::runtime::metrics::Metrics::new()),
     )
     .unwrap();
     let mut sent = payload.clone();
     sent["metadata"] = json!({
-        "event_type": servo_sla_bot::outbox::METADATA_EVENT,
+        "event_type": servo_sla_bot::store::METADATA_EVENT,
         "event_payload": {"outbox_key": "alert:a1:post"}
     });
     let accepted = api.call("chat.postMessage", &sent).await.unwrap();
@@ -402,7 +402,7 @@ async fn a_post_accepted_before_a_replica_died_is_found_after_its_claim_ran_out_
 /// clock runs an hour ahead sees a message due, but another replica holds
 /// it, so it does not send it a second time.
 async fn a_clock_ahead_does_not_take_a_held_row(backend: Backend) {
-    use servo_sla_bot::clock::ManualClock;
+    use servo_sla_bot::runtime::clock::ManualClock;
     let clock = ManualClock::new(chrono::Utc::now() + chrono::Duration::hours(1));
     let app = common::bot::spawn(common::bot::Spawn::new(backend).manual_clock(&clock)).await;
     let (stopped, slack) = app.stop_parts().await;
@@ -426,7 +426,7 @@ async fn a_clock_ahead_does_not_take_a_held_row(backend: Backend) {
     assert_eq!(held.len(), 1);
     store.close().await;
     let app = common::bot::start_again(stopped, slack).await;
-    let skewed = servo_sla_bot::outbox::OutboxWorker {
+    let skewed = servo_sla_bot::workers::outbox_worker::OutboxWorker {
         pagerduty: app.state.pagerduty.clone(),
         store: app.state.store.clone(),
         slack: app.state.slack.clone(),
@@ -434,7 +434,7 @@ async fn a_clock_ahead_does_not_take_a_held_row(backend: Backend) {
         metrics: app.state.metrics.clone(),
         worker_id: "replica-b".into(),
         permalinks: Default::default(),
-        pacer: std::sync::Arc::new(servo_sla_bot::outbox::Pacer::new(
+        pacer: std::sync::Arc::new(servo_sla_bot::workers::outbox_worker::Pacer::new(
             10,
             Duration::from_secs(1),
         )),
@@ -469,9 +469,9 @@ async fn a_lost_reply_at_the_end_of_a_thread_over_200_replies_is_found_not_poste
     // People (and the bot) have said a lot in the thread already.
     let api = servo_sla_bot::slack::api::SlackApi::new(
         &app.slack.base_url(),
-        &servo_sla_bot::config::Secret::new(app.slack.token()),
+        &servo_sla_bot::domain::secret::Secret::new(app.slack.token()),
         Default::default(),
-        std::sync::Arc::new(servo_sla_bot::metrics::Metrics::new()),
+        std::sync::Arc::new(servo_sla_bot::runtime::metrics::Metrics::new()),
     )
     .unwrap();
     for i in 0..250 {

@@ -12,7 +12,7 @@ use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{alert_message, button_value, buttons, t0, thread_texts, told_all};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use uuid::Uuid;
 
 const CHANNEL: &str = "C0ACMEALERT";

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp, CONFIG};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::json;
-use servo_sla_bot::clock::{Clock, ManualClock};
+use servo_sla_bot::runtime::clock::{Clock, ManualClock};
 use servo_sla_bot::store::{AuditEntry, EtaSample, NewAlert, NewApproval, NewWatchedJob};
 use uuid::Uuid;
 
@@ -550,7 +550,7 @@ async fn seed_week(app: &TestApp, start: DateTime<Utc>) {
                 NewAlert {
                     tenant_id: "acme".into(),
                     job_id: job.into(),
-                    band: servo_sla_bot::risk::RiskBand::Medium,
+                    band: servo_sla_bot::domain::risk::RiskBand::Medium,
                     severity: Some(0.3),
                     eta: None,
                     deadline: None,
@@ -1347,7 +1347,7 @@ async fn promotion_refused(backend: Backend, how: Refused) {
         Refused::Archived => {
             // The alert's thread waits for its post: the outbox cannot drain
             // while the channel is archived.
-            servo_sla_bot::poller::Poller {
+            servo_sla_bot::workers::poller::Poller {
                 state: app.state.clone(),
             }
             .tick()

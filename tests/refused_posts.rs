@@ -11,7 +11,7 @@ use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::fake_slack::Fault;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::t0;
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use uuid::Uuid;
 
 const CHANNEL: &str = "C0ACMEALERT";
@@ -107,7 +107,7 @@ async fn refused_then_accepted(backend: Backend) {
 }
 
 fn clock_now(clock: &ManualClock) -> chrono::DateTime<chrono::Utc> {
-    use servo_sla_bot::clock::Clock;
+    use servo_sla_bot::runtime::clock::Clock;
     clock.now()
 }
 

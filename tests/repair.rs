@@ -9,7 +9,7 @@ use chrono::Duration;
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{advance, t0, thread_texts};
-use servo_sla_bot::clock::{Clock, ManualClock};
+use servo_sla_bot::runtime::clock::{Clock, ManualClock};
 use servo_sla_bot::store::NewAlert;
 
 const CHANNEL: &str = "C0ACMEALERT";
@@ -109,7 +109,7 @@ async fn alert_without_its_post(backend: Backend) {
             NewAlert {
                 tenant_id: "acme".into(),
                 job_id: job.to_string(),
-                band: servo_sla_bot::risk::RiskBand::Low,
+                band: servo_sla_bot::domain::risk::RiskBand::Low,
                 severity: Some(0.08),
                 eta: None,
                 deadline: None,
@@ -517,7 +517,7 @@ async fn undelivered_post(backend: Backend) {
             NewAlert {
                 tenant_id: "acme".into(),
                 job_id: job.to_string(),
-                band: servo_sla_bot::risk::RiskBand::Low,
+                band: servo_sla_bot::domain::risk::RiskBand::Low,
                 severity: Some(0.08),
                 eta: None,
                 deadline: None,

@@ -12,8 +12,8 @@ use common::db::TestDb;
 use common::fake_slack::FakeSlack;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use servo_sla_bot::app::{App, AppOptions};
-use servo_sla_bot::poller::POLL_LEASE;
 use servo_sla_bot::store::Store;
+use servo_sla_bot::workers::poller::POLL_LEASE;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 

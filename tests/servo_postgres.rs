@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::tcp_proxy::TcpProxy;
 use servo_sla_bot::config::DatabaseUrl;
-use servo_sla_bot::risk::JobState;
+use servo_sla_bot::domain::risk::JobState;
 use servo_sla_bot::servo::{Servo, ServoActionError, ServoError};
 
 async fn servo_for(fx: &ServoFixture) -> Servo {
@@ -186,7 +186,7 @@ async fn the_poll_reads_jobs_without_their_partition_keys_but_get_job_has_them()
 
 #[tokio::test]
 async fn partition_history_reads_every_partition_of_the_tenants_jobs_only() {
-    use servo_sla_bot::forecast::PartitionState;
+    use servo_sla_bot::domain::forecast::PartitionState;
     let fx = ServoFixture::start().await;
     let servo = servo_for(&fx).await;
     let ours = fx
@@ -270,11 +270,12 @@ async fn asset_history_reads_the_last_completed_jobs_of_the_tenants_assets_only(
         .await;
 
     let assets = ["orders".to_string(), "refunds".to_string()];
-    let durations = |jobs: &Vec<Vec<servo_sla_bot::forecast::PartitionObs>>| -> Vec<Vec<i64>> {
-        jobs.iter()
-            .map(|j| j.iter().filter_map(|p| p.duration_ms).collect())
-            .collect()
-    };
+    let durations =
+        |jobs: &Vec<Vec<servo_sla_bot::domain::forecast::PartitionObs>>| -> Vec<Vec<i64>> {
+            jobs.iter()
+                .map(|j| j.iter().filter_map(|p| p.duration_ms).collect())
+                .collect()
+        };
     let last = servo.asset_history("acme", &assets, 1).await.unwrap();
     assert_eq!(
         durations(&last["orders"]),

@@ -12,7 +12,7 @@ use common::fake_slack::{SocketAck, SocketEnvelope};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{button_value, t0};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::store::AuditEntry;
 use std::time::Duration;
 use uuid::Uuid;
@@ -627,7 +627,8 @@ async fn a_wrong_app_token_never_connects_and_readyz_is_degraded() {
     let mut app = spawn(spec).await;
     app.slack.wait_for_socket_connection(1, WAIT).await;
     // Restart with a token the fake does not know.
-    app.settings.env.slack_app_token = Some(servo_sla_bot::config::Secret::new("xapp-1-wrong"));
+    app.settings.env.slack_app_token =
+        Some(servo_sla_bot::domain::secret::Secret::new("xapp-1-wrong"));
     let app = app.restart().await;
     let deadline = std::time::Instant::now() + WAIT;
     let refused = loop {

@@ -13,7 +13,7 @@ mod common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::db::TestDb;
 use serde_json::json;
-use servo_sla_bot::risk::RiskBand;
+use servo_sla_bot::domain::risk::RiskBand;
 use servo_sla_bot::store::{
     truncate_to_ms, AckOutcome, AuditEntry, Backend, Effects, EnvelopeClaim, NewAlert, NewApproval,
     NewOutboxMessage, NewTimer, Store, StoreError,
@@ -2559,8 +2559,8 @@ async fn forecasts_are_recorded_once_closed_or_dropped_and_kept_per_asset(store:
 contract_case!(a_new_asset_borrows_the_calibration_of_the_tenants_assets_most_like_it);
 async fn a_new_asset_borrows_the_calibration_of_the_tenants_assets_most_like_it(store: &Store) {
     use servo_sla_bot::context::calibrations::learn;
-    use servo_sla_bot::forecast::pool::Profile;
-    use servo_sla_bot::forecast::ClassPrior;
+    use servo_sla_bot::domain::forecast::pool::Profile;
+    use servo_sla_bot::domain::forecast::ClassPrior;
     use servo_sla_bot::store::ForecastRecord;
     let daily = Profile {
         partitions: 365.0,

@@ -12,8 +12,8 @@ use common::fake_slack::Fault;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{button_value, click_in};
 use serde_json::json;
-use servo_sla_bot::clock::ManualClock;
-use servo_sla_bot::risk::RiskBand;
+use servo_sla_bot::domain::risk::RiskBand;
+use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::store::{NewAlert, NewOutboxMessage};
 use std::time::Duration;
 
@@ -939,7 +939,7 @@ async fn several_high_priority_jobs_page_each_person_once_per_tenant_for_the_epi
     let invoices = fx.job(urgent("acme", "acme_invoices", t0)).await;
     let orders = fx.job(urgent("globex", "globex_orders", t0)).await;
     let app = app_for(&fx, backend, &clock, "").await;
-    let poller = || servo_sla_bot::poller::Poller {
+    let poller = || servo_sla_bot::workers::poller::Poller {
         state: app.state.clone(),
     };
     // Two judgements at once, then one alone.

@@ -5,8 +5,9 @@ mod common;
 
 use common::fake_slack::FakeSlack;
 use serde_json::{json, Value};
-use servo_sla_bot::config::{Secret, SlackTuning};
-use servo_sla_bot::metrics::Metrics;
+use servo_sla_bot::config::SlackTuning;
+use servo_sla_bot::domain::secret::Secret;
+use servo_sla_bot::runtime::metrics::Metrics;
 use servo_sla_bot::slack::api::SlackApi;
 use servo_sla_bot::slack::render::{Templates, TEMPLATES};
 use std::sync::Arc;

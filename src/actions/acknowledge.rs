@@ -5,8 +5,8 @@
 
 use super::{tell, Click};
 use crate::context::AppState;
+use crate::domain::text::date_token;
 use crate::flows::acknowledge::{acknowledge, Acked};
-use crate::slack::render::date_token;
 use serde_json::json;
 
 pub async fn run(state: &AppState, click: &Click) {

@@ -5,13 +5,15 @@
 //! - **Reject** opens a modal for an optional reason; submitting it decides.
 
 use super::{tell, Click};
-use crate::commands::grammar::{DeadlineSpec, JobId, DEADLINE_EXAMPLES};
 use crate::context::AppState;
+use crate::domain::deadline::DeadlineSpec;
+use crate::domain::deadline::DEADLINE_EXAMPLES;
+use crate::domain::job_id::JobId;
 use crate::flows::approvals;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-pub use crate::flows::alerts::REQUEST_EXTENSION_ACTION as REQUEST_ACTION;
+use crate::flows::alerts::REQUEST_EXTENSION_ACTION as REQUEST_ACTION;
 pub const REQUEST_VIEW: &str = "extension_request";
 pub const REJECT_VIEW: &str = "extension_reject";
 
@@ -87,7 +89,7 @@ fn request_view(f: &RequestForm) -> Value {
     let current = f
         .alert
         .deadline
-        .map(crate::slack::render::date_token)
+        .map(crate::domain::text::date_token)
         .unwrap_or_else(|| "none".into());
     let quick: Vec<Value> = QUICK
         .iter()
@@ -111,7 +113,7 @@ fn request_view(f: &RequestForm) -> Value {
     let blocks = json!([
         { "type": "section", "text": { "type": "mrkdwn", "text": format!(
             "*{}*: {} {} now; the deadline is {current}. A stakeholder approves or rejects the request in the alert's thread; nothing changes in Servo until then.",
-            crate::slack::render::escape_slack(&f.alert.asset_name()),
+            crate::domain::text::escape_slack(&f.alert.asset_name()),
             f.alert.band.emoji(),
             f.alert.band.label()) } },
         { "type": "actions", "block_id": "quick", "elements": quick },
@@ -337,21 +339,26 @@ pub async fn preview(state: &AppState, payload: &Value) {
 /// What the job would show under a new deadline: its band and ETA, from a
 /// fresh read of the job, next to what it shows now.
 async fn band_under(state: &AppState, alert: &crate::store::Alert, at: DateTime<Utc>) -> String {
-    let new = crate::slack::render::date_token(at);
+    let new = crate::domain::text::date_token(at);
     let (Some(tenant), Ok(id)) = (
         state.config.tenant(&alert.tenant_id),
         JobId::parse(&alert.job_id),
     ) else {
         return format!("New deadline {new}.");
     };
-    match crate::flows::assess::job(state, tenant, id).await {
+    match crate::flows::poll::job(state, tenant, id).await {
         Ok(Some((mut job, now_assessed, _, _))) => {
             job.sla_deadline_at = Some(at);
             let thresholds = state.config.risk.thresholds();
-            let under = crate::risk::assess(&job.snapshot(), state.clock.now(), &thresholds, None);
+            let under = crate::domain::assessment::assess(
+                &job.snapshot(),
+                state.clock.now(),
+                &thresholds,
+                None,
+            );
             let eta = under
                 .eta
-                .map(crate::slack::render::date_token)
+                .map(crate::domain::text::date_token)
                 .unwrap_or_else(|| "unknown".into());
             format!(
                 "Under {new} the job would be {} *{}* (ETA {eta}); it is {} {} now.",

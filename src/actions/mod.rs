@@ -184,7 +184,9 @@ async fn run_click(state: &AppState, click: &Click) {
     tracing::info!(user = %click.user, action = %click.action_id, "button click");
     match click.action_id.as_str() {
         crate::flows::alerts::ACK_ACTION => acknowledge::run(state, click).await,
-        extension::REQUEST_ACTION => extension::open_request(state, click).await,
+        crate::flows::alerts::REQUEST_EXTENSION_ACTION => {
+            extension::open_request(state, click).await
+        }
         crate::flows::approvals::APPROVE_ACTION => {
             extension::decide(state, click, true, None).await
         }

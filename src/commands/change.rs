@@ -1,12 +1,13 @@
 //! `/backfill pause <job>` and `/backfill resume <job>`: one change to
 //! Servo in two directions, so one file.
 
-use super::grammar::JobId;
-use super::jobs::{alert_link, escape, servo_failed, unknown_job};
+use super::jobs::{escape, servo_failed, unknown_job};
 use super::{ephemeral, SlashCommand};
 use crate::config::Tenant;
 use crate::context::AppState;
+use crate::domain::job_id::JobId;
 use crate::flows::alerts;
+use crate::flows::alerts::alert_link;
 use crate::servo::ServoActionError;
 use crate::store::AuditEntry;
 use serde_json::{json, Value};

@@ -4,7 +4,8 @@
 use super::{ephemeral, SlashCommand};
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::domain::{DeadlineSpec, JobId};
+use crate::domain::deadline::DeadlineSpec;
+use crate::domain::job_id::JobId;
 use serde_json::Value;
 
 pub(super) async fn run(

@@ -1,8 +1,7 @@
 //! The `/backfill` grammar: job ids, deadlines and list filters, parsed into
 //! types so the commands only ever see valid values.
 
-pub use crate::domain::deadline::{DeadlineSpec, DEADLINE_EXAMPLES};
-pub use crate::domain::job_id::{short, JobId, JobRef};
+use crate::domain::job_id::short;
 
 /// Which jobs `/backfill list` shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +33,8 @@ impl ListFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::deadline::{DeadlineSpec, DEADLINE_EXAMPLES};
+    use crate::domain::job_id::JobId;
     use chrono::{DateTime, Duration, Utc};
 
     fn utc(s: &str) -> DateTime<Utc> {

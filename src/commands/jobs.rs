@@ -5,10 +5,10 @@
 //! leaks.
 
 use super::change::Change;
-use super::grammar::JobId;
 use super::{ephemeral, tenancy, Command, SlashCommand};
 use crate::config::Tenant;
 use crate::context::AppState;
+use crate::domain::job_id::JobId;
 use crate::servo::ServoError;
 use serde_json::Value;
 
@@ -74,9 +74,7 @@ pub async fn run(
     }
 }
 
-pub use crate::flows::alerts::alert_link;
-
 /// Slack's control characters in text that came from elsewhere.
 pub(super) fn escape(s: &str) -> String {
-    crate::slack::render::escape_slack(s)
+    crate::domain::text::escape_slack(s)
 }

@@ -6,9 +6,10 @@ use super::jobs::{escape, servo_failed};
 use super::status::band_label;
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::risk::{self, Assessment, JobState};
+use crate::domain::assessment::{self, Assessment};
+use crate::domain::risk::JobState;
+use crate::domain::text::date_token;
 use crate::servo::Job;
-use crate::slack::render::date_token;
 use serde_json::{json, Value};
 
 /// How many job lines a list shows; Slack allows 50 blocks of 3000 characters.
@@ -30,7 +31,7 @@ pub(super) async fn run(state: &AppState, tenant: &Tenant, filter: ListFilter) -
     let mut rows: Vec<(Job, Assessment)> = jobs
         .into_iter()
         .map(|j| {
-            let a = risk::assess(&j.snapshot(), now, &thresholds, None);
+            let a = assessment::assess(&j.snapshot(), now, &thresholds, None);
             (j, a)
         })
         .filter(|(_, a)| filter != ListFilter::AtRisk || a.band.is_at_risk())

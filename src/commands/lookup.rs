@@ -4,11 +4,12 @@
 //! lists them (asset, state, id, alert) so the person can pick one.
 
 use super::ephemeral;
-use super::grammar::{short, JobId, JobRef};
-use super::jobs::{alert_link, escape, servo_failed};
+use super::jobs::{escape, servo_failed};
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::job_id::MIN_PREFIX;
+use crate::domain::job_id::{short, JobId, JobRef};
+use crate::flows::alerts::alert_link;
 use crate::servo::Job;
 use serde_json::Value;
 

@@ -16,7 +16,9 @@ pub mod status;
 pub mod tenancy;
 
 use crate::context::AppState;
-use grammar::{DeadlineSpec, JobRef, ListFilter};
+use crate::domain::deadline::DeadlineSpec;
+use crate::domain::job_id::JobRef;
+use grammar::ListFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -153,7 +155,7 @@ impl Command {
                     Ok(job) => match args.get(1) {
                         None => Err(Command::Invalid(format!(
                             "What new deadline? Usage: `{usage}`. {}",
-                            grammar::DEADLINE_EXAMPLES
+                            crate::domain::deadline::DEADLINE_EXAMPLES
                         ))),
                         Some(d) => match DeadlineSpec::parse(d) {
                             Err(e) => Err(Command::Invalid(e)),
@@ -169,7 +171,7 @@ impl Command {
                     },
                 }
             }
-            _ => Ok(Command::Unknown(grammar::short(sub))),
+            _ => Ok(Command::Unknown(crate::domain::job_id::short(sub))),
         };
         result.unwrap_or_else(|e| e)
     }
@@ -203,7 +205,7 @@ pub async fn run(state: &AppState, parsed: Parsed, cmd: &SlashCommand) -> Value 
         // it so user text cannot become a mention or a link (slack.md).
         Command::Invalid(why) => ephemeral(&format!(
             ":warning: {}",
-            crate::slack::render::escape_slack(&why)
+            crate::domain::text::escape_slack(&why)
         )),
         other => jobs::run(state, other, parsed.tenant.as_deref(), cmd).await,
     }
@@ -234,7 +236,7 @@ mod tests {
 
     #[test]
     fn job_commands_take_a_job_id_a_prefix_or_an_asset_name() {
-        let id = JobRef::Id(grammar::JobId::parse(ID).unwrap());
+        let id = JobRef::Id(crate::domain::job_id::JobId::parse(ID).unwrap());
         assert_eq!(cmd(&format!("status {ID}")), Command::Status(id.clone()));
         assert_eq!(cmd(&format!("PAUSE {ID}")), Command::Pause(id.clone()));
         assert_eq!(cmd(&format!("resume `{ID}`")), Command::Resume(id));
@@ -268,7 +270,7 @@ mod tests {
         assert_eq!(
             parsed,
             Command::ExtendDeadline {
-                job: JobRef::Id(grammar::JobId::parse(ID).unwrap()),
+                job: JobRef::Id(crate::domain::job_id::JobId::parse(ID).unwrap()),
                 deadline: DeadlineSpec::Step(chrono::Duration::hours(4)),
                 reason: Some("upstream vendor outage".into()),
             }

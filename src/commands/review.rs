@@ -14,7 +14,7 @@ pub async fn run(state: &AppState, tenant: &Tenant, days: u32) -> Value {
     let nothing = || {
         ephemeral(&format!(
             "No backfill jobs were seen in tenant `{}` in the last {}; nothing to review.",
-            crate::slack::render::escape_slack(&tenant.id),
+            crate::domain::text::escape_slack(&tenant.id),
             crate::domain::text::count(days, "day", "days")
         ))
     };

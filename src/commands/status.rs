@@ -1,15 +1,16 @@
 //! `/backfill status <job>`: the job's card, from Servo or, for
 //! `commands.status_max_age`, from memory.
 
-use super::grammar::JobId;
-use super::jobs::{alert_link, escape, servo_failed, unknown_job};
+use super::jobs::{escape, servo_failed, unknown_job};
 use super::{ephemeral, tenancy, SlashCommand};
 use crate::config::Tenant;
 use crate::context::AppState;
+use crate::domain::forecast::Calibration;
+use crate::domain::job_id::JobId;
+use crate::domain::risk::RiskBand;
+use crate::domain::text::date_token;
 use crate::flows::alerts;
-use crate::forecast::Calibration;
-use crate::risk::RiskBand;
-use crate::slack::render::date_token;
+use crate::flows::alerts::alert_link;
 use serde_json::{json, Value};
 
 /// How accurate the forecast has been for the asset, once it has finished
@@ -60,7 +61,7 @@ pub async fn status_from_memory(
 pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
     // Taken before reading, so a change made meanwhile leaves this card stale.
     let (read_at, writes) = (state.clock.now(), crate::servo::writes());
-    let (job, a, alert, calibration) = match crate::flows::assess::job(state, tenant, id).await {
+    let (job, a, alert, calibration) = match crate::flows::poll::job(state, tenant, id).await {
         Ok(Some(x)) => x,
         Ok(None) => return unknown_job(id, tenant),
         Err(e) => return servo_failed(&e),

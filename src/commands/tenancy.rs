@@ -34,7 +34,7 @@ pub async fn resolve<'a>(
         let Some(tenant) = state.config.tenant(id) else {
             return Err(format!(
                 "There is no tenant `{}`. The tenants are {}.",
-                crate::slack::render::escape_slack(&super::grammar::short(id)),
+                crate::domain::text::escape_slack(&crate::domain::job_id::short(id)),
                 ids()
             ));
         };

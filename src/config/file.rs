@@ -486,7 +486,7 @@ fn validate_risk(raw: &RawConfig, problems: &mut Problems) -> RiskConfig {
             .iter()
             .enumerate()
             .filter_map(|(i, t)| {
-                let tier = crate::risk::SlaTier::parse(t);
+                let tier = crate::domain::risk::SlaTier::parse(t);
                 if tier.is_none() {
                     problems.push(
                         format!("risk.p90_tiers[{i}]"),
@@ -706,7 +706,7 @@ fn validate_escalation(raw: &RawConfig, problems: &mut Problems) -> Escalation {
         });
     }
 
-    use crate::risk::RiskBand;
+    use crate::domain::risk::RiskBand;
     let band_key =
         |v: &Option<String>, key: &str, default: RiskBand, problems: &mut Problems| match v {
             None => default,

@@ -7,7 +7,7 @@
 //! a problem message.
 
 use crate::domain::ids::{ChannelId, Principal};
-pub use crate::domain::secret::Secret;
+use crate::domain::secret::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -49,7 +49,7 @@ impl fmt::Display for DatabaseUrl {
 
 /// Replaces the password of `scheme://user:password@host/...` with `***`
 /// (the store's implementation: one place decides what is a secret in a URL).
-pub use crate::store::redact_url;
+use crate::store::redact_url;
 
 mod env;
 mod file;
@@ -144,8 +144,8 @@ impl Default for Buffers {
 
 impl Buffers {
     /// The buffer `tier` should keep, if it has one.
-    pub fn for_tier(&self, tier: crate::risk::SlaTier) -> Option<f64> {
-        use crate::risk::SlaTier::*;
+    pub fn for_tier(&self, tier: crate::domain::risk::SlaTier) -> Option<f64> {
+        use crate::domain::risk::SlaTier::*;
         match tier {
             Critical => self.critical,
             Standard => self.standard,
@@ -194,7 +194,7 @@ pub struct RiskConfig {
     pub eta_fresh_for: Duration,
     /// SLA tiers whose risk is judged on the forecast's P90 (likely-by)
     /// rather than its P50: the cautious choice for tight buffers.
-    pub p90_tiers: Vec<crate::risk::SlaTier>,
+    pub p90_tiers: Vec<crate::domain::risk::SlaTier>,
     /// Judge risk on the bot's forecast from the partition history (true,
     /// the default) or on Servo's own EWMA ETA (false).
     pub forecast: bool,
@@ -202,8 +202,8 @@ pub struct RiskConfig {
 
 impl RiskConfig {
     /// The thresholds every assessment uses.
-    pub fn thresholds(&self) -> crate::risk::RiskThresholds {
-        crate::risk::RiskThresholds::new(
+    pub fn thresholds(&self) -> crate::domain::assessment::RiskThresholds {
+        crate::domain::assessment::RiskThresholds::new(
             self.medium_at,
             self.high_at,
             self.hysteresis,
@@ -267,7 +267,7 @@ pub struct Escalation {
     pub tiers: Vec<EscalationTier>,
     /// The band at which paging starts, per SLA tier: critical, standard,
     /// best effort, below best effort. Below it the alert only posts.
-    pub start_at: [crate::risk::RiskBand; 4],
+    pub start_at: [crate::domain::risk::RiskBand; 4],
     /// Whether a band that gets worse after an acknowledgement re-arms the path.
     pub rearm_on_worse: bool,
     /// At least this many high-priority jobs at risk at once page from tier 2.

@@ -4,13 +4,13 @@
 //! What a tenant's finished forecasts taught is kept per tenant as a
 //! [`Tenant`]: each asset's own calibration, checkpoint by checkpoint, and
 //! what a new asset borrows from the assets most like it (see
-//! [`crate::forecast::pool`]). So the first job of an asset the bot has never
+//! [`crate::domain::forecast::pool`]). So the first job of an asset the bot has never
 //! seen is calibrated by the tenant's other assets, weighted by likeness in
 //! size, and its own finished jobs take over as they accrue.
 
 use super::AppState;
-use crate::forecast::pool::{Record, Tenant};
-use crate::forecast::ClassPrior;
+use crate::domain::forecast::pool::{Record, Tenant};
+use crate::domain::forecast::ClassPrior;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -37,7 +37,7 @@ pub async fn learn(store: &Store, tenant: &str) -> Result<Tenant, crate::store::
             let checkpoint = usize::try_from(f.checkpoint).ok()?;
             let from = |t: DateTime<Utc>| (t - f.made_at).num_milliseconds() as f64;
             Some(Record {
-                outcome: crate::forecast::Outcome {
+                outcome: crate::domain::forecast::Outcome {
                     p50_ms: from(f.p50),
                     p90_ms: from(f.p90),
                     actual_ms: from(done),

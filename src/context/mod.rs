@@ -10,12 +10,13 @@ pub mod home_viewers;
 pub mod socket_status;
 pub mod status_cache;
 
-use crate::clock::SharedClock;
-use crate::config::{FileConfig, Secret};
-use crate::metrics::Metrics;
-use crate::people::Directory;
+use crate::config::FileConfig;
+use crate::domain::secret::Secret;
+use crate::runtime::clock::SharedClock;
+use crate::runtime::metrics::Metrics;
 use crate::servo::Servo;
 use crate::slack::api::SlackApi;
+use crate::slack::directory::Directory;
 use crate::slack::render::Templates;
 use crate::store::{NewOutboxMessage, Store, StoreError};
 use socket_status::SocketStatus;
@@ -56,8 +57,8 @@ pub struct AppState {
     pub last_prune_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.
     pub socket: SocketStatus,
-    /// Workers' panics, for `/readyz` (see [`crate::supervise`]).
-    pub workers: crate::supervise::WorkerHealth,
+    /// Workers' panics, for `/readyz` (see [`crate::runtime::supervise`]).
+    pub workers: crate::runtime::supervise::WorkerHealth,
 }
 
 impl AppState {

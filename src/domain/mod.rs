@@ -1,18 +1,16 @@
-//! The ground floor: the types and helpers every layer speaks, with no
-//! dependency on any other module of the crate. Ids ([`ids`], [`JobId`]), a
-//! requested deadline ([`DeadlineSpec`]), the runbook's words ([`RiskBand`],
-//! [`SlaTier`], [`JobState`]), [`Secret`], and the Slack text helpers
-//! ([`escape_slack`], [`date_token`]).
+//! The ground floor's vocabulary: the types and pure computations every
+//! layer speaks, with no dependency on any other module of the crate
+//! except [`crate::runtime`]. Ids ([`ids`], [`job_id`]), a requested
+//! deadline ([`deadline`]), the runbook's words ([`risk`]: band, SLA tier,
+//! job state), [`secret`], the Slack text helpers ([`text`]), the risk
+//! assessment ([`assessment`]: ETA, severity, band, bottlenecks) and the
+//! P50/P90 forecaster ([`forecast`]).
 
+pub mod assessment;
 pub mod deadline;
+pub mod forecast;
 pub mod ids;
 pub mod job_id;
 pub mod risk;
 pub mod secret;
 pub mod text;
-
-pub use deadline::{DeadlineSpec, DEADLINE_EXAMPLES};
-pub use job_id::{JobId, JobRef};
-pub use risk::{JobState, RiskBand, SlaTier};
-pub use secret::Secret;
-pub use text::{date_token, duration_words, escape_slack};

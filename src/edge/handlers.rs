@@ -61,7 +61,7 @@ pub async fn slash_command(state: &AppState, cmd: SlashCommand) -> Ack {
         return Ack::Bytes(body);
     }
     // A status card asked for again within seconds is the same bytes.
-    if let Command::Status(crate::domain::JobRef::Id(id)) = parsed.command {
+    if let Command::Status(crate::domain::job_id::JobRef::Id(id)) = parsed.command {
         if let Some(body) =
             commands::status::status_from_memory(state, id, parsed.tenant.as_deref(), &cmd).await
         {

@@ -228,7 +228,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     crate::context::health::export(&state).await;
     (
-        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        [(header::CONTENT_TYPE, crate::runtime::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
         .into_response()

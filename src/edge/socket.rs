@@ -25,9 +25,9 @@
 //! first stored, so nothing is handled twice and no answer is lost.
 
 use crate::commands::SlashCommand;
-use crate::config::Secret;
 use crate::context::socket_status::SocketState;
 use crate::context::AppState;
+use crate::domain::secret::Secret;
 use crate::edge::handlers::{self, Ack};
 use crate::store::EnvelopeClaim;
 use futures_util::{SinkExt, StreamExt};

@@ -3,7 +3,7 @@
 //! HMAC-SHA256 with the signing secret, hex, compared in constant time; a
 //! timestamp more than five minutes away is a replay).
 
-use crate::config::Secret;
+use crate::domain::secret::Secret;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -11,10 +11,10 @@
 //! ends it the same way ([`crate::flows::escalation`]).
 
 use crate::context::AppState;
+use crate::domain::risk::RiskBand;
+use crate::domain::text::date_token;
 use crate::flows::alerts::{self, audit_entry, AlertView};
 use crate::flows::escalation;
-use crate::risk::RiskBand;
-use crate::slack::render::date_token;
 use crate::store::{AlertAck, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
 use serde_json::json;

@@ -9,9 +9,13 @@
 
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::risk::{Assessment, JobState, RiskBand, SlaTier};
+use crate::domain::assessment::Assessment;
+use crate::domain::risk::JobState;
+use crate::domain::risk::RiskBand;
+use crate::domain::risk::SlaTier;
+use crate::domain::text::date_token;
 use crate::servo::Job;
-use crate::slack::render::{date_token, RenderError};
+use crate::slack::render::RenderError;
 use crate::store::{Alert, NewAlert, NewOutboxMessage, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -387,7 +391,7 @@ pub fn severity_text(
     now: DateTime<Utc>,
     severity: Option<f64>,
 ) -> String {
-    use crate::slack::render::duration_words as words;
+    use crate::domain::text::duration_words as words;
     let Some(deadline) = deadline else {
         return "no SLA deadline".into();
     };
@@ -442,7 +446,7 @@ fn token(t: Option<DateTime<Utc>>) -> String {
 /// forecast from the partition history, else the ETA risk was judged on.
 pub fn eta_text(job: &Job, a: &Assessment, now: DateTime<Utc>) -> String {
     match (job.forecast, a.eta_source) {
-        (Some((p50, p90)), crate::risk::EtaSource::Forecast) => format!(
+        (Some((p50, p90)), crate::domain::assessment::EtaSource::Forecast) => format!(
             "{}, likely by {}",
             date_token(to_minute(p50.max(now))),
             date_token(to_minute(p90.max(now)))
@@ -464,7 +468,7 @@ pub fn disagreement(job: &Job, now: DateTime<Utc>) -> Option<String> {
     Some(format!(
         "Servo's own estimate ({}) is {} {} than the forecast from the partition history",
         date_token(to_minute(servo)),
-        crate::slack::render::duration_words(gap),
+        crate::domain::text::duration_words(gap),
         if gap > chrono::Duration::zero() {
             "later"
         } else {
@@ -779,7 +783,7 @@ pub async fn reconcile(
                 let text = if a.band == RiskBand::Breached {
                     format!(
                         ":rotating_light: *Deadline breached.* *{}* is still {} with {} of {} left.",
-                        crate::slack::render::escape_slack(&job.asset_name),
+                        crate::domain::text::escape_slack(&job.asset_name),
                         job.state.as_str().replace('_', " "),
                         a.remaining,
                         crate::domain::text::count(job.total_partitions, "partition", "partitions")
@@ -788,7 +792,7 @@ pub async fn reconcile(
                     format!(
                         "{} *{}*: risk rose from *{from}* to *{}*: {}. ETA {}, deadline {}.",
                         a.band.emoji(),
-                        crate::slack::render::escape_slack(&job.asset_name),
+                        crate::domain::text::escape_slack(&job.asset_name),
                         a.band.label(),
                         severity_text(a.eta, job.sla_deadline_at, now, a.severity),
                         token(a.eta),
@@ -1180,7 +1184,7 @@ fn resolved_note(
 /// Slack's limits.
 pub fn servo_text(s: &str) -> String {
     let first = s.trim();
-    crate::slack::limits::truncate(&crate::slack::render::escape_slack(first), 500)
+    crate::slack::limits::truncate(&crate::domain::text::escape_slack(first), 500)
 }
 
 /// How a job that left the active list ended, in a line.

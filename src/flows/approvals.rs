@@ -5,12 +5,16 @@
 
 use crate::config::{FileConfig, Tenant};
 use crate::context::AppState;
+use crate::domain::assessment::{self, Assessment};
+use crate::domain::deadline::DeadlineSpec;
 use crate::domain::ids::Principal;
-use crate::domain::{DeadlineSpec, JobId};
+use crate::domain::job_id::JobId;
+use crate::domain::risk::JobState;
+use crate::domain::risk::RiskBand;
+use crate::domain::risk::SlaTier;
+use crate::domain::text::date_token;
 use crate::flows::alerts;
-use crate::risk::{self, Assessment, JobState, RiskBand, SlaTier};
 use crate::servo::{Job, ServoActionError};
-use crate::slack::render::date_token;
 use crate::store::{
     Alert, Approval, ApprovalStatus, AuditEntry, Effects, NewApproval, NewOutboxMessage, NewTimer,
 };
@@ -144,7 +148,7 @@ fn request_view(
     outcome: Option<String>,
 ) -> RequestView {
     let thresholds = state.config.risk.thresholds();
-    let new_band = risk::severity_if_deadline(
+    let new_band = assessment::severity_if_deadline(
         &job.snapshot(),
         state.clock.now(),
         approval.proposed_deadline,
@@ -227,7 +231,7 @@ pub async fn request(
             tenant.id
         ));
     }
-    let (job, a, alert, _) = match crate::flows::assess::job(state, tenant, id).await {
+    let (job, a, alert, _) = match crate::flows::poll::job(state, tenant, id).await {
         Ok(Some(x)) => x,
         Ok(None) => {
             record("refused: unknown job".into(), json!({ "via": via })).await;
@@ -281,7 +285,7 @@ pub async fn request(
     let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
     Ok(format!(
         ":calendar: Extension requested for *{}*: {} → {}. Waiting for {} to approve or reject it{}. Nothing changes in Servo until then.",
-        crate::slack::render::escape_slack(&job.asset_name),
+        crate::domain::text::escape_slack(&job.asset_name),
         date_token(current),
         date_token(proposed),
         state.directory.names(&who).await,
@@ -434,7 +438,7 @@ pub async fn repair_requests(state: &AppState, before: DateTime<Utc>) -> anyhow:
                 continue;
             };
             let thresholds = state.config.risk.thresholds();
-            let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+            let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
             let alert = match &approval.alert_id {
                 Some(id) => state.store.get_alert(id).await?.filter(|a| a.is_open()),
                 None => None,
@@ -476,23 +480,23 @@ async fn stakeholder_dms(
         }
     };
     let requester = state.directory.user_name(&approval.requested_by).await;
-    let asset = crate::slack::render::escape_slack(&job.asset_name);
+    let asset = crate::domain::text::escape_slack(&job.asset_name);
     let text = format!(
         ":calendar: *A deadline extension waits for your decision*: *{asset}* (tenant `{}`)\n\
          {requester} asks to move the deadline from {} to {}.{}\n\
          Now: {}, ETA {}. Under the new deadline: {}.\n\
          Approve or reject it in the alert's thread: <{}|open the request>. It expires {}.",
-        crate::slack::render::escape_slack(&tenant.id),
+        crate::domain::text::escape_slack(&tenant.id),
         view.current,
         view.proposed,
         view.reason
             .as_deref()
-            .map(|r| format!(" Reason: {}", crate::slack::render::escape_slack(r)))
+            .map(|r| format!(" Reason: {}", crate::domain::text::escape_slack(r)))
             .unwrap_or_default(),
         view.current_band,
         view.eta,
         view.new_band,
-        crate::outbox::PERMALINK,
+        crate::store::PERMALINK,
         view.expires,
     );
     let text = crate::slack::limits::truncate(&text, 2_900);
@@ -505,7 +509,7 @@ async fn stakeholder_dms(
                 json!({
                     "channel": user,
                     "text": text,
-                    "_permalink": crate::outbox::permalink_spec(
+                    "_permalink": crate::store::permalink_spec(
                         &format!("approval:{}", approval.id),
                         tenant.channel.as_str(),
                     ),
@@ -766,7 +770,7 @@ pub async fn decide(
     };
     let audit = |outcome: &str| decision_audit(&approval, user, action, outcome, now);
     let thresholds = state.config.risk.thresholds();
-    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+    let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
     // Decided first, committed once: the decision, its expiry timer
     // cancelled, and (for a rejection, which ends here) its audit entry and
     // every message saying so, in one transaction.
@@ -816,7 +820,7 @@ pub async fn decide(
         return Ok(Some((&line).into()));
     }
     // Re-assess the alert under the new deadline now, not at the next poll.
-    if let Err(e) = crate::flows::assess::tenant(state, tenant, now).await {
+    if let Err(e) = crate::flows::poll::tenant(state, tenant, now).await {
         tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
     }
     Ok(None)
@@ -836,7 +840,7 @@ async fn rejection(
     let why = decided
         .decision_reason
         .as_deref()
-        .map(|r| format!(" Reason: {}", crate::slack::render::escape_slack(r)))
+        .map(|r| format!(" Reason: {}", crate::domain::text::escape_slack(r)))
         .unwrap_or_default();
     let line = format!(":x: Rejected by <@{}> {}.{why}", user, date_token(now));
     ending(
@@ -852,7 +856,7 @@ async fn rejection(
         )),
         Some(&format!(
             "Your deadline extension for *{}* was rejected by {}.",
-            crate::slack::render::escape_slack(&job.asset_name),
+            crate::domain::text::escape_slack(&job.asset_name),
             state.directory.user_name(user).await
         )),
     )
@@ -880,7 +884,7 @@ async fn settle(
     }
     match outcome {
         Ok(updated) => {
-            let a = risk::assess(&updated.snapshot(), now, &thresholds, None);
+            let a = assessment::assess(&updated.snapshot(), now, &thresholds, None);
             let line = format!(
                 ":white_check_mark: Approved by {by_name} {}: the deadline is now {}.",
                 date_token(decided.decided_at.unwrap_or(now)),
@@ -888,7 +892,7 @@ async fn settle(
             );
             let dm = format!(
                 "Your deadline extension for *{}* was approved by {by_name}: the deadline is now {}.",
-                crate::slack::render::escape_slack(&updated.asset_name),
+                crate::domain::text::escape_slack(&updated.asset_name),
                 date_token(decided.proposed_deadline)
             );
             effects.extend(
@@ -908,7 +912,7 @@ async fn settle(
             let job = job_or(decided, state)
                 .await
                 .unwrap_or_else(|| fake_job(decided));
-            let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+            let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
             let failed = Approval {
                 status: ApprovalStatus::Failed,
                 ..decided.clone()
@@ -1100,7 +1104,7 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
         .await
         .unwrap_or_else(|| fake_job(&approval));
     let thresholds = state.config.risk.thresholds();
-    let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+    let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
     let line = format!(
         ":hourglass: Expired {} without a decision. Ask again if it is still needed.",
         date_token(now)

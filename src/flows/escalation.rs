@@ -20,10 +20,14 @@
 
 use crate::config::EscalationTier;
 use crate::context::AppState;
+use crate::domain::assessment::Assessment;
+use crate::domain::risk::RiskBand;
+use crate::domain::risk::SlaTier;
+use crate::domain::text::date_token;
+use crate::domain::text::duration_words;
+use crate::domain::text::escape_slack;
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
-use crate::risk::{Assessment, RiskBand, SlaTier};
 use crate::servo::Job;
-use crate::slack::render::{date_token, duration_words, escape_slack};
 use crate::store::{
     Alert, Effects, EscalationMove, EscalationStart, NewOutboxMessage, NewTimer, Timer, TimerFired,
 };
@@ -796,7 +800,7 @@ impl PageFacts {
     /// The alert's link, resolved by the outbox when the page is sent (the
     /// alert's own post may still be on its way): `chat.getPermalink`.
     fn link_spec(&self) -> Value {
-        crate::outbox::permalink_spec(&self.alert_id, &self.channel)
+        crate::store::permalink_spec(&self.alert_id, &self.channel)
     }
 
     /// A DM's payload (without `channel`): the facts, then `lines` (already
@@ -859,7 +863,7 @@ impl PageFacts {
                 { "type": "context", "elements": [
                     { "type": "mrkdwn", "text": format!(
                         "<{}|Open the alert> · <{}|Runbook: backfill SLA risk>",
-                        crate::outbox::PERMALINK,
+                        crate::store::PERMALINK,
                         state.config.runbook_url
                     ) }
                 ] }
@@ -896,9 +900,9 @@ impl PageFacts {
             "dedup_key": format!("servo-sla-bot-{}", self.alert_id),
             "_permalink": self.link_spec(),
             "client": "servo-sla-bot",
-            "client_url": crate::outbox::PERMALINK,
+            "client_url": crate::store::PERMALINK,
             "links": [
-                { "href": crate::outbox::PERMALINK, "text": "Slack alert" },
+                { "href": crate::store::PERMALINK, "text": "Slack alert" },
                 { "href": state.config.runbook_url, "text": "Runbook: backfill SLA risk" }
             ],
             "payload": {

@@ -15,7 +15,8 @@
 
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::slack::render::{date_token, escape_slack};
+use crate::domain::text::date_token;
+use crate::domain::text::escape_slack;
 use crate::store::{Alert, NewTimer};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -21,10 +21,10 @@
 
 use crate::config::{EscalationTier, Tenant};
 use crate::context::AppState;
-use crate::flows::assess::Judged;
-use crate::risk::{Assessment, Bottleneck};
+use crate::domain::assessment::{Assessment, Bottleneck};
+use crate::domain::text::escape_slack;
+use crate::flows::poll::Judged;
 use crate::servo::Job;
-use crate::slack::render::escape_slack;
 use crate::store::{Alert, AuditEntry, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
 use serde_json::json;

@@ -8,10 +8,10 @@
 //! [`crate::flows::monitor`], Request scaling [`crate::flows::scaling`]).
 
 use crate::context::AppState;
+use crate::domain::risk::JobState;
+use crate::domain::text::date_token;
 use crate::flows::alerts::{self, AlertView};
-use crate::risk::JobState;
 use crate::servo::{Job, ServoActionError};
-use crate::slack::render::date_token;
 use crate::store::{Alert, Effects, IntentChange, NewOutboxMessage};
 use serde_json::json;
 
@@ -231,7 +231,7 @@ async fn finish_pause(
             let text = format!(
                 ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; recorded after the bot restarted.",
                 intent.actor,
-                crate::slack::render::escape_slack(&job.asset_name)
+                crate::domain::text::escape_slack(&job.asset_name)
             );
             return finish_with_note(
                 state,
@@ -251,7 +251,7 @@ async fn finish_pause(
                     let text = format!(
                         ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; finished after the bot restarted.",
                         intent.actor,
-                        crate::slack::render::escape_slack(&job.asset_name)
+                        crate::domain::text::escape_slack(&job.asset_name)
                     );
                     return finish_with_note(
                         state,
@@ -454,7 +454,7 @@ pub async fn pause(
                     (
                         format!(
                             ":double_vertical_bar: paused *{}* (`{id}`)",
-                            crate::slack::render::escape_slack(&job.asset_name)
+                            crate::domain::text::escape_slack(&job.asset_name)
                         ),
                         "done",
                         None,
@@ -553,7 +553,7 @@ pub async fn resume(
                 }
                 lines.push(format!(
                     ":arrow_forward: resumed *{}* (`{id}`)",
-                    crate::slack::render::escape_slack(&job.asset_name)
+                    crate::domain::text::escape_slack(&job.asset_name)
                 ));
             }
             Err(ServoActionError::InvalidState { state: s, .. }) if s != "paused" => {
@@ -695,7 +695,7 @@ pub async fn notify_stakeholders(
     impact: &str,
     view_id: &str,
 ) -> anyhow::Result<()> {
-    use crate::risk::SlaTier;
+    use crate::domain::risk::SlaTier;
     let job = crate::flows::monitor::job_of(state, alert)
         .await
         .ok()

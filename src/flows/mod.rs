@@ -7,12 +7,12 @@
 pub mod acknowledge;
 pub mod alerts;
 pub mod approvals;
-pub mod assess;
 pub mod escalation;
 pub mod home;
 pub mod incidents;
 pub mod mitigations;
 pub mod monitor;
+pub mod poll;
 pub mod preventive;
 pub mod repair;
 pub mod review;

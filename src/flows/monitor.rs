@@ -6,10 +6,11 @@
 //! [`stop`], each one commit.
 
 use crate::context::AppState;
+use crate::domain::assessment::{self};
+use crate::domain::risk::RiskBand;
+use crate::domain::text::date_token;
 use crate::flows::alerts::{self, MONITOR_TIMER};
-use crate::risk::{self, RiskBand};
 use crate::servo::Job;
-use crate::slack::render::date_token;
 use crate::store::{Alert, Effects, NewTimer};
 use serde_json::{json, Value};
 
@@ -50,7 +51,7 @@ pub async fn check_in(state: &AppState, alert_id: &str, payload: &Value) -> anyh
     let (text, next_payload) = match job_of(state, &alert).await {
         Ok(Some(job)) => {
             let thresholds = state.config.risk.thresholds();
-            let a = risk::assess(&job.snapshot(), now, &thresholds, Some(alert.band));
+            let a = assessment::assess(&job.snapshot(), now, &thresholds, Some(alert.band));
             let progress = match last_completed {
                 Some(c) => format!(
                     "+{} since the last check-in",

@@ -15,9 +15,11 @@
 
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::risk::{Assessment, JobState, RiskBand};
+use crate::domain::assessment::Assessment;
+use crate::domain::risk::JobState;
+use crate::domain::risk::RiskBand;
+use crate::domain::text::date_token;
 use crate::servo::Job;
-use crate::slack::render::date_token;
 use crate::store::{
     notice_post_key, ActiveWatch, EtaSample, NewEtaMark, NewOutboxMessage, NewWatchedJob, Notice,
     StoreError,
@@ -148,9 +150,9 @@ pub fn span(d: chrono::Duration) -> String {
 fn job_ref(job: &Job) -> String {
     format!(
         "*{}* `{}` ({} tier, priority {})",
-        crate::slack::render::escape_slack(&job.asset_name),
+        crate::domain::text::escape_slack(&job.asset_name),
         job.id,
-        crate::risk::SlaTier::from_priority(job.priority).label(),
+        crate::domain::risk::SlaTier::from_priority(job.priority).label(),
         job.priority
     )
 }
@@ -176,7 +178,7 @@ pub fn approaching_view(
     NoticeView {
         text: format!(
             "Approaching its deadline: {} ETA is within the {} buffer its tier keeps",
-            crate::slack::render::escape_slack(&job.asset_name),
+            crate::domain::text::escape_slack(&job.asset_name),
             pct(want)
         ),
         headline: format!(
@@ -224,7 +226,7 @@ pub fn tight_view(
     NoticeView {
         text: format!(
             "Tight deadline: {} leaves a {} buffer, its tier recommends {}",
-            crate::slack::render::escape_slack(&job.asset_name),
+            crate::domain::text::escape_slack(&job.asset_name),
             pct(buffer),
             pct(want)
         ),
@@ -242,10 +244,10 @@ pub fn tight_view(
 
 fn cleared_view(job_asset: &str, job_id: &str, why: &str) -> NoticeView {
     NoticeView {
-        text: format!("{}: {why}", crate::slack::render::escape_slack(job_asset)),
+        text: format!("{}: {why}", crate::domain::text::escape_slack(job_asset)),
         headline: format!(
             ":white_check_mark: *{}* `{job_id}` · {why}",
-            crate::slack::render::escape_slack(job_asset)
+            crate::domain::text::escape_slack(job_asset)
         ),
         lines: Vec::new(),
     }

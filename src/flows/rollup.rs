@@ -12,9 +12,11 @@
 
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::risk::{Assessment, Bottleneck, RiskBand};
+use crate::domain::assessment::{Assessment, Bottleneck};
+use crate::domain::risk::RiskBand;
+use crate::domain::text::date_token;
+use crate::domain::text::escape_slack;
 use crate::servo::Job;
-use crate::slack::render::{date_token, escape_slack};
 use crate::store::{rollup_post_key, AuditEntry, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

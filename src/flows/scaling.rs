@@ -10,10 +10,11 @@
 
 use crate::config::EscalationTier;
 use crate::context::AppState;
+use crate::domain::text::date_token;
+use crate::domain::text::escape_slack;
 use crate::flows::alerts::{self, audit_entry};
 use crate::flows::escalation::{scaling_tier, PageFacts};
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
-use crate::slack::render::{date_token, escape_slack};
 use crate::store::{Alert, Effects, NewOutboxMessage, ScalingClaim, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::json;

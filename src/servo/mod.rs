@@ -7,8 +7,9 @@ pub mod postgres;
 pub mod sim;
 
 use crate::config::DatabaseUrl;
-use crate::forecast::{self, Basis, ForecastInput, PartitionObs, PartitionState};
-use crate::risk::{JobSnapshot, JobState};
+use crate::domain::assessment::JobSnapshot;
+use crate::domain::forecast::{self, Basis, ForecastInput, PartitionObs, PartitionState};
+use crate::domain::risk::JobState;
 use chrono::{DateTime, Utc};
 use postgres::PgServo;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -177,7 +178,7 @@ impl Job {
             .map(|f| (f.p50, f.p90));
         self.judge_on_p90 = risk
             .p90_tiers
-            .contains(&crate::risk::SlaTier::from_priority(self.priority));
+            .contains(&crate::domain::risk::SlaTier::from_priority(self.priority));
         raw
     }
 }
@@ -215,7 +216,7 @@ pub enum Servo {
 impl Servo {
     /// Connects lazily: the bot starts, and says it is degraded, while Servo is down.
     /// Servo's query latencies go to `metrics` from now on.
-    pub fn with_metrics(self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+    pub fn with_metrics(self, metrics: std::sync::Arc<crate::runtime::metrics::Metrics>) -> Self {
         match self {
             Servo::Postgres(pg) => Servo::Postgres(pg.with_metrics(metrics)),
             sim => sim,

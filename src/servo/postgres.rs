@@ -10,7 +10,7 @@
 //! still keeps each tenant to its own jobs.
 
 use super::{Job, ServoActionError, ServoError};
-use crate::risk::JobState;
+use crate::domain::risk::JobState;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
@@ -70,7 +70,7 @@ const ACTIVE: [&str; 5] = [
 pub struct PgServo {
     pool: PgPool,
     /// Where query latencies go (`servo_sla_bot_servo_query_duration_seconds`).
-    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    metrics: Option<std::sync::Arc<crate::runtime::metrics::Metrics>>,
     /// Whether the role is one that row-level security applies to: nothing
     /// is read or written before it has been checked.
     gate: std::sync::Arc<RlsGate>,
@@ -229,8 +229,8 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
 
 /// A `backfill_partitions` row as the forecaster reads it; `None` for a
 /// state this version does not know (not evidence).
-fn obs_from_row(row: &PgRow) -> Result<Option<crate::forecast::PartitionObs>, ServoError> {
-    use crate::forecast::{PartitionObs, PartitionState};
+fn obs_from_row(row: &PgRow) -> Result<Option<crate::domain::forecast::PartitionObs>, ServoError> {
+    use crate::domain::forecast::{PartitionObs, PartitionState};
     let state: String = row.try_get("state")?;
     let Some(state) = PartitionState::parse(&state) else {
         return Ok(None);
@@ -318,7 +318,10 @@ impl PgServo {
     }
 
     /// Records each query's latency in `metrics`.
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+    pub fn with_metrics(
+        mut self,
+        metrics: std::sync::Arc<crate::runtime::metrics::Metrics>,
+    ) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -436,8 +439,8 @@ impl PgServo {
         &self,
         tenant: &str,
         job_ids: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<crate::forecast::PartitionObs>>, ServoError> {
-        use crate::forecast::PartitionObs;
+    ) -> Result<HashMap<Uuid, Vec<crate::domain::forecast::PartitionObs>>, ServoError> {
+        use crate::domain::forecast::PartitionObs;
         if job_ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -470,7 +473,7 @@ impl PgServo {
         tenant: &str,
         assets: &[String],
         jobs: i64,
-    ) -> Result<HashMap<String, Vec<Vec<crate::forecast::PartitionObs>>>, ServoError> {
+    ) -> Result<HashMap<String, Vec<Vec<crate::domain::forecast::PartitionObs>>>, ServoError> {
         if assets.is_empty() {
             return Ok(HashMap::new());
         }
@@ -496,7 +499,8 @@ impl PgServo {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut out: HashMap<String, Vec<Vec<crate::forecast::PartitionObs>>> = HashMap::new();
+        let mut out: HashMap<String, Vec<Vec<crate::domain::forecast::PartitionObs>>> =
+            HashMap::new();
         let mut last: Option<Uuid> = None;
         for row in rows {
             let Some(obs) = obs_from_row(&row)? else {
@@ -520,7 +524,7 @@ impl PgServo {
         &self,
         tenant: &str,
         id: Uuid,
-    ) -> Result<Option<(Job, Vec<crate::forecast::PartitionObs>)>, ServoError> {
+    ) -> Result<Option<(Job, Vec<crate::domain::forecast::PartitionObs>)>, ServoError> {
         let mut tx = self.tenant_tx(tenant).await?;
         let Some(row) = sqlx::query(job_select!("WHERE j.id = $1 AND j.tenant_id = $2"))
             .bind(id)

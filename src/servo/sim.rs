@@ -10,9 +10,9 @@
 //! to "now", so the bot sees exactly what a real Servo would show at that time.
 
 use super::{Job, ServoActionError, ServoError, RECREATE_REASON};
-use crate::clock::SharedClock;
-use crate::forecast::{PartitionObs, PartitionState};
-use crate::risk::JobState;
+use crate::domain::forecast::{PartitionObs, PartitionState};
+use crate::domain::risk::JobState;
+use crate::runtime::clock::SharedClock;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -762,7 +762,7 @@ impl SimJob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::runtime::clock::ManualClock;
 
     fn t(min: i64) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")

@@ -14,15 +14,16 @@ pub mod scenario;
 pub mod timeline;
 
 use crate::app::{App, AppOptions};
-use crate::clock::ManualClock;
 use crate::commands::Command;
-use crate::config::{DatabaseUrl, EnvConfig, Secret, Settings};
+use crate::config::{DatabaseUrl, EnvConfig, Settings};
 use crate::context::AppState;
-use crate::outbox::OutboxWorker;
-use crate::poller::Poller;
+use crate::domain::secret::Secret;
+use crate::runtime::clock::ManualClock;
 use crate::servo::sim::{ServoChange, SimServo};
 use crate::servo::Servo;
-use crate::timers::TimerWorker;
+use crate::workers::outbox_worker::OutboxWorker;
+use crate::workers::poller::Poller;
+use crate::workers::timer_worker::TimerWorker;
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
@@ -199,7 +200,9 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
             metrics: state.metrics.clone(),
             worker_id: "simulator".into(),
             permalinks: Default::default(),
-            pacer: Arc::new(crate::outbox::Pacer::from_config(&state.config.slack)),
+            pacer: Arc::new(crate::workers::outbox_worker::Pacer::from_config(
+                &state.config.slack,
+            )),
         },
         report: Report {
             scenario: sc.name.clone(),

@@ -5,8 +5,9 @@
 //! interactive call waits inline, the outbox's calls ([`SlackApi::deliver`])
 //! hand every 429 back to the row, uploads wait a minute at most.
 
-use crate::config::{Secret, SlackTuning};
-use crate::metrics::Metrics;
+use crate::config::SlackTuning;
+use crate::domain::secret::Secret;
+use crate::runtime::metrics::Metrics;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value;
@@ -157,7 +158,7 @@ type Attempt = Step<Value>;
 
 /// Counts a call by its result, and a 429 or a refusal on its own counter.
 pub(super) fn count<T>(
-    metrics: &crate::metrics::Metrics,
+    metrics: &crate::runtime::metrics::Metrics,
     method: &str,
     label: &str,
     step: &Step<T>,

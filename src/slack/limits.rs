@@ -20,8 +20,6 @@
 
 use serde_json::{json, Map, Value};
 
-pub use crate::slack::render::escape_slack as escape;
-
 /// Top-level `text` of a message.
 pub const MAX_TEXT: usize = 40_000;
 /// Blocks in a message, attachments' blocks included.
@@ -605,7 +603,7 @@ mod tests {
     #[test]
     fn hostile_channel_mention_stays_escaped_after_escape_and_truncate() {
         let hostile = "<!channel> & <@U0ADMIN> <https://evil.example|click me> ".repeat(4);
-        let escaped = escape(&hostile);
+        let escaped = crate::domain::text::escape_slack(&hostile);
         for max in 0..=n_chars(&escaped) + 1 {
             let out = truncate(&escaped, max);
             assert!(n_chars(&out) <= max);

@@ -4,6 +4,8 @@
 //! [`socket`]), message rendering, and file uploads ([`upload`]).
 
 pub mod api;
+pub mod charts;
+pub mod directory;
 pub mod limits;
 pub mod render;
 pub mod upload;

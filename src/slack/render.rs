@@ -3,7 +3,6 @@
 //! mode (a missing field is an error, not an empty string) and escaped for a
 //! JSON string plus Slack's `& < >`.
 
-pub use crate::domain::text::{date_token, duration_words, escape_slack};
 use handlebars::{Handlebars, RenderErrorReason};
 use serde::Serialize;
 use serde_json::Value;
@@ -154,6 +153,7 @@ pub fn check_blocks(blocks: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::text::{date_token, duration_words};
     use serde_json::json;
 
     #[test]

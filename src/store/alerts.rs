@@ -209,7 +209,7 @@ impl Store {
     pub async fn update_alert(
         &self,
         id: &str,
-        band: crate::domain::RiskBand,
+        band: crate::domain::risk::RiskBand,
         severity: Option<f64>,
         eta: Option<DateTime<Utc>>,
         deadline: Option<DateTime<Utc>>,

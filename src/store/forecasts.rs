@@ -1,11 +1,11 @@
 //! Forecasts against outcomes: one row per job and checkpoint (a quarter,
-//! half and three quarters done, [`crate::forecast::CHECKPOINTS`]), each
+//! half and three quarters done, [`crate::domain::forecast::CHECKPOINTS`]), each
 //! written once and all closed when the job completes. Calibration and the
 //! accuracy report read the closed rows.
 
 use super::{from_ms, in_tx, ms, on_pool, Result, Store};
-use crate::forecast::pool::Profile;
-use crate::forecast::ClassPrior;
+use crate::domain::forecast::pool::Profile;
+use crate::domain::forecast::ClassPrior;
 use chrono::{DateTime, Utc};
 
 /// A forecast as recorded.
@@ -14,7 +14,7 @@ pub struct ForecastRecord {
     pub tenant_id: String,
     pub job_id: String,
     /// Which checkpoint the forecast was made at (an index into
-    /// [`crate::forecast::CHECKPOINTS`]).
+    /// [`crate::domain::forecast::CHECKPOINTS`]).
     pub checkpoint: i32,
     pub asset: String,
     pub made_at: DateTime<Utc>,

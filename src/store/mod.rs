@@ -23,16 +23,18 @@
 
 mod alerts;
 mod approvals;
+mod audit;
 mod effects;
 mod envelopes;
 mod escalation;
 #[doc(hidden)]
 pub mod fault;
 mod forecasts;
+mod handled;
 mod health;
 mod home;
 mod intents;
-mod misc;
+mod leases;
 mod mitigations;
 mod outbox;
 mod repair;
@@ -48,6 +50,7 @@ pub use forecasts::ForecastRecord;
 pub use health::HealthCounts;
 pub use intents::{Intent, IntentChange};
 pub use mitigations::{ScalingClaim, ScalingRequest};
+pub use outbox::{permalink_spec, METADATA_EVENT, PERMALINK};
 pub use review::*;
 pub use rollups::{rollup_post_key, Incident, Rollup};
 pub use rows::*;

@@ -7,6 +7,25 @@ use super::{
     OutboxStatus, Result, Store, StoreError, LINK_KINDS, THREAD_FIELDS,
 };
 use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Stands in a payload for the link to a message (an alert, an extension
+/// request) whose post may not have gone out yet; the worker puts the
+/// message's `chat.getPermalink` in its place when it sends the payload.
+pub const PERMALINK: &str = "%SLACK_PERMALINK%";
+/// The `_permalink` field of a payload that uses [`PERMALINK`]: the message
+/// it links to (an alert id, or `approval:<id>`), and the channel to link to
+/// if that message cannot be linked.
+pub fn permalink_spec(anchor: &str, channel: &str) -> Value {
+    json!({
+        "anchor": anchor,
+        "fallback": format!("https://slack.com/app_redirect?channel={channel}"),
+    })
+}
+
+/// The message metadata every post carries, naming its outbox row: how the
+/// outbox finds a post Slack accepted when the answer was lost.
+pub const METADATA_EVENT: &str = "servo_sla_bot_outbox";
 
 /// Claimable: pending, due (by the caller's clock, `$3`), unclaimed or its
 /// claim expired (by the database's clock), and no earlier pending message

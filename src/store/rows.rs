@@ -9,7 +9,7 @@
 //! database text, and compares equal to it (`status == "pending"`).
 
 use super::{from_ms, Result, StoreError};
-use crate::domain::RiskBand;
+use crate::domain::risk::RiskBand;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::fmt;

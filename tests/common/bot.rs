@@ -11,10 +11,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use servo_sla_bot::app::{App, AppOptions};
-use servo_sla_bot::clock::{ManualClock, SharedClock, SystemClock};
-use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Secret, Settings};
+use servo_sla_bot::config::{DatabaseUrl, EnvConfig, FileConfig, Settings};
 use servo_sla_bot::context::AppState;
-use servo_sla_bot::poller::Poller;
+use servo_sla_bot::domain::secret::Secret;
+use servo_sla_bot::runtime::clock::{ManualClock, SharedClock, SystemClock};
+use servo_sla_bot::workers::poller::Poller;
 use sha2::Sha256;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -444,7 +445,7 @@ impl TestApp {
     }
 
     /// One poll of every tenant, as the background poller would do it.
-    pub async fn poll(&self) -> servo_sla_bot::poller::PollOutcome {
+    pub async fn poll(&self) -> servo_sla_bot::workers::poller::PollOutcome {
         let outcome = Poller {
             state: self.state.clone(),
         }

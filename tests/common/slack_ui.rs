@@ -4,8 +4,8 @@
 use super::bot::TestApp;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
-use servo_sla_bot::clock::{Clock, ManualClock};
-use servo_sla_bot::timers::TimerWorker;
+use servo_sla_bot::runtime::clock::{Clock, ManualClock};
+use servo_sla_bot::workers::timer_worker::TimerWorker;
 
 /// The start of the minute of the first call: a round "now" for manual
 /// clocks. The same for every call in a test binary, so a test that crosses

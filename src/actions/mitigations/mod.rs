@@ -9,7 +9,8 @@
 use super::{tell, Click};
 use crate::config::Tenant;
 use crate::context::AppState;
-use crate::risk::{JobState, SlaTier};
+use crate::domain::risk::JobState;
+use crate::domain::risk::SlaTier;
 use crate::servo::Job;
 use crate::store::Alert;
 use serde_json::{json, Value};

@@ -32,7 +32,7 @@ const MAX_OPTIONS: usize = 100;
 /// does not render, so the deadline is said relative to now ("due in 3 h"),
 /// which reads the same in every time zone.
 fn option(job: &Job, now: chrono::DateTime<chrono::Utc>) -> Value {
-    use crate::slack::render::duration_words;
+    use crate::domain::text::duration_words;
     let due = job
         .sla_deadline_at
         .map(|d| {

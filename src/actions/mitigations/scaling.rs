@@ -2,8 +2,9 @@
 //! asks, and its Acknowledge (decided in [`crate::flows::scaling`]).
 
 use super::*;
+use crate::domain::text::date_token;
+use crate::domain::text::escape_slack;
 use crate::flows::scaling::{self, Requested, ScalingAcked};
-use crate::slack::render::{date_token, escape_slack};
 
 /// **Request scaling**: a real page to the platform tier (the runbook's
 /// resource scaling decisions): a DM with Acknowledge to each of its people,

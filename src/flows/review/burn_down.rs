@@ -60,7 +60,7 @@ pub fn burn_down_message(
     now: DateTime<Utc>,
 ) -> Option<crate::store::NewOutboxMessage> {
     let chart = burn_down(job, a, history, now)?;
-    let mut m = crate::charts::chart_upload_message(
+    let mut m = crate::slack::charts::chart_upload_message(
         &Chart::BurnDown(chart),
         "burn-down.png",
         &format!("Burn-down · {}", job.asset_name),

@@ -15,13 +15,14 @@ pub use burn_down::*;
 pub use compute::*;
 pub use view::*;
 
-use crate::charts::{BurnDown, Chart, ReviewCharts};
 use crate::context::AppState;
+use crate::domain::assessment::Assessment;
+use crate::domain::forecast::{PartitionObs, PartitionState};
+use crate::domain::text::date_token;
+use crate::domain::text::escape_slack;
 use crate::flows::preventive::{pct, span};
-use crate::forecast::{PartitionObs, PartitionState};
-use crate::risk::Assessment;
 use crate::servo::Job;
-use crate::slack::render::{date_token, escape_slack};
+use crate::slack::charts::{BurnDown, Chart, ReviewCharts};
 use crate::store::{
     Alert, Approval, ApprovalStatus, AuditEntry, EtaMark, EtaSample, Notice, StoreError, WatchedJob,
 };
@@ -147,7 +148,7 @@ pub async fn weekly(state: &AppState, now: DateTime<Utc>) -> Result<usize, anyho
                     )
                 }];
                 if cfg.charts {
-                    let mut m = crate::charts::chart_upload_message(
+                    let mut m = crate::slack::charts::chart_upload_message(
                         &Chart::Review(charts(&tenant.id, &r)),
                         "sla-review.png",
                         &format!("SLA review charts · {}", tenant.id),

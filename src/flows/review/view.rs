@@ -206,7 +206,7 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
     let span_words = if partial {
         format!(
             "since the bot started watching ({})",
-            crate::slack::render::duration_words(r.to - r.from)
+            crate::domain::text::duration_words(r.to - r.from)
         )
     } else {
         format!("last {}", count(days, "day", "days"))

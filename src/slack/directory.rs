@@ -104,7 +104,7 @@ impl Directory {
             .or_else(|| pick("/user/real_name"))
             .or_else(|| pick("/user/name"))
             .unwrap_or_else(|| user.to_string());
-        let name = crate::slack::render::escape_slack(&name);
+        let name = crate::domain::text::escape_slack(&name);
         self.names
             .lock()
             .expect("cache poisoned")
@@ -158,7 +158,7 @@ impl Directory {
             ) else {
                 continue;
             };
-            let name = format!("@{}", crate::slack::render::escape_slack(handle));
+            let name = format!("@{}", crate::domain::text::escape_slack(handle));
             if id == group {
                 found = Some(name.clone());
             }

@@ -125,7 +125,7 @@ pub fn chart_upload_message(
 // Font, errors, PNG
 
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static FONT_ONCE: Once = Once::new();
 static FONT_OK: AtomicBool = AtomicBool::new(false);
 

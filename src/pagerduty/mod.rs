@@ -3,7 +3,7 @@
 //! retried); the routing key is looked up from the environment when the
 //! event is sent, so it is never written to the store.
 
-use crate::config::Secret;
+use crate::domain::secret::Secret;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;

@@ -34,7 +34,7 @@
 
 use std::cmp::Ordering;
 
-pub use crate::domain::risk::{JobState, RiskBand, SlaTier};
+use crate::domain::risk::{JobState, RiskBand, SlaTier};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -455,7 +455,7 @@ impl Bottleneck {
                 // Slack markup: a date token, shown in each reader's own zone.
                 format!(
                     "Paused: no progress since {}",
-                    crate::domain::date_token(*at)
+                    crate::domain::text::date_token(*at)
                 )
             }
             Bottleneck::Paused { since: None } => "Paused: no progress until resumed".to_string(),

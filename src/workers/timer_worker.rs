@@ -220,7 +220,7 @@ impl TimerWorker {
                 }
                 fired
             };
-            fired += crate::supervise::while_renewing(work, RENEW_EVERY, || async {
+            fired += crate::runtime::supervise::while_renewing(work, RENEW_EVERY, || async {
                 let renewed = self.state.store.renew_timer_claims(&self.worker_id, LEASE);
                 if let Err(e) = renewed.await {
                     tracing::warn!(error = %e, "could not renew the timer claims");
@@ -343,7 +343,7 @@ impl TimerWorker {
                 .iter()
                 .map(|lane| self.run_lane(*lane, shutdown.clone())),
         );
-        crate::supervise::while_renewing(lanes, RENEW_EVERY, || async {
+        crate::runtime::supervise::while_renewing(lanes, RENEW_EVERY, || async {
             let renewed = self.state.store.renew_timer_claims(&self.worker_id, LEASE);
             match tokio::time::timeout(STORE_DEADLINE, renewed).await {
                 Ok(Ok(_)) => {}

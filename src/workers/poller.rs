@@ -5,7 +5,7 @@
 
 use crate::config::Tenant;
 use crate::context::AppState;
-pub use crate::flows::assess::{PollError, TenantPoll};
+use crate::flows::poll::{PollError, TenantPoll};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ impl Poller {
         let mut fleet = Vec::new();
         for tenant in &self.state.config.tenants {
             let started = std::time::Instant::now();
-            let result = crate::flows::assess::tenant_judged(&self.state, tenant, now).await;
+            let result = crate::flows::poll::tenant_judged(&self.state, tenant, now).await;
             self.state.metrics.observe(
                 "servo_sla_bot_poll_duration_seconds",
                 &[("tenant", &tenant.id)],
@@ -40,11 +40,11 @@ impl Poller {
             );
             let outcome_label = match &result {
                 Ok(_) => "ok",
-                Err(crate::flows::assess::PollError::Servo(
+                Err(crate::flows::poll::PollError::Servo(
                     crate::servo::ServoError::Unreachable(_),
                 )) => "servo_unreachable",
-                Err(crate::flows::assess::PollError::Servo(_)) => "servo_error",
-                Err(crate::flows::assess::PollError::Store(_)) => "store_error",
+                Err(crate::flows::poll::PollError::Servo(_)) => "servo_error",
+                Err(crate::flows::poll::PollError::Store(_)) => "store_error",
                 Err(_) => "error",
             };
             self.state.metrics.inc(
@@ -120,13 +120,13 @@ impl Poller {
     }
 
     /// Assesses one tenant's jobs and reconciles its alerts
-    /// (see [`crate::flows::assess::tenant`]).
+    /// (see [`crate::flows::poll::tenant`]).
     pub async fn poll_tenant(
         &self,
         tenant: &Tenant,
         now: DateTime<Utc>,
     ) -> Result<TenantPoll, PollError> {
-        crate::flows::assess::tenant(&self.state, tenant, now).await
+        crate::flows::poll::tenant(&self.state, tenant, now).await
     }
 
     /// Polls every `poll_interval`, or at once when woken (Alertmanager).

@@ -6,14 +6,15 @@
 //!
 //! Besides Web API calls a row may be a PagerDuty event
 //! ([`crate::pagerduty::OUTBOX_METHOD`]) or a chart to upload
-//! ([`crate::charts::UPLOAD_METHOD`]), rendered to PNG when it is delivered.
+//! ([`crate::slack::charts::UPLOAD_METHOD`]), rendered to PNG when it is delivered.
 
-use crate::charts::Chart;
-use crate::clock::SharedClock;
-use crate::metrics::Metrics;
+use crate::runtime::clock::SharedClock;
+use crate::runtime::metrics::Metrics;
 use crate::slack::api::{backoff, SlackApi, SlackCallError};
+use crate::slack::charts::Chart;
 use crate::slack::upload::FileUpload;
 use crate::store::{OutboxMessage, Store};
+use crate::store::{METADATA_EVENT, PERMALINK};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -52,23 +53,9 @@ const MAX_REPLY_PAGES: usize = 25;
 /// How long to wait for a thread's root message before trying a reply again.
 const THREAD_ROOT_WAIT: chrono::Duration = chrono::Duration::seconds(2);
 
-/// Stands in a payload for the link to a message (an alert, an extension
-/// request) whose post may not have gone out yet; the worker puts the
-/// message's `chat.getPermalink` in its place when it sends the payload.
-pub const PERMALINK: &str = "%SLACK_PERMALINK%";
 /// How long a payload waits for the message it links to before it goes with
 /// the fallback link (the channel): a page is not held back for long.
 const PERMALINK_WAIT: chrono::Duration = chrono::Duration::seconds(60);
-
-/// The `_permalink` field of a payload that uses [`PERMALINK`]: the message
-/// it links to (an alert id, or `approval:<id>`), and the channel to link to
-/// if that message cannot be linked.
-pub fn permalink_spec(anchor: &str, channel: &str) -> Value {
-    json!({
-        "anchor": anchor,
-        "fallback": format!("https://slack.com/app_redirect?channel={channel}"),
-    })
-}
 
 /// Whether an earlier attempt at this row may have reached Slack: the
 /// attempt before this one ended with nothing recorded (the process was
@@ -140,10 +127,6 @@ fn is_promotion(msg: &OutboxMessage) -> bool {
             .as_deref()
             .is_some_and(|a| a.starts_with("notice:"))
 }
-
-/// The message metadata every post carries, naming its outbox row: how the
-/// outbox finds a post Slack accepted when the answer was lost.
-pub const METADATA_EVENT: &str = "servo_sla_bot_outbox";
 
 /// The wait before trying a refused post again: 1 s doubling to a minute.
 fn refused_retry_after(attempts: i64) -> chrono::Duration {
@@ -329,7 +312,7 @@ impl OutboxWorker {
             }
             Ok(outcome)
         };
-        crate::supervise::while_renewing(work, RENEW_EVERY, || async {
+        crate::runtime::supervise::while_renewing(work, RENEW_EVERY, || async {
             let renewed = self.store.renew_outbox_claims(&self.worker_id, LEASE);
             match tokio::time::timeout(STORE_DEADLINE, renewed).await {
                 Ok(Ok(_)) => {}
@@ -741,7 +724,7 @@ impl OutboxWorker {
                 }
             }
         }
-        let result = if msg.method == crate::charts::UPLOAD_METHOD {
+        let result = if msg.method == crate::slack::charts::UPLOAD_METHOD {
             match chart_upload(&payload).await {
                 Ok(upload) => self.slack.upload_file(&upload).await,
                 Err(why) => {
@@ -924,7 +907,7 @@ enum Delivery {
     Failed,
 }
 
-/// The upload a [`crate::charts::UPLOAD_METHOD`] row stands for, its chart
+/// The upload a [`crate::slack::charts::UPLOAD_METHOD`] row stands for, its chart
 /// rendered now. An error (a payload without what it needs, a chart that
 /// does not draw) is final: the same row would fail the same way again.
 /// Drawing runs on the blocking pool, where it neither holds up the

@@ -1,18 +1,19 @@
 //! One tenant's assessment: its active jobs read from Servo, each assessed
 //! (forecast included) and reconciled with its alert, the preventive checks,
 //! and the extension requests of finished jobs closed. The poller
-//! ([`crate::poller`]) runs it on its schedule; an approval runs it at once.
+//! ([`crate::workers::poller`]) runs it on its schedule; an approval runs it at once.
 //! A tenant whose Servo query fails is skipped: an unreachable Servo never
 //! resolves an alert as recovered.
 
 use crate::config::Tenant;
 use crate::context::AppState;
+use crate::domain::assessment::Assessment;
+use crate::domain::assessment::{self, RiskThresholds};
+use crate::domain::forecast::pool::Profile;
+use crate::domain::forecast::Calibration;
+use crate::domain::forecast::ClassPrior;
+use crate::domain::risk::RiskBand;
 use crate::flows::alerts::{self, Change};
-use crate::forecast::pool::Profile;
-use crate::forecast::Calibration;
-use crate::forecast::ClassPrior;
-use crate::risk::Assessment;
-use crate::risk::{self, RiskBand, RiskThresholds};
 use crate::servo::Job;
 use crate::servo::ServoError;
 use crate::store::{Alert, ForecastRecord};
@@ -118,7 +119,7 @@ pub async fn tenant_judged(
         // Keep the first forecast made past each checkpoint (a quarter, half
         // and three quarters done): calibration compares it with when the
         // job really completes.
-        let checkpoint = crate::forecast::checkpoint(progress).map(|c| c as i32);
+        let checkpoint = crate::domain::forecast::checkpoint(progress).map(|c| c as i32);
         if let (Some(f), Some(checkpoint)) = (raw, checkpoint) {
             if !recorded.contains(&(job.id.to_string(), checkpoint)) {
                 to_record.push(ForecastRecord {
@@ -149,7 +150,7 @@ pub async fn tenant_judged(
         let Ok(id) = f.parse::<Uuid>() else { continue };
         match state.servo.get_job(&tenant.id, id).await? {
             Some(job) if job.state.is_active() => {} // lost its deadline: keep waiting
-            Some(job) if job.state == crate::risk::JobState::Completed => {
+            Some(job) if job.state == crate::domain::risk::JobState::Completed => {
                 let at = job.completed_at.unwrap_or(now);
                 state.store.close_forecast(&tenant.id, f, at).await?;
             }
@@ -169,10 +170,10 @@ pub async fn tenant_judged(
     let mut posted = std::collections::HashSet::new();
     // Every job assessed first: a storm's roll-up is decided before the
     // alerts, so that their posts can reply to it.
-    let judged: Vec<(&crate::servo::Job, risk::Assessment)> = jobs
+    let judged: Vec<(&crate::servo::Job, assessment::Assessment)> = jobs
         .iter()
         .map(|job| {
-            let a = risk::assess(
+            let a = assessment::assess(
                 &job.snapshot(),
                 now,
                 &thresholds,
@@ -233,7 +234,7 @@ pub async fn tenant_judged(
         let how = alerts::ending(job.as_ref());
         match job {
             Some(job) => {
-                let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+                let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
                 if alerts::resolve(state, alert, &job, &a, &how, now).await? == Change::Resolved {
                     poll.resolved += 1;
                 }
@@ -299,7 +300,7 @@ pub async fn tenant_judged(
         };
         if let Some(job) = state.servo.get_job(&tenant.id, id).await? {
             if job.state.is_terminal() {
-                let a = risk::assess(&job.snapshot(), now, &thresholds, None);
+                let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
                 crate::flows::approvals::close_moot(state, tenant, &job, &a)
                     .await
                     .map_err(|e| PollError::Other(e.to_string()))?;
@@ -316,7 +317,7 @@ pub async fn tenant_judged(
             .filter(|(_, a)| {
                 a.bottlenecks
                     .iter()
-                    .any(|b| matches!(b, risk::Bottleneck::DurationsRising { .. }))
+                    .any(|b| matches!(b, assessment::Bottleneck::DurationsRising { .. }))
             })
             .map(|(j, _)| j.asset_name.clone())
             .collect(),
@@ -334,7 +335,7 @@ fn near_risk(
     thresholds: &RiskThresholds,
     previous: Option<RiskBand>,
 ) -> bool {
-    let a = risk::assess(&job.snapshot(), now, thresholds, previous);
+    let a = assessment::assess(&job.snapshot(), now, thresholds, previous);
     a.band.is_at_risk() || a.severity.is_some_and(|s| s > NEAR_RISK_SEVERITY)
 }
 
@@ -361,7 +362,7 @@ pub type Assessed = (Job, Assessment, Option<Alert>, Option<Calibration>);
 pub async fn job(
     state: &AppState,
     tenant: &Tenant,
-    id: crate::domain::JobId,
+    id: crate::domain::job_id::JobId,
 ) -> Result<Option<Assessed>, ServoError> {
     let Some((mut job, history)) = state.servo.job_with_history(&tenant.id, id.0).await? else {
         return Ok(None);
@@ -401,7 +402,7 @@ pub async fn job(
         });
     let previous = alert.as_ref().filter(|a| a.is_open()).map(|a| a.band);
     let thresholds = state.config.risk.thresholds();
-    let a = risk::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
+    let a = assessment::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
     Ok(Some((job, a, alert, calibration)))
 }
 
