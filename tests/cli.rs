@@ -215,8 +215,9 @@ fn forecast_replays_a_recorded_job_one_csv_line_per_completion() {
 
 #[test]
 fn forecast_with_history_forecasts_as_the_bot_does_once_it_has_seen_earlier_jobs() {
+    use servo_sla_bot::domain::forecast::kinds::Pattern;
     use servo_sla_bot::domain::forecast::trace_csv;
-    use servo_sla_bot::domain::forecast::traces::{generate, Pattern};
+    use servo_sla_bot::domain::forecast::traces::generate;
     // Earlier jobs of an asset that slows 2.5x halfway: forecasts made a
     // quarter done came out about twice too short. The bot learns that from
     // them, whether they are this asset's (DIR/*.csv) or, for a new asset,

@@ -1,11 +1,12 @@
 //! `/backfill pause <job>` and `/backfill resume <job>`: one change to
 //! Servo in two directions, so one file.
 
-use super::jobs::{escape, servo_failed, unknown_job};
+use super::answers::{servo_failed, unknown_job};
 use super::{ephemeral, SlashCommand};
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::job_id::JobId;
+use crate::domain::text::escape_slack;
 use crate::flows::alerts;
 use crate::flows::alerts::alert_link;
 use crate::servo::ServoActionError;
@@ -94,7 +95,7 @@ pub(super) async fn run(
         Change::Pause => format!(
             ":double_vertical_bar: <@{}> paused *{}* (`{}`) at partition {} of {}; the partition in flight finishes first.",
             cmd.user_id,
-            escape(&job.asset_name),
+            escape_slack(&job.asset_name),
             job.id,
             job.completed_partitions,
             job.total_partitions
@@ -102,7 +103,7 @@ pub(super) async fn run(
         Change::Resume => format!(
             ":arrow_forward: <@{}> resumed *{}* (`{}`); Servo's executor picks it up from partition {} of {}.",
             cmd.user_id,
-            escape(&job.asset_name),
+            escape_slack(&job.asset_name),
             job.id,
             job.completed_partitions,
             job.total_partitions

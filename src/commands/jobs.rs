@@ -6,31 +6,8 @@
 
 use super::change::Change;
 use super::{ephemeral, tenancy, Command, SlashCommand};
-use crate::config::Tenant;
 use crate::context::AppState;
-use crate::domain::job_id::JobId;
-use crate::servo::ServoError;
 use serde_json::Value;
-
-pub(super) const UNREACHABLE: &str = ":warning: Servo is unreachable right now, so I cannot read or change jobs. Nothing was changed. Try again in a minute; the bot's `/readyz` shows when Servo is back.";
-
-pub(super) fn unknown_job(id: JobId, tenant: &Tenant) -> Value {
-    ephemeral(&format!(
-        ":grey_question: No job `{id}` in tenant `{}`. Check the id with `/backfill list all`.",
-        tenant.id
-    ))
-}
-
-pub(super) fn servo_failed(e: &ServoError) -> Value {
-    match e {
-        ServoError::Unreachable(_) => ephemeral(UNREACHABLE),
-        ServoError::Query(q) => {
-            tracing::error!(error = %q, "Servo query failed");
-            ephemeral(":warning: Servo answered with an error, so nothing was changed. The bot's operators can find the details in its log.")
-        }
-        ServoError::RlsBypass(_) => ephemeral(":no_entry: The bot will not read or change Servo's jobs: its database role bypasses the row-level security that keeps tenants apart. Nothing was changed. The bot's operators can find what to fix in its log."),
-    }
-}
 
 pub async fn run(
     state: &AppState,
@@ -72,9 +49,4 @@ pub async fn run(
             ephemeral("This command is handled elsewhere.")
         }
     }
-}
-
-/// Slack's control characters in text that came from elsewhere.
-pub(super) fn escape(s: &str) -> String {
-    crate::domain::text::escape_slack(s)
 }

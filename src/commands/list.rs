@@ -1,14 +1,15 @@
 //! `/backfill list [all|running|at-risk]`: the tenant's jobs, worst first.
 
+use super::answers::servo_failed;
 use super::ephemeral;
 use super::grammar::ListFilter;
-use super::jobs::{escape, servo_failed};
 use super::status::band_label;
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::assessment::{self, Assessment};
 use crate::domain::risk::JobState;
 use crate::domain::text::date_token;
+use crate::domain::text::escape_slack;
 use crate::servo::Job;
 use serde_json::{json, Value};
 
@@ -50,7 +51,7 @@ pub(super) async fn run(state: &AppState, tenant: &Tenant, filter: ListFilter) -
             format!(
                 "{} *{}* `{}` {} · {}/{} · ETA {} · due {} · {}",
                 a.band.emoji(),
-                escape(&j.asset_name),
+                escape_slack(&j.asset_name),
                 j.id,
                 j.state.as_str().replace('_', " "),
                 j.completed_partitions,

@@ -3,12 +3,13 @@
 //! active job. A name that fits several jobs changes nothing: the answer
 //! lists them (asset, state, id, alert) so the person can pick one.
 
+use super::answers::servo_failed;
 use super::ephemeral;
-use super::jobs::{escape, servo_failed};
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::job_id::MIN_PREFIX;
 use crate::domain::job_id::{short, JobId, JobRef};
+use crate::domain::text::escape_slack;
 use crate::flows::alerts::alert_link;
 use crate::servo::Job;
 use serde_json::Value;
@@ -51,7 +52,7 @@ pub async fn job(state: &AppState, tenant: &Tenant, named: &JobRef) -> Result<Jo
 }
 
 fn not_found(text: &str, prefix: bool, tenant: &Tenant) -> String {
-    let typed = escape(&short(text));
+    let typed = escape_slack(&short(text));
     let hint = if prefix && text.len() < MIN_PREFIX {
         format!(" A short id needs at least {MIN_PREFIX} characters of the job id.")
     } else {
@@ -71,7 +72,7 @@ async fn ambiguous(state: &AppState, tenant: &Tenant, text: &str, many: &[&Job])
         .unwrap_or_default();
     let mut lines = vec![format!(
         ":warning: `{}` fits {} active jobs of tenant `{}`, so nothing was changed. Run the command again with the job's id (the first {MIN_PREFIX} characters are enough when they differ):",
-        escape(&short(text)),
+        escape_slack(&short(text)),
         many.len(),
         tenant.id
     )];
@@ -83,7 +84,7 @@ async fn ambiguous(state: &AppState, tenant: &Tenant, text: &str, many: &[&Job])
             .unwrap_or_default();
         lines.push(format!(
             "• *{}* · {} · `{id}`{link}",
-            escape(&job.asset_name),
+            escape_slack(&job.asset_name),
             job.state.as_str().replace('_', " "),
         ));
     }

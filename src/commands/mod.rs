@@ -4,6 +4,7 @@
 //! answers they share. Parsing happens here, once, into typed values
 //! ([`grammar`]); an unknown subcommand answers with the help text.
 
+mod answers;
 mod change;
 mod extend;
 pub mod grammar;

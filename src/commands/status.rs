@@ -1,7 +1,7 @@
 //! `/backfill status <job>`: the job's card, from Servo or, for
 //! `commands.status_max_age`, from memory.
 
-use super::jobs::{escape, servo_failed, unknown_job};
+use super::answers::{servo_failed, unknown_job};
 use super::{ephemeral, tenancy, SlashCommand};
 use crate::config::Tenant;
 use crate::context::AppState;
@@ -9,6 +9,7 @@ use crate::domain::forecast::Calibration;
 use crate::domain::job_id::JobId;
 use crate::domain::risk::RiskBand;
 use crate::domain::text::date_token;
+use crate::domain::text::escape_slack;
 use crate::flows::alerts;
 use crate::flows::alerts::alert_link;
 use serde_json::{json, Value};
@@ -88,7 +89,7 @@ pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
             .chain(alerts::disagreement(&job, state.clock.now()))
             .collect::<Vec<_>>(),
         // Slack markup (`{{slack forecast_note}}`): the asset's name escaped.
-        "forecast_note": accuracy_note(calibration.as_ref(), &escape(&job.asset_name)),
+        "forecast_note": accuracy_note(calibration.as_ref(), &escape_slack(&job.asset_name)),
         "alert_link": alert_link(alert.as_ref()),
         "tenant": tenant.id,
         "runbook_url": state.config.runbook_url,
@@ -113,7 +114,7 @@ pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
             tracing::error!(error = %e, "job card failed to render");
             ephemeral(&format!(
                 "{}: {} ({})",
-                escape(&job.asset_name),
+                escape_slack(&job.asset_name),
                 job.state.as_str(),
                 band_label(a.band)
             ))

@@ -22,7 +22,6 @@ macro_rules! advance_query {
         .bind($crate::store::ms($now))
     };
 }
-pub(crate) use advance_query;
 
 /// Starts (or restarts, with a new epoch) an escalation unless one is active.
 /// A new epoch is a new PagerDuty incident: nothing triggered under it yet.
@@ -43,7 +42,6 @@ macro_rules! start_query {
         .bind($crate::store::ms($now))
     };
 }
-pub(crate) use start_query;
 
 /// Ends an escalation (`acknowledged` from active only; `stopped` from any).
 macro_rules! end_query {
@@ -57,7 +55,6 @@ macro_rules! end_query {
         .bind($crate::store::ms($now))
     };
 }
-pub(crate) use end_query;
 
 use chrono::{DateTime, Utc};
 
@@ -448,6 +445,105 @@ impl Store {
             write_effects!(tx, &more, now);
             tx.commit().await?;
             Ok(true)
+        })
+    }
+}
+
+/// The escalation transitions that commit their decision's effects in
+/// the same transaction.
+impl Store {
+    /// Starts (or restarts, with a new epoch) an alert's escalation at `tier`
+    /// and commits what `then` decides for the new row (the plan, the first
+    /// step, the audit entry) with it; `None`, writing nothing, when one is
+    /// already active.
+    pub async fn start_escalation_with(
+        &self,
+        alert_id: &str,
+        tenant: &str,
+        tier: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&EscalationRow) -> Effects,
+    ) -> Result<Option<EscalationRow>> {
+        in_tx!(self, tx => {
+            let row: Option<EscalationRow> =
+                start_query!(alert_id, tenant, tier, reason, now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(esc) = &row {
+                let effects = then(esc);
+                effects.check()?;
+                write_effects!(tx, &effects, now);
+            }
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    /// Moves an active escalation from (epoch, tier, round) to (to_tier,
+    /// to_round), with the step's effects (its pages, its next step, its
+    /// audit entry, and `pd_triggered` when it triggered PagerDuty). False,
+    /// writing nothing, when it was no longer there (acknowledged, moved on
+    /// or restarted meanwhile).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn advance_escalation_with(
+        &self,
+        alert_id: &str,
+        epoch: i64,
+        (tier, round): (i64, i64),
+        (to_tier, to_round): (i64, i64),
+        pd_triggered: bool,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let moved = advance_query!(
+                alert_id, epoch, tier, round, to_tier, to_round, now
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if moved {
+                if pd_triggered {
+                    sqlx::query("UPDATE escalations SET pd_triggered = 1 WHERE alert_id = $1")
+                        .bind(alert_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(moved)
+        })
+    }
+
+    /// Ends an escalation as [`Store::end_escalation`] does and commits what
+    /// `then` decides for the ended row; `before` (cancelling its steps, say)
+    /// is written whether or not there was anything to end.
+    pub async fn end_escalation_with(
+        &self,
+        alert_id: &str,
+        to: &str,
+        now: DateTime<Utc>,
+        before: &Effects,
+        then: impl FnOnce(&EscalationRow) -> Effects,
+    ) -> Result<Option<EscalationRow>> {
+        before.check()?;
+        in_tx!(self, tx => {
+            write_effects!(tx, before, now);
+            let row: Option<EscalationRow> =
+                end_query!(alert_id, to, now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(esc) = &row {
+                let effects = then(esc);
+                effects.check()?;
+                write_effects!(tx, &effects, now);
+            }
+            tx.commit().await?;
+            Ok(row)
         })
     }
 }

@@ -25,8 +25,8 @@
 
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
 
+use super::kinds::{Pattern, Trace};
 use super::rand::Pcg32;
-use super::traces::{Pattern, Trace};
 use super::{PartitionObs, PartitionState};
 
 /// Generates a deterministic trace of `pattern`.
@@ -83,7 +83,7 @@ pub fn generate(pattern: Pattern, seed: u64) -> Trace {
                 let s = 1.0 / (1.0 + (-(progress - ramp_mid) / (ramp_width / 4.0)).exp());
                 mult *= 1.0 + (ramp_to - 1.0) * s;
             }
-            Pattern::Degraded if i >= n / 2 => mult *= super::traces::DEGRADATION,
+            Pattern::Degraded if i >= n / 2 => mult *= super::kinds::DEGRADATION,
             Pattern::MonthEnd if (date + Duration::days(1)).month() != date.month() => {
                 mult *= month_end;
                 if date.month().is_multiple_of(3) {

@@ -15,6 +15,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 
 pub mod heavy;
+pub mod kinds;
 pub mod pool;
 mod rand;
 pub mod regime;

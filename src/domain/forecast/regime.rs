@@ -23,8 +23,8 @@
 
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
 
+use super::kinds::{Pattern, Trace};
 use super::rand::Pcg32;
-use super::traces::{Pattern, Trace};
 use super::{PartitionObs, PartitionState};
 
 /// The regimes' cost multipliers.
@@ -118,7 +118,7 @@ pub fn generate(pattern: Pattern, seed: u64) -> Trace {
                 let into = ((progress - ramp_from) / ramp_len).clamp(0.0, 1.0);
                 mult *= 1.0 + (ramp_to - 1.0) * into;
             }
-            Pattern::Degraded if i >= n / 2 => mult *= super::traces::DEGRADATION,
+            Pattern::Degraded if i >= n / 2 => mult *= super::kinds::DEGRADATION,
             Pattern::MonthEnd if (date + Duration::days(1)).month0() != date.month0() => {
                 mult *= month_end
             }

@@ -1,6 +1,7 @@
 //! Unit tests for the forecast module.
 
-use super::traces::{evaluate, generate, Pattern};
+use super::kinds::Pattern;
+use super::traces::{evaluate, generate};
 use super::*;
 use chrono::TimeZone;
 
@@ -975,7 +976,7 @@ fn the_regime_and_heavy_tailed_generators_draw_the_eight_kinds() {
             keys.dedup();
             assert_eq!(keys.len(), t.partitions.len(), "{name}: one key per day");
         }
-        let n = |t: &super::traces::Trace| t.partitions.len();
+        let n = |t: &super::kinds::Trace| t.partitions.len();
         let d = g.generate(Pattern::Drifting, 3);
         let fifth = n(&d) / 5;
         assert!(
