@@ -669,7 +669,7 @@ fn file_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             }
             if segs.first() == Some(own) {
                 for n in (2..=segs.len()).rev() {
-                    if let Some(target) = by_path.get(&segs[..n].to_vec()) {
+                    if let Some(target) = by_path.get(&segs[..n]) {
                         used.insert(target.clone());
                         break;
                     }

@@ -475,7 +475,7 @@ async fn a_home_refresh_stuck_on_429s_does_not_delay_a_page(backend: Backend) {
         .store
         .schedule_timer(
             NewTimer {
-                kind: servo_sla_bot::flows::home::REFRESH_TIMER.into(),
+                kind: servo_sla_bot::flows::ids::REFRESH_TIMER.into(),
                 subject_id: "U0TIER1".into(),
                 payload: serde_json::json!({}),
                 due_at: now,

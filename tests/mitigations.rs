@@ -711,7 +711,7 @@ async fn resolved_stays_resolved(backend: Backend) {
         .store
         .schedule_timer(
             servo_sla_bot::store::NewTimer {
-                kind: servo_sla_bot::flows::alerts::BUTTONS_TIMER.into(),
+                kind: servo_sla_bot::flows::ids::BUTTONS_TIMER.into(),
                 subject_id: alert.clone(),
                 payload: json!({}),
                 due_at: now,

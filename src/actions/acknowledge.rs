@@ -37,7 +37,7 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
     };
     // Operators, and anyone paged on the escalation path, may acknowledge.
     if !crate::flows::escalation::may_respond(state, &alert, &click.user).await {
-        crate::flows::alerts::audit(
+        crate::flows::thread::audit(
             state,
             &alert,
             &click.user,

@@ -1,13 +1,14 @@
 //! **Escalate now**: the button that pages the next tier of an alert's path
 //! at once. Its value names the tier it pages (see
-//! [`crate::flows::escalation::EscalateButton`]); this file decodes it and
+//! [`crate::flows::paging::EscalateButton`]); this file decodes it and
 //! checks who clicked, and [`crate::flows::escalation::escalate_now`]
 //! decides: that tier, once, or nobody and why.
 
 use super::{tell, Click};
 use crate::context::AppState;
-use crate::flows::alerts::audit;
-use crate::flows::escalation::{escalate_now as escalate, may_respond, EscalateButton};
+use crate::flows::escalation::{escalate_now as escalate, may_respond};
+use crate::flows::paging::EscalateButton;
+use crate::flows::thread::audit;
 use serde_json::json;
 
 /// **Escalate now**, for operators and anyone on the escalation path.

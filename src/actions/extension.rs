@@ -13,7 +13,7 @@ use crate::flows::approvals;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::flows::alerts::REQUEST_EXTENSION_ACTION as REQUEST_ACTION;
+use crate::flows::ids::REQUEST_EXTENSION_ACTION as REQUEST_ACTION;
 pub const REQUEST_VIEW: &str = "extension_request";
 pub const REJECT_VIEW: &str = "extension_reject";
 
@@ -519,7 +519,11 @@ pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
                 return Some(field_error("deadline", "This alert's job id is not valid."));
             };
             let reason = input(payload, "reason");
-            match approvals::request(state, tenant, job, spec, reason, &user, "modal").await {
+            match crate::flows::extension_decisions::request(
+                state, tenant, job, spec, reason, &user, "modal",
+            )
+            .await
+            {
                 Ok(confirmation) => {
                     if let Some(channel) = channel {
                         let click = Click {
@@ -548,7 +552,7 @@ pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
                 .to_string();
             let click = Click {
                 user,
-                action_id: approvals::REJECT_ACTION.into(),
+                action_id: crate::flows::ids::REJECT_ACTION.into(),
                 value: approval_id,
                 channel,
                 message_ts: None,
@@ -565,7 +569,15 @@ pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
 /// Approve or Reject, clicked in the thread (a rejection may carry a reason,
 /// given in the Reject modal).
 pub async fn decide(state: &AppState, click: &Click, approve: bool, reason: Option<String>) {
-    match approvals::decide(state, &click.value, &click.user, approve, reason).await {
+    match crate::flows::extension_decisions::decide(
+        state,
+        &click.value,
+        &click.user,
+        approve,
+        reason,
+    )
+    .await
+    {
         Ok(None) => {}
         Ok(Some(text)) => tell(state, click, &text).await,
         Err(e) => {

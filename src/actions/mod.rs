@@ -183,28 +183,22 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
 async fn run_click(state: &AppState, click: &Click) {
     tracing::info!(user = %click.user, action = %click.action_id, "button click");
     match click.action_id.as_str() {
-        crate::flows::alerts::ACK_ACTION => acknowledge::run(state, click).await,
-        crate::flows::alerts::REQUEST_EXTENSION_ACTION => {
-            extension::open_request(state, click).await
-        }
-        crate::flows::approvals::APPROVE_ACTION => {
-            extension::decide(state, click, true, None).await
-        }
-        crate::flows::approvals::REJECT_ACTION => extension::open_reject(state, click).await,
-        crate::flows::alerts::MONITOR_ACTION => mitigations::monitor(state, click).await,
-        crate::flows::alerts::STOP_MONITOR_ACTION => mitigations::stop_monitor(state, click).await,
-        crate::flows::alerts::DEFER_ACTION => mitigations::offer_pause(state, click, true).await,
-        crate::flows::alerts::PAUSE_LOWER_ACTION => {
+        crate::flows::ids::ACK_ACTION => acknowledge::run(state, click).await,
+        crate::flows::ids::REQUEST_EXTENSION_ACTION => extension::open_request(state, click).await,
+        crate::flows::ids::APPROVE_ACTION => extension::decide(state, click, true, None).await,
+        crate::flows::ids::REJECT_ACTION => extension::open_reject(state, click).await,
+        crate::flows::ids::MONITOR_ACTION => mitigations::monitor(state, click).await,
+        crate::flows::ids::STOP_MONITOR_ACTION => mitigations::stop_monitor(state, click).await,
+        crate::flows::ids::DEFER_ACTION => mitigations::offer_pause(state, click, true).await,
+        crate::flows::ids::PAUSE_LOWER_ACTION => {
             mitigations::offer_pause(state, click, false).await
         }
-        crate::flows::alerts::RESUME_PAUSED_ACTION => {
-            mitigations::resume_paused(state, click).await
-        }
-        crate::flows::alerts::RECREATE_ACTION => mitigations::recreate(state, click).await,
-        crate::flows::alerts::SCALING_ACTION => mitigations::request_scaling(state, click).await,
-        crate::flows::scaling::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
-        crate::flows::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
-        crate::flows::escalation::ESCALATE_ACTION => escalate::escalate_now(state, click).await,
+        crate::flows::ids::RESUME_PAUSED_ACTION => mitigations::resume_paused(state, click).await,
+        crate::flows::ids::RECREATE_ACTION => mitigations::recreate(state, click).await,
+        crate::flows::ids::SCALING_ACTION => mitigations::request_scaling(state, click).await,
+        crate::flows::ids::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
+        crate::flows::ids::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
+        crate::flows::ids::ESCALATE_ACTION => escalate::escalate_now(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

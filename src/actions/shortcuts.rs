@@ -72,7 +72,7 @@ pub async fn run(state: &AppState, payload: &Value) {
     match callback.as_str() {
         STATUS_SHORTCUT => status(state, &click, &alert).await,
         EXTENSION_SHORTCUT => {
-            click.action_id = crate::flows::alerts::REQUEST_EXTENSION_ACTION.into();
+            click.action_id = crate::flows::ids::REQUEST_EXTENSION_ACTION.into();
             extension::open_request(state, &click).await
         }
         other => {

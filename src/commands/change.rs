@@ -7,8 +7,7 @@ use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::job_id::JobId;
 use crate::domain::text::escape_slack;
-use crate::flows::alerts;
-use crate::flows::alerts::alert_link;
+use crate::flows::alert_view::alert_link;
 use crate::servo::ServoActionError;
 use crate::store::AuditEntry;
 use serde_json::{json, Value};
@@ -118,7 +117,7 @@ pub(super) async fn run(
     let mut text = line.clone();
     if let Some(alert) = &alert {
         let key = format!("alert:{}:{action}:v{}", alert.id, job.version);
-        if let Err(e) = alerts::reply_in_thread(state, alert, key, &line).await {
+        if let Err(e) = crate::flows::thread::reply_in_thread(state, alert, key, &line).await {
             tracing::error!(error = %e, "could not note the change in the alert's thread");
         }
         if let Some(link) = alert_link(Some(alert)) {

@@ -16,7 +16,7 @@ pub(super) async fn run(
     reason: Option<String>,
     cmd: &SlashCommand,
 ) -> Value {
-    match crate::flows::approvals::request(
+    match crate::flows::extension_decisions::request(
         state,
         tenant,
         job,

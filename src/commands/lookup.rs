@@ -10,7 +10,7 @@ use crate::context::AppState;
 use crate::domain::job_id::MIN_PREFIX;
 use crate::domain::job_id::{short, JobId, JobRef};
 use crate::domain::text::escape_slack;
-use crate::flows::alerts::alert_link;
+use crate::flows::alert_view::alert_link;
 use crate::servo::Job;
 use serde_json::Value;
 

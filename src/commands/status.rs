@@ -10,8 +10,7 @@ use crate::domain::job_id::JobId;
 use crate::domain::risk::RiskBand;
 use crate::domain::text::date_token;
 use crate::domain::text::escape_slack;
-use crate::flows::alerts;
-use crate::flows::alerts::alert_link;
+use crate::flows::alert_view::alert_link;
 use serde_json::{json, Value};
 
 /// How accurate the forecast has been for the asset, once it has finished
@@ -77,16 +76,16 @@ pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
         "total": job.total_partitions,
         "emoji": a.band.emoji(),
         "band_label": band_label(a.band),
-        "eta": alerts::eta_text(&job, &a, state.clock.now()),
+        "eta": crate::flows::alert_view::eta_text(&job, &a, state.clock.now()),
         "deadline": job.sla_deadline_at.map(date_token).unwrap_or_else(|| "none (no SLA)".into()),
-        "severity": alerts::severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
+        "severity": crate::flows::alert_view::severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
         "priority": job.priority,
         "tier": a.tier.label(),
         "bottlenecks": a
             .bottlenecks
             .iter()
             .map(|b| b.describe())
-            .chain(alerts::disagreement(&job, state.clock.now()))
+            .chain(crate::flows::alert_view::disagreement(&job, state.clock.now()))
             .collect::<Vec<_>>(),
         // Slack markup (`{{slack forecast_note}}`): the asset's name escaped.
         "forecast_note": accuracy_note(calibration.as_ref(), &escape_slack(&job.asset_name)),

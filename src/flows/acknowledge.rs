@@ -13,8 +13,9 @@
 use crate::context::AppState;
 use crate::domain::risk::RiskBand;
 use crate::domain::text::date_token;
-use crate::flows::alerts::{self, audit_entry, AlertView};
+use crate::flows::alert_view::AlertView;
 use crate::flows::escalation;
+use crate::flows::thread::audit_entry;
 use crate::store::{AlertAck, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -46,7 +47,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
         };
         let detail = json!({ "alert_id": alert_id });
         if !alert.is_open() {
-            alerts::audit(
+            crate::flows::thread::audit(
                 state,
                 &alert,
                 user,
@@ -58,7 +59,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             return Ok(Acked::NotOpen);
         }
         if let (Some(by), Some(at)) = (&alert.acked_by, alert.acked_at) {
-            alerts::audit(
+            crate::flows::thread::audit(
                 state,
                 &alert,
                 user,
@@ -90,14 +91,20 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
         {
             Some(mut v) => {
-                let mut ex = alerts::extras(state, alert_id).await?;
-                ex.escalate_to = escalation::escalate_now_pages(state, ended.as_ref()).await;
-                ex.escalate_value = Some(escalation::escalate_now_value(
+                let mut ex = crate::flows::alert_view::extras(state, alert_id).await?;
+                ex.escalate_to =
+                    crate::flows::paging::escalate_now_pages(state, ended.as_ref()).await;
+                ex.escalate_value = Some(crate::flows::paging::escalate_now_value(
                     state,
                     alert_id,
                     ended.as_ref(),
                 ));
-                v.buttons = alerts::buttons(&acked, RiskBand::parse(&v.band), v.priority, &ex);
+                v.buttons = crate::flows::alert_view::buttons(
+                    &acked,
+                    RiskBand::parse(&v.band),
+                    v.priority,
+                    &ex,
+                );
                 v.outcome = Some(line.clone());
                 Some(v)
             }
@@ -109,7 +116,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             effects.send(NewOutboxMessage {
                 dedup_key: Some(format!("alert:{alert_id}:ack:{version}")),
                 method: "chat.update".into(),
-                payload: alerts::render(state, v)?,
+                payload: crate::flows::alert_view::render(state, v)?,
                 ordering_key: Some(alert.id.clone()),
                 thread_alert_id: Some(alert.id.clone()),
                 thread_field: Some("ts".into()),
@@ -119,7 +126,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             });
         }
         effects
-            .send(alerts::thread_message(
+            .send(crate::flows::thread::thread_message(
                 state,
                 &alert,
                 format!("alert:{alert_id}:ack-note:{version}"),
@@ -133,7 +140,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
                 "ok",
                 detail,
             ));
-        for timer in crate::flows::home::touch_timers(state, &alert.tenant_id).await {
+        for timer in crate::flows::home_refresh::touch_timers(state, &alert.tenant_id).await {
             effects.schedule(timer);
         }
         let shown = view.as_ref().map(serde_json::to_value).transpose()?;

@@ -6,14 +6,12 @@
 use crate::config::{FileConfig, Tenant};
 use crate::context::AppState;
 use crate::domain::assessment::{self, Assessment};
-use crate::domain::deadline::DeadlineSpec;
 use crate::domain::ids::Principal;
-use crate::domain::job_id::JobId;
 use crate::domain::risk::JobState;
 use crate::domain::risk::RiskBand;
 use crate::domain::risk::SlaTier;
 use crate::domain::text::date_token;
-use crate::flows::alerts;
+use crate::flows::ids::EXPIRY_TIMER;
 use crate::servo::{Job, ServoActionError};
 use crate::store::{
     Alert, Approval, ApprovalStatus, AuditEntry, Effects, NewApproval, NewOutboxMessage, NewTimer,
@@ -21,11 +19,6 @@ use crate::store::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
-
-pub const APPROVE_ACTION: &str = "extension_approve";
-pub const REJECT_ACTION: &str = "extension_reject";
-/// The timer that expires a pending request.
-pub const EXPIRY_TIMER: &str = "approval_expiry";
 
 /// `*` and `?` globs on asset names.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
@@ -187,121 +180,9 @@ fn request_view(
     }
 }
 
-/// Creates a request. `Ok` and `Err` both carry the answer for the requester.
-pub async fn request(
-    state: &AppState,
-    tenant: &Tenant,
-    id: JobId,
-    spec: DeadlineSpec,
-    reason: Option<String>,
-    user: &str,
-    via: &str,
-) -> Result<String, String> {
-    let now = state.clock.now();
-    let audit = |outcome: String, detail: Value| AuditEntry {
-        at: now,
-        tenant_id: Some(tenant.id.clone()),
-        actor: user.to_string(),
-        action: "request_extension".into(),
-        subject: Some(id.to_string()),
-        outcome,
-        detail: Some(detail),
-    };
-    let record = |outcome: String, detail: Value| {
-        let e = audit(outcome, detail);
-        async move {
-            if let Err(err) = state.store.audit(&e).await {
-                tracing::error!(error = %err, "could not write the audit log");
-            }
-        }
-    };
-    let allowed = state
-        .directory
-        .is_among(user, &tenant.people())
-        .await
-        .map_err(|_| "I could not check your membership with Slack just now; nothing was changed. Try again in a moment.".to_string())?;
-    if !allowed {
-        record(
-            "refused: not an operator or stakeholder".into(),
-            json!({ "via": via }),
-        )
-        .await;
-        return Err(format!(
-            ":no_entry: Only the operators and stakeholders of tenant `{}` can request deadline extensions.",
-            tenant.id
-        ));
-    }
-    let (job, a, alert, _) = match crate::flows::poll::job(state, tenant, id).await {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            record("refused: unknown job".into(), json!({ "via": via })).await;
-            return Err(format!(
-                ":grey_question: No job `{id}` in tenant `{}`. Check the id with `/backfill list all`.",
-                tenant.id
-            ));
-        }
-        Err(e) => {
-            record(format!("failed: {e}"), json!({ "via": via })).await;
-            return Err(":warning: Servo is unreachable right now, so I cannot read the job. Nothing was changed. Try again in a minute.".into());
-        }
-    };
-    if !job.state.is_active() {
-        record("refused: job finished".into(), json!({ "via": via })).await;
-        return Err(format!(
-            "The job is {}; there is no deadline left to extend.",
-            job.state.as_str()
-        ));
-    }
-    let Some(current) = job.sla_deadline_at else {
-        record("refused: no deadline".into(), json!({ "via": via })).await;
-        return Err("This job has no SLA deadline, so there is nothing to extend.".into());
-    };
-    let proposed = spec
-        .resolve(current, now)
-        .map_err(|e| format!(":warning: {e}"))?;
-    let approval = create(
-        state,
-        tenant,
-        &job,
-        &a,
-        alert.as_ref(),
-        current,
-        proposed,
-        user,
-        reason,
-    )
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "could not create an extension request");
-        ":warning: The request could not be recorded; nothing was changed. Try again in a moment."
-            .to_string()
-    })?;
-    record(
-        "ok".into(),
-        json!({ "via": via, "approval_id": approval.id, "current": current, "proposed": proposed }),
-    )
-    .await;
-    crate::flows::home::touch(state, &tenant.id).await;
-    let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
-    Ok(format!(
-        ":calendar: Extension requested for *{}*: {} → {}. Waiting for {} to approve or reject it{}. Nothing changes in Servo until then.",
-        crate::domain::text::escape_slack(&job.asset_name),
-        date_token(current),
-        date_token(proposed),
-        state.directory.names(&who).await,
-        match alert.as_ref().filter(|a| a.is_open()) {
-            Some(a) => match crate::flows::alerts::alert_link(Some(a)) {
-                Some(link) => format!(" in the alert's thread ({link})"),
-                None => " in the alert's thread".to_string(),
-            },
-            None => String::new(),
-        }
-    ))
-}
-
 /// Records the request, posts it, supersedes older ones and schedules expiry.
 #[allow(clippy::too_many_arguments)]
-async fn create(
+pub(crate) async fn create(
     state: &AppState,
     tenant: &Tenant,
     job: &Job,
@@ -585,7 +466,7 @@ async fn ending(
 
 /// The request as it will be once decided `to` by `by`: what its closing
 /// messages are built from before the decision commits with them.
-fn as_decided(
+pub(crate) fn as_decided(
     approval: &Approval,
     to: ApprovalStatus,
     by: &str,
@@ -652,7 +533,7 @@ pub async fn refusal(
 /// once: a second decision is refused. `Some(text)`: what to tell the user
 /// (a refusal, or why it could not be applied); `None`: the thread says it.
 /// The audit entry of a decision by `user` on `approval`.
-fn decision_audit(
+pub(crate) fn decision_audit(
     approval: &Approval,
     user: &str,
     action: &str,
@@ -674,7 +555,7 @@ fn decision_audit(
 /// request still pending, someone other than its requester, the job still in
 /// Servo (a job gone closes the request as moot), and one of its
 /// stakeholders. `Err(text)`: what to tell the user.
-async fn admit<'a>(
+pub(crate) async fn admit<'a>(
     state: &'a AppState,
     approval_id: &str,
     user: &str,
@@ -751,84 +632,9 @@ async fn admit<'a>(
     Ok(Ok((approval, tenant, job)))
 }
 
-pub async fn decide(
-    state: &AppState,
-    approval_id: &str,
-    user: &str,
-    approve: bool,
-    reason: Option<String>,
-) -> anyhow::Result<Option<String>> {
-    let now = state.clock.now();
-    let action = if approve {
-        "approve_extension"
-    } else {
-        "reject_extension"
-    };
-    let (approval, tenant, job) = match admit(state, approval_id, user, action, now).await? {
-        Ok(admitted) => admitted,
-        Err(text) => return Ok(Some(text)),
-    };
-    let audit = |outcome: &str| decision_audit(&approval, user, action, outcome, now);
-    let thresholds = state.config.risk.thresholds();
-    let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
-    // Decided first, committed once: the decision, its expiry timer
-    // cancelled, and (for a rejection, which ends here) its audit entry and
-    // every message saying so, in one transaction.
-    let (to, status) = if approve {
-        ("approved", ApprovalStatus::Approved)
-    } else {
-        ("rejected", ApprovalStatus::Rejected)
-    };
-    let mut effects = Effects::new();
-    effects.cancel(&approval.id, Some(EXPIRY_TIMER));
-    if !approve {
-        let decided = as_decided(&approval, status, user, reason.as_deref(), now);
-        effects
-            .record(audit("ok"))
-            .extend(rejection(state, tenant, &job, &a, &decided, user, now).await?);
-    }
-    let Some(decided) = state
-        .store
-        .decide_approval_with(&approval.id, to, user, reason.as_deref(), now, &effects)
-        .await?
-    else {
-        // Someone else decided between our read and our update.
-        let fresh = state.store.get_approval(&approval.id).await?;
-        let (status, by) = fresh
-            .map(|a| (a.status, a.decided_by.unwrap_or_default()))
-            .unwrap_or_default();
-        state
-            .store
-            .audit(&audit(&format!("refused: already {status}")))
-            .await?;
-        return Ok(Some(format!(
-            "This request was already {status} by <@{by}>."
-        )));
-    };
-    state.wake_outbox();
-    crate::flows::home::touch(state, &approval.tenant_id).await;
-    if !approve {
-        return Ok(None);
-    }
-    // Approved: write it to Servo, re-checking that it still makes sense.
-    let outcome = apply(state, tenant, &decided, job).await;
-    let entry = match &outcome {
-        Ok(_) => audit("ok"),
-        Err(why) => audit(&format!("failed: {why}")),
-    };
-    if let Some(line) = settle(state, tenant, &decided, user, outcome, Some(entry), now).await? {
-        return Ok(Some((&line).into()));
-    }
-    // Re-assess the alert under the new deadline now, not at the next poll.
-    if let Err(e) = crate::flows::poll::tenant(state, tenant, now).await {
-        tracing::warn!(error = %e, "re-assessing after an approval failed; the next poll will do it");
-    }
-    Ok(None)
-}
-
 /// What a rejection sends: the request closed, the thread told (with the
 /// reason, escaped), and the requester's DM.
-async fn rejection(
+pub(crate) async fn rejection(
     state: &AppState,
     tenant: &Tenant,
     job: &Job,
@@ -867,7 +673,7 @@ async fn rejection(
 /// records it applied, or failed with why, and says so on the request, in
 /// the thread and to the requester. `Some(line)`: it could not be applied.
 #[allow(clippy::too_many_arguments)]
-async fn settle(
+pub(crate) async fn settle(
     state: &AppState,
     tenant: &Tenant,
     decided: &Approval,
@@ -965,7 +771,7 @@ pub async fn apply_approved(state: &AppState, before: DateTime<Utc>) -> anyhow::
 
 /// Writes the approved deadline with Servo's optimistic version check. If the
 /// job changed meanwhile, re-reads it and checks the request still makes sense.
-async fn apply(
+pub(crate) async fn apply(
     state: &AppState,
     tenant: &Tenant,
     approval: &Approval,
@@ -1066,7 +872,9 @@ async fn note_msg(
     let key = format!("approval:{}:note:{}", approval.id, approval.status);
     match &approval.alert_id {
         Some(alert_id) => match state.store.get_alert(alert_id).await? {
-            Some(alert) => Ok(Some(alerts::thread_message(state, &alert, key, text)?)),
+            Some(alert) => Ok(Some(crate::flows::thread::thread_message(
+                state, &alert, key, text,
+            )?)),
             None => Ok(None),
         },
         None => {
@@ -1128,7 +936,7 @@ pub async fn expire(state: &AppState, approval_id: &str) -> anyhow::Result<()> {
         .is_some()
     {
         state.wake_outbox();
-        crate::flows::home::touch(state, &approval.tenant_id).await;
+        crate::flows::home_refresh::touch(state, &approval.tenant_id).await;
     }
     Ok(())
 }

@@ -18,14 +18,18 @@
 //! the position it pages ([`EscalateButton`]), and a click on a position
 //! already paged says by whom and when, and pages nobody ([`escalate_now`]).
 
-use crate::config::EscalationTier;
 use crate::context::AppState;
 use crate::domain::assessment::Assessment;
 use crate::domain::risk::RiskBand;
-use crate::domain::risk::SlaTier;
 use crate::domain::text::date_token;
 use crate::domain::text::duration_words;
 use crate::domain::text::escape_slack;
+use crate::flows::ids::STEP_TIMER;
+use crate::flows::paging::next_position;
+use crate::flows::paging::{
+    escalate_now_pages, escalate_now_target, pages_at, pd_dedup_key, tier_index, tier_label,
+    tier_names, Position,
+};
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::servo::Job;
 use crate::store::{
@@ -34,82 +38,8 @@ use crate::store::{
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-pub const STEP_TIMER: &str = "escalation_step";
-pub const ESCALATE_ACTION: &str = "alert_escalate";
-
-fn tier_index(t: SlaTier) -> usize {
-    match t {
-        SlaTier::Critical => 0,
-        SlaTier::Standard => 1,
-        SlaTier::BestEffort => 2,
-        SlaTier::BelowBestEffort => 3,
-    }
-}
-
-/// Whether an alert of this SLA tier pages at this band (breach always does).
-pub fn pages_at(state: &AppState, tier: SlaTier, band: RiskBand) -> bool {
-    band == RiskBand::Breached
-        || (band.is_at_risk() && band >= state.config.escalation.start_at[tier_index(tier)])
-}
-
-/// The platform tier, which **Request scaling** pages: the second tier of
-/// the path (the runbook's platform team lead), or the only one.
-pub fn scaling_tier(state: &AppState) -> Option<&EscalationTier> {
-    let tiers = &state.config.escalation.tiers;
-    tiers.get(1).or(tiers.last())
-}
-
-/// A tier as a page names it, in plain text: "*Platform Team Lead* (Bo)".
-pub async fn tier_label(state: &AppState, tier: &EscalationTier) -> String {
-    format!(
-        "*{}* ({})",
-        escape_slack(&tier.name),
-        tier_names(state, tier).await
-    )
-}
-
-/// Who **Escalate now** would page for an alert whose escalation is in this
-/// state (`None`: no escalation yet), as [`tier_label`] says it; `None` once
-/// every tier has been paged.
-pub async fn escalate_now_pages(
-    state: &AppState,
-    esc: Option<&crate::store::EscalationRow>,
-) -> Option<String> {
-    let tiers = &state.config.escalation.tiers;
-    let next = match esc.filter(|e| e.status == "active") {
-        None => tiers.first(),
-        Some(e) if e.tier >= 0 => tiers.get(e.tier as usize),
-        Some(_) => None,
-    }?;
-    Some(tier_label(state, next).await)
-}
-
-/// For a new alert about to start paging at the first tier (which is paged
-/// at once): who **Escalate now** will page then.
-pub async fn escalate_now_pages_after_start(state: &AppState) -> Option<String> {
-    let (tier, _) = next_position(state, 0, 0)?;
-    Some(tier_label(state, state.config.escalation.tiers.get(tier)?).await)
-}
-
-/// A tier's people as plain text ("Ada, @oncall"): naming them notifies
-/// nobody. Only the message that pages a tier mentions its members.
-pub async fn tier_names(state: &AppState, tier: &EscalationTier) -> String {
-    state.directory.names(&tier.notify).await
-}
-
-use crate::flows::alerts::{audit_entry, BUTTONS_TIMER};
-
-/// The position after (tier, round), if the path goes on.
-pub(crate) fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
-    let tiers = state.config.escalation.tiers.len();
-    if tier + 1 < tiers {
-        Some((tier + 1, round))
-    } else if round < state.config.escalation.repeat {
-        Some((0, round + 1))
-    } else {
-        None
-    }
-}
+use crate::flows::ids::BUTTONS_TIMER;
+use crate::flows::thread::audit_entry;
 
 /// The timer for an escalation step.
 fn step_timer(
@@ -219,7 +149,7 @@ async fn begin(
     // commit together (with a re-arm's note and its acknowledgement
     // cleared), and the incident of the path it replaces is resolved in
     // PagerDuty: a new path is a new incident.
-    let plan = crate::flows::alerts::thread_message(state, alert, String::new(), &text)?;
+    let plan = crate::flows::thread::thread_message(state, alert, String::new(), &text)?;
     let start = EscalationStart {
         alert_id: &alert.id,
         tenant: &alert.tenant_id,
@@ -533,7 +463,7 @@ async fn step_at(
         .await?;
     if moved {
         state.wake_outbox();
-        crate::flows::home::touch(state, &alert.tenant_id).await;
+        crate::flows::home_refresh::touch(state, &alert.tenant_id).await;
         state.metrics.inc(
             "servo_sla_bot_pages_total",
             &[("tier", &state.config.escalation.tiers[tier].name)],
@@ -549,7 +479,7 @@ async fn step_at(
 /// The alert's **Escalate now** says whom it pages: after the path moves on,
 /// the button's confirmation names the next tier.
 pub async fn refresh_buttons(state: &AppState, alert_id: &str) {
-    if let Err(e) = crate::flows::alerts::refresh(state, alert_id).await {
+    if let Err(e) = crate::flows::alert_view::refresh(state, alert_id).await {
         tracing::warn!(error = %e, "could not refresh the alert's buttons after the escalation moved");
     }
 }
@@ -576,7 +506,7 @@ pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> any
 
 /// Ends an escalation that ran out of tiers, once, saying so in the thread.
 async fn end_exhausted(state: &AppState, alert: &Alert, epoch: i64) -> anyhow::Result<()> {
-    let note = crate::flows::alerts::thread_message(
+    let note = crate::flows::thread::thread_message(
         state,
         alert,
         format!("esc:{}:{epoch}:exhausted", alert.id),
@@ -659,7 +589,7 @@ async fn page(
             format!("*Your part*: {}.", escape_slack(&tier.purpose)),
             next,
         ],
-        crate::flows::alerts::ACK_ACTION,
+        crate::flows::ids::ACK_ACTION,
         &alert.id,
     );
     // The DMs and the thread note go to the outbox in one statement.
@@ -697,7 +627,7 @@ async fn page(
         duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
         escape_slack(&tier.purpose)
     );
-    messages.push(crate::flows::alerts::thread_message(
+    messages.push(crate::flows::thread::thread_message(
         state,
         alert,
         format!("{key}:thread"),
@@ -763,7 +693,7 @@ impl PageFacts {
         let view = alert
             .shown
             .clone()
-            .and_then(|v| serde_json::from_value::<crate::flows::alerts::AlertView>(v).ok());
+            .and_then(|v| serde_json::from_value::<crate::flows::alert_view::AlertView>(v).ok());
         let band = Some(alert.band);
         PageFacts {
             alert_id: alert.id.clone(),
@@ -784,7 +714,7 @@ impl PageFacts {
                 .as_ref()
                 .map(|v| v.headline.clone())
                 .unwrap_or_else(|| format!("{} SLA risk", band.map(|b| b.label()).unwrap_or("At"))),
-            severity: crate::flows::alerts::severity_text(
+            severity: crate::flows::alert_view::severity_text(
                 alert.eta,
                 alert.deadline,
                 state.clock.now(),
@@ -930,20 +860,6 @@ impl PageFacts {
     }
 }
 
-/// The PagerDuty dedup key of an alert's path (its escalation's `epoch`):
-/// PagerDuty folds every trigger of one path into one incident. The first
-/// path keeps the alert's own key; each later one (a re-arm after an
-/// acknowledgement, a restart after the path ran out) is an incident of its
-/// own, since PagerDuty ignores new triggers under an acknowledged
-/// incident's key.
-pub fn pd_dedup_key(alert_id: &str, epoch: i64) -> String {
-    if epoch <= 1 {
-        format!("servo-sla-bot-{alert_id}")
-    } else {
-        format!("servo-sla-bot-{alert_id}-{epoch}")
-    }
-}
-
 /// The events that mirror an acknowledgement or resolution of a path to
 /// PagerDuty, one per routing key, under the key the path triggered under;
 /// none when it triggered nothing.
@@ -1009,7 +925,7 @@ pub(crate) fn cancel_steps(alert_id: &str) -> Effects {
 /// PagerDuty told, and the thread says why it stopped.
 async fn end_acknowledged(state: &AppState, alert: &Alert, epoch: i64) -> anyhow::Result<()> {
     let by = alert.acked_by.clone().unwrap_or_default();
-    let note = crate::flows::alerts::thread_message(
+    let note = crate::flows::thread::thread_message(
         state,
         alert,
         format!("esc:{}:{epoch}:acknowledged", alert.id),
@@ -1051,7 +967,7 @@ async fn end_acknowledged(state: &AppState, alert: &Alert, epoch: i64) -> anyhow
 /// commit have missed one made at the same moment).
 pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<()> {
     let mut before = cancel_steps(&alert.id);
-    before.outbox = crate::flows::scaling::resolve_events(state, &alert.id).await?;
+    before.outbox = crate::flows::paging::resolve_events(state, &alert.id).await?;
     let ended = state
         .store
         .end_escalation_with(&alert.id, "stopped", state.clock.now(), &before, |esc| {
@@ -1142,130 +1058,6 @@ pub async fn escalate_next(
     })
 }
 
-/// A position on an alert's path: the tier **Escalate now** pages next, in
-/// which round of which path (epoch). Tier -1: every tier has been paged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Position {
-    pub epoch: i64,
-    pub round: i64,
-    pub tier: i64,
-}
-
-/// What an **Escalate now** button carries: the alert, and the position it
-/// pages (`<alert>:<epoch>:<round>:<tier>`), so that a click pages the tier
-/// its confirmation named or nobody. A button rendered before it carried
-/// one has the alert's id alone (`target` is `None`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EscalateButton {
-    pub alert_id: String,
-    pub target: Option<Position>,
-}
-
-impl EscalateButton {
-    pub fn value(&self) -> String {
-        match self.target {
-            Some(p) => format!("{}:{}:{}:{}", self.alert_id, p.epoch, p.round, p.tier),
-            None => self.alert_id.clone(),
-        }
-    }
-
-    /// `None` for anything the bot never rendered.
-    pub fn parse(value: &str) -> Option<EscalateButton> {
-        let parts: Vec<&str> = value.split(':').collect();
-        let id = parts.first().copied().unwrap_or_default();
-        if id.is_empty()
-            || id.len() > 64
-            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return None;
-        }
-        let target = match parts[1..] {
-            [] => None,
-            [epoch, round, tier] => {
-                let p = Position {
-                    epoch: epoch.parse().ok()?,
-                    round: round.parse().ok()?,
-                    tier: tier.parse().ok()?,
-                };
-                if p.epoch < 1 || p.round < 0 || p.tier < -1 {
-                    return None;
-                }
-                Some(p)
-            }
-            _ => return None,
-        };
-        Some(EscalateButton {
-            alert_id: id.to_string(),
-            target,
-        })
-    }
-}
-
-/// Where **Escalate now** stands for an alert whose escalation is in this
-/// state: the active path's next position (tier -1 past its last tier), or
-/// the first tier of a new path.
-pub fn escalate_now_target(
-    state: &AppState,
-    esc: Option<&crate::store::EscalationRow>,
-) -> Position {
-    match esc.filter(|e| e.status == "active") {
-        Some(e) => Position {
-            epoch: e.epoch,
-            round: e.round,
-            tier: if e.tier >= 0 && (e.tier as usize) < state.config.escalation.tiers.len() {
-                e.tier
-            } else {
-                -1
-            },
-        },
-        None => Position {
-            epoch: esc.map_or(0, |e| e.epoch) + 1,
-            round: 0,
-            tier: 0,
-        },
-    }
-}
-
-/// For a new alert about to start paging at the first tier (which is paged
-/// at once): the position **Escalate now** pages then.
-pub fn escalate_now_target_after_start(state: &AppState) -> Position {
-    match next_position(state, 0, 0) {
-        Some((tier, round)) => Position {
-            epoch: 1,
-            round: round as i64,
-            tier: tier as i64,
-        },
-        None => Position {
-            epoch: 1,
-            round: 0,
-            tier: -1,
-        },
-    }
-}
-
-/// An **Escalate now** button's value for a new alert about to start paging
-/// at the first tier (see [`escalate_now_target_after_start`]).
-pub fn escalate_now_value_after_start(state: &AppState, alert_id: &str) -> String {
-    EscalateButton {
-        alert_id: alert_id.to_string(),
-        target: Some(escalate_now_target_after_start(state)),
-    }
-    .value()
-}
-
-/// An **Escalate now** button's value for an alert's path in this state.
-pub fn escalate_now_value(
-    state: &AppState,
-    alert_id: &str,
-    esc: Option<&crate::store::EscalationRow>,
-) -> String {
-    EscalateButton {
-        alert_id: alert_id.to_string(),
-        target: Some(escalate_now_target(state, esc)),
-    }
-    .value()
-}
-
 /// How long after the path moved a button that does not say which tier it
 /// pages (rendered before buttons said) pages nobody: the click may have
 /// been meant for the tier before.
@@ -1313,7 +1105,7 @@ pub async fn escalate_now(
             .cloned()
     };
     if target.tier < 0 {
-        crate::flows::alerts::audit(
+        crate::flows::thread::audit(
             state,
             alert,
             user,
@@ -1422,7 +1214,7 @@ async fn stale(
     let text = match page {
         Some(page) => {
             let tier = &tiers[target.tier as usize];
-            crate::flows::alerts::audit(
+            crate::flows::thread::audit(
                 state,
                 alert,
                 user,
@@ -1461,7 +1253,7 @@ async fn stale(
                 (Some(e), None) => format!("The escalation moved on {}", ms_token(e.updated_at_ms)),
                 (None, None) => "The escalation changed".into(),
             };
-            crate::flows::alerts::audit(
+            crate::flows::thread::audit(
                 state,
                 alert,
                 user,
@@ -1502,7 +1294,7 @@ async fn untargeted_refused(
         ),
         None => format!("it changed {}", ms_token(esc.updated_at_ms)),
     };
-    crate::flows::alerts::audit(
+    crate::flows::thread::audit(
         state,
         alert,
         user,
@@ -1552,7 +1344,7 @@ pub async fn on_assessment(
             let mut fresh = alert.clone();
             fresh.acked_by = None;
             let reason = format!("risk rose to {} after the acknowledgement", a.band.label());
-            let note = crate::flows::alerts::thread_message(
+            let note = crate::flows::thread::thread_message(
                 state,
                 alert,
                 format!("esc:{}:rearm:{}", alert.id, alert.version),
@@ -1604,7 +1396,7 @@ pub async fn on_assessment(
             if let Some(min) = state.store.min_severity_since(&alert.id, since).await? {
                 if sev - min >= cfg.rise_by && !recently_bumped {
                     state.store.mark_escalation_bumped(&alert.id, now).await?;
-                    crate::flows::alerts::reply_in_thread(
+                    crate::flows::thread::reply_in_thread(
                         state,
                         alert,
                         format!("esc:{}:rise:{}", alert.id, now.timestamp()),
@@ -1634,71 +1426,4 @@ pub async fn may_respond(state: &AppState, alert: &Alert, user: &str) -> bool {
         .is_among(user, &people)
         .await
         .unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ALERT: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
-
-    #[test]
-    fn an_escalate_now_value_names_the_alert_and_the_position_it_pages() {
-        let button = EscalateButton {
-            alert_id: ALERT.into(),
-            target: Some(Position {
-                epoch: 3,
-                round: 1,
-                tier: 2,
-            }),
-        };
-        assert_eq!(button.value(), format!("{ALERT}:3:1:2"));
-        assert_eq!(EscalateButton::parse(&button.value()), Some(button));
-        let past_the_end = format!("{ALERT}:1:0:-1");
-        assert_eq!(
-            EscalateButton::parse(&past_the_end).and_then(|b| b.target),
-            Some(Position {
-                epoch: 1,
-                round: 0,
-                tier: -1
-            })
-        );
-    }
-
-    #[test]
-    fn a_value_of_the_alert_alone_is_a_button_from_before_it_named_a_tier() {
-        assert_eq!(
-            EscalateButton::parse(ALERT),
-            Some(EscalateButton {
-                alert_id: ALERT.into(),
-                target: None
-            })
-        );
-    }
-
-    #[test]
-    fn anything_the_bot_never_rendered_is_refused() {
-        for value in [
-            String::new(),
-            format!("{ALERT}:1:0"),
-            format!("{ALERT}:1:0:1:9"),
-            format!("{ALERT}:one:0:1"),
-            format!("{ALERT}:0:0:1"),
-            format!("{ALERT}:1:-1:1"),
-            format!("{ALERT}:1:0:-2"),
-            format!("{ALERT}:1:0:99999999999999999999"),
-            ":1:0:1".into(),
-            "<!channel>".into(),
-            "a".repeat(2_000),
-        ] {
-            assert_eq!(EscalateButton::parse(&value), None, "{value}");
-        }
-    }
-
-    #[test]
-    fn the_first_path_keeps_the_alerts_pagerduty_key_and_later_ones_have_their_own() {
-        assert_eq!(pd_dedup_key("a1", 1), "servo-sla-bot-a1");
-        assert_eq!(pd_dedup_key("a1", 2), "servo-sla-bot-a1-2");
-        assert_ne!(pd_dedup_key("a1", 2), pd_dedup_key("a1", 3));
-    }
 }

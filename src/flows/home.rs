@@ -17,18 +17,11 @@ use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::text::date_token;
 use crate::domain::text::escape_slack;
-use crate::store::{Alert, NewTimer};
-use chrono::{DateTime, Utc};
+use crate::store::Alert;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The timer kind that publishes a person's Home.
-pub const REFRESH_TIMER: &str = "home_refresh";
-/// Changes within this window refresh a Home once, at its end.
-pub const DEBOUNCE: chrono::Duration = chrono::Duration::seconds(5);
-/// Homes of people who have not opened theirs for this long are not kept fresh.
-const STALE_AFTER: chrono::Duration = chrono::Duration::days(14);
 /// Under Slack's Tier 4 (about 100 a minute), leaving room for other callers.
 const PUBLISH_PER_MINUTE: f64 = 80.0;
 /// Slack's limit for a Home view.
@@ -58,56 +51,6 @@ fn take_budget() -> bool {
         true
     } else {
         false
-    }
-}
-
-/// Schedules a refresh of the Home of everyone whose Home shows `tenant`.
-/// Never fails the caller: a refresh missed is caught up when they open it.
-pub async fn touch(state: &AppState, tenant: &str) {
-    for timer in touch_timers(state, tenant).await {
-        if let Err(e) = state.store.schedule_timer(timer, state.clock.now()).await {
-            tracing::warn!(error = %e, "could not schedule a Home refresh");
-        }
-    }
-}
-
-/// The timers [`touch`] schedules, for a transition to commit with its
-/// other effects (one per person, per [`DEBOUNCE`] window). None when who
-/// has a Home cannot be read: a refresh missed is caught up when they open
-/// it.
-pub async fn touch_timers(state: &AppState, tenant: &str) -> Vec<NewTimer> {
-    let now = state.clock.now();
-    let viewers = match state.home_viewers.get(tenant, now) {
-        Some(v) => v,
-        None => match state.store.home_viewers_of(tenant, now - STALE_AFTER).await {
-            Ok(v) => {
-                state.home_viewers.put(tenant, now, v.clone());
-                v
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read whose Home to refresh");
-                return Vec::new();
-            }
-        },
-    };
-    viewers
-        .iter()
-        .map(|user| refresh_timer(user, now))
-        .collect()
-}
-
-fn refresh_timer(user: &str, now: DateTime<Utc>) -> NewTimer {
-    let window = now
-        .timestamp_millis()
-        .div_euclid(DEBOUNCE.num_milliseconds());
-    let due = DateTime::<Utc>::from_timestamp_millis((window + 1) * DEBOUNCE.num_milliseconds())
-        .unwrap_or(now);
-    NewTimer {
-        kind: REFRESH_TIMER.into(),
-        subject_id: user.to_string(),
-        payload: json!({}),
-        due_at: due,
-        dedup_key: Some(format!("home:{user}:{window}")),
     }
 }
 
@@ -326,7 +269,7 @@ async fn build(
                 band.emoji(), alert_name(alert), band.label(), escape_slack(tier)) },
             "accessory": {
                 "type": "button",
-                "action_id": crate::flows::alerts::ACK_ACTION,
+                "action_id": crate::flows::ids::ACK_ACTION,
                 "value": alert.id,
                 "style": "primary",
                 "text": { "type": "plain_text", "text": "Acknowledge" }

@@ -23,7 +23,6 @@ use crate::config::{EscalationTier, Tenant};
 use crate::context::AppState;
 use crate::domain::assessment::{Assessment, Bottleneck};
 use crate::domain::text::escape_slack;
-use crate::flows::poll::Judged;
 use crate::servo::Job;
 use crate::store::{Alert, AuditEntry, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
@@ -586,4 +585,15 @@ async fn open_high_priority(
         );
     }
     Ok(opened)
+}
+
+/// What a tenant's poll leaves for the judgements made across tenants
+/// (system-wide degradation, high-priority jobs at risk together).
+pub struct Judged {
+    /// How many active jobs had a partition history to judge their pace by.
+    pub with_history: usize,
+    /// The assets of the jobs whose partition durations are rising.
+    pub rising: Vec<String>,
+    /// The open alerts after the poll, with their jobs.
+    pub at_risk: Vec<(Alert, Job)>,
 }

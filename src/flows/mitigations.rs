@@ -10,7 +10,7 @@
 use crate::context::AppState;
 use crate::domain::risk::JobState;
 use crate::domain::text::date_token;
-use crate::flows::alerts::{self, AlertView};
+use crate::flows::alert_view::AlertView;
 use crate::servo::{Job, ServoActionError};
 use crate::store::{Alert, Effects, IntentChange, NewOutboxMessage};
 use serde_json::json;
@@ -49,8 +49,8 @@ pub(crate) fn recreated_note(
     by: &str,
     old: &Job,
     new: &Job,
-) -> Result<NewOutboxMessage, alerts::AlertError> {
-    alerts::thread_message(
+) -> Result<NewOutboxMessage, crate::flows::thread::AlertError> {
+    crate::flows::thread::thread_message(
                 state,
                 alert,
                 format!("alert:{}:recreated:{}", alert.id, new.id),
@@ -136,7 +136,7 @@ pub async fn finish_intents(
                 )],
             );
             finished += 1;
-            if let Err(e) = alerts::refresh(state, &alert.id).await {
+            if let Err(e) = crate::flows::alert_view::refresh(state, &alert.id).await {
                 tracing::error!(error = %e, "could not refresh the alert's buttons");
             }
         }
@@ -163,7 +163,7 @@ async fn finish_with_note(
     };
     let mut effects = Effects::new();
     effects
-        .record(alerts::audit_entry(
+        .record(crate::flows::thread::audit_entry(
             state,
             alert,
             &intent.actor,
@@ -171,7 +171,7 @@ async fn finish_with_note(
             &audit_outcome,
             json!({ "job": intent.job_id, "for_alert": alert.id, "intent": intent.id }),
         ))
-        .send(alerts::thread_message(
+        .send(crate::flows::thread::thread_message(
             state,
             alert,
             format!("intent:{}", intent.id),
@@ -357,7 +357,7 @@ async fn retargeted(
     let new_id = new.id.to_string();
     let mut effects = Effects::new();
     effects
-        .record(alerts::audit_entry(
+        .record(crate::flows::thread::audit_entry(
             state,
             alert,
             &intent.actor,
@@ -396,7 +396,8 @@ fn note_key(alert: &Alert, what: &str) -> String {
 /// Commits a note in the alert's thread (a click's summary); a failure is
 /// logged: what it sums up is already recorded.
 async fn note(state: &AppState, alert: &Alert, what: &str, text: &str) {
-    let sent = match alerts::thread_message(state, alert, note_key(alert, what), text) {
+    let sent = match crate::flows::thread::thread_message(state, alert, note_key(alert, what), text)
+    {
         Ok(msg) => {
             let mut effects = Effects::new();
             effects.send(msg);
@@ -478,7 +479,7 @@ pub async fn pause(
             };
         // Recorded (or refused), audited: one transaction.
         let mut effects = Effects::new();
-        effects.record(alerts::audit_entry(
+        effects.record(crate::flows::thread::audit_entry(
             state, alert, user, "pause", &outcome, detail,
         ));
         if let Err(e) = state
@@ -531,7 +532,7 @@ pub async fn resume(
     }
     let audited = |outcome: &str, detail: serde_json::Value| {
         let mut effects = Effects::new();
-        effects.record(alerts::audit_entry(
+        effects.record(crate::flows::thread::audit_entry(
             state, alert, user, "resume", outcome, detail,
         ));
         effects
@@ -633,7 +634,7 @@ pub async fn recreate(
         Ok((old, new)) => {
             // The alert follows the new job, audited and said, together.
             let mut effects = Effects::new();
-            effects.record(alerts::audit_entry(state, alert, user, "recreate", "ok", json!({ "cancelled": old.id, "new_job": new.id, "partitions": new.total_partitions })));
+            effects.record(crate::flows::thread::audit_entry(state, alert, user, "recreate", "ok", json!({ "cancelled": old.id, "new_job": new.id, "partitions": new.total_partitions })));
             match recreated_note(state, alert, user, &old, &new) {
                 Ok(msg) => {
                     effects.send(msg);
@@ -675,7 +676,8 @@ pub async fn recreate(
                 ),
             };
             if let Some(outcome) = outcome {
-                alerts::audit(state, alert, user, "recreate", &outcome, json!({})).await;
+                crate::flows::thread::audit(state, alert, user, "recreate", &outcome, json!({}))
+                    .await;
             }
             Err(say)
         }
@@ -719,7 +721,7 @@ pub async fn notify_stakeholders(
         alert.deadline.map(date_token).unwrap_or_else(|| "none".into()),
     );
     let mut effects = Effects::new();
-    effects.send(alerts::thread_message(
+    effects.send(crate::flows::thread::thread_message(
         state,
         alert,
         format!("notify:{}:{view_id}:thread", alert.id),
@@ -732,7 +734,7 @@ pub async fn notify_stakeholders(
             format!("notify:{}:{view_id}:{p}", alert.id),
         ));
     }
-    effects.record(alerts::audit_entry(
+    effects.record(crate::flows::thread::audit_entry(
         state,
         alert,
         user,

@@ -3,18 +3,41 @@
 //! Flows take the [`crate::context::AppState`]; the edges (slash commands,
 //! buttons, the workers) call them. A flow never imports a command, a
 //! button, axum or a worker.
+//!
+//! The files use each other one way (`tests/architecture.rs` rejects a
+//! circle), from the bottom up:
+//! - [`ids`] (every button's action id and timer kind), [`thread`] (thread
+//!   notes, the audit entry, [`thread::AlertError`]), [`paging`] (who a page
+//!   goes to, what **Escalate now** pages, PagerDuty keys), [`home_refresh`]
+//!   (marks Homes stale), [`preventive`], [`rollup`], [`review`];
+//! - [`alert_view`]: an alert's message, its buttons, its rendering and the
+//!   edit that puts it back on Slack;
+//! - [`escalation`]: the path's steps; then [`acknowledge`], [`scaling`],
+//!   [`monitor`];
+//! - [`alerts`]: the message's lifecycle (post, update, resolve);
+//!   [`approvals`]: an extension request's life; [`home`]; [`incidents`];
+//!   [`mitigations`];
+//! - [`poll`]: one tenant's poll, which drives alerts, roll-ups, incidents
+//!   and moot requests; [`extension_decisions`] (asking for and deciding an
+//!   extension, which re-assess the job) and [`repair`] stand above it.
 
 pub mod acknowledge;
+pub mod alert_view;
 pub mod alerts;
 pub mod approvals;
 pub mod escalation;
+pub mod extension_decisions;
 pub mod home;
+pub mod home_refresh;
+pub mod ids;
 pub mod incidents;
 pub mod mitigations;
 pub mod monitor;
+pub mod paging;
 pub mod poll;
 pub mod preventive;
 pub mod repair;
 pub mod review;
 pub mod rollup;
 pub mod scaling;
+pub mod thread;

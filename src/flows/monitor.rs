@@ -9,7 +9,7 @@ use crate::context::AppState;
 use crate::domain::assessment::{self};
 use crate::domain::risk::RiskBand;
 use crate::domain::text::date_token;
-use crate::flows::alerts::{self, MONITOR_TIMER};
+use crate::flows::ids::MONITOR_TIMER;
 use crate::servo::Job;
 use crate::store::{Alert, Effects, NewTimer};
 use serde_json::{json, Value};
@@ -111,7 +111,7 @@ pub async fn check_in(state: &AppState, alert_id: &str, payload: &Value) -> anyh
         ),
     };
     let seq = payload.get("seq").and_then(Value::as_i64).unwrap_or(0) + 1;
-    alerts::reply_in_thread(
+    crate::flows::thread::reply_in_thread(
         state,
         &alert,
         format!("monitor:{}:{run}:{seq}:note", alert.id),
@@ -172,7 +172,7 @@ pub async fn start(state: &AppState, alert: &Alert, user: &str) -> anyhow::Resul
     };
     let mut effects = Effects::new();
     effects
-        .record(alerts::audit_entry(
+        .record(crate::flows::thread::audit_entry(
             state,
             alert,
             user,
@@ -180,7 +180,7 @@ pub async fn start(state: &AppState, alert: &Alert, user: &str) -> anyhow::Resul
             "ok",
             json!({ "every_min": every.num_minutes() }),
         ))
-        .send(alerts::thread_message(
+        .send(crate::flows::thread::thread_message(
             state,
             alert,
             format!("alert:{}:monitor:{run}", alert.id),
@@ -204,7 +204,7 @@ pub async fn stop(state: &AppState, alert: &Alert, user: &str) -> anyhow::Result
     let now = state.clock.now();
     let mut effects = Effects::new();
     effects
-        .record(alerts::audit_entry(
+        .record(crate::flows::thread::audit_entry(
             state,
             alert,
             user,
@@ -212,7 +212,7 @@ pub async fn stop(state: &AppState, alert: &Alert, user: &str) -> anyhow::Result
             "ok",
             json!({}),
         ))
-        .send(alerts::thread_message(
+        .send(crate::flows::thread::thread_message(
             state,
             alert,
             format!(

@@ -14,6 +14,7 @@ use crate::domain::forecast::Calibration;
 use crate::domain::forecast::ClassPrior;
 use crate::domain::risk::RiskBand;
 use crate::flows::alerts::{self, Change};
+use crate::flows::incidents::Judged;
 use crate::servo::Job;
 use crate::servo::ServoError;
 use crate::store::{Alert, ForecastRecord};
@@ -32,17 +33,6 @@ pub struct TenantPoll {
     pub at_risk: BTreeMap<String, usize>,
     /// What the buffer check and early warning did.
     pub preventive: crate::flows::preventive::PreventiveOutcome,
-}
-
-/// What a tenant's poll leaves for the judgements made across tenants
-/// (system-wide degradation, high-priority jobs at risk together).
-pub struct Judged {
-    /// How many active jobs had a partition history to judge their pace by.
-    pub with_history: usize,
-    /// The assets of the jobs whose partition durations are rising.
-    pub rising: Vec<String>,
-    /// The open alerts after the poll, with their jobs.
-    pub at_risk: Vec<(Alert, Job)>,
 }
 
 /// Assesses one tenant's jobs and reconciles its alerts.
@@ -231,7 +221,7 @@ pub async fn tenant_judged(
             continue;
         }
         let job = state.servo.get_job(&tenant.id, id).await?;
-        let how = alerts::ending(job.as_ref());
+        let how = crate::flows::alert_view::ending(job.as_ref());
         match job {
             Some(job) => {
                 let a = assessment::assess(&job.snapshot(), now, &thresholds, None);
@@ -349,7 +339,7 @@ pub enum PollError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Alert(#[from] alerts::AlertError),
+    Alert(#[from] crate::flows::thread::AlertError),
     #[error("{0}")]
     Other(String),
 }

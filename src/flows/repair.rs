@@ -96,12 +96,12 @@ async fn resolution_edits(state: &AppState, now: DateTime<Utc>) -> anyhow::Resul
         let Some(view) = alert
             .shown
             .clone()
-            .and_then(|v| serde_json::from_value::<crate::flows::alerts::AlertView>(v).ok())
+            .and_then(|v| serde_json::from_value::<crate::flows::alert_view::AlertView>(v).ok())
         else {
             continue;
         };
         tracing::warn!(alert = %alert.id, "repair: a resolved alert had no resolution edit; writing it");
-        let ex = crate::flows::alerts::extras(state, &alert.id).await?;
+        let ex = crate::flows::alert_view::extras(state, &alert.id).await?;
         let how = alert
             .resolution
             .clone()

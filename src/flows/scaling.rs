@@ -12,25 +12,19 @@ use crate::config::EscalationTier;
 use crate::context::AppState;
 use crate::domain::text::date_token;
 use crate::domain::text::escape_slack;
-use crate::flows::alerts::{self, audit_entry};
-use crate::flows::escalation::{scaling_tier, PageFacts};
+use crate::flows::escalation::PageFacts;
+use crate::flows::ids::SCALING_ACK_ACTION;
+use crate::flows::paging::scaling_dedup_key;
+use crate::flows::paging::scaling_tier;
+use crate::flows::thread::audit_entry;
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::store::{Alert, Effects, NewOutboxMessage, ScalingClaim, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// The action id of the Acknowledge button on a scaling page; its value is
-/// `<alert id>:<request number>`.
-pub const SCALING_ACK_ACTION: &str = "scaling_ack";
-
 /// The runbook's asks of the platform team when a job is at high risk.
 const SCALING_ASKS: &str =
     "• Scale up the executors\n• Lower other workloads' resource limits\n• Enable burst capacity";
-
-/// PagerDuty's incident for one scaling request: apart from the alert's own.
-pub fn scaling_dedup_key(alert_id: &str, count: i64) -> String {
-    format!("servo-sla-bot-{alert_id}-scaling-{count}")
-}
 
 /// What a request for scaling came to.
 #[derive(Debug)]
@@ -70,7 +64,7 @@ pub async fn request(state: &AppState, alert: &Alert, user: &str) -> anyhow::Res
     let facts = PageFacts::of(state, alert);
     // Decided for whichever number the request gets: its pages, its note,
     // its audit entry.
-    let pages = |count: i64| -> Result<Effects, alerts::AlertError> {
+    let pages = |count: i64| -> Result<Effects, crate::flows::thread::AlertError> {
         let dm = facts.message(
             state,
             &format!(":rocket: *Emergency scaling requested* by {asker}"),
@@ -97,7 +91,7 @@ pub async fn request(state: &AppState, alert: &Alert, user: &str) -> anyhow::Res
             ));
         }
         let who: Vec<String> = targets.iter().map(|u| format!("<@{u}>")).collect();
-        effects.send(alerts::thread_message(
+        effects.send(crate::flows::thread::thread_message(
             state,
             alert,
             format!("{key}:note"),
@@ -216,7 +210,7 @@ pub async fn acknowledge(
     let now = state.clock.now();
     let name = state.directory.user_name(user).await;
     let mut effects = Effects::new();
-    effects.send(alerts::thread_message(
+    effects.send(crate::flows::thread::thread_message(
         state,
         alert,
         format!("scaling:{}:{count}:ack", alert.id),
@@ -259,29 +253,4 @@ pub async fn acknowledge(
         _ => "A newer scaling request replaced this one; acknowledge that one.".into(),
     };
     Ok(ScalingAcked::Not(why))
-}
-
-/// The PagerDuty `resolve` of each of an alert's scaling incidents, for its
-/// resolution to commit: a scaling request is an incident of its own, and
-/// ends with the alert (acknowledged or not). None when the platform tier
-/// has no routing key or nobody asked.
-pub async fn resolve_events(
-    state: &AppState,
-    alert_id: &str,
-) -> anyhow::Result<Vec<NewOutboxMessage>> {
-    let Some(env) = scaling_tier(state).and_then(|t| t.pagerduty_routing_key_env.clone()) else {
-        return Ok(Vec::new());
-    };
-    let Some(last) = state.store.scaling_request(alert_id).await? else {
-        return Ok(Vec::new());
-    };
-    Ok((1..=last.count)
-        .map(|n| {
-            NewOutboxMessage::call(
-                PAGERDUTY,
-                json!({ "routing_key_env": env, "event_action": "resolve", "dedup_key": scaling_dedup_key(alert_id, n) }),
-                format!("scaling:{alert_id}:{n}:pd-resolve"),
-            )
-        })
-        .collect())
 }

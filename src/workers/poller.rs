@@ -56,7 +56,7 @@ impl Poller {
                     fleet.push((tenant, judged));
                     if poll.posted + poll.edited + poll.resolved > 0 {
                         // What the tenant's people see in their Home changed.
-                        crate::flows::home::touch(&self.state, &tenant.id).await;
+                        crate::flows::home_refresh::touch(&self.state, &tenant.id).await;
                     }
                     Ok(poll)
                 }

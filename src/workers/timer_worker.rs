@@ -47,13 +47,13 @@ const STORE_DEADLINE: Duration = Duration::from_secs(40);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The timer kinds that page people: escalation steps.
-const PAGING: &[&str] = &[crate::flows::escalation::STEP_TIMER];
+const PAGING: &[&str] = &[crate::flows::ids::STEP_TIMER];
 /// App Home refreshes: `views.publish` (Tier 4), often waiting out a 429.
-const HOME: &[&str] = &[crate::flows::home::REFRESH_TIMER];
+const HOME: &[&str] = &[crate::flows::ids::REFRESH_TIMER];
 /// The kinds with a lane of their own; the last lane takes the rest.
 const OWN_LANES: &[&str] = &[
-    crate::flows::escalation::STEP_TIMER,
-    crate::flows::home::REFRESH_TIMER,
+    crate::flows::ids::STEP_TIMER,
+    crate::flows::ids::REFRESH_TIMER,
 ];
 
 /// One lane of the timer worker: the kinds it fires and how many at once.
@@ -117,24 +117,24 @@ impl TimerWorker {
     async fn fire(&self, timer: &Timer) -> anyhow::Result<bool> {
         let itself = |r: anyhow::Result<()>| r.map(|()| false);
         match timer.kind.as_str() {
-            approvals::EXPIRY_TIMER => {
+            crate::flows::ids::EXPIRY_TIMER => {
                 itself(approvals::expire(&self.state, &timer.subject_id).await)
             }
-            crate::flows::escalation::STEP_TIMER if self.past_last(timer) => itself(
+            crate::flows::ids::STEP_TIMER if self.past_last(timer) => itself(
                 crate::flows::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
                     .await,
             ),
-            crate::flows::escalation::STEP_TIMER => {
+            crate::flows::ids::STEP_TIMER => {
                 crate::flows::escalation::fire_step(&self.state, timer, &self.worker_id).await
             }
-            crate::flows::home::REFRESH_TIMER => {
+            crate::flows::ids::REFRESH_TIMER => {
                 itself(crate::flows::home::publish(&self.state, &timer.subject_id).await)
             }
-            crate::flows::alerts::BUTTONS_TIMER => {
-                crate::flows::alerts::refresh(&self.state, &timer.subject_id).await?;
+            crate::flows::ids::BUTTONS_TIMER => {
+                crate::flows::alert_view::refresh(&self.state, &timer.subject_id).await?;
                 Ok(false)
             }
-            crate::flows::alerts::MONITOR_TIMER => itself(
+            crate::flows::ids::MONITOR_TIMER => itself(
                 crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
                     .await,
             ),

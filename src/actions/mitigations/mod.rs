@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 pub const PAUSE_VIEW: &str = "mitigate_pause";
 pub const NOTIFY_VIEW: &str = "mitigate_notify";
 
-use crate::flows::alerts::audit;
 use crate::flows::monitor::job_of;
+use crate::flows::thread::audit;
 
 /// The alert and its tenant, if the clicker is one of its operators; else
 /// the clicker is told why not, and the refusal is audited.

@@ -1,0 +1,760 @@
+//! An alert's message as the reader sees it: the view (band, ETA and
+//! deadline, what slows the job, the buttons in the order the runbook gives
+//! them), its rendering, the resolved view, and the edit that puts a
+//! stored alert's view back on its message.
+
+use crate::context::AppState;
+use crate::domain::assessment::Assessment;
+use crate::domain::risk::{JobState, RiskBand, SlaTier};
+use crate::domain::text::date_token;
+use crate::flows::ids::{
+    ACK_ACTION, DEFER_ACTION, MONITOR_ACTION, MONITOR_TIMER, NOTIFY_ACTION, OVERFLOW_ACTION,
+    PAUSE_LOWER_ACTION, RECREATE_ACTION, REQUEST_EXTENSION_ACTION, RESUME_PAUSED_ACTION,
+    SCALING_ACTION, STOP_MONITOR_ACTION,
+};
+use crate::flows::thread::{thread_message, AlertError};
+use crate::servo::Job;
+use crate::slack::render::RenderError;
+use crate::store::{Alert, NewOutboxMessage, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// What the alert message shows. Compared with the stored `shown` value to
+/// decide whether Slack needs an edit, so it holds only what the reader sees.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct AlertView {
+    pub band: String,
+    pub headline: String,
+    pub emoji: String,
+    pub colour: String,
+    pub asset: String,
+    pub job_id: String,
+    pub state: String,
+    pub completed: i64,
+    pub failed: i64,
+    pub total: i64,
+    pub eta_token: String,
+    pub eta_fallback: String,
+    pub deadline_token: String,
+    pub deadline_fallback: String,
+    pub severity: String,
+    pub tier: String,
+    pub priority: i32,
+    pub bottlenecks: Vec<String>,
+    /// How it ended, or who acknowledged it: a line of Slack markup.
+    pub outcome: Option<String>,
+    pub buttons: Vec<Button>,
+    pub status_line: String,
+    pub runbook_url: String,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Button {
+    pub action_id: String,
+    pub text: String,
+    pub value: String,
+    pub style: Option<String>,
+    /// Slack's own confirm dialog, shown before the click reaches the bot.
+    pub confirm: Option<Confirm>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Confirm {
+    pub title: String,
+    pub text: String,
+    pub confirm: String,
+    pub deny: String,
+}
+
+/// What else decides an alert's buttons besides its band.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    /// Monitor closely is on (a check-in is scheduled).
+    pub monitoring: bool,
+    /// Jobs the bot paused for this alert and has not resumed.
+    pub paused_by_bot: usize,
+    /// Their ids, for Resume's confirmation.
+    pub paused_jobs: Vec<String>,
+    /// Who **Escalate now** would page, in plain text ("*Platform Team
+    /// Lead* (Bo)"); `None` once every tier has been paged.
+    pub escalate_to: Option<String>,
+    /// The value of **Escalate now**: the alert and the tier it pages
+    /// ([`crate::flows::paging::EscalateButton`]); the alert's id alone
+    /// when unset.
+    pub escalate_value: Option<String>,
+    /// Who **Request scaling** pages, in plain text.
+    pub scaling_to: Option<String>,
+    /// Whether that tier is paged through PagerDuty too.
+    pub scaling_pagerduty: bool,
+}
+
+/// Reads an alert's extras from the store.
+pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreError> {
+    let monitoring = state
+        .store
+        .list_timers(Some(alert_id))
+        .await?
+        .iter()
+        .any(|t| t.kind == MONITOR_TIMER && t.status == "pending");
+    let paused_jobs = state.store.paused_for_alert(alert_id).await?;
+    let esc = state.store.get_escalation(alert_id).await?;
+    let escalate_to = crate::flows::paging::escalate_now_pages(state, esc.as_ref()).await;
+    let escalate_value = Some(crate::flows::paging::escalate_now_value(
+        state,
+        alert_id,
+        esc.as_ref(),
+    ));
+    let named = |t: &crate::config::EscalationTier| {
+        let t = t.clone();
+        async move { crate::flows::paging::tier_label(state, &t).await }
+    };
+    let scaling = crate::flows::paging::scaling_tier(state);
+    let scaling_pagerduty = scaling.is_some_and(|t| t.pagerduty_routing_key_env.is_some());
+    let scaling_to = match scaling {
+        Some(t) => Some(named(t).await),
+        None => None,
+    };
+    Ok(Extras {
+        monitoring,
+        paused_by_bot: paused_jobs.len(),
+        paused_jobs,
+        escalate_to,
+        escalate_value,
+        scaling_to,
+        scaling_pagerduty,
+    })
+}
+
+fn button(action_id: &str, text: &str, value: &str, style: Option<&str>) -> Button {
+    Button {
+        action_id: action_id.into(),
+        text: text.into(),
+        value: value.into(),
+        style: style.map(str::to_string),
+        confirm: None,
+    }
+}
+
+/// The buttons an alert shows: the runbook's mitigations for its band, and
+/// Acknowledge until someone has. A resolved alert offers only to resume the
+/// jobs the bot paused for it.
+pub fn buttons(
+    alert: &Alert,
+    band: Option<RiskBand>,
+    priority: i32,
+    extras: &Extras,
+) -> Vec<Button> {
+    let id = alert.id.as_str();
+    let mut out = Vec::new();
+    let Some(band) = band.filter(|b| b.is_at_risk() && alert.is_open()) else {
+        if extras.paused_by_bot > 0 {
+            out.push(resume_button(id, extras, Some("primary")));
+        }
+        return out;
+    };
+    if alert.acked_by.is_none() {
+        out.push(button(ACK_ACTION, "Acknowledge", id, Some("primary")));
+    }
+    match band {
+        RiskBand::Low => {
+            if extras.monitoring {
+                out.push(button(STOP_MONITOR_ACTION, "Stop monitoring", id, None));
+            } else {
+                out.push(button(MONITOR_ACTION, "Monitor closely", id, None));
+            }
+            out.push(button(
+                DEFER_ACTION,
+                "Defer non-critical backfills",
+                id,
+                None,
+            ));
+        }
+        RiskBand::Medium => {
+            out.push(button(
+                PAUSE_LOWER_ACTION,
+                "Pause lower-priority jobs",
+                id,
+                None,
+            ));
+            out.push(button(
+                REQUEST_EXTENSION_ACTION,
+                "Request extension",
+                id,
+                None,
+            ));
+        }
+        _ => {
+            if priority < 10 {
+                let mut b = button(
+                    RECREATE_ACTION,
+                    "Recreate with priority 10",
+                    id,
+                    Some("danger"),
+                );
+                b.confirm = Some(Confirm {
+                    title: "Recreate at priority 10?".into(),
+                    text: "The job is cancelled (SLA at risk - recreating with higher priority) and its uncompleted partitions start again as a new job with priority 10 and the same deadline.".into(),
+                    confirm: "Recreate".into(),
+                    deny: "Keep the job".into(),
+                });
+                out.push(b);
+            }
+            let mut b = button(SCALING_ACTION, "Request scaling", id, None);
+            b.confirm = Some(confirm(
+                "Request emergency scaling?",
+                &format!(
+                    "This pages {} by DM{} to scale executors, lower other workloads' limits or enable burst capacity.",
+                    extras.scaling_to.as_deref().unwrap_or("the platform tier"),
+                    if extras.scaling_pagerduty { " and PagerDuty" } else { "" }
+                ),
+                "Page them",
+            ));
+            out.push(b);
+            out.push(button(NOTIFY_ACTION, "Notify stakeholders", id, None));
+            out.push(button(
+                REQUEST_EXTENSION_ACTION,
+                "Request extension",
+                id,
+                None,
+            ));
+        }
+    }
+    if extras.paused_by_bot > 0 {
+        out.push(resume_button(id, extras, None));
+    }
+    let mut esc = button(
+        crate::flows::ids::ESCALATE_ACTION,
+        "Escalate now",
+        extras.escalate_value.as_deref().unwrap_or(id),
+        None,
+    );
+    esc.confirm = Some(match &extras.escalate_to {
+        Some(who) => confirm("Page now?", &format!("This pages {who} now."), "Page now"),
+        None => confirm(
+            "Page again?",
+            "Every tier has been paged already: this says so and pages nobody until the path ends.",
+            "Go on",
+        ),
+    });
+    out.push(esc);
+    out
+}
+
+fn confirm(title: &str, text: &str, yes: &str) -> Confirm {
+    use crate::slack::limits::truncate;
+    Confirm {
+        title: truncate(title, 100),
+        text: truncate(text, 300),
+        confirm: truncate(yes, 30),
+        deny: "Cancel".into(),
+    }
+}
+
+/// **Resume N paused jobs**, confirming which jobs it resumes.
+fn resume_button(id: &str, extras: &Extras, style: Option<&str>) -> Button {
+    let n = extras.paused_by_bot;
+    let mut b = button(
+        RESUME_PAUSED_ACTION,
+        &format!("Resume {n} paused job{}", if n == 1 { "" } else { "s" }),
+        id,
+        style,
+    );
+    let ids: Vec<String> = extras
+        .paused_jobs
+        .iter()
+        .map(|j| format!("`{}`", j.chars().take(8).collect::<String>()))
+        .collect();
+    b.confirm = Some(confirm(
+        &format!("Resume {n} job{}?", if n == 1 { "" } else { "s" }),
+        &format!(
+            "Resumes the job{} the bot paused for this alert ({}); Servo's executor picks {} up again.",
+            if n == 1 { "" } else { "s" },
+            crate::slack::limits::join_capped(&ids, ", ", 200, |k| format!("…and {k} more")),
+            if n == 1 { "it" } else { "them" }
+        ),
+        "Resume",
+    ));
+    b
+}
+
+/// Re-renders an alert's buttons from what it shows (after a mitigation
+/// changed what it should offer), editing the message only if they changed.
+/// A resolved alert renders from the view stored with its resolution, so
+/// it stays resolved: only a new episode (a new message) shows an at-risk
+/// band again. Written only over the version it read: if a poll changed the
+/// alert meanwhile, it reads again rather than put back what the poll
+/// replaced.
+pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError> {
+    for _ in 0..3 {
+        let Some(alert) = state.store.get_alert(alert_id).await? else {
+            return Ok(());
+        };
+        let Some(old) = alert
+            .shown
+            .clone()
+            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+        else {
+            return Ok(());
+        };
+        let ex = extras(state, alert_id).await?;
+        let mut view = old.clone();
+        if !alert.is_open() && view.band != RESOLVED_BAND {
+            // Resolved without its view stored (by an older version): it
+            // reads as resolved from now on.
+            view = resolved_view(
+                &alert,
+                view,
+                &ex,
+                alert.resolution.as_deref().unwrap_or("Resolved."),
+                alert.resolved_at.unwrap_or_else(|| state.clock.now()),
+            );
+        }
+        view.buttons = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
+        if view == old {
+            return Ok(());
+        }
+        let shown = serde_json::to_value(&view).unwrap_or(Value::Null);
+        // A resolved alert keeps its final state; only what it shows changes.
+        if state
+            .store
+            .set_alert_shown_at(&alert.id, &shown, alert.version)
+            .await?
+        {
+            return edit(
+                state,
+                &alert,
+                &view,
+                format!("alert:{}:buttons:{}", alert.id, alert.version + 1),
+            )
+            .await;
+        }
+    }
+    tracing::warn!(
+        alert = alert_id,
+        "the alert kept changing; its buttons follow at the next poll"
+    );
+    Ok(())
+}
+
+fn headline(band: RiskBand) -> &'static str {
+    match band {
+        RiskBand::Breached => "SLA breached",
+        RiskBand::High => "High SLA risk",
+        RiskBand::Medium => "Medium SLA risk",
+        RiskBand::Low => "Low SLA risk",
+        _ => "SLA risk",
+    }
+}
+
+/// The severity as readers want it: how late in time, against the time
+/// left, with the runbook's percentage after it. On track it says the time to
+/// spare; past the deadline, how long ago it passed. Never a negative "late".
+pub fn severity_text(
+    eta: Option<DateTime<Utc>>,
+    deadline: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    severity: Option<f64>,
+) -> String {
+    use crate::domain::text::duration_words as words;
+    let Some(deadline) = deadline else {
+        return "no SLA deadline".into();
+    };
+    if now > deadline {
+        let passed = format!("deadline passed {} ago", words(now - deadline));
+        return match eta.filter(|e| *e > now) {
+            Some(e) => format!("{passed}, ETA in {}", words(e - now)),
+            None => passed,
+        };
+    }
+    let left = deadline - now;
+    let left_text = if left < chrono::Duration::seconds(30) {
+        "the deadline is now".to_string()
+    } else {
+        format!("{} left", words(left))
+    };
+    match eta {
+        None => format!("ETA unknown, {left_text}"),
+        Some(e) if e > deadline => {
+            let pct = severity
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| format!(" (severity {:.0}%)", s * 100.0))
+                .unwrap_or_default();
+            format!(
+                "ETA {} after the deadline, {left_text}{pct}",
+                words(e - deadline)
+            )
+        }
+        Some(e) => format!(
+            "on track: ETA {} before the deadline, {left_text}",
+            words(deadline - e)
+        ),
+    }
+}
+
+fn fallback(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// ETAs move a little every poll; readers care about minutes, and an edit
+/// per second of drift would spend Slack's rate limit for nothing.
+fn to_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0).unwrap_or(t)
+}
+
+pub(crate) fn token(t: Option<DateTime<Utc>>) -> String {
+    t.map(date_token).unwrap_or_else(|| "unknown".into())
+}
+
+/// The ETA as shown: the forecast's P50 "likely by" its P90 when the bot
+/// forecast from the partition history, else the ETA risk was judged on.
+pub fn eta_text(job: &Job, a: &Assessment, now: DateTime<Utc>) -> String {
+    match (job.forecast, a.eta_source) {
+        (Some((p50, p90)), crate::domain::assessment::EtaSource::Forecast) => format!(
+            "{}, likely by {}",
+            date_token(to_minute(p50.max(now))),
+            date_token(to_minute(p90.max(now)))
+        ),
+        _ => token(a.eta.map(to_minute)),
+    }
+}
+
+/// Says so when Servo's own ETA and the forecast disagree by much: more than
+/// 15 minutes and more than a quarter of the time left.
+pub fn disagreement(job: &Job, now: DateTime<Utc>) -> Option<String> {
+    let (p50, _) = job.forecast?;
+    let servo = job.estimated_completion_at?;
+    let gap = servo - p50;
+    let left = (p50 - now).max(chrono::Duration::minutes(1));
+    if gap.num_minutes().abs() <= 15 || gap.num_seconds().abs() * 4 <= left.num_seconds() {
+        return None;
+    }
+    Some(format!(
+        "Servo's own estimate ({}) is {} {} than the forecast from the partition history",
+        date_token(to_minute(servo)),
+        crate::domain::text::duration_words(gap),
+        if gap > chrono::Duration::zero() {
+            "later"
+        } else {
+            "earlier"
+        }
+    ))
+}
+
+/// Builds the view of an alert for a job and its assessment.
+pub fn view(
+    state: &AppState,
+    job: &Job,
+    a: &Assessment,
+    alert: Option<&Alert>,
+    ex: &Extras,
+) -> AlertView {
+    let band = a.band;
+    let mut buttons_now = Vec::new();
+    let mut outcome = None;
+    if let Some(alert) = alert {
+        if let (Some(by), Some(at)) = (&alert.acked_by, alert.acked_at) {
+            outcome = Some(format!(
+                ":white_check_mark: Acknowledged by <@{by}> {}",
+                date_token(at)
+            ));
+        }
+        buttons_now = buttons(alert, Some(band), job.priority, ex);
+    }
+    AlertView {
+        band: band.as_str().into(),
+        headline: headline(band).into(),
+        emoji: band.emoji().into(),
+        colour: band.colour().into(),
+        asset: job.asset_name.clone(),
+        job_id: job.id.to_string(),
+        state: job.state.as_str().replace('_', " "),
+        completed: job.completed_partitions,
+        failed: job.failed_partitions,
+        total: job.total_partitions,
+        eta_token: eta_text(job, a, state.clock.now()),
+        eta_fallback: fallback(a.eta.map(to_minute)),
+        deadline_token: token(job.sla_deadline_at),
+        deadline_fallback: fallback(job.sla_deadline_at),
+        severity: severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
+        tier: a.tier.label().into(),
+        priority: job.priority,
+        bottlenecks: a
+            .bottlenecks
+            .iter()
+            .map(|b| b.describe())
+            .chain(disagreement(job, state.clock.now()))
+            .collect(),
+        outcome,
+        buttons: buttons_now,
+        status_line: format!("{} {}", band.label(), tier_note(a.tier)),
+        runbook_url: state.config.runbook_url.clone(),
+    }
+}
+
+fn tier_note(tier: SlaTier) -> &'static str {
+    match tier {
+        SlaTier::Critical => "· Critical tier: tight buffer (under 10%)",
+        SlaTier::Standard => "· Standard tier: 20-30% buffer",
+        SlaTier::BestEffort => "· Best effort tier: flexible",
+        SlaTier::BelowBestEffort => "· below best effort",
+    }
+}
+
+/// The most buttons one row shows; the rest go in an overflow menu.
+pub const MAX_ROW_BUTTONS: usize = 5;
+
+/// Splits buttons into the row and the overflow menu: at most five buttons
+/// in the row, and an overflow of 2 to 5 options. A button that asks for
+/// confirmation (the overflow has one confirm for all its options) and
+/// Acknowledge stay in the row; the others move to the menu from the end.
+pub fn layout(buttons: &[Button]) -> (Vec<Button>, Vec<Button>) {
+    if buttons.len() <= MAX_ROW_BUTTONS {
+        return (buttons.to_vec(), Vec::new());
+    }
+    let keep = MAX_ROW_BUTTONS.min(buttons.len() - 2);
+    let mut movable: Vec<usize> = buttons
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.confirm.is_none() && b.action_id != ACK_ACTION)
+        .map(|(i, _)| i)
+        .collect();
+    let to_move = (buttons.len() - keep).min(movable.len()).min(5);
+    let moved: Vec<usize> = movable.split_off(movable.len() - to_move);
+    let row = buttons
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !moved.contains(i))
+        .map(|(_, b)| b.clone())
+        .collect();
+    let menu = moved.iter().map(|&i| buttons[i].clone()).collect();
+    (row, menu)
+}
+
+/// The message payload for a view (`chat.postMessage` / `chat.update` body, without channel/ts).
+pub fn render(state: &AppState, view: &AlertView) -> Result<Value, RenderError> {
+    let (row, menu) = layout(&view.buttons);
+    let mut data = serde_json::to_value(view).unwrap_or(Value::Null);
+    data["buttons"] = serde_json::to_value(&row).unwrap_or(Value::Null);
+    data["overflow"] = serde_json::to_value(&menu).unwrap_or(Value::Null);
+    data["overflow_action"] = OVERFLOW_ACTION.into();
+    // A resolved alert no longer says what is slowing it.
+    data["resolved"] = (view.band == RESOLVED_BAND).into();
+    state.templates.render("alert", &data)
+}
+
+/// Enqueues an edit of the alert message with this view; `dedup_key` names
+/// the change, so the same change is never sent twice.
+pub async fn edit(
+    state: &AppState,
+    alert: &Alert,
+    view: &AlertView,
+    dedup_key: String,
+) -> Result<(), AlertError> {
+    // The outbox fills in the channel and ts from the alert when it sends.
+    let payload = render(state, view)?;
+    state
+        .enqueue(NewOutboxMessage {
+            dedup_key: Some(dedup_key),
+            method: "chat.update".into(),
+            payload,
+            ordering_key: Some(alert.id.clone()),
+            thread_alert_id: Some(alert.id.clone()),
+            thread_field: Some("ts".into()),
+            link_kind: None,
+            link_id: None,
+            not_before: None,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The band a resolved alert's view carries.
+pub const RESOLVED_BAND: &str = "resolved";
+
+/// What a resolved alert shows, from the view it had: how it ended, its
+/// colour and headline, and its buttons gone but Resume (while the bot has
+/// jobs paused for it). Stored with the resolution: every later edit of the
+/// message (Resume, a button timer, the repair pass) renders from it.
+pub fn resolved_view(
+    alert: &Alert,
+    mut v: AlertView,
+    ex: &Extras,
+    how: &str,
+    at: DateTime<Utc>,
+) -> AlertView {
+    v.band = RESOLVED_BAND.into();
+    v.headline = "Resolved".into();
+    v.emoji = ":white_check_mark:".into();
+    v.colour = "#2EB67D".into();
+    let mut resolved = alert.clone();
+    resolved.status = crate::store::AlertStatus::Resolved;
+    v.buttons = buttons(&resolved, None, v.priority, ex);
+    v.outcome = Some(how.to_string());
+    v.status_line = format!("Resolved {}", date_token(at));
+    v
+}
+
+/// The resolution's note in the alert's thread: how it ended.
+pub(crate) fn resolved_note(
+    state: &AppState,
+    alert: &Alert,
+    how: &str,
+) -> Result<NewOutboxMessage, AlertError> {
+    thread_message(state, alert, format!("alert:{}:resolved", alert.id), how)
+}
+
+/// Text from Servo (a cancel reason, an `error_message` with a stack trace)
+/// made safe for Slack markup: escaped, so `<!channel>` pings nobody, and cut
+/// to a few hundred characters, so the message it goes into stays within
+/// Slack's limits.
+pub fn servo_text(s: &str) -> String {
+    let first = s.trim();
+    crate::slack::limits::truncate(&crate::domain::text::escape_slack(first), 500)
+}
+
+/// How a job that left the active list ended, in a line.
+pub fn ending(job: Option<&Job>) -> String {
+    match job {
+        Some(j) if j.state == JobState::Completed => format!(
+            ":white_check_mark: Completed {} ({} of {}).",
+            j.completed_at.map(date_token).unwrap_or_default(),
+            j.completed_partitions,
+            crate::domain::text::count(j.total_partitions, "partition", "partitions")
+        ),
+        Some(j) if j.state == JobState::Cancelled => format!(
+            ":no_entry_sign: Cancelled: {}.",
+            servo_text(j.error_message.as_deref().unwrap_or("no reason given"))
+        ),
+        Some(j) if j.state == JobState::Failed => format!(
+            ":x: Failed: {}.",
+            servo_text(j.error_message.as_deref().unwrap_or("no reason given"))
+        ),
+        Some(_) => ":white_circle: The job no longer has an SLA deadline.".into(),
+        None => ":grey_question: The job is no longer visible in Servo.".into(),
+    }
+}
+
+/// A link to the alert's message (and so its thread), when Slack shows one:
+/// every answer that names a job with an alert links to it.
+pub fn alert_link(alert: Option<&Alert>) -> Option<String> {
+    let a = alert?;
+    let (channel, ts) = (a.channel.as_ref()?, a.ts.as_ref()?);
+    Some(format!(
+        "<https://slack.com/archives/{channel}/p{}|Alert thread> in <#{channel}>",
+        ts.replace('.', "")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 5, 3, 0, 0).unwrap() + chrono::Duration::minutes(min)
+    }
+
+    #[test]
+    fn a_late_job_reads_how_late_in_time_against_the_time_left() {
+        assert_eq!(
+            severity_text(Some(at(184)), Some(at(130)), at(0), Some(54.0 / 130.0)),
+            "ETA 54 min after the deadline, 2 h 10 min left (severity 42%)"
+        );
+    }
+
+    #[test]
+    fn an_on_track_job_reads_its_time_to_spare_never_a_negative_late() {
+        let s = severity_text(Some(at(100)), Some(at(130)), at(0), Some(-30.0 / 130.0));
+        assert_eq!(
+            s,
+            "on track: ETA 30 min before the deadline, 2 h 10 min left"
+        );
+        assert!(!s.contains('-') && !s.contains('%'));
+    }
+
+    #[test]
+    fn a_breached_job_reads_how_long_ago_the_deadline_passed() {
+        assert_eq!(
+            severity_text(Some(at(50)), Some(at(-20)), at(0), None),
+            "deadline passed 20 min ago, ETA in 50 min"
+        );
+        assert_eq!(
+            severity_text(None, Some(at(-90)), at(0), None),
+            "deadline passed 1 h 30 min ago"
+        );
+    }
+
+    #[test]
+    fn unknown_eta_and_no_deadline_say_so() {
+        assert_eq!(
+            severity_text(None, Some(at(60)), at(0), None),
+            "ETA unknown, 1 h left"
+        );
+        assert_eq!(
+            severity_text(Some(at(60)), None, at(0), None),
+            "no SLA deadline"
+        );
+        assert_eq!(
+            severity_text(Some(at(10)), Some(at(0)), at(0), Some(f64::INFINITY)),
+            "ETA 10 min after the deadline, the deadline is now"
+        );
+    }
+
+    fn b(id: &str, confirm: bool) -> Button {
+        let mut b = button(id, id, "v", None);
+        if confirm {
+            b.confirm = Some(super::confirm("t", "x", "y"));
+        }
+        b
+    }
+
+    #[test]
+    fn a_row_holds_five_buttons_at_most_and_the_rest_go_to_an_overflow_of_two_or_more() {
+        let five: Vec<Button> = (0..5).map(|i| b(&format!("b{i}"), false)).collect();
+        assert_eq!(layout(&five), (five.clone(), Vec::new()));
+        let seven = vec![
+            b(ACK_ACTION, false),
+            b(RECREATE_ACTION, true),
+            b(SCALING_ACTION, true),
+            b(NOTIFY_ACTION, false),
+            b("extension_request", false),
+            b(RESUME_PAUSED_ACTION, true),
+            b("alert_escalate", true),
+        ];
+        let (row, menu) = layout(&seven);
+        assert_eq!(row.len(), 5);
+        let ids = |v: &[Button]| v.iter().map(|b| b.action_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&menu), [NOTIFY_ACTION, "extension_request"]);
+        assert!(row
+            .iter()
+            .all(|b| b.confirm.is_some() || b.action_id == ACK_ACTION));
+        // Six: an overflow needs two options, so four stay in the row.
+        let six: Vec<Button> = (0..6).map(|i| b(&format!("b{i}"), false)).collect();
+        let (row, menu) = layout(&six);
+        assert_eq!((row.len(), menu.len()), (4, 2));
+    }
+
+    #[test]
+    fn resume_confirms_which_jobs_it_resumes() {
+        let ex = Extras {
+            paused_by_bot: 2,
+            paused_jobs: vec![
+                "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+                "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+            ],
+            ..Extras::default()
+        };
+        let r = resume_button("alert-1", &ex, None);
+        assert_eq!(r.text, "Resume 2 paused jobs");
+        let c = r.confirm.expect("a confirmation");
+        assert_eq!(c.title, "Resume 2 jobs?");
+        assert!(
+            c.text.contains("`0f8fad5b`") && c.text.contains("`7c9e6679`"),
+            "{}",
+            c.text
+        );
+        assert!(c.text.chars().count() <= 300);
+    }
+}

@@ -1,0 +1,57 @@
+//! The ids Slack and the timer worker route by, in one place: the action
+//! id of every button and menu the flows put in messages and Homes, and
+//! the kind of every timer they schedule. The actions and the timer worker
+//! dispatch on these; a flow names them when it builds a message or a timer.
+
+/// The action id of the Acknowledge button.
+pub const ACK_ACTION: &str = "alert_ack";
+
+pub const MONITOR_ACTION: &str = "mitigate_monitor";
+
+pub const STOP_MONITOR_ACTION: &str = "mitigate_stop_monitor";
+
+pub const DEFER_ACTION: &str = "mitigate_defer";
+
+pub const PAUSE_LOWER_ACTION: &str = "mitigate_pause_lower";
+
+pub const RECREATE_ACTION: &str = "mitigate_recreate";
+
+pub const SCALING_ACTION: &str = "mitigate_scaling";
+
+pub const NOTIFY_ACTION: &str = "mitigate_notify";
+
+pub const RESUME_PAUSED_ACTION: &str = "mitigate_resume_paused";
+
+pub const REQUEST_EXTENSION_ACTION: &str = "extension_request";
+
+/// The timer kind of **Monitor closely** check-ins.
+pub const MONITOR_TIMER: &str = "monitor_checkin";
+
+/// The timer kind that re-renders an alert's buttons ([`refresh`]) after an
+/// escalation step moved the path on. A step schedules it, due at once, in
+/// the step's own transaction: the page is the urgent part, and the timer
+/// worker fires timers in due order, so a burst of steps pages everyone
+/// first and the buttons' labels follow a moment later.
+pub const BUTTONS_TIMER: &str = "alert_buttons";
+
+/// The action id of the alert's overflow menu; each option's value is
+/// `<action_id>|<value>` of the button it stands for.
+pub const OVERFLOW_ACTION: &str = "alert_more";
+
+pub const APPROVE_ACTION: &str = "extension_approve";
+
+pub const REJECT_ACTION: &str = "extension_reject";
+
+/// The timer that expires a pending request.
+pub const EXPIRY_TIMER: &str = "approval_expiry";
+
+pub const STEP_TIMER: &str = "escalation_step";
+
+pub const ESCALATE_ACTION: &str = "alert_escalate";
+
+/// The timer kind that publishes a person's Home.
+pub const REFRESH_TIMER: &str = "home_refresh";
+
+/// The action id of the Acknowledge button on a scaling page; its value is
+/// `<alert id>:<request number>`.
+pub const SCALING_ACK_ACTION: &str = "scaling_ack";
