@@ -7,7 +7,7 @@
 //! 4. the one tenant the user is an operator or stakeholder of.
 //!
 //! Outside a tenant's channels, then, only its people are answered (the
-//! README's rule, the same as `--tenant`'s): a channel is no proof of
+//! rule docs/commands.md states, the same as `--tenant`'s): a channel is no proof of
 //! belonging there, and a DM or a random channel is open to anyone in the
 //! workspace. Otherwise the answer says why and how to pick a tenant.
 
