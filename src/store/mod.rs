@@ -23,6 +23,7 @@
 
 mod alerts;
 mod approvals;
+mod claims;
 mod effects;
 mod envelopes;
 mod escalation;
