@@ -43,30 +43,14 @@ macro_rules! claim_sql {
                 $crate::store::db_now_ms!(sqlite),
                 " + $2",
                 $set,
-                " WHERE id IN (SELECT ",
-                $alias,
-                ".id FROM ",
-                $table,
-                " ",
-                $alias,
-                " WHERE ",
-                $claimable!(sqlite),
-                " ORDER BY ",
-                $order,
-                " LIMIT $4) RETURNING *"
+                " WHERE id IN (",
+                $crate::store::claims::claim_sql!(@pick sqlite, $table, $alias, $claimable, $order),
+                ") RETURNING *"
             ),
             postgres: concat!(
-                "WITH picked AS MATERIALIZED (SELECT ",
-                $alias,
-                ".id FROM ",
-                $table,
-                " ",
-                $alias,
-                " WHERE ",
-                $claimable!(postgres),
-                " ORDER BY ",
-                $order,
-                " LIMIT $4 FOR UPDATE OF ",
+                "WITH picked AS MATERIALIZED (",
+                $crate::store::claims::claim_sql!(@pick postgres, $table, $alias, $claimable, $order),
+                " FOR UPDATE OF ",
                 $alias,
                 " SKIP LOCKED) UPDATE ",
                 $table,
@@ -81,6 +65,22 @@ macro_rules! claim_sql {
                 ".*"
             ),
         }
+    };
+    // The ids of the rows to claim, first `$4` of them.
+    (@pick $engine:ident, $table:literal, $alias:literal, $claimable:ident, $order:literal) => {
+        concat!(
+            "SELECT ",
+            $alias,
+            ".id FROM ",
+            $table,
+            " ",
+            $alias,
+            " WHERE ",
+            $claimable!($engine),
+            " ORDER BY ",
+            $order,
+            " LIMIT $4"
+        )
     };
 }
 pub(crate) use claim_sql;

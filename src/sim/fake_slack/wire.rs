@@ -22,6 +22,20 @@ pub(super) struct Answer {
 }
 
 impl Answer {
+    /// An answer with nothing but its status, JSON body and outcome.
+    fn new(status: StatusCode, body: Value, outcome: String) -> Self {
+        Answer {
+            status,
+            body,
+            text: None,
+            retry_after: None,
+            hold: None,
+            outcome,
+            error_detail: None,
+            warnings: Vec::new(),
+        }
+    }
+
     pub(super) fn ok(mut body: Value, warnings: Vec<String>) -> Self {
         if !warnings.is_empty() {
             // Slack's convention: a comma-joined `warning` plus the list.
@@ -29,14 +43,8 @@ impl Answer {
             body["response_metadata"] = json!({ "warnings": warnings });
         }
         Answer {
-            status: StatusCode::OK,
-            body,
-            text: None,
-            retry_after: None,
-            hold: None,
-            outcome: "ok".into(),
-            error_detail: None,
             warnings,
+            ..Self::new(StatusCode::OK, body, "ok".into())
         }
     }
 
@@ -50,14 +58,8 @@ impl Answer {
             body["response_metadata"] = json!({ "messages": r.messages });
         }
         Answer {
-            status: StatusCode::OK,
-            body,
-            text: None,
-            retry_after: None,
-            hold: None,
-            outcome: r.code,
             error_detail: r.detail,
-            warnings: Vec::new(),
+            ..Self::new(StatusCode::OK, body, r.code)
         }
     }
 
@@ -68,14 +70,13 @@ impl Answer {
 
     pub(super) fn rate_limited(retry_after_secs: u64, detail: Option<String>) -> Self {
         Answer {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            body: json!({ "ok": false, "error": "ratelimited" }),
-            text: None,
             retry_after: Some(retry_after_secs),
-            hold: None,
-            outcome: "429".into(),
             error_detail: detail,
-            warnings: Vec::new(),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "ok": false, "error": "ratelimited" }),
+                "429".into(),
+            )
         }
     }
 
@@ -116,14 +117,9 @@ impl Answer {
         detail: Option<String>,
     ) -> Self {
         Answer {
-            status,
-            body: Value::Null,
             text: Some(text),
-            retry_after: None,
-            hold: None,
-            outcome: outcome.into(),
             error_detail: detail,
-            warnings: Vec::new(),
+            ..Self::new(status, Value::Null, outcome.into())
         }
     }
 
@@ -190,6 +186,16 @@ impl Refusal {
 pub(super) struct BodyError {
     pub(super) code: &'static str,
     pub(super) detail: String,
+}
+
+/// An unreadable body is refused with its own code, the reason as detail.
+impl From<BodyError> for Refusal {
+    fn from(e: BodyError) -> Self {
+        Refusal {
+            detail: Some(e.detail),
+            ..Refusal::new(e.code)
+        }
+    }
 }
 
 /// Both content types Slack's Web API takes, as one JSON object.

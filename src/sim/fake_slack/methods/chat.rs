@@ -97,11 +97,7 @@ impl Workspace {
         let content = message_content(body)?;
         let thread_ts = str_arg(body, "thread_ts").map(str::to_string);
         if let Some(parent) = &thread_ts {
-            if !self
-                .messages
-                .iter()
-                .any(|m| m.channel == channel && &m.ts == parent)
-            {
+            if !self.has_message(&channel, parent) {
                 return Err(Refusal::new("thread_not_found"));
             }
         }
@@ -242,12 +238,7 @@ impl Workspace {
         }
         let body = match parsed {
             Ok(b) => b,
-            Err(e) => {
-                return Answer::refused(Refusal {
-                    detail: Some(e.detail),
-                    ..Refusal::new(e.code)
-                })
-            }
+            Err(e) => return Answer::refused(e.into()),
         };
         if let Some(blocks) = body.get("blocks").filter(|b| !b.is_null()) {
             let mut check = Check::default();

@@ -6,6 +6,13 @@ use crate::sim::fake_slack::{FakeSlack, Message, Workspace};
 use serde_json::{json, Value};
 
 impl Workspace {
+    /// Whether `channel` holds a message `ts` (a thread's parent, say).
+    pub(super) fn has_message(&self, channel: &str, ts: &str) -> bool {
+        self.messages
+            .iter()
+            .any(|m| m.channel == channel && m.ts == ts)
+    }
+
     /// The DM channel for a set of users, the same ID every time; the bool
     /// says whether it already existed.
     pub(super) fn dm_channel(&mut self, users: &[&str]) -> (String, bool) {
@@ -123,11 +130,7 @@ impl Workspace {
         };
         let with_metadata = flag(body, "include_all_metadata");
         if let Some(parent) = &thread {
-            if !self
-                .messages
-                .iter()
-                .any(|m| m.channel == channel && &m.ts == parent)
-            {
+            if !self.has_message(&channel, parent) {
                 return Err(Refusal::new("thread_not_found"));
             }
         }

@@ -52,12 +52,7 @@ impl Workspace {
         }
         let body = match parsed {
             Ok(b) => b,
-            Err(e) => {
-                return Answer::refused(Refusal {
-                    detail: Some(e.detail),
-                    ..Refusal::new(e.code)
-                })
-            }
+            Err(e) => return Answer::refused(e.into()),
         };
         if let Some(retry_after) = self.rate_limit(method, &body, now) {
             return Answer::rate_limited(retry_after, Some("rate limit enforced".into()));

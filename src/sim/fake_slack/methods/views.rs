@@ -3,7 +3,7 @@
 use crate::sim::fake_slack::blocks::Check;
 use crate::sim::fake_slack::wire::{str_arg, Refusal, Reply};
 use crate::sim::fake_slack::{View, Workspace};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 impl Workspace {
     pub(super) fn views_open(&mut self, body: &Value) -> Result<Reply, Refusal> {
@@ -21,13 +21,7 @@ impl Workspace {
         }
         self.view_counter += 1;
         let id = format!("V{:09}", self.view_counter);
-        let fields = view
-            .as_object_mut()
-            .expect("modal() checked it is an object");
-        fields.insert("id".into(), json!(id));
-        for key in ["callback_id", "private_metadata", "external_id"] {
-            fields.entry(key).or_insert_with(|| json!(""));
-        }
+        let fields = modal_fields(&mut view, &id);
         fields.insert("state".into(), json!({ "values": {} }));
         fields.insert("root_view_id".into(), json!(id));
         fields.insert("hash".into(), json!(format!("{}.h1", self.view_counter)));
@@ -88,13 +82,7 @@ impl Workspace {
         }
         let hash = next_hash(&stored.id, current);
         let id = stored.id.clone();
-        let fields = view
-            .as_object_mut()
-            .expect("modal() checked it is an object");
-        fields.insert("id".into(), json!(id));
-        for key in ["callback_id", "private_metadata", "external_id"] {
-            fields.entry(key).or_insert_with(|| json!(""));
-        }
+        let fields = modal_fields(&mut view, &id);
         // What the user typed stays: an update does not clear the inputs.
         let state = stored
             .view
@@ -157,4 +145,17 @@ fn next_hash(id: &str, current: &str) -> String {
         .and_then(|(_, n)| n.parse::<u64>().ok())
         .unwrap_or(0);
     format!("{id}.h{}", n + 1)
+}
+
+/// A checked modal's fields, given its `id` and, as Slack fills them in, an
+/// empty `callback_id`, `private_metadata` and `external_id` where missing.
+fn modal_fields<'v>(view: &'v mut Value, id: &str) -> &'v mut Map<String, Value> {
+    let fields = view
+        .as_object_mut()
+        .expect("modal() checked it is an object");
+    fields.insert("id".into(), json!(id));
+    for key in ["callback_id", "private_metadata", "external_id"] {
+        fields.entry(key).or_insert_with(|| json!(""));
+    }
+    fields
 }
