@@ -307,7 +307,7 @@ fn section<'a>(page: &'a str, heading: &str) -> &'a str {
 #[test]
 fn docs_operating_lists_every_series_the_bot_exports() {
     let metrics = section(include_str!("../docs/operating.md"), "## Metrics");
-    let families = servo_sla_bot::metrics::Metrics::families();
+    let families = servo_sla_bot::runtime::metrics::Metrics::families();
     assert!(families.len() > 20, "{families:?}");
     for (name, kind) in families {
         let shown = match kind {
@@ -550,7 +550,7 @@ fn every_series_the_code_names_is_declared() {
     for name in named {
         assert!(
             exported.contains(&name) || exported.contains(&format!("{name}_count")),
-            "{name} is used but not declared in src/metrics.rs"
+            "{name} is used but not declared in src/runtime/metrics.rs"
         );
     }
 }

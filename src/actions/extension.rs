@@ -4,6 +4,7 @@
 //! - **Approve** in the request message decides at once (after Slack's confirm dialog).
 //! - **Reject** opens a modal for an optional reason; submitting it decides.
 
+use super::dialog::open_dialog;
 use super::{tell, Click};
 use crate::context::AppState;
 use crate::domain::deadline::DeadlineSpec;
@@ -27,29 +28,6 @@ fn modal(callback_id: &str, title: &str, submit: &str, metadata: &Value, blocks:
         "close": { "type": "plain_text", "text": "Cancel" },
         "blocks": blocks,
     })
-}
-
-async fn open(state: &AppState, click: &Click, view: Value) {
-    let Some(trigger) = &click.trigger_id else {
-        tell(
-            state,
-            click,
-            "Slack sent no trigger for a dialog; try the button again.",
-        )
-        .await;
-        return;
-    };
-    if let Err(e) = state
-        .slack
-        .call(
-            "views.open",
-            &json!({ "trigger_id": trigger, "view": view }),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "views.open failed");
-        tell(state, click, "The dialog could not open (Slack allows 3 seconds after a click); try the button again.").await;
-    }
 }
 
 /// The quick choices' buttons in the request modal (value `+1h`, `+2h`,
@@ -247,7 +225,7 @@ pub async fn open_request(state: &AppState, click: &Click) {
         picker: None,
         preview: None,
     };
-    open(state, click, request_view(&form)).await;
+    open_dialog(state, click, request_view(&form)).await;
 }
 
 /// A quick choice, the picker or the typed deadline changed in an open
@@ -411,7 +389,7 @@ pub async fn open_reject(state: &AppState, click: &Click) {
         { "type": "input", "block_id": "reason", "optional": true, "label": { "type": "plain_text", "text": "Reason (shown in the thread)" },
           "element": { "type": "plain_text_input", "action_id": "value", "multiline": true, "max_length": 1000 } }
     ]);
-    open(
+    open_dialog(
         state,
         click,
         modal(

@@ -9,6 +9,7 @@
 //! (`crate::flows`) that commits its decision with its effects.
 
 pub mod acknowledge;
+pub mod dialog;
 pub mod escalate;
 pub mod extension;
 pub mod mitigations;

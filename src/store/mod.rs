@@ -24,6 +24,7 @@
 mod alerts;
 mod approvals;
 mod audit;
+mod claims;
 mod effects;
 mod envelopes;
 mod escalation;

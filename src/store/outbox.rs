@@ -2,6 +2,7 @@
 //! retries. A row records the resulting channel/ts, so a restart neither
 //! loses nor repeats a message.
 
+use super::claims::{claim_sql, Claim, ClaimTable};
 use super::{
     clocked, in_tx, json_text, ms, on_pool, Clocked, NewOutboxMessage, OutboxMessage, OutboxRow,
     OutboxStatus, Result, Store, StoreError, LINK_KINDS, THREAD_FIELDS,
@@ -45,31 +46,14 @@ macro_rules! claimable_outbox {
     };
 }
 
-/// SQLite: one UPDATE ... RETURNING. SQLite has a single writer, so the
-/// select and the claim cannot interleave with another claim. `$2` is the
-/// lease in milliseconds, from the database's clock.
-const CLAIM_OUTBOX_SQLITE: &str = concat!(
-    "UPDATE outbox SET claimed_by = $1, claim_until_ms = ",
-    super::db_now_ms!(sqlite),
-    " + $2, attempts = attempts + 1, unsettled_attempts = unsettled_attempts + 1 \
-     WHERE id IN (SELECT o.id FROM outbox o WHERE ",
-    claimable_outbox!(sqlite),
-    " ORDER BY o.priority, o.id LIMIT $4) RETURNING *"
-);
-
-/// PostgreSQL: lock the chosen rows in the selecting subquery and skip rows
-/// another replica is claiming, so replicas never wait on or double-claim a
-/// row. MATERIALIZED keeps the locked choice from being re-planned into the
-/// UPDATE (and re-evaluated, possibly beyond the limit).
-const CLAIM_OUTBOX_PG: &str = concat!(
-    "WITH picked AS MATERIALIZED (SELECT o.id FROM outbox o WHERE ",
-    claimable_outbox!(postgres),
-    " ORDER BY o.priority, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
-     UPDATE outbox SET claimed_by = $1, claim_until_ms = ",
-    super::db_now_ms!(postgres),
-    " + $2, attempts = outbox.attempts + 1, \
-       unsettled_attempts = outbox.unsettled_attempts + 1 \
-     FROM picked WHERE outbox.id = picked.id RETURNING outbox.*"
+/// Claims due messages in priority order, then id, counting each claim as
+/// an attempt and as an unsettled one.
+const CLAIM_OUTBOX: Clocked = claim_sql!(
+    table: "outbox",
+    alias: "o",
+    claimable: claimable_outbox,
+    order: "o.priority, o.id",
+    set: ", attempts = attempts + 1, unsettled_attempts = unsettled_attempts + 1",
 );
 
 pub(crate) fn check_message(msg: &NewOutboxMessage) -> Result<()> {
@@ -211,30 +195,13 @@ impl Store {
         lease: chrono::Duration,
         limit: i64,
     ) -> Result<Vec<OutboxMessage>> {
-        let rows: Vec<OutboxRow> = match self {
-            Store::Sqlite(p) => {
-                let _gate = super::sqlite_write_gate(p).await;
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let rows = sqlx::query_as(CLAIM_OUTBOX_SQLITE)
-                    .bind(worker)
-                    .bind(lease.num_milliseconds())
-                    .bind(ms(now))
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                rows
-            }
-            Store::Postgres(p) => {
-                sqlx::query_as(CLAIM_OUTBOX_PG)
-                    .bind(worker)
-                    .bind(lease.num_milliseconds())
-                    .bind(ms(now))
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?
-            }
+        let claim = Claim {
+            worker,
+            now,
+            lease,
+            limit,
         };
+        let rows: Vec<OutboxRow> = self.claim_rows(&CLAIM_OUTBOX, claim, &[]).await?;
         let mut claimed: Vec<OutboxMessage> = rows
             .into_iter()
             .map(OutboxMessage::try_from)
@@ -420,42 +387,13 @@ impl Store {
     /// database's clock: it is still working on them. Returns how many it
     /// still holds.
     pub async fn renew_outbox_claims(&self, worker: &str, lease: chrono::Duration) -> Result<u64> {
-        const SQL: Clocked = clocked!(
-            "UPDATE outbox SET claim_until_ms = ",
-            NOW,
-            " + $2 WHERE claimed_by = $1 AND status = 'pending'",
-        );
-        self.renew_claims(&SQL, worker, lease).await
-    }
-
-    /// Runs a claim renewal (`$1` the worker, `$2` the lease in
-    /// milliseconds) of the outbox or the timers: the one statement both
-    /// tables' workers share.
-    pub(super) async fn renew_claims(
-        &self,
-        sql: &Clocked,
-        worker: &str,
-        lease: chrono::Duration,
-    ) -> Result<u64> {
-        let sql = self.sql(sql);
-        Ok(on_pool!(self, p => sqlx::query(sql)
-            .bind(worker)
-            .bind(lease.num_milliseconds())
-            .execute(p)
-            .await?
-            .rows_affected()))
+        self.renew_claims(ClaimTable::Outbox, worker, lease).await
     }
 
     /// Hands back every claim of a worker that is shutting down, so another
     /// takes them now rather than when the leases expire.
     pub async fn release_outbox_claims(&self, worker: &str) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query(
-            "UPDATE outbox SET claimed_by = NULL, claim_until_ms = NULL \
-             WHERE claimed_by = $1 AND status = 'pending'")
-            .bind(worker)
-            .execute(p)
-            .await?
-            .rows_affected()))
+        self.release_claims(ClaimTable::Outbox, worker).await
     }
 
     /// Messages in id order, all or of one status.

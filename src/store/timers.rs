@@ -2,6 +2,7 @@
 //! Rows with a due time, claimed with a lease, so a restart resumes where it
 //! stopped and, on PostgreSQL, several replicas each handle a row once.
 
+use super::claims::{claim_sql, Claim, ClaimBind, ClaimTable};
 use super::{clocked, ms, on_pool, Clocked, NewTimer, Result, Store, Timer, TimerRow};
 use chrono::{DateTime, Utc};
 
@@ -101,28 +102,13 @@ macro_rules! claimable_timer {
     };
 }
 
-/// SQLite: one UPDATE ... RETURNING (a single writer: no interleaving).
-/// `$2` is the lease in milliseconds, from the database's clock.
-const CLAIM_TIMERS_SQLITE: &str = concat!(
-    "UPDATE timers SET claimed_by = $1, claim_until_ms = ",
-    super::db_now_ms!(sqlite),
-    " + $2 \
-    WHERE id IN (SELECT t.id FROM timers t WHERE ",
-    claimable_timer!(sqlite),
-    " ORDER BY t.due_at_ms, t.id LIMIT $4) \
-    RETURNING *"
-);
-
-/// PostgreSQL: lock the chosen rows in the selecting subquery, skipping rows
-/// another replica is claiming (see the outbox's claim for MATERIALIZED).
-const CLAIM_TIMERS_PG: &str = concat!(
-    "WITH picked AS MATERIALIZED ( \
-        SELECT t.id FROM timers t WHERE ",
-    claimable_timer!(postgres),
-    " ORDER BY t.due_at_ms, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED) \
-    UPDATE timers SET claimed_by = $1, claim_until_ms = ",
-    super::db_now_ms!(postgres),
-    " + $2 FROM picked WHERE timers.id = picked.id RETURNING timers.*"
+/// Claims due timers of some kinds (`$5`, `$6`), earliest first.
+const CLAIM_TIMERS: Clocked = claim_sql!(
+    table: "timers",
+    alias: "t",
+    claimable: claimable_timer,
+    order: "t.due_at_ms, t.id",
+    set: "",
 );
 
 impl Store {
@@ -163,34 +149,14 @@ impl Store {
         kinds: TimerKinds<'_>,
     ) -> Result<Vec<Timer>> {
         let (kinds, among) = kinds.binds();
-        let rows: Vec<TimerRow> = match self {
-            Store::Sqlite(p) => {
-                let _gate = super::sqlite_write_gate(p).await;
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let rows = sqlx::query_as(CLAIM_TIMERS_SQLITE)
-                    .bind(worker)
-                    .bind(lease.num_milliseconds())
-                    .bind(ms(now))
-                    .bind(limit)
-                    .bind(&kinds)
-                    .bind(among)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                rows
-            }
-            Store::Postgres(p) => {
-                sqlx::query_as(CLAIM_TIMERS_PG)
-                    .bind(worker)
-                    .bind(lease.num_milliseconds())
-                    .bind(ms(now))
-                    .bind(limit)
-                    .bind(&kinds)
-                    .bind(among)
-                    .fetch_all(p)
-                    .await?
-            }
+        let claim = Claim {
+            worker,
+            now,
+            lease,
+            limit,
         };
+        let extra = [ClaimBind::Text(kinds), ClaimBind::Flag(among)];
+        let rows: Vec<TimerRow> = self.claim_rows(&CLAIM_TIMERS, claim, &extra).await?;
         let mut timers: Vec<Timer> = rows
             .into_iter()
             .map(Timer::try_from)
@@ -251,23 +217,12 @@ impl Store {
     /// database's clock: it is still firing them. Returns how many it still
     /// holds.
     pub async fn renew_timer_claims(&self, worker: &str, lease: chrono::Duration) -> Result<u64> {
-        const SQL: Clocked = clocked!(
-            "UPDATE timers SET claim_until_ms = ",
-            NOW,
-            " + $2 WHERE claimed_by = $1 AND status = 'pending'",
-        );
-        self.renew_claims(&SQL, worker, lease).await
+        self.renew_claims(ClaimTable::Timers, worker, lease).await
     }
 
     /// Hands back every claim of a worker that is shutting down.
     pub async fn release_timer_claims(&self, worker: &str) -> Result<u64> {
-        Ok(on_pool!(self, p => sqlx::query(
-            "UPDATE timers SET claimed_by = NULL, claim_until_ms = NULL \
-             WHERE claimed_by = $1 AND status = 'pending'")
-            .bind(worker)
-            .execute(p)
-            .await?
-            .rows_affected()))
+        self.release_claims(ClaimTable::Timers, worker).await
     }
 
     /// Cancels a subject's pending timers (of one kind, or all); returns how

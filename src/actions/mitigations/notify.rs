@@ -2,6 +2,7 @@
 //! sends: [`crate::flows::mitigations::notify_stakeholders`]).
 
 use super::*;
+use crate::actions::dialog::open_dialog;
 /// **Notify stakeholders**: asks for an impact line, then tells them.
 pub async fn offer_notify(state: &AppState, click: &Click) {
     let Some((alert, _)) = authorise(
@@ -14,14 +15,6 @@ pub async fn offer_notify(state: &AppState, click: &Click) {
     .await
     else {
         return;
-    };
-    let Some(trigger) = &click.trigger_id else {
-        return tell(
-            state,
-            click,
-            "Slack sent no trigger for a dialog; try the button again.",
-        )
-        .await;
     };
     let view = json!({
         "type": "modal",
@@ -37,22 +30,7 @@ pub async fn offer_notify(state: &AppState, click: &Click) {
                            "initial_value": "Downstream reports that depend on this backfill may be late." } }
         ]
     });
-    if let Err(e) = state
-        .slack
-        .call(
-            "views.open",
-            &json!({ "trigger_id": trigger, "view": view }),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "views.open failed");
-        tell(
-            state,
-            click,
-            "The dialog could not open; try the button again.",
-        )
-        .await;
-    }
+    open_dialog(state, click, view).await;
 }
 
 pub async fn confirm_notify(

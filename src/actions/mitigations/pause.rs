@@ -3,6 +3,7 @@
 //! first, see [`crate::flows::mitigations::pause`]).
 
 use super::*;
+use crate::actions::dialog::open_dialog;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PauseKind {
     /// Low: the tenant's best-effort jobs.
@@ -116,25 +117,7 @@ pub async fn offer_pause(state: &AppState, click: &Click, defer: bool) {
               "element": { "type": "multi_static_select", "action_id": "value", "options": options, "initial_options": options } }
         ]
     });
-    let Some(trigger) = &click.trigger_id else {
-        return tell(
-            state,
-            click,
-            "Slack sent no trigger for a dialog; try the button again.",
-        )
-        .await;
-    };
-    if let Err(e) = state
-        .slack
-        .call(
-            "views.open",
-            &json!({ "trigger_id": trigger, "view": view }),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "views.open failed");
-        tell(state, click, "The dialog could not open (Slack allows 3 seconds after a click); try the button again.").await;
-    }
+    open_dialog(state, click, view).await;
 }
 
 /// The confirmed pause: pauses each chosen job and reports each result.

@@ -7,7 +7,8 @@
 //! long each took), send `disconnect`, ping, and drop a socket without a
 //! closing handshake.
 
-use super::{FakeSlack, Shared, APP_ID, SOCKET_ACK_DEADLINE};
+use super::wire::{Refusal, Reply};
+use super::{FakeSlack, Shared, Workspace, APP_ID, SOCKET_ACK_DEADLINE};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -431,5 +432,20 @@ impl FakeSlack {
     /// Pongs received.
     pub fn socket_pongs(&self) -> u32 {
         self.state().socket.pongs
+    }
+}
+
+impl Workspace {
+    /// A single-use websocket URL; its ticket is spent by the handshake.
+    pub(super) fn connections_open(&mut self) -> Result<Reply, Refusal> {
+        let addr = self
+            .socket_addr
+            .ok_or_else(|| Refusal::new("internal_error"))?;
+        let ticket = uuid::Uuid::new_v4().simple().to_string();
+        self.socket.tickets.insert(ticket.clone());
+        Ok(Reply::new(json!({
+            "ok": true,
+            "url": format!("ws://{addr}/link/?ticket={ticket}&app_id={APP_ID}"),
+        })))
     }
 }
