@@ -371,7 +371,7 @@ pub async fn open_reject(state: &AppState, click: &Click) {
     match approvals::refusal(state, &click.user, &approval).await {
         Ok(None) => {}
         Ok(Some(why)) => {
-            audit_refusal(state, click, &approval, &why).await;
+            crate::flows::approvals::audit_refusal(state, &click.user, &approval, &why).await;
             return tell(state, click, &why).await;
         }
         Err(e) => {
@@ -401,26 +401,6 @@ pub async fn open_reject(state: &AppState, click: &Click) {
         ),
     )
     .await;
-}
-
-async fn audit_refusal(
-    state: &AppState,
-    click: &Click,
-    approval: &crate::store::Approval,
-    why: &str,
-) {
-    let entry = crate::store::AuditEntry {
-        at: state.clock.now(),
-        tenant_id: Some(approval.tenant_id.clone()),
-        actor: click.user.clone(),
-        action: "reject_extension".into(),
-        subject: Some(approval.job_id.clone()),
-        outcome: format!("refused: {}", why.trim_start_matches(":no_entry: ")),
-        detail: Some(json!({ "approval_id": approval.id })),
-    };
-    if let Err(e) = state.store.audit(&entry).await {
-        tracing::error!(error = %e, "could not write the audit log");
-    }
 }
 
 fn input(payload: &Value, block: &str) -> Option<String> {

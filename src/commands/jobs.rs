@@ -4,9 +4,9 @@
 //! another tenant's job is answered exactly like an unknown one, so nothing
 //! leaks.
 
-use super::change::Change;
 use super::{ephemeral, tenancy, Command, SlashCommand};
 use crate::context::AppState;
+use crate::flows::job_changes::JobChange;
 use serde_json::Value;
 
 pub async fn run(
@@ -30,11 +30,11 @@ pub async fn run(
         Command::List(filter) => super::list::run(state, tenant, filter).await,
         Command::Review(days) => super::review::run(state, tenant, days).await,
         Command::Pause(named) => match found(named).await {
-            Ok(id) => super::change::run(state, tenant, id, cmd, Change::Pause).await,
+            Ok(id) => super::change::run(state, tenant, id, cmd, JobChange::Pause).await,
             Err(answer) => answer,
         },
         Command::Resume(named) => match found(named).await {
-            Ok(id) => super::change::run(state, tenant, id, cmd, Change::Resume).await,
+            Ok(id) => super::change::run(state, tenant, id, cmd, JobChange::Resume).await,
             Err(answer) => answer,
         },
         Command::ExtendDeadline {

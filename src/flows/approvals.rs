@@ -972,6 +972,23 @@ pub async fn close_moot(
     Ok(())
 }
 
+/// Audits a refused decision on `approval` by `user` (who may not decide
+/// it, or clicked after it was decided), with why.
+pub async fn audit_refusal(state: &AppState, user: &str, approval: &Approval, why: &str) {
+    let entry = AuditEntry {
+        at: state.clock.now(),
+        tenant_id: Some(approval.tenant_id.clone()),
+        actor: user.to_string(),
+        action: "reject_extension".into(),
+        subject: Some(approval.job_id.clone()),
+        outcome: format!("refused: {}", why.trim_start_matches(":no_entry: ")),
+        detail: Some(json!({ "approval_id": approval.id })),
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

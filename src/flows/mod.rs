@@ -31,6 +31,7 @@ pub mod home;
 pub mod home_refresh;
 pub mod ids;
 pub mod incidents;
+pub mod job_changes;
 pub mod mitigations;
 pub mod monitor;
 pub mod paging;

@@ -11,7 +11,7 @@ use crate::domain::assessment::Assessment;
 use crate::domain::assessment::{self, RiskThresholds};
 use crate::domain::forecast::pool::Profile;
 use crate::domain::forecast::Calibration;
-use crate::domain::forecast::ClassPrior;
+use crate::domain::forecast::{ClassPrior, PartitionObs};
 use crate::domain::risk::RiskBand;
 use crate::flows::alerts::{self, Change};
 use crate::flows::incidents::Judged;
@@ -19,7 +19,7 @@ use crate::servo::Job;
 use crate::servo::ServoError;
 use crate::store::{Alert, ForecastRecord};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// What one poll of one tenant did.
@@ -53,12 +53,94 @@ pub async fn tenant_judged(
     tenant: &Tenant,
     now: DateTime<Utc>,
 ) -> Result<(TenantPoll, Judged), PollError> {
-    let thresholds = state.config.risk.thresholds();
     let mut jobs = state.servo.active_jobs(&tenant.id, true).await?;
     let open = open_alerts_by_job(state, tenant).await?;
+    let histories = read_histories(state, tenant, &jobs, &open, now).await?;
+    forecast(state, tenant, &mut jobs, &histories, now).await?;
+    let mut poll = TenantPoll {
+        jobs: jobs.len(),
+        ..TenantPoll::default()
+    };
+    // Every job assessed first: a storm's roll-up is decided before the
+    // alerts, so that their posts can reply to it.
+    let judged = judge(state, &jobs, &open, now);
+    let rollup = match crate::flows::rollup::reconcile(state, tenant, &judged, now).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Without it the alerts go out one by one, as before.
+            tracing::warn!(tenant = %tenant.id, error = %e, "the storm roll-up skipped this poll");
+            None
+        }
+    };
+    let (seen, posted) = reconcile_alerts(
+        state,
+        tenant,
+        &judged,
+        &open,
+        rollup.as_deref(),
+        &mut poll,
+        now,
+    )
+    .await?;
+    resolve_departed(state, tenant, &open, &seen, &mut poll, now).await?;
+    // The open alerts after this poll: for the judgements across tenants
+    // and the preventive side.
+    let open_now = open_alerts_by_job(state, tenant).await?;
+    let at_risk: Vec<(Alert, crate::servo::Job)> = jobs
+        .iter()
+        .filter_map(|j| {
+            open_now
+                .get(&j.id.to_string())
+                .map(|a| (a.clone(), j.clone()))
+        })
+        .collect();
+    // Many jobs at risk with one cause: one page from tier 2. It never holds
+    // up the alerts above: a failure is logged, and the next poll tries again.
+    if let Err(e) =
+        crate::flows::incidents::widespread(state, tenant, &judged, rollup.as_deref(), now).await
+    {
+        tracing::warn!(tenant = %tenant.id, error = %e, "the widespread-slowdown check skipped this poll");
+    }
+    // The preventive side: buffer check, early warning, review history.
+    // It never holds up the alerts above: a failure is logged.
+    match crate::flows::preventive::observe(state, tenant, &judged, &open_now, now).await {
+        Ok(w) => poll.preventive = w,
+        Err(e) => {
+            tracing::warn!(tenant = %tenant.id, error = %e, "early warning and review history skipped this poll")
+        }
+    }
+    burn_downs(state, tenant, &judged, &posted, &open_now, &histories, now).await;
+    close_moot_requests(state, tenant, &seen, now).await?;
+    let judged = Judged {
+        with_history: judged
+            .iter()
+            .filter(|(j, _)| !j.recent_durations_ms.is_empty())
+            .count(),
+        rising: judged
+            .iter()
+            .filter(|(_, a)| {
+                a.bottlenecks
+                    .iter()
+                    .any(|b| matches!(b, assessment::Bottleneck::DurationsRising { .. }))
+            })
+            .map(|(j, _)| j.asset_name.clone())
+            .collect(),
+        at_risk,
+    };
+    Ok((poll, judged))
+}
 
-    // Partition histories cost the most to read: fetch them only for the
-    // jobs whose alert shows bottlenecks, or whose ETA depends on them.
+/// The partition histories of the jobs that need one. They cost the most to
+/// read, so only for the jobs whose alert shows bottlenecks, or whose ETA
+/// depends on them.
+async fn read_histories(
+    state: &AppState,
+    tenant: &Tenant,
+    jobs: &[crate::servo::Job],
+    open: &HashMap<String, Alert>,
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, Vec<PartitionObs>>, PollError> {
+    let thresholds = state.config.risk.thresholds();
     let previous = |job_id: &str| open.get(job_id).map(|a| a.band);
     let needs_history: Vec<Uuid> = jobs
         .iter()
@@ -69,10 +151,22 @@ pub async fn tenant_judged(
         })
         .map(|j| j.id)
         .collect();
-    let histories = state
+    Ok(state
         .servo
         .partition_history(&tenant.id, &needs_history)
-        .await?;
+        .await?)
+}
+
+/// Attaches each job's history and forecast (a new asset borrowing from the
+/// tenant's assets most like it), records the first forecast past each
+/// checkpoint, and settles the recorded forecasts of jobs that ended.
+async fn forecast(
+    state: &AppState,
+    tenant: &Tenant,
+    jobs: &mut [crate::servo::Job],
+    histories: &HashMap<Uuid, Vec<PartitionObs>>,
+    now: DateTime<Utc>,
+) -> Result<(), PollError> {
     let calibrations = crate::context::calibrations::calibrations(state, &tenant.id).await?;
     let mut assets: Vec<String> = jobs
         .iter()
@@ -90,7 +184,7 @@ pub async fn tenant_judged(
         .map(|f| (f.job_id, f.checkpoint))
         .collect();
     let mut to_record = Vec::new();
-    for job in &mut jobs {
+    for job in jobs.iter_mut() {
         let Some(h) = histories.get(&job.id) else {
             continue;
         };
@@ -148,38 +242,42 @@ pub async fn tenant_judged(
         }
     }
 
-    let mut poll = TenantPoll {
-        jobs: jobs.len(),
-        ..TenantPoll::default()
-    };
+    Ok(())
+}
+
+/// Each job with its assessment, in Servo's order.
+fn judge<'a>(
+    state: &AppState,
+    jobs: &'a [crate::servo::Job],
+    open: &HashMap<String, Alert>,
+    now: DateTime<Utc>,
+) -> Vec<(&'a crate::servo::Job, assessment::Assessment)> {
+    let thresholds = state.config.risk.thresholds();
+    jobs.iter()
+        .map(|job| {
+            let previous = open.get(&job.id.to_string()).map(|a| a.band);
+            let a = assessment::assess(&job.snapshot(), now, &thresholds, previous);
+            (job, a)
+        })
+        .collect()
+}
+
+/// Each judged job's alert reconciled with its assessment (posted, edited,
+/// resolved or left); returns the jobs seen and those whose alert was posted.
+async fn reconcile_alerts(
+    state: &AppState,
+    tenant: &Tenant,
+    judged: &[(&crate::servo::Job, assessment::Assessment)],
+    open: &HashMap<String, Alert>,
+    rollup: Option<&str>,
+    poll: &mut TenantPoll,
+    now: DateTime<Utc>,
+) -> Result<(HashSet<String>, HashSet<Uuid>), PollError> {
     // Open quiet notices: a job among them that goes at risk has its
     // notice's message become the alert.
     let notices = state.store.open_notices_by_job(&tenant.id).await?;
-    let mut seen = std::collections::HashSet::new();
-    let mut assessed = Vec::with_capacity(jobs.len());
-    let mut posted = std::collections::HashSet::new();
-    // Every job assessed first: a storm's roll-up is decided before the
-    // alerts, so that their posts can reply to it.
-    let judged: Vec<(&crate::servo::Job, assessment::Assessment)> = jobs
-        .iter()
-        .map(|job| {
-            let a = assessment::assess(
-                &job.snapshot(),
-                now,
-                &thresholds,
-                previous(&job.id.to_string()),
-            );
-            (job, a)
-        })
-        .collect();
-    let rollup = match crate::flows::rollup::reconcile(state, tenant, &judged, now).await {
-        Ok(r) => r,
-        Err(e) => {
-            // Without it the alerts go out one by one, as before.
-            tracing::warn!(tenant = %tenant.id, error = %e, "the storm roll-up skipped this poll");
-            None
-        }
-    };
+    let mut seen = HashSet::new();
+    let mut posted = HashSet::new();
     for (job, a) in judged {
         let key = job.id.to_string();
         seen.insert(key.clone());
@@ -190,10 +288,10 @@ pub async fn tenant_judged(
             state,
             tenant,
             job,
-            &a,
+            a,
             open.get(&key).cloned(),
             notices.get(&key),
-            rollup.as_deref(),
+            rollup,
             now,
         )
         .await?;
@@ -206,11 +304,21 @@ pub async fn tenant_judged(
             Change::Resolved => poll.resolved += 1,
             Change::None => {}
         }
-        assessed.push((job, a));
     }
+    Ok((seen, posted))
+}
 
-    // Open alerts whose job left the list: it finished, was cancelled, or
-    // lost its deadline. Look at the job itself before saying which.
+/// Open alerts whose job left the list: it finished, was cancelled, or lost
+/// its deadline. Looks at the job itself before saying which.
+async fn resolve_departed(
+    state: &AppState,
+    tenant: &Tenant,
+    open: &HashMap<String, Alert>,
+    seen: &HashSet<String>,
+    poll: &mut TenantPoll,
+    now: DateTime<Utc>,
+) -> Result<(), PollError> {
+    let thresholds = state.config.risk.thresholds();
     for (job_id, alert) in open.iter().filter(|(id, _)| !seen.contains(*id)) {
         let Ok(id) = job_id.parse::<Uuid>() else {
             continue;
@@ -237,49 +345,45 @@ pub async fn tenant_judged(
             }
         }
     }
-    // The open alerts after this poll: for the judgements across tenants
-    // and the preventive side.
-    let open_now = open_alerts_by_job(state, tenant).await?;
-    let at_risk: Vec<(Alert, crate::servo::Job)> = jobs
+    Ok(())
+}
+
+/// The burn-down chart of each alert this poll posted, when charts are on.
+/// Never holds up the poll: a failure is logged.
+async fn burn_downs(
+    state: &AppState,
+    tenant: &Tenant,
+    judged: &[(&crate::servo::Job, assessment::Assessment)],
+    posted: &HashSet<Uuid>,
+    open_now: &HashMap<String, Alert>,
+    histories: &HashMap<Uuid, Vec<PartitionObs>>,
+    now: DateTime<Utc>,
+) {
+    if !state.config.review.charts || posted.is_empty() {
+        return;
+    }
+    let charts: Vec<_> = judged
         .iter()
-        .filter_map(|j| {
-            open_now
-                .get(&j.id.to_string())
-                .map(|a| (a.clone(), j.clone()))
+        .filter(|(j, _)| posted.contains(&j.id))
+        .filter_map(|(job, a)| {
+            let alert = open_now.get(&job.id.to_string())?;
+            let history = histories.get(&job.id).map(Vec::as_slice).unwrap_or(&[]);
+            crate::flows::review::burn_down_message(alert, job, a, history, now)
         })
         .collect();
-    // Many jobs at risk with one cause: one page from tier 2. It never holds
-    // up the alerts above: a failure is logged, and the next poll tries again.
-    if let Err(e) =
-        crate::flows::incidents::widespread(state, tenant, &assessed, rollup.as_deref(), now).await
-    {
-        tracing::warn!(tenant = %tenant.id, error = %e, "the widespread-slowdown check skipped this poll");
+    if let Err(e) = state.enqueue_many(&charts).await {
+        tracing::warn!(tenant = %tenant.id, error = %e, "could not enqueue the burn-down charts");
     }
+}
 
-    // The preventive side: buffer check, early warning, review history.
-    // It never holds up the alerts above: a failure is logged.
-    match crate::flows::preventive::observe(state, tenant, &assessed, &open_now, now).await {
-        Ok(w) => poll.preventive = w,
-        Err(e) => {
-            tracing::warn!(tenant = %tenant.id, error = %e, "early warning and review history skipped this poll")
-        }
-    }
-    if state.config.review.charts && !posted.is_empty() {
-        let charts: Vec<_> = assessed
-            .iter()
-            .filter(|(j, _)| posted.contains(&j.id))
-            .filter_map(|(job, a)| {
-                let alert = open_now.get(&job.id.to_string())?;
-                let history = histories.get(&job.id).map(Vec::as_slice).unwrap_or(&[]);
-                crate::flows::review::burn_down_message(alert, job, a, history, now)
-            })
-            .collect();
-        if let Err(e) = state.enqueue_many(&charts).await {
-            tracing::warn!(tenant = %tenant.id, error = %e, "could not enqueue the burn-down charts");
-        }
-    }
-
-    // Pending extension requests of jobs that finished are moot.
+/// Pending extension requests of jobs that finished are moot.
+async fn close_moot_requests(
+    state: &AppState,
+    tenant: &Tenant,
+    seen: &HashSet<String>,
+    now: DateTime<Utc>,
+) -> Result<(), PollError> {
+    let thresholds = state.config.risk.thresholds();
     let pending = state
         .store
         .list_approvals(Some(&tenant.id), Some("pending"))
@@ -297,23 +401,7 @@ pub async fn tenant_judged(
             }
         }
     }
-    let judged = Judged {
-        with_history: assessed
-            .iter()
-            .filter(|(j, _)| !j.recent_durations_ms.is_empty())
-            .count(),
-        rising: assessed
-            .iter()
-            .filter(|(_, a)| {
-                a.bottlenecks
-                    .iter()
-                    .any(|b| matches!(b, assessment::Bottleneck::DurationsRising { .. }))
-            })
-            .map(|(j, _)| j.asset_name.clone())
-            .collect(),
-        at_risk,
-    };
-    Ok((poll, judged))
+    Ok(())
 }
 
 /// Whether a job is at risk, or close enough by Servo's own ETA that the
