@@ -92,10 +92,14 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
         {
             Some(mut v) => {
                 let mut ex = crate::flows::alert_view::extras(state, alert_id).await?;
-                ex.escalate_to =
-                    crate::flows::paging::escalate_now_pages(state, ended.as_ref()).await;
+                ex.escalate_to = crate::flows::paging::escalate_now_pages(
+                    &state.config.escalation,
+                    &state.directory,
+                    ended.as_ref(),
+                )
+                .await;
                 ex.escalate_value = Some(crate::flows::paging::escalate_now_value(
-                    state,
+                    &state.config.escalation,
                     alert_id,
                     ended.as_ref(),
                 ));

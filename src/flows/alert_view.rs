@@ -99,17 +99,22 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         .any(|t| t.kind == MONITOR_TIMER && t.status == "pending");
     let paused_jobs = state.store.paused_for_alert(alert_id).await?;
     let esc = state.store.get_escalation(alert_id).await?;
-    let escalate_to = crate::flows::paging::escalate_now_pages(state, esc.as_ref()).await;
+    let escalate_to = crate::flows::paging::escalate_now_pages(
+        &state.config.escalation,
+        &state.directory,
+        esc.as_ref(),
+    )
+    .await;
     let escalate_value = Some(crate::flows::paging::escalate_now_value(
-        state,
+        &state.config.escalation,
         alert_id,
         esc.as_ref(),
     ));
     let named = |t: &crate::config::EscalationTier| {
         let t = t.clone();
-        async move { crate::flows::paging::tier_label(state, &t).await }
+        async move { crate::flows::paging::tier_label(&state.directory, &t).await }
     };
-    let scaling = crate::flows::paging::scaling_tier(state);
+    let scaling = crate::flows::paging::scaling_tier(&state.config.escalation);
     let scaling_pagerduty = scaling.is_some_and(|t| t.pagerduty_routing_key_env.is_some());
     let scaling_to = match scaling {
         Some(t) => Some(named(t).await),

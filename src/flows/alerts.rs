@@ -68,13 +68,18 @@ pub async fn reconcile(
             let prospective = new.prospective(&id, now);
             let mut ex = extras(state, &id).await?;
             if !state.config.escalation.tiers.is_empty()
-                && crate::flows::paging::pages_at(state, a.tier, a.band)
+                && crate::flows::paging::pages_at(&state.config.escalation, a.tier, a.band)
             {
                 // Paging starts right after the post and pages the first tier
                 // at once: from then on, Escalate now pages the next one.
-                ex.escalate_to = crate::flows::paging::escalate_now_pages_after_start(state).await;
+                ex.escalate_to = crate::flows::paging::escalate_now_pages_after_start(
+                    &state.config.escalation,
+                    &state.directory,
+                )
+                .await;
                 ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
-                    state, &id,
+                    &state.config.escalation,
+                    &id,
                 ));
             }
             let v = view(state, job, a, Some(&prospective), &ex);
@@ -313,11 +318,16 @@ async fn open_promoting(
     let prospective = new.prospective(&id, now);
     let mut ex = extras(state, &id).await?;
     if !state.config.escalation.tiers.is_empty()
-        && crate::flows::paging::pages_at(state, a.tier, a.band)
+        && crate::flows::paging::pages_at(&state.config.escalation, a.tier, a.band)
     {
-        ex.escalate_to = crate::flows::paging::escalate_now_pages_after_start(state).await;
+        ex.escalate_to = crate::flows::paging::escalate_now_pages_after_start(
+            &state.config.escalation,
+            &state.directory,
+        )
+        .await;
         ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
-            state, &id,
+            &state.config.escalation,
+            &id,
         ));
     }
     let v = view(state, job, a, Some(&prospective), &ex);

@@ -127,11 +127,11 @@ async fn begin(
             } else {
                 String::new()
             },
-            tier_names(state, step).await,
+            tier_names(&state.directory, step).await,
             escape_slack(&step.purpose),
         ));
         at += chrono::Duration::from_std(step.ack_timeout).unwrap_or_default();
-        match next_position(state, t, r) {
+        match next_position(&state.config.escalation, t, r) {
             Some((nt, nr)) => (t, r) = (nt, nr),
             None => break,
         }
@@ -401,7 +401,7 @@ async fn step_at(
     let ack_timeout = state.config.escalation.tiers[tier].ack_timeout;
     let due = now + chrono::Duration::from_std(ack_timeout).unwrap_or_default();
     // After the last tier, a step that says the path is exhausted.
-    let (to_tier, to_round, next) = match next_position(state, tier, round) {
+    let (to_tier, to_round, next) = match next_position(&state.config.escalation, tier, round) {
         Some((nt, nr)) => (
             nt as i64,
             nr as i64,
@@ -557,14 +557,14 @@ async fn page(
     let people = state.directory.expand(&tier.notify).await?;
     let key = format!("page:{}:{epoch}:{round}:{tier_idx}", alert.id);
     let facts = PageFacts::of(state, alert);
-    let next = match next_position(state, tier_idx, round) {
+    let next = match next_position(&state.config.escalation, tier_idx, round) {
         Some((nt, _)) => {
             let t = &state.config.escalation.tiers[nt];
             format!(
                 "If nobody acknowledges within {}, I page *{}* ({}).",
                 duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
                 escape_slack(&t.name),
-                tier_names(state, t).await
+                tier_names(&state.directory, t).await
             )
         }
         None => format!(
@@ -1011,7 +1011,7 @@ pub async fn escalate_next(
             Some(t) => format!(
                 "Escalation started: paged *{}* ({}).",
                 escape_slack(&t.name),
-                tier_names(state, t).await
+                tier_names(&state.directory, t).await
             ),
             None => "No escalation tier is configured.".into(),
         });
@@ -1052,7 +1052,7 @@ pub async fn escalate_next(
         Some(t) => format!(
             "Paged *{}* now ({}).",
             escape_slack(&t.name),
-            tier_names(state, t).await
+            tier_names(&state.directory, t).await
         ),
         None => "Paged the next tier now.".into(),
     })
@@ -1080,7 +1080,7 @@ pub async fn escalate_now(
 ) -> anyhow::Result<String> {
     let now = state.clock.now();
     let esc = state.store.get_escalation(&alert.id).await?;
-    let current = escalate_now_target(state, esc.as_ref());
+    let current = escalate_now_target(&state.config.escalation, esc.as_ref());
     let target = match target {
         Some(t) => t,
         None => {
@@ -1142,7 +1142,7 @@ pub async fn escalate_now(
         }
         return Ok(format!(
             "Escalation started: paged {}.",
-            tier_label(state, &tier).await
+            tier_label(&state.directory, &tier).await
         ));
     }
     let payload = json!({ "epoch": target.epoch, "tier": target.tier, "round": target.round });
@@ -1154,7 +1154,7 @@ pub async fn escalate_now(
         Stepped::Paged => Ok(format!(
             "Paged *{}* now ({}).",
             escape_slack(&tier.name),
-            tier_names(state, &tier).await
+            tier_names(&state.directory, &tier).await
         )),
         Stepped::Ended => {
             refresh_buttons(state, &alert.id).await;
@@ -1185,10 +1185,12 @@ async fn paged_how(state: &AppState, page: &crate::store::EscalationPage) -> Str
 /// What **Escalate now** pages next, in a sentence.
 async fn next_sentence(state: &AppState, alert_id: &str) -> anyhow::Result<String> {
     let esc = state.store.get_escalation(alert_id).await?;
-    Ok(match escalate_now_pages(state, esc.as_ref()).await {
-        Some(who) => format!("Escalate now pages {who} next."),
-        None => "Every tier has been paged; the path ends when its last wait runs out.".into(),
-    })
+    Ok(
+        match escalate_now_pages(&state.config.escalation, &state.directory, esc.as_ref()).await {
+            Some(who) => format!("Escalate now pages {who} next."),
+            None => "Every tier has been paged; the path ends when its last wait runs out.".into(),
+        },
+    )
 }
 
 /// A click on a button whose tier is no longer next: if that tier was paged,
@@ -1225,7 +1227,7 @@ async fn stale(
             .await;
             format!(
                 ":information_source: {} was already paged {} {}. Nobody was paged now. {}",
-                tier_label(state, tier).await,
+                tier_label(&state.directory, tier).await,
                 ms_token(page.paged_at_ms),
                 paged_how(state, &page).await,
                 next_sentence(state, &alert.id).await?
@@ -1288,7 +1290,7 @@ async fn untargeted_refused(
     {
         Some((page, tier)) => format!(
             "{} was paged {} {}",
-            tier_label(state, tier).await,
+            tier_label(&state.directory, tier).await,
             ms_token(page.paged_at_ms),
             paged_how(state, page).await
         ),
@@ -1369,7 +1371,7 @@ pub async fn on_assessment(
         && !esc
             .as_ref()
             .is_some_and(|e| e.status == "stopped" && e.tier < 0)
-        && pages_at(state, a.tier, a.band)
+        && pages_at(&state.config.escalation, a.tier, a.band)
     {
         let reason = if a.band == RiskBand::Breached {
             format!("{} breached its deadline", escape_slack(&job.asset_name))

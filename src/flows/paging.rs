@@ -3,11 +3,12 @@
 //! value its button carries, and the PagerDuty keys of a path and of
 //! Request scaling. Read by the alert's view and by the escalation alike.
 
-use crate::config::EscalationTier;
+use crate::config::{Escalation, EscalationTier};
 use crate::context::AppState;
 use crate::domain::risk::{RiskBand, SlaTier};
 use crate::domain::text::escape_slack;
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
+use crate::slack::directory::Directory;
 use crate::store::NewOutboxMessage;
 use serde_json::json;
 
@@ -21,24 +22,24 @@ pub(crate) fn tier_index(t: SlaTier) -> usize {
 }
 
 /// Whether an alert of this SLA tier pages at this band (breach always does).
-pub fn pages_at(state: &AppState, tier: SlaTier, band: RiskBand) -> bool {
+pub fn pages_at(escalation: &Escalation, tier: SlaTier, band: RiskBand) -> bool {
     band == RiskBand::Breached
-        || (band.is_at_risk() && band >= state.config.escalation.start_at[tier_index(tier)])
+        || (band.is_at_risk() && band >= escalation.start_at[tier_index(tier)])
 }
 
 /// The platform tier, which **Request scaling** pages: the second tier of
 /// the path (the runbook's platform team lead), or the only one.
-pub fn scaling_tier(state: &AppState) -> Option<&EscalationTier> {
-    let tiers = &state.config.escalation.tiers;
+pub fn scaling_tier(escalation: &Escalation) -> Option<&EscalationTier> {
+    let tiers = &escalation.tiers;
     tiers.get(1).or(tiers.last())
 }
 
 /// A tier as a page names it, in plain text: "*Platform Team Lead* (Bo)".
-pub async fn tier_label(state: &AppState, tier: &EscalationTier) -> String {
+pub async fn tier_label(directory: &Directory, tier: &EscalationTier) -> String {
     format!(
         "*{}* ({})",
         escape_slack(&tier.name),
-        tier_names(state, tier).await
+        tier_names(directory, tier).await
     )
 }
 
@@ -46,29 +47,33 @@ pub async fn tier_label(state: &AppState, tier: &EscalationTier) -> String {
 /// state (`None`: no escalation yet), as [`tier_label`] says it; `None` once
 /// every tier has been paged.
 pub async fn escalate_now_pages(
-    state: &AppState,
+    escalation: &Escalation,
+    directory: &Directory,
     esc: Option<&crate::store::EscalationRow>,
 ) -> Option<String> {
-    let tiers = &state.config.escalation.tiers;
+    let tiers = &escalation.tiers;
     let next = match esc.filter(|e| e.status == "active") {
         None => tiers.first(),
         Some(e) if e.tier >= 0 => tiers.get(e.tier as usize),
         Some(_) => None,
     }?;
-    Some(tier_label(state, next).await)
+    Some(tier_label(directory, next).await)
 }
 
 /// For a new alert about to start paging at the first tier (which is paged
 /// at once): who **Escalate now** will page then.
-pub async fn escalate_now_pages_after_start(state: &AppState) -> Option<String> {
-    let (tier, _) = next_position(state, 0, 0)?;
-    Some(tier_label(state, state.config.escalation.tiers.get(tier)?).await)
+pub async fn escalate_now_pages_after_start(
+    escalation: &Escalation,
+    directory: &Directory,
+) -> Option<String> {
+    let (tier, _) = next_position(escalation, 0, 0)?;
+    Some(tier_label(directory, escalation.tiers.get(tier)?).await)
 }
 
 /// A tier's people as plain text ("Ada, @oncall"): naming them notifies
 /// nobody. Only the message that pages a tier mentions its members.
-pub async fn tier_names(state: &AppState, tier: &EscalationTier) -> String {
-    state.directory.names(&tier.notify).await
+pub async fn tier_names(directory: &Directory, tier: &EscalationTier) -> String {
+    directory.names(&tier.notify).await
 }
 
 /// The PagerDuty dedup key of an alert's path (its escalation's `epoch`):
@@ -148,14 +153,14 @@ impl EscalateButton {
 /// state: the active path's next position (tier -1 past its last tier), or
 /// the first tier of a new path.
 pub fn escalate_now_target(
-    state: &AppState,
+    escalation: &Escalation,
     esc: Option<&crate::store::EscalationRow>,
 ) -> Position {
     match esc.filter(|e| e.status == "active") {
         Some(e) => Position {
             epoch: e.epoch,
             round: e.round,
-            tier: if e.tier >= 0 && (e.tier as usize) < state.config.escalation.tiers.len() {
+            tier: if e.tier >= 0 && (e.tier as usize) < escalation.tiers.len() {
                 e.tier
             } else {
                 -1
@@ -171,8 +176,8 @@ pub fn escalate_now_target(
 
 /// For a new alert about to start paging at the first tier (which is paged
 /// at once): the position **Escalate now** pages then.
-pub fn escalate_now_target_after_start(state: &AppState) -> Position {
-    match next_position(state, 0, 0) {
+pub fn escalate_now_target_after_start(escalation: &Escalation) -> Position {
+    match next_position(escalation, 0, 0) {
         Some((tier, round)) => Position {
             epoch: 1,
             round: round as i64,
@@ -188,23 +193,23 @@ pub fn escalate_now_target_after_start(state: &AppState) -> Position {
 
 /// An **Escalate now** button's value for a new alert about to start paging
 /// at the first tier (see [`escalate_now_target_after_start`]).
-pub fn escalate_now_value_after_start(state: &AppState, alert_id: &str) -> String {
+pub fn escalate_now_value_after_start(escalation: &Escalation, alert_id: &str) -> String {
     EscalateButton {
         alert_id: alert_id.to_string(),
-        target: Some(escalate_now_target_after_start(state)),
+        target: Some(escalate_now_target_after_start(escalation)),
     }
     .value()
 }
 
 /// An **Escalate now** button's value for an alert's path in this state.
 pub fn escalate_now_value(
-    state: &AppState,
+    escalation: &Escalation,
     alert_id: &str,
     esc: Option<&crate::store::EscalationRow>,
 ) -> String {
     EscalateButton {
         alert_id: alert_id.to_string(),
-        target: Some(escalate_now_target(state, esc)),
+        target: Some(escalate_now_target(escalation, esc)),
     }
     .value()
 }
@@ -222,7 +227,9 @@ pub async fn resolve_events(
     state: &AppState,
     alert_id: &str,
 ) -> anyhow::Result<Vec<NewOutboxMessage>> {
-    let Some(env) = scaling_tier(state).and_then(|t| t.pagerduty_routing_key_env.clone()) else {
+    let Some(env) =
+        scaling_tier(&state.config.escalation).and_then(|t| t.pagerduty_routing_key_env.clone())
+    else {
         return Ok(Vec::new());
     };
     let Some(last) = state.store.scaling_request(alert_id).await? else {
@@ -240,11 +247,15 @@ pub async fn resolve_events(
 }
 
 /// The position after (tier, round), if the path goes on.
-pub(crate) fn next_position(state: &AppState, tier: usize, round: u32) -> Option<(usize, u32)> {
-    let tiers = state.config.escalation.tiers.len();
+pub(crate) fn next_position(
+    escalation: &Escalation,
+    tier: usize,
+    round: u32,
+) -> Option<(usize, u32)> {
+    let tiers = escalation.tiers.len();
     if tier + 1 < tiers {
         Some((tier + 1, round))
-    } else if round < state.config.escalation.repeat {
+    } else if round < escalation.repeat {
         Some((0, round + 1))
     } else {
         None

@@ -49,7 +49,7 @@ pub enum Requested {
 /// the platform tier, in one commit with the request that starts the
 /// cool-down, unless one was made within it.
 pub async fn request(state: &AppState, alert: &Alert, user: &str) -> anyhow::Result<Requested> {
-    let Some(tier) = scaling_tier(state).cloned() else {
+    let Some(tier) = scaling_tier(&state.config.escalation).cloned() else {
         return Ok(Requested::NoTier);
     };
     if !alert.is_open() {
@@ -219,7 +219,9 @@ pub async fn acknowledge(
             date_token(now)
         ),
     )?);
-    if let Some(env) = scaling_tier(state).and_then(|t| t.pagerduty_routing_key_env.clone()) {
+    if let Some(env) =
+        scaling_tier(&state.config.escalation).and_then(|t| t.pagerduty_routing_key_env.clone())
+    {
         effects.send(NewOutboxMessage::call(
             PAGERDUTY,
             json!({ "routing_key_env": env, "event_action": "acknowledge", "dedup_key": scaling_dedup_key(&alert.id, count) }),

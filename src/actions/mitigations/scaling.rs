@@ -27,7 +27,7 @@ pub async fn request_scaling(state: &AppState, click: &Click) {
         Ok(Requested::Paged { tier, again, .. }) => format!(
             ":rocket: Paged *{}* ({}) for emergency scaling{}. It can be requested again {}.",
             escape_slack(&tier.name),
-            crate::flows::paging::tier_names(state, &tier).await,
+            crate::flows::paging::tier_names(&state.directory, &tier).await,
             if tier.pagerduty_routing_key_env.is_some() {
                 ", by DM and PagerDuty"
             } else {
