@@ -12,6 +12,7 @@ pub mod acknowledge;
 pub mod escalate;
 pub mod extension;
 pub mod mitigations;
+pub mod rollup_ack;
 pub mod shortcuts;
 
 use crate::context::AppState;
@@ -203,6 +204,7 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::flows::scaling::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
         crate::flows::alerts::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
         crate::flows::escalation::ESCALATE_ACTION => escalate::escalate_now(state, click).await,
+        crate::flows::group_paging::ROLLUP_ACK_ACTION => rollup_ack::run(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

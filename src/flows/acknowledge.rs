@@ -137,6 +137,9 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             effects.schedule(timer);
         }
         let shown = view.as_ref().map(serde_json::to_value).transpose()?;
+        // A member of a storm's roll-up: its acknowledgement acknowledges
+        // the roll-up's paging of all its jobs (issue 35).
+        let rollup = crate::flows::group_paging::paging_rollup(state, &alert).await?;
         let ack = AlertAck {
             alert_id,
             user,
@@ -155,6 +158,9 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             .await?;
         if done {
             state.wake_outbox();
+            if let Some(r) = rollup {
+                crate::flows::group_paging::acknowledge(state, &r, user, Some(&alert)).await?;
+            }
             return Ok(Acked::Acknowledged);
         }
         // Someone was first, it resolved, or a poll edited it meanwhile:

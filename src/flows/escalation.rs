@@ -323,6 +323,10 @@ async fn run_now(
 /// and let the alert's **Escalate now** name the next (a [`BUTTONS_TIMER`]
 /// the step commits with its pages).
 pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    if let Some(rollup) = crate::flows::group_paging::rollup_of_subject(alert_id) {
+        crate::flows::group_paging::fire_step(state, rollup, payload, None).await?;
+        return Ok(());
+    }
     due_step(state, alert_id, payload, StepFrom::Due).await?;
     Ok(())
 }
@@ -331,6 +335,10 @@ pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::
 /// claimed `timer` fired in its own transaction. True when it did, so the
 /// worker does not mark it again.
 pub async fn fire_step(state: &AppState, timer: &Timer, worker: &str) -> anyhow::Result<bool> {
+    if let Some(rollup) = crate::flows::group_paging::rollup_of_subject(&timer.subject_id) {
+        let claimed = Some((timer, worker));
+        return crate::flows::group_paging::fire_step(state, rollup, &timer.payload, claimed).await;
+    }
     let from = StepFrom::Timer {
         id: &timer.id,
         worker,
@@ -552,6 +560,10 @@ pub async fn refresh_buttons(state: &AppState, alert_id: &str) {
 
 /// The end of the path with nobody acknowledging.
 pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    if let Some(rollup) = crate::flows::group_paging::rollup_of_subject(alert_id) {
+        crate::flows::group_paging::fire_step(state, rollup, payload, None).await?;
+        return Ok(());
+    }
     let epoch = payload.get("epoch").and_then(Value::as_i64).unwrap_or(-1);
     let Some(esc) = state.store.get_escalation(alert_id).await? else {
         return Ok(());
@@ -1536,6 +1548,13 @@ pub async fn on_assessment(
     let now = state.clock.now();
     if let Some(sev) = a.severity.filter(|s| s.is_finite()) {
         state.store.record_severity(&alert.id, now, sev).await?;
+    }
+    // A storm: its roll-up's one escalation pages for it (issue 35).
+    if crate::flows::group_paging::paging_rollup(state, alert)
+        .await?
+        .is_some()
+    {
+        return Ok(());
     }
     let esc = state.store.get_escalation(&alert.id).await?;
     let active = esc.as_ref().is_some_and(|e| e.status == "active");

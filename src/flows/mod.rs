@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod assess;
 pub mod escalation;
+pub mod group_paging;
 pub mod home;
 pub mod incidents;
 pub mod mitigations;
