@@ -339,7 +339,11 @@ fn report_pages(n: usize, o: &Outcome) {
             .map(|(p, k)| format!("{p} {k}"))
             .collect::<Vec<_>>()
             .join(", "),
-        if most <= 2 { "target met: at most 2" } else { "target missed: at most 2" },
+        if most <= 2 {
+            "target met: at most 2"
+        } else {
+            "target missed: at most 2"
+        },
         secs(o.all_named_in_channel),
         if n > 40 {
             "no target"

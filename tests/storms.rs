@@ -1110,7 +1110,10 @@ async fn paging_storm(
     let clock = ManualClock::new(t0);
     let mut jobs = Vec::new();
     for i in 0..n {
-        jobs.push(fx.job(late(&format!("asset_{i:02}"), t0, i < upstream)).await);
+        jobs.push(
+            fx.job(late(&format!("asset_{i:02}"), t0, i < upstream))
+                .await,
+        );
     }
     let mut spec = Spawn::new(backend)
         .manual_clock(&clock)
@@ -1164,16 +1167,31 @@ async fn a_storm_pages_each_person_once_with_the_jobs_worst_first(backend: Backe
         assert!(dm.contains("8 jobs of acme at risk together"), "{dm}");
         assert!(dm.contains("…and 4 more"), "capped as the roll-up is: {dm}");
         assert!(dm.contains("rollup_ack"), "its Acknowledge: {dm}");
-        assert!(dm.contains("Open the roll-up"), "it links the roll-up: {dm}");
+        assert!(
+            dm.contains("Open the roll-up"),
+            "it links the roll-up: {dm}"
+        );
     }
     assert!(page_dms(&app, "U0PLATLEAD").is_empty());
     // No alert of the storm started an escalation of its own.
-    for alert in app.state.store.list_open_alerts(Some("acme")).await.unwrap() {
-        assert_eq!(app.state.store.get_escalation(&alert.id).await.unwrap(), None);
+    for alert in app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            app.state.store.get_escalation(&alert.id).await.unwrap(),
+            None
+        );
     }
     let texts = channel_texts(&app, "C0ACMEALERT");
     assert_eq!(
-        texts.iter().filter(|t| t.contains("One escalation for the whole roll-up")).count(),
+        texts
+            .iter()
+            .filter(|t| t.contains("One escalation for the whole roll-up"))
+            .count(),
         1,
         "one plan, in the roll-up's thread: {texts:#?}"
     );
@@ -1200,25 +1218,46 @@ async fn acknowledging_the_rollups_page_stops_the_paging_of_all_its_jobs(backend
     app.poll().await;
     app.drain_outbox().await;
     let dm = page_dms(&app, "U0ONCALL1").pop().expect("a page");
-    let rollup = app.state.store.open_rollup("acme").await.unwrap().unwrap().id;
+    let rollup = app
+        .state
+        .store
+        .open_rollup("acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     assert!(dm.contains(&rollup), "the button names the roll-up: {dm}");
     // Someone neither operator nor on the path is refused.
     let answer = app
-        .interact(&click_in(&app, "DU0STRANGER", "U0STRANGER", "rollup_ack", &rollup))
+        .interact(&click_in(
+            &app,
+            "DU0STRANGER",
+            "U0STRANGER",
+            "rollup_ack",
+            &rollup,
+        ))
         .await;
     assert_eq!(answer.status, 200);
     app.drain_outbox().await;
     assert_eq!(rollup_escalation(&app).await.status, "active");
     // From the DM.
     let answer = app
-        .interact(&click_in(&app, "DU0ONCALL1", "U0ONCALL1", "rollup_ack", &rollup))
+        .interact(&click_in(
+            &app,
+            "DU0ONCALL1",
+            "U0ONCALL1",
+            "rollup_ack",
+            &rollup,
+        ))
         .await;
     assert_eq!(answer.status, 200);
     app.drain_outbox().await;
     assert_eq!(rollup_escalation(&app).await.status, "acknowledged");
     let texts = channel_texts(&app, "C0ACMEALERT");
     assert!(
-        texts.iter().any(|t| t.contains("acknowledged the roll-up's paging")),
+        texts
+            .iter()
+            .any(|t| t.contains("acknowledged the roll-up's paging")),
         "{texts:#?}"
     );
     // Nobody is paged for any of its jobs any more (until a breach: the
@@ -1249,17 +1288,31 @@ async fn acknowledging_any_member_alert_acknowledges_the_rollups_paging(backend:
     let (_fx, clock, app, _) = paging_storm(backend, 6, 0, 15, "").await;
     app.poll().await;
     app.drain_outbox().await;
-    let member = app.state.store.list_open_alerts(Some("acme")).await.unwrap()[3]
+    let member = app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()[3]
         .id
         .clone();
     let answer = app
-        .interact(&click_in(&app, "C0ACMEALERT", "U0PLATLEAD", "alert_ack", &member))
+        .interact(&click_in(
+            &app,
+            "C0ACMEALERT",
+            "U0PLATLEAD",
+            "alert_ack",
+            &member,
+        ))
         .await;
     assert_eq!(answer.status, 200);
     app.drain_outbox().await;
     assert_eq!(rollup_escalation(&app).await.status, "acknowledged");
     advance(&app, &clock, 200).await;
-    assert!(page_dms(&app, "U0PLATLEAD").is_empty(), "tier 2 never paged");
+    assert!(
+        page_dms(&app, "U0PLATLEAD").is_empty(),
+        "tier 2 never paged"
+    );
 }
 
 #[tokio::test]
@@ -1291,9 +1344,16 @@ async fn a_job_joining_while_it_pages_is_in_the_next_page_not_paged_alone(backen
         .await
         .unwrap()
         .into_iter()
-        .find(|a| a.shown.as_ref().is_some_and(|s| s.to_string().contains("asset_new")))
+        .find(|a| {
+            a.shown
+                .as_ref()
+                .is_some_and(|s| s.to_string().contains("asset_new"))
+        })
         .expect("its alert");
-    assert_eq!(app.state.store.get_escalation(&joined.id).await.unwrap(), None);
+    assert_eq!(
+        app.state.store.get_escalation(&joined.id).await.unwrap(),
+        None
+    );
     // The next tier's page names it.
     advance(&app, &clock, 15).await;
     let lead = page_dms(&app, "U0PLATLEAD");
@@ -1316,9 +1376,22 @@ async fn members_breaching_rearm_the_rollups_escalation_once(backend: Backend) {
     let (fx, clock, app, jobs) = paging_storm(backend, 6, 0, 15, "").await;
     app.poll().await;
     app.drain_outbox().await;
-    let rollup = app.state.store.open_rollup("acme").await.unwrap().unwrap().id;
-    app.interact(&click_in(&app, "DU0ONCALL1", "U0ONCALL1", "rollup_ack", &rollup))
-        .await;
+    let rollup = app
+        .state
+        .store
+        .open_rollup("acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    app.interact(&click_in(
+        &app,
+        "DU0ONCALL1",
+        "U0ONCALL1",
+        "rollup_ack",
+        &rollup,
+    ))
+    .await;
     app.drain_outbox().await;
     assert_eq!(rollup_escalation(&app).await.status, "acknowledged");
     // Two members breach in one poll: the roll-up re-arms once.
@@ -1334,8 +1407,14 @@ async fn members_breaching_rearm_the_rollups_escalation_once(backend: Backend) {
     assert_eq!(esc.epoch, 2);
     assert_eq!(page_dms(&app, "U0ONCALL1").len(), 2, "paged once more");
     // Acknowledged again; another member breaches: no second re-arm.
-    app.interact(&click_in(&app, "DU0ONCALL1", "U0ONCALL1", "rollup_ack", &rollup))
-        .await;
+    app.interact(&click_in(
+        &app,
+        "DU0ONCALL1",
+        "U0ONCALL1",
+        "rollup_ack",
+        &rollup,
+    ))
+    .await;
     app.drain_outbox().await;
     fx.update_job(jobs[2], "sla_deadline_at = now() - interval '10 minutes'")
         .await;
@@ -1346,8 +1425,17 @@ async fn members_breaching_rearm_the_rollups_escalation_once(backend: Backend) {
     assert_eq!((esc.status.as_str(), esc.epoch), ("acknowledged", 2));
     assert_eq!(page_dms(&app, "U0ONCALL1").len(), 2);
     // And no member started a path of its own.
-    for alert in app.state.store.list_open_alerts(Some("acme")).await.unwrap() {
-        assert_eq!(app.state.store.get_escalation(&alert.id).await.unwrap(), None);
+    for alert in app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            app.state.store.get_escalation(&alert.id).await.unwrap(),
+            None
+        );
     }
 }
 
@@ -1365,11 +1453,22 @@ async fn an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation(b
     let (fx, clock, app, _) = paging_storm(backend, 1, 0, 15, "").await;
     app.poll().await;
     app.drain_outbox().await;
-    let first = app.state.store.list_open_alerts(Some("acme")).await.unwrap()[0]
+    let first = app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()[0]
         .id
         .clone();
     assert_eq!(
-        app.state.store.get_escalation(&first).await.unwrap().unwrap().status,
+        app.state
+            .store
+            .get_escalation(&first)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         "active"
     );
     assert_eq!(page_dms(&app, "U0ONCALL1").len(), 1, "its own page");
@@ -1381,7 +1480,13 @@ async fn an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation(b
     app.drain_outbox().await;
     // The storm pages once more (the roll-up); the first alert's path goes on.
     assert_eq!(page_dms(&app, "U0ONCALL1").len(), 2);
-    let own = app.state.store.get_escalation(&first).await.unwrap().unwrap();
+    let own = app
+        .state
+        .store
+        .get_escalation(&first)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(own.status, "active");
     assert_eq!(own.epoch, 1);
     assert_eq!(rollup_escalation(&app).await.status, "active");
@@ -1399,8 +1504,7 @@ async fn an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation_o
 
 #[tokio::test]
 async fn an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation_on_postgres() {
-    an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation(Backend::Postgres)
-        .await;
+    an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation(Backend::Postgres).await;
 }
 
 async fn a_widespread_page_and_the_rollup_page_are_one_page_per_person(backend: Backend) {
@@ -1418,7 +1522,9 @@ async fn a_widespread_page_and_the_rollup_page_are_one_page_per_person(backend: 
     assert_eq!(rollup_escalation(&app).await.tier, 2, "the path moved on");
     let texts = channel_texts(&app, "C0ACMEALERT");
     assert!(
-        texts.iter().any(|t| t.contains("Not paged again: <@U0PLATLEAD>")),
+        texts
+            .iter()
+            .any(|t| t.contains("Not paged again: <@U0PLATLEAD>")),
         "{texts:#?}"
     );
 }

@@ -25,7 +25,12 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
     // Only ids the bot rendered: a UUID's characters, bounded.
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
-        tell(state, click, "This button does not name a roll-up; nothing changed.").await;
+        tell(
+            state,
+            click,
+            "This button does not name a roll-up; nothing changed.",
+        )
+        .await;
         return Ok(());
     }
     let Some(esc) = group_paging::escalation_of(state, id).await? else {
@@ -38,7 +43,12 @@ async fn try_run(state: &AppState, click: &Click) -> anyhow::Result<()> {
         return Ok(());
     };
     let Some(tenant) = state.config.tenant(&esc.tenant_id) else {
-        tell(state, click, "This roll-up's tenant is no longer configured.").await;
+        tell(
+            state,
+            click,
+            "This roll-up's tenant is no longer configured.",
+        )
+        .await;
         return Ok(());
     };
     if !group_paging::may_respond(state, tenant, &click.user).await {

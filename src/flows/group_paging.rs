@@ -162,7 +162,15 @@ pub async fn reconcile(
                     ":warning: *{}* breached its deadline after the acknowledgement: the roll-up's escalation re-arms (once, whichever of its jobs breaches next).",
                     escape_slack(&job.asset_name)
                 );
-                begin(state, tenant, rollup, BREACH_REARM, Some(esc.epoch), Some(note)).await?;
+                begin(
+                    state,
+                    tenant,
+                    rollup,
+                    BREACH_REARM,
+                    Some(esc.epoch),
+                    Some(note),
+                )
+                .await?;
             }
             Ok(())
         }
@@ -266,7 +274,7 @@ async fn begin(
                 ))
                 .schedule(step_timer(&subject, esc.epoch, 0, 0, now, ""))
                 .record(audit(
-    state.clock.now(),
+                    state.clock.now(),
                     &tenant.id,
                     "bot",
                     "rollup_escalation_start",
@@ -691,18 +699,24 @@ async fn exhausted(state: &AppState, rollup: &str, payload: &Value) -> anyhow::R
     );
     let ended = state
         .store
-        .end_escalation_with(&subject, "stopped", state.clock.now(), &Effects::new(), |_| {
-            let mut effects = Effects::new();
-            effects.send(note).record(audit(
-    state.clock.now(),
-                &tenant.id,
-                "bot",
-                "rollup_escalation_exhausted",
-                rollup,
-                json!({ "epoch": epoch }),
-            ));
-            effects
-        })
+        .end_escalation_with(
+            &subject,
+            "stopped",
+            state.clock.now(),
+            &Effects::new(),
+            |_| {
+                let mut effects = Effects::new();
+                effects.send(note).record(audit(
+                    state.clock.now(),
+                    &tenant.id,
+                    "bot",
+                    "rollup_escalation_exhausted",
+                    rollup,
+                    json!({ "epoch": epoch }),
+                ));
+                effects
+            },
+        )
         .await?;
     if ended.is_some() {
         state.wake_outbox();
@@ -725,7 +739,7 @@ pub async fn stop(state: &AppState, rollup: &str, tenant: &str, why: &str) -> an
                 let mut effects = Effects::new();
                 effects.outbox = mirror_to_pagerduty(state, &subject, esc, "resolve");
                 effects.record(audit(
-    state.clock.now(),
+                    state.clock.now(),
                     tenant,
                     "bot",
                     "rollup_escalation_stop",
@@ -809,7 +823,7 @@ pub async fn acknowledge(
                         &text,
                     ))
                     .record(audit(
-    state.clock.now(),
+                        state.clock.now(),
                         &tenant.id,
                         user,
                         "rollup_acknowledge",
@@ -843,6 +857,9 @@ pub async fn may_respond(state: &AppState, tenant: &Tenant, user: &str) -> bool 
 }
 
 /// The roll-up's escalation, if it has one.
-pub async fn escalation_of(state: &AppState, rollup: &str) -> anyhow::Result<Option<EscalationRow>> {
+pub async fn escalation_of(
+    state: &AppState,
+    rollup: &str,
+) -> anyhow::Result<Option<EscalationRow>> {
     Ok(state.store.get_escalation(&subject(rollup)).await?)
 }

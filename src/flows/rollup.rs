@@ -125,9 +125,7 @@ fn others(rest: &[(&Job, &Assessment)]) -> String {
         .iter()
         .map(|(j, a)| format!("{} {}", a.band.emoji(), escape_slack(&j.asset_name)))
         .collect();
-    let list = crate::slack::limits::join_capped(&names, ", ", 2_800, |n| {
-        format!("…and {n} more")
-    });
+    let list = crate::slack::limits::join_capped(&names, ", ", 2_800, |n| format!("…and {n} more"));
     format!("Also at risk: {list}")
 }
 
