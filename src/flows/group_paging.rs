@@ -139,7 +139,7 @@ pub async fn reconcile(
             continue;
         };
         let own = state.store.get_escalation(&alert.id).await?;
-        if !own.is_some_and(|e| e.status == "active") {
+        if own.is_none_or(|e| e.status != "active") {
             members.push((*job, a));
         }
     }
