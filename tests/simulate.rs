@@ -226,6 +226,25 @@ async fn several_high_priority_jobs_page_the_platform_lead_at_once() {
         .all(|(_, c)| c.starts_with("adhoc")));
 }
 
+#[tokio::test]
+async fn a_storm_of_eight_late_jobs_pages_once() {
+    let r = run_example("storm-pages-once.toml").await;
+    let pages = pages(&r);
+    assert_eq!(
+        pages,
+        vec![
+            (0, "DM @Dana".to_string()),
+            (95, "DM @Dana".to_string()),
+            (110, "DM @Lee".to_string())
+        ],
+        "one page for the eight jobs, acknowledged before tier 2; eight breaches re-arm once (issue 35)"
+    );
+    assert_eq!(find(&r, Kind::Message, "escalation re-arms").len(), 1);
+    assert!(!find(&r, Kind::Message, "8 jobs of acme at risk together").is_empty());
+    assert!(!find(&r, Kind::Message, "acknowledged the roll-up's paging").is_empty());
+    assert_eq!(find(&r, Kind::Action, "clicks [Acknowledge]").len(), 1);
+}
+
 const CONFIG: &str = r#"
 [config]
 poll_interval = "5m"

@@ -1092,3 +1092,479 @@ async fn the_high_priority_judgement_counts_each_job_once_and_ends_only_on_a_ful
     )
     .await;
 }
+
+// ------------------------------------------- one page per incident (issue 35)
+
+/// A storm of `n` late jobs (High), the first `upstream` of them waiting on
+/// upstream jobs, with the test's three tiers (the on-call group is two
+/// people) and the roll-up listing `lists` jobs.
+async fn paging_storm(
+    backend: Backend,
+    n: usize,
+    upstream: usize,
+    lists: usize,
+    extra: &str,
+) -> (ServoFixture, ManualClock, TestApp, Vec<uuid::Uuid>) {
+    let fx = ServoFixture::start().await;
+    let t0 = t0();
+    let clock = ManualClock::new(t0);
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        jobs.push(
+            fx.job(late(&format!("asset_{i:02}"), t0, i < upstream))
+                .await,
+        );
+    }
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = format!(
+        "{}\n[alerts]\nrollup_after = 5\nrollup_lists = {lists}\n{extra}",
+        config(false)
+    );
+    let app = spawn(spec).await;
+    app.slack
+        .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+    (fx, clock, app, jobs)
+}
+
+/// The page DMs a person got.
+fn page_dms(app: &TestApp, user: &str) -> Vec<String> {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == user)
+        .map(|c| c.body.to_string())
+        .filter(|t| t.contains("You are paged"))
+        .collect()
+}
+
+/// The roll-up's escalation as the store has it.
+async fn rollup_escalation(app: &TestApp) -> servo_sla_bot::store::EscalationRow {
+    let r = app.state.store.open_rollup("acme").await.unwrap().unwrap();
+    app.state
+        .store
+        .get_escalation(&format!("rollup:{}", r.id))
+        .await
+        .unwrap()
+        .expect("the roll-up's escalation")
+}
+
+async fn advance(app: &TestApp, clock: &ManualClock, minutes: i64) {
+    common::slack_ui::advance(app, clock, minutes).await;
+    app.drain_outbox().await;
+}
+
+async fn a_storm_pages_each_person_once_with_the_jobs_worst_first(backend: Backend) {
+    let (_fx, clock, app, _) = paging_storm(backend, 8, 0, 4, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    // One page per person of the first tier, not one per job.
+    for user in ["U0ONCALL1", "U0ONCALL2"] {
+        let dms = page_dms(&app, user);
+        assert_eq!(dms.len(), 1, "one page for the storm: {dms:#?}");
+        let dm = &dms[0];
+        assert!(dm.contains("8 jobs of acme at risk together"), "{dm}");
+        assert!(dm.contains("…and 4 more"), "capped as the roll-up is: {dm}");
+        assert!(dm.contains("rollup_ack"), "its Acknowledge: {dm}");
+        assert!(
+            dm.contains("Open the roll-up"),
+            "it links the roll-up: {dm}"
+        );
+    }
+    assert!(page_dms(&app, "U0PLATLEAD").is_empty());
+    // No alert of the storm started an escalation of its own.
+    for alert in app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            app.state.store.get_escalation(&alert.id).await.unwrap(),
+            None
+        );
+    }
+    let texts = channel_texts(&app, "C0ACMEALERT");
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("One escalation for the whole roll-up"))
+            .count(),
+        1,
+        "one plan, in the roll-up's thread: {texts:#?}"
+    );
+    // The path moves on as one: tier 2 once, after tier 1's wait.
+    advance(&app, &clock, 16).await;
+    assert_eq!(page_dms(&app, "U0PLATLEAD").len(), 1);
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 1);
+    let esc = rollup_escalation(&app).await;
+    assert_eq!((esc.status.as_str(), esc.tier), ("active", 2));
+}
+
+#[tokio::test]
+async fn a_storm_pages_each_person_once_with_the_jobs_worst_first_on_sqlite() {
+    a_storm_pages_each_person_once_with_the_jobs_worst_first(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_storm_pages_each_person_once_with_the_jobs_worst_first_on_postgres() {
+    a_storm_pages_each_person_once_with_the_jobs_worst_first(Backend::Postgres).await;
+}
+
+async fn acknowledging_the_rollups_page_stops_the_paging_of_all_its_jobs(backend: Backend) {
+    let (_fx, clock, app, _) = paging_storm(backend, 6, 0, 15, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let dm = page_dms(&app, "U0ONCALL1").pop().expect("a page");
+    let rollup = app
+        .state
+        .store
+        .open_rollup("acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(dm.contains(&rollup), "the button names the roll-up: {dm}");
+    // Someone neither operator nor on the path is refused.
+    let answer = app
+        .interact(&click_in(
+            &app,
+            "DU0STRANGER",
+            "U0STRANGER",
+            "rollup_ack",
+            &rollup,
+        ))
+        .await;
+    assert_eq!(answer.status, 200);
+    app.drain_outbox().await;
+    assert_eq!(rollup_escalation(&app).await.status, "active");
+    // From the DM.
+    let answer = app
+        .interact(&click_in(
+            &app,
+            "DU0ONCALL1",
+            "U0ONCALL1",
+            "rollup_ack",
+            &rollup,
+        ))
+        .await;
+    assert_eq!(answer.status, 200);
+    app.drain_outbox().await;
+    assert_eq!(rollup_escalation(&app).await.status, "acknowledged");
+    let texts = channel_texts(&app, "C0ACMEALERT");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("acknowledged the roll-up's paging")),
+        "{texts:#?}"
+    );
+    // Nobody is paged for any of its jobs any more (until a breach: the
+    // deadline is at +60 min).
+    advance(&app, &clock, 50).await;
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    assert!(page_dms(&app, "U0PLATLEAD").is_empty());
+    assert!(page_dms(&app, "U0PRODOWNER").is_empty());
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 1);
+    // The roll-up message carries the same button.
+    let roll = rollup_text(&app);
+    assert!(roll.contains("rollup_ack"), "{roll}");
+}
+
+#[tokio::test]
+async fn acknowledging_the_rollups_page_stops_the_paging_of_all_its_jobs_on_sqlite() {
+    acknowledging_the_rollups_page_stops_the_paging_of_all_its_jobs(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn acknowledging_the_rollups_page_stops_the_paging_of_all_its_jobs_on_postgres() {
+    acknowledging_the_rollups_page_stops_the_paging_of_all_its_jobs(Backend::Postgres).await;
+}
+
+async fn acknowledging_any_member_alert_acknowledges_the_rollups_paging(backend: Backend) {
+    let (_fx, clock, app, _) = paging_storm(backend, 6, 0, 15, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let member = app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()[3]
+        .id
+        .clone();
+    let answer = app
+        .interact(&click_in(
+            &app,
+            "C0ACMEALERT",
+            "U0PLATLEAD",
+            "alert_ack",
+            &member,
+        ))
+        .await;
+    assert_eq!(answer.status, 200);
+    app.drain_outbox().await;
+    assert_eq!(rollup_escalation(&app).await.status, "acknowledged");
+    advance(&app, &clock, 200).await;
+    assert!(
+        page_dms(&app, "U0PLATLEAD").is_empty(),
+        "tier 2 never paged"
+    );
+}
+
+#[tokio::test]
+async fn acknowledging_any_member_alert_acknowledges_the_rollups_paging_on_sqlite() {
+    acknowledging_any_member_alert_acknowledges_the_rollups_paging(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn acknowledging_any_member_alert_acknowledges_the_rollups_paging_on_postgres() {
+    acknowledging_any_member_alert_acknowledges_the_rollups_paging(Backend::Postgres).await;
+}
+
+async fn a_job_joining_while_it_pages_is_in_the_next_page_not_paged_alone(backend: Backend) {
+    let (fx, clock, app, _) = paging_storm(backend, 6, 0, 15, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    assert!(!page_dms(&app, "U0ONCALL1")[0].contains("asset_new"));
+    fx.job(late("asset_new", t0(), false)).await;
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    // Added to the roll-up, not paged alone.
+    assert!(rollup_text(&app).contains("asset_new"));
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 1);
+    let joined = app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| {
+            a.shown
+                .as_ref()
+                .is_some_and(|s| s.to_string().contains("asset_new"))
+        })
+        .expect("its alert");
+    assert_eq!(
+        app.state.store.get_escalation(&joined.id).await.unwrap(),
+        None
+    );
+    // The next tier's page names it.
+    advance(&app, &clock, 15).await;
+    let lead = page_dms(&app, "U0PLATLEAD");
+    assert_eq!(lead.len(), 1);
+    assert!(lead[0].contains("asset_new"), "{}", lead[0]);
+    assert!(lead[0].contains("7 jobs of acme"), "{}", lead[0]);
+}
+
+#[tokio::test]
+async fn a_job_joining_while_it_pages_is_in_the_next_page_not_paged_alone_on_sqlite() {
+    a_job_joining_while_it_pages_is_in_the_next_page_not_paged_alone(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_job_joining_while_it_pages_is_in_the_next_page_not_paged_alone_on_postgres() {
+    a_job_joining_while_it_pages_is_in_the_next_page_not_paged_alone(Backend::Postgres).await;
+}
+
+async fn members_breaching_rearm_the_rollups_escalation_once(backend: Backend) {
+    let (fx, clock, app, jobs) = paging_storm(backend, 6, 0, 15, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let rollup = app
+        .state
+        .store
+        .open_rollup("acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    app.interact(&click_in(
+        &app,
+        "DU0ONCALL1",
+        "U0ONCALL1",
+        "rollup_ack",
+        &rollup,
+    ))
+    .await;
+    app.drain_outbox().await;
+    assert_eq!(rollup_escalation(&app).await.status, "acknowledged");
+    // Two members breach in one poll: the roll-up re-arms once.
+    for id in &jobs[..2] {
+        fx.update_job(*id, "sla_deadline_at = now() - interval '10 minutes'")
+            .await;
+    }
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    let esc = rollup_escalation(&app).await;
+    assert_eq!(esc.status, "active", "re-armed");
+    assert_eq!(esc.epoch, 2);
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 2, "paged once more");
+    // Acknowledged again; another member breaches: no second re-arm.
+    app.interact(&click_in(
+        &app,
+        "DU0ONCALL1",
+        "U0ONCALL1",
+        "rollup_ack",
+        &rollup,
+    ))
+    .await;
+    app.drain_outbox().await;
+    fx.update_job(jobs[2], "sla_deadline_at = now() - interval '10 minutes'")
+        .await;
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    let esc = rollup_escalation(&app).await;
+    assert_eq!((esc.status.as_str(), esc.epoch), ("acknowledged", 2));
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 2);
+    // And no member started a path of its own.
+    for alert in app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            app.state.store.get_escalation(&alert.id).await.unwrap(),
+            None
+        );
+    }
+}
+
+#[tokio::test]
+async fn members_breaching_rearm_the_rollups_escalation_once_on_sqlite() {
+    members_breaching_rearm_the_rollups_escalation_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn members_breaching_rearm_the_rollups_escalation_once_on_postgres() {
+    members_breaching_rearm_the_rollups_escalation_once(Backend::Postgres).await;
+}
+
+async fn an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation(backend: Backend) {
+    let (fx, clock, app, _) = paging_storm(backend, 1, 0, 15, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let first = app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    assert_eq!(
+        app.state
+            .store
+            .get_escalation(&first)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "active"
+    );
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 1, "its own page");
+    for i in 1..7 {
+        fx.job(late(&format!("asset_{i:02}"), t0(), false)).await;
+    }
+    clock.advance(Minutes::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    // The storm pages once more (the roll-up); the first alert's path goes on.
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 2);
+    let own = app
+        .state
+        .store
+        .get_escalation(&first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(own.status, "active");
+    assert_eq!(own.epoch, 1);
+    assert_eq!(rollup_escalation(&app).await.status, "active");
+    // Its own path pages tier 2 for it, on its own clock.
+    advance(&app, &clock, 14).await;
+    let lead = page_dms(&app, "U0PLATLEAD");
+    assert_eq!(lead.len(), 1, "{lead:#?}");
+    assert!(lead[0].contains("asset_00"), "{}", lead[0]);
+}
+
+#[tokio::test]
+async fn an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation_on_sqlite() {
+    an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation_on_postgres() {
+    an_alert_already_paging_when_the_storm_began_keeps_its_own_escalation(Backend::Postgres).await;
+}
+
+async fn a_widespread_page_and_the_rollup_page_are_one_page_per_person(backend: Backend) {
+    let extra = "\n[escalation.widespread]\nmin_jobs = 3\n";
+    let (_fx, clock, app, _) = paging_storm(backend, 8, 4, 15, extra).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let lead = page_dms(&app, "U0PLATLEAD");
+    assert_eq!(lead.len(), 1, "the widespread page: {lead:#?}");
+    assert!(lead[0].contains("widespread slowdown"), "{}", lead[0]);
+    // The roll-up's path reaches tier 2: the lead holds a page for these
+    // jobs already.
+    advance(&app, &clock, 16).await;
+    assert_eq!(page_dms(&app, "U0PLATLEAD").len(), 1);
+    assert_eq!(rollup_escalation(&app).await.tier, 2, "the path moved on");
+    let texts = channel_texts(&app, "C0ACMEALERT");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Not paged again: <@U0PLATLEAD>")),
+        "{texts:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_widespread_page_and_the_rollup_page_are_one_page_per_person_on_sqlite() {
+    a_widespread_page_and_the_rollup_page_are_one_page_per_person(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_widespread_page_and_the_rollup_page_are_one_page_per_person_on_postgres() {
+    a_widespread_page_and_the_rollup_page_are_one_page_per_person(Backend::Postgres).await;
+}
+
+/// The issue's storm: 40 jobs of one tenant at risk in one poll, 12 of
+/// them waiting on upstream jobs (widespread slowdowns as shipped), through
+/// the whole path: every person gets at most 2 page DMs.
+async fn the_forty_job_storm_pages_each_person_at_most_twice(backend: Backend) {
+    let extra = "\n[escalation.widespread]\nmin_jobs = 3\n";
+    let (_fx, clock, app, _) = paging_storm(backend, 40, 12, 15, extra).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    for _ in 0..4 {
+        advance(&app, &clock, 30).await;
+        clock.advance(Minutes::minutes(1));
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    for user in ["U0ONCALL1", "U0ONCALL2", "U0PLATLEAD", "U0PRODOWNER"] {
+        let n = page_dms(&app, user).len();
+        assert!((1..=2).contains(&n), "{user}: {n} page DMs");
+    }
+}
+
+#[tokio::test]
+async fn the_forty_job_storm_pages_each_person_at_most_twice_on_sqlite() {
+    the_forty_job_storm_pages_each_person_at_most_twice(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_forty_job_storm_pages_each_person_at_most_twice_on_postgres() {
+    the_forty_job_storm_pages_each_person_at_most_twice(Backend::Postgres).await;
+}

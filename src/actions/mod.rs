@@ -13,6 +13,7 @@ pub mod dialog;
 pub mod escalate;
 pub mod extension;
 pub mod mitigations;
+pub mod rollup_ack;
 pub mod shortcuts;
 
 use crate::context::AppState;
@@ -200,6 +201,7 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::flows::ids::SCALING_ACK_ACTION => mitigations::ack_scaling(state, click).await,
         crate::flows::ids::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
         crate::flows::ids::ESCALATE_ACTION => escalate::escalate_now(state, click).await,
+        crate::flows::ids::ROLLUP_ACK_ACTION => rollup_ack::run(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

@@ -115,7 +115,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             None => None,
         };
         let version = alert.version + 1;
-        let mut effects = escalation::cancel_steps(alert_id);
+        let mut effects = crate::flows::paging::cancel_steps(alert_id);
         if let Some(v) = &view {
             effects.send(NewOutboxMessage {
                 dedup_key: Some(format!("alert:{alert_id}:ack:{version}")),
@@ -148,6 +148,9 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             effects.schedule(timer);
         }
         let shown = view.as_ref().map(serde_json::to_value).transpose()?;
+        // A member of a storm's roll-up: its acknowledgement acknowledges
+        // the roll-up's paging of all its jobs (issue 35).
+        let rollup = crate::flows::group_paging::paging_rollup(state, &alert).await?;
         let ack = AlertAck {
             alert_id,
             user,
@@ -166,6 +169,9 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             .await?;
         if done {
             state.wake_outbox();
+            if let Some(r) = rollup {
+                crate::flows::group_paging::acknowledge(state, &r, user, Some(&alert)).await?;
+            }
             return Ok(Acked::Acknowledged);
         }
         // Someone was first, it resolved, or a poll edited it meanwhile:

@@ -25,6 +25,7 @@ use crate::domain::text::date_token;
 use crate::domain::text::duration_words;
 use crate::domain::text::escape_slack;
 use crate::flows::ids::STEP_TIMER;
+use crate::flows::paging::cancel_steps;
 use crate::flows::paging::next_position;
 use crate::flows::paging::{
     escalate_now_pages, escalate_now_target, pages_at, pd_dedup_key, tier_index, tier_label,
@@ -257,6 +258,10 @@ async fn run_now(
 /// and let the alert's **Escalate now** name the next (a [`BUTTONS_TIMER`]
 /// the step commits with its pages).
 pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    if let Some(rollup) = crate::flows::group_paging::rollup_of_subject(alert_id) {
+        crate::flows::group_paging::fire_step(state, rollup, payload, None).await?;
+        return Ok(());
+    }
     due_step(state, alert_id, payload, StepFrom::Due).await?;
     Ok(())
 }
@@ -265,6 +270,10 @@ pub async fn step(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::
 /// claimed `timer` fired in its own transaction. True when it did, so the
 /// worker does not mark it again.
 pub async fn fire_step(state: &AppState, timer: &Timer, worker: &str) -> anyhow::Result<bool> {
+    if let Some(rollup) = crate::flows::group_paging::rollup_of_subject(&timer.subject_id) {
+        let claimed = Some((timer, worker));
+        return crate::flows::group_paging::fire_step(state, rollup, &timer.payload, claimed).await;
+    }
     let from = StepFrom::Timer {
         id: &timer.id,
         worker,
@@ -486,6 +495,10 @@ pub async fn refresh_buttons(state: &AppState, alert_id: &str) {
 
 /// The end of the path with nobody acknowledging.
 pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
+    if let Some(rollup) = crate::flows::group_paging::rollup_of_subject(alert_id) {
+        crate::flows::group_paging::fire_step(state, rollup, payload, None).await?;
+        return Ok(());
+    }
     let epoch = payload.get("epoch").and_then(Value::as_i64).unwrap_or(-1);
     let Some(esc) = state.store.get_escalation(alert_id).await? else {
         return Ok(());
@@ -912,13 +925,6 @@ pub(crate) fn acknowledged_effects(
     mirror_to_pagerduty(state, alert_id, esc, "acknowledge")
 }
 
-/// The cancellation of an alert's pending steps.
-pub(crate) fn cancel_steps(alert_id: &str) -> Effects {
-    let mut cancel = Effects::new();
-    cancel.cancel(alert_id, Some(STEP_TIMER));
-    cancel
-}
-
 /// A step found the alert acknowledged with its path still active (the
 /// acknowledgement came as the path started, and found nothing to end): the
 /// path ends as the acknowledgement ends it, its steps cancelled and
@@ -1334,6 +1340,13 @@ pub async fn on_assessment(
     let now = state.clock.now();
     if let Some(sev) = a.severity.filter(|s| s.is_finite()) {
         state.store.record_severity(&alert.id, now, sev).await?;
+    }
+    // A storm: its roll-up's one escalation pages for it (issue 35).
+    if crate::flows::group_paging::paging_rollup(state, alert)
+        .await?
+        .is_some()
+    {
+        return Ok(());
     }
     let esc = state.store.get_escalation(&alert.id).await?;
     let active = esc.as_ref().is_some_and(|e| e.status == "active");

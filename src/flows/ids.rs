@@ -55,3 +55,6 @@ pub const REFRESH_TIMER: &str = "home_refresh";
 /// The action id of the Acknowledge button on a scaling page; its value is
 /// `<alert id>:<request number>`.
 pub const SCALING_ACK_ACTION: &str = "scaling_ack";
+
+/// The button that acknowledges a roll-up's paging (value: the roll-up id).
+pub const ROLLUP_ACK_ACTION: &str = "rollup_ack";

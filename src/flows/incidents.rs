@@ -190,6 +190,12 @@ pub async fn widespread(
                     jobs.len()
                 );
                 let mut effects = Effects::new();
+                // One page per person: those the storm's roll-up already
+                // paged for these jobs are not paged again (issue 35).
+                let paged = match rollup {
+                    Some(r) => crate::flows::group_paging::paged_people(state, r).await?,
+                    None => Default::default(),
+                };
                 for p in pages(
                     state,
                     tier,
@@ -202,7 +208,10 @@ pub async fn widespread(
                 )
                 .await
                 {
-                    effects.send(p);
+                    let to = p.payload["channel"].as_str().unwrap_or_default();
+                    if !paged.contains(to) {
+                        effects.send(p);
+                    }
                 }
                 effects.send(note(
                     tenant,

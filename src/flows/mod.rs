@@ -15,6 +15,7 @@
 //! - [`escalation`]: the path's steps; then [`acknowledge`], [`scaling`],
 //!   [`monitor`];
 //! - [`alerts`]: the message's lifecycle (post, update, resolve);
+//!   [`group_paging`]: a storm's roll-up pages once;
 //!   [`approvals`]: an extension request's life; [`home`]; [`incidents`];
 //!   [`mitigations`];
 //! - [`poll`]: one tenant's poll, which drives alerts, roll-ups, incidents
@@ -27,6 +28,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod escalation;
 pub mod extension_decisions;
+pub mod group_paging;
 pub mod home;
 pub mod home_refresh;
 pub mod ids;

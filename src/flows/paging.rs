@@ -7,9 +7,10 @@ use crate::config::{Escalation, EscalationTier};
 use crate::context::AppState;
 use crate::domain::risk::{RiskBand, SlaTier};
 use crate::domain::text::escape_slack;
+use crate::flows::ids::STEP_TIMER;
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::slack::directory::Directory;
-use crate::store::NewOutboxMessage;
+use crate::store::{Effects, NewOutboxMessage};
 use serde_json::json;
 
 pub(crate) fn tier_index(t: SlaTier) -> usize {
@@ -260,6 +261,13 @@ pub(crate) fn next_position(
     } else {
         None
     }
+}
+
+/// The cancellation of an alert's pending steps.
+pub(crate) fn cancel_steps(alert_id: &str) -> Effects {
+    let mut cancel = Effects::new();
+    cancel.cancel(alert_id, Some(STEP_TIMER));
+    cancel
 }
 
 #[cfg(test)]

@@ -94,6 +94,17 @@ pub async fn tenant_judged(
                 .map(|a| (a.clone(), j.clone()))
         })
         .collect();
+    // A storm pages once: its roll-up's escalation starts (or re-arms once
+    // on a breach) after every alert of the poll is in the outbox, so the
+    // channel's messages go before the page DMs (issue 35). A failure is
+    // logged; the next poll tries again.
+    let before: HashMap<String, RiskBand> = open.iter().map(|(k, a)| (k.clone(), a.band)).collect();
+    if let Err(e) =
+        crate::flows::group_paging::reconcile(state, tenant, rollup.as_deref(), &judged, &before)
+            .await
+    {
+        tracing::warn!(tenant = %tenant.id, error = %e, "the roll-up's paging skipped this poll");
+    }
     // Many jobs at risk with one cause: one page from tier 2. It never holds
     // up the alerts above: a failure is logged, and the next poll tries again.
     if let Err(e) =

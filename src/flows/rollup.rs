@@ -30,7 +30,16 @@ pub struct RollupView {
     pub counts: String,
     pub jobs: String,
     pub signals: String,
+    /// The jobs beyond `jobs`, by name only (capped by length): the
+    /// channel names every job of a storm at once, before their alerts
+    /// come in at Slack's pace of one post a second (issue 35).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub others: String,
     pub footer: String,
+    /// The roll-up's id while it is open: its **Acknowledge** button
+    /// acknowledges the paging of all its jobs (issue 35).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
 }
 
 /// The roll-up of `at_risk` (riskiest first), or its last word once none is.
@@ -43,7 +52,9 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
             counts: ":large_green_circle: No job of this tenant is at risk any more.".into(),
             jobs: String::new(),
             signals: String::new(),
+            others: String::new(),
             footer: "Each job's alert in this thread says how it ended.".into(),
+            ack: None,
         };
     }
     let mut by_band: Vec<(RiskBand, usize)> = Vec::new();
@@ -101,8 +112,23 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
         counts,
         jobs,
         signals: signals(at_risk),
+        others: others(&at_risk[lines.len()..]),
         footer: "Each job's alert, with its buttons, is a reply in this thread.".into(),
+        ack: None,
     }
+}
+
+/// The jobs a roll-up does not detail, by name, within one section.
+fn others(rest: &[(&Job, &Assessment)]) -> String {
+    if rest.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = rest
+        .iter()
+        .map(|(j, a)| format!("{} {}", a.band.emoji(), escape_slack(&j.asset_name)))
+        .collect();
+    let list = crate::slack::limits::join_capped(&names, ", ", 2_800, |n| format!("…and {n} more"));
+    format!("Also at risk: {list}")
 }
 
 /// What the jobs at risk have in common, as one line: the bottlenecks that
@@ -171,7 +197,8 @@ pub async fn reconcile(
     match state.store.open_rollup(&tenant.id).await? {
         None if at_risk.len() > state.config.alerts.rollup_after => {
             let id = uuid::Uuid::new_v4().to_string();
-            let v = view(tenant, &at_risk, cap);
+            let mut v = view(tenant, &at_risk, cap);
+            v.ack = Some(id.clone());
             let mut payload = render(state, &v)?;
             payload["channel"] = tenant.channel.as_str().into();
             let mut post =
@@ -198,7 +225,10 @@ pub async fn reconcile(
         None => Ok(None),
         Some(r) => {
             let resolve = at_risk.is_empty();
-            let v = view(tenant, &at_risk, cap);
+            let mut v = view(tenant, &at_risk, cap);
+            if !resolve {
+                v.ack = Some(r.id.clone());
+            }
             let shown = serde_json::to_value(&v)?;
             if r.shown.as_ref() == Some(&shown) {
                 return Ok(Some(r.id));
@@ -227,6 +257,11 @@ pub async fn reconcile(
                         .metrics
                         .inc("servo_sla_bot_rollups_total", &[("event", "resolved")]);
                 }
+            }
+            if resolve {
+                // Its one escalation ends with it (issue 35).
+                crate::flows::group_paging::stop(state, &r.id, &tenant.id, "the roll-up resolved")
+                    .await?;
             }
             Ok((!resolve).then_some(r.id))
         }

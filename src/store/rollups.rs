@@ -124,6 +124,20 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// The dedup keys of the outbox rows whose key starts with `prefix` (a
+    /// page's, to know whom it went to): one page per person (issue 35).
+    pub async fn outbox_keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        // Compared by substr rather than LIKE: `_` and `%` are literal here.
+        let len = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        let keys: Vec<String> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT dedup_key FROM outbox WHERE substr(dedup_key, 1, $2) = $1")
+            .bind(prefix)
+            .bind(len)
+            .fetch_all(p)
+            .await?);
+        Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
+    }
+
     /// The roll-up an alert's post went under, if it did: read from the
     /// post's outbox row (`thread_alert_id` = `rollup:<id>`).
     pub async fn alert_rollup(&self, alert_id: &str) -> Result<Option<String>> {

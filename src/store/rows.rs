@@ -316,8 +316,9 @@ impl NewOutboxMessage {
     /// PagerDuty event, a page's note in the thread) and new posts (an alert,
     /// an extension request, a roll-up) 0, in the order they were enqueued (a
     /// page links to the alert posted just before it); other replies 1;
-    /// edits and other calls 2; charts and check-ins 3. One ordering key's
-    /// rows still go strictly in order.
+    /// edits and other calls 2; charts and check-ins 3. A storm's roll-up
+    /// page DMs are 1: the channel names the storm's jobs first (issue 35).
+    /// One ordering key's rows still go strictly in order.
     pub fn priority(&self) -> i64 {
         let key = self.dedup_key.as_deref().unwrap_or("");
         let to_person = self
@@ -327,6 +328,7 @@ impl NewOutboxMessage {
             .is_some_and(|c| c.starts_with('U') || c.starts_with('W'));
         match self.method.as_str() {
             "pagerduty.enqueue" => 0,
+            "chat.postMessage" if key.starts_with("page:rollup:") && to_person => 1,
             "chat.postMessage" if key.starts_with("page:") || to_person => 0,
             "chat.postMessage" if self.link_kind.is_some() => 0,
             "chat.postMessage" if key.starts_with("rollup:") && key.ends_with(":post") => 0,
