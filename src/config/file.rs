@@ -34,6 +34,10 @@ struct RawConfig {
     review: RawReview,
     #[serde(default)]
     alerts: RawAlerts,
+    #[serde(default)]
+    silences: super::quiet::RawSilences,
+    #[serde(default)]
+    maintenance: Vec<super::quiet::RawMaintenance>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -133,6 +137,8 @@ struct RawEscalation {
     widespread: RawWidespread,
     #[serde(default)]
     system_wide: RawSystemWide,
+    #[serde(default)]
+    hours: super::quiet::RawHoursByTier,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -333,6 +339,14 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
     let risk = validate_risk(&raw, problems);
     let tenants = validate_tenants(&raw, problems);
     let escalation = validate_escalation(&raw, problems);
+    let tenant_ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
+    let quiet = super::quiet::validate(
+        &raw.silences,
+        &raw.escalation.hours,
+        &raw.maintenance,
+        &tenant_ids,
+        problems,
+    );
 
     let slack_defaults = SlackTuning::default();
     let slack = SlackTuning {
@@ -463,6 +477,7 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         tenants,
         escalation,
         slack,
+        quiet,
     }
 }
 

@@ -54,6 +54,7 @@ pub use crate::store::redact_url;
 mod env;
 mod file;
 mod problems;
+pub mod quiet;
 
 pub use env::{config_path, is_store_url, load_env};
 pub use file::parse_duration;
@@ -92,6 +93,8 @@ pub struct FileConfig {
     pub review: ReviewConfig,
     /// `[alerts]`: how alerts read in a storm.
     pub alerts: AlertsConfig,
+    /// `[silences]`, `[[maintenance]]`, `[escalation.hours.<tier>]`.
+    pub quiet: quiet::QuietConfig,
 }
 
 /// `[alerts]`.

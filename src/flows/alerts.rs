@@ -58,6 +58,10 @@ pub struct AlertView {
     pub buttons: Vec<Button>,
     pub status_line: String,
     pub runbook_url: String,
+    /// A silence or maintenance window holding its pages (issue 35): a line
+    /// of Slack markup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -118,6 +122,10 @@ pub struct Extras {
     pub scaling_to: Option<String>,
     /// Whether that tier is paged through PagerDuty too.
     pub scaling_pagerduty: bool,
+    /// "Silenced by …" or "In maintenance until …" ([`crate::flows::quiet`]).
+    pub quiet: Option<String>,
+    /// A silence holds it: nothing about it is broadcast.
+    pub silenced: bool,
 }
 
 /// Reads an alert's extras from the store.
@@ -146,7 +154,13 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         Some(t) => Some(named(t).await),
         None => None,
     };
+    let (quiet, silenced) = match state.store.get_alert(alert_id).await? {
+        Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, &alert).await,
+        _ => (None, false),
+    };
     Ok(Extras {
+        quiet,
+        silenced,
         monitoring,
         paused_by_bot: paused_jobs.len(),
         paused_jobs,
@@ -342,6 +356,9 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
             );
         }
         view.buttons = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
+        if alert.is_open() {
+            view.quiet = ex.quiet.clone();
+        }
         if view == old {
             return Ok(());
         }
@@ -521,6 +538,7 @@ pub fn view(
         buttons: buttons_now,
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),
         runbook_url: state.config.runbook_url.clone(),
+        quiet: ex.quiet.clone(),
     }
 }
 
@@ -806,7 +824,9 @@ pub async fn reconcile(
                 };
                 // Worse is loud: a worsening to High or Breached is also shown
                 // in the channel (`reply_broadcast`), once per band and episode.
-                let loud = worse && matches!(a.band, RiskBand::High | RiskBand::Breached);
+                let loud = worse
+                    && matches!(a.band, RiskBand::High | RiskBand::Breached)
+                    && !ex.silenced;
                 let mut msg = thread_message(
                     state,
                     &alert,

@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod mitigations;
 pub mod monitor;
 pub mod preventive;
+pub mod quiet;
 pub mod repair;
 pub mod review;
 pub mod rollup;
