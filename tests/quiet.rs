@@ -7,7 +7,7 @@ use chrono::Duration;
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{alert_message, t0, thread_texts};
-use servo_sla_bot::clock::ManualClock;
+use servo_sla_bot::clock::{Clock, ManualClock};
 
 struct World {
     fx: ServoFixture,
@@ -72,6 +72,13 @@ fn dms_to(app: &TestApp, user: &str) -> usize {
 
 async fn advance(w: &World, minutes: i64) {
     common::slack_ui::advance(&w.app, &w.clock, minutes).await;
+}
+
+/// Servo's ETA stays 10 minutes past the 2-hour deadline, with a fresh
+/// heartbeat: the job stays at risk however far the clock moves.
+async fn keep_late(w: &World, job: uuid::Uuid) {
+    w.fx.set_eta(job, t0() + Duration::minutes(130), w.clock.now())
+        .await;
 }
 
 /// `/backfill <text>` by an operator of acme in its channel: the answer.
@@ -159,7 +166,7 @@ async fn a_silenced_job_does_not_page_and_its_alert_says_so_on_postgres() {
 
 async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(backend: Backend) {
     let w = world(backend).await;
-    w.fx.job(critical_low("orders_daily")).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "tier 1 paged");
     let answer = slash(&w, "silence orders_daily 4h deploy in progress", "U0PLATLEAD").await;
@@ -167,9 +174,11 @@ async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(bac
     assert_eq!(
         threads_with(&w.app, "The escalation stops"),
         1,
-        "the escalation under way stops, and its thread says so"
+        "the escalation under way stops, and its thread says so: {:#?}",
+        thread_texts(&w.app)
     );
     advance(&w, 20).await;
+    keep_late(&w, job).await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 0, "tier 2 is not paged");
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
@@ -199,27 +208,17 @@ async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1_on_
 
 async fn a_silence_that_expires_says_so_and_pages_again(backend: Backend) {
     let w = world(backend).await;
-    w.fx.job(critical_low("orders_daily")).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
     slash(&w, "silence acme 30m", "U0PLATLEAD").await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0);
-    advance(&w, 31).await;
+    w.clock.advance(Duration::minutes(1));
+    keep_late(&w, job).await;
+    w.app.poll().await;
+    advance(&w, 30).await;
     assert_eq!(threads_with(&w.app, "The silence expired"), 1);
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "still at risk: pages from tier 1");
-    w.fx.set_eta(
-        w.app
-            .state
-            .store
-            .list_open_alerts(Some("acme"))
-            .await
-            .unwrap()[0]
-            .job_id
-            .parse()
-            .unwrap(),
-        t0() + Duration::minutes(130),
-        t0() + Duration::minutes(31),
-    )
-    .await;
+    keep_late(&w, job).await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "and once");
     assert_eq!(
@@ -370,10 +369,7 @@ async fn outside_its_hours_a_tier_holds_its_page_until_they_start(backend: Backe
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "held outside the hours");
     let start = (t0() + Duration::minutes(120)).format("%H:%M").to_string();
     assert_eq!(
-        threads_with(
-            &w.app,
-            &format!("Paging held until {} ", start)
-        ),
+        threads_with(&w.app, &format!("{start} UTC (Critical tier pages in working hours)")),
         1,
         "{:#?}",
         thread_texts(&w.app)
@@ -433,7 +429,7 @@ fn maintenance_for(minutes: i64) -> String {
 
 async fn a_maintenance_window_holds_pages_then_settles(backend: Backend) {
     let w = world_with(backend, &maintenance_for(30)).await;
-    w.fx.job(critical_low("orders_daily")).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
     w.fx.job(critical_low("users_daily")).await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "only the job outside the window pages");
@@ -445,13 +441,21 @@ async fn a_maintenance_window_holds_pages_then_settles(backend: Backend) {
         thread_texts(&w.app)
     );
     // The window ends; nothing pages while ETAs settle (15 minutes).
+    keep_late(&w, job).await;
     advance(&w, 31).await;
+    keep_late(&w, job).await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
     assert!(threads_with(&w.app, "Settling after maintenance") >= 1);
-    advance(&w, 15).await;
+    keep_late(&w, job).await;
     w.app.poll().await;
-    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 2, "still at risk after settling: pages");
+    advance(&w, 15).await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        2,
+        "still at risk after settling: pages {:#?}",
+        thread_texts(&w.app)
+    );
 }
 
 #[tokio::test]

@@ -196,7 +196,13 @@ pub async fn silence(state: &AppState, tenant: &Tenant, args: SilenceArgs, cmd: 
             until.timestamp_millis()
         )
     } else {
-        format!("cmd:{}", cmd.trigger_id)
+        // One command's retries make one silence; another target is another.
+        format!(
+            "cmd:{}:{}:{}:{target}",
+            cmd.trigger_id,
+            cmd.user_id,
+            scope.as_str()
+        )
     };
     let req = SilenceRequest {
         tenant: tenant.id.clone(),
@@ -463,7 +469,13 @@ pub async fn maintenance(state: &AppState, tenant: &Tenant, args: MaintenanceArg
                     crate::slack::render::duration_words(max)
                 ));
             }
-            let dedup_key = format!("cmd:{}:{}", cmd.trigger_id, cmd.user_id);
+            let dedup_key = format!(
+                "cmd:{}:{}:{}:{target}:{}",
+                cmd.trigger_id,
+                cmd.user_id,
+                scope.as_str(),
+                from.timestamp_millis()
+            );
             let req = crate::flows::quiet::WindowRequest {
                 tenant: tenant.id.clone(),
                 scope,
