@@ -137,9 +137,9 @@ impl TimerWorker {
             crate::flows::quiet::RESUME_TIMER => {
                 itself(crate::flows::quiet::resume(&self.state, &timer.subject_id).await)
             }
-            crate::flows::quiet::SILENCE_END_TIMER => itself(
-                crate::flows::quiet::silence_expired(&self.state, &timer.subject_id).await,
-            ),
+            crate::flows::quiet::SILENCE_END_TIMER => {
+                itself(crate::flows::quiet::silence_expired(&self.state, &timer.subject_id).await)
+            }
             crate::flows::alerts::MONITOR_TIMER => itself(
                 crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
                     .await,

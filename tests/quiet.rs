@@ -92,7 +92,10 @@ async fn slash(w: &World, text: &str, user: &str) -> String {
 }
 
 fn silence_id(answer: &str) -> String {
-    let at = answer.find("(id `").expect("the answer names the silence's id") + 5;
+    let at = answer
+        .find("(id `")
+        .expect("the answer names the silence's id")
+        + 5;
     answer[at..at + 8].to_string()
 }
 
@@ -117,7 +120,11 @@ async fn a_silenced_job_does_not_page_and_its_alert_says_so(backend: Backend) {
     .await;
     assert!(answer.contains("Silenced job"), "{answer}");
     w.app.poll().await;
-    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "a silenced job pages nobody");
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        0,
+        "a silenced job pages nobody"
+    );
     let alert = alert_message(&w.app).to_string();
     assert!(
         alert.contains("Silenced by <@U0PLATLEAD> until") && alert.contains("vendor outage"),
@@ -135,7 +142,9 @@ async fn a_silenced_job_does_not_page_and_its_alert_says_so(backend: Backend) {
     assert_eq!(threads_with(&w.app, ":mute: Silenced by"), 1);
     // Audited, listed, counted.
     let audit = w.app.state.store.list_audit(None, 50).await.unwrap();
-    assert!(audit.iter().any(|e| e.action == "silence" && e.actor == "U0PLATLEAD"));
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "silence" && e.actor == "U0PLATLEAD"));
     let id = silence_id(&answer);
     let list = slash(&w, "silences", "U0ONCALL1").await;
     assert!(list.contains(&id), "{list}");
@@ -151,7 +160,10 @@ async fn a_silenced_job_does_not_page_and_its_alert_says_so(backend: Backend) {
         .unwrap();
     let home = w.app.slack.ok_calls_to("views.publish");
     let last = home.last().expect("a Home published").body.to_string();
-    assert!(last.contains("Silences in force") && last.contains(&id), "{last}");
+    assert!(
+        last.contains("Silences in force") && last.contains(&id),
+        "{last}"
+    );
 }
 
 #[tokio::test]
@@ -169,7 +181,12 @@ async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(bac
     let job = w.fx.job(critical_low("orders_daily")).await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "tier 1 paged");
-    let answer = slash(&w, "silence orders_daily 4h deploy in progress", "U0PLATLEAD").await;
+    let answer = slash(
+        &w,
+        "silence orders_daily 4h deploy in progress",
+        "U0PLATLEAD",
+    )
+    .await;
     assert!(answer.contains("Silenced asset"), "{answer}");
     assert_eq!(
         threads_with(&w.app, "The escalation stops"),
@@ -193,7 +210,9 @@ async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(bac
     let again = slash(&w, &format!("unsilence {id}"), "U0PLATLEAD").await;
     assert!(again.contains("already ended"), "{again}");
     let audit = w.app.state.store.list_audit(None, 100).await.unwrap();
-    assert!(audit.iter().any(|e| e.action == "silence_end" && e.actor == "U0PLATLEAD"));
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "silence_end" && e.actor == "U0PLATLEAD"));
 }
 
 #[tokio::test]
@@ -217,7 +236,11 @@ async fn a_silence_that_expires_says_so_and_pages_again(backend: Backend) {
     w.app.poll().await;
     advance(&w, 30).await;
     assert_eq!(threads_with(&w.app, "The silence expired"), 1);
-    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "still at risk: pages from tier 1");
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "still at risk: pages from tier 1"
+    );
     keep_late(&w, job).await;
     w.app.poll().await;
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "and once");
@@ -244,7 +267,12 @@ async fn a_breach_breaks_through_unless_through_breach(backend: Backend) {
     w.fx.job(breached("orders_daily")).await;
     w.fx.job(breached("users_daily")).await;
     slash(&w, "silence orders_daily 2h", "U0PLATLEAD").await;
-    slash(&w, "silence users_daily 2h known --through-breach", "U0PLATLEAD").await;
+    slash(
+        &w,
+        "silence users_daily 2h known --through-breach",
+        "U0PLATLEAD",
+    )
+    .await;
     w.app.poll().await;
     let pages: Vec<String> = w
         .app
@@ -278,7 +306,11 @@ async fn an_asset_silence_covers_its_later_jobs(backend: Backend) {
     w.fx.job(critical_low("orders_daily")).await;
     w.app.poll().await;
     w.app.poll().await;
-    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "the recreated job stays silenced");
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        0,
+        "the recreated job stays silenced"
+    );
     // Another asset is not covered.
     w.fx.job(critical_low("users_daily")).await;
     w.app.poll().await;
@@ -369,7 +401,10 @@ async fn outside_its_hours_a_tier_holds_its_page_until_they_start(backend: Backe
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "held outside the hours");
     let start = (t0() + Duration::minutes(120)).format("%H:%M").to_string();
     assert_eq!(
-        threads_with(&w.app, &format!("{start} UTC (Critical tier pages in working hours)")),
+        threads_with(
+            &w.app,
+            &format!("{start} UTC (Critical tier pages in working hours)")
+        ),
         1,
         "{:#?}",
         thread_texts(&w.app)
@@ -432,7 +467,11 @@ async fn a_maintenance_window_holds_pages_then_settles(backend: Backend) {
     let job = w.fx.job(critical_low("orders_daily")).await;
     w.fx.job(critical_low("users_daily")).await;
     w.app.poll().await;
-    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "only the job outside the window pages");
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "only the job outside the window pages"
+    );
     assert!(
         thread_texts(&w.app)
             .iter()

@@ -100,7 +100,10 @@ async fn a_silence_stops_the_paging_and_its_expiry_pages_from_tier_one_again() {
     let p = pages(&r);
     assert_eq!(p.len(), 2, "{p:#?}");
     assert_eq!(p[0], (0, "DM @Dana".to_string()));
-    assert_eq!(p[1].1, "DM @Dana", "from tier 1 again, not the platform lead");
+    assert_eq!(
+        p[1].1, "DM @Dana",
+        "from tier 1 again, not the platform lead"
+    );
     assert!((65..=70).contains(&p[1].0), "{p:#?}");
     assert_eq!(find(&r, Kind::Message, "The escalation stops").len(), 1);
     assert_eq!(find(&r, Kind::Message, "The silence expired").len(), 1);

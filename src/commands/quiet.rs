@@ -30,7 +30,8 @@ pub struct SilenceArgs {
     pub through_breach: bool,
 }
 
-pub const SILENCE_USAGE: &str = "/backfill silence <job|asset|tenant> <duration|until RFC 3339> [reason] [--through-breach]";
+pub const SILENCE_USAGE: &str =
+    "/backfill silence <job|asset|tenant> <duration|until RFC 3339> [reason] [--through-breach]";
 
 /// Parses the words after `silence`.
 pub fn parse_silence(args: &[&str]) -> Result<SilenceArgs, String> {
@@ -93,8 +94,17 @@ fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// Only the tenant's operators silence and lift silences; a refusal is
 /// audited.
-async fn operator(state: &AppState, tenant: &Tenant, cmd: &SlashCommand, action: &str) -> Option<Value> {
-    match state.directory.is_among(&cmd.user_id, &tenant.operators).await {
+async fn operator(
+    state: &AppState,
+    tenant: &Tenant,
+    cmd: &SlashCommand,
+    action: &str,
+) -> Option<Value> {
+    match state
+        .directory
+        .is_among(&cmd.user_id, &tenant.operators)
+        .await
+    {
         Ok(true) => None,
         Ok(false) => {
             let entry = AuditEntry {
@@ -112,8 +122,17 @@ async fn operator(state: &AppState, tenant: &Tenant, cmd: &SlashCommand, action:
             Some(ephemeral(&format!(
                 ":no_entry: Only the operators of tenant `{}` can {}. Ask one of them ({}).",
                 tenant.id,
-                if action == "silence" { "silence alerts" } else { "lift silences" },
-                tenant.operators.iter().map(|p| p.mention()).collect::<Vec<_>>().join(", ")
+                if action == "silence" {
+                    "silence alerts"
+                } else {
+                    "lift silences"
+                },
+                tenant
+                    .operators
+                    .iter()
+                    .map(|p| p.mention())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
         Err(e) => {
@@ -125,11 +144,16 @@ async fn operator(state: &AppState, tenant: &Tenant, cmd: &SlashCommand, action:
 
 /// What a silence's target names: the tenant, a job (id or prefix), or an
 /// asset (by name, its later jobs too).
-async fn resolve(state: &AppState, tenant: &Tenant, target: &str) -> Result<(Scope, String), Value> {
+async fn resolve(
+    state: &AppState,
+    tenant: &Tenant,
+    target: &str,
+) -> Result<(Scope, String), Value> {
     if target == tenant.id {
         return Ok((Scope::Tenant, tenant.id.clone()));
     }
-    let named = JobRef::parse(target).map_err(|e| ephemeral(&format!(":warning: {}", escape(&e))))?;
+    let named =
+        JobRef::parse(target).map_err(|e| ephemeral(&format!(":warning: {}", escape(&e))))?;
     let text = match named {
         JobRef::Id(id) => return Ok((Scope::Job, id.to_string())),
         JobRef::Named(text) => text,
@@ -156,7 +180,10 @@ async fn resolve(state: &AppState, tenant: &Tenant, target: &str) -> Result<(Sco
             }
         }
     }
-    if let Some(job) = jobs.iter().find(|j| j.asset_name.eq_ignore_ascii_case(&text)) {
+    if let Some(job) = jobs
+        .iter()
+        .find(|j| j.asset_name.eq_ignore_ascii_case(&text))
+    {
         return Ok((Scope::Asset, job.asset_name.clone()));
     }
     let alerts = state
@@ -164,7 +191,10 @@ async fn resolve(state: &AppState, tenant: &Tenant, target: &str) -> Result<(Sco
         .list_open_alerts(Some(&tenant.id))
         .await
         .unwrap_or_default();
-    if let Some(a) = alerts.iter().find(|a| a.asset_name().eq_ignore_ascii_case(&text)) {
+    if let Some(a) = alerts
+        .iter()
+        .find(|a| a.asset_name().eq_ignore_ascii_case(&text))
+    {
         return Ok((Scope::Asset, a.asset_name()));
     }
     Err(ephemeral(&format!(
@@ -174,7 +204,12 @@ async fn resolve(state: &AppState, tenant: &Tenant, target: &str) -> Result<(Sco
     )))
 }
 
-pub async fn silence(state: &AppState, tenant: &Tenant, args: SilenceArgs, cmd: &SlashCommand) -> Value {
+pub async fn silence(
+    state: &AppState,
+    tenant: &Tenant,
+    args: SilenceArgs,
+    cmd: &SlashCommand,
+) -> Value {
     if let Some(answer) = operator(state, tenant, cmd, "silence").await {
         return answer;
     }
@@ -234,7 +269,11 @@ pub async fn silence(state: &AppState, tenant: &Tenant, args: SilenceArgs, cmd: 
 }
 
 pub async fn list(state: &AppState, tenant: &Tenant) -> Value {
-    match state.store.active_silences(Some(&tenant.id), state.clock.now()).await {
+    match state
+        .store
+        .active_silences(Some(&tenant.id), state.clock.now())
+        .await
+    {
         Ok(all) if all.is_empty() => ephemeral(&format!(
             "No silences in force for tenant `{}`. `{SILENCE_USAGE}` sets one.",
             tenant.id
@@ -297,18 +336,30 @@ mod tests {
 
     #[test]
     fn silence_takes_a_target_a_duration_or_until_a_reason_and_the_flag() {
-        let a = parse_silence(&["orders_daily", "4h", "vendor", "outage", "--through-breach"]).unwrap();
+        let a =
+            parse_silence(&["orders_daily", "4h", "vendor", "outage", "--through-breach"]).unwrap();
         assert_eq!(a.target, "orders_daily");
-        assert_eq!(a.until, Until::For(std::time::Duration::from_secs(4 * 3600)));
+        assert_eq!(
+            a.until,
+            Until::For(std::time::Duration::from_secs(4 * 3600))
+        );
         assert_eq!(a.reason.as_deref(), Some("vendor outage"));
         assert!(a.through_breach);
         let b = parse_silence(&["acme", "until", "2026-12-08T09:00:00Z"]).unwrap();
         assert_eq!(b.until, Until::At("2026-12-08T09:00:00Z".parse().unwrap()));
         assert!(!b.through_breach && b.reason.is_none());
-        assert!(parse_silence(&[]).unwrap_err().contains("What should be silenced"));
-        assert!(parse_silence(&["acme"]).unwrap_err().contains("For how long"));
-        assert!(parse_silence(&["acme", "soon"]).unwrap_err().contains("neither a duration"));
-        assert!(parse_silence(&["acme", "until", "tomorrow"]).unwrap_err().contains("RFC 3339"));
+        assert!(parse_silence(&[])
+            .unwrap_err()
+            .contains("What should be silenced"));
+        assert!(parse_silence(&["acme"])
+            .unwrap_err()
+            .contains("For how long"));
+        assert!(parse_silence(&["acme", "soon"])
+            .unwrap_err()
+            .contains("neither a duration"));
+        assert!(parse_silence(&["acme", "until", "tomorrow"])
+            .unwrap_err()
+            .contains("RFC 3339"));
     }
 }
 
@@ -365,15 +416,26 @@ pub fn parse_maintenance(args: &[&str]) -> Result<MaintenanceArgs, String> {
     }
 }
 
-pub async fn maintenance(state: &AppState, tenant: &Tenant, args: MaintenanceArgs, cmd: &SlashCommand) -> Value {
+pub async fn maintenance(
+    state: &AppState,
+    tenant: &Tenant,
+    args: MaintenanceArgs,
+    cmd: &SlashCommand,
+) -> Value {
     let now = state.clock.now();
     match args {
         MaintenanceArgs::List => {
-            let windows = match state.store.windows_ending_after(Some(&tenant.id), now).await {
+            let windows = match state
+                .store
+                .windows_ending_after(Some(&tenant.id), now)
+                .await
+            {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::error!(error = %e, "could not list maintenance windows");
-                    return ephemeral(":warning: The bot's store did not answer. Try again in a moment.");
+                    return ephemeral(
+                        ":warning: The bot's store did not answer. Try again in a moment.",
+                    );
                 }
             };
             let mut lines: Vec<String> = windows
@@ -387,11 +449,20 @@ pub async fn maintenance(state: &AppState, tenant: &Tenant, args: MaintenanceArg
                         date_token(w.starts_at),
                         date_token(w.ends_at),
                         w.created_by,
-                        w.reason.as_deref().map(|r| format!(": {}", escape(r))).unwrap_or_default()
+                        w.reason
+                            .as_deref()
+                            .map(|r| format!(": {}", escape(r)))
+                            .unwrap_or_default()
                     )
                 })
                 .collect();
-            for m in state.config.quiet.maintenance.iter().filter(|m| m.tenant == tenant.id) {
+            for m in state
+                .config
+                .quiet
+                .maintenance
+                .iter()
+                .filter(|m| m.tenant == tenant.id)
+            {
                 let when = match &m.when {
                     crate::config::quiet::When::Once { from, to } => {
                         format!("from {} to {}", date_token(*from), date_token(*to))
@@ -400,21 +471,32 @@ pub async fn maintenance(state: &AppState, tenant: &Tenant, args: MaintenanceArg
                         "weekly at {} {} for {}",
                         at.format("%H:%M"),
                         tz,
-                        crate::slack::render::duration_words(chrono::Duration::from_std(*length).unwrap_or_default())
+                        crate::slack::render::duration_words(
+                            chrono::Duration::from_std(*length).unwrap_or_default()
+                        )
                     ),
                 };
                 lines.push(format!(
                     "• (config) {} {when}",
-                    if m.assets.is_empty() { "every asset".to_string() } else { escape(&m.assets.join(", ")) }
+                    if m.assets.is_empty() {
+                        "every asset".to_string()
+                    } else {
+                        escape(&m.assets.join(", "))
+                    }
                 ));
             }
             if lines.is_empty() {
-                return ephemeral(&format!("No maintenance windows ahead for tenant `{}`.", tenant.id));
+                return ephemeral(&format!(
+                    "No maintenance windows ahead for tenant `{}`.",
+                    tenant.id
+                ));
             }
             ephemeral(&format!(
                 "*Maintenance windows of tenant `{}`*\n{}",
                 tenant.id,
-                crate::slack::limits::join_capped(&lines, "\n", 2_800, |n| format!("…and {n} more"))
+                crate::slack::limits::join_capped(&lines, "\n", 2_800, |n| format!(
+                    "…and {n} more"
+                ))
             ))
         }
         MaintenanceArgs::Cancel(id) => {
@@ -437,15 +519,24 @@ pub async fn maintenance(state: &AppState, tenant: &Tenant, args: MaintenanceArg
                 }
             }
             match crate::flows::quiet::cancel_window(state, id, &cmd.user_id).await {
-                Ok(Some(_)) => ephemeral(&format!(":bell: Cancelled the maintenance window `{id}`; its jobs page as usual again.")),
-                Ok(None) => ephemeral(&format!("The maintenance window `{id}` was cancelled already.")),
+                Ok(Some(_)) => ephemeral(&format!(
+                    ":bell: Cancelled the maintenance window `{id}`; its jobs page as usual again."
+                )),
+                Ok(None) => ephemeral(&format!(
+                    "The maintenance window `{id}` was cancelled already."
+                )),
                 Err(e) => {
                     tracing::error!(error = %e, "could not cancel the window");
                     ephemeral(":warning: The bot's store did not answer, so the window stands. Try again in a moment.")
                 }
             }
         }
-        MaintenanceArgs::Open { target, from, to, reason } => {
+        MaintenanceArgs::Open {
+            target,
+            from,
+            to,
+            reason,
+        } => {
             if let Some(answer) = operator(state, tenant, cmd, "maintenance").await {
                 return answer;
             }
@@ -460,9 +551,12 @@ pub async fn maintenance(state: &AppState, tenant: &Tenant, args: MaintenanceArg
                 Until::For(d) => from + chrono::Duration::from_std(d).unwrap_or_default(),
             };
             if to <= from || to <= now {
-                return ephemeral(":warning: Not set: the window must end after it starts, and in the future.");
+                return ephemeral(
+                    ":warning: Not set: the window must end after it starts, and in the future.",
+                );
             }
-            let max = chrono::Duration::from_std(state.config.quiet.silence_max).unwrap_or_default();
+            let max =
+                chrono::Duration::from_std(state.config.quiet.silence_max).unwrap_or_default();
             if to - from > max {
                 return ephemeral(&format!(
                     ":warning: Not set: a window lasts at most {} (`silences.max_duration`).",

@@ -48,9 +48,7 @@ fn day(s: &str) -> Result<u32, String> {
         .iter()
         .position(|d| s == *d || (s.len() > 3 && s.starts_with(d)))
         .map(|i| i as u32)
-        .ok_or_else(|| {
-            format!("'{s}' is not a day; write mon, tue, wed, thu, fri, sat or sun")
-        })
+        .ok_or_else(|| format!("'{s}' is not a day; write mon, tue, wed, thu, fri, sat or sun"))
 }
 
 impl Days {
@@ -135,7 +133,10 @@ impl PagingHours {
         } else {
             // Overnight (22:00-06:00): from the evening of a listed day.
             (self.days.contains(d.weekday()) && t >= self.from)
-                || (d.pred_opt().is_some_and(|p| self.days.contains(p.weekday())) && t < self.to)
+                || (d
+                    .pred_opt()
+                    .is_some_and(|p| self.days.contains(p.weekday()))
+                    && t < self.to)
         }
     }
 
@@ -383,7 +384,10 @@ fn window(
     let before = problems.0.len();
     let tenant = match raw.tenant.as_deref() {
         None => {
-            problems.push(format!("{key}.tenant"), "is missing; name the tenant it quiets");
+            problems.push(
+                format!("{key}.tenant"),
+                "is missing; name the tenant it quiets",
+            );
             String::new()
         }
         Some(t) if !tenants.contains(&t) => {
@@ -397,18 +401,27 @@ fn window(
     };
     for (i, g) in raw.assets.iter().enumerate() {
         if g.trim().is_empty() {
-            problems.push(format!("{key}.assets[{i}]"), "is empty; write an asset name or a glob such as \"orders_*\"");
+            problems.push(
+                format!("{key}.assets[{i}]"),
+                "is empty; write an asset name or a glob such as \"orders_*\"",
+            );
         }
     }
     let once = raw.from.is_some() || raw.to.is_some();
     let weekly = raw.days.is_some() || raw.at.is_some() || raw.length.is_some() || raw.tz.is_some();
     let when = match (once, weekly) {
         (true, true) => {
-            problems.push(key, "has both from/to (one window) and days/at/for/tz (weekly); keep one");
+            problems.push(
+                key,
+                "has both from/to (one window) and days/at/for/tz (weekly); keep one",
+            );
             None
         }
         (false, false) => {
-            problems.push(key, "says neither when (from/to) nor how often (days/at/for/tz)");
+            problems.push(
+                key,
+                "says neither when (from/to) nor how often (days/at/for/tz)",
+            );
             None
         }
         (true, false) => {
@@ -423,7 +436,10 @@ fn window(
                 (f, t) => {
                     for (k, v) in [("from", f), ("to", t)] {
                         match v {
-                            None => problems.push(format!("{key}.{k}"), "is missing (RFC 3339, e.g. \"2026-12-24T18:00:00Z\")"),
+                            None => problems.push(
+                                format!("{key}.{k}"),
+                                "is missing (RFC 3339, e.g. \"2026-12-24T18:00:00Z\")",
+                            ),
                             Some(Err(e)) => problems.push(format!("{key}.{k}"), e),
                             Some(Ok(_)) => {}
                         }
@@ -451,12 +467,18 @@ fn window(
                 }
                 (d, a, l, z) => {
                     match d {
-                        None => bad("days", "is missing; write e.g. \"sat\" or \"mon-fri\"".into()),
+                        None => bad(
+                            "days",
+                            "is missing; write e.g. \"sat\" or \"mon-fri\"".into(),
+                        ),
                         Some(Err(e)) => bad("days", e),
                         _ => {}
                     }
                     match a {
-                        None => bad("at", "is missing; write the local start, e.g. \"02:00\"".into()),
+                        None => bad(
+                            "at",
+                            "is missing; write the local start, e.g. \"02:00\"".into(),
+                        ),
                         Some(Err(e)) => bad("at", e),
                         _ => {}
                     }
@@ -641,10 +663,9 @@ mod tests {
 
     #[test]
     fn bad_sections_are_clear_problems() {
-        let raw: RawHoursByTier = toml::from_str(
-            "[standard]\ndays = \"mon-fry\"\nfrom = \"8\"\ntz = \"Mars/Base\"\n",
-        )
-        .unwrap();
+        let raw: RawHoursByTier =
+            toml::from_str("[standard]\ndays = \"mon-fry\"\nfrom = \"8\"\ntz = \"Mars/Base\"\n")
+                .unwrap();
         let maint: Vec<RawMaintenance> = vec![
             toml::from_str("tenant = \"nobody\"\nfrom = \"2026-12-24T18:00:00Z\"\nto = \"2026-12-24T10:00:00Z\"\n").unwrap(),
             toml::from_str("tenant = \"acme\"\ndays = \"sat\"\nat = \"02:00\"\n").unwrap(),

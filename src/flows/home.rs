@@ -398,7 +398,10 @@ async fn build(
             .iter()
             .map(crate::flows::quiet::silence_line)
             .collect();
-        blocks.push(section(lines_text(&lines, ": `/backfill silences` lists them all.")));
+        blocks.push(section(lines_text(
+            &lines,
+            ": `/backfill silences` lists them all.",
+        )));
     }
 
     blocks.push(header("On the escalation path now"));

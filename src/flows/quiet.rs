@@ -140,11 +140,7 @@ fn window_covers(w: &StoredWindow, s: &Subject) -> bool {
 /// `--through-breach`), then maintenance windows and their settling time,
 /// then the tier's paging hours (a breach pages at once unless
 /// `hold_breaches`).
-pub async fn decide(
-    state: &AppState,
-    s: &Subject,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Decision> {
+pub async fn decide(state: &AppState, s: &Subject, now: DateTime<Utc>) -> anyhow::Result<Decision> {
     let breach = s.band == RiskBand::Breached;
     let silence = state
         .store
@@ -161,8 +157,8 @@ pub async fn decide(
         });
     }
     // Maintenance: the config's windows, and those set from Slack.
-    let settle = chrono::Duration::from_std(crate::config::quiet::DEFAULT_SETTLE)
-        .unwrap_or_default();
+    let settle =
+        chrono::Duration::from_std(crate::config::quiet::DEFAULT_SETTLE).unwrap_or_default();
     let mut inside: Option<(DateTime<Utc>, Option<String>)> = None;
     let mut settling: Option<DateTime<Utc>> = None;
     for w in state
@@ -277,7 +273,11 @@ pub async fn gate(state: &AppState, alert: &Alert) -> anyhow::Result<bool> {
         subject_id: alert.id.clone(),
         payload: json!({}),
         due_at: until,
-        dedup_key: Some(format!("quiet:{}:resume:{}", alert.id, until.timestamp_millis())),
+        dedup_key: Some(format!(
+            "quiet:{}:resume:{}",
+            alert.id,
+            until.timestamp_millis()
+        )),
     };
     let active = state
         .store
