@@ -35,7 +35,7 @@ pub const SILENCE_USAGE: &str =
 
 /// Parses the words after `silence`.
 pub fn parse_silence(args: &[&str]) -> Result<SilenceArgs, String> {
-    let through_breach = args.iter().any(|w| *w == "--through-breach");
+    let through_breach = args.contains(&"--through-breach");
     let args: Vec<&str> = args
         .iter()
         .copied()
