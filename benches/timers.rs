@@ -72,6 +72,7 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         buttons: buttons(alert, Some(RiskBand::High), 5, &ex),
         status_line: String::new(),
         runbook_url: "https://runbooks.example/backfill-sla".into(),
+        quiet: None,
     };
     serde_json::to_value(view).unwrap()
 }

@@ -95,6 +95,25 @@ async fn medium_risk_extension_is_requested_approved_and_only_then_applied() {
 }
 
 #[tokio::test]
+async fn a_silence_stops_the_paging_and_its_expiry_pages_from_tier_one_again() {
+    let r = run_example("silence.toml").await;
+    let p = pages(&r);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert_eq!(p[0], (0, "DM @Dana".to_string()));
+    assert_eq!(
+        p[1].1, "DM @Dana",
+        "from tier 1 again, not the platform lead"
+    );
+    assert!((65..=70).contains(&p[1].0), "{p:#?}");
+    assert_eq!(find(&r, Kind::Message, "The escalation stops").len(), 1);
+    assert_eq!(find(&r, Kind::Message, "The silence expired").len(), 1);
+    assert!(r
+        .events
+        .iter()
+        .any(|e| e.kind == Kind::Edit && e.text.contains("Silenced by @Lee")));
+}
+
+#[tokio::test]
 async fn low_risk_job_recovers_under_close_monitoring_without_paging_anyone() {
     let r = run_example("low-risk-recovers.toml").await;
     assert_eq!(find(&r, Kind::Message, "Low SLA risk").len(), 1);

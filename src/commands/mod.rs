@@ -12,6 +12,7 @@ pub mod help;
 pub mod jobs;
 mod list;
 pub mod lookup;
+pub mod quiet;
 pub mod review;
 pub mod status;
 pub mod tenancy;
@@ -62,6 +63,14 @@ pub enum Command {
         deadline: DeadlineSpec,
         reason: Option<String>,
     },
+    /// `/backfill silence …` (issue 35).
+    Silence(quiet::SilenceArgs),
+    /// `/backfill silences`: the silences in force.
+    Silences,
+    /// `/backfill unsilence <id>`.
+    Unsilence(String),
+    /// `/backfill maintenance …`.
+    Maintenance(quiet::MaintenanceArgs),
     /// A known subcommand typed wrong: what is wrong and an example.
     Invalid(String),
     /// Anything we do not know: answered with usage, naming what was typed.
@@ -147,6 +156,19 @@ impl Command {
                 _ => Err(Command::Invalid(
                     "`/backfill review` covers `7d` (the default) or `30d`, e.g. `/backfill review 30d`."
                         .into(),
+                )),
+            },
+            "silence" => quiet::parse_silence(args)
+                .map(Command::Silence)
+                .map_err(Command::Invalid),
+            "silences" => Ok(Command::Silences),
+            "maintenance" => quiet::parse_maintenance(args)
+                .map(Command::Maintenance)
+                .map_err(Command::Invalid),
+            "unsilence" => match args {
+                [id] => Ok(Command::Unsilence(id.to_string())),
+                _ => Err(Command::Invalid(
+                    "Which silence? Usage: `/backfill unsilence <id>`; `/backfill silences` lists them with their ids.".into(),
                 )),
             },
             "extend-deadline" | "extend_deadline" | "extend" => {

@@ -1,6 +1,7 @@
 //! The TOML file: as users write it (unknown keys are errors), and its
 //! validation into [`FileConfig`], which collects every problem.
 
+use super::duration::parse_duration;
 use super::*;
 use serde::Deserialize;
 
@@ -34,6 +35,10 @@ struct RawConfig {
     review: RawReview,
     #[serde(default)]
     alerts: RawAlerts,
+    #[serde(default)]
+    silences: super::quiet::RawSilences,
+    #[serde(default)]
+    maintenance: Vec<super::quiet::RawMaintenance>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -133,6 +138,8 @@ struct RawEscalation {
     widespread: RawWidespread,
     #[serde(default)]
     system_wide: RawSystemWide,
+    #[serde(default)]
+    hours: super::quiet::RawHoursByTier,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -177,50 +184,6 @@ struct RawSlack {
     post_burst: Option<u32>,
     post_interval: Option<String>,
     socket_mode: Option<bool>,
-}
-
-/// Parses `"60s"`, `"15m"`, `"1h30m"`, `"500ms"`, `"2d"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("is empty; write a duration such as \"60s\", \"15m\" or \"1h30m\"".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(format!(
-                "'{s}' is not a duration; write a number and a unit (ms, s, m, h, d), e.g. \"15m\""
-            ));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("'{s}' has a number that is too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let step = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86_400),
-            "" => {
-                return Err(format!(
-                    "'{s}' has no unit; add one of ms, s, m, h, d (e.g. \"{n}s\")"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "'{s}' has an unknown unit '{other}'; use ms, s, m, h or d"
-                ))
-            }
-        };
-        total += step;
-    }
-    Ok(total)
 }
 
 /// The built-in escalation timeouts, from the runbook: 15, 30 and 60 minutes.
@@ -333,6 +296,14 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
     let risk = validate_risk(&raw, problems);
     let tenants = validate_tenants(&raw, problems);
     let escalation = validate_escalation(&raw, problems);
+    let tenant_ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
+    let quiet = super::quiet::validate(
+        &raw.silences,
+        &raw.escalation.hours,
+        &raw.maintenance,
+        &tenant_ids,
+        problems,
+    );
 
     let slack_defaults = SlackTuning::default();
     let slack = SlackTuning {
@@ -463,6 +434,7 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         tenants,
         escalation,
         slack,
+        quiet,
     }
 }
 

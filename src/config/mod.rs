@@ -51,12 +51,14 @@ impl fmt::Display for DatabaseUrl {
 /// (the store's implementation: one place decides what is a secret in a URL).
 use crate::store::redact_url;
 
+mod duration;
 mod env;
 mod file;
 mod problems;
+pub mod quiet;
 
+pub use duration::parse_duration;
 pub use env::{config_path, is_store_url, load_env};
-pub use file::parse_duration;
 pub use problems::{Problem, Problems};
 
 // ---------------------------------------------------------------------------
@@ -92,6 +94,8 @@ pub struct FileConfig {
     pub review: ReviewConfig,
     /// `[alerts]`: how alerts read in a storm.
     pub alerts: AlertsConfig,
+    /// `[silences]`, `[[maintenance]]`, `[escalation.hours.<tier>]`.
+    pub quiet: quiet::QuietConfig,
 }
 
 /// `[alerts]`.

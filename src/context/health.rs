@@ -42,6 +42,18 @@ pub async fn export(state: &AppState) {
         // The store's own trouble shows in /readyz; the gauges keep their last values.
         Err(e) => tracing::warn!(error = %e, "could not count the store for /metrics"),
     }
+    if let Ok(silences) = state.store.active_silences(None, state.clock.now()).await {
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        for s in silences {
+            *by.entry(s.tenant_id).or_default() += 1;
+        }
+        m.set_gauge_family(
+            "servo_sla_bot_silences_active",
+            by.into_iter()
+                .map(|(t, n)| (vec![("tenant", t)], n as f64))
+                .collect(),
+        );
+    }
     let servo_up = matches!(
         tokio::time::timeout(SERVO_CHECK, state.servo.ping()).await,
         Ok(Ok(()))

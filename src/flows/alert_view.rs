@@ -47,6 +47,10 @@ pub struct AlertView {
     pub buttons: Vec<Button>,
     pub status_line: String,
     pub runbook_url: String,
+    /// A silence or maintenance window holding its pages (issue 35): a line
+    /// of Slack markup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -87,6 +91,10 @@ pub struct Extras {
     pub scaling_to: Option<String>,
     /// Whether that tier is paged through PagerDuty too.
     pub scaling_pagerduty: bool,
+    /// "Silenced by …" or "In maintenance until …" ([`crate::flows::quiet`]).
+    pub quiet: Option<String>,
+    /// A silence holds it: nothing about it is broadcast.
+    pub silenced: bool,
 }
 
 /// Reads an alert's extras from the store.
@@ -120,7 +128,13 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         Some(t) => Some(named(t).await),
         None => None,
     };
+    let (quiet, silenced) = match state.store.get_alert(alert_id).await? {
+        Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, &alert).await,
+        _ => (None, false),
+    };
     Ok(Extras {
+        quiet,
+        silenced,
         monitoring,
         paused_by_bot: paused_jobs.len(),
         paused_jobs,
@@ -316,6 +330,9 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
             );
         }
         view.buttons = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
+        if alert.is_open() {
+            view.quiet = ex.quiet.clone();
+        }
         if view == old {
             return Ok(());
         }
@@ -495,6 +512,7 @@ pub fn view(
         buttons: buttons_now,
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),
         runbook_url: state.config.runbook_url.clone(),
+        quiet: ex.quiet.clone(),
     }
 }
 

@@ -189,7 +189,8 @@ pub async fn reconcile(
                 };
                 // Worse is loud: a worsening to High or Breached is also shown
                 // in the channel (`reply_broadcast`), once per band and episode.
-                let loud = worse && matches!(a.band, RiskBand::High | RiskBand::Breached);
+                let loud =
+                    worse && matches!(a.band, RiskBand::High | RiskBand::Breached) && !ex.silenced;
                 let mut msg = thread_message(
                     state,
                     &alert,

@@ -112,6 +112,11 @@ async fn begin(
     {
         return Ok(false);
     }
+    // Silences, maintenance and paging hours (issue 35); a person's click
+    // pages regardless.
+    if how.by.is_none() && !crate::flows::quiet_hold::gate(state, alert).await? {
+        return Ok(false);
+    }
     // The plan: who is paged when, if nobody acknowledges. People are named
     // in plain text: a mention would notify later tiers before their turn.
     let mut lines = Vec::new();
@@ -385,6 +390,11 @@ async fn step_at(
         // escalation to end): it ends as an acknowledgement ends it.
         end_acknowledged(state, &alert, epoch).await?;
         return Ok(Stepped::Nothing);
+    }
+    if !matches!(from, StepFrom::Now { by: Some(_), .. })
+        && !crate::flows::quiet_hold::gate(state, &alert).await?
+    {
+        return Ok(Stepped::Nothing); // held: stopped, to start again when it may page
     }
     if tier >= state.config.escalation.tiers.len() {
         // Stored before a config change took tiers away: the path, as now
@@ -1397,7 +1407,10 @@ pub async fn on_assessment(
                 cfg.start_at[tier_index(a.tier)].label()
             )
         };
-        start(state, alert, 0, &reason).await?;
+        // Asked about the band it has now (the alert row may show the last).
+        let mut now_band = alert.clone();
+        now_band.band = a.band;
+        start(state, &now_band, 0, &reason).await?;
         return Ok(());
     }
     if active {

@@ -331,6 +331,23 @@ async fn build(
         ))
     });
 
+    // Issue 35: the silences in force in these tenants, only when there are some.
+    let mut silences = Vec::new();
+    for t in tenants {
+        silences.extend(state.store.active_silences(Some(&t.id), now).await?);
+    }
+    if !silences.is_empty() {
+        blocks.push(header("Silences in force"));
+        let lines: Vec<String> = silences
+            .iter()
+            .map(crate::flows::quiet::silence_line)
+            .collect();
+        blocks.push(section(lines_text(
+            &lines,
+            ": `/backfill silences` lists them all.",
+        )));
+    }
+
     blocks.push(header("On the escalation path now"));
     let mut path = Vec::new();
     for (i, tier) in tiers.iter().enumerate() {

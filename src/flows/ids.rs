@@ -58,3 +58,9 @@ pub const SCALING_ACK_ACTION: &str = "scaling_ack";
 
 /// The button that acknowledges a roll-up's paging (value: the roll-up id).
 pub const ROLLUP_ACK_ACTION: &str = "rollup_ack";
+
+/// A held alert's resumption: paging may start again (subject: the alert).
+pub const RESUME_TIMER: &str = "quiet_resume";
+
+/// A silence's end (subject: the silence's id).
+pub const SILENCE_END_TIMER: &str = "silence_end";

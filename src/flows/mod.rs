@@ -9,11 +9,15 @@
 //! - [`ids`] (every button's action id and timer kind), [`thread`] (thread
 //!   notes, the audit entry, [`thread::AlertError`]), [`paging`] (who a page
 //!   goes to, what **Escalate now** pages, PagerDuty keys), [`home_refresh`]
-//!   (marks Homes stale), [`preventive`], [`rollup`], [`review`];
+//!   (marks Homes stale), [`quiet`] (may this page now: silences,
+//!   maintenance windows, paging hours), [`preventive`], [`rollup`],
+//!   [`review`];
 //! - [`alert_view`]: an alert's message, its buttons, its rendering and the
 //!   edit that puts it back on Slack;
+//! - [`quiet_hold`]: an escalation held while [`quiet`] says not to page;
 //! - [`escalation`]: the path's steps; then [`acknowledge`], [`scaling`],
-//!   [`monitor`];
+//!   [`monitor`], [`silences`] (silences and windows set from Slack, and
+//!   their ends), [`job_changes`] (pause and resume by command);
 //! - [`alerts`]: the message's lifecycle (post, update, resolve);
 //!   [`group_paging`]: a storm's roll-up pages once;
 //!   [`approvals`]: an extension request's life; [`home`]; [`incidents`];
@@ -39,8 +43,11 @@ pub mod monitor;
 pub mod paging;
 pub mod poll;
 pub mod preventive;
+pub mod quiet;
+pub mod quiet_hold;
 pub mod repair;
 pub mod review;
 pub mod rollup;
 pub mod scaling;
+pub mod silences;
 pub mod thread;

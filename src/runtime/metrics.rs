@@ -52,6 +52,7 @@ const GAUGES: &[(&str, &str)] = &[
     ("servo_sla_bot_open_alerts", "Open alerts by band."),
     ("servo_sla_bot_active_escalations", "Escalations paging and waiting for an acknowledgement."),
     ("servo_sla_bot_pending_approvals", "Deadline-extension requests waiting for a decision."),
+    ("servo_sla_bot_silences_active", "Silences in force, by tenant (`/backfill silence`)."),
     ("servo_sla_bot_poll_lease_held", "1 while this replica holds the poll lease (it is the one polling Servo)."),
     ("servo_sla_bot_servo_up", "1 when Servo's database answered this replica's last check."),
     ("servo_sla_bot_socket_mode_enabled", "1 when this replica runs Socket Mode (SLACK_APP_TOKEN set)."),

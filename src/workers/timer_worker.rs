@@ -134,6 +134,12 @@ impl TimerWorker {
                 crate::flows::alert_view::refresh(&self.state, &timer.subject_id).await?;
                 Ok(false)
             }
+            crate::flows::ids::RESUME_TIMER => {
+                itself(crate::flows::silences::resume(&self.state, &timer.subject_id).await)
+            }
+            crate::flows::ids::SILENCE_END_TIMER => itself(
+                crate::flows::silences::silence_expired(&self.state, &timer.subject_id).await,
+            ),
             crate::flows::ids::MONITOR_TIMER => itself(
                 crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
                     .await,

@@ -1,0 +1,327 @@
+//! Silences and maintenance windows set from Slack, and what their end
+//! does: `/backfill silence`, `unsilence`, `maintenance` and `cancel`
+//! decided and committed with their notes, audit entries and timers; a
+//! hold that ends pages a job still at risk again from the first tier.
+
+use crate::context::AppState;
+use crate::domain::text::escape_slack;
+use crate::flows::ids::SILENCE_END_TIMER;
+use crate::flows::quiet::{export_gauge, window_covers, Subject};
+use crate::flows::quiet_hold::gate;
+use crate::store::{Alert, AuditEntry, Effects, NewTimer, Scope, Silence, StoredWindow};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+/// A hold ended ([`RESUME_TIMER`], a silence lifted or expired): a job
+/// still at risk, not acknowledged and not paging, pages again from the
+/// first tier (unless something else holds it now).
+pub async fn resume(state: &AppState, alert_id: &str) -> anyhow::Result<()> {
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        return Ok(());
+    };
+    if !alert.is_open() || alert.acked_by.is_some() {
+        return Ok(());
+    }
+    let s = Subject::of(&alert);
+    if !crate::flows::paging::pages_at(&state.config.escalation, s.tier, s.band) {
+        return Ok(());
+    }
+    if let Some(esc) = state.store.get_escalation(alert_id).await? {
+        if esc.status == "active" || (esc.status == "stopped" && esc.tier < 0) {
+            return Ok(());
+        }
+    }
+    let reason = format!(
+        "{} is still {} after the quiet time",
+        escape_slack(&s.asset),
+        s.band.label()
+    );
+    crate::flows::escalation::start(state, &alert, 0, &reason).await?;
+    crate::flows::escalation::refresh_buttons(state, alert_id).await;
+    Ok(())
+}
+
+/// A silence asked for.
+#[derive(Clone, Debug)]
+pub struct SilenceRequest {
+    pub tenant: String,
+    pub scope: Scope,
+    pub target: String,
+    pub until: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub by: String,
+    pub through_breach: bool,
+    /// Names the request, so a retried one makes one silence.
+    pub dedup_key: String,
+}
+
+/// Why a silence was refused, in words for the person who asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SilenceRefused {
+    #[error("the end ({0}) is not in the future")]
+    Past(String),
+    #[error("a silence lasts at most {0} (`silences.max_duration`)")]
+    TooLong(String),
+}
+
+/// The open alerts a silence covers.
+async fn covered(state: &AppState, s: &Silence) -> anyhow::Result<Vec<Alert>> {
+    Ok(state
+        .store
+        .list_open_alerts(Some(&s.tenant_id))
+        .await?
+        .into_iter()
+        .filter(|a| s.covers(&a.tenant_id, &a.job_id, &a.asset_name()))
+        .collect())
+}
+
+fn silence_audit(s: &Silence, actor: &str, action: &str, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        at,
+        tenant_id: Some(s.tenant_id.clone()),
+        actor: actor.into(),
+        action: action.into(),
+        subject: Some(s.target.clone()),
+        outcome: "ok".into(),
+        detail: Some(json!({
+            "silence": s.id, "scope": s.scope.as_str(), "until": s.ends_at.to_rfc3339(),
+            "reason": s.reason, "through_breach": s.through_breach,
+        })),
+    }
+}
+
+/// Makes a silence: stored with its audit entry and its expiry timer in one
+/// commit; then every covered alert's escalation under way stops (its
+/// thread says so) and the alerts show it. Returns the silence and whether
+/// this request made it.
+pub async fn silence(
+    state: &AppState,
+    req: SilenceRequest,
+) -> anyhow::Result<Result<(Silence, bool), SilenceRefused>> {
+    let now = state.clock.now();
+    if req.until <= now {
+        return Ok(Err(SilenceRefused::Past(req.until.to_rfc3339())));
+    }
+    let max = chrono::Duration::from_std(state.config.quiet.silence_max).unwrap_or_default();
+    if req.until - now > max {
+        return Ok(Err(SilenceRefused::TooLong(
+            crate::domain::text::duration_words(max),
+        )));
+    }
+    let silence = Silence {
+        id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+        tenant_id: req.tenant.clone(),
+        scope: req.scope,
+        target: req.target.clone(),
+        reason: req.reason.clone(),
+        created_by: req.by.clone(),
+        through_breach: req.through_breach,
+        starts_at: now,
+        ends_at: req.until,
+        ended_at: None,
+        ended_by: None,
+    };
+    let (made, created) = state
+        .store
+        .create_silence_with(&silence, &req.dedup_key, now, |s| {
+            let mut effects = Effects::new();
+            effects
+                .schedule(NewTimer {
+                    kind: SILENCE_END_TIMER.into(),
+                    subject_id: s.id.clone(),
+                    payload: json!({}),
+                    due_at: s.ends_at,
+                    dedup_key: Some(format!("silence_end:{}", s.id)),
+                })
+                .record(silence_audit(s, &req.by, "silence", now));
+            effects
+        })
+        .await?;
+    if created {
+        for alert in covered(state, &made).await? {
+            let paging = state
+                .store
+                .get_escalation(&alert.id)
+                .await?
+                .is_some_and(|e| e.status == "active");
+            if paging {
+                gate(state, &alert).await?;
+            }
+            crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+        }
+        crate::flows::home_refresh::touch(state, &made.tenant_id).await;
+        export_gauge(state).await;
+    }
+    Ok(Ok((made, created)))
+}
+
+/// Ends a silence (`by` a person, or `None` at its expiry), once: its end
+/// is audited and every covered alert's thread says so, in one commit;
+/// then each still at risk pages again from the first tier. `None` when
+/// it had ended already.
+pub async fn end_silence(
+    state: &AppState,
+    id: &str,
+    by: Option<&str>,
+) -> anyhow::Result<Option<Silence>> {
+    let now = state.clock.now();
+    let Some(s) = state.store.get_silence(id).await? else {
+        return Ok(None);
+    };
+    if s.ended_at.is_some() {
+        return Ok(None);
+    }
+    let alerts = covered(state, &s).await?;
+    let how = match by {
+        Some(user) => format!("lifted by <@{user}>"),
+        None => "expired".into(),
+    };
+    let mut notes = Vec::new();
+    for alert in &alerts {
+        notes.push(crate::flows::thread::thread_message(
+            state,
+            alert,
+            format!("silence:{}:end:{}", s.id, alert.id),
+            &format!(
+                ":bell: The silence {how} (set by <@{}>): paging resumes; if the job is still at risk, it pages from the first tier.",
+                s.created_by
+            ),
+        )?);
+    }
+    let actor = by.unwrap_or("bot");
+    let ended = state
+        .store
+        .end_silence_with(id, actor, now, |s| {
+            let mut effects = Effects::new();
+            effects.cancel(&s.id, Some(SILENCE_END_TIMER));
+            for n in notes {
+                effects.send(n);
+            }
+            effects.record(silence_audit(s, actor, "silence_end", now));
+            effects
+        })
+        .await?;
+    if ended.is_none() {
+        return Ok(None);
+    }
+    state.wake_outbox();
+    for alert in &alerts {
+        resume(state, &alert.id).await?;
+        crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+    }
+    crate::flows::home_refresh::touch(state, &s.tenant_id).await;
+    export_gauge(state).await;
+    Ok(ended)
+}
+
+/// The [`SILENCE_END_TIMER`]: a silence reached its end.
+pub async fn silence_expired(state: &AppState, id: &str) -> anyhow::Result<()> {
+    end_silence(state, id, None).await?;
+    Ok(())
+}
+
+/// A maintenance window asked for with `/backfill maintenance`.
+#[derive(Clone, Debug)]
+pub struct WindowRequest {
+    pub tenant: String,
+    pub scope: Scope,
+    pub target: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub by: String,
+    pub dedup_key: String,
+}
+
+fn window_audit(w: &StoredWindow, actor: &str, action: &str, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        at,
+        tenant_id: Some(w.tenant_id.clone()),
+        actor: actor.into(),
+        action: action.into(),
+        subject: Some(w.target.clone()),
+        outcome: "ok".into(),
+        detail: Some(json!({
+            "window": w.id, "scope": w.scope.as_str(), "from": w.starts_at.to_rfc3339(),
+            "to": w.ends_at.to_rfc3339(), "reason": w.reason,
+        })),
+    }
+}
+
+/// The open alerts a window covers.
+async fn in_window(state: &AppState, w: &StoredWindow) -> anyhow::Result<Vec<Alert>> {
+    Ok(state
+        .store
+        .list_open_alerts(Some(&w.tenant_id))
+        .await?
+        .into_iter()
+        .filter(|a| window_covers(w, &Subject::of(a)))
+        .collect())
+}
+
+/// Stores a maintenance window with its audit entry; one that has begun
+/// stops the escalations under way of the alerts it covers.
+pub async fn open_window(
+    state: &AppState,
+    req: WindowRequest,
+) -> anyhow::Result<(StoredWindow, bool)> {
+    let now = state.clock.now();
+    let w = StoredWindow {
+        id: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+        tenant_id: req.tenant.clone(),
+        scope: req.scope,
+        target: req.target.clone(),
+        reason: req.reason.clone(),
+        created_by: req.by.clone(),
+        starts_at: req.from,
+        ends_at: req.to,
+        cancelled_at: None,
+        cancelled_by: None,
+    };
+    let (made, created) = state
+        .store
+        .create_window_with(&w, &req.dedup_key, now, |w| {
+            let mut effects = Effects::new();
+            effects.record(window_audit(w, &req.by, "maintenance", now));
+            effects
+        })
+        .await?;
+    if created && made.starts_at <= now {
+        for alert in in_window(state, &made).await? {
+            let paging = state
+                .store
+                .get_escalation(&alert.id)
+                .await?
+                .is_some_and(|e| e.status == "active");
+            if paging {
+                gate(state, &alert).await?;
+            }
+            crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+        }
+    }
+    Ok((made, created))
+}
+
+/// Cancels a window once, audited; its alerts may page again at once.
+pub async fn cancel_window(
+    state: &AppState,
+    id: &str,
+    by: &str,
+) -> anyhow::Result<Option<StoredWindow>> {
+    let now = state.clock.now();
+    let done = state
+        .store
+        .cancel_window_with(id, by, now, |w| {
+            let mut effects = Effects::new();
+            effects.record(window_audit(w, by, "maintenance_cancel", now));
+            effects
+        })
+        .await?;
+    if let Some(w) = &done {
+        for alert in in_window(state, w).await? {
+            resume(state, &alert.id).await?;
+            crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,371 @@
+//! Silences and maintenance windows set from Slack (issue 35). Each start
+//! and end is one conditional statement committed with its effects (the
+//! audit entry, the expiry timer, the thread notes), so every replica
+//! decides it once.
+
+use super::effects::write_effects;
+use super::{from_ms, in_tx, ms, on_pool, Effects, Result, Store};
+use chrono::{DateTime, Utc};
+
+/// What a silence or a window covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Job,
+    Asset,
+    Tenant,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Job => "job",
+            Scope::Asset => "asset",
+            Scope::Tenant => "tenant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "job" => Some(Scope::Job),
+            "asset" => Some(Scope::Asset),
+            "tenant" => Some(Scope::Tenant),
+            _ => None,
+        }
+    }
+
+    /// Whether (scope, target) in `tenant` covers this job of this asset.
+    pub fn covers(self, target: &str, tenant: &str, job_id: &str, asset: &str) -> bool {
+        match self {
+            Scope::Job => target == job_id,
+            Scope::Asset => target == asset,
+            Scope::Tenant => target == tenant,
+        }
+    }
+}
+
+/// A silence, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Silence {
+    pub id: String,
+    pub tenant_id: String,
+    pub scope: Scope,
+    /// The job id, the asset's name or the tenant id.
+    pub target: String,
+    pub reason: Option<String>,
+    pub created_by: String,
+    pub through_breach: bool,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub ended_by: Option<String>,
+}
+
+impl Silence {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.ended_at.is_none() && self.starts_at <= now && now < self.ends_at
+    }
+
+    pub fn covers(&self, tenant: &str, job_id: &str, asset: &str) -> bool {
+        self.tenant_id == tenant && self.scope.covers(&self.target, tenant, job_id, asset)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SilenceRow {
+    id: String,
+    tenant_id: String,
+    scope: String,
+    target: String,
+    reason: Option<String>,
+    created_by: String,
+    through_breach: i64,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+    ended_at_ms: Option<i64>,
+    ended_by: Option<String>,
+}
+
+impl TryFrom<SilenceRow> for Silence {
+    type Error = super::StoreError;
+    fn try_from(r: SilenceRow) -> Result<Silence> {
+        Ok(Silence {
+            scope: Scope::parse(&r.scope).ok_or_else(|| {
+                super::StoreError::Corrupt(format!("silence {} has scope '{}'", r.id, r.scope))
+            })?,
+            starts_at: from_ms(r.starts_at_ms, "silences.starts_at_ms")?,
+            ends_at: from_ms(r.ends_at_ms, "silences.ends_at_ms")?,
+            ended_at: r
+                .ended_at_ms
+                .map(|m| from_ms(m, "silences.ended_at_ms"))
+                .transpose()?,
+            id: r.id,
+            tenant_id: r.tenant_id,
+            target: r.target,
+            reason: r.reason,
+            created_by: r.created_by,
+            through_breach: r.through_breach != 0,
+            ended_by: r.ended_by,
+        })
+    }
+}
+
+/// A maintenance window set from Slack.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredWindow {
+    pub id: String,
+    pub tenant_id: String,
+    pub scope: Scope,
+    pub target: String,
+    pub reason: Option<String>,
+    pub created_by: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancelled_by: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    id: String,
+    tenant_id: String,
+    scope: String,
+    target: String,
+    reason: Option<String>,
+    created_by: String,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+    cancelled_at_ms: Option<i64>,
+    cancelled_by: Option<String>,
+}
+
+impl TryFrom<WindowRow> for StoredWindow {
+    type Error = super::StoreError;
+    fn try_from(r: WindowRow) -> Result<StoredWindow> {
+        Ok(StoredWindow {
+            scope: Scope::parse(&r.scope).ok_or_else(|| {
+                super::StoreError::Corrupt(format!("window {} has scope '{}'", r.id, r.scope))
+            })?,
+            starts_at: from_ms(r.starts_at_ms, "maintenance_windows.starts_at_ms")?,
+            ends_at: from_ms(r.ends_at_ms, "maintenance_windows.ends_at_ms")?,
+            cancelled_at: r
+                .cancelled_at_ms
+                .map(|m| from_ms(m, "maintenance_windows.cancelled_at_ms"))
+                .transpose()?,
+            id: r.id,
+            tenant_id: r.tenant_id,
+            target: r.target,
+            reason: r.reason,
+            created_by: r.created_by,
+            cancelled_by: r.cancelled_by,
+        })
+    }
+}
+
+impl Store {
+    /// Creates `silence` (keyed by `dedup_key`) and writes `then`'s effects
+    /// with it, in one transaction. A request already made returns the
+    /// silence it made and `false`, writing nothing.
+    pub async fn create_silence_with(
+        &self,
+        silence: &Silence,
+        dedup_key: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&Silence) -> Effects,
+    ) -> Result<(Silence, bool)> {
+        let sql = "INSERT INTO silences (id, tenant_id, scope, target, reason, created_by, \
+               through_breach, starts_at_ms, ends_at_ms, dedup_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT DO NOTHING RETURNING *";
+        let created = in_tx!(self, tx => {
+            let row: Option<SilenceRow> = sqlx::query_as(sql)
+                .bind(&silence.id)
+                .bind(&silence.tenant_id)
+                .bind(silence.scope.as_str())
+                .bind(&silence.target)
+                .bind(&silence.reason)
+                .bind(&silence.created_by)
+                .bind(silence.through_breach as i64)
+                .bind(ms(silence.starts_at))
+                .bind(ms(silence.ends_at))
+                .bind(dedup_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match row {
+                Some(row) => {
+                    let made = Silence::try_from(row)?;
+                    let effects = then(&made);
+                    effects.check()?;
+                    write_effects!(tx, &effects, now);
+                    tx.commit().await?;
+                    Some(made)
+                }
+                None => None,
+            }
+        });
+        if let Some(made) = created {
+            return Ok((made, true));
+        }
+        let sql = "SELECT * FROM silences WHERE dedup_key = $1";
+        let row: SilenceRow =
+            on_pool!(self, p => sqlx::query_as(sql).bind(dedup_key).fetch_one(p).await?);
+        Ok((Silence::try_from(row)?, false))
+    }
+
+    pub async fn get_silence(&self, id: &str) -> Result<Option<Silence>> {
+        let sql = "SELECT * FROM silences WHERE id = $1";
+        let row: Option<SilenceRow> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await?);
+        row.map(Silence::try_from).transpose()
+    }
+
+    /// The silences not yet ended and not yet past their end (of one
+    /// tenant, or all), soonest end first.
+    pub async fn active_silences(
+        &self,
+        tenant: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Silence>> {
+        let sql = "SELECT * FROM silences \
+             WHERE ended_at_ms IS NULL AND ends_at_ms > $1 AND starts_at_ms <= $1 \
+               AND ($2 IS NULL OR tenant_id = $2) ORDER BY ends_at_ms, id";
+        let rows: Vec<SilenceRow> = on_pool!(self, p => sqlx::query_as(sql)
+            .bind(ms(now))
+            .bind(tenant)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(Silence::try_from).collect()
+    }
+
+    /// Ends a silence once (`by` a person, or `bot` at its expiry) and
+    /// writes `then`'s effects with the end. `None`, writing nothing, when
+    /// it had ended already.
+    pub async fn end_silence_with(
+        &self,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&Silence) -> Effects,
+    ) -> Result<Option<Silence>> {
+        let sql = "UPDATE silences SET ended_at_ms = $2, ended_by = $3 \
+             WHERE id = $1 AND ended_at_ms IS NULL RETURNING *";
+        in_tx!(self, tx => {
+            let row: Option<SilenceRow> = sqlx::query_as(sql)
+                .bind(id)
+                .bind(ms(now))
+                .bind(by)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let ended = Silence::try_from(row)?;
+            let effects = then(&ended);
+            effects.check()?;
+            write_effects!(tx, &effects, now);
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
+    }
+
+    /// Creates a maintenance window (keyed by `dedup_key`) with `then`'s
+    /// effects; a request already made returns its window and `false`.
+    pub async fn create_window_with(
+        &self,
+        w: &StoredWindow,
+        dedup_key: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&StoredWindow) -> Effects,
+    ) -> Result<(StoredWindow, bool)> {
+        let sql = "INSERT INTO maintenance_windows (id, tenant_id, scope, target, reason, \
+               created_by, starts_at_ms, ends_at_ms, dedup_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT DO NOTHING RETURNING *";
+        let created = in_tx!(self, tx => {
+            let row: Option<WindowRow> = sqlx::query_as(sql)
+                .bind(&w.id)
+                .bind(&w.tenant_id)
+                .bind(w.scope.as_str())
+                .bind(&w.target)
+                .bind(&w.reason)
+                .bind(&w.created_by)
+                .bind(ms(w.starts_at))
+                .bind(ms(w.ends_at))
+                .bind(dedup_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match row {
+                Some(row) => {
+                    let made = StoredWindow::try_from(row)?;
+                    let effects = then(&made);
+                    effects.check()?;
+                    write_effects!(tx, &effects, now);
+                    tx.commit().await?;
+                    Some(made)
+                }
+                None => None,
+            }
+        });
+        if let Some(made) = created {
+            return Ok((made, true));
+        }
+        let sql = "SELECT * FROM maintenance_windows WHERE dedup_key = $1";
+        let row: WindowRow =
+            on_pool!(self, p => sqlx::query_as(sql).bind(dedup_key).fetch_one(p).await?);
+        Ok((StoredWindow::try_from(row)?, false))
+    }
+
+    pub async fn get_window(&self, id: &str) -> Result<Option<StoredWindow>> {
+        let sql = "SELECT * FROM maintenance_windows WHERE id = $1";
+        let row: Option<WindowRow> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await?);
+        row.map(StoredWindow::try_from).transpose()
+    }
+
+    /// The windows not cancelled that end after `after` (of one tenant, or
+    /// all), soonest start first.
+    pub async fn windows_ending_after(
+        &self,
+        tenant: Option<&str>,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<StoredWindow>> {
+        let sql = "SELECT * FROM maintenance_windows \
+             WHERE cancelled_at_ms IS NULL AND ends_at_ms > $1 \
+               AND ($2 IS NULL OR tenant_id = $2) ORDER BY starts_at_ms, id";
+        let rows: Vec<WindowRow> = on_pool!(self, p => sqlx::query_as(sql)
+            .bind(ms(after))
+            .bind(tenant)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(StoredWindow::try_from).collect()
+    }
+
+    /// Cancels a window once, with `then`'s effects; `None` when it was
+    /// cancelled already.
+    pub async fn cancel_window_with(
+        &self,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&StoredWindow) -> Effects,
+    ) -> Result<Option<StoredWindow>> {
+        let sql = "UPDATE maintenance_windows SET cancelled_at_ms = $2, cancelled_by = $3 \
+             WHERE id = $1 AND cancelled_at_ms IS NULL RETURNING *";
+        in_tx!(self, tx => {
+            let row: Option<WindowRow> = sqlx::query_as(sql)
+                .bind(id)
+                .bind(ms(now))
+                .bind(by)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let done = StoredWindow::try_from(row)?;
+            let effects = then(&done);
+            effects.check()?;
+            write_effects!(tx, &effects, now);
+            tx.commit().await?;
+            Ok(Some(done))
+        })
+    }
+}

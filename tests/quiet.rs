@@ -1,0 +1,508 @@
+//! Quiet times (issue 35): silences, paging hours and maintenance windows,
+//! with a manual clock, on SQLite and PostgreSQL.
+
+mod common;
+
+use chrono::Duration;
+use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::servo_fixture::{JobSpec, ServoFixture};
+use common::slack_ui::{alert_message, t0, thread_texts};
+use servo_sla_bot::runtime::clock::{Clock, ManualClock};
+
+struct World {
+    fx: ServoFixture,
+    app: TestApp,
+    clock: ManualClock,
+}
+
+async fn world_with(backend: Backend, extra: &str) -> World {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = format!("{}\n{extra}", common::bot::CONFIG);
+    let app = spawn(spec).await;
+    app.slack
+        .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+    World { fx, app, clock }
+}
+
+async fn world(backend: Backend) -> World {
+    world_with(backend, "").await
+}
+
+/// A critical job (priority 9) at Low risk: critical jobs page from Low.
+fn critical_low(asset: &str) -> JobSpec {
+    JobSpec {
+        asset: asset.into(),
+        deadline: Some(t0() + Duration::minutes(120)),
+        eta: Some(t0() + Duration::minutes(130)),
+        heartbeat: Some(t0()),
+        priority: 9,
+        ..JobSpec::default()
+    }
+}
+
+/// A critical job past its deadline.
+fn breached(asset: &str) -> JobSpec {
+    JobSpec {
+        asset: asset.into(),
+        deadline: Some(t0() - Duration::minutes(10)),
+        eta: Some(t0() + Duration::minutes(30)),
+        heartbeat: Some(t0()),
+        priority: 9,
+        ..JobSpec::default()
+    }
+}
+
+fn dms_to(app: &TestApp, user: &str) -> usize {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["channel"] == user
+                && c.body["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("You are paged")
+        })
+        .count()
+}
+
+async fn advance(w: &World, minutes: i64) {
+    common::slack_ui::advance(&w.app, &w.clock, minutes).await;
+}
+
+/// Servo's ETA stays 10 minutes past the 2-hour deadline, with a fresh
+/// heartbeat: the job stays at risk however far the clock moves.
+async fn keep_late(w: &World, job: uuid::Uuid) {
+    w.fx.set_eta(job, t0() + Duration::minutes(130), w.clock.now())
+        .await;
+}
+
+/// `/backfill <text>` by an operator of acme in its channel: the answer.
+async fn slash(w: &World, text: &str, user: &str) -> String {
+    let answer = w.app.slash(text, user, "C0ACMEALERT").await;
+    w.app.drain_outbox().await;
+    answer.json()["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn silence_id(answer: &str) -> String {
+    let at = answer
+        .find("(id `")
+        .expect("the answer names the silence's id")
+        + 5;
+    answer[at..at + 8].to_string()
+}
+
+fn threads_with(app: &TestApp, needle: &str) -> usize {
+    thread_texts(app)
+        .iter()
+        .filter(|t| t.contains(needle))
+        .count()
+}
+
+// ------------------------------------------------------------- silences
+
+async fn a_silenced_job_does_not_page_and_its_alert_says_so(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    let short = &job.to_string()[..8];
+    let answer = slash(
+        &w,
+        &format!("silence {short} 1h vendor outage"),
+        "U0PLATLEAD",
+    )
+    .await;
+    assert!(answer.contains("Silenced job"), "{answer}");
+    w.app.poll().await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        0,
+        "a silenced job pages nobody"
+    );
+    let alert = alert_message(&w.app).to_string();
+    assert!(
+        alert.contains("Silenced by <@U0PLATLEAD> until") && alert.contains("vendor outage"),
+        "{alert}"
+    );
+    assert!(
+        threads_with(&w.app, "Silenced by <@U0PLATLEAD>") >= 1,
+        "the thread says why it does not page"
+    );
+    // Polls go on; the alert updates, still nobody is paged, the note is not repeated.
+    w.app.poll().await;
+    advance(&w, 5).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0);
+    assert_eq!(threads_with(&w.app, ":mute: Silenced by"), 1);
+    // Audited, listed, counted.
+    let audit = w.app.state.store.list_audit(None, 50).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "silence" && e.actor == "U0PLATLEAD"));
+    let id = silence_id(&answer);
+    let list = slash(&w, "silences", "U0ONCALL1").await;
+    assert!(list.contains(&id), "{list}");
+    assert_eq!(
+        w.app
+            .metric("servo_sla_bot_silences_active{tenant=\"acme\"}")
+            .await,
+        1.0
+    );
+    // The App Home shows it.
+    servo_sla_bot::flows::home::publish(&w.app.state, "U0PLATLEAD")
+        .await
+        .unwrap();
+    let home = w.app.slack.ok_calls_to("views.publish");
+    let last = home.last().expect("a Home published").body.to_string();
+    assert!(
+        last.contains("Silences in force") && last.contains(&id),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn a_silenced_job_does_not_page_and_its_alert_says_so_on_sqlite() {
+    a_silenced_job_does_not_page_and_its_alert_says_so(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_silenced_job_does_not_page_and_its_alert_says_so_on_postgres() {
+    a_silenced_job_does_not_page_and_its_alert_says_so(Backend::Postgres).await;
+}
+
+async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "tier 1 paged");
+    let answer = slash(
+        &w,
+        "silence orders_daily 4h deploy in progress",
+        "U0PLATLEAD",
+    )
+    .await;
+    assert!(answer.contains("Silenced asset"), "{answer}");
+    assert_eq!(
+        threads_with(&w.app, "The escalation stops"),
+        1,
+        "the escalation under way stops, and its thread says so: {:#?}",
+        thread_texts(&w.app)
+    );
+    advance(&w, 20).await;
+    keep_late(&w, job).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 0, "tier 2 is not paged");
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
+    // Lifted: the thread says so, and the job, still at risk, pages from tier 1.
+    let id = silence_id(&answer);
+    let lifted = slash(&w, &format!("unsilence {id}"), "U0PLATLEAD").await;
+    assert!(lifted.contains("Lifted"), "{lifted}");
+    w.app.drain_outbox().await;
+    assert_eq!(threads_with(&w.app, "lifted by <@U0PLATLEAD>"), 1);
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 2, "paged again from tier 1");
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 0);
+    let again = slash(&w, &format!("unsilence {id}"), "U0PLATLEAD").await;
+    assert!(again.contains("already ended"), "{again}");
+    let audit = w.app.state.store.list_audit(None, 100).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "silence_end" && e.actor == "U0PLATLEAD"));
+}
+
+#[tokio::test]
+async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1_on_sqlite() {
+    a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1_on_postgres() {
+    a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(Backend::Postgres).await;
+}
+
+async fn a_silence_that_expires_says_so_and_pages_again(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    slash(&w, "silence acme 30m", "U0PLATLEAD").await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0);
+    w.clock.advance(Duration::minutes(1));
+    keep_late(&w, job).await;
+    w.app.poll().await;
+    advance(&w, 30).await;
+    assert_eq!(threads_with(&w.app, "The silence expired"), 1);
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "still at risk: pages from tier 1"
+    );
+    keep_late(&w, job).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "and once");
+    assert_eq!(
+        w.app
+            .metric("servo_sla_bot_silences_active{tenant=\"acme\"}")
+            .await,
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_silence_that_expires_says_so_and_pages_again_on_sqlite() {
+    a_silence_that_expires_says_so_and_pages_again(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_silence_that_expires_says_so_and_pages_again_on_postgres() {
+    a_silence_that_expires_says_so_and_pages_again(Backend::Postgres).await;
+}
+
+async fn a_breach_breaks_through_unless_through_breach(backend: Backend) {
+    let w = world(backend).await;
+    w.fx.job(breached("orders_daily")).await;
+    w.fx.job(breached("users_daily")).await;
+    slash(&w, "silence orders_daily 2h", "U0PLATLEAD").await;
+    slash(
+        &w,
+        "silence users_daily 2h known --through-breach",
+        "U0PLATLEAD",
+    )
+    .await;
+    w.app.poll().await;
+    let pages: Vec<String> = w
+        .app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "U0ONCALL1")
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert!(pages[0].contains("orders_daily"), "{pages:#?}");
+}
+
+#[tokio::test]
+async fn a_breach_breaks_through_unless_through_breach_on_sqlite() {
+    a_breach_breaks_through_unless_through_breach(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_breach_breaks_through_unless_through_breach_on_postgres() {
+    a_breach_breaks_through_unless_through_breach(Backend::Postgres).await;
+}
+
+async fn an_asset_silence_covers_its_later_jobs(backend: Backend) {
+    let w = world(backend).await;
+    let first = w.fx.job(critical_low("orders_daily")).await;
+    slash(&w, "silence orders_daily 2h recreating", "U0PLATLEAD").await;
+    w.app.poll().await;
+    // The job is recreated: the old one is cancelled, a new one runs.
+    w.fx.update_job(first, "state = 'cancelled'").await;
+    w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    w.app.poll().await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        0,
+        "the recreated job stays silenced"
+    );
+    // Another asset is not covered.
+    w.fx.job(critical_low("users_daily")).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
+}
+
+#[tokio::test]
+async fn an_asset_silence_covers_its_later_jobs_on_sqlite() {
+    an_asset_silence_covers_its_later_jobs(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_asset_silence_covers_its_later_jobs_on_postgres() {
+    an_asset_silence_covers_its_later_jobs(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn only_operators_silence_within_the_maximum_and_bad_input_is_explained() {
+    let w = world(Backend::Sqlite).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    let no = slash(&w, "silence acme 1h", "U0PRODOWNER").await;
+    assert!(no.contains("Only the operators"), "{no}");
+    let audit = w.app.state.store.list_audit(None, 50).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "silence" && e.outcome.starts_with("refused")));
+    let long = slash(&w, "silence acme 8d", "U0PLATLEAD").await;
+    assert!(long.contains("silences.max_duration"), "{long}");
+    let what = slash(&w, "silence nothing_here 1h", "U0PLATLEAD").await;
+    assert!(what.contains("is not tenant"), "{what}");
+    let bad = slash(&w, "silence acme soon", "U0PLATLEAD").await;
+    assert!(bad.contains("neither a duration"), "{bad}");
+    let past = slash(&w, "silence acme until 2001-01-01T00:00:00Z", "U0PLATLEAD").await;
+    assert!(past.contains("not in the future"), "{past}");
+    let gone = slash(&w, "unsilence abcdef12", "U0PLATLEAD").await;
+    assert!(gone.contains("No silence"), "{gone}");
+    assert!(w
+        .app
+        .state
+        .store
+        .active_silences(None, t0())
+        .await
+        .unwrap()
+        .is_empty());
+    let help = slash(&w, "help", "U0PLATLEAD").await;
+    assert!(help.contains("silence"), "{help}");
+}
+
+#[tokio::test]
+async fn two_replicas_ending_the_same_silence_announce_it_once() {
+    let w = world(Backend::Postgres).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    let answer = slash(&w, "silence acme 1h", "U0PLATLEAD").await;
+    w.app.poll().await;
+    let id = silence_id(&answer);
+    let (a, b) = tokio::join!(
+        servo_sla_bot::flows::silences::end_silence(&w.app.state, &id, None),
+        servo_sla_bot::flows::silences::end_silence(&w.app.state, &id, Some("U0PLATLEAD")),
+    );
+    assert_eq!(
+        a.unwrap().is_some() as u8 + b.unwrap().is_some() as u8,
+        1,
+        "one end wins"
+    );
+    w.app.drain_outbox().await;
+    assert_eq!(threads_with(&w.app, ":bell: The silence"), 1);
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "one page");
+}
+
+// --------------------------------------------------------- paging hours
+
+/// Paging hours for critical jobs that start `offset` minutes from t0
+/// and last an hour (UTC, every day).
+fn hours_from(offset: i64, hold_breaches: bool) -> String {
+    let from = t0() + Duration::minutes(offset);
+    let to = from + Duration::hours(1);
+    format!(
+        "[escalation.hours.critical]\ndays = \"mon-sun\"\nfrom = \"{}\"\nto = \"{}\"\ntz = \"UTC\"\nhold_breaches = {hold_breaches}\n",
+        from.format("%H:%M"),
+        to.format("%H:%M")
+    )
+}
+
+async fn outside_its_hours_a_tier_holds_its_page_until_they_start(backend: Backend) {
+    let w = world_with(backend, &hours_from(120, false)).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "held outside the hours");
+    let start = (t0() + Duration::minutes(120)).format("%H:%M").to_string();
+    assert_eq!(
+        threads_with(
+            &w.app,
+            &format!("{start} UTC (Critical tier pages in working hours)")
+        ),
+        1,
+        "{:#?}",
+        thread_texts(&w.app)
+    );
+    assert_eq!(
+        threads_with(&w.app, "(Critical tier pages in working hours)"),
+        1
+    );
+    w.app.poll().await;
+    assert_eq!(threads_with(&w.app, "Paging held until"), 1, "said once");
+    advance(&w, 119).await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0);
+    advance(&w, 1).await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "pages when the hours start");
+}
+
+#[tokio::test]
+async fn outside_its_hours_a_tier_holds_its_page_until_they_start_on_sqlite() {
+    outside_its_hours_a_tier_holds_its_page_until_they_start(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn outside_its_hours_a_tier_holds_its_page_until_they_start_on_postgres() {
+    outside_its_hours_a_tier_holds_its_page_until_they_start(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn inside_its_hours_a_tier_pages_as_usual() {
+    let w = world_with(Backend::Sqlite, &hours_from(-30, false)).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
+}
+
+#[tokio::test]
+async fn a_breach_pages_outside_the_hours_unless_hold_breaches() {
+    let w = world_with(Backend::Sqlite, &hours_from(120, false)).await;
+    w.fx.job(breached("orders_daily")).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "a breach pages at once");
+
+    let w = world_with(Backend::Sqlite, &hours_from(120, true)).await;
+    w.fx.job(breached("orders_daily")).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "hold_breaches holds it");
+}
+
+// ------------------------------------------------------ maintenance
+
+fn maintenance_for(minutes: i64) -> String {
+    format!(
+        "[[maintenance]]\ntenant = \"acme\"\nassets = [\"orders_*\"]\nfrom = \"{}\"\nto = \"{}\"\nreason = \"warehouse upgrade\"\n",
+        (t0() - Duration::minutes(5)).to_rfc3339(),
+        (t0() + Duration::minutes(minutes)).to_rfc3339()
+    )
+}
+
+async fn a_maintenance_window_holds_pages_then_settles(backend: Backend) {
+    let w = world_with(backend, &maintenance_for(30)).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    w.fx.job(critical_low("users_daily")).await;
+    w.app.poll().await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "only the job outside the window pages"
+    );
+    assert!(
+        thread_texts(&w.app)
+            .iter()
+            .any(|t| t.contains("In maintenance until") && t.contains("warehouse upgrade")),
+        "{:#?}",
+        thread_texts(&w.app)
+    );
+    // The window ends; nothing pages while ETAs settle (15 minutes).
+    keep_late(&w, job).await;
+    advance(&w, 31).await;
+    keep_late(&w, job).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
+    assert!(threads_with(&w.app, "Settling after maintenance") >= 1);
+    keep_late(&w, job).await;
+    w.app.poll().await;
+    advance(&w, 15).await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        2,
+        "still at risk after settling: pages {:#?}",
+        thread_texts(&w.app)
+    );
+}
+
+#[tokio::test]
+async fn a_maintenance_window_holds_pages_then_settles_on_sqlite() {
+    a_maintenance_window_holds_pages_then_settles(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_maintenance_window_holds_pages_then_settles_on_postgres() {
+    a_maintenance_window_holds_pages_then_settles(Backend::Postgres).await;
+}
