@@ -10,7 +10,7 @@ use crate::domain::job_id::{short, JobRef};
 use crate::domain::text::date_token;
 use crate::domain::text::escape_slack;
 use crate::flows::silences::SilenceRequest;
-use crate::store::{AuditEntry, Scope};
+use crate::store::Scope;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -107,18 +107,8 @@ async fn operator(
     {
         Ok(true) => None,
         Ok(false) => {
-            let entry = AuditEntry {
-                at: state.clock.now(),
-                tenant_id: Some(tenant.id.clone()),
-                actor: cmd.user_id.clone(),
-                action: action.into(),
-                subject: None,
-                outcome: "refused: not an operator".into(),
-                detail: Some(json!({ "via": "slash command", "text": short(&cmd.text) })),
-            };
-            if let Err(e) = state.store.audit(&entry).await {
-                tracing::error!(error = %e, "could not write the audit log");
-            }
+            crate::flows::silences::audit_refused(state, tenant, &cmd.user_id, action, &short(&cmd.text))
+                .await;
             Some(ephemeral(&format!(
                 ":no_entry: Only the operators of tenant `{}` can {}. Ask one of them ({}).",
                 tenant.id,

@@ -18,6 +18,7 @@
 //! the position it pages ([`EscalateButton`]), and a click on a position
 //! already paged says by whom and when, and pages nobody ([`escalate_now`]).
 
+use crate::flows::paging::step_timer;
 use crate::context::AppState;
 use crate::domain::assessment::Assessment;
 use crate::domain::risk::RiskBand;
@@ -41,24 +42,6 @@ use serde_json::{json, Value};
 
 use crate::flows::ids::BUTTONS_TIMER;
 use crate::flows::thread::audit_entry;
-
-/// The timer for an escalation step.
-fn step_timer(
-    alert_id: &str,
-    epoch: i64,
-    tier: usize,
-    round: u32,
-    due: DateTime<Utc>,
-    tag: &str,
-) -> NewTimer {
-    NewTimer {
-        kind: STEP_TIMER.into(),
-        subject_id: alert_id.to_string(),
-        payload: json!({ "epoch": epoch, "tier": tier, "round": round }),
-        due_at: due,
-        dedup_key: Some(format!("esc:{alert_id}:{epoch}:{round}:{tier}{tag}")),
-    }
-}
 
 async fn schedule_step(state: &AppState, step: NewTimer) -> anyhow::Result<()> {
     state.store.schedule_timer(step, state.clock.now()).await?;

@@ -31,6 +31,7 @@
 //! them ([`crate::store::NewOutboxMessage::priority`]): the channel names
 //! every job first.
 
+use crate::flows::paging::step_timer;
 use crate::config::{EscalationTier, Tenant};
 use crate::context::AppState;
 use crate::domain::assessment::Assessment;
@@ -300,24 +301,6 @@ async fn begin(
         tracing::error!(error = %e, "the roll-up's first page failed; the timer worker retries it");
     }
     Ok(true)
-}
-
-/// The timer of a roll-up's step (the same kind as an alert's).
-fn step_timer(
-    subject: &str,
-    epoch: i64,
-    tier: usize,
-    round: u32,
-    due: DateTime<Utc>,
-    tag: &str,
-) -> NewTimer {
-    NewTimer {
-        kind: STEP_TIMER.into(),
-        subject_id: subject.to_string(),
-        payload: json!({ "epoch": epoch, "tier": tier, "round": round }),
-        due_at: due,
-        dedup_key: Some(format!("esc:{subject}:{epoch}:{round}:{tier}{tag}")),
-    }
 }
 
 /// A due step of a roll-up's escalation (`escalation_step` timer whose

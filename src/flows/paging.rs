@@ -10,7 +10,8 @@ use crate::domain::text::escape_slack;
 use crate::flows::ids::STEP_TIMER;
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::slack::directory::Directory;
-use crate::store::{Effects, NewOutboxMessage};
+use crate::store::{Effects, NewOutboxMessage, NewTimer};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 pub(crate) fn tier_index(t: SlaTier) -> usize {
@@ -268,6 +269,25 @@ pub(crate) fn cancel_steps(alert_id: &str) -> Effects {
     let mut cancel = Effects::new();
     cancel.cancel(alert_id, Some(STEP_TIMER));
     cancel
+}
+
+/// The timer for an escalation step of `subject` (an alert, or a roll-up
+/// as `rollup:<id>`), keyed so that a step is scheduled once.
+pub(crate) fn step_timer(
+    subject: &str,
+    epoch: i64,
+    tier: usize,
+    round: u32,
+    due: DateTime<Utc>,
+    tag: &str,
+) -> NewTimer {
+    NewTimer {
+        kind: STEP_TIMER.into(),
+        subject_id: subject.to_string(),
+        payload: json!({ "epoch": epoch, "tier": tier, "round": round }),
+        due_at: due,
+        dedup_key: Some(format!("esc:{subject}:{epoch}:{round}:{tier}{tag}")),
+    }
 }
 
 #[cfg(test)]

@@ -90,6 +90,29 @@ fn silence_audit(s: &Silence, actor: &str, action: &str, at: DateTime<Utc>) -> A
     }
 }
 
+/// Audits a silence or maintenance command refused to someone who is not
+/// one of the tenant's operators.
+pub async fn audit_refused(
+    state: &AppState,
+    tenant: &crate::config::Tenant,
+    user: &str,
+    action: &str,
+    text: &str,
+) {
+    let entry = AuditEntry {
+        at: state.clock.now(),
+        tenant_id: Some(tenant.id.clone()),
+        actor: user.to_string(),
+        action: action.into(),
+        subject: None,
+        outcome: "refused: not an operator".into(),
+        detail: Some(json!({ "via": "slash command", "text": text })),
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}
+
 /// Makes a silence: stored with its audit entry and its expiry timer in one
 /// commit; then every covered alert's escalation under way stops (its
 /// thread says so) and the alerts show it. Returns the silence and whether
