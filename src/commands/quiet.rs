@@ -12,7 +12,7 @@ use crate::domain::text::escape_slack;
 use crate::flows::silences::SilenceRequest;
 use crate::store::Scope;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// When a silence ends, as typed.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,8 +107,14 @@ async fn operator(
     {
         Ok(true) => None,
         Ok(false) => {
-            crate::flows::silences::audit_refused(state, tenant, &cmd.user_id, action, &short(&cmd.text))
-                .await;
+            crate::flows::silences::audit_refused(
+                state,
+                tenant,
+                &cmd.user_id,
+                action,
+                &short(&cmd.text),
+            )
+            .await;
             Some(ephemeral(&format!(
                 ":no_entry: Only the operators of tenant `{}` can {}. Ask one of them ({}).",
                 tenant.id,

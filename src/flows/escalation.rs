@@ -18,7 +18,6 @@
 //! the position it pages ([`EscalateButton`]), and a click on a position
 //! already paged says by whom and when, and pages nobody ([`escalate_now`]).
 
-use crate::flows::paging::step_timer;
 use crate::context::AppState;
 use crate::domain::assessment::Assessment;
 use crate::domain::risk::RiskBand;
@@ -28,6 +27,7 @@ use crate::domain::text::escape_slack;
 use crate::flows::ids::STEP_TIMER;
 use crate::flows::paging::cancel_steps;
 use crate::flows::paging::next_position;
+use crate::flows::paging::step_timer;
 use crate::flows::paging::{
     escalate_now_pages, escalate_now_target, pages_at, pd_dedup_key, tier_index, tier_label,
     tier_names, Position,

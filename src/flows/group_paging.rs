@@ -31,7 +31,6 @@
 //! them ([`crate::store::NewOutboxMessage::priority`]): the channel names
 //! every job first.
 
-use crate::flows::paging::step_timer;
 use crate::config::{EscalationTier, Tenant};
 use crate::context::AppState;
 use crate::domain::assessment::Assessment;
@@ -40,13 +39,13 @@ use crate::domain::text::date_token;
 use crate::domain::text::duration_words;
 use crate::domain::text::escape_slack;
 use crate::flows::ids::ROLLUP_ACK_ACTION;
-use crate::flows::ids::STEP_TIMER;
+use crate::flows::paging::step_timer;
 use crate::flows::paging::{next_position, pages_at, pd_dedup_key};
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::servo::Job;
 use crate::store::{
     Alert, AuditEntry, Effects, EscalationMove, EscalationRow, EscalationStart, NewOutboxMessage,
-    NewTimer, Timer, TimerFired,
+    Timer, TimerFired,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
