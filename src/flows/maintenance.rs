@@ -183,10 +183,11 @@ fn end_edit(tenant: &Tenant, o: &Occurrence, at: DateTime<Utc>, how: &str) -> Ne
 /// their way): each is written once, and its end and summary only after
 /// its notice.
 async fn written(state: &AppState, o: &Occurrence) -> anyhow::Result<Vec<String>> {
-    Ok(state
-        .store
-        .outbox_keys_with_prefix(&format!("maintenance:{}:", o.key))
-        .await?)
+    let keys: Vec<String> = ["post", "end", "summary"]
+        .iter()
+        .map(|what| format!("maintenance:{}:{what}", o.key))
+        .collect();
+    Ok(state.store.outbox_keys_present(&keys).await?)
 }
 
 /// The summary after the settling time: the covered jobs still at risk.
