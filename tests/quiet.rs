@@ -731,3 +731,66 @@ async fn maintenance_bad_input_is_answered_clearly() {
         .is_empty());
     assert!(notices(&w.app).is_empty());
 }
+
+async fn a_window_from_slack_ends_and_settles_like_the_configs(backend: Backend) {
+    let w = world(backend).await;
+    let late = w.fx.job(critical_low("orders_daily")).await;
+    let answer = slash(&w, "maintenance orders_daily now 30m reindex", "U0PLATLEAD").await;
+    assert!(answer.contains("Maintenance window `"), "{answer}");
+    // Two replicas' polls at once: one notice.
+    let tenant = w.app.state.config.tenant("acme").unwrap();
+    let now = w.clock.now();
+    let (a, b) = tokio::join!(
+        servo_sla_bot::flows::maintenance::reconcile(&w.app.state, tenant, now),
+        servo_sla_bot::flows::maintenance::reconcile(&w.app.state, tenant, now),
+    );
+    a.unwrap();
+    b.unwrap();
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let posted = notices(&w.app);
+    assert_eq!(posted.len(), 1);
+    assert!(
+        posted[0]
+            .text
+            .contains("Maintenance of asset *orders_daily* until")
+            && posted[0].text.contains("reindex"),
+        "{}",
+        posted[0].text
+    );
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0);
+    advance(&w, 31).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let ended = notices(&w.app);
+    assert_eq!((ended.len(), ended[0].edits), (1, 1));
+    assert!(ended[0].text.contains("ended at"), "{}", ended[0].text);
+    assert!(summaries(&w.app).is_empty());
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "settling");
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    advance(&w, 15).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let said = summaries(&w.app);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("orders_daily"), "{}", said[0]);
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "the job still at risk pages"
+    );
+}
+
+#[tokio::test]
+async fn a_window_from_slack_ends_and_settles_like_the_configs_on_sqlite() {
+    a_window_from_slack_ends_and_settles_like_the_configs(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_window_from_slack_ends_and_settles_like_the_configs_on_postgres() {
+    a_window_from_slack_ends_and_settles_like_the_configs(Backend::Postgres).await;
+}
