@@ -506,3 +506,291 @@ async fn a_maintenance_window_holds_pages_then_settles_on_sqlite() {
 async fn a_maintenance_window_holds_pages_then_settles_on_postgres() {
     a_maintenance_window_holds_pages_then_settles(Backend::Postgres).await;
 }
+
+/// The channel's maintenance notices (top-level messages), as they show now.
+fn notices(app: &TestApp) -> Vec<servo_sla_bot::sim::fake_slack::Message> {
+    app.slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_none() && m.text.contains("Maintenance of"))
+        .collect()
+}
+
+fn summaries(app: &TestApp) -> Vec<String> {
+    app.slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_none() && m.text.contains("After the maintenance of"))
+        .map(|m| m.text)
+        .collect()
+}
+
+async fn a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling(backend: Backend) {
+    let w = world_with(backend, &maintenance_for(30)).await;
+    let late = w.fx.job(critical_low("orders_daily")).await;
+    let recovers = w.fx.job(critical_low("orders_weekly")).await;
+    w.fx.job(critical_low("users_daily")).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let posted = notices(&w.app);
+    assert_eq!(posted.len(), 1, "one notice when it starts");
+    assert!(
+        posted[0]
+            .text
+            .starts_with(":wrench: Maintenance of asset orders_*")
+            && posted[0].text.contains(" until ")
+            && posted[0].text.contains("warehouse upgrade"),
+        "{}",
+        posted[0].text
+    );
+    assert_eq!(posted[0].channel, "C0ACMEALERT");
+    // Later polls do not repeat it.
+    advance(&w, 5).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert_eq!(notices(&w.app).len(), 1);
+    assert_eq!(notices(&w.app)[0].edits, 0, "not edited while it lasts");
+    // It ends: the same message is edited in place, once.
+    advance(&w, 26).await;
+    keep_late(&w, late).await;
+    w.fx.set_eta(recovers, t0() + Duration::minutes(60), w.clock.now())
+        .await;
+    w.app.poll().await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let ended = notices(&w.app);
+    assert_eq!(ended.len(), 1, "edited, not posted again");
+    assert_eq!(ended[0].ts, posted[0].ts);
+    assert_eq!(ended[0].edits, 1);
+    assert!(ended[0].text.contains("ended"), "{}", ended[0].text);
+    assert!(summaries(&w.app).is_empty(), "no summary while it settles");
+    // Settled: one summary naming exactly the covered jobs still at risk.
+    advance(&w, 15).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let said = summaries(&w.app);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("orders_daily"), "{}", said[0]);
+    assert!(said[0].contains("1 job is still at risk"), "{}", said[0]);
+    assert!(!said[0].contains("orders_weekly"), "recovered: {}", said[0]);
+    assert!(
+        !said[0].contains("users_daily"),
+        "not in the window: {}",
+        said[0]
+    );
+    assert_eq!(notices(&w.app)[0].edits, 1, "the end is edited once");
+}
+
+#[tokio::test]
+async fn a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling_on_sqlite() {
+    a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling_on_postgres() {
+    a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling(Backend::Postgres)
+        .await;
+}
+
+async fn after_a_window_where_all_recovered_the_summary_says_so(backend: Backend) {
+    let w = world_with(backend, &maintenance_for(30)).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    advance(&w, 31).await;
+    w.fx.set_eta(job, t0() + Duration::minutes(60), w.clock.now())
+        .await;
+    w.app.poll().await;
+    advance(&w, 15).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let said = summaries(&w.app);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("all recovered"), "{}", said[0]);
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "nothing pages");
+}
+
+#[tokio::test]
+async fn after_a_window_where_all_recovered_the_summary_says_so_on_sqlite() {
+    after_a_window_where_all_recovered_the_summary_says_so(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn after_a_window_where_all_recovered_the_summary_says_so_on_postgres() {
+    after_a_window_where_all_recovered_the_summary_says_so(Backend::Postgres).await;
+}
+
+fn window_id(answer: &str) -> String {
+    let at = answer
+        .find("Maintenance window `")
+        .expect("the answer names the window's id")
+        + "Maintenance window `".len();
+    answer[at..at + 8].to_string()
+}
+
+async fn maintenance_from_slack_is_noticed_listed_and_cancelled(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    let answer = slash(&w, "maintenance acme now 1h db upgrade", "U0PLATLEAD").await;
+    assert!(answer.contains("Maintenance window `"), "{answer}");
+    let id = window_id(&answer);
+    w.app.drain_outbox().await;
+    let posted = notices(&w.app);
+    assert_eq!(posted.len(), 1, "the channel hears of it at once");
+    assert!(
+        posted[0]
+            .text
+            .contains("Maintenance of tenant `acme` until")
+            && posted[0].text.contains("db upgrade"),
+        "{}",
+        posted[0].text
+    );
+    w.app.poll().await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "nothing pages inside it");
+    assert_eq!(notices(&w.app).len(), 1, "noticed once");
+    // Listed, with its id, for anyone.
+    let list = slash(&w, "maintenance list", "U0ONCALL1").await;
+    assert!(list.contains(&id) && list.contains("db upgrade"), "{list}");
+    // Only operators cancel; a refusal is audited.
+    let no = slash(&w, &format!("maintenance cancel {id}"), "U0PRODOWNER").await;
+    assert!(no.contains("Only the operators"), "{no}");
+    let audit = w.app.state.store.list_audit(None, 50).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "maintenance_cancel" && e.outcome.starts_with("refused")));
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "maintenance" && e.actor == "U0PLATLEAD" && e.outcome == "ok"));
+    let unknown = slash(&w, "maintenance cancel abcdef12", "U0PLATLEAD").await;
+    assert!(unknown.contains("No maintenance window"), "{unknown}");
+    // Cancelled: the notice says it ended, the job still at risk pages.
+    keep_late(&w, job).await;
+    let done = slash(&w, &format!("maintenance cancel {id}"), "U0PLATLEAD").await;
+    assert!(done.contains("Cancelled the maintenance window"), "{done}");
+    w.app.drain_outbox().await;
+    let ended = notices(&w.app);
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].edits, 1);
+    assert!(
+        ended[0].text.contains("ended (cancelled by <@U0PLATLEAD>)"),
+        "{}",
+        ended[0].text
+    );
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "pages again at once");
+    let again = slash(&w, &format!("maintenance cancel {id}"), "U0PLATLEAD").await;
+    assert!(again.contains("cancelled already"), "{again}");
+    let audit = w.app.state.store.list_audit(None, 100).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "maintenance_cancel" && e.actor == "U0PLATLEAD" && e.outcome == "ok"));
+    let gone = slash(&w, "maintenance list", "U0PLATLEAD").await;
+    assert!(!gone.contains(&id), "{gone}");
+}
+
+#[tokio::test]
+async fn maintenance_from_slack_is_noticed_listed_and_cancelled_on_sqlite() {
+    maintenance_from_slack_is_noticed_listed_and_cancelled(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn maintenance_from_slack_is_noticed_listed_and_cancelled_on_postgres() {
+    maintenance_from_slack_is_noticed_listed_and_cancelled(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn maintenance_bad_input_is_answered_clearly() {
+    let w = world(Backend::Sqlite).await;
+    let usage = slash(&w, "maintenance acme", "U0PLATLEAD").await;
+    assert!(usage.contains("Usage:"), "{usage}");
+    let when = slash(&w, "maintenance acme soon 1h", "U0PLATLEAD").await;
+    assert!(when.contains("RFC 3339"), "{when}");
+    let to = slash(&w, "maintenance acme now later", "U0PLATLEAD").await;
+    assert!(to.contains("neither a duration"), "{to}");
+    let past = slash(
+        &w,
+        "maintenance acme now 2001-01-01T00:00:00Z",
+        "U0PLATLEAD",
+    )
+    .await;
+    assert!(past.contains("must end after it starts"), "{past}");
+    let which = slash(&w, "maintenance cancel", "U0PLATLEAD").await;
+    assert!(which.contains("Which window?"), "{which}");
+    let no = slash(&w, "maintenance acme now 1h", "U0PRODOWNER").await;
+    assert!(no.contains("Only the operators"), "{no}");
+    assert!(w
+        .app
+        .state
+        .store
+        .windows_ending_after(None, t0())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(notices(&w.app).is_empty());
+}
+
+async fn a_window_from_slack_ends_and_settles_like_the_configs(backend: Backend) {
+    let w = world(backend).await;
+    let late = w.fx.job(critical_low("orders_daily")).await;
+    let answer = slash(&w, "maintenance orders_daily now 30m reindex", "U0PLATLEAD").await;
+    assert!(answer.contains("Maintenance window `"), "{answer}");
+    // Two replicas' polls at once: one notice.
+    let tenant = w.app.state.config.tenant("acme").unwrap();
+    let now = w.clock.now();
+    let (a, b) = tokio::join!(
+        servo_sla_bot::flows::maintenance::reconcile(&w.app.state, tenant, now),
+        servo_sla_bot::flows::maintenance::reconcile(&w.app.state, tenant, now),
+    );
+    a.unwrap();
+    b.unwrap();
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let posted = notices(&w.app);
+    assert_eq!(posted.len(), 1);
+    assert!(
+        posted[0]
+            .text
+            .contains("Maintenance of asset *orders_daily* until")
+            && posted[0].text.contains("reindex"),
+        "{}",
+        posted[0].text
+    );
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0);
+    advance(&w, 31).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let ended = notices(&w.app);
+    assert_eq!((ended.len(), ended[0].edits), (1, 1));
+    assert!(ended[0].text.contains("ended at"), "{}", ended[0].text);
+    assert!(summaries(&w.app).is_empty());
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "settling");
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    advance(&w, 15).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let said = summaries(&w.app);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("orders_daily"), "{}", said[0]);
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "the job still at risk pages"
+    );
+}
+
+#[tokio::test]
+async fn a_window_from_slack_ends_and_settles_like_the_configs_on_sqlite() {
+    a_window_from_slack_ends_and_settles_like_the_configs(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_window_from_slack_ends_and_settles_like_the_configs_on_postgres() {
+    a_window_from_slack_ends_and_settles_like_the_configs(Backend::Postgres).await;
+}

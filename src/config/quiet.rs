@@ -188,7 +188,7 @@ impl MaintenanceWindow {
     }
 
     /// The occurrences (start, end) that overlap the week around `now`.
-    fn occurrences(&self, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    pub fn occurrences(&self, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
         match &self.when {
             When::Once { from, to } => vec![(*from, *to)],
             When::Weekly {

@@ -15,6 +15,8 @@
 //! - [`alert_view`]: an alert's message, its buttons, its rendering and the
 //!   edit that puts it back on Slack;
 //! - [`quiet_hold`]: an escalation held while [`quiet`] says not to page;
+//!   [`maintenance`]: a window's notice in the channel, its end and its
+//!   summary once it has settled;
 //! - [`escalation`]: the path's steps; then [`acknowledge`], [`scaling`],
 //!   [`monitor`], [`silences`] (silences and windows set from Slack, and
 //!   their ends), [`job_changes`] (pause and resume by command);
@@ -38,6 +40,7 @@ pub mod home_refresh;
 pub mod ids;
 pub mod incidents;
 pub mod job_changes;
+pub mod maintenance;
 pub mod mitigations;
 pub mod monitor;
 pub mod paging;

@@ -121,6 +121,11 @@ pub async fn tenant_judged(
         }
     }
     burn_downs(state, tenant, &judged, &posted, &open_now, &histories, now).await;
+    // A maintenance window's notice, its end and its summary, each once
+    // (issue 35). A failure is logged; the next poll tries again.
+    if let Err(e) = crate::flows::maintenance::reconcile(state, tenant, now).await {
+        tracing::warn!(tenant = %tenant.id, error = %e, "the maintenance notices skipped this poll");
+    }
     close_moot_requests(state, tenant, &seen, now).await?;
     let judged = Judged {
         with_history: judged

@@ -310,6 +310,10 @@ pub async fn open_window(
         })
         .await?;
     if created && made.starts_at <= now {
+        // The channel hears of it now rather than at the next poll.
+        if let Some(tenant) = state.config.tenant(&made.tenant_id) {
+            crate::flows::maintenance::reconcile(state, tenant, now).await?;
+        }
         for alert in in_window(state, &made).await? {
             let paging = state
                 .store
@@ -341,6 +345,9 @@ pub async fn cancel_window(
         })
         .await?;
     if let Some(w) = &done {
+        if let Some(tenant) = state.config.tenant(&w.tenant_id) {
+            crate::flows::maintenance::cancelled(state, tenant, w, by).await?;
+        }
         for alert in in_window(state, w).await? {
             resume(state, &alert.id).await?;
             crate::flows::escalation::refresh_buttons(state, &alert.id).await;

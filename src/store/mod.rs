@@ -53,7 +53,7 @@ pub use health::HealthCounts;
 pub use intents::{Intent, IntentChange};
 pub use mitigations::{ScalingClaim, ScalingRequest};
 pub use outbox::{permalink_spec, METADATA_EVENT, PERMALINK};
-pub use quiet::{Scope, Silence, StoredWindow};
+pub use quiet::{maintenance_post_key, Scope, Silence, StoredWindow};
 pub use review::*;
 pub use rollups::{rollup_post_key, Incident, Rollup};
 pub use rows::*;

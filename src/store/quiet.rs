@@ -109,6 +109,12 @@ impl TryFrom<SilenceRow> for Silence {
     }
 }
 
+/// The outbox key of a maintenance window's notice (`key` names the
+/// window's occurrence): the notice's place is that row's answer.
+pub fn maintenance_post_key(key: &str) -> String {
+    format!("maintenance:{key}:post")
+}
+
 /// A maintenance window set from Slack.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredWindow {

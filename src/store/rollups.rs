@@ -138,6 +138,22 @@ impl Store {
         Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
     }
 
+    /// Which of `keys` name an outbox row (by the dedup key's unique index).
+    pub async fn outbox_keys_present(&self, keys: &[String]) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for key in keys {
+            let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE dedup_key = $1")
+                .bind(key)
+                .fetch_one(p)
+                .await?);
+            if n > 0 {
+                found.push(key.clone());
+            }
+        }
+        Ok(found)
+    }
+
     /// The roll-up an alert's post went under, if it did: read from the
     /// post's outbox row (`thread_alert_id` = `rollup:<id>`).
     pub async fn alert_rollup(&self, alert_id: &str) -> Result<Option<String>> {

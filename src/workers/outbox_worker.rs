@@ -324,7 +324,7 @@ impl OutboxWorker {
     }
 
     /// Where the message named by an anchor (an alert id, `approval:<id>`,
-    /// `notice:<id>`) is.
+    /// `notice:<id>`, `maintenance:<key>`) is.
     async fn place(&self, anchor: &str) -> anyhow::Result<Place> {
         let place = if let Some(id) = anchor.strip_prefix("approval:") {
             self.store
@@ -336,6 +336,13 @@ impl OutboxWorker {
             posted_place(
                 self.store
                     .post_place(&crate::store::rollup_post_key(id))
+                    .await?,
+            )
+        } else if let Some(key) = anchor.strip_prefix("maintenance:") {
+            // A maintenance window's notice: its place is its post's answer.
+            posted_place(
+                self.store
+                    .post_place(&crate::store::maintenance_post_key(key))
                     .await?,
             )
         } else if let Some(id) = anchor.strip_prefix("notice:") {
