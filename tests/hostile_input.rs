@@ -1088,7 +1088,12 @@ async fn user_text_echoed_in_an_answer_cannot_forge_mentions_or_links() {
 
 /// A real `block_actions` click and `view_submission`s as Slack sends them.
 fn real_payloads(app: &common::bot::TestApp, alert: &str, approval: &str) -> Vec<Value> {
+    let silence_value = format!("{alert}:1h");
+    let ask_value = format!("{alert}:ask");
     let actions = [
+        ("alert_silence", silence_value.as_str()),
+        ("alert_silence", ask_value.as_str()),
+        ("alert_unsilence", "abcdef12"),
         ("alert_ack", alert),
         ("alert_escalate", alert),
         ("extension_request", alert),
@@ -1140,6 +1145,14 @@ fn real_payloads(app: &common::bot::TestApp, alert: &str, approval: &str) -> Vec
         (
             "mitigate_notify",
             json!({"impact": {"value": {"type": "plain_text_input", "value": "reports late"}}}),
+        ),
+        (
+            "alert_silence",
+            json!({"for": {"value": {"type": "radio_buttons", "selected_option": {"value": "other"}}},
+                   "until": {"value": {"type": "plain_text_input", "value": "90m"}},
+                   "scope": {"value": {"type": "radio_buttons", "selected_option": {"value": "asset"}}},
+                   "reason": {"value": {"type": "plain_text_input", "value": "migration"}},
+                   "breach": {"value": {"type": "checkboxes", "selected_options": [{"value": "hold"}]}}}),
         ),
     ] {
         out.push(json!({

@@ -6,7 +6,9 @@ mod common;
 use chrono::Duration;
 use common::bot::{spawn, Backend, Spawn, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
-use common::slack_ui::{alert_message, t0, thread_texts};
+use common::slack_ui::{
+    alert_message, button_value, overflow_click_in, t0, thread_texts, told_all,
+};
 use servo_sla_bot::runtime::clock::{Clock, ManualClock};
 
 struct World {
@@ -327,6 +329,311 @@ async fn an_asset_silence_covers_its_later_jobs_on_postgres() {
     an_asset_silence_covers_its_later_jobs(Backend::Postgres).await;
 }
 
+// ------------------------------------------------ the alert's menu
+
+/// The alert's id, from its Acknowledge button.
+fn alert_id(app: &TestApp) -> String {
+    button_value(&alert_message(app), "alert_ack").expect("an Acknowledge button")
+}
+
+/// Chooses an option of the alert's overflow menu as Slack sends it; what
+/// the chooser was told.
+async fn choose(w: &World, user: &str, action_id: &str, value: &str) -> String {
+    let before = told_all(&w.app);
+    w.app
+        .interact(&overflow_click_in(
+            &w.app,
+            "C0ACMEALERT",
+            user,
+            action_id,
+            value,
+        ))
+        .await;
+    w.app.drain_outbox().await;
+    told_all(&w.app)[before.len()..].trim().to_string()
+}
+
+/// The labels of the alert's overflow menu, in order.
+fn menu_labels(alert: &serde_json::Value) -> Vec<String> {
+    let rows = alert["attachments"][0]["blocks"].as_array().unwrap();
+    rows.iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .filter(|e| e["type"] == "overflow")
+        .flat_map(|e| e["options"].as_array().unwrap().clone())
+        .map(|o| o["text"]["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn the_alert_menu_silences_the_job_for_an_hour_and_lifts_it(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "tier 1 paged");
+    let alert = alert_id(&w.app);
+    let menu = menu_labels(&alert_message(&w.app));
+    assert_eq!(
+        menu,
+        [
+            "Silence for 1 hour",
+            "Silence for 4 hours",
+            "Silence until 09:00 tomorrow",
+            "Silence…"
+        ],
+        "the menu offers the quick silences and the dialog"
+    );
+    let told = choose(&w, "U0PLATLEAD", "alert_silence", &format!("{alert}:1h")).await;
+    assert!(told.contains("Silenced job"), "{told}");
+    let silences = w
+        .app
+        .state
+        .store
+        .active_silences(None, w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(silences.len(), 1);
+    assert_eq!(silences[0].target, job.to_string());
+    assert_eq!(silences[0].ends_at, w.clock.now() + Duration::hours(1));
+    assert!(!silences[0].through_breach);
+    let shown = alert_message(&w.app).to_string();
+    assert!(shown.contains("Silenced by <@U0PLATLEAD> until"), "{shown}");
+    assert_eq!(
+        threads_with(&w.app, "The escalation stops"),
+        1,
+        "the escalation under way stops, and its thread says so"
+    );
+    // Its menu now lifts the silence.
+    assert_eq!(
+        menu_labels(&alert_message(&w.app)),
+        ["Lift silence", "Silence…"]
+    );
+    // A second click on a stale copy of the menu decides nothing more.
+    let again = choose(&w, "U0PLATLEAD", "alert_silence", &format!("{alert}:1h")).await;
+    assert!(again.contains("Already silenced"), "{again}");
+    assert_eq!(
+        w.app
+            .state
+            .store
+            .active_silences(None, w.clock.now())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    advance(&w, 20).await;
+    keep_late(&w, job).await;
+    w.app.poll().await;
+    assert_eq!(dms_to(&w.app, "U0PLATLEAD"), 0, "tier 2 is not paged");
+    // Lift silence: paging starts again from tier 1, once however often clicked.
+    let id = silences[0].id.clone();
+    let lifted = choose(&w, "U0PLATLEAD", "alert_unsilence", &id).await;
+    assert!(lifted.contains("Lifted the silence"), "{lifted}");
+    let twice = choose(&w, "U0PLATLEAD", "alert_unsilence", &id).await;
+    assert!(twice.contains("already ended"), "{twice}");
+    assert_eq!(threads_with(&w.app, "lifted by <@U0PLATLEAD>"), 1);
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 2, "paged again from tier 1");
+    let audit = w.app.state.store.list_audit(None, 100).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "silence" && e.actor == "U0PLATLEAD")
+            .count(),
+        1
+    );
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "silence_end" && e.actor == "U0PLATLEAD"));
+}
+
+#[tokio::test]
+async fn the_alert_menu_silences_the_job_for_an_hour_and_lifts_it_on_sqlite() {
+    the_alert_menu_silences_the_job_for_an_hour_and_lifts_it(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_alert_menu_silences_the_job_for_an_hour_and_lifts_it_on_postgres() {
+    the_alert_menu_silences_the_job_for_an_hour_and_lifts_it(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn until_nine_tomorrow_is_nine_in_the_clickers_zone() {
+    let w = world(Backend::Sqlite).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    // Tokyo, UTC+9: 09:00 tomorrow there.
+    w.app
+        .slack
+        .set_user_tz("U0PLATLEAD", "Asia/Tokyo", 9 * 3600);
+    let told = choose(
+        &w,
+        "U0PLATLEAD",
+        "alert_silence",
+        &format!("{alert}:morning"),
+    )
+    .await;
+    assert!(told.contains("Silenced job"), "{told}");
+    let tokyo = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    let local_tomorrow = (w.clock.now().with_timezone(&tokyo).date_naive())
+        .succ_opt()
+        .unwrap();
+    let expected = local_tomorrow
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_local_timezone(tokyo)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let silences = w
+        .app
+        .state
+        .store
+        .active_silences(None, w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(silences.len(), 1);
+    assert_eq!(silences[0].ends_at, expected);
+    assert!(!told.contains("UTC: Slack did not say"), "{told}");
+}
+
+#[tokio::test]
+async fn the_silence_dialog_asks_how_long_what_and_why_and_explains_bad_input() {
+    let w = world(Backend::Sqlite).await;
+    let first = w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    choose(&w, "U0PLATLEAD", "alert_silence", &format!("{alert}:ask")).await;
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1, "the Silence… dialog opens");
+    let view = &views[0].view;
+    assert_eq!(view["callback_id"], "alert_silence");
+    let submit = |until: &str, breach: bool| {
+        let breach = if breach {
+            serde_json::json!([{"value": "hold"}])
+        } else {
+            serde_json::json!([])
+        };
+        serde_json::json!({
+            "type": "view_submission",
+            "user": {"id": "U0PLATLEAD"},
+            "view": {
+                "id": "V0SILENCE1",
+                "callback_id": "alert_silence",
+                "private_metadata": view["private_metadata"],
+                "state": {"values": {
+                    "for": {"value": {"type": "radio_buttons", "selected_option": {"value": "other"}}},
+                    "until": {"value": {"type": "plain_text_input", "value": until}},
+                    "scope": {"value": {"type": "radio_buttons", "selected_option": {"value": "asset"}}},
+                    "reason": {"value": {"type": "plain_text_input", "value": "warehouse migration"}},
+                    "breach": {"value": {"type": "checkboxes", "selected_options": breach}}
+                }}
+            }
+        })
+    };
+    // Bad input keeps the dialog open with a word on the field.
+    for (until, says) in [
+        ("soon", "duration"),
+        ("2001-01-01T00:00:00Z", "not in the future"),
+        ("30d", "silences.max_duration"),
+    ] {
+        let answer = w.app.interact(&submit(until, false)).await;
+        let body = answer.json();
+        assert_eq!(body["response_action"], "errors", "{until}: {body}");
+        assert!(
+            body["errors"]["until"].as_str().unwrap().contains(says),
+            "{until}: {body}"
+        );
+    }
+    assert!(w
+        .app
+        .state
+        .store
+        .active_silences(None, w.clock.now())
+        .await
+        .unwrap()
+        .is_empty());
+    // A good one: the asset, 90 minutes, through a breach; Slack's retry makes no second.
+    for _ in 0..2 {
+        let answer = w.app.interact(&submit("90m", true)).await;
+        assert!(answer.body.is_empty(), "the dialog closes: {}", answer.body);
+    }
+    w.app.drain_outbox().await;
+    let silences = w
+        .app
+        .state
+        .store
+        .active_silences(None, w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(silences.len(), 1, "{silences:#?}");
+    let s = &silences[0];
+    assert_eq!(s.scope.as_str(), "asset");
+    assert_eq!(s.target, "orders_daily");
+    assert_eq!(s.ends_at, w.clock.now() + Duration::minutes(90));
+    assert!(s.through_breach);
+    assert_eq!(s.reason.as_deref(), Some("warehouse migration"));
+    assert!(
+        told_all(&w.app).contains("Silenced asset"),
+        "{}",
+        told_all(&w.app)
+    );
+    // It covers the asset's recreated job too.
+    w.fx.update_job(first, "state = 'cancelled'").await;
+    w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    w.app.poll().await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        1,
+        "only the first page, before the silence"
+    );
+}
+
+#[tokio::test]
+async fn only_operators_silence_from_the_menu() {
+    let w = world(Backend::Sqlite).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    let no = choose(&w, "U0PRODOWNER", "alert_silence", &format!("{alert}:4h")).await;
+    assert!(no.contains("Only the operators"), "{no}");
+    assert!(w
+        .app
+        .state
+        .store
+        .active_silences(None, w.clock.now())
+        .await
+        .unwrap()
+        .is_empty());
+    let audit = w.app.state.store.list_audit(None, 50).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "silence"
+        && e.actor == "U0PRODOWNER"
+        && e.outcome.starts_with("refused")));
+    // An operator's silence, then the product owner tries to lift it.
+    choose(&w, "U0PLATLEAD", "alert_silence", &format!("{alert}:4h")).await;
+    let id = w
+        .app
+        .state
+        .store
+        .active_silences(None, w.clock.now())
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let lift = choose(&w, "U0PRODOWNER", "alert_unsilence", &id).await;
+    assert!(lift.contains("Only the operators"), "{lift}");
+    assert_eq!(
+        w.app
+            .state
+            .store
+            .active_silences(None, w.clock.now())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the silence stands"
+    );
+}
+
 #[tokio::test]
 async fn only_operators_silence_within_the_maximum_and_bad_input_is_explained() {
     let w = world(Backend::Sqlite).await;
@@ -582,6 +889,43 @@ async fn a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling
         said[0]
     );
     assert_eq!(notices(&w.app)[0].edits, 1, "the end is edited once");
+}
+
+#[tokio::test]
+async fn a_window_that_begins_and_ends_between_two_polls_is_noticed_once_and_summed_up() {
+    // From +2 to +4 minutes: the polls at 0 and +5 never see it open.
+    let window = format!(
+        "[[maintenance]]\ntenant = \"acme\"\nfrom = \"{}\"\nto = \"{}\"\nreason = \"failover drill\"\n",
+        (t0() + Duration::minutes(2)).to_rfc3339(),
+        (t0() + Duration::minutes(4)).to_rfc3339()
+    );
+    let w = world_with(Backend::Sqlite, &window).await;
+    let late = w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert!(notices(&w.app).is_empty(), "not begun yet");
+    advance(&w, 5).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let ran = notices(&w.app);
+    assert_eq!(ran.len(), 1, "one notice that it ran");
+    assert!(
+        ran[0].text.contains("ran from") && ran[0].text.contains("failover drill"),
+        "{}",
+        ran[0].text
+    );
+    assert_eq!(ran[0].edits, 0, "nothing to edit");
+    advance(&w, 15).await;
+    keep_late(&w, late).await;
+    w.app.poll().await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let said = summaries(&w.app);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("orders_daily"), "{}", said[0]);
+    assert_eq!(notices(&w.app).len(), 1);
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! This module decodes the payload and dispatches on `action_id`; each button
 //! (or button and its dialog) has its own file: [`acknowledge`], [`escalate`],
 //! [`extension`] (request, approve, reject), and under [`mitigations`] one
-//! file per runbook mitigation; the message shortcuts on an alert are in
-//! [`shortcuts`]. Every button checks who clicked, is audited, and decides
+//! file per runbook mitigation; the alert menu's silences in [`silence`];
+//! the message shortcuts on an alert are in [`shortcuts`]. Every button checks who clicked, is audited, and decides
 //! once in the store however often it is clicked. A button decodes the
 //! click, checks who clicked and opens dialogs; what it decides is a flow
 //! (`crate::flows`) that commits its decision with its effects.
@@ -15,6 +15,7 @@ pub mod extension;
 pub mod mitigations;
 pub mod rollup_ack;
 pub mod shortcuts;
+pub mod silence;
 
 use crate::context::AppState;
 use serde_json::{json, Value};
@@ -166,6 +167,8 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
                     mitigations::confirm_notify(state, &user, &metadata, impact, &view_id).await;
                     Ok(None)
                 }
+                // Field errors keep the modal open; else made within the ack.
+                silence::SILENCE_VIEW => Ok(silence::submit(state, &payload).await),
                 // Answered in the ack itself: field errors keep the modal open.
                 _ => Ok(extension::submit(state, &payload).await),
             }
@@ -202,6 +205,8 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::flows::ids::NOTIFY_ACTION => mitigations::offer_notify(state, click).await,
         crate::flows::ids::ESCALATE_ACTION => escalate::escalate_now(state, click).await,
         crate::flows::ids::ROLLUP_ACK_ACTION => rollup_ack::run(state, click).await,
+        crate::flows::ids::SILENCE_ACTION => silence::run(state, click).await,
+        crate::flows::ids::LIFT_SILENCE_ACTION => silence::lift(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

@@ -8,9 +8,9 @@ use crate::domain::assessment::Assessment;
 use crate::domain::risk::{JobState, RiskBand, SlaTier};
 use crate::domain::text::date_token;
 use crate::flows::ids::{
-    ACK_ACTION, DEFER_ACTION, MONITOR_ACTION, MONITOR_TIMER, NOTIFY_ACTION, OVERFLOW_ACTION,
-    PAUSE_LOWER_ACTION, RECREATE_ACTION, REQUEST_EXTENSION_ACTION, RESUME_PAUSED_ACTION,
-    SCALING_ACTION, STOP_MONITOR_ACTION,
+    ACK_ACTION, DEFER_ACTION, LIFT_SILENCE_ACTION, MONITOR_ACTION, MONITOR_TIMER, NOTIFY_ACTION,
+    OVERFLOW_ACTION, PAUSE_LOWER_ACTION, RECREATE_ACTION, REQUEST_EXTENSION_ACTION,
+    RESUME_PAUSED_ACTION, SCALING_ACTION, SILENCE_ACTION, STOP_MONITOR_ACTION,
 };
 use crate::flows::thread::{thread_message, AlertError};
 use crate::servo::Job;
@@ -61,6 +61,30 @@ pub struct Button {
     pub style: Option<String>,
     /// Slack's own confirm dialog, shown before the click reaches the bot.
     pub confirm: Option<Confirm>,
+    /// Where it goes: the row (moved to the overflow menu when the row is
+    /// full), or the menu only.
+    #[serde(default, skip_serializing_if = "Place::is_row")]
+    pub place: Place,
+}
+
+/// Where a button is shown ([`layout`]).
+#[derive(Clone, Copy, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// In the row while it has room, else in the overflow menu.
+    #[default]
+    Row,
+    /// Always in the overflow menu (the *Silence…* entry).
+    Menu,
+    /// In the overflow menu when it has room, else left out (the quick
+    /// silences, which the *Silence…* dialog offers too).
+    MenuIfRoom,
+}
+
+impl Place {
+    fn is_row(&self) -> bool {
+        *self == Place::Row
+    }
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -95,6 +119,8 @@ pub struct Extras {
     pub quiet: Option<String>,
     /// A silence holds it: nothing about it is broadcast.
     pub silenced: bool,
+    /// The id of the silence that holds it, for the menu's *Lift silence*.
+    pub silence_id: Option<String>,
 }
 
 /// Reads an alert's extras from the store.
@@ -128,13 +154,14 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         Some(t) => Some(named(t).await),
         None => None,
     };
-    let (quiet, silenced) = match state.store.get_alert(alert_id).await? {
+    let (quiet, silence_id) = match state.store.get_alert(alert_id).await? {
         Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, &alert).await,
-        _ => (None, false),
+        _ => (None, None),
     };
     Ok(Extras {
         quiet,
-        silenced,
+        silenced: silence_id.is_some(),
+        silence_id,
         monitoring,
         paused_by_bot: paused_jobs.len(),
         paused_jobs,
@@ -152,7 +179,47 @@ fn button(action_id: &str, text: &str, value: &str, style: Option<&str>) -> Butt
         value: value.into(),
         style: style.map(str::to_string),
         confirm: None,
+        place: Place::Row,
     }
+}
+
+/// The quick silences an alert's menu offers, by their value's suffix:
+/// `<alert id>:<choice>` ([`SILENCE_ACTION`]). `ask` opens the dialog.
+pub const SILENCE_CHOICES: [(&str, &str); 3] = [
+    ("1h", "Silence for 1 hour"),
+    ("4h", "Silence for 4 hours"),
+    ("morning", "Silence until 09:00 tomorrow"),
+];
+
+/// The menu's silence entries: *Lift silence* while one holds the alert,
+/// and *Silence…* (a dialog), with the quick choices when the menu has room.
+fn silence_entries(id: &str, extras: &Extras) -> Vec<Button> {
+    let mut out = Vec::new();
+    let mut entry = |action: &str, text: &str, value: String, place: Place| {
+        let mut b = button(action, text, &value, None);
+        b.place = place;
+        out.push(b);
+    };
+    if let Some(silence) = &extras.silence_id {
+        entry(
+            LIFT_SILENCE_ACTION,
+            "Lift silence",
+            silence.clone(),
+            Place::Menu,
+        );
+        entry(SILENCE_ACTION, "Silence…", format!("{id}:ask"), Place::Menu);
+        return out;
+    }
+    for (choice, text) in SILENCE_CHOICES {
+        entry(
+            SILENCE_ACTION,
+            text,
+            format!("{id}:{choice}"),
+            Place::MenuIfRoom,
+        );
+    }
+    entry(SILENCE_ACTION, "Silence…", format!("{id}:ask"), Place::Menu);
+    out
 }
 
 /// The buttons an alert shows: the runbook's mitigations for its band, and
@@ -257,6 +324,7 @@ pub fn buttons(
         ),
     });
     out.push(esc);
+    out.extend(silence_entries(id, extras));
     out
 }
 
@@ -531,29 +599,46 @@ pub const MAX_ROW_BUTTONS: usize = 5;
 /// Splits buttons into the row and the overflow menu: at most five buttons
 /// in the row, and an overflow of 2 to 5 options. A button that asks for
 /// confirmation (the overflow has one confirm for all its options) and
-/// Acknowledge stay in the row; the others move to the menu from the end.
+/// Acknowledge stay in the row; the others move to the menu from the end
+/// when the row is full. Menu-only entries ([`Place::Menu`]) always go to
+/// the menu, after the moved buttons; [`Place::MenuIfRoom`] ones fill what
+/// room is left before them. A menu of one option would not be a menu: a
+/// row button joins it, or the option stands in the row.
 pub fn layout(buttons: &[Button]) -> (Vec<Button>, Vec<Button>) {
-    if buttons.len() <= MAX_ROW_BUTTONS {
-        return (buttons.to_vec(), Vec::new());
+    let of = |p: Place| buttons.iter().filter(move |b| b.place == p).cloned();
+    let mut row: Vec<Button> = of(Place::Row).collect();
+    let fixed: Vec<Button> = of(Place::Menu).collect();
+    let optional: Vec<Button> = of(Place::MenuIfRoom).collect();
+    let movable = |b: &Button| b.confirm.is_none() && b.action_id != ACK_ACTION;
+    let room = MAX_OVERFLOW.saturating_sub(fixed.len());
+    let mut moved: Vec<Button> = Vec::new();
+    let move_last = |row: &mut Vec<Button>, moved: &mut Vec<Button>| -> bool {
+        match row.iter().rposition(movable) {
+            Some(i) if moved.len() < room => {
+                moved.insert(0, row.remove(i));
+                true
+            }
+            _ => false,
+        }
+    };
+    while row.len() > MAX_ROW_BUTTONS && move_last(&mut row, &mut moved) {}
+    // Two options at least, once there is a menu at all.
+    let wanted = |moved: &[Button]| moved.len() + fixed.len();
+    if wanted(&moved) == 1 && optional.is_empty() {
+        move_last(&mut row, &mut moved);
     }
-    let keep = MAX_ROW_BUTTONS.min(buttons.len() - 2);
-    let mut movable: Vec<usize> = buttons
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.confirm.is_none() && b.action_id != ACK_ACTION)
-        .map(|(i, _)| i)
-        .collect();
-    let to_move = (buttons.len() - keep).min(movable.len()).min(5);
-    let moved: Vec<usize> = movable.split_off(movable.len() - to_move);
-    let row = buttons
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !moved.contains(i))
-        .map(|(_, b)| b.clone())
-        .collect();
-    let menu = moved.iter().map(|&i| buttons[i].clone()).collect();
+    let free = MAX_OVERFLOW.saturating_sub(wanted(&moved));
+    let mut menu = moved;
+    menu.extend(optional.into_iter().take(free));
+    menu.extend(fixed);
+    if menu.len() == 1 {
+        row.append(&mut menu);
+    }
     (row, menu)
 }
+
+/// The most options an overflow menu holds.
+const MAX_OVERFLOW: usize = crate::slack::limits::MAX_OVERFLOW_OPTIONS;
 
 /// The message payload for a view (`chat.postMessage` / `chat.update` body, without channel/ts).
 pub fn render(state: &AppState, view: &AlertView) -> Result<Value, RenderError> {
@@ -757,6 +842,77 @@ mod tests {
         let six: Vec<Button> = (0..6).map(|i| b(&format!("b{i}"), false)).collect();
         let (row, menu) = layout(&six);
         assert_eq!((row.len(), menu.len()), (4, 2));
+    }
+
+    #[test]
+    fn the_silence_entries_always_go_to_the_menu_and_the_quick_ones_fill_its_room() {
+        let ids = |v: &[Button]| v.iter().map(|b| b.action_id.clone()).collect::<Vec<_>>();
+        let texts = |v: &[Button]| v.iter().map(|b| b.text.clone()).collect::<Vec<_>>();
+        let entries = silence_entries("a1", &Extras::default());
+        // Low band: four in the row, the menu is all silences.
+        let mut low = vec![
+            b(ACK_ACTION, false),
+            b(MONITOR_ACTION, false),
+            b(DEFER_ACTION, false),
+            b("alert_escalate", true),
+        ];
+        low.extend(entries.clone());
+        let (row, menu) = layout(&low);
+        assert_eq!(row.len(), 4);
+        assert_eq!(
+            texts(&menu),
+            [
+                "Silence for 1 hour",
+                "Silence for 4 hours",
+                "Silence until 09:00 tomorrow",
+                "Silence…"
+            ]
+        );
+        assert_eq!(menu[0].value, "a1:1h");
+        assert_eq!(menu[3].value, "a1:ask");
+        // High band with paused jobs: the moved buttons come first, *Silence…*
+        // stays, the quick ones fill what room is left.
+        let mut high = vec![
+            b(ACK_ACTION, false),
+            b(RECREATE_ACTION, true),
+            b(SCALING_ACTION, true),
+            b(NOTIFY_ACTION, false),
+            b("extension_request", false),
+            b(RESUME_PAUSED_ACTION, true),
+            b("alert_escalate", true),
+        ];
+        high.extend(entries);
+        let (row, menu) = layout(&high);
+        assert_eq!(row.len(), 5);
+        assert_eq!(
+            ids(&menu),
+            [
+                NOTIFY_ACTION,
+                "extension_request",
+                SILENCE_ACTION,
+                SILENCE_ACTION,
+                SILENCE_ACTION
+            ]
+        );
+        assert_eq!(menu[4].text, "Silence…");
+        // Silenced: *Lift silence* first; a lone menu entry takes a row button along.
+        let held = Extras {
+            silence_id: Some("s1".into()),
+            ..Extras::default()
+        };
+        let lifted = silence_entries("a1", &held);
+        assert_eq!(texts(&lifted), ["Lift silence", "Silence…"]);
+        assert_eq!(lifted[0].value, "s1");
+        let mut one = vec![b("x", false), b("y", false)];
+        one.push(lifted[0].clone());
+        let (row, menu) = layout(&one);
+        assert_eq!(
+            (ids(&row), ids(&menu)),
+            (
+                vec!["x".to_string()],
+                vec!["y".to_string(), LIFT_SILENCE_ACTION.to_string()]
+            )
+        );
     }
 
     #[test]

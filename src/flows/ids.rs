@@ -64,3 +64,11 @@ pub const RESUME_TIMER: &str = "quiet_resume";
 
 /// A silence's end (subject: the silence's id).
 pub const SILENCE_END_TIMER: &str = "silence_end";
+
+/// The alert menu's silences (issue 35): value `<alert id>:<choice>`, the
+/// choice one of `1h`, `4h`, `morning` (09:00 tomorrow in the clicker's
+/// zone) or `ask` (the *Silence…* dialog).
+pub const SILENCE_ACTION: &str = "alert_silence";
+
+/// The alert menu's *Lift silence* (value: the silence's id).
+pub const LIFT_SILENCE_ACTION: &str = "alert_unsilence";

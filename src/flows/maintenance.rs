@@ -179,6 +179,20 @@ fn end_edit(tenant: &Tenant, o: &Occurrence, at: DateTime<Utc>, how: &str) -> Ne
     m
 }
 
+/// The notice of a window that began and ended between two polls: posted
+/// once, already saying it ended (under the end's key: nothing edits it).
+fn ran(tenant: &Tenant, o: &Occurrence) -> NewOutboxMessage {
+    let how = format!("ran from {} and ended", date_token(o.starts));
+    let payload = json!({ "channel": tenant.channel.as_str(), "text": o.end_words(o.ends, &how) });
+    let mut m = NewOutboxMessage::call(
+        "chat.postMessage",
+        payload,
+        format!("maintenance:{}:end", o.key),
+    );
+    m.ordering_key = Some(format!("maintenance:{}", o.key));
+    m
+}
+
 /// The keys of the window's messages already in the outbox (posted or on
 /// their way): each is written once, and its end and summary only after
 /// its notice.
@@ -257,11 +271,14 @@ pub async fn reconcile(
             }
             continue;
         }
-        if !has("post") {
-            // Begun and ended between two looks: nothing to edit.
-            continue;
-        }
-        if !has("end") {
+        if !has("post") && !has("end") {
+            if now > o.ends + o.settle {
+                // Long over before the bot looked (it was down): not news.
+                continue;
+            }
+            // Begun and ended between two looks: one notice that it ran.
+            effects.send(ran(tenant, &o));
+        } else if !has("end") {
             effects.send(end_edit(tenant, &o, o.ends, "ended"));
         }
         if now >= o.ends + o.settle && !has("summary") {

@@ -218,34 +218,28 @@ pub async fn decide(state: &AppState, s: &Subject, now: DateTime<Utc>) -> anyhow
 }
 
 /// What the alert's own message says about a hold (silences and
-/// maintenance; paging hours show in its thread only), and whether it is
-/// silenced (nothing about it is broadcast then).
-pub async fn alert_note(state: &AppState, alert: &Alert) -> (Option<String>, bool) {
+/// maintenance; paging hours show in its thread only), and the id of the
+/// silence that holds it (nothing about it is broadcast then).
+pub async fn alert_note(state: &AppState, alert: &Alert) -> (Option<String>, Option<String>) {
     match decide(state, &Subject::of(alert), state.clock.now()).await {
+        Ok(Decision::Hold {
+            why: Hold::Hours { .. },
+            ..
+        }) => (None, None),
         Ok(d @ Decision::Hold { .. }) => {
-            let silenced = matches!(
-                d,
+            let silence = match &d {
                 Decision::Hold {
-                    why: Hold::Silenced(_),
+                    why: Hold::Silenced(s),
                     ..
-                }
-            );
-            if matches!(
-                d,
-                Decision::Hold {
-                    why: Hold::Hours { .. },
-                    ..
-                }
-            ) {
-                (None, false)
-            } else {
-                (d.words().map(|w| format!(":mute: {w}")), silenced)
-            }
+                } => Some(s.id.clone()),
+                _ => None,
+            };
+            (d.words().map(|w| format!(":mute: {w}")), silence)
         }
-        Ok(Decision::Page) => (None, false),
+        Ok(Decision::Page) => (None, None),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the alert's silences and windows");
-            (None, false)
+            (None, None)
         }
     }
 }

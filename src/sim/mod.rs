@@ -865,7 +865,7 @@ impl Sim {
                 let action = b.get("action_id").and_then(Value::as_str).unwrap_or("");
                 let value = b.get("value").and_then(Value::as_str).unwrap_or("");
                 if (label.eq_ignore_ascii_case(button) || action == button)
-                    && refs.iter().any(|r| r == value)
+                    && refs.iter().any(|r| about(value, r))
                 {
                     let rank = if m.channel.starts_with('D') {
                         2
@@ -898,7 +898,7 @@ impl Sim {
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 let label = format!("[{label}]");
-                if refs.iter().any(|r| r == value) && !out.contains(&label) {
+                if refs.iter().any(|r| about(value, r)) && !out.contains(&label) {
                     out.push(label);
                 }
             }
@@ -939,7 +939,24 @@ impl Sim {
             let Some(given) = fields.get(block_id) else {
                 continue;
             };
-            let value = if kind.contains("select") || kind == "checkboxes" {
+            let value = if kind == "radio_buttons" {
+                // One choice: its value or a word of its label.
+                let wanted = self.substitute(given.trim());
+                let option = element
+                    .get("options")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find(|o| {
+                        o.get("value").and_then(Value::as_str) == Some(wanted.as_str())
+                            || o.pointer("/text/text")
+                                .and_then(Value::as_str)
+                                .is_some_and(|t| t.contains(wanted.as_str()))
+                    })
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                json!({ "type": kind, "selected_option": option })
+            } else if kind.contains("select") || kind == "checkboxes" {
                 let options: Vec<Value> = element
                     .get("options")
                     .and_then(Value::as_array)
@@ -991,6 +1008,15 @@ fn a_text(a: &Action) -> String {
 /// The button elements of a message, in its blocks and its attachments.
 /// Each option of an overflow menu counts as the button it stands for
 /// (its value is `<action_id>|<value>`), remembering the menu in `_overflow`.
+/// Whether a button's value is about `r` (an alert or job id): the id
+/// itself, or the id and a choice (`<alert id>:1h`, the menu's silences).
+fn about(value: &str, r: &str) -> bool {
+    value == r
+        || value
+            .strip_prefix(r)
+            .is_some_and(|rest| rest.starts_with(':'))
+}
+
 fn button_elements(m: &fake_slack::Message) -> Vec<Value> {
     fn walk(v: &Value, out: &mut Vec<Value>) {
         match v {

@@ -195,6 +195,16 @@ fn collect_buttons(v: &Value, out: &mut Vec<String>) {
                 }
                 return;
             }
+            // An overflow menu's options are clicked like buttons: listed too.
+            if m.get("type").and_then(Value::as_str) == Some("overflow") {
+                let options = m.get("options").and_then(Value::as_array);
+                for o in options.into_iter().flatten() {
+                    if let Some(label) = o.get("text").and_then(text_of) {
+                        out.push(label.to_string());
+                    }
+                }
+                return;
+            }
             m.values().for_each(|x| collect_buttons(x, out));
         }
         Value::Array(a) => a.iter().for_each(|x| collect_buttons(x, out)),

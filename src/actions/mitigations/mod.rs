@@ -23,7 +23,7 @@ use crate::flows::thread::audit;
 
 /// The alert and its tenant, if the clicker is one of its operators; else
 /// the clicker is told why not, and the refusal is audited.
-async fn authorise<'a>(
+pub(in crate::actions) async fn authorise<'a>(
     state: &'a AppState,
     user: &str,
     alert_id: &str,
