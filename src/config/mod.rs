@@ -96,6 +96,8 @@ pub struct FileConfig {
     pub alerts: AlertsConfig,
     /// `[silences]`, `[[maintenance]]`, `[escalation.hours.<tier>]`.
     pub quiet: quiet::QuietConfig,
+    /// `[[rotations]]`: who is on shift when (issue 36).
+    pub rotations: Vec<crate::domain::rotation::Rotation>,
 }
 
 /// `[alerts]`.
@@ -240,6 +242,9 @@ pub struct Tenant {
     /// Users and user groups allowed to act (pause, resume, buttons).
     pub operators: Vec<Principal>,
     pub stakeholders: Vec<StakeholderRule>,
+    /// `[tenants.escalation]`: the tenant's own path (the global settings
+    /// with its own tiers); `None` follows the global path.
+    pub escalation: Option<Escalation>,
 }
 
 impl Tenant {
@@ -311,7 +316,12 @@ pub struct SystemWide {
 #[derive(Clone, Debug)]
 pub struct EscalationTier {
     pub name: String,
+    /// The users and user groups named in `notify`.
     pub notify: Vec<Principal>,
+    /// `rotation:<id>` entries of `notify`: the member on shift is paged.
+    pub rotations: Vec<String>,
+    /// `pagerduty-schedule:<ID>` entries of `notify`.
+    pub pagerduty_schedules: Vec<String>,
     pub ack_timeout: Duration,
     /// The name of the environment variable holding this tier's PagerDuty
     /// routing key; the key itself never sits in the file.

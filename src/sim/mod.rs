@@ -143,6 +143,15 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
     for tier in &mut file.escalation.tiers {
         tier.pagerduty_routing_key_env = None;
     }
+    for tenant in &mut file.tenants {
+        for tier in tenant
+            .escalation
+            .iter_mut()
+            .flat_map(|e| e.tiers.iter_mut())
+        {
+            tier.pagerduty_routing_key_env = None;
+        }
+    }
     let settings = Settings {
         file,
         env: EnvConfig {
