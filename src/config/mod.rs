@@ -519,6 +519,56 @@ notify = ["U0PRODOWNER"]
     }
 
     #[test]
+    fn a_tenant_path_replaces_the_global_one_and_check_config_names_an_empty_one() {
+        let own = GOOD.replace(
+            "approvers = [\"U0PRODOWNER\"]\n",
+            "approvers = [\"U0PRODOWNER\"]\n\n[[tenants.escalation.tiers]]\nname = \"Acme On-call\"\nnotify = [\"rotation:acme\", \"pagerduty-schedule:PABC123\"]\n\n[[rotations]]\nid = \"acme\"\nmembers = [\"U0ALICE\", \"U0BOB\"]\nshift = \"1w\"\nhandoff = \"mon 09:00\"\ntz = \"Europe/Berlin\"\nstart = \"2026-12-07\"\n",
+        );
+        let cfg = FileConfig::parse(&own).unwrap();
+        let path = cfg.escalation_for("acme");
+        assert_eq!(path.tiers.len(), 1);
+        assert_eq!(path.tiers[0].name, "Acme On-call");
+        assert_eq!(path.tiers[0].rotations, ["acme"]);
+        assert_eq!(path.tiers[0].pagerduty_schedules, ["PABC123"]);
+        assert_eq!(path.repeat, 1, "the global settings stay");
+        assert_eq!(cfg.escalation_for("other").tiers.len(), 3);
+        assert_eq!(cfg.rotation("acme").unwrap().members, ["U0ALICE", "U0BOB"]);
+
+        let empty = GOOD.replace(
+            "approvers = [\"U0PRODOWNER\"]\n",
+            "approvers = [\"U0PRODOWNER\"]\n\n[tenants.escalation]\n",
+        );
+        let p = FileConfig::parse(&empty).unwrap_err().to_string();
+        assert!(p.contains("tenants[0].escalation.tiers: no tier"), "{p}");
+        let empty_tier = GOOD.replace(
+            "approvers = [\"U0PRODOWNER\"]\n",
+            "approvers = [\"U0PRODOWNER\"]\n\n[[tenants.escalation.tiers]]\nname = \"X\"\n",
+        );
+        let p = FileConfig::parse(&empty_tier).unwrap_err().to_string();
+        assert!(p.contains("tenants[0].escalation.tiers[0].notify"), "{p}");
+        let bad = own
+            .replace("rotation:acme", "rotation:nope")
+            .replace("start = \"2026-12-07\"", "start = \"2026-12-08\"")
+            .replace("shift = \"1w\"", "shift = \"1 week\"");
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        assert!(p.contains("names rotation 'nope'"), "{p}");
+        assert!(p.contains("rotations[0].shift"), "{p}");
+    }
+
+    #[test]
+    fn a_rotation_starting_off_its_handoff_day_is_a_problem() {
+        let bad = format!(
+            "{GOOD}\n[[rotations]]\nid = \"r\"\nmembers = [\"U0ALICE\", \"S0GROUP\"]\nhandoff = \"mon 09:00\"\nstart = \"2026-12-08\"\ntz = \"Mars/Base\"\n"
+        );
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        assert!(p.contains("rotations[0].members[1]"), "{p}");
+        assert!(p.contains("rotations[0].tz"), "{p}");
+        let bad = bad.replace("Mars/Base", "UTC");
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        assert!(p.contains("rotations[0].start") && p.contains("Tue"), "{p}");
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_key() {
         let text = r##"
 poll_interval = "soon"
