@@ -417,3 +417,95 @@ async fn an_announced_rotation_tells_the_channel_once_per_handoff_on_sqlite() {
 async fn an_announced_rotation_tells_the_channel_once_per_handoff_on_postgres() {
     an_announced_rotation_tells_the_channel_once_per_handoff(Backend::Postgres).await;
 }
+
+// ------------------------------------------------------ PagerDuty schedules
+
+async fn a_pagerduty_schedule_pages_whoever_it_names_and_the_last_known_while_down(
+    backend: Backend,
+) {
+    let pd = common::fake_pagerduty::FakePagerDuty::start().await;
+    pd.set_oncall("PSCHED1", &[("Dana Doe", "dana@example.com")]);
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.pagerduty_url = pd.url();
+    spec.config = config(false).replace(
+        "notify = [\"U0GLOBEXOPS\"]",
+        "notify = [\"pagerduty-schedule:PSCHED1\"]",
+    );
+    let app = spawn(spec).await;
+    for (id, name, email) in [
+        ("U0DANA", "Dana", "dana@example.com"),
+        ("U0ERIN", "Erin", "erin@example.com"),
+    ] {
+        app.slack.set_user_name(id, name);
+        app.slack.set_user_email(id, email);
+    }
+    let w = World { fx, app, clock };
+
+    w.fx.job(critical_low("globex", "globex_one")).await;
+    w.app.poll().await;
+    assert_eq!(
+        pages_to(&w.app, "U0DANA").len(),
+        1,
+        "PagerDuty's on-call is paged"
+    );
+    let who = slash(&w, "oncall", "U0GLOBEXOPS", "C0GLOBEXALR").await;
+    assert!(
+        who.contains("Dana (PagerDuty schedule `PSCHED1`)") && !who.contains("<@"),
+        "{who}"
+    );
+    assert_eq!(pd.oncalls_asked(), 1, "asked once, then kept for 5 minutes");
+
+    // PagerDuty goes down, after handing over to Erin: the last known
+    // person (Dana) is paged, and the thread warns.
+    pd.set_oncall("PSCHED1", &[("Erin Roe", "erin@example.com")]);
+    pd.set_down(true);
+    w.clock.advance(Duration::minutes(6));
+    w.fx.job(critical_low("globex", "globex_two")).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert_eq!(pages_to(&w.app, "U0DANA").len(), 2, "the last people known");
+    assert!(pages_to(&w.app, "U0ERIN").is_empty());
+    assert!(
+        thread_texts(&w.app)
+            .iter()
+            .any(|t| t
+                .contains("PagerDuty could not be asked who is on call for schedule `PSCHED1`")),
+        "{:#?}",
+        thread_texts(&w.app)
+    );
+    let who = slash(&w, "oncall", "U0GLOBEXOPS", "C0GLOBEXALR").await;
+    assert!(
+        who.contains("last known: PagerDuty does not answer"),
+        "{who}"
+    );
+    assert_eq!(
+        w.app
+            .metric("servo_sla_bot_pagerduty_schedule_failures_total{}")
+            .await,
+        1.0,
+        "asked once while down, not again within a minute"
+    );
+
+    // Back: Erin.
+    pd.set_down(false);
+    w.clock.advance(Duration::minutes(1));
+    w.fx.job(critical_low("globex", "globex_three")).await;
+    w.app.poll().await;
+    assert_eq!(pages_to(&w.app, "U0ERIN").len(), 1);
+}
+
+#[tokio::test]
+async fn a_pagerduty_schedule_pages_whoever_it_names_and_the_last_known_while_down_on_sqlite() {
+    a_pagerduty_schedule_pages_whoever_it_names_and_the_last_known_while_down(Backend::Sqlite)
+        .await;
+}
+
+#[tokio::test]
+async fn a_pagerduty_schedule_pages_whoever_it_names_and_the_last_known_while_down_on_postgres() {
+    a_pagerduty_schedule_pages_whoever_it_names_and_the_last_known_while_down(Backend::Postgres)
+        .await;
+}

@@ -376,6 +376,11 @@ pub struct EnvConfig {
     pub database_url: DatabaseUrl,
     pub slack_api_url: String,
     pub pagerduty_events_url: String,
+    /// PagerDuty's REST API (`PAGERDUTY_API_URL`), asked for schedules.
+    pub pagerduty_api_url: String,
+    /// `PAGERDUTY_API_TOKEN`: a read-only REST API key, needed when a tier
+    /// names `pagerduty-schedule:<ID>`.
+    pub pagerduty_api_token: Option<Secret>,
     pub alertmanager_token: Option<Secret>,
     /// The app-level token (`xapp-…`) that opens Socket Mode connections.
     pub slack_app_token: Option<Secret>,

@@ -641,6 +641,21 @@ async fn page(
         duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
         escape_slack(&tier.purpose)
     );
+    // A PagerDuty schedule that could not be asked: the last people known
+    // are paged, and the thread says so.
+    let thread = if crate::flows::pd_schedules::stale(state, &path.tiers[tier_idx], now) {
+        format!(
+            "{thread}\n:warning: PagerDuty could not be asked who is on call for {}; I paged the last people it named.",
+            path.tiers[tier_idx]
+                .pagerduty_schedules
+                .iter()
+                .map(|s| format!("schedule `{}`", escape_slack(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        thread
+    };
     messages.push(crate::flows::thread::thread_message(
         state,
         alert,

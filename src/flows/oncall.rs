@@ -95,7 +95,7 @@ pub async fn anyone_on(state: &AppState, tier: &EscalationTier) -> Vec<Principal
         );
     }
     for id in &tier.pagerduty_schedules {
-        all.extend(crate::flows::pd_schedules::known(state, id));
+        all.extend(crate::flows::pd_schedules::known_people(state, id));
     }
     all
 }

@@ -161,6 +161,8 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
             database_url: DatabaseUrl::new(format!("sqlite://{}", db.0.display())),
             slack_api_url: slack.base_url(),
             pagerduty_events_url: "http://127.0.0.1:9/unused".into(),
+            pagerduty_api_url: "http://127.0.0.1:9/unused".into(),
+            pagerduty_api_token: None,
             alertmanager_token: None,
             slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().expect("an address"),
