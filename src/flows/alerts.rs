@@ -424,7 +424,7 @@ async fn commit_resolution(
     let shown = shown.map(|v| serde_json::to_value(v).unwrap_or(Value::Null));
     // Scaling requests' PagerDuty incidents resolve with the alert.
     effects.outbox.extend(
-        crate::flows::paging::resolve_events(state, &alert)
+        crate::flows::paging::resolve_events(state, alert)
             .await
             .map_err(esc_err)?,
     );

@@ -989,7 +989,7 @@ async fn end_acknowledged(state: &AppState, alert: &Alert, epoch: i64) -> anyhow
 /// commit have missed one made at the same moment).
 pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<()> {
     let mut before = cancel_steps(&alert.id);
-    before.outbox = crate::flows::paging::resolve_events(state, &alert).await?;
+    before.outbox = crate::flows::paging::resolve_events(state, alert).await?;
     let ended = state
         .store
         .end_escalation_with(&alert.id, "stopped", state.clock.now(), &before, |esc| {

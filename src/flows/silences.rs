@@ -24,7 +24,7 @@ pub async fn resume(state: &AppState, alert_id: &str) -> anyhow::Result<()> {
     }
     let s = Subject::of(&alert);
     if !crate::flows::paging::pages_at(
-        &state.config.escalation_for(&alert.tenant_id),
+        state.config.escalation_for(&alert.tenant_id),
         s.tier,
         s.band,
     ) {

@@ -20,11 +20,14 @@ pub struct FakePagerDuty {
     url: String,
 }
 
+/// Who each schedule puts on call: (name, email) pairs.
+type OnCalls = std::collections::HashMap<String, Vec<(String, String)>>;
+
 /// The REST API's state: who each schedule puts on call (name, email),
 /// whether it is down, how many times `/oncalls` was asked.
 #[derive(Clone, Default)]
 struct Rest {
-    oncalls: Arc<Mutex<std::collections::HashMap<String, Vec<(String, String)>>>>,
+    oncalls: Arc<Mutex<OnCalls>>,
     down: Arc<std::sync::atomic::AtomicBool>,
     asked: Arc<std::sync::atomic::AtomicUsize>,
 }
