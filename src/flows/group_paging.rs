@@ -583,6 +583,20 @@ async fn page(
                 .join(" ")
         )
     };
+    // A PagerDuty schedule that could not be asked: its last people known
+    // are paged, and the thread says so.
+    let also = if crate::flows::pd_schedules::stale(state, tier, state.clock.now()) {
+        format!(
+            "{also}\n:warning: PagerDuty could not be asked who is on call for {}; I paged the last people it named.",
+            tier.pagerduty_schedules
+                .iter()
+                .map(|s| format!("schedule `{}`", escape_slack(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        also
+    };
     // The thread note first: it goes to the channel, ahead of the DMs.
     effects.send(thread_note(
         tenant.channel.as_str(),
