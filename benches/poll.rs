@@ -1,5 +1,8 @@
-//! How long one poll of Servo takes, at 1,000, 10,000 and 50,000 active jobs
-//! with deadlines and 100 partitions each (10,000 jobs = 1,000,000 partitions).
+//! What one poll of Servo costs, at 1,000, 10,000, 50,000 and 100,000 active
+//! jobs with deadlines across 10 tenants and 100 partitions each (10,000 jobs
+//! = 1,000,000 partitions): the first poll's and a steady poll's time, the
+//! bot's resident memory, the rows it added to its store, the Servo queries
+//! and the Slack calls of a poll (issue 40's cost curve).
 //!
 //! For each size: a fresh PostgreSQL database `sla_bench_<uuid>` is created
 //! from `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
@@ -12,7 +15,11 @@
 //! poll makes itself (see [`SlackStub`]). Then it times `Poller::tick()`: the
 //! first poll (which opens an alert for every at-risk job and enqueues its
 //! post), then steady-state polls with nothing changed, and on their own the
-//! Servo queries a poll makes. The database is dropped afterwards, also when
+//! Servo queries a poll makes (for the first tenant). Servo queries are
+//! counted from the bot's own `servo_sla_bot_servo_query_duration_seconds`
+//! histogram; rows added are the store's rows over all its tables; memory is
+//! this process's VmRSS and VmHWM (the bench's own share is small: the
+//! seeding runs in PostgreSQL). The database is dropped afterwards, also when
 //! the benchmark panics.
 //!
 //! `cargo bench --bench poll` runs the default sizes; `cargo bench --bench
@@ -37,14 +44,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
-const DEFAULT_SIZES: [i64; 3] = [1_000, 10_000, 50_000];
+const DEFAULT_SIZES: [i64; 4] = [1_000, 10_000, 50_000, 100_000];
 const PARTITIONS_PER_JOB: i64 = 100;
 /// One job in this many is at risk: 5%.
 const AT_RISK_EVERY: i64 = 20;
 const ASSETS: i64 = 50;
 const STEADY_POLLS: usize = 5;
 const QUERY_RUNS: usize = 5;
-const TENANT: &str = "acme";
+/// Jobs are spread over this many tenants, `acme0` … `acme9`.
+const TENANTS: i64 = 10;
+/// The tenant whose queries are timed on their own.
+const TENANT: &str = "acme0";
 /// The role the bot connects as, as in `tests/common/servo_fixture.rs`, so
 /// row-level security applies to it.
 const BOT_ROLE: &str = "servo_sla_bot_test";
@@ -62,20 +72,24 @@ runbook_url = "https://docs.servo.io/runbooks/backfill-sla-risk"
 [risk]
 forecast = false
 
-[[tenants]]
-id = "acme"
-channel = "C0ACMEALERT"
-operators = ["S0ONCALL", "U0PLATLEAD"]
-
-[[tenants.stakeholders]]
-asset = "revenue_*"
-approvers = ["U0PRODOWNER"]
-
 [[escalation.tiers]]
 name = "On-call Engineer"
 notify = ["S0ONCALL"]
 ack_timeout = "15m"
 "#;
+
+/// The config with its ten tenants, each with its own channel.
+fn config() -> String {
+    let mut c = CONFIG.to_string();
+    for t in 0..TENANTS {
+        c.push_str(&format!(
+            "\n[[tenants]]\nid = \"acme{t}\"\nchannel = \"C0ACME{t:04}\"\n\
+             operators = [\"S0ONCALL\", \"U0PLATLEAD\"]\n\n\
+             [[tenants.stakeholders]]\nasset = \"revenue_*\"\napprovers = [\"U0PRODOWNER\"]\n"
+        ));
+    }
+    c
+}
 
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -194,11 +208,12 @@ async fn create_schema(db: &BenchDb, admin: &PgPool) {
 async fn seed(admin: &PgPool, jobs: i64) {
     sqlx::query(
         "INSERT INTO assets (name, owner, tenant_id) \
-         SELECT format('revenue_asset_%s', lpad(a::text, 2, '0')), 'U0ASSETOWNER', $2 \
-         FROM generate_series(0, $1 - 1) a",
+         SELECT format('revenue_asset_%s', lpad(a::text, 2, '0')), 'U0ASSETOWNER', \
+           format('acme%s', t) \
+         FROM generate_series(0, $1 - 1) a CROSS JOIN generate_series(0, $2 - 1) t",
     )
     .bind(ASSETS)
-    .bind(TENANT)
+    .bind(TENANTS)
     .execute(admin)
     .await
     .expect("seed assets");
@@ -208,9 +223,10 @@ async fn seed(admin: &PgPool, jobs: i64) {
            SELECT jsonb_agg(format('p%s', lpad(k::text, 4, '0')) ORDER BY k) AS arr \
            FROM generate_series(0, $2 - 1) k \
          ), numbered_assets AS ( \
-           SELECT id, name, row_number() OVER (ORDER BY name) - 1 AS n FROM assets \
+           SELECT id, name, tenant_id, \
+             row_number() OVER (PARTITION BY tenant_id ORDER BY name) - 1 AS n FROM assets \
          ), g AS ( \
-           SELECT g, g % $3 = 0 AS at_risk, \
+           SELECT g, g % $3 = 0 AS at_risk, format('acme%s', (g / $3) % $4) AS tenant, \
                   CASE (g / $3) % 3 WHEN 0 THEN 2 WHEN 1 THEN 8 ELSE 18 END AS late_h \
            FROM generate_series(1, $1) g \
          ) \
@@ -218,7 +234,7 @@ async fn seed(admin: &PgPool, jobs: i64) {
            partition_start, partition_end, partition_keys, total_partitions, completed_partitions, \
            failed_partitions, skipped_partitions, created_by, created_at, started_at, heartbeat_at, \
            estimated_completion_at, avg_partition_duration_ms, sla_deadline_at, priority) \
-         SELECT $4, a.id, a.name, format('%s:p0000:%s', a.id, g.g), 'running', \
+         SELECT g.tenant, a.id, a.name, format('%s:p0000:%s', a.id, g.g), 'running', \
            'p0000', format('p%s', lpad(($2 - 1)::text, 4, '0')), keys.arr, $2, $2 / 2, 0, 0, \
            'U0CREATOR', now() - interval '2 hours', now() - interval '1 hour', now(), \
            CASE WHEN g.at_risk THEN now() + interval '1 day' + g.late_h * interval '1 hour' \
@@ -228,12 +244,13 @@ async fn seed(admin: &PgPool, jobs: i64) {
            CASE WHEN g.at_risk THEN now() + interval '1 day' \
                 ELSE now() + interval '1 day' + (g.g % 1440) * interval '1 minute' END, \
            g.g % 11 \
-         FROM g JOIN numbered_assets a ON a.n = g.g % $5 CROSS JOIN keys",
+         FROM g JOIN numbered_assets a ON a.n = g.g % $5 AND a.tenant_id = g.tenant \
+         CROSS JOIN keys",
     )
     .bind(jobs)
     .bind(PARTITIONS_PER_JOB)
     .bind(AT_RISK_EVERY)
-    .bind(TENANT)
+    .bind(TENANTS)
     .bind(ASSETS)
     .execute(admin)
     .await
@@ -280,7 +297,8 @@ async fn seed(admin: &PgPool, jobs: i64) {
 /// bench keeps building whatever fields `EnvConfig` gains. PagerDuty points
 /// at a local port nothing listens on.
 fn settings(store_url: &str, servo_url: &str, slack_api_url: &str) -> Settings {
-    let file = FileConfig::parse(CONFIG).unwrap_or_else(|p| panic!("bench config invalid:\n{p}"));
+    let file =
+        FileConfig::parse(&config()).unwrap_or_else(|p| panic!("bench config invalid:\n{p}"));
     let vars: HashMap<&str, String> = HashMap::from([
         ("SLACK_BOT_TOKEN", "xoxb-bench-never-sent".to_string()),
         (
@@ -474,15 +492,75 @@ async fn pending(state: &AppState) -> usize {
         .len()
 }
 
-/// One tick, which must have polled the tenant successfully.
+/// One tick, which must have polled every tenant successfully: the sums
+/// over the tenants.
 async fn tick(poller: &Poller) -> (TenantPoll, Duration) {
     let (outcome, took) = timed(poller.tick()).await;
-    let poll = match outcome.tenants.get(TENANT) {
-        Some(Ok(poll)) => poll.clone(),
-        Some(Err(e)) => panic!("the poll of {TENANT} failed: {e}"),
-        None => panic!("the poll did not cover {TENANT}"),
+    assert_eq!(outcome.tenants.len() as i64, TENANTS, "every tenant polled");
+    let mut sum = TenantPoll::default();
+    for (tenant, poll) in &outcome.tenants {
+        let poll = poll
+            .as_ref()
+            .unwrap_or_else(|e| panic!("the poll of {tenant} failed: {e}"));
+        sum.jobs += poll.jobs;
+        sum.posted += poll.posted;
+        sum.edited += poll.edited;
+        sum.resolved += poll.resolved;
+        for (band, n) in &poll.at_risk {
+            *sum.at_risk.entry(band.clone()).or_default() += n;
+        }
+    }
+    (sum, took)
+}
+
+/// Servo queries the bot has made so far, from its own latency histogram.
+fn servo_queries(state: &AppState) -> u64 {
+    state
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("servo_sla_bot_servo_query_duration_seconds_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Rows in the bot's store, over all its tables.
+async fn store_rows(store_url: &str) -> i64 {
+    use sqlx::Connection as _;
+    let mut c = sqlx::SqliteConnection::connect(store_url)
+        .await
+        .expect("open the store");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         AND name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .expect("list the store's tables");
+    let mut rows = 0;
+    for t in tables {
+        let sql = format!("SELECT count(*) FROM \"{t}\"");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut c)
+            .await
+            .expect("count a table");
+        rows += n;
+    }
+    let _ = c.close().await;
+    rows
+}
+
+/// This process's resident memory now and at its peak (VmRSS, VmHWM), MB.
+fn rss_mb() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
     };
-    (poll, took)
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 struct Measured {
@@ -492,12 +570,12 @@ struct Measured {
     seed: Duration,
     first_poll: f64,
     steady: Vec<f64>,
-    /// `servo.active_jobs(acme, true)`, median.
+    /// `servo.active_jobs(acme0, true)`, median.
     active_jobs: f64,
     /// `servo.partition_history` for the at-risk jobs (every partition of
     /// each, what the forecaster reads), median.
     partition_history: f64,
-    /// `store.list_open_alerts(acme)`, median.
+    /// `store.list_open_alerts(acme0)`, median.
     open_alerts: f64,
     /// The 1-minute load average when the polls started.
     load: f64,
@@ -506,6 +584,15 @@ struct Measured {
     /// Slack Web API calls made during the first poll and during all steady polls.
     slack_first: usize,
     slack_steady: usize,
+    /// Servo queries of the first poll, and of one steady poll (mean).
+    servo_first: u64,
+    servo_steady: f64,
+    /// Rows the first poll added to the store, and all steady polls.
+    rows_first: i64,
+    rows_steady: i64,
+    /// VmRSS after the steady polls, and the peak (VmHWM), MB.
+    rss: f64,
+    peak: f64,
 }
 
 async fn run_size(jobs: i64) -> Measured {
@@ -549,8 +636,12 @@ async fn run_size(jobs: i64) -> Measured {
 
     let load = load1();
     let calls_before = slack.calls();
+    let (queries_before, rows_before) = (servo_queries(&state), store_rows(&store_url).await);
     let (first, first_took) = tick(&poller).await;
     let slack_first = slack.calls() - calls_before;
+    let servo_first = servo_queries(&state) - queries_before;
+    let rows_after_first = store_rows(&store_url).await;
+    let rows_first = rows_after_first - rows_before;
     let at_risk: usize = first.at_risk.values().sum();
     let expected = (jobs / AT_RISK_EVERY) as usize;
     assert_eq!(first.jobs as i64, jobs, "the poll saw every job");
@@ -586,6 +677,8 @@ async fn run_size(jobs: i64) -> Measured {
     }
     let before_steady = pending(&state).await;
     let calls_before = slack.calls();
+    let queries_before = servo_queries(&state);
+    let rows_before = store_rows(&store_url).await;
     let mut steady = Vec::new();
     for _ in 0..STEADY_POLLS {
         let (poll, took) = tick(&poller).await;
@@ -597,6 +690,9 @@ async fn run_size(jobs: i64) -> Measured {
         steady.push(ms(took));
     }
     let slack_steady = slack.calls() - calls_before;
+    let servo_steady = (servo_queries(&state) - queries_before) as f64 / STEADY_POLLS as f64;
+    let rows_steady = store_rows(&store_url).await - rows_before;
+    let (rss, peak) = rss_mb();
     let still_queued = pending(&state).await;
     assert_eq!(still_queued, before_steady, "steady polls enqueue nothing");
     if corrected > 0 {
@@ -626,13 +722,14 @@ async fn run_size(jobs: i64) -> Measured {
             })
             .map(|j| j.id)
             .collect();
-        assert_eq!(ids.len(), expected);
+        // One tenant's share of the at-risk jobs (a tenth, give or take one).
+        assert!(!ids.is_empty() && ids.len() <= expected);
         let (histories, took) = timed(state.servo.partition_history(TENANT, &ids)).await;
         let histories = histories.expect("partition histories");
-        assert_eq!(histories.len(), expected);
+        assert_eq!(histories.len(), ids.len());
         durations.push(ms(took));
         let (open, took) = timed(state.store.list_open_alerts(Some(TENANT))).await;
-        assert_eq!(open.expect("open alerts").len(), expected);
+        assert_eq!(open.expect("open alerts").len(), ids.len());
         alerts.push(ms(took));
     }
 
@@ -654,6 +751,12 @@ async fn run_size(jobs: i64) -> Measured {
         enqueued: queued,
         slack_first,
         slack_steady,
+        servo_first,
+        servo_steady,
+        rows_first,
+        rows_steady,
+        rss,
+        peak,
     }
 }
 
@@ -743,6 +846,19 @@ fn main() {
             m.slack_first,
             m.slack_steady,
             m.load,
+        );
+    }
+    println!();
+    println!(
+        "| jobs | tenants | Servo queries: first poll | Servo queries: steady poll \
+         | store rows added: first poll | store rows added: {STEADY_POLLS} steady polls \
+         | RSS MB | peak RSS MB |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for m in &results {
+        println!(
+            "| {} | {TENANTS} | {} | {:.1} | {} | {} | {:.0} | {:.0} |",
+            m.jobs, m.servo_first, m.servo_steady, m.rows_first, m.rows_steady, m.rss, m.peak,
         );
     }
 }

@@ -104,8 +104,13 @@ async fn each_band_offers_its_runbook_mitigations() {
             "alert_ack",
             "mitigate_monitor",
             "mitigate_defer",
-            "alert_escalate"
-        ]
+            "alert_escalate",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
+        ],
+        "the menu: the quick silences and Silence…"
     );
     assert_eq!(
         of(medium),
@@ -113,7 +118,11 @@ async fn each_band_offers_its_runbook_mitigations() {
             "alert_ack",
             "mitigate_pause_lower",
             "extension_request",
-            "alert_escalate"
+            "alert_escalate",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
         ]
     );
     assert_eq!(
@@ -122,9 +131,13 @@ async fn each_band_offers_its_runbook_mitigations() {
             "alert_ack",
             "mitigate_recreate",
             "mitigate_scaling",
-            "alert_escalate",
             "mitigate_notify",
-            "extension_request"
+            "alert_escalate",
+            "extension_request",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
         ],
         "five buttons at most in the row; the rest in its overflow menu"
     );
@@ -135,7 +148,11 @@ async fn each_band_offers_its_runbook_mitigations() {
             "mitigate_scaling",
             "mitigate_notify",
             "extension_request",
-            "alert_escalate"
+            "alert_escalate",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
+            "alert_silence",
         ],
         "no recreate at priority 10"
     );

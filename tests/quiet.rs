@@ -168,15 +168,7 @@ async fn a_silenced_job_does_not_page_and_its_alert_says_so(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn a_silenced_job_does_not_page_and_its_alert_says_so_on_sqlite() {
-    a_silenced_job_does_not_page_and_its_alert_says_so(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_silenced_job_does_not_page_and_its_alert_says_so_on_postgres() {
-    a_silenced_job_does_not_page_and_its_alert_says_so(Backend::Postgres).await;
-}
+on_both_stores!(a_silenced_job_does_not_page_and_its_alert_says_so);
 
 async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(backend: Backend) {
     let w = world(backend).await;
@@ -217,15 +209,7 @@ async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(bac
         .any(|e| e.action == "silence_end" && e.actor == "U0PLATLEAD"));
 }
 
-#[tokio::test]
-async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1_on_sqlite() {
-    a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1_on_postgres() {
-    a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1(Backend::Postgres).await;
-}
+on_both_stores!(a_silence_stops_an_escalation_and_unsilence_pages_again_from_tier_1);
 
 async fn a_silence_that_expires_says_so_and_pages_again(backend: Backend) {
     let w = world(backend).await;
@@ -254,15 +238,7 @@ async fn a_silence_that_expires_says_so_and_pages_again(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn a_silence_that_expires_says_so_and_pages_again_on_sqlite() {
-    a_silence_that_expires_says_so_and_pages_again(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_silence_that_expires_says_so_and_pages_again_on_postgres() {
-    a_silence_that_expires_says_so_and_pages_again(Backend::Postgres).await;
-}
+on_both_stores!(a_silence_that_expires_says_so_and_pages_again);
 
 async fn a_breach_breaks_through_unless_through_breach(backend: Backend) {
     let w = world(backend).await;
@@ -288,15 +264,7 @@ async fn a_breach_breaks_through_unless_through_breach(backend: Backend) {
     assert!(pages[0].contains("orders_daily"), "{pages:#?}");
 }
 
-#[tokio::test]
-async fn a_breach_breaks_through_unless_through_breach_on_sqlite() {
-    a_breach_breaks_through_unless_through_breach(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_breach_breaks_through_unless_through_breach_on_postgres() {
-    a_breach_breaks_through_unless_through_breach(Backend::Postgres).await;
-}
+on_both_stores!(a_breach_breaks_through_unless_through_breach);
 
 async fn an_asset_silence_covers_its_later_jobs(backend: Backend) {
     let w = world(backend).await;
@@ -319,15 +287,7 @@ async fn an_asset_silence_covers_its_later_jobs(backend: Backend) {
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
 }
 
-#[tokio::test]
-async fn an_asset_silence_covers_its_later_jobs_on_sqlite() {
-    an_asset_silence_covers_its_later_jobs(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn an_asset_silence_covers_its_later_jobs_on_postgres() {
-    an_asset_silence_covers_its_later_jobs(Backend::Postgres).await;
-}
+on_both_stores!(an_asset_silence_covers_its_later_jobs);
 
 // ------------------------------------------------ the alert's menu
 
@@ -445,15 +405,7 @@ async fn the_alert_menu_silences_the_job_for_an_hour_and_lifts_it(backend: Backe
         .any(|e| e.action == "silence_end" && e.actor == "U0PLATLEAD"));
 }
 
-#[tokio::test]
-async fn the_alert_menu_silences_the_job_for_an_hour_and_lifts_it_on_sqlite() {
-    the_alert_menu_silences_the_job_for_an_hour_and_lifts_it(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn the_alert_menu_silences_the_job_for_an_hour_and_lifts_it_on_postgres() {
-    the_alert_menu_silences_the_job_for_an_hour_and_lifts_it(Backend::Postgres).await;
-}
+on_both_stores!(the_alert_menu_silences_the_job_for_an_hour_and_lifts_it);
 
 #[tokio::test]
 async fn until_nine_tomorrow_is_nine_in_the_clickers_zone() {
@@ -728,15 +680,7 @@ async fn outside_its_hours_a_tier_holds_its_page_until_they_start(backend: Backe
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "pages when the hours start");
 }
 
-#[tokio::test]
-async fn outside_its_hours_a_tier_holds_its_page_until_they_start_on_sqlite() {
-    outside_its_hours_a_tier_holds_its_page_until_they_start(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn outside_its_hours_a_tier_holds_its_page_until_they_start_on_postgres() {
-    outside_its_hours_a_tier_holds_its_page_until_they_start(Backend::Postgres).await;
-}
+on_both_stores!(outside_its_hours_a_tier_holds_its_page_until_they_start);
 
 #[tokio::test]
 async fn inside_its_hours_a_tier_pages_as_usual() {
@@ -804,15 +748,7 @@ async fn a_maintenance_window_holds_pages_then_settles(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn a_maintenance_window_holds_pages_then_settles_on_sqlite() {
-    a_maintenance_window_holds_pages_then_settles(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_maintenance_window_holds_pages_then_settles_on_postgres() {
-    a_maintenance_window_holds_pages_then_settles(Backend::Postgres).await;
-}
+on_both_stores!(a_maintenance_window_holds_pages_then_settles);
 
 /// The channel's maintenance notices (top-level messages), as they show now.
 fn notices(app: &TestApp) -> Vec<servo_sla_bot::sim::fake_slack::Message> {
@@ -928,16 +864,7 @@ async fn a_window_that_begins_and_ends_between_two_polls_is_noticed_once_and_sum
     assert_eq!(notices(&w.app).len(), 1);
 }
 
-#[tokio::test]
-async fn a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling_on_sqlite() {
-    a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling_on_postgres() {
-    a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling(Backend::Postgres)
-        .await;
-}
+on_both_stores!(a_window_is_noticed_once_edited_at_its_end_and_summed_up_after_settling);
 
 async fn after_a_window_where_all_recovered_the_summary_says_so(backend: Backend) {
     let w = world_with(backend, &maintenance_for(30)).await;
@@ -956,15 +883,7 @@ async fn after_a_window_where_all_recovered_the_summary_says_so(backend: Backend
     assert_eq!(dms_to(&w.app, "U0ONCALL1"), 0, "nothing pages");
 }
 
-#[tokio::test]
-async fn after_a_window_where_all_recovered_the_summary_says_so_on_sqlite() {
-    after_a_window_where_all_recovered_the_summary_says_so(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn after_a_window_where_all_recovered_the_summary_says_so_on_postgres() {
-    after_a_window_where_all_recovered_the_summary_says_so(Backend::Postgres).await;
-}
+on_both_stores!(after_a_window_where_all_recovered_the_summary_says_so);
 
 fn window_id(answer: &str) -> String {
     let at = answer
@@ -1035,15 +954,7 @@ async fn maintenance_from_slack_is_noticed_listed_and_cancelled(backend: Backend
     assert!(!gone.contains(&id), "{gone}");
 }
 
-#[tokio::test]
-async fn maintenance_from_slack_is_noticed_listed_and_cancelled_on_sqlite() {
-    maintenance_from_slack_is_noticed_listed_and_cancelled(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn maintenance_from_slack_is_noticed_listed_and_cancelled_on_postgres() {
-    maintenance_from_slack_is_noticed_listed_and_cancelled(Backend::Postgres).await;
-}
+on_both_stores!(maintenance_from_slack_is_noticed_listed_and_cancelled);
 
 #[tokio::test]
 async fn maintenance_bad_input_is_answered_clearly() {
@@ -1129,12 +1040,4 @@ async fn a_window_from_slack_ends_and_settles_like_the_configs(backend: Backend)
     );
 }
 
-#[tokio::test]
-async fn a_window_from_slack_ends_and_settles_like_the_configs_on_sqlite() {
-    a_window_from_slack_ends_and_settles_like_the_configs(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_window_from_slack_ends_and_settles_like_the_configs_on_postgres() {
-    a_window_from_slack_ends_and_settles_like_the_configs(Backend::Postgres).await;
-}
+on_both_stores!(a_window_from_slack_ends_and_settles_like_the_configs);

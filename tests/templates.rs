@@ -68,7 +68,9 @@ fn sample(name: &str) -> Value {
         // A storm's roll-up at its largest.
         "rollup" => json!({
             "text": long(2000), "headline": long(150), "counts": long(300), "jobs": long(2900),
-            "signals": long(1000), "footer": long(300)
+            "signals": long(1000), "footer": long(300),
+            "others": vec![long(2800); servo_sla_bot::flows::rollup::OTHERS_SECTIONS],
+            "ack": "f47ac10b-58cc-4372-a567-0e02b2c3d479"
         }),
         other => panic!("no sample data for template {other}: add it here"),
     }

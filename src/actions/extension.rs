@@ -236,9 +236,7 @@ pub async fn preview(state: &AppState, payload: &Value) {
     let (Some(view_id), Some(hash)) = (str_at("/view/id"), str_at("/view/hash")) else {
         return;
     };
-    let metadata: Value = str_at("/view/private_metadata")
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or(Value::Null);
+    let metadata = super::view_metadata(payload);
     let Some(alert_id) = metadata.get("alert_id").and_then(Value::as_str) else {
         return;
     };
@@ -432,11 +430,7 @@ pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
         .pointer("/user/id")
         .and_then(Value::as_str)?
         .to_string();
-    let metadata: Value = payload
-        .pointer("/view/private_metadata")
-        .and_then(Value::as_str)
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or(Value::Null);
+    let metadata = super::view_metadata(payload);
     let channel = metadata
         .get("channel")
         .and_then(Value::as_str)

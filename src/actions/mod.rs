@@ -47,6 +47,16 @@ fn str_at(v: &Value, pointer: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A modal's `private_metadata`, which the bot writes as JSON; `Null` when
+/// it is missing or not JSON.
+pub fn view_metadata(payload: &Value) -> Value {
+    payload
+        .pointer("/view/private_metadata")
+        .and_then(Value::as_str)
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// Decodes the clicks of a `block_actions` payload.
 pub fn clicks(payload: &Value) -> Result<Vec<Click>, InteractionError> {
     let user = str_at(payload, "/user/id").ok_or(InteractionError::Malformed)?;
@@ -129,11 +139,7 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
                 .unwrap_or_default()
                 .to_string();
             let user = str_at(&payload, "/user/id").unwrap_or_default();
-            let metadata: Value = payload
-                .pointer("/view/private_metadata")
-                .and_then(Value::as_str)
-                .and_then(|m| serde_json::from_str(m).ok())
-                .unwrap_or(Value::Null);
+            let metadata = view_metadata(&payload);
             match callback.as_str() {
                 mitigations::PAUSE_VIEW => {
                     let jobs: Vec<String> = payload
@@ -168,7 +174,9 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
                     Ok(None)
                 }
                 // Field errors keep the modal open; else made within the ack.
-                silence::SILENCE_VIEW => Ok(silence::submit(state, &payload).await),
+                silence::SILENCE_VIEW => {
+                    Ok(silence::submit(state, &user, &metadata, &payload).await)
+                }
                 // Answered in the ack itself: field errors keep the modal open.
                 _ => Ok(extension::submit(state, &payload).await),
             }

@@ -223,16 +223,13 @@ fn field_error(block: &str, text: &str) -> Option<Value> {
 /// The *Silence…* dialog submitted: field errors keep it open; else the
 /// silence is made (once per dialog, however often Slack retries) and the
 /// clicker is told in the channel.
-pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
-    let user = payload
-        .pointer("/user/id")
-        .and_then(Value::as_str)?
-        .to_string();
-    let metadata: Value = payload
-        .pointer("/view/private_metadata")
-        .and_then(Value::as_str)
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or(Value::Null);
+pub async fn submit(
+    state: &AppState,
+    user: &str,
+    metadata: &Value,
+    payload: &Value,
+) -> Option<Value> {
+    let user = user.to_string();
     let alert_id = metadata.get("alert_id").and_then(Value::as_str)?;
     let click = Click {
         user: user.clone(),
@@ -360,12 +357,7 @@ pub async fn lift(state: &AppState, click: &Click) {
             let text = format!(
                 ":no_entry: Only the operators of tenant `{}` can lift silences ({}).",
                 tenant.id,
-                tenant
-                    .operators
-                    .iter()
-                    .map(|p| p.mention())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                tenant.operator_mentions()
             );
             tell(state, click, &text).await;
             return;

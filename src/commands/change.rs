@@ -23,7 +23,7 @@ pub(super) async fn run(
         ChangeOutcome::NotOperator => ephemeral(&format!(
             ":no_entry: Only the operators of tenant `{}` can {action} jobs. Ask one of them ({}), or ask to be added to `operators` in the bot's config.",
             tenant.id,
-            tenant.operators.iter().map(|p| p.mention()).collect::<Vec<_>>().join(", ")
+            tenant.operator_mentions()
         )),
         ChangeOutcome::MembershipUnknown => ephemeral("I could not check your membership with Slack just now; nothing was changed. Try again in a moment."),
         ChangeOutcome::UnknownJob => unknown_job(id, tenant),

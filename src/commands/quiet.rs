@@ -123,12 +123,7 @@ async fn operator(
                 } else {
                     "lift silences"
                 },
-                tenant
-                    .operators
-                    .iter()
-                    .map(|p| p.mention())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                tenant.operator_mentions()
             )))
         }
         Err(e) => {

@@ -257,6 +257,13 @@ impl Tenant {
         }
         all
     }
+
+    /// Its operators as mentions, for a refusal that says whom to ask (in
+    /// an ephemeral answer, which notifies nobody).
+    pub fn operator_mentions(&self) -> String {
+        let all: Vec<String> = self.operators.iter().map(|p| p.mention()).collect();
+        all.join(", ")
+    }
 }
 
 /// Who may approve deadline extensions for the jobs it matches.

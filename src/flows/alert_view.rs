@@ -818,11 +818,9 @@ mod tests {
         b
     }
 
-    #[test]
-    fn a_row_holds_five_buttons_at_most_and_the_rest_go_to_an_overflow_of_two_or_more() {
-        let five: Vec<Button> = (0..5).map(|i| b(&format!("b{i}"), false)).collect();
-        assert_eq!(layout(&five), (five.clone(), Vec::new()));
-        let seven = vec![
+    /// A High alert's buttons with paused jobs: seven, four of them confirmed.
+    fn high_band() -> Vec<Button> {
+        vec![
             b(ACK_ACTION, false),
             b(RECREATE_ACTION, true),
             b(SCALING_ACTION, true),
@@ -830,7 +828,14 @@ mod tests {
             b("extension_request", false),
             b(RESUME_PAUSED_ACTION, true),
             b("alert_escalate", true),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_row_holds_five_buttons_at_most_and_the_rest_go_to_an_overflow_of_two_or_more() {
+        let five: Vec<Button> = (0..5).map(|i| b(&format!("b{i}"), false)).collect();
+        assert_eq!(layout(&five), (five.clone(), Vec::new()));
+        let seven = high_band();
         let (row, menu) = layout(&seven);
         assert_eq!(row.len(), 5);
         let ids = |v: &[Button]| v.iter().map(|b| b.action_id.clone()).collect::<Vec<_>>();
@@ -872,15 +877,7 @@ mod tests {
         assert_eq!(menu[3].value, "a1:ask");
         // High band with paused jobs: the moved buttons come first, *Silence…*
         // stays, the quick ones fill what room is left.
-        let mut high = vec![
-            b(ACK_ACTION, false),
-            b(RECREATE_ACTION, true),
-            b(SCALING_ACTION, true),
-            b(NOTIFY_ACTION, false),
-            b("extension_request", false),
-            b(RESUME_PAUSED_ACTION, true),
-            b("alert_escalate", true),
-        ];
+        let mut high = high_band();
         high.extend(entries);
         let (row, menu) = layout(&high);
         assert_eq!(row.len(), 5);

@@ -30,11 +30,11 @@ pub struct RollupView {
     pub counts: String,
     pub jobs: String,
     pub signals: String,
-    /// The jobs beyond `jobs`, by name only (capped by length): the
-    /// channel names every job of a storm at once, before their alerts
-    /// come in at Slack's pace of one post a second (issue 35).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub others: String,
+    /// The jobs beyond `jobs`, by name only, grouped by band, one section
+    /// each of at most [`OTHERS_SECTIONS`]: the channel names every job of
+    /// a storm at once, before their alerts come in at Slack's pace of one
+    /// post a second (issues 35 and 40: 500 jobs in four sections).
+    pub others: Vec<String>,
     pub footer: String,
     /// The roll-up's id while it is open: its **Acknowledge** button
     /// acknowledges the paging of all its jobs (issue 35).
@@ -52,7 +52,7 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
             counts: ":large_green_circle: No job of this tenant is at risk any more.".into(),
             jobs: String::new(),
             signals: String::new(),
-            others: String::new(),
+            others: Vec::new(),
             footer: "Each job's alert in this thread says how it ended.".into(),
             ack: None,
         };
@@ -112,23 +112,77 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
         counts,
         jobs,
         signals: signals(at_risk),
-        others: others(&at_risk[lines.len()..]),
+        others: others(
+            &at_risk[lines.len()..]
+                .iter()
+                .map(|(j, a)| (a.band, j.asset_name.clone()))
+                .collect::<Vec<_>>(),
+        ),
         footer: "Each job's alert, with its buttons, is a reply in this thread.".into(),
         ack: None,
     }
 }
 
-/// The jobs a roll-up does not detail, by name, within one section.
-fn others(rest: &[(&Job, &Assessment)]) -> String {
-    if rest.is_empty() {
-        return String::new();
+/// How many sections of names a roll-up has at most (of the 50 blocks a
+/// message may have): about a thousand jobs by name.
+pub const OTHERS_SECTIONS: usize = 10;
+
+/// What one section of names holds at most (Slack allows 3,000).
+const SECTION_CHARS: usize = 2_800;
+
+/// The jobs a roll-up does not detail, by name, grouped by band (worst
+/// first), in sections of at most [`SECTION_CHARS`]; past
+/// [`OTHERS_SECTIONS`] the last one says how many more.
+fn others(rest: &[(RiskBand, String)]) -> Vec<String> {
+    let mut sections: Vec<String> = Vec::new();
+    let mut current = String::from("Also at risk:");
+    let mut shown = 0;
+    for band in [
+        RiskBand::Breached,
+        RiskBand::High,
+        RiskBand::Medium,
+        RiskBand::Low,
+    ] {
+        let names: Vec<String> = rest
+            .iter()
+            .filter(|(b, _)| *b == band)
+            .map(|(_, name)| escape_slack(name))
+            .collect();
+        let mut first = true;
+        for name in names {
+            let lead = if first {
+                format!("\n{} *{}*: ", band.emoji(), band.label())
+            } else {
+                ", ".into()
+            };
+            // Room for "…and N more" at the end of the last section.
+            let room = if sections.len() + 1 == OTHERS_SECTIONS {
+                SECTION_CHARS - 40
+            } else {
+                SECTION_CHARS
+            };
+            if current.chars().count() + lead.chars().count() + name.chars().count() > room {
+                if sections.len() + 1 == OTHERS_SECTIONS {
+                    current.push_str(&format!(" …and {} more", rest.len() - shown));
+                    sections.push(current);
+                    return sections;
+                }
+                sections.push(std::mem::take(&mut current));
+                current = format!("{} *{}*: ", band.emoji(), band.label());
+                first = false;
+                current.push_str(&name);
+            } else {
+                current.push_str(&lead);
+                current.push_str(&name);
+                first = false;
+            }
+            shown += 1;
+        }
     }
-    let names: Vec<String> = rest
-        .iter()
-        .map(|(j, a)| format!("{} {}", a.band.emoji(), escape_slack(&j.asset_name)))
-        .collect();
-    let list = crate::slack::limits::join_capped(&names, ", ", 2_800, |n| format!("…and {n} more"));
-    format!("Also at risk: {list}")
+    if shown > 0 {
+        sections.push(current);
+    }
+    sections
 }
 
 /// What the jobs at risk have in common, as one line: the bottlenecks that
@@ -265,5 +319,64 @@ pub async fn reconcile(
             }
             Ok((!resolve).then_some(r.id))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(n: usize, band: RiskBand, prefix: &str) -> Vec<(RiskBand, String)> {
+        (0..n)
+            .map(|i| (band, format!("{prefix}_{i:04},")))
+            .collect()
+    }
+
+    #[test]
+    fn five_hundred_jobs_are_all_named_by_band_in_sections_slack_accepts() {
+        let mut rest = named(300, RiskBand::High, "high");
+        rest.extend(named(200, RiskBand::Medium, "medium"));
+        // The names as shown end with the separator or the section.
+        let rest: Vec<(RiskBand, String)> = rest
+            .into_iter()
+            .map(|(b, n)| (b, n.trim_end_matches(',').to_string()))
+            .collect();
+        let sections = others(&rest);
+        assert!(sections.len() <= OTHERS_SECTIONS, "{}", sections.len());
+        assert!(sections.iter().all(|s| s.chars().count() <= SECTION_CHARS));
+        let all = sections.join("\n");
+        let words: std::collections::HashSet<&str> = all
+            .split(|c: char| c == ',' || c == ' ' || c == '\n')
+            .collect();
+        for (_, name) in &rest {
+            assert!(words.contains(name.as_str()), "{name} is not named");
+        }
+        assert!(!all.contains("more"), "nobody left out");
+        assert!(
+            sections[0].starts_with("Also at risk:\n:red_circle: *High*: high_0000, high_0001"),
+            "{}",
+            sections[0]
+        );
+        assert!(all.contains("*Medium*: medium_0000"), "{all}");
+    }
+
+    #[test]
+    fn beyond_its_sections_a_roll_up_says_how_many_more() {
+        let rest: Vec<(RiskBand, String)> = (0..5_000)
+            .map(|i| (RiskBand::Low, format!("storm_asset_{i:04}")))
+            .collect();
+        let sections = others(&rest);
+        assert_eq!(sections.len(), OTHERS_SECTIONS);
+        assert!(sections.iter().all(|s| s.chars().count() <= SECTION_CHARS));
+        let last = sections.last().unwrap();
+        let shown: usize = sections
+            .iter()
+            .map(|s| s.matches("storm_asset_").count())
+            .sum();
+        assert!(
+            last.ends_with(&format!(" …and {} more", 5_000 - shown)),
+            "{last}"
+        );
+        assert!(others(&[]).is_empty());
     }
 }

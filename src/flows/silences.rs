@@ -45,6 +45,43 @@ pub async fn resume(state: &AppState, alert_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A hold began for these alerts: each escalation under way stops (its
+/// thread says why), and each alert's message shows the hold.
+async fn hold(state: &AppState, alerts: &[Alert]) -> anyhow::Result<()> {
+    for alert in alerts {
+        let paging = state
+            .store
+            .get_escalation(&alert.id)
+            .await?
+            .is_some_and(|e| e.status == "active");
+        if paging {
+            gate(state, alert).await?;
+        }
+        crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+    }
+    Ok(())
+}
+
+/// A hold of these alerts ended: each still at risk pages again from the
+/// first tier ([`resume`]), and each message drops the hold.
+async fn release(state: &AppState, alerts: &[Alert]) -> anyhow::Result<()> {
+    for alert in alerts {
+        resume(state, &alert.id).await?;
+        crate::flows::escalation::refresh_buttons(state, &alert.id).await;
+    }
+    Ok(())
+}
+
+/// The open alerts of `tenant` that `covers` says a hold covers.
+async fn open_alerts_where(
+    state: &AppState,
+    tenant: &str,
+    covers: impl Fn(&Alert) -> bool,
+) -> anyhow::Result<Vec<Alert>> {
+    let open = state.store.list_open_alerts(Some(tenant)).await?;
+    Ok(open.into_iter().filter(|a| covers(a)).collect())
+}
+
 /// A silence asked for.
 #[derive(Clone, Debug)]
 pub struct SilenceRequest {
@@ -70,13 +107,10 @@ pub enum SilenceRefused {
 
 /// The open alerts a silence covers.
 async fn covered(state: &AppState, s: &Silence) -> anyhow::Result<Vec<Alert>> {
-    Ok(state
-        .store
-        .list_open_alerts(Some(&s.tenant_id))
-        .await?
-        .into_iter()
-        .filter(|a| s.covers(&a.tenant_id, &a.job_id, &a.asset_name()))
-        .collect())
+    open_alerts_where(state, &s.tenant_id, |a| {
+        s.covers(&a.tenant_id, &a.job_id, &a.asset_name())
+    })
+    .await
 }
 
 fn silence_audit(s: &Silence, actor: &str, action: &str, at: DateTime<Utc>) -> AuditEntry {
@@ -165,17 +199,7 @@ pub async fn silence(
         })
         .await?;
     if created {
-        for alert in covered(state, &made).await? {
-            let paging = state
-                .store
-                .get_escalation(&alert.id)
-                .await?
-                .is_some_and(|e| e.status == "active");
-            if paging {
-                gate(state, &alert).await?;
-            }
-            crate::flows::escalation::refresh_buttons(state, &alert.id).await;
-        }
+        hold(state, &covered(state, &made).await?).await?;
         crate::flows::home_refresh::touch(state, &made.tenant_id).await;
         export_gauge(state).await;
     }
@@ -232,10 +256,7 @@ pub async fn end_silence(
         return Ok(None);
     }
     state.wake_outbox();
-    for alert in &alerts {
-        resume(state, &alert.id).await?;
-        crate::flows::escalation::refresh_buttons(state, &alert.id).await;
-    }
+    release(state, &alerts).await?;
     crate::flows::home_refresh::touch(state, &s.tenant_id).await;
     export_gauge(state).await;
     Ok(ended)
@@ -277,13 +298,7 @@ fn window_audit(w: &StoredWindow, actor: &str, action: &str, at: DateTime<Utc>) 
 
 /// The open alerts a window covers.
 async fn in_window(state: &AppState, w: &StoredWindow) -> anyhow::Result<Vec<Alert>> {
-    Ok(state
-        .store
-        .list_open_alerts(Some(&w.tenant_id))
-        .await?
-        .into_iter()
-        .filter(|a| window_covers(w, &Subject::of(a)))
-        .collect())
+    open_alerts_where(state, &w.tenant_id, |a| window_covers(w, &Subject::of(a))).await
 }
 
 /// Stores a maintenance window with its audit entry; one that has begun
@@ -318,17 +333,7 @@ pub async fn open_window(
         if let Some(tenant) = state.config.tenant(&made.tenant_id) {
             crate::flows::maintenance::reconcile(state, tenant, now).await?;
         }
-        for alert in in_window(state, &made).await? {
-            let paging = state
-                .store
-                .get_escalation(&alert.id)
-                .await?
-                .is_some_and(|e| e.status == "active");
-            if paging {
-                gate(state, &alert).await?;
-            }
-            crate::flows::escalation::refresh_buttons(state, &alert.id).await;
-        }
+        hold(state, &in_window(state, &made).await?).await?;
     }
     Ok((made, created))
 }
@@ -352,10 +357,7 @@ pub async fn cancel_window(
         if let Some(tenant) = state.config.tenant(&w.tenant_id) {
             crate::flows::maintenance::cancelled(state, tenant, w, by).await?;
         }
-        for alert in in_window(state, w).await? {
-            resume(state, &alert.id).await?;
-            crate::flows::escalation::refresh_buttons(state, &alert.id).await;
-        }
+        release(state, &in_window(state, w).await?).await?;
     }
     Ok(done)
 }

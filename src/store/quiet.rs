@@ -167,7 +167,103 @@ impl TryFrom<WindowRow> for StoredWindow {
     }
 }
 
+/// A value bound to one of this file's statements, whichever the backend.
+enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(i64),
+}
+
+/// A row type this file reads on either backend, and what it becomes.
+trait Row:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + Send
+    + Unpin
+{
+}
+
+impl<R> Row for R where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+{
+}
+
 impl Store {
+    /// Runs `insert` (`… ON CONFLICT DO NOTHING RETURNING *`, its last bind
+    /// the dedup key) and writes `then`'s effects with the row it made, in
+    /// one transaction. A request already made (its dedup key taken) reads
+    /// what it made with `made_by_key` and returns `false`, writing nothing.
+    async fn create_once<R: Row, T: TryFrom<R, Error = super::StoreError>>(
+        &self,
+        insert: &'static str,
+        args: &[Arg<'_>],
+        made_by_key: &'static str,
+        dedup_key: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&T) -> Effects,
+    ) -> Result<(T, bool)> {
+        let created = in_tx!(self, tx => {
+            let mut q = sqlx::query_as::<_, R>(insert);
+            for a in args {
+                q = match a {
+                    Arg::Text(t) => q.bind(*t),
+                    Arg::Int(i) => q.bind(*i),
+                };
+            }
+            match q.bind(dedup_key).fetch_optional(&mut *tx).await? {
+                Some(row) => {
+                    let made = T::try_from(row)?;
+                    let effects = then(&made);
+                    effects.check()?;
+                    write_effects!(tx, &effects, now);
+                    tx.commit().await?;
+                    Some(made)
+                }
+                None => None,
+            }
+        });
+        if let Some(made) = created {
+            return Ok((made, true));
+        }
+        let row: R = on_pool!(self, p => sqlx::query_as(made_by_key)
+            .bind(dedup_key)
+            .fetch_one(p)
+            .await?);
+        Ok((T::try_from(row)?, false))
+    }
+
+    /// Runs `end` (`UPDATE … SET <ended> = $2, <by> = $3 WHERE id = $1 AND
+    /// <ended> IS NULL RETURNING *`) once and writes `then`'s effects with
+    /// it. `None`, writing nothing, when it had ended already.
+    async fn end_once<R: Row, T: TryFrom<R, Error = super::StoreError>>(
+        &self,
+        end: &'static str,
+        id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&T) -> Effects,
+    ) -> Result<Option<T>> {
+        in_tx!(self, tx => {
+            let row: Option<R> = sqlx::query_as(end)
+                .bind(id)
+                .bind(ms(now))
+                .bind(by)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let ended = T::try_from(row)?;
+            let effects = then(&ended);
+            effects.check()?;
+            write_effects!(tx, &effects, now);
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
+    }
+
     /// Creates `silence` (keyed by `dedup_key`) and writes `then`'s effects
     /// with it, in one transaction. A request already made returns the
     /// silence it made and `false`, writing nothing.
@@ -182,39 +278,20 @@ impl Store {
                through_breach, starts_at_ms, ends_at_ms, dedup_key) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT DO NOTHING RETURNING *";
-        let created = in_tx!(self, tx => {
-            let row: Option<SilenceRow> = sqlx::query_as(sql)
-                .bind(&silence.id)
-                .bind(&silence.tenant_id)
-                .bind(silence.scope.as_str())
-                .bind(&silence.target)
-                .bind(&silence.reason)
-                .bind(&silence.created_by)
-                .bind(silence.through_breach as i64)
-                .bind(ms(silence.starts_at))
-                .bind(ms(silence.ends_at))
-                .bind(dedup_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => {
-                    let made = Silence::try_from(row)?;
-                    let effects = then(&made);
-                    effects.check()?;
-                    write_effects!(tx, &effects, now);
-                    tx.commit().await?;
-                    Some(made)
-                }
-                None => None,
-            }
-        });
-        if let Some(made) = created {
-            return Ok((made, true));
-        }
-        let sql = "SELECT * FROM silences WHERE dedup_key = $1";
-        let row: SilenceRow =
-            on_pool!(self, p => sqlx::query_as(sql).bind(dedup_key).fetch_one(p).await?);
-        Ok((Silence::try_from(row)?, false))
+        let args = [
+            Arg::Text(Some(&silence.id)),
+            Arg::Text(Some(&silence.tenant_id)),
+            Arg::Text(Some(silence.scope.as_str())),
+            Arg::Text(Some(&silence.target)),
+            Arg::Text(silence.reason.as_deref()),
+            Arg::Text(Some(&silence.created_by)),
+            Arg::Int(silence.through_breach as i64),
+            Arg::Int(ms(silence.starts_at)),
+            Arg::Int(ms(silence.ends_at)),
+        ];
+        let by_key = "SELECT * FROM silences WHERE dedup_key = $1";
+        self.create_once::<SilenceRow, _>(sql, &args, by_key, dedup_key, now, then)
+            .await
     }
 
     pub async fn get_silence(&self, id: &str) -> Result<Option<Silence>> {
@@ -254,23 +331,7 @@ impl Store {
     ) -> Result<Option<Silence>> {
         let sql = "UPDATE silences SET ended_at_ms = $2, ended_by = $3 \
              WHERE id = $1 AND ended_at_ms IS NULL RETURNING *";
-        in_tx!(self, tx => {
-            let row: Option<SilenceRow> = sqlx::query_as(sql)
-                .bind(id)
-                .bind(ms(now))
-                .bind(by)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let ended = Silence::try_from(row)?;
-            let effects = then(&ended);
-            effects.check()?;
-            write_effects!(tx, &effects, now);
-            tx.commit().await?;
-            Ok(Some(ended))
-        })
+        self.end_once::<SilenceRow, _>(sql, id, by, now, then).await
     }
 
     /// Creates a maintenance window (keyed by `dedup_key`) with `then`'s
@@ -286,38 +347,19 @@ impl Store {
                created_by, starts_at_ms, ends_at_ms, dedup_key) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT DO NOTHING RETURNING *";
-        let created = in_tx!(self, tx => {
-            let row: Option<WindowRow> = sqlx::query_as(sql)
-                .bind(&w.id)
-                .bind(&w.tenant_id)
-                .bind(w.scope.as_str())
-                .bind(&w.target)
-                .bind(&w.reason)
-                .bind(&w.created_by)
-                .bind(ms(w.starts_at))
-                .bind(ms(w.ends_at))
-                .bind(dedup_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => {
-                    let made = StoredWindow::try_from(row)?;
-                    let effects = then(&made);
-                    effects.check()?;
-                    write_effects!(tx, &effects, now);
-                    tx.commit().await?;
-                    Some(made)
-                }
-                None => None,
-            }
-        });
-        if let Some(made) = created {
-            return Ok((made, true));
-        }
-        let sql = "SELECT * FROM maintenance_windows WHERE dedup_key = $1";
-        let row: WindowRow =
-            on_pool!(self, p => sqlx::query_as(sql).bind(dedup_key).fetch_one(p).await?);
-        Ok((StoredWindow::try_from(row)?, false))
+        let args = [
+            Arg::Text(Some(&w.id)),
+            Arg::Text(Some(&w.tenant_id)),
+            Arg::Text(Some(w.scope.as_str())),
+            Arg::Text(Some(&w.target)),
+            Arg::Text(w.reason.as_deref()),
+            Arg::Text(Some(&w.created_by)),
+            Arg::Int(ms(w.starts_at)),
+            Arg::Int(ms(w.ends_at)),
+        ];
+        let by_key = "SELECT * FROM maintenance_windows WHERE dedup_key = $1";
+        self.create_once::<WindowRow, _>(sql, &args, by_key, dedup_key, now, then)
+            .await
     }
 
     pub async fn get_window(&self, id: &str) -> Result<Option<StoredWindow>> {
@@ -356,22 +398,6 @@ impl Store {
     ) -> Result<Option<StoredWindow>> {
         let sql = "UPDATE maintenance_windows SET cancelled_at_ms = $2, cancelled_by = $3 \
              WHERE id = $1 AND cancelled_at_ms IS NULL RETURNING *";
-        in_tx!(self, tx => {
-            let row: Option<WindowRow> = sqlx::query_as(sql)
-                .bind(id)
-                .bind(ms(now))
-                .bind(by)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let done = StoredWindow::try_from(row)?;
-            let effects = then(&done);
-            effects.check()?;
-            write_effects!(tx, &effects, now);
-            tx.commit().await?;
-            Ok(Some(done))
-        })
+        self.end_once::<WindowRow, _>(sql, id, by, now, then).await
     }
 }

@@ -67,12 +67,7 @@ pub(in crate::actions) async fn authorise<'a>(
             say(format!(
                 ":no_entry: Only the operators of tenant `{}` can use this button ({}).",
                 tenant.id,
-                tenant
-                    .operators
-                    .iter()
-                    .map(|p| p.mention())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                tenant.operator_mentions()
             ))
             .await;
             None
