@@ -203,6 +203,8 @@ async fn case(n: usize, tenants: usize, now_behaviour: bool, paging: bool) -> Ou
             )),
             slack_api_url: slack.base_url(),
             pagerduty_events_url: "http://127.0.0.1:9/".into(),
+            pagerduty_api_url: "http://127.0.0.1:9/".into(),
+            pagerduty_api_token: None,
             alertmanager_token: None,
             slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().unwrap(),

@@ -113,6 +113,8 @@ async fn run(backend: &str, n: usize) {
             database_url: DatabaseUrl::new(db_url),
             slack_api_url: slack.base_url(),
             pagerduty_events_url: "http://127.0.0.1:9/".into(),
+            pagerduty_api_url: "http://127.0.0.1:9/".into(),
+            pagerduty_api_token: None,
             alertmanager_token: None,
             slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().unwrap(),

@@ -113,7 +113,11 @@ impl App {
             &settings.env.pagerduty_events_url,
             settings.env.pagerduty_keys.clone(),
         )
-        .context("building the PagerDuty client")?;
+        .context("building the PagerDuty client")?
+        .with_api(
+            &settings.env.pagerduty_api_url,
+            settings.env.pagerduty_api_token.clone(),
+        );
         let socket_token = settings.socket_mode_token().cloned();
         let listener = TcpListener::bind(settings.env.bind_addr)
             .await

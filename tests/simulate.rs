@@ -543,3 +543,25 @@ async fn finished_jobs_calibrate_the_forecast_for_their_asset_and_status_reports
         card.text
     );
 }
+
+#[tokio::test]
+async fn a_handoff_in_the_middle_of_an_escalation_pages_the_new_person_and_the_old_one_acknowledges(
+) {
+    let r = run_example("oncall-handoff.toml").await;
+    let p = pages(&r);
+    assert_eq!(
+        p,
+        vec![
+            (0, "DM @Dana".to_string()),
+            (15, "DM @Lee".to_string()),
+            (45, "DM @Sam".to_string())
+        ],
+        "round 2 pages Sam, on call since 09:10, and not Dana again"
+    );
+    assert_eq!(
+        find(&r, Kind::Message, "Handoff on `acme-primary`").len(),
+        1
+    );
+    assert_eq!(find(&r, Kind::Message, "Acknowledged by @Dana").len(), 1);
+    assert_eq!(find(&r, Kind::Ephemeral, "then Sam").len(), 1);
+}

@@ -49,6 +49,7 @@ pub async fn run(
         Command::Silences => super::quiet::list(state, tenant).await,
         Command::Unsilence(id) => super::quiet::unsilence(state, tenant, &id, cmd).await,
         Command::Maintenance(args) => super::quiet::maintenance(state, tenant, args, cmd).await,
+        Command::OnCall(args) => super::oncall::run(state, tenant, args, cmd).await,
         Command::Help | Command::Overview | Command::Unknown(_) | Command::Invalid(_) => {
             ephemeral("This command is handled elsewhere.")
         }

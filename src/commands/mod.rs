@@ -12,6 +12,7 @@ pub mod help;
 pub mod jobs;
 mod list;
 pub mod lookup;
+pub mod oncall;
 pub mod quiet;
 pub mod review;
 pub mod status;
@@ -71,6 +72,8 @@ pub enum Command {
     Unsilence(String),
     /// `/backfill maintenance …`.
     Maintenance(quiet::MaintenanceArgs),
+    /// `/backfill oncall …` (issue 36).
+    OnCall(oncall::OnCallArgs),
     /// A known subcommand typed wrong: what is wrong and an example.
     Invalid(String),
     /// Anything we do not know: answered with usage, naming what was typed.
@@ -162,6 +165,9 @@ impl Command {
                 .map(Command::Silence)
                 .map_err(Command::Invalid),
             "silences" => Ok(Command::Silences),
+            "oncall" | "on-call" => oncall::parse(args)
+                .map(Command::OnCall)
+                .map_err(Command::Invalid),
             "maintenance" => quiet::parse_maintenance(args)
                 .map(Command::Maintenance)
                 .map_err(Command::Invalid),
@@ -230,6 +236,11 @@ pub async fn run(state: &AppState, parsed: Parsed, cmd: &SlashCommand) -> Value 
             ":warning: {}",
             crate::domain::text::escape_slack(&why)
         )),
+        // `/backfill oncall acme` names the tenant as `--tenant acme` does.
+        Command::OnCall(oncall::OnCallArgs::Who(Some(t))) if parsed.tenant.is_none() => {
+            let who = Command::OnCall(oncall::OnCallArgs::Who(None));
+            jobs::run(state, who, Some(&t), cmd).await
+        }
         other => jobs::run(state, other, parsed.tenant.as_deref(), cmd).await,
     }
 }

@@ -87,6 +87,37 @@ pub fn load_env(
     }
     let pagerduty_events_url = non_empty("PAGERDUTY_EVENTS_URL")
         .unwrap_or_else(|| DEFAULT_PAGERDUTY_EVENTS_URL.to_string());
+    let pagerduty_api_url = non_empty("PAGERDUTY_API_URL")
+        .unwrap_or_else(|| crate::pagerduty::DEFAULT_API_URL.to_string());
+    if !(pagerduty_api_url.starts_with("https://") || pagerduty_api_url.starts_with("http://")) {
+        problems.push(
+            "PAGERDUTY_API_URL",
+            "must be an http(s) URL such as https://api.pagerduty.com",
+        );
+    }
+    let pagerduty_api_token = non_empty("PAGERDUTY_API_TOKEN").map(Secret::new);
+    if let Some(file) = file {
+        let tenant_tiers = file
+            .tenants
+            .iter()
+            .flat_map(|t| t.escalation.iter().flat_map(|e| e.tiers.iter()));
+        let schedule = file
+            .escalation
+            .tiers
+            .iter()
+            .chain(tenant_tiers)
+            .find(|t| !t.pagerduty_schedules.is_empty());
+        if let (Some(tier), None) = (schedule, &pagerduty_api_token) {
+            problems.push(
+                "PAGERDUTY_API_TOKEN",
+                format!(
+                    "is not set, but tier '{}' pages a PagerDuty schedule: export a read-only \
+                     REST API key (PagerDuty > Integrations > API Access Keys)",
+                    tier.name
+                ),
+            );
+        }
+    }
     let alertmanager_token = non_empty("ALERTMANAGER_TOKEN").map(Secret::new);
     let slack_app_token = match non_empty("SLACK_APP_TOKEN") {
         Some(t) if t.starts_with("xapp-") => Some(Secret::new(t)),
@@ -123,15 +154,29 @@ pub fn load_env(
     };
     let mut pagerduty_keys = std::collections::HashMap::new();
     if let Some(file) = file {
-        for (i, tier) in file.escalation.tiers.iter().enumerate() {
-            if let Some(var) = &tier.pagerduty_routing_key_env {
+        // The global path's tiers and every tenant's own.
+        let paths = std::iter::once(("escalation".to_string(), &file.escalation)).chain(
+            file.tenants.iter().enumerate().filter_map(|(j, t)| {
+                t.escalation
+                    .as_ref()
+                    .map(|e| (format!("tenants[{j}].escalation"), e))
+            }),
+        );
+        for (prefix, path) in paths {
+            for (i, tier) in path.tiers.iter().enumerate() {
+                let Some(var) = &tier.pagerduty_routing_key_env else {
+                    continue;
+                };
+                if pagerduty_keys.contains_key(var) {
+                    continue;
+                }
                 if let Some(key) = non_empty(var) {
                     pagerduty_keys.insert(var.clone(), Secret::new(key));
-                } else {
+                } else if !problems.0.iter().any(|p| &p.key == var) {
                     problems.push(
                         var.clone(),
                         format!(
-                            "is not set, but escalation.tiers[{i}].pagerduty_routing_key_env \
+                            "is not set, but {prefix}.tiers[{i}].pagerduty_routing_key_env \
                              names it: export the tier's PagerDuty routing key"
                         ),
                     );
@@ -158,6 +203,8 @@ pub fn load_env(
             database_url,
             slack_api_url,
             pagerduty_events_url,
+            pagerduty_api_url,
+            pagerduty_api_token,
             alertmanager_token,
             slack_app_token,
             bind_addr,

@@ -39,6 +39,30 @@ struct RawConfig {
     silences: super::quiet::RawSilences,
     #[serde(default)]
     maintenance: Vec<super::quiet::RawMaintenance>,
+    #[serde(default)]
+    rotations: Vec<RawRotation>,
+}
+
+/// `[[rotations]]` (issue 36).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRotation {
+    id: Option<String>,
+    #[serde(default)]
+    members: Vec<String>,
+    shift: Option<String>,
+    handoff: Option<String>,
+    tz: Option<String>,
+    start: Option<String>,
+    announce: Option<bool>,
+}
+
+/// `[tenants.escalation]`: the tenant's own path.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTenantEscalation {
+    #[serde(default)]
+    tiers: Vec<RawTier>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -110,6 +134,7 @@ struct RawTenant {
     operators: Vec<String>,
     #[serde(default)]
     stakeholders: Vec<RawStakeholders>,
+    escalation: Option<RawTenantEscalation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -239,6 +264,19 @@ impl FileConfig {
     pub fn tenant(&self, id: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.id == id)
     }
+
+    /// The escalation path a tenant's alerts follow: its own
+    /// (`[tenants.escalation]`) or the global one.
+    pub fn escalation_for(&self, tenant: &str) -> &Escalation {
+        self.tenant(tenant)
+            .and_then(|t| t.escalation.as_ref())
+            .unwrap_or(&self.escalation)
+    }
+
+    /// A rotation by id.
+    pub fn rotation(&self, id: &str) -> Option<&crate::domain::rotation::Rotation> {
+        self.rotations.iter().find(|r| r.id == id)
+    }
 }
 
 fn duration_key(
@@ -294,8 +332,10 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
     }
 
     let risk = validate_risk(&raw, problems);
-    let tenants = validate_tenants(&raw, problems);
-    let escalation = validate_escalation(&raw, problems);
+    let rotations = validate_rotations(&raw.rotations, problems);
+    let mut tenants = validate_tenants(&raw, problems);
+    let escalation = validate_escalation(&raw, &rotations, problems);
+    validate_tenant_paths(&raw, &mut tenants, &escalation, &rotations, problems);
     let tenant_ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
     let quiet = super::quiet::validate(
         &raw.silences,
@@ -435,6 +475,7 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         escalation,
         slack,
         quiet,
+        rotations,
     }
 }
 
@@ -602,6 +643,7 @@ fn validate_tenants(raw: &RawConfig, problems: &mut Problems) -> Vec<Tenant> {
                 incident_channels,
                 operators,
                 stakeholders,
+                escalation: None,
             });
         }
     }
@@ -609,74 +651,30 @@ fn validate_tenants(raw: &RawConfig, problems: &mut Problems) -> Vec<Tenant> {
 }
 
 /// `[escalation]`: the tiers in order, where paging starts, when it starts again.
-fn validate_escalation(raw: &RawConfig, problems: &mut Problems) -> Escalation {
-    if raw.escalation.tiers.is_empty() {
+fn validate_escalation(
+    raw: &RawConfig,
+    rotations: &[crate::domain::rotation::Rotation],
+    problems: &mut Problems,
+) -> Escalation {
+    // The global path may be left out when every tenant has its own.
+    let all_own = !raw.tenants.is_empty()
+        && raw
+            .tenants
+            .iter()
+            .all(|t| t.escalation.as_ref().is_some_and(|e| !e.tiers.is_empty()));
+    if raw.escalation.tiers.is_empty() && !all_own {
         problems.push(
             "escalation.tiers",
             "no tier is configured; add [[escalation.tiers]] with name and notify \
              (on-call engineer, platform team lead, product/business stakeholder)",
         );
     }
-    let mut tiers = Vec::new();
-    for (i, t) in raw.escalation.tiers.iter().enumerate() {
-        let key = format!("escalation.tiers[{i}]");
-        let name = t.name.clone().unwrap_or_else(|| {
-            problems.push(format!("{key}.name"), "is missing");
-            String::new()
-        });
-        if t.notify.is_empty() {
-            problems.push(
-                format!("{key}.notify"),
-                "is empty: list the users (U…) or user groups (S…) to page",
-            );
-        }
-        let notify = principals(&t.notify, &format!("{key}.notify"), problems);
-        let ack_timeout = duration_key(
-            t.ack_timeout.as_deref(),
-            &format!("{key}.ack_timeout"),
-            default_ack_timeout(i),
-            problems,
-        );
-        if let Some(env) = &t.pagerduty_routing_key_env {
-            let valid = !env.is_empty()
-                && env
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            if !valid {
-                problems.push(
-                    format!("{key}.pagerduty_routing_key_env"),
-                    "must be the NAME of an environment variable (e.g. PD_PLATFORM_KEY), \
-                     not the key itself",
-                );
-            }
-        }
-        let purpose = match t.purpose.as_deref().map(str::trim) {
-            None => default_purpose(i).to_string(),
-            Some("") => {
-                problems.push(
-                    format!("{key}.purpose"),
-                    "is empty: say in a few words what this tier is paged for, or leave it out \
-                     for the runbook's wording",
-                );
-                default_purpose(i).to_string()
-            }
-            Some(p) if p.chars().count() > 300 => {
-                problems.push(
-                    format!("{key}.purpose"),
-                    "is longer than 300 characters; a page says it in one line",
-                );
-                default_purpose(i).to_string()
-            }
-            Some(p) => p.to_string(),
-        };
-        tiers.push(EscalationTier {
-            name,
-            notify,
-            ack_timeout,
-            pagerduty_routing_key_env: t.pagerduty_routing_key_env.clone(),
-            purpose,
-        });
-    }
+    let tiers = validate_tiers(
+        &raw.escalation.tiers,
+        "escalation.tiers",
+        rotations,
+        problems,
+    );
 
     use crate::domain::risk::RiskBand;
     let band_key =
@@ -784,6 +782,239 @@ fn validate_escalation(raw: &RawConfig, problems: &mut Problems) -> Escalation {
         rise_by,
         rise_within,
     }
+}
+
+/// The tiers of a path (`escalation.tiers` or `tenants[i].escalation.tiers`).
+/// `notify` names users, user groups, `rotation:<id>` and
+/// `pagerduty-schedule:<ID>`.
+fn validate_tiers(
+    raw: &[RawTier],
+    prefix: &str,
+    rotations: &[crate::domain::rotation::Rotation],
+    problems: &mut Problems,
+) -> Vec<EscalationTier> {
+    let mut tiers = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        let key = format!("{prefix}[{i}]");
+        let name = t.name.clone().unwrap_or_else(|| {
+            problems.push(format!("{key}.name"), "is missing");
+            String::new()
+        });
+        if t.notify.is_empty() {
+            problems.push(
+                format!("{key}.notify"),
+                "is empty: list the users (U…), user groups (S…) or rotations (rotation:<id>) to page",
+            );
+        }
+        let mut plain = Vec::new();
+        let mut tier_rotations = Vec::new();
+        let mut schedules = Vec::new();
+        for (j, n) in t.notify.iter().enumerate() {
+            if let Some(id) = n.trim().strip_prefix("rotation:") {
+                if rotations.iter().any(|r| r.id == id) {
+                    tier_rotations.push(id.to_string());
+                } else {
+                    problems.push(
+                        format!("{key}.notify[{j}]"),
+                        format!("names rotation '{id}', which no [[rotations]] table defines"),
+                    );
+                }
+            } else if let Some(id) = n.trim().strip_prefix("pagerduty-schedule:") {
+                if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    problems.push(
+                        format!("{key}.notify[{j}]"),
+                        "must name a PagerDuty schedule id, e.g. \"pagerduty-schedule:PABC123\"",
+                    );
+                } else {
+                    schedules.push(id.to_string());
+                }
+            } else {
+                plain.push(n.clone());
+            }
+        }
+        let notify = principals(&plain, &format!("{key}.notify"), problems);
+        let ack_timeout = duration_key(
+            t.ack_timeout.as_deref(),
+            &format!("{key}.ack_timeout"),
+            default_ack_timeout(i),
+            problems,
+        );
+        if let Some(env) = &t.pagerduty_routing_key_env {
+            let valid = !env.is_empty()
+                && env
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                problems.push(
+                    format!("{key}.pagerduty_routing_key_env"),
+                    "must be the NAME of an environment variable (e.g. PD_PLATFORM_KEY), \
+                     not the key itself",
+                );
+            }
+        }
+        let purpose = match t.purpose.as_deref().map(str::trim) {
+            None => default_purpose(i).to_string(),
+            Some("") => {
+                problems.push(
+                    format!("{key}.purpose"),
+                    "is empty: say in a few words what this tier is paged for, or leave it out \
+                     for the runbook's wording",
+                );
+                default_purpose(i).to_string()
+            }
+            Some(p) if p.chars().count() > 300 => {
+                problems.push(
+                    format!("{key}.purpose"),
+                    "is longer than 300 characters; a page says it in one line",
+                );
+                default_purpose(i).to_string()
+            }
+            Some(p) => p.to_string(),
+        };
+        tiers.push(EscalationTier {
+            name,
+            notify,
+            rotations: tier_rotations,
+            pagerduty_schedules: schedules,
+            ack_timeout,
+            pagerduty_routing_key_env: t.pagerduty_routing_key_env.clone(),
+            purpose,
+        });
+    }
+    tiers
+}
+
+/// `[tenants.escalation]`: a tenant's own path replaces the global one.
+fn validate_tenant_paths(
+    raw: &RawConfig,
+    tenants: &mut [Tenant],
+    global: &Escalation,
+    rotations: &[crate::domain::rotation::Rotation],
+    problems: &mut Problems,
+) {
+    for (i, t) in raw.tenants.iter().enumerate() {
+        let Some(own) = &t.escalation else { continue };
+        let key = format!("tenants[{i}].escalation.tiers");
+        if own.tiers.is_empty() {
+            problems.push(
+                key,
+                "no tier is configured for this tenant's path; add [[tenants.escalation.tiers]] \
+                 with name and notify, or remove [tenants.escalation] to use the global path",
+            );
+            continue;
+        }
+        let tiers = validate_tiers(&own.tiers, &key, rotations, problems);
+        let id = t.id.as_deref().map(str::trim).unwrap_or_default();
+        if let Some(tenant) = tenants.iter_mut().find(|x| x.id == id) {
+            tenant.escalation = Some(Escalation {
+                tiers,
+                ..global.clone()
+            });
+        }
+    }
+}
+
+/// `[[rotations]]`: who is on shift when.
+fn validate_rotations(
+    raw: &[RawRotation],
+    problems: &mut Problems,
+) -> Vec<crate::domain::rotation::Rotation> {
+    use crate::domain::rotation::{Handoff, Rotation, Shift};
+    let mut out: Vec<Rotation> = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let key = format!("rotations[{i}]");
+        let id = match r.id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() && !id.contains(char::is_whitespace) => id.to_string(),
+            _ => {
+                problems.push(
+                    format!("{key}.id"),
+                    "is missing: name the rotation (e.g. \"acme-primary\"); tiers page it as \"rotation:<id>\"",
+                );
+                continue;
+            }
+        };
+        if out.iter().any(|o| o.id == id) {
+            problems.push(
+                format!("{key}.id"),
+                format!("'{id}' is already used by another rotation"),
+            );
+        }
+        let mut members = Vec::new();
+        for (j, m) in r.members.iter().enumerate() {
+            match Principal::parse(m) {
+                Ok(Principal::User(u)) => members.push(u),
+                _ => problems.push(
+                    format!("{key}.members[{j}]"),
+                    format!(
+                        "'{m}' is not a Slack user id (U…/W…); a rotation lists people, in order"
+                    ),
+                ),
+            }
+        }
+        if r.members.is_empty() {
+            problems.push(
+                format!("{key}.members"),
+                "is empty: list the users (U…) in order",
+            );
+        }
+        let shift = match Shift::parse(r.shift.as_deref().unwrap_or("1w")) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("{key}.shift"), e);
+                continue;
+            }
+        };
+        let handoff = match Handoff::parse(r.handoff.as_deref().unwrap_or("09:00")) {
+            Ok(h) => h,
+            Err(e) => {
+                problems.push(format!("{key}.handoff"), e);
+                continue;
+            }
+        };
+        let tz = match super::quiet::parse_tz(r.tz.as_deref().unwrap_or("UTC")) {
+            Ok(tz) => tz,
+            Err(e) => {
+                problems.push(format!("{key}.tz"), e);
+                continue;
+            }
+        };
+        let start = match r
+            .start
+            .as_deref()
+            .map(|s| chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d"))
+        {
+            Some(Ok(d)) => d,
+            Some(Err(_)) | None => {
+                problems.push(
+                    format!("{key}.start"),
+                    "must be the date the first member's first shift begins, as YYYY-MM-DD",
+                );
+                continue;
+            }
+        };
+        let rotation = Rotation {
+            id,
+            members,
+            shift,
+            handoff,
+            tz,
+            start,
+            announce: r.announce.unwrap_or(false),
+        };
+        if !rotation.start_matches_day() {
+            problems.push(
+                format!("{key}.start"),
+                format!(
+                    "{} is a {}, but handoff is on {:?}: start on the handoff's day",
+                    rotation.start,
+                    chrono::Datelike::weekday(&rotation.start),
+                    rotation.handoff.day.unwrap_or(chrono::Weekday::Mon)
+                ),
+            );
+        }
+        out.push(rotation);
+    }
+    out
 }
 
 fn validate_buffers(raw: &RawBuffers, problems: &mut Problems) -> Buffers {

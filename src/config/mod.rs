@@ -96,6 +96,8 @@ pub struct FileConfig {
     pub alerts: AlertsConfig,
     /// `[silences]`, `[[maintenance]]`, `[escalation.hours.<tier>]`.
     pub quiet: quiet::QuietConfig,
+    /// `[[rotations]]`: who is on shift when (issue 36).
+    pub rotations: Vec<crate::domain::rotation::Rotation>,
 }
 
 /// `[alerts]`.
@@ -240,6 +242,9 @@ pub struct Tenant {
     /// Users and user groups allowed to act (pause, resume, buttons).
     pub operators: Vec<Principal>,
     pub stakeholders: Vec<StakeholderRule>,
+    /// `[tenants.escalation]`: the tenant's own path (the global settings
+    /// with its own tiers); `None` follows the global path.
+    pub escalation: Option<Escalation>,
 }
 
 impl Tenant {
@@ -318,7 +323,12 @@ pub struct SystemWide {
 #[derive(Clone, Debug)]
 pub struct EscalationTier {
     pub name: String,
+    /// The users and user groups named in `notify`.
     pub notify: Vec<Principal>,
+    /// `rotation:<id>` entries of `notify`: the member on shift is paged.
+    pub rotations: Vec<String>,
+    /// `pagerduty-schedule:<ID>` entries of `notify`.
+    pub pagerduty_schedules: Vec<String>,
     pub ack_timeout: Duration,
     /// The name of the environment variable holding this tier's PagerDuty
     /// routing key; the key itself never sits in the file.
@@ -373,6 +383,11 @@ pub struct EnvConfig {
     pub database_url: DatabaseUrl,
     pub slack_api_url: String,
     pub pagerduty_events_url: String,
+    /// PagerDuty's REST API (`PAGERDUTY_API_URL`), asked for schedules.
+    pub pagerduty_api_url: String,
+    /// `PAGERDUTY_API_TOKEN`: a read-only REST API key, needed when a tier
+    /// names `pagerduty-schedule:<ID>`.
+    pub pagerduty_api_token: Option<Secret>,
     pub alertmanager_token: Option<Secret>,
     /// The app-level token (`xapp-…`) that opens Socket Mode connections.
     pub slack_app_token: Option<Secret>,
@@ -513,6 +528,56 @@ notify = ["U0PRODOWNER"]
         if let Err(p) = FileConfig::parse(text) {
             panic!("examples/servo-sla-bot.toml is invalid:\n{p}");
         }
+    }
+
+    #[test]
+    fn a_tenant_path_replaces_the_global_one_and_check_config_names_an_empty_one() {
+        let own = GOOD.replace(
+            "approvers = [\"U0PRODOWNER\"]\n",
+            "approvers = [\"U0PRODOWNER\"]\n\n[[tenants.escalation.tiers]]\nname = \"Acme On-call\"\nnotify = [\"rotation:acme\", \"pagerduty-schedule:PABC123\"]\n\n[[rotations]]\nid = \"acme\"\nmembers = [\"U0ALICE\", \"U0BOB\"]\nshift = \"1w\"\nhandoff = \"mon 09:00\"\ntz = \"Europe/Berlin\"\nstart = \"2026-12-07\"\n",
+        );
+        let cfg = FileConfig::parse(&own).unwrap();
+        let path = cfg.escalation_for("acme");
+        assert_eq!(path.tiers.len(), 1);
+        assert_eq!(path.tiers[0].name, "Acme On-call");
+        assert_eq!(path.tiers[0].rotations, ["acme"]);
+        assert_eq!(path.tiers[0].pagerduty_schedules, ["PABC123"]);
+        assert_eq!(path.repeat, 1, "the global settings stay");
+        assert_eq!(cfg.escalation_for("other").tiers.len(), 3);
+        assert_eq!(cfg.rotation("acme").unwrap().members, ["U0ALICE", "U0BOB"]);
+
+        let empty = GOOD.replace(
+            "approvers = [\"U0PRODOWNER\"]\n",
+            "approvers = [\"U0PRODOWNER\"]\n\n[tenants.escalation]\n",
+        );
+        let p = FileConfig::parse(&empty).unwrap_err().to_string();
+        assert!(p.contains("tenants[0].escalation.tiers: no tier"), "{p}");
+        let empty_tier = GOOD.replace(
+            "approvers = [\"U0PRODOWNER\"]\n",
+            "approvers = [\"U0PRODOWNER\"]\n\n[[tenants.escalation.tiers]]\nname = \"X\"\n",
+        );
+        let p = FileConfig::parse(&empty_tier).unwrap_err().to_string();
+        assert!(p.contains("tenants[0].escalation.tiers[0].notify"), "{p}");
+        let bad = own
+            .replace("rotation:acme", "rotation:nope")
+            .replace("start = \"2026-12-07\"", "start = \"2026-12-08\"")
+            .replace("shift = \"1w\"", "shift = \"1 week\"");
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        assert!(p.contains("names rotation 'nope'"), "{p}");
+        assert!(p.contains("rotations[0].shift"), "{p}");
+    }
+
+    #[test]
+    fn a_rotation_starting_off_its_handoff_day_is_a_problem() {
+        let bad = format!(
+            "{GOOD}\n[[rotations]]\nid = \"r\"\nmembers = [\"U0ALICE\", \"S0GROUP\"]\nhandoff = \"mon 09:00\"\nstart = \"2026-12-08\"\ntz = \"Mars/Base\"\n"
+        );
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        assert!(p.contains("rotations[0].members[1]"), "{p}");
+        assert!(p.contains("rotations[0].tz"), "{p}");
+        let bad = bad.replace("Mars/Base", "UTC");
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        assert!(p.contains("rotations[0].start") && p.contains("Tue"), "{p}");
     }
 
     #[test]

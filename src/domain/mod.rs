@@ -12,5 +12,6 @@ pub mod forecast;
 pub mod ids;
 pub mod job_id;
 pub mod risk;
+pub mod rotation;
 pub mod secret;
 pub mod text;

@@ -92,14 +92,16 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
         {
             Some(mut v) => {
                 let mut ex = crate::flows::alert_view::extras(state, alert_id).await?;
+                let path =
+                    crate::flows::oncall::path(state, &alert.tenant_id, state.clock.now()).await;
                 ex.escalate_to = crate::flows::paging::escalate_now_pages(
-                    &state.config.escalation,
+                    &path,
                     &state.directory,
                     ended.as_ref(),
                 )
                 .await;
                 ex.escalate_value = Some(crate::flows::paging::escalate_now_value(
-                    &state.config.escalation,
+                    state.config.escalation_for(&alert.tenant_id),
                     alert_id,
                     ended.as_ref(),
                 ));
@@ -162,7 +164,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             .acknowledge_alert_with(&ack, &effects, now, |ended| {
                 let mut more = Effects::new();
                 if let Some(esc) = ended {
-                    more.outbox = escalation::acknowledged_effects(state, alert_id, esc);
+                    more.outbox = escalation::acknowledged_effects(state, &alert, esc);
                 }
                 more
             })

@@ -133,14 +133,14 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         .any(|t| t.kind == MONITOR_TIMER && t.status == "pending");
     let paused_jobs = state.store.paused_for_alert(alert_id).await?;
     let esc = state.store.get_escalation(alert_id).await?;
-    let escalate_to = crate::flows::paging::escalate_now_pages(
-        &state.config.escalation,
-        &state.directory,
-        esc.as_ref(),
-    )
-    .await;
+    let stored = state.store.get_alert(alert_id).await?;
+    // The tenant's path (a new alert, not stored yet, is given its own by the caller).
+    let tenant = stored.as_ref().map_or("", |a| a.tenant_id.as_str());
+    let path = &crate::flows::oncall::path(state, tenant, state.clock.now()).await;
+    let escalate_to =
+        crate::flows::paging::escalate_now_pages(path, &state.directory, esc.as_ref()).await;
     let escalate_value = Some(crate::flows::paging::escalate_now_value(
-        &state.config.escalation,
+        path,
         alert_id,
         esc.as_ref(),
     ));
@@ -148,13 +148,13 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         let t = t.clone();
         async move { crate::flows::paging::tier_label(&state.directory, &t).await }
     };
-    let scaling = crate::flows::paging::scaling_tier(&state.config.escalation);
+    let scaling = crate::flows::paging::scaling_tier(path);
     let scaling_pagerduty = scaling.is_some_and(|t| t.pagerduty_routing_key_env.is_some());
     let scaling_to = match scaling {
         Some(t) => Some(named(t).await),
         None => None,
     };
-    let (quiet, silence_id) = match state.store.get_alert(alert_id).await? {
+    let (quiet, silence_id) = match stored {
         Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, &alert).await,
         _ => (None, None),
     };

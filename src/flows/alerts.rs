@@ -67,19 +67,15 @@ pub async fn reconcile(
             let id = uuid::Uuid::new_v4().to_string();
             let prospective = new.prospective(&id, now);
             let mut ex = extras(state, &id).await?;
-            if !state.config.escalation.tiers.is_empty()
-                && crate::flows::paging::pages_at(&state.config.escalation, a.tier, a.band)
-            {
+            let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
+            if !path.tiers.is_empty() && crate::flows::paging::pages_at(&path, a.tier, a.band) {
                 // Paging starts right after the post and pages the first tier
                 // at once: from then on, Escalate now pages the next one.
-                ex.escalate_to = crate::flows::paging::escalate_now_pages_after_start(
-                    &state.config.escalation,
-                    &state.directory,
-                )
-                .await;
+                ex.escalate_to =
+                    crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory)
+                        .await;
                 ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
-                    &state.config.escalation,
-                    &id,
+                    &path, &id,
                 ));
             }
             let v = view(state, job, a, Some(&prospective), &ex);
@@ -318,17 +314,12 @@ async fn open_promoting(
     let id = uuid::Uuid::new_v4().to_string();
     let prospective = new.prospective(&id, now);
     let mut ex = extras(state, &id).await?;
-    if !state.config.escalation.tiers.is_empty()
-        && crate::flows::paging::pages_at(&state.config.escalation, a.tier, a.band)
-    {
-        ex.escalate_to = crate::flows::paging::escalate_now_pages_after_start(
-            &state.config.escalation,
-            &state.directory,
-        )
-        .await;
+    let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
+    if !path.tiers.is_empty() && crate::flows::paging::pages_at(&path, a.tier, a.band) {
+        ex.escalate_to =
+            crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory).await;
         ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
-            &state.config.escalation,
-            &id,
+            &path, &id,
         ));
     }
     let v = view(state, job, a, Some(&prospective), &ex);
@@ -433,7 +424,7 @@ async fn commit_resolution(
     let shown = shown.map(|v| serde_json::to_value(v).unwrap_or(Value::Null));
     // Scaling requests' PagerDuty incidents resolve with the alert.
     effects.outbox.extend(
-        crate::flows::paging::resolve_events(state, &alert.id)
+        crate::flows::paging::resolve_events(state, alert)
             .await
             .map_err(esc_err)?,
     );

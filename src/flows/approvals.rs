@@ -77,10 +77,17 @@ pub fn stakeholders(
     match by_asset.or_else(by_tier).or_else(whole) {
         Some(rule) => rule.approvers.clone(),
         None => config
-            .escalation
+            .escalation_for(&tenant.id)
             .tiers
             .last()
-            .map(|t| t.notify.clone())
+            .map(|t| {
+                // The tier's people and every member of its rotations.
+                let mut all = t.notify.clone();
+                for r in t.rotations.iter().filter_map(|id| config.rotation(id)) {
+                    all.extend(r.members.iter().cloned().map(Principal::User));
+                }
+                all
+            })
             .unwrap_or_default(),
     }
 }

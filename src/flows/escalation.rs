@@ -80,7 +80,8 @@ async fn begin(
     reason: &str,
     how: Begin<'_>,
 ) -> anyhow::Result<bool> {
-    let tiers = &state.config.escalation.tiers;
+    let path = state.config.escalation_for(&alert.tenant_id);
+    let tiers = &path.tiers;
     if tiers.is_empty() {
         return Ok(false);
     }
@@ -106,7 +107,8 @@ async fn begin(
     let mut at = now;
     let (mut t, mut r) = (tier, 0u32);
     loop {
-        let step = &tiers[t];
+        // Who is on call when the step comes: a handoff shows in the plan.
+        let step = &crate::flows::oncall::resolve_tier(state, &tiers[t], at).await;
         lines.push(format!(
             "• {} *{}*{} ({}): {}",
             date_token(at),
@@ -120,7 +122,7 @@ async fn begin(
             escape_slack(&step.purpose),
         ));
         at += chrono::Duration::from_std(step.ack_timeout).unwrap_or_default();
-        match next_position(&state.config.escalation, t, r) {
+        match next_position(path, t, r) {
             Some((nt, nr)) => (t, r) = (nt, nr),
             None => break,
         }
@@ -171,7 +173,7 @@ async fn begin(
             if let Some(previous) = previous.filter(|p| p.epoch < esc.epoch) {
                 effects
                     .outbox
-                    .extend(mirror_to_pagerduty(state, &alert.id, previous, "resolve"));
+                    .extend(mirror_to_pagerduty(state, alert, previous, "resolve"));
             }
             effects
         })
@@ -368,6 +370,7 @@ async fn step_at(
         stop(state, &alert, "the alert resolved").await?;
         return Ok(Stepped::Nothing);
     }
+    let path = state.config.escalation_for(&alert.tenant_id);
     if alert.acked_by.is_some() {
         // Acknowledged as the path started (the acknowledgement found no
         // escalation to end): it ends as an acknowledgement ends it.
@@ -379,13 +382,13 @@ async fn step_at(
     {
         return Ok(Stepped::Nothing); // held: stopped, to start again when it may page
     }
-    if tier >= state.config.escalation.tiers.len() {
+    if tier >= path.tiers.len() {
         // Stored before a config change took tiers away: the path, as now
         // configured, ends before this step.
         tracing::warn!(
             alert = alert_id,
             tier,
-            tiers = state.config.escalation.tiers.len(),
+            tiers = path.tiers.len(),
             "an escalation stored past the configured tiers; its path is exhausted"
         );
         end_exhausted(state, &alert, epoch).await?;
@@ -400,10 +403,10 @@ async fn step_at(
         esc.reason.as_deref().unwrap_or(""),
     )
     .await?;
-    let ack_timeout = state.config.escalation.tiers[tier].ack_timeout;
+    let ack_timeout = path.tiers[tier].ack_timeout;
     let due = now + chrono::Duration::from_std(ack_timeout).unwrap_or_default();
     // After the last tier, a step that says the path is exhausted.
-    let (to_tier, to_round, next) = match next_position(&state.config.escalation, tier, round) {
+    let (to_tier, to_round, next) = match next_position(path, tier, round) {
         Some((nt, nr)) => (
             nt as i64,
             nr as i64,
@@ -429,7 +432,7 @@ async fn step_at(
                 user,
                 "escalate_now",
                 "ok",
-                json!({ "tier": state.config.escalation.tiers[tier].name, "epoch": epoch, "round": round }),
+                json!({ "tier": path.tiers[tier].name, "epoch": epoch, "round": round }),
             ));
         }
     }
@@ -468,7 +471,7 @@ async fn step_at(
         crate::flows::home_refresh::touch(state, &alert.tenant_id).await;
         state.metrics.inc(
             "servo_sla_bot_pages_total",
-            &[("tier", &state.config.escalation.tiers[tier].name)],
+            &[("tier", &path.tiers[tier].name)],
         );
     }
     Ok(if moved {
@@ -498,13 +501,14 @@ pub async fn exhausted(state: &AppState, alert_id: &str, payload: &Value) -> any
     };
     // Past the end, or (after a config change took tiers away) at a tier
     // that no longer exists.
-    let beyond = esc.tier < 0 || esc.tier as usize >= state.config.escalation.tiers.len();
-    if esc.status != "active" || esc.epoch != epoch || !beyond {
-        return Ok(());
-    }
     let Some(alert) = state.store.get_alert(alert_id).await? else {
         return Ok(());
     };
+    let tiers = state.config.escalation_for(&alert.tenant_id).tiers.len();
+    let beyond = esc.tier < 0 || esc.tier as usize >= tiers;
+    if esc.status != "active" || esc.epoch != epoch || !beyond {
+        return Ok(());
+    }
     end_exhausted(state, &alert, epoch).await?;
     refresh_buttons(state, alert_id).await;
     Ok(())
@@ -559,13 +563,17 @@ async fn page(
     epoch: i64,
     reason: &str,
 ) -> anyhow::Result<Page> {
-    let tier = &state.config.escalation.tiers[tier_idx];
+    // The people on call now: after a handoff, the new person.
+    let path = state.config.escalation_for(&alert.tenant_id);
+    let now = state.clock.now();
+    let tier = &crate::flows::oncall::resolve_tier(state, &path.tiers[tier_idx], now).await;
     let people = state.directory.expand(&tier.notify).await?;
     let key = format!("page:{}:{epoch}:{round}:{tier_idx}", alert.id);
     let facts = PageFacts::of(state, alert);
-    let next = match next_position(&state.config.escalation, tier_idx, round) {
+    let next = match next_position(path, tier_idx, round) {
         Some((nt, _)) => {
-            let t = &state.config.escalation.tiers[nt];
+            let then = now + chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default();
+            let t = &crate::flows::oncall::resolve_tier(state, &path.tiers[nt], then).await;
             format!(
                 "If nobody acknowledges within {}, I page *{}* ({}).",
                 duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
@@ -633,6 +641,21 @@ async fn page(
         duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default()),
         escape_slack(&tier.purpose)
     );
+    // A PagerDuty schedule that could not be asked: the last people known
+    // are paged, and the thread says so.
+    let thread = if crate::flows::pd_schedules::stale(state, &path.tiers[tier_idx], now) {
+        format!(
+            "{thread}\n:warning: PagerDuty could not be asked who is on call for {}; I paged the last people it named.",
+            path.tiers[tier_idx]
+                .pagerduty_schedules
+                .iter()
+                .map(|s| format!("schedule `{}`", escape_slack(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        thread
+    };
     messages.push(crate::flows::thread::thread_message(
         state,
         alert,
@@ -871,7 +894,7 @@ impl PageFacts {
 /// none when it triggered nothing.
 fn mirror_to_pagerduty(
     state: &AppState,
-    alert_id: &str,
+    alert: &Alert,
     esc: &crate::store::EscalationRow,
     action: &str,
 ) -> Vec<NewOutboxMessage> {
@@ -882,8 +905,8 @@ fn mirror_to_pagerduty(
     let key = esc
         .pd_dedup_key
         .clone()
-        .unwrap_or_else(|| pd_dedup_key(alert_id, 1));
-    let tiers = &state.config.escalation.tiers;
+        .unwrap_or_else(|| pd_dedup_key(&alert.id, 1));
+    let tiers = &state.config.escalation_for(&alert.tenant_id).tiers;
     tiers
         .iter()
         .enumerate()
@@ -900,7 +923,7 @@ fn mirror_to_pagerduty(
             Some(NewOutboxMessage::call(
                 PAGERDUTY,
                 event,
-                format!("pd:{alert_id}:{}:{action}:{i}", esc.epoch),
+                format!("pd:{}:{}:{action}:{i}", alert.id, esc.epoch),
             ))
         })
         .collect()
@@ -912,10 +935,10 @@ fn mirror_to_pagerduty(
 /// the alert acknowledged commits the same.
 pub(crate) fn acknowledged_effects(
     state: &AppState,
-    alert_id: &str,
+    alert: &Alert,
     esc: &crate::store::EscalationRow,
 ) -> Vec<NewOutboxMessage> {
-    mirror_to_pagerduty(state, alert_id, esc, "acknowledge")
+    mirror_to_pagerduty(state, alert, esc, "acknowledge")
 }
 
 /// A step found the alert acknowledged with its path still active (the
@@ -942,7 +965,7 @@ async fn end_acknowledged(state: &AppState, alert: &Alert, epoch: i64) -> anyhow
             &cancel_steps(&alert.id),
             |esc| {
                 let mut effects = Effects::new();
-                effects.outbox = acknowledged_effects(state, &alert.id, esc);
+                effects.outbox = acknowledged_effects(state, alert, esc);
                 effects.send(note).record(audit_entry(
                     state,
                     alert,
@@ -966,12 +989,12 @@ async fn end_acknowledged(state: &AppState, alert: &Alert, epoch: i64) -> anyhow
 /// commit have missed one made at the same moment).
 pub async fn stop(state: &AppState, alert: &Alert, why: &str) -> anyhow::Result<()> {
     let mut before = cancel_steps(&alert.id);
-    before.outbox = crate::flows::paging::resolve_events(state, &alert.id).await?;
+    before.outbox = crate::flows::paging::resolve_events(state, alert).await?;
     let ended = state
         .store
         .end_escalation_with(&alert.id, "stopped", state.clock.now(), &before, |esc| {
             let mut effects = Effects::new();
-            effects.outbox = mirror_to_pagerduty(state, &alert.id, esc, "resolve");
+            effects.outbox = mirror_to_pagerduty(state, alert, esc, "resolve");
             effects.record(audit_entry(
                 state,
                 alert,
@@ -1006,7 +1029,8 @@ pub async fn escalate_next(
         .filter(|e| e.status == "active")
     else {
         start(state, alert, 0, reason).await?;
-        return Ok(match state.config.escalation.tiers.first() {
+        let path = crate::flows::oncall::path(state, &alert.tenant_id, now).await;
+        return Ok(match path.tiers.first() {
             Some(t) => format!(
                 "Escalation started: paged *{}* ({}).",
                 escape_slack(&t.name),
@@ -1047,7 +1071,8 @@ pub async fn escalate_next(
         },
     )
     .await;
-    Ok(match state.config.escalation.tiers.get(esc.tier as usize) {
+    let path = crate::flows::oncall::path(state, &alert.tenant_id, now).await;
+    Ok(match path.tiers.get(esc.tier as usize) {
         Some(t) => format!(
             "Paged *{}* now ({}).",
             escape_slack(&t.name),
@@ -1079,7 +1104,8 @@ pub async fn escalate_now(
 ) -> anyhow::Result<String> {
     let now = state.clock.now();
     let esc = state.store.get_escalation(&alert.id).await?;
-    let current = escalate_now_target(&state.config.escalation, esc.as_ref());
+    let path = crate::flows::oncall::path(state, &alert.tenant_id, now).await;
+    let current = escalate_now_target(&path, esc.as_ref());
     let target = match target {
         Some(t) => t,
         None => {
@@ -1095,14 +1121,7 @@ pub async fn escalate_now(
     if target != current {
         return stale(state, alert, user, target).await;
     }
-    let name = |t: i64| {
-        state
-            .config
-            .escalation
-            .tiers
-            .get(t.max(0) as usize)
-            .cloned()
-    };
+    let name = |t: i64| path.tiers.get(t.max(0) as usize).cloned();
     if target.tier < 0 {
         crate::flows::thread::audit(
             state,
@@ -1182,10 +1201,11 @@ async fn paged_how(state: &AppState, page: &crate::store::EscalationPage) -> Str
 }
 
 /// What **Escalate now** pages next, in a sentence.
-async fn next_sentence(state: &AppState, alert_id: &str) -> anyhow::Result<String> {
-    let esc = state.store.get_escalation(alert_id).await?;
+async fn next_sentence(state: &AppState, alert: &Alert) -> anyhow::Result<String> {
+    let esc = state.store.get_escalation(&alert.id).await?;
+    let path = crate::flows::oncall::path(state, &alert.tenant_id, state.clock.now()).await;
     Ok(
-        match escalate_now_pages(&state.config.escalation, &state.directory, esc.as_ref()).await {
+        match escalate_now_pages(&path, &state.directory, esc.as_ref()).await {
             Some(who) => format!("Escalate now pages {who} next."),
             None => "Every tier has been paged; the path ends when its last wait runs out.".into(),
         },
@@ -1201,7 +1221,8 @@ async fn stale(
     user: &str,
     target: Position,
 ) -> anyhow::Result<String> {
-    let tiers = &state.config.escalation.tiers;
+    let path = crate::flows::oncall::path(state, &alert.tenant_id, state.clock.now()).await;
+    let tiers = &path.tiers;
     let page = match tiers.get(target.tier.max(0) as usize) {
         Some(_) if target.tier >= 0 => {
             state
@@ -1229,7 +1250,7 @@ async fn stale(
                 tier_label(&state.directory, tier).await,
                 ms_token(page.paged_at_ms),
                 paged_how(state, &page).await,
-                next_sentence(state, &alert.id).await?
+                next_sentence(state, alert).await?
             )
         }
         None => {
@@ -1265,7 +1286,7 @@ async fn stale(
             .await;
             format!(
                 ":information_source: {what} since this button was shown. Nobody was paged now. {}",
-                next_sentence(state, &alert.id).await?
+                next_sentence(state, alert).await?
             )
         }
     };
@@ -1283,9 +1304,10 @@ async fn untargeted_refused(
     esc: &crate::store::EscalationRow,
 ) -> anyhow::Result<String> {
     let last = state.store.latest_escalation_page(&alert.id).await?;
+    let path = crate::flows::oncall::path(state, &alert.tenant_id, state.clock.now()).await;
     let moved = match last
         .as_ref()
-        .and_then(|p| Some((p, state.config.escalation.tiers.get(p.tier as usize)?)))
+        .and_then(|p| Some((p, path.tiers.get(p.tier as usize)?)))
     {
         Some((page, tier)) => format!(
             "{} was paged {} {}",
@@ -1307,7 +1329,7 @@ async fn untargeted_refused(
     refresh_buttons(state, &alert.id).await;
     Ok(format!(
         ":information_source: The escalation just moved: {moved}. This button was shown before and does not say which tier it pages. Nobody was paged now. {}",
-        next_sentence(state, &alert.id).await?
+        next_sentence(state, alert).await?
     ))
 }
 
@@ -1329,7 +1351,7 @@ pub async fn on_assessment(
     a: &Assessment,
     previous: Option<RiskBand>,
 ) -> anyhow::Result<()> {
-    let cfg = &state.config.escalation;
+    let cfg = state.config.escalation_for(&alert.tenant_id);
     let now = state.clock.now();
     if let Some(sev) = a.severity.filter(|s| s.is_finite()) {
         state.store.record_severity(&alert.id, now, sev).await?;
@@ -1377,7 +1399,7 @@ pub async fn on_assessment(
         && !esc
             .as_ref()
             .is_some_and(|e| e.status == "stopped" && e.tier < 0)
-        && pages_at(&state.config.escalation, a.tier, a.band)
+        && pages_at(cfg, a.tier, a.band)
     {
         let reason = if a.band == RiskBand::Breached {
             format!("{} breached its deadline", escape_slack(&job.asset_name))
@@ -1428,9 +1450,11 @@ pub async fn may_respond(state: &AppState, alert: &Alert, user: &str) -> bool {
     let Some(tenant) = state.config.tenant(&alert.tenant_id) else {
         return false;
     };
+    // Everyone who is or may be on call for a tier of the path: a person
+    // paged before a handoff can still acknowledge after it.
     let mut people = tenant.operators.clone();
-    for t in &state.config.escalation.tiers {
-        people.extend(t.notify.iter().cloned());
+    for t in &state.config.escalation_for(&tenant.id).tiers {
+        people.extend(crate::flows::oncall::anyone_on(state, t).await);
     }
     state
         .directory

@@ -125,7 +125,8 @@ pub async fn reconcile(
     let Some(rollup) = rollup else {
         return Ok(());
     };
-    if state.config.escalation.tiers.is_empty() || !state.store.rollup_is_open(rollup).await? {
+    let path = state.config.escalation_for(&tenant.id);
+    if path.tiers.is_empty() || !state.store.rollup_is_open(rollup).await? {
         return Ok(());
     }
     let open: HashMap<String, Alert> = state
@@ -180,7 +181,7 @@ pub async fn reconcile(
         // does not start again by itself.
         Some("stopped") if esc.as_ref().is_some_and(|e| e.tier < 0) => Ok(()),
         _ => {
-            if !pages_at(&state.config.escalation, worst.tier, worst.band) {
+            if !pages_at(path, worst.tier, worst.band) {
                 return Ok(());
             }
             let reason = if worst.band == RiskBand::Breached {
@@ -217,7 +218,8 @@ async fn begin(
     after_epoch: Option<i64>,
     note: Option<String>,
 ) -> anyhow::Result<bool> {
-    let tiers = &state.config.escalation.tiers;
+    let path = state.config.escalation_for(&tenant.id);
+    let tiers = &path.tiers;
     let now = state.clock.now();
     let subject = subject(rollup);
     let channel = tenant.channel.as_str().to_string();
@@ -225,7 +227,8 @@ async fn begin(
     let mut at = now;
     let (mut t, mut r) = (0usize, 0u32);
     loop {
-        let step = &tiers[t];
+        // Who is on call when the step comes: a handoff shows in the plan.
+        let step = &crate::flows::oncall::resolve_tier(state, &tiers[t], at).await;
         lines.push(format!(
             "• {} *{}*{} ({})",
             date_token(at),
@@ -238,7 +241,7 @@ async fn begin(
             crate::flows::paging::tier_names(&state.directory, step).await,
         ));
         at += chrono::Duration::from_std(step.ack_timeout).unwrap_or_default();
-        match next_position(&state.config.escalation, t, r) {
+        match next_position(path, t, r) {
             Some((nt, nr)) => (t, r) = (nt, nr),
             None => break,
         }
@@ -312,7 +315,11 @@ pub async fn fire_step(
     timer: Option<(&Timer, &str)>,
 ) -> anyhow::Result<bool> {
     let tier = payload.get("tier").and_then(Value::as_u64).unwrap_or(0) as usize;
-    if tier >= state.config.escalation.tiers.len() {
+    let tenant = match state.store.get_escalation(&subject(rollup)).await? {
+        Some(esc) => esc.tenant_id,
+        None => return Ok(false),
+    };
+    if tier >= state.config.escalation_for(&tenant).tiers.len() {
         exhausted(state, rollup, payload).await?;
         return Ok(false);
     }
@@ -347,10 +354,12 @@ async fn step_at(
         stop(state, rollup, &esc.tenant_id, "the roll-up resolved").await?;
         return Ok(false);
     }
-    let tiers = &state.config.escalation.tiers;
-    let Some(tier_cfg) = tiers.get(tier) else {
+    let path = state.config.escalation_for(&esc.tenant_id);
+    let Some(tier_cfg) = path.tiers.get(tier) else {
         return Ok(false);
     };
+    // The people on call now: after a handoff, the new person.
+    let tier_cfg = &crate::flows::oncall::resolve_tier(state, tier_cfg, now).await;
     let Some(tenant) = state.config.tenant(&esc.tenant_id) else {
         return Ok(false);
     };
@@ -370,7 +379,7 @@ async fn step_at(
         .as_ref()
         .map(|_| pd_dedup_key(&subject, epoch));
     let due = now + chrono::Duration::from_std(tier_cfg.ack_timeout).unwrap_or_default();
-    let (to_tier, to_round, next) = match next_position(&state.config.escalation, tier, round) {
+    let (to_tier, to_round, next) = match next_position(path, tier, round) {
         Some((nt, nr)) => (
             nt as i64,
             nr as i64,
@@ -493,9 +502,12 @@ async fn page(
     };
     let (headline, counts, jobs) = (field("headline"), field("counts"), field("jobs"));
     let wait = duration_words(chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default());
-    let next = match next_position(&state.config.escalation, tier_idx, round) {
+    let path = state.config.escalation_for(&tenant.id);
+    let next = match next_position(path, tier_idx, round) {
         Some((nt, _)) => {
-            let t = &state.config.escalation.tiers[nt];
+            let then = state.clock.now()
+                + chrono::Duration::from_std(tier.ack_timeout).unwrap_or_default();
+            let t = &crate::flows::oncall::resolve_tier(state, &path.tiers[nt], then).await;
             format!(
                 "If nobody acknowledges within {wait}, I page *{}* ({}).",
                 escape_slack(&t.name),
@@ -571,6 +583,20 @@ async fn page(
                 .join(" ")
         )
     };
+    // A PagerDuty schedule that could not be asked: its last people known
+    // are paged, and the thread says so.
+    let also = if crate::flows::pd_schedules::stale(state, tier, state.clock.now()) {
+        format!(
+            "{also}\n:warning: PagerDuty could not be asked who is on call for {}; I paged the last people it named.",
+            tier.pagerduty_schedules
+                .iter()
+                .map(|s| format!("schedule `{}`", escape_slack(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        also
+    };
     // The thread note first: it goes to the channel, ahead of the DMs.
     effects.send(thread_note(
         tenant.channel.as_str(),
@@ -640,7 +666,7 @@ fn mirror_to_pagerduty(
         .pd_dedup_key
         .clone()
         .unwrap_or_else(|| pd_dedup_key(subject, esc.epoch));
-    let tiers = &state.config.escalation.tiers;
+    let tiers = &state.config.escalation_for(&esc.tenant_id).tiers;
     tiers
         .iter()
         .enumerate()
@@ -668,7 +694,8 @@ async fn exhausted(state: &AppState, rollup: &str, payload: &Value) -> anyhow::R
     let Some(esc) = state.store.get_escalation(&subject).await? else {
         return Ok(());
     };
-    let beyond = esc.tier < 0 || esc.tier as usize >= state.config.escalation.tiers.len();
+    let tiers = state.config.escalation_for(&esc.tenant_id).tiers.len();
+    let beyond = esc.tier < 0 || esc.tier as usize >= tiers;
     if esc.status != "active" || esc.epoch != epoch || !beyond {
         return Ok(());
     }
@@ -830,8 +857,8 @@ pub async fn acknowledge(
 /// acknowledge a roll-up's paging.
 pub async fn may_respond(state: &AppState, tenant: &Tenant, user: &str) -> bool {
     let mut people = tenant.operators.clone();
-    for t in &state.config.escalation.tiers {
-        people.extend(t.notify.iter().cloned());
+    for t in &state.config.escalation_for(&tenant.id).tiers {
+        people.extend(crate::flows::oncall::anyone_on(state, t).await);
     }
     state
         .directory

@@ -63,10 +63,16 @@ pub async fn opened(state: &AppState, user: &str) -> anyhow::Result<()> {
 
 /// Builds `user`'s Home and publishes it.
 pub async fn publish(state: &AppState, user: &str) -> anyhow::Result<()> {
-    // Which tiers of the path the user is on: asked once, used throughout.
-    let mut on_tier = Vec::with_capacity(state.config.escalation.tiers.len());
-    for tier in &state.config.escalation.tiers {
-        on_tier.push(state.directory.is_among(user, &tier.notify).await?);
+    // Which tiers of each tenant's path the user is on (named, or in a
+    // rotation of the tier): asked once, used throughout.
+    let mut on_tier = OnTier::new();
+    for t in &state.config.tenants {
+        let mut mine = Vec::new();
+        for tier in &state.config.escalation_for(&t.id).tiers {
+            let anyone = crate::flows::oncall::anyone_on(state, tier).await;
+            mine.push(state.directory.is_among(user, &anyone).await?);
+        }
+        on_tier.insert(t.id.clone(), mine);
     }
     let tenants = tenants_of(state, user, &on_tier).await?;
     let view = build(state, user, &tenants, &on_tier).await?;
@@ -86,19 +92,20 @@ pub async fn publish(state: &AppState, user: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Per tenant, whether the user is on each tier of its path.
+type OnTier = std::collections::HashMap<String, Vec<bool>>;
+
 /// The tenants `user` belongs to: operator, stakeholder, or on a tier of
-/// the escalation path (which serves every tenant).
+/// the tenant's escalation path (its own, or the global one it follows).
 async fn tenants_of<'a>(
     state: &'a AppState,
     user: &str,
-    on_tier: &[bool],
+    on_tier: &OnTier,
 ) -> anyhow::Result<Vec<&'a Tenant>> {
-    if on_tier.contains(&true) {
-        return Ok(state.config.tenants.iter().collect());
-    }
     let mut mine = Vec::new();
     for t in &state.config.tenants {
-        if state.directory.is_among(user, &t.people()).await? {
+        let on_path = on_tier.get(&t.id).is_some_and(|v| v.contains(&true));
+        if on_path || state.directory.is_among(user, &t.people()).await? {
             mine.push(t);
         }
     }
@@ -171,7 +178,7 @@ async fn build(
     state: &AppState,
     user: &str,
     tenants: &[&Tenant],
-    on_tier: &[bool],
+    on_tier: &OnTier,
 ) -> anyhow::Result<Value> {
     let now = state.clock.now();
     let mut blocks = vec![
@@ -196,11 +203,12 @@ async fn build(
         ));
         return Ok(json!({ "type": "home", "blocks": blocks }));
     }
-    let tiers = &state.config.escalation.tiers;
     let mut pages: Vec<(Alert, String)> = Vec::new();
     let mut at_risk: Vec<Alert> = Vec::new();
     let mut requests: Vec<String> = Vec::new();
     for tenant in tenants {
+        let tiers = &state.config.escalation_for(&tenant.id).tiers;
+        let on_tier = on_tier.get(&tenant.id).map(Vec::as_slice).unwrap_or(&[]);
         let alerts = state.store.list_open_alerts(Some(&tenant.id)).await?;
         for alert in alerts {
             if alert.acked_by.is_none() {
@@ -208,7 +216,7 @@ async fn build(
                     if esc.status == "active" {
                         if let Some(last) = paged_tier(esc.tier, tiers.len()) {
                             // Paged at a tier of theirs in this round.
-                            if let Some(t) = (0..=last).find(|t| on_tier[*t]) {
+                            if let Some(t) = (0..=last).find(|t| on_tier.get(*t) == Some(&true)) {
                                 pages.push((alert.clone(), tiers[t].name.clone()));
                             }
                         }
@@ -348,17 +356,50 @@ async fn build(
         )));
     }
 
+    // Issue 36: the user's own on-call shifts, now and next.
+    let shifts = your_shifts(state, user, tenants, now).await;
     blocks.push(header("On the escalation path now"));
+    if !shifts.is_empty() {
+        blocks.push(section(shifts.join("\n")));
+    }
+    // One list per path: the tenants with their own, and those following
+    // the global one (named when there is more than one list).
+    let mut groups: Vec<(Vec<&str>, Option<&str>)> = Vec::new();
+    for t in tenants {
+        let own = t.escalation.as_ref().map(|_| t.id.as_str());
+        match groups.iter_mut().find(|(_, o)| *o == own && own.is_none()) {
+            Some((ids, _)) => ids.push(&t.id),
+            None => groups.push((vec![&t.id], own)),
+        }
+    }
     let mut path = Vec::new();
-    for (i, tier) in tiers.iter().enumerate() {
-        let you = if on_tier[i] { " (you)" } else { "" };
-        path.push(format!(
-            "{}. *{}*: {}{you} · acknowledge within {} min",
-            i + 1,
-            escape_slack(&tier.name),
-            state.directory.names(&tier.notify).await,
-            tier.ack_timeout.as_secs().div_ceil(60)
-        ));
+    for (ids, _) in &groups {
+        let tenant = ids[0];
+        let resolved = crate::flows::oncall::path(state, tenant, now).await;
+        let on_tier = on_tier.get(tenant).map(Vec::as_slice).unwrap_or(&[]);
+        if groups.len() > 1 {
+            path.push(format!(
+                "_{}_",
+                ids.iter()
+                    .map(|i| format!("`{i}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for (i, tier) in resolved.tiers.iter().enumerate() {
+            let you = if on_tier.get(i) == Some(&true) {
+                " (you)"
+            } else {
+                ""
+            };
+            path.push(format!(
+                "{}. *{}*: {}{you} · acknowledge within {} min",
+                i + 1,
+                escape_slack(&tier.name),
+                state.directory.names(&tier.notify).await,
+                tier.ack_timeout.as_secs().div_ceil(60)
+            ));
+        }
     }
     blocks.push(section(lines_text(&path, ".")));
 
@@ -392,4 +433,46 @@ async fn build(
     });
     blocks.truncate(MAX_BLOCKS);
     Ok(json!({ "type": "home", "blocks": blocks }))
+}
+
+/// "You are on call for acme as On-call Engineer until Mon 09:00", per
+/// rotation the user is on now, and their next shift.
+async fn your_shifts(
+    state: &AppState,
+    user: &str,
+    tenants: &[&Tenant],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut next_shown = std::collections::HashSet::new();
+    for t in tenants {
+        for tier in &state.config.escalation_for(&t.id).tiers {
+            for id in &tier.rotations {
+                let Some(rotation) = state.config.rotation(id) else {
+                    continue;
+                };
+                let (current, _) = crate::flows::oncall::on_call(state, rotation, now).await;
+                if let Some(c) = current.filter(|c| c.user == user) {
+                    lines.push(format!(
+                        ":pager: You are on call for {} as {} until {}.",
+                        escape_slack(&t.id),
+                        escape_slack(&tier.name),
+                        date_token(c.until)
+                    ));
+                }
+                if !next_shown.insert(id.clone()) {
+                    continue;
+                }
+                if let Some(next) = rotation.next_shift_of(user, now) {
+                    lines.push(format!(
+                        "Your next shift on `{}`: {} to {}.",
+                        escape_slack(id),
+                        date_token(next.from),
+                        date_token(next.until)
+                    ));
+                }
+            }
+        }
+    }
+    lines
 }

@@ -56,10 +56,12 @@ fn has_cause(kind: &str, b: &Bottleneck) -> bool {
 }
 
 /// The tier a wide incident pages: the platform team lead's (tier 2), or the
-/// last there is.
-fn platform_tier(state: &AppState) -> Option<&EscalationTier> {
-    let tiers = &state.config.escalation.tiers;
-    tiers.get(1).or_else(|| tiers.last())
+/// last there is, of the tenant's path (`""`: the global path, for what
+/// spans tenants), with the people on call now.
+async fn platform_tier(state: &AppState, tenant: &str) -> Option<EscalationTier> {
+    let tiers = &state.config.escalation_for(tenant).tiers;
+    let tier = tiers.get(1).or_else(|| tiers.last())?;
+    Some(crate::flows::oncall::resolve_tier(state, tier, state.clock.now()).await)
 }
 
 /// One line per job, capped for a page.
@@ -179,9 +181,10 @@ pub async fn widespread(
         let current = open.iter().find(|i| i.kind == kind);
         match (on, current) {
             (true, None) => {
-                let Some(tier) = platform_tier(state) else {
+                let Some(tier) = platform_tier(state, &tenant.id).await else {
                     continue;
                 };
+                let tier = &tier;
                 let id = uuid::Uuid::new_v4().to_string();
                 let list = job_list(&jobs);
                 let what = format!(
@@ -290,9 +293,10 @@ pub async fn system_wide(
     let current = current.iter().find(|i| i.kind == "system");
     match (on, current) {
         (true, None) => {
-            let Some(tier) = platform_tier(state) else {
+            let Some(tier) = platform_tier(state, "").await else {
                 return Ok(false);
             };
+            let tier = &tier;
             let id = uuid::Uuid::new_v4().to_string();
             let tenants: Vec<String> = rising
                 .iter()
@@ -424,9 +428,10 @@ pub async fn high_priority(
     let on = total >= cfg.high_priority_jobs as usize;
     let open = state.store.open_incidents("*").await?;
     let current = open.iter().find(|i| i.kind == HIGH_PRIORITY);
-    let Some(tier) = platform_tier(state) else {
+    let Some(tier) = platform_tier(state, "").await else {
         return Ok(false);
     };
+    let tier = &tier;
     match (on, current) {
         (true, None) => open_high_priority(state, tier, &highs, total, now).await,
         (false, Some(incident)) if every_tenant => {

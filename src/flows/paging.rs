@@ -227,10 +227,11 @@ pub fn scaling_dedup_key(alert_id: &str, count: i64) -> String {
 /// has no routing key or nobody asked.
 pub async fn resolve_events(
     state: &AppState,
-    alert_id: &str,
+    alert: &crate::store::Alert,
 ) -> anyhow::Result<Vec<NewOutboxMessage>> {
-    let Some(env) =
-        scaling_tier(&state.config.escalation).and_then(|t| t.pagerduty_routing_key_env.clone())
+    let alert_id = alert.id.as_str();
+    let Some(env) = scaling_tier(state.config.escalation_for(&alert.tenant_id))
+        .and_then(|t| t.pagerduty_routing_key_env.clone())
     else {
         return Ok(Vec::new());
     };

@@ -49,9 +49,10 @@ pub enum Requested {
 /// the platform tier, in one commit with the request that starts the
 /// cool-down, unless one was made within it.
 pub async fn request(state: &AppState, alert: &Alert, user: &str) -> anyhow::Result<Requested> {
-    let Some(tier) = scaling_tier(&state.config.escalation).cloned() else {
+    let Some(tier) = scaling_tier(state.config.escalation_for(&alert.tenant_id)) else {
         return Ok(Requested::NoTier);
     };
+    let tier = crate::flows::oncall::resolve_tier(state, tier, state.clock.now()).await;
     if !alert.is_open() {
         return Ok(Requested::NotOpen);
     }
@@ -219,8 +220,8 @@ pub async fn acknowledge(
             date_token(now)
         ),
     )?);
-    if let Some(env) =
-        scaling_tier(&state.config.escalation).and_then(|t| t.pagerduty_routing_key_env.clone())
+    if let Some(env) = scaling_tier(state.config.escalation_for(&alert.tenant_id))
+        .and_then(|t| t.pagerduty_routing_key_env.clone())
     {
         effects.send(NewOutboxMessage::call(
             PAGERDUTY,

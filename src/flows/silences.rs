@@ -23,7 +23,11 @@ pub async fn resume(state: &AppState, alert_id: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let s = Subject::of(&alert);
-    if !crate::flows::paging::pages_at(&state.config.escalation, s.tier, s.band) {
+    if !crate::flows::paging::pages_at(
+        state.config.escalation_for(&alert.tenant_id),
+        s.tier,
+        s.band,
+    ) {
         return Ok(());
     }
     if let Some(esc) = state.store.get_escalation(alert_id).await? {

@@ -33,6 +33,7 @@ const COUNTERS: &[(&str, &str)] = &[
     ("servo_sla_bot_socket_envelopes_total", "Socket Mode envelopes by type and outcome (handled, redelivered, busy, retry, store_error)."),
     ("servo_sla_bot_socket_connections_total", "Socket Mode connection events (opened, refreshed, dropped, failed)."),
     ("servo_sla_bot_pagerduty_events_total", "PagerDuty events by result (sent, retry, failed)."),
+    ("servo_sla_bot_pagerduty_schedule_failures_total", "Times PagerDuty could not say who a schedule puts on call (the last people known were paged)."),
     ("servo_sla_bot_pages_total", "Pages sent, by escalation tier."),
     ("servo_sla_bot_repairs_total", "Work a stop left unfinished and the repair pass finished, by what."),
     ("servo_sla_bot_reviews_total", "Weekly SLA reviews posted."),

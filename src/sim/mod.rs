@@ -143,6 +143,15 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
     for tier in &mut file.escalation.tiers {
         tier.pagerduty_routing_key_env = None;
     }
+    for tenant in &mut file.tenants {
+        for tier in tenant
+            .escalation
+            .iter_mut()
+            .flat_map(|e| e.tiers.iter_mut())
+        {
+            tier.pagerduty_routing_key_env = None;
+        }
+    }
     let settings = Settings {
         file,
         env: EnvConfig {
@@ -152,6 +161,8 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
             database_url: DatabaseUrl::new(format!("sqlite://{}", db.0.display())),
             slack_api_url: slack.base_url(),
             pagerduty_events_url: "http://127.0.0.1:9/unused".into(),
+            pagerduty_api_url: "http://127.0.0.1:9/unused".into(),
+            pagerduty_api_token: None,
             alertmanager_token: None,
             slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().expect("an address"),

@@ -112,6 +112,16 @@ impl Directory {
         name
     }
 
+    /// The Slack user with this email address (`users.lookupByEmail`, which
+    /// needs the `users:read.email` scope); `None` when there is none or
+    /// Slack cannot be asked.
+    pub async fn user_by_email(&self, email: &str) -> Option<String> {
+        let answer = self
+            .ask("users.lookupByEmail", &json!({ "email": email }))
+            .await?;
+        answer["user"]["id"].as_str().map(str::to_string)
+    }
+
     /// A user's offset from UTC in seconds (`users.info` `tz_offset`), for
     /// times said in their own day ("end of day"); `None` if Slack cannot
     /// be asked just now.

@@ -84,6 +84,10 @@ impl Poller {
         if let Err(e) = crate::flows::incidents::system_wide(&self.state, &fleet, now).await {
             tracing::warn!(error = %e, "the system-wide degradation check failed; tried again next poll");
         }
+        // Issue 36: handoffs of announced rotations, told once.
+        if let Err(e) = crate::flows::oncall::announce_handoffs(&self.state).await {
+            tracing::warn!(error = %e, "announcing on-call handoffs failed; tried again next poll");
+        }
         // What a crash between two steps of a flow left undone.
         crate::flows::repair::run(&self.state, now).await;
         // The weekly SLA review (when due) and pruning past the retention.

@@ -120,7 +120,7 @@ impl TimerWorker {
             crate::flows::ids::EXPIRY_TIMER => {
                 itself(approvals::expire(&self.state, &timer.subject_id).await)
             }
-            crate::flows::ids::STEP_TIMER if self.past_last(timer) => itself(
+            crate::flows::ids::STEP_TIMER if self.past_last(timer).await? => itself(
                 crate::flows::escalation::exhausted(&self.state, &timer.subject_id, &timer.payload)
                     .await,
             ),
@@ -151,14 +151,19 @@ impl TimerWorker {
         }
     }
 
-    /// A step timer beyond the configured tiers: the path is exhausted.
-    fn past_last(&self, timer: &Timer) -> bool {
-        timer
+    /// A step timer beyond the configured tiers (of the path of the
+    /// escalation's tenant): the path is exhausted.
+    async fn past_last(&self, timer: &Timer) -> anyhow::Result<bool> {
+        let tenant = match self.state.store.get_escalation(&timer.subject_id).await? {
+            Some(esc) => esc.tenant_id,
+            None => String::new(),
+        };
+        Ok(timer
             .payload
             .get("tier")
             .and_then(|t| t.as_u64())
             .unwrap_or(0) as usize
-            >= self.state.config.escalation.tiers.len()
+            >= self.state.config.escalation_for(&tenant).tiers.len())
     }
 
     /// Fires one claimed timer and marks it; a failure hands it back to be

@@ -201,6 +201,9 @@ pub fn settings(
             database_url: DatabaseUrl::new(db_url),
             slack_api_url: slack.base_url(),
             pagerduty_events_url: pagerduty_url.to_string(),
+            // The fake PagerDuty serves the REST API's `/oncalls` too.
+            pagerduty_api_url: pagerduty_url.trim_end_matches("/v2/enqueue").to_string(),
+            pagerduty_api_token: Some(Secret::new("pd-api-token")),
             alertmanager_token: Some(Secret::new("am-token")),
             slack_app_token: None,
             bind_addr: "127.0.0.1:0".parse().unwrap(),

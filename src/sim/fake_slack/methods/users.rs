@@ -47,6 +47,20 @@ impl Workspace {
         Reply::new(json!({ "ok": true, "usergroups": groups }))
     }
 
+    /// `users.lookupByEmail`: the user with that address, or
+    /// `users_not_found` (Slack's error, also for a malformed address).
+    pub(super) fn users_lookup_by_email(&self, body: &Value) -> Result<Reply, Refusal> {
+        let email = str_arg(body, "email").ok_or_else(|| Refusal::new("invalid_arguments"))?;
+        let id = self
+            .emails
+            .get(&email.to_ascii_lowercase())
+            .cloned()
+            .ok_or_else(|| Refusal::new("users_not_found"))?;
+        let mut answer = self.users_info(&json!({ "user": id }))?;
+        answer.body["user"]["profile"]["email"] = email.into();
+        Ok(answer)
+    }
+
     pub(super) fn users_info(&self, body: &Value) -> Result<Reply, Refusal> {
         let id = str_arg(body, "user").ok_or_else(|| Refusal::new("user_not_found"))?;
         let set = self.names.get(id).cloned();
