@@ -61,7 +61,12 @@ impl Schedule {
         if let Some(at) = self.next_scheduled_run.filter(|t| *t > now) {
             return Ok(Some(at));
         }
-        let Some(cron) = self.cron.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
+        let Some(cron) = self
+            .cron
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        else {
             return Ok(None);
         };
         let schedule = parse_cron(cron)?;
@@ -204,11 +209,7 @@ impl Impact {
 
 impl Lineage {
     /// Builds the graph from its edges.
-    pub fn new(
-        assets: Vec<AssetNode>,
-        edges: Vec<(Uuid, Uuid)>,
-        workflows: Vec<Workflow>,
-    ) -> Self {
+    pub fn new(assets: Vec<AssetNode>, edges: Vec<(Uuid, Uuid)>, workflows: Vec<Workflow>) -> Self {
         let mut downstream: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         let mut upstream: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for (up, down) in edges {
@@ -508,7 +509,12 @@ mod tests {
                 asset(4, "far_away", None),
                 asset(5, "farther", None),
             ],
-            vec![(id(1), id(2)), (id(2), id(3)), (id(3), id(4)), (id(4), id(5))],
+            vec![
+                (id(1), id(2)),
+                (id(2), id(3)),
+                (id(3), id(4)),
+                (id(4), id(5)),
+            ],
             vec![
                 wf(1, "exec_daily", "2026-12-07T05:00:00Z", vec![id(3)]),
                 wf(2, "finance_daily", "2026-12-07T02:00:00Z", vec![id(2)]),

@@ -331,6 +331,11 @@ impl SimServo {
         f(&mut w, idx, now)
     }
 
+    /// The tenant's lineage and scheduled workflows.
+    pub fn lineage(&self, _tenant: &str) -> crate::domain::lineage::Lineage {
+        crate::domain::lineage::Lineage::default()
+    }
+
     pub fn pause(&self, tenant: &str, id: Uuid) -> Result<Job, ServoActionError> {
         self.with_job(tenant, id, |w, i, now| {
             let j = &mut w.jobs[i];
