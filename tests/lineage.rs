@@ -4,10 +4,88 @@
 
 mod common;
 
-use chrono::{Duration, Utc};
-use common::servo_fixture::ServoFixture;
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::bot::{spawn, Backend, Spawn, TestApp, CONFIG};
+use common::fake_slack::Call;
+use common::servo_fixture::{JobSpec, ServoFixture};
 use servo_sla_bot::config::DatabaseUrl;
+use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::servo::Servo;
+use uuid::Uuid;
+
+fn start_of_minute() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
+}
+
+async fn app_with(
+    fx: &ServoFixture,
+    backend: Backend,
+    clock: &ManualClock,
+    extra: &str,
+) -> TestApp {
+    let mut spec = Spawn::new(backend)
+        .manual_clock(clock)
+        .servo_url(&fx.bot_url());
+    spec.config = format!("{CONFIG}\n{extra}");
+    spawn(spec).await
+}
+
+/// `revenue_daily` → `revenue_report` → `exec_dashboard`, with three
+/// scheduled workflows: `exec_daily` at t0+30 min (on `exec_dashboard`),
+/// `finance_daily` at t0+80 min (on `revenue_report`) and `weekly` at t0+200
+/// min (on `revenue_report`, after the job's likely completion).
+async fn lineage(fx: &ServoFixture, t0: DateTime<Utc>) {
+    fx.asset("acme", "revenue_report", Some("U0REPORTOWN"))
+        .await;
+    fx.asset("acme", "exec_dashboard", Some("cfo@example.com"))
+        .await;
+    fx.depends("acme", "revenue_daily", "revenue_report").await;
+    fx.depends("acme", "revenue_report", "exec_dashboard").await;
+    for (name, at, asset) in [
+        ("finance_daily", 80, "revenue_report"),
+        ("exec_daily", 30, "exec_dashboard"),
+        ("weekly", 200, "revenue_report"),
+    ] {
+        fx.workflow(
+            "acme",
+            name,
+            None,
+            None,
+            "UTC",
+            Some(t0 + Duration::minutes(at)),
+            &[asset],
+        )
+        .await;
+    }
+}
+
+/// A `revenue_daily` job: deadline t0+60 min, Servo's ETA t0+`eta` min.
+async fn late_job(fx: &ServoFixture, t0: DateTime<Utc>, eta: i64, priority: i32) -> Uuid {
+    fx.job(JobSpec {
+        deadline: Some(t0 + Duration::minutes(60)),
+        eta: Some(t0 + Duration::minutes(eta)),
+        heartbeat: Some(t0),
+        priority,
+        ..JobSpec::default()
+    })
+    .await
+}
+
+fn text_of(c: &Call) -> String {
+    c.body.to_string()
+}
+
+/// The alert's post in the tenant's channel.
+fn alert_post(app: &TestApp) -> Call {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .find(|c| {
+            c.body["channel"] == "C0ACMEALERT"
+                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
+        })
+        .expect("the alert was posted")
+}
 
 async fn servo_for(fx: &ServoFixture) -> Servo {
     Servo::connect_lazy(&DatabaseUrl::new(fx.bot_url())).unwrap()
@@ -114,4 +192,126 @@ async fn an_older_servo_without_the_lineage_tables_reads_an_empty_lineage() {
     assert!(lineage.assets.is_empty() && lineage.workflows.is_empty());
     // The rest of Servo works as before.
     assert_eq!(servo.active_jobs("acme", true).await.unwrap().len(), 1);
+}
+
+async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    let id = late_job(&fx, t0, 100, 5).await;
+    let app = app_with(&fx, backend, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    common::slack_ui::advance(&app, &clock, 0).await;
+    app.drain_outbox().await;
+    let post = text_of(&alert_post(&app));
+    assert!(post.contains("*Downstream impact*"), "{post}");
+    let exec = post.find("`exec_daily` runs").expect("exec_daily listed");
+    let finance = post
+        .find("`finance_daily` runs")
+        .expect("finance_daily listed");
+    assert!(exec < finance, "soonest first: {post}");
+    assert!(
+        post.contains("it would read stale `revenue_daily` → `revenue_report` → `exec_dashboard`"),
+        "{post}"
+    );
+    assert!(
+        !post.contains("weekly"),
+        "a run after the P90 is not listed: {post}"
+    );
+    assert!(post.contains("owner <@U0REPORTOWN>"), "{post}");
+    // The page says it too (the on-call group has no members in the fake
+    // Slack: the platform lead's page, 15 min on).
+    common::slack_ui::advance(&app, &clock, 15).await;
+    app.drain_outbox().await;
+    let dms: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] != "C0ACMEALERT")
+        .map(text_of)
+        .filter(|t| t.contains("You are paged"))
+        .collect();
+    assert!(
+        dms.iter()
+            .any(|t| t.contains("Downstream impact") && t.contains("finance_daily")),
+        "the page names the stale runs: {dms:?}"
+    );
+    // The job completes: the section says so in place.
+    fx.update_job(id, "state = 'completed', completed_at = now()")
+        .await;
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    let update = app
+        .slack
+        .ok_calls_to("chat.update")
+        .last()
+        .map(text_of)
+        .expect("the alert was edited");
+    assert!(update.contains("*Downstream impact*"), "{update}");
+    assert!(update.contains("no longer wait on this job"), "{update}");
+}
+
+#[tokio::test]
+async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out_on_sqlite() {
+    the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out_on_postgres() {
+    the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(Backend::Postgres).await;
+}
+
+async fn a_stale_downstream_run_pages_from_start_at_if_downstream(backend: Backend) {
+    let t0 = start_of_minute();
+    let pages = |app: &TestApp| {
+        app.slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| text_of(c).contains("Escalation started"))
+            .count()
+    };
+    for (setting, expected) in [("", 0), ("start_at_if_downstream = \"medium\"\n", 1)] {
+        let fx = ServoFixture::start().await;
+        let clock = ManualClock::new(t0);
+        lineage(&fx, t0).await;
+        // Best effort (priority 2) pages from High; this one is Medium (ETA
+        // 20 min late with 60 left: severity 0.33), and `exec_daily` (t0+30)
+        // would read stale data.
+        late_job(&fx, t0, 80, 2).await;
+        let mut spec = Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url());
+        spec.config = CONFIG.replacen(
+            "[escalation]\nrepeat = 1\n",
+            &format!("[escalation]\nrepeat = 1\n{setting}"),
+            1,
+        );
+        let app = spawn(spec).await;
+        app.poll().await;
+        app.drain_outbox().await;
+        assert_eq!(pages(&app), expected, "with `{setting}`");
+        if expected == 1 {
+            let started = app
+                .slack
+                .ok_calls_to("chat.postMessage")
+                .iter()
+                .map(text_of)
+                .find(|t| t.contains("Escalation started"))
+                .unwrap();
+            assert!(started.contains("scheduled downstream run"), "{started}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stale_downstream_run_pages_from_start_at_if_downstream_on_sqlite() {
+    a_stale_downstream_run_pages_from_start_at_if_downstream(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_stale_downstream_run_pages_from_start_at_if_downstream_on_postgres() {
+    a_stale_downstream_run_pages_from_start_at_if_downstream(Backend::Postgres).await;
 }

@@ -96,6 +96,32 @@ pub struct FileConfig {
     pub alerts: AlertsConfig,
     /// `[silences]`, `[[maintenance]]`, `[escalation.hours.<tier>]`.
     pub quiet: quiet::QuietConfig,
+    /// `[lineage]`: what a late job breaks downstream (issue 37).
+    pub lineage: LineageConfig,
+}
+
+/// `[lineage]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineageConfig {
+    /// `lineage.depth`: how many hops downstream of a job's asset count.
+    pub depth: usize,
+    /// `lineage.notify_owners_at`: the band from which the owners of the
+    /// affected downstream assets get a DM (once per episode); `None`
+    /// (`"never"`): never.
+    pub notify_owners_at: Option<crate::domain::risk::RiskBand>,
+    /// `lineage.max_lines`: how many lines an alert's *Downstream impact*
+    /// shows before "…and N more".
+    pub max_lines: usize,
+}
+
+impl Default for LineageConfig {
+    fn default() -> Self {
+        Self {
+            depth: 3,
+            notify_owners_at: Some(crate::domain::risk::RiskBand::High),
+            max_lines: 5,
+        }
+    }
 }
 
 /// `[alerts]`.
@@ -285,6 +311,10 @@ pub struct Escalation {
     pub widespread: Widespread,
     /// `[escalation.system_wide]`: the fleet slowing down across tenants.
     pub system_wide: SystemWide,
+    /// `escalation.start_at_if_downstream`: an alert whose job would make a
+    /// scheduled downstream run read stale data pages from this band, when
+    /// that is earlier than its tier's `start_at` (issue 37). Unset: no change.
+    pub start_at_if_downstream: Option<crate::domain::risk::RiskBand>,
 }
 
 /// A widespread slowdown: at least `min_jobs` of a tenant's jobs (or, when

@@ -380,6 +380,29 @@ pub fn impact_lines(impact: &Impact, max: usize) -> Vec<String> {
     lines
 }
 
+/// A line of Slack markup as plain text for places that do not render it
+/// (PagerDuty's `custom_details`): a date token becomes its UTC fallback.
+pub fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find("<!date^") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        match (tail.find('|'), tail.find('>')) {
+            (Some(bar), Some(end)) if bar < end => {
+                out.push_str(&tail[bar + 1..end]);
+                rest = &tail[end + 1..];
+            }
+            _ => {
+                out.push_str(tail);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// An owner as Slack markup: a user id as a mention, anything else as text.
 pub fn owner_text(owner: &str) -> String {
     match Owner::parse(owner) {
@@ -539,6 +562,9 @@ mod tests {
         assert_eq!(lines.last().unwrap(), "…and 1 more");
         assert!(lines[2].contains("(owner <@U0FINANCE1>)"));
         assert_eq!(i.stale_before(at("2026-12-07T03:00:00Z")).len(), 1);
+        assert!(plain(&lines[0]).starts_with(
+            ":calendar: `finance_daily` runs 2026-12-07 02:00 UTC, before this job is likely done (2026-12-07 07:10 UTC)"
+        ));
     }
 
     #[test]

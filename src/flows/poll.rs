@@ -57,6 +57,7 @@ pub async fn tenant_judged(
     let open = open_alerts_by_job(state, tenant).await?;
     let histories = read_histories(state, tenant, &jobs, &open, now).await?;
     forecast(state, tenant, &mut jobs, &histories, now).await?;
+    downstream(state, tenant, &mut jobs, &histories, now).await;
     let mut poll = TenantPoll {
         jobs: jobs.len(),
         ..TenantPoll::default()
@@ -259,6 +260,35 @@ async fn forecast(
     }
 
     Ok(())
+}
+
+/// What each job near risk means downstream (issue 37): the tenant's
+/// lineage is read once for the poll, only when some job is near risk (those
+/// whose history was read). Never holds up the poll: a failure is logged and
+/// the alerts go out without it.
+async fn downstream(
+    state: &AppState,
+    tenant: &Tenant,
+    jobs: &mut [crate::servo::Job],
+    histories: &HashMap<Uuid, Vec<PartitionObs>>,
+    now: DateTime<Utc>,
+) {
+    if histories.is_empty() {
+        return;
+    }
+    let lineage = match state.servo.lineage(&tenant.id, now).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(tenant = %tenant.id, error = %e, "the lineage could not be read this poll");
+            return;
+        }
+    };
+    if lineage.downstream.is_empty() {
+        return;
+    }
+    for job in jobs.iter_mut().filter(|j| histories.contains_key(&j.id)) {
+        job.attach_impact(&lineage, state.config.lineage.depth, now);
+    }
 }
 
 /// Each job with its assessment, in Servo's order.

@@ -108,6 +108,9 @@ pub struct Job {
     pub forecast: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Risk is judged on P90 for this job (its tier is in `risk.p90_tiers`).
     pub judge_on_p90: bool,
+    /// What the job means downstream (issue 37), when the poll read the
+    /// tenant's lineage ([`Job::attach_impact`]).
+    pub impact: Option<crate::domain::lineage::Impact>,
 }
 
 impl Job {
@@ -240,6 +243,31 @@ fn log_once(key: String) -> bool {
         std::sync::Mutex::new(None);
     let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
     said.get_or_insert_with(Default::default).insert(key)
+}
+
+impl Job {
+    /// When the job is likely done: the forecast's P90, else Servo's own
+    /// ETA, to the minute.
+    pub fn likely_done(&self) -> Option<DateTime<Utc>> {
+        self.forecast
+            .map(|(_, p90)| p90)
+            .or(self.estimated_completion_at)
+            .map(|t| {
+                DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0)
+                    .unwrap_or(t)
+            })
+    }
+
+    /// Attaches what the job means downstream from the tenant's lineage.
+    pub fn attach_impact(
+        &mut self,
+        lineage: &crate::domain::lineage::Lineage,
+        depth: usize,
+        now: DateTime<Utc>,
+    ) {
+        let impact = lineage.impact(self.asset_id, self.likely_done(), depth, now);
+        self.impact = (!impact.is_empty()).then_some(impact);
+    }
 }
 
 /// The cancel reason the runbook gives for its high-risk step.

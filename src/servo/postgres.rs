@@ -224,6 +224,7 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
         recent_durations_ms: Vec::new(),
         forecast: None,
         judge_on_p90: false,
+        impact: None,
     })
 }
 

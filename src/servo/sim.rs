@@ -560,6 +560,7 @@ impl World {
             recent_durations_ms: Vec::new(),
             forecast: None,
             judge_on_p90: false,
+            impact: None,
         };
         let parallelism = spec.parallelism.max(1);
         self.jobs.push(SimJob {
