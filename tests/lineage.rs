@@ -315,3 +315,79 @@ async fn a_stale_downstream_run_pages_from_start_at_if_downstream_on_sqlite() {
 async fn a_stale_downstream_run_pages_from_start_at_if_downstream_on_postgres() {
     a_stale_downstream_run_pages_from_start_at_if_downstream(Backend::Postgres).await;
 }
+
+async fn downstream_owners_hear_of_it_once_per_episode(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    fx.asset("acme", "board_pack", Some("Finance team")).await;
+    fx.depends("acme", "exec_dashboard", "board_pack").await;
+    fx.asset("acme", "unknown_mail", Some("nobody@example.com"))
+        .await;
+    fx.depends("acme", "revenue_report", "unknown_mail").await;
+    late_job(&fx, t0, 100, 5).await; // High: the default notify_owners_at
+    let app = app_with(&fx, backend, &clock, "").await;
+    app.slack.set_user_email("U0CFO00001", "CFO@example.com");
+    for _ in 0..3 {
+        app.poll().await;
+        app.drain_outbox().await;
+        clock.advance(Duration::minutes(1));
+    }
+    let dms_to = |user: &str| -> Vec<String> {
+        app.slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| c.body["channel"] == user)
+            .map(text_of)
+            .filter(|t| t.contains("feeds your"))
+            .collect()
+    };
+    let owner = dms_to("U0REPORTOWN");
+    assert_eq!(owner.len(), 1, "one DM per episode: {owner:?}");
+    assert!(
+        owner[0].contains("`revenue_daily` → `revenue_report`"),
+        "{}",
+        owner[0]
+    );
+    assert!(owner[0].contains("likely done by"), "{}", owner[0]);
+    assert!(owner[0].contains("`exec_daily` runs"), "{}", owner[0]);
+    assert!(
+        owner[0].contains("slack.com") || owner[0].contains("Open the alert"),
+        "{}",
+        owner[0]
+    );
+    assert_eq!(
+        dms_to("U0CFO00001").len(),
+        1,
+        "an email resolved with users.lookupByEmail"
+    );
+    let named: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .map(text_of)
+        .filter(|t| t.contains("Downstream owners not messaged"))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(
+        named[0].contains("Finance team (`board_pack`)"),
+        "{}",
+        named[0]
+    );
+    assert!(
+        named[0].contains("nobody@example.com (`unknown_mail`)"),
+        "{}",
+        named[0]
+    );
+}
+
+#[tokio::test]
+async fn downstream_owners_hear_of_it_once_per_episode_on_sqlite() {
+    downstream_owners_hear_of_it_once_per_episode(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn downstream_owners_hear_of_it_once_per_episode_on_postgres() {
+    downstream_owners_hear_of_it_once_per_episode(Backend::Postgres).await;
+}

@@ -122,6 +122,8 @@ pub async fn tenant_judged(
         }
     }
     burn_downs(state, tenant, &judged, &posted, &open_now, &histories, now).await;
+    // The downstream assets' owners, once per episode (issue 37).
+    crate::flows::lineage::notify_owners(state, tenant, &judged, &open_now).await;
     // A maintenance window's notice, its end and its summary, each once
     // (issue 35). A failure is logged; the next poll tries again.
     if let Err(e) = crate::flows::maintenance::reconcile(state, tenant, now).await {

@@ -16,6 +16,7 @@ impl Workspace {
                 (format!("{method} {channel}"), 3.0, 60.0)
             }
             "chat.update"
+            | "users.lookupByEmail"
             | "conversations.open"
             | "conversations.join"
             | "conversations.history"

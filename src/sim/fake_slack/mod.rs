@@ -258,6 +258,8 @@ struct Workspace {
     handles: HashMap<String, String>,
     /// Display names (`users.info`); the id lowercased by default.
     names: HashMap<String, String>,
+    /// Email (lowercase) to user id (`users.lookupByEmail`).
+    emails: HashMap<String, String>,
     /// Time zones (`users.info` `tz`, `tz_offset` in seconds east of UTC);
     /// Europe/London at +0 by default.
     tzs: HashMap<String, (String, i64)>,

@@ -65,6 +65,13 @@ impl FakeSlack {
             .insert(user.to_string(), (tz.to_string(), offset_secs));
     }
 
+    /// The email `users.lookupByEmail` finds a user by.
+    pub fn set_user_email(&self, user: &str, email: &str) {
+        self.state()
+            .emails
+            .insert(email.trim().to_ascii_lowercase(), user.to_string());
+    }
+
     /// The display name (and real name) `users.info` gives a user.
     pub fn set_user_name(&self, user: &str, display_name: &str) {
         self.state()

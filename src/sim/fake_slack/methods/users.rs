@@ -1,4 +1,5 @@
-//! `users.info` and `usergroups.*`: people and groups by name.
+//! `users.info`, `users.lookupByEmail` and `usergroups.*`: people and
+//! groups by name.
 
 use crate::sim::fake_slack::wire::{flag, str_arg, Refusal, Reply};
 use crate::sim::fake_slack::Workspace;
@@ -68,6 +69,35 @@ impl Workspace {
                 "is_bot": false,
                 "deleted": false,
                 "profile": { "real_name": real_name, "display_name": name },
+            },
+        })))
+    }
+
+    /// `users.lookupByEmail` (needs `users:read.email`): the user whose
+    /// email was set with [`FakeSlack::set_user_email`], else
+    /// `users_not_found`, as Slack answers.
+    pub(super) fn users_lookup_by_email(&self, body: &Value) -> Result<Reply, Refusal> {
+        let email = str_arg(body, "email").ok_or_else(|| Refusal {
+            detail: Some("missing required argument: email".into()),
+            ..Refusal::new("invalid_arguments")
+        })?;
+        let id = self
+            .emails
+            .get(&email.trim().to_ascii_lowercase())
+            .ok_or_else(|| Refusal::new("users_not_found"))?;
+        let name = self
+            .names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_ascii_lowercase());
+        Ok(Reply::new(json!({
+            "ok": true,
+            "user": {
+                "id": id,
+                "name": name,
+                "deleted": false,
+                "is_bot": false,
+                "profile": { "email": email, "display_name": name, "real_name": name },
             },
         })))
     }

@@ -1,0 +1,182 @@
+//! What a late job means downstream, told to the people it concerns (issue
+//! 37): when an alert reaches `lineage.notify_owners_at`, the owners of the
+//! affected downstream assets get one DM each per episode (what is late,
+//! what of theirs it affects, when it is likely done, a link to the alert).
+//! An owner that is a Slack user id is messaged as is; an email is resolved
+//! with `users.lookupByEmail`; anything else (a team's name, an email Slack
+//! does not know) is named in the alert's thread and not messaged. Every
+//! message carries a dedup key of the alert (the episode) and the owner, so
+//! each goes once however many polls or replicas decide it.
+
+use crate::config::Tenant;
+use crate::context::AppState;
+use crate::domain::assessment::Assessment;
+use crate::domain::lineage::{path_text, Impact, Owner};
+use crate::domain::text::{date_token, escape_slack};
+use crate::servo::Job;
+use crate::store::{Alert, NewOutboxMessage};
+use std::collections::{BTreeMap, HashMap};
+
+/// The DMs and the thread note for every open alert at or above
+/// `lineage.notify_owners_at` whose job affects downstream assets with
+/// owners. Never holds up the poll: a failure is logged.
+pub async fn notify_owners(
+    state: &AppState,
+    tenant: &Tenant,
+    judged: &[(&Job, Assessment)],
+    open: &HashMap<String, Alert>,
+) {
+    let Some(from) = state.config.lineage.notify_owners_at else {
+        return;
+    };
+    let mut out = Vec::new();
+    for (job, a) in judged {
+        let (Some(impact), Some(alert)) = (job.impact.as_ref(), open.get(&job.id.to_string()))
+        else {
+            continue;
+        };
+        if !a.band.is_at_risk() || a.band < from {
+            continue;
+        }
+        match messages(state, tenant, job, a, alert, impact).await {
+            Ok(m) => out.extend(m),
+            Err(e) => {
+                tracing::warn!(alert = %alert.id, error = %e, "could not tell the downstream owners")
+            }
+        }
+    }
+    if out.is_empty() {
+        return;
+    }
+    if let Err(e) = state.enqueue_many(&out).await {
+        tracing::warn!(tenant = %tenant.id, error = %e, "could not enqueue the downstream owners' DMs");
+    }
+}
+
+/// One alert's messages: a DM per owner who can be messaged, and a thread
+/// note naming the others.
+async fn messages(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    alert: &Alert,
+    impact: &Impact,
+) -> Result<Vec<NewOutboxMessage>, crate::flows::thread::AlertError> {
+    // Owner (as Servo has it) → the downstream assets of theirs, with paths.
+    let mut by_owner: BTreeMap<String, Vec<&crate::domain::lineage::Affected>> = BTreeMap::new();
+    for asset in &impact.assets {
+        if let Some(o) = asset
+            .owner
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            by_owner.entry(o.to_string()).or_default().push(asset);
+        }
+    }
+    let mut out = Vec::new();
+    let mut named: Vec<String> = Vec::new();
+    for (owner, assets) in &by_owner {
+        let user = match Owner::parse(owner) {
+            Owner::SlackUser(id) => Some(id),
+            Owner::Email(email) => state.directory.user_by_email(&email).await,
+            Owner::Name(_) => None,
+        };
+        let theirs: Vec<String> = assets.iter().map(|a| path_text(&a.path)).collect();
+        match user {
+            Some(user) => out.push(dm(tenant, job, a, alert, impact, &user, &theirs)),
+            None => named.push(format!(
+                "{} ({})",
+                escape_slack(owner),
+                assets
+                    .iter()
+                    .map(|a| format!("`{}`", escape_slack(&a.name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    if !named.is_empty() {
+        let text = format!(
+            ":busts_in_silhouette: Downstream owners not messaged (not a Slack user, or an email Slack does not know): {}",
+            crate::slack::limits::join_capped(&named, "; ", 2_000, |n| format!("…and {n} more"))
+        );
+        out.push(crate::flows::thread::thread_message(
+            state,
+            alert,
+            format!("lineage:{}:named", alert.id),
+            &text,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The DM to one owner.
+#[allow(clippy::too_many_arguments)]
+fn dm(
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    alert: &Alert,
+    impact: &Impact,
+    user: &str,
+    theirs: &[String],
+) -> NewOutboxMessage {
+    let asset = escape_slack(&job.asset_name);
+    let likely = impact
+        .likely_done
+        .map(date_token)
+        .unwrap_or_else(|| "unknown".into());
+    let runs: Vec<String> = impact
+        .stale_runs
+        .iter()
+        .map(|r| {
+            format!(
+                "• `{}` runs {}, before then: it would read stale {}",
+                escape_slack(&r.workflow),
+                date_token(r.at),
+                path_text(&r.path)
+            )
+        })
+        .collect();
+    let mut text = format!(
+        ":warning: *{asset}* is late ({} SLA risk, job `{}`) and it feeds yours: {}.\nIt is likely done by {likely}.",
+        a.band.label(),
+        job.id,
+        theirs.join(", "),
+    );
+    if !runs.is_empty() {
+        text.push_str(&format!(
+            "\n{}",
+            crate::slack::limits::join_capped(&runs, "\n", 1_500, |n| format!("…and {n} more"))
+        ));
+    }
+    let channel = tenant.channel.as_str().to_string();
+    let payload = serde_json::json!({
+        "channel": user,
+        "text": format!(
+            "{asset} is late ({} SLA risk) and feeds your assets; likely done by {}",
+            a.band.label(),
+            impact
+                .likely_done
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "unknown".into())
+        ),
+        "_permalink": crate::store::permalink_spec(&alert.id, &channel),
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+            { "type": "context", "elements": [
+                { "type": "mrkdwn", "text": format!(
+                    "You own these assets in Servo · <{}|Open the alert>",
+                    crate::store::PERMALINK
+                ) }
+            ] }
+        ]
+    });
+    NewOutboxMessage::call(
+        "chat.postMessage",
+        payload,
+        format!("lineage:{}:owner:{user}", alert.id),
+    )
+}
