@@ -391,3 +391,77 @@ async fn downstream_owners_hear_of_it_once_per_episode_on_sqlite() {
 async fn downstream_owners_hear_of_it_once_per_episode_on_postgres() {
     downstream_owners_hear_of_it_once_per_episode(Backend::Postgres).await;
 }
+
+/// Makes `child` an upstream job of `root` (Servo's job tree, migration 010).
+async fn child_of(fx: &ServoFixture, child: Uuid, root: Uuid) {
+    sqlx::query("UPDATE backfill_jobs SET parent_job_id = $2 WHERE id = $1")
+        .bind(child)
+        .bind(root)
+        .execute(&fx.admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    let root = late_job(&fx, t0, 100, 5).await;
+    let child = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            deadline: None,
+            eta: Some(t0 + Duration::minutes(40)),
+            heartbeat: Some(t0),
+            completed: 40,
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(&fx, child, root).await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    let answer = app
+        .slash("impact revenue_daily", "U0PLATLEAD", "C0ACMEALERT")
+        .await;
+    assert_eq!(answer.status, 200);
+    let v = answer.json();
+    assert_eq!(v["response_type"], "ephemeral");
+    let text = v["text"].as_str().unwrap().to_string();
+    for expected in [
+        "*Impact of `revenue_daily`*",
+        "↳ `revenue_report` · owner <@U0REPORTOWN>",
+        "    ↳ `exec_dashboard` · owner cfo@example.com",
+        "`exec_daily` runs <!date^",
+        "`weekly` runs",
+        "*Upstream jobs it waits on*",
+        "`orders_raw` on track (40/100 partitions)",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let stale = |wf: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("`{wf}` runs")))
+            .unwrap()
+            .contains("would read stale data")
+    };
+    assert!(stale("exec_daily") && stale("finance_daily"));
+    assert!(!stale("weekly"), "after the P90: {text}");
+    // A job without lineage says so.
+    let lone = fx
+        .job(JobSpec {
+            asset: "lonely".into(),
+            deadline: Some(t0 + Duration::hours(1)),
+            ..JobSpec::default()
+        })
+        .await;
+    let text = app
+        .slash(&format!("impact {lone}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await
+        .json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("Nothing downstream"), "{text}");
+    assert!(text.contains("None."), "{text}");
+}

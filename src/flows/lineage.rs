@@ -180,3 +180,45 @@ fn dm(
         format!("lineage:{}:owner:{user}", alert.id),
     )
 }
+
+/// The upstream jobs `root` waits on (Servo's job tree: `parent_job_id`),
+/// each assessed, furthest upstream first: one read of the tenant's active
+/// jobs.
+pub async fn upstream_jobs(
+    state: &AppState,
+    tenant: &Tenant,
+    root: &Job,
+) -> Result<Vec<(Job, Assessment)>, crate::servo::ServoError> {
+    let jobs = state.servo.active_jobs(&tenant.id, false).await?;
+    let thresholds = state.config.risk.thresholds();
+    let now = state.clock.now();
+    let mut children: Vec<(Job, Assessment)> = jobs
+        .into_iter()
+        .filter(|j| j.parent_job_id == Some(root.id))
+        .map(|j| {
+            let a = crate::domain::assessment::assess(&j.snapshot(), now, &thresholds, None);
+            (j, a)
+        })
+        .collect();
+    children.sort_by(|(a, _), (b, _)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(children)
+}
+
+/// One upstream job as a bottleneck line names it: "`orders_raw` High, ETA
+/// <11:40>" or "`fx_rates` on track".
+pub fn upstream_line(job: &Job, a: &Assessment) -> String {
+    let asset = format!("`{}`", escape_slack(&job.asset_name));
+    let progress = format!(
+        "{}/{} partitions",
+        job.completed_partitions, job.total_partitions
+    );
+    if a.band.is_at_risk() {
+        format!(
+            "{asset} {}, ETA {} ({progress})",
+            a.band.label(),
+            a.eta.map(date_token).unwrap_or_else(|| "unknown".into())
+        )
+    } else {
+        format!("{asset} on track ({progress})")
+    }
+}
