@@ -465,3 +465,63 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
     assert!(text.contains("Nothing downstream"), "{text}");
     assert!(text.contains("None."), "{text}");
 }
+
+#[tokio::test]
+async fn the_extension_dialog_says_which_downstream_runs_the_deadline_leaves_stale() {
+    use serde_json::{json, Value};
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    let job = late_job(&fx, t0, 100, 5).await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let alert = app
+        .state
+        .store
+        .open_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .expect("an open alert")
+        .id;
+    app.interact(&common::slack_ui::click_in(
+        &app,
+        "C0ACMEALERT",
+        "U0PLATLEAD",
+        "extension_request",
+        &alert,
+    ))
+    .await;
+    let view = app.slack.views().pop().expect("the dialog opened").view;
+    // +1 h: the deadline moves to t0+120 min; `exec_daily` (t0+30) and
+    // `finance_daily` (t0+80) come before it, `weekly` (t0+200) after.
+    let mut dialog = view.clone();
+    dialog["state"] = json!({ "values": {} });
+    app.interact(&json!({
+        "type": "block_actions",
+        "user": { "id": "U0PLATLEAD" },
+        "container": { "type": "view", "view_id": view["id"] },
+        "trigger_id": "trigger-U0PLATLEAD",
+        "view": dialog,
+        "actions": [{ "type": "button", "block_id": "quick", "action_id": "extension_quick_1h", "value": "+1h" }],
+    }))
+    .await;
+    let updated = app.slack.views().pop().unwrap().view;
+    let preview = updated["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["block_id"] == "preview")
+        .map(Value::to_string)
+        .unwrap();
+    assert!(
+        preview.contains("would still leave these downstream runs reading stale data"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("`exec_daily`") && preview.contains("`finance_daily`"),
+        "{preview}"
+    );
+    assert!(!preview.contains("weekly"), "{preview}");
+}
