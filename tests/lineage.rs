@@ -525,3 +525,94 @@ async fn the_extension_dialog_says_which_downstream_runs_the_deadline_leaves_sta
     );
     assert!(!preview.contains("weekly"), "{preview}");
 }
+
+async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    // The root waits on two upstream jobs; as if it started now it would be
+    // done at t0+50 min, before its t0+70 deadline, but `orders_raw` is
+    // likely done only at t0+40 (Medium against its t0+30 deadline): the
+    // root starts then, so it is at risk too.
+    let root = fx
+        .job(JobSpec {
+            state: "waiting_upstream".into(),
+            deadline: Some(t0 + Duration::minutes(70)),
+            upstream: 2,
+            upstream_done: 0,
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    let orders = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            deadline: Some(t0 + Duration::minutes(30)),
+            eta: Some(t0 + Duration::minutes(40)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let fx_rates = fx
+        .job(JobSpec {
+            asset: "fx_rates".into(),
+            eta: Some(t0 + Duration::minutes(20)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(&fx, orders, root).await;
+    child_of(&fx, fx_rates, root).await;
+    let app = app_with(&fx, backend, &clock, "").await;
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    let posts: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["channel"] == "C0ACMEALERT"
+                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
+        })
+        .map(text_of)
+        .collect();
+    assert_eq!(posts.len(), 1, "one alert for the tree: {posts:#?}");
+    let post = &posts[0];
+    assert!(post.contains("*revenue_daily*"), "{post}");
+    assert!(post.contains("Waiting on 2 upstream jobs: "), "{post}");
+    assert!(post.contains("`orders_raw` Medium, ETA <!date^"), "{post}");
+    assert!(
+        post.contains("`fx_rates` on track (50/100 partitions)"),
+        "{post}"
+    );
+    let notes: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .map(text_of)
+        .filter(|t| t.contains("Upstream job holding this one up"))
+        .collect();
+    assert_eq!(notes.len(), 1, "once per band: {notes:?}");
+    assert!(notes[0].contains("`orders_raw` Medium"), "{}", notes[0]);
+    assert!(
+        app.state
+            .store
+            .open_alert_for_job("acme", &orders.to_string())
+            .await
+            .unwrap()
+            .is_none(),
+        "no alert of its own"
+    );
+}
+
+#[tokio::test]
+async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_sqlite() {
+    a_root_and_its_upstream_jobs_at_risk_are_one_alert(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_postgres() {
+    a_root_and_its_upstream_jobs_at_risk_are_one_alert(Backend::Postgres).await;
+}

@@ -580,7 +580,16 @@ pub fn view(
         bottlenecks: a
             .bottlenecks
             .iter()
+            .filter(|b| {
+                // Named one by one below when the tree was read.
+                job.upstream_note.is_none()
+                    || !matches!(
+                        b,
+                        crate::domain::assessment::Bottleneck::WaitingUpstream { .. }
+                    )
+            })
             .map(|b| b.describe())
+            .chain(job.upstream_note.clone())
             .chain(disagreement(job, state.clock.now()))
             .collect(),
         outcome,

@@ -860,6 +860,7 @@ fn fake_job(approval: &Approval) -> Job {
         forecast: None,
         judge_on_p90: false,
         impact: None,
+        upstream_note: None,
     }
 }
 

@@ -12,10 +12,13 @@ use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::assessment::Assessment;
 use crate::domain::lineage::{path_text, Impact, Owner};
+use crate::domain::risk::{JobState, RiskBand};
 use crate::domain::text::{date_token, escape_slack};
 use crate::servo::Job;
 use crate::store::{Alert, NewOutboxMessage};
-use std::collections::{BTreeMap, HashMap};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
 
 /// The DMs and the thread note for every open alert at or above
 /// `lineage.notify_owners_at` whose job affects downstream assets with
@@ -220,5 +223,143 @@ pub fn upstream_line(job: &Job, a: &Assessment) -> String {
         )
     } else {
         format!("{asset} on track ({progress})")
+    }
+}
+
+/// What the poll learned of its job trees (Servo's upstream propagation).
+#[derive(Debug, Default)]
+pub struct Trees {
+    /// Upstream jobs at risk together with their root: they get no alert of
+    /// their own, the root's names them.
+    pub folded: HashSet<Uuid>,
+    /// Root → each upstream job's (id, band, line), for the root's thread.
+    pub children: HashMap<Uuid, Vec<(Uuid, RiskBand, String)>>,
+}
+
+/// Each waiting root near risk (its history was read) names its upstream
+/// jobs as its bottleneck, with each one's progress and band; its ETA starts
+/// when they are likely done (their P50 and P90, else their ETA); and the
+/// ones at risk together with it are folded into its alert. One read of the
+/// tenant's active jobs, only when there is such a root.
+pub async fn job_trees(
+    state: &AppState,
+    tenant: &Tenant,
+    jobs: &mut [Job],
+    near_risk: &HashMap<Uuid, Vec<crate::domain::forecast::PartitionObs>>,
+    now: DateTime<Utc>,
+) -> Trees {
+    let mut trees = Trees::default();
+    let roots: Vec<Uuid> = jobs
+        .iter()
+        .filter(|j| {
+            j.state == JobState::WaitingUpstream
+                && j.upstream_job_count > j.completed_upstream_jobs
+                && near_risk.contains_key(&j.id)
+        })
+        .map(|j| j.id)
+        .collect();
+    if roots.is_empty() {
+        return trees;
+    }
+    let all = match state.servo.active_jobs(&tenant.id, false).await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(tenant = %tenant.id, error = %e, "the job trees could not be read this poll");
+            return trees;
+        }
+    };
+    let thresholds = state.config.risk.thresholds();
+    let assess = |j: &Job| crate::domain::assessment::assess(&j.snapshot(), now, &thresholds, None);
+    for root in roots {
+        let mut children: Vec<(Job, Assessment)> = all
+            .iter()
+            .filter(|c| c.parent_job_id == Some(root))
+            // The poll's own read of it, with its forecast, when it has one.
+            .map(|c| jobs.iter().find(|j| j.id == c.id).unwrap_or(c).clone())
+            .map(|c| {
+                let a = assess(&c);
+                (c, a)
+            })
+            .collect();
+        if children.is_empty() {
+            continue;
+        }
+        children.sort_by(|(a, _), (b, _)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        // When the upstream jobs are likely done: the latest P50 and P90.
+        let done = children.iter().fold(
+            None,
+            |acc: Option<(DateTime<Utc>, DateTime<Utc>)>, (c, a)| {
+                let (p50, p90) = c.forecast.or(a.eta.map(|e| (e, e)))?;
+                Some(match acc {
+                    Some((x, y)) => (x.max(p50), y.max(p90)),
+                    None => (p50, p90),
+                })
+            },
+        );
+        let Some(job) = jobs.iter_mut().find(|j| j.id == root) else {
+            continue;
+        };
+        if let Some((c50, c90)) = done {
+            // The root's own estimate is as if it started now: it starts
+            // when they are done.
+            let own = job.forecast.or_else(|| assess(job).eta.map(|e| (e, e)));
+            if let Some((p50, p90)) = own {
+                let wait = |t: DateTime<Utc>| (t - now).max(chrono::Duration::zero());
+                job.forecast = Some((p50 + wait(c50), p90 + wait(c90)));
+            }
+        }
+        let lines: Vec<String> = children.iter().map(|(c, a)| upstream_line(c, a)).collect();
+        job.upstream_note = Some(format!(
+            "Waiting on {}: {}",
+            crate::domain::text::count(children.len(), "upstream job", "upstream jobs"),
+            crate::slack::limits::join_capped(&lines, "; ", 1_000, |n| format!("…and {n} more"))
+        ));
+        if assess(job).band.is_at_risk() {
+            trees.folded.extend(
+                children
+                    .iter()
+                    .filter(|(_, a)| a.band.is_at_risk())
+                    .map(|(c, _)| c.id),
+            );
+        }
+        trees.children.insert(
+            root,
+            children
+                .iter()
+                .map(|(c, a)| (c.id, a.band, upstream_line(c, a)))
+                .collect(),
+        );
+    }
+    trees
+}
+
+/// In each open root alert's thread, a line per upstream job at risk, once
+/// per band it reaches. Never holds up the poll: a failure is logged.
+pub async fn tree_notes(state: &AppState, trees: &Trees, open: &HashMap<String, Alert>) {
+    let mut out = Vec::new();
+    for (root, children) in &trees.children {
+        let Some(alert) = open.get(&root.to_string()) else {
+            continue;
+        };
+        for (child, band, line) in children.iter().filter(|(_, b, _)| b.is_at_risk()) {
+            let text =
+                format!(":arrow_up: Upstream job holding this one up: {line} · job `{child}`");
+            match crate::flows::thread::thread_message(
+                state,
+                alert,
+                format!("tree:{}:{child}:{}", alert.id, band.as_str()),
+                &text,
+            ) {
+                Ok(m) => out.push(m),
+                Err(e) => {
+                    tracing::warn!(alert = %alert.id, error = %e, "could not note an upstream job")
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        if let Err(e) = state.enqueue_many(&out).await {
+            tracing::warn!(error = %e, "could not enqueue the upstream jobs' notes");
+        }
     }
 }

@@ -57,6 +57,9 @@ pub async fn tenant_judged(
     let open = open_alerts_by_job(state, tenant).await?;
     let histories = read_histories(state, tenant, &jobs, &open, now).await?;
     forecast(state, tenant, &mut jobs, &histories, now).await?;
+    // A waiting root's ETA starts when its upstream jobs are likely done,
+    // before its downstream impact is told from it (issue 37).
+    let trees = crate::flows::lineage::job_trees(state, tenant, &mut jobs, &histories, now).await;
     downstream(state, tenant, &mut jobs, &histories, now).await;
     let mut poll = TenantPoll {
         jobs: jobs.len(),
@@ -79,6 +82,7 @@ pub async fn tenant_judged(
         &judged,
         &open,
         rollup.as_deref(),
+        &trees.folded,
         &mut poll,
         now,
     )
@@ -122,8 +126,10 @@ pub async fn tenant_judged(
         }
     }
     burn_downs(state, tenant, &judged, &posted, &open_now, &histories, now).await;
-    // The downstream assets' owners, once per episode (issue 37).
+    // The downstream assets' owners, once per episode, and the upstream
+    // jobs holding a root up, in its thread (issue 37).
     crate::flows::lineage::notify_owners(state, tenant, &judged, &open_now).await;
+    crate::flows::lineage::tree_notes(state, &trees, &open_now).await;
     // A maintenance window's notice, its end and its summary, each once
     // (issue 35). A failure is logged; the next poll tries again.
     if let Err(e) = crate::flows::maintenance::reconcile(state, tenant, now).await {
@@ -318,6 +324,7 @@ async fn reconcile_alerts(
     judged: &[(&crate::servo::Job, assessment::Assessment)],
     open: &HashMap<String, Alert>,
     rollup: Option<&str>,
+    folded: &HashSet<Uuid>,
     poll: &mut TenantPoll,
     now: DateTime<Utc>,
 ) -> Result<(HashSet<String>, HashSet<Uuid>), PollError> {
@@ -331,6 +338,11 @@ async fn reconcile_alerts(
         seen.insert(key.clone());
         if a.band.is_at_risk() {
             *poll.at_risk.entry(a.band.as_str().to_string()).or_default() += 1;
+        }
+        // An upstream job at risk together with its root: one alert, the
+        // root's, which names it (issue 37). An alert it already has goes on.
+        if folded.contains(&job.id) && !open.contains_key(&key) {
+            continue;
         }
         let change = alerts::reconcile(
             state,

@@ -111,6 +111,9 @@ pub struct Job {
     /// What the job means downstream (issue 37), when the poll read the
     /// tenant's lineage ([`Job::attach_impact`]).
     pub impact: Option<crate::domain::lineage::Impact>,
+    /// A root job waiting on its upstream jobs (Servo's job tree): them by
+    /// name, each with its progress and band, Slack markup (issue 37).
+    pub upstream_note: Option<String>,
 }
 
 impl Job {

@@ -225,6 +225,7 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
         forecast: None,
         judge_on_p90: false,
         impact: None,
+        upstream_note: None,
     })
 }
 

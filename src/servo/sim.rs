@@ -561,6 +561,7 @@ impl World {
             forecast: None,
             judge_on_p90: false,
             impact: None,
+            upstream_note: None,
         };
         let parallelism = spec.parallelism.max(1);
         self.jobs.push(SimJob {

@@ -190,6 +190,7 @@ mod tests {
             forecast: None,
             judge_on_p90: false,
             impact: None,
+            upstream_note: None,
         }
     }
 
