@@ -318,6 +318,7 @@ fn judge<'a>(
 
 /// Each judged job's alert reconciled with its assessment (posted, edited,
 /// resolved or left); returns the jobs seen and those whose alert was posted.
+#[allow(clippy::too_many_arguments)]
 async fn reconcile_alerts(
     state: &AppState,
     tenant: &Tenant,
