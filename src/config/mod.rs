@@ -464,6 +464,38 @@ name = "Product/Business Stakeholder"
 notify = ["U0PRODOWNER"]
 "#;
 
+    #[test]
+    fn lineage_keys_default_and_refuse_what_they_cannot_use() {
+        use crate::domain::risk::RiskBand;
+        let cfg = FileConfig::parse(GOOD).unwrap();
+        assert_eq!(cfg.lineage, LineageConfig::default());
+        assert_eq!(cfg.lineage.notify_owners_at, Some(RiskBand::High));
+        assert_eq!(cfg.escalation.start_at_if_downstream, None);
+        let set = GOOD.replace(
+            "[escalation]\nrepeat = 1\n",
+            "[escalation]\nrepeat = 1\nstart_at_if_downstream = \"medium\"\n",
+        ) + "\n[lineage]\ndepth = 2\nnotify_owners_at = \"never\"\n";
+        let cfg = FileConfig::parse(&set).unwrap();
+        assert_eq!(
+            cfg.escalation.start_at_if_downstream,
+            Some(RiskBand::Medium)
+        );
+        assert_eq!(cfg.lineage.depth, 2);
+        assert_eq!(cfg.lineage.notify_owners_at, None);
+        let bad = GOOD.replace(
+            "[escalation]\nrepeat = 1\n",
+            "[escalation]\nrepeat = 1\nstart_at_if_downstream = \"soon\"\n",
+        ) + "\n[lineage]\ndepth = 0\nnotify_owners_at = \"loud\"\n";
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        for key in [
+            "escalation.start_at_if_downstream",
+            "lineage.depth",
+            "lineage.notify_owners_at",
+        ] {
+            assert!(p.contains(key), "{key} in {p}");
+        }
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs
             .iter()
