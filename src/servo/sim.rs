@@ -399,7 +399,7 @@ impl SimServo {
             .iter()
             .enumerate()
             .map(|(i, wf)| Workflow {
-                id: Uuid::from_u128(0x3f10_0000_0000_4000_8000_000000000000 | i as u128),
+                id: Uuid::from_u128(0x3f100000_0000_4000_8000_000000000000 | i as u128),
                 name: wf.name.clone(),
                 owner: wf.owner.clone(),
                 schedule: Schedule {
