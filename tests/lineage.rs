@@ -616,3 +616,25 @@ async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_sqlite() {
 async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_postgres() {
     a_root_and_its_upstream_jobs_at_risk_are_one_alert(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn a_steady_poll_does_not_edit_an_alert_with_downstream_impact() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    late_job(&fx, t0, 100, 5).await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let before = app.slack.ok_calls_to("chat.update").len();
+    app.poll().await;
+    app.drain_outbox().await;
+    let after = app.slack.ok_calls_to("chat.update");
+    assert_eq!(
+        after.len(),
+        before,
+        "{:#?}",
+        after.iter().skip(before).map(text_of).collect::<Vec<_>>()
+    );
+}
