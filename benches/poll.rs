@@ -22,6 +22,10 @@
 //! seeding runs in PostgreSQL). The database is dropped afterwards, also when
 //! the benchmark panics.
 //!
+//! Servo's lineage (issue 37) is there too: 5,000 downstream assets, each job
+//! asset feeding chains of them, and 1,000 scheduled workflows, read once per
+//! poll (`BENCH_LINEAGE=off`: an older Servo without those tables).
+//!
 //! `cargo bench --bench poll` runs the default sizes; `cargo bench --bench
 //! poll -- 1000 10000` runs the sizes given; `BENCH_SLACK=down` makes Slack
 //! unreachable. See docs/benchmarks.md.
@@ -31,7 +35,7 @@ use servo_sla_bot::config::{load_env, FileConfig, Settings};
 use servo_sla_bot::context::AppState;
 use servo_sla_bot::domain::assessment;
 use servo_sla_bot::flows::poll::TenantPoll;
-use servo_sla_bot::runtime::clock::SystemClock;
+use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::workers::poller::Poller;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -180,6 +184,12 @@ async fn create_schema(db: &BenchDb, admin: &PgPool) {
         .execute(admin)
         .await
         .expect("create Servo's schema");
+    if lineage_on() {
+        sqlx::raw_sql(include_str!("../tests/fixtures/servo_lineage_schema.sql"))
+            .execute(admin)
+            .await
+            .expect("create Servo's lineage tables");
+    }
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DO $$ BEGIN CREATE ROLE {BOT_ROLE} LOGIN; \
          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
@@ -191,11 +201,73 @@ async fn create_schema(db: &BenchDb, admin: &PgPool) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "GRANT CONNECT ON DATABASE \"{dbname}\" TO {BOT_ROLE}; \
          GRANT USAGE ON SCHEMA public TO {BOT_ROLE}; \
-         GRANT SELECT, INSERT, UPDATE ON assets, backfill_jobs, backfill_partitions TO {BOT_ROLE};"
+         GRANT SELECT, INSERT, UPDATE ON assets, backfill_jobs, backfill_partitions TO {BOT_ROLE}; {}",
+        if lineage_on() {
+            format!("GRANT SELECT ON workflows, workflow_assets, asset_dependencies TO {BOT_ROLE};")
+        } else {
+            String::new()
+        }
     )))
     .execute(admin)
     .await
     .expect("grant the bot's role");
+}
+
+/// Whether Servo has its lineage tables (`BENCH_LINEAGE=off`: an older Servo).
+fn lineage_on() -> bool {
+    std::env::var("BENCH_LINEAGE").as_deref() != Ok("off")
+}
+
+/// Downstream assets and scheduled workflows.
+const LINEAGE_ASSETS: i64 = 5_000;
+const WORKFLOWS: i64 = 1_000;
+
+/// Servo's lineage: `LINEAGE_ASSETS` report assets with owners, ten fed by
+/// each job asset and each feeding one 500 along (chains: 30 assets
+/// within 3 hops of a job's asset), and `WORKFLOWS` scheduled workflows
+/// (hourly, on the half hour, in a zone) touching three assets each.
+async fn seed_lineage(admin: &PgPool) {
+    sqlx::query(
+        "INSERT INTO assets (name, owner, tenant_id) \
+         SELECT format('report_%s', lpad(r::text, 4, '0')), format('U0OWNER%s', r % 97), $2 \
+         FROM generate_series(0, $1 - 1) r",
+    )
+    .bind(LINEAGE_ASSETS)
+    .bind(TENANT)
+    .execute(admin)
+    .await
+    .expect("seed the lineage's assets");
+    sqlx::query(
+        "WITH r AS (SELECT id, substr(name, 8)::int AS n FROM assets WHERE name LIKE 'report_%'), \
+              j AS (SELECT id, substr(name, 15)::int AS n FROM assets WHERE name LIKE 'revenue_asset_%') \
+         INSERT INTO asset_dependencies (upstream_asset_id, downstream_asset_id, dependency_type) \
+         SELECT j.id, r.id, 'data' FROM j JOIN r ON r.n / 10 = j.n \
+         UNION ALL \
+         SELECT a.id, b.id, 'data' FROM r a JOIN r b ON b.n = a.n + 500",
+    )
+    .execute(admin)
+    .await
+    .expect("seed the dependencies");
+    sqlx::query(
+        "INSERT INTO workflows (id, name, owner, tenant_id, schedule_cron, schedule_timezone) \
+         SELECT gen_random_uuid(), format('workflow_%s', w), 'U0WFOWNER', $2, '30 * * * *', 'Europe/Paris' \
+         FROM generate_series(0, $1 - 1) w",
+    )
+    .bind(WORKFLOWS)
+    .bind(TENANT)
+    .execute(admin)
+    .await
+    .expect("seed the workflows");
+    sqlx::query(
+        "WITH w AS (SELECT id, substr(name, 10)::int AS n FROM workflows), \
+              r AS (SELECT id, substr(name, 8)::int AS n FROM assets WHERE name LIKE 'report_%') \
+         INSERT INTO workflow_assets (workflow_id, asset_id, position) \
+         SELECT w.id, r.id, row_number() OVER (PARTITION BY w.id ORDER BY r.n) - 1 \
+         FROM w JOIN r ON r.n IN (w.n * 5, w.n * 5 + 1, w.n * 5 + 2)",
+    )
+    .execute(admin)
+    .await
+    .expect("seed the workflows' assets");
 }
 
 /// Seeds `jobs` running jobs of tenant `acme`, each with a deadline and
@@ -577,6 +649,8 @@ struct Measured {
     partition_history: f64,
     /// `store.list_open_alerts(acme0)`, median.
     open_alerts: f64,
+    /// `servo.lineage(acme)`, the one lineage query of a poll, median.
+    lineage: f64,
     /// The 1-minute load average when the polls started.
     load: f64,
     /// Slack calls the first poll left in the outbox (posts, thread replies, pages).
@@ -605,14 +679,24 @@ async fn run_size(jobs: i64) -> Measured {
         .await
         .expect("connect to the fresh database");
     create_schema(&db, &admin).await;
-    let ((), seed_took) = timed(seed(&admin, jobs)).await;
+    let ((), seed_took) = timed(async {
+        seed(&admin, jobs).await;
+        if lineage_on() {
+            seed_lineage(&admin).await;
+        }
+    })
+    .await;
     eprintln!("  seeded in {:.1} s", seed_took.as_secs_f64());
     admin.close().await;
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store_url = format!("sqlite://{}", dir.path().join("bot.db").display());
     let options = AppOptions {
-        clock: Arc::new(SystemClock),
+        // The bot's clock stands still at the seed's time: an alert says how
+        // long is left to the minute, so a slow poll that crosses a minute
+        // would edit every alert, and a steady poll is one where nothing,
+        // the clock included, moved.
+        clock: Arc::new(ManualClock::new(chrono::Utc::now())),
         worker_id: format!("bench-{}", Uuid::new_v4().simple()),
         run_poller: false,
         ..AppOptions::default()
@@ -706,7 +790,14 @@ async fn run_size(jobs: i64) -> Measured {
     let mut active = Vec::new();
     let mut durations = Vec::new();
     let mut alerts = Vec::new();
+    let mut lineage = Vec::new();
     for _ in 0..QUERY_RUNS {
+        let (read, took) = timed(state.servo.lineage(TENANT, state.clock.now())).await;
+        let read = read.expect("the lineage");
+        if lineage_on() {
+            assert_eq!(read.workflows.len() as i64, WORKFLOWS);
+        }
+        lineage.push(ms(took));
         let (listed, took) = timed(state.servo.active_jobs(TENANT, true)).await;
         let listed = listed.expect("active jobs");
         active.push(ms(took));
@@ -745,6 +836,7 @@ async fn run_size(jobs: i64) -> Measured {
         active_jobs: median(&active),
         partition_history: median(&durations),
         open_alerts: median(&alerts),
+        lineage: median(&lineage),
         load,
         enqueued: queued,
         slack_first,
@@ -810,13 +902,13 @@ fn main() {
     println!();
     println!(
         "| jobs | partitions | at risk | first poll ms | steady p50 ms | steady max ms \
-         | active_jobs ms | partition_history ms | list_open_alerts ms | steady ms per 1000 jobs |"
+         | active_jobs ms | partition_history ms | list_open_alerts ms | lineage ms | steady ms per 1000 jobs |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in &results {
         let p50 = median(&m.steady);
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
             m.jobs,
             m.partitions,
             m.at_risk,
@@ -826,6 +918,7 @@ fn main() {
             m.active_jobs,
             m.partition_history,
             m.open_alerts,
+            m.lineage,
             p50 / (m.jobs as f64 / 1000.0),
         );
     }

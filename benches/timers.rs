@@ -73,6 +73,8 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         status_line: String::new(),
         runbook_url: "https://runbooks.example/backfill-sla".into(),
         quiet: None,
+        downstream: Vec::new(),
+        downstream_note: None,
     };
     serde_json::to_value(view).unwrap()
 }

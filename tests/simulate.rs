@@ -565,3 +565,35 @@ async fn a_handoff_in_the_middle_of_an_escalation_pages_the_new_person_and_the_o
     assert_eq!(find(&r, Kind::Message, "Acknowledged by @Dana").len(), 1);
     assert_eq!(find(&r, Kind::Ephemeral, "then Sam").len(), 1);
 }
+
+#[tokio::test]
+async fn a_late_job_threatening_a_scheduled_report_says_so_and_tells_its_owner() {
+    let r = run_example("late-job-threatens-report.toml").await;
+    let alerts = find(&r, Kind::Message, "High SLA risk*: *revenue_orders");
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0].text;
+    assert!(alert.contains("*Downstream impact*"), "{alert}");
+    assert!(
+        alert.contains("`finance_daily` runs Mon 12:00 UTC, before this job is likely done"),
+        "{alert}"
+    );
+    assert!(!alert.contains("board_weekly"), "after the P90: {alert}");
+    let dms: Vec<&Event> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Message && e.place == "DM @Fran")
+        .collect();
+    assert_eq!(dms.len(), 1, "one DM to the report's owner: {dms:#?}");
+    assert!(dms[0].text.contains("it feeds yours"), "{}", dms[0].text);
+    assert_eq!(
+        find(&r, Kind::Message, "Finance team (`exec_dashboard`)").len(),
+        1,
+        "a team's name is named in the thread"
+    );
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.text.contains("no longer wait on this job")),
+        "the section says resolved"
+    );
+}

@@ -336,8 +336,9 @@ async fn band_under(state: &AppState, alert: &crate::store::Alert, at: DateTime<
                 .eta
                 .map(crate::domain::text::date_token)
                 .unwrap_or_else(|| "unknown".into());
+            let stale = still_stale(state, tenant, &mut job, at).await;
             format!(
-                "Under {new} the job would be {} *{}* (ETA {eta}); it is {} {} now.",
+                "Under {new} the job would be {} *{}* (ETA {eta}); it is {} {} now.{stale}",
                 under.band.emoji(),
                 under.band.label(),
                 now_assessed.band.emoji(),
@@ -349,6 +350,47 @@ async fn band_under(state: &AppState, alert: &crate::store::Alert, at: DateTime<
             "New deadline {new}. Servo cannot be read just now, so the band under it is unknown."
         ),
     }
+}
+
+/// The scheduled downstream runs a job done by `deadline` would still leave
+/// stale (issue 37): those before it, as a line to add to the preview; empty
+/// when none (or the lineage cannot be read: the preview goes on without it).
+async fn still_stale(
+    state: &AppState,
+    tenant: &crate::config::Tenant,
+    job: &mut crate::servo::Job,
+    deadline: DateTime<Utc>,
+) -> String {
+    let now = state.clock.now();
+    let lineage = match state.servo.lineage(&tenant.id, now).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!(error = %e, "the lineage could not be read for the request preview");
+            return String::new();
+        }
+    };
+    job.attach_impact(&lineage, state.config.lineage.depth, now);
+    let Some(impact) = job.impact.as_ref() else {
+        return String::new();
+    };
+    let runs: Vec<String> = impact
+        .stale_before(deadline)
+        .iter()
+        .map(|r| {
+            format!(
+                "`{}` ({})",
+                crate::domain::text::escape_slack(&r.workflow),
+                crate::domain::text::date_token(r.at)
+            )
+        })
+        .collect();
+    if runs.is_empty() {
+        return "\nNo scheduled downstream run comes before it.".into();
+    }
+    format!(
+        "\n:calendar: Done by then, it would still leave these downstream runs reading stale data: {}",
+        crate::slack::limits::join_capped(&runs, ", ", 1_200, |n| format!("…and {n} more"))
+    )
 }
 
 /// Reject: checks the clicker may decide, then asks for an optional reason.

@@ -20,7 +20,7 @@ fn render(state: &AppState, unknown: Option<&str>) -> Value {
             tracing::error!(error = %e, "help template failed");
             json!({
                 "response_type": "ephemeral",
-                "text": "Usage: /backfill status|list|review|pause|resume|extend-deadline|silence|silences|unsilence|maintenance|help",
+                "text": "Usage: /backfill status|impact|list|review|pause|resume|extend-deadline|silence|silences|unsilence|maintenance|help",
             })
         }
     }

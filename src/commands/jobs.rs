@@ -27,6 +27,10 @@ pub async fn run(
             Ok(id) => super::status::card(state, tenant, id).await,
             Err(answer) => answer,
         },
+        Command::Impact(named) => match found(named).await {
+            Ok(id) => super::impact::run(state, tenant, id).await,
+            Err(answer) => answer,
+        },
         Command::List(filter) => super::list::run(state, tenant, filter).await,
         Command::Review(days) => super::review::run(state, tenant, days).await,
         Command::Pause(named) => match found(named).await {

@@ -9,6 +9,7 @@ mod change;
 mod extend;
 pub mod grammar;
 pub mod help;
+pub mod impact;
 pub mod jobs;
 mod list;
 pub mod lookup;
@@ -54,6 +55,8 @@ pub enum Command {
     /// `/backfill` alone: the at-risk list in a tenant's channel, help elsewhere.
     Overview,
     Status(JobRef),
+    /// `/backfill impact <job>`: downstream tree and upstream jobs (issue 37).
+    Impact(JobRef),
     List(ListFilter),
     /// `/backfill review [7d|30d]`: the SLA review over that many days.
     Review(u32),
@@ -141,6 +144,7 @@ impl Command {
         let result = match lower.as_str() {
             "help" | "-h" | "--help" => Ok(Command::Help),
             "status" => job_arg("/backfill status <job_id>").map(Command::Status),
+            "impact" => job_arg("/backfill impact <job_id>").map(Command::Impact),
             "pause" => job_arg("/backfill pause <job_id>").map(Command::Pause),
             "resume" => job_arg("/backfill resume <job_id>").map(Command::Resume),
             "list" => match args {

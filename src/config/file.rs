@@ -41,6 +41,16 @@ struct RawConfig {
     maintenance: Vec<super::quiet::RawMaintenance>,
     #[serde(default)]
     rotations: Vec<RawRotation>,
+    #[serde(default)]
+    lineage: RawLineage,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLineage {
+    depth: Option<usize>,
+    notify_owners_at: Option<String>,
+    max_lines: Option<usize>,
 }
 
 /// `[[rotations]]` (issue 36).
@@ -159,6 +169,7 @@ struct RawEscalation {
     high_priority_min: Option<i32>,
     rise_by: Option<f64>,
     rise_within: Option<String>,
+    start_at_if_downstream: Option<String>,
     #[serde(default)]
     widespread: RawWidespread,
     #[serde(default)]
@@ -459,7 +470,10 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         );
     }
 
+    let lineage = validate_lineage(&raw.lineage, problems);
+
     FileConfig {
+        lineage,
         alerts,
         buffers,
         review,
@@ -770,7 +784,16 @@ fn validate_escalation(
             "must be a share of the active jobs, above 0 and at most 1 (e.g. 0.6)",
         );
     }
+    let start_at_if_downstream = raw.escalation.start_at_if_downstream.as_ref().map(|_| {
+        band_key(
+            &raw.escalation.start_at_if_downstream,
+            "escalation.start_at_if_downstream",
+            RiskBand::High,
+            problems,
+        )
+    });
     Escalation {
+        start_at_if_downstream,
         widespread,
         system_wide,
         repeat: raw.escalation.repeat.unwrap_or(0),
@@ -1015,6 +1038,45 @@ fn validate_rotations(
         out.push(rotation);
     }
     out
+}
+
+/// `[lineage]`.
+fn validate_lineage(raw: &RawLineage, problems: &mut Problems) -> LineageConfig {
+    use crate::domain::risk::RiskBand;
+    let defaults = LineageConfig::default();
+    let depth = raw.depth.unwrap_or(defaults.depth);
+    if !(1..=10).contains(&depth) {
+        problems.push(
+            "lineage.depth",
+            "must be between 1 and 10 hops downstream of the job's asset",
+        );
+    }
+    let max_lines = raw.max_lines.unwrap_or(defaults.max_lines);
+    if !(1..=20).contains(&max_lines) {
+        problems.push(
+            "lineage.max_lines",
+            "must be between 1 and 20 (the alert must stay readable)",
+        );
+    }
+    let notify_owners_at = match raw.notify_owners_at.as_deref() {
+        None => defaults.notify_owners_at,
+        Some("never") => None,
+        Some(b) => match RiskBand::parse(b).filter(|b| b.is_at_risk()) {
+            Some(b) => Some(b),
+            None => {
+                problems.push(
+                    "lineage.notify_owners_at",
+                    format!("'{b}' is not a band; use low, medium, high, breached or never"),
+                );
+                defaults.notify_owners_at
+            }
+        },
+    };
+    LineageConfig {
+        depth: depth.clamp(1, 10),
+        notify_owners_at,
+        max_lines: max_lines.clamp(1, 20),
+    }
 }
 
 fn validate_buffers(raw: &RawBuffers, problems: &mut Problems) -> Buffers {

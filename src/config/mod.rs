@@ -98,6 +98,32 @@ pub struct FileConfig {
     pub quiet: quiet::QuietConfig,
     /// `[[rotations]]`: who is on shift when (issue 36).
     pub rotations: Vec<crate::domain::rotation::Rotation>,
+    /// `[lineage]`: what a late job breaks downstream (issue 37).
+    pub lineage: LineageConfig,
+}
+
+/// `[lineage]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineageConfig {
+    /// `lineage.depth`: how many hops downstream of a job's asset count.
+    pub depth: usize,
+    /// `lineage.notify_owners_at`: the band from which the owners of the
+    /// affected downstream assets get a DM (once per episode); `None`
+    /// (`"never"`): never.
+    pub notify_owners_at: Option<crate::domain::risk::RiskBand>,
+    /// `lineage.max_lines`: how many lines an alert's *Downstream impact*
+    /// shows before "…and N more".
+    pub max_lines: usize,
+}
+
+impl Default for LineageConfig {
+    fn default() -> Self {
+        Self {
+            depth: 3,
+            notify_owners_at: Some(crate::domain::risk::RiskBand::High),
+            max_lines: 5,
+        }
+    }
 }
 
 /// `[alerts]`.
@@ -297,6 +323,10 @@ pub struct Escalation {
     pub widespread: Widespread,
     /// `[escalation.system_wide]`: the fleet slowing down across tenants.
     pub system_wide: SystemWide,
+    /// `escalation.start_at_if_downstream`: an alert whose job would make a
+    /// scheduled downstream run read stale data pages from this band, when
+    /// that is earlier than its tier's `start_at` (issue 37). Unset: no change.
+    pub start_at_if_downstream: Option<crate::domain::risk::RiskBand>,
 }
 
 /// A widespread slowdown: at least `min_jobs` of a tenant's jobs (or, when
@@ -455,6 +485,38 @@ pagerduty_routing_key_env = "PD_PLATFORM_KEY"
 name = "Product/Business Stakeholder"
 notify = ["U0PRODOWNER"]
 "#;
+
+    #[test]
+    fn lineage_keys_default_and_refuse_what_they_cannot_use() {
+        use crate::domain::risk::RiskBand;
+        let cfg = FileConfig::parse(GOOD).unwrap();
+        assert_eq!(cfg.lineage, LineageConfig::default());
+        assert_eq!(cfg.lineage.notify_owners_at, Some(RiskBand::High));
+        assert_eq!(cfg.escalation.start_at_if_downstream, None);
+        let set = GOOD.replace(
+            "[escalation]\nrepeat = 1\n",
+            "[escalation]\nrepeat = 1\nstart_at_if_downstream = \"medium\"\n",
+        ) + "\n[lineage]\ndepth = 2\nnotify_owners_at = \"never\"\n";
+        let cfg = FileConfig::parse(&set).unwrap();
+        assert_eq!(
+            cfg.escalation.start_at_if_downstream,
+            Some(RiskBand::Medium)
+        );
+        assert_eq!(cfg.lineage.depth, 2);
+        assert_eq!(cfg.lineage.notify_owners_at, None);
+        let bad = GOOD.replace(
+            "[escalation]\nrepeat = 1\n",
+            "[escalation]\nrepeat = 1\nstart_at_if_downstream = \"soon\"\n",
+        ) + "\n[lineage]\ndepth = 0\nnotify_owners_at = \"loud\"\n";
+        let p = FileConfig::parse(&bad).unwrap_err().to_string();
+        for key in [
+            "escalation.start_at_if_downstream",
+            "lineage.depth",
+            "lineage.notify_owners_at",
+        ] {
+            assert!(p.contains(key), "{key} in {p}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs

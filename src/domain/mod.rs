@@ -4,13 +4,15 @@
 //! deadline ([`deadline`]), the runbook's words ([`risk`]: band, SLA tier,
 //! job state), [`secret`], the Slack text helpers ([`text`]), the risk
 //! assessment ([`assessment`]: ETA, severity, band, bottlenecks) and the
-//! P50/P90 forecaster ([`forecast`]).
+//! P50/P90 forecaster ([`forecast`]), and Servo's lineage with what a late
+//! job means downstream ([`lineage`]).
 
 pub mod assessment;
 pub mod deadline;
 pub mod forecast;
 pub mod ids;
 pub mod job_id;
+pub mod lineage;
 pub mod risk;
 pub mod rotation;
 pub mod secret;

@@ -51,6 +51,13 @@ pub struct AlertView {
     /// of Slack markup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet: Option<String>,
+    /// *Downstream impact* (issue 37): the scheduled runs that would read
+    /// stale data first, then the downstream assets; lines of Slack markup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downstream: Vec<String>,
+    /// Said under them once the alert is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream_note: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -573,7 +580,16 @@ pub fn view(
         bottlenecks: a
             .bottlenecks
             .iter()
+            .filter(|b| {
+                // Named one by one below when the tree was read.
+                job.upstream_note.is_none()
+                    || !matches!(
+                        b,
+                        crate::domain::assessment::Bottleneck::WaitingUpstream { .. }
+                    )
+            })
             .map(|b| b.describe())
+            .chain(job.upstream_note.clone())
             .chain(disagreement(job, state.clock.now()))
             .collect(),
         outcome,
@@ -581,6 +597,12 @@ pub fn view(
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),
         runbook_url: state.config.runbook_url.clone(),
         quiet: ex.quiet.clone(),
+        downstream: job
+            .impact
+            .as_ref()
+            .map(|i| crate::domain::lineage::impact_lines(i, state.config.lineage.max_lines))
+            .unwrap_or_default(),
+        downstream_note: None,
     }
 }
 
@@ -678,6 +700,10 @@ pub async fn edit(
     Ok(())
 }
 
+/// What a resolved alert says under its *Downstream impact*.
+pub const DOWNSTREAM_RESOLVED: &str =
+    ":white_check_mark: Resolved: the runs and assets above no longer wait on this job at risk.";
+
 /// The band a resolved alert's view carries.
 pub const RESOLVED_BAND: &str = "resolved";
 
@@ -693,6 +719,9 @@ pub fn resolved_view(
     at: DateTime<Utc>,
 ) -> AlertView {
     v.band = RESOLVED_BAND.into();
+    if !v.downstream.is_empty() {
+        v.downstream_note = Some(DOWNSTREAM_RESOLVED.into());
+    }
     v.headline = "Resolved".into();
     v.emoji = ":white_check_mark:".into();
     v.colour = "#2EB67D".into();

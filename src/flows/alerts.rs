@@ -68,7 +68,7 @@ pub async fn reconcile(
             let prospective = new.prospective(&id, now);
             let mut ex = extras(state, &id).await?;
             let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
-            if !path.tiers.is_empty() && crate::flows::paging::pages_at(&path, a.tier, a.band) {
+            if !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job) {
                 // Paging starts right after the post and pages the first tier
                 // at once: from then on, Escalate now pages the next one.
                 ex.escalate_to =
@@ -315,7 +315,7 @@ async fn open_promoting(
     let prospective = new.prospective(&id, now);
     let mut ex = extras(state, &id).await?;
     let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
-    if !path.tiers.is_empty() && crate::flows::paging::pages_at(&path, a.tier, a.band) {
+    if !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job) {
         ex.escalate_to =
             crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory).await;
         ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
@@ -401,7 +401,18 @@ pub async fn resolve(
     // Decided first: the resolved view, its edit and the note; then the
     // resolution commits with them, its check-ins and steps cancelled.
     let ex = extras(state, &alert.id).await?;
-    let v = resolved_view(alert, view(state, job, a, None, &ex), &ex, how, now);
+    let mut fresh = view(state, job, a, None, &ex);
+    if fresh.downstream.is_empty() {
+        // A job that left the poll's list has no impact read: the section
+        // it showed stays, and says it is resolved (issue 37).
+        fresh.downstream = alert
+            .shown
+            .clone()
+            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+            .map(|v| v.downstream)
+            .unwrap_or_default();
+    }
+    let v = resolved_view(alert, fresh, &ex, how, now);
     let mut effects = crate::store::Effects::new();
     effects.outbox = resolved_messages(state, alert, &v, how)?;
     commit_resolution(state, alert, how, now, Some(&v), effects).await

@@ -866,6 +866,8 @@ fn fake_job(approval: &Approval) -> Job {
         recent_durations_ms: vec![],
         forecast: None,
         judge_on_p90: false,
+        impact: None,
+        upstream_note: None,
     }
 }
 

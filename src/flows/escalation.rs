@@ -715,6 +715,8 @@ pub struct PageFacts {
     deadline: Option<DateTime<Utc>>,
     /// Slack markup, built by the bot.
     bottlenecks: Vec<String>,
+    /// The alert's *Downstream impact* (issue 37), Slack markup.
+    downstream: Vec<String>,
 }
 
 impl PageFacts {
@@ -752,6 +754,10 @@ impl PageFacts {
             severity_ratio: alert.severity,
             eta: alert.eta,
             deadline: alert.deadline,
+            downstream: view
+                .as_ref()
+                .map(|v| v.downstream.clone())
+                .unwrap_or_default(),
             bottlenecks: view.map(|v| v.bottlenecks).unwrap_or_default(),
         }
     }
@@ -797,7 +803,24 @@ impl PageFacts {
             token(self.eta),
             token(self.deadline)
         );
-        json!({
+        let downstream = if self.downstream.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "*Downstream impact*\n{}",
+                crate::slack::limits::join_capped(
+                    &self
+                        .downstream
+                        .iter()
+                        .map(|l| format!("• {l}"))
+                        .collect::<Vec<_>>(),
+                    "\n",
+                    1_500,
+                    |n| format!("…and {n} more"),
+                )
+            )
+        };
+        let mut message = json!({
             "text": text,
             "_permalink": self.link_spec(),
             "blocks": [
@@ -827,7 +850,16 @@ impl PageFacts {
                     ) }
                 ] }
             ]
-        })
+        });
+        if !downstream.is_empty() {
+            if let Some(blocks) = message["blocks"].as_array_mut() {
+                blocks.insert(
+                    3,
+                    json!({ "type": "section", "text": { "type": "mrkdwn", "text": downstream } }),
+                );
+            }
+        }
+        message
     }
 
     /// A PagerDuty trigger: the same facts, with `links` to the alert and the
@@ -883,6 +915,11 @@ impl PageFacts {
                     "tier": tier,
                     "tier_purpose": purpose,
                     "reason": reason,
+                    "downstream": self
+                        .downstream
+                        .iter()
+                        .map(|l| crate::domain::lineage::plain(l))
+                        .collect::<Vec<_>>(),
                 }
             }
         })
@@ -1399,10 +1436,20 @@ pub async fn on_assessment(
         && !esc
             .as_ref()
             .is_some_and(|e| e.status == "stopped" && e.tier < 0)
-        && pages_at(cfg, a.tier, a.band)
+        && crate::flows::paging::pages_for(cfg, a, job)
     {
         let reason = if a.band == RiskBand::Breached {
             format!("{} breached its deadline", escape_slack(&job.asset_name))
+        } else if !pages_at(cfg, a.tier, a.band) {
+            format!(
+                "{} reached {} and would make a scheduled downstream run read stale data \
+                 (escalation.start_at_if_downstream is {})",
+                escape_slack(&job.asset_name),
+                a.band.label(),
+                cfg.start_at_if_downstream
+                    .map(|b| b.label())
+                    .unwrap_or("unset")
+            )
         } else {
             format!(
                 "{} reached {} ({} tier pages from {})",

@@ -23,7 +23,7 @@
 //! - [`alerts`]: the message's lifecycle (post, update, resolve);
 //!   [`group_paging`]: a storm's roll-up pages once;
 //!   [`approvals`]: an extension request's life; [`home`]; [`incidents`];
-//!   [`mitigations`];
+//!   [`mitigations`]; [`lineage`]: downstream owners told of a late job;
 //! - [`poll`]: one tenant's poll, which drives alerts, roll-ups, incidents
 //!   and moot requests; [`extension_decisions`] (asking for and deciding an
 //!   extension, which re-assess the job) and [`repair`] stand above it.
@@ -40,6 +40,7 @@ pub mod home_refresh;
 pub mod ids;
 pub mod incidents;
 pub mod job_changes;
+pub mod lineage;
 pub mod maintenance;
 pub mod mitigations;
 pub mod monitor;

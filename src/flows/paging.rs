@@ -29,6 +29,30 @@ pub fn pages_at(escalation: &Escalation, tier: SlaTier, band: RiskBand) -> bool 
         || (band.is_at_risk() && band >= escalation.start_at[tier_index(tier)])
 }
 
+/// Whether this job's alert pages now: at its tier's band, or, when
+/// `escalation.start_at_if_downstream` is set, from that band as soon as a
+/// scheduled downstream run would read stale data (issue 37).
+pub fn pages_for(
+    escalation: &Escalation,
+    a: &crate::domain::assessment::Assessment,
+    job: &crate::servo::Job,
+) -> bool {
+    pages_at(escalation, a.tier, a.band) || pages_for_downstream(escalation, a, job)
+}
+
+/// Whether only its downstream impact makes it page now.
+pub fn pages_for_downstream(
+    escalation: &Escalation,
+    a: &crate::domain::assessment::Assessment,
+    job: &crate::servo::Job,
+) -> bool {
+    a.band.is_at_risk()
+        && escalation
+            .start_at_if_downstream
+            .is_some_and(|from| a.band >= from)
+        && job.impact.as_ref().is_some_and(|i| i.has_stale_runs())
+}
+
 /// The platform tier, which **Request scaling** pages: the second tier of
 /// the path (the runbook's platform team lead), or the only one.
 pub fn scaling_tier(escalation: &Escalation) -> Option<&EscalationTier> {

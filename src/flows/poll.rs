@@ -57,6 +57,10 @@ pub async fn tenant_judged(
     let open = open_alerts_by_job(state, tenant).await?;
     let histories = read_histories(state, tenant, &jobs, &open, now).await?;
     forecast(state, tenant, &mut jobs, &histories, now).await?;
+    // A waiting root's ETA starts when its upstream jobs are likely done,
+    // before its downstream impact is told from it (issue 37).
+    let trees = crate::flows::lineage::job_trees(state, tenant, &mut jobs, &histories, now).await;
+    downstream(state, tenant, &mut jobs, &histories, now).await;
     let mut poll = TenantPoll {
         jobs: jobs.len(),
         ..TenantPoll::default()
@@ -78,6 +82,7 @@ pub async fn tenant_judged(
         &judged,
         &open,
         rollup.as_deref(),
+        &trees.folded,
         &mut poll,
         now,
     )
@@ -121,6 +126,10 @@ pub async fn tenant_judged(
         }
     }
     burn_downs(state, tenant, &judged, &posted, &open_now, &histories, now).await;
+    // The downstream assets' owners, once per episode, and the upstream
+    // jobs holding a root up, in its thread (issue 37).
+    crate::flows::lineage::notify_owners(state, tenant, &judged, &open_now).await;
+    crate::flows::lineage::tree_notes(state, &trees, &open_now).await;
     // A maintenance window's notice, its end and its summary, each once
     // (issue 35). A failure is logged; the next poll tries again.
     if let Err(e) = crate::flows::maintenance::reconcile(state, tenant, now).await {
@@ -261,6 +270,35 @@ async fn forecast(
     Ok(())
 }
 
+/// What each job near risk means downstream (issue 37): the tenant's
+/// lineage is read once for the poll, only when some job is near risk (those
+/// whose history was read). Never holds up the poll: a failure is logged and
+/// the alerts go out without it.
+async fn downstream(
+    state: &AppState,
+    tenant: &Tenant,
+    jobs: &mut [crate::servo::Job],
+    histories: &HashMap<Uuid, Vec<PartitionObs>>,
+    now: DateTime<Utc>,
+) {
+    if histories.is_empty() {
+        return;
+    }
+    let lineage = match state.servo.lineage(&tenant.id, now).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(tenant = %tenant.id, error = %e, "the lineage could not be read this poll");
+            return;
+        }
+    };
+    if lineage.downstream.is_empty() {
+        return;
+    }
+    for job in jobs.iter_mut().filter(|j| histories.contains_key(&j.id)) {
+        job.attach_impact(&lineage, state.config.lineage.depth, now);
+    }
+}
+
 /// Each job with its assessment, in Servo's order.
 fn judge<'a>(
     state: &AppState,
@@ -280,12 +318,14 @@ fn judge<'a>(
 
 /// Each judged job's alert reconciled with its assessment (posted, edited,
 /// resolved or left); returns the jobs seen and those whose alert was posted.
+#[allow(clippy::too_many_arguments)]
 async fn reconcile_alerts(
     state: &AppState,
     tenant: &Tenant,
     judged: &[(&crate::servo::Job, assessment::Assessment)],
     open: &HashMap<String, Alert>,
     rollup: Option<&str>,
+    folded: &HashSet<Uuid>,
     poll: &mut TenantPoll,
     now: DateTime<Utc>,
 ) -> Result<(HashSet<String>, HashSet<Uuid>), PollError> {
@@ -299,6 +339,11 @@ async fn reconcile_alerts(
         seen.insert(key.clone());
         if a.band.is_at_risk() {
             *poll.at_risk.entry(a.band.as_str().to_string()).or_default() += 1;
+        }
+        // An upstream job at risk together with its root: one alert, the
+        // root's, which names it (issue 37). An alert it already has goes on.
+        if folded.contains(&job.id) && !open.contains_key(&key) {
+            continue;
         }
         let change = alerts::reconcile(
             state,

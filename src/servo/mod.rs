@@ -108,6 +108,12 @@ pub struct Job {
     pub forecast: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Risk is judged on P90 for this job (its tier is in `risk.p90_tiers`).
     pub judge_on_p90: bool,
+    /// What the job means downstream (issue 37), when the poll read the
+    /// tenant's lineage ([`Job::attach_impact`]).
+    pub impact: Option<crate::domain::lineage::Impact>,
+    /// A root job waiting on its upstream jobs (Servo's job tree): them by
+    /// name, each with its progress and band, Slack markup (issue 37).
+    pub upstream_note: Option<String>,
 }
 
 impl Job {
@@ -180,6 +186,90 @@ impl Job {
             .p90_tiers
             .contains(&crate::domain::risk::SlaTier::from_priority(self.priority));
         raw
+    }
+}
+
+/// The most rows of each part of a tenant's lineage (assets, dependencies,
+/// workflows) one poll reads.
+pub const LINEAGE_LIMIT: i64 = 100_000;
+
+/// The lineage as the one query returns it: `assets` as `[id, name, owner]`
+/// arrays, `edges` as `[upstream, downstream]`, `workflows` as objects.
+pub(crate) fn lineage_from_json(
+    assets: serde_json::Value,
+    edges: serde_json::Value,
+    workflows: serde_json::Value,
+) -> Result<crate::domain::lineage::Lineage, serde_json::Error> {
+    use crate::domain::lineage::{AssetNode, Lineage, Schedule, Workflow};
+    #[derive(serde::Deserialize)]
+    struct Wf {
+        id: Uuid,
+        name: String,
+        owner: Option<String>,
+        cron: Option<String>,
+        timezone: Option<String>,
+        enabled: Option<bool>,
+        next: Option<DateTime<Utc>>,
+        assets: Vec<Uuid>,
+    }
+    let assets: Vec<(Uuid, String, Option<String>)> = serde_json::from_value(assets)?;
+    let edges: Vec<(Uuid, Uuid)> = serde_json::from_value(edges)?;
+    let workflows: Vec<Wf> = serde_json::from_value(workflows)?;
+    Ok(Lineage::new(
+        assets
+            .into_iter()
+            .map(|(id, name, owner)| AssetNode { id, name, owner })
+            .collect(),
+        edges,
+        workflows
+            .into_iter()
+            .map(|w| Workflow {
+                id: w.id,
+                name: w.name,
+                owner: w.owner,
+                schedule: Schedule {
+                    cron: w.cron,
+                    timezone: w.timezone.unwrap_or_else(|| "UTC".into()),
+                    enabled: w.enabled.unwrap_or(true),
+                    next_scheduled_run: w.next,
+                },
+                assets: w.assets,
+            })
+            .collect(),
+    ))
+}
+
+/// Logs, once per process, what is said once: an older Servo without the
+/// lineage tables, a workflow whose cron is refused.
+fn log_once(key: String) -> bool {
+    static SAID: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+        std::sync::Mutex::new(None);
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    said.get_or_insert_with(Default::default).insert(key)
+}
+
+impl Job {
+    /// When the job is likely done: the forecast's P90, else Servo's own
+    /// ETA, to the minute.
+    pub fn likely_done(&self) -> Option<DateTime<Utc>> {
+        self.forecast
+            .map(|(_, p90)| p90)
+            .or(self.estimated_completion_at)
+            .map(|t| {
+                DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0)
+                    .unwrap_or(t)
+            })
+    }
+
+    /// Attaches what the job means downstream from the tenant's lineage.
+    pub fn attach_impact(
+        &mut self,
+        lineage: &crate::domain::lineage::Lineage,
+        depth: usize,
+        now: DateTime<Utc>,
+    ) {
+        let impact = lineage.impact(self.asset_id, self.likely_done(), depth, now);
+        self.impact = (!impact.is_empty()).then_some(impact);
     }
 }
 
@@ -380,6 +470,45 @@ impl Servo {
             }
             Servo::Sim(sim) => sim.asset_history(tenant, assets, jobs),
         }
+    }
+
+    /// The tenant's lineage and scheduled workflows, read in one bounded
+    /// query (issue 37). An older Servo without these tables answers an
+    /// empty lineage, and says so in the log once. A workflow whose cron or
+    /// zone is refused is named in the log once and left out.
+    pub async fn lineage(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::lineage::Lineage, ServoError> {
+        let read = match self {
+            Servo::Postgres(pg) => {
+                pg.timed("lineage", pg.lineage(tenant, LINEAGE_LIMIT))
+                    .await?
+            }
+            Servo::Sim(sim) => Some(sim.lineage(tenant)),
+        };
+        let Some(mut lineage) = read else {
+            if log_once("no-lineage".into()) {
+                tracing::info!(
+                    "Servo's database has no lineage or workflow schedules (an older Servo: no \
+                     asset_dependencies, workflow_assets or workflows.schedule_cron); alerts say \
+                     nothing of downstream impact"
+                );
+            }
+            return Ok(Default::default());
+        };
+        lineage.workflows.retain(|w| match w.schedule.next_run(now) {
+            Ok(_) => true,
+            Err(e) => {
+                if log_once(format!("cron:{tenant}:{}:{e}", w.id)) {
+                    tracing::warn!(tenant, workflow = %w.name, error = %e,
+                        "a workflow's schedule is refused: its runs are left out of downstream impact");
+                }
+                false
+            }
+        });
+        Ok(lineage)
     }
 
     pub async fn pause(

@@ -224,6 +224,8 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
         recent_durations_ms: Vec::new(),
         forecast: None,
         judge_on_p90: false,
+        impact: None,
+        upstream_note: None,
     })
 }
 
@@ -384,6 +386,63 @@ impl PgServo {
         .await?;
         tx.commit().await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    /// The tenant's lineage and scheduled workflows in one query (issue 37):
+    /// its assets with their owners, the dependencies between them (visible
+    /// only when both assets are), and the live version of each scheduled
+    /// workflow with the assets it touches (`workflow_assets` has no policy
+    /// of its own: it is reached only through `workflows`). Each part is
+    /// bounded by `limit` rows. `None` for an older Servo without these
+    /// tables (or without the schedule columns).
+    pub async fn lineage(
+        &self,
+        tenant: &str,
+        limit: i64,
+    ) -> Result<Option<crate::domain::lineage::Lineage>, ServoError> {
+        let mut tx = self.tenant_tx(tenant).await?;
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COALESCE(json_agg(json_build_array(a.id, a.name, a.owner)), '[]'::json) \
+                  FROM (SELECT id, name, owner FROM assets \
+                        WHERE tenant_id = $1 OR tenant_id IS NULL ORDER BY name LIMIT $2) a) AS assets, \
+               (SELECT COALESCE(json_agg(json_build_array(d.upstream_asset_id, d.downstream_asset_id)), '[]'::json) \
+                  FROM (SELECT DISTINCT upstream_asset_id, downstream_asset_id FROM asset_dependencies \
+                        LIMIT $2) d) AS edges, \
+               (SELECT COALESCE(json_agg(json_build_object( \
+                   'id', w.id, 'name', w.name, 'owner', w.owner, 'cron', w.schedule_cron, \
+                   'timezone', w.schedule_timezone, 'enabled', w.schedule_enabled, \
+                   'next', w.next_scheduled_run, \
+                   'assets', (SELECT COALESCE(json_agg(wa.asset_id ORDER BY wa.position), '[]'::json) \
+                              FROM workflow_assets wa WHERE wa.workflow_id = w.id))), '[]'::json) \
+                  FROM (SELECT * FROM \
+                          (SELECT DISTINCT ON (name) id, name, owner, schedule_cron, schedule_timezone, \
+                                  schedule_enabled, next_scheduled_run \
+                           FROM workflows WHERE tenant_id = $1 OR tenant_id IS NULL \
+                           ORDER BY name, version DESC) live \
+                        WHERE live.schedule_enabled IS NOT FALSE \
+                          AND (live.schedule_cron IS NOT NULL OR live.next_scheduled_run IS NOT NULL) \
+                        ORDER BY name LIMIT $2) w) AS workflows",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            // 42P01 undefined_table, 42703 undefined_column: an older Servo.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P01") | Some("42703")) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tx.commit().await?;
+        let json = |c: &str| -> Result<serde_json::Value, ServoError> { Ok(row.try_get(c)?) };
+        super::lineage_from_json(json("assets")?, json("edges")?, json("workflows")?)
+            .map(Some)
+            .map_err(|e| ServoError::Query(format!("the lineage does not read: {e}")))
     }
 
     /// One job of the tenant; another tenant's job is simply not found.

@@ -90,6 +90,29 @@ struct World {
     jobs: Vec<SimJob>,
     changes: Vec<ServoChange>,
     assets: HashMap<String, Uuid>,
+    /// The scenario's lineage and scheduled workflows, by asset name.
+    lineage: SimLineage,
+}
+
+/// A scenario's lineage (issue 37): assets with owners, which assets each
+/// reads, and scheduled workflows. Names, not ids: the simulated Servo gives
+/// each asset its id.
+#[derive(Clone, Debug, Default)]
+pub struct SimLineage {
+    /// (asset, owner, the assets it reads).
+    pub assets: Vec<(String, Option<String>, Vec<String>)>,
+    pub workflows: Vec<SimWorkflow>,
+}
+
+/// A scheduled workflow of a scenario.
+#[derive(Clone, Debug)]
+pub struct SimWorkflow {
+    pub name: String,
+    pub owner: Option<String>,
+    pub cron: Option<String>,
+    pub timezone: String,
+    pub next_scheduled_run: Option<DateTime<Utc>>,
+    pub assets: Vec<String>,
 }
 
 /// The simulated Servo. Clones share one world.
@@ -331,6 +354,66 @@ impl SimServo {
         f(&mut w, idx, now)
     }
 
+    /// Gives the simulated Servo a lineage and scheduled workflows.
+    pub fn with_lineage(self, lineage: SimLineage) -> Self {
+        self.lock().lineage = lineage;
+        self
+    }
+
+    /// The lineage and scheduled workflows (one for every tenant: a
+    /// scenario's assets are its tenants' alike).
+    pub fn lineage(&self, _tenant: &str) -> crate::domain::lineage::Lineage {
+        use crate::domain::lineage::{AssetNode, Lineage, Schedule, Workflow};
+        let mut w = self.lock();
+        let l = w.lineage.clone();
+        let mut names: Vec<String> = l.assets.iter().map(|(n, _, _)| n.clone()).collect();
+        for (_, _, reads) in &l.assets {
+            names.extend(reads.iter().cloned());
+        }
+        for wf in &l.workflows {
+            names.extend(wf.assets.iter().cloned());
+        }
+        let mut id = |name: &str| w.asset_id(name);
+        let ids: HashMap<String, Uuid> = names.iter().map(|n| (n.clone(), id(n))).collect();
+        let owner = |n: &str| {
+            l.assets
+                .iter()
+                .find(|(a, _, _)| a == n)
+                .and_then(|(_, o, _)| o.clone())
+        };
+        let assets = ids
+            .iter()
+            .map(|(name, id)| AssetNode {
+                id: *id,
+                name: name.clone(),
+                owner: owner(name),
+            })
+            .collect();
+        let edges = l
+            .assets
+            .iter()
+            .flat_map(|(down, _, reads)| reads.iter().map(|up| (ids[up], ids[down])))
+            .collect();
+        let workflows = l
+            .workflows
+            .iter()
+            .enumerate()
+            .map(|(i, wf)| Workflow {
+                id: Uuid::from_u128(0x3f100000_0000_4000_8000_000000000000 | i as u128),
+                name: wf.name.clone(),
+                owner: wf.owner.clone(),
+                schedule: Schedule {
+                    cron: wf.cron.clone(),
+                    timezone: wf.timezone.clone(),
+                    enabled: true,
+                    next_scheduled_run: wf.next_scheduled_run,
+                },
+                assets: wf.assets.iter().map(|a| ids[a]).collect(),
+            })
+            .collect();
+        Lineage::new(assets, edges, workflows)
+    }
+
     pub fn pause(&self, tenant: &str, id: Uuid) -> Result<Job, ServoActionError> {
         self.with_job(tenant, id, |w, i, now| {
             let j = &mut w.jobs[i];
@@ -490,6 +573,15 @@ impl World {
     }
 
     /// Adds a job; `recreated` is (when, priority, by) for a recreated one.
+    /// The asset's id, given on first sight.
+    fn asset_id(&mut self, name: &str) -> Uuid {
+        let next_asset = self.assets.len() as u128 + 1;
+        *self
+            .assets
+            .entry(name.to_string())
+            .or_insert_with(|| Uuid::from_u128(0xa55e7000_0000_4000_8000_000000000000 | next_asset))
+    }
+
     fn add_job(
         &mut self,
         name: String,
@@ -555,6 +647,8 @@ impl World {
             recent_durations_ms: Vec::new(),
             forecast: None,
             judge_on_p90: false,
+            impact: None,
+            upstream_note: None,
         };
         let parallelism = spec.parallelism.max(1);
         self.jobs.push(SimJob {

@@ -122,7 +122,8 @@ pub async fn run(sc: Scenario) -> anyhow::Result<Report> {
         sc.job_specs(),
         sc.outages.clone(),
         sc.priority_speedup,
-    );
+    )
+    .with_lineage(sc.lineage.clone());
     let token = format!("xoxb-sim-{}", Uuid::new_v4().simple());
     let slack = FakeSlack::start_with_token(&token).await;
     for (group, users) in &sc.usergroups {

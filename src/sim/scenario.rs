@@ -65,6 +65,33 @@ struct RawServo {
     priority_speedup: Option<f64>,
     #[serde(default)]
     outages: Vec<Spanned<RawOutage>>,
+    /// Servo's lineage: assets, their owners and what they read (issue 37).
+    #[serde(default, rename = "asset")]
+    assets: Vec<RawAsset>,
+    /// Scheduled workflows and the assets they touch.
+    #[serde(default, rename = "workflow")]
+    workflows: Vec<RawWorkflow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAsset {
+    name: String,
+    owner: Option<String>,
+    #[serde(default)]
+    reads: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    name: String,
+    owner: Option<String>,
+    cron: Option<String>,
+    timezone: Option<String>,
+    /// Its `next_scheduled_run`, as an offset from the start (`+3h`).
+    next: Option<String>,
+    assets: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +199,8 @@ pub struct Scenario {
     pub outages: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     pub priority_speedup: f64,
     pub actions: Vec<Action>,
+    /// Servo's lineage and scheduled workflows.
+    pub lineage: crate::servo::sim::SimLineage,
 }
 
 /// Parses `+25m`, `-2h`, `0m`, `+1h30m` (from the scenario's start).
@@ -486,7 +515,51 @@ impl Scenario {
         if !(priority_speedup.is_finite() && priority_speedup > 0.0) {
             return Err(ctx.err(None, "servo.priority_speedup must be above 0"));
         }
+        let mut lineage = crate::servo::sim::SimLineage::default();
+        for a in &raw.servo.assets {
+            lineage
+                .assets
+                .push((a.name.clone(), a.owner.clone(), a.reads.clone()));
+        }
+        for w in &raw.servo.workflows {
+            let next = match &w.next {
+                Some(n) => Some(
+                    ctx.start
+                        + parse_offset(n).map_err(|e| {
+                            ctx.err(None, format!("servo.workflow `{}` next: {e}", w.name))
+                        })?,
+                ),
+                None => None,
+            };
+            if w.cron.is_none() && next.is_none() {
+                return Err(ctx.err(
+                    None,
+                    format!("servo.workflow `{}` needs a `cron` or a `next`", w.name),
+                ));
+            }
+            let timezone = w.timezone.clone().unwrap_or_else(|| "UTC".into());
+            let schedule = crate::domain::lineage::Schedule {
+                cron: w.cron.clone(),
+                timezone: timezone.clone(),
+                enabled: true,
+                next_scheduled_run: None,
+            };
+            if w.cron.is_some() {
+                schedule
+                    .next_run(ctx.start)
+                    .map_err(|e| ctx.err(None, format!("servo.workflow `{}`: {e}", w.name)))?;
+            }
+            lineage.workflows.push(crate::servo::sim::SimWorkflow {
+                name: w.name.clone(),
+                owner: w.owner.clone(),
+                cron: w.cron.clone(),
+                timezone,
+                next_scheduled_run: next,
+                assets: w.assets.clone(),
+            });
+        }
         Ok(Scenario {
+            lineage,
             file: ctx.file.clone(),
             name: raw.name.unwrap_or_else(|| file.to_string()),
             description: raw.description,

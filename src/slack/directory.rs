@@ -112,14 +112,23 @@ impl Directory {
         name
     }
 
-    /// The Slack user with this email address (`users.lookupByEmail`, which
-    /// needs the `users:read.email` scope); `None` when there is none or
-    /// Slack cannot be asked.
+    /// The Slack user with this email (`users.lookupByEmail`, which needs
+    /// the `users:read.email` scope); `None` when Slack knows no such user
+    /// or cannot be asked just now. Found users are cached like names.
     pub async fn user_by_email(&self, email: &str) -> Option<String> {
+        let key = format!("email:{}", email.trim().to_ascii_lowercase());
+        if let Some(id) = self.cached_name(&key) {
+            return Some(id);
+        }
         let answer = self
-            .ask("users.lookupByEmail", &json!({ "email": email }))
+            .ask("users.lookupByEmail", &json!({ "email": email.trim() }))
             .await?;
-        answer["user"]["id"].as_str().map(str::to_string)
+        let id = answer.pointer("/user/id")?.as_str()?.to_string();
+        self.names
+            .lock()
+            .expect("cache poisoned")
+            .insert(key, (Instant::now(), id.clone()));
+        Some(id)
     }
 
     /// A user's offset from UTC in seconds (`users.info` `tz_offset`), for

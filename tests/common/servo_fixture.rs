@@ -72,6 +72,16 @@ impl Default for JobSpec {
 
 impl ServoFixture {
     pub async fn start() -> ServoFixture {
+        Self::start_with(true).await
+    }
+
+    /// An older Servo: no lineage, no scheduled workflows (before its
+    /// migrations 005 and 014, and without `asset_dependencies`).
+    pub async fn start_without_lineage() -> ServoFixture {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(lineage: bool) -> ServoFixture {
         let db = TestDb::postgres().await;
         let admin = PgPoolOptions::new()
             .max_connections(4)
@@ -82,6 +92,12 @@ impl ServoFixture {
             .execute(&admin)
             .await
             .expect("create Servo's schema");
+        if lineage {
+            sqlx::raw_sql(include_str!("../fixtures/servo_lineage_schema.sql"))
+                .execute(&admin)
+                .await
+                .expect("create Servo's lineage and workflows");
+        }
         // Concurrent tests race to create the role: either error means it exists.
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DO $$ BEGIN CREATE ROLE {BOT_ROLE} LOGIN; \
@@ -91,10 +107,16 @@ impl ServoFixture {
         .await
         .expect("create the bot's role");
         let dbname = db.url.rsplit('/').next().unwrap().to_string();
+        let lineage_grant = if lineage {
+            format!("GRANT SELECT ON workflows, workflow_assets, asset_dependencies TO {BOT_ROLE};")
+        } else {
+            String::new()
+        };
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "GRANT CONNECT ON DATABASE \"{dbname}\" TO {BOT_ROLE}; \
              GRANT USAGE ON SCHEMA public TO {BOT_ROLE}; \
-             GRANT SELECT, INSERT, UPDATE ON assets, backfill_jobs, backfill_partitions TO {BOT_ROLE};"
+             GRANT SELECT, INSERT, UPDATE ON assets, backfill_jobs, backfill_partitions TO {BOT_ROLE}; \
+             {lineage_grant}"
         )))
         .execute(&admin)
         .await
@@ -124,6 +146,77 @@ impl ServoFixture {
         .await
         .expect("insert asset");
         row.get("id")
+    }
+
+    /// `upstream` feeds `downstream` (both the tenant's assets, created on
+    /// first use).
+    pub async fn depends(&self, tenant: &str, upstream: &str, downstream: &str) {
+        let up = self.asset(tenant, upstream, None).await;
+        let down = self.asset(tenant, downstream, None).await;
+        sqlx::query(
+            "INSERT INTO asset_dependencies (upstream_asset_id, downstream_asset_id, dependency_type) \
+             VALUES ($1, $2, 'data') ON CONFLICT DO NOTHING",
+        )
+        .bind(up)
+        .bind(down)
+        .execute(&self.admin)
+        .await
+        .expect("insert dependency");
+    }
+
+    /// A scheduled workflow of the tenant touching `assets` (in order):
+    /// `next` is its `next_scheduled_run`, `cron` its 5-field schedule in
+    /// `timezone`. Returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn workflow(
+        &self,
+        tenant: &str,
+        name: &str,
+        owner: Option<&str>,
+        cron: Option<&str>,
+        timezone: &str,
+        next: Option<DateTime<Utc>>,
+        assets: &[&str],
+    ) -> Uuid {
+        let id = Uuid::new_v4();
+        let version: i32 = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM workflows WHERE name = $1 AND tenant_id = $2",
+        )
+        .bind(name)
+        .bind(tenant)
+        .fetch_one(&self.admin)
+        .await
+        .expect("read workflow version")
+        .get(0);
+        sqlx::query(
+            "INSERT INTO workflows (id, name, owner, tenant_id, version, schedule_cron, \
+               schedule_timezone, schedule_enabled, next_scheduled_run) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(owner)
+        .bind(tenant)
+        .bind(version)
+        .bind(cron)
+        .bind(timezone)
+        .bind(next)
+        .execute(&self.admin)
+        .await
+        .expect("insert workflow");
+        for (i, asset) in assets.iter().enumerate() {
+            let asset_id = self.asset(tenant, asset, None).await;
+            sqlx::query(
+                "INSERT INTO workflow_assets (workflow_id, asset_id, position) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(asset_id)
+            .bind(i as i32)
+            .execute(&self.admin)
+            .await
+            .expect("insert workflow asset");
+        }
+        id
     }
 
     /// Seeds a job and its partitions (`p0000`, `p0001`, … with the first

@@ -189,6 +189,8 @@ mod tests {
             recent_durations_ms: vec![],
             forecast: None,
             judge_on_p90: false,
+            impact: None,
+            upstream_note: None,
         }
     }
 

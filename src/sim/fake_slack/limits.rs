@@ -16,17 +16,13 @@ impl Workspace {
                 (format!("{method} {channel}"), 3.0, 60.0)
             }
             "chat.update"
+            | "users.lookupByEmail"
             | "conversations.open"
             | "conversations.join"
             | "conversations.history"
             | "conversations.replies" => (method.to_string(), 50.0, 50.0),
-            "chat.postEphemeral"
-            | "users.info"
-            | "users.lookupByEmail"
-            | "views.open"
-            | "views.update"
-            | "views.publish"
-            | "chat.getPermalink" => (method.to_string(), 100.0, 100.0),
+            "chat.postEphemeral" | "users.info" | "views.open" | "views.update"
+            | "views.publish" | "chat.getPermalink" => (method.to_string(), 100.0, 100.0),
             "usergroups.users.list" | "usergroups.list" => (method.to_string(), 20.0, 20.0),
             "files.getUploadURLExternal" | "files.completeUploadExternal" => {
                 (method.to_string(), 100.0, 100.0)

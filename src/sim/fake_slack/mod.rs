@@ -258,11 +258,11 @@ struct Workspace {
     handles: HashMap<String, String>,
     /// Display names (`users.info`); the id lowercased by default.
     names: HashMap<String, String>,
+    /// Email (lowercase) to user id (`users.lookupByEmail`).
+    emails: HashMap<String, String>,
     /// Time zones (`users.info` `tz`, `tz_offset` in seconds east of UTC);
     /// Europe/London at +0 by default.
     tzs: HashMap<String, (String, i64)>,
-    /// Email addresses (`users.lookupByEmail`), by the address.
-    emails: HashMap<String, String>,
     /// Each user's App Home as last published (`views.publish`).
     homes: HashMap<String, Value>,
     /// Channels that refuse the bot's posts (`not_in_channel`) until it is

@@ -65,11 +65,11 @@ impl FakeSlack {
             .insert(user.to_string(), (tz.to_string(), offset_secs));
     }
 
-    /// The email address `users.lookupByEmail` finds a user by.
+    /// The email `users.lookupByEmail` finds a user by.
     pub fn set_user_email(&self, user: &str, email: &str) {
         self.state()
             .emails
-            .insert(email.to_ascii_lowercase(), user.to_string());
+            .insert(email.trim().to_ascii_lowercase(), user.to_string());
     }
 
     /// The display name (and real name) `users.info` gives a user.

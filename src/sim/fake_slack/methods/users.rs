@@ -1,4 +1,5 @@
-//! `users.info` and `usergroups.*`: people and groups by name.
+//! `users.info`, `users.lookupByEmail` and `usergroups.*`: people and
+//! groups by name.
 
 use crate::sim::fake_slack::wire::{flag, str_arg, Refusal, Reply};
 use crate::sim::fake_slack::Workspace;
@@ -47,13 +48,18 @@ impl Workspace {
         Reply::new(json!({ "ok": true, "usergroups": groups }))
     }
 
-    /// `users.lookupByEmail`: the user with that address, or
-    /// `users_not_found` (Slack's error, also for a malformed address).
+    /// `users.lookupByEmail` (needs `users:read.email`): the user whose
+    /// email was set with [`FakeSlack::set_user_email`], as `users.info`
+    /// gives it with the address in its profile, else `users_not_found`
+    /// (Slack's error, also for a malformed address).
     pub(super) fn users_lookup_by_email(&self, body: &Value) -> Result<Reply, Refusal> {
-        let email = str_arg(body, "email").ok_or_else(|| Refusal::new("invalid_arguments"))?;
+        let email = str_arg(body, "email").ok_or_else(|| Refusal {
+            detail: Some("missing required argument: email".into()),
+            ..Refusal::new("invalid_arguments")
+        })?;
         let id = self
             .emails
-            .get(&email.to_ascii_lowercase())
+            .get(&email.trim().to_ascii_lowercase())
             .cloned()
             .ok_or_else(|| Refusal::new("users_not_found"))?;
         let mut answer = self.users_info(&json!({ "user": id }))?;

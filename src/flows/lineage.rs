@@ -1,0 +1,365 @@
+//! What a late job means downstream, told to the people it concerns (issue
+//! 37): when an alert reaches `lineage.notify_owners_at`, the owners of the
+//! affected downstream assets get one DM each per episode (what is late,
+//! what of theirs it affects, when it is likely done, a link to the alert).
+//! An owner that is a Slack user id is messaged as is; an email is resolved
+//! with `users.lookupByEmail`; anything else (a team's name, an email Slack
+//! does not know) is named in the alert's thread and not messaged. Every
+//! message carries a dedup key of the alert (the episode) and the owner, so
+//! each goes once however many polls or replicas decide it.
+
+use crate::config::Tenant;
+use crate::context::AppState;
+use crate::domain::assessment::Assessment;
+use crate::domain::lineage::{path_text, Impact, Owner};
+use crate::domain::risk::{JobState, RiskBand};
+use crate::domain::text::{date_token, escape_slack};
+use crate::servo::Job;
+use crate::store::{Alert, NewOutboxMessage};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
+
+/// The DMs and the thread note for every open alert at or above
+/// `lineage.notify_owners_at` whose job affects downstream assets with
+/// owners. Never holds up the poll: a failure is logged.
+pub async fn notify_owners(
+    state: &AppState,
+    tenant: &Tenant,
+    judged: &[(&Job, Assessment)],
+    open: &HashMap<String, Alert>,
+) {
+    let Some(from) = state.config.lineage.notify_owners_at else {
+        return;
+    };
+    let mut out = Vec::new();
+    for (job, a) in judged {
+        let (Some(impact), Some(alert)) = (job.impact.as_ref(), open.get(&job.id.to_string()))
+        else {
+            continue;
+        };
+        if !a.band.is_at_risk() || a.band < from {
+            continue;
+        }
+        match messages(state, tenant, job, a, alert, impact).await {
+            Ok(m) => out.extend(m),
+            Err(e) => {
+                tracing::warn!(alert = %alert.id, error = %e, "could not tell the downstream owners")
+            }
+        }
+    }
+    if out.is_empty() {
+        return;
+    }
+    if let Err(e) = state.enqueue_many(&out).await {
+        tracing::warn!(tenant = %tenant.id, error = %e, "could not enqueue the downstream owners' DMs");
+    }
+}
+
+/// One alert's messages: a DM per owner who can be messaged, and a thread
+/// note naming the others.
+async fn messages(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    alert: &Alert,
+    impact: &Impact,
+) -> Result<Vec<NewOutboxMessage>, crate::flows::thread::AlertError> {
+    // Owner (as Servo has it) → the downstream assets of theirs, with paths.
+    let mut by_owner: BTreeMap<String, Vec<&crate::domain::lineage::Affected>> = BTreeMap::new();
+    for asset in &impact.assets {
+        if let Some(o) = asset
+            .owner
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            by_owner.entry(o.to_string()).or_default().push(asset);
+        }
+    }
+    let mut out = Vec::new();
+    let mut named: Vec<String> = Vec::new();
+    for (owner, assets) in &by_owner {
+        let user = match Owner::parse(owner) {
+            Owner::SlackUser(id) => Some(id),
+            Owner::Email(email) => state.directory.user_by_email(&email).await,
+            Owner::Name(_) => None,
+        };
+        let theirs: Vec<String> = assets.iter().map(|a| path_text(&a.path)).collect();
+        match user {
+            Some(user) => out.push(dm(tenant, job, a, alert, impact, &user, &theirs)),
+            None => named.push(format!(
+                "{} ({})",
+                escape_slack(owner),
+                assets
+                    .iter()
+                    .map(|a| format!("`{}`", escape_slack(&a.name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    if !named.is_empty() {
+        let text = format!(
+            ":busts_in_silhouette: Downstream owners not messaged (not a Slack user, or an email Slack does not know): {}",
+            crate::slack::limits::join_capped(&named, "; ", 2_000, |n| format!("…and {n} more"))
+        );
+        out.push(crate::flows::thread::thread_message(
+            state,
+            alert,
+            format!("lineage:{}:named", alert.id),
+            &text,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The DM to one owner.
+#[allow(clippy::too_many_arguments)]
+fn dm(
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    alert: &Alert,
+    impact: &Impact,
+    user: &str,
+    theirs: &[String],
+) -> NewOutboxMessage {
+    let asset = escape_slack(&job.asset_name);
+    let likely = impact
+        .likely_done
+        .map(date_token)
+        .unwrap_or_else(|| "unknown".into());
+    let runs: Vec<String> = impact
+        .stale_runs
+        .iter()
+        .map(|r| {
+            format!(
+                "• `{}` runs {}, before then: it would read stale {}",
+                escape_slack(&r.workflow),
+                date_token(r.at),
+                path_text(&r.path)
+            )
+        })
+        .collect();
+    let mut text = format!(
+        ":warning: *{asset}* is late ({} SLA risk, job `{}`) and it feeds yours: {}.\nIt is likely done by {likely}.",
+        a.band.label(),
+        job.id,
+        theirs.join(", "),
+    );
+    if !runs.is_empty() {
+        text.push_str(&format!(
+            "\n{}",
+            crate::slack::limits::join_capped(&runs, "\n", 1_500, |n| format!("…and {n} more"))
+        ));
+    }
+    let channel = tenant.channel.as_str().to_string();
+    let payload = serde_json::json!({
+        "channel": user,
+        "text": format!(
+            "{asset} is late ({} SLA risk) and feeds your assets; likely done by {}",
+            a.band.label(),
+            impact
+                .likely_done
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "unknown".into())
+        ),
+        "_permalink": crate::store::permalink_spec(&alert.id, &channel),
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+            { "type": "context", "elements": [
+                { "type": "mrkdwn", "text": format!(
+                    "You own these assets in Servo · <{}|Open the alert>",
+                    crate::store::PERMALINK
+                ) }
+            ] }
+        ]
+    });
+    NewOutboxMessage::call(
+        "chat.postMessage",
+        payload,
+        format!("lineage:{}:owner:{user}", alert.id),
+    )
+}
+
+/// The upstream jobs `root` waits on (Servo's job tree: `parent_job_id`),
+/// each assessed, furthest upstream first: one read of the tenant's active
+/// jobs.
+pub async fn upstream_jobs(
+    state: &AppState,
+    tenant: &Tenant,
+    root: &Job,
+) -> Result<Vec<(Job, Assessment)>, crate::servo::ServoError> {
+    let jobs = state.servo.active_jobs(&tenant.id, false).await?;
+    let thresholds = state.config.risk.thresholds();
+    let now = state.clock.now();
+    let mut children: Vec<(Job, Assessment)> = jobs
+        .into_iter()
+        .filter(|j| j.parent_job_id == Some(root.id))
+        .map(|j| {
+            let a = crate::domain::assessment::assess(&j.snapshot(), now, &thresholds, None);
+            (j, a)
+        })
+        .collect();
+    children.sort_by(|(a, _), (b, _)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(children)
+}
+
+/// One upstream job as a bottleneck line names it: "`orders_raw` High, ETA
+/// <11:40>" or "`fx_rates` on track".
+pub fn upstream_line(job: &Job, a: &Assessment) -> String {
+    let asset = format!("`{}`", escape_slack(&job.asset_name));
+    let progress = format!(
+        "{}/{} partitions",
+        job.completed_partitions, job.total_partitions
+    );
+    if a.band.is_at_risk() {
+        format!(
+            "{asset} {}, ETA {} ({progress})",
+            a.band.label(),
+            a.eta.map(date_token).unwrap_or_else(|| "unknown".into())
+        )
+    } else {
+        format!("{asset} on track ({progress})")
+    }
+}
+
+/// What the poll learned of its job trees (Servo's upstream propagation).
+#[derive(Debug, Default)]
+pub struct Trees {
+    /// Upstream jobs at risk together with their root: they get no alert of
+    /// their own, the root's names them.
+    pub folded: HashSet<Uuid>,
+    /// Root → each upstream job's (id, band, line), for the root's thread.
+    pub children: HashMap<Uuid, Vec<(Uuid, RiskBand, String)>>,
+}
+
+/// Each waiting root near risk (its history was read) names its upstream
+/// jobs as its bottleneck, with each one's progress and band; its ETA starts
+/// when they are likely done (their P50 and P90, else their ETA); and the
+/// ones at risk together with it are folded into its alert. One read of the
+/// tenant's active jobs, only when there is such a root.
+pub async fn job_trees(
+    state: &AppState,
+    tenant: &Tenant,
+    jobs: &mut [Job],
+    near_risk: &HashMap<Uuid, Vec<crate::domain::forecast::PartitionObs>>,
+    now: DateTime<Utc>,
+) -> Trees {
+    let mut trees = Trees::default();
+    let roots: Vec<Uuid> = jobs
+        .iter()
+        .filter(|j| {
+            j.state == JobState::WaitingUpstream
+                && j.upstream_job_count > j.completed_upstream_jobs
+                && near_risk.contains_key(&j.id)
+        })
+        .map(|j| j.id)
+        .collect();
+    if roots.is_empty() {
+        return trees;
+    }
+    let all = match state.servo.active_jobs(&tenant.id, false).await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(tenant = %tenant.id, error = %e, "the job trees could not be read this poll");
+            return trees;
+        }
+    };
+    let thresholds = state.config.risk.thresholds();
+    let assess = |j: &Job| crate::domain::assessment::assess(&j.snapshot(), now, &thresholds, None);
+    for root in roots {
+        let mut children: Vec<(Job, Assessment)> = all
+            .iter()
+            .filter(|c| c.parent_job_id == Some(root))
+            // The poll's own read of it, with its forecast, when it has one.
+            .map(|c| jobs.iter().find(|j| j.id == c.id).unwrap_or(c).clone())
+            .map(|c| {
+                let a = assess(&c);
+                (c, a)
+            })
+            .collect();
+        if children.is_empty() {
+            continue;
+        }
+        children.sort_by(|(a, _), (b, _)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        // When the upstream jobs are likely done: the latest P50 and P90.
+        let done = children.iter().fold(
+            None,
+            |acc: Option<(DateTime<Utc>, DateTime<Utc>)>, (c, a)| {
+                let (p50, p90) = c.forecast.or(a.eta.map(|e| (e, e)))?;
+                Some(match acc {
+                    Some((x, y)) => (x.max(p50), y.max(p90)),
+                    None => (p50, p90),
+                })
+            },
+        );
+        let Some(job) = jobs.iter_mut().find(|j| j.id == root) else {
+            continue;
+        };
+        if let Some((c50, c90)) = done {
+            // The root's own estimate is as if it started now: it starts
+            // when they are done.
+            let own = job.forecast.or_else(|| assess(job).eta.map(|e| (e, e)));
+            if let Some((p50, p90)) = own {
+                let wait = |t: DateTime<Utc>| (t - now).max(chrono::Duration::zero());
+                job.forecast = Some((p50 + wait(c50), p90 + wait(c90)));
+            }
+        }
+        let lines: Vec<String> = children.iter().map(|(c, a)| upstream_line(c, a)).collect();
+        job.upstream_note = Some(format!(
+            "Waiting on {}: {}",
+            crate::domain::text::count(children.len(), "upstream job", "upstream jobs"),
+            crate::slack::limits::join_capped(&lines, "; ", 1_000, |n| format!("…and {n} more"))
+        ));
+        if assess(job).band.is_at_risk() {
+            trees.folded.extend(
+                children
+                    .iter()
+                    .filter(|(_, a)| a.band.is_at_risk())
+                    .map(|(c, _)| c.id),
+            );
+        }
+        trees.children.insert(
+            root,
+            children
+                .iter()
+                .map(|(c, a)| (c.id, a.band, upstream_line(c, a)))
+                .collect(),
+        );
+    }
+    trees
+}
+
+/// In each open root alert's thread, a line per upstream job at risk, once
+/// per band it reaches. Never holds up the poll: a failure is logged.
+pub async fn tree_notes(state: &AppState, trees: &Trees, open: &HashMap<String, Alert>) {
+    let mut out = Vec::new();
+    for (root, children) in &trees.children {
+        let Some(alert) = open.get(&root.to_string()) else {
+            continue;
+        };
+        for (child, band, line) in children.iter().filter(|(_, b, _)| b.is_at_risk()) {
+            let text =
+                format!(":arrow_up: Upstream job holding this one up: {line} · job `{child}`");
+            match crate::flows::thread::thread_message(
+                state,
+                alert,
+                format!("tree:{}:{child}:{}", alert.id, band.as_str()),
+                &text,
+            ) {
+                Ok(m) => out.push(m),
+                Err(e) => {
+                    tracing::warn!(alert = %alert.id, error = %e, "could not note an upstream job")
+                }
+            }
+        }
+    }
+    if !out.is_empty() {
+        if let Err(e) = state.enqueue_many(&out).await {
+            tracing::warn!(error = %e, "could not enqueue the upstream jobs' notes");
+        }
+    }
+}

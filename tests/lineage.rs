@@ -1,0 +1,640 @@
+//! Servo's lineage and scheduled workflows (issue 37), read against Servo's
+//! real schema under row-level security, as an ordinary role: what a late
+//! job breaks downstream, and what holds it up upstream.
+
+mod common;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use common::bot::{spawn, Backend, Spawn, TestApp, CONFIG};
+use common::fake_slack::Call;
+use common::servo_fixture::{JobSpec, ServoFixture};
+use servo_sla_bot::config::DatabaseUrl;
+use servo_sla_bot::runtime::clock::ManualClock;
+use servo_sla_bot::servo::Servo;
+use uuid::Uuid;
+
+fn start_of_minute() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::minutes(1)).unwrap()
+}
+
+async fn app_with(
+    fx: &ServoFixture,
+    backend: Backend,
+    clock: &ManualClock,
+    extra: &str,
+) -> TestApp {
+    let mut spec = Spawn::new(backend)
+        .manual_clock(clock)
+        .servo_url(&fx.bot_url());
+    spec.config = format!("{CONFIG}\n{extra}");
+    spawn(spec).await
+}
+
+/// `revenue_daily` → `revenue_report` → `exec_dashboard`, with three
+/// scheduled workflows: `exec_daily` at t0+30 min (on `exec_dashboard`),
+/// `finance_daily` at t0+80 min (on `revenue_report`) and `weekly` at t0+200
+/// min (on `revenue_report`, after the job's likely completion).
+async fn lineage(fx: &ServoFixture, t0: DateTime<Utc>) {
+    fx.asset("acme", "revenue_report", Some("U0REPORTOWN"))
+        .await;
+    fx.asset("acme", "exec_dashboard", Some("cfo@example.com"))
+        .await;
+    fx.depends("acme", "revenue_daily", "revenue_report").await;
+    fx.depends("acme", "revenue_report", "exec_dashboard").await;
+    for (name, at, asset) in [
+        ("finance_daily", 80, "revenue_report"),
+        ("exec_daily", 30, "exec_dashboard"),
+        ("weekly", 200, "revenue_report"),
+    ] {
+        fx.workflow(
+            "acme",
+            name,
+            None,
+            None,
+            "UTC",
+            Some(t0 + Duration::minutes(at)),
+            &[asset],
+        )
+        .await;
+    }
+}
+
+/// A `revenue_daily` job: deadline t0+60 min, Servo's ETA t0+`eta` min.
+async fn late_job(fx: &ServoFixture, t0: DateTime<Utc>, eta: i64, priority: i32) -> Uuid {
+    fx.job(JobSpec {
+        deadline: Some(t0 + Duration::minutes(60)),
+        eta: Some(t0 + Duration::minutes(eta)),
+        heartbeat: Some(t0),
+        priority,
+        ..JobSpec::default()
+    })
+    .await
+}
+
+fn text_of(c: &Call) -> String {
+    c.body.to_string()
+}
+
+/// The alert's post in the tenant's channel.
+fn alert_post(app: &TestApp) -> Call {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .into_iter()
+        .find(|c| {
+            c.body["channel"] == "C0ACMEALERT"
+                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
+        })
+        .expect("the alert was posted")
+}
+
+async fn servo_for(fx: &ServoFixture) -> Servo {
+    Servo::connect_lazy(&DatabaseUrl::new(fx.bot_url())).unwrap()
+}
+
+#[tokio::test]
+async fn the_lineage_is_read_in_one_query_under_the_tenants_rls() {
+    let fx = ServoFixture::start().await;
+    let now = Utc::now();
+    fx.asset("acme", "revenue_report", Some("U0FINANCE1")).await;
+    fx.depends("acme", "revenue_daily", "revenue_report").await;
+    fx.depends("acme", "revenue_report", "exec_dashboard").await;
+    // Another tenant's lineage and workflows, and a dependency that crosses
+    // into it: none of it is visible to acme.
+    fx.depends("globex", "revenue_daily", "globex_report").await;
+    let acme_daily = fx.asset("acme", "revenue_daily", None).await;
+    let globex_report = fx.asset("globex", "globex_report", None).await;
+    sqlx::query(
+        "INSERT INTO asset_dependencies (upstream_asset_id, downstream_asset_id, dependency_type) \
+         VALUES ($1, $2, 'data')",
+    )
+    .bind(acme_daily)
+    .bind(globex_report)
+    .execute(&fx.admin)
+    .await
+    .unwrap();
+    fx.workflow(
+        "globex",
+        "globex_daily",
+        None,
+        Some("0 6 * * *"),
+        "UTC",
+        None,
+        &["globex_report"],
+    )
+    .await;
+    // Two versions of one workflow: only the live (highest) one counts.
+    fx.workflow(
+        "acme",
+        "finance_daily",
+        Some("U0FINOWNER"),
+        Some("0 6 * * *"),
+        "UTC",
+        None,
+        &["exec_dashboard"],
+    )
+    .await;
+    fx.workflow(
+        "acme",
+        "finance_daily",
+        Some("U0FINOWNER"),
+        None,
+        "UTC",
+        Some(now + Duration::hours(2)),
+        &["revenue_report"],
+    )
+    .await;
+    // A cron the parser refuses: left out (and logged once).
+    fx.workflow(
+        "acme",
+        "broken",
+        None,
+        Some("every morning"),
+        "UTC",
+        None,
+        &["revenue_report"],
+    )
+    .await;
+    let servo = servo_for(&fx).await;
+    let lineage = servo.lineage("acme", now).await.unwrap();
+    let mut names: Vec<&str> = lineage.assets.values().map(|a| a.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["exec_dashboard", "revenue_daily", "revenue_report"]);
+    assert_eq!(lineage.downstream.values().map(Vec::len).sum::<usize>(), 2);
+    assert_eq!(lineage.workflows.len(), 1, "{:?}", lineage.workflows);
+    let wf = &lineage.workflows[0];
+    assert_eq!(wf.name, "finance_daily");
+    assert_eq!(wf.assets.len(), 1);
+    assert_eq!(
+        lineage.assets[&wf.assets[0]].name, "revenue_report",
+        "the live version's assets"
+    );
+    let impact = lineage.impact(acme_daily, Some(now + Duration::hours(3)), 3, now);
+    assert_eq!(impact.stale_runs.len(), 1);
+    assert_eq!(
+        impact.stale_runs[0].path,
+        ["revenue_daily", "revenue_report"]
+    );
+    let globex = servo.lineage("globex", now).await.unwrap();
+    assert_eq!(globex.workflows.len(), 1);
+    assert_eq!(globex.workflows[0].name, "globex_daily");
+}
+
+#[tokio::test]
+async fn an_older_servo_without_the_lineage_tables_reads_an_empty_lineage() {
+    let fx = ServoFixture::start_without_lineage().await;
+    fx.job(common::servo_fixture::JobSpec {
+        deadline: Some(Utc::now() + Duration::hours(2)),
+        ..Default::default()
+    })
+    .await;
+    let servo = servo_for(&fx).await;
+    let lineage = servo.lineage("acme", Utc::now()).await.unwrap();
+    assert!(lineage.assets.is_empty() && lineage.workflows.is_empty());
+    // The rest of Servo works as before.
+    assert_eq!(servo.active_jobs("acme", true).await.unwrap().len(), 1);
+}
+
+async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    let id = late_job(&fx, t0, 100, 5).await;
+    let app = app_with(&fx, backend, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    common::slack_ui::advance(&app, &clock, 0).await;
+    app.drain_outbox().await;
+    let post = text_of(&alert_post(&app));
+    assert!(post.contains("*Downstream impact*"), "{post}");
+    let exec = post.find("`exec_daily` runs").expect("exec_daily listed");
+    let finance = post
+        .find("`finance_daily` runs")
+        .expect("finance_daily listed");
+    assert!(exec < finance, "soonest first: {post}");
+    assert!(
+        post.contains("it would read stale `revenue_daily` → `revenue_report` → `exec_dashboard`"),
+        "{post}"
+    );
+    assert!(
+        !post.contains("weekly"),
+        "a run after the P90 is not listed: {post}"
+    );
+    assert!(post.contains("owner <@U0REPORTOWN>"), "{post}");
+    // The page says it too (the on-call group has no members in the fake
+    // Slack: the platform lead's page, 15 min on).
+    common::slack_ui::advance(&app, &clock, 15).await;
+    app.drain_outbox().await;
+    let dms: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] != "C0ACMEALERT")
+        .map(text_of)
+        .filter(|t| t.contains("You are paged"))
+        .collect();
+    assert!(
+        dms.iter()
+            .any(|t| t.contains("Downstream impact") && t.contains("finance_daily")),
+        "the page names the stale runs: {dms:?}"
+    );
+    // The job completes: the section says so in place.
+    fx.update_job(id, "state = 'completed', completed_at = now()")
+        .await;
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    let update = app
+        .slack
+        .ok_calls_to("chat.update")
+        .last()
+        .map(text_of)
+        .expect("the alert was edited");
+    assert!(update.contains("*Downstream impact*"), "{update}");
+    assert!(update.contains("no longer wait on this job"), "{update}");
+}
+
+#[tokio::test]
+async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out_on_sqlite() {
+    the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out_on_postgres() {
+    the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(Backend::Postgres).await;
+}
+
+async fn a_stale_downstream_run_pages_from_start_at_if_downstream(backend: Backend) {
+    let t0 = start_of_minute();
+    let pages = |app: &TestApp| {
+        app.slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| text_of(c).contains("Escalation started"))
+            .count()
+    };
+    for (setting, expected) in [("", 0), ("start_at_if_downstream = \"medium\"\n", 1)] {
+        let fx = ServoFixture::start().await;
+        let clock = ManualClock::new(t0);
+        lineage(&fx, t0).await;
+        // Best effort (priority 2) pages from High; this one is Medium (ETA
+        // 20 min late with 60 left: severity 0.33), and `exec_daily` (t0+30)
+        // would read stale data.
+        late_job(&fx, t0, 80, 2).await;
+        let mut spec = Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url());
+        spec.config = CONFIG.replacen(
+            "[escalation]\nrepeat = 1\n",
+            &format!("[escalation]\nrepeat = 1\n{setting}"),
+            1,
+        );
+        let app = spawn(spec).await;
+        app.poll().await;
+        app.drain_outbox().await;
+        assert_eq!(pages(&app), expected, "with `{setting}`");
+        if expected == 1 {
+            let started = app
+                .slack
+                .ok_calls_to("chat.postMessage")
+                .iter()
+                .map(text_of)
+                .find(|t| t.contains("Escalation started"))
+                .unwrap();
+            assert!(started.contains("scheduled downstream run"), "{started}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stale_downstream_run_pages_from_start_at_if_downstream_on_sqlite() {
+    a_stale_downstream_run_pages_from_start_at_if_downstream(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_stale_downstream_run_pages_from_start_at_if_downstream_on_postgres() {
+    a_stale_downstream_run_pages_from_start_at_if_downstream(Backend::Postgres).await;
+}
+
+async fn downstream_owners_hear_of_it_once_per_episode(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    fx.asset("acme", "board_pack", Some("Finance team")).await;
+    fx.depends("acme", "exec_dashboard", "board_pack").await;
+    fx.asset("acme", "unknown_mail", Some("nobody@example.com"))
+        .await;
+    fx.depends("acme", "revenue_report", "unknown_mail").await;
+    late_job(&fx, t0, 100, 5).await; // High: the default notify_owners_at
+    let app = app_with(&fx, backend, &clock, "").await;
+    app.slack.set_user_email("U0CFO00001", "CFO@example.com");
+    for _ in 0..3 {
+        app.poll().await;
+        app.drain_outbox().await;
+        clock.advance(Duration::minutes(1));
+    }
+    let dms_to = |user: &str| -> Vec<String> {
+        app.slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| c.body["channel"] == user)
+            .map(text_of)
+            .filter(|t| t.contains("feeds your"))
+            .collect()
+    };
+    let owner = dms_to("U0REPORTOWN");
+    assert_eq!(owner.len(), 1, "one DM per episode: {owner:?}");
+    assert!(
+        owner[0].contains("`revenue_daily` → `revenue_report`"),
+        "{}",
+        owner[0]
+    );
+    assert!(owner[0].contains("likely done by"), "{}", owner[0]);
+    assert!(owner[0].contains("`exec_daily` runs"), "{}", owner[0]);
+    assert!(
+        owner[0].contains("slack.com") || owner[0].contains("Open the alert"),
+        "{}",
+        owner[0]
+    );
+    assert_eq!(
+        dms_to("U0CFO00001").len(),
+        1,
+        "an email resolved with users.lookupByEmail"
+    );
+    let named: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .map(text_of)
+        .filter(|t| t.contains("Downstream owners not messaged"))
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(
+        named[0].contains("Finance team (`board_pack`)"),
+        "{}",
+        named[0]
+    );
+    assert!(
+        named[0].contains("nobody@example.com (`unknown_mail`)"),
+        "{}",
+        named[0]
+    );
+}
+
+#[tokio::test]
+async fn downstream_owners_hear_of_it_once_per_episode_on_sqlite() {
+    downstream_owners_hear_of_it_once_per_episode(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn downstream_owners_hear_of_it_once_per_episode_on_postgres() {
+    downstream_owners_hear_of_it_once_per_episode(Backend::Postgres).await;
+}
+
+/// Makes `child` an upstream job of `root` (Servo's job tree, migration 010).
+async fn child_of(fx: &ServoFixture, child: Uuid, root: Uuid) {
+    sqlx::query("UPDATE backfill_jobs SET parent_job_id = $2 WHERE id = $1")
+        .bind(child)
+        .bind(root)
+        .execute(&fx.admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    let root = late_job(&fx, t0, 100, 5).await;
+    let child = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            deadline: None,
+            eta: Some(t0 + Duration::minutes(40)),
+            heartbeat: Some(t0),
+            completed: 40,
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(&fx, child, root).await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    let answer = app
+        .slash("impact revenue_daily", "U0PLATLEAD", "C0ACMEALERT")
+        .await;
+    assert_eq!(answer.status, 200);
+    let v = answer.json();
+    assert_eq!(v["response_type"], "ephemeral");
+    let text = v["text"].as_str().unwrap().to_string();
+    for expected in [
+        "*Impact of `revenue_daily`*",
+        "↳ `revenue_report` · owner <@U0REPORTOWN>",
+        "    ↳ `exec_dashboard` · owner cfo@example.com",
+        "`exec_daily` runs <!date^",
+        "`weekly` runs",
+        "*Upstream jobs it waits on*",
+        "`orders_raw` on track (40/100 partitions)",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let stale = |wf: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("`{wf}` runs")))
+            .unwrap()
+            .contains("would read stale data")
+    };
+    assert!(stale("exec_daily") && stale("finance_daily"));
+    assert!(!stale("weekly"), "after the P90: {text}");
+    // A job without lineage says so.
+    let lone = fx
+        .job(JobSpec {
+            asset: "lonely".into(),
+            deadline: Some(t0 + Duration::hours(1)),
+            ..JobSpec::default()
+        })
+        .await;
+    let text = app
+        .slash(&format!("impact {lone}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await
+        .json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("Nothing downstream"), "{text}");
+    assert!(text.contains("None."), "{text}");
+}
+
+#[tokio::test]
+async fn the_extension_dialog_says_which_downstream_runs_the_deadline_leaves_stale() {
+    use serde_json::{json, Value};
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    let job = late_job(&fx, t0, 100, 5).await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let alert = app
+        .state
+        .store
+        .open_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .expect("an open alert")
+        .id;
+    app.interact(&common::slack_ui::click_in(
+        &app,
+        "C0ACMEALERT",
+        "U0PLATLEAD",
+        "extension_request",
+        &alert,
+    ))
+    .await;
+    let view = app.slack.views().pop().expect("the dialog opened").view;
+    // +1 h: the deadline moves to t0+120 min; `exec_daily` (t0+30) and
+    // `finance_daily` (t0+80) come before it, `weekly` (t0+200) after.
+    let mut dialog = view.clone();
+    dialog["state"] = json!({ "values": {} });
+    app.interact(&json!({
+        "type": "block_actions",
+        "user": { "id": "U0PLATLEAD" },
+        "container": { "type": "view", "view_id": view["id"] },
+        "trigger_id": "trigger-U0PLATLEAD",
+        "view": dialog,
+        "actions": [{ "type": "button", "block_id": "quick", "action_id": "extension_quick_1h", "value": "+1h" }],
+    }))
+    .await;
+    let updated = app.slack.views().pop().unwrap().view;
+    let preview = updated["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["block_id"] == "preview")
+        .map(Value::to_string)
+        .unwrap();
+    assert!(
+        preview.contains("would still leave these downstream runs reading stale data"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("`exec_daily`") && preview.contains("`finance_daily`"),
+        "{preview}"
+    );
+    assert!(!preview.contains("weekly"), "{preview}");
+}
+
+async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    // The root waits on two upstream jobs; as if it started now it would be
+    // done at t0+50 min, before its t0+70 deadline, but `orders_raw` is
+    // likely done only at t0+40 (Medium against its t0+30 deadline): the
+    // root starts then, so it is at risk too.
+    let root = fx
+        .job(JobSpec {
+            state: "waiting_upstream".into(),
+            deadline: Some(t0 + Duration::minutes(70)),
+            upstream: 2,
+            upstream_done: 0,
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    let orders = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            deadline: Some(t0 + Duration::minutes(30)),
+            eta: Some(t0 + Duration::minutes(40)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let fx_rates = fx
+        .job(JobSpec {
+            asset: "fx_rates".into(),
+            eta: Some(t0 + Duration::minutes(20)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(&fx, orders, root).await;
+    child_of(&fx, fx_rates, root).await;
+    let app = app_with(&fx, backend, &clock, "").await;
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    let posts: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["channel"] == "C0ACMEALERT"
+                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
+        })
+        .map(text_of)
+        .collect();
+    assert_eq!(posts.len(), 1, "one alert for the tree: {posts:#?}");
+    let post = &posts[0];
+    assert!(post.contains("*revenue_daily*"), "{post}");
+    assert!(post.contains("Waiting on 2 upstream jobs: "), "{post}");
+    assert!(post.contains("`orders_raw` Medium, ETA <!date^"), "{post}");
+    assert!(
+        post.contains("`fx_rates` on track (50/100 partitions)"),
+        "{post}"
+    );
+    let notes: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .map(text_of)
+        .filter(|t| t.contains("Upstream job holding this one up"))
+        .collect();
+    assert_eq!(notes.len(), 1, "once per band: {notes:?}");
+    assert!(notes[0].contains("`orders_raw` Medium"), "{}", notes[0]);
+    assert!(
+        app.state
+            .store
+            .open_alert_for_job("acme", &orders.to_string())
+            .await
+            .unwrap()
+            .is_none(),
+        "no alert of its own"
+    );
+}
+
+#[tokio::test]
+async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_sqlite() {
+    a_root_and_its_upstream_jobs_at_risk_are_one_alert(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_postgres() {
+    a_root_and_its_upstream_jobs_at_risk_are_one_alert(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_steady_poll_does_not_edit_an_alert_with_downstream_impact() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    late_job(&fx, t0, 100, 5).await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let before = app.slack.ok_calls_to("chat.update").len();
+    app.poll().await;
+    app.drain_outbox().await;
+    let after = app.slack.ok_calls_to("chat.update");
+    assert_eq!(
+        after.len(),
+        before,
+        "{:#?}",
+        after.iter().skip(before).map(text_of).collect::<Vec<_>>()
+    );
+}
