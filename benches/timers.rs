@@ -73,6 +73,7 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         status_line: String::new(),
         runbook_url: "https://runbooks.example/backfill-sla".into(),
         quiet: None,
+        incident: None,
     };
     serde_json::to_value(view).unwrap()
 }

@@ -3,7 +3,9 @@
 //! (or button and its dialog) has its own file: [`acknowledge`], [`escalate`],
 //! [`extension`] (request, approve, reject), and under [`mitigations`] one
 //! file per runbook mitigation; the alert menu's silences in [`silence`];
-//! the message shortcuts on an alert are in [`shortcuts`]. Every button checks who clicked, is audited, and decides
+//! the message shortcuts on an alert are in [`shortcuts`]; the incident
+//! channel's *Open incident channel* and *Archive channel* in
+//! [`incident_channel`]. Every button checks who clicked, is audited, and decides
 //! once in the store however often it is clicked. A button decodes the
 //! click, checks who clicked and opens dialogs; what it decides is a flow
 //! (`crate::flows`) that commits its decision with its effects.
@@ -12,6 +14,7 @@ pub mod acknowledge;
 pub mod dialog;
 pub mod escalate;
 pub mod extension;
+pub mod incident_channel;
 pub mod mitigations;
 pub mod rollup_ack;
 pub mod shortcuts;
@@ -207,6 +210,8 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::flows::ids::ROLLUP_ACK_ACTION => rollup_ack::run(state, click).await,
         crate::flows::ids::SILENCE_ACTION => silence::run(state, click).await,
         crate::flows::ids::LIFT_SILENCE_ACTION => silence::lift(state, click).await,
+        crate::flows::ids::INCIDENT_CHANNEL_ACTION => incident_channel::open(state, click).await,
+        crate::flows::ids::ARCHIVE_CHANNEL_ACTION => incident_channel::archive(state, click).await,
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

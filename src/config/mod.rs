@@ -96,6 +96,24 @@ pub struct FileConfig {
     pub alerts: AlertsConfig,
     /// `[silences]`, `[[maintenance]]`, `[escalation.hours.<tier>]`.
     pub quiet: quiet::QuietConfig,
+    /// `[incidents]`: an alert's incident channel (issue 38).
+    pub incidents: IncidentsConfig,
+}
+
+/// `[incidents]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentsConfig {
+    /// `incidents.channel_prefix`: an incident channel's name is this, the
+    /// asset and the date (`sla-revenue-daily-0302`).
+    pub channel_prefix: String,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        Self {
+            channel_prefix: "sla-".into(),
+        }
+    }
 }
 
 /// `[alerts]`.

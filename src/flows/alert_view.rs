@@ -51,6 +51,9 @@ pub struct AlertView {
     /// of Slack markup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet: Option<String>,
+    /// The episode's incident channel (issue 38): a line of Slack markup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -121,6 +124,11 @@ pub struct Extras {
     pub silenced: bool,
     /// The id of the silence that holds it, for the menu's *Lift silence*.
     pub silence_id: Option<String>,
+    /// The episode has (or is getting) an incident channel: the menu no
+    /// longer offers to open one.
+    pub incident_claimed: bool,
+    /// "Incident channel: #…", once it exists.
+    pub incident: Option<String>,
 }
 
 /// Reads an alert's extras from the store.
@@ -158,7 +166,10 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, &alert).await,
         _ => (None, None),
     };
+    let ic = state.store.incident_channel(alert_id).await?;
     Ok(Extras {
+        incident_claimed: ic.is_some(),
+        incident: ic.as_ref().and_then(incident_line),
         quiet,
         silenced: silence_id.is_some(),
         silence_id,
@@ -181,6 +192,18 @@ fn button(action_id: &str, text: &str, value: &str, style: Option<&str>) -> Butt
         confirm: None,
         place: Place::Row,
     }
+}
+
+/// The alert's line naming its incident channel (issue 38).
+pub fn incident_line(ic: &crate::store::IncidentChannel) -> Option<String> {
+    let channel = ic.channel.as_ref()?;
+    Some(match (&ic.archived_at, &ic.archived_by) {
+        (Some(at), Some(by)) => format!(
+            ":file_cabinet: Incident channel <#{channel}> (archived by <@{by}> {})",
+            date_token(*at)
+        ),
+        _ => format!(":rotating_light: Incident channel: <#{channel}>"),
+    })
 }
 
 /// The quick silences an alert's menu offers, by their value's suffix:
@@ -315,6 +338,17 @@ pub fn buttons(
         extras.escalate_value.as_deref().unwrap_or(id),
         None,
     );
+    // Where people move when the job is really in trouble (issue 38).
+    if matches!(band, RiskBand::High | RiskBand::Breached) && !extras.incident_claimed {
+        let mut b = button(
+            crate::flows::ids::INCIDENT_CHANNEL_ACTION,
+            "Open incident channel",
+            id,
+            None,
+        );
+        b.place = Place::Menu;
+        out.push(b);
+    }
     esc.confirm = Some(match &extras.escalate_to {
         Some(who) => confirm("Page now?", &format!("This pages {who} now."), "Page now"),
         None => confirm(
@@ -401,6 +435,7 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
         if alert.is_open() {
             view.quiet = ex.quiet.clone();
         }
+        view.incident = ex.incident.clone();
         if view == old {
             return Ok(());
         }
@@ -581,6 +616,7 @@ pub fn view(
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),
         runbook_url: state.config.runbook_url.clone(),
         quiet: ex.quiet.clone(),
+        incident: ex.incident.clone(),
     }
 }
 
