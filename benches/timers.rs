@@ -74,6 +74,8 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         runbook_url: "https://runbooks.example/backfill-sla".into(),
         quiet: None,
         incident: None,
+        ended: None,
+        ended: None,
     };
     serde_json::to_value(view).unwrap()
 }

@@ -498,3 +498,134 @@ async fn an_existing_channel_is_linked_instead_on_sqlite() {
 async fn an_existing_channel_is_linked_instead_on_postgres() {
     an_existing_channel_is_linked_instead(Backend::Postgres).await;
 }
+
+async fn the_thread_asks_once_how_it_ended(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    w.app.poll().await;
+    let asks: Vec<_> = w
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_some() && m.text.starts_with("How did it end?"))
+        .collect();
+    assert_eq!(
+        asks.len(),
+        1,
+        "asked once: {:#?}",
+        w.app
+            .slack
+            .calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| !c.is_ok())
+            .map(|c| (c.outcome.clone(), c.error_detail.clone()))
+            .collect::<Vec<_>>()
+    );
+    let choices = asks[0].blocks.to_string();
+    for label in ["Mitigated", "Expected", "False alarm", "Missed"] {
+        assert!(choices.contains(label), "{label}: {choices}");
+    }
+    // Neither an operator nor paged: refused, audited.
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0ACMEALERT",
+            "U0STRANGER",
+            "alert_disposition",
+            &format!("{alert}:false_alarm"),
+        ))
+        .await;
+    fire(&w).await;
+    assert!(told_all(&w.app).contains("Only the tenant's operators and the people paged"));
+    assert!(w.app.slack.views().is_empty());
+    // Someone paged: the dialog, with their choice picked.
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0ACMEALERT",
+            "U0ONCALL2",
+            "alert_disposition",
+            &format!("{alert}:false_alarm"),
+        ))
+        .await;
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1);
+    let view = views[0].view.clone();
+    assert_eq!(view["callback_id"], "alert_how_it_ended");
+    assert_eq!(
+        view["blocks"][0]["element"]["initial_option"]["value"],
+        "false_alarm"
+    );
+    let submit = |user: &str, ending: &str| {
+        serde_json::json!({
+            "type": "view_submission",
+            "user": {"id": user},
+            "view": {
+                "id": "V0ENDED1",
+                "callback_id": "alert_how_it_ended",
+                "private_metadata": view["private_metadata"],
+                "state": {"values": {
+                    "ending": {"value": {"type": "radio_buttons", "selected_option": {"value": ending}}},
+                    "note": {"value": {"type": "plain_text_input", "value": "the forecast <overshot>"}}
+                }}
+            }
+        })
+    };
+    let bad = w.app.interact(&submit("U0ONCALL2", "shrug")).await;
+    assert_eq!(bad.json()["response_action"], "errors");
+    let ok = w.app.interact(&submit("U0ONCALL2", "false_alarm")).await;
+    assert!(ok.body.is_empty(), "{}", ok.body);
+    fire(&w).await;
+    let again = w.app.interact(&submit("U0PLATLEAD", "mitigated")).await;
+    assert!(again.body.is_empty());
+    fire(&w).await;
+    let d = w
+        .app
+        .state
+        .store
+        .disposition(&alert)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.disposition, "false_alarm");
+    assert_eq!(d.answered_by, "U0ONCALL2");
+    assert_eq!(d.asset, "revenue_daily");
+    let shown = alert_in_channel(&w.app).to_string();
+    assert!(
+        shown.contains(
+            "Ended: *False alarm* (answered by <@U0ONCALL2>): the forecast &lt;overshot&gt;"
+        ),
+        "{shown}"
+    );
+    assert!(told_all(&w.app).contains("answered once"));
+    let audit = w.app.state.store.list_audit(None, 200).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "how_it_ended" && e.outcome == "false_alarm")
+            .count(),
+        1
+    );
+    assert!(audit.iter().any(|e| e.action == "how_it_ended"
+        && e.actor == "U0STRANGER"
+        && e.outcome.starts_with("refused")));
+}
+
+#[tokio::test]
+async fn the_thread_asks_once_how_it_ended_on_sqlite() {
+    the_thread_asks_once_how_it_ended(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_thread_asks_once_how_it_ended_on_postgres() {
+    the_thread_asks_once_how_it_ended(Backend::Postgres).await;
+}

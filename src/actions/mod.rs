@@ -172,6 +172,7 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
                 }
                 // Field errors keep the modal open; else made within the ack.
                 silence::SILENCE_VIEW => Ok(silence::submit(state, &payload).await),
+                incident_channel::ENDED_VIEW => Ok(incident_channel::submit(state, &payload).await),
                 // Answered in the ack itself: field errors keep the modal open.
                 _ => Ok(extension::submit(state, &payload).await),
             }
@@ -212,6 +213,9 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::flows::ids::LIFT_SILENCE_ACTION => silence::lift(state, click).await,
         crate::flows::ids::INCIDENT_CHANNEL_ACTION => incident_channel::open(state, click).await,
         crate::flows::ids::ARCHIVE_CHANNEL_ACTION => incident_channel::archive(state, click).await,
+        a if a.starts_with(crate::flows::ids::DISPOSITION_ACTION) => {
+            incident_channel::ask(state, click).await
+        }
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

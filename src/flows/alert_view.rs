@@ -54,6 +54,9 @@ pub struct AlertView {
     /// The episode's incident channel (issue 38): a line of Slack markup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
+    /// How the episode ended, once answered (issue 38).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -129,6 +132,8 @@ pub struct Extras {
     pub incident_claimed: bool,
     /// "Incident channel: #…", once it exists.
     pub incident: Option<String>,
+    /// "Ended: Mitigated …", once answered.
+    pub ended: Option<String>,
 }
 
 /// Reads an alert's extras from the store.
@@ -167,7 +172,9 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         _ => (None, None),
     };
     let ic = state.store.incident_channel(alert_id).await?;
+    let ended = state.store.disposition(alert_id).await?;
     Ok(Extras {
+        ended: ended.as_ref().map(ended_line),
         incident_claimed: ic.is_some(),
         incident: ic.as_ref().and_then(incident_line),
         quiet,
@@ -192,6 +199,26 @@ fn button(action_id: &str, text: &str, value: &str, style: Option<&str>) -> Butt
         confirm: None,
         place: Place::Row,
     }
+}
+
+/// The alert's line saying how its episode ended (issue 38).
+pub fn ended_line(d: &crate::store::Disposition) -> String {
+    let label = match d.disposition.as_str() {
+        "mitigated" => "Mitigated",
+        "expected" => "Expected",
+        "false_alarm" => "False alarm",
+        "missed" => "Missed",
+        other => other,
+    };
+    let note = d
+        .note
+        .as_deref()
+        .map(|n| format!(": {}", crate::domain::text::escape_slack(n)))
+        .unwrap_or_default();
+    format!(
+        ":memo: Ended: *{label}* (answered by <@{}>){note}",
+        d.answered_by
+    )
 }
 
 /// The alert's line naming its incident channel (issue 38).
@@ -436,6 +463,7 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
             view.quiet = ex.quiet.clone();
         }
         view.incident = ex.incident.clone();
+        view.ended = ex.ended.clone();
         if view == old {
             return Ok(());
         }
@@ -617,6 +645,7 @@ pub fn view(
         runbook_url: state.config.runbook_url.clone(),
         quiet: ex.quiet.clone(),
         incident: ex.incident.clone(),
+        ended: None,
     }
 }
 

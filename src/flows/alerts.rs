@@ -444,6 +444,10 @@ async fn commit_resolution(
     effects
         .outbox
         .extend(crate::flows::incident_channels::on_resolution(state, alert, how, now).await?);
+    // The thread asks once how the episode ended.
+    effects.send(crate::flows::incident_channels::ask_how_it_ended(
+        state, alert,
+    )?);
     // Scaling requests' PagerDuty incidents resolve with the alert.
     effects.outbox.extend(
         crate::flows::paging::resolve_events(state, &alert.id)

@@ -79,9 +79,10 @@ pub const INCIDENT_CHANNEL_ACTION: &str = "incident_channel_open";
 /// *Archive channel* under an incident channel's timeline (value: the alert id).
 pub const ARCHIVE_CHANNEL_ACTION: &str = "incident_channel_archive";
 
-/// How an episode ended, asked once in the thread after it resolved
-/// (value: `<alert id>:<mitigated|expected|false_alarm|missed>`): opens
-/// the dialog with its optional note.
+/// How an episode ended, asked once in the thread after it resolved: the
+/// buttons' action ids are this and `:<choice>` (unique in their block),
+/// their value `<alert id>:<mitigated|expected|false_alarm|missed>`; each
+/// opens the dialog with its optional note.
 pub const DISPOSITION_ACTION: &str = "alert_disposition";
 
 /// The claimed step that creates an alert's incident channel in Slack

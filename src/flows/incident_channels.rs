@@ -16,8 +16,10 @@
 use crate::context::AppState;
 use crate::domain::risk::RiskBand;
 use crate::domain::text::{date_token, escape_slack};
-use crate::flows::alert_view::{render, AlertView};
-use crate::flows::ids::{ARCHIVE_CHANNEL_ACTION, BUTTONS_TIMER, INCIDENT_CHANNEL_TIMER};
+use crate::flows::alert_view::{ended_line, render, AlertView};
+use crate::flows::ids::{
+    ARCHIVE_CHANNEL_ACTION, BUTTONS_TIMER, DISPOSITION_ACTION, INCIDENT_CHANNEL_TIMER,
+};
 use crate::flows::thread::{audit_entry, thread_message, AlertError};
 use crate::slack::api::SlackCallError;
 use crate::store::{
@@ -218,6 +220,15 @@ async fn invitees(state: &AppState, alert: &Alert, by: &str) -> Vec<String> {
     if let Some(a) = &alert.acked_by {
         out.push(a.clone());
     }
+    out.extend(paged_people(state, alert).await);
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|u| seen.insert(u.clone()));
+    out
+}
+
+/// Everyone paged on the alert's path (each tier paged, groups expanded).
+pub async fn paged_people(state: &AppState, alert: &Alert) -> Vec<String> {
+    let mut out = Vec::new();
     match state.store.escalation_pages_of(&alert.id).await {
         Ok(pages) => {
             let tiers = &state.config.escalation.tiers;
@@ -233,8 +244,8 @@ async fn invitees(state: &AppState, alert: &Alert, by: &str) -> Vec<String> {
         }
         Err(e) => tracing::warn!(error = %e, "could not read who was paged"),
     }
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|u| seen.insert(u.clone()));
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -585,6 +596,112 @@ pub fn band_change_entry(
             "eta_ms": eta.map(|t| t.timestamp_millis()),
         }),
     )
+}
+
+/// How an episode can end (issue 38), by value and label.
+pub const ENDINGS: [(&str, &str); 4] = [
+    ("mitigated", "Mitigated"),
+    ("expected", "Expected"),
+    ("false_alarm", "False alarm"),
+    ("missed", "Missed"),
+];
+
+/// The label of an ending's value.
+pub fn ending_label(value: &str) -> Option<&'static str> {
+    ENDINGS.iter().find(|(v, _)| *v == value).map(|(_, l)| *l)
+}
+
+/// The question in a resolved alert's thread, asked once: how it ended.
+pub fn ask_how_it_ended(state: &AppState, alert: &Alert) -> Result<NewOutboxMessage, AlertError> {
+    let mut msg = thread_message(
+        state,
+        alert,
+        format!("ended-ask:{}", alert.id),
+        "How did it end?",
+    )?;
+    let buttons: Vec<Value> = ENDINGS
+        .iter()
+        .map(|(value, label)| {
+            json!({
+                "type": "button",
+                // Unique within the block, as Slack requires.
+                "action_id": format!("{DISPOSITION_ACTION}:{value}"),
+                "text": { "type": "plain_text", "text": label },
+                "value": format!("{}:{value}", alert.id),
+            })
+        })
+        .collect();
+    msg.payload = json!({
+        "text": "How did it end? Mitigated, Expected, False alarm or Missed",
+        "blocks": [
+            { "type": "section", "block_id": "ended_ask", "text": { "type": "mrkdwn", "text":
+                "*How did it end?* _Mitigated_ (an action saved it), _Expected_ (planned or accepted), _False alarm_ (the forecast was wrong) or _Missed_ (breached). Operators and the people paged may answer, once; the weekly review counts the answers." } },
+            { "type": "actions", "block_id": "ended_choices", "elements": buttons }
+        ]
+    });
+    Ok(msg)
+}
+
+/// Records how an episode ended (`by` an operator or someone paged,
+/// checked by the caller), once: the audit entry, the note in the thread
+/// and the alert's edit. `None` when it was answered already (the answer).
+pub async fn record_how_it_ended(
+    state: &AppState,
+    alert: &Alert,
+    by: &str,
+    ending: &str,
+    note: Option<String>,
+) -> Result<Result<crate::store::Disposition, crate::store::Disposition>, AlertError> {
+    if let Some(d) = state.store.disposition(&alert.id).await? {
+        return Ok(Err(d));
+    }
+    let now = state.clock.now();
+    let d = crate::store::Disposition {
+        alert_id: alert.id.clone(),
+        tenant_id: alert.tenant_id.clone(),
+        job_id: alert.job_id.clone(),
+        asset: alert.asset_name(),
+        disposition: ending.to_string(),
+        note,
+        answered_by: by.to_string(),
+        answered_at: now,
+    };
+    let note_msg = thread_message(
+        state,
+        alert,
+        format!("ended:{}:answer", alert.id),
+        &ended_line(&d),
+    )?;
+    let made = state
+        .store
+        .record_disposition_with(&d, now, |d| {
+            let mut e = Effects::new();
+            e.send(note_msg);
+            e.record(audit_entry(
+                state,
+                alert,
+                by,
+                "how_it_ended",
+                &d.disposition,
+                json!({ "alert_id": alert.id, "note": d.note }),
+            ));
+            e.schedule(NewTimer {
+                kind: BUTTONS_TIMER.into(),
+                subject_id: alert.id.clone(),
+                payload: Value::Null,
+                due_at: now,
+                dedup_key: Some(format!("ended:{}:edit", alert.id)),
+            });
+            e
+        })
+        .await?;
+    match made {
+        Some(d) => {
+            state.wake_outbox();
+            Ok(Ok(d))
+        }
+        None => Ok(Err(state.store.disposition(&alert.id).await?.unwrap_or(d))),
+    }
 }
 
 /// What archiving came to.

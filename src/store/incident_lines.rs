@@ -24,6 +24,7 @@ pub(crate) fn is_line(msg: &NewOutboxMessage) -> bool {
             .is_some_and(|a| !a.contains(':'))
         && !key.is_empty()
         && !key.starts_with("monitor:")
+        && !key.starts_with("ended-ask:")
         && !key.starts_with("incident")
 }
 
