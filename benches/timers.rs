@@ -75,7 +75,6 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         quiet: None,
         incident: None,
         ended: None,
-        ended: None,
     };
     serde_json::to_value(view).unwrap()
 }
