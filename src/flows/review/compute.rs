@@ -155,6 +155,9 @@ fn within(t: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
     from <= t && t < to
 }
 
+/// Per action: (the at-risk job, when, the job it was recreated as).
+type Taken = Vec<(String, DateTime<Utc>, Option<String>)>;
+
 /// The review of `[from, to)` from what the store kept.
 pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> Review {
     let asset_of: HashMap<&str, &str> = input
@@ -264,8 +267,6 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
         .iter()
         .filter_map(|w| Some((w.job_id.as_str(), w.completed_at?)))
         .collect();
-    // Per action: (the at-risk job, when, the job it was recreated as).
-    type Taken = Vec<(String, DateTime<Utc>, Option<String>)>;
     let mut taken: BTreeMap<&str, Taken> = BTreeMap::new();
     for e in input
         .audit
@@ -518,7 +519,7 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
 /// mitigations that preceded a *Mitigated*.
 fn endings(
     input: &ReviewInput,
-    taken: &BTreeMap<&str, Vec<(String, DateTime<Utc>, Option<String>)>>,
+    taken: &BTreeMap<&str, Taken>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Endings {
