@@ -305,11 +305,14 @@ fn opened_effects(
         format!("incident:{}:topic", alert.id),
     ));
     // The job's card: the alert as it stands, with its buttons.
-    if let Some(view) = alert
+    if let Some(mut view) = alert
         .shown
         .clone()
         .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
     {
+        // In the channel itself, opening it is no longer on offer.
+        view.buttons
+            .retain(|b| b.action_id != crate::flows::ids::INCIDENT_CHANNEL_ACTION);
         let mut payload = render(state, &view)?;
         payload["channel"] = channel.into();
         e.send(call(
