@@ -13,7 +13,8 @@ impl FakeSlack {
         self.state().homes.get(user).cloned()
     }
 
-    /// The channels the bot opened (`conversations.create`), in order.
+    /// The channels the bot created (`conversations.create`) and those a
+    /// test added ([`FakeSlack::add_channel`]), in order.
     pub fn created_channels(&self) -> Vec<CreatedChannel> {
         self.state().created.clone()
     }
