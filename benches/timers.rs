@@ -75,6 +75,8 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         quiet: None,
         downstream: Vec::new(),
         downstream_note: None,
+        incident: None,
+        ended: None,
     };
     serde_json::to_value(view).unwrap()
 }

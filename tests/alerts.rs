@@ -180,9 +180,13 @@ async fn drift_through_every_band(backend: Backend) {
     let replies = thread_posts(&posts);
     assert_eq!(
         replies.len(),
-        4,
-        "three band changes and the resolution: {replies:#?}"
+        5,
+        "three band changes, the resolution and how it ended (issue 38): {replies:#?}"
     );
+    assert!(replies[4].body["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("How did it end?"));
     assert!(replies
         .iter()
         .all(|r| r.body["thread_ts"] == root_ts.as_str()));

@@ -95,6 +95,30 @@ async fn medium_risk_extension_is_requested_approved_and_only_then_applied() {
 }
 
 #[tokio::test]
+async fn an_incident_channel_goes_from_open_to_archive() {
+    let r = run_example("incident-channel.toml").await;
+    let in_channel = |needle: &str| {
+        r.events
+            .iter()
+            .filter(|e| e.place == "#C0NEW0001" && e.text.contains(needle))
+            .count()
+    };
+    assert!(!find(&r, Kind::Edit, "Incident channel: #C0NEW0001").is_empty());
+    assert_eq!(
+        in_channel("Escalation started"),
+        1,
+        "a thread note is a line"
+    );
+    assert_eq!(in_channel("*Timeline* of *revenue_billing*"), 1);
+    assert_eq!(in_channel("Archived by @Lee"), 1);
+    assert_eq!(
+        find(&r, Kind::Message, "Ended: *Mitigated*").len(),
+        2,
+        "thread and channel"
+    );
+}
+
+#[tokio::test]
 async fn a_silence_stops_the_paging_and_its_expiry_pages_from_tier_one_again() {
     let r = run_example("silence.toml").await;
     let p = pages(&r);

@@ -3,7 +3,9 @@
 //! (or button and its dialog) has its own file: [`acknowledge`], [`escalate`],
 //! [`extension`] (request, approve, reject), and under [`mitigations`] one
 //! file per runbook mitigation; the alert menu's silences in [`silence`];
-//! the message shortcuts on an alert are in [`shortcuts`]. Every button checks who clicked, is audited, and decides
+//! the message shortcuts on an alert are in [`shortcuts`]; the incident
+//! channel's *Open incident channel* and *Archive channel* in
+//! [`incident_channel`]. Every button checks who clicked, is audited, and decides
 //! once in the store however often it is clicked. A button decodes the
 //! click, checks who clicked and opens dialogs; what it decides is a flow
 //! (`crate::flows`) that commits its decision with its effects.
@@ -12,6 +14,7 @@ pub mod acknowledge;
 pub mod dialog;
 pub mod escalate;
 pub mod extension;
+pub mod incident_channel;
 pub mod mitigations;
 pub mod rollup_ack;
 pub mod shortcuts;
@@ -177,6 +180,7 @@ pub async fn handle(state: &AppState, payload: Value) -> Result<Option<Value>, I
                 silence::SILENCE_VIEW => {
                     Ok(silence::submit(state, &user, &metadata, &payload).await)
                 }
+                incident_channel::ENDED_VIEW => Ok(incident_channel::submit(state, &payload).await),
                 // Answered in the ack itself: field errors keep the modal open.
                 _ => Ok(extension::submit(state, &payload).await),
             }
@@ -215,6 +219,11 @@ async fn run_click(state: &AppState, click: &Click) {
         crate::flows::ids::ROLLUP_ACK_ACTION => rollup_ack::run(state, click).await,
         crate::flows::ids::SILENCE_ACTION => silence::run(state, click).await,
         crate::flows::ids::LIFT_SILENCE_ACTION => silence::lift(state, click).await,
+        crate::flows::ids::INCIDENT_CHANNEL_ACTION => incident_channel::open(state, click).await,
+        crate::flows::ids::ARCHIVE_CHANNEL_ACTION => incident_channel::archive(state, click).await,
+        a if a.starts_with(crate::flows::ids::DISPOSITION_ACTION) => {
+            incident_channel::ask(state, click).await
+        }
         other => {
             tracing::warn!(action = other, "a button with no handler");
             tell(

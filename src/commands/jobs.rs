@@ -49,6 +49,10 @@ pub async fn run(
             Ok(id) => super::extend::run(state, tenant, id, deadline, reason, cmd).await,
             Err(answer) => answer,
         },
+        Command::Incident { job, link } => match found(job).await {
+            Ok(id) => super::incident::run(state, tenant, id, link, cmd).await,
+            Err(answer) => answer,
+        },
         Command::Silence(args) => super::quiet::silence(state, tenant, args, cmd).await,
         Command::Silences => super::quiet::list(state, tenant).await,
         Command::Unsilence(id) => super::quiet::unsilence(state, tenant, &id, cmd).await,

@@ -10,6 +10,7 @@ mod extend;
 pub mod grammar;
 pub mod help;
 pub mod impact;
+mod incident;
 pub mod jobs;
 mod list;
 pub mod lookup;
@@ -77,6 +78,13 @@ pub enum Command {
     Maintenance(quiet::MaintenanceArgs),
     /// `/backfill oncall …` (issue 36).
     OnCall(oncall::OnCallArgs),
+    /// `/backfill incident <job>`: the job's alert gets its incident
+    /// channel (issue 38); `link: true` (`incident link <job>`) makes the
+    /// channel the command runs in that channel.
+    Incident {
+        job: JobRef,
+        link: bool,
+    },
     /// A known subcommand typed wrong: what is wrong and an example.
     Invalid(String),
     /// Anything we do not know: answered with usage, naming what was typed.
@@ -172,6 +180,20 @@ impl Command {
             "oncall" | "on-call" => oncall::parse(args)
                 .map(Command::OnCall)
                 .map_err(Command::Invalid),
+            "incident" => {
+                let usage = "Usage: `/backfill incident <job>` opens the job's incident channel; `/backfill incident link <job>`, run in a channel, links that channel instead.";
+                let (link, rest) = match args {
+                    [l, rest @ ..] if l.eq_ignore_ascii_case("link") => (true, rest),
+                    _ => (false, args),
+                };
+                match rest {
+                    [job] => JobRef::parse(job)
+                        .map(|job| Command::Incident { job, link })
+                        .map_err(Command::Invalid),
+                    [] => Err(Command::Invalid(format!("Which job? {usage}"))),
+                    _ => Err(Command::Invalid(usage.into())),
+                }
+            }
             "maintenance" => quiet::parse_maintenance(args)
                 .map(Command::Maintenance)
                 .map_err(Command::Invalid),
@@ -226,6 +248,14 @@ pub async fn run(state: &AppState, parsed: Parsed, cmd: &SlashCommand) -> Value 
                         .iter()
                         .any(|c| c.as_str() == cmd.channel_id)
             });
+            let ours = ours
+                || matches!(
+                    state
+                        .store
+                        .incident_channel_by_slack_id(&cmd.channel_id)
+                        .await,
+                    Ok(Some(_))
+                );
             if ours {
                 let list = Command::List(ListFilter::AtRisk);
                 jobs::run(state, list, parsed.tenant.as_deref(), cmd).await
@@ -325,6 +355,28 @@ mod tests {
             cmd(&format!("extend-deadline {ID} +4h")),
             Command::ExtendDeadline { reason: None, .. }
         ));
+    }
+
+    #[test]
+    fn incident_takes_a_job_and_link_takes_one_too() {
+        let id = JobRef::Id(crate::domain::job_id::JobId::parse(ID).unwrap());
+        assert_eq!(
+            cmd(&format!("incident {ID}")),
+            Command::Incident {
+                job: id.clone(),
+                link: false
+            }
+        );
+        assert_eq!(
+            cmd(&format!("incident LINK {ID}")),
+            Command::Incident {
+                job: id,
+                link: true
+            }
+        );
+        assert!(matches!(cmd("incident"), Command::Invalid(e) if e.contains("Which job")));
+        assert!(matches!(cmd("incident link"), Command::Invalid(e) if e.contains("Which job")));
+        assert!(matches!(cmd("incident a b"), Command::Invalid(e) if e.contains("Usage")));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Which tenant a slash command acts on. People open ad-hoc incident channels,
 //! so the channel alone does not always say. In order:
 //! 1. `--tenant ID`, allowed only for that tenant's operators and stakeholders;
-//! 2. the channel's own tenant (its alert channel or an incident channel);
+//! 2. the channel's own tenant (its alert channel or an incident channel:
+//!    one listed in the config, or one the bot opened or linked for an
+//!    alert);
 //! 3. the only tenant, when just one is configured, for its operators and
 //!    stakeholders (user groups resolved);
 //! 4. the one tenant the user is an operator or stakeholder of.
@@ -57,6 +59,16 @@ pub async fn resolve<'a>(
         t.channel.as_str() == channel || t.incident_channels.iter().any(|c| c.as_str() == channel)
     }) {
         return Ok(t);
+    }
+    // A channel opened or linked as an alert's incident channel (issue 38).
+    match state.store.incident_channel_by_slack_id(channel).await {
+        Ok(Some(ic)) => {
+            if let Some(t) = state.config.tenant(&ic.tenant_id) {
+                return Ok(t);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the incident channels"),
     }
     if let [only] = tenants.as_slice() {
         return match state.directory.is_among(user, &only.people()).await {

@@ -43,6 +43,14 @@ struct RawConfig {
     rotations: Vec<RawRotation>,
     #[serde(default)]
     lineage: RawLineage,
+    #[serde(default)]
+    incidents: RawIncidents,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIncidents {
+    channel_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -470,10 +478,30 @@ fn validate(raw: RawConfig, problems: &mut Problems) -> FileConfig {
         );
     }
 
+    let incidents = super::IncidentsConfig {
+        channel_prefix: raw
+            .incidents
+            .channel_prefix
+            .clone()
+            .unwrap_or_else(|| super::IncidentsConfig::default().channel_prefix),
+    };
+    if incidents.channel_prefix.chars().count() > 40
+        || !incidents
+            .channel_prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        problems.push(
+            "incidents.channel_prefix",
+            "must be at most 40 lowercase letters, digits, hyphens or underscores (Slack's rules for channel names), e.g. \"sla-\"",
+        );
+    }
+
     let lineage = validate_lineage(&raw.lineage, problems);
 
     FileConfig {
         lineage,
+        incidents,
         alerts,
         buffers,
         review,

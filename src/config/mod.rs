@@ -100,6 +100,8 @@ pub struct FileConfig {
     pub rotations: Vec<crate::domain::rotation::Rotation>,
     /// `[lineage]`: what a late job breaks downstream (issue 37).
     pub lineage: LineageConfig,
+    /// `[incidents]`: an alert's incident channel (issue 38).
+    pub incidents: IncidentsConfig,
 }
 
 /// `[lineage]`.
@@ -122,6 +124,22 @@ impl Default for LineageConfig {
             depth: 3,
             notify_owners_at: Some(crate::domain::risk::RiskBand::High),
             max_lines: 5,
+        }
+    }
+}
+
+/// `[incidents]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentsConfig {
+    /// `incidents.channel_prefix`: an incident channel's name is this, the
+    /// asset and the date (`sla-revenue-daily-0302`).
+    pub channel_prefix: String,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        Self {
+            channel_prefix: "sla-".into(),
         }
     }
 }

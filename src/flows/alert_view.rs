@@ -58,6 +58,12 @@ pub struct AlertView {
     /// Said under them once the alert is resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downstream_note: Option<String>,
+    /// The episode's incident channel (issue 38): a line of Slack markup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    /// How the episode ended, once answered (issue 38).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -128,6 +134,13 @@ pub struct Extras {
     pub silenced: bool,
     /// The id of the silence that holds it, for the menu's *Lift silence*.
     pub silence_id: Option<String>,
+    /// The episode has (or is getting) an incident channel: the menu no
+    /// longer offers to open one.
+    pub incident_claimed: bool,
+    /// "Incident channel: #…", once it exists.
+    pub incident: Option<String>,
+    /// "Ended: Mitigated …", once answered.
+    pub ended: Option<String>,
 }
 
 /// Reads an alert's extras from the store.
@@ -165,7 +178,12 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, &alert).await,
         _ => (None, None),
     };
+    let ic = state.store.incident_channel(alert_id).await?;
+    let ended = state.store.disposition(alert_id).await?;
     Ok(Extras {
+        ended: ended.as_ref().map(ended_line),
+        incident_claimed: ic.is_some(),
+        incident: ic.as_ref().and_then(incident_line),
         quiet,
         silenced: silence_id.is_some(),
         silence_id,
@@ -188,6 +206,38 @@ fn button(action_id: &str, text: &str, value: &str, style: Option<&str>) -> Butt
         confirm: None,
         place: Place::Row,
     }
+}
+
+/// The alert's line saying how its episode ended (issue 38).
+pub fn ended_line(d: &crate::store::Disposition) -> String {
+    let label = match d.disposition.as_str() {
+        "mitigated" => "Mitigated",
+        "expected" => "Expected",
+        "false_alarm" => "False alarm",
+        "missed" => "Missed",
+        other => other,
+    };
+    let note = d
+        .note
+        .as_deref()
+        .map(|n| format!(": {}", crate::domain::text::escape_slack(n)))
+        .unwrap_or_default();
+    format!(
+        ":memo: Ended: *{label}* (answered by <@{}>){note}",
+        d.answered_by
+    )
+}
+
+/// The alert's line naming its incident channel (issue 38).
+pub fn incident_line(ic: &crate::store::IncidentChannel) -> Option<String> {
+    let channel = ic.channel.as_ref()?;
+    Some(match (&ic.archived_at, &ic.archived_by) {
+        (Some(at), Some(by)) => format!(
+            ":file_cabinet: Incident channel <#{channel}> (archived by <@{by}> {})",
+            date_token(*at)
+        ),
+        _ => format!(":rotating_light: Incident channel: <#{channel}>"),
+    })
 }
 
 /// The quick silences an alert's menu offers, by their value's suffix:
@@ -322,6 +372,17 @@ pub fn buttons(
         extras.escalate_value.as_deref().unwrap_or(id),
         None,
     );
+    // Where people move when the job is really in trouble (issue 38).
+    if matches!(band, RiskBand::High | RiskBand::Breached) && !extras.incident_claimed {
+        let mut b = button(
+            crate::flows::ids::INCIDENT_CHANNEL_ACTION,
+            "Open incident channel",
+            id,
+            None,
+        );
+        b.place = Place::Menu;
+        out.push(b);
+    }
     esc.confirm = Some(match &extras.escalate_to {
         Some(who) => confirm("Page now?", &format!("This pages {who} now."), "Page now"),
         None => confirm(
@@ -408,6 +469,8 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
         if alert.is_open() {
             view.quiet = ex.quiet.clone();
         }
+        view.incident = ex.incident.clone();
+        view.ended = ex.ended.clone();
         if view == old {
             return Ok(());
         }
@@ -603,6 +666,8 @@ pub fn view(
             .map(|i| crate::domain::lineage::impact_lines(i, state.config.lineage.max_lines))
             .unwrap_or_default(),
         downstream_note: None,
+        incident: ex.incident.clone(),
+        ended: None,
     }
 }
 

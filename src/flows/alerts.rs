@@ -200,7 +200,16 @@ pub async fn reconcile(
                 if loud {
                     msg.payload["reply_broadcast"] = true.into();
                 }
-                state.enqueue(msg).await?;
+                // The note, and the audit entry an incident channel's
+                // timeline reads how the band and ETA moved from.
+                let mut effects = crate::store::Effects::new();
+                effects.send(msg);
+                if let Some(from) = previous {
+                    effects.record(crate::flows::incident_channels::band_change_entry(
+                        state, &alert, from, a.band, a.eta,
+                    ));
+                }
+                state.commit(&effects).await?;
             }
             Ok(Change::Edited)
         }
@@ -433,6 +442,14 @@ async fn commit_resolution(
         .cancel(&alert.id, Some(MONITOR_TIMER))
         .cancel(&alert.id, Some(crate::flows::ids::STEP_TIMER));
     let shown = shown.map(|v| serde_json::to_value(v).unwrap_or(Value::Null));
+    // An incident channel gets the episode's timeline and its archive button.
+    effects
+        .outbox
+        .extend(crate::flows::incident_channels::on_resolution(state, alert, how, now).await?);
+    // The thread asks once how the episode ended.
+    effects.send(crate::flows::incident_channels::ask_how_it_ended(
+        state, alert,
+    )?);
     // Scaling requests' PagerDuty incidents resolve with the alert.
     effects.outbox.extend(
         crate::flows::paging::resolve_events(state, alert)

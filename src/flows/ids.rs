@@ -72,3 +72,19 @@ pub const SILENCE_ACTION: &str = "alert_silence";
 
 /// The alert menu's *Lift silence* (value: the silence's id).
 pub const LIFT_SILENCE_ACTION: &str = "alert_unsilence";
+
+/// The alert menu's *Open incident channel* (issue 38; value: the alert id).
+pub const INCIDENT_CHANNEL_ACTION: &str = "incident_channel_open";
+
+/// *Archive channel* under an incident channel's timeline (value: the alert id).
+pub const ARCHIVE_CHANNEL_ACTION: &str = "incident_channel_archive";
+
+/// How an episode ended, asked once in the thread after it resolved: the
+/// buttons' action ids are this and `:<choice>` (unique in their block),
+/// their value `<alert id>:<mitigated|expected|false_alarm|missed>`; each
+/// opens the dialog with its optional note.
+pub const DISPOSITION_ACTION: &str = "alert_disposition";
+
+/// The claimed step that creates an alert's incident channel in Slack
+/// (subject: the alert).
+pub const INCIDENT_CHANNEL_TIMER: &str = "incident_channel_open";

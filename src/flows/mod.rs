@@ -14,6 +14,8 @@
 //!   [`review`];
 //! - [`alert_view`]: an alert's message, its buttons, its rendering and the
 //!   edit that puts it back on Slack;
+//! - [`incident_channels`]: an alert episode's own channel (issue 38), its
+//!   claim, creation, timeline and archive, and how the episode ended;
 //! - [`quiet_hold`]: an escalation held while [`quiet`] says not to page;
 //!   [`maintenance`]: a window's notice in the channel, its end and its
 //!   summary once it has settled;
@@ -38,6 +40,7 @@ pub mod group_paging;
 pub mod home;
 pub mod home_refresh;
 pub mod ids;
+pub mod incident_channels;
 pub mod incidents;
 pub mod job_changes;
 pub mod lineage;

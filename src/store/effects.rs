@@ -137,6 +137,13 @@ macro_rules! write_effects {
             qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
             qb.build().execute(&mut *$tx).await?;
         }
+        // A thread note is also a line in the alert's incident channel.
+        let lines = $crate::store::incident_lines::incident_lines!($tx, &effects.outbox);
+        if !lines.is_empty() {
+            let mut qb = $crate::store::outbox::insert_outbox!(&lines, now);
+            qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
+            qb.build().execute(&mut *$tx).await?;
+        }
         if effects.outbox.iter().any(|m| m.method == "chat.update") {
             $crate::store::outbox::supersede_edits!($tx, now);
         }

@@ -172,6 +172,13 @@ impl Store {
             let mut qb = insert_outbox!(msgs, now);
             qb.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
             let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+            // A thread note is also a line in the alert's incident channel.
+            let lines = super::incident_lines::incident_lines!(tx, msgs);
+            if !lines.is_empty() {
+                let mut qb = insert_outbox!(&lines, now);
+                qb.push(" ON CONFLICT (dedup_key) DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
+            }
             if msgs.iter().any(|m| m.method == "chat.update") {
                 supersede_edits!(tx, now);
             }

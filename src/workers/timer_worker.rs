@@ -140,6 +140,14 @@ impl TimerWorker {
             crate::flows::ids::SILENCE_END_TIMER => itself(
                 crate::flows::silences::silence_expired(&self.state, &timer.subject_id).await,
             ),
+            crate::flows::ids::INCIDENT_CHANNEL_TIMER => itself(
+                crate::flows::incident_channels::create(
+                    &self.state,
+                    &timer.subject_id,
+                    &timer.payload,
+                )
+                .await,
+            ),
             crate::flows::ids::MONITOR_TIMER => itself(
                 crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
                     .await,

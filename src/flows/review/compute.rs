@@ -13,6 +13,8 @@ pub struct ReviewInput {
     pub audit: Vec<AuditEntry>,
     pub samples: Vec<EtaSample>,
     pub notices: Vec<Notice>,
+    /// How episodes ended, as answered in their threads (issue 38).
+    pub dispositions: Vec<crate::store::Disposition>,
 }
 
 impl ReviewInput {
@@ -93,6 +95,20 @@ pub struct AssetLine {
     pub breaches: usize,
 }
 
+/// How the period's episodes ended, as answered (issue 38).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Endings {
+    pub mitigated: usize,
+    pub expected: usize,
+    pub false_alarm: usize,
+    pub missed: usize,
+    /// False alarms by asset, most first.
+    pub false_alarms_by_asset: Vec<(String, usize)>,
+    /// The mitigations taken on jobs whose episode was *Mitigated*, by
+    /// label, most first.
+    pub before_mitigated: Vec<(String, usize)>,
+}
+
 /// The review's numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Review {
@@ -115,6 +131,7 @@ pub struct Review {
     pub approaching: usize,
     pub tight: usize,
     pub promoted: usize,
+    pub endings: Endings,
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -137,6 +154,9 @@ fn minutes(d: Duration) -> f64 {
 fn within(t: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
     from <= t && t < to
 }
+
+/// Per action: (the at-risk job, when, the job it was recreated as).
+type Taken = Vec<(String, DateTime<Utc>, Option<String>)>;
 
 /// The review of `[from, to)` from what the store kept.
 pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> Review {
@@ -175,11 +195,19 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
     let breached_total = breached.len();
     breached.truncate(TOP);
 
-    // Close calls: never breached, lowest buffer first.
+    // Close calls: never breached, lowest buffer first; an episode answered
+    // *Expected* (planned or accepted) is no close call.
+    let expected: std::collections::HashSet<&str> = input
+        .dispositions
+        .iter()
+        .filter(|d| d.disposition == "expected")
+        .map(|d| d.job_id.as_str())
+        .collect();
     let mut close: Vec<JobLine> = input
         .watched
         .iter()
         .filter(|w| !breached_ids.contains(&w.job_id))
+        .filter(|w| !expected.contains(w.job_id.as_str()))
         .filter(|w| w.min_buffer_at.is_some_and(|t| within(t, from, to)))
         .filter_map(|w| {
             Some(JobLine {
@@ -239,8 +267,6 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
         .iter()
         .filter_map(|w| Some((w.job_id.as_str(), w.completed_at?)))
         .collect();
-    // Per action: (the at-risk job, when, the job it was recreated as).
-    type Taken = Vec<(String, DateTime<Utc>, Option<String>)>;
     let mut taken: BTreeMap<&str, Taken> = BTreeMap::new();
     for e in input
         .audit
@@ -301,6 +327,7 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
             (None, d) => d,
         }
     };
+    let endings = endings(input, &taken, from, to);
     let mitigations = MITIGATIONS
         .iter()
         .map(|(action, label)| {
@@ -484,5 +511,59 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
             .filter(|n| n.kind == "tight_deadline")
             .count(),
         promoted: notices.iter().filter(|n| n.status == "promoted").count(),
+        endings,
     }
+}
+
+/// The answers of the period: counted, false alarms by asset, and the
+/// mitigations that preceded a *Mitigated*.
+fn endings(
+    input: &ReviewInput,
+    taken: &BTreeMap<&str, Taken>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Endings {
+    let mut e = Endings::default();
+    let mut false_alarms: BTreeMap<String, usize> = BTreeMap::new();
+    let mut before: BTreeMap<String, usize> = BTreeMap::new();
+    for d in input
+        .dispositions
+        .iter()
+        .filter(|d| within(d.answered_at, from, to))
+    {
+        match d.disposition.as_str() {
+            "mitigated" => {
+                e.mitigated += 1;
+                for (action, label) in MITIGATIONS {
+                    let n = taken.get(action).map_or(0, |list| {
+                        list.iter()
+                            .filter(|(job, at, follow)| {
+                                (*job == d.job_id || follow.as_deref() == Some(d.job_id.as_str()))
+                                    && *at <= d.answered_at
+                            })
+                            .count()
+                    });
+                    if n > 0 {
+                        *before.entry(label.to_string()).or_default() += n;
+                    }
+                }
+            }
+            "expected" => e.expected += 1,
+            "false_alarm" => {
+                e.false_alarm += 1;
+                *false_alarms.entry(d.asset.clone()).or_default() += 1;
+            }
+            "missed" => e.missed += 1,
+            _ => {}
+        }
+    }
+    let sorted = |m: BTreeMap<String, usize>| {
+        let mut v: Vec<(String, usize)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(TOP);
+        v
+    };
+    e.false_alarms_by_asset = sorted(false_alarms);
+    e.before_mitigated = sorted(before);
+    e
 }

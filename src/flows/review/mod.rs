@@ -68,6 +68,7 @@ pub async fn load(
             .eta_samples(tenant, from - EFFECT_SLACK, to + EFFECT_SLACK)
             .await?,
         notices: store.notices_between(tenant, from, to).await?,
+        dispositions: store.dispositions(tenant, from, to).await?,
     })
 }
 
@@ -356,5 +357,96 @@ mod tests {
         for text in [&one, &two] {
             assert!(!text.contains("(s)") && !text.contains("(es)"), "{text}");
         }
+    }
+
+    #[test]
+    fn the_review_counts_how_episodes_ended_and_leaves_expected_out_of_close_calls() {
+        let at = |h: i64| {
+            DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc)
+                + Duration::hours(h)
+        };
+        let (from, to) = (at(0), at(24 * 7));
+        let watched = |job: &str, asset: &str, buffer: f64| WatchedJob {
+            tenant_id: "acme".into(),
+            job_id: job.into(),
+            asset: asset.into(),
+            priority: 5,
+            tier: "standard".into(),
+            first_seen: at(1),
+            deadline: Some(at(10)),
+            planned_buffer: Some(0.3),
+            min_buffer: Some(buffer),
+            min_buffer_at: Some(at(5)),
+            last_mark: 100,
+            breached_at: None,
+            ended_at: Some(at(9)),
+            outcome: Some("completed".into()),
+            completed_at: Some(at(9)),
+        };
+        let ended = |job: &str, asset: &str, how: &str| crate::store::Disposition {
+            alert_id: format!("alert-{job}"),
+            tenant_id: "acme".into(),
+            job_id: job.into(),
+            asset: asset.into(),
+            disposition: how.into(),
+            note: None,
+            answered_by: "U1".into(),
+            answered_at: at(10),
+        };
+        let recreate = |job: &str| AuditEntry {
+            at: at(4),
+            tenant_id: Some("acme".into()),
+            actor: "U1".into(),
+            action: "recreate".into(),
+            subject: Some(job.into()),
+            outcome: "ok".into(),
+            detail: None,
+        };
+        let input = ReviewInput {
+            watched: vec![
+                watched("j1", "orders", 0.01),
+                watched("j2", "orders", 0.02),
+                watched("j3", "revenue", 0.03),
+                watched("j4", "costs", 0.04),
+            ],
+            audit: vec![recreate("j3")],
+            dispositions: vec![
+                ended("j1", "orders", "false_alarm"),
+                ended("j2", "orders", "false_alarm"),
+                ended("j3", "revenue", "mitigated"),
+                ended("j4", "costs", "expected"),
+            ],
+            ..ReviewInput::default()
+        };
+        let r = compute(&input, from, to);
+        assert_eq!(r.endings.false_alarm, 2);
+        assert_eq!(r.endings.mitigated, 1);
+        assert_eq!(r.endings.expected, 1);
+        assert_eq!(
+            r.endings.false_alarms_by_asset,
+            vec![("orders".to_string(), 2)]
+        );
+        assert_eq!(
+            r.endings.before_mitigated,
+            vec![("Recreate with priority 10".to_string(), 1)]
+        );
+        let close: Vec<&str> = r.close_calls.iter().map(|j| j.job_id.as_str()).collect();
+        assert_eq!(
+            close,
+            ["j1", "j2", "j3"],
+            "the Expected one is no close call"
+        );
+        let text = view("acme", &r, 7).sections.join("\n");
+        assert!(
+            text.contains("1 mitigated, 1 expected, 2 false alarms, 0 missed"),
+            "{text}"
+        );
+        assert!(text.contains("False alarms by asset: orders ×2"), "{text}");
+        assert!(
+            text.contains("Before a _Mitigated_: Recreate with priority 10 ×1"),
+            "{text}"
+        );
     }
 }

@@ -75,7 +75,9 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
         }
     }
     if !r.close_calls.is_empty() {
-        s.push_str("\n_Closest calls (lowest remaining buffer):_");
+        s.push_str(
+            "\n_Closest calls (lowest remaining buffer; those answered Expected left out):_",
+        );
         for j in &r.close_calls {
             s.push('\n');
             s.push_str(&job_line(j));
@@ -123,6 +125,35 @@ pub fn view(tenant: &str, r: &Review, days: i64) -> ReviewView {
             "\n• {} ×{}: {bought} (measured on {})",
             m.label, m.taken, m.measured
         ));
+    }
+    let en = &r.endings;
+    if en.mitigated + en.expected + en.false_alarm + en.missed > 0 {
+        s.push_str(&format!(
+            "\n*How episodes ended* (as answered in their threads): {} mitigated, {} expected, {} false {}, {} missed.",
+            en.mitigated,
+            en.expected,
+            en.false_alarm,
+            noun(en.false_alarm, "alarm", "alarms"),
+            en.missed
+        ));
+        let list = |v: &[(String, usize)]| {
+            v.iter()
+                .map(|(k, n)| format!("{} ×{n}", escape_slack(k)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !en.false_alarms_by_asset.is_empty() {
+            s.push_str(&format!(
+                "\n• False alarms by asset: {}",
+                list(&en.false_alarms_by_asset)
+            ));
+        }
+        if !en.before_mitigated.is_empty() {
+            s.push_str(&format!(
+                "\n• Before a _Mitigated_: {}",
+                list(&en.before_mitigated)
+            ));
+        }
     }
     let e = &r.extensions;
     s.push_str(&format!(

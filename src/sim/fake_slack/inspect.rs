@@ -1,7 +1,7 @@
 //! What a test reads back: every call, message, view, file and App Home the
 //! fake holds, and waits for calls or files to arrive.
 
-use super::{Call, FakeSlack, Message, UploadedFile, View};
+use super::{Call, CreatedChannel, FakeSlack, Message, UploadedFile, View};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,12 @@ impl FakeSlack {
     /// A user's App Home as last published, if ever.
     pub fn home(&self, user: &str) -> Option<Value> {
         self.state().homes.get(user).cloned()
+    }
+
+    /// The channels the bot created (`conversations.create`) and those a
+    /// test added ([`FakeSlack::add_channel`]), in order.
+    pub fn created_channels(&self) -> Vec<CreatedChannel> {
+        self.state().created.clone()
     }
 
     pub fn calls(&self) -> Vec<Call> {

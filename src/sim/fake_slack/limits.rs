@@ -20,7 +20,11 @@ impl Workspace {
             | "conversations.open"
             | "conversations.join"
             | "conversations.history"
-            | "conversations.replies" => (method.to_string(), 50.0, 50.0),
+            | "conversations.replies"
+            | "conversations.invite"
+            | "conversations.setTopic"
+            | "conversations.archive" => (method.to_string(), 50.0, 50.0),
+            "conversations.create" => (method.to_string(), 20.0, 20.0),
             "chat.postEphemeral" | "users.info" | "views.open" | "views.update"
             | "views.publish" | "chat.getPermalink" => (method.to_string(), 100.0, 100.0),
             "usergroups.users.list" | "usergroups.list" => (method.to_string(), 20.0, 20.0),

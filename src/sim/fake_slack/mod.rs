@@ -56,6 +56,15 @@
 //! - Membership: a channel set with [`FakeSlack::require_membership`] refuses
 //!   posts with `not_in_channel` until the bot joins (`conversations.join`,
 //!   public channels only) or is invited ([`FakeSlack::invite_bot`]).
+//! - Channels the app opens: `conversations.create` (names of at most 80
+//!   lowercase letters, digits, hyphens and underscores: `name_taken`,
+//!   `invalid_name_specials`, `invalid_name_maxlength`,
+//!   `invalid_name_required`; the bot is its first member),
+//!   `conversations.invite` (`already_in_channel` when all of them were,
+//!   `cant_invite_self`, `user_not_found`, `is_archived`),
+//!   `conversations.setTopic` (250 characters, `too_long`) and
+//!   `conversations.archive` (`already_archived`), read back with
+//!   [`FakeSlack::created_channels`].
 //! - People's own doings: a message someone deleted
 //!   ([`FakeSlack::delete_message`]) is gone, and editing it is refused with
 //!   `message_not_found`; an archived channel ([`FakeSlack::archive_channel`])
@@ -106,6 +115,8 @@ pub const DEFAULT_TOKEN: &str = "xoxb-test-token";
 pub const DEFAULT_APP_TOKEN: &str = "xapp-1-A0TESTAPP-1-0123456789abcdef";
 /// The app id the fake's `hello` names.
 pub const APP_ID: &str = "A0TESTAPP";
+/// The bot's own user ID: inviting it is `cant_invite_self`.
+pub const BOT_USER_ID: &str = "U0BOTSLA";
 /// Slack's deadline for an envelope's ack; later, it redelivers.
 pub const SOCKET_ACK_DEADLINE: Duration = Duration::from_secs(3);
 
@@ -180,6 +191,19 @@ pub struct UploadedFile {
     pub alt_text: String,
     pub initial_comment: Option<String>,
     pub bytes: Vec<u8>,
+}
+
+/// A channel opened with `conversations.create`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreatedChannel {
+    pub id: String,
+    pub name: String,
+    pub is_private: bool,
+    /// Its members, the bot (its creator) first, then in invitation order.
+    pub members: Vec<String>,
+    /// Empty until `conversations.setTopic`.
+    pub topic: String,
+    pub archived: bool,
 }
 
 /// A modal opened with `views.open`.
@@ -271,6 +295,8 @@ struct Workspace {
     members_only: HashMap<String, bool>,
     /// Archived channels: posts and edits there are refused (`is_archived`).
     archived: HashSet<String>,
+    /// Channels opened with `conversations.create`, in creation order.
+    created: Vec<CreatedChannel>,
     /// Sorted, deduplicated member list -> DM channel ID.
     dms: HashMap<Vec<String>, String>,
     response_url_uses: HashMap<String, u32>,

@@ -52,6 +52,22 @@ impl FakeSlack {
         self.state().archived.insert(channel.to_string());
     }
 
+    /// A channel people made themselves (not the bot), with its members:
+    /// `conversations.invite` and `conversations.setTopic` know it, as
+    /// they know the channels the bot creates.
+    pub fn add_channel(&self, id: &str, name: &str, members: &[&str]) {
+        let mut state = self.state();
+        state.created.retain(|c| c.id != id);
+        state.created.push(super::CreatedChannel {
+            id: id.to_string(),
+            name: name.to_string(),
+            is_private: false,
+            members: members.iter().map(|m| m.to_string()).collect(),
+            topic: String::new(),
+            archived: false,
+        });
+    }
+
     /// Someone unarchived `channel`.
     pub fn unarchive_channel(&self, channel: &str) {
         self.state().archived.remove(channel);

@@ -602,3 +602,123 @@ fn message_limits_are_slacks() {
     assert_eq!(f.json("chat.update", long).outcome, "msg_too_long");
     assert_eq!(f.state().messages.last().unwrap().text, "short");
 }
+
+#[test]
+fn a_created_channel_follows_slacks_naming_rules_and_names_are_unique() {
+    let f = fake();
+    let a = f.json(
+        "conversations.create",
+        json!({ "name": "sla-revenue-daily-0302" }),
+    );
+    assert_ok(&a);
+    let id = a.body["channel"]["id"].as_str().unwrap().to_string();
+    assert_eq!(a.body["channel"]["creator"], BOT_USER_ID);
+    let again = f.json(
+        "conversations.create",
+        json!({ "name": "sla-revenue-daily-0302" }),
+    );
+    assert_eq!(again.outcome, "name_taken");
+    for bad in ["Sla-Revenue", "sla revenue", "sla.revenue", "sla#1"] {
+        let a = f.json("conversations.create", json!({ "name": bad }));
+        assert_eq!(a.outcome, "invalid_name_specials", "{bad}");
+    }
+    let long = "a".repeat(81);
+    assert_eq!(
+        f.json("conversations.create", json!({ "name": long }))
+            .outcome,
+        "invalid_name_maxlength"
+    );
+    assert_eq!(
+        f.json("conversations.create", json!({ "name": "a".repeat(80) }))
+            .outcome,
+        "ok"
+    );
+    assert_eq!(
+        f.json("conversations.create", json!({})).outcome,
+        "invalid_name_required"
+    );
+    let state = f.state();
+    let created = state.created.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(created.members, vec![BOT_USER_ID.to_string()]);
+}
+
+#[test]
+fn invitations_topics_and_archiving_answer_slacks_errors() {
+    let f = fake();
+    let a = f.form("conversations.create", &[("name", "sla-x")]);
+    let id = a.body["channel"]["id"].as_str().unwrap().to_string();
+    assert_ok(&f.form(
+        "conversations.invite",
+        &[("channel", &id), ("users", "U1,U2")],
+    ));
+    // Some new: fine; all already in: refused.
+    assert_ok(&f.form(
+        "conversations.invite",
+        &[("channel", &id), ("users", "U2,U3")],
+    ));
+    assert_eq!(
+        f.form(
+            "conversations.invite",
+            &[("channel", &id), ("users", "U1,U3")]
+        )
+        .outcome,
+        "already_in_channel"
+    );
+    assert_eq!(
+        f.form(
+            "conversations.invite",
+            &[("channel", &id), ("users", BOT_USER_ID)]
+        )
+        .outcome,
+        "cant_invite_self"
+    );
+    assert_eq!(
+        f.form(
+            "conversations.invite",
+            &[("channel", &id), ("users", "nobody")]
+        )
+        .outcome,
+        "user_not_found"
+    );
+    assert_eq!(
+        f.form(
+            "conversations.invite",
+            &[("channel", "C404"), ("users", "U1")]
+        )
+        .outcome,
+        "channel_not_found"
+    );
+    assert_ok(&f.form(
+        "conversations.setTopic",
+        &[("channel", &id), ("topic", "job a")],
+    ));
+    assert_eq!(
+        f.form(
+            "conversations.setTopic",
+            &[("channel", &id), ("topic", &"t".repeat(251))]
+        )
+        .outcome,
+        "too_long"
+    );
+    f.post(&id, "hello");
+    assert_ok(&f.form("conversations.archive", &[("channel", &id)]));
+    assert_eq!(
+        f.form("conversations.archive", &[("channel", &id)]).outcome,
+        "already_archived"
+    );
+    assert_eq!(
+        f.json("chat.postMessage", json!({ "channel": id, "text": "late" }))
+            .outcome,
+        "is_archived"
+    );
+    assert_eq!(
+        f.form("conversations.invite", &[("channel", &id), ("users", "U9")])
+            .outcome,
+        "is_archived"
+    );
+    let state = f.state();
+    let c = &state.created[0];
+    assert_eq!(c.members, vec![BOT_USER_ID, "U1", "U2", "U3"]);
+    assert_eq!(c.topic, "job a");
+    assert!(c.archived);
+}

@@ -2,7 +2,7 @@
 //! argument resolves (a user ID means that user's DM).
 
 use crate::sim::fake_slack::wire::{flag, is_user_id, str_arg, Refusal, Reply};
-use crate::sim::fake_slack::{FakeSlack, Message, Workspace};
+use crate::sim::fake_slack::{CreatedChannel, FakeSlack, Message, Workspace, BOT_USER_ID};
 use serde_json::{json, Value};
 
 impl Workspace {
@@ -198,5 +198,127 @@ impl Workspace {
         Ok(Reply::new(
             json!({ "ok": true, "channel": { "id": channel, "is_member": true } }),
         ))
+    }
+
+    /// `conversations.create`: a new channel, the bot its first member.
+    pub(super) fn create_channel(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let name = str_arg(body, "name").ok_or_else(|| Refusal::new("invalid_name_required"))?;
+        if name.chars().count() > 80 {
+            return Err(Refusal::new("invalid_name_maxlength"));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(Refusal::new("invalid_name_specials"));
+        }
+        if self.created.iter().any(|c| c.name == name) {
+            return Err(Refusal::new("name_taken"));
+        }
+        let is_private = flag(body, "is_private");
+        let id = format!(
+            "{}0NEW{:04}",
+            if is_private { 'G' } else { 'C' },
+            self.created.len() + 1
+        );
+        self.created.push(CreatedChannel {
+            id: id.clone(),
+            name: name.to_string(),
+            is_private,
+            members: vec![BOT_USER_ID.to_string()],
+            topic: String::new(),
+            archived: false,
+        });
+        Ok(Reply::new(json!({
+            "ok": true,
+            "channel": {
+                "id": id, "name": name, "is_channel": !is_private,
+                "is_private": is_private, "is_member": true, "creator": BOT_USER_ID,
+            },
+        })))
+    }
+
+    /// A channel the bot opened, by ID, refused when archived.
+    fn open_channel(&mut self, body: &Value) -> Result<&mut CreatedChannel, Refusal> {
+        let id = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        let archived = self.archived.contains(id);
+        let channel = self
+            .created
+            .iter_mut()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Refusal::new("channel_not_found"))?;
+        if channel.archived || archived {
+            return Err(Refusal::new("is_archived"));
+        }
+        Ok(channel)
+    }
+
+    /// `conversations.invite`: `already_in_channel` only when every one of
+    /// them already was; the bot itself is `cant_invite_self`.
+    pub(super) fn invite(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let users: Vec<String> = str_arg(body, "users")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        let channel = self.open_channel(body)?;
+        if users.is_empty() {
+            return Err(Refusal::new("no_user"));
+        }
+        if users.len() > 1000 {
+            return Err(Refusal::new("too_many_users"));
+        }
+        if users.iter().any(|u| u == BOT_USER_ID) {
+            return Err(Refusal::new("cant_invite_self"));
+        }
+        if users.iter().any(|u| !is_user_id(u)) {
+            return Err(Refusal::new("user_not_found"));
+        }
+        if users.iter().all(|u| channel.members.contains(u)) {
+            return Err(Refusal::new("already_in_channel"));
+        }
+        for u in users {
+            if !channel.members.contains(&u) {
+                channel.members.push(u);
+            }
+        }
+        let channel = channel.clone();
+        Ok(Reply::new(json!({
+            "ok": true,
+            "channel": { "id": channel.id, "name": channel.name },
+        })))
+    }
+
+    /// `conversations.setTopic`: at most 250 characters.
+    pub(super) fn set_topic(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let topic = body.get("topic").and_then(Value::as_str).unwrap_or("");
+        if topic.chars().count() > 250 {
+            return Err(Refusal::new("too_long"));
+        }
+        let topic = topic.to_string();
+        let channel = self.open_channel(body)?;
+        channel.topic = topic.clone();
+        Ok(Reply::new(json!({
+            "ok": true,
+            "channel": { "id": channel.id, "topic": { "value": topic } },
+        })))
+    }
+
+    /// `conversations.archive`: `already_archived` the second time; posts
+    /// to it are refused (`is_archived`) from then on.
+    pub(super) fn archive(&mut self, body: &Value) -> Result<Reply, Refusal> {
+        let id = str_arg(body, "channel").ok_or_else(|| Refusal::new("channel_not_found"))?;
+        if self.archived.contains(id) {
+            return Err(Refusal::new("already_archived"));
+        }
+        if let Some(c) = self.created.iter_mut().find(|c| c.id == id) {
+            c.archived = true;
+        } else if !self.messages.iter().any(|m| m.channel == id) {
+            return Err(Refusal::new("channel_not_found"));
+        }
+        self.archived.insert(id.to_string());
+        Ok(Reply::new(json!({ "ok": true })))
     }
 }

@@ -34,6 +34,10 @@ const METHODS: &[&str] = &[
     "conversations.join",
     "conversations.history",
     "conversations.replies",
+    "conversations.create",
+    "conversations.invite",
+    "conversations.setTopic",
+    "conversations.archive",
 ];
 
 impl Workspace {
@@ -83,6 +87,10 @@ impl Workspace {
                     None => Err(Refusal::new("thread_not_found")),
                 }
             }
+            "conversations.create" => self.create_channel(&body),
+            "conversations.invite" => self.invite(&body),
+            "conversations.setTopic" => self.set_topic(&body),
+            "conversations.archive" => self.archive(&body),
             _ => unreachable!("METHODS and this match list the same methods"),
         };
         match result {
