@@ -136,7 +136,7 @@ async fn each_band_offers_its_runbook_mitigations() {
             "extension_request",
             "alert_silence",
             "alert_silence",
-            "alert_silence",
+            "incident_channel_open",
             "alert_silence",
         ],
         "five buttons at most in the row; the rest in its overflow menu"
@@ -152,6 +152,7 @@ async fn each_band_offers_its_runbook_mitigations() {
             "alert_silence",
             "alert_silence",
             "alert_silence",
+            "incident_channel_open",
             "alert_silence",
         ],
         "no recreate at priority 10"
