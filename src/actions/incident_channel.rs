@@ -177,24 +177,9 @@ pub async fn submit(state: &AppState, payload: &Value) -> Option<Value> {
         .pointer("/user/id")
         .and_then(Value::as_str)?
         .to_string();
-    let metadata: Value = payload
-        .pointer("/view/private_metadata")
-        .and_then(Value::as_str)
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or(Value::Null);
+    let metadata = super::view_metadata(payload);
     let alert_id = metadata.get("alert_id").and_then(Value::as_str)?;
-    let click = Click {
-        user: user.clone(),
-        action_id: ENDED_VIEW.into(),
-        value: alert_id.into(),
-        channel: metadata
-            .get("channel")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        message_ts: None,
-        response_url: None,
-        trigger_id: None,
-    };
+    let click = Click::submitted(&user, ENDED_VIEW, alert_id, &metadata);
     let ending = payload
         .pointer("/view/state/values/ending/value/selected_option/value")
         .and_then(Value::as_str)

@@ -44,6 +44,26 @@ pub struct Click {
     pub trigger_id: Option<String>,
 }
 
+impl Click {
+    /// A dialog's submission as a click of `action_id` on `value`, so its
+    /// answers go where a click's would: ephemeral in the channel its
+    /// `private_metadata` names (a DM when none).
+    pub fn submitted(user: &str, action_id: &str, value: &str, metadata: &Value) -> Click {
+        Click {
+            user: user.to_string(),
+            action_id: action_id.to_string(),
+            value: value.to_string(),
+            channel: metadata
+                .get("channel")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            message_ts: None,
+            response_url: None,
+            trigger_id: None,
+        }
+    }
+}
+
 fn str_at(v: &Value, pointer: &str) -> Option<String> {
     v.pointer(pointer)
         .and_then(Value::as_str)

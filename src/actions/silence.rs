@@ -231,18 +231,7 @@ pub async fn submit(
 ) -> Option<Value> {
     let user = user.to_string();
     let alert_id = metadata.get("alert_id").and_then(Value::as_str)?;
-    let click = Click {
-        user: user.clone(),
-        action_id: SILENCE_VIEW.into(),
-        value: alert_id.into(),
-        channel: metadata
-            .get("channel")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        message_ts: None,
-        response_url: None,
-        trigger_id: None,
-    };
+    let click = Click::submitted(&user, SILENCE_VIEW, alert_id, metadata);
     let (alert, tenant) = authorise(state, &user, alert_id, "silence", Some(&click)).await?;
     let now = state.clock.now();
     let choice = picked(payload, "for").unwrap_or_else(|| "1h".into());

@@ -68,7 +68,12 @@ pub async fn reconcile(
             let prospective = new.prospective(&id, now);
             let mut ex = extras(state, &id).await?;
             let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
-            if !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job) {
+            // A storm's alert does not page on its own: its roll-up does
+            // (`group_paging`), and its Escalate now stays as it is.
+            if rollup.is_none()
+                && !path.tiers.is_empty()
+                && crate::flows::paging::pages_for(&path, a, job)
+            {
                 // Paging starts right after the post and pages the first tier
                 // at once: from then on, Escalate now pages the next one.
                 ex.escalate_to =

@@ -10,8 +10,8 @@
 //! is open, every note in the alert's thread is also a line in it
 //! (`incident_lines.rs`), written in the transaction that writes the note.
 
-use super::effects::write_effects;
-use super::{from_ms, in_tx, ms, on_pool, Effects, EscalationPage, Result, Store};
+use super::once::Arg;
+use super::{from_ms, ms, on_pool, Effects, EscalationPage, Result, Store};
 use chrono::{DateTime, Utc};
 
 /// An alert episode's incident channel, as stored.
@@ -136,31 +136,20 @@ impl Store {
                linked, requested_by, requested_at_ms, opened_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT DO NOTHING RETURNING *";
-        let made = in_tx!(self, tx => {
-            let row: Option<Row> = sqlx::query_as(sql)
-                .bind(&claim.alert_id)
-                .bind(&claim.tenant_id)
-                .bind(&claim.job_id)
-                .bind(&claim.name)
-                .bind(&claim.channel)
-                .bind(claim.linked as i64)
-                .bind(&claim.requested_by)
-                .bind(ms(claim.requested_at))
-                .bind(claim.opened_at.map(ms))
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => {
-                    let made = IncidentChannel::try_from(row)?;
-                    let effects = then(&made);
-                    effects.check()?;
-                    write_effects!(tx, &effects, now);
-                    tx.commit().await?;
-                    Some(made)
-                }
-                None => None,
-            }
-        });
+        let args = [
+            Arg::text(&claim.alert_id),
+            Arg::text(&claim.tenant_id),
+            Arg::text(&claim.job_id),
+            Arg::text(&claim.name),
+            Arg::Text(claim.channel.as_deref()),
+            Arg::int(claim.linked as i64),
+            Arg::text(&claim.requested_by),
+            Arg::int(ms(claim.requested_at)),
+            Arg::Int(claim.opened_at.map(ms)),
+        ];
+        let made = self
+            .once::<Row, IncidentChannel>(sql, &args, now, then)
+            .await?;
         if let Some(made) = made {
             return Ok((made, true));
         }
@@ -247,25 +236,9 @@ impl Store {
         now: DateTime<Utc>,
         then: impl FnOnce(&IncidentChannel) -> Effects,
     ) -> Result<Option<IncidentChannel>> {
-        in_tx!(self, tx => {
-            let row: Option<Row> = sqlx::query_as(sql)
-                .bind(alert_id)
-                .bind(arg)
-                .bind(at_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => {
-                    let ic = IncidentChannel::try_from(row)?;
-                    let effects = then(&ic);
-                    effects.check()?;
-                    write_effects!(tx, &effects, now);
-                    tx.commit().await?;
-                    Ok(Some(ic))
-                }
-                None => Ok(None),
-            }
-        })
+        let args = [Arg::text(alert_id), Arg::text(arg), Arg::Int(at_ms)];
+        self.once::<Row, IncidentChannel>(sql, &args, now, then)
+            .await
     }
 
     /// Every tier paged on an alert's path, oldest first.
@@ -289,30 +262,18 @@ impl Store {
         let sql = "INSERT INTO alert_dispositions (alert_id, tenant_id, job_id, asset, \
                disposition, note, answered_by, answered_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *";
-        in_tx!(self, tx => {
-            let row: Option<DispositionRow> = sqlx::query_as(sql)
-                .bind(&d.alert_id)
-                .bind(&d.tenant_id)
-                .bind(&d.job_id)
-                .bind(&d.asset)
-                .bind(&d.disposition)
-                .bind(&d.note)
-                .bind(&d.answered_by)
-                .bind(ms(d.answered_at))
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => {
-                    let made = Disposition::try_from(row)?;
-                    let effects = then(&made);
-                    effects.check()?;
-                    write_effects!(tx, &effects, now);
-                    tx.commit().await?;
-                    Ok(Some(made))
-                }
-                None => Ok(None),
-            }
-        })
+        let args = [
+            Arg::text(&d.alert_id),
+            Arg::text(&d.tenant_id),
+            Arg::text(&d.job_id),
+            Arg::text(&d.asset),
+            Arg::text(&d.disposition),
+            Arg::Text(d.note.as_deref()),
+            Arg::text(&d.answered_by),
+            Arg::int(ms(d.answered_at)),
+        ];
+        self.once::<DispositionRow, Disposition>(sql, &args, now, then)
+            .await
     }
 
     pub async fn disposition(&self, alert_id: &str) -> Result<Option<Disposition>> {

@@ -40,6 +40,7 @@ mod intents;
 mod leases;
 mod mitigations;
 mod oncall;
+mod once;
 mod outbox;
 mod quiet;
 mod repair;

@@ -3,8 +3,8 @@
 //! conditional statement committed with its effects (the audit entry, the
 //! notes), so every replica decides it once.
 
-use super::effects::write_effects;
-use super::{from_ms, in_tx, ms, on_pool, Effects, Result, Store};
+use super::once::Arg;
+use super::{from_ms, ms, on_pool, Effects, Result, Store};
 use chrono::{DateTime, Utc};
 
 /// An override, as stored.
@@ -72,38 +72,19 @@ impl Store {
                created_at_ms, starts_at_ms, ends_at_ms, dedup_key) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT DO NOTHING RETURNING *";
-        let created = in_tx!(self, tx => {
-            let row: Option<OverrideRow> = sqlx::query_as(sql)
-                .bind(&o.id)
-                .bind(&o.rotation_id)
-                .bind(&o.user_id)
-                .bind(&o.reason)
-                .bind(&o.created_by)
-                .bind(ms(o.created_at))
-                .bind(ms(o.starts_at))
-                .bind(ms(o.ends_at))
-                .bind(dedup_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => {
-                    let made = StoredOverride::try_from(row)?;
-                    let effects = then(&made);
-                    effects.check()?;
-                    write_effects!(tx, &effects, now);
-                    tx.commit().await?;
-                    Some(made)
-                }
-                None => None,
-            }
-        });
-        if let Some(made) = created {
-            return Ok((made, true));
-        }
-        let sql = "SELECT * FROM oncall_overrides WHERE dedup_key = $1";
-        let row: OverrideRow =
-            on_pool!(self, p => sqlx::query_as(sql).bind(dedup_key).fetch_one(p).await?);
-        Ok((StoredOverride::try_from(row)?, false))
+        let args = [
+            Arg::text(&o.id),
+            Arg::text(&o.rotation_id),
+            Arg::text(&o.user_id),
+            Arg::Text(o.reason.as_deref()),
+            Arg::text(&o.created_by),
+            Arg::int(ms(o.created_at)),
+            Arg::int(ms(o.starts_at)),
+            Arg::int(ms(o.ends_at)),
+        ];
+        let by_key = "SELECT * FROM oncall_overrides WHERE dedup_key = $1";
+        self.created_once::<OverrideRow, _>(sql, &args, by_key, dedup_key, now, then)
+            .await
     }
 
     pub async fn get_override(&self, id: &str) -> Result<Option<StoredOverride>> {
@@ -142,22 +123,7 @@ impl Store {
     ) -> Result<Option<StoredOverride>> {
         let sql = "UPDATE oncall_overrides SET cancelled_at_ms = $2, cancelled_by = $3 \
              WHERE id = $1 AND cancelled_at_ms IS NULL RETURNING *";
-        in_tx!(self, tx => {
-            let row: Option<OverrideRow> = sqlx::query_as(sql)
-                .bind(id)
-                .bind(ms(now))
-                .bind(by)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let done = StoredOverride::try_from(row)?;
-            let effects = then(&done);
-            effects.check()?;
-            write_effects!(tx, &effects, now);
-            tx.commit().await?;
-            Ok(Some(done))
-        })
+        let args = [Arg::text(id), Arg::int(ms(now)), Arg::text(by)];
+        self.once::<OverrideRow, _>(sql, &args, now, then).await
     }
 }

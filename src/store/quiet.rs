@@ -3,8 +3,8 @@
 //! audit entry, the expiry timer, the thread notes), so every replica
 //! decides it once.
 
-use super::effects::write_effects;
-use super::{from_ms, in_tx, ms, on_pool, Effects, Result, Store};
+use super::once::Arg;
+use super::{from_ms, ms, on_pool, Effects, Result, Store};
 use chrono::{DateTime, Utc};
 
 /// What a silence or a window covers.
@@ -167,103 +167,7 @@ impl TryFrom<WindowRow> for StoredWindow {
     }
 }
 
-/// A value bound to one of this file's statements, whichever the backend.
-enum Arg<'a> {
-    Text(Option<&'a str>),
-    Int(i64),
-}
-
-/// A row type this file reads on either backend, and what it becomes.
-trait Row:
-    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-    + Send
-    + Unpin
-{
-}
-
-impl<R> Row for R where
-    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-        + Send
-        + Unpin
-{
-}
-
 impl Store {
-    /// Runs `insert` (`… ON CONFLICT DO NOTHING RETURNING *`, its last bind
-    /// the dedup key) and writes `then`'s effects with the row it made, in
-    /// one transaction. A request already made (its dedup key taken) reads
-    /// what it made with `made_by_key` and returns `false`, writing nothing.
-    async fn create_once<R: Row, T: TryFrom<R, Error = super::StoreError>>(
-        &self,
-        insert: &'static str,
-        args: &[Arg<'_>],
-        made_by_key: &'static str,
-        dedup_key: &str,
-        now: DateTime<Utc>,
-        then: impl FnOnce(&T) -> Effects,
-    ) -> Result<(T, bool)> {
-        let created = in_tx!(self, tx => {
-            let mut q = sqlx::query_as::<_, R>(insert);
-            for a in args {
-                q = match a {
-                    Arg::Text(t) => q.bind(*t),
-                    Arg::Int(i) => q.bind(*i),
-                };
-            }
-            match q.bind(dedup_key).fetch_optional(&mut *tx).await? {
-                Some(row) => {
-                    let made = T::try_from(row)?;
-                    let effects = then(&made);
-                    effects.check()?;
-                    write_effects!(tx, &effects, now);
-                    tx.commit().await?;
-                    Some(made)
-                }
-                None => None,
-            }
-        });
-        if let Some(made) = created {
-            return Ok((made, true));
-        }
-        let row: R = on_pool!(self, p => sqlx::query_as(made_by_key)
-            .bind(dedup_key)
-            .fetch_one(p)
-            .await?);
-        Ok((T::try_from(row)?, false))
-    }
-
-    /// Runs `end` (`UPDATE … SET <ended> = $2, <by> = $3 WHERE id = $1 AND
-    /// <ended> IS NULL RETURNING *`) once and writes `then`'s effects with
-    /// it. `None`, writing nothing, when it had ended already.
-    async fn end_once<R: Row, T: TryFrom<R, Error = super::StoreError>>(
-        &self,
-        end: &'static str,
-        id: &str,
-        by: &str,
-        now: DateTime<Utc>,
-        then: impl FnOnce(&T) -> Effects,
-    ) -> Result<Option<T>> {
-        in_tx!(self, tx => {
-            let row: Option<R> = sqlx::query_as(end)
-                .bind(id)
-                .bind(ms(now))
-                .bind(by)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let ended = T::try_from(row)?;
-            let effects = then(&ended);
-            effects.check()?;
-            write_effects!(tx, &effects, now);
-            tx.commit().await?;
-            Ok(Some(ended))
-        })
-    }
-
     /// Creates `silence` (keyed by `dedup_key`) and writes `then`'s effects
     /// with it, in one transaction. A request already made returns the
     /// silence it made and `false`, writing nothing.
@@ -279,18 +183,18 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT DO NOTHING RETURNING *";
         let args = [
-            Arg::Text(Some(&silence.id)),
-            Arg::Text(Some(&silence.tenant_id)),
-            Arg::Text(Some(silence.scope.as_str())),
-            Arg::Text(Some(&silence.target)),
+            Arg::text(&silence.id),
+            Arg::text(&silence.tenant_id),
+            Arg::text(silence.scope.as_str()),
+            Arg::text(&silence.target),
             Arg::Text(silence.reason.as_deref()),
-            Arg::Text(Some(&silence.created_by)),
-            Arg::Int(silence.through_breach as i64),
-            Arg::Int(ms(silence.starts_at)),
-            Arg::Int(ms(silence.ends_at)),
+            Arg::text(&silence.created_by),
+            Arg::int(silence.through_breach as i64),
+            Arg::int(ms(silence.starts_at)),
+            Arg::int(ms(silence.ends_at)),
         ];
         let by_key = "SELECT * FROM silences WHERE dedup_key = $1";
-        self.create_once::<SilenceRow, _>(sql, &args, by_key, dedup_key, now, then)
+        self.created_once::<SilenceRow, _>(sql, &args, by_key, dedup_key, now, then)
             .await
     }
 
@@ -331,7 +235,8 @@ impl Store {
     ) -> Result<Option<Silence>> {
         let sql = "UPDATE silences SET ended_at_ms = $2, ended_by = $3 \
              WHERE id = $1 AND ended_at_ms IS NULL RETURNING *";
-        self.end_once::<SilenceRow, _>(sql, id, by, now, then).await
+        let args = [Arg::text(id), Arg::int(ms(now)), Arg::text(by)];
+        self.once::<SilenceRow, _>(sql, &args, now, then).await
     }
 
     /// Creates a maintenance window (keyed by `dedup_key`) with `then`'s
@@ -348,17 +253,17 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT DO NOTHING RETURNING *";
         let args = [
-            Arg::Text(Some(&w.id)),
-            Arg::Text(Some(&w.tenant_id)),
-            Arg::Text(Some(w.scope.as_str())),
-            Arg::Text(Some(&w.target)),
+            Arg::text(&w.id),
+            Arg::text(&w.tenant_id),
+            Arg::text(w.scope.as_str()),
+            Arg::text(&w.target),
             Arg::Text(w.reason.as_deref()),
-            Arg::Text(Some(&w.created_by)),
-            Arg::Int(ms(w.starts_at)),
-            Arg::Int(ms(w.ends_at)),
+            Arg::text(&w.created_by),
+            Arg::int(ms(w.starts_at)),
+            Arg::int(ms(w.ends_at)),
         ];
         let by_key = "SELECT * FROM maintenance_windows WHERE dedup_key = $1";
-        self.create_once::<WindowRow, _>(sql, &args, by_key, dedup_key, now, then)
+        self.created_once::<WindowRow, _>(sql, &args, by_key, dedup_key, now, then)
             .await
     }
 
@@ -398,6 +303,7 @@ impl Store {
     ) -> Result<Option<StoredWindow>> {
         let sql = "UPDATE maintenance_windows SET cancelled_at_ms = $2, cancelled_by = $3 \
              WHERE id = $1 AND cancelled_at_ms IS NULL RETURNING *";
-        self.end_once::<WindowRow, _>(sql, id, by, now, then).await
+        let args = [Arg::text(id), Arg::int(ms(now)), Arg::text(by)];
+        self.once::<WindowRow, _>(sql, &args, now, then).await
     }
 }

@@ -125,19 +125,7 @@ pub async fn confirm_pause(state: &AppState, user: &str, metadata: &Value, job_i
     let Some(alert_id) = metadata.get("alert_id").and_then(Value::as_str) else {
         return;
     };
-    let channel = metadata
-        .get("channel")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let reply_to = Click {
-        user: user.to_string(),
-        action_id: PAUSE_VIEW.into(),
-        value: alert_id.to_string(),
-        channel,
-        message_ts: None,
-        response_url: None,
-        trigger_id: None,
-    };
+    let reply_to = Click::submitted(user, PAUSE_VIEW, alert_id, metadata);
     let Some((alert, tenant)) =
         authorise(state, user, alert_id, "pause_lower", Some(&reply_to)).await
     else {
