@@ -135,18 +135,11 @@ fn override_audit(
     action: &str,
     at: DateTime<Utc>,
 ) -> crate::store::AuditEntry {
-    crate::store::AuditEntry {
-        at,
-        tenant_id: Some(tenant.to_string()),
-        actor: actor.into(),
-        action: action.into(),
-        subject: Some(o.rotation_id.clone()),
-        outcome: "ok".into(),
-        detail: Some(serde_json::json!({
-            "override": o.id, "rotation": o.rotation_id, "user": o.user_id,
-            "from": o.starts_at.to_rfc3339(), "until": o.ends_at.to_rfc3339(),
-        })),
-    }
+    let detail = serde_json::json!({
+        "override": o.id, "rotation": o.rotation_id, "user": o.user_id,
+        "from": o.starts_at.to_rfc3339(), "until": o.ends_at.to_rfc3339(),
+    });
+    crate::store::AuditEntry::ok(at, tenant, actor, action, &o.rotation_id, detail)
 }
 
 /// Makes an override, with its audit entry, in one commit. `Err`: why not,

@@ -114,18 +114,11 @@ async fn covered(state: &AppState, s: &Silence) -> anyhow::Result<Vec<Alert>> {
 }
 
 fn silence_audit(s: &Silence, actor: &str, action: &str, at: DateTime<Utc>) -> AuditEntry {
-    AuditEntry {
-        at,
-        tenant_id: Some(s.tenant_id.clone()),
-        actor: actor.into(),
-        action: action.into(),
-        subject: Some(s.target.clone()),
-        outcome: "ok".into(),
-        detail: Some(json!({
-            "silence": s.id, "scope": s.scope.as_str(), "until": s.ends_at.to_rfc3339(),
-            "reason": s.reason, "through_breach": s.through_breach,
-        })),
-    }
+    let detail = json!({
+        "silence": s.id, "scope": s.scope.as_str(), "until": s.ends_at.to_rfc3339(),
+        "reason": s.reason, "through_breach": s.through_breach,
+    });
+    AuditEntry::ok(at, &s.tenant_id, actor, action, &s.target, detail)
 }
 
 /// Audits a silence or maintenance command refused to someone who is not
@@ -282,18 +275,11 @@ pub struct WindowRequest {
 }
 
 fn window_audit(w: &StoredWindow, actor: &str, action: &str, at: DateTime<Utc>) -> AuditEntry {
-    AuditEntry {
-        at,
-        tenant_id: Some(w.tenant_id.clone()),
-        actor: actor.into(),
-        action: action.into(),
-        subject: Some(w.target.clone()),
-        outcome: "ok".into(),
-        detail: Some(json!({
-            "window": w.id, "scope": w.scope.as_str(), "from": w.starts_at.to_rfc3339(),
-            "to": w.ends_at.to_rfc3339(), "reason": w.reason,
-        })),
-    }
+    let detail = json!({
+        "window": w.id, "scope": w.scope.as_str(), "from": w.starts_at.to_rfc3339(),
+        "to": w.ends_at.to_rfc3339(), "reason": w.reason,
+    });
+    AuditEntry::ok(at, &w.tenant_id, actor, action, &w.target, detail)
 }
 
 /// The open alerts a window covers.

@@ -24,6 +24,12 @@ impl Scope {
         }
     }
 
+    /// A stored row's scope; a value the bot never writes is corruption.
+    fn stored(s: &str, what: &str, id: &str) -> Result<Scope> {
+        Scope::parse(s)
+            .ok_or_else(|| super::StoreError::Corrupt(format!("{what} {id} has scope '{s}'")))
+    }
+
     pub fn parse(s: &str) -> Option<Scope> {
         match s {
             "job" => Some(Scope::Job),
@@ -89,9 +95,7 @@ impl TryFrom<SilenceRow> for Silence {
     type Error = super::StoreError;
     fn try_from(r: SilenceRow) -> Result<Silence> {
         Ok(Silence {
-            scope: Scope::parse(&r.scope).ok_or_else(|| {
-                super::StoreError::Corrupt(format!("silence {} has scope '{}'", r.id, r.scope))
-            })?,
+            scope: Scope::stored(&r.scope, "silence", &r.id)?,
             starts_at: from_ms(r.starts_at_ms, "silences.starts_at_ms")?,
             ends_at: from_ms(r.ends_at_ms, "silences.ends_at_ms")?,
             ended_at: r
@@ -148,9 +152,7 @@ impl TryFrom<WindowRow> for StoredWindow {
     type Error = super::StoreError;
     fn try_from(r: WindowRow) -> Result<StoredWindow> {
         Ok(StoredWindow {
-            scope: Scope::parse(&r.scope).ok_or_else(|| {
-                super::StoreError::Corrupt(format!("window {} has scope '{}'", r.id, r.scope))
-            })?,
+            scope: Scope::stored(&r.scope, "window", &r.id)?,
             starts_at: from_ms(r.starts_at_ms, "maintenance_windows.starts_at_ms")?,
             ends_at: from_ms(r.ends_at_ms, "maintenance_windows.ends_at_ms")?,
             cancelled_at: r

@@ -610,6 +610,28 @@ pub struct AuditEntry {
     pub detail: Option<Value>,
 }
 
+impl AuditEntry {
+    /// A decision taken (`outcome` "ok") on `subject` in `tenant`.
+    pub fn ok(
+        at: DateTime<Utc>,
+        tenant: &str,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            at,
+            tenant_id: Some(tenant.to_string()),
+            actor: actor.into(),
+            action: action.into(),
+            subject: Some(subject.to_string()),
+            outcome: "ok".into(),
+            detail: Some(detail),
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct AuditRow {
     at_ms: i64,
