@@ -141,6 +141,7 @@ impl App {
             calibrations: Arc::default(),
             priors: Arc::default(),
             home_viewers: Arc::default(),
+            overrides: Arc::default(),
             last_prune_ms: Arc::default(),
             socket: SocketStatus::new(if socket_token.is_some() {
                 SocketState::Connecting

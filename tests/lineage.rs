@@ -607,6 +607,123 @@ async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert(backend: Backend) {
     );
 }
 
+/// A storm's roll-up lists a root's upstream jobs at risk under it, not as
+/// jobs of their own, and counts the storm in alerts.
+async fn a_storms_roll_up_lists_upstream_jobs_under_their_root(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    // The tree of the test above: `revenue_daily` waits on `orders_raw`
+    // (Medium) and `fx_rates` (on track), and is at risk with them.
+    let root = fx
+        .job(JobSpec {
+            state: "waiting_upstream".into(),
+            deadline: Some(t0 + Duration::minutes(70)),
+            upstream: 2,
+            upstream_done: 0,
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    let orders = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            deadline: Some(t0 + Duration::minutes(30)),
+            eta: Some(t0 + Duration::minutes(40)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let fx_rates = fx
+        .job(JobSpec {
+            asset: "fx_rates".into(),
+            eta: Some(t0 + Duration::minutes(20)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(&fx, orders, root).await;
+    child_of(&fx, fx_rates, root).await;
+    // Two more jobs at risk on their own: three alerts, four jobs at risk.
+    for asset in ["ledger_daily", "fx_close"] {
+        fx.job(JobSpec {
+            asset: asset.into(),
+            deadline: Some(t0 + Duration::minutes(30)),
+            eta: Some(t0 + Duration::minutes(90)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    }
+    let roll_ups = |app: &TestApp| -> Vec<String> {
+        app.slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| c.body.get("thread_ts").is_none_or(|t| t.is_null()))
+            .map(text_of)
+            .filter(|t| t.contains("at risk together"))
+            .collect()
+    };
+
+    // Three alerts are not more than three: no roll-up, although four jobs
+    // are at risk.
+    let app = app_with(&fx, backend, &clock, "[alerts]\nrollup_after = 3\n").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    assert!(roll_ups(&app).is_empty(), "{:#?}", roll_ups(&app));
+    drop(app);
+
+    // More than two: one roll-up, the upstream job under its root.
+    // (A fresh bot, with a store of its own, against the same Servo.)
+    let app = app_with(&fx, backend, &clock, "[alerts]\nrollup_after = 2\n").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let posts = roll_ups(&app);
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    let post = &posts[0];
+    // Counted in alerts, as its page counts them.
+    assert!(post.contains("3 jobs of acme at risk together"), "{post}");
+    assert!(
+        post.contains("*1* upstream, listed under the job it holds up"),
+        "{post}"
+    );
+    let root_line = post
+        .find("*revenue_daily*")
+        .unwrap_or_else(|| panic!("the root is listed: {post}"));
+    let under = post
+        .find("↳ waiting on `orders_raw` Medium, ETA <!date^")
+        .unwrap_or_else(|| panic!("its upstream job is listed under it: {post}"));
+    assert!(root_line < under, "{post}");
+    assert!(
+        !post.contains("*orders_raw*"),
+        "the upstream job has no line of its own: {post}"
+    );
+    assert!(
+        !post.contains("`fx_rates`"),
+        "an upstream job on track is not listed: {post}"
+    );
+    drop(app);
+
+    // Where the roll-up names jobs only, the root names its upstream job.
+    let app = app_with(
+        &fx,
+        backend,
+        &clock,
+        "[alerts]\nrollup_after = 2\nrollup_lists = 1\n",
+    )
+    .await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let posts = roll_ups(&app);
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert!(
+        posts[0].contains("*Medium*: revenue_daily (waiting on orders_raw)"),
+        "{}",
+        posts[0]
+    );
+    assert!(!posts[0].contains("↳"), "{}", posts[0]);
+}
+
 #[tokio::test]
 async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_sqlite() {
     a_root_and_its_upstream_jobs_at_risk_are_one_alert(Backend::Sqlite).await;
@@ -637,4 +754,14 @@ async fn a_steady_poll_does_not_edit_an_alert_with_downstream_impact() {
         "{:#?}",
         after.iter().skip(before).map(text_of).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn a_storms_roll_up_lists_upstream_jobs_under_their_root_on_sqlite() {
+    a_storms_roll_up_lists_upstream_jobs_under_their_root(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_storms_roll_up_lists_upstream_jobs_under_their_root_on_postgres() {
+    a_storms_roll_up_lists_upstream_jobs_under_their_root(Backend::Postgres).await;
 }

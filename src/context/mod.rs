@@ -7,6 +7,7 @@
 pub mod calibrations;
 pub mod health;
 pub mod home_viewers;
+pub mod override_cache;
 pub mod socket_status;
 pub mod status_cache;
 
@@ -53,6 +54,8 @@ pub struct AppState {
     pub priors: Arc<calibrations::PriorCache>,
     /// Whose App Home shows each tenant, kept for a few seconds.
     pub home_viewers: Arc<home_viewers::HomeViewers>,
+    /// Each rotation's on-call overrides, kept for a few seconds.
+    pub overrides: Arc<override_cache::OverrideCache>,
     /// When this replica last pruned history past `review.retention` (epoch ms).
     pub last_prune_ms: Arc<std::sync::atomic::AtomicI64>,
     /// Where Socket Mode stands (`disabled` in HTTP-only mode), for `/readyz`.

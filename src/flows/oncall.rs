@@ -8,17 +8,25 @@ use crate::domain::ids::Principal;
 use crate::domain::rotation::{OnCall, Override, Rotation};
 use chrono::{DateTime, Utc};
 
-/// The overrides of a rotation that have not ended by `at`, oldest first.
+/// The overrides of a rotation that have not ended by `at`, oldest first;
+/// read once for a poll's many questions ([`crate::context::override_cache`]).
 pub async fn overrides(state: &AppState, rotation: &str, at: DateTime<Utc>) -> Vec<Override> {
+    if let Some(kept) = state.overrides.get(rotation, at) {
+        return kept;
+    }
     match state.store.overrides_ending_after(Some(rotation), at).await {
-        Ok(list) => list
-            .into_iter()
-            .map(|o| Override {
-                user: o.user_id,
-                from: o.starts_at,
-                until: o.ends_at,
-            })
-            .collect(),
+        Ok(list) => {
+            let list: Vec<Override> = list
+                .into_iter()
+                .map(|o| Override {
+                    user: o.user_id,
+                    from: o.starts_at,
+                    until: o.ends_at,
+                })
+                .collect();
+            state.overrides.put(rotation, at, list.clone());
+            list
+        }
         Err(e) => {
             // The shift still answers: better the scheduled person than nobody.
             tracing::warn!(rotation, error = %e, "cannot read on-call overrides; following the shifts");
@@ -188,6 +196,7 @@ pub async fn create_override(
             effects
         })
         .await?;
+    state.overrides.forget();
     crate::flows::home_refresh::touch(state, &req.tenant).await;
     Ok(Ok(made))
 }
@@ -208,6 +217,7 @@ pub async fn cancel_override(
             effects
         })
         .await?;
+    state.overrides.forget();
     crate::flows::home_refresh::touch(state, tenant).await;
     Ok(done)
 }

@@ -68,7 +68,7 @@ pub async fn tenant_judged(
     // Every job assessed first: a storm's roll-up is decided before the
     // alerts, so that their posts can reply to it.
     let judged = judge(state, &jobs, &open, now);
-    let rollup = match crate::flows::rollup::reconcile(state, tenant, &judged, now).await {
+    let rollup = match crate::flows::rollup::reconcile(state, tenant, &judged, &trees, now).await {
         Ok(r) => r,
         Err(e) => {
             // Without it the alerts go out one by one, as before.

@@ -7,6 +7,9 @@
 //! escalation work as before. A job that recovers leaves the list; the
 //! roll-up resolves when the last of its jobs does.
 //!
+//! A job waiting on upstream jobs at risk with it is one alert (issue 37):
+//! the roll-up lists those upstream jobs under it, not as jobs of their own.
+//!
 //! Decided before the poll's alerts are reconciled, from the same
 //! assessments, so the roll-up's post goes before the alerts that reply to it.
 
@@ -16,6 +19,7 @@ use crate::domain::assessment::{Assessment, Bottleneck};
 use crate::domain::risk::RiskBand;
 use crate::domain::text::date_token;
 use crate::domain::text::escape_slack;
+use crate::flows::lineage::Trees;
 use crate::servo::Job;
 use crate::store::{rollup_post_key, AuditEntry, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
@@ -43,7 +47,14 @@ pub struct RollupView {
 }
 
 /// The roll-up of `at_risk` (riskiest first), or its last word once none is.
-pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> RollupView {
+/// An upstream job folded into its root's alert (`trees`) is listed under
+/// the root, not as a job of its own.
+pub fn view(
+    tenant: &Tenant,
+    at_risk: &[(&Job, &Assessment)],
+    trees: &Trees,
+    cap: usize,
+) -> RollupView {
     let tenant_name = escape_slack(&tenant.id);
     if at_risk.is_empty() {
         return RollupView {
@@ -57,6 +68,25 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
             ack: None,
         };
     }
+    let nested = nested(at_risk, trees);
+    let alerts: Vec<(&Job, &Assessment)> = at_risk
+        .iter()
+        .filter(|(j, _)| !nested.contains(&j.id))
+        .copied()
+        .collect();
+    // Each root's upstream jobs at risk with it, worst first, by the root.
+    let under = |root: &Job| -> Vec<&str> {
+        trees
+            .children
+            .get(&root.id)
+            .map(|cs| {
+                cs.iter()
+                    .filter(|(id, b, _)| b.is_at_risk() && nested.contains(id))
+                    .map(|(_, _, line)| line.as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let mut by_band: Vec<(RiskBand, usize)> = Vec::new();
     for band in [
         RiskBand::Breached,
@@ -64,21 +94,32 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
         RiskBand::Medium,
         RiskBand::Low,
     ] {
-        let n = at_risk.iter().filter(|(_, a)| a.band == band).count();
+        let n = alerts.iter().filter(|(_, a)| a.band == band).count();
         if n > 0 {
             by_band.push((band, n));
         }
     }
-    let counts = by_band
+    let mut counts = by_band
         .iter()
         .map(|(b, n)| format!("{} *{n}* {}", b.emoji(), b.label()))
         .collect::<Vec<_>>()
         .join("   ");
-    let lines: Vec<String> = at_risk
+    if !nested.is_empty() {
+        counts.push_str(&format!(
+            "   :arrow_up: *{}* upstream, listed under the job {} up",
+            nested.len(),
+            if nested.len() == 1 {
+                "it holds"
+            } else {
+                "they hold"
+            }
+        ));
+    }
+    let lines: Vec<String> = alerts
         .iter()
         .take(cap)
         .map(|(job, a)| {
-            format!(
+            let mut line = format!(
                 "{} *{}* {}: ETA {}, deadline {}",
                 a.band.emoji(),
                 escape_slack(&job.asset_name),
@@ -87,11 +128,15 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
                 job.sla_deadline_at
                     .map(date_token)
                     .unwrap_or_else(|| "none".into()),
-            )
+            );
+            for child in under(job) {
+                line.push_str(&format!("\n\u{2003}↳ waiting on {child}"));
+            }
+            line
         })
         .collect();
     // Within one section (3,000 characters): capped by count, then by length.
-    let beyond = at_risk.len() - lines.len();
+    let beyond = alerts.len() - lines.len();
     let more = |n: usize| format!("…and {n} more: `/backfill list at-risk` shows them all.");
     let mut jobs = crate::slack::limits::join_capped(&lines, "\n", 2_800, |n| more(n + beyond));
     if beyond > 0 && !jobs.contains("/backfill list at-risk") {
@@ -100,27 +145,58 @@ pub fn view(tenant: &Tenant, at_risk: &[(&Job, &Assessment)], cap: usize) -> Rol
         });
     }
     RollupView {
+        // Counted in alerts, as its page counts them: the upstream jobs
+        // are in the counts line.
         text: format!(
             "{} of {tenant_name} at risk together",
-            crate::domain::text::count(at_risk.len(), "job", "jobs")
+            crate::domain::text::count(alerts.len(), "job", "jobs")
         ),
         headline: format!(
             "{} of {} at risk together",
-            crate::domain::text::count(at_risk.len(), "job", "jobs"),
+            crate::domain::text::count(alerts.len(), "job", "jobs"),
             tenant.id
         ),
         counts,
         jobs,
         signals: signals(at_risk),
         others: others(
-            &at_risk[lines.len()..]
+            &alerts[lines.len()..]
                 .iter()
-                .map(|(j, a)| (a.band, j.asset_name.clone()))
+                .map(|(j, a)| {
+                    let mut name = escape_slack(&j.asset_name);
+                    let ups: Vec<String> = trees
+                        .children
+                        .get(&j.id)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(id, _, _)| nested.contains(id))
+                        .filter_map(|(id, _, _)| at_risk.iter().find(|(c, _)| c.id == *id))
+                        .map(|(c, _)| escape_slack(&c.asset_name))
+                        .collect();
+                    if !ups.is_empty() {
+                        name.push_str(&format!(" (waiting on {})", ups.join(", ")));
+                    }
+                    (a.band, name)
+                })
                 .collect::<Vec<_>>(),
         ),
         footer: "Each job's alert, with its buttons, is a reply in this thread.".into(),
         ack: None,
     }
+}
+
+/// The jobs of `at_risk` folded into a root's alert that is itself in
+/// `at_risk`: they are listed under it. A folded job whose root is not at
+/// risk (it cannot be folded then, but the poll's reads may disagree) keeps
+/// a line of its own.
+fn nested(at_risk: &[(&Job, &Assessment)], trees: &Trees) -> std::collections::HashSet<uuid::Uuid> {
+    let ids: std::collections::HashSet<uuid::Uuid> = at_risk.iter().map(|(j, _)| j.id).collect();
+    at_risk
+        .iter()
+        .filter(|(j, _)| trees.folded.contains(&j.id))
+        .filter(|(j, _)| j.parent_job_id.is_some_and(|p| ids.contains(&p)))
+        .map(|(j, _)| j.id)
+        .collect()
 }
 
 /// How many sections of names a roll-up has at most (of the 50 blocks a
@@ -132,7 +208,8 @@ const SECTION_CHARS: usize = 2_800;
 
 /// The jobs a roll-up does not detail, by name, grouped by band (worst
 /// first), in sections of at most [`SECTION_CHARS`]; past
-/// [`OTHERS_SECTIONS`] the last one says how many more.
+/// [`OTHERS_SECTIONS`] the last one says how many more. The names come
+/// escaped for Slack.
 fn others(rest: &[(RiskBand, String)]) -> Vec<String> {
     let mut sections: Vec<String> = Vec::new();
     let mut current = String::from("Also at risk:");
@@ -146,7 +223,7 @@ fn others(rest: &[(RiskBand, String)]) -> Vec<String> {
         let names: Vec<String> = rest
             .iter()
             .filter(|(b, _)| *b == band)
-            .map(|(_, name)| escape_slack(name))
+            .map(|(_, name)| name.clone())
             .collect();
         let mut first = true;
         for name in names {
@@ -230,6 +307,7 @@ pub async fn reconcile(
     state: &AppState,
     tenant: &Tenant,
     assessed: &[(&Job, Assessment)],
+    trees: &Trees,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<String>> {
     let mut at_risk: Vec<(&Job, &Assessment)> = assessed
@@ -248,10 +326,13 @@ pub async fn reconcile(
         outcome,
         detail: Some(json!({ "at_risk": at_risk.len() })),
     };
+    // A storm is counted in alerts: upstream jobs folded into their root's
+    // alert are not alerts of their own.
+    let alerts = at_risk.len() - nested(&at_risk, trees).len();
     match state.store.open_rollup(&tenant.id).await? {
-        None if at_risk.len() > state.config.alerts.rollup_after => {
+        None if alerts > state.config.alerts.rollup_after => {
             let id = uuid::Uuid::new_v4().to_string();
-            let mut v = view(tenant, &at_risk, cap);
+            let mut v = view(tenant, &at_risk, trees, cap);
             v.ack = Some(id.clone());
             let mut payload = render(state, &v)?;
             payload["channel"] = tenant.channel.as_str().into();
@@ -279,7 +360,7 @@ pub async fn reconcile(
         None => Ok(None),
         Some(r) => {
             let resolve = at_risk.is_empty();
-            let mut v = view(tenant, &at_risk, cap);
+            let mut v = view(tenant, &at_risk, trees, cap);
             if !resolve {
                 v.ack = Some(r.id.clone());
             }
