@@ -136,13 +136,14 @@ pub async fn reconcile(
         .into_iter()
         .map(|a| (a.job_id.clone(), a))
         .collect();
+    // The members are the alerts without an escalation of their own.
+    let active = state.store.active_escalations(&tenant.id).await?;
     let mut members: Vec<(&Job, &Assessment)> = Vec::new();
     for (job, a) in assessed.iter().filter(|(_, a)| a.band.is_at_risk()) {
         let Some(alert) = open.get(&job.id.to_string()) else {
             continue;
         };
-        let own = state.store.get_escalation(&alert.id).await?;
-        if own.is_none_or(|e| e.status != "active") {
+        if !active.contains(&alert.id) {
             members.push((*job, a));
         }
     }

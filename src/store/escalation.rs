@@ -153,6 +153,21 @@ impl Store {
         )
     }
 
+    /// The ids of a tenant's alerts (and roll-ups) whose escalation is
+    /// active: one read for a poll's many members, not one per alert.
+    pub async fn active_escalations(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashSet<String>> {
+        let rows: Vec<(String,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT alert_id FROM escalations WHERE tenant_id = $1 AND status = 'active'",
+        )
+        .bind(tenant)
+        .fetch_all(p)
+        .await?);
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     pub async fn get_escalation(&self, alert_id: &str) -> Result<Option<EscalationRow>> {
         Ok(
             on_pool!(self, p => sqlx::query_as("SELECT * FROM escalations WHERE alert_id = $1")
