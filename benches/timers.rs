@@ -77,6 +77,7 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         downstream_note: None,
         incident: None,
         ended: None,
+        bought: None,
     };
     serde_json::to_value(view).unwrap()
 }

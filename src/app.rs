@@ -139,6 +139,7 @@ impl App {
             help_body: Arc::default(),
             status_cache: Arc::default(),
             calibrations: Arc::default(),
+            bought: Arc::default(),
             priors: Arc::default(),
             home_viewers: Arc::default(),
             overrides: Arc::default(),

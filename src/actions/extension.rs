@@ -55,6 +55,8 @@ struct RequestForm<'a> {
     picker: Option<DateTime<Utc>>,
     /// The band under the chosen deadline, once one is chosen.
     preview: Option<String>,
+    /// What the extensions approved before bought (issue 38).
+    history: Option<String>,
 }
 
 fn request_view(f: &RequestForm) -> Value {
@@ -90,10 +92,11 @@ fn request_view(f: &RequestForm) -> Value {
     });
     let blocks = json!([
         { "type": "section", "text": { "type": "mrkdwn", "text": format!(
-            "*{}*: {} {} now; the deadline is {current}. A stakeholder approves or rejects the request in the alert's thread; nothing changes in Servo until then.",
+            "*{}*: {} {} now; the deadline is {current}. A stakeholder approves or rejects the request in the alert's thread; nothing changes in Servo until then.{}",
             crate::domain::text::escape_slack(&f.alert.asset_name()),
             f.alert.band.emoji(),
-            f.alert.band.label()) } },
+            f.alert.band.label(),
+            f.history.as_ref().map(|h| format!("\n{h}")).unwrap_or_default()) } },
         { "type": "actions", "block_id": "quick", "elements": quick },
         { "type": "input", "block_id": format!("{PICKER_BLOCK}.{}", f.version), "optional": true,
           "dispatch_action": true,
@@ -224,6 +227,7 @@ pub async fn open_request(state: &AppState, click: &Click) {
         version: 0,
         picker: None,
         preview: None,
+        history: crate::flows::bought::extension_note(state, &alert).await,
     };
     open_dialog(state, click, request_view(&form)).await;
 }
@@ -303,6 +307,7 @@ pub async fn preview(state: &AppState, payload: &Value) {
         version,
         picker,
         preview: Some(text),
+        history: crate::flows::bought::extension_note(state, &alert).await,
     };
     let update = json!({ "view_id": view_id, "hash": hash, "view": request_view(&form) });
     if let Err(e) = state.slack.call("views.update", &update).await {

@@ -24,6 +24,17 @@ use socket_status::SocketStatus;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// Each tenant's mitigation history, and when it was computed.
+pub type BoughtCache = std::sync::Mutex<
+    std::collections::HashMap<
+        String,
+        (
+            chrono::DateTime<chrono::Utc>,
+            Arc<crate::domain::bought::History>,
+        ),
+    >,
+>;
+
 /// What every handler and worker shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -52,6 +63,9 @@ pub struct AppState {
     pub calibrations: Arc<calibrations::CalibrationCache>,
     /// Each asset's period-end prior from its earlier jobs, read hourly.
     pub priors: Arc<calibrations::PriorCache>,
+    /// Each tenant's mitigation history (issue 38), as the last poll
+    /// computed it (see `crate::flows::bought`).
+    pub bought: Arc<BoughtCache>,
     /// Whose App Home shows each tenant, kept for a few seconds.
     pub home_viewers: Arc<home_viewers::HomeViewers>,
     /// Each rotation's on-call overrides, kept for a few seconds.

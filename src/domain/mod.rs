@@ -5,9 +5,11 @@
 //! job state), [`secret`], the Slack text helpers ([`text`]), the risk
 //! assessment ([`assessment`]: ETA, severity, band, bottlenecks) and the
 //! P50/P90 forecaster ([`forecast`]), and Servo's lineage with what a late
-//! job means downstream ([`lineage`]).
+//! job means downstream ([`lineage`]); what each mitigation bought before
+//! ([`bought`]).
 
 pub mod assessment;
+pub mod bought;
 pub mod deadline;
 pub mod forecast;
 pub mod ids;

@@ -105,6 +105,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
                     alert_id,
                     ended.as_ref(),
                 ));
+                ex.confirm_lines = v.bought.clone();
                 v.buttons = crate::flows::alert_view::buttons(
                     &acked,
                     RiskBand::parse(&v.band),

@@ -5,6 +5,7 @@
 
 use crate::context::AppState;
 use crate::domain::assessment::Assessment;
+use crate::domain::bought::{confirm_lines, ConfirmLines, History};
 use crate::domain::risk::{JobState, RiskBand, SlaTier};
 use crate::domain::text::date_token;
 use crate::flows::ids::{
@@ -19,6 +20,7 @@ use crate::store::{Alert, NewOutboxMessage, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// What the alert message shows. Compared with the stored `shown` value to
 /// decide whether Slack needs an edit, so it holds only what the reader sees.
@@ -64,6 +66,11 @@ pub struct AlertView {
     /// How the episode ended, once answered (issue 38).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
+    /// What Recreate and Request scaling bought before in the tenant, as
+    /// their confirm dialogs say it (issue 38): kept so an edit that
+    /// re-renders the buttons from this view says the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bought: Option<ConfirmLines>,
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -141,6 +148,12 @@ pub struct Extras {
     pub incident: Option<String>,
     /// "Ended: Mitigated …", once answered.
     pub ended: Option<String>,
+    /// The tenant's mitigation history (issue 38), as the poll computed it.
+    pub history: Option<Arc<History>>,
+    /// What Recreate's and Request scaling's confirm dialogs add: from
+    /// [`Extras::history`] in [`view`], from the shown view when only the
+    /// buttons are re-rendered. `None`: they add nothing.
+    pub confirm_lines: Option<ConfirmLines>,
 }
 
 /// Reads an alert's extras from the store.
@@ -156,6 +169,11 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
     let stored = state.store.get_alert(alert_id).await?;
     // The tenant's path (a new alert, not stored yet, is given its own by the caller).
     let tenant = stored.as_ref().map_or("", |a| a.tenant_id.as_str());
+    // What each mitigation bought before in the tenant (issue 38).
+    let history = match tenant {
+        "" => None,
+        t => Some(crate::flows::bought::history(state, t).await?),
+    };
     let path = &crate::flows::oncall::path(state, tenant, state.clock.now()).await;
     let escalate_to =
         crate::flows::paging::escalate_now_pages(path, &state.directory, esc.as_ref()).await;
@@ -181,6 +199,8 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
     let ic = state.store.incident_channel(alert_id).await?;
     let ended = state.store.disposition(alert_id).await?;
     Ok(Extras {
+        history,
+        confirm_lines: None,
         ended: ended.as_ref().map(ended_line),
         incident_claimed: ic.is_some(),
         incident: ic.as_ref().and_then(incident_line),
@@ -336,20 +356,28 @@ pub fn buttons(
                     Some("danger"),
                 );
                 b.confirm = Some(Confirm {
-                    title: "Recreate at priority 10?".into(),
-                    text: "The job is cancelled (SLA at risk - recreating with higher priority) and its uncompleted partitions start again as a new job with priority 10 and the same deadline.".into(),
-                    confirm: "Recreate".into(),
                     deny: "Keep the job".into(),
+                    ..confirm(
+                        "Recreate at priority 10?",
+                        &with_line(
+                            "Cancels the job; its uncompleted partitions restart as a new job at priority 10, same deadline.",
+                            extras.confirm_lines.as_ref().map(|l| l.recreate.as_str()),
+                        ),
+                        "Recreate",
+                    )
                 });
                 out.push(b);
             }
             let mut b = button(SCALING_ACTION, "Request scaling", id, None);
             b.confirm = Some(confirm(
                 "Request emergency scaling?",
-                &format!(
-                    "This pages {} by DM{} to scale executors, lower other workloads' limits or enable burst capacity.",
-                    extras.scaling_to.as_deref().unwrap_or("the platform tier"),
-                    if extras.scaling_pagerduty { " and PagerDuty" } else { "" }
+                &with_line(
+                    &format!(
+                        "This pages {} by DM{} to scale executors, lower other workloads' limits or enable burst capacity.",
+                        extras.scaling_to.as_deref().unwrap_or("the platform tier"),
+                        if extras.scaling_pagerduty { " and PagerDuty" } else { "" }
+                    ),
+                    extras.confirm_lines.as_ref().map(|l| l.scaling.as_str()),
                 ),
                 "Page them",
             ));
@@ -394,6 +422,14 @@ pub fn buttons(
     out.push(esc);
     out.extend(silence_entries(id, extras));
     out
+}
+
+/// A confirm text with what the action bought before after it, when known.
+fn with_line(text: &str, line: Option<&str>) -> String {
+    match line {
+        Some(l) if !l.is_empty() => format!("{text}\n{l}"),
+        _ => text.to_string(),
+    }
 }
 
 fn confirm(title: &str, text: &str, yes: &str) -> Confirm {
@@ -452,7 +488,9 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
         else {
             return Ok(());
         };
-        let ex = extras(state, alert_id).await?;
+        let mut ex = extras(state, alert_id).await?;
+        // The confirm lines stay as the poll computed them.
+        ex.confirm_lines = old.bought.clone();
         let mut view = old.clone();
         if !alert.is_open() && view.band != RESOLVED_BAND {
             // Resolved without its view stored (by an older version): it
@@ -613,6 +651,15 @@ pub fn view(
     let band = a.band;
     let mut buttons_now = Vec::new();
     let mut outcome = None;
+    let now = state.clock.now();
+    let bought = ex
+        .history
+        .as_ref()
+        .map(|h| confirm_lines(h, &job.asset_name, a.remaining, job.sla_deadline_at, now));
+    let ex = &Extras {
+        confirm_lines: bought.clone(),
+        ..ex.clone()
+    };
     if let Some(alert) = alert {
         if let (Some(by), Some(at)) = (&alert.acked_by, alert.acked_at) {
             outcome = Some(format!(
@@ -668,6 +715,7 @@ pub fn view(
         downstream_note: None,
         incident: ex.incident.clone(),
         ended: None,
+        bought,
     }
 }
 
@@ -794,6 +842,7 @@ pub fn resolved_view(
     resolved.status = crate::store::AlertStatus::Resolved;
     v.buttons = buttons(&resolved, None, v.priority, ex);
     v.outcome = Some(how.to_string());
+    v.bought = None;
     v.status_line = format!("Resolved {}", date_token(at));
     v
 }

@@ -67,6 +67,7 @@ pub async fn reconcile(
             let id = uuid::Uuid::new_v4().to_string();
             let prospective = new.prospective(&id, now);
             let mut ex = extras(state, &id).await?;
+            ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
             let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
             // A storm's alert does not page on its own: its roll-up does
             // (`group_paging`), and its Escalate now stays as it is.
@@ -328,6 +329,7 @@ async fn open_promoting(
     let id = uuid::Uuid::new_v4().to_string();
     let prospective = new.prospective(&id, now);
     let mut ex = extras(state, &id).await?;
+    ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
     let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
     if !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job) {
         ex.escalate_to =

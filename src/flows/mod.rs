@@ -11,7 +11,7 @@
 //!   goes to, what **Escalate now** pages, PagerDuty keys), [`home_refresh`]
 //!   (marks Homes stale), [`quiet`] (may this page now: silences,
 //!   maintenance windows, paging hours), [`preventive`], [`rollup`],
-//!   [`review`];
+//!   [`bought`] (what each mitigation bought before, issue 38), [`review`];
 //! - [`alert_view`]: an alert's message, its buttons, its rendering and the
 //!   edit that puts it back on Slack;
 //! - [`incident_channels`]: an alert episode's own channel (issue 38), its
@@ -34,6 +34,7 @@ pub mod acknowledge;
 pub mod alert_view;
 pub mod alerts;
 pub mod approvals;
+pub mod bought;
 pub mod escalation;
 pub mod extension_decisions;
 pub mod group_paging;

@@ -76,6 +76,13 @@ pub async fn tenant_judged(
             None
         }
     };
+    // What each mitigation bought before, for the alerts' confirm dialogs
+    // (issue 38): once per tenant and poll, only when an alert is shown.
+    if !open.is_empty() || judged.iter().any(|(_, a)| a.band.is_at_risk()) {
+        if let Err(e) = crate::flows::bought::refresh(state, &tenant.id).await {
+            tracing::warn!(tenant = %tenant.id, error = %e, "the mitigation history was not read this poll");
+        }
+    }
     let (seen, posted) = reconcile_alerts(
         state,
         tenant,

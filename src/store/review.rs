@@ -836,4 +836,79 @@ impl Store {
         });
         Ok(deleted)
     }
+
+    /// The tenant's last `limit` mitigations that went through, newest
+    /// first: what each mitigation's confirm dialog says it bought before
+    /// (issue 38). Pauses, recreates, scaling requests and approved
+    /// extensions; a `/backfill pause` is among them, told apart by its detail.
+    pub async fn recent_mitigations(&self, tenant: &str, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM audit_log WHERE tenant_id = $1 AND outcome = 'ok' \
+               AND action IN ('pause', 'recreate', 'request_scaling', 'approve_extension') \
+             ORDER BY at_ms DESC, id DESC LIMIT $2")
+            .bind(tenant)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        rows.into_iter().map(AuditEntry::try_from).collect()
+    }
+
+    /// The ETA samples of some jobs, each within its window `[from, to]`
+    /// (the samples around a mitigation), ordered by job and time.
+    pub async fn eta_samples_around(
+        &self,
+        tenant: &str,
+        windows: &[(String, DateTime<Utc>, DateTime<Utc>)],
+    ) -> Result<Vec<EtaSample>> {
+        let mut out = Vec::new();
+        // Three binds a window: well under both engines' limits.
+        for chunk in windows.chunks(CHUNK) {
+            let rows: Vec<SampleRow> = on_pool!(self, p => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT tenant_id, job_id, at_ms, eta_ms, deadline_ms FROM eta_samples \
+                     WHERE tenant_id = ",
+                );
+                qb.push_bind(tenant).push(" AND (");
+                for (i, (job, from, to)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(" OR ");
+                    }
+                    qb.push("(job_id = ")
+                        .push_bind(job)
+                        .push(" AND at_ms >= ")
+                        .push_bind(ms(*from))
+                        .push(" AND at_ms <= ")
+                        .push_bind(ms(*to))
+                        .push(")");
+                }
+                qb.push(") ORDER BY job_id, at_ms");
+                qb.build_query_as().fetch_all(p).await?
+            });
+            for r in rows {
+                out.push(EtaSample::try_from(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Some of the tenant's watched jobs, by id (unknown ids are left out).
+    pub async fn watched_jobs(&self, tenant: &str, ids: &[String]) -> Result<Vec<WatchedJob>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let rows: Vec<WatchedRow> = on_pool!(self, p => {
+                let mut qb = sqlx::QueryBuilder::new("SELECT * FROM watched_jobs WHERE tenant_id = ");
+                qb.push_bind(tenant).push(" AND job_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(id);
+                }
+                qb.push(") ORDER BY job_id");
+                qb.build_query_as().fetch_all(p).await?
+            });
+            for r in rows {
+                out.push(WatchedJob::try_from(r)?);
+            }
+        }
+        Ok(out)
+    }
 }

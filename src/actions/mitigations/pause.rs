@@ -103,7 +103,13 @@ pub async fn offer_pause(state: &AppState, click: &Click, defer: bool) {
         at_risk.asset_name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
         if more > 0 { format!(" ({more} more are not listed; run this again afterwards.)") } else { String::new() }
     );
-    let view = json!({
+    // What pauses bought before, and the band with as much (issue 38).
+    let history = if defer {
+        None
+    } else {
+        crate::flows::bought::pause_note(state, &alert).await
+    };
+    let mut view = json!({
         "type": "modal",
         "callback_id": PAUSE_VIEW,
         "notify_on_close": true,
@@ -117,6 +123,10 @@ pub async fn offer_pause(state: &AppState, click: &Click, defer: bool) {
               "element": { "type": "multi_static_select", "action_id": "value", "options": options, "initial_options": options } }
         ]
     });
+    if let (Some(text), Some(blocks)) = (history, view["blocks"].as_array_mut()) {
+        blocks.push(json!({ "type": "context", "block_id": "bought",
+                            "elements": [ { "type": "mrkdwn", "text": text } ] }));
+    }
     open_dialog(state, click, view).await;
 }
 

@@ -255,18 +255,7 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
         .collect();
 
     // Mitigations, and how the ETA moved after each.
-    let mut samples: HashMap<&str, Vec<&EtaSample>> = HashMap::new();
-    for s in &input.samples {
-        samples.entry(s.job_id.as_str()).or_default().push(s);
-    }
-    for v in samples.values_mut() {
-        v.sort_by_key(|s| s.at);
-    }
-    let completed: HashMap<&str, DateTime<Utc>> = input
-        .watched
-        .iter()
-        .filter_map(|w| Some((w.job_id.as_str(), w.completed_at?)))
-        .collect();
+    let trail = crate::flows::bought::EtaTrail::new(&input.samples, &input.watched, EFFECT_SLACK);
     let mut taken: BTreeMap<&str, Taken> = BTreeMap::new();
     for e in input
         .audit
@@ -299,34 +288,6 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
             .map(str::to_string);
         list.push((subject, e.at, follow));
     }
-    let eta_at = |job: &str, t: DateTime<Utc>| -> Option<DateTime<Utc>> {
-        samples
-            .get(job)?
-            .iter()
-            .rev()
-            .find(|s| s.at <= t && t - s.at <= EFFECT_SLACK)
-            .map(|s| s.eta)
-    };
-    let eta_after = |job: &str, t: DateTime<Utc>| -> Option<DateTime<Utc>> {
-        let want = t + EFFECT_AFTER;
-        let sampled = samples
-            .get(job)
-            .and_then(|v| {
-                v.iter()
-                    .find(|s| s.at >= want && s.at - want <= EFFECT_SLACK)
-            })
-            .map(|s| s.eta);
-        // A job that completed before the sample was due: its completion is the ETA after.
-        let done = completed
-            .get(job)
-            .copied()
-            .filter(|c| *c >= t && *c <= want + EFFECT_SLACK);
-        match (sampled, done) {
-            (_, Some(c)) if c <= want => Some(c),
-            (Some(s), _) => Some(s),
-            (None, d) => d,
-        }
-    };
     let endings = endings(input, &taken, from, to);
     let mitigations = MITIGATIONS
         .iter()
@@ -334,11 +295,7 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
             let list = taken.get(action).cloned().unwrap_or_default();
             let bought: Vec<f64> = list
                 .iter()
-                .filter_map(|(job, at, follow)| {
-                    let before = eta_at(job, *at)?;
-                    let after = eta_after(follow.as_deref().unwrap_or(job), *at)?;
-                    Some(minutes(before - after))
-                })
+                .filter_map(|(job, at, follow)| trail.bought(job, follow.as_deref(), *at))
                 .collect();
             MitigationLine {
                 action: action.to_string(),

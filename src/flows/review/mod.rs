@@ -40,7 +40,7 @@ pub const MITIGATIONS: [(&str, &str); 5] = [
     ("notify_stakeholders", "Notify stakeholders"),
 ];
 /// A mitigation's effect is the ETA this long after it, against the ETA at it.
-pub const EFFECT_AFTER: Duration = Duration::minutes(30);
+pub const EFFECT_AFTER: Duration = crate::flows::bought::AFTER;
 /// Samples further than this from where they are wanted do not count.
 const EFFECT_SLACK: Duration = Duration::hours(3);
 /// Jobs listed as breached or as close calls, each.
