@@ -503,12 +503,10 @@ async fn instructions(
         .expect("callgrind wrote a dump")
         .1;
     let text = std::fs::read_to_string(&newest).unwrap();
+    // `totals:`, not `summary:` (which counting switched on late can wrap).
     let total: f64 = text
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("totals:")
-                .or_else(|| l.strip_prefix("summary:"))
-        })
+        .find_map(|l| l.strip_prefix("totals:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .expect("a total in the dump");
     (total / per, errors)
