@@ -137,6 +137,7 @@ impl App {
             pagerduty,
             help: Arc::default(),
             help_body: Arc::default(),
+            help_unknown: Arc::default(),
             status_cache: Arc::default(),
             calibrations: Arc::default(),
             bought: Arc::default(),
@@ -254,10 +255,7 @@ impl App {
             ))
         });
 
-        let verify = VerifyLayerState {
-            verifier: self.verifier,
-            max_body_bytes: MAX_BODY_BYTES,
-        };
+        let verify = VerifyLayerState::new(self.verifier, MAX_BODY_BYTES);
         let router = inbound::router(self.state.clone(), verify);
         tracing::info!(addr = %self.listener.local_addr()?, "servo-sla-bot listening");
         axum::serve(self.listener, router)

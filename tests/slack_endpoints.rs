@@ -151,6 +151,37 @@ async fn an_unknown_subcommand_answers_with_usage_naming_it() {
 }
 
 #[tokio::test]
+async fn an_unknown_subcommands_usage_rendered_once_is_the_same_bytes_as_rendered_afresh() {
+    use servo_sla_bot::commands::help;
+    let app = spawn_app(Backend::Sqlite).await;
+    let long = "x".repeat(70);
+    for typed in [
+        "frobnicate",
+        "<@U0BOSS>&<!channel>",
+        "say \"hi\" \\ back",
+        "tab\there\u{1}",
+        "ünïcødé😀",
+        long.as_str(),
+    ] {
+        let word = servo_sla_bot::domain::job_id::short(typed);
+        let mut afresh = help::run(&app.state, Some(&word));
+        servo_sla_bot::slack::limits::fit_message(&mut afresh);
+        let once = help::unknown_body(&app.state, &word);
+        assert_eq!(
+            String::from_utf8_lossy(&once),
+            serde_json::to_string(&afresh).unwrap(),
+            "{typed}"
+        );
+    }
+    // And over HTTP: what was typed, escaped, in a usage answer.
+    let v = app.slash("<b>old", "U0TESTER", "C0ACMEALERT").await.json();
+    assert!(v["text"]
+        .as_str()
+        .unwrap()
+        .contains("Unknown subcommand '&lt;b&gt;old'"));
+}
+
+#[tokio::test]
 async fn url_verification_echoes_the_challenge() {
     let app = spawn_app(Backend::Sqlite).await;
     let body = json!({"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}).to_string();

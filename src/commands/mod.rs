@@ -49,6 +49,120 @@ pub struct SlashCommand {
     pub api_app_id: String,
 }
 
+/// A slash command's form as posted, read in place: each field is the
+/// body's bytes until it is asked for, then decoded as `serde_urlencoded`
+/// would (`+` a space, `%XX` a byte, invalid UTF-8 replaced). The answers
+/// given at once (help, a kept status card) need `text`, `user_id` and
+/// `channel_id` only; the rest become a [`SlashCommand`] with
+/// [`SlashForm::to_command`]. The same form is refused as by deriving
+/// `Deserialize`: a field given twice, or `command`, `user_id` or
+/// `channel_id` missing.
+pub struct SlashForm<'a> {
+    fields: [Option<&'a [u8]>; FORM_FIELDS.len()],
+}
+
+/// [`SlashCommand`]'s fields, in the order of [`SlashForm`]'s.
+const FORM_FIELDS: [&str; 10] = [
+    "command",
+    "text",
+    "user_id",
+    "user_name",
+    "channel_id",
+    "channel_name",
+    "team_id",
+    "response_url",
+    "trigger_id",
+    "api_app_id",
+];
+const REQUIRED_FIELDS: [usize; 3] = [0, 2, 4];
+
+/// A form value or name decoded: borrowed when there is nothing to decode.
+fn form_decode(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    if !raw.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return String::from_utf8_lossy(raw);
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                raw.get(i + 1).and_then(|b| hex(*b)),
+                raw.get(i + 2).and_then(|b| hex(*b)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s.into(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into(),
+    }
+}
+
+impl<'a> SlashForm<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, String> {
+        let mut fields = [None; FORM_FIELDS.len()];
+        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            let name = form_decode(name);
+            let Some(i) = FORM_FIELDS.iter().position(|f| *f == name) else {
+                continue; // as serde does with a field it does not know
+            };
+            if fields[i].replace(value).is_some() {
+                return Err(format!("duplicate field `{}`", FORM_FIELDS[i]));
+            }
+        }
+        if let Some(i) = REQUIRED_FIELDS.iter().find(|i| fields[**i].is_none()) {
+            return Err(format!("missing field `{}`", FORM_FIELDS[*i]));
+        }
+        Ok(Self { fields })
+    }
+
+    fn field(&self, i: usize) -> std::borrow::Cow<'a, str> {
+        self.fields[i].map(form_decode).unwrap_or_default()
+    }
+
+    pub fn text(&self) -> std::borrow::Cow<'a, str> {
+        self.field(1)
+    }
+
+    pub fn user_id(&self) -> std::borrow::Cow<'a, str> {
+        self.field(2)
+    }
+
+    pub fn channel_id(&self) -> std::borrow::Cow<'a, str> {
+        self.field(4)
+    }
+
+    /// Every field, owned: for a command that runs on.
+    pub fn to_command(&self) -> SlashCommand {
+        let f = |i| self.field(i).into_owned();
+        SlashCommand {
+            command: f(0),
+            text: f(1),
+            user_id: f(2),
+            user_name: f(3),
+            channel_id: f(4),
+            channel_name: f(5),
+            team_id: f(6),
+            response_url: f(7),
+            trigger_id: f(8),
+            api_app_id: f(9),
+        }
+    }
+}
+
 /// A parsed `/backfill` subcommand.
 #[derive(Debug, PartialEq)]
 pub enum Command {
@@ -284,6 +398,33 @@ mod tests {
     use super::*;
 
     const ID: &str = "7f3c2a9e-0b1d-4c55-9a7e-2d6f1e8b4c10";
+
+    #[test]
+    fn a_form_read_in_place_is_what_serde_reads() {
+        let bodies: [&[u8]; 9] = [
+            b"command=%2Fbackfill&text=status+7f3c2a9e&user_id=U1&channel_id=C1&response_url=https%3A%2F%2Fhooks.slack.com%2Fx",
+            b"command=/backfill&text=help&user_id=U1&channel_id=C1",
+            b"token=x&team_id=T1&team_domain=d&channel_id=C1&channel_name=a+b&user_id=U1&user_name=n&command=%2Fb&text=&api_app_id=A1&trigger_id=1.2&response_url=u&extra=1",
+            b"&&command=c&&user_id=%55%31&channel_id=C1&text=%E2%9C%85+done+100%25&",
+            b"command=c&user_id=U&channel_id=C&text=%zz%4&user_name=%FF%FE",
+            b"command=c&user_id=U&channel_id=C&t%65xt=spelled",
+            b"command=c&user_id=U&channel_id",
+            b"command=c&user_id=U&channel_id=C&text=a&text=b",
+            b"this is not a form with fields",
+        ];
+        for body in bodies {
+            let ours = SlashForm::parse(body).map(|f| f.to_command());
+            let serde: Result<SlashCommand, _> = serde_urlencoded::from_bytes(body);
+            match (ours, serde) {
+                (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+                (Err(a), Err(b)) => assert_eq!(a, b.to_string()),
+                (a, b) => panic!("{}: ours {a:?}, serde {b:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        let f = SlashForm::parse(b"command=c&text=help&user_id=U1&channel_id=C1").unwrap();
+        assert!(matches!(f.text(), std::borrow::Cow::Borrowed("help")));
+        assert_eq!((&*f.user_id(), &*f.channel_id()), ("U1", "C1"));
+    }
 
     fn cmd(text: &str) -> Command {
         Command::parse(text).command

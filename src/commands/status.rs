@@ -2,7 +2,7 @@
 //! `commands.status_max_age`, from memory.
 
 use super::answers::{servo_failed, unknown_job};
-use super::{ephemeral, tenancy, SlashCommand};
+use super::{ephemeral, tenancy};
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::forecast::Calibration;
@@ -38,15 +38,14 @@ pub async fn status_from_memory(
     state: &AppState,
     id: JobId,
     flag: Option<&str>,
-    cmd: &SlashCommand,
+    channel: &str,
+    user: &str,
 ) -> Option<bytes::Bytes> {
     let max_age = state.config.status_max_age;
     if max_age.is_zero() {
         return None;
     }
-    let tenant = tenancy::resolve(state, &cmd.channel_id, &cmd.user_id, flag)
-        .await
-        .ok()?;
+    let tenant = tenancy::resolve(state, channel, user, flag).await.ok()?;
     state.status_cache.get(
         &tenant.id,
         id.0,

@@ -57,6 +57,9 @@ pub struct AppState {
     pub help: Arc<std::sync::OnceLock<serde_json::Value>>,
     /// The same, serialised: the bytes the slash command route answers with.
     pub help_body: Arc<std::sync::OnceLock<bytes::Bytes>>,
+    /// The answer to an unknown subcommand, serialised once around the
+    /// places of the word (see [`crate::commands::help::unknown_body`]).
+    pub help_unknown: Arc<std::sync::OnceLock<Option<Vec<String>>>>,
     /// `/backfill status` cards answered again for `commands.status_max_age`.
     pub status_cache: Arc<crate::context::status_cache::StatusCache>,
     /// Each tenant's forecast calibrations, as the last poll computed them.

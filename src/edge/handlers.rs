@@ -4,7 +4,7 @@
 //! ([`crate::edge::socket`]). Both are thin adapters around these three functions,
 //! so the two modes answer the same input with the same [`Ack`].
 
-use crate::commands::{self, Command, SlashCommand};
+use crate::commands::{self, Command, Parsed, SlashCommand, SlashForm};
 use crate::context::AppState;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -48,29 +48,61 @@ impl Ack {
 pub async fn slash_command(state: &AppState, cmd: SlashCommand) -> Ack {
     tracing::info!(user = %cmd.user_id, channel = %cmd.channel_id, text = %cmd.text, "slash command");
     let parsed = Command::parse(&cmd.text);
-    // Help, the most common command, is the same bytes for everyone.
-    if parsed.command == Command::Help {
-        let body = state
-            .help_body
-            .get_or_init(|| {
-                serde_json::to_vec(&commands::help::run(state, None))
-                    .unwrap_or_default()
-                    .into()
-            })
-            .clone();
-        return Ack::Bytes(body);
+    if let Some(ack) = at_once(state, &parsed, &cmd.channel_id, &cmd.user_id).await {
+        return ack;
     }
-    // A status card asked for again within seconds is the same bytes.
-    if let Command::Status(crate::domain::job_id::JobRef::Id(id)) = parsed.command {
-        if let Some(body) =
-            commands::status::status_from_memory(state, id, parsed.tenant.as_deref(), &cmd).await
-        {
-            return Ack::Bytes(body);
+    run(state, parsed, cmd).await
+}
+
+/// The same for a form read in place (HTTP): the answers given at once read
+/// three of its fields, and only a command that runs on copies them all.
+pub async fn slash_form(state: &AppState, form: &SlashForm<'_>) -> Ack {
+    let (text, user, channel) = (form.text(), form.user_id(), form.channel_id());
+    tracing::info!(user = %user, channel = %channel, text = %text, "slash command");
+    let parsed = Command::parse(&text);
+    if let Some(ack) = at_once(state, &parsed, &channel, &user).await {
+        return ack;
+    }
+    run(state, parsed, form.to_command()).await
+}
+
+/// The answers that are bytes already: help, the same for everyone, and a
+/// status card asked for again within seconds (after the same tenant
+/// resolution as a fresh one).
+async fn at_once(state: &AppState, parsed: &Parsed, channel: &str, user: &str) -> Option<Ack> {
+    match &parsed.command {
+        Command::Help => Some(Ack::Bytes(
+            state
+                .help_body
+                .get_or_init(|| {
+                    serde_json::to_vec(&commands::help::run(state, None))
+                        .unwrap_or_default()
+                        .into()
+                })
+                .clone(),
+        )),
+        Command::Status(crate::domain::job_id::JobRef::Id(id)) => {
+            commands::status::status_from_memory(
+                state,
+                *id,
+                parsed.tenant.as_deref(),
+                channel,
+                user,
+            )
+            .await
+            .map(Ack::Bytes)
         }
+        _ => None,
     }
-    // Mistakes are answered from memory too: no task, no timeout.
-    if matches!(parsed.command, Command::Unknown(_) | Command::Invalid(_)) {
-        return Ack::Body(fitted(commands::run(state, parsed, &cmd).await));
+}
+
+async fn run(state: &AppState, parsed: Parsed, cmd: SlashCommand) -> Ack {
+    // Mistakes are answered from memory too: no task, no timeout; an
+    // unknown subcommand's usage is bytes rendered once.
+    match &parsed.command {
+        Command::Unknown(word) => return Ack::Bytes(commands::help::unknown_body(state, word)),
+        Command::Invalid(_) => return Ack::Body(fitted(commands::run(state, parsed, &cmd).await)),
+        _ => {}
     }
     let response_url = cmd.response_url.clone();
     let task_state = state.clone();

@@ -2,15 +2,24 @@
 //! before anything is parsed (`slack.md`: base string `v0:{ts}:{body}`,
 //! HMAC-SHA256 with the signing secret, hex, compared in constant time; a
 //! timestamp more than five minutes away is a replay).
+//!
+//! The headers are checked before the body is read: a request with no
+//! signature, or one outside the five minutes, is refused without reading
+//! its body or computing anything. Refusals are logged at most once a second
+//! (with how many were not), so a flood of forged requests is not a flood of
+//! log lines; every one is counted in `servo_sla_bot_http_requests_total`
+//! with `outcome="unauthorized"`.
 
 use crate::domain::secret::Secret;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
@@ -56,26 +65,91 @@ impl SlackVerifier {
 
     /// Verifies headers and raw body against `now` (unix seconds).
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), VerifyError> {
+        let signed = Self::check_headers(headers, now)?;
+        self.check_body(&signed, body)
+    }
+
+    /// What can be checked before the body is read: both headers are there,
+    /// and the timestamp is within Slack's five minutes. The timestamp is
+    /// public (a header the sender chose), so refusing on it first says
+    /// nothing about the signature, which is then compared in constant time.
+    pub fn check_headers(headers: &HeaderMap, now: i64) -> Result<Signed<'_>, VerifyError> {
         let ts = headers
             .get(TIMESTAMP_HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or(VerifyError::MissingTimestamp)?;
         let sig = headers
             .get(SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(VerifyError::MissingSignature)?;
+            .ok_or(VerifyError::MissingSignature)?
+            .as_bytes();
         let ts_num: i64 = ts.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
-        let expected = Self::sign(self.secret.expose(), ts, body);
-        // Compare first, in constant time, so the answer's timing says nothing
-        // about the signature; then refuse replays.
-        if expected.as_bytes().ct_eq(sig.as_bytes()).unwrap_u8() != 1 {
-            return Err(VerifyError::WrongSignature);
-        }
         let skew = now.saturating_sub(ts_num);
         if skew.abs() > MAX_SKEW_SECS {
             return Err(VerifyError::Stale(skew));
         }
+        Ok(Signed { ts, sig })
+    }
+
+    /// The signature against the body: `v0=` and the HMAC's 64 hex digits,
+    /// compared as bytes in constant time (nothing allocated).
+    pub fn check_body(&self, signed: &Signed<'_>, body: &[u8]) -> Result<(), VerifyError> {
+        let mut given = [0u8; 32];
+        let well_formed = signed
+            .sig
+            .strip_prefix(b"v0=")
+            .filter(|digits| {
+                digits
+                    .iter()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+            .is_some_and(|digits| hex::decode_to_slice(digits, &mut given).is_ok());
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(b"v0:");
+        mac.update(signed.ts.as_bytes());
+        mac.update(b":");
+        mac.update(body);
+        let expected = mac.finalize().into_bytes();
+        // The format is the sender's own; only the comparison must not leak.
+        if !well_formed || expected.as_slice().ct_eq(&given).unwrap_u8() != 1 {
+            return Err(VerifyError::WrongSignature);
+        }
         Ok(())
+    }
+}
+
+/// A request's signature headers, checked for presence and freshness.
+pub struct Signed<'a> {
+    ts: &'a str,
+    sig: &'a [u8],
+}
+
+/// Logs refusals at most once a second, saying how many went unlogged.
+#[derive(Default)]
+pub struct RefusalLog {
+    last_logged: AtomicI64,
+    unlogged: AtomicU64,
+}
+
+impl RefusalLog {
+    pub fn refused(&self, route: &str, reason: &VerifyError, now: i64) {
+        let last = self.last_logged.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .last_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let also = self.unlogged.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                route = %route,
+                reason = %reason,
+                also_refused_unlogged = also,
+                "refused an unverified Slack request"
+            );
+        } else {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -85,18 +159,31 @@ pub struct VerifyLayerState {
     pub verifier: SlackVerifier,
     /// Slack's payloads are small; anything larger is refused before it is read whole.
     pub max_body_bytes: usize,
+    pub refusals: Arc<RefusalLog>,
 }
 
-/// The axum middleware: reads the body (bounded), verifies it, and passes the
-/// same bytes on. A failed check answers 401 and the handler never runs
+impl VerifyLayerState {
+    pub fn new(verifier: SlackVerifier, max_body_bytes: usize) -> Self {
+        Self {
+            verifier,
+            max_body_bytes,
+            refusals: Arc::default(),
+        }
+    }
+}
+
+/// The check in front of Slack's routes ([`crate::edge::inbound`] runs it in
+/// its layer): checks the headers, reads the body (bounded), verifies it, and
+/// passes the same bytes on. A failed check answers 401 and the handler never runs
 /// (the request counter records it as `unauthorized`).
-pub async fn verify_slack_request(
-    State(state): State<VerifyLayerState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn verified(state: &VerifyLayerState, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let route = parts.uri.path();
+    let now = chrono::Utc::now().timestamp();
+    let signed = match SlackVerifier::check_headers(&parts.headers, now) {
+        Ok(s) => s,
+        Err(e) => return refuse(state, route, &e, now),
+    };
     let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(e) if is_over_limit(&e) => {
@@ -113,13 +200,16 @@ pub async fn verify_slack_request(
                 .into_response();
         }
     };
-    let now = chrono::Utc::now().timestamp();
-    if let Err(e) = state.verifier.verify(&parts.headers, &bytes, now) {
-        tracing::warn!(route = %route, reason = %e, "refused an unverified Slack request");
-        return (StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response();
+    if let Err(e) = state.verifier.check_body(&signed, &bytes) {
+        return refuse(state, route, &e, now);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+fn refuse(state: &VerifyLayerState, route: &str, reason: &VerifyError, now: i64) -> Response {
+    state.refusals.refused(route, reason, now);
+    (StatusCode::UNAUTHORIZED, "invalid Slack signature").into_response()
 }
 
 /// Whether reading the body failed because it went past the limit (the
@@ -188,6 +278,51 @@ mod tests {
         assert_eq!(v.verify(&h, b"x", 1300), Ok(()));
         assert_eq!(v.verify(&h, b"x", 1301), Err(VerifyError::Stale(301)));
         assert_eq!(v.verify(&h, b"x", 699), Err(VerifyError::Stale(-301)));
+    }
+
+    #[test]
+    fn a_signature_not_in_slacks_format_is_wrong_not_a_panic() {
+        let v = SlackVerifier::new(Secret::new("secret"));
+        let good = SlackVerifier::sign("secret", "100", b"a=b");
+        for bad in [
+            "",
+            "v0=",
+            "v1=00",
+            &good[..good.len() - 1],
+            &format!("{good}0"),
+            &good.replace("v0=", "v1="),
+            &good.to_uppercase(),
+        ] {
+            assert_eq!(
+                v.verify(&headers("100", bad), b"a=b", 100),
+                Err(VerifyError::WrongSignature),
+                "{bad}"
+            );
+        }
+        assert_eq!(v.verify(&headers("100", &good), b"a=b", 100), Ok(()));
+    }
+
+    #[test]
+    fn a_stale_request_is_refused_whatever_its_signature() {
+        let v = SlackVerifier::new(Secret::new("secret"));
+        let forged = SlackVerifier::sign("other", "1000", b"x");
+        assert_eq!(
+            v.verify(&headers("1000", &forged), b"x", 1400),
+            Err(VerifyError::Stale(400))
+        );
+    }
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_second_and_the_rest_counted() {
+        let log = RefusalLog::default();
+        for _ in 0..5 {
+            log.refused("/slack/commands", &VerifyError::MissingSignature, 100);
+        }
+        // The first at 100 was logged; four were not.
+        assert_eq!(log.unlogged.load(Ordering::Relaxed), 4);
+        log.refused("/slack/commands", &VerifyError::MissingSignature, 101);
+        assert_eq!(log.unlogged.load(Ordering::Relaxed), 0);
+        assert_eq!(log.last_logged.load(Ordering::Relaxed), 101);
     }
 
     #[test]

@@ -23,6 +23,11 @@ type Labels = Vec<(&'static str, String)>;
 type CounterFamily = Family<Labels, Counter<f64, AtomicU64>>;
 type GaugeFamily = Family<Labels, Gauge<f64, AtomicU64>>;
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+/// One counter series, found once ([`Metrics::counter_series`]): adding to
+/// it looks nothing up and allocates nothing.
+pub type CounterSeries = Counter<f64, AtomicU64>;
+/// One histogram series, found once ([`Metrics::histogram_series`]).
+pub type HistogramSeries = Histogram;
 
 /// The counters: name (as exposed), help.
 const COUNTERS: &[(&str, &str)] = &[
@@ -218,6 +223,37 @@ impl Metrics {
         }
     }
 
+    /// A counter's series, to keep and add to without a look-up (the series
+    /// is created, as by [`Metrics::inc`], so it shows from now on).
+    pub fn counter_series(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Option<CounterSeries> {
+        match self.counters.get(name) {
+            Some(f) => Some(f.get_or_create(&owned(labels)).clone()),
+            None => {
+                Self::undeclared(name);
+                None
+            }
+        }
+    }
+
+    /// A histogram's series, to keep and observe without a look-up.
+    pub fn histogram_series(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Option<HistogramSeries> {
+        match self.histograms.get(name) {
+            Some(f) => Some(f.get_or_create(&owned(labels)).clone()),
+            None => {
+                Self::undeclared(name);
+                None
+            }
+        }
+    }
+
     /// Records one observation (seconds) in a histogram.
     pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
         match self.histograms.get(name) {
@@ -315,6 +351,31 @@ mod tests {
             ),
             2.0
         );
+    }
+
+    #[test]
+    fn a_kept_series_is_the_one_the_names_find() {
+        let m = Metrics::new();
+        let labels = [("route", "/slack/commands"), ("outcome", "ok")];
+        let kept = m
+            .counter_series("servo_sla_bot_http_requests_total", &labels)
+            .unwrap();
+        kept.inc_by(1.0);
+        m.inc("servo_sla_bot_http_requests_total", &labels);
+        assert_eq!(m.get("servo_sla_bot_http_requests_total", &labels), 2.0);
+        let h = m
+            .histogram_series(
+                "servo_sla_bot_http_request_duration_seconds",
+                &[("route", "/slack/commands")],
+            )
+            .unwrap();
+        h.observe(0.001);
+        assert!(m.render().contains(
+            "servo_sla_bot_http_request_duration_seconds_count{route=\"/slack/commands\"} 1"
+        ));
+        assert!(m
+            .counter_series("servo_sla_bot_no_such_total", &[])
+            .is_none());
     }
 
     #[test]
