@@ -402,6 +402,44 @@ async fn child_of(fx: &ServoFixture, child: Uuid, root: Uuid) {
         .unwrap();
 }
 
+/// A root waiting on two upstream jobs: as if it started now it would be
+/// done at t0+50 min, before its t0+70 deadline, but `orders_raw` is likely
+/// done only at t0+40 (Medium against its t0+30 deadline), so the root,
+/// starting then, is at risk too; `fx_rates` is on track. Returns
+/// `orders_raw`.
+async fn job_tree(fx: &ServoFixture, t0: DateTime<Utc>) -> Uuid {
+    let root = fx
+        .job(JobSpec {
+            state: "waiting_upstream".into(),
+            deadline: Some(t0 + Duration::minutes(70)),
+            upstream: 2,
+            upstream_done: 0,
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    let orders = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            deadline: Some(t0 + Duration::minutes(30)),
+            eta: Some(t0 + Duration::minutes(40)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let fx_rates = fx
+        .job(JobSpec {
+            asset: "fx_rates".into(),
+            eta: Some(t0 + Duration::minutes(20)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(fx, orders, root).await;
+    child_of(fx, fx_rates, root).await;
+    orders
+}
+
 #[tokio::test]
 async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
     let fx = ServoFixture::start().await;
@@ -530,39 +568,7 @@ async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert(backend: Backend) {
     let fx = ServoFixture::start().await;
     let t0 = start_of_minute();
     let clock = ManualClock::new(t0);
-    // The root waits on two upstream jobs; as if it started now it would be
-    // done at t0+50 min, before its t0+70 deadline, but `orders_raw` is
-    // likely done only at t0+40 (Medium against its t0+30 deadline): the
-    // root starts then, so it is at risk too.
-    let root = fx
-        .job(JobSpec {
-            state: "waiting_upstream".into(),
-            deadline: Some(t0 + Duration::minutes(70)),
-            upstream: 2,
-            upstream_done: 0,
-            started: None,
-            ..JobSpec::default()
-        })
-        .await;
-    let orders = fx
-        .job(JobSpec {
-            asset: "orders_raw".into(),
-            deadline: Some(t0 + Duration::minutes(30)),
-            eta: Some(t0 + Duration::minutes(40)),
-            heartbeat: Some(t0),
-            ..JobSpec::default()
-        })
-        .await;
-    let fx_rates = fx
-        .job(JobSpec {
-            asset: "fx_rates".into(),
-            eta: Some(t0 + Duration::minutes(20)),
-            heartbeat: Some(t0),
-            ..JobSpec::default()
-        })
-        .await;
-    child_of(&fx, orders, root).await;
-    child_of(&fx, fx_rates, root).await;
+    let orders = job_tree(&fx, t0).await;
     let app = app_with(&fx, backend, &clock, "").await;
     for _ in 0..2 {
         app.poll().await;
@@ -615,35 +621,7 @@ async fn a_storms_roll_up_lists_upstream_jobs_under_their_root(backend: Backend)
     let clock = ManualClock::new(t0);
     // The tree of the test above: `revenue_daily` waits on `orders_raw`
     // (Medium) and `fx_rates` (on track), and is at risk with them.
-    let root = fx
-        .job(JobSpec {
-            state: "waiting_upstream".into(),
-            deadline: Some(t0 + Duration::minutes(70)),
-            upstream: 2,
-            upstream_done: 0,
-            started: None,
-            ..JobSpec::default()
-        })
-        .await;
-    let orders = fx
-        .job(JobSpec {
-            asset: "orders_raw".into(),
-            deadline: Some(t0 + Duration::minutes(30)),
-            eta: Some(t0 + Duration::minutes(40)),
-            heartbeat: Some(t0),
-            ..JobSpec::default()
-        })
-        .await;
-    let fx_rates = fx
-        .job(JobSpec {
-            asset: "fx_rates".into(),
-            eta: Some(t0 + Duration::minutes(20)),
-            heartbeat: Some(t0),
-            ..JobSpec::default()
-        })
-        .await;
-    child_of(&fx, orders, root).await;
-    child_of(&fx, fx_rates, root).await;
+    job_tree(&fx, t0).await;
     // Two more jobs at risk on their own: three alerts, four jobs at risk.
     for asset in ["ledger_daily", "fx_close"] {
         fx.job(JobSpec {

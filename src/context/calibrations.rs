@@ -20,7 +20,7 @@ use std::sync::Arc;
 const CALIBRATE_ON: usize = 20;
 
 /// Each tenant's calibrations as last computed, and when.
-pub type CalibrationCache = std::sync::Mutex<HashMap<String, (DateTime<Utc>, Arc<Tenant>)>>;
+pub type CalibrationCache = super::PerPoll<Tenant>;
 
 /// What the tenant's finished forecasts taught (at most 20 per asset and
 /// checkpoint, the most recent): each forecast against when its job really
@@ -80,19 +80,7 @@ pub async fn recent(
     state: &AppState,
     tenant: &str,
 ) -> Result<Arc<Tenant>, crate::store::StoreError> {
-    let now = state.clock.now();
-    let kept = state
-        .calibrations
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(tenant)
-        .filter(|(at, _)| {
-            (now - *at)
-                .to_std()
-                .is_ok_and(|age| age < state.config.poll_interval)
-        })
-        .map(|(_, c)| c.clone());
-    match kept {
+    match state.kept_for_a_poll(&state.calibrations, tenant) {
         Some(c) => Ok(c),
         None => calibrations(state, tenant).await,
     }

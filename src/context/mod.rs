@@ -24,16 +24,13 @@ use socket_status::SocketStatus;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// Each tenant's value as a poll computed it, and when: read again by
+/// commands and dialogs between polls ([`AppState::kept_for_a_poll`]).
+pub type PerPoll<T> =
+    std::sync::Mutex<std::collections::HashMap<String, (chrono::DateTime<chrono::Utc>, Arc<T>)>>;
+
 /// Each tenant's mitigation history, and when it was computed.
-pub type BoughtCache = std::sync::Mutex<
-    std::collections::HashMap<
-        String,
-        (
-            chrono::DateTime<chrono::Utc>,
-            Arc<crate::domain::bought::History>,
-        ),
-    >,
->;
+pub type BoughtCache = PerPoll<crate::domain::bought::History>;
 
 /// What every handler and worker shares. Cheap to clone.
 #[derive(Clone)]
@@ -100,6 +97,22 @@ impl AppState {
             self.outbox_wake.notify_one();
         }
         Ok(())
+    }
+
+    /// A tenant's entry of a [`PerPoll`] cache, when it was computed less
+    /// than a poll interval ago.
+    pub fn kept_for_a_poll<T>(&self, cache: &PerPoll<T>, tenant: &str) -> Option<Arc<T>> {
+        let now = self.clock.now();
+        cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .filter(|(at, _)| {
+                (now - *at)
+                    .to_std()
+                    .is_ok_and(|age| age < self.config.poll_interval)
+            })
+            .map(|(_, v)| v.clone())
     }
 
     /// Wakes the outbox worker after a store transition wrote Slack calls.

@@ -232,19 +232,7 @@ pub async fn refresh(state: &AppState, tenant: &str) -> Result<Arc<History>, Sto
 /// The tenant's history as the last poll computed it; computed now when
 /// no poll did in the last poll interval.
 pub async fn history(state: &AppState, tenant: &str) -> Result<Arc<History>, StoreError> {
-    let now = state.clock.now();
-    let kept = state
-        .bought
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(tenant)
-        .filter(|(at, _)| {
-            (now - *at)
-                .to_std()
-                .is_ok_and(|age| age < state.config.poll_interval)
-        })
-        .map(|(_, h)| h.clone());
-    match kept {
+    match state.kept_for_a_poll(&state.bought, tenant) {
         Some(h) => Ok(h),
         None => refresh(state, tenant).await,
     }

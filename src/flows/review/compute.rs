@@ -2,6 +2,7 @@
 //! without a store.
 
 use super::*;
+use crate::domain::bought::median;
 
 /// Everything a review reads, for one tenant and period.
 #[derive(Clone, Debug, Default)]
@@ -132,19 +133,6 @@ pub struct Review {
     pub tight: usize,
     pub promoted: usize,
     pub endings: Endings,
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
 }
 
 fn minutes(d: Duration) -> f64 {
