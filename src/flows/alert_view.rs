@@ -167,8 +167,80 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
     let paused_jobs = state.store.paused_for_alert(alert_id).await?;
     let esc = state.store.get_escalation(alert_id).await?;
     let stored = state.store.get_alert(alert_id).await?;
+    let (quiet, silence_id) = match &stored {
+        Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, alert).await,
+        _ => (None, None),
+    };
+    let read = Read {
+        monitoring,
+        paused_jobs,
+        esc,
+        tenant: stored.as_ref().map(|a| a.tenant_id.clone()),
+        quiet,
+        silence_id,
+        incident: state.store.incident_channel(alert_id).await?,
+        ended: state.store.disposition(alert_id).await?,
+    };
+    assemble(state, alert_id, read).await
+}
+
+/// An open alert's extras from what its poll read for the tenant
+/// ([`crate::flows::poll_reads`]): no store read of its own.
+pub async fn extras_read(
+    state: &AppState,
+    alert: &crate::store::Alert,
+    reads: &crate::flows::poll_reads::PollReads,
+) -> Result<Extras, StoreError> {
+    let (quiet, silence_id) = if alert.is_open() {
+        crate::flows::quiet::alert_note_among(state, alert, state.clock.now(), &reads.holds)
+    } else {
+        (None, None)
+    };
+    let read = Read {
+        monitoring: reads.monitoring.contains(&alert.id),
+        paused_jobs: reads.paused.get(&alert.id).cloned().unwrap_or_default(),
+        esc: reads.escalations.get(&alert.id).cloned(),
+        tenant: Some(alert.tenant_id.clone()),
+        quiet,
+        silence_id,
+        incident: reads.incident_channels.get(&alert.id).cloned(),
+        ended: reads.dispositions.get(&alert.id).cloned(),
+    };
+    assemble(state, &alert.id, read).await
+}
+
+/// A new alert's extras, before it is stored: nothing is scheduled, paused,
+/// escalated, claimed or answered for an alert that does not exist yet.
+pub async fn extras_new(state: &AppState, alert_id: &str) -> Result<Extras, StoreError> {
+    let read = Read {
+        monitoring: false,
+        paused_jobs: Vec::new(),
+        esc: None,
+        tenant: None,
+        quiet: None,
+        silence_id: None,
+        incident: None,
+        ended: None,
+    };
+    assemble(state, alert_id, read).await
+}
+
+/// What an alert's extras are made from, however it was read.
+struct Read {
+    monitoring: bool,
+    paused_jobs: Vec<String>,
+    esc: Option<crate::store::EscalationRow>,
+    /// The stored alert's tenant (`None`: not stored yet).
+    tenant: Option<String>,
+    quiet: Option<String>,
+    silence_id: Option<String>,
+    incident: Option<crate::store::IncidentChannel>,
+    ended: Option<crate::store::Disposition>,
+}
+
+async fn assemble(state: &AppState, alert_id: &str, r: Read) -> Result<Extras, StoreError> {
     // The tenant's path (a new alert, not stored yet, is given its own by the caller).
-    let tenant = stored.as_ref().map_or("", |a| a.tenant_id.as_str());
+    let tenant = r.tenant.as_deref().unwrap_or("");
     // What each mitigation bought before in the tenant (issue 38).
     let history = match tenant {
         "" => None,
@@ -176,11 +248,11 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
     };
     let path = &crate::flows::oncall::path(state, tenant, state.clock.now()).await;
     let escalate_to =
-        crate::flows::paging::escalate_now_pages(path, &state.directory, esc.as_ref()).await;
+        crate::flows::paging::escalate_now_pages(path, &state.directory, r.esc.as_ref()).await;
     let escalate_value = Some(crate::flows::paging::escalate_now_value(
         path,
         alert_id,
-        esc.as_ref(),
+        r.esc.as_ref(),
     ));
     let named = |t: &crate::config::EscalationTier| {
         let t = t.clone();
@@ -192,24 +264,18 @@ pub async fn extras(state: &AppState, alert_id: &str) -> Result<Extras, StoreErr
         Some(t) => Some(named(t).await),
         None => None,
     };
-    let (quiet, silence_id) = match stored {
-        Some(alert) if alert.is_open() => crate::flows::quiet::alert_note(state, &alert).await,
-        _ => (None, None),
-    };
-    let ic = state.store.incident_channel(alert_id).await?;
-    let ended = state.store.disposition(alert_id).await?;
     Ok(Extras {
         history,
         confirm_lines: None,
-        ended: ended.as_ref().map(ended_line),
-        incident_claimed: ic.is_some(),
-        incident: ic.as_ref().and_then(incident_line),
-        quiet,
-        silenced: silence_id.is_some(),
-        silence_id,
-        monitoring,
-        paused_by_bot: paused_jobs.len(),
-        paused_jobs,
+        ended: r.ended.as_ref().map(ended_line),
+        incident_claimed: r.incident.is_some(),
+        incident: r.incident.as_ref().and_then(incident_line),
+        quiet: r.quiet,
+        silenced: r.silence_id.is_some(),
+        silence_id: r.silence_id,
+        monitoring: r.monitoring,
+        paused_by_bot: r.paused_jobs.len(),
+        paused_jobs: r.paused_jobs,
         escalate_to,
         escalate_value,
         scaling_to,

@@ -13,10 +13,11 @@ use crate::domain::assessment::Assessment;
 use crate::domain::risk::RiskBand;
 use crate::domain::text::date_token;
 use crate::flows::alert_view::{
-    edit, extras, render, resolved_note, resolved_view, severity_text, token, view, AlertView,
-    Extras,
+    edit, extras, extras_new, extras_read, render, resolved_note, resolved_view, severity_text,
+    token, view, AlertView, Extras,
 };
 use crate::flows::ids::MONITOR_TIMER;
+use crate::flows::poll_reads::PollReads;
 use crate::flows::thread::{esc_err, thread_message, AlertError};
 use crate::servo::Job;
 use crate::store::{Alert, NewAlert, NewOutboxMessage, StoreError};
@@ -42,71 +43,22 @@ pub async fn reconcile(
     existing: Option<Alert>,
     notice: Option<&crate::store::Notice>,
     rollup: Option<&str>,
+    reads: Option<&PollReads>,
     now: DateTime<Utc>,
 ) -> Result<Change, AlertError> {
     let at_risk = a.band.is_at_risk();
     match existing {
         None if at_risk => {
-            let new = NewAlert {
-                tenant_id: tenant.id.clone(),
-                job_id: job.id.to_string(),
-                band: a.band,
-                severity: a.severity.filter(|s| s.is_finite()),
-                eta: a.eta,
-                deadline: job.sla_deadline_at,
-                shown: None,
-            };
+            let new = new_alert(tenant, job, a);
             // A quiet notice with a message of its own becomes the alert.
             if let Some(n) = notice.filter(|n| n.thread_of.is_none()) {
                 if crate::flows::preventive::has_message(state, &n.id).await? {
                     return open_promoting(state, new, job, a, n, now).await;
                 }
             }
-            // Decided first: the alert as it will be, its view and its post;
-            // then the alert and its post commit together.
-            let id = uuid::Uuid::new_v4().to_string();
-            let prospective = new.prospective(&id, now);
-            let mut ex = extras(state, &id).await?;
-            ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
-            let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
-            // A storm's alert does not page on its own: its roll-up does
-            // (`group_paging`), and its Escalate now stays as it is.
-            if rollup.is_none()
-                && !path.tiers.is_empty()
-                && crate::flows::paging::pages_for(&path, a, job)
-            {
-                // Paging starts right after the post and pages the first tier
-                // at once: from then on, Escalate now pages the next one.
-                ex.escalate_to =
-                    crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory)
-                        .await;
-                ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
-                    &path, &id,
-                ));
-            }
-            let v = view(state, job, a, Some(&prospective), &ex);
-            let mut effects = crate::store::Effects::new();
-            let mut post = post_message(state, tenant, &id, &v)?;
-            if let Some(r) = rollup {
-                // A storm: the alert is a reply in the tenant's roll-up.
-                post.thread_alert_id = Some(format!("rollup:{r}"));
-                post.thread_field = Some("thread_ts".into());
-            }
-            effects.send(post);
-            let new = NewAlert {
-                shown: Some(serde_json::to_value(&v).unwrap_or(Value::Null)),
-                ..new
-            };
-            let (alert, created) = state.store.open_alert_with(&id, new, &effects, now).await?;
-            if !created {
-                // Another replica opened it first, and posts it.
-                return Ok(Change::None);
-            }
-            state.wake_outbox();
-            crate::flows::escalation::on_assessment(state, &alert, job, a, None)
-                .await
-                .map_err(esc_err)?;
-            Ok(Change::Posted)
+            let plan = plan_new(state, tenant, job, a, rollup, reads, now).await?;
+            let changes = open_planned(state, vec![(plan, job, a)], reads, now).await?;
+            Ok(changes.into_iter().next().unwrap_or(Change::None))
         }
         None => Ok(Change::None),
         Some(alert) if at_risk => {
@@ -138,12 +90,26 @@ pub async fn reconcile(
                     .map_err(esc_err)?;
                 return Ok(Change::Posted);
             }
-            crate::flows::escalation::on_assessment(state, &alert, job, a, previous)
-                .await
-                .map_err(esc_err)?;
-            // The escalation may have re-armed (cleared the acknowledgement).
-            let alert = state.store.get_alert(&alert.id).await?.unwrap_or(alert);
-            let ex = extras(state, &alert.id).await?;
+            let changed = crate::flows::escalation::on_assessment_read(
+                state, &alert, job, a, previous, reads,
+            )
+            .await
+            .map_err(esc_err)?;
+            // The escalation may have re-armed (cleared the acknowledgement):
+            // then the alert and its extras are read afresh; otherwise the
+            // poll's reads hold.
+            let (alert, ex) = match reads.filter(|_| !changed) {
+                Some(r) => {
+                    let alert = r.alerts.get(&alert.id).cloned().unwrap_or(alert);
+                    let ex = extras_read(state, &alert, r).await?;
+                    (alert, ex)
+                }
+                None => {
+                    let alert = state.store.get_alert(&alert.id).await?.unwrap_or(alert);
+                    let ex = extras(state, &alert.id).await?;
+                    (alert, ex)
+                }
+            };
             let v = view(state, job, a, Some(&alert), &ex);
             let v_json = serde_json::to_value(&v).unwrap_or(Value::Null);
             if alert.shown.as_ref() == Some(&v_json) {
@@ -238,6 +204,109 @@ pub async fn reconcile(
             resolve(state, &alert, job, a, &how, now).await
         }
     }
+}
+
+/// The alert a job's assessment opens, before its view is rendered.
+fn new_alert(tenant: &Tenant, job: &Job, a: &Assessment) -> NewAlert {
+    NewAlert {
+        tenant_id: tenant.id.clone(),
+        job_id: job.id.to_string(),
+        band: a.band,
+        severity: a.severity.filter(|s| s.is_finite()),
+        eta: a.eta,
+        deadline: job.sla_deadline_at,
+        shown: None,
+    }
+}
+
+/// A new alert decided but not yet stored: its id, the alert with the view
+/// it shows, and its post.
+pub struct PlannedAlert {
+    id: String,
+    new: NewAlert,
+    effects: crate::store::Effects,
+}
+
+/// Decides a new alert for an at-risk job with none open: the alert as it
+/// will be, its view and its post (a reply in the roll-up's thread in a
+/// storm). Nothing is stored until [`open_planned`].
+pub async fn plan_new(
+    state: &AppState,
+    tenant: &Tenant,
+    job: &Job,
+    a: &Assessment,
+    rollup: Option<&str>,
+    reads: Option<&PollReads>,
+    now: DateTime<Utc>,
+) -> Result<PlannedAlert, AlertError> {
+    let new = new_alert(tenant, job, a);
+    let id = uuid::Uuid::new_v4().to_string();
+    let prospective = new.prospective(&id, now);
+    let mut ex = match reads {
+        Some(_) => extras_new(state, &id).await?,
+        None => extras(state, &id).await?,
+    };
+    ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
+    let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
+    // A storm's alert does not page on its own: its roll-up does
+    // (`group_paging`), and its Escalate now stays as it is.
+    if rollup.is_none() && !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job)
+    {
+        // Paging starts right after the post and pages the first tier
+        // at once: from then on, Escalate now pages the next one.
+        ex.escalate_to =
+            crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory).await;
+        ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
+            &path, &id,
+        ));
+    }
+    let v = view(state, job, a, Some(&prospective), &ex);
+    let mut effects = crate::store::Effects::new();
+    let mut post = post_message(state, tenant, &id, &v)?;
+    if let Some(r) = rollup {
+        // A storm: the alert is a reply in the tenant's roll-up.
+        post.thread_alert_id = Some(format!("rollup:{r}"));
+        post.thread_field = Some("thread_ts".into());
+    }
+    effects.send(post);
+    let new = NewAlert {
+        shown: Some(serde_json::to_value(&v).unwrap_or(Value::Null)),
+        ..new
+    };
+    Ok(PlannedAlert { id, new, effects })
+}
+
+/// Stores the planned alerts with their posts in one transaction, then
+/// starts paging where an alert pages on its own. A job whose alert another
+/// replica opened first is left to it (`Change::None`).
+pub async fn open_planned(
+    state: &AppState,
+    planned: Vec<(PlannedAlert, &Job, &Assessment)>,
+    reads: Option<&PollReads>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Change>, AlertError> {
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batch: Vec<(&str, &NewAlert, &crate::store::Effects)> = planned
+        .iter()
+        .map(|(p, _, _)| (p.id.as_str(), &p.new, &p.effects))
+        .collect();
+    let opened = state.store.open_alerts_with(&batch, now).await?;
+    state.wake_outbox();
+    let mut changes = Vec::with_capacity(opened.len());
+    for (alert, (_, job, a)) in opened.into_iter().zip(&planned) {
+        let Some(alert) = alert else {
+            // Another replica opened it first, and posts it.
+            changes.push(Change::None);
+            continue;
+        };
+        crate::flows::escalation::on_assessment_read(state, &alert, job, a, None, reads)
+            .await
+            .map_err(esc_err)?;
+        changes.push(Change::Posted);
+    }
+    Ok(changes)
 }
 
 /// An alert's post in its tenant's channel (sent once: its dedup key names

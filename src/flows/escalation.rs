@@ -1388,20 +1388,46 @@ pub async fn on_assessment(
     a: &Assessment,
     previous: Option<RiskBand>,
 ) -> anyhow::Result<()> {
+    on_assessment_read(state, alert, job, a, previous, None)
+        .await
+        .map(drop)
+}
+
+/// [`on_assessment`], from what the poll read for the tenant's open alerts
+/// when `reads` is given (the severity is then kept for the poll's one
+/// write). True when it changed the escalation or the alert (a start, a
+/// re-arm, a move up a tier): the caller reads the alert afresh.
+pub async fn on_assessment_read(
+    state: &AppState,
+    alert: &Alert,
+    job: &Job,
+    a: &Assessment,
+    previous: Option<RiskBand>,
+    reads: Option<&crate::flows::poll_reads::PollReads>,
+) -> anyhow::Result<bool> {
     let cfg = state.config.escalation_for(&alert.tenant_id);
     let now = state.clock.now();
-    if let Some(sev) = a.severity.filter(|s| s.is_finite()) {
-        state.store.record_severity(&alert.id, now, sev).await?;
+    let sev = a.severity.filter(|s| s.is_finite());
+    if let Some(sev) = sev {
+        match reads {
+            Some(r) => r.record_severity(&alert.id, now, sev),
+            None => state.store.record_severity(&alert.id, now, sev).await?,
+        }
     }
-    // A storm: its roll-up's one escalation pages for it (issue 35).
-    if crate::flows::group_paging::paging_rollup(state, alert)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let esc = state.store.get_escalation(&alert.id).await?;
+    let esc = match reads {
+        Some(r) => r.escalations.get(&alert.id).cloned(),
+        None => state.store.get_escalation(&alert.id).await?,
+    };
     let active = esc.as_ref().is_some_and(|e| e.status == "active");
+    // A storm: its roll-up's one escalation pages for it (issue 35), unless
+    // the alert escalates on its own.
+    let rollup = match reads {
+        Some(r) => r.rollup.is_some(),
+        None => state.store.open_rollup(&alert.tenant_id).await?.is_some(),
+    };
+    if rollup && !active {
+        return Ok(false);
+    }
     let worse = previous.is_some_and(|p| a.band > p);
     if let Some(acked_by) = alert.acked_by.as_deref() {
         if worse && cfg.rearm_on_worse {
@@ -1429,8 +1455,9 @@ pub async fn on_assessment(
                 },
             )
             .await?;
+            return Ok(true);
         }
-        return Ok(());
+        return Ok(false);
     }
     if !active
         && !esc
@@ -1463,17 +1490,21 @@ pub async fn on_assessment(
         let mut now_band = alert.clone();
         now_band.band = a.band;
         start(state, &now_band, 0, &reason).await?;
-        return Ok(());
+        return Ok(true);
     }
     if active {
-        if let Some(sev) = a.severity.filter(|s| s.is_finite()) {
+        if let Some(sev) = sev {
             let window = chrono::Duration::from_std(cfg.rise_within).unwrap_or_default();
             let since = now - window;
             let recently_bumped = esc
                 .as_ref()
                 .and_then(|e| e.bumped_at_ms)
                 .is_some_and(|b| b >= since.timestamp_millis());
-            if let Some(min) = state.store.min_severity_since(&alert.id, since).await? {
+            let min = match reads {
+                Some(r) => Some(r.min_severity_since(&alert.id, sev)),
+                None => state.store.min_severity_since(&alert.id, since).await?,
+            };
+            if let Some(min) = min {
                 if sev - min >= cfg.rise_by && !recently_bumped {
                     state.store.mark_escalation_bumped(&alert.id, now).await?;
                     crate::flows::thread::reply_in_thread(
@@ -1484,11 +1515,12 @@ pub async fn on_assessment(
                     )
                     .await?;
                     escalate_next(state, alert, "risk rose quickly").await?;
+                    return Ok(true);
                 }
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Operators of the alert's tenant, and everyone on the escalation path,

@@ -12,6 +12,8 @@
 //!   (marks Homes stale), [`quiet`] (may this page now: silences,
 //!   maintenance windows, paging hours), [`preventive`], [`rollup`],
 //!   [`bought`] (what each mitigation bought before, issue 38), [`review`];
+//! - [`poll_reads`]: what a poll reads once for a tenant's open alerts
+//!   (issue 40), which the alerts' views and escalations use;
 //! - [`alert_view`]: an alert's message, its buttons, its rendering and the
 //!   edit that puts it back on Slack;
 //! - [`incident_channels`]: an alert episode's own channel (issue 38), its
@@ -52,6 +54,7 @@ pub mod oncall;
 pub mod paging;
 pub mod pd_schedules;
 pub mod poll;
+pub mod poll_reads;
 pub mod preventive;
 pub mod quiet;
 pub mod quiet_hold;

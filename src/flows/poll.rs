@@ -339,8 +339,11 @@ async fn reconcile_alerts(
     // Open quiet notices: a job among them that goes at risk has its
     // notice's message become the alert.
     let notices = state.store.open_notices_by_job(&tenant.id).await?;
+    // What every open alert needs, read once for the tenant (issue 40).
+    let reads = crate::flows::poll_reads::PollReads::read(state, tenant, now).await?;
     let mut seen = HashSet::new();
     let mut posted = HashSet::new();
+    let mut planned = Vec::new();
     for (job, a) in judged {
         let key = job.id.to_string();
         seen.insert(key.clone());
@@ -352,6 +355,28 @@ async fn reconcile_alerts(
         if folded.contains(&job.id) && !open.contains_key(&key) {
             continue;
         }
+        // A new alert (not a quiet notice's message becoming one) is
+        // decided now and stored with the poll's other new alerts, in one
+        // transaction, after this loop.
+        if a.band.is_at_risk()
+            && !open.contains_key(&key)
+            && notices.get(&key).is_none_or(|n| n.thread_of.is_some())
+        {
+            let plan = alerts::plan_new(state, tenant, job, a, rollup, Some(&reads), now).await?;
+            planned.push((plan, *job, a));
+            if planned.len() >= NEW_ALERTS_PER_COMMIT {
+                open_new(
+                    state,
+                    std::mem::take(&mut planned),
+                    &reads,
+                    poll,
+                    &mut posted,
+                    now,
+                )
+                .await?;
+            }
+            continue;
+        }
         let change = alerts::reconcile(
             state,
             tenant,
@@ -360,6 +385,7 @@ async fn reconcile_alerts(
             open.get(&key).cloned(),
             notices.get(&key),
             rollup,
+            Some(&reads),
             now,
         )
         .await?;
@@ -373,7 +399,35 @@ async fn reconcile_alerts(
             Change::None => {}
         }
     }
+    open_new(state, planned, &reads, poll, &mut posted, now).await?;
+    // The severities of the poll's alerts, in one transaction.
+    reads.write_severities(state).await?;
     Ok((seen, posted))
+}
+
+/// New alerts committed together, at most this many a transaction: one
+/// commit for a tenant's storm of 50, and a bounded batch held in memory
+/// (each with its rendered view and post) at 100,000 jobs.
+const NEW_ALERTS_PER_COMMIT: usize = 100;
+
+/// Stores planned new alerts with their posts, one transaction for all.
+async fn open_new(
+    state: &AppState,
+    planned: Vec<(alerts::PlannedAlert, &crate::servo::Job, &Assessment)>,
+    reads: &crate::flows::poll_reads::PollReads,
+    poll: &mut TenantPoll,
+    posted: &mut HashSet<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), PollError> {
+    let jobs: Vec<Uuid> = planned.iter().map(|(_, j, _)| j.id).collect();
+    let opened = alerts::open_planned(state, planned, Some(reads), now).await?;
+    for (id, change) in jobs.into_iter().zip(opened) {
+        if change == Change::Posted {
+            poll.posted += 1;
+            posted.insert(id);
+        }
+    }
+    Ok(())
 }
 
 /// Open alerts whose job left the list: it finished, was cancelled, or lost

@@ -136,20 +136,52 @@ pub(crate) fn window_covers(w: &StoredWindow, s: &Subject) -> bool {
 /// then the tier's paging hours (a breach pages at once unless
 /// `hold_breaches`).
 pub async fn decide(state: &AppState, s: &Subject, now: DateTime<Utc>) -> anyhow::Result<Decision> {
+    let held = Holds::read(state, &s.tenant, now).await?;
+    Ok(decide_among(state, s, now, &held))
+}
+
+/// A tenant's active silences and its stored maintenance windows that end
+/// after the settling time: what [`decide`] reads, read once for a poll's
+/// alerts ([`crate::flows::poll_reads`]).
+#[derive(Clone, Debug, Default)]
+pub struct Holds {
+    pub silences: Vec<crate::store::Silence>,
+    pub windows: Vec<StoredWindow>,
+}
+
+impl Holds {
+    pub async fn read(
+        state: &AppState,
+        tenant: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Holds, crate::store::StoreError> {
+        let settle =
+            chrono::Duration::from_std(crate::config::quiet::DEFAULT_SETTLE).unwrap_or_default();
+        Ok(Holds {
+            silences: state.store.active_silences(Some(tenant), now).await?,
+            windows: state
+                .store
+                .windows_ending_after(Some(tenant), now - settle)
+                .await?,
+        })
+    }
+}
+
+/// [`decide`] on holds already read.
+pub fn decide_among(state: &AppState, s: &Subject, now: DateTime<Utc>, held: &Holds) -> Decision {
     let breach = s.band == RiskBand::Breached;
-    let silence = state
-        .store
-        .active_silences(Some(&s.tenant), now)
-        .await?
-        .into_iter()
+    let silence = held
+        .silences
+        .iter()
+        .filter(|x| x.is_active(now))
         .filter(|x| x.covers(&s.tenant, &s.job_id, &s.asset))
         .filter(|x| !breach || x.through_breach)
         .max_by_key(|x| x.ends_at);
     if let Some(x) = silence {
-        return Ok(Decision::Hold {
+        return Decision::Hold {
             until: x.ends_at,
-            why: Hold::Silenced(x),
-        });
+            why: Hold::Silenced(x.clone()),
+        };
     }
     // Maintenance: the config's windows, and those set from Slack.
     let settle =
@@ -174,11 +206,10 @@ pub async fn decide(state: &AppState, s: &Subject, now: DateTime<Utc>) -> anyhow
             }
         }
     }
-    for w in state
-        .store
-        .windows_ending_after(Some(&s.tenant), now - settle)
-        .await?
-        .into_iter()
+    for w in held
+        .windows
+        .iter()
+        .filter(|w| w.ends_at > now - settle)
         .filter(|w| window_covers(w, s))
     {
         if w.starts_at <= now && now < w.ends_at {
@@ -190,43 +221,60 @@ pub async fn decide(state: &AppState, s: &Subject, now: DateTime<Utc>) -> anyhow
         }
     }
     if let Some((until, reason)) = inside {
-        return Ok(Decision::Hold {
+        return Decision::Hold {
             until,
             why: Hold::Maintenance { reason },
-        });
+        };
     }
     if let Some(until) = settling {
-        return Ok(Decision::Hold {
+        return Decision::Hold {
             until,
             why: Hold::Settling,
-        });
+        };
     }
     if let Some(hours) = &state.config.quiet.hours[tier_index(s.tier)] {
         if !breach || hours.hold_breaches {
             if let Some(until) = hours.held_until(now) {
-                return Ok(Decision::Hold {
+                return Decision::Hold {
                     until,
                     why: Hold::Hours {
                         tz: hours.tz,
                         tier: s.tier,
                     },
-                });
+                };
             }
         }
     }
-    Ok(Decision::Page)
+    Decision::Page
 }
 
 /// What the alert's own message says about a hold (silences and
 /// maintenance; paging hours show in its thread only), and the id of the
 /// silence that holds it (nothing about it is broadcast then).
 pub async fn alert_note(state: &AppState, alert: &Alert) -> (Option<String>, Option<String>) {
-    match decide(state, &Subject::of(alert), state.clock.now()).await {
-        Ok(Decision::Hold {
+    let now = state.clock.now();
+    match Holds::read(state, &alert.tenant_id, now).await {
+        Ok(held) => alert_note_among(state, alert, now, &held),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the alert's silences and windows");
+            (None, None)
+        }
+    }
+}
+
+/// [`alert_note`] on holds already read.
+pub fn alert_note_among(
+    state: &AppState,
+    alert: &Alert,
+    now: DateTime<Utc>,
+    held: &Holds,
+) -> (Option<String>, Option<String>) {
+    match decide_among(state, &Subject::of(alert), now, held) {
+        Decision::Hold {
             why: Hold::Hours { .. },
             ..
-        }) => (None, None),
-        Ok(d @ Decision::Hold { .. }) => {
+        } => (None, None),
+        d @ Decision::Hold { .. } => {
             let silence = match &d {
                 Decision::Hold {
                     why: Hold::Silenced(s),
@@ -236,11 +284,7 @@ pub async fn alert_note(state: &AppState, alert: &Alert) -> (Option<String>, Opt
             };
             (d.words().map(|w| format!(":mute: {w}")), silence)
         }
-        Ok(Decision::Page) => (None, None),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the alert's silences and windows");
-            (None, None)
-        }
+        Decision::Page => (None, None),
     }
 }
 

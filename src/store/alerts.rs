@@ -70,6 +70,51 @@ impl Store {
         self.open_alert_inner(id, new, effects, None, now).await
     }
 
+    /// Opens many jobs' alerts, each with its effects, in one transaction
+    /// (a poll's new alerts, issue 40): one commit for a storm's fifty
+    /// alerts, not fifty. Each comes back with whether it was created; one
+    /// whose job already had an open alert (another replica opened it)
+    /// comes back `None` and writes nothing of its own.
+    pub async fn open_alerts_with(
+        &self,
+        batch: &[(&str, &NewAlert, &Effects)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<Alert>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        for (_, _, effects) in batch {
+            effects.check()?;
+        }
+        let rows: Vec<Option<AlertRow>> = in_tx!(self, tx => {
+            let mut rows = Vec::with_capacity(batch.len());
+            for &(id, new, effects) in batch {
+                let shown = new.shown.as_ref().map(json_text);
+                let row: Option<AlertRow> = sqlx::query_as(INSERT_ALERT)
+                    .bind(id)
+                    .bind(&new.tenant_id)
+                    .bind(&new.job_id)
+                    .bind(new.band.as_str())
+                    .bind(new.severity)
+                    .bind(new.eta.map(ms))
+                    .bind(new.deadline.map(ms))
+                    .bind(&shown)
+                    .bind(ms(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if row.is_some() {
+                    write_effects!(tx, effects, now);
+                }
+                rows.push(row);
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(rows)
+        })?;
+        rows.into_iter()
+            .map(|r| r.map(Alert::try_from).transpose())
+            .collect()
+    }
+
     /// Opens the job's alert as [`Store::open_alert_with`] does, and in the
     /// same transaction closes the open quiet notice `notice` as promoted to
     /// it: with `promoted` (the notice's message becoming the alert) when

@@ -177,6 +177,21 @@ impl Store {
         )
     }
 
+    /// The escalations of a tenant's open alerts, by alert: one read for a
+    /// poll's alerts, not one per alert (issue 40).
+    pub async fn open_alerts_escalations(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, EscalationRow>> {
+        let rows: Vec<EscalationRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT * FROM escalations WHERE alert_id IN \
+             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')")
+            .bind(tenant)
+            .fetch_all(p)
+            .await?);
+        Ok(rows.into_iter().map(|e| (e.alert_id.clone(), e)).collect())
+    }
+
     /// Moves an active escalation from (epoch, tier, round) to (tier, round);
     /// false if anything changed meanwhile (acknowledged, moved, restarted).
     #[allow(clippy::too_many_arguments)]
@@ -258,6 +273,43 @@ impl Store {
             .bind(ms(since))
             .fetch_one(p)
             .await?))
+    }
+
+    /// [`Store::min_severity_since`] of each of a tenant's open alerts that
+    /// has any, in one read.
+    pub async fn open_alerts_min_severity_since(
+        &self,
+        tenant: &str,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, f64>> {
+        let rows: Vec<(String, f64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT alert_id, MIN(severity) FROM severity_history WHERE at_ms >= $2 AND alert_id IN \
+             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open') GROUP BY alert_id")
+            .bind(tenant)
+            .bind(ms(since))
+            .fetch_all(p)
+            .await?);
+        Ok(rows.into_iter().collect())
+    }
+
+    /// [`Store::record_severity`] of many alerts, in one transaction.
+    pub async fn record_severities(&self, all: &[(String, DateTime<Utc>, f64)]) -> Result<()> {
+        if all.is_empty() {
+            return Ok(());
+        }
+        in_tx!(self, tx => {
+            for (alert_id, at, severity) in all {
+                sqlx::query(
+                    "INSERT INTO severity_history (alert_id, at_ms, severity) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(alert_id)
+                    .bind(ms(*at))
+                    .bind(severity)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     pub async fn prune_severity_history(&self, older_than: DateTime<Utc>) -> Result<u64> {

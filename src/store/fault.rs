@@ -37,6 +37,22 @@ pub async fn failing_at<F: Future>(n: u32, f: F) -> (F::Output, bool) {
     .await
 }
 
+/// Runs `f` counting its store statements, none failing: what a flow costs
+/// the store (the tests that keep a poll's statements from growing with its
+/// alerts, issue 40).
+pub async fn counting<F: Future>(f: F) -> (F::Output, u32) {
+    let hook = Hook {
+        seen: Cell::new(0),
+        fail_at: 0,
+        fired: Cell::new(false),
+    };
+    HOOK.scope(hook, async move {
+        let out = f.await;
+        (out, HOOK.with(|h| h.seen.get()))
+    })
+    .await
+}
+
 /// Called before every store statement.
 pub(crate) fn check() -> Result<()> {
     HOOK.try_with(|h| {

@@ -169,6 +169,20 @@ impl Store {
         row.map(IncidentChannel::try_from).transpose()
     }
 
+    /// The incident channels of a tenant's open alerts, by alert, in one read.
+    pub async fn open_alerts_incident_channels(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, IncidentChannel>> {
+        let sql = "SELECT * FROM incident_channels WHERE alert_id IN \
+             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')";
+        let rows: Vec<Row> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(tenant).fetch_all(p).await?);
+        rows.into_iter()
+            .map(|r| IncidentChannel::try_from(r).map(|c| (c.alert_id.clone(), c)))
+            .collect()
+    }
+
     /// The newest episode a Slack channel is (or was) the incident channel
     /// of: commands there act on its tenant.
     pub async fn incident_channel_by_slack_id(
@@ -281,6 +295,20 @@ impl Store {
         let row: Option<DispositionRow> =
             on_pool!(self, p => sqlx::query_as(sql).bind(alert_id).fetch_optional(p).await?);
         row.map(Disposition::try_from).transpose()
+    }
+
+    /// How each of a tenant's open alerts ended, where answered, in one read.
+    pub async fn open_alerts_dispositions(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, Disposition>> {
+        let sql = "SELECT * FROM alert_dispositions WHERE alert_id IN \
+             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')";
+        let rows: Vec<DispositionRow> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(tenant).fetch_all(p).await?);
+        rows.into_iter()
+            .map(|r| Disposition::try_from(r).map(|d| (d.alert_id.clone(), d)))
+            .collect()
     }
 
     /// A tenant's answers in `[from, to)`, oldest first.

@@ -54,6 +54,26 @@ impl Store {
             .await?))
     }
 
+    /// [`Store::paused_for_alert`] of each of a tenant's open alerts that
+    /// has any, in one read.
+    pub async fn paused_for_open_alerts(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let rows: Vec<(String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT alert_id, job_id FROM paused_jobs WHERE resumed_at_ms IS NULL AND alert_id IN \
+             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open') \
+             ORDER BY alert_id, paused_at_ms, job_id")
+            .bind(tenant)
+            .fetch_all(p)
+            .await?);
+        let mut by: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (alert, job) in rows {
+            by.entry(alert).or_default().push(job);
+        }
+        Ok(by)
+    }
+
     /// Marks a paused job resumed; false if it already was (a double click).
     pub async fn mark_resumed(
         &self,

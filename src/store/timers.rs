@@ -264,6 +264,23 @@ impl Store {
         rows.into_iter().map(Timer::try_from).collect()
     }
 
+    /// Which of a tenant's open alerts have a pending timer of `kind` (Monitor
+    /// closely's check-ins), in one read.
+    pub async fn open_alerts_with_pending_timer(
+        &self,
+        tenant: &str,
+        kind: &str,
+    ) -> Result<std::collections::HashSet<String>> {
+        let rows: Vec<(String,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT DISTINCT subject_id FROM timers WHERE kind = $2 AND status = 'pending' AND subject_id IN \
+             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')")
+            .bind(tenant)
+            .bind(kind)
+            .fetch_all(p)
+            .await?);
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// When the timer worker should look next: the earliest due time of a
     /// pending timer nobody holds. `None` when there is none. A held timer
     /// is left out: its claim runs on the database's clock, not the
