@@ -533,16 +533,7 @@ async fn callgrind_main(dir: std::path::PathBuf, requests: u64) {
         ));
     }
     drop(floor);
-    let fx = ServoFixture::start().await;
-    let now = Utc::now();
-    let job = fx
-        .job(JobSpec {
-            deadline: Some(now + ChronoDuration::minutes(60)),
-            eta: Some(now + ChronoDuration::minutes(100)),
-            heartbeat: Some(now),
-            ..JobSpec::default()
-        })
-        .await;
+    let (fx, job) = servo_with_a_job_at_risk().await;
     let store = TestDb::sqlite().await;
     let slack = FakeSlack::start().await;
     let config = dir.join("config.toml");
@@ -593,6 +584,22 @@ async fn callgrind_main(dir: std::path::PathBuf, requests: u64) {
         };
         println!("| {name} | {ir:.0} | {share} | {errors} |");
     }
+}
+
+/// A Servo with one job at risk (its ETA 40 min past its deadline an hour
+/// away): the alert whose status and Acknowledge the cases ask for.
+async fn servo_with_a_job_at_risk() -> (ServoFixture, uuid::Uuid) {
+    let fx = ServoFixture::start().await;
+    let now = Utc::now();
+    let job = fx
+        .job(JobSpec {
+            deadline: Some(now + ChronoDuration::minutes(60)),
+            eta: Some(now + ChronoDuration::minutes(100)),
+            heartbeat: Some(now),
+            ..JobSpec::default()
+        })
+        .await;
+    (fx, job)
 }
 
 fn help_case() -> Case {
@@ -713,16 +720,7 @@ fn main() {
         let mut rows: Vec<(String, Result)> = Vec::new();
         let mut memory = Vec::new();
         for backend in ["sqlite", "postgres"] {
-            let fx = ServoFixture::start().await;
-            let now = Utc::now();
-            let job = fx
-                .job(JobSpec {
-                    deadline: Some(now + ChronoDuration::minutes(60)),
-                    eta: Some(now + ChronoDuration::minutes(100)),
-                    heartbeat: Some(now),
-                    ..JobSpec::default()
-                })
-                .await;
+            let (fx, job) = servo_with_a_job_at_risk().await;
             let store = match backend {
                 "sqlite" => TestDb::sqlite().await,
                 _ => TestDb::postgres().await,

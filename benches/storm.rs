@@ -344,12 +344,12 @@ fn report_pages(n: usize, o: &Outcome) {
             "target missed: at most 2"
         },
         secs(o.all_named_in_channel),
-        if n > 40 {
-            "no target"
-        } else if named <= Duration::from_secs(20) {
-            "target met: 20 s"
-        } else {
-            "target missed: 20 s"
+        // Issue 35's target for its 40-job storm, issue 40's for 500 jobs.
+        match (n <= 40, named) {
+            (true, d) if d <= Duration::from_secs(20) => "target met: 20 s",
+            (true, _) => "target missed: 20 s",
+            (false, d) if d <= Duration::from_secs(60) => "target met: 60 s",
+            (false, _) => "target missed: 60 s",
         },
         secs(o.all_named),
     );

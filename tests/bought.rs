@@ -8,7 +8,7 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::bot::{Backend, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::t0;
 use serde_json::{json, Value};
@@ -26,15 +26,7 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
-    let fx = ServoFixture::start().await;
-    let clock = ManualClock::new(t0());
-    let app = spawn(
-        Spawn::new(backend)
-            .manual_clock(&clock)
-            .servo_url(&fx.bot_url()),
-    )
-    .await;
-    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1"]).await;
     World {
         fx,
         app,
@@ -245,6 +237,15 @@ async fn dialog(app: &TestApp, job: Uuid, action_id: &str) -> Value {
     views[before].view.clone()
 }
 
+/// The Pause lower-priority jobs dialog's note (its history and band lines).
+async fn pause_dialog_note(app: &TestApp, job: Uuid) -> String {
+    let pause = dialog(app, job, "mitigate_pause_lower").await;
+    pause["blocks"][2]["elements"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 async fn without_history(backend: Backend) {
     let w = world(backend).await;
     let (high, _, medium) = jobs(&w.fx).await;
@@ -266,14 +267,10 @@ async fn without_history(backend: Backend) {
         "{scaling}"
     );
 
-    let pause = dialog(&w.app, medium, "mitigate_pause_lower").await;
-    let note = pause["blocks"][2]["elements"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let note = pause_dialog_note(&w.app, medium).await;
     assert!(
         note.contains("No history yet: no earlier pause of lower-priority jobs"),
-        "{pause}"
+        "{note}"
     );
     assert!(note.contains("*Medium* now."), "the band today: {note}");
     assert!(!note.contains("would be"), "{note}");
@@ -319,11 +316,7 @@ async fn with_history(backend: Backend) {
         "{scaling}"
     );
 
-    let pause = dialog(&w.app, medium, "mitigate_pause_lower").await;
-    let note = pause["blocks"][2]["elements"][0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let note = pause_dialog_note(&w.app, medium).await;
     assert!(
         note.contains(
             "The last 2 pauses of lower-priority jobs moved the ETA 30 min earlier (median)."

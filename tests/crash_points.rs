@@ -31,16 +31,7 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
-    let fx = ServoFixture::start().await;
-    let clock = ManualClock::new(t0());
-    let app = spawn(
-        Spawn::new(backend)
-            .manual_clock(&clock)
-            .servo_url(&fx.bot_url()),
-    )
-    .await;
-    app.slack
-        .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1", "U0ONCALL2"]).await;
     World { fx, app, clock }
 }
 
@@ -170,15 +161,7 @@ fn assert_nothing_twice(app: &TestApp, n: u32) {
 }
 
 fn click(user: &str, action_id: &str, value: &str) -> Click {
-    Click {
-        user: user.into(),
-        action_id: action_id.into(),
-        value: value.into(),
-        channel: Some(CHANNEL.into()),
-        message_ts: None,
-        response_url: None,
-        trigger_id: None,
-    }
+    common::slack_ui::decoded_click(user, action_id, value)
 }
 
 async fn alert_id(app: &TestApp, job: Uuid) -> String {

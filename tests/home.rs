@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::bot::{Backend, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{advance, click_in, t0, told_all};
 use serde_json::{json, Value};
@@ -24,15 +24,7 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
-    let fx = ServoFixture::start().await;
-    let clock = ManualClock::new(t0());
-    let app = spawn(
-        Spawn::new(backend)
-            .manual_clock(&clock)
-            .servo_url(&fx.bot_url()),
-    )
-    .await;
-    app.slack.set_usergroup("S0ONCALL", &[ONCALL]);
+    let (fx, app, clock) = common::bot::on_servo(backend, &[ONCALL]).await;
     app.slack.set_user_name("U0PLATLEAD", "Bo Lead");
     app.slack.set_user_name("U0PRODOWNER", "Pat Owner");
     World { fx, app, clock }

@@ -6,7 +6,7 @@ mod common;
 use common::slack_ui::{alert_message, buttons, t0, thread_texts, told_all};
 
 use chrono::{DateTime, Duration, Utc};
-use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::bot::{Backend, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
 use servo_sla_bot::runtime::clock::{Clock, ManualClock};
@@ -23,15 +23,7 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
-    let fx = ServoFixture::start().await;
-    let clock = ManualClock::new(t0());
-    let app = spawn(
-        Spawn::new(backend)
-            .manual_clock(&clock)
-            .servo_url(&fx.bot_url()),
-    )
-    .await;
-    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1"]).await;
     World { fx, app, clock }
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::Duration;
-use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::bot::{Backend, TestApp};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::t0;
 use servo_sla_bot::actions::Click;
@@ -25,16 +25,7 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
-    let fx = ServoFixture::start().await;
-    let clock = ManualClock::new(t0());
-    let app = spawn(
-        Spawn::new(backend)
-            .manual_clock(&clock)
-            .servo_url(&fx.bot_url()),
-    )
-    .await;
-    app.slack
-        .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
+    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1", "U0ONCALL2"]).await;
     World {
         fx,
         app,
@@ -51,7 +42,7 @@ fn at_risk(n: usize) -> JobSpec {
         deadline: Some(t0() + Duration::minutes(120)),
         eta: Some(t0() + Duration::minutes(130)),
         heartbeat: Some(t0()),
-        priority: if n % 2 == 0 { 9 } else { 5 },
+        priority: if n.is_multiple_of(2) { 9 } else { 5 },
         ..JobSpec::default()
     }
 }
@@ -121,15 +112,7 @@ async fn a_storms_steady_poll_reads_the_same_for_8_alerts_as_for_12_on_postgres(
 }
 
 fn click(user: &str, action_id: &str, value: &str) -> Click {
-    Click {
-        user: user.into(),
-        action_id: action_id.into(),
-        value: value.into(),
-        channel: Some(CHANNEL.into()),
-        message_ts: None,
-        response_url: None,
-        trigger_id: None,
-    }
+    common::slack_ui::decoded_click(user, action_id, value)
 }
 
 /// What the poll's reads give each open alert (its buttons, its notes) is

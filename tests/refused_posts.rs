@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::Duration;
-use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::bot::{Backend, TestApp};
 use common::fake_slack::Fault;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::t0;
@@ -29,15 +29,7 @@ fn low() -> JobSpec {
 }
 
 async fn world(backend: Backend) -> (ServoFixture, TestApp, ManualClock) {
-    let fx = ServoFixture::start().await;
-    let clock = ManualClock::new(t0());
-    let app = spawn(
-        Spawn::new(backend)
-            .manual_clock(&clock)
-            .servo_url(&fx.bot_url()),
-    )
-    .await;
-    (fx, app, clock)
+    common::bot::on_servo(backend, &[]).await
 }
 
 /// Lets `minutes` pass a minute at a time, delivering what comes due.

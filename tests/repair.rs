@@ -15,16 +15,7 @@ use servo_sla_bot::store::NewAlert;
 const CHANNEL: &str = "C0ACMEALERT";
 
 async fn world(backend: Backend) -> (ServoFixture, TestApp, ManualClock) {
-    let fx = ServoFixture::start().await;
-    let clock = ManualClock::new(t0());
-    let app = spawn(
-        Spawn::new(backend)
-            .manual_clock(&clock)
-            .servo_url(&fx.bot_url()),
-    )
-    .await;
-    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
-    (fx, app, clock)
+    common::bot::on_servo(backend, &["U0ONCALL1"]).await
 }
 
 /// A standard job at Low: an alert, and no paging of its own.

@@ -56,7 +56,7 @@ pub async fn reconcile(
                     return open_promoting(state, new, job, a, n, now).await;
                 }
             }
-            let plan = plan_new(state, tenant, job, a, rollup, reads, now).await?;
+            let plan = plan_new(state, tenant, job, a, rollup, now).await?;
             let changes = open_planned(state, vec![(plan, job, a)], reads, now).await?;
             Ok(changes.into_iter().next().unwrap_or(Change::None))
         }
@@ -219,6 +219,35 @@ fn new_alert(tenant: &Tenant, job: &Job, a: &Assessment) -> NewAlert {
     }
 }
 
+/// A new alert's extras: nothing stored for it yet, the tenant's mitigation
+/// history, and Escalate now past the tier its paging pages at once (a
+/// storm's alert does not page on its own: its roll-up does, in
+/// `group_paging`, and its Escalate now stays as it is).
+async fn new_extras(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+    job: &Job,
+    a: &Assessment,
+    rollup: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Extras, AlertError> {
+    let mut ex = extras_new(state, id).await?;
+    ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
+    let path = crate::flows::oncall::path(state, &tenant.id, now).await;
+    if rollup.is_none() && !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job)
+    {
+        // Paging starts right after the post and pages the first tier at
+        // once: from then on, Escalate now pages the next one.
+        ex.escalate_to =
+            crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory).await;
+        ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
+            &path, id,
+        ));
+    }
+    Ok(ex)
+}
+
 /// A new alert decided but not yet stored: its id, the alert with the view
 /// it shows, and its post.
 pub struct PlannedAlert {
@@ -236,30 +265,12 @@ pub async fn plan_new(
     job: &Job,
     a: &Assessment,
     rollup: Option<&str>,
-    reads: Option<&PollReads>,
     now: DateTime<Utc>,
 ) -> Result<PlannedAlert, AlertError> {
     let new = new_alert(tenant, job, a);
     let id = uuid::Uuid::new_v4().to_string();
     let prospective = new.prospective(&id, now);
-    let mut ex = match reads {
-        Some(_) => extras_new(state, &id).await?,
-        None => extras(state, &id).await?,
-    };
-    ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
-    let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
-    // A storm's alert does not page on its own: its roll-up does
-    // (`group_paging`), and its Escalate now stays as it is.
-    if rollup.is_none() && !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job)
-    {
-        // Paging starts right after the post and pages the first tier
-        // at once: from then on, Escalate now pages the next one.
-        ex.escalate_to =
-            crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory).await;
-        ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
-            &path, &id,
-        ));
-    }
+    let ex = new_extras(state, tenant, &id, job, a, rollup, now).await?;
     let v = view(state, job, a, Some(&prospective), &ex);
     let mut effects = crate::store::Effects::new();
     let mut post = post_message(state, tenant, &id, &v)?;
@@ -397,16 +408,7 @@ async fn open_promoting(
         .ok_or_else(|| AlertError::Store(StoreError::Invalid("unknown tenant".into())))?;
     let id = uuid::Uuid::new_v4().to_string();
     let prospective = new.prospective(&id, now);
-    let mut ex = extras(state, &id).await?;
-    ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
-    let path = crate::flows::oncall::path(state, &new.tenant_id, now).await;
-    if !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job) {
-        ex.escalate_to =
-            crate::flows::paging::escalate_now_pages_after_start(&path, &state.directory).await;
-        ex.escalate_value = Some(crate::flows::paging::escalate_now_value_after_start(
-            &path, &id,
-        ));
-    }
+    let ex = new_extras(state, tenant, &id, job, a, None, now).await?;
     let v = view(state, job, a, Some(&prospective), &ex);
     let mut fresh = crate::store::Effects::new();
     fresh.send(post_message(state, tenant, &id, &v)?);

@@ -362,7 +362,7 @@ async fn reconcile_alerts(
             && !open.contains_key(&key)
             && notices.get(&key).is_none_or(|n| n.thread_of.is_some())
         {
-            let plan = alerts::plan_new(state, tenant, job, a, rollup, Some(&reads), now).await?;
+            let plan = alerts::plan_new(state, tenant, job, a, rollup, now).await?;
             planned.push((plan, *job, a));
             if planned.len() >= NEW_ALERTS_PER_COMMIT {
                 open_new(

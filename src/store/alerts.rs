@@ -19,6 +19,22 @@ const INSERT_ALERT: &str = "\
     ON CONFLICT DO NOTHING \
     RETURNING *";
 
+/// [`INSERT_ALERT`] with its binds, for either engine's transaction.
+macro_rules! insert_alert {
+    ($id:expr, $new:expr, $shown:expr, $now:expr) => {
+        sqlx::query_as(INSERT_ALERT)
+            .bind($id)
+            .bind(&$new.tenant_id)
+            .bind(&$new.job_id)
+            .bind($new.band.as_str())
+            .bind($new.severity)
+            .bind($new.eta.map(ms))
+            .bind($new.deadline.map(ms))
+            .bind(&$shown)
+            .bind(ms($now))
+    };
+}
+
 /// How often `open_alert` retries when the open alert it lost to was
 /// resolved before it could read it (needs a resolve racing every attempt).
 const OPEN_ATTEMPTS: usize = 8;
@@ -90,16 +106,7 @@ impl Store {
             let mut rows = Vec::with_capacity(batch.len());
             for &(id, new, effects) in batch {
                 let shown = new.shown.as_ref().map(json_text);
-                let row: Option<AlertRow> = sqlx::query_as(INSERT_ALERT)
-                    .bind(id)
-                    .bind(&new.tenant_id)
-                    .bind(&new.job_id)
-                    .bind(new.band.as_str())
-                    .bind(new.severity)
-                    .bind(new.eta.map(ms))
-                    .bind(new.deadline.map(ms))
-                    .bind(&shown)
-                    .bind(ms(now))
+                let row: Option<AlertRow> = insert_alert!(id, new, shown, now)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if row.is_some() {
@@ -149,16 +156,7 @@ impl Store {
                 return Ok((a, false));
             }
             let row: Option<AlertRow> = in_tx!(self, tx => {
-                let row: Option<AlertRow> = sqlx::query_as(INSERT_ALERT)
-                    .bind(id)
-                    .bind(&new.tenant_id)
-                    .bind(&new.job_id)
-                    .bind(new.band.as_str())
-                    .bind(new.severity)
-                    .bind(new.eta.map(ms))
-                    .bind(new.deadline.map(ms))
-                    .bind(&shown)
-                    .bind(ms(now))
+                let row: Option<AlertRow> = insert_alert!(id, new, shown, now)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let mut promoted = false;

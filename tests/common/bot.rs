@@ -564,3 +564,25 @@ pub async fn start_again(stopped: Stopped, slack: FakeSlack) -> TestApp {
     )
     .await
 }
+
+/// The real app on `backend` against a fresh Servo fixture, with a clock
+/// that stands at [`super::slack_ui::t0`] until the test moves it, and the
+/// on-call group `S0ONCALL` holding `oncall` (left unset when empty): the
+/// world most flow tests start from.
+pub async fn on_servo(
+    backend: Backend,
+    oncall: &[&str],
+) -> (super::servo_fixture::ServoFixture, TestApp, ManualClock) {
+    let fx = super::servo_fixture::ServoFixture::start().await;
+    let clock = ManualClock::new(super::slack_ui::t0());
+    let app = spawn(
+        Spawn::new(backend)
+            .manual_clock(&clock)
+            .servo_url(&fx.bot_url()),
+    )
+    .await;
+    if !oncall.is_empty() {
+        app.slack.set_usergroup("S0ONCALL", oncall);
+    }
+    (fx, app, clock)
+}

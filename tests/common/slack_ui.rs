@@ -220,3 +220,17 @@ pub fn thread_texts(app: &TestApp) -> Vec<String> {
         .map(|m| m.text)
         .collect()
 }
+
+/// A click on a button of the alerts' channel (`C0ACMEALERT`), handed to an
+/// action as the interaction endpoint would decode it.
+pub fn decoded_click(user: &str, action_id: &str, value: &str) -> servo_sla_bot::actions::Click {
+    servo_sla_bot::actions::Click {
+        user: user.into(),
+        action_id: action_id.into(),
+        value: value.into(),
+        channel: Some("C0ACMEALERT".into()),
+        message_ts: None,
+        response_url: None,
+        trigger_id: None,
+    }
+}
