@@ -115,7 +115,7 @@ pub fn view(
             }
         ));
     }
-    let lines: Vec<String> = alerts
+    let mut lines: Vec<String> = alerts
         .iter()
         .take(cap)
         .map(|(job, a)| {
@@ -135,10 +135,26 @@ pub fn view(
             line
         })
         .collect();
-    // Within one section (3,000 characters): capped by count, then by length.
-    let beyond = alerts.len() - lines.len();
+    // Within one section (3,000 characters): capped by count, then by
+    // length, whole lines only, so that a job left out of the detail is
+    // named among the others below (a line cut by length used to be named
+    // nowhere: issue 40's storm bench found one of 40 jobs missing).
     let more = |n: usize| format!("…and {n} more: `/backfill list at-risk` shows them all.");
-    let mut jobs = crate::slack::limits::join_capped(&lines, "\n", 2_800, |n| more(n + beyond));
+    let chars = |lines: &[String], beyond: usize| {
+        let joined: usize = lines.iter().map(|l| l.chars().count() + 1).sum();
+        joined
+            + if beyond > 0 {
+                more(beyond).chars().count()
+            } else {
+                0
+            }
+    };
+    while lines.len() > 1 && chars(&lines, alerts.len() - lines.len()) > DETAIL_CHARS {
+        lines.pop();
+    }
+    let beyond = alerts.len() - lines.len();
+    let mut jobs =
+        crate::slack::limits::join_capped(&lines, "\n", DETAIL_CHARS, |n| more(n + beyond));
     if beyond > 0 && !jobs.contains("/backfill list at-risk") {
         jobs = crate::slack::limits::join_capped(&[jobs, more(beyond)], "\n", 2_900, |_| {
             String::new()
@@ -202,6 +218,9 @@ fn nested(at_risk: &[(&Job, &Assessment)], trees: &Trees) -> std::collections::H
 /// How many sections of names a roll-up has at most (of the 50 blocks a
 /// message may have): about a thousand jobs by name.
 pub const OTHERS_SECTIONS: usize = 10;
+
+/// What the detailed lines hold at most, with their "…and N more".
+const DETAIL_CHARS: usize = 2_800;
 
 /// What one section of names holds at most (Slack allows 3,000).
 const SECTION_CHARS: usize = 2_800;
