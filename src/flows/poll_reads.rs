@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// A tenant's open alerts' reads, taken once for a poll.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PollReads {
     /// The tenant's open alerts, by id, as they are after the roll-up's
     /// reconciliation.
@@ -29,10 +29,9 @@ pub struct PollReads {
     pub rollup: Option<Rollup>,
     /// Escalations by alert id.
     pub escalations: HashMap<String, EscalationRow>,
-    /// The lowest severity recorded since `severity_since`, by alert id.
+    /// The lowest severity recorded within the tenant's `rise_within`
+    /// before the poll, by alert id.
     pub min_severity: HashMap<String, f64>,
-    /// The start of the window `min_severity` covers (now − `rise_within`).
-    pub severity_since: DateTime<Utc>,
     /// Alerts with a pending Monitor closely check-in.
     pub monitoring: HashSet<String>,
     /// Jobs the bot paused for each alert and has not resumed.
@@ -71,7 +70,6 @@ impl PollReads {
             min_severity: store
                 .open_alerts_min_severity_since(&tenant.id, severity_since)
                 .await?,
-            severity_since,
             monitoring: store
                 .open_alerts_with_pending_timer(&tenant.id, crate::flows::ids::MONITOR_TIMER)
                 .await?,
