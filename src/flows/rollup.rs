@@ -115,7 +115,7 @@ pub fn view(
             }
         ));
     }
-    let mut lines: Vec<String> = alerts
+    let lines: Vec<String> = alerts
         .iter()
         .take(cap)
         .map(|(job, a)| {
@@ -136,29 +136,17 @@ pub fn view(
         })
         .collect();
     // Within one section (3,000 characters): capped by count, then by
-    // length, whole lines only, so that a job left out of the detail is
-    // named among the others below (a line cut by length used to be named
-    // nowhere: issue 40's storm bench found one of 40 jobs missing).
+    // length, and the others below begin after the lines shown, so that
+    // every job is named (a line cut by length used to be named nowhere:
+    // issue 40's storm bench found one of 40 jobs missing).
     let more = |n: usize| format!("…and {n} more: `/backfill list at-risk` shows them all.");
-    let chars = |lines: &[String], beyond: usize| {
-        let joined: usize = lines.iter().map(|l| l.chars().count() + 1).sum();
-        joined
-            + if beyond > 0 {
-                more(beyond).chars().count()
-            } else {
-                0
-            }
-    };
-    while lines.len() > 1 && chars(&lines, alerts.len() - lines.len()) > DETAIL_CHARS {
-        lines.pop();
-    }
-    let beyond = alerts.len() - lines.len();
-    let mut jobs =
-        crate::slack::limits::join_capped(&lines, "\n", DETAIL_CHARS, |n| more(n + beyond));
-    if beyond > 0 && !jobs.contains("/backfill list at-risk") {
-        jobs = crate::slack::limits::join_capped(&[jobs, more(beyond)], "\n", 2_900, |_| {
-            String::new()
-        });
+    let capped = alerts.len() - lines.len();
+    let (mut jobs, shown) =
+        crate::slack::limits::join_capped_shown(&lines, "\n", DETAIL_CHARS, |n| more(n + capped));
+    if shown == lines.len() && capped > 0 {
+        // Every line fitted, and those past the count still need saying.
+        jobs.push('\n');
+        jobs.push_str(&more(capped));
     }
     RollupView {
         // Counted in alerts, as its page counts them: the upstream jobs
@@ -176,7 +164,7 @@ pub fn view(
         jobs,
         signals: signals(at_risk),
         others: others(
-            &alerts[lines.len()..]
+            &alerts[shown..]
                 .iter()
                 .map(|(j, a)| {
                     let mut name = escape_slack(&j.asset_name);

@@ -244,11 +244,23 @@ pub fn join_capped(
     max_chars: usize,
     more: impl Fn(usize) -> String,
 ) -> String {
+    join_capped_shown(items, sep, max_chars, more).0
+}
+
+/// [`join_capped`], and how many of `items` it shows (a truncated one
+/// counts): the rest are those its "…and N more" counts, so a caller that
+/// names them elsewhere starts after these.
+pub fn join_capped_shown(
+    items: &[String],
+    sep: &str,
+    max_chars: usize,
+    more: impl Fn(usize) -> String,
+) -> (String, usize) {
     let sep_len = char_len(sep);
     let total =
         items.iter().map(|i| char_len(i)).sum::<usize>() + sep_len * items.len().saturating_sub(1);
     if total <= max_chars {
-        return items.join(sep);
+        return (items.join(sep), items.len());
     }
     let mut out = String::new();
     let mut len = 0;
@@ -295,11 +307,12 @@ pub fn join_capped(
         }
         out.push_str(&more(left));
     }
-    if char_len(&out) > max_chars {
+    let out = if char_len(&out) > max_chars {
         truncate(&out, max_chars)
     } else {
         out
-    }
+    };
+    (out, consumed)
 }
 
 // ---------------------------------------------------------------------------
@@ -705,6 +718,8 @@ mod tests {
         let shown = out.lines().count() - 1;
         assert_eq!(shown, 36);
         assert_eq!(shown + 24, items.len());
+        let (same, counted) = join_capped_shown(&items, "\n", 3_000, |n| format!("…and {n} more"));
+        assert_eq!((same, counted), (out, 36));
     }
 
     #[test]
