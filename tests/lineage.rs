@@ -712,6 +712,74 @@ async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert_on_postgres() {
     a_root_and_its_upstream_jobs_at_risk_are_one_alert(Backend::Postgres).await;
 }
 
+/// Two roots, each waiting on its own upstream job: each alert names its
+/// own, and neither the other's (the poll indexes the tenant's jobs by
+/// parent once, whatever the number of roots).
+#[tokio::test]
+async fn each_root_names_its_own_upstream_jobs_and_no_other_roots() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    job_tree(&fx, t0).await;
+    let root = fx
+        .job(JobSpec {
+            asset: "margin_daily".into(),
+            state: "waiting_upstream".into(),
+            deadline: Some(t0 + Duration::minutes(70)),
+            upstream: 1,
+            upstream_done: 0,
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    let costs = fx
+        .job(JobSpec {
+            asset: "costs_raw".into(),
+            deadline: Some(t0 + Duration::minutes(30)),
+            eta: Some(t0 + Duration::minutes(40)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(&fx, costs, root).await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    let posts: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["channel"] == "C0ACMEALERT"
+                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
+        })
+        .map(text_of)
+        .collect();
+    assert_eq!(posts.len(), 2, "one alert per tree: {posts:#?}");
+    let of = |asset: &str| {
+        posts
+            .iter()
+            .find(|p| p.contains(&format!("*{asset}*")))
+            .unwrap_or_else(|| panic!("{asset} has an alert: {posts:#?}"))
+    };
+    let revenue = of("revenue_daily");
+    assert!(
+        revenue.contains("Waiting on 2 upstream jobs: "),
+        "{revenue}"
+    );
+    assert!(revenue.contains("`orders_raw` Medium"), "{revenue}");
+    assert!(!revenue.contains("costs_raw"), "{revenue}");
+    let margin = of("margin_daily");
+    assert!(margin.contains("Waiting on 1 upstream job: "), "{margin}");
+    assert!(margin.contains("`costs_raw` Medium"), "{margin}");
+    assert!(
+        !margin.contains("orders_raw") && !margin.contains("fx_rates"),
+        "{margin}"
+    );
+}
+
 #[tokio::test]
 async fn a_steady_poll_does_not_edit_an_alert_with_downstream_impact() {
     let fx = ServoFixture::start().await;

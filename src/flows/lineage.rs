@@ -270,12 +270,22 @@ pub async fn job_trees(
     };
     let thresholds = state.config.risk.thresholds();
     let assess = |j: &Job| crate::domain::assessment::assess(&j.snapshot(), now, &thresholds, None);
+    // Indexed once, so that a storm of waiting roots over a tenant's
+    // thousands of jobs costs one pass, not one per root.
+    let mut by_parent: HashMap<Uuid, Vec<&Job>> = HashMap::new();
+    for c in &all {
+        if let Some(parent) = c.parent_job_id {
+            by_parent.entry(parent).or_default().push(c);
+        }
+    }
+    let position: HashMap<Uuid, usize> = jobs.iter().enumerate().map(|(i, j)| (j.id, i)).collect();
     for root in roots {
-        let mut children: Vec<(Job, Assessment)> = all
-            .iter()
-            .filter(|c| c.parent_job_id == Some(root))
+        let mut children: Vec<(Job, Assessment)> = by_parent
+            .get(&root)
+            .into_iter()
+            .flatten()
             // The poll's own read of it, with its forecast, when it has one.
-            .map(|c| jobs.iter().find(|j| j.id == c.id).unwrap_or(c).clone())
+            .map(|c| position.get(&c.id).map_or(*c, |&i| &jobs[i]).clone())
             .map(|c| {
                 let a = assess(&c);
                 (c, a)
@@ -296,7 +306,7 @@ pub async fn job_trees(
                 })
             },
         );
-        let Some(job) = jobs.iter_mut().find(|j| j.id == root) else {
+        let Some(job) = position.get(&root).map(|&i| &mut jobs[i]) else {
             continue;
         };
         if let Some((c50, c90)) = done {
