@@ -402,31 +402,55 @@ async fn child_of(fx: &ServoFixture, child: Uuid, root: Uuid) {
         .unwrap();
 }
 
+/// A root waiting on `upstream` jobs, done at t0+50 min as if it started
+/// now, against a t0+70 deadline.
+async fn waiting_root(fx: &ServoFixture, t0: DateTime<Utc>, asset: String, upstream: i32) -> Uuid {
+    fx.job(JobSpec {
+        asset,
+        state: "waiting_upstream".into(),
+        deadline: Some(t0 + Duration::minutes(70)),
+        upstream,
+        upstream_done: 0,
+        started: None,
+        ..JobSpec::default()
+    })
+    .await
+}
+
+/// An upstream job likely done at t0+40 min, Medium against its t0+30
+/// deadline.
+async fn late_upstream(fx: &ServoFixture, t0: DateTime<Utc>, asset: &str) -> Uuid {
+    fx.job(JobSpec {
+        asset: asset.into(),
+        deadline: Some(t0 + Duration::minutes(30)),
+        eta: Some(t0 + Duration::minutes(40)),
+        heartbeat: Some(t0),
+        ..JobSpec::default()
+    })
+    .await
+}
+
+/// The alerts' own posts in the tenant's channel (not their thread replies).
+fn alert_posts(app: &TestApp) -> Vec<String> {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| {
+            c.body["channel"] == "C0ACMEALERT"
+                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
+        })
+        .map(text_of)
+        .collect()
+}
+
 /// A root waiting on two upstream jobs: as if it started now it would be
 /// done at t0+50 min, before its t0+70 deadline, but `orders_raw` is likely
 /// done only at t0+40 (Medium against its t0+30 deadline), so the root,
 /// starting then, is at risk too; `fx_rates` is on track. Returns
 /// `orders_raw`.
 async fn job_tree(fx: &ServoFixture, t0: DateTime<Utc>) -> Uuid {
-    let root = fx
-        .job(JobSpec {
-            state: "waiting_upstream".into(),
-            deadline: Some(t0 + Duration::minutes(70)),
-            upstream: 2,
-            upstream_done: 0,
-            started: None,
-            ..JobSpec::default()
-        })
-        .await;
-    let orders = fx
-        .job(JobSpec {
-            asset: "orders_raw".into(),
-            deadline: Some(t0 + Duration::minutes(30)),
-            eta: Some(t0 + Duration::minutes(40)),
-            heartbeat: Some(t0),
-            ..JobSpec::default()
-        })
-        .await;
+    let root = waiting_root(fx, t0, JobSpec::default().asset, 2).await;
+    let orders = late_upstream(fx, t0, "orders_raw").await;
     let fx_rates = fx
         .job(JobSpec {
             asset: "fx_rates".into(),
@@ -574,16 +598,7 @@ async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert(backend: Backend) {
         app.poll().await;
         app.drain_outbox().await;
     }
-    let posts: Vec<String> = app
-        .slack
-        .ok_calls_to("chat.postMessage")
-        .iter()
-        .filter(|c| {
-            c.body["channel"] == "C0ACMEALERT"
-                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
-        })
-        .map(text_of)
-        .collect();
+    let posts = alert_posts(&app);
     assert_eq!(posts.len(), 1, "one alert for the tree: {posts:#?}");
     let post = &posts[0];
     assert!(post.contains("*revenue_daily*"), "{post}");
@@ -721,42 +736,15 @@ async fn each_root_names_its_own_upstream_jobs_and_no_other_roots() {
     let t0 = start_of_minute();
     let clock = ManualClock::new(t0);
     job_tree(&fx, t0).await;
-    let root = fx
-        .job(JobSpec {
-            asset: "margin_daily".into(),
-            state: "waiting_upstream".into(),
-            deadline: Some(t0 + Duration::minutes(70)),
-            upstream: 1,
-            upstream_done: 0,
-            started: None,
-            ..JobSpec::default()
-        })
-        .await;
-    let costs = fx
-        .job(JobSpec {
-            asset: "costs_raw".into(),
-            deadline: Some(t0 + Duration::minutes(30)),
-            eta: Some(t0 + Duration::minutes(40)),
-            heartbeat: Some(t0),
-            ..JobSpec::default()
-        })
-        .await;
+    let root = waiting_root(&fx, t0, "margin_daily".into(), 1).await;
+    let costs = late_upstream(&fx, t0, "costs_raw").await;
     child_of(&fx, costs, root).await;
     let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
     for _ in 0..2 {
         app.poll().await;
         app.drain_outbox().await;
     }
-    let posts: Vec<String> = app
-        .slack
-        .ok_calls_to("chat.postMessage")
-        .iter()
-        .filter(|c| {
-            c.body["channel"] == "C0ACMEALERT"
-                && c.body.get("thread_ts").is_none_or(|t| t.is_null())
-        })
-        .map(text_of)
-        .collect();
+    let posts = alert_posts(&app);
     assert_eq!(posts.len(), 2, "one alert per tree: {posts:#?}");
     let of = |asset: &str| {
         posts
