@@ -4,7 +4,7 @@
 //! the previous store.)
 
 use super::effects::write_effects;
-use super::{in_tx, json_text, ms, on_pool, Effects, Result, Store};
+use super::{in_tx, json_text, ms, on_pool, open_alert_ids, Effects, Result, Store};
 
 /// The conditional move of an escalation to its next position.
 macro_rules! advance_query {
@@ -183,9 +183,10 @@ impl Store {
         &self,
         tenant: &str,
     ) -> Result<std::collections::HashMap<String, EscalationRow>> {
-        let rows: Vec<EscalationRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT * FROM escalations WHERE alert_id IN \
-             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')")
+        let rows: Vec<EscalationRow> = on_pool!(self, p => sqlx::query_as(concat!(
+            "SELECT * FROM escalations WHERE alert_id IN ",
+            open_alert_ids!()
+        ))
             .bind(tenant)
             .fetch_all(p)
             .await?);
@@ -282,9 +283,11 @@ impl Store {
         tenant: &str,
         since: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<String, f64>> {
-        let rows: Vec<(String, f64)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT alert_id, MIN(severity) FROM severity_history WHERE at_ms >= $2 AND alert_id IN \
-             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open') GROUP BY alert_id")
+        let rows: Vec<(String, f64)> = on_pool!(self, p => sqlx::query_as(concat!(
+            "SELECT alert_id, MIN(severity) FROM severity_history WHERE at_ms >= $2 AND alert_id IN ",
+            open_alert_ids!(),
+            " GROUP BY alert_id"
+        ))
             .bind(tenant)
             .bind(ms(since))
             .fetch_all(p)

@@ -11,7 +11,7 @@
 //! (`incident_lines.rs`), written in the transaction that writes the note.
 
 use super::once::Arg;
-use super::{from_ms, ms, on_pool, Effects, EscalationPage, Result, Store};
+use super::{from_ms, ms, on_pool, open_alert_ids, Effects, EscalationPage, Result, Store};
 use chrono::{DateTime, Utc};
 
 /// An alert episode's incident channel, as stored.
@@ -174,8 +174,10 @@ impl Store {
         &self,
         tenant: &str,
     ) -> Result<std::collections::HashMap<String, IncidentChannel>> {
-        let sql = "SELECT * FROM incident_channels WHERE alert_id IN \
-             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')";
+        let sql = concat!(
+            "SELECT * FROM incident_channels WHERE alert_id IN ",
+            open_alert_ids!()
+        );
         let rows: Vec<Row> =
             on_pool!(self, p => sqlx::query_as(sql).bind(tenant).fetch_all(p).await?);
         rows.into_iter()
@@ -302,8 +304,10 @@ impl Store {
         &self,
         tenant: &str,
     ) -> Result<std::collections::HashMap<String, Disposition>> {
-        let sql = "SELECT * FROM alert_dispositions WHERE alert_id IN \
-             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')";
+        let sql = concat!(
+            "SELECT * FROM alert_dispositions WHERE alert_id IN ",
+            open_alert_ids!()
+        );
         let rows: Vec<DispositionRow> =
             on_pool!(self, p => sqlx::query_as(sql).bind(tenant).fetch_all(p).await?);
         rows.into_iter()

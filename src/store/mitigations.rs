@@ -4,7 +4,7 @@
 //! previous store.)
 
 use super::effects::{apply_with, write_effects};
-use super::{in_tx, json_text, ms, on_pool, Effects, NewTimer, Result, Store};
+use super::{in_tx, json_text, ms, on_pool, open_alert_ids, Effects, NewTimer, Result, Store};
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -60,10 +60,11 @@ impl Store {
         &self,
         tenant: &str,
     ) -> Result<std::collections::HashMap<String, Vec<String>>> {
-        let rows: Vec<(String, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT alert_id, job_id FROM paused_jobs WHERE resumed_at_ms IS NULL AND alert_id IN \
-             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open') \
-             ORDER BY alert_id, paused_at_ms, job_id")
+        let rows: Vec<(String, String)> = on_pool!(self, p => sqlx::query_as(concat!(
+            "SELECT alert_id, job_id FROM paused_jobs WHERE resumed_at_ms IS NULL AND alert_id IN ",
+            open_alert_ids!(),
+            " ORDER BY alert_id, paused_at_ms, job_id"
+        ))
             .bind(tenant)
             .fetch_all(p)
             .await?);

@@ -126,6 +126,16 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// The ids of the open alerts of the tenant bound as `$1`, as a subquery for
+/// `concat!`: what a poll's one-read-per-tenant queries select their rows by
+/// (issue 40), so that "open" means the same in each of them.
+macro_rules! open_alert_ids {
+    () => {
+        "(SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')"
+    };
+}
+pub(crate) use open_alert_ids;
+
 /// Runs `$body` with `$tx` a transaction on whichever pool the store has. The
 /// body must commit; an early return (`?`) rolls back.
 ///

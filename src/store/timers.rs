@@ -3,7 +3,9 @@
 //! stopped and, on PostgreSQL, several replicas each handle a row once.
 
 use super::claims::{claim_sql, Claim, ClaimBind, ClaimTable};
-use super::{clocked, ms, on_pool, Clocked, NewTimer, Result, Store, Timer, TimerRow};
+use super::{
+    clocked, ms, on_pool, open_alert_ids, Clocked, NewTimer, Result, Store, Timer, TimerRow,
+};
 use chrono::{DateTime, Utc};
 
 /// New pending timers in one statement, given as `(id, &NewTimer)` pairs,
@@ -271,9 +273,10 @@ impl Store {
         tenant: &str,
         kind: &str,
     ) -> Result<std::collections::HashSet<String>> {
-        let rows: Vec<(String,)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT DISTINCT subject_id FROM timers WHERE kind = $2 AND status = 'pending' AND subject_id IN \
-             (SELECT id FROM alerts WHERE tenant_id = $1 AND status = 'open')")
+        let rows: Vec<(String,)> = on_pool!(self, p => sqlx::query_as(concat!(
+            "SELECT DISTINCT subject_id FROM timers WHERE kind = $2 AND status = 'pending' AND subject_id IN ",
+            open_alert_ids!()
+        ))
             .bind(tenant)
             .bind(kind)
             .fetch_all(p)
