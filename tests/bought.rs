@@ -8,30 +8,18 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use common::bot::{Backend, TestApp};
+use common::bot::{Backend, TestApp, World};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::t0;
 use serde_json::{json, Value};
-use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::store::{AuditEntry, EtaSample, NewWatchedJob};
 use uuid::Uuid;
 
 const OPERATOR: &str = "U0PLATLEAD";
 const CHANNEL: &str = "C0ACMEALERT";
 
-struct World {
-    fx: ServoFixture,
-    app: TestApp,
-    _clock: ManualClock,
-}
-
 async fn world(backend: Backend) -> World {
-    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1"]).await;
-    World {
-        fx,
-        app,
-        _clock: clock,
-    }
+    common::bot::on_servo(backend, &["U0ONCALL1"]).await
 }
 
 /// A job whose ETA is `late` minutes past a deadline 60 minutes away, with

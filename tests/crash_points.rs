@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::Duration;
-use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::bot::{spawn, Backend, Spawn, TestApp, World};
 use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{advance, alert_message, button_value, t0};
@@ -24,15 +24,8 @@ const CHANNEL: &str = "C0ACMEALERT";
 /// fails the test rather than spinning.
 const MAX_POINTS: u32 = 120;
 
-struct World {
-    fx: ServoFixture,
-    app: TestApp,
-    clock: ManualClock,
-}
-
 async fn world(backend: Backend) -> World {
-    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1", "U0ONCALL2"]).await;
-    World { fx, app, clock }
+    common::bot::on_servo(backend, &["U0ONCALL1", "U0ONCALL2"]).await
 }
 
 /// The world with a fake PagerDuty, and a routing key on the on-call tier

@@ -6,28 +6,21 @@
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::bot::{Backend, TestApp};
-use common::servo_fixture::{JobSpec, ServoFixture};
+use common::bot::{Backend, TestApp, World};
+use common::servo_fixture::JobSpec;
 use common::slack_ui::{advance, click_in, t0, told_all};
 use serde_json::{json, Value};
-use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::store::Approval;
 use uuid::Uuid;
 
 const CHANNEL: &str = "C0ACMEALERT";
 const ONCALL: &str = "U0ONCALL1";
 
-struct World {
-    fx: ServoFixture,
-    app: TestApp,
-    clock: ManualClock,
-}
-
 async fn world(backend: Backend) -> World {
-    let (fx, app, clock) = common::bot::on_servo(backend, &[ONCALL]).await;
-    app.slack.set_user_name("U0PLATLEAD", "Bo Lead");
-    app.slack.set_user_name("U0PRODOWNER", "Pat Owner");
-    World { fx, app, clock }
+    let w = common::bot::on_servo(backend, &[ONCALL]).await;
+    w.app.slack.set_user_name("U0PLATLEAD", "Bo Lead");
+    w.app.slack.set_user_name("U0PRODOWNER", "Pat Owner");
+    w
 }
 
 /// A critical job (priority 9) at risk: it pages from the first poll.

@@ -6,25 +6,18 @@ mod common;
 use common::slack_ui::{alert_message, buttons, t0, thread_texts, told_all};
 
 use chrono::{DateTime, Duration, Utc};
-use common::bot::{Backend, TestApp};
-use common::servo_fixture::{JobSpec, ServoFixture};
+use common::bot::{Backend, TestApp, World};
+use common::servo_fixture::JobSpec;
 use serde_json::{json, Value};
-use servo_sla_bot::runtime::clock::{Clock, ManualClock};
+use servo_sla_bot::runtime::clock::Clock;
 use servo_sla_bot::workers::timer_worker::TimerWorker;
 use uuid::Uuid;
 
 const OPERATOR: &str = "U0PLATLEAD";
 const CHANNEL: &str = "C0ACMEALERT";
 
-struct World {
-    fx: ServoFixture,
-    app: TestApp,
-    clock: ManualClock,
-}
-
 async fn world(backend: Backend) -> World {
-    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1"]).await;
-    World { fx, app, clock }
+    common::bot::on_servo(backend, &["U0ONCALL1"]).await
 }
 
 /// A job whose ETA is `late` minutes past a deadline 60 minutes away.

@@ -6,31 +6,19 @@
 mod common;
 
 use chrono::Duration;
-use common::bot::{Backend, TestApp};
-use common::servo_fixture::{JobSpec, ServoFixture};
+use common::bot::{Backend, World};
+use common::servo_fixture::JobSpec;
 use common::slack_ui::t0;
 use servo_sla_bot::actions::Click;
 use servo_sla_bot::flows::alert_view::{extras, extras_read};
 use servo_sla_bot::flows::poll_reads::PollReads;
-use servo_sla_bot::runtime::clock::ManualClock;
 use servo_sla_bot::store::fault::counting;
 use servo_sla_bot::workers::poller::Poller;
 
 const CHANNEL: &str = "C0ACMEALERT";
 
-struct World {
-    fx: ServoFixture,
-    app: TestApp,
-    _clock: ManualClock,
-}
-
 async fn world(backend: Backend) -> World {
-    let (fx, app, clock) = common::bot::on_servo(backend, &["U0ONCALL1", "U0ONCALL2"]).await;
-    World {
-        fx,
-        app,
-        _clock: clock,
-    }
+    common::bot::on_servo(backend, &["U0ONCALL1", "U0ONCALL2"]).await
 }
 
 /// A job of its own asset at Low (its ETA 10 min past the deadline two

@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::Duration;
-use common::bot::{Backend, TestApp};
+use common::bot::{Backend, TestApp, World};
 use common::fake_slack::Fault;
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::t0;
@@ -29,7 +29,8 @@ fn low() -> JobSpec {
 }
 
 async fn world(backend: Backend) -> (ServoFixture, TestApp, ManualClock) {
-    common::bot::on_servo(backend, &[]).await
+    let World { fx, app, clock } = common::bot::on_servo(backend, &[]).await;
+    (fx, app, clock)
 }
 
 /// Lets `minutes` pass a minute at a time, delivering what comes due.

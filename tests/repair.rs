@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::Duration;
-use common::bot::{spawn, Backend, Spawn, TestApp};
+use common::bot::{spawn, Backend, Spawn, TestApp, World};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::{advance, t0, thread_texts};
 use servo_sla_bot::runtime::clock::{Clock, ManualClock};
@@ -15,7 +15,8 @@ use servo_sla_bot::store::NewAlert;
 const CHANNEL: &str = "C0ACMEALERT";
 
 async fn world(backend: Backend) -> (ServoFixture, TestApp, ManualClock) {
-    common::bot::on_servo(backend, &["U0ONCALL1"]).await
+    let World { fx, app, clock } = common::bot::on_servo(backend, &["U0ONCALL1"]).await;
+    (fx, app, clock)
 }
 
 /// A standard job at Low: an alert, and no paging of its own.

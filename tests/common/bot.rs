@@ -569,10 +569,7 @@ pub async fn start_again(stopped: Stopped, slack: FakeSlack) -> TestApp {
 /// that stands at [`super::slack_ui::t0`] until the test moves it, and the
 /// on-call group `S0ONCALL` holding `oncall` (left unset when empty): the
 /// world most flow tests start from.
-pub async fn on_servo(
-    backend: Backend,
-    oncall: &[&str],
-) -> (super::servo_fixture::ServoFixture, TestApp, ManualClock) {
+pub async fn on_servo(backend: Backend, oncall: &[&str]) -> World {
     let fx = super::servo_fixture::ServoFixture::start().await;
     let clock = ManualClock::new(super::slack_ui::t0());
     let app = spawn(
@@ -584,5 +581,13 @@ pub async fn on_servo(
     if !oncall.is_empty() {
         app.slack.set_usergroup("S0ONCALL", oncall);
     }
-    (fx, app, clock)
+    World { fx, app, clock }
+}
+
+/// A bot on a Servo of its own, with the manual clock it runs on: what
+/// [`on_servo`] starts.
+pub struct World {
+    pub fx: super::servo_fixture::ServoFixture,
+    pub app: TestApp,
+    pub clock: ManualClock,
 }
