@@ -188,6 +188,48 @@ async fn each_tenant_pages_and_shows_its_own_path_on_postgres() {
     each_tenant_pages_and_shows_its_own_path(Backend::Postgres).await;
 }
 
+/// A new alert that does not page on its own (a standard job at Low) shows
+/// its own tenant's path from its first post: its Escalate now names
+/// acme's rotation, not the default path's tier, and the next poll has
+/// nothing to correct.
+async fn a_new_alert_that_does_not_page_shows_its_tenants_path_from_its_first_post(
+    backend: Backend,
+) {
+    let w = world_with(backend, false).await;
+    w.fx.job(JobSpec {
+        priority: 5,
+        ..critical_low("acme", "acme_orders")
+    })
+    .await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert!(pages_to(&w.app, "U0ALICE").is_empty(), "it does not page");
+    let first = alert_message(&w.app).to_string();
+    assert!(
+        first.contains("This pages *On-call Engineer* (Alice) now."),
+        "Escalate now pages acme's first tier, Alice on shift: {first}"
+    );
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert!(
+        w.app.slack.ok_calls_to("chat.update").is_empty(),
+        "nothing to correct: {:#?}",
+        w.app.slack.ok_calls_to("chat.update")
+    );
+}
+
+#[tokio::test]
+async fn a_new_alert_that_does_not_page_shows_its_tenants_path_from_its_first_post_on_sqlite() {
+    a_new_alert_that_does_not_page_shows_its_tenants_path_from_its_first_post(Backend::Sqlite)
+        .await;
+}
+
+#[tokio::test]
+async fn a_new_alert_that_does_not_page_shows_its_tenants_path_from_its_first_post_on_postgres() {
+    a_new_alert_that_does_not_page_shows_its_tenants_path_from_its_first_post(Backend::Postgres)
+        .await;
+}
+
 // ------------------------------------------------- a handoff mid-escalation
 
 async fn a_step_after_a_handoff_pages_the_new_person_and_the_old_one_can_acknowledge(

@@ -210,13 +210,18 @@ pub async fn extras_read(
 }
 
 /// A new alert's extras, before it is stored: nothing is scheduled, paused,
-/// escalated, claimed or answered for an alert that does not exist yet.
-pub async fn extras_new(state: &AppState, alert_id: &str) -> Result<Extras, StoreError> {
+/// escalated, claimed or answered for an alert that does not exist yet; its
+/// tenant's path and mitigation history are those of a stored one.
+pub async fn extras_new(
+    state: &AppState,
+    tenant: &str,
+    alert_id: &str,
+) -> Result<Extras, StoreError> {
     let read = Read {
         monitoring: false,
         paused_jobs: Vec::new(),
         esc: None,
-        tenant: None,
+        tenant: Some(tenant.to_string()),
         quiet: None,
         silence_id: None,
         incident: None,
@@ -230,7 +235,7 @@ struct Read {
     monitoring: bool,
     paused_jobs: Vec<String>,
     esc: Option<crate::store::EscalationRow>,
-    /// The stored alert's tenant (`None`: not stored yet).
+    /// The alert's tenant (`None`: an alert id the store does not know).
     tenant: Option<String>,
     quiet: Option<String>,
     silence_id: Option<String>,
@@ -239,7 +244,7 @@ struct Read {
 }
 
 async fn assemble(state: &AppState, alert_id: &str, r: Read) -> Result<Extras, StoreError> {
-    // The tenant's path (a new alert, not stored yet, is given its own by the caller).
+    // The tenant's path.
     let tenant = r.tenant.as_deref().unwrap_or("");
     // What each mitigation bought before in the tenant (issue 38).
     let history = match tenant {

@@ -219,10 +219,9 @@ fn new_alert(tenant: &Tenant, job: &Job, a: &Assessment) -> NewAlert {
     }
 }
 
-/// A new alert's extras: nothing stored for it yet, the tenant's mitigation
-/// history, and Escalate now past the tier its paging pages at once (a
-/// storm's alert does not page on its own: its roll-up does, in
-/// `group_paging`, and its Escalate now stays as it is).
+/// A new alert's extras ([`extras_new`]), with Escalate now past the tier
+/// its paging pages at once (a storm's alert does not page on its own: its
+/// roll-up does, in `group_paging`, and its Escalate now stays as it is).
 async fn new_extras(
     state: &AppState,
     tenant: &Tenant,
@@ -232,8 +231,7 @@ async fn new_extras(
     rollup: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Extras, AlertError> {
-    let mut ex = extras_new(state, id).await?;
-    ex.history = Some(crate::flows::bought::history(state, &tenant.id).await?);
+    let mut ex = extras_new(state, &tenant.id, id).await?;
     let path = crate::flows::oncall::path(state, &tenant.id, now).await;
     if rollup.is_none() && !path.tiers.is_empty() && crate::flows::paging::pages_for(&path, a, job)
     {
