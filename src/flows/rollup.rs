@@ -141,13 +141,8 @@ pub fn view(
     // issue 40's storm bench found one of 40 jobs missing).
     let more = |n: usize| format!("…and {n} more: `/backfill list at-risk` shows them all.");
     let capped = alerts.len() - lines.len();
-    let (mut jobs, shown) =
-        crate::slack::limits::join_capped_shown(&lines, "\n", DETAIL_CHARS, |n| more(n + capped));
-    if shown == lines.len() && capped > 0 {
-        // Every line fitted, and those past the count still need saying.
-        jobs.push('\n');
-        jobs.push_str(&more(capped));
-    }
+    let (jobs, shown) =
+        crate::slack::limits::join_capped_shown(&lines, "\n", DETAIL_CHARS, capped, more);
     RollupView {
         // Counted in alerts, as its page counts them: the upstream jobs
         // are in the counts line.

@@ -244,22 +244,25 @@ pub fn join_capped(
     max_chars: usize,
     more: impl Fn(usize) -> String,
 ) -> String {
-    join_capped_shown(items, sep, max_chars, more).0
+    join_capped_shown(items, sep, max_chars, 0, more).0
 }
 
-/// [`join_capped`], and how many of `items` it shows (a truncated one
-/// counts): the rest are those its "…and N more" counts, so a caller that
-/// names them elsewhere starts after these.
+/// [`join_capped`] of `items` out of `items.len() + beyond` (the `beyond`
+/// were left out before, by count): its "…and N more" counts them too, and is
+/// said whenever any are left, within `max_chars`. Returns how many of
+/// `items` it shows (a truncated one counts), so a caller that names the
+/// rest elsewhere starts after these.
 pub fn join_capped_shown(
     items: &[String],
     sep: &str,
     max_chars: usize,
+    beyond: usize,
     more: impl Fn(usize) -> String,
 ) -> (String, usize) {
     let sep_len = char_len(sep);
     let total =
         items.iter().map(|i| char_len(i)).sum::<usize>() + sep_len * items.len().saturating_sub(1);
-    if total <= max_chars {
+    if beyond == 0 && total <= max_chars {
         return (items.join(sep), items.len());
     }
     let mut out = String::new();
@@ -268,7 +271,7 @@ pub fn join_capped_shown(
     let mut consumed = 0;
     for (i, item) in items.iter().enumerate() {
         let lead = if shown > 0 { sep_len } else { 0 };
-        let left_after = items.len() - i - 1;
+        let left_after = items.len() - i - 1 + beyond;
         let tail = if left_after > 0 {
             sep_len + char_len(&more(left_after))
         } else {
@@ -300,7 +303,7 @@ pub fn join_capped_shown(
             break;
         }
     }
-    let left = items.len() - consumed;
+    let left = items.len() - consumed + beyond;
     if left > 0 {
         if shown > 0 {
             out.push_str(sep);
@@ -718,8 +721,23 @@ mod tests {
         let shown = out.lines().count() - 1;
         assert_eq!(shown, 36);
         assert_eq!(shown + 24, items.len());
-        let (same, counted) = join_capped_shown(&items, "\n", 3_000, |n| format!("…and {n} more"));
+        let (same, counted) =
+            join_capped_shown(&items, "\n", 3_000, 0, |n| format!("…and {n} more"));
         assert_eq!((same, counted), (out, 36));
+        // Items left out before by count are counted in the "more", which
+        // is said even when every item given fits.
+        let few = &items[..3];
+        let (with_beyond, counted) =
+            join_capped_shown(few, "\n", 3_000, 57, |n| format!("…and {n} more"));
+        assert_eq!(counted, 3);
+        assert_eq!(with_beyond, format!("{}\n…and 57 more", few.join("\n")));
+        let tight = few.join("\n").chars().count();
+        let (cut, counted) = join_capped_shown(few, "\n", tight, 57, |n| format!("…and {n} more"));
+        assert!(cut.chars().count() <= tight, "{cut}");
+        assert!(
+            cut.ends_with(&format!("…and {} more", 57 + 3 - counted)),
+            "{cut}"
+        );
     }
 
     #[test]
