@@ -1264,6 +1264,146 @@ async fn a_storm_pages_each_person_once_with_the_jobs_worst_first_on_postgres() 
     a_storm_pages_each_person_once_with_the_jobs_worst_first(Backend::Postgres).await;
 }
 
+/// A tenant-wide maintenance window holds the storm's one page as it holds
+/// an alert's: nobody is paged while it lasts or while ETAs settle; after,
+/// the roll-up pages once, from the first tier.
+async fn a_storm_inside_a_maintenance_window_pages_nobody_until_it_settles(backend: Backend) {
+    let window = format!(
+        "[[maintenance]]\ntenant = \"acme\"\nfrom = \"{}\"\nto = \"{}\"\nreason = \"warehouse upgrade\"\n",
+        (t0() - Minutes::minutes(5)).to_rfc3339(),
+        (t0() + Minutes::minutes(10)).to_rfc3339()
+    );
+    // Three wait on upstream jobs: a widespread slowdown, which pages the
+    // platform tier, once the window lets it.
+    let extra = format!("{window}[escalation.widespread]\nmin_jobs = 3\n");
+    let (_fx, clock, app, _) = paging_storm(backend, 8, 3, 4, &extra).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    assert!(app.state.store.open_rollup("acme").await.unwrap().is_some());
+    assert!(app
+        .state
+        .store
+        .open_incidents("acme")
+        .await
+        .unwrap()
+        .is_empty());
+    for user in ["U0ONCALL1", "U0ONCALL2", "U0PLATLEAD"] {
+        assert!(
+            page_dms(&app, user).is_empty(),
+            "{user} paged in maintenance"
+        );
+    }
+    // The window ends; ETAs settle for 15 minutes.
+    for _ in 0..3 {
+        advance(&app, &clock, 5).await;
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    assert!(
+        page_dms(&app, "U0ONCALL1").is_empty(),
+        "paged while settling"
+    );
+    advance(&app, &clock, 11).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 1, "one page, after");
+    assert_eq!(page_dms(&app, "U0PLATLEAD").len(), 1, "the widespread page");
+    assert_eq!(rollup_escalation(&app).await.status, "active");
+    for alert in app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            app.state.store.get_escalation(&alert.id).await.unwrap(),
+            None
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_storm_inside_a_maintenance_window_pages_nobody_until_it_settles_on_sqlite() {
+    a_storm_inside_a_maintenance_window_pages_nobody_until_it_settles(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_storm_inside_a_maintenance_window_pages_nobody_until_it_settles_on_postgres() {
+    a_storm_inside_a_maintenance_window_pages_nobody_until_it_settles(Backend::Postgres).await;
+}
+
+/// A silence of the whole tenant while the storm pages stops the roll-up's
+/// escalation before its next tier; when the silence ends the roll-up pages
+/// again from the first tier, as one: its jobs do not page one by one.
+async fn silencing_a_paging_storm_stops_it_and_its_end_pages_once(backend: Backend) {
+    let (_fx, clock, app, _) = paging_storm(backend, 6, 0, 4, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 1);
+    let answer = app
+        .slash(
+            "silence acme 30m vendor outage",
+            "U0PLATLEAD",
+            "C0ACMEALERT",
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    app.drain_outbox().await;
+    // Tier 2's turn comes inside the silence: nobody is paged.
+    advance(&app, &clock, 16).await;
+    assert!(page_dms(&app, "U0PLATLEAD").is_empty());
+    let esc = rollup_escalation(&app).await;
+    assert_eq!(esc.status, "stopped");
+    assert!(esc.tier >= 0, "stopped by the hold, not exhausted");
+    let texts = channel_texts(&app, "C0ACMEALERT");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Every job of this roll-up is held now")),
+        "{texts:#?}"
+    );
+    assert!(app
+        .state
+        .store
+        .list_audit(None, 200)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "rollup_escalation_held"));
+    // The silence expires: the next poll pages the first tier again, once.
+    advance(&app, &clock, 15).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    assert_eq!(page_dms(&app, "U0ONCALL1").len(), 2);
+    assert_eq!(page_dms(&app, "U0ONCALL2").len(), 2);
+    assert!(page_dms(&app, "U0PLATLEAD").is_empty());
+    assert_eq!(rollup_escalation(&app).await.status, "active");
+    for alert in app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            app.state.store.get_escalation(&alert.id).await.unwrap(),
+            None,
+            "no alert of the storm pages on its own"
+        );
+    }
+}
+
+#[tokio::test]
+async fn silencing_a_paging_storm_stops_it_and_its_end_pages_once_on_sqlite() {
+    silencing_a_paging_storm_stops_it_and_its_end_pages_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn silencing_a_paging_storm_stops_it_and_its_end_pages_once_on_postgres() {
+    silencing_a_paging_storm_stops_it_and_its_end_pages_once(Backend::Postgres).await;
+}
+
 async fn acknowledging_the_rollups_page_stops_the_paging_of_all_its_jobs(backend: Backend) {
     let (_fx, clock, app, _) = paging_storm(backend, 6, 0, 15, "").await;
     app.poll().await;

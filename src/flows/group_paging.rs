@@ -24,6 +24,10 @@
 //! - **Re-arm**: a member that breaches after the acknowledgement re-arms
 //!   the roll-up's escalation once (the re-armed path says so in its
 //!   reason; a later breach of another member does not re-arm it again).
+//! - **Quiet times**: only members that may page now
+//!   ([`crate::flows::quiet::decide_among`]) start or re-arm it; before each
+//!   step, when every member is held, it stops with a note in its thread,
+//!   and the next poll with a member that may page starts it again.
 //! - The roll-up resolving stops its escalation and resolves its PagerDuty
 //!   incident.
 //!
@@ -41,6 +45,7 @@ use crate::domain::text::escape_slack;
 use crate::flows::ids::ROLLUP_ACK_ACTION;
 use crate::flows::paging::step_timer;
 use crate::flows::paging::{next_position, pages_at, pd_dedup_key};
+use crate::flows::quiet::{decide_among, Decision, Holds, Subject};
 use crate::pagerduty::OUTBOX_METHOD as PAGERDUTY;
 use crate::servo::Job;
 use crate::store::{
@@ -136,14 +141,25 @@ pub async fn reconcile(
         .into_iter()
         .map(|a| (a.job_id.clone(), a))
         .collect();
-    // The members are the alerts without an escalation of their own.
+    // The members are the alerts without an escalation of their own; of
+    // them, only those that may page now (no silence, maintenance window or
+    // paging hours holding them) start or re-arm the roll-up's paging.
     let active = state.store.active_escalations(&tenant.id).await?;
+    let now = state.clock.now();
+    let held = Holds::read(state, &tenant.id, now).await?;
     let mut members: Vec<(&Job, &Assessment)> = Vec::new();
     for (job, a) in assessed.iter().filter(|(_, a)| a.band.is_at_risk()) {
         let Some(alert) = open.get(&job.id.to_string()) else {
             continue;
         };
-        if !active.contains(&alert.id) {
+        let subject = Subject {
+            band: a.band,
+            tier: a.tier,
+            ..Subject::of(alert)
+        };
+        if !active.contains(&alert.id)
+            && decide_among(state, &subject, now, &held) == Decision::Page
+        {
             members.push((*job, a));
         }
     }
@@ -353,6 +369,12 @@ async fn step_at(
     }
     if !state.store.rollup_is_open(rollup).await? {
         stop(state, rollup, &esc.tenant_id, "the roll-up resolved").await?;
+        return Ok(false);
+    }
+    // Asked before every step, as an alert's escalation asks: when every
+    // member is held now, the roll-up pages nobody.
+    if let Some(words) = every_member_held(state, &esc.tenant_id, now).await? {
+        hold(state, rollup, &esc, &words).await?;
         return Ok(false);
     }
     let path = state.config.escalation_for(&esc.tenant_id);
@@ -757,6 +779,83 @@ pub async fn stop(state: &AppState, rollup: &str, tenant: &str, why: &str) -> an
                     "rollup_escalation_stop",
                     rollup,
                     json!({ "why": why }),
+                ));
+                effects
+            },
+        )
+        .await?;
+    if ended.is_some() {
+        state.wake_outbox();
+    }
+    Ok(())
+}
+
+/// When the roll-up has members (open alerts at risk without an
+/// escalation of their own) and a silence, a maintenance window or paging
+/// hours hold every one of them now: the words of the first member's hold.
+async fn every_member_held(
+    state: &AppState,
+    tenant: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<String>> {
+    let held = Holds::read(state, tenant, now).await?;
+    let active = state.store.active_escalations(tenant).await?;
+    let mut words = None;
+    for alert in state.store.list_open_alerts(Some(tenant)).await? {
+        if !alert.band.is_at_risk() || active.contains(&alert.id) {
+            continue;
+        }
+        let decision = decide_among(state, &Subject::of(&alert), now, &held);
+        if decision == Decision::Page {
+            return Ok(None);
+        }
+        if words.is_none() {
+            words = decision.words();
+        }
+    }
+    Ok(words)
+}
+
+/// Every member of the roll-up is held: its escalation stops (its pending
+/// step cancelled, its PagerDuty incident resolved), with a note in its
+/// thread and the audit entry, in one commit. The next poll whose members
+/// may page starts it again from the first tier.
+async fn hold(
+    state: &AppState,
+    rollup: &str,
+    esc: &EscalationRow,
+    words: &str,
+) -> anyhow::Result<()> {
+    let Some(tenant) = state.config.tenant(&esc.tenant_id) else {
+        return Ok(());
+    };
+    let subject = subject(rollup);
+    let now = state.clock.now();
+    let note = thread_note(
+        tenant.channel.as_str(),
+        rollup,
+        format!("esc:{subject}:{}:held", esc.epoch),
+        &format!(
+            ":mute: Every job of this roll-up is held now ({words}): its escalation stops. When one of them may page again and is still at risk, it pages again from the first tier."
+        ),
+    );
+    let ended = state
+        .store
+        .end_escalation_with(
+            &subject,
+            "stopped",
+            now,
+            &crate::flows::paging::cancel_steps(&subject),
+            |row| {
+                let mut effects = Effects::new();
+                effects.outbox = mirror_to_pagerduty(state, &subject, row, "resolve");
+                effects.send(note.clone()).record(audit(
+                    now,
+                    &esc.tenant_id,
+                    "bot",
+                    "rollup_escalation_held",
+                    rollup,
+                    json!({ "why": words, "epoch": row.epoch }),
                 ));
                 effects
             },

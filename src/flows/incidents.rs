@@ -165,6 +165,20 @@ pub async fn widespread(
 ) -> anyhow::Result<usize> {
     let cfg = &state.config.escalation.widespread;
     let open = state.store.open_incidents(&tenant.id).await?;
+    // A job a silence, a maintenance window or paging hours hold does not
+    // page, not even as one of many.
+    let held = crate::flows::quiet::Holds::read(state, &tenant.id, now).await?;
+    let may_page = |job: &Job, a: &Assessment| {
+        let subject = crate::flows::quiet::Subject {
+            tenant: tenant.id.clone(),
+            job_id: job.id.to_string(),
+            asset: job.asset_name.clone(),
+            band: a.band,
+            tier: a.tier,
+        };
+        crate::flows::quiet::decide_among(state, &subject, now, &held)
+            == crate::flows::quiet::Decision::Page
+    };
     let mut opened = 0;
     for (kind, words) in CAUSES {
         let mut jobs: Vec<(&Job, &Assessment)> = judged
@@ -174,12 +188,18 @@ pub async fn widespread(
             .map(|(j, a)| (*j, a))
             .collect();
         jobs.sort_by(|x, y| Assessment::riskiest_first(x.1, y.1));
-        let by_share = cfg
-            .share
-            .is_some_and(|s| jobs.len() >= 2 && jobs.len() as f64 >= s * judged.len() as f64);
-        let on = jobs.len() >= cfg.min_jobs || by_share;
+        let widespread = |n: usize| {
+            n >= cfg.min_jobs
+                || cfg
+                    .share
+                    .is_some_and(|s| n >= 2 && n as f64 >= s * judged.len() as f64)
+        };
+        let on = widespread(jobs.len());
         let current = open.iter().find(|i| i.kind == kind);
-        match (on, current) {
+        // It opens (and pages) on the jobs that may page; an open one
+        // stays open while the slowdown lasts, held or not.
+        jobs.retain(|(j, a)| current.is_some() || may_page(j, a));
+        match (on && widespread(jobs.len()), current) {
             (true, None) => {
                 let Some(tier) = platform_tier(state, &tenant.id).await else {
                     continue;

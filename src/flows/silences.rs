@@ -35,6 +35,14 @@ pub async fn resume(state: &AppState, alert_id: &str) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    // In a storm the roll-up's one escalation pages for it: the next poll
+    // starts that when a member may page again (one page per incident).
+    if crate::flows::group_paging::paging_rollup(state, &alert)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
     let reason = format!(
         "{} is still {} after the quiet time",
         escape_slack(&s.asset),
