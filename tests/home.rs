@@ -587,6 +587,9 @@ fn the_manifests_declare_the_home_and_the_shortcuts_the_bot_handles() {
             .as_str()
             .unwrap()
             .contains("status <job>"));
+        // `/backfill oncall override <rotation> @user …` reads a mention as
+        // Slack escapes it (`<@U…|name>`); unescaped, Slack sends `@name`.
+        assert_eq!(command["should_escape"], true, "{name}");
     }
 }
 
