@@ -218,6 +218,52 @@ async fn monitor_closely_checks_in_until_stopped_and_says_loudly_when_worse() {
     assert!(buttons(&alert_message(&w.app)).contains(&"mitigate_monitor".to_string()));
 }
 
+/// The pause dialog stayed open while the at-risk job finished: submitting
+/// it pauses nothing and says why.
+#[tokio::test]
+async fn a_pause_confirmed_after_the_alert_resolved_pauses_nothing() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(18, 6)).await;
+    let candidate =
+        w.fx.job(JobSpec {
+            asset: "adhoc".into(),
+            priority: 9,
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_pause_lower", &alert))
+        .await;
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1);
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    let submit = json!({
+        "type": "view_submission",
+        "user": {"id": OPERATOR},
+        "view": {"id": "V1", "callback_id": "mitigate_pause", "private_metadata": views[0].view["private_metadata"],
+                 "state": {"values": {"jobs": {"value": {"type": "multi_static_select",
+                     "selected_options": [{"value": candidate.to_string()}]}}}}}
+    });
+    assert_eq!(w.app.interact(&submit).await.status, 200);
+    w.app.drain_outbox().await;
+    assert_eq!(
+        w.fx.job_field::<String>(candidate, "state").await,
+        "running"
+    );
+    assert!(
+        told_all(&w.app).contains("resolved while the dialog was open, so nothing was paused"),
+        "{}",
+        told_all(&w.app)
+    );
+}
+
 async fn pause_three_one_fails(backend: Backend) {
     let w = world(backend).await;
     let job = w.fx.job(at_risk(18, 6)).await; // Medium, priority 6

@@ -141,6 +141,16 @@ pub async fn confirm_pause(state: &AppState, user: &str, metadata: &Value, job_i
     else {
         return;
     };
+    // The dialog may have stayed open while the job recovered or finished:
+    // nothing is paused to make room for a job no longer at risk.
+    if !alert.is_open() {
+        return tell(
+            state,
+            &reply_to,
+            "This alert resolved while the dialog was open, so nothing was paused: its job is no longer at risk.",
+        )
+        .await;
+    }
     let summary = crate::flows::mitigations::pause(state, &alert, &tenant.id, user, job_ids).await;
     tell(state, &reply_to, &summary).await;
 }
