@@ -286,11 +286,36 @@ async fn approved_but_not_applied(backend: Backend) {
             .await,
         1.0
     );
+    // The approver's decision is audited, as the click would have: once.
+    let approvals = |audit: Vec<servo_sla_bot::store::AuditEntry>| {
+        audit
+            .into_iter()
+            .filter(|e| e.action == "approve_extension")
+            .map(|e| (e.actor, e.outcome))
+            .collect::<Vec<_>>()
+    };
+    let audit = app
+        .state
+        .store
+        .list_audit(Some(&job.to_string()), 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        approvals(audit),
+        [("U0PRODOWNER".to_string(), "ok".to_string())]
+    );
     // Once: the next poll finds nothing left to do.
     let version: i32 = fx.job_field(job, "version").await;
     clock.advance(Duration::minutes(1));
     app.poll().await;
     assert_eq!(fx.job_field::<i32>(job, "version").await, version);
+    let audit = app
+        .state
+        .store
+        .list_audit(Some(&job.to_string()), 50)
+        .await
+        .unwrap();
+    assert_eq!(approvals(audit).len(), 1, "audited once");
 }
 
 #[tokio::test]

@@ -766,7 +766,19 @@ pub async fn apply_approved(state: &AppState, before: DateTime<Utc>) -> anyhow::
             Some(job) => apply(state, tenant, &approval, job).await,
             None => Err("the job is no longer visible in Servo".to_string()),
         };
-        settle(state, tenant, &approval, &by, outcome, None, now).await?;
+        // The approver's audit entry goes with the settling, as the
+        // decision's own would have: a stop before it must not lose it.
+        let entry = decision_audit(
+            &approval,
+            &by,
+            "approve_extension",
+            &match &outcome {
+                Ok(_) => "ok".to_string(),
+                Err(why) => format!("failed: {why}"),
+            },
+            now,
+        );
+        settle(state, tenant, &approval, &by, outcome, Some(entry), now).await?;
         state.metrics.inc(
             "servo_sla_bot_repairs_total",
             &[("what", "extension_applied")],

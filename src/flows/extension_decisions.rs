@@ -194,8 +194,19 @@ pub async fn decide(
         Ok(_) => audit("ok"),
         Err(why) => audit(&format!("failed: {why}")),
     };
-    if let Some(line) = settle(state, tenant, &decided, user, outcome, Some(entry), now).await? {
-        return Ok(Some((&line).into()));
+    // The decision is recorded: a store failure from here on is finished
+    // by the repair pass (`approvals::apply_approved`), so the user is not
+    // told that nothing changed.
+    match settle(state, tenant, &decided, user, outcome, Some(entry), now).await {
+        Ok(Some(line)) => return Ok(Some((&line).into())),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "an approved extension could not be settled; the repair pass finishes it");
+            return Ok(Some(
+                ":hourglass: Your approval is recorded, but the bot's store did not answer while finishing it. The bot finishes it at its next poll and says so in the alert's thread."
+                    .into(),
+            ));
+        }
     }
     // Re-assess the alert under the new deadline now, not at the next poll.
     if let Err(e) = crate::flows::poll::tenant(state, tenant, now).await {
