@@ -551,3 +551,117 @@ async fn a_pagerduty_schedule_pages_whoever_it_names_and_the_last_known_while_do
     a_pagerduty_schedule_pages_whoever_it_names_and_the_last_known_while_down(Backend::Postgres)
         .await;
 }
+
+// ------------------------------------------- every tenant on its own path
+
+/// The test's paths with the global one left out (allowed when every tenant
+/// has its own), and `extra` `[escalation.*]` sections.
+fn own_paths_only(extra: &str) -> String {
+    let c = config(false);
+    let from = c.find("\n[[escalation.tiers]]").expect("the global path");
+    let to = c.find("\n[slack]").expect("[slack]");
+    format!("{}\n{extra}{}", &c[..from], &c[to..])
+}
+
+async fn own_paths_world(extra: &str) -> World {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let mut spec = Spawn::new(Backend::Sqlite)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = own_paths_only(extra);
+    let app = spawn(spec).await;
+    World { fx, app, clock }
+}
+
+/// Late by 40 minutes (High), priority 9.
+fn urgent(tenant: &str, asset: &str) -> JobSpec {
+    JobSpec {
+        tenant: tenant.into(),
+        asset: asset.into(),
+        deadline: Some(t0() + Duration::minutes(60)),
+        eta: Some(t0() + Duration::minutes(100)),
+        heartbeat: Some(t0()),
+        priority: 9,
+        ..JobSpec::default()
+    }
+}
+
+/// Several high-priority jobs across tenants, with no global path: each
+/// tenant's platform tier is paged for its own share, and told nothing of
+/// the other tenant's jobs.
+#[tokio::test]
+async fn without_a_global_path_high_priority_jobs_page_each_tenants_platform_tier() {
+    let w = own_paths_world("").await;
+    let jobs = [
+        w.fx.job(urgent("acme", "acme_ledger")).await,
+        w.fx.job(urgent("globex", "globex_ledger")).await,
+    ];
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    let high = |user: &str| -> Vec<String> {
+        pages_to(&w.app, user)
+            .into_iter()
+            .filter(|p| p.contains("high-priority jobs"))
+            .collect()
+    };
+    let (acme, globex) = (high("U0PLATLEAD"), high("U0GLOBEXLEAD"));
+    assert_eq!((acme.len(), globex.len()), (1, 1), "{acme:#?} {globex:#?}");
+    assert!(acme[0].contains("acme_ledger") && !acme[0].contains("globex_ledger"));
+    assert!(globex[0].contains("globex_ledger") && !globex[0].contains("acme_ledger"));
+    assert_eq!(
+        w.app.state.store.open_incidents("*").await.unwrap().len(),
+        1,
+        "one episode"
+    );
+    // Both recover: the episode closes.
+    for job in jobs {
+        w.fx.update_job(
+            job,
+            "state = 'completed', completed_partitions = total_partitions, completed_at = now()",
+        )
+        .await;
+    }
+    w.clock.advance(Duration::minutes(1));
+    w.app.poll().await;
+    assert!(w
+        .app
+        .state
+        .store
+        .open_incidents("*")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// System-wide degradation with no global path pages the platform tier of
+/// each affected tenant's path, once.
+#[tokio::test]
+async fn without_a_global_path_system_wide_degradation_pages_each_affected_platform_tier() {
+    let w = own_paths_world(
+        "\n[escalation.widespread]\nmin_jobs = 10\n\n[escalation.system_wide]\nmin_jobs = 4\nshare = 0.6\n",
+    )
+    .await;
+    let slowing = |tenant: &str, asset: &str| JobSpec {
+        completed: 30,
+        durations_ms: (0..30)
+            .map(|i| if i < 20 { 60_000 } else { 150_000 })
+            .collect(),
+        ..urgent(tenant, asset)
+    };
+    for i in 0..3 {
+        w.fx.job(slowing("acme", &format!("acme_{i}"))).await;
+    }
+    for i in 0..2 {
+        w.fx.job(slowing("globex", &format!("globex_{i}"))).await;
+    }
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    for user in ["U0PLATLEAD", "U0GLOBEXLEAD"] {
+        let pages: Vec<String> = pages_to(&w.app, user)
+            .into_iter()
+            .filter(|p| p.contains("system-wide degradation"))
+            .collect();
+        assert_eq!(pages.len(), 1, "{user}: {pages:#?}");
+    }
+}

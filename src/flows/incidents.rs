@@ -64,6 +64,37 @@ async fn platform_tier(state: &AppState, tenant: &str) -> Option<EscalationTier>
     Some(crate::flows::oncall::resolve_tier(state, tier, state.clock.now()).await)
 }
 
+/// The tier an incident spanning `tenants` pages: the global path's
+/// platform tier; when every tenant has its own path and the global one is
+/// left out, the platform tier of each affected tenant's path, as one tier
+/// (its people together, each once; the first one's timeout and PagerDuty
+/// key). `None` only when no path has a tier.
+async fn fleet_tier(state: &AppState, tenants: &[&str]) -> Option<EscalationTier> {
+    if let Some(tier) = platform_tier(state, "").await {
+        return Some(tier);
+    }
+    let mut merged: Option<EscalationTier> = None;
+    for tenant in tenants {
+        let Some(tier) = platform_tier(state, tenant).await else {
+            continue;
+        };
+        match merged.as_mut() {
+            None => merged = Some(tier),
+            Some(m) => {
+                for p in tier.notify {
+                    if !m.notify.contains(&p) {
+                        m.notify.push(p);
+                    }
+                }
+                if !m.name.split(" / ").any(|n| n == tier.name) {
+                    m.name = format!("{} / {}", m.name, tier.name);
+                }
+            }
+        }
+    }
+    merged
+}
+
 /// One line per job, capped for a page.
 fn job_list(jobs: &[(&Job, &Assessment)]) -> String {
     let lines: Vec<String> = jobs
@@ -313,7 +344,11 @@ pub async fn system_wide(
     let current = current.iter().find(|i| i.kind == "system");
     match (on, current) {
         (true, None) => {
-            let Some(tier) = platform_tier(state, "").await else {
+            let affected: Vec<&str> = rising.iter().map(|(t, _)| t.id.as_str()).collect();
+            let Some(tier) = fleet_tier(state, &affected).await else {
+                tracing::error!(
+                    "system-wide degradation, but no escalation path has a tier to page"
+                );
                 return Ok(false);
             };
             let tier = &tier;
@@ -448,15 +483,48 @@ pub async fn high_priority(
     let on = total >= cfg.high_priority_jobs as usize;
     let open = state.store.open_incidents("*").await?;
     let current = open.iter().find(|i| i.kind == HIGH_PRIORITY);
-    let Some(tier) = platform_tier(state, "").await else {
-        return Ok(false);
-    };
-    let tier = &tier;
     match (on, current) {
-        (true, None) => open_high_priority(state, tier, &highs, total, now).await,
+        (true, None) => {
+            // The global platform tier for every tenant's share; without a
+            // global path, each tenant's own platform tier for its share
+            // (so nobody is told of another team's jobs).
+            let global = platform_tier(state, "").await;
+            let mut tiers = Vec::new();
+            for (t, _) in &highs {
+                match global.clone().or(platform_tier(state, &t.id).await) {
+                    Some(tier) => tiers.push(tier),
+                    None => {
+                        tracing::error!(tenant = %t.id, "several high-priority jobs at risk, but no escalation path has a tier to page");
+                        return Ok(false);
+                    }
+                }
+            }
+            open_high_priority(state, &tiers, &highs, total, now).await
+        }
         (false, Some(incident)) if every_tenant => {
+            // The PagerDuty incident the episode opened: on the global
+            // platform tier's key, or (every tenant on its own path) on the
+            // first affected tenant's, which is not known now: each tenant's
+            // platform key is told to resolve it (an unknown key is a no-op).
+            let keys: Vec<String> = match platform_tier(state, "").await {
+                Some(tier) => tier.pagerduty_routing_key_env.into_iter().collect(),
+                None => {
+                    let mut keys = Vec::new();
+                    for t in &state.config.tenants {
+                        if let Some(env) = platform_tier(state, &t.id)
+                            .await
+                            .and_then(|tier| tier.pagerduty_routing_key_env)
+                        {
+                            if !keys.contains(&env) {
+                                keys.push(env);
+                            }
+                        }
+                    }
+                    keys
+                }
+            };
             let mut effects = Effects::new();
-            if let Some(env) = &tier.pagerduty_routing_key_env {
+            for (i, env) in keys.iter().enumerate() {
                 effects.send(NewOutboxMessage::call(
                     crate::pagerduty::OUTBOX_METHOD,
                     json!({
@@ -464,7 +532,11 @@ pub async fn high_priority(
                         "event_action": "resolve",
                         "dedup_key": format!("servo-sla-bot-incident-{}", incident.id),
                     }),
-                    format!("incident:{}:pd:resolve", incident.id),
+                    if i == 0 {
+                        format!("incident:{}:pd:resolve", incident.id)
+                    } else {
+                        format!("incident:{}:pd:resolve:{env}", incident.id)
+                    },
                 ));
             }
             if state
@@ -527,15 +599,15 @@ fn high_priority_what(tenant: &Tenant, high: &[&Job], total: usize, tenants: usi
 /// nothing when the episode is already open.
 async fn open_high_priority(
     state: &AppState,
-    tier: &EscalationTier,
+    tiers: &[EscalationTier],
     highs: &[(&Tenant, Vec<&Job>)],
     total: usize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let id = uuid::Uuid::new_v4().to_string();
-    let names = state.directory.names(&tier.notify).await;
     let mut effects = Effects::new();
-    for (tenant, high) in highs {
+    for ((tenant, high), tier) in highs.iter().zip(tiers) {
+        let names = state.directory.names(&tier.notify).await;
         let what = high_priority_what(tenant, high, total, highs.len());
         for p in pages(
             state,
@@ -566,7 +638,22 @@ async fn open_high_priority(
         .iter()
         .map(|(t, h)| (t.id.clone(), json!(h.len())))
         .collect();
-    if let Some(env) = &tier.pagerduty_routing_key_env {
+    let mut keys: Vec<&String> = Vec::new();
+    for env in tiers
+        .iter()
+        .filter_map(|t| t.pagerduty_routing_key_env.as_ref())
+    {
+        if !keys.contains(&env) {
+            keys.push(env);
+        }
+    }
+    let mut tier_names: Vec<&str> = Vec::new();
+    for t in tiers {
+        if !tier_names.contains(&t.name.as_str()) {
+            tier_names.push(&t.name);
+        }
+    }
+    for (i, env) in keys.iter().enumerate() {
         let by_tenant: Vec<String> = highs
             .iter()
             .map(|(t, h)| format!("{} {}", t.id, h.len()))
@@ -591,10 +678,14 @@ async fn open_high_priority(
                     "source": "servo-sla-bot",
                     "severity": "critical",
                     "class": "backfill_sla_high_priority",
-                    "custom_details": { "high_priority_jobs": total, "by_tenant": counts, "tier": tier.name },
+                    "custom_details": { "high_priority_jobs": total, "by_tenant": counts, "tier": tier_names.join(" / ") },
                 }
             }),
-            format!("incident:{id}:pd"),
+            if i == 0 {
+                format!("incident:{id}:pd")
+            } else {
+                format!("incident:{id}:pd:{env}")
+            },
         ));
     }
     let detail = json!({
