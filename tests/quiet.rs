@@ -289,6 +289,57 @@ async fn an_asset_silence_covers_its_later_jobs(backend: Backend) {
 
 on_both_stores!(an_asset_silence_covers_its_later_jobs);
 
+/// Risk rises after the acknowledgement while a silence holds paging: the
+/// re-arm is decided then (the acknowledgement no longer stands), and the
+/// silence's end pages again.
+async fn a_rise_after_the_acknowledgement_inside_a_silence_pages_when_it_ends(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(critical_low("orders_daily")).await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1);
+    let alert = alert_id(&w.app);
+    w.app
+        .interact(&common::slack_ui::click_in(
+            &w.app,
+            "C0ACMEALERT",
+            "U0ONCALL1",
+            "alert_ack",
+            &alert,
+        ))
+        .await;
+    w.app.drain_outbox().await;
+    slash(&w, "silence orders_daily 30m deploy", "U0PLATLEAD").await;
+    // Worse, not breached, inside the silence.
+    advance(&w, 1).await;
+    w.fx.set_eta(job, t0() + Duration::minutes(300), w.clock.now())
+        .await;
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "held by the silence");
+    let held = w.app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert_eq!(
+        held.acked_by, None,
+        "the re-arm cleared the acknowledgement"
+    );
+    assert!(threads_with(&w.app, "the escalation re-arms") >= 1);
+    // The silence ends: it pages again, from the first tier.
+    advance(&w, 20).await;
+    w.fx.set_eta(job, t0() + Duration::minutes(300), w.clock.now())
+        .await;
+    w.app.poll().await;
+    advance(&w, 10).await;
+    w.app.drain_outbox().await;
+    assert_eq!(
+        dms_to(&w.app, "U0ONCALL1"),
+        2,
+        "{:#?}",
+        thread_texts(&w.app)
+    );
+}
+
+on_both_stores!(a_rise_after_the_acknowledgement_inside_a_silence_pages_when_it_ends);
+
 // ------------------------------------------------ the alert's menu
 
 /// The alert's id, from its Acknowledge button.

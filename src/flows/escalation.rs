@@ -99,6 +99,33 @@ async fn begin(
     // Silences, maintenance and paging hours (issue 35); a person's click
     // pages regardless.
     if how.by.is_none() && !crate::flows::quiet_hold::gate(state, alert).await? {
+        // A re-arm is decided though paging is held: the acknowledgement no
+        // longer stands (with its note and audit entry, in one commit), so
+        // the hold's end pages again.
+        if let Some(user) = how.rearm_from {
+            let mut effects = Effects::new();
+            if let Some(note) = how.note {
+                effects.send(note);
+            }
+            effects.record(crate::flows::thread::audit_entry(
+                state,
+                alert,
+                "bot",
+                "escalation_rearm_held",
+                "ok",
+                json!({ "acknowledged_by": user, "reason": reason }),
+            ));
+            if state
+                .store
+                .clear_acknowledgement_with(&alert.id, user, &effects, now)
+                .await?
+            {
+                state.wake_outbox();
+                if let Err(e) = crate::flows::alert_view::refresh(state, &alert.id).await {
+                    tracing::warn!(error = %e, "could not refresh the alert after clearing its acknowledgement");
+                }
+            }
+        }
         return Ok(false);
     }
     // The plan: who is paged when, if nobody acknowledges. People are named

@@ -339,6 +339,35 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Clears `by`'s acknowledgement of an open alert with `effects` (the
+    /// note saying why, the audit entry), in one transaction and only when
+    /// it cleared: a re-arm decided while paging is held.
+    pub async fn clear_acknowledgement_with(
+        &self,
+        id: &str,
+        by: &str,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        effects.check()?;
+        in_tx!(self, tx => {
+            let n = sqlx::query(
+                "UPDATE alerts SET acked_by = NULL, acked_at_ms = NULL, version = version + 1 \
+                 WHERE id = $1 AND status = 'open' AND acked_by = $2",
+            )
+            .bind(id)
+            .bind(by)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                write_effects!(tx, effects, now);
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
     /// Resolves an open alert; false when it was not open (someone else did).
     pub async fn resolve_alert(
         &self,
