@@ -1038,6 +1038,40 @@ async fn maintenance_bad_input_is_answered_clearly() {
     assert!(notices(&w.app).is_empty());
 }
 
+/// A window for an asset typed in another case holds its job (the name as
+/// Servo spells it), a glob holds every job it matches, and a name no
+/// running job has is set but said so.
+async fn a_window_from_slack_names_assets_as_servo_does_or_by_glob(backend: Backend) {
+    let w = world(backend).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    w.fx.job(critical_low("orders_weekly")).await;
+    w.fx.job(critical_low("users_daily")).await;
+    let exact = slash(&w, "maintenance Orders_Daily now 1h reindex", "U0PLATLEAD").await;
+    assert!(exact.contains("*orders_daily*"), "{exact}");
+    assert!(!exact.contains("No running job"), "{exact}");
+    let glob = slash(&w, "maintenance orders_w* now 1h reindex", "U0PLATLEAD").await;
+    assert!(glob.contains("It covers 1 running job now"), "{glob}");
+    let typo = slash(&w, "maintenance ordrs_daily now 1h", "U0PLATLEAD").await;
+    assert!(
+        typo.contains("No running job has the asset `ordrs_daily`"),
+        "{typo}"
+    );
+    w.app.poll().await;
+    w.app.drain_outbox().await;
+    assert_eq!(dms_to(&w.app, "U0ONCALL1"), 1, "only users_daily pages");
+    let paged: Vec<String> = w
+        .app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "U0ONCALL1")
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(paged[0].contains("users_daily"), "{paged:#?}");
+}
+
+on_both_stores!(a_window_from_slack_names_assets_as_servo_does_or_by_glob);
+
 async fn a_window_from_slack_ends_and_settles_like_the_configs(backend: Backend) {
     let w = world(backend).await;
     let late = w.fx.job(critical_low("orders_daily")).await;

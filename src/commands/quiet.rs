@@ -135,6 +135,54 @@ async fn operator(
 
 /// What a silence's target names: the tenant, a job (id or prefix), or an
 /// asset (by name, its later jobs too).
+/// The asset a window is set for, as typed: a glob (`*`, `?`) as it is; a
+/// name as Servo spells it when one of the tenant's running jobs has it in
+/// another case. Also what the answer says of it: how many running jobs a
+/// glob covers now, or that no running job has that asset (the window still
+/// covers its jobs when they start: planned work comes before its jobs).
+async fn window_asset(state: &AppState, tenant: &Tenant, target: String) -> (String, String) {
+    let jobs = match state.servo.active_jobs(&tenant.id, false).await {
+        Ok(jobs) => jobs,
+        Err(_) => {
+            return (
+                target,
+                " (Servo did not answer, so the asset's name was not checked.)".into(),
+            )
+        }
+    };
+    if target.contains(['*', '?']) {
+        let n = jobs
+            .iter()
+            .filter(|j| crate::domain::text::glob_match(&target, &j.asset_name))
+            .count();
+        let found = if n == 0 {
+            format!(
+                " No running job's asset matches `{}` now; it covers them when they start.",
+                escape_slack(&target)
+            )
+        } else {
+            format!(
+                " It covers {} now.",
+                crate::domain::text::count(n, "running job", "running jobs")
+            )
+        };
+        return (target, found);
+    }
+    match jobs
+        .iter()
+        .find(|j| j.asset_name.eq_ignore_ascii_case(&target))
+    {
+        Some(job) => (job.asset_name.clone(), String::new()),
+        None => {
+            let found = format!(
+                " No running job has the asset `{}` now (a name as Servo spells it, or a glob such as `orders_*`); the window covers its jobs when they start.",
+                escape_slack(&target)
+            );
+            (target, found)
+        }
+    }
+}
+
 async fn resolve(
     state: &AppState,
     tenant: &Tenant,
@@ -531,10 +579,11 @@ pub async fn maintenance(
             if let Some(answer) = operator(state, tenant, cmd, "maintenance").await {
                 return answer;
             }
-            let (scope, target) = if target == tenant.id {
-                (Scope::Tenant, tenant.id.clone())
+            let (scope, target, found) = if target == tenant.id {
+                (Scope::Tenant, tenant.id.clone(), String::new())
             } else {
-                (Scope::Asset, target)
+                let (target, found) = window_asset(state, tenant, target).await;
+                (Scope::Asset, target, found)
             };
             let from = from.unwrap_or(now);
             let to = match to {
@@ -573,7 +622,7 @@ pub async fn maintenance(
             };
             match crate::flows::silences::open_window(state, req).await {
                 Ok((w, _)) => ephemeral(&format!(
-                    ":construction: Maintenance window `{}` for {} *{}* from {} to {}: nothing of it pages, then it settles for {} before anything does. `/backfill maintenance cancel {}` ends it.",
+                    ":construction: Maintenance window `{}` for {} *{}* from {} to {}: nothing of it pages, then it settles for {} before anything does.{found} `/backfill maintenance cancel {}` ends it.",
                     w.id,
                     scope.as_str(),
                     escape_slack(&target),

@@ -233,20 +233,7 @@ impl MaintenanceWindow {
     }
 }
 
-/// `*` any run of characters, `?` one; anything else itself.
-pub fn glob_match(glob: &str, s: &str) -> bool {
-    fn go(g: &[char], s: &[char]) -> bool {
-        match g.split_first() {
-            None => s.is_empty(),
-            Some(('*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-            Some(('?', rest)) => !s.is_empty() && go(rest, &s[1..]),
-            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
-        }
-    }
-    let g: Vec<char> = glob.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&g, &s)
-}
+use crate::domain::text::glob_match;
 
 // ---------------------------------------------------------------------------
 // As written.
@@ -651,14 +638,6 @@ mod tests {
             w.last_end(at("2026-12-12T05:10:00Z")),
             Some(at("2026-12-12T05:00:00Z"))
         );
-    }
-
-    #[test]
-    fn globs_match_stars_and_question_marks() {
-        assert!(glob_match("orders_*", "orders_daily"));
-        assert!(glob_match("*_daily", "orders_daily"));
-        assert!(glob_match("o?ders", "orders"));
-        assert!(!glob_match("orders", "orders_daily"));
     }
 
     #[test]

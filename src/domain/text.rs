@@ -58,8 +58,45 @@ where
     }
 }
 
+/// `*` any run of characters, `?` one, anything else itself: asset globs in
+/// the config (stakeholder rules, maintenance windows) and in maintenance
+/// windows set from Slack.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn globs_match_stars_and_question_marks() {
+        use super::glob_match;
+        assert!(glob_match("orders_*", "orders_daily"));
+        assert!(glob_match("*_daily", "orders_daily"));
+        assert!(glob_match("o?ders", "orders"));
+        assert!(glob_match("rev?nue_*", "revenue_x"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("orders", "orders_daily"));
+        assert!(!glob_match("revenue_*", "costs_daily"));
+    }
+
     use super::*;
 
     #[test]

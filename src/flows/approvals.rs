@@ -20,28 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// `*` and `?` globs on asset names.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+use crate::domain::text::glob_match;
 
 /// Who may approve an extension for a job: the most specific rule that
 /// matches (asset glob, then SLA tier, then the whole tenant), else the last
@@ -1013,16 +992,6 @@ pub async fn audit_refusal(state: &AppState, user: &str, approval: &Approval, wh
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs_match_asset_names() {
-        assert!(glob_match("revenue_*", "revenue_daily"));
-        assert!(glob_match("*_daily", "revenue_daily"));
-        assert!(glob_match("rev?nue_*", "revenue_x"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("revenue_*", "costs_daily"));
-        assert!(!glob_match("revenue", "revenue_daily"));
-    }
 
     fn config(extra: &str) -> FileConfig {
         FileConfig::parse(&format!(

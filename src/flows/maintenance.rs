@@ -52,7 +52,7 @@ impl Occurrence {
                     && (assets.is_empty()
                         || assets
                             .iter()
-                            .any(|g| crate::config::quiet::glob_match(g, &s.asset)))
+                            .any(|g| crate::domain::text::glob_match(g, &s.asset)))
             }
             Cover::Stored(w) => window_covers(w, s),
         }

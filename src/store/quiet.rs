@@ -43,7 +43,9 @@ impl Scope {
     pub fn covers(self, target: &str, tenant: &str, job_id: &str, asset: &str) -> bool {
         match self {
             Scope::Job => target == job_id,
-            Scope::Asset => target == asset,
+            // A window set from Slack may name its assets by a glob, as
+            // the config's do; a silence names one asset exactly.
+            Scope::Asset => crate::domain::text::glob_match(target, asset),
             Scope::Tenant => target == tenant,
         }
     }
