@@ -665,3 +665,40 @@ async fn without_a_global_path_system_wide_degradation_pages_each_affected_platf
         assert_eq!(pages.len(), 1, "{user}: {pages:#?}");
     }
 }
+
+/// `/backfill oncall <tenant>` answers anyone who belongs to the tenant as
+/// the App Home counts them (a rotation member too), anywhere; a stranger
+/// is told who may ask, and two tenants named are one too many.
+#[tokio::test]
+async fn oncall_for_a_named_tenant_answers_the_people_on_its_path() {
+    let w = world_with(Backend::Sqlite, false).await;
+    let alice = slash(&w, "oncall acme", "U0ALICE", "DU0ALICE").await;
+    assert!(
+        alice.contains("Alice"),
+        "a rotation member may ask: {alice}"
+    );
+    let stranger = slash(&w, "oncall acme", "U0STRANGER", "DU0STRANGER").await;
+    assert!(
+        stranger.contains(
+            "is for its operators, its stakeholders and the people on its escalation path"
+        ) && !stranger.contains("--tenant"),
+        "{stranger}"
+    );
+    let two = slash(
+        &w,
+        "oncall acme --tenant globex",
+        "U0PLATLEAD",
+        "C0ACMEALERT",
+    )
+    .await;
+    assert!(two.contains("Two tenants were named"), "{two}");
+    let none = slash(&w, "oncall nosuch", "U0PLATLEAD", "C0ACMEALERT").await;
+    assert!(none.contains("There is no tenant `nosuch`"), "{none}");
+    // A refused cancel is audited as a cancel.
+    let no = slash(&w, "oncall cancel abcdef12", "U0ALICE", "C0ACMEALERT").await;
+    assert!(no.contains("Only the operators"), "{no}");
+    let audit = w.app.state.store.list_audit(None, 50).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "oncall_override_cancel"
+        && e.actor == "U0ALICE"
+        && e.outcome.starts_with("refused")));
+}

@@ -384,11 +384,15 @@ pub async fn run(state: &AppState, parsed: Parsed, cmd: &SlashCommand) -> Value 
             ":warning: {}",
             crate::domain::text::escape_slack(&why)
         )),
-        // `/backfill oncall acme` names the tenant as `--tenant acme` does.
-        Command::OnCall(oncall::OnCallArgs::Who(Some(t))) if parsed.tenant.is_none() => {
-            let who = Command::OnCall(oncall::OnCallArgs::Who(None));
-            jobs::run(state, who, Some(&t), cmd).await
-        }
+        // `/backfill oncall acme`: anyone who belongs to acme may ask.
+        Command::OnCall(oncall::OnCallArgs::Who(Some(t))) => match parsed.tenant.as_deref() {
+            Some(flag) if flag != t => ephemeral(&format!(
+                ":warning: Two tenants were named, `{}` and `--tenant {}`: name one.",
+                crate::domain::text::escape_slack(&t),
+                crate::domain::text::escape_slack(flag)
+            )),
+            _ => oncall::who_for(state, &t, cmd).await,
+        },
         other => jobs::run(state, other, parsed.tenant.as_deref(), cmd).await,
     }
 }

@@ -113,7 +113,14 @@ pub fn parse(args: &[&str]) -> Result<OnCallArgs, String> {
 }
 
 /// Only the tenant's operators set and cancel overrides; a refusal is audited.
-async fn operator(state: &AppState, tenant: &Tenant, cmd: &SlashCommand) -> Option<Value> {
+/// Only the tenant's operators change who is on call; a refusal is audited
+/// under the `action` refused (`oncall_override`, `oncall_override_cancel`).
+async fn operator(
+    state: &AppState,
+    tenant: &Tenant,
+    cmd: &SlashCommand,
+    action: &str,
+) -> Option<Value> {
     match state
         .directory
         .is_among(&cmd.user_id, &tenant.operators)
@@ -125,7 +132,7 @@ async fn operator(state: &AppState, tenant: &Tenant, cmd: &SlashCommand) -> Opti
                 state,
                 tenant,
                 &cmd.user_id,
-                "oncall_override",
+                action,
                 &short(&cmd.text),
             )
             .await;
@@ -138,6 +145,42 @@ async fn operator(state: &AppState, tenant: &Tenant, cmd: &SlashCommand) -> Opti
         Err(e) => {
             tracing::warn!(error = %e, "could not check operator membership");
             Some(ephemeral("I could not check your membership with Slack just now; nothing was changed. Try again in a moment."))
+        }
+    }
+}
+
+/// `/backfill oncall <tenant>`: who is on call for a tenant named, for
+/// anyone who belongs to it as the App Home counts them (its operators and
+/// stakeholders, and the people on its escalation path, rotations
+/// included), wherever they ask.
+pub async fn who_for(state: &AppState, tenant_id: &str, cmd: &SlashCommand) -> Value {
+    let Some(tenant) = state.config.tenant(tenant_id) else {
+        let ids: Vec<String> = state
+            .config
+            .tenants
+            .iter()
+            .map(|t| format!("`{}`", t.id))
+            .collect();
+        return ephemeral(&format!(
+            "There is no tenant `{}`. The tenants are {}.",
+            escape_slack(&short(tenant_id)),
+            ids.join(", ")
+        ));
+    };
+    let mut people = tenant.people();
+    for tier in &state.config.escalation_for(&tenant.id).tiers {
+        people.extend(crate::flows::oncall::anyone_on(state, tier).await);
+    }
+    match state.directory.is_among(&cmd.user_id, &people).await {
+        Ok(true) => ephemeral(&crate::flows::oncall::who_is_on_call(state, &tenant.id).await),
+        Ok(false) => ephemeral(&format!(
+            ":no_entry: Who is on call for `{}` is for its operators, its stakeholders and the people on its escalation path. Ask one of its operators ({}).",
+            tenant.id,
+            state.directory.names(&tenant.operators).await
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not resolve user groups");
+            ephemeral("I could not check your membership with Slack just now; try again in a moment.")
         }
     }
 }
@@ -167,7 +210,7 @@ async fn set(
     to: When,
     cmd: &SlashCommand,
 ) -> Value {
-    if let Some(answer) = operator(state, tenant, cmd).await {
+    if let Some(answer) = operator(state, tenant, cmd, "oncall_override").await {
         return answer;
     }
     let ours = crate::flows::oncall::rotations_of(state, &tenant.id);
@@ -271,7 +314,7 @@ async fn list(state: &AppState, tenant: &Tenant) -> Value {
 }
 
 async fn cancel(state: &AppState, tenant: &Tenant, id: &str, cmd: &SlashCommand) -> Value {
-    if let Some(answer) = operator(state, tenant, cmd).await {
+    if let Some(answer) = operator(state, tenant, cmd, "oncall_override_cancel").await {
         return answer;
     }
     let ours = crate::flows::oncall::rotations_of(state, &tenant.id);
