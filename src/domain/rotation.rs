@@ -176,22 +176,25 @@ impl Rotation {
         let shift = self.shift_at(at)?;
         let covering = overrides
             .iter()
+            .enumerate()
             .rev()
-            .find(|o| o.from <= at && at < o.until);
+            .find(|(_, o)| o.from <= at && at < o.until);
         let (user, from, mut until, by_override) = match covering {
-            Some(o) => (o.user.clone(), o.from.max(shift.from), o.until, true),
+            Some((_, o)) => (o.user.clone(), o.from.max(shift.from), o.until, true),
             None => (shift.user.clone(), shift.from, shift.until, false),
         };
-        if !by_override {
-            // An override starting before the shift ends cuts it short.
-            if let Some(next) = overrides
-                .iter()
-                .filter(|o| o.from > at && o.from < until)
-                .map(|o| o.from)
-                .min()
-            {
-                until = next;
-            }
+        // What wins over this stretch and starts before it ends cuts it
+        // short: any override, over a shift; a later-listed one, over an
+        // override.
+        let wins = |i: usize| covering.is_none_or(|(c, _)| i > c);
+        if let Some(next) = overrides
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| wins(*i) && o.from > at && o.from < until)
+            .map(|(_, o)| o.from)
+            .min()
+        {
+            until = next;
         }
         Some(OnCall {
             user,
@@ -358,5 +361,35 @@ mod tests {
                 .from,
             utc("2026-12-21T09:00:00Z")
         );
+    }
+
+    /// A later override inside an earlier one wins for its time: the
+    /// earlier one's stretch ends where it starts, and resumes after it.
+    #[test]
+    fn a_later_override_inside_an_earlier_one_cuts_it_short() {
+        let r = rot("1w", "mon 09:00", "UTC", "2026-12-07", &["U1", "U2"]);
+        let carol = Override {
+            user: "UCAROL".into(),
+            from: utc("2026-12-09T10:00:00Z"),
+            until: utc("2026-12-09T18:00:00Z"),
+        };
+        let dave = Override {
+            user: "UDAVE".into(),
+            from: utc("2026-12-09T12:00:00Z"),
+            until: utc("2026-12-09T14:00:00Z"),
+        };
+        let both = [carol.clone(), dave.clone()];
+        let at = utc("2026-12-09T11:00:00Z");
+        let now = r.on_call(&both, at).unwrap();
+        assert_eq!((now.user.as_str(), now.until), ("UCAROL", dave.from));
+        let next = r.next_on_call(&both, at).unwrap();
+        assert_eq!((next.user.as_str(), next.until), ("UDAVE", dave.until));
+        let after = r.on_call(&both, dave.until).unwrap();
+        assert_eq!((after.user.as_str(), after.until), ("UCAROL", carol.until));
+        // Listed the other way round, the earlier-made one loses nothing to
+        // the one it outranks.
+        let reversed = [dave.clone(), carol.clone()];
+        let now = r.on_call(&reversed, at).unwrap();
+        assert_eq!((now.user.as_str(), now.until), ("UCAROL", carol.until));
     }
 }
