@@ -7,7 +7,7 @@ use common::slack_ui::{alert_message, buttons, t0, thread_texts, told_all};
 
 use chrono::{DateTime, Duration, Utc};
 use common::bot::{Backend, TestApp, World};
-use common::servo_fixture::JobSpec;
+use common::servo_fixture::{JobSpec, ServoFixture};
 use serde_json::{json, Value};
 use servo_sla_bot::runtime::clock::Clock;
 use servo_sla_bot::workers::timer_worker::TimerWorker;
@@ -609,6 +609,68 @@ async fn notify_stakeholders_tells_them_in_the_thread_and_by_dm_with_the_edited_
         .into_iter()
         .find(|c| c.body["channel"] == "U0PRODOWNER");
     assert!(dm.is_some(), "the stakeholder gets a DM");
+    let told = told_all(&w.app);
+    assert!(told.contains(":mega: Notified"), "{told}");
+    // Someone who may not notify is told so, and nothing more is sent.
+    let posts = w.app.slack.ok_calls_to("chat.postMessage").len();
+    let stranger = json!({
+        "type": "view_submission", "user": {"id": "U0STRANGER"},
+        "view": {"id": "V10", "callback_id": "mitigate_notify", "private_metadata": views[0].view["private_metadata"],
+                 "state": {"values": {"impact": {"value": {"type": "plain_text_input", "value": "Nothing"}}}}}
+    });
+    w.app.interact(&stranger).await;
+    w.app.drain_outbox().await;
+    assert_eq!(w.app.slack.ok_calls_to("chat.postMessage").len(), posts);
+    assert!(
+        told_all(&w.app).matches("Only the operators").count() >= 1,
+        "{}",
+        told_all(&w.app)
+    );
+}
+
+/// The stakeholders are a group Slack cannot list just now: the thread
+/// reply mentions them (a mention notifies), nobody gets a DM, and the one
+/// who notified is told so; the audit says it was partial.
+#[tokio::test]
+async fn notify_stakeholders_says_when_their_group_cannot_be_listed() {
+    let fx = ServoFixture::start().await;
+    let clock = servo_sla_bot::runtime::clock::ManualClock::new(t0());
+    let mut spec = common::bot::Spawn::new(Backend::Sqlite)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = common::bot::CONFIG.replace(
+        "approvers = [\"U0PRODOWNER\"]",
+        "approvers = [\"S0PRODUCT\"]",
+    );
+    spec.config = spec.config.replace("asset = \"revenue_*\"\n", "");
+    let app = common::bot::spawn(spec).await;
+    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    let job = fx.job(at_risk(60, 5)).await;
+    app.poll().await;
+    let alert = alert_id(&app, job).await;
+    app.interact(&click(&app, OPERATOR, "mitigate_notify", &alert))
+        .await;
+    let views = app.slack.views();
+    app.slack.fail_next(
+        "usergroups.users.list",
+        vec![common::fake_slack::Fault::ServerError; 6],
+    );
+    let submit = json!({
+        "type": "view_submission", "user": {"id": OPERATOR},
+        "view": {"id": "V11", "callback_id": "mitigate_notify", "private_metadata": views[0].view["private_metadata"],
+                 "state": {"values": {"impact": {"value": {"type": "plain_text_input", "value": "Finance close slips"}}}}}
+    });
+    app.interact(&submit).await;
+    app.drain_outbox().await;
+    assert!(thread_texts(&app)
+        .iter()
+        .any(|t| t.contains("Finance close slips") && t.contains("<!subteam^S0PRODUCT>")));
+    let told = told_all(&app);
+    assert!(told.contains("nobody got a DM"), "{told}");
+    let audit = app.state.store.list_audit(None, 50).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "notify_stakeholders" && e.outcome.starts_with("partial")));
 }
 
 /// The bot resumed a job in Servo and stopped before recording it: the

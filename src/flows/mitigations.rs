@@ -696,7 +696,7 @@ pub async fn notify_stakeholders(
     user: &str,
     impact: &str,
     view_id: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     use crate::domain::risk::SlaTier;
     let job = crate::flows::monitor::job_of(state, alert)
         .await
@@ -707,7 +707,16 @@ pub async fn notify_stakeholders(
         .map(|j| (j.asset_name.clone(), SlaTier::from_priority(j.priority)))
         .unwrap_or_else(|| ("the job".into(), SlaTier::Standard));
     let who = crate::flows::approvals::stakeholders(&state.config, tenant, &asset, tier);
-    let people = state.directory.expand(&who).await.unwrap_or_default();
+    // A group Slack cannot list now is mentioned in the thread all the
+    // same (a mention notifies its members), but gets no DMs: said, and
+    // audited as such, not as everyone notified.
+    let (people, unexpanded) = match state.directory.expand(&who).await {
+        Ok(people) => (people, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the stakeholders' groups");
+            (Vec::new(), Some(e.to_string()))
+        }
+    };
     let band = format!("{} {}", alert.band.emoji(), alert.band.label());
     let impact = impact
         .replace('&', "&amp;")
@@ -734,14 +743,32 @@ pub async fn notify_stakeholders(
             format!("notify:{}:{view_id}:{p}", alert.id),
         ));
     }
+    let unexpanded = match unexpanded {
+        None if people.is_empty() => Some("no members Slack lists".to_string()),
+        other => other,
+    };
+    let outcome = match &unexpanded {
+        None => "ok".to_string(),
+        Some(why) => format!("partial: thread only, no DMs ({why})"),
+    };
     effects.record(crate::flows::thread::audit_entry(
         state,
         alert,
         user,
         "notify_stakeholders",
-        "ok",
+        &outcome,
         json!({ "notified": people, "impact": impact }),
     ));
     state.commit(&effects).await?;
-    Ok(())
+    state.wake_outbox();
+    let names = state.directory.names(&who).await;
+    Ok(match unexpanded {
+        None => format!(
+            ":mega: Notified {names} in the alert's thread and by DM ({}).",
+            crate::domain::text::count(people.len(), "person", "people")
+        ),
+        Some(_) => format!(
+            ":warning: Posted in the alert's thread, mentioning {names}, but Slack did not list anyone in their group just now, so nobody got a DM. Ask them directly if it is urgent."
+        ),
+    })
 }

@@ -43,15 +43,28 @@ pub async fn confirm_notify(
     let Some(alert_id) = metadata.get("alert_id").and_then(Value::as_str) else {
         return;
     };
-    let Some((alert, tenant)) = authorise(state, user, alert_id, "notify_stakeholders", None).await
+    let reply_to = Click::submitted(user, NOTIFY_VIEW, alert_id, metadata);
+    let Some((alert, tenant)) = authorise(
+        state,
+        user,
+        alert_id,
+        "notify_stakeholders",
+        Some(&reply_to),
+    )
+    .await
     else {
         return;
     };
-    if let Err(e) = crate::flows::mitigations::notify_stakeholders(
+    let said = match crate::flows::mitigations::notify_stakeholders(
         state, &alert, tenant, user, &impact, view_id,
     )
     .await
     {
-        tracing::error!(error = %e, "could not notify the stakeholders");
-    }
+        Ok(said) => said,
+        Err(e) => {
+            tracing::error!(error = %e, "could not notify the stakeholders");
+            ":warning: The stakeholders were not notified: the bot's store did not answer, so nothing was sent. Try again in a moment.".to_string()
+        }
+    };
+    tell(state, &reply_to, &said).await;
 }
