@@ -484,6 +484,133 @@ async fn requested(w: &World, job: Uuid) -> servo_sla_bot::store::Approval {
         .expect("a pending request")
 }
 
+/// Requesting an extension over an earlier request: a stop anywhere leaves
+/// either nothing (the requester asks again) or all of it: one pending
+/// request, posted once, its stakeholder told once, its expiry scheduled,
+/// the request audited; the earlier one superseded with its buttons closed.
+async fn request_over_an_earlier_one(backend: Backend) {
+    use servo_sla_bot::domain::deadline::DeadlineSpec;
+    use servo_sla_bot::domain::job_id::JobId;
+    for n in 1..=MAX_POINTS {
+        let w = world(backend).await;
+        let job = w.fx.job(critical_low()).await;
+        let earlier = requested(&w, job).await;
+        let state = w.app.state.clone();
+        let tenant = state.config.tenant("acme").expect("acme").clone();
+        let ask = || {
+            servo_sla_bot::flows::extension_decisions::request(
+                &state,
+                &tenant,
+                JobId::parse(&job.to_string()).unwrap(),
+                DeadlineSpec::parse("+3h").unwrap(),
+                Some("month-end".into()),
+                "U0PLATLEAD",
+                "test",
+            )
+        };
+        let (_, fired) = failing_at(n, ask()).await;
+        carry_on(&w, job).await;
+        let pending = w
+            .app
+            .state
+            .store
+            .pending_approval_for_job("acme", &job.to_string())
+            .await
+            .unwrap()
+            .expect("a pending request");
+        if pending.id == earlier.id {
+            // Stopped before it was recorded: the requester asks again.
+            ask().await.expect("asked again");
+            carry_on(&w, job).await;
+        }
+        let pending = w
+            .app
+            .state
+            .store
+            .pending_approval_for_job("acme", &job.to_string())
+            .await
+            .unwrap()
+            .expect("a pending request");
+        assert_ne!(pending.id, earlier.id, "crash point {n}");
+        assert_eq!(
+            pending.proposed_deadline,
+            t0() + Duration::minutes(300),
+            "crash point {n}"
+        );
+        let old = w
+            .app
+            .state
+            .store
+            .get_approval(&earlier.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.status.as_str(), "superseded", "crash point {n}");
+        let timers = w
+            .app
+            .state
+            .store
+            .list_timers(Some(&pending.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            timers.iter().filter(|t| t.status == "pending").count(),
+            1,
+            "crash point {n}: its expiry"
+        );
+        let old_timers = w
+            .app
+            .state
+            .store
+            .list_timers(Some(&earlier.id))
+            .await
+            .unwrap();
+        assert!(
+            old_timers.iter().all(|t| t.status != "pending"),
+            "crash point {n}: the superseded one's expiry is cancelled"
+        );
+        let superseded = w
+            .app
+            .slack
+            .ok_calls_to("chat.update")
+            .iter()
+            .filter(|c| c.body.to_string().contains("Superseded by a newer request"))
+            .count();
+        assert!(superseded >= 1, "crash point {n}: the old request closed");
+        let dms = w
+            .app
+            .slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| c.body["channel"] == "U0PRODOWNER")
+            .filter(|c| c.body.to_string().contains(&pending.id))
+            .count();
+        assert_eq!(dms, 1, "crash point {n}: the stakeholder is told once");
+        assert_eq!(
+            audited(&w.app, job, "request_extension", "ok").await,
+            2,
+            "crash point {n}: both requests audited"
+        );
+        // A stop at the read of the job's alert leaves the request without
+        // its thread: it is posted in the channel instead, once.
+        assert_nothing_twice(&w.app, n);
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn requesting_an_extension_survives_a_stop_at_every_statement_on_sqlite() {
+    request_over_an_earlier_one(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn requesting_an_extension_survives_a_stop_at_every_statement_on_postgres() {
+    request_over_an_earlier_one(Backend::Postgres).await;
+}
+
 /// Rejecting an extension: Servo's deadline never moves, the request ends
 /// rejected, and the thread says so once.
 async fn reject(backend: Backend) {

@@ -166,7 +166,10 @@ fn request_view(
     }
 }
 
-/// Records the request, posts it, supersedes older ones and schedules expiry.
+/// Records the request, posts it, tells its stakeholders, supersedes older
+/// ones (their expiry cancelled, their buttons closed), schedules its expiry
+/// and writes `audit`'s entry (given the request), all in one transaction:
+/// a stop part-way leaves either nothing or all of it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create(
     state: &AppState,
@@ -178,6 +181,7 @@ pub(crate) async fn create(
     proposed: DateTime<Utc>,
     user: &str,
     reason: Option<String>,
+    audit: impl Fn(&Approval) -> AuditEntry,
 ) -> anyhow::Result<Approval> {
     let now = state.clock.now();
     let ttl = chrono::Duration::from_std(state.config.extension_expire_after)?;
@@ -188,58 +192,79 @@ pub(crate) async fn create(
         now + ttl
     };
     let open_alert = alert.filter(|a| a.is_open());
-    let (approval, superseded) = state
-        .store
-        .create_approval(
-            NewApproval {
-                tenant_id: tenant.id.clone(),
-                job_id: job.id.to_string(),
-                alert_id: open_alert.map(|a| a.id.clone()),
-                requested_by: user.to_string(),
-                reason,
-                current_deadline: current,
-                proposed_deadline: proposed,
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-    let view = request_view(state, tenant, job, a, &approval, None);
-    let msg = request_post(state, tenant, &view, &approval, open_alert)?;
-    let dms = stakeholder_dms(state, tenant, job, a, &approval, &view).await;
-    state.enqueue(msg).await?;
+    let new = NewApproval {
+        tenant_id: tenant.id.clone(),
+        job_id: job.id.to_string(),
+        alert_id: open_alert.map(|a| a.id.clone()),
+        requested_by: user.to_string(),
+        reason,
+        current_deadline: current,
+        proposed_deadline: proposed,
+        expires_at,
+    };
+    // Everything it sends is built first (the stakeholders' DMs ask Slack
+    // who they are), for the request as it will be stored.
+    let id = uuid::Uuid::new_v4().to_string();
+    let pending = Approval {
+        id: id.clone(),
+        tenant_id: new.tenant_id.clone(),
+        job_id: new.job_id.clone(),
+        alert_id: new.alert_id.clone(),
+        requested_by: new.requested_by.clone(),
+        reason: new.reason.clone(),
+        current_deadline: current,
+        proposed_deadline: proposed,
+        status: ApprovalStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+        decision_reason: None,
+        expires_at,
+        channel: None,
+        ts: None,
+        created_at: now,
+    };
+    let view = request_view(state, tenant, job, a, &pending, None);
+    let msg = request_post(state, tenant, &view, &pending, open_alert)?;
     // Each deciding stakeholder hears of it by DM, with a link to the
     // request; the decision itself stays in the thread.
-    state.enqueue_many(&dms).await?;
-    state
+    let dms = stakeholder_dms(state, tenant, job, a, &pending, &view).await;
+    let superseded_by = format!(
+        ":fast_forward: Superseded by a newer request from {}.",
+        state.directory.user_name(user).await
+    );
+    let expiry = NewTimer {
+        kind: EXPIRY_TIMER.into(),
+        subject_id: id.clone(),
+        payload: json!({}),
+        due_at: expires_at,
+        dedup_key: Some(format!("approval:{id}:expiry")),
+    };
+    let (approval, _) = state
         .store
-        .schedule_timer(
-            NewTimer {
-                kind: EXPIRY_TIMER.into(),
-                subject_id: approval.id.clone(),
-                payload: json!({}),
-                due_at: expires_at,
-                dedup_key: Some(format!("approval:{}:expiry", approval.id)),
-            },
-            now,
-        )
+        .create_approval_then(new, &id, now, |created, superseded| {
+            let mut effects = Effects::new();
+            effects.send(msg.clone());
+            for dm in &dms {
+                effects.send(dm.clone());
+            }
+            effects.schedule(expiry.clone()).record(audit(created));
+            // Each superseded request loses its expiry and its buttons
+            // together.
+            for old in superseded {
+                effects.cancel(&old.id, Some(EXPIRY_TIMER));
+                match close_msg(state, tenant, job, a, old, superseded_by.clone()) {
+                    Ok(m) => {
+                        effects.send(m);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, approval = %old.id, "could not render a superseded request's closing")
+                    }
+                }
+            }
+            effects
+        })
         .await?;
-    // Each superseded request loses its expiry and its buttons together.
-    let mut closing = Effects::new();
-    for old in superseded {
-        closing.cancel(&old.id, Some(EXPIRY_TIMER)).send(close_msg(
-            state,
-            tenant,
-            job,
-            a,
-            &old,
-            format!(
-                ":fast_forward: Superseded by a newer request from {}.",
-                state.directory.user_name(user).await
-            ),
-        )?);
-    }
-    state.commit(&closing).await?;
+    state.wake_outbox();
     Ok(approval)
 }
 

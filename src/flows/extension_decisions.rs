@@ -89,7 +89,7 @@ pub async fn request(
     let proposed = spec
         .resolve(current, now)
         .map_err(|e| format!(":warning: {e}"))?;
-    let approval = create(
+    create(
         state,
         tenant,
         &job,
@@ -99,6 +99,12 @@ pub async fn request(
         proposed,
         user,
         reason,
+        |created| {
+            audit(
+                "ok".into(),
+                json!({ "via": via, "approval_id": created.id, "current": current, "proposed": proposed }),
+            )
+        },
     )
     .await
     .map_err(|e| {
@@ -106,11 +112,6 @@ pub async fn request(
         ":warning: The request could not be recorded; nothing was changed. Try again in a moment."
             .to_string()
     })?;
-    record(
-        "ok".into(),
-        json!({ "via": via, "approval_id": approval.id, "current": current, "proposed": proposed }),
-    )
-    .await;
     crate::flows::home_refresh::touch(state, &tenant.id).await;
     let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
     Ok(format!(

@@ -35,10 +35,25 @@ impl Store {
         new: NewApproval,
         now: DateTime<Utc>,
     ) -> Result<(Approval, Vec<Approval>)> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.create_approval_then(new, &id, now, |_, _| Effects::new())
+            .await
+    }
+
+    /// [`Store::create_approval`] under a given id, with what the request
+    /// sends, schedules and audits (`then`, given the request and the
+    /// requests it superseded), committed with it in one transaction.
+    pub async fn create_approval_then(
+        &self,
+        new: NewApproval,
+        id: &str,
+        now: DateTime<Utc>,
+        then: impl Fn(&Approval, &[Approval]) -> Effects,
+    ) -> Result<(Approval, Vec<Approval>)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_create_approval(&new, now).await {
+            match self.try_create_approval(&new, id, now, &then).await {
                 Err(StoreError::Database(e))
                     if attempt < CREATE_ATTEMPTS && is_unique_violation(&e) =>
                 {
@@ -52,9 +67,10 @@ impl Store {
     async fn try_create_approval(
         &self,
         new: &NewApproval,
+        id: &str,
         now: DateTime<Utc>,
+        then: &impl Fn(&Approval, &[Approval]) -> Effects,
     ) -> Result<(Approval, Vec<Approval>)> {
-        let id = uuid::Uuid::new_v4().to_string();
         let (row, superseded): (ApprovalRow, Vec<ApprovalRow>) = in_tx!(self, tx => {
             let superseded: Vec<ApprovalRow> = sqlx::query_as(
                 "UPDATE approvals SET status = 'superseded', decided_by = $3, decided_at_ms = $4, \
@@ -83,6 +99,16 @@ impl Store {
                 .bind(ms(now))
                 .fetch_one(&mut *tx)
                 .await?;
+            let created = Approval::try_from(row.clone())?;
+            let mut older: Vec<Approval> = superseded
+                .iter()
+                .cloned()
+                .map(Approval::try_from)
+                .collect::<Result<_>>()?;
+            older.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            let effects = then(&created, &older);
+            effects.check()?;
+            write_effects!(tx, &effects, now);
             tx.commit().await?;
             (row, superseded)
         });

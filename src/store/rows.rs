@@ -550,7 +550,7 @@ impl Approval {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 pub(crate) struct ApprovalRow {
     id: String,
     tenant_id: String,
