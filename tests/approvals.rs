@@ -648,3 +648,66 @@ async fn the_request_modal_validates_its_fields() {
         Some("backfill of a vendor outage")
     );
 }
+
+/// The same person asking for the same deadline again while the request
+/// waits (a double submission, a retry after Slack showed an error) gets
+/// that request back: nothing is superseded and nothing is sent again.
+async fn asking_twice_for_the_same_extension_requests_once(backend: Backend) {
+    let w = world(backend).await;
+    request(&w, OPERATOR).await;
+    let posts = w.app.slack.ok_calls_to("chat.postMessage").len();
+    let again = w
+        .app
+        .slash(
+            &format!("extend-deadline {} +4h upstream vendor outage", w.job),
+            OPERATOR,
+            CHANNEL,
+        )
+        .await
+        .json();
+    w.app.drain_outbox().await;
+    assert!(
+        again["text"]
+            .as_str()
+            .unwrap()
+            .contains("You asked for this already"),
+        "{again}"
+    );
+    assert_eq!(w.app.slack.ok_calls_to("chat.postMessage").len(), posts);
+    assert!(w
+        .app
+        .slack
+        .ok_calls_to("chat.update")
+        .iter()
+        .all(|c| !c.body.to_string().contains("Superseded")));
+    // Another deadline is a new request, which supersedes the first.
+    let other = w
+        .app
+        .slash(&format!("extend-deadline {} +6h", w.job), OPERATOR, CHANNEL)
+        .await
+        .json();
+    w.app.drain_outbox().await;
+    assert!(
+        other["text"]
+            .as_str()
+            .unwrap()
+            .contains("Extension requested"),
+        "{other}"
+    );
+    assert!(w
+        .app
+        .slack
+        .ok_calls_to("chat.update")
+        .iter()
+        .any(|c| c.body.to_string().contains("Superseded")));
+}
+
+#[tokio::test]
+async fn asking_twice_for_the_same_extension_requests_once_on_sqlite() {
+    asking_twice_for_the_same_extension_requests_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn asking_twice_for_the_same_extension_requests_once_on_postgres() {
+    asking_twice_for_the_same_extension_requests_once(Backend::Postgres).await;
+}

@@ -169,7 +169,9 @@ fn request_view(
 /// Records the request, posts it, tells its stakeholders, supersedes older
 /// ones (their expiry cancelled, their buttons closed), schedules its expiry
 /// and writes `audit`'s entry (given the request), all in one transaction:
-/// a stop part-way leaves either nothing or all of it.
+/// a stop part-way leaves either nothing or all of it. `false` with the
+/// request already waiting when the same person asked for the same
+/// deadline again (a double submission): nothing new is sent.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create(
     state: &AppState,
@@ -182,7 +184,7 @@ pub(crate) async fn create(
     user: &str,
     reason: Option<String>,
     audit: impl Fn(&Approval) -> AuditEntry,
-) -> anyhow::Result<Approval> {
+) -> anyhow::Result<(Approval, bool)> {
     let now = state.clock.now();
     let ttl = chrono::Duration::from_std(state.config.extension_expire_after)?;
     // It always expires by the current deadline; past it, the ttl alone counts.
@@ -239,7 +241,7 @@ pub(crate) async fn create(
         due_at: expires_at,
         dedup_key: Some(format!("approval:{id}:expiry")),
     };
-    let (approval, _) = state
+    let (approval, _, created) = state
         .store
         .create_approval_then(new, &id, now, |created, superseded| {
             let mut effects = Effects::new();
@@ -265,7 +267,7 @@ pub(crate) async fn create(
         })
         .await?;
     state.wake_outbox();
-    Ok(approval)
+    Ok((approval, created))
 }
 
 /// The request's post: in the open alert's thread, else in the channel.

@@ -89,7 +89,7 @@ pub async fn request(
     let proposed = spec
         .resolve(current, now)
         .map_err(|e| format!(":warning: {e}"))?;
-    create(
+    let (approval, created) = create(
         state,
         tenant,
         &job,
@@ -112,6 +112,19 @@ pub async fn request(
         ":warning: The request could not be recorded; nothing was changed. Try again in a moment."
             .to_string()
     })?;
+    if !created {
+        record(
+            "duplicate: already requested".into(),
+            json!({ "via": via, "approval_id": approval.id }),
+        )
+        .await;
+        return Ok(format!(
+            ":calendar: You asked for this already: the extension of *{}* to {} has been waiting since {} for a decision. Nothing new was sent.",
+            crate::domain::text::escape_slack(&job.asset_name),
+            date_token(approval.proposed_deadline),
+            date_token(approval.created_at)
+        ));
+    }
     crate::flows::home_refresh::touch(state, &tenant.id).await;
     let who = stakeholders(&state.config, tenant, &job.asset_name, a.tier);
     Ok(format!(

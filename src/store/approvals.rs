@@ -36,20 +36,25 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(Approval, Vec<Approval>)> {
         let id = uuid::Uuid::new_v4().to_string();
-        self.create_approval_then(new, &id, now, |_, _| Effects::new())
-            .await
+        let (approval, superseded, _) = self
+            .create_approval_then(new, &id, now, |_, _| Effects::new())
+            .await?;
+        Ok((approval, superseded))
     }
 
     /// [`Store::create_approval`] under a given id, with what the request
     /// sends, schedules and audits (`then`, given the request and the
-    /// requests it superseded), committed with it in one transaction.
+    /// requests it superseded), committed with it in one transaction. The
+    /// same person asking for the same deadline while their request waits
+    /// (a double submission) gets that request back, with `false`:
+    /// nothing is superseded, created or sent.
     pub async fn create_approval_then(
         &self,
         new: NewApproval,
         id: &str,
         now: DateTime<Utc>,
         then: impl Fn(&Approval, &[Approval]) -> Effects,
-    ) -> Result<(Approval, Vec<Approval>)> {
+    ) -> Result<(Approval, Vec<Approval>, bool)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -70,8 +75,22 @@ impl Store {
         id: &str,
         now: DateTime<Utc>,
         then: &impl Fn(&Approval, &[Approval]) -> Effects,
-    ) -> Result<(Approval, Vec<Approval>)> {
-        let (row, superseded): (ApprovalRow, Vec<ApprovalRow>) = in_tx!(self, tx => {
+    ) -> Result<(Approval, Vec<Approval>, bool)> {
+        let (row, superseded, created): (ApprovalRow, Vec<ApprovalRow>, bool) = in_tx!(self, tx => {
+            let same: Option<ApprovalRow> = sqlx::query_as(
+                "SELECT * FROM approvals WHERE tenant_id = $1 AND job_id = $2 AND status = 'pending' \
+                   AND requested_by = $3 AND proposed_deadline_ms = $4 \
+                 ORDER BY created_at_ms DESC, id LIMIT 1")
+                .bind(&new.tenant_id)
+                .bind(&new.job_id)
+                .bind(&new.requested_by)
+                .bind(ms(new.proposed_deadline))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(same) = same {
+                tx.commit().await?;
+                return Ok((Approval::try_from(same)?, Vec::new(), false));
+            }
             let superseded: Vec<ApprovalRow> = sqlx::query_as(
                 "UPDATE approvals SET status = 'superseded', decided_by = $3, decided_at_ms = $4, \
                    decision_reason = $5 \
@@ -110,14 +129,14 @@ impl Store {
             effects.check()?;
             write_effects!(tx, &effects, now);
             tx.commit().await?;
-            (row, superseded)
+            (row, superseded, true)
         });
         let mut superseded: Vec<Approval> = superseded
             .into_iter()
             .map(Approval::try_from)
             .collect::<Result<_>>()?;
         superseded.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok((Approval::try_from(row)?, superseded))
+        Ok((Approval::try_from(row)?, superseded, created))
     }
 
     pub async fn get_approval(&self, id: &str) -> Result<Option<Approval>> {
