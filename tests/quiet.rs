@@ -532,6 +532,19 @@ async fn the_silence_dialog_asks_how_long_what_and_why_and_explains_bad_input() 
             }
         })
     };
+    // An end typed beside another choice (the dialog opens on "1 hour")
+    // is not silently dropped.
+    let mut beside = submit("8h", false);
+    beside["view"]["state"]["values"]["for"]["value"]["selected_option"]["value"] = "1h".into();
+    let body = w.app.interact(&beside).await.json();
+    assert_eq!(body["response_action"], "errors", "{body}");
+    assert!(
+        body["errors"]["until"]
+            .as_str()
+            .unwrap()
+            .contains("Pick *Other*"),
+        "{body}"
+    );
     // Bad input keeps the dialog open with a word on the field.
     for (until, says) in [
         ("soon", "duration"),

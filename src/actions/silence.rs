@@ -235,6 +235,13 @@ pub async fn submit(
     let (alert, tenant) = authorise(state, &user, alert_id, "silence", Some(&click)).await?;
     let now = state.clock.now();
     let choice = picked(payload, "for").unwrap_or_else(|| "1h".into());
+    // An end typed beside another choice is not silently dropped.
+    if choice != "other" && typed(payload, "until").is_some() {
+        return field_error(
+            "until",
+            "Pick *Other* above to silence until this, or clear it to use the choice above.",
+        );
+    }
     let mut zone_note = "";
     let until = match choice.as_str() {
         "other" => match typed(payload, "until") {
