@@ -711,3 +711,65 @@ async fn asking_twice_for_the_same_extension_requests_once_on_sqlite() {
 async fn asking_twice_for_the_same_extension_requests_once_on_postgres() {
     asking_twice_for_the_same_extension_requests_once(Backend::Postgres).await;
 }
+
+/// A request past its expiry whose timer has not fired yet (the bot was
+/// down) is not decided: the stakeholder is told it expired.
+#[tokio::test]
+async fn an_expired_request_whose_timer_is_late_is_not_approved() {
+    let w = world(Backend::Sqlite).await;
+    let body = request(&w, OPERATOR).await;
+    let approval = button_value(&body, "extension_approve").unwrap();
+    let before = deadline(&w).await;
+    w.clock.advance(Duration::minutes(61));
+    w.app
+        .interact(&click(&w.app, "U0PM00", "extension_approve", &approval))
+        .await;
+    w.app.drain_outbox().await;
+    assert!(
+        told(&w.app, "extension_approve", "U0PM00").contains("This request expired"),
+        "{}",
+        told(&w.app, "extension_approve", "U0PM00")
+    );
+    assert_eq!(deadline(&w).await, before, "Servo untouched");
+}
+
+/// Approve finds the job gone from Servo: the request is closed (its
+/// buttons gone) and the click audited.
+#[tokio::test]
+async fn a_request_whose_job_is_gone_is_closed_when_clicked() {
+    let w = world(Backend::Sqlite).await;
+    let body = request(&w, OPERATOR).await;
+    let approval = button_value(&body, "extension_approve").unwrap();
+    // Out of acme's sight (row-level security): gone, for the bot.
+    w.fx.update_job(w.job, "tenant_id = 'globex'").await;
+    w.app
+        .interact(&click(&w.app, "U0PM00", "extension_approve", &approval))
+        .await;
+    w.app.drain_outbox().await;
+    assert!(told(&w.app, "extension_approve", "U0PM00").contains("no longer exists"));
+    let stored = w
+        .app
+        .state
+        .store
+        .get_approval(&approval)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status.as_str(), "moot");
+    let closed = w.app.slack.ok_calls_to("chat.update").into_iter().any(|c| {
+        c.body
+            .to_string()
+            .contains("the job no longer exists in Servo")
+    });
+    assert!(closed, "its message is closed");
+    let audit = w
+        .app
+        .state
+        .store
+        .list_audit(Some(&w.job.to_string()), 50)
+        .await
+        .unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "approve_extension" && e.outcome == "refused: job gone"));
+}

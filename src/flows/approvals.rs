@@ -600,6 +600,15 @@ pub(crate) async fn admit<'a>(
             approval.status
         )));
     }
+    // Its expiry timer may be late (the bot was down): past its time, a
+    // request is not decided.
+    if approval.expires_at <= now {
+        state.store.audit(&audit("refused: expired")).await?;
+        return Ok(Err(format!(
+            ":hourglass: This request expired {}: nothing was decided. Ask for a new one with `/backfill extend-deadline`.",
+            date_token(approval.expires_at)
+        )));
+    }
     if approval.requested_by == user {
         state.store.audit(&audit("refused: requester")).await?;
         return Ok(Err(":no_entry: You asked for this extension, so someone else has to decide it: another stakeholder of the job.".to_string()));
@@ -608,16 +617,40 @@ pub(crate) async fn admit<'a>(
     let job = match state.servo.get_job(&tenant.id, job_id).await {
         Ok(Some(job)) => job,
         Ok(None) => {
-            state
+            // Closed once, with its buttons gone and the click audited.
+            let job = fake_job(&approval);
+            let a = assessment::assess(&job.snapshot(), now, &state.config.risk.thresholds(), None);
+            let moot = Approval {
+                status: ApprovalStatus::Moot,
+                ..approval.clone()
+            };
+            let mut effects = Effects::new();
+            effects
+                .cancel(&approval.id, Some(EXPIRY_TIMER))
+                .send(close_msg(
+                    state,
+                    tenant,
+                    &job,
+                    &a,
+                    &moot,
+                    ":heavy_minus_sign: Closed: the job no longer exists in Servo.".into(),
+                )?)
+                .record(audit("refused: job gone"));
+            if state
                 .store
-                .decide_approval(
+                .decide_approval_with(
                     &approval.id,
                     "moot",
                     "bot",
                     Some("the job no longer exists"),
                     now,
+                    &effects,
                 )
-                .await?;
+                .await?
+                .is_some()
+            {
+                state.wake_outbox();
+            }
             return Ok(Err(
                 "The job no longer exists; the request is closed.".to_string()
             ));
