@@ -106,7 +106,7 @@ impl Store {
                 "INSERT INTO approvals (id, tenant_id, job_id, alert_id, requested_by, reason, \
                    current_deadline_ms, proposed_deadline_ms, status, expires_at_ms, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10) RETURNING *")
-                .bind(&id)
+                .bind(id)
                 .bind(&new.tenant_id)
                 .bind(&new.job_id)
                 .bind(&new.alert_id)
