@@ -1039,7 +1039,10 @@ async fn maintenance_bad_input_is_answered_clearly() {
     let which = slash(&w, "maintenance cancel", "U0PLATLEAD").await;
     assert!(which.contains("Which window?"), "{which}");
     let no = slash(&w, "maintenance acme now 1h", "U0PRODOWNER").await;
-    assert!(no.contains("Only the operators"), "{no}");
+    assert!(
+        no.contains("Only the operators") && no.contains("can set maintenance windows"),
+        "{no}"
+    );
     assert!(w
         .app
         .state

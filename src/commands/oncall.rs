@@ -112,42 +112,9 @@ pub fn parse(args: &[&str]) -> Result<OnCallArgs, String> {
     }
 }
 
-/// Only the tenant's operators set and cancel overrides; a refusal is audited.
-/// Only the tenant's operators change who is on call; a refusal is audited
-/// under the `action` refused (`oncall_override`, `oncall_override_cancel`).
-async fn operator(
-    state: &AppState,
-    tenant: &Tenant,
-    cmd: &SlashCommand,
-    action: &str,
-) -> Option<Value> {
-    match state
-        .directory
-        .is_among(&cmd.user_id, &tenant.operators)
-        .await
-    {
-        Ok(true) => None,
-        Ok(false) => {
-            crate::flows::silences::audit_refused(
-                state,
-                tenant,
-                &cmd.user_id,
-                action,
-                &short(&cmd.text),
-            )
-            .await;
-            Some(ephemeral(&format!(
-                ":no_entry: Only the operators of tenant `{}` can change who is on call. Ask one of them ({}).",
-                tenant.id,
-                state.directory.names(&tenant.operators).await
-            )))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not check operator membership");
-            Some(ephemeral("I could not check your membership with Slack just now; nothing was changed. Try again in a moment."))
-        }
-    }
-}
+/// What only the tenant's operators may do here (a refusal is audited
+/// under `oncall_override` or `oncall_override_cancel`).
+const OPERATORS_ONLY: &str = "change who is on call";
 
 /// `/backfill oncall <tenant>`: who is on call for a tenant named, for
 /// anyone who belongs to it as the App Home counts them (its operators and
@@ -210,7 +177,9 @@ async fn set(
     to: When,
     cmd: &SlashCommand,
 ) -> Value {
-    if let Some(answer) = operator(state, tenant, cmd, "oncall_override").await {
+    if let Some(answer) =
+        super::tenancy::operators_only(state, tenant, cmd, "oncall_override", OPERATORS_ONLY).await
+    {
         return answer;
     }
     let ours = crate::flows::oncall::rotations_of(state, &tenant.id);
@@ -314,7 +283,10 @@ async fn list(state: &AppState, tenant: &Tenant) -> Value {
 }
 
 async fn cancel(state: &AppState, tenant: &Tenant, id: &str, cmd: &SlashCommand) -> Value {
-    if let Some(answer) = operator(state, tenant, cmd, "oncall_override_cancel").await {
+    if let Some(answer) =
+        super::tenancy::operators_only(state, tenant, cmd, "oncall_override_cancel", OPERATORS_ONLY)
+            .await
+    {
         return answer;
     }
     let ours = crate::flows::oncall::rotations_of(state, &tenant.id);

@@ -92,45 +92,21 @@ fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// Only the tenant's operators silence and lift silences; a refusal is
-/// audited.
+/// Only the tenant's operators silence, lift silences and set maintenance
+/// windows; a refusal is audited.
 async fn operator(
     state: &AppState,
     tenant: &Tenant,
     cmd: &SlashCommand,
     action: &str,
 ) -> Option<Value> {
-    match state
-        .directory
-        .is_among(&cmd.user_id, &tenant.operators)
-        .await
-    {
-        Ok(true) => None,
-        Ok(false) => {
-            crate::flows::silences::audit_refused(
-                state,
-                tenant,
-                &cmd.user_id,
-                action,
-                &short(&cmd.text),
-            )
-            .await;
-            Some(ephemeral(&format!(
-                ":no_entry: Only the operators of tenant `{}` can {}. Ask one of them ({}).",
-                tenant.id,
-                if action == "silence" {
-                    "silence alerts"
-                } else {
-                    "lift silences"
-                },
-                tenant.operator_mentions()
-            )))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not check operator membership");
-            Some(ephemeral("I could not check your membership with Slack just now; nothing was changed. Try again in a moment."))
-        }
-    }
+    let what = match action {
+        "silence" => "silence alerts",
+        "maintenance" => "set maintenance windows",
+        "maintenance_cancel" => "cancel maintenance windows",
+        _ => "lift silences",
+    };
+    super::tenancy::operators_only(state, tenant, cmd, action, what).await
 }
 
 /// What a silence's target names: the tenant, a job (id or prefix), or an

@@ -107,3 +107,40 @@ pub async fn resolve<'a>(
         tenants.first().map(|t| t.id.as_str()).unwrap_or("acme")
     ))
 }
+
+/// Only the tenant's operators may do `what` (the words after "can"): `None`
+/// for one of them; else the answer, the refusal audited under `action`.
+pub async fn operators_only(
+    state: &AppState,
+    tenant: &Tenant,
+    cmd: &super::SlashCommand,
+    action: &str,
+    what: &str,
+) -> Option<serde_json::Value> {
+    match state
+        .directory
+        .is_among(&cmd.user_id, &tenant.operators)
+        .await
+    {
+        Ok(true) => None,
+        Ok(false) => {
+            crate::flows::silences::audit_refused(
+                state,
+                tenant,
+                &cmd.user_id,
+                action,
+                &crate::domain::job_id::short(&cmd.text),
+            )
+            .await;
+            Some(super::ephemeral(&format!(
+                ":no_entry: Only the operators of tenant `{}` can {what}. Ask one of them ({}).",
+                tenant.id,
+                tenant.operator_mentions()
+            )))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check operator membership");
+            Some(super::ephemeral("I could not check your membership with Slack just now; nothing was changed. Try again in a moment."))
+        }
+    }
+}

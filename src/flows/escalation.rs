@@ -117,7 +117,7 @@ async fn begin(
             ));
             if state
                 .store
-                .clear_acknowledgement_with(&alert.id, user, &effects, now)
+                .clear_acknowledgement_with(&alert.id, user, effects, now)
                 .await?
             {
                 state.wake_outbox();

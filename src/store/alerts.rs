@@ -1,6 +1,7 @@
 //! Alerts: one Slack message per job and risk episode.
 
 use super::effects::write_effects;
+use super::once::Arg;
 use super::{
     in_tx, json_text, ms, on_pool, AckOutcome, Alert, AlertRow, Effects, NewAlert, Result, Store,
     StoreError,
@@ -346,26 +347,19 @@ impl Store {
         &self,
         id: &str,
         by: &str,
-        effects: &Effects,
+        effects: Effects,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        effects.check()?;
-        in_tx!(self, tx => {
-            let n = sqlx::query(
+        let cleared = self
+            .once::<AlertRow, Alert>(
                 "UPDATE alerts SET acked_by = NULL, acked_at_ms = NULL, version = version + 1 \
-                 WHERE id = $1 AND status = 'open' AND acked_by = $2",
+                 WHERE id = $1 AND status = 'open' AND acked_by = $2 RETURNING *",
+                &[Arg::text(id), Arg::text(by)],
+                now,
+                |_| effects,
             )
-            .bind(id)
-            .bind(by)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                write_effects!(tx, effects, now);
-            }
-            tx.commit().await?;
-            Ok(n == 1)
-        })
+            .await?;
+        Ok(cleared.is_some())
     }
 
     /// Resolves an open alert; false when it was not open (someone else did).
