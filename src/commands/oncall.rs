@@ -121,18 +121,9 @@ const OPERATORS_ONLY: &str = "change who is on call";
 /// stakeholders, and the people on its escalation path, rotations
 /// included), wherever they ask.
 pub async fn who_for(state: &AppState, tenant_id: &str, cmd: &SlashCommand) -> Value {
-    let Some(tenant) = state.config.tenant(tenant_id) else {
-        let ids: Vec<String> = state
-            .config
-            .tenants
-            .iter()
-            .map(|t| format!("`{}`", t.id))
-            .collect();
-        return ephemeral(&format!(
-            "There is no tenant `{}`. The tenants are {}.",
-            escape_slack(&short(tenant_id)),
-            ids.join(", ")
-        ));
+    let tenant = match super::tenancy::named(state, tenant_id) {
+        Ok(tenant) => tenant,
+        Err(why) => return ephemeral(&why),
     };
     let mut people = tenant.people();
     for tier in &state.config.escalation_for(&tenant.id).tiers {

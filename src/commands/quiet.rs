@@ -109,8 +109,6 @@ async fn operator(
     super::tenancy::operators_only(state, tenant, cmd, action, what).await
 }
 
-/// What a silence's target names: the tenant, a job (id or prefix), or an
-/// asset (by name, its later jobs too).
 /// The asset a window is set for, as typed: a glob (`*`, `?`) as it is; a
 /// name as Servo spells it when one of the tenant's running jobs has it in
 /// another case. Also what the answer says of it: how many running jobs a
@@ -159,6 +157,8 @@ async fn window_asset(state: &AppState, tenant: &Tenant, target: String) -> (Str
     }
 }
 
+/// What a silence's target names: the tenant, a job (id or prefix), or an
+/// asset (by name, its later jobs too).
 async fn resolve(
     state: &AppState,
     tenant: &Tenant,

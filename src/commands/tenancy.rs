@@ -16,6 +16,29 @@
 use crate::config::Tenant;
 use crate::context::AppState;
 
+/// The configured tenant `id`, or the answer that names the tenants there
+/// are (what the user typed escaped).
+pub fn named<'a>(state: &'a AppState, id: &str) -> Result<&'a Tenant, String> {
+    state.config.tenant(id).ok_or_else(|| {
+        format!(
+            "There is no tenant `{}`. The tenants are {}.",
+            crate::domain::text::escape_slack(&crate::domain::job_id::short(id)),
+            ids(state)
+        )
+    })
+}
+
+/// The configured tenants' ids, for an answer.
+fn ids(state: &AppState) -> String {
+    state
+        .config
+        .tenants
+        .iter()
+        .map(|t| format!("`{}`", t.id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The tenant, or an ephemeral message (Slack text, what the user typed
 /// already escaped) saying why there is none.
 pub async fn resolve<'a>(
@@ -25,21 +48,8 @@ pub async fn resolve<'a>(
     flag: Option<&str>,
 ) -> Result<&'a Tenant, String> {
     let tenants = &state.config.tenants;
-    let ids = || {
-        tenants
-            .iter()
-            .map(|t| format!("`{}`", t.id))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     if let Some(id) = flag {
-        let Some(tenant) = state.config.tenant(id) else {
-            return Err(format!(
-                "There is no tenant `{}`. The tenants are {}.",
-                crate::domain::text::escape_slack(&crate::domain::job_id::short(id)),
-                ids()
-            ));
-        };
+        let tenant = named(state, id)?;
         return match state.directory.is_among(user, &tenant.people()).await {
             Ok(true) => Ok(tenant),
             Ok(false) => Err(format!(
@@ -103,7 +113,7 @@ pub async fn resolve<'a>(
     }
     Err(format!(
         "This channel belongs to no tenant, and I cannot tell which one you mean. The tenants are {}. Add `--tenant ID` to the command (e.g. `/backfill list --tenant {}`), or list this channel in the tenant's `incident_channels`.",
-        ids(),
+        ids(state),
         tenants.first().map(|t| t.id.as_str()).unwrap_or("acme")
     ))
 }

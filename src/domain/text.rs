@@ -85,9 +85,10 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn globs_match_stars_and_question_marks() {
-        use super::glob_match;
         assert!(glob_match("orders_*", "orders_daily"));
         assert!(glob_match("*_daily", "orders_daily"));
         assert!(glob_match("o?ders", "orders"));
@@ -96,8 +97,6 @@ mod tests {
         assert!(!glob_match("orders", "orders_daily"));
         assert!(!glob_match("revenue_*", "costs_daily"));
     }
-
-    use super::*;
 
     #[test]
     fn one_is_singular_and_every_other_count_plural() {

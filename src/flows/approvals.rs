@@ -207,24 +207,7 @@ pub(crate) async fn create(
     // Everything it sends is built first (the stakeholders' DMs ask Slack
     // who they are), for the request as it will be stored.
     let id = uuid::Uuid::new_v4().to_string();
-    let pending = Approval {
-        id: id.clone(),
-        tenant_id: new.tenant_id.clone(),
-        job_id: new.job_id.clone(),
-        alert_id: new.alert_id.clone(),
-        requested_by: new.requested_by.clone(),
-        reason: new.reason.clone(),
-        current_deadline: current,
-        proposed_deadline: proposed,
-        status: ApprovalStatus::Pending,
-        decided_by: None,
-        decided_at: None,
-        decision_reason: None,
-        expires_at,
-        channel: None,
-        ts: None,
-        created_at: now,
-    };
+    let pending = new.as_pending(&id, now);
     let view = request_view(state, tenant, job, a, &pending, None);
     let msg = request_post(state, tenant, &view, &pending, open_alert)?;
     // Each deciding stakeholder hears of it by DM, with a link to the

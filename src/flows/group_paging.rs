@@ -157,9 +157,7 @@ pub async fn reconcile(
             tier: a.tier,
             ..Subject::of(alert)
         };
-        if !active.contains(&alert.id)
-            && decide_among(state, &subject, now, &held) == Decision::Page
-        {
+        if member_decision(state, &held, &active, alert, &subject, now) == Some(Decision::Page) {
             members.push((*job, a));
         }
     }
@@ -802,18 +800,29 @@ async fn every_member_held(
     let active = state.store.active_escalations(tenant).await?;
     let mut words = None;
     for alert in state.store.list_open_alerts(Some(tenant)).await? {
-        if !alert.band.is_at_risk() || active.contains(&alert.id) {
+        if !alert.band.is_at_risk() {
             continue;
         }
-        let decision = decide_among(state, &Subject::of(&alert), now, &held);
-        if decision == Decision::Page {
-            return Ok(None);
-        }
-        if words.is_none() {
-            words = decision.words();
+        match member_decision(state, &held, &active, &alert, &Subject::of(&alert), now) {
+            Some(Decision::Page) => return Ok(None),
+            Some(held) if words.is_none() => words = held.words(),
+            _ => {}
         }
     }
     Ok(words)
+}
+
+/// What the quiet times say now of a roll-up member (`subject`: its alert
+/// as judged); `None` for an alert that escalates on its own (`active`).
+fn member_decision(
+    state: &AppState,
+    held: &Holds,
+    active: &HashSet<String>,
+    alert: &Alert,
+    subject: &Subject,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
+    (!active.contains(&alert.id)).then(|| decide_among(state, subject, now, held))
 }
 
 /// Every member of the roll-up is held: its escalation stops (its pending

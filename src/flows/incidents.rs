@@ -64,20 +64,27 @@ async fn platform_tier(state: &AppState, tenant: &str) -> Option<EscalationTier>
     Some(crate::flows::oncall::resolve_tier(state, tier, state.clock.now()).await)
 }
 
-/// The tier an incident spanning `tenants` pages: the global path's
-/// platform tier; when every tenant has its own path and the global one is
-/// left out, the platform tier of each affected tenant's path, as one tier
-/// (its people together, each once; the first one's timeout and PagerDuty
-/// key). `None` only when no path has a tier.
-async fn fleet_tier(state: &AppState, tenants: &[&str]) -> Option<EscalationTier> {
-    if let Some(tier) = platform_tier(state, "").await {
-        return Some(tier);
-    }
-    let mut merged: Option<EscalationTier> = None;
+/// The platform tier each of `tenants` pages for what spans tenants: the
+/// global path's for all; when every tenant has its own path and the global
+/// one is left out, each tenant's own (`None` where a path has no tier).
+async fn platform_tiers(state: &AppState, tenants: &[&str]) -> Vec<Option<EscalationTier>> {
+    let global = platform_tier(state, "").await;
+    let mut out = Vec::new();
     for tenant in tenants {
-        let Some(tier) = platform_tier(state, tenant).await else {
-            continue;
-        };
+        out.push(match &global {
+            Some(tier) => Some(tier.clone()),
+            None => platform_tier(state, tenant).await,
+        });
+    }
+    out
+}
+
+/// Several tenants' platform tiers as one (their people together, each once;
+/// the first one's timeout and PagerDuty key), for a page that names no
+/// tenant's jobs.
+fn merged(tiers: impl IntoIterator<Item = EscalationTier>) -> Option<EscalationTier> {
+    let mut merged: Option<EscalationTier> = None;
+    for tier in tiers {
         match merged.as_mut() {
             None => merged = Some(tier),
             Some(m) => {
@@ -93,6 +100,30 @@ async fn fleet_tier(state: &AppState, tenants: &[&str]) -> Option<EscalationTier
         }
     }
     merged
+}
+
+/// The tiers' PagerDuty routing keys, each once, in order.
+fn routing_keys(tiers: &[EscalationTier]) -> Vec<&String> {
+    let mut keys: Vec<&String> = Vec::new();
+    for env in tiers
+        .iter()
+        .filter_map(|t| t.pagerduty_routing_key_env.as_ref())
+    {
+        if !keys.contains(&env) {
+            keys.push(env);
+        }
+    }
+    keys
+}
+
+/// The outbox key of an incident's PagerDuty event `base` on the `i`th
+/// routing key (the first keeps the key it always had).
+fn pd_event_key(base: &str, i: usize, env: &str) -> String {
+    if i == 0 {
+        base.to_string()
+    } else {
+        format!("{base}:{env}")
+    }
 }
 
 /// One line per job, capped for a page.
@@ -197,9 +228,9 @@ pub async fn widespread(
     let cfg = &state.config.escalation.widespread;
     let open = state.store.open_incidents(&tenant.id).await?;
     // A job a silence, a maintenance window or paging hours hold does not
-    // page, not even as one of many.
-    let held = crate::flows::quiet::Holds::read(state, &tenant.id, now).await?;
-    let may_page = |job: &Job, a: &Assessment| {
+    // page, not even as one of many: read when an incident would open.
+    let mut held: Option<crate::flows::quiet::Holds> = None;
+    let may_page = |held: &crate::flows::quiet::Holds, job: &Job, a: &Assessment| {
         let subject = crate::flows::quiet::Subject {
             tenant: tenant.id.clone(),
             job_id: job.id.to_string(),
@@ -207,7 +238,7 @@ pub async fn widespread(
             band: a.band,
             tier: a.tier,
         };
-        crate::flows::quiet::decide_among(state, &subject, now, &held)
+        crate::flows::quiet::decide_among(state, &subject, now, held)
             == crate::flows::quiet::Decision::Page
     };
     let mut opened = 0;
@@ -229,7 +260,13 @@ pub async fn widespread(
         let current = open.iter().find(|i| i.kind == kind);
         // It opens (and pages) on the jobs that may page; an open one
         // stays open while the slowdown lasts, held or not.
-        jobs.retain(|(j, a)| current.is_some() || may_page(j, a));
+        if on && current.is_none() {
+            if held.is_none() {
+                held = Some(crate::flows::quiet::Holds::read(state, &tenant.id, now).await?);
+            }
+            let held = held.as_ref().expect("read above");
+            jobs.retain(|(j, a)| may_page(held, j, a));
+        }
         match (on && widespread(jobs.len()), current) {
             (true, None) => {
                 let Some(tier) = platform_tier(state, &tenant.id).await else {
@@ -345,7 +382,8 @@ pub async fn system_wide(
     match (on, current) {
         (true, None) => {
             let affected: Vec<&str> = rising.iter().map(|(t, _)| t.id.as_str()).collect();
-            let Some(tier) = fleet_tier(state, &affected).await else {
+            let tiers = platform_tiers(state, &affected).await;
+            let Some(tier) = merged(tiers.into_iter().flatten()) else {
                 tracing::error!(
                     "system-wide degradation, but no escalation path has a tier to page"
                 );
@@ -488,17 +526,17 @@ pub async fn high_priority(
             // The global platform tier for every tenant's share; without a
             // global path, each tenant's own platform tier for its share
             // (so nobody is told of another team's jobs).
-            let global = platform_tier(state, "").await;
-            let mut tiers = Vec::new();
-            for (t, _) in &highs {
-                match global.clone().or(platform_tier(state, &t.id).await) {
-                    Some(tier) => tiers.push(tier),
-                    None => {
-                        tracing::error!(tenant = %t.id, "several high-priority jobs at risk, but no escalation path has a tier to page");
-                        return Ok(false);
-                    }
-                }
-            }
+            let affected: Vec<&str> = highs.iter().map(|(t, _)| t.id.as_str()).collect();
+            let Some(tiers) = platform_tiers(state, &affected)
+                .await
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+            else {
+                tracing::error!(
+                    "several high-priority jobs at risk, but a tenant's path has no tier to page"
+                );
+                return Ok(false);
+            };
             open_high_priority(state, &tiers, &highs, total, now).await
         }
         (false, Some(incident)) if every_tenant => {
@@ -506,25 +544,14 @@ pub async fn high_priority(
             // platform tier's key, or (every tenant on its own path) on the
             // first affected tenant's, which is not known now: each tenant's
             // platform key is told to resolve it (an unknown key is a no-op).
-            let keys: Vec<String> = match platform_tier(state, "").await {
-                Some(tier) => tier.pagerduty_routing_key_env.into_iter().collect(),
-                None => {
-                    let mut keys = Vec::new();
-                    for t in &state.config.tenants {
-                        if let Some(env) = platform_tier(state, &t.id)
-                            .await
-                            .and_then(|tier| tier.pagerduty_routing_key_env)
-                        {
-                            if !keys.contains(&env) {
-                                keys.push(env);
-                            }
-                        }
-                    }
-                    keys
-                }
-            };
+            let every: Vec<&str> = state.config.tenants.iter().map(|t| t.id.as_str()).collect();
+            let tiers: Vec<EscalationTier> = platform_tiers(state, &every)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
             let mut effects = Effects::new();
-            for (i, env) in keys.iter().enumerate() {
+            for (i, env) in routing_keys(&tiers).into_iter().enumerate() {
                 effects.send(NewOutboxMessage::call(
                     crate::pagerduty::OUTBOX_METHOD,
                     json!({
@@ -532,11 +559,7 @@ pub async fn high_priority(
                         "event_action": "resolve",
                         "dedup_key": format!("servo-sla-bot-incident-{}", incident.id),
                     }),
-                    if i == 0 {
-                        format!("incident:{}:pd:resolve", incident.id)
-                    } else {
-                        format!("incident:{}:pd:resolve:{env}", incident.id)
-                    },
+                    pd_event_key(&format!("incident:{}:pd:resolve", incident.id), i, env),
                 ));
             }
             if state
@@ -638,22 +661,13 @@ async fn open_high_priority(
         .iter()
         .map(|(t, h)| (t.id.clone(), json!(h.len())))
         .collect();
-    let mut keys: Vec<&String> = Vec::new();
-    for env in tiers
-        .iter()
-        .filter_map(|t| t.pagerduty_routing_key_env.as_ref())
-    {
-        if !keys.contains(&env) {
-            keys.push(env);
-        }
-    }
     let mut tier_names: Vec<&str> = Vec::new();
     for t in tiers {
         if !tier_names.contains(&t.name.as_str()) {
             tier_names.push(&t.name);
         }
     }
-    for (i, env) in keys.iter().enumerate() {
+    for (i, env) in routing_keys(tiers).into_iter().enumerate() {
         let by_tenant: Vec<String> = highs
             .iter()
             .map(|(t, h)| format!("{} {}", t.id, h.len()))
@@ -681,11 +695,7 @@ async fn open_high_priority(
                     "custom_details": { "high_priority_jobs": total, "by_tenant": counts, "tier": tier_names.join(" / ") },
                 }
             }),
-            if i == 0 {
-                format!("incident:{id}:pd")
-            } else {
-                format!("incident:{id}:pd:{env}")
-            },
+            pd_event_key(&format!("incident:{id}:pd"), i, env),
         ));
     }
     let detail = json!({

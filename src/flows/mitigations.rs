@@ -711,6 +711,7 @@ pub async fn notify_stakeholders(
     // same (a mention notifies its members), but gets no DMs: said, and
     // audited as such, not as everyone notified.
     let (people, unexpanded) = match state.directory.expand(&who).await {
+        Ok(people) if people.is_empty() => (people, Some("no members Slack lists".to_string())),
         Ok(people) => (people, None),
         Err(e) => {
             tracing::warn!(error = %e, "could not list the stakeholders' groups");
@@ -743,10 +744,6 @@ pub async fn notify_stakeholders(
             format!("notify:{}:{view_id}:{p}", alert.id),
         ));
     }
-    let unexpanded = match unexpanded {
-        None if people.is_empty() => Some("no members Slack lists".to_string()),
-        other => other,
-    };
     let outcome = match &unexpanded {
         None => "ok".to_string(),
         Some(why) => format!("partial: thread only, no DMs ({why})"),

@@ -522,6 +522,31 @@ pub struct NewApproval {
     pub expires_at: DateTime<Utc>,
 }
 
+impl NewApproval {
+    /// The request as the store will hold it under `id`, pending, made at
+    /// `now`: what its messages are built from before it is stored.
+    pub fn as_pending(&self, id: &str, now: DateTime<Utc>) -> Approval {
+        Approval {
+            id: id.to_string(),
+            tenant_id: self.tenant_id.clone(),
+            job_id: self.job_id.clone(),
+            alert_id: self.alert_id.clone(),
+            requested_by: self.requested_by.clone(),
+            reason: self.reason.clone(),
+            current_deadline: self.current_deadline,
+            proposed_deadline: self.proposed_deadline,
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            decision_reason: None,
+            expires_at: self.expires_at,
+            channel: None,
+            ts: None,
+            created_at: now,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Approval {
     pub id: String,
