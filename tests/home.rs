@@ -426,7 +426,7 @@ async fn the_extension_dialog_picks_a_time_shows_the_band_under_it_and_requests_
     let (block, initial) = picker_block(&view);
     assert_eq!(initial, None, "nothing chosen yet");
     assert!(
-        view["blocks"].to_string().contains("UTC+09:00"),
+        view["blocks"].to_string().contains("23:59 Asia/Tokyo"),
         "end of day in their zone"
     );
 

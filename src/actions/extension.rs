@@ -10,6 +10,7 @@ use crate::context::AppState;
 use crate::domain::deadline::DeadlineSpec;
 use crate::domain::deadline::DEADLINE_EXAMPLES;
 use crate::domain::job_id::JobId;
+use crate::domain::zone::UserZone;
 use crate::flows::approvals;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -48,8 +49,8 @@ const QUICK: &[(&str, &str)] = &[
 struct RequestForm<'a> {
     alert: &'a crate::store::Alert,
     channel: Option<&'a str>,
-    /// The requester's offset from UTC, seconds.
-    tz_offset: i32,
+    /// The requester's time zone.
+    zone: UserZone,
     /// The picker's block version, and the value to put in it.
     version: u32,
     picker: Option<DateTime<Utc>>,
@@ -63,7 +64,11 @@ fn request_view(f: &RequestForm) -> Value {
     let metadata = json!({
         "alert_id": f.alert.id,
         "channel": f.channel,
-        "tz_offset": f.tz_offset,
+        "tz": f.zone.name(),
+        "tz_offset": match f.zone {
+            UserZone::Named(_) => None,
+            UserZone::Fixed(o) => Some(o.local_minus_utc()),
+        },
         "v": f.version,
     });
     let current = f
@@ -75,7 +80,7 @@ fn request_view(f: &RequestForm) -> Value {
         .iter()
         .map(|(value, label)| {
             let text = if *value == "eod" {
-                format!("{label} ({})", utc_offset_label(f.tz_offset))
+                format!("{label} (23:59 {})", f.zone.label())
             } else {
                 label.to_string()
             };
@@ -122,13 +127,6 @@ fn request_view(f: &RequestForm) -> Value {
     )
 }
 
-/// `UTC+01:00`-style label for an offset in seconds.
-fn utc_offset_label(offset: i32) -> String {
-    let sign = if offset < 0 { '-' } else { '+' };
-    let a = offset.unsigned_abs();
-    format!("23:59 UTC{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
-}
-
 /// A quick choice as a time: a step from the current deadline (from now
 /// when there is none), or 23:59 of the requester's day of the current
 /// deadline (the next day's, if that is not later).
@@ -136,7 +134,7 @@ fn quick_time(
     choice: &str,
     current: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-    tz_offset: i32,
+    zone: UserZone,
 ) -> Option<DateTime<Utc>> {
     let base = current.unwrap_or(now);
     match choice {
@@ -144,18 +142,14 @@ fn quick_time(
         "+2h" => Some(base + chrono::Duration::hours(2)),
         "+4h" => Some(base + chrono::Duration::hours(4)),
         "eod" => {
-            let zone = chrono::FixedOffset::east_opt(tz_offset)?;
-            let local = base.max(now).with_timezone(&zone);
-            let end = |d: chrono::NaiveDate| {
-                d.and_hms_opt(23, 59, 0)
-                    .and_then(|t| t.and_local_timezone(zone).single())
-                    .map(|t| t.with_timezone(&Utc))
-            };
-            let today = end(local.date_naive())?;
+            let from = base.max(now);
+            let end =
+                |d: chrono::NaiveDate| zone.at(d, chrono::NaiveTime::from_hms_opt(23, 59, 0)?);
+            let today = end(zone.date_at(from))?;
             if today > base {
                 Some(today)
             } else {
-                end(local.date_naive().succ_opt()?)
+                end(zone.date_at(from).succ_opt()?)
             }
         }
         _ => None,
@@ -219,11 +213,15 @@ pub async fn open_request(state: &AppState, click: &Click) {
             .await;
         }
     };
-    let tz_offset = state.directory.tz_offset(&click.user).await.unwrap_or(0);
+    let zone = state
+        .directory
+        .zone(&click.user)
+        .await
+        .unwrap_or_else(UserZone::utc);
     let form = RequestForm {
         alert: &alert,
         channel: click.channel.as_deref(),
-        tz_offset,
+        zone,
         version: 0,
         picker: None,
         preview: None,
@@ -248,11 +246,11 @@ pub async fn preview(state: &AppState, payload: &Value) {
         Ok(Some(a)) => a,
         _ => return,
     };
-    let tz_offset = metadata
-        .get("tz_offset")
-        .and_then(Value::as_i64)
-        .and_then(|o| i32::try_from(o).ok())
-        .unwrap_or(0);
+    let zone = UserZone::from_slack(
+        metadata.get("tz").and_then(Value::as_str),
+        metadata.get("tz_offset").and_then(Value::as_i64),
+    )
+    .unwrap_or_else(UserZone::utc);
     let mut version = metadata.get("v").and_then(Value::as_u64).unwrap_or(0) as u32;
     let now = state.clock.now();
     let action = payload
@@ -267,7 +265,7 @@ pub async fn preview(state: &AppState, payload: &Value) {
     let choice = match action.get("block_id").and_then(Value::as_str) {
         Some("quick") => {
             let value = action.get("value").and_then(Value::as_str).unwrap_or("");
-            match quick_time(value, alert.deadline, now, tz_offset) {
+            match quick_time(value, alert.deadline, now, zone) {
                 Some(at) => {
                     // The quick choice sets the picker, in a new block so Slack shows it.
                     version += 1;
@@ -303,7 +301,7 @@ pub async fn preview(state: &AppState, payload: &Value) {
     let form = RequestForm {
         alert: &alert,
         channel: metadata.get("channel").and_then(Value::as_str),
-        tz_offset,
+        zone,
         version,
         picker,
         preview: Some(text),
@@ -588,5 +586,39 @@ pub async fn decide(state: &AppState, click: &Click, approve: bool, reason: Opti
             )
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn end_of_day_is_2359_on_the_deadlines_day_in_the_offset_that_day_has() {
+        let berlin = UserZone::from_slack(Some("Europe/Berlin"), None).unwrap();
+        // Asked on Saturday 24 October 2026 (summer time, UTC+2) about a
+        // deadline on Monday the 26th (winter time, UTC+1): 23:59 on the
+        // 26th is 22:59Z, not the 21:59Z Saturday's offset would give.
+        let now = at("2026-10-24T10:00:00Z");
+        let deadline = at("2026-10-26T12:00:00Z");
+        assert_eq!(
+            quick_time("eod", Some(deadline), now, berlin),
+            Some(at("2026-10-26T22:59:00Z"))
+        );
+        // A deadline already at 23:59 there: the next day's.
+        assert_eq!(
+            quick_time("eod", Some(at("2026-10-26T22:59:00Z")), now, berlin),
+            Some(at("2026-10-27T22:59:00Z"))
+        );
+        // Only an offset known, and no deadline: today's 23:59 in it.
+        let fixed = UserZone::from_slack(None, Some(-5 * 3600)).unwrap();
+        assert_eq!(
+            quick_time("eod", None, now, fixed),
+            Some(at("2026-10-25T04:59:00Z"))
+        );
     }
 }

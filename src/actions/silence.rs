@@ -8,6 +8,7 @@ use super::mitigations::authorise;
 use super::{tell, Click};
 use crate::context::AppState;
 use crate::domain::text::{date_token, escape_slack};
+use crate::domain::zone::UserZone;
 use crate::flows::silences::{SilenceRefused, SilenceRequest};
 use crate::store::{Alert, Scope, Silence};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
@@ -16,17 +17,17 @@ use serde_json::{json, Value};
 /// The callback id of the *Silence…* dialog.
 pub const SILENCE_VIEW: &str = "alert_silence";
 
-/// When a choice of the menu or the dialog ends, for someone `offset`
-/// seconds east of UTC (`None`: Slack did not say; UTC then).
-pub fn until_of(choice: &str, now: DateTime<Utc>, offset: Option<i32>) -> Option<DateTime<Utc>> {
+/// When a choice of the menu or the dialog ends, for someone in `zone`
+/// (`None`: Slack did not say; UTC then). "Tomorrow" is the day after the
+/// clicker's today, and its 09:00 is in the offset that day has there.
+pub fn until_of(choice: &str, now: DateTime<Utc>, zone: Option<UserZone>) -> Option<DateTime<Utc>> {
     match choice {
         "1h" => Some(now + Duration::hours(1)),
         "4h" => Some(now + Duration::hours(4)),
         "morning" => {
-            let offset = Duration::seconds(offset.unwrap_or(0).into());
-            let local = (now + offset).date_naive().succ_opt()?;
-            let nine = local.and_time(NaiveTime::from_hms_opt(9, 0, 0)?);
-            Some(nine.and_utc() - offset)
+            let zone = zone.unwrap_or_else(UserZone::utc);
+            let tomorrow = zone.date_at(now).succ_opt()?;
+            zone.at(tomorrow, NaiveTime::from_hms_opt(9, 0, 0)?)
         }
         _ => None,
     }
@@ -94,11 +95,11 @@ pub async fn run(state: &AppState, click: &Click) {
         return;
     }
     let now = state.clock.now();
-    let offset = match choice {
-        "morning" => state.directory.tz_offset(&click.user).await,
+    let zone = match choice {
+        "morning" => state.directory.zone(&click.user).await,
         _ => None,
     };
-    let Some(until) = until_of(choice, now, offset) else {
+    let Some(until) = until_of(choice, now, zone) else {
         tell(
             state,
             click,
@@ -120,7 +121,7 @@ pub async fn run(state: &AppState, click: &Click) {
             return;
         }
     }
-    let zone_note = if choice == "morning" && offset.is_none() {
+    let zone_note = if choice == "morning" && zone.is_none() {
         " (UTC: Slack did not say your time zone)"
     } else {
         ""
@@ -257,14 +258,14 @@ pub async fn submit(
             },
         },
         c => {
-            let offset = match c {
-                "morning" => state.directory.tz_offset(&user).await,
+            let zone = match c {
+                "morning" => state.directory.zone(&user).await,
                 _ => None,
             };
-            if c == "morning" && offset.is_none() {
+            if c == "morning" && zone.is_none() {
                 zone_note = " (UTC: Slack did not say your time zone)";
             }
-            until_of(c, now, offset)?
+            until_of(c, now, zone)?
         }
     };
     let max = Duration::from_std(state.config.quiet.silence_max).unwrap_or_default();
@@ -391,15 +392,21 @@ mod tests {
     #[test]
     fn nine_tomorrow_is_in_the_clickers_zone_and_utc_when_unknown() {
         let now = at("2026-12-07T22:30:00Z");
+        let zone = |name: &str| UserZone::from_slack(Some(name), None);
         // Berlin (UTC+1): it is 23:30 on the 7th there; 09:00 on the 8th is 08:00Z.
         assert_eq!(
-            until_of("morning", now, Some(3600)),
+            until_of("morning", now, zone("Europe/Berlin")),
             Some(at("2026-12-08T08:00:00Z"))
         );
         // Tokyo (UTC+9): it is already 07:30 on the 8th; tomorrow is the 9th.
         assert_eq!(
-            until_of("morning", now, Some(9 * 3600)),
+            until_of("morning", now, zone("Asia/Tokyo")),
             Some(at("2026-12-09T00:00:00Z"))
+        );
+        // Only an offset known: that offset.
+        assert_eq!(
+            until_of("morning", now, UserZone::from_slack(None, Some(3600))),
+            Some(at("2026-12-08T08:00:00Z"))
         );
         assert_eq!(
             until_of("morning", now, None),
@@ -407,6 +414,22 @@ mod tests {
         );
         assert_eq!(until_of("4h", now, None), Some(at("2026-12-08T02:30:00Z")));
         assert_eq!(until_of("soon", now, None), None);
+    }
+
+    #[test]
+    fn nine_tomorrow_across_a_clock_change_is_nine_on_the_new_clock() {
+        // Saturday 24 October 2026, 20:00 in Berlin (summer time, UTC+2);
+        // the clocks go back that night, so 09:00 on Sunday is 08:00Z, not
+        // the 07:00Z Saturday's offset would give.
+        let now = at("2026-10-24T18:00:00Z");
+        assert_eq!(
+            until_of(
+                "morning",
+                now,
+                UserZone::from_slack(Some("Europe/Berlin"), Some(7200))
+            ),
+            Some(at("2026-10-25T08:00:00Z"))
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! assessment ([`assessment`]: ETA, severity, band, bottlenecks) and the
 //! P50/P90 forecaster ([`forecast`]), and Servo's lineage with what a late
 //! job means downstream ([`lineage`]); what each mitigation bought before
-//! ([`bought`]).
+//! ([`bought`]); a person's time zone as Slack says it ([`zone`]).
 
 pub mod assessment;
 pub mod bought;
@@ -19,3 +19,4 @@ pub mod risk;
 pub mod rotation;
 pub mod secret;
 pub mod text;
+pub mod zone;

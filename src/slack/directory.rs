@@ -8,6 +8,7 @@
 //! group's handle (`usergroups.list`) as plain text.
 
 use crate::domain::ids::Principal;
+use crate::domain::zone::UserZone;
 use crate::slack::api::{SlackApi, SlackCallError};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
@@ -30,8 +31,8 @@ const NAMES_QUIET: Duration = Duration::from_secs(30);
 type MemberCache = HashMap<String, (Instant, Arc<Vec<String>>)>;
 /// User or group id to (when fetched, plain-text name).
 type NameCache = HashMap<String, (Instant, String)>;
-/// User id to (when fetched, offset from UTC in seconds).
-type TzCache = HashMap<String, (Instant, i32)>;
+/// User id to (when fetched, their time zone).
+type TzCache = HashMap<String, (Instant, UserZone)>;
 
 #[derive(Clone)]
 pub struct Directory {
@@ -131,24 +132,25 @@ impl Directory {
         Some(id)
     }
 
-    /// A user's offset from UTC in seconds (`users.info` `tz_offset`), for
-    /// times said in their own day ("end of day"); `None` if Slack cannot
-    /// be asked just now.
-    pub async fn tz_offset(&self, user: &str) -> Option<i32> {
-        if let Some((at, offset)) = self.tzs.lock().expect("cache poisoned").get(user) {
+    /// A user's time zone (`users.info` `tz`, or `tz_offset` when Slack
+    /// names none chrono-tz knows), for times said in their own day ("end
+    /// of day", "09:00 tomorrow"); `None` if Slack cannot be asked just now.
+    pub async fn zone(&self, user: &str) -> Option<UserZone> {
+        if let Some((at, zone)) = self.tzs.lock().expect("cache poisoned").get(user) {
             if at.elapsed() < NAMES_TTL {
-                return Some(*offset);
+                return Some(*zone);
             }
         }
         let answer = self.ask("users.info", &json!({ "user": user })).await?;
-        let offset = answer.pointer("/user/tz_offset")?.as_i64()?;
-        // Real offsets lie within a day.
-        let offset = i32::try_from(offset.clamp(-86_399, 86_399)).ok()?;
+        let zone = UserZone::from_slack(
+            answer.pointer("/user/tz").and_then(|v| v.as_str()),
+            answer.pointer("/user/tz_offset").and_then(|v| v.as_i64()),
+        )?;
         self.tzs
             .lock()
             .expect("cache poisoned")
-            .insert(user.to_string(), (Instant::now(), offset));
-        Some(offset)
+            .insert(user.to_string(), (Instant::now(), zone));
+        Some(zone)
     }
 
     /// A user group's handle as plain text (`@oncall`), from
