@@ -873,3 +873,152 @@ async fn a_resolved_alert_stays_resolved_through_a_button_timer_and_resume_on_sq
 async fn a_resolved_alert_stays_resolved_through_a_button_timer_and_resume_on_postgres() {
     resolved_stays_resolved(Backend::Postgres).await;
 }
+
+/// The link to Servo goes dark as a Recreate is asked for: Servo never
+/// answers, so the bot cannot know whether it was made. It says so (not
+/// "nothing was changed"), keeps the change open, and once Servo answers
+/// again finishes it from what Servo shows: recreated once, the alert
+/// following the new job, both the click and the outcome audited. A slash
+/// `pause` in the dark is answered the same way.
+#[tokio::test]
+async fn a_change_servo_never_confirmed_is_said_so_and_finished_once_servo_answers() {
+    use common::tcp_proxy::TcpProxy;
+    use servo_sla_bot::runtime::clock::ManualClock;
+    let fx = ServoFixture::start().await;
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let mut url = url::Url::parse(&fx.bot_url()).unwrap();
+    url.set_port(Some(proxy.addr().port())).unwrap();
+    // A 3 s statement timeout: the bot gives up on Servo after 8 s.
+    url.query_pairs_mut()
+        .append_pair("options", "-c statement_timeout=3000");
+    let clock = ManualClock::new(t0());
+    let app = common::bot::spawn(
+        common::bot::Spawn::new(Backend::Sqlite)
+            .manual_clock(&clock)
+            .servo_url(url.as_str()),
+    )
+    .await;
+    app.slack.set_usergroup("S0ONCALL", &["U0ONCALL1"]);
+    let job = fx.job(at_risk(60, 5)).await;
+    let other = fx
+        .job(JobSpec {
+            asset: "adhoc".into(),
+            priority: 1,
+            ..JobSpec::default()
+        })
+        .await;
+    app.poll().await;
+    let alert = alert_id(&app, job).await;
+
+    // Someone holds a lock on Servo's jobs: the recreate and a slash pause
+    // wait on it, in flight. The link goes dark while they wait; the lock
+    // goes, and whatever Servo answers goes into the dark.
+    let mut lock = fx.admin.begin().await.unwrap();
+    sqlx::query("LOCK TABLE backfill_jobs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let dbname = fx.db.url.rsplit('/').next().unwrap().to_string();
+    let dark = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = $1 AND application_name = 'servo-sla-bot' AND wait_event_type = 'Lock'",
+            )
+            .bind(&dbname)
+            .fetch_one(&fx.admin)
+            .await
+            .unwrap();
+            if waiting >= 2 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the changes never waited on the lock"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        proxy.blackhole();
+        lock.rollback().await.unwrap();
+    };
+    let (recreate, pause) = (
+        click(&app, OPERATOR, "mitigate_recreate", &alert),
+        format!("pause {other}"),
+    );
+    let (_, answer, _) = tokio::join!(
+        app.interact(&recreate),
+        app.slash(&pause, OPERATOR, CHANNEL),
+        dark,
+    );
+    // Both outlive Slack's 3-second ack: their answers follow by response_url.
+    assert!(answer.body.contains("Working on it"), "{}", answer.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let told = loop {
+        let told = told_all(&app);
+        if told.matches("confirm").count() >= 2 || std::time::Instant::now() > deadline {
+            break told;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(told.contains("did not confirm the recreate"), "{told}");
+    assert!(told.contains("did not confirm the pause"), "{told}");
+    assert!(
+        !told.to_lowercase().contains("nothing was changed"),
+        "{told}"
+    );
+    assert_eq!(
+        app.state
+            .store
+            .applying_intents(clock.now() + Duration::minutes(5))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the recreate is still open"
+    );
+
+    proxy.restore();
+    clock.advance(Duration::minutes(1));
+    // The connections lost in the dark are dropped along the way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fx.job_field::<String>(job, "state").await != "cancelled" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the repair pass never finished the recreate"
+        );
+        app.poll().await;
+    }
+    app.drain_outbox().await;
+    let new_jobs: Vec<(Uuid, i32)> = sqlx::query_as(
+        "SELECT id, priority FROM backfill_jobs WHERE id <> $1 AND asset_name = 'revenue_daily'",
+    )
+    .bind(job)
+    .fetch_all(&fx.admin)
+    .await
+    .unwrap();
+    assert_eq!(new_jobs.len(), 1, "recreated once");
+    assert_eq!(new_jobs[0].1, 10);
+    let a = app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert_eq!(
+        a.job_id,
+        new_jobs[0].0.to_string(),
+        "the alert follows the new job"
+    );
+    assert!(thread_texts(&app)
+        .iter()
+        .any(|t| t.contains("recreated the job at priority 10")));
+    let audit: Vec<String> = app
+        .state
+        .store
+        .list_audit(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "recreate")
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.contains(&"unconfirmed".to_string()), "{audit:?}");
+    assert!(audit.iter().any(|o| o.starts_with("ok")), "{audit:?}");
+}

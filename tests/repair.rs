@@ -591,3 +591,84 @@ async fn an_open_alert_whose_only_message_was_refused_is_posted_at_the_next_poll
 async fn an_open_alert_whose_only_message_was_refused_is_posted_at_the_next_poll_on_postgres() {
     undelivered_post(Backend::Postgres).await;
 }
+
+/// A pause the bot began and Servo never made (a stop, or Servo not
+/// answering) is not made by the repair pass once the alert has resolved:
+/// the job it was to make room for no longer needs it. Recorded as not made,
+/// said in the thread; the other job keeps running.
+async fn no_late_pause_after_resolution(backend: Backend) {
+    let (fx, app, clock) = world(backend).await;
+    let job = fx.job(low()).await;
+    let lower = fx
+        .job(JobSpec {
+            asset: "costs".into(),
+            priority: 3,
+            ..JobSpec::default()
+        })
+        .await;
+    app.poll().await;
+    let alert = app
+        .state
+        .store
+        .latest_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    // The job recovers as the pause is begun, before the repair pass looks.
+    clock.advance(Duration::minutes(1));
+    app.state
+        .store
+        .begin_intent(
+            "pause",
+            &alert.id,
+            "acme",
+            &lower.to_string(),
+            "U0PLATLEAD",
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    fx.set_eta(job, t0() + Duration::minutes(90), clock.now())
+        .await;
+    app.poll().await;
+    assert!(!app
+        .state
+        .store
+        .get_alert(&alert.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_open());
+    clock.advance(Duration::minutes(1));
+    app.poll().await;
+    app.drain_outbox().await;
+    assert_eq!(
+        fx.job_field::<String>(lower, "state").await,
+        "running",
+        "not paused for a resolved alert"
+    );
+    assert!(app
+        .state
+        .store
+        .applying_intents(clock.now() + Duration::minutes(5))
+        .await
+        .unwrap()
+        .is_empty());
+    let said = app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_some())
+        .any(|m| m.text.contains("was not made") && m.text.contains("resolved"));
+    assert!(said, "the thread says why");
+}
+
+#[tokio::test]
+async fn the_repair_pass_makes_no_pause_for_an_alert_that_resolved_on_sqlite() {
+    no_late_pause_after_resolution(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_repair_pass_makes_no_pause_for_an_alert_that_resolved_on_postgres() {
+    no_late_pause_after_resolution(Backend::Postgres).await;
+}

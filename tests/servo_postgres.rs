@@ -446,3 +446,106 @@ async fn every_read_and_change_keeps_to_its_tenant_without_row_level_security() 
         JobState::Paused
     );
 }
+
+/// Servo's job trees: a root still waiting on its upstream jobs, and an
+/// upstream child, are not recreated (a new job knows nothing of the tree:
+/// the root's would start before its inputs, the child's root would wait
+/// for ever). Nothing is cancelled.
+#[tokio::test]
+async fn recreate_refuses_the_jobs_of_a_job_tree_and_changes_nothing() {
+    let fx = ServoFixture::start().await;
+    let servo = servo_for(&fx).await;
+    let now = Utc::now();
+    let root = fx
+        .job(JobSpec {
+            state: "waiting_upstream".into(),
+            completed: 0,
+            upstream: 2,
+            upstream_done: 0,
+            ..JobSpec::default()
+        })
+        .await;
+    let child = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            ..JobSpec::default()
+        })
+        .await;
+    sqlx::query("UPDATE backfill_jobs SET parent_job_id = $1 WHERE id = $2")
+        .bind(root)
+        .bind(child)
+        .execute(&fx.admin)
+        .await
+        .unwrap();
+    match servo.recreate("acme", root, 10, "U0X", now).await {
+        Err(ServoActionError::InvalidState { message, .. }) => {
+            assert!(
+                message.contains("waits on 2 of its 2 upstream jobs"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match servo.recreate("acme", child, 10, "U0X", now).await {
+        Err(ServoActionError::InvalidState { message, .. }) => {
+            assert!(
+                message.contains("upstream job of another backfill"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    for id in [root, child] {
+        assert_eq!(fx.job_field::<i32>(id, "version").await, 1, "untouched");
+    }
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM backfill_jobs")
+        .fetch_one(&fx.admin)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 2, "no job started");
+}
+
+/// An active job of the same asset that shares one remaining partition, at
+/// a low priority, does not stand for the recreated job: the new one covers
+/// every remaining partition at priority 10.
+#[tokio::test]
+async fn recreate_starts_every_remaining_partition_even_beside_a_job_that_shares_one() {
+    let fx = ServoFixture::start().await;
+    let servo = servo_for(&fx).await;
+    let now = Utc::now();
+    let old = fx
+        .job(JobSpec {
+            completed: 40,
+            ..JobSpec::default()
+        })
+        .await;
+    let other = fx
+        .job(JobSpec {
+            total: 1,
+            completed: 0,
+            priority: 0,
+            ..JobSpec::default()
+        })
+        .await;
+    // The other job holds p0099 only (the fixture names keys from p0000).
+    sqlx::query("UPDATE backfill_jobs SET partition_keys = '[\"p0099\"]'::jsonb WHERE id = $1")
+        .bind(other)
+        .execute(&fx.admin)
+        .await
+        .unwrap();
+    let (cancelled, new) = servo.recreate("acme", old, 10, "U0X", now).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert_ne!(new.id, other, "the other job is not the recreated one");
+    assert_eq!(new.priority, 10);
+    assert_eq!(new.partition_keys.len(), 60, "{:?}", new.partition_keys);
+    // Recreating a job whose remaining partitions a priority-10 job already
+    // covers returns that job, as Servo's CLI does.
+    let again = fx
+        .job(JobSpec {
+            completed: 40,
+            ..JobSpec::default()
+        })
+        .await;
+    let (_, same) = servo.recreate("acme", again, 10, "U0X", now).await.unwrap();
+    assert_eq!(same.id, new.id, "the covering job stands for it");
+}

@@ -30,6 +30,9 @@ pub(super) async fn run(
         ChangeOutcome::Invalid(message) => ephemeral(&format!(":warning: {message} Nothing was changed.")),
         ChangeOutcome::Conflict => ephemeral(":warning: The job changed while I was working on it; nothing was changed. Run the command again."),
         ChangeOutcome::ServoFailed(e) => servo_failed(&e),
+        ChangeOutcome::Unconfirmed => ephemeral(&format!(
+            ":grey_question: Servo did not confirm the {action}: the connection was lost as it was being committed, so it may or may not have been made. Check with `/backfill status {id}` in a minute before asking again."
+        )),
         ChangeOutcome::Done { line, alert } => {
             let mut text = line;
             if let Some(link) = alert_link(alert.as_deref()) {

@@ -838,8 +838,13 @@ pub(crate) async fn apply(
             .await
         {
             Ok(updated) => return Ok(updated),
-            Err(ServoActionError::VersionConflict) => {
+            // The commit's answer was lost: what Servo shows says whether it
+            // took (the deadline asked for), else the loop asks again.
+            Err(ServoActionError::VersionConflict | ServoActionError::Unconfirmed(_)) => {
                 job = match state.servo.get_job(&tenant.id, job.id).await {
+                    Ok(Some(j)) if j.sla_deadline_at == Some(approval.proposed_deadline) => {
+                        return Ok(j)
+                    }
                     Ok(Some(j)) => j,
                     Ok(None) => return Err("the job no longer exists".into()),
                     Err(e) => return Err(e.to_string()),

@@ -40,8 +40,11 @@ pub enum ChangeOutcome {
     Invalid(String),
     /// The job changed while the bot worked on it (audited).
     Conflict,
-    /// Servo failed (audited).
+    /// Servo failed before the change was committed: nothing changed (audited).
     ServoFailed(ServoError),
+    /// The connection to Servo was lost at the commit: the change may have
+    /// been made or not (audited as `unconfirmed`).
+    Unconfirmed,
     /// Done (audited): the line the thread got, and the alert it went to.
     Done {
         line: String,
@@ -104,6 +107,10 @@ pub async fn change(
         Err(ServoActionError::VersionConflict) => {
             record("refused: job changed meanwhile".into()).await;
             return ChangeOutcome::Conflict;
+        }
+        Err(ServoActionError::Unconfirmed(e)) => {
+            record(format!("unconfirmed: {e}")).await;
+            return ChangeOutcome::Unconfirmed;
         }
         Err(ServoActionError::Servo(e)) => {
             record(format!("failed: {e}")).await;

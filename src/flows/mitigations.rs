@@ -229,7 +229,7 @@ async fn finish_pause(
         None => refused("no such job any more".into()),
         Some(job) if job.state == JobState::Paused => {
             let text = format!(
-                ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; recorded after the bot restarted.",
+                ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; recorded on a later look at Servo (the bot had not recorded it).",
                 intent.actor,
                 crate::domain::text::escape_slack(&job.asset_name)
             );
@@ -245,11 +245,14 @@ async fn finish_pause(
             )
             .await;
         }
+        Some(_) if !alert.is_open() => {
+            refused("the alert resolved before Servo could be asked again".into())
+        }
         Some(job) if job.state.is_active() => {
             match state.servo.pause(&intent.tenant_id, job.id, now).await {
                 Ok(job) => {
                     let text = format!(
-                        ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; finished after the bot restarted.",
+                        ":double_vertical_bar: <@{}> paused *{}* (`{id}`) to make room; made on a later try (Servo had not confirmed it).",
                         intent.actor,
                         crate::domain::text::escape_slack(&job.asset_name)
                     );
@@ -319,6 +322,9 @@ async fn finish_recreate(
                     "Servo cancelled the job, but its recreated job is no longer active".into(),
                 ),
             }
+        }
+        Some(_) if !alert.is_open() => {
+            refused("the alert resolved before Servo could be asked again".into())
         }
         Some(old) if old.state.is_active() => {
             match state
@@ -448,35 +454,45 @@ pub async fn pause(
             }
         };
         let detail = json!({ "job": id, "for_alert": alert.id });
-        let (line, status, why, change, outcome) =
-            match state.servo.pause(tenant_id, uuid, now).await {
-                Ok(job) => {
-                    paused += 1;
-                    (
-                        format!(
-                            ":double_vertical_bar: paused *{}* (`{id}`)",
-                            crate::domain::text::escape_slack(&job.asset_name)
-                        ),
-                        "done",
-                        None,
-                        IntentChange::Paused,
-                        "ok".to_string(),
-                    )
-                }
-                Err(e) => {
-                    let why = match e {
-                        ServoActionError::NotFound => "no such job any more".to_string(),
-                        other => other.to_string(),
-                    };
-                    (
-                        format!(":x: `{id}`: {why}"),
-                        "refused",
-                        Some(why.clone()),
-                        IntentChange::None,
-                        format!("failed: {why}"),
-                    )
-                }
-            };
+        let result = state.servo.pause(tenant_id, uuid, now).await;
+        if let Err(ServoActionError::Unconfirmed(e)) = &result {
+            // Servo may have paused it: the intent stays applying, and the
+            // repair pass records what Servo shows (or pauses it then).
+            tracing::warn!(error = %e, job = %id, "Servo did not confirm a pause; the repair pass will look");
+            crate::flows::thread::audit(state, alert, user, "pause", "unconfirmed", detail).await;
+            lines.push(format!(
+                ":grey_question: `{id}`: Servo did not confirm the pause; the bot looks again before its next poll and says here what came of it"
+            ));
+            continue;
+        }
+        let (line, status, why, change, outcome) = match result {
+            Ok(job) => {
+                paused += 1;
+                (
+                    format!(
+                        ":double_vertical_bar: paused *{}* (`{id}`)",
+                        crate::domain::text::escape_slack(&job.asset_name)
+                    ),
+                    "done",
+                    None,
+                    IntentChange::Paused,
+                    "ok".to_string(),
+                )
+            }
+            Err(e) => {
+                let why = match e {
+                    ServoActionError::NotFound => "no such job any more".to_string(),
+                    other => other.to_string(),
+                };
+                (
+                    format!(":x: `{id}`: {why}"),
+                    "refused",
+                    Some(why.clone()),
+                    IntentChange::None,
+                    format!("failed: {why}"),
+                )
+            }
+        };
         // Recorded (or refused), audited: one transaction.
         let mut effects = Effects::new();
         effects.record(crate::flows::thread::audit_entry(
@@ -661,6 +677,15 @@ pub async fn recreate(
             show_new_job(state, alert, &new).await;
             crate::flows::escalation::refresh_buttons(state, &alert.id).await;
             Ok(())
+        }
+        Err(ServoActionError::Unconfirmed(e)) => {
+            // Servo may have recreated it: the intent stays applying, and the
+            // repair pass follows the new job if there is one (or recreates
+            // it then, while the alert is open), and says so in the thread.
+            tracing::warn!(error = %e, "Servo did not confirm a recreate; the repair pass will look");
+            crate::flows::thread::audit(state, alert, user, "recreate", "unconfirmed", json!({}))
+                .await;
+            Err(":grey_question: Servo did not confirm the recreate: the connection was lost as it was being committed. The bot looks again before its next poll and says in the alert's thread what came of it.".into())
         }
         Err(e) => {
             refuse_intent(state, &intent, &e.to_string(), now).await;

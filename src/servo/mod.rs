@@ -62,8 +62,20 @@ pub enum ServoActionError {
     /// The job changed since it was read (optimistic concurrency on `version`).
     #[error("the job changed meanwhile")]
     VersionConflict,
+    /// The change was sent and the connection lost at its commit: Servo may
+    /// or may not have made it. (A failure before the commit rolled it back:
+    /// that is [`ServoActionError::Servo`], and nothing changed.)
+    #[error("Servo did not confirm the change ({0})")]
+    Unconfirmed(String),
     #[error(transparent)]
     Servo(#[from] ServoError),
+}
+
+impl ServoActionError {
+    /// A commit whose answer was lost.
+    pub(crate) fn unconfirmed(e: sqlx::Error) -> Self {
+        Self::Unconfirmed(ServoError::from(e).to_string())
+    }
 }
 
 /// A backfill job as the bot sees it.
@@ -271,6 +283,31 @@ impl Job {
         let impact = lineage.impact(self.asset_id, self.likely_done(), depth, now);
         self.impact = (!impact.is_empty()).then_some(impact);
     }
+}
+
+/// Why the runbook's recreate must not be done to this job, when Servo's
+/// job tree (servo.md, "Job trees") forbids it: a new job knows nothing of
+/// the tree, so a root still waiting on its upstream jobs would start before
+/// their data is there, and an upstream child, once cancelled, would leave
+/// its root waiting for ever. Servo's cancel allows both; the bot does not.
+pub fn recreate_refusal(job: &Job) -> Option<ServoActionError> {
+    let message = if job.parent_job_id.is_some() {
+        "This job is an upstream job of another backfill, whose root waits for it: cancelling it would leave the root waiting for ever. Recreate the root once it runs, or pause lower-priority jobs to make room.".to_string()
+    } else if job.state == JobState::WaitingUpstream
+        || job.completed_upstream_jobs < job.upstream_job_count
+    {
+        format!(
+            "This job waits on {} of its {} upstream jobs: a recreated job would start before their data is there. Act on the upstream jobs (the alert names them), or request an extension.",
+            job.upstream_job_count - job.completed_upstream_jobs,
+            job.upstream_job_count
+        )
+    } else {
+        return None;
+    };
+    Some(ServoActionError::InvalidState {
+        state: job.state.as_str().to_string(),
+        message,
+    })
 }
 
 /// The cancel reason the runbook gives for its high-risk step.

@@ -94,9 +94,13 @@ impl<T> TimedOut for Result<T, ServoError> {
     }
 }
 
+/// Only changes return this: one Servo never answered may have been
+/// committed (the commit's answer is what was lost), so it is unconfirmed.
 impl<T> TimedOut for Result<T, super::ServoActionError> {
     fn timed_out(after: std::time::Duration) -> Self {
-        Err(super::ServoActionError::Servo(no_answer(after)))
+        Err(super::ServoActionError::Unconfirmed(
+            no_answer(after).to_string(),
+        ))
     }
 }
 
@@ -671,7 +675,7 @@ impl PgServo {
         .await
         .map_err(ServoError::from)?;
         let job = Self::lock_job(&mut tx, tenant, id).await?;
-        tx.commit().await.map_err(ServoError::from)?;
+        tx.commit().await.map_err(ServoActionError::unconfirmed)?;
         Ok(job)
     }
 
@@ -704,7 +708,7 @@ impl PgServo {
         .await
         .map_err(ServoError::from)?;
         let job = Self::lock_job(&mut tx, tenant, id).await?;
-        tx.commit().await.map_err(ServoError::from)?;
+        tx.commit().await.map_err(ServoActionError::unconfirmed)?;
         Ok(job)
     }
 
@@ -736,7 +740,7 @@ impl PgServo {
             });
         }
         let job = Self::lock_job(&mut tx, tenant, id).await?;
-        tx.commit().await.map_err(ServoError::from)?;
+        tx.commit().await.map_err(ServoActionError::unconfirmed)?;
         Ok(job)
     }
 
@@ -790,7 +794,7 @@ impl PgServo {
         let job = Self::lock_job(&mut tx, tenant, id).await?;
         Self::cancel_in(&mut tx, &job, reason, now).await?;
         let job = Self::lock_job(&mut tx, tenant, id).await?;
-        tx.commit().await.map_err(ServoError::from)?;
+        tx.commit().await.map_err(ServoActionError::unconfirmed)?;
         Ok(job)
     }
 
@@ -798,7 +802,9 @@ impl PgServo {
     /// with the runbook's reason, then start the same asset's partitions that
     /// were not completed, with `priority` and the same deadline. One
     /// transaction, so a failure leaves the old job running. If an active job
-    /// already covers those partitions, it is returned instead (as the CLI does).
+    /// already covers all those partitions at that priority, it is returned
+    /// instead (as the CLI does). Refused for a job of a job tree
+    /// ([`super::recreate_refusal`]).
     pub async fn recreate(
         &self,
         tenant: &str,
@@ -809,6 +815,9 @@ impl PgServo {
     ) -> Result<(Job, Job), ServoActionError> {
         let mut tx = self.tenant_tx(tenant).await?;
         let old = Self::lock_job(&mut tx, tenant, id).await?;
+        if let Some(refusal) = super::recreate_refusal(&old) {
+            return Err(refusal);
+        }
         if old.priority >= priority {
             return Err(ServoActionError::InvalidState {
                 state: old.state.as_str().to_string(),
@@ -836,14 +845,18 @@ impl PgServo {
                     .into(),
             });
         }
+        // Only a job that covers every remaining partition, at the priority
+        // asked for, stands for the new one: one that shares a key or runs
+        // at the old priority would leave the rest undone or as slow.
         let existing: Option<Uuid> = sqlx::query_scalar(
             "SELECT id FROM backfill_jobs WHERE tenant_id = $4 AND asset_id = $1 AND state = ANY($2) \
-             AND partition_keys ?| $3 ORDER BY created_at DESC LIMIT 1",
+             AND partition_keys @> $3 AND priority >= $5 ORDER BY created_at DESC LIMIT 1",
         )
         .bind(old.asset_id)
         .bind(ACTIVE.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .bind(&remaining)
+        .bind(serde_json::json!(remaining))
         .bind(tenant)
+        .bind(priority)
         .fetch_optional(&mut *tx)
         .await
         .map_err(ServoError::from)?;
@@ -896,7 +909,7 @@ impl PgServo {
         };
         let cancelled = Self::lock_job(&mut tx, tenant, id).await?;
         let new = Self::lock_job(&mut tx, tenant, new_id).await?;
-        tx.commit().await.map_err(ServoError::from)?;
+        tx.commit().await.map_err(ServoActionError::unconfirmed)?;
         Ok((cancelled, new))
     }
 }

@@ -496,6 +496,9 @@ impl SimServo {
         let speedup = self.priority_speedup;
         self.with_job(tenant, id, |w, i, now| {
             let old = &w.jobs[i];
+            if let Some(refusal) = super::recreate_refusal(&old.job) {
+                return Err(refusal);
+            }
             if old.job.priority >= priority {
                 return Err(ServoActionError::InvalidState {
                     state: old.job.state.as_str().to_string(),
