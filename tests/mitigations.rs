@@ -227,7 +227,7 @@ async fn a_pause_confirmed_after_the_alert_resolved_pauses_nothing() {
     let candidate =
         w.fx.job(JobSpec {
             asset: "adhoc".into(),
-            priority: 9,
+            priority: 1,
             ..JobSpec::default()
         })
         .await;
@@ -270,6 +270,14 @@ async fn pause_three_one_fails(backend: Backend) {
     let no_sla =
         w.fx.job(JobSpec {
             asset: "adhoc".into(),
+            priority: 4,
+            ..JobSpec::default()
+        })
+        .await;
+    // No SLA, but Critical by its priority: not the runbook's non-critical.
+    let _critical_no_sla =
+        w.fx.job(JobSpec {
+            asset: "ledger".into(),
             priority: 9,
             ..JobSpec::default()
         })

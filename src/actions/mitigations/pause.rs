@@ -8,20 +8,27 @@ use crate::actions::dialog::open_dialog;
 enum PauseKind {
     /// Low: the tenant's best-effort jobs.
     Defer,
-    /// Medium: running jobs with no SLA, or a later deadline and lower priority.
+    /// Medium: the runbook's non-critical jobs: running, of lower priority
+    /// than the job at risk, with no SLA or a later deadline.
     LowerPriority,
 }
 
+/// The jobs a click may pause for `at_risk`: never the job itself, nor its
+/// own upstream jobs (Servo's job tree: pausing them delays it).
 fn candidates(kind: PauseKind, at_risk: &Job, jobs: Vec<Job>) -> Vec<Job> {
     jobs.into_iter()
         .filter(|j| j.id != at_risk.id && j.state == JobState::Running)
+        .filter(|j| j.parent_job_id != Some(at_risk.id))
         .filter(|j| match kind {
             PauseKind::Defer => SlaTier::from_priority(j.priority) <= SlaTier::BestEffort,
-            PauseKind::LowerPriority => match (j.sla_deadline_at, at_risk.sla_deadline_at) {
-                (None, _) => true,
-                (Some(d), Some(mine)) => d > mine && j.priority < at_risk.priority,
-                (Some(_), None) => false,
-            },
+            PauseKind::LowerPriority => {
+                j.priority < at_risk.priority
+                    && match (j.sla_deadline_at, at_risk.sla_deadline_at) {
+                        (None, _) => true,
+                        (Some(d), Some(mine)) => d > mine,
+                        (Some(_), None) => false,
+                    }
+            }
         })
         .collect()
 }
@@ -205,21 +212,27 @@ mod tests {
     #[test]
     fn lower_priority_candidates_have_no_sla_or_a_later_deadline_and_lower_priority() {
         let at_risk = job(6, Some(2), JobState::Running);
-        let no_sla = job(9, None, JobState::Running);
+        let no_sla = job(2, None, JobState::Running);
+        let no_sla_critical = job(9, None, JobState::Running);
         let later_lower = job(3, Some(5), JobState::Running);
         let later_higher = job(8, Some(5), JobState::Running);
         let sooner_lower = job(1, Some(1), JobState::Running);
         let paused = job(1, None, JobState::Paused);
+        // The at-risk job's own upstream job: pausing it delays the job.
+        let mut upstream = job(1, None, JobState::Running);
+        upstream.parent_job_id = Some(at_risk.id);
         let found: Vec<_> = candidates(
             PauseKind::LowerPriority,
             &at_risk,
             vec![
                 at_risk.clone(),
                 no_sla.clone(),
+                no_sla_critical,
                 later_lower.clone(),
                 later_higher,
                 sooner_lower,
                 paused,
+                upstream,
             ],
         )
         .into_iter()
