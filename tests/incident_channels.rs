@@ -21,11 +21,16 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
+    world_with(backend, common::bot::CONFIG).await
+}
+
+async fn world_with(backend: Backend, config: &str) -> World {
     let fx = ServoFixture::start().await;
     let clock = ManualClock::new(t0());
-    let spec = Spawn::new(backend)
+    let mut spec = Spawn::new(backend)
         .manual_clock(&clock)
         .servo_url(&fx.bot_url());
+    spec.config = config.to_string();
     let app = spawn(spec).await;
     app.slack
         .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
@@ -628,4 +633,118 @@ async fn the_thread_asks_once_how_it_ended_on_sqlite() {
 #[tokio::test]
 async fn the_thread_asks_once_how_it_ended_on_postgres() {
     the_thread_asks_once_how_it_ended(Backend::Postgres).await;
+}
+
+/// globex follows its own path, whose one tier is the rotation
+/// `globex-primary` (U0GLOBEX1 on shift at t0, then U0GLOBEX2); the global
+/// path's first tier (S0ONCALL, acme's people) is not globex's.
+fn globex_rotation_config() -> String {
+    let handoff = t0() + Duration::minutes(10);
+    let globex_path = r#"operators = ["U0GLOBEXOPS"]
+
+[[tenants.escalation.tiers]]
+name = "Globex On-call"
+notify = ["rotation:globex-primary"]
+ack_timeout = "15m"
+"#;
+    format!(
+        "{}\n[[rotations]]\nid = \"globex-primary\"\nmembers = [\"U0GLOBEX1\", \"U0GLOBEX2\"]\nshift = \"1d\"\nhandoff = \"{}\"\ntz = \"UTC\"\nstart = \"{}\"\n",
+        common::bot::CONFIG.replace("operators = [\"U0GLOBEXOPS\"]\n", globex_path),
+        handoff.format("%H:%M"),
+        (handoff - Duration::days(1)).format("%Y-%m-%d"),
+    )
+}
+
+async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(backend: Backend) {
+    let w = world_with(backend, &globex_rotation_config()).await;
+    let job = w
+        .fx
+        .job(JobSpec {
+            tenant: "globex".into(),
+            ..breached("globex_orders")
+        })
+        .await;
+    w.app.poll().await;
+    fire(&w).await;
+    let alert = w
+        .app
+        .state
+        .store
+        .open_alert_for_job("globex", &job.to_string())
+        .await
+        .unwrap()
+        .expect("globex's alert");
+    assert!(
+        w.app
+            .slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .any(|c| c.body["channel"] == "U0GLOBEX1"
+                && c.body.to_string().contains("You are paged")),
+        "globex's engineer on shift is paged"
+    );
+
+    let told = slash_in(&w, &format!("incident {job}"), "U0GLOBEXOPS", "C0GLOBEXALR").await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    let channels = created(&w.app);
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    let members = &channels[0].members;
+    assert!(
+        members.contains(&"U0GLOBEX1".to_string()),
+        "the rotation's member on shift, who was paged, is invited: {members:?}"
+    );
+    for other in ["U0ONCALL1", "U0ONCALL2", "U0GLOBEX2"] {
+        assert!(
+            !members.contains(&other.to_string()),
+            "{other} was not paged for globex and is not invited: {members:?}"
+        );
+    }
+
+    // Resolved: the engineer who was paged may say how it ended.
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    fire(&w).await;
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0GLOBEXALR",
+            "U0GLOBEX1",
+            "alert_disposition",
+            &format!("{}:mitigated", alert.id),
+        ))
+        .await;
+    assert!(
+        !told_all(&w.app).contains("Only the tenant's operators and the people paged"),
+        "{}",
+        told_all(&w.app)
+    );
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1, "the dialog opens for the paged engineer");
+    assert_eq!(views[0].view["callback_id"], "alert_how_it_ended");
+    // Someone of the global path, paged for nothing of globex's, may not.
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0GLOBEXALR",
+            "U0ONCALL1",
+            "alert_disposition",
+            &format!("{}:mitigated", alert.id),
+        ))
+        .await;
+    assert!(told_all(&w.app).contains("Only the tenant's operators and the people paged"));
+    assert_eq!(w.app.slack.views().len(), 1);
+}
+
+#[tokio::test]
+async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended_on_sqlite() {
+    a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended_on_postgres() {
+    a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(Backend::Postgres).await;
 }

@@ -226,18 +226,23 @@ async fn invitees(state: &AppState, alert: &Alert, by: &str) -> Vec<String> {
     out
 }
 
-/// Everyone paged on the alert's path (each tier paged, groups expanded).
+/// Everyone paged for the alert: each tier of its tenant's own path that
+/// was paged, resolved as the page resolved it (its rotations' member on
+/// shift, overrides and PagerDuty schedules at the time of the page), groups
+/// expanded.
 pub async fn paged_people(state: &AppState, alert: &Alert) -> Vec<String> {
     let mut out = Vec::new();
     match state.store.escalation_pages_of(&alert.id).await {
         Ok(pages) => {
-            let tiers = &state.config.escalation.tiers;
+            let tiers = &state.config.escalation_for(&alert.tenant_id).tiers;
             for p in pages {
                 let Some(tier) = usize::try_from(p.tier).ok().and_then(|t| tiers.get(t)) else {
                     continue;
                 };
-                match state.directory.expand(&tier.notify).await {
-                    Ok(users) => out.extend(users),
+                let at = DateTime::<Utc>::from_timestamp_millis(p.paged_at_ms)
+                    .unwrap_or_else(|| state.clock.now());
+                match crate::flows::oncall::paged(state, tier, at).await {
+                    Ok((_, users)) => out.extend(users),
                     Err(e) => tracing::warn!(error = %e, "could not expand a paged tier"),
                 }
             }
