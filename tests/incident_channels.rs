@@ -748,3 +748,165 @@ async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended_on_sqlite() 
 async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended_on_postgres() {
     a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(Backend::Postgres).await;
 }
+
+/// Resolves the job (completed) and polls: the alert resolves.
+async fn complete(w: &World, job: uuid::Uuid) {
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    fire(w).await;
+}
+
+async fn a_linked_channel_is_never_archived(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    // The tenant's standing incident room, linked to this episode.
+    w.app
+        .slack
+        .add_channel("C0WARROOM", "acme-incidents", &["U0PLATLEAD"]);
+    let linked = slash_in(
+        &w,
+        &format!("incident link {job}"),
+        "U0PLATLEAD",
+        "C0WARROOM",
+    )
+    .await;
+    assert!(linked.contains("<#C0WARROOM>"), "{linked}");
+    complete(&w, job).await;
+    let timeline = w
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.channel == "C0WARROOM" && m.text.starts_with("Timeline of"))
+        .expect("the timeline");
+    let body = timeline.blocks.to_string();
+    assert!(
+        !body.contains("incident_channel_archive"),
+        "no Archive channel for a linked room: {body}"
+    );
+    assert!(body.contains("not opened by the bot"), "{body}");
+    // A click anyway (a forged or copied button) is refused and audited.
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0WARROOM",
+            "U0PLATLEAD",
+            "incident_channel_archive",
+            &alert,
+        ))
+        .await;
+    fire(&w).await;
+    let told = told_all(&w.app);
+    assert!(told.contains("not opened by the bot"), "{told}");
+    assert!(w.app.slack.calls_to("conversations.archive").is_empty());
+    let room = w
+        .app
+        .slack
+        .created_channels()
+        .into_iter()
+        .find(|c| c.id == "C0WARROOM")
+        .unwrap();
+    assert!(!room.archived);
+    let ic = w
+        .app
+        .state
+        .store
+        .incident_channel(&alert)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ic.archived_at.is_none());
+    let audit = w.app.state.store.list_audit(None, 200).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "incident_channel_archive"
+        && e.actor == "U0PLATLEAD"
+        && e.outcome == "refused: a linked channel"));
+}
+
+#[tokio::test]
+async fn a_linked_channel_is_never_archived_on_sqlite() {
+    a_linked_channel_is_never_archived(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_linked_channel_is_never_archived_on_postgres() {
+    a_linked_channel_is_never_archived(Backend::Postgres).await;
+}
+
+async fn an_archive_slack_refuses_is_taken_back_and_said(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    let told = choose(&w, "U0PLATLEAD", "incident_channel_open", &alert).await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    let ch = created(&w.app)[0].id.clone();
+    complete(&w, job).await;
+
+    // The workspace lets only admins archive channels.
+    w.app.slack.fail_next(
+        "conversations.archive",
+        vec![common::fake_slack::Fault::Error("restricted_action".into())],
+    );
+    let click = || fresh_click_in(&w.app, &ch, "U0PLATLEAD", "incident_channel_archive", &alert);
+    w.app.interact(&click()).await;
+    fire(&w).await;
+    assert_eq!(
+        w.app.slack.calls_to("conversations.archive")[0].outcome,
+        "restricted_action"
+    );
+    // Slack's answer is read a minute on.
+    common::slack_ui::advance(&w.app, &w.clock, 1).await;
+    let store = &w.app.state.store;
+    let ic = store.incident_channel(&alert).await.unwrap().unwrap();
+    assert!(
+        ic.archived_at.is_none() && ic.archived_by.is_none(),
+        "the store no longer says archived: {ic:?}"
+    );
+    assert!(!created(&w.app)[0].archived);
+    let note = thread_texts(&w.app)
+        .into_iter()
+        .find(|t| t.contains("Slack would not archive"))
+        .expect("the thread says Slack refused");
+    assert!(note.contains("restricted_action"), "{note}");
+    assert!(note.contains(&format!("<#{ch}>")), "{note}");
+    assert!(
+        channel_texts(&w.app, &ch)
+            .iter()
+            .any(|t| t.contains("Slack would not archive this channel (restricted_action)")),
+        "the channel is told too"
+    );
+    let shown = alert_in_channel(&w.app).to_string();
+    assert!(
+        shown.contains(&format!("Incident channel: <#{ch}>")) && !shown.contains("archived by"),
+        "{shown}"
+    );
+    let audit = store.list_audit(None, 200).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "incident_channel_archive"
+        && e.actor == "bot"
+        && e.outcome == "refused by Slack: restricted_action"));
+
+    // Fixed in Slack: the button works again, once.
+    w.app.interact(&click()).await;
+    fire(&w).await;
+    common::slack_ui::advance(&w.app, &w.clock, 1).await;
+    assert_eq!(w.app.slack.ok_calls_to("conversations.archive").len(), 1);
+    assert!(created(&w.app)[0].archived);
+    let ic = store.incident_channel(&alert).await.unwrap().unwrap();
+    assert_eq!(ic.archived_by.as_deref(), Some("U0PLATLEAD"));
+}
+
+#[tokio::test]
+async fn an_archive_slack_refuses_is_taken_back_and_said_on_sqlite() {
+    an_archive_slack_refuses_is_taken_back_and_said(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_archive_slack_refuses_is_taken_back_and_said_on_postgres() {
+    an_archive_slack_refuses_is_taken_back_and_said(Backend::Postgres).await;
+}

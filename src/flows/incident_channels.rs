@@ -10,15 +10,19 @@
 //! the note in the alert's thread, the alert's edit) as outbox rows. While
 //! the alert lives, every note in its thread is also a line in the channel
 //! (the store writes it with the note). On resolution the channel gets the
-//! episode's *Timeline* from the audit log and an *Archive channel* button
-//! ([`archive`]: operators, audited, once).
+//! episode's *Timeline* from the audit log and, for a channel the bot
+//! created, an *Archive channel* button ([`archive`]: operators, audited,
+//! once; a linked channel is not the bot's to archive). What Slack made of
+//! the archive call is read a minute on ([`archive_checked`]): a refusal
+//! takes the archive back and is said.
 
 use crate::context::AppState;
 use crate::domain::risk::RiskBand;
 use crate::domain::text::{date_token, escape_slack};
 use crate::flows::alert_view::{ended_line, render, AlertView};
 use crate::flows::ids::{
-    ARCHIVE_CHANNEL_ACTION, BUTTONS_TIMER, DISPOSITION_ACTION, INCIDENT_CHANNEL_TIMER,
+    ARCHIVE_CHANNEL_ACTION, ARCHIVE_CHECK_TIMER, BUTTONS_TIMER, DISPOSITION_ACTION,
+    INCIDENT_CHANNEL_TIMER,
 };
 use crate::flows::thread::{audit_entry, thread_message, AlertError};
 use crate::slack::api::SlackCallError;
@@ -480,24 +484,35 @@ pub async fn on_resolution(
     let body = crate::slack::limits::join_capped(&lines, "\n", 2900, |k| {
         format!("…and {k} more (`/backfill status` and the audit log have them all)")
     });
+    // A channel the bot created is offered *Archive channel*; a linked one
+    // (a room someone already had, perhaps the tenant's standing incident
+    // room) is not the bot's to archive.
+    let last = if ic.linked {
+        json!({ "type": "context", "block_id": "timeline_linked", "elements": [{
+            "type": "mrkdwn",
+            "text": "This channel was linked to the alert, not opened by the bot: it stays as it is."
+        }]})
+    } else {
+        json!({ "type": "actions", "block_id": "timeline_actions", "elements": [{
+            "type": "button",
+            "action_id": ARCHIVE_CHANNEL_ACTION,
+            "text": { "type": "plain_text", "text": "Archive channel" },
+            "value": alert.id,
+            "confirm": {
+                "title": { "type": "plain_text", "text": "Archive this channel?" },
+                "text": { "type": "mrkdwn", "text": "The channel is archived for everyone; its history stays searchable." },
+                "confirm": { "type": "plain_text", "text": "Archive" },
+                "deny": { "type": "plain_text", "text": "Cancel" }
+            }
+        }]})
+    };
     let payload = json!({
         "channel": channel,
         "text": format!("Timeline of {} ({} events)", alert.asset_name(), lines.len()),
         "blocks": [
             { "type": "section", "block_id": "timeline_head", "text": { "type": "mrkdwn", "text": text } },
             { "type": "section", "block_id": "timeline_body", "text": { "type": "mrkdwn", "text": body } },
-            { "type": "actions", "block_id": "timeline_actions", "elements": [{
-                "type": "button",
-                "action_id": ARCHIVE_CHANNEL_ACTION,
-                "text": { "type": "plain_text", "text": "Archive channel" },
-                "value": alert.id,
-                "confirm": {
-                    "title": { "type": "plain_text", "text": "Archive this channel?" },
-                    "text": { "type": "mrkdwn", "text": "The channel is archived for everyone; its history stays searchable." },
-                    "confirm": { "type": "plain_text", "text": "Archive" },
-                    "deny": { "type": "plain_text", "text": "Cancel" }
-                }
-            }]}
+            last
         ]
     });
     Ok(vec![NewOutboxMessage {
@@ -720,10 +735,19 @@ pub enum ArchiveOutcome {
     Already(Option<String>),
     /// The episode has no channel to archive.
     NoChannel,
+    /// The channel was linked, not created by the bot: not archived.
+    Linked(String),
 }
 
+/// How long after *Archive channel* the bot reads what Slack made of the
+/// archive call ([`archive_checked`]): the call goes out behind the
+/// channel's last posts, within seconds.
+pub const ARCHIVE_CHECK_AFTER: chrono::Duration = chrono::Duration::minutes(1);
+
 /// Archives an episode's channel, once (`by` an operator, checked by the
-/// caller): the audit entry, a last line saying who, and the archive call.
+/// caller): the audit entry, a last line saying who, the archive call, and
+/// the step that reads Slack's answer to it ([`archive_checked`]). A linked
+/// channel (one that existed before the episode) is refused, audited.
 pub async fn archive(
     state: &AppState,
     alert: &Alert,
@@ -738,8 +762,24 @@ pub async fn archive(
     if ic.archived_at.is_some() {
         return Ok(ArchiveOutcome::Already(ic.archived_by));
     }
+    if ic.linked {
+        crate::flows::thread::audit(
+            state,
+            alert,
+            by,
+            "incident_channel_archive",
+            "refused: a linked channel",
+            json!({ "alert_id": alert.id, "channel": channel }),
+        )
+        .await;
+        return Ok(ArchiveOutcome::Linked(channel));
+    }
     let now = state.clock.now();
     let order = incident_channel_order(&alert.id);
+    // Each archive has keys of its own: one Slack refused may be asked for
+    // again once it is taken back.
+    let stamp = now.timestamp_millis();
+    let archive_key = format!("incident:{}:archive:{stamp}", alert.id);
     let archived = state
         .store
         .archive_incident_channel_with(&alert.id, by, now, |_| {
@@ -752,7 +792,7 @@ pub async fn archive(
                         "channel": channel,
                         "text": format!(":file_cabinet: Archived by <@{by}> {}.", date_token(now)),
                     }),
-                    format!("incident:{}:archived-note", alert.id),
+                    format!("incident:{}:archived-note:{stamp}", alert.id),
                 )
             });
             e.send(NewOutboxMessage {
@@ -760,8 +800,15 @@ pub async fn archive(
                 ..NewOutboxMessage::call(
                     "conversations.archive",
                     json!({ "channel": channel }),
-                    format!("incident:{}:archive", alert.id),
+                    archive_key.clone(),
                 )
+            });
+            e.schedule(NewTimer {
+                kind: ARCHIVE_CHECK_TIMER.into(),
+                subject_id: alert.id.clone(),
+                payload: json!({ "key": archive_key, "archived_at_ms": stamp }),
+                due_at: now + ARCHIVE_CHECK_AFTER,
+                dedup_key: Some(format!("incident:{}:archive-check:{stamp}", alert.id)),
             });
             e.record(audit_entry(
                 state,
@@ -776,7 +823,7 @@ pub async fn archive(
                 subject_id: alert.id.clone(),
                 payload: Value::Null,
                 due_at: now,
-                dedup_key: Some(format!("incident:{}:archived-edit", alert.id)),
+                dedup_key: Some(format!("incident:{}:archived-edit:{stamp}", alert.id)),
             });
             e
         })
@@ -791,6 +838,106 @@ pub async fn archive(
             Ok(ArchiveOutcome::Already(again.and_then(|i| i.archived_by)))
         }
     }
+}
+
+/// The claimed step after *Archive channel*: what Slack made of the archive
+/// call (`payload`: its outbox key and the archive's time). Archived, or
+/// archived already: nothing more. Refused for good (`restricted_action`,
+/// `not_in_channel`, `cant_archive_general`, …): the channel is open, so the
+/// store takes the archive back and the alert's thread and the channel say
+/// that Slack refused and why, with the audit entry and the alert's edit, in
+/// one commit; *Archive channel* may be clicked again. Still on its way: an
+/// error, so the timer looks again.
+pub async fn archive_checked(
+    state: &AppState,
+    alert_id: &str,
+    payload: &Value,
+) -> anyhow::Result<()> {
+    let (Some(key), Some(at)) = (
+        payload.get("key").and_then(Value::as_str),
+        payload
+            .get("archived_at_ms")
+            .and_then(Value::as_i64)
+            .and_then(DateTime::<Utc>::from_timestamp_millis),
+    ) else {
+        return Ok(());
+    };
+    let Some(ic) = state.store.incident_channel(alert_id).await? else {
+        return Ok(());
+    };
+    let Some(channel) = ic.channel.clone().filter(|_| ic.archived_at == Some(at)) else {
+        return Ok(()); // taken back already, or another archive's
+    };
+    let code = match state.store.outbox_fate(key).await? {
+        None | Some((crate::store::OutboxStatus::Sent, _)) => return Ok(()),
+        Some((crate::store::OutboxStatus::Pending, _)) => {
+            anyhow::bail!("Slack has not answered the archive of {channel} yet")
+        }
+        Some((crate::store::OutboxStatus::Failed, why)) => {
+            let why = why.unwrap_or_else(|| "refused".into());
+            // "Slack refused conversations.archive: <code>"
+            why.rsplit(": ").next().unwrap_or(&why).to_string()
+        }
+    };
+    if code == "already_archived" {
+        return Ok(());
+    }
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let note = thread_message(
+        state,
+        &alert,
+        format!("incident:{alert_id}:archive-refused:{}", at.timestamp_millis()),
+        &format!(
+            ":warning: Slack would not archive the incident channel <#{channel}> ({}): it stays open. Archive it in Slack, or click *Archive channel* under its timeline again once that is fixed.",
+            escape_slack(&code)
+        ),
+    )?;
+    let line = NewOutboxMessage {
+        ordering_key: Some(incident_channel_order(alert_id)),
+        ..NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({
+                "channel": channel,
+                "text": format!(":warning: Slack would not archive this channel ({}): it stays open.", escape_slack(&code)),
+            }),
+            format!("incident:{alert_id}:archive-refused-line:{}", at.timestamp_millis()),
+        )
+    };
+    let taken_back = state
+        .store
+        .unarchive_incident_channel_with(alert_id, at, now, |_| {
+            let mut e = Effects::new();
+            e.send(note);
+            e.send(line);
+            e.record(audit_entry(
+                state,
+                &alert,
+                "bot",
+                "incident_channel_archive",
+                &format!("refused by Slack: {code}"),
+                json!({ "alert_id": alert_id, "channel": channel }),
+            ));
+            e.schedule(NewTimer {
+                kind: BUTTONS_TIMER.into(),
+                subject_id: alert_id.to_string(),
+                payload: Value::Null,
+                due_at: now,
+                dedup_key: Some(format!(
+                    "incident:{alert_id}:archive-refused-edit:{}",
+                    at.timestamp_millis()
+                )),
+            });
+            e
+        })
+        .await?;
+    if taken_back.is_some() {
+        tracing::warn!(alert = alert_id, channel, code, "Slack refused to archive an incident channel; it stays open");
+        state.wake_outbox();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
