@@ -657,9 +657,8 @@ ack_timeout = "15m"
 
 async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(backend: Backend) {
     let w = world_with(backend, &globex_rotation_config()).await;
-    let job = w
-        .fx
-        .job(JobSpec {
+    let job =
+        w.fx.job(JobSpec {
             tenant: "globex".into(),
             ..breached("globex_orders")
         })
@@ -853,7 +852,15 @@ async fn an_archive_slack_refuses_is_taken_back_and_said(backend: Backend) {
         "conversations.archive",
         vec![common::fake_slack::Fault::Error("restricted_action".into())],
     );
-    let click = || fresh_click_in(&w.app, &ch, "U0PLATLEAD", "incident_channel_archive", &alert);
+    let click = || {
+        fresh_click_in(
+            &w.app,
+            &ch,
+            "U0PLATLEAD",
+            "incident_channel_archive",
+            &alert,
+        )
+    };
     w.app.interact(&click()).await;
     fire(&w).await;
     assert_eq!(
@@ -909,4 +916,125 @@ async fn an_archive_slack_refuses_is_taken_back_and_said_on_sqlite() {
 #[tokio::test]
 async fn an_archive_slack_refuses_is_taken_back_and_said_on_postgres() {
     an_archive_slack_refuses_is_taken_back_and_said(Backend::Postgres).await;
+}
+
+async fn no_channel_is_created_once_its_alert_has_resolved(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    // Slack is unavailable for the first try (every attempt of one call).
+    w.app.slack.fail_next(
+        "conversations.create",
+        vec![common::fake_slack::Fault::ServerError; 3],
+    );
+    let told = choose(&w, "U0PLATLEAD", "incident_channel_open", &alert).await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    assert!(!w.app.slack.calls_to("conversations.create").is_empty());
+    assert!(created(&w.app).is_empty());
+    // The job completes while the step waits to try again.
+    complete(&w, job).await;
+    common::slack_ui::advance(&w.app, &w.clock, 1).await;
+
+    assert!(
+        w.app.slack.ok_calls_to("conversations.create").is_empty(),
+        "no channel for an episode that is over"
+    );
+    assert!(created(&w.app).is_empty());
+    let notes: Vec<String> = thread_texts(&w.app)
+        .into_iter()
+        .filter(|t| t.contains("was not created"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(notes[0].contains("<@U0PLATLEAD>"), "{}", notes[0]);
+    assert!(notes[0].contains("the alert resolved"), "{}", notes[0]);
+    let ic = w
+        .app
+        .state
+        .store
+        .incident_channel(&alert)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ic.channel.is_none());
+    assert_eq!(
+        ic.failed.as_deref(),
+        Some("the alert resolved before Slack created it")
+    );
+    // Nothing more however long it waits.
+    common::slack_ui::advance(&w.app, &w.clock, 10).await;
+    assert!(w.app.slack.ok_calls_to("conversations.create").is_empty());
+}
+
+#[tokio::test]
+async fn no_channel_is_created_once_its_alert_has_resolved_on_sqlite() {
+    no_channel_is_created_once_its_alert_has_resolved(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn no_channel_is_created_once_its_alert_has_resolved_on_postgres() {
+    no_channel_is_created_once_its_alert_has_resolved(Backend::Postgres).await;
+}
+
+async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline(backend: Backend) {
+    // Slack's answer comes after 3 s: the client waits up to 10.
+    let config = common::bot::CONFIG.replace("timeout = \"2s\"", "timeout = \"10s\"");
+    let w = world_with(backend, &config).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    w.app.slack.fail_next(
+        "conversations.create",
+        vec![common::fake_slack::Fault::HeldAnswer(
+            std::time::Duration::from_secs(3),
+        )],
+    );
+    let app = &w.app;
+    let open = async {
+        app.interact(&overflow_click_in(
+            app,
+            "C0ACMEALERT",
+            "U0PLATLEAD",
+            "incident_channel_open",
+            &alert,
+        ))
+        .await;
+        fire(&w).await;
+    };
+    // The job completes while Slack makes the channel.
+    let resolve = async {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        assert!(created(app).len() <= 1);
+        complete(&w, job).await;
+    };
+    tokio::join!(open, resolve);
+    fire(&w).await;
+    let channels = created(&w.app);
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    let ch = &channels[0].id;
+    let store = &w.app.state.store;
+    let a = store.get_alert(&alert).await.unwrap().unwrap();
+    assert!(!a.is_open(), "resolved meanwhile");
+    let timeline = w
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| &m.channel == ch && m.text.starts_with("Timeline of"))
+        .collect::<Vec<_>>();
+    assert_eq!(timeline.len(), 1, "the timeline, once");
+    assert!(timeline[0]
+        .blocks
+        .to_string()
+        .contains("incident_channel_archive"));
+}
+
+#[tokio::test]
+async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline_on_sqlite() {
+    a_channel_slack_made_as_the_alert_resolved_gets_its_timeline(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline_on_postgres() {
+    a_channel_slack_made_as_the_alert_resolved_gets_its_timeline(Backend::Postgres).await;
 }

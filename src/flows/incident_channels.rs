@@ -354,7 +354,9 @@ fn opened_effects(
 /// The claimed step that creates the channel in Slack: the name asked for,
 /// or the first numbered one not taken. A refusal that will not pass is
 /// recorded, and said in the thread, once; Slack unavailable is an error,
-/// so the timer tries again.
+/// so the timer tries again. An alert resolved by then gets no channel (the
+/// requester is told in the thread); one that resolved while Slack made it
+/// gets its Timeline with the rest.
 pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
     let Some(ic) = state.store.incident_channel(alert_id).await? else {
         return Ok(());
@@ -365,6 +367,18 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
     let Some(alert) = state.store.get_alert(alert_id).await? else {
         return Ok(());
     };
+    if !alert.is_open() {
+        // Resolved while Slack was being asked (this step is tried again,
+        // backing off, while Slack is unavailable): the incident is over, so
+        // no channel is made (as `open` refuses a resolved alert), and whoever
+        // asked is told in the thread, once.
+        let why = "the alert resolved before Slack created it";
+        let text = format!(
+            ":information_source: <@{}>, the incident channel `#{}` you asked for was not created: the alert resolved before Slack created it. Its thread and `/backfill status` have the episode.",
+            ic.requested_by, ic.name
+        );
+        return give_up(state, &alert, why, &text).await;
+    }
     let people: Vec<String> = payload
         .get("invite")
         .and_then(Value::as_array)
@@ -388,6 +402,24 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
                     anyhow::bail!("conversations.create answered without a channel id");
                 };
                 let now = state.clock.now();
+                // The alert may have resolved while Slack made the channel:
+                // then its Timeline (and Archive) comes with the rest, at
+                // once, as the resolution would have sent it.
+                let alert = state.store.get_alert(alert_id).await?.unwrap_or(alert);
+                let mut timeline = None;
+                if !alert.is_open() {
+                    let made = IncidentChannel {
+                        channel: Some(channel.to_string()),
+                        ..ic.clone()
+                    };
+                    let how = alert
+                        .resolution
+                        .clone()
+                        .unwrap_or_else(|| "resolved".into());
+                    let at = alert.resolved_at.unwrap_or(now);
+                    timeline =
+                        Some(timeline_message(state, &alert, &made, channel, &how, at).await?);
+                }
                 let mut failure = None;
                 let opened = state
                     .store
@@ -407,6 +439,9 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
                             "created",
                             json!({ "alert_id": alert.id, "channel": channel, "name": name }),
                         ));
+                        if let Some(t) = timeline {
+                            e.send(t);
+                        }
                         e
                     })
                     .await?;
@@ -427,25 +462,28 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
         }
     }
     let why = refused.unwrap_or_else(|| format!("name_taken ({NAME_TRIES} names tried)"));
+    let text = format!(
+        ":warning: Slack would not create the incident channel `{}` ({why}). Check the bot's `channels:manage` scope, or link an existing channel with `/backfill incident link {}` run in it.",
+        ic.name,
+        alert.job_id.chars().take(8).collect::<String>()
+    );
+    give_up(state, &alert, &why, &text).await
+}
+
+/// Records why the claimed channel was not created (`why`), once, with the
+/// note in the alert's thread that says so (`text`) and the audit entry.
+async fn give_up(state: &AppState, alert: &Alert, why: &str, text: &str) -> anyhow::Result<()> {
+    let alert_id = alert.id.as_str();
     let now = state.clock.now();
-    let note = thread_message(
-        state,
-        &alert,
-        format!("incident:{alert_id}:failed"),
-        &format!(
-            ":warning: Slack would not create the incident channel `{}` ({why}). Check the bot's `channels:manage` scope, or link an existing channel with `/backfill incident link {}` run in it.",
-            ic.name,
-            alert.job_id.chars().take(8).collect::<String>()
-        ),
-    )?;
+    let note = thread_message(state, alert, format!("incident:{alert_id}:failed"), text)?;
     state
         .store
-        .fail_incident_channel_with(alert_id, &why, now, |_| {
+        .fail_incident_channel_with(alert_id, why, now, |_| {
             let mut e = Effects::new();
             e.send(note);
             e.record(audit_entry(
                 state,
-                &alert,
+                alert,
                 "bot",
                 "incident_channel_created",
                 &format!("failed: {why}"),
@@ -473,6 +511,22 @@ pub async fn on_resolution(
     let Some(channel) = ic.channel.as_deref().filter(|_| ic.archived_at.is_none()) else {
         return Ok(Vec::new());
     };
+    Ok(vec![
+        timeline_message(state, alert, &ic, channel, how, now).await?,
+    ])
+}
+
+/// The episode's *Timeline* for its channel `channel`, resolved `how` at
+/// `now`, with *Archive channel* unless the channel was linked. One per
+/// episode, whoever sends it (its outbox key).
+async fn timeline_message(
+    state: &AppState,
+    alert: &Alert,
+    ic: &IncidentChannel,
+    channel: &str,
+    how: &str,
+    now: DateTime<Utc>,
+) -> Result<NewOutboxMessage, AlertError> {
     let entries = episode_entries(state, alert, now).await?;
     let lines = timeline_lines(state, &entries, how, now).await;
     let text = format!(
@@ -515,14 +569,14 @@ pub async fn on_resolution(
             last
         ]
     });
-    Ok(vec![NewOutboxMessage {
+    Ok(NewOutboxMessage {
         ordering_key: Some(incident_channel_order(&alert.id)),
         ..NewOutboxMessage::call(
             "chat.postMessage",
             payload,
             format!("incident:{}:timeline", alert.id),
         )
-    }])
+    })
 }
 
 /// The audit log's entries about the alert's job during its episode,
@@ -903,7 +957,10 @@ pub async fn archive_checked(
                 "channel": channel,
                 "text": format!(":warning: Slack would not archive this channel ({}): it stays open.", escape_slack(&code)),
             }),
-            format!("incident:{alert_id}:archive-refused-line:{}", at.timestamp_millis()),
+            format!(
+                "incident:{alert_id}:archive-refused-line:{}",
+                at.timestamp_millis()
+            ),
         )
     };
     let taken_back = state
@@ -934,7 +991,12 @@ pub async fn archive_checked(
         })
         .await?;
     if taken_back.is_some() {
-        tracing::warn!(alert = alert_id, channel, code, "Slack refused to archive an incident channel; it stays open");
+        tracing::warn!(
+            alert = alert_id,
+            channel,
+            code,
+            "Slack refused to archive an incident channel; it stays open"
+        );
         state.wake_outbox();
     }
     Ok(())
