@@ -21,11 +21,16 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
+    world_with(backend, common::bot::CONFIG).await
+}
+
+async fn world_with(backend: Backend, config: &str) -> World {
     let fx = ServoFixture::start().await;
     let clock = ManualClock::new(t0());
-    let spec = Spawn::new(backend)
+    let mut spec = Spawn::new(backend)
         .manual_clock(&clock)
         .servo_url(&fx.bot_url());
+    spec.config = config.to_string();
     let app = spawn(spec).await;
     app.slack
         .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
@@ -628,4 +633,408 @@ async fn the_thread_asks_once_how_it_ended_on_sqlite() {
 #[tokio::test]
 async fn the_thread_asks_once_how_it_ended_on_postgres() {
     the_thread_asks_once_how_it_ended(Backend::Postgres).await;
+}
+
+/// globex follows its own path, whose one tier is the rotation
+/// `globex-primary` (U0GLOBEX1 on shift at t0, then U0GLOBEX2); the global
+/// path's first tier (S0ONCALL, acme's people) is not globex's.
+fn globex_rotation_config() -> String {
+    let handoff = t0() + Duration::minutes(10);
+    let globex_path = r#"operators = ["U0GLOBEXOPS"]
+
+[[tenants.escalation.tiers]]
+name = "Globex On-call"
+notify = ["rotation:globex-primary"]
+ack_timeout = "15m"
+"#;
+    format!(
+        "{}\n[[rotations]]\nid = \"globex-primary\"\nmembers = [\"U0GLOBEX1\", \"U0GLOBEX2\"]\nshift = \"1d\"\nhandoff = \"{}\"\ntz = \"UTC\"\nstart = \"{}\"\n",
+        common::bot::CONFIG.replace("operators = [\"U0GLOBEXOPS\"]\n", globex_path),
+        handoff.format("%H:%M"),
+        (handoff - Duration::days(1)).format("%Y-%m-%d"),
+    )
+}
+
+async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(backend: Backend) {
+    let w = world_with(backend, &globex_rotation_config()).await;
+    let job =
+        w.fx.job(JobSpec {
+            tenant: "globex".into(),
+            ..breached("globex_orders")
+        })
+        .await;
+    w.app.poll().await;
+    fire(&w).await;
+    let alert = w
+        .app
+        .state
+        .store
+        .open_alert_for_job("globex", &job.to_string())
+        .await
+        .unwrap()
+        .expect("globex's alert");
+    assert!(
+        w.app
+            .slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .any(|c| c.body["channel"] == "U0GLOBEX1"
+                && c.body.to_string().contains("You are paged")),
+        "globex's engineer on shift is paged"
+    );
+
+    let told = slash_in(&w, &format!("incident {job}"), "U0GLOBEXOPS", "C0GLOBEXALR").await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    let channels = created(&w.app);
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    let members = &channels[0].members;
+    assert!(
+        members.contains(&"U0GLOBEX1".to_string()),
+        "the rotation's member on shift, who was paged, is invited: {members:?}"
+    );
+    for other in ["U0ONCALL1", "U0ONCALL2", "U0GLOBEX2"] {
+        assert!(
+            !members.contains(&other.to_string()),
+            "{other} was not paged for globex and is not invited: {members:?}"
+        );
+    }
+
+    // Resolved: the engineer who was paged may say how it ended.
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    fire(&w).await;
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0GLOBEXALR",
+            "U0GLOBEX1",
+            "alert_disposition",
+            &format!("{}:mitigated", alert.id),
+        ))
+        .await;
+    assert!(
+        !told_all(&w.app).contains("Only the tenant's operators and the people paged"),
+        "{}",
+        told_all(&w.app)
+    );
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1, "the dialog opens for the paged engineer");
+    assert_eq!(views[0].view["callback_id"], "alert_how_it_ended");
+    // Someone of the global path, paged for nothing of globex's, may not.
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0GLOBEXALR",
+            "U0ONCALL1",
+            "alert_disposition",
+            &format!("{}:mitigated", alert.id),
+        ))
+        .await;
+    assert!(told_all(&w.app).contains("Only the tenant's operators and the people paged"));
+    assert_eq!(w.app.slack.views().len(), 1);
+}
+
+#[tokio::test]
+async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended_on_sqlite() {
+    a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_tenants_own_rotation_is_invited_and_may_say_how_it_ended_on_postgres() {
+    a_tenants_own_rotation_is_invited_and_may_say_how_it_ended(Backend::Postgres).await;
+}
+
+/// Resolves the job (completed) and polls: the alert resolves.
+async fn complete(w: &World, job: uuid::Uuid) {
+    w.fx.update_job(
+        job,
+        "state = 'completed', completed_partitions = 100, completed_at = now()",
+    )
+    .await;
+    w.app.poll().await;
+    fire(w).await;
+}
+
+async fn a_linked_channel_is_never_archived(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    // The tenant's standing incident room, linked to this episode.
+    w.app
+        .slack
+        .add_channel("C0WARROOM", "acme-incidents", &["U0PLATLEAD"]);
+    let linked = slash_in(
+        &w,
+        &format!("incident link {job}"),
+        "U0PLATLEAD",
+        "C0WARROOM",
+    )
+    .await;
+    assert!(linked.contains("<#C0WARROOM>"), "{linked}");
+    complete(&w, job).await;
+    let timeline = w
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.channel == "C0WARROOM" && m.text.starts_with("Timeline of"))
+        .expect("the timeline");
+    let body = timeline.blocks.to_string();
+    assert!(
+        !body.contains("incident_channel_archive"),
+        "no Archive channel for a linked room: {body}"
+    );
+    assert!(body.contains("not opened by the bot"), "{body}");
+    // A click anyway (a forged or copied button) is refused and audited.
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0WARROOM",
+            "U0PLATLEAD",
+            "incident_channel_archive",
+            &alert,
+        ))
+        .await;
+    fire(&w).await;
+    let told = told_all(&w.app);
+    assert!(told.contains("not opened by the bot"), "{told}");
+    assert!(w.app.slack.calls_to("conversations.archive").is_empty());
+    let room = w
+        .app
+        .slack
+        .created_channels()
+        .into_iter()
+        .find(|c| c.id == "C0WARROOM")
+        .unwrap();
+    assert!(!room.archived);
+    let ic = w
+        .app
+        .state
+        .store
+        .incident_channel(&alert)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ic.archived_at.is_none());
+    let audit = w.app.state.store.list_audit(None, 200).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "incident_channel_archive"
+        && e.actor == "U0PLATLEAD"
+        && e.outcome == "refused: a linked channel"));
+}
+
+#[tokio::test]
+async fn a_linked_channel_is_never_archived_on_sqlite() {
+    a_linked_channel_is_never_archived(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_linked_channel_is_never_archived_on_postgres() {
+    a_linked_channel_is_never_archived(Backend::Postgres).await;
+}
+
+async fn an_archive_slack_refuses_is_taken_back_and_said(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    let told = choose(&w, "U0PLATLEAD", "incident_channel_open", &alert).await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    let ch = created(&w.app)[0].id.clone();
+    complete(&w, job).await;
+
+    // The workspace lets only admins archive channels.
+    w.app.slack.fail_next(
+        "conversations.archive",
+        vec![common::fake_slack::Fault::Error("restricted_action".into())],
+    );
+    let click = || {
+        fresh_click_in(
+            &w.app,
+            &ch,
+            "U0PLATLEAD",
+            "incident_channel_archive",
+            &alert,
+        )
+    };
+    w.app.interact(&click()).await;
+    fire(&w).await;
+    assert_eq!(
+        w.app.slack.calls_to("conversations.archive")[0].outcome,
+        "restricted_action"
+    );
+    // Slack's answer is read a minute on.
+    common::slack_ui::advance(&w.app, &w.clock, 1).await;
+    let store = &w.app.state.store;
+    let ic = store.incident_channel(&alert).await.unwrap().unwrap();
+    assert!(
+        ic.archived_at.is_none() && ic.archived_by.is_none(),
+        "the store no longer says archived: {ic:?}"
+    );
+    assert!(!created(&w.app)[0].archived);
+    let note = thread_texts(&w.app)
+        .into_iter()
+        .find(|t| t.contains("Slack would not archive"))
+        .expect("the thread says Slack refused");
+    assert!(note.contains("restricted_action"), "{note}");
+    assert!(note.contains(&format!("<#{ch}>")), "{note}");
+    assert!(
+        channel_texts(&w.app, &ch)
+            .iter()
+            .any(|t| t.contains("Slack would not archive this channel (restricted_action)")),
+        "the channel is told too"
+    );
+    let shown = alert_in_channel(&w.app).to_string();
+    assert!(
+        shown.contains(&format!("Incident channel: <#{ch}>")) && !shown.contains("archived by"),
+        "{shown}"
+    );
+    let audit = store.list_audit(None, 200).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "incident_channel_archive"
+        && e.actor == "bot"
+        && e.outcome == "refused by Slack: restricted_action"));
+
+    // Fixed in Slack: the button works again, once.
+    w.app.interact(&click()).await;
+    fire(&w).await;
+    common::slack_ui::advance(&w.app, &w.clock, 1).await;
+    assert_eq!(w.app.slack.ok_calls_to("conversations.archive").len(), 1);
+    assert!(created(&w.app)[0].archived);
+    let ic = store.incident_channel(&alert).await.unwrap().unwrap();
+    assert_eq!(ic.archived_by.as_deref(), Some("U0PLATLEAD"));
+}
+
+#[tokio::test]
+async fn an_archive_slack_refuses_is_taken_back_and_said_on_sqlite() {
+    an_archive_slack_refuses_is_taken_back_and_said(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_archive_slack_refuses_is_taken_back_and_said_on_postgres() {
+    an_archive_slack_refuses_is_taken_back_and_said(Backend::Postgres).await;
+}
+
+async fn no_channel_is_created_once_its_alert_has_resolved(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    // Slack is unavailable for the first try (every attempt of one call).
+    w.app.slack.fail_next(
+        "conversations.create",
+        vec![common::fake_slack::Fault::ServerError; 3],
+    );
+    let told = choose(&w, "U0PLATLEAD", "incident_channel_open", &alert).await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    assert!(!w.app.slack.calls_to("conversations.create").is_empty());
+    assert!(created(&w.app).is_empty());
+    // The job completes while the step waits to try again.
+    complete(&w, job).await;
+    common::slack_ui::advance(&w.app, &w.clock, 1).await;
+
+    assert!(
+        w.app.slack.ok_calls_to("conversations.create").is_empty(),
+        "no channel for an episode that is over"
+    );
+    assert!(created(&w.app).is_empty());
+    let notes: Vec<String> = thread_texts(&w.app)
+        .into_iter()
+        .filter(|t| t.contains("was not created"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(notes[0].contains("<@U0PLATLEAD>"), "{}", notes[0]);
+    assert!(notes[0].contains("the alert resolved"), "{}", notes[0]);
+    let ic = w
+        .app
+        .state
+        .store
+        .incident_channel(&alert)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ic.channel.is_none());
+    assert_eq!(
+        ic.failed.as_deref(),
+        Some("the alert resolved before Slack created it")
+    );
+    // Nothing more however long it waits.
+    common::slack_ui::advance(&w.app, &w.clock, 10).await;
+    assert!(w.app.slack.ok_calls_to("conversations.create").is_empty());
+}
+
+#[tokio::test]
+async fn no_channel_is_created_once_its_alert_has_resolved_on_sqlite() {
+    no_channel_is_created_once_its_alert_has_resolved(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn no_channel_is_created_once_its_alert_has_resolved_on_postgres() {
+    no_channel_is_created_once_its_alert_has_resolved(Backend::Postgres).await;
+}
+
+async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline(backend: Backend) {
+    // Slack's answer comes after 3 s: the client waits up to 10.
+    let config = common::bot::CONFIG.replace("timeout = \"2s\"", "timeout = \"10s\"");
+    let w = world_with(backend, &config).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    w.app.slack.fail_next(
+        "conversations.create",
+        vec![common::fake_slack::Fault::HeldAnswer(
+            std::time::Duration::from_secs(3),
+        )],
+    );
+    let app = &w.app;
+    let open = async {
+        app.interact(&overflow_click_in(
+            app,
+            "C0ACMEALERT",
+            "U0PLATLEAD",
+            "incident_channel_open",
+            &alert,
+        ))
+        .await;
+        fire(&w).await;
+    };
+    // The job completes while Slack makes the channel.
+    let resolve = async {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        assert!(created(app).len() <= 1);
+        complete(&w, job).await;
+    };
+    tokio::join!(open, resolve);
+    fire(&w).await;
+    let channels = created(&w.app);
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    let ch = &channels[0].id;
+    let store = &w.app.state.store;
+    let a = store.get_alert(&alert).await.unwrap().unwrap();
+    assert!(!a.is_open(), "resolved meanwhile");
+    let timeline = w
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| &m.channel == ch && m.text.starts_with("Timeline of"))
+        .collect::<Vec<_>>();
+    assert_eq!(timeline.len(), 1, "the timeline, once");
+    assert!(timeline[0]
+        .blocks
+        .to_string()
+        .contains("incident_channel_archive"));
+}
+
+#[tokio::test]
+async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline_on_sqlite() {
+    a_channel_slack_made_as_the_alert_resolved_gets_its_timeline(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline_on_postgres() {
+    a_channel_slack_made_as_the_alert_resolved_gets_its_timeline(Backend::Postgres).await;
 }

@@ -61,6 +61,9 @@ pub async fn archive(state: &AppState, click: &Click) {
             by.map(|b| format!(" by <@{b}>")).unwrap_or_default()
         ),
         Ok(ArchiveOutcome::NoChannel) => "This alert has no incident channel to archive.".into(),
+        Ok(ArchiveOutcome::Linked(c)) => format!(
+            "<#{c}> was linked to this alert, not opened by the bot, so the bot does not archive it; nothing changed. Archive it in Slack if you mean to."
+        ),
         Err(e) => {
             tracing::error!(error = %e, "archiving an incident channel failed");
             ":warning: Something went wrong on our side; nothing was archived. Try again.".into()

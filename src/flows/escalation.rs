@@ -593,8 +593,8 @@ async fn page(
     // The people on call now: after a handoff, the new person.
     let path = state.config.escalation_for(&alert.tenant_id);
     let now = state.clock.now();
-    let tier = &crate::flows::oncall::resolve_tier(state, &path.tiers[tier_idx], now).await;
-    let people = state.directory.expand(&tier.notify).await?;
+    let (tier, people) = crate::flows::oncall::paged(state, &path.tiers[tier_idx], now).await?;
+    let tier = &tier;
     let key = format!("page:{}:{epoch}:{round}:{tier_idx}", alert.id);
     let facts = PageFacts::of(state, alert);
     let next = match next_position(path, tier_idx, round) {

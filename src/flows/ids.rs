@@ -88,3 +88,8 @@ pub const DISPOSITION_ACTION: &str = "alert_disposition";
 /// The claimed step that creates an alert's incident channel in Slack
 /// (subject: the alert).
 pub const INCIDENT_CHANNEL_TIMER: &str = "incident_channel_open";
+
+/// The claimed step that reads what Slack made of archiving an alert's
+/// incident channel (subject: the alert; payload: the archive call's outbox
+/// key and the archive's time).
+pub const ARCHIVE_CHECK_TIMER: &str = "incident_channel_archive_check";

@@ -10,15 +10,19 @@
 //! the note in the alert's thread, the alert's edit) as outbox rows. While
 //! the alert lives, every note in its thread is also a line in the channel
 //! (the store writes it with the note). On resolution the channel gets the
-//! episode's *Timeline* from the audit log and an *Archive channel* button
-//! ([`archive`]: operators, audited, once).
+//! episode's *Timeline* from the audit log and, for a channel the bot
+//! created, an *Archive channel* button ([`archive`]: operators, audited,
+//! once; a linked channel is not the bot's to archive). What Slack made of
+//! the archive call is read a minute on ([`archive_checked`]): a refusal
+//! takes the archive back and is said.
 
 use crate::context::AppState;
 use crate::domain::risk::RiskBand;
 use crate::domain::text::{date_token, escape_slack};
 use crate::flows::alert_view::{ended_line, render, AlertView};
 use crate::flows::ids::{
-    ARCHIVE_CHANNEL_ACTION, BUTTONS_TIMER, DISPOSITION_ACTION, INCIDENT_CHANNEL_TIMER,
+    ARCHIVE_CHANNEL_ACTION, ARCHIVE_CHECK_TIMER, BUTTONS_TIMER, DISPOSITION_ACTION,
+    INCIDENT_CHANNEL_TIMER,
 };
 use crate::flows::thread::{audit_entry, thread_message, AlertError};
 use crate::slack::api::SlackCallError;
@@ -226,18 +230,23 @@ async fn invitees(state: &AppState, alert: &Alert, by: &str) -> Vec<String> {
     out
 }
 
-/// Everyone paged on the alert's path (each tier paged, groups expanded).
+/// Everyone paged for the alert: each tier of its tenant's own path that
+/// was paged, resolved as the page resolved it (its rotations' member on
+/// shift, overrides and PagerDuty schedules at the time of the page), groups
+/// expanded.
 pub async fn paged_people(state: &AppState, alert: &Alert) -> Vec<String> {
     let mut out = Vec::new();
     match state.store.escalation_pages_of(&alert.id).await {
         Ok(pages) => {
-            let tiers = &state.config.escalation.tiers;
+            let tiers = &state.config.escalation_for(&alert.tenant_id).tiers;
             for p in pages {
                 let Some(tier) = usize::try_from(p.tier).ok().and_then(|t| tiers.get(t)) else {
                     continue;
                 };
-                match state.directory.expand(&tier.notify).await {
-                    Ok(users) => out.extend(users),
+                let at = DateTime::<Utc>::from_timestamp_millis(p.paged_at_ms)
+                    .unwrap_or_else(|| state.clock.now());
+                match crate::flows::oncall::paged(state, tier, at).await {
+                    Ok((_, users)) => out.extend(users),
                     Err(e) => tracing::warn!(error = %e, "could not expand a paged tier"),
                 }
             }
@@ -345,7 +354,9 @@ fn opened_effects(
 /// The claimed step that creates the channel in Slack: the name asked for,
 /// or the first numbered one not taken. A refusal that will not pass is
 /// recorded, and said in the thread, once; Slack unavailable is an error,
-/// so the timer tries again.
+/// so the timer tries again. An alert resolved by then gets no channel (the
+/// requester is told in the thread); one that resolved while Slack made it
+/// gets its Timeline with the rest.
 pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow::Result<()> {
     let Some(ic) = state.store.incident_channel(alert_id).await? else {
         return Ok(());
@@ -356,6 +367,18 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
     let Some(alert) = state.store.get_alert(alert_id).await? else {
         return Ok(());
     };
+    if !alert.is_open() {
+        // Resolved while Slack was being asked (this step is tried again,
+        // backing off, while Slack is unavailable): the incident is over, so
+        // no channel is made (as `open` refuses a resolved alert), and whoever
+        // asked is told in the thread, once.
+        let why = "the alert resolved before Slack created it";
+        let text = format!(
+            ":information_source: <@{}>, the incident channel `#{}` you asked for was not created: the alert resolved before Slack created it. Its thread and `/backfill status` have the episode.",
+            ic.requested_by, ic.name
+        );
+        return give_up(state, &alert, why, &text).await;
+    }
     let people: Vec<String> = payload
         .get("invite")
         .and_then(Value::as_array)
@@ -379,6 +402,24 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
                     anyhow::bail!("conversations.create answered without a channel id");
                 };
                 let now = state.clock.now();
+                // The alert may have resolved while Slack made the channel:
+                // then its Timeline (and Archive) comes with the rest, at
+                // once, as the resolution would have sent it.
+                let alert = state.store.get_alert(alert_id).await?.unwrap_or(alert);
+                let mut timeline = None;
+                if !alert.is_open() {
+                    let made = IncidentChannel {
+                        channel: Some(channel.to_string()),
+                        ..ic.clone()
+                    };
+                    let how = alert
+                        .resolution
+                        .clone()
+                        .unwrap_or_else(|| "resolved".into());
+                    let at = alert.resolved_at.unwrap_or(now);
+                    timeline =
+                        Some(timeline_message(state, &alert, &made, channel, &how, at).await?);
+                }
                 let mut failure = None;
                 let opened = state
                     .store
@@ -398,6 +439,9 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
                             "created",
                             json!({ "alert_id": alert.id, "channel": channel, "name": name }),
                         ));
+                        if let Some(t) = timeline {
+                            e.send(t);
+                        }
                         e
                     })
                     .await?;
@@ -418,25 +462,28 @@ pub async fn create(state: &AppState, alert_id: &str, payload: &Value) -> anyhow
         }
     }
     let why = refused.unwrap_or_else(|| format!("name_taken ({NAME_TRIES} names tried)"));
+    let text = format!(
+        ":warning: Slack would not create the incident channel `{}` ({why}). Check the bot's `channels:manage` scope, or link an existing channel with `/backfill incident link {}` run in it.",
+        ic.name,
+        alert.job_id.chars().take(8).collect::<String>()
+    );
+    give_up(state, &alert, &why, &text).await
+}
+
+/// Records why the claimed channel was not created (`why`), once, with the
+/// note in the alert's thread that says so (`text`) and the audit entry.
+async fn give_up(state: &AppState, alert: &Alert, why: &str, text: &str) -> anyhow::Result<()> {
+    let alert_id = alert.id.as_str();
     let now = state.clock.now();
-    let note = thread_message(
-        state,
-        &alert,
-        format!("incident:{alert_id}:failed"),
-        &format!(
-            ":warning: Slack would not create the incident channel `{}` ({why}). Check the bot's `channels:manage` scope, or link an existing channel with `/backfill incident link {}` run in it.",
-            ic.name,
-            alert.job_id.chars().take(8).collect::<String>()
-        ),
-    )?;
+    let note = thread_message(state, alert, format!("incident:{alert_id}:failed"), text)?;
     state
         .store
-        .fail_incident_channel_with(alert_id, &why, now, |_| {
+        .fail_incident_channel_with(alert_id, why, now, |_| {
             let mut e = Effects::new();
             e.send(note);
             e.record(audit_entry(
                 state,
-                &alert,
+                alert,
                 "bot",
                 "incident_channel_created",
                 &format!("failed: {why}"),
@@ -464,6 +511,22 @@ pub async fn on_resolution(
     let Some(channel) = ic.channel.as_deref().filter(|_| ic.archived_at.is_none()) else {
         return Ok(Vec::new());
     };
+    Ok(vec![
+        timeline_message(state, alert, &ic, channel, how, now).await?,
+    ])
+}
+
+/// The episode's *Timeline* for its channel `channel`, resolved `how` at
+/// `now`, with *Archive channel* unless the channel was linked. One per
+/// episode, whoever sends it (its outbox key).
+async fn timeline_message(
+    state: &AppState,
+    alert: &Alert,
+    ic: &IncidentChannel,
+    channel: &str,
+    how: &str,
+    now: DateTime<Utc>,
+) -> Result<NewOutboxMessage, AlertError> {
     let entries = episode_entries(state, alert, now).await?;
     let lines = timeline_lines(state, &entries, how, now).await;
     let text = format!(
@@ -475,34 +538,45 @@ pub async fn on_resolution(
     let body = crate::slack::limits::join_capped(&lines, "\n", 2900, |k| {
         format!("…and {k} more (`/backfill status` and the audit log have them all)")
     });
+    // A channel the bot created is offered *Archive channel*; a linked one
+    // (a room someone already had, perhaps the tenant's standing incident
+    // room) is not the bot's to archive.
+    let last = if ic.linked {
+        json!({ "type": "context", "block_id": "timeline_linked", "elements": [{
+            "type": "mrkdwn",
+            "text": "This channel was linked to the alert, not opened by the bot: it stays as it is."
+        }]})
+    } else {
+        json!({ "type": "actions", "block_id": "timeline_actions", "elements": [{
+            "type": "button",
+            "action_id": ARCHIVE_CHANNEL_ACTION,
+            "text": { "type": "plain_text", "text": "Archive channel" },
+            "value": alert.id,
+            "confirm": {
+                "title": { "type": "plain_text", "text": "Archive this channel?" },
+                "text": { "type": "mrkdwn", "text": "The channel is archived for everyone; its history stays searchable." },
+                "confirm": { "type": "plain_text", "text": "Archive" },
+                "deny": { "type": "plain_text", "text": "Cancel" }
+            }
+        }]})
+    };
     let payload = json!({
         "channel": channel,
         "text": format!("Timeline of {} ({} events)", alert.asset_name(), lines.len()),
         "blocks": [
             { "type": "section", "block_id": "timeline_head", "text": { "type": "mrkdwn", "text": text } },
             { "type": "section", "block_id": "timeline_body", "text": { "type": "mrkdwn", "text": body } },
-            { "type": "actions", "block_id": "timeline_actions", "elements": [{
-                "type": "button",
-                "action_id": ARCHIVE_CHANNEL_ACTION,
-                "text": { "type": "plain_text", "text": "Archive channel" },
-                "value": alert.id,
-                "confirm": {
-                    "title": { "type": "plain_text", "text": "Archive this channel?" },
-                    "text": { "type": "mrkdwn", "text": "The channel is archived for everyone; its history stays searchable." },
-                    "confirm": { "type": "plain_text", "text": "Archive" },
-                    "deny": { "type": "plain_text", "text": "Cancel" }
-                }
-            }]}
+            last
         ]
     });
-    Ok(vec![NewOutboxMessage {
+    Ok(NewOutboxMessage {
         ordering_key: Some(incident_channel_order(&alert.id)),
         ..NewOutboxMessage::call(
             "chat.postMessage",
             payload,
             format!("incident:{}:timeline", alert.id),
         )
-    }])
+    })
 }
 
 /// The audit log's entries about the alert's job during its episode,
@@ -715,10 +789,19 @@ pub enum ArchiveOutcome {
     Already(Option<String>),
     /// The episode has no channel to archive.
     NoChannel,
+    /// The channel was linked, not created by the bot: not archived.
+    Linked(String),
 }
 
+/// How long after *Archive channel* the bot reads what Slack made of the
+/// archive call ([`archive_checked`]): the call goes out behind the
+/// channel's last posts, within seconds.
+pub const ARCHIVE_CHECK_AFTER: chrono::Duration = chrono::Duration::minutes(1);
+
 /// Archives an episode's channel, once (`by` an operator, checked by the
-/// caller): the audit entry, a last line saying who, and the archive call.
+/// caller): the audit entry, a last line saying who, the archive call, and
+/// the step that reads Slack's answer to it ([`archive_checked`]). A linked
+/// channel (one that existed before the episode) is refused, audited.
 pub async fn archive(
     state: &AppState,
     alert: &Alert,
@@ -733,8 +816,24 @@ pub async fn archive(
     if ic.archived_at.is_some() {
         return Ok(ArchiveOutcome::Already(ic.archived_by));
     }
+    if ic.linked {
+        crate::flows::thread::audit(
+            state,
+            alert,
+            by,
+            "incident_channel_archive",
+            "refused: a linked channel",
+            json!({ "alert_id": alert.id, "channel": channel }),
+        )
+        .await;
+        return Ok(ArchiveOutcome::Linked(channel));
+    }
     let now = state.clock.now();
     let order = incident_channel_order(&alert.id);
+    // Each archive has keys of its own: one Slack refused may be asked for
+    // again once it is taken back.
+    let stamp = now.timestamp_millis();
+    let archive_key = format!("incident:{}:archive:{stamp}", alert.id);
     let archived = state
         .store
         .archive_incident_channel_with(&alert.id, by, now, |_| {
@@ -747,7 +846,7 @@ pub async fn archive(
                         "channel": channel,
                         "text": format!(":file_cabinet: Archived by <@{by}> {}.", date_token(now)),
                     }),
-                    format!("incident:{}:archived-note", alert.id),
+                    format!("incident:{}:archived-note:{stamp}", alert.id),
                 )
             });
             e.send(NewOutboxMessage {
@@ -755,8 +854,15 @@ pub async fn archive(
                 ..NewOutboxMessage::call(
                     "conversations.archive",
                     json!({ "channel": channel }),
-                    format!("incident:{}:archive", alert.id),
+                    archive_key.clone(),
                 )
+            });
+            e.schedule(NewTimer {
+                kind: ARCHIVE_CHECK_TIMER.into(),
+                subject_id: alert.id.clone(),
+                payload: json!({ "key": archive_key, "archived_at_ms": stamp }),
+                due_at: now + ARCHIVE_CHECK_AFTER,
+                dedup_key: Some(format!("incident:{}:archive-check:{stamp}", alert.id)),
             });
             e.record(audit_entry(
                 state,
@@ -771,7 +877,7 @@ pub async fn archive(
                 subject_id: alert.id.clone(),
                 payload: Value::Null,
                 due_at: now,
-                dedup_key: Some(format!("incident:{}:archived-edit", alert.id)),
+                dedup_key: Some(format!("incident:{}:archived-edit:{stamp}", alert.id)),
             });
             e
         })
@@ -786,6 +892,114 @@ pub async fn archive(
             Ok(ArchiveOutcome::Already(again.and_then(|i| i.archived_by)))
         }
     }
+}
+
+/// The claimed step after *Archive channel*: what Slack made of the archive
+/// call (`payload`: its outbox key and the archive's time). Archived, or
+/// archived already: nothing more. Refused for good (`restricted_action`,
+/// `not_in_channel`, `cant_archive_general`, …): the channel is open, so the
+/// store takes the archive back and the alert's thread and the channel say
+/// that Slack refused and why, with the audit entry and the alert's edit, in
+/// one commit; *Archive channel* may be clicked again. Still on its way: an
+/// error, so the timer looks again.
+pub async fn archive_checked(
+    state: &AppState,
+    alert_id: &str,
+    payload: &Value,
+) -> anyhow::Result<()> {
+    let (Some(key), Some(at)) = (
+        payload.get("key").and_then(Value::as_str),
+        payload
+            .get("archived_at_ms")
+            .and_then(Value::as_i64)
+            .and_then(DateTime::<Utc>::from_timestamp_millis),
+    ) else {
+        return Ok(());
+    };
+    let Some(ic) = state.store.incident_channel(alert_id).await? else {
+        return Ok(());
+    };
+    let Some(channel) = ic.channel.clone().filter(|_| ic.archived_at == Some(at)) else {
+        return Ok(()); // taken back already, or another archive's
+    };
+    let code = match state.store.outbox_fate(key).await? {
+        None | Some((crate::store::OutboxStatus::Sent, _)) => return Ok(()),
+        Some((crate::store::OutboxStatus::Pending, _)) => {
+            anyhow::bail!("Slack has not answered the archive of {channel} yet")
+        }
+        Some((crate::store::OutboxStatus::Failed, why)) => {
+            let why = why.unwrap_or_else(|| "refused".into());
+            // "Slack refused conversations.archive: <code>"
+            why.rsplit(": ").next().unwrap_or(&why).to_string()
+        }
+    };
+    if code == "already_archived" {
+        return Ok(());
+    }
+    let Some(alert) = state.store.get_alert(alert_id).await? else {
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let note = thread_message(
+        state,
+        &alert,
+        format!("incident:{alert_id}:archive-refused:{}", at.timestamp_millis()),
+        &format!(
+            ":warning: Slack would not archive the incident channel <#{channel}> ({}): it stays open. Archive it in Slack, or click *Archive channel* under its timeline again once that is fixed.",
+            escape_slack(&code)
+        ),
+    )?;
+    let line = NewOutboxMessage {
+        ordering_key: Some(incident_channel_order(alert_id)),
+        ..NewOutboxMessage::call(
+            "chat.postMessage",
+            json!({
+                "channel": channel,
+                "text": format!(":warning: Slack would not archive this channel ({}): it stays open.", escape_slack(&code)),
+            }),
+            format!(
+                "incident:{alert_id}:archive-refused-line:{}",
+                at.timestamp_millis()
+            ),
+        )
+    };
+    let taken_back = state
+        .store
+        .unarchive_incident_channel_with(alert_id, at, now, |_| {
+            let mut e = Effects::new();
+            e.send(note);
+            e.send(line);
+            e.record(audit_entry(
+                state,
+                &alert,
+                "bot",
+                "incident_channel_archive",
+                &format!("refused by Slack: {code}"),
+                json!({ "alert_id": alert_id, "channel": channel }),
+            ));
+            e.schedule(NewTimer {
+                kind: BUTTONS_TIMER.into(),
+                subject_id: alert_id.to_string(),
+                payload: Value::Null,
+                due_at: now,
+                dedup_key: Some(format!(
+                    "incident:{alert_id}:archive-refused-edit:{}",
+                    at.timestamp_millis()
+                )),
+            });
+            e
+        })
+        .await?;
+    if taken_back.is_some() {
+        tracing::warn!(
+            alert = alert_id,
+            channel,
+            code,
+            "Slack refused to archive an incident channel; it stays open"
+        );
+        state.wake_outbox();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

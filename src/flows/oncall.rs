@@ -76,6 +76,20 @@ pub async fn resolve_tier(
     t
 }
 
+/// The people `tier` pages at `at`, each once: [`resolve_tier`]'s users,
+/// groups expanded. A page goes to them; an episode's incident channel
+/// invites them and they may say how it ended
+/// ([`crate::flows::incident_channels::paged_people`]).
+pub async fn paged(
+    state: &AppState,
+    tier: &EscalationTier,
+    at: DateTime<Utc>,
+) -> Result<(EscalationTier, Vec<String>), crate::slack::api::SlackCallError> {
+    let tier = resolve_tier(state, tier, at).await;
+    let people = state.directory.expand(&tier.notify).await?;
+    Ok((tier, people))
+}
+
 /// A tenant's path ([`crate::config::FileConfig::escalation_for`]) with each
 /// tier's people as they are on call at `at`.
 pub async fn path(state: &AppState, tenant: &str, at: DateTime<Utc>) -> Escalation {

@@ -243,6 +243,23 @@ impl Store {
             .await
     }
 
+    /// Takes back the archive made at `archived_at` (Slack refused it: the
+    /// channel is open), once, with `then`'s effects. `None`, writing
+    /// nothing, when the channel no longer stands archived at that time.
+    pub async fn unarchive_incident_channel_with(
+        &self,
+        alert_id: &str,
+        archived_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        then: impl FnOnce(&IncidentChannel) -> Effects,
+    ) -> Result<Option<IncidentChannel>> {
+        let sql = "UPDATE incident_channels SET archived_by = NULL, archived_at_ms = NULL \
+             WHERE alert_id = $1 AND archived_at_ms = $2 RETURNING *";
+        let args = [Arg::text(alert_id), Arg::int(ms(archived_at))];
+        self.once::<Row, IncidentChannel>(sql, &args, now, then)
+            .await
+    }
+
     async fn incident_channel_transition(
         &self,
         sql: &'static str,

@@ -367,6 +367,21 @@ impl Store {
         Ok(why.map(|w| w.unwrap_or_else(|| "refused".into())))
     }
 
+    /// What became of the row with this dedup key: its status and, when it
+    /// failed, why (Slack's refusal). `None` when no row has the key.
+    pub async fn outbox_fate(
+        &self,
+        dedup_key: &str,
+    ) -> Result<Option<(OutboxStatus, Option<String>)>> {
+        let row: Option<(String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT status, last_error FROM outbox WHERE dedup_key = $1")
+            .bind(dedup_key)
+            .fetch_optional(p)
+            .await?);
+        row.map(|(status, why)| Ok((status.parse::<OutboxStatus>()?, why)))
+            .transpose()
+    }
+
     /// Gives up on a message that `worker` holds (Slack refused it for good).
     /// It no longer blocks later messages with its ordering key.
     pub async fn mark_outbox_failed(

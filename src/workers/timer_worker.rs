@@ -148,6 +148,14 @@ impl TimerWorker {
                 )
                 .await,
             ),
+            crate::flows::ids::ARCHIVE_CHECK_TIMER => itself(
+                crate::flows::incident_channels::archive_checked(
+                    &self.state,
+                    &timer.subject_id,
+                    &timer.payload,
+                )
+                .await,
+            ),
             crate::flows::ids::MONITOR_TIMER => itself(
                 crate::flows::monitor::check_in(&self.state, &timer.subject_id, &timer.payload)
                     .await,
