@@ -107,34 +107,56 @@ pub fn parse_cron(cron: &str) -> Result<cron::Schedule, ScheduleError> {
     cron::Schedule::from_str(&six).map_err(|e| refused(e.to_string()))
 }
 
-/// Crontab's numeric days of the week as names (`1-5` → `MON-FRI`).
+/// Crontab's numeric days of the week as names (`1-5` → `MON-FRI`). A
+/// numeric range is spelt out day by day (`6-7` → `SAT,SUN`, `1-7/2` →
+/// `MON,WED,FRI,SUN`): crontab's 7 is Sunday, and the `cron` crate refuses a
+/// named range that runs backwards over the week (`SAT-SUN`).
 fn day_names(field: &str) -> Option<String> {
     const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     let name = |s: &str| -> Option<String> {
-        if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
+        if numeric(s) {
             NAMES.get(s.parse::<usize>().ok()?).map(|n| n.to_string())
         } else {
             Some(s.to_string())
         }
     };
-    let items: Option<Vec<String>> = field
-        .split(',')
-        .map(|item| {
-            let (range, step) = match item.split_once('/') {
-                Some((r, s)) => (r, Some(s)),
-                None => (item, None),
-            };
-            let range = match range.split_once('-') {
-                Some((a, b)) => format!("{}-{}", name(a)?, name(b)?),
-                None => name(range)?,
-            };
-            Some(match step {
-                Some(s) => format!("{range}/{s}"),
-                None => range,
-            })
-        })
-        .collect();
-    items.map(|i| i.join(","))
+    let mut items: Vec<String> = Vec::new();
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        let spelt = match range.split_once('-') {
+            Some((a, b)) if numeric(a) && numeric(b) && step.is_none_or(numeric) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                let by: usize = step.map_or(Some(1), |s| s.parse().ok())?;
+                if a > b || b >= NAMES.len() || by == 0 {
+                    // Not crontab's either: left for the crate to refuse.
+                    None
+                } else {
+                    Some((a..=b).step_by(by).map(|d| NAMES[d].to_string()))
+                }
+            }
+            _ => None,
+        };
+        match spelt {
+            Some(days) => items.extend(days),
+            None => {
+                let range = match range.split_once('-') {
+                    Some((a, b)) => format!("{}-{}", name(a)?, name(b)?),
+                    None => name(range)?,
+                };
+                items.push(match step {
+                    Some(s) => format!("{range}/{s}"),
+                    None => range,
+                });
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    items.retain(|i| seen.insert(i.clone()));
+    Some(items.join(","))
 }
 
 /// A tenant's lineage and scheduled workflows, as read in one query.
@@ -472,6 +494,34 @@ mod tests {
         assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-13T06:30:00Z")));
         let s = sched("*/15 * * * *", "UTC");
         assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-06T20:15:00Z")));
+    }
+
+    /// Crontab numbers Sunday 0 and 7 alike: a range ending on 7 reaches
+    /// Sunday, and a range over all eight numbers is every day.
+    #[test]
+    fn day_of_week_ranges_ending_on_7_include_sunday() {
+        let now = at("2026-12-04T20:00:00Z"); // a Friday
+        let s = sched("0 6 * * 6-7", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-05T06:00:00Z")));
+        let sat = at("2026-12-05T07:00:00Z");
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        let sun = at("2026-12-06T07:00:00Z");
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-12T06:00:00Z")));
+        let s = sched("0 6 * * 1-7", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-05T06:00:00Z")));
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-07T06:00:00Z")));
+        let s = sched("0 6 * * 0-7", "UTC");
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-07T06:00:00Z")));
+        // Every other day from Monday: 1, 3, 5, 7 (Sunday).
+        let s = sched("0 6 * * 1-7/2", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-07T06:00:00Z")));
+        // Names and plain numbers read as before.
+        let s = sched("0 6 * * SAT,7", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-05T06:00:00Z")));
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
     }
 
     #[test]
