@@ -628,6 +628,67 @@ async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert(backend: Backend) {
     );
 }
 
+/// A root waiting on three upstream jobs: `orders_raw` is likely done only
+/// at t0+40 min, so the root, as if it started now done at t0+50, is done
+/// only at t0+90 against its t0+70 deadline; `fx_rates` is on track; and
+/// `fx_backfill`, created last, is still pending with no average partition
+/// time: its ETA is unknown, which does not erase what is known of the
+/// others. The root's alert is posted and says that an ETA is unknown.
+async fn an_upstream_job_without_an_eta_does_not_erase_the_known_wait(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let root = waiting_root(&fx, t0, JobSpec::default().asset, 3).await;
+    let orders = late_upstream(&fx, t0, "orders_raw").await;
+    let fx_rates = fx
+        .job(JobSpec {
+            asset: "fx_rates".into(),
+            eta: Some(t0 + Duration::minutes(20)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let waiting = fx
+        .job(JobSpec {
+            asset: "fx_backfill".into(),
+            state: "pending".into(),
+            completed: 0,
+            avg_ms: None,
+            durations_ms: vec![],
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    for child in [orders, fx_rates, waiting] {
+        child_of(&fx, child, root).await;
+    }
+    let app = app_with(&fx, backend, &clock, "").await;
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    let posts = alert_posts(&app);
+    let post = posts
+        .iter()
+        .find(|p| p.contains("*revenue_daily*"))
+        .unwrap_or_else(|| panic!("the root's alert is posted: {posts:#?}"));
+    assert_eq!(posts.len(), 1, "`orders_raw` is folded into it: {posts:#?}");
+    assert!(post.contains("Waiting on 3 upstream jobs: "), "{post}");
+    assert!(post.contains("`orders_raw` Medium, ETA <!date^"), "{post}");
+    assert!(
+        post.contains("`fx_backfill` ETA unknown (0/100 partitions)"),
+        "{post}"
+    );
+    assert!(
+        post.contains(
+            "the ETA of 1 upstream job is unknown: this ETA waits only for the known ones"
+        ),
+        "{post}"
+    );
+}
+
+on_both_stores!(an_upstream_job_without_an_eta_does_not_erase_the_known_wait);
+
 /// A storm's roll-up lists a root's upstream jobs at risk under it, not as
 /// jobs of their own, and counts the storm in alerts.
 async fn a_storms_roll_up_lists_upstream_jobs_under_their_root(backend: Backend) {
