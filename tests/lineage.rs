@@ -201,6 +201,7 @@ async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(backend:
     lineage(&fx, t0).await;
     let id = late_job(&fx, t0, 100, 5).await;
     let app = app_with(&fx, backend, &clock, "").await;
+    app.slack.set_user_name("U0REPORTOWN", "Rita");
     app.poll().await;
     app.drain_outbox().await;
     common::slack_ui::advance(&app, &clock, 0).await;
@@ -220,7 +221,10 @@ async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(backend:
         !post.contains("weekly"),
         "a run after the P90 is not listed: {post}"
     );
-    assert!(post.contains("owner <@U0REPORTOWN>"), "{post}");
+    // Named, not mentioned: the owner hears of it once, by DM
+    // (`lineage.notify_owners_at`), not at every alert.
+    assert!(post.contains("owner Rita"), "{post}");
+    assert!(!post.contains("<@U0REPORTOWN>"), "{post}");
     // The page says it too (the on-call group has no members in the fake
     // Slack: the platform lead's page, 15 min on).
     common::slack_ui::advance(&app, &clock, 15).await;
@@ -392,6 +396,55 @@ async fn downstream_owners_hear_of_it_once_per_episode_on_postgres() {
     downstream_owners_hear_of_it_once_per_episode(Backend::Postgres).await;
 }
 
+/// With `lineage.notify_owners_at = "never"`, a Low alert names the
+/// downstream owners without mentioning them, and nobody is messaged: a
+/// mention in the channel would notify them at every band, every episode.
+async fn owners_are_named_not_mentioned_when_never_notified(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    // Low: ETA 10 min after the deadline, with 60 min left (severity 0.17).
+    late_job(&fx, t0, 70, 5).await;
+    let app = app_with(
+        &fx,
+        backend,
+        &clock,
+        "[lineage]\nnotify_owners_at = \"never\"\n",
+    )
+    .await;
+    app.slack.set_user_name("U0REPORTOWN", "Rita");
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+        clock.advance(Duration::minutes(1));
+    }
+    let post = text_of(&alert_post(&app));
+    assert!(post.contains("*Low SLA risk*"), "{post}");
+    assert!(post.contains("*Downstream impact*"), "{post}");
+    assert!(post.contains("owner Rita"), "{post}");
+    let sent: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .chain(app.slack.ok_calls_to("chat.update").iter())
+        .map(text_of)
+        .collect();
+    assert!(
+        sent.iter().all(|t| !t.contains("<@U0REPORTOWN>")),
+        "the owner is not mentioned: {sent:#?}"
+    );
+    let dms = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "U0REPORTOWN")
+        .count();
+    assert_eq!(dms, 0, "`never`: no DM");
+}
+
+on_both_stores!(owners_are_named_not_mentioned_when_never_notified);
+
 /// Makes `child` an upstream job of `root` (Servo's job tree, migration 010).
 async fn child_of(fx: &ServoFixture, child: Uuid, root: Uuid) {
     sqlx::query("UPDATE backfill_jobs SET parent_job_id = $2 WHERE id = $1")
@@ -483,6 +536,7 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
         .await;
     child_of(&fx, child, root).await;
     let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    app.slack.set_user_name("U0REPORTOWN", "Rita");
     let answer = app
         .slash("impact revenue_daily", "U0PLATLEAD", "C0ACMEALERT")
         .await;
@@ -492,7 +546,7 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
     let text = v["text"].as_str().unwrap().to_string();
     for expected in [
         "*Impact of `revenue_daily`*",
-        "↳ `revenue_report` · owner <@U0REPORTOWN>",
+        "↳ `revenue_report` · owner Rita",
         "    ↳ `exec_dashboard` · owner cfo@example.com",
         "`exec_daily` runs <!date^",
         "`weekly` runs",

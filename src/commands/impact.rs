@@ -8,9 +8,12 @@ use super::ephemeral;
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::job_id::JobId;
-use crate::domain::lineage::{owner_text, path_text};
+use crate::domain::lineage::{owner_of, path_text};
 use crate::domain::text::{date_token, escape_slack};
 use serde_json::Value;
+
+/// The most downstream assets the answer lists.
+const SHOWN_ASSETS: usize = 40;
 
 /// The answer, as an ephemeral message.
 pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
@@ -25,6 +28,9 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
         Err(e) => return servo_failed(&e),
     };
     job.attach_impact(&lineage, state.config.lineage.depth, now);
+    if let Some(impact) = job.impact.as_mut() {
+        crate::flows::lineage::name_owners(state, impact, SHOWN_ASSETS).await;
+    }
     let upstream = match crate::flows::lineage::upstream_jobs(state, tenant, &job).await {
         Ok(u) => u,
         Err(e) => return servo_failed(&e),
@@ -46,17 +52,18 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
     match job.impact.as_ref() {
         None => text.push_str("Nothing downstream in Servo's lineage.\n"),
         Some(impact) => {
-            for a in impact.assets.iter().take(40) {
+            for a in impact.assets.iter().take(SHOWN_ASSETS) {
                 let indent = "    ".repeat(a.path.len().saturating_sub(2));
-                let owner = a
-                    .owner
-                    .as_deref()
-                    .map(|o| format!(" · owner {}", owner_text(o)))
+                let owner = owner_of(a)
+                    .map(|o| format!(" · owner {o}"))
                     .unwrap_or_default();
                 text.push_str(&format!("{indent}↳ `{}`{owner}\n", escape_slack(&a.name)));
             }
-            if impact.assets.len() > 40 {
-                text.push_str(&format!("…and {} more\n", impact.assets.len() - 40));
+            if impact.assets.len() > SHOWN_ASSETS {
+                text.push_str(&format!(
+                    "…and {} more\n",
+                    impact.assets.len() - SHOWN_ASSETS
+                ));
             }
             text.push_str("\n*Scheduled runs*\n");
             if impact.runs.is_empty() {

@@ -175,6 +175,10 @@ pub struct Lineage {
 pub struct Affected {
     pub name: String,
     pub owner: Option<String>,
+    /// The owner's name as plain text (escaped), when the owner is a Slack
+    /// user whose name was looked up ([`Impact::name_owners`]): the alert
+    /// names owners, it never mentions them.
+    pub owner_name: Option<String>,
     /// The job's asset first, this asset last.
     pub path: Vec<String>,
 }
@@ -221,6 +225,31 @@ impl Impact {
     /// Whether a scheduled run would read stale data.
     pub fn has_stale_runs(&self) -> bool {
         !self.stale_runs.is_empty()
+    }
+
+    /// The Slack users among the owners of the first `limit` downstream
+    /// assets (the ones a message can show), each once.
+    pub fn owner_users(&self, limit: usize) -> Vec<String> {
+        let mut users: Vec<String> = Vec::new();
+        for a in self.assets.iter().take(limit) {
+            if let Some(Owner::SlackUser(id)) = a.owner.as_deref().map(Owner::parse) {
+                if !users.contains(&id) {
+                    users.push(id);
+                }
+            }
+        }
+        users
+    }
+
+    /// Names the owners that are Slack users, from `names` (user id → name
+    /// as plain text, escaped), so that the lines name them without a
+    /// mention.
+    pub fn name_owners(&mut self, names: &HashMap<String, String>) {
+        for a in &mut self.assets {
+            if let Some(Owner::SlackUser(id)) = a.owner.as_deref().map(Owner::parse) {
+                a.owner_name = names.get(&id).cloned();
+            }
+        }
     }
 
     /// The runs that would still be stale if the job were done by `done`.
@@ -311,6 +340,7 @@ impl Lineage {
             .map(|(id, p)| Affected {
                 name: self.name(*id),
                 owner: self.assets.get(id).and_then(|a| a.owner.clone()),
+                owner_name: None,
                 path: names(p),
             })
             .collect();
@@ -387,10 +417,8 @@ pub fn impact_lines(impact: &Impact, max: usize) -> Vec<String> {
         })
         .collect();
     lines.extend(impact.assets.iter().map(|a| {
-        let owner = a
-            .owner
-            .as_deref()
-            .map(|o| format!(" (owner {})", owner_text(o)))
+        let owner = owner_of(a)
+            .map(|o| format!(" (owner {o})"))
             .unwrap_or_default();
         format!("Feeds {}{owner}", path_text(&a.path))
     }));
@@ -425,12 +453,25 @@ pub fn plain(line: &str) -> String {
     out
 }
 
-/// An owner as Slack markup: a user id as a mention, anything else as text.
+/// An owner as plain text that notifies nobody (a mention would ping them
+/// on every alert; they hear of it once, by `lineage.notify_owners_at`): a
+/// Slack user's id as is, never `<@…>`, anything else escaped.
 pub fn owner_text(owner: &str) -> String {
     match Owner::parse(owner) {
-        Owner::SlackUser(id) => format!("<@{id}>"),
+        Owner::SlackUser(id) => crate::domain::text::escape_slack(&id),
         _ => crate::domain::text::escape_slack(owner.trim()),
     }
+}
+
+/// A downstream asset's owner as plain text: their name when it was looked
+/// up, else [`owner_text`]; `None` without an owner.
+pub fn owner_of(a: &Affected) -> Option<String> {
+    let owner = a
+        .owner
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())?;
+    Some(a.owner_name.clone().unwrap_or_else(|| owner_text(owner)))
 }
 
 /// What an asset's free-text owner is.
@@ -610,7 +651,16 @@ mod tests {
         assert!(lines[0].starts_with(":calendar: `finance_daily` runs <!date^"));
         assert!(lines[0].ends_with("it would read stale `revenue_daily` → `revenue_report`"));
         assert_eq!(lines.last().unwrap(), "…and 1 more");
-        assert!(lines[2].contains("(owner <@U0FINANCE1>)"));
+        assert!(lines[2].contains("(owner U0FINANCE1)"), "{lines:?}");
+        // Named, never mentioned: a mention would ping the owner on every
+        // alert.
+        let mut named = i.clone();
+        assert_eq!(named.owner_users(5), ["U0FINANCE1"]);
+        named.name_owners(&HashMap::from([("U0FINANCE1".into(), "Fiona".into())]));
+        let lines = impact_lines(&named, 5);
+        assert!(lines[2].contains("(owner Fiona)"), "{lines:?}");
+        assert!(lines[3].contains("(owner cfo@example.com)"), "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains("<@")), "{lines:?}");
         assert_eq!(i.stale_before(at("2026-12-07T03:00:00Z")).len(), 1);
         assert!(plain(&lines[0]).starts_with(
             ":calendar: `finance_daily` runs 2026-12-07 02:00 UTC, before this job is likely done (2026-12-07 07:10 UTC)"

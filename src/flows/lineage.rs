@@ -184,6 +184,22 @@ fn dm(
     )
 }
 
+/// Names the owners of `impact`'s first `limit` downstream assets that are
+/// Slack users by their display name ([`Directory::user_name`], cached), so
+/// that the alert, its pages and `/backfill impact` name them as plain text:
+/// a mention would notify them on every alert, and they hear of it once, by
+/// `lineage.notify_owners_at` ([`notify_owners`]).
+///
+/// [`Directory::user_name`]: crate::slack::directory::Directory::user_name
+pub async fn name_owners(state: &AppState, impact: &mut Impact, limit: usize) {
+    let mut names = HashMap::new();
+    for user in impact.owner_users(limit) {
+        let name = state.directory.user_name(&user).await;
+        names.insert(user, name);
+    }
+    impact.name_owners(&names);
+}
+
 /// The upstream jobs `root` waits on (Servo's job tree: `parent_job_id`),
 /// each assessed, furthest upstream first: one read of the tenant's active
 /// jobs.
