@@ -582,6 +582,59 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
     assert!(text.contains("None."), "{text}");
 }
 
+/// `/backfill impact` never calls a run safe when it cannot tell when the
+/// job is likely done: not from Servo's ETA under a stale heartbeat (Servo
+/// leaves it as it was; servo.md: trust it only while the job runs with a
+/// fresh heartbeat), and not when there is no estimate at all.
+#[tokio::test]
+async fn impact_calls_no_run_safe_when_the_job_is_not_known_to_be_done() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    // Servo's ETA (t0+100) is half an hour old: `weekly` at t0+200 would
+    // have looked safe after it.
+    let stale = fx
+        .job(JobSpec {
+            deadline: Some(t0 + Duration::minutes(60)),
+            eta: Some(t0 + Duration::minutes(100)),
+            heartbeat: Some(t0 - Duration::minutes(30)),
+            ..JobSpec::default()
+        })
+        .await;
+    // No estimate at all: pending, no ETA, no average yet.
+    let unknown = fx
+        .job(JobSpec {
+            state: "pending".into(),
+            deadline: Some(t0 + Duration::minutes(60)),
+            completed: 0,
+            avg_ms: None,
+            durations_ms: vec![],
+            ..JobSpec::default()
+        })
+        .await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    for job in [stale, unknown] {
+        let text = app
+            .slash(&format!("impact {job}"), "U0PLATLEAD", "C0ACMEALERT")
+            .await
+            .json()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(text.contains("not known when it is likely done"), "{text}");
+        let runs: Vec<&str> = text.lines().filter(|l| l.contains("` runs ")).collect();
+        assert_eq!(runs.len(), 3, "{text}");
+        for run in runs {
+            assert!(
+                run.contains(":grey_question: may read stale data"),
+                "{run}\n{text}"
+            );
+            assert!(!run.contains("after the job is likely done"), "{run}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_extension_dialog_says_which_downstream_runs_the_deadline_leaves_stale() {
     use serde_json::{json, Value};

@@ -27,7 +27,12 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
         Ok(l) => l,
         Err(e) => return servo_failed(&e),
     };
-    job.attach_impact(&lineage, state.config.lineage.depth, now);
+    job.attach_impact(
+        &lineage,
+        state.config.lineage.depth,
+        now,
+        &state.config.risk.thresholds(),
+    );
     if let Some(impact) = job.impact.as_mut() {
         crate::flows::lineage::name_owners(state, impact, SHOWN_ASSETS).await;
     }
@@ -36,12 +41,15 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
         Err(e) => return servo_failed(&e),
     };
     let asset = escape_slack(&job.asset_name);
-    let likely = job
-        .likely_done()
-        .map(date_token)
-        .unwrap_or_else(|| "unknown".into());
+    // Unknown when there is no forecast and Servo's ETA cannot be trusted
+    // (not running, or a stale heartbeat): then no run is called safe.
+    let likely_done = job.likely_done(now, &state.config.risk.thresholds());
+    let likely = likely_done.map_or_else(
+        || "not known when it is likely done".to_string(),
+        |t| format!("likely done by {}", date_token(t)),
+    );
     let mut text = format!(
-        "*Impact of `{asset}`* (job `{}`, {}, likely done by {likely})\n",
+        "*Impact of `{asset}`* (job `{}`, {}, {likely})\n",
         job.id,
         job.state.as_str().replace('_', " ")
     );
@@ -72,6 +80,8 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
             for r in impact.runs.iter().take(20) {
                 let mark = if r.stale {
                     ":warning: would read stale data"
+                } else if impact.likely_done.is_none() {
+                    ":grey_question: may read stale data (not known when the job is likely done)"
                 } else {
                     ":white_check_mark: after the job is likely done"
                 };
