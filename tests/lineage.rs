@@ -201,6 +201,7 @@ async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(backend:
     lineage(&fx, t0).await;
     let id = late_job(&fx, t0, 100, 5).await;
     let app = app_with(&fx, backend, &clock, "").await;
+    app.slack.set_user_name("U0REPORTOWN", "Rita");
     app.poll().await;
     app.drain_outbox().await;
     common::slack_ui::advance(&app, &clock, 0).await;
@@ -220,7 +221,10 @@ async fn the_alert_lists_the_stale_runs_first_and_leaves_later_runs_out(backend:
         !post.contains("weekly"),
         "a run after the P90 is not listed: {post}"
     );
-    assert!(post.contains("owner <@U0REPORTOWN>"), "{post}");
+    // Named, not mentioned: the owner hears of it once, by DM
+    // (`lineage.notify_owners_at`), not at every alert.
+    assert!(post.contains("owner Rita"), "{post}");
+    assert!(!post.contains("<@U0REPORTOWN>"), "{post}");
     // The page says it too (the on-call group has no members in the fake
     // Slack: the platform lead's page, 15 min on).
     common::slack_ui::advance(&app, &clock, 15).await;
@@ -392,6 +396,55 @@ async fn downstream_owners_hear_of_it_once_per_episode_on_postgres() {
     downstream_owners_hear_of_it_once_per_episode(Backend::Postgres).await;
 }
 
+/// With `lineage.notify_owners_at = "never"`, a Low alert names the
+/// downstream owners without mentioning them, and nobody is messaged: a
+/// mention in the channel would notify them at every band, every episode.
+async fn owners_are_named_not_mentioned_when_never_notified(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    // Low: ETA 10 min after the deadline, with 60 min left (severity 0.17).
+    late_job(&fx, t0, 70, 5).await;
+    let app = app_with(
+        &fx,
+        backend,
+        &clock,
+        "[lineage]\nnotify_owners_at = \"never\"\n",
+    )
+    .await;
+    app.slack.set_user_name("U0REPORTOWN", "Rita");
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+        clock.advance(Duration::minutes(1));
+    }
+    let post = text_of(&alert_post(&app));
+    assert!(post.contains("*Low SLA risk*"), "{post}");
+    assert!(post.contains("*Downstream impact*"), "{post}");
+    assert!(post.contains("owner Rita"), "{post}");
+    let sent: Vec<String> = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .chain(app.slack.ok_calls_to("chat.update").iter())
+        .map(text_of)
+        .collect();
+    assert!(
+        sent.iter().all(|t| !t.contains("<@U0REPORTOWN>")),
+        "the owner is not mentioned: {sent:#?}"
+    );
+    let dms = app
+        .slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == "U0REPORTOWN")
+        .count();
+    assert_eq!(dms, 0, "`never`: no DM");
+}
+
+on_both_stores!(owners_are_named_not_mentioned_when_never_notified);
+
 /// Makes `child` an upstream job of `root` (Servo's job tree, migration 010).
 async fn child_of(fx: &ServoFixture, child: Uuid, root: Uuid) {
     sqlx::query("UPDATE backfill_jobs SET parent_job_id = $2 WHERE id = $1")
@@ -483,6 +536,7 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
         .await;
     child_of(&fx, child, root).await;
     let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    app.slack.set_user_name("U0REPORTOWN", "Rita");
     let answer = app
         .slash("impact revenue_daily", "U0PLATLEAD", "C0ACMEALERT")
         .await;
@@ -492,7 +546,7 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
     let text = v["text"].as_str().unwrap().to_string();
     for expected in [
         "*Impact of `revenue_daily`*",
-        "↳ `revenue_report` · owner <@U0REPORTOWN>",
+        "↳ `revenue_report` · owner Rita",
         "    ↳ `exec_dashboard` · owner cfo@example.com",
         "`exec_daily` runs <!date^",
         "`weekly` runs",
@@ -526,6 +580,59 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
         .to_string();
     assert!(text.contains("Nothing downstream"), "{text}");
     assert!(text.contains("None."), "{text}");
+}
+
+/// `/backfill impact` never calls a run safe when it cannot tell when the
+/// job is likely done: not from Servo's ETA under a stale heartbeat (Servo
+/// leaves it as it was; servo.md: trust it only while the job runs with a
+/// fresh heartbeat), and not when there is no estimate at all.
+#[tokio::test]
+async fn impact_calls_no_run_safe_when_the_job_is_not_known_to_be_done() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    // Servo's ETA (t0+100) is half an hour old: `weekly` at t0+200 would
+    // have looked safe after it.
+    let stale = fx
+        .job(JobSpec {
+            deadline: Some(t0 + Duration::minutes(60)),
+            eta: Some(t0 + Duration::minutes(100)),
+            heartbeat: Some(t0 - Duration::minutes(30)),
+            ..JobSpec::default()
+        })
+        .await;
+    // No estimate at all: pending, no ETA, no average yet.
+    let unknown = fx
+        .job(JobSpec {
+            state: "pending".into(),
+            deadline: Some(t0 + Duration::minutes(60)),
+            completed: 0,
+            avg_ms: None,
+            durations_ms: vec![],
+            ..JobSpec::default()
+        })
+        .await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    for job in [stale, unknown] {
+        let text = app
+            .slash(&format!("impact {job}"), "U0PLATLEAD", "C0ACMEALERT")
+            .await
+            .json()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(text.contains("not known when it is likely done"), "{text}");
+        let runs: Vec<&str> = text.lines().filter(|l| l.contains("` runs ")).collect();
+        assert_eq!(runs.len(), 3, "{text}");
+        for run in runs {
+            assert!(
+                run.contains(":grey_question: may read stale data"),
+                "{run}\n{text}"
+            );
+            assert!(!run.contains("after the job is likely done"), "{run}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -627,6 +734,67 @@ async fn a_root_and_its_upstream_jobs_at_risk_are_one_alert(backend: Backend) {
         "no alert of its own"
     );
 }
+
+/// A root waiting on three upstream jobs: `orders_raw` is likely done only
+/// at t0+40 min, so the root, as if it started now done at t0+50, is done
+/// only at t0+90 against its t0+70 deadline; `fx_rates` is on track; and
+/// `fx_backfill`, created last, is still pending with no average partition
+/// time: its ETA is unknown, which does not erase what is known of the
+/// others. The root's alert is posted and says that an ETA is unknown.
+async fn an_upstream_job_without_an_eta_does_not_erase_the_known_wait(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let root = waiting_root(&fx, t0, JobSpec::default().asset, 3).await;
+    let orders = late_upstream(&fx, t0, "orders_raw").await;
+    let fx_rates = fx
+        .job(JobSpec {
+            asset: "fx_rates".into(),
+            eta: Some(t0 + Duration::minutes(20)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let waiting = fx
+        .job(JobSpec {
+            asset: "fx_backfill".into(),
+            state: "pending".into(),
+            completed: 0,
+            avg_ms: None,
+            durations_ms: vec![],
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    for child in [orders, fx_rates, waiting] {
+        child_of(&fx, child, root).await;
+    }
+    let app = app_with(&fx, backend, &clock, "").await;
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    let posts = alert_posts(&app);
+    let post = posts
+        .iter()
+        .find(|p| p.contains("*revenue_daily*"))
+        .unwrap_or_else(|| panic!("the root's alert is posted: {posts:#?}"));
+    assert_eq!(posts.len(), 1, "`orders_raw` is folded into it: {posts:#?}");
+    assert!(post.contains("Waiting on 3 upstream jobs: "), "{post}");
+    assert!(post.contains("`orders_raw` Medium, ETA <!date^"), "{post}");
+    assert!(
+        post.contains("`fx_backfill` ETA unknown (0/100 partitions)"),
+        "{post}"
+    );
+    assert!(
+        post.contains(
+            "the ETA of 1 upstream job is unknown: this ETA waits only for the known ones"
+        ),
+        "{post}"
+    );
+}
+
+on_both_stores!(an_upstream_job_without_an_eta_does_not_erase_the_known_wait);
 
 /// A storm's roll-up lists a root's upstream jobs at risk under it, not as
 /// jobs of their own, and counts the storm in alerts.

@@ -372,7 +372,12 @@ async fn still_stale(
             return String::new();
         }
     };
-    job.attach_impact(&lineage, state.config.lineage.depth, now);
+    job.attach_impact(
+        &lineage,
+        state.config.lineage.depth,
+        now,
+        &state.config.risk.thresholds(),
+    );
     let Some(impact) = job.impact.as_ref() else {
         return String::new();
     };

@@ -8,9 +8,12 @@ use super::ephemeral;
 use crate::config::Tenant;
 use crate::context::AppState;
 use crate::domain::job_id::JobId;
-use crate::domain::lineage::{owner_text, path_text};
+use crate::domain::lineage::{owner_of, path_text};
 use crate::domain::text::{date_token, escape_slack};
 use serde_json::Value;
+
+/// The most downstream assets the answer lists.
+const SHOWN_ASSETS: usize = 40;
 
 /// The answer, as an ephemeral message.
 pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
@@ -24,18 +27,29 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
         Ok(l) => l,
         Err(e) => return servo_failed(&e),
     };
-    job.attach_impact(&lineage, state.config.lineage.depth, now);
+    job.attach_impact(
+        &lineage,
+        state.config.lineage.depth,
+        now,
+        &state.config.risk.thresholds(),
+    );
+    if let Some(impact) = job.impact.as_mut() {
+        crate::flows::lineage::name_owners(state, impact, SHOWN_ASSETS).await;
+    }
     let upstream = match crate::flows::lineage::upstream_jobs(state, tenant, &job).await {
         Ok(u) => u,
         Err(e) => return servo_failed(&e),
     };
     let asset = escape_slack(&job.asset_name);
-    let likely = job
-        .likely_done()
-        .map(date_token)
-        .unwrap_or_else(|| "unknown".into());
+    // Unknown when there is no forecast and Servo's ETA cannot be trusted
+    // (not running, or a stale heartbeat): then no run is called safe.
+    let likely_done = job.likely_done(now, &state.config.risk.thresholds());
+    let likely = likely_done.map_or_else(
+        || "not known when it is likely done".to_string(),
+        |t| format!("likely done by {}", date_token(t)),
+    );
     let mut text = format!(
-        "*Impact of `{asset}`* (job `{}`, {}, likely done by {likely})\n",
+        "*Impact of `{asset}`* (job `{}`, {}, {likely})\n",
         job.id,
         job.state.as_str().replace('_', " ")
     );
@@ -46,17 +60,18 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
     match job.impact.as_ref() {
         None => text.push_str("Nothing downstream in Servo's lineage.\n"),
         Some(impact) => {
-            for a in impact.assets.iter().take(40) {
+            for a in impact.assets.iter().take(SHOWN_ASSETS) {
                 let indent = "    ".repeat(a.path.len().saturating_sub(2));
-                let owner = a
-                    .owner
-                    .as_deref()
-                    .map(|o| format!(" · owner {}", owner_text(o)))
+                let owner = owner_of(a)
+                    .map(|o| format!(" · owner {o}"))
                     .unwrap_or_default();
                 text.push_str(&format!("{indent}↳ `{}`{owner}\n", escape_slack(&a.name)));
             }
-            if impact.assets.len() > 40 {
-                text.push_str(&format!("…and {} more\n", impact.assets.len() - 40));
+            if impact.assets.len() > SHOWN_ASSETS {
+                text.push_str(&format!(
+                    "…and {} more\n",
+                    impact.assets.len() - SHOWN_ASSETS
+                ));
             }
             text.push_str("\n*Scheduled runs*\n");
             if impact.runs.is_empty() {
@@ -65,6 +80,8 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
             for r in impact.runs.iter().take(20) {
                 let mark = if r.stale {
                     ":warning: would read stale data"
+                } else if impact.likely_done.is_none() {
+                    ":grey_question: may read stale data (not known when the job is likely done)"
                 } else {
                     ":white_check_mark: after the job is likely done"
                 };

@@ -300,6 +300,22 @@ fn computed_eta(now: DateTime<Utc>, remaining: i64, avg_ms: f64) -> DateTime<Utc
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// Servo's `estimated_completion_at` when it can be trusted: the job is
+/// running or resuming, its heartbeat (written with the ETA after each
+/// partition) is no older than `eta_fresh_for`, and the ETA is not already
+/// past. Servo leaves the ETA as it was after a pause or on completion.
+pub fn fresh_servo_eta(
+    job: &JobSnapshot,
+    now: DateTime<Utc>,
+    thresholds: &RiskThresholds,
+) -> Option<DateTime<Utc>> {
+    if !matches!(job.state, JobState::Running | JobState::Resuming) {
+        return None;
+    }
+    let (eta, heartbeat) = (job.estimated_completion_at?, job.heartbeat_at?);
+    (now.signed_duration_since(heartbeat) <= thresholds.eta_fresh_for && eta >= now).then_some(eta)
+}
+
 /// The ETA used for risk, and where it came from.
 ///
 /// - Terminal job: no ETA.
@@ -331,13 +347,8 @@ pub fn estimate_eta(
         let eta = if job.judge_on_p90 { p90 } else { p50 };
         return (Some(eta.max(now)), EtaSource::Forecast);
     }
-    if matches!(job.state, JobState::Running | JobState::Resuming) {
-        if let (Some(eta), Some(heartbeat)) = (job.estimated_completion_at, job.heartbeat_at) {
-            let age = now.signed_duration_since(heartbeat);
-            if age <= thresholds.eta_fresh_for && eta >= now {
-                return (Some(eta), EtaSource::Servo);
-            }
-        }
+    if let Some(eta) = fresh_servo_eta(job, now, thresholds) {
+        return (Some(eta), EtaSource::Servo);
     }
     match job.average_partition_ms() {
         Some(avg) => (Some(computed_eta(now, remaining, avg)), EtaSource::Computed),

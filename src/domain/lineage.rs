@@ -107,34 +107,56 @@ pub fn parse_cron(cron: &str) -> Result<cron::Schedule, ScheduleError> {
     cron::Schedule::from_str(&six).map_err(|e| refused(e.to_string()))
 }
 
-/// Crontab's numeric days of the week as names (`1-5` → `MON-FRI`).
+/// Crontab's numeric days of the week as names (`1-5` → `MON-FRI`). A
+/// numeric range is spelt out day by day (`6-7` → `SAT,SUN`, `1-7/2` →
+/// `MON,WED,FRI,SUN`): crontab's 7 is Sunday, and the `cron` crate refuses a
+/// named range that runs backwards over the week (`SAT-SUN`).
 fn day_names(field: &str) -> Option<String> {
     const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     let name = |s: &str| -> Option<String> {
-        if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
+        if numeric(s) {
             NAMES.get(s.parse::<usize>().ok()?).map(|n| n.to_string())
         } else {
             Some(s.to_string())
         }
     };
-    let items: Option<Vec<String>> = field
-        .split(',')
-        .map(|item| {
-            let (range, step) = match item.split_once('/') {
-                Some((r, s)) => (r, Some(s)),
-                None => (item, None),
-            };
-            let range = match range.split_once('-') {
-                Some((a, b)) => format!("{}-{}", name(a)?, name(b)?),
-                None => name(range)?,
-            };
-            Some(match step {
-                Some(s) => format!("{range}/{s}"),
-                None => range,
-            })
-        })
-        .collect();
-    items.map(|i| i.join(","))
+    let mut items: Vec<String> = Vec::new();
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+        let spelt = match range.split_once('-') {
+            Some((a, b)) if numeric(a) && numeric(b) && step.is_none_or(numeric) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                let by: usize = step.map_or(Some(1), |s| s.parse().ok())?;
+                if a > b || b >= NAMES.len() || by == 0 {
+                    // Not crontab's either: left for the crate to refuse.
+                    None
+                } else {
+                    Some((a..=b).step_by(by).map(|d| NAMES[d].to_string()))
+                }
+            }
+            _ => None,
+        };
+        match spelt {
+            Some(days) => items.extend(days),
+            None => {
+                let range = match range.split_once('-') {
+                    Some((a, b)) => format!("{}-{}", name(a)?, name(b)?),
+                    None => name(range)?,
+                };
+                items.push(match step {
+                    Some(s) => format!("{range}/{s}"),
+                    None => range,
+                });
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    items.retain(|i| seen.insert(i.clone()));
+    Some(items.join(","))
 }
 
 /// A tenant's lineage and scheduled workflows, as read in one query.
@@ -153,6 +175,10 @@ pub struct Lineage {
 pub struct Affected {
     pub name: String,
     pub owner: Option<String>,
+    /// The owner's name as plain text (escaped), when the owner is a Slack
+    /// user whose name was looked up ([`Impact::name_owners`]): the alert
+    /// names owners, it never mentions them.
+    pub owner_name: Option<String>,
     /// The job's asset first, this asset last.
     pub path: Vec<String>,
 }
@@ -199,6 +225,31 @@ impl Impact {
     /// Whether a scheduled run would read stale data.
     pub fn has_stale_runs(&self) -> bool {
         !self.stale_runs.is_empty()
+    }
+
+    /// The Slack users among the owners of the first `limit` downstream
+    /// assets (the ones a message can show), each once.
+    pub fn owner_users(&self, limit: usize) -> Vec<String> {
+        let mut users: Vec<String> = Vec::new();
+        for a in self.assets.iter().take(limit) {
+            if let Some(Owner::SlackUser(id)) = a.owner.as_deref().map(Owner::parse) {
+                if !users.contains(&id) {
+                    users.push(id);
+                }
+            }
+        }
+        users
+    }
+
+    /// Names the owners that are Slack users, from `names` (user id → name
+    /// as plain text, escaped), so that the lines name them without a
+    /// mention.
+    pub fn name_owners(&mut self, names: &HashMap<String, String>) {
+        for a in &mut self.assets {
+            if let Some(Owner::SlackUser(id)) = a.owner.as_deref().map(Owner::parse) {
+                a.owner_name = names.get(&id).cloned();
+            }
+        }
     }
 
     /// The runs that would still be stale if the job were done by `done`.
@@ -289,6 +340,7 @@ impl Lineage {
             .map(|(id, p)| Affected {
                 name: self.name(*id),
                 owner: self.assets.get(id).and_then(|a| a.owner.clone()),
+                owner_name: None,
                 path: names(p),
             })
             .collect();
@@ -365,10 +417,8 @@ pub fn impact_lines(impact: &Impact, max: usize) -> Vec<String> {
         })
         .collect();
     lines.extend(impact.assets.iter().map(|a| {
-        let owner = a
-            .owner
-            .as_deref()
-            .map(|o| format!(" (owner {})", owner_text(o)))
+        let owner = owner_of(a)
+            .map(|o| format!(" (owner {o})"))
             .unwrap_or_default();
         format!("Feeds {}{owner}", path_text(&a.path))
     }));
@@ -403,12 +453,25 @@ pub fn plain(line: &str) -> String {
     out
 }
 
-/// An owner as Slack markup: a user id as a mention, anything else as text.
+/// An owner as plain text that notifies nobody (a mention would ping them
+/// on every alert; they hear of it once, by `lineage.notify_owners_at`): a
+/// Slack user's id as is, never `<@…>`, anything else escaped.
 pub fn owner_text(owner: &str) -> String {
     match Owner::parse(owner) {
-        Owner::SlackUser(id) => format!("<@{id}>"),
+        Owner::SlackUser(id) => crate::domain::text::escape_slack(&id),
         _ => crate::domain::text::escape_slack(owner.trim()),
     }
+}
+
+/// A downstream asset's owner as plain text: their name when it was looked
+/// up, else [`owner_text`]; `None` without an owner.
+pub fn owner_of(a: &Affected) -> Option<String> {
+    let owner = a
+        .owner
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())?;
+    Some(a.owner_name.clone().unwrap_or_else(|| owner_text(owner)))
 }
 
 /// What an asset's free-text owner is.
@@ -472,6 +535,34 @@ mod tests {
         assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-13T06:30:00Z")));
         let s = sched("*/15 * * * *", "UTC");
         assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-06T20:15:00Z")));
+    }
+
+    /// Crontab numbers Sunday 0 and 7 alike: a range ending on 7 reaches
+    /// Sunday, and a range over all eight numbers is every day.
+    #[test]
+    fn day_of_week_ranges_ending_on_7_include_sunday() {
+        let now = at("2026-12-04T20:00:00Z"); // a Friday
+        let s = sched("0 6 * * 6-7", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-05T06:00:00Z")));
+        let sat = at("2026-12-05T07:00:00Z");
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        let sun = at("2026-12-06T07:00:00Z");
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-12T06:00:00Z")));
+        let s = sched("0 6 * * 1-7", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-05T06:00:00Z")));
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-07T06:00:00Z")));
+        let s = sched("0 6 * * 0-7", "UTC");
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-07T06:00:00Z")));
+        // Every other day from Monday: 1, 3, 5, 7 (Sunday).
+        let s = sched("0 6 * * 1-7/2", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-06T06:00:00Z")));
+        assert_eq!(s.next_run(sun).unwrap(), Some(at("2026-12-07T06:00:00Z")));
+        // Names and plain numbers read as before.
+        let s = sched("0 6 * * SAT,7", "UTC");
+        assert_eq!(s.next_run(now).unwrap(), Some(at("2026-12-05T06:00:00Z")));
+        assert_eq!(s.next_run(sat).unwrap(), Some(at("2026-12-06T06:00:00Z")));
     }
 
     #[test]
@@ -560,7 +651,16 @@ mod tests {
         assert!(lines[0].starts_with(":calendar: `finance_daily` runs <!date^"));
         assert!(lines[0].ends_with("it would read stale `revenue_daily` → `revenue_report`"));
         assert_eq!(lines.last().unwrap(), "…and 1 more");
-        assert!(lines[2].contains("(owner <@U0FINANCE1>)"));
+        assert!(lines[2].contains("(owner U0FINANCE1)"), "{lines:?}");
+        // Named, never mentioned: a mention would ping the owner on every
+        // alert.
+        let mut named = i.clone();
+        assert_eq!(named.owner_users(5), ["U0FINANCE1"]);
+        named.name_owners(&HashMap::from([("U0FINANCE1".into(), "Fiona".into())]));
+        let lines = impact_lines(&named, 5);
+        assert!(lines[2].contains("(owner Fiona)"), "{lines:?}");
+        assert!(lines[3].contains("(owner cfo@example.com)"), "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains("<@")), "{lines:?}");
         assert_eq!(i.stale_before(at("2026-12-07T03:00:00Z")).len(), 1);
         assert!(plain(&lines[0]).starts_with(
             ":calendar: `finance_daily` runs 2026-12-07 02:00 UTC, before this job is likely done (2026-12-07 07:10 UTC)"

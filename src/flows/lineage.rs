@@ -184,6 +184,22 @@ fn dm(
     )
 }
 
+/// Names the owners of `impact`'s first `limit` downstream assets that are
+/// Slack users by their display name ([`Directory::user_name`], cached), so
+/// that the alert, its pages and `/backfill impact` name them as plain text:
+/// a mention would notify them on every alert, and they hear of it once, by
+/// `lineage.notify_owners_at` ([`notify_owners`]).
+///
+/// [`Directory::user_name`]: crate::slack::directory::Directory::user_name
+pub async fn name_owners(state: &AppState, impact: &mut Impact, limit: usize) {
+    let mut names = HashMap::new();
+    for user in impact.owner_users(limit) {
+        let name = state.directory.user_name(&user).await;
+        names.insert(user, name);
+    }
+    impact.name_owners(&names);
+}
+
 /// The upstream jobs `root` waits on (Servo's job tree: `parent_job_id`),
 /// each assessed, furthest upstream first: one read of the tenant's active
 /// jobs.
@@ -208,7 +224,8 @@ pub async fn upstream_jobs(
 }
 
 /// One upstream job as a bottleneck line names it: "`orders_raw` High, ETA
-/// <11:40>" or "`fx_rates` on track".
+/// <11:40>", "`fx_rates` on track", or "`fx_backfill` ETA unknown" (a
+/// pending job with no average yet).
 pub fn upstream_line(job: &Job, a: &Assessment) -> String {
     let asset = format!("`{}`", escape_slack(&job.asset_name));
     let progress = format!(
@@ -221,6 +238,8 @@ pub fn upstream_line(job: &Job, a: &Assessment) -> String {
             a.band.label(),
             a.eta.map(date_token).unwrap_or_else(|| "unknown".into())
         )
+    } else if a.eta.is_none() {
+        format!("{asset} ETA unknown ({progress})")
     } else {
         format!("{asset} on track ({progress})")
     }
@@ -295,17 +314,12 @@ pub async fn job_trees(
             continue;
         }
         children.sort_by(|(a, _), (b, _)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        // When the upstream jobs are likely done: the latest P50 and P90.
-        let done = children.iter().fold(
-            None,
-            |acc: Option<(DateTime<Utc>, DateTime<Utc>)>, (c, a)| {
-                let (p50, p90) = c.forecast.or(a.eta.map(|e| (e, e)))?;
-                Some(match acc {
-                    Some((x, y)) => (x.max(p50), y.max(p90)),
-                    None => (p50, p90),
-                })
-            },
-        );
+        // When the upstream jobs are likely done: the latest P50 and P90 of
+        // those whose ETA is known. One without (a pending job with no
+        // average yet, the common case for one waiting its turn) does not
+        // erase the others: the wait is at least theirs, and the note says
+        // that some are unknown.
+        let (done, unknown) = upstream_done(&children);
         let Some(job) = position.get(&root).map(|&i| &mut jobs[i]) else {
             continue;
         };
@@ -319,11 +333,25 @@ pub async fn job_trees(
             }
         }
         let lines: Vec<String> = children.iter().map(|(c, a)| upstream_line(c, a)).collect();
-        job.upstream_note = Some(format!(
+        let mut note = format!(
             "Waiting on {}: {}",
             crate::domain::text::count(children.len(), "upstream job", "upstream jobs"),
             crate::slack::limits::join_capped(&lines, "; ", 1_000, |n| format!("…and {n} more"))
-        ));
+        );
+        if unknown > 0 {
+            let which = if unknown == 1 {
+                "the ETA of 1 upstream job is unknown".to_string()
+            } else {
+                format!("the ETAs of {unknown} upstream jobs are unknown")
+            };
+            let so = if done.is_some() {
+                "this ETA waits only for the known ones, so it may be later"
+            } else {
+                "this ETA is as if it started now, so it may be later"
+            };
+            note.push_str(&format!(" ({which}: {so})"));
+        }
+        job.upstream_note = Some(note);
         if assess(job).band.is_at_risk() {
             trees.folded.extend(
                 children
@@ -341,6 +369,30 @@ pub async fn job_trees(
         );
     }
     trees
+}
+
+/// A (P50, P90) pair of times.
+type P50P90 = (DateTime<Utc>, DateTime<Utc>);
+
+/// When a root's upstream jobs are likely done: the latest P50 and P90 of
+/// those whose ETA is known (their forecast, else their ETA), and how many
+/// have none. An unknown ETA does not hide the known ones: the root waits at
+/// least for them.
+fn upstream_done(children: &[(Job, Assessment)]) -> (Option<P50P90>, usize) {
+    let mut done: Option<P50P90> = None;
+    let mut unknown = 0;
+    for (c, a) in children {
+        match c.forecast.or(a.eta.map(|e| (e, e))) {
+            Some((p50, p90)) => {
+                done = Some(match done {
+                    Some((x, y)) => (x.max(p50), y.max(p90)),
+                    None => (p50, p90),
+                });
+            }
+            None => unknown += 1,
+        }
+    }
+    (done, unknown)
 }
 
 /// In each open root alert's thread, a line per upstream job at risk, once

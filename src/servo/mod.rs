@@ -262,11 +262,21 @@ fn log_once(key: String) -> bool {
 
 impl Job {
     /// When the job is likely done: the forecast's P90, else Servo's own
-    /// ETA, to the minute.
-    pub fn likely_done(&self) -> Option<DateTime<Utc>> {
+    /// ETA while it can be trusted (running, with a fresh heartbeat:
+    /// [`fresh_servo_eta`](crate::domain::assessment::fresh_servo_eta)), to
+    /// the minute; `None` when neither is known. Servo's ETA of a paused,
+    /// pending or stalled job is whatever it last wrote, and would call
+    /// runs safe that are not.
+    pub fn likely_done(
+        &self,
+        now: DateTime<Utc>,
+        thresholds: &crate::domain::assessment::RiskThresholds,
+    ) -> Option<DateTime<Utc>> {
         self.forecast
             .map(|(_, p90)| p90)
-            .or(self.estimated_completion_at)
+            .or_else(|| {
+                crate::domain::assessment::fresh_servo_eta(&self.snapshot(), now, thresholds)
+            })
             .map(|t| {
                 DateTime::from_timestamp(t.timestamp() - t.timestamp().rem_euclid(60), 0)
                     .unwrap_or(t)
@@ -279,8 +289,10 @@ impl Job {
         lineage: &crate::domain::lineage::Lineage,
         depth: usize,
         now: DateTime<Utc>,
+        thresholds: &crate::domain::assessment::RiskThresholds,
     ) {
-        let impact = lineage.impact(self.asset_id, self.likely_done(), depth, now);
+        let likely_done = self.likely_done(now, thresholds);
+        let impact = lineage.impact(self.asset_id, likely_done, depth, now);
         self.impact = (!impact.is_empty()).then_some(impact);
     }
 }
@@ -640,6 +652,79 @@ impl Servo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::assessment::RiskThresholds;
+
+    fn running(now: DateTime<Utc>) -> Job {
+        Job {
+            id: Uuid::from_u128(1),
+            tenant_id: "acme".into(),
+            asset_id: Uuid::from_u128(2),
+            asset_name: "revenue_daily".into(),
+            asset_owner: None,
+            idempotency_key: "k".into(),
+            state: JobState::Running,
+            execution_strategy: serde_json::json!({}),
+            partition_start: None,
+            partition_end: None,
+            partition_keys: Vec::new(),
+            total_partitions: 100,
+            completed_partitions: 50,
+            failed_partitions: 0,
+            skipped_partitions: 0,
+            error_message: None,
+            created_by: None,
+            created_at: now - chrono::Duration::hours(1),
+            started_at: Some(now - chrono::Duration::hours(1)),
+            completed_at: None,
+            heartbeat_at: Some(now - chrono::Duration::minutes(1)),
+            version: 1,
+            paused_at: None,
+            checkpoint_partition_key: None,
+            estimated_completion_at: Some(now + chrono::Duration::minutes(100)),
+            avg_partition_duration_ms: Some(60_000),
+            parent_job_id: None,
+            upstream_job_count: 0,
+            completed_upstream_jobs: 0,
+            sla_deadline_at: Some(now + chrono::Duration::minutes(60)),
+            priority: 5,
+            recent_durations_ms: Vec::new(),
+            forecast: None,
+            judge_on_p90: false,
+            impact: None,
+            upstream_note: None,
+        }
+    }
+
+    /// Servo's ETA is likely-done only while servo.md says to trust it: the
+    /// job running with a fresh heartbeat. Otherwise it is what Servo last
+    /// wrote, and would call later runs safe.
+    #[test]
+    fn likely_done_trusts_servos_eta_only_while_running_with_a_fresh_heartbeat() {
+        let now = DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let t = RiskThresholds::default();
+        let servo = now + chrono::Duration::minutes(100);
+        let job = running(now);
+        assert_eq!(job.likely_done(now, &t), Some(servo));
+        let mut stale = running(now);
+        stale.heartbeat_at = Some(now - chrono::Duration::minutes(30));
+        assert_eq!(stale.likely_done(now, &t), None, "a stale heartbeat");
+        let mut paused = running(now);
+        paused.state = JobState::Paused;
+        assert_eq!(paused.likely_done(now, &t), None, "paused");
+        let mut pending = running(now);
+        pending.state = JobState::Pending;
+        pending.heartbeat_at = None;
+        assert_eq!(pending.likely_done(now, &t), None, "pending");
+        // The forecast's P90 wins, to the minute, whatever Servo says.
+        let p90 = now + chrono::Duration::seconds(70 * 60 + 42);
+        stale.forecast = Some((now + chrono::Duration::minutes(50), p90));
+        assert_eq!(
+            stale.likely_done(now, &t),
+            Some(now + chrono::Duration::minutes(70))
+        );
+    }
 
     #[test]
     fn connection_failures_are_unreachable_and_query_errors_are_not() {
