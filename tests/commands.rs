@@ -877,3 +877,48 @@ async fn with_one_tenant_anyone_in_its_channels_is_answered_as_before() {
         assert!(listed.contains(&id.to_string()), "{channel}: {listed}");
     }
 }
+
+/// `/backfill list at-risk` lists a job as its alert shows it. Here the
+/// partitions take 2.5× as long since the 20th: the forecast puts the job
+/// past its deadline and the poll alerts, while Servo's ETA (lagging, as its
+/// EWMA does) is still on track: the only ETA the list read before.
+#[tokio::test]
+async fn list_at_risk_agrees_with_the_alerts_the_forecast_raised() {
+    let fx = ServoFixture::start().await;
+    let clock = ManualClock::new(t0());
+    let mut spec = Spawn::new(Backend::Sqlite)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = common::bot::CONFIG.replace("forecast = false", "forecast = true");
+    let w = World {
+        app: spawn(spec).await,
+        fx,
+        clock,
+    };
+    let id =
+        w.fx.job(JobSpec {
+            completed: 30,
+            durations_ms: (0..30)
+                .map(|i| if i < 20 { 60_000 } else { 150_000 })
+                .collect(),
+            deadline: Some(t0() + Duration::minutes(120)),
+            eta: Some(t0() + Duration::minutes(100)),
+            heartbeat: Some(t0()),
+            priority: 6,
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    let alert = w
+        .app
+        .state
+        .store
+        .open_alert_for_job("acme", &id.to_string())
+        .await
+        .unwrap()
+        .expect("the forecast raised an alert");
+    assert!(alert.band.is_at_risk(), "{:?}", alert.band);
+    let v = text_of(&w.app.slash("list at-risk", OPERATOR, CHANNEL).await.json());
+    assert!(v.contains(&id.to_string()), "{v}");
+    assert!(v.contains("1 at-risk job"), "{v}");
+}

@@ -11,7 +11,9 @@ use crate::domain::risk::JobState;
 use crate::domain::text::date_token;
 use crate::domain::text::escape_slack;
 use crate::servo::Job;
+use crate::store::Alert;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// How many job lines a list shows; Slack allows 50 blocks of 3000 characters.
 const LIST_MAX_JOBS: usize = 100;
@@ -29,10 +31,29 @@ pub(super) async fn run(state: &AppState, tenant: &Tenant, filter: ListFilter) -
         ListFilter::Running => matches!(j.state, JobState::Running | JobState::Resuming),
         ListFilter::Paused => j.state == JobState::Paused,
     });
+    // A job with an open alert is listed as its alert shows it: the poll's
+    // judgement (the forecast, P90 for the tiers judged on it, the band's
+    // stability), which Servo's ETA alone can contradict. The roll-up of a
+    // storm sends people here for the jobs it does not name.
+    let alerts: HashMap<String, Alert> = match state.store.list_open_alerts(Some(&tenant.id)).await
+    {
+        Ok(open) => open.into_iter().map(|a| (a.job_id.clone(), a)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the open alerts; listing on Servo's ETA alone");
+            HashMap::new()
+        }
+    };
     let mut rows: Vec<(Job, Assessment)> = jobs
         .into_iter()
         .map(|j| {
-            let a = assessment::assess(&j.snapshot(), now, &thresholds, None);
+            let alert = alerts.get(&j.id.to_string());
+            let mut a =
+                assessment::assess(&j.snapshot(), now, &thresholds, alert.map(|al| al.band));
+            if let Some(al) = alert {
+                a.band = al.band;
+                a.severity = al.severity.or(a.severity);
+                a.eta = al.eta.or(a.eta);
+            }
             (j, a)
         })
         .filter(|(_, a)| filter != ListFilter::AtRisk || a.band.is_at_risk())
