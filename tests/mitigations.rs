@@ -1030,3 +1030,57 @@ async fn a_change_servo_never_confirmed_is_said_so_and_finished_once_servo_answe
     assert!(audit.contains(&"unconfirmed".to_string()), "{audit:?}");
     assert!(audit.iter().any(|o| o.starts_with("ok")), "{audit:?}");
 }
+
+/// The bot paused a job for the alert; since then someone resumed it (a
+/// slash command, Servo's CLI) and paused it again on purpose. *Resume
+/// paused jobs* leaves that pause alone: it is theirs, not the bot's.
+#[tokio::test]
+async fn resume_leaves_alone_a_job_someone_paused_again_since() {
+    let w = world(Backend::Sqlite).await;
+    let job = w.fx.job(at_risk(18, 6)).await;
+    let theirs =
+        w.fx.job(JobSpec {
+            asset: "adhoc".into(),
+            state: "paused".into(),
+            ..JobSpec::default()
+        })
+        .await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .state
+        .store
+        .record_paused(&alert, "acme", &theirs.to_string(), OPERATOR, t0())
+        .await
+        .unwrap();
+    // Paused again half an hour after the bot's pause, by someone else.
+    sqlx::query("UPDATE backfill_jobs SET paused_at = $2, version = version + 2 WHERE id = $1")
+        .bind(theirs)
+        .bind(t0() + Duration::minutes(30))
+        .execute(&w.fx.admin)
+        .await
+        .unwrap();
+    let version: i32 = w.fx.job_field(theirs, "version").await;
+    w.clock.advance(Duration::minutes(31));
+    w.app
+        .interact(&click(&w.app, OPERATOR, "mitigate_resume_paused", &alert))
+        .await;
+    w.app.drain_outbox().await;
+    assert_eq!(w.fx.job_field::<String>(theirs, "state").await, "paused");
+    assert_eq!(w.fx.job_field::<i32>(theirs, "version").await, version);
+    assert!(w
+        .app
+        .state
+        .store
+        .paused_for_alert(&alert)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        thread_texts(&w.app)
+            .iter()
+            .any(|t| t.contains("paused again") && t.contains("left paused")),
+        "{:#?}",
+        thread_texts(&w.app)
+    );
+}

@@ -542,7 +542,7 @@ pub async fn resume(
     user: &str,
 ) -> anyhow::Result<Resumed> {
     let now = state.clock.now();
-    let jobs = state.store.paused_for_alert(&alert.id).await?;
+    let jobs = state.store.paused_for_alert_since(&alert.id).await?;
     if jobs.is_empty() {
         return Ok(Resumed::NothingLeft);
     }
@@ -554,10 +554,35 @@ pub async fn resume(
         effects
     };
     let mut lines = Vec::new();
-    for id in jobs {
+    for (id, paused_at) in jobs {
         let Ok(uuid) = id.parse::<uuid::Uuid>() else {
             continue;
         };
+        // Resumed since (a slash command, Servo's CLI) and paused again by
+        // someone else: that pause is theirs, not the bot's to undo.
+        if let Ok(Some(job)) = state.servo.get_job(tenant_id, uuid).await {
+            if let Some(again) = job
+                .paused_at
+                .filter(|at| job.state == JobState::Paused && *at > paused_at + REPAUSED_AFTER)
+            {
+                let effects = audited(
+                    "skipped: paused again by someone else",
+                    json!({ "job": id, "paused_at": again }),
+                );
+                if state
+                    .store
+                    .mark_resumed_with(&alert.id, &id, now, &effects)
+                    .await
+                    .unwrap_or(false)
+                {
+                    lines.push(format!(
+                        ":heavy_minus_sign: `{id}` was resumed and paused again {} by someone else: left paused",
+                        date_token(again)
+                    ));
+                }
+                continue;
+            }
+        }
         match state.servo.resume(tenant_id, uuid, now).await {
             Ok(job) => {
                 let effects = audited("ok", json!({ "job": id, "for_alert": alert.id }));
@@ -611,6 +636,10 @@ pub async fn resume(
     crate::flows::escalation::refresh_buttons(state, &alert.id).await;
     Ok(Resumed::Done)
 }
+
+/// How much later than the bot's record of its pause Servo's `paused_at`
+/// must be for the pause to be someone else's (clocks differ a little).
+const REPAUSED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 
 /// **Recreate with priority 10**, by `user` (an operator, checked by the
 /// caller, after Slack's confirm dialog): an intent first, then Servo's

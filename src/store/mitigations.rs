@@ -47,11 +47,27 @@ impl Store {
 
     /// The jobs the bot paused for an alert and has not resumed.
     pub async fn paused_for_alert(&self, alert_id: &str) -> Result<Vec<String>> {
-        Ok(on_pool!(self, p => sqlx::query_scalar(
-            "SELECT job_id FROM paused_jobs WHERE alert_id = $1 AND resumed_at_ms IS NULL ORDER BY paused_at_ms, job_id")
+        Ok(self
+            .paused_for_alert_since(alert_id)
+            .await?
+            .into_iter()
+            .map(|(job, _)| job)
+            .collect())
+    }
+
+    /// [`Store::paused_for_alert`], each with when the bot recorded its pause.
+    pub async fn paused_for_alert_since(
+        &self,
+        alert_id: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let rows: Vec<(String, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT job_id, paused_at_ms FROM paused_jobs WHERE alert_id = $1 AND resumed_at_ms IS NULL ORDER BY paused_at_ms, job_id")
             .bind(alert_id)
             .fetch_all(p)
-            .await?))
+            .await?);
+        rows.into_iter()
+            .map(|(job, at)| Ok((job, super::from_ms(at, "paused_at_ms")?)))
+            .collect()
     }
 
     /// [`Store::paused_for_alert`] of each of a tenant's open alerts that
