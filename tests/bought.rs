@@ -12,6 +12,7 @@ use common::bot::{Backend, TestApp, World};
 use common::servo_fixture::{JobSpec, ServoFixture};
 use common::slack_ui::t0;
 use serde_json::{json, Value};
+use servo_sla_bot::runtime::clock::Clock;
 use servo_sla_bot::store::{AuditEntry, EtaSample, NewWatchedJob};
 use uuid::Uuid;
 
@@ -336,4 +337,45 @@ async fn with_history(backend: Backend) {
     );
 }
 
-on_both_stores!(without_history, with_history);
+/// A mitigation that works resolves its alert, and is still measured: the
+/// job's ETA is sampled for an hour after its alert resolved, so the next
+/// alert's Request scaling confirm says what the last one bought (before,
+/// sampling stopped with the alert and only the mitigations that failed
+/// were ever measured).
+async fn measured_when_it_worked(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(at_risk("orders", 60)).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app, job).await;
+    w.app
+        .interact(&common::slack_ui::fresh_click_in(
+            &w.app,
+            CHANNEL,
+            "U0ONCALL1",
+            "mitigate_scaling",
+            &alert,
+        ))
+        .await;
+    // The scaling works: the job is back on track and its alert resolves.
+    w.clock.advance(Duration::minutes(5));
+    w.fx.set_eta(job, t0() + Duration::minutes(50), w.clock.now())
+        .await;
+    w.app.poll().await;
+    let resolved = w.app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert!(!resolved.is_open(), "resolved");
+    // Half an hour after the request, the job runs on, on track.
+    w.clock.advance(Duration::minutes(27));
+    w.fx.set_eta(job, t0() + Duration::minutes(50), w.clock.now())
+        .await;
+    w.app.poll().await;
+    // Another job at risk: its confirm has the measure.
+    let next = w.fx.job(at_risk("billing", 60)).await;
+    w.app.poll().await;
+    let scaling = confirm_text(&w.app, next, "mitigate_scaling");
+    assert!(
+        scaling.contains("The last scaling request moved the ETA 1 h 10 min earlier."),
+        "{scaling}"
+    );
+}
+
+on_both_stores!(without_history, with_history, measured_when_it_worked);

@@ -23,6 +23,10 @@ pub const AFTER: Duration = Duration::minutes(30);
 /// How far from where it is wanted a sample may be for the dialogs: the
 /// poller samples an alerted job every five minutes.
 const SLACK: Duration = Duration::minutes(30);
+/// How long after its alert resolved a job's ETA is still sampled: a
+/// mitigation that works resolves the alert, and its effect is measured
+/// [`AFTER`] it, within the [`SLACK`].
+pub const SAMPLED_AFTER_RESOLUTION: Duration = Duration::minutes(60);
 /// The newest audit rows read (one pause click writes a row per job).
 const AUDIT_ROWS: i64 = 400;
 /// The newest actions of each kind looked at, measured or not.

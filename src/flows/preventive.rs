@@ -341,6 +341,17 @@ pub async fn observe(
         .map(|w| (w.job_id.clone(), w))
         .collect();
     let notices = state.store.open_notices_by_job(&tenant.id).await?;
+    // Jobs whose alert resolved lately: still sampled, so that what a
+    // mitigation bought is measured when it worked too.
+    let measuring: std::collections::HashSet<String> = state
+        .store
+        .jobs_resolved_since(
+            &tenant.id,
+            now - crate::flows::bought::SAMPLED_AFTER_RESOLUTION,
+        )
+        .await?
+        .into_iter()
+        .collect();
 
     let mut new = Vec::new();
     let mut marks = Vec::new();
@@ -373,7 +384,7 @@ pub async fn observe(
                 marks.extend(next_mark(job, a, w.last_mark));
             }
         }
-        if alerted.contains_key(&id) {
+        if alerted.contains_key(&id) || measuring.contains(&id) {
             if let Some(eta) = a.eta {
                 samples.push(EtaSample {
                     tenant_id: tenant.id.clone(),

@@ -406,6 +406,22 @@ impl Store {
         })
     }
 
+    /// The jobs of a tenant's alerts resolved at `since` or later: what a
+    /// mitigation bought is still measured on them a while after their alert
+    /// resolved (`flows::bought`), since a mitigation that works resolves it.
+    pub async fn jobs_resolved_since(
+        &self,
+        tenant: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT DISTINCT job_id FROM alerts WHERE status = 'resolved' AND resolved_at_ms >= $2 AND tenant_id = $1")
+            .bind(tenant)
+            .bind(ms(since))
+            .fetch_all(p)
+            .await?))
+    }
+
     /// The channel a quiet notice's post went (or was to go) to: where the
     /// alert it became is posted when the notice's message cannot be edited
     /// into it.
