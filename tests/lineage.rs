@@ -796,6 +796,51 @@ async fn an_upstream_job_without_an_eta_does_not_erase_the_known_wait(backend: B
 
 on_both_stores!(an_upstream_job_without_an_eta_does_not_erase_the_known_wait);
 
+/// One of the root's upstream jobs failed: it is not among Servo's active
+/// jobs any more, but the root still waits for it. The alert says so
+/// instead of counting only the upstream jobs that run.
+#[tokio::test]
+async fn a_failed_upstream_job_is_said_not_dropped() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let root = waiting_root(&fx, t0, JobSpec::default().asset, 3).await;
+    let orders = late_upstream(&fx, t0, "orders_raw").await;
+    let fx_rates = fx
+        .job(JobSpec {
+            asset: "fx_rates".into(),
+            eta: Some(t0 + Duration::minutes(20)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    let failed = fx
+        .job(JobSpec {
+            asset: "fx_backfill".into(),
+            state: "failed".into(),
+            ..JobSpec::default()
+        })
+        .await;
+    for child in [orders, fx_rates, failed] {
+        child_of(&fx, child, root).await;
+    }
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    for _ in 0..2 {
+        app.poll().await;
+        app.drain_outbox().await;
+    }
+    let posts = alert_posts(&app);
+    let post = posts
+        .iter()
+        .find(|p| p.contains("*revenue_daily*"))
+        .unwrap_or_else(|| panic!("the root's alert is posted: {posts:#?}"));
+    assert!(post.contains("Waiting on 2 upstream jobs: "), "{post}");
+    assert!(
+        post.contains("1 upstream job it waits for is not running: failed or cancelled in Servo"),
+        "{post}"
+    );
+}
+
 /// A storm's roll-up lists a root's upstream jobs at risk under it, not as
 /// jobs of their own, and counts the storm in alerts.
 async fn a_storms_roll_up_lists_upstream_jobs_under_their_root(backend: Backend) {

@@ -310,7 +310,16 @@ pub async fn job_trees(
                 (c, a)
             })
             .collect();
-        if children.is_empty() {
+        // Servo counts the upstream jobs still owed; the ones not among the
+        // active jobs failed or were cancelled, and the root waits for them
+        // until they are run again.
+        let stalled = position.get(&root).map_or(0, |&i| {
+            let owed = jobs[i].upstream_job_count - jobs[i].completed_upstream_jobs;
+            usize::try_from(owed)
+                .unwrap_or(0)
+                .saturating_sub(children.len())
+        });
+        if children.is_empty() && stalled == 0 {
             continue;
         }
         children.sort_by(|(a, _), (b, _)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -333,11 +342,28 @@ pub async fn job_trees(
             }
         }
         let lines: Vec<String> = children.iter().map(|(c, a)| upstream_line(c, a)).collect();
-        let mut note = format!(
-            "Waiting on {}: {}",
-            crate::domain::text::count(children.len(), "upstream job", "upstream jobs"),
-            crate::slack::limits::join_capped(&lines, "; ", 1_000, |n| format!("…and {n} more"))
-        );
+        let mut note = if children.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Waiting on {}: {}",
+                crate::domain::text::count(children.len(), "upstream job", "upstream jobs"),
+                crate::slack::limits::join_capped(&lines, "; ", 1_000, |n| format!(
+                    "…and {n} more"
+                ))
+            )
+        };
+        if stalled > 0 {
+            if !note.is_empty() {
+                note.push_str(". ");
+            }
+            note.push_str(&format!(
+                ":x: {} it waits for {} running: failed or cancelled in Servo, so it will not start until {} run again",
+                crate::domain::text::count(stalled, "upstream job", "upstream jobs"),
+                if stalled == 1 { "is not" } else { "are not" },
+                if stalled == 1 { "that one is" } else { "they are" }
+            ));
+        }
         if unknown > 0 {
             let which = if unknown == 1 {
                 "the ETA of 1 upstream job is unknown".to_string()
