@@ -73,6 +73,13 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
                     impact.assets.len() - SHOWN_ASSETS
                 ));
             }
+            if impact.beyond > 0 {
+                text.push_str(&format!(
+                    "…and {} further, past {} hops (their scheduled runs are below all the same)\n",
+                    crate::domain::text::count(impact.beyond, "asset", "assets"),
+                    state.config.lineage.depth
+                ));
+            }
             text.push_str("\n*Scheduled runs*\n");
             if impact.runs.is_empty() {
                 text.push_str("No scheduled workflow touches these assets.\n");

@@ -213,8 +213,11 @@ pub struct Impact {
     pub stale_runs: Vec<StaleRun>,
     /// Every scheduled run touching the downstream assets, soonest first.
     pub runs: Vec<ScheduledRun>,
-    /// The downstream assets, nearest first.
+    /// The downstream assets, nearest first, up to the depth asked for.
     pub assets: Vec<Affected>,
+    /// How many downstream assets lie past that depth (not listed; their
+    /// scheduled runs are in `runs` and `stale_runs` all the same).
+    pub beyond: usize,
 }
 
 impl Impact {
@@ -326,7 +329,9 @@ impl Lineage {
         depth: usize,
         now: DateTime<Utc>,
     ) -> Impact {
-        let reach = self.downstream_of(asset, depth);
+        // Every asset downstream, however far: a scheduled run past the
+        // depth reads stale data all the same. The depth bounds the list.
+        let reach = self.downstream_of(asset, usize::MAX);
         if reach.is_empty() {
             return Impact {
                 likely_done,
@@ -335,8 +340,11 @@ impl Lineage {
         }
         let names = |p: &[Uuid]| p.iter().map(|id| self.name(*id)).collect::<Vec<_>>();
         let paths: HashMap<Uuid, &Vec<Uuid>> = reach.iter().map(|(id, p)| (*id, p)).collect();
+        let listed = |p: &Vec<Uuid>| p.len() <= depth.saturating_add(1);
+        let beyond = reach.iter().filter(|(_, p)| !listed(p)).count();
         let assets = reach
             .iter()
+            .filter(|(_, p)| listed(p))
             .map(|(id, p)| Affected {
                 name: self.name(*id),
                 owner: self.assets.get(id).and_then(|a| a.owner.clone()),
@@ -382,6 +390,7 @@ impl Lineage {
             stale_runs,
             runs,
             assets,
+            beyond,
         }
     }
 }
@@ -426,6 +435,12 @@ pub fn impact_lines(impact: &Impact, max: usize) -> Vec<String> {
         let more = lines.len() - max;
         lines.truncate(max);
         lines.push(format!("…and {more} more"));
+    }
+    if impact.beyond > 0 {
+        lines.push(format!(
+            "…and {} further downstream, past the hops listed (`lineage.depth`)",
+            crate::domain::text::count(impact.beyond, "asset", "assets")
+        ));
     }
     lines
 }
@@ -566,6 +581,44 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_run_past_the_depth_is_found_and_the_assets_past_it_are_counted() {
+        // a → b → c → d → e; a workflow on `e` runs before `a`'s job is done.
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+        let assets = ["a", "b", "c", "d", "e"]
+            .iter()
+            .zip(&ids)
+            .map(|(n, id)| AssetNode {
+                id: *id,
+                name: n.to_string(),
+                owner: None,
+            })
+            .collect();
+        let edges = ids.windows(2).map(|w| (w[0], w[1])).collect();
+        let wf = Workflow {
+            id: Uuid::new_v4(),
+            name: "e_daily".into(),
+            owner: None,
+            schedule: sched("0 6 * * *", "UTC"),
+            assets: vec![ids[4]],
+        };
+        let lineage = Lineage::new(assets, edges, vec![wf]);
+        let now = at("2026-12-06T20:00:00Z");
+        let impact = lineage.impact(ids[0], Some(at("2026-12-07T09:00:00Z")), 2, now);
+        let listed: Vec<&str> = impact.assets.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(listed, ["b", "c"], "two hops listed");
+        assert_eq!(impact.beyond, 2, "`d` and `e` counted");
+        assert_eq!(impact.stale_runs.len(), 1, "`e_daily` four hops away");
+        assert_eq!(impact.stale_runs[0].path.len(), 5);
+        let lines = impact_lines(&impact, 10);
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.contains("2 assets further downstream")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn a_future_next_scheduled_run_wins_and_a_past_one_falls_back_to_the_cron() {
         let now = at("2026-12-06T20:00:00Z");
         let mut s = sched("0 6 * * *", "UTC");
@@ -633,7 +686,9 @@ mod tests {
                 wf(1, "exec_daily", "2026-12-07T05:00:00Z", vec![id(3)]),
                 wf(2, "finance_daily", "2026-12-07T02:00:00Z", vec![id(2)]),
                 wf(3, "weekly", "2026-12-08T06:00:00Z", vec![id(2)]),
-                wf(4, "beyond_depth", "2026-12-07T01:00:00Z", vec![id(5)]),
+                // Past the depth: its run is read all the same (after
+                // the P90 here, so not stale); see the test below.
+                wf(4, "beyond_depth", "2026-12-07T08:00:00Z", vec![id(5)]),
                 wf(5, "unrelated", "2026-12-07T01:00:00Z", vec![id(1)]),
             ],
         );
@@ -645,12 +700,18 @@ mod tests {
             i.stale_runs[1].path,
             ["revenue_daily", "revenue_report", "exec_dashboard"]
         );
-        assert_eq!(i.runs.len(), 3, "weekly is listed in runs, not stale");
-        assert_eq!(i.assets.len(), 3, "depth 3 stops before `farther`");
+        assert_eq!(
+            i.runs.len(),
+            4,
+            "weekly and beyond_depth are listed in runs, not stale"
+        );
+        assert_eq!(i.assets.len(), 3, "depth 3 lists up to `far_away`");
+        assert_eq!(i.beyond, 1, "`farther` is counted");
         let lines = impact_lines(&i, 4);
         assert!(lines[0].starts_with(":calendar: `finance_daily` runs <!date^"));
         assert!(lines[0].ends_with("it would read stale `revenue_daily` → `revenue_report`"));
-        assert_eq!(lines.last().unwrap(), "…and 1 more");
+        assert_eq!(lines[lines.len() - 2], "…and 1 more");
+        assert!(lines.last().unwrap().contains("1 asset further downstream"));
         assert!(lines[2].contains("(owner U0FINANCE1)"), "{lines:?}");
         // Named, never mentioned: a mention would ping the owner on every
         // alert.
