@@ -412,7 +412,7 @@ impl PgServo {
                         WHERE tenant_id = $1 OR tenant_id IS NULL ORDER BY name LIMIT $2) a) AS assets, \
                (SELECT COALESCE(json_agg(json_build_array(d.upstream_asset_id, d.downstream_asset_id)), '[]'::json) \
                   FROM (SELECT DISTINCT upstream_asset_id, downstream_asset_id FROM asset_dependencies \
-                        LIMIT $2) d) AS edges, \
+                        ORDER BY upstream_asset_id, downstream_asset_id LIMIT $2) d) AS edges, \
                (SELECT COALESCE(json_agg(json_build_object( \
                    'id', w.id, 'name', w.name, 'owner', w.owner, 'cron', w.schedule_cron, \
                    'timezone', w.schedule_timezone, 'enabled', w.schedule_enabled, \
@@ -444,7 +444,24 @@ impl PgServo {
         };
         tx.commit().await?;
         let json = |c: &str| -> Result<serde_json::Value, ServoError> { Ok(row.try_get(c)?) };
-        super::lineage_from_json(json("assets")?, json("edges")?, json("workflows")?)
+        let (assets, edges, workflows) = (json("assets")?, json("edges")?, json("workflows")?);
+        // Each part in a stable order, so a cut one is the same every poll;
+        // and a cut is said, not silent.
+        for (part, v) in [
+            ("assets", &assets),
+            ("edges", &edges),
+            ("workflows", &workflows),
+        ] {
+            if v.as_array().is_some_and(|a| a.len() as i64 >= limit) {
+                tracing::warn!(
+                    tenant,
+                    part,
+                    limit,
+                    "Servo's lineage was cut at the read's limit: what lies past it is not seen"
+                );
+            }
+        }
+        super::lineage_from_json(assets, edges, workflows)
             .map(Some)
             .map_err(|e| ServoError::Query(format!("the lineage does not read: {e}")))
     }
