@@ -759,6 +759,79 @@ async fn complete(w: &World, job: uuid::Uuid) {
     fire(w).await;
 }
 
+/// A *Recreate* moves the alert to the new job; the episode's timeline
+/// still has what happened on the old one: the acknowledgement, the
+/// channel's opening and the recreate itself.
+async fn the_timeline_keeps_what_came_before_a_recreate(backend: Backend) {
+    let w = world(backend).await;
+    let job = w.fx.job(breached("revenue_daily")).await;
+    w.app.poll().await;
+    let alert = alert_id(&w.app);
+    w.app
+        .interact(&click_in(
+            &w.app,
+            "C0ACMEALERT",
+            "U0ONCALL1",
+            "alert_ack",
+            &alert,
+        ))
+        .await;
+    fire(&w).await;
+    let told = choose(&w, "U0PLATLEAD", "incident_channel_open", &alert).await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    let ch = created(&w.app).remove(0);
+
+    w.clock.advance(Duration::minutes(1));
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0ACMEALERT",
+            "U0PLATLEAD",
+            "mitigate_recreate",
+            &alert,
+        ))
+        .await;
+    fire(&w).await;
+    let new_job: uuid::Uuid = sqlx::query_scalar(
+        "SELECT id FROM backfill_jobs WHERE id <> $1 AND asset_name = 'revenue_daily'",
+    )
+    .bind(job)
+    .fetch_one(&w.fx.admin)
+    .await
+    .unwrap();
+    let a = w.app.state.store.get_alert(&alert).await.unwrap().unwrap();
+    assert_eq!(
+        a.job_id,
+        new_job.to_string(),
+        "the alert follows the new job"
+    );
+
+    w.clock.advance(Duration::minutes(1));
+    complete(&w, new_job).await;
+    let timeline = w
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.channel == ch.id && m.text.starts_with("Timeline of"))
+        .expect("the timeline");
+    let body = timeline.blocks.to_string();
+    assert!(body.contains("acknowledge"), "{body}");
+    assert!(body.contains("incident channel open"), "{body}");
+    assert!(body.contains("recreate: ok"), "{body}");
+    assert!(body.contains("resolved"), "{body}");
+}
+
+#[tokio::test]
+async fn the_timeline_keeps_what_came_before_a_recreate_on_sqlite() {
+    the_timeline_keeps_what_came_before_a_recreate(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_timeline_keeps_what_came_before_a_recreate_on_postgres() {
+    the_timeline_keeps_what_came_before_a_recreate(Backend::Postgres).await;
+}
+
 async fn a_linked_channel_is_never_archived(backend: Backend) {
     let w = world(backend).await;
     let job = w.fx.job(breached("revenue_daily")).await;

@@ -579,24 +579,19 @@ async fn timeline_message(
     })
 }
 
-/// The audit log's entries about the alert's job during its episode,
-/// oldest first.
+/// The alert's history during its episode, oldest first: the audit log's
+/// entries about every job it followed (a *Recreate* moves it to the new
+/// job; what happened on the old one stays in its episode).
 async fn episode_entries(
     state: &AppState,
     alert: &Alert,
     now: DateTime<Utc>,
 ) -> Result<Vec<AuditEntry>, AlertError> {
     let end = alert.resolved_at.unwrap_or(now);
-    let mut entries: Vec<AuditEntry> = state
+    Ok(state
         .store
-        .list_audit(Some(&alert.job_id), 1000)
-        .await?
-        .into_iter()
-        .filter(|e| e.at >= alert.opened_at && e.at <= end)
-        .filter(|e| e.tenant_id.as_deref().is_none_or(|t| t == alert.tenant_id))
-        .collect();
-    entries.reverse();
-    Ok(entries)
+        .alert_history(alert, alert.opened_at, end, 1000)
+        .await?)
 }
 
 /// One line per entry: when, who (by name, which notifies nobody), what and

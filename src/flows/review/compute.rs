@@ -460,6 +460,39 @@ pub fn compute(input: &ReviewInput, from: DateTime<Utc>, to: DateTime<Utc>) -> R
     }
 }
 
+/// The jobs an alert on `job_id` followed up to `until`: that job and each
+/// job a *Recreate* moved it from, found in the recreates' audit entries
+/// (the subject is the cancelled job, `new_job` the one the alert followed
+/// next), however many recreates there were.
+fn jobs_followed<'a>(
+    audit: &'a [AuditEntry],
+    job_id: &'a str,
+    until: DateTime<Utc>,
+) -> std::collections::HashSet<&'a str> {
+    let mut jobs = std::collections::HashSet::from([job_id]);
+    loop {
+        let before = jobs.len();
+        for e in audit
+            .iter()
+            .filter(|e| e.action == "recreate" && e.at <= until)
+        {
+            let new_job = e
+                .detail
+                .as_ref()
+                .and_then(|d| d.get("new_job"))
+                .and_then(Value::as_str);
+            if let (Some(new_job), Some(old)) = (new_job, e.subject.as_deref()) {
+                if jobs.contains(new_job) {
+                    jobs.insert(old);
+                }
+            }
+        }
+        if jobs.len() == before {
+            return jobs;
+        }
+    }
+}
+
 /// The answers of the period: counted, false alarms by asset, and the
 /// mitigations that preceded a *Mitigated*.
 fn endings(
@@ -479,12 +512,12 @@ fn endings(
         match d.disposition.as_str() {
             "mitigated" => {
                 e.mitigated += 1;
+                let jobs = jobs_followed(&input.audit, &d.job_id, d.answered_at);
                 for (action, label) in MITIGATIONS {
                     let n = taken.get(action).map_or(0, |list| {
                         list.iter()
-                            .filter(|(job, at, follow)| {
-                                (*job == d.job_id || follow.as_deref() == Some(d.job_id.as_str()))
-                                    && *at <= d.answered_at
+                            .filter(|(job, at, _)| {
+                                jobs.contains(job.as_str()) && *at <= d.answered_at
                             })
                             .count()
                     });

@@ -360,6 +360,69 @@ mod tests {
     }
 
     #[test]
+    fn mitigations_before_a_recreate_count_for_the_episode_it_mitigated() {
+        let at = |h: i64| {
+            DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc)
+                + Duration::hours(h)
+        };
+        let (from, to) = (at(0), at(24 * 7));
+        let entry = |h: i64, action: &str, job: &str, detail: serde_json::Value| AuditEntry {
+            at: at(h),
+            tenant_id: Some("acme".into()),
+            actor: "U1".into(),
+            action: action.into(),
+            subject: Some(job.into()),
+            outcome: "ok".into(),
+            detail: Some(detail),
+        };
+        // The alert followed j1, then j2, then j3 (two recreates); it was
+        // answered *Mitigated* on j3. j9's pause belongs to another alert.
+        let input = ReviewInput {
+            audit: vec![
+                entry(
+                    1,
+                    "pause",
+                    "j1",
+                    serde_json::json!({ "job": "x1", "for_alert": "a1" }),
+                ),
+                entry(2, "request_scaling", "j1", serde_json::json!({})),
+                entry(3, "recreate", "j1", serde_json::json!({ "new_job": "j2" })),
+                entry(4, "recreate", "j2", serde_json::json!({ "new_job": "j3" })),
+                entry(
+                    5,
+                    "pause",
+                    "j9",
+                    serde_json::json!({ "job": "x2", "for_alert": "a9" }),
+                ),
+                // After the answer: not what preceded it.
+                entry(11, "request_scaling", "j3", serde_json::json!({})),
+            ],
+            dispositions: vec![crate::store::Disposition {
+                alert_id: "a1".into(),
+                tenant_id: "acme".into(),
+                job_id: "j3".into(),
+                asset: "orders".into(),
+                disposition: "mitigated".into(),
+                note: None,
+                answered_by: "U1".into(),
+                answered_at: at(10),
+            }],
+            ..ReviewInput::default()
+        };
+        let r = compute(&input, from, to);
+        assert_eq!(
+            r.endings.before_mitigated,
+            vec![
+                ("Recreate with priority 10".to_string(), 2),
+                ("Pause lower-priority jobs".to_string(), 1),
+                ("Request scaling".to_string(), 1),
+            ]
+        );
+    }
+
+    #[test]
     fn the_review_counts_how_episodes_ended_and_leaves_expected_out_of_close_calls() {
         let at = |h: i64| {
             DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
