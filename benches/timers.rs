@@ -75,6 +75,7 @@ async fn shown_view(state: &AppState, alert: &Alert) -> serde_json::Value {
         quiet: None,
         downstream: Vec::new(),
         downstream_note: None,
+        lineage_unread: None,
         incident: None,
         ended: None,
         bought: None,

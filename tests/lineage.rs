@@ -1012,3 +1012,134 @@ async fn a_storms_roll_up_lists_upstream_jobs_under_their_root_on_sqlite() {
 async fn a_storms_roll_up_lists_upstream_jobs_under_their_root_on_postgres() {
     a_storms_roll_up_lists_upstream_jobs_under_their_root(Backend::Postgres).await;
 }
+
+/// Takes the bot's Servo role's read of `asset_dependencies` away (`false`)
+/// or gives it back: its lineage read then fails, as a Servo whose grants
+/// were changed under it would.
+async fn lineage_readable(fx: &ServoFixture, readable: bool) {
+    let role = common::servo_fixture::BOT_ROLE;
+    let sql = if readable {
+        format!("GRANT SELECT ON asset_dependencies TO {role}")
+    } else {
+        format!("REVOKE SELECT ON asset_dependencies FROM {role}")
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&fx.admin)
+        .await
+        .unwrap();
+}
+
+const UNREAD: &str = "Servo's lineage could not be read";
+
+async fn an_unread_lineage_keeps_the_impact_last_shown(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    late_job(&fx, t0, 100, 5).await;
+    let app = app_with(&fx, backend, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let post = text_of(&alert_post(&app));
+    assert!(post.contains("*Downstream impact*"), "{post}");
+    assert!(post.contains("finance_daily"), "{post}");
+    // The read fails: the alert keeps what it showed, and says why.
+    lineage_readable(&fx, false).await;
+    let before = app.slack.ok_calls_to("chat.update").len();
+    app.poll().await;
+    app.drain_outbox().await;
+    let updates = app.slack.ok_calls_to("chat.update");
+    let update = updates
+        .get(before..)
+        .and_then(|u| u.last())
+        .map(text_of)
+        .expect("the alert says the lineage could not be read");
+    assert!(update.contains("*Downstream impact*"), "{update}");
+    assert!(update.contains("finance_daily"), "{update}");
+    assert!(update.contains(UNREAD), "{update}");
+    // Another failed poll changes nothing: the note keeps its first time.
+    let before = updates.len();
+    app.poll().await;
+    app.drain_outbox().await;
+    assert_eq!(app.slack.ok_calls_to("chat.update").len(), before);
+    // Read again: the note goes, the impact stays.
+    lineage_readable(&fx, true).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let update = app
+        .slack
+        .ok_calls_to("chat.update")
+        .last()
+        .map(text_of)
+        .unwrap();
+    assert!(update.contains("*Downstream impact*"), "{update}");
+    assert!(update.contains("finance_daily"), "{update}");
+    assert!(!update.contains(UNREAD), "{update}");
+}
+
+#[tokio::test]
+async fn an_unread_lineage_keeps_the_impact_last_shown_on_sqlite() {
+    an_unread_lineage_keeps_the_impact_last_shown(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_unread_lineage_keeps_the_impact_last_shown_on_postgres() {
+    an_unread_lineage_keeps_the_impact_last_shown(Backend::Postgres).await;
+}
+
+/// A new alert while the lineage cannot be read says so, and no downstream
+/// page starts on the missing read; once read, the page starts.
+async fn a_new_alert_says_the_lineage_was_not_read_and_pages_on_nothing_missing(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    // Medium, best effort: only `start_at_if_downstream` pages it.
+    late_job(&fx, t0, 80, 2).await;
+    lineage_readable(&fx, false).await;
+    let mut spec = Spawn::new(backend)
+        .manual_clock(&clock)
+        .servo_url(&fx.bot_url());
+    spec.config = CONFIG.replacen(
+        "[escalation]\nrepeat = 1\n",
+        "[escalation]\nrepeat = 1\nstart_at_if_downstream = \"medium\"\n",
+        1,
+    );
+    let app = spawn(spec).await;
+    let pages = |app: &TestApp| {
+        app.slack
+            .ok_calls_to("chat.postMessage")
+            .iter()
+            .filter(|c| text_of(c).contains("Escalation started"))
+            .count()
+    };
+    app.poll().await;
+    app.drain_outbox().await;
+    let post = text_of(&alert_post(&app));
+    assert!(post.contains("*Downstream impact*"), "{post}");
+    assert!(post.contains(UNREAD), "{post}");
+    assert!(post.contains("not known"), "{post}");
+    assert_eq!(pages(&app), 0, "no page on a read that failed");
+    lineage_readable(&fx, true).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let update = app
+        .slack
+        .ok_calls_to("chat.update")
+        .last()
+        .map(text_of)
+        .expect("the alert shows the impact once read");
+    assert!(update.contains("exec_daily"), "{update}");
+    assert!(!update.contains(UNREAD), "{update}");
+    assert_eq!(pages(&app), 1, "the stale run pages once it is known");
+}
+
+#[tokio::test]
+async fn a_new_alert_says_the_lineage_was_not_read_on_sqlite() {
+    a_new_alert_says_the_lineage_was_not_read_and_pages_on_nothing_missing(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_new_alert_says_the_lineage_was_not_read_on_postgres() {
+    a_new_alert_says_the_lineage_was_not_read_and_pages_on_nothing_missing(Backend::Postgres).await;
+}

@@ -60,6 +60,11 @@ pub struct AlertView {
     /// Said under them once the alert is resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downstream_note: Option<String>,
+    /// Said under them while Servo's lineage cannot be read: the lines above
+    /// are the ones last shown, and since when they could not be checked
+    /// ([`lineage_unread_note`]); a line of Slack markup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage_unread: Option<String>,
     /// The episode's incident channel (issue 38): a line of Slack markup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<String>,
@@ -740,6 +745,7 @@ pub fn view(
         }
         buttons_now = buttons(alert, Some(band), job.priority, ex);
     }
+    let (downstream, lineage_unread) = downstream_lines(state, job, alert);
     AlertView {
         band: band.as_str().into(),
         headline: headline(band).into(),
@@ -778,15 +784,59 @@ pub fn view(
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),
         runbook_url: state.config.runbook_url.clone(),
         quiet: ex.quiet.clone(),
-        downstream: job
-            .impact
-            .as_ref()
-            .map(|i| crate::domain::lineage::impact_lines(i, state.config.lineage.max_lines))
-            .unwrap_or_default(),
+        downstream,
         downstream_note: None,
+        lineage_unread,
         incident: ex.incident.clone(),
         ended: None,
         bought,
+    }
+}
+
+/// An alert's *Downstream impact* lines, and the note said under them when
+/// the poll could not read Servo's lineage. Unread is not "nothing
+/// downstream": the alert keeps the lines it last showed (its stored view),
+/// and the note the first failed read wrote, so a failure that lasts edits
+/// nothing; a new alert says the impact is not known.
+fn downstream_lines(
+    state: &AppState,
+    job: &Job,
+    alert: Option<&Alert>,
+) -> (Vec<String>, Option<String>) {
+    let Some(at) = job.lineage_unread else {
+        let lines = job
+            .impact
+            .as_ref()
+            .map(|i| crate::domain::lineage::impact_lines(i, state.config.lineage.max_lines))
+            .unwrap_or_default();
+        return (lines, None);
+    };
+    let shown = alert
+        .and_then(|a| a.shown.clone())
+        .and_then(|v| serde_json::from_value::<AlertView>(v).ok());
+    let lines = shown
+        .as_ref()
+        .map(|v| v.downstream.clone())
+        .unwrap_or_default();
+    let note = shown
+        .and_then(|v| v.lineage_unread)
+        .unwrap_or_else(|| lineage_unread_note(at, !lines.is_empty()));
+    (lines, Some(note))
+}
+
+/// What an alert says when Servo's lineage could not be read at `at`:
+/// whether the lines above it are the last ones read, or there are none.
+pub fn lineage_unread_note(at: DateTime<Utc>, kept: bool) -> String {
+    if kept {
+        format!(
+            ":warning: Servo's lineage could not be read {}: this is the impact last read, and it may have changed.",
+            date_token(at)
+        )
+    } else {
+        format!(
+            ":warning: Servo's lineage could not be read {}: what waits on this job downstream is not known.",
+            date_token(at)
+        )
     }
 }
 
@@ -855,6 +905,11 @@ pub fn render(state: &AppState, view: &AlertView) -> Result<Value, RenderError> 
     data["overflow_action"] = OVERFLOW_ACTION.into();
     // A resolved alert no longer says what is slowing it.
     data["resolved"] = (view.band == RESOLVED_BAND).into();
+    // *Downstream impact* is shown when there is some, or when it could not
+    // be read: unread is not "nothing downstream".
+    data["downstream_section"] =
+        (!view.downstream.is_empty() || view.lineage_unread.is_some()).into();
+    data["downstream"] = serde_json::to_value(&view.downstream).unwrap_or(Value::Null);
     state.templates.render("alert", &data)
 }
 
@@ -906,6 +961,8 @@ pub fn resolved_view(
     if !v.downstream.is_empty() {
         v.downstream_note = Some(DOWNSTREAM_RESOLVED.into());
     }
+    // Resolved, the runs above no longer wait on it, read or not.
+    v.lineage_unread = None;
     v.headline = "Resolved".into();
     v.emoji = ":white_check_mark:".into();
     v.colour = "#2EB67D".into();

@@ -906,6 +906,7 @@ fn fake_job(approval: &Approval) -> Job {
         forecast: None,
         judge_on_p90: false,
         impact: None,
+        lineage_unread: None,
         upstream_note: None,
     }
 }

@@ -781,9 +781,17 @@ impl PageFacts {
             severity_ratio: alert.severity,
             eta: alert.eta,
             deadline: alert.deadline,
+            // While Servo's lineage cannot be read, the page says so under
+            // the impact last read, as the alert does.
             downstream: view
                 .as_ref()
-                .map(|v| v.downstream.clone())
+                .map(|v| {
+                    v.downstream
+                        .iter()
+                        .chain(&v.lineage_unread)
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default(),
             bottlenecks: view.map(|v| v.bottlenecks).unwrap_or_default(),
         }

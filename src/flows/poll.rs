@@ -279,8 +279,12 @@ async fn forecast(
 
 /// What each job near risk means downstream (issue 37): the tenant's
 /// lineage is read once for the poll, only when some job is near risk (those
-/// whose history was read). Never holds up the poll: a failure is logged and
-/// the alerts go out without it.
+/// whose history was read). Never holds up the poll: a failure is logged,
+/// and each of those jobs is marked as not knowing its impact
+/// ([`crate::servo::Job::lineage_unread`]), which is not the same as having
+/// none: its alert keeps the impact it last showed, with a note, and nothing
+/// that depends on the impact (a downstream page, the owners' DMs) acts on
+/// the missing read.
 async fn downstream(
     state: &AppState,
     tenant: &Tenant,
@@ -295,6 +299,9 @@ async fn downstream(
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(tenant = %tenant.id, error = %e, "the lineage could not be read this poll");
+            for job in jobs.iter_mut().filter(|j| histories.contains_key(&j.id)) {
+                job.lineage_unread = Some(now);
+            }
             return;
         }
     };

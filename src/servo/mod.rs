@@ -123,6 +123,10 @@ pub struct Job {
     /// What the job means downstream (issue 37), when the poll read the
     /// tenant's lineage ([`Job::attach_impact`]).
     pub impact: Option<crate::domain::lineage::Impact>,
+    /// When the poll could not read the tenant's lineage for this job: its
+    /// impact is then not known (not "nothing downstream"), and its alert
+    /// keeps the impact it last showed, with a note saying so.
+    pub lineage_unread: Option<DateTime<Utc>>,
     /// A root job waiting on its upstream jobs (Servo's job tree): them by
     /// name, each with its progress and band, Slack markup (issue 37).
     pub upstream_note: Option<String>,
@@ -691,6 +695,7 @@ mod tests {
             forecast: None,
             judge_on_p90: false,
             impact: None,
+            lineage_unread: None,
             upstream_note: None,
         }
     }

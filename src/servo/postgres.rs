@@ -229,6 +229,7 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
         forecast: None,
         judge_on_p90: false,
         impact: None,
+        lineage_unread: None,
         upstream_note: None,
     })
 }

@@ -651,6 +651,7 @@ impl World {
             forecast: None,
             judge_on_p90: false,
             impact: None,
+            lineage_unread: None,
             upstream_note: None,
         };
         let parallelism = spec.parallelism.max(1);

@@ -205,6 +205,7 @@ mod tests {
             forecast: None,
             judge_on_p90: false,
             impact: None,
+            lineage_unread: None,
             upstream_note: None,
         }
     }
