@@ -27,15 +27,7 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
         Ok(l) => l,
         Err(e) => return servo_failed(&e),
     };
-    job.attach_impact(
-        &lineage,
-        state.config.lineage.depth,
-        now,
-        &state.config.risk.thresholds(),
-    );
-    if let Some(impact) = job.impact.as_mut() {
-        crate::flows::lineage::name_owners(state, impact, SHOWN_ASSETS).await;
-    }
+    crate::flows::lineage::attach_impact(state, &mut job, &lineage, now, SHOWN_ASSETS).await;
     let upstream = match crate::flows::lineage::upstream_jobs(state, tenant, &job).await {
         Ok(u) => u,
         Err(e) => return servo_failed(&e),

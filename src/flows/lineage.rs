@@ -184,6 +184,28 @@ fn dm(
     )
 }
 
+/// What `job` means downstream in `lineage` (to `lineage.depth` hops, as
+/// likely done by its forecast or trusted ETA), with the owners of its first
+/// `named` downstream assets named ([`name_owners`]): the poll's and
+/// `/backfill impact`'s one way to it.
+pub async fn attach_impact(
+    state: &AppState,
+    job: &mut Job,
+    lineage: &crate::domain::lineage::Lineage,
+    now: DateTime<Utc>,
+    named: usize,
+) {
+    job.attach_impact(
+        lineage,
+        state.config.lineage.depth,
+        now,
+        &state.config.risk.thresholds(),
+    );
+    if let Some(impact) = job.impact.as_mut() {
+        name_owners(state, impact, named).await;
+    }
+}
+
 /// Names the owners of `impact`'s first `limit` downstream assets that are
 /// Slack users by their display name ([`Directory::user_name`], cached), so
 /// that the alert, its pages and `/backfill impact` name them as plain text:

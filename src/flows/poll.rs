@@ -309,16 +309,9 @@ async fn downstream(
         return;
     }
     for job in jobs.iter_mut().filter(|j| histories.contains_key(&j.id)) {
-        job.attach_impact(
-            &lineage,
-            state.config.lineage.depth,
-            now,
-            &state.config.risk.thresholds(),
-        );
-        if let Some(impact) = job.impact.as_mut() {
-            // Named, not mentioned: the alert shows at most `max_lines`.
-            crate::flows::lineage::name_owners(state, impact, state.config.lineage.max_lines).await;
-        }
+        // Named, not mentioned: the alert shows at most `max_lines`.
+        let named = state.config.lineage.max_lines;
+        crate::flows::lineage::attach_impact(state, job, &lineage, now, named).await;
     }
 }
 
