@@ -922,3 +922,27 @@ async fn list_at_risk_agrees_with_the_alerts_the_forecast_raised() {
     assert!(v.contains(&id.to_string()), "{v}");
     assert!(v.contains("1 at-risk job"), "{v}");
 }
+
+/// A pause asked in a channel of no tenant (an operator of one tenant is
+/// understood anywhere) is answered to the one who asked only: the job's
+/// details do not go to a channel that is not the tenant's. The alert's
+/// thread has it all the same.
+#[tokio::test]
+async fn a_change_asked_outside_the_tenants_channels_is_answered_privately() {
+    let w = world().await;
+    let id =
+        w.fx.job(JobSpec {
+            tenant: "globex".into(),
+            ..late_job(t0())
+        })
+        .await;
+    w.app.poll().await;
+    let v = w
+        .app
+        .slash(&format!("pause {id}"), "U0GLOBEXOPS", "C0RANDOM")
+        .await
+        .json();
+    assert_eq!(v["response_type"], "ephemeral", "{v}");
+    assert!(v["text"].as_str().unwrap().contains("paused"), "{v}");
+    assert_eq!(w.fx.job_field::<String>(id, "state").await, "paused");
+}

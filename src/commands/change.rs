@@ -38,7 +38,11 @@ pub(super) async fn run(
             if let Some(link) = alert_link(alert.as_deref()) {
                 text.push_str(&format!("\n{link}"));
             }
-            json!({ "response_type": "in_channel", "text": text })
+            // Said for everyone in the tenant's channels; elsewhere the
+            // job's details stay with the one who asked (the alert's
+            // thread has the change either way).
+            let public = super::tenancy::is_tenants_channel(state, tenant, &cmd.channel_id).await;
+            json!({ "response_type": if public { "in_channel" } else { "ephemeral" }, "text": text })
         }
     }
 }

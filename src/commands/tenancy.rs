@@ -154,3 +154,20 @@ pub async fn operators_only(
         }
     }
 }
+
+/// Whether `channel` is one of `tenant`'s: its alert channel, one of its
+/// configured incident channels, or an alert's incident channel of its.
+/// What a command changed is said there for everyone; elsewhere (a channel
+/// of no tenant, where an operator of one tenant is understood too) only to
+/// the one who asked.
+pub(super) async fn is_tenants_channel(state: &AppState, tenant: &Tenant, channel: &str) -> bool {
+    tenant.channel.as_str() == channel
+        || tenant
+            .incident_channels
+            .iter()
+            .any(|c| c.as_str() == channel)
+        || matches!(
+            state.store.incident_channel_by_slack_id(channel).await,
+            Ok(Some(ic)) if ic.tenant_id == tenant.id
+        )
+}
