@@ -85,11 +85,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
             }
             e
         });
-        let view = match alert
-            .shown
-            .clone()
-            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-        {
+        let view = match AlertView::shown(&alert) {
             Some(mut v) => {
                 let mut ex = crate::flows::alert_view::extras(state, alert_id).await?;
                 let path =

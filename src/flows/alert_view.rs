@@ -78,6 +78,17 @@ pub struct AlertView {
     pub bought: Option<ConfirmLines>,
 }
 
+impl AlertView {
+    /// The view an alert's message shows now, as the store keeps it (`None`
+    /// before its first render, or if it no longer reads).
+    pub fn shown(alert: &Alert) -> Option<AlertView> {
+        alert
+            .shown
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+}
+
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Button {
     pub action_id: String,
@@ -557,11 +568,7 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
         let Some(alert) = state.store.get_alert(alert_id).await? else {
             return Ok(());
         };
-        let Some(old) = alert
-            .shown
-            .clone()
-            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-        else {
+        let Some(old) = AlertView::shown(&alert) else {
             return Ok(());
         };
         let mut ex = extras(state, alert_id).await?;
@@ -811,9 +818,7 @@ fn downstream_lines(
             .unwrap_or_default();
         return (lines, None);
     };
-    let shown = alert
-        .and_then(|a| a.shown.clone())
-        .and_then(|v| serde_json::from_value::<AlertView>(v).ok());
+    let shown = alert.and_then(AlertView::shown);
     let lines = shown
         .as_ref()
         .map(|v| v.downstream.clone())

@@ -490,10 +490,7 @@ pub async fn resolve(
     if fresh.downstream.is_empty() {
         // A job that left the poll's list has no impact read: the section
         // it showed stays, and says it is resolved (issue 37).
-        fresh.downstream = alert
-            .shown
-            .clone()
-            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
+        fresh.downstream = AlertView::shown(alert)
             .map(|v| v.downstream)
             .unwrap_or_default();
     }
@@ -560,11 +557,7 @@ pub async fn resolve_gone(
     now: DateTime<Utc>,
 ) -> Result<Change, AlertError> {
     let ex = extras(state, &alert.id).await?;
-    let last = alert
-        .shown
-        .clone()
-        .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-        .map(|v| resolved_view(alert, v, &ex, how, now));
+    let last = AlertView::shown(alert).map(|v| resolved_view(alert, v, &ex, how, now));
     let mut effects = crate::store::Effects::new();
     match &last {
         Some(v) => effects.outbox = resolved_messages(state, alert, v, how)?,

@@ -314,11 +314,7 @@ fn opened_effects(
         format!("incident:{}:topic", alert.id),
     ));
     // The job's card: the alert as it stands, with its buttons.
-    if let Some(mut view) = alert
-        .shown
-        .clone()
-        .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-    {
+    if let Some(mut view) = AlertView::shown(alert) {
         // In the channel itself, opening it is no longer on offer.
         view.buttons
             .retain(|b| b.action_id != crate::flows::ids::INCIDENT_CHANNEL_ACTION);

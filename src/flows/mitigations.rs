@@ -71,11 +71,7 @@ pub(crate) fn recreated_note(
 /// refreshes the rest).
 pub(crate) async fn show_new_job(state: &AppState, alert: &Alert, new: &Job) {
     if let Ok(Some(fresh)) = state.store.get_alert(&alert.id).await {
-        if let Some(mut view) = fresh
-            .shown
-            .clone()
-            .and_then(|v| serde_json::from_value::<AlertView>(v).ok())
-        {
+        if let Some(mut view) = AlertView::shown(&fresh) {
             view.job_id = new.id.to_string();
             view.priority = new.priority;
             view.state = new.state.as_str().into();
