@@ -635,6 +635,42 @@ async fn impact_calls_no_run_safe_when_the_job_is_not_known_to_be_done() {
     }
 }
 
+/// The alert of a job not known to be done (Servo's ETA under a stale
+/// heartbeat, no forecast) names each downstream run as one that may read
+/// stale data; it used to list none, as if nothing were at stake.
+#[tokio::test]
+async fn the_alert_names_the_runs_that_may_read_stale_when_the_job_is_not_known_to_be_done() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    // At risk on its computed ETA (50 partitions left of a minute each,
+    // as if it resumed now), a best case that calls no run safe.
+    fx.job(JobSpec {
+        deadline: Some(t0 + Duration::minutes(30)),
+        eta: Some(t0 + Duration::minutes(100)),
+        heartbeat: Some(t0 - Duration::minutes(30)),
+        ..JobSpec::default()
+    })
+    .await;
+    let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let post = text_of(&alert_post(&app));
+    assert!(post.contains("*Downstream impact*"), "{post}");
+    for wf in ["exec_daily", "finance_daily", "weekly"] {
+        assert!(
+            post.contains(&format!(":grey_question: `{wf}` runs")),
+            "{wf}: {post}"
+        );
+    }
+    assert!(
+        post.contains("not known when this job is likely done"),
+        "{post}"
+    );
+    assert!(!post.contains(":calendar:"), "none is called stale: {post}");
+}
+
 #[tokio::test]
 async fn the_extension_dialog_says_which_downstream_runs_the_deadline_leaves_stale() {
     use serde_json::{json, Value};

@@ -425,6 +425,19 @@ pub fn impact_lines(impact: &Impact, max: usize) -> Vec<String> {
             )
         })
         .collect();
+    // Not known when the job is likely done (no forecast, and Servo's ETA
+    // cannot be trusted): no run is called safe, and none is called stale
+    // either (nothing pages on missing data), but each is named.
+    if impact.likely_done.is_none() {
+        lines.extend(impact.runs.iter().map(|r| {
+            format!(
+                ":grey_question: `{}` runs {}: it may read stale {} (not known when this job is likely done)",
+                escape_slack(&r.workflow),
+                date_token(r.at),
+                path_text(&r.path)
+            )
+        }));
+    }
     lines.extend(impact.assets.iter().map(|a| {
         let owner = owner_of(a)
             .map(|o| format!(" (owner {o})"))
@@ -726,6 +739,24 @@ mod tests {
         assert!(plain(&lines[0]).starts_with(
             ":calendar: `finance_daily` runs 2026-12-07 02:00 UTC, before this job is likely done (2026-12-07 07:10 UTC)"
         ));
+        // Not known when the job is likely done: no run is stale (nothing
+        // pages on it), but every run is named as one that may read stale
+        // data, soonest first, where before the alert showed none.
+        let unknown = l.impact(id(1), None, 3, now);
+        assert!(!unknown.has_stale_runs());
+        let lines = impact_lines(&unknown, 10);
+        let maybe: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.starts_with(":grey_question:"))
+            .collect();
+        assert_eq!(maybe.len(), 4, "{lines:?}");
+        assert!(maybe[0].starts_with(":grey_question: `finance_daily` runs <!date^"));
+        assert!(maybe[0].contains("it may read stale `revenue_daily` → `revenue_report`"));
+        assert!(maybe[0].ends_with("(not known when this job is likely done)"));
+        assert!(
+            lines.iter().all(|l| !l.starts_with(":calendar:")),
+            "{lines:?}"
+        );
     }
 
     #[test]
