@@ -30,6 +30,19 @@ async fn app_with(
     spawn(spec).await
 }
 
+/// A bot with the forecaster on, as it is by default outside the tests.
+async fn forecasting_app(fx: &ServoFixture, clock: &ManualClock) -> TestApp {
+    let mut spec = Spawn::new(Backend::Sqlite)
+        .manual_clock(clock)
+        .servo_url(&fx.bot_url());
+    spec.config = CONFIG.replace("forecast = false", "forecast = true");
+    assert_ne!(
+        spec.config, CONFIG,
+        "the test config turns the forecaster off"
+    );
+    spawn(spec).await
+}
+
 /// `revenue_daily` → `revenue_report` → `exec_dashboard`, with three
 /// scheduled workflows: `exec_daily` at t0+30 min (on `exec_dashboard`),
 /// `finance_daily` at t0+80 min (on `revenue_report`) and `weekly` at t0+200
@@ -1015,6 +1028,227 @@ async fn each_root_names_its_own_upstream_jobs_and_no_other_roots() {
         !margin.contains("orders_raw") && !margin.contains("fx_rates"),
         "{margin}"
     );
+}
+
+/// A root waiting on one slow upstream job (issue 37, one job's view):
+/// `revenue_daily` has about an hour of its own work left (60 of 100
+/// partitions of a minute each, its forecast from the 40 done) against a
+/// t0+100 min deadline, but it waits
+/// on `orders_raw`, likely done only at t0+180 (Servo's ETA, with a fresh
+/// heartbeat; no SLA of its own). `revenue_daily` feeds `revenue_report`,
+/// which `finance_daily` reads at t0+120 min: after the root's own
+/// estimate, before the upstream job is done. `monthly_close` runs at
+/// t0+600, after everything. Returns the root.
+async fn root_waiting_on_a_slow_upstream_job(fx: &ServoFixture, t0: DateTime<Utc>) -> Uuid {
+    fx.asset("acme", "revenue_report", Some("U0REPORTOWN"))
+        .await;
+    fx.depends("acme", "revenue_daily", "revenue_report").await;
+    for (name, at) in [("finance_daily", 120), ("monthly_close", 600)] {
+        fx.workflow(
+            "acme",
+            name,
+            None,
+            None,
+            "UTC",
+            Some(t0 + Duration::minutes(at)),
+            &["revenue_report"],
+        )
+        .await;
+    }
+    let root = fx
+        .job(JobSpec {
+            state: "waiting_upstream".into(),
+            deadline: Some(t0 + Duration::minutes(100)),
+            completed: 40,
+            upstream: 1,
+            upstream_done: 0,
+            // Its 40 partitions ran from t0-60 to t0-20 min: a history to
+            // forecast the rest from, about an hour as if it started now.
+            started: Some(t0 - Duration::minutes(60)),
+            ..JobSpec::default()
+        })
+        .await;
+    let orders = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            completed: 10,
+            avg_ms: Some(120_000),
+            durations_ms: vec![120_000],
+            eta: Some(t0 + Duration::minutes(180)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(fx, orders, root).await;
+    root
+}
+
+/// The instant of the first Slack date token (`<!date^SECONDS^…>`) in `s`.
+fn first_date(s: &str) -> DateTime<Utc> {
+    let at = s
+        .find("<!date^")
+        .unwrap_or_else(|| panic!("no date in {s}"))
+        + "<!date^".len();
+    let secs: i64 = s[at..].split('^').next().unwrap().parse().unwrap();
+    DateTime::from_timestamp(secs, 0).unwrap()
+}
+
+/// `/backfill impact` of a waiting root counts the upstream wait, as its
+/// alert does: likely done only after `orders_raw` (t0+180) and then its own
+/// hour, so `finance_daily` at t0+120, after the root's own estimate but
+/// before the upstream job is done, would read stale data; `monthly_close`
+/// stays safe.
+#[tokio::test]
+async fn impact_of_a_waiting_root_counts_the_upstream_wait() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let root = root_waiting_on_a_slow_upstream_job(&fx, t0).await;
+    let app = forecasting_app(&fx, &clock).await;
+    let text = app
+        .slash(&format!("impact {root}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await
+        .json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("likely done by <!date^"), "{text}");
+    let likely = first_date(header);
+    assert!(
+        likely >= t0 + Duration::minutes(180 + 50),
+        "likely done after the upstream job (t0+180) and about its own hour, not at {likely} (t0 = {t0}):\n{text}"
+    );
+    let run = |wf: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("`{wf}` runs")))
+            .unwrap_or_else(|| panic!("{wf} listed:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        run("finance_daily").contains(":warning: would read stale data"),
+        "before the upstream job is done:\n{text}"
+    );
+    assert!(
+        !run("finance_daily").contains("after the job is likely done"),
+        "{text}"
+    );
+    assert!(
+        run("monthly_close").contains(":white_check_mark: after the job is likely done"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`orders_raw` on track (10/100 partitions)"),
+        "{text}"
+    );
+}
+
+/// `/backfill status` of a waiting root shows what its alert shows: the
+/// ETA counting the upstream wait, the band it makes, and the upstream job
+/// by name under *Bottlenecks* (not the bare count as well).
+#[tokio::test]
+async fn status_of_a_waiting_root_counts_the_upstream_wait_and_names_it() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let root = root_waiting_on_a_slow_upstream_job(&fx, t0).await;
+    let app = forecasting_app(&fx, &clock).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let posts = alert_posts(&app);
+    assert_eq!(posts.len(), 1, "the root's alert: {posts:#?}");
+    let post = &posts[0];
+    let v = app
+        .slash(&format!("status {root}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await
+        .json();
+    let card = v.to_string();
+    let eta = v["blocks"][1]["fields"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the ETA field: {card}"))
+        .trim_start_matches("*ETA*\n")
+        .to_string();
+    assert!(
+        first_date(&eta) >= t0 + Duration::minutes(180 + 50),
+        "the ETA starts after the upstream job (t0+180), not {eta} (t0 = {t0}): {card}"
+    );
+    assert!(
+        post.contains(&eta),
+        "the card's ETA {eta} is the alert's: {post}"
+    );
+    assert!(card.contains(" · High"), "{card}");
+    assert!(post.contains("High"), "{post}");
+    assert!(
+        card.contains("Waiting on 1 upstream job: `orders_raw` on track (10/100 partitions)"),
+        "{card}"
+    );
+    assert_eq!(
+        card.matches("Waiting on 1 upstream job").count(),
+        1,
+        "named, and not counted bare as well: {card}"
+    );
+}
+
+/// The extension dialog's preview of a waiting root judges it as its alert
+/// does: under a deadline 2 h later (t0+220 min) the root, likely done at
+/// about t0+240 once `orders_raw` is, is still late (Low), not on track by
+/// its own hour of work alone.
+#[tokio::test]
+async fn the_extension_dialog_of_a_waiting_root_counts_the_upstream_wait() {
+    use serde_json::{json, Value};
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    let root = root_waiting_on_a_slow_upstream_job(&fx, t0).await;
+    let app = forecasting_app(&fx, &clock).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let alert = app
+        .state
+        .store
+        .open_alert_for_job("acme", &root.to_string())
+        .await
+        .unwrap()
+        .expect("the root's alert")
+        .id;
+    app.interact(&common::slack_ui::click_in(
+        &app,
+        "C0ACMEALERT",
+        "U0PLATLEAD",
+        "extension_request",
+        &alert,
+    ))
+    .await;
+    let view = app.slack.views().pop().expect("the dialog opened").view;
+    let mut dialog = view.clone();
+    dialog["state"] = json!({ "values": {} });
+    app.interact(&json!({
+        "type": "block_actions",
+        "user": { "id": "U0PLATLEAD" },
+        "container": { "type": "view", "view_id": view["id"] },
+        "trigger_id": "trigger-U0PLATLEAD",
+        "view": dialog,
+        "actions": [{ "type": "button", "block_id": "quick", "action_id": "extension_quick_2h", "value": "+2h" }],
+    }))
+    .await;
+    let updated = app.slack.views().pop().unwrap().view;
+    let preview = updated["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["block_id"] == "preview")
+        .map(Value::to_string)
+        .unwrap();
+    assert!(
+        preview.contains("the job would be :large_yellow_circle: *Low*"),
+        "{preview}"
+    );
+    let eta = &preview[preview.find("(ETA ").unwrap_or_else(|| panic!("{preview}"))..];
+    assert!(
+        first_date(eta) >= t0 + Duration::minutes(180 + 50),
+        "the ETA under it counts the upstream wait (t0 = {t0}): {preview}"
+    );
+    assert!(preview.contains("it is :red_circle: High now"), "{preview}");
 }
 
 #[tokio::test]

@@ -80,12 +80,8 @@ pub async fn card(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
         "severity": crate::flows::alert_view::severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
         "priority": job.priority,
         "tier": a.tier.label(),
-        "bottlenecks": a
-            .bottlenecks
-            .iter()
-            .map(|b| b.describe())
-            .chain(crate::flows::alert_view::disagreement(&job, state.clock.now()))
-            .collect::<Vec<_>>(),
+        // As the alert shows them: a waiting root names its upstream jobs.
+        "bottlenecks": crate::flows::alert_view::bottleneck_lines(&job, &a, state.clock.now()),
         // Slack markup (`{{slack forecast_note}}`): the asset's name escaped.
         "forecast_note": accuracy_note(calibration.as_ref(), &escape_slack(&job.asset_name)),
         "alert_link": alert_link(alert.as_ref()),

@@ -723,6 +723,28 @@ pub fn disagreement(job: &Job, now: DateTime<Utc>) -> Option<String> {
     ))
 }
 
+/// What is slowing the job, a line each (Slack markup): its assessment's
+/// bottlenecks, a waiting root's upstream jobs by name (`upstream_note`, in
+/// place of the bare count), and Servo's estimate when it disagrees with the
+/// forecast. The alert's *What is slowing it* and the status card's
+/// *Bottlenecks* both.
+pub fn bottleneck_lines(job: &Job, a: &Assessment, now: DateTime<Utc>) -> Vec<String> {
+    a.bottlenecks
+        .iter()
+        .filter(|b| {
+            // Named one by one below when the tree was read.
+            job.upstream_note.is_none()
+                || !matches!(
+                    b,
+                    crate::domain::assessment::Bottleneck::WaitingUpstream { .. }
+                )
+        })
+        .map(|b| b.describe())
+        .chain(job.upstream_note.clone())
+        .chain(disagreement(job, now))
+        .collect()
+}
+
 /// Builds the view of an alert for a job and its assessment.
 pub fn view(
     state: &AppState,
@@ -771,21 +793,7 @@ pub fn view(
         severity: severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
         tier: a.tier.label().into(),
         priority: job.priority,
-        bottlenecks: a
-            .bottlenecks
-            .iter()
-            .filter(|b| {
-                // Named one by one below when the tree was read.
-                job.upstream_note.is_none()
-                    || !matches!(
-                        b,
-                        crate::domain::assessment::Bottleneck::WaitingUpstream { .. }
-                    )
-            })
-            .map(|b| b.describe())
-            .chain(job.upstream_note.clone())
-            .chain(disagreement(job, state.clock.now()))
-            .collect(),
+        bottlenecks: bottleneck_lines(job, a, state.clock.now()),
         outcome,
         buttons: buttons_now,
         status_line: format!("{} {}", band.label(), tier_note(a.tier)),

@@ -282,6 +282,12 @@ pub struct Trees {
 /// when they are likely done (their P50 and P90, else their ETA); and the
 /// ones at risk together with it are folded into its alert. One read of the
 /// tenant's active jobs, only when there is such a root.
+///
+/// The poll runs it on the tenant's jobs; [`crate::flows::poll::job`] on the
+/// one job a status card, `/backfill impact` or an extension asks for, so
+/// that they see a waiting root as its alert does. An upstream job's P50
+/// and P90 are the forecast the caller attached to it, when it is among
+/// `jobs`; else its ETA.
 pub async fn job_trees(
     state: &AppState,
     tenant: &Tenant,
@@ -305,7 +311,7 @@ pub async fn job_trees(
     let all = match state.servo.active_jobs(&tenant.id, false).await {
         Ok(all) => all,
         Err(e) => {
-            tracing::warn!(tenant = %tenant.id, error = %e, "the job trees could not be read this poll");
+            tracing::warn!(tenant = %tenant.id, error = %e, "the job trees could not be read: waiting roots are judged as if they started now");
             return trees;
         }
     };

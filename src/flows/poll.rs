@@ -567,7 +567,11 @@ pub enum PollError {
 pub type Assessed = (Job, Assessment, Option<Alert>, Option<Calibration>);
 
 /// A job with its history, assessed as a poll would: what a status card,
-/// an extension request or a decision starts from.
+/// `/backfill impact`, an extension request or a decision starts from. A
+/// root waiting on its upstream jobs is adjusted as the poll adjusts it
+/// ([`crate::flows::lineage::job_trees`]): its forecast starts when they are
+/// likely done and `upstream_note` names them, before it is assessed, so
+/// that what these answers say agrees with the alert.
 pub async fn job(
     state: &AppState,
     tenant: &Tenant,
@@ -576,6 +580,7 @@ pub async fn job(
     let Some((mut job, history)) = state.servo.job_with_history(&tenant.id, id.0).await? else {
         return Ok(None);
     };
+    let now = state.clock.now();
     let calibrations = crate::context::calibrations::recent(state, &tenant.id)
         .await
         .unwrap_or_else(|e| {
@@ -596,11 +601,18 @@ pub async fn job(
     let prior = calibrations.period_end_prior(&job.asset_name, profile, own_prior);
     job.attach_history(
         &history,
-        state.clock.now(),
+        now,
         &state.config.risk,
         calibration.as_ref(),
         prior,
     );
+    // The poll's own job-tree step, on this one job: its history was read,
+    // as the poll's is for a root near risk. It reads the tenant's active
+    // jobs only when the job is a root still owed upstream jobs.
+    let read = HashMap::from([(job.id, history)]);
+    let mut one = [job];
+    crate::flows::lineage::job_trees(state, tenant, &mut one, &read, now).await;
+    let [job] = one;
     let alert = state
         .store
         .latest_alert_for_job(&tenant.id, &id.to_string())
@@ -611,7 +623,7 @@ pub async fn job(
         });
     let previous = alert.as_ref().filter(|a| a.is_open()).map(|a| a.band);
     let thresholds = state.config.risk.thresholds();
-    let a = assessment::assess(&job.snapshot(), state.clock.now(), &thresholds, previous);
+    let a = assessment::assess(&job.snapshot(), now, &thresholds, previous);
     Ok(Some((job, a, alert, calibration)))
 }
 
