@@ -1189,6 +1189,99 @@ async fn status_of_a_waiting_root_counts_the_upstream_wait_and_names_it() {
     );
 }
 
+/// A root as Servo leaves it while it waits (none of its partitions run,
+/// so no ETA of its own) is alerted once its upstream job is likely done
+/// past its deadline: it cannot finish sooner. Before, it had no ETA and
+/// said nothing until the deadline passed. The alert says the ETA leaves its
+/// own work out, and no downstream run is called safe.
+#[tokio::test]
+async fn a_root_that_has_not_started_is_alerted_when_its_upstream_wait_alone_passes_its_deadline() {
+    let fx = ServoFixture::start().await;
+    let t0 = start_of_minute();
+    let clock = ManualClock::new(t0);
+    lineage(&fx, t0).await;
+    let root = fx
+        .job(JobSpec {
+            state: "waiting_upstream".into(),
+            deadline: Some(t0 + Duration::minutes(100)),
+            completed: 0,
+            avg_ms: None,
+            durations_ms: vec![],
+            upstream: 1,
+            upstream_done: 0,
+            started: None,
+            ..JobSpec::default()
+        })
+        .await;
+    let orders = fx
+        .job(JobSpec {
+            asset: "orders_raw".into(),
+            completed: 10,
+            avg_ms: Some(120_000),
+            durations_ms: vec![120_000],
+            eta: Some(t0 + Duration::minutes(180)),
+            heartbeat: Some(t0),
+            ..JobSpec::default()
+        })
+        .await;
+    child_of(&fx, orders, root).await;
+    let app = forecasting_app(&fx, &clock).await;
+    app.poll().await;
+    app.drain_outbox().await;
+    let posts = alert_posts(&app);
+    assert_eq!(posts.len(), 1, "the root's alert: {posts:#?}");
+    let post = &posts[0];
+    assert!(post.contains(&root.to_string()), "{post}");
+    assert!(
+        post.contains("Waiting on 1 upstream job: `orders_raw`"),
+        "{post}"
+    );
+    assert!(
+        post.contains(
+            "its own work is not counted, none of it has run yet, so it will finish later"
+        ),
+        "{post}"
+    );
+    // `exec_daily` (t0+30) and `finance_daily` (t0+80) run before the
+    // upstream job is even done: stale. `weekly` (t0+200) runs after that
+    // floor: not safe, not known.
+    assert!(post.contains(":calendar: `exec_daily` runs"), "{post}");
+    assert!(post.contains(":calendar: `finance_daily` runs"), "{post}");
+    assert!(
+        post.contains("at the earliest): it would read stale"),
+        "{post}"
+    );
+    assert!(post.contains(":grey_question: `weekly` runs"), "{post}");
+    assert!(!post.contains(":calendar: `weekly`"), "{post}");
+    let text = app
+        .slash(&format!("impact {root}"), "U0PLATLEAD", "C0ACMEALERT")
+        .await
+        .json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("done no sooner than <!date^"), "{text}");
+    assert!(text.contains("its own work is not counted"), "{text}");
+    let run = |wf: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("`{wf}` runs")))
+            .unwrap_or_else(|| panic!("{wf} listed:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        run("finance_daily").contains(":warning: would read stale data"),
+        "{text}"
+    );
+    assert!(
+        run("weekly").contains(":grey_question: may read stale data"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("after the job is likely done"),
+        "no run is called safe: {text}"
+    );
+}
+
 /// The extension dialog's preview of a waiting root judges it as its alert
 /// does: under a deadline 2 h later (t0+220 min) the root, likely done at
 /// about t0+240 once `orders_raw` is, is still late (Low), not on track by

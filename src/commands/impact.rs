@@ -36,10 +36,14 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
     // Unknown when there is no forecast and Servo's ETA cannot be trusted
     // (not running, or a stale heartbeat): then no run is called safe.
     let likely_done = job.likely_done(now, &state.config.risk.thresholds());
-    let likely = likely_done.map_or_else(
-        || "not known when it is likely done".to_string(),
-        |t| format!("likely done by {}", date_token(t)),
-    );
+    let likely = match likely_done {
+        None => "not known when it is likely done".to_string(),
+        Some(t) if job.wait_only => format!(
+            "done no sooner than {}, when its upstream jobs are likely done: its own work is not counted, none of it has run yet",
+            date_token(t)
+        ),
+        Some(t) => format!("likely done by {}", date_token(t)),
+    };
     let mut text = format!(
         "*Impact of `{asset}`* (job `{}`, {}, {likely})\n",
         job.id,
@@ -79,7 +83,7 @@ pub async fn run(state: &AppState, tenant: &Tenant, id: JobId) -> Value {
             for r in impact.runs.iter().take(20) {
                 let mark = if r.stale {
                     ":warning: would read stale data"
-                } else if impact.likely_done.is_none() {
+                } else if impact.after_is_unknown() {
                     ":grey_question: may read stale data (not known when the job is likely done)"
                 } else {
                     ":white_check_mark: after the job is likely done"

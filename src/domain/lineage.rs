@@ -218,6 +218,10 @@ pub struct Impact {
     /// How many downstream assets lie past that depth (not listed; their
     /// scheduled runs are in `runs` and `stale_runs` all the same).
     pub beyond: usize,
+    /// `likely_done` is the earliest the job can be done, not when it is
+    /// likely done (a waiting root none of whose own work has run): a run
+    /// before it would read stale data, and one after it is not safe.
+    pub floor: bool,
 }
 
 impl Impact {
@@ -228,6 +232,24 @@ impl Impact {
     /// Whether a scheduled run would read stale data.
     pub fn has_stale_runs(&self) -> bool {
         !self.stale_runs.is_empty()
+    }
+
+    /// Whether a run not before `likely_done` is still not known to be
+    /// safe: when it is unknown, or only a floor.
+    pub fn after_is_unknown(&self) -> bool {
+        self.likely_done.is_none() || self.floor
+    }
+
+    /// When the job is likely done, as the alert and the DMs say it: a
+    /// date token, "<time> at the earliest" for a floor, or "unknown".
+    pub fn done_words(&self) -> String {
+        match self.likely_done {
+            Some(t) if self.floor => {
+                format!("{} at the earliest", crate::domain::text::date_token(t))
+            }
+            Some(t) => crate::domain::text::date_token(t),
+            None => "unknown".into(),
+        }
     }
 
     /// The Slack users among the owners of the first `limit` downstream
@@ -391,6 +413,7 @@ impl Lineage {
             runs,
             assets,
             beyond,
+            floor: false,
         }
     }
 }
@@ -417,19 +440,17 @@ pub fn impact_lines(impact: &Impact, max: usize) -> Vec<String> {
                 ":calendar: `{}` runs {}, before this job is likely done ({}): it would read stale {}",
                 escape_slack(&r.workflow),
                 date_token(r.at),
-                impact
-                    .likely_done
-                    .map(date_token)
-                    .unwrap_or_else(|| "unknown".into()),
+                impact.done_words(),
                 path_text(&r.path)
             )
         })
         .collect();
     // Not known when the job is likely done (no forecast, and Servo's ETA
-    // cannot be trusted): no run is called safe, and none is called stale
-    // either (nothing pages on missing data), but each is named.
-    if impact.likely_done.is_none() {
-        lines.extend(impact.runs.iter().map(|r| {
+    // cannot be trusted), or only the earliest it can be: no run after that
+    // is called safe, and none is called stale either (nothing pages on
+    // missing data), but each is named.
+    if impact.after_is_unknown() {
+        lines.extend(impact.runs.iter().filter(|r| !r.stale).map(|r| {
             format!(
                 ":grey_question: `{}` runs {}: it may read stale {} (not known when this job is likely done)",
                 escape_slack(&r.workflow),

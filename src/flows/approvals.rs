@@ -908,6 +908,7 @@ fn fake_job(approval: &Approval) -> Job {
         impact: None,
         lineage_unread: None,
         upstream_note: None,
+        wait_only: false,
     }
 }
 

@@ -127,10 +127,7 @@ fn dm(
     theirs: &[String],
 ) -> NewOutboxMessage {
     let asset = escape_slack(&job.asset_name);
-    let likely = impact
-        .likely_done
-        .map(date_token)
-        .unwrap_or_else(|| "unknown".into());
+    let likely = impact.done_words();
     let runs: Vec<String> = impact
         .stale_runs
         .iter()
@@ -161,10 +158,7 @@ fn dm(
         "text": format!(
             "{asset} is late ({} SLA risk) and feeds your assets; likely done by {}",
             a.band.label(),
-            impact
-                .likely_done
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_else(|| "unknown".into())
+            crate::domain::lineage::plain(&impact.done_words())
         ),
         "_permalink": crate::store::permalink_spec(&alert.id, &channel),
         "blocks": [
@@ -364,9 +358,19 @@ pub async fn job_trees(
             // The root's own estimate is as if it started now: it starts
             // when they are done.
             let own = job.forecast.or_else(|| assess(job).eta.map(|e| (e, e)));
-            if let Some((p50, p90)) = own {
-                let wait = |t: DateTime<Utc>| (t - now).max(chrono::Duration::zero());
-                job.forecast = Some((p50 + wait(c50), p90 + wait(c90)));
+            match own {
+                Some((p50, p90)) => {
+                    let wait = |t: DateTime<Utc>| (t - now).max(chrono::Duration::zero());
+                    job.forecast = Some((p50 + wait(c50), p90 + wait(c90)));
+                }
+                // None of its own work has run (Servo's usual root): it is
+                // done no sooner than they are. Judged on that floor, a
+                // root whose upstream jobs finish past its deadline is
+                // alerted now, not when the deadline passes.
+                None => {
+                    job.forecast = Some((c50.max(now), c90.max(now)));
+                    job.wait_only = true;
+                }
             }
         }
         let lines: Vec<String> = children.iter().map(|(c, a)| upstream_line(c, a)).collect();
@@ -391,6 +395,11 @@ pub async fn job_trees(
                 if stalled == 1 { "is not" } else { "are not" },
                 if stalled == 1 { "that one is" } else { "they are" }
             ));
+        }
+        if job.wait_only {
+            note.push_str(
+                " (this ETA is when they are likely done: its own work is not counted, none of it has run yet, so it will finish later)",
+            );
         }
         if unknown > 0 {
             let which = if unknown == 1 {

@@ -130,6 +130,14 @@ pub struct Job {
     /// A root job waiting on its upstream jobs (Servo's job tree): them by
     /// name, each with its progress and band, Slack markup (issue 37).
     pub upstream_note: Option<String>,
+    /// `forecast` is only when a waiting root's upstream jobs are likely
+    /// done: none of its own work has run and nothing says how long it
+    /// takes, so it finishes later than that. A floor: risk judged on it is
+    /// never early, a downstream run before it would read stale data, and
+    /// none after it is called safe ([`Impact::floor`]).
+    ///
+    /// [`Impact::floor`]: crate::domain::lineage::Impact::floor
+    pub wait_only: bool,
 }
 
 impl Job {
@@ -296,7 +304,8 @@ impl Job {
         thresholds: &crate::domain::assessment::RiskThresholds,
     ) {
         let likely_done = self.likely_done(now, thresholds);
-        let impact = lineage.impact(self.asset_id, likely_done, depth, now);
+        let mut impact = lineage.impact(self.asset_id, likely_done, depth, now);
+        impact.floor = self.wait_only;
         self.impact = (!impact.is_empty()).then_some(impact);
     }
 }
@@ -697,6 +706,7 @@ mod tests {
             impact: None,
             lineage_unread: None,
             upstream_note: None,
+            wait_only: false,
         }
     }
 

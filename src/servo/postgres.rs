@@ -231,6 +231,7 @@ fn job_from_row(row: &PgRow) -> Result<Job, ServoError> {
         impact: None,
         lineage_unread: None,
         upstream_note: None,
+        wait_only: false,
     })
 }
 

@@ -653,6 +653,7 @@ impl World {
             impact: None,
             lineage_unread: None,
             upstream_note: None,
+            wait_only: false,
         };
         let parallelism = spec.parallelism.max(1);
         self.jobs.push(SimJob {

@@ -207,6 +207,7 @@ mod tests {
             impact: None,
             lineage_unread: None,
             upstream_note: None,
+            wait_only: false,
         }
     }
 
