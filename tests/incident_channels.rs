@@ -1111,3 +1111,244 @@ async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline_on_sqlite(
 async fn a_channel_slack_made_as_the_alert_resolved_gets_its_timeline_on_postgres() {
     a_channel_slack_made_as_the_alert_resolved_gets_its_timeline(Backend::Postgres).await;
 }
+
+/// The page DMs a person got.
+fn pages_to(app: &TestApp, user: &str) -> usize {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == user && c.body.to_string().contains("You are paged"))
+        .count()
+}
+
+/// A storm in globex (more jobs at risk than `alerts.rollup_after`): its
+/// alerts do not page one by one, the roll-up's one escalation pages the
+/// rotation's engineer on shift (U0GLOBEX1, neither an operator nor
+/// acknowledging). Its pages made while an alert was open are pages for it:
+/// the alert's channel invites him, a pre-storm alert's (a member too) as
+/// well, and he may say how it ended; an alert that joined after that page
+/// has only the pages made since.
+async fn whom_a_storms_rollup_paged_is_invited_and_may_say_how_it_ended(backend: Backend) {
+    let config = format!("{}\n[alerts]\nrollup_after = 5\n", globex_rotation_config());
+    let w = world_with(backend, &config).await;
+    // Standard priority: several high-priority jobs at once would page too.
+    let globex = |spec: JobSpec| JobSpec {
+        tenant: "globex".into(),
+        priority: spec.priority.min(5),
+        ..spec
+    };
+    // Before the storm: a best-effort job at Medium, whose alert pages nobody.
+    let early =
+        w.fx.job(globex(JobSpec {
+            priority: 2,
+            ..medium("globex_early")
+        }))
+        .await;
+    w.app.poll().await;
+    fire(&w).await;
+    assert_eq!(
+        pages_to(&w.app, "U0GLOBEX1"),
+        0,
+        "a Medium best-effort job pages nobody"
+    );
+
+    w.clock.advance(Duration::minutes(1));
+    let mut storm = Vec::new();
+    for i in 0..5 {
+        storm.push(
+            w.fx.job(globex(breached(&format!("globex_storm_{i}"))))
+                .await,
+        );
+    }
+    w.app.poll().await;
+    fire(&w).await;
+    let store = &w.app.state.store;
+    assert!(
+        store.open_rollup("globex").await.unwrap().is_some(),
+        "a roll-up"
+    );
+    assert_eq!(pages_to(&w.app, "U0GLOBEX1"), 1, "one page for the storm");
+    let alert_of = |job: uuid::Uuid| async move {
+        store
+            .open_alert_for_job("globex", &job.to_string())
+            .await
+            .unwrap()
+            .expect("an open alert")
+    };
+    let first = alert_of(storm[0]).await;
+    assert!(
+        store
+            .escalation_pages_of(&first.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the alert itself paged nobody: the roll-up did"
+    );
+
+    // A member's channel invites the engineer the roll-up paged.
+    let told = slash_in(
+        &w,
+        &format!("incident {}", storm[0]),
+        "U0GLOBEXOPS",
+        "C0GLOBEXALR",
+    )
+    .await;
+    assert!(told.contains("Opening the incident channel"), "{told}");
+    let channels = created(&w.app);
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    let members = &channels[0].members;
+    assert!(
+        members.contains(&"U0GLOBEX1".to_string()),
+        "paged by the roll-up for this alert, so invited: {members:?}"
+    );
+    for other in ["U0ONCALL1", "U0ONCALL2", "U0GLOBEX2"] {
+        assert!(
+            !members.contains(&other.to_string()),
+            "{other} was not paged for globex and is not invited: {members:?}"
+        );
+    }
+    // So does the channel of the alert open before the storm: it was a
+    // member when the roll-up paged.
+    w.app
+        .slack
+        .add_channel("C0GLOBEXWAR", "globex-war-room", &["U0GLOBEXOPS"]);
+    let linked = slash_in(
+        &w,
+        &format!("incident link {early} --tenant globex"),
+        "U0GLOBEXOPS",
+        "C0GLOBEXWAR",
+    )
+    .await;
+    assert!(linked.contains("<#C0GLOBEXWAR>"), "{linked}");
+    let room = w
+        .app
+        .slack
+        .created_channels()
+        .into_iter()
+        .find(|c| c.id == "C0GLOBEXWAR")
+        .unwrap();
+    assert!(
+        room.members.contains(&"U0GLOBEX1".to_string()),
+        "{:?}",
+        room.members
+    );
+
+    // A job that joins after the page: that page was not for it; the next
+    // one is (after the handoff at t0 + 10 min: U0GLOBEX2 on shift).
+    w.clock.advance(Duration::minutes(1));
+    let joiner = w.fx.job(globex(breached("globex_joiner"))).await;
+    w.app.poll().await;
+    fire(&w).await;
+    let paged_people = servo_sla_bot::flows::incident_channels::paged_people;
+    let joined = alert_of(joiner).await;
+    assert_eq!(
+        paged_people(&w.app.state, &joined).await,
+        Vec::<String>::new()
+    );
+    common::slack_ui::advance(&w.app, &w.clock, 15).await;
+    assert_eq!(pages_to(&w.app, "U0GLOBEX2"), 1, "the path's second round");
+    assert_eq!(paged_people(&w.app.state, &joined).await, ["U0GLOBEX2"]);
+    assert_eq!(
+        paged_people(&w.app.state, &first).await,
+        ["U0GLOBEX1", "U0GLOBEX2"]
+    );
+
+    // Resolved: the engineer the roll-up paged may say how it ended.
+    complete(&w, storm[0]).await;
+    let resolved = store.get_alert(&first.id).await.unwrap().unwrap();
+    assert!(!resolved.is_open());
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0GLOBEXALR",
+            "U0GLOBEX1",
+            "alert_disposition",
+            &format!("{}:mitigated", first.id),
+        ))
+        .await;
+    assert!(
+        !told_all(&w.app).contains("Only the tenant's operators and the people paged"),
+        "{}",
+        told_all(&w.app)
+    );
+    let views = w.app.slack.views();
+    assert_eq!(views.len(), 1, "the dialog opens for the engineer paged");
+    assert_eq!(views[0].view["callback_id"], "alert_how_it_ended");
+    // Someone of the global path, paged for nothing of globex's, may not.
+    w.app
+        .interact(&fresh_click_in(
+            &w.app,
+            "C0GLOBEXALR",
+            "U0ONCALL1",
+            "alert_disposition",
+            &format!("{}:mitigated", first.id),
+        ))
+        .await;
+    assert!(told_all(&w.app).contains("Only the tenant's operators and the people paged"));
+    assert_eq!(w.app.slack.views().len(), 1);
+}
+
+on_both_stores!(whom_a_storms_rollup_paged_is_invited_and_may_say_how_it_ended);
+
+/// A job late by 40 minutes (High), waiting on upstream jobs or not.
+fn late(asset: &str, upstream: bool) -> JobSpec {
+    JobSpec {
+        asset: asset.into(),
+        deadline: Some(t0() + Duration::minutes(60)),
+        eta: Some(t0() + Duration::minutes(100)),
+        heartbeat: Some(t0()),
+        upstream: if upstream { 2 } else { 0 },
+        upstream_done: 0,
+        ..JobSpec::default()
+    }
+}
+
+/// A widespread slowdown (three jobs of acme waiting on upstream jobs)
+/// pages the platform team lead once for all of them, before any alert's
+/// own path reaches him: the channel of one of those jobs invites him, that
+/// of a job the slowdown does not name does not.
+async fn whom_a_widespread_slowdown_paged_is_invited_for_the_jobs_it_named(backend: Backend) {
+    let config = format!(
+        "{}\n[escalation.widespread]\nmin_jobs = 3\n",
+        common::bot::CONFIG
+    );
+    let w = world_with(backend, &config).await;
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        waiting.push(w.fx.job(late(&format!("orders_{i}"), true)).await);
+    }
+    let alone = w.fx.job(late("billing_alone", false)).await;
+    w.app.poll().await;
+    fire(&w).await;
+    let store = &w.app.state.store;
+    assert!(
+        store.open_rollup("acme").await.unwrap().is_none(),
+        "no storm"
+    );
+    assert_eq!(store.open_incidents("acme").await.unwrap().len(), 1);
+    assert_eq!(pages_to(&w.app, "U0PLATLEAD"), 1, "the slowdown's one page");
+
+    let invited = |job: uuid::Uuid| {
+        let w = &w;
+        async move {
+            let before = created(&w.app).len();
+            let told = slash_in(w, &format!("incident {job}"), "U0ONCALL1", "C0ACMEALERT").await;
+            assert!(told.contains("Opening the incident channel"), "{told}");
+            let channels = created(&w.app);
+            assert_eq!(channels.len(), before + 1, "{channels:?}");
+            channels.last().unwrap().members.clone()
+        }
+    };
+    let named = invited(waiting[0]).await;
+    for who in ["U0ONCALL1", "U0ONCALL2", "U0PLATLEAD"] {
+        assert!(named.contains(&who.to_string()), "{who}: {named:?}");
+    }
+    let other = invited(alone).await;
+    assert!(other.contains(&"U0ONCALL2".to_string()), "{other:?}");
+    assert!(
+        !other.contains(&"U0PLATLEAD".to_string()),
+        "the slowdown did not name it: {other:?}"
+    );
+}
+
+on_both_stores!(whom_a_widespread_slowdown_paged_is_invited_for_the_jobs_it_named);

@@ -469,9 +469,13 @@ async fn paged_by_incidents(state: &AppState, tenant: &str) -> anyhow::Result<Ha
     Ok(out)
 }
 
-/// The people the roll-up's escalation has paged (any epoch): a widespread
-/// incident's page for the same jobs skips them.
-pub async fn paged_people(state: &AppState, rollup: &str) -> anyhow::Result<HashSet<String>> {
+/// Where a page stands on a path: epoch, round, tier.
+type Position = (i64, i64, i64);
+
+/// The DMs of the roll-up's pages (any epoch), each with the position of
+/// the page it was part of: read from their outbox keys,
+/// `page:rollup:<id>:<epoch>:<round>:<tier>:<user>`.
+async fn page_dms(state: &AppState, rollup: &str) -> anyhow::Result<Vec<(Position, String)>> {
     let prefix = format!("page:{}:", subject(rollup));
     Ok(state
         .store
@@ -479,12 +483,63 @@ pub async fn paged_people(state: &AppState, rollup: &str) -> anyhow::Result<Hash
         .await?
         .into_iter()
         .filter_map(|k| {
-            // page:rollup:<id>:<epoch>:<round>:<tier>:<user>
             let rest = k.strip_prefix(&prefix)?;
-            let user = rest.splitn(4, ':').nth(3)?;
-            (!user.is_empty() && user != "thread" && user != "pd").then(|| user.to_string())
+            let mut parts = rest.splitn(4, ':');
+            let epoch = parts.next()?.parse().ok()?;
+            let round = parts.next()?.parse().ok()?;
+            let tier = parts.next()?.parse().ok()?;
+            let user = parts.next()?;
+            // The page's thread note and PagerDuty event are not DMs.
+            (!user.is_empty() && user != "thread" && user != "pd")
+                .then(|| ((epoch, round, tier), user.to_string()))
         })
         .collect())
+}
+
+/// The people the roll-up's escalation has paged (any epoch): a widespread
+/// incident's page for the same jobs skips them.
+pub async fn paged_people(state: &AppState, rollup: &str) -> anyhow::Result<HashSet<String>> {
+    Ok(page_dms(state, rollup)
+        .await?
+        .into_iter()
+        .map(|(_, user)| user)
+        .collect())
+}
+
+/// The people the tenant's roll-ups paged for `alert`: those of every page
+/// a roll-up's escalation made while the alert was open. Membership is not
+/// stored: a roll-up pages for its tenant's open alerts at risk (those
+/// opened before the storm as much as those that reply in its thread), and
+/// its page names every job of the tenant at risk then (or counts it in its
+/// "…and N more"), so a page made while the alert was open paged for it,
+/// and one made before it opened or after it resolved did not. An alert
+/// that escalated on its own meanwhile ([`paging_rollup`]) was named in
+/// those pages too, and they count. Read from the pages recorded with their
+/// time (`escalation_pages`, subject `rollup:<id>`) and their DMs' outbox
+/// keys: it holds after the alert and the roll-up have resolved.
+pub async fn paged_for(state: &AppState, alert: &Alert) -> anyhow::Result<HashSet<String>> {
+    let pages = state
+        .store
+        .rollup_pages_between(&alert.tenant_id, alert.opened_at, alert.resolved_at)
+        .await?;
+    let mut positions: HashMap<&str, HashSet<Position>> = HashMap::new();
+    for p in &pages {
+        if let Some(rollup) = rollup_of_subject(&p.alert_id) {
+            positions
+                .entry(rollup)
+                .or_default()
+                .insert((p.epoch, p.round, p.tier));
+        }
+    }
+    let mut out = HashSet::new();
+    for (rollup, paged) in positions {
+        for (at, user) in page_dms(state, rollup).await? {
+            if paged.contains(&at) {
+                out.insert(user);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One tier's page of the roll-up: a DM to each person (but those already

@@ -217,8 +217,8 @@ pub async fn open(
     })
 }
 
-/// Who the channel invites: the person who asked, whoever was paged on the
-/// alert's path and whoever acknowledged it, each once.
+/// Who the channel invites: the person who asked, whoever was paged for
+/// the alert ([`paged_people`]) and whoever acknowledged it, each once.
 async fn invitees(state: &AppState, alert: &Alert, by: &str) -> Vec<String> {
     let mut out = vec![by.to_string()];
     if let Some(a) = &alert.acked_by {
@@ -231,9 +231,14 @@ async fn invitees(state: &AppState, alert: &Alert, by: &str) -> Vec<String> {
 }
 
 /// Everyone paged for the alert: each tier of its tenant's own path that
-/// was paged, resolved as the page resolved it (its rotations' member on
-/// shift, overrides and PagerDuty schedules at the time of the page), groups
-/// expanded.
+/// its own escalation paged, resolved as the page resolved it (its
+/// rotations' member on shift, overrides and PagerDuty schedules at the
+/// time of the page), groups expanded; in a storm, whom its tenant's
+/// roll-up paged while the alert was open, the roll-up's one escalation
+/// paging for all its jobs ([`crate::flows::group_paging::paged_for`]);
+/// and whom a widespread slowdown or several high-priority jobs at once
+/// paged naming its job ([`crate::flows::incidents::paged_for`]). The
+/// channel invites them, and they may say how the episode ended.
 pub async fn paged_people(state: &AppState, alert: &Alert) -> Vec<String> {
     let mut out = Vec::new();
     match state.store.escalation_pages_of(&alert.id).await {
@@ -252,6 +257,14 @@ pub async fn paged_people(state: &AppState, alert: &Alert) -> Vec<String> {
             }
         }
         Err(e) => tracing::warn!(error = %e, "could not read who was paged"),
+    }
+    match crate::flows::group_paging::paged_for(state, alert).await {
+        Ok(people) => out.extend(people),
+        Err(e) => tracing::warn!(error = %e, "could not read whom the roll-up paged"),
+    }
+    match crate::flows::incidents::paged_for(state, alert).await {
+        Ok(people) => out.extend(people),
+        Err(e) => tracing::warn!(error = %e, "could not read whom the wide incidents paged"),
     }
     out.sort();
     out.dedup();

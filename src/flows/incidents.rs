@@ -27,6 +27,7 @@ use crate::servo::Job;
 use crate::store::{Alert, AuditEntry, Effects, NewOutboxMessage};
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use std::collections::HashSet;
 
 /// The shared causes a widespread slowdown is judged on: its incident kind,
 /// and how a note says it.
@@ -186,6 +187,49 @@ async fn pages(
             )
         })
         .collect()
+}
+
+/// The people an incident wider than one job paged for `alert`: the DMs of
+/// each incident opened while the alert was open (open or closed since)
+/// that names its job, a widespread slowdown of its tenant (its `jobs`) or
+/// several high-priority jobs at once (its `job_ids`, with the pages of
+/// the alert's tenant). System-wide degradation names tenants, not jobs, so
+/// whether it covered the alert cannot be told: its pages do not count.
+pub async fn paged_for(state: &AppState, alert: &Alert) -> anyhow::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for scope in [alert.tenant_id.as_str(), "*"] {
+        let opened = state
+            .store
+            .incidents_opened_between(scope, alert.opened_at, alert.resolved_at)
+            .await?;
+        for (incident, detail) in opened {
+            // Where the incident lists its jobs, and its DMs' keys (`pages`).
+            let (listed, prefix) = if incident.kind.starts_with("widespread:") {
+                ("jobs", format!("incident:{}:page:", incident.id))
+            } else if incident.kind == HIGH_PRIORITY {
+                (
+                    "job_ids",
+                    format!("incident:{}:{}:page:", incident.id, alert.tenant_id),
+                )
+            } else {
+                continue;
+            };
+            let names_job = detail
+                .as_ref()
+                .and_then(|d| d.get(listed))
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|jobs| jobs.iter().any(|j| j.as_str() == Some(&alert.job_id)));
+            if !names_job {
+                continue;
+            }
+            for key in state.store.outbox_keys_with_prefix(&prefix).await? {
+                if let Some(user) = key.strip_prefix(&prefix).filter(|u| !u.is_empty()) {
+                    out.insert(user.to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A note in the tenant's channel: in the storm's roll-up thread when there

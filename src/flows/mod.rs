@@ -16,8 +16,13 @@
 //!   (issue 40), which the alerts' views and escalations use;
 //! - [`alert_view`]: an alert's message, its buttons, its rendering and the
 //!   edit that puts it back on Slack;
+//! - [`group_paging`]: a storm's roll-up pages once (on [`paging`],
+//!   [`quiet`] and [`oncall`]); [`incidents`]: trouble wider than one job
+//!   pages once, skipping whom the roll-up paged; the escalation,
+//!   acknowledgements and an incident channel's invitations read them;
 //! - [`incident_channels`]: an alert episode's own channel (issue 38), its
-//!   claim, creation, timeline and archive, and how the episode ended;
+//!   claim, creation, invitations, timeline and archive, and how the
+//!   episode ended;
 //! - [`quiet_hold`]: an escalation held while [`quiet`] says not to page;
 //!   [`maintenance`]: a window's notice in the channel, its end and its
 //!   summary once it has settled;
@@ -25,8 +30,7 @@
 //!   [`monitor`], [`silences`] (silences and windows set from Slack, and
 //!   their ends), [`job_changes`] (pause and resume by command);
 //! - [`alerts`]: the message's lifecycle (post, update, resolve);
-//!   [`group_paging`]: a storm's roll-up pages once;
-//!   [`approvals`]: an extension request's life; [`home`]; [`incidents`];
+//!   [`approvals`]: an extension request's life; [`home`];
 //!   [`mitigations`]; [`lineage`]: downstream owners told of a late job;
 //! - [`poll`]: one tenant's poll, which drives alerts, roll-ups, incidents
 //!   and moot requests; [`extension_decisions`] (asking for and deciding an

@@ -3,7 +3,7 @@
 //! with its post, and resolves with its last edit, in one transaction each.
 
 use super::effects::apply_with;
-use super::{ms, on_pool, Effects, Result, Store, StoreError};
+use super::{ms, on_pool, Effects, EscalationPage, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
 
 /// The outbox key of a roll-up's post: its message's place is that row's answer.
@@ -154,6 +154,27 @@ impl Store {
         Ok(found)
     }
 
+    /// The pages of the tenant's roll-ups' escalations made from `from` to
+    /// `to` (both included; `None`: no end), oldest first: one row per tier
+    /// paged, whose `alert_id` is the roll-up's escalation subject
+    /// (`rollup:<id>`). Whom each page went to is in its DMs' outbox keys.
+    pub async fn rollup_pages_between(
+        &self,
+        tenant: &str,
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<EscalationPage>> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT p.* FROM escalation_pages p JOIN rollups r ON p.alert_id = 'rollup:' || r.id \
+             WHERE r.tenant_id = $1 AND p.paged_at_ms >= $2 AND p.paged_at_ms <= $3 \
+             ORDER BY p.paged_at_ms, p.alert_id, p.epoch, p.round, p.tier")
+            .bind(tenant)
+            .bind(ms(from))
+            .bind(to.map_or(i64::MAX, ms))
+            .fetch_all(p)
+            .await?))
+    }
+
     /// The roll-up an alert's post went under, if it did: read from the
     /// post's outbox row (`thread_alert_id` = `rollup:<id>`).
     pub async fn alert_rollup(&self, alert_id: &str) -> Result<Option<String>> {
@@ -189,6 +210,38 @@ impl Store {
             .into_iter()
             .map(|(id, scope, kind)| Incident { id, scope, kind })
             .collect())
+    }
+
+    /// The incidents of `scope` (a tenant, or `*`) opened from `from` to `to`
+    /// (both included; `None`: no end), open or closed, oldest first, each
+    /// with what it was opened for (`detail`: the cause, the jobs).
+    pub async fn incidents_opened_between(
+        &self,
+        scope: &str,
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(Incident, Option<serde_json::Value>)>> {
+        let rows: Vec<(String, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, scope, kind, detail FROM incidents \
+             WHERE scope = $1 AND opened_at_ms >= $2 AND opened_at_ms <= $3 \
+             ORDER BY opened_at_ms, id")
+            .bind(scope)
+            .bind(ms(from))
+            .bind(to.map_or(i64::MAX, ms))
+            .fetch_all(p)
+            .await?);
+        rows.into_iter()
+            .map(|(id, scope, kind, detail)| {
+                let detail =
+                    match detail {
+                        Some(t) => Some(serde_json::from_str(&t).map_err(|e| {
+                            StoreError::Corrupt(format!("incident {id} detail: {e}"))
+                        })?),
+                        None => None,
+                    };
+                Ok((Incident { id, scope, kind }, detail))
+            })
+            .collect()
     }
 
     /// Opens an incident with its pages, in one transaction. `false` when
