@@ -1253,6 +1253,11 @@ async fn a_root_that_has_not_started_is_alerted_when_its_upstream_wait_alone_pas
     );
     assert!(post.contains(":grey_question: `weekly` runs"), "{post}");
     assert!(!post.contains(":calendar: `weekly`"), "{post}");
+    // A High root of a job tree: Recreate would start it before its
+    // upstream data is there, and Servo's refusal is not offered as a
+    // button; the other High mitigations are.
+    assert!(post.contains("mitigate_scaling"), "{post}");
+    assert!(!post.contains("mitigate_recreate"), "{post}");
     let text = app
         .slash(&format!("impact {root}"), "U0PLATLEAD", "C0ACMEALERT")
         .await

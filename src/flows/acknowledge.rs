@@ -105,7 +105,7 @@ pub async fn acknowledge(state: &AppState, alert_id: &str, user: &str) -> anyhow
                 v.buttons = crate::flows::alert_view::buttons(
                     &acked,
                     RiskBand::parse(&v.band),
-                    v.priority,
+                    v.offers_recreate(),
                     &ex,
                 );
                 v.outcome = Some(line.clone());

@@ -43,6 +43,11 @@ pub struct AlertView {
     pub severity: String,
     pub tier: String,
     pub priority: i32,
+    /// The job is part of a Servo job tree (an upstream job, or a root
+    /// waiting on its upstream jobs), which Recreate must not cancel
+    /// ([`crate::servo::recreate_refusal`]): the alert does not offer it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_job_tree: bool,
     pub bottlenecks: Vec<String>,
     /// How it ended, or who acknowledged it: a line of Slack markup.
     pub outcome: Option<String>,
@@ -79,6 +84,12 @@ pub struct AlertView {
 }
 
 impl AlertView {
+    /// Whether its High or Breached band offers *Recreate with priority
+    /// 10*: a job below priority 10 and outside a job tree.
+    pub fn offers_recreate(&self) -> bool {
+        self.priority < 10 && !self.in_job_tree
+    }
+
     /// The view an alert's message shows now, as the store keeps it (`None`
     /// before its first render, or if it no longer reads).
     pub fn shown(alert: &Alert) -> Option<AlertView> {
@@ -388,11 +399,12 @@ fn silence_entries(id: &str, extras: &Extras) -> Vec<Button> {
 
 /// The buttons an alert shows: the runbook's mitigations for its band, and
 /// Acknowledge until someone has. A resolved alert offers only to resume the
-/// jobs the bot paused for it.
+/// jobs the bot paused for it. `recreate`: whether High and Breached offer
+/// *Recreate with priority 10* ([`AlertView::offers_recreate`]).
 pub fn buttons(
     alert: &Alert,
     band: Option<RiskBand>,
-    priority: i32,
+    recreate: bool,
     extras: &Extras,
 ) -> Vec<Button> {
     let id = alert.id.as_str();
@@ -435,7 +447,7 @@ pub fn buttons(
             ));
         }
         _ => {
-            if priority < 10 {
+            if recreate {
                 let mut b = button(
                     RECREATE_ACTION,
                     "Recreate with priority 10",
@@ -586,7 +598,12 @@ pub async fn refresh(state: &AppState, alert_id: &str) -> Result<(), AlertError>
                 alert.resolved_at.unwrap_or_else(|| state.clock.now()),
             );
         }
-        view.buttons = buttons(&alert, RiskBand::parse(&view.band), view.priority, &ex);
+        view.buttons = buttons(
+            &alert,
+            RiskBand::parse(&view.band),
+            view.offers_recreate(),
+            &ex,
+        );
         if alert.is_open() {
             view.quiet = ex.quiet.clone();
         }
@@ -772,7 +789,8 @@ pub fn view(
                 date_token(at)
             ));
         }
-        buttons_now = buttons(alert, Some(band), job.priority, ex);
+        let recreate = job.priority < 10 && crate::servo::recreate_refusal(job).is_none();
+        buttons_now = buttons(alert, Some(band), recreate, ex);
     }
     let (downstream, lineage_unread) = downstream_lines(state, job, alert);
     AlertView {
@@ -793,6 +811,7 @@ pub fn view(
         severity: severity_text(a.eta, job.sla_deadline_at, state.clock.now(), a.severity),
         tier: a.tier.label().into(),
         priority: job.priority,
+        in_job_tree: crate::servo::recreate_refusal(job).is_some(),
         bottlenecks: bottleneck_lines(job, a, state.clock.now()),
         outcome,
         buttons: buttons_now,
@@ -981,7 +1000,7 @@ pub fn resolved_view(
     v.colour = "#2EB67D".into();
     let mut resolved = alert.clone();
     resolved.status = crate::store::AlertStatus::Resolved;
-    v.buttons = buttons(&resolved, None, v.priority, ex);
+    v.buttons = buttons(&resolved, None, v.offers_recreate(), ex);
     v.outcome = Some(how.to_string());
     v.bought = None;
     v.status_line = format!("Resolved {}", date_token(at));
