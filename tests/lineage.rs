@@ -595,6 +595,49 @@ async fn impact_shows_the_downstream_tree_its_runs_and_the_upstream_jobs() {
     assert!(text.contains("None."), "{text}");
 }
 
+/// The extension dialog of `job`'s open alert, opened by the platform lead,
+/// with one of its quick choices (`extension_quick_1h`, `+1h`) clicked: its
+/// preview block, as JSON text.
+async fn extension_preview(app: &TestApp, job: Uuid, action: &str, value: &str) -> String {
+    use serde_json::{json, Value};
+    let alert = app
+        .state
+        .store
+        .open_alert_for_job("acme", &job.to_string())
+        .await
+        .unwrap()
+        .expect("an open alert")
+        .id;
+    app.interact(&common::slack_ui::click_in(
+        app,
+        "C0ACMEALERT",
+        "U0PLATLEAD",
+        "extension_request",
+        &alert,
+    ))
+    .await;
+    let view = app.slack.views().pop().expect("the dialog opened").view;
+    let mut dialog = view.clone();
+    dialog["state"] = json!({ "values": {} });
+    app.interact(&json!({
+        "type": "block_actions",
+        "user": { "id": "U0PLATLEAD" },
+        "container": { "type": "view", "view_id": view["id"] },
+        "trigger_id": "trigger-U0PLATLEAD",
+        "view": dialog,
+        "actions": [{ "type": "button", "block_id": "quick", "action_id": action, "value": value }],
+    }))
+    .await;
+    let updated = app.slack.views().pop().unwrap().view;
+    updated["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["block_id"] == "preview")
+        .map(Value::to_string)
+        .expect("a preview")
+}
+
 /// `/backfill impact` never calls a run safe when it cannot tell when the
 /// job is likely done: not from Servo's ETA under a stale heartbeat (Servo
 /// leaves it as it was; servo.md: trust it only while the job runs with a
@@ -686,7 +729,6 @@ async fn the_alert_names_the_runs_that_may_read_stale_when_the_job_is_not_known_
 
 #[tokio::test]
 async fn the_extension_dialog_says_which_downstream_runs_the_deadline_leaves_stale() {
-    use serde_json::{json, Value};
     let fx = ServoFixture::start().await;
     let t0 = start_of_minute();
     let clock = ManualClock::new(t0);
@@ -695,44 +737,9 @@ async fn the_extension_dialog_says_which_downstream_runs_the_deadline_leaves_sta
     let app = app_with(&fx, Backend::Sqlite, &clock, "").await;
     app.poll().await;
     app.drain_outbox().await;
-    let alert = app
-        .state
-        .store
-        .open_alert_for_job("acme", &job.to_string())
-        .await
-        .unwrap()
-        .expect("an open alert")
-        .id;
-    app.interact(&common::slack_ui::click_in(
-        &app,
-        "C0ACMEALERT",
-        "U0PLATLEAD",
-        "extension_request",
-        &alert,
-    ))
-    .await;
-    let view = app.slack.views().pop().expect("the dialog opened").view;
     // +1 h: the deadline moves to t0+120 min; `exec_daily` (t0+30) and
     // `finance_daily` (t0+80) come before it, `weekly` (t0+200) after.
-    let mut dialog = view.clone();
-    dialog["state"] = json!({ "values": {} });
-    app.interact(&json!({
-        "type": "block_actions",
-        "user": { "id": "U0PLATLEAD" },
-        "container": { "type": "view", "view_id": view["id"] },
-        "trigger_id": "trigger-U0PLATLEAD",
-        "view": dialog,
-        "actions": [{ "type": "button", "block_id": "quick", "action_id": "extension_quick_1h", "value": "+1h" }],
-    }))
-    .await;
-    let updated = app.slack.views().pop().unwrap().view;
-    let preview = updated["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["block_id"] == "preview")
-        .map(Value::to_string)
-        .unwrap();
+    let preview = extension_preview(&app, job, "extension_quick_1h", "+1h").await;
     assert!(
         preview.contains("would still leave these downstream runs reading stale data"),
         "{preview}"
@@ -1293,7 +1300,6 @@ async fn a_root_that_has_not_started_is_alerted_when_its_upstream_wait_alone_pas
 /// its own hour of work alone.
 #[tokio::test]
 async fn the_extension_dialog_of_a_waiting_root_counts_the_upstream_wait() {
-    use serde_json::{json, Value};
     let fx = ServoFixture::start().await;
     let t0 = start_of_minute();
     let clock = ManualClock::new(t0);
@@ -1301,42 +1307,7 @@ async fn the_extension_dialog_of_a_waiting_root_counts_the_upstream_wait() {
     let app = forecasting_app(&fx, &clock).await;
     app.poll().await;
     app.drain_outbox().await;
-    let alert = app
-        .state
-        .store
-        .open_alert_for_job("acme", &root.to_string())
-        .await
-        .unwrap()
-        .expect("the root's alert")
-        .id;
-    app.interact(&common::slack_ui::click_in(
-        &app,
-        "C0ACMEALERT",
-        "U0PLATLEAD",
-        "extension_request",
-        &alert,
-    ))
-    .await;
-    let view = app.slack.views().pop().expect("the dialog opened").view;
-    let mut dialog = view.clone();
-    dialog["state"] = json!({ "values": {} });
-    app.interact(&json!({
-        "type": "block_actions",
-        "user": { "id": "U0PLATLEAD" },
-        "container": { "type": "view", "view_id": view["id"] },
-        "trigger_id": "trigger-U0PLATLEAD",
-        "view": dialog,
-        "actions": [{ "type": "button", "block_id": "quick", "action_id": "extension_quick_2h", "value": "+2h" }],
-    }))
-    .await;
-    let updated = app.slack.views().pop().unwrap().view;
-    let preview = updated["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["block_id"] == "preview")
-        .map(Value::to_string)
-        .unwrap();
+    let preview = extension_preview(&app, root, "extension_quick_2h", "+2h").await;
     assert!(
         preview.contains("the job would be :large_yellow_circle: *Low*"),
         "{preview}"
