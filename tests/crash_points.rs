@@ -6,7 +6,7 @@
 
 mod common;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use common::bot::{spawn, Backend, Spawn, TestApp, World};
 use common::fake_pagerduty::FakePagerDuty;
 use common::servo_fixture::{JobSpec, ServoFixture};
@@ -34,9 +34,21 @@ async fn world(backend: Backend) -> World {
 async fn world_with_pagerduty(backend: Backend) -> (World, FakePagerDuty) {
     let fx = ServoFixture::start().await;
     let clock = ManualClock::new(t0());
+    let (app, pd) = with_pagerduty(backend, &fx, &clock, "").await;
+    (World { fx, app, clock }, pd)
+}
+
+/// The bot of [`world_with_pagerduty`] on `fx`, with `extra` appended to
+/// its config, and its fake PagerDuty.
+async fn with_pagerduty(
+    backend: Backend,
+    fx: &ServoFixture,
+    clock: &ManualClock,
+    extra: &str,
+) -> (TestApp, FakePagerDuty) {
     let pd = FakePagerDuty::start().await;
     let mut spec = Spawn::new(backend)
-        .manual_clock(&clock)
+        .manual_clock(clock)
         .servo_url(&fx.bot_url());
     spec.pagerduty_url = pd.url();
     let key = "\npagerduty_routing_key_env = \"PD_PLATFORM_KEY\"";
@@ -48,11 +60,12 @@ async fn world_with_pagerduty(backend: Backend) -> (World, FakePagerDuty) {
         .replace(
             "notify = [\"U0PLATLEAD\"]\nack_timeout = \"30m\"",
             &format!("notify = [\"U0PLATLEAD\"]\nack_timeout = \"30m\"{key}"),
-        );
+        )
+        + extra;
     let app = spawn(spec).await;
     app.slack
         .set_usergroup("S0ONCALL", &["U0ONCALL1", "U0ONCALL2"]);
-    (World { fx, app, clock }, pd)
+    (app, pd)
 }
 
 /// The PagerDuty events of one action under one dedup key.
@@ -1198,4 +1211,544 @@ async fn escalate_now_survives_a_stop_at_every_statement_on_sqlite() {
 #[tokio::test]
 async fn escalate_now_survives_a_stop_at_every_statement_on_postgres() {
     escalate_now(Backend::Postgres).await;
+}
+
+// ------------------------------------ round 3: the people on call (issue 35)
+
+/// A bot on a store of its own (with its own fake Slack and PagerDuty, as
+/// [`world_with_pagerduty`] has them) over a Servo that one test's crash
+/// points share. Creating Servo's database is half of what a crash point
+/// costs, and these flows never write to Servo: each crash point puts back
+/// the one thing the one before moved there, its jobs' ETAs and heartbeats.
+struct Bot<'a> {
+    app: TestApp,
+    clock: ManualClock,
+    pd: FakePagerDuty,
+    fx: &'a ServoFixture,
+    /// The jobs, each with the ETA Servo keeps giving it.
+    jobs: &'a [(Uuid, DateTime<Utc>)],
+}
+
+impl<'a> Bot<'a> {
+    async fn start(
+        backend: Backend,
+        fx: &'a ServoFixture,
+        jobs: &'a [(Uuid, DateTime<Utc>)],
+        extra: &str,
+    ) -> Bot<'a> {
+        let clock = ManualClock::new(t0());
+        let (app, pd) = with_pagerduty(backend, fx, &clock, extra).await;
+        let bot = Bot {
+            app,
+            clock,
+            pd,
+            fx,
+            jobs,
+        };
+        bot.keep_running().await;
+        bot
+    }
+
+    /// Servo's ETAs as at the start, with a heartbeat of now: every job
+    /// still running as it was.
+    async fn keep_running(&self) {
+        use servo_sla_bot::runtime::clock::Clock;
+        for (job, eta) in self.jobs {
+            self.fx.set_eta(*job, *eta, self.clock.now()).await;
+        }
+    }
+
+    /// [`carry_on`]: a minute later the bot polls, fires what is due and
+    /// delivers, twice.
+    async fn carry_on(&self) {
+        self.app.drain_outbox().await;
+        self.clock.advance(Duration::minutes(1));
+        self.keep_running().await;
+        self.app.poll().await;
+        self.advance(0).await;
+        self.app.poll().await;
+        self.advance(0).await;
+    }
+
+    /// The clock moved on by `minutes`, what is due fired and delivered.
+    async fn advance(&self, minutes: i64) {
+        advance(&self.app, &self.clock, minutes).await;
+    }
+
+    /// The clock moved on by `minutes`, what is due fired, then a poll.
+    async fn poll_after(&self, minutes: i64) {
+        self.advance(minutes).await;
+        self.keep_running().await;
+        self.app.poll().await;
+        self.advance(0).await;
+    }
+}
+
+/// The storm's jobs: the fewest that make one with the roll-up at more
+/// than one alert (`alerts.rollup_after = 1`).
+const STORM_ASSETS: [&str; 2] = ["orders_hourly", "payments_daily"];
+
+/// The roll-up at more than one alert at risk together.
+const STORM_CONFIG: &str = "\n[alerts]\nrollup_after = 1\nrollup_lists = 4\n";
+
+/// A storm at its smallest: two jobs of acme late by 40 minutes (High,
+/// standard tier, deadline in an hour), at risk in the same poll.
+async fn storm_jobs(fx: &ServoFixture) -> Vec<(Uuid, DateTime<Utc>)> {
+    let eta = t0() + Duration::minutes(100);
+    let mut jobs = Vec::new();
+    for asset in STORM_ASSETS {
+        let job = fx
+            .job(JobSpec {
+                asset: asset.into(),
+                deadline: Some(t0() + Duration::minutes(60)),
+                eta: Some(eta),
+                heartbeat: Some(t0()),
+                ..JobSpec::default()
+            })
+            .await;
+        jobs.push((job, eta));
+    }
+    jobs
+}
+
+/// The roll-up's page DMs a person got (one page for all of its jobs).
+fn rollup_pages_to(app: &TestApp, user: &str) -> usize {
+    app.slack
+        .ok_calls_to("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == user)
+        .map(|c| c.body.to_string())
+        .filter(|t| t.contains("You are paged") && t.contains("one page for all of its jobs"))
+        .count()
+}
+
+/// The tenant's open roll-up.
+async fn rollup_id(app: &TestApp) -> String {
+    app.state
+        .store
+        .open_rollup("acme")
+        .await
+        .unwrap()
+        .expect("an open roll-up")
+        .id
+}
+
+/// An escalation (an alert's, or a roll-up's as `rollup:<id>`).
+async fn escalation(app: &TestApp, subject: &str) -> servo_sla_bot::store::EscalationRow {
+    app.state
+        .store
+        .get_escalation(subject)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{subject} has an escalation"))
+}
+
+/// Audit entries about `subject` with this action, done.
+async fn audited_ok(app: &TestApp, subject: &str, action: &str) -> usize {
+    app.state
+        .store
+        .list_audit(Some(subject), 500)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == action && e.outcome == "ok")
+        .count()
+}
+
+/// A storm as one incident: one message in the channel, the roll-up; each
+/// job's alert posted once, in its thread; no alert of the storm paging on
+/// its own; and no message twice.
+async fn assert_one_rollup(app: &TestApp, n: u32) {
+    let messages = app.slack.messages();
+    let roots: Vec<_> = messages
+        .iter()
+        .filter(|m| m.channel == CHANNEL && m.thread_ts.is_none())
+        .collect();
+    assert_eq!(
+        roots.len(),
+        1,
+        "crash point {n}: one message in the channel, the roll-up: {roots:#?}"
+    );
+    assert!(
+        roots[0].text.contains("2 jobs of acme at risk together"),
+        "crash point {n}: {}",
+        roots[0].text
+    );
+    for asset in STORM_ASSETS {
+        let posts: Vec<_> = messages
+            .iter()
+            .filter(|m| m.channel == CHANNEL && m.text.contains(&format!(": {asset} (ETA")))
+            .collect();
+        assert_eq!(
+            posts.len(),
+            1,
+            "crash point {n}: one post per alert: {posts:#?}"
+        );
+        assert_eq!(
+            posts[0].thread_ts.as_deref(),
+            Some(roots[0].ts.as_str()),
+            "crash point {n}: the alert replies to the roll-up"
+        );
+    }
+    for alert in app
+        .state
+        .store
+        .list_open_alerts(Some("acme"))
+        .await
+        .unwrap()
+    {
+        assert_eq!(
+            app.state.store.get_escalation(&alert.id).await.unwrap(),
+            None,
+            "crash point {n}: no alert of the storm pages on its own"
+        );
+    }
+    assert_nothing_twice(app, n);
+}
+
+/// The poll in which a storm begins (as `open_and_page` polls): it opens
+/// the roll-up, its alerts, and the roll-up's one escalation, which pages
+/// the first tier. Stopped at each statement, then carried on: each person
+/// of the tier holds one page, the roll-up's, and no page of a job; the
+/// plan is said once and PagerDuty triggered once.
+async fn storm_pages_once(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let jobs = storm_jobs(&fx).await;
+    for n in 1..=MAX_POINTS {
+        let w = Bot::start(backend, &fx, &jobs, STORM_CONFIG).await;
+        let poller = Poller {
+            state: w.app.state.clone(),
+        };
+        let (_, fired) = failing_at(n, poller.tick()).await;
+        w.carry_on().await;
+        assert_one_rollup(&w.app, n).await;
+        for user in ["U0ONCALL1", "U0ONCALL2"] {
+            assert_eq!(
+                rollup_pages_to(&w.app, user),
+                1,
+                "crash point {n}: {user} holds the roll-up's page"
+            );
+            assert_eq!(
+                pages_to(&w.app, user),
+                1,
+                "crash point {n}: {user} holds no page of a job"
+            );
+        }
+        assert_eq!(pages_to(&w.app, "U0PLATLEAD"), 0, "crash point {n}");
+        let rollup = rollup_id(&w.app).await;
+        assert_eq!(
+            pd_events(&w.pd, "trigger", &format!("servo-sla-bot-rollup:{rollup}")),
+            1,
+            "crash point {n}: PagerDuty triggered once: {:#?}",
+            w.pd.events()
+        );
+        assert_eq!(
+            replies_with(&w.app, "One escalation for the whole roll-up"),
+            1,
+            "crash point {n}: its plan, once"
+        );
+        if !fired {
+            assert!(n > 5, "the flow ran statements");
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn a_storms_rollup_paging_survives_a_stop_at_every_statement_on_sqlite() {
+    storm_pages_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_storms_rollup_paging_survives_a_stop_at_every_statement_on_postgres() {
+    storm_pages_once(Backend::Postgres).await;
+}
+
+/// The roll-up's escalation step to tier 2 (what its `escalation_step`
+/// timer runs, due after tier 1's wait), stopped at each statement: tier 2
+/// is paged once, with the roll-up's page, and tier 1 is not paged again.
+async fn rollup_step(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let jobs = storm_jobs(&fx).await;
+    for n in 1..=MAX_POINTS {
+        let w = Bot::start(backend, &fx, &jobs, STORM_CONFIG).await;
+        w.app.poll().await;
+        let rollup = rollup_id(&w.app).await;
+        let subject = format!("rollup:{rollup}");
+        w.clock.advance(Duration::minutes(15));
+        w.keep_running().await;
+        let esc = escalation(&w.app, &subject).await;
+        assert_eq!((esc.status.as_str(), esc.tier), ("active", 1));
+        let payload = json!({ "epoch": esc.epoch, "tier": esc.tier, "round": esc.round });
+        let state = w.app.state.clone();
+        let (_, fired) = failing_at(n, async {
+            servo_sla_bot::flows::group_paging::fire_step(&state, &rollup, &payload, None).await
+        })
+        .await;
+        w.carry_on().await;
+        assert_one_rollup(&w.app, n).await;
+        assert_eq!(
+            rollup_pages_to(&w.app, "U0PLATLEAD"),
+            1,
+            "crash point {n}: tier 2 holds the roll-up's page"
+        );
+        assert_eq!(
+            pages_to(&w.app, "U0PLATLEAD"),
+            1,
+            "crash point {n}: tier 2 paged once"
+        );
+        for user in ["U0ONCALL1", "U0ONCALL2"] {
+            assert_eq!(
+                pages_to(&w.app, user),
+                1,
+                "crash point {n}: {user} not paged again"
+            );
+        }
+        assert_eq!(
+            pages_to(&w.app, "U0PRODOWNER"),
+            0,
+            "crash point {n}: tier 3's turn is 30 minutes on"
+        );
+        let esc = escalation(&w.app, &subject).await;
+        assert_eq!(
+            (esc.status.as_str(), esc.tier),
+            ("active", 2),
+            "crash point {n}: the path moved on once"
+        );
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn a_rollups_escalation_step_survives_a_stop_at_every_statement_on_sqlite() {
+    rollup_step(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_rollups_escalation_step_survives_a_stop_at_every_statement_on_postgres() {
+    rollup_step(Backend::Postgres).await;
+}
+
+/// Acknowledge on the roll-up's page, stopped at each statement, then the
+/// same click again (a double click, or the person told it failed): the
+/// roll-up's escalation ends once, tier 2 is never paged after its wait,
+/// PagerDuty's incident is acknowledged once, and the acknowledgement is
+/// audited once and said once in the roll-up's thread.
+async fn rollup_acknowledge(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let jobs = storm_jobs(&fx).await;
+    for n in 1..=MAX_POINTS {
+        let w = Bot::start(backend, &fx, &jobs, STORM_CONFIG).await;
+        w.app.poll().await;
+        let rollup = rollup_id(&w.app).await;
+        let subject = format!("rollup:{rollup}");
+        let key = format!("servo-sla-bot-{subject}");
+        assert_eq!(pd_events(&w.pd, "trigger", &key), 1, "tier 1 triggered");
+        let state = w.app.state.clone();
+        let c = click("U0ONCALL1", "rollup_ack", &rollup);
+        let (_, fired) = failing_at(n, async {
+            servo_sla_bot::actions::rollup_ack::run(&state, &c).await
+        })
+        .await;
+        w.carry_on().await;
+        servo_sla_bot::actions::rollup_ack::run(&w.app.state, &c).await;
+        w.app.drain_outbox().await;
+        // Past tier 2's turn (15 minutes after tier 1's page), before the
+        // jobs breach (a breach re-arms the roll-up's paging, by design).
+        w.poll_after(30).await;
+        assert_eq!(
+            escalation(&w.app, &subject).await.status,
+            "acknowledged",
+            "crash point {n}"
+        );
+        assert_eq!(
+            pages_to(&w.app, "U0PLATLEAD"),
+            0,
+            "crash point {n}: tier 2 never paged"
+        );
+        for user in ["U0ONCALL1", "U0ONCALL2"] {
+            assert_eq!(pages_to(&w.app, user), 1, "crash point {n}: {user}");
+        }
+        assert_eq!(
+            pd_events(&w.pd, "acknowledge", &key),
+            1,
+            "crash point {n}: PagerDuty's incident acknowledged once: {:#?}",
+            w.pd.events()
+        );
+        assert_eq!(
+            replies_with(&w.app, "<@U0ONCALL1> acknowledged the roll-up's paging"),
+            1,
+            "crash point {n}: said once in the roll-up's thread"
+        );
+        assert_eq!(
+            audited_ok(&w.app, &subject, "rollup_acknowledge").await,
+            1,
+            "crash point {n}: audited once"
+        );
+        assert_one_rollup(&w.app, n).await;
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn acknowledging_a_rollups_page_survives_a_stop_at_every_statement_on_sqlite() {
+    rollup_acknowledge(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn acknowledging_a_rollups_page_survives_a_stop_at_every_statement_on_postgres() {
+    rollup_acknowledge(Backend::Postgres).await;
+}
+
+/// `/backfill <text>` by U0PLATLEAD (an operator of acme) in its channel,
+/// as Slack posts it; `trigger` tells one command from another.
+fn slash_command(text: &str, trigger: &str) -> servo_sla_bot::commands::SlashCommand {
+    servo_sla_bot::commands::SlashCommand {
+        command: "/backfill".into(),
+        text: text.into(),
+        user_id: "U0PLATLEAD".into(),
+        user_name: "lead".into(),
+        channel_id: CHANNEL.into(),
+        channel_name: "alerts".into(),
+        team_id: "T0TEAM".into(),
+        response_url: String::new(),
+        trigger_id: trigger.into(),
+        api_app_id: "A0APP".into(),
+    }
+}
+
+/// A slash command's flow, run as the endpoint runs it: its answer's text.
+async fn run_command(
+    state: &servo_sla_bot::context::AppState,
+    cmd: &servo_sla_bot::commands::SlashCommand,
+) -> String {
+    use servo_sla_bot::commands::{run, Command};
+    let answer = run(state, Command::parse(&cmd.text), cmd).await;
+    answer["text"].as_str().unwrap_or_default().to_string()
+}
+
+/// The silences in force in acme.
+async fn silences(w: &Bot<'_>) -> Vec<servo_sla_bot::store::Silence> {
+    use servo_sla_bot::runtime::clock::Clock;
+    w.app
+        .state
+        .store
+        .active_silences(Some("acme"), w.clock.now())
+        .await
+        .unwrap()
+}
+
+/// A silence that stops a paging escalation (`/backfill silence`, as in
+/// `tests/quiet.rs`), its flow stopped at each statement, then the command
+/// again: typed again (a new command) by the operator told that nothing
+/// was silenced, else the same command sent again. One silence; the
+/// escalation stops, its thread says so once; nothing pages while it holds
+/// (tier 2's turn comes inside it); and when it is lifted the job, still at
+/// risk, pages again from tier 1, once.
+async fn silence_stops_paging(backend: Backend) {
+    let fx = ServoFixture::start().await;
+    let job = fx.job(critical_low()).await;
+    let jobs = [(job, t0() + Duration::minutes(130))];
+    for n in 1..=MAX_POINTS {
+        let w = Bot::start(backend, &fx, &jobs, "").await;
+        w.app.poll().await;
+        assert_eq!(pages_to(&w.app, "U0ONCALL1"), 1, "tier 1 paged");
+        let alert = alert_id(&w.app, job).await;
+        let text = "silence revenue_daily 4h deploy in progress";
+        let cmd = slash_command(text, "1337.42.first");
+        let state = w.app.state.clone();
+        let (told, fired) = failing_at(n, run_command(&state, &cmd)).await;
+        w.carry_on().await;
+        let again = if told.contains("nothing was silenced") {
+            slash_command(text, "1337.42.again")
+        } else {
+            cmd
+        };
+        let answer = run_command(&w.app.state, &again).await;
+        assert!(
+            answer.contains("Silenced asset"),
+            "crash point {n}: {answer}"
+        );
+        w.app.drain_outbox().await;
+        w.poll_after(20).await;
+        let made = silences(&w).await;
+        assert_eq!(made.len(), 1, "crash point {n}: one silence: {made:#?}");
+        assert_eq!(
+            escalation(&w.app, &alert).await.status,
+            "stopped",
+            "crash point {n}: the escalation stopped"
+        );
+        assert_eq!(
+            pages_to(&w.app, "U0PLATLEAD"),
+            0,
+            "crash point {n}: nothing pages while silenced"
+        );
+        assert_eq!(pages_to(&w.app, "U0ONCALL1"), 1, "crash point {n}");
+        assert_eq!(
+            replies_with(&w.app, "The escalation stops"),
+            1,
+            "crash point {n}: the thread says so once"
+        );
+        assert!(
+            alert_message(&w.app)
+                .to_string()
+                .contains("Silenced by <@U0PLATLEAD> until"),
+            "crash point {n}: the alert shows the silence"
+        );
+        assert_eq!(
+            audited_ok(&w.app, "revenue_daily", "silence").await,
+            1,
+            "crash point {n}: audited once"
+        );
+        assert_no_duplicates(&w.app, n);
+        // Lifted: the job, still at risk, pages from tier 1 again, once
+        // (its thread says so as it did the first time, in the same words).
+        let lifted = run_command(
+            &w.app.state,
+            &slash_command(&format!("unsilence {}", made[0].id), "1337.42.lift"),
+        )
+        .await;
+        assert!(lifted.contains("Lifted"), "crash point {n}: {lifted}");
+        w.app.drain_outbox().await;
+        w.poll_after(1).await;
+        assert_eq!(
+            replies_with(&w.app, "lifted by <@U0PLATLEAD>"),
+            1,
+            "crash point {n}"
+        );
+        for user in ["U0ONCALL1", "U0ONCALL2"] {
+            assert_eq!(
+                pages_to(&w.app, user),
+                2,
+                "crash point {n}: {user} paged again from tier 1, once"
+            );
+        }
+        assert_eq!(pages_to(&w.app, "U0PLATLEAD"), 0, "crash point {n}");
+        assert_eq!(
+            replies_with(&w.app, "Paging *On-call Engineer*"),
+            2,
+            "crash point {n}: tier 1's page said in the thread, before and after"
+        );
+        if !fired {
+            return;
+        }
+    }
+    panic!("the flow never completed within {MAX_POINTS} statements");
+}
+
+#[tokio::test]
+async fn a_silence_stopping_an_escalation_survives_a_stop_at_every_statement_on_sqlite() {
+    silence_stops_paging(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_silence_stopping_an_escalation_survives_a_stop_at_every_statement_on_postgres() {
+    silence_stops_paging(Backend::Postgres).await;
 }

@@ -3,7 +3,8 @@
 //! and the extension requests of finished jobs closed. The poller
 //! ([`crate::workers::poller`]) runs it on its schedule; an approval runs it at once.
 //! A tenant whose Servo query fails is skipped: an unreachable Servo never
-//! resolves an alert as recovered.
+//! resolves an alert as recovered. So is one whose storm roll-up cannot be
+//! decided: its alerts never go out one by one, each paging on its own.
 
 use crate::config::Tenant;
 use crate::context::AppState;
@@ -68,14 +69,15 @@ pub async fn tenant_judged(
     // Every job assessed first: a storm's roll-up is decided before the
     // alerts, so that their posts can reply to it.
     let judged = judge(state, &jobs, &open, now);
-    let rollup = match crate::flows::rollup::reconcile(state, tenant, &judged, &trees, now).await {
-        Ok(r) => r,
-        Err(e) => {
-            // Without it the alerts go out one by one, as before.
-            tracing::warn!(tenant = %tenant.id, error = %e, "the storm roll-up skipped this poll");
-            None
-        }
-    };
+    // The roll-up is part of the poll's decision: its alerts reply in its
+    // thread and page through its one escalation. Undecided (the store
+    // failed, or the bot stopped there), the tenant's poll stops here and the
+    // next one decides again: going on without it posted a storm's alerts
+    // one by one, each paging on its own (a page per job for every person,
+    // issue 35's storm again).
+    let rollup = crate::flows::rollup::reconcile(state, tenant, &judged, &trees, now)
+        .await
+        .map_err(|e| PollError::Other(format!("the storm's roll-up was not decided: {e:#}")))?;
     // What each mitigation bought before, for the alerts' confirm dialogs
     // (issue 38): once per tenant and poll, only when an alert is shown.
     if !open.is_empty() || judged.iter().any(|(_, a)| a.band.is_at_risk()) {

@@ -156,6 +156,12 @@ pub async fn audit_refused(
 /// commit; then every covered alert's escalation under way stops (its
 /// thread says so) and the alerts show it. Returns the silence and whether
 /// this request made it.
+///
+/// Once the commit is made the silence stands: a failure while holding its
+/// alerts is logged, never answered as "nothing was silenced" (the operator
+/// told so typed the command again and made a second silence). Each
+/// escalation asks [`gate`] before its next step, so nothing pages
+/// meanwhile; the same request sent again finishes the hold.
 pub async fn silence(
     state: &AppState,
     req: SilenceRequest,
@@ -199,8 +205,16 @@ pub async fn silence(
             effects
         })
         .await?;
+    if made.ended_at.is_none() && made.ends_at > now {
+        let held = match covered(state, &made).await {
+            Ok(alerts) => hold(state, &alerts).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = held {
+            tracing::warn!(error = %e, silence = %made.id, "the silence is made; the escalations it covers stop at their next step");
+        }
+    }
     if created {
-        hold(state, &covered(state, &made).await?).await?;
         crate::flows::home_refresh::touch(state, &made.tenant_id).await;
         export_gauge(state).await;
     }
