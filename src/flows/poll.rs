@@ -3,8 +3,9 @@
 //! and the extension requests of finished jobs closed. The poller
 //! ([`crate::workers::poller`]) runs it on its schedule; an approval runs it at once.
 //! A tenant whose Servo query fails is skipped: an unreachable Servo never
-//! resolves an alert as recovered. So is one whose storm roll-up cannot be
-//! decided: its alerts never go out one by one, each paging on its own.
+//! resolves an alert as recovered. So is one whose storm roll-up the store
+//! could not decide: its alerts never go out one by one, each paging on its
+//! own, for a failure the next poll may not have.
 
 use crate::config::Tenant;
 use crate::context::AppState;
@@ -70,14 +71,25 @@ pub async fn tenant_judged(
     // alerts, so that their posts can reply to it.
     let judged = judge(state, &jobs, &open, now);
     // The roll-up is part of the poll's decision: its alerts reply in its
-    // thread and page through its one escalation. Undecided (the store
-    // failed, or the bot stopped there), the tenant's poll stops here and the
-    // next one decides again: going on without it posted a storm's alerts
-    // one by one, each paging on its own (a page per job for every person,
-    // issue 35's storm again).
-    let rollup = crate::flows::rollup::reconcile(state, tenant, &judged, &trees, now)
-        .await
-        .map_err(|e| PollError::Other(format!("the storm's roll-up was not decided: {e:#}")))?;
+    // thread and page through its one escalation. Undecided because the
+    // store failed (or the bot stopped there), the tenant's poll stops here
+    // and the next one decides again: going on without it posted a storm's
+    // alerts one by one, each paging on its own (a page per job for every
+    // person, issue 35's storm again), and the alerts need the store all the
+    // same. Any other failure (its message could not be rendered) would fail
+    // every poll alike: then the alerts go out one by one, loud but not lost.
+    let rollup = match crate::flows::rollup::reconcile(state, tenant, &judged, &trees, now).await {
+        Ok(r) => r,
+        Err(e) if e.downcast_ref::<crate::store::StoreError>().is_some() => {
+            return Err(PollError::Other(format!(
+                "the storm's roll-up was not decided: {e:#}"
+            )));
+        }
+        Err(e) => {
+            tracing::error!(tenant = %tenant.id, error = %e, "the storm roll-up cannot be made: this poll's alerts go out one by one");
+            None
+        }
+    };
     // What each mitigation bought before, for the alerts' confirm dialogs
     // (issue 38): once per tenant and poll, only when an alert is shown.
     if !open.is_empty() || judged.iter().any(|(_, a)| a.band.is_at_risk()) {
