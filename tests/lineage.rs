@@ -1090,6 +1090,14 @@ async fn root_waiting_on_a_slow_upstream_job(fx: &ServoFixture, t0: DateTime<Utc
     root
 }
 
+/// The line of `/backfill impact`'s answer that lists workflow `wf`'s run.
+fn run_line(text: &str, wf: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(&format!("`{wf}` runs")))
+        .unwrap_or_else(|| panic!("{wf} listed:\n{text}"))
+        .to_string()
+}
+
 /// The instant of the first Slack date token (`<!date^SECONDS^…>`) in `s`.
 fn first_date(s: &str) -> DateTime<Utc> {
     let at = s
@@ -1126,12 +1134,7 @@ async fn impact_of_a_waiting_root_counts_the_upstream_wait() {
         likely >= t0 + Duration::minutes(180 + 50),
         "likely done after the upstream job (t0+180) and about its own hour, not at {likely} (t0 = {t0}):\n{text}"
     );
-    let run = |wf: &str| {
-        text.lines()
-            .find(|l| l.contains(&format!("`{wf}` runs")))
-            .unwrap_or_else(|| panic!("{wf} listed:\n{text}"))
-            .to_string()
-    };
+    let run = |wf: &str| run_line(&text, wf);
     assert!(
         run("finance_daily").contains(":warning: would read stale data"),
         "before the upstream job is done:\n{text}"
@@ -1274,12 +1277,7 @@ async fn a_root_that_has_not_started_is_alerted_when_its_upstream_wait_alone_pas
         .to_string();
     assert!(text.contains("done no sooner than <!date^"), "{text}");
     assert!(text.contains("its own work is not counted"), "{text}");
-    let run = |wf: &str| {
-        text.lines()
-            .find(|l| l.contains(&format!("`{wf}` runs")))
-            .unwrap_or_else(|| panic!("{wf} listed:\n{text}"))
-            .to_string()
-    };
+    let run = |wf: &str| run_line(&text, wf);
     assert!(
         run("finance_daily").contains(":warning: would read stale data"),
         "{text}"
