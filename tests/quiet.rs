@@ -240,6 +240,51 @@ async fn a_silence_that_expires_says_so_and_pages_again(backend: Backend) {
 
 on_both_stores!(a_silence_that_expires_says_so_and_pages_again);
 
+/// The same silence typed again (a new command, not a retry: another
+/// trigger) is answered with the silence in force, not made twice; one
+/// that says more (later, or through a breach) is a silence of its own.
+async fn the_same_silence_typed_again_is_one_silence(backend: Backend) {
+    let w = world(backend).await;
+    w.fx.job(critical_low("orders_daily")).await;
+    let typed = |text: &'static str, trigger: &'static str| {
+        let app = &w.app;
+        async move {
+            let answer = app
+                .slash_as(text, "U0PLATLEAD", "C0ACMEALERT", trigger)
+                .await;
+            app.drain_outbox().await;
+            answer.json()["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    let first = typed("silence orders_daily 2h deploy", "1.1.a").await;
+    assert!(first.contains(":mute: Silenced asset"), "{first}");
+    let again = typed("silence orders_daily 2h deploy", "2.2.b").await;
+    assert!(again.contains(":mute: Already silenced: asset"), "{again}");
+    assert_eq!(silence_id(&again), silence_id(&first));
+    let shorter = typed("silence orders_daily 30m", "3.3.c").await;
+    assert_eq!(silence_id(&shorter), silence_id(&first), "{shorter}");
+    let in_force = |n: usize| {
+        let store = &w.app.state.store;
+        let now = w.clock.now();
+        async move {
+            assert_eq!(store.active_silences(None, now).await.unwrap().len(), n);
+        }
+    };
+    in_force(1).await;
+    // Through a breach, or later: more than the one in force says.
+    let through = typed("silence orders_daily 2h --through-breach", "4.4.d").await;
+    assert!(through.contains(":mute: Silenced asset"), "{through}");
+    assert_ne!(silence_id(&through), silence_id(&first));
+    let later = typed("silence orders_daily 4h", "5.5.e").await;
+    assert!(later.contains(":mute: Silenced asset"), "{later}");
+    in_force(3).await;
+}
+
+on_both_stores!(the_same_silence_typed_again_is_one_silence);
+
 async fn a_breach_breaks_through_unless_through_breach(backend: Backend) {
     let w = world(backend).await;
     w.fx.job(breached("orders_daily")).await;

@@ -265,8 +265,9 @@ pub async fn silence(
         dedup_key,
     };
     match crate::flows::silences::silence(state, req).await {
-        Ok(Ok((s, _))) => ephemeral(&format!(
-            ":mute: Silenced {} *{}* until {} (id `{}`){}. Its alerts still update; nothing pages{}. Lift it with `/backfill unsilence {}`.",
+        Ok(Ok((s, created))) => ephemeral(&format!(
+            ":mute: {} {} *{}* until {} (id `{}`){}. Its alerts still update; nothing pages{}. Lift it with `/backfill unsilence {}`.",
+            if created { "Silenced" } else { "Already silenced:" },
             scope.as_str(),
             escape_slack(&target),
             date_token(s.ends_at),

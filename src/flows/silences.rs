@@ -189,22 +189,43 @@ pub async fn silence(
         ended_at: None,
         ended_by: None,
     };
-    let (made, created) = state
+    // A silence in force of the same scope and target, until as late or
+    // later and holding through a breach if this one would, already says
+    // all this one says: the same command typed again (a new trigger, so
+    // not a retry) answers with it rather than making a second silence.
+    let covering = state
         .store
-        .create_silence_with(&silence, &req.dedup_key, now, |s| {
-            let mut effects = Effects::new();
-            effects
-                .schedule(NewTimer {
-                    kind: SILENCE_END_TIMER.into(),
-                    subject_id: s.id.clone(),
-                    payload: json!({}),
-                    due_at: s.ends_at,
-                    dedup_key: Some(format!("silence_end:{}", s.id)),
-                })
-                .record(silence_audit(s, &req.by, "silence", now));
-            effects
+        .active_silences(Some(&req.tenant), now)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            s.scope == req.scope
+                && s.target == req.target
+                && s.ends_at >= req.until
+                && (s.through_breach || !req.through_breach)
         })
-        .await?;
+        .max_by_key(|s| s.ends_at);
+    let (made, created) = match covering {
+        Some(s) => (s, false),
+        None => {
+            state
+                .store
+                .create_silence_with(&silence, &req.dedup_key, now, |s| {
+                    let mut effects = Effects::new();
+                    effects
+                        .schedule(NewTimer {
+                            kind: SILENCE_END_TIMER.into(),
+                            subject_id: s.id.clone(),
+                            payload: json!({}),
+                            due_at: s.ends_at,
+                            dedup_key: Some(format!("silence_end:{}", s.id)),
+                        })
+                        .record(silence_audit(s, &req.by, "silence", now));
+                    effects
+                })
+                .await?
+        }
+    };
     if made.ended_at.is_none() && made.ends_at > now {
         let held = match covered(state, &made).await {
             Ok(alerts) => hold(state, &alerts).await,

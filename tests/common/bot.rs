@@ -389,6 +389,12 @@ impl TestApp {
 
     /// `/backfill <text>` typed by `user` in `channel`.
     pub async fn slash(&self, text: &str, user: &str, channel: &str) -> Answer {
+        self.slash_as(text, user, channel, "1337.42.abcd").await
+    }
+
+    /// A slash command with its own `trigger_id`: a command typed again,
+    /// not a retry of the same one.
+    pub async fn slash_as(&self, text: &str, user: &str, channel: &str, trigger: &str) -> Answer {
         let response_url = self
             .slack
             .response_url(&uuid::Uuid::new_v4().simple().to_string());
@@ -401,7 +407,7 @@ impl TestApp {
             ("channel_name", "alerts"),
             ("team_id", "T0TEAM"),
             ("response_url", &response_url),
-            ("trigger_id", "1337.42.abcd"),
+            ("trigger_id", trigger),
             ("api_app_id", "A0APP"),
         ]);
         self.post_signed(
